@@ -1,0 +1,57 @@
+# Shared helpers for edgekit targets.
+
+# Warnings for every edgekit target. -Wconversion is left out on purpose: byte-level codec code
+# would drown in casts that hide more than they show.
+function(edgekit_warnings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual
+    -Wimplicit-fallthrough -Wcast-align -Wmissing-declarations)
+  if(EDGEKIT_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# A device library: no exceptions, no RTTI (so it also builds for a microcontroller), exported as
+# edgekit::<name>. Usage: edgekit_device_library(<name> [PURE] SOURCES ... )
+# PURE marks a library that must never touch the heap, a socket, a thread or a clock; its tests
+# run with the allocation guard (see testing/).
+function(edgekit_device_library name)
+  cmake_parse_arguments(ARG "PURE;INTERFACE" "" "SOURCES" ${ARGN})
+  set(target edgekit_${name})
+  if(ARG_INTERFACE)
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE
+      $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  else()
+    add_library(${target} STATIC ${ARG_SOURCES})
+    target_include_directories(${target} PUBLIC
+      $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    target_compile_options(${target} PRIVATE -fno-exceptions -fno-rtti)
+    edgekit_warnings(${target})
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  endif()
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+  add_library(edgekit::${name} ALIAS ${target})
+  set_property(GLOBAL APPEND PROPERTY EDGEKIT_EXPORTED_TARGETS ${target})
+  if(ARG_PURE)
+    set_property(GLOBAL APPEND PROPERTY EDGEKIT_PURE_TARGETS ${target})
+  endif()
+endfunction()
+
+# A GoogleTest executable registered with ctest. Usage:
+#   edgekit_test(<name> SOURCES ... LIBS ... [NO_ALLOC] [LABELS ...])
+# NO_ALLOC links the allocation guard: any heap allocation inside a guarded scope fails the test.
+function(edgekit_test name)
+  cmake_parse_arguments(ARG "NO_ALLOC" "" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock)
+  if(ARG_NO_ALLOC)
+    target_link_libraries(${name} PRIVATE edgekit_testing_alloc_guard_main)
+  else()
+    target_link_libraries(${name} PRIVATE GTest::gtest_main)
+  endif()
+  edgekit_warnings(${name})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

@@ -1,0 +1,126 @@
+#pragma once
+/// \file
+/// `Result<T, E>`: a value or an error, in the manner of C++23 `std::expected`, for code built
+/// without exceptions. Every fallible edgekit call returns one; callers must look at it.
+
+#include <cassert>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace edgekit {
+
+/// Wraps an error so that `Result<T, E>` can be constructed from it unambiguously.
+template <class E>
+struct Unexpected {
+  E error;
+};
+
+/// Makes an `Unexpected<E>`: `return fail(Errc::MalformedPacket);`
+template <class E>
+[[nodiscard]] constexpr Unexpected<E> fail(E e) {
+  return Unexpected<E>{e};
+}
+
+/// Either a `T` or an `E`. Accessing the wrong side is a programming error (asserted).
+/// Thread safety: none, like any value type.
+template <class T, class E>
+class [[nodiscard]] Result {
+ public:
+  using value_type = T;
+  using error_type = E;
+
+  constexpr Result(const T& v) : has_(true) { new (&value_) T(v); }
+  constexpr Result(T&& v) : has_(true) { new (&value_) T(std::move(v)); }
+  template <class G>
+    requires std::is_convertible_v<G, E>
+  constexpr Result(Unexpected<G> u) : has_(false) {
+    new (&error_) E(static_cast<E>(u.error));
+  }
+  constexpr Result(const Result& o) : has_(o.has_) {
+    if (has_) new (&value_) T(o.value_);
+    else new (&error_) E(o.error_);
+  }
+  constexpr Result(Result&& o) noexcept : has_(o.has_) {
+    if (has_) new (&value_) T(std::move(o.value_));
+    else new (&error_) E(std::move(o.error_));
+  }
+  constexpr Result& operator=(const Result& o) {
+    if (this != &o) {
+      destroy();
+      has_ = o.has_;
+      if (has_) new (&value_) T(o.value_);
+      else new (&error_) E(o.error_);
+    }
+    return *this;
+  }
+  constexpr Result& operator=(Result&& o) noexcept {
+    if (this != &o) {
+      destroy();
+      has_ = o.has_;
+      if (has_) new (&value_) T(std::move(o.value_));
+      else new (&error_) E(std::move(o.error_));
+    }
+    return *this;
+  }
+  constexpr ~Result() { destroy(); }
+
+  [[nodiscard]] constexpr bool has_value() const { return has_; }
+  [[nodiscard]] constexpr explicit operator bool() const { return has_; }
+
+  [[nodiscard]] constexpr T& value() & { assert(has_); return value_; }
+  [[nodiscard]] constexpr const T& value() const& { assert(has_); return value_; }
+  [[nodiscard]] constexpr T&& value() && { assert(has_); return std::move(value_); }
+  [[nodiscard]] constexpr T& operator*() & { return value(); }
+  [[nodiscard]] constexpr const T& operator*() const& { return value(); }
+  [[nodiscard]] constexpr T* operator->() { return &value(); }
+  [[nodiscard]] constexpr const T* operator->() const { return &value(); }
+  [[nodiscard]] constexpr E error() const { assert(!has_); return error_; }
+
+  template <class U>
+  [[nodiscard]] constexpr T value_or(U&& fallback) const& {
+    return has_ ? value_ : static_cast<T>(std::forward<U>(fallback));
+  }
+
+ private:
+  constexpr void destroy() {
+    if (has_) value_.~T();
+    else error_.~E();
+  }
+  union {
+    T value_;
+    E error_;
+  };
+  bool has_;
+};
+
+/// `Result<void, E>`: success, or an error.
+template <class E>
+class [[nodiscard]] Result<void, E> {
+ public:
+  using value_type = void;
+  using error_type = E;
+
+  constexpr Result() = default;
+  template <class G>
+    requires std::is_convertible_v<G, E>
+  constexpr Result(Unexpected<G> u) : has_(false), error_(static_cast<E>(u.error)) {}
+
+  [[nodiscard]] constexpr bool has_value() const { return has_; }
+  [[nodiscard]] constexpr explicit operator bool() const { return has_; }
+  constexpr void value() const { assert(has_); }
+  [[nodiscard]] constexpr E error() const { assert(!has_); return error_; }
+
+ private:
+  bool has_ = true;
+  E error_{};
+};
+
+/// Returns early from the enclosing function with the error of `expr` if it failed.
+#define EDGEKIT_TRY(expr)                                         \
+  do {                                                            \
+    if (auto edgekit_try_r_ = (expr); !edgekit_try_r_.has_value()) \
+      return ::edgekit::fail(edgekit_try_r_.error());             \
+  } while (false)
+
+}  // namespace edgekit

@@ -1,0 +1,85 @@
+#pragma once
+/// \file
+/// Local errors of the MQTT library (codec, session, client). What the broker said is a
+/// `ReasonCode` (types.hpp) and is kept apart from these.
+
+#include <cstdint>
+#include <system_error>
+
+namespace edgekit::mqtt {
+
+/// Every error an edgekit MQTT call can return. The comment of each value names the spec rule
+/// it enforces where there is one. Values are stable; new ones are added at the end of a group.
+enum class Errc : std::uint8_t {
+  Ok = 0,
+
+  // --- Malformed input (codec). A peer that sends these has broken the protocol. ---------------
+  MalformedRemainingLength = 1,  ///< more than 4 bytes, or a non-minimal encoding [MQTT-1.5.5-1]
+  MalformedPacket,               ///< truncated field, length mismatch, or other structural error
+  InvalidPacketType,             ///< control packet type 0, or 15 (AUTH) in MQTT 3.1.1
+  ReservedFlagsSet,              ///< fixed-header flags differ from the ones the spec reserves [MQTT-2.2.2-1]
+  InvalidUtf8,                   ///< a string is not well-formed UTF-8 [MQTT-1.5.4-1]
+  NullCharacterInString,         ///< a string contains U+0000 [MQTT-1.5.4-2]
+  WildcardInTopicName,           ///< '+' or '#' in a PUBLISH topic name [MQTT-3.3.2-2]
+  EmptyTopic,                    ///< zero-length topic name or filter [MQTT-4.7.3-1]
+  InvalidTopicFilter,            ///< misplaced '#' or '+' in a filter [MQTT-4.7.1-1], [MQTT-4.7.1-2]
+  PacketIdZero,                  ///< packet identifier 0 where one is required [MQTT-2.2.1-3]
+  InvalidQoS,                    ///< QoS 3 [MQTT-3.3.1-4]
+  DuplicateProperty,             ///< a property other than User Property given twice [MQTT-2.2.2]
+  PropertyNotAllowed,            ///< a property that this packet may not carry
+  UnknownProperty,               ///< a property identifier the spec does not define
+  InvalidPropertyValue,          ///< e.g. Receive Maximum 0, Maximum QoS > 1, Topic Alias 0
+  InvalidProtocolName,           ///< CONNECT protocol name is not "MQTT" [MQTT-3.1.2-1]
+  UnsupportedProtocolVersion,    ///< CONNECT protocol level is neither 4 nor 5
+  InvalidConnectFlags,           ///< reserved bit set, will flags inconsistent, password without user name (3.1.1)
+  InvalidReasonCode,             ///< a reason code not allowed in this packet
+  InvalidSubscriptionOptions,    ///< reserved bits in subscription options, or retain handling 3
+  EmptySubscriptionList,         ///< SUBSCRIBE / UNSUBSCRIBE with no filter [MQTT-3.8.3-3]
+  PacketTooLarge,                ///< larger than the agreed maximum packet size
+  TrailingBytes,                 ///< bytes left over after every field of the packet was read
+  ProtocolVersionDisabled,       ///< this build was compiled without that protocol version
+  QoS2Disabled,                  ///< this build was compiled without QoS 2
+
+  // --- Caller errors (codec encode side) --------------------------------------------------------
+  BufferTooSmall = 40,           ///< the caller's buffer cannot hold the encoded packet
+  StringTooLong,                 ///< a string or binary field longer than 65,535 bytes
+  InvalidArgument,               ///< a field the caller set is outside what the spec allows
+
+  // --- Session and protocol state ---------------------------------------------------------------
+  NoPacketIdAvailable = 60,      ///< every packet identifier (or record slot) is in use
+  ReceiveMaximumExceeded,        ///< the peer's Receive Maximum would be exceeded
+  UnknownPacketId,               ///< an acknowledgement for a packet id that is not outstanding
+  ProtocolError,                 ///< a packet that is valid alone but not in this state
+  TopicAliasInvalid,             ///< an inbound alias that is 0, above the maximum, or unknown
+  KeepAliveTimeout,              ///< no PINGRESP (or other packet) within the allowed time
+  NotConnected,                  ///< the operation needs a connection
+  AlreadyConnected,              ///< connect() on a connected client
+  ConnectionRefused,             ///< CONNACK with a failure reason code (see the reason code)
+  ServerDisconnected,            ///< the server sent DISCONNECT (see the reason code)
+  SessionStateFull,              ///< no free record for another outgoing QoS 1/2 publish
+  PersistenceFailed,             ///< the session store could not read or write
+
+  // --- Transport and client ---------------------------------------------------------------------
+  TransportClosed = 80,          ///< the peer closed the connection
+  TransportError,                ///< the transport failed (see the transport's own error)
+  Timeout,                       ///< the operation did not complete in the time allowed
+  IncomingPacketTooLarge,        ///< an inbound packet does not fit the caller's network buffer
+  HostNotFound,                  ///< the host name did not resolve
+  ConnectFailed,                 ///< TCP connect failed or was refused
+};
+
+/// A short, static, human-readable description of `e` (never allocates).
+[[nodiscard]] const char* to_string(Errc e) noexcept;
+
+/// The `std::error_category` of `Errc`, for code that wants `std::error_code`.
+[[nodiscard]] const std::error_category& mqtt_category() noexcept;
+
+/// Wires `Errc` into `std::error_code`.
+[[nodiscard]] inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), mqtt_category()};
+}
+
+}  // namespace edgekit::mqtt
+
+template <>
+struct std::is_error_code_enum<edgekit::mqtt::Errc> : std::true_type {};

@@ -1,0 +1,4 @@
+#pragma once
+namespace edgekit::testing {
+int support_library_anchor();
+}
