@@ -54,6 +54,7 @@ const char* to_string(Errc e) noexcept {
     case Errc::IncomingPacketTooLarge: return "incoming packet larger than the network buffer";
     case Errc::HostNotFound: return "host not found";
     case Errc::ConnectFailed: return "connect failed";
+    case Errc::CalledFromHandler: return "blocking call made from inside the event handler";
   }
   return "unknown error";
 }

@@ -66,6 +66,7 @@ enum class Errc : std::uint8_t {
   IncomingPacketTooLarge,        ///< an inbound packet does not fit the caller's network buffer
   HostNotFound,                  ///< the host name did not resolve
   ConnectFailed,                 ///< TCP connect failed or was refused
+  CalledFromHandler,             ///< a blocking client call made from inside its event handler
 };
 
 /// A short, static, human-readable description of `e` (never allocates).

@@ -1,0 +1,314 @@
+#pragma once
+/// \file
+/// The blocking MQTT client (3.1.1 and 5 in one build), in the coreMQTT model: the application
+/// calls `process_loop(timeout)` from its task; the client reads the transport, feeds the pure
+/// `Session`, sends what the session asks (acks, pings, resends) and calls the application back
+/// through an `EventHandler`.
+///
+/// Memory: the client never allocates. Every buffer is the caller's:
+/// - the *receive buffer* holds incoming bytes; it bounds the largest packet the client accepts
+///   (its size is advertised to an MQTT 5 server as Maximum Packet Size);
+/// - the *send buffer* holds every outgoing packet except PUBLISH payloads, which are sent
+///   straight from the caller's memory with one writev per PUBLISH (no copy);
+/// - the `Session` (see session.hpp) keeps packet ids and QoS 1/2 records in storage the caller
+///   gave it, and stays valid across connections so that a reconnect can resume.
+///
+/// Thread safety: a Client, its Session, its transport and its buffers are used by one thread at
+/// a time (the device task that owns them). For many threads use the agent, which owns a Client.
+///
+/// Errors: local failures are `Errc`; what the broker said is a `ReasonCode` (reported in the
+/// results and events). A *fatal* error (transport closed or failed, malformed or unexpected
+/// input, keep-alive timeout, server DISCONNECT, a send that could not complete in time) closes
+/// the transport and poisons the connection: every later call except `connect` returns
+/// `Errc::NotConnected`, and `fatal_error()` tells what happened, until the next `connect`.
+///
+/// Example:
+/// \code
+///   edgekit::mqtt::Client client(tcp, clock, session, rx, tx, EventHandler::bind(app));
+///   ConnectOptions opts;
+///   opts.client_id = "device-1";
+///   if (auto r = client.connect(opts, 5s); !r) { /* r.error(), client.server_reason() */ }
+///   Publish msg{.topic = "t", .payload = as_bytes("hi"), .qos = QoS::AtLeastOnce};
+///   auto id = client.publish(msg, 5s);          // PUBACK reported later through the handler
+///   while (running) (void)client.process_loop(1s);
+/// \endcode
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "edgekit/core/clock.hpp"
+#include "edgekit/mqtt/packets.hpp"
+#include "edgekit/mqtt/types.hpp"
+#include "edgekit/transport/transport.hpp"
+
+namespace edgekit::mqtt {
+
+class Session;
+class SessionStore;
+class Client;
+
+/// What an `Event` reports.
+enum class EventType : std::uint8_t {
+  /// An incoming PUBLISH for the application: `message` is set. QoS 2 messages are delivered
+  /// once, on PUBLISH, and a duplicate (DUP resend of an id still awaiting PUBREL) is not
+  /// delivered again [MQTT-4.3.3-9]. The client sends the PUBACK/PUBREC after the handler returns.
+  MessageReceived,
+  /// An outgoing QoS 1 or 2 PUBLISH finished: PUBACK (QoS 1), PUBCOMP (QoS 2), or a PUBREC with an
+  /// error reason code, which ends the QoS 2 flow [MQTT-4.3.3]. `packet_id` is the id `publish`
+  /// returned; `reason_code` is the broker's (Success in 3.1.1); `properties` are the ack's.
+  PublishCompleted,
+  /// CONNACK said session_present = 0 while the session held unacknowledged outgoing QoS 1/2
+  /// publishes: the server has forgotten them and they will not be resent. One event per
+  /// record, `packet_id` set (`message` set when the session still holds the message).
+  MessageLost,
+  /// The server sent DISCONNECT (MQTT 5): `reason_code` and `properties` (Reason String, Server
+  /// Reference, User Properties) are the server's. The connection is closed; `error` is
+  /// Errc::ServerDisconnected.
+  ServerDisconnected,
+  /// The connection was closed because of a fatal error (`error` says which). Reported once per
+  /// connection, also when the error is returned by the call that found it.
+  ConnectionClosed,
+};
+
+/// One event. Pointers and the views inside them point into the receive buffer or the session
+/// and are valid only during the handler call: copy what you need to keep.
+struct Event {
+  EventType type = EventType::MessageReceived;
+  std::uint16_t packet_id = 0;
+  ReasonCode reason_code = ReasonCode::Success;
+  Errc error = Errc::Ok;
+  const Publish* message = nullptr;        ///< MessageReceived (always), MessageLost (if known)
+  const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
+};
+
+/// A non-owning, non-allocating reference to the application's event callback: a function
+/// pointer and a context pointer. The callee must outlive the client (or be replaced with
+/// `Client::set_event_handler`).
+///
+/// From inside the handler the application may call `publish` (without waiting) and
+/// `disconnect`; calls that run the receive loop (`connect`, `process_loop`, `subscribe`,
+/// `unsubscribe`, `ping`, `publish_and_wait`) return Errc::CalledFromHandler there.
+class EventHandler {
+ public:
+  using Function = void (*)(void* context, Client& client, const Event& event);
+
+  /// A handler that ignores every event.
+  constexpr EventHandler() noexcept = default;
+  constexpr EventHandler(Function function, void* context) noexcept
+      : function_(function), context_(context) {}
+
+  /// Refers to `callable` (a lambda or object with `operator()(Client&, const Event&)`), which
+  /// must outlive the handler. Temporaries are refused at compile time.
+  template <class F>
+  [[nodiscard]] static EventHandler bind(F& callable) noexcept {
+    return EventHandler(
+        [](void* ctx, Client& client, const Event& event) { (*static_cast<F*>(ctx))(client, event); },
+        const_cast<void*>(static_cast<const void*>(&callable)));
+  }
+  template <class F>
+  static EventHandler bind(const F&&) = delete;
+
+  void operator()(Client& client, const Event& event) const {
+    if (function_ != nullptr) function_(context_, client, event);
+  }
+  [[nodiscard]] constexpr explicit operator bool() const noexcept { return function_ != nullptr; }
+
+ private:
+  Function function_ = nullptr;
+  void* context_ = nullptr;
+};
+
+/// What `connect` sends. Views point at the caller's data and need to stay valid only during
+/// the `connect` call.
+struct ConnectOptions {
+  Version version = Version::V5;
+  /// May be empty: the server assigns one (MQTT 5: see Assigned Client Identifier in the
+  /// CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
+  std::string_view client_id;
+  /// Clean Start (MQTT 5) / Clean Session (3.1.1). With false, the server resumes the session
+  /// if it has one and the client resends the session's unacknowledged publishes.
+  bool clean_start = true;
+  /// Seconds; 0 disables keep-alive. An MQTT 5 Server Keep Alive in the CONNACK replaces it.
+  std::uint16_t keep_alive_seconds = 60;
+  std::optional<std::string_view> username;
+  std::optional<Bytes> password;
+  std::optional<Will> will;
+  /// MQTT 5 CONNECT properties (Session Expiry Interval, Receive Maximum, Topic Alias Maximum,
+  /// User Properties, ...). Must be empty for 3.1.1. Maximum Packet Size is set by the client
+  /// to the receive buffer's size when unset or larger, so that a conforming server never sends
+  /// a packet that does not fit [MQTT-3.1.2-24].
+  Properties properties;
+};
+
+/// A blocking MQTT client over a `transport::Transport`. See the file comment for memory,
+/// threading and error rules. Not copyable, not movable (the handler gets a reference to it).
+class Client {
+ public:
+  /// `transport` must already be connected (TCP/TLS connect is the transport's business) when
+  /// `connect` is called. `clock` times every timeout and keep-alive. `session` holds the MQTT
+  /// session state and outlives connections. `receive_buffer` and `send_buffer` are the
+  /// caller's and must outlive the client; each should be at least 128 bytes; the send buffer
+  /// must hold the largest CONNECT/SUBSCRIBE/PUBLISH header the application sends (otherwise
+  /// that call returns Errc::BufferTooSmall). `store`, when given, persists the session (see
+  /// session_store.hpp) so that it survives a reboot; it must outlive the client.
+  Client(transport::Transport& transport, const Clock& clock, Session& session,
+         MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler = {},
+         SessionStore* store = nullptr) noexcept;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Replaces the event handler.
+  void set_event_handler(EventHandler handler) noexcept { handler_ = handler; }
+
+  /// Sends CONNECT and waits up to `timeout` for the CONNACK. Packets that arrive right behind
+  /// the CONNACK stay in the receive buffer for the next `process_loop`.
+  /// On success the client is connected; the returned CONNACK's views (properties such as
+  /// Assigned Client Identifier, Reason String) point into the receive buffer and stay valid
+  /// until the next call on the client. With session_present = 1 the session's unacknowledged
+  /// publishes are resent (DUP set) and PUBRELs re-sent [MQTT-4.4.0-1]; with 0 the session is
+  /// cleared and each lost record is reported as an EventType::MessageLost event before
+  /// `connect` returns.
+  /// Errors: AlreadyConnected; CalledFromHandler; InvalidArgument and the codec's encode errors
+  /// for bad options; BufferTooSmall (send buffer); ProtocolVersionDisabled;
+  /// ConnectionRefused (CONNACK with an error reason code: see `server_reason()`);
+  /// Timeout (no CONNACK in time); TransportClosed / TransportError; IncomingPacketTooLarge;
+  /// the codec's decode errors for a malformed CONNACK; ProtocolError (first packet is not a
+  /// CONNACK, or session_present = 1 in reply to clean start [MQTT-3.2.2-4]); PersistenceFailed.
+  /// Every error leaves the client disconnected with the transport closed.
+  [[nodiscard]] Result<ConnAck> connect(const ConnectOptions& options, Duration timeout) noexcept;
+
+  /// Sends `message` (QoS 0, 1 or 2). For QoS 1/2 the session assigns the packet id (the
+  /// message's own `packet_id` and `dup` are ignored) and records the message until it is
+  /// acknowledged; completion arrives later through `process_loop` as
+  /// EventType::PublishCompleted with the broker's reason code. The header is encoded into the
+  /// send buffer and goes out with the payload in one writev, the payload not copied; partial
+  /// writes are retried, waiting for writability, until `timeout`.
+  /// Ownership: for QoS 0 the message's memory is not kept after the call. For QoS 1/2 the
+  /// topic, payload and property views must stay valid until PublishCompleted or MessageLost
+  /// is reported, because a resend on resume sends them again (unless the session keeps copies,
+  /// see session.hpp). MQTT 5: a topic alias is assigned by the session when the server allows
+  /// aliases.
+  /// Returns the packet id (0 for QoS 0).
+  /// Errors: NotConnected; the codec's encode errors (InvalidArgument, WildcardInTopicName,
+  /// EmptyTopic, StringTooLong, InvalidUtf8, PropertyNotAllowed, QoS2Disabled, ...);
+  /// BufferTooSmall (header does not fit the send buffer); PacketTooLarge (larger than the
+  /// server's Maximum Packet Size); NoPacketIdAvailable / SessionStateFull (no free record);
+  /// ReceiveMaximumExceeded (MQTT 5 flow control: run process_loop and retry); InvalidQoS (above
+  /// the server's Maximum QoS); PersistenceFailed; Timeout, TransportClosed, TransportError
+  /// (fatal: a PUBLISH partly written poisons the connection; the record stays for resend).
+  [[nodiscard]] Result<std::uint16_t> publish(const Publish& message, Duration timeout) noexcept;
+
+  /// `publish`, then runs the receive loop (delivering other events meanwhile) until the
+  /// message is acknowledged or `timeout` passes. Returns the broker's reason code (Success for
+  /// QoS 0 and 3.1.1 acks; an error code from PUBACK/PUBREC/PUBCOMP is a value, not an error).
+  /// Errors: those of `publish` and `process_loop`; CalledFromHandler; Timeout (the record stays
+  /// in the session, and the completion is reported later through the handler).
+  [[nodiscard]] Result<ReasonCode> publish_and_wait(const Publish& message,
+                                                    Duration timeout) noexcept;
+
+  /// Sends SUBSCRIBE and runs the receive loop until the SUBACK or `timeout`; publishes that
+  /// arrive meanwhile are delivered. Writes one reason code per subscription into
+  /// `reason_codes` (granted QoS 0x00..0x02 or an error code; 3.1.1 failure 0x80 maps to
+  /// UnspecifiedError). `properties` (MQTT 5: Subscription Identifier, User Properties) must be
+  /// empty for 3.1.1.
+  /// Errors: NotConnected; CalledFromHandler; InvalidArgument (`reason_codes` smaller than
+  /// `subscriptions`, or no subscription); the codec's encode errors (InvalidTopicFilter,
+  /// InvalidSubscriptionOptions, ...); BufferTooSmall; NoPacketIdAvailable; Timeout (the late
+  /// SUBACK is ignored); ProtocolError (SUBACK with a different number of codes); the errors of
+  /// `process_loop`.
+  [[nodiscard]] Result<void> subscribe(std::span<const Subscription> subscriptions,
+                                       std::span<ReasonCode> reason_codes, Duration timeout,
+                                       const Properties& properties = {}) noexcept;
+
+  /// Sends UNSUBSCRIBE and runs the receive loop until the UNSUBACK or `timeout`. Writes one
+  /// reason code per filter into `reason_codes` (MQTT 5; all Success for 3.1.1, whose UNSUBACK
+  /// carries none). Errors: as `subscribe`.
+  [[nodiscard]] Result<void> unsubscribe(std::span<const std::string_view> filters,
+                                         std::span<ReasonCode> reason_codes, Duration timeout,
+                                         const Properties& properties = {}) noexcept;
+
+  /// Sends PINGREQ and runs the receive loop until the PINGRESP or `timeout` (which is then
+  /// fatal, as a keep-alive timeout: Errc::KeepAliveTimeout). Keep-alive pings are sent by
+  /// `process_loop` on its own; this call is for checking the link on demand.
+  /// Errors: NotConnected; CalledFromHandler; KeepAliveTimeout; the errors of `process_loop`.
+  [[nodiscard]] Result<void> ping(Duration timeout) noexcept;
+
+  /// Sends DISCONNECT (MQTT 5: with `reason` and `properties`, e.g. DisconnectWithWillMessage or
+  /// a Session Expiry Interval; 3.1.1: both must be default) and closes the transport. The
+  /// session is kept for a later resume. Allowed inside the handler.
+  /// Errors: NotConnected; InvalidArgument / PropertyNotAllowed (bad reason or properties);
+  /// Timeout / TransportClosed / TransportError (the transport is closed anyway).
+  [[nodiscard]] Result<void> disconnect(ReasonCode reason = ReasonCode::Success,
+                                        const Properties& properties = {},
+                                        Duration timeout = Duration{1000}) noexcept;
+
+  /// Runs the client for at most `timeout` (0: only what is possible without waiting): sends a
+  /// PINGREQ when the keep-alive interval is due, waits for data, reads once into the free part
+  /// of the receive buffer and handles *every* complete packet that read made available
+  /// (delivering publishes, reporting acks, queueing the acks it owes and sending them together
+  /// in one write). Returns after the first read that yielded data has been handled, or when
+  /// `timeout` passes with nothing to read (that is success, not Timeout).
+  /// Errors (all fatal: the connection is closed and ConnectionClosed reported):
+  /// NotConnected; CalledFromHandler (not fatal); KeepAliveTimeout (no PINGRESP in time);
+  /// TransportClosed / TransportError; IncomingPacketTooLarge (a packet longer than the receive
+  /// buffer: MQTT 5 sends DISCONNECT 0x95 Packet Too Large first, 3.1.1 just closes);
+  /// a malformed packet (the codec's decode error; MQTT 5 sends DISCONNECT 0x81 first);
+  /// ProtocolError / TopicAliasInvalid / ReceiveMaximumExceeded / UnknownPacketId (a packet not
+  /// allowed in this state; MQTT 5 sends DISCONNECT 0x82, or 0x94 / 0x93 as the spec names);
+  /// ServerDisconnected (see the ServerDisconnected event); PersistenceFailed.
+  [[nodiscard]] Result<void> process_loop(Duration timeout) noexcept;
+
+  /// True between a successful `connect` and `disconnect` or a fatal error.
+  [[nodiscard]] bool connected() const noexcept { return connected_; }
+  /// The protocol version of the current (or last) connection.
+  [[nodiscard]] Version version() const noexcept { return version_; }
+  /// The fatal error that closed the last connection (Errc::Ok if none since `connect`).
+  [[nodiscard]] Errc fatal_error() const noexcept { return fatal_; }
+  /// The reason code of the last CONNACK refusal or server DISCONNECT (Success if none).
+  [[nodiscard]] ReasonCode server_reason() const noexcept { return server_reason_; }
+  /// The keep-alive in force (seconds): the requested one, or the server's Server Keep Alive.
+  [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept { return keep_alive_s_; }
+  /// The session this client drives.
+  [[nodiscard]] Session& session() noexcept { return session_; }
+  /// Number of `recv` calls made on the transport (for tests and the size/perf report).
+  [[nodiscard]] std::size_t recv_calls() const noexcept { return recv_calls_; }
+
+ private:
+  struct Waiter;  // what a blocking call waits for (defined in the sources)
+
+  Result<void> send_all(std::span<const transport::ConstBuffer> parts, Instant deadline) noexcept;
+  Result<void> send_packet_in_tx(std::size_t size, Instant deadline) noexcept;
+  Result<void> flush_acks(Instant deadline) noexcept;
+  Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
+  Result<void> read_and_dispatch(Instant deadline, bool& got_data) noexcept;
+  Result<void> dispatch_frames() noexcept;
+  Result<void> handle_packet(Bytes frame) noexcept;
+  Result<void> keep_alive(Instant now) noexcept;
+  Errc fail_connection(Errc error, std::optional<ReasonCode> disconnect_reason) noexcept;
+  void emit(const Event& event) noexcept;
+
+  transport::Transport& transport_;
+  const Clock& clock_;
+  Session& session_;
+  SessionStore* store_;
+  MutableBytes rx_;
+  MutableBytes tx_;
+  EventHandler handler_;
+
+  std::size_t rx_len_ = 0;     // bytes held in rx_, starting at rx_[0]
+  std::size_t tx_acks_ = 0;    // bytes of queued acks at the front of tx_
+  std::size_t recv_calls_ = 0;
+  Waiter* waiter_ = nullptr;   // the blocking call in progress, if any
+  Version version_ = Version::V5;
+  Errc fatal_ = Errc::Ok;
+  ReasonCode server_reason_ = ReasonCode::Success;
+  std::uint16_t keep_alive_s_ = 0;
+  bool connected_ = false;
+  bool in_handler_ = false;
+  bool dispatching_ = false;
+};
+
+}  // namespace edgekit::mqtt
