@@ -45,7 +45,8 @@ class FileSessionStore final : public SessionStore {
   [[nodiscard]] Result<void> save_publish(std::uint32_t sequence, const Publish& publish,
                                           Version version) noexcept override;
   /// Errors: PersistenceFailed, UnknownPacketId, PersistenceCorrupted (the stored file is bad).
-  [[nodiscard]] Result<void> mark_publish_released(std::uint16_t packet_id) noexcept override;
+  [[nodiscard]] Result<void> mark_publish_released(std::uint16_t packet_id,
+                                                   std::uint32_t sequence) noexcept override;
   [[nodiscard]] Result<void> remove_publish(std::uint16_t packet_id) noexcept override;
   [[nodiscard]] Result<void> save_incoming_qos2(std::uint16_t packet_id) noexcept override;
   [[nodiscard]] Result<void> remove_incoming_qos2(std::uint16_t packet_id) noexcept override;

@@ -219,7 +219,8 @@ class Session {
   /// Loads the session from the store (after a reboot), before the first connect: outgoing
   /// publishes (queued for resend once a CONNACK with session_present = 1 arrives), inbound QoS 2
   /// ids, client id, protocol version, session expiry. Corrupt records are counted, not loaded.
-  /// Errors: AlreadyConnected; InvalidArgument (no store); PersistenceFailed; SessionStateFull
+  /// Errors: AlreadyConnected; InvalidArgument (no store); ProtocolError (records already in
+  /// use: restore only a fresh session); PersistenceFailed; SessionStateFull
   /// (more stored records than `storage.outgoing` / `incoming_qos2` hold); MalformedPacket and
   /// other decode errors for a stored packet that passed its integrity check but does not decode.
   [[nodiscard]] Result<RestoreSummary> restore() noexcept;

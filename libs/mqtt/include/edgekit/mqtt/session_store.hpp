@@ -55,6 +55,8 @@ struct StoredPublish {
   /// Send order assigned by the session; resends happen in increasing order [MQTT-4.6.0-1].
   std::uint32_t sequence = 0;
   StoredPublishState state = StoredPublishState::AwaitAck;
+  /// The protocol version `packet` is encoded for.
+  Version version = Version::V5;
   /// The complete encoded PUBLISH packet (see the file comment), in the store's memory. Valid
   /// until this record is removed from the store, or the store is loaded again or destroyed.
   Bytes packet;
@@ -108,8 +110,10 @@ class SessionStore {
   /// id is replaced. Errors also: those of the codec's `encode` for a publish it cannot encode.
   [[nodiscard]] virtual Result<void> save_publish(std::uint32_t sequence, const Publish& publish,
                                                   Version version) noexcept = 0;
-  /// Moves the publish with `packet_id` to AwaitPubComp. Errors also: UnknownPacketId.
-  [[nodiscard]] virtual Result<void> mark_publish_released(std::uint16_t packet_id) noexcept = 0;
+  /// Moves the publish with `packet_id` to AwaitPubComp and gives it a new `sequence` (PUBRELs
+  /// are resent in the order their PUBRECs arrived [MQTT-4.6.0-3]). Errors also: UnknownPacketId.
+  [[nodiscard]] virtual Result<void> mark_publish_released(std::uint16_t packet_id,
+                                                           std::uint32_t sequence) noexcept = 0;
   /// Removes the publish with `packet_id`; removing one that is not stored succeeds.
   [[nodiscard]] virtual Result<void> remove_publish(std::uint16_t packet_id) noexcept = 0;
   /// Records an inbound QoS 2 packet id awaiting PUBREL (idempotent).
@@ -140,7 +144,7 @@ class SessionStore {
 class MemorySessionStore final : public SessionStore {
  public:
   /// Size of the record header inside each slot.
-  static constexpr std::size_t kSlotHeaderSize = 16;
+  static constexpr std::size_t kSlotHeaderSize = 20;
   /// `arena`: slots of `slot_size` bytes each (arena.size() / slot_size slots, the first for the
   /// meta data; the rest of the arena is unused). `incoming_ids`: capacity for inbound QoS 2 ids. When `adopt_existing` is true the
   /// arena is taken as it is (retained RAM after a warm reset: `load` verifies it); otherwise it
@@ -151,7 +155,8 @@ class MemorySessionStore final : public SessionStore {
   /// Errors: SessionStateFull (no free slot), BufferTooSmall (packet larger than a slot).
   [[nodiscard]] Result<void> save_publish(std::uint32_t sequence, const Publish& publish,
                                           Version version) noexcept override;
-  [[nodiscard]] Result<void> mark_publish_released(std::uint16_t packet_id) noexcept override;
+  [[nodiscard]] Result<void> mark_publish_released(std::uint16_t packet_id,
+                                                   std::uint32_t sequence) noexcept override;
   [[nodiscard]] Result<void> remove_publish(std::uint16_t packet_id) noexcept override;
   /// Errors: SessionStateFull (the id array is full).
   [[nodiscard]] Result<void> save_incoming_qos2(std::uint16_t packet_id) noexcept override;
