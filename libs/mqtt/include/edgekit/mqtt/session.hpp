@@ -368,12 +368,12 @@ class Session {
   [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
   [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;
   [[nodiscard]] Result<void> begin_request(OperationKind kind, std::uint16_t& packet_id,
-                                           std::size_t encoded) noexcept;
+                                           OutgoingRecord*& rec) noexcept;
   [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
   void reset_connection_state() noexcept;
   void end_connection(bool session_ends) noexcept;
   std::size_t discard_session() noexcept;
-  void apply_outbound_alias(Publish& publish) noexcept;
+  void apply_outbound_alias(Publish& publish, std::size_t encoded) noexcept;
   [[nodiscard]] Result<void> resolve_inbound_alias(Publish& publish) noexcept;
   [[nodiscard]] Errc persist_meta() noexcept;
 
