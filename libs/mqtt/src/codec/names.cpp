@@ -48,6 +48,9 @@ const char* to_string(Errc e) noexcept {
     case Errc::ServerDisconnected: return "server sent DISCONNECT";
     case Errc::SessionStateFull: return "session state full";
     case Errc::PersistenceFailed: return "session persistence failed";
+    case Errc::QoSNotSupported: return "QoS above the server's maximum";
+    case Errc::RetainNotSupported: return "server does not support retained messages";
+    case Errc::PersistenceCorrupted: return "stored session record is corrupt";
     case Errc::TransportClosed: return "connection closed by peer";
     case Errc::TransportError: return "transport error";
     case Errc::Timeout: return "timed out";

@@ -58,6 +58,9 @@ enum class Errc : std::uint8_t {
   ServerDisconnected,            ///< the server sent DISCONNECT (see the reason code)
   SessionStateFull,              ///< no free record for another outgoing QoS 1/2 publish
   PersistenceFailed,             ///< the session store could not read or write
+  QoSNotSupported,               ///< a publish above the server's Maximum QoS (MQTT 5 CONNACK)
+  RetainNotSupported,            ///< a retained publish while the server's Retain Available is 0
+  PersistenceCorrupted,          ///< a stored record failed its integrity check (CRC, length)
 
   // --- Transport and client ---------------------------------------------------------------------
   TransportClosed = 80,          ///< the peer closed the connection

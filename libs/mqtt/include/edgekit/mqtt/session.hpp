@@ -1,0 +1,408 @@
+#pragma once
+/// \file
+/// `Session`: the pure (sans-I/O) state of one MQTT client session, for MQTT 3.1.1 and 5 in one
+/// build. It works on packet structs, never on bytes or sockets: the driver (client, agent,
+/// event loop) decodes inbound frames and hands the packets to `on_*`; the session says what to
+/// send back (`Inbound::reply`), what to deliver to the application (`Inbound::deliver`), which
+/// operation completed (`Inbound::completion`), and when to wake up (`next_deadline`). Time is
+/// always an argument; the session never reads a clock, never allocates, never does I/O.
+///
+/// What it keeps:
+///  - packet-id allocation (never 0, skips ids in use, wraps after 65535) [MQTT-2.2.1-3];
+///  - outgoing QoS 1/2 PUBLISH records (AwaitPubAck / AwaitPubRec / AwaitPubComp) and pending
+///    SUBSCRIBE / UNSUBSCRIBE, in a caller-supplied record array; resend on resume in original
+///    order, PUBLISH with DUP = 1 and PUBREL as needed [MQTT-4.4.0-1];
+///  - inbound QoS 2 ids between PUBREC and PUBREL, so a duplicate is not delivered twice [4.3.3];
+///  - keep-alive: PINGREQ due when the keep-alive elapsed since the last packet sent
+///    [MQTT-3.1.2-23 (5.0) / MQTT-3.1.2-24 (3.1.1)], and a ping timeout;
+///  - MQTT 5: the server's Receive Maximum (flow control), Maximum Packet Size, Topic Alias
+///    Maximum (outbound aliases assigned automatically), Maximum QoS, Retain Available, Server
+///    Keep Alive, Assigned Client Identifier, Session Expiry Interval; inbound topic aliases.
+///
+/// Buffer ownership (as in coreMQTT): the session keeps *views* of what the caller passes to
+/// `begin_publish` (topic, payload, property strings and arrays). They must stay valid and
+/// unchanged until the publish is reported complete (`Inbound::completion`) or lost
+/// (`next_lost`). Records restored from a `SessionStore` point into the store's memory instead.
+/// Every other view the session hands out says how long it is valid.
+///
+/// Thread safety: none. One thread drives a session at a time (the agent serialises access).
+///
+/// Typical driver loop:
+///   session.prepare_connect(connect, now) → send CONNECT → on_connack(connack, now)
+///   → while (auto r = session.next_resend(now)) send *r → ... begin_publish(p, now) → send p
+///   → for each inbound packet: on_packet(pkt, now) → send reply, deliver, report completion
+///   → on_sent(now) after every packet written; on_timer(now) at next_deadline().
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "edgekit/core/clock.hpp"
+#include "edgekit/mqtt/packets.hpp"
+#include "edgekit/mqtt/session_store.hpp"
+#include "edgekit/mqtt/types.hpp"
+
+namespace edgekit::mqtt {
+
+/// Caller-supplied storage for a topic alias table: `lengths.size()` aliases (alias N uses
+/// slot N-1), each holding a topic of at most `slot_length()` bytes copied into `chars`.
+/// A length of 0 means the alias is unset (a topic is never empty). Both spans must outlive the
+/// session. Use `TopicAliasArena` to get one with static sizes.
+struct TopicAliasStorage {
+  std::span<char> chars;
+  std::span<std::uint16_t> lengths;
+  /// Number of aliases this storage holds.
+  [[nodiscard]] constexpr std::size_t slots() const noexcept { return lengths.size(); }
+  /// Longest topic one alias can hold (at most 65535).
+  [[nodiscard]] constexpr std::size_t slot_length() const noexcept {
+    if (lengths.empty()) return 0;
+    const std::size_t l = chars.size() / lengths.size();
+    return l > 65535 ? 65535 : l;
+  }
+};
+
+/// Static storage for `Aliases` topic aliases of up to `MaxTopicLength` bytes each.
+template <std::size_t Aliases, std::size_t MaxTopicLength>
+struct TopicAliasArena {
+  static_assert(Aliases <= 65535, "a topic alias is a 16-bit number");
+  std::array<char, Aliases * MaxTopicLength> chars{};
+  std::array<std::uint16_t, Aliases> lengths{};
+  [[nodiscard]] TopicAliasStorage storage() noexcept { return {chars, lengths}; }
+};
+
+/// State of an outgoing record.
+enum class OutgoingState : std::uint8_t {
+  Free = 0,
+  AwaitPubAck,    ///< QoS 1 PUBLISH sent
+  AwaitPubRec,    ///< QoS 2 PUBLISH sent
+  AwaitPubComp,   ///< QoS 2 PUBREC received, PUBREL sent
+  AwaitSubAck,    ///< SUBSCRIBE sent
+  AwaitUnsubAck,  ///< UNSUBSCRIBE sent
+};
+
+/// One outgoing operation in flight. The caller supplies an array of these (its size is the
+/// most operations in flight at once) and must not modify them; reading is fine (diagnostics).
+struct OutgoingRecord {
+  OutgoingState state = OutgoingState::Free;
+  bool resend = false;  ///< queued for `next_resend` after a resumed session
+  bool lost = false;    ///< queued for `next_lost` after the session was discarded
+  std::uint16_t packet_id = 0;
+  std::uint32_t sequence = 0;  ///< send order
+  /// Publish records: the publish as the caller gave it (full topic, no alias; views, see the
+  /// file comment). Unused for SUBSCRIBE / UNSUBSCRIBE.
+  Publish publish;
+};
+
+/// Caller-supplied storage of a session. Every span must outlive the session.
+struct SessionStorage {
+  /// Outgoing QoS 1/2 publishes and pending SUBSCRIBE / UNSUBSCRIBE. Its size bounds the
+  /// operations in flight (SessionStateFull beyond it).
+  std::span<OutgoingRecord> outgoing;
+  /// Inbound QoS 2 packet ids awaiting PUBREL. In MQTT 5 the session announces Receive Maximum
+  /// = min(requested, size) in CONNECT; in 3.1.1 size it for the broker's in-flight limit
+  /// (Mosquitto: 20). May be empty when no QoS 2 subscription is made.
+  std::span<std::uint16_t> incoming_qos2;
+  /// Inbound topic aliases (MQTT 5). The session announces Topic Alias Maximum = slots().
+  TopicAliasStorage inbound_aliases;
+  /// Outbound topic aliases (MQTT 5), assigned automatically up to the server's maximum.
+  TopicAliasStorage outbound_aliases;
+  /// Holds the client identifier of the session (the one sent, or the one the server assigned
+  /// [MQTT-3.2.2-16]) so that the next CONNECT uses it. 23 bytes is what every server must
+  /// accept; servers may assign longer ones.
+  std::span<char> client_id;
+};
+
+/// Settings of a session.
+struct SessionConfig {
+  /// How long to wait for PINGRESP after sending PINGREQ before `on_timer` reports
+  /// KeepAliveTimeout. Zero: 1.5 × the effective keep-alive.
+  Duration ping_timeout{0};
+};
+
+/// Which kind of operation a completion or loss refers to.
+enum class OperationKind : std::uint8_t { Publish, Subscribe, Unsubscribe };
+
+/// An outgoing operation that finished: the broker acknowledged it (or refused it).
+struct Completion {
+  OperationKind kind = OperationKind::Publish;
+  std::uint16_t packet_id = 0;
+  QoS qos = QoS::AtMostOnce;  ///< publishes: the QoS it was sent with
+  /// Publishes: the reason code of PUBACK, of a failing PUBREC (>= 0x80 ends the QoS 2 flow
+  /// [MQTT-4.3.3]), or of PUBCOMP. SUBACK / UNSUBACK: the first failing code, else Success (the
+  /// full list is in the packet the driver holds). Always Success in 3.1.1 except SUBACK 0x80.
+  ReasonCode reason_code = ReasonCode::Success;
+};
+
+/// An acknowledgement the driver must send now.
+struct Reply {
+  PacketType type = PacketType::PubAck;  ///< PubAck, PubRec, PubRel or PubComp
+  std::uint16_t packet_id = 0;
+  ReasonCode reason_code = ReasonCode::Success;  ///< MQTT 5 only
+  /// The reply as a packet struct, ready for the codec.
+  [[nodiscard]] Packet to_packet() const noexcept;
+};
+
+/// Result of a successful CONNACK.
+struct ConnAckOutcome {
+  bool session_present = false;
+  /// Records queued for `next_resend` (resumed session).
+  std::size_t resend_count = 0;
+  /// Records queued for `next_lost` (session_present = 0 while records were outstanding: the
+  /// server has forgotten them; never dropped silently).
+  std::size_t lost_count = 0;
+  /// A non-fatal problem: Ok, PersistenceFailed (meta could not be stored), BufferTooSmall (the
+  /// assigned client id did not fit `SessionStorage::client_id`; the next connect cannot resume).
+  Errc warning = Errc::Ok;
+};
+
+/// What the driver must do after an inbound packet. Several fields may be set at once.
+struct Inbound {
+  /// An acknowledgement to send now (PUBACK / PUBREC for a PUBLISH, PUBREL after PUBREC,
+  /// PUBCOMP after PUBREL).
+  std::optional<Reply> reply;
+  /// `on_publish`: hand the publish to the application. Its topic is resolved (alias → topic;
+  /// then a view into the inbound alias storage, valid until the next `on_publish` or connect).
+  /// False for a QoS 2 duplicate.
+  bool deliver = false;
+  /// An outgoing operation finished; its record is free again.
+  std::optional<Completion> completion;
+  /// Set by `on_packet` for a CONNACK.
+  std::optional<ConnAckOutcome> connack;
+  /// The server sent DISCONNECT with this reason code; the connection is over (close it).
+  std::optional<ReasonCode> server_disconnect;
+  /// A non-fatal problem: Ok, or PersistenceFailed when the store could not record a completed
+  /// step (the protocol state advanced anyway; after a reboot a completed publish may be resent).
+  Errc warning = Errc::Ok;
+};
+
+/// A record to send again after a resumed session, in original order [MQTT-4.6.0-1].
+struct Resend {
+  PacketType type = PacketType::Publish;  ///< Publish (DUP = 1, full topic) or PubRel
+  Publish publish;                        ///< when type == Publish; views as in the record
+  PubRel pubrel;                          ///< when type == PubRel
+};
+
+/// An operation the server no longer knows about (session discarded, or a pending
+/// SUBSCRIBE / UNSUBSCRIBE when the connection dropped). The driver reports or requeues it.
+struct LostOperation {
+  OperationKind kind = OperationKind::Publish;
+  std::uint16_t packet_id = 0;
+  /// Publishes: the publish as given to `begin_publish` (its views are the caller's again).
+  Publish publish;
+};
+
+/// What happened at a timer wake-up.
+enum class TimerAction : std::uint8_t { None, SendPingReq };
+
+/// What `restore` found in the store.
+struct RestoreSummary {
+  bool meta = false;                 ///< meta data found (version, client id, expiry)
+  std::size_t publishes = 0;         ///< outgoing publishes restored
+  std::size_t incoming_qos2 = 0;     ///< inbound QoS 2 ids restored
+  std::size_t corrupt = 0;           ///< records the store found corrupt (reported, not loaded)
+};
+
+/// The state of one MQTT client session. See the file comment.
+class Session {
+ public:
+  /// `store` may be null (nothing persisted). Storage and store must outlive the session.
+  explicit Session(SessionStorage storage, SessionStore* store = nullptr,
+                   SessionConfig config = {}) noexcept;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // --- Persistence ----------------------------------------------------------------------------
+
+  /// Loads the session from the store (after a reboot), before the first connect: outgoing
+  /// publishes (queued for resend once a CONNACK with session_present = 1 arrives), inbound QoS 2
+  /// ids, client id, protocol version, session expiry. Corrupt records are counted, not loaded.
+  /// Errors: AlreadyConnected; InvalidArgument (no store); ProtocolError (records already in
+  /// use: restore only a fresh session); PersistenceFailed; SessionStateFull
+  /// (more stored records than `storage.outgoing` / `incoming_qos2` hold); MalformedPacket and
+  /// other decode errors for a stored packet that passed its integrity check but does not decode.
+  [[nodiscard]] Result<RestoreSummary> restore() noexcept;
+
+  // --- Connection -----------------------------------------------------------------------------
+
+  /// Prepares `connect` and starts a connection attempt. Sets the client id from the session's
+  /// when `connect.client_id` is empty and one is known (assigned or restored; the view points
+  /// into `SessionStorage::client_id`); in MQTT 5 sets Receive Maximum and Topic Alias Maximum to
+  /// what the storage can hold (lowering, never raising, what the caller set). Resets per-
+  /// connection state (topic aliases, keep-alive, flow control).
+  /// Errors: AlreadyConnected; ProtocolVersionDisabled; BufferTooSmall (the client id does not
+  /// fit `SessionStorage::client_id`).
+  [[nodiscard]] Result<void> prepare_connect(Connect& connect, Instant now) noexcept;
+
+  /// Handles CONNACK. On success the session is connected: server limits are taken from the
+  /// properties; with session_present = 1 outstanding records are queued for `next_resend`, with
+  /// session_present = 0 they are queued for `next_lost` and the store is cleared.
+  /// Errors: ProtocolError (no connect in progress); ConnectionRefused (failure reason code;
+  /// the session is not connected, its records are kept for a later attempt).
+  [[nodiscard]] Result<ConnAckOutcome> on_connack(const ConnAck& connack, Instant now) noexcept;
+
+  /// The next record to send again after a resumed session, oldest first; nullopt when none.
+  /// Resent publishes carry DUP = 1 and the full topic (aliases do not survive a connection).
+  [[nodiscard]] std::optional<Resend> next_resend() noexcept;
+
+  /// The next lost operation; its record is freed (and removed from the store). nullopt when
+  /// none.
+  [[nodiscard]] std::optional<LostOperation> next_lost() noexcept;
+
+  /// Client-initiated DISCONNECT: in MQTT 5 validates a changed Session Expiry Interval (setting
+  /// it non-zero when CONNECT sent 0 is a ProtocolError [MQTT-3.14.2-2]). Ends the connection;
+  /// when the session ends with it (MQTT 5 expiry 0, 3.1.1 Clean Session) records are queued for
+  /// `next_lost`. Errors: NotConnected, ProtocolError.
+  [[nodiscard]] Result<void> prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept;
+
+  /// The network connection closed without DISCONNECT. Keeps the session state for a resume;
+  /// pending SUBSCRIBE / UNSUBSCRIBE are queued for `next_lost` (never resent).
+  void on_connection_lost(Instant now) noexcept;
+
+  // --- Outgoing -------------------------------------------------------------------------------
+
+  /// Prepares `publish` for sending and, for QoS 1/2, records it (and saves it to the store).
+  /// Sets packet_id (QoS 1/2) and dup = false; with outbound aliases in use rewrites the topic
+  /// alias (first use: topic + alias; later uses: empty topic + alias). Send `publish` as it is
+  /// on return. Views: see the file comment.
+  /// Errors: NotConnected; InvalidArgument (topic_alias set by the caller — the session manages
+  /// aliases; or an empty topic); QoSNotSupported (above the server's Maximum QoS);
+  /// RetainNotSupported (server's Retain Available = 0); QoS2Disabled; PacketTooLarge (above the
+  /// server's Maximum Packet Size); ReceiveMaximumExceeded (the server's Receive Maximum is
+  /// reached: wait for an acknowledgement and try again); SessionStateFull (no free record);
+  /// NoPacketIdAvailable; PersistenceFailed (could not be stored; nothing recorded); and the
+  /// codec's encode errors for a publish it would not put on the wire.
+  [[nodiscard]] Result<void> begin_publish(Publish& publish, Instant now) noexcept;
+
+  /// Assigns a packet id to `subscribe` and records it until SUBACK.
+  /// Errors: NotConnected, SessionStateFull, NoPacketIdAvailable, PacketTooLarge, and the codec's
+  /// encode errors.
+  [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe, Instant now) noexcept;
+  /// Assigns a packet id to `unsubscribe` and records it until UNSUBACK. Errors: as
+  /// `begin_subscribe`.
+  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) noexcept;
+
+  /// The driver wrote a packet (any packet) at `now`: restarts the keep-alive interval.
+  void on_sent(Instant now) noexcept;
+
+  // --- Incoming -------------------------------------------------------------------------------
+
+  /// Dispatches any packet a server may send to the handler below (CONNACK fills
+  /// `Inbound::connack`). Errors: those of the handler; ProtocolError for packets a server
+  /// never sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ) and for AUTH (not supported).
+  [[nodiscard]] Result<Inbound> on_packet(Packet& packet, Instant now) noexcept;
+
+  /// An inbound PUBLISH. QoS 0: deliver. QoS 1: deliver, reply PUBACK. QoS 2: first time deliver
+  /// and reply PUBREC (id recorded, and stored before the reply); duplicate (id still awaiting
+  /// PUBREL): reply PUBREC, do not deliver. Resolves topic aliases (rewrites `publish.topic`).
+  /// Errors: NotConnected; TopicAliasInvalid (alias 0, above the maximum, or unknown — disconnect
+  /// with 0x94); ReceiveMaximumExceeded (MQTT 5: more QoS 2 in flight than announced — disconnect
+  /// with 0x93); SessionStateFull (3.1.1: `incoming_qos2` is full); PersistenceFailed (the id
+  /// could not be stored: nothing was delivered or acknowledged; disconnect, the server resends).
+  [[nodiscard]] Result<Inbound> on_publish(Publish& publish, Instant now) noexcept;
+  /// PUBACK: completes a QoS 1 publish. Errors: UnknownPacketId; ProtocolError (the id belongs to
+  /// a record in another state).
+  [[nodiscard]] Result<Inbound> on_puback(const PubAck& ack, Instant now) noexcept;
+  /// PUBREC: replies PUBREL and awaits PUBCOMP, or completes the publish when the reason code is
+  /// a failure. An unknown id is answered with PUBREL 0x92 (Packet Identifier not found) in
+  /// MQTT 5 and a plain PUBREL in 3.1.1, and returns no error. Errors: ProtocolError.
+  [[nodiscard]] Result<Inbound> on_pubrec(const PubRec& ack, Instant now) noexcept;
+  /// PUBREL: replies PUBCOMP and forgets the inbound id. An unknown id is answered with PUBCOMP
+  /// 0x92 (MQTT 5) or a plain PUBCOMP (3.1.1) and returns no error.
+  [[nodiscard]] Result<Inbound> on_pubrel(const PubRel& rel, Instant now) noexcept;
+  /// PUBCOMP: completes a QoS 2 publish. Errors: UnknownPacketId, ProtocolError.
+  [[nodiscard]] Result<Inbound> on_pubcomp(const PubComp& ack, Instant now) noexcept;
+  /// SUBACK: completes a SUBSCRIBE. Errors: UnknownPacketId, ProtocolError.
+  [[nodiscard]] Result<Inbound> on_suback(const SubAck& ack, Instant now) noexcept;
+  /// UNSUBACK: completes an UNSUBSCRIBE. Errors: UnknownPacketId, ProtocolError.
+  [[nodiscard]] Result<Inbound> on_unsuback(const UnsubAck& ack, Instant now) noexcept;
+  /// PINGRESP: the ping is answered. Errors: NotConnected.
+  [[nodiscard]] Result<Inbound> on_pingresp(Instant now) noexcept;
+  /// Server DISCONNECT (MQTT 5): fills `Inbound::server_disconnect`; the session is no longer
+  /// connected (as `on_connection_lost`). Errors: NotConnected.
+  [[nodiscard]] Result<Inbound> on_disconnect(const Disconnect& disconnect, Instant now) noexcept;
+
+  // --- Time -----------------------------------------------------------------------------------
+
+  /// When `on_timer` must be called next (PINGREQ due or ping timeout); nullopt when nothing is
+  /// scheduled (not connected, or keep-alive 0).
+  [[nodiscard]] std::optional<Instant> next_deadline() const noexcept;
+  /// Timer wake-up: SendPingReq when a PINGREQ is due (the driver sends it, then `on_sent`).
+  /// Errors: KeepAliveTimeout (no PINGRESP within the ping timeout; close the connection, then
+  /// `on_connection_lost`).
+  [[nodiscard]] Result<TimerAction> on_timer(Instant now) noexcept;
+
+  // --- Observers ------------------------------------------------------------------------------
+
+  [[nodiscard]] bool connected() const noexcept { return phase_ == Phase::Connected; }
+  [[nodiscard]] Version version() const noexcept { return version_; }
+  /// The session's client id (view into `SessionStorage::client_id`; valid until the next
+  /// CONNACK or restore). Empty when not known yet.
+  [[nodiscard]] std::string_view client_id() const noexcept;
+  /// Session Expiry Interval in seconds (as sent, or as the server set it in CONNACK).
+  [[nodiscard]] std::uint32_t session_expiry_interval() const noexcept { return session_expiry_; }
+  /// Effective keep-alive in seconds (the server's Server Keep Alive overrides the client's).
+  [[nodiscard]] std::uint16_t keep_alive() const noexcept { return keep_alive_; }
+  /// Outgoing QoS 1/2 publishes awaiting PUBACK / PUBCOMP (what Receive Maximum counts).
+  [[nodiscard]] std::size_t publishes_in_flight() const noexcept;
+  /// Records in use (publishes, pending SUBSCRIBE / UNSUBSCRIBE, lost ones not yet drained).
+  [[nodiscard]] std::size_t records_in_use() const noexcept;
+  [[nodiscard]] std::uint16_t server_receive_maximum() const noexcept { return server_receive_max_; }
+  [[nodiscard]] std::uint32_t server_maximum_packet_size() const noexcept { return server_max_packet_; }
+  [[nodiscard]] std::uint16_t server_topic_alias_maximum() const noexcept { return server_alias_max_; }
+  [[nodiscard]] QoS server_maximum_qos() const noexcept { return server_max_qos_; }
+  [[nodiscard]] bool server_retain_available() const noexcept { return retain_available_; }
+  /// Records queued for `next_resend` / `next_lost`.
+  [[nodiscard]] std::size_t pending_resends() const noexcept;
+  [[nodiscard]] std::size_t pending_lost() const noexcept;
+
+ private:
+  enum class Phase : std::uint8_t { Disconnected, Connecting, Connected };
+  friend class SessionRestorer;
+
+  [[nodiscard]] Result<std::uint16_t> allocate_packet_id() noexcept;
+  [[nodiscard]] OutgoingRecord* find_record(std::uint16_t packet_id) noexcept;
+  [[nodiscard]] OutgoingRecord* free_record() noexcept;
+  [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
+  [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;
+  [[nodiscard]] Result<void> begin_request(OperationKind kind, std::uint16_t& packet_id,
+                                           OutgoingRecord*& rec) noexcept;
+  [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
+  void reset_connection_state() noexcept;
+  void end_connection(bool session_ends) noexcept;
+  std::size_t discard_session() noexcept;
+  void apply_outbound_alias(Publish& publish, std::size_t encoded) noexcept;
+  [[nodiscard]] Result<void> resolve_inbound_alias(Publish& publish) noexcept;
+  [[nodiscard]] Errc persist_meta() noexcept;
+
+  SessionStorage storage_;
+  SessionStore* store_;
+  SessionConfig config_;
+
+  Phase phase_ = Phase::Disconnected;
+  Version version_ = Version::V5;
+  bool clean_start_ = true;
+  std::uint16_t client_id_length_ = 0;
+  std::uint16_t next_packet_id_ = 1;
+  std::uint32_t next_sequence_ = 1;
+  std::uint32_t session_expiry_ = 0;
+  std::uint32_t connect_session_expiry_ = 0;
+
+  // Per connection.
+  std::uint16_t requested_keep_alive_ = 0;
+  std::uint16_t keep_alive_ = 0;
+  Instant last_sent_{};
+  bool ping_outstanding_ = false;
+  Instant ping_sent_at_{};
+  std::uint16_t server_receive_max_ = 65535;
+  std::uint32_t server_max_packet_ = kMaxPacketSize;
+  std::uint16_t server_alias_max_ = 0;
+  std::uint16_t inbound_alias_max_ = 0;
+  std::uint16_t incoming_limit_ = 0;
+  QoS server_max_qos_ = QoS::ExactlyOnce;
+  bool retain_available_ = true;
+};
+
+}  // namespace edgekit::mqtt

@@ -1,0 +1,724 @@
+// The pure MQTT client session. See session.hpp for the contract.
+#include "edgekit/mqtt/session.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "edgekit/mqtt/codec.hpp"
+
+namespace edgekit::mqtt {
+
+namespace {
+
+constexpr std::uint32_t kSessionNeverExpires = 0xFFFFFFFF;
+
+bool is_publish_state(OutgoingState s) noexcept {
+  return s == OutgoingState::AwaitPubAck || s == OutgoingState::AwaitPubRec ||
+         s == OutgoingState::AwaitPubComp;
+}
+
+bool version_enabled(Version v) noexcept {
+  switch (v) {
+    case Version::V311: return EDGEKIT_MQTT_ENABLE_V311 != 0;
+    case Version::V5: return EDGEKIT_MQTT_ENABLE_V5 != 0;
+  }
+  return false;
+}
+
+ReasonCode first_failure(ReasonCodes codes) noexcept {
+  for (ReasonCode rc : codes) {
+    if (is_error(rc)) return rc;
+  }
+  return ReasonCode::Success;
+}
+
+}  // namespace
+
+Packet Reply::to_packet() const noexcept {
+  switch (type) {
+    case PacketType::PubRec: return PubRec{packet_id, reason_code, {}};
+    case PacketType::PubRel: return PubRel{packet_id, reason_code, {}};
+    case PacketType::PubComp: return PubComp{packet_id, reason_code, {}};
+    default: return PubAck{packet_id, reason_code, {}};
+  }
+}
+
+Session::Session(SessionStorage storage, SessionStore* store, SessionConfig config) noexcept
+    : storage_(storage), store_(store), config_(config) {
+  for (OutgoingRecord& r : storage_.outgoing) r = OutgoingRecord{};
+  std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
+            std::uint16_t{0});
+  std::fill(storage_.outbound_aliases.lengths.begin(), storage_.outbound_aliases.lengths.end(),
+            std::uint16_t{0});
+}
+
+// --- Helpers -------------------------------------------------------------------------------------
+
+std::string_view Session::client_id() const noexcept {
+  return {storage_.client_id.data(), client_id_length_};
+}
+
+Result<void> Session::set_client_id(std::string_view id) noexcept {
+  if (storage_.client_id.empty()) {
+    // The caller chose not to keep a client id: nothing to remember.
+    client_id_length_ = 0;
+    return {};
+  }
+  if (id.size() > storage_.client_id.size() || id.size() > 65535) return fail(Errc::BufferTooSmall);
+  if (id.data() != storage_.client_id.data()) {
+    std::memmove(storage_.client_id.data(), id.data(), id.size());
+  }
+  client_id_length_ = static_cast<std::uint16_t>(id.size());
+  return {};
+}
+
+OutgoingRecord* Session::find_record(std::uint16_t packet_id) noexcept {
+  for (OutgoingRecord& r : storage_.outgoing) {
+    if (r.state != OutgoingState::Free && r.packet_id == packet_id) return &r;
+  }
+  return nullptr;
+}
+
+OutgoingRecord* Session::free_record() noexcept {
+  for (OutgoingRecord& r : storage_.outgoing) {
+    if (r.state == OutgoingState::Free) return &r;
+  }
+  return nullptr;
+}
+
+std::ptrdiff_t Session::find_incoming(std::uint16_t packet_id) const noexcept {
+  for (std::size_t i = 0; i < storage_.incoming_qos2.size(); ++i) {
+    if (storage_.incoming_qos2[i] == packet_id) return static_cast<std::ptrdiff_t>(i);
+  }
+  return -1;
+}
+
+Result<std::uint16_t> Session::allocate_packet_id() noexcept {
+  // Ids in use are those of outgoing records; inbound ids are the server's own number space.
+  // At most records + 1 candidates are tried, so this terminates quickly.
+  for (std::uint32_t tries = 0; tries < 65535; ++tries) {
+    const std::uint16_t id = next_packet_id_;
+    next_packet_id_ = next_packet_id_ == 65535 ? 1 : static_cast<std::uint16_t>(next_packet_id_ + 1);
+    if (find_record(id) == nullptr) return id;  // never 0 [MQTT-2.2.1-3]
+  }
+  return fail(Errc::NoPacketIdAvailable);
+}
+
+std::size_t Session::publishes_in_flight() const noexcept {
+  std::size_t n = 0;
+  for (const OutgoingRecord& r : storage_.outgoing) {
+    if (is_publish_state(r.state) && !r.lost) ++n;
+  }
+  return n;
+}
+
+std::size_t Session::records_in_use() const noexcept {
+  std::size_t n = 0;
+  for (const OutgoingRecord& r : storage_.outgoing) n += r.state != OutgoingState::Free;
+  return n;
+}
+
+std::size_t Session::pending_resends() const noexcept {
+  std::size_t n = 0;
+  for (const OutgoingRecord& r : storage_.outgoing) n += r.state != OutgoingState::Free && r.resend;
+  return n;
+}
+
+std::size_t Session::pending_lost() const noexcept {
+  std::size_t n = 0;
+  for (const OutgoingRecord& r : storage_.outgoing) n += r.state != OutgoingState::Free && r.lost;
+  return n;
+}
+
+Errc Session::persist_meta() noexcept {
+  if (store_ == nullptr) return Errc::Ok;
+  SessionMeta meta;
+  meta.version = version_;
+  meta.client_id = client_id();
+  meta.session_expiry_interval = session_expiry_;
+  auto r = store_->save_meta(meta);
+  return r ? Errc::Ok : Errc::PersistenceFailed;
+}
+
+void Session::reset_connection_state() noexcept {
+  // Topic aliases, flow-control quotas and keep-alive belong to one network connection
+  // [MQTT-3.3.2-7].
+  std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
+            std::uint16_t{0});
+  std::fill(storage_.outbound_aliases.lengths.begin(), storage_.outbound_aliases.lengths.end(),
+            std::uint16_t{0});
+  ping_outstanding_ = false;
+  server_receive_max_ = 65535;
+  server_max_packet_ = kMaxPacketSize;
+  server_alias_max_ = 0;
+  server_max_qos_ = QoS::ExactlyOnce;
+  retain_available_ = true;
+}
+
+std::size_t Session::discard_session() noexcept {
+  std::size_t lost = 0;
+  for (OutgoingRecord& r : storage_.outgoing) {
+    if (r.state == OutgoingState::Free) continue;
+    r.resend = false;
+    if (!r.lost) {
+      r.lost = true;
+      ++lost;
+    }
+  }
+  std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  return lost;
+}
+
+void Session::end_connection(bool session_ends) noexcept {
+  phase_ = Phase::Disconnected;
+  ping_outstanding_ = false;
+  // SUBSCRIBE / UNSUBSCRIBE are not resent on a new connection: whoever asked must hear that
+  // they never completed.
+  for (OutgoingRecord& r : storage_.outgoing) {
+    if (r.state == OutgoingState::AwaitSubAck || r.state == OutgoingState::AwaitUnsubAck) {
+      r.lost = true;
+    }
+  }
+  if (session_ends) {
+    (void)discard_session();
+    if (store_ != nullptr) (void)store_->clear_session();
+  }
+}
+
+// --- Connection ----------------------------------------------------------------------------------
+
+Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
+  (void)now;
+  if (phase_ != Phase::Disconnected) return fail(Errc::AlreadyConnected);
+  if (!version_enabled(connect.version)) return fail(Errc::ProtocolVersionDisabled);
+
+  if (connect.client_id.empty()) {
+    if (client_id_length_ > 0) connect.client_id = client_id();
+  } else {
+    EDGEKIT_TRY(set_client_id(connect.client_id));
+  }
+
+  version_ = connect.version;
+  clean_start_ = connect.clean_start;
+  requested_keep_alive_ = connect.keep_alive;
+  const std::size_t incoming_capacity = storage_.incoming_qos2.size();
+  if (version_ == Version::V5) {
+    connect_session_expiry_ = connect.properties.session_expiry_interval.value_or(0);
+    // Announce only what the storage can hold, so a conforming server never overruns it
+    // [MQTT-3.3.4-9].
+    if (incoming_capacity > 0) {
+      const std::size_t cap = std::min<std::size_t>(incoming_capacity, 65535);
+      const std::uint16_t rm = static_cast<std::uint16_t>(
+          std::min<std::size_t>(connect.properties.receive_maximum.value_or(65535), cap));
+      connect.properties.receive_maximum = rm;
+      incoming_limit_ = rm;
+    } else {
+      incoming_limit_ = 0;
+    }
+    const std::size_t slots = std::min<std::size_t>(storage_.inbound_aliases.slots(), 65535);
+    const std::uint16_t tam = static_cast<std::uint16_t>(
+        std::min<std::size_t>(connect.properties.topic_alias_maximum.value_or(slots), slots));
+    if (tam > 0) {
+      connect.properties.topic_alias_maximum = tam;
+    } else {
+      connect.properties.topic_alias_maximum.reset();  // 0 is the default: no inbound aliases
+    }
+    inbound_alias_max_ = tam;
+  } else {
+    // 3.1.1: a clean session lasts as long as the connection; otherwise it never expires.
+    connect_session_expiry_ = connect.clean_start ? 0 : kSessionNeverExpires;
+    incoming_limit_ = static_cast<std::uint16_t>(std::min<std::size_t>(incoming_capacity, 65535));
+    inbound_alias_max_ = 0;
+  }
+  session_expiry_ = connect_session_expiry_;
+  keep_alive_ = requested_keep_alive_;
+  reset_connection_state();
+  phase_ = Phase::Connecting;
+  return {};
+}
+
+Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) noexcept {
+  if (phase_ != Phase::Connecting) return fail(Errc::ProtocolError);
+  if (is_error(connack.reason_code)) {
+    phase_ = Phase::Disconnected;
+    return fail(Errc::ConnectionRefused);
+  }
+  // A server must not report a session after Clean Start [MQTT-3.2.2-2 (3.1.1) / MQTT-3.2.2-2].
+  if (clean_start_ && connack.session_present) {
+    phase_ = Phase::Disconnected;
+    return fail(Errc::ProtocolError);
+  }
+  ConnAckOutcome out;
+  out.session_present = connack.session_present;
+  if (version_ == Version::V5) {
+    const Properties& p = connack.properties;
+    server_receive_max_ = p.receive_maximum.value_or(65535);
+    if (server_receive_max_ == 0) server_receive_max_ = 65535;  // 0 is malformed; codec rejects
+    server_max_packet_ = p.maximum_packet_size.value_or(kMaxPacketSize);
+    server_alias_max_ = p.topic_alias_maximum.value_or(0);
+    server_max_qos_ = p.maximum_qos.value_or(QoS::ExactlyOnce);
+    retain_available_ = p.retain_available.value_or(true);
+    // Server Keep Alive replaces the client's value [MQTT-3.2.2-21].
+    keep_alive_ = p.server_keep_alive.value_or(requested_keep_alive_);
+    session_expiry_ = p.session_expiry_interval.value_or(connect_session_expiry_);
+    if (p.assigned_client_identifier) {
+      if (!set_client_id(*p.assigned_client_identifier)) out.warning = Errc::BufferTooSmall;
+    }
+  }
+  phase_ = Phase::Connected;
+  ping_outstanding_ = false;
+  (void)now;  // keep-alive counts from CONNECT, which the driver reported through on_sent
+
+  if (connack.session_present) {
+    // Resume: every unacknowledged PUBLISH / PUBREL goes again [MQTT-4.4.0-1].
+    for (OutgoingRecord& r : storage_.outgoing) {
+      if (is_publish_state(r.state) && !r.lost) {
+        r.resend = true;
+        ++out.resend_count;
+      }
+    }
+  } else {
+    // The server has no session: what was in flight is gone. Report it, never drop it silently.
+    out.lost_count = discard_session();
+    if (store_ != nullptr && !store_->clear_session()) out.warning = Errc::PersistenceFailed;
+  }
+  if (const Errc e = persist_meta(); e != Errc::Ok) out.warning = e;
+  return out;
+}
+
+std::optional<Resend> Session::next_resend() noexcept {
+  OutgoingRecord* best = nullptr;
+  for (OutgoingRecord& r : storage_.outgoing) {
+    if (r.state == OutgoingState::Free || !r.resend) continue;
+    if (best == nullptr || r.sequence < best->sequence) best = &r;
+  }
+  if (best == nullptr) return std::nullopt;
+  best->resend = false;
+  Resend out;
+  if (best->state == OutgoingState::AwaitPubComp) {
+    out.type = PacketType::PubRel;
+    out.pubrel.packet_id = best->packet_id;
+  } else {
+    out.type = PacketType::Publish;
+    out.publish = best->publish;
+    out.publish.dup = true;  // [MQTT-3.3.1-1]
+    out.publish.properties.topic_alias.reset();
+  }
+  return out;
+}
+
+std::optional<LostOperation> Session::next_lost() noexcept {
+  OutgoingRecord* best = nullptr;
+  for (OutgoingRecord& r : storage_.outgoing) {
+    if (r.state == OutgoingState::Free || !r.lost) continue;
+    if (best == nullptr || r.sequence < best->sequence) best = &r;
+  }
+  if (best == nullptr) return std::nullopt;
+  LostOperation out;
+  out.packet_id = best->packet_id;
+  switch (best->state) {
+    case OutgoingState::AwaitSubAck: out.kind = OperationKind::Subscribe; break;
+    case OutgoingState::AwaitUnsubAck: out.kind = OperationKind::Unsubscribe; break;
+    default:
+      out.kind = OperationKind::Publish;
+      out.publish = best->publish;
+      if (store_ != nullptr) (void)store_->remove_publish(best->packet_id);
+      break;
+  }
+  *best = OutgoingRecord{};
+  return out;
+}
+
+Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept {
+  (void)now;
+  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+  if (version_ == Version::V5 && disconnect.properties.session_expiry_interval) {
+    // A session that was to end with the connection cannot be revived here [MQTT-3.14.2-2].
+    if (connect_session_expiry_ == 0 && *disconnect.properties.session_expiry_interval != 0) {
+      return fail(Errc::ProtocolError);
+    }
+    session_expiry_ = *disconnect.properties.session_expiry_interval;
+  }
+  const bool session_ends = version_ == Version::V5 ? session_expiry_ == 0 : clean_start_;
+  end_connection(session_ends);
+  if (!session_ends) (void)persist_meta();
+  return {};
+}
+
+void Session::on_connection_lost(Instant now) noexcept {
+  (void)now;
+  // The session outlives the connection (unless its expiry is 0, in which case the next
+  // CONNACK says session_present = 0 and the records are reported lost then).
+  end_connection(false);
+}
+
+// --- Outgoing ------------------------------------------------------------------------------------
+
+void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexcept {
+  if (version_ != Version::V5) return;
+  TopicAliasStorage& t = storage_.outbound_aliases;
+  const std::size_t limit = std::min<std::size_t>(t.slots(), server_alias_max_);
+  if (limit == 0) return;
+  const std::size_t slot_len = t.slot_length();
+  std::size_t free_slot = limit;
+  for (std::size_t i = 0; i < limit; ++i) {
+    const std::uint16_t len = t.lengths[i];
+    if (len == 0) {
+      if (free_slot == limit) free_slot = i;
+      continue;
+    }
+    if (len == publish.topic.size() &&
+        std::memcmp(&t.chars[i * slot_len], publish.topic.data(), len) == 0) {
+      // Known mapping: the topic may be left out [MQTT-3.3.2-12 / 3.3.2.3.4].
+      publish.topic = {};
+      publish.properties.topic_alias = static_cast<std::uint16_t>(i + 1);
+      return;
+    }
+  }
+  // A new mapping costs 3 bytes (property id + 2) on this send; only take it if it still fits
+  // the server's Maximum Packet Size. The property length prefix may grow by one byte too.
+  if (free_slot == limit || publish.topic.size() > slot_len || encoded + 4 > server_max_packet_) {
+    return;
+  }
+  std::memcpy(&t.chars[free_slot * slot_len], publish.topic.data(), publish.topic.size());
+  t.lengths[free_slot] = static_cast<std::uint16_t>(publish.topic.size());
+  publish.properties.topic_alias = static_cast<std::uint16_t>(free_slot + 1);
+}
+
+Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
+  (void)now;
+  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+  if (publish.properties.topic_alias || publish.topic.empty()) return fail(Errc::InvalidArgument);
+  if (publish.qos == QoS::ExactlyOnce && !EDGEKIT_MQTT_ENABLE_QOS2) return fail(Errc::QoS2Disabled);
+  if (static_cast<std::uint8_t>(publish.qos) > static_cast<std::uint8_t>(server_max_qos_)) {
+    return fail(Errc::QoSNotSupported);  // [MQTT-3.2.2-11]
+  }
+  if (publish.retain && !retain_available_) return fail(Errc::RetainNotSupported);  // [MQTT-3.2.2-14]
+  publish.dup = false;
+
+  OutgoingRecord* rec = nullptr;
+  if (publish.qos != QoS::AtMostOnce) {
+    // Flow control: at most Receive Maximum QoS 1/2 publishes unacknowledged [MQTT-4.9.0-2].
+    if (publishes_in_flight() >= server_receive_max_) return fail(Errc::ReceiveMaximumExceeded);
+    rec = free_record();
+    if (rec == nullptr) return fail(Errc::SessionStateFull);
+    auto id = allocate_packet_id();
+    if (!id) return fail(id.error());
+    publish.packet_id = *id;
+  } else {
+    publish.packet_id = 0;
+  }
+
+  auto size = encoded_size(publish, version_);
+  if (!size) return fail(size.error());
+  // [MQTT-3.1.2-24]: never send a packet larger than the server's Maximum Packet Size.
+  if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
+
+  if (rec != nullptr) {
+    const std::uint32_t seq = next_sequence_++;
+    if (store_ != nullptr) {
+      auto saved = store_->save_publish(seq, publish, version_);
+      if (!saved) return fail(saved.error() == Errc::PersistenceFailed ? Errc::PersistenceFailed
+                                                                       : saved.error());
+    }
+    rec->state = publish.qos == QoS::AtLeastOnce ? OutgoingState::AwaitPubAck
+                                                 : OutgoingState::AwaitPubRec;
+    rec->resend = false;
+    rec->lost = false;
+    rec->packet_id = publish.packet_id;
+    rec->sequence = seq;
+    rec->publish = publish;  // full topic, no alias: what a resend needs
+  }
+  apply_outbound_alias(publish, *size);
+  return {};
+}
+
+Result<void> Session::begin_request(OperationKind kind, std::uint16_t& packet_id,
+                                    OutgoingRecord*& rec) noexcept {
+  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+  rec = free_record();
+  if (rec == nullptr) return fail(Errc::SessionStateFull);
+  auto id = allocate_packet_id();
+  if (!id) return fail(id.error());
+  packet_id = *id;
+  (void)kind;
+  return {};
+}
+
+Result<void> Session::begin_subscribe(Subscribe& subscribe, Instant now) noexcept {
+  (void)now;
+  OutgoingRecord* rec = nullptr;
+  EDGEKIT_TRY(begin_request(OperationKind::Subscribe, subscribe.packet_id, rec));
+  auto size = encoded_size(subscribe, version_);
+  if (!size) return fail(size.error());
+  if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
+  *rec = OutgoingRecord{};
+  rec->state = OutgoingState::AwaitSubAck;
+  rec->packet_id = subscribe.packet_id;
+  rec->sequence = next_sequence_++;
+  return {};
+}
+
+Result<void> Session::begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) noexcept {
+  (void)now;
+  OutgoingRecord* rec = nullptr;
+  EDGEKIT_TRY(begin_request(OperationKind::Unsubscribe, unsubscribe.packet_id, rec));
+  auto size = encoded_size(unsubscribe, version_);
+  if (!size) return fail(size.error());
+  if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
+  *rec = OutgoingRecord{};
+  rec->state = OutgoingState::AwaitUnsubAck;
+  rec->packet_id = unsubscribe.packet_id;
+  rec->sequence = next_sequence_++;
+  return {};
+}
+
+void Session::on_sent(Instant now) noexcept {
+  last_sent_ = now;
+}
+
+// --- Incoming ------------------------------------------------------------------------------------
+
+Result<Inbound> Session::complete(OutgoingRecord& r, ReasonCode rc) noexcept {
+  Inbound in;
+  Completion c;
+  c.packet_id = r.packet_id;
+  c.reason_code = rc;
+  switch (r.state) {
+    case OutgoingState::AwaitSubAck: c.kind = OperationKind::Subscribe; break;
+    case OutgoingState::AwaitUnsubAck: c.kind = OperationKind::Unsubscribe; break;
+    default:
+      c.kind = OperationKind::Publish;
+      c.qos = r.publish.qos;
+      if (store_ != nullptr && !store_->remove_publish(r.packet_id)) {
+        in.warning = Errc::PersistenceFailed;
+      }
+      break;
+  }
+  r = OutgoingRecord{};
+  in.completion = c;
+  return in;
+}
+
+Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
+  if (!publish.properties.topic_alias) {
+    // A zero-length topic needs an alias [MQTT-3.3.2-1 / 3.3.4].
+    if (publish.topic.empty()) return fail(Errc::ProtocolError);
+    return {};
+  }
+  const std::uint16_t alias = *publish.properties.topic_alias;
+  // [MQTT-3.3.2-8], [MQTT-3.3.2-9]: 0 and values above what we announced are errors.
+  if (alias == 0 || alias > inbound_alias_max_) return fail(Errc::TopicAliasInvalid);
+  TopicAliasStorage& t = storage_.inbound_aliases;
+  const std::size_t slot_len = t.slot_length();
+  char* slot = &t.chars[(alias - 1) * slot_len];
+  if (!publish.topic.empty()) {
+    // New or replaced mapping. The frame is reused after this call, so the topic is copied.
+    if (publish.topic.size() <= slot_len) {
+      std::memcpy(slot, publish.topic.data(), publish.topic.size());
+      t.lengths[alias - 1] = static_cast<std::uint16_t>(publish.topic.size());
+    } else {
+      // Longer than our slots: deliverable now, but the mapping cannot be kept; a later use of
+      // this alias alone is reported as TopicAliasInvalid.
+      t.lengths[alias - 1] = 0;
+    }
+    return {};
+  }
+  if (t.lengths[alias - 1] == 0) return fail(Errc::TopicAliasInvalid);  // unknown alias
+  publish.topic = std::string_view(slot, t.lengths[alias - 1]);
+  return {};
+}
+
+Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
+  (void)now;
+  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+  if (version_ == Version::V5) {
+    EDGEKIT_TRY(resolve_inbound_alias(publish));
+  } else if (publish.topic.empty()) {
+    return fail(Errc::ProtocolError);
+  }
+  Inbound in;
+  switch (publish.qos) {
+    case QoS::AtMostOnce:
+      in.deliver = true;
+      break;
+    case QoS::AtLeastOnce:
+      in.deliver = true;
+      in.reply = Reply{PacketType::PubAck, publish.packet_id, ReasonCode::Success};
+      break;
+    case QoS::ExactlyOnce: {
+      in.reply = Reply{PacketType::PubRec, publish.packet_id, ReasonCode::Success};
+      if (find_incoming(publish.packet_id) >= 0) {
+        // Still awaiting PUBREL: the server resent it; do not deliver twice [MQTT-4.3.3-9].
+        break;
+      }
+      std::size_t used = 0;
+      for (std::uint16_t id : storage_.incoming_qos2) used += id != 0;
+      const std::ptrdiff_t slot = find_incoming(0);
+      if (slot < 0 || used >= incoming_limit_) {
+        return fail(version_ == Version::V5 ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
+      }
+      // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
+      if (store_ != nullptr && !store_->save_incoming_qos2(publish.packet_id)) {
+        return fail(Errc::PersistenceFailed);
+      }
+      storage_.incoming_qos2[static_cast<std::size_t>(slot)] = publish.packet_id;
+      in.deliver = true;
+      break;
+    }
+  }
+  return in;
+}
+
+Result<Inbound> Session::on_puback(const PubAck& ack, Instant now) noexcept {
+  (void)now;
+  OutgoingRecord* r = find_record(ack.packet_id);
+  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
+  if (r->state != OutgoingState::AwaitPubAck) return fail(Errc::ProtocolError);
+  return complete(*r, version_ == Version::V5 ? ack.reason_code : ReasonCode::Success);
+}
+
+Result<Inbound> Session::on_pubrec(const PubRec& ack, Instant now) noexcept {
+  (void)now;
+  const bool v5 = version_ == Version::V5;
+  OutgoingRecord* r = find_record(ack.packet_id);
+  Inbound in;
+  if (r == nullptr || r->lost) {
+    // Answer anyway so that the server can finish its side of the flow.
+    in.reply = Reply{PacketType::PubRel, ack.packet_id,
+                     v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success};
+    return in;
+  }
+  if (r->state == OutgoingState::AwaitPubComp) {
+    // A repeated PUBREC: our PUBREL may have been lost; send it again.
+    in.reply = Reply{PacketType::PubRel, ack.packet_id, ReasonCode::Success};
+    return in;
+  }
+  if (r->state != OutgoingState::AwaitPubRec) return fail(Errc::ProtocolError);
+  if (v5 && is_error(ack.reason_code)) {
+    // A failing PUBREC ends the QoS 2 flow; no PUBREL [MQTT-4.3.3].
+    return complete(*r, ack.reason_code);
+  }
+  r->state = OutgoingState::AwaitPubComp;
+  // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-3].
+  r->sequence = next_sequence_++;
+  if (store_ != nullptr && !store_->mark_publish_released(r->packet_id, r->sequence)) {
+    in.warning = Errc::PersistenceFailed;
+  }
+  in.reply = Reply{PacketType::PubRel, ack.packet_id, ReasonCode::Success};
+  return in;
+}
+
+Result<Inbound> Session::on_pubrel(const PubRel& rel, Instant now) noexcept {
+  (void)now;
+  Inbound in;
+  const std::ptrdiff_t i = find_incoming(rel.packet_id);
+  if (i < 0) {
+    in.reply = Reply{PacketType::PubComp, rel.packet_id,
+                     version_ == Version::V5 ? ReasonCode::PacketIdentifierNotFound
+                                             : ReasonCode::Success};
+    return in;
+  }
+  storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
+  if (store_ != nullptr && !store_->remove_incoming_qos2(rel.packet_id)) {
+    in.warning = Errc::PersistenceFailed;
+  }
+  in.reply = Reply{PacketType::PubComp, rel.packet_id, ReasonCode::Success};
+  return in;
+}
+
+Result<Inbound> Session::on_pubcomp(const PubComp& ack, Instant now) noexcept {
+  (void)now;
+  OutgoingRecord* r = find_record(ack.packet_id);
+  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
+  if (r->state != OutgoingState::AwaitPubComp) return fail(Errc::ProtocolError);
+  return complete(*r, version_ == Version::V5 ? ack.reason_code : ReasonCode::Success);
+}
+
+Result<Inbound> Session::on_suback(const SubAck& ack, Instant now) noexcept {
+  (void)now;
+  OutgoingRecord* r = find_record(ack.packet_id);
+  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
+  if (r->state != OutgoingState::AwaitSubAck) return fail(Errc::ProtocolError);
+  return complete(*r, first_failure(ack.reason_codes));
+}
+
+Result<Inbound> Session::on_unsuback(const UnsubAck& ack, Instant now) noexcept {
+  (void)now;
+  OutgoingRecord* r = find_record(ack.packet_id);
+  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
+  if (r->state != OutgoingState::AwaitUnsubAck) return fail(Errc::ProtocolError);
+  return complete(*r, first_failure(ack.reason_codes));
+}
+
+Result<Inbound> Session::on_pingresp(Instant now) noexcept {
+  (void)now;
+  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+  ping_outstanding_ = false;
+  return Inbound{};
+}
+
+Result<Inbound> Session::on_disconnect(const Disconnect& disconnect, Instant now) noexcept {
+  (void)now;
+  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+  Inbound in;
+  in.server_disconnect = disconnect.reason_code;
+  end_connection(false);
+  return in;
+}
+
+Result<Inbound> Session::on_packet(Packet& packet, Instant now) noexcept {
+  if (auto* p = std::get_if<Publish>(&packet)) return on_publish(*p, now);
+  if (auto* p = std::get_if<PubAck>(&packet)) return on_puback(*p, now);
+  if (auto* p = std::get_if<PubRec>(&packet)) return on_pubrec(*p, now);
+  if (auto* p = std::get_if<PubRel>(&packet)) return on_pubrel(*p, now);
+  if (auto* p = std::get_if<PubComp>(&packet)) return on_pubcomp(*p, now);
+  if (auto* p = std::get_if<SubAck>(&packet)) return on_suback(*p, now);
+  if (auto* p = std::get_if<UnsubAck>(&packet)) return on_unsuback(*p, now);
+  if (std::get_if<PingResp>(&packet) != nullptr) return on_pingresp(now);
+  if (auto* p = std::get_if<Disconnect>(&packet)) return on_disconnect(*p, now);
+  if (auto* p = std::get_if<ConnAck>(&packet)) {
+    auto r = on_connack(*p, now);
+    if (!r) return fail(r.error());
+    Inbound in;
+    in.connack = *r;
+    return in;
+  }
+  return fail(Errc::ProtocolError);
+}
+
+// --- Time ----------------------------------------------------------------------------------------
+
+namespace {
+Duration ping_timeout_for(Duration configured, std::uint16_t keep_alive) noexcept {
+  if (configured.count() > 0) return configured;
+  return Duration{std::int64_t{keep_alive} * 1500};
+}
+}  // namespace
+
+std::optional<Instant> Session::next_deadline() const noexcept {
+  if (phase_ != Phase::Connected || keep_alive_ == 0) return std::nullopt;
+  if (ping_outstanding_) return ping_sent_at_ + ping_timeout_for(config_.ping_timeout, keep_alive_);
+  return last_sent_ + Duration{std::int64_t{keep_alive_} * 1000};
+}
+
+Result<TimerAction> Session::on_timer(Instant now) noexcept {
+  if (phase_ != Phase::Connected || keep_alive_ == 0) return TimerAction::None;
+  if (ping_outstanding_) {
+    // No PINGRESP in a reasonable time: the connection is dead [MQTT-3.1.2-24 note / 3.12.4].
+    if (now >= ping_sent_at_ + ping_timeout_for(config_.ping_timeout, keep_alive_)) {
+      return fail(Errc::KeepAliveTimeout);
+    }
+    return TimerAction::None;
+  }
+  // The keep-alive counts from the last packet the client sent [MQTT-3.1.2-23].
+  if (now >= last_sent_ + Duration{std::int64_t{keep_alive_} * 1000}) {
+    ping_outstanding_ = true;
+    ping_sent_at_ = now;
+    return TimerAction::SendPingReq;
+  }
+  return TimerAction::None;
+}
+
+}  // namespace edgekit::mqtt
