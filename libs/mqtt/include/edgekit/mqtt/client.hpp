@@ -41,13 +41,12 @@
 
 #include "edgekit/core/clock.hpp"
 #include "edgekit/mqtt/packets.hpp"
+#include "edgekit/mqtt/session.hpp"
 #include "edgekit/mqtt/types.hpp"
 #include "edgekit/transport/transport.hpp"
 
 namespace edgekit::mqtt {
 
-class Session;
-class SessionStore;
 class Client;
 
 /// What an `Event` reports.
@@ -152,11 +151,10 @@ class Client {
   /// session state and outlives connections. `receive_buffer` and `send_buffer` are the
   /// caller's and must outlive the client; each should be at least 128 bytes; the send buffer
   /// must hold the largest CONNECT/SUBSCRIBE/PUBLISH header the application sends (otherwise
-  /// that call returns Errc::BufferTooSmall). `store`, when given, persists the session (see
-  /// session_store.hpp) so that it survives a reboot; it must outlive the client.
+  /// that call returns Errc::BufferTooSmall). Persistence (surviving a reboot) is the
+  /// session's: give it a `SessionStore` and call `Session::restore` before the first connect.
   Client(transport::Transport& transport, const Clock& clock, Session& session,
-         MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler = {},
-         SessionStore* store = nullptr) noexcept;
+         MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler = {}) noexcept;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -279,26 +277,39 @@ class Client {
  private:
   struct Waiter;  // what a blocking call waits for (defined in the sources)
 
-  Result<void> send_all(std::span<const transport::ConstBuffer> parts, Instant deadline) noexcept;
-  Result<void> send_packet_in_tx(std::size_t size, Instant deadline) noexcept;
+  [[nodiscard]] bool connected_or_connecting() const noexcept { return connected_ || connecting_; }
+  Result<void> check_usable(bool blocking) const noexcept;
+  Result<void> send_all(std::span<const transport::ConstBuffer> parts, Instant deadline,
+                        bool fatal_on_timeout) noexcept;
+  Result<void> send_tx(std::size_t offset, std::size_t size, Instant deadline,
+                       bool fatal_on_timeout) noexcept;
+  Result<void> send_publish(const Publish& publish, Instant deadline, bool fatal_on_timeout) noexcept;
+  Result<void> queue_packet(const Packet& packet, Instant deadline) noexcept;
+  Result<void> send_packet(const Packet& packet, Instant deadline, bool fatal_on_timeout) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
+  void note_packet_sent() noexcept;
+  void compact_rx() noexcept;
+  [[nodiscard]] bool frame_pending() const noexcept;
+  Result<bool> read_once(Instant deadline) noexcept;
+  Result<std::size_t> dispatch_frames(Instant deadline) noexcept;
+  Result<void> handle_packet(Bytes frame, Instant deadline) noexcept;
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
-  Result<void> read_and_dispatch(Instant deadline, bool& got_data) noexcept;
-  Result<void> dispatch_frames() noexcept;
-  Result<void> handle_packet(Bytes frame) noexcept;
-  Result<void> keep_alive(Instant now) noexcept;
+  Result<void> keep_alive(Instant now, Instant deadline) noexcept;
+  [[nodiscard]] Instant keep_alive_deadline() const noexcept;
   Errc fail_connection(Errc error, std::optional<ReasonCode> disconnect_reason) noexcept;
+  void best_effort_disconnect(ReasonCode reason) noexcept;
+  void report_lost() noexcept;
   void emit(const Event& event) noexcept;
 
   transport::Transport& transport_;
   const Clock& clock_;
   Session& session_;
-  SessionStore* store_;
   MutableBytes rx_;
   MutableBytes tx_;
   EventHandler handler_;
 
-  std::size_t rx_len_ = 0;     // bytes held in rx_, starting at rx_[0]
+  std::size_t rx_pos_ = 0;     // first unconsumed byte in rx_
+  std::size_t rx_len_ = 0;     // end of the bytes held in rx_
   std::size_t tx_acks_ = 0;    // bytes of queued acks at the front of tx_
   std::size_t recv_calls_ = 0;
   Waiter* waiter_ = nullptr;   // the blocking call in progress, if any
@@ -307,8 +318,8 @@ class Client {
   ReasonCode server_reason_ = ReasonCode::Success;
   std::uint16_t keep_alive_s_ = 0;
   bool connected_ = false;
+  bool connecting_ = false;
   bool in_handler_ = false;
-  bool dispatching_ = false;
 };
 
 }  // namespace edgekit::mqtt

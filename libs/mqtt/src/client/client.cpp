@@ -1,0 +1,487 @@
+// The blocking client: the public operations, packet handling and the fatal-error path. The
+// protocol state lives in the Session; this file only moves packets between it, the transport
+// and the application.
+#include <algorithm>
+
+#include "client_internal.hpp"
+
+namespace edgekit::mqtt {
+
+namespace {
+
+constexpr Instant kNever{Duration::max()};
+
+const Properties* ack_properties(const Packet& p) noexcept {
+  if (const auto* a = std::get_if<PubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<PubRec>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<PubComp>(&p)) return &a->properties;
+  return nullptr;
+}
+
+}  // namespace
+
+std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
+  switch (error) {
+    case Errc::PacketTooLarge:
+    case Errc::IncomingPacketTooLarge:
+      return ReasonCode::PacketTooLarge;
+    case Errc::TopicAliasInvalid:
+      return ReasonCode::TopicAliasInvalid;
+    case Errc::ReceiveMaximumExceeded:
+      return ReasonCode::ReceiveMaximumExceeded;
+    case Errc::ProtocolError:
+    case Errc::UnknownPacketId:
+    case Errc::ProtocolVersionDisabled:
+    case Errc::QoS2Disabled:
+    case Errc::SessionStateFull:
+    case Errc::NotConnected:
+      return ReasonCode::ProtocolError;
+    case Errc::PersistenceFailed:
+      return ReasonCode::ImplementationSpecificError;
+    default:
+      break;
+  }
+  // The first group of Errc is the codec's "malformed input" [MQTT-4.13.1].
+  if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
+    return ReasonCode::MalformedPacket;
+  }
+  return std::nullopt;
+}
+
+Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
+               MutableBytes receive_buffer, MutableBytes send_buffer,
+               EventHandler handler) noexcept
+    : transport_(transport),
+      clock_(clock),
+      session_(session),
+      rx_(receive_buffer),
+      tx_(send_buffer),
+      handler_(handler) {}
+
+Result<void> Client::check_usable(bool blocking) const noexcept {
+  if (blocking && in_handler_) return fail(Errc::CalledFromHandler);
+  if (!connected_) return fail(Errc::NotConnected);
+  return {};
+}
+
+void Client::emit(const Event& event) noexcept {
+  // The handler may make calls that report events themselves (e.g. disconnect → MessageLost):
+  // those arrive nested, never dropped.
+  const bool was = in_handler_;
+  in_handler_ = true;
+  handler_(*this, event);
+  in_handler_ = was;
+}
+
+void Client::report_lost() noexcept {
+  while (auto lost = session_.next_lost()) {
+    // Lost SUBSCRIBE / UNSUBSCRIBE belong to a call that has already returned its error.
+    if (lost->kind != OperationKind::Publish) continue;
+    Event e;
+    e.type = EventType::MessageLost;
+    e.packet_id = lost->packet_id;
+    e.message = &lost->publish;
+    emit(e);
+  }
+}
+
+Errc Client::fail_connection(Errc error, std::optional<ReasonCode> disconnect_reason) noexcept {
+  if (!connected_or_connecting()) return fatal_ != Errc::Ok ? fatal_ : error;
+  const bool was_connected = connected_;
+  if (disconnect_reason && version_ == Version::V5) best_effort_disconnect(*disconnect_reason);
+  transport_.close();
+  connected_ = false;
+  connecting_ = false;
+  fatal_ = error;
+  tx_acks_ = 0;
+  session_.on_connection_lost(clock_.now());
+  if (was_connected && error != Errc::ServerDisconnected) {
+    Event e;
+    e.type = EventType::ConnectionClosed;
+    e.error = error;
+    emit(e);
+  }
+  report_lost();
+  return error;
+}
+
+Instant Client::keep_alive_deadline() const noexcept {
+  return session_.next_deadline().value_or(kNever);
+}
+
+Result<void> Client::keep_alive(Instant now, Instant deadline) noexcept {
+  if (!connected_) return {};
+  const auto due = session_.next_deadline();
+  if (!due || now < *due) return {};
+  const auto action = session_.on_timer(now);
+  // No PINGRESP in time: the link is dead; close it [MQTT-3.1.2-24].
+  if (!action) return fail(fail_connection(action.error(), std::nullopt));
+  if (*action == TimerAction::SendPingReq) return send_packet(PingReq{}, deadline, true);
+  return {};
+}
+
+// --- Incoming packets ----------------------------------------------------------------------------
+
+Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
+  auto decoded = decode(frame, version_);
+  if (!decoded) {
+    return fail(fail_connection(decoded.error(), detail::disconnect_reason_for(decoded.error())));
+  }
+  Packet& packet = *decoded;
+  const PacketType type = type_of(packet);
+  const Instant now = clock_.now();
+
+  // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
+  if (connecting_ && type != PacketType::ConnAck) {
+    return fail(fail_connection(Errc::ProtocolError, ReasonCode::ProtocolError));
+  }
+
+  auto in = session_.on_packet(packet, now);
+  if (!in) {
+    if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
+      // The server closes the connection after a refusal [MQTT-3.2.2-7]; nothing to send.
+      server_reason_ = std::get<ConnAck>(packet).reason_code;
+      return fail(fail_connection(Errc::ConnectionRefused, std::nullopt));
+    }
+    return fail(fail_connection(in.error(), detail::disconnect_reason_for(in.error())));
+  }
+
+  if (in->connack) {
+    connecting_ = false;
+    connected_ = true;
+    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::ConnAck) {
+      waiter_->connack = std::get<ConnAck>(packet);
+      waiter_->outcome = *in->connack;
+      waiter_->done = true;
+    }
+    return {};
+  }
+
+  if (in->deliver) {
+    Event e;
+    e.type = EventType::MessageReceived;
+    e.message = std::get_if<Publish>(&packet);
+    if (e.message != nullptr) e.packet_id = e.message->packet_id;
+    emit(e);
+    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+  }
+
+  // Acks are queued and leave together at the end of the batch (after the handler has seen the
+  // message, so a QoS 1/2 message is acknowledged only once the application has it).
+  if (in->reply) EDGEKIT_TRY(queue_packet(in->reply->to_packet(), deadline));
+
+  if (in->completion) {
+    const Completion& c = *in->completion;
+    if (c.kind == OperationKind::Publish) {
+      if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::PublishDone &&
+          waiter_->packet_id == c.packet_id) {
+        waiter_->reason = c.reason_code;
+        waiter_->done = true;
+      }
+      Event e;
+      e.type = EventType::PublishCompleted;
+      e.packet_id = c.packet_id;
+      e.reason_code = c.reason_code;
+      e.properties = ack_properties(packet);
+      emit(e);
+    }
+  }
+
+  if (const auto* ack = std::get_if<SubAck>(&packet)) {
+    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::SubAck &&
+        waiter_->packet_id == ack->packet_id) {
+      // One reason code per filter, in order [MQTT-3.9.3-1].
+      if (ack->reason_codes.size() != waiter_->expected_codes) {
+        return fail(fail_connection(Errc::ProtocolError, ReasonCode::ProtocolError));
+      }
+      std::copy(ack->reason_codes.begin(), ack->reason_codes.end(), waiter_->reason_codes.begin());
+      waiter_->done = true;
+    }
+  } else if (const auto* uack = std::get_if<UnsubAck>(&packet)) {
+    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::UnsubAck &&
+        waiter_->packet_id == uack->packet_id) {
+      if (version_ == Version::V311) {
+        // 3.1.1 UNSUBACK carries no reason codes: success for every filter.
+        std::fill_n(waiter_->reason_codes.begin(), waiter_->expected_codes, ReasonCode::Success);
+      } else {
+        if (uack->reason_codes.size() != waiter_->expected_codes) {
+          return fail(fail_connection(Errc::ProtocolError, ReasonCode::ProtocolError));
+        }
+        std::copy(uack->reason_codes.begin(), uack->reason_codes.end(),
+                  waiter_->reason_codes.begin());
+      }
+      waiter_->done = true;
+    }
+  } else if (type == PacketType::PingResp) {
+    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::PingResp) waiter_->done = true;
+  }
+
+  if (in->server_disconnect) {
+    server_reason_ = *in->server_disconnect;
+    Event e;
+    e.type = EventType::ServerDisconnected;
+    e.reason_code = *in->server_disconnect;
+    e.error = Errc::ServerDisconnected;
+    if (const auto* d = std::get_if<Disconnect>(&packet)) e.properties = &d->properties;
+    emit(e);
+    return fail(fail_connection(Errc::ServerDisconnected, std::nullopt));
+  }
+  return {};
+}
+
+Result<void> Client::run_until(Waiter& waiter, Instant deadline) noexcept {
+  waiter_ = &waiter;
+  Result<void> out{};
+  while (!waiter.done) {
+    if (!connected_or_connecting()) {
+      out = fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+      break;
+    }
+    if (frame_pending()) {
+      if (auto n = dispatch_frames(deadline); !n) {
+        out = fail(n.error());
+        break;
+      }
+      continue;
+    }
+    auto got = read_once(deadline);
+    if (!got) {
+      out = fail(got.error());
+      break;
+    }
+    if (*got) continue;
+    if (clock_.now() >= deadline) {
+      out = fail(Errc::Timeout);
+      break;
+    }
+  }
+  waiter_ = nullptr;
+  return out;
+}
+
+// --- Public operations ---------------------------------------------------------------------------
+
+Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout) noexcept {
+  if (in_handler_) return fail(Errc::CalledFromHandler);
+  if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
+  const Instant start = clock_.now();
+  const Instant deadline = start + timeout;
+
+  Connect c;
+  c.version = options.version;
+  c.client_id = options.client_id;
+  c.clean_start = options.clean_start;
+  c.keep_alive = options.keep_alive_seconds;
+  c.username = options.username;
+  c.password = options.password;
+  c.will = options.will;
+  c.properties = options.properties;
+  if (c.version == Version::V5) {
+    // Tell the server the largest packet we can take, so a conforming one never sends a bigger
+    // one [MQTT-3.1.2-24].
+    const auto cap = static_cast<std::uint32_t>(
+        std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
+    if (!c.properties.maximum_packet_size || *c.properties.maximum_packet_size > cap) {
+      c.properties.maximum_packet_size = cap;
+    }
+  }
+  EDGEKIT_TRY(session_.prepare_connect(c, start));
+  version_ = c.version;
+  const auto n = encode(c, version_, tx_);
+  if (!n) {
+    session_.on_connection_lost(start);
+    return fail(n.error());
+  }
+
+  rx_pos_ = 0;
+  rx_len_ = 0;
+  tx_acks_ = 0;
+  fatal_ = Errc::Ok;
+  server_reason_ = ReasonCode::Success;
+  keep_alive_s_ = c.keep_alive;
+  connecting_ = true;
+  EDGEKIT_TRY(send_tx(0, *n, deadline, true));
+
+  Waiter w;
+  w.kind = Waiter::Kind::ConnAck;
+  if (auto r = run_until(w, deadline); !r) {
+    if (r.error() == Errc::Timeout) return fail(fail_connection(Errc::Timeout, std::nullopt));
+    return fail(r.error());
+  }
+  keep_alive_s_ = session_.keep_alive();
+
+  // session_present = 0: what the session held is gone on the server; tell the application.
+  report_lost();
+  // session_present = 1: resend in the original order, PUBLISH with DUP and PUBREL [MQTT-4.4.0-1].
+  while (auto resend = session_.next_resend()) {
+    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+    if (resend->type == PacketType::Publish) {
+      EDGEKIT_TRY(send_publish(resend->publish, deadline, true));
+    } else {
+      EDGEKIT_TRY(send_packet(resend->pubrel, deadline, true));
+    }
+  }
+  if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+  return w.connack;
+}
+
+Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
+  EDGEKIT_TRY(check_usable(false));
+  const Instant now = clock_.now();
+  const Instant deadline = now + timeout;
+
+  Publish p = message;
+  p.packet_id = 0;
+  p.dup = false;
+  {
+    // The header must fit the send buffer: find out before the session records anything. An
+    // alias the session may add costs its property (3 bytes) and up to two length bytes.
+    Publish probe = p;
+    if (probe.qos != QoS::AtMostOnce) probe.packet_id = 1;
+    const auto total = encoded_size(probe, version_);
+    if (!total) return fail(total.error());
+    const std::size_t margin =
+        (version_ == Version::V5 && session_.server_topic_alias_maximum() > 0) ? 5 : 0;
+    if (*total - p.payload.size() + margin > tx_.size()) return fail(Errc::BufferTooSmall);
+  }
+  EDGEKIT_TRY(session_.begin_publish(p, now));
+  // A recorded publish, or one that set up a topic alias, must reach the server or end the
+  // connection: otherwise session and server would disagree.
+  const bool must_send = p.qos != QoS::AtMostOnce || p.properties.topic_alias.has_value();
+  if (auto r = send_publish(p, deadline, must_send); !r) {
+    if (must_send && connected_) return fail(fail_connection(r.error(), std::nullopt));
+    return fail(r.error());
+  }
+  return p.packet_id;
+}
+
+Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {
+  if (in_handler_) return fail(Errc::CalledFromHandler);
+  const Instant deadline = clock_.now() + timeout;
+  const auto id = publish(message, timeout);
+  if (!id) return fail(id.error());
+  if (message.qos == QoS::AtMostOnce) return ReasonCode::Success;
+  Waiter w;
+  w.kind = Waiter::Kind::PublishDone;
+  w.packet_id = *id;
+  EDGEKIT_TRY(run_until(w, deadline));
+  return w.reason;
+}
+
+Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
+                               std::span<ReasonCode> reason_codes, Duration timeout,
+                               const Properties& properties) noexcept {
+  EDGEKIT_TRY(check_usable(true));
+  if (subscriptions.empty() || reason_codes.size() < subscriptions.size()) {
+    return fail(Errc::InvalidArgument);
+  }
+  const Instant now = clock_.now();
+  const Instant deadline = now + timeout;
+  Subscribe s;
+  s.subscriptions = Subscriptions(subscriptions);
+  s.properties = properties;
+  {
+    Subscribe probe = s;
+    probe.packet_id = 1;
+    const auto size = encoded_size(probe, version_);
+    if (!size) return fail(size.error());
+    if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
+  }
+  EDGEKIT_TRY(session_.begin_subscribe(s, now));
+  EDGEKIT_TRY(send_packet(s, deadline, true));
+  Waiter w;
+  w.kind = Waiter::Kind::SubAck;
+  w.packet_id = s.packet_id;
+  w.reason_codes = reason_codes;
+  w.expected_codes = subscriptions.size();
+  return run_until(w, deadline);
+}
+
+Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
+                                 std::span<ReasonCode> reason_codes, Duration timeout,
+                                 const Properties& properties) noexcept {
+  EDGEKIT_TRY(check_usable(true));
+  if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
+  const Instant now = clock_.now();
+  const Instant deadline = now + timeout;
+  Unsubscribe u;
+  u.filters = TopicFilters(filters);
+  u.properties = properties;
+  {
+    Unsubscribe probe = u;
+    probe.packet_id = 1;
+    const auto size = encoded_size(probe, version_);
+    if (!size) return fail(size.error());
+    if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
+  }
+  EDGEKIT_TRY(session_.begin_unsubscribe(u, now));
+  EDGEKIT_TRY(send_packet(u, deadline, true));
+  Waiter w;
+  w.kind = Waiter::Kind::UnsubAck;
+  w.packet_id = u.packet_id;
+  w.reason_codes = reason_codes;
+  w.expected_codes = filters.size();
+  return run_until(w, deadline);
+}
+
+Result<void> Client::ping(Duration timeout) noexcept {
+  EDGEKIT_TRY(check_usable(true));
+  const Instant deadline = clock_.now() + timeout;
+  EDGEKIT_TRY(send_packet(PingReq{}, deadline, true));
+  Waiter w;
+  w.kind = Waiter::Kind::PingResp;
+  auto r = run_until(w, deadline);
+  if (!r && r.error() == Errc::Timeout) {
+    return fail(fail_connection(Errc::KeepAliveTimeout, std::nullopt));
+  }
+  return r;
+}
+
+Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
+                                Duration timeout) noexcept {
+  if (!connected_) return fail(Errc::NotConnected);
+  const Instant now = clock_.now();
+  const Instant deadline = now + timeout;
+  Disconnect d;
+  d.reason_code = reason;
+  d.properties = properties;
+  if (version_ == Version::V311 && reason != ReasonCode::Success) return fail(Errc::InvalidArgument);
+  const auto size = encoded_size(d, version_);
+  if (!size) return fail(size.error());
+  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
+  EDGEKIT_TRY(session_.prepare_disconnect(d, now));
+  auto r = send_packet(d, deadline, true);
+  if (connected_) {
+    transport_.close();
+    connected_ = false;
+    tx_acks_ = 0;
+    report_lost();
+  }
+  return r;
+}
+
+Result<void> Client::process_loop(Duration timeout) noexcept {
+  EDGEKIT_TRY(check_usable(true));
+  const Instant deadline = clock_.now() + timeout;
+  for (;;) {
+    // Packets left behind by connect() (they came with the CONNACK) need no read.
+    if (frame_pending()) {
+      const auto n = dispatch_frames(deadline);
+      if (!n) return fail(n.error());
+      if (*n > 0) return {};
+    }
+    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+    const auto got = read_once(deadline);
+    if (!got) return fail(got.error());
+    if (*got) {
+      const auto n = dispatch_frames(deadline);
+      if (!n) return fail(n.error());
+      if (*n > 0) return {};
+      // Only part of a packet so far: keep reading until the deadline.
+    }
+    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+    if (clock_.now() >= deadline) return {};
+  }
+}
+
+}  // namespace edgekit::mqtt
