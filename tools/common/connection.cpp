@@ -1,0 +1,75 @@
+#include "connection.hpp"
+
+#include <cstdio>
+
+namespace edgekit::tools {
+
+bool parse_version(std::string_view text, mqtt::Version& out) {
+  if (text == "5" || text == "v5" || text == "mqttv5" || text == "5.0") {
+    out = mqtt::Version::V5;
+    return true;
+  }
+  if (text == "311" || text == "3.1.1" || text == "v311" || text == "mqttv311" || text == "4") {
+    out = mqtt::Version::V311;
+    return true;
+  }
+  return false;
+}
+
+const char* version_name(mqtt::Version v) { return v == mqtt::Version::V5 ? "MQTT 5" : "MQTT 3.1.1"; }
+
+std::string describe(mqtt::ReasonCode rc) {
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(rc));
+  return std::string(mqtt::to_string(rc)) + " (" + hex + ")";
+}
+
+Connection::Connection(mqtt::EventHandler handler)
+    : rx_(new std::byte[kBufferSize]), tx_(new std::byte[kBufferSize]) {
+  mqtt::SessionStorage storage;
+  storage.outgoing = outgoing_;
+  storage.incoming_qos2 = incoming_qos2_;
+  storage.inbound_aliases = in_aliases_.storage();
+  storage.outbound_aliases = out_aliases_.storage();
+  storage.client_id = client_id_;
+  session_ = std::make_unique<mqtt::Session>(storage);
+  client_ = std::make_unique<mqtt::Client>(tcp_, clock_, *session_,
+                                           mqtt::MutableBytes(rx_.get(), kBufferSize),
+                                           mqtt::MutableBytes(tx_.get(), kBufferSize), handler);
+}
+
+bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
+  auto tcp = transport::TcpTransport::connect(o.host, o.port, o.connect_timeout_ms);
+  if (!tcp) {
+    const auto& e = tcp.error();
+    error_ = "cannot reach " + o.host + ":" + std::to_string(o.port) + ": " +
+             transport::to_string(e.code) + (e.detail && *e.detail ? std::string(" (") + e.detail + ")" : "");
+    return false;
+  }
+  tcp_ = std::move(*tcp);
+
+  mqtt::ConnectOptions opts;
+  opts.version = o.version;
+  opts.client_id = o.client_id;
+  opts.clean_start = o.clean_start;
+  opts.keep_alive_seconds = o.keep_alive;
+  if (o.have_username) opts.username = o.username;
+  if (o.have_password) opts.password = mqtt::as_bytes(o.password);
+  if (will != nullptr) opts.will = *will;
+  if (o.version == mqtt::Version::V5 && o.session_expiry != 0)
+    opts.properties.session_expiry_interval = o.session_expiry;
+
+  auto r = client_->connect(opts, Duration{o.connect_timeout_ms});
+  if (!r) {
+    if (r.error() == mqtt::Errc::ConnectionRefused) {
+      error_ = "broker refused the connection: " + describe(client_->server_reason());
+    } else {
+      error_ = std::string("MQTT connect failed: ") + mqtt::to_string(r.error());
+    }
+    return false;
+  }
+  connack_ = *r;
+  return true;
+}
+
+}  // namespace edgekit::tools

@@ -1,0 +1,16 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "connection.hpp"
+
+namespace edgekit::tools {
+
+/// Adds the options every command shares (-h host, -p port, -V version, -i id, -u/-P, -k).
+void add_broker_options(CLI::App& app, BrokerOptions& options, std::string& version_text);
+/// Checks what add_broker_options parsed; prints an error and returns false when invalid.
+bool finish_broker_options(const char* command, BrokerOptions& options, const std::string& version_text);
+
+void add_pub_command(CLI::App& app, int& exit_code);
+void add_sub_command(CLI::App& app, int& exit_code);
+
+}  // namespace edgekit::tools

@@ -1,0 +1,50 @@
+// edgekit: command-line tools of the edgekit SDK.
+#include <cstdio>
+#include <unistd.h>
+
+#include "commands.hpp"
+
+namespace edgekit::tools {
+
+void add_broker_options(CLI::App& app, BrokerOptions& o, std::string& version_text) {
+  app.add_option("-h,--host", o.host, "broker host name or address")->capture_default_str();
+  app.add_option("-p,--port", o.port, "broker port")->capture_default_str();
+  app.add_option("-V,--protocol-version", version_text, "5 or 311 (3.1.1)")->capture_default_str();
+  app.add_option("-i,--id", o.client_id, "client identifier (empty: the broker assigns one)");
+  app.add_option("-u,--username", o.username, "user name");
+  app.add_option("-P,--pw", o.password, "password");
+  app.add_option("-k,--keepalive", o.keep_alive, "keep-alive in seconds")->capture_default_str();
+  app.add_option("--connect-timeout", o.connect_timeout_ms, "connect timeout in milliseconds")
+      ->capture_default_str();
+}
+
+bool finish_broker_options(const char* command, BrokerOptions& o, const std::string& version_text) {
+  if (!parse_version(version_text, o.version)) {
+    std::fprintf(stderr, "edgekit %s: unknown protocol version '%s' (use 5 or 311)\n", command,
+                 version_text.c_str());
+    return false;
+  }
+  o.have_username = !o.username.empty();
+  o.have_password = !o.password.empty();
+  if (o.client_id.empty() && o.version == mqtt::Version::V311) {
+    o.client_id = std::string("edgekit-") + command + "-" + std::to_string(::getpid());
+  }
+  return true;
+}
+
+}  // namespace edgekit::tools
+
+int main(int argc, char** argv) {
+  CLI::App app{"edgekit: tools for MQTT devices and fleets"};
+  app.set_help_flag("--help", "print this help and exit");
+  app.require_subcommand(1);
+  int exit_code = 0;
+  edgekit::tools::add_pub_command(app, exit_code);
+  edgekit::tools::add_sub_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

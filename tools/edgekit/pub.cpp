@@ -1,0 +1,148 @@
+// edgekit pub: publish one message (or the same one several times), like mosquitto_pub.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "commands.hpp"
+
+namespace edgekit::tools {
+namespace {
+
+struct PubOptions {
+  BrokerOptions broker;
+  std::string version_text = "5";
+  std::string topic;
+  std::string message;
+  std::string file;
+  bool null_message = false;
+  bool from_stdin = false;
+  int qos = 0;
+  bool retain = false;
+  int repeat = 1;
+  int repeat_delay_ms = 0;
+  int timeout_ms = 10000;
+  std::vector<std::string> user_properties;
+  std::string content_type;
+  std::string response_topic;
+  std::string correlation_data;
+  std::uint32_t message_expiry = 0;
+  bool debug = false;
+};
+
+int run_pub(PubOptions& o) {
+  if (!finish_broker_options("pub", o.broker, o.version_text)) return 2;
+  std::string payload = o.message;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "edgekit pub: cannot read %s\n", o.file.c_str());
+      return 2;
+    }
+    payload.assign(std::istreambuf_iterator<char>(in), {});
+  } else if (o.from_stdin) {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    payload = ss.str();
+  } else if (o.null_message) {
+    payload.clear();
+  }
+
+  std::vector<mqtt::UserProperty> user_props;
+  for (const auto& kv : o.user_properties) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      std::fprintf(stderr, "edgekit pub: --user-property wants key=value, got '%s'\n", kv.c_str());
+      return 2;
+    }
+    user_props.push_back({std::string_view(kv).substr(0, eq), std::string_view(kv).substr(eq + 1)});
+  }
+  const bool has_props = !user_props.empty() || !o.content_type.empty() ||
+                         !o.response_topic.empty() || !o.correlation_data.empty() ||
+                         o.message_expiry != 0;
+  if (has_props && o.broker.version != mqtt::Version::V5) {
+    std::fprintf(stderr, "edgekit pub: message properties need MQTT 5 (-V 5)\n");
+    return 2;
+  }
+
+  auto conn = std::make_unique<Connection>();
+  if (!conn->open(o.broker)) {
+    std::fprintf(stderr, "edgekit pub: %s\n", conn->error().c_str());
+    return 1;
+  }
+  if (o.debug) {
+    std::fprintf(stderr, "edgekit pub: connected to %s:%u with %s as '%s'\n", o.broker.host.c_str(),
+                 o.broker.port, version_name(o.broker.version),
+                 std::string(conn->session().client_id()).c_str());
+  }
+
+  mqtt::Publish msg;
+  msg.topic = o.topic;
+  msg.payload = mqtt::as_bytes(payload);
+  msg.qos = static_cast<mqtt::QoS>(o.qos);
+  msg.retain = o.retain;
+  if (!user_props.empty()) msg.properties.user_properties = mqtt::UserProperties(user_props);
+  if (!o.content_type.empty()) msg.properties.content_type = o.content_type;
+  if (!o.response_topic.empty()) msg.properties.response_topic = o.response_topic;
+  if (!o.correlation_data.empty()) msg.properties.correlation_data = mqtt::as_bytes(o.correlation_data);
+  if (o.message_expiry != 0) msg.properties.message_expiry_interval = o.message_expiry;
+
+  int failures = 0;
+  for (int i = 0; i < o.repeat; ++i) {
+    auto r = conn->client().publish_and_wait(msg, Duration{o.timeout_ms});
+    if (!r) {
+      std::fprintf(stderr, "edgekit pub: publish to '%s' failed: %s\n", o.topic.c_str(),
+                   mqtt::to_string(r.error()));
+      return 1;
+    }
+    if (mqtt::is_error(*r)) {
+      std::fprintf(stderr, "edgekit pub: broker refused the message: %s\n", describe(*r).c_str());
+      ++failures;
+    } else if (o.debug) {
+      std::fprintf(stderr, "edgekit pub: sent %zu bytes to '%s' at QoS %d%s\n", payload.size(),
+                   o.topic.c_str(), o.qos, o.qos > 0 ? (" → " + describe(*r)).c_str() : "");
+    }
+    if (o.repeat_delay_ms > 0 && i + 1 < o.repeat) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(o.repeat_delay_ms));
+    }
+  }
+  (void)conn->client().disconnect();
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+void add_pub_command(CLI::App& app, int& exit_code) {
+  auto opts = std::make_shared<PubOptions>();
+  CLI::App* pub = app.add_subcommand("pub", "publish a message");
+  pub->set_help_flag("--help", "print this help and exit");
+  add_broker_options(*pub, opts->broker, opts->version_text);
+  pub->add_option("-t,--topic", opts->topic, "topic to publish to")->required();
+  auto* m = pub->add_option("-m,--message", opts->message, "message payload");
+  auto* f = pub->add_option("-f,--file", opts->file, "send the contents of a file");
+  auto* n = pub->add_flag("-n,--null-message", opts->null_message, "send an empty message");
+  auto* s = pub->add_flag("-s,--stdin-file", opts->from_stdin, "send all of standard input");
+  m->excludes(f)->excludes(n)->excludes(s);
+  f->excludes(n)->excludes(s);
+  n->excludes(s);
+  pub->add_option("-q,--qos", opts->qos, "quality of service")->check(CLI::Range(0, 2))->capture_default_str();
+  pub->add_flag("-r,--retain", opts->retain, "ask the broker to retain the message");
+  pub->add_option("--repeat", opts->repeat, "send the message this many times")->check(CLI::PositiveNumber);
+  pub->add_option("--repeat-delay", opts->repeat_delay_ms, "milliseconds between repeats");
+  pub->add_option("--timeout", opts->timeout_ms, "milliseconds to wait for each acknowledgement")
+      ->capture_default_str();
+  pub->add_option("--user-property", opts->user_properties, "MQTT 5 user property key=value (repeatable)");
+  pub->add_option("--content-type", opts->content_type, "MQTT 5 content type");
+  pub->add_option("--response-topic", opts->response_topic, "MQTT 5 response topic");
+  pub->add_option("--correlation-data", opts->correlation_data, "MQTT 5 correlation data");
+  pub->add_option("--message-expiry", opts->message_expiry, "MQTT 5 message expiry interval (s)");
+  pub->add_flag("-d,--debug", opts->debug, "print what happens on standard error");
+  pub->callback([opts, &exit_code] { exit_code = run_pub(*opts); });
+}
+
+}  // namespace edgekit::tools
