@@ -69,7 +69,8 @@ TEST_F(DecodeRejects, WildcardInTopicName) {
   // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard characters.
   EXPECT_EQ(decode_error(B(0x30, 0x05, 0x00, 0x03, 'a', '/', '+'), Version::V311),
             Errc::WildcardInTopicName);
-  EXPECT_EQ(decode_error(B(0x30, 0x03, 0x00, 0x01, '#'), Version::V5), Errc::WildcardInTopicName);
+  EXPECT_EQ(decode_error(B(0x30, 0x03, 0x00, 0x01, '#'), Version::V311),
+            Errc::WildcardInTopicName);
 }
 
 TEST_F(DecodeRejects, WildcardInWillTopicAndResponseTopic) {
