@@ -15,6 +15,7 @@
 #include <span>
 #include <string_view>
 
+#include "edgekit/core/clock.hpp"
 #include "edgekit/core/result.hpp"
 #include "edgekit/transport/transport.hpp"
 
@@ -47,6 +48,9 @@ struct TcpOptions {
   bool keep_alive = false;      ///< SO_KEEPALIVE (the MQTT keep-alive usually makes it redundant)
   int send_buffer_size = 0;     ///< SO_SNDBUF when > 0 (tests use it to force partial writes)
   int receive_buffer_size = 0;  ///< SO_RCVBUF when > 0
+  /// Measures the connect timeout and the time left after EINTR in `wait`; nullptr means a
+  /// `SteadyClock`. Not owned; must outlive the transport.
+  const Clock* clock = nullptr;
 };
 
 /// A connected TCP stream. Owns its socket (RAII): the destructor closes it. Movable, not
@@ -76,9 +80,9 @@ class TcpTransport final : public Transport {
   TcpTransport& operator=(const TcpTransport&) = delete;
   ~TcpTransport() override;
 
-  /// Sends from `data` with one send(2). Ok (possibly partial), WouldBlock (socket buffer full),
-  /// Closed (transport closed locally), Error with errno (EPIPE / ECONNRESET when the peer is
-  /// gone, among others).
+  /// Sends from `data` with one send(2). Ok (possibly partial; an empty `data` is Ok with 0 bytes
+  /// and no system call), WouldBlock (socket buffer full), Closed (closed locally, or the peer is
+  /// gone: EPIPE / ECONNRESET, with `system_error` set), Error with errno otherwise.
   IoResult send(ConstBuffer data) noexcept override;
   /// Receives into `buffer` with one recv(2). Ok with ≥ 1 byte, WouldBlock, Closed on end of
   /// stream or ECONNRESET, Error with errno otherwise. An empty buffer returns Ok with 0 bytes
@@ -101,8 +105,9 @@ class TcpTransport final : public Transport {
   [[nodiscard]] std::uint16_t local_port() const noexcept;
 
  private:
-  explicit TcpTransport(int fd) noexcept : fd_(fd) {}
+  TcpTransport(int fd, const Clock* clock) noexcept : fd_(fd), clock_(clock) {}
   int fd_ = -1;
+  const Clock* clock_ = nullptr;
 };
 
 /// A listening TCP socket. Owns it (RAII), movable. Thread safety: one thread at a time.
