@@ -1,0 +1,372 @@
+// Decoding of untrusted bytes (spec 3.x). Every read is bounds-checked by wire::Reader; every
+// rule the spec places on a received packet is checked here and reported as a precise Errc.
+// Decoded packets hold views into the frame.
+#include "wire.hpp"
+
+namespace edgekit::mqtt {
+namespace {
+
+using wire::Reader;
+
+const std::uint8_t* bytes_of(Bytes b) noexcept {
+  return reinterpret_cast<const std::uint8_t*>(b.data());
+}
+
+constexpr unsigned bit(PacketType t) { return static_cast<unsigned>(t); }
+
+// Delimits the body of a frame of type `t` and checks the fixed-header flags.
+Errc open(Bytes frame, PacketType t, Reader& r, std::uint8_t& flags) noexcept {
+  auto fr = read_frame(frame);
+  if (!fr) return fr.error();
+  // The frame must be exactly one packet: as long as its remaining length says.
+  if (!fr->complete || fr->header.packet_size() != frame.size()) return Errc::MalformedPacket;
+  if (fr->header.type != t) return Errc::InvalidPacketType;
+  flags = fr->header.flags;
+  // [MQTT-2.2.2-1] Where a flag bit is marked as "Reserved", it is reserved for future use and
+  // MUST be set to the value listed: 0b0010 for PUBREL [MQTT-3.6.1-1], SUBSCRIBE [MQTT-3.8.1-1]
+  // and UNSUBSCRIBE [MQTT-3.10.1-1], 0 for every other packet but PUBLISH.
+  if (t != PacketType::Publish) {
+    const bool two =
+        t == PacketType::PubRel || t == PacketType::Subscribe || t == PacketType::Unsubscribe;
+    if (flags != (two ? 0x02 : 0x00)) return Errc::ReservedFlagsSet;
+  }
+  r = Reader(bytes_of(frame) + fr->header.header_size, fr->header.remaining_length);
+  return Errc::Ok;
+}
+
+// Version check plus open().
+Errc open_v(Bytes frame, PacketType t, Version v, Reader& r, std::uint8_t& flags,
+            bool& v5) noexcept {
+  if (Errc e = wire::check_version(v); e != Errc::Ok) return e;
+  v5 = wire::is_v5(v);
+  // AUTH (type 15) is reserved in MQTT 3.1.1.
+  if (t == PacketType::Auth && !v5) return Errc::InvalidPacketType;
+  return open(frame, t, r, flags);
+}
+
+// The error of the reader, or TrailingBytes when every field was read and bytes remain.
+Errc finish(const Reader& r) noexcept {
+  if (!r.ok()) return r.error();
+  return r.left() != 0 ? Errc::TrailingBytes : Errc::Ok;
+}
+
+// [MQTT-2.2.1-3] Packet identifiers are non-zero.
+std::uint16_t packet_id(Reader& r) noexcept {
+  const std::uint16_t id = r.u16();
+  if (r.ok() && id == 0) r.fail(Errc::PacketIdZero);
+  return id;
+}
+
+Errc dec_connect(Bytes frame, Connect& c) noexcept {
+  Reader r;
+  std::uint8_t hflags = 0;
+  if (Errc e = open(frame, PacketType::Connect, r, hflags); e != Errc::Ok) return e;
+  // [MQTT-3.1.2-1] The protocol name MUST be the UTF-8 String "MQTT".
+  const Bytes name = r.bin();
+  if (r.ok() && as_string(name) != "MQTT") return Errc::InvalidProtocolName;
+  const std::uint8_t level = r.u8();
+  const std::uint8_t flags = r.u8();
+  c.keep_alive = r.u16();
+  if (!r.ok()) return r.error();
+  // [MQTT-3.1.2-2] The protocol level is 4 (3.1.1) or 5 (5.0).
+  if (level != 4 && level != 5) return Errc::UnsupportedProtocolVersion;
+  c.version = static_cast<Version>(level);
+  if (Errc e = wire::check_version(c.version); e != Errc::Ok) return e;
+  const bool v5 = wire::is_v5(c.version);
+  // [MQTT-3.1.2-3] The Server MUST validate that the reserved flag in the CONNECT packet is set
+  // to 0.
+  if (flags & 0x01) return Errc::InvalidConnectFlags;
+  const bool will = flags & 0x04;
+  const auto will_qos = static_cast<std::uint8_t>((flags >> 3) & 0x03);
+  const bool will_retain = flags & 0x20;
+  // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15] Without the Will Flag, Will QoS and Will
+  // Retain MUST be 0. [MQTT-3.1.2-14] With it, Will QoS MUST NOT be 3.
+  if (!will && (will_qos != 0 || will_retain)) return Errc::InvalidConnectFlags;
+  if (will_qos == 3) return Errc::InvalidConnectFlags;
+  // [MQTT-3.1.2-22] (3.1.1) If the User Name Flag is set to 0, the Password Flag MUST be 0.
+  if (!v5 && (flags & 0x40) && !(flags & 0x80)) return Errc::InvalidConnectFlags;
+  c.clean_start = flags & 0x02;
+  if (v5) wire::read_properties(r, bit(PacketType::Connect), c.properties);
+  // [MQTT-3.1.3-4] The ClientId MUST be a UTF-8 Encoded String.
+  c.client_id = r.str();
+  if (will) {
+    Will& w = c.will.emplace();
+    if (v5) wire::read_properties(r, wire::kWillBit, w.properties);
+    // [MQTT-3.1.3-11] The Will Topic MUST be a UTF-8 Encoded String; it is a Topic Name.
+    w.topic = r.str();
+    if (r.ok()) {
+      if (Errc e = wire::check_topic_name(w.topic); e != Errc::Ok) r.fail(e);
+    }
+    w.payload = r.bin();
+    w.qos = static_cast<QoS>(will_qos);
+    w.retain = will_retain;
+  }
+  // [MQTT-3.1.3-12] The User Name MUST be a UTF-8 Encoded String.
+  if (flags & 0x80) c.username = r.str();
+  if (flags & 0x40) c.password = r.bin();
+  return finish(r);
+}
+
+Errc dec_connack(Bytes frame, Version v, ConnAck& a) noexcept {
+  Reader r;
+  std::uint8_t flags = 0;
+  bool v5 = false;
+  if (Errc e = open_v(frame, PacketType::ConnAck, v, r, flags, v5); e != Errc::Ok) return e;
+  const std::uint8_t ack_flags = r.u8();
+  const std::uint8_t code = r.u8();
+  if (!r.ok()) return r.error();
+  // [MQTT-3.2.2-1] Bits 7-1 of the Connect Acknowledge Flags are reserved and MUST be 0.
+  if (ack_flags & 0xFE) return Errc::MalformedPacket;
+  a.session_present = ack_flags & 0x01;
+  if (v5) {
+    a.reason_code = static_cast<ReasonCode>(code);
+    if (!wire::reason_allowed(a.reason_code, PacketType::ConnAck)) return Errc::InvalidReasonCode;
+  } else {
+    // 3.1.1 return codes 0..5; 6..255 are reserved (3.2.2.3).
+    if (code > 5) return Errc::InvalidReasonCode;
+    a.reason_code = wire::kV311ConnAck[code];
+  }
+  // [MQTT-3.2.2-6] (5.0) / [MQTT-3.2.2-4] (3.1.1) A refusing CONNACK has Session Present 0.
+  if (a.session_present && is_error(a.reason_code)) return Errc::MalformedPacket;
+  if (v5) wire::read_properties(r, bit(PacketType::ConnAck), a.properties);
+  return finish(r);
+}
+
+Errc dec_publish(Bytes frame, Version v, Publish& p) noexcept {
+  Reader r;
+  std::uint8_t flags = 0;
+  bool v5 = false;
+  if (Errc e = open_v(frame, PacketType::Publish, v, r, flags, v5); e != Errc::Ok) return e;
+  const auto q = static_cast<std::uint8_t>((flags >> 1) & 0x03);
+  // [MQTT-3.3.1-4] A PUBLISH packet MUST NOT have both QoS bits set to 1.
+  if (q == 3) return Errc::InvalidQoS;
+  if (!wire::kQoS2 && q == 2) return Errc::QoS2Disabled;
+  // [MQTT-3.3.1-2] The DUP flag MUST be set to 0 for all QoS 0 messages.
+  if (q == 0 && (flags & 0x08)) return Errc::ReservedFlagsSet;
+  p.qos = static_cast<QoS>(q);
+  p.dup = flags & 0x08;
+  p.retain = flags & 0x01;
+  // [MQTT-3.3.2-1] The Topic Name MUST be a UTF-8 Encoded String.
+  p.topic = r.str();
+  if (q != 0) p.packet_id = packet_id(r);
+  if (v5) wire::read_properties(r, bit(PacketType::Publish), p.properties);
+  if (!r.ok()) return r.error();
+  if (p.topic.empty()) {
+    // A zero-length Topic Name is allowed only with a Topic Alias (5.0, 3.3.2.3.4).
+    if (!(v5 && p.properties.topic_alias)) return Errc::EmptyTopic;
+  } else {
+    // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard characters.
+    if (Errc e = wire::check_topic_name(p.topic); e != Errc::Ok) return e;
+  }
+  p.payload = r.rest();
+  return Errc::Ok;
+}
+
+// PUBACK, PUBREC, PUBREL, PUBCOMP (id != nullptr), DISCONNECT and AUTH (id == nullptr): in MQTT 5
+// the reason code and the property length may be left out, meaning Success and no properties.
+Errc dec_ack(Bytes frame, Version v, PacketType t, std::uint16_t* id, ReasonCode& rc,
+             Properties& props) noexcept {
+  if constexpr (!wire::kQoS2) {
+    if (t == PacketType::PubRec || t == PacketType::PubRel || t == PacketType::PubComp)
+      return Errc::QoS2Disabled;
+  }
+  Reader r;
+  std::uint8_t flags = 0;
+  bool v5 = false;
+  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  if (id != nullptr) *id = packet_id(r);
+  if (v5 && r.ok() && r.left() != 0) {
+    rc = static_cast<ReasonCode>(r.u8());
+    if (!wire::reason_allowed(rc, t)) return Errc::InvalidReasonCode;
+    if (r.left() != 0) wire::read_properties(r, bit(t), props);
+  }
+  return finish(r);
+}
+
+Subscription read_subscription(Bytes raw, std::size_t& pos) {
+  Reader r(bytes_of(raw) + pos, raw.size() - pos);
+  Subscription s;
+  s.filter = as_string(r.bin());
+  const std::uint8_t o = r.u8();
+  s.options.qos = static_cast<QoS>(o & 0x03);
+  s.options.no_local = o & 0x04;
+  s.options.retain_as_published = o & 0x08;
+  s.options.retain_handling = static_cast<RetainHandling>((o >> 4) & 0x03);
+  pos = static_cast<std::size_t>(r.pos() - bytes_of(raw));
+  return s;
+}
+
+std::string_view read_filter(Bytes raw, std::size_t& pos) {
+  Reader r(bytes_of(raw) + pos, raw.size() - pos);
+  const std::string_view f = as_string(r.bin());
+  pos = static_cast<std::size_t>(r.pos() - bytes_of(raw));
+  return f;
+}
+
+// SUBSCRIBE (with options) and UNSUBSCRIBE: packet id, properties, a non-empty list of filters.
+Errc dec_sub(Bytes frame, Version v, PacketType t, std::uint16_t& id, Properties& props,
+             Bytes& raw, std::size_t& count) noexcept {
+  Reader r;
+  std::uint8_t flags = 0;
+  bool v5 = false;
+  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  id = packet_id(r);
+  if (v5) wire::read_properties(r, bit(t), props);
+  if (!r.ok()) return r.error();
+  // [MQTT-3.8.3-3] / [MQTT-3.10.3-2] The payload MUST contain at least one topic filter.
+  if (r.left() == 0) return Errc::EmptySubscriptionList;
+  raw = Bytes(reinterpret_cast<const std::byte*>(r.pos()), r.left());
+  const bool with_options = t == PacketType::Subscribe;
+  count = 0;
+  while (r.ok() && r.left() != 0) {
+    const std::string_view f = r.str();
+    const std::uint8_t o = with_options ? r.u8() : 0;
+    if (!r.ok()) break;
+    if (Errc e = wire::check_topic_filter(f); e != Errc::Ok) return e;
+    if (with_options) {
+      // [MQTT-3-8.3-4] (3.1.1) The upper 6 bits of the options byte are reserved and MUST be 0.
+      // [MQTT-3.8.3-5] (5.0) Bits 6 and 7 are reserved and MUST be 0.
+      if (o & (v5 ? 0xC0 : 0xFC)) return Errc::InvalidSubscriptionOptions;
+      // Retain Handling 3 is a Protocol Error (3.8.3.1).
+      if (((o >> 4) & 0x03) == 3) return Errc::InvalidSubscriptionOptions;
+      // QoS 3 is a Protocol Error (3.8.3.1).
+      if ((o & 0x03) == 3) return Errc::InvalidQoS;
+      // [MQTT-3.8.3-4] (5.0) No Local MUST NOT be set on a Shared Subscription.
+      if ((o & 0x04) && wire::is_shared(f)) return Errc::InvalidSubscriptionOptions;
+    }
+    ++count;
+  }
+  return r.error();
+}
+
+// SUBACK and UNSUBACK: packet id, properties (5.0), reason codes (SUBACK always, UNSUBACK 5.0).
+Errc dec_suback(Bytes frame, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
+                Properties& props) noexcept {
+  Reader r;
+  std::uint8_t flags = 0;
+  bool v5 = false;
+  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  id = packet_id(r);
+  if (!v5 && t == PacketType::UnsubAck) return finish(r);
+  if (v5) wire::read_properties(r, bit(t), props);
+  if (!r.ok()) return r.error();
+  // One reason code per filter of the SUBSCRIBE / UNSUBSCRIBE, which had at least one.
+  if (r.left() == 0) return Errc::MalformedPacket;
+  const std::size_t n = r.left();
+  const std::uint8_t* b = r.take(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto rc = static_cast<ReasonCode>(b[i]);
+    // 3.1.1 SUBACK return codes are 0x00, 0x01, 0x02 and 0x80 (3.9.3) [MQTT-3.9.3-2].
+    const bool ok = v5 ? wire::reason_allowed(rc, t) : (b[i] <= 2 || b[i] == 0x80);
+    if (!ok) return Errc::InvalidReasonCode;
+  }
+  // ReasonCode is a one-byte enum: the codes are viewed in place.
+  codes = ReasonCodes(reinterpret_cast<const ReasonCode*>(b), n);
+  return Errc::Ok;
+}
+
+Errc dec_empty(Bytes frame, Version v, PacketType t) noexcept {
+  Reader r;
+  std::uint8_t flags = 0;
+  bool v5 = false;
+  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  return finish(r);
+}
+
+// Per-type entry points over the internal decoders, shared by decode() and decode_x().
+Errc dec(Bytes f, Version, Connect& p) noexcept { return dec_connect(f, p); }
+Errc dec(Bytes f, Version v, ConnAck& p) noexcept { return dec_connack(f, v, p); }
+Errc dec(Bytes f, Version v, Publish& p) noexcept { return dec_publish(f, v, p); }
+template <PacketType T>
+Errc dec(Bytes f, Version v, Ack<T>& p) noexcept {
+  return dec_ack(f, v, T, &p.packet_id, p.reason_code, p.properties);
+}
+Errc dec(Bytes f, Version v, Subscribe& p) noexcept {
+  Bytes raw;
+  std::size_t n = 0;
+  Errc e = dec_sub(f, v, PacketType::Subscribe, p.packet_id, p.properties, raw, n);
+  p.subscriptions = Subscriptions::from_wire(raw, n, &read_subscription);
+  return e;
+}
+Errc dec(Bytes f, Version v, SubAck& p) noexcept {
+  return dec_suback(f, v, PacketType::SubAck, p.packet_id, p.reason_codes, p.properties);
+}
+Errc dec(Bytes f, Version v, Unsubscribe& p) noexcept {
+  Bytes raw;
+  std::size_t n = 0;
+  Errc e = dec_sub(f, v, PacketType::Unsubscribe, p.packet_id, p.properties, raw, n);
+  p.filters = TopicFilters::from_wire(raw, n, &read_filter);
+  return e;
+}
+Errc dec(Bytes f, Version v, UnsubAck& p) noexcept {
+  return dec_suback(f, v, PacketType::UnsubAck, p.packet_id, p.reason_codes, p.properties);
+}
+Errc dec(Bytes f, Version v, PingReq&) noexcept { return dec_empty(f, v, PacketType::PingReq); }
+Errc dec(Bytes f, Version v, PingResp&) noexcept { return dec_empty(f, v, PacketType::PingResp); }
+Errc dec(Bytes f, Version v, Disconnect& p) noexcept {
+  return dec_ack(f, v, PacketType::Disconnect, nullptr, p.reason_code, p.properties);
+}
+Errc dec(Bytes f, Version v, Auth& p) noexcept {
+  return dec_ack(f, v, PacketType::Auth, nullptr, p.reason_code, p.properties);
+}
+
+template <class T>
+Result<T> decode_as(Bytes frame, Version v) noexcept {
+  T p{};
+  if (Errc e = dec(frame, v, p); e != Errc::Ok) return fail(e);
+  return p;
+}
+
+template <std::size_t I>
+Result<Packet> decode_into(Bytes frame, Version v) noexcept {
+  Result<Packet> out{Packet(std::in_place_index<I>)};
+  if (Errc e = dec(frame, v, *std::get_if<I>(&*out)); e != Errc::Ok) return fail(e);
+  return out;
+}
+
+}  // namespace
+
+Result<Packet> decode(Bytes frame, Version version) noexcept {
+  if (frame.empty()) return fail(Errc::MalformedPacket);
+  switch (static_cast<std::uint8_t>(frame[0]) >> 4) {
+    case 1: return decode_into<0>(frame, version);
+    case 2: return decode_into<1>(frame, version);
+    case 3: return decode_into<2>(frame, version);
+    case 4: return decode_into<3>(frame, version);
+    case 5: return decode_into<4>(frame, version);
+    case 6: return decode_into<5>(frame, version);
+    case 7: return decode_into<6>(frame, version);
+    case 8: return decode_into<7>(frame, version);
+    case 9: return decode_into<8>(frame, version);
+    case 10: return decode_into<9>(frame, version);
+    case 11: return decode_into<10>(frame, version);
+    case 12: return decode_into<11>(frame, version);
+    case 13: return decode_into<12>(frame, version);
+    case 14: return decode_into<13>(frame, version);
+    case 15: return decode_into<14>(frame, version);
+    default: return fail(Errc::InvalidPacketType);  // [MQTT-2.1.2] type 0 is reserved
+  }
+}
+
+Result<Connect> decode_connect(Bytes frame) noexcept {
+  return decode_as<Connect>(frame, Version::V5);
+}
+#define EDGEKIT_MQTT_DEFINE_DECODE(name, T) \
+  Result<T> name(Bytes frame, Version version) noexcept { return decode_as<T>(frame, version); }
+EDGEKIT_MQTT_DEFINE_DECODE(decode_connack, ConnAck)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_publish, Publish)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_puback, PubAck)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_pubrec, PubRec)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_pubrel, PubRel)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_pubcomp, PubComp)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_subscribe, Subscribe)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_suback, SubAck)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_unsubscribe, Unsubscribe)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_unsuback, UnsubAck)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_pingreq, PingReq)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_pingresp, PingResp)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_disconnect, Disconnect)
+EDGEKIT_MQTT_DEFINE_DECODE(decode_auth, Auth)
+#undef EDGEKIT_MQTT_DEFINE_DECODE
+
+}  // namespace edgekit::mqtt

@@ -1,0 +1,364 @@
+// Encoding (spec 3.x): each packet has one emitter that both counts/validates (Writer without a
+// buffer) and writes (Writer with a buffer), so size and bytes can never disagree. `run` does the
+// two passes and the fixed header.
+#include "wire.hpp"
+
+namespace edgekit::mqtt {
+namespace {
+
+using wire::Writer;
+
+// The fields shared by PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT and AUTH.
+struct AckFields {
+  std::uint16_t packet_id;
+  ReasonCode reason_code;
+  const Properties* properties;
+};
+
+constexpr unsigned bit(PacketType t) { return static_cast<unsigned>(t); }
+
+Errc check_qos(QoS q) noexcept {
+  const auto v = static_cast<std::uint8_t>(q);
+  if (v > 2) return Errc::InvalidQoS;
+  if (!wire::kQoS2 && v == 2) return Errc::QoS2Disabled;
+  return Errc::Ok;
+}
+
+// 3.1.1 has no properties: refuse to drop what the caller set.
+Errc check_v311_properties(bool v5, const Properties& p) noexcept {
+  return v5 ? Errc::Ok : wire::check_no_properties(p);
+}
+
+Errc emit_connect(const Connect& c, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  first = 0x10;
+  if (w.validate) {
+    if (c.version != (v5 ? Version::V5 : Version::V311)) return Errc::InvalidArgument;
+    if (Errc e = wire::check_string(c.client_id); e != Errc::Ok) return e;
+    // [MQTT-3.1.3-7] (3.1.1) A zero-byte ClientId requires CleanSession set to 1.
+    if (!v5 && c.client_id.empty() && !c.clean_start) return Errc::InvalidArgument;
+    if (c.username) {
+      if (Errc e = wire::check_string(*c.username); e != Errc::Ok) return e;
+    }
+    if (c.password && c.password->size() > 65535) return Errc::StringTooLong;
+    // [MQTT-3.1.2-22] (3.1.1) If the User Name Flag is 0, the Password Flag MUST be 0.
+    if (!v5 && c.password && !c.username) return Errc::InvalidArgument;
+    if (c.will) {
+      if (Errc e = wire::check_topic_name(c.will->topic); e != Errc::Ok) return e;
+      if (c.will->payload.size() > 65535) return Errc::StringTooLong;
+      if (Errc e = check_qos(c.will->qos); e != Errc::Ok) return e;
+      if (Errc e = check_v311_properties(v5, c.will->properties); e != Errc::Ok) return e;
+    }
+    if (Errc e = check_v311_properties(v5, c.properties); e != Errc::Ok) return e;
+  }
+  w.bin("MQTT", 4);
+  w.u8(v5 ? 5 : 4);
+  std::uint8_t flags = c.clean_start ? 0x02 : 0x00;
+  if (c.will) {
+    flags |= 0x04 | static_cast<std::uint8_t>(static_cast<std::uint8_t>(c.will->qos) << 3);
+    if (c.will->retain) flags |= 0x20;
+  }
+  if (c.password) flags |= 0x40;
+  if (c.username) flags |= 0x80;
+  w.u8(flags);
+  w.u16(c.keep_alive);
+  if (v5) {
+    if (Errc e = wire::put_properties(w, c.properties, bit(PacketType::Connect)); e != Errc::Ok)
+      return e;
+  }
+  w.str(c.client_id);
+  if (c.will) {
+    if (v5) {
+      if (Errc e = wire::put_properties(w, c.will->properties, wire::kWillBit); e != Errc::Ok)
+        return e;
+    }
+    w.str(c.will->topic);
+    w.bin(c.will->payload.data(), c.will->payload.size());
+  }
+  if (c.username) w.str(*c.username);
+  if (c.password) w.bin(c.password->data(), c.password->size());
+  return Errc::Ok;
+}
+
+Errc emit_connack(const ConnAck& a, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  first = 0x20;
+  auto code = static_cast<std::uint8_t>(a.reason_code);
+  if (!v5) {
+    std::uint8_t i = 0;
+    while (i < 6 && wire::kV311ConnAck[i] != a.reason_code) ++i;
+    if (i == 6) return Errc::InvalidReasonCode;
+    code = i;
+  }
+  if (w.validate) {
+    if (v5 && !wire::reason_allowed(a.reason_code, PacketType::ConnAck))
+      return Errc::InvalidReasonCode;
+    // [MQTT-3.2.2-6] (5.0) / [MQTT-3.2.2-4] (3.1.1) Session Present MUST be 0 on a failure.
+    if (a.session_present && is_error(a.reason_code)) return Errc::InvalidArgument;
+    if (Errc e = check_v311_properties(v5, a.properties); e != Errc::Ok) return e;
+  }
+  w.u8(a.session_present ? 1 : 0);
+  w.u8(code);
+  if (v5) return wire::put_properties(w, a.properties, bit(PacketType::ConnAck));
+  return Errc::Ok;
+}
+
+Errc emit_publish(const Publish& p, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const auto q = static_cast<std::uint8_t>(p.qos);
+  if (w.validate) {
+    if (Errc e = check_qos(p.qos); e != Errc::Ok) return e;
+    // [MQTT-3.3.1-2] The DUP flag MUST be set to 0 for all QoS 0 messages.
+    if (p.dup && q == 0) return Errc::InvalidArgument;
+    // [MQTT-2.2.1-3] A PUBLISH with QoS > 0 MUST contain a non-zero Packet Identifier.
+    if (q != 0 && p.packet_id == 0) return Errc::PacketIdZero;
+    // MQTT 5 lets an empty topic stand for the one a Topic Alias names (3.3.2.3.4).
+    if (!(v5 && p.topic.empty() && p.properties.topic_alias)) {
+      if (Errc e = wire::check_topic_name(p.topic); e != Errc::Ok) return e;
+    }
+    if (Errc e = check_v311_properties(v5, p.properties); e != Errc::Ok) return e;
+  }
+  first = static_cast<std::uint8_t>(0x30 | (p.dup ? 0x08 : 0) | (q << 1) | (p.retain ? 1 : 0));
+  w.str(p.topic);
+  if (q != 0) w.u16(p.packet_id);
+  if (v5) {
+    if (Errc e = wire::put_properties(w, p.properties, bit(PacketType::Publish)); e != Errc::Ok)
+      return e;
+  }
+  if (!w.header_only) w.raw(p.payload.data(), p.payload.size());
+  return Errc::Ok;
+}
+
+// PUBACK..PUBCOMP (with a packet id) and DISCONNECT / AUTH (without): the reason code and the
+// properties are left out when they say nothing (3.4.2.1, 3.14.2.1, 3.15.2.1).
+Errc emit_ack(PacketType t, const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const bool has_id = t <= PacketType::PubComp;
+  first = static_cast<std::uint8_t>((bit(t) << 4) | (t == PacketType::PubRel ? 0x02 : 0x00));
+  if (w.validate) {
+    if constexpr (!wire::kQoS2) {
+      if (t == PacketType::PubRec || t == PacketType::PubRel || t == PacketType::PubComp)
+        return Errc::QoS2Disabled;
+    }
+    if (t == PacketType::Auth && !v5) return Errc::InvalidArgument;  // AUTH is MQTT 5 only
+    if (has_id && a.packet_id == 0) return Errc::PacketIdZero;  // [MQTT-2.2.1-3]
+    if (v5 && !wire::reason_allowed(a.reason_code, t)) return Errc::InvalidReasonCode;
+    if (Errc e = check_v311_properties(v5, *a.properties); e != Errc::Ok) return e;
+  }
+  if (has_id) w.u16(a.packet_id);
+  if (!v5) return Errc::Ok;
+  std::size_t n = 0;
+  if (Errc e = wire::properties_size(*a.properties, bit(t), w.validate, n); e != Errc::Ok) return e;
+  if (n == 0 && a.reason_code == ReasonCode::Success) return Errc::Ok;
+  w.u8(static_cast<std::uint8_t>(a.reason_code));
+  if (n == 0) return Errc::Ok;
+  return wire::put_properties(w, *a.properties, bit(t));
+}
+
+Errc emit_subscribe(const Subscribe& s, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  first = 0x82;  // [MQTT-3.8.1-1] reserved flags 0b0010
+  if (w.validate) {
+    if (s.packet_id == 0) return Errc::PacketIdZero;
+    // [MQTT-3.8.3-3] The payload MUST contain at least one Topic Filter / options pair.
+    if (s.subscriptions.empty()) return Errc::EmptySubscriptionList;
+    for (const Subscription& sub : s.subscriptions) {
+      if (Errc e = wire::check_topic_filter(sub.filter); e != Errc::Ok) return e;
+      if (Errc e = check_qos(sub.options.qos); e != Errc::Ok) return e;
+      if (static_cast<std::uint8_t>(sub.options.retain_handling) > 2)
+        return Errc::InvalidSubscriptionOptions;
+      // [MQTT-3.8.3-4] No Local MUST NOT be 1 on a Shared Subscription.
+      if (v5 && sub.options.no_local && wire::is_shared(sub.filter))
+        return Errc::InvalidSubscriptionOptions;
+    }
+    if (Errc e = check_v311_properties(v5, s.properties); e != Errc::Ok) return e;
+  }
+  w.u16(s.packet_id);
+  if (v5) {
+    if (Errc e = wire::put_properties(w, s.properties, bit(PacketType::Subscribe)); e != Errc::Ok)
+      return e;
+  }
+  for (const Subscription& sub : s.subscriptions) {
+    w.str(sub.filter);
+    auto o = static_cast<std::uint8_t>(sub.options.qos);
+    if (v5) {
+      o |= static_cast<std::uint8_t>((sub.options.no_local ? 0x04 : 0) |
+                                     (sub.options.retain_as_published ? 0x08 : 0) |
+                                     (static_cast<std::uint8_t>(sub.options.retain_handling) << 4));
+    }
+    w.u8(o);
+  }
+  return Errc::Ok;
+}
+
+bool v311_suback_code(ReasonCode rc) noexcept {
+  return rc == ReasonCode::Success || rc == ReasonCode::GrantedQoS1 ||
+         rc == ReasonCode::GrantedQoS2 || rc == ReasonCode::UnspecifiedError;
+}
+
+// SUBACK and UNSUBACK: packet id, properties, one reason code per filter (UNSUBACK: 5.0 only).
+Errc emit_suback(PacketType t, std::uint16_t id, ReasonCodes codes, const Properties& props,
+                 bool v5, Writer& w, std::uint8_t& first) noexcept {
+  first = static_cast<std::uint8_t>(bit(t) << 4);
+  const bool with_codes = v5 || t == PacketType::SubAck;
+  if (w.validate) {
+    if (id == 0) return Errc::PacketIdZero;
+    if (with_codes && codes.empty()) return Errc::InvalidArgument;
+    for (ReasonCode rc : codes) {
+      if (v5 ? !wire::reason_allowed(rc, t) : (with_codes && !v311_suback_code(rc)))
+        return Errc::InvalidReasonCode;
+    }
+    if (Errc e = check_v311_properties(v5, props); e != Errc::Ok) return e;
+  }
+  w.u16(id);
+  if (v5) {
+    if (Errc e = wire::put_properties(w, props, bit(t)); e != Errc::Ok) return e;
+  }
+  if (with_codes) w.raw(codes.data(), codes.size());
+  return Errc::Ok;
+}
+
+Errc emit_unsubscribe(const Unsubscribe& u, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  first = 0xA2;  // [MQTT-3.10.1-1] reserved flags 0b0010
+  if (w.validate) {
+    if (u.packet_id == 0) return Errc::PacketIdZero;
+    // [MQTT-3.10.3-2] The payload MUST contain at least one Topic Filter.
+    if (u.filters.empty()) return Errc::EmptySubscriptionList;
+    for (std::string_view f : u.filters) {
+      if (Errc e = wire::check_topic_filter(f); e != Errc::Ok) return e;
+    }
+    if (Errc e = check_v311_properties(v5, u.properties); e != Errc::Ok) return e;
+  }
+  w.u16(u.packet_id);
+  if (v5) {
+    if (Errc e = wire::put_properties(w, u.properties, bit(PacketType::Unsubscribe));
+        e != Errc::Ok)
+      return e;
+  }
+  for (std::string_view f : u.filters) w.str(f);
+  return Errc::Ok;
+}
+
+Errc emit(PacketType t, const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  switch (t) {
+    case PacketType::Connect: return emit_connect(*static_cast<const Connect*>(pkt), v5, w, first);
+    case PacketType::ConnAck: return emit_connack(*static_cast<const ConnAck*>(pkt), v5, w, first);
+    case PacketType::Publish: return emit_publish(*static_cast<const Publish*>(pkt), v5, w, first);
+    case PacketType::Subscribe:
+      return emit_subscribe(*static_cast<const Subscribe*>(pkt), v5, w, first);
+    case PacketType::SubAck: {
+      const auto& s = *static_cast<const SubAck*>(pkt);
+      return emit_suback(t, s.packet_id, s.reason_codes, s.properties, v5, w, first);
+    }
+    case PacketType::Unsubscribe:
+      return emit_unsubscribe(*static_cast<const Unsubscribe*>(pkt), v5, w, first);
+    case PacketType::UnsubAck: {
+      const auto& s = *static_cast<const UnsubAck*>(pkt);
+      return emit_suback(t, s.packet_id, s.reason_codes, s.properties, v5, w, first);
+    }
+    case PacketType::PingReq:
+    case PacketType::PingResp:
+      first = static_cast<std::uint8_t>(bit(t) << 4);
+      return Errc::Ok;
+    default: return emit_ack(t, *static_cast<const AckFields*>(pkt), v5, w, first);
+  }
+}
+
+enum class Mode : std::uint8_t { Size, Full, Header };
+
+Result<std::size_t> run(PacketType t, const void* pkt, Version v, MutableBytes out, Mode mode,
+                        std::size_t payload = 0) noexcept {
+  if (Errc e = wire::check_version(v); e != Errc::Ok) return fail(e);
+  const bool v5 = wire::is_v5(v);
+  Writer c;
+  std::uint8_t first = 0;
+  if (Errc e = emit(t, pkt, v5, c, first); e != Errc::Ok) return fail(e);
+  if (c.n > kMaxVarInt) return fail(Errc::PacketTooLarge);
+  const auto rl = static_cast<std::uint32_t>(c.n);
+  const std::size_t total = 1 + wire::varint_size(rl) + rl;
+  if (mode == Mode::Size) return total;
+  const std::size_t need = mode == Mode::Header ? total - payload : total;
+  if (out.size() < need) return fail(Errc::BufferTooSmall);
+  Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, mode == Mode::Header};
+  w.u8(first);
+  w.varint(rl);
+  (void)emit(t, pkt, v5, w, first);
+  return w.n;
+}
+
+AckFields fields(std::uint16_t id, ReasonCode rc, const Properties& p) noexcept {
+  return AckFields{id, rc, &p};
+}
+
+}  // namespace
+
+#define EDGEKIT_MQTT_DEFINE_ENCODE(T, TYPE)                                                 \
+  Result<std::size_t> encoded_size(const T& packet, Version version) noexcept {            \
+    return run(PacketType::TYPE, &packet, version, {}, Mode::Size);                        \
+  }                                                                                          \
+  Result<std::size_t> encode(const T& packet, Version version, MutableBytes out) noexcept { \
+    return run(PacketType::TYPE, &packet, version, out, Mode::Full);                       \
+  }
+EDGEKIT_MQTT_DEFINE_ENCODE(Connect, Connect)
+EDGEKIT_MQTT_DEFINE_ENCODE(ConnAck, ConnAck)
+EDGEKIT_MQTT_DEFINE_ENCODE(Publish, Publish)
+EDGEKIT_MQTT_DEFINE_ENCODE(Subscribe, Subscribe)
+EDGEKIT_MQTT_DEFINE_ENCODE(SubAck, SubAck)
+EDGEKIT_MQTT_DEFINE_ENCODE(Unsubscribe, Unsubscribe)
+EDGEKIT_MQTT_DEFINE_ENCODE(UnsubAck, UnsubAck)
+EDGEKIT_MQTT_DEFINE_ENCODE(PingReq, PingReq)
+EDGEKIT_MQTT_DEFINE_ENCODE(PingResp, PingResp)
+#undef EDGEKIT_MQTT_DEFINE_ENCODE
+
+#define EDGEKIT_MQTT_DEFINE_ENCODE_ACK(T, TYPE, ID)                                          \
+  Result<std::size_t> encoded_size(const T& packet, Version version) noexcept {             \
+    const AckFields f = fields(ID, packet.reason_code, packet.properties);                  \
+    return run(PacketType::TYPE, &f, version, {}, Mode::Size);                              \
+  }                                                                                           \
+  Result<std::size_t> encode(const T& packet, Version version, MutableBytes out) noexcept {  \
+    const AckFields f = fields(ID, packet.reason_code, packet.properties);                  \
+    return run(PacketType::TYPE, &f, version, out, Mode::Full);                             \
+  }
+EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubAck, PubAck, packet.packet_id)
+EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubRec, PubRec, packet.packet_id)
+EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubRel, PubRel, packet.packet_id)
+EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubComp, PubComp, packet.packet_id)
+EDGEKIT_MQTT_DEFINE_ENCODE_ACK(Disconnect, Disconnect, 0)
+EDGEKIT_MQTT_DEFINE_ENCODE_ACK(Auth, Auth, 0)
+#undef EDGEKIT_MQTT_DEFINE_ENCODE_ACK
+
+Result<std::size_t> encode_publish_header(const Publish& packet, Version version,
+                                          MutableBytes out) noexcept {
+  return run(PacketType::Publish, &packet, version, out, Mode::Header, packet.payload.size());
+}
+
+namespace {
+// One switch for both entry points on `Packet`; `out` empty with size_only for encoded_size.
+Result<std::size_t> encode_any(const Packet& p, Version v, MutableBytes out, bool size_only) {
+  auto go = [&](const auto& pkt) -> Result<std::size_t> {
+    return size_only ? encoded_size(pkt, v) : encode(pkt, v, out);
+  };
+  switch (p.index()) {
+    case 0: return go(*std::get_if<0>(&p));
+    case 1: return go(*std::get_if<1>(&p));
+    case 2: return go(*std::get_if<2>(&p));
+    case 3: return go(*std::get_if<3>(&p));
+    case 4: return go(*std::get_if<4>(&p));
+    case 5: return go(*std::get_if<5>(&p));
+    case 6: return go(*std::get_if<6>(&p));
+    case 7: return go(*std::get_if<7>(&p));
+    case 8: return go(*std::get_if<8>(&p));
+    case 9: return go(*std::get_if<9>(&p));
+    case 10: return go(*std::get_if<10>(&p));
+    case 11: return go(*std::get_if<11>(&p));
+    case 12: return go(*std::get_if<12>(&p));
+    case 13: return go(*std::get_if<13>(&p));
+    case 14: return go(*std::get_if<14>(&p));
+    default: return fail(Errc::InvalidArgument);  // valueless variant
+  }
+}
+}  // namespace
+
+Result<std::size_t> encoded_size(const Packet& packet, Version version) noexcept {
+  return encode_any(packet, version, {}, true);
+}
+Result<std::size_t> encode(const Packet& packet, Version version, MutableBytes out) noexcept {
+  return encode_any(packet, version, out, false);
+}
+
+}  // namespace edgekit::mqtt

@@ -1,0 +1,399 @@
+// MQTT 5 properties (spec 2.2.2): one table says, for each identifier, its wire type, where it
+// lives in `Properties` and which packets may carry it. Encoding, decoding, validation and the
+// lazy list views all walk that table, so adding a rule means editing one row.
+#include <optional>
+
+#include "wire.hpp"
+
+namespace edgekit::mqtt {
+namespace wire {
+namespace {
+
+enum Kind : std::uint8_t { kBool, kQoS, kU16, kU32, kStr, kBin, kSubId, kUser };
+
+// Packet masks: bit n is packet type n; bit 0 is the Will properties of CONNECT.
+constexpr std::uint16_t W = 1u << kWillBit;
+constexpr std::uint16_t C = bit_of(PacketType::Connect);
+constexpr std::uint16_t CA = bit_of(PacketType::ConnAck);
+constexpr std::uint16_t P = bit_of(PacketType::Publish);
+constexpr std::uint16_t ACKS = bit_of(PacketType::PubAck) | bit_of(PacketType::PubRec) |
+                               bit_of(PacketType::PubRel) | bit_of(PacketType::PubComp);
+constexpr std::uint16_t S = bit_of(PacketType::Subscribe);
+constexpr std::uint16_t SA = bit_of(PacketType::SubAck);
+constexpr std::uint16_t U = bit_of(PacketType::Unsubscribe);
+constexpr std::uint16_t UA = bit_of(PacketType::UnsubAck);
+constexpr std::uint16_t D = bit_of(PacketType::Disconnect);
+constexpr std::uint16_t A = bit_of(PacketType::Auth);
+
+struct Desc {
+  std::uint8_t id;
+  Kind kind;
+  std::uint8_t slot;  // index into the member table of its kind
+  std::uint16_t mask;
+};
+
+// In identifier order; encoding emits properties in this order.
+constexpr Desc kTable[] = {
+    {0x01, kBool, 0, P | W},                                  // Payload Format Indicator
+    {0x02, kU32, 0, P | W},                                   // Message Expiry Interval
+    {0x03, kStr, 0, P | W},                                   // Content Type
+    {0x08, kStr, 1, P | W},                                   // Response Topic
+    {0x09, kBin, 0, P | W},                                   // Correlation Data
+    {0x0B, kSubId, 0, P | S},                                 // Subscription Identifier
+    {0x11, kU32, 1, C | CA | D},                              // Session Expiry Interval
+    {0x12, kStr, 2, CA},                                      // Assigned Client Identifier
+    {0x13, kU16, 0, CA},                                      // Server Keep Alive
+    {0x15, kStr, 3, C | CA | A},                              // Authentication Method
+    {0x16, kBin, 1, C | CA | A},                              // Authentication Data
+    {0x17, kBool, 1, C},                                      // Request Problem Information
+    {0x18, kU32, 2, W},                                       // Will Delay Interval
+    {0x19, kBool, 2, C},                                      // Request Response Information
+    {0x1A, kStr, 4, CA},                                      // Response Information
+    {0x1C, kStr, 5, CA | D},                                  // Server Reference
+    {0x1F, kStr, 6, CA | ACKS | SA | UA | D | A},             // Reason String
+    {0x21, kU16, 1, C | CA},                                  // Receive Maximum
+    {0x22, kU16, 2, C | CA},                                  // Topic Alias Maximum
+    {0x23, kU16, 3, P},                                       // Topic Alias
+    {0x24, kQoS, 0, CA},                                      // Maximum QoS
+    {0x25, kBool, 3, CA},                                     // Retain Available
+    {0x26, kUser, 0, W | C | CA | P | ACKS | S | SA | U | UA | D | A},  // User Property
+    {0x27, kU32, 3, C | CA},                                  // Maximum Packet Size
+    {0x28, kBool, 4, CA},                                     // Wildcard Subscription Available
+    {0x29, kBool, 5, CA},                                     // Subscription Identifier Available
+    {0x2A, kBool, 6, CA},                                     // Shared Subscription Available
+};
+
+constexpr std::optional<bool> Properties::* kBools[] = {
+    &Properties::payload_format_utf8,
+    &Properties::request_problem_information,
+    &Properties::request_response_information,
+    &Properties::retain_available,
+    &Properties::wildcard_subscription_available,
+    &Properties::subscription_identifier_available,
+    &Properties::shared_subscription_available,
+};
+constexpr std::optional<std::uint16_t> Properties::* kU16s[] = {
+    &Properties::server_keep_alive,
+    &Properties::receive_maximum,
+    &Properties::topic_alias_maximum,
+    &Properties::topic_alias,
+};
+constexpr std::optional<std::uint32_t> Properties::* kU32s[] = {
+    &Properties::message_expiry_interval,
+    &Properties::session_expiry_interval,
+    &Properties::will_delay_interval,
+    &Properties::maximum_packet_size,
+};
+constexpr std::optional<std::string_view> Properties::* kStrs[] = {
+    &Properties::content_type,
+    &Properties::response_topic,
+    &Properties::assigned_client_identifier,
+    &Properties::authentication_method,
+    &Properties::response_information,
+    &Properties::server_reference,
+    &Properties::reason_string,
+};
+constexpr std::optional<Bytes> Properties::* kBins[] = {
+    &Properties::correlation_data,
+    &Properties::authentication_data,
+};
+
+const Desc* find(std::uint8_t id) noexcept {
+  for (const Desc& d : kTable) {
+    if (d.id == id) return &d;
+    if (d.id > id) break;
+  }
+  return nullptr;
+}
+
+// Numeric value rules: booleans and Maximum QoS are 0 or 1; Receive Maximum, Maximum Packet
+// Size, Topic Alias and Subscription Identifier may not be 0 (spec 3.1.2.11, 3.2.2.3, 3.3.2.3.4,
+// 3.3.2.3.8).
+Errc check_number(const Desc& d, std::uint32_t v) noexcept {
+  if ((d.kind == kBool || d.kind == kQoS) && v > 1) return Errc::InvalidPropertyValue;
+  if (v == 0 && (d.id == 0x21 || d.id == 0x23 || d.id == 0x27 || d.id == 0x0B))
+    return Errc::InvalidPropertyValue;
+  if (d.kind == kSubId && v > kMaxVarInt) return Errc::InvalidPropertyValue;
+  return Errc::Ok;
+}
+
+Errc check_str_prop(const Desc& d, std::string_view s) noexcept {
+  // [MQTT-3.3.2-13] The Response Topic MUST be a UTF-8 Encoded String; it is a Topic Name,
+  // so it may not carry wildcards [MQTT-3.3.2-14].
+  if (d.id == 0x08) {
+    if (s.size() > 65535) return Errc::StringTooLong;
+    return check_topic_name(s);
+  }
+  return check_string(s);
+}
+
+// Emits (or counts, or validates) the body of the properties; no length prefix.
+Errc put_body(Writer& w, const Properties& p, unsigned bit) noexcept {
+  const std::uint16_t kind = static_cast<std::uint16_t>(1u << bit);
+  for (const Desc& d : kTable) {
+    std::uint32_t num = 0;
+    bool set = false;
+    switch (d.kind) {
+      case kBool:
+        if ((set = (p.*kBools[d.slot]).has_value())) num = *(p.*kBools[d.slot]) ? 1 : 0;
+        break;
+      case kQoS:
+        if ((set = p.maximum_qos.has_value())) num = static_cast<std::uint8_t>(*p.maximum_qos);
+        break;
+      case kU16:
+        if ((set = (p.*kU16s[d.slot]).has_value())) num = *(p.*kU16s[d.slot]);
+        break;
+      case kU32:
+        if ((set = (p.*kU32s[d.slot]).has_value())) num = *(p.*kU32s[d.slot]);
+        break;
+      case kStr:
+        set = (p.*kStrs[d.slot]).has_value();
+        break;
+      case kBin:
+        set = (p.*kBins[d.slot]).has_value();
+        break;
+      case kSubId:
+        set = !p.subscription_identifiers.empty();
+        break;
+      case kUser:
+        set = !p.user_properties.empty();
+        break;
+    }
+    if (!set) continue;
+    if (w.validate && (d.mask & kind) == 0) return Errc::PropertyNotAllowed;
+    switch (d.kind) {
+      case kBool:
+      case kQoS:
+      case kU16:
+      case kU32:
+        if (w.validate) {
+          if (Errc e = check_number(d, num); e != Errc::Ok) return e;
+        }
+        w.u8(d.id);
+        if (d.kind == kU16) {
+          w.u16(static_cast<std::uint16_t>(num));
+        } else if (d.kind == kU32) {
+          w.u32(num);
+        } else {
+          w.u8(static_cast<std::uint8_t>(num));
+        }
+        break;
+      case kStr: {
+        std::string_view s = *(p.*kStrs[d.slot]);
+        if (w.validate) {
+          if (Errc e = check_str_prop(d, s); e != Errc::Ok) return e;
+        }
+        w.u8(d.id);
+        w.str(s);
+        break;
+      }
+      case kBin: {
+        Bytes b = *(p.*kBins[d.slot]);
+        if (w.validate && b.size() > 65535) return Errc::StringTooLong;
+        w.u8(d.id);
+        w.bin(b.data(), b.size());
+        break;
+      }
+      case kSubId: {
+        std::size_t count = 0;
+        for (std::uint32_t id : p.subscription_identifiers) {
+          // Only PUBLISH may carry several [MQTT-3.8.2.1.2]: one per SUBSCRIBE.
+          if (w.validate) {
+            if (Errc e = check_number(d, id); e != Errc::Ok) return e;
+            if (++count > 1 && bit != static_cast<unsigned>(PacketType::Publish))
+              return Errc::DuplicateProperty;
+          }
+          w.u8(d.id);
+          w.varint(id);
+        }
+        break;
+      }
+      case kUser:
+        for (const UserProperty& up : p.user_properties) {
+          if (w.validate) {
+            if (Errc e = check_string(up.key); e != Errc::Ok) return e;
+            if (Errc e = check_string(up.value); e != Errc::Ok) return e;
+          }
+          w.u8(d.id);
+          w.str(up.key);
+          w.str(up.value);
+        }
+        break;
+    }
+  }
+  return Errc::Ok;
+}
+
+// Skips one property value of kind `k`; false when the block is cut short.
+bool skip_value(Reader& r, Kind k) noexcept {
+  switch (k) {
+    case kBool:
+    case kQoS: (void)r.u8(); break;
+    case kU16: (void)r.u16(); break;
+    case kU32: (void)r.u32(); break;
+    case kSubId: (void)r.varint(); break;
+    case kUser: (void)r.bin(); [[fallthrough]];
+    case kStr:
+    case kBin: (void)r.bin(); break;
+  }
+  return r.ok();
+}
+
+}  // namespace
+
+Errc properties_size(const Properties& p, unsigned bit, bool validate, std::size_t& size) noexcept {
+  Writer c{nullptr, 0, validate};
+  Errc e = put_body(c, p, bit);
+  size = c.n;
+  return e;
+}
+
+Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
+  std::size_t n = 0;
+  if (Errc e = properties_size(p, bit, w.validate, n); e != Errc::Ok) return e;
+  if (w.validate && n > kMaxVarInt) return Errc::PacketTooLarge;
+  w.varint(static_cast<std::uint32_t>(n));
+  if (w.p == nullptr) {
+    w.n += n;
+    return Errc::Ok;
+  }
+  return put_body(w, p, bit);
+}
+
+Errc check_no_properties(const Properties& p) noexcept {
+  // PINGREQ may carry no property at all, so any set property fails that check.
+  std::size_t n = 0;
+  Errc e = properties_size(p, static_cast<unsigned>(PacketType::PingReq), true, n);
+  return e == Errc::Ok ? Errc::Ok : Errc::InvalidArgument;
+}
+
+void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
+  const std::uint32_t len = r.varint();
+  const std::uint8_t* b = r.take(len);
+  if (b == nullptr) return;
+  Reader pr(b, len);
+  std::uint64_t seen = 0;
+  const std::uint16_t kind = static_cast<std::uint16_t>(1u << bit);
+  while (pr.ok() && pr.left() != 0) {
+    // Identifiers are Variable Byte Integers, but every defined one is below 0x80, so a single
+    // byte decides; a multi-byte identifier is unknown.
+    const std::uint8_t id = pr.u8();
+    const Desc* d = find(id);
+    if (d == nullptr) {
+      pr.fail(Errc::UnknownProperty);
+      break;
+    }
+    // Each packet section of the spec (3.x.2.2) lists the properties it may carry.
+    if ((d->mask & kind) == 0) {
+      pr.fail(Errc::PropertyNotAllowed);
+      break;
+    }
+    // [MQTT-2.2.2] It is a Protocol Error to include a property more than once, except User
+    // Property, and Subscription Identifier in PUBLISH (one per matching subscription).
+    const std::uint64_t me = std::uint64_t{1} << id;
+    if ((seen & me) != 0 && d->kind != kUser &&
+        !(d->kind == kSubId && bit == static_cast<unsigned>(PacketType::Publish))) {
+      pr.fail(Errc::DuplicateProperty);
+      break;
+    }
+    seen |= me;
+    std::uint32_t num = 0;
+    switch (d->kind) {
+      case kBool:
+      case kQoS: num = pr.u8(); break;
+      case kU16: num = pr.u16(); break;
+      case kU32: num = pr.u32(); break;
+      case kSubId: num = pr.varint(); break;
+      case kStr: {
+        std::string_view s = pr.str();
+        if (pr.ok() && d->id == 0x08) {
+          // [MQTT-3.3.2-14] Response Topic is a Topic Name: no wildcards.
+          if (Errc e = check_topic_name(s); e != Errc::Ok) pr.fail(e);
+        }
+        out.*kStrs[d->slot] = s;
+        break;
+      }
+      case kBin: out.*kBins[d->slot] = pr.bin(); break;
+      case kUser:
+        (void)pr.str();
+        (void)pr.str();
+        break;
+    }
+    if (!pr.ok()) break;
+    if (d->kind <= kU32 || d->kind == kSubId) {
+      if (Errc e = check_number(*d, num); e != Errc::Ok) {
+        pr.fail(e);
+        break;
+      }
+    }
+    switch (d->kind) {
+      case kBool: out.*kBools[d->slot] = num != 0; break;
+      case kQoS: out.maximum_qos = static_cast<QoS>(num); break;
+      case kU16: out.*kU16s[d->slot] = static_cast<std::uint16_t>(num); break;
+      case kU32: out.*kU32s[d->slot] = num; break;
+      default: break;
+    }
+  }
+  if (!pr.ok()) {
+    r.fail(pr.error());
+    return;
+  }
+  const Bytes block(reinterpret_cast<const std::byte*>(b), len);
+  if (seen & (std::uint64_t{1} << 0x26)) out.user_properties = UserProperties::from_block(block);
+  if (seen & (std::uint64_t{1} << 0x0B))
+    out.subscription_identifiers = SubscriptionIdentifiers::from_block(block);
+}
+
+}  // namespace wire
+
+namespace detail {
+
+std::size_t PropertyScanner::next(std::size_t pos) const noexcept {
+  // Walks from the start each time: blocks are short and the views are rarely iterated more
+  // than once, so no state beyond the position is kept. Bounds-checked even though the block
+  // was validated, because a caller may build a view over any bytes.
+  const auto* b = reinterpret_cast<const std::uint8_t*>(block_.data());
+  const std::size_t n = block_.size();
+  std::size_t q = 0;
+  while (q < n) {
+    const wire::Desc* d = wire::find(b[q]);
+    if (d == nullptr) return n;
+    if (q >= pos && b[q] == static_cast<std::uint8_t>(id_)) return q;
+    wire::Reader r(b + q + 1, n - q - 1);
+    if (!wire::skip_value(r, d->kind)) return n;
+    q = static_cast<std::size_t>(r.pos() - b);
+  }
+  return n;
+}
+
+UserProperty read_user_property(Bytes block, std::size_t pos) noexcept {
+  if (pos >= block.size()) return {};
+  wire::Reader r(reinterpret_cast<const std::uint8_t*>(block.data()) + pos + 1,
+                 block.size() - pos - 1);
+  UserProperty up;
+  up.key = as_string(r.bin());
+  up.value = as_string(r.bin());
+  return up;
+}
+
+std::uint32_t read_subscription_identifier(Bytes block, std::size_t pos) noexcept {
+  if (pos >= block.size()) return 0;
+  wire::Reader r(reinterpret_cast<const std::uint8_t*>(block.data()) + pos + 1,
+                 block.size() - pos - 1);
+  return r.varint();
+}
+
+}  // namespace detail
+
+Result<Properties> decode_properties(Bytes block, PacketType type, std::size_t& consumed) noexcept {
+  consumed = 0;
+  if (static_cast<unsigned>(type) > 15) return fail(Errc::InvalidArgument);
+  wire::Reader r(reinterpret_cast<const std::uint8_t*>(block.data()), block.size());
+  Properties p;
+  wire::read_properties(r, static_cast<unsigned>(type), p);
+  if (!r.ok()) return fail(r.error());
+  consumed = block.size() - r.left();
+  return p;
+}
+
+}  // namespace edgekit::mqtt

@@ -1,0 +1,156 @@
+// UTF-8 strings and topics (spec 1.5.4, 4.7, 4.8.2): validation and matching.
+#include "wire.hpp"
+
+namespace edgekit::mqtt {
+namespace wire {
+
+Errc check_utf8(const std::uint8_t* s, std::size_t n) noexcept {
+  std::size_t i = 0;
+  while (i < n) {
+    const std::uint8_t c = s[i];
+    if (c < 0x80) {
+      // [MQTT-1.5.4-2] A UTF-8 Encoded String MUST NOT include an encoding of the null
+      // character U+0000.
+      if (c == 0) return Errc::NullCharacterInString;
+      ++i;
+      continue;
+    }
+    // [MQTT-1.5.4-1] The character data MUST be well-formed UTF-8 as defined by RFC 3629: no
+    // stray continuation bytes, no overlong forms (C0, C1 leads; checked below for 3 and 4
+    // bytes), no surrogates U+D800..U+DFFF, nothing above U+10FFFF.
+    std::size_t len;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return Errc::InvalidUtf8;
+    }
+    if (n - i < len) return Errc::InvalidUtf8;
+    for (std::size_t k = 1; k < len; ++k) {
+      const std::uint8_t b = s[i + k];
+      if ((b & 0xC0) != 0x80) return Errc::InvalidUtf8;
+      cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return Errc::InvalidUtf8;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return Errc::InvalidUtf8;
+    i += len;
+  }
+  return Errc::Ok;
+}
+
+Errc check_string(std::string_view s) noexcept {
+  if (s.size() > 65535) return Errc::StringTooLong;
+  return check_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+Errc check_topic_name(std::string_view t) noexcept {
+  // [MQTT-4.7.3-1] All Topic Names and Topic Filters MUST be at least one character long.
+  if (t.empty()) return Errc::EmptyTopic;
+  if (Errc e = check_string(t); e != Errc::Ok) return e;
+  // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard characters.
+  for (char c : t) {
+    if (c == '+' || c == '#') return Errc::WildcardInTopicName;
+  }
+  return Errc::Ok;
+}
+
+bool is_shared(std::string_view f) noexcept { return f.starts_with("$share/"); }
+
+Errc check_topic_filter(std::string_view f) noexcept {
+  if (f.empty()) return Errc::EmptyTopic;  // [MQTT-4.7.3-1]
+  if (Errc e = check_string(f); e != Errc::Ok) return e;
+  if (is_shared(f)) {
+    // [MQTT-4.8.2-1] A Shared Subscription's Topic Filter MUST start with $share/ and MUST
+    // contain a ShareName that is at least one character long.
+    // [MQTT-4.8.2-2] The ShareName MUST NOT contain '/', '+' or '#', and MUST be followed by a
+    // '/' and a Topic Filter.
+    f.remove_prefix(7);
+    const std::size_t slash = f.find('/');
+    if (slash == 0 || slash == std::string_view::npos) return Errc::InvalidTopicFilter;
+    for (std::size_t i = 0; i < slash; ++i) {
+      if (f[i] == '+' || f[i] == '#') return Errc::InvalidTopicFilter;
+    }
+    f.remove_prefix(slash + 1);
+    if (f.empty()) return Errc::InvalidTopicFilter;
+  }
+  const std::size_t n = f.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const bool level_start = i == 0 || f[i - 1] == '/';
+    if (f[i] == '#') {
+      // [MQTT-4.7.1-2] The multi-level wildcard character MUST be specified either on its own
+      // or following a topic level separator, and MUST be the last character of the filter.
+      if (!level_start || i + 1 != n) return Errc::InvalidTopicFilter;
+    } else if (f[i] == '+') {
+      // [MQTT-4.7.1-3] The single-level wildcard MUST occupy an entire level of the filter.
+      if (!level_start || (i + 1 != n && f[i + 1] != '/')) return Errc::InvalidTopicFilter;
+    }
+  }
+  return Errc::Ok;
+}
+
+}  // namespace wire
+
+Result<void> validate_utf8(std::string_view s) noexcept {
+  if (Errc e = wire::check_string(s); e != Errc::Ok) return fail(e);
+  return {};
+}
+
+Result<void> validate_topic_name(std::string_view topic) noexcept {
+  if (Errc e = wire::check_topic_name(topic); e != Errc::Ok) return fail(e);
+  return {};
+}
+
+Result<void> validate_topic_filter(std::string_view filter) noexcept {
+  if (Errc e = wire::check_topic_filter(filter); e != Errc::Ok) return fail(e);
+  return {};
+}
+
+bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
+  if (wire::is_shared(filter)) {
+    // A shared subscription matches like the filter after "$share/{ShareName}/" (spec 4.8.2).
+    filter.remove_prefix(7);
+    const std::size_t slash = filter.find('/');
+    if (slash == std::string_view::npos) return false;
+    filter.remove_prefix(slash + 1);
+  }
+  // [MQTT-4.7.2-1] The Server MUST NOT match Topic Filters starting with a wildcard character
+  // with Topic Names beginning with a $ character.
+  if (!topic.empty() && topic[0] == '$' && !filter.empty() &&
+      (filter[0] == '+' || filter[0] == '#'))
+    return false;
+  const std::size_t fn = filter.size();
+  const std::size_t tn = topic.size();
+  std::size_t f = 0;
+  std::size_t t = 0;
+  for (;;) {
+    // '#' matches the rest, including the parent level (handled when the topic ends below).
+    if (f < fn && filter[f] == '#') return true;
+    if (f < fn && filter[f] == '+') {
+      ++f;
+      while (t < tn && topic[t] != '/') ++t;
+    } else {
+      while (f < fn && t < tn && filter[f] != '/' && filter[f] == topic[t]) {
+        ++f;
+        ++t;
+      }
+      if ((f < fn && filter[f] != '/') || (t < tn && topic[t] != '/')) return false;
+    }
+    const bool f_end = f == fn;
+    const bool t_end = t == tn;
+    if (f_end && t_end) return true;
+    // "sport/#" also matches "sport" (spec 4.7.1.2).
+    if (t_end) return filter.substr(f) == "/#";
+    if (f_end) return false;
+    ++f;
+    ++t;
+  }
+}
+
+}  // namespace edgekit::mqtt
