@@ -222,7 +222,7 @@ Result<TcpTransport, TcpError> TcpTransport::connect(std::string_view host, std:
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) ++count;
 
   int last_err = 0;
-  bool all_refused = true;
+  bool any_refused = false;
   bool timed_out = false;
   std::size_t index = 0;
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next, ++index) {
@@ -243,22 +243,20 @@ Result<TcpTransport, TcpError> TcpTransport::connect(std::string_view host, std:
         return TcpTransport(fd, options.clock);
       case AttemptOutcome::TimedOut:
         timed_out = true;
-        all_refused = false;
-        last_err = err;
         break;
       case AttemptOutcome::Failed:
-        if (err != ECONNREFUSED) all_refused = false;
+        if (err == ECONNREFUSED) any_refused = true;
         last_err = err;
         break;
     }
   }
   ::freeaddrinfo(list);
 
-  if (count > 0 && all_refused && !timed_out) {
-    return fail(TcpError{TcpErrc::ConnectionRefused, ECONNREFUSED, std::strerror(ECONNREFUSED)});
-  }
+  // The most telling failure wins: a timeout (the caller's budget is spent), then a refusal (a
+  // host answered: nothing listens there), then the last local error (e.g. EADDRNOTAVAIL for an
+  // IPv6 address on a host without IPv6).
   if (timed_out) return fail(TcpError{TcpErrc::Timeout, ETIMEDOUT, "connect timed out"});
-  if (last_err == ECONNREFUSED) {
+  if (any_refused) {
     return fail(TcpError{TcpErrc::ConnectionRefused, ECONNREFUSED, std::strerror(ECONNREFUSED)});
   }
   if (last_err == 0) return fail(TcpError{TcpErrc::HostNotFound, 0, "no address to connect to"});

@@ -60,9 +60,12 @@ class TcpTransport final : public Transport {
  public:
   /// Resolves `host` (a name, or an IPv4/IPv6 literal) and connects to each resolved address in
   /// turn until one accepts or `timeout_ms` has passed in total.
-  /// Errors: HostNotFound (with getaddrinfo's message), ConnectionRefused (every address
-  /// refused), Timeout, InvalidArgument (empty host or longer than 253 characters),
-  /// SystemError (with errno, e.g. ENETUNREACH when that was the last address's failure).
+  /// The time is shared among the addresses still to try, so one address that drops SYNs does
+  /// not starve the next. `host` may be "[v6-literal]".
+  /// Errors: HostNotFound (with getaddrinfo's message), Timeout (the time ran out; wins over the
+  /// others), ConnectionRefused (some address refused, none timed out), InvalidArgument (empty
+  /// host or longer than 253 characters), SystemError (with the errno of the last attempt, e.g.
+  /// ENETUNREACH).
   [[nodiscard]] static Result<TcpTransport, TcpError> connect(std::string_view host,
                                                               std::uint16_t port,
                                                               std::uint32_t timeout_ms,
