@@ -63,7 +63,7 @@ class MemoryTransport final : public transport::Transport {
   /// Error after `fail`.
   IoResult recv(std::span<std::byte> buffer) noexcept override;
   /// Runs the wait hook, then: Read → Ready if inbound bytes are queued or the stream ended or
-  /// failed; Write → Ready unless scripted sends are pending WouldBlock. Otherwise Timeout,
+  /// failed; Write → always Ready (scripted send outcomes are consumed by the sends). Otherwise Timeout,
   /// advancing the attached clock by `timeout_ms` (or, with blocking wait, sleeping up to
   /// `timeout_ms` of real time for `push_inbound` from another thread).
   transport::WaitStatus wait(transport::Interest interest, std::uint32_t timeout_ms) noexcept override;
@@ -95,9 +95,10 @@ class MemoryTransport final : public transport::Transport {
   /// returning Timeout at once (for tests where another thread plays the peer).
   void set_blocking_wait(bool on);
 
-  /// Called (without the lock) after each send/writev that moved bytes. The scripted broker
-  /// uses it to answer as soon as the client has written a whole packet.
-  void on_outbound(std::function<void()> hook);
+  /// Called (without the lock) after each send/writev that moved bytes, with the bytes just
+  /// written (also kept in `outbound()`). The scripted broker uses it to answer as soon as the
+  /// client has written a whole packet. Must not be called from inside a hook.
+  void on_outbound(std::function<void(std::span<const std::byte>)> hook);
   /// Called (without the lock) at the start of each `wait`, with its arguments.
   void on_wait(std::function<void(transport::Interest, std::uint32_t)> hook);
 
@@ -129,7 +130,7 @@ class MemoryTransport final : public transport::Transport {
   int failed_errno_ = 0;
   bool blocking_wait_ = false;
   ManualClock* clock_ = nullptr;
-  std::function<void()> on_outbound_;
+  std::function<void(std::span<const std::byte>)> on_outbound_;
   std::function<void(transport::Interest, std::uint32_t)> on_wait_;
   TransportStats stats_;
 };

@@ -29,6 +29,7 @@
 
 #include "edgekit/mqtt/codec.hpp"
 #include "edgekit/mqtt/packets.hpp"
+#include "edgekit/testing/describe.hpp"
 #include "edgekit/testing/memory_transport.hpp"
 
 namespace edgekit::testing {
@@ -39,11 +40,6 @@ using ByteVector = std::vector<std::byte>;
 /// the codec refuses it.
 ByteVector encode_packet(const mqtt::Packet& packet, mqtt::Version version);
 
-/// Decodes `frame` and describes it: "PUBLISH topic=\"a/b\" qos=1 packet_id=7 ...", one
-/// field per line after the first. Never fails: undecodable bytes are described as such.
-std::string describe_frame(std::span<const std::byte> frame, mqtt::Version version);
-/// Describes a packet value the same way.
-std::string describe_packet(const mqtt::Packet& packet);
 
 class ScriptedBroker {
  public:
@@ -121,7 +117,7 @@ class ScriptedBroker {
   [[nodiscard]] std::size_t mismatches() const { return mismatches_; }
 
  private:
-  void on_client_bytes();
+  void on_client_bytes(std::span<const std::byte> bytes);
   void handle_frame(const ByteVector& frame);
 
   MemoryTransport& transport_;

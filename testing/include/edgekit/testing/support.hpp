@@ -1,4 +1,0 @@
-#pragma once
-namespace edgekit::testing {
-int support_library_anchor();
-}

@@ -1,0 +1,298 @@
+#include "edgekit/testing/mosquitto.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "edgekit/transport/tcp.hpp"
+
+namespace edgekit::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+// Runs `argv` to completion with stdout/stderr appended to `log_fd`; returns the exit status
+// (-1 when it could not run).
+int run_to_completion(const std::vector<std::string>& args, int log_fd) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (log_fd >= 0) {
+      ::dup2(log_fd, STDOUT_FILENO);
+      ::dup2(log_fd, STDERR_FILENO);
+    }
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// A loopback port nobody listens on right now. The broker binds it a moment later; the rare
+// race with another process is handled by retrying start() with a new port.
+std::uint16_t pick_free_port() {
+  auto l = transport::TcpListener::bind("127.0.0.1", 0);
+  return l ? l->port() : 0;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
+  return "ended";
+}
+
+}  // namespace
+
+std::string Mosquitto::find_binary() {
+  if (const char* env = std::getenv("EDGEKIT_MOSQUITTO"); env != nullptr && *env != '\0') {
+    return is_executable(env) ? std::string(env) : std::string();
+  }
+  if (is_executable("/usr/sbin/mosquitto")) return "/usr/sbin/mosquitto";
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    std::stringstream ss(path);
+    std::string dir;
+    while (std::getline(ss, dir, ':')) {
+      if (dir.empty()) continue;
+      std::string candidate = dir + "/mosquitto";
+      if (is_executable(candidate)) return candidate;
+    }
+  }
+  return {};
+}
+
+Mosquitto::Mosquitto(MosquittoOptions options) : options_(std::move(options)) {}
+
+Mosquitto::~Mosquitto() {
+  stop();
+  if (!dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+}
+
+std::string Mosquitto::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool Mosquitto::prepare() {
+  if (!dir_.empty()) return true;
+  binary_ = find_binary();
+  if (binary_.empty()) {
+    error_ = "mosquitto not found (install the Debian package 'mosquitto', or set EDGEKIT_MOSQUITTO)";
+    return false;
+  }
+  std::error_code ec;
+  std::string tmpl = (fs::temp_directory_path(ec) / "edgekit-mosquitto-XXXXXX").string();
+  if (ec) tmpl = "/tmp/edgekit-mosquitto-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    error_ = std::string("mkdtemp failed: ") + std::strerror(errno);
+    return false;
+  }
+  dir_ = buf.data();
+  config_path_ = dir_ + "/mosquitto.conf";
+  log_path_ = dir_ + "/mosquitto.log";
+  if (options_.persistence) fs::create_directories(dir_ + "/data", ec);
+
+  if (!options_.users.empty()) {
+    int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    bool first = true;
+    std::string passwd = dir_ + "/passwd";
+    for (const auto& u : options_.users) {
+      std::vector<std::string> args{"mosquitto_passwd", "-b"};
+      if (first) args.emplace_back("-c");
+      args.insert(args.end(), {passwd, u.name, u.password});
+      if (run_to_completion(args, log_fd) != 0) {
+        if (log_fd >= 0) ::close(log_fd);
+        error_ = "mosquitto_passwd failed for user " + u.name;
+        return false;
+      }
+      first = false;
+    }
+    if (log_fd >= 0) ::close(log_fd);
+  }
+  return true;
+}
+
+bool Mosquitto::write_config() {
+  std::ofstream out(config_path_, std::ios::trunc);
+  out << "# written by edgekit's test fixture\n";
+  // As root, mosquitto 2 drops privileges to the 'mosquitto' user, which could not write the
+  // private temp dir; keep the current user instead.
+  if (::geteuid() == 0) out << "user root\n";
+  out << "per_listener_settings false\n";
+  out << "listener " << port_ << " " << host_ << "\n";
+  out << "allow_anonymous " << (options_.allow_anonymous ? "true" : "false") << "\n";
+  if (!options_.users.empty()) out << "password_file " << dir_ << "/passwd\n";
+  if (options_.persistence) {
+    out << "persistence true\n";
+    out << "persistence_location " << dir_ << "/data/\n";
+    out << "autosave_interval 1\n";
+  } else {
+    out << "persistence false\n";
+  }
+  out << "log_dest stderr\n";
+  if (options_.verbose_log) {
+    out << "log_type all\n";
+  } else {
+    out << "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n";
+  }
+  out << "log_timestamp_format %H:%M:%S\n";
+  out << "connection_messages true\n";
+  for (const std::string& line : options_.extra_lines) out << line << "\n";
+  out.flush();
+  if (!out) {
+    error_ = "cannot write " + config_path_;
+    return false;
+  }
+  return true;
+}
+
+bool Mosquitto::launch() {
+  int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) {
+    error_ = "cannot open " + log_path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  std::vector<std::string> args{binary_, "-c", config_path_};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    error_ = std::string("fork failed: ") + std::strerror(errno);
+    ::close(log_fd);
+    return false;
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+#if defined(__linux__)
+    // If the test process dies without running destructors, the broker dies with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+#endif
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  (void)parent;
+  ::close(log_fd);
+  pid_ = pid;
+
+  const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      error_ = "mosquitto " + describe_status(status) + " before accepting connections";
+      return false;
+    }
+    auto t = transport::TcpTransport::connect(host_, port_, 200);
+    if (t) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  error_ = "mosquitto did not accept connections on port " + std::to_string(port_) + " within " +
+           std::to_string(options_.start_timeout.count()) + " ms";
+  kill();
+  return false;
+}
+
+bool Mosquitto::start() {
+  if (running()) return true;
+  error_.clear();
+  if (!prepare()) return false;
+  // Another process may grab the free port between our probe and the broker's bind: try again
+  // with another port a few times.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = pick_free_port();
+    if (port_ == 0) {
+      error_ = "no free loopback port";
+      return false;
+    }
+    if (!write_config()) return false;
+    if (launch()) return true;
+    if (log().find("in use") == std::string::npos) return false;
+  }
+  return false;
+}
+
+bool Mosquitto::restart() {
+  stop();
+  if (dir_.empty() || port_ == 0) return start();
+  error_.clear();
+  return launch();
+}
+
+void Mosquitto::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || (r < 0 && errno == ECHILD)) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  kill();
+}
+
+void Mosquitto::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+}
+
+void MosquittoFixture::SetUp() {
+  broker_ = std::make_unique<Mosquitto>(broker_options());
+  ASSERT_TRUE(broker_->start()) << "cannot start mosquitto: " << broker_->error()
+                                << "\n--- mosquitto log ---\n" << broker_->log();
+}
+
+void MosquittoFixture::TearDown() {
+  if (broker_ && HasFailure()) {
+    std::cerr << "--- mosquitto log (" << broker_->log_path() << ") ---\n"
+              << broker_->log() << "--- end of mosquitto log ---\n";
+  }
+  broker_.reset();
+}
+
+}  // namespace edgekit::testing
