@@ -140,7 +140,7 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
   if (!in) {
     if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
       // The server closes the connection after a refusal [MQTT-3.2.2-7]; nothing to send.
-      server_reason_ = std::get<ConnAck>(packet).reason_code;
+      server_reason_ = std::get_if<ConnAck>(&packet)->reason_code;
       return fail(fail_connection(Errc::ConnectionRefused, std::nullopt));
     }
     return fail(fail_connection(in.error(), detail::disconnect_reason_for(in.error())));
@@ -150,7 +150,7 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
     connecting_ = false;
     connected_ = true;
     if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::ConnAck) {
-      waiter_->connack = std::get<ConnAck>(packet);
+      waiter_->connack = *std::get_if<ConnAck>(&packet);
       waiter_->outcome = *in->connack;
       waiter_->done = true;
     }

@@ -67,8 +67,10 @@ enum class EventType : std::uint8_t {
   /// Reference, User Properties) are the server's. The connection is closed; `error` is
   /// Errc::ServerDisconnected.
   ServerDisconnected,
-  /// The connection was closed because of a fatal error (`error` says which). Reported once per
-  /// connection, also when the error is returned by the call that found it.
+  /// A connection that `connect` had established was closed because of a fatal error (`error`
+  /// says which). Reported once per connection, also when the error is returned by the call
+  /// that found it. Not reported for `disconnect`, nor for a failed `connect`, nor after
+  /// ServerDisconnected (which says it already).
   ConnectionClosed,
 };
 
@@ -89,7 +91,9 @@ struct Event {
 ///
 /// From inside the handler the application may call `publish` (without waiting) and
 /// `disconnect`; calls that run the receive loop (`connect`, `process_loop`, `subscribe`,
-/// `unsubscribe`, `ping`, `publish_and_wait`) return Errc::CalledFromHandler there.
+/// `unsubscribe`, `ping`, `publish_and_wait`) return Errc::CalledFromHandler there. Events
+/// caused by a call made from the handler (e.g. MessageLost after `disconnect`) are reported
+/// by a nested handler call, never dropped.
 class EventHandler {
  public:
   using Function = void (*)(void* context, Client& client, const Event& event);
@@ -174,8 +178,9 @@ class Client {
   /// ConnectionRefused (CONNACK with an error reason code: see `server_reason()`);
   /// Timeout (no CONNACK in time); TransportClosed / TransportError; IncomingPacketTooLarge;
   /// the codec's decode errors for a malformed CONNACK; ProtocolError (first packet is not a
-  /// CONNACK, or session_present = 1 in reply to clean start [MQTT-3.2.2-4]); PersistenceFailed.
-  /// Every error leaves the client disconnected with the transport closed.
+  /// CONNACK, or session_present = 1 in reply to clean start [MQTT-3.2.2-4]).
+  /// Errors found before CONNECT was written (AlreadyConnected, CalledFromHandler, bad options,
+  /// BufferTooSmall) leave the transport as it was; every later error closes it.
   [[nodiscard]] Result<ConnAck> connect(const ConnectOptions& options, Duration timeout) noexcept;
 
   /// Sends `message` (QoS 0, 1 or 2). For QoS 1/2 the session assigns the packet id (the
@@ -194,9 +199,11 @@ class Client {
   /// EmptyTopic, StringTooLong, InvalidUtf8, PropertyNotAllowed, QoS2Disabled, ...);
   /// BufferTooSmall (header does not fit the send buffer); PacketTooLarge (larger than the
   /// server's Maximum Packet Size); NoPacketIdAvailable / SessionStateFull (no free record);
-  /// ReceiveMaximumExceeded (MQTT 5 flow control: run process_loop and retry); InvalidQoS (above
-  /// the server's Maximum QoS); PersistenceFailed; Timeout, TransportClosed, TransportError
-  /// (fatal: a PUBLISH partly written poisons the connection; the record stays for resend).
+  /// ReceiveMaximumExceeded (MQTT 5 flow control: run process_loop and retry); QoSNotSupported
+  /// (above the server's Maximum QoS); RetainNotSupported; InvalidArgument (topic_alias set by
+  /// the caller: the session manages aliases); PersistenceFailed (nothing recorded or sent);
+  /// Timeout (a QoS 0 publish of which nothing was written is not fatal; anything else is);
+  /// TransportClosed, TransportError (fatal; a QoS 1/2 record stays for resend on resume).
   [[nodiscard]] Result<std::uint16_t> publish(const Publish& message, Duration timeout) noexcept;
 
   /// `publish`, then runs the receive loop (delivering other events meanwhile) until the
