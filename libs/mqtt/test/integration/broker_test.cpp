@@ -123,7 +123,8 @@ TEST_P(WillMessage, PublishedWhenTheConnectionDropsWithoutDisconnect) {
   BrokerClient device(broker().port());
   ConnectOptions o;
   o.version = v();
-  o.client_id = id("device");
+  const std::string client_id = id("device");
+  o.client_id = client_id;
   Will will;
   will.topic = "it/will/device";
   will.payload = as_bytes("device went offline");
@@ -136,7 +137,9 @@ TEST_P(WillMessage, PublishedWhenTheConnectionDropsWithoutDisconnect) {
   ASSERT_TRUE(watcher.wait_for_messages(1));
   EXPECT_EQ(watcher.received[0].topic, "it/will/device");
   EXPECT_EQ(watcher.received[0].payload, "device went offline");
-  if (v() == Version::V5) EXPECT_EQ(watcher.received[0].content_type, "text/plain");
+  if (v() == Version::V5) {
+    EXPECT_EQ(watcher.received[0].content_type, "text/plain");
+  }
 }
 
 TEST_P(WillMessage, NotPublishedAfterNormalDisconnect) {
@@ -146,7 +149,8 @@ TEST_P(WillMessage, NotPublishedAfterNormalDisconnect) {
   BrokerClient device(broker().port());
   ConnectOptions o;
   o.version = v();
-  o.client_id = id("device");
+  const std::string client_id = id("device");
+  o.client_id = client_id;
   Will will;
   will.topic = "it/will/device";
   will.payload = as_bytes("offline");
@@ -183,7 +187,8 @@ TEST_P(KeepAlive, IdleClientStaysConnectedByPinging) {
   BrokerClient c(broker().port());
   ConnectOptions o;
   o.version = v();
-  o.client_id = id("idle");
+  const std::string client_id = id("idle");
+  o.client_id = client_id;
   o.keep_alive_seconds = 1;
   ASSERT_TRUE(c.connect(o));
   // Mosquitto drops a client silent for 1.5 × keep-alive; 3.5 s of idling needs pings.
@@ -197,7 +202,8 @@ TEST_P(KeepAlive, UnansweredPingTimesOutWithKeepAliveTimeout) {
   BrokerClient c(broker().port());
   ConnectOptions o;
   o.version = v();
-  o.client_id = id("stalled");
+  const std::string client_id = id("stalled");
+  o.client_id = client_id;
   o.keep_alive_seconds = 1;
   ASSERT_TRUE(c.connect(o));
   // Freeze the broker: the TCP connection stays up but nothing answers the PINGREQ.

@@ -54,7 +54,9 @@ std::size_t check_delivery(const Outbox& out, const std::vector<Received>& got) 
   for (std::size_t i = 0; i < out.payloads.size(); ++i) {
     const int n = seen[out.payloads[i]];
     EXPECT_GE(n, 1) << out.payloads[i] << " never arrived";
-    if (out.qos[i] == QoS::ExactlyOnce) EXPECT_EQ(n, 1) << out.payloads[i] << " arrived " << n << " times";
+    if (out.qos[i] == QoS::ExactlyOnce) {
+      EXPECT_EQ(n, 1) << out.payloads[i] << " arrived " << n << " times";
+    }
     if (out.qos[i] == QoS::AtLeastOnce && n > 1) dup1 += static_cast<std::size_t>(n - 1);
   }
   return dup1;
@@ -75,14 +77,29 @@ TEST_P(SessionResume, UnackedPublishesAreResentAndQoS2NeverArrivesTwice) {
     out.add(QoS::AtLeastOnce, i);
     out.add(QoS::ExactlyOnce, i);
   }
-  // A few go through normally; then the broker freezes and the rest stay unacknowledged.
-  for (std::size_t i = 0; i < 6; ++i) ASSERT_TRUE(pub.client().publish_and_wait(out.message(i), Duration{5000}));
+  // Half go through normally; then the broker freezes and the other 20 stay unacknowledged
+  // (20 is Mosquitto's Receive Maximum, which an MQTT 5 client must respect).
+  constexpr std::size_t kAcked = 20;
+  for (std::size_t i = 0; i < kAcked; ++i) {
+    ASSERT_TRUE(pub.client().publish_and_wait(out.message(i), Duration{5000}));
+  }
   ASSERT_EQ(::kill(broker().pid(), SIGSTOP), 0);
-  for (std::size_t i = 6; i < out.payloads.size(); ++i) {
+  for (std::size_t i = kAcked; i < out.payloads.size(); ++i) {
     auto r = pub.client().publish(out.message(i), Duration{2000});
     ASSERT_TRUE(r) << to_string(r.error());
   }
-  EXPECT_EQ(pub.session().publishes_in_flight(), out.payloads.size() - 6);
+  EXPECT_EQ(pub.session().publishes_in_flight(), out.payloads.size() - kAcked);
+  if (v == Version::V5) {
+    // Flow control: one more would exceed the server's Receive Maximum [MQTT-4.9.0-2].
+    EXPECT_EQ(pub.session().server_receive_maximum(), 20);
+    Publish extra;
+    extra.topic = "it/resume/extra";
+    extra.payload = as_bytes("x");
+    extra.qos = QoS::AtLeastOnce;
+    auto r = pub.client().publish(extra, Duration{1000});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Errc::ReceiveMaximumExceeded);
+  }
   abort_connection(pub.tcp());
   EXPECT_FALSE(pub.client().process_loop(Duration{100}));  // the client notices the loss
   ASSERT_EQ(::kill(broker().pid(), SIGCONT), 0);
@@ -122,8 +139,8 @@ TEST_P(SessionResume, CleanStartReportsEveryUnackedPublishAsLost) {
   EXPECT_EQ(pub.lost.size(), 3u);  // never silently dropped
 }
 
-INSTANTIATE_TEST_SUITE_P(Mosquitto, SessionResume, ::testing::Values(Version::V311, Version::V5),
-                         [](const auto& info) { return std::string(name(info.param)); });
+std::string param_name(const ::testing::TestParamInfo<Version>& p) { return name(p.param); }
+INSTANTIATE_TEST_SUITE_P(Mosquitto, SessionResume, ::testing::Values(Version::V311, Version::V5), param_name);
 
 class RebootResume : public MosquittoFixture {};
 
