@@ -51,12 +51,19 @@ std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
                MutableBytes receive_buffer, MutableBytes send_buffer,
                EventHandler handler) noexcept
-    : transport_(transport),
+    : transport_(&transport),
       clock_(clock),
       session_(session),
       rx_(receive_buffer),
       tx_(send_buffer),
       handler_(handler) {}
+
+Result<void> Client::set_transport(transport::Transport& transport) noexcept {
+  if (in_handler_) return fail(Errc::CalledFromHandler);
+  if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
+  transport_ = &transport;
+  return {};
+}
 
 Result<void> Client::check_usable(bool blocking) const noexcept {
   if (blocking && in_handler_) return fail(Errc::CalledFromHandler);
@@ -89,7 +96,7 @@ Errc Client::fail_connection(Errc error, std::optional<ReasonCode> disconnect_re
   if (!connected_or_connecting()) return fatal_ != Errc::Ok ? fatal_ : error;
   const bool was_connected = connected_;
   if (disconnect_reason && version_ == Version::V5) best_effort_disconnect(*disconnect_reason);
-  transport_.close();
+  transport_->close();
   connected_ = false;
   connecting_ = false;
   fatal_ = error;
@@ -452,7 +459,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
   EDGEKIT_TRY(session_.prepare_disconnect(d, now));
   auto r = send_packet(d, deadline, true);
   if (connected_) {
-    transport_.close();
+    transport_->close();
     connected_ = false;
     tx_acks_ = 0;
     report_lost();

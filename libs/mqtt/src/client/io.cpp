@@ -32,7 +32,7 @@ Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Ins
   std::size_t first = 0;
   std::size_t sent = 0;
   while (first < count) {
-    const auto r = transport_.writev(
+    const auto r = transport_->writev(
         std::span<const transport::ConstBuffer>(pending.data() + first, count - first));
     switch (r.status) {
       case transport::IoStatus::Ok: {
@@ -53,7 +53,7 @@ Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Ins
           if (sent == 0 && !fatal_on_timeout) return fail(Errc::Timeout);
           return fail(fail_connection(Errc::Timeout, std::nullopt));
         }
-        if (transport_.wait(transport::Interest::Write,
+        if (transport_->wait(transport::Interest::Write,
                             detail::milliseconds_until(now, deadline)) ==
             transport::WaitStatus::Error) {
           return fail(fail_connection(Errc::TransportError, std::nullopt));
@@ -145,7 +145,7 @@ void Client::best_effort_disconnect(ReasonCode reason) noexcept {
   std::size_t off = 0;
   const Instant deadline = clock_.now() + Duration{100};
   while (off < *n) {
-    const auto r = transport_.send(transport::ConstBuffer(buf.data() + off, *n - off));
+    const auto r = transport_->send(transport::ConstBuffer(buf.data() + off, *n - off));
     if (r.status == transport::IoStatus::Ok) {
       off += r.bytes;
       continue;
@@ -153,7 +153,7 @@ void Client::best_effort_disconnect(ReasonCode reason) noexcept {
     if (r.status != transport::IoStatus::WouldBlock) return;
     const Instant now = clock_.now();
     if (now >= deadline) return;
-    if (transport_.wait(transport::Interest::Write, detail::milliseconds_until(now, deadline)) !=
+    if (transport_->wait(transport::Interest::Write, detail::milliseconds_until(now, deadline)) !=
         transport::WaitStatus::Ready) {
       return;
     }
@@ -184,7 +184,7 @@ Result<bool> Client::read_once(Instant deadline) noexcept {
     EDGEKIT_TRY(keep_alive(now, deadline));
     const Instant wake = std::min(deadline, keep_alive_deadline());
     const auto w =
-        transport_.wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
+        transport_->wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
     if (w == transport::WaitStatus::Error) {
       return fail(fail_connection(Errc::TransportError, std::nullopt));
     }
@@ -197,7 +197,7 @@ Result<bool> Client::read_once(Instant deadline) noexcept {
   }
   compact_rx();
   ++recv_calls_;
-  const auto r = transport_.recv(rx_.subspan(rx_len_));
+  const auto r = transport_->recv(rx_.subspan(rx_len_));
   switch (r.status) {
     case transport::IoStatus::Ok:
       rx_len_ += r.bytes;

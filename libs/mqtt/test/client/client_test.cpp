@@ -9,6 +9,12 @@ namespace {
 
 using transport::IoStatus;
 
+Disconnect disconnect_with(ReasonCode rc) {
+  Disconnect d;
+  d.reason_code = rc;
+  return d;
+}
+
 class ClientTest : public ::testing::TestWithParam<Version>, public ClientTestBase {
  public:
   ClientTest() : ClientTestBase(GetParam()) {}
@@ -108,6 +114,7 @@ TEST_P(ClientTest, ConnectTimesOutWithoutConnAck) {
 
 TEST_P(ClientTest, FirstPacketOtherThanConnAckIsAProtocolError) {
   broker.expect(PacketType::Connect).reply_with(PingResp{});
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::ProtocolError));
   auto r = client.connect(options(), 3s);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error(), Errc::ProtocolError);
@@ -431,6 +438,7 @@ INSTANTIATE_TEST_SUITE_P(BothVersions, SmallBufferClientTest,
 TEST_P(SmallBufferClientTest, PacketLargerThanTheBufferIsReportedNeverDropped) {
   connect_ok();
   const std::string big(300, 'B');
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::PacketTooLarge));
   broker.send(make_publish("big", big, QoS::AtLeastOnce, 3));
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -463,6 +471,7 @@ TEST_P(ClientTest, MalformedPacketClosesWithDisconnect0x81) {
   connect_ok();
   // PUBACK with reserved flags set (0x42 instead of 0x40) [MQTT-2.2.2-2].
   const ByteVector bad{std::byte{0x42}, std::byte{0x02}, std::byte{0x00}, std::byte{0x01}};
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::MalformedPacket));
   broker.send_bytes(bad);
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -481,6 +490,7 @@ TEST_P(ClientTest, MalformedRemainingLengthIsFatal) {
   connect_ok();
   const ByteVector bad{std::byte{0x30}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
                        std::byte{0xFF}, std::byte{0x01}};
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::MalformedPacket));
   broker.send_bytes(bad);
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -490,6 +500,7 @@ TEST_P(ClientTest, MalformedRemainingLengthIsFatal) {
 
 TEST_P(ClientTest, UnexpectedPacketIsAProtocolError) {
   connect_ok();
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::ProtocolError));
   broker.send(ConnAck{});  // a second CONNACK
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());

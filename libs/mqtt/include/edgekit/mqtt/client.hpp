@@ -165,6 +165,12 @@ class Client {
   /// Replaces the event handler.
   void set_event_handler(EventHandler handler) noexcept { handler_ = handler; }
 
+  /// Points the client at another transport, for the next `connect` (a new connection after
+  /// the old one closed; the session, and so what can be resumed, stays). The transport must
+  /// outlive its use by the client.
+  /// Errors: AlreadyConnected (only while not connected); CalledFromHandler.
+  [[nodiscard]] Result<void> set_transport(transport::Transport& transport) noexcept;
+
   /// Sends CONNECT and waits up to `timeout` for the CONNACK. Packets that arrive right behind
   /// the CONNACK stay in the receive buffer for the next `process_loop`.
   /// On success the client is connected; the returned CONNACK's views (properties such as
@@ -308,7 +314,7 @@ class Client {
   void report_lost() noexcept;
   void emit(const Event& event) noexcept;
 
-  transport::Transport& transport_;
+  transport::Transport* transport_;
   const Clock& clock_;
   Session& session_;
   MutableBytes rx_;
