@@ -88,6 +88,9 @@ class WireList {
   using Reader = T (*)(Bytes raw, std::size_t& pos);  ///< reads one item, advances pos
   constexpr WireList() = default;
   constexpr WireList(std::span<const T> items) : items_(items) {}
+  /// Encode side, from a C array: `Subscription subs[] = {...}; s.subscriptions = subs;`
+  template <std::size_t N>
+  constexpr WireList(const T (&items)[N]) : items_(items) {}
   [[nodiscard]] static WireList from_wire(Bytes raw, std::size_t count, Reader read) {
     WireList l;
     l.raw_ = raw;

@@ -54,6 +54,9 @@ class PropertyList {
   constexpr PropertyList() = default;
   /// Encode side: the caller's array, which must outlive the encode call.
   constexpr PropertyList(std::span<const T> items) : items_(items) {}
+  /// Encode side, from a C array that must outlive the encode call.
+  template <std::size_t N>
+  constexpr PropertyList(const T (&items)[N]) : items_(items) {}
   /// Decode side: `block` is a property block the codec has validated.
   [[nodiscard]] static PropertyList from_block(Bytes block) {
     PropertyList l;
