@@ -419,8 +419,7 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
     const std::uint32_t seq = next_sequence_++;
     if (store_ != nullptr) {
       auto saved = store_->save_publish(seq, publish, version_);
-      if (!saved) return fail(saved.error() == Errc::PersistenceFailed ? Errc::PersistenceFailed
-                                                                       : saved.error());
+      if (!saved) return fail(saved.error());
     }
     rec->state = publish.qos == QoS::AtLeastOnce ? OutgoingState::AwaitPubAck
                                                  : OutgoingState::AwaitPubRec;

@@ -3,9 +3,11 @@
 /// `FileSessionStore`: a `SessionStore` in a POSIX directory that survives a crash or power loss
 /// at any point (hosted builds only; target `edgekit::mqtt_file_store`).
 ///
-/// Layout: one file per record — `meta`, `p-<packet id>` (outgoing publish), `q-<packet id>`
-/// (inbound QoS 2 id). Each file is: magic "EKS1", record kind, state, packet id, sequence,
-/// body length, body (the encoded PUBLISH, or the meta fields), CRC-32 of everything before it.
+/// Layout: one file per record — `meta`, `p-<packet id>` (outgoing publish), `r-<packet id>`
+/// (that publish was released: PUBREC received, awaiting PUBCOMP; a small marker so the publish
+/// itself is never rewritten), `q-<packet id>` (inbound QoS 2 id). Each file is a 24-byte header
+/// (magic "EKS1", record kind, state, protocol version, packet id, sequence, body length), the
+/// body (the encoded PUBLISH, or the meta fields), and a CRC-32 of everything before it.
 /// Every write goes to `<name>.tmp`, is fsync'ed, renamed over `<name>`, and the directory is
 /// fsync'ed; a removal unlinks and fsyncs the directory. So after a crash a record is either its
 /// old or its new content, never a mix. `load` deletes leftover `*.tmp` files (writes a crash

@@ -272,7 +272,8 @@ class Session {
   /// RetainNotSupported (server's Retain Available = 0); QoS2Disabled; PacketTooLarge (above the
   /// server's Maximum Packet Size); ReceiveMaximumExceeded (the server's Receive Maximum is
   /// reached: wait for an acknowledgement and try again); SessionStateFull (no free record);
-  /// NoPacketIdAvailable; PersistenceFailed (could not be stored; nothing recorded); and the
+  /// NoPacketIdAvailable; PersistenceFailed or the store's own error, e.g. BufferTooSmall (could
+  /// not be stored; nothing recorded, nothing to send); and the
   /// codec's encode errors for a publish it would not put on the wire.
   [[nodiscard]] Result<void> begin_publish(Publish& publish, Instant now) noexcept;
 

@@ -1,0 +1,294 @@
+// Connect, resume, discard, keep-alive, server DISCONNECT, assigned client id, session expiry.
+#include "session_test_support.hpp"
+
+namespace edgekit::mqtt::test {
+namespace {
+
+using SessionResume = SessionTest;
+using SessionKeepAlive = SessionTest;
+using SessionConnect = SessionTest;
+
+TEST_F(SessionResume, UnackedRecordsAreResentInOrderWithDupAndPubRel) {
+  ConnAck ca;
+  ca.properties.topic_alias_maximum = 4;
+  connect(Version::V5, false, ca);
+  const auto a = publish("t/a", QoS::AtLeastOnce, "A");
+  const auto b = publish("t/b", QoS::ExactlyOnce, "B");
+  const auto c = publish("t/c", QoS::ExactlyOnce, "C");
+  const auto d = publish("t/a", QoS::AtLeastOnce, "D");  // sent with alias only
+  // c gets PUBREC: it now awaits PUBCOMP and is resent as PUBREL, after the PUBLISHes that
+  // were sent before its PUBREC arrived.
+  PubRec rec;
+  rec.packet_id = c;
+  ASSERT_TRUE(session.on_pubrec(rec, now));
+  session.on_connection_lost(now);
+  EXPECT_FALSE(session.connected());
+
+  ConnAck resumed;
+  resumed.session_present = true;
+  const ConnAckOutcome out = connect(Version::V5, false, resumed);
+  EXPECT_TRUE(out.session_present);
+  EXPECT_EQ(out.resend_count, 4u);
+  EXPECT_EQ(out.lost_count, 0u);
+
+  struct Expect {
+    PacketType type;
+    std::uint16_t id;
+    std::string_view topic;
+    std::string_view payload;
+  };
+  const Expect expected[] = {{PacketType::Publish, a, "t/a", "A"},
+                             {PacketType::Publish, b, "t/b", "B"},
+                             {PacketType::Publish, d, "t/a", "D"},
+                             {PacketType::PubRel, c, "", ""}};
+  for (const Expect& e : expected) {
+    auto r = session.next_resend();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->type, e.type);
+    if (e.type == PacketType::Publish) {
+      EXPECT_EQ(r->publish.packet_id, e.id);
+      EXPECT_TRUE(r->publish.dup) << "resent PUBLISH must carry DUP [MQTT-3.3.1-1]";
+      EXPECT_EQ(r->publish.topic, e.topic) << "aliases do not survive the connection";
+      EXPECT_FALSE(r->publish.properties.topic_alias);
+      EXPECT_EQ(as_string(r->publish.payload), e.payload);
+    } else {
+      EXPECT_EQ(r->pubrel.packet_id, e.id);
+    }
+  }
+  EXPECT_FALSE(session.next_resend());
+  // The flows continue normally after the resend.
+  PubComp comp;
+  comp.packet_id = c;
+  auto done = session.on_pubcomp(comp, now);
+  ASSERT_TRUE(done);
+  ASSERT_TRUE(done->completion);
+  EXPECT_EQ(done->completion->packet_id, c);
+}
+
+TEST_F(SessionResume, SessionNotPresentReportsEveryLostPublish) {
+  connect(Version::V5, false);
+  const auto a = publish("t/a", QoS::AtLeastOnce, "A");
+  const auto b = publish("t/b", QoS::ExactlyOnce, "B");
+  session.on_connection_lost(now);
+  const ConnAckOutcome out = connect(Version::V5, false, ConnAck{});  // session_present = 0
+  EXPECT_FALSE(out.session_present);
+  EXPECT_EQ(out.resend_count, 0u);
+  EXPECT_EQ(out.lost_count, 2u);
+  EXPECT_FALSE(session.next_resend());
+  auto l1 = session.next_lost();
+  ASSERT_TRUE(l1);
+  EXPECT_EQ(l1->kind, OperationKind::Publish);
+  EXPECT_EQ(l1->packet_id, a);
+  EXPECT_EQ(l1->publish.topic, "t/a");
+  EXPECT_EQ(as_string(l1->publish.payload), "A");
+  auto l2 = session.next_lost();
+  ASSERT_TRUE(l2);
+  EXPECT_EQ(l2->packet_id, b);
+  EXPECT_FALSE(session.next_lost());
+  EXPECT_EQ(session.records_in_use(), 0u);
+  // The server forgot them: late acks are unknown.
+  PubAck ack;
+  ack.packet_id = a;
+  EXPECT_FALSE(session.on_puback(ack, now));
+}
+
+TEST_F(SessionResume, SessionPresentAfterCleanStartIsAProtocolError) {
+  Connect c;
+  c.client_id = "d";
+  c.clean_start = true;
+  ASSERT_TRUE(session.prepare_connect(c, now));
+  ConnAck ca;
+  ca.session_present = true;
+  auto r = session.on_connack(ca, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ProtocolError);
+}
+
+TEST_F(SessionResume, V311ResumeWorksTheSameWay) {
+  connect(Version::V311, false);
+  const auto a = publish("t/a", QoS::AtLeastOnce, "A");
+  session.on_connection_lost(now);
+  ConnAck ca;
+  ca.session_present = true;
+  EXPECT_EQ(connect(Version::V311, false, ca).resend_count, 1u);
+  auto r = session.next_resend();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->publish.packet_id, a);
+  EXPECT_TRUE(r->publish.dup);
+}
+
+TEST_F(SessionConnect, RefusedConnAckIsReportedAndKeepsRecords) {
+  connect(Version::V5, false);
+  publish("t", QoS::AtLeastOnce);
+  session.on_connection_lost(now);
+  Connect c;
+  c.client_id = "device-1";
+  c.clean_start = false;
+  ASSERT_TRUE(session.prepare_connect(c, now));
+  ConnAck ca;
+  ca.reason_code = ReasonCode::ServerBusy;
+  auto r = session.on_connack(ca, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ConnectionRefused);
+  EXPECT_FALSE(session.connected());
+  EXPECT_EQ(session.records_in_use(), 1u);
+}
+
+TEST_F(SessionConnect, ConnAckWithoutConnectIsAProtocolError) {
+  auto r = session.on_connack(ConnAck{}, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ProtocolError);
+}
+
+TEST_F(SessionConnect, ServerAssignedClientIdIsUsedForTheNextConnect) {
+  Connect c;
+  c.client_id = "";
+  c.clean_start = false;
+  c.properties.session_expiry_interval = 600;
+  ASSERT_TRUE(session.prepare_connect(c, now));
+  ConnAck ca;
+  ca.properties.assigned_client_identifier = "auto-7f3a";
+  auto r = session.on_connack(ca, now);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->warning, Errc::Ok);
+  EXPECT_EQ(session.client_id(), "auto-7f3a");
+  session.on_connection_lost(now);
+  Connect again;
+  again.client_id = "";
+  again.clean_start = false;
+  ASSERT_TRUE(session.prepare_connect(again, now));
+  EXPECT_EQ(again.client_id, "auto-7f3a");
+}
+
+TEST_F(SessionConnect, AssignedClientIdTooLongForStorageIsAWarning) {
+  Connect c;
+  c.client_id = "";
+  ASSERT_TRUE(session.prepare_connect(c, now));
+  ConnAck ca;
+  static constexpr char kLong[80] = "0123456789012345678901234567890123456789012345678901234567890123456789";
+  ca.properties.assigned_client_identifier = std::string_view(kLong, 70);
+  auto r = session.on_connack(ca, now);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(session.connected());
+  EXPECT_EQ(r->warning, Errc::BufferTooSmall);
+}
+
+TEST_F(SessionConnect, ServerDisconnectIsAnEvent) {
+  connect();
+  publish("t", QoS::AtLeastOnce);
+  Disconnect d;
+  d.reason_code = ReasonCode::ServerShuttingDown;
+  Packet pk = d;
+  auto r = session.on_packet(pk, now);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->server_disconnect);
+  EXPECT_EQ(*r->server_disconnect, ReasonCode::ServerShuttingDown);
+  EXPECT_FALSE(session.connected());
+  EXPECT_EQ(session.records_in_use(), 1u);  // kept for a resume
+  Publish p;
+  p.topic = "t";
+  auto pr = session.begin_publish(p, now);
+  ASSERT_FALSE(pr);
+  EXPECT_EQ(pr.error(), Errc::NotConnected);
+}
+
+TEST_F(SessionConnect, SessionExpiryFromConnAckOverridesAndZeroDiscardsOnDisconnect) {
+  ConnAck ca;
+  ca.properties.session_expiry_interval = 0;  // the server says: no session after this
+  connect(Version::V5, false, ca);
+  EXPECT_EQ(session.session_expiry_interval(), 0u);
+  publish("t", QoS::AtLeastOnce);
+  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}, now));
+  EXPECT_FALSE(session.connected());
+  EXPECT_EQ(session.pending_lost(), 1u);
+  ASSERT_TRUE(session.next_lost());
+}
+
+TEST_F(SessionConnect, DisconnectKeepsTheSessionWhenItOutlivesTheConnection) {
+  connect(Version::V5, false);
+  EXPECT_EQ(session.session_expiry_interval(), 3600u);
+  publish("t", QoS::AtLeastOnce);
+  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}, now));
+  EXPECT_EQ(session.pending_lost(), 0u);
+  EXPECT_EQ(session.records_in_use(), 1u);
+}
+
+TEST_F(SessionConnect, ExpiryCannotBeRaisedFromZeroAtDisconnect) {
+  connect(Version::V5, true);  // no Session Expiry Interval: 0
+  Disconnect d;
+  d.properties.session_expiry_interval = 60;
+  auto r = session.prepare_disconnect(d, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ProtocolError);  // [MQTT-3.14.2-2]
+}
+
+TEST_F(SessionConnect, SecondConnectIsRefused) {
+  connect();
+  Connect c;
+  c.client_id = "d";
+  auto r = session.prepare_connect(c, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::AlreadyConnected);
+}
+
+TEST_F(SessionKeepAlive, PingIsDueWhenKeepAliveElapsedSinceLastSend) {
+  connect(Version::V5, true, ConnAck{}, 10);  // CONNECT sent at t = 1 s
+  EXPECT_EQ(session.next_deadline(), at_ms(11'000));
+  auto r = session.on_timer(at_ms(10'999));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, TimerAction::None);
+  // Sending something restarts the interval [MQTT-3.1.2-23].
+  session.on_sent(at_ms(5'000));
+  EXPECT_EQ(session.next_deadline(), at_ms(15'000));
+  r = session.on_timer(at_ms(15'000));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, TimerAction::SendPingReq);
+  session.on_sent(at_ms(15'000));
+  // Now waiting for PINGRESP: default timeout 1.5 × keep-alive.
+  EXPECT_EQ(session.next_deadline(), at_ms(30'000));
+  ASSERT_TRUE(session.on_pingresp(at_ms(15'100)));
+  EXPECT_EQ(session.next_deadline(), at_ms(25'000));
+}
+
+TEST_F(SessionKeepAlive, MissingPingRespTimesOut) {
+  connect(Version::V311, true, ConnAck{}, 10);
+  auto r = session.on_timer(at_ms(11'000));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(*r, TimerAction::SendPingReq);
+  session.on_sent(at_ms(11'000));
+  r = session.on_timer(at_ms(25'999));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, TimerAction::None);  // no second PINGREQ while one is outstanding
+  r = session.on_timer(at_ms(26'000));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::KeepAliveTimeout);
+}
+
+TEST_F(SessionKeepAlive, ConfiguredPingTimeoutIsUsed) {
+  SessionBuffers b2;
+  Session s(b2.storage(), nullptr, SessionConfig{Duration{2'000}});
+  connect_session(s, Version::V5, true, ConnAck{}, 10);
+  ASSERT_EQ(*s.on_timer(at_ms(11'000)), TimerAction::SendPingReq);
+  EXPECT_EQ(s.next_deadline(), at_ms(13'000));
+  auto r = s.on_timer(at_ms(13'000));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::KeepAliveTimeout);
+}
+
+TEST_F(SessionKeepAlive, ServerKeepAliveOverridesTheClients) {
+  ConnAck ca;
+  ca.properties.server_keep_alive = 5;
+  connect(Version::V5, true, ca, 60);
+  EXPECT_EQ(session.keep_alive(), 5);
+  EXPECT_EQ(session.next_deadline(), at_ms(6'000));
+  EXPECT_EQ(*session.on_timer(at_ms(6'000)), TimerAction::SendPingReq);
+}
+
+TEST_F(SessionKeepAlive, ZeroDisablesKeepAlive) {
+  connect(Version::V5, true, ConnAck{}, 0);
+  EXPECT_FALSE(session.next_deadline());
+  EXPECT_EQ(*session.on_timer(at_ms(1'000'000)), TimerAction::None);
+}
+
+}  // namespace
+}  // namespace edgekit::mqtt::test

@@ -1,0 +1,212 @@
+// Inbound publishes: QoS 1/2 acknowledgement, exactly-once delivery, topic aliases.
+#include "session_test_support.hpp"
+
+namespace edgekit::mqtt::test {
+namespace {
+
+using SessionIncoming = SessionTest;
+using SessionInboundAlias = SessionTest;
+
+Publish inbound(QoS qos, std::uint16_t id, std::string_view topic = "in/t") {
+  Publish p;
+  p.topic = topic;
+  p.payload = as_bytes("hello");
+  p.qos = qos;
+  p.packet_id = id;
+  return p;
+}
+
+TEST_F(SessionIncoming, QoS0IsDeliveredWithoutReply) {
+  connect();
+  Publish p = inbound(QoS::AtMostOnce, 0);
+  auto r = session.on_publish(p, now);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->deliver);
+  EXPECT_FALSE(r->reply);
+}
+
+TEST_F(SessionIncoming, QoS1IsDeliveredAndAcknowledged) {
+  connect();
+  Publish p = inbound(QoS::AtLeastOnce, 5);
+  auto r = session.on_publish(p, now);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->deliver);
+  ASSERT_TRUE(r->reply);
+  EXPECT_EQ(r->reply->type, PacketType::PubAck);
+  EXPECT_EQ(r->reply->packet_id, 5);
+  // The reply converts to the packet the codec encodes.
+  const Packet pk = r->reply->to_packet();
+  ASSERT_TRUE(std::holds_alternative<PubAck>(pk));
+  EXPECT_EQ(std::get<PubAck>(pk).packet_id, 5);
+}
+
+TEST_F(SessionIncoming, QoS2DuplicateIsNotDeliveredTwice) {
+  connect();
+  Publish p = inbound(QoS::ExactlyOnce, 7);
+  auto first = session.on_publish(p, now);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->deliver);
+  ASSERT_TRUE(first->reply);
+  EXPECT_EQ(first->reply->type, PacketType::PubRec);
+
+  Publish dup = inbound(QoS::ExactlyOnce, 7);
+  dup.dup = true;
+  auto second = session.on_publish(dup, now);
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(second->deliver) << "QoS 2 message delivered twice [MQTT-4.3.3]";
+  ASSERT_TRUE(second->reply);
+  EXPECT_EQ(second->reply->type, PacketType::PubRec);
+
+  PubRel rel;
+  rel.packet_id = 7;
+  auto comp = session.on_pubrel(rel, now);
+  ASSERT_TRUE(comp);
+  ASSERT_TRUE(comp->reply);
+  EXPECT_EQ(comp->reply->type, PacketType::PubComp);
+  EXPECT_EQ(comp->reply->reason_code, ReasonCode::Success);
+
+  // After PUBCOMP the id may carry a new message, which is delivered.
+  Publish next = inbound(QoS::ExactlyOnce, 7);
+  auto third = session.on_publish(next, now);
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(third->deliver);
+}
+
+TEST_F(SessionIncoming, UnknownPubRelIsAnsweredWithPubComp) {
+  connect();
+  PubRel rel;
+  rel.packet_id = 99;
+  auto r = session.on_pubrel(rel, now);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->reply);
+  EXPECT_EQ(r->reply->type, PacketType::PubComp);
+  EXPECT_EQ(r->reply->reason_code, ReasonCode::PacketIdentifierNotFound);
+}
+
+TEST_F(SessionIncoming, ReceiveMaximumIsAnnouncedAndEnforced) {
+  Connect c;
+  c.client_id = "d";
+  ASSERT_TRUE(session.prepare_connect(c, now));
+  // The storage holds 4 ids: that is what the server is told [MQTT-3.3.4-9].
+  EXPECT_EQ(c.properties.receive_maximum, std::optional<std::uint16_t>(4));
+  EXPECT_EQ(c.properties.topic_alias_maximum, std::optional<std::uint16_t>(4));
+  ASSERT_TRUE(session.on_connack(ConnAck{}, now));
+  for (std::uint16_t id = 1; id <= 4; ++id) {
+    Publish p = inbound(QoS::ExactlyOnce, id);
+    ASSERT_TRUE(session.on_publish(p, now));
+  }
+  Publish p = inbound(QoS::ExactlyOnce, 5);
+  auto r = session.on_publish(p, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ReceiveMaximumExceeded);  // the client disconnects with 0x93
+}
+
+TEST_F(SessionIncoming, CallerReceiveMaximumIsLoweredNeverRaised) {
+  Connect c;
+  c.client_id = "d";
+  c.properties.receive_maximum = 2;
+  ASSERT_TRUE(session.prepare_connect(c, now));
+  EXPECT_EQ(c.properties.receive_maximum, std::optional<std::uint16_t>(2));
+}
+
+TEST_F(SessionIncoming, V311IncomingQoS2OverflowIsSessionStateFull) {
+  connect(Version::V311);
+  for (std::uint16_t id = 1; id <= 4; ++id) {
+    Publish p = inbound(QoS::ExactlyOnce, id);
+    ASSERT_TRUE(session.on_publish(p, now));
+  }
+  Publish p = inbound(QoS::ExactlyOnce, 5);
+  auto r = session.on_publish(p, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::SessionStateFull);
+}
+
+TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
+  connect();
+  char frame[32] = "dev/42/cmd";
+  Publish first = inbound(QoS::AtMostOnce, 0, std::string_view(frame));
+  first.properties.topic_alias = 3;
+  auto r1 = session.on_publish(first, now);
+  ASSERT_TRUE(r1);
+  EXPECT_TRUE(r1->deliver);
+  EXPECT_EQ(first.topic, "dev/42/cmd");
+  // The frame buffer is reused for the next packet; the alias must not depend on it.
+  std::fill(std::begin(frame), std::end(frame), 'z');
+
+  Publish second = inbound(QoS::AtLeastOnce, 1, "");
+  second.properties.topic_alias = 3;
+  auto r2 = session.on_publish(second, now);
+  ASSERT_TRUE(r2);
+  EXPECT_TRUE(r2->deliver);
+  EXPECT_EQ(second.topic, "dev/42/cmd");
+
+  // A new topic for the same alias replaces the mapping.
+  Publish third = inbound(QoS::AtMostOnce, 0, "dev/42/other");
+  third.properties.topic_alias = 3;
+  ASSERT_TRUE(session.on_publish(third, now));
+  Publish fourth = inbound(QoS::AtMostOnce, 0, "");
+  fourth.properties.topic_alias = 3;
+  ASSERT_TRUE(session.on_publish(fourth, now));
+  EXPECT_EQ(fourth.topic, "dev/42/other");
+}
+
+TEST_F(SessionInboundAlias, ZeroTooLargeAndUnknownAliasesAreInvalid) {
+  connect();
+  for (std::uint16_t alias : {std::uint16_t{0}, std::uint16_t{5}}) {
+    Publish p = inbound(QoS::AtMostOnce, 0, "t");
+    p.properties.topic_alias = alias;
+    auto r = session.on_publish(p, now);
+    ASSERT_FALSE(r) << alias;
+    EXPECT_EQ(r.error(), Errc::TopicAliasInvalid) << alias;  // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
+  }
+  Publish unknown = inbound(QoS::AtMostOnce, 0, "");
+  unknown.properties.topic_alias = 2;
+  auto r = session.on_publish(unknown, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::TopicAliasInvalid);
+}
+
+TEST_F(SessionInboundAlias, AliasesDoNotSurviveAReconnect) {
+  connect();
+  Publish p = inbound(QoS::AtMostOnce, 0, "t");
+  p.properties.topic_alias = 1;
+  ASSERT_TRUE(session.on_publish(p, now));
+  session.on_connection_lost(now);
+  connect();
+  Publish q = inbound(QoS::AtMostOnce, 0, "");
+  q.properties.topic_alias = 1;
+  auto r = session.on_publish(q, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::TopicAliasInvalid);
+}
+
+TEST_F(SessionInboundAlias, TopicLongerThanASlotIsDeliveredButNotRemembered) {
+  connect();
+  const std::string_view long_topic = "a/very/long/topic/name/that/exceeds/32/bytes";
+  Publish p = inbound(QoS::AtMostOnce, 0, long_topic);
+  p.properties.topic_alias = 1;
+  auto r = session.on_publish(p, now);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->deliver);
+  EXPECT_EQ(p.topic, long_topic);
+  Publish q = inbound(QoS::AtMostOnce, 0, "");
+  q.properties.topic_alias = 1;
+  auto r2 = session.on_publish(q, now);
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error(), Errc::TopicAliasInvalid);
+}
+
+TEST_F(SessionIncoming, DispatchThroughOnPacket) {
+  connect();
+  Packet pk = inbound(QoS::AtLeastOnce, 3);
+  auto r = session.on_packet(pk, now);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->deliver);
+  Packet bad = PingReq{};
+  auto r2 = session.on_packet(bad, now);
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error(), Errc::ProtocolError);
+}
+
+}  // namespace
+}  // namespace edgekit::mqtt::test
