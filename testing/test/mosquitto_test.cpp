@@ -29,15 +29,15 @@ std::vector<std::byte> raw(std::initializer_list<int> v) {
 
 // MQTT 3.1.1 CONNECT, clean session, keep-alive 60, client id "c1".
 std::vector<std::byte> connect_packet() {
-  return raw({0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x02,
-              'c', '1'});
+  return raw(
+      {0x10, 0x0e, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00, 0x02, 'c', '1'});
 }
 
 // The same with user name "u" and password `pw` (flags: user name, password, clean session).
 std::vector<std::byte> connect_packet_with_login(const std::string& pw) {
   std::vector<std::byte> body =
-      raw({0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xC2, 0x00, 0x3c, 0x00, 0x02, 'c', '1', 0x00,
-           0x01, 'u', 0x00, static_cast<int>(pw.size())});
+      raw({0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xC2, 0x00, 0x3c, 0x00, 0x02, 'c', '1', 0x00, 0x01,
+           'u', 0x00, static_cast<int>(pw.size())});
   for (char c : pw) body.push_back(static_cast<std::byte>(c));
   std::vector<std::byte> out = raw({0x10, static_cast<int>(body.size())});
   out.insert(out.end(), body.begin(), body.end());
@@ -66,7 +66,9 @@ std::vector<std::byte> connack_for(const Mosquitto& broker, const std::vector<st
   return got;
 }
 
-bool process_exists(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+bool process_exists(pid_t pid) {
+  return pid > 0 && ::kill(pid, 0) == 0;
+}
 
 class MosquittoFixtureTest : public MosquittoFixture {};
 
@@ -120,7 +122,8 @@ TEST(MosquittoProcess, PasswordFileRejectsWrongPasswordAndAcceptsRightOne) {
   o.users.push_back({"u", "secret"});
   Mosquitto broker(o);
   ASSERT_TRUE(broker.start()) << broker.error() << "\n" << broker.log();
-  EXPECT_EQ(connack_for(broker, connect_packet_with_login("secret")), raw({0x20, 0x02, 0x00, 0x00}));
+  EXPECT_EQ(connack_for(broker, connect_packet_with_login("secret")),
+            raw({0x20, 0x02, 0x00, 0x00}));
   auto bad = connack_for(broker, connect_packet_with_login("wrong"));
   ASSERT_EQ(bad.size(), 4u) << broker.log();
   // 3.1.1 return code 4 (bad user name or password) or 5 (not authorized).
@@ -144,7 +147,9 @@ TEST(MosquittoProcess, PersistenceAndExtraLinesReachTheConfig) {
   EXPECT_TRUE(std::filesystem::exists(broker.directory() + "/data/mosquitto.db")) << broker.log();
 }
 
-TEST(MosquittoProcess, FindsTheBinary) { EXPECT_FALSE(Mosquitto::find_binary().empty()); }
+TEST(MosquittoProcess, FindsTheBinary) {
+  EXPECT_FALSE(Mosquitto::find_binary().empty());
+}
 
 }  // namespace
 }  // namespace edgekit::testing

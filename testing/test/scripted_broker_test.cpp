@@ -45,7 +45,8 @@ std::vector<std::string> client_reads(MemoryTransport& t, Version v) {
       out.emplace_back("<garbage>");
       break;
     }
-    out.push_back(describe_frame(std::span<const std::byte>(all).subspan(off, f->header.packet_size()), v));
+    out.push_back(
+        describe_frame(std::span<const std::byte>(all).subspan(off, f->header.packet_size()), v));
     off += f->header.packet_size();
   }
   return out;
@@ -129,7 +130,8 @@ TEST(ScriptedBrokerTest, ReportsAMismatchFieldByField) {
     (void)broker.verify();
   });
   ASSERT_EQ(failures.size(), 2u);  // the mismatch, then the unmet expectation
-  EXPECT_NE(failures[0].find("topic: expected \"a/b\", got \"a/c\""), std::string::npos) << failures[0];
+  EXPECT_NE(failures[0].find("topic: expected \"a/b\", got \"a/c\""), std::string::npos)
+      << failures[0];
   EXPECT_EQ(failures[0].find("qos:"), std::string::npos) << failures[0];  // equal fields not listed
   EXPECT_NE(failures[1].find("never met"), std::string::npos) << failures[1];
   EXPECT_EQ(net.inbound_pending(), 0u);  // no reply to a wrong packet
@@ -235,6 +237,27 @@ TEST(ScriptedBrokerTest, ExpectMatchingUsesThePredicate) {
   client_writes(net, pub, Version::V5);
   EXPECT_TRUE(broker.done());
   EXPECT_EQ(client_reads(net, Version::V5).size(), 1u);
+}
+
+TEST(ScriptedBrokerTest, TimedSendsArriveAtTheirSimulatedTime) {
+  using namespace std::chrono_literals;
+  ManualClock clock;
+  MemoryTransport net;
+  net.attach_clock(&clock);
+  ScriptedBroker broker(net, Version::V5);
+  broker.attach_clock(clock);
+  mqtt::Disconnect bye;
+  bye.reason_code = mqtt::ReasonCode::ServerShuttingDown;
+  broker.send_after(7s, bye);
+  // The first wait ends at its timeout with nothing to read ...
+  EXPECT_EQ(net.wait(transport::Interest::Read, 5000), transport::WaitStatus::Timeout);
+  EXPECT_EQ(clock.now().since_origin, 5000ms);
+  // ... the second is woken when the DISCONNECT falls due, at 7 s, not at its own timeout.
+  EXPECT_EQ(net.wait(transport::Interest::Read, 5000), transport::WaitStatus::Ready);
+  EXPECT_EQ(clock.now().since_origin, 7000ms);
+  auto got = client_reads(net, Version::V5);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].find("ServerShuttingDown"), std::string::npos) << got[0];
 }
 
 TEST(DescribeTest, ListsTheFieldsThatAreSet) {

@@ -2,8 +2,8 @@
 // ports chosen by the system.
 #include "edgekit/transport/tcp.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -13,9 +13,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <thread>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace edgekit::transport {
@@ -165,7 +165,8 @@ TEST(TcpConnect, TimesOutAgainstAListenerWhoseBacklogIsFull) {
       fillers.push_back(std::move(*c));
       continue;
     }
-    ASSERT_EQ(c.error().code, TcpErrc::Timeout) << to_string(c.error().code) << ": " << c.error().detail;
+    ASSERT_EQ(c.error().code, TcpErrc::Timeout)
+        << to_string(c.error().code) << ": " << c.error().detail;
     EXPECT_GE(elapsed, 140ms);
     EXPECT_LT(elapsed, 1500ms);
     timed_out = true;

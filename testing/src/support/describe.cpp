@@ -45,18 +45,32 @@ std::string show_bytes(Bytes b) {
   return "hex:" + hex(b);
 }
 
-std::string show(bool v) { return v ? "true" : "false"; }
-std::string show(std::uint32_t v) { return std::to_string(v); }
-std::string show(std::uint16_t v) { return std::to_string(v); }
-std::string show(std::string_view v) { return quote(v); }
-std::string show(Bytes v) { return show_bytes(v); }
-std::string show(mqtt::QoS q) { return std::to_string(static_cast<int>(q)); }
+std::string show(bool v) {
+  return v ? "true" : "false";
+}
+std::string show(std::uint32_t v) {
+  return std::to_string(v);
+}
+std::string show(std::uint16_t v) {
+  return std::to_string(v);
+}
+std::string show(std::string_view v) {
+  return quote(v);
+}
+std::string show(Bytes v) {
+  return show_bytes(v);
+}
+std::string show(mqtt::QoS q) {
+  return std::to_string(static_cast<int>(q));
+}
 std::string show(mqtt::ReasonCode rc) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "0x%02x", static_cast<unsigned>(rc));
   return std::string(mqtt::to_string(rc)) + " (" + buf + ")";
 }
-std::string show(mqtt::Version v) { return v == mqtt::Version::V5 ? "5" : "3.1.1"; }
+std::string show(mqtt::Version v) {
+  return v == mqtt::Version::V5 ? "5" : "3.1.1";
+}
 
 template <class T>
 void add_opt(Fields& f, const std::string& name, const std::optional<T>& v) {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 
 #include "edgekit/testing/manual_clock.hpp"
 
@@ -49,7 +49,8 @@ MemoryTransport::IoResult MemoryTransport::write_locked(std::span<const ConstBuf
   if (moved > 0 && on_outbound_) {
     // Run the hook without the lock: the broker it drives pushes inbound bytes.
     auto hook = on_outbound_;
-    std::vector<std::byte> fresh(outbound_.end() - static_cast<std::ptrdiff_t>(moved), outbound_.end());
+    std::vector<std::byte> fresh(outbound_.end() - static_cast<std::ptrdiff_t>(moved),
+                                 outbound_.end());
     lock.unlock();
     hook(fresh);
     lock.lock();
@@ -90,8 +91,10 @@ WaitStatus MemoryTransport::wait(Interest interest, std::uint32_t timeout_ms) no
 
   std::unique_lock lock(mu_);
   if (client_closed_) return WaitStatus::Error;
-  const bool want_read = (static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Read)) != 0;
-  const bool want_write = (static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Write)) != 0;
+  const bool want_read =
+      (static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Read)) != 0;
+  const bool want_write =
+      (static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Write)) != 0;
   auto ready = [&] {
     if (failed_errno_ != 0) return true;
     if (want_read && (!inbound_.empty() || peer_closed_ || !recv_script_.empty())) return true;
@@ -121,7 +124,8 @@ void MemoryTransport::push_inbound(std::span<const std::byte> bytes) {
 }
 
 void MemoryTransport::push_inbound(std::string_view bytes) {
-  push_inbound(std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
+  push_inbound(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
 }
 
 void MemoryTransport::close_inbound() {

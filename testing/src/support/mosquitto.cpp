@@ -27,7 +27,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+bool is_executable(const std::string& path) {
+  return ::access(path.c_str(), X_OK) == 0;
+}
 
 // Runs `argv` to completion with stdout/stderr appended to `log_fd`; returns the exit status
 // (-1 when it could not run).
@@ -104,7 +106,8 @@ bool Mosquitto::prepare() {
   if (!dir_.empty()) return true;
   binary_ = find_binary();
   if (binary_.empty()) {
-    error_ = "mosquitto not found (install the Debian package 'mosquitto', or set EDGEKIT_MOSQUITTO)";
+    error_ =
+        "mosquitto not found (install the Debian package 'mosquitto', or set EDGEKIT_MOSQUITTO)";
     return false;
   }
   std::error_code ec;
@@ -284,7 +287,8 @@ void Mosquitto::kill() {
 void MosquittoFixture::SetUp() {
   broker_ = std::make_unique<Mosquitto>(broker_options());
   ASSERT_TRUE(broker_->start()) << "cannot start mosquitto: " << broker_->error()
-                                << "\n--- mosquitto log ---\n" << broker_->log();
+                                << "\n--- mosquitto log ---\n"
+                                << broker_->log();
 }
 
 void MosquittoFixture::TearDown() {

@@ -60,6 +60,7 @@ ScriptedBroker::ScriptedBroker(MemoryTransport& transport, mqtt::Version version
 
 ScriptedBroker::~ScriptedBroker() {
   transport_.on_outbound(nullptr);
+  if (clock_ != nullptr) transport_.on_wait(nullptr);
   if (!verified_) (void)verify();
 }
 
@@ -113,15 +114,66 @@ void ScriptedBroker::send(const mqtt::Packet& packet) {
   transport_.push_inbound(bytes);
 }
 
-void ScriptedBroker::send_bytes(std::span<const std::byte> bytes) { transport_.push_inbound(bytes); }
+void ScriptedBroker::send_bytes(std::span<const std::byte> bytes) {
+  transport_.push_inbound(bytes);
+}
 
-void ScriptedBroker::close() { transport_.close_inbound(); }
+void ScriptedBroker::close() {
+  transport_.close_inbound();
+}
 
-void ScriptedBroker::auto_reply_to_pings(bool on) { auto_ping_ = on; }
+void ScriptedBroker::attach_clock(ManualClock& clock) {
+  clock_ = &clock;
+  transport_.on_wait(
+      [this](transport::Interest, std::uint32_t timeout_ms) { on_client_wait(timeout_ms); });
+}
 
-void ScriptedBroker::set_version(mqtt::Version version) { version_ = version; }
+void ScriptedBroker::send_at(Instant when, const mqtt::Packet& packet) {
+  if (clock_ == nullptr) {
+    ADD_FAILURE() << "scripted broker: send_at/send_after need attach_clock()";
+    return;
+  }
+  scheduled_.push_back(Scheduled{when, encode_packet(packet, version_)});
+  std::stable_sort(scheduled_.begin(), scheduled_.end(),
+                   [](const Scheduled& a, const Scheduled& b) { return a.when < b.when; });
+}
 
-bool ScriptedBroker::done() const { return next_step_ >= steps_.size(); }
+void ScriptedBroker::send_after(Duration delay, const mqtt::Packet& packet) {
+  if (clock_ == nullptr) {
+    ADD_FAILURE() << "scripted broker: send_at/send_after need attach_clock()";
+    return;
+  }
+  send_at(clock_->now() + delay, packet);
+}
+
+void ScriptedBroker::on_client_wait(std::uint32_t timeout_ms) {
+  if (clock_ == nullptr || scheduled_.empty()) return;
+  // Something already queued: the wait returns at once, time does not move.
+  if (transport_.inbound_pending() > 0) return;
+  const Instant now = clock_->now();
+  const Instant first_due = scheduled_.front().when;
+  if (first_due > now + Duration{timeout_ms}) return;  // the wait times out first
+  clock_->set(first_due);
+  // Everything due at that moment goes out together.
+  auto it = scheduled_.begin();
+  while (it != scheduled_.end() && it->when <= first_due) {
+    transport_.push_inbound(it->bytes);
+    ++it;
+  }
+  scheduled_.erase(scheduled_.begin(), it);
+}
+
+void ScriptedBroker::auto_reply_to_pings(bool on) {
+  auto_ping_ = on;
+}
+
+void ScriptedBroker::set_version(mqtt::Version version) {
+  version_ = version;
+}
+
+bool ScriptedBroker::done() const {
+  return next_step_ >= steps_.size();
+}
 
 bool ScriptedBroker::verify() {
   verified_ = true;

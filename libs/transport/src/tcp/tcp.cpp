@@ -160,11 +160,16 @@ AttemptOutcome attempt(const addrinfo& ai, const TcpOptions& options, std::int64
 
 const char* to_string(TcpErrc e) noexcept {
   switch (e) {
-    case TcpErrc::HostNotFound: return "HostNotFound";
-    case TcpErrc::ConnectionRefused: return "ConnectionRefused";
-    case TcpErrc::Timeout: return "Timeout";
-    case TcpErrc::InvalidArgument: return "InvalidArgument";
-    case TcpErrc::SystemError: return "SystemError";
+    case TcpErrc::HostNotFound:
+      return "HostNotFound";
+    case TcpErrc::ConnectionRefused:
+      return "ConnectionRefused";
+    case TcpErrc::Timeout:
+      return "Timeout";
+    case TcpErrc::InvalidArgument:
+      return "InvalidArgument";
+    case TcpErrc::SystemError:
+      return "SystemError";
   }
   return "Unknown";
 }
@@ -289,7 +294,9 @@ TcpTransport& TcpTransport::operator=(TcpTransport&& other) noexcept {
   return *this;
 }
 
-TcpTransport::~TcpTransport() { close(); }
+TcpTransport::~TcpTransport() {
+  close();
+}
 
 IoResult TcpTransport::send(ConstBuffer data) noexcept {
   if (fd_ < 0) return {IoStatus::Closed, 0, 0};
@@ -350,8 +357,10 @@ IoResult TcpTransport::recv(std::span<std::byte> buffer) noexcept {
 WaitStatus TcpTransport::wait(Interest interest, std::uint32_t timeout_ms) noexcept {
   if (fd_ < 0) return WaitStatus::Error;
   short events = 0;
-  if ((static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Read)) != 0) events |= POLLIN;
-  if ((static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Write)) != 0) events |= POLLOUT;
+  if ((static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Read)) != 0)
+    events |= POLLIN;
+  if ((static_cast<unsigned>(interest) & static_cast<unsigned>(Interest::Write)) != 0)
+    events |= POLLOUT;
   short revents = 0;
   int r = poll_one(fd_, events, timeout_ms, clock_or_default(clock_), revents);
   if (r < 0) return WaitStatus::Error;
@@ -447,7 +456,9 @@ TcpListener& TcpListener::operator=(TcpListener&& other) noexcept {
   return *this;
 }
 
-TcpListener::~TcpListener() { close(); }
+TcpListener::~TcpListener() {
+  close();
+}
 
 Result<TcpTransport, TcpError> TcpListener::accept(std::uint32_t timeout_ms,
                                                    const TcpOptions& options) noexcept {

@@ -63,10 +63,11 @@ class MemoryTransport final : public transport::Transport {
   /// Error after `fail`.
   IoResult recv(std::span<std::byte> buffer) noexcept override;
   /// Runs the wait hook, then: Read → Ready if inbound bytes are queued or the stream ended or
-  /// failed; Write → always Ready (scripted send outcomes are consumed by the sends). Otherwise Timeout,
-  /// advancing the attached clock by `timeout_ms` (or, with blocking wait, sleeping up to
+  /// failed; Write → always Ready (scripted send outcomes are consumed by the sends). Otherwise
+  /// Timeout, advancing the attached clock by `timeout_ms` (or, with blocking wait, sleeping up to
   /// `timeout_ms` of real time for `push_inbound` from another thread).
-  transport::WaitStatus wait(transport::Interest interest, std::uint32_t timeout_ms) noexcept override;
+  transport::WaitStatus wait(transport::Interest interest,
+                             std::uint32_t timeout_ms) noexcept override;
   /// Marks the transport closed by the client: later calls return Closed. Idempotent.
   void close() noexcept override;
 

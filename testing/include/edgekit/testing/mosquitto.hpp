@@ -5,10 +5,12 @@
 /// destructor stops it, and on Linux the broker is also killed if the test process dies.
 ///
 ///   class PublishIt : public edgekit::testing::MosquittoFixture {};
-///   TEST_F(PublishIt, Works) { auto t = TcpTransport::connect("127.0.0.1", broker().port(), 1000); }
+///   TEST_F(PublishIt, Works) { auto t = TcpTransport::connect("127.0.0.1", broker().port(), 1000);
+///   }
 ///
 /// Thread safety: none; use one `Mosquitto` from the test's thread.
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -16,8 +18,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace edgekit::testing {
 

@@ -30,6 +30,7 @@
 #include "edgekit/mqtt/codec.hpp"
 #include "edgekit/mqtt/packets.hpp"
 #include "edgekit/testing/describe.hpp"
+#include "edgekit/testing/manual_clock.hpp"
 #include "edgekit/testing/memory_transport.hpp"
 
 namespace edgekit::testing {
@@ -39,7 +40,6 @@ using ByteVector = std::vector<std::byte>;
 /// Encodes `packet` for `version` with the codec; fails the test (and returns empty bytes) when
 /// the codec refuses it.
 ByteVector encode_packet(const mqtt::Packet& packet, mqtt::Version version);
-
 
 class ScriptedBroker {
  public:
@@ -92,7 +92,8 @@ class ScriptedBroker {
   Step& expect(mqtt::PacketType type);
   /// The client must send a packet for which `predicate` is true; `description` names it in
   /// failure messages.
-  Step& expect_matching(std::string description, std::function<bool(const mqtt::Packet&)> predicate);
+  Step& expect_matching(std::string description,
+                        std::function<bool(const mqtt::Packet&)> predicate);
 
   /// Queues an unsolicited packet for the client at once.
   void send(const mqtt::Packet& packet);
@@ -100,6 +101,16 @@ class ScriptedBroker {
   void send_bytes(std::span<const std::byte> bytes);
   /// Ends the stream from the broker's side.
   void close();
+
+  /// Uses `clock` for `send_at` / `send_after` (installs the transport's wait hook): when the
+  /// client waits and a scheduled packet falls due within its timeout, the clock jumps to that
+  /// moment and the packet is queued, so `wait` returns Ready at the right simulated time. Attach
+  /// the same clock to the transport so that waits with nothing due advance it by the timeout.
+  void attach_clock(ManualClock& clock);
+  /// Queues `packet` for the client at simulated time `when` (needs attach_clock).
+  void send_at(Instant when, const mqtt::Packet& packet);
+  /// Queues `packet` `delay` after the clock's current time (needs attach_clock).
+  void send_after(Duration delay, const mqtt::Packet& packet);
 
   /// Answers every PINGREQ with a PINGRESP without it being scripted (default off).
   void auto_reply_to_pings(bool on);
@@ -118,6 +129,14 @@ class ScriptedBroker {
 
  private:
   void on_client_bytes(std::span<const std::byte> bytes);
+  void on_client_wait(std::uint32_t timeout_ms);
+
+  struct Scheduled {
+    Instant when;
+    ByteVector bytes;
+  };
+  ManualClock* clock_ = nullptr;
+  std::vector<Scheduled> scheduled_;
   void handle_frame(const ByteVector& frame);
 
   MemoryTransport& transport_;

@@ -26,7 +26,8 @@ enum class TcpErrc : std::uint8_t {
   HostNotFound,       ///< name resolution failed; `TcpError::detail` holds gai_strerror's text
   ConnectionRefused,  ///< every address refused (ECONNREFUSED)
   Timeout,            ///< the timeout passed before any address accepted the connection
-  InvalidArgument,    ///< empty or over-long host name, or an address that is not numeric where one must be
+  InvalidArgument,    ///< empty or over-long host name, or an address that is not numeric where one
+                      ///< must be
   SystemError,        ///< any other failure; `TcpError::system_error` holds errno
 };
 
@@ -66,10 +67,9 @@ class TcpTransport final : public Transport {
   /// others), ConnectionRefused (some address refused, none timed out), InvalidArgument (empty
   /// host or longer than 253 characters), SystemError (with the errno of the last attempt, e.g.
   /// ENETUNREACH).
-  [[nodiscard]] static Result<TcpTransport, TcpError> connect(std::string_view host,
-                                                              std::uint16_t port,
-                                                              std::uint32_t timeout_ms,
-                                                              const TcpOptions& options = {}) noexcept;
+  [[nodiscard]] static Result<TcpTransport, TcpError> connect(
+      std::string_view host, std::uint16_t port, std::uint32_t timeout_ms,
+      const TcpOptions& options = {}) noexcept;
 
   /// Takes ownership of a connected socket `fd` (e.g. from accept) and makes it non-blocking
   /// with the given options. A negative fd yields a closed transport.
