@@ -272,7 +272,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   if (in_handler_) return fail(Errc::CalledFromHandler);
   if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
   const Instant start = clock_.now();
-  const Instant deadline = start + timeout;
+  const Instant deadline = detail::deadline_after(start, timeout);
 
   Connect c;
   c.version = options.version;
@@ -335,7 +335,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(false));
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
 
   Publish p = message;
   p.packet_id = 0;
@@ -364,7 +364,7 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
 
 Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  const Instant deadline = clock_.now() + timeout;
+  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
   const auto id = publish(message, timeout);
   if (!id) return fail(id.error());
   if (message.qos == QoS::AtMostOnce) return ReasonCode::Success;
@@ -383,7 +383,7 @@ Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
     return fail(Errc::InvalidArgument);
   }
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
   Subscribe s;
   s.subscriptions = Subscriptions(subscriptions);
   s.properties = properties;
@@ -410,7 +410,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
   EDGEKIT_TRY(check_usable(true));
   if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
   Unsubscribe u;
   u.filters = TopicFilters(filters);
   u.properties = properties;
@@ -433,7 +433,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
 
 Result<void> Client::ping(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = clock_.now() + timeout;
+  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
   EDGEKIT_TRY(send_packet(PingReq{}, deadline, true));
   Waiter w;
   w.kind = Waiter::Kind::PingResp;
@@ -448,7 +448,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
                                 Duration timeout) noexcept {
   if (!connected_) return fail(Errc::NotConnected);
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
   Disconnect d;
   d.reason_code = reason;
   d.properties = properties;
@@ -469,7 +469,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
 
 Result<void> Client::process_loop(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = clock_.now() + timeout;
+  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
   for (;;) {
     // Packets left behind by connect() (they came with the CONNACK) need no read.
     if (frame_pending()) {

@@ -25,6 +25,8 @@ struct Client::Waiter {
 namespace detail {
 /// Milliseconds from `now` until `deadline` (0 when passed), clamped to what wait() takes.
 std::uint32_t milliseconds_until(Instant now, Instant deadline) noexcept;
+/// `now + timeout`, saturating instead of overflowing (a caller may pass Duration::max()).
+Instant deadline_after(Instant now, Duration timeout) noexcept;
 /// The DISCONNECT reason code (MQTT 5) that goes with a fatal local error, if any.
 std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept;
 }  // namespace detail

@@ -16,6 +16,14 @@ std::uint32_t detail::milliseconds_until(Instant now, Instant deadline) noexcept
   return static_cast<std::uint32_t>(std::min<std::int64_t>(ms, kMax));
 }
 
+Instant detail::deadline_after(Instant now, Duration timeout) noexcept {
+  if (timeout <= Duration::zero()) return now;
+  if (now.since_origin > Duration::zero() && timeout > Duration::max() - now.since_origin) {
+    return Instant{Duration::max()};
+  }
+  return now + timeout;
+}
+
 // --- Write path ----------------------------------------------------------------------------------
 
 Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Instant deadline,

@@ -300,6 +300,14 @@ TEST_P(ClientTest, EveryPacketOfOneRecvIsHandledInOneProcessLoop) {
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ClientTest, LongestTimeoutDoesNotOverflow) {
+  connect_ok();
+  clock.advance(1h);
+  broker.send(make_publish("t", "x", QoS::AtMostOnce));
+  ASSERT_TRUE(client.process_loop(Duration::max()).has_value());
+  EXPECT_EQ(count(EventType::MessageReceived), 1u);
+}
+
 TEST_P(ClientTest, PacketSplitOverSeveralRecvsIsReassembled) {
   connect_ok();
   net.set_recv_chunk(3);
