@@ -49,8 +49,7 @@ std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
 }
 
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
-               MutableBytes receive_buffer, MutableBytes send_buffer,
-               EventHandler handler) noexcept
+               MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler) noexcept
     : transport_(&transport),
       clock_(clock),
       session_(session),
@@ -286,8 +285,8 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   if (c.version == Version::V5) {
     // Tell the server the largest packet we can take, so a conforming one never sends a bigger
     // one [MQTT-3.1.2-24].
-    const auto cap = static_cast<std::uint32_t>(
-        std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
+    const auto cap =
+        static_cast<std::uint32_t>(std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
     if (!c.properties.maximum_packet_size || *c.properties.maximum_packet_size > cap) {
       c.properties.maximum_packet_size = cap;
     }
@@ -452,7 +451,8 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
   Disconnect d;
   d.reason_code = reason;
   d.properties = properties;
-  if (version_ == Version::V311 && reason != ReasonCode::Success) return fail(Errc::InvalidArgument);
+  if (version_ == Version::V311 && reason != ReasonCode::Success)
+    return fail(Errc::InvalidArgument);
   const auto size = encoded_size(d, version_);
   if (!size) return fail(size.error());
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);

@@ -14,11 +14,11 @@ struct Client::Waiter {
   Kind kind = Kind::ConnAck;
   std::uint16_t packet_id = 0;
   bool done = false;
-  Errc error = Errc::Ok;           // a failure found while handling the awaited packet
+  Errc error = Errc::Ok;  // a failure found while handling the awaited packet
   ReasonCode reason = ReasonCode::Success;
   std::span<ReasonCode> reason_codes{};  // SUBACK / UNSUBACK: where the codes go
   std::size_t expected_codes = 0;
-  ConnAck connack{};               // ConnAck: the packet (views into the receive buffer)
+  ConnAck connack{};  // ConnAck: the packet (views into the receive buffer)
   ConnAckOutcome outcome{};
 };
 

@@ -62,7 +62,7 @@ Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Ins
           return fail(fail_connection(Errc::Timeout, std::nullopt));
         }
         if (transport_->wait(transport::Interest::Write,
-                            detail::milliseconds_until(now, deadline)) ==
+                             detail::milliseconds_until(now, deadline)) ==
             transport::WaitStatus::Error) {
           return fail(fail_connection(Errc::TransportError, std::nullopt));
         }

@@ -116,7 +116,8 @@ class ClientV5Test : public ::testing::Test, public ClientTestBase {
 TEST_F(ClientV5Test, PubRecWithErrorCodeEndsTheQoS2Flow) {
   connect_ok();
   broker.expect(PacketType::Publish).reply_with([](const Packet& p) {
-    return std::vector<Packet>{ack<PubRec>(std::get<Publish>(p).packet_id, ReasonCode::QuotaExceeded)};
+    return std::vector<Packet>{
+        ack<PubRec>(std::get<Publish>(p).packet_id, ReasonCode::QuotaExceeded)};
   });
   auto id = client.publish(make_publish("q/2", "x", QoS::ExactlyOnce), 1s);
   ASSERT_TRUE(id.has_value());

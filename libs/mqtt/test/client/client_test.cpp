@@ -36,7 +36,8 @@ TEST_P(ClientTest, ConnectSendsOptionsAndReturnsConnAck) {
                          const auto* c = std::get_if<Connect>(&p);
                          if (c == nullptr) return false;
                          bool ok = c->client_id == "dev-1" && c->keep_alive == 60 &&
-                                   c->clean_start && c->username == std::optional<std::string_view>("u");
+                                   c->clean_start &&
+                                   c->username == std::optional<std::string_view>("u");
                          if (version == Version::V5) {
                            // The receive buffer's size is advertised [MQTT-3.1.2-24].
                            ok = ok && c->properties.maximum_packet_size == rx.size();
@@ -77,10 +78,9 @@ TEST_P(ClientTest, ConnectWithWillMessage) {
 }
 
 TEST_P(ClientTest, ConnectRefusedReportsEachReasonCode) {
-  std::vector<ReasonCode> reasons{ReasonCode::UnsupportedProtocolVersion,
-                                  ReasonCode::ClientIdentifierNotValid,
-                                  ReasonCode::ServerUnavailable, ReasonCode::BadUserNameOrPassword,
-                                  ReasonCode::NotAuthorized};
+  std::vector<ReasonCode> reasons{
+      ReasonCode::UnsupportedProtocolVersion, ReasonCode::ClientIdentifierNotValid,
+      ReasonCode::ServerUnavailable, ReasonCode::BadUserNameOrPassword, ReasonCode::NotAuthorized};
   if (version == Version::V5) {
     reasons.insert(reasons.end(), {ReasonCode::UnspecifiedError, ReasonCode::Banned,
                                    ReasonCode::ServerBusy, ReasonCode::QuotaExceeded});
@@ -389,8 +389,8 @@ TEST_P(ClientTest, UnsubscribeWaitsForUnsubAck) {
   std::array<std::string_view, 1> filters{"x/#"};
   std::array<ReasonCode, 1> codes{ReasonCode::UnspecifiedError};
   ASSERT_TRUE(client.unsubscribe(filters, codes, 2s).has_value());
-  EXPECT_EQ(codes[0], version == Version::V5 ? ReasonCode::NoSubscriptionExisted
-                                             : ReasonCode::Success);
+  EXPECT_EQ(codes[0],
+            version == Version::V5 ? ReasonCode::NoSubscriptionExisted : ReasonCode::Success);
 }
 
 // --- keep-alive ----------------------------------------------------------------------------------
@@ -467,7 +467,8 @@ TEST_P(SmallBufferClientTest, PacketLargerThanTheBufferIsReportedNeverDropped) {
 
 TEST_P(SmallBufferClientTest, PacketThatFitsExactlyIsAccepted) {
   connect_ok();
-  // 128 bytes in all: 1 type byte + 2 length bytes + 2 + 3 topic bytes (+1 v5 properties) + payload.
+  // 128 bytes in all: 1 type byte + 2 length bytes + 2 + 3 topic bytes (+1 v5 properties) +
+  // payload.
   const std::size_t overhead = 1 + 2 + 2 + 3 + (version == Version::V5 ? 1 : 0);
   const std::string payload(128 - overhead, 'F');
   broker.send(make_publish("fit", payload, QoS::AtMostOnce));
@@ -497,8 +498,8 @@ TEST_P(ClientTest, MalformedPacketClosesWithDisconnect0x81) {
 
 TEST_P(ClientTest, MalformedRemainingLengthIsFatal) {
   connect_ok();
-  const ByteVector bad{std::byte{0x30}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                       std::byte{0xFF}, std::byte{0x01}};
+  const ByteVector bad{std::byte{0x30}, std::byte{0xFF}, std::byte{0xFF},
+                       std::byte{0xFF}, std::byte{0xFF}, std::byte{0x01}};
   if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::MalformedPacket));
   broker.send_bytes(bad);
   auto r = client.process_loop(1s);

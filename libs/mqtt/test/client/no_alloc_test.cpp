@@ -25,8 +25,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace edgekit::mqtt::test {
 namespace {
@@ -50,7 +54,8 @@ class ArrayTransport final : public transport::Transport {
     return {transport::IoStatus::Ok, n, 0};
   }
   transport::WaitStatus wait(transport::Interest interest, std::uint32_t ms) noexcept override {
-    if (interest == transport::Interest::Write || in_pos < in_len) return transport::WaitStatus::Ready;
+    if (interest == transport::Interest::Write || in_pos < in_len)
+      return transport::WaitStatus::Ready;
     clock->advance(Duration{ms});
     return transport::WaitStatus::Timeout;
   }

@@ -107,9 +107,9 @@ class EventHandler {
   /// must outlive the handler. Temporaries are refused at compile time.
   template <class F>
   [[nodiscard]] static EventHandler bind(F& callable) noexcept {
-    return EventHandler(
-        [](void* ctx, Client& client, const Event& event) { (*static_cast<F*>(ctx))(client, event); },
-        const_cast<void*>(static_cast<const void*>(&callable)));
+    return EventHandler([](void* ctx, Client& client,
+                           const Event& event) { (*static_cast<F*>(ctx))(client, event); },
+                        const_cast<void*>(static_cast<const void*>(&callable)));
   }
   template <class F>
   static EventHandler bind(const F&&) = delete;
@@ -296,7 +296,8 @@ class Client {
                         bool fatal_on_timeout) noexcept;
   Result<void> send_tx(std::size_t offset, std::size_t size, Instant deadline,
                        bool fatal_on_timeout) noexcept;
-  Result<void> send_publish(const Publish& publish, Instant deadline, bool fatal_on_timeout) noexcept;
+  Result<void> send_publish(const Publish& publish, Instant deadline,
+                            bool fatal_on_timeout) noexcept;
   Result<void> queue_packet(const Packet& packet, Instant deadline) noexcept;
   Result<void> send_packet(const Packet& packet, Instant deadline, bool fatal_on_timeout) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
@@ -321,11 +322,11 @@ class Client {
   MutableBytes tx_;
   EventHandler handler_;
 
-  std::size_t rx_pos_ = 0;     // first unconsumed byte in rx_
-  std::size_t rx_len_ = 0;     // end of the bytes held in rx_
-  std::size_t tx_acks_ = 0;    // bytes of queued acks at the front of tx_
+  std::size_t rx_pos_ = 0;   // first unconsumed byte in rx_
+  std::size_t rx_len_ = 0;   // end of the bytes held in rx_
+  std::size_t tx_acks_ = 0;  // bytes of queued acks at the front of tx_
   std::size_t recv_calls_ = 0;
-  Waiter* waiter_ = nullptr;   // the blocking call in progress, if any
+  Waiter* waiter_ = nullptr;  // the blocking call in progress, if any
   Version version_ = Version::V5;
   Errc fatal_ = Errc::Ok;
   ReasonCode server_reason_ = ReasonCode::Success;
