@@ -41,7 +41,7 @@ std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
     default:
       break;
   }
-  // The first group of Errc is the codec's "malformed input" [MQTT-4.13.1].
+  // The first group of Errc is the codec's "malformed input" (MQTT 5 spec 4.13).
   if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
     return ReasonCode::MalformedPacket;
   }
@@ -120,7 +120,7 @@ Result<void> Client::keep_alive(Instant now, Instant deadline) noexcept {
   const auto due = session_.next_deadline();
   if (!due || now < *due) return {};
   const auto action = session_.on_timer(now);
-  // No PINGRESP in time: the link is dead; close it [MQTT-3.1.2-24].
+  // No PINGRESP in time: the link is dead; close it (spec 3.1.2.10).
   if (!action) return fail(fail_connection(action.error(), std::nullopt));
   if (*action == TimerAction::SendPingReq) return send_packet(PingReq{}, deadline, true);
   return {};
@@ -145,7 +145,7 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
   auto in = session_.on_packet(packet, now);
   if (!in) {
     if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
-      // The server closes the connection after a refusal [MQTT-3.2.2-7]; nothing to send.
+      // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
       server_reason_ = std::get_if<ConnAck>(&packet)->reason_code;
       return fail(fail_connection(Errc::ConnectionRefused, std::nullopt));
     }

@@ -85,7 +85,7 @@ Result<void> Client::send_tx(std::size_t offset, std::size_t size, Instant deadl
 }
 
 void Client::note_packet_sent() noexcept {
-  // Any control packet restarts the keep-alive interval [MQTT-3.1.2-23].
+  // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
   session_.on_sent(clock_.now());
 }
 
@@ -233,7 +233,7 @@ Result<std::size_t> Client::dispatch_frames(Instant deadline) noexcept {
     if (!frame) {
       if (frame.error() == Errc::PacketTooLarge) {
         // Never dropped silently: the application hears IncomingPacketTooLarge, an MQTT 5 server
-        // hears 0x95 [MQTT-3.1.2-25], a 3.1.1 connection can only be closed.
+        // hears 0x95 (MQTT 5 spec 3.1.2.11.4, 4.13), a 3.1.1 connection can only be closed.
         return fail(fail_connection(Errc::IncomingPacketTooLarge, ReasonCode::PacketTooLarge));
       }
       return fail(fail_connection(frame.error(), ReasonCode::MalformedPacket));

@@ -126,7 +126,7 @@ TEST_F(ClientV5Test, PubRecWithErrorCodeEndsTheQoS2Flow) {
   EXPECT_EQ(events.back().packet_id, *id);
   EXPECT_EQ(events.back().reason_code, ReasonCode::QuotaExceeded);
   EXPECT_EQ(session.records_in_use(), 0u);
-  // No PUBREL follows a failing PUBREC [MQTT-4.3.3]: the script ends, any packet would fail.
+  // No PUBREL follows a failing PUBREC (MQTT 5 spec 4.3.3): the script ends, any packet would fail.
   EXPECT_TRUE(broker.verify());
   EXPECT_EQ(broker.mismatches(), 0u);
 }

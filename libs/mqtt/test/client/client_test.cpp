@@ -333,6 +333,22 @@ TEST_P(ClientTest, PublishFromInsideTheHandlerIsAllowedButLoopingIsNot) {
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ClientTest, EventHandlerBindsALambdaByReference) {
+  connect_ok();
+  int calls = 0;
+  std::string topic;
+  auto on_event = [&](Client&, const Event& e) {
+    ++calls;
+    if (e.message != nullptr) topic = std::string(e.message->topic);
+  };
+  client.set_event_handler(EventHandler::bind(on_event));
+  broker.send(make_publish("bound", "x", QoS::AtMostOnce));
+  ASSERT_TRUE(client.process_loop(1s).has_value());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(topic, "bound");
+  EXPECT_TRUE(events.empty());  // the fixture's handler was replaced
+}
+
 // --- subscribe / unsubscribe ---------------------------------------------------------------------
 
 TEST_P(ClientTest, SubscribeReturnsReasonCodesAndDeliversPublishesMeanwhile) {

@@ -53,15 +53,17 @@ class Client;
 enum class EventType : std::uint8_t {
   /// An incoming PUBLISH for the application: `message` is set. QoS 2 messages are delivered
   /// once, on PUBLISH, and a duplicate (DUP resend of an id still awaiting PUBREL) is not
-  /// delivered again [MQTT-4.3.3-9]. The client sends the PUBACK/PUBREC after the handler returns.
+  /// delivered again (spec 4.3.3). The client sends the PUBACK/PUBREC after the handler returns.
   MessageReceived,
   /// An outgoing QoS 1 or 2 PUBLISH finished: PUBACK (QoS 1), PUBCOMP (QoS 2), or a PUBREC with an
-  /// error reason code, which ends the QoS 2 flow [MQTT-4.3.3]. `packet_id` is the id `publish`
+  /// error reason code, which ends the QoS 2 flow (MQTT 5 spec 4.3.3). `packet_id` is the id `publish`
   /// returned; `reason_code` is the broker's (Success in 3.1.1); `properties` are the ack's.
   PublishCompleted,
-  /// CONNACK said session_present = 0 while the session held unacknowledged outgoing QoS 1/2
-  /// publishes: the server has forgotten them and they will not be resent. One event per
-  /// record, `packet_id` set (`message` set when the session still holds the message).
+  /// An unacknowledged outgoing QoS 1/2 publish will never be completed: CONNACK said
+  /// session_present = 0 (the server has forgotten the session), or `disconnect` ended a
+  /// session that does not outlive the connection (MQTT 5 Session Expiry Interval 0, 3.1.1
+  /// Clean Session). One event per record; `packet_id` and `message` (the publish as given to
+  /// `publish`, whose memory is the caller's again after this event) are set.
   MessageLost,
   /// The server sent DISCONNECT (MQTT 5): `reason_code` and `properties` (Reason String, Server
   /// Reference, User Properties) are the server's. The connection is closed; `error` is
@@ -81,7 +83,7 @@ struct Event {
   std::uint16_t packet_id = 0;
   ReasonCode reason_code = ReasonCode::Success;
   Errc error = Errc::Ok;
-  const Publish* message = nullptr;        ///< MessageReceived (always), MessageLost (if known)
+  const Publish* message = nullptr;        ///< MessageReceived and MessageLost
   const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
 };
 
@@ -128,8 +130,9 @@ class EventHandler {
 /// the `connect` call.
 struct ConnectOptions {
   Version version = Version::V5;
-  /// May be empty: the server assigns one (MQTT 5: see Assigned Client Identifier in the
-  /// CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
+  /// May be empty: the session's own id is used when it has one (assigned by the server on an
+  /// earlier connect, or restored), else the server assigns one (MQTT 5: Assigned Client
+  /// Identifier in the CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
   std::string_view client_id;
   /// Clean Start (MQTT 5) / Clean Session (3.1.1). With false, the server resumes the session
   /// if it has one and the client resends the session's unacknowledged publishes.
@@ -184,7 +187,7 @@ class Client {
   /// ConnectionRefused (CONNACK with an error reason code: see `server_reason()`);
   /// Timeout (no CONNACK in time); TransportClosed / TransportError; IncomingPacketTooLarge;
   /// the codec's decode errors for a malformed CONNACK; ProtocolError (first packet is not a
-  /// CONNACK, or session_present = 1 in reply to clean start [MQTT-3.2.2-4]).
+  /// CONNACK [MQTT-3.2.0-1], or session_present = 1 in reply to clean start, spec 3.2.2.1.1).
   /// Errors found before CONNECT was written (AlreadyConnected, CalledFromHandler, bad options,
   /// BufferTooSmall) leave the transport as it was; every later error closes it.
   [[nodiscard]] Result<ConnAck> connect(const ConnectOptions& options, Duration timeout) noexcept;
