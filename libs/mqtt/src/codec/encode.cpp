@@ -144,11 +144,11 @@ Errc emit_ack(PacketType t, const AckFields& a, bool v5, Writer& w, std::uint8_t
   if (has_id) w.u16(a.packet_id);
   if (!v5) return Errc::Ok;
   std::size_t n = 0;
-  if (Errc e = wire::properties_size(*a.properties, bit(t), w.validate, n); e != Errc::Ok) return e;
+  if (Errc e = wire::properties_size(w, *a.properties, bit(t), n); e != Errc::Ok) return e;
   if (n == 0 && a.reason_code == ReasonCode::Success) return Errc::Ok;
   w.u8(static_cast<std::uint8_t>(a.reason_code));
-  if (n == 0) return Errc::Ok;
-  return wire::put_properties(w, *a.properties, bit(t));
+  if (n != 0) wire::put_properties(w, *a.properties, bit(t), n);
+  return Errc::Ok;
 }
 
 Errc emit_subscribe(const Subscribe& s, bool v5, Writer& w, std::uint8_t& first) noexcept {
@@ -274,7 +274,8 @@ Result<std::size_t> run(PacketType t, const void* pkt, Version v, MutableBytes o
   if (mode == Mode::Size) return total;
   const std::size_t need = mode == Mode::Header ? total - payload : total;
   if (out.size() < need) return fail(Errc::BufferTooSmall);
-  Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, mode == Mode::Header};
+  Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, mode == Mode::Header,
+           {c.prop_sizes[0], c.prop_sizes[1]}, 0};
   w.u8(first);
   w.varint(rl);
   (void)emit(t, pkt, v5, w, first);

@@ -1,17 +1,41 @@
 // UTF-8 strings and topics (spec 1.5.4, 4.7, 4.8.2): validation and matching.
+#include <cstring>
+
 #include "wire.hpp"
 
 namespace edgekit::mqtt {
 namespace wire {
 
-Errc check_utf8(const std::uint8_t* s, std::size_t n) noexcept {
+namespace {
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+// True when some byte of `v` is zero (the classic bit trick: exact, no false positives).
+constexpr bool has_zero_byte(std::uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; }
+
+// Validates UTF-8 [MQTT-1.5.4-1], U+0000 [MQTT-1.5.4-2] and, for topic names, wildcards
+// [MQTT-3.3.2-2] in one pass. Runs of plain ASCII are checked eight bytes at a time; a wildcard
+// can never hide inside a multi-byte sequence, whose bytes are all >= 0x80.
+Errc check_text(const std::uint8_t* s, std::size_t n, bool topic_name) noexcept {
   std::size_t i = 0;
   while (i < n) {
+    if (n - i >= 8) {
+      std::uint64_t v;
+      std::memcpy(&v, s + i, 8);
+      if ((v & kHighs) == 0 && !has_zero_byte(v) &&
+          !(topic_name && (has_zero_byte(v ^ (kOnes * '+')) || has_zero_byte(v ^ (kOnes * '#'))))) {
+        i += 8;
+        continue;
+      }
+    }
     const std::uint8_t c = s[i];
     if (c < 0x80) {
       // [MQTT-1.5.4-2] A UTF-8 Encoded String MUST NOT include an encoding of the null
       // character U+0000.
       if (c == 0) return Errc::NullCharacterInString;
+      // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard
+      // characters.
+      if (topic_name && (c == '+' || c == '#')) return Errc::WildcardInTopicName;
       ++i;
       continue;
     }
@@ -45,6 +69,10 @@ Errc check_utf8(const std::uint8_t* s, std::size_t n) noexcept {
   return Errc::Ok;
 }
 
+}  // namespace
+
+Errc check_utf8(const std::uint8_t* s, std::size_t n) noexcept { return check_text(s, n, false); }
+
 Errc check_string(std::string_view s) noexcept {
   if (s.size() > 65535) return Errc::StringTooLong;
   return check_utf8(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
@@ -53,12 +81,8 @@ Errc check_string(std::string_view s) noexcept {
 Errc check_topic_name(std::string_view t) noexcept {
   // [MQTT-4.7.3-1] All Topic Names and Topic Filters MUST be at least one character long.
   if (t.empty()) return Errc::EmptyTopic;
-  if (Errc e = check_string(t); e != Errc::Ok) return e;
-  // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard characters.
-  for (char c : t) {
-    if (c == '+' || c == '#') return Errc::WildcardInTopicName;
-  }
-  return Errc::Ok;
+  if (t.size() > 65535) return Errc::StringTooLong;
+  return check_text(reinterpret_cast<const std::uint8_t*>(t.data()), t.size(), true);
 }
 
 bool is_shared(std::string_view f) noexcept { return f.starts_with("$share/"); }

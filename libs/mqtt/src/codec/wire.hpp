@@ -144,6 +144,10 @@ struct Writer {
   std::size_t n = 0;
   bool validate = true;
   bool header_only = false;  ///< PUBLISH: stop before the payload (scatter/gather)
+  /// Sizes of the property blocks met on the counting pass, in emit order (CONNECT has two), so
+  /// the write pass does not walk the properties again to learn their length.
+  std::uint32_t prop_sizes[2] = {0, 0};
+  std::uint8_t prop_index = 0;
 
   void u8(std::uint8_t v) noexcept {
     if (p) p[n] = v;
@@ -193,13 +197,16 @@ struct Writer {
 [[nodiscard]] Errc check_string(std::string_view s) noexcept;
 
 // --- Properties (properties.cpp) ----------------------------------------------------------------
-/// Writes the property length and the properties of `p` that packet kind `bit` allows.
-/// When w.validate, checks every set property (PropertyNotAllowed, InvalidPropertyValue,
-/// DuplicateProperty, StringTooLong, InvalidUtf8 ...).
-[[nodiscard]] Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept;
-/// Size of the properties alone (without the length prefix); validates like put_properties.
-[[nodiscard]] Errc properties_size(const Properties& p, unsigned bit, bool validate,
+/// Size of the properties of `p` (without the length prefix) for packet kind `bit`. On the
+/// counting pass it walks (and, when w.validate, checks: PropertyNotAllowed,
+/// InvalidPropertyValue, DuplicateProperty, StringTooLong, InvalidUtf8 ...) and records the
+/// size in `w`; on the write pass it returns the recorded size. Call once per block and pass.
+[[nodiscard]] Errc properties_size(Writer& w, const Properties& p, unsigned bit,
                                    std::size_t& size) noexcept;
+/// Writes the property length `size` (from properties_size) and the properties.
+void put_properties(Writer& w, const Properties& p, unsigned bit, std::size_t size) noexcept;
+/// properties_size then put_properties.
+[[nodiscard]] Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept;
 /// Reads a property length and block for packet kind `bit` into `out`.
 void read_properties(Reader& r, unsigned bit, Properties& out) noexcept;
 /// For MQTT 3.1.1: InvalidArgument when any property is set.
