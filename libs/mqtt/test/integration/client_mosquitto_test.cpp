@@ -2,6 +2,7 @@
 // to itself at QoS 0/1/2, retained messages, keep-alive, and session resume across a reconnect.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -189,6 +190,79 @@ TEST_P(ClientMosquitto, ResumedSessionDeliversQueuedMessagesOnce) {
   ASSERT_EQ(sub.received.size(), 2u);
   EXPECT_EQ(sub.received[0].payload, "q1");
   EXPECT_EQ(sub.received[1].payload, "q2");
+}
+
+TEST_P(ClientMosquitto, UnackedPublishesAreResentAfterReconnectAndQoS2ArrivesOnce) {
+  Device watcher(GetParam());
+  ASSERT_TRUE(watcher.connect(broker().port(), "watcher", true).has_value());
+  const std::array<Subscription, 1> subs{Subscription{"edgekit/resend/#", {QoS::ExactlyOnce}}};
+  std::array<ReasonCode, 1> codes{};
+  ASSERT_TRUE(watcher.client.subscribe(subs, codes, 5s).has_value());
+
+  Device dev(GetParam());
+  ASSERT_TRUE(dev.connect(broker().port(), "resender", true).has_value());
+  ASSERT_TRUE(dev.client.disconnect().has_value());
+  ASSERT_TRUE(dev.connect(broker().port(), "resender", false).has_value());
+  Publish p1;
+  p1.topic = "edgekit/resend/1";
+  p1.payload = as_bytes("at-least-once");
+  p1.qos = QoS::AtLeastOnce;
+  Publish p2 = p1;
+  p2.topic = "edgekit/resend/2";
+  p2.payload = as_bytes("exactly-once");
+  p2.qos = QoS::ExactlyOnce;
+  ASSERT_TRUE(dev.client.publish(p1, 5s).has_value());
+  ASSERT_TRUE(dev.client.publish(p2, 5s).has_value());
+  // The link dies before the client reads any acknowledgement.
+  dev.tcp.close();
+  EXPECT_FALSE(dev.client.process_loop(100ms).has_value());
+  EXPECT_EQ(dev.session.publishes_in_flight(), 2u);
+
+  auto again = dev.connect(broker().port(), "resender", false);
+  ASSERT_TRUE(again.has_value()) << to_string(again.error());
+  EXPECT_TRUE(again->session_present);
+  ASSERT_TRUE(dev.run_until([&] { return dev.completed.size() >= 2; }));
+  EXPECT_EQ(dev.session.publishes_in_flight(), 0u);
+  EXPECT_EQ(dev.lost, 0);
+
+  ASSERT_TRUE(watcher.run_until([&] {
+    return std::any_of(watcher.received.begin(), watcher.received.end(),
+                       [](const Received& r) { return r.payload == "exactly-once"; });
+  }));
+  (void)watcher.run_until([] { return false; }, 500ms);
+  const auto twice = std::count_if(watcher.received.begin(), watcher.received.end(),
+                                   [](const Received& r) { return r.payload == "exactly-once"; });
+  EXPECT_EQ(twice, 1);  // QoS 2: never twice
+  const auto once = std::count_if(watcher.received.begin(), watcher.received.end(),
+                                  [](const Received& r) { return r.payload == "at-least-once"; });
+  EXPECT_GE(once, 1);  // QoS 1: at least once
+}
+
+TEST_P(ClientMosquitto, WillIsPublishedWhenTheLinkDies) {
+  Device watcher(GetParam());
+  ASSERT_TRUE(watcher.connect(broker().port(), "will-watcher", true).has_value());
+  const std::array<Subscription, 1> subs{Subscription{"edgekit/will", {QoS::AtLeastOnce}}};
+  std::array<ReasonCode, 1> codes{};
+  ASSERT_TRUE(watcher.client.subscribe(subs, codes, 5s).has_value());
+
+  Device dev(GetParam());
+  auto t = TcpTransport::connect("127.0.0.1", broker().port(), 2000);
+  ASSERT_TRUE(t.has_value());
+  dev.tcp = std::move(*t);
+  ConnectOptions o;
+  o.version = GetParam();
+  o.client_id = "mortal";
+  Will w;
+  w.topic = "edgekit/will";
+  w.payload = as_bytes("gone");
+  w.qos = QoS::AtLeastOnce;
+  o.will = w;
+  ASSERT_TRUE(dev.client.connect(o, 5s).has_value());
+  dev.tcp.close();  // no DISCONNECT: the broker must publish the will
+
+  ASSERT_TRUE(watcher.run_until([&] { return !watcher.received.empty(); }));
+  EXPECT_EQ(watcher.received[0].topic, "edgekit/will");
+  EXPECT_EQ(watcher.received[0].payload, "gone");
 }
 
 INSTANTIATE_TEST_SUITE_P(BothVersions, ClientMosquitto,
