@@ -169,12 +169,13 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
     e.message = std::get_if<Publish>(&packet);
     if (e.message != nullptr) e.packet_id = e.message->packet_id;
     emit(e);
-    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+    // The handler disconnected (fine: nothing more to do) or made a call that failed fatally.
+    if (!connected_) return fatal_ != Errc::Ok ? Result<void>(fail(fatal_)) : Result<void>{};
   }
 
   // Acks are queued and leave together at the end of the batch (after the handler has seen the
   // message, so a QoS 1/2 message is acknowledged only once the application has it).
-  if (in->reply) EDGEKIT_TRY(queue_packet(in->reply->to_packet(), deadline));
+  if (in->reply && connected_) EDGEKIT_TRY(queue_packet(in->reply->to_packet(), deadline));
 
   if (in->completion) {
     const Completion& c = *in->completion;

@@ -349,6 +349,26 @@ TEST_P(ClientTest, EventHandlerBindsALambdaByReference) {
   EXPECT_TRUE(events.empty());  // the fixture's handler was replaced
 }
 
+TEST_P(ClientTest, DisconnectFromInsideTheHandlerEndsTheLoopCleanly) {
+  connect_ok();
+  on_event_hook = [&](Client& c, const Event& e) {
+    if (e.type == EventType::MessageReceived) {
+      EXPECT_TRUE(c.disconnect().has_value());
+    }
+  };
+  broker.expect(Disconnect{});  // and no PUBACK: the message will come again on resume
+  ByteVector two = testing::encode_packet(make_publish("in", "1", QoS::AtLeastOnce, 1), version);
+  ByteVector more = testing::encode_packet(make_publish("in", "2", QoS::AtLeastOnce, 2), version);
+  two.insert(two.end(), more.begin(), more.end());
+  broker.send_bytes(two);
+  EXPECT_TRUE(client.process_loop(1s).has_value());
+  EXPECT_FALSE(client.connected());
+  EXPECT_EQ(count(EventType::MessageReceived), 1u);
+  EXPECT_EQ(count(EventType::ConnectionClosed), 0u);
+  EXPECT_TRUE(broker.verify());
+  EXPECT_EQ(client.process_loop(1s).error(), Errc::NotConnected);
+}
+
 // --- subscribe / unsubscribe ---------------------------------------------------------------------
 
 TEST_P(ClientTest, SubscribeReturnsReasonCodesAndDeliversPublishesMeanwhile) {

@@ -56,7 +56,8 @@ enum class EventType : std::uint8_t {
   /// delivered again (spec 4.3.3). The client sends the PUBACK/PUBREC after the handler returns.
   MessageReceived,
   /// An outgoing QoS 1 or 2 PUBLISH finished: PUBACK (QoS 1), PUBCOMP (QoS 2), or a PUBREC with an
-  /// error reason code, which ends the QoS 2 flow (MQTT 5 spec 4.3.3). `packet_id` is the id `publish`
+  /// error reason code, which ends the QoS 2 flow (MQTT 5 spec 4.3.3). `packet_id` is the id
+  /// `publish`
   /// returned; `reason_code` is the broker's (Success in 3.1.1); `properties` are the ack's.
   PublishCompleted,
   /// An unacknowledged outgoing QoS 1/2 publish will never be completed: CONNACK said
@@ -264,7 +265,9 @@ class Client {
   /// of the receive buffer and handles *every* complete packet that read made available
   /// (delivering publishes, reporting acks, queueing the acks it owes and sending them together
   /// in one write). Returns after the first read that yielded data has been handled, or when
-  /// `timeout` passes with nothing to read (that is success, not Timeout).
+  /// `timeout` passes with nothing to read (that is success, not Timeout). When the handler
+  /// calls `disconnect`, the loop stops there and returns success (packets still in the
+  /// buffer are left unhandled and unacknowledged; the server resends them on resume).
   /// Errors (all fatal: the connection is closed and ConnectionClosed reported):
   /// NotConnected; CalledFromHandler (not fatal); KeepAliveTimeout (no PINGRESP in time);
   /// TransportClosed / TransportError; IncomingPacketTooLarge (a packet longer than the receive
