@@ -8,18 +8,16 @@
 
 namespace {
 thread_local bool t_armed = false;
-thread_local bool t_reporting = false;
 thread_local std::size_t t_count = 0;
+thread_local std::size_t t_first_size = 0;
 bool g_unguarded_test = false;
 
+// Only counts: reporting from inside operator new would call into gtest, which may itself be
+// allocating while it holds its own mutex (a failing EXPECT builds its message under that lock)
+// and would deadlock. The failure is reported when the test body ends (PureTest::TearDown).
 void note_allocation(std::size_t size) {
-  if (!t_armed || t_reporting) return;
-  ++t_count;
-  // Reporting allocates (gtest builds a message): suspend the guard while it does.
-  t_reporting = true;
-  ADD_FAILURE() << "heap allocation of " << size
-                << " bytes inside a test of a pure target (the code under test must not allocate)";
-  t_reporting = false;
+  if (!t_armed) return;
+  if (t_count++ == 0) t_first_size = size;
 }
 
 void* allocate(std::size_t size, std::size_t align = 0) {
@@ -65,7 +63,17 @@ AllowAllocations::AllowAllocations() noexcept : was_armed_(t_armed) { t_armed = 
 AllowAllocations::~AllowAllocations() { t_armed = was_armed_; }
 
 void PureTest::SetUp() { arm_allocation_guard(); }
-void PureTest::TearDown() { disarm_allocation_guard(); }
+void PureTest::TearDown() {
+  disarm_allocation_guard();
+  if (t_count > 0) {
+    ADD_FAILURE() << t_count << " heap allocation(s), the first of " << t_first_size
+                  << " bytes, inside a test of a pure target (the code under test must not "
+                     "allocate)"
+                  << (HasFailure() ? "; this test failed already, and gtest's own failure "
+                                     "messages allocate, so some of these may be its own"
+                                   : "");
+  }
+}
 }  // namespace edgekit::testing
 
 void* operator new(std::size_t n) { return allocate(n); }
