@@ -201,9 +201,9 @@ class Client {
   /// writes are retried, waiting for writability, until `timeout`.
   /// Ownership: for QoS 0 the message's memory is not kept after the call. For QoS 1/2 the
   /// topic, payload and property views must stay valid until PublishCompleted or MessageLost
-  /// is reported, because a resend on resume sends them again (unless the session keeps copies,
-  /// see session.hpp). MQTT 5: a topic alias is assigned by the session when the server allows
-  /// aliases.
+  /// is reported, because a resend on resume sends them again (records restored from a
+  /// `SessionStore` point into the store's memory instead). MQTT 5: a topic alias is assigned
+  /// by the session when the server allows aliases.
   /// Returns the packet id (0 for QoS 0).
   /// Errors: NotConnected; the codec's encode errors (InvalidArgument, WildcardInTopicName,
   /// EmptyTopic, StringTooLong, InvalidUtf8, PropertyNotAllowed, QoS2Disabled, ...);
@@ -253,8 +253,12 @@ class Client {
 
   /// Sends DISCONNECT (MQTT 5: with `reason` and `properties`, e.g. DisconnectWithWillMessage or
   /// a Session Expiry Interval; 3.1.1: both must be default) and closes the transport. The
-  /// session is kept for a later resume. Allowed inside the handler.
+  /// session is kept for a later resume, unless it ends with the connection (MQTT 5 Session
+  /// Expiry Interval 0, 3.1.1 Clean Session): then each unacknowledged publish is reported as
+  /// MessageLost before this returns. Allowed inside the handler.
   /// Errors: NotConnected; InvalidArgument / PropertyNotAllowed (bad reason or properties);
+  /// ProtocolError (MQTT 5: a non-zero Session Expiry Interval after CONNECT sent 0);
+  /// BufferTooSmall;
   /// Timeout / TransportClosed / TransportError (the transport is closed anyway).
   [[nodiscard]] Result<void> disconnect(ReasonCode reason = ReasonCode::Success,
                                         const Properties& properties = {},
@@ -274,8 +278,11 @@ class Client {
   /// buffer: MQTT 5 sends DISCONNECT 0x95 Packet Too Large first, 3.1.1 just closes);
   /// a malformed packet (the codec's decode error; MQTT 5 sends DISCONNECT 0x81 first);
   /// ProtocolError / TopicAliasInvalid / ReceiveMaximumExceeded / UnknownPacketId (a packet not
-  /// allowed in this state; MQTT 5 sends DISCONNECT 0x82, or 0x94 / 0x93 as the spec names);
-  /// ServerDisconnected (see the ServerDisconnected event); PersistenceFailed.
+  /// allowed in this state; MQTT 5 sends DISCONNECT 0x82, or 0x94 / 0x93 as the spec names;
+  /// 3.1.1 just closes); ServerDisconnected (see the ServerDisconnected event);
+  /// PersistenceFailed (the session could not store an inbound QoS 2 id: MQTT 5 sends 0x83, the
+  /// server resends after reconnect). Non-fatal persistence warnings of the session are not
+  /// reported.
   [[nodiscard]] Result<void> process_loop(Duration timeout) noexcept;
 
   /// True between a successful `connect` and `disconnect` or a fatal error.
