@@ -106,6 +106,46 @@ TEST_P(ClientSessionTest, SetTransportIsRefusedWhileConnected) {
   EXPECT_EQ(client.set_transport(other).error(), Errc::AlreadyConnected);
 }
 
+TEST_P(ClientSessionTest, PacketsBehindTheConnAckAreHandledByTheNextLoopWithoutARead) {
+  ConnAck ca;
+  broker.expect(PacketType::Connect)
+      .reply_with(ca)
+      .reply_with(make_publish("early", "bird", QoS::AtMostOnce));
+  auto r = client.connect(options(), 1s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(count(EventType::MessageReceived), 0u);  // not before connect returned
+  const auto recvs = client.recv_calls();
+  ASSERT_TRUE(client.process_loop(0ms).has_value());
+  EXPECT_EQ(client.recv_calls(), recvs);
+  ASSERT_EQ(count(EventType::MessageReceived), 1u);
+  EXPECT_EQ(events[0].topic, "early");
+}
+
+TEST_P(ClientSessionTest, ConnectAgainAfterATimedOutConnect) {
+  broker.expect(PacketType::Connect);  // no CONNACK
+  ASSERT_EQ(client.connect(options(), 1s).error(), Errc::Timeout);
+  testing::MemoryTransport net2;
+  net2.attach_clock(&clock);
+  testing::ScriptedBroker broker2(net2, version);
+  broker2.expect(PacketType::Connect).reply_with(ConnAck{});
+  ASSERT_TRUE(client.set_transport(net2).has_value());
+  auto r = client.connect(options(), 1s);
+  ASSERT_TRUE(r.has_value()) << to_string(r.error());
+  EXPECT_TRUE(client.connected());
+}
+
+TEST_P(ClientSessionTest, DisconnectEndingTheSessionReportsLostMessages) {
+  connect_ok();  // clean start: the session ends with the connection
+  broker.expect(PacketType::Publish);
+  broker.expect(PacketType::Disconnect);
+  auto id = client.publish(make_publish("gone", "x", QoS::AtLeastOnce), 1s);
+  ASSERT_TRUE(id.has_value());
+  ASSERT_TRUE(client.disconnect().has_value());
+  ASSERT_EQ(count(EventType::MessageLost), 1u);
+  EXPECT_EQ(events.back().packet_id, *id);
+  EXPECT_EQ(session.records_in_use(), 0u);
+}
+
 // --- MQTT 5 only ---------------------------------------------------------------------------------
 
 class ClientV5Test : public ::testing::Test, public ClientTestBase {
