@@ -556,7 +556,10 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
       for (std::uint16_t id : storage_.incoming_qos2) used += id != 0;
       const std::ptrdiff_t slot = find_incoming(0);
       if (slot < 0 || used >= incoming_limit_) {
-        return fail(version_ == Version::V5 ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
+        // In MQTT 5 with storage, the server was told our Receive Maximum and broke it; otherwise
+        // the caller's storage is simply too small for what the server may send.
+        const bool announced = version_ == Version::V5 && !storage_.incoming_qos2.empty();
+        return fail(announced ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
       }
       // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
       if (store_ != nullptr && !store_->save_incoming_qos2(publish.packet_id)) {

@@ -121,6 +121,21 @@ TEST_F(SessionIncoming, V311IncomingQoS2OverflowIsSessionStateFull) {
   EXPECT_EQ(r.error(), Errc::SessionStateFull);
 }
 
+TEST_F(SessionIncoming, V5WithoutQoS2StorageAnnouncesNothingAndReportsNoRoom) {
+  std::array<OutgoingRecord, 2> records{};
+  Session s(SessionStorage{records, {}, {}, {}, {}});
+  Connect c;
+  c.client_id = "d";
+  ASSERT_TRUE(s.prepare_connect(c, now));
+  EXPECT_FALSE(c.properties.receive_maximum);
+  EXPECT_FALSE(c.properties.topic_alias_maximum);
+  ASSERT_TRUE(s.on_connack(ConnAck{}, now));
+  Publish p = inbound(QoS::ExactlyOnce, 1);
+  auto r = s.on_publish(p, now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::SessionStateFull);
+}
+
 TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
   connect();
   char frame[32] = "dev/42/cmd";

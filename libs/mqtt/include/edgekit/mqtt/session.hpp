@@ -245,6 +245,8 @@ class Session {
 
   /// The next record to send again after a resumed session, oldest first; nullopt when none.
   /// Resent publishes carry DUP = 1 and the full topic (aliases do not survive a connection).
+  /// Resends are not held back by the new connection's Receive Maximum or Maximum Packet Size:
+  /// the spec requires them [MQTT-4.4.0-1], and they were within the limits they were sent under.
   [[nodiscard]] std::optional<Resend> next_resend() noexcept;
 
   /// The next lost operation; its record is freed (and removed from the store). nullopt when
@@ -300,7 +302,7 @@ class Session {
   /// PUBREL): reply PUBREC, do not deliver. Resolves topic aliases (rewrites `publish.topic`).
   /// Errors: NotConnected; TopicAliasInvalid (alias 0, above the maximum, or unknown — disconnect
   /// with 0x94); ReceiveMaximumExceeded (MQTT 5: more QoS 2 in flight than announced — disconnect
-  /// with 0x93); SessionStateFull (3.1.1: `incoming_qos2` is full); PersistenceFailed (the id
+  /// with 0x93); SessionStateFull (3.1.1, or MQTT 5 with empty `incoming_qos2`: no room); PersistenceFailed (the id
   /// could not be stored: nothing was delivered or acknowledged; disconnect, the server resends).
   [[nodiscard]] Result<Inbound> on_publish(Publish& publish, Instant now) noexcept;
   /// PUBACK: completes a QoS 1 publish. Errors: UnknownPacketId; ProtocolError (the id belongs to
@@ -331,6 +333,7 @@ class Session {
   /// scheduled (not connected, or keep-alive 0).
   [[nodiscard]] std::optional<Instant> next_deadline() const noexcept;
   /// Timer wake-up: SendPingReq when a PINGREQ is due (the driver sends it, then `on_sent`).
+  /// Only runs while connected; waiting for CONNACK is timed by the driver.
   /// Errors: KeepAliveTimeout (no PINGRESP within the ping timeout; close the connection, then
   /// `on_connection_lost`).
   [[nodiscard]] Result<TimerAction> on_timer(Instant now) noexcept;
