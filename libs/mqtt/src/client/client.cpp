@@ -41,7 +41,7 @@ std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
     default:
       break;
   }
-  // The first group of Errc is the codec's "malformed input" [MQTT-4.13.1].
+  // The first group of Errc is the codec's "malformed input" (MQTT 5 spec 4.13).
   if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
     return ReasonCode::MalformedPacket;
   }
@@ -49,14 +49,20 @@ std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
 }
 
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
-               MutableBytes receive_buffer, MutableBytes send_buffer,
-               EventHandler handler) noexcept
-    : transport_(transport),
+               MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler) noexcept
+    : transport_(&transport),
       clock_(clock),
       session_(session),
       rx_(receive_buffer),
       tx_(send_buffer),
       handler_(handler) {}
+
+Result<void> Client::set_transport(transport::Transport& transport) noexcept {
+  if (in_handler_) return fail(Errc::CalledFromHandler);
+  if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
+  transport_ = &transport;
+  return {};
+}
 
 Result<void> Client::check_usable(bool blocking) const noexcept {
   if (blocking && in_handler_) return fail(Errc::CalledFromHandler);
@@ -89,7 +95,7 @@ Errc Client::fail_connection(Errc error, std::optional<ReasonCode> disconnect_re
   if (!connected_or_connecting()) return fatal_ != Errc::Ok ? fatal_ : error;
   const bool was_connected = connected_;
   if (disconnect_reason && version_ == Version::V5) best_effort_disconnect(*disconnect_reason);
-  transport_.close();
+  transport_->close();
   connected_ = false;
   connecting_ = false;
   fatal_ = error;
@@ -114,7 +120,7 @@ Result<void> Client::keep_alive(Instant now, Instant deadline) noexcept {
   const auto due = session_.next_deadline();
   if (!due || now < *due) return {};
   const auto action = session_.on_timer(now);
-  // No PINGRESP in time: the link is dead; close it [MQTT-3.1.2-24].
+  // No PINGRESP in time: the link is dead; close it (spec 3.1.2.10).
   if (!action) return fail(fail_connection(action.error(), std::nullopt));
   if (*action == TimerAction::SendPingReq) return send_packet(PingReq{}, deadline, true);
   return {};
@@ -139,7 +145,7 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
   auto in = session_.on_packet(packet, now);
   if (!in) {
     if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
-      // The server closes the connection after a refusal [MQTT-3.2.2-7]; nothing to send.
+      // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
       server_reason_ = std::get_if<ConnAck>(&packet)->reason_code;
       return fail(fail_connection(Errc::ConnectionRefused, std::nullopt));
     }
@@ -163,12 +169,13 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
     e.message = std::get_if<Publish>(&packet);
     if (e.message != nullptr) e.packet_id = e.message->packet_id;
     emit(e);
-    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+    // The handler disconnected (fine: nothing more to do) or made a call that failed fatally.
+    if (!connected_) return fatal_ != Errc::Ok ? Result<void>(fail(fatal_)) : Result<void>{};
   }
 
   // Acks are queued and leave together at the end of the batch (after the handler has seen the
   // message, so a QoS 1/2 message is acknowledged only once the application has it).
-  if (in->reply) EDGEKIT_TRY(queue_packet(in->reply->to_packet(), deadline));
+  if (in->reply && connected_) EDGEKIT_TRY(queue_packet(in->reply->to_packet(), deadline));
 
   if (in->completion) {
     const Completion& c = *in->completion;
@@ -265,7 +272,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   if (in_handler_) return fail(Errc::CalledFromHandler);
   if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
   const Instant start = clock_.now();
-  const Instant deadline = start + timeout;
+  const Instant deadline = detail::deadline_after(start, timeout);
 
   Connect c;
   c.version = options.version;
@@ -279,8 +286,8 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   if (c.version == Version::V5) {
     // Tell the server the largest packet we can take, so a conforming one never sends a bigger
     // one [MQTT-3.1.2-24].
-    const auto cap = static_cast<std::uint32_t>(
-        std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
+    const auto cap =
+        static_cast<std::uint32_t>(std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
     if (!c.properties.maximum_packet_size || *c.properties.maximum_packet_size > cap) {
       c.properties.maximum_packet_size = cap;
     }
@@ -328,7 +335,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(false));
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
 
   Publish p = message;
   p.packet_id = 0;
@@ -357,7 +364,7 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
 
 Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  const Instant deadline = clock_.now() + timeout;
+  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
   const auto id = publish(message, timeout);
   if (!id) return fail(id.error());
   if (message.qos == QoS::AtMostOnce) return ReasonCode::Success;
@@ -376,7 +383,7 @@ Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
     return fail(Errc::InvalidArgument);
   }
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
   Subscribe s;
   s.subscriptions = Subscriptions(subscriptions);
   s.properties = properties;
@@ -403,7 +410,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
   EDGEKIT_TRY(check_usable(true));
   if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
   Unsubscribe u;
   u.filters = TopicFilters(filters);
   u.properties = properties;
@@ -426,7 +433,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
 
 Result<void> Client::ping(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = clock_.now() + timeout;
+  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
   EDGEKIT_TRY(send_packet(PingReq{}, deadline, true));
   Waiter w;
   w.kind = Waiter::Kind::PingResp;
@@ -441,18 +448,19 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
                                 Duration timeout) noexcept {
   if (!connected_) return fail(Errc::NotConnected);
   const Instant now = clock_.now();
-  const Instant deadline = now + timeout;
+  const Instant deadline = detail::deadline_after(now, timeout);
   Disconnect d;
   d.reason_code = reason;
   d.properties = properties;
-  if (version_ == Version::V311 && reason != ReasonCode::Success) return fail(Errc::InvalidArgument);
+  if (version_ == Version::V311 && reason != ReasonCode::Success)
+    return fail(Errc::InvalidArgument);
   const auto size = encoded_size(d, version_);
   if (!size) return fail(size.error());
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   EDGEKIT_TRY(session_.prepare_disconnect(d, now));
   auto r = send_packet(d, deadline, true);
   if (connected_) {
-    transport_.close();
+    transport_->close();
     connected_ = false;
     tx_acks_ = 0;
     report_lost();
@@ -462,7 +470,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
 
 Result<void> Client::process_loop(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = clock_.now() + timeout;
+  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
   for (;;) {
     // Packets left behind by connect() (they came with the CONNACK) need no read.
     if (frame_pending()) {

@@ -14,17 +14,19 @@ struct Client::Waiter {
   Kind kind = Kind::ConnAck;
   std::uint16_t packet_id = 0;
   bool done = false;
-  Errc error = Errc::Ok;           // a failure found while handling the awaited packet
+  Errc error = Errc::Ok;  // a failure found while handling the awaited packet
   ReasonCode reason = ReasonCode::Success;
   std::span<ReasonCode> reason_codes{};  // SUBACK / UNSUBACK: where the codes go
   std::size_t expected_codes = 0;
-  ConnAck connack{};               // ConnAck: the packet (views into the receive buffer)
+  ConnAck connack{};  // ConnAck: the packet (views into the receive buffer)
   ConnAckOutcome outcome{};
 };
 
 namespace detail {
 /// Milliseconds from `now` until `deadline` (0 when passed), clamped to what wait() takes.
 std::uint32_t milliseconds_until(Instant now, Instant deadline) noexcept;
+/// `now + timeout`, saturating instead of overflowing (a caller may pass Duration::max()).
+Instant deadline_after(Instant now, Duration timeout) noexcept;
 /// The DISCONNECT reason code (MQTT 5) that goes with a fatal local error, if any.
 std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept;
 }  // namespace detail

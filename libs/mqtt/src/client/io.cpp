@@ -16,6 +16,14 @@ std::uint32_t detail::milliseconds_until(Instant now, Instant deadline) noexcept
   return static_cast<std::uint32_t>(std::min<std::int64_t>(ms, kMax));
 }
 
+Instant detail::deadline_after(Instant now, Duration timeout) noexcept {
+  if (timeout <= Duration::zero()) return now;
+  if (now.since_origin > Duration::zero() && timeout > Duration::max() - now.since_origin) {
+    return Instant{Duration::max()};
+  }
+  return now + timeout;
+}
+
 // --- Write path ----------------------------------------------------------------------------------
 
 Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Instant deadline,
@@ -32,7 +40,7 @@ Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Ins
   std::size_t first = 0;
   std::size_t sent = 0;
   while (first < count) {
-    const auto r = transport_.writev(
+    const auto r = transport_->writev(
         std::span<const transport::ConstBuffer>(pending.data() + first, count - first));
     switch (r.status) {
       case transport::IoStatus::Ok: {
@@ -53,8 +61,8 @@ Result<void> Client::send_all(std::span<const transport::ConstBuffer> parts, Ins
           if (sent == 0 && !fatal_on_timeout) return fail(Errc::Timeout);
           return fail(fail_connection(Errc::Timeout, std::nullopt));
         }
-        if (transport_.wait(transport::Interest::Write,
-                            detail::milliseconds_until(now, deadline)) ==
+        if (transport_->wait(transport::Interest::Write,
+                             detail::milliseconds_until(now, deadline)) ==
             transport::WaitStatus::Error) {
           return fail(fail_connection(Errc::TransportError, std::nullopt));
         }
@@ -77,7 +85,7 @@ Result<void> Client::send_tx(std::size_t offset, std::size_t size, Instant deadl
 }
 
 void Client::note_packet_sent() noexcept {
-  // Any control packet restarts the keep-alive interval [MQTT-3.1.2-23].
+  // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
   session_.on_sent(clock_.now());
 }
 
@@ -145,7 +153,7 @@ void Client::best_effort_disconnect(ReasonCode reason) noexcept {
   std::size_t off = 0;
   const Instant deadline = clock_.now() + Duration{100};
   while (off < *n) {
-    const auto r = transport_.send(transport::ConstBuffer(buf.data() + off, *n - off));
+    const auto r = transport_->send(transport::ConstBuffer(buf.data() + off, *n - off));
     if (r.status == transport::IoStatus::Ok) {
       off += r.bytes;
       continue;
@@ -153,7 +161,7 @@ void Client::best_effort_disconnect(ReasonCode reason) noexcept {
     if (r.status != transport::IoStatus::WouldBlock) return;
     const Instant now = clock_.now();
     if (now >= deadline) return;
-    if (transport_.wait(transport::Interest::Write, detail::milliseconds_until(now, deadline)) !=
+    if (transport_->wait(transport::Interest::Write, detail::milliseconds_until(now, deadline)) !=
         transport::WaitStatus::Ready) {
       return;
     }
@@ -184,7 +192,7 @@ Result<bool> Client::read_once(Instant deadline) noexcept {
     EDGEKIT_TRY(keep_alive(now, deadline));
     const Instant wake = std::min(deadline, keep_alive_deadline());
     const auto w =
-        transport_.wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
+        transport_->wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
     if (w == transport::WaitStatus::Error) {
       return fail(fail_connection(Errc::TransportError, std::nullopt));
     }
@@ -197,7 +205,7 @@ Result<bool> Client::read_once(Instant deadline) noexcept {
   }
   compact_rx();
   ++recv_calls_;
-  const auto r = transport_.recv(rx_.subspan(rx_len_));
+  const auto r = transport_->recv(rx_.subspan(rx_len_));
   switch (r.status) {
     case transport::IoStatus::Ok:
       rx_len_ += r.bytes;
@@ -225,7 +233,7 @@ Result<std::size_t> Client::dispatch_frames(Instant deadline) noexcept {
     if (!frame) {
       if (frame.error() == Errc::PacketTooLarge) {
         // Never dropped silently: the application hears IncomingPacketTooLarge, an MQTT 5 server
-        // hears 0x95 [MQTT-3.1.2-25], a 3.1.1 connection can only be closed.
+        // hears 0x95 (MQTT 5 spec 3.1.2.11.4, 4.13), a 3.1.1 connection can only be closed.
         return fail(fail_connection(Errc::IncomingPacketTooLarge, ReasonCode::PacketTooLarge));
       }
       return fail(fail_connection(frame.error(), ReasonCode::MalformedPacket));

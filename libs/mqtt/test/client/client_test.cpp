@@ -9,6 +9,12 @@ namespace {
 
 using transport::IoStatus;
 
+Disconnect disconnect_with(ReasonCode rc) {
+  Disconnect d;
+  d.reason_code = rc;
+  return d;
+}
+
 class ClientTest : public ::testing::TestWithParam<Version>, public ClientTestBase {
  public:
   ClientTest() : ClientTestBase(GetParam()) {}
@@ -30,7 +36,8 @@ TEST_P(ClientTest, ConnectSendsOptionsAndReturnsConnAck) {
                          const auto* c = std::get_if<Connect>(&p);
                          if (c == nullptr) return false;
                          bool ok = c->client_id == "dev-1" && c->keep_alive == 60 &&
-                                   c->clean_start && c->username == std::optional<std::string_view>("u");
+                                   c->clean_start &&
+                                   c->username == std::optional<std::string_view>("u");
                          if (version == Version::V5) {
                            // The receive buffer's size is advertised [MQTT-3.1.2-24].
                            ok = ok && c->properties.maximum_packet_size == rx.size();
@@ -71,10 +78,9 @@ TEST_P(ClientTest, ConnectWithWillMessage) {
 }
 
 TEST_P(ClientTest, ConnectRefusedReportsEachReasonCode) {
-  std::vector<ReasonCode> reasons{ReasonCode::UnsupportedProtocolVersion,
-                                  ReasonCode::ClientIdentifierNotValid,
-                                  ReasonCode::ServerUnavailable, ReasonCode::BadUserNameOrPassword,
-                                  ReasonCode::NotAuthorized};
+  std::vector<ReasonCode> reasons{
+      ReasonCode::UnsupportedProtocolVersion, ReasonCode::ClientIdentifierNotValid,
+      ReasonCode::ServerUnavailable, ReasonCode::BadUserNameOrPassword, ReasonCode::NotAuthorized};
   if (version == Version::V5) {
     reasons.insert(reasons.end(), {ReasonCode::UnspecifiedError, ReasonCode::Banned,
                                    ReasonCode::ServerBusy, ReasonCode::QuotaExceeded});
@@ -108,6 +114,7 @@ TEST_P(ClientTest, ConnectTimesOutWithoutConnAck) {
 
 TEST_P(ClientTest, FirstPacketOtherThanConnAckIsAProtocolError) {
   broker.expect(PacketType::Connect).reply_with(PingResp{});
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::ProtocolError));
   auto r = client.connect(options(), 3s);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error(), Errc::ProtocolError);
@@ -293,6 +300,15 @@ TEST_P(ClientTest, EveryPacketOfOneRecvIsHandledInOneProcessLoop) {
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ClientTest, LongestTimeoutDoesNotOverflow) {
+  connect_ok();
+  broker.auto_reply_to_pings(true);  // an hour later, a keep-alive ping is due first
+  clock.advance(1h);
+  broker.send(make_publish("t", "x", QoS::AtMostOnce));
+  ASSERT_TRUE(client.process_loop(Duration::max()).has_value());
+  EXPECT_EQ(count(EventType::MessageReceived), 1u);
+}
+
 TEST_P(ClientTest, PacketSplitOverSeveralRecvsIsReassembled) {
   connect_ok();
   net.set_recv_chunk(3);
@@ -315,6 +331,42 @@ TEST_P(ClientTest, PublishFromInsideTheHandlerIsAllowedButLoopingIsNot) {
   ASSERT_TRUE(client.process_loop(1s).has_value());
   EXPECT_EQ(nested, Errc::CalledFromHandler);
   EXPECT_TRUE(broker.verify());
+}
+
+TEST_P(ClientTest, EventHandlerBindsALambdaByReference) {
+  connect_ok();
+  int calls = 0;
+  std::string topic;
+  auto on_event = [&](Client&, const Event& e) {
+    ++calls;
+    if (e.message != nullptr) topic = std::string(e.message->topic);
+  };
+  client.set_event_handler(EventHandler::bind(on_event));
+  broker.send(make_publish("bound", "x", QoS::AtMostOnce));
+  ASSERT_TRUE(client.process_loop(1s).has_value());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(topic, "bound");
+  EXPECT_TRUE(events.empty());  // the fixture's handler was replaced
+}
+
+TEST_P(ClientTest, DisconnectFromInsideTheHandlerEndsTheLoopCleanly) {
+  connect_ok();
+  on_event_hook = [&](Client& c, const Event& e) {
+    if (e.type == EventType::MessageReceived) {
+      EXPECT_TRUE(c.disconnect().has_value());
+    }
+  };
+  broker.expect(Disconnect{});  // and no PUBACK: the message will come again on resume
+  ByteVector two = testing::encode_packet(make_publish("in", "1", QoS::AtLeastOnce, 1), version);
+  ByteVector more = testing::encode_packet(make_publish("in", "2", QoS::AtLeastOnce, 2), version);
+  two.insert(two.end(), more.begin(), more.end());
+  broker.send_bytes(two);
+  EXPECT_TRUE(client.process_loop(1s).has_value());
+  EXPECT_FALSE(client.connected());
+  EXPECT_EQ(count(EventType::MessageReceived), 1u);
+  EXPECT_EQ(count(EventType::ConnectionClosed), 0u);
+  EXPECT_TRUE(broker.verify());
+  EXPECT_EQ(client.process_loop(1s).error(), Errc::NotConnected);
 }
 
 // --- subscribe / unsubscribe ---------------------------------------------------------------------
@@ -373,8 +425,8 @@ TEST_P(ClientTest, UnsubscribeWaitsForUnsubAck) {
   std::array<std::string_view, 1> filters{"x/#"};
   std::array<ReasonCode, 1> codes{ReasonCode::UnspecifiedError};
   ASSERT_TRUE(client.unsubscribe(filters, codes, 2s).has_value());
-  EXPECT_EQ(codes[0], version == Version::V5 ? ReasonCode::NoSubscriptionExisted
-                                             : ReasonCode::Success);
+  EXPECT_EQ(codes[0],
+            version == Version::V5 ? ReasonCode::NoSubscriptionExisted : ReasonCode::Success);
 }
 
 // --- keep-alive ----------------------------------------------------------------------------------
@@ -431,6 +483,7 @@ INSTANTIATE_TEST_SUITE_P(BothVersions, SmallBufferClientTest,
 TEST_P(SmallBufferClientTest, PacketLargerThanTheBufferIsReportedNeverDropped) {
   connect_ok();
   const std::string big(300, 'B');
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::PacketTooLarge));
   broker.send(make_publish("big", big, QoS::AtLeastOnce, 3));
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -450,7 +503,8 @@ TEST_P(SmallBufferClientTest, PacketLargerThanTheBufferIsReportedNeverDropped) {
 
 TEST_P(SmallBufferClientTest, PacketThatFitsExactlyIsAccepted) {
   connect_ok();
-  // 128 bytes in all: 1 type byte + 2 length bytes + 2 + 3 topic bytes (+1 v5 properties) + payload.
+  // 128 bytes in all: 1 type byte + 2 length bytes + 2 + 3 topic bytes (+1 v5 properties) +
+  // payload.
   const std::size_t overhead = 1 + 2 + 2 + 3 + (version == Version::V5 ? 1 : 0);
   const std::string payload(128 - overhead, 'F');
   broker.send(make_publish("fit", payload, QoS::AtMostOnce));
@@ -463,6 +517,7 @@ TEST_P(ClientTest, MalformedPacketClosesWithDisconnect0x81) {
   connect_ok();
   // PUBACK with reserved flags set (0x42 instead of 0x40) [MQTT-2.2.2-2].
   const ByteVector bad{std::byte{0x42}, std::byte{0x02}, std::byte{0x00}, std::byte{0x01}};
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::MalformedPacket));
   broker.send_bytes(bad);
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -479,8 +534,9 @@ TEST_P(ClientTest, MalformedPacketClosesWithDisconnect0x81) {
 
 TEST_P(ClientTest, MalformedRemainingLengthIsFatal) {
   connect_ok();
-  const ByteVector bad{std::byte{0x30}, std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                       std::byte{0xFF}, std::byte{0x01}};
+  const ByteVector bad{std::byte{0x30}, std::byte{0xFF}, std::byte{0xFF},
+                       std::byte{0xFF}, std::byte{0xFF}, std::byte{0x01}};
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::MalformedPacket));
   broker.send_bytes(bad);
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -490,6 +546,7 @@ TEST_P(ClientTest, MalformedRemainingLengthIsFatal) {
 
 TEST_P(ClientTest, UnexpectedPacketIsAProtocolError) {
   connect_ok();
+  if (version == Version::V5) broker.expect(disconnect_with(ReasonCode::ProtocolError));
   broker.send(ConnAck{});  // a second CONNACK
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());

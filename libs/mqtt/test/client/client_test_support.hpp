@@ -25,8 +25,12 @@ using testing::ByteVector;
 class SpyTransport final : public transport::Transport {
  public:
   explicit SpyTransport(testing::MemoryTransport& inner) : inner_(inner) {}
-  transport::IoResult send(transport::ConstBuffer data) noexcept override { return inner_.send(data); }
-  transport::IoResult recv(std::span<std::byte> buffer) noexcept override { return inner_.recv(buffer); }
+  transport::IoResult send(transport::ConstBuffer data) noexcept override {
+    return inner_.send(data);
+  }
+  transport::IoResult recv(std::span<std::byte> buffer) noexcept override {
+    return inner_.recv(buffer);
+  }
   transport::IoResult writev(std::span<const transport::ConstBuffer> buffers) noexcept override {
     std::vector<transport::ConstBuffer> call(buffers.begin(), buffers.end());
     writevs.push_back(std::move(call));
@@ -56,7 +60,9 @@ struct SeenEvent {
   std::string reason_string;
 };
 
-inline Bytes bytes_of(std::string_view s) { return as_bytes(s); }
+inline Bytes bytes_of(std::string_view s) {
+  return as_bytes(s);
+}
 
 inline Publish make_publish(std::string_view topic, std::string_view payload, QoS qos,
                             std::uint16_t id = 0) {

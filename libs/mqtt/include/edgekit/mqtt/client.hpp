@@ -53,15 +53,18 @@ class Client;
 enum class EventType : std::uint8_t {
   /// An incoming PUBLISH for the application: `message` is set. QoS 2 messages are delivered
   /// once, on PUBLISH, and a duplicate (DUP resend of an id still awaiting PUBREL) is not
-  /// delivered again [MQTT-4.3.3-9]. The client sends the PUBACK/PUBREC after the handler returns.
+  /// delivered again (spec 4.3.3). The client sends the PUBACK/PUBREC after the handler returns.
   MessageReceived,
   /// An outgoing QoS 1 or 2 PUBLISH finished: PUBACK (QoS 1), PUBCOMP (QoS 2), or a PUBREC with an
-  /// error reason code, which ends the QoS 2 flow [MQTT-4.3.3]. `packet_id` is the id `publish`
+  /// error reason code, which ends the QoS 2 flow (MQTT 5 spec 4.3.3). `packet_id` is the id
+  /// `publish`
   /// returned; `reason_code` is the broker's (Success in 3.1.1); `properties` are the ack's.
   PublishCompleted,
-  /// CONNACK said session_present = 0 while the session held unacknowledged outgoing QoS 1/2
-  /// publishes: the server has forgotten them and they will not be resent. One event per
-  /// record, `packet_id` set (`message` set when the session still holds the message).
+  /// An unacknowledged outgoing QoS 1/2 publish will never be completed: CONNACK said
+  /// session_present = 0 (the server has forgotten the session), or `disconnect` ended a
+  /// session that does not outlive the connection (MQTT 5 Session Expiry Interval 0, 3.1.1
+  /// Clean Session). One event per record; `packet_id` and `message` (the publish as given to
+  /// `publish`, whose memory is the caller's again after this event) are set.
   MessageLost,
   /// The server sent DISCONNECT (MQTT 5): `reason_code` and `properties` (Reason String, Server
   /// Reference, User Properties) are the server's. The connection is closed; `error` is
@@ -81,7 +84,7 @@ struct Event {
   std::uint16_t packet_id = 0;
   ReasonCode reason_code = ReasonCode::Success;
   Errc error = Errc::Ok;
-  const Publish* message = nullptr;        ///< MessageReceived (always), MessageLost (if known)
+  const Publish* message = nullptr;        ///< MessageReceived and MessageLost
   const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
 };
 
@@ -107,9 +110,9 @@ class EventHandler {
   /// must outlive the handler. Temporaries are refused at compile time.
   template <class F>
   [[nodiscard]] static EventHandler bind(F& callable) noexcept {
-    return EventHandler(
-        [](void* ctx, Client& client, const Event& event) { (*static_cast<F*>(ctx))(client, event); },
-        const_cast<void*>(static_cast<const void*>(&callable)));
+    return EventHandler([](void* ctx, Client& client,
+                           const Event& event) { (*static_cast<F*>(ctx))(client, event); },
+                        const_cast<void*>(static_cast<const void*>(&callable)));
   }
   template <class F>
   static EventHandler bind(const F&&) = delete;
@@ -128,8 +131,9 @@ class EventHandler {
 /// the `connect` call.
 struct ConnectOptions {
   Version version = Version::V5;
-  /// May be empty: the server assigns one (MQTT 5: see Assigned Client Identifier in the
-  /// CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
+  /// May be empty: the session's own id is used when it has one (assigned by the server on an
+  /// earlier connect, or restored), else the server assigns one (MQTT 5: Assigned Client
+  /// Identifier in the CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
   std::string_view client_id;
   /// Clean Start (MQTT 5) / Clean Session (3.1.1). With false, the server resumes the session
   /// if it has one and the client resends the session's unacknowledged publishes.
@@ -165,6 +169,12 @@ class Client {
   /// Replaces the event handler.
   void set_event_handler(EventHandler handler) noexcept { handler_ = handler; }
 
+  /// Points the client at another transport, for the next `connect` (a new connection after
+  /// the old one closed; the session, and so what can be resumed, stays). The transport must
+  /// outlive its use by the client.
+  /// Errors: AlreadyConnected (only while not connected); CalledFromHandler.
+  [[nodiscard]] Result<void> set_transport(transport::Transport& transport) noexcept;
+
   /// Sends CONNECT and waits up to `timeout` for the CONNACK. Packets that arrive right behind
   /// the CONNACK stay in the receive buffer for the next `process_loop`.
   /// On success the client is connected; the returned CONNACK's views (properties such as
@@ -178,7 +188,7 @@ class Client {
   /// ConnectionRefused (CONNACK with an error reason code: see `server_reason()`);
   /// Timeout (no CONNACK in time); TransportClosed / TransportError; IncomingPacketTooLarge;
   /// the codec's decode errors for a malformed CONNACK; ProtocolError (first packet is not a
-  /// CONNACK, or session_present = 1 in reply to clean start [MQTT-3.2.2-4]).
+  /// CONNACK [MQTT-3.2.0-1], or session_present = 1 in reply to clean start, spec 3.2.2.1.1).
   /// Errors found before CONNECT was written (AlreadyConnected, CalledFromHandler, bad options,
   /// BufferTooSmall) leave the transport as it was; every later error closes it.
   [[nodiscard]] Result<ConnAck> connect(const ConnectOptions& options, Duration timeout) noexcept;
@@ -191,9 +201,9 @@ class Client {
   /// writes are retried, waiting for writability, until `timeout`.
   /// Ownership: for QoS 0 the message's memory is not kept after the call. For QoS 1/2 the
   /// topic, payload and property views must stay valid until PublishCompleted or MessageLost
-  /// is reported, because a resend on resume sends them again (unless the session keeps copies,
-  /// see session.hpp). MQTT 5: a topic alias is assigned by the session when the server allows
-  /// aliases.
+  /// is reported, because a resend on resume sends them again (records restored from a
+  /// `SessionStore` point into the store's memory instead). MQTT 5: a topic alias is assigned
+  /// by the session when the server allows aliases.
   /// Returns the packet id (0 for QoS 0).
   /// Errors: NotConnected; the codec's encode errors (InvalidArgument, WildcardInTopicName,
   /// EmptyTopic, StringTooLong, InvalidUtf8, PropertyNotAllowed, QoS2Disabled, ...);
@@ -243,8 +253,12 @@ class Client {
 
   /// Sends DISCONNECT (MQTT 5: with `reason` and `properties`, e.g. DisconnectWithWillMessage or
   /// a Session Expiry Interval; 3.1.1: both must be default) and closes the transport. The
-  /// session is kept for a later resume. Allowed inside the handler.
+  /// session is kept for a later resume, unless it ends with the connection (MQTT 5 Session
+  /// Expiry Interval 0, 3.1.1 Clean Session): then each unacknowledged publish is reported as
+  /// MessageLost before this returns. Allowed inside the handler.
   /// Errors: NotConnected; InvalidArgument / PropertyNotAllowed (bad reason or properties);
+  /// ProtocolError (MQTT 5: a non-zero Session Expiry Interval after CONNECT sent 0);
+  /// BufferTooSmall;
   /// Timeout / TransportClosed / TransportError (the transport is closed anyway).
   [[nodiscard]] Result<void> disconnect(ReasonCode reason = ReasonCode::Success,
                                         const Properties& properties = {},
@@ -255,15 +269,20 @@ class Client {
   /// of the receive buffer and handles *every* complete packet that read made available
   /// (delivering publishes, reporting acks, queueing the acks it owes and sending them together
   /// in one write). Returns after the first read that yielded data has been handled, or when
-  /// `timeout` passes with nothing to read (that is success, not Timeout).
+  /// `timeout` passes with nothing to read (that is success, not Timeout). When the handler
+  /// calls `disconnect`, the loop stops there and returns success (packets still in the
+  /// buffer are left unhandled and unacknowledged; the server resends them on resume).
   /// Errors (all fatal: the connection is closed and ConnectionClosed reported):
   /// NotConnected; CalledFromHandler (not fatal); KeepAliveTimeout (no PINGRESP in time);
   /// TransportClosed / TransportError; IncomingPacketTooLarge (a packet longer than the receive
   /// buffer: MQTT 5 sends DISCONNECT 0x95 Packet Too Large first, 3.1.1 just closes);
   /// a malformed packet (the codec's decode error; MQTT 5 sends DISCONNECT 0x81 first);
   /// ProtocolError / TopicAliasInvalid / ReceiveMaximumExceeded / UnknownPacketId (a packet not
-  /// allowed in this state; MQTT 5 sends DISCONNECT 0x82, or 0x94 / 0x93 as the spec names);
-  /// ServerDisconnected (see the ServerDisconnected event); PersistenceFailed.
+  /// allowed in this state; MQTT 5 sends DISCONNECT 0x82, or 0x94 / 0x93 as the spec names;
+  /// 3.1.1 just closes); ServerDisconnected (see the ServerDisconnected event);
+  /// PersistenceFailed (the session could not store an inbound QoS 2 id: MQTT 5 sends 0x83, the
+  /// server resends after reconnect). Non-fatal persistence warnings of the session are not
+  /// reported.
   [[nodiscard]] Result<void> process_loop(Duration timeout) noexcept;
 
   /// True between a successful `connect` and `disconnect` or a fatal error.
@@ -290,7 +309,8 @@ class Client {
                         bool fatal_on_timeout) noexcept;
   Result<void> send_tx(std::size_t offset, std::size_t size, Instant deadline,
                        bool fatal_on_timeout) noexcept;
-  Result<void> send_publish(const Publish& publish, Instant deadline, bool fatal_on_timeout) noexcept;
+  Result<void> send_publish(const Publish& publish, Instant deadline,
+                            bool fatal_on_timeout) noexcept;
   Result<void> queue_packet(const Packet& packet, Instant deadline) noexcept;
   Result<void> send_packet(const Packet& packet, Instant deadline, bool fatal_on_timeout) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
@@ -308,18 +328,18 @@ class Client {
   void report_lost() noexcept;
   void emit(const Event& event) noexcept;
 
-  transport::Transport& transport_;
+  transport::Transport* transport_;
   const Clock& clock_;
   Session& session_;
   MutableBytes rx_;
   MutableBytes tx_;
   EventHandler handler_;
 
-  std::size_t rx_pos_ = 0;     // first unconsumed byte in rx_
-  std::size_t rx_len_ = 0;     // end of the bytes held in rx_
-  std::size_t tx_acks_ = 0;    // bytes of queued acks at the front of tx_
+  std::size_t rx_pos_ = 0;   // first unconsumed byte in rx_
+  std::size_t rx_len_ = 0;   // end of the bytes held in rx_
+  std::size_t tx_acks_ = 0;  // bytes of queued acks at the front of tx_
   std::size_t recv_calls_ = 0;
-  Waiter* waiter_ = nullptr;   // the blocking call in progress, if any
+  Waiter* waiter_ = nullptr;  // the blocking call in progress, if any
   Version version_ = Version::V5;
   Errc fatal_ = Errc::Ok;
   ReasonCode server_reason_ = ReasonCode::Success;
