@@ -30,7 +30,9 @@ function(edgekit_device_library name)
       $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
     target_compile_options(${target} PRIVATE -fno-exceptions -fno-rtti)
     edgekit_warnings(${target})
-    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    # Position-independent code lets hosted static libraries go into shared objects; on a
+    # microcontroller it only costs flash (GOT-relative addressing), so bare-metal builds skip it.
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ${EDGEKIT_HOSTED})
   endif()
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
   add_library(edgekit::${name} ALIAS ${target})

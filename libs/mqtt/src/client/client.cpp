@@ -94,7 +94,7 @@ void Client::report_lost() noexcept {
 Errc Client::fail_connection(Errc error, std::optional<ReasonCode> disconnect_reason) noexcept {
   if (!connected_or_connecting()) return fatal_ != Errc::Ok ? fatal_ : error;
   const bool was_connected = connected_;
-  if (disconnect_reason && version_ == Version::V5) best_effort_disconnect(*disconnect_reason);
+  if (disconnect_reason && switches::is_v5(version_)) best_effort_disconnect(*disconnect_reason);
   transport_->close();
   connected_ = false;
   connecting_ = false;
@@ -207,7 +207,7 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
   } else if (const auto* uack = std::get_if<UnsubAck>(&packet)) {
     if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::UnsubAck &&
         waiter_->packet_id == uack->packet_id) {
-      if (version_ == Version::V311) {
+      if (!switches::is_v5(version_)) {
         // 3.1.1 UNSUBACK carries no reason codes: success for every filter.
         std::fill_n(waiter_->reason_codes.begin(), waiter_->expected_codes, ReasonCode::Success);
       } else {
@@ -283,7 +283,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   c.password = options.password;
   c.will = options.will;
   c.properties = options.properties;
-  if (c.version == Version::V5) {
+  if (switches::is_v5(c.version)) {
     // Tell the server the largest packet we can take, so a conforming one never sends a bigger
     // one [MQTT-3.1.2-24].
     const auto cap =
@@ -348,7 +348,7 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
     const auto total = encoded_size(probe, version_);
     if (!total) return fail(total.error());
     const std::size_t margin =
-        (version_ == Version::V5 && session_.server_topic_alias_maximum() > 0) ? 5 : 0;
+        (switches::is_v5(version_) && session_.server_topic_alias_maximum() > 0) ? 5 : 0;
     if (*total - p.payload.size() + margin > tx_.size()) return fail(Errc::BufferTooSmall);
   }
   EDGEKIT_TRY(session_.begin_publish(p, now));
@@ -452,7 +452,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
   Disconnect d;
   d.reason_code = reason;
   d.properties = properties;
-  if (version_ == Version::V311 && reason != ReasonCode::Success)
+  if (!switches::is_v5(version_) && reason != ReasonCode::Success)
     return fail(Errc::InvalidArgument);
   const auto size = encoded_size(d, version_);
   if (!size) return fail(size.error());

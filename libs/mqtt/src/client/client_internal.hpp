@@ -5,6 +5,7 @@
 
 #include "edgekit/mqtt/client.hpp"
 #include "edgekit/mqtt/codec.hpp"
+#include "../switches.hpp"
 
 namespace edgekit::mqtt {
 

@@ -34,13 +34,12 @@ Errc open(Bytes frame, PacketType t, Reader& r, std::uint8_t& flags) noexcept {
   return Errc::Ok;
 }
 
-// Version check plus open().
-Errc open_v(Bytes frame, PacketType t, Version v, Reader& r, std::uint8_t& flags,
-            bool& v5) noexcept {
+// Version check plus open(). Callers compute `v5` themselves (wire::is_v5), so that it stays a
+// compile-time constant in a one-version build and the other version's code drops out.
+Errc open_v(Bytes frame, PacketType t, Version v, Reader& r, std::uint8_t& flags) noexcept {
   if (Errc e = wire::check_version(v); e != Errc::Ok) return e;
-  v5 = wire::is_v5(v);
   // AUTH (type 15) is reserved in MQTT 3.1.1.
-  if (t == PacketType::Auth && !v5) return Errc::InvalidPacketType;
+  if (t == PacketType::Auth && !wire::is_v5(v)) return Errc::InvalidPacketType;
   return open(frame, t, r, flags);
 }
 
@@ -110,8 +109,8 @@ Errc dec_connect(Bytes frame, Connect& c) noexcept {
 Errc dec_connack(Bytes frame, Version v, ConnAck& a) noexcept {
   Reader r;
   std::uint8_t flags = 0;
-  bool v5 = false;
-  if (Errc e = open_v(frame, PacketType::ConnAck, v, r, flags, v5); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, PacketType::ConnAck, v, r, flags); e != Errc::Ok) return e;
+  const bool v5 = wire::is_v5(v);
   const std::uint8_t ack_flags = r.u8();
   const std::uint8_t code = r.u8();
   if (!r.ok()) return r.error();
@@ -135,8 +134,8 @@ Errc dec_connack(Bytes frame, Version v, ConnAck& a) noexcept {
 Errc dec_publish(Bytes frame, Version v, Publish& p) noexcept {
   Reader r;
   std::uint8_t flags = 0;
-  bool v5 = false;
-  if (Errc e = open_v(frame, PacketType::Publish, v, r, flags, v5); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, PacketType::Publish, v, r, flags); e != Errc::Ok) return e;
+  const bool v5 = wire::is_v5(v);
   const auto q = static_cast<std::uint8_t>((flags >> 1) & 0x03);
   // [MQTT-3.3.1-4] A PUBLISH packet MUST NOT have both QoS bits set to 1.
   if (q == 3) return Errc::InvalidQoS;
@@ -172,8 +171,8 @@ Errc dec_ack(Bytes frame, Version v, PacketType t, std::uint16_t* id, ReasonCode
   }
   Reader r;
   std::uint8_t flags = 0;
-  bool v5 = false;
-  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  const bool v5 = wire::is_v5(v);
   if (id != nullptr) *id = packet_id(r);
   if (v5 && r.ok() && r.left() != 0) {
     rc = static_cast<ReasonCode>(r.u8());
@@ -208,8 +207,8 @@ Errc dec_sub(Bytes frame, Version v, PacketType t, std::uint16_t& id, Properties
              Bytes& raw, std::size_t& count) noexcept {
   Reader r;
   std::uint8_t flags = 0;
-  bool v5 = false;
-  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  const bool v5 = wire::is_v5(v);
   id = packet_id(r);
   if (v5) wire::read_properties(r, bit(t), props);
   if (!r.ok()) return r.error();
@@ -244,8 +243,8 @@ Errc dec_suback(Bytes frame, Version v, PacketType t, std::uint16_t& id, ReasonC
                 Properties& props) noexcept {
   Reader r;
   std::uint8_t flags = 0;
-  bool v5 = false;
-  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  const bool v5 = wire::is_v5(v);
   id = packet_id(r);
   if (!v5 && t == PacketType::UnsubAck) return finish(r);
   if (v5) wire::read_properties(r, bit(t), props);
@@ -268,8 +267,7 @@ Errc dec_suback(Bytes frame, Version v, PacketType t, std::uint16_t& id, ReasonC
 Errc dec_empty(Bytes frame, Version v, PacketType t) noexcept {
   Reader r;
   std::uint8_t flags = 0;
-  bool v5 = false;
-  if (Errc e = open_v(frame, t, v, r, flags, v5); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
   return finish(r);
 }
 

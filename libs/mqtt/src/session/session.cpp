@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "edgekit/mqtt/codec.hpp"
+#include "../switches.hpp"
 
 namespace edgekit::mqtt {
 
@@ -203,7 +204,7 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   clean_start_ = connect.clean_start;
   requested_keep_alive_ = connect.keep_alive;
   const std::size_t incoming_capacity = storage_.incoming_qos2.size();
-  if (version_ == Version::V5) {
+  if (switches::is_v5(version_)) {
     connect_session_expiry_ = connect.properties.session_expiry_interval.value_or(0);
     // Announce only what the storage can hold, so a conforming server never overruns it
     // [MQTT-3.3.4-9].
@@ -251,7 +252,7 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
   }
   ConnAckOutcome out;
   out.session_present = connack.session_present;
-  if (version_ == Version::V5) {
+  if (switches::is_v5(version_)) {
     const Properties& p = connack.properties;
     server_receive_max_ = p.receive_maximum.value_or(65535);
     if (server_receive_max_ == 0) server_receive_max_ = 65535;  // 0 is malformed; codec rejects
@@ -333,14 +334,14 @@ std::optional<LostOperation> Session::next_lost() noexcept {
 Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept {
   (void)now;
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  if (version_ == Version::V5 && disconnect.properties.session_expiry_interval) {
+  if (switches::is_v5(version_) && disconnect.properties.session_expiry_interval) {
     // A session that was to end with the connection cannot be revived here [MQTT-3.14.2-2].
     if (connect_session_expiry_ == 0 && *disconnect.properties.session_expiry_interval != 0) {
       return fail(Errc::ProtocolError);
     }
     session_expiry_ = *disconnect.properties.session_expiry_interval;
   }
-  const bool session_ends = version_ == Version::V5 ? session_expiry_ == 0 : clean_start_;
+  const bool session_ends = switches::is_v5(version_) ? session_expiry_ == 0 : clean_start_;
   end_connection(session_ends);
   if (!session_ends) (void)persist_meta();
   return {};
@@ -356,7 +357,7 @@ void Session::on_connection_lost(Instant now) noexcept {
 // --- Outgoing ------------------------------------------------------------------------------------
 
 void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexcept {
-  if (version_ != Version::V5) return;
+  if (!switches::is_v5(version_)) return;
   TopicAliasStorage& t = storage_.outbound_aliases;
   const std::size_t limit = std::min<std::size_t>(t.slots(), server_alias_max_);
   if (limit == 0) return;
@@ -532,7 +533,7 @@ Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
 Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
   (void)now;
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  if (version_ == Version::V5) {
+  if (switches::is_v5(version_)) {
     EDGEKIT_TRY(resolve_inbound_alias(publish));
   } else if (publish.topic.empty()) {
     return fail(Errc::ProtocolError);
@@ -558,7 +559,7 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
       if (slot < 0 || used >= incoming_limit_) {
         // In MQTT 5 with storage, the server was told our Receive Maximum and broke it; otherwise
         // the caller's storage is simply too small for what the server may send.
-        const bool announced = version_ == Version::V5 && !storage_.incoming_qos2.empty();
+        const bool announced = switches::is_v5(version_) && !storage_.incoming_qos2.empty();
         return fail(announced ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
       }
       // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
@@ -578,12 +579,12 @@ Result<Inbound> Session::on_puback(const PubAck& ack, Instant now) noexcept {
   OutgoingRecord* r = find_record(ack.packet_id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
   if (r->state != OutgoingState::AwaitPubAck) return fail(Errc::ProtocolError);
-  return complete(*r, version_ == Version::V5 ? ack.reason_code : ReasonCode::Success);
+  return complete(*r, switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
 }
 
 Result<Inbound> Session::on_pubrec(const PubRec& ack, Instant now) noexcept {
   (void)now;
-  const bool v5 = version_ == Version::V5;
+  const bool v5 = switches::is_v5(version_);
   OutgoingRecord* r = find_record(ack.packet_id);
   Inbound in;
   if (r == nullptr || r->lost) {
@@ -618,7 +619,7 @@ Result<Inbound> Session::on_pubrel(const PubRel& rel, Instant now) noexcept {
   const std::ptrdiff_t i = find_incoming(rel.packet_id);
   if (i < 0) {
     in.reply = Reply{PacketType::PubComp, rel.packet_id,
-                     version_ == Version::V5 ? ReasonCode::PacketIdentifierNotFound
+                     switches::is_v5(version_) ? ReasonCode::PacketIdentifierNotFound
                                              : ReasonCode::Success};
     return in;
   }
@@ -635,7 +636,7 @@ Result<Inbound> Session::on_pubcomp(const PubComp& ack, Instant now) noexcept {
   OutgoingRecord* r = find_record(ack.packet_id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
   if (r->state != OutgoingState::AwaitPubComp) return fail(Errc::ProtocolError);
-  return complete(*r, version_ == Version::V5 ? ack.reason_code : ReasonCode::Success);
+  return complete(*r, switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
 }
 
 Result<Inbound> Session::on_suback(const SubAck& ack, Instant now) noexcept {
@@ -673,9 +674,13 @@ Result<Inbound> Session::on_disconnect(const Disconnect& disconnect, Instant now
 Result<Inbound> Session::on_packet(Packet& packet, Instant now) noexcept {
   if (auto* p = std::get_if<Publish>(&packet)) return on_publish(*p, now);
   if (auto* p = std::get_if<PubAck>(&packet)) return on_puback(*p, now);
-  if (auto* p = std::get_if<PubRec>(&packet)) return on_pubrec(*p, now);
-  if (auto* p = std::get_if<PubRel>(&packet)) return on_pubrel(*p, now);
-  if (auto* p = std::get_if<PubComp>(&packet)) return on_pubcomp(*p, now);
+  // Without QoS 2 the codec refuses PUBREC/PUBREL/PUBCOMP (QoS2Disabled), so their handlers
+  // are left out of the image.
+  if constexpr (switches::kQoS2) {
+    if (auto* p = std::get_if<PubRec>(&packet)) return on_pubrec(*p, now);
+    if (auto* p = std::get_if<PubRel>(&packet)) return on_pubrel(*p, now);
+    if (auto* p = std::get_if<PubComp>(&packet)) return on_pubcomp(*p, now);
+  }
   if (auto* p = std::get_if<SubAck>(&packet)) return on_suback(*p, now);
   if (auto* p = std::get_if<UnsubAck>(&packet)) return on_unsuback(*p, now);
   if (std::get_if<PingResp>(&packet) != nullptr) return on_pingresp(now);
