@@ -1,0 +1,319 @@
+// Writes the seed corpora of the fuzz targets from the library's own encoders:
+//   fuzz_seeds <dir>   →  <dir>/<target>/seed-NNN for every target.
+// Seeds are generated at run time (scripts/fuzz), not committed.
+#include <sys/stat.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fuzz_support.hpp"
+#ifdef EDGEKIT_FUZZ_SESSION_SEEDS
+#include "session_script.hpp"
+#endif
+
+namespace {
+
+using namespace edgekit::fuzz;
+
+std::string g_root;
+
+void write_seed(const char* target, const std::vector<std::uint8_t>& bytes) {
+  static int counter = 0;
+  const std::string dir = g_root + "/" + target;
+  ::mkdir(dir.c_str(), 0755);
+  char name[64];
+  std::snprintf(name, sizeof name, "/seed-%04d", counter++);
+  std::FILE* f = std::fopen((dir + name).c_str(), "wb");
+  if (f == nullptr) {
+    std::perror("fuzz_seeds");
+    std::exit(1);
+  }
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+}
+
+constexpr UserProperty kUsers[] = {{"k", "v"}, {"key-2", "value \xC3\xA9"}};
+constexpr std::uint32_t kSubIds[] = {5, 16'384};
+constexpr std::array<std::byte, 3> kBlob = {std::byte{1}, std::byte{0}, std::byte{0xFF}};
+
+// Properties a packet of `type` may carry (type 0: Will properties), with plausible values.
+Properties props_for(unsigned type) {
+  Properties p;
+  switch (type) {
+    case 0:
+      p.payload_format_utf8 = true;
+      p.message_expiry_interval = 60;
+      p.content_type = "text/plain";
+      p.response_topic = "reply/here";
+      p.correlation_data = Bytes(kBlob);
+      p.will_delay_interval = 10;
+      break;
+    case 1:
+      p.session_expiry_interval = 3600;
+      p.receive_maximum = 20;
+      p.maximum_packet_size = 65'536;
+      p.topic_alias_maximum = 8;
+      p.request_response_information = true;
+      p.request_problem_information = false;
+      p.authentication_method = "SCRAM-SHA-1";
+      p.authentication_data = Bytes(kBlob);
+      break;
+    case 2:
+      p.session_expiry_interval = 120;
+      p.receive_maximum = 10;
+      p.maximum_qos = QoS::AtLeastOnce;
+      p.retain_available = false;
+      p.maximum_packet_size = 4096;
+      p.assigned_client_identifier = "auto-7F3A";
+      p.topic_alias_maximum = 4;
+      p.reason_string = "ok";
+      p.wildcard_subscription_available = true;
+      p.subscription_identifier_available = true;
+      p.shared_subscription_available = false;
+      p.server_keep_alive = 30;
+      p.response_information = "resp/";
+      p.server_reference = "other:1883";
+      break;
+    case 3:
+      p.payload_format_utf8 = false;
+      p.message_expiry_interval = 5;
+      p.topic_alias = 2;
+      p.response_topic = "r/t";
+      p.correlation_data = Bytes(kBlob);
+      p.subscription_identifiers = kSubIds;
+      p.content_type = "application/json";
+      break;
+    case 10: break;  // UNSUBSCRIBE: User Property only
+    case 8: p.subscription_identifiers = std::span<const std::uint32_t>(kSubIds, 1); break;
+    case 14:
+      p.session_expiry_interval = 0;
+      p.reason_string = "bye";
+      p.server_reference = "elsewhere";
+      break;
+    case 15:
+      p.authentication_method = "SCRAM-SHA-1";
+      p.authentication_data = Bytes(kBlob);
+      p.reason_string = "more";
+      break;
+    default:
+      if (type == 12 || type == 13) return p;
+      p.reason_string = "why";
+      break;
+  }
+  if (type != 12 && type != 13) p.user_properties = kUsers;
+  return p;
+}
+
+constexpr std::array<std::byte, 5> kPayload = {std::byte{'h'}, std::byte{'e'}, std::byte{'l'},
+                                               std::byte{'l'}, std::byte{'o'}};
+constexpr Subscription kSubs[] = {
+    {"a/b", {QoS::AtMostOnce, false, false, RetainHandling::SendOnSubscribe}},
+    {"sensors/+/temp", {QoS::AtLeastOnce, true, true, RetainHandling::SendIfNotSubscribed}},
+    {"$share/g/x/#", {QoS::ExactlyOnce, false, false, RetainHandling::DoNotSend}}};
+constexpr std::string_view kFilters[] = {"a/b", "x/#", "+"};
+constexpr ReasonCode kSubCodes[] = {ReasonCode::Success, ReasonCode::GrantedQoS1,
+                                    ReasonCode::GrantedQoS2, ReasonCode::UnspecifiedError};
+constexpr ReasonCode kUnsubCodes[] = {ReasonCode::Success, ReasonCode::NoSubscriptionExisted};
+
+// A sample of every packet type in `v` (several shapes of the interesting ones).
+std::vector<Packet> samples(Version v) {
+  const bool v5 = v == Version::V5;
+  auto props = [&](unsigned t) { return v5 ? props_for(t) : Properties{}; };
+  std::vector<Packet> out;
+  {
+    Connect c;
+    c.version = v;
+    c.client_id = "device-1";
+    c.keep_alive = 60;
+    c.properties = props(1);
+    out.emplace_back(c);
+    c.clean_start = false;
+    c.username = "user";
+    c.password = Bytes(kBlob);
+    Will w;
+    w.topic = "dev/1/status";
+    w.payload = kPayload;
+    w.qos = QoS::AtLeastOnce;
+    w.retain = true;
+    w.properties = props(0);
+    c.will = w;
+    out.emplace_back(c);
+  }
+  {
+    ConnAck a;
+    a.session_present = true;
+    a.properties = props(2);
+    out.emplace_back(a);
+    ConnAck refused;
+    refused.reason_code = ReasonCode::NotAuthorized;
+    out.emplace_back(refused);
+  }
+  for (int q = 0; q < 3; ++q) {
+    Publish p;
+    p.topic = "sensors/kitchen/temp";
+    p.payload = kPayload;
+    p.qos = static_cast<QoS>(q);
+    p.packet_id = q == 0 ? 0 : static_cast<std::uint16_t>(q * 1000 + 7);
+    p.retain = q == 1;
+    p.dup = q == 2;
+    p.properties = props(3);
+    out.emplace_back(p);
+  }
+  const ReasonCode ack_rc = v5 ? ReasonCode::NoMatchingSubscribers : ReasonCode::Success;
+  out.emplace_back(PubAck{10, ack_rc, props(4)});
+  out.emplace_back(PubAck{11, ReasonCode::Success, {}});
+  out.emplace_back(PubRec{12, ReasonCode::Success, props(5)});
+  out.emplace_back(PubRel{13, v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success,
+                          props(6)});
+  out.emplace_back(PubComp{14, ReasonCode::Success, props(7)});
+  {
+    Subscribe s;
+    s.packet_id = 20;
+    if (v5) {
+      s.subscriptions = kSubs;
+    } else {
+      s.subscriptions = std::span<const Subscription>(kSubs, 1);
+    }
+    s.properties = props(8);
+    out.emplace_back(s);
+  }
+  {
+    SubAck s;
+    s.packet_id = 20;
+    s.reason_codes = kSubCodes;
+    s.properties = props(9);
+    out.emplace_back(s);
+  }
+  {
+    Unsubscribe u;
+    u.packet_id = 21;
+    u.filters = kFilters;
+    u.properties = props(10);
+    out.emplace_back(u);
+  }
+  {
+    UnsubAck u;
+    u.packet_id = 21;
+    if (v5) u.reason_codes = kUnsubCodes;
+    u.properties = props(11);
+    out.emplace_back(u);
+  }
+  out.emplace_back(PingReq{});
+  out.emplace_back(PingResp{});
+  {
+    Disconnect d;
+    if (v5) d.reason_code = ReasonCode::ServerShuttingDown;
+    d.properties = props(14);
+    out.emplace_back(d);
+  }
+  if (v5) {
+    Auth a;
+    a.reason_code = ReasonCode::ContinueAuthentication;
+    a.properties = props(15);
+    out.emplace_back(a);
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> encoded(const Packet& p, Version v) {
+  if (const auto* c = std::get_if<Connect>(&p)) v = c->version;
+  auto n = encoded_size(p, v);
+  if (!n) {
+    std::fprintf(stderr, "fuzz_seeds: cannot encode %s: %s\n", to_string(type_of(p)),
+                 to_string(n.error()));
+    std::exit(1);
+  }
+  std::vector<std::uint8_t> out(*n);
+  auto w = encode(p, v, std::as_writable_bytes(std::span(out)));
+  if (!w) std::exit(1);
+  return out;
+}
+
+void decode_seeds(const char* target, Version v) {
+  for (const Packet& p : samples(v)) {
+    const auto wire = encoded(p, v);
+    std::vector<std::uint8_t> raw{0};
+    raw.insert(raw.end(), wire.begin(), wire.end());
+    write_seed(target, raw);
+    // Mode 1: first byte + body, the target writes the length.
+    auto fr = read_frame(std::as_bytes(std::span(wire)));
+    std::vector<std::uint8_t> framed{1, wire[0]};
+    framed.insert(framed.end(), wire.begin() + fr->header.header_size, wire.end());
+    write_seed(target, framed);
+  }
+}
+
+void frame_seeds() {
+  for (Version v : {Version::V311, Version::V5}) {
+    std::vector<std::uint8_t> stream{0, 17};
+    for (const Packet& p : samples(v)) {
+      const auto wire = encoded(p, v);
+      stream.insert(stream.end(), wire.begin(), wire.end());
+      std::vector<std::uint8_t> one{static_cast<std::uint8_t>(wire.size() % 8), 3};
+      one.insert(one.end(), wire.begin(), wire.end());
+      write_seed("fuzz_frame", one);
+    }
+    write_seed("fuzz_frame", stream);
+  }
+  // Long remaining lengths (2..4 length bytes) with bodies present or not.
+  write_seed("fuzz_frame", {0, 1, 0x30, 0xC8, 0x01});
+  write_seed("fuzz_frame", {4, 2, 0x30, 0x80, 0x80, 0x01});
+  write_seed("fuzz_frame", {3, 9, 0x30, 0xFF, 0xFF, 0xFF, 0x7F});
+}
+
+void property_seeds() {
+  for (unsigned t = 0; t < 16; ++t) {
+    // Take the property block out of a packet carrying every allowed property: the longest
+    // block that decode_properties accepts at some offset of the encoded packet.
+    Properties p = props_for(t);
+    Packet pkt;
+    for (const Packet& s : samples(Version::V5)) {
+      if (static_cast<unsigned>(type_of(s)) != (t == 0 ? 1u : t)) continue;
+      if (t == 0 && !std::get<Connect>(s).will) continue;  // Will properties: the CONNECT with a will
+      pkt = s;
+      break;
+    }
+    const auto wire = encoded(pkt, Version::V5);
+    std::size_t best = 0, best_at = 0;
+    for (std::size_t k = 2; k < wire.size(); ++k) {
+      std::size_t used = 0;
+      auto r = decode_properties(std::as_bytes(std::span(wire)).subspan(k),
+                                 static_cast<PacketType>(t), used);
+      if (r && used > best) {
+        best = used;
+        best_at = k;
+      }
+    }
+    std::vector<std::uint8_t> seed{static_cast<std::uint8_t>(t)};
+    if (best == 0) {
+      seed.push_back(0);  // an empty block
+    } else {
+      seed.insert(seed.end(), wire.begin() + best_at, wire.begin() + best_at + best);
+    }
+    write_seed("fuzz_properties", seed);
+    (void)p;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: fuzz_seeds <output directory>\n");
+    return 2;
+  }
+  g_root = argv[1];
+  ::mkdir(g_root.c_str(), 0755);
+  frame_seeds();
+  decode_seeds("fuzz_decode_v311", Version::V311);
+  decode_seeds("fuzz_decode_v5", Version::V5);
+  property_seeds();
+#ifdef EDGEKIT_FUZZ_SESSION_SEEDS
+  session_seeds(write_seed);
+  store_seeds(write_seed);
+#endif
+  return 0;
+}
