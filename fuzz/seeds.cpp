@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "fuzz_support.hpp"
-#ifdef EDGEKIT_FUZZ_SESSION_SEEDS
+#include "edgekit/mqtt/session.hpp"
 #include "session_script.hpp"
-#endif
 
 namespace {
 
@@ -298,6 +297,117 @@ void property_seeds() {
   }
 }
 
+void session_seeds() {
+  using namespace edgekit::fuzz::script;
+  for (bool v5 : {false, true}) {
+    for (bool store : {false, true}) {
+      // Connect, QoS 1 and QoS 2 out, QoS 2 in twice (the duplicate), PUBREL, ping, resume.
+      Builder b(v5, store);
+      b.connect(0x02 | 0x0C).server(kConnAck, v5 ? 0x2C : 0, 0x05);
+      b.publish(0x08, 4).server(kPubAck);
+      b.publish(0x10, 2).server(kPubRec).server(kPubComp);
+      b.server(kPublishIn, 0x08, 0, 77).server(kPublishIn, 0x28, 0, 77).server(kPubRel, 0, 0, 77);
+      b.op(kSubscribe).u8(1).server(kSubAck, 1).op(kUnsubscribe).server(kUnsubAck);
+      b.advance(60'000 / 4).server(kPingResp).advance(65'000 / 4);
+      write_seed("fuzz_session", b.b);
+
+      Builder r(v5, store);
+      r.connect(0x10 | 0x04).server(kConnAck, 0, 0);
+      r.publish(0x10, 1).publish(0x09, 1).server(kPubRec).server(kPublishIn, 0x08, 0, 9);
+      r.op(kLost);
+      if (store) r.op(kReboot);
+      r.connect(0x10).server(kConnAck, 1, 0).op(kDrain).server(kPubRel, 0, 0, 9);
+      r.server(kPublishIn, 0x28, 0, 9).server(kPubComp).op(kDisconnect).u8(1);
+      write_seed("fuzz_session", r.b);
+
+      Builder t(v5, store);
+      t.connect(0x02).server(kConnAck, 0xFF, 0x42).publish(0x01, 0).publish(0x40, 0);
+      t.server(kPublishIn, 0x00, 0x03).server(kPublishIn, 0x00, 0x13).server(kDisconnectIn, 1);
+      write_seed("fuzz_session", t.b);
+    }
+  }
+  // Raw bytes: a CONNACK and a PUBLISH as a network read would deliver them.
+  Builder raw(true, false);
+  // CONNACK (v5, no properties), then PUBLISH QoS 0 "a" with payload "x".
+  const std::uint8_t bytes[] = {0x20, 0x03, 0x00, 0x00, 0x00, 0x30, 0x05, 0x00, 0x01, 0x61, 0x00, 0x78};
+  raw.connect(0x02).op(kRaw).u8(sizeof bytes);
+  for (std::uint8_t x : bytes) raw.u8(x);
+  write_seed("fuzz_session", raw.b);
+}
+
+void store_seeds() {
+  // Memory store: the arena a real session leaves behind.
+  for (Version v : {Version::V311, Version::V5}) {
+    constexpr std::size_t kSlot = 120;
+    std::array<std::byte, 5 * kSlot> arena{};
+    std::array<std::uint16_t, 3> ids{};
+    MemorySessionStore store(arena, kSlot, ids);
+    std::array<OutgoingRecord, 4> records{};
+    std::array<std::uint16_t, 3> incoming{};
+    TopicAliasArena<2, 16> a1, a2;
+    std::array<char, 32> cid{};
+    Session s(SessionStorage{records, incoming, a1.storage(), a2.storage(), cid}, &store);
+    Connect c;
+    c.version = v;
+    c.client_id = "device-1";
+    c.clean_start = false;
+    if (v == Version::V5) c.properties.session_expiry_interval = 600;
+    const edgekit::Instant now{};
+    if (!s.prepare_connect(c, now) || !s.on_connack(ConnAck{}, now)) std::exit(1);
+    Publish p1;
+    p1.topic = "a/b";
+    p1.payload = kPayload;
+    p1.qos = QoS::AtLeastOnce;
+    Publish p2 = p1;
+    p2.qos = QoS::ExactlyOnce;
+    if (!s.begin_publish(p1, now) || !s.begin_publish(p2, now)) std::exit(1);
+    if (!s.on_pubrec(PubRec{p2.packet_id, ReasonCode::Success, {}}, now)) std::exit(1);
+    Publish in;
+    in.topic = "x";
+    in.qos = QoS::ExactlyOnce;
+    in.packet_id = 300;
+    if (!s.on_publish(in, now)) std::exit(1);
+    std::vector<std::uint8_t> seed{0, static_cast<std::uint8_t>(kSlot - 20)};
+    for (std::uint16_t id : ids) {
+      seed.push_back(static_cast<std::uint8_t>(id >> 8));
+      seed.push_back(static_cast<std::uint8_t>(id));
+    }
+    for (std::byte b : arena) seed.push_back(std::to_integer<std::uint8_t>(b));
+    write_seed("fuzz_store", seed);
+    seed[0] = 2;  // the same, sealed by the target
+    write_seed("fuzz_store", seed);
+  }
+  // File store, sealed records: meta, a publish in each version, its release marker, an
+  // inbound QoS 2 id, a leftover temp file.
+  std::vector<std::uint8_t> f{3};
+  auto rec = [&](std::uint8_t kind, std::uint16_t id, const std::vector<std::uint8_t>& body) {
+    f.push_back(kind);
+    f.push_back(static_cast<std::uint8_t>(id >> 8));
+    f.push_back(static_cast<std::uint8_t>(id));
+    f.push_back(static_cast<std::uint8_t>(body.size() >> 8));
+    f.push_back(static_cast<std::uint8_t>(body.size()));
+    f.insert(f.end(), body.begin(), body.end());
+  };
+  rec(3, 0, {0, 1, 0x10, 0x0E, 0, 0, 8, 0, 'd', 'e', 'v', 'i', 'c', 'e', '-', '1'});
+  for (Version v : {Version::V311, Version::V5}) {
+    Publish p;
+    p.topic = "a/b";
+    p.payload = kPayload;
+    p.qos = v == Version::V5 ? QoS::ExactlyOnce : QoS::AtLeastOnce;
+    p.packet_id = v == Version::V5 ? 7 : 8;
+    std::vector<std::uint8_t> body{1, static_cast<std::uint8_t>(v == Version::V5 ? 1 : 0)};
+    const auto wire = encoded(Packet(p), v);
+    body.insert(body.end(), wire.begin(), wire.end());
+    rec(0, p.packet_id, body);
+  }
+  rec(1, 7, {2, 1});
+  rec(2, 300, {0, 1});
+  rec(5, 9, {1, 2, 3});
+  write_seed("fuzz_store", f);
+  f[0] = 1;  // unsealed: the same bytes as raw files
+  write_seed("fuzz_store", f);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,9 +421,7 @@ int main(int argc, char** argv) {
   decode_seeds("fuzz_decode_v311", Version::V311);
   decode_seeds("fuzz_decode_v5", Version::V5);
   property_seeds();
-#ifdef EDGEKIT_FUZZ_SESSION_SEEDS
-  session_seeds(write_seed);
-  store_seeds(write_seed);
-#endif
+  session_seeds();
+  store_seeds();
   return 0;
 }
