@@ -174,14 +174,7 @@ void run_memory(const std::uint8_t* data, std::size_t size, bool sealed) {
 
 // --- File store -----------------------------------------------------------------------------
 
-void run_files(const std::uint8_t* data, std::size_t size, bool sealed) {
-  if (g_dir[0] == 0) {
-    const char* base = std::getenv("TMPDIR");
-    std::snprintf(g_dir, sizeof g_dir, "%s/edgekit-fuzz-store-%d", base ? base : "/tmp",
-                  static_cast<int>(::getpid()));
-    ::mkdir(g_dir, 0700);
-  }
-  // Remove what the previous input left (all our names have this shape).
+void remove_scratch() {
   char path[256];
   if (DIR* d = ::opendir(g_dir)) {
     while (dirent* e = ::readdir(d)) {
@@ -191,6 +184,22 @@ void run_files(const std::uint8_t* data, std::size_t size, bool sealed) {
     }
     ::closedir(d);
   }
+}
+
+void run_files(const std::uint8_t* data, std::size_t size, bool sealed) {
+  if (g_dir[0] == 0) {
+    std::atexit([] {
+      remove_scratch();
+      ::rmdir(g_dir);
+    });
+    const char* base = std::getenv("TMPDIR");
+    std::snprintf(g_dir, sizeof g_dir, "%s/edgekit-fuzz-store-%d", base ? base : "/tmp",
+                  static_cast<int>(::getpid()));
+    ::mkdir(g_dir, 0700);
+  }
+  // Remove what the previous input left.
+  remove_scratch();
+  char path[256];
   static const char* const kPrefixes[] = {"p-", "r-", "q-", "meta", "p-", "tmp", "bad", "junk"};
   std::size_t i = 0;
   int files = 0;

@@ -408,6 +408,23 @@ void store_seeds() {
   write_seed("fuzz_store", f);
 }
 
+void client_seeds() {
+  // Command numbers as in fuzz_client.cpp: 0 push raw, 1 push packet, 2 connect, 3 publish,
+  // 4 publish_and_wait, 5 subscribe, 6 unsubscribe, 7 ping, 8 process_loop, 9 disconnect,
+  // 10 peer close, 11 fail, 12 advance.
+  for (std::uint8_t v5 : {0, 8}) {
+    for (std::uint8_t chunk : {0, 2, 7}) {
+      // Everything answered by the responder.
+      write_seed("fuzz_client", {static_cast<std::uint8_t>(v5 | chunk), 0x7F, 2, 0x03, 3, 0x04, 3, 'a',
+                                 'b', 'c', 4, 0x08, 5, 1, 6, 7, 1, 1, 0x08, 0, 9, 8, 0x13, 0x88, 9});
+      // The server's side scripted: CONNACK pushed, then a QoS 2 publish twice and its PUBREL.
+      write_seed("fuzz_client", {static_cast<std::uint8_t>(v5 | chunk | 0x10), 0x00, 1, 0, 0, 0, 1, 2,
+                                 0x02, 1, 1, 0x08, 0, 7, 1, 1, 0x28, 0, 7, 8, 0, 50, 1, 4, 0, 0, 7,
+                                 8, 0, 50, 12, 0x40, 0, 8, 0x27, 0x10, 10, 8, 0, 10});
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -423,5 +440,6 @@ int main(int argc, char** argv) {
   property_seeds();
   session_seeds();
   store_seeds();
+  client_seeds();
   return 0;
 }
