@@ -353,6 +353,8 @@ void connect(Cursor& c) {
   Session& s = *g->session;
   const std::uint8_t f = c.u8();
   Connect con;
+  // A session may be resumed over the other protocol version (brokers allow it).
+  if (f & 0x20) g->version = g->version == Version::V5 ? Version::V311 : Version::V5;
   con.version = g->version;
   con.client_id = (f & 1) ? "" : "device-1";
   con.clean_start = f & 2;

@@ -11,7 +11,7 @@
 //   kPublish   u8 flags, u8 payload length  application publish (topic from a table)
 //   kSubscribe u8 flags           application subscribe
 //   kUnsubscribe                  application unsubscribe
-//   kConnect   u8 flags           start a connection (CONNECT sent)
+//   kConnect   u8 flags           start a connection (CONNECT sent; bit 5 switches version)
 //   kLost                         the connection drops
 //   kDisconnect u8 flags          client DISCONNECT
 //   kDrain                        take every resend / lost operation
