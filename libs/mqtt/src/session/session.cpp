@@ -305,6 +305,11 @@ std::optional<Resend> Session::next_resend() noexcept {
     out.publish = best->publish;
     out.publish.dup = true;  // [MQTT-3.3.1-1]
     out.publish.properties.topic_alias.reset();
+    // The record may come from another protocol version than this connection's: a session
+    // resumed over 3.1.1 after MQTT 5 (a broker may keep it), or a stored record whose version
+    // differs from the stored meta. 3.1.1 has no properties, so they cannot go along; without
+    // this the resend would be a packet the codec refuses (found by fuzz_store).
+    if (version_ == Version::V311) out.publish.properties = Properties{};
   }
   return out;
 }
