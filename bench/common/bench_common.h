@@ -72,10 +72,22 @@ static inline int64_t bench_cpu_us(void) {
          ru.ru_stime.tv_usec;
 }
 
+/* Peak resident set of this process, KB: VmHWM from /proc/self/status. Not ru_maxrss: Linux
+ * carries ru_maxrss over fork and execve, so a small client started by a large runner would
+ * report the runner's peak. */
 static inline long bench_maxrss_kb(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
+  long kb = -1;
+  char line[256];
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "VmHWM:", 6) == 0) {
+      kb = atol(line + 6);
+      break;
+    }
+  }
+  fclose(f);
+  return kb;
 }
 
 static int bench_cmp_i64(const void* a, const void* b) {

@@ -1,11 +1,66 @@
-/* Paho C (MQTTClient, synchronous: no callbacks, so no background thread) end-to-end benchmark
- * client. QoS 1 window: at most WINDOW publishes awaiting PUBACK, kept by waiting for the oldest
- * token (MQTTClient_waitForCompletion) before the next publish; maxInflightMessages = WINDOW.
+/* Paho C MQTTClient end-to-end benchmark client, in its callback mode (MQTTClient_setCallbacks:
+ * Paho's receive thread reads the socket and calls back; the main thread publishes). The
+ * synchronous mode without callbacks is not usable for QoS 1 throughput: waitForCompletion runs
+ * MQTTClient_yield, which loops for 100 ms, so each PUBACK costs ~100 ms.
+ * QoS 1 window: at most WINDOW publishes awaiting PUBACK (counted in deliveryComplete, the main
+ * thread waits on a condition variable); maxInflightMessages = WINDOW.
  * Paho offers no TCP_NODELAY option. Arguments and output: bench_common.h. */
 #include <MQTTClient.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "bench_common.h"
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static long g_outstanding, g_received;
+static int64_t g_first_ns, g_last_ns;
+static int g_lost;
+
+static void on_lost(void* ctx, char* cause) {
+  (void)ctx, (void)cause;
+  pthread_mutex_lock(&g_mu);
+  g_lost = 1;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+}
+static int on_message(void* ctx, char* topic, int len, MQTTClient_message* m) {
+  (void)ctx, (void)len;
+  int64_t now = bench_now_ns();
+  pthread_mutex_lock(&g_mu);
+  g_last_ns = now;
+  if (g_received++ == 0) g_first_ns = now;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  MQTTClient_freeMessage(&m);
+  MQTTClient_free(topic);
+  return 1;
+}
+static void on_delivered(void* ctx, MQTTClient_deliveryToken dt) {
+  (void)ctx, (void)dt;
+  pthread_mutex_lock(&g_mu);
+  g_outstanding--;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* Waits until outstanding < limit; 0 on time-out or connection loss. */
+static int wait_outstanding_below(long limit) {
+  int ok = 1;
+  pthread_mutex_lock(&g_mu);
+  while (g_outstanding >= limit && !g_lost) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) != 0) {
+      ok = 0;
+      break;
+    }
+  }
+  if (g_lost) ok = 0;
+  pthread_mutex_unlock(&g_mu);
+  return ok;
+}
 
 static int die(const char* what, int rc) {
   fprintf(stderr, "paho_bench: %s: %d\n", what, rc);
@@ -25,6 +80,8 @@ int main(int argc, char** argv) {
   MQTTClient c;
   int rc = MQTTClient_create(&c, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL);
   if (rc != MQTTCLIENT_SUCCESS) return die("create", rc);
+  rc = MQTTClient_setCallbacks(c, NULL, on_lost, on_message, on_delivered);
+  if (rc != MQTTCLIENT_SUCCESS) return die("setCallbacks", rc);
   MQTTClient_connectOptions o = MQTTClient_connectOptions_initializer;
   o.MQTTVersion = MQTTVERSION_3_1_1;
   o.keepAliveInterval = 60;
@@ -45,55 +102,48 @@ int main(int argc, char** argv) {
     bench_ready();
     int64_t cpu0 = bench_cpu_us();
     res.t_start_ns = bench_now_ns();
-    long received = 0;
-    while (received < a.count) {
-      char* topic = NULL;
-      int topic_len = 0;
-      MQTTClient_message* msg = NULL;
-      rc = MQTTClient_receive(c, &topic, &topic_len, &msg, 5000);
-      if (rc != MQTTCLIENT_SUCCESS && rc != MQTTCLIENT_TOPICNAME_TRUNCATED) return die("receive", rc);
-      if (msg == NULL) break; /* 5 s without a message: the rest was lost */
-      res.t_end_ns = bench_now_ns();
-      if (received++ == 0) res.t_first_ns = res.t_end_ns;
-      MQTTClient_freeMessage(&msg);
-      MQTTClient_free(topic);
+    pthread_mutex_lock(&g_mu);
+    while (g_received < a.count && !g_lost) {
+      long before = g_received;
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 5;
+      if (pthread_cond_timedwait(&g_cv, &g_mu, &ts) != 0 && g_received == before) break;
     }
+    res.messages = g_received;
+    res.t_first_ns = g_first_ns;
+    res.t_end_ns = g_last_ns;
+    pthread_mutex_unlock(&g_mu);
     res.cpu_us = bench_cpu_us() - cpu0;
-    res.messages = received;
   } else if (a.mode == BENCH_PUB) {
-    MQTTClient_deliveryToken* tokens = calloc((size_t)a.window, sizeof *tokens);
     int64_t cpu0 = bench_cpu_us();
     res.t_start_ns = bench_now_ns();
     for (long i = 0; i < a.count; ++i) {
-      MQTTClient_deliveryToken* slot = &tokens[i % a.window];
-      if (a.qos > 0 && i >= a.window) {
-        rc = MQTTClient_waitForCompletion(c, *slot, 5000);
-        if (rc != MQTTCLIENT_SUCCESS) return die("waitForCompletion", rc);
+      if (a.qos > 0) {
+        if (!wait_outstanding_below(a.window)) return die("wait for PUBACK", -1);
+        pthread_mutex_lock(&g_mu);
+        g_outstanding++;
+        pthread_mutex_unlock(&g_mu);
       }
-      rc = MQTTClient_publish(c, a.topic, (int)a.payload, payload, a.qos, 0, slot);
+      rc = MQTTClient_publish(c, a.topic, (int)a.payload, payload, a.qos, 0, NULL);
       if (rc != MQTTCLIENT_SUCCESS) return die("publish", rc);
     }
-    if (a.qos > 0) {
-      for (long i = a.count > a.window ? a.count - a.window : 0; i < a.count; ++i) {
-        rc = MQTTClient_waitForCompletion(c, tokens[i % a.window], 5000);
-        if (rc != MQTTCLIENT_SUCCESS) return die("waitForCompletion", rc);
-      }
-    }
+    if (!wait_outstanding_below(1)) return die("wait for PUBACK", -1);
     res.t_end_ns = bench_now_ns();
     res.cpu_us = bench_cpu_us() - cpu0;
     res.messages = a.count;
-    free(tokens);
   } else {
     int64_t* rtts = malloc(sizeof *rtts * (size_t)a.count);
     int64_t cpu0 = bench_cpu_us();
     res.t_start_ns = bench_now_ns();
     for (long i = 0; i < a.count; ++i) {
       int64_t t0 = bench_now_ns();
-      MQTTClient_deliveryToken token;
-      rc = MQTTClient_publish(c, a.topic, (int)a.payload, payload, 1, 0, &token);
+      pthread_mutex_lock(&g_mu);
+      g_outstanding = 1;
+      pthread_mutex_unlock(&g_mu);
+      rc = MQTTClient_publish(c, a.topic, (int)a.payload, payload, 1, 0, NULL);
       if (rc != MQTTCLIENT_SUCCESS) return die("publish", rc);
-      rc = MQTTClient_waitForCompletion(c, token, 5000);
-      if (rc != MQTTCLIENT_SUCCESS) return die("waitForCompletion", rc);
+      if (!wait_outstanding_below(1)) return die("wait for PUBACK", -1);
       rtts[i] = bench_now_ns() - t0;
     }
     res.t_end_ns = bench_now_ns();
