@@ -1,6 +1,7 @@
 # Starts and stops a private Mosquitto on a free loopback port. Source it, then:
 #   broker_start      sets BROKER_PORT, BROKER_PID, BROKER_DIR
 #   broker_stop       stops it and removes its files (safe to call twice; also set as EXIT trap)
+# BROKER_EXTRA_CONF, when set, is appended to the generated mosquitto.conf (one setting a line).
 
 broker_start() {
   local mosq
@@ -14,6 +15,7 @@ broker_start() {
     # set_tcp_nodelay: without it Mosquitto's Nagle delay meets the client's delayed ACK and a
     # QoS 1 round trip can take 40 ms on loopback.
     printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' "$port" > "$BROKER_DIR/mosquitto.conf"
+    if [ -n "${BROKER_EXTRA_CONF:-}" ]; then printf '%s\n' "$BROKER_EXTRA_CONF" >> "$BROKER_DIR/mosquitto.conf"; fi
     "$mosq" -c "$BROKER_DIR/mosquitto.conf" > "$BROKER_DIR/mosquitto.log" 2>&1 &
     BROKER_PID=$!
     local i

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Runner behind scripts/bench: codec micro-benchmarks and the end-to-end client comparison.
+
+Each end-to-end client is its own process (bench/edgekit_bench.cpp, bench/peers/*.c) that measures
+its own CPU (getrusage user+sys) and peak RSS and prints one JSON line. For QoS 0 and QoS 1 a
+subscriber of the same library counts arrivals while a publisher of that library sends; messages/s
+is end to end (publisher's first publish to the subscriber's last arrival). Round trips: one QoS 1
+publish at a time, each waiting for its PUBACK. Figures are medians over the runs.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+CLIENTS = [
+    # name, binary, protocol version
+    ("edgekit", "edgekit_bench", 311),
+    ("libmosquitto", "mosquitto_bench", 311),
+    ("paho-c", "paho_bench", 311),
+    ("edgekit-v5", "edgekit_bench", 5),
+]
+LABELS = {
+    "edgekit": "edgekit (MQTT 3.1.1)",
+    "libmosquitto": "libmosquitto 2.0.11, app polls `mosquitto_loop`",
+    "paho-c": "Paho C 1.3.12 `MQTTClient`, callback mode",
+    "edgekit-v5": "edgekit (MQTT 5), extra row",
+}
+
+
+def run_client(args, binary, mode, version, qos, count, topic):
+    cmd = [os.path.join(args.bin, binary), mode, "127.0.0.1", str(args.port), str(version), str(qos),
+           str(count), str(args.payload), str(args.window), topic]
+    return cmd
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("no result line in output:\n" + text)
+
+
+def throughput(args, name, binary, version, qos, run):
+    topic = f"bench/{name}/q{qos}/{run}/{os.getpid()}"
+    sub = subprocess.Popen(run_client(args, binary, "sub", version, qos, args.count, topic),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = sub.stdout.readline()
+    if line.strip() != "READY":
+        sub.kill()
+        raise RuntimeError(f"{name} subscriber did not start: {line} {sub.stderr.read()}")
+    pub = subprocess.run(run_client(args, binary, "pub", version, qos, args.count, topic),
+                         capture_output=True, text=True, timeout=600)
+    if pub.returncode != 0:
+        sub.kill()
+        raise RuntimeError(f"{name} publisher failed: {pub.stderr}")
+    out, err = sub.communicate(timeout=600)
+    p = last_json(pub.stdout)
+    s = last_json(out)
+    elapsed = (s["t_end_ns"] - p["t_start_ns"]) / 1e9
+    return {
+        "pub": p, "sub": s,
+        "received": s["messages"],
+        "msgs_per_s": s["messages"] / elapsed if elapsed > 0 else 0.0,
+        "pub_us_per_msg": p["cpu_us"] / p["messages"],
+        "sub_us_per_msg": s["cpu_us"] / max(s["messages"], 1),
+        "pub_rss_kb": p["maxrss_kb"], "sub_rss_kb": s["maxrss_kb"],
+    }
+
+
+def round_trips(args, name, binary, version, run):
+    topic = f"bench/{name}/rtt/{run}/{os.getpid()}"
+    r = subprocess.run(run_client(args, binary, "rtt", version, 1, args.rtt_count, topic),
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"{name} rtt failed: {r.stderr}")
+    j = last_json(r.stdout)
+    return {"raw": j, "p50_us": j["p50_us"], "p99_us": j["p99_us"],
+            "us_per_rt": j["cpu_us"] / j["messages"], "rss_kb": j["maxrss_kb"]}
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "broker": os.environ.get("BENCH_BROKER_VERSION", "mosquitto"),
+        "broker_settings": os.environ.get("BENCH_BROKER_CONF", ""),
+        "compiler": subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout.splitlines()[0],
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def codec(args):
+    exe = os.path.join(args.bin, "codec_bench")
+    min_time = "0.05" if args.quick else "0.3"
+    r = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
+                        "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError("codec_bench failed: " + r.stderr)
+    data = json.loads(r.stdout)
+    rows = []
+    for b in data["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"]
+        per_item = 1e9 / b["items_per_second"] if b.get("items_per_second") else None
+        rows.append({"name": name, "label": b.get("label", ""), "ns_per_packet": per_item,
+                     "bytes_per_second": b.get("bytes_per_second")})
+    return rows
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+
+def e2e_table(summary, args):
+    head = ("| client | QoS 0 msg/s | QoS 0 pub µs/msg | QoS 0 sub µs/msg | QoS 1 msg/s "
+            "| QoS 1 pub µs/msg | QoS 1 sub µs/msg | RTT p50 / p99 µs | RTT CPU µs | peak RSS KB pub / sub |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for name, _, _ in CLIENTS:
+        s = summary.get(name)
+        if not s:
+            continue
+        q0, q1, rt = s["qos0"], s["qos1"], s["rtt"]
+        lost = ""
+        if q0["min_received"] < args.count or q1["min_received"] < args.count:
+            lost = f" (lost: QoS 0 {args.count - q0['min_received']}, QoS 1 {args.count - q1['min_received']})"
+        rows.append(
+            f"| {LABELS[name]}{lost} | {fmt(q0['msgs_per_s'], 0)} | {fmt(q0['pub_us_per_msg'], 2)} "
+            f"| {fmt(q0['sub_us_per_msg'], 2)} | {fmt(q1['msgs_per_s'], 0)} | {fmt(q1['pub_us_per_msg'], 2)} "
+            f"| {fmt(q1['sub_us_per_msg'], 2)} | {fmt(rt['p50_us'], 0)} / {fmt(rt['p99_us'], 0)} "
+            f"| {fmt(rt['us_per_rt'], 1)} | {fmt(max(q0['pub_rss_kb'], q1['pub_rss_kb']), 0)} / "
+            f"{fmt(max(q0['sub_rss_kb'], q1['sub_rss_kb']), 0)} |")
+    return head + "\n".join(rows) + "\n"
+
+
+def verdict(summary):
+    lines = []
+    for qos in ("qos0", "qos1"):
+        for role in ("pub_us_per_msg", "sub_us_per_msg"):
+            peers = {n: summary[n][qos][role] for n in ("edgekit", "libmosquitto", "paho-c") if n in summary}
+            best = min(peers, key=peers.get)
+            ek = peers.get("edgekit")
+            others = ", ".join(f"{n} {v:.2f}" for n, v in peers.items() if n != "edgekit")
+            lines.append(f"- {qos.upper().replace('QOS', 'QoS ')} {'publisher' if role.startswith('pub') else 'subscriber'}: "
+                         f"edgekit {ek:.2f} µs/msg vs {others} → lowest: **{best}**")
+    peers = {n: summary[n]["rtt"]["us_per_rt"] for n in ("edgekit", "libmosquitto", "paho-c") if n in summary}
+    best = min(peers, key=peers.get)
+    lines.append("- QoS 1 round trip CPU: " + ", ".join(f"{n} {v:.1f} µs" for n, v in peers.items())
+                 + f" → lowest: **{best}**")
+    return "\n".join(lines) + "\n"
+
+
+def codec_table(rows):
+    head = "| benchmark | variant | ns / packet | bytes/s |\n|---|---|---|---|\n"
+    out = []
+    for r in rows:
+        name = r["name"].split("/")[0].replace("BM_", "")
+        bps = r["bytes_per_second"]
+        out.append(f"| {name} | {r['label']} | {fmt(r['ns_per_packet'], 1)} | "
+                   f"{fmt(bps / 1e9, 2) + ' GB/s' if bps else '–'} |")
+    return head + "\n".join(out) + "\n"
+
+
+def replace_block(text, key, body):
+    begin, end = f"<!-- bench:{key}:begin -->", f"<!-- bench:{key}:end -->"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    new = begin + "\n" + body + end
+    if pattern.search(text):
+        return pattern.sub(lambda _: new, text)
+    return text + "\n" + new + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--doc")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--count", type=int, default=100000)
+    ap.add_argument("--rtt-count", type=int, default=10000)
+    ap.add_argument("--payload", type=int, default=64)
+    ap.add_argument("--window", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="1 run, 10000 messages, 1000 round trips")
+    ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--only", help="comma-separated client names")
+    ap.add_argument("--skip-codec", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.runs, args.count, args.rtt_count = 1, 10000, 1000
+    clients = [c for c in CLIENTS if not args.only or c[0] in args.only.split(",")]
+    clients = [c for c in clients if os.path.exists(os.path.join(args.bin, c[1]))]
+
+    codec_rows = [] if args.skip_codec else codec(args)
+    raw = {name: {"qos0": [], "qos1": [], "rtt": []} for name, _, _ in clients}
+    for run in range(args.runs):
+        # Interleave the clients in every run so that machine noise spreads over all of them.
+        for name, binary, version in clients:
+            for qos in (0, 1):
+                r = throughput(args, name, binary, version, qos, run)
+                raw[name][f"qos{qos}"].append(r)
+                print(f"run {run + 1}/{args.runs} {name:12} QoS {qos}: {r['msgs_per_s']:9.0f} msg/s  "
+                      f"pub {r['pub_us_per_msg']:.2f} µs/msg  sub {r['sub_us_per_msg']:.2f} µs/msg  "
+                      f"received {r['received']}", file=sys.stderr)
+            rt = round_trips(args, name, binary, version, run)
+            raw[name]["rtt"].append(rt)
+            print(f"run {run + 1}/{args.runs} {name:12} RTT: p50 {rt['p50_us']:.0f} µs p99 {rt['p99_us']:.0f} µs "
+                  f"cpu {rt['us_per_rt']:.1f} µs/rt", file=sys.stderr)
+
+    summary = {}
+    for name, _, _ in clients:
+        s = {}
+        for q in ("qos0", "qos1"):
+            runs = raw[name][q]
+            s[q] = {k: median([r[k] for r in runs]) for k in
+                    ("msgs_per_s", "pub_us_per_msg", "sub_us_per_msg", "pub_rss_kb", "sub_rss_kb")}
+            s[q]["min_received"] = min(r["received"] for r in runs)
+        runs = raw[name]["rtt"]
+        s["rtt"] = {k: median([r[k] for r in runs]) for k in ("p50_us", "p99_us", "us_per_rt", "rss_kb")}
+        summary[name] = s
+
+    info = machine()
+    settings = {"runs": args.runs, "messages": args.count, "payload_bytes": args.payload,
+                "window": args.window, "round_trips": args.rtt_count}
+    command = os.environ.get("BENCH_COMMAND", "scripts/bench")
+    result = {"command": command, "machine": info, "settings": settings, "summary": summary,
+              "codec": codec_rows, "raw": raw}
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    table = e2e_table(summary, args)
+    print(table)
+    if codec_rows:
+        print(codec_table(codec_rows))
+    if all(n in summary for n in ("edgekit", "libmosquitto", "paho-c")):
+        print(verdict(summary))
+
+    if args.doc and not args.no_doc:
+        text = open(args.doc).read() if os.path.exists(args.doc) else "# Benchmarks\n"
+        machine_md = (f"- Command: `{command.strip()}`\n"
+                      f"- Date: {info['date']}\n"
+                      f"- Machine: {info['nproc']} CPUs, {info['cpu']}, Linux {info['kernel']}\n"
+                      f"- Compiler: {info['compiler']}, `bench` preset (Release, -O3)\n"
+                      f"- Broker: {info['broker']}, settings `{info['broker_settings']}` on 127.0.0.1\n"
+                      f"- Runs: {args.runs} (medians); {args.count:,} messages of {args.payload} bytes per "
+                      f"throughput run; QoS 1 window {args.window}; {args.rtt_count:,} round trips\n")
+        text = replace_block(text, "machine", machine_md)
+        text = replace_block(text, "e2e", table)
+        if all(n in summary for n in ("edgekit", "libmosquitto", "paho-c")):
+            text = replace_block(text, "verdict", verdict(summary))
+        if codec_rows:
+            text = replace_block(text, "codec", codec_table(codec_rows))
+        with open(args.doc, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
