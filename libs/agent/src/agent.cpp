@@ -228,6 +228,7 @@ struct Agent::Impl {
         client_id(new char[256]),
         rx(new std::byte[c.receive_buffer_size]),
         tx(new std::byte[c.send_buffer_size]),
+        sent_id(new std::uint16_t[c.command_slots]()),
         lost(new std::uint32_t[c.command_slots]),
         random(c.jitter_seed),
         backoff(c.reconnect_backoff, random),
@@ -287,6 +288,7 @@ struct Agent::Impl {
   std::unique_ptr<char[]> client_id;
   std::unique_ptr<std::byte[]> rx;
   std::unique_ptr<std::byte[]> tx;
+  std::unique_ptr<std::uint16_t[]> sent_id;  // per slot: packet id while in the session, else 0
   std::unique_ptr<std::uint32_t[]> lost;  // slots whose publish the broker forgot (this connect)
   std::size_t lost_count = 0;
   std::size_t lost_unrecoverable = 0;
@@ -559,12 +561,15 @@ struct Agent::Impl {
     static_cast<Impl*>(ctx)->on_event(e);
   }
 
+  // Slot fields may change under the pool mutex when a slot is free; the agent thread keeps its
+  // own map of the slots it has handed to the session, so acks are matched without the lock.
   Slot* find_sent(std::uint16_t packet_id, std::uint32_t* index) noexcept {
+    if (packet_id == 0) return nullptr;
     for (std::size_t i = 0; i < config.command_slots; ++i) {
-      Slot& s = slots[i];
-      if (s.kind == Kind::Publish && s.where == Where::Sent && s.packet_id == packet_id) {
+      if (sent_id[i] == packet_id) {
+        sent_id[i] = 0;
         if (index != nullptr) *index = static_cast<std::uint32_t>(i);
-        return &s;
+        return &slots[i];
       }
     }
     return nullptr;
@@ -670,7 +675,12 @@ struct Agent::Impl {
 
   Step carry_out(std::uint32_t i) noexcept {
     Slot& s = slots[i];
-    if (s.dropped) {
+    bool dropped = false;
+    {
+      os::LockGuard l(pool_mutex);
+      dropped = s.dropped;
+    }
+    if (dropped) {
       outbox_remove(i);
       complete_error(i, Errc::Dropped);
       return Step::Done;
@@ -703,6 +713,7 @@ struct Agent::Impl {
             complete(i, o);
           } else {
             s.packet_id = r ? *r : tap.saved_id;
+            sent_id[i] = s.packet_id;
           }
           return client->connected() ? Step::Done : Step::LinkDown;
         }
@@ -859,7 +870,12 @@ struct Agent::Impl {
       const std::uint32_t i = pop_front();
       Slot& s = slots[i];
       bool finish = false;
-      if (s.dropped) {
+      bool dropped = false;
+      {
+        os::LockGuard l(pool_mutex);
+        dropped = s.dropped;
+      }
+      if (dropped) {
         complete_error(i, Errc::Dropped);
         finish = true;
       } else if (s.kind == Kind::Disconnect) {
@@ -925,6 +941,14 @@ struct Agent::Impl {
     link.attach(c->transport, c->poll_handle);
     mqtt::ConnectOptions o = options;
     if (ever_connected) o.clean_start = false;
+    if (o.version == mqtt::Version::V5 && config.incoming_qos2 > 1) {
+      // Announce half the inbound QoS 2 storage: after a resume the broker may send a full
+      // Receive Maximum of new messages while ids of the last connection still await PUBREL.
+      const auto half = static_cast<std::uint16_t>(std::min<std::size_t>(config.incoming_qos2 / 2, 65535));
+      if (!o.properties.receive_maximum || *o.properties.receive_maximum > half) {
+        o.properties.receive_maximum = half;
+      }
+    }
     lost_count = 0;
     lost_unrecoverable = 0;
     last_server_reason = mqtt::ReasonCode::Success;
@@ -1103,7 +1127,10 @@ struct Agent::Impl {
         k = slots[i].kind;
         w = slots[i].where;
       }
-      if (k != Kind::Free && w == Where::Sent) complete_error(static_cast<std::uint32_t>(i), Errc::Stopped);
+      if (k != Kind::Free && w == Where::Sent) {
+        sent_id[i] = 0;
+        complete_error(static_cast<std::uint32_t>(i), Errc::Stopped);
+      }
     }
     Status st;
     st.state = ConnectionState::Closed;
