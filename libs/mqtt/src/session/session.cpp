@@ -558,10 +558,13 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
         // Still awaiting PUBREL: the server resent it; do not deliver twice [MQTT-4.3.3-9].
         break;
       }
-      std::size_t used = 0;
-      for (std::uint16_t id : storage_.incoming_qos2) used += id != 0;
+      // Ids still awaiting PUBREL from an earlier connection do not count against the Receive
+      // Maximum of this one: the server's send quota starts afresh on each connection (MQTT 5
+      // spec 4.9), and brokers (Mosquitto 2) send that many new QoS 2 messages right after a
+      // resume, before the PUBRELs. So only a full storage is refused. (Announcing a Receive
+      // Maximum below the storage size leaves room for the carried-over ids.)
       const std::ptrdiff_t slot = find_incoming(0);
-      if (slot < 0 || used >= incoming_limit_) {
+      if (slot < 0) {
         // In MQTT 5 with storage, the server was told our Receive Maximum and broke it; otherwise
         // the caller's storage is simply too small for what the server may send.
         const bool announced = switches::is_v5(version_) && !storage_.incoming_qos2.empty();

@@ -1,0 +1,358 @@
+#pragma once
+/// \file
+/// `edgekit::agent::Agent`: one MQTT connection (3.1.1 or 5) shared by many threads.
+///
+/// One thread (the agent's, started by `start`) owns a `mqtt::Client`, its `Session` and the
+/// transport. Any thread may call `publish`, `subscribe`, `unsubscribe` and `disconnect`; each
+/// call copies what it needs into a command slot, queues it and returns at once. The outcome (the
+/// broker's reason code, or why it failed) arrives as a `CompletionHandler` call on the agent
+/// thread, or the caller waits for it with a timeout (`*_and_wait`).
+///
+/// Memory: everything is allocated once, in the constructor (command slots of `slot_size` bytes
+/// each, the client's buffers, the router's table, the session's records). Steady-state operation
+/// never touches the heap. A full pool is an error the caller sees (`Errc::QueueFull`), never a
+/// block.
+///
+/// Ordering: commands are carried out in the order they were queued (a publish waiting for the
+/// server's Receive Maximum holds back the ones behind it), so the messages of one publishing
+/// thread leave in the order it queued them, also across reconnects and restarts.
+///
+/// Connection keeping: the agent connects through the `TransportFactory`, reconnects with
+/// exponential backoff and full jitter (`edgekit::backoff`), resumes the session (the client
+/// resends unacknowledged QoS 1/2 with DUP), and when the broker lost the session
+/// (session_present = 0) subscribes every filter again and puts the publishes the broker forgot
+/// back at the head of the queue; the status handler is told so. Permanent failures (bad user
+/// name or password, not authorized, client id rejected, banned, unreachable on the very first
+/// connection, protocol errors) stop the retrying unless `Config::retry_permanent_failures`.
+///
+/// Batching: the agent thread takes every queued command (up to `Config::max_batch`) and the
+/// packets they produce leave in one write; every complete packet of one read is handled and the
+/// acknowledgements they need leave in one write as well.
+///
+/// Thread safety: every public member may be called from any thread, including from inside a
+/// `MessageHandler` or `CompletionHandler` (which run on the agent thread) — except the
+/// `*_and_wait` calls, which return `Errc::WouldDeadlock` there.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "edgekit/agent/os.hpp"
+#include "edgekit/core/backoff.hpp"
+#include "edgekit/core/clock.hpp"
+#include "edgekit/core/result.hpp"
+#include "edgekit/mqtt/client.hpp"
+#include "edgekit/mqtt/session_store.hpp"
+#include "edgekit/transport/transport.hpp"
+
+namespace edgekit::agent {
+
+/// Errors of the agent (what the MQTT layer said, if anything, is in `mqtt` / `Outcome`).
+enum class Errc : std::uint8_t {
+  Ok = 0,
+  QueueFull,          ///< every command slot is taken (queued or in flight); try again later
+  OfflineQueueFull,   ///< disconnected and the offline queue is at `Config::offline_queue_limit`
+  Dropped,            ///< completion: a queued QoS 0 publish dropped while offline to make room
+  MessageTooLarge,    ///< the encoded command does not fit `Config::slot_size`
+  Rejected,           ///< the MQTT layer refused the command; `mqtt` says why
+  Stopped,            ///< the agent is stopped (or stopping): the command was not carried out
+  PermanentFailure,   ///< the connection failed permanently (see the status); not retrying
+  Timeout,            ///< `*_and_wait` timed out; the command goes on, its outcome is dropped
+  WouldDeadlock,      ///< a waiting call made on the agent thread (from a handler)
+  NotSubscribed,      ///< unsubscribe of a filter that has no subscription
+  RouterFull,         ///< `Config::max_subscriptions` filters are subscribed already
+  InvalidArgument,    ///< e.g. a filter longer than `Config::max_filter_length`
+  PersistenceFailed,  ///< the outbox could not store the message (nothing queued)
+  Lost,               ///< the broker forgot the session and the message could not be requeued
+  NotStarted,         ///< `start` has not been called or failed
+};
+
+/// A short static name of `e`.
+[[nodiscard]] const char* to_string(Errc e) noexcept;
+
+/// An error returned at once by a call (nothing was queued).
+struct Error {
+  Errc code = Errc::Ok;
+  mqtt::Errc mqtt = mqtt::Errc::Ok;  ///< with Rejected: the MQTT layer's reason
+};
+
+template <class T>
+using Result = edgekit::Result<T, Error>;
+
+/// How a command ended.
+struct Outcome {
+  Errc error = Errc::Ok;
+  mqtt::Errc mqtt = mqtt::Errc::Ok;
+  /// The broker's reason code: PUBACK / PUBREC (when it failed) / PUBCOMP for publishes (Success
+  /// for QoS 0, and always in 3.1.1), the SUBACK code (granted QoS or failure), the UNSUBACK code
+  /// (Success in 3.1.1).
+  mqtt::ReasonCode reason_code = mqtt::ReasonCode::Success;
+  /// Publishes: the packet id used (0 for QoS 0).
+  std::uint16_t packet_id = 0;
+  /// True when the command was carried out and the broker did not refuse it.
+  [[nodiscard]] bool ok() const noexcept {
+    return error == Errc::Ok && !mqtt::is_error(reason_code);
+  }
+};
+
+/// Called once, on the agent thread, when a command ends. A function pointer and a context (no
+/// allocation); the context must stay valid until the call.
+struct CompletionHandler {
+  void (*function)(void* context, const Outcome& outcome) = nullptr;
+  void* context = nullptr;
+};
+
+/// Receives the messages of one subscription, on the agent thread. The message and its views are
+/// valid during the call only. May call the agent (not its `*_and_wait` members).
+struct MessageHandler {
+  void (*function)(void* context, const mqtt::Publish& message) = nullptr;
+  void* context = nullptr;
+};
+
+/// A new connection made by a `TransportFactory`.
+struct TransportConnection {
+  /// Connected, owned by the factory, valid until its next `connect` or its destruction.
+  transport::Transport* transport = nullptr;
+  /// A pollable descriptor of the connection (the socket) so the agent can wait on it and on its
+  /// wake-up at once; -1 when there is none (the agent then waits in short slices).
+  int poll_handle = -1;
+};
+
+/// Why a `TransportFactory` could not connect.
+struct TransportFailure {
+  mqtt::Errc error = mqtt::Errc::ConnectFailed;  ///< ConnectFailed, HostNotFound, Timeout
+  int system_error = 0;                          ///< errno, when there is one
+  const char* detail = "";                       ///< static text
+  /// True when retrying cannot help (e.g. an invalid address).
+  bool permanent = false;
+};
+
+/// Makes a new connected transport for each connection attempt: TCP today, TLS later.
+/// Called on the agent thread only.
+class TransportFactory {
+ public:
+  [[nodiscard]] virtual edgekit::Result<TransportConnection, TransportFailure> connect() noexcept = 0;
+
+ protected:
+  ~TransportFactory() = default;
+};
+
+/// The TCP `TransportFactory`. Keeps one `TcpTransport` (the current connection).
+class TcpTransportFactory final : public TransportFactory {
+ public:
+  /// `host` is copied (at most 253 characters). `timeout_ms` bounds each connect.
+  TcpTransportFactory(std::string_view host, std::uint16_t port,
+                      std::uint32_t timeout_ms = 5000) noexcept;
+  ~TcpTransportFactory();
+  /// Errors: HostNotFound (permanent), ConnectFailed (refused, unreachable), Timeout.
+  [[nodiscard]] edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override;
+  /// Changes the port of later connections (tests move a client between proxy and broker).
+  void set_port(std::uint16_t port) noexcept { port_.store(port); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<std::uint16_t> port_;
+};
+
+/// What the connection is doing.
+enum class ConnectionState : std::uint8_t {
+  Idle,          ///< not started
+  Connecting,    ///< a connection attempt is in progress
+  Connected,     ///< connected; commands flow
+  Disconnected,  ///< the connection is down; a retry is scheduled (`Status::retry_in`)
+  Failed,        ///< a permanent failure: no more retries until `reconnect`
+  Closed,        ///< `disconnect` was carried out (or `stop`): no retries until `reconnect`
+};
+
+/// Why the state changed.
+enum class StatusReason : std::uint8_t {
+  Connecting,          ///< an attempt starts
+  SessionResumed,      ///< connected, the broker had the session (unacked messages resent)
+  SessionStarted,      ///< connected with a new session (first connect, or clean start)
+  SessionLost,         ///< connected, but the broker had lost the session: subscriptions were
+                       ///< made again (`resubscribed`), forgotten publishes requeued (`requeued`)
+  Unreachable,         ///< the transport could not connect (`error`, `system_error`, `detail`)
+  Refused,             ///< CONNACK refused the connection (`broker_reason`)
+  ConnectionLost,      ///< an established connection ended (`error`; `broker_reason` when the
+                       ///< server sent DISCONNECT)
+  ProtocolViolation,   ///< the broker broke the protocol (`error`)
+  Disconnected,        ///< `disconnect` was carried out
+  Stopped,             ///< `stop`
+};
+
+/// A connection state change, given to the status handler (on the agent thread).
+struct Status {
+  ConnectionState state = ConnectionState::Idle;
+  StatusReason reason = StatusReason::Connecting;
+  mqtt::Errc error = mqtt::Errc::Ok;
+  mqtt::ReasonCode broker_reason = mqtt::ReasonCode::Success;
+  /// True when the agent stops retrying because of this (state Failed).
+  bool permanent = false;
+  /// Consecutive failed attempts so far.
+  std::uint32_t attempts = 0;
+  /// Disconnected: when the next attempt is made.
+  Duration retry_in{0};
+  std::size_t resubscribed = 0;  ///< SessionLost
+  std::size_t requeued = 0;      ///< SessionLost: publishes put back in the queue
+  std::size_t lost = 0;          ///< SessionLost: publishes that could not be requeued
+  int system_error = 0;
+  const char* detail = "";  ///< static text
+};
+
+/// Receives `Status` reports on the agent thread. May call the agent.
+struct StatusHandler {
+  void (*function)(void* context, const Status& status) = nullptr;
+  void* context = nullptr;
+};
+
+/// What to do with a new publish while disconnected and `offline_queue_limit` are queued.
+enum class OfflinePolicy : std::uint8_t {
+  RejectNew,        ///< the new publish fails with OfflineQueueFull
+  DropOldestQoS0,   ///< the oldest queued QoS 0 publish completes with Dropped and the new one
+                    ///< is queued; with no QoS 0 queued, as RejectNew
+};
+
+/// Sizes and timings, fixed at construction.
+struct Config {
+  /// Command slots: queued plus in-flight commands (QoS 1/2 publishes stay until acknowledged).
+  std::size_t command_slots = 64;
+  /// Bytes per slot: the largest encoded PUBLISH (header, topic, properties, payload) or filter.
+  std::size_t slot_size = 1024;
+  /// Publishes held while disconnected (at most command_slots), and what happens beyond.
+  std::size_t offline_queue_limit = 32;
+  OfflinePolicy offline_policy = OfflinePolicy::RejectNew;
+  /// Subscriptions (router entries) and the longest filter.
+  std::size_t max_subscriptions = 16;
+  std::size_t max_filter_length = 128;
+  /// Client buffers (the receive buffer bounds the largest inbound packet) and the batch buffer
+  /// the packets of one batch are gathered in before they leave in one write.
+  std::size_t receive_buffer_size = 16 * 1024;
+  std::size_t send_buffer_size = 4 * 1024;
+  std::size_t batch_buffer_size = 32 * 1024;
+  /// Session records: outgoing QoS 1/2 in flight, inbound QoS 2 awaiting PUBREL.
+  std::size_t inflight_records = 64;
+  std::size_t incoming_qos2 = 64;
+  /// Commands taken per batch.
+  std::size_t max_batch = 64;
+  backoff::Policy reconnect_backoff{Duration{200}, Duration{10'000}};
+  /// Seed of the jitter (make it differ per device).
+  std::uint64_t jitter_seed = 0x5eed;
+  Duration connect_timeout{5000};
+  /// SUBSCRIBE / UNSUBSCRIBE acknowledgement timeout; a write that cannot finish (a stalled
+  /// link) within `send_timeout` ends the connection.
+  Duration operation_timeout{10'000};
+  Duration send_timeout{5000};
+  /// The very first connection (since start or reconnect()): after this many failed transport
+  /// connects the failure is permanent (wrong host or port is a configuration error). Once
+  /// connected, a lost broker is retried without limit.
+  std::uint32_t initial_connect_attempts = 3;
+  /// Retry even permanent failures (with backoff), e.g. for a broker whose ACL may be fixed.
+  bool retry_permanent_failures = false;
+};
+
+/// Persistence of the session (unacknowledged QoS 1/2, inbound QoS 2 ids) and of the outbox
+/// (QoS 1/2 publishes queued but not yet handed to the session), so a restarted device process
+/// delivers all of them. Two stores (e.g. two `FileSessionStore`s in different directories),
+/// opened, outliving the agent.
+struct Persistence {
+  mqtt::SessionStore* session = nullptr;
+  mqtt::SessionStore* outbox = nullptr;
+};
+
+/// Counters, for tests and benchmarks.
+struct Stats {
+  std::uint64_t writes = 0;          ///< transport writes (system calls) made
+  std::uint64_t reads = 0;           ///< transport reads
+  std::uint64_t published = 0;       ///< publishes handed to the client
+  std::uint64_t batches = 0;         ///< batches of commands taken
+  std::uint64_t connects = 0;        ///< successful connects
+  std::uint64_t requeued = 0;        ///< publishes requeued after the broker lost the session
+};
+
+/// See the file comment.
+class Agent {
+ public:
+  /// Allocates every buffer. `connect` is used for every connection attempt: its views (client
+  /// id, credentials, will, properties) must outlive the agent. Later attempts set clean_start =
+  /// false so the session resumes. `factory`, `clock` and the stores must outlive the agent.
+  Agent(const Config& config, const mqtt::ConnectOptions& connect, TransportFactory& factory,
+        const Clock& clock, Persistence persistence = {}) noexcept;
+  /// Stops the agent thread (see `stop`).
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  /// Sets the status handler; call before `start`.
+  void set_status_handler(StatusHandler handler) noexcept { status_handler_ = handler; }
+
+  /// Restores persisted state (outbox and session) and starts the agent thread, which connects.
+  /// Returns false when the thread or the wake-up could not be created or was started already.
+  [[nodiscard]] bool start() noexcept;
+
+  /// Queues a publish (any QoS). Copies the message (topic, payload, properties) into a slot;
+  /// the caller's memory is free again on return. QoS 1/2 publishes are written to the outbox
+  /// first when persistence is configured. `done` (may be empty) is called once, on the agent
+  /// thread, with the broker's reason code: for QoS 0 when the message was handed to the
+  /// transport, for QoS 1/2 on PUBACK / PUBCOMP (or a failing PUBREC).
+  /// Errors: NotStarted; Stopped; PermanentFailure; QueueFull; OfflineQueueFull;
+  /// MessageTooLarge; Rejected (the codec refused the message: `mqtt` says why, e.g.
+  /// WildcardInTopicName, InvalidArgument for properties in 3.1.1); PersistenceFailed.
+  [[nodiscard]] Result<void> publish(const mqtt::Publish& message,
+                                     CompletionHandler done = {}) noexcept;
+  /// `publish`, then waits up to `timeout` for the outcome.
+  /// Errors: those of `publish`; WouldDeadlock (on the agent thread); Timeout.
+  [[nodiscard]] Result<Outcome> publish_and_wait(const mqtt::Publish& message,
+                                                 Duration timeout) noexcept;
+
+  /// Queues a subscription: `handler` receives every message that matches `filter` (and only
+  /// those: MQTT 5 subscription identifiers route exactly; otherwise the filter is matched,
+  /// `$share/{group}/` ignored). Subscribing a filter again replaces its options and handler.
+  /// Subscriptions are made again automatically when the broker lost the session.
+  /// Errors: NotStarted; Stopped; PermanentFailure; QueueFull; InvalidArgument (filter longer
+  /// than max_filter_length); Rejected (invalid filter). Outcome errors: RouterFull; a SUBACK
+  /// failure code in `reason_code`.
+  [[nodiscard]] Result<void> subscribe(std::string_view filter, mqtt::SubscribeOptions options,
+                                       MessageHandler handler,
+                                       CompletionHandler done = {}) noexcept;
+  [[nodiscard]] Result<Outcome> subscribe_and_wait(std::string_view filter,
+                                                   mqtt::SubscribeOptions options,
+                                                   MessageHandler handler,
+                                                   Duration timeout) noexcept;
+
+  /// Queues an unsubscription of `filter` (exactly as subscribed). Its handler gets no more
+  /// messages once the UNSUBACK arrived. Errors: as `subscribe`; outcome NotSubscribed.
+  [[nodiscard]] Result<void> unsubscribe(std::string_view filter,
+                                         CompletionHandler done = {}) noexcept;
+  [[nodiscard]] Result<Outcome> unsubscribe_and_wait(std::string_view filter,
+                                                     Duration timeout) noexcept;
+
+  /// Queues a DISCONNECT behind every command queued before it, then closes the connection and
+  /// stops reconnecting (state Closed). Unacknowledged QoS 1/2 stay in the session for a later
+  /// `reconnect` (or restart with persistence).
+  [[nodiscard]] Result<void> disconnect(CompletionHandler done = {}) noexcept;
+  [[nodiscard]] Result<Outcome> disconnect_and_wait(Duration timeout) noexcept;
+
+  /// After a permanent failure or `disconnect`: connect again (backoff reset).
+  void reconnect() noexcept;
+
+  /// Ends the agent thread without DISCONNECT (the session stays resumable), completing every
+  /// command not carried out with Stopped. Idempotent; not from the agent thread.
+  void stop() noexcept;
+
+  /// The current state (may change right after).
+  [[nodiscard]] ConnectionState state() const noexcept { return state_.load(); }
+  /// Counters (read from any thread; approximate while running).
+  [[nodiscard]] Stats stats() const noexcept;
+
+  struct Impl;  // the agent thread's state (sources)
+
+ private:
+  StatusHandler status_handler_{};
+  std::atomic<ConnectionState> state_{ConnectionState::Idle};
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgekit::agent

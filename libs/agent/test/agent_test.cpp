@@ -1,0 +1,378 @@
+// The agent against a real Mosquitto: commands from many threads, routing, re-entrancy, queue
+// bounds, offline policies, permanent failures, session loss, batching.
+#include "edgekit/agent/agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent_test_support.hpp"
+#include "edgekit/testing/fault_proxy.hpp"
+#include "edgekit/testing/mosquitto.hpp"
+#include "edgekit/transport/tcp.hpp"
+
+namespace edgekit::agent::test {
+namespace {
+
+using mqtt::QoS;
+using mqtt::ReasonCode;
+using mqtt::Version;
+
+class AgentTest : public edgekit::testing::MosquittoFixture,
+                  public ::testing::WithParamInterface<Version> {
+ protected:
+  mqtt::ConnectOptions options(std::string_view id) {
+    mqtt::ConnectOptions o;
+    o.version = GetParam();
+    o.client_id = id;
+    o.keep_alive_seconds = 30;
+    return o;
+  }
+  SteadyClock clock_;
+};
+
+TEST_P(AgentTest, PublishesAllQoSToItselfAndReportsBrokerReasonCodes) {
+  TcpTransportFactory factory("127.0.0.1", broker().port());
+  const auto o = options("agent-self");
+  StatusLog log;
+  Inbox inbox;
+  Agent agent(Config{}, o, factory, clock_);
+  agent.set_status_handler(log.handler());
+  ASSERT_TRUE(agent.start());
+  auto sub = agent.subscribe_and_wait("self/#", {QoS::ExactlyOnce}, inbox.handler(), 5s);
+  ASSERT_TRUE(sub) << to_string(sub.error().code);
+  EXPECT_EQ(sub->reason_code, ReasonCode::GrantedQoS2);
+  for (QoS q : {QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce}) {
+    auto r = agent.publish_and_wait(message("self/x", "hello", q), 5s);
+    ASSERT_TRUE(r) << to_string(r.error().code);
+    EXPECT_TRUE(r->ok());
+    EXPECT_EQ(r->packet_id == 0, q == QoS::AtMostOnce);
+  }
+  ASSERT_TRUE(inbox.wait_for(3));
+  auto got = inbox.snapshot();
+  EXPECT_EQ(got[0].payload, "hello");
+  EXPECT_EQ(got[2].qos, QoS::ExactlyOnce);
+  EXPECT_EQ(log.count_reason(StatusReason::SessionStarted), 1u);
+  EXPECT_EQ(agent.state(), ConnectionState::Connected);
+  auto d = agent.disconnect_and_wait(5s);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(agent.state(), ConnectionState::Closed);
+}
+
+TEST_P(AgentTest, RouterGivesEachHandlerOnlyItsOwnTraffic) {
+  TcpTransportFactory factory("127.0.0.1", broker().port());
+  const auto o = options("agent-router");
+  Inbox plus, hash, dollar, shared, exact;
+  Agent agent(Config{}, o, factory, clock_);
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(agent.subscribe_and_wait("r/+/temp", {QoS::AtLeastOnce}, plus.handler(), 5s));
+  ASSERT_TRUE(agent.subscribe_and_wait("q/#", {QoS::AtLeastOnce}, hash.handler(), 5s));
+  ASSERT_TRUE(agent.subscribe_and_wait("$app/#", {QoS::AtLeastOnce}, dollar.handler(), 5s));
+  ASSERT_TRUE(agent.subscribe_and_wait("$share/g1/s/+", {QoS::AtLeastOnce}, shared.handler(), 5s));
+  ASSERT_TRUE(agent.subscribe_and_wait("x/y", {QoS::AtLeastOnce}, exact.handler(), 5s));
+  for (auto t : {"r/1/temp", "r/2/temp", "r/1/hum", "q", "q/a/b", "$app/z", "s/1", "x/y", "x/z"}) {
+    ASSERT_TRUE(agent.publish_and_wait(message(t, t, QoS::AtLeastOnce), 5s));
+  }
+  ASSERT_TRUE(exact.wait_for(1));
+  std::this_thread::sleep_for(200ms);
+  auto topics = [](Inbox& in) {
+    std::vector<std::string> v;
+    for (auto& m : in.snapshot()) v.push_back(m.topic);
+    return v;
+  };
+  EXPECT_EQ(topics(plus), (std::vector<std::string>{"r/1/temp", "r/2/temp"}));
+  EXPECT_EQ(topics(hash), (std::vector<std::string>{"q", "q/a/b"}));
+  EXPECT_EQ(topics(dollar), (std::vector<std::string>{"$app/z"}));
+  EXPECT_EQ(topics(shared), (std::vector<std::string>{"s/1"}));
+  EXPECT_EQ(topics(exact), (std::vector<std::string>{"x/y"}));
+  // Unsubscribed: no more traffic for that handler.
+  auto u = agent.unsubscribe_and_wait("x/y", 5s);
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(u->ok());
+  ASSERT_TRUE(agent.publish_and_wait(message("x/y", "late", QoS::AtLeastOnce), 5s));
+  ASSERT_TRUE(agent.publish_and_wait(message("q/after", "q", QoS::AtLeastOnce), 5s));
+  ASSERT_TRUE(hash.wait_for(3));
+  EXPECT_EQ(exact.size(), 1u);
+  auto nu = agent.unsubscribe_and_wait("never/subscribed", 5s);
+  ASSERT_TRUE(nu);
+  EXPECT_EQ(nu->error, Errc::NotSubscribed);
+}
+
+// A handler that publishes and subscribes through the agent (re-entrantly), and whose waiting
+// calls are refused instead of deadlocking.
+struct Echo {
+  Agent* agent = nullptr;
+  Inbox* replies = nullptr;
+  std::atomic<int> would_deadlock{0};
+  std::atomic<int> subscribed{0};
+  static void on(void* ctx, const mqtt::Publish& p) {
+    auto* self = static_cast<Echo*>(ctx);
+    std::string reply = "re:" + std::string(mqtt::as_string(p.payload));
+    (void)!self->agent->publish(message("echo/out", reply, QoS::AtLeastOnce));
+    auto w = self->agent->publish_and_wait(message("echo/out", "x"), 1s);
+    if (!w && w.error().code == Errc::WouldDeadlock) ++self->would_deadlock;
+    if (self->subscribed.exchange(1) == 0) {
+      (void)!self->agent->subscribe("echo/out", {QoS::AtLeastOnce}, self->replies->handler());
+    }
+  }
+};
+
+TEST_P(AgentTest, HandlersMayCallTheAgentReentrantly) {
+  TcpTransportFactory factory("127.0.0.1", broker().port());
+  const auto o = options("agent-reentrant");
+  Inbox replies;
+  Echo echo;
+  Agent agent(Config{}, o, factory, clock_);
+  ASSERT_TRUE(agent.start());
+  echo.agent = &agent;
+  echo.replies = &replies;
+  ASSERT_TRUE(agent.subscribe_and_wait("echo/in", {QoS::AtLeastOnce}, {&Echo::on, &echo}, 5s));
+  ASSERT_TRUE(agent.publish_and_wait(message("echo/in", "1", QoS::AtLeastOnce), 5s));
+  ASSERT_TRUE(wait_until([&] { return echo.subscribed.load() == 1; }));
+  std::this_thread::sleep_for(200ms);  // the re-entrant SUBSCRIBE is carried out
+  ASSERT_TRUE(agent.publish_and_wait(message("echo/in", "2", QoS::AtLeastOnce), 5s));
+  ASSERT_TRUE(replies.wait_for(1));
+  EXPECT_EQ(replies.snapshot()[0].payload, "re:2");
+  EXPECT_EQ(echo.would_deadlock.load(), 2);
+}
+
+TEST_P(AgentTest, ManyThreadsShareOneConnectionAndBatchWrites) {
+  TcpTransportFactory factory("127.0.0.1", broker().port());
+  const auto o = options("agent-threads");
+  Config c;
+  c.command_slots = 256;
+  Inbox inbox;
+  Completions done;
+  Agent agent(c, o, factory, clock_);
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(agent.subscribe_and_wait("mt/#", {QoS::AtLeastOnce}, inbox.handler(), 5s));
+  constexpr int kThreads = 8, kEach = 250;
+  std::atomic<int> full{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string topic = "mt/" + std::to_string(t);
+      for (int i = 0; i < kEach; ++i) {
+        const std::string payload = std::to_string(i);
+        const QoS q = (i % 2) == 0 ? QoS::AtMostOnce : QoS::AtLeastOnce;
+        for (;;) {
+          auto r = agent.publish(message(topic, payload, q), done.handler());
+          if (r) break;
+          ASSERT_EQ(r.error().code, Errc::QueueFull);
+          ++full;
+          std::this_thread::sleep_for(1ms);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(done.wait_for(kThreads * kEach, 20s));
+  for (auto& oc : done.snapshot()) EXPECT_TRUE(oc.ok()) << to_string(oc.error);
+  ASSERT_TRUE(inbox.wait_for(kThreads * kEach / 2, 20s));  // every QoS 1 at least
+  const Stats s = agent.stats();
+  std::printf("[   INFO   ] %d publishes: %llu writes, %llu reads, %llu batches, %d QueueFull\n",
+              kThreads * kEach, static_cast<unsigned long long>(s.writes),
+              static_cast<unsigned long long>(s.reads), static_cast<unsigned long long>(s.batches),
+              full.load());
+  EXPECT_LT(s.writes, s.published);  // fewer system calls than messages
+}
+
+TEST_P(AgentTest, FullPoolIsAnErrorNotABlock) {
+  testing::FaultProxy proxy(broker().port());
+  ASSERT_TRUE(proxy.start());
+  TcpTransportFactory factory("127.0.0.1", proxy.port());
+  const auto o = options("agent-full");
+  Config c;
+  c.command_slots = 8;
+  c.offline_queue_limit = 8;
+  Agent agent(c, o, factory, clock_);
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
+  proxy.stall();
+  int ok = 0;
+  Errc last = Errc::Ok;
+  for (int i = 0; i < 20; ++i) {
+    auto r = agent.publish(message("full/t", "x", QoS::AtLeastOnce));
+    if (r) ++ok;
+    else last = r.error().code;
+  }
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(last, Errc::QueueFull);
+  proxy.pass();
+}
+
+TEST_P(AgentTest, OfflineQueueRejectsNewOrDropsOldestQoS0ByPolicy) {
+  testing::FaultProxy proxy(broker().port());
+  ASSERT_TRUE(proxy.start());
+  TcpTransportFactory factory("127.0.0.1", proxy.port());
+  for (OfflinePolicy policy : {OfflinePolicy::RejectNew, OfflinePolicy::DropOldestQoS0}) {
+    const auto o = options(policy == OfflinePolicy::RejectNew ? "agent-off-r" : "agent-off-d");
+    Config c;
+    c.offline_queue_limit = 3;
+    c.offline_policy = policy;
+    c.reconnect_backoff = {Duration{50}, Duration{100}};
+    StatusLog log;
+    Completions done;
+    Agent agent(c, o, factory, clock_);
+    agent.set_status_handler(log.handler());
+    ASSERT_TRUE(agent.start());
+    ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
+    proxy.refuse(true);
+    proxy.cut();
+    ASSERT_TRUE(wait_until([&] { return agent.state() != ConnectionState::Connected; }));
+    ASSERT_TRUE(agent.publish(message("off/t", "q0-a"), done.handler()));
+    ASSERT_TRUE(agent.publish(message("off/t", "q1-b", QoS::AtLeastOnce), done.handler()));
+    ASSERT_TRUE(agent.publish(message("off/t", "q0-c"), done.handler()));
+    auto fourth = agent.publish(message("off/t", "q1-d", QoS::AtLeastOnce), done.handler());
+    if (policy == OfflinePolicy::RejectNew) {
+      ASSERT_FALSE(fourth);
+      EXPECT_EQ(fourth.error().code, Errc::OfflineQueueFull);
+    } else {
+      ASSERT_TRUE(fourth);  // q0-a was dropped to make room
+      ASSERT_TRUE(done.wait_for(1));
+      EXPECT_EQ(done.snapshot()[0].error, Errc::Dropped);
+    }
+    proxy.refuse(false);
+    const std::size_t expect = policy == OfflinePolicy::RejectNew ? 3 : 4;
+    ASSERT_TRUE(done.wait_for(expect, 10s));
+    std::size_t good = 0;
+    for (auto& oc : done.snapshot()) good += oc.ok() ? 1 : 0;
+    EXPECT_EQ(good, 3u);
+    EXPECT_GE(log.count_reason(StatusReason::ConnectionLost), 1u);
+    agent.stop();
+  }
+}
+
+TEST_P(AgentTest, BrokerThatLostTheSessionGetsEverySubscriptionAgain) {
+  TcpTransportFactory factory("127.0.0.1", broker().port());
+  auto o = options("agent-resub");
+  if (GetParam() == Version::V5) o.properties.session_expiry_interval = 600;
+  o.clean_start = false;
+  Config c;
+  c.reconnect_backoff = {Duration{50}, Duration{200}};
+  StatusLog log;
+  Inbox a, b;
+  Agent agent(c, o, factory, clock_);
+  agent.set_status_handler(log.handler());
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(agent.subscribe_and_wait("ra/#", {QoS::AtLeastOnce}, a.handler(), 5s));
+  ASSERT_TRUE(agent.subscribe_and_wait("rb/+", {QoS::ExactlyOnce}, b.handler(), 5s));
+  ASSERT_TRUE(broker().restart());  // no persistence: the session is gone
+  ASSERT_TRUE(wait_until([&] { return log.count_reason(StatusReason::SessionLost) == 1; }, 10s));
+  Status lost{};
+  for (auto& s : log.snapshot()) {
+    if (s.reason == StatusReason::SessionLost) lost = s;
+  }
+  EXPECT_EQ(lost.resubscribed, 2u);
+  ASSERT_TRUE(agent.publish_and_wait(message("ra/1", "a", QoS::AtLeastOnce), 5s));
+  ASSERT_TRUE(agent.publish_and_wait(message("rb/1", "b", QoS::ExactlyOnce), 5s));
+  EXPECT_TRUE(a.wait_for(1));
+  EXPECT_TRUE(b.wait_for(1));
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, AgentTest, ::testing::Values(Version::V5, Version::V311),
+                         [](const auto& param_info) {
+                           return param_info.param == Version::V5 ? std::string("V5")
+                                                            : std::string("V311");
+                         });
+
+// --- Permanent failures: one clear report, no endless silent retry ------------------------------
+
+class AgentFailureTest : public edgekit::testing::MosquittoFixture {
+ protected:
+  edgekit::testing::MosquittoOptions broker_options() const override {
+    edgekit::testing::MosquittoOptions o;
+    o.allow_anonymous = false;
+    o.users.push_back({"device", "right"});
+    o.extra_lines.push_back("clientid_prefixes dev-");
+    return o;
+  }
+  // Runs an agent for a while and returns its status reports.
+  std::vector<Status> run(const mqtt::ConnectOptions& o, std::uint16_t port) {
+    TcpTransportFactory factory("127.0.0.1", port, 1000);
+    Config c;
+    c.reconnect_backoff = {Duration{20}, Duration{50}};
+    StatusLog log;
+    Agent agent(c, o, factory, clock_);
+    agent.set_status_handler(log.handler());
+    EXPECT_TRUE(agent.start());
+    EXPECT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Failed; }, 5s));
+    std::this_thread::sleep_for(500ms);  // no retries after the failure
+    auto r = agent.publish(message("t", "x", QoS::AtLeastOnce));
+    EXPECT_FALSE(r);
+    if (!r) {
+      EXPECT_EQ(r.error().code, Errc::PermanentFailure);
+    }
+    agent.stop();
+    auto all = log.snapshot();
+    all.pop_back();  // Stopped
+    return all;
+  }
+  static std::size_t failed_reports(const std::vector<Status>& all) {
+    std::size_t n = 0;
+    for (auto& s : all) n += s.state == ConnectionState::Failed ? 1 : 0;
+    return n;
+  }
+  SteadyClock clock_;
+};
+
+TEST_F(AgentFailureTest, WrongPasswordIsReportedOnceAndNotRetried) {
+  for (Version v : {Version::V5, Version::V311}) {
+    mqtt::ConnectOptions o;
+    o.version = v;
+    o.client_id = "dev-1";
+    o.username = "device";
+    o.password = mqtt::as_bytes("wrong");
+    auto all = run(o, broker().port());
+    ASSERT_EQ(failed_reports(all), 1u);
+    EXPECT_EQ(all.back().state, ConnectionState::Failed);
+    EXPECT_EQ(all.back().reason, StatusReason::Refused);
+    EXPECT_TRUE(all.back().permanent);
+    EXPECT_TRUE(all.back().broker_reason == ReasonCode::BadUserNameOrPassword ||
+                all.back().broker_reason == ReasonCode::NotAuthorized)
+        << mqtt::to_string(all.back().broker_reason);
+    std::size_t attempts = 0;
+    for (auto& s : all) attempts += s.reason == StatusReason::Connecting ? 1 : 0;
+    EXPECT_EQ(attempts, 1u);
+  }
+}
+
+TEST_F(AgentFailureTest, RejectedClientIdIsReportedOnceAndNotRetried) {
+  for (Version v : {Version::V5, Version::V311}) {
+    mqtt::ConnectOptions o;
+    o.version = v;
+    o.client_id = "not-allowed";  // lacks the dev- prefix the broker requires
+    o.username = "device";
+    o.password = mqtt::as_bytes("right");
+    auto all = run(o, broker().port());
+    ASSERT_EQ(failed_reports(all), 1u);
+    EXPECT_EQ(all.back().reason, StatusReason::Refused);
+    EXPECT_TRUE(mqtt::is_error(all.back().broker_reason));
+    std::printf("[   INFO   ] rejected client id (%s): %s\n", v == Version::V5 ? "5" : "3.1.1",
+                mqtt::to_string(all.back().broker_reason));
+  }
+}
+
+TEST_F(AgentFailureTest, UnreachablePortIsReportedOnceAfterBoundedAttempts) {
+  // A port nobody listens on: bind one, note it, close it.
+  std::uint16_t dead = 0;
+  {
+    auto l = transport::TcpListener::bind("127.0.0.1", 0);
+    ASSERT_TRUE(l);
+    dead = l->port();
+  }
+  mqtt::ConnectOptions o;
+  o.client_id = "dev-2";
+  auto all = run(o, dead);
+  ASSERT_EQ(failed_reports(all), 1u);
+  EXPECT_EQ(all.back().reason, StatusReason::Unreachable);
+  EXPECT_EQ(all.back().error, mqtt::Errc::ConnectFailed);
+  std::size_t attempts = 0;
+  for (auto& s : all) attempts += s.reason == StatusReason::Connecting ? 1 : 0;
+  EXPECT_EQ(attempts, Config{}.initial_connect_attempts);
+}
+
+}  // namespace
+}  // namespace edgekit::agent::test
