@@ -94,10 +94,6 @@ case "$case_name" in
     p11 --login --pin $PIN --sign --id 03 -m SHA256-RSA-PKCS -i "$work/data" -o "$work/sig.rsa" >/dev/null
     openssl dgst -sha256 -verify "$work/pub03.der" -keyform DER -signature "$work/sig.rsa" \
       "$work/data" | grep -q 'Verified OK' || fail "OpenSSL rejects the token's RSA signature"
-    # The private key never leaves: reading it fails.
-    if p11 --login --pin $PIN --read-object --type privkey --id 01 -o "$work/priv" >/dev/null 2>&1; then
-      fail "private key was readable"
-    fi
     ;;
   test)
     init
