@@ -5,6 +5,7 @@ namespace edgekit::pkcs11 {
 
 std::string_view rv_to_string(CK_RV rv) noexcept {
   switch (rv) {
+    case CKR_OK: return "CKR_OK";
     case CKR_CANT_LOCK: return "CKR_CANT_LOCK";
     case CKR_ATTRIBUTE_READ_ONLY: return "CKR_ATTRIBUTE_READ_ONLY";
     case CKR_ATTRIBUTE_SENSITIVE: return "CKR_ATTRIBUTE_SENSITIVE";
