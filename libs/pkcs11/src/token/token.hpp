@@ -1,0 +1,150 @@
+#pragma once
+// The token: one slot, its token folder, sessions, objects and operations. Every method is one
+// PKCS#11 function with the same arguments and the CK_RV it returns; abi.cpp only forwards.
+//
+// Thread safety: every public method takes the token's mutex, so any number of threads may call
+// into any sessions at once (the spec's CKF_OS_LOCKING_OK model). Handles, not pointers, cross
+// the API: sessions and objects live in maps keyed by handles that are never reused while the
+// library stays initialised.
+
+#include "token/access.hpp"
+#include "token/attributes.hpp"
+#include "token/crypto.hpp"
+#include "token/mechanisms.hpp"
+#include "token/store.hpp"
+
+#include <edgekit/pkcs11/cryptoki.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgekit::pkcs11::token {
+
+/// Wrong PINs in a row before the PIN locks (CKR_PIN_LOCKED). The count survives restarts.
+constexpr std::uint32_t kMaxPinFailures = 5;
+constexpr std::size_t kMinPinLength = 4;
+constexpr std::size_t kMaxPinLength = 255;
+/// The token's one slot.
+constexpr CK_SLOT_ID kSlotId = 0;
+
+class Token {
+ public:
+  Token() = default;
+  Token(const Token&) = delete;
+  Token& operator=(const Token&) = delete;
+
+  CK_RV initialize(CK_VOID_PTR init_args);
+  CK_RV finalize(CK_VOID_PTR reserved);
+  CK_RV get_info(CK_INFO_PTR info);
+  CK_RV get_slot_list(CK_BBOOL token_present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count);
+  CK_RV get_slot_info(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info);
+  CK_RV get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info);
+  CK_RV get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count);
+  CK_RV get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR info);
+  CK_RV init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label);
+  CK_RV init_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
+  CK_RV set_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
+                CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len);
+  CK_RV open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out);
+  CK_RV close_session(CK_SESSION_HANDLE h);
+  CK_RV close_all_sessions(CK_SLOT_ID slot);
+  CK_RV get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info);
+  CK_RV login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len);
+  CK_RV logout(CK_SESSION_HANDLE h);
+  CK_RV create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
+                      CK_OBJECT_HANDLE_PTR out);
+  CK_RV destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object);
+  CK_RV get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ULONG_PTR size);
+  CK_RV get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR tmpl,
+                            CK_ULONG count);
+  CK_RV set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR tmpl,
+                            CK_ULONG count);
+  CK_RV find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count);
+  CK_RV find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULONG max,
+                     CK_ULONG_PTR count);
+  CK_RV find_objects_final(CK_SESSION_HANDLE h);
+  CK_RV digest_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism);
+  CK_RV digest(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out,
+               CK_ULONG_PTR out_len);
+  CK_RV digest_update(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len);
+  CK_RV digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+  CK_RV sign_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
+  CK_RV sign(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+             CK_ULONG_PTR sig_len);
+  CK_RV sign_update(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len);
+  CK_RV sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len);
+  CK_RV verify_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
+  CK_RV verify(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig,
+               CK_ULONG sig_len);
+  CK_RV verify_update(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len);
+  CK_RV verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG sig_len);
+  CK_RV generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism,
+                          CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_count, CK_ATTRIBUTE_PTR priv_tmpl,
+                          CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv);
+  CK_RV seed_random(CK_SESSION_HANDLE h, CK_BYTE_PTR seed, CK_ULONG len);
+  CK_RV generate_random(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len);
+
+  /// Object files the token refused to load (tampered, truncated, unreadable), by file name.
+  std::vector<std::string> damaged_files();
+
+ private:
+  struct Object {
+    std::uint64_t persistent_id = 0;       // 0: a session object
+    CK_SESSION_HANDLE owner = 0;           // the session that made a session object
+    AttributeMap attributes;
+    Pkey key;                              // built on first use
+  };
+  struct FindState {
+    std::vector<CK_OBJECT_HANDLE> results;
+    std::size_t next = 0;
+  };
+  struct Session {
+    CK_FLAGS flags = 0;
+    std::optional<FindState> find;
+    std::unique_ptr<SignatureOp> sign;
+    std::unique_ptr<SignatureOp> verify;
+    std::unique_ptr<DigestOp> digest;
+  };
+  enum class TokenState { Absent, Corrupt, Ready };
+
+  CK_RV session_for(CK_SESSION_HANDLE h, Session*& out);
+  CK_RV visible_object(CK_OBJECT_HANDLE h, Object*& out);
+  CK_RV check_pin_length(CK_ULONG len) const;
+  CK_RV verify_pin(bool so, std::string_view pin, Bytes* master_key);
+  CK_RV persist_record();
+  CK_RV add_object(Session& s, CK_SESSION_HANDLE sh, AttributeMap attrs, CK_OBJECT_HANDLE* out);
+  CK_RV store_object(Object& obj);
+  void load_public_objects();
+  void load_private_objects();
+  void drop_objects(bool private_only);
+  void logout_locked();
+  void close_session_locked(CK_SESSION_HANDLE h);
+  std::uint64_t fresh_object_id();
+  CK_RV signature_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key,
+                       bool sign);
+  CK_RV sign_output(std::unique_ptr<SignatureOp>& op, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len);
+
+  std::mutex mu_;
+  bool initialized_ = false;
+  TokenStore store_;
+  TokenState state_ = TokenState::Absent;
+  TokenRecord record_;
+  LoginState login_ = LoginState::Public;
+  Bytes master_key_;  // present while the user or SO is logged in
+  std::map<CK_SESSION_HANDLE, Session> sessions_;
+  std::map<CK_OBJECT_HANDLE, Object> objects_;
+  CK_SESSION_HANDLE next_session_ = 1;
+  CK_OBJECT_HANDLE next_object_ = 1;
+  std::vector<std::string> damaged_;
+};
+
+/// The folder a token lives in: $EDGEKIT_TOKEN_DIR, else $XDG_DATA_HOME/edgekit/token, else
+/// $HOME/.local/share/edgekit/token, else /var/lib/edgekit/token.
+std::string default_token_dir();
+
+}  // namespace edgekit::pkcs11::token
