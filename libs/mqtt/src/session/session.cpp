@@ -48,6 +48,7 @@ Session::Session(SessionStorage storage, SessionStore* store, SessionConfig conf
     : storage_(storage), store_(store), config_(config) {
   for (OutgoingRecord& r : storage_.outgoing) r = OutgoingRecord{};
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  incoming_carried_ = 0;
   std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
             std::uint16_t{0});
   std::fill(storage_.outbound_aliases.lengths.begin(), storage_.outbound_aliases.lengths.end(),
@@ -86,6 +87,23 @@ OutgoingRecord* Session::free_record() noexcept {
     if (r.state == OutgoingState::Free) return &r;
   }
   return nullptr;
+}
+
+std::ptrdiff_t Session::free_incoming_slot() noexcept {
+  auto& ids = storage_.incoming_qos2;
+  for (std::size_t i = incoming_carried_; i < ids.size(); ++i) {
+    if (ids[i] == 0) return static_cast<std::ptrdiff_t>(i);
+  }
+  // Only released carried-over slots are free: shrink the carried-over region by one so that
+  // [0, incoming_carried_) keeps holding carried-over ids only.
+  for (std::size_t i = 0; i < incoming_carried_; ++i) {
+    if (ids[i] != 0) continue;
+    const std::size_t last = --incoming_carried_;
+    ids[i] = ids[last];
+    ids[last] = 0;
+    return static_cast<std::ptrdiff_t>(last);
+  }
+  return -1;
 }
 
 std::ptrdiff_t Session::find_incoming(std::uint16_t packet_id) const noexcept {
@@ -168,6 +186,7 @@ std::size_t Session::discard_session() noexcept {
     }
   }
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  incoming_carried_ = 0;
   return lost;
 }
 
@@ -213,9 +232,6 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
       const std::uint16_t rm = static_cast<std::uint16_t>(
           std::min<std::size_t>(connect.properties.receive_maximum.value_or(65535), cap));
       connect.properties.receive_maximum = rm;
-      incoming_limit_ = rm;
-    } else {
-      incoming_limit_ = 0;
     }
     const std::size_t slots = std::min<std::size_t>(storage_.inbound_aliases.slots(), 65535);
     const std::uint16_t tam = static_cast<std::uint16_t>(
@@ -229,7 +245,6 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   } else {
     // 3.1.1: a clean session lasts as long as the connection; otherwise it never expires.
     connect_session_expiry_ = connect.clean_start ? 0 : kSessionNeverExpires;
-    incoming_limit_ = static_cast<std::uint16_t>(std::min<std::size_t>(incoming_capacity, 65535));
     inbound_alias_max_ = 0;
   }
   session_expiry_ = connect_session_expiry_;
@@ -272,6 +287,13 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
   (void)now;  // keep-alive counts from CONNECT, which the driver reported through on_sent
 
   if (connack.session_present) {
+    // Inbound QoS 2 ids still awaiting PUBREL come from earlier connections: move them to the
+    // front and remember how many, so that they can be told apart from this connection's.
+    std::size_t carried = 0;
+    for (std::uint16_t& id : storage_.incoming_qos2) {
+      if (id != 0) std::swap(id, storage_.incoming_qos2[carried++]);
+    }
+    incoming_carried_ = carried;
     // Resume: every unacknowledged PUBLISH / PUBREL goes again [MQTT-4.4.0-1].
     for (OutgoingRecord& r : storage_.outgoing) {
       if (is_publish_state(r.state) && !r.lost) {
@@ -563,7 +585,21 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
       // spec 4.9), and brokers (Mosquitto 2) send that many new QoS 2 messages right after a
       // resume, before the PUBRELs. So only a full storage is refused. (Announcing a Receive
       // Maximum below the storage size leaves room for the carried-over ids.)
-      const std::ptrdiff_t slot = find_incoming(0);
+      std::ptrdiff_t slot = free_incoming_slot();
+      if (slot < 0 && incoming_carried_ > 0) {
+        // Full, with ids carried over from an earlier connection. The server resends PUBLISH
+        // and PUBREL packets in their original order before anything new [MQTT-4.4.0-1]
+        // [MQTT-4.6.0-1], so a carried-over id whose PUBREL has not come by the time a new
+        // message needs its slot is one the server no longer holds (Mosquitto, for one, can
+        // lose them across its own restart). Keeping it would refuse every new QoS 2 message
+        // forever; forgetting it costs nothing but an unknown-id PUBCOMP if the PUBREL ever comes.
+        slot = static_cast<std::ptrdiff_t>(--incoming_carried_);
+        const std::uint16_t stale = storage_.incoming_qos2[static_cast<std::size_t>(slot)];
+        storage_.incoming_qos2[static_cast<std::size_t>(slot)] = 0;
+        if (store_ != nullptr && !store_->remove_incoming_qos2(stale)) {
+          return fail(Errc::PersistenceFailed);
+        }
+      }
       if (slot < 0) {
         // In MQTT 5 with storage, the server was told our Receive Maximum and broke it; otherwise
         // the caller's storage is simply too small for what the server may send.

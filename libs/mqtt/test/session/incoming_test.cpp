@@ -225,3 +225,61 @@ TEST_F(SessionIncoming, DispatchThroughOnPacket) {
 
 }  // namespace
 }  // namespace edgekit::mqtt::test
+
+namespace edgekit::mqtt::test {
+namespace {
+
+using SessionCarriedQoS2 = SessionTest;
+
+// A broker that lost some QoS 2 state across its own restart never sends their PUBREL. Those ids
+// must not block every new QoS 2 message forever (seen with Mosquitto 2 in the agent's stress test:
+// the receiver looped on 0x93 with 159k duplicate deliveries).
+TEST_F(SessionCarriedQoS2, StaleCarriedOverIdsMakeRoomForNewMessages) {
+  for (Version v : {Version::V311, Version::V5}) {
+    SessionBuffers b;
+    Session s(b.storage());
+    connect_session(s, v, /*clean_start=*/false, {});
+    for (std::uint16_t id = 1; id <= 4; ++id) {
+      Publish p = inbound(QoS::ExactlyOnce, id);
+      auto r = s.on_publish(p, now);
+      ASSERT_TRUE(r);
+      EXPECT_TRUE(r->deliver);
+    }
+    s.on_connection_lost(now);
+    ConnAck present;
+    present.session_present = true;
+    connect_session(s, v, /*clean_start=*/false, present);
+
+    // The server resends one PUBREL (id 2) as it should; the others it forgot.
+    PubRel rel;
+    rel.packet_id = 2;
+    ASSERT_TRUE(s.on_pubrel(rel, now));
+    // A duplicate of a carried-over id is still recognised and not delivered again.
+    Publish dup = inbound(QoS::ExactlyOnce, 3);
+    dup.dup = true;
+    auto d = s.on_publish(dup, now);
+    ASSERT_TRUE(d);
+    EXPECT_FALSE(d->deliver);
+    // New messages: the released slot first, then stale carried-over ids give way.
+    for (std::uint16_t id = 10; id < 14; ++id) {
+      Publish p = inbound(QoS::ExactlyOnce, id);
+      auto r = s.on_publish(p, now);
+      ASSERT_TRUE(r) << "id " << id << ": " << to_string(r.error());
+      EXPECT_TRUE(r->deliver);
+    }
+    // Now every slot holds this connection's ids: a fifth is a real overflow again.
+    Publish extra = inbound(QoS::ExactlyOnce, 20);
+    auto r = s.on_publish(extra, now);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), v == Version::V5 ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
+    // And this connection's ids are still deduplicated.
+    Publish dup11 = inbound(QoS::ExactlyOnce, 11);
+    dup11.dup = true;
+    auto d11 = s.on_publish(dup11, now);
+    ASSERT_TRUE(d11);
+    EXPECT_FALSE(d11->deliver);
+  }
+}
+
+}  // namespace
+}  // namespace edgekit::mqtt::test

@@ -300,6 +300,9 @@ class Session {
   /// An inbound PUBLISH. QoS 0: deliver. QoS 1: deliver, reply PUBACK. QoS 2: first time deliver
   /// and reply PUBREC (id recorded, and stored before the reply); duplicate (id still awaiting
   /// PUBREL): reply PUBREC, do not deliver. Resolves topic aliases (rewrites `publish.topic`).
+  /// When `incoming_qos2` is full but holds ids carried over from an earlier connection whose
+  /// PUBREL has not come, one of those is forgotten to make room: a conforming server resends
+  /// every PUBREL before new messages, so such an id is one the server no longer holds.
   /// Errors: NotConnected; TopicAliasInvalid (alias 0, above the maximum, or unknown — disconnect
   /// with 0x94); ReceiveMaximumExceeded (MQTT 5: more QoS 2 in flight than announced — disconnect
   /// with 0x93); SessionStateFull (3.1.1, or MQTT 5 with empty `incoming_qos2`: no room); PersistenceFailed (the id
@@ -370,6 +373,7 @@ class Session {
   [[nodiscard]] OutgoingRecord* find_record(std::uint16_t packet_id) noexcept;
   [[nodiscard]] OutgoingRecord* free_record() noexcept;
   [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
+  [[nodiscard]] std::ptrdiff_t free_incoming_slot() noexcept;
   [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;
   [[nodiscard]] Result<void> begin_request(OperationKind kind, std::uint16_t& packet_id,
                                            OutgoingRecord*& rec) noexcept;
@@ -404,7 +408,8 @@ class Session {
   std::uint32_t server_max_packet_ = kMaxPacketSize;
   std::uint16_t server_alias_max_ = 0;
   std::uint16_t inbound_alias_max_ = 0;
-  std::uint16_t incoming_limit_ = 0;
+  /// Inbound QoS 2 ids at the front of `incoming_qos2` carried over from an earlier connection.
+  std::size_t incoming_carried_ = 0;
   QoS server_max_qos_ = QoS::ExactlyOnce;
   bool retain_available_ = true;
 };
