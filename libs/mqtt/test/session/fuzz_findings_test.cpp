@@ -1,5 +1,6 @@
 // What the fuzzers found in the session (docs/fuzzing.md), kept as unit tests. The inputs are
 // also kept under fuzz/regressions/<target>/ and replayed by scripts/fuzz.
+#include "edgekit/mqtt/codec.hpp"
 #include "session_test_support.hpp"
 
 namespace edgekit::mqtt::test {
@@ -29,8 +30,8 @@ TEST_F(SessionFuzzFindings, ResumeOverV311DropsThePropertiesOfAPublishMadeUnderV
   ASSERT_EQ(r->type, PacketType::Publish);
   EXPECT_EQ(r->publish.packet_id, p.packet_id);
   EXPECT_FALSE(r->publish.properties.message_expiry_interval.has_value());
-  std::array<std::byte, 64> buf{};
-  auto n = encode(r->publish, Version::V311, buf);
+  std::array<std::byte, 64> wire{};
+  auto n = encode(r->publish, Version::V311, wire);
   EXPECT_TRUE(n.has_value()) << to_string(n.error());
 }
 
@@ -62,8 +63,8 @@ TEST_F(SessionFuzzFindings, RestoredV5PublishUnderV311MetaIsResentAsAValid311Pac
   ASSERT_TRUE(r.has_value());
   ASSERT_EQ(r->type, PacketType::Publish);
   EXPECT_TRUE(r->publish.dup);
-  std::array<std::byte, 64> buf{};
-  auto n = encode(r->publish, Version::V311, buf);
+  std::array<std::byte, 64> wire{};
+  auto n = encode(r->publish, Version::V311, wire);
   EXPECT_TRUE(n.has_value()) << to_string(n.error());
 }
 
