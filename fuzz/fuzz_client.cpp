@@ -154,15 +154,18 @@ void FuzzTransport::on_packet(Bytes frame) {
     return;
   }
   auto p = decode(frame, version_);
-  if (!p) std::fprintf(stderr, "client wrote a packet that does not decode: %s\n", to_string(p.error()));
+  if (!p)
+    std::fprintf(stderr, "client wrote a packet that does not decode: %s\n", to_string(p.error()));
   FUZZ_CHECK(p.has_value());
   if (const auto* pub = std::get_if<Publish>(&*p)) {
     if (pub->qos != QoS::AtMostOnce) {
       FUZZ_CHECK(pub->packet_id != 0);
       g->handed_out[pub->packet_id] = true;  // completions may only name ids put on the wire
     }
-    if (pub->qos == QoS::AtLeastOnce && (responder_ & 2)) push_packet(PubAck{pub->packet_id, {}, {}}, version_);
-    if (pub->qos == QoS::ExactlyOnce && (responder_ & 4)) push_packet(PubRec{pub->packet_id, {}, {}}, version_);
+    if (pub->qos == QoS::AtLeastOnce && (responder_ & 2))
+      push_packet(PubAck{pub->packet_id, {}, {}}, version_);
+    if (pub->qos == QoS::ExactlyOnce && (responder_ & 4))
+      push_packet(PubRec{pub->packet_id, {}, {}}, version_);
   } else if (const auto* rel = std::get_if<PubRel>(&*p)) {
     if (responder_ & 8) push_packet(PubComp{rel->packet_id, {}, {}}, version_);
   } else if (const auto* s = std::get_if<Subscribe>(&*p)) {
@@ -171,7 +174,8 @@ void FuzzTransport::on_packet(Bytes frame) {
       codes.fill(ReasonCode::GrantedQoS1);
       SubAck a;
       a.packet_id = s->packet_id;
-      a.reason_codes = std::span<const ReasonCode>(codes.data(), std::min<std::size_t>(8, s->subscriptions.size()));
+      a.reason_codes = std::span<const ReasonCode>(
+          codes.data(), std::min<std::size_t>(8, s->subscriptions.size()));
       push_packet(a, version_);
     }
   } else if (const auto* u = std::get_if<Unsubscribe>(&*p)) {
@@ -180,7 +184,8 @@ void FuzzTransport::on_packet(Bytes frame) {
       UnsubAck a;
       a.packet_id = u->packet_id;
       if (version_ == Version::V5)
-        a.reason_codes = std::span<const ReasonCode>(codes.data(), std::min<std::size_t>(8, u->filters.size()));
+        a.reason_codes =
+            std::span<const ReasonCode>(codes.data(), std::min<std::size_t>(8, u->filters.size()));
       push_packet(a, version_);
     }
   } else if (std::holds_alternative<PingReq>(*p)) {
@@ -214,19 +219,19 @@ tr::WaitStatus FuzzTransport::wait(tr::Interest interest, std::uint32_t timeout_
 }
 
 enum Cmd : std::uint8_t {
-  kPushRaw = 0,   // u8 n, n bytes
-  kPushPacket,    // u8 kind, u8 a, u16 id: a server packet built with the encoder
-  kConnect,       // u8 flags
-  kPublish,       // u8 flags, u8 payload length
-  kPublishWait,   // u8 flags
-  kSubscribe,     // u8 flags
+  kPushRaw = 0,  // u8 n, n bytes
+  kPushPacket,   // u8 kind, u8 a, u16 id: a server packet built with the encoder
+  kConnect,      // u8 flags
+  kPublish,      // u8 flags, u8 payload length
+  kPublishWait,  // u8 flags
+  kSubscribe,    // u8 flags
   kUnsubscribe,
   kPing,
-  kProcess,       // u16 timeout ms
+  kProcess,  // u16 timeout ms
   kDisconnect,
   kPeerClose,
   kFail,
-  kAdvance,       // u16 ms
+  kAdvance,  // u16 ms
   kCmdCount
 };
 
@@ -264,7 +269,8 @@ void handle_event(void*, Client& client, const Event& e) {
       FUZZ_CHECK(e.message != nullptr);
       if (e.packet_id != 0) g->handed_out[e.packet_id] = false;
       break;
-    default: break;
+    default:
+      break;
   }
   (void)client;
 }
@@ -299,19 +305,30 @@ void push_server_packet(Cursor& c, Version v) {
       t.push_packet(p, v);
       break;
     }
-    case 2: t.push_packet(PubAck{id, a & 1 ? ReasonCode::QuotaExceeded : ReasonCode::Success, {}}, v); break;
-    case 3: t.push_packet(PubRec{id, a & 1 ? ReasonCode::UnspecifiedError : ReasonCode::Success, {}}, v); break;
-    case 4: t.push_packet(PubRel{id, {}, {}}, v); break;
-    case 5: t.push_packet(PubComp{id, {}, {}}, v); break;
+    case 2:
+      t.push_packet(PubAck{id, a & 1 ? ReasonCode::QuotaExceeded : ReasonCode::Success, {}}, v);
+      break;
+    case 3:
+      t.push_packet(PubRec{id, a & 1 ? ReasonCode::UnspecifiedError : ReasonCode::Success, {}}, v);
+      break;
+    case 4:
+      t.push_packet(PubRel{id, {}, {}}, v);
+      break;
+    case 5:
+      t.push_packet(PubComp{id, {}, {}}, v);
+      break;
     case 6: {
-      static constexpr ReasonCode kCodes[] = {ReasonCode::GrantedQoS1, ReasonCode::UnspecifiedError};
+      static constexpr ReasonCode kCodes[] = {ReasonCode::GrantedQoS1,
+                                              ReasonCode::UnspecifiedError};
       SubAck s;
       s.packet_id = id;
       s.reason_codes = std::span<const ReasonCode>(kCodes, 1 + (a & 1));
       t.push_packet(s, v);
       break;
     }
-    case 7: t.push_packet(PingResp{}, v); break;
+    case 7:
+      t.push_packet(PingResp{}, v);
+      break;
     default: {
       Disconnect d;
       d.reason_code = ReasonCode::ServerShuttingDown;
@@ -333,7 +350,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   Session session(SessionStorage{g->records, g->incoming, g->in_aliases.storage(),
                                  g->out_aliases.storage(), g->client_id});
-  Client client(g->transport, g->clock, session, g->rx, g->tx, EventHandler(&handle_event, nullptr));
+  Client client(g->transport, g->clock, session, g->rx, g->tx,
+                EventHandler(&handle_event, nullptr));
 
   Cursor c{data + 2, size - 2};
   int steps = 0;
@@ -344,7 +362,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         g->transport.push(c.take(n));
         break;
       }
-      case kPushPacket: push_server_packet(c, version); break;
+      case kPushPacket:
+        push_server_packet(c, version);
+        break;
       case kConnect: {
         const std::uint8_t f = c.u8();
         if (client.connected()) break;
@@ -388,7 +408,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         static constexpr Subscription kSubs[] = {{"a/+", {QoS::ExactlyOnce, false, false, {}}},
                                                  {"b/#", {QoS::AtLeastOnce, false, false, {}}}};
         std::array<ReasonCode, 2> codes{};
-        (void)client.subscribe(std::span<const Subscription>(kSubs, 1 + (f & 1)), codes, Duration{300});
+        (void)client.subscribe(std::span<const Subscription>(kSubs, 1 + (f & 1)), codes,
+                               Duration{300});
         break;
       }
       case kUnsubscribe: {
@@ -397,13 +418,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)client.unsubscribe(kFilters, codes, Duration{300});
         break;
       }
-      case kPing: (void)client.ping(Duration{300}); break;
-      case kProcess: (void)client.process_loop(Duration{c.u16() % 10'000}); break;
-      case kDisconnect: (void)client.disconnect(); break;
-      case kPeerClose: g->transport.peer_close(); break;
-      case kFail: g->transport.fail(); break;
-      case kAdvance: g->clock.advance(Duration{c.u16()}); break;
-      default: break;
+      case kPing:
+        (void)client.ping(Duration{300});
+        break;
+      case kProcess:
+        (void)client.process_loop(Duration{c.u16() % 10'000});
+        break;
+      case kDisconnect:
+        (void)client.disconnect();
+        break;
+      case kPeerClose:
+        g->transport.peer_close();
+        break;
+      case kFail:
+        g->transport.fail();
+        break;
+      case kAdvance:
+        g->clock.advance(Duration{c.u16()});
+        break;
+      default:
+        break;
     }
     FUZZ_CHECK(session.records_in_use() <= g->records.size());
   }

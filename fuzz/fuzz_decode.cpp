@@ -32,8 +32,12 @@ bool inside(Bytes frame, const void* p, std::size_t n) {
   const auto* b = static_cast<const std::byte*>(p);
   return b >= frame.data() && b + n <= frame.data() + frame.size();
 }
-bool inside(Bytes frame, std::string_view s) { return inside(frame, s.data(), s.size()); }
-bool inside(Bytes frame, Bytes b) { return inside(frame, b.data(), b.size()); }
+bool inside(Bytes frame, std::string_view s) {
+  return inside(frame, s.data(), s.size());
+}
+bool inside(Bytes frame, Bytes b) {
+  return inside(frame, b.data(), b.size());
+}
 
 void check_views(Bytes frame, const Packet& p) {
   if (const auto* x = std::get_if<Publish>(&p)) {
@@ -71,21 +75,36 @@ template <std::size_t I>
 void check_specific(Bytes frame, const Result<Packet>& whole) {
   using T = std::variant_alternative_t<I, Packet>;
   Result<T> r = [&] {
-    if constexpr (I == 0) return decode_connect(frame);
-    else if constexpr (I == 1) return decode_connack(frame, kVersion);
-    else if constexpr (I == 2) return decode_publish(frame, kVersion);
-    else if constexpr (I == 3) return decode_puback(frame, kVersion);
-    else if constexpr (I == 4) return decode_pubrec(frame, kVersion);
-    else if constexpr (I == 5) return decode_pubrel(frame, kVersion);
-    else if constexpr (I == 6) return decode_pubcomp(frame, kVersion);
-    else if constexpr (I == 7) return decode_subscribe(frame, kVersion);
-    else if constexpr (I == 8) return decode_suback(frame, kVersion);
-    else if constexpr (I == 9) return decode_unsubscribe(frame, kVersion);
-    else if constexpr (I == 10) return decode_unsuback(frame, kVersion);
-    else if constexpr (I == 11) return decode_pingreq(frame, kVersion);
-    else if constexpr (I == 12) return decode_pingresp(frame, kVersion);
-    else if constexpr (I == 13) return decode_disconnect(frame, kVersion);
-    else return decode_auth(frame, kVersion);
+    if constexpr (I == 0)
+      return decode_connect(frame);
+    else if constexpr (I == 1)
+      return decode_connack(frame, kVersion);
+    else if constexpr (I == 2)
+      return decode_publish(frame, kVersion);
+    else if constexpr (I == 3)
+      return decode_puback(frame, kVersion);
+    else if constexpr (I == 4)
+      return decode_pubrec(frame, kVersion);
+    else if constexpr (I == 5)
+      return decode_pubrel(frame, kVersion);
+    else if constexpr (I == 6)
+      return decode_pubcomp(frame, kVersion);
+    else if constexpr (I == 7)
+      return decode_subscribe(frame, kVersion);
+    else if constexpr (I == 8)
+      return decode_suback(frame, kVersion);
+    else if constexpr (I == 9)
+      return decode_unsubscribe(frame, kVersion);
+    else if constexpr (I == 10)
+      return decode_unsuback(frame, kVersion);
+    else if constexpr (I == 11)
+      return decode_pingreq(frame, kVersion);
+    else if constexpr (I == 12)
+      return decode_pingresp(frame, kVersion);
+    else if constexpr (I == 13)
+      return decode_disconnect(frame, kVersion);
+    else
+      return decode_auth(frame, kVersion);
   }();
   const std::size_t type = frame.empty() ? 0 : static_cast<std::uint8_t>(frame[0]) >> 4;
   if (type == I + 1) {

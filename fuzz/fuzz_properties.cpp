@@ -52,13 +52,13 @@ constexpr auto props_of = [](const auto& p) -> const Properties& { return p.prop
 
 void packet_round_trip(unsigned kind, const Properties& p) {
   if (kind == 0) {
-      Connect c;
-      c.version = Version::V5;
-      Will w;
-      w.topic = "will";
-      w.properties = p;
-      c.will = w;
-      round_trip(c, p, [](const Connect& x) -> const Properties& { return x.will->properties; });
+    Connect c;
+    c.version = Version::V5;
+    Will w;
+    w.topic = "will";
+    w.properties = p;
+    c.will = w;
+    round_trip(c, p, [](const Connect& x) -> const Properties& { return x.will->properties; });
     return;
   }
   switch (static_cast<PacketType>(kind)) {
@@ -82,10 +82,18 @@ void packet_round_trip(unsigned kind, const Properties& p) {
       round_trip(x, p, props_of);
       break;
     }
-    case PacketType::PubAck: round_trip(PubAck{1, ReasonCode::Success, p}, p, props_of); break;
-    case PacketType::PubRec: round_trip(PubRec{1, ReasonCode::Success, p}, p, props_of); break;
-    case PacketType::PubRel: round_trip(PubRel{1, ReasonCode::Success, p}, p, props_of); break;
-    case PacketType::PubComp: round_trip(PubComp{1, ReasonCode::Success, p}, p, props_of); break;
+    case PacketType::PubAck:
+      round_trip(PubAck{1, ReasonCode::Success, p}, p, props_of);
+      break;
+    case PacketType::PubRec:
+      round_trip(PubRec{1, ReasonCode::Success, p}, p, props_of);
+      break;
+    case PacketType::PubRel:
+      round_trip(PubRel{1, ReasonCode::Success, p}, p, props_of);
+      break;
+    case PacketType::PubComp:
+      round_trip(PubComp{1, ReasonCode::Success, p}, p, props_of);
+      break;
     case PacketType::Subscribe: {
       static constexpr Subscription kSubs[] = {{"a/+", {}}};
       Subscribe s;

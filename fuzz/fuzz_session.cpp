@@ -117,7 +117,9 @@ void check_invariants() {
       FUZZ_CHECK(g->incoming[i] == 0 || g->incoming[i] != g->incoming[j]);
 }
 
-void forget_incoming() { g->awaiting_pubrel.fill(false); }
+void forget_incoming() {
+  g->awaiting_pubrel.fill(false);
+}
 
 void finish(std::uint16_t id, OperationKind kind, QoS qos) {
   const Op8 o = g->outstanding[id];
@@ -127,8 +129,12 @@ void finish(std::uint16_t id, OperationKind kind, QoS qos) {
     case OperationKind::Publish:
       FUZZ_CHECK(o == (qos == QoS::ExactlyOnce ? Op8::Pub2 : Op8::Pub1));
       break;
-    case OperationKind::Subscribe: FUZZ_CHECK(o == Op8::Sub); break;
-    case OperationKind::Unsubscribe: FUZZ_CHECK(o == Op8::Unsub); break;
+    case OperationKind::Subscribe:
+      FUZZ_CHECK(o == Op8::Sub);
+      break;
+    case OperationKind::Unsubscribe:
+      FUZZ_CHECK(o == Op8::Unsub);
+      break;
   }
   g->outstanding[id] = Op8::None;
 }
@@ -228,7 +234,9 @@ void push_packet(const P& p) {
   push(Bytes(g->out.data(), *n));
 }
 
-std::uint16_t pick_id(std::uint16_t raw) { return raw == 0 ? g->last_id : raw; }
+std::uint16_t pick_id(std::uint16_t raw) {
+  return raw == 0 ? g->last_id : raw;
+}
 
 constexpr ReasonCode kAckCodes[] = {ReasonCode::Success, ReasonCode::NoMatchingSubscribers,
                                     ReasonCode::UnspecifiedError, ReasonCode::QuotaExceeded,
@@ -251,8 +259,10 @@ void server_packet(Cursor& c) {
       if (a & 32) ack.properties.topic_alias_maximum = static_cast<std::uint16_t>(b % 4);
       if (a & 64) ack.properties.maximum_packet_size = 20u + b;
       if (a & 128) ack.properties.server_keep_alive = static_cast<std::uint16_t>(b % 3);
-      if ((b & 0xC0) == 0xC0) ack.properties.assigned_client_identifier = "assigned-by-server-0123456789-long";
-      else if (b & 0x80) ack.properties.assigned_client_identifier = "srv-1";
+      if ((b & 0xC0) == 0xC0)
+        ack.properties.assigned_client_identifier = "assigned-by-server-0123456789-long";
+      else if (b & 0x80)
+        ack.properties.assigned_client_identifier = "srv-1";
       push_packet(ack);
       break;
     }
@@ -268,12 +278,23 @@ void server_packet(Cursor& c) {
       push_packet(p);
       break;
     }
-    case kPubAck: push_packet(PubAck{id, rc, {}}); break;
-    case kPubRec: push_packet(PubRec{id, rc, {}}); break;
-    case kPubRel: push_packet(PubRel{id, a & 1 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, {}}); break;
-    case kPubComp: push_packet(PubComp{id, a & 1 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, {}}); break;
+    case kPubAck:
+      push_packet(PubAck{id, rc, {}});
+      break;
+    case kPubRec:
+      push_packet(PubRec{id, rc, {}});
+      break;
+    case kPubRel:
+      push_packet(
+          PubRel{id, a & 1 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, {}});
+      break;
+    case kPubComp:
+      push_packet(
+          PubComp{id, a & 1 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, {}});
+      break;
     case kSubAck: {
-      static constexpr ReasonCode kCodes[] = {ReasonCode::GrantedQoS2, ReasonCode::UnspecifiedError};
+      static constexpr ReasonCode kCodes[] = {ReasonCode::GrantedQoS2,
+                                              ReasonCode::UnspecifiedError};
       SubAck s;
       s.packet_id = id;
       s.reason_codes = std::span<const ReasonCode>(kCodes, 1 + (a & 1));
@@ -281,21 +302,26 @@ void server_packet(Cursor& c) {
       break;
     }
     case kUnsubAck: {
-      static constexpr ReasonCode kCodes[] = {ReasonCode::Success, ReasonCode::NoSubscriptionExisted};
+      static constexpr ReasonCode kCodes[] = {ReasonCode::Success,
+                                              ReasonCode::NoSubscriptionExisted};
       UnsubAck u;
       u.packet_id = id;
-      if (g->session->version() == Version::V5) u.reason_codes = std::span<const ReasonCode>(kCodes, 1 + (a & 1));
+      if (g->session->version() == Version::V5)
+        u.reason_codes = std::span<const ReasonCode>(kCodes, 1 + (a & 1));
       push_packet(u);
       break;
     }
-    case kPingResp: push_packet(PingResp{}); break;
+    case kPingResp:
+      push_packet(PingResp{});
+      break;
     case kDisconnectIn: {
       Disconnect d;
       d.reason_code = a & 1 ? ReasonCode::ServerShuttingDown : ReasonCode::Success;
       push_packet(d);
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -319,7 +345,8 @@ void app_publish(Cursor& c) {
     FUZZ_CHECK(g->outstanding[p.packet_id] == Op8::None);
     g->outstanding[p.packet_id] = p.qos == QoS::ExactlyOnce ? Op8::Pub2 : Op8::Pub1;
     g->last_id = p.packet_id;
-    if (s.version() == Version::V5) FUZZ_CHECK(s.publishes_in_flight() <= s.server_receive_maximum());
+    if (s.version() == Version::V5)
+      FUZZ_CHECK(s.publishes_in_flight() <= s.server_receive_maximum());
   }
   s.on_sent(g->now);
 }
@@ -433,18 +460,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (c.more() && ++steps < 2000) {
     const auto op = static_cast<Op>(c.u8() % kOpCount);
     switch (op) {
-      case kAdvance: advance(c); break;
+      case kAdvance:
+        advance(c);
+        break;
       case kRaw: {
         const std::uint8_t n = c.u8();
         push(c.take(n));
         break;
       }
-      case kServer: server_packet(c); break;
-      case kPublish: app_publish(c); break;
-      case kSubscribe: app_subscribe(c, false); break;
-      case kUnsubscribe: app_subscribe(c, true); break;
-      case kConnect: connect(c); break;
-      case kLost: connection_lost(); break;
+      case kServer:
+        server_packet(c);
+        break;
+      case kPublish:
+        app_publish(c);
+        break;
+      case kSubscribe:
+        app_subscribe(c, false);
+        break;
+      case kUnsubscribe:
+        app_subscribe(c, true);
+        break;
+      case kConnect:
+        connect(c);
+        break;
+      case kLost:
+        connection_lost();
+        break;
       case kDisconnect: {
         const std::uint8_t f = c.u8();
         Disconnect d;
@@ -460,11 +501,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         break;
       }
-      case kDrain: drain(); break;
+      case kDrain:
+        drain();
+        break;
       case kReboot:
         if (g->store) new_session(true);
         break;
-      default: break;
+      default:
+        break;
     }
     check_invariants();
   }

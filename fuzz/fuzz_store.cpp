@@ -81,8 +81,9 @@ void check_restored_session(SessionStore& store) {
   static std::array<std::uint16_t, kIncoming> incoming;
   static TopicAliasArena<2, 16> in_aliases, out_aliases;
   static std::array<char, 32> client_id;
-  Session s(SessionStorage{records, incoming, in_aliases.storage(), out_aliases.storage(), client_id},
-            &store);
+  Session s(
+      SessionStorage{records, incoming, in_aliases.storage(), out_aliases.storage(), client_id},
+      &store);
   auto r = s.restore();
   FUZZ_CHECK(s.records_in_use() <= kRecords);
   for (std::size_t i = 0; i < kRecords; ++i) {
@@ -115,8 +116,9 @@ void check_restored_session(SessionStore& store) {
     if (re->type == PacketType::Publish) {
       FUZZ_CHECK(re->publish.packet_id != 0 && re->publish.dup);
       auto wrote = encode(re->publish, s.version(), g_out);
-      if (!wrote) std::fprintf(stderr, "resend does not encode in version %d: %s\n",
-                           static_cast<int>(s.version()), to_string(wrote.error()));
+      if (!wrote)
+        std::fprintf(stderr, "resend does not encode in version %d: %s\n",
+                     static_cast<int>(s.version()), to_string(wrote.error()));
       FUZZ_CHECK(wrote.has_value());
     } else {
       FUZZ_CHECK(re->type == PacketType::PubRel && re->pubrel.packet_id != 0);
@@ -155,7 +157,8 @@ void run_memory(const std::uint8_t* data, std::size_t size, bool sealed) {
       if (s[0] == std::byte{0}) continue;  // leave free slots free
       s[0] = std::byte{0xE5};
       s[1] = std::byte{static_cast<std::uint8_t>(i == 0 ? 1 : 2)};
-      if (i != 0) s[2] = std::byte{static_cast<std::uint8_t>(1 + (std::to_integer<unsigned>(s[2]) & 1))};
+      if (i != 0)
+        s[2] = std::byte{static_cast<std::uint8_t>(1 + (std::to_integer<unsigned>(s[2]) & 1))};
       s[3] = std::byte{static_cast<std::uint8_t>(4 + (std::to_integer<unsigned>(s[3]) & 1))};
       std::uint32_t len = 0;
       std::memcpy(&len, s + 12, 4);
@@ -216,11 +219,21 @@ void run_files(const std::uint8_t* data, std::size_t size, bool sealed) {
     i += len;
     char name[64];
     switch (kind) {
-      case 3: std::snprintf(name, sizeof name, "meta"); break;
-      case 5: std::snprintf(name, sizeof name, "p-%u.tmp", id); break;
-      case 6: std::snprintf(name, sizeof name, "q-%u.bad", id); break;
-      case 7: std::snprintf(name, sizeof name, "p-%05u", id); break;  // leading zeros
-      default: std::snprintf(name, sizeof name, "%s%u", kPrefixes[kind], id); break;
+      case 3:
+        std::snprintf(name, sizeof name, "meta");
+        break;
+      case 5:
+        std::snprintf(name, sizeof name, "p-%u.tmp", id);
+        break;
+      case 6:
+        std::snprintf(name, sizeof name, "q-%u.bad", id);
+        break;
+      case 7:
+        std::snprintf(name, sizeof name, "p-%05u", id);
+        break;  // leading zeros
+      default:
+        std::snprintf(name, sizeof name, "%s%u", kPrefixes[kind], id);
+        break;
     }
     std::snprintf(path, sizeof path, "%s/%s", g_dir, name);
     const int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);

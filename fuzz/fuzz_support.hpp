@@ -24,9 +24,9 @@ using namespace edgekit::mqtt;
 }  // namespace edgekit::fuzz
 
 // An oracle: aborts with the condition's text when it does not hold.
-#define FUZZ_CHECK(cond)                                                     \
-  do {                                                                       \
-    if (!(cond)) ::edgekit::fuzz::fail_check(#cond, __FILE__, __LINE__);     \
+#define FUZZ_CHECK(cond)                                                 \
+  do {                                                                   \
+    if (!(cond)) ::edgekit::fuzz::fail_check(#cond, __FILE__, __LINE__); \
   } while (false)
 
 namespace edgekit::fuzz {
@@ -61,8 +61,7 @@ bool same_list(const L& a, const L& b) {
 inline bool same(const Properties& a, const Properties& b) {
   return same_opt(a.payload_format_utf8, b.payload_format_utf8) &&
          same_opt(a.message_expiry_interval, b.message_expiry_interval) &&
-         same_opt(a.content_type, b.content_type) &&
-         same_opt(a.response_topic, b.response_topic) &&
+         same_opt(a.content_type, b.content_type) && same_opt(a.response_topic, b.response_topic) &&
          same_opt(a.correlation_data, b.correlation_data) &&
          same_list(a.subscription_identifiers, b.subscription_identifiers) &&
          same_opt(a.session_expiry_interval, b.session_expiry_interval) &&
@@ -142,8 +141,12 @@ inline bool same(const UnsubAck& a, const UnsubAck& b) {
   return a.packet_id == b.packet_id && same_codes(a.reason_codes, b.reason_codes) &&
          same(a.properties, b.properties);
 }
-inline bool same(const PingReq&, const PingReq&) { return true; }
-inline bool same(const PingResp&, const PingResp&) { return true; }
+inline bool same(const PingReq&, const PingReq&) {
+  return true;
+}
+inline bool same(const PingResp&, const PingResp&) {
+  return true;
+}
 inline bool same(const Disconnect& a, const Disconnect& b) {
   return a.reason_code == b.reason_code && same(a.properties, b.properties);
 }

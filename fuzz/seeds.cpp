@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_support.hpp"
 #include "edgekit/mqtt/session.hpp"
+#include "fuzz_support.hpp"
 #include "session_script.hpp"
 
 namespace {
@@ -85,8 +85,11 @@ Properties props_for(unsigned type) {
       p.subscription_identifiers = kSubIds;
       p.content_type = "application/json";
       break;
-    case 10: break;  // UNSUBSCRIBE: User Property only
-    case 8: p.subscription_identifiers = std::span<const std::uint32_t>(kSubIds, 1); break;
+    case 10:
+      break;  // UNSUBSCRIBE: User Property only
+    case 8:
+      p.subscription_identifiers = std::span<const std::uint32_t>(kSubIds, 1);
+      break;
     case 14:
       p.session_expiry_interval = 0;
       p.reason_string = "bye";
@@ -165,8 +168,8 @@ std::vector<Packet> samples(Version v) {
   out.emplace_back(PubAck{10, ack_rc, props(4)});
   out.emplace_back(PubAck{11, ReasonCode::Success, {}});
   out.emplace_back(PubRec{12, ReasonCode::Success, props(5)});
-  out.emplace_back(PubRel{13, v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success,
-                          props(6)});
+  out.emplace_back(
+      PubRel{13, v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success, props(6)});
   out.emplace_back(PubComp{14, ReasonCode::Success, props(7)});
   {
     Subscribe s;
@@ -271,7 +274,8 @@ void property_seeds() {
     Packet pkt;
     for (const Packet& s : samples(Version::V5)) {
       if (static_cast<unsigned>(type_of(s)) != (t == 0 ? 1u : t)) continue;
-      if (t == 0 && !std::get<Connect>(s).will) continue;  // Will properties: the CONNECT with a will
+      if (t == 0 && !std::get<Connect>(s).will)
+        continue;  // Will properties: the CONNECT with a will
       pkt = s;
       break;
     }
@@ -329,7 +333,8 @@ void session_seeds() {
   // Raw bytes: a CONNACK and a PUBLISH as a network read would deliver them.
   Builder raw(true, false);
   // CONNACK (v5, no properties), then PUBLISH QoS 0 "a" with payload "x".
-  const std::uint8_t bytes[] = {0x20, 0x03, 0x00, 0x00, 0x00, 0x30, 0x05, 0x00, 0x01, 0x61, 0x00, 0x78};
+  const std::uint8_t bytes[] = {0x20, 0x03, 0x00, 0x00, 0x00, 0x30,
+                                0x05, 0x00, 0x01, 0x61, 0x00, 0x78};
   raw.connect(0x02).op(kRaw).u8(sizeof bytes);
   for (std::uint8_t x : bytes) raw.u8(x);
   write_seed("fuzz_session", raw.b);
@@ -415,12 +420,72 @@ void client_seeds() {
   for (std::uint8_t v5 : {0, 8}) {
     for (std::uint8_t chunk : {0, 2, 7}) {
       // Everything answered by the responder.
-      write_seed("fuzz_client", {static_cast<std::uint8_t>(v5 | chunk), 0x7F, 2, 0x03, 3, 0x04, 3, 'a',
-                                 'b', 'c', 4, 0x08, 5, 1, 6, 7, 1, 1, 0x08, 0, 9, 8, 0x13, 0x88, 9});
+      write_seed("fuzz_client", {static_cast<std::uint8_t>(v5 | chunk),
+                                 0x7F,
+                                 2,
+                                 0x03,
+                                 3,
+                                 0x04,
+                                 3,
+                                 'a',
+                                 'b',
+                                 'c',
+                                 4,
+                                 0x08,
+                                 5,
+                                 1,
+                                 6,
+                                 7,
+                                 1,
+                                 1,
+                                 0x08,
+                                 0,
+                                 9,
+                                 8,
+                                 0x13,
+                                 0x88,
+                                 9});
       // The server's side scripted: CONNACK pushed, then a QoS 2 publish twice and its PUBREL.
-      write_seed("fuzz_client", {static_cast<std::uint8_t>(v5 | chunk | 0x10), 0x00, 1, 0, 0, 0, 1, 2,
-                                 0x02, 1, 1, 0x08, 0, 7, 1, 1, 0x28, 0, 7, 8, 0, 50, 1, 4, 0, 0, 7,
-                                 8, 0, 50, 12, 0x40, 0, 8, 0x27, 0x10, 10, 8, 0, 10});
+      write_seed("fuzz_client", {static_cast<std::uint8_t>(v5 | chunk | 0x10),
+                                 0x00,
+                                 1,
+                                 0,
+                                 0,
+                                 0,
+                                 1,
+                                 2,
+                                 0x02,
+                                 1,
+                                 1,
+                                 0x08,
+                                 0,
+                                 7,
+                                 1,
+                                 1,
+                                 0x28,
+                                 0,
+                                 7,
+                                 8,
+                                 0,
+                                 50,
+                                 1,
+                                 4,
+                                 0,
+                                 0,
+                                 7,
+                                 8,
+                                 0,
+                                 50,
+                                 12,
+                                 0x40,
+                                 0,
+                                 8,
+                                 0x27,
+                                 0x10,
+                                 10,
+                                 8,
+                                 0,
+                                 10});
     }
   }
 }

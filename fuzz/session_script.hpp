@@ -73,7 +73,9 @@ struct Builder {
   Builder& server(Kind k, std::uint8_t a = 0, std::uint8_t c = 0, std::uint16_t id = 0) {
     return op(kServer).u8(k).u8(a).u8(c).u16(id);
   }
-  Builder& publish(std::uint8_t flags, std::uint8_t len = 3) { return op(kPublish).u8(flags).u8(len); }
+  Builder& publish(std::uint8_t flags, std::uint8_t len = 3) {
+    return op(kPublish).u8(flags).u8(len);
+  }
   Builder& connect(std::uint8_t flags) { return op(kConnect).u8(flags); }
 };
 

@@ -12,8 +12,8 @@ using FuzzFindings = edgekit::testing::PureTest;
 // it to answer CONNACK 0x02 (Identifier rejected) [MQTT-3.1.3-8]; a Client must never send it
 // [MQTT-3.1.3-7]. The round-trip oracle names this one exception.
 TEST_F(FuzzFindings, V311ConnectWithEmptyClientIdAndNoCleanSessionDecodesButIsNeverEncoded) {
-  const auto wire = B(0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x00, 0x10, 0x00, 0x00,
-                      0x00);
+  const auto wire =
+      B(0x10, 0x0C, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x00, 0x10, 0x00, 0x00, 0x00);
   auto c = decode_connect(wire);
   ASSERT_TRUE(c.has_value()) << to_string(c.error());
   EXPECT_EQ(c->version, Version::V311);
