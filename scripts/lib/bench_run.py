@@ -112,20 +112,30 @@ def machine():
 
 def codec(args):
     exe = os.path.join(args.bin, "codec_bench")
-    min_time = "0.05" if args.quick else "0.3"
-    r = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
-                        "--benchmark_repetitions=3", "--benchmark_report_aggregates_only=true"],
-                       capture_output=True, text=True, timeout=900)
-    if r.returncode != 0:
-        raise RuntimeError("codec_bench failed: " + r.stderr)
-    data = json.loads(r.stdout)
-    rows = []
-    for b in data["benchmarks"]:
-        if b.get("aggregate_name") != "median":
+    min_time = "0.05" if args.quick else "0.1"
+    # Best of 15 repetitions (CPU time): on a shared machine interference only ever adds time,
+    # so the fastest repetition is the closest to the code's own cost.
+    # Three separate invocations, a few seconds apart, so that one long burst of load from
+    # elsewhere cannot spoil every repetition of a benchmark.
+    found = []
+    for _ in range(1 if args.quick else 3):
+        r = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
+                            "--benchmark_repetitions=5"],
+                           capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:
+            raise RuntimeError("codec_bench failed: " + r.stderr)
+        found += json.loads(r.stdout)["benchmarks"]
+    best = {}
+    for b in found:
+        if b.get("run_type") != "iteration" or not b.get("items_per_second"):
             continue
         name = b["run_name"]
-        per_item = 1e9 / b["items_per_second"] if b.get("items_per_second") else None
-        rows.append({"name": name, "label": b.get("label", ""), "ns_per_packet": per_item,
+        if name not in best or b["items_per_second"] > best[name]["items_per_second"]:
+            best[name] = b
+    rows = []
+    for name, b in best.items():
+        rows.append({"name": name, "label": b.get("label", ""),
+                     "ns_per_packet": 1e9 / b["items_per_second"],
                      "bytes_per_second": b.get("bytes_per_second")})
     return rows
 
@@ -212,11 +222,30 @@ def main():
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--only", help="comma-separated client names")
     ap.add_argument("--skip-codec", action="store_true")
+    ap.add_argument("--codec-only", action="store_true",
+                    help="only the codec micro-benchmarks (updates their part of results.json and the doc)")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.count, args.rtt_count = 1, 10000, 1000
     clients = [c for c in CLIENTS if not args.only or c[0] in args.only.split(",")]
     clients = [c for c in clients if os.path.exists(os.path.join(args.bin, c[1]))]
+    if args.codec_only:
+        rows = codec(args)
+        print(codec_table(rows))
+        result = {}
+        if os.path.exists(args.out):
+            with open(args.out) as f:
+                result = json.load(f)
+        result["codec"] = rows
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+        if args.doc and not args.no_doc:
+            with open(args.doc) as f:
+                text = f.read()
+            with open(args.doc, "w") as f:
+                f.write(replace_block(text, "codec", codec_table(rows)))
+        return
 
     codec_rows = [] if args.skip_codec else codec(args)
     raw = {name: {"qos0": [], "qos1": [], "rtt": []} for name, _, _ in clients}

@@ -342,10 +342,11 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
   p.dup = false;
   {
     // The header must fit the send buffer: find out before the session records anything. An
-    // alias the session may add costs its property (3 bytes) and up to two length bytes.
-    Publish probe = p;
-    if (probe.qos != QoS::AtMostOnce) probe.packet_id = 1;
-    const auto total = encoded_size(probe, version_);
+    // alias the session may add costs its property (3 bytes) and up to two length bytes. The
+    // size does not depend on the id's value; a stand-in id is enough (the session assigns it).
+    if (p.qos != QoS::AtMostOnce) p.packet_id = 1;
+    const auto total = encoded_size(p, version_);
+    p.packet_id = 0;
     if (!total) return fail(total.error());
     const std::size_t margin =
         (switches::is_v5(version_) && session_.server_topic_alias_maximum() > 0) ? 5 : 0;

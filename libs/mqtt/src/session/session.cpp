@@ -427,13 +427,31 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
 
   OutgoingRecord* rec = nullptr;
   if (publish.qos != QoS::AtMostOnce) {
+    // One pass over the records (not one per question: records are large, and this runs for
+    // every publish): publishes in flight, the first free record, and whether the next packet id
+    // is still in use.
+    std::size_t in_flight = 0;
+    bool candidate_used = false;
+    const std::uint16_t candidate = next_packet_id_;
+    for (OutgoingRecord& r : storage_.outgoing) {
+      if (r.state == OutgoingState::Free) {
+        if (rec == nullptr) rec = &r;
+        continue;
+      }
+      if (is_publish_state(r.state) && !r.lost) ++in_flight;
+      if (r.packet_id == candidate) candidate_used = true;
+    }
     // Flow control: at most Receive Maximum QoS 1/2 publishes unacknowledged [MQTT-4.9.0-2].
-    if (publishes_in_flight() >= server_receive_max_) return fail(Errc::ReceiveMaximumExceeded);
-    rec = free_record();
+    if (in_flight >= server_receive_max_) return fail(Errc::ReceiveMaximumExceeded);
     if (rec == nullptr) return fail(Errc::SessionStateFull);
-    auto id = allocate_packet_id();
-    if (!id) return fail(id.error());
-    publish.packet_id = *id;
+    if (!candidate_used) {
+      next_packet_id_ = candidate == 65535 ? 1 : static_cast<std::uint16_t>(candidate + 1);
+      publish.packet_id = candidate;  // never 0 [MQTT-2.2.1-3]
+    } else {
+      auto id = allocate_packet_id();
+      if (!id) return fail(id.error());
+      publish.packet_id = *id;
+    }
   } else {
     publish.packet_id = 0;
   }

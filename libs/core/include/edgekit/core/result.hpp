@@ -32,6 +32,12 @@ class [[nodiscard]] Result {
 
   constexpr Result(const T& v) : has_(true) { new (&value_) T(v); }
   constexpr Result(T&& v) : has_(true) { new (&value_) T(std::move(v)); }
+  /// Constructs the value in place from `args` (no temporary, no move: for large values such
+  /// as a decoded packet).
+  template <class... Args>
+  constexpr explicit Result(std::in_place_t, Args&&... args) : has_(true) {
+    new (&value_) T(std::forward<Args>(args)...);
+  }
   template <class G>
     requires std::is_convertible_v<G, E>
   constexpr Result(Unexpected<G> u) : has_(false) {
