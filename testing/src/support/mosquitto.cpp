@@ -264,7 +264,8 @@ bool Mosquitto::restart() {
 void Mosquitto::stop() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  // Generous: a loaded CI machine can take seconds to let Mosquitto write its persistence file.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     pid_t r = ::waitpid(pid_, &status, WNOHANG);

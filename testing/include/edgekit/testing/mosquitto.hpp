@@ -53,7 +53,7 @@ class Mosquitto {
   /// until the port accepts connections. Returns false (with the reason in `error()`) when the
   /// binary is missing, the broker exits, or the port does not open in time.
   [[nodiscard]] bool start();
-  /// SIGTERM, then SIGKILL after 3 s; reaps the process. Idempotent.
+  /// SIGTERM, then SIGKILL after 10 s; reaps the process. Idempotent.
   void stop();
   /// SIGKILL at once (a crash, for persistence and reconnect tests); reaps the process.
   void kill();
