@@ -304,19 +304,23 @@ Pkey import_rsa(const RsaKeyParts& parts) {
 int key_bits(EVP_PKEY* key) { return EVP_PKEY_get_bits(key); }
 
 Bytes der_octet_string(std::span<const std::uint8_t> content) {
-  Bytes out;
-  out.push_back(0x04);
+  // Header first, then one sized construction (GCC 12 at -O3 misreads a push_back sequence here
+  // as an overflow).
+  std::uint8_t header[4] = {0x04, 0, 0, 0};
+  std::size_t h = 1;
   if (content.size() < 0x80) {
-    out.push_back(static_cast<std::uint8_t>(content.size()));
+    header[h++] = static_cast<std::uint8_t>(content.size());
   } else if (content.size() < 0x100) {
-    out.push_back(0x81);
-    out.push_back(static_cast<std::uint8_t>(content.size()));
+    header[h++] = 0x81;
+    header[h++] = static_cast<std::uint8_t>(content.size());
   } else {
-    out.push_back(0x82);
-    out.push_back(static_cast<std::uint8_t>(content.size() >> 8));
-    out.push_back(static_cast<std::uint8_t>(content.size()));
+    header[h++] = 0x82;
+    header[h++] = static_cast<std::uint8_t>(content.size() >> 8);
+    header[h++] = static_cast<std::uint8_t>(content.size());
   }
-  out.insert(out.end(), content.begin(), content.end());
+  Bytes out(h + content.size());
+  std::memcpy(out.data(), header, h);
+  if (!content.empty()) std::memcpy(out.data() + h, content.data(), content.size());
   return out;
 }
 
