@@ -2,6 +2,7 @@
 // protocol state lives in the Session; this file only moves packets between it, the transport
 // and the application.
 #include <algorithm>
+#include <type_traits>
 
 #include "client_internal.hpp"
 
@@ -388,21 +389,7 @@ Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
   Subscribe s;
   s.subscriptions = Subscriptions(subscriptions);
   s.properties = properties;
-  {
-    Subscribe probe = s;
-    probe.packet_id = 1;
-    const auto size = encoded_size(probe, version_);
-    if (!size) return fail(size.error());
-    if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
-  }
-  EDGEKIT_TRY(session_.begin_subscribe(s, now));
-  EDGEKIT_TRY(send_packet(s, deadline, true));
-  Waiter w;
-  w.kind = Waiter::Kind::SubAck;
-  w.packet_id = s.packet_id;
-  w.reason_codes = reason_codes;
-  w.expected_codes = subscriptions.size();
-  return run_until(w, deadline);
+  return request(s, reason_codes, subscriptions.size(), now, deadline);
 }
 
 Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
@@ -415,20 +402,33 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
   Unsubscribe u;
   u.filters = TopicFilters(filters);
   u.properties = properties;
+  return request(u, reason_codes, filters.size(), now, deadline);
+}
+
+// SUBSCRIBE and UNSUBSCRIBE: refuse what the send buffer cannot hold before the session records
+// anything, send, then run the loop until the matching ack fills `reason_codes`.
+template <class Request>
+Result<void> Client::request(Request& packet, std::span<ReasonCode> reason_codes,
+                             std::size_t expected_codes, Instant now, Instant deadline) noexcept {
   {
-    Unsubscribe probe = u;
+    Request probe = packet;
     probe.packet_id = 1;
     const auto size = encoded_size(probe, version_);
     if (!size) return fail(size.error());
     if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   }
-  EDGEKIT_TRY(session_.begin_unsubscribe(u, now));
-  EDGEKIT_TRY(send_packet(u, deadline, true));
+  constexpr bool kSubscribe = std::is_same_v<Request, Subscribe>;
+  if constexpr (kSubscribe) {
+    EDGEKIT_TRY(session_.begin_subscribe(packet, now));
+  } else {
+    EDGEKIT_TRY(session_.begin_unsubscribe(packet, now));
+  }
+  EDGEKIT_TRY(send_packet(packet, deadline, true));
   Waiter w;
-  w.kind = Waiter::Kind::UnsubAck;
-  w.packet_id = u.packet_id;
+  w.kind = kSubscribe ? Waiter::Kind::SubAck : Waiter::Kind::UnsubAck;
+  w.packet_id = packet.packet_id;
   w.reason_codes = reason_codes;
-  w.expected_codes = filters.size();
+  w.expected_codes = expected_codes;
   return run_until(w, deadline);
 }
 

@@ -313,6 +313,9 @@ class Client {
                             bool fatal_on_timeout) noexcept;
   Result<void> queue_packet(const Packet& packet, Instant deadline) noexcept;
   Result<void> send_packet(const Packet& packet, Instant deadline, bool fatal_on_timeout) noexcept;
+  template <class Request>
+  Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
+                       std::size_t expected_codes, Instant now, Instant deadline) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
   void note_packet_sent() noexcept;
   void compact_rx() noexcept;
