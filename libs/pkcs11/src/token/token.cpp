@@ -51,6 +51,19 @@ CK_RV seal_under_pin(std::string_view pin, std::span<const std::uint8_t> aad,
   return CKR_OK;
 }
 
+// C_DigestUpdate / C_SignUpdate / C_VerifyUpdate: any failure ends the operation (spec 5.2).
+template <class Op>
+CK_RV update_operation(std::unique_ptr<Op>& op, CK_BYTE_PTR data, CK_ULONG len) {
+  if (!op) return CKR_OPERATION_NOT_INITIALIZED;
+  if (data == nullptr && len != 0) {
+    op.reset();
+    return CKR_ARGUMENTS_BAD;
+  }
+  const CK_RV rv = op->update({data, len});
+  if (rv != CKR_OK) op.reset();
+  return rv;
+}
+
 }  // namespace
 
 std::string default_token_dir() {
@@ -771,14 +784,7 @@ CK_RV Token::digest_update(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len) 
   EDGEKIT_LOCKED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
-  if (!s->digest) return CKR_OPERATION_NOT_INITIALIZED;
-  if (data == nullptr && len != 0) {
-    s->digest.reset();
-    return CKR_ARGUMENTS_BAD;
-  }
-  const CK_RV rv = s->digest->update({data, len});
-  if (rv != CKR_OK) s->digest.reset();
-  return rv;
+  return update_operation(s->digest, data, len);
 }
 
 CK_RV Token::digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
@@ -864,14 +870,7 @@ CK_RV Token::sign_update(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len) {
   EDGEKIT_LOCKED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
-  if (!s->sign) return CKR_OPERATION_NOT_INITIALIZED;
-  if (data == nullptr && len != 0) {
-    s->sign.reset();
-    return CKR_ARGUMENTS_BAD;
-  }
-  const CK_RV rv = s->sign->update({data, len});
-  if (rv != CKR_OK) s->sign.reset();
-  return rv;
+  return update_operation(s->sign, data, len);
 }
 
 CK_RV Token::sign_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len) {
@@ -903,14 +902,7 @@ CK_RV Token::verify_update(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len) 
   EDGEKIT_LOCKED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
-  if (!s->verify) return CKR_OPERATION_NOT_INITIALIZED;
-  if (data == nullptr && len != 0) {
-    s->verify.reset();
-    return CKR_ARGUMENTS_BAD;
-  }
-  const CK_RV rv = s->verify->update({data, len});
-  if (rv != CKR_OK) s->verify.reset();
-  return rv;
+  return update_operation(s->verify, data, len);
 }
 
 CK_RV Token::verify_final(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG sig_len) {
