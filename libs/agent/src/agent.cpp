@@ -1075,7 +1075,6 @@ struct Agent::Impl {
       }
       take_commands();
       if (client->connected()) {
-        const std::size_t reads_before = client->recv_calls();
         const Pump p = pump();
         if (p == Pump::LinkDown || !client->connected()) {
           if (!client->connected()) on_link_down();
@@ -1086,7 +1085,7 @@ struct Agent::Impl {
           on_link_down();
           continue;
         }
-        if (client->recv_calls() != reads_before || p == Pump::More) continue;
+        if (p == Pump::More) continue;
         Duration wait{1000};
         if (auto due = session->next_deadline()) {
           const Duration d = *due - clock.now();
