@@ -172,6 +172,19 @@ bool Mosquitto::write_config() {
   out << "log_timestamp_format %H:%M:%S\n";
   out << "connection_messages true\n";
   for (const std::string& line : options_.extra_lines) out << line << "\n";
+  if (options_.tls) {
+    // Listener options follow their `listener` line (per_listener_settings false still keeps
+    // the TLS options per listener).
+    const auto& t = *options_.tls;
+    out << "listener " << tls_port_ << " " << host_ << "\n";
+    if (!t.cafile.empty()) out << "cafile " << t.cafile << "\n";
+    if (!t.certfile.empty()) out << "certfile " << t.certfile << "\n";
+    if (!t.keyfile.empty()) out << "keyfile " << t.keyfile << "\n";
+    if (!t.crlfile.empty()) out << "crlfile " << t.crlfile << "\n";
+    if (!t.tls_version.empty()) out << "tls_version " << t.tls_version << "\n";
+    out << "require_certificate " << (t.require_certificate ? "true" : "false") << "\n";
+    if (t.use_identity_as_username) out << "use_identity_as_username true\n";
+  }
   out.flush();
   if (!out) {
     error_ = "cannot write " + config_path_;
@@ -226,7 +239,9 @@ bool Mosquitto::launch() {
       return false;
     }
     auto t = transport::TcpTransport::connect(host_, port_, 200);
-    if (t) return true;
+    if (t && (tls_port_ == 0 || transport::TcpTransport::connect(host_, tls_port_, 200))) {
+      return true;
+    }
     std::this_thread::sleep_for(20ms);
   }
   error_ = "mosquitto did not accept connections on port " + std::to_string(port_) + " within " +
@@ -243,7 +258,12 @@ bool Mosquitto::start() {
   // with another port a few times.
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = pick_free_port();
-    if (port_ == 0) {
+    if (options_.tls) {
+      do {
+        tls_port_ = pick_free_port();
+      } while (tls_port_ != 0 && tls_port_ == port_);
+    }
+    if (port_ == 0 || (options_.tls && tls_port_ == 0)) {
       error_ = "no free loopback port";
       return false;
     }

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,19 @@ struct MosquittoOptions {
   std::vector<std::string> extra_lines;
   /// `log_type all` instead of the default error/warning/notice/information.
   bool verbose_log = false;
+  /// A second listener with TLS on its own free loopback port (`Mosquitto::tls_port()`). Paths
+  /// are the broker's own options of the same names (see mosquitto.conf(5)); empty ones are not
+  /// written.
+  struct TlsListener {
+    std::string cafile;
+    std::string certfile;
+    std::string keyfile;
+    std::string crlfile;
+    std::string tls_version;  ///< the listener's minimum, e.g. "tlsv1.2" or "tlsv1.3"
+    bool require_certificate = false;
+    bool use_identity_as_username = false;
+  };
+  std::optional<TlsListener> tls;
   /// How long `start` / `restart` wait for the port to accept connections.
   std::chrono::milliseconds start_timeout{5000};
 };
@@ -62,6 +76,8 @@ class Mosquitto {
 
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  /// The TLS listener's port (0 without `MosquittoOptions::tls`).
+  [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
   [[nodiscard]] const std::string& directory() const noexcept { return dir_; }
@@ -89,6 +105,7 @@ class Mosquitto {
   std::string log_path_;
   std::string error_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   pid_t pid_ = -1;
 };
 

@@ -1,0 +1,27 @@
+#pragma once
+// Private declarations shared by the TLS sources.
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "edgekit/tls/tls.hpp"
+
+namespace edgekit::tls::detail {
+
+// A token signature failure is pushed on OpenSSL's (thread-local) error queue under this library
+// code, with the CKR code as reason and the client's message as data, so that the handshake that
+// asked for the signature can name it.
+inline constexpr int kTokenErrorLib = ERR_LIB_USER;
+
+// Owns an EVP_PKEY reference.
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+
+// Loads the module, logs in and finds the key; returns an EVP_PKEY carrying the public key whose
+// private operations (ECDSA) run as C_Sign in the token. The EVP_PKEY owns the module and the
+// session: they live until the last reference (context or connection) is freed.
+Result<PkeyPtr> load_token_key(const TokenKey& key);
+
+}  // namespace edgekit::tls::detail
