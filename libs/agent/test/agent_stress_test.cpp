@@ -1,10 +1,45 @@
-// Acceptance: 8 threads publish 10,000 QoS 1 and 10,000 QoS 2 messages through one agent while a
-// fault proxy cuts the connection at random points and the broker (persistence on) is stopped
-// and restarted twice. Every QoS 1 message must arrive at least once, every QoS 2 message exactly
-// once, and each publisher's messages (per QoS) first arrive in the order it published them.
-// EDGEKIT_AGENT_STRESS_SCALE (e.g. 0.1) scales the message count (the TSan run uses it).
+// Acceptance (issue 4): 8 threads publish 10,000 QoS 1 and 10,000 QoS 2 messages through one
+// agent while a fault proxy cuts the connection at random points and the broker (Mosquitto,
+// persistence on) is killed with SIGKILL and restarted twice. Every QoS 1 message must arrive at
+// least once, every QoS 2 message exactly once, and each publisher's messages (per topic and QoS)
+// must first arrive in the order it published them [MQTT-4.6.0-1, -6]. The test prints how many
+// QoS 1 duplicates it saw.
+//
+// What the broker guarantees, and so what this test can ask of the client (Mosquitto 2.0.11):
+//  - Mosquitto acknowledges (PUBACK, PUBREC, PUBCOMP) before it writes its persistence file, and
+//    writes it only every autosave_interval (the fixture sets 1: every ~2 s). A SIGKILL therefore
+//    rolls the broker back to its last save: a QoS 1 message it had acknowledged is gone, a QoS 2
+//    flow goes back to an earlier step. No client can make up for that (the message was
+//    acknowledged), so the test kills the broker only once its last save holds everything it has
+//    acknowledged: both links (publisher and receiver, each through a proxy) are stalled first —
+//    the bytes in flight stay in the proxies and die with the connections — and the kill waits
+//    for two completed saves after the stall. Everything else is really in flight at the kill:
+//    queued publishes in the agent, unacknowledged QoS 1/2 in both sessions, packets in the
+//    proxies.
+//  - Mosquitto breaks per-publisher order when it has to queue for a subscriber: with the
+//    subscriber's Receive Maximum used up, a message that arrives when an acknowledgement frees a
+//    slot can be sent ahead of older queued ones (its log shows the publisher's messages received
+//    in order and sent to the receiver out of order). And after a restart it restores at most
+//    max_inflight_messages in-flight messages per client in their real state; the rest come back
+//    as queued and are sent again as PUBLISH — also QoS 2 messages whose PUBREL it had sent, which
+//    the receiver (having answered that PUBREL) must take as new: a duplicate no client can
+//    prevent (seen with max_inflight_messages 20; with 65535 it restored none in their state).
+//    So the receiver announces a Receive Maximum of one per message of the run (the broker never
+//    queues for it while it is connected) and max_inflight_messages is 60000, above anything
+//    that can be in flight. The publisher keeps to the broker's Receive Maximum anyway (its
+//    session holds at most 128 in flight).
+// What we guarantee on top: resends in the original order before anything new, never more than
+// the server's Receive Maximum in flight (also when resending), no message requeued under a new
+// packet id while the broker still has the session, and exactly-once delivery to the receiving
+// application of every QoS 2 message the broker sends once.
+//
+// EDGEKIT_AGENT_STRESS_SCALE (e.g. 0.1) scales the message count (the TSan run uses it);
+// EDGEKIT_AGENT_STRESS_BROKER_LOG=1 turns on Mosquitto's full log (printed when the test fails).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -27,9 +62,18 @@ struct Received {
   std::mutex m;
   // [publisher][qos-1] → sequence numbers in arrival order
   std::vector<std::vector<int>> seen[kPublishers];
+  struct Arrival {
+    int seq;
+    bool dup;
+    std::uint16_t packet_id;
+    int connection;
+  };
+  std::vector<std::vector<Arrival>> arrivals[kPublishers];
+  std::atomic<int> connection{0};
   std::atomic<std::size_t> total{0};
   Received() {
     for (auto& s : seen) s.resize(2);
+    for (auto& s : arrivals) s.resize(2);
   }
   static void on(void* ctx, const mqtt::Publish& p) {
     auto* self = static_cast<Received*>(ctx);
@@ -40,26 +84,62 @@ struct Received {
     const int seq = std::atoi(std::string(mqtt::as_string(p.payload)).c_str());
     std::lock_guard<std::mutex> l(self->m);
     self->seen[pub][static_cast<std::size_t>(q - 1)].push_back(seq);
+    self->arrivals[pub][static_cast<std::size_t>(q - 1)].push_back({seq, p.dup, p.packet_id, self->connection.load()});
     ++self->total;
   }
 };
 
 class AgentStress : public edgekit::testing::MosquittoFixture {
  protected:
+  // The persistence file's identity: every completed save renames a new file into place.
+  std::pair<ino_t, std::int64_t> db_file() {
+    struct stat st {};
+    if (::stat((broker().directory() + "/data/mosquitto.db").c_str(), &st) != 0) return {0, 0};
+    return {st.st_ino, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  }
+
+  // Stalls both links, waits until the broker has completed two saves since (the second one
+  // began after the first had ended, so after every packet that reached the broker before the
+  // stall was handled), then SIGKILLs it, cuts both links (what the proxies held is lost) and
+  // starts it again from its file.
+  void kill_and_restart_broker(edgekit::testing::FaultProxy& a, edgekit::testing::FaultProxy& b) {
+    a.stall();
+    b.stall();
+    auto last = db_file();
+    int saves = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (saves < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+      const auto now = db_file();
+      if (now != last && now.first != 0) {
+        ++saves;
+        last = now;
+      }
+    }
+    ASSERT_EQ(saves, 2) << "Mosquitto did not save its database twice within 20 s";
+    broker().kill();
+    const std::size_t cuts_a = a.cuts(), cuts_b = b.cuts();
+    a.cut();
+    b.cut();
+    ASSERT_TRUE(wait_until([&] { return a.cuts() > cuts_a && b.cuts() > cuts_b; }));
+    a.pass();
+    b.pass();
+    ASSERT_TRUE(broker().restart()) << broker().error();
+  }
+
   edgekit::testing::MosquittoOptions broker_options() const override {
     edgekit::testing::MosquittoOptions o;
     o.persistence = true;
+    o.verbose_log = std::getenv("EDGEKIT_AGENT_STRESS_BROKER_LOG") != nullptr;
     o.extra_lines.push_back("max_queued_messages 0");
+    // Also Mosquitto's Receive Maximum, and how many in-flight messages per client it restores in
+    // their real state (see the file comment).
+    o.extra_lines.push_back("max_inflight_messages 60000");
     return o;
   }
 };
 
-// DISABLED: this is issue 4's acceptance test and it does not hold yet. About one run in two
-// fails: after cuts, first arrivals per publisher are out of order (a resumed or requeued batch
-// overtakes newer messages), and once a QoS 2 message arrived twice (requeue after the broker lost
-// the session). Run it with --gtest_also_run_disabled_tests; the fix belongs to the agent's resume
-// and requeue path, see the closing note of the session that added it.
-TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
+TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   double scale = 1.0;
   if (const char* s = std::getenv("EDGEKIT_AGENT_STRESS_SCALE")) scale = std::atof(s);
   const int per_qos = static_cast<int>(10'000 * scale);  // per QoS, all publishers together
@@ -69,11 +149,14 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
   SteadyClock clock;
   edgekit::testing::FaultProxy proxy(broker().port());
   ASSERT_TRUE(proxy.start());
+  edgekit::testing::FaultProxy rx_proxy(broker().port());
+  ASSERT_TRUE(rx_proxy.start());
 
-  // The receiver: its own agent, straight to the broker, persistent session, QoS 2.
+  // The receiver: its own agent through its own proxy (stalled before a kill), persistent
+  // session, QoS 2.
   Received received;
   StatusLog rx_log;
-  TcpTransportFactory rx_factory("127.0.0.1", broker().port(), 1000);
+  TcpTransportFactory rx_factory("127.0.0.1", rx_proxy.port(), 1000);
   mqtt::ConnectOptions rx_opts;
   rx_opts.client_id = "stress-sub";
   // Not clean: Mosquitto 2.0 persists only sessions whose CONNECT had Clean Start = 0.
@@ -81,9 +164,20 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
   rx_opts.properties.session_expiry_interval = 3600;
   Config rx_config;
   rx_config.reconnect_backoff = {Duration{50}, Duration{300}};
-  rx_config.incoming_qos2 = 256;
+  // The agent announces half of its inbound QoS 2 storage as Receive Maximum: here one per
+  // message of the run, so the broker never has to queue for the receiver (see the file comment).
+  rx_config.incoming_qos2 = static_cast<std::size_t>(std::max(64, 4 * expected_per_qos));
   Agent receiver(rx_config, rx_opts, rx_factory, clock);
-  receiver.set_status_handler(rx_log.handler());
+  struct RxStatus {
+    StatusLog* log;
+    Received* received;
+    static void on(void* ctx, const Status& st) {
+      auto* self = static_cast<RxStatus*>(ctx);
+      if (st.state == ConnectionState::Connected) ++self->received->connection;
+      StatusLog::on(self->log, st);
+    }
+  } rx_status{&rx_log, &received};
+  receiver.set_status_handler({&RxStatus::on, &rx_status});
   ASSERT_TRUE(receiver.start());
   auto sub = receiver.subscribe_and_wait("stress/#", {QoS::ExactlyOnce}, {&Received::on, &received}, 5s);
   ASSERT_TRUE(sub);
@@ -148,8 +242,8 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
   for (int p = 1; p < kPhases; ++p) {
     ASSERT_TRUE(wait_until([&] { return reached[p].load() == kPublishers; }, 60s));
     if (p == 3 || p == 6) {
-      broker().stop();  // SIGTERM: Mosquitto writes its persistence file
-      ASSERT_TRUE(broker().restart()) << broker().error();
+      kill_and_restart_broker(proxy, rx_proxy);
+      if (HasFatalFailure()) return;
       ++restarts;
     } else {
       proxy.cut();
@@ -209,6 +303,20 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
     }
   }
   std::size_t qos1_duplicates = 0;
+  // Where the QoS 1 duplicates come from: a later copy with DUP = 1 is the broker resending to the
+  // receiver (its PUBACK was lost in a cut or kill); with DUP = 0 it is a second message the
+  // broker took from the publisher (the publisher's resend after its PUBACK was lost).
+  std::size_t qos1_duplicates_resent_by_broker = 0;
+  {
+    std::lock_guard<std::mutex> l(received.m);
+    for (int p = 0; p < kPublishers; ++p) {
+      std::vector<char> seen_once(static_cast<std::size_t>(each), 0);
+      for (const auto& a : received.arrivals[p][0]) {
+        if (a.seq < 0 || a.seq >= each) continue;
+        if (seen_once[static_cast<std::size_t>(a.seq)]++ > 0 && a.dup) ++qos1_duplicates_resent_by_broker;
+      }
+    }
+  }
   {
     std::lock_guard<std::mutex> l(received.m);
     for (int p = 0; p < kPublishers; ++p) {
@@ -222,6 +330,14 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
           if (count[static_cast<std::size_t>(s)]++ == 0) {
             // First arrival of each message: in publishing order [MQTT-4.6.0-5/6].
             EXPECT_GT(s, last_first) << "publisher " << p << " qos " << q + 1;
+            if (s < last_first) {
+              const auto& a = received.arrivals[p][static_cast<std::size_t>(q)];
+              std::printf("arrivals (seq dup id conn):");
+              for (const auto& x : a) {
+                if (x.seq >= s - 6 && x.seq <= last_first + 6) std::printf(" [%d %d %u c%d]", x.seq, x.dup, x.packet_id, x.connection);
+              }
+              std::printf("\n");
+            }
             last_first = s;
           }
         }
@@ -232,6 +348,13 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
             if (c > 1) qos1_duplicates += static_cast<std::size_t>(c - 1);
           } else {
             EXPECT_EQ(c, 1) << "QoS 2 publisher " << p << " seq " << s;
+            if (c != 1) {
+              std::printf("qos2 p%d seq %d arrivals:", p, s);
+              for (const auto& x : received.arrivals[p][1]) {
+                if (x.seq == s) std::printf(" [dup %d id %u c%d]", x.dup, x.packet_id, x.connection);
+              }
+              std::printf("\n");
+            }
           }
         }
       }
@@ -239,10 +362,12 @@ TEST_F(AgentStress, DISABLED_EveryMessageArrivesThroughCutsAndBrokerRestarts) {
   }
   const Stats st = agent.stats();
   std::printf(
-      "[   INFO   ] %d QoS 1 + %d QoS 2 from %d threads; %zu proxy cuts, %d broker restarts, %llu "
-      "connects; QoS 1 duplicates seen: %zu; %llu writes for %llu publishes\n",
+      "[   INFO   ] %d QoS 1 + %d QoS 2 from %d threads; %zu proxy cuts, %d broker kills (SIGKILL) and restarts, %llu "
+      "connects; QoS 1 duplicates seen: %zu (%zu resent by the broker to the receiver, the rest "
+      "resent by the publisher); %llu writes for %llu publishes\n",
       expected_per_qos, expected_per_qos, kPublishers, proxy.cuts(), restarts,
       static_cast<unsigned long long>(st.connects), qos1_duplicates,
+      qos1_duplicates_resent_by_broker,
       static_cast<unsigned long long>(st.writes), static_cast<unsigned long long>(st.published));
   EXPECT_EQ(restarts, 2);
   EXPECT_GE(proxy.cuts(), 5u);

@@ -192,6 +192,9 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
       e.reason_code = c.reason_code;
       e.properties = ack_properties(packet);
       emit(e);
+      // A completion frees Receive Maximum quota: resends held back by it go now, before any
+      // new publish (the session refuses those while resends wait).
+      if (connected_ && session_.pending_resends() > 0) EDGEKIT_TRY(send_resends(deadline));
     }
   }
 
@@ -320,17 +323,25 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
 
   // session_present = 0: what the session held is gone on the server; tell the application.
   report_lost();
-  // session_present = 1: resend in the original order, PUBLISH with DUP and PUBREL [MQTT-4.4.0-1].
-  while (auto resend = session_.next_resend()) {
-    if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+  // session_present = 1: resend in the original order, PUBLISH with DUP and PUBREL [MQTT-4.4.0-1],
+  // as many PUBLISH as the server's Receive Maximum lets through; the rest follow as
+  // acknowledgements arrive (handle_packet).
+  EDGEKIT_TRY(send_resends(deadline));
+  if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
+  return w.connack;
+}
+
+Result<void> Client::send_resends(Instant deadline) noexcept {
+  while (connected_) {
+    auto resend = session_.next_resend();
+    if (!resend) return {};
     if (resend->type == PacketType::Publish) {
       EDGEKIT_TRY(send_publish(resend->publish, deadline, true));
     } else {
       EDGEKIT_TRY(send_packet(resend->pubrel, deadline, true));
     }
   }
-  if (!connected_) return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
-  return w.connack;
+  return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);
 }
 
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {

@@ -311,11 +311,29 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
 }
 
 std::optional<Resend> Session::next_resend() noexcept {
-  OutgoingRecord* best = nullptr;
+  // PUBLISH and PUBREL resends each keep their original order [MQTT-4.6.0-1] [MQTT-4.6.0-3];
+  // between the two kinds the spec sets no order, and the oldest goes first.
+  //
+  // Flow control holds for resends too: never more than the server's Receive Maximum QoS 1/2
+  // PUBLISH packets unacknowledged on this connection [MQTT-4.9.0-2]. A QoS 2 message whose
+  // PUBREC came already counts (the server holds it until PUBCOMP) whether its PUBREL has been
+  // resent or not, so a PUBREL never waits for quota: waiting for it could block the very
+  // PUBCOMP that frees the quota. A PUBLISH resend waits until an acknowledgement frees a slot;
+  // the driver asks again after every completion.
+  OutgoingRecord* publish = nullptr;
+  OutgoingRecord* pubrel = nullptr;
+  std::size_t counted = 0;
   for (OutgoingRecord& r : storage_.outgoing) {
-    if (r.state == OutgoingState::Free || !r.resend) continue;
+    if (!is_publish_state(r.state) || r.lost) continue;
+    const bool is_pubrel = r.state == OutgoingState::AwaitPubComp;
+    if (!r.resend || is_pubrel) ++counted;
+    if (!r.resend) continue;
+    OutgoingRecord*& best = is_pubrel ? pubrel : publish;
     if (best == nullptr || r.sequence < best->sequence) best = &r;
   }
+  if (publish != nullptr && counted >= server_receive_max_) publish = nullptr;
+  OutgoingRecord* best = publish;
+  if (best == nullptr || (pubrel != nullptr && pubrel->sequence < best->sequence)) best = pubrel;
   if (best == nullptr) return std::nullopt;
   best->resend = false;
   Resend out;
@@ -432,17 +450,24 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
     // is still in use.
     std::size_t in_flight = 0;
     bool candidate_used = false;
+    bool resend_pending = false;
     const std::uint16_t candidate = next_packet_id_;
     for (OutgoingRecord& r : storage_.outgoing) {
       if (r.state == OutgoingState::Free) {
         if (rec == nullptr) rec = &r;
         continue;
       }
-      if (is_publish_state(r.state) && !r.lost) ++in_flight;
+      if (is_publish_state(r.state) && !r.lost) {
+        ++in_flight;
+        resend_pending = resend_pending || r.resend;
+      }
       if (r.packet_id == candidate) candidate_used = true;
     }
     // Flow control: at most Receive Maximum QoS 1/2 publishes unacknowledged [MQTT-4.9.0-2].
-    if (in_flight >= server_receive_max_) return fail(Errc::ReceiveMaximumExceeded);
+    // Resends held back by it go first: a new message never overtakes an older one.
+    if (in_flight >= server_receive_max_ || resend_pending) {
+      return fail(Errc::ReceiveMaximumExceeded);
+    }
     if (rec == nullptr) return fail(Errc::SessionStateFull);
     if (!candidate_used) {
       next_packet_id_ = candidate == 65535 ? 1 : static_cast<std::uint16_t>(candidate + 1);

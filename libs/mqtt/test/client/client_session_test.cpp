@@ -260,6 +260,54 @@ TEST_F(ClientV5Test, ServerLimitsApply) {
   EXPECT_TRUE(client.connected());
 }
 
+// A resumed session resends no more PUBLISH packets than the new connection's Receive Maximum
+// [MQTT-4.9.0-2]; the held-back one goes when the PUBACK frees the quota, before any new publish.
+TEST_F(ClientV5Test, ResendsWaitForTheNewReceiveMaximum) {
+  connect_ok({}, options(false));
+  broker.expect(PacketType::Publish);
+  broker.expect(PacketType::Publish);
+  auto a = client.publish(make_publish("r/1", "one", QoS::AtLeastOnce), 1s);
+  auto b = client.publish(make_publish("r/1", "two", QoS::AtLeastOnce), 1s);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());
+  ASSERT_TRUE(broker.verify());
+  broker.close();
+  ASSERT_FALSE(client.process_loop(1s).has_value());
+  events.clear();
+
+  testing::MemoryTransport net2;
+  net2.attach_clock(&clock);
+  testing::ScriptedBroker broker2(net2, version);
+  ConnAck resumed;
+  resumed.session_present = true;
+  resumed.properties.receive_maximum = 1;
+  broker2.expect(PacketType::Connect).reply_with(resumed);
+  broker2.expect_matching("PUBLISH one resent", [&](const Packet& p) {
+    const auto* pub = std::get_if<Publish>(&p);
+    return pub != nullptr && pub->dup && pub->packet_id == *a;
+  });
+  broker2
+      .expect_matching("PUBLISH two resent only after one's PUBACK",
+                       [&](const Packet& p) {
+                         const auto* pub = std::get_if<Publish>(&p);
+                         return pub != nullptr && pub->dup && pub->packet_id == *b &&
+                                count(EventType::PublishCompleted) == 1;
+                       })
+      .reply_with(ack<PubAck>(*b));
+  ASSERT_TRUE(client.set_transport(net2).has_value());
+  ASSERT_TRUE(client.connect(options(false), 5s).has_value());
+  EXPECT_EQ(client.publish(make_publish("r/1", "three", QoS::AtLeastOnce), 1s).error(),
+            Errc::ReceiveMaximumExceeded)
+      << "a new publish must not overtake the held-back resend";
+  broker2.send(ack<PubAck>(*a));
+  for (int i = 0; i < 3 && count(EventType::PublishCompleted) < 2; ++i) {
+    ASSERT_TRUE(client.process_loop(1s).has_value());
+  }
+  EXPECT_EQ(count(EventType::PublishCompleted), 2u);
+  EXPECT_TRUE(broker2.verify());
+  EXPECT_EQ(broker2.mismatches(), 0u);
+}
+
 TEST_F(ClientV5Test, DisconnectCarriesReasonAndProperties) {
   ConnectOptions o = options(false);
   connect_ok({}, o);

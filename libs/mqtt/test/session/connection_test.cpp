@@ -65,6 +65,87 @@ TEST_F(SessionResume, UnackedRecordsAreResentInOrderWithDupAndPubRel) {
   EXPECT_EQ(done->completion->packet_id, c);
 }
 
+// [MQTT-4.9.0-2] holds for resends too: a resumed session on a connection whose Receive Maximum
+// is smaller than what is outstanding resends only what fits, the rest as acknowledgements free
+// quota, and no new publish overtakes the held-back ones [MQTT-4.6.0-1].
+TEST_F(SessionResume, ResendsRespectTheNewConnectionsReceiveMaximum) {
+  connect(Version::V5, false);
+  const auto a = publish("t/a", QoS::AtLeastOnce, "A");
+  const auto b = publish("t/a", QoS::AtLeastOnce, "B");
+  const auto c = publish("t/a", QoS::AtLeastOnce, "C");
+  const auto e = publish("t/e", QoS::ExactlyOnce, "E");
+  PubRec rec;
+  rec.packet_id = e;
+  ASSERT_TRUE(session.on_pubrec(rec, now));  // e awaits PUBCOMP: the server holds it
+  session.on_connection_lost(now);
+
+  ConnAck resumed;
+  resumed.session_present = true;
+  resumed.properties.receive_maximum = 2;
+  EXPECT_EQ(connect(Version::V5, false, resumed).resend_count, 4u);
+  auto next_id = [&]() -> std::uint16_t {
+    auto r = session.next_resend();
+    if (!r) return 0;
+    return r->type == PacketType::Publish ? r->publish.packet_id : r->pubrel.packet_id;
+  };
+  // e counts against the quota of 2: one PUBLISH fits, then e's PUBREL (never held back).
+  EXPECT_EQ(next_id(), a);
+  EXPECT_EQ(next_id(), e);
+  EXPECT_EQ(next_id(), 0) << "b and c would exceed Receive Maximum 2";
+  EXPECT_EQ(session.pending_resends(), 2u);
+  Publish fresh;
+  fresh.topic = "t/a";
+  fresh.payload = as_bytes("new");
+  fresh.qos = QoS::AtLeastOnce;
+  auto refused = session.begin_publish(fresh, now);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), Errc::ReceiveMaximumExceeded) << "must not overtake b and c";
+
+  PubAck ack;
+  ack.packet_id = a;
+  ASSERT_TRUE(session.on_puback(ack, now));
+  EXPECT_EQ(next_id(), b);
+  EXPECT_EQ(next_id(), 0);
+  PubComp comp;
+  comp.packet_id = e;
+  ASSERT_TRUE(session.on_pubcomp(comp, now));
+  EXPECT_EQ(next_id(), c);
+  EXPECT_EQ(session.pending_resends(), 0u);
+  EXPECT_EQ(session.begin_publish(fresh, now).error(), Errc::ReceiveMaximumExceeded)
+      << "b and c are in flight: the quota is used up";
+  ack.packet_id = b;
+  ASSERT_TRUE(session.on_puback(ack, now));
+  EXPECT_TRUE(session.begin_publish(fresh, now));
+}
+
+// A QoS 2 PUBREL never waits for quota, even behind a held-back PUBLISH: PUBCOMP is what frees it.
+TEST_F(SessionResume, PubRelResendsAreNeverHeldBack) {
+  connect(Version::V5, false);
+  const auto a = publish("t/a", QoS::ExactlyOnce, "A");
+  const auto b = publish("t/b", QoS::ExactlyOnce, "B");
+  PubRec rec;
+  rec.packet_id = b;
+  ASSERT_TRUE(session.on_pubrec(rec, now));
+  session.on_connection_lost(now);
+  ConnAck resumed;
+  resumed.session_present = true;
+  resumed.properties.receive_maximum = 1;
+  connect(Version::V5, false, resumed);
+  auto r = session.next_resend();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->type, PacketType::PubRel);
+  EXPECT_EQ(r->pubrel.packet_id, b);
+  EXPECT_FALSE(session.next_resend()) << "a waits: b holds the only slot";
+  PubComp comp;
+  comp.packet_id = b;
+  ASSERT_TRUE(session.on_pubcomp(comp, now));
+  r = session.next_resend();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->type, PacketType::Publish);
+  EXPECT_EQ(r->publish.packet_id, a);
+  EXPECT_TRUE(r->publish.dup);
+}
+
 TEST_F(SessionResume, SessionNotPresentReportsEveryLostPublish) {
   connect(Version::V5, false);
   const auto a = publish("t/a", QoS::AtLeastOnce, "A");

@@ -317,6 +317,9 @@ class Client {
   Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
                        std::size_t expected_codes, Instant now, Instant deadline) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
+  // Sends every resend the session has due (after CONNACK, and after each completion frees
+  // Receive Maximum quota for held-back ones).
+  Result<void> send_resends(Instant deadline) noexcept;
   void note_packet_sent() noexcept;
   void compact_rx() noexcept;
   [[nodiscard]] bool frame_pending() const noexcept;

@@ -243,10 +243,14 @@ class Session {
   /// the session is not connected, its records are kept for a later attempt).
   [[nodiscard]] Result<ConnAckOutcome> on_connack(const ConnAck& connack, Instant now) noexcept;
 
-  /// The next record to send again after a resumed session, oldest first; nullopt when none.
-  /// Resent publishes carry DUP = 1 and the full topic (aliases do not survive a connection).
-  /// Resends are not held back by the new connection's Receive Maximum or Maximum Packet Size:
-  /// the spec requires them [MQTT-4.4.0-1], and they were within the limits they were sent under.
+  /// The next record to send again after a resumed session, oldest first; nullopt when none
+  /// is due. Resent publishes carry DUP = 1 and the full topic (aliases do not survive a
+  /// connection). PUBLISH resends keep their original order, PUBREL resends theirs
+  /// [MQTT-4.6.0-1]. PUBLISH resends respect the new connection's Receive Maximum
+  /// [MQTT-4.9.0-2] (QoS 2 messages awaiting PUBCOMP count against it): the ones that do not fit
+  /// stay queued (`pending_resends`) and become due as acknowledgements arrive, so call this
+  /// again after every completion. PUBRELs are always due. Not held back by Maximum Packet Size:
+  /// they were within the limits they were sent under.
   [[nodiscard]] std::optional<Resend> next_resend() noexcept;
 
   /// The next lost operation; its record is freed (and removed from the store). nullopt when
@@ -273,7 +277,8 @@ class Session {
   /// aliases; or an empty topic); QoSNotSupported (above the server's Maximum QoS);
   /// RetainNotSupported (server's Retain Available = 0); QoS2Disabled; PacketTooLarge (above the
   /// server's Maximum Packet Size); ReceiveMaximumExceeded (the server's Receive Maximum is
-  /// reached: wait for an acknowledgement and try again); SessionStateFull (no free record);
+  /// reached, or resends held back by it are still queued — a new publish never overtakes them:
+  /// wait for an acknowledgement and try again); SessionStateFull (no free record);
   /// NoPacketIdAvailable; PersistenceFailed or the store's own error, e.g. BufferTooSmall (could
   /// not be stored; nothing recorded, nothing to send); and the
   /// codec's encode errors for a publish it would not put on the wire.
