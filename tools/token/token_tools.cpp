@@ -569,23 +569,28 @@ ToolResult<CK_SLOT_ID> init_token(const pkcs11::Module& module, std::optional<CK
   auto slots = module.slots(true);
   if (!slots) return fail(explain(slots.error(), "list slots"));
   if (!slot) {
-    std::optional<CK_SLOT_ID> same_label;
+    // A second token with the same label would make every later --label ambiguous: the label
+    // names the token to re-initialise (with --force), else the first free slot takes it.
+    std::optional<CK_SLOT_ID> same_label, free_slot;
     for (CK_SLOT_ID s : *slots) {
       auto info = module.token_info(s);
       if (!info) continue;
       if ((info->flags & CKF_TOKEN_INITIALIZED) == 0) {
-        slot = s;
-        break;
+        if (!free_slot) free_slot = s;
+      } else if (padded_text(info->label, sizeof info->label) == label) {
+        same_label = s;
       }
-      if (padded_text(info->label, sizeof info->label) == label) same_label = s;
     }
-    if (!slot && same_label && force) slot = same_label;
-    if (!slot) {
-      if (same_label) {
+    if (same_label) {
+      if (!force) {
         return fail(error(Exit::Usage, "token " + quoted(label) +
                                            " is already initialised; re-initialising erases "
                                            "every object on it: add --force (with its SO PIN)"));
       }
+      slot = same_label;
+    } else if (free_slot) {
+      slot = free_slot;
+    } else {
       return fail(error(Exit::NotFound, "no slot holds an uninitialised token; choose one with "
                                         "--slot (and --force to erase it)"));
     }
