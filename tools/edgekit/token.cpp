@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "commands.hpp"
 #include "token_tools.hpp"
@@ -272,8 +273,21 @@ void add_token_label(CLI::App& c, TokenOptions& o) {
                "label of the token (may be left out when only one token is initialised)");
 }
 
+// CLI11 keeps its own copy of every option's text; the PIN options' copies are wiped too.
+std::vector<CLI::Option*>& secret_options() {
+  static std::vector<CLI::Option*> options;
+  return options;
+}
+
+void wipe_secret_options() {
+  for (CLI::Option* opt : secret_options()) {
+    for (const std::string& r : opt->results()) token::wipe(const_cast<std::string&>(r));
+  }
+}
+
 void add_pin(CLI::App& c, TokenOptions& o) {
-  c.add_option("--pin", o.pin, "user PIN (else $EDGEKIT_TOKEN_PIN, else asked on the terminal)");
+  secret_options().push_back(
+      c.add_option("--pin", o.pin, "user PIN (else $EDGEKIT_TOKEN_PIN, else asked on the terminal)"));
 }
 
 }  // namespace
@@ -283,17 +297,20 @@ void add_token_command(CLI::App& app, int& exit_code) {
   CLI::App* token = app.add_subcommand("token", "provision a PKCS#11 token: keys, CSRs, certificates");
   token->set_help_flag("--help", "print this help and exit");
   token->require_subcommand(1);
-  auto module_default = [o] {
+  // Before each command: CLI11 has stored the options in *o; wipe its PIN copies, pick the module.
+  auto prepare = [o] {
+    wipe_secret_options();
     if (o->module.empty()) o->module = token::default_module_path(executable_path());
   };
 
   CLI::App* init = sub(*token, "init", "initialise a token, set SO and user PINs", *o);
   init->add_option("--label", o->token_label, "label for the token (1-32 bytes)")->required();
-  init->add_option("--so-pin", o->so_pin, "security officer PIN (else $EDGEKIT_TOKEN_SO_PIN, else asked)");
+  secret_options().push_back(init->add_option(
+      "--so-pin", o->so_pin, "security officer PIN (else $EDGEKIT_TOKEN_SO_PIN, else asked)"));
   add_pin(*init, *o);
   init->add_option("--slot", o->slot, "slot to initialise (default: the first uninitialised one)");
   init->add_flag("--force", o->force, "re-initialise a token that is initialised (erases its objects)");
-  init->callback([o, module_default, &exit_code] { module_default(); exit_code = run_init(*o); });
+  init->callback([o, prepare, &exit_code] { prepare(); exit_code = run_init(*o); });
 
   CLI::App* keygen = sub(*token, "keygen", "generate a key pair inside the token; print the public key", *o);
   add_token_label(*keygen, *o);
@@ -302,7 +319,7 @@ void add_token_command(CLI::App& app, int& exit_code) {
   keygen->add_option("--type", o->type, "ec-p256, ec-p384, rsa-2048 or rsa-3072")->capture_default_str();
   keygen->add_option("--out", o->out, "write the public key PEM here (default: standard output)");
   add_pin(*keygen, *o);
-  keygen->callback([o, module_default, &exit_code] { module_default(); exit_code = run_keygen(*o); });
+  keygen->callback([o, prepare, &exit_code] { prepare(); exit_code = run_keygen(*o); });
 
   CLI::App* csr = sub(*token, "csr", "make a PKCS#10 request signed inside the token", *o);
   add_token_label(*csr, *o);
@@ -310,7 +327,7 @@ void add_token_command(CLI::App& app, int& exit_code) {
   csr->add_option("--subject", o->subject, "subject, e.g. /CN=thing-1/O=Example")->required();
   csr->add_option("--out", o->out, "write the request here (default: standard output)");
   add_pin(*csr, *o);
-  csr->callback([o, module_default, &exit_code] { module_default(); exit_code = run_csr(*o); });
+  csr->callback([o, prepare, &exit_code] { prepare(); exit_code = run_csr(*o); });
 
   CLI::App* imp = sub(*token, "import-cert", "store a certificate next to its private key", *o);
   imp->add_option("--label", o->object_label, "label for the certificate (that of its key)")->required();
@@ -318,15 +335,15 @@ void add_token_command(CLI::App& app, int& exit_code) {
   imp->add_option("--id", o->id_hex, "CKA_ID in hex (default: the id of the key labelled --label)");
   imp->add_option("--token", o->token_label, "label of the token (may be left out when only one is initialised)");
   add_pin(*imp, *o);
-  imp->callback([o, module_default, &exit_code] { module_default(); exit_code = run_import_cert(*o); });
+  imp->callback([o, prepare, &exit_code] { prepare(); exit_code = run_import_cert(*o); });
 
   CLI::App* list = sub(*token, "list", "list the token's objects", *o);
   add_token_label(*list, *o);
   add_pin(*list, *o);
-  list->callback([o, module_default, &exit_code] { module_default(); exit_code = run_list(*o); });
+  list->callback([o, prepare, &exit_code] { prepare(); exit_code = run_list(*o); });
 
   CLI::App* info = sub(*token, "info", "describe the module, its slots, tokens and mechanisms", *o);
-  info->callback([o, module_default, &exit_code] { module_default(); exit_code = run_info(*o); });
+  info->callback([o, prepare, &exit_code] { prepare(); exit_code = run_info(*o); });
 }
 
 }  // namespace edgekit::tools
