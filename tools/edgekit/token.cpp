@@ -196,7 +196,7 @@ int run_csr(TokenOptions& o) {
   if (!pin) return report("csr", pin.error());
   auto opened = open_token(o);
   if (!opened) return report("csr", opened.error());
-  auto session = token::open_user_session(*opened->module, opened->slot, pin->view());
+  auto session = token::open_user_session(*opened->module, opened->slot, pin->view(), false);
   pin->clear();
   if (!session) return report("csr", session.error());
   auto pem = token::make_csr(*session, o.key_label, o.subject);
@@ -241,7 +241,7 @@ int run_list(TokenOptions& o) {
   if (!opened) return report("list", opened.error());
   std::optional<std::string_view> pin_view;
   if (pin) pin_view = pin->view();
-  auto session = token::open_user_session(*opened->module, opened->slot, pin_view);
+  auto session = token::open_user_session(*opened->module, opened->slot, pin_view, false);
   if (pin) pin->clear();
   if (!session) return report("list", session.error());
   auto objects = token::list_objects(*session);

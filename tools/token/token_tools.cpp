@@ -623,8 +623,9 @@ ToolResult<CK_SLOT_ID> init_token(const pkcs11::Module& module, std::optional<CK
 }
 
 ToolResult<pkcs11::Session> open_user_session(const pkcs11::Module& module, CK_SLOT_ID slot,
-                                              const std::optional<std::string_view>& pin) {
-  auto session = module.open_session(slot, true);
+                                              const std::optional<std::string_view>& pin,
+                                              bool read_write) {
+  auto session = module.open_session(slot, read_write);
   if (!session) return fail(explain(session.error(), "open a session"));
   if (pin) {
     if (auto st = session->login(pkcs11::UserType::User, *pin); !st) {

@@ -107,10 +107,12 @@ ToolResult<CK_SLOT_ID> init_token(const pkcs11::Module& module, std::optional<CK
                                   const std::string& label, std::string_view so_pin,
                                   std::string_view user_pin, bool force);
 
-/// Opens a read/write session on `slot` and logs the user in (skipped when `pin` is nullopt).
+/// Opens a session on `slot` (read/write for commands that create objects; read-only ones also
+/// work on a write-protected token) and logs the user in (skipped when `pin` is nullopt).
 /// Errors: PinRefused (wrong, locked, not initialised PIN) or Failure.
 ToolResult<pkcs11::Session> open_user_session(const pkcs11::Module& module, CK_SLOT_ID slot,
-                                              const std::optional<std::string_view>& pin);
+                                              const std::optional<std::string_view>& pin,
+                                              bool read_write = true);
 
 /// What keygen made.
 struct GeneratedKey {
