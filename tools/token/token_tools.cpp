@@ -957,8 +957,15 @@ ToolResult<std::vector<ObjectSummary>> list_objects(pkcs11::Session& session) {
     }
     out.push_back(std::move(o));
   }
-  std::sort(out.begin(), out.end(), [](const ObjectSummary& a, const ObjectSummary& b) {
-    if (a.id != b.id) return a.id < b.id;
+  // A plain loop: GCC 12 at -O3 misreads vector<uint8_t>'s operator< as a memcmp overread.
+  auto id_less = [](const Bytes& a, const Bytes& b) {
+    for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+      if (a[i] != b[i]) return a[i] < b[i];
+    }
+    return a.size() < b.size();
+  };
+  std::sort(out.begin(), out.end(), [&](const ObjectSummary& a, const ObjectSummary& b) {
+    if (a.id != b.id) return id_less(a.id, b.id);
     return a.object_class < b.object_class;
   });
   return out;
