@@ -231,16 +231,27 @@ bool mechanism_missing(const pkcs11::Error& e) {
          (e.rv == CKR_MECHANISM_INVALID || e.rv == CKR_KEY_TYPE_INCONSISTENT);
 }
 
-/// Signs `tbs` with SHA-256 inside the token; returns the signature as X.509 wants it (DER
-/// ECDSA-Sig-Value for EC) and the signature algorithm's NID.
-ToolResult<std::pair<Bytes, int>> sign_sha256(pkcs11::Session& s, CK_OBJECT_HANDLE key,
-                                              EVP_PKEY* pub, std::span<const std::uint8_t> tbs) {
-  std::uint8_t hash[SHA256_DIGEST_LENGTH];
-  SHA256(tbs.data(), tbs.size(), hash);
+/// Signs `tbs` inside the token; returns the signature as X.509 wants it (DER ECDSA-Sig-Value
+/// for EC) and the signature algorithm's NID. SHA-256, except SHA-384 for a P-384 key (the hash
+/// that matches its strength, RFC 5480 4).
+ToolResult<std::pair<Bytes, int>> sign_request(pkcs11::Session& s, CK_OBJECT_HANDLE key,
+                                               EVP_PKEY* pub, std::span<const std::uint8_t> tbs) {
+  std::uint8_t hash[SHA384_DIGEST_LENGTH];
+  std::size_t hash_len = SHA256_DIGEST_LENGTH;
   if (EVP_PKEY_is_a(pub, "EC")) {
-    auto sig = sign_with(s, key, CKM_ECDSA_SHA256, tbs);
-    // SoftHSM2 2.6 and others offer only raw CKM_ECDSA: hash here, sign the hash there.
-    if (!sig && mechanism_missing(sig.error())) sig = sign_with(s, key, CKM_ECDSA, hash);
+    char group[32] = {};
+    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, nullptr);
+    const bool p384 = OBJ_sn2nid(group) == NID_secp384r1;
+    if (p384) {
+      SHA384(tbs.data(), tbs.size(), hash);
+      hash_len = SHA384_DIGEST_LENGTH;
+    } else {
+      SHA256(tbs.data(), tbs.size(), hash);
+    }
+    auto sig = sign_with(s, key, p384 ? CKM_ECDSA_SHA384 : CKM_ECDSA_SHA256, tbs);
+    // SoftHSM2 2.6, and our token for SHA-384, offer only raw CKM_ECDSA: hash here, sign the
+    // hash there.
+    if (!sig && mechanism_missing(sig.error())) sig = sign_with(s, key, CKM_ECDSA, {hash, hash_len});
     if (!sig) return fail(explain(sig.error(), "sign the request in the token"));
     // [v2.40 2.3.1] the token returns r || s, each as long as the order; X.509 wants
     // [RFC 3279 2.2.3] Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
@@ -261,12 +272,13 @@ ToolResult<std::pair<Bytes, int>> sign_sha256(pkcs11::Session& s, CK_OBJECT_HAND
     Bytes der(static_cast<std::size_t>(len));
     unsigned char* p = der.data();
     i2d_ECDSA_SIG(es.get(), &p);
-    return std::pair<Bytes, int>{std::move(der), NID_ecdsa_with_SHA256};
+    return std::pair<Bytes, int>{std::move(der), p384 ? NID_ecdsa_with_SHA384 : NID_ecdsa_with_SHA256};
   }
+  SHA256(tbs.data(), tbs.size(), hash);
   auto sig = sign_with(s, key, CKM_SHA256_RSA_PKCS, tbs);
   if (!sig && mechanism_missing(sig.error())) {
     Bytes info(std::begin(kSha256DigestInfo), std::end(kSha256DigestInfo));
-    info.insert(info.end(), hash, hash + sizeof hash);
+    info.insert(info.end(), hash, hash + SHA256_DIGEST_LENGTH);
     sig = sign_with(s, key, CKM_RSA_PKCS, info);
   }
   if (!sig) return fail(explain(sig.error(), "sign the request in the token"));
@@ -757,17 +769,17 @@ ToolResult<std::string> make_csr(pkcs11::Session& session, const std::string& ke
   const Bytes tbs = der_of([&](unsigned char** p) { return i2d_re_X509_REQ_tbs(req.get(), p); });
   if (tbs.empty()) return fail(error(Exit::Failure, "cannot encode the request info"));
 
-  auto signed_tbs = sign_sha256(session, *key, pub->get(), tbs);
+  auto signed_tbs = sign_request(session, *key, pub->get(), tbs);
   if (!signed_tbs) return fail(signed_tbs.error());
   auto& [signature, nid] = *signed_tbs;
 
-  // [RFC 5758 3.2] ecdsa-with-SHA256 has no parameters; [RFC 4055 5] sha256WithRSAEncryption
-  // has NULL.
+  // [RFC 5758 3.2] ecdsa-with-SHA256/384 have no parameters; [RFC 4055 5]
+  // sha256WithRSAEncryption has NULL.
   AlgorPtr alg(X509_ALGOR_new());
   BitStringPtr bits(ASN1_BIT_STRING_new());
   if (!alg || !bits ||
       X509_ALGOR_set0(alg.get(), OBJ_nid2obj(nid),
-                      nid == NID_ecdsa_with_SHA256 ? V_ASN1_UNDEF : V_ASN1_NULL, nullptr) != 1 ||
+                      nid == NID_sha256WithRSAEncryption ? V_ASN1_NULL : V_ASN1_UNDEF, nullptr) != 1 ||
       X509_REQ_set1_signature_algo(req.get(), alg.get()) != 1 ||
       ASN1_BIT_STRING_set(bits.get(), signature.data(), static_cast<int>(signature.size())) != 1) {
     return fail(error(Exit::Failure, "cannot attach the signature"));

@@ -147,9 +147,9 @@ ToolResult<std::vector<std::pair<std::string, std::string>>> parse_subject(std::
 
 /// Makes a PKCS#10 certification request (PEM) for the private key `key_label`: the request
 /// info (subject, the token's public key, no attributes) is DER-encoded and signed by the token
-/// with CKM_ECDSA_SHA256 (ECDSA, the raw r||s converted to an ECDSA-Sig-Value) or
-/// CKM_SHA256_RSA_PKCS. A module without the combined mechanism gets the SHA-256 hash (computed
-/// here) signed with CKM_ECDSA, or a DigestInfo with CKM_RSA_PKCS. The request is checked with
+/// with CKM_ECDSA_SHA256 (CKM_ECDSA_SHA384 for P-384; the raw r||s converted to an
+/// ECDSA-Sig-Value) or CKM_SHA256_RSA_PKCS. A module without the combined mechanism gets the hash
+/// (computed here) signed with CKM_ECDSA, or a DigestInfo with CKM_RSA_PKCS. The request is checked with
 /// its own public key before it is returned.
 /// Errors: NotFound (key), Usage (subject), Failure (sign, encode, self-check).
 ToolResult<std::string> make_csr(pkcs11::Session& session, const std::string& key_label,

@@ -111,6 +111,18 @@ case "$case_name" in
     tok keygen --key-label device --pin $PIN >/dev/null 2>&1
     # Wrong PIN: the CKR code and what it means.
     refuses 4 'C_Login: CKR_PIN_INCORRECT \(0xa0\).*wrong PIN' csr --key-label device --subject /CN=x --pin 9999
+    if [ "$which" = edgekit ]; then
+      # Our token locks the user PIN after 5 wrong tries (the one above, 4 more here); then even
+      # the right PIN is refused, with the way out named.
+      for _ in 1 2 3; do tok list --pin 9999 >/dev/null 2>&1 || true; done
+      expect 'user-PIN-final-try' "$(tok info)"
+      refuses 4 'CKR_PIN_INCORRECT' list --pin 9999
+      refuses 4 'C_Login: CKR_PIN_LOCKED \(0xa4\).*security officer must set a new user PIN' csr --key-label device --subject /CN=x --pin $PIN
+      expect 'user-PIN-LOCKED' "$(tok info)"
+      # The SO re-initialises the token (it was wiped, so the key label is gone).
+      tok init --label $LABEL --so-pin $SO --pin $PIN --force >/dev/null
+      tok keygen --key-label device --pin $PIN >/dev/null 2>&1
+    fi
     # No PIN at all and no terminal to ask on.
     refuses 4 'no user PIN: give --pin, set EDGEKIT_TOKEN_PIN' csr --key-label device --subject /CN=x
     # Unknown key label.

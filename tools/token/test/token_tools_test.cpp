@@ -180,6 +180,20 @@ TEST_F(TokenToolsOnOurToken, RsaCsrVerifies) {
   EXPECT_NE(pem->find("BEGIN CERTIFICATE REQUEST"), std::string::npos);
 }
 
+TEST_F(TokenToolsOnOurToken, P384CsrIsSignedWithSha384) {
+  auto session = provisioned();
+  ASSERT_TRUE(generate_key(session, KeyType::EcP384, "p384", {}));
+  auto pem = make_csr(session, "p384", "/CN=p384-thing");
+  ASSERT_TRUE(pem) << pem.error().message;
+  BIO* bio = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
+  X509_REQ* req = PEM_read_bio_X509_REQ(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ASSERT_NE(req, nullptr);
+  EXPECT_EQ(X509_REQ_get_signature_nid(req), NID_ecdsa_with_SHA384);
+  EXPECT_EQ(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+  X509_REQ_free(req);
+}
+
 TEST_F(TokenToolsOnOurToken, CsrForUnknownKeyLabelIsNotFound) {
   auto session = provisioned();
   auto pem = make_csr(session, "nope", "/CN=x");
