@@ -492,6 +492,11 @@ void client_seeds() {
 
 }  // namespace
 
+namespace edgekit::fuzz {
+// fuzz/pkcs11/seeds_pkcs11.cpp: seeds of the PKCS#11 token targets.
+void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+}  // namespace edgekit::fuzz
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: fuzz_seeds <output directory>\n");
@@ -506,5 +511,6 @@ int main(int argc, char** argv) {
   session_seeds();
   store_seeds();
   client_seeds();
+  edgekit::fuzz::pkcs11_seeds(write_seed);
   return 0;
 }

@@ -12,5 +12,7 @@ bool finish_broker_options(const char* command, BrokerOptions& options, const st
 
 void add_pub_command(CLI::App& app, int& exit_code);
 void add_sub_command(CLI::App& app, int& exit_code);
+/// `edgekit token init|keygen|csr|import-cert|list|info` (tools/edgekit/token.cpp).
+void add_token_command(CLI::App& app, int& exit_code);
 
 }  // namespace edgekit::tools

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   edgekit::tools::add_pub_command(app, exit_code);
   edgekit::tools::add_sub_command(app, exit_code);
+  edgekit::tools::add_token_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -127,6 +127,9 @@ class Session {
   ~Session();
 
   [[nodiscard]] CK_SESSION_HANDLE handle() const { return handle_; }
+  /// The module's function list, for calls this class does not wrap (with handle()). Valid
+  /// while the Module lives.
+  [[nodiscard]] const CK_FUNCTION_LIST& functions() const { return *functions_; }
 
   Status login(UserType user, std::string_view pin);
   Status logout();
