@@ -2,6 +2,8 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 #include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
@@ -245,12 +247,33 @@ Pkey import_ec(const EcKeyParts& parts) {
     return nullptr;
   }
   Bn priv;
+  Bytes derived_point;
   if (!parts.scalar.empty()) {
     if (parts.scalar.size() > parts.curve->field_bytes) return nullptr;
     priv = bn_from(view(parts.scalar));
     if (!priv || BN_is_zero(priv.get()) ||
         OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv.get()) != 1) {
       return nullptr;
+    }
+    // A private key object carries no point (CKA_EC_POINT belongs to the public key), but a
+    // complete key pair lets OpenSSL check it and use its full signing path: derive Q = d*G.
+    if (parts.point.empty()) {
+      EC_GROUP* group = EC_GROUP_new_by_curve_name(parts.curve->field_bytes == 32 ? NID_X9_62_prime256v1
+                                                                                 : NID_secp384r1);
+      EC_POINT* q = group == nullptr ? nullptr : EC_POINT_new(group);
+      bool ok = q != nullptr && BN_cmp(priv.get(), EC_GROUP_get0_order(group)) < 0 &&
+                EC_POINT_mul(group, q, priv.get(), nullptr, nullptr, nullptr) == 1;
+      if (ok) {
+        derived_point.assign(1 + 2 * parts.curve->field_bytes, 0);
+        ok = EC_POINT_point2oct(group, q, POINT_CONVERSION_UNCOMPRESSED, derived_point.data(),
+                                derived_point.size(), nullptr) == derived_point.size();
+      }
+      EC_POINT_free(q);
+      EC_GROUP_free(group);
+      if (!ok || OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY,
+                                                  derived_point.data(), derived_point.size()) != 1) {
+        return nullptr;
+      }
     }
   }
   if (parts.point.empty() && parts.scalar.empty()) return nullptr;
