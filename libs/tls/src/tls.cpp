@@ -2,6 +2,7 @@
 #include "edgekit/tls/tls.hpp"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -9,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -68,6 +70,79 @@ using detail::ContextState;
 using detail::TransportState;
 
 constexpr std::size_t kRecordSize = 16384;  // TLS plaintext record limit (RFC 8446 5.1)
+
+// OpenSSL's socket BIO writes with write(2), which raises SIGPIPE when the peer has already gone
+// (a close_notify or a record sent after a reset) and kills an application that did not ignore
+// the signal. A library must not impose that, so the TLS stream runs over this socket BIO, which
+// is the same except that it sends with MSG_NOSIGNAL (EPIPE then comes back as an error).
+int socket_fd(BIO* bio) noexcept {
+  return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(bio)));
+}
+
+bool should_retry(int error) noexcept {
+  return error == EAGAIN || error == EWOULDBLOCK || error == EINTR || error == EINPROGRESS;
+}
+
+int nosigpipe_write(BIO* bio, const char* data, int length) {
+  BIO_clear_retry_flags(bio);
+  const ssize_t n = ::send(socket_fd(bio), data, static_cast<std::size_t>(length), MSG_NOSIGNAL);
+  if (n < 0 && should_retry(errno)) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+int nosigpipe_read(BIO* bio, char* out, int length) {
+  if (out == nullptr) return 0;
+  BIO_clear_retry_flags(bio);
+  const ssize_t n = ::recv(socket_fd(bio), out, static_cast<std::size_t>(length), 0);
+  if (n == 0) BIO_set_flags(bio, BIO_FLAGS_IN_EOF);  // lets libssl tell EOF from an error
+  if (n < 0 && should_retry(errno)) BIO_set_retry_read(bio);
+  return static_cast<int>(n);
+}
+
+int nosigpipe_puts(BIO* bio, const char* text) {
+  return nosigpipe_write(bio, text, static_cast<int>(std::strlen(text)));
+}
+
+long nosigpipe_ctrl(BIO* bio, int command, long /*number*/, void* pointer) {
+  switch (command) {
+    case BIO_C_GET_FD:
+      if (pointer != nullptr) *static_cast<int*>(pointer) = socket_fd(bio);
+      return socket_fd(bio);
+    case BIO_CTRL_EOF:
+      return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+    case BIO_CTRL_FLUSH:
+    case BIO_CTRL_DUP:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+// The method table, made once (thread-safe static init) and kept for the process.
+const BIO_METHOD* nosigpipe_method() noexcept {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "edgekit socket (MSG_NOSIGNAL)");
+    if (m == nullptr) return m;
+    BIO_meth_set_write(m, &nosigpipe_write);
+    BIO_meth_set_read(m, &nosigpipe_read);
+    BIO_meth_set_puts(m, &nosigpipe_puts);
+    BIO_meth_set_ctrl(m, &nosigpipe_ctrl);
+    return m;
+  }();
+  return method;
+}
+
+// A BIO over `fd` that does not own it (TcpTransport closes the socket).
+BIO* make_socket_bio(int fd) noexcept {
+  const BIO_METHOD* method = nosigpipe_method();
+  if (method == nullptr) return nullptr;
+  BIO* bio = BIO_new(method);
+  if (bio == nullptr) return nullptr;
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
+  BIO_set_init(bio, 1);
+  return bio;
+}
 
 const Clock& clock_of(const Config& c) {
   static const SteadyClock steady;  // stateless
@@ -446,9 +521,10 @@ Result<TlsTransport> TlsTransport::handshake(const TlsContext& context, transpor
   st->tcp = std::move(tcp);
   ERR_clear_error();
   st->ssl = SSL_new(ctx->ctx);
-  if (st->ssl == nullptr || SSL_set_fd(st->ssl, st->tcp.native_handle()) != 1) {
-    return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
-  }
+  if (st->ssl == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
+  BIO* bio = make_socket_bio(st->tcp.native_handle());
+  if (bio == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
+  SSL_set_bio(st->ssl, bio, bio);  // the SSL owns the BIO from here
   SSL_set_ex_data(st->ssl, transport_index(), st.get());
   SSL_set_info_callback(st->ssl, &info_callback);
 

@@ -5,6 +5,9 @@
 #include <edgekit/testing/test_pki.hpp>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <functional>
 #include <thread>
@@ -32,6 +35,14 @@ class TestServer {
     EXPECT_TRUE(l);
     listener_ = std::move(*l);
     thread_ = std::thread([this, script = std::move(script)] {
+      // This server writes through OpenSSL's socket BIO (write(2)); when the client under test
+      // has already gone (an ALPN refusal, a close), that raises SIGPIPE, which would kill the
+      // test binary. Blocked in this thread only, so a SIGPIPE from the client side (the
+      // library under test must never raise one) still ends the test.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       auto conn = listener_.accept(5000);
       if (!conn) return;
       const int fd = conn->native_handle();
@@ -231,6 +242,24 @@ TEST_F(LocalServer, CloseSendsCloseNotify) {
   EXPECT_EQ(server_saw, SSL_ERROR_ZERO_RETURN);
   TlsTransport moved_from;
   EXPECT_EQ(moved_from.send(bytes("x")).status, IoStatus::Closed);
+}
+
+// The server vanishes (socket closed without close_notify) and the client keeps writing: the
+// transport reports an error or Closed; it must not raise SIGPIPE, which would kill the device
+// process (OpenSSL's own socket BIO writes with write(2) and would).
+TEST_F(LocalServer, WritingToAVanishedServerIsAnErrorNotSigpipe) {
+  TestServer server(server_cert_, [](SSL* ssl) {
+    ::shutdown(SSL_get_fd(ssl), SHUT_RDWR);  // gone, no close_notify
+  });
+  TlsTransport t = connect(server.port());
+  ASSERT_TRUE(t.is_open());
+  const std::string chunk(4096, 'x');
+  IoStatus last = IoStatus::Ok;
+  for (int i = 0; i < 2000 && (last == IoStatus::Ok || last == IoStatus::WouldBlock); ++i) {
+    last = t.send(bytes(chunk)).status;
+    if (last == IoStatus::WouldBlock) t.wait(Interest::Write, 100);
+  }
+  EXPECT_TRUE(last == IoStatus::Error || last == IoStatus::Closed);
 }
 
 }  // namespace
