@@ -281,7 +281,7 @@ Result<std::size_t> run(Emit emit, const void* pkt, Version v, MutableBytes out,
   const std::size_t need = mode == Mode::Header ? total - payload : total;
   if (out.size() < need) return fail(Errc::BufferTooSmall);
   Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, mode == Mode::Header,
-           {c.prop_sizes[0], c.prop_sizes[1]}, 0};
+           {c.prop_sizes[0], c.prop_sizes[1]}, {c.prop_masks[0], c.prop_masks[1]}, 0, 0};
   w.u8(first);
   w.varint(rl);
   (void)emit(pkt, v5, w, first);
