@@ -260,9 +260,13 @@ Errc emit_empty(const PacketType& t, bool, Writer&, std::uint8_t& first) noexcep
 // program links only the emitters of the packets it encodes (a client has no SUBACK emitter).
 using Emit = Errc (*)(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept;
 
+// `v5` is folded again here: the emitter is reached through a pointer, so the constant that
+// wire::is_v5 gives a one-version build would not reach it, and the other version's code (the
+// whole property encoder, in a 3.1.1-only build) would stay in the image.
 template <class T, Errc (*E)(const T&, bool, Writer&, std::uint8_t&) noexcept>
 Errc erased(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  return E(*static_cast<const T*>(pkt), v5, w, first);
+  const bool folded = wire::kV5 && (!wire::kV311 || v5);
+  return E(*static_cast<const T*>(pkt), folded, w, first);
 }
 
 enum class Mode : std::uint8_t { Size, Full, Header };
