@@ -130,7 +130,8 @@ Result<void> Client::keep_alive(Instant now, Instant deadline) noexcept {
 // --- Incoming packets ----------------------------------------------------------------------------
 
 Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
-  Packet packet;
+  // Starts as the empty alternative: decode_from_server constructs the one it decodes.
+  Packet packet{std::in_place_type<PingResp>};
   if (auto decoded = decode_from_server(frame, version_, packet); !decoded) {
     return fail(fail_connection(decoded.error(), detail::disconnect_reason_for(decoded.error())));
   }
