@@ -1,7 +1,8 @@
 // Codec micro-benchmarks (Google Benchmark): PUBLISH encode/decode for both protocol versions,
 // QoS 0 and 1, with and without a few MQTT 5 properties; encode_publish_header (the client's
 // send path: header only, payload sent from the caller's memory); the frame reader over a
-// buffer of many packets. Items = packets, bytes = encoded packet bytes.
+// buffer of many packets; decode both through the generic decode() and the client's
+// decode_from_server(). Items = packets, bytes = encoded packet bytes.
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -106,7 +107,7 @@ void BM_PublishDecode(benchmark::State& state) {
   set_label(state, variant, qos);
 }
 
-// The generic entry point the client uses: decode() into the Packet variant.
+// The generic entry point (servers, tools, tests): decode() into a Result<Packet>.
 void BM_PacketDecode(benchmark::State& state) {
   const int variant = static_cast<int>(state.range(0));
   const int qos = static_cast<int>(state.range(1));
@@ -116,6 +117,24 @@ void BM_PacketDecode(benchmark::State& state) {
     auto r = mqtt::decode(frame, version_of(variant));
     if (!r) state.SkipWithError("decode failed");
     benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
+  set_label(state, variant, qos);
+}
+
+// The client's entry point: decode_from_server() in place into the caller's Packet.
+void BM_ClientDecode(benchmark::State& state) {
+  const int variant = static_cast<int>(state.range(0));
+  const int qos = static_cast<int>(state.range(1));
+  const auto frame = encoded(variant, qos);
+  mqtt::Packet packet;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(frame.data());
+    auto r = mqtt::decode_from_server(frame, version_of(variant), packet);
+    if (!r) state.SkipWithError("decode_from_server failed");
+    benchmark::DoNotOptimize(&packet);
+    benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations());
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * frame.size()));
@@ -185,6 +204,7 @@ BENCHMARK(BM_PublishEncode)->Apply(publish_args);
 BENCHMARK(BM_PublishHeaderEncode)->Apply(publish_args);
 BENCHMARK(BM_PublishDecode)->Apply(publish_args);
 BENCHMARK(BM_PacketDecode)->Apply(publish_args);
+BENCHMARK(BM_ClientDecode)->Apply(publish_args);
 BENCHMARK(BM_FrameReader)->DenseRange(0, 2);
 BENCHMARK(BM_FrameReaderDecode)->DenseRange(0, 2);
 

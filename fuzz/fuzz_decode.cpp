@@ -5,7 +5,8 @@
 // wasted on a wrong length.
 // Oracles:
 //  - decode() and the decode_<type> of the frame's type agree (same error, or equal packets);
-//    every other decode_<type> refuses the frame;
+//    every other decode_<type> refuses the frame; decode_from_server() agrees with decode() on
+//    what a server sends and refuses what only a client sends;
 //  - decoded views lie inside the frame;
 //  - a decoded packet re-encodes (encoded_size == encode's count), the encoding decodes to an
 //    equal packet, and encoding that again gives the same bytes (a stable round trip).
@@ -165,6 +166,25 @@ void round_trip(Bytes frame, const Packet& p) {
   FUZZ_CHECK(same_bytes(first, Bytes(g_out2.data(), *n2)));
 }
 
+// The client's decode_from_server() agrees with decode() on every packet a server may send and
+// refuses the four a client sends (ProtocolError, whether well-formed or not).
+void check_client_side(Bytes frame, const Result<Packet>& whole) {
+  Packet mine;
+  const Result<void> r = decode_from_server(frame, kVersion, mine);
+  const unsigned type = frame.empty() ? 0 : static_cast<unsigned>(frame[0]) >> 4;
+  const bool client_only = type == 1 || type == 8 || type == 10 || type == 12;
+  if (client_only) {
+    FUZZ_CHECK(!r.has_value() && r.error() == Errc::ProtocolError);
+    return;
+  }
+  FUZZ_CHECK(r.has_value() == whole.has_value());
+  if (!whole) {
+    FUZZ_CHECK(r.error() == whole.error());
+    return;
+  }
+  FUZZ_CHECK(same(mine, *whole));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -181,6 +201,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const Result<Packet> whole = decode(frame, kVersion);
   check_all_specific(frame, whole, std::make_index_sequence<std::variant_size_v<Packet>>{});
+  check_client_side(frame, whole);
   if (!whole) return 0;
   check_views(frame, *whole);
   round_trip(frame, *whole);

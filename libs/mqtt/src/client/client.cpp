@@ -130,11 +130,11 @@ Result<void> Client::keep_alive(Instant now, Instant deadline) noexcept {
 // --- Incoming packets ----------------------------------------------------------------------------
 
 Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
-  auto decoded = decode(frame, version_);
-  if (!decoded) {
+  // Starts as the empty alternative: decode_from_server constructs the one it decodes.
+  Packet packet{std::in_place_type<PingResp>};
+  if (auto decoded = decode_from_server(frame, version_, packet); !decoded) {
     return fail(fail_connection(decoded.error(), detail::disconnect_reason_for(decoded.error())));
   }
-  Packet& packet = *decoded;
   const PacketType type = type_of(packet);
   const Instant now = clock_.now();
 
@@ -176,7 +176,7 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
 
   // Acks are queued and leave together at the end of the batch (after the handler has seen the
   // message, so a QoS 1/2 message is acknowledged only once the application has it).
-  if (in->reply && connected_) EDGEKIT_TRY(queue_packet(in->reply->to_packet(), deadline));
+  if (in->reply && connected_) EDGEKIT_TRY(queue_packet(*in->reply, deadline));
 
   if (in->completion) {
     const Completion& c = *in->completion;

@@ -2,6 +2,7 @@
 // Private parts of the client shared by its source files.
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 
 #include "edgekit/mqtt/client.hpp"
 #include "edgekit/mqtt/codec.hpp"
@@ -22,6 +23,18 @@ struct Client::Waiter {
   ConnAck connack{};  // ConnAck: the packet (views into the receive buffer)
   ConnAckOutcome outcome{};
 };
+
+template <class P>
+Client::Outgoing::Outgoing(const P& p) noexcept
+    : encode([](const void* q, Version v, MutableBytes out) noexcept -> Result<std::size_t> {
+        const P& pkt = *static_cast<const P*>(q);
+        if constexpr (std::is_same_v<P, Reply>) {
+          return encode_ack(pkt.type, pkt.packet_id, pkt.reason_code, v, out);
+        } else {
+          return mqtt::encode(pkt, v, out);
+        }
+      }),
+      packet(&p) {}
 
 namespace detail {
 /// Milliseconds from `now` until `deadline` (0 when passed), clamped to what wait() takes.

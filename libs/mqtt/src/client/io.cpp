@@ -96,25 +96,27 @@ Result<void> Client::flush_acks(Instant deadline) noexcept {
   return send_tx(0, n, deadline, true);
 }
 
-Result<void> Client::queue_packet(const Packet& packet, Instant deadline) noexcept {
-  auto n = encode(packet, version_, tx_.subspan(tx_acks_));
+// Encodes `packet` behind the queued acks; when they leave no room, sends them first.
+Result<std::size_t> Client::encode_after_acks(Outgoing packet, Instant deadline) noexcept {
+  auto n = packet.encode(packet.packet, version_, tx_.subspan(tx_acks_));
   if (!n && n.error() == Errc::BufferTooSmall && tx_acks_ > 0) {
     EDGEKIT_TRY(flush_acks(deadline));
-    n = encode(packet, version_, tx_);
+    n = packet.encode(packet.packet, version_, tx_);
   }
+  return n;
+}
+
+Result<void> Client::queue_packet(Outgoing packet, Instant deadline) noexcept {
+  const auto n = encode_after_acks(packet, deadline);
   if (!n) return fail(n.error());
   tx_acks_ += *n;
   return {};
 }
 
-Result<void> Client::send_packet(const Packet& packet, Instant deadline,
+Result<void> Client::send_packet(Outgoing packet, Instant deadline,
                                  bool fatal_on_timeout) noexcept {
   // Acks still queued go first, in the same write: the order on the wire is the order of events.
-  auto n = encode(packet, version_, tx_.subspan(tx_acks_));
-  if (!n && n.error() == Errc::BufferTooSmall && tx_acks_ > 0) {
-    EDGEKIT_TRY(flush_acks(deadline));
-    n = encode(packet, version_, tx_);
-  }
+  const auto n = encode_after_acks(packet, deadline);
   if (!n) return fail(n.error());
   const std::size_t total = tx_acks_ + *n;
   const std::size_t acks = tx_acks_;

@@ -349,6 +349,37 @@ Result<Packet> decode(Bytes frame, Version version) noexcept {
   }
 }
 
+namespace {
+template <std::size_t I>
+Errc decode_alternative(Bytes frame, Version v, Packet& out) noexcept {
+  return dec(frame, v, out.emplace<I>());
+}
+}  // namespace
+
+Result<void> decode_from_server(Bytes frame, Version version, Packet& out) noexcept {
+  if (frame.empty()) return fail(Errc::MalformedPacket);
+  Errc e = Errc::Ok;
+  // Only what a server may send a client. CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ go from
+  // client to server only (spec 2.1.2), so their decoders stay out of a client image.
+  switch (static_cast<std::uint8_t>(frame[0]) >> 4) {
+    case 2: e = decode_alternative<1>(frame, version, out); break;
+    case 3: e = decode_alternative<2>(frame, version, out); break;
+    case 4: e = decode_alternative<3>(frame, version, out); break;
+    case 5: e = decode_alternative<4>(frame, version, out); break;
+    case 6: e = decode_alternative<5>(frame, version, out); break;
+    case 7: e = decode_alternative<6>(frame, version, out); break;
+    case 9: e = decode_alternative<8>(frame, version, out); break;
+    case 11: e = decode_alternative<10>(frame, version, out); break;
+    case 13: e = decode_alternative<12>(frame, version, out); break;
+    case 14: e = decode_alternative<13>(frame, version, out); break;
+    case 15: e = decode_alternative<14>(frame, version, out); break;
+    case 0: e = Errc::InvalidPacketType; break;  // [MQTT-2.1.2] type 0 is reserved
+    default: e = Errc::ProtocolError; break;
+  }
+  if (e != Errc::Ok) return fail(e);
+  return {};
+}
+
 Result<Connect> decode_connect(Bytes frame) noexcept {
   return decode_as<Connect>(frame, Version::V5);
 }

@@ -10,8 +10,17 @@ using wire::Writer;
 
 // The fields shared by PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT and AUTH.
 struct AckFields {
+  PacketType type;
   std::uint16_t packet_id;
   ReasonCode reason_code;
+  const Properties* properties;  // null: none (encode_ack)
+};
+
+// The fields shared by SUBACK and UNSUBACK.
+struct SubAckFields {
+  PacketType type;
+  std::uint16_t packet_id;
+  ReasonCodes reason_codes;
   const Properties* properties;
 };
 
@@ -128,7 +137,8 @@ Errc emit_publish(const Publish& p, bool v5, Writer& w, std::uint8_t& first) noe
 
 // PUBACK..PUBCOMP (with a packet id) and DISCONNECT / AUTH (without): the reason code and the
 // properties are left out when they say nothing (3.4.2.1, 3.14.2.1, 3.15.2.1).
-Errc emit_ack(PacketType t, const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexcept {
+Errc emit_ack(const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const PacketType t = a.type;
   const bool has_id = t <= PacketType::PubComp;
   first = static_cast<std::uint8_t>((bit(t) << 4) | (t == PacketType::PubRel ? 0x02 : 0x00));
   if (w.validate) {
@@ -139,12 +149,16 @@ Errc emit_ack(PacketType t, const AckFields& a, bool v5, Writer& w, std::uint8_t
     if (t == PacketType::Auth && !v5) return Errc::InvalidArgument;  // AUTH is MQTT 5 only
     if (has_id && a.packet_id == 0) return Errc::PacketIdZero;  // [MQTT-2.2.1-3]
     if (v5 && !wire::reason_allowed(a.reason_code, t)) return Errc::InvalidReasonCode;
-    if (Errc e = check_v311_properties(v5, *a.properties); e != Errc::Ok) return e;
+    if (a.properties != nullptr) {
+      if (Errc e = check_v311_properties(v5, *a.properties); e != Errc::Ok) return e;
+    }
   }
   if (has_id) w.u16(a.packet_id);
   if (!v5) return Errc::Ok;
   std::size_t n = 0;
-  if (Errc e = wire::properties_size(w, *a.properties, bit(t), n); e != Errc::Ok) return e;
+  if (a.properties != nullptr) {
+    if (Errc e = wire::properties_size(w, *a.properties, bit(t), n); e != Errc::Ok) return e;
+  }
   if (n == 0 && a.reason_code == ReasonCode::Success) return Errc::Ok;
   w.u8(static_cast<std::uint8_t>(a.reason_code));
   if (n != 0) wire::put_properties(w, *a.properties, bit(t), n);
@@ -192,8 +206,11 @@ bool v311_suback_code(ReasonCode rc) noexcept {
 }
 
 // SUBACK and UNSUBACK: packet id, properties, one reason code per filter (UNSUBACK: 5.0 only).
-Errc emit_suback(PacketType t, std::uint16_t id, ReasonCodes codes, const Properties& props,
-                 bool v5, Writer& w, std::uint8_t& first) noexcept {
+Errc emit_suback(const SubAckFields& s, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const PacketType t = s.type;
+  const std::uint16_t id = s.packet_id;
+  const ReasonCodes codes = s.reason_codes;
+  const Properties& props = *s.properties;
   first = static_cast<std::uint8_t>(bit(t) << 4);
   const bool with_codes = v5 || t == PacketType::SubAck;
   if (w.validate) {
@@ -234,40 +251,33 @@ Errc emit_unsubscribe(const Unsubscribe& u, bool v5, Writer& w, std::uint8_t& fi
   return Errc::Ok;
 }
 
-Errc emit(PacketType t, const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  switch (t) {
-    case PacketType::Connect: return emit_connect(*static_cast<const Connect*>(pkt), v5, w, first);
-    case PacketType::ConnAck: return emit_connack(*static_cast<const ConnAck*>(pkt), v5, w, first);
-    case PacketType::Publish: return emit_publish(*static_cast<const Publish*>(pkt), v5, w, first);
-    case PacketType::Subscribe:
-      return emit_subscribe(*static_cast<const Subscribe*>(pkt), v5, w, first);
-    case PacketType::SubAck: {
-      const auto& s = *static_cast<const SubAck*>(pkt);
-      return emit_suback(t, s.packet_id, s.reason_codes, s.properties, v5, w, first);
-    }
-    case PacketType::Unsubscribe:
-      return emit_unsubscribe(*static_cast<const Unsubscribe*>(pkt), v5, w, first);
-    case PacketType::UnsubAck: {
-      const auto& s = *static_cast<const UnsubAck*>(pkt);
-      return emit_suback(t, s.packet_id, s.reason_codes, s.properties, v5, w, first);
-    }
-    case PacketType::PingReq:
-    case PacketType::PingResp:
-      first = static_cast<std::uint8_t>(bit(t) << 4);
-      return Errc::Ok;
-    default: return emit_ack(t, *static_cast<const AckFields*>(pkt), v5, w, first);
-  }
+Errc emit_empty(const PacketType& t, bool, Writer&, std::uint8_t& first) noexcept {
+  first = static_cast<std::uint8_t>(bit(t) << 4);
+  return Errc::Ok;
+}
+
+// One emitter per packet shape. `run` is handed the emitter rather than a packet type, so that a
+// program links only the emitters of the packets it encodes (a client has no SUBACK emitter).
+using Emit = Errc (*)(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept;
+
+// `v5` is folded again here: the emitter is reached through a pointer, so the constant that
+// wire::is_v5 gives a one-version build would not reach it, and the other version's code (the
+// whole property encoder, in a 3.1.1-only build) would stay in the image.
+template <class T, Errc (*E)(const T&, bool, Writer&, std::uint8_t&) noexcept>
+Errc erased(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const bool folded = wire::kV5 && (!wire::kV311 || v5);
+  return E(*static_cast<const T*>(pkt), folded, w, first);
 }
 
 enum class Mode : std::uint8_t { Size, Full, Header };
 
-Result<std::size_t> run(PacketType t, const void* pkt, Version v, MutableBytes out, Mode mode,
+Result<std::size_t> run(Emit emit, const void* pkt, Version v, MutableBytes out, Mode mode,
                         std::size_t payload = 0) noexcept {
   if (Errc e = wire::check_version(v); e != Errc::Ok) return fail(e);
   const bool v5 = wire::is_v5(v);
   Writer c;
   std::uint8_t first = 0;
-  if (Errc e = emit(t, pkt, v5, c, first); e != Errc::Ok) return fail(e);
+  if (Errc e = emit(pkt, v5, c, first); e != Errc::Ok) return fail(e);
   if (c.n > kMaxVarInt) return fail(Errc::PacketTooLarge);
   const auto rl = static_cast<std::uint32_t>(c.n);
   const std::size_t total = 1 + wire::varint_size(rl) + rl;
@@ -275,57 +285,90 @@ Result<std::size_t> run(PacketType t, const void* pkt, Version v, MutableBytes o
   const std::size_t need = mode == Mode::Header ? total - payload : total;
   if (out.size() < need) return fail(Errc::BufferTooSmall);
   Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, mode == Mode::Header,
-           {c.prop_sizes[0], c.prop_sizes[1]}, 0};
+           {c.prop_sizes[0], c.prop_sizes[1]}, {c.prop_masks[0], c.prop_masks[1]}, 0, 0};
   w.u8(first);
   w.varint(rl);
-  (void)emit(t, pkt, v5, w, first);
+  (void)emit(pkt, v5, w, first);
   return w.n;
 }
 
-AckFields fields(std::uint16_t id, ReasonCode rc, const Properties& p) noexcept {
-  return AckFields{id, rc, &p};
-}
+constexpr Emit kEmitConnect = &erased<Connect, emit_connect>;
+constexpr Emit kEmitConnAck = &erased<ConnAck, emit_connack>;
+constexpr Emit kEmitPublish = &erased<Publish, emit_publish>;
+constexpr Emit kEmitSubscribe = &erased<Subscribe, emit_subscribe>;
+constexpr Emit kEmitUnsubscribe = &erased<Unsubscribe, emit_unsubscribe>;
+constexpr Emit kEmitAck = &erased<AckFields, emit_ack>;
+constexpr Emit kEmitSubAck = &erased<SubAckFields, emit_suback>;
+constexpr Emit kEmitEmpty = &erased<PacketType, emit_empty>;
+
+constexpr PacketType kPingReq = PacketType::PingReq;
+constexpr PacketType kPingResp = PacketType::PingResp;
 
 }  // namespace
 
-#define EDGEKIT_MQTT_DEFINE_ENCODE(T, TYPE)                                                 \
+#define EDGEKIT_MQTT_DEFINE_ENCODE(T, EMIT, ARG)                                             \
   Result<std::size_t> encoded_size(const T& packet, Version version) noexcept {            \
-    return run(PacketType::TYPE, &packet, version, {}, Mode::Size);                        \
+    return run(EMIT, ARG, version, {}, Mode::Size);                                        \
   }                                                                                          \
   Result<std::size_t> encode(const T& packet, Version version, MutableBytes out) noexcept { \
-    return run(PacketType::TYPE, &packet, version, out, Mode::Full);                       \
+    return run(EMIT, ARG, version, out, Mode::Full);                                       \
   }
-EDGEKIT_MQTT_DEFINE_ENCODE(Connect, Connect)
-EDGEKIT_MQTT_DEFINE_ENCODE(ConnAck, ConnAck)
-EDGEKIT_MQTT_DEFINE_ENCODE(Publish, Publish)
-EDGEKIT_MQTT_DEFINE_ENCODE(Subscribe, Subscribe)
-EDGEKIT_MQTT_DEFINE_ENCODE(SubAck, SubAck)
-EDGEKIT_MQTT_DEFINE_ENCODE(Unsubscribe, Unsubscribe)
-EDGEKIT_MQTT_DEFINE_ENCODE(UnsubAck, UnsubAck)
-EDGEKIT_MQTT_DEFINE_ENCODE(PingReq, PingReq)
-EDGEKIT_MQTT_DEFINE_ENCODE(PingResp, PingResp)
+EDGEKIT_MQTT_DEFINE_ENCODE(Connect, kEmitConnect, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(ConnAck, kEmitConnAck, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(Publish, kEmitPublish, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(Subscribe, kEmitSubscribe, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(Unsubscribe, kEmitUnsubscribe, &packet)
 #undef EDGEKIT_MQTT_DEFINE_ENCODE
 
-#define EDGEKIT_MQTT_DEFINE_ENCODE_ACK(T, TYPE, ID)                                          \
+#define EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(T, EMIT, FIELDS, TYPE, ID, CODES)                  \
   Result<std::size_t> encoded_size(const T& packet, Version version) noexcept {             \
-    const AckFields f = fields(ID, packet.reason_code, packet.properties);                  \
-    return run(PacketType::TYPE, &f, version, {}, Mode::Size);                              \
+    const FIELDS f{PacketType::TYPE, ID, CODES, &packet.properties};                         \
+    return run(EMIT, &f, version, {}, Mode::Size);                                            \
   }                                                                                           \
   Result<std::size_t> encode(const T& packet, Version version, MutableBytes out) noexcept {  \
-    const AckFields f = fields(ID, packet.reason_code, packet.properties);                  \
-    return run(PacketType::TYPE, &f, version, out, Mode::Full);                             \
+    const FIELDS f{PacketType::TYPE, ID, CODES, &packet.properties};                         \
+    return run(EMIT, &f, version, out, Mode::Full);                                           \
   }
-EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubAck, PubAck, packet.packet_id)
-EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubRec, PubRec, packet.packet_id)
-EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubRel, PubRel, packet.packet_id)
-EDGEKIT_MQTT_DEFINE_ENCODE_ACK(PubComp, PubComp, packet.packet_id)
-EDGEKIT_MQTT_DEFINE_ENCODE_ACK(Disconnect, Disconnect, 0)
-EDGEKIT_MQTT_DEFINE_ENCODE_ACK(Auth, Auth, 0)
-#undef EDGEKIT_MQTT_DEFINE_ENCODE_ACK
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubAck, kEmitAck, AckFields, PubAck, packet.packet_id,
+                                  packet.reason_code)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubRec, kEmitAck, AckFields, PubRec, packet.packet_id,
+                                  packet.reason_code)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubRel, kEmitAck, AckFields, PubRel, packet.packet_id,
+                                  packet.reason_code)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubComp, kEmitAck, AckFields, PubComp, packet.packet_id,
+                                  packet.reason_code)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(Disconnect, kEmitAck, AckFields, Disconnect, 0,
+                                  packet.reason_code)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(Auth, kEmitAck, AckFields, Auth, 0, packet.reason_code)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(SubAck, kEmitSubAck, SubAckFields, SubAck, packet.packet_id,
+                                  packet.reason_codes)
+EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(UnsubAck, kEmitSubAck, SubAckFields, UnsubAck,
+                                  packet.packet_id, packet.reason_codes)
+#undef EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS
+
+Result<std::size_t> encoded_size(const PingReq&, Version version) noexcept {
+  return run(kEmitEmpty, &kPingReq, version, {}, Mode::Size);
+}
+Result<std::size_t> encode(const PingReq&, Version version, MutableBytes out) noexcept {
+  return run(kEmitEmpty, &kPingReq, version, out, Mode::Full);
+}
+Result<std::size_t> encoded_size(const PingResp&, Version version) noexcept {
+  return run(kEmitEmpty, &kPingResp, version, {}, Mode::Size);
+}
+Result<std::size_t> encode(const PingResp&, Version version, MutableBytes out) noexcept {
+  return run(kEmitEmpty, &kPingResp, version, out, Mode::Full);
+}
 
 Result<std::size_t> encode_publish_header(const Publish& packet, Version version,
                                           MutableBytes out) noexcept {
-  return run(PacketType::Publish, &packet, version, out, Mode::Header, packet.payload.size());
+  return run(kEmitPublish, &packet, version, out, Mode::Header, packet.payload.size());
+}
+
+Result<std::size_t> encode_ack(PacketType type, std::uint16_t packet_id, ReasonCode reason_code,
+                               Version version, MutableBytes out) noexcept {
+  if (type < PacketType::PubAck || type > PacketType::PubComp) return fail(Errc::InvalidArgument);
+  const AckFields f{type, packet_id, reason_code, nullptr};
+  return run(kEmitAck, &f, version, out, Mode::Full);
 }
 
 namespace {

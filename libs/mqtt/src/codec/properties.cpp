@@ -1,7 +1,10 @@
 // MQTT 5 properties (spec 2.2.2): one table says, for each identifier, its wire type, where it
 // lives in `Properties` and which packets may carry it. Encoding, decoding, validation and the
 // lazy list views all walk that table, so adding a rule means editing one row.
+#include <bit>
 #include <optional>
+#include <tuple>
+#include <utility>
 
 #include "wire.hpp"
 
@@ -98,6 +101,68 @@ constexpr std::optional<Bytes> Properties::* kBins[] = {
     &Properties::authentication_data,
 };
 
+constexpr std::size_t kCount = sizeof(kTable) / sizeof(kTable[0]);
+static_assert(kCount <= 32, "presence is a 32-bit mask");
+
+// The member of each row of kTable, in the same order, for the presence mask below.
+constexpr auto kMembers = std::make_tuple(
+    &Properties::payload_format_utf8, &Properties::message_expiry_interval,
+    &Properties::content_type, &Properties::response_topic, &Properties::correlation_data,
+    &Properties::subscription_identifiers, &Properties::session_expiry_interval,
+    &Properties::assigned_client_identifier, &Properties::server_keep_alive,
+    &Properties::authentication_method, &Properties::authentication_data,
+    &Properties::request_problem_information, &Properties::will_delay_interval,
+    &Properties::request_response_information, &Properties::response_information,
+    &Properties::server_reference, &Properties::reason_string, &Properties::receive_maximum,
+    &Properties::topic_alias_maximum, &Properties::topic_alias, &Properties::maximum_qos,
+    &Properties::retain_available, &Properties::user_properties,
+    &Properties::maximum_packet_size, &Properties::wildcard_subscription_available,
+    &Properties::subscription_identifier_available, &Properties::shared_subscription_available);
+static_assert(std::tuple_size_v<decltype(kMembers)> == kCount);
+
+template <class T>
+bool is_set(const std::optional<T>& v) noexcept {
+  return v.has_value();
+}
+template <class T, PropertyId Id, T (*Read)(Bytes, std::size_t)>
+bool is_set(const PropertyList<T, Id, Read>& v) noexcept {
+  return !v.empty();
+}
+
+// Bit i set when the property of kTable[i] is set in `p`. Unrolled at compile time into one
+// flag test per property (a byte load at a constant offset), so that the encoder can visit only
+// the properties that are set — typically a few of the 27 — instead of walking the table.
+template <std::size_t... I>
+std::uint32_t present(const Properties& p, std::index_sequence<I...>) noexcept {
+  return ((std::uint32_t{is_set(p.*std::get<I>(kMembers))} << I) | ...);
+}
+#if defined(__OPTIMIZE_SIZE__)
+// Size-optimised builds (-Os, the device builds): the same mask from a loop over the table.
+std::uint32_t present(const Properties& p) noexcept {
+  std::uint32_t mask = 0;
+  for (std::size_t i = 0; i < kCount; ++i) {
+    const Desc& d = kTable[i];
+    bool set = false;
+    switch (d.kind) {
+      case kBool: set = (p.*kBools[d.slot]).has_value(); break;
+      case kQoS: set = p.maximum_qos.has_value(); break;
+      case kU16: set = (p.*kU16s[d.slot]).has_value(); break;
+      case kU32: set = (p.*kU32s[d.slot]).has_value(); break;
+      case kStr: set = (p.*kStrs[d.slot]).has_value(); break;
+      case kBin: set = (p.*kBins[d.slot]).has_value(); break;
+      case kSubId: set = !p.subscription_identifiers.empty(); break;
+      case kUser: set = !p.user_properties.empty(); break;
+    }
+    mask |= std::uint32_t{set} << i;
+  }
+  return mask;
+}
+#else
+std::uint32_t present(const Properties& p) noexcept {
+  return present(p, std::make_index_sequence<kCount>{});
+}
+#endif
+
 const Desc* find(std::uint8_t id) noexcept {
   for (const Desc& d : kTable) {
     if (d.id == id) return &d;
@@ -127,73 +192,22 @@ Errc check_str_prop(const Desc& d, std::string_view s) noexcept {
   return check_string(s);
 }
 
-// Emits (or counts, or validates) the body of the properties; no length prefix.
-Errc put_body(Writer& w, const Properties& p, unsigned bit) noexcept {
+// Emits (or counts, or validates) the body of the properties; no length prefix. Visits only the
+// rows of kTable whose bit is set in `mask` (from present()).
+Errc put_body(Writer& w, const Properties& p, unsigned bit, std::uint32_t mask) noexcept {
   const std::uint16_t kind = static_cast<std::uint16_t>(1u << bit);
-  for (const Desc& d : kTable) {
-    std::uint32_t num = 0;
-    bool set = false;
-    switch (d.kind) {
-      case kBool:
-        if ((set = (p.*kBools[d.slot]).has_value())) num = *(p.*kBools[d.slot]) ? 1 : 0;
-        break;
-      case kQoS:
-        if ((set = p.maximum_qos.has_value())) num = static_cast<std::uint8_t>(*p.maximum_qos);
-        break;
-      case kU16:
-        if ((set = (p.*kU16s[d.slot]).has_value())) num = *(p.*kU16s[d.slot]);
-        break;
-      case kU32:
-        if ((set = (p.*kU32s[d.slot]).has_value())) num = *(p.*kU32s[d.slot]);
-        break;
-      case kStr:
-        set = (p.*kStrs[d.slot]).has_value();
-        break;
-      case kBin:
-        set = (p.*kBins[d.slot]).has_value();
-        break;
-      case kSubId:
-        set = !p.subscription_identifiers.empty();
-        break;
-      case kUser:
-        set = !p.user_properties.empty();
-        break;
-    }
-    if (!set) continue;
+  for (; mask != 0; mask &= mask - 1) {
+    const Desc& d = kTable[std::countr_zero(mask)];
     if (w.validate && (d.mask & kind) == 0) return Errc::PropertyNotAllowed;
+    std::uint32_t num = 0;
+    std::string_view text;  // kStr, and kBin viewed as characters
     switch (d.kind) {
-      case kBool:
-      case kQoS:
-      case kU16:
-      case kU32:
-        if (w.validate) {
-          if (Errc e = check_number(d, num); e != Errc::Ok) return e;
-        }
-        w.u8(d.id);
-        if (d.kind == kU16) {
-          w.u16(static_cast<std::uint16_t>(num));
-        } else if (d.kind == kU32) {
-          w.u32(num);
-        } else {
-          w.u8(static_cast<std::uint8_t>(num));
-        }
-        break;
-      case kStr: {
-        std::string_view s = *(p.*kStrs[d.slot]);
-        if (w.validate) {
-          if (Errc e = check_str_prop(d, s); e != Errc::Ok) return e;
-        }
-        w.u8(d.id);
-        w.str(s);
-        break;
-      }
-      case kBin: {
-        Bytes b = *(p.*kBins[d.slot]);
-        if (w.validate && b.size() > 65535) return Errc::StringTooLong;
-        w.u8(d.id);
-        w.bin(b.data(), b.size());
-        break;
-      }
+      case kBool: num = *(p.*kBools[d.slot]) ? 1 : 0; break;
+      case kQoS: num = static_cast<std::uint8_t>(*p.maximum_qos); break;
+      case kU16: num = *(p.*kU16s[d.slot]); break;
+      case kU32: num = *(p.*kU32s[d.slot]); break;
+      case kStr: text = *(p.*kStrs[d.slot]); break;
+      case kBin: text = as_string(*(p.*kBins[d.slot])); break;
       case kSubId: {
         std::size_t count = 0;
         for (std::uint32_t id : p.subscription_identifiers) {
@@ -206,7 +220,7 @@ Errc put_body(Writer& w, const Properties& p, unsigned bit) noexcept {
           w.u8(d.id);
           w.varint(id);
         }
-        break;
+        continue;
       }
       case kUser:
         for (const UserProperty& up : p.user_properties) {
@@ -218,23 +232,33 @@ Errc put_body(Writer& w, const Properties& p, unsigned bit) noexcept {
           w.str(up.key);
           w.str(up.value);
         }
-        break;
+        continue;
+    }
+    if (d.kind <= kU32) {
+      if (w.validate) {
+        if (Errc e = check_number(d, num); e != Errc::Ok) return e;
+      }
+      w.u8(d.id);
+      if (d.kind == kU16) {
+        w.u16(static_cast<std::uint16_t>(num));
+      } else if (d.kind == kU32) {
+        w.u32(num);
+      } else {
+        w.u8(static_cast<std::uint8_t>(num));
+      }
+    } else {
+      if (w.validate) {
+        if (d.kind == kBin) {
+          if (text.size() > 65535) return Errc::StringTooLong;
+        } else if (Errc e = check_str_prop(d, text); e != Errc::Ok) {
+          return e;
+        }
+      }
+      w.u8(d.id);
+      w.str(text);
     }
   }
   return Errc::Ok;
-}
-
-// True when any property is set. A plain scan, cheaper than the table walk of put_body: most
-// packets carry no property, and a 3.1.1-only image then keeps no property encoder at all.
-bool any_set(const Properties& p) noexcept {
-  bool any = p.maximum_qos.has_value() || !p.subscription_identifiers.empty() ||
-             !p.user_properties.empty();
-  for (auto m : kBools) any |= (p.*m).has_value();
-  for (auto m : kU16s) any |= (p.*m).has_value();
-  for (auto m : kU32s) any |= (p.*m).has_value();
-  for (auto m : kStrs) any |= (p.*m).has_value();
-  for (auto m : kBins) any |= (p.*m).has_value();
-  return any;
 }
 
 // Skips one property value of kind `k`; false when the block is cut short.
@@ -258,12 +282,16 @@ Errc properties_size(Writer& w, const Properties& p, unsigned bit, std::size_t& 
   const std::uint8_t i = w.prop_index++;
   if (w.p != nullptr && i < 2) {
     size = w.prop_sizes[i];
+    w.prop_mask = w.prop_masks[i];
     return Errc::Ok;
   }
   size = 0;
-  if (!any_set(p)) return Errc::Ok;  // the recorded size is already 0
+  const std::uint32_t mask = present(p);
+  w.prop_mask = mask;
+  if (i < 2) w.prop_masks[i] = mask;
+  if (mask == 0) return Errc::Ok;  // the recorded size is already 0
   Writer c{nullptr, 0, w.validate};
-  const Errc e = put_body(c, p, bit);
+  const Errc e = put_body(c, p, bit, mask);
   if (e != Errc::Ok) return e;
   if (c.n > kMaxVarInt) return Errc::PacketTooLarge;
   size = c.n;
@@ -276,7 +304,7 @@ void put_properties(Writer& w, const Properties& p, unsigned bit, std::size_t si
   if (w.p == nullptr) {
     w.n += size;
   } else if (size != 0) {
-    (void)put_body(w, p, bit);
+    (void)put_body(w, p, bit, w.prop_mask);
   }
 }
 
@@ -288,7 +316,7 @@ Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
 }
 
 Errc check_no_properties(const Properties& p) noexcept {
-  return any_set(p) ? Errc::InvalidArgument : Errc::Ok;
+  return present(p) != 0 ? Errc::InvalidArgument : Errc::Ok;
 }
 
 void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {

@@ -147,6 +147,11 @@ struct Writer {
   /// Sizes of the property blocks met on the counting pass, in emit order (CONNECT has two), so
   /// the write pass does not walk the properties again to learn their length.
   std::uint32_t prop_sizes[2] = {0, 0};
+  /// Which properties are set in each of those blocks (bit i = row i of the property table),
+  /// so that neither pass scans all 27 to find them again.
+  std::uint32_t prop_masks[2] = {0, 0};
+  /// The mask of the block properties_size was last called for (read by put_properties).
+  std::uint32_t prop_mask = 0;
   std::uint8_t prop_index = 0;
 
   void u8(std::uint8_t v) noexcept {
@@ -203,7 +208,8 @@ struct Writer {
 /// size in `w`; on the write pass it returns the recorded size. Call once per block and pass.
 [[nodiscard]] Errc properties_size(Writer& w, const Properties& p, unsigned bit,
                                    std::size_t& size) noexcept;
-/// Writes the property length `size` (from properties_size) and the properties.
+/// Writes the property length `size` (from properties_size, called just before for the same
+/// block) and the properties.
 void put_properties(Writer& w, const Properties& p, unsigned bit, std::size_t size) noexcept;
 /// properties_size then put_properties.
 [[nodiscard]] Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept;

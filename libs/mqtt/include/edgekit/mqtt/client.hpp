@@ -311,8 +311,17 @@ class Client {
                        bool fatal_on_timeout) noexcept;
   Result<void> send_publish(const Publish& publish, Instant deadline,
                             bool fatal_on_timeout) noexcept;
-  Result<void> queue_packet(const Packet& packet, Instant deadline) noexcept;
-  Result<void> send_packet(const Packet& packet, Instant deadline, bool fatal_on_timeout) noexcept;
+  /// A packet to encode into the send buffer: its typed encoder and the packet (or a session
+  /// `Reply`), so that a client links only the encoders of what it sends, not `encode(Packet)`.
+  struct Outgoing {
+    template <class P>
+    Outgoing(const P& p) noexcept;  // implicit on purpose; defined in the sources
+    Result<std::size_t> (*encode)(const void* packet, Version version, MutableBytes out) noexcept;
+    const void* packet;
+  };
+  Result<void> queue_packet(Outgoing packet, Instant deadline) noexcept;
+  Result<void> send_packet(Outgoing packet, Instant deadline, bool fatal_on_timeout) noexcept;
+  Result<std::size_t> encode_after_acks(Outgoing packet, Instant deadline) noexcept;
   template <class Request>
   Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
                        std::size_t expected_codes, Instant now, Instant deadline) noexcept;

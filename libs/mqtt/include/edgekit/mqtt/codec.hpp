@@ -62,6 +62,15 @@ struct Frame {
 
 [[nodiscard]] Result<Packet> decode(Bytes frame, Version version) noexcept;
 
+/// The client side of `decode`: decodes a packet a server may send to a client into `out`, in
+/// place (no Packet-sized temporary). On failure `out` holds an unspecified alternative.
+/// It dispatches only the packet types a client can receive, so a client image does not carry
+/// the decoders of CONNECT, SUBSCRIBE and UNSUBSCRIBE (servers, tools and fuzzers use `decode`).
+/// Errors: those of `decode`; ProtocolError for CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ,
+/// which a server never sends (spec 2.1.2), whether well-formed or not.
+/// Thread safety and views: as `decode`; `out`'s views point into `frame`.
+[[nodiscard]] Result<void> decode_from_server(Bytes frame, Version version, Packet& out) noexcept;
+
 [[nodiscard]] Result<Connect> decode_connect(Bytes frame) noexcept;
 [[nodiscard]] Result<ConnAck> decode_connack(Bytes frame, Version version) noexcept;
 [[nodiscard]] Result<Publish> decode_publish(Bytes frame, Version version) noexcept;
@@ -119,6 +128,15 @@ EDGEKIT_MQTT_DECLARE_ENCODE(Packet)
 /// payload. Returns the header's size; the full packet is that plus `packet.payload.size()`.
 [[nodiscard]] Result<std::size_t> encode_publish_header(const Publish& packet, Version version,
                                                         MutableBytes out) noexcept;
+
+/// Encodes a PUBACK, PUBREC, PUBREL or PUBCOMP (`type`) without properties: the replies a
+/// session asks for (`Reply`), without building a `Packet`. Returns the bytes written.
+/// Errors: InvalidArgument (`type` is not one of the four); otherwise those of
+/// `encode(const PubAck&, ...)`: BufferTooSmall, PacketIdZero, InvalidReasonCode,
+/// ProtocolVersionDisabled, QoS2Disabled.
+[[nodiscard]] Result<std::size_t> encode_ack(PacketType type, std::uint16_t packet_id,
+                                             ReasonCode reason_code, Version version,
+                                             MutableBytes out) noexcept;
 
 // ---------------------------------------------------------------------------------------------
 // Validation of strings and topics, shared with session, client and agent.

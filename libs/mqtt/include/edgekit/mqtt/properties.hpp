@@ -39,7 +39,9 @@ class PropertyScanner {
 
  private:
   Bytes block_{};
-  PropertyId id_{PropertyId::UserProperty};
+  // Zero by default (set by the list that builds the scanner), so that every packet struct and
+  // an array of OutgoingRecord are zero-initialised: static arrays land in .bss, not .data.
+  PropertyId id_{};
 };
 UserProperty read_user_property(Bytes block, std::size_t pos) noexcept;
 std::uint32_t read_subscription_identifier(Bytes block, std::size_t pos) noexcept;
