@@ -2,6 +2,8 @@
 // lives in `Properties` and which packets may carry it. Encoding, decoding, validation and the
 // lazy list views all walk that table, so adding a rule means editing one row.
 #include <bit>
+#include <cstddef>
+#include <type_traits>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -31,75 +33,61 @@ constexpr std::uint16_t A = bit_of(PacketType::Auth);
 struct Desc {
   std::uint8_t id;
   Kind kind;
-  std::uint8_t slot;  // index into the member table of its kind
+  std::uint8_t offset;  // of the member in Properties (standard layout, < 256 bytes)
   std::uint16_t mask;
 };
 
+static_assert(std::is_standard_layout_v<Properties>, "rows locate members by offsetof");
+static_assert(sizeof(Properties) < 256, "offsets are one byte");
+#define EDGEKIT_ROW(id, kind, member, mask) \
+  Desc { id, kind, static_cast<std::uint8_t>(offsetof(Properties, member)), mask }
+
 // In identifier order; encoding emits properties in this order.
 constexpr Desc kTable[] = {
-    {0x01, kBool, 0, P | W},                                  // Payload Format Indicator
-    {0x02, kU32, 0, P | W},                                   // Message Expiry Interval
-    {0x03, kStr, 0, P | W},                                   // Content Type
-    {0x08, kStr, 1, P | W},                                   // Response Topic
-    {0x09, kBin, 0, P | W},                                   // Correlation Data
-    {0x0B, kSubId, 0, P | S},                                 // Subscription Identifier
-    {0x11, kU32, 1, C | CA | D},                              // Session Expiry Interval
-    {0x12, kStr, 2, CA},                                      // Assigned Client Identifier
-    {0x13, kU16, 0, CA},                                      // Server Keep Alive
-    {0x15, kStr, 3, C | CA | A},                              // Authentication Method
-    {0x16, kBin, 1, C | CA | A},                              // Authentication Data
-    {0x17, kBool, 1, C},                                      // Request Problem Information
-    {0x18, kU32, 2, W},                                       // Will Delay Interval
-    {0x19, kBool, 2, C},                                      // Request Response Information
-    {0x1A, kStr, 4, CA},                                      // Response Information
-    {0x1C, kStr, 5, CA | D},                                  // Server Reference
-    {0x1F, kStr, 6, CA | ACKS | SA | UA | D | A},             // Reason String
-    {0x21, kU16, 1, C | CA},                                  // Receive Maximum
-    {0x22, kU16, 2, C | CA},                                  // Topic Alias Maximum
-    {0x23, kU16, 3, P},                                       // Topic Alias
-    {0x24, kQoS, 0, CA},                                      // Maximum QoS
-    {0x25, kBool, 3, CA},                                     // Retain Available
-    {0x26, kUser, 0, W | C | CA | P | ACKS | S | SA | U | UA | D | A},  // User Property
-    {0x27, kU32, 3, C | CA},                                  // Maximum Packet Size
-    {0x28, kBool, 4, CA},                                     // Wildcard Subscription Available
-    {0x29, kBool, 5, CA},                                     // Subscription Identifier Available
-    {0x2A, kBool, 6, CA},                                     // Shared Subscription Available
+    EDGEKIT_ROW(0x01, kBool, payload_format_utf8, P | W),
+    EDGEKIT_ROW(0x02, kU32, message_expiry_interval, P | W),
+    EDGEKIT_ROW(0x03, kStr, content_type, P | W),
+    EDGEKIT_ROW(0x08, kStr, response_topic, P | W),
+    EDGEKIT_ROW(0x09, kBin, correlation_data, P | W),
+    EDGEKIT_ROW(0x0B, kSubId, subscription_identifiers, P | S),
+    EDGEKIT_ROW(0x11, kU32, session_expiry_interval, C | CA | D),
+    EDGEKIT_ROW(0x12, kStr, assigned_client_identifier, CA),
+    EDGEKIT_ROW(0x13, kU16, server_keep_alive, CA),
+    EDGEKIT_ROW(0x15, kStr, authentication_method, C | CA | A),
+    EDGEKIT_ROW(0x16, kBin, authentication_data, C | CA | A),
+    EDGEKIT_ROW(0x17, kBool, request_problem_information, C),
+    EDGEKIT_ROW(0x18, kU32, will_delay_interval, W),
+    EDGEKIT_ROW(0x19, kBool, request_response_information, C),
+    EDGEKIT_ROW(0x1A, kStr, response_information, CA),
+    EDGEKIT_ROW(0x1C, kStr, server_reference, CA | D),
+    EDGEKIT_ROW(0x1F, kStr, reason_string, CA | ACKS | SA | UA | D | A),
+    EDGEKIT_ROW(0x21, kU16, receive_maximum, C | CA),
+    EDGEKIT_ROW(0x22, kU16, topic_alias_maximum, C | CA),
+    EDGEKIT_ROW(0x23, kU16, topic_alias, P),
+    EDGEKIT_ROW(0x24, kQoS, maximum_qos, CA),
+    EDGEKIT_ROW(0x25, kBool, retain_available, CA),
+    EDGEKIT_ROW(0x26, kUser, user_properties, W | C | CA | P | ACKS | S | SA | U | UA | D | A),
+    EDGEKIT_ROW(0x27, kU32, maximum_packet_size, C | CA),
+    EDGEKIT_ROW(0x28, kBool, wildcard_subscription_available, CA),
+    EDGEKIT_ROW(0x29, kBool, subscription_identifier_available, CA),
+    EDGEKIT_ROW(0x2A, kBool, shared_subscription_available, CA),
 };
+#undef EDGEKIT_ROW
 
-constexpr std::optional<bool> Properties::* kBools[] = {
-    &Properties::payload_format_utf8,
-    &Properties::request_problem_information,
-    &Properties::request_response_information,
-    &Properties::retain_available,
-    &Properties::wildcard_subscription_available,
-    &Properties::subscription_identifier_available,
-    &Properties::shared_subscription_available,
-};
-constexpr std::optional<std::uint16_t> Properties::* kU16s[] = {
-    &Properties::server_keep_alive,
-    &Properties::receive_maximum,
-    &Properties::topic_alias_maximum,
-    &Properties::topic_alias,
-};
-constexpr std::optional<std::uint32_t> Properties::* kU32s[] = {
-    &Properties::message_expiry_interval,
-    &Properties::session_expiry_interval,
-    &Properties::will_delay_interval,
-    &Properties::maximum_packet_size,
-};
-constexpr std::optional<std::string_view> Properties::* kStrs[] = {
-    &Properties::content_type,
-    &Properties::response_topic,
-    &Properties::assigned_client_identifier,
-    &Properties::authentication_method,
-    &Properties::response_information,
-    &Properties::server_reference,
-    &Properties::reason_string,
-};
-constexpr std::optional<Bytes> Properties::* kBins[] = {
-    &Properties::correlation_data,
-    &Properties::authentication_data,
-};
+// The member of row `d`, typed by its kind (kBool: bool, kQoS: QoS, kU16, kU32, kStr:
+// string_view, kBin: Bytes). One table of offsets serves every kind, so the encoder and decoder
+// need no per-kind member tables (code size).
+template <class T>
+const std::optional<T>& member(const Properties& p, const Desc& d) noexcept {
+  // Offsets come from offsetof of members of these very types, so alignment holds.
+  const void* m = reinterpret_cast<const char*>(&p) + d.offset;
+  return *static_cast<const std::optional<T>*>(m);
+}
+template <class T>
+std::optional<T>& member(Properties& p, const Desc& d) noexcept {
+  void* m = reinterpret_cast<char*>(&p) + d.offset;
+  return *static_cast<std::optional<T>*>(m);
+}
 
 constexpr std::size_t kCount = sizeof(kTable) / sizeof(kTable[0]);
 static_assert(kCount <= 32, "presence is a 32-bit mask");
@@ -144,12 +132,12 @@ std::uint32_t present(const Properties& p) noexcept {
     const Desc& d = kTable[i];
     bool set = false;
     switch (d.kind) {
-      case kBool: set = (p.*kBools[d.slot]).has_value(); break;
-      case kQoS: set = p.maximum_qos.has_value(); break;
-      case kU16: set = (p.*kU16s[d.slot]).has_value(); break;
-      case kU32: set = (p.*kU32s[d.slot]).has_value(); break;
-      case kStr: set = (p.*kStrs[d.slot]).has_value(); break;
-      case kBin: set = (p.*kBins[d.slot]).has_value(); break;
+      case kBool: set = member<bool>(p, d).has_value(); break;
+      case kQoS: set = member<QoS>(p, d).has_value(); break;
+      case kU16: set = member<std::uint16_t>(p, d).has_value(); break;
+      case kU32: set = member<std::uint32_t>(p, d).has_value(); break;
+      case kStr: set = member<std::string_view>(p, d).has_value(); break;
+      case kBin: set = member<Bytes>(p, d).has_value(); break;
       case kSubId: set = !p.subscription_identifiers.empty(); break;
       case kUser: set = !p.user_properties.empty(); break;
     }
@@ -202,12 +190,12 @@ Errc put_body(Writer& w, const Properties& p, unsigned bit, std::uint32_t mask) 
     std::uint32_t num = 0;
     std::string_view text;  // kStr, and kBin viewed as characters
     switch (d.kind) {
-      case kBool: num = *(p.*kBools[d.slot]) ? 1 : 0; break;
-      case kQoS: num = static_cast<std::uint8_t>(*p.maximum_qos); break;
-      case kU16: num = *(p.*kU16s[d.slot]); break;
-      case kU32: num = *(p.*kU32s[d.slot]); break;
-      case kStr: text = *(p.*kStrs[d.slot]); break;
-      case kBin: text = as_string(*(p.*kBins[d.slot])); break;
+      case kBool: num = *member<bool>(p, d) ? 1 : 0; break;
+      case kQoS: num = static_cast<std::uint8_t>(*member<QoS>(p, d)); break;
+      case kU16: num = *member<std::uint16_t>(p, d); break;
+      case kU32: num = *member<std::uint32_t>(p, d); break;
+      case kStr: text = *member<std::string_view>(p, d); break;
+      case kBin: text = as_string(*member<Bytes>(p, d)); break;
       case kSubId: {
         std::size_t count = 0;
         for (std::uint32_t id : p.subscription_identifiers) {
@@ -362,10 +350,10 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
           // [MQTT-3.3.2-14] Response Topic is a Topic Name: no wildcards.
           if (Errc e = check_topic_name(s); e != Errc::Ok) pr.fail(e);
         }
-        out.*kStrs[d->slot] = s;
+        member<std::string_view>(out, *d) = s;
         break;
       }
-      case kBin: out.*kBins[d->slot] = pr.bin(); break;
+      case kBin: member<Bytes>(out, *d) = pr.bin(); break;
       case kUser:
         (void)pr.str();
         (void)pr.str();
@@ -379,10 +367,10 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
       }
     }
     switch (d->kind) {
-      case kBool: out.*kBools[d->slot] = num != 0; break;
-      case kQoS: out.maximum_qos = static_cast<QoS>(num); break;
-      case kU16: out.*kU16s[d->slot] = static_cast<std::uint16_t>(num); break;
-      case kU32: out.*kU32s[d->slot] = num; break;
+      case kBool: member<bool>(out, *d) = num != 0; break;
+      case kQoS: member<QoS>(out, *d) = static_cast<QoS>(num); break;
+      case kU16: member<std::uint16_t>(out, *d) = static_cast<std::uint16_t>(num); break;
+      case kU32: member<std::uint32_t>(out, *d) = num; break;
       default: break;
     }
   }
