@@ -504,44 +504,45 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
   return {};
 }
 
-Result<void> Session::begin_request(OperationKind kind, std::uint16_t& packet_id,
-                                    OutgoingRecord*& rec) noexcept {
+// SUBSCRIBE and UNSUBSCRIBE: one non-template path for both (code size); `size` is the typed
+// encoded_size of `packet`, called once the id is assigned.
+Result<void> Session::begin_request(OutgoingState state, std::uint16_t& packet_id,
+                                    Result<std::size_t> (*size)(const void*, Version) noexcept,
+                                    const void* packet) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  rec = free_record();
+  OutgoingRecord* rec = free_record();
   if (rec == nullptr) return fail(Errc::SessionStateFull);
   auto id = allocate_packet_id();
   if (!id) return fail(id.error());
   packet_id = *id;
-  (void)kind;
+  auto n = size(packet, version_);
+  if (!n) return fail(n.error());
+  if (*n > server_max_packet_) return fail(Errc::PacketTooLarge);
+  *rec = OutgoingRecord{};
+  rec->state = state;
+  rec->packet_id = packet_id;
+  rec->sequence = next_sequence_++;
   return {};
 }
 
 Result<void> Session::begin_subscribe(Subscribe& subscribe, Instant now) noexcept {
   (void)now;
-  OutgoingRecord* rec = nullptr;
-  EDGEKIT_TRY(begin_request(OperationKind::Subscribe, subscribe.packet_id, rec));
-  auto size = encoded_size(subscribe, version_);
-  if (!size) return fail(size.error());
-  if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
-  *rec = OutgoingRecord{};
-  rec->state = OutgoingState::AwaitSubAck;
-  rec->packet_id = subscribe.packet_id;
-  rec->sequence = next_sequence_++;
-  return {};
+  return begin_request(
+      OutgoingState::AwaitSubAck, subscribe.packet_id,
+      [](const void* p, Version v) noexcept {
+        return encoded_size(*static_cast<const Subscribe*>(p), v);
+      },
+      &subscribe);
 }
 
 Result<void> Session::begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) noexcept {
   (void)now;
-  OutgoingRecord* rec = nullptr;
-  EDGEKIT_TRY(begin_request(OperationKind::Unsubscribe, unsubscribe.packet_id, rec));
-  auto size = encoded_size(unsubscribe, version_);
-  if (!size) return fail(size.error());
-  if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
-  *rec = OutgoingRecord{};
-  rec->state = OutgoingState::AwaitUnsubAck;
-  rec->packet_id = unsubscribe.packet_id;
-  rec->sequence = next_sequence_++;
-  return {};
+  return begin_request(
+      OutgoingState::AwaitUnsubAck, unsubscribe.packet_id,
+      [](const void* p, Version v) noexcept {
+        return encoded_size(*static_cast<const Unsubscribe*>(p), v);
+      },
+      &unsubscribe);
 }
 
 void Session::on_sent(Instant now) noexcept {

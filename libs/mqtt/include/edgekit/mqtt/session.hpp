@@ -380,8 +380,10 @@ class Session {
   [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
   [[nodiscard]] std::ptrdiff_t free_incoming_slot() noexcept;
   [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;
-  [[nodiscard]] Result<void> begin_request(OperationKind kind, std::uint16_t& packet_id,
-                                           OutgoingRecord*& rec) noexcept;
+  [[nodiscard]] Result<void> begin_request(
+      OutgoingState state, std::uint16_t& packet_id,
+      Result<std::size_t> (*size)(const void* packet, Version version) noexcept,
+      const void* packet) noexcept;
   [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
   void reset_connection_state() noexcept;
   void end_connection(bool session_ends) noexcept;
