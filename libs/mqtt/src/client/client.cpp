@@ -422,9 +422,10 @@ template <class Request>
 Result<void> Client::request(Request& packet, std::span<ReasonCode> reason_codes,
                              std::size_t expected_codes, Instant now, Instant deadline) noexcept {
   {
-    Request probe = packet;
-    probe.packet_id = 1;
-    const auto size = encoded_size(probe, version_);
+    // The size does not depend on the id's value: a stand-in (the session assigns the id).
+    packet.packet_id = 1;
+    const auto size = encoded_size(packet, version_);
+    packet.packet_id = 0;
     if (!size) return fail(size.error());
     if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   }

@@ -337,12 +337,26 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
       break;
     }
     seen |= me;
+    // Numbers are stored as read and checked after: on a failure the whole decode fails, so
+    // what was stored does not matter (one switch instead of two: code size).
     std::uint32_t num = 0;
     switch (d->kind) {
       case kBool:
-      case kQoS: num = pr.u8(); break;
-      case kU16: num = pr.u16(); break;
-      case kU32: num = pr.u32(); break;
+        num = pr.u8();
+        member<bool>(out, *d) = num != 0;
+        break;
+      case kQoS:
+        num = pr.u8();
+        member<QoS>(out, *d) = static_cast<QoS>(num);
+        break;
+      case kU16:
+        num = pr.u16();
+        member<std::uint16_t>(out, *d) = static_cast<std::uint16_t>(num);
+        break;
+      case kU32:
+        num = pr.u32();
+        member<std::uint32_t>(out, *d) = num;
+        break;
       case kSubId: num = pr.varint(); break;
       case kStr: {
         std::string_view s = pr.str();
@@ -351,27 +365,18 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
           if (Errc e = check_topic_name(s); e != Errc::Ok) pr.fail(e);
         }
         member<std::string_view>(out, *d) = s;
-        break;
+        continue;
       }
-      case kBin: member<Bytes>(out, *d) = pr.bin(); break;
+      case kBin: member<Bytes>(out, *d) = pr.bin(); continue;
       case kUser:
         (void)pr.str();
         (void)pr.str();
-        break;
+        continue;
     }
     if (!pr.ok()) break;
-    if (d->kind <= kU32 || d->kind == kSubId) {
-      if (Errc e = check_number(*d, num); e != Errc::Ok) {
-        pr.fail(e);
-        break;
-      }
-    }
-    switch (d->kind) {
-      case kBool: member<bool>(out, *d) = num != 0; break;
-      case kQoS: member<QoS>(out, *d) = static_cast<QoS>(num); break;
-      case kU16: member<std::uint16_t>(out, *d) = static_cast<std::uint16_t>(num); break;
-      case kU32: member<std::uint32_t>(out, *d) = num; break;
-      default: break;
+    if (Errc e = check_number(*d, num); e != Errc::Ok) {
+      pr.fail(e);
+      break;
     }
   }
   if (!pr.ok()) {
