@@ -165,13 +165,28 @@ Errc emit_ack(const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexc
   return Errc::Ok;
 }
 
+// SUBSCRIBE and UNSUBSCRIBE: the checks they share, the packet id and the properties. One
+// function for both (code size); the caller checks and writes its list after it.
+Errc put_request_head(std::uint16_t id, bool empty, const Properties& p, PacketType t, bool v5,
+                      Writer& w) noexcept {
+  if (w.validate) {
+    if (id == 0) return Errc::PacketIdZero;
+    // [MQTT-3.8.3-3] [MQTT-3.10.3-2] The payload MUST contain at least one Topic Filter.
+    if (empty) return Errc::EmptySubscriptionList;
+    if (Errc e = check_v311_properties(v5, p); e != Errc::Ok) return e;
+  }
+  w.u16(id);
+  return v5 ? wire::put_properties(w, p, bit(t)) : Errc::Ok;
+}
+
 Errc emit_subscribe(const Subscribe& s, bool v5, Writer& w, std::uint8_t& first) noexcept {
   first = 0x82;  // [MQTT-3.8.1-1] reserved flags 0b0010
-  if (w.validate) {
-    if (s.packet_id == 0) return Errc::PacketIdZero;
-    // [MQTT-3.8.3-3] The payload MUST contain at least one Topic Filter / options pair.
-    if (s.subscriptions.empty()) return Errc::EmptySubscriptionList;
-    for (const Subscription& sub : s.subscriptions) {
+  if (Errc e = put_request_head(s.packet_id, s.subscriptions.empty(), s.properties,
+                                PacketType::Subscribe, v5, w);
+      e != Errc::Ok)
+    return e;
+  for (const Subscription& sub : s.subscriptions) {
+    if (w.validate) {
       if (Errc e = wire::check_topic_filter(sub.filter); e != Errc::Ok) return e;
       if (Errc e = check_qos(sub.options.qos); e != Errc::Ok) return e;
       if (static_cast<std::uint8_t>(sub.options.retain_handling) > 2)
@@ -180,14 +195,6 @@ Errc emit_subscribe(const Subscribe& s, bool v5, Writer& w, std::uint8_t& first)
       if (v5 && sub.options.no_local && wire::is_shared(sub.filter))
         return Errc::InvalidSubscriptionOptions;
     }
-    if (Errc e = check_v311_properties(v5, s.properties); e != Errc::Ok) return e;
-  }
-  w.u16(s.packet_id);
-  if (v5) {
-    if (Errc e = wire::put_properties(w, s.properties, bit(PacketType::Subscribe)); e != Errc::Ok)
-      return e;
-  }
-  for (const Subscription& sub : s.subscriptions) {
     w.str(sub.filter);
     auto o = static_cast<std::uint8_t>(sub.options.qos);
     if (v5) {
@@ -232,22 +239,16 @@ Errc emit_suback(const SubAckFields& s, bool v5, Writer& w, std::uint8_t& first)
 
 Errc emit_unsubscribe(const Unsubscribe& u, bool v5, Writer& w, std::uint8_t& first) noexcept {
   first = 0xA2;  // [MQTT-3.10.1-1] reserved flags 0b0010
-  if (w.validate) {
-    if (u.packet_id == 0) return Errc::PacketIdZero;
-    // [MQTT-3.10.3-2] The payload MUST contain at least one Topic Filter.
-    if (u.filters.empty()) return Errc::EmptySubscriptionList;
-    for (std::string_view f : u.filters) {
+  if (Errc e = put_request_head(u.packet_id, u.filters.empty(), u.properties,
+                                PacketType::Unsubscribe, v5, w);
+      e != Errc::Ok)
+    return e;
+  for (std::string_view f : u.filters) {
+    if (w.validate) {
       if (Errc e = wire::check_topic_filter(f); e != Errc::Ok) return e;
     }
-    if (Errc e = check_v311_properties(v5, u.properties); e != Errc::Ok) return e;
+    w.str(f);
   }
-  w.u16(u.packet_id);
-  if (v5) {
-    if (Errc e = wire::put_properties(w, u.properties, bit(PacketType::Unsubscribe));
-        e != Errc::Ok)
-      return e;
-  }
-  for (std::string_view f : u.filters) w.str(f);
   return Errc::Ok;
 }
 
