@@ -278,15 +278,10 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   const Instant start = clock_.now();
   const Instant deadline = detail::deadline_after(start, timeout);
 
-  Connect c;
-  c.version = options.version;
-  c.client_id = options.client_id;
-  c.clean_start = options.clean_start;
-  c.keep_alive = options.keep_alive_seconds;
-  c.username = options.username;
-  c.password = options.password;
-  c.will = options.will;
-  c.properties = options.properties;
+  // Member-wise copy-construction (the two structs have the same members): cheaper than
+  // assigning each field to a default-constructed Connect.
+  Connect c{options.version,  options.client_id, options.clean_start, options.keep_alive_seconds,
+            options.username, options.password,  options.will,        options.properties};
   if (switches::is_v5(c.version)) {
     // Tell the server the largest packet we can take, so a conforming one never sends a bigger
     // one [MQTT-3.1.2-24].
