@@ -18,10 +18,12 @@ std::uint32_t detail::milliseconds_until(Instant now, Instant deadline) noexcept
 
 Instant detail::deadline_after(Instant now, Duration timeout) noexcept {
   if (timeout <= Duration::zero()) return now;
-  if (now.since_origin > Duration::zero() && timeout > Duration::max() - now.since_origin) {
+  // timeout > 0, so only a positive overflow is possible: saturate it.
+  Duration::rep sum = 0;
+  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
     return Instant{Duration::max()};
   }
-  return now + timeout;
+  return Instant{Duration(sum)};
 }
 
 // --- Write path ----------------------------------------------------------------------------------
