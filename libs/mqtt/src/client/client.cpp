@@ -22,25 +22,26 @@ const Properties* ack_properties(const Packet& p) noexcept {
 }  // namespace
 
 std::optional<ReasonCode> detail::disconnect_reason_for(Errc error) noexcept {
-  switch (error) {
-    case Errc::PacketTooLarge:
-    case Errc::IncomingPacketTooLarge:
-      return ReasonCode::PacketTooLarge;
-    case Errc::TopicAliasInvalid:
-      return ReasonCode::TopicAliasInvalid;
-    case Errc::ReceiveMaximumExceeded:
-      return ReasonCode::ReceiveMaximumExceeded;
-    case Errc::ProtocolError:
-    case Errc::UnknownPacketId:
-    case Errc::ProtocolVersionDisabled:
-    case Errc::QoS2Disabled:
-    case Errc::SessionStateFull:
-    case Errc::NotConnected:
-      return ReasonCode::ProtocolError;
-    case Errc::PersistenceFailed:
-      return ReasonCode::ImplementationSpecificError;
-    default:
-      break;
+  // A table scanned in order rather than a switch (code size).
+  struct Row {
+    Errc error;
+    ReasonCode reason;
+  };
+  static constexpr Row kRows[] = {
+      {Errc::PacketTooLarge, ReasonCode::PacketTooLarge},
+      {Errc::IncomingPacketTooLarge, ReasonCode::PacketTooLarge},
+      {Errc::TopicAliasInvalid, ReasonCode::TopicAliasInvalid},
+      {Errc::ReceiveMaximumExceeded, ReasonCode::ReceiveMaximumExceeded},
+      {Errc::ProtocolError, ReasonCode::ProtocolError},
+      {Errc::UnknownPacketId, ReasonCode::ProtocolError},
+      {Errc::ProtocolVersionDisabled, ReasonCode::ProtocolError},
+      {Errc::QoS2Disabled, ReasonCode::ProtocolError},
+      {Errc::SessionStateFull, ReasonCode::ProtocolError},
+      {Errc::NotConnected, ReasonCode::ProtocolError},
+      {Errc::PersistenceFailed, ReasonCode::ImplementationSpecificError},
+  };
+  for (const Row& row : kRows) {
+    if (row.error == error) return row.reason;
   }
   // The first group of Errc is the codec's "malformed input" (MQTT 5 spec 4.13).
   if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
