@@ -799,21 +799,15 @@ std::optional<Instant> Session::next_deadline() const noexcept {
 }
 
 Result<TimerAction> Session::on_timer(Instant now) noexcept {
-  if (phase_ != Phase::Connected || keep_alive_ == 0) return TimerAction::None;
-  if (ping_outstanding_) {
-    // No PINGRESP in a reasonable time: the connection is dead [MQTT-3.1.2-24 note / 3.12.4].
-    if (now >= ping_sent_at_ + ping_timeout_for(config_.ping_timeout, keep_alive_)) {
-      return fail(Errc::KeepAliveTimeout);
-    }
-    return TimerAction::None;
-  }
-  // The keep-alive counts from the last packet the client sent [MQTT-3.1.2-23].
-  if (now >= last_sent_ + Duration{std::int64_t{keep_alive_} * 1000}) {
-    ping_outstanding_ = true;
-    ping_sent_at_ = now;
-    return TimerAction::SendPingReq;
-  }
-  return TimerAction::None;
+  // The keep-alive counts from the last packet the client sent [MQTT-3.1.2-23]; next_deadline()
+  // says when it or the outstanding ping's timeout runs out.
+  const auto due = next_deadline();
+  if (!due || now < *due) return TimerAction::None;
+  // No PINGRESP in a reasonable time: the connection is dead [MQTT-3.1.2-24 note / 3.12.4].
+  if (ping_outstanding_) return fail(Errc::KeepAliveTimeout);
+  ping_outstanding_ = true;
+  ping_sent_at_ = now;
+  return TimerAction::SendPingReq;
 }
 
 }  // namespace edgekit::mqtt
