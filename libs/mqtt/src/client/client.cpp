@@ -119,8 +119,7 @@ Instant Client::keep_alive_deadline() const noexcept {
 
 Result<void> Client::keep_alive(Instant now, Instant deadline) noexcept {
   if (!connected_) return {};
-  const auto due = session_.next_deadline();
-  if (!due || now < *due) return {};
+  // on_timer does nothing before the session's next deadline.
   const auto action = session_.on_timer(now);
   // No PINGRESP in time: the link is dead; close it (spec 3.1.2.10).
   if (!action) return fail(fail_connection(action.error(), std::nullopt));
