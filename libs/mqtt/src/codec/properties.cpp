@@ -33,14 +33,14 @@ constexpr std::uint16_t A = bit_of(PacketType::Auth);
 struct Desc {
   std::uint8_t id;
   Kind kind;
-  std::uint8_t offset;  // of the member in Properties (standard layout, < 256 bytes)
+  std::uint16_t offset;  // of the member in Properties (a standard-layout struct)
   std::uint16_t mask;
 };
 
 static_assert(std::is_standard_layout_v<Properties>, "rows locate members by offsetof");
-static_assert(sizeof(Properties) < 256, "offsets are one byte");
+static_assert(sizeof(Properties) < 65536, "offsets are two bytes");
 #define EDGEKIT_ROW(id, kind, member, mask) \
-  Desc { id, kind, static_cast<std::uint8_t>(offsetof(Properties, member)), mask }
+  Desc { id, kind, static_cast<std::uint16_t>(offsetof(Properties, member)), mask }
 
 // In identifier order; encoding emits properties in this order.
 constexpr Desc kTable[] = {
