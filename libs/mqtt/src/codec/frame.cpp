@@ -30,16 +30,13 @@ Errc check_version(Version v) noexcept {
 bool reason_allowed(ReasonCode rc, PacketType t) noexcept {
   // Which reason codes each MQTT 5 packet may carry (spec 2.4 table 2-6 and the reason code
   // lists of 3.2.2.2, 3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1, 3.9.3, 3.11.3, 3.14.2.1, 3.15.2.1).
-  constexpr std::uint16_t CA = bit_of(PacketType::ConnAck);
-  constexpr std::uint16_t PA = bit_of(PacketType::PubAck) | bit_of(PacketType::PubRec);
-  constexpr std::uint16_t PR = bit_of(PacketType::PubRel) | bit_of(PacketType::PubComp);
-  constexpr std::uint16_t SA = bit_of(PacketType::SubAck);
-  constexpr std::uint16_t UA = bit_of(PacketType::UnsubAck);
-  constexpr std::uint16_t D = bit_of(PacketType::Disconnect);
-  constexpr std::uint16_t A = bit_of(PacketType::Auth);
+  // One bit per group of packets that accept the same codes, so that a row is two bytes.
+  constexpr std::uint8_t CA = 1, PA = 2, PR = 4, SA = 8, UA = 16, D = 32, A = 64;
+  // The group of each packet type: PUBACK and PUBREC share one, PUBREL and PUBCOMP another.
+  static constexpr std::uint8_t kGroup[16] = {0, 0, CA, 0, PA, PA, PR, PR, 0, SA, 0, UA, 0, 0, D, A};
   struct Row {
     std::uint8_t code;
-    std::uint16_t mask;
+    std::uint8_t mask;
   };
   static constexpr Row kRows[] = {
       {0x00, CA | PA | PR | SA | UA | D | A},
@@ -55,7 +52,7 @@ bool reason_allowed(ReasonCode rc, PacketType t) noexcept {
   };
   const auto code = static_cast<std::uint8_t>(rc);
   for (const Row& r : kRows) {
-    if (r.code == code) return (r.mask & bit_of(t)) != 0;
+    if (r.code == code) return (r.mask & kGroup[static_cast<std::uint8_t>(t) & 15]) != 0;
   }
   return false;
 }
