@@ -1023,10 +1023,11 @@ struct Agent::Impl {
         if (mqtt::is_error(code)) r.active = false;
         else ++ok.resubscribed;
       }
-      ok.reason = (first || (ok.resubscribed == 0 && ok.requeued == 0 && ok.lost == 0 &&
-                                ok.uncertain == 0))
-                      ? StatusReason::SessionStarted
-                      : StatusReason::SessionLost;
+      // Also on the first connect after a restart: publishes restored from the store that the
+      // broker no longer knows make it a lost session, not a new one.
+      const bool forgot = ok.requeued != 0 || ok.lost != 0 || ok.uncertain != 0;
+      ok.reason = (forgot || (!first && ok.resubscribed != 0)) ? StatusReason::SessionLost
+                                                               : StatusReason::SessionStarted;
     }
     if (!client->connected()) {
       on_link_down();

@@ -3,12 +3,16 @@
 #include "edgekit/agent/agent.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent_test_support.hpp"
+#include "edgekit/mqtt/file_store.hpp"
 #include "edgekit/testing/fault_proxy.hpp"
 #include "edgekit/testing/mosquitto.hpp"
 #include "edgekit/transport/tcp.hpp"
@@ -338,13 +342,55 @@ class CutAfterPubRel final : public TransportFactory {
   std::atomic<int> cuts_{0};
 };
 
+struct CountPublishes final : mqtt::SessionStoreVisitor {
+  std::size_t publishes = 0;
+  mqtt::Result<void> on_meta(const mqtt::SessionMeta&) noexcept override { return {}; }
+  mqtt::Result<void> on_publish(const mqtt::StoredPublish&) noexcept override {
+    ++publishes;
+    return {};
+  }
+  mqtt::Result<void> on_incoming_qos2(std::uint16_t) noexcept override { return {}; }
+};
+
+std::size_t stored_publishes(const std::filesystem::path& dir) {
+  std::vector<std::byte> buf(1 << 16);
+  mqtt::FileSessionStore store(buf);
+  if (!store.open(dir.string())) return 999;
+  CountPublishes v;
+  if (!store.load(v)) return 998;
+  return v.publishes;
+}
+
 // QoS 2, PUBREC received and PUBREL sent, then the broker loses the session before PUBCOMP
 // arrives. Mosquitto has already released the message to the subscriber. With the default policy
 // the publish completes DeliveryUncertain and is not sent again (the subscriber has it once);
 // with Republish it is sent again (at least once: the subscriber gets it twice).
+// `restart`: the device process ends (persisted session, no completion any more) before the
+// broker loses the session; the restarted agent finds the record in its store and applies the
+// same policy to it.
 void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
-                               UncertainQoS2Policy policy) {
+                               UncertainQoS2Policy policy, bool restart = false) {
   SteadyClock clock;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("edgekit-uq-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(static_cast<int>(v)) + "-" +
+                    std::to_string(static_cast<int>(policy)));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "session");
+  std::filesystem::create_directories(dir / "outbox");
+  struct Stores {
+    std::vector<std::byte> sb = std::vector<std::byte>(1 << 16);
+    std::vector<std::byte> ob = std::vector<std::byte>(1 << 16);
+    mqtt::FileSessionStore session{sb};
+    mqtt::FileSessionStore outbox{ob};
+  };
+  auto open_stores = [&](Stores& st) {
+    return st.session.open((dir / "session").string()) && st.outbox.open((dir / "outbox").string());
+  };
+  Stores first;
+  ASSERT_TRUE(open_stores(first));
+  const Persistence persistence =
+      restart ? Persistence{&first.session, &first.outbox} : Persistence{};
   // The subscriber: its own agent, straight to the broker.
   TcpTransportFactory sub_factory("127.0.0.1", broker.port());
   mqtt::ConnectOptions so;
@@ -368,26 +414,66 @@ void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
   c.uncertain_qos2 = policy;
   StatusLog log;
   Completions done;
-  Agent pub(c, po, factory, clock);
-  pub.set_status_handler(log.handler());
-  ASSERT_TRUE(pub.start());
-  ASSERT_TRUE(wait_until([&] { return pub.state() == ConnectionState::Connected; }));
+  // Declared before the agent, so they outlive it also when an assertion returns early.
+  Stores second;
+  TcpTransportFactory direct("127.0.0.1", broker.port());
+  auto pub = std::make_unique<Agent>(c, po, factory, clock, persistence);
+  pub->set_status_handler(log.handler());
+  ASSERT_TRUE(pub->start());
+  ASSERT_TRUE(wait_until([&] { return pub->state() == ConnectionState::Connected; }));
   factory.arm();
-  ASSERT_TRUE(pub.publish(message("uq/1", "once", QoS::ExactlyOnce), done.handler()));
+  ASSERT_TRUE(pub->publish(message("uq/1", "once", QoS::ExactlyOnce), done.handler()));
   ASSERT_TRUE(inbox.wait_for(1)) << "Mosquitto released the message on PUBREL";
   ASSERT_TRUE(wait_until([&] { return factory.cut_done(); }));
-  ASSERT_TRUE(wait_until([&] { return pub.state() == ConnectionState::Disconnected; }));
+  ASSERT_TRUE(wait_until([&] { return pub->state() == ConnectionState::Disconnected; }));
   EXPECT_TRUE(done.snapshot().empty());  // PUBCOMP never arrived
 
+  if (restart) {
+    pub->stop();  // the process ends: no DISCONNECT, the stores keep the session
+    pub.reset();
+    EXPECT_EQ(stored_publishes(dir / "session"), 1u);  // awaiting PUBCOMP
+  }
   ASSERT_TRUE(broker.restart());  // no persistence: both sessions are gone
   // The subscriber subscribes again first, so a resent copy would reach it.
   ASSERT_TRUE(wait_until([&] { return sub_log.count_reason(StatusReason::SessionLost) == 1; }, 10s));
-  factory.open();
+  if (restart) {
+    ASSERT_TRUE(open_stores(second));
+    pub = std::make_unique<Agent>(c, po, direct, clock, Persistence{&second.session, &second.outbox});
+    pub->set_status_handler(log.handler());
+    ASSERT_TRUE(pub->start());
+  } else {
+    factory.open();
+  }
   ASSERT_TRUE(wait_until([&] { return log.count_reason(StatusReason::SessionLost) == 1; }, 10s));
   Status lost{};
   for (auto& s : log.snapshot()) {
     if (s.reason == StatusReason::SessionLost) lost = s;
   }
+  if (restart) {
+    // Nobody waits for a restored record: the status and the stats say what happened.
+    EXPECT_EQ(lost.uncertain + lost.requeued, 1u);
+    if (policy == UncertainQoS2Policy::ReportUncertain) {
+      EXPECT_EQ(lost.uncertain, 1u);
+      EXPECT_EQ(pub->stats().uncertain, 1u);
+      ASSERT_TRUE(pub->publish_and_wait(message("uq/2", "marker", QoS::ExactlyOnce), 5s));
+      ASSERT_TRUE(inbox.wait_for(2));
+      const auto got = inbox.snapshot();
+      ASSERT_EQ(got.size(), 2u);
+      EXPECT_EQ(got[1].payload, "marker");  // "once" was not delivered a second time
+    } else {
+      EXPECT_EQ(lost.requeued, 1u);
+      ASSERT_TRUE(inbox.wait_for(2)) << "Republish sends the restored record again";
+      EXPECT_EQ(inbox.snapshot()[1].payload, "once");
+    }
+    pub->stop();
+    pub.reset();
+    // Settled either way: nothing is left to come back after a further restart.
+    EXPECT_EQ(stored_publishes(dir / "session"), 0u);
+    EXPECT_EQ(stored_publishes(dir / "outbox"), 0u);
+    std::filesystem::remove_all(dir);
+    return;
+  }
+  std::filesystem::remove_all(dir);
   ASSERT_TRUE(done.wait_for(1));
   const Outcome o = done.snapshot()[0];
   if (policy == UncertainQoS2Policy::ReportUncertain) {
@@ -395,10 +481,10 @@ void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
     EXPECT_FALSE(o.ok());
     EXPECT_EQ(lost.uncertain, 1u);
     EXPECT_EQ(lost.requeued, 0u);
-    EXPECT_EQ(pub.stats().uncertain, 1u);
-    EXPECT_EQ(pub.stats().requeued, 0u);
+    EXPECT_EQ(pub->stats().uncertain, 1u);
+    EXPECT_EQ(pub->stats().requeued, 0u);
     // A round trip through the broker after the reconnect: nothing else was sent before it.
-    ASSERT_TRUE(pub.publish_and_wait(message("uq/2", "marker", QoS::ExactlyOnce), 5s));
+    ASSERT_TRUE(pub->publish_and_wait(message("uq/2", "marker", QoS::ExactlyOnce), 5s));
     ASSERT_TRUE(inbox.wait_for(2));
     const auto got = inbox.snapshot();
     ASSERT_EQ(got.size(), 2u);
@@ -409,7 +495,7 @@ void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
     EXPECT_TRUE(o.ok());
     EXPECT_EQ(lost.uncertain, 0u);
     EXPECT_EQ(lost.requeued, 1u);
-    EXPECT_EQ(pub.stats().uncertain, 0u);
+    EXPECT_EQ(pub->stats().uncertain, 0u);
     ASSERT_TRUE(inbox.wait_for(2)) << "Republish sends it again";
     const auto got = inbox.snapshot();
     EXPECT_EQ(got[0].payload, "once");
@@ -423,6 +509,14 @@ TEST_P(AgentTest, QoS2AcceptedThenLostIsReportedUncertainNotResent) {
 
 TEST_P(AgentTest, QoS2AcceptedThenLostIsResentWithRepublishPolicy) {
   lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::Republish);
+}
+
+TEST_P(AgentTest, QoS2AcceptedThenLostAcrossARestartIsReportedUncertainNotResent) {
+  lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::ReportUncertain, true);
+}
+
+TEST_P(AgentTest, QoS2AcceptedThenLostAcrossARestartIsResentWithRepublishPolicy) {
+  lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::Republish, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, AgentTest, ::testing::Values(Version::V5, Version::V311),

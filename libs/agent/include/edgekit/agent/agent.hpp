@@ -181,6 +181,8 @@ enum class StatusReason : std::uint8_t {
   SessionStarted,      ///< connected with a new session (first connect, or clean start)
   SessionLost,         ///< connected, but the broker had lost the session: subscriptions were
                        ///< made again (`resubscribed`), forgotten publishes requeued (`requeued`)
+                       ///< or not resent (`uncertain`, `lost`). Also on the first connect after
+                       ///< a restart when the broker had lost the persisted session's publishes
   Unreachable,         ///< the transport could not connect (`error`, `system_error`, `detail`)
   Refused,             ///< CONNACK refused the connection (`broker_reason`)
   ConnectionLost,      ///< an established connection ended (`error`; `broker_reason` when the
