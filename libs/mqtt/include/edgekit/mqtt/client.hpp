@@ -86,12 +86,12 @@ struct Event {
   std::uint16_t packet_id = 0;
   ReasonCode reason_code = ReasonCode::Success;
   Errc error = Errc::Ok;
-  const Publish* message = nullptr;        ///< MessageReceived and MessageLost
-  const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
   /// MessageLost of a QoS 2 publish: the server had sent PUBREC (we sent PUBREL) before it lost
   /// the session, so it may already have delivered the message: sending it again may deliver
   /// it twice (see `LostOperation::pubrec_received`). False otherwise.
   bool pubrec_received = false;
+  const Publish* message = nullptr;        ///< MessageReceived and MessageLost
+  const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
 };
 
 /// A non-owning, non-allocating reference to the application's event callback: a function
