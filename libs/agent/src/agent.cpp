@@ -156,6 +156,7 @@ const char* to_string(Errc e) noexcept {
     case Errc::PersistenceFailed: return "PersistenceFailed";
     case Errc::Lost: return "Lost";
     case Errc::NotStarted: return "NotStarted";
+    case Errc::DeliveryUncertain: return "DeliveryUncertain";
   }
   return "?";
 }
@@ -292,6 +293,7 @@ struct Agent::Impl {
   std::unique_ptr<std::uint32_t[]> lost;  // slots whose publish the broker forgot (this connect)
   std::size_t lost_count = 0;
   std::size_t lost_unrecoverable = 0;
+  std::size_t lost_uncertain = 0;  // QoS 2 accepted by the broker, not resent (this connect)
   StoreTap tap;
   std::optional<mqtt::Session> session;
   std::optional<mqtt::Client> client;
@@ -312,6 +314,7 @@ struct Agent::Impl {
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> connects{0};
   std::atomic<std::uint64_t> requeued_total{0};
+  std::atomic<std::uint64_t> uncertain_total{0};
 
   // --- Caller side -----------------------------------------------------------------------------
 
@@ -591,9 +594,29 @@ struct Agent::Impl {
         break;
       }
       case mqtt::EventType::MessageLost: {
+        // A QoS 2 message the broker accepted (PUBREC) may have been delivered already: resending
+        // it could deliver it twice, so by default the caller is told instead (see
+        // UncertainQoS2Policy). The session has forgotten the record (and removed it from its
+        // store), so after a restart it does not come back either.
+        const bool uncertain = e.pubrec_received &&
+                               config.uncertain_qos2 == UncertainQoS2Policy::ReportUncertain;
         std::uint32_t i = 0;
         if (find_sent(e.packet_id, &i) != nullptr) {
-          lost[lost_count++] = i;
+          if (uncertain) {
+            ++lost_uncertain;
+            uncertain_total.fetch_add(1, std::memory_order_relaxed);
+            outbox_remove(i);
+            Outcome o;
+            o.error = Errc::DeliveryUncertain;
+            o.packet_id = e.packet_id;
+            complete(i, o);
+          } else {
+            lost[lost_count++] = i;
+          }
+        } else if (uncertain) {
+          // A record restored after a restart: nobody waits for it; it is counted (status, stats).
+          ++lost_uncertain;
+          uncertain_total.fetch_add(1, std::memory_order_relaxed);
         } else if (e.message != nullptr) {
           // A restored record (no slot): copy it into a free slot so it is sent again.
           Result<std::uint32_t> slot = fail(Error{Errc::QueueFull});
@@ -951,6 +974,7 @@ struct Agent::Impl {
     }
     lost_count = 0;
     lost_unrecoverable = 0;
+    lost_uncertain = 0;
     last_server_reason = mqtt::ReasonCode::Success;
     auto ca = client->connect(o, config.connect_timeout);
     if (!ca) {
@@ -986,6 +1010,7 @@ struct Agent::Impl {
     ok.state = ConnectionState::Connected;
     ok.requeued = requeue_lost();
     ok.lost = lost_unrecoverable;
+    ok.uncertain = lost_uncertain;
     if (present) {
       ok.reason = StatusReason::SessionResumed;
     } else {
@@ -998,9 +1023,11 @@ struct Agent::Impl {
         if (mqtt::is_error(code)) r.active = false;
         else ++ok.resubscribed;
       }
-      ok.reason = (first || (ok.resubscribed == 0 && ok.requeued == 0 && ok.lost == 0))
-                      ? StatusReason::SessionStarted
-                      : StatusReason::SessionLost;
+      // Also on the first connect after a restart: publishes restored from the store that the
+      // broker no longer knows make it a lost session, not a new one.
+      const bool forgot = ok.requeued != 0 || ok.lost != 0 || ok.uncertain != 0;
+      ok.reason = (forgot || (!first && ok.resubscribed != 0)) ? StatusReason::SessionLost
+                                                               : StatusReason::SessionStarted;
     }
     if (!client->connected()) {
       on_link_down();
@@ -1359,6 +1386,7 @@ Stats Agent::stats() const noexcept {
   s.batches = impl_->batches.load(std::memory_order_relaxed);
   s.connects = impl_->connects.load(std::memory_order_relaxed);
   s.requeued = impl_->requeued_total.load(std::memory_order_relaxed);
+  s.uncertain = impl_->uncertain_total.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -3,12 +3,16 @@
 #include "edgekit/agent/agent.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent_test_support.hpp"
+#include "edgekit/mqtt/file_store.hpp"
 #include "edgekit/testing/fault_proxy.hpp"
 #include "edgekit/testing/mosquitto.hpp"
 #include "edgekit/transport/tcp.hpp"
@@ -270,6 +274,251 @@ TEST_P(AgentTest, BrokerThatLostTheSessionGetsEverySubscriptionAgain) {
   ASSERT_TRUE(agent.publish_and_wait(message("rb/1", "b", QoS::ExactlyOnce), 5s));
   EXPECT_TRUE(a.wait_for(1));
   EXPECT_TRUE(b.wait_for(1));
+}
+
+// A TransportFactory over TCP that, once armed, ends the connection right after the client has
+// written PUBREL — the broker has the PUBREL (Mosquitto releases the QoS 2 message to
+// subscribers then), the client never sees PUBCOMP — and refuses to reconnect until `open()`.
+class CutAfterPubRel final : public TransportFactory {
+ public:
+  explicit CutAfterPubRel(std::uint16_t port) : tcp_("127.0.0.1", port) {}
+  edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override {
+    if (blocked_.load()) {
+      TransportFailure f;
+      f.detail = "blocked by the test";
+      return fail(f);
+    }
+    auto c = tcp_.connect();
+    if (!c) return c;
+    wrap_.inner = c->transport;
+    wrap_.owner = this;
+    wrap_.cut = false;
+    return TransportConnection{&wrap_, c->poll_handle};
+  }
+  void arm() { armed_.store(true); }
+  void open() { blocked_.store(false); }
+  bool cut_done() const { return cuts_.load() > 0; }
+
+ private:
+  struct Wrap final : transport::Transport {
+    transport::Transport* inner = nullptr;
+    CutAfterPubRel* owner = nullptr;
+    bool cut = false;
+    void seen(transport::ConstBuffer b) {
+      // PUBREL with a success reason and no properties: 0x62 0x02 id id (both versions).
+      if (b.size() >= 4 && b[0] == std::byte{0x62} && b[1] == std::byte{0x02} &&
+          owner->armed_.exchange(false)) {
+        owner->blocked_.store(true);
+        cut = true;
+        owner->cuts_.fetch_add(1);
+      }
+    }
+    transport::IoResult send(transport::ConstBuffer data) noexcept override {
+      if (cut) return {transport::IoStatus::Closed};
+      auto r = inner->send(data);
+      if (r.status == transport::IoStatus::Ok && r.bytes == data.size()) seen(data);
+      return r;
+    }
+    transport::IoResult writev(std::span<const transport::ConstBuffer> buffers) noexcept override {
+      if (cut) return {transport::IoStatus::Closed};
+      auto r = inner->writev(buffers);
+      for (auto b : buffers) seen(b);
+      return r;
+    }
+    transport::IoResult recv(std::span<std::byte> buffer) noexcept override {
+      if (cut) return {transport::IoStatus::Closed};
+      return inner->recv(buffer);
+    }
+    transport::WaitStatus wait(transport::Interest i, std::uint32_t timeout_ms) noexcept override {
+      if (cut) return transport::WaitStatus::Ready;
+      return inner->wait(i, timeout_ms);
+    }
+    void close() noexcept override { inner->close(); }
+  };
+  TcpTransportFactory tcp_;
+  Wrap wrap_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> blocked_{false};
+  std::atomic<int> cuts_{0};
+};
+
+struct CountPublishes final : mqtt::SessionStoreVisitor {
+  std::size_t publishes = 0;
+  mqtt::Result<void> on_meta(const mqtt::SessionMeta&) noexcept override { return {}; }
+  mqtt::Result<void> on_publish(const mqtt::StoredPublish&) noexcept override {
+    ++publishes;
+    return {};
+  }
+  mqtt::Result<void> on_incoming_qos2(std::uint16_t) noexcept override { return {}; }
+};
+
+std::size_t stored_publishes(const std::filesystem::path& dir) {
+  std::vector<std::byte> buf(1 << 16);
+  mqtt::FileSessionStore store(buf);
+  if (!store.open(dir.string())) return 999;
+  CountPublishes v;
+  if (!store.load(v)) return 998;
+  return v.publishes;
+}
+
+// QoS 2, PUBREC received and PUBREL sent, then the broker loses the session before PUBCOMP
+// arrives. Mosquitto has already released the message to the subscriber. With the default policy
+// the publish completes DeliveryUncertain and is not sent again (the subscriber has it once);
+// with Republish it is sent again (at least once: the subscriber gets it twice).
+// `restart`: the device process ends (persisted session, no completion any more) before the
+// broker loses the session; the restarted agent finds the record in its store and applies the
+// same policy to it.
+void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
+                               UncertainQoS2Policy policy, bool restart = false) {
+  SteadyClock clock;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("edgekit-uq-" + std::to_string(::getpid()) + "-" +
+                    std::to_string(static_cast<int>(v)) + "-" +
+                    std::to_string(static_cast<int>(policy)));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "session");
+  std::filesystem::create_directories(dir / "outbox");
+  struct Stores {
+    std::vector<std::byte> sb = std::vector<std::byte>(1 << 16);
+    std::vector<std::byte> ob = std::vector<std::byte>(1 << 16);
+    mqtt::FileSessionStore session{sb};
+    mqtt::FileSessionStore outbox{ob};
+  };
+  auto open_stores = [&](Stores& st) {
+    return st.session.open((dir / "session").string()) && st.outbox.open((dir / "outbox").string());
+  };
+  Stores first;
+  ASSERT_TRUE(open_stores(first));
+  const Persistence persistence =
+      restart ? Persistence{&first.session, &first.outbox} : Persistence{};
+  // The subscriber: its own agent, straight to the broker.
+  TcpTransportFactory sub_factory("127.0.0.1", broker.port());
+  mqtt::ConnectOptions so;
+  so.version = v;
+  so.client_id = "agent-uq-sub";
+  so.keep_alive_seconds = 30;
+  so.clean_start = false;
+  if (v == Version::V5) so.properties.session_expiry_interval = 600;
+  Config c;
+  c.reconnect_backoff = {Duration{50}, Duration{200}};
+  StatusLog sub_log;
+  Inbox inbox;
+  Agent sub(c, so, sub_factory, clock);
+  sub.set_status_handler(sub_log.handler());
+  ASSERT_TRUE(sub.start());
+  ASSERT_TRUE(sub.subscribe_and_wait("uq/#", {QoS::ExactlyOnce}, inbox.handler(), 5s));
+
+  CutAfterPubRel factory(broker.port());
+  mqtt::ConnectOptions po = so;
+  po.client_id = "agent-uq-pub";
+  c.uncertain_qos2 = policy;
+  StatusLog log;
+  Completions done;
+  // Declared before the agent, so they outlive it also when an assertion returns early.
+  Stores second;
+  TcpTransportFactory direct("127.0.0.1", broker.port());
+  auto pub = std::make_unique<Agent>(c, po, factory, clock, persistence);
+  pub->set_status_handler(log.handler());
+  ASSERT_TRUE(pub->start());
+  ASSERT_TRUE(wait_until([&] { return pub->state() == ConnectionState::Connected; }));
+  factory.arm();
+  ASSERT_TRUE(pub->publish(message("uq/1", "once", QoS::ExactlyOnce), done.handler()));
+  ASSERT_TRUE(inbox.wait_for(1)) << "Mosquitto released the message on PUBREL";
+  ASSERT_TRUE(wait_until([&] { return factory.cut_done(); }));
+  ASSERT_TRUE(wait_until([&] { return pub->state() == ConnectionState::Disconnected; }));
+  EXPECT_TRUE(done.snapshot().empty());  // PUBCOMP never arrived
+
+  if (restart) {
+    pub->stop();  // the process ends: no DISCONNECT, the stores keep the session
+    pub.reset();
+    EXPECT_EQ(stored_publishes(dir / "session"), 1u);  // awaiting PUBCOMP
+  }
+  ASSERT_TRUE(broker.restart());  // no persistence: both sessions are gone
+  // The subscriber subscribes again first, so a resent copy would reach it.
+  ASSERT_TRUE(wait_until([&] { return sub_log.count_reason(StatusReason::SessionLost) == 1; }, 10s));
+  if (restart) {
+    ASSERT_TRUE(open_stores(second));
+    pub = std::make_unique<Agent>(c, po, direct, clock, Persistence{&second.session, &second.outbox});
+    pub->set_status_handler(log.handler());
+    ASSERT_TRUE(pub->start());
+  } else {
+    factory.open();
+  }
+  ASSERT_TRUE(wait_until([&] { return log.count_reason(StatusReason::SessionLost) == 1; }, 10s));
+  Status lost{};
+  for (auto& s : log.snapshot()) {
+    if (s.reason == StatusReason::SessionLost) lost = s;
+  }
+  if (restart) {
+    // Nobody waits for a restored record: the status and the stats say what happened.
+    EXPECT_EQ(lost.uncertain + lost.requeued, 1u);
+    if (policy == UncertainQoS2Policy::ReportUncertain) {
+      EXPECT_EQ(lost.uncertain, 1u);
+      EXPECT_EQ(pub->stats().uncertain, 1u);
+      ASSERT_TRUE(pub->publish_and_wait(message("uq/2", "marker", QoS::ExactlyOnce), 5s));
+      ASSERT_TRUE(inbox.wait_for(2));
+      const auto got = inbox.snapshot();
+      ASSERT_EQ(got.size(), 2u);
+      EXPECT_EQ(got[1].payload, "marker");  // "once" was not delivered a second time
+    } else {
+      EXPECT_EQ(lost.requeued, 1u);
+      ASSERT_TRUE(inbox.wait_for(2)) << "Republish sends the restored record again";
+      EXPECT_EQ(inbox.snapshot()[1].payload, "once");
+      // Its PUBCOMP arrives before the marker's (one connection, in order): then it is settled.
+      ASSERT_TRUE(pub->publish_and_wait(message("uq/2", "marker", QoS::ExactlyOnce), 5s));
+    }
+    pub->stop();
+    pub.reset();
+    // Settled either way: nothing is left to come back after a further restart.
+    EXPECT_EQ(stored_publishes(dir / "session"), 0u);
+    EXPECT_EQ(stored_publishes(dir / "outbox"), 0u);
+    std::filesystem::remove_all(dir);
+    return;
+  }
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(done.wait_for(1));
+  const Outcome o = done.snapshot()[0];
+  if (policy == UncertainQoS2Policy::ReportUncertain) {
+    EXPECT_EQ(o.error, Errc::DeliveryUncertain) << to_string(o.error);
+    EXPECT_FALSE(o.ok());
+    EXPECT_EQ(lost.uncertain, 1u);
+    EXPECT_EQ(lost.requeued, 0u);
+    EXPECT_EQ(pub->stats().uncertain, 1u);
+    EXPECT_EQ(pub->stats().requeued, 0u);
+    // A round trip through the broker after the reconnect: nothing else was sent before it.
+    ASSERT_TRUE(pub->publish_and_wait(message("uq/2", "marker", QoS::ExactlyOnce), 5s));
+    ASSERT_TRUE(inbox.wait_for(2));
+    const auto got = inbox.snapshot();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].payload, "once");
+    EXPECT_EQ(got[1].payload, "marker");  // "once" was not delivered a second time
+  } else {
+    EXPECT_EQ(o.error, Errc::Ok) << to_string(o.error);
+    EXPECT_TRUE(o.ok());
+    EXPECT_EQ(lost.uncertain, 0u);
+    EXPECT_EQ(lost.requeued, 1u);
+    EXPECT_EQ(pub->stats().uncertain, 0u);
+    ASSERT_TRUE(inbox.wait_for(2)) << "Republish sends it again";
+    const auto got = inbox.snapshot();
+    EXPECT_EQ(got[0].payload, "once");
+    EXPECT_EQ(got[1].payload, "once");
+  }
+}
+
+TEST_P(AgentTest, QoS2AcceptedThenLostIsReportedUncertainNotResent) {
+  lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::ReportUncertain);
+}
+
+TEST_P(AgentTest, QoS2AcceptedThenLostIsResentWithRepublishPolicy) {
+  lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::Republish);
+}
+
+TEST_P(AgentTest, QoS2AcceptedThenLostAcrossARestartIsReportedUncertainNotResent) {
+  lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::ReportUncertain, true);
+}
+
+TEST_P(AgentTest, QoS2AcceptedThenLostAcrossARestartIsResentWithRepublishPolicy) {
+  lose_session_after_pubrec(broker(), GetParam(), UncertainQoS2Policy::Republish, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, AgentTest, ::testing::Values(Version::V5, Version::V311),

@@ -89,6 +89,7 @@ void Client::report_lost() noexcept {
     e.type = EventType::MessageLost;
     e.packet_id = lost->packet_id;
     e.message = &lost->publish;
+    e.pubrec_received = lost->pubrec_received;
     emit(e);
   }
 }

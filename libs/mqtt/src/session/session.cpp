@@ -369,6 +369,7 @@ std::optional<LostOperation> Session::next_lost() noexcept {
     default:
       out.kind = OperationKind::Publish;
       out.publish = best->publish;
+      out.pubrec_received = best->state == OutgoingState::AwaitPubComp;
       if (store_ != nullptr) (void)store_->remove_publish(best->packet_id);
       break;
   }

@@ -58,6 +58,7 @@ struct SeenEvent {
   bool dup = false;
   bool retain = false;
   std::string reason_string;
+  bool pubrec_received = false;
 };
 
 inline Bytes bytes_of(std::string_view s) {
@@ -104,6 +105,7 @@ class ClientTestBase {
     s.error = e.error;
     if (e.message != nullptr) {
       s.topic = std::string(e.message->topic);
+      s.pubrec_received = e.pubrec_received;
       s.payload = std::string(as_string(e.message->payload));
       s.qos = e.message->qos;
       s.dup = e.message->dup;

@@ -146,6 +146,40 @@ TEST_F(SessionResume, PubRelResendsAreNeverHeldBack) {
   EXPECT_TRUE(r->publish.dup);
 }
 
+// A QoS 2 publish the server had accepted (PUBREC received, PUBREL sent) and then lost may
+// already have been delivered: the loss report must say so, so the driver does not resend it
+// blindly (exactly once would become twice). QoS 1 and QoS 2 before PUBREC are plain losses.
+TEST_F(SessionResume, LostQoS2AfterPubRecSaysTheServerHadAcceptedIt) {
+  connect(Version::V5, false);
+  const auto a = publish("t/a", QoS::AtLeastOnce, "A");
+  const auto b = publish("t/b", QoS::ExactlyOnce, "B");
+  const auto c = publish("t/c", QoS::ExactlyOnce, "C");
+  PubRec rec;
+  rec.packet_id = c;
+  auto in = session.on_pubrec(rec, now);
+  ASSERT_TRUE(in);
+  ASSERT_TRUE(in->reply);
+  EXPECT_EQ(in->reply->type, PacketType::PubRel);
+  session.on_connection_lost(now);
+  const ConnAckOutcome out = connect(Version::V5, false, ConnAck{});  // session_present = 0
+  EXPECT_EQ(out.lost_count, 3u);
+  auto la = session.next_lost();
+  ASSERT_TRUE(la);
+  EXPECT_EQ(la->packet_id, a);
+  EXPECT_FALSE(la->pubrec_received);
+  auto lb = session.next_lost();
+  ASSERT_TRUE(lb);
+  EXPECT_EQ(lb->packet_id, b);
+  EXPECT_FALSE(lb->pubrec_received);
+  auto lc = session.next_lost();
+  ASSERT_TRUE(lc);
+  EXPECT_EQ(lc->packet_id, c);
+  EXPECT_TRUE(lc->pubrec_received);
+  EXPECT_EQ(lc->publish.qos, QoS::ExactlyOnce);
+  EXPECT_EQ(as_string(lc->publish.payload), "C");
+  EXPECT_FALSE(session.next_lost());
+}
+
 TEST_F(SessionResume, SessionNotPresentReportsEveryLostPublish) {
   connect(Version::V5, false);
   const auto a = publish("t/a", QoS::AtLeastOnce, "A");

@@ -129,6 +129,50 @@ TEST_F(SessionPersistence, SessionNotPresentClearsTheStore) {
   EXPECT_EQ(store.publish_count(), 0u);
 }
 
+// After a reboot the restored QoS 2 record awaiting PUBCOMP keeps what it knew: when the broker
+// then says the session is gone, the loss still reports that the broker had accepted it.
+TEST_F(SessionPersistence, RestoredQoS2AfterPubRecIsReportedAcceptedWhenLost) {
+  std::uint16_t a = 0;
+  std::uint16_t b = 0;
+  {
+    MemorySessionStore store(sb.arena, 256, sb.ids);
+    SessionBuffers b1;
+    Session s(b1.storage(), &store);
+    connect_session(s, Version::V311, false, ConnAck{});
+    Publish p1;
+    p1.topic = "t/a";
+    p1.qos = QoS::ExactlyOnce;
+    ASSERT_TRUE(s.begin_publish(p1, now));
+    a = p1.packet_id;
+    Publish p2;
+    p2.topic = "t/b";
+    p2.qos = QoS::ExactlyOnce;
+    ASSERT_TRUE(s.begin_publish(p2, now));
+    b = p2.packet_id;
+    PubRec rec;
+    rec.packet_id = b;
+    ASSERT_TRUE(s.on_pubrec(rec, now));
+  }
+  MemorySessionStore store(sb.arena, 256, sb.ids, /*adopt_existing=*/true);
+  SessionBuffers b2;
+  Session s(b2.storage(), &store);
+  auto restored = s.restore();
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->publishes, 2u);
+  auto out = connect_session(s, Version::V311, false, ConnAck{});  // session_present = 0
+  EXPECT_EQ(out.lost_count, 2u);
+  auto l1 = s.next_lost();
+  ASSERT_TRUE(l1);
+  EXPECT_EQ(l1->packet_id, a);
+  EXPECT_FALSE(l1->pubrec_received);
+  auto l2 = s.next_lost();
+  ASSERT_TRUE(l2);
+  EXPECT_EQ(l2->packet_id, b);
+  EXPECT_TRUE(l2->pubrec_received);
+  EXPECT_EQ(l2->publish.topic, "t/b");
+  EXPECT_FALSE(s.next_lost());
+}
+
 TEST_F(SessionPersistence, CorruptSlotIsReportedNotLoaded) {
   {
     MemorySessionStore store(sb.arena, 256, sb.ids);

@@ -21,7 +21,10 @@
 /// exponential backoff and full jitter (`edgekit::backoff`), resumes the session (the client
 /// resends unacknowledged QoS 1/2 with DUP), and when the broker lost the session
 /// (session_present = 0) subscribes every filter again and puts the publishes the broker forgot
-/// back at the head of the queue; the status handler is told so. Permanent failures (bad user
+/// back at the head of the queue; the status handler is told so. One exception, see
+/// `UncertainQoS2Policy`: a QoS 2 publish the broker had already accepted (PUBREC) may have been
+/// delivered before the broker lost it, so by default it is not resent but completes with
+/// `Errc::DeliveryUncertain`. Permanent failures (bad user
 /// name or password, not authorized, client id rejected, banned, unreachable on the very first
 /// connection, protocol errors) stop the retrying unless `Config::retry_permanent_failures`.
 ///
@@ -67,6 +70,10 @@ enum class Errc : std::uint8_t {
   PersistenceFailed,  ///< the outbox could not store the message (nothing queued)
   Lost,               ///< the broker forgot the session and the message could not be requeued
   NotStarted,         ///< `start` has not been called or failed
+  /// Completion of a QoS 2 publish: the broker had accepted it (PUBREC) and then lost the session
+  /// before PUBCOMP; it may or may not have been delivered, and it was not resent (see
+  /// `UncertainQoS2Policy::ReportUncertain`). `Outcome::packet_id` is the id it had.
+  DeliveryUncertain,
 };
 
 /// A short static name of `e`.
@@ -174,6 +181,8 @@ enum class StatusReason : std::uint8_t {
   SessionStarted,      ///< connected with a new session (first connect, or clean start)
   SessionLost,         ///< connected, but the broker had lost the session: subscriptions were
                        ///< made again (`resubscribed`), forgotten publishes requeued (`requeued`)
+                       ///< or not resent (`uncertain`, `lost`). Also on the first connect after
+                       ///< a restart when the broker had lost the persisted session's publishes
   Unreachable,         ///< the transport could not connect (`error`, `system_error`, `detail`)
   Refused,             ///< CONNACK refused the connection (`broker_reason`)
   ConnectionLost,      ///< an established connection ended (`error`; `broker_reason` when the
@@ -198,6 +207,10 @@ struct Status {
   std::size_t resubscribed = 0;  ///< SessionLost
   std::size_t requeued = 0;      ///< SessionLost: publishes put back in the queue
   std::size_t lost = 0;          ///< SessionLost: publishes that could not be requeued
+  /// SessionLost: QoS 2 publishes the broker had accepted (PUBREC) before it lost them, not
+  /// resent (`UncertainQoS2Policy::ReportUncertain`); those of a running caller completed with
+  /// DeliveryUncertain, those restored after a restart (no caller any more) only counted here.
+  std::size_t uncertain = 0;
   int system_error = 0;
   const char* detail = "";  ///< static text
 };
@@ -213,6 +226,28 @@ enum class OfflinePolicy : std::uint8_t {
   RejectNew,        ///< the new publish fails with OfflineQueueFull
   DropOldestQoS0,   ///< the oldest queued QoS 0 publish completes with Dropped and the new one
                     ///< is queued; with no QoS 0 queued, as RejectNew
+};
+
+/// What to do with a QoS 2 publish when the broker lost the session (CONNACK session_present =
+/// 0) after it had acknowledged receipt with PUBREC (we had sent PUBREL, PUBCOMP had not
+/// arrived). The broker owned the message then and may have released it to subscribers already
+/// (Mosquitto does so when it gets PUBREL); or it may have lost it first. Neither side can know:
+/// resending may deliver it twice, not resending may lose it.
+///
+/// Publishes for which this question does not arise are always requeued and sent again under a
+/// new packet id: QoS 1 (duplicates are part of its contract), and QoS 2 without PUBREC (the
+/// broker had not accepted it, so it never delivered it). Residual case: a PUBREC the broker sent
+/// but that was lost in the cut before it reached us: the broker may then have delivered the
+/// message (Mosquitto releases QoS 2 only on PUBREL, which we had not sent, so with Mosquitto it
+/// has not; a broker that delivers on receipt may have), and the requeued copy can be a
+/// duplicate — the agent cannot see that case.
+enum class UncertainQoS2Policy : std::uint8_t {
+  /// Do not resend: complete the caller's publish with `Errc::DeliveryUncertain` and count it
+  /// (`Status::uncertain`, `Stats::uncertain`). At most once, and the application knows.
+  ReportUncertain,
+  /// Requeue and send it again under a new packet id like every other lost publish: at least
+  /// once (the subscriber may receive it twice).
+  Republish,
 };
 
 /// Sizes and timings, fixed at construction.
@@ -251,6 +286,8 @@ struct Config {
   std::uint32_t initial_connect_attempts = 3;
   /// Retry even permanent failures (with backoff), e.g. for a broker whose ACL may be fixed.
   bool retry_permanent_failures = false;
+  /// QoS 2 publishes accepted by a broker (PUBREC) that then lost the session. See the enum.
+  UncertainQoS2Policy uncertain_qos2 = UncertainQoS2Policy::ReportUncertain;
 };
 
 /// Persistence of the session (unacknowledged QoS 1/2, inbound QoS 2 ids) and of the outbox
@@ -270,6 +307,8 @@ struct Stats {
   std::uint64_t batches = 0;         ///< batches of commands taken
   std::uint64_t connects = 0;        ///< successful connects
   std::uint64_t requeued = 0;        ///< publishes requeued after the broker lost the session
+  /// QoS 2 publishes not resent because their delivery is uncertain (`UncertainQoS2Policy`).
+  std::uint64_t uncertain = 0;
 };
 
 /// See the file comment.
@@ -296,7 +335,9 @@ class Agent {
   /// the caller's memory is free again on return. QoS 1/2 publishes are written to the outbox
   /// first when persistence is configured. `done` (may be empty) is called once, on the agent
   /// thread, with the broker's reason code: for QoS 0 when the message was handed to the
-  /// transport, for QoS 1/2 on PUBACK / PUBCOMP (or a failing PUBREC).
+  /// transport, for QoS 1/2 on PUBACK / PUBCOMP (or a failing PUBREC), or with
+  /// DeliveryUncertain (QoS 2 accepted by a broker that then lost the session; see
+  /// `UncertainQoS2Policy`).
   /// Errors: NotStarted; Stopped; PermanentFailure; QueueFull; OfflineQueueFull;
   /// MessageTooLarge; Rejected (the codec refused the message: `mqtt` says why, e.g.
   /// WildcardInTopicName, InvalidArgument for properties in 3.1.1); PersistenceFailed.

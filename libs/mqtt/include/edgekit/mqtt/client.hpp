@@ -64,7 +64,9 @@ enum class EventType : std::uint8_t {
   /// session_present = 0 (the server has forgotten the session), or `disconnect` ended a
   /// session that does not outlive the connection (MQTT 5 Session Expiry Interval 0, 3.1.1
   /// Clean Session). One event per record; `packet_id` and `message` (the publish as given to
-  /// `publish`, whose memory is the caller's again after this event) are set.
+  /// `publish`, whose memory is the caller's again after this event) are set, and
+  /// `pubrec_received` says whether a QoS 2 message had been accepted by the server (its
+  /// delivery is then uncertain, not merely failed).
   MessageLost,
   /// The server sent DISCONNECT (MQTT 5): `reason_code` and `properties` (Reason String, Server
   /// Reference, User Properties) are the server's. The connection is closed; `error` is
@@ -84,6 +86,10 @@ struct Event {
   std::uint16_t packet_id = 0;
   ReasonCode reason_code = ReasonCode::Success;
   Errc error = Errc::Ok;
+  /// MessageLost of a QoS 2 publish: the server had sent PUBREC (we sent PUBREL) before it lost
+  /// the session, so it may already have delivered the message: sending it again may deliver
+  /// it twice (see `LostOperation::pubrec_received`). False otherwise.
+  bool pubrec_received = false;
   const Publish* message = nullptr;        ///< MessageReceived and MessageLost
   const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
 };

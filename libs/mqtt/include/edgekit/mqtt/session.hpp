@@ -189,6 +189,13 @@ struct Resend {
 /// SUBSCRIBE / UNSUBSCRIBE when the connection dropped). The driver reports or requeues it.
 struct LostOperation {
   OperationKind kind = OperationKind::Publish;
+  /// QoS 2 publishes: the server had acknowledged receipt (PUBREC received, PUBREL sent; the
+  /// record was AwaitPubComp). The server then owned the message [MQTT-4.3.3] and may already
+  /// have delivered it before it lost the session, so sending it again may deliver it twice;
+  /// not sending it may lose it. Which one is unknowable here: the driver must decide (or ask
+  /// the application). False for QoS 1, for QoS 2 still awaiting PUBREC, and for SUBSCRIBE /
+  /// UNSUBSCRIBE.
+  bool pubrec_received = false;
   std::uint16_t packet_id = 0;
   /// Publishes: the publish as given to `begin_publish` (its views are the caller's again).
   Publish publish;
