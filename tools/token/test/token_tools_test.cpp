@@ -13,6 +13,29 @@
 namespace edgekit::tools::token {
 namespace {
 
+// A PEM certificate for `subject_key` named `subject`, signed by `signer` (a throwaway key, or
+// the subject key itself), valid for an hour: what import-cert is given in these tests.
+std::string certificate_pem(const X509_NAME* subject, EVP_PKEY* subject_key, EVP_PKEY* signer) {
+  X509* cert = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
+  X509_set_subject_name(cert, subject);
+  X509_set_issuer_name(cert, subject);
+  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, subject_key);
+  std::string pem;
+  if (X509_sign(cert, signer, EVP_sha256()) > 0) {
+    BIO* out = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(out, cert);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out, &data);
+    pem.assign(data, static_cast<std::size_t>(n));
+    BIO_free(out);
+  }
+  X509_free(cert);
+  return pem;
+}
+
 TEST(TokenToolsParse, IdAcceptsHexWithPrefixAndColons) {
   auto id = parse_id("0x0A:1b");
   ASSERT_TRUE(id);
@@ -135,23 +158,10 @@ TEST_F(TokenToolsOnOurToken, KeygenCsrImportList) {
   // Self-sign a certificate for the request's key with a throwaway key: import-cert must match
   // it to the token's key by its public key.
   EVP_PKEY* ca = EVP_EC_gen("P-256");
-  X509* cert = X509_new();
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
-  X509_set_subject_name(cert, X509_REQ_get_subject_name(req));
-  X509_set_issuer_name(cert, X509_REQ_get_subject_name(req));
-  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_set_pubkey(cert, req_key);
-  ASSERT_GT(X509_sign(cert, ca, EVP_sha256()), 0);
-  BIO* out = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(out, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(out, &data);
-  const std::string cert_pem(data, static_cast<std::size_t>(n));
-  BIO_free(out);
-  X509_free(cert);
+  const std::string cert_pem = certificate_pem(X509_REQ_get_subject_name(req), req_key, ca);
   EVP_PKEY_free(ca);
   X509_REQ_free(req);
+  ASSERT_FALSE(cert_pem.empty());
 
   auto imported = import_certificate(session, "device", cert_pem, std::nullopt);
   ASSERT_TRUE(imported) << imported.error().message;
@@ -207,22 +217,13 @@ TEST_F(TokenToolsOnOurToken, ImportRejectsACertificateOfAnotherKey) {
   auto session = provisioned();
   ASSERT_TRUE(generate_key(session, KeyType::EcP256, "device", {0x05}));
   EVP_PKEY* other = EVP_EC_gen("P-256");
-  X509* cert = X509_new();
-  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("x"), -1, -1, 0);
-  X509_set_issuer_name(cert, X509_get_subject_name(cert));
-  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_set_pubkey(cert, other);
-  ASSERT_GT(X509_sign(cert, other, EVP_sha256()), 0);
-  BIO* out = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(out, cert);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(out, &data);
-  const std::string cert_pem(data, static_cast<std::size_t>(n));
-  BIO_free(out);
-  X509_free(cert);
+  X509_NAME* name = X509_NAME_new();
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("x"),
+                             -1, -1, 0);
+  const std::string cert_pem = certificate_pem(name, other, other);
+  X509_NAME_free(name);
   EVP_PKEY_free(other);
+  ASSERT_FALSE(cert_pem.empty());
   auto imported = import_certificate(session, "device", cert_pem, std::nullopt);
   ASSERT_FALSE(imported);
   EXPECT_EQ(imported.error().exit, Exit::Usage);
