@@ -270,10 +270,22 @@ Errc erased(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
   return E(*static_cast<const T*>(pkt), folded, w, first);
 }
 
-enum class Mode : std::uint8_t { Size, Full, Header };
+// Flags set on the version by the entry points (an extra parameter would cost every `encode`
+// two instructions): count only (`encoded_size`), or PUBLISH without its payload
+// (`encode_publish_header`).
+constexpr std::uint8_t kSizeOnly = 0x40;
+constexpr std::uint8_t kHeaderOnly = 0x80;
 
-Result<std::size_t> run(Emit emit, const void* pkt, Version v, MutableBytes out, Mode mode,
-                        std::size_t payload = 0) noexcept {
+constexpr Version with(Version v, std::uint8_t flag) noexcept {
+  return static_cast<Version>(static_cast<std::uint8_t>(v) | flag);
+}
+
+// The two-pass driver: counts (and validates), then writes. The parameters come in the order of
+// the public entry points with the emitter last, so that the dozen wrappers a client links stay
+// a few instructions each.
+Result<std::size_t> run(const void* pkt, Version v, MutableBytes out, Emit emit) noexcept {
+  const std::uint8_t flags = static_cast<std::uint8_t>(v);
+  v = static_cast<Version>(flags & ~(kSizeOnly | kHeaderOnly));
   if (Errc e = wire::check_version(v); e != Errc::Ok) return fail(e);
   const bool v5 = wire::is_v5(v);
   Writer c;
@@ -281,16 +293,21 @@ Result<std::size_t> run(Emit emit, const void* pkt, Version v, MutableBytes out,
   if (Errc e = emit(pkt, v5, c, first); e != Errc::Ok) return fail(e);
   if (c.n > kMaxVarInt) return fail(Errc::PacketTooLarge);
   const auto rl = static_cast<std::uint32_t>(c.n);
-  const std::size_t total = 1 + wire::varint_size(rl) + rl;
-  if (mode == Mode::Size) return total;
-  const std::size_t need = mode == Mode::Header ? total - payload : total;
+  std::size_t need = 1 + wire::varint_size(rl) + rl;
+  if ((flags & kSizeOnly) != 0) return need;
+  const bool header_only = (flags & kHeaderOnly) != 0;
+  if (header_only) need -= static_cast<const Publish*>(pkt)->payload.size();
   if (out.size() < need) return fail(Errc::BufferTooSmall);
-  Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, mode == Mode::Header,
+  Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, header_only,
            {c.prop_sizes[0], c.prop_sizes[1]}, {c.prop_masks[0], c.prop_masks[1]}, 0, 0};
   w.u8(first);
   w.varint(rl);
   (void)emit(pkt, v5, w, first);
   return w.n;
+}
+
+Result<std::size_t> run_size(const void* pkt, Version v, Emit emit) noexcept {
+  return run(pkt, with(v, kSizeOnly), {}, emit);
 }
 
 constexpr Emit kEmitConnect = &erased<Connect, emit_connect>;
@@ -309,10 +326,10 @@ constexpr PacketType kPingResp = PacketType::PingResp;
 
 #define EDGEKIT_MQTT_DEFINE_ENCODE(T, EMIT, ARG)                                             \
   Result<std::size_t> encoded_size(const T& packet, Version version) noexcept {            \
-    return run(EMIT, ARG, version, {}, Mode::Size);                                        \
+    return run_size(ARG, version, EMIT);                                        \
   }                                                                                          \
   Result<std::size_t> encode(const T& packet, Version version, MutableBytes out) noexcept { \
-    return run(EMIT, ARG, version, out, Mode::Full);                                       \
+    return run(ARG, version, out, EMIT);                                       \
   }
 EDGEKIT_MQTT_DEFINE_ENCODE(Connect, kEmitConnect, &packet)
 EDGEKIT_MQTT_DEFINE_ENCODE(ConnAck, kEmitConnAck, &packet)
@@ -324,11 +341,11 @@ EDGEKIT_MQTT_DEFINE_ENCODE(Unsubscribe, kEmitUnsubscribe, &packet)
 #define EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(T, EMIT, FIELDS, TYPE, ID, CODES)                  \
   Result<std::size_t> encoded_size(const T& packet, Version version) noexcept {             \
     const FIELDS f{PacketType::TYPE, ID, CODES, &packet.properties};                         \
-    return run(EMIT, &f, version, {}, Mode::Size);                                            \
+    return run_size(&f, version, EMIT);                                            \
   }                                                                                           \
   Result<std::size_t> encode(const T& packet, Version version, MutableBytes out) noexcept {  \
     const FIELDS f{PacketType::TYPE, ID, CODES, &packet.properties};                         \
-    return run(EMIT, &f, version, out, Mode::Full);                                           \
+    return run(&f, version, out, EMIT);                                           \
   }
 EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubAck, kEmitAck, AckFields, PubAck, packet.packet_id,
                                   packet.reason_code)
@@ -348,28 +365,28 @@ EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(UnsubAck, kEmitSubAck, SubAckFields, UnsubAck,
 #undef EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS
 
 Result<std::size_t> encoded_size(const PingReq&, Version version) noexcept {
-  return run(kEmitEmpty, &kPingReq, version, {}, Mode::Size);
+  return run_size(&kPingReq, version, kEmitEmpty);
 }
 Result<std::size_t> encode(const PingReq&, Version version, MutableBytes out) noexcept {
-  return run(kEmitEmpty, &kPingReq, version, out, Mode::Full);
+  return run(&kPingReq, version, out, kEmitEmpty);
 }
 Result<std::size_t> encoded_size(const PingResp&, Version version) noexcept {
-  return run(kEmitEmpty, &kPingResp, version, {}, Mode::Size);
+  return run_size(&kPingResp, version, kEmitEmpty);
 }
 Result<std::size_t> encode(const PingResp&, Version version, MutableBytes out) noexcept {
-  return run(kEmitEmpty, &kPingResp, version, out, Mode::Full);
+  return run(&kPingResp, version, out, kEmitEmpty);
 }
 
 Result<std::size_t> encode_publish_header(const Publish& packet, Version version,
                                           MutableBytes out) noexcept {
-  return run(kEmitPublish, &packet, version, out, Mode::Header, packet.payload.size());
+  return run(&packet, with(version, kHeaderOnly), out, kEmitPublish);
 }
 
 Result<std::size_t> encode_ack(PacketType type, std::uint16_t packet_id, ReasonCode reason_code,
                                Version version, MutableBytes out) noexcept {
   if (type < PacketType::PubAck || type > PacketType::PubComp) return fail(Errc::InvalidArgument);
   const AckFields f{type, packet_id, reason_code, nullptr};
-  return run(kEmitAck, &f, version, out, Mode::Full);
+  return run(&f, version, out, kEmitAck);
 }
 
 namespace {

@@ -49,6 +49,7 @@ Errc check_text(const std::uint8_t* s, std::size_t n, bool topic_name) noexcept 
 #endif
   std::size_t i = 0;
   while (i < n) {
+#if !defined(__OPTIMIZE_SIZE__)
     if (n - i >= 8) {
       std::uint64_t v;
       std::memcpy(&v, s + i, 8);
@@ -57,6 +58,7 @@ Errc check_text(const std::uint8_t* s, std::size_t n, bool topic_name) noexcept 
         continue;
       }
     }
+#endif
     const std::uint8_t c = s[i];
     if (c < 0x80) {
       // [MQTT-1.5.4-2] A UTF-8 Encoded String MUST NOT include an encoding of the null
