@@ -97,11 +97,13 @@ void Client::report_lost() noexcept {
 Errc Client::fail_connection(Errc error, std::optional<ReasonCode> disconnect_reason) noexcept {
   if (!connected_or_connecting()) return fatal_ != Errc::Ok ? fatal_ : error;
   const bool was_connected = connected_;
-  if (disconnect_reason && switches::is_v5(version_)) best_effort_disconnect(*disconnect_reason);
-  transport_->close();
+  // Marked closed first: a failure of the best-effort DISCONNECT comes back here and stops at
+  // the check above.
   connected_ = false;
   connecting_ = false;
   fatal_ = error;
+  if (disconnect_reason && switches::is_v5(version_)) best_effort_disconnect(*disconnect_reason);
+  transport_->close();
   tx_acks_ = 0;
   session_.on_connection_lost(clock_.now());
   if (was_connected && error != Errc::ServerDisconnected) {
@@ -334,7 +336,10 @@ Result<void> Client::send_resends(Instant deadline) noexcept {
     if (resend->type == PacketType::Publish) {
       EDGEKIT_TRY(send_publish(resend->publish, deadline, true));
     } else {
-      EDGEKIT_TRY(send_packet(resend->pubrel, deadline, true));
+      // As a Reply: the acks' encoder is linked anyway, the PubRel one need not be.
+      EDGEKIT_TRY(send_packet(
+          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code},
+          deadline, true));
     }
   }
   return fail(fatal_ != Errc::Ok ? fatal_ : Errc::NotConnected);

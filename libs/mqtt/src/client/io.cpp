@@ -147,29 +147,14 @@ Result<void> Client::send_publish(const Publish& publish, Instant deadline,
 }
 
 void Client::best_effort_disconnect(ReasonCode reason) noexcept {
-  // The connection is being abandoned: one short attempt to tell the server why, without
-  // touching queued state and without recursing into the error path.
-  Disconnect d;
-  d.reason_code = reason;
-  std::array<std::byte, 8> buf{};
-  auto n = encode(d, Version::V5, buf);
-  if (!n) return;
-  std::size_t off = 0;
-  const Instant deadline = clock_.now() + Duration{100};
-  while (off < *n) {
-    const auto r = transport_->send(transport::ConstBuffer(buf.data() + off, *n - off));
-    if (r.status == transport::IoStatus::Ok) {
-      off += r.bytes;
-      continue;
-    }
-    if (r.status != transport::IoStatus::WouldBlock) return;
-    const Instant now = clock_.now();
-    if (now >= deadline) return;
-    if (transport_->wait(transport::Interest::Write, detail::milliseconds_until(now, deadline)) !=
-        transport::WaitStatus::Ready) {
-      return;
-    }
-  }
+  // The connection is being abandoned (fail_connection has marked it closed, so a failure here
+  // does not re-enter it): one short attempt to tell the server why, without touching the
+  // queued acks. DISCONNECT with a reason code and no properties (spec 3.14): 3 bytes.
+  const std::array<std::byte, 3> bytes{std::byte{0xE0}, std::byte{0x01},
+                                       static_cast<std::byte>(reason)};
+  const transport::ConstBuffer part(bytes.data(), bytes.size());
+  (void)send_all(std::span<const transport::ConstBuffer>(&part, 1), clock_.now() + Duration{100},
+                 true);
 }
 
 // --- Read path -----------------------------------------------------------------------------------
