@@ -131,6 +131,7 @@ Errc emit_publish(const Publish& p, bool v5, Writer& w, std::uint8_t& first) noe
     if (Errc e = wire::put_properties(w, p.properties, bit(PacketType::Publish)); e != Errc::Ok)
       return e;
   }
+  w.payload = p.payload.size();
   if (!w.header_only) w.raw(p.payload.data(), p.payload.size());
   return Errc::Ok;
 }
@@ -296,7 +297,7 @@ Result<std::size_t> run(const void* pkt, Version v, MutableBytes out, Emit emit)
   std::size_t need = 1 + wire::varint_size(rl) + rl;
   if ((flags & kSizeOnly) != 0) return need;
   const bool header_only = (flags & kHeaderOnly) != 0;
-  if (header_only) need -= static_cast<const Publish*>(pkt)->payload.size();
+  if (header_only) need -= c.payload;
   if (out.size() < need) return fail(Errc::BufferTooSmall);
   Writer w{reinterpret_cast<std::uint8_t*>(out.data()), 0, false, header_only,
            {c.prop_sizes[0], c.prop_sizes[1]}, {c.prop_masks[0], c.prop_masks[1]}, 0, 0};

@@ -153,6 +153,8 @@ struct Writer {
   /// The mask of the block properties_size was last called for (read by put_properties).
   std::uint32_t prop_mask = 0;
   std::uint8_t prop_index = 0;
+  /// PUBLISH: the payload's size, which a header-only write leaves out.
+  std::size_t payload = 0;
 
   void u8(std::uint8_t v) noexcept {
     if (p) p[n] = v;
