@@ -303,8 +303,31 @@ Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
   return Errc::Ok;
 }
 
+namespace {
+template <class T>
+bool any_set(const std::optional<T>& v) noexcept {
+  return v.has_value();
+}
+template <class T, PropertyId Id, T (*Read)(Bytes, std::size_t)>
+bool any_set(const PropertyList<T, Id, Read>& v) noexcept {
+  return may_have_items(v);
+}
+template <std::size_t... I>
+bool any_set(const Properties& p, std::index_sequence<I...>) noexcept {
+  return (any_set(p.*std::get<I>(kMembers)) || ...);
+}
+}  // namespace
+
 Errc check_no_properties(const Properties& p) noexcept {
-  return present(p) != 0 ? Errc::InvalidArgument : Errc::Ok;
+  // With MQTT 5 in the build the encoder's presence mask is linked anyway; without it, one flag
+  // test per member keeps the property table and the list scanner out of a 3.1.1-only image.
+  bool set = false;
+  if constexpr (kV5) {
+    set = present(p) != 0;
+  } else {
+    set = any_set(p, std::make_index_sequence<kCount>{});
+  }
+  return set ? Errc::InvalidArgument : Errc::Ok;
 }
 
 void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {

@@ -103,6 +103,12 @@ class PropertyList {
     return iterator(this, decoded_ ? scanner_.block().size() : items_.size());
   }
   [[nodiscard]] bool empty() const { return begin() == end(); }
+  /// A test that needs no scan (for the codec's "no property set" check of a build without
+  /// MQTT 5): the caller's array is non-empty, or the list was decoded from a non-empty property
+  /// block, in which case some property of that block is set even if none is of this list's kind.
+  friend bool may_have_items(const PropertyList& l) noexcept {
+    return l.decoded_ ? !l.scanner_.block().empty() : !l.items_.empty();
+  }
   [[nodiscard]] std::size_t size() const {
     if (!decoded_) return items_.size();
     std::size_t n = 0;
