@@ -158,6 +158,44 @@ TEST_P(AgentSubscribeTest, SubscribeWhoseLinkDropsBeforeTheSubAckIsMadeOnTheNext
   proxy.stop();
 }
 
+// No SUBACK within operation_timeout: the subscribe completes Rejected/Timeout (as the blocking
+// call did) and its handler is removed, while the connection stays up; the late SUBACK is ignored
+// and the filter can be subscribed again. A DISCONNECT queued behind a subscribe waits for it.
+TEST_P(AgentSubscribeTest, UnansweredSubscribeTimesOutWithoutStallingTheQueue) {
+  edgekit::testing::FaultProxy proxy(broker().port());
+  ASSERT_TRUE(proxy.start());
+  TcpTransportFactory factory("127.0.0.1", proxy.port());
+  const auto o = options("agent-subtimeout");
+  Config c = quick_reconnect();
+  c.operation_timeout = Duration{500};
+  Agent agent(c, o, factory, clock_);
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
+  proxy.stall_to_client();
+  Inbox inbox;
+  Completions done;
+  ASSERT_TRUE(agent.subscribe("slow/#", {QoS::AtLeastOnce}, inbox.handler(), done.handler()));
+  // Meanwhile a QoS 0 publish completes.
+  auto p = agent.publish_and_wait(message("slow/x", "q0"), 2s);
+  ASSERT_TRUE(p) << to_string(p.error().code);
+  ASSERT_TRUE(done.wait_for(1, 3s));
+  EXPECT_EQ(done.snapshot()[0].error, Errc::Rejected);
+  EXPECT_EQ(done.snapshot()[0].mqtt, mqtt::Errc::Timeout);
+  EXPECT_EQ(agent.state(), ConnectionState::Connected);
+  proxy.pass();
+  // The late SUBACK is ignored; the filter can be subscribed again, and a DISCONNECT queued
+  // right behind that subscribe completes after it.
+  Completions again;
+  ASSERT_TRUE(agent.subscribe("slow/#", {QoS::AtLeastOnce}, inbox.handler(), again.handler()));
+  ASSERT_TRUE(agent.disconnect(again.handler()));
+  ASSERT_TRUE(again.wait_for(2));
+  const auto both = again.snapshot();
+  EXPECT_EQ(both[0].reason_code, ReasonCode::GrantedQoS1);
+  EXPECT_EQ(both[1].error, Errc::Ok);
+  EXPECT_EQ(agent.state(), ConnectionState::Closed);
+  proxy.stop();
+}
+
 // A TransportFactory over TCP whose connection, once armed, is cut right after the client has
 // written a SUBSCRIBE (the broker gets it, the client never sees the SUBACK). One cut per arm.
 class CutAfterSubscribe final : public TransportFactory {
