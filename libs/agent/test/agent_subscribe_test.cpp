@@ -50,6 +50,10 @@ TEST_P(AgentSubscribeTest, PublishesOfOtherThreadsCompleteWhileASubAckIsOutstand
   ASSERT_TRUE(proxy.start());
   TcpTransportFactory factory("127.0.0.1", proxy.port());
   const auto o = options("agent-nb");
+  // Handler targets are declared before the agents: they must outlive the agent threads.
+  Inbox observed;
+  Inbox held_inbox;
+  Completions subscribed;
   Agent agent(quick_reconnect(), o, factory, clock_);
   ASSERT_TRUE(agent.start());
   ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
@@ -57,14 +61,11 @@ TEST_P(AgentSubscribeTest, PublishesOfOtherThreadsCompleteWhileASubAckIsOutstand
   // The observer sees the publishes arrive at the broker.
   TcpTransportFactory direct("127.0.0.1", broker().port());
   const auto oo = options("agent-nb-observer");
-  Inbox observed;
   Agent observer(Config{}, oo, direct, clock_);
   ASSERT_TRUE(observer.start());
   ASSERT_TRUE(observer.subscribe_and_wait("nb/#", {QoS::AtMostOnce}, observed.handler(), 5s));
 
   proxy.stall_to_client();
-  Inbox held_inbox;
-  Completions subscribed;
   ASSERT_TRUE(agent.subscribe("held/#", {QoS::AtLeastOnce}, held_inbox.handler(),
                               subscribed.handler()));
   constexpr int kPublishes = 5;
@@ -99,11 +100,11 @@ TEST_P(AgentSubscribeTest, CommandsOnTheSameFilterWaitForTheOutstandingAck) {
   ASSERT_TRUE(proxy.start());
   TcpTransportFactory factory("127.0.0.1", proxy.port());
   const auto o = options("agent-samefilter");
+  Inbox inbox;
+  Completions done;
   Agent agent(quick_reconnect(), o, factory, clock_);
   ASSERT_TRUE(agent.start());
   ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
-  Inbox inbox;
-  Completions done;
   proxy.stall_to_client();
   ASSERT_TRUE(agent.subscribe("same/#", {QoS::AtLeastOnce}, inbox.handler(), done.handler()));
   ASSERT_TRUE(agent.unsubscribe("same/#", done.handler()));
@@ -136,13 +137,13 @@ TEST_P(AgentSubscribeTest, SubscribeWhoseLinkDropsBeforeTheSubAckIsMadeOnTheNext
   TcpTransportFactory factory("127.0.0.1", proxy.port());
   const auto o = options("agent-subdrop");
   StatusLog log;
+  Inbox inbox;
+  Completions subscribed;
   Agent agent(quick_reconnect(), o, factory, clock_);
   agent.set_status_handler(log.handler());
   ASSERT_TRUE(agent.start());
   ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
   proxy.stall_to_client();
-  Inbox inbox;
-  Completions subscribed;
   ASSERT_TRUE(agent.subscribe("drop/#", {QoS::AtLeastOnce}, inbox.handler(),
                               subscribed.handler()));
   std::this_thread::sleep_for(200ms);
@@ -168,12 +169,13 @@ TEST_P(AgentSubscribeTest, UnansweredSubscribeTimesOutWithoutStallingTheQueue) {
   const auto o = options("agent-subtimeout");
   Config c = quick_reconnect();
   c.operation_timeout = Duration{500};
+  Inbox inbox;
+  Completions done;
+  Completions again;
   Agent agent(c, o, factory, clock_);
   ASSERT_TRUE(agent.start());
   ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
   proxy.stall_to_client();
-  Inbox inbox;
-  Completions done;
   ASSERT_TRUE(agent.subscribe("slow/#", {QoS::AtLeastOnce}, inbox.handler(), done.handler()));
   // Meanwhile a QoS 0 publish completes.
   auto p = agent.publish_and_wait(message("slow/x", "q0"), 2s);
@@ -185,7 +187,6 @@ TEST_P(AgentSubscribeTest, UnansweredSubscribeTimesOutWithoutStallingTheQueue) {
   proxy.pass();
   // The late SUBACK is ignored; the filter can be subscribed again, and a DISCONNECT queued
   // right behind that subscribe completes after it.
-  Completions again;
   ASSERT_TRUE(agent.subscribe("slow/#", {QoS::AtLeastOnce}, inbox.handler(), again.handler()));
   ASSERT_TRUE(agent.disconnect(again.handler()));
   ASSERT_TRUE(again.wait_for(2));
