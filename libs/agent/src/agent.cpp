@@ -1190,8 +1190,9 @@ struct Agent::Impl {
       // Also on the first connect after a restart: publishes restored from the store that the
       // broker no longer knows make it a lost session, not a new one.
       const bool forgot = st.requeued != 0 || st.lost != 0 || st.uncertain != 0;
-      st.reason = (forgot || (!report_first && report_wanted != 0)) ? StatusReason::SessionLost
-                                                                      : StatusReason::SessionStarted;
+      const bool had_subscriptions = !report_first && report_wanted != 0;
+      st.reason = (forgot || had_subscriptions) ? StatusReason::SessionLost
+                                                : StatusReason::SessionStarted;
     }
     status(st);
   }

@@ -66,8 +66,8 @@ TEST_P(AgentSubscribeTest, PublishesOfOtherThreadsCompleteWhileASubAckIsOutstand
   ASSERT_TRUE(observer.subscribe_and_wait("nb/#", {QoS::AtMostOnce}, observed.handler(), 5s));
 
   proxy.stall_to_client();
-  ASSERT_TRUE(agent.subscribe("held/#", {QoS::AtLeastOnce}, held_inbox.handler(),
-                              subscribed.handler()));
+  ASSERT_TRUE(
+      agent.subscribe("held/#", {QoS::AtLeastOnce}, held_inbox.handler(), subscribed.handler()));
   constexpr int kPublishes = 5;
   std::atomic<int> completed{0};
   std::thread publisher([&] {
@@ -144,8 +144,7 @@ TEST_P(AgentSubscribeTest, SubscribeWhoseLinkDropsBeforeTheSubAckIsMadeOnTheNext
   ASSERT_TRUE(agent.start());
   ASSERT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Connected; }));
   proxy.stall_to_client();
-  ASSERT_TRUE(agent.subscribe("drop/#", {QoS::AtLeastOnce}, inbox.handler(),
-                              subscribed.handler()));
+  ASSERT_TRUE(agent.subscribe("drop/#", {QoS::AtLeastOnce}, inbox.handler(), subscribed.handler()));
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(subscribed.snapshot().empty());
   proxy.cut();
@@ -317,10 +316,9 @@ TEST_P(AgentSubscribeTest, LinkDropDuringResubscriptionStillSendsTheConnectRepor
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, AgentSubscribeTest,
-                         ::testing::Values(Version::V5, Version::V311),
-                         [](const auto& param_info) {
+                         ::testing::Values(Version::V5, Version::V311), [](const auto& param_info) {
                            return param_info.param == Version::V5 ? std::string("V5")
-                                                            : std::string("V311");
+                                                                  : std::string("V311");
                          });
 
 }  // namespace

@@ -120,8 +120,9 @@ struct Event {
 /// `Client::set_event_handler`).
 ///
 /// From inside the handler the application may call `publish`, `subscribe_async`,
-/// `unsubscribe_async` (none of them waits) and `disconnect`; calls that run the receive loop (`connect`, `process_loop`, `subscribe`,
-/// `unsubscribe`, `ping`, `publish_and_wait`) return Errc::CalledFromHandler there. Events
+/// `unsubscribe_async` (none of them waits) and `disconnect`; calls that run the receive loop
+/// (`connect`, `process_loop`, `subscribe`, `unsubscribe`, `ping`, `publish_and_wait`) return
+/// Errc::CalledFromHandler there. Events
 /// caused by a call made from the handler (e.g. MessageLost after `disconnect`) are reported
 /// by a nested handler call, never dropped.
 class EventHandler {
@@ -385,7 +386,8 @@ class Client {
                                                    Waiter* waiter) noexcept;
   template <class Request>
   [[gnu::always_inline]] Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
-                       std::size_t expected_codes, Duration timeout) noexcept;
+                                              std::size_t expected_codes,
+                                              Duration timeout) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
   // Sends every resend the session has due (after CONNACK, and after each completion frees
   // Receive Maximum quota for held-back ones).
