@@ -44,16 +44,28 @@ struct Slot {
   std::string_view filter{};
   mqtt::SubscribeOptions options{};
   MessageHandler message_handler{};
+  // Agent thread only: what a subscribe in flight replaced, restored if it fails.
+  bool existed = false;  // the route was there before (else it is freed again)
+  MessageHandler old_handler{};
+  mqtt::SubscribeOptions old_options{};
 };
 
 struct Route {
   bool used = false;
   bool active = false;  // SUBACK granted
+  // Granted once, but the broker lost the session and has not granted it again yet: made again
+  // on the next connection, whatever its session_present.
+  bool resubscribe = false;
   std::uint32_t id = 0;  // subscription identifier (MQTT 5): index + 1
   char* filter = nullptr;
   std::size_t filter_length = 0;
   mqtt::SubscribeOptions options{};
   MessageHandler handler{};
+  // The SUBSCRIBE / UNSUBSCRIBE outstanding for this filter (at most one: see carry_out), its
+  // command's slot (kNone: a resubscription of the agent's own) and when it is given up.
+  std::uint16_t request_id = 0;
+  std::uint32_t request_slot = kNone;
+  Instant request_deadline{};
   [[nodiscard]] std::string_view view() const noexcept { return {filter, filter_length}; }
 };
 
@@ -309,6 +321,15 @@ struct Agent::Impl {
   std::uint32_t failures = 0;
   Instant next_attempt{};
   mqtt::ReasonCode last_server_reason = mqtt::ReasonCode::Success;
+  std::size_t requests_in_flight = 0;  // routes with a request_id
+  // The status report of the last connect, held back until its resubscriptions are answered
+  // (or the link drops, or the agent stops).
+  bool report_pending = false;
+  bool report_present = false;      // CONNACK session_present
+  bool report_first = false;        // the first connection since start / reconnect()
+  std::size_t report_wanted = 0;    // routes flagged for resubscription at the CONNACK
+  std::size_t resubscribes_outstanding = 0;
+  Status report{};
 
   std::atomic<std::uint64_t> published{0};
   std::atomic<std::uint64_t> batches{0};
@@ -647,6 +668,14 @@ struct Agent::Impl {
         break;
       case mqtt::EventType::ConnectionClosed:
         break;
+      case mqtt::EventType::SubscribeCompleted:
+      case mqtt::EventType::UnsubscribeCompleted:
+        // Unknown id: a request given up after operation_timeout; nobody waits for it.
+        if (Route* r = find_request(e.packet_id)) {
+          finish_request(*r, e.error == mqtt::Errc::Ok ? Finish::Acked : Finish::Lost,
+                         e.reason_codes);
+        }
+        break;
     }
   }
 
@@ -682,19 +711,139 @@ struct Agent::Impl {
 
   // --- Agent thread: carrying out commands -------------------------------------------------------
 
-  // Sends one SUBSCRIBE for route `r`; fills `code`. False when the connection failed.
-  mqtt::Result<void> send_subscribe(Route& r, mqtt::ReasonCode& code) noexcept {
+  // Sends one SUBSCRIBE for route `r` without waiting; returns its packet id. The SUBACK comes
+  // back as an event (finish_request).
+  mqtt::Result<std::uint16_t> send_subscribe(Route& r) noexcept {
     mqtt::Subscription sub{r.view(), r.options};
     mqtt::Properties props;
     std::uint32_t ids[1] = {r.id};
     if (use_subscription_ids) props.subscription_identifiers = ids;
-    std::array<mqtt::ReasonCode, 1> codes{};
-    auto res = client->subscribe({&sub, 1}, codes, config.operation_timeout, props);
-    if (res) code = codes[0];
-    return res;
+    return client->subscribe_async({&sub, 1}, config.send_timeout, props);
   }
 
+  // --- Agent thread: outstanding SUBSCRIBE / UNSUBSCRIBE -----------------------------------------
+
   enum class Step : std::uint8_t { Done, Blocked, LinkDown };
+
+  void begin_request(Route& r, std::uint16_t packet_id, std::uint32_t slot) noexcept {
+    r.request_id = packet_id;
+    r.request_slot = slot;
+    r.request_deadline = clock.now() + config.operation_timeout;
+    ++requests_in_flight;
+    if (slot != kNone) {
+      os::LockGuard l(pool_mutex);
+      slots[slot].where = Where::Sent;
+    }
+  }
+
+  Route* find_request(std::uint16_t packet_id) noexcept {
+    if (packet_id == 0) return nullptr;
+    for (std::size_t k = 0; k < config.max_subscriptions; ++k) {
+      if (routes[k].request_id == packet_id) return &routes[k];
+    }
+    return nullptr;
+  }
+
+  // A subscribe that did not take: the route as it was before.
+  static void rollback(Route& r, const Slot& s) noexcept {
+    if (!s.existed) {
+      r.used = false;
+      r.active = false;
+      r.handler = {};
+    } else {
+      r.handler = s.old_handler;
+      r.options = s.old_options;
+    }
+  }
+
+  enum class Finish : std::uint8_t { Acked, Lost, TimedOut };
+
+  // Ends the request outstanding on `r`: acknowledged (`codes` are the ack's), lost with the
+  // connection (the command goes back to the queue, in order, when the link-down is handled), or
+  // given up after operation_timeout (as the blocking call did: Rejected with Timeout).
+  void finish_request(Route& r, Finish how, mqtt::ReasonCodes codes) noexcept {
+    const std::uint32_t i = r.request_slot;
+    r.request_id = 0;
+    r.request_slot = kNone;
+    --requests_in_flight;
+    if (i == kNone) {
+      // A resubscription after a lost session. Lost or unanswered: the route stays flagged and
+      // is made again on the next connection (the report counts it as pending).
+      if (how == Finish::Acked) {
+        r.resubscribe = false;
+        if (codes.size() == 1 && !mqtt::is_error(codes[0])) ++report.resubscribed;
+        else r.active = false;
+      }
+      --resubscribes_outstanding;
+      if (resubscribes_outstanding == 0 && report_pending && client->connected()) send_report();
+      return;
+    }
+    Slot& s = slots[i];
+    const bool subscribe = s.kind == Kind::Subscribe;
+    if (how == Finish::Lost) {
+      if (subscribe) rollback(r, s);
+      lost[lost_count++] = i;
+      return;
+    }
+    if (how == Finish::TimedOut || codes.size() > 1 || (subscribe && codes.empty())) {
+      // No answer in time, or an ack with the wrong number of codes [MQTT-3.9.3-1].
+      if (subscribe) rollback(r, s);
+      complete_error(i, Errc::Rejected,
+                     how == Finish::TimedOut ? mqtt::Errc::Timeout : mqtt::Errc::ProtocolError);
+      return;
+    }
+    Outcome o;
+    // A 3.1.1 UNSUBACK carries no code: success.
+    if (!codes.empty()) o.reason_code = codes[0];
+    if (!subscribe) {
+      r.used = false;
+      r.active = false;
+      r.resubscribe = false;
+      r.handler = {};
+    } else if (mqtt::is_error(o.reason_code)) {
+      rollback(r, s);
+    } else {
+      r.active = true;
+      r.resubscribe = false;
+    }
+    complete(i, o);
+  }
+
+  // Requests without an answer after operation_timeout.
+  void expire_requests() noexcept {
+    if (requests_in_flight == 0) return;
+    const Instant now = clock.now();
+    for (std::size_t k = 0; k < config.max_subscriptions; ++k) {
+      Route& r = routes[k];
+      if (r.request_id != 0 && now >= r.request_deadline) finish_request(r, Finish::TimedOut, {});
+    }
+  }
+
+  std::optional<Instant> next_request_deadline() const noexcept {
+    std::optional<Instant> out;
+    if (requests_in_flight == 0) return out;
+    for (std::size_t k = 0; k < config.max_subscriptions; ++k) {
+      const Route& r = routes[k];
+      if (r.request_id != 0 && (!out || r.request_deadline < *out)) out = r.request_deadline;
+    }
+    return out;
+  }
+
+  // subscribe_async / unsubscribe_async refused command `i`.
+  Step request_failed(std::uint32_t i, Route& r, mqtt::Errc error) noexcept {
+    if (slots[i].kind == Kind::Subscribe) rollback(r, slots[i]);
+    if (error == mqtt::Errc::NoPacketIdAvailable || error == mqtt::Errc::SessionStateFull) {
+      // Every session record is in use: wait for an acknowledgement, as a publish does.
+      push_front(i);
+      return Step::Blocked;
+    }
+    if (!client->connected()) {
+      push_front(i);
+      return Step::LinkDown;
+    }
+    complete_error(i, Errc::Rejected, error);
+    return Step::Done;
+  }
 
   Step carry_out(std::uint32_t i) noexcept {
     Slot& s = slots[i];
@@ -764,7 +913,13 @@ struct Agent::Impl {
       }
       case Kind::Subscribe: {
         Route* r = find_route(s.filter);
-        const bool existed = r != nullptr;
+        // One request per filter at a time: a command on a filter whose SUBSCRIBE / UNSUBSCRIBE
+        // is outstanding waits for that ack (what to roll back to depends on it).
+        if (r != nullptr && r->request_id != 0) {
+          push_front(i);
+          return Step::Blocked;
+        }
+        s.existed = r != nullptr;
         if (r == nullptr) {
           for (std::size_t k = 0; k < config.max_subscriptions && r == nullptr; ++k) {
             if (!routes[k].used) r = &routes[k];
@@ -777,42 +932,20 @@ struct Agent::Impl {
           r->filter_length = s.filter.size();
           r->used = true;
           r->active = false;
+          r->resubscribe = false;
         }
         // Installed before SUBSCRIBE goes out: retained messages may arrive right behind the
         // SUBACK, in the same read.
-        const MessageHandler old_handler = r->handler;
-        const mqtt::SubscribeOptions old_options = r->options;
+        s.old_handler = r->handler;
+        s.old_options = r->options;
         r->handler = s.message_handler;
         r->options = s.options;
-        mqtt::ReasonCode code{};
-        auto res = send_subscribe(*r, code);
-        if (!res) {
-          if (!client->connected()) {
-            if (!existed) r->used = false;
-            else {
-              r->handler = old_handler;
-              r->options = old_options;
-            }
-            push_front(i);
-            return Step::LinkDown;
-          }
-          if (!existed) r->used = false;
-          complete_error(i, Errc::Rejected, res.error());
-          return Step::Done;
-        }
-        if (mqtt::is_error(code)) {
-          if (!existed) r->used = false;
-          else {
-            r->handler = old_handler;
-            r->options = old_options;
-          }
-        } else {
-          r->active = true;
-        }
-        Outcome o;
-        o.reason_code = code;
-        complete(i, o);
-        return Step::Done;
+        // Not waiting for the SUBACK: the commands behind this one go on; finish_request
+        // completes it (or requeues it if the link drops first).
+        auto id = send_subscribe(*r);
+        if (!id) return request_failed(i, *r, id.error());
+        begin_request(*r, *id, i);
+        return client->connected() ? Step::Done : Step::LinkDown;
       }
       case Kind::Unsubscribe: {
         Route* r = find_route(s.filter);
@@ -820,26 +953,22 @@ struct Agent::Impl {
           complete_error(i, Errc::NotSubscribed);
           return Step::Done;
         }
-        const std::string_view f = r->view();
-        std::array<mqtt::ReasonCode, 1> codes{};
-        auto res = client->unsubscribe({&f, 1}, codes, config.operation_timeout);
-        if (!res) {
-          if (!client->connected()) {
-            push_front(i);
-            return Step::LinkDown;
-          }
-          complete_error(i, Errc::Rejected, res.error());
-          return Step::Done;
+        if (r->request_id != 0) {
+          push_front(i);
+          return Step::Blocked;
         }
-        r->used = false;
-        r->active = false;
-        r->handler = {};
-        Outcome o;
-        o.reason_code = codes[0];
-        complete(i, o);
-        return Step::Done;
+        const std::string_view f = r->view();
+        auto id = client->unsubscribe_async({&f, 1}, config.send_timeout);
+        if (!id) return request_failed(i, *r, id.error());
+        begin_request(*r, *id, i);
+        return client->connected() ? Step::Done : Step::LinkDown;
       }
       case Kind::Disconnect: {
+        // Behind every command queued before it, including the acks of those in flight.
+        if (requests_in_flight > 0) {
+          push_front(i);
+          return Step::Blocked;
+        }
         link.flush();
         auto res = client->disconnect();
         closed_by_app = true;
@@ -1006,59 +1135,114 @@ struct Agent::Impl {
     ever_connected = true;
     failures = 0;
     backoff.reset();
-    Status ok;
-    ok.state = ConnectionState::Connected;
-    ok.requeued = requeue_lost();
-    ok.lost = lost_unrecoverable;
-    ok.uncertain = lost_uncertain;
-    if (present) {
-      ok.reason = StatusReason::SessionResumed;
-    } else {
-      // The broker has no subscriptions of ours: make them again, in table order.
-      for (std::size_t k = 0; k < config.max_subscriptions; ++k) {
-        Route& r = routes[k];
-        if (!r.used || !r.active) continue;
-        mqtt::ReasonCode code{};
-        if (!send_subscribe(r, code)) break;
-        if (mqtt::is_error(code)) r.active = false;
-        else ++ok.resubscribed;
-      }
-      // Also on the first connect after a restart: publishes restored from the store that the
-      // broker no longer knows make it a lost session, not a new one.
-      const bool forgot = ok.requeued != 0 || ok.lost != 0 || ok.uncertain != 0;
-      ok.reason = (forgot || (!first && ok.resubscribed != 0)) ? StatusReason::SessionLost
-                                                               : StatusReason::SessionStarted;
+    report = Status{};
+    report.state = ConnectionState::Connected;
+    report.requeued = requeue_lost();
+    report.lost = lost_unrecoverable;
+    report.uncertain = lost_uncertain;
+    report_present = present;
+    report_first = first;
+    report_pending = true;
+    // Commands flow from now on (publishes are not held to the offline limit while the
+    // resubscriptions are answered); the Connected report follows with their outcome.
+    agent.state_.store(ConnectionState::Connected);
+    report_wanted = 0;
+    for (std::size_t k = 0; k < config.max_subscriptions; ++k) {
+      Route& r = routes[k];
+      if (!r.used || !r.active) continue;
+      // The broker has no subscriptions of ours: make them all again. A resumed session has
+      // them, except those whose resubscription the last connection did not see granted.
+      if (!present) r.resubscribe = true;
+      if (r.resubscribe) ++report_wanted;
+    }
+    // In table order, without waiting for the SUBACKs: commands queued meanwhile are carried
+    // out; the report goes when the last SUBACK is in (finish_request), or the link drops.
+    resubscribes_outstanding = 0;
+    for (std::size_t k = 0; k < config.max_subscriptions && client->connected(); ++k) {
+      Route& r = routes[k];
+      if (!r.used || !r.active || !r.resubscribe || r.request_id != 0) continue;
+      auto id = send_subscribe(r);
+      if (!id) continue;  // refused locally or the link dropped: stays flagged
+      begin_request(r, *id, kNone);
+      ++resubscribes_outstanding;
     }
     if (!client->connected()) {
       on_link_down();
       return;
     }
-    status(ok);
+    if (resubscribes_outstanding == 0) send_report();
   }
 
-  // Puts the publishes the broker forgot back at the head of the queue, oldest first.
+  // The report of the last connect: SessionResumed, or for a new session SessionStarted /
+  // SessionLost; `resubscribed` counts the subscriptions the broker granted again,
+  // `resubscribe_pending` those it did not answer before the link dropped (or in
+  // operation_timeout): they are made again on the next connection.
+  void send_report() noexcept {
+    report_pending = false;
+    Status st = report;
+    for (std::size_t k = 0; k < config.max_subscriptions; ++k) {
+      const Route& r = routes[k];
+      if (r.used && r.active && r.resubscribe) ++st.resubscribe_pending;
+    }
+    if (report_present) {
+      st.reason = StatusReason::SessionResumed;
+    } else {
+      // Also on the first connect after a restart: publishes restored from the store that the
+      // broker no longer knows make it a lost session, not a new one.
+      const bool forgot = st.requeued != 0 || st.lost != 0 || st.uncertain != 0;
+      const bool had_subscriptions = !report_first && report_wanted != 0;
+      st.reason = (forgot || had_subscriptions) ? StatusReason::SessionLost
+                                                : StatusReason::SessionStarted;
+    }
+    status(st);
+  }
+
+  // Puts the commands in `lost` back in the queue in the order they were queued: publishes the
+  // broker forgot, and SUBSCRIBE / UNSUBSCRIBE commands lost with their connection. Each goes
+  // before the first pending command queued after it (commands requeued earlier, e.g. a
+  // SUBSCRIBE lost at the link-down before a publish was found forgotten at the reconnect, keep
+  // their place). Returns the number of publishes.
   std::size_t requeue_lost() noexcept {
     if (lost_count == 0) return 0;
     std::sort(lost.get(), lost.get() + lost_count,
               [&](std::uint32_t a, std::uint32_t b) { return slots[a].sequence < slots[b].sequence; });
-    for (std::size_t k = lost_count; k > 0; --k) {
-      const std::uint32_t i = lost[k - 1];
+    std::size_t publishes = 0;
+    std::uint32_t prev = kNone;
+    std::uint32_t cur = pending_head;
+    for (std::size_t k = 0; k < lost_count; ++k) {
+      const std::uint32_t i = lost[k];
       {
         os::LockGuard l(pool_mutex);
         slots[i].where = Where::Pending;
         slots[i].packet_id = 0;
       }
-      push_front(i);
+      if (slots[i].kind == Kind::Publish) ++publishes;
+      while (cur != kNone && slots[cur].sequence < slots[i].sequence) {
+        prev = cur;
+        cur = slots[cur].next;
+      }
+      slots[i].next = cur;
+      if (prev == kNone) pending_head = i;
+      else slots[prev].next = i;
+      if (cur == kNone) pending_tail = i;
+      prev = i;
     }
-    const std::size_t n = lost_count;
-    requeued_total.fetch_add(n, std::memory_order_relaxed);
+    requeued_total.fetch_add(publishes, std::memory_order_relaxed);
     lost_count = 0;
-    return n;
+    return publishes;
   }
 
   void on_link_down() noexcept {
     link.close();
+    // The client reports every request outstanding as lost when the connection ends; anything
+    // still marked here would otherwise block its filter for good.
+    for (std::size_t k = 0; k < config.max_subscriptions && requests_in_flight > 0; ++k) {
+      if (routes[k].request_id != 0) finish_request(routes[k], Finish::Lost, {});
+    }
     requeue_lost();
+    // The connect's report is owed even though the link dropped during its resubscriptions:
+    // it comes first, then the ConnectionLost below.
+    if (report_pending) send_report();
     if (closed_by_app) return;
     Status st;
     st.error = client->fatal_error();
@@ -1102,6 +1286,7 @@ struct Agent::Impl {
       }
       take_commands();
       if (client->connected()) {
+        expire_requests();
         const Pump p = pump();
         if (p == Pump::LinkDown || !client->connected()) {
           if (!client->connected()) on_link_down();
@@ -1115,6 +1300,10 @@ struct Agent::Impl {
         if (p == Pump::More) continue;
         Duration wait{1000};
         if (auto due = session->next_deadline()) {
+          const Duration d = *due - clock.now();
+          wait = std::max(Duration{0}, std::min(wait, d));
+        }
+        if (auto due = next_request_deadline()) {
           const Duration d = *due - clock.now();
           wait = std::max(Duration{0}, std::min(wait, d));
         }
@@ -1139,6 +1328,7 @@ struct Agent::Impl {
 
   void shutdown() noexcept {
     if (client->connected()) link.close();
+    if (report_pending) send_report();
     take_commands();
     while (pending_head != kNone) {
       const std::uint32_t i = pop_front();

@@ -88,10 +88,12 @@ void FaultProxy::stop() {
 
 void FaultProxy::pass() {
   stalled_ = false;
+  stalled_to_client_ = false;
   slow_delay_ms_ = 0;
   slow_chunk_ = 0;
 }
 void FaultProxy::stall() { stalled_ = true; }
+void FaultProxy::stall_to_client() { stalled_to_client_ = true; }
 void FaultProxy::cut() { ++cut_requests_; }
 void FaultProxy::slow(std::chrono::milliseconds delay, std::size_t chunk) {
   slow_chunk_ = chunk == 0 ? 1 : chunk;
@@ -114,9 +116,10 @@ void FaultProxy::run() {
     fds.clear();
     fds.push_back({listen_fd_, POLLIN, 0});
     const bool stalled = stalled_;
+    const bool stalled_down = stalled || stalled_to_client_;
     for (const Pair& p : pairs) {
       fds.push_back({p.client, static_cast<short>(stalled ? 0 : POLLIN), 0});
-      fds.push_back({p.server, static_cast<short>(stalled ? 0 : POLLIN), 0});
+      fds.push_back({p.server, static_cast<short>(stalled_down ? 0 : POLLIN), 0});
     }
     const int r = ::poll(fds.data(), fds.size(), 5);
     if (r <= 0) continue;

@@ -83,13 +83,21 @@ void Client::emit(const Event& event) noexcept {
 
 void Client::report_lost() noexcept {
   while (auto lost = session_.next_lost()) {
-    // Lost SUBSCRIBE / UNSUBSCRIBE belong to a call that has already returned its error.
-    if (lost->kind != OperationKind::Publish) continue;
     Event e;
-    e.type = EventType::MessageLost;
     e.packet_id = lost->packet_id;
-    e.message = &lost->publish;
-    e.pubrec_received = lost->pubrec_received;
+    if (lost->kind == OperationKind::Publish) {
+      e.type = EventType::MessageLost;
+      e.message = &lost->publish;
+      e.pubrec_received = lost->pubrec_received;
+    } else {
+      // A pending SUBSCRIBE / UNSUBSCRIBE (never resent): its asker hears the connection's
+      // error, unless it is the blocking call in progress, which returns that error itself.
+      if (waiter_ != nullptr && waiter_->packet_id == lost->packet_id) continue;
+      e.type = static_cast<EventType>(static_cast<int>(EventType::SubscribeCompleted) +
+                                      static_cast<int>(lost->kind) -
+                                      static_cast<int>(OperationKind::Subscribe));
+      e.error = Errc::NotConnected;
+    }
     emit(e);
   }
 }
@@ -183,49 +191,46 @@ Result<void> Client::handle_packet(Bytes frame, Instant deadline) noexcept {
 
   if (in->completion) {
     const Completion& c = *in->completion;
+    Waiter* w = waiter_;
+    // Ids are unique among pending publishes and requests, and never 0: an id match is the
+    // blocking call in progress (publish_and_wait, subscribe, unsubscribe).
+    const bool awaited = w != nullptr && w->packet_id == c.packet_id;
+    Event e;
+    e.type = EventType::PublishCompleted;
+    e.packet_id = c.packet_id;
+    e.reason_code = c.reason_code;
+    e.properties = ack_properties(packet);
     if (c.kind == OperationKind::Publish) {
-      if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::PublishDone &&
-          waiter_->packet_id == c.packet_id) {
-        waiter_->reason = c.reason_code;
-        waiter_->done = true;
-      }
-      Event e;
-      e.type = EventType::PublishCompleted;
-      e.packet_id = c.packet_id;
-      e.reason_code = c.reason_code;
-      e.properties = ack_properties(packet);
-      emit(e);
-      // A completion frees Receive Maximum quota: resends held back by it go now, before any
-      // new publish (the session refuses those while resends wait).
-      if (connected_ && session_.pending_resends() > 0) EDGEKIT_TRY(send_resends(deadline));
-    }
-  }
-
-  if (const auto* ack = std::get_if<SubAck>(&packet)) {
-    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::SubAck &&
-        waiter_->packet_id == ack->packet_id) {
-      // One reason code per filter, in order [MQTT-3.9.3-1].
-      if (ack->reason_codes.size() != waiter_->expected_codes) {
-        return fail(fail_connection(Errc::ProtocolError, ReasonCode::ProtocolError));
-      }
-      std::copy(ack->reason_codes.begin(), ack->reason_codes.end(), waiter_->reason_codes.begin());
-      waiter_->done = true;
-    }
-  } else if (const auto* uack = std::get_if<UnsubAck>(&packet)) {
-    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::UnsubAck &&
-        waiter_->packet_id == uack->packet_id) {
-      if (!switches::is_v5(version_)) {
-        // 3.1.1 UNSUBACK carries no reason codes: success for every filter.
-        std::fill_n(waiter_->reason_codes.begin(), waiter_->expected_codes, ReasonCode::Success);
-      } else {
-        if (uack->reason_codes.size() != waiter_->expected_codes) {
+      if (awaited) w->reason = c.reason_code;
+    } else {
+      // SUBACK or UNSUBACK whose id the session matched to a pending request.
+      static_assert(static_cast<int>(EventType::UnsubscribeCompleted) -
+                        static_cast<int>(EventType::SubscribeCompleted) ==
+                    static_cast<int>(OperationKind::Unsubscribe) -
+                        static_cast<int>(OperationKind::Subscribe));
+      e.type = static_cast<EventType>(static_cast<int>(EventType::SubscribeCompleted) +
+                                      static_cast<int>(c.kind) -
+                                      static_cast<int>(OperationKind::Subscribe));
+      const auto* sub = std::get_if<SubAck>(&packet);
+      const auto* unsub = std::get_if<UnsubAck>(&packet);
+      e.reason_codes = sub != nullptr ? sub->reason_codes : unsub->reason_codes;
+      e.properties = sub != nullptr ? &sub->properties : &unsub->properties;
+      if (awaited) {
+        // One reason code per filter, in order [MQTT-3.9.3-1] [MQTT-3.11.3-1]. Only a 3.1.1
+        // UNSUBACK has none (the codec refuses other empty lists): `request` filled in Success.
+        if (!e.reason_codes.empty() && e.reason_codes.size() != w->expected_codes) {
           return fail(fail_connection(Errc::ProtocolError, ReasonCode::ProtocolError));
         }
-        std::copy(uack->reason_codes.begin(), uack->reason_codes.end(),
-                  waiter_->reason_codes.begin());
+        std::copy(e.reason_codes.begin(), e.reason_codes.end(), w->reason_codes.begin());
       }
-      waiter_->done = true;
     }
+    if (awaited) w->done = true;
+    // A blocking subscribe / unsubscribe returns its outcome itself; every publish completion is
+    // an event, awaited or not.
+    if (!awaited || c.kind == OperationKind::Publish) emit(e);
+    // A completion frees Receive Maximum quota: resends held back by it go now, before any
+    // new publish (the session refuses those while resends wait).
+    if (connected_ && session_.pending_resends() > 0) EDGEKIT_TRY(send_resends(deadline));
   } else if (type == PacketType::PingResp) {
     if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::PingResp) waiter_->done = true;
   }
@@ -389,39 +394,14 @@ Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration tim
   return w.reason;
 }
 
-Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
-                               std::span<ReasonCode> reason_codes, Duration timeout,
-                               const Properties& properties) noexcept {
-  EDGEKIT_TRY(check_usable(true));
-  if (subscriptions.empty() || reason_codes.size() < subscriptions.size()) {
-    return fail(Errc::InvalidArgument);
-  }
-  const Instant now = clock_.now();
-  const Instant deadline = detail::deadline_after(now, timeout);
-  Subscribe s;
-  s.subscriptions = Subscriptions(subscriptions);
-  s.properties = properties;
-  return request(s, reason_codes, subscriptions.size(), now, deadline);
-}
-
-Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
-                                 std::span<ReasonCode> reason_codes, Duration timeout,
-                                 const Properties& properties) noexcept {
-  EDGEKIT_TRY(check_usable(true));
-  if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
-  const Instant now = clock_.now();
-  const Instant deadline = detail::deadline_after(now, timeout);
-  Unsubscribe u;
-  u.filters = TopicFilters(filters);
-  u.properties = properties;
-  return request(u, reason_codes, filters.size(), now, deadline);
-}
-
 // SUBSCRIBE and UNSUBSCRIBE: refuse what the send buffer cannot hold before the session records
-// anything, send, then run the loop until the matching ack fills `reason_codes`.
+// anything, then send. With a `waiter` (the blocking calls) the loop then runs until the matching
+// ack fills its reason codes; without one (the async calls) the id is returned and the ack is
+// reported as an event. Always inlined: a device program that links only the blocking calls then
+// carries no out-of-line copy shared with the async ones (code size).
 template <class Request>
-Result<void> Client::request(Request& packet, std::span<ReasonCode> reason_codes,
-                             std::size_t expected_codes, Instant now, Instant deadline) noexcept {
+inline Result<void> Client::send_request(Request& packet, Instant deadline,
+                                         Waiter* waiter) noexcept {
   {
     // The size does not depend on the id's value: a stand-in (the session assigns the id).
     packet.packet_id = 1;
@@ -430,19 +410,88 @@ Result<void> Client::request(Request& packet, std::span<ReasonCode> reason_codes
     if (!size) return fail(size.error());
     if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   }
-  constexpr bool kSubscribe = std::is_same_v<Request, Subscribe>;
-  if constexpr (kSubscribe) {
-    EDGEKIT_TRY(session_.begin_subscribe(packet, now));
+  if constexpr (std::is_same_v<Request, Subscribe>) {
+    EDGEKIT_TRY(session_.begin_subscribe(packet, clock_.now()));
   } else {
-    EDGEKIT_TRY(session_.begin_unsubscribe(packet, now));
+    EDGEKIT_TRY(session_.begin_unsubscribe(packet, clock_.now()));
   }
-  EDGEKIT_TRY(send_packet(packet, deadline, true));
+  if (waiter == nullptr) {
+    // Recorded: it must reach the server or end the connection (a timeout is fatal).
+    return send_packet(packet, deadline, true);
+  }
+  // A blocking call waits from here: should the send end the connection, the request's loss is
+  // that call's error, not an event (report_lost skips the waiter's id).
+  waiter->packet_id = packet.packet_id;
+  waiter_ = waiter;
+  if (auto r = send_packet(packet, deadline, true); !r) {
+    waiter_ = nullptr;
+    return r;
+  }
+  return run_until(*waiter, deadline);
+}
+
+// The blocking calls: send, then run the loop until the matching ack fills `reason_codes`.
+template <class Request>
+inline Result<void> Client::request(Request& packet, std::span<ReasonCode> reason_codes,
+                                    std::size_t expected_codes, Duration timeout) noexcept {
   Waiter w;
-  w.kind = kSubscribe ? Waiter::Kind::SubAck : Waiter::Kind::UnsubAck;
-  w.packet_id = packet.packet_id;
+  w.kind = std::is_same_v<Request, Subscribe> ? Waiter::Kind::SubAck : Waiter::Kind::UnsubAck;
   w.reason_codes = reason_codes;
   w.expected_codes = expected_codes;
-  return run_until(w, deadline);
+  if constexpr (!std::is_same_v<Request, Subscribe>) {
+    // A 3.1.1 UNSUBACK carries no reason codes: success for every filter (an MQTT 5 one
+    // overwrites these).
+    std::fill_n(reason_codes.begin(), expected_codes, ReasonCode::Success);
+  }
+  return send_request(packet, detail::deadline_after(clock_.now(), timeout), &w);
+}
+
+Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
+                                              Duration timeout,
+                                              const Properties& properties) noexcept {
+  EDGEKIT_TRY(check_usable(false));
+  if (subscriptions.empty()) return fail(Errc::InvalidArgument);
+  Subscribe s;
+  s.subscriptions = Subscriptions(subscriptions);
+  s.properties = properties;
+  EDGEKIT_TRY(send_request(s, detail::deadline_after(clock_.now(), timeout), nullptr));
+  return s.packet_id;
+}
+
+Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
+                                                Duration timeout,
+                                                const Properties& properties) noexcept {
+  EDGEKIT_TRY(check_usable(false));
+  if (filters.empty()) return fail(Errc::InvalidArgument);
+  Unsubscribe u;
+  u.filters = TopicFilters(filters);
+  u.properties = properties;
+  EDGEKIT_TRY(send_request(u, detail::deadline_after(clock_.now(), timeout), nullptr));
+  return u.packet_id;
+}
+
+Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
+                               std::span<ReasonCode> reason_codes, Duration timeout,
+                               const Properties& properties) noexcept {
+  EDGEKIT_TRY(check_usable(true));
+  if (subscriptions.empty() || reason_codes.size() < subscriptions.size()) {
+    return fail(Errc::InvalidArgument);
+  }
+  Subscribe s;
+  s.subscriptions = Subscriptions(subscriptions);
+  s.properties = properties;
+  return request(s, reason_codes, subscriptions.size(), timeout);
+}
+
+Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
+                                 std::span<ReasonCode> reason_codes, Duration timeout,
+                                 const Properties& properties) noexcept {
+  EDGEKIT_TRY(check_usable(true));
+  if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
+  Unsubscribe u;
+  u.filters = TopicFilters(filters);
+  u.properties = properties;
+  return request(u, reason_codes, filters.size(), timeout);
 }
 
 Result<void> Client::ping(Duration timeout) noexcept {

@@ -59,6 +59,8 @@ struct SeenEvent {
   bool retain = false;
   std::string reason_string;
   bool pubrec_received = false;
+  std::vector<ReasonCode> reason_codes;  ///< Subscribe/UnsubscribeCompleted
+  bool has_properties = false;
 };
 
 inline Bytes bytes_of(std::string_view s) {
@@ -111,6 +113,8 @@ class ClientTestBase {
       s.dup = e.message->dup;
       s.retain = e.message->retain;
     }
+    s.reason_codes.assign(e.reason_codes.begin(), e.reason_codes.end());
+    s.has_properties = e.properties != nullptr;
     if (e.properties != nullptr && e.properties->reason_string) {
       s.reason_string = std::string(*e.properties->reason_string);
     }

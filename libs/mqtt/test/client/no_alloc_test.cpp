@@ -1,6 +1,7 @@
 // Proof that the client itself never touches the heap: a whole conversation (connect, subscribe,
-// incoming QoS 1 and 2, publish QoS 0/1/2, ping, keep-alive, disconnect) over a transport made of
-// fixed arrays, with every global operator new in this binary counted while the client runs.
+// incoming QoS 1 and 2, publish QoS 0/1/2, ping, keep-alive, subscribe_async and
+// unsubscribe_async, disconnect) over a transport made of fixed arrays, with every global
+// operator new in this binary counted while the client runs.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -88,9 +89,13 @@ struct Counter {
     auto* self = static_cast<Counter*>(ctx);
     if (e.type == EventType::MessageReceived) ++self->received;
     if (e.type == EventType::PublishCompleted) ++self->completed;
+    if (e.type == EventType::SubscribeCompleted || e.type == EventType::UnsubscribeCompleted) {
+      ++self->requests;
+    }
   }
   int received = 0;
   int completed = 0;
+  int requests = 0;
 };
 
 class ClientNoAlloc : public ::testing::TestWithParam<Version> {};
@@ -184,6 +189,21 @@ TEST_P(ClientNoAlloc, AWholeConversationAllocatesNothing) {
   const bool answered = client.process_loop(100ms).has_value();
   net.push(PingResp{}, v);
   const bool pinged = client.ping(1s).has_value();
+
+  // SUBSCRIBE and UNSUBSCRIBE without waiting; their acks arrive as events.
+  const auto sub_id = client.subscribe_async(subs, 1s);
+  const std::array<std::string_view, 1> filters{"in"};
+  const auto unsub_id = client.unsubscribe_async(filters, 1s);
+  if (sub_id && unsub_id) {
+    suback.packet_id = *sub_id;
+    net.push(suback, v);
+    UnsubAck unsuback;
+    unsuback.packet_id = *unsub_id;
+    const std::array<ReasonCode, 1> removed{ReasonCode::Success};
+    if (v == Version::V5) unsuback.reason_codes = removed;
+    net.push(unsuback, v);
+  }
+  const bool acked = client.process_loop(100ms).has_value();
   const bool disconnected = client.disconnect().has_value();
 
   g_counting = false;
@@ -197,6 +217,10 @@ TEST_P(ClientNoAlloc, AWholeConversationAllocatesNothing) {
   EXPECT_TRUE(p1);
   EXPECT_TRUE(p2);
   EXPECT_EQ(counter.completed, 2);
+  EXPECT_TRUE(sub_id.has_value());
+  EXPECT_TRUE(unsub_id.has_value());
+  EXPECT_TRUE(acked);
+  EXPECT_EQ(counter.requests, 2);
   EXPECT_TRUE(idle);
   EXPECT_EQ(idle_bytes, 2u);  // one PINGREQ
   EXPECT_TRUE(answered);

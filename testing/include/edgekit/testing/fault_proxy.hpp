@@ -36,6 +36,9 @@ class FaultProxy {
   void pass();
   /// Stops copying in both directions; connections stay open, bytes wait in the kernel.
   void stall();
+  /// Stops copying from the server to the clients only (e.g. to hold back an acknowledgement
+  /// while the client's packets still reach the server). `pass` ends it.
+  void stall_to_client();
   /// Closes every current connection (both sides) at once. Returns at once; the cut is made by
   /// the proxy thread within a few milliseconds.
   void cut();
@@ -58,6 +61,7 @@ class FaultProxy {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> stalled_{false};
+  std::atomic<bool> stalled_to_client_{false};
   std::atomic<bool> refusing_{false};
   std::atomic<std::size_t> cut_requests_{0};
   std::atomic<std::size_t> cuts_done_{0};

@@ -182,7 +182,12 @@ enum class StatusReason : std::uint8_t {
   SessionLost,         ///< connected, but the broker had lost the session: subscriptions were
                        ///< made again (`resubscribed`), forgotten publishes requeued (`requeued`)
                        ///< or not resent (`uncertain`, `lost`). Also on the first connect after
-                       ///< a restart when the broker had lost the persisted session's publishes
+                       ///< a restart when the broker had lost the persisted session's publishes.
+                       ///< The report of a connect (SessionResumed / SessionStarted /
+                       ///< SessionLost) is sent once every resubscription has been answered
+                       ///< (commands are carried out meanwhile); should the link drop first, it is
+                       ///< still sent, right before the ConnectionLost report, with the
+                       ///< unanswered ones in `resubscribe_pending`
   Unreachable,         ///< the transport could not connect (`error`, `system_error`, `detail`)
   Refused,             ///< CONNACK refused the connection (`broker_reason`)
   ConnectionLost,      ///< an established connection ended (`error`; `broker_reason` when the
@@ -204,7 +209,13 @@ struct Status {
   std::uint32_t attempts = 0;
   /// Disconnected: when the next attempt is made.
   Duration retry_in{0};
-  std::size_t resubscribed = 0;  ///< SessionLost
+  /// SessionLost (or SessionResumed after a connection that dropped during its
+  /// resubscriptions): subscriptions the broker granted again.
+  std::size_t resubscribed = 0;
+  /// Subscriptions to be made again whose SUBACK did not arrive: the link dropped (or
+  /// `operation_timeout` passed) during the resubscriptions. They are made again on the next
+  /// connection, even when the broker resumes the session then.
+  std::size_t resubscribe_pending = 0;
   std::size_t requeued = 0;      ///< SessionLost: publishes put back in the queue
   std::size_t lost = 0;          ///< SessionLost: publishes that could not be requeued
   /// SessionLost: QoS 2 publishes the broker had accepted (PUBREC) before it lost them, not
@@ -352,9 +363,17 @@ class Agent {
   /// those: MQTT 5 subscription identifiers route exactly; otherwise the filter is matched,
   /// `$share/{group}/` ignored). Subscribing a filter again replaces its options and handler.
   /// Subscriptions are made again automatically when the broker lost the session.
+  /// The agent thread does not wait for the SUBACK: commands queued behind this one (e.g. other
+  /// threads' publishes) are carried out meanwhile; a later subscribe or unsubscribe of the same
+  /// filter waits for it. `handler` is installed before the SUBSCRIBE is sent (retained messages
+  /// may arrive right behind the SUBACK) and removed again if the broker refuses it. If the
+  /// connection drops before the SUBACK, the command is queued again, ahead of the commands
+  /// queued after it, and sent on the next connection.
   /// Errors: NotStarted; Stopped; PermanentFailure; QueueFull; InvalidArgument (filter longer
   /// than max_filter_length); Rejected (invalid filter). Outcome errors: RouterFull; a SUBACK
-  /// failure code in `reason_code`.
+  /// failure code in `reason_code`; Rejected with `mqtt` Timeout (no SUBACK within
+  /// `Config::operation_timeout`), ProtocolError (a SUBACK with more than one code) or the
+  /// client's error (e.g. PacketTooLarge).
   [[nodiscard]] Result<void> subscribe(std::string_view filter, mqtt::SubscribeOptions options,
                                        MessageHandler handler,
                                        CompletionHandler done = {}) noexcept;
@@ -364,13 +383,15 @@ class Agent {
                                                    Duration timeout) noexcept;
 
   /// Queues an unsubscription of `filter` (exactly as subscribed). Its handler gets no more
-  /// messages once the UNSUBACK arrived. Errors: as `subscribe`; outcome NotSubscribed.
+  /// messages once the UNSUBACK arrived; like `subscribe`, the agent thread does not wait for
+  /// it. Errors: as `subscribe`; outcome NotSubscribed.
   [[nodiscard]] Result<void> unsubscribe(std::string_view filter,
                                          CompletionHandler done = {}) noexcept;
   [[nodiscard]] Result<Outcome> unsubscribe_and_wait(std::string_view filter,
                                                      Duration timeout) noexcept;
 
-  /// Queues a DISCONNECT behind every command queued before it, then closes the connection and
+  /// Queues a DISCONNECT behind every command queued before it (and the SUBACK / UNSUBACK of
+  /// those in flight, up to `Config::operation_timeout`), then closes the connection and
   /// stops reconnecting (state Closed). Unacknowledged QoS 1/2 stay in the session for a later
   /// `reconnect` (or restart with persistence).
   [[nodiscard]] Result<void> disconnect(CompletionHandler done = {}) noexcept;

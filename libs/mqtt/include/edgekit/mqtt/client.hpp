@@ -77,6 +77,24 @@ enum class EventType : std::uint8_t {
   /// that found it. Not reported for `disconnect`, nor for a failed `connect`, nor after
   /// ServerDisconnected (which says it already).
   ConnectionClosed,
+  /// A SUBSCRIBE finished. `packet_id` is the id `subscribe_async` returned.
+  /// - `error == Errc::Ok`: the SUBACK arrived. `reason_codes` are its codes as the server sent
+  ///   them (granted QoS 0x00..0x02 or an error code per filter, in order; 3.1.1 failure 0x80
+  ///   reads UnspecifiedError); the client does not compare their number with the request's:
+  ///   the caller does. `reason_code` is the first failing code, else Success. `properties` are
+  ///   the SUBACK's (Reason String, User Properties; empty in 3.1.1).
+  /// - `error == Errc::NotConnected`: the connection ended before the SUBACK (`fatal_error()`
+  ///   says why, unless it was `disconnect`); `reason_codes` is empty and `properties` null.
+  ///   The server may or may not have applied it; it is never resent. Reported right after
+  ///   ConnectionClosed / ServerDisconnected (or from `disconnect`).
+  /// Reported for every SUBSCRIBE except the one a blocking `subscribe` call is waiting for
+  /// (that call returns the outcome itself): `subscribe_async`, and a blocking `subscribe` that
+  /// returned Timeout (its late SUBACK, or its loss, arrives here).
+  SubscribeCompleted,
+  /// An UNSUBSCRIBE finished: as SubscribeCompleted, for `unsubscribe_async` (and a blocking
+  /// `unsubscribe` that returned Timeout). With the UNSUBACK, `reason_codes` holds one code per
+  /// filter (MQTT 5) or is empty (3.1.1: its UNSUBACK carries none; every filter succeeded).
+  UnsubscribeCompleted,
 };
 
 /// One event. Pointers and the views inside them point into the receive buffer or the session
@@ -91,16 +109,20 @@ struct Event {
   /// it twice (see `LostOperation::pubrec_received`). False otherwise.
   bool pubrec_received = false;
   const Publish* message = nullptr;        ///< MessageReceived and MessageLost
-  const Properties* properties = nullptr;  ///< PublishCompleted, ServerDisconnected (MQTT 5)
+  /// PublishCompleted, ServerDisconnected (MQTT 5), Subscribe/UnsubscribeCompleted with an ack.
+  const Properties* properties = nullptr;
+  /// SubscribeCompleted / UnsubscribeCompleted: the ack's reason codes (into the receive buffer).
+  ReasonCodes reason_codes{};
 };
 
 /// A non-owning, non-allocating reference to the application's event callback: a function
 /// pointer and a context pointer. The callee must outlive the client (or be replaced with
 /// `Client::set_event_handler`).
 ///
-/// From inside the handler the application may call `publish` (without waiting) and
-/// `disconnect`; calls that run the receive loop (`connect`, `process_loop`, `subscribe`,
-/// `unsubscribe`, `ping`, `publish_and_wait`) return Errc::CalledFromHandler there. Events
+/// From inside the handler the application may call `publish`, `subscribe_async`,
+/// `unsubscribe_async` (none of them waits) and `disconnect`; calls that run the receive loop
+/// (`connect`, `process_loop`, `subscribe`, `unsubscribe`, `ping`, `publish_and_wait`) return
+/// Errc::CalledFromHandler there. Events
 /// caused by a call made from the handler (e.g. MessageLost after `disconnect`) are reported
 /// by a nested handler call, never dropped.
 class EventHandler {
@@ -238,18 +260,47 @@ class Client {
   /// Errors: NotConnected; CalledFromHandler; InvalidArgument (`reason_codes` smaller than
   /// `subscriptions`, or no subscription); the codec's encode errors (InvalidTopicFilter,
   /// InvalidSubscriptionOptions, ...); BufferTooSmall; NoPacketIdAvailable; Timeout (the late
-  /// SUBACK is ignored); ProtocolError (SUBACK with a different number of codes); the errors of
-  /// `process_loop`.
+  /// SUBACK is reported as an EventType::SubscribeCompleted event); ProtocolError (SUBACK with a
+  /// different number of codes); the errors of `process_loop`.
   [[nodiscard]] Result<void> subscribe(std::span<const Subscription> subscriptions,
                                        std::span<ReasonCode> reason_codes, Duration timeout,
                                        const Properties& properties = {}) noexcept;
 
   /// Sends UNSUBSCRIBE and runs the receive loop until the UNSUBACK or `timeout`. Writes one
   /// reason code per filter into `reason_codes` (MQTT 5; all Success for 3.1.1, whose UNSUBACK
-  /// carries none). Errors: as `subscribe`.
+  /// carries none). After an error the contents of `reason_codes` are unspecified. Errors: as
+  /// `subscribe`.
   [[nodiscard]] Result<void> unsubscribe(std::span<const std::string_view> filters,
                                          std::span<ReasonCode> reason_codes, Duration timeout,
                                          const Properties& properties = {}) noexcept;
+
+  /// Sends SUBSCRIBE and returns at once with its packet id; the outcome arrives later through
+  /// the handler as EventType::SubscribeCompleted (from `process_loop` or any call that runs
+  /// the receive loop): the SUBACK's reason codes, or an error when the connection ended first.
+  /// The session records the request (one outgoing record until the SUBACK); it is not resent
+  /// on a new connection. The packet is written at once (after any queued acks); a partial
+  /// write is retried, waiting for writability, until `timeout`. `properties` (MQTT 5:
+  /// Subscription Identifier, User Properties) must be empty for 3.1.1.
+  /// Ownership: `subscriptions` and `properties` are encoded during the call and not kept.
+  /// Thread safety: as every call (the owning thread); allowed inside the handler.
+  /// Errors: NotConnected; InvalidArgument (no subscription); the codec's encode errors
+  /// (InvalidTopicFilter, InvalidSubscriptionOptions, ...); BufferTooSmall (the packet does not
+  /// fit the send buffer); PacketTooLarge (above the server's Maximum Packet Size);
+  /// NoPacketIdAvailable / SessionStateFull (no free record: wait for a completion and retry);
+  /// nothing is recorded or sent after any of these. Timeout / TransportClosed / TransportError:
+  /// fatal (the connection is closed and ConnectionClosed reported; the request, recorded
+  /// already, is also reported as a SubscribeCompleted event with NotConnected before this
+  /// returns: an id the caller has not seen, which it may ignore).
+  [[nodiscard]] Result<std::uint16_t> subscribe_async(std::span<const Subscription> subscriptions,
+                                                      Duration timeout,
+                                                      const Properties& properties = {}) noexcept;
+
+  /// Sends UNSUBSCRIBE and returns at once with its packet id; the outcome arrives as
+  /// EventType::UnsubscribeCompleted. Ownership, thread safety and errors: as
+  /// `subscribe_async` (InvalidArgument: no filter; InvalidTopicFilter for a bad filter).
+  [[nodiscard]] Result<std::uint16_t> unsubscribe_async(std::span<const std::string_view> filters,
+                                                        Duration timeout,
+                                                        const Properties& properties = {}) noexcept;
 
   /// Sends PINGREQ and runs the receive loop until the PINGRESP or `timeout` (which is then
   /// fatal, as a keep-alive timeout: Errc::KeepAliveTimeout). Keep-alive pings are sent by
@@ -328,9 +379,15 @@ class Client {
   Result<void> queue_packet(Outgoing packet, Instant deadline) noexcept;
   Result<void> send_packet(Outgoing packet, Instant deadline, bool fatal_on_timeout) noexcept;
   Result<std::size_t> encode_after_acks(Outgoing packet, Instant deadline) noexcept;
+  // Always inlined (see the definition): the blocking calls must not share an out-of-line copy
+  // with the async ones.
   template <class Request>
-  Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
-                       std::size_t expected_codes, Instant now, Instant deadline) noexcept;
+  [[gnu::always_inline]] Result<void> send_request(Request& packet, Instant deadline,
+                                                   Waiter* waiter) noexcept;
+  template <class Request>
+  [[gnu::always_inline]] Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
+                                              std::size_t expected_codes,
+                                              Duration timeout) noexcept;
   Result<void> flush_acks(Instant deadline) noexcept;
   // Sends every resend the session has due (after CONNACK, and after each completion frees
   // Receive Maximum quota for held-back ones).
