@@ -196,62 +196,10 @@ TEST_P(AgentSubscribeTest, UnansweredSubscribeTimesOutWithoutStallingTheQueue) {
   proxy.stop();
 }
 
-// A TransportFactory over TCP whose connection, once armed, is cut right after the client has
-// written a SUBSCRIBE (the broker gets it, the client never sees the SUBACK). One cut per arm.
-class CutAfterSubscribe final : public TransportFactory {
- public:
-  explicit CutAfterSubscribe(std::uint16_t port) : tcp_("127.0.0.1", port) {}
-  edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override {
-    auto c = tcp_.connect();
-    if (!c) return c;
-    wrap_.inner = c->transport;
-    wrap_.owner = this;
-    wrap_.cut = false;
-    return TransportConnection{&wrap_, c->poll_handle};
-  }
-  void arm() { armed_.store(true); }
-  int cuts() const { return cuts_.load(); }
-
- private:
-  struct Wrap final : transport::Transport {
-    transport::Transport* inner = nullptr;
-    CutAfterSubscribe* owner = nullptr;
-    bool cut = false;
-    void seen(transport::ConstBuffer b) {
-      // SUBSCRIBE: fixed header 0x82 (both versions); the agent's batch starts with it after
-      // the CONNACK of a lost session (nothing else is owed then).
-      if (!b.empty() && b[0] == std::byte{0x82} && owner->armed_.exchange(false)) {
-        cut = true;
-        owner->cuts_.fetch_add(1);
-      }
-    }
-    transport::IoResult send(transport::ConstBuffer data) noexcept override {
-      if (cut) return {transport::IoStatus::Closed};
-      auto r = inner->send(data);
-      if (r.status == transport::IoStatus::Ok && r.bytes == data.size()) seen(data);
-      return r;
-    }
-    transport::IoResult writev(std::span<const transport::ConstBuffer> buffers) noexcept override {
-      if (cut) return {transport::IoStatus::Closed};
-      auto r = inner->writev(buffers);
-      if (!buffers.empty()) seen(buffers[0]);
-      return r;
-    }
-    transport::IoResult recv(std::span<std::byte> buffer) noexcept override {
-      if (cut) return {transport::IoStatus::Closed};
-      return inner->recv(buffer);
-    }
-    transport::WaitStatus wait(transport::Interest i, std::uint32_t timeout_ms) noexcept override {
-      if (cut) return transport::WaitStatus::Ready;
-      return inner->wait(i, timeout_ms);
-    }
-    void close() noexcept override { inner->close(); }
-  };
-  TcpTransportFactory tcp_;
-  Wrap wrap_;
-  std::atomic<bool> armed_{false};
-  std::atomic<int> cuts_{0};
-};
+// SUBSCRIBE: fixed header 0x82 (both versions). Cut right after it, the broker gets it and the
+// client never sees the SUBACK; the agent's batch starts with it after the CONNACK of a lost
+// session (nothing else is owed then).
+bool is_subscribe(transport::ConstBuffer b) { return b[0] == std::byte{0x82}; }
 
 // The broker loses the session (restart without persistence); the agent reconnects and makes
 // its two subscriptions again, and the link is cut right after those SUBSCRIBEs. The connect's
@@ -260,7 +208,7 @@ class CutAfterSubscribe final : public TransportFactory {
 // never saw them granted) and reports them granted. Before, the report of the cut connect was
 // never sent and the next connection, resumed, did not resubscribe.
 TEST_P(AgentSubscribeTest, LinkDropDuringResubscriptionStillSendsTheConnectReport) {
-  CutAfterSubscribe factory(broker().port());
+  CutAfterWrite factory(broker().port(), &is_subscribe);
   auto o = options("agent-resubcut");
   if (GetParam() == Version::V5) o.properties.session_expiry_interval = 600;
   o.clean_start = false;

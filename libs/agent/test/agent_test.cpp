@@ -276,71 +276,12 @@ TEST_P(AgentTest, BrokerThatLostTheSessionGetsEverySubscriptionAgain) {
   EXPECT_TRUE(b.wait_for(1));
 }
 
-// A TransportFactory over TCP that, once armed, ends the connection right after the client has
-// written PUBREL — the broker has the PUBREL (Mosquitto releases the QoS 2 message to
-// subscribers then), the client never sees PUBCOMP — and refuses to reconnect until `open()`.
-class CutAfterPubRel final : public TransportFactory {
- public:
-  explicit CutAfterPubRel(std::uint16_t port) : tcp_("127.0.0.1", port) {}
-  edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override {
-    if (blocked_.load()) {
-      TransportFailure f;
-      f.detail = "blocked by the test";
-      return fail(f);
-    }
-    auto c = tcp_.connect();
-    if (!c) return c;
-    wrap_.inner = c->transport;
-    wrap_.owner = this;
-    wrap_.cut = false;
-    return TransportConnection{&wrap_, c->poll_handle};
-  }
-  void arm() { armed_.store(true); }
-  void open() { blocked_.store(false); }
-  bool cut_done() const { return cuts_.load() > 0; }
-
- private:
-  struct Wrap final : transport::Transport {
-    transport::Transport* inner = nullptr;
-    CutAfterPubRel* owner = nullptr;
-    bool cut = false;
-    void seen(transport::ConstBuffer b) {
-      // PUBREL with a success reason and no properties: 0x62 0x02 id id (both versions).
-      if (b.size() >= 4 && b[0] == std::byte{0x62} && b[1] == std::byte{0x02} &&
-          owner->armed_.exchange(false)) {
-        owner->blocked_.store(true);
-        cut = true;
-        owner->cuts_.fetch_add(1);
-      }
-    }
-    transport::IoResult send(transport::ConstBuffer data) noexcept override {
-      if (cut) return {transport::IoStatus::Closed};
-      auto r = inner->send(data);
-      if (r.status == transport::IoStatus::Ok && r.bytes == data.size()) seen(data);
-      return r;
-    }
-    transport::IoResult writev(std::span<const transport::ConstBuffer> buffers) noexcept override {
-      if (cut) return {transport::IoStatus::Closed};
-      auto r = inner->writev(buffers);
-      for (auto b : buffers) seen(b);
-      return r;
-    }
-    transport::IoResult recv(std::span<std::byte> buffer) noexcept override {
-      if (cut) return {transport::IoStatus::Closed};
-      return inner->recv(buffer);
-    }
-    transport::WaitStatus wait(transport::Interest i, std::uint32_t timeout_ms) noexcept override {
-      if (cut) return transport::WaitStatus::Ready;
-      return inner->wait(i, timeout_ms);
-    }
-    void close() noexcept override { inner->close(); }
-  };
-  TcpTransportFactory tcp_;
-  Wrap wrap_;
-  std::atomic<bool> armed_{false};
-  std::atomic<bool> blocked_{false};
-  std::atomic<int> cuts_{0};
-};
+// PUBREL with a success reason and no properties: 0x62 0x02 id id (both versions). Cut right
+// after it, the broker has the PUBREL (Mosquitto releases the QoS 2 message to subscribers
+// then) and the client never sees PUBCOMP.
+bool is_pubrel(transport::ConstBuffer b) {
+  return b.size() >= 4 && b[0] == std::byte{0x62} && b[1] == std::byte{0x02};
+}
 
 struct CountPublishes final : mqtt::SessionStoreVisitor {
   std::size_t publishes = 0;
@@ -408,7 +349,7 @@ void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
   ASSERT_TRUE(sub.start());
   ASSERT_TRUE(sub.subscribe_and_wait("uq/#", {QoS::ExactlyOnce}, inbox.handler(), 5s));
 
-  CutAfterPubRel factory(broker.port());
+  CutAfterWrite factory(broker.port(), &is_pubrel, true);
   mqtt::ConnectOptions po = so;
   po.client_id = "agent-uq-pub";
   c.uncertain_qos2 = policy;
@@ -424,7 +365,7 @@ void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
   factory.arm();
   ASSERT_TRUE(pub->publish(message("uq/1", "once", QoS::ExactlyOnce), done.handler()));
   ASSERT_TRUE(inbox.wait_for(1)) << "Mosquitto released the message on PUBREL";
-  ASSERT_TRUE(wait_until([&] { return factory.cut_done(); }));
+  ASSERT_TRUE(wait_until([&] { return factory.cuts() > 0; }));
   ASSERT_TRUE(wait_until([&] { return pub->state() == ConnectionState::Disconnected; }));
   EXPECT_TRUE(done.snapshot().empty());  // PUBCOMP never arrived
 

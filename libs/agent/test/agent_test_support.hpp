@@ -6,6 +6,7 @@
 #include <functional>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,5 +119,75 @@ inline mqtt::Publish message(std::string_view topic, std::string_view payload,
   p.qos = qos;
   return p;
 }
+
+// A TransportFactory over TCP whose connection, once armed, is cut right after the client has
+// written a chunk that `matches` accepts: the broker gets that packet, the client never sees the
+// answer. With `block_after_cut`, reconnecting then fails until `open()`. One cut per `arm()`.
+// Each chunk the client hands the transport is tested from its start, so a packet that follows
+// queued acks in the same write is not seen.
+class CutAfterWrite final : public TransportFactory {
+ public:
+  using Match = bool (*)(transport::ConstBuffer chunk);
+  CutAfterWrite(std::uint16_t port, Match matches, bool block_after_cut = false)
+      : tcp_("127.0.0.1", port), matches_(matches), block_after_cut_(block_after_cut) {}
+  edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override {
+    if (blocked_.load()) {
+      TransportFailure f;
+      f.detail = "blocked by the test";
+      return fail(f);
+    }
+    auto c = tcp_.connect();
+    if (!c) return c;
+    wrap_.inner = c->transport;
+    wrap_.owner = this;
+    wrap_.cut = false;
+    return TransportConnection{&wrap_, c->poll_handle};
+  }
+  void arm() { armed_.store(true); }
+  void open() { blocked_.store(false); }
+  int cuts() const { return cuts_.load(); }
+
+ private:
+  struct Wrap final : transport::Transport {
+    transport::Transport* inner = nullptr;
+    CutAfterWrite* owner = nullptr;
+    bool cut = false;
+    void seen(transport::ConstBuffer b) {
+      if (!b.empty() && owner->matches_(b) && owner->armed_.exchange(false)) {
+        if (owner->block_after_cut_) owner->blocked_.store(true);
+        cut = true;
+        owner->cuts_.fetch_add(1);
+      }
+    }
+    transport::IoResult send(transport::ConstBuffer data) noexcept override {
+      if (cut) return {transport::IoStatus::Closed};
+      auto r = inner->send(data);
+      if (r.status == transport::IoStatus::Ok && r.bytes == data.size()) seen(data);
+      return r;
+    }
+    transport::IoResult writev(std::span<const transport::ConstBuffer> buffers) noexcept override {
+      if (cut) return {transport::IoStatus::Closed};
+      auto r = inner->writev(buffers);
+      for (auto b : buffers) seen(b);
+      return r;
+    }
+    transport::IoResult recv(std::span<std::byte> buffer) noexcept override {
+      if (cut) return {transport::IoStatus::Closed};
+      return inner->recv(buffer);
+    }
+    transport::WaitStatus wait(transport::Interest i, std::uint32_t timeout_ms) noexcept override {
+      if (cut) return transport::WaitStatus::Ready;
+      return inner->wait(i, timeout_ms);
+    }
+    void close() noexcept override { inner->close(); }
+  };
+  TcpTransportFactory tcp_;
+  Match matches_;
+  bool block_after_cut_;
+  Wrap wrap_;
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> blocked_{false};
+  std::atomic<int> cuts_{0};
+};
 
 }  // namespace edgekit::agent::test
