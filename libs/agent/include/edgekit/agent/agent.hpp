@@ -368,7 +368,9 @@ class Agent {
   /// filter waits for it. `handler` is installed before the SUBSCRIBE is sent (retained messages
   /// may arrive right behind the SUBACK) and removed again if the broker refuses it. If the
   /// connection drops before the SUBACK, the command is queued again, ahead of the commands
-  /// queued after it, and sent on the next connection.
+  /// queued after it, and sent on the next connection. While every session record is taken
+  /// (QoS 1/2 publishes in flight), the SUBSCRIBE waits, like a publish, for an acknowledgement
+  /// to free one.
   /// Errors: NotStarted; Stopped; PermanentFailure; QueueFull; InvalidArgument (filter longer
   /// than max_filter_length); Rejected (invalid filter). Outcome errors: RouterFull; a SUBACK
   /// failure code in `reason_code`; Rejected with `mqtt` Timeout (no SUBACK within
