@@ -22,22 +22,13 @@ using mqtt::QoS;
 using mqtt::ReasonCode;
 using mqtt::Version;
 
-class AgentSubscribeTest : public edgekit::testing::MosquittoFixture,
-                           public ::testing::WithParamInterface<Version> {
+class AgentSubscribeTest : public AgentBrokerTest {
  protected:
-  mqtt::ConnectOptions options(std::string_view id) {
-    mqtt::ConnectOptions o;
-    o.version = GetParam();
-    o.client_id = id;
-    o.keep_alive_seconds = 30;
-    return o;
-  }
   static Config quick_reconnect() {
     Config c;
     c.reconnect_backoff = {Duration{50}, Duration{200}};
     return c;
   }
-  SteadyClock clock_;
 };
 
 // The SUBACK is held back by the proxy (server → client stalled) while another thread publishes

@@ -24,18 +24,7 @@ using mqtt::QoS;
 using mqtt::ReasonCode;
 using mqtt::Version;
 
-class AgentTest : public edgekit::testing::MosquittoFixture,
-                  public ::testing::WithParamInterface<Version> {
- protected:
-  mqtt::ConnectOptions options(std::string_view id) {
-    mqtt::ConnectOptions o;
-    o.version = GetParam();
-    o.client_id = id;
-    o.keep_alive_seconds = 30;
-    return o;
-  }
-  SteadyClock clock_;
-};
+using AgentTest = AgentBrokerTest;
 
 TEST_P(AgentTest, PublishesAllQoSToItselfAndReportsBrokerReasonCodes) {
   TcpTransportFactory factory("127.0.0.1", broker().port());

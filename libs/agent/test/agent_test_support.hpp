@@ -8,10 +8,14 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "edgekit/agent/agent.hpp"
+#include "edgekit/testing/mosquitto.hpp"
 
 namespace edgekit::agent::test {
 
@@ -119,6 +123,20 @@ inline mqtt::Publish message(std::string_view topic, std::string_view payload,
   p.qos = qos;
   return p;
 }
+
+// Agent tests against a real Mosquitto, once per protocol version.
+class AgentBrokerTest : public edgekit::testing::MosquittoFixture,
+                        public ::testing::WithParamInterface<mqtt::Version> {
+ protected:
+  mqtt::ConnectOptions options(std::string_view id) {
+    mqtt::ConnectOptions o;
+    o.version = GetParam();
+    o.client_id = id;
+    o.keep_alive_seconds = 30;
+    return o;
+  }
+  SteadyClock clock_;
+};
 
 // A TransportFactory over TCP whose connection, once armed, is cut right after the client has
 // written a chunk that `matches` accepts: the broker gets that packet, the client never sees the
