@@ -58,6 +58,7 @@ const char* to_string(Errc e) noexcept {
     case Errc::HostNotFound: return "host not found";
     case Errc::ConnectFailed: return "connect failed";
     case Errc::CalledFromHandler: return "blocking call made from inside the event handler";
+    case Errc::SendQueueFull: return "send queue full: write queued bytes, then retry";
   }
   return "unknown error";
 }

@@ -70,6 +70,7 @@ enum class Errc : std::uint8_t {
   HostNotFound,                  ///< the host name did not resolve
   ConnectFailed,                 ///< TCP connect failed or was refused
   CalledFromHandler,             ///< a blocking client call made from inside its event handler
+  SendQueueFull,                 ///< the connection's send queue has no room now: write, then retry
 };
 
 /// A short, static, human-readable description of `e` (never allocates).

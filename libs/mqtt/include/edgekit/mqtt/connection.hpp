@@ -1,0 +1,353 @@
+#pragma once
+/// \file
+/// `Connection`: the whole behaviour of one MQTT client connection (3.1.1 and 5) as a sans-I/O
+/// state machine over the pure `Session` and the codec, in the manner of ngtcp2 and coreMQTT v2's
+/// non-blocking loop: bytes and time go in; bytes to send, events and the next deadline come out.
+/// It never allocates, never blocks, never reads a clock and never touches a socket, so the same
+/// engine runs under the blocking `Client`, the agent's thread and an event loop carrying
+/// thousands of connections, and tests step it in simulated time.
+///
+/// What it owns (the connection rules, written once): CONNACK first [MQTT-3.2.0-1] and its
+/// deadline; fatal errors mapped to DISCONNECT reason codes (MQTT 5) and a poisoned connection;
+/// acks queued behind the events that caused them and written together; resends after CONNACK
+/// and after each completion frees Receive Maximum quota; keep-alive PINGREQ and the ping
+/// timeout; lost operations reported one by one, never dropped.
+///
+/// The driver's loop:
+///   conn.connect(options, now, timeout)        // CONNECT is queued
+///   loop:
+///     write conn.output(...) to the socket; conn.on_written(n, now)
+///     read into conn.read_buffer(); conn.on_read(n, now)   (or conn.on_received(bytes, now))
+///     while (auto e = conn.poll_event(now)) handle *e      // messages, completions, closes
+///     if now >= conn.next_deadline(): conn.on_timer(now)
+///     if conn.state() == Closed and nothing left to write: close the socket
+///   socket closed or failed: conn.on_transport_closed(error, now)
+///
+/// Memory: every buffer is the caller's. The *receive buffer* holds incoming bytes and bounds
+/// the largest packet accepted (advertised to an MQTT 5 server as Maximum Packet Size). The
+/// *send buffer* holds every outgoing packet except PUBLISH payloads, which are queued as views
+/// of the caller's memory and written from there (one writev, no copy). The send queue holds at
+/// most `kSendQueuePackets` packets: when it or the send buffer is full, commands return
+/// `Errc::SendQueueFull` (nothing recorded, nothing queued: write and retry) and incoming packets
+/// wait in the receive buffer until there is room for their acks, so a slow socket only slows
+/// the connection down, it never fails it. The engine itself is a few hundred bytes.
+///
+/// Payload views: a QoS 0 payload must stay valid until it has been written (`output_empty()`
+/// or the bytes counted by `on_written`); a QoS 1/2 message's topic, payload and property views
+/// until PublishCompleted or MessageLost (a resume resends them), as in `Session`.
+///
+/// Events come out of `poll_event`, one at a time; the views inside an event (messages, ack
+/// properties, CONNACK) point into the receive buffer or the session and stay valid until the
+/// next call on the connection. Persistence is the `Session`'s `SessionStore`; a store whose
+/// writes must not block the engine defers them (the store interface returns at once).
+///
+/// Thread safety: none; one thread drives a connection at a time.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "edgekit/core/clock.hpp"
+#include "edgekit/mqtt/packets.hpp"
+#include "edgekit/mqtt/session.hpp"
+#include "edgekit/mqtt/types.hpp"
+
+namespace edgekit::mqtt {
+
+/// What an `Event` reports.
+enum class EventType : std::uint8_t {
+  /// An incoming PUBLISH for the application: `message` is set. QoS 2 messages are delivered
+  /// once, on PUBLISH, and a duplicate (DUP resend of an id still awaiting PUBREL) is not
+  /// delivered again (spec 4.3.3). Its PUBACK/PUBREC is queued when the event is polled and
+  /// leaves with the next write, after the application has seen the message.
+  MessageReceived,
+  /// An outgoing QoS 1 or 2 PUBLISH finished: PUBACK (QoS 1), PUBCOMP (QoS 2), or a PUBREC with an
+  /// error reason code, which ends the QoS 2 flow (MQTT 5 spec 4.3.3). `packet_id` is the id
+  /// `publish` returned; `reason_code` is the broker's (Success in 3.1.1); `properties` are the
+  /// ack's.
+  PublishCompleted,
+  /// An unacknowledged outgoing QoS 1/2 publish will never be completed: CONNACK said
+  /// session_present = 0 (the server has forgotten the session), or `disconnect` ended a
+  /// session that does not outlive the connection (MQTT 5 Session Expiry Interval 0, 3.1.1
+  /// Clean Session). One event per record; `packet_id` and `message` (the publish as given to
+  /// `publish`, whose memory is the caller's again after this event) are set, and
+  /// `pubrec_received` says whether a QoS 2 message had been accepted by the server (its
+  /// delivery is then uncertain, not merely failed).
+  MessageLost,
+  /// The server sent DISCONNECT (MQTT 5): `reason_code` and `properties` (Reason String, Server
+  /// Reference, User Properties) are the server's. The connection is closed; `error` is
+  /// Errc::ServerDisconnected.
+  ServerDisconnected,
+  /// An established connection was closed because of a fatal error (`error` says which).
+  /// Reported once per connection. Not reported for `disconnect`, nor for a failed connect
+  /// (ConnectFailed says it), nor after ServerDisconnected (which says it already).
+  ConnectionClosed,
+  /// A SUBSCRIBE finished. `packet_id` is the id `subscribe` returned.
+  /// - `error == Errc::Ok`: the SUBACK arrived. `reason_codes` are its codes as the server sent
+  ///   them (granted QoS 0x00..0x02 or an error code per filter, in order; 3.1.1 failure 0x80
+  ///   reads UnspecifiedError). `reason_code` is the first failing code, else Success.
+  ///   `properties` are the SUBACK's (Reason String, User Properties; empty in 3.1.1).
+  /// - `error == Errc::NotConnected`: the connection ended before the SUBACK; `reason_codes` is
+  ///   empty and `properties` null. The server may or may not have applied it; it is never
+  ///   resent.
+  SubscribeCompleted,
+  /// An UNSUBSCRIBE finished: as SubscribeCompleted. With the UNSUBACK, `reason_codes` holds one
+  /// code per filter (MQTT 5) or is empty (3.1.1: its UNSUBACK carries none; every filter
+  /// succeeded).
+  UnsubscribeCompleted,
+  /// The CONNACK accepted the connection: `connack` points at it (views into the receive
+  /// buffer), `session_present` is its flag. Lost operations (session_present = 0) follow as
+  /// MessageLost / Subscribe- / UnsubscribeCompleted events before any incoming packet.
+  Connected,
+  /// A connection attempt ended without a connection: `error` is ConnectionRefused (the
+  /// CONNACK's failure code is in `reason_code` and `connack`), Timeout (no CONNACK in time),
+  /// ProtocolError (first packet not a CONNACK), a decode error, TransportClosed or
+  /// TransportError.
+  ConnectFailed,
+  /// A PINGRESP arrived (after `ping` or a keep-alive PINGREQ).
+  PingResponse,
+};
+
+/// One event. Pointers and the views inside them point into the receive buffer or the session
+/// and are valid only until the next call on the connection (for `Client`: during the handler
+/// call). Copy what you need to keep.
+struct Event {
+  EventType type = EventType::MessageReceived;
+  std::uint16_t packet_id = 0;
+  ReasonCode reason_code = ReasonCode::Success;
+  Errc error = Errc::Ok;
+  /// MessageLost of a QoS 2 publish: the server had sent PUBREC (we sent PUBREL) before it lost
+  /// the session, so it may already have delivered the message: sending it again may deliver
+  /// it twice (see `LostOperation::pubrec_received`). False otherwise.
+  bool pubrec_received = false;
+  /// Connected: the CONNACK's Session Present flag.
+  bool session_present = false;
+  const Publish* message = nullptr;  ///< MessageReceived and MessageLost
+  /// PublishCompleted, ServerDisconnected (MQTT 5), Subscribe/UnsubscribeCompleted with an ack.
+  const Properties* properties = nullptr;
+  /// SubscribeCompleted / UnsubscribeCompleted: the ack's reason codes (into the receive buffer).
+  ReasonCodes reason_codes{};
+  /// Connected, and ConnectFailed with a CONNACK refusal: the CONNACK.
+  const ConnAck* connack = nullptr;
+};
+
+/// What `connect` sends. Views point at the caller's data and need to stay valid only during
+/// the `connect` call.
+struct ConnectOptions {
+  Version version = Version::V5;
+  /// May be empty: the session's own id is used when it has one (assigned by the server on an
+  /// earlier connect, or restored), else the server assigns one (MQTT 5: Assigned Client
+  /// Identifier in the CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
+  std::string_view client_id;
+  /// Clean Start (MQTT 5) / Clean Session (3.1.1). With false, the server resumes the session
+  /// if it has one and the client resends the session's unacknowledged publishes.
+  bool clean_start = true;
+  /// Seconds; 0 disables keep-alive. An MQTT 5 Server Keep Alive in the CONNACK replaces it.
+  std::uint16_t keep_alive_seconds = 60;
+  std::optional<std::string_view> username;
+  std::optional<Bytes> password;
+  std::optional<Will> will;
+  /// MQTT 5 CONNECT properties (Session Expiry Interval, Receive Maximum, Topic Alias Maximum,
+  /// User Properties, ...). Must be empty for 3.1.1. Maximum Packet Size is set to the receive
+  /// buffer's size when unset or larger, so that a conforming server never sends a packet that
+  /// does not fit [MQTT-3.1.2-24].
+  Properties properties;
+};
+
+/// Where a connection is in its life.
+enum class ConnectionState : std::uint8_t {
+  Idle,        ///< never connected, or closed and reset by the next `connect`
+  Connecting,  ///< CONNECT queued or sent, waiting for the CONNACK
+  Connected,   ///< CONNACK accepted
+  Closed,      ///< ended (`disconnect`, a fatal error, the server); `error()` says why
+};
+
+/// The sans-I/O MQTT connection engine. See the file comment.
+class Connection {
+ public:
+  /// Most packets waiting in the send queue at once (a PUBLISH with its payload is one).
+  static constexpr std::size_t kSendQueuePackets = 16;
+
+  /// `session` holds the MQTT session state and outlives connections (a later `connect`
+  /// resumes it). `receive_buffer` and `send_buffer` are the caller's and must outlive the
+  /// connection; each should be at least 128 bytes; the send buffer must hold the largest
+  /// CONNECT / SUBSCRIBE / PUBLISH header the application sends (else BufferTooSmall).
+  Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // --- Commands -------------------------------------------------------------------------------
+
+  /// Starts a connection attempt: resets the buffers and queues CONNECT. The CONNACK must arrive
+  /// within `connack_timeout` (else ConnectFailed with Timeout at `on_timer`). The outcome is a
+  /// Connected or ConnectFailed event. With session_present = 1 the session's unacknowledged
+  /// publishes are queued for resend (DUP set) and PUBRELs again [MQTT-4.4.0-1], as many PUBLISH
+  /// as the server's Receive Maximum lets through, the rest as acknowledgements arrive.
+  /// Errors (nothing queued, state unchanged): AlreadyConnected (Connecting or Connected);
+  /// InvalidArgument and the codec's encode errors for bad options; BufferTooSmall (CONNECT does
+  /// not fit the send buffer); ProtocolVersionDisabled.
+  [[nodiscard]] Result<void> connect(const ConnectOptions& options, Instant now,
+                                     Duration connack_timeout) noexcept;
+
+  /// Queues `message` (QoS 0, 1 or 2). For QoS 1/2 the session assigns the packet id (the
+  /// message's own `packet_id` and `dup` are ignored) and records the message until it is
+  /// acknowledged (PublishCompleted). Returns the packet id (0 for QoS 0). Views: see the file
+  /// comment. Errors (nothing recorded or queued): NotConnected; SendQueueFull (write, then
+  /// retry); BufferTooSmall (the header can never fit the send buffer); the errors of
+  /// `Session::begin_publish` (ReceiveMaximumExceeded, SessionStateFull, QoSNotSupported,
+  /// PacketTooLarge, PersistenceFailed, the codec's encode errors, ...).
+  [[nodiscard]] Result<std::uint16_t> publish(const Publish& message, Instant now) noexcept;
+
+  /// Queues SUBSCRIBE and returns its packet id; the outcome is a SubscribeCompleted event.
+  /// `subscriptions` and `properties` are encoded during the call and not kept. Errors (nothing
+  /// recorded or queued): NotConnected; InvalidArgument (no subscription); SendQueueFull;
+  /// BufferTooSmall; PacketTooLarge; NoPacketIdAvailable / SessionStateFull; the codec's encode
+  /// errors (InvalidTopicFilter, InvalidSubscriptionOptions, PropertyNotAllowed, ...).
+  [[nodiscard]] Result<std::uint16_t> subscribe(std::span<const Subscription> subscriptions,
+                                                Instant now,
+                                                const Properties& properties = {}) noexcept;
+
+  /// Queues UNSUBSCRIBE and returns its packet id; the outcome is an UnsubscribeCompleted event.
+  /// Errors: as `subscribe`.
+  [[nodiscard]] Result<std::uint16_t> unsubscribe(std::span<const std::string_view> filters,
+                                                  Instant now,
+                                                  const Properties& properties = {}) noexcept;
+
+  /// Queues PINGREQ; a PingResponse event follows, or the connection closes with
+  /// KeepAliveTimeout when none comes within the session's ping timeout.
+  /// Errors: NotConnected; SendQueueFull.
+  [[nodiscard]] Result<void> ping(Instant now) noexcept;
+
+  /// Queues DISCONNECT (MQTT 5: with `reason` and `properties`; 3.1.1: both must be default)
+  /// and ends the connection: the state is Closed at once (the driver writes what is queued,
+  /// then closes the socket). The session is kept for a resume unless it ends with the
+  /// connection, in which case each unacknowledged publish is reported as MessageLost; pending
+  /// SUBSCRIBE / UNSUBSCRIBE are reported with NotConnected.
+  /// Errors: NotConnected; InvalidArgument / PropertyNotAllowed; ProtocolError (MQTT 5: a
+  /// non-zero Session Expiry Interval after CONNECT sent 0); BufferTooSmall; SendQueueFull.
+  [[nodiscard]] Result<void> disconnect(ReasonCode reason, const Properties& properties,
+                                        Instant now) noexcept;
+
+  /// Ends the connection because of a local fatal `error` (e.g. a driver's write deadline, or a
+  /// reply the application found wrong): MQTT 5 queues DISCONNECT with `reason` when given,
+  /// then the state is Closed and ConnectionClosed / ConnectFailed and the losses are reported.
+  /// Nothing happens when the connection is not Connecting / Connected.
+  void close(Errc error, std::optional<ReasonCode> reason, Instant now) noexcept;
+
+  /// The socket was closed by the peer or failed (`error`: TransportClosed, TransportError):
+  /// as `close` without DISCONNECT, and the unwritten output is dropped.
+  void on_transport_closed(Errc error, Instant now) noexcept;
+
+  // --- Input ----------------------------------------------------------------------------------
+
+  /// The free part of the receive buffer, for the driver to read into (zero copy); then call
+  /// `on_read` with the number of bytes read. Empty while the buffer holds a complete packet
+  /// not yet polled.
+  [[nodiscard]] MutableBytes read_buffer() noexcept;
+  /// `n` bytes were read into `read_buffer()`.
+  void on_read(std::size_t n, Instant now) noexcept;
+  /// Copies as much of `data` as fits into the receive buffer; returns how many bytes it took
+  /// (the driver keeps the rest and offers it again after polling events).
+  std::size_t on_received(Bytes data, Instant now) noexcept;
+
+  // --- Events ---------------------------------------------------------------------------------
+
+  /// The next event, or nullopt when there is none now. Handles at most one incoming packet per
+  /// call; reports pending closes and losses before any packet. Returns nullopt while the send
+  /// queue has no room for the ack an incoming packet may need (write, then poll again).
+  [[nodiscard]] std::optional<Event> poll_event(Instant now) noexcept;
+  /// True when `poll_event` has a close or loss to report (which needs no incoming packet).
+  [[nodiscard]] bool notices_pending() const noexcept;
+  /// True when the receive buffer holds a complete (or invalid) packet not yet polled.
+  [[nodiscard]] bool packet_pending() const noexcept;
+
+  // --- Output ---------------------------------------------------------------------------------
+
+  /// Fills `out` with the views of the bytes to write next, in order (send-buffer regions and
+  /// payloads); returns how many it filled. Empty when nothing is queued. The views stay valid
+  /// until the next call that changes the queue.
+  std::size_t output(std::span<Bytes> out) const noexcept;
+  /// True when nothing is waiting to be written.
+  [[nodiscard]] bool output_empty() const noexcept { return queued_ == 0; }
+  /// Bytes waiting to be written.
+  [[nodiscard]] std::size_t output_size() const noexcept;
+  /// `n` bytes of `output()` were written. Restarts the keep-alive interval.
+  void on_written(std::size_t n, Instant now) noexcept;
+  /// Total bytes ever queued / written on this connection (a driver compares them to tell
+  /// whether a packet it queued has left: `written_total() >= mark` after `mark =
+  /// queued_total()` taken right after queuing it).
+  [[nodiscard]] std::uint64_t queued_total() const noexcept { return queued_total_; }
+  [[nodiscard]] std::uint64_t written_total() const noexcept { return written_total_; }
+  /// Drops the packets queued after `mark` (a `queued_total()` taken earlier) if none of their
+  /// bytes has been written; returns false (and drops nothing) otherwise. For a driver that
+  /// gives up on a QoS 0 publish it could not write in time.
+  bool unqueue_after(std::uint64_t mark) noexcept;
+
+  // --- Time -----------------------------------------------------------------------------------
+
+  /// When `on_timer` must run next (CONNACK deadline, PINGREQ due, PINGRESP overdue); nullopt
+  /// when no timer is armed.
+  [[nodiscard]] std::optional<Instant> next_deadline() const noexcept;
+  /// Runs what is due at `now`: queues PINGREQ, or ends the connection (KeepAliveTimeout, or
+  /// ConnectFailed with Timeout). Does nothing before `next_deadline()`.
+  void on_timer(Instant now) noexcept;
+
+  // --- State ----------------------------------------------------------------------------------
+
+  [[nodiscard]] ConnectionState state() const noexcept { return state_; }
+  [[nodiscard]] bool connected() const noexcept { return state_ == ConnectionState::Connected; }
+  /// The error that ended the last connection attempt or connection (Ok after `disconnect`).
+  [[nodiscard]] Errc error() const noexcept { return error_; }
+  /// The reason code of the last CONNACK refusal or server DISCONNECT (Success if none).
+  [[nodiscard]] ReasonCode server_reason() const noexcept { return server_reason_; }
+  /// The protocol version of the current (or last) connection.
+  [[nodiscard]] Version version() const noexcept { return version_; }
+  /// The keep-alive in force (seconds): the requested one, or the server's Server Keep Alive.
+  [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept;
+  [[nodiscard]] Session& session() noexcept { return session_; }
+  [[nodiscard]] const Session& session() const noexcept { return session_; }
+
+ private:
+  struct Slot {
+    std::uint32_t end = 0;  // send-buffer offset where this packet's own bytes end
+    std::uint32_t payload_size = 0;
+    const std::byte* payload = nullptr;  // written after the send-buffer bytes
+  };
+  enum class Notice : std::uint8_t { None, Closed, ConnectFailed };
+
+  [[nodiscard]] bool room_for(std::size_t bytes) noexcept;
+  template <class P>
+  Result<void> queue(const P& packet) noexcept;
+  void queue_bytes(std::size_t size, Bytes payload) noexcept;
+  void pump_resends() noexcept;
+  void fail(Errc error, std::optional<ReasonCode> reason, Instant now) noexcept;
+  [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
+  [[nodiscard]] std::optional<Event> next_notice() noexcept;
+
+  Session& session_;
+  MutableBytes rx_;
+  MutableBytes tx_;
+  std::array<Slot, kSendQueuePackets> slots_{};
+  Packet packet_{std::in_place_type<PingResp>};  // the packet the last event points into
+  LostOperation lost_{};                          // the loss the last event points at
+  std::uint64_t queued_total_ = 0;
+  std::uint64_t written_total_ = 0;
+  Instant connack_deadline_{};
+  std::uint32_t rx_pos_ = 0;   // first unpolled byte in rx_
+  std::uint32_t rx_len_ = 0;   // end of the bytes held in rx_
+  std::uint32_t tx_head_ = 0;  // next unwritten send-buffer byte
+  std::uint32_t tx_tail_ = 0;  // end of the queued send-buffer bytes
+  std::uint32_t payload_sent_ = 0;  // bytes of slots_[0]'s payload written
+  std::uint32_t queued_ = 0;        // bytes waiting to be written
+  std::uint8_t slot_count_ = 0;
+  ConnectionState state_ = ConnectionState::Idle;
+  Notice notice_ = Notice::None;
+  Version version_ = Version::V5;
+  Errc error_ = Errc::Ok;
+  ReasonCode server_reason_ = ReasonCode::Success;
+  std::uint16_t keep_alive_s_ = 0;
+};
+
+}  // namespace edgekit::mqtt
