@@ -95,7 +95,7 @@ class EventHandler {
 };
 
 /// A blocking MQTT client over a `transport::Transport`. See the file comment for memory,
-/// threading and error rules. Not copyable, not movable (the handler gets a reference to it).
+/// threading and error rules. Not copyable; movable between calls.
 class Client {
  public:
   /// `transport` must already be connected (TCP/TLS connect is the transport's business) when
@@ -107,8 +107,18 @@ class Client {
   /// session's: give it a `SessionStore` and call `Session::restore` before the first connect.
   Client(transport::Transport& transport, const Clock& clock, Session& session,
          MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler = {}) noexcept;
+  /// A client without a transport yet (a member of a class whose connection is made later):
+  /// give it one with `set_transport` before `connect` (which otherwise returns
+  /// InvalidArgument). Everything else as the constructor above.
+  Client(const Clock& clock, Session& session, MutableBytes receive_buffer,
+         MutableBytes send_buffer, EventHandler handler = {}) noexcept;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
+  /// Movable (into a container, out of a factory function), but not while one of its calls is
+  /// running (from inside its handler). The state, and the references to the transport, clock,
+  /// session and buffers, go along; the handler is called with the new object from then on.
+  Client(Client&&) noexcept = default;
+  Client& operator=(Client&&) noexcept = default;
 
   /// Replaces the event handler.
   void set_event_handler(EventHandler handler) noexcept { handler_ = handler; }
@@ -305,7 +315,7 @@ class Client {
   void emit(const Event& event) noexcept;
 
   transport::Transport* transport_;
-  const Clock& clock_;
+  const Clock* clock_;
   Connection conn_;
   EventHandler handler_;
   std::size_t recv_calls_ = 0;
