@@ -81,6 +81,7 @@ std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_aliv
 // --- Send queue ----------------------------------------------------------------------------------
 
 void Connection::clear_output() noexcept {
+  acks_last_ = false;
   slot_count_ = 0;
   tx_head_ = tx_tail_ = head_begin_ = 0;
   payload_sent_ = 0;
@@ -103,6 +104,7 @@ bool Connection::room_for(std::size_t bytes) noexcept {
 }
 
 void Connection::queue_bytes(std::size_t size, Bytes payload) noexcept {
+  acks_last_ = false;
   tx_tail_ += static_cast<std::uint32_t>(size);
   slots_[slot_count_++] =
       Slot{tx_tail_, static_cast<std::uint32_t>(payload.size()), payload.data()};
@@ -124,7 +126,19 @@ bool Connection::queue_ack(const Reply& reply) noexcept {
   if (!room_for(kAckRoom)) return false;
   const auto n = encode_ack(reply.type, reply.packet_id, reply.reason_code, version_,
                             tx_.subspan(tx_tail_));
-  if (n) queue_bytes(*n, {});
+  if (!n) return true;
+  if (acks_last_) {
+    // Acks of a batch share one slot: one view, however many messages a read brought. (Only
+    // acks are merged, so a slot still ends on a packet boundary and a publish is still alone
+    // in its slot.)
+    tx_tail_ += static_cast<std::uint32_t>(*n);
+    slots_[slot_count_ - 1u].end = tx_tail_;
+    queued_ += static_cast<std::uint32_t>(*n);
+    queued_total_ += *n;
+  } else {
+    queue_bytes(*n, {});
+    acks_last_ = true;
+  }
   return true;
 }
 
@@ -158,8 +172,9 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   n = std::min<std::size_t>(n, queued_);
   written_total_ += n;
   queued_ -= static_cast<std::uint32_t>(n);
-  while (n > 0 && slot_count_ > 0) {
-    const Slot& s = slots_[0];
+  std::size_t done = 0;  // slots written out completely
+  while (n > 0 && done < slot_count_) {
+    const Slot& s = slots_[done];
     const std::size_t own = std::min<std::size_t>(n, s.end - tx_head_);
     tx_head_ += static_cast<std::uint32_t>(own);
     n -= own;
@@ -168,13 +183,17 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
     payload_sent_ += static_cast<std::uint32_t>(pay);
     n -= pay;
     if (payload_sent_ < s.payload_size) break;
-    // Packet 0 is out.
     head_begin_ = s.end;
     payload_sent_ = 0;
-    std::copy(slots_.begin() + 1, slots_.begin() + slot_count_, slots_.begin());
-    --slot_count_;
+    ++done;
   }
-  if (slot_count_ == 0) clear_output();
+  if (done == slot_count_) {
+    clear_output();
+  } else if (done > 0) {
+    std::copy(slots_.begin() + static_cast<std::ptrdiff_t>(done),
+              slots_.begin() + slot_count_, slots_.begin());
+    slot_count_ = static_cast<std::uint8_t>(slot_count_ - done);
+  }
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
   if (state_ == ConnectionState::Connected) {
     session_->on_sent(now);
@@ -190,6 +209,7 @@ bool Connection::unqueue_last(std::uint64_t mark) noexcept {
   // Not that packet, or part of it is on the wire.
   if (queued_total_ - size != mark || queued_ < size || (i == 0 && queued_ != size)) return false;
   --slot_count_;
+  acks_last_ = false;
   tx_tail_ = begin;
   queued_ -= size;
   queued_total_ = mark;
@@ -201,6 +221,7 @@ void Connection::drop_unwritten() noexcept {
   // A packet partly on the wire must be finished, or the stream is cut mid-packet: keep it;
   // drop every packet not yet started.
   if (slot_count_ == 0) return;
+  acks_last_ = false;
   if (tx_head_ > head_begin_ || payload_sent_ > 0) {
     slot_count_ = 1;
     tx_tail_ = slots_[0].end;

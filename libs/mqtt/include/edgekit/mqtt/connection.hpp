@@ -374,6 +374,7 @@ class Connection {
   bool ping_due_ = false;        // a keep-alive PINGREQ fell due while the queue was full
   bool resends_due_ = false;     // the session may have resends due (after CONNACK, completions)
   bool losses_due_ = false;      // the session may have lost operations to report
+  bool acks_last_ = false;       // the last slot holds acks only (the next ack joins it)
   bool handled_quietly_ = false;  // the last packet handled needed no event
 };
 
