@@ -63,6 +63,12 @@ enum class Errc : std::uint8_t {
   PersistenceCorrupted,          ///< a stored record failed its integrity check (CRC, length)
 
   // --- Transport and client ---------------------------------------------------------------------
+  // How the client and the agent report a transport failure in MQTT's terms. The transport's own
+  // errors have their own enums and categories (transport::TcpErrc / tcp_category(),
+  // tls::Cause / tls_category()); they map here as: IoStatus::Closed → TransportClosed,
+  // IoStatus::Error → TransportError, name resolution → HostNotFound, connect timeout → Timeout,
+  // any other connect failure → ConnectFailed. Kept for API compatibility; new transport
+  // failures get a value in the transport's enum, not here.
   TransportClosed = 80,          ///< the peer closed the connection
   TransportError,                ///< the transport failed (see the transport's own error)
   Timeout,                       ///< the operation did not complete in the time allowed
