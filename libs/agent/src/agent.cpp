@@ -197,6 +197,7 @@ edgekit::Result<TransportConnection, TransportFailure> TcpTransportFactory::conn
     TransportFailure f;
     f.system_error = r.error().system_error;
     f.detail = r.error().detail;
+    f.transport_error = r.error().code;
     switch (r.error().code) {
       case transport::TcpErrc::HostNotFound:
         f.error = mqtt::Errc::HostNotFound;
@@ -1084,6 +1085,7 @@ struct Agent::Impl {
       f.error = c.error().error;
       f.system_error = c.error().system_error;
       f.detail = c.error().detail;
+      f.transport_error = c.error().transport_error;
       f.permanent = c.error().permanent || c.error().error == mqtt::Errc::HostNotFound ||
                     (!ever_connected && failures + 1 >= config.initial_connect_attempts);
       schedule_retry(f);

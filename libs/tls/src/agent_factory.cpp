@@ -20,6 +20,7 @@ TlsTransportFactory::connect() noexcept {
     agent::TransportFailure f;
     f.detail = to_string(r.error().cause);
     f.system_error = r.error().system_error;
+    f.transport_error = r.error().cause;
     switch (r.error().cause) {
       case Cause::HostNotFound:
         f.error = mqtt::Errc::HostNotFound;  // the agent decides whether that is permanent

@@ -195,6 +195,9 @@ TEST_F(TlsBroker, AgentConnectsThroughTheTlsFactory) {
   ASSERT_FALSE(f);
   EXPECT_TRUE(f.error().permanent);
   EXPECT_EQ(bad.last_error().cause, Cause::UnknownCa);
+  // The agent's failure keeps the TLS cause behind its MQTT-level ConnectFailed.
+  EXPECT_EQ(f.error().error, mqtt::Errc::ConnectFailed);
+  EXPECT_EQ(f.error().transport_error, Cause::UnknownCa);
 }
 
 // --- mutual TLS, key generated inside a PKCS#11 token ---------------------------------------------

@@ -149,6 +149,9 @@ struct TransportFailure {
   const char* detail = "";                       ///< static text
   /// True when retrying cannot help (e.g. an invalid address).
   bool permanent = false;
+  /// The transport's own error, which `error` maps into MQTT's terms: a `transport::TcpErrc`,
+  /// a `tls::Cause`, ... (compare with `==`, print with `message()`); empty when there is none.
+  std::error_code transport_error{};
 };
 
 /// Makes a new connected transport for each connection attempt: TCP today, TLS later.
@@ -239,6 +242,9 @@ struct Status {
   std::size_t uncertain = 0;
   int system_error = 0;
   const char* detail = "";  ///< static text
+  /// Unreachable: the transport's own error (`TransportFailure::transport_error`), e.g.
+  /// tls::Cause::UnknownCa behind `error` ConnectFailed.
+  std::error_code transport_error{};
 };
 
 /// Receives `Status` reports on the agent thread. May call the agent.
