@@ -88,8 +88,10 @@ edgekit_pkg_config(mqtt_error_category DESCRIPTION "edgekit MQTT errors as std::
   REQUIRES edgekit-mqtt-codec)
 edgekit_pkg_config(mqtt_session DESCRIPTION "edgekit MQTT session state (pure)"
   REQUIRES edgekit-mqtt-codec)
+edgekit_pkg_config(mqtt_connection DESCRIPTION "edgekit sans-I/O MQTT connection engine (pure)"
+  REQUIRES edgekit-mqtt-session)
 edgekit_pkg_config(mqtt DESCRIPTION "edgekit blocking MQTT client"
-  REQUIRES edgekit-mqtt-session edgekit-transport edgekit-mqtt-error-category)
+  REQUIRES edgekit-mqtt-connection edgekit-transport edgekit-mqtt-error-category)
 edgekit_pkg_config(mqtt_file_store DESCRIPTION "edgekit file-backed MQTT session store"
   REQUIRES edgekit-mqtt-session)
 edgekit_pkg_config(tcp DESCRIPTION "edgekit POSIX TCP transport" REQUIRES edgekit-transport)

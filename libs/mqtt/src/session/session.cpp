@@ -310,7 +310,7 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
   return out;
 }
 
-std::optional<Resend> Session::next_resend() noexcept {
+OutgoingRecord* Session::find_resend() noexcept {
   // PUBLISH and PUBREL resends each keep their original order [MQTT-4.6.0-1] [MQTT-4.6.0-3];
   // between the two kinds the spec sets no order, and the oldest goes first.
   //
@@ -334,9 +334,11 @@ std::optional<Resend> Session::next_resend() noexcept {
   if (publish != nullptr && counted >= server_receive_max_) publish = nullptr;
   OutgoingRecord* best = publish;
   if (best == nullptr || (pubrel != nullptr && pubrel->sequence < best->sequence)) best = pubrel;
-  if (best == nullptr) return std::nullopt;
-  best->resend = false;
-  Resend out;
+  return best;
+}
+
+void Session::resend_of(const OutgoingRecord& record, Resend& out) const noexcept {
+  const OutgoingRecord* best = &record;
   if (best->state == OutgoingState::AwaitPubComp) {
     out.type = PacketType::PubRel;
     out.pubrel.packet_id = best->packet_id;
@@ -351,17 +353,37 @@ std::optional<Resend> Session::next_resend() noexcept {
     // this the resend would be a packet the codec refuses (found by fuzz_store).
     if (version_ == Version::V311) out.publish.properties = Properties{};
   }
+}
+
+std::optional<Resend> Session::next_resend() noexcept {
+  Resend out;
+  if (!next_resend(out, true)) return std::nullopt;
   return out;
 }
 
+bool Session::next_resend(Resend& out, bool take) noexcept {
+  OutgoingRecord* best = find_resend();
+  if (best == nullptr) return false;
+  if (take) best->resend = false;
+  out = Resend{};
+  resend_of(*best, out);
+  return true;
+}
+
 std::optional<LostOperation> Session::next_lost() noexcept {
+  LostOperation out;
+  if (!next_lost(out)) return std::nullopt;
+  return out;
+}
+
+bool Session::next_lost(LostOperation& out) noexcept {
   OutgoingRecord* best = nullptr;
   for (OutgoingRecord& r : storage_.outgoing) {
     if (r.state == OutgoingState::Free || !r.lost) continue;
     if (best == nullptr || r.sequence < best->sequence) best = &r;
   }
-  if (best == nullptr) return std::nullopt;
-  LostOperation out;
+  if (best == nullptr) return false;
+  out = LostOperation{};
   out.packet_id = best->packet_id;
   switch (best->state) {
     case OutgoingState::AwaitSubAck: out.kind = OperationKind::Subscribe; break;
@@ -374,7 +396,7 @@ std::optional<LostOperation> Session::next_lost() noexcept {
       break;
   }
   *best = OutgoingRecord{};
-  return out;
+  return true;
 }
 
 Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept {
@@ -487,6 +509,20 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
   // [MQTT-3.1.2-24]: never send a packet larger than the server's Maximum Packet Size.
   if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
 
+  if (rec != nullptr && !storage_.message_copies.empty()) {
+    // The session's own copy: [topic][payload] in the record's slot; the publish (and so the
+    // first send, the record and every resend) points at it.
+    const std::size_t slot = storage_.message_copies.size() / storage_.outgoing.size();
+    const std::size_t topic = publish.topic.size();
+    const std::size_t payload = publish.payload.size();
+    if (topic + payload > slot) return fail(Errc::BufferTooSmall);
+    std::byte* area = storage_.message_copies.data() +
+                      static_cast<std::size_t>(rec - storage_.outgoing.data()) * slot;
+    std::memcpy(area, publish.topic.data(), topic);
+    if (payload > 0) std::memcpy(area + topic, publish.payload.data(), payload);
+    publish.topic = std::string_view(reinterpret_cast<const char*>(area), topic);
+    publish.payload = Bytes(area + topic, payload);
+  }
   if (rec != nullptr) {
     const std::uint32_t seq = next_sequence_++;
     if (store_ != nullptr) {

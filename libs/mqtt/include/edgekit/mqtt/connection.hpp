@@ -177,6 +177,11 @@ class Connection {
   Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  /// Movable (into a container, out of a factory): the state and the views of the caller's
+  /// buffers and session go along; the buffers themselves do not move.
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+  ~Connection() = default;
 
   // --- Commands -------------------------------------------------------------------------------
 
@@ -215,9 +220,9 @@ class Connection {
                                                   Instant now,
                                                   const Properties& properties = {}) noexcept;
 
-  /// Queues PINGREQ; a PingResponse event follows, or the connection closes with
-  /// KeepAliveTimeout when none comes within the session's ping timeout.
-  /// Errors: NotConnected; SendQueueFull.
+  /// Queues PINGREQ; a PingResponse event follows when the PINGRESP arrives. How long to wait
+  /// for it is the caller's choice (keep-alive PINGREQs, sent by `on_timer`, are timed by the
+  /// session). Errors: NotConnected; SendQueueFull.
   [[nodiscard]] Result<void> ping(Instant now) noexcept;
 
   /// Queues DISCONNECT (MQTT 5: with `reason` and `properties`; 3.1.1: both must be default)
@@ -280,10 +285,11 @@ class Connection {
   /// queued_total()` taken right after queuing it).
   [[nodiscard]] std::uint64_t queued_total() const noexcept { return queued_total_; }
   [[nodiscard]] std::uint64_t written_total() const noexcept { return written_total_; }
-  /// Drops the packets queued after `mark` (a `queued_total()` taken earlier) if none of their
-  /// bytes has been written; returns false (and drops nothing) otherwise. For a driver that
-  /// gives up on a QoS 0 publish it could not write in time.
-  bool unqueue_after(std::uint64_t mark) noexcept;
+  /// Drops the last packet queued if it was queued at `mark` (the `queued_total()` taken right
+  /// before queuing it) and none of its bytes has been written; returns false (and drops
+  /// nothing) otherwise. For a driver that gives up on a QoS 0 publish it could not write in
+  /// time.
+  bool unqueue_last(std::uint64_t mark) noexcept;
 
   // --- Time -----------------------------------------------------------------------------------
 
@@ -306,8 +312,10 @@ class Connection {
   [[nodiscard]] Version version() const noexcept { return version_; }
   /// The keep-alive in force (seconds): the requested one, or the server's Server Keep Alive.
   [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept;
-  [[nodiscard]] Session& session() noexcept { return session_; }
-  [[nodiscard]] const Session& session() const noexcept { return session_; }
+  /// Number of complete packets taken from the receive buffer so far.
+  [[nodiscard]] std::uint64_t packets_received() const noexcept { return packets_received_; }
+  [[nodiscard]] Session& session() noexcept { return *session_; }
+  [[nodiscard]] const Session& session() const noexcept { return *session_; }
 
  private:
   struct Slot {
@@ -317,30 +325,43 @@ class Connection {
   };
   enum class Notice : std::uint8_t { None, Closed, ConnectFailed };
 
+  void clear_output() noexcept;
   [[nodiscard]] bool room_for(std::size_t bytes) noexcept;
   template <class P>
   Result<void> queue(const P& packet) noexcept;
+  bool queue_ack(const Reply& reply) noexcept;
   void queue_bytes(std::size_t size, Bytes payload) noexcept;
-  void pump_resends() noexcept;
-  void fail(Errc error, std::optional<ReasonCode> reason, Instant now) noexcept;
+  void drop_unwritten() noexcept;
+  void pump(Instant now) noexcept;
+  template <class Request>
+  Result<std::uint16_t> request(Request& packet, Instant now) noexcept;
   [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
   [[nodiscard]] std::optional<Event> next_notice() noexcept;
 
-  Session& session_;
+  Session* session_;
   MutableBytes rx_;
   MutableBytes tx_;
   std::array<Slot, kSendQueuePackets> slots_{};
   Packet packet_{std::in_place_type<PingResp>};  // the packet the last event points into
-  LostOperation lost_{};                          // the loss the last event points at
+  // The loss the last event points at, and the resend being queued: never in use at once
+  // (a resend is queued inside a call, and every call ends the views of the last event).
+  union {
+    char unset_;  // the member the constructor starts with: nothing to zero-fill
+    LostOperation lost_;
+    Resend resend_;
+  };
   std::uint64_t queued_total_ = 0;
   std::uint64_t written_total_ = 0;
+  std::uint64_t packets_received_ = 0;
   Instant connack_deadline_{};
-  std::uint32_t rx_pos_ = 0;   // first unpolled byte in rx_
-  std::uint32_t rx_len_ = 0;   // end of the bytes held in rx_
-  std::uint32_t tx_head_ = 0;  // next unwritten send-buffer byte
-  std::uint32_t tx_tail_ = 0;  // end of the queued send-buffer bytes
-  std::uint32_t payload_sent_ = 0;  // bytes of slots_[0]'s payload written
+  std::uint32_t rx_pos_ = 0;        // first unpolled byte in rx_
+  std::uint32_t rx_len_ = 0;        // end of the bytes held in rx_
+  std::uint32_t head_begin_ = 0;    // send-buffer offset where packet 0 begins
+  std::uint32_t tx_head_ = 0;       // next unwritten send-buffer byte
+  std::uint32_t tx_tail_ = 0;       // end of the queued send-buffer bytes
+  std::uint32_t payload_sent_ = 0;  // bytes of packet 0's payload written
   std::uint32_t queued_ = 0;        // bytes waiting to be written
+  Reply reply_{};                   // the ack of the last MessageReceived, queued at next poll
   std::uint8_t slot_count_ = 0;
   ConnectionState state_ = ConnectionState::Idle;
   Notice notice_ = Notice::None;
@@ -348,6 +369,9 @@ class Connection {
   Errc error_ = Errc::Ok;
   ReasonCode server_reason_ = ReasonCode::Success;
   std::uint16_t keep_alive_s_ = 0;
+  bool reply_due_ = false;
+  bool ping_due_ = false;        // a keep-alive PINGREQ fell due while the queue was full
+  bool handled_quietly_ = false;  // the last packet handled needed no event
 };
 
 }  // namespace edgekit::mqtt
