@@ -58,9 +58,7 @@ std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
     if (row.error == error) return row.reason;
   }
   // The codec's "malformed input" group (MQTT 5 spec 4.13).
-  if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
-    return ReasonCode::MalformedPacket;
-  }
+  if (is_malformed(error)) return ReasonCode::MalformedPacket;
   return std::nullopt;
 }
 
