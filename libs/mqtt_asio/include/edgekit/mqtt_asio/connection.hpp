@@ -56,6 +56,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -124,6 +125,9 @@ class Driver {
 
 /// Where to connect. `tls` null: plain TCP.
 struct Endpoint {
+  Endpoint(asio::ip::tcp::endpoint where, const tls::TlsContext* context = nullptr,
+           std::string_view name = {}) noexcept
+      : address(where), tls(context), server_name(name) {}
   asio::ip::tcp::endpoint address;
   /// TLS settings (loaded once, shared by any number of connections); must outlive the
   /// connection attempt's handshake.
