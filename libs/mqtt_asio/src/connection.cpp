@@ -275,39 +275,25 @@ void Connection::handshake() noexcept {
   maybe_finish();  // a failed wait may have closed it
 }
 
-void Connection::on_readable(std::error_code ec) noexcept {
+void Connection::on_ready(bool read, std::error_code ec) noexcept {
   if (ec == asio::error::operation_aborted || phase_ == Phase::Idle || phase_ == Phase::Closing) {
     maybe_finish();
     return;
   }
   if (ec) {
     on_failure(ec, mqtt::Errc::TransportError);
-    return;
-  }
-  if (phase_ == Phase::Handshaking) {
-    handshake();
-    return;
-  }
-  readable_ = true;
-  if (write_wants_read_) write_wants_read_ = false;  // retry the TLS write that needed input
-  pump();
-}
-
-void Connection::on_writable(std::error_code ec) noexcept {
-  if (ec == asio::error::operation_aborted || phase_ == Phase::Idle || phase_ == Phase::Closing) {
     maybe_finish();
     return;
   }
-  if (ec) {
-    on_failure(ec, mqtt::Errc::TransportError);
-    return;
-  }
   if (phase_ == Phase::Handshaking) {
     handshake();
     return;
   }
-  if (read_wants_write_) {
-    read_wants_write_ = false;
+  if (read) {
+    readable_ = true;
+    write_wants_read_ = false;  // retry the TLS write that needed input
+  } else if (read_wants_write_) {
+    read_wants_write_ = false;  // retry the TLS read that needed to write
     readable_ = true;
   }
   pump();
@@ -485,36 +471,24 @@ bool Connection::write_some() noexcept {
 
 // --- waits, timer, close -------------------------------------------------------------------------
 
-void Connection::wait_read() noexcept {
-  if (read_waiting_) return;
-  try {
-    ++pending_;
-    read_waiting_ = true;
-    socket_.async_wait(asio::socket_base::wait_read, [this](std::error_code ec) {
-      --pending_;
-      read_waiting_ = false;
-      on_readable(ec);
-    });
-  } catch (...) {
-    --pending_;
-    read_waiting_ = false;
-    on_failure(make_error_code(Errc::OutOfMemory), mqtt::Errc::TransportError);
-  }
-}
+void Connection::wait_read() noexcept { wait(true); }
+void Connection::wait_write() noexcept { wait(false); }
 
-void Connection::wait_write() noexcept {
-  if (write_waiting_) return;
+void Connection::wait(bool read) noexcept {
+  bool& waiting = read ? read_waiting_ : write_waiting_;
+  if (waiting) return;
   try {
     ++pending_;
-    write_waiting_ = true;
-    socket_.async_wait(asio::socket_base::wait_write, [this](std::error_code ec) {
-      --pending_;
-      write_waiting_ = false;
-      on_writable(ec);
-    });
+    waiting = true;
+    socket_.async_wait(read ? asio::socket_base::wait_read : asio::socket_base::wait_write,
+                       [this, read](std::error_code ec) {
+                         --pending_;
+                         (read ? read_waiting_ : write_waiting_) = false;
+                         on_ready(read, ec);
+                       });
   } catch (...) {
     --pending_;
-    write_waiting_ = false;
+    waiting = false;
     on_failure(make_error_code(Errc::OutOfMemory), mqtt::Errc::TransportError);
   }
 }
@@ -544,7 +518,9 @@ void Connection::on_failure(std::error_code ec, mqtt::Errc engine_error) noexcep
   if (phase_ == Phase::Idle || phase_ == Phase::Closing) return;
   close_socket(false);
   engine_.on_transport_closed(engine_error, Driver::now());
-  pump();  // reports the engine's close events (or, from inside pump, the outer loop does)
+  // The close events are reported from the loop: a failure found inside a command (publish's
+  // write) must not call the application back, which might destroy us, inside its own call.
+  schedule();
 }
 
 void Connection::close_socket(bool clean) noexcept {

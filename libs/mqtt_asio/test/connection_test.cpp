@@ -173,26 +173,10 @@ class EventLoopTls : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_FALSE(dir_.path.empty());
-    ca_ = std::make_unique<testing::TestCa>(dir_.path, "ca");
-    ASSERT_TRUE(ca_->ok()) << ca_->error();
-    testing::CertOptions server;
-    server.common_name = "localhost";
-    server.dns_names = {"localhost"};
-    server.ip_addresses = {"127.0.0.1"};
-    server.server = true;
-    server_ = ca_->issue("server", server);
-    testing::CertOptions c;
-    c.common_name = "evloop-device";
-    client_ = ca_->issue("device", c);
-    ASSERT_TRUE(ca_->ok()) << ca_->error();
+    pki_ = std::make_unique<TestPki>(dir_.path);
+    ASSERT_TRUE(pki_->ca.ok()) << pki_->ca.error();
     testing::MosquittoOptions o;
-    testing::MosquittoOptions::TlsListener t;
-    t.cafile = ca_->cert_file();
-    t.certfile = server_.cert_file;
-    t.keyfile = server_.key_file;
-    t.require_certificate = true;
-    t.use_identity_as_username = true;
-    o.tls = t;
+    o.tls = pki_->listener();
     broker_ = std::make_unique<testing::Mosquitto>(o);
     ASSERT_TRUE(broker_->start()) << broker_->error() << "\n" << broker_->log();
   }
@@ -202,9 +186,9 @@ class EventLoopTls : public ::testing::Test {
 
   tls::Config pem_config() const {
     tls::Config c;
-    c.ca_file = ca_->cert_file();
-    c.certificate_file = client_.cert_file;
-    c.private_key_file = client_.key_file;
+    c.ca_file = pki_->ca.cert_file();
+    c.certificate_file = pki_->client.cert_file;
+    c.private_key_file = pki_->client.key_file;
     return c;
   }
 
@@ -243,9 +227,7 @@ class EventLoopTls : public ::testing::Test {
   }
 
   tls::test::TempDir dir_;
-  std::unique_ptr<testing::TestCa> ca_;
-  testing::Issued server_;
-  testing::Issued client_;
+  std::unique_ptr<TestPki> pki_;
   std::unique_ptr<testing::Mosquitto> broker_;
   asio::io_context io_;
   Driver driver_{io_};
@@ -292,11 +274,11 @@ TEST_F(EventLoopTls, MutualTlsWithTheKeyInAPkcs11Token) {
   ASSERT_NE(pub, nullptr);
   testing::CertOptions co;
   co.common_name = "evloop-token-device";
-  testing::Issued cert = ca_->issue_for_public_key("token-device", pub, co);
+  testing::Issued cert = pki_->ca.issue_for_public_key("token-device", pub, co);
   EVP_PKEY_free(pub);
-  ASSERT_TRUE(ca_->ok()) << ca_->error();
+  ASSERT_TRUE(pki_->ca.ok()) << pki_->ca.error();
   tls::Config c;
-  c.ca_file = ca_->cert_file();
+  c.ca_file = pki_->ca.cert_file();
   c.certificate_file = cert.cert_file;
   c.token_key = tls::TokenKey{module, tls::test::kTokenLabel, tls::test::kPin, "evloop-key", {}};
   auto ctx = tls::TlsContext::create(c);

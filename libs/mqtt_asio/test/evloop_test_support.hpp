@@ -4,6 +4,8 @@
 // process's RSS and CPU time.
 
 #include <edgekit/mqtt_asio/connection.hpp>
+#include <edgekit/testing/mosquitto.hpp>
+#include <edgekit/testing/test_pki.hpp>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -115,5 +118,33 @@ inline std::size_t env_size(const char* name, std::size_t fallback) {
   if (v == nullptr || *v == '\0') return fallback;
   return static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
 }
+
+// A CA, the broker's certificate (localhost, 127.0.0.1) and one client certificate with a PEM
+// key, in `dir`; `listener()` is a Mosquitto TLS listener that requires a client certificate.
+struct TestPki {
+  explicit TestPki(const std::string& dir) : ca(dir, "ca") {
+    testing::CertOptions s;
+    s.common_name = "localhost";
+    s.dns_names = {"localhost"};
+    s.ip_addresses = {"127.0.0.1"};
+    s.server = true;
+    server = ca.issue("server", s);
+    testing::CertOptions c;
+    c.common_name = "evloop-device";
+    client = ca.issue("device", c);
+  }
+  [[nodiscard]] testing::MosquittoOptions::TlsListener listener() const {
+    testing::MosquittoOptions::TlsListener t;
+    t.cafile = ca.cert_file();
+    t.certfile = server.cert_file;
+    t.keyfile = server.key_file;
+    t.require_certificate = true;
+    t.use_identity_as_username = true;
+    return t;
+  }
+  testing::TestCa ca;
+  testing::Issued server;
+  testing::Issued client;
+};
 
 }  // namespace edgekit::mqtt_asio::test

@@ -406,14 +406,9 @@ Result<SSL*> make_client_ssl(const ContextState& ctx, int fd, std::string_view s
                             TransportState* st) {
   const Config& config = ctx.config;
   ERR_clear_error();
-  SSL* ssl = SSL_new(ctx.ctx);
+  std::unique_ptr<SSL, void (*)(SSL*)> owned(SSL_new(ctx.ctx), &SSL_free);
+  SSL* const ssl = owned.get();
   if (ssl == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
-  struct Guard {
-    SSL*& ssl;
-    ~Guard() { SSL_free(ssl); }
-  };
-  SSL* owned = ssl;
-  Guard guard{owned};
   BIO* bio = make_socket_bio(fd);
   if (bio == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
   SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO from here
@@ -439,8 +434,7 @@ Result<SSL*> make_client_ssl(const ContextState& ctx, int fd, std::string_view s
     return fail(make_error(Cause::InvalidConfig, "SNI: " + openssl_reason()));
   }
   SSL_set_connect_state(ssl);
-  owned = nullptr;  // handed to the caller
-  return ssl;
+  return owned.release();  // handed to the caller
 }
 }  // namespace
 

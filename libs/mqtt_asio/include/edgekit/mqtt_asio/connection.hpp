@@ -195,14 +195,14 @@ class Connection {
 
   void on_connected(std::error_code ec) noexcept;
   void handshake() noexcept;
-  void on_readable(std::error_code ec) noexcept;
-  void on_writable(std::error_code ec) noexcept;
+  void on_ready(bool read, std::error_code ec) noexcept;
   void on_timer(std::error_code ec) noexcept;
   void pump() noexcept;
   bool read_some() noexcept;
   bool write_some() noexcept;
   void wait_read() noexcept;
   void wait_write() noexcept;
+  void wait(bool read) noexcept;
   void arm_timer() noexcept;
   void on_failure(std::error_code ec, mqtt::Errc engine_error) noexcept;
   void schedule() noexcept;
@@ -223,7 +223,7 @@ class Connection {
   std::optional<Instant> armed_;     // the deadline the timer waits for
   std::optional<Instant> close_by_;  // the engine closed: its last bytes must leave by then
   Phase phase_ = Phase::Idle;
-  std::uint8_t pending_ = 0;       // Asio operations whose handler has not run yet
+  std::uint16_t pending_ = 0;      // Asio operations whose handler has not run yet
   bool read_waiting_ = false;      // an async_wait(read) is pending
   bool write_waiting_ = false;     // an async_wait(write) is pending
   bool readable_ = false;          // the socket may have bytes (last read did not block)
