@@ -667,6 +667,10 @@ struct Agent::Impl {
         last_server_reason = e.reason_code;
         break;
       case mqtt::EventType::ConnectionClosed:
+      // The blocking client consumes these itself (its connect and ping calls return them).
+      case mqtt::EventType::Connected:
+      case mqtt::EventType::ConnectFailed:
+      case mqtt::EventType::PingResponse:
         break;
       case mqtt::EventType::SubscribeCompleted:
       case mqtt::EventType::UnsubscribeCompleted:

@@ -310,7 +310,7 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
   return out;
 }
 
-std::optional<Resend> Session::next_resend() noexcept {
+OutgoingRecord* Session::find_resend() noexcept {
   // PUBLISH and PUBREL resends each keep their original order [MQTT-4.6.0-1] [MQTT-4.6.0-3];
   // between the two kinds the spec sets no order, and the oldest goes first.
   //
@@ -334,8 +334,11 @@ std::optional<Resend> Session::next_resend() noexcept {
   if (publish != nullptr && counted >= server_receive_max_) publish = nullptr;
   OutgoingRecord* best = publish;
   if (best == nullptr || (pubrel != nullptr && pubrel->sequence < best->sequence)) best = pubrel;
-  if (best == nullptr) return std::nullopt;
-  best->resend = false;
+  return best;
+}
+
+Resend Session::resend_of(const OutgoingRecord& record) const noexcept {
+  const OutgoingRecord* best = &record;
   Resend out;
   if (best->state == OutgoingState::AwaitPubComp) {
     out.type = PacketType::PubRel;
@@ -352,6 +355,19 @@ std::optional<Resend> Session::next_resend() noexcept {
     if (version_ == Version::V311) out.publish.properties = Properties{};
   }
   return out;
+}
+
+std::optional<Resend> Session::peek_resend() noexcept {
+  const OutgoingRecord* best = find_resend();
+  if (best == nullptr) return std::nullopt;
+  return resend_of(*best);
+}
+
+std::optional<Resend> Session::next_resend() noexcept {
+  OutgoingRecord* best = find_resend();
+  if (best == nullptr) return std::nullopt;
+  best->resend = false;
+  return resend_of(*best);
 }
 
 std::optional<LostOperation> Session::next_lost() noexcept {

@@ -40,6 +40,7 @@
 #include <string_view>
 
 #include "edgekit/core/clock.hpp"
+#include "edgekit/mqtt/connection.hpp"
 #include "edgekit/mqtt/packets.hpp"
 #include "edgekit/mqtt/session.hpp"
 #include "edgekit/mqtt/types.hpp"
@@ -48,72 +49,6 @@
 namespace edgekit::mqtt {
 
 class Client;
-
-/// What an `Event` reports.
-enum class EventType : std::uint8_t {
-  /// An incoming PUBLISH for the application: `message` is set. QoS 2 messages are delivered
-  /// once, on PUBLISH, and a duplicate (DUP resend of an id still awaiting PUBREL) is not
-  /// delivered again (spec 4.3.3). The client sends the PUBACK/PUBREC after the handler returns.
-  MessageReceived,
-  /// An outgoing QoS 1 or 2 PUBLISH finished: PUBACK (QoS 1), PUBCOMP (QoS 2), or a PUBREC with an
-  /// error reason code, which ends the QoS 2 flow (MQTT 5 spec 4.3.3). `packet_id` is the id
-  /// `publish`
-  /// returned; `reason_code` is the broker's (Success in 3.1.1); `properties` are the ack's.
-  PublishCompleted,
-  /// An unacknowledged outgoing QoS 1/2 publish will never be completed: CONNACK said
-  /// session_present = 0 (the server has forgotten the session), or `disconnect` ended a
-  /// session that does not outlive the connection (MQTT 5 Session Expiry Interval 0, 3.1.1
-  /// Clean Session). One event per record; `packet_id` and `message` (the publish as given to
-  /// `publish`, whose memory is the caller's again after this event) are set, and
-  /// `pubrec_received` says whether a QoS 2 message had been accepted by the server (its
-  /// delivery is then uncertain, not merely failed).
-  MessageLost,
-  /// The server sent DISCONNECT (MQTT 5): `reason_code` and `properties` (Reason String, Server
-  /// Reference, User Properties) are the server's. The connection is closed; `error` is
-  /// Errc::ServerDisconnected.
-  ServerDisconnected,
-  /// A connection that `connect` had established was closed because of a fatal error (`error`
-  /// says which). Reported once per connection, also when the error is returned by the call
-  /// that found it. Not reported for `disconnect`, nor for a failed `connect`, nor after
-  /// ServerDisconnected (which says it already).
-  ConnectionClosed,
-  /// A SUBSCRIBE finished. `packet_id` is the id `subscribe_async` returned.
-  /// - `error == Errc::Ok`: the SUBACK arrived. `reason_codes` are its codes as the server sent
-  ///   them (granted QoS 0x00..0x02 or an error code per filter, in order; 3.1.1 failure 0x80
-  ///   reads UnspecifiedError); the client does not compare their number with the request's:
-  ///   the caller does. `reason_code` is the first failing code, else Success. `properties` are
-  ///   the SUBACK's (Reason String, User Properties; empty in 3.1.1).
-  /// - `error == Errc::NotConnected`: the connection ended before the SUBACK (`fatal_error()`
-  ///   says why, unless it was `disconnect`); `reason_codes` is empty and `properties` null.
-  ///   The server may or may not have applied it; it is never resent. Reported right after
-  ///   ConnectionClosed / ServerDisconnected (or from `disconnect`).
-  /// Reported for every SUBSCRIBE except the one a blocking `subscribe` call is waiting for
-  /// (that call returns the outcome itself): `subscribe_async`, and a blocking `subscribe` that
-  /// returned Timeout (its late SUBACK, or its loss, arrives here).
-  SubscribeCompleted,
-  /// An UNSUBSCRIBE finished: as SubscribeCompleted, for `unsubscribe_async` (and a blocking
-  /// `unsubscribe` that returned Timeout). With the UNSUBACK, `reason_codes` holds one code per
-  /// filter (MQTT 5) or is empty (3.1.1: its UNSUBACK carries none; every filter succeeded).
-  UnsubscribeCompleted,
-};
-
-/// One event. Pointers and the views inside them point into the receive buffer or the session
-/// and are valid only during the handler call: copy what you need to keep.
-struct Event {
-  EventType type = EventType::MessageReceived;
-  std::uint16_t packet_id = 0;
-  ReasonCode reason_code = ReasonCode::Success;
-  Errc error = Errc::Ok;
-  /// MessageLost of a QoS 2 publish: the server had sent PUBREC (we sent PUBREL) before it lost
-  /// the session, so it may already have delivered the message: sending it again may deliver
-  /// it twice (see `LostOperation::pubrec_received`). False otherwise.
-  bool pubrec_received = false;
-  const Publish* message = nullptr;        ///< MessageReceived and MessageLost
-  /// PublishCompleted, ServerDisconnected (MQTT 5), Subscribe/UnsubscribeCompleted with an ack.
-  const Properties* properties = nullptr;
-  /// SubscribeCompleted / UnsubscribeCompleted: the ack's reason codes (into the receive buffer).
-  ReasonCodes reason_codes{};
-};
 
 /// A non-owning, non-allocating reference to the application's event callback: a function
 /// pointer and a context pointer. The callee must outlive the client (or be replaced with
@@ -153,29 +88,6 @@ class EventHandler {
  private:
   Function function_ = nullptr;
   void* context_ = nullptr;
-};
-
-/// What `connect` sends. Views point at the caller's data and need to stay valid only during
-/// the `connect` call.
-struct ConnectOptions {
-  Version version = Version::V5;
-  /// May be empty: the session's own id is used when it has one (assigned by the server on an
-  /// earlier connect, or restored), else the server assigns one (MQTT 5: Assigned Client
-  /// Identifier in the CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
-  std::string_view client_id;
-  /// Clean Start (MQTT 5) / Clean Session (3.1.1). With false, the server resumes the session
-  /// if it has one and the client resends the session's unacknowledged publishes.
-  bool clean_start = true;
-  /// Seconds; 0 disables keep-alive. An MQTT 5 Server Keep Alive in the CONNACK replaces it.
-  std::uint16_t keep_alive_seconds = 60;
-  std::optional<std::string_view> username;
-  std::optional<Bytes> password;
-  std::optional<Will> will;
-  /// MQTT 5 CONNECT properties (Session Expiry Interval, Receive Maximum, Topic Alias Maximum,
-  /// User Properties, ...). Must be empty for 3.1.1. Maximum Packet Size is set by the client
-  /// to the receive buffer's size when unset or larger, so that a conforming server never sends
-  /// a packet that does not fit [MQTT-3.1.2-24].
-  Properties properties;
 };
 
 /// A blocking MQTT client over a `transport::Transport`. See the file comment for memory,
@@ -343,87 +255,56 @@ class Client {
   [[nodiscard]] Result<void> process_loop(Duration timeout) noexcept;
 
   /// True between a successful `connect` and `disconnect` or a fatal error.
-  [[nodiscard]] bool connected() const noexcept { return connected_; }
+  [[nodiscard]] bool connected() const noexcept { return conn_.connected(); }
   /// The protocol version of the current (or last) connection.
-  [[nodiscard]] Version version() const noexcept { return version_; }
+  [[nodiscard]] Version version() const noexcept { return conn_.version(); }
   /// The fatal error that closed the last connection (Errc::Ok if none since `connect`).
-  [[nodiscard]] Errc fatal_error() const noexcept { return fatal_; }
+  [[nodiscard]] Errc fatal_error() const noexcept { return conn_.error(); }
   /// The reason code of the last CONNACK refusal or server DISCONNECT (Success if none).
-  [[nodiscard]] ReasonCode server_reason() const noexcept { return server_reason_; }
+  [[nodiscard]] ReasonCode server_reason() const noexcept { return conn_.server_reason(); }
   /// The keep-alive in force (seconds): the requested one, or the server's Server Keep Alive.
-  [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept { return keep_alive_s_; }
+  [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept {
+    return conn_.keep_alive_seconds();
+  }
   /// The session this client drives.
-  [[nodiscard]] Session& session() noexcept { return session_; }
+  [[nodiscard]] Session& session() noexcept { return conn_.session(); }
+  /// The connection engine this client drives (state, queued output; for diagnostics).
+  [[nodiscard]] const Connection& connection() const noexcept { return conn_; }
   /// Number of `recv` calls made on the transport (for tests and the size/perf report).
   [[nodiscard]] std::size_t recv_calls() const noexcept { return recv_calls_; }
 
  private:
   struct Waiter;  // what a blocking call waits for (defined in the sources)
 
-  [[nodiscard]] bool connected_or_connecting() const noexcept { return connected_ || connecting_; }
+  [[nodiscard]] bool connected_or_connecting() const noexcept;
   Result<void> check_usable(bool blocking) const noexcept;
-  Result<void> send_all(std::span<const transport::ConstBuffer> parts, Instant deadline,
-                        bool fatal_on_timeout) noexcept;
-  Result<void> send_tx(std::size_t offset, std::size_t size, Instant deadline,
-                       bool fatal_on_timeout) noexcept;
-  Result<void> send_publish(const Publish& publish, Instant deadline,
-                            bool fatal_on_timeout) noexcept;
-  /// A packet to encode into the send buffer: its typed encoder and the packet (or a session
-  /// `Reply`), so that a client links only the encoders of what it sends, not `encode(Packet)`.
-  struct Outgoing {
-    template <class P>
-    Outgoing(const P& p) noexcept;  // implicit on purpose; defined in the sources
-    Result<std::size_t> (*encode)(const void* packet, Version version, MutableBytes out) noexcept;
-    const void* packet;
-  };
-  Result<void> queue_packet(Outgoing packet, Instant deadline) noexcept;
-  Result<void> send_packet(Outgoing packet, Instant deadline, bool fatal_on_timeout) noexcept;
-  Result<std::size_t> encode_after_acks(Outgoing packet, Instant deadline) noexcept;
-  // Always inlined (see the definition): the blocking calls must not share an out-of-line copy
-  // with the async ones.
-  template <class Request>
-  [[gnu::always_inline]] Result<void> send_request(Request& packet, Instant deadline,
-                                                   Waiter* waiter) noexcept;
-  template <class Request>
-  [[gnu::always_inline]] Result<void> request(Request& packet, std::span<ReasonCode> reason_codes,
-                                              std::size_t expected_codes,
-                                              Duration timeout) noexcept;
-  Result<void> flush_acks(Instant deadline) noexcept;
-  // Sends every resend the session has due (after CONNACK, and after each completion frees
-  // Receive Maximum quota for held-back ones).
-  Result<void> send_resends(Instant deadline) noexcept;
-  void note_packet_sent() noexcept;
-  void compact_rx() noexcept;
-  [[nodiscard]] bool frame_pending() const noexcept;
+  // Writes what the connection has queued until it is all out or `deadline` passes (Timeout,
+  // with the connection left as it is: the caller decides whether that is fatal).
+  Result<void> flush(Instant deadline) noexcept;
+  // flush(), and a Timeout ends the connection.
+  Result<void> flush_or_close(Instant deadline) noexcept;
+  // After the connection ended: writes what it still has queued (a DISCONNECT) briefly, closes
+  // the transport, reports the close and the losses; returns the connection's error.
+  Errc finish() noexcept;
+  // Polls every event the connection has now and reports it; writes the acks it queued.
+  Result<void> pump(Instant deadline) noexcept;
+  void deliver(const Event& event) noexcept;
   Result<bool> read_once(Instant deadline) noexcept;
-  Result<std::size_t> dispatch_frames(Instant deadline) noexcept;
-  Result<void> handle_packet(Bytes frame, Instant deadline) noexcept;
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
-  Result<void> keep_alive(Instant now, Instant deadline) noexcept;
-  [[nodiscard]] Instant keep_alive_deadline() const noexcept;
-  Errc fail_connection(Errc error, std::optional<ReasonCode> disconnect_reason) noexcept;
-  void best_effort_disconnect(ReasonCode reason) noexcept;
-  void report_lost() noexcept;
+  // Runs `queue(now)` (a command on the connection), writing out the send queue and retrying
+  // while it is full.
+  template <class Queue>
+  Result<std::uint16_t> queue_command(Queue queue, Instant deadline) noexcept;
+  Result<void> await_request(Waiter& waiter, Result<std::uint16_t> id, Instant deadline) noexcept;
   void emit(const Event& event) noexcept;
 
   transport::Transport* transport_;
   const Clock& clock_;
-  Session& session_;
-  MutableBytes rx_;
-  MutableBytes tx_;
+  Connection conn_;
   EventHandler handler_;
-
-  std::size_t rx_pos_ = 0;   // first unconsumed byte in rx_
-  std::size_t rx_len_ = 0;   // end of the bytes held in rx_
-  std::size_t tx_acks_ = 0;  // bytes of queued acks at the front of tx_
   std::size_t recv_calls_ = 0;
   Waiter* waiter_ = nullptr;  // the blocking call in progress, if any
-  Version version_ = Version::V5;
-  Errc fatal_ = Errc::Ok;
-  ReasonCode server_reason_ = ReasonCode::Success;
-  std::uint16_t keep_alive_s_ = 0;
-  bool connected_ = false;
-  bool connecting_ = false;
+  bool transport_open_ = false;
   bool in_handler_ = false;
 };
 

@@ -215,9 +215,9 @@ class Connection {
                                                   Instant now,
                                                   const Properties& properties = {}) noexcept;
 
-  /// Queues PINGREQ; a PingResponse event follows, or the connection closes with
-  /// KeepAliveTimeout when none comes within the session's ping timeout.
-  /// Errors: NotConnected; SendQueueFull.
+  /// Queues PINGREQ; a PingResponse event follows when the PINGRESP arrives. How long to wait
+  /// for it is the caller's choice (keep-alive PINGREQs, sent by `on_timer`, are timed by the
+  /// session). Errors: NotConnected; SendQueueFull.
   [[nodiscard]] Result<void> ping(Instant now) noexcept;
 
   /// Queues DISCONNECT (MQTT 5: with `reason` and `properties`; 3.1.1: both must be default)
@@ -306,6 +306,8 @@ class Connection {
   [[nodiscard]] Version version() const noexcept { return version_; }
   /// The keep-alive in force (seconds): the requested one, or the server's Server Keep Alive.
   [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept;
+  /// Number of complete packets taken from the receive buffer so far.
+  [[nodiscard]] std::uint64_t packets_received() const noexcept { return packets_received_; }
   [[nodiscard]] Session& session() noexcept { return session_; }
   [[nodiscard]] const Session& session() const noexcept { return session_; }
 
@@ -317,12 +319,16 @@ class Connection {
   };
   enum class Notice : std::uint8_t { None, Closed, ConnectFailed };
 
+  void clear_output() noexcept;
   [[nodiscard]] bool room_for(std::size_t bytes) noexcept;
   template <class P>
   Result<void> queue(const P& packet) noexcept;
+  bool queue_ack(const Reply& reply) noexcept;
   void queue_bytes(std::size_t size, Bytes payload) noexcept;
-  void pump_resends() noexcept;
-  void fail(Errc error, std::optional<ReasonCode> reason, Instant now) noexcept;
+  void drop_unwritten() noexcept;
+  void pump(Instant now) noexcept;
+  template <class Request>
+  Result<std::uint16_t> request(Request& packet, Instant now) noexcept;
   [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
   [[nodiscard]] std::optional<Event> next_notice() noexcept;
 
@@ -334,13 +340,16 @@ class Connection {
   LostOperation lost_{};                          // the loss the last event points at
   std::uint64_t queued_total_ = 0;
   std::uint64_t written_total_ = 0;
+  std::uint64_t packets_received_ = 0;
   Instant connack_deadline_{};
-  std::uint32_t rx_pos_ = 0;   // first unpolled byte in rx_
-  std::uint32_t rx_len_ = 0;   // end of the bytes held in rx_
-  std::uint32_t tx_head_ = 0;  // next unwritten send-buffer byte
-  std::uint32_t tx_tail_ = 0;  // end of the queued send-buffer bytes
-  std::uint32_t payload_sent_ = 0;  // bytes of slots_[0]'s payload written
+  std::uint32_t rx_pos_ = 0;        // first unpolled byte in rx_
+  std::uint32_t rx_len_ = 0;        // end of the bytes held in rx_
+  std::uint32_t head_begin_ = 0;    // send-buffer offset where packet 0 begins
+  std::uint32_t tx_head_ = 0;       // next unwritten send-buffer byte
+  std::uint32_t tx_tail_ = 0;       // end of the queued send-buffer bytes
+  std::uint32_t payload_sent_ = 0;  // bytes of packet 0's payload written
   std::uint32_t queued_ = 0;        // bytes waiting to be written
+  Reply reply_{};                   // the ack of the last MessageReceived, queued at next poll
   std::uint8_t slot_count_ = 0;
   ConnectionState state_ = ConnectionState::Idle;
   Notice notice_ = Notice::None;
@@ -348,6 +357,9 @@ class Connection {
   Errc error_ = Errc::Ok;
   ReasonCode server_reason_ = ReasonCode::Success;
   std::uint16_t keep_alive_s_ = 0;
+  bool reply_due_ = false;
+  bool ping_due_ = false;        // a keep-alive PINGREQ fell due while the queue was full
+  bool handled_quietly_ = false;  // the last packet handled needed no event
 };
 
 }  // namespace edgekit::mqtt

@@ -259,6 +259,9 @@ class Session {
   /// again after every completion. PUBRELs are always due. Not held back by Maximum Packet Size:
   /// they were within the limits they were sent under.
   [[nodiscard]] std::optional<Resend> next_resend() noexcept;
+  /// What `next_resend` would return, without taking it (a driver checks that it has room to
+  /// send it first).
+  [[nodiscard]] std::optional<Resend> peek_resend() noexcept;
 
   /// The next lost operation; its record is freed (and removed from the store). nullopt when
   /// none.
@@ -384,6 +387,8 @@ class Session {
   [[nodiscard]] Result<std::uint16_t> allocate_packet_id() noexcept;
   [[nodiscard]] OutgoingRecord* find_record(std::uint16_t packet_id) noexcept;
   [[nodiscard]] OutgoingRecord* free_record() noexcept;
+  [[nodiscard]] OutgoingRecord* find_resend() noexcept;
+  [[nodiscard]] Resend resend_of(const OutgoingRecord& record) const noexcept;
   [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
   [[nodiscard]] std::ptrdiff_t free_incoming_slot() noexcept;
   [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;

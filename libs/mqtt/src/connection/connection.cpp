@@ -1,0 +1,643 @@
+// The sans-I/O connection engine: the connection rules between the codec, the session and a
+// driver that moves bytes and time. Nothing here blocks, allocates or reads a clock.
+#include "edgekit/mqtt/connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "edgekit/mqtt/codec.hpp"
+#include "../switches.hpp"
+
+namespace edgekit::mqtt {
+
+namespace {
+
+// Room kept for the ack an incoming packet may need (PUBACK/PUBREC/PUBREL/PUBCOMP with a reason
+// code and no properties: 4 bytes).
+constexpr std::size_t kAckRoom = 4;
+
+// A CONNACK deadline that cannot overflow (a caller may pass Duration::max()).
+Instant deadline_after(Instant now, Duration timeout) noexcept {
+  if (timeout <= Duration::zero()) return now;
+  Duration::rep sum = 0;
+  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
+    return Instant{Duration::max()};
+  }
+  return Instant{Duration(sum)};
+}
+
+const Properties* ack_properties(const Packet& p) noexcept {
+  if (const auto* a = std::get_if<PubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<PubRec>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<PubComp>(&p)) return &a->properties;
+  return nullptr;
+}
+
+// The DISCONNECT reason code (MQTT 5) that goes with a fatal local error, if any.
+std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
+  // A table scanned in order rather than a switch (code size).
+  struct Row {
+    Errc error;
+    ReasonCode reason;
+  };
+  static constexpr Row kRows[] = {
+      {Errc::PacketTooLarge, ReasonCode::PacketTooLarge},
+      {Errc::IncomingPacketTooLarge, ReasonCode::PacketTooLarge},
+      {Errc::TopicAliasInvalid, ReasonCode::TopicAliasInvalid},
+      {Errc::ReceiveMaximumExceeded, ReasonCode::ReceiveMaximumExceeded},
+      {Errc::ProtocolError, ReasonCode::ProtocolError},
+      {Errc::UnknownPacketId, ReasonCode::ProtocolError},
+      {Errc::ProtocolVersionDisabled, ReasonCode::ProtocolError},
+      {Errc::QoS2Disabled, ReasonCode::ProtocolError},
+      {Errc::SessionStateFull, ReasonCode::ProtocolError},
+      {Errc::NotConnected, ReasonCode::ProtocolError},
+      {Errc::PersistenceFailed, ReasonCode::ImplementationSpecificError},
+  };
+  for (const Row& row : kRows) {
+    if (row.error == error) return row.reason;
+  }
+  // The codec's "malformed input" group (MQTT 5 spec 4.13).
+  if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
+    return ReasonCode::MalformedPacket;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Connection::Connection(Session& session, MutableBytes receive_buffer,
+                       MutableBytes send_buffer) noexcept
+    : session_(session), rx_(receive_buffer), tx_(send_buffer) {}
+
+std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_alive_s_; }
+
+// --- Send queue ----------------------------------------------------------------------------------
+
+void Connection::clear_output() noexcept {
+  slot_count_ = 0;
+  tx_head_ = tx_tail_ = head_begin_ = 0;
+  payload_sent_ = 0;
+  queued_ = 0;
+}
+
+bool Connection::room_for(std::size_t bytes) noexcept {
+  if (slot_count_ == kSendQueuePackets) return false;
+  if (tx_.size() - tx_tail_ >= bytes) return true;
+  if (head_begin_ > 0) {
+    // Move the queued bytes to the front. Only offsets are kept, so nothing dangles.
+    const std::uint32_t shift = head_begin_;
+    std::memmove(tx_.data(), tx_.data() + shift, tx_tail_ - shift);
+    for (std::size_t i = 0; i < slot_count_; ++i) slots_[i].end -= shift;
+    tx_head_ -= shift;
+    tx_tail_ -= shift;
+    head_begin_ = 0;
+  }
+  return tx_.size() - tx_tail_ >= bytes;
+}
+
+void Connection::queue_bytes(std::size_t size, Bytes payload) noexcept {
+  tx_tail_ += static_cast<std::uint32_t>(size);
+  slots_[slot_count_++] =
+      Slot{tx_tail_, static_cast<std::uint32_t>(payload.size()), payload.data()};
+  const std::size_t total = size + payload.size();
+  queued_ += static_cast<std::uint32_t>(total);
+  queued_total_ += total;
+}
+
+template <class P>
+Result<void> Connection::queue(const P& packet) noexcept {
+  // Encoded straight into the free tail (room_for was checked by the caller).
+  const auto n = encode(packet, version_, tx_.subspan(tx_tail_));
+  if (!n) return fail(n.error());
+  queue_bytes(*n, {});
+  return {};
+}
+
+bool Connection::queue_ack(const Reply& reply) noexcept {
+  if (!room_for(kAckRoom)) return false;
+  const auto n = encode_ack(reply.type, reply.packet_id, reply.reason_code, version_,
+                            tx_.subspan(tx_tail_));
+  if (n) queue_bytes(*n, {});
+  return true;
+}
+
+std::size_t Connection::output(std::span<Bytes> out) const noexcept {
+  std::size_t n = 0;
+  std::uint32_t pos = tx_head_;
+  for (std::size_t i = 0; i < slot_count_ && n < out.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.end > pos) {
+      const std::byte* start = tx_.data() + pos;
+      // Consecutive packets without a payload are one region of the send buffer: one view.
+      if (n > 0 && out[n - 1].data() + out[n - 1].size() == start) {
+        out[n - 1] = Bytes(out[n - 1].data(), out[n - 1].size() + (s.end - pos));
+      } else {
+        out[n++] = Bytes(start, s.end - pos);
+      }
+    }
+    pos = s.end;
+    const std::uint32_t skip = i == 0 ? payload_sent_ : 0;
+    if (s.payload_size > skip && n < out.size()) {
+      out[n++] = Bytes(s.payload + skip, s.payload_size - skip);
+    }
+  }
+  return n;
+}
+
+std::size_t Connection::output_size() const noexcept { return queued_; }
+
+void Connection::on_written(std::size_t n, Instant now) noexcept {
+  if (n == 0) return;
+  n = std::min<std::size_t>(n, queued_);
+  written_total_ += n;
+  queued_ -= static_cast<std::uint32_t>(n);
+  while (n > 0 && slot_count_ > 0) {
+    const Slot& s = slots_[0];
+    const std::size_t own = std::min<std::size_t>(n, s.end - tx_head_);
+    tx_head_ += static_cast<std::uint32_t>(own);
+    n -= own;
+    if (tx_head_ < s.end) break;
+    const std::size_t pay = std::min<std::size_t>(n, s.payload_size - payload_sent_);
+    payload_sent_ += static_cast<std::uint32_t>(pay);
+    n -= pay;
+    if (payload_sent_ < s.payload_size) break;
+    // Packet 0 is out.
+    head_begin_ = s.end;
+    payload_sent_ = 0;
+    std::copy(slots_.begin() + 1, slots_.begin() + slot_count_, slots_.begin());
+    --slot_count_;
+  }
+  if (slot_count_ == 0) clear_output();
+  // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
+  if (state_ == ConnectionState::Connected) {
+    session_.on_sent(now);
+    pump(now);
+  }
+}
+
+bool Connection::unqueue_after(std::uint64_t mark) noexcept {
+  if (mark > queued_total_) return false;
+  std::uint64_t drop = queued_total_ - mark;
+  std::size_t keep = slot_count_;
+  while (drop > 0 && keep > 0) {
+    const std::size_t i = keep - 1;
+    const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
+    const std::uint64_t size = (slots_[i].end - begin) + std::uint64_t{slots_[i].payload_size};
+    if (size > drop) return false;  // the mark is not between two packets
+    if (i == 0 && (tx_head_ > head_begin_ || payload_sent_ > 0)) return false;  // partly written
+    drop -= size;
+    --keep;
+  }
+  if (drop > 0) return false;
+  // Nothing of the dropped packets left: forget them.
+  const std::uint64_t dropped = queued_total_ - mark;
+  slot_count_ = static_cast<std::uint8_t>(keep);
+  tx_tail_ = keep == 0 ? head_begin_ : slots_[keep - 1].end;
+  queued_ -= static_cast<std::uint32_t>(dropped);
+  queued_total_ = mark;
+  if (slot_count_ == 0) clear_output();
+  return true;
+}
+
+void Connection::drop_unwritten() noexcept {
+  // A packet partly on the wire must be finished, or the stream is cut mid-packet: keep it;
+  // drop every packet not yet started.
+  if (slot_count_ == 0) return;
+  if (tx_head_ > head_begin_ || payload_sent_ > 0) {
+    slot_count_ = 1;
+    tx_tail_ = slots_[0].end;
+    queued_ = (slots_[0].end - tx_head_) + (slots_[0].payload_size - payload_sent_);
+  } else {
+    clear_output();
+  }
+}
+
+void Connection::pump(Instant now) noexcept {
+  // A PINGREQ that found no room when it fell due goes first.
+  if (ping_due_ && room_for(2)) {
+    (void)queue(PingReq{});
+    ping_due_ = false;
+  }
+  // Resends after a resumed CONNACK, and those held back by Receive Maximum that an
+  // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
+  // session's queue only once it has a place in ours.
+  while (state_ == ConnectionState::Connected) {
+    const auto resend = session_.peek_resend();
+    if (!resend) return;
+    if (resend->type == PacketType::Publish) {
+      const auto total = encoded_size(resend->publish, version_);
+      const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
+      if (!total || header > tx_.size()) {
+        // It was sendable when first sent; a smaller send buffer now cannot carry it.
+        close(total ? Errc::BufferTooSmall : total.error(), std::nullopt, now);
+        return;
+      }
+      if (!room_for(header)) return;
+      (void)session_.next_resend();
+      const auto h = encode_publish_header(resend->publish, version_, tx_.subspan(tx_tail_));
+      if (!h) {
+        close(h.error(), std::nullopt, now);
+        return;
+      }
+      queue_bytes(*h, resend->publish.payload);
+    } else {
+      if (!room_for(kAckRoom)) return;
+      (void)session_.next_resend();
+      (void)queue_ack(
+          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
+    }
+  }
+}
+
+// --- Commands ------------------------------------------------------------------------------------
+
+Result<void> Connection::connect(const ConnectOptions& options, Instant now,
+                                 Duration connack_timeout) noexcept {
+  if (state_ == ConnectionState::Connecting || state_ == ConnectionState::Connected) {
+    return fail(Errc::AlreadyConnected);
+  }
+  // Member-wise copy-construction (the two structs have the same members).
+  Connect c{options.version,  options.client_id, options.clean_start, options.keep_alive_seconds,
+            options.username, options.password,  options.will,        options.properties};
+  if (switches::is_v5(c.version)) {
+    // Tell the server the largest packet we can take, so a conforming one never sends a bigger
+    // one [MQTT-3.1.2-24].
+    const auto cap =
+        static_cast<std::uint32_t>(std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
+    if (!c.properties.maximum_packet_size || *c.properties.maximum_packet_size > cap) {
+      c.properties.maximum_packet_size = cap;
+    }
+  }
+  EDGEKIT_TRY(session_.prepare_connect(c, now));
+  clear_output();
+  const auto n = encode(c, c.version, tx_);
+  if (!n) {
+    session_.on_connection_lost(now);
+    return fail(n.error());
+  }
+  version_ = c.version;
+  queue_bytes(*n, {});
+  rx_pos_ = rx_len_ = 0;
+  state_ = ConnectionState::Connecting;
+  notice_ = Notice::None;
+  error_ = Errc::Ok;
+  server_reason_ = ReasonCode::Success;
+  keep_alive_s_ = c.keep_alive;
+  reply_due_ = false;
+  ping_due_ = false;
+  connack_deadline_ = deadline_after(now, connack_timeout);
+  return {};
+}
+
+Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
+  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  Publish p = message;
+  p.packet_id = 0;
+  p.dup = false;
+  // The header must fit before the session records anything. An alias the session may add
+  // costs its property (3 bytes) and up to two length bytes. The size does not depend on the
+  // id's value: a stand-in id is enough (the session assigns it).
+  if (p.qos != QoS::AtMostOnce) p.packet_id = 1;
+  const auto total = encoded_size(p, version_);
+  p.packet_id = 0;
+  if (!total) return fail(total.error());
+  const std::size_t margin =
+      (switches::is_v5(version_) && session_.server_topic_alias_maximum() > 0) ? 5 : 0;
+  const std::size_t header = *total - p.payload.size() + margin;
+  if (header > tx_.size()) return fail(Errc::BufferTooSmall);
+  if (!room_for(header)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(session_.begin_publish(p, now));
+  const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
+  // The session validated the publish with the same encoder and the room is there.
+  if (!h) return fail(h.error());
+  queue_bytes(*h, p.payload);
+  return p.packet_id;
+}
+
+template <class Request>
+Result<std::uint16_t> Connection::request(Request& packet, Instant now) noexcept {
+  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  packet.packet_id = 1;  // a stand-in for the size; the session assigns the real one
+  const auto size = encoded_size(packet, version_);
+  if (!size) return fail(size.error());
+  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
+  if (!room_for(*size)) return fail(Errc::SendQueueFull);
+  packet.packet_id = 0;
+  if constexpr (std::is_same_v<Request, Subscribe>) {
+    EDGEKIT_TRY(session_.begin_subscribe(packet, now));
+  } else {
+    EDGEKIT_TRY(session_.begin_unsubscribe(packet, now));
+  }
+  EDGEKIT_TRY(queue(packet));
+  return packet.packet_id;
+}
+
+Result<std::uint16_t> Connection::subscribe(std::span<const Subscription> subscriptions,
+                                            Instant now, const Properties& properties) noexcept {
+  if (subscriptions.empty()) return fail(Errc::InvalidArgument);
+  Subscribe s;
+  s.subscriptions = Subscriptions(subscriptions);
+  s.properties = properties;
+  return request(s, now);
+}
+
+Result<std::uint16_t> Connection::unsubscribe(std::span<const std::string_view> filters,
+                                              Instant now, const Properties& properties) noexcept {
+  if (filters.empty()) return fail(Errc::InvalidArgument);
+  Unsubscribe u;
+  u.filters = TopicFilters(filters);
+  u.properties = properties;
+  return request(u, now);
+}
+
+Result<void> Connection::ping(Instant now) noexcept {
+  (void)now;
+  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  if (!room_for(2)) return fail(Errc::SendQueueFull);
+  return queue(PingReq{});
+}
+
+Result<void> Connection::disconnect(ReasonCode reason, const Properties& properties,
+                                    Instant now) noexcept {
+  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  Disconnect d;
+  d.reason_code = reason;
+  d.properties = properties;
+  if (!switches::is_v5(version_) && reason != ReasonCode::Success) {
+    return fail(Errc::InvalidArgument);
+  }
+  const auto size = encoded_size(d, version_);
+  if (!size) return fail(size.error());
+  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
+  if (!room_for(*size)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(session_.prepare_disconnect(d, now));
+  EDGEKIT_TRY(queue(d));
+  // The ack of a message the application has not finished with is not sent: the server
+  // resends the message on resume.
+  reply_due_ = false;
+  state_ = ConnectionState::Closed;
+  error_ = Errc::Ok;
+  notice_ = Notice::None;
+  return {};
+}
+
+void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now) noexcept {
+  if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) return;
+  const bool was_connected = state_ == ConnectionState::Connected;
+  state_ = ConnectionState::Closed;
+  error_ = error;
+  reply_due_ = false;
+  ping_due_ = false;
+  drop_unwritten();
+  // MQTT 5: tell the server why, in a DISCONNECT with a reason code and no properties
+  // (spec 3.14): 3 bytes, best effort.
+  if (reason && switches::is_v5(version_) && room_for(3)) {
+    const std::byte bytes[3] = {std::byte{0xE0}, std::byte{0x01}, static_cast<std::byte>(*reason)};
+    std::memcpy(tx_.data() + tx_tail_, bytes, sizeof bytes);
+    queue_bytes(sizeof bytes, {});
+  }
+  session_.on_connection_lost(now);
+  // ServerDisconnected has been reported by its own event.
+  if (error == Errc::ServerDisconnected) {
+    notice_ = Notice::None;
+  } else {
+    notice_ = was_connected ? Notice::Closed : Notice::ConnectFailed;
+  }
+}
+
+void Connection::on_transport_closed(Errc error, Instant now) noexcept {
+  close(error, std::nullopt, now);
+  // Nothing more can be written, whatever the state was.
+  clear_output();
+}
+
+// --- Input ---------------------------------------------------------------------------------------
+
+MutableBytes Connection::read_buffer() noexcept {
+  if (rx_pos_ > 0) {
+    const std::uint32_t rest = rx_len_ - rx_pos_;
+    if (rest > 0) std::memmove(rx_.data(), rx_.data() + rx_pos_, rest);
+    rx_len_ = rest;
+    rx_pos_ = 0;
+  }
+  return rx_.subspan(rx_len_);
+}
+
+void Connection::on_read(std::size_t n, Instant now) noexcept {
+  (void)now;
+  rx_len_ += static_cast<std::uint32_t>(std::min<std::size_t>(n, rx_.size() - rx_len_));
+}
+
+std::size_t Connection::on_received(Bytes data, Instant now) noexcept {
+  const MutableBytes free = read_buffer();
+  const std::size_t n = std::min(free.size(), data.size());
+  if (n > 0) std::memcpy(free.data(), data.data(), n);
+  on_read(n, now);
+  return n;
+}
+
+bool Connection::packet_pending() const noexcept {
+  if (rx_pos_ == rx_len_) return false;
+  const auto f = read_frame(Bytes(rx_.data() + rx_pos_, rx_len_ - rx_pos_),
+                            static_cast<std::uint32_t>(rx_.size()));
+  return !f || f->complete;  // an error is "pending" too: polling reports it
+}
+
+// --- Events --------------------------------------------------------------------------------------
+
+bool Connection::notices_pending() const noexcept {
+  return notice_ != Notice::None || session_.pending_lost() > 0;
+}
+
+std::optional<Event> Connection::next_notice() noexcept {
+  Event e;
+  if (notice_ != Notice::None) {
+    e.type = notice_ == Notice::Closed ? EventType::ConnectionClosed : EventType::ConnectFailed;
+    e.error = error_;
+    if (error_ == Errc::ConnectionRefused) {
+      e.reason_code = server_reason_;
+      e.connack = std::get_if<ConnAck>(&packet_);
+    }
+    notice_ = Notice::None;
+    return e;
+  }
+  auto lost = session_.next_lost();
+  if (!lost) return std::nullopt;
+  lost_ = *lost;
+  e.packet_id = lost_.packet_id;
+  if (lost_.kind == OperationKind::Publish) {
+    e.type = EventType::MessageLost;
+    e.message = &lost_.publish;
+    e.pubrec_received = lost_.pubrec_received;
+  } else {
+    // A pending SUBSCRIBE / UNSUBSCRIBE (never resent): its asker hears the connection ended.
+    e.type = lost_.kind == OperationKind::Subscribe ? EventType::SubscribeCompleted
+                                                    : EventType::UnsubscribeCompleted;
+    e.error = Errc::NotConnected;
+  }
+  return e;
+}
+
+std::optional<Event> Connection::poll_event(Instant now) noexcept {
+  if (auto e = next_notice()) return e;
+  if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) {
+    return std::nullopt;
+  }
+  // The ack of the message reported last leaves after the application has seen it.
+  if (reply_due_) {
+    if (!queue_ack(reply_)) return std::nullopt;
+    reply_due_ = false;
+  }
+  for (;;) {
+    if (auto e = handle_frame(now)) return e;
+    // A packet that needed no event (PUBREC, PUBREL, a QoS 2 duplicate) was handled: go on.
+    if (!handled_quietly_) return std::nullopt;
+  }
+}
+
+std::optional<Event> Connection::handle_frame(Instant now) noexcept {
+  handled_quietly_ = false;
+  if (rx_pos_ == rx_len_) return std::nullopt;
+  const Bytes held(rx_.data() + rx_pos_, rx_len_ - rx_pos_);
+  // The receive buffer is the largest packet we accept; MQTT 5 servers were told so in CONNECT.
+  const auto frame = read_frame(held, static_cast<std::uint32_t>(rx_.size()));
+  if (!frame) {
+    if (frame.error() == Errc::PacketTooLarge) {
+      // Never dropped silently: the application hears IncomingPacketTooLarge, an MQTT 5 server
+      // hears 0x95 (MQTT 5 spec 3.1.2.11.4, 4.13), a 3.1.1 connection can only be closed.
+      close(Errc::IncomingPacketTooLarge, ReasonCode::PacketTooLarge, now);
+    } else {
+      close(frame.error(), ReasonCode::MalformedPacket, now);
+    }
+    return next_notice();
+  }
+  if (!frame->complete) return std::nullopt;
+  // No room for the ack this packet may need: it waits in the receive buffer until the driver
+  // has written (a slow socket slows the connection down, it does not fail it).
+  if (!room_for(kAckRoom)) return std::nullopt;
+  const std::size_t size = frame->header.packet_size();
+  const Bytes bytes = held.first(size);
+  rx_pos_ += static_cast<std::uint32_t>(size);
+  ++packets_received_;
+
+  // Starts as the empty alternative: decode_from_server constructs the one it decodes.
+  packet_.emplace<PingResp>();
+  if (auto decoded = decode_from_server(bytes, version_, packet_); !decoded) {
+    close(decoded.error(), disconnect_reason_for(decoded.error()), now);
+    return next_notice();
+  }
+  const PacketType type = type_of(packet_);
+  // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
+  if (state_ == ConnectionState::Connecting && type != PacketType::ConnAck) {
+    close(Errc::ProtocolError, ReasonCode::ProtocolError, now);
+    return next_notice();
+  }
+
+  auto in = session_.on_packet(packet_, now);
+  if (!in) {
+    if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
+      // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
+      server_reason_ = std::get_if<ConnAck>(&packet_)->reason_code;
+      close(Errc::ConnectionRefused, std::nullopt, now);
+    } else {
+      close(in.error(), disconnect_reason_for(in.error()), now);
+    }
+    return next_notice();
+  }
+
+  Event e;
+  if (in->connack) {
+    state_ = ConnectionState::Connected;
+    keep_alive_s_ = session_.keep_alive();
+    // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
+    // Receive Maximum lets through; the rest follow as acknowledgements arrive.
+    pump(now);
+    e.type = EventType::Connected;
+    e.connack = std::get_if<ConnAck>(&packet_);
+    e.session_present = in->connack->session_present;
+    return e;
+  }
+
+  if (in->deliver) {
+    // Acked at the next poll: after the application has seen the message, and never when the
+    // application disconnects in between (the server then resends it on resume).
+    if (in->reply) {
+      reply_ = *in->reply;
+      reply_due_ = true;
+    }
+    e.type = EventType::MessageReceived;
+    e.message = std::get_if<Publish>(&packet_);
+    e.packet_id = e.message->packet_id;
+    return e;
+  }
+  if (in->reply) (void)queue_ack(*in->reply);  // room was checked above
+
+  if (in->completion) {
+    const Completion& c = *in->completion;
+    e.type = EventType::PublishCompleted;
+    e.packet_id = c.packet_id;
+    e.reason_code = c.reason_code;
+    e.properties = ack_properties(packet_);
+    if (c.kind != OperationKind::Publish) {
+      // SUBACK or UNSUBACK whose id the session matched to a pending request.
+      e.type = c.kind == OperationKind::Subscribe ? EventType::SubscribeCompleted
+                                                  : EventType::UnsubscribeCompleted;
+      if (const auto* sub = std::get_if<SubAck>(&packet_)) {
+        e.reason_codes = sub->reason_codes;
+        e.properties = &sub->properties;
+      } else if (const auto* unsub = std::get_if<UnsubAck>(&packet_)) {
+        e.reason_codes = unsub->reason_codes;
+        e.properties = &unsub->properties;
+      }
+    }
+    // A completion frees Receive Maximum quota: resends held back by it go now, before any new
+    // publish (the session refuses those while resends wait).
+    pump(now);
+    return e;
+  }
+  if (type == PacketType::PingResp) {
+    e.type = EventType::PingResponse;
+    return e;
+  }
+  if (in->server_disconnect) {
+    server_reason_ = *in->server_disconnect;
+    e.type = EventType::ServerDisconnected;
+    e.reason_code = *in->server_disconnect;
+    e.error = Errc::ServerDisconnected;
+    if (const auto* d = std::get_if<Disconnect>(&packet_)) e.properties = &d->properties;
+    close(Errc::ServerDisconnected, std::nullopt, now);
+    return e;
+  }
+  handled_quietly_ = true;
+  return std::nullopt;
+}
+
+// --- Time ----------------------------------------------------------------------------------------
+
+std::optional<Instant> Connection::next_deadline() const noexcept {
+  if (state_ == ConnectionState::Connecting) return connack_deadline_;
+  if (state_ == ConnectionState::Connected) return session_.next_deadline();
+  return std::nullopt;
+}
+
+void Connection::on_timer(Instant now) noexcept {
+  if (state_ == ConnectionState::Connecting) {
+    if (now >= connack_deadline_) close(Errc::Timeout, std::nullopt, now);
+    return;
+  }
+  if (state_ != ConnectionState::Connected) return;
+  // on_timer does nothing before the session's next deadline.
+  const auto action = session_.on_timer(now);
+  // No PINGRESP in time: the link is dead; close it (spec 3.1.2.10).
+  if (!action) {
+    close(action.error(), std::nullopt, now);
+    return;
+  }
+  if (*action == TimerAction::SendPingReq) {
+    ping_due_ = true;
+    pump(now);
+  }
+}
+
+}  // namespace edgekit::mqtt
