@@ -99,6 +99,7 @@ mqtt::Result<void> Connection::start(const Endpoint& endpoint, const mqtt::Conne
   tls_ = endpoint.tls;
   transport_error_ = {};
   verify_result_ = 0;
+  stats_ = {};
   close_by_.reset();
   armed_.reset();
   readable_ = read_wants_write_ = write_wants_read_ = false;
@@ -115,6 +116,11 @@ mqtt::Result<void> Connection::start(const Endpoint& endpoint, const mqtt::Conne
   if (!ec) socket_.open(endpoint.address.protocol(), ec);
   if (!ec) socket_.non_blocking(true, ec);
   if (!ec) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (!ec && endpoint.socket_buffer_size != 0) {
+    const int size = static_cast<int>(endpoint.socket_buffer_size);
+    socket_.set_option(asio::socket_base::send_buffer_size(size), ec);
+    if (!ec) socket_.set_option(asio::socket_base::receive_buffer_size(size), ec);
+  }
   try {
     ++pending_;
     if (ec) {
@@ -372,6 +378,7 @@ void Connection::pump() noexcept {
 
 bool Connection::read_some() noexcept {
   mqtt::MutableBytes into = engine_.read_buffer();
+  ++stats_.reads;
   if (ssl_ == nullptr) {
     std::error_code ec;
     const std::size_t n = socket_.read_some(asio::buffer(into.data(), into.size()), ec);
@@ -417,6 +424,7 @@ bool Connection::write_some() noexcept {
   std::size_t total = 0;
   for (std::size_t i = 0; i < count; ++i) total += views[i].size();
   std::size_t written = 0;
+  ++stats_.writes;
   if (ssl_ == nullptr) {
     std::array<asio::const_buffer, kMaxViews> buffers;
     for (std::size_t i = 0; i < count; ++i) buffers[i] = asio::buffer(views[i].data(), views[i].size());
@@ -477,6 +485,7 @@ void Connection::wait_write() noexcept { wait(false); }
 void Connection::wait(bool read) noexcept {
   bool& waiting = read ? read_waiting_ : write_waiting_;
   if (waiting) return;
+  if (!read && phase_ == Phase::Open) ++stats_.write_blocks;
   try {
     ++pending_;
     waiting = true;

@@ -6,6 +6,7 @@
 #include <edgekit/testing/test_pki.hpp>
 #include <edgekit/tls/tls.hpp>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <memory>
 #include <string>
@@ -161,6 +162,77 @@ TEST_P(EventLoop, RefusedConnectIsAConnectFailedEvent) {
   ASSERT_TRUE(run_until(io, [&] { return rec.closed == 2; }, 5s));
 }
 
+// Payloads far larger than the socket buffers: writes stop half way (would block) and resume
+// from the engine's views when the socket drains, while the same loop reads the messages back.
+// Checks every byte.
+void big_payload_round_trip(asio::io_context& io, Driver& driver, const Endpoint& ep,
+                            mqtt::Version version) {
+  constexpr std::size_t kSize = 200 * 1024;
+  constexpr int kMessages = 6;
+  struct BigDevice {
+    BigDevice(Driver& d, Recorder& r)
+        : rx(kSize + 1024), session(state.storage()),
+          conn(d, session, rx, state.tx, r) {}
+    DeviceState<8, 2048> state;
+    std::vector<std::byte> rx;
+    mqtt::Session session;
+    Connection conn;
+  };
+  std::vector<std::string> payloads;
+  for (int i = 0; i < kMessages; ++i) {
+    std::string p(kSize, '\0');
+    for (std::size_t j = 0; j < kSize; ++j) p[j] = static_cast<char>('a' + (j * 7 + i) % 26);
+    payloads.push_back(std::move(p));
+  }
+  Recorder rec;
+  BigDevice d(driver, rec);
+  const std::array<mqtt::Subscription, 1> sub{
+      mqtt::Subscription{"evloop/big", mqtt::SubscribeOptions{mqtt::QoS::AtLeastOnce}}};
+  rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
+    if (e.type == EventType::Connected) {
+      ASSERT_TRUE(c.subscribe(sub));
+    } else if (e.type == EventType::SubscribeCompleted) {
+      for (int i = 0; i < kMessages; ++i) {
+        mqtt::Publish p;
+        p.topic = "evloop/big";
+        p.payload = mqtt::as_bytes(payloads[static_cast<std::size_t>(i)]);
+        p.qos = i % 2 == 0 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
+        auto r = c.publish(p);
+        ASSERT_TRUE(r) << mqtt::to_string(r.error());
+      }
+    }
+  };
+  ASSERT_TRUE(d.conn.start(ep, options("big", version), kTimeout));
+  ASSERT_TRUE(run_until(
+      io,
+      [&] {
+        return rec.count(EventType::MessageReceived) == kMessages &&
+               rec.count(EventType::PublishCompleted) == kMessages / 2;
+      },
+      20s))
+      << "received " << rec.count(EventType::MessageReceived) << ", completed "
+      << rec.count(EventType::PublishCompleted) << ", closed " << rec.closed << " "
+      << rec.close_error.message();
+  std::vector<std::string> got;
+  for (const auto& s : rec.events) {
+    if (s.type == EventType::MessageReceived) got.push_back(s.payload);
+  }
+  std::sort(got.begin(), got.end());
+  std::sort(payloads.begin(), payloads.end());
+  EXPECT_TRUE(got == payloads) << "payload bytes differ";
+  // The small socket buffers made writes stop half way and wait.
+  EXPECT_GT(d.conn.stats().write_blocks, 0u);
+  ASSERT_TRUE(d.conn.disconnect());
+  ASSERT_TRUE(run_until(io, [&] { return rec.closed == 1; }, 5s));
+  EXPECT_FALSE(rec.close_error) << rec.close_error.message();
+}
+
+TEST_P(EventLoop, PayloadsLargerThanTheSocketBuffersArriveIntact) {
+  Endpoint ep{loopback(broker().port())};
+  ep.socket_buffer_size = 16 * 1024;
+  big_payload_round_trip(io, driver, ep, GetParam());
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, EventLoop,
                          ::testing::Values(mqtt::Version::V311, mqtt::Version::V5),
                          [](const auto& p) {
@@ -237,6 +309,14 @@ TEST_F(EventLoopTls, MutualTlsWithPemKeyRoundTrip) {
   auto ctx = tls::TlsContext::create(pem_config());
   ASSERT_TRUE(ctx) << ctx.error().message();
   round_trip(*ctx, "localhost");
+}
+
+TEST_F(EventLoopTls, PayloadsLargerThanTheSocketBuffersArriveIntact) {
+  auto ctx = tls::TlsContext::create(pem_config());
+  ASSERT_TRUE(ctx) << ctx.error().message();
+  Endpoint ep{loopback(broker_->tls_port()), &*ctx, "localhost"};
+  ep.socket_buffer_size = 16 * 1024;
+  big_payload_round_trip(io_, driver_, ep, mqtt::Version::V5);
 }
 
 TEST_F(EventLoopTls, ServerCertificateFromAnUnknownCaIsRejected) {

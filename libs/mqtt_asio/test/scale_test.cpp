@@ -259,6 +259,12 @@ Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label
   EXPECT_EQ(fleet.total(&Device::received_), want);
   EXPECT_EQ(fleet.count(&Device::bad_), 0u) << fleet.first_failure_;
 
+  std::uint64_t calls = 0;
+  std::uint64_t blocks = 0;
+  for (const auto& d : fleet.devices_) {
+    calls += d->conn_.stats().reads + d->conn_.stats().writes;
+    blocks += d->conn_.stats().write_blocks;
+  }
   fleet.disconnect_all();
   EXPECT_TRUE(run_until(io, [&] { return fleet.count(&Device::closed_) == count; }, 60s))
       << label << ": closed " << fleet.count(&Device::closed_) << " of " << count;
@@ -277,12 +283,15 @@ Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label
       "connect+subscribe %.2f s, publish phase %.2f s (%.0f msg/s), CPU %.2f us/msg; "
       "RSS per connection %.0f B = objects %.0f B (device: Connection, Session, records, "
       "buffers; sizeof %zu B) + %.0f B added by connecting (Asio reactor, pending waits, TLS); "
-      "sizeof(mqtt_asio::Connection) %zu B of which sizeof(mqtt::Connection) %zu B\n",
+      "sizeof(mqtt_asio::Connection) %zu B of which sizeof(mqtt::Connection) %zu B; "
+      "socket read+write calls per message %.2f (connect and subscribe included), "
+      "writes that waited %" PRIu64 "\n",
       label, f.connections, f.messages, f.connect_s, f.publish_s,
       f.publish_s > 0 ? static_cast<double>(want) / f.publish_s : 0.0, f.cpu_us_per_message,
       f.rss_objects_per_connection + f.rss_connected_per_connection,
       f.rss_objects_per_connection, sizeof(Device), f.rss_connected_per_connection,
-      sizeof(Connection), sizeof(mqtt::Connection));
+      sizeof(Connection), sizeof(mqtt::Connection),
+      want == 0 ? 0.0 : static_cast<double>(calls) / static_cast<double>(want), blocks);
   std::fflush(stdout);
   return f;
 }

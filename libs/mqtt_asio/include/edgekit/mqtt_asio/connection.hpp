@@ -135,6 +135,16 @@ struct Endpoint {
   /// The name checked in the server's certificate and sent as SNI (unless the context's
   /// `server_name` is set); empty: the address as text. Copied by `start`.
   std::string_view server_name;
+  /// SO_SNDBUF and SO_RCVBUF of the socket in bytes (the kernel's memory per connection, which
+  /// Linux doubles); 0 keeps the system's defaults and auto-tuning.
+  std::uint32_t socket_buffer_size = 0;
+};
+
+/// What a connection's socket has done since `start` (for benchmarks and tests).
+struct Stats {
+  std::uint32_t reads = 0;         ///< read calls (recv / SSL_read), would-block ones included
+  std::uint32_t writes = 0;        ///< write calls (sendmsg / SSL_write), would-block ones included
+  std::uint32_t write_blocks = 0;  ///< writes that found the socket full and waited
 };
 
 /// One MQTT client connection driven by the io_context. See the file comment.
@@ -186,6 +196,8 @@ class Connection {
   [[nodiscard]] bool active() const noexcept { return phase_ != Phase::Idle; }
   /// The transport's failure of the last connection (empty if none).
   [[nodiscard]] std::error_code transport_error() const noexcept { return transport_error_; }
+  /// Counters of the socket calls since the last `start`.
+  [[nodiscard]] const Stats& stats() const noexcept { return stats_; }
   /// For TLS: the X.509 verification result of the last handshake (X509_V_OK = 0 when it passed
   /// or did not get that far).
   [[nodiscard]] long tls_verify_result() const noexcept { return verify_result_; }
@@ -220,6 +232,7 @@ class Connection {
   std::string server_name_;  // for the TLS handshake only (usually in its small-string buffer)
   std::error_code transport_error_;
   long verify_result_ = 0;
+  Stats stats_;
   std::optional<Instant> armed_;     // the deadline the timer waits for
   std::optional<Instant> close_by_;  // the engine closed: its last bytes must leave by then
   Phase phase_ = Phase::Idle;
