@@ -7,6 +7,7 @@
 #include <edgekit/testing/mosquitto.hpp>
 #include <edgekit/testing/test_pki.hpp>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -101,6 +102,9 @@ inline std::size_t rss_bytes() {
   statm >> pages >> resident;
   return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
+
+// Heap bytes in use (glibc's count of allocated chunks; RSS also holds freed and fragmented ones).
+inline std::size_t heap_in_use() { return mallinfo2().uordblks; }
 
 // User + system CPU time of this process.
 inline std::chrono::microseconds cpu_time() {

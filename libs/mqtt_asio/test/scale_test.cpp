@@ -223,6 +223,7 @@ Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label
   const std::size_t rss0 = rss_bytes();
   Fleet fleet(io, endpoint, count, messages, connecting);
   const std::size_t rss1 = rss_bytes();
+  const std::size_t heap1 = heap_in_use();
 
   const auto t0 = std::chrono::steady_clock::now();
   fleet.start_more();
@@ -234,6 +235,7 @@ Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label
       std::chrono::seconds(60 + count / 50));
   const auto t1 = std::chrono::steady_clock::now();
   const std::size_t rss2 = rss_bytes();
+  const std::size_t heap2 = heap_in_use();
   EXPECT_TRUE(all_up) << label << ": subscribed " << fleet.count(&Device::subscribed_) << " of "
                       << count << "; " << fleet.first_failure_;
   EXPECT_EQ(fleet.count(&Device::bad_), 0u) << fleet.first_failure_;
@@ -285,13 +287,14 @@ Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label
       "buffers; sizeof %zu B) + %.0f B added by connecting (Asio reactor, pending waits, TLS); "
       "sizeof(mqtt_asio::Connection) %zu B of which sizeof(mqtt::Connection) %zu B; "
       "socket read+write calls per message %.2f (connect and subscribe included), "
-      "writes that waited %" PRIu64 "\n",
+      "writes that waited %" PRIu64 "; heap in use added by connecting %.0f B per connection\n",
       label, f.connections, f.messages, f.connect_s, f.publish_s,
       f.publish_s > 0 ? static_cast<double>(want) / f.publish_s : 0.0, f.cpu_us_per_message,
       f.rss_objects_per_connection + f.rss_connected_per_connection,
       f.rss_objects_per_connection, sizeof(Device), f.rss_connected_per_connection,
       sizeof(Connection), sizeof(mqtt::Connection),
-      want == 0 ? 0.0 : static_cast<double>(calls) / static_cast<double>(want), blocks);
+      want == 0 ? 0.0 : static_cast<double>(calls) / static_cast<double>(want), blocks,
+      heap2 > heap1 ? static_cast<double>(heap2 - heap1) / static_cast<double>(count) : 0.0);
   std::fflush(stdout);
   return f;
 }
