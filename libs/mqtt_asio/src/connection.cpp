@@ -194,15 +194,10 @@ void Connection::stop() noexcept {
 }
 
 void Connection::flush() noexcept {
-  if (in_pump_) {
-    again_ = true;  // the pump writes when the handler returns: one write per batch
-    return;
-  }
-  if (phase_ != Phase::Open) return;
-  write_some();
-  // A write can make room for the ack of a packet that is waiting in the receive buffer.
-  if (engine_.packet_pending() || engine_.notices_pending()) schedule();
-  arm_timer();
+  // Written by the next turn of the loop, together with every other command made until then
+  // (inside a handler: when it returns, with the acks): one write per batch, not per command.
+  if (phase_ == Phase::Idle || phase_ == Phase::Closing) return;
+  schedule();
 }
 
 // Runs pump() from the loop (never inside the caller's call), unless one is running already.

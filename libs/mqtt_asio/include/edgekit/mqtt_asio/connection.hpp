@@ -16,9 +16,10 @@
 ///   - the timer is armed at `engine.next_deadline()`; moved earlier at once, but when the
 ///     deadline moves later (every write restarts the keep-alive) it is left to fire early and
 ///     re-armed then, so a busy connection does not cancel and re-arm a timer per message.
-/// Commands (`publish`, `subscribe`, ...) go to the engine at once and are written before the
-/// call returns (or, from inside a `Handler` call, together with the acks when the handler
-/// returns: one write per batch).
+/// Commands (`publish`, `subscribe`, ...) go to the engine at once (their results are the
+/// engine's) and are written by the next turn of the loop, together with every other command
+/// made until then (from inside a `Handler` call: when it returns, with the acks): one write per
+/// batch, not per command.
 ///
 /// Threading. One thread runs the io_context; every call on a Connection and on its Driver is
 /// made on that thread (from a handler, or through `asio::post` / `dispatch` to it). Handlers
@@ -171,9 +172,9 @@ class Connection {
                                          const mqtt::ConnectOptions& options,
                                          Duration timeout) noexcept;
 
-  /// The engine's commands, written at once (see the file comment). Results, errors and view
-  /// lifetimes are the engine's (mqtt/connection.hpp); SendQueueFull means: retry after a
-  /// completion event.
+  /// The engine's commands, written by the next turn of the loop (see the file comment).
+  /// Results, errors and view lifetimes are the engine's (mqtt/connection.hpp); SendQueueFull
+  /// means: retry after a completion event.
   [[nodiscard]] mqtt::Result<std::uint16_t> publish(const mqtt::Publish& message) noexcept;
   [[nodiscard]] mqtt::Result<std::uint16_t> subscribe(
       std::span<const mqtt::Subscription> subscriptions,
@@ -190,10 +191,11 @@ class Connection {
   void stop() noexcept;
 
   /// The engine, for its state and counters. Commands must go through this class (or be
-  /// followed by `flush()`), else they wait for the next socket event to be written.
+  /// followed by `flush()`), else they wait for the next socket event or timer to be written.
   [[nodiscard]] mqtt::Connection& engine() noexcept { return engine_; }
   [[nodiscard]] const mqtt::Connection& engine() const noexcept { return engine_; }
-  /// Writes what the engine has queued (after commands made on `engine()` directly).
+  /// Has what the engine has queued written by the next turn of the loop (after commands made
+  /// on `engine()` directly).
   void flush() noexcept;
   /// True between `start` and `on_closed`.
   [[nodiscard]] bool active() const noexcept { return phase_ != Phase::Idle; }
