@@ -66,9 +66,15 @@ std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
 
 }  // namespace
 
+// lost_ and resend_ share storage (see the header): assignment starts the other member's
+// lifetime only for trivially copyable types.
+static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_copyable_v<Resend> &&
+              std::is_trivially_destructible_v<LostOperation> &&
+              std::is_trivially_destructible_v<Resend>);
+
 Connection::Connection(Session& session, MutableBytes receive_buffer,
                        MutableBytes send_buffer) noexcept
-    : session_(session), rx_(receive_buffer), tx_(send_buffer) {}
+    : session_(&session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
 
 std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_alive_s_; }
 
@@ -171,30 +177,21 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   if (slot_count_ == 0) clear_output();
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
   if (state_ == ConnectionState::Connected) {
-    session_.on_sent(now);
+    session_->on_sent(now);
     pump(now);
   }
 }
 
-bool Connection::unqueue_after(std::uint64_t mark) noexcept {
-  if (mark > queued_total_) return false;
-  std::uint64_t drop = queued_total_ - mark;
-  std::size_t keep = slot_count_;
-  while (drop > 0 && keep > 0) {
-    const std::size_t i = keep - 1;
-    const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
-    const std::uint64_t size = (slots_[i].end - begin) + std::uint64_t{slots_[i].payload_size};
-    if (size > drop) return false;  // the mark is not between two packets
-    if (i == 0 && (tx_head_ > head_begin_ || payload_sent_ > 0)) return false;  // partly written
-    drop -= size;
-    --keep;
-  }
-  if (drop > 0) return false;
-  // Nothing of the dropped packets left: forget them.
-  const std::uint64_t dropped = queued_total_ - mark;
-  slot_count_ = static_cast<std::uint8_t>(keep);
-  tx_tail_ = keep == 0 ? head_begin_ : slots_[keep - 1].end;
-  queued_ -= static_cast<std::uint32_t>(dropped);
+bool Connection::unqueue_last(std::uint64_t mark) noexcept {
+  if (slot_count_ == 0) return false;
+  const std::size_t i = slot_count_ - 1u;
+  const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
+  const std::uint32_t size = (slots_[i].end - begin) + slots_[i].payload_size;
+  // Not that packet, or part of it is on the wire.
+  if (queued_total_ - size != mark || queued_ < size || (i == 0 && queued_ != size)) return false;
+  --slot_count_;
+  tx_tail_ = begin;
+  queued_ -= size;
   queued_total_ = mark;
   if (slot_count_ == 0) clear_output();
   return true;
@@ -223,8 +220,8 @@ void Connection::pump(Instant now) noexcept {
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
   // session's queue only once it has a place in ours.
   while (state_ == ConnectionState::Connected) {
-    const auto resend = session_.peek_resend();
-    if (!resend) return;
+    Resend* resend = &resend_;
+    if (!session_->next_resend(*resend, false)) return;
     if (resend->type == PacketType::Publish) {
       const auto total = encoded_size(resend->publish, version_);
       const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
@@ -234,7 +231,7 @@ void Connection::pump(Instant now) noexcept {
         return;
       }
       if (!room_for(header)) return;
-      (void)session_.next_resend();
+      (void)session_->next_resend(*resend, true);
       const auto h = encode_publish_header(resend->publish, version_, tx_.subspan(tx_tail_));
       if (!h) {
         close(h.error(), std::nullopt, now);
@@ -243,7 +240,7 @@ void Connection::pump(Instant now) noexcept {
       queue_bytes(*h, resend->publish.payload);
     } else {
       if (!room_for(kAckRoom)) return;
-      (void)session_.next_resend();
+      (void)session_->next_resend(*resend, true);
       (void)queue_ack(
           Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
     }
@@ -269,11 +266,11 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
       c.properties.maximum_packet_size = cap;
     }
   }
-  EDGEKIT_TRY(session_.prepare_connect(c, now));
+  EDGEKIT_TRY(session_->prepare_connect(c, now));
   clear_output();
   const auto n = encode(c, c.version, tx_);
   if (!n) {
-    session_.on_connection_lost(now);
+    session_->on_connection_lost(now);
     return fail(n.error());
   }
   version_ = c.version;
@@ -303,11 +300,11 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   p.packet_id = 0;
   if (!total) return fail(total.error());
   const std::size_t margin =
-      (switches::is_v5(version_) && session_.server_topic_alias_maximum() > 0) ? 5 : 0;
+      (switches::is_v5(version_) && session_->server_topic_alias_maximum() > 0) ? 5 : 0;
   const std::size_t header = *total - p.payload.size() + margin;
   if (header > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(header)) return fail(Errc::SendQueueFull);
-  EDGEKIT_TRY(session_.begin_publish(p, now));
+  EDGEKIT_TRY(session_->begin_publish(p, now));
   const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
   // The session validated the publish with the same encoder and the room is there.
   if (!h) return fail(h.error());
@@ -325,9 +322,9 @@ Result<std::uint16_t> Connection::request(Request& packet, Instant now) noexcept
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
   packet.packet_id = 0;
   if constexpr (std::is_same_v<Request, Subscribe>) {
-    EDGEKIT_TRY(session_.begin_subscribe(packet, now));
+    EDGEKIT_TRY(session_->begin_subscribe(packet, now));
   } else {
-    EDGEKIT_TRY(session_.begin_unsubscribe(packet, now));
+    EDGEKIT_TRY(session_->begin_unsubscribe(packet, now));
   }
   EDGEKIT_TRY(queue(packet));
   return packet.packet_id;
@@ -371,7 +368,7 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   if (!size) return fail(size.error());
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
-  EDGEKIT_TRY(session_.prepare_disconnect(d, now));
+  EDGEKIT_TRY(session_->prepare_disconnect(d, now));
   EDGEKIT_TRY(queue(d));
   // The ack of a message the application has not finished with is not sent: the server
   // resends the message on resume.
@@ -397,7 +394,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
     std::memcpy(tx_.data() + tx_tail_, bytes, sizeof bytes);
     queue_bytes(sizeof bytes, {});
   }
-  session_.on_connection_lost(now);
+  session_->on_connection_lost(now);
   // ServerDisconnected has been reported by its own event.
   if (error == Errc::ServerDisconnected) {
     notice_ = Notice::None;
@@ -447,7 +444,7 @@ bool Connection::packet_pending() const noexcept {
 // --- Events --------------------------------------------------------------------------------------
 
 bool Connection::notices_pending() const noexcept {
-  return notice_ != Notice::None || session_.pending_lost() > 0;
+  return notice_ != Notice::None || session_->pending_lost() > 0;
 }
 
 std::optional<Event> Connection::next_notice() noexcept {
@@ -462,9 +459,7 @@ std::optional<Event> Connection::next_notice() noexcept {
     notice_ = Notice::None;
     return e;
   }
-  auto lost = session_.next_lost();
-  if (!lost) return std::nullopt;
-  lost_ = *lost;
+  if (!session_->next_lost(lost_)) return std::nullopt;
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
     e.type = EventType::MessageLost;
@@ -534,7 +529,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     return next_notice();
   }
 
-  auto in = session_.on_packet(packet_, now);
+  auto in = session_->on_packet(packet_, now);
   if (!in) {
     if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
       // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
@@ -549,7 +544,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   Event e;
   if (in->connack) {
     state_ = ConnectionState::Connected;
-    keep_alive_s_ = session_.keep_alive();
+    keep_alive_s_ = session_->keep_alive();
     // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
     // Receive Maximum lets through; the rest follow as acknowledgements arrive.
     pump(now);
@@ -617,7 +612,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
 
 std::optional<Instant> Connection::next_deadline() const noexcept {
   if (state_ == ConnectionState::Connecting) return connack_deadline_;
-  if (state_ == ConnectionState::Connected) return session_.next_deadline();
+  if (state_ == ConnectionState::Connected) return session_->next_deadline();
   return std::nullopt;
 }
 
@@ -628,7 +623,7 @@ void Connection::on_timer(Instant now) noexcept {
   }
   if (state_ != ConnectionState::Connected) return;
   // on_timer does nothing before the session's next deadline.
-  const auto action = session_.on_timer(now);
+  const auto action = session_->on_timer(now);
   // No PINGRESP in time: the link is dead; close it (spec 3.1.2.10).
   if (!action) {
     close(action.error(), std::nullopt, now);

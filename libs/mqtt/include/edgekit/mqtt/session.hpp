@@ -22,7 +22,8 @@
 /// Buffer ownership (as in coreMQTT): the session keeps *views* of what the caller passes to
 /// `begin_publish` (topic, payload, property strings and arrays). They must stay valid and
 /// unchanged until the publish is reported complete (`Inbound::completion`) or lost
-/// (`next_lost`). Records restored from a `SessionStore` point into the store's memory instead.
+/// (`next_lost`) — unless `SessionStorage::message_copies` is given, in which case the session
+/// keeps its own copy of topic and payload. Records restored from a `SessionStore` point into the store's memory instead.
 /// Every other view the session hands out says how long it is valid.
 ///
 /// Thread safety: none. One thread drives a session at a time (the agent serialises access).
@@ -113,6 +114,15 @@ struct SessionStorage {
   /// [MQTT-3.2.2-16]) so that the next CONNECT uses it. 23 bytes is what every server must
   /// accept; servers may assign longer ones.
   std::span<char> client_id;
+  /// Optional: room for the session's own copy of each QoS 1/2 message (split evenly, one slot
+  /// per `outgoing` record). When set, `begin_publish` copies the topic and payload into the
+  /// record's slot and points the publish at the copy, so the caller's buffers are free again
+  /// as soon as the publish call returns (a buffer reused for the next message cannot corrupt
+  /// a resend). A message whose topic and payload do not fit a slot is refused with
+  /// BufferTooSmall. Property views (Response Topic, Correlation Data, User Properties, ...) are
+  /// not copied: they must stay valid until completion, as without copies. Empty: no copies;
+  /// the caller keeps topic and payload valid until completion (see the file comment).
+  std::span<std::byte> message_copies{};
 };
 
 /// Settings of a session.
@@ -259,13 +269,16 @@ class Session {
   /// again after every completion. PUBRELs are always due. Not held back by Maximum Packet Size:
   /// they were within the limits they were sent under.
   [[nodiscard]] std::optional<Resend> next_resend() noexcept;
-  /// What `next_resend` would return, without taking it (a driver checks that it has room to
-  /// send it first).
-  [[nodiscard]] std::optional<Resend> peek_resend() noexcept;
+  /// As `next_resend`, into `out` (no copy on the caller's stack). With `take` false it only
+  /// looks: the record stays queued (a driver checks that it has room to send it first).
+  /// Returns false when none is due.
+  [[nodiscard]] bool next_resend(Resend& out, bool take) noexcept;
 
   /// The next lost operation; its record is freed (and removed from the store). nullopt when
   /// none.
   [[nodiscard]] std::optional<LostOperation> next_lost() noexcept;
+  /// As `next_lost`, into `out`. Returns false when none.
+  [[nodiscard]] bool next_lost(LostOperation& out) noexcept;
 
   /// Client-initiated DISCONNECT: in MQTT 5 validates a changed Session Expiry Interval (setting
   /// it non-zero when CONNECT sent 0 is a ProtocolError [MQTT-3.14.2-2]). Ends the connection;
@@ -388,7 +401,7 @@ class Session {
   [[nodiscard]] OutgoingRecord* find_record(std::uint16_t packet_id) noexcept;
   [[nodiscard]] OutgoingRecord* free_record() noexcept;
   [[nodiscard]] OutgoingRecord* find_resend() noexcept;
-  [[nodiscard]] Resend resend_of(const OutgoingRecord& record) const noexcept;
+  void resend_of(const OutgoingRecord& record, Resend& out) const noexcept;
   [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
   [[nodiscard]] std::ptrdiff_t free_incoming_slot() noexcept;
   [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;
