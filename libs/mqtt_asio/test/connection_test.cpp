@@ -162,6 +162,36 @@ TEST_P(EventLoop, RefusedConnectIsAConnectFailedEvent) {
   ASSERT_TRUE(run_until(io, [&] { return rec.closed == 2; }, 5s));
 }
 
+TEST_P(EventLoop, OnClosedMayRestartOrDestroyTheConnection) {
+  // Restart from inside on_closed until the broker is back, then stop from inside a handler and
+  // destroy the connection from inside on_closed (ASan checks that nothing touches it after).
+  const std::uint16_t port = broker().port();
+  broker().stop();
+  Recorder rec;
+  auto d = std::make_unique<Device>(driver, rec);
+  int attempts = 0;
+  rec.on_closed_fn = [&](Connection& c, std::error_code) {
+    if (rec.count(EventType::Connected) == 0) {
+      ++attempts;
+      if (attempts == 3) {
+        ASSERT_TRUE(broker().restart());
+      }
+      ASSERT_TRUE(c.start({loopback(port)}, options("restart", GetParam()), kTimeout));
+    } else {
+      d.reset();  // the last call for this start: the Connection may go
+    }
+  };
+  rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
+    if (e.type == EventType::Connected) c.stop();
+  };
+  ASSERT_TRUE(d->conn.start({loopback(port)}, options("restart", GetParam()), kTimeout));
+  ASSERT_TRUE(run_until(io, [&] { return d == nullptr; }, 10s));
+  EXPECT_GE(attempts, 3);
+  EXPECT_EQ(rec.count(EventType::Connected), 1);
+  EXPECT_EQ(rec.count(EventType::ConnectFailed), attempts);
+  EXPECT_EQ(rec.close_error, make_error_code(Errc::Stopped));
+}
+
 // Payloads far larger than the socket buffers: writes stop half way (would block) and resume
 // from the engine's views when the socket drains, while the same loop reads the messages back.
 // Checks every byte.
