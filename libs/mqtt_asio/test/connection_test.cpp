@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <asio/io_context.hpp>
+#include <asio/write.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -268,6 +269,52 @@ INSTANTIATE_TEST_SUITE_P(Versions, EventLoop,
                          [](const auto& p) {
                            return p.param == mqtt::Version::V5 ? "V5" : "V311";
                          });
+
+// A server that accepts CONNECT, answers CONNACK and then never reads again: a disconnect whose
+// DISCONNECT cannot leave (the socket is full of an unread payload) gives up after the linger
+// time and closes with timed_out, instead of waiting forever.
+TEST(EventLoopStuckPeer, DisconnectThatCannotBeWrittenGivesUpAfterTheLinger) {
+  asio::io_context io;
+  Driver driver{io};
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address_v4("127.0.0.1"), 0});
+  asio::ip::tcp::socket peer(io);
+  std::array<std::uint8_t, 64> connect_bytes{};
+  acceptor.async_accept(peer, [&](std::error_code ec) {
+    ASSERT_FALSE(ec);
+    peer.set_option(asio::socket_base::receive_buffer_size(4096));
+    // CONNECT is small: one read takes it; then CONNACK (3.1.1, accepted) and silence.
+    peer.async_read_some(asio::buffer(connect_bytes), [&](std::error_code e, std::size_t) {
+      ASSERT_FALSE(e);
+      static const std::array<std::uint8_t, 4> connack{0x20, 0x02, 0x00, 0x00};
+      std::error_code ignored;
+      asio::write(peer, asio::buffer(connack), ignored);
+    });
+  });
+  Recorder rec;
+  Device d(driver, rec);
+  const std::string big(4 * 1024 * 1024, 'x');
+  bool disconnected = false;
+  rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
+    if (e.type != EventType::Connected) return;
+    mqtt::Publish p;
+    p.topic = "evloop/stuck";
+    p.payload = mqtt::as_bytes(big);
+    ASSERT_TRUE(c.publish(p));  // QoS 0: written from `big`, which outlives the connection
+    disconnected = static_cast<bool>(c.disconnect());
+  };
+  Endpoint ep{acceptor.local_endpoint()};
+  ep.socket_buffer_size = 16 * 1024;
+  ASSERT_TRUE(d.conn.start(ep, options("stuck", mqtt::Version::V311), kTimeout));
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until(io, [&] { return rec.closed == 1; }, 10s));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(disconnected);
+  EXPECT_GT(d.conn.stats().write_blocks, 0u);
+  EXPECT_EQ(rec.close_error, std::make_error_code(std::errc::timed_out))
+      << rec.close_error.message();
+  EXPECT_GE(waited, 1900ms);  // the linger (2 s) after the disconnect
+  EXPECT_LT(waited, 8s);
+}
 
 // --- TLS -----------------------------------------------------------------------------------------
 
