@@ -7,6 +7,7 @@
 #include <edgekit/tls/tls.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <asio/io_context.hpp>
 #include <asio/write.hpp>
 #include <memory>
@@ -46,6 +47,22 @@ mqtt::ConnectOptions options(std::string_view id, mqtt::Version v = mqtt::Versio
   return o;
 }
 
+// On Connected: subscribes to `topic` at `qos`; when the SUBACK is in: `then(connection)`.
+void subscribe_then(Recorder& rec, const std::string& topic, mqtt::QoS qos,
+                    std::function<void(Connection&)> then) {
+  rec.on_event_fn = [topic, qos, then = std::move(then)](Connection& c,
+                                                                const mqtt::Event& e) {
+    if (e.type == EventType::Connected) {
+      const std::array<mqtt::Subscription, 1> sub{
+          mqtt::Subscription{topic, mqtt::SubscribeOptions{qos}}};
+      ASSERT_TRUE(c.subscribe(sub));
+    } else if (e.type == EventType::SubscribeCompleted) {
+      ASSERT_EQ(e.error, mqtt::Errc::Ok);
+      then(c);
+    }
+  };
+}
+
 class EventLoop : public testing::MosquittoFixture,
                   public ::testing::WithParamInterface<mqtt::Version> {
  protected:
@@ -57,23 +74,16 @@ TEST_P(EventLoop, RoundTripsAtQoS012ThenDisconnectsCleanly) {
   Recorder rec;
   Device d(driver, rec);
   const std::string topic = "evloop/rt";
-  const std::array<mqtt::Subscription, 1> sub{
-      mqtt::Subscription{topic, mqtt::SubscribeOptions{mqtt::QoS::ExactlyOnce}}};
   const std::array<std::string, 3> payloads{"qos0", "qos1", "qos2"};
-  rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
-    if (e.type == EventType::Connected) {
-      ASSERT_TRUE(c.subscribe(sub));
-    } else if (e.type == EventType::SubscribeCompleted) {
-      ASSERT_EQ(e.error, mqtt::Errc::Ok);
-      for (int q = 0; q < 3; ++q) {
-        mqtt::Publish p;
-        p.topic = topic;
-        p.payload = mqtt::as_bytes(payloads[static_cast<std::size_t>(q)]);
-        p.qos = static_cast<mqtt::QoS>(q);
-        ASSERT_TRUE(c.publish(p));
-      }
+  subscribe_then(rec, topic, mqtt::QoS::ExactlyOnce, [&](Connection& c) {
+    for (int q = 0; q < 3; ++q) {
+      mqtt::Publish p;
+      p.topic = topic;
+      p.payload = mqtt::as_bytes(payloads[static_cast<std::size_t>(q)]);
+      p.qos = static_cast<mqtt::QoS>(q);
+      ASSERT_TRUE(c.publish(p));
     }
-  };
+  });
   ASSERT_TRUE(d.conn.start({loopback(broker().port())}, options("rt", GetParam()), kTimeout));
   ASSERT_TRUE(run_until(
       io,
@@ -217,22 +227,16 @@ void big_payload_round_trip(asio::io_context& io, Driver& driver, const Endpoint
   }
   Recorder rec;
   BigDevice d(driver, rec);
-  const std::array<mqtt::Subscription, 1> sub{
-      mqtt::Subscription{"evloop/big", mqtt::SubscribeOptions{mqtt::QoS::AtLeastOnce}}};
-  rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
-    if (e.type == EventType::Connected) {
-      ASSERT_TRUE(c.subscribe(sub));
-    } else if (e.type == EventType::SubscribeCompleted) {
-      for (int i = 0; i < kMessages; ++i) {
-        mqtt::Publish p;
-        p.topic = "evloop/big";
-        p.payload = mqtt::as_bytes(payloads[static_cast<std::size_t>(i)]);
-        p.qos = i % 2 == 0 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
-        auto r = c.publish(p);
-        ASSERT_TRUE(r) << mqtt::to_string(r.error());
-      }
+  subscribe_then(rec, "evloop/big", mqtt::QoS::AtLeastOnce, [&](Connection& c) {
+    for (int i = 0; i < kMessages; ++i) {
+      mqtt::Publish p;
+      p.topic = "evloop/big";
+      p.payload = mqtt::as_bytes(payloads[static_cast<std::size_t>(i)]);
+      p.qos = i % 2 == 0 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
+      auto r = c.publish(p);
+      ASSERT_TRUE(r) << mqtt::to_string(r.error());
     }
-  };
+  });
   ASSERT_TRUE(d.conn.start(ep, options("big", version), kTimeout));
   ASSERT_TRUE(run_until(
       io,
@@ -346,19 +350,13 @@ class EventLoopTls : public ::testing::Test {
   void round_trip(const tls::TlsContext& context, std::string_view server_name) {
     Recorder rec;
     Device d(driver_, rec);
-    const std::array<mqtt::Subscription, 1> sub{
-        mqtt::Subscription{"evloop/tls", mqtt::SubscribeOptions{mqtt::QoS::AtLeastOnce}}};
-    rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
-      if (e.type == EventType::Connected) {
-        ASSERT_TRUE(c.subscribe(sub));
-      } else if (e.type == EventType::SubscribeCompleted) {
-        mqtt::Publish p;
-        p.topic = "evloop/tls";
-        p.payload = mqtt::as_bytes("over TLS");
-        p.qos = mqtt::QoS::AtLeastOnce;
-        ASSERT_TRUE(c.publish(p));
-      }
-    };
+    subscribe_then(rec, "evloop/tls", mqtt::QoS::AtLeastOnce, [](Connection& c) {
+      mqtt::Publish p;
+      p.topic = "evloop/tls";
+      p.payload = mqtt::as_bytes("over TLS");
+      p.qos = mqtt::QoS::AtLeastOnce;
+      ASSERT_TRUE(c.publish(p));
+    });
     const Endpoint ep{loopback(broker_->tls_port()), &context, server_name};
     ASSERT_TRUE(d.conn.start(ep, options("tls-rt"), kTimeout));
     ASSERT_TRUE(run_until(
