@@ -219,9 +219,15 @@ void Connection::pump(Instant now) noexcept {
   // Resends after a resumed CONNACK, and those held back by Receive Maximum that an
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
   // session's queue only once it has a place in ours.
-  while (state_ == ConnectionState::Connected) {
+  // Resends fall due only after a resumed CONNACK and after a completion freed quota: scanning
+  // the records on every write would cost every message (the session has one record per
+  // operation in flight).
+  while (state_ == ConnectionState::Connected && resends_due_) {
     Resend* resend = &resend_;
-    if (!session_->next_resend(*resend, false)) return;
+    if (!session_->next_resend(*resend, false)) {
+      resends_due_ = false;
+      return;
+    }
     if (resend->type == PacketType::Publish) {
       const auto total = encoded_size(resend->publish, version_);
       const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
@@ -232,7 +238,9 @@ void Connection::pump(Instant now) noexcept {
       }
       if (!room_for(header)) return;
       (void)session_->next_resend(*resend, true);
-      const auto h = encode_publish_header(resend->publish, version_, tx_.subspan(tx_tail_));
+      --resends_left_;
+      const auto h =
+          encode_publish_header_validated(resend->publish, version_, tx_.subspan(tx_tail_));
       if (!h) {
         close(h.error(), std::nullopt, now);
         return;
@@ -241,6 +249,7 @@ void Connection::pump(Instant now) noexcept {
     } else {
       if (!room_for(kAckRoom)) return;
       (void)session_->next_resend(*resend, true);
+      --resends_left_;
       (void)queue_ack(
           Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
     }
@@ -304,8 +313,9 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   const std::size_t header = *total - p.payload.size() + margin;
   if (header > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(header)) return fail(Errc::SendQueueFull);
-  EDGEKIT_TRY(session_->begin_publish(p, now));
-  const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
+  EDGEKIT_TRY(session_->begin_publish(p, now, *total));
+  // Validated by encoded_size above; since then the session set only the id and an alias.
+  const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
   // The session validated the publish with the same encoder and the room is there.
   if (!h) return fail(h.error());
   queue_bytes(*h, p.payload);
@@ -369,6 +379,7 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
   EDGEKIT_TRY(session_->prepare_disconnect(d, now));
+  losses_due_ = true;  // a session that ends with the connection gives up its records
   EDGEKIT_TRY(queue(d));
   // The ack of a message the application has not finished with is not sent: the server
   // resends the message on resume.
@@ -395,6 +406,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
     queue_bytes(sizeof bytes, {});
   }
   session_->on_connection_lost(now);
+  losses_due_ = true;  // pending SUBSCRIBE / UNSUBSCRIBE are lost with the link
   // ServerDisconnected has been reported by its own event.
   if (error == Errc::ServerDisconnected) {
     notice_ = Notice::None;
@@ -444,7 +456,7 @@ bool Connection::packet_pending() const noexcept {
 // --- Events --------------------------------------------------------------------------------------
 
 bool Connection::notices_pending() const noexcept {
-  return notice_ != Notice::None || session_->pending_lost() > 0;
+  return notice_ != Notice::None || losses_due_;
 }
 
 std::optional<Event> Connection::next_notice() noexcept {
@@ -459,7 +471,13 @@ std::optional<Event> Connection::next_notice() noexcept {
     notice_ = Notice::None;
     return e;
   }
-  if (!session_->next_lost(lost_)) return std::nullopt;
+  // Losses are queued by a few transitions only (CONNACK without the session, the end of a
+  // connection): no scan of the records on every poll.
+  if (!losses_due_) return std::nullopt;
+  if (!session_->next_lost(lost_)) {
+    losses_due_ = false;
+    return std::nullopt;
+  }
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
     e.type = EventType::MessageLost;
@@ -545,6 +563,9 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   if (in->connack) {
     state_ = ConnectionState::Connected;
     keep_alive_s_ = session_->keep_alive();
+    resends_left_ = static_cast<std::uint32_t>(in->connack->resend_count);
+    resends_due_ = resends_left_ > 0;
+    losses_due_ = in->connack->lost_count > 0;
     // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
     // Receive Maximum lets through; the rest follow as acknowledgements arrive.
     pump(now);
@@ -588,6 +609,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     }
     // A completion frees Receive Maximum quota: resends held back by it go now, before any new
     // publish (the session refuses those while resends wait).
+    resends_due_ = resends_left_ > 0;
     pump(now);
     return e;
   }
