@@ -32,8 +32,8 @@
 /// buffers are the caller's and must outlive the Connection; the receive buffer bounds the
 /// largest incoming packet, the send buffer holds every outgoing packet except PUBLISH payloads,
 /// which are written from the caller's memory (see mqtt/connection.hpp for how long payload
-/// views must stay valid). The driver's own state is `sizeof(Connection)` (2,496 B on x86-64, of
-/// which the engine is 2,136 B), plus about 0.5 KB of heap while connected (Asio's per-socket
+/// views must stay valid). The driver's own state is `sizeof(Connection)` (about 2.5 KB on x86-64,
+/// of which the engine is 2.1 KB), plus about 0.5 KB of heap while connected (Asio's per-socket
 /// reactor record and the pending waits); TLS adds OpenSSL's per-connection state, about 25 KB
 /// of heap (the SSL object alone is 7.6 KB; record buffers are released while idle with
 /// SSL_MODE_RELEASE_BUFFERS). docs/benchmarks.md has the measured figures.
