@@ -30,7 +30,9 @@
 /// most `kSendQueuePackets` packets: when it or the send buffer is full, commands return
 /// `Errc::SendQueueFull` (nothing recorded, nothing queued: write and retry) and incoming packets
 /// wait in the receive buffer until there is room for their acks, so a slow socket only slows
-/// the connection down, it never fails it. The engine itself is a few hundred bytes.
+/// the connection down, it never fails it. The engine object itself is about 2 KB on a 64-bit
+/// host (the send-queue slots, the last decoded packet its events point into, and one scratch
+/// record for resends and losses), less on a 32-bit MCU; the buffers are the caller's.
 ///
 /// Payload views: a QoS 0 payload must stay valid until it has been written (`output_empty()`
 /// or the bytes counted by `on_written`); a QoS 1/2 message's topic, payload and property views
