@@ -191,10 +191,14 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
               slots_.begin() + slot_count_, slots_.begin());
     slot_count_ = static_cast<std::uint8_t>(slot_count_ - done);
   }
-  // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
+  // Any control packet restarts the keep-alive interval (spec 3.1.2.10), CONNECT included: the
+  // first PINGREQ is due a keep-alive after CONNECT, not after the previous connection's last
+  // packet.
   if (state_ == ConnectionState::Connected) {
     session_->on_sent(now);
     pump(now);
+  } else if (state_ == ConnectionState::Connecting) {
+    session_->on_sent(now);
   }
 }
 

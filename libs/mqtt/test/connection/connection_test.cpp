@@ -289,6 +289,17 @@ TEST_P(ConnectionTest, KeepAliveRunsInSimulatedTime) {
   EXPECT_EQ(events[0].error, Errc::KeepAliveTimeout);
 }
 
+TEST_P(ConnectionTest, TheFirstPingIsDueAKeepAliveAfterConnectNotAtOnce) {
+  // Connected long after the clock's origin (and after an earlier connection's last packet):
+  // the keep-alive counts from CONNECT.
+  clock.advance(1000s);
+  connect_ok();
+  ASSERT_TRUE(conn.next_deadline().has_value());
+  EXPECT_EQ(*conn.next_deadline(), now() + 10s);
+  conn.on_timer(now());
+  EXPECT_TRUE(conn.output_empty());
+}
+
 TEST_P(ConnectionTest, PingRespIsAnEventAndRearmsTheKeepAlive) {
   connect_ok();
   broker.expect(PacketType::PingReq).reply_with(PingResp{});
