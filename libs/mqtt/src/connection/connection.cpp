@@ -224,12 +224,21 @@ void Connection::drop_unwritten() noexcept {
   if (slot_count_ == 0) return;
   acks_last_ = false;
   if (tx_head_ > head_begin_ || payload_sent_ > 0) {
+    const std::uint32_t before = queued_;
     slot_count_ = 1;
     tx_tail_ = slots_[0].end;
     queued_ = (slots_[0].end - tx_head_) + (slots_[0].payload_size - payload_sent_);
+    queued_total_ -= before - queued_;
   } else {
-    clear_output();
+    discard_output();
   }
+}
+
+void Connection::discard_output() noexcept {
+  // Bytes that will never be written are not counted as queued: queued_total() stays
+  // written_total() + output_size().
+  queued_total_ -= queued_;
+  clear_output();
 }
 
 void Connection::pump(Instant now) noexcept {
@@ -298,7 +307,7 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
     }
   }
   EDGEKIT_TRY(session_->prepare_connect(c, now));
-  clear_output();
+  discard_output();  // what an ended connection left unwritten
   const auto n = encode(c, c.version, tx_);
   if (!n) {
     session_->on_connection_lost(now);
@@ -440,7 +449,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
 void Connection::on_transport_closed(Errc error, Instant now) noexcept {
   close(error, std::nullopt, now);
   // Nothing more can be written, whatever the state was.
-  clear_output();
+  discard_output();
 }
 
 // --- Input ---------------------------------------------------------------------------------------

@@ -417,6 +417,26 @@ TEST_P(ConnectionTest, ALostLinkReportsPendingRequestsAndDropsTheOutput) {
             Errc::NotConnected);
 }
 
+TEST_P(ConnectionTest, QueuedTotalIsWrittenTotalPlusOutputAcrossDroppedOutput) {
+  connect_ok();
+  broker.expect(PacketType::Publish);
+  ASSERT_TRUE(conn.publish(make_publish("a", "1", QoS::AtMostOnce), now()).has_value());
+  write();
+  ASSERT_TRUE(conn.publish(make_publish("b", "2", QoS::AtMostOnce), now()).has_value());
+  EXPECT_EQ(conn.queued_total(), conn.written_total() + conn.output_size());
+  EXPECT_GT(conn.output_size(), 0u);
+  conn.on_transport_closed(Errc::TransportClosed, now());  // the rest is never written
+  EXPECT_EQ(conn.queued_total(), conn.written_total());
+  (void)poll_all();
+  connect_ok();
+  broker.expect(PacketType::Publish);
+  ASSERT_TRUE(conn.publish(make_publish("c", "3", QoS::AtMostOnce), now()).has_value());
+  const auto mark = conn.queued_total();
+  write();
+  EXPECT_GE(conn.written_total(), mark);  // a mark taken after the drop is reached
+  EXPECT_EQ(conn.queued_total(), conn.written_total());
+}
+
 TEST_P(ConnectionTest, BytesFedInAnySizeGiveTheSameEvents) {
   connect_ok();
   ByteVector stream;

@@ -282,9 +282,12 @@ class Connection {
   [[nodiscard]] std::size_t output_size() const noexcept;
   /// `n` bytes of `output()` were written. Restarts the keep-alive interval.
   void on_written(std::size_t n, Instant now) noexcept;
-  /// Total bytes ever queued / written on this connection (a driver compares them to tell
-  /// whether a packet it queued has left: `written_total() >= mark` after `mark =
-  /// queued_total()` taken right after queuing it).
+  /// Total bytes queued / written on this object (a driver compares them to tell whether a
+  /// packet it queued has left: `written_total() >= mark` after `mark = queued_total()` taken
+  /// right after queuing it). Output dropped unwritten (a dead socket, a fatal error, a new
+  /// connect) is taken off `queued_total()`, so `queued_total() == written_total() +
+  /// output_size()` always holds; a mark taken before such a drop is never reached (the packet
+  /// was not written).
   [[nodiscard]] std::uint64_t queued_total() const noexcept { return queued_total_; }
   [[nodiscard]] std::uint64_t written_total() const noexcept { return written_total_; }
   /// Drops the last packet queued if it was queued at `mark` (the `queued_total()` taken right
@@ -328,6 +331,7 @@ class Connection {
   enum class Notice : std::uint8_t { None, Closed, ConnectFailed };
 
   void clear_output() noexcept;
+  void discard_output() noexcept;
   // Room for one more packet of `bytes` in the send queue (compacting the send buffer if that
   // makes it); the common case inline: it runs for every packet.
   [[nodiscard]] bool room_for(std::size_t bytes) noexcept {
