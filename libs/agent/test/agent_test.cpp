@@ -196,6 +196,58 @@ TEST_P(AgentTest, FullPoolIsAnErrorNotABlock) {
   proxy.pass();
 }
 
+// PublishWait: instead of a sleep-and-retry loop in the caller, `publish` waits for the
+// connection and for a free slot, up to its timeout.
+TEST_P(AgentTest, PublishCanWaitUntilConnectedAndForAFreeSlot) {
+  testing::FaultProxy proxy(broker().port());
+  ASSERT_TRUE(proxy.start());
+  proxy.refuse(true);  // the broker seems down: the agent keeps trying
+  TcpTransportFactory factory("127.0.0.1", proxy.port());
+  Config c;
+  c.command_slots = 2;
+  c.reconnect_backoff = {Duration{20}, Duration{50}};
+  Completions done;
+  Agent agent(c, options("agent-wait"), factory, clock_);
+  ASSERT_TRUE(agent.start());
+  const PublishWait until_connected{Duration{100}, true};
+  auto r = agent.publish(message("w/t", "a", QoS::AtLeastOnce), done.handler(), until_connected);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::Timeout);  // not connected in time: nothing queued
+  // The broker comes back while the caller waits: the message is queued once connected.
+  std::thread opener([&] {
+    std::this_thread::sleep_for(100ms);
+    proxy.refuse(false);
+  });
+  r = agent.publish(message("w/t", "b", QoS::AtLeastOnce), done.handler(),
+                    PublishWait{Duration{5000}, true});
+  opener.join();
+  ASSERT_TRUE(r) << to_string(r.error().code);
+  EXPECT_EQ(agent.state(), ConnectionState::Connected);
+  ASSERT_TRUE(done.wait_for(1));
+  // Both slots held by QoS 1 publishes whose PUBACKs are held back: a plain publish fails at
+  // once, a waiting one gets the slot the first PUBACK frees.
+  proxy.stall_to_client();
+  ASSERT_TRUE(agent.publish(message("w/t", "c", QoS::AtLeastOnce), done.handler()));
+  ASSERT_TRUE(agent.publish(message("w/t", "d", QoS::AtLeastOnce), done.handler()));
+  auto full = agent.publish(message("w/t", "e", QoS::AtLeastOnce), done.handler());
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::QueueFull);
+  auto timed_out = agent.publish(message("w/t", "e", QoS::AtLeastOnce), done.handler(),
+                                 PublishWait{Duration{50}});
+  ASSERT_FALSE(timed_out);
+  EXPECT_EQ(timed_out.error().code, Errc::Timeout);
+  std::thread passer([&] {
+    std::this_thread::sleep_for(100ms);
+    proxy.pass();
+  });
+  r = agent.publish(message("w/t", "e", QoS::AtLeastOnce), done.handler(),
+                    PublishWait{Duration{5000}});
+  passer.join();
+  ASSERT_TRUE(r) << to_string(r.error().code);
+  ASSERT_TRUE(done.wait_for(4));
+  for (auto& oc : done.snapshot()) EXPECT_TRUE(oc.ok()) << to_string(oc.error);
+}
+
 TEST_P(AgentTest, OfflineQueueRejectsNewOrDropsOldestQoS0ByPolicy) {
   testing::FaultProxy proxy(broker().port());
   ASSERT_TRUE(proxy.start());

@@ -1,0 +1,478 @@
+// The agent's core stepped in simulated time: the test is the driver. Each connection the
+// factory makes is a MemoryTransport with its own ScriptedBroker; the clock is a number the test
+// moves; nothing sleeps, and "nothing happened before the deadline" is checked exactly, one
+// millisecond before it. (These replace real-broker tests that slept and then asserted that
+// nothing had happened.)
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgekit/agent/core.hpp"
+#include "edgekit/mqtt/codec.hpp"
+#include "edgekit/testing/manual_clock.hpp"
+#include "edgekit/testing/memory_transport.hpp"
+#include "edgekit/testing/scripted_broker.hpp"
+
+namespace edgekit::agent::test {
+namespace {
+
+using namespace std::chrono_literals;
+using mqtt::PacketType;
+using mqtt::QoS;
+using mqtt::ReasonCode;
+using testing::ScriptedBroker;
+
+// Makes one in-memory connection per attempt, each with its own scripted broker; `script` writes
+// the conversation of attempt n (0-based). Failing attempts are scripted with `fail_next`.
+class ScriptedFactory final : public TransportFactory {
+ public:
+  struct Link {
+    explicit Link(mqtt::Version v) : broker(net, v) {}
+    testing::MemoryTransport net;
+    ScriptedBroker broker;
+  };
+  explicit ScriptedFactory(mqtt::Version v) : version_(v) {}
+
+  edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override {
+    ++attempts;
+    if (failures_left > 0) {
+      --failures_left;
+      TransportFailure f;
+      f.detail = "scripted failure";
+      return fail(f);
+    }
+    links.push_back(std::make_unique<Link>(version_));
+    Link& l = *links.back();
+    if (script) script(links.size() - 1, l.broker);
+    return TransportConnection{&l.net, -1};
+  }
+  Link& last() { return *links.back(); }
+
+  std::function<void(std::size_t attempt, ScriptedBroker& broker)> script;
+  int failures_left = 0;
+  int attempts = 0;
+  std::vector<std::unique_ptr<Link>> links;
+
+ private:
+  mqtt::Version version_;
+};
+
+struct Recorder {
+  std::vector<Status> statuses;
+  std::vector<Outcome> outcomes;
+  std::vector<std::string> messages;
+  static void on_status(void* c, const Status& s) {
+    static_cast<Recorder*>(c)->statuses.push_back(s);
+  }
+  static void on_done(void* c, const Outcome& o) {
+    static_cast<Recorder*>(c)->outcomes.push_back(o);
+  }
+  static void on_message(void* c, const mqtt::Publish& p) {
+    static_cast<Recorder*>(c)->messages.emplace_back(mqtt::as_string(p.payload));
+  }
+  StatusHandler status() { return {&on_status, this}; }
+  CompletionHandler done() { return {&on_done, this}; }
+  MessageHandler handler() { return {&on_message, this}; }
+  std::size_t count(StatusReason r) const {
+    std::size_t n = 0;
+    for (const auto& s : statuses) n += s.reason == r ? 1 : 0;
+    return n;
+  }
+  const Status* last(StatusReason r) const {
+    for (auto it = statuses.rbegin(); it != statuses.rend(); ++it) {
+      if (it->reason == r) return &*it;
+    }
+    return nullptr;
+  }
+};
+
+mqtt::Publish message(std::string_view topic, std::string_view payload, QoS qos) {
+  mqtt::Publish p;
+  p.topic = topic;
+  p.payload = mqtt::as_bytes(payload);
+  p.qos = qos;
+  return p;
+}
+
+// A PUBLISH of `payload` (any id, any topic).
+std::function<bool(const mqtt::Packet&)> publish_of(std::string payload) {
+  return [payload](const mqtt::Packet& p) {
+    const auto* m = std::get_if<mqtt::Publish>(&p);
+    return m != nullptr && mqtt::as_string(m->payload) == payload;
+  };
+}
+
+mqtt::PubAck puback_of(const mqtt::Packet& p) {
+  mqtt::PubAck a;
+  a.packet_id = std::get<mqtt::Publish>(p).packet_id;
+  return a;
+}
+
+// Acknowledges a QoS 1 PUBLISH.
+ScriptedBroker::Responder puback() {
+  return [](const mqtt::Packet& p) -> std::vector<mqtt::Packet> { return {puback_of(p)}; };
+}
+
+const ReasonCode kGrantedQoS1[] = {ReasonCode::GrantedQoS1};
+ScriptedBroker::Responder suback() {
+  return [](const mqtt::Packet& p) -> std::vector<mqtt::Packet> {
+    mqtt::SubAck a;
+    a.packet_id = std::get<mqtt::Subscribe>(p).packet_id;
+    a.reason_codes = kGrantedQoS1;
+    return {a};
+  };
+}
+
+mqtt::ConnAck connack(bool session_present = false) {
+  mqtt::ConnAck a;
+  a.session_present = session_present;
+  return a;
+}
+
+class AgentCoreTest : public ::testing::TestWithParam<mqtt::Version> {
+ protected:
+  AgentCoreTest() : factory(GetParam()) {
+    options.version = GetParam();
+    options.client_id = "core-1";
+    options.keep_alive_seconds = 0;  // no PINGREQ in the scripts unless a test wants one
+    options.clean_start = false;
+    if (GetParam() == mqtt::Version::V5) options.properties.session_expiry_interval = 3600;
+    config.reconnect_backoff = {Duration{100}, Duration{1600}};
+    config.operation_timeout = Duration{2000};
+    config.connect_timeout = Duration{3000};
+  }
+
+  // Makes the core (after the test changed `config`) and starts it.
+  AgentCore& make() {
+    core = std::make_unique<AgentCore>(config, options, factory);
+    core->set_status_handler(rec.status());
+    EXPECT_TRUE(core->start());
+    return *core;
+  }
+
+  Instant now() const { return clock.now(); }
+  void step() { core->step(now()); }
+  // Moves the clock to `t` and steps.
+  void step_at(Instant t) {
+    clock.set(t);
+    step();
+  }
+  // Steps at every deadline up to and including `t` (as a driver would), then at `t`.
+  void run_until(Instant t) {
+    for (int guard = 0; guard < 10'000; ++guard) {
+      step();
+      const auto due = core->next_deadline();
+      if (!due || *due > t) break;
+      clock.set(*due);
+    }
+    clock.set(t);
+    step();
+  }
+
+  // The first connection: CONNECT answered with CONNACK at once.
+  void connect_first() {
+    step();
+    ASSERT_EQ(core->state(), ConnectionState::Connected);
+    ASSERT_EQ(rec.count(StatusReason::SessionStarted), 1u);
+  }
+
+  testing::ManualClock clock{Instant{Duration{1'000'000}}};
+  ScriptedFactory factory;
+  mqtt::ConnectOptions options;
+  Config config;
+  Recorder rec;
+  std::unique_ptr<AgentCore> core;
+};
+
+TEST_P(AgentCoreTest, ReconnectWaitsExactlyTheJitteredBackoffAndNeverEarlier) {
+  factory.script = [](std::size_t attempt, ScriptedBroker& b) {
+    auto& connect = b.expect(PacketType::Connect).reply_with(connack(attempt > 0));
+    if (attempt == 0) connect.then_close();  // the first connection drops at once
+  };
+  make();
+  step();  // connects, sees the CONNACK and the close in the same step
+  ASSERT_EQ(rec.count(StatusReason::ConnectionLost), 1u);
+  factory.failures_left = 4;  // the broker stays away for four attempts
+  for (std::uint32_t n = 0; n < 5; ++n) {
+    ASSERT_EQ(core->state(), ConnectionState::Disconnected);
+    const Status& s = rec.statuses.back();
+    // Full jitter: within [0, min(cap, base * 2^n)].
+    EXPECT_LE(s.retry_in, backoff::window(config.reconnect_backoff, n)) << "retry " << n;
+    const auto due = core->next_deadline();
+    ASSERT_TRUE(due.has_value());
+    EXPECT_EQ(*due, now() + s.retry_in);
+    const int attempts = factory.attempts;
+    if (s.retry_in > Duration{0}) {
+      step_at(*due + Duration{-1});
+      EXPECT_EQ(factory.attempts, attempts) << "an attempt before its time";
+    }
+    step_at(*due);
+    EXPECT_EQ(factory.attempts, attempts + 1);
+  }
+  EXPECT_EQ(core->state(), ConnectionState::Connected);
+  EXPECT_EQ(rec.count(StatusReason::Unreachable), 4u);
+  EXPECT_EQ(rec.count(StatusReason::SessionResumed), 1u);
+  // Connected again: the backoff starts over.
+  factory.last().broker.close();
+  step();
+  EXPECT_LE(rec.statuses.back().retry_in, config.reconnect_backoff.base);
+}
+
+TEST_P(AgentCoreTest, FirstConnectionGivesUpAfterBoundedAttemptsAsAPermanentFailure) {
+  factory.failures_left = 100;
+  make();
+  run_until(now() + Duration{60'000});
+  EXPECT_EQ(factory.attempts, static_cast<int>(config.initial_connect_attempts));
+  EXPECT_EQ(core->state(), ConnectionState::Failed);
+  EXPECT_FALSE(core->next_deadline().has_value());  // nothing more to do, ever
+  auto r = core->publish(message("t", "x", QoS::AtLeastOnce));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::PermanentFailure);
+}
+
+TEST_P(AgentCoreTest, CommandsAreTakenWhileTheConnackIsAwaitedAndItsTimeoutReconnects) {
+  config.offline_queue_limit = 2;
+  config.offline_policy = OfflinePolicy::DropOldestQoS0;
+  factory.script = [](std::size_t attempt, ScriptedBroker& b) {
+    if (attempt == 0) {
+      b.expect(PacketType::Connect);  // no CONNACK: the attempt times out
+      return;
+    }
+    b.expect(PacketType::Connect).reply_with(connack());
+    b.expect_matching("q0-b", publish_of("q0-b"));
+    b.expect_matching("q1-c", publish_of("q1-c")).reply_with(puback());
+  };
+  make();
+  step();
+  ASSERT_EQ(core->state(), ConnectionState::Connecting);
+  // The agent waits for the CONNACK without blocking: commands are taken meanwhile.
+  ASSERT_TRUE(core->publish(message("t", "q0-a", QoS::AtMostOnce), rec.done()));
+  ASSERT_TRUE(core->publish(message("t", "q0-b", QoS::AtMostOnce), rec.done()));
+  ASSERT_TRUE(core->publish(message("t", "q1-c", QoS::AtLeastOnce), rec.done()));
+  step();
+  ASSERT_EQ(rec.outcomes.size(), 1u);  // q0-a dropped for q1-c by the offline policy
+  EXPECT_EQ(rec.outcomes[0].error, Errc::Dropped);
+  // The CONNACK deadline, to the millisecond.
+  step_at(now() + config.connect_timeout + Duration{-1});
+  EXPECT_EQ(factory.attempts, 1);
+  EXPECT_EQ(rec.count(StatusReason::ConnectionLost), 0u);
+  step_at(now() + Duration{1});
+  ASSERT_EQ(rec.count(StatusReason::ConnectionLost), 1u);
+  EXPECT_EQ(rec.last(StatusReason::ConnectionLost)->error, mqtt::Errc::Timeout);
+  run_until(now() + backoff::window(config.reconnect_backoff, 0));
+  EXPECT_EQ(core->state(), ConnectionState::Connected);
+  ASSERT_EQ(rec.outcomes.size(), 3u);
+  EXPECT_TRUE(rec.outcomes[1].ok());
+  EXPECT_TRUE(rec.outcomes[2].ok());
+  EXPECT_TRUE(factory.last().broker.verify());
+}
+
+TEST_P(AgentCoreTest, OfflineQueueLeavesInOrderAfterUnackedPublishesAreResent) {
+  factory.script = [](std::size_t attempt, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack(attempt > 0));
+    if (attempt == 0) {
+      b.expect_matching("q1-1", publish_of("q1-1"));  // never acknowledged: the link drops
+      return;
+    }
+    // Resumed: the unacknowledged publish first (DUP), then the offline queue in order.
+    b.expect_matching("q1-1 (DUP)", [](const mqtt::Packet& p) {
+       const auto* m = std::get_if<mqtt::Publish>(&p);
+       return m != nullptr && m->dup && mqtt::as_string(m->payload) == "q1-1";
+     }).reply_with(puback());
+    b.expect_matching("q1-2", publish_of("q1-2")).reply_with(puback());
+    b.expect_matching("q0-3", publish_of("q0-3"));
+    b.expect_matching("q1-4", publish_of("q1-4")).reply_with(puback());
+  };
+  make();
+  connect_first();
+  ASSERT_TRUE(core->publish(message("t", "q1-1", QoS::AtLeastOnce), rec.done()));
+  step();
+  factory.last().net.close_inbound();
+  step();
+  ASSERT_EQ(core->state(), ConnectionState::Disconnected);
+  for (auto [payload, qos] : {std::pair{"q1-2", QoS::AtLeastOnce},
+                              {"q0-3", QoS::AtMostOnce},
+                              {"q1-4", QoS::AtLeastOnce}}) {
+    ASSERT_TRUE(core->publish(message("t", payload, qos), rec.done()));
+  }
+  run_until(now() + backoff::window(config.reconnect_backoff, 0));
+  ASSERT_EQ(core->state(), ConnectionState::Connected);
+  EXPECT_TRUE(factory.last().broker.verify());
+  ASSERT_EQ(rec.outcomes.size(), 4u);
+  // The wire order is the script's (checked above); the completions follow the acks (QoS 0
+  // when written).
+  std::size_t qos0 = 0;
+  for (const auto& o : rec.outcomes) {
+    EXPECT_TRUE(o.ok());
+    qos0 += o.packet_id == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(qos0, 1u);
+  EXPECT_EQ(rec.count(StatusReason::SessionResumed), 1u);
+}
+
+TEST_P(AgentCoreTest, LostSessionMakesEverySubscriptionAgainAndReportsOnce) {
+  factory.script = [](std::size_t attempt, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack(false));  // never a session
+    if (attempt == 0) {
+      b.expect(PacketType::Subscribe).reply_with(suback());
+      b.expect(PacketType::Subscribe).reply_with(suback());
+      return;
+    }
+    // The broker forgot: both again, at once, without waiting for the first SUBACK.
+    b.expect(PacketType::Subscribe);
+    b.expect(PacketType::Subscribe);
+  };
+  make();
+  connect_first();
+  Recorder a, b;
+  ASSERT_TRUE(core->subscribe("a/#", {QoS::AtLeastOnce}, a.handler(), rec.done()));
+  ASSERT_TRUE(core->subscribe("b/+", {QoS::AtLeastOnce}, b.handler(), rec.done()));
+  step();
+  ASSERT_EQ(rec.outcomes.size(), 2u);
+  factory.last().net.close_inbound();
+  step();
+  run_until(now() + backoff::window(config.reconnect_backoff, 0));
+  ASSERT_EQ(core->state(), ConnectionState::Connected);
+  ASSERT_EQ(factory.links.size(), 2u);
+  EXPECT_TRUE(factory.last().broker.verify());
+  // The report waits for the SUBACKs.
+  EXPECT_EQ(rec.count(StatusReason::SessionLost), 0u);
+  const auto& sent = factory.last().broker.received();
+  ASSERT_EQ(sent.size(), 3u);  // CONNECT, SUBSCRIBE, SUBSCRIBE
+  for (std::size_t k = 1; k < 3; ++k) {
+    auto d = mqtt::decode(mqtt::Bytes(sent[k].data(), sent[k].size()), GetParam());
+    ASSERT_TRUE(d);
+    mqtt::SubAck ack;
+    ack.packet_id = std::get<mqtt::Subscribe>(*d).packet_id;
+    ack.reason_codes = kGrantedQoS1;
+    factory.last().broker.send(ack);
+  }
+  step();
+  ASSERT_EQ(rec.count(StatusReason::SessionLost), 1u);
+  EXPECT_EQ(rec.last(StatusReason::SessionLost)->resubscribed, 2u);
+  EXPECT_EQ(rec.last(StatusReason::SessionLost)->resubscribe_pending, 0u);
+  // Routing still works on the new connection.
+  factory.last().broker.send(message("b/1", "to-b", QoS::AtMostOnce));
+  step();
+  EXPECT_EQ(b.messages, std::vector<std::string>{"to-b"});
+  EXPECT_TRUE(a.messages.empty());
+}
+
+TEST_P(AgentCoreTest, UnansweredSubscribeTimesOutAtOperationTimeoutWhileOthersGoOn) {
+  factory.script = [](std::size_t, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack());
+    b.expect(PacketType::Subscribe);  // never answered
+    b.expect_matching("after", publish_of("after")).reply_with(puback());
+  };
+  make();
+  connect_first();
+  Recorder sub;
+  ASSERT_TRUE(core->subscribe("s/#", {QoS::AtLeastOnce}, sub.handler(), rec.done()));
+  ASSERT_TRUE(core->publish(message("t", "after", QoS::AtLeastOnce), rec.done()));
+  step();
+  ASSERT_EQ(rec.outcomes.size(), 1u);  // the publish did not wait for the SUBACK
+  EXPECT_NE(rec.outcomes[0].packet_id, 0);
+  ASSERT_TRUE(core->next_deadline().has_value());
+  EXPECT_EQ(*core->next_deadline(), now() + config.operation_timeout);
+  step_at(now() + config.operation_timeout + Duration{-1});
+  EXPECT_EQ(rec.outcomes.size(), 1u);
+  step_at(now() + Duration{1});
+  ASSERT_EQ(rec.outcomes.size(), 2u);
+  EXPECT_EQ(rec.outcomes[1].error, Errc::Rejected);
+  EXPECT_EQ(rec.outcomes[1].mqtt, mqtt::Errc::Timeout);
+}
+
+struct Responses {
+  std::vector<Outcome> outcomes;
+  std::vector<std::string> payloads;
+  static void on(void* c, const Outcome& o, const mqtt::Publish* response) {
+    auto* self = static_cast<Responses*>(c);
+    self->outcomes.push_back(o);
+    self->payloads.emplace_back(response != nullptr ? mqtt::as_string(response->payload) : "");
+  }
+  ResponseHandler handler() { return {&on, this}; }
+};
+
+// The handler of the response topic: the payload is the correlation token here (a Shadow client
+// would read the clientToken out of the JSON document).
+struct Correlator {
+  AgentCore* core = nullptr;
+  static void on(void* c, const mqtt::Publish& p) {
+    auto* self = static_cast<Correlator*>(c);
+    (void)self->core->deliver_response(mqtt::as_string(p.payload), p);
+  }
+};
+
+TEST_P(AgentCoreTest, ResponsesAreCorrelatedAndAnUnansweredRequestTimesOutExactly) {
+  factory.script = [](std::size_t, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack());
+    b.expect(PacketType::Subscribe).reply_with(suback());
+    b.expect_matching("request tok-1", publish_of("tok-1"))
+        .reply_with([](const mqtt::Packet& p) -> std::vector<mqtt::Packet> {
+          return {puback_of(p), message("res/accepted", "tok-1", QoS::AtMostOnce)};
+        });
+    b.expect_matching("request tok-2", publish_of("tok-2")).reply_with(puback());
+  };
+  make();
+  connect_first();
+  Correlator correlator{core.get()};
+  ASSERT_TRUE(core->subscribe("res/+", {QoS::AtLeastOnce}, {&Correlator::on, &correlator}));
+  Responses r1, r2;
+  ASSERT_TRUE(core->expect_response("tok-1", Duration{5000}, r1.handler()));
+  ASSERT_TRUE(core->publish(message("req", "tok-1", QoS::AtLeastOnce)));
+  ASSERT_TRUE(core->expect_response("tok-2", Duration{5000}, r2.handler()));
+  ASSERT_TRUE(core->publish(message("req", "tok-2", QoS::AtLeastOnce)));
+  step();
+  const Instant asked = now();
+  ASSERT_EQ(r1.outcomes.size(), 1u);
+  EXPECT_TRUE(r1.outcomes[0].ok());
+  EXPECT_EQ(r1.payloads[0], "tok-1");
+  EXPECT_TRUE(r2.outcomes.empty());
+  step_at(asked + Duration{4999});
+  EXPECT_TRUE(r2.outcomes.empty());
+  step_at(asked + Duration{5000});
+  ASSERT_EQ(r2.outcomes.size(), 1u);
+  EXPECT_EQ(r2.outcomes[0].error, Errc::Timeout);
+  // Answered or expired: a late response finds nobody.
+  EXPECT_FALSE(core->deliver_response("tok-2", message("res/accepted", "tok-2", QoS::AtMostOnce)));
+  auto bad = core->expect_response("", Duration{1}, r2.handler());
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::InvalidArgument);
+}
+
+TEST_P(AgentCoreTest, StopCompletesEverythingWithStopped) {
+  factory.script = [](std::size_t, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack());
+    b.expect(PacketType::Publish);  // in flight, never acknowledged
+  };
+  make();
+  connect_first();
+  Responses r;
+  ASSERT_TRUE(core->publish(message("t", "in-flight", QoS::AtLeastOnce), rec.done()));
+  step();
+  ASSERT_TRUE(core->expect_response("tok", Duration{5000}, r.handler()));
+  ASSERT_TRUE(core->publish(message("t", "queued", QoS::AtLeastOnce), rec.done()));
+  core->stop();
+  ASSERT_EQ(rec.outcomes.size(), 2u);
+  for (const auto& o : rec.outcomes) EXPECT_EQ(o.error, Errc::Stopped);
+  ASSERT_EQ(r.outcomes.size(), 1u);
+  EXPECT_EQ(r.outcomes[0].error, Errc::Stopped);
+  EXPECT_EQ(rec.statuses.back().reason, StatusReason::Stopped);
+  auto late = core->publish(message("t", "late", QoS::AtMostOnce));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, Errc::Stopped);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, AgentCoreTest,
+                         ::testing::Values(mqtt::Version::V5, mqtt::Version::V311),
+                         [](const auto& param_info) {
+                           return param_info.param == mqtt::Version::V5 ? std::string("V5")
+                                                                        : std::string("V311");
+                         });
+
+}  // namespace
+}  // namespace edgekit::agent::test
