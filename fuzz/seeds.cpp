@@ -413,6 +413,25 @@ void store_seeds() {
   write_seed("fuzz_store", f);
 }
 
+void connection_seeds() {
+  // Commands as in fuzz_connection.cpp (two bytes each: command, argument): 0 raw bytes, 1 the
+  // responder's answers, 2 write n bytes, 3 connect, 4 publish, 5 subscribe, 6 unsubscribe,
+  // 7 ping, 8 disconnect, 9 poll, 10 time, 11 socket dies, 12 close, 13 unqueue.
+  for (std::uint8_t v5 : {0, 1}) {
+    const auto config = static_cast<std::uint8_t>(v5 | 0xFE);  // every answer on
+    // A whole conversation: connect, subscribe, publish QoS 0/1/2, ping, disconnect.
+    write_seed("fuzz_connection", {config, 3, 0x13, 2, 255, 1, 0, 9, 0, 5, 0x04, 2, 255, 1, 0,
+                                   9, 0, 4, 0x21, 4, 0x44, 4, 0x48, 2, 255, 1, 0, 9, 0, 2, 255,
+                                   1, 0, 9, 0, 7, 0, 2, 255, 1, 0, 9, 0, 8, 0, 2, 255, 9, 0});
+    // A slow socket: a full queue, a few bytes at a time, time passing, keep-alive, a cut and a
+    // resumed session.
+    write_seed("fuzz_connection", {config, 3, 0x16, 2, 255, 1, 0, 9, 0, 4, 0x44, 4, 0x45,
+                                   4, 0x46, 4, 0x47, 4, 0x44, 4, 0x45, 4, 0x46, 4, 0x47, 2, 3,
+                                   10, 8, 2, 5, 13, 0, 11, 0, 9, 0, 3, 0x16, 2, 255, 1, 0, 9, 0,
+                                   2, 7, 1, 0, 9, 0, 10, 80, 10, 80, 2, 255, 9, 0});
+  }
+}
+
 void client_seeds() {
   // Command numbers as in fuzz_client.cpp: 0 push raw, 1 push packet, 2 connect, 3 publish,
   // 4 publish_and_wait, 5 subscribe, 6 unsubscribe, 7 ping, 8 process_loop, 9 disconnect,
@@ -511,6 +530,7 @@ int main(int argc, char** argv) {
   session_seeds();
   store_seeds();
   client_seeds();
+  connection_seeds();
   edgekit::fuzz::pkcs11_seeds(write_seed);
   return 0;
 }

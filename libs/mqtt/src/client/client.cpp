@@ -50,7 +50,7 @@ void Client::deliver(const Event& e) noexcept {
   switch (e.type) {
     case EventType::Connected:
       if (w != nullptr && w->kind == Waiter::Kind::ConnAck) {
-        w->connack = *e.connack;
+        w->connack = e.connack;
         w->done = true;
       }
       return;
@@ -177,7 +177,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   // session_present = 1: the resends the connection queued behind the CONNACK.
   EDGEKIT_TRY(flush_or_close(deadline));
   if (!conn_.connected()) return fail(conn_.error() != Errc::Ok ? conn_.error() : Errc::NotConnected);
-  return w.connack;
+  return *w.connack;
 }
 
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
@@ -198,7 +198,7 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
     // otherwise session and server would disagree.
     const bool must_send = message.qos != QoS::AtMostOnce ||
                            conn_.session().server_topic_alias_maximum() > 0;
-    if (!must_send && conn_.unqueue_after(mark)) return fail(Errc::Timeout);
+    if (!must_send && conn_.unqueue_last(mark)) return fail(Errc::Timeout);
     conn_.close(Errc::Timeout, std::nullopt, clock_.now());
     return fail(finish());
   }

@@ -16,7 +16,9 @@ struct Client::Waiter {
   ReasonCode reason = ReasonCode::Success;
   std::span<ReasonCode> reason_codes{};  // SUBACK / UNSUBACK: where the codes go
   std::size_t expected_codes = 0;
-  ConnAck connack{};  // ConnAck: the packet (views into the receive buffer)
+  // ConnAck: the packet, held by the connection until its next event (views into the receive
+  // buffer). A pointer: a waiter lives on the stack of every blocking call.
+  const ConnAck* connack = nullptr;
 };
 
 namespace detail {

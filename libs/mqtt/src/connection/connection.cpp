@@ -66,9 +66,15 @@ std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
 
 }  // namespace
 
+// lost_ and resend_ share storage (see the header): assignment starts the other member's
+// lifetime only for trivially copyable types.
+static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_copyable_v<Resend> &&
+              std::is_trivially_destructible_v<LostOperation> &&
+              std::is_trivially_destructible_v<Resend>);
+
 Connection::Connection(Session& session, MutableBytes receive_buffer,
                        MutableBytes send_buffer) noexcept
-    : session_(session), rx_(receive_buffer), tx_(send_buffer) {}
+    : session_(session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
 
 std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_alive_s_; }
 
@@ -176,25 +182,16 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   }
 }
 
-bool Connection::unqueue_after(std::uint64_t mark) noexcept {
-  if (mark > queued_total_) return false;
-  std::uint64_t drop = queued_total_ - mark;
-  std::size_t keep = slot_count_;
-  while (drop > 0 && keep > 0) {
-    const std::size_t i = keep - 1;
-    const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
-    const std::uint64_t size = (slots_[i].end - begin) + std::uint64_t{slots_[i].payload_size};
-    if (size > drop) return false;  // the mark is not between two packets
-    if (i == 0 && (tx_head_ > head_begin_ || payload_sent_ > 0)) return false;  // partly written
-    drop -= size;
-    --keep;
-  }
-  if (drop > 0) return false;
-  // Nothing of the dropped packets left: forget them.
-  const std::uint64_t dropped = queued_total_ - mark;
-  slot_count_ = static_cast<std::uint8_t>(keep);
-  tx_tail_ = keep == 0 ? head_begin_ : slots_[keep - 1].end;
-  queued_ -= static_cast<std::uint32_t>(dropped);
+bool Connection::unqueue_last(std::uint64_t mark) noexcept {
+  if (slot_count_ == 0) return false;
+  const std::size_t i = slot_count_ - 1u;
+  const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
+  const std::uint32_t size = (slots_[i].end - begin) + slots_[i].payload_size;
+  // Not that packet, or part of it is on the wire.
+  if (queued_total_ - size != mark || queued_ < size || (i == 0 && queued_ != size)) return false;
+  --slot_count_;
+  tx_tail_ = begin;
+  queued_ -= size;
   queued_total_ = mark;
   if (slot_count_ == 0) clear_output();
   return true;
@@ -223,8 +220,8 @@ void Connection::pump(Instant now) noexcept {
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
   // session's queue only once it has a place in ours.
   while (state_ == ConnectionState::Connected) {
-    const auto resend = session_.peek_resend();
-    if (!resend) return;
+    Resend* resend = &resend_;
+    if (!session_.next_resend(*resend, false)) return;
     if (resend->type == PacketType::Publish) {
       const auto total = encoded_size(resend->publish, version_);
       const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
@@ -234,7 +231,7 @@ void Connection::pump(Instant now) noexcept {
         return;
       }
       if (!room_for(header)) return;
-      (void)session_.next_resend();
+      (void)session_.next_resend(*resend, true);
       const auto h = encode_publish_header(resend->publish, version_, tx_.subspan(tx_tail_));
       if (!h) {
         close(h.error(), std::nullopt, now);
@@ -243,7 +240,7 @@ void Connection::pump(Instant now) noexcept {
       queue_bytes(*h, resend->publish.payload);
     } else {
       if (!room_for(kAckRoom)) return;
-      (void)session_.next_resend();
+      (void)session_.next_resend(*resend, true);
       (void)queue_ack(
           Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
     }
@@ -462,9 +459,7 @@ std::optional<Event> Connection::next_notice() noexcept {
     notice_ = Notice::None;
     return e;
   }
-  auto lost = session_.next_lost();
-  if (!lost) return std::nullopt;
-  lost_ = *lost;
+  if (!session_.next_lost(lost_)) return std::nullopt;
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
     e.type = EventType::MessageLost;

@@ -337,9 +337,8 @@ OutgoingRecord* Session::find_resend() noexcept {
   return best;
 }
 
-Resend Session::resend_of(const OutgoingRecord& record) const noexcept {
+void Session::resend_of(const OutgoingRecord& record, Resend& out) const noexcept {
   const OutgoingRecord* best = &record;
-  Resend out;
   if (best->state == OutgoingState::AwaitPubComp) {
     out.type = PacketType::PubRel;
     out.pubrel.packet_id = best->packet_id;
@@ -354,30 +353,37 @@ Resend Session::resend_of(const OutgoingRecord& record) const noexcept {
     // this the resend would be a packet the codec refuses (found by fuzz_store).
     if (version_ == Version::V311) out.publish.properties = Properties{};
   }
-  return out;
-}
-
-std::optional<Resend> Session::peek_resend() noexcept {
-  const OutgoingRecord* best = find_resend();
-  if (best == nullptr) return std::nullopt;
-  return resend_of(*best);
 }
 
 std::optional<Resend> Session::next_resend() noexcept {
+  Resend out;
+  if (!next_resend(out, true)) return std::nullopt;
+  return out;
+}
+
+bool Session::next_resend(Resend& out, bool take) noexcept {
   OutgoingRecord* best = find_resend();
-  if (best == nullptr) return std::nullopt;
-  best->resend = false;
-  return resend_of(*best);
+  if (best == nullptr) return false;
+  if (take) best->resend = false;
+  out = Resend{};
+  resend_of(*best, out);
+  return true;
 }
 
 std::optional<LostOperation> Session::next_lost() noexcept {
+  LostOperation out;
+  if (!next_lost(out)) return std::nullopt;
+  return out;
+}
+
+bool Session::next_lost(LostOperation& out) noexcept {
   OutgoingRecord* best = nullptr;
   for (OutgoingRecord& r : storage_.outgoing) {
     if (r.state == OutgoingState::Free || !r.lost) continue;
     if (best == nullptr || r.sequence < best->sequence) best = &r;
   }
-  if (best == nullptr) return std::nullopt;
-  LostOperation out;
+  if (best == nullptr) return false;
+  out = LostOperation{};
   out.packet_id = best->packet_id;
   switch (best->state) {
     case OutgoingState::AwaitSubAck: out.kind = OperationKind::Subscribe; break;
@@ -390,7 +396,7 @@ std::optional<LostOperation> Session::next_lost() noexcept {
       break;
   }
   *best = OutgoingRecord{};
-  return out;
+  return true;
 }
 
 Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept {

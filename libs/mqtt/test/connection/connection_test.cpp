@@ -335,7 +335,8 @@ TEST_P(ConnectionTest, AQoS0PublishNotYetWrittenCanBeTakenBack) {
   ASSERT_TRUE(conn.publish(make_publish("keep", "k", QoS::AtMostOnce), now()).has_value());
   const auto mark = conn.queued_total();
   ASSERT_TRUE(conn.publish(make_publish("drop", "d", QoS::AtMostOnce), now()).has_value());
-  EXPECT_TRUE(conn.unqueue_after(mark));
+  EXPECT_FALSE(conn.unqueue_last(mark - 1));  // not where that packet began
+  EXPECT_TRUE(conn.unqueue_last(mark));
   EXPECT_EQ(conn.queued_total(), mark);
   broker.expect(make_publish("keep", "k", QoS::AtMostOnce));
   write();
@@ -344,7 +345,7 @@ TEST_P(ConnectionTest, AQoS0PublishNotYetWrittenCanBeTakenBack) {
   const auto mark2 = conn.queued_total();
   ASSERT_TRUE(conn.publish(make_publish("late", "l", QoS::AtMostOnce), now()).has_value());
   write(1);
-  EXPECT_FALSE(conn.unqueue_after(mark2));
+  EXPECT_FALSE(conn.unqueue_last(mark2));
 }
 
 TEST_P(ConnectionTest, ResendsWaitForRoomAndKeepTheirOrder) {

@@ -177,6 +177,7 @@ class Connection {
   Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  ~Connection() = default;
 
   // --- Commands -------------------------------------------------------------------------------
 
@@ -280,10 +281,11 @@ class Connection {
   /// queued_total()` taken right after queuing it).
   [[nodiscard]] std::uint64_t queued_total() const noexcept { return queued_total_; }
   [[nodiscard]] std::uint64_t written_total() const noexcept { return written_total_; }
-  /// Drops the packets queued after `mark` (a `queued_total()` taken earlier) if none of their
-  /// bytes has been written; returns false (and drops nothing) otherwise. For a driver that
-  /// gives up on a QoS 0 publish it could not write in time.
-  bool unqueue_after(std::uint64_t mark) noexcept;
+  /// Drops the last packet queued if it was queued at `mark` (the `queued_total()` taken right
+  /// before queuing it) and none of its bytes has been written; returns false (and drops
+  /// nothing) otherwise. For a driver that gives up on a QoS 0 publish it could not write in
+  /// time.
+  bool unqueue_last(std::uint64_t mark) noexcept;
 
   // --- Time -----------------------------------------------------------------------------------
 
@@ -337,7 +339,13 @@ class Connection {
   MutableBytes tx_;
   std::array<Slot, kSendQueuePackets> slots_{};
   Packet packet_{std::in_place_type<PingResp>};  // the packet the last event points into
-  LostOperation lost_{};                          // the loss the last event points at
+  // The loss the last event points at, and the resend being queued: never in use at once
+  // (a resend is queued inside a call, and every call ends the views of the last event).
+  union {
+    char unset_;  // the member the constructor starts with: nothing to zero-fill
+    LostOperation lost_;
+    Resend resend_;
+  };
   std::uint64_t queued_total_ = 0;
   std::uint64_t written_total_ = 0;
   std::uint64_t packets_received_ = 0;

@@ -259,13 +259,16 @@ class Session {
   /// again after every completion. PUBRELs are always due. Not held back by Maximum Packet Size:
   /// they were within the limits they were sent under.
   [[nodiscard]] std::optional<Resend> next_resend() noexcept;
-  /// What `next_resend` would return, without taking it (a driver checks that it has room to
-  /// send it first).
-  [[nodiscard]] std::optional<Resend> peek_resend() noexcept;
+  /// As `next_resend`, into `out` (no copy on the caller's stack). With `take` false it only
+  /// looks: the record stays queued (a driver checks that it has room to send it first).
+  /// Returns false when none is due.
+  [[nodiscard]] bool next_resend(Resend& out, bool take) noexcept;
 
   /// The next lost operation; its record is freed (and removed from the store). nullopt when
   /// none.
   [[nodiscard]] std::optional<LostOperation> next_lost() noexcept;
+  /// As `next_lost`, into `out`. Returns false when none.
+  [[nodiscard]] bool next_lost(LostOperation& out) noexcept;
 
   /// Client-initiated DISCONNECT: in MQTT 5 validates a changed Session Expiry Interval (setting
   /// it non-zero when CONNECT sent 0 is a ProtocolError [MQTT-3.14.2-2]). Ends the connection;
@@ -388,7 +391,7 @@ class Session {
   [[nodiscard]] OutgoingRecord* find_record(std::uint16_t packet_id) noexcept;
   [[nodiscard]] OutgoingRecord* free_record() noexcept;
   [[nodiscard]] OutgoingRecord* find_resend() noexcept;
-  [[nodiscard]] Resend resend_of(const OutgoingRecord& record) const noexcept;
+  void resend_of(const OutgoingRecord& record, Resend& out) const noexcept;
   [[nodiscard]] std::ptrdiff_t find_incoming(std::uint16_t packet_id) const noexcept;
   [[nodiscard]] std::ptrdiff_t free_incoming_slot() noexcept;
   [[nodiscard]] Result<void> set_client_id(std::string_view id) noexcept;
