@@ -204,7 +204,7 @@ struct AgentCore::Impl {
   mutable os::Mutex pool_mutex;
   std::unique_ptr<Slot[]> slots;
   std::unique_ptr<std::byte[]> slot_data;
-  std::unique_ptr<std::uint32_t[]> free_list EDGEKIT_PT_GUARDED_BY(pool_mutex);
+  std::unique_ptr<std::uint32_t[]> free_list EDGEKIT_GUARDED_BY(pool_mutex);
   std::size_t free_count EDGEKIT_GUARDED_BY(pool_mutex) = 0;
   std::size_t offline_count EDGEKIT_GUARDED_BY(pool_mutex) = 0;  // publishes not in the session
   std::uint32_t next_sequence EDGEKIT_GUARDED_BY(pool_mutex) = 1;

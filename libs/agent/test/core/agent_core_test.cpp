@@ -234,6 +234,31 @@ TEST_P(AgentCoreTest, FirstConnectionGivesUpAfterBoundedAttemptsAsAPermanentFail
   EXPECT_EQ(r.error().code, Errc::PermanentFailure);
 }
 
+TEST_P(AgentCoreTest, RefusedCredentialsAreReportedOnceAndNeverRetried) {
+  factory.script = [](std::size_t, ScriptedBroker& b) {
+    mqtt::ConnAck refused;
+    refused.reason_code = ReasonCode::BadUserNameOrPassword;
+    b.expect(PacketType::Connect).reply_with(refused);
+  };
+  make();
+  step();
+  ASSERT_EQ(core->state(), ConnectionState::Failed);
+  const Status* s = rec.last(StatusReason::Refused);
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->permanent);
+  EXPECT_EQ(s->broker_reason, ReasonCode::BadUserNameOrPassword);
+  // No timer is left: however long the clock runs, nothing is tried again.
+  EXPECT_FALSE(core->next_deadline().has_value());
+  step_at(now() + Duration{3'600'000});
+  EXPECT_EQ(factory.attempts, 1);
+  EXPECT_EQ(rec.count(StatusReason::Refused), 1u);
+  // Until the application asks.
+  core->reconnect();
+  EXPECT_EQ(core->state(), ConnectionState::Disconnected);
+  step();
+  EXPECT_EQ(factory.attempts, 2);
+}
+
 TEST_P(AgentCoreTest, CommandsAreTakenWhileTheConnackIsAwaitedAndItsTimeoutReconnects) {
   config.offline_queue_limit = 2;
   config.offline_policy = OfflinePolicy::DropOldestQoS0;
