@@ -1369,7 +1369,10 @@ struct AgentCore::Impl {
     write_stalled_since.reset();
   }
 
-  // One read into the connection's receive buffer; true when bytes came.
+  // One read into the connection's receive buffer; true when it filled the space offered (more
+  // may be waiting). A read that took less has most likely drained the socket: reading again
+  // would cost a system call that answers WouldBlock, so the driver's wait (which returns at
+  // once if more has come) finds out instead.
   bool read_once(Instant now) noexcept {
     if (transport == nullptr || conn.state() == mqtt::ConnectionState::Closed) return false;
     const mqtt::MutableBytes buffer = conn.read_buffer();
@@ -1379,7 +1382,7 @@ struct AgentCore::Impl {
     switch (r.status) {
       case transport::IoStatus::Ok:
         conn.on_read(r.bytes, now);
-        return r.bytes > 0;
+        return r.bytes == buffer.size();
       case transport::IoStatus::WouldBlock:
         return false;
       case transport::IoStatus::Closed:
@@ -1409,11 +1412,12 @@ struct AgentCore::Impl {
     write_out(now);
     read_cut = true;
     for (int k = 0; k < kReadsPerStep; ++k) {
-      if (!read_once(now)) {
+      const bool more = read_once(now);
+      drain_events(now);
+      if (!more) {
         read_cut = false;
         break;
       }
-      drain_events(now);
     }
     drain_events(now);
     if (auto due = conn.next_deadline(); due && now >= *due) {
