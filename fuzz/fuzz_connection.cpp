@@ -253,7 +253,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 5: {  // subscribe
-        const Subscription s{kTopics[arg & 3], static_cast<QoS>((arg >> 2) % 3)};
+        const Subscription s{kTopics[arg & 3], {static_cast<QoS>((arg >> 2) % 3)}};
         const auto before = conn.queued_total();
         if (!conn.subscribe(std::span<const Subscription>(&s, 1), world.now)) {
           FUZZ_CHECK(conn.queued_total() == before);

@@ -11,7 +11,14 @@ namespace edgekit::mqtt {
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
                MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler) noexcept
     : transport_(&transport),
-      clock_(clock),
+      clock_(&clock),
+      conn_(session, receive_buffer, send_buffer),
+      handler_(handler) {}
+
+Client::Client(const Clock& clock, Session& session, MutableBytes receive_buffer,
+               MutableBytes send_buffer, EventHandler handler) noexcept
+    : transport_(nullptr),
+      clock_(&clock),
       conn_(session, receive_buffer, send_buffer),
       handler_(handler) {}
 
@@ -74,7 +81,7 @@ void Client::deliver(const Event& e) noexcept {
       // One reason code per filter, in order [MQTT-3.9.3-1] [MQTT-3.11.3-1]. Only a 3.1.1
       // UNSUBACK has none (the codec refuses other empty lists): `request` filled in Success.
       if (!e.reason_codes.empty() && e.reason_codes.size() != w->expected_codes) {
-        conn_.close(Errc::ProtocolError, ReasonCode::ProtocolError, clock_.now());
+        conn_.close(Errc::ProtocolError, ReasonCode::ProtocolError, clock_->now());
         return;
       }
       std::copy(e.reason_codes.begin(), e.reason_codes.end(), w->reason_codes.begin());
@@ -91,7 +98,7 @@ Result<void> Client::pump(Instant deadline) noexcept {
     // connect() stops right after the CONNACK: what follows is handled by the next call, so
     // that the CONNACK it returns still points at intact bytes.
     if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::ConnAck && waiter_->done) break;
-    if (auto e = conn_.poll_event(clock_.now())) {
+    if (auto e = conn_.poll_event(clock_->now())) {
       deliver(*e);
       continue;
     }
@@ -130,7 +137,7 @@ Result<void> Client::run_until(Waiter& waiter, Instant deadline) noexcept {
       break;
     }
     if (*got) continue;
-    if (clock_.now() >= deadline) {
+    if (clock_->now() >= deadline) {
       out = fail(Errc::Timeout);
       break;
     }
@@ -142,7 +149,7 @@ Result<void> Client::run_until(Waiter& waiter, Instant deadline) noexcept {
 template <class Queue>
 Result<std::uint16_t> Client::queue_command(Queue queue, Instant deadline) noexcept {
   for (;;) {
-    auto r = queue(clock_.now());
+    auto r = queue(clock_->now());
     // The send queue is full (acks of a batch still queued): write, then try again.
     if (r || r.error() != Errc::SendQueueFull) return r;
     EDGEKIT_TRY(flush_or_close(deadline));
@@ -154,7 +161,8 @@ Result<std::uint16_t> Client::queue_command(Queue queue, Instant deadline) noexc
 Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
   if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
-  const Instant start = clock_.now();
+  if (transport_ == nullptr) return fail(Errc::InvalidArgument);
+  const Instant start = clock_->now();
   const Instant deadline = detail::deadline_after(start, timeout);
   // Errors here leave the transport as it was.
   EDGEKIT_TRY(conn_.connect(options, start, timeout));
@@ -165,14 +173,14 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   w.kind = Waiter::Kind::ConnAck;
   if (auto r = run_until(w, deadline); !r) {
     if (r.error() == Errc::Timeout) {
-      conn_.close(Errc::Timeout, std::nullopt, clock_.now());
+      conn_.close(Errc::Timeout, std::nullopt, clock_->now());
       return fail(finish());
     }
     return fail(r.error());
   }
   // session_present = 0: what the session held is gone on the server; tell the application.
   while (conn_.notices_pending()) {
-    if (auto e = conn_.poll_event(clock_.now())) deliver(*e);
+    if (auto e = conn_.poll_event(clock_->now())) deliver(*e);
   }
   // session_present = 1: the resends the connection queued behind the CONNACK.
   EDGEKIT_TRY(flush_or_close(deadline));
@@ -182,7 +190,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
 
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   std::uint64_t mark = 0;
   const auto id = queue_command(
       [&](Instant now) {
@@ -199,7 +207,7 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
     const bool must_send = message.qos != QoS::AtMostOnce ||
                            conn_.session().server_topic_alias_maximum() > 0;
     if (!must_send && conn_.unqueue_last(mark)) return fail(Errc::Timeout);
-    conn_.close(Errc::Timeout, std::nullopt, clock_.now());
+    conn_.close(Errc::Timeout, std::nullopt, clock_->now());
     return fail(finish());
   }
   return *id;
@@ -207,7 +215,7 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
 
 Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   const auto id = publish(message, timeout);
   if (!id) return fail(id.error());
   if (message.qos == QoS::AtMostOnce) return ReasonCode::Success;
@@ -222,7 +230,7 @@ Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subs
                                               Duration timeout,
                                               const Properties& properties) noexcept {
   EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   const auto id = queue_command(
       [&](Instant now) { return conn_.subscribe(subscriptions, now, properties); }, deadline);
   if (!id) return fail(id.error());
@@ -235,7 +243,7 @@ Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view
                                                 Duration timeout,
                                                 const Properties& properties) noexcept {
   EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   const auto id = queue_command(
       [&](Instant now) { return conn_.unsubscribe(filters, now, properties); }, deadline);
   if (!id) return fail(id.error());
@@ -264,7 +272,7 @@ Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
   if (subscriptions.empty() || reason_codes.size() < subscriptions.size()) {
     return fail(Errc::InvalidArgument);
   }
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   Waiter w;
   w.kind = Waiter::Kind::SubAck;
   w.reason_codes = reason_codes;
@@ -281,7 +289,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
                                  const Properties& properties) noexcept {
   EDGEKIT_TRY(check_usable(true));
   if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   Waiter w;
   w.kind = Waiter::Kind::UnsubAck;
   w.reason_codes = reason_codes;
@@ -298,7 +306,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
 
 Result<void> Client::ping(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   const auto queued = queue_command(
       [&](Instant now) -> Result<std::uint16_t> {
         EDGEKIT_TRY(conn_.ping(now));
@@ -312,7 +320,7 @@ Result<void> Client::ping(Duration timeout) noexcept {
   auto r = run_until(w, deadline);
   if (!r && r.error() == Errc::Timeout) {
     // No PINGRESP in time: the link is dead, as after a keep-alive timeout.
-    conn_.close(Errc::KeepAliveTimeout, std::nullopt, clock_.now());
+    conn_.close(Errc::KeepAliveTimeout, std::nullopt, clock_->now());
     return fail(finish());
   }
   return r;
@@ -321,7 +329,7 @@ Result<void> Client::ping(Duration timeout) noexcept {
 Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
                                 Duration timeout) noexcept {
   if (!conn_.connected()) return fail(Errc::NotConnected);
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   const auto queued = queue_command(
       [&](Instant now) -> Result<std::uint16_t> {
         EDGEKIT_TRY(conn_.disconnect(reason, properties, now));
@@ -337,7 +345,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
 
 Result<void> Client::process_loop(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = detail::deadline_after(clock_.now(), timeout);
+  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
   for (;;) {
     // Packets left behind by connect() (they came with the CONNACK) need no read.
     if (conn_.packet_pending() || conn_.notices_pending()) {
@@ -359,7 +367,7 @@ Result<void> Client::process_loop(Duration timeout) noexcept {
     if (!conn_.connected()) {
       return fail(conn_.error() != Errc::Ok ? conn_.error() : Errc::NotConnected);
     }
-    if (clock_.now() >= deadline) return {};
+    if (clock_->now() >= deadline) return {};
   }
 }
 

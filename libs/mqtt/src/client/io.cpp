@@ -35,24 +35,24 @@ Result<void> Client::flush(Instant deadline) noexcept {
     const auto r = transport_->writev(std::span<const transport::ConstBuffer>(parts.data(), count));
     switch (r.status) {
       case transport::IoStatus::Ok:
-        conn_.on_written(r.bytes, clock_.now());
+        conn_.on_written(r.bytes, clock_->now());
         break;
       case transport::IoStatus::WouldBlock: {
-        const Instant now = clock_.now();
+        const Instant now = clock_->now();
         if (now >= deadline) return fail(Errc::Timeout);
         if (transport_->wait(transport::Interest::Write,
                              detail::milliseconds_until(now, deadline)) ==
             transport::WaitStatus::Error) {
-          conn_.on_transport_closed(Errc::TransportError, clock_.now());
+          conn_.on_transport_closed(Errc::TransportError, clock_->now());
           return fail(finish());
         }
         break;
       }
       case transport::IoStatus::Closed:
-        conn_.on_transport_closed(Errc::TransportClosed, clock_.now());
+        conn_.on_transport_closed(Errc::TransportClosed, clock_->now());
         return fail(finish());
       case transport::IoStatus::Error:
-        conn_.on_transport_closed(Errc::TransportError, clock_.now());
+        conn_.on_transport_closed(Errc::TransportError, clock_->now());
         return fail(finish());
     }
   }
@@ -64,7 +64,7 @@ Result<void> Client::flush_or_close(Instant deadline) noexcept {
   if (!r && r.error() == Errc::Timeout) {
     // A packet the connection counts as sent could not leave: the stream cannot carry anything
     // else (part of a packet may be on the wire), so the connection ends.
-    conn_.close(Errc::Timeout, std::nullopt, clock_.now());
+    conn_.close(Errc::Timeout, std::nullopt, clock_->now());
     return fail(finish());
   }
   return r;
@@ -75,13 +75,13 @@ Errc Client::finish() noexcept {
     transport_open_ = false;
     // A DISCONNECT the connection queued on its way out: one short attempt, never waiting on a
     // dead link for long.
-    if (!conn_.output_empty()) (void)flush(clock_.now() + Duration{100});
+    if (!conn_.output_empty()) (void)flush(clock_->now() + Duration{100});
     transport_->close();
   }
   // ConnectionClosed, then the losses. A failed connect is the connect call's error, not an
   // event (deliver skips ConnectFailed).
   while (conn_.notices_pending()) {
-    if (auto e = conn_.poll_event(clock_.now())) deliver(*e);
+    if (auto e = conn_.poll_event(clock_->now())) deliver(*e);
   }
   const Errc e = conn_.error();
   return e != Errc::Ok ? e : Errc::NotConnected;
@@ -91,7 +91,7 @@ Errc Client::finish() noexcept {
 
 Result<bool> Client::read_once(Instant deadline) noexcept {
   for (;;) {
-    Instant now = clock_.now();
+    Instant now = clock_->now();
     // Keep-alive work first: a PINGREQ due, or a PINGRESP overdue.
     conn_.on_timer(now);
     if (!connected_or_connecting()) return fail(finish());
@@ -100,11 +100,11 @@ Result<bool> Client::read_once(Instant deadline) noexcept {
     const auto w =
         transport_->wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
     if (w == transport::WaitStatus::Error) {
-      conn_.on_transport_closed(Errc::TransportError, clock_.now());
+      conn_.on_transport_closed(Errc::TransportError, clock_->now());
       return fail(finish());
     }
     if (w == transport::WaitStatus::Ready) break;
-    now = clock_.now();
+    now = clock_->now();
     if (now >= deadline) {
       conn_.on_timer(now);
       if (!connected_or_connecting()) return fail(finish());
@@ -117,15 +117,15 @@ Result<bool> Client::read_once(Instant deadline) noexcept {
   const auto r = transport_->recv(buffer);
   switch (r.status) {
     case transport::IoStatus::Ok:
-      conn_.on_read(r.bytes, clock_.now());
+      conn_.on_read(r.bytes, clock_->now());
       return r.bytes > 0;
     case transport::IoStatus::WouldBlock:
       return false;  // readiness was stale (or a TLS record is incomplete): nothing yet
     case transport::IoStatus::Closed:
-      conn_.on_transport_closed(Errc::TransportClosed, clock_.now());
+      conn_.on_transport_closed(Errc::TransportClosed, clock_->now());
       return fail(finish());
     case transport::IoStatus::Error:
-      conn_.on_transport_closed(Errc::TransportError, clock_.now());
+      conn_.on_transport_closed(Errc::TransportError, clock_->now());
       return fail(finish());
   }
   return false;

@@ -74,7 +74,7 @@ static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_c
 
 Connection::Connection(Session& session, MutableBytes receive_buffer,
                        MutableBytes send_buffer) noexcept
-    : session_(session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
+    : session_(&session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
 
 std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_alive_s_; }
 
@@ -177,7 +177,7 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   if (slot_count_ == 0) clear_output();
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
   if (state_ == ConnectionState::Connected) {
-    session_.on_sent(now);
+    session_->on_sent(now);
     pump(now);
   }
 }
@@ -221,7 +221,7 @@ void Connection::pump(Instant now) noexcept {
   // session's queue only once it has a place in ours.
   while (state_ == ConnectionState::Connected) {
     Resend* resend = &resend_;
-    if (!session_.next_resend(*resend, false)) return;
+    if (!session_->next_resend(*resend, false)) return;
     if (resend->type == PacketType::Publish) {
       const auto total = encoded_size(resend->publish, version_);
       const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
@@ -231,7 +231,7 @@ void Connection::pump(Instant now) noexcept {
         return;
       }
       if (!room_for(header)) return;
-      (void)session_.next_resend(*resend, true);
+      (void)session_->next_resend(*resend, true);
       const auto h = encode_publish_header(resend->publish, version_, tx_.subspan(tx_tail_));
       if (!h) {
         close(h.error(), std::nullopt, now);
@@ -240,7 +240,7 @@ void Connection::pump(Instant now) noexcept {
       queue_bytes(*h, resend->publish.payload);
     } else {
       if (!room_for(kAckRoom)) return;
-      (void)session_.next_resend(*resend, true);
+      (void)session_->next_resend(*resend, true);
       (void)queue_ack(
           Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
     }
@@ -266,11 +266,11 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
       c.properties.maximum_packet_size = cap;
     }
   }
-  EDGEKIT_TRY(session_.prepare_connect(c, now));
+  EDGEKIT_TRY(session_->prepare_connect(c, now));
   clear_output();
   const auto n = encode(c, c.version, tx_);
   if (!n) {
-    session_.on_connection_lost(now);
+    session_->on_connection_lost(now);
     return fail(n.error());
   }
   version_ = c.version;
@@ -300,11 +300,11 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   p.packet_id = 0;
   if (!total) return fail(total.error());
   const std::size_t margin =
-      (switches::is_v5(version_) && session_.server_topic_alias_maximum() > 0) ? 5 : 0;
+      (switches::is_v5(version_) && session_->server_topic_alias_maximum() > 0) ? 5 : 0;
   const std::size_t header = *total - p.payload.size() + margin;
   if (header > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(header)) return fail(Errc::SendQueueFull);
-  EDGEKIT_TRY(session_.begin_publish(p, now));
+  EDGEKIT_TRY(session_->begin_publish(p, now));
   const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
   // The session validated the publish with the same encoder and the room is there.
   if (!h) return fail(h.error());
@@ -322,9 +322,9 @@ Result<std::uint16_t> Connection::request(Request& packet, Instant now) noexcept
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
   packet.packet_id = 0;
   if constexpr (std::is_same_v<Request, Subscribe>) {
-    EDGEKIT_TRY(session_.begin_subscribe(packet, now));
+    EDGEKIT_TRY(session_->begin_subscribe(packet, now));
   } else {
-    EDGEKIT_TRY(session_.begin_unsubscribe(packet, now));
+    EDGEKIT_TRY(session_->begin_unsubscribe(packet, now));
   }
   EDGEKIT_TRY(queue(packet));
   return packet.packet_id;
@@ -368,7 +368,7 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   if (!size) return fail(size.error());
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
-  EDGEKIT_TRY(session_.prepare_disconnect(d, now));
+  EDGEKIT_TRY(session_->prepare_disconnect(d, now));
   EDGEKIT_TRY(queue(d));
   // The ack of a message the application has not finished with is not sent: the server
   // resends the message on resume.
@@ -394,7 +394,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
     std::memcpy(tx_.data() + tx_tail_, bytes, sizeof bytes);
     queue_bytes(sizeof bytes, {});
   }
-  session_.on_connection_lost(now);
+  session_->on_connection_lost(now);
   // ServerDisconnected has been reported by its own event.
   if (error == Errc::ServerDisconnected) {
     notice_ = Notice::None;
@@ -444,7 +444,7 @@ bool Connection::packet_pending() const noexcept {
 // --- Events --------------------------------------------------------------------------------------
 
 bool Connection::notices_pending() const noexcept {
-  return notice_ != Notice::None || session_.pending_lost() > 0;
+  return notice_ != Notice::None || session_->pending_lost() > 0;
 }
 
 std::optional<Event> Connection::next_notice() noexcept {
@@ -459,7 +459,7 @@ std::optional<Event> Connection::next_notice() noexcept {
     notice_ = Notice::None;
     return e;
   }
-  if (!session_.next_lost(lost_)) return std::nullopt;
+  if (!session_->next_lost(lost_)) return std::nullopt;
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
     e.type = EventType::MessageLost;
@@ -529,7 +529,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     return next_notice();
   }
 
-  auto in = session_.on_packet(packet_, now);
+  auto in = session_->on_packet(packet_, now);
   if (!in) {
     if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
       // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
@@ -544,7 +544,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   Event e;
   if (in->connack) {
     state_ = ConnectionState::Connected;
-    keep_alive_s_ = session_.keep_alive();
+    keep_alive_s_ = session_->keep_alive();
     // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
     // Receive Maximum lets through; the rest follow as acknowledgements arrive.
     pump(now);
@@ -612,7 +612,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
 
 std::optional<Instant> Connection::next_deadline() const noexcept {
   if (state_ == ConnectionState::Connecting) return connack_deadline_;
-  if (state_ == ConnectionState::Connected) return session_.next_deadline();
+  if (state_ == ConnectionState::Connected) return session_->next_deadline();
   return std::nullopt;
 }
 
@@ -623,7 +623,7 @@ void Connection::on_timer(Instant now) noexcept {
   }
   if (state_ != ConnectionState::Connected) return;
   // on_timer does nothing before the session's next deadline.
-  const auto action = session_.on_timer(now);
+  const auto action = session_->on_timer(now);
   // No PINGRESP in time: the link is dead; close it (spec 3.1.2.10).
   if (!action) {
     close(action.error(), std::nullopt, now);

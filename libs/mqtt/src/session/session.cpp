@@ -509,6 +509,20 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
   // [MQTT-3.1.2-24]: never send a packet larger than the server's Maximum Packet Size.
   if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);
 
+  if (rec != nullptr && !storage_.message_copies.empty()) {
+    // The session's own copy: [topic][payload] in the record's slot; the publish (and so the
+    // first send, the record and every resend) points at it.
+    const std::size_t slot = storage_.message_copies.size() / storage_.outgoing.size();
+    const std::size_t topic = publish.topic.size();
+    const std::size_t payload = publish.payload.size();
+    if (topic + payload > slot) return fail(Errc::BufferTooSmall);
+    std::byte* area = storage_.message_copies.data() +
+                      static_cast<std::size_t>(rec - storage_.outgoing.data()) * slot;
+    std::memcpy(area, publish.topic.data(), topic);
+    if (payload > 0) std::memcpy(area + topic, publish.payload.data(), payload);
+    publish.topic = std::string_view(reinterpret_cast<const char*>(area), topic);
+    publish.payload = Bytes(area + topic, payload);
+  }
   if (rec != nullptr) {
     const std::uint32_t seq = next_sequence_++;
     if (store_ != nullptr) {

@@ -389,7 +389,7 @@ TEST_P(ConnectionTest, ResendsWaitForRoomAndKeepTheirOrder) {
 
 TEST_P(ConnectionTest, ALostLinkReportsPendingRequestsAndDropsTheOutput) {
   connect_ok();
-  const Subscription sub{"s/#", QoS::AtLeastOnce};
+  const Subscription sub{"s/#", {QoS::AtLeastOnce}};
   auto id = conn.subscribe(std::span<const Subscription>(&sub, 1), now());
   ASSERT_TRUE(id.has_value());
   conn.on_transport_closed(Errc::TransportError, now());
@@ -444,6 +444,44 @@ TEST_P(ConnectionTest, ServerDisconnectIsOneEventNotTwo) {
   EXPECT_EQ(events[0].reason_code, ReasonCode::ServerShuttingDown);
   EXPECT_EQ(conn.error(), Errc::ServerDisconnected);
   EXPECT_TRUE(conn.output_empty());
+}
+
+}  // namespace
+}  // namespace edgekit::mqtt::test
+
+namespace edgekit::mqtt::test {
+namespace {
+
+TEST_P(ConnectionTest, WithMessageCopiesTheCallersBufferIsFreeWhenPublishReturns) {
+  std::array<std::byte, 32 * 64> copies{};
+  SessionStorage storage{out_records, in_qos2, in_alias.storage(), out_alias.storage(),
+                         client_id_chars};
+  storage.message_copies = copies;
+  Session own(storage);
+  std::array<std::byte, 512> own_rx{};
+  std::array<std::byte, 256> own_tx{};
+  Connection c(own, own_rx, own_tx);
+  broker.expect(PacketType::Connect).reply_with(ConnAck{});
+  ASSERT_TRUE(c.connect(options(), now(), 5s).has_value());
+  auto flush = [&] {
+    std::array<Bytes, 8> parts{};
+    while (!c.output_empty()) {
+      const std::size_t n = c.output(parts);
+      const auto r = net.writev(std::span<const transport::ConstBuffer>(parts.data(), n));
+      c.on_written(r.bytes, now());
+    }
+  };
+  flush();
+  const auto r = net.recv(c.read_buffer());
+  c.on_read(r.bytes, now());
+  ASSERT_EQ(c.poll_event(now())->type, EventType::Connected);
+  std::string reading = "21.5";
+  ASSERT_TRUE(c.publish(make_publish("temp", reading, QoS::AtLeastOnce), now()).has_value());
+  reading = "99.9";  // the buffer is reused before the socket took the message
+  broker.expect(make_publish("temp", "21.5", QoS::AtLeastOnce, 1));
+  flush();
+  EXPECT_TRUE(broker.verify());
+  EXPECT_EQ(broker.mismatches(), 0u);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 #pragma once
 /// \file
 /// The blocking MQTT client (3.1.1 and 5 in one build), in the coreMQTT model: the application
-/// calls `process_loop(timeout)` from its task; the client reads the transport, feeds the pure
-/// `Session`, sends what the session asks (acks, pings, resends) and calls the application back
-/// through an `EventHandler`.
+/// calls `process_loop(timeout)` from its task; the client waits on the transport, feeds the
+/// pure connection engine (`Connection`, connection.hpp, over the pure `Session`), writes what
+/// it queues (acks, pings, resends) and calls the application back through an `EventHandler`.
+/// The client is a thin wait loop: every protocol rule is the engine's.
 ///
 /// Memory: the client never allocates. Every buffer is the caller's:
 /// - the *receive buffer* holds incoming bytes; it bounds the largest packet the client accepts
@@ -50,6 +51,9 @@ namespace edgekit::mqtt {
 
 class Client;
 
+/// The handler receives the events of connection.hpp (`EventType`) except Connected,
+/// ConnectFailed and PingResponse, which the blocking calls (`connect`, `ping`) consume.
+///
 /// A non-owning, non-allocating reference to the application's event callback: a function
 /// pointer and a context pointer. The callee must outlive the client (or be replaced with
 /// `Client::set_event_handler`).
@@ -91,7 +95,7 @@ class EventHandler {
 };
 
 /// A blocking MQTT client over a `transport::Transport`. See the file comment for memory,
-/// threading and error rules. Not copyable, not movable (the handler gets a reference to it).
+/// threading and error rules. Not copyable; movable between calls.
 class Client {
  public:
   /// `transport` must already be connected (TCP/TLS connect is the transport's business) when
@@ -103,8 +107,18 @@ class Client {
   /// session's: give it a `SessionStore` and call `Session::restore` before the first connect.
   Client(transport::Transport& transport, const Clock& clock, Session& session,
          MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler = {}) noexcept;
+  /// A client without a transport yet (a member of a class whose connection is made later):
+  /// give it one with `set_transport` before `connect` (which otherwise returns
+  /// InvalidArgument). Everything else as the constructor above.
+  Client(const Clock& clock, Session& session, MutableBytes receive_buffer,
+         MutableBytes send_buffer, EventHandler handler = {}) noexcept;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
+  /// Movable (into a container, out of a factory function), but not while one of its calls is
+  /// running (from inside its handler). The state, and the references to the transport, clock,
+  /// session and buffers, go along; the handler is called with the new object from then on.
+  Client(Client&&) noexcept = default;
+  Client& operator=(Client&&) noexcept = default;
 
   /// Replaces the event handler.
   void set_event_handler(EventHandler handler) noexcept { handler_ = handler; }
@@ -142,7 +156,9 @@ class Client {
   /// Ownership: for QoS 0 the message's memory is not kept after the call. For QoS 1/2 the
   /// topic, payload and property views must stay valid until PublishCompleted or MessageLost
   /// is reported, because a resend on resume sends them again (records restored from a
-  /// `SessionStore` point into the store's memory instead). MQTT 5: a topic alias is assigned
+  /// `SessionStore` point into the store's memory instead) — unless the session was given
+  /// `SessionStorage::message_copies`: then topic and payload are copied and the caller's
+  /// buffers are free again when this call returns. MQTT 5: a topic alias is assigned
   /// by the session when the server allows aliases.
   /// Returns the packet id (0 for QoS 0).
   /// Errors: NotConnected; the codec's encode errors (InvalidArgument, WildcardInTopicName,
@@ -299,7 +315,7 @@ class Client {
   void emit(const Event& event) noexcept;
 
   transport::Transport* transport_;
-  const Clock& clock_;
+  const Clock* clock_;
   Connection conn_;
   EventHandler handler_;
   std::size_t recv_calls_ = 0;

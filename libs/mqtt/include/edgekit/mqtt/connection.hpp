@@ -177,6 +177,10 @@ class Connection {
   Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  /// Movable (into a container, out of a factory): the state and the views of the caller's
+  /// buffers and session go along; the buffers themselves do not move.
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
   ~Connection() = default;
 
   // --- Commands -------------------------------------------------------------------------------
@@ -310,8 +314,8 @@ class Connection {
   [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept;
   /// Number of complete packets taken from the receive buffer so far.
   [[nodiscard]] std::uint64_t packets_received() const noexcept { return packets_received_; }
-  [[nodiscard]] Session& session() noexcept { return session_; }
-  [[nodiscard]] const Session& session() const noexcept { return session_; }
+  [[nodiscard]] Session& session() noexcept { return *session_; }
+  [[nodiscard]] const Session& session() const noexcept { return *session_; }
 
  private:
   struct Slot {
@@ -334,7 +338,7 @@ class Connection {
   [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
   [[nodiscard]] std::optional<Event> next_notice() noexcept;
 
-  Session& session_;
+  Session* session_;
   MutableBytes rx_;
   MutableBytes tx_;
   std::array<Slot, kSendQueuePackets> slots_{};

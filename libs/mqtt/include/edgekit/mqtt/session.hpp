@@ -22,7 +22,8 @@
 /// Buffer ownership (as in coreMQTT): the session keeps *views* of what the caller passes to
 /// `begin_publish` (topic, payload, property strings and arrays). They must stay valid and
 /// unchanged until the publish is reported complete (`Inbound::completion`) or lost
-/// (`next_lost`). Records restored from a `SessionStore` point into the store's memory instead.
+/// (`next_lost`) — unless `SessionStorage::message_copies` is given, in which case the session
+/// keeps its own copy of topic and payload. Records restored from a `SessionStore` point into the store's memory instead.
 /// Every other view the session hands out says how long it is valid.
 ///
 /// Thread safety: none. One thread drives a session at a time (the agent serialises access).
@@ -113,6 +114,15 @@ struct SessionStorage {
   /// [MQTT-3.2.2-16]) so that the next CONNECT uses it. 23 bytes is what every server must
   /// accept; servers may assign longer ones.
   std::span<char> client_id;
+  /// Optional: room for the session's own copy of each QoS 1/2 message (split evenly, one slot
+  /// per `outgoing` record). When set, `begin_publish` copies the topic and payload into the
+  /// record's slot and points the publish at the copy, so the caller's buffers are free again
+  /// as soon as the publish call returns (a buffer reused for the next message cannot corrupt
+  /// a resend). A message whose topic and payload do not fit a slot is refused with
+  /// BufferTooSmall. Property views (Response Topic, Correlation Data, User Properties, ...) are
+  /// not copied: they must stay valid until completion, as without copies. Empty: no copies;
+  /// the caller keeps topic and payload valid until completion (see the file comment).
+  std::span<std::byte> message_copies{};
 };
 
 /// Settings of a session.
