@@ -953,7 +953,9 @@ struct AgentCore::Impl {
       published.fetch_add(1, std::memory_order_relaxed);
       if (s.qos == mqtt::QoS::AtMostOnce) {
         // Its payload is a view into the slot: complete (and free it) once written.
-        s.written_mark = conn.queued_total();
+        // Not queued_total(): output dropped with a closed link counts there but is never
+        // written, so the two totals drift apart across connections.
+        s.written_mark = conn.written_total() + conn.output_size();
         s.next = kNone;
         if (unwritten_tail == kNone)
           unwritten_head = i;

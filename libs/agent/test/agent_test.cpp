@@ -99,6 +99,7 @@ struct Echo {
   Agent* agent = nullptr;
   Inbox* replies = nullptr;
   std::atomic<int> would_deadlock{0};
+  std::atomic<int> wait_refused{0};
   std::atomic<int> subscribed{0};
   static void on(void* ctx, const mqtt::Publish& p) {
     auto* self = static_cast<Echo*>(ctx);
@@ -106,6 +107,9 @@ struct Echo {
     (void)!self->agent->publish(message("echo/out", reply, QoS::AtLeastOnce));
     auto w = self->agent->publish_and_wait(message("echo/out", "x"), 1s);
     if (!w && w.error().code == Errc::WouldDeadlock) ++self->would_deadlock;
+    // Waiting for room on the thread that makes room is refused too.
+    auto pw = self->agent->publish(message("echo/out", "y"), {}, PublishWait{Duration{1000}});
+    if (!pw && pw.error().code == Errc::WouldDeadlock) ++self->wait_refused;
     if (self->subscribed.exchange(1) == 0) {
       (void)!self->agent->subscribe("echo/out", {QoS::AtLeastOnce}, self->replies->handler());
     }
@@ -129,6 +133,7 @@ TEST_P(AgentTest, HandlersMayCallTheAgentReentrantly) {
   ASSERT_TRUE(replies.wait_for(1));
   EXPECT_EQ(replies.snapshot()[0].payload, "re:2");
   EXPECT_EQ(echo.would_deadlock.load(), 2);
+  EXPECT_EQ(echo.wait_refused.load(), 2);
 }
 
 TEST_P(AgentTest, ManyThreadsShareOneConnectionAndBatchWrites) {

@@ -296,6 +296,55 @@ TEST_P(AgentCoreTest, CommandsAreTakenWhileTheConnackIsAwaitedAndItsTimeoutRecon
   EXPECT_TRUE(factory.last().broker.verify());
 }
 
+TEST_P(AgentCoreTest, DisconnectWhileTheConnackIsAwaitedAbandonsTheAttempt) {
+  factory.script = [](std::size_t attempt, ScriptedBroker& b) {
+    if (attempt == 0) {
+      b.expect(PacketType::Connect);  // the CONNACK never comes
+      return;
+    }
+    b.expect(PacketType::Connect).reply_with(connack());
+  };
+  make();
+  step();
+  ASSERT_EQ(core->state(), ConnectionState::Connecting);
+  ASSERT_TRUE(core->disconnect(rec.done()));
+  step();
+  EXPECT_EQ(core->state(), ConnectionState::Closed);
+  ASSERT_EQ(rec.outcomes.size(), 1u);
+  EXPECT_TRUE(rec.outcomes[0].ok());
+  EXPECT_TRUE(factory.links[0]->net.closed_by_client());
+  EXPECT_EQ(rec.count(StatusReason::Disconnected), 1u);
+  EXPECT_FALSE(core->next_deadline().has_value());  // no CONNACK timer, no retry
+  step_at(now() + Duration{60'000});
+  EXPECT_EQ(factory.attempts, 1);
+  core->reconnect();
+  step();
+  EXPECT_EQ(core->state(), ConnectionState::Connected);
+}
+
+TEST_P(AgentCoreTest, QoS0PublishNotWrittenWhenTheLinkDropsGoesOutOnTheNextConnection) {
+  factory.script = [](std::size_t attempt, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack(attempt > 0));
+    if (attempt > 0) b.expect_matching("q0", publish_of("q0"));
+  };
+  make();
+  connect_first();
+  using S = transport::IoStatus;
+  factory.last().net.script_send(
+      {S::WouldBlock, S::WouldBlock, S::WouldBlock, S::WouldBlock, S::WouldBlock, S::WouldBlock});
+  ASSERT_TRUE(core->publish(message("t", "q0", QoS::AtMostOnce), rec.done()));
+  step();
+  EXPECT_TRUE(rec.outcomes.empty());  // not written yet: not complete
+  factory.last().net.close_inbound();
+  step();
+  ASSERT_EQ(rec.count(StatusReason::ConnectionLost), 1u);
+  EXPECT_TRUE(rec.outcomes.empty());
+  run_until(now() + backoff::window(config.reconnect_backoff, 0));
+  ASSERT_EQ(rec.outcomes.size(), 1u);
+  EXPECT_TRUE(rec.outcomes[0].ok());
+  EXPECT_TRUE(factory.last().broker.verify());
+}
+
 TEST_P(AgentCoreTest, OfflineQueueLeavesInOrderAfterUnackedPublishesAreResent) {
   factory.script = [](std::size_t attempt, ScriptedBroker& b) {
     b.expect(PacketType::Connect).reply_with(connack(attempt > 0));
