@@ -248,7 +248,8 @@ struct AgentCore::Impl {
   bool ever_connected = false;  // since start / reconnect(): later attempts resume the session
   bool use_subscription_ids = false;
   std::optional<Instant> write_stalled_since;  // output waiting for a transport that takes none
-  bool batch_cut = false;                      // the last pump stopped at max_batch
+  bool batch_cut = false;  // the last step left work it could do at once
+  std::uint64_t progress = 0;  // events handled and writes made (a blocked command may now go)
   bool read_cut = false;  // the last exchange stopped reading at kReadsPerStep (TLS may hold more)
 
   // Pending FIFO, QoS 0 publishes waiting to be written, registered response expectations.
@@ -636,6 +637,7 @@ struct AgentCore::Impl {
   }
 
   void on_event(const mqtt::Event& e, Instant now) noexcept {
+    ++progress;
     // The CONNACK's losses come right behind it, before anything else.
     if (connack_seen && e.type != mqtt::EventType::MessageLost) finish_connect(now);
     switch (e.type) {
@@ -1355,6 +1357,7 @@ struct AgentCore::Impl {
           transport->writev(std::span<const transport::ConstBuffer>(parts.data(), count));
       if (r.status == transport::IoStatus::Ok && r.bytes > 0) {
         conn.on_written(r.bytes, now);
+        ++progress;
         write_stalled_since.reset();
         complete_written();
         continue;
@@ -1457,15 +1460,26 @@ struct AgentCore::Impl {
     if (link == ConnectionState::Disconnected && transport == nullptr && now >= next_attempt) {
       attempt_connect(now);  // the CONNACK may be here at once: the loop below goes on with it
     }
-    for (int round = 0; round < 2; ++round) {
+    for (int round = 0;; ++round) {
       const bool was_connected = link == ConnectionState::Connected;
+      const std::uint64_t progress_before = progress;
+      Pump pumped = Pump::Idle;
       if (was_connected) {
         expire_requests(now);
-        batch_cut = pump(now) == Pump::More;
+        pumped = pump(now);
+        batch_cut = pumped == Pump::More;
       }
       if (transport != nullptr) exchange(now);
+      if (link != ConnectionState::Connected) break;
       // Connected during this step: the commands waiting for it go at once.
-      if (was_connected || link != ConnectionState::Connected) break;
+      if (!was_connected) continue;
+      // A command waited for an ack or for the socket, and acks came or bytes left meanwhile:
+      // try again now rather than at the next wake-up (which may be far: nothing else may come).
+      if (pumped != Pump::Blocked || progress == progress_before) break;
+      if (round >= 3) {
+        batch_cut = true;  // the driver steps again at once
+        break;
+      }
     }
     if (link != ConnectionState::Connected) sweep_offline(now);
   }

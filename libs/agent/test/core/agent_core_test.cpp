@@ -436,6 +436,84 @@ TEST_P(AgentCoreTest, LostSessionMakesEverySubscriptionAgainAndReportsOnce) {
   EXPECT_TRUE(a.messages.empty());
 }
 
+// A publish that waits for a session record goes in the same step as the PUBACK that frees one,
+// not at some later wake-up (after the last PUBACK there may be none for a long time).
+TEST_P(AgentCoreTest, PublishWaitingForARecordGoesAsSoonAsAnAckFreesOne) {
+  config.inflight_records = 1;
+  factory.script = [](std::size_t, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack());
+    b.expect(PacketType::Publish).times(3).reply_with(puback());
+  };
+  make();
+  connect_first();
+  for (auto payload : {"1", "2", "3"}) {
+    ASSERT_TRUE(core->publish(message("t", payload, QoS::AtLeastOnce), rec.done()));
+  }
+  step();
+  ASSERT_EQ(rec.outcomes.size(), 3u);
+  for (const auto& o : rec.outcomes) EXPECT_TRUE(o.ok());
+  EXPECT_FALSE(core->has_work());
+}
+
+// Each handler gets its own traffic and nothing else; "nothing else" is exact here, since every
+// message the broker sent has been handled when the step returns (no sleep and hope).
+TEST_P(AgentCoreTest, RouterGivesEachHandlerOnlyItsOwnTraffic) {
+  factory.script = [v = GetParam()](std::size_t, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack());
+    b.expect(PacketType::Subscribe).times(5).reply_with(suback());
+    b.expect(PacketType::Unsubscribe).reply_with([v](const mqtt::Packet& p) {
+      static const ReasonCode kOk[] = {ReasonCode::Success};
+      mqtt::UnsubAck a;
+      a.packet_id = std::get<mqtt::Unsubscribe>(p).packet_id;
+      if (v == mqtt::Version::V5) a.reason_codes = kOk;  // 3.1.1: no codes
+      return std::vector<mqtt::Packet>{a};
+    });
+  };
+  make();
+  connect_first();
+  Recorder plus, hash, dollar, shared, exact;
+  ASSERT_TRUE(core->subscribe("r/+/temp", {QoS::AtLeastOnce}, plus.handler()));
+  ASSERT_TRUE(core->subscribe("q/#", {QoS::AtLeastOnce}, hash.handler()));
+  ASSERT_TRUE(core->subscribe("$app/#", {QoS::AtLeastOnce}, dollar.handler()));
+  ASSERT_TRUE(core->subscribe("$share/g1/s/+", {QoS::AtLeastOnce}, shared.handler()));
+  ASSERT_TRUE(core->subscribe("x/y", {QoS::AtLeastOnce}, exact.handler()));
+  step();
+  ScriptedBroker& broker = factory.last().broker;
+  for (auto t : {"r/1/temp", "r/2/temp", "r/1/hum", "q", "q/a/b", "$app/z", "s/1", "x/y", "x/z"}) {
+    broker.send(message(t, t, QoS::AtMostOnce));
+  }
+  step();
+  using V = std::vector<std::string>;
+  EXPECT_EQ(plus.messages, (V{"r/1/temp", "r/2/temp"}));
+  EXPECT_EQ(hash.messages, (V{"q", "q/a/b"}));
+  EXPECT_EQ(dollar.messages, (V{"$app/z"}));
+  EXPECT_EQ(shared.messages, (V{"s/1"}));
+  EXPECT_EQ(exact.messages, (V{"x/y"}));
+  if (GetParam() == mqtt::Version::V5) {
+    // A subscription identifier routes exactly, whatever the topic: 5 is "x/y" (the fifth route).
+    mqtt::Publish tagged = message("q/looks-like-hash", "by-id", QoS::AtMostOnce);
+    const std::uint32_t ids[] = {5};
+    tagged.properties.subscription_identifiers = ids;
+    broker.send(tagged);
+    step();
+    EXPECT_EQ(exact.messages, (V{"x/y", "by-id"}));
+    EXPECT_EQ(hash.messages.size(), 2u);
+  }
+  ASSERT_TRUE(core->unsubscribe("x/y", rec.done()));
+  step();
+  ASSERT_EQ(rec.outcomes.size(), 1u);
+  EXPECT_TRUE(rec.outcomes[0].ok());
+  const std::size_t before = exact.messages.size();
+  broker.send(message("x/y", "late", QoS::AtMostOnce));
+  step();
+  EXPECT_EQ(exact.messages.size(), before);
+  auto never = core->unsubscribe("never/subscribed", rec.done());
+  ASSERT_TRUE(never);
+  step();
+  ASSERT_EQ(rec.outcomes.size(), 2u);
+  EXPECT_EQ(rec.outcomes[1].error, Errc::NotSubscribed);
+}
+
 TEST_P(AgentCoreTest, UnansweredSubscribeTimesOutAtOperationTimeoutWhileOthersGoOn) {
   factory.script = [](std::size_t, ScriptedBroker& b) {
     b.expect(PacketType::Connect).reply_with(connack());

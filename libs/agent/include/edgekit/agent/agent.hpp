@@ -19,7 +19,7 @@
 /// thread leave in the order it queued them, also across reconnects and restarts.
 ///
 /// Connection keeping: the agent connects through the `TransportFactory`, reconnects with
-/// exponential backoff and full jitter (`edgekit::backoff`), resumes the session (the client
+/// exponential backoff and full jitter (`edgekit::backoff`), resumes the session (the engine
 /// resends unacknowledged QoS 1/2 with DUP), and when the broker lost the session
 /// (session_present = 0) subscribes every filter again and puts the publishes the broker forgot
 /// back at the head of the queue; the status handler is told so. One exception, see
@@ -51,7 +51,7 @@
 #include "edgekit/core/backoff.hpp"
 #include "edgekit/core/clock.hpp"
 #include "edgekit/core/result.hpp"
-#include "edgekit/mqtt/client.hpp"
+#include "edgekit/mqtt/connection.hpp"
 #include "edgekit/mqtt/session_store.hpp"
 #include "edgekit/transport/transport.hpp"
 
@@ -343,7 +343,7 @@ struct Persistence {
 struct Stats {
   std::uint64_t writes = 0;          ///< transport writes (system calls) made
   std::uint64_t reads = 0;           ///< transport reads
-  std::uint64_t published = 0;       ///< publishes handed to the client
+  std::uint64_t published = 0;       ///< publishes handed to the connection
   std::uint64_t batches = 0;         ///< batches of commands taken
   std::uint64_t connects = 0;        ///< successful connects
   std::uint64_t requeued = 0;        ///< publishes requeued after the broker lost the session
@@ -410,7 +410,7 @@ class Agent {
   /// than max_filter_length); Rejected (invalid filter). Outcome errors: RouterFull; a SUBACK
   /// failure code in `reason_code`; Rejected with `mqtt` Timeout (no SUBACK within
   /// `Config::operation_timeout`), ProtocolError (a SUBACK with more than one code) or the
-  /// client's error (e.g. PacketTooLarge).
+  /// connection's error (e.g. PacketTooLarge).
   [[nodiscard]] Result<void> subscribe(std::string_view filter, mqtt::SubscribeOptions options,
                                        MessageHandler handler,
                                        CompletionHandler done = {}) noexcept;
