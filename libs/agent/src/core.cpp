@@ -1,6 +1,10 @@
 // The agent's core: command pool, router, connection keeper, offline queue, outbox and timers,
 // stepped by a driver (agent.cpp's thread, or a test in simulated time). See core.hpp.
 //
+// The parts: the command pool (command_pool.hpp: what the posting threads share with the core,
+// behind one mutex), the router (router.hpp), and here the connection keeper, the pending FIFO
+// and offline queue, the outbox hand-over, the timers and the byte moving.
+//
 // Slot life: a caller takes a free slot (pool mutex), copies its command in and queues the slot's
 // index (command queue). `step` moves it to the core's private pending FIFO, carries it out in
 // order and completes it (handler call, or the waiting caller collects the outcome). A QoS 1/2
@@ -14,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "command_pool.hpp"
 #include "edgekit/agent/os.hpp"
 #include "edgekit/agent/thread_annotations.hpp"
 #include "edgekit/mqtt/codec.hpp"
@@ -22,48 +27,15 @@
 
 namespace edgekit::agent {
 
+using detail::Intake;
+using detail::Kind;
 using detail::kNone;
 using detail::Route;
 using detail::RouteState;
+using detail::Slot;
+using detail::Where;
 
 namespace {
-
-enum class Kind : std::uint8_t { Free, Publish, Subscribe, Unsubscribe, Disconnect, Expect };
-/// Where a slot is: free, in the command queue, in the core's pending FIFO, or carried out and
-/// waiting for its answer (ack, write, response).
-enum class Where : std::uint8_t { Free, Queued, Pending, Sent };
-/// Whether a caller collects the outcome (`wait_outcome`) instead of a handler.
-enum class Waiter : std::uint8_t { None, Waiting, Done, Abandoned };
-/// Whether the intake takes commands.
-enum class Intake : std::uint8_t { NotStarted, Open, Stopped };
-
-struct Slot {
-  // Pool mutex (a caller and the core both touch these).
-  Kind kind = Kind::Free;
-  Where where = Where::Free;
-  Waiter waiter = Waiter::None;
-  bool dropped = false;  // DropOldestQoS0 chose it
-  bool counted = false;  // counts against the offline limit (publish not yet in the session)
-  mqtt::QoS qos = mqtt::QoS::AtMostOnce;
-  std::uint32_t sequence = 0;
-  CompletionHandler handler{};
-  Outcome outcome{};
-  // Written by the caller before queuing, then the core's.
-  bool persisted = false;  // in the outbox under key index + 1
-  std::uint32_t length = 0;
-  mqtt::SubscribeOptions options{};
-  MessageHandler message_handler{};
-  ResponseHandler response{};
-  Duration timeout{0};
-  // Core only.
-  bool existed = false;  // subscribe in flight: the route was there before (else freed again)
-  std::uint16_t packet_id = 0;
-  std::uint32_t next = kNone;      // link in the pending FIFO, the unwritten list or the expects
-  std::uint64_t written_mark = 0;  // QoS 0: written once the connection's written_total() is here
-  Instant deadline{};              // Expect: when it times out
-  MessageHandler old_handler{};    // subscribe in flight: what it replaced, restored if it fails
-  mqtt::SubscribeOptions old_options{};
-};
 
 bool permanent_refusal(mqtt::ReasonCode rc) noexcept {
   using mqtt::ReasonCode;
@@ -157,10 +129,7 @@ struct AgentCore::Impl {
         options(o),
         factory(f),
         persistence(p),
-        slots(new Slot[c.command_slots]),
-        slot_data(new std::byte[c.command_slots * c.slot_size]),
-        free_list(new std::uint32_t[c.command_slots]),
-        commands(c.command_slots),
+        pool(c),
         router(c.max_subscriptions, c.max_filter_length),
         outgoing(new mqtt::OutgoingRecord[c.inflight_records]),
         incoming_qos2(new std::uint16_t[c.incoming_qos2]),
@@ -174,10 +143,6 @@ struct AgentCore::Impl {
              mqtt::MutableBytes(tx.get(), c.send_buffer_size)),
         random(c.jitter_seed),
         backoff(c.reconnect_backoff, random) {
-    for (std::size_t i = 0; i < c.command_slots; ++i) {
-      free_list[i] = static_cast<std::uint32_t>(c.command_slots - 1 - i);
-    }
-    free_count = c.command_slots;
     tap.inner = p.session;
     tap.outbox = p.outbox;
     tap.outbox_mutex = &outbox_mutex;
@@ -200,21 +165,8 @@ struct AgentCore::Impl {
   void* wake_context = nullptr;
 
   // --- Shared with the callers -------------------------------------------------------------------
-  // The slots' first group of fields is guarded by pool_mutex too (see Slot).
-  mutable os::Mutex pool_mutex;
-  std::unique_ptr<Slot[]> slots;
-  std::unique_ptr<std::byte[]> slot_data;
-  std::unique_ptr<std::uint32_t[]> free_list EDGEKIT_GUARDED_BY(pool_mutex);
-  std::size_t free_count EDGEKIT_GUARDED_BY(pool_mutex) = 0;
-  std::size_t offline_count EDGEKIT_GUARDED_BY(pool_mutex) = 0;  // publishes not in the session
-  std::uint32_t next_sequence EDGEKIT_GUARDED_BY(pool_mutex) = 1;
-  std::size_t space_waiters EDGEKIT_GUARDED_BY(pool_mutex) = 0;  // callers waiting to post
-  os::Condition space;     // a slot or offline room was freed, or the state changed
-  os::Condition finished;  // an outcome is ready for a waiting caller
-  os::Queue<std::uint32_t> commands;
-  os::Mutex outbox_mutex;  // the outbox store: callers save, the core removes
-  std::atomic<Intake> intake{Intake::NotStarted};
-  std::atomic<ConnectionState> state{ConnectionState::Idle};
+  detail::CommandPool pool;  // slots, queue, intake, the state as the callers see it
+  os::Mutex outbox_mutex;    // the outbox store: callers save, the core removes
   std::atomic<bool> reconnect_requested{false};
   std::atomic<std::uint64_t> writes{0};
   std::atomic<std::uint64_t> reads{0};
@@ -248,7 +200,7 @@ struct AgentCore::Impl {
   bool ever_connected = false;  // since start / reconnect(): later attempts resume the session
   bool use_subscription_ids = false;
   std::optional<Instant> write_stalled_since;  // output waiting for a transport that takes none
-  bool batch_cut = false;  // the last step left work it could do at once
+  bool batch_cut = false;                      // the last step left work it could do at once
   std::uint64_t progress = 0;  // events handled and writes made (a blocked command may now go)
   bool read_cut = false;  // the last exchange stopped reading at kReadsPerStep (TLS may hold more)
 
@@ -277,132 +229,18 @@ struct AgentCore::Impl {
   std::optional<ConnectReport> report;
   int handler_depth = 0;
 
-  [[nodiscard]] std::byte* data(std::uint32_t i) const noexcept {
-    return slot_data.get() + static_cast<std::size_t>(i) * config.slot_size;
-  }
+  [[nodiscard]] std::byte* data(std::uint32_t i) const noexcept { return pool.data(i); }
   [[nodiscard]] std::string_view filter_of(std::uint32_t i) const noexcept {
-    return {reinterpret_cast<const char*>(data(i)), slots[i].length};
+    return {reinterpret_cast<const char*>(data(i)), pool[i].length};
   }
 
   // --- Caller side -------------------------------------------------------------------------------
 
-  void uncount_locked(Slot& s) noexcept EDGEKIT_REQUIRES(pool_mutex) {
-    if (!s.counted) return;
-    s.counted = false;
-    --offline_count;
-    if (space_waiters > 0) space.notify_all();
-  }
-
-  // DropOldestQoS0: makes room in the offline queue by dropping the oldest queued QoS 0 publish.
-  bool drop_oldest_qos0_locked() noexcept EDGEKIT_REQUIRES(pool_mutex) {
-    Slot* oldest = nullptr;
-    for (std::size_t i = 0; i < config.command_slots; ++i) {
-      Slot& s = slots[i];
-      if (s.kind == Kind::Publish && s.counted && !s.dropped && s.qos == mqtt::QoS::AtMostOnce &&
-          (s.where == Where::Queued || s.where == Where::Pending) &&
-          (oldest == nullptr || s.sequence < oldest->sequence)) {
-        oldest = &s;
-      }
-    }
-    if (oldest == nullptr) return false;
-    oldest->dropped = true;
-    oldest->counted = false;
-    --offline_count;
-    return true;
-  }
-
-  Result<std::uint32_t> take_slot(Kind kind, mqtt::QoS qos, const Admission& admission) noexcept {
-    const bool is_publish = kind == Kind::Publish;
-    os::LockGuard l(pool_mutex);
-    for (;;) {
-      const Intake in = intake.load();
-      if (in == Intake::NotStarted) return fail(Error{Errc::NotStarted});
-      if (in == Intake::Stopped) return fail(Error{Errc::Stopped});
-      const ConnectionState st = state.load();
-      if (st == ConnectionState::Failed) return fail(Error{Errc::PermanentFailure});
-      const bool may_wait = admission.clock != nullptr;
-      Errc refused = Errc::Ok;
-      if (may_wait && admission.until_connected && st != ConnectionState::Connected) {
-        refused = Errc::Timeout;  // not connected yet
-      } else if (is_publish && st != ConnectionState::Connected &&
-                 offline_count >= config.offline_queue_limit &&
-                 !(config.offline_policy == OfflinePolicy::DropOldestQoS0 &&
-                   drop_oldest_qos0_locked())) {
-        refused = Errc::OfflineQueueFull;
-      } else if (free_count == 0) {
-        refused = Errc::QueueFull;
-      }
-      if (refused == Errc::Ok) break;
-      if (!may_wait) return fail(Error{refused});
-      const Instant now = admission.clock->now();
-      if (now >= admission.deadline) return fail(Error{Errc::Timeout});
-      ++space_waiters;
-      space.wait_for(pool_mutex, admission.deadline - now);
-      --space_waiters;
-    }
-    const std::uint32_t i = free_list[--free_count];
-    Slot& s = slots[i];
-    s.kind = kind;
-    s.where = Where::Queued;
-    s.waiter = Waiter::None;
-    s.dropped = s.persisted = false;
-    s.counted = is_publish;
-    s.qos = qos;
-    if (is_publish) ++offline_count;
-    s.packet_id = 0;
-    s.sequence = next_sequence++;
-    s.next = kNone;
-    s.handler = {};
-    s.outcome = {};
-    s.length = 0;
-    return i;
-  }
-
-  void release_slot_locked(std::uint32_t i) noexcept EDGEKIT_REQUIRES(pool_mutex) {
-    Slot& s = slots[i];
-    uncount_locked(s);
-    s.kind = Kind::Free;
-    s.where = Where::Free;
-    s.waiter = Waiter::None;
-    free_list[free_count++] = i;
-    if (space_waiters > 0) space.notify_all();
-  }
-
-  void give_back(std::uint32_t i) noexcept {
-    os::LockGuard l(pool_mutex);
-    release_slot_locked(i);
-  }
-
-  Result<std::uint32_t> enqueue(std::uint32_t i, CompletionHandler done, bool waiter) noexcept {
-    {
-      os::LockGuard l(pool_mutex);
-      slots[i].handler = done;
-      slots[i].waiter = waiter ? Waiter::Waiting : Waiter::None;
-    }
-    if (!commands.try_push(i)) {  // cannot happen: the queue holds every slot
-      give_back(i);
-      return fail(Error{Errc::QueueFull});
-    }
-    if (wake_function != nullptr) wake_function(wake_context);
-    return i;
-  }
-
-  Result<Outcome> wait_outcome(std::uint32_t i, const Clock& clock, Instant deadline) noexcept {
-    Slot& s = slots[i];
-    os::LockGuard l(pool_mutex);
-    for (;;) {
-      if (s.waiter == Waiter::Done) {
-        const Outcome o = s.outcome;
-        release_slot_locked(i);
-        return o;
-      }
-      const Instant now = clock.now();
-      if (now >= deadline) {
-        s.waiter = Waiter::Abandoned;
-        return fail(Error{Errc::Timeout});
-      }
-      finished.wait_for(pool_mutex, deadline - now);
-    }
+  // Queues slot `i` for the core and wakes the driver.
+  Result<std::uint32_t> post(std::uint32_t i, CompletionHandler done, bool waiter) noexcept {
+    auto r = pool.enqueue(i, done, waiter);
+    if (r && wake_function != nullptr) wake_function(wake_context);
+    return r;
   }
 
   // Copies a publish into slot `i` as an encoded packet (the packet id is the slot's key).
@@ -415,7 +253,7 @@ struct AgentCore::Impl {
       if (n.error() == mqtt::Errc::BufferTooSmall) return fail(Error{Errc::MessageTooLarge});
       return fail(Error{Errc::Rejected, n.error()});
     }
-    slots[i].length = static_cast<std::uint32_t>(*n);
+    pool[i].length = static_cast<std::uint32_t>(*n);
     mqtt::Publish check;
     if (!decode_slot(i, check)) return fail(Error{Errc::Rejected, mqtt::Errc::MalformedPacket});
     return {};
@@ -423,7 +261,7 @@ struct AgentCore::Impl {
 
   // The publish in slot `i`: views into the slot, valid while the slot is.
   bool decode_slot(std::uint32_t i, mqtt::Publish& out) const noexcept {
-    auto d = mqtt::decode(mqtt::Bytes(data(i), slots[i].length), options.version);
+    auto d = mqtt::decode(mqtt::Bytes(data(i), pool[i].length), options.version);
     if (!d) return false;
     const auto* p = std::get_if<mqtt::Publish>(&*d);
     if (p == nullptr) return false;
@@ -433,22 +271,22 @@ struct AgentCore::Impl {
 
   Result<std::uint32_t> prepare_publish(const mqtt::Publish& message,
                                         const Admission& admission) noexcept {
-    auto slot = take_slot(Kind::Publish, message.qos, admission);
+    auto slot = pool.take(Kind::Publish, message.qos, admission);
     if (!slot) return fail(slot.error());
     const std::uint32_t i = *slot;
     if (auto r = store_publish(i, message); !r) {
-      give_back(i);
+      pool.give_back(i);
       return fail(r.error());
     }
     if (persistence.outbox != nullptr && message.qos != mqtt::QoS::AtMostOnce) {
       mqtt::Publish p;
       (void)decode_slot(i, p);
       os::LockGuard l(outbox_mutex);
-      if (!persistence.outbox->save_publish(slots[i].sequence, p, options.version)) {
-        give_back(i);
+      if (!persistence.outbox->save_publish(pool[i].sequence, p, options.version)) {
+        pool.give_back(i);
         return fail(Error{Errc::PersistenceFailed});
       }
-      slots[i].persisted = true;
+      pool[i].persisted = true;
     }
     return i;
   }
@@ -462,9 +300,9 @@ struct AgentCore::Impl {
     if (auto v = mqtt::validate_topic_filter(filter); !v) {
       return fail(Error{Errc::Rejected, v.error()});
     }
-    auto slot = take_slot(kind, mqtt::QoS::AtMostOnce, {});
+    auto slot = pool.take(kind, mqtt::QoS::AtMostOnce, {});
     if (!slot) return fail(slot.error());
-    Slot& s = slots[*slot];
+    Slot& s = pool[*slot];
     std::memcpy(data(*slot), filter.data(), filter.size());
     s.length = static_cast<std::uint32_t>(filter.size());
     s.options = opts;
@@ -481,24 +319,7 @@ struct AgentCore::Impl {
     --handler_depth;
   }
 
-  void complete(std::uint32_t i, const Outcome& o) noexcept {
-    Slot& s = slots[i];
-    CompletionHandler h{};
-    {
-      os::LockGuard l(pool_mutex);
-      if (s.waiter == Waiter::Waiting) {
-        s.outcome = o;
-        s.waiter = Waiter::Done;
-        s.where = Where::Free;  // carried out; the caller frees the slot
-        uncount_locked(s);
-        finished.notify_all();
-      } else {
-        h = s.handler;
-        release_slot_locked(i);
-      }
-    }
-    call(h, o);
-  }
+  void complete(std::uint32_t i, const Outcome& o) noexcept { call(pool.finish(i, o), o); }
 
   void complete_error(std::uint32_t i, Errc e, mqtt::Errc m = mqtt::Errc::Ok) noexcept {
     Outcome o;
@@ -508,7 +329,7 @@ struct AgentCore::Impl {
   }
 
   void outbox_remove(std::uint32_t i) noexcept {
-    Slot& s = slots[i];
+    Slot& s = pool[i];
     if (!s.persisted || persistence.outbox == nullptr) return;
     os::LockGuard l(outbox_mutex);
     (void)persistence.outbox->remove_publish(static_cast<std::uint16_t>(i + 1));
@@ -517,10 +338,7 @@ struct AgentCore::Impl {
 
   void set_state(ConnectionState st) noexcept {
     link = st;
-    if (state.exchange(st) != st) {
-      os::LockGuard l(pool_mutex);
-      if (space_waiters > 0) space.notify_all();
-    }
+    pool.set_state(st);
   }
 
   void status(const Status& st) noexcept {
@@ -532,32 +350,27 @@ struct AgentCore::Impl {
     }
   }
 
-  void set_where(std::uint32_t i, Where w) noexcept {
-    os::LockGuard l(pool_mutex);
-    slots[i].where = w;
-  }
-
   // --- The pending FIFO --------------------------------------------------------------------------
 
   void push_back(std::uint32_t i) noexcept {
-    slots[i].next = kNone;
+    pool[i].next = kNone;
     if (pending_tail == kNone)
       pending_head = i;
     else
-      slots[pending_tail].next = i;
+      pool[pending_tail].next = i;
     pending_tail = i;
   }
   void push_front(std::uint32_t i) noexcept {
-    slots[i].next = pending_head;
+    pool[i].next = pending_head;
     pending_head = i;
     if (pending_tail == kNone) pending_tail = i;
   }
   std::uint32_t pop_front() noexcept {
     const std::uint32_t i = pending_head;
     if (i == kNone) return kNone;
-    pending_head = slots[i].next;
+    pending_head = pool[i].next;
     if (pending_head == kNone) pending_tail = kNone;
-    slots[i].next = kNone;
+    pool[i].next = kNone;
     return i;
   }
 
@@ -565,17 +378,12 @@ struct AgentCore::Impl {
   void take_commands(Instant now) noexcept {
     std::size_t n = 0;
     std::uint32_t i = 0;
-    while (n < config.command_slots && commands.try_pop(i)) {
+    Kind kind = Kind::Free;
+    while (n < config.command_slots && pool.pop(i, kind)) {
       ++n;
-      Kind kind;
-      {
-        os::LockGuard l(pool_mutex);
-        kind = slots[i].kind;
-        slots[i].where = kind == Kind::Expect ? Where::Sent : Where::Pending;
-      }
       if (kind == Kind::Expect) {
-        slots[i].deadline = now + slots[i].timeout;
-        slots[i].next = expects_head;
+        pool[i].deadline = now + pool[i].timeout;
+        pool[i].next = expects_head;
         expects_head = i;
         continue;
       }
@@ -588,10 +396,10 @@ struct AgentCore::Impl {
   // Unlinks expectation `i` and completes it (`response` null: with `error`).
   void finish_expect(std::uint32_t i, const mqtt::Publish* response, Errc error) noexcept {
     std::uint32_t* link_ref = &expects_head;
-    while (*link_ref != kNone && *link_ref != i) link_ref = &slots[*link_ref].next;
-    if (*link_ref == i) *link_ref = slots[i].next;
-    const ResponseHandler h = slots[i].response;
-    give_back(i);
+    while (*link_ref != kNone && *link_ref != i) link_ref = &pool[*link_ref].next;
+    if (*link_ref == i) *link_ref = pool[i].next;
+    const ResponseHandler h = pool[i].response;
+    pool.give_back(i);
     Outcome o;
     o.error = error;
     if (h.function != nullptr) {
@@ -602,7 +410,7 @@ struct AgentCore::Impl {
   }
 
   bool deliver_response(std::string_view correlation, const mqtt::Publish& response) noexcept {
-    for (std::uint32_t i = expects_head; i != kNone; i = slots[i].next) {
+    for (std::uint32_t i = expects_head; i != kNone; i = pool[i].next) {
       if (filter_of(i) == correlation) {
         finish_expect(i, &response, Errc::Ok);
         return true;
@@ -614,8 +422,8 @@ struct AgentCore::Impl {
   void expire_responses(Instant now) noexcept {
     std::uint32_t i = expects_head;
     while (i != kNone) {
-      const std::uint32_t next = slots[i].next;
-      if (now >= slots[i].deadline) finish_expect(i, nullptr, Errc::Timeout);
+      const std::uint32_t next = pool[i].next;
+      if (now >= pool[i].deadline) finish_expect(i, nullptr, Errc::Timeout);
       i = next;
     }
   }
@@ -705,26 +513,12 @@ struct AgentCore::Impl {
       ++lost_uncertain;
       uncertain_total.fetch_add(1, std::memory_order_relaxed);
     } else if (e.message != nullptr) {
-      // A restored record (no slot): copy it into a free slot so it is sent again.
-      std::uint32_t j = kNone;
-      {
-        os::LockGuard l(pool_mutex);
-        if (free_count > 0) {
-          j = free_list[--free_count];
-          Slot& s = slots[j];
-          s.kind = Kind::Publish;
-          s.where = Where::Pending;
-          s.waiter = Waiter::None;
-          s.dropped = s.persisted = s.counted = false;
-          s.qos = e.message->qos;
-          s.sequence = 0;
-          s.handler = {};
-        }
-      }
+      // A restored record (no slot): copy it into a free slot so it is sent again, first.
+      const std::uint32_t j = pool.claim(kNone, e.message->qos, false, true);
       if (j != kNone && store_publish(j, *e.message)) {
         lost[lost_count++] = j;
       } else {
-        if (j != kNone) give_back(j);
+        if (j != kNone) pool.give_back(j);
         ++lost_unrecoverable;
       }
     }
@@ -831,7 +625,7 @@ struct AgentCore::Impl {
     r.request_slot = slot;
     r.request_deadline = now + config.operation_timeout;
     ++requests_in_flight;
-    if (slot != kNone) set_where(slot, Where::Sent);
+    if (slot != kNone) pool.set_where(slot, Where::Sent);
   }
 
   Route* find_request(std::uint16_t packet_id) noexcept {
@@ -876,7 +670,7 @@ struct AgentCore::Impl {
       }
       return;
     }
-    Slot& s = slots[i];
+    Slot& s = pool[i];
     const bool subscribe = s.kind == Kind::Subscribe;
     if (how == Finish::Lost) {
       if (subscribe) rollback(r, s);
@@ -913,7 +707,7 @@ struct AgentCore::Impl {
 
   // The connection refused command `i` (a subscribe or unsubscribe on route `r`).
   Step request_failed(std::uint32_t i, Route& r, mqtt::Errc error) noexcept {
-    if (slots[i].kind == Kind::Subscribe) rollback(r, slots[i]);
+    if (pool[i].kind == Kind::Subscribe) rollback(r, pool[i]);
     if (error == mqtt::Errc::NoPacketIdAvailable || error == mqtt::Errc::SessionStateFull ||
         error == mqtt::Errc::SendQueueFull) {
       // Every session record is in use, or the socket is slow: wait, as a publish does.
@@ -931,7 +725,7 @@ struct AgentCore::Impl {
   // --- Carrying out commands ---------------------------------------------------------------------
 
   Step carry_out_publish(std::uint32_t i, Instant now) noexcept {
-    Slot& s = slots[i];
+    Slot& s = pool[i];
     mqtt::Publish p;
     if (!decode_slot(i, p)) {
       outbox_remove(i);
@@ -947,11 +741,7 @@ struct AgentCore::Impl {
     tap.handing_key = 0;
     if (r) {
       outbox_remove(i);
-      {
-        os::LockGuard l(pool_mutex);
-        uncount_locked(s);
-        s.where = Where::Sent;
-      }
+      pool.handed_over(i);
       published.fetch_add(1, std::memory_order_relaxed);
       if (s.qos == mqtt::QoS::AtMostOnce) {
         // Its payload is a view into the slot: complete (and free it) once written.
@@ -962,7 +752,7 @@ struct AgentCore::Impl {
         if (unwritten_tail == kNone)
           unwritten_head = i;
         else
-          slots[unwritten_tail].next = i;
+          pool[unwritten_tail].next = i;
         unwritten_tail = i;
       } else {
         s.packet_id = *r;
@@ -992,13 +782,8 @@ struct AgentCore::Impl {
   }
 
   Step carry_out(std::uint32_t i, Instant now) noexcept {
-    Slot& s = slots[i];
-    bool dropped = false;
-    {
-      os::LockGuard l(pool_mutex);
-      dropped = s.dropped;
-    }
-    if (dropped) {
+    Slot& s = pool[i];
+    if (pool.dropped(i)) {
       outbox_remove(i);
       complete_error(i, Errc::Dropped);
       return Step::Done;
@@ -1119,14 +904,9 @@ struct AgentCore::Impl {
     std::uint32_t keep_head = kNone, keep_tail = kNone;
     while (pending_head != kNone) {
       const std::uint32_t i = pop_front();
-      Slot& s = slots[i];
-      bool dropped = false;
-      {
-        os::LockGuard l(pool_mutex);
-        dropped = s.dropped;
-      }
+      Slot& s = pool[i];
       bool finish = true;
-      if (dropped) {
+      if (pool.dropped(i)) {
         complete_error(i, Errc::Dropped);
       } else if (s.kind == Kind::Disconnect) {
         // A connection attempt in progress is abandoned.
@@ -1152,7 +932,7 @@ struct AgentCore::Impl {
       if (keep_tail == kNone)
         keep_head = i;
       else
-        slots[keep_tail].next = i;
+        pool[keep_tail].next = i;
       keep_tail = i;
     }
     // Commands may have been requeued meanwhile (finish_link): they go first, in order.
@@ -1160,7 +940,7 @@ struct AgentCore::Impl {
       if (pending_tail == kNone) {
         pending_head = keep_head;
       } else {
-        slots[pending_tail].next = keep_head;
+        pool[pending_tail].next = keep_head;
       }
       pending_tail = keep_tail;
     }
@@ -1240,25 +1020,25 @@ struct AgentCore::Impl {
   std::size_t requeue_lost() noexcept {
     if (lost_count == 0) return 0;
     std::sort(lost.get(), lost.get() + lost_count, [&](std::uint32_t a, std::uint32_t b) {
-      return slots[a].sequence < slots[b].sequence;
+      return pool[a].sequence < pool[b].sequence;
     });
     std::size_t publishes = 0;
     std::uint32_t prev = kNone;
     std::uint32_t cur = pending_head;
     for (std::size_t k = 0; k < lost_count; ++k) {
       const std::uint32_t i = lost[k];
-      set_where(i, Where::Pending);
-      slots[i].packet_id = 0;
-      if (slots[i].kind == Kind::Publish) ++publishes;
-      while (cur != kNone && slots[cur].sequence < slots[i].sequence) {
+      pool.set_where(i, Where::Pending);
+      pool[i].packet_id = 0;
+      if (pool[i].kind == Kind::Publish) ++publishes;
+      while (cur != kNone && pool[cur].sequence < pool[i].sequence) {
         prev = cur;
-        cur = slots[cur].next;
+        cur = pool[cur].next;
       }
-      slots[i].next = cur;
+      pool[i].next = cur;
       if (prev == kNone)
         pending_head = i;
       else
-        slots[prev].next = i;
+        pool[prev].next = i;
       if (cur == kNone) pending_tail = i;
       prev = i;
     }
@@ -1279,7 +1059,7 @@ struct AgentCore::Impl {
     // QoS 0 publishes never written go out on the next connection, in their place.
     while (unwritten_head != kNone) {
       const std::uint32_t i = unwritten_head;
-      unwritten_head = slots[i].next;
+      unwritten_head = pool[i].next;
       lost[lost_count++] = i;
     }
     unwritten_tail = kNone;
@@ -1338,9 +1118,9 @@ struct AgentCore::Impl {
 
   // Completes the QoS 0 publishes whose bytes have all been written.
   void complete_written() noexcept {
-    while (unwritten_head != kNone && conn.written_total() >= slots[unwritten_head].written_mark) {
+    while (unwritten_head != kNone && conn.written_total() >= pool[unwritten_head].written_mark) {
       const std::uint32_t i = unwritten_head;
-      unwritten_head = slots[i].next;
+      unwritten_head = pool[i].next;
       if (unwritten_head == kNone) unwritten_tail = kNone;
       complete(i, Outcome{});
     }
@@ -1443,7 +1223,7 @@ struct AgentCore::Impl {
   // --- The step ----------------------------------------------------------------------------------
 
   void step(Instant now) noexcept {
-    if (intake.load() != Intake::Open) return;
+    if (pool.intake() != Intake::Open) return;
     if (reconnect_requested.exchange(false) &&
         (link == ConnectionState::Failed || link == ConnectionState::Closed ||
          link == ConnectionState::Disconnected)) {
@@ -1499,12 +1279,13 @@ struct AgentCore::Impl {
         if (router[k].request_id != 0) take(router[k].request_deadline);
       }
     }
-    for (std::uint32_t i = expects_head; i != kNone; i = slots[i].next) take(slots[i].deadline);
+    for (std::uint32_t i = expects_head; i != kNone; i = pool[i].next) take(pool[i].deadline);
     return out;
   }
 
   void stop() noexcept {
-    if (intake.exchange(Intake::Stopped) != Intake::Open) return;
+    // Callers (also those waiting for room) see Stopped from now on.
+    if (pool.close() != Intake::Open) return;
     if (transport != nullptr) {
       transport->close();
       transport = nullptr;
@@ -1512,15 +1293,16 @@ struct AgentCore::Impl {
     }
     send_report();
     std::uint32_t i = 0;
-    while (commands.try_pop(i)) {
-      set_where(i, Where::Pending);
+    Kind kind = Kind::Free;
+    while (pool.pop(i, kind)) {
+      pool.set_where(i, Where::Pending);
       push_back(i);  // expectations too: they complete Stopped below
     }
     while (pending_head != kNone) {
       const std::uint32_t p = pop_front();
-      if (slots[p].kind == Kind::Expect) {
-        const ResponseHandler h = slots[p].response;
-        give_back(p);
+      if (pool[p].kind == Kind::Expect) {
+        const ResponseHandler h = pool[p].response;
+        pool.give_back(p);
         Outcome o;
         o.error = Errc::Stopped;
         if (h.function != nullptr) h.function(h.context, o, nullptr);
@@ -1531,26 +1313,16 @@ struct AgentCore::Impl {
     while (expects_head != kNone) finish_expect(expects_head, nullptr, Errc::Stopped);
     unwritten_head = unwritten_tail = kNone;
     // In-flight QoS 1/2 (Sent): the session keeps them for a resume; their callers hear Stopped.
-    for (std::size_t k = 0; k < config.command_slots; ++k) {
-      Kind kind;
-      Where where;
-      {
-        os::LockGuard l(pool_mutex);
-        kind = slots[k].kind;
-        where = slots[k].where;
-      }
-      if (kind != Kind::Free && where == Where::Sent) {
+    for (std::uint32_t k = 0; k < pool.size(); ++k) {
+      if (pool.sent(k)) {
         sent_id[k] = 0;
-        complete_error(static_cast<std::uint32_t>(k), Errc::Stopped);
+        complete_error(k, Errc::Stopped);
       }
     }
     Status st;
     st.state = ConnectionState::Closed;
     st.reason = StatusReason::Stopped;
     status(st);
-    // Wake callers waiting for room: the intake is closed.
-    os::LockGuard l(pool_mutex);
-    space.notify_all();
   }
 
   // --- Restore (before the first step) -----------------------------------------------------------
@@ -1615,45 +1387,21 @@ struct AgentCore::Impl {
         (void)persistence.outbox->remove_publish(e.key);
         continue;
       }
-      // Into the slot of its key when that is free, so the stored record keeps its name.
-      std::uint32_t i = kNone;
-      {
-        os::LockGuard l(pool_mutex);
-        const std::uint32_t want = static_cast<std::uint32_t>(e.key) - 1;
-        for (std::size_t f = 0; f < free_count; ++f) {
-          if (!e.handed && free_list[f] == want) {
-            i = want;
-            free_list[f] = free_list[--free_count];
-            break;
-          }
-        }
-        if (i == kNone && free_count > 0) i = free_list[--free_count];
-        if (i != kNone) {
-          Slot& s = slots[i];
-          s.kind = Kind::Publish;
-          s.where = Where::Pending;
-          s.waiter = Waiter::None;
-          s.dropped = false;
-          s.counted = true;
-          ++offline_count;
-          s.sequence = next_sequence++;
-          s.handler = {};
-        }
-      }
+      // Into the slot of its key when that is free, so the stored record keeps its name. The
+      // QoS is set once the packet is decoded.
+      const std::uint32_t want = e.handed ? kNone : static_cast<std::uint32_t>(e.key) - 1;
+      const std::uint32_t i = pool.claim(want, mqtt::QoS::AtLeastOnce, true, false);
       if (i == kNone) break;  // fewer slots than stored messages: the rest stay stored
-      Slot& s = slots[i];
+      Slot& s = pool[i];
       const std::size_t n = std::min(e.packet.size(), config.slot_size);
       std::memcpy(data(i), e.packet.data(), n);
       s.length = static_cast<std::uint32_t>(n);
       mqtt::Publish p;
       if (!decode_slot(i, p)) {
-        give_back(i);
+        pool.give_back(i);
         continue;
       }
-      {
-        os::LockGuard l(pool_mutex);
-        s.qos = p.qos;
-      }
+      pool.set_qos(i, p.qos);
       s.persisted = true;
       if (i + 1 != e.key || e.handed) {
         os::LockGuard l(outbox_mutex);
@@ -1685,11 +1433,11 @@ void AgentCore::set_wake(void (*function)(void*), void* context) noexcept {
 }
 
 bool AgentCore::start() noexcept {
-  if (impl_->intake.load() != Intake::NotStarted) return false;
+  if (impl_->pool.intake() != Intake::NotStarted) return false;
   impl_->restore();
   impl_->link = ConnectionState::Disconnected;
-  impl_->state.store(ConnectionState::Connecting);  // what callers see until the first attempt
-  impl_->intake.store(Intake::Open);
+  impl_->pool.set_state(ConnectionState::Connecting);  // what callers see until the first attempt
+  impl_->pool.open();
   return true;
 }
 
@@ -1720,14 +1468,14 @@ Result<void> AgentCore::expect_response(std::string_view correlation, Duration t
       correlation.size() > impl_->config.slot_size) {
     return fail(Error{Errc::InvalidArgument});
   }
-  auto i = impl_->take_slot(Kind::Expect, mqtt::QoS::AtMostOnce, {});
+  auto i = impl_->pool.take(Kind::Expect, mqtt::QoS::AtMostOnce, {});
   if (!i) return fail(i.error());
-  Slot& s = impl_->slots[*i];
+  Slot& s = impl_->pool[*i];
   std::memcpy(impl_->data(*i), correlation.data(), correlation.size());
   s.length = static_cast<std::uint32_t>(correlation.size());
   s.timeout = timeout;
   s.response = handler;
-  EDGEKIT_TRY(impl_->enqueue(*i, {}, false));
+  EDGEKIT_TRY(impl_->post(*i, {}, false));
   return {};
 }
 
@@ -1738,8 +1486,7 @@ bool AgentCore::deliver_response(std::string_view correlation,
 
 void AgentCore::reconnect() noexcept {
   impl_->reconnect_requested.store(true);
-  ConnectionState failed = ConnectionState::Failed;
-  (void)impl_->state.compare_exchange_strong(failed, ConnectionState::Disconnected);
+  impl_->pool.leave_failed();
   if (impl_->wake_function != nullptr) impl_->wake_function(impl_->wake_context);
 }
 
@@ -1753,7 +1500,7 @@ std::optional<Instant> AgentCore::next_deadline() const noexcept {
 
 bool AgentCore::has_work() const noexcept {
   return impl_->batch_cut || (impl_->read_cut && impl_->transport != nullptr) ||
-         !impl_->commands.empty() || impl_->reconnect_requested.load();
+         impl_->pool.has_queued() || impl_->reconnect_requested.load();
 }
 
 transport::Transport* AgentCore::transport() noexcept {
@@ -1781,7 +1528,7 @@ Result<AgentCore::Ticket> AgentCore::post_publish(const mqtt::Publish& message,
                                                   const Admission& admission) noexcept {
   auto i = impl_->prepare_publish(message, admission);
   if (!i) return fail(i.error());
-  return impl_->enqueue(*i, done, waiter);
+  return impl_->post(*i, done, waiter);
 }
 
 Result<AgentCore::Ticket> AgentCore::post_subscribe(std::string_view filter,
@@ -1790,7 +1537,7 @@ Result<AgentCore::Ticket> AgentCore::post_subscribe(std::string_view filter,
                                                     bool waiter) noexcept {
   auto i = impl_->prepare_filter(Kind::Subscribe, filter, options, handler);
   if (!i) return fail(i.error());
-  return impl_->enqueue(*i, done, waiter);
+  return impl_->post(*i, done, waiter);
 }
 
 Result<AgentCore::Ticket> AgentCore::post_unsubscribe(std::string_view filter,
@@ -1798,22 +1545,22 @@ Result<AgentCore::Ticket> AgentCore::post_unsubscribe(std::string_view filter,
                                                       bool waiter) noexcept {
   auto i = impl_->prepare_filter(Kind::Unsubscribe, filter, {}, {});
   if (!i) return fail(i.error());
-  return impl_->enqueue(*i, done, waiter);
+  return impl_->post(*i, done, waiter);
 }
 
 Result<AgentCore::Ticket> AgentCore::post_disconnect(CompletionHandler done, bool waiter) noexcept {
-  auto i = impl_->take_slot(Kind::Disconnect, mqtt::QoS::AtMostOnce, {});
+  auto i = impl_->pool.take(Kind::Disconnect, mqtt::QoS::AtMostOnce, {});
   if (!i) return fail(i.error());
-  return impl_->enqueue(*i, done, waiter);
+  return impl_->post(*i, done, waiter);
 }
 
 Result<Outcome> AgentCore::wait_outcome(Ticket ticket, const Clock& clock,
                                         Instant deadline) noexcept {
-  return impl_->wait_outcome(ticket, clock, deadline);
+  return impl_->pool.wait_outcome(ticket, clock, deadline);
 }
 
 ConnectionState AgentCore::state() const noexcept {
-  return impl_->state.load();
+  return impl_->pool.state();
 }
 
 Stats AgentCore::stats() const noexcept {
