@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   if (a.window > static_cast<long>(kRecords)) a.window = kRecords;
 
   edgekit::SteadyClock clock;
-  auto tcp = edgekit::transport::TcpTransport::connect(a.host, static_cast<std::uint16_t>(a.port), 5000);
+  auto tcp = edgekit::transport::TcpTransport::connect(a.host, static_cast<std::uint16_t>(a.port), edgekit::Duration{5000});
   if (!tcp) {
     std::fprintf(stderr, "edgekit_bench: cannot connect\n");
     return 1;

@@ -56,7 +56,7 @@ class Server {
     if (l) listener_ = std::move(*l);
     thread_ = std::thread([this] {
       while (!stop_.load()) {
-        auto conn = listener_.accept(200);
+        auto conn = listener_.accept(edgekit::Duration{200});
         if (!conn) continue;
         const int fd = conn->native_handle();
         ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -164,7 +164,7 @@ void run_round(Case& c, std::uint16_t port, int count) {
   const auto start = std::chrono::steady_clock::now();
   const double cpu0 = thread_cpu_seconds();
   for (int i = 0; i < count; ++i) {
-    auto t = tls::TlsTransport::connect(*c.ctx, "localhost", port, 5000);
+    auto t = tls::TlsTransport::connect(*c.ctx, "localhost", port, edgekit::Duration{5000});
     if (!t) {
       ++c.failures;
       continue;

@@ -23,3 +23,4 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/edgekitConfigVersion.cmak
   COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/edgekitConfig.cmake ${PROJECT_BINARY_DIR}/edgekitConfigVersion.cmake
   DESTINATION ${EDGEKIT_CMAKE_DIR})
+include(EdgekitPkgConfig)

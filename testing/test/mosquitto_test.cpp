@@ -46,7 +46,7 @@ std::vector<std::byte> connect_packet_with_login(const std::string& pw) {
 
 // Connects, sends `connect`, returns the 4 CONNACK bytes (empty on failure).
 std::vector<std::byte> connack_for(const Mosquitto& broker, const std::vector<std::byte>& connect) {
-  auto t = TcpTransport::connect(broker.host(), broker.port(), 2000);
+  auto t = TcpTransport::connect(broker.host(), broker.port(), edgekit::Duration{2000});
   EXPECT_TRUE(t.has_value());
   if (!t) return {};
   auto s = t->send(connect);
@@ -93,7 +93,7 @@ TEST(MosquittoProcess, RestartsOnTheSamePortAndKillLeavesNoProcess) {
   broker.kill();
   EXPECT_FALSE(broker.running());
   EXPECT_FALSE(process_exists(second));
-  auto refused = TcpTransport::connect("127.0.0.1", port, 1000);
+  auto refused = TcpTransport::connect("127.0.0.1", port, edgekit::Duration{1000});
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, transport::TcpErrc::ConnectionRefused);
   // And it comes back after a crash.

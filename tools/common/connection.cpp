@@ -39,7 +39,7 @@ Connection::Connection(mqtt::EventHandler handler)
 }
 
 bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
-  auto tcp = transport::TcpTransport::connect(o.host, o.port, o.connect_timeout_ms);
+  auto tcp = transport::TcpTransport::connect(o.host, o.port, Duration{o.connect_timeout_ms});
   if (!tcp) {
     const auto& e = tcp.error();
     error_ = "cannot reach " + o.host + ":" + std::to_string(o.port) + ": " +

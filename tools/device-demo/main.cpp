@@ -76,7 +76,7 @@ bool run(const char* host, std::uint16_t port, Version version) {
   const std::string base = std::string("edgekit/demo/") + (version == Version::V5 ? "v5" : "v311");
   SteadyClock clock;
 
-  auto tcp = transport::TcpTransport::connect(host, port, 3000);
+  auto tcp = transport::TcpTransport::connect(host, port, edgekit::Duration{3000});
   if (!tcp) {
     std::printf("  [%s] cannot reach %s:%u: %s %s\n", tag, host, port, transport::to_string(tcp.error().code),
                 tcp.error().detail);

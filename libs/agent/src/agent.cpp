@@ -57,27 +57,28 @@ const char* to_string(Errc e) noexcept {
 
 struct TcpTransportFactory::Impl {
   char host[254] = {};
-  std::uint32_t timeout_ms = 5000;
+  Duration timeout{5000};
   transport::TcpTransport tcp;
 };
 
 TcpTransportFactory::TcpTransportFactory(std::string_view host, std::uint16_t port,
-                                         std::uint32_t timeout_ms) noexcept
+                                         Duration timeout) noexcept
     : impl_(new Impl), port_(port) {
   const std::size_t n = std::min(host.size(), sizeof impl_->host - 1);
   std::memcpy(impl_->host, host.data(), n);
-  impl_->timeout_ms = timeout_ms;
+  impl_->timeout = timeout;
 }
 
 TcpTransportFactory::~TcpTransportFactory() = default;
 
 edgekit::Result<TransportConnection, TransportFailure> TcpTransportFactory::connect() noexcept {
   impl_->tcp.close();
-  auto r = transport::TcpTransport::connect(impl_->host, port_.load(), impl_->timeout_ms);
+  auto r = transport::TcpTransport::connect(impl_->host, port_.load(), impl_->timeout);
   if (!r) {
     TransportFailure f;
     f.system_error = r.error().system_error;
     f.detail = r.error().detail;
+    f.transport_error = r.error().code;
     switch (r.error().code) {
       case transport::TcpErrc::HostNotFound:
         f.error = mqtt::Errc::HostNotFound;

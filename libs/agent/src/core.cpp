@@ -65,8 +65,7 @@ bool permanent_refusal(mqtt::ReasonCode rc) noexcept {
 
 // A local error that says the broker (or we) broke the protocol: retrying repeats it.
 bool protocol_violation(mqtt::Errc e) noexcept {
-  const auto v = static_cast<std::uint8_t>(e);
-  return (v > 0 && v < 40) || e == mqtt::Errc::ProtocolError ||
+  return mqtt::is_malformed(e) || e == mqtt::Errc::ProtocolError ||
          e == mqtt::Errc::TopicAliasInvalid || e == mqtt::Errc::UnknownPacketId;
 }
 
@@ -977,6 +976,7 @@ struct AgentCore::Impl {
       f.error = c.error().error;
       f.system_error = c.error().system_error;
       f.detail = c.error().detail;
+      f.transport_error = c.error().transport_error;
       f.permanent = c.error().permanent || c.error().error == mqtt::Errc::HostNotFound ||
                     (!ever_connected && failures + 1 >= config.initial_connect_attempts);
       schedule_retry(f, now);

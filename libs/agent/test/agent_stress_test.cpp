@@ -156,7 +156,7 @@ TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   // session, QoS 2.
   Received received;
   StatusLog rx_log;
-  TcpTransportFactory rx_factory("127.0.0.1", rx_proxy.port(), 1000);
+  TcpTransportFactory rx_factory("127.0.0.1", rx_proxy.port(), edgekit::Duration{1000});
   mqtt::ConnectOptions rx_opts;
   rx_opts.client_id = "stress-sub";
   // Not clean: Mosquitto 2.0 persists only sessions whose CONNECT had Clean Start = 0.
@@ -186,7 +186,7 @@ TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   // The publisher: one agent through the proxy.
   StatusLog log;
   Completions done;
-  TcpTransportFactory factory("127.0.0.1", proxy.port(), 1000);
+  TcpTransportFactory factory("127.0.0.1", proxy.port(), edgekit::Duration{1000});
   mqtt::ConnectOptions opts;
   opts.client_id = "stress-pub";
   opts.clean_start = false;

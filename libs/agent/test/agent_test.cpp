@@ -527,7 +527,7 @@ class AgentFailureTest : public edgekit::testing::MosquittoFixture {
   }
   // Runs an agent for a while and returns its status reports.
   std::vector<Status> run(const mqtt::ConnectOptions& o, std::uint16_t port) {
-    TcpTransportFactory factory("127.0.0.1", port, 1000);
+    TcpTransportFactory factory("127.0.0.1", port, edgekit::Duration{1000});
     Config c;
     c.reconnect_backoff = {Duration{20}, Duration{50}};
     StatusLog log;

@@ -6,20 +6,21 @@
 namespace edgekit::tls {
 
 TlsTransportFactory::TlsTransportFactory(TlsContext context, std::string_view host,
-                                         std::uint16_t port, std::uint32_t timeout_ms)
-    : context_(std::move(context)), host_(host), timeout_ms_(timeout_ms), port_(port) {}
+                                         std::uint16_t port, Duration timeout)
+    : context_(std::move(context)), host_(host), timeout_(timeout), port_(port) {}
 
 TlsTransportFactory::~TlsTransportFactory() = default;
 
 edgekit::Result<agent::TransportConnection, agent::TransportFailure>
 TlsTransportFactory::connect() noexcept {
   current_.close();
-  auto r = TlsTransport::connect(context_, host_, port_.load(), timeout_ms_);
+  auto r = TlsTransport::connect(context_, host_, port_.load(), timeout_);
   if (!r) {
     last_error_ = r.error();
     agent::TransportFailure f;
     f.detail = to_string(r.error().cause);
     f.system_error = r.error().system_error;
+    f.transport_error = r.error().cause;
     switch (r.error().cause) {
       case Cause::HostNotFound:
         f.error = mqtt::Errc::HostNotFound;  // the agent decides whether that is permanent

@@ -9,6 +9,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <new>
 #include <utility>
 
+#include "edgekit/core/error_category.hpp"
 #include "internal.hpp"
 
 namespace edgekit::tls {
@@ -432,6 +434,11 @@ const char* to_string(Cause cause) noexcept {
   return "unknown";
 }
 
+const std::error_category& tls_category() noexcept {
+  static const EnumErrorCategory<Cause, to_string> category("edgekit.tls");
+  return category;
+}
+
 std::string Error::message() const {
   std::string out = to_string(cause);
   if (!detail.empty()) out += ": " + detail;
@@ -494,14 +501,13 @@ TlsTransport& TlsTransport::operator=(TlsTransport&& other) noexcept = default;
 TlsTransport::~TlsTransport() = default;
 
 Result<TlsTransport> TlsTransport::connect(const TlsContext& context, std::string_view host,
-                                           std::uint16_t port, std::uint32_t timeout_ms) noexcept {
+                                           std::uint16_t port, Duration timeout) noexcept {
   const Config& config = context.state_->config;
   const Clock& clock = clock_of(config);
   const Instant start = clock.now();
-  auto tcp = transport::TcpTransport::connect(host, port, timeout_ms, config.tcp);
+  auto tcp = transport::TcpTransport::connect(host, port, timeout, config.tcp);
   if (!tcp) return fail(tcp_failure(tcp.error()));
-  const auto spent = static_cast<std::uint64_t>((clock.now() - start).count());
-  const std::uint32_t left = spent >= timeout_ms ? 0 : timeout_ms - static_cast<std::uint32_t>(spent);
+  const Duration left = std::max(timeout - (clock.now() - start), Duration::zero());
   // "[::1]" is how a v6 literal reaches TcpTransport; the certificate names the bare address.
   std::string_view name = host;
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
@@ -512,7 +518,7 @@ Result<TlsTransport> TlsTransport::connect(const TlsContext& context, std::strin
 
 Result<TlsTransport> TlsTransport::handshake(const TlsContext& context, transport::TcpTransport tcp,
                                              std::string_view server_name,
-                                             std::uint32_t timeout_ms) noexcept {
+                                             Duration timeout) noexcept {
   const std::shared_ptr<ContextState>& ctx = context.state_;
   const Config& config = ctx->config;
   auto st = std::unique_ptr<TransportState>(new (std::nothrow) TransportState);
@@ -547,7 +553,7 @@ Result<TlsTransport> TlsTransport::handshake(const TlsContext& context, transpor
   SSL_set_connect_state(st->ssl);
 
   const Clock& clock = clock_of(config);
-  const Instant deadline = clock.now() + Duration{timeout_ms};
+  const Instant deadline = clock.now() + std::max(timeout, Duration::zero());
   for (;;) {
     ERR_clear_error();
     errno = 0;

@@ -22,7 +22,7 @@ using testing::Mosquitto;
 using testing::MosquittoOptions;
 using testing::TestCa;
 
-constexpr std::uint32_t kTimeout = 5000;
+constexpr Duration kTimeout{5000};
 
 // A CA, the server's certificate (localhost and 127.0.0.1), client certificates good, expired,
 // revoked and from another CA, and a CRL; and a Mosquitto that trusts the CA.
@@ -195,6 +195,9 @@ TEST_F(TlsBroker, AgentConnectsThroughTheTlsFactory) {
   ASSERT_FALSE(f);
   EXPECT_TRUE(f.error().permanent);
   EXPECT_EQ(bad.last_error().cause, Cause::UnknownCa);
+  // The agent's failure keeps the TLS cause behind its MQTT-level ConnectFailed.
+  EXPECT_EQ(f.error().error, mqtt::Errc::ConnectFailed);
+  EXPECT_EQ(f.error().transport_error, Cause::UnknownCa);
 }
 
 // --- mutual TLS, key generated inside a PKCS#11 token ---------------------------------------------
@@ -529,7 +532,7 @@ TEST_F(TlsBroker, TcpFailuresAndTimeout) {
     ASSERT_TRUE(l);
     closed_port = l->port();
   }
-  auto r = TlsTransport::connect(*ctx, "127.0.0.1", closed_port, 1000);
+  auto r = TlsTransport::connect(*ctx, "127.0.0.1", closed_port, edgekit::Duration{1000});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().cause, Cause::ConnectionRefused) << r.error().message();
 
@@ -537,13 +540,13 @@ TEST_F(TlsBroker, TcpFailuresAndTimeout) {
   auto l = transport::TcpListener::bind("127.0.0.1", 0);
   ASSERT_TRUE(l);
   const auto start = std::chrono::steady_clock::now();
-  r = TlsTransport::connect(*ctx, "127.0.0.1", l->port(), 300);
+  r = TlsTransport::connect(*ctx, "127.0.0.1", l->port(), edgekit::Duration{300});
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().cause, Cause::Timeout) << r.error().message();
   EXPECT_LT(took, std::chrono::seconds(3));
 
-  r = TlsTransport::connect(*ctx, "no-such-host.invalid", 8883, 1000);
+  r = TlsTransport::connect(*ctx, "no-such-host.invalid", 8883, edgekit::Duration{1000});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().cause, Cause::HostNotFound) << r.error().message();
 }

@@ -43,7 +43,7 @@ class TestServer {
       sigemptyset(&pipe);
       sigaddset(&pipe, SIGPIPE);
       pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-      auto conn = listener_.accept(5000);
+      auto conn = listener_.accept(edgekit::Duration{5000});
       if (!conn) return;
       const int fd = conn->native_handle();
       ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -96,7 +96,7 @@ class LocalServer : public ::testing::Test {
     c.alpn = std::move(alpn);
     auto ctx = TlsContext::create(c);
     EXPECT_TRUE(ctx) << ctx.error().message();
-    auto t = TlsTransport::connect(*ctx, "localhost", port, 5000);
+    auto t = TlsTransport::connect(*ctx, "localhost", port, edgekit::Duration{5000});
     EXPECT_TRUE(t) << t.error().message();
     return t ? std::move(*t) : TlsTransport();
   }
@@ -215,7 +215,7 @@ TEST_F(LocalServer, AlpnIsNegotiatedAndARefusalIsNamed) {
   c.alpn = {"mqtt"};
   auto ctx = TlsContext::create(c);
   ASSERT_TRUE(ctx);
-  auto r = TlsTransport::connect(*ctx, "localhost", server.port(), 5000);
+  auto r = TlsTransport::connect(*ctx, "localhost", server.port(), edgekit::Duration{5000});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().cause, Cause::ServerAlert);
   EXPECT_EQ(r.error().message(), "server alert: no application protocol");

@@ -68,11 +68,11 @@ Pair connected_pair(const char* address = "127.0.0.1", const TcpOptions& options
   EXPECT_TRUE(l.has_value());
   if (!l) return p;
   p.listener = std::move(*l);
-  auto c = TcpTransport::connect(address, p.listener.port(), 2000, options);
+  auto c = TcpTransport::connect(address, p.listener.port(), edgekit::Duration{2000}, options);
   EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().detail);
   if (!c) return p;
   p.client = std::move(*c);
-  auto s = p.listener.accept(2000);
+  auto s = p.listener.accept(edgekit::Duration{2000});
   EXPECT_TRUE(s.has_value());
   if (s) p.server = std::move(*s);
   return p;
@@ -115,9 +115,9 @@ TEST(TcpConnect, ResolvesLocalhostByName) {
   auto l = TcpListener::bind("127.0.0.1", 0);
   ASSERT_TRUE(l.has_value());
   // "localhost" may resolve to ::1 first; the IPv4 address must still be reached in time.
-  auto c = TcpTransport::connect("localhost", l->port(), 2000);
+  auto c = TcpTransport::connect("localhost", l->port(), edgekit::Duration{2000});
   ASSERT_TRUE(c.has_value()) << c.error().detail;
-  EXPECT_TRUE(l->accept(1000).has_value());
+  EXPECT_TRUE(l->accept(edgekit::Duration{1000}).has_value());
 }
 
 TEST(TcpConnect, ReportsConnectionRefused) {
@@ -127,7 +127,7 @@ TEST(TcpConnect, ReportsConnectionRefused) {
     ASSERT_TRUE(l.has_value());
     port = l->port();
   }  // closed: nobody listens on `port` now
-  auto c = TcpTransport::connect("127.0.0.1", port, 2000);
+  auto c = TcpTransport::connect("127.0.0.1", port, edgekit::Duration{2000});
   ASSERT_FALSE(c.has_value());
   EXPECT_EQ(c.error().code, TcpErrc::ConnectionRefused) << to_string(c.error().code);
   EXPECT_EQ(c.error().system_error, ECONNREFUSED);
@@ -135,17 +135,17 @@ TEST(TcpConnect, ReportsConnectionRefused) {
 
 TEST(TcpConnect, ReportsHostNotFoundWithResolverMessage) {
   // ".invalid" never resolves (RFC 6761).
-  auto c = TcpTransport::connect("no-such-host.invalid", 1883, 2000);
+  auto c = TcpTransport::connect("no-such-host.invalid", 1883, edgekit::Duration{2000});
   ASSERT_FALSE(c.has_value());
   EXPECT_EQ(c.error().code, TcpErrc::HostNotFound) << to_string(c.error().code);
   EXPECT_GT(std::strlen(c.error().detail), 0u);
 }
 
 TEST(TcpConnect, RejectsEmptyAndOverlongHosts) {
-  auto a = TcpTransport::connect("", 1883, 100);
+  auto a = TcpTransport::connect("", 1883, edgekit::Duration{100});
   ASSERT_FALSE(a.has_value());
   EXPECT_EQ(a.error().code, TcpErrc::InvalidArgument);
-  auto b = TcpTransport::connect(std::string(300, 'a'), 1883, 100);
+  auto b = TcpTransport::connect(std::string(300, 'a'), 1883, edgekit::Duration{100});
   ASSERT_FALSE(b.has_value());
   EXPECT_EQ(b.error().code, TcpErrc::InvalidArgument);
 }
@@ -159,7 +159,7 @@ TEST(TcpConnect, TimesOutAgainstAListenerWhoseBacklogIsFull) {
   bool timed_out = false;
   for (int i = 0; i < 8 && !timed_out; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    auto c = TcpTransport::connect("127.0.0.1", l->port(), 150);
+    auto c = TcpTransport::connect("127.0.0.1", l->port(), edgekit::Duration{150});
     const auto elapsed = std::chrono::steady_clock::now() - start;
     if (c) {
       fillers.push_back(std::move(*c));
@@ -177,14 +177,14 @@ TEST(TcpConnect, TimesOutAgainstAListenerWhoseBacklogIsFull) {
 TEST(TcpConnect, ConnectsOverIpv6Loopback) {
   auto l = TcpListener::bind("::1", 0);
   if (!l) GTEST_SKIP() << "IPv6 loopback unavailable: " << l.error().detail;
-  auto c = TcpTransport::connect("::1", l->port(), 2000);
+  auto c = TcpTransport::connect("::1", l->port(), edgekit::Duration{2000});
   ASSERT_TRUE(c.has_value()) << c.error().detail;
-  auto s = l->accept(2000);
+  auto s = l->accept(edgekit::Duration{2000});
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(c->send(bytes_of("v6")).bytes, 2u);
   EXPECT_EQ(read_exactly(*s, 2), "v6");
   // The bracketed URL form is accepted too.
-  auto c2 = TcpTransport::connect("[::1]", l->port(), 2000);
+  auto c2 = TcpTransport::connect("[::1]", l->port(), edgekit::Duration{2000});
   EXPECT_TRUE(c2.has_value());
 }
 
@@ -326,7 +326,7 @@ TEST(TcpListenerTest, AcceptTimesOutWhenNobodyConnects) {
   auto l = TcpListener::bind("127.0.0.1", 0);
   ASSERT_TRUE(l.has_value());
   EXPECT_NE(l->port(), 0);
-  auto s = l->accept(30);
+  auto s = l->accept(edgekit::Duration{30});
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code, TcpErrc::Timeout);
 }

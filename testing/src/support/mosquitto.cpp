@@ -238,8 +238,8 @@ bool Mosquitto::launch() {
       error_ = "mosquitto " + describe_status(status) + " before accepting connections";
       return false;
     }
-    auto t = transport::TcpTransport::connect(host_, port_, 200);
-    if (t && (tls_port_ == 0 || transport::TcpTransport::connect(host_, tls_port_, 200))) {
+    auto t = transport::TcpTransport::connect(host_, port_, edgekit::Duration{200});
+    if (t && (tls_port_ == 0 || transport::TcpTransport::connect(host_, tls_port_, edgekit::Duration{200}))) {
       return true;
     }
     std::this_thread::sleep_for(20ms);

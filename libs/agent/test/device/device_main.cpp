@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   mqtt::FileSessionStore outbox_store(outbox_buf);
   if (!session_store.open(dir + "/session") || !outbox_store.open(dir + "/outbox")) return 3;
 
-  agent::TcpTransportFactory factory("127.0.0.1", port, 1000);
+  agent::TcpTransportFactory factory("127.0.0.1", port, edgekit::Duration{1000});
   mqtt::ConnectOptions o;
   o.client_id = id;
   o.clean_start = false;

@@ -276,6 +276,7 @@ Errc erased(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
 // (`encode_publish_header`).
 constexpr std::uint8_t kSizeOnly = 0x40;
 constexpr std::uint8_t kHeaderOnly = 0x80;
+constexpr std::uint8_t kValidated = 0x20;  // the caller's encoded_size already checked it
 
 constexpr Version with(Version v, std::uint8_t flag) noexcept {
   return static_cast<Version>(static_cast<std::uint8_t>(v) | flag);
@@ -286,10 +287,11 @@ constexpr Version with(Version v, std::uint8_t flag) noexcept {
 // a few instructions each.
 Result<std::size_t> run(const void* pkt, Version v, MutableBytes out, Emit emit) noexcept {
   const std::uint8_t flags = static_cast<std::uint8_t>(v);
-  v = static_cast<Version>(flags & ~(kSizeOnly | kHeaderOnly));
+  v = static_cast<Version>(flags & ~(kSizeOnly | kHeaderOnly | kValidated));
   if (Errc e = wire::check_version(v); e != Errc::Ok) return fail(e);
   const bool v5 = wire::is_v5(v);
   Writer c;
+  c.validate = (flags & kValidated) == 0;
   std::uint8_t first = 0;
   if (Errc e = emit(pkt, v5, c, first); e != Errc::Ok) return fail(e);
   if (c.n > kMaxVarInt) return fail(Errc::PacketTooLarge);
@@ -381,6 +383,11 @@ Result<std::size_t> encode(const PingResp&, Version version, MutableBytes out) n
 Result<std::size_t> encode_publish_header(const Publish& packet, Version version,
                                           MutableBytes out) noexcept {
   return run(&packet, with(version, kHeaderOnly), out, kEmitPublish);
+}
+
+Result<std::size_t> encode_publish_header_validated(const Publish& packet, Version version,
+                                                    MutableBytes out) noexcept {
+  return run(&packet, with(version, kHeaderOnly | kValidated), out, kEmitPublish);
 }
 
 Result<std::size_t> encode_ack(PacketType type, std::uint16_t packet_id, ReasonCode reason_code,

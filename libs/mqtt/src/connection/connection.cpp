@@ -81,6 +81,7 @@ std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_aliv
 // --- Send queue ----------------------------------------------------------------------------------
 
 void Connection::clear_output() noexcept {
+  acks_last_ = false;
   slot_count_ = 0;
   tx_head_ = tx_tail_ = head_begin_ = 0;
   payload_sent_ = 0;
@@ -103,6 +104,7 @@ bool Connection::room_for(std::size_t bytes) noexcept {
 }
 
 void Connection::queue_bytes(std::size_t size, Bytes payload) noexcept {
+  acks_last_ = false;
   tx_tail_ += static_cast<std::uint32_t>(size);
   slots_[slot_count_++] =
       Slot{tx_tail_, static_cast<std::uint32_t>(payload.size()), payload.data()};
@@ -124,7 +126,19 @@ bool Connection::queue_ack(const Reply& reply) noexcept {
   if (!room_for(kAckRoom)) return false;
   const auto n = encode_ack(reply.type, reply.packet_id, reply.reason_code, version_,
                             tx_.subspan(tx_tail_));
-  if (n) queue_bytes(*n, {});
+  if (!n) return true;
+  if (acks_last_) {
+    // Acks of a batch share one slot: one view, however many messages a read brought. (Only
+    // acks are merged, so a slot still ends on a packet boundary and a publish is still alone
+    // in its slot.)
+    tx_tail_ += static_cast<std::uint32_t>(*n);
+    slots_[slot_count_ - 1u].end = tx_tail_;
+    queued_ += static_cast<std::uint32_t>(*n);
+    queued_total_ += *n;
+  } else {
+    queue_bytes(*n, {});
+    acks_last_ = true;
+  }
   return true;
 }
 
@@ -158,8 +172,9 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   n = std::min<std::size_t>(n, queued_);
   written_total_ += n;
   queued_ -= static_cast<std::uint32_t>(n);
-  while (n > 0 && slot_count_ > 0) {
-    const Slot& s = slots_[0];
+  std::size_t done = 0;  // slots written out completely
+  while (n > 0 && done < slot_count_) {
+    const Slot& s = slots_[done];
     const std::size_t own = std::min<std::size_t>(n, s.end - tx_head_);
     tx_head_ += static_cast<std::uint32_t>(own);
     n -= own;
@@ -168,13 +183,17 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
     payload_sent_ += static_cast<std::uint32_t>(pay);
     n -= pay;
     if (payload_sent_ < s.payload_size) break;
-    // Packet 0 is out.
     head_begin_ = s.end;
     payload_sent_ = 0;
-    std::copy(slots_.begin() + 1, slots_.begin() + slot_count_, slots_.begin());
-    --slot_count_;
+    ++done;
   }
-  if (slot_count_ == 0) clear_output();
+  if (done == slot_count_) {
+    clear_output();
+  } else if (done > 0) {
+    std::copy(slots_.begin() + static_cast<std::ptrdiff_t>(done),
+              slots_.begin() + slot_count_, slots_.begin());
+    slot_count_ = static_cast<std::uint8_t>(slot_count_ - done);
+  }
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10).
   if (state_ == ConnectionState::Connected) {
     session_->on_sent(now);
@@ -190,6 +209,7 @@ bool Connection::unqueue_last(std::uint64_t mark) noexcept {
   // Not that packet, or part of it is on the wire.
   if (queued_total_ - size != mark || queued_ < size || (i == 0 && queued_ != size)) return false;
   --slot_count_;
+  acks_last_ = false;
   tx_tail_ = begin;
   queued_ -= size;
   queued_total_ = mark;
@@ -201,6 +221,7 @@ void Connection::drop_unwritten() noexcept {
   // A packet partly on the wire must be finished, or the stream is cut mid-packet: keep it;
   // drop every packet not yet started.
   if (slot_count_ == 0) return;
+  acks_last_ = false;
   if (tx_head_ > head_begin_ || payload_sent_ > 0) {
     slot_count_ = 1;
     tx_tail_ = slots_[0].end;
@@ -219,9 +240,15 @@ void Connection::pump(Instant now) noexcept {
   // Resends after a resumed CONNACK, and those held back by Receive Maximum that an
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
   // session's queue only once it has a place in ours.
-  while (state_ == ConnectionState::Connected) {
+  // Resends fall due only after a resumed CONNACK and after a completion freed quota: scanning
+  // the records on every write would cost every message (the session has one record per
+  // operation in flight).
+  while (state_ == ConnectionState::Connected && resends_due_) {
     Resend* resend = &resend_;
-    if (!session_->next_resend(*resend, false)) return;
+    if (!session_->next_resend(*resend, false)) {
+      resends_due_ = false;
+      return;
+    }
     if (resend->type == PacketType::Publish) {
       const auto total = encoded_size(resend->publish, version_);
       const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
@@ -232,7 +259,9 @@ void Connection::pump(Instant now) noexcept {
       }
       if (!room_for(header)) return;
       (void)session_->next_resend(*resend, true);
-      const auto h = encode_publish_header(resend->publish, version_, tx_.subspan(tx_tail_));
+      --resends_left_;
+      const auto h =
+          encode_publish_header_validated(resend->publish, version_, tx_.subspan(tx_tail_));
       if (!h) {
         close(h.error(), std::nullopt, now);
         return;
@@ -241,6 +270,7 @@ void Connection::pump(Instant now) noexcept {
     } else {
       if (!room_for(kAckRoom)) return;
       (void)session_->next_resend(*resend, true);
+      --resends_left_;
       (void)queue_ack(
           Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
     }
@@ -304,8 +334,9 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   const std::size_t header = *total - p.payload.size() + margin;
   if (header > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(header)) return fail(Errc::SendQueueFull);
-  EDGEKIT_TRY(session_->begin_publish(p, now));
-  const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
+  EDGEKIT_TRY(session_->begin_publish(p, now, *total));
+  // Validated by encoded_size above; since then the session set only the id and an alias.
+  const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
   // The session validated the publish with the same encoder and the room is there.
   if (!h) return fail(h.error());
   queue_bytes(*h, p.payload);
@@ -369,6 +400,7 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
   EDGEKIT_TRY(session_->prepare_disconnect(d, now));
+  losses_due_ = true;  // a session that ends with the connection gives up its records
   EDGEKIT_TRY(queue(d));
   // The ack of a message the application has not finished with is not sent: the server
   // resends the message on resume.
@@ -395,6 +427,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
     queue_bytes(sizeof bytes, {});
   }
   session_->on_connection_lost(now);
+  losses_due_ = true;  // pending SUBSCRIBE / UNSUBSCRIBE are lost with the link
   // ServerDisconnected has been reported by its own event.
   if (error == Errc::ServerDisconnected) {
     notice_ = Notice::None;
@@ -444,7 +477,7 @@ bool Connection::packet_pending() const noexcept {
 // --- Events --------------------------------------------------------------------------------------
 
 bool Connection::notices_pending() const noexcept {
-  return notice_ != Notice::None || session_->pending_lost() > 0;
+  return notice_ != Notice::None || losses_due_;
 }
 
 std::optional<Event> Connection::next_notice() noexcept {
@@ -459,7 +492,13 @@ std::optional<Event> Connection::next_notice() noexcept {
     notice_ = Notice::None;
     return e;
   }
-  if (!session_->next_lost(lost_)) return std::nullopt;
+  // Losses are queued by a few transitions only (CONNACK without the session, the end of a
+  // connection): no scan of the records on every poll.
+  if (!losses_due_) return std::nullopt;
+  if (!session_->next_lost(lost_)) {
+    losses_due_ = false;
+    return std::nullopt;
+  }
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
     e.type = EventType::MessageLost;
@@ -545,6 +584,9 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   if (in->connack) {
     state_ = ConnectionState::Connected;
     keep_alive_s_ = session_->keep_alive();
+    resends_left_ = static_cast<std::uint32_t>(in->connack->resend_count);
+    resends_due_ = resends_left_ > 0;
+    losses_due_ = in->connack->lost_count > 0;
     // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
     // Receive Maximum lets through; the rest follow as acknowledgements arrive.
     pump(now);
@@ -588,6 +630,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     }
     // A completion frees Receive Maximum quota: resends held back by it go now, before any new
     // publish (the session refuses those while resends wait).
+    resends_due_ = resends_left_ > 0;
     pump(now);
     return e;
   }

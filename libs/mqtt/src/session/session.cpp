@@ -456,6 +456,10 @@ void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexce
 }
 
 Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
+  return begin_publish(publish, now, 0);
+}
+
+Result<void> Session::begin_publish(Publish& publish, Instant now, std::size_t encoded) noexcept {
   (void)now;
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
   if (publish.properties.topic_alias || publish.topic.empty()) return fail(Errc::InvalidArgument);
@@ -504,7 +508,9 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
     publish.packet_id = 0;
   }
 
-  auto size = encoded_size(publish, version_);
+  // 0: not measured by the caller (the size does not depend on the packet id's value).
+  Result<std::size_t> size = encoded;
+  if (encoded == 0) size = encoded_size(publish, version_);
   if (!size) return fail(size.error());
   // [MQTT-3.1.2-24]: never send a packet larger than the server's Maximum Packet Size.
   if (*size > server_max_packet_) return fail(Errc::PacketTooLarge);

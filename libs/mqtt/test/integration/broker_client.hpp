@@ -50,7 +50,7 @@ class BrokerClient {
 
   /// TCP connect + MQTT connect; returns the CONNACK or the error.
   Result<ConnAck> connect(ConnectOptions options) {
-    auto tcp = transport::TcpTransport::connect("127.0.0.1", port_, 3000);
+    auto tcp = transport::TcpTransport::connect("127.0.0.1", port_, edgekit::Duration{3000});
     if (!tcp) return fail(Errc::ConnectFailed);
     tcp_ = std::move(*tcp);
     return client_->connect(options, Duration{5000});

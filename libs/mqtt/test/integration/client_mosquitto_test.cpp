@@ -52,7 +52,7 @@ struct Device {
 
   Result<ConnAck> connect(std::uint16_t port, std::string_view id, bool clean,
                           std::uint16_t keep_alive = 30) {
-    auto t = TcpTransport::connect("127.0.0.1", port, 2000);
+    auto t = TcpTransport::connect("127.0.0.1", port, edgekit::Duration{2000});
     EXPECT_TRUE(t.has_value());
     if (t) tcp = std::move(*t);
     ConnectOptions o;
@@ -246,7 +246,7 @@ TEST_P(ClientMosquitto, WillIsPublishedWhenTheLinkDies) {
   ASSERT_TRUE(watcher.client.subscribe(subs, codes, 5s).has_value());
 
   Device dev(GetParam());
-  auto t = TcpTransport::connect("127.0.0.1", broker().port(), 2000);
+  auto t = TcpTransport::connect("127.0.0.1", broker().port(), edgekit::Duration{2000});
   ASSERT_TRUE(t.has_value());
   dev.tcp = std::move(*t);
   ConnectOptions o;

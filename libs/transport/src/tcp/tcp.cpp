@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -178,7 +179,7 @@ const char* to_string(TcpErrc e) noexcept {
 // TcpTransport
 
 Result<TcpTransport, TcpError> TcpTransport::connect(std::string_view host, std::uint16_t port,
-                                                     std::uint32_t timeout_ms,
+                                                     Duration timeout,
                                                      const TcpOptions& options) noexcept {
   if (host.empty() || host.size() > kMaxHostLength) {
     return fail(TcpError{TcpErrc::InvalidArgument, 0, "host name empty or longer than 253"});
@@ -209,7 +210,7 @@ Result<TcpTransport, TcpError> TcpTransport::connect(std::string_view host, std:
   }
 
   const Clock& clock = clock_or_default(options.clock);
-  const Instant deadline = clock.now() + Duration{timeout_ms};
+  const Instant deadline = clock.now() + std::max(timeout, Duration::zero());
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -460,11 +461,11 @@ TcpListener::~TcpListener() {
   close();
 }
 
-Result<TcpTransport, TcpError> TcpListener::accept(std::uint32_t timeout_ms,
+Result<TcpTransport, TcpError> TcpListener::accept(Duration timeout,
                                                    const TcpOptions& options) noexcept {
   if (fd_ < 0) return fail(system_error(EBADF));
   const Clock& clock = clock_or_default(options.clock);
-  const Instant deadline = clock.now() + Duration{timeout_ms};
+  const Instant deadline = clock.now() + std::max(timeout, Duration::zero());
   for (;;) {
     short revents = 0;
     int r = poll_one(fd_, POLLIN, (deadline - clock.now()).count(), clock, revents);

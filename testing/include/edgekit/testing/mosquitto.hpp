@@ -5,7 +5,7 @@
 /// destructor stops it, and on Linux the broker is also killed if the test process dies.
 ///
 ///   class PublishIt : public edgekit::testing::MosquittoFixture {};
-///   TEST_F(PublishIt, Works) { auto t = TcpTransport::connect("127.0.0.1", broker().port(), 1000);
+///   TEST_F(PublishIt, Works) { auto t = TcpTransport::connect("127.0.0.1", broker().port(), Duration{1000});
 ///   }
 ///
 /// Thread safety: none; use one `Mosquitto` from the test's thread.

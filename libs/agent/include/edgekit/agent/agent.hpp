@@ -3,10 +3,11 @@
 /// `edgekit::agent::Agent`: one MQTT connection (3.1.1 or 5) shared by many threads.
 ///
 /// One thread (the agent's, started by `start`) steps an `AgentCore` (core.hpp), which owns the
-/// sans-I/O `mqtt::Connection`, its `Session` and the transport. Any thread may call `publish`, `subscribe`, `unsubscribe` and `disconnect`; each
-/// call copies what it needs into a command slot, queues it and returns at once. The outcome (the
-/// broker's reason code, or why it failed) arrives as a `CompletionHandler` call on the agent
-/// thread, or the caller waits for it with a timeout (`*_and_wait`).
+/// sans-I/O `mqtt::Connection`, its `Session` and the transport. Any thread may call `publish`,
+/// `subscribe`, `unsubscribe` and `disconnect`; each call copies what it needs into a command
+/// slot, queues it and returns at once. The outcome (the broker's reason code, or why it failed)
+/// arrives as a `CompletionHandler` call on the agent thread, or the caller waits for it with a
+/// timeout (`*_and_wait`).
 ///
 /// Memory: everything is allocated once, in the constructor (command slots of `slot_size` bytes
 /// each, the connection's buffers, the router's table, the session's records; docs/agent.md
@@ -47,6 +48,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <system_error>
 
 #include "edgekit/core/backoff.hpp"
 #include "edgekit/core/clock.hpp"
@@ -85,6 +87,16 @@ enum class Errc : std::uint8_t {
 
 /// A short static name of `e`.
 [[nodiscard]] const char* to_string(Errc e) noexcept;
+
+/// The `std::error_category` of the agent's `Errc` (name "edgekit.agent", messages from
+/// `to_string`). Thread safe. The MQTT layer's reason (`Error::mqtt`, `Outcome::mqtt`) has its
+/// own category, `mqtt::mqtt_category()`.
+[[nodiscard]] const std::error_category& agent_category() noexcept;
+
+/// Wires the agent's `Errc` into `std::error_code`: `std::error_code ec = outcome.error;`.
+[[nodiscard]] inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), agent_category()};
+}
 
 /// An error returned at once by a call (nothing was queued).
 struct Error {
@@ -142,13 +154,20 @@ struct TransportConnection {
   int poll_handle = -1;
 };
 
-/// Why a `TransportFactory` could not connect.
+/// Why a `TransportFactory` could not connect. The transport's own error (`transport::TcpErrc`,
+/// `tls::Cause`) is mapped into MQTT's "transport and client" group, which the agent reports in
+/// `Status::error`: name resolution → HostNotFound, connect or handshake timeout → Timeout,
+/// anything else → ConnectFailed (with `permanent` where a retry cannot help). The factories
+/// document their mapping (`TcpTransportFactory::connect`, `tls::TlsTransportFactory::connect`).
 struct TransportFailure {
   mqtt::Errc error = mqtt::Errc::ConnectFailed;  ///< ConnectFailed, HostNotFound, Timeout
   int system_error = 0;                          ///< errno, when there is one
   const char* detail = "";                       ///< static text
   /// True when retrying cannot help (e.g. an invalid address).
   bool permanent = false;
+  /// The transport's own error, which `error` maps into MQTT's terms: a `transport::TcpErrc`,
+  /// a `tls::Cause`, ... (compare with `==`, print with `message()`); empty when there is none.
+  std::error_code transport_error{};
 };
 
 /// Makes a new connected transport for each connection attempt: TCP today, TLS later.
@@ -164,9 +183,9 @@ class TransportFactory {
 /// The TCP `TransportFactory`. Keeps one `TcpTransport` (the current connection).
 class TcpTransportFactory final : public TransportFactory {
  public:
-  /// `host` is copied (at most 253 characters). `timeout_ms` bounds each connect.
+  /// `host` is copied (at most 253 characters). `timeout` bounds each connect.
   TcpTransportFactory(std::string_view host, std::uint16_t port,
-                      std::uint32_t timeout_ms = 5000) noexcept;
+                      Duration timeout = Duration{5000}) noexcept;
   ~TcpTransportFactory();
   /// Errors: HostNotFound (permanent), ConnectFailed (refused, unreachable), Timeout.
   [[nodiscard]] edgekit::Result<TransportConnection, TransportFailure> connect() noexcept override;
@@ -239,6 +258,9 @@ struct Status {
   std::size_t uncertain = 0;
   int system_error = 0;
   const char* detail = "";  ///< static text
+  /// Unreachable: the transport's own error (`TransportFailure::transport_error`), e.g.
+  /// tls::Cause::UnknownCa behind `error` ConnectFailed.
+  std::error_code transport_error{};
 };
 
 /// Receives `Status` reports on the agent thread. May call the agent.
@@ -466,3 +488,6 @@ class Agent {
 };
 
 }  // namespace edgekit::agent
+
+template <>
+struct std::is_error_code_enum<edgekit::agent::Errc> : std::true_type {};

@@ -361,6 +361,7 @@ class Connection {
   std::uint32_t tx_tail_ = 0;       // end of the queued send-buffer bytes
   std::uint32_t payload_sent_ = 0;  // bytes of packet 0's payload written
   std::uint32_t queued_ = 0;        // bytes waiting to be written
+  std::uint32_t resends_left_ = 0;  // resends the last CONNACK queued, not yet taken
   Reply reply_{};                   // the ack of the last MessageReceived, queued at next poll
   std::uint8_t slot_count_ = 0;
   ConnectionState state_ = ConnectionState::Idle;
@@ -371,6 +372,9 @@ class Connection {
   std::uint16_t keep_alive_s_ = 0;
   bool reply_due_ = false;
   bool ping_due_ = false;        // a keep-alive PINGREQ fell due while the queue was full
+  bool resends_due_ = false;     // the session may have resends due (after CONNACK, completions)
+  bool losses_due_ = false;      // the session may have lost operations to report
+  bool acks_last_ = false;       // the last slot holds acks only (the next ack joins it)
   bool handled_quietly_ = false;  // the last packet handled needed no event
 };
 

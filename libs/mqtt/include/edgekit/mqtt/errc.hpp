@@ -63,6 +63,12 @@ enum class Errc : std::uint8_t {
   PersistenceCorrupted,          ///< a stored record failed its integrity check (CRC, length)
 
   // --- Transport and client ---------------------------------------------------------------------
+  // How the client and the agent report a transport failure in MQTT's terms. The transport's own
+  // errors have their own enums and categories (transport::TcpErrc / tcp_category(),
+  // tls::Cause / tls_category()); they map here as: IoStatus::Closed → TransportClosed,
+  // IoStatus::Error → TransportError, name resolution → HostNotFound, connect timeout → Timeout,
+  // any other connect failure → ConnectFailed. Kept for API compatibility; new transport
+  // failures get a value in the transport's enum, not here.
   TransportClosed = 80,          ///< the peer closed the connection
   TransportError,                ///< the transport failed (see the transport's own error)
   Timeout,                       ///< the operation did not complete in the time allowed
@@ -72,6 +78,71 @@ enum class Errc : std::uint8_t {
   CalledFromHandler,             ///< a blocking client call made from inside its event handler
   SendQueueFull,                 ///< the connection's send queue has no room now: write, then retry
 };
+
+/// True when `e` is in the codec's "malformed input" group above (MalformedRemainingLength to
+/// QoS2Disabled): the peer's bytes broke the protocol, which MQTT 5 answers with DISCONNECT
+/// 0x81 Malformed Packet (spec 4.13). The one place that defines the group: callers ask this
+/// instead of comparing numeric values. Every value is listed (no `default`), so a new `Errc`
+/// fails to compile with -Wswitch until someone decides which group it belongs to.
+[[nodiscard]] constexpr bool is_malformed(Errc e) noexcept {
+  switch (e) {
+    case Errc::MalformedRemainingLength:
+    case Errc::MalformedPacket:
+    case Errc::InvalidPacketType:
+    case Errc::ReservedFlagsSet:
+    case Errc::InvalidUtf8:
+    case Errc::NullCharacterInString:
+    case Errc::WildcardInTopicName:
+    case Errc::EmptyTopic:
+    case Errc::InvalidTopicFilter:
+    case Errc::PacketIdZero:
+    case Errc::InvalidQoS:
+    case Errc::DuplicateProperty:
+    case Errc::PropertyNotAllowed:
+    case Errc::UnknownProperty:
+    case Errc::InvalidPropertyValue:
+    case Errc::InvalidProtocolName:
+    case Errc::UnsupportedProtocolVersion:
+    case Errc::InvalidConnectFlags:
+    case Errc::InvalidReasonCode:
+    case Errc::InvalidSubscriptionOptions:
+    case Errc::EmptySubscriptionList:
+    case Errc::PacketTooLarge:
+    case Errc::TrailingBytes:
+    case Errc::ProtocolVersionDisabled:
+    case Errc::QoS2Disabled:
+      return true;
+    case Errc::Ok:
+    case Errc::BufferTooSmall:
+    case Errc::StringTooLong:
+    case Errc::InvalidArgument:
+    case Errc::NoPacketIdAvailable:
+    case Errc::ReceiveMaximumExceeded:
+    case Errc::UnknownPacketId:
+    case Errc::ProtocolError:
+    case Errc::TopicAliasInvalid:
+    case Errc::KeepAliveTimeout:
+    case Errc::NotConnected:
+    case Errc::AlreadyConnected:
+    case Errc::ConnectionRefused:
+    case Errc::ServerDisconnected:
+    case Errc::SessionStateFull:
+    case Errc::PersistenceFailed:
+    case Errc::QoSNotSupported:
+    case Errc::RetainNotSupported:
+    case Errc::PersistenceCorrupted:
+    case Errc::TransportClosed:
+    case Errc::TransportError:
+    case Errc::Timeout:
+    case Errc::IncomingPacketTooLarge:
+    case Errc::HostNotFound:
+    case Errc::ConnectFailed:
+    case Errc::CalledFromHandler:
+    case Errc::SendQueueFull:
+      return false;
+  }
+  return false;  // a value outside the enumerators (never produced by edgekit)
+}
 
 /// A short, static, human-readable description of `e` (never allocates).
 [[nodiscard]] const char* to_string(Errc e) noexcept;

@@ -306,6 +306,11 @@ class Session {
   /// not be stored; nothing recorded, nothing to send); and the
   /// codec's encode errors for a publish it would not put on the wire.
   [[nodiscard]] Result<void> begin_publish(Publish& publish, Instant now) noexcept;
+  /// As above, for a driver that has just called `encoded_size(publish, version())` (with any
+  /// packet id) and passes its result as `encoded`: the session does not validate and measure
+  /// the message a second time.
+  [[nodiscard]] Result<void> begin_publish(Publish& publish, Instant now,
+                                           std::size_t encoded) noexcept;
 
   /// Assigns a packet id to `subscribe` and records it until SUBACK.
   /// Errors: NotConnected, SessionStateFull, NoPacketIdAvailable, PacketTooLarge, and the codec's

@@ -15,20 +15,35 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace edgekit::pkcs11 {
 
 using Bytes = std::vector<std::uint8_t>;
 
-/// Why a call failed.
+/// Why a call failed: the pkcs11 client's error enum, wired into `std::error_code`
+/// (`pkcs11_category()`; value 0 is left out, since a `std::error_code` of 0 means "no error").
+/// The CKR code of a Module failure is in `Error::rv`, not in the error_code.
 enum class Cause {
-  Module,        ///< a PKCS#11 function returned `rv`
+  Module = 1,    ///< a PKCS#11 function returned `rv`
   LoadFailed,    ///< dlopen/dlsym failed (`detail` says why)
   NotFound,      ///< no object matched the query
   Ambiguous,     ///< more than one object matched a query that needs one
   BadArgument,   ///< the caller's input cannot be expressed in PKCS#11 (e.g. empty PIN)
 };
+
+/// A short static description of `cause`, e.g. "no object matches" (never allocates).
+[[nodiscard]] const char* to_string(Cause cause) noexcept;
+
+/// The `std::error_category` of `Cause` (name "edgekit.pkcs11", messages from `to_string`).
+/// Thread safe.
+[[nodiscard]] const std::error_category& pkcs11_category() noexcept;
+
+/// Wires `Cause` into `std::error_code`: `std::error_code ec = error.cause;`.
+[[nodiscard]] inline std::error_code make_error_code(Cause cause) noexcept {
+  return {static_cast<int>(cause), pkcs11_category()};
+}
 
 /// A failure: the cause, and for Cause::Module the function and its CKR code.
 struct Error {
@@ -171,3 +186,6 @@ class Session {
 };
 
 }  // namespace edgekit::pkcs11
+
+template <>
+struct std::is_error_code_enum<edgekit::pkcs11::Cause> : std::true_type {};

@@ -21,10 +21,10 @@ namespace edgekit::tls {
 class TlsTransportFactory final : public agent::TransportFactory {
  public:
   /// Takes over `context`; `host` is copied and is also the name checked in the server's
-  /// certificate unless the context's `server_name` is set. `timeout_ms` bounds each TCP
+  /// certificate unless the context's `server_name` is set. `timeout` bounds each TCP
   /// connect + handshake.
   TlsTransportFactory(TlsContext context, std::string_view host, std::uint16_t port,
-                      std::uint32_t timeout_ms = 10000);
+                      Duration timeout = Duration{10'000});
   ~TlsTransportFactory();
 
   /// Connects and runs the handshake. Failures map to the agent's: HostNotFound,
@@ -42,7 +42,7 @@ class TlsTransportFactory final : public agent::TransportFactory {
  private:
   TlsContext context_;
   std::string host_;
-  std::uint32_t timeout_ms_;
+  Duration timeout_;
   std::atomic<std::uint16_t> port_;
   TlsTransport current_;
   Error last_error_;

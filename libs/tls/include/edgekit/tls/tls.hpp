@@ -11,7 +11,7 @@
 ///   config.certificate_file = "/etc/device/device.crt";
 ///   config.token_key = tls::TokenKey{"/usr/lib/edgekit-pkcs11.so", "device", "1234", "tls", {}};
 ///   auto ctx = tls::TlsContext::create(config);           // loads CA, certificate, key once
-///   auto t = tls::TlsTransport::connect(*ctx, "broker.example", 8883, 10000);
+///   auto t = tls::TlsTransport::connect(*ctx, "broker.example", 8883, std::chrono::seconds{10});
 ///   if (!t) log(t.error().message());                     // e.g. "unknown CA: ..."
 ///   mqtt::Client client(*t, ...);
 ///
@@ -29,6 +29,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "edgekit/core/clock.hpp"
@@ -38,10 +39,16 @@
 
 namespace edgekit::tls {
 
-/// Why a TLS call failed. Every cause is reported with a message that names it (`Error::message`).
+/// Why a TLS call failed: the tls library's error enum. Every cause is reported with a message
+/// that names it (`Error::message`), and is wired into `std::error_code` (`tls_category()`;
+/// value 0 is left out, since a `std::error_code` of 0 means "no error").
+///
+/// The agent sees TLS failures through `TlsTransportFactory`, in `mqtt::Errc` terms (see there):
+/// HostNotFound → mqtt::Errc::HostNotFound, Timeout → mqtt::Errc::Timeout, every other cause →
+/// mqtt::Errc::ConnectFailed (permanent for certificate and token causes).
 enum class Cause : std::uint8_t {
   // --- configuration (TlsContext::create) ---
-  InvalidConfig,           ///< contradictory or incomplete options (detail says which)
+  InvalidConfig = 1,       ///< contradictory or incomplete options (detail says which)
   CaLoadFailed,            ///< the CA file or directory cannot be read or holds no certificate
   CertificateLoadFailed,   ///< the client certificate chain file cannot be read or parsed
   PrivateKeyLoadFailed,    ///< the PEM private key cannot be read or parsed (or wrong passphrase)
@@ -81,6 +88,15 @@ enum class Cause : std::uint8_t {
 
 /// A short static name of `cause`, e.g. "unknown CA", "host-name mismatch".
 [[nodiscard]] const char* to_string(Cause cause) noexcept;
+
+/// The `std::error_category` of `Cause` (name "edgekit.tls", messages from `to_string`).
+/// Thread safe. The detail of a failure (`Error::detail`, alert, CKR code) is not in it.
+[[nodiscard]] const std::error_category& tls_category() noexcept;
+
+/// Wires `Cause` into `std::error_code`: `std::error_code ec = error.cause;`.
+[[nodiscard]] inline std::error_code make_error_code(Cause cause) noexcept {
+  return {static_cast<int>(cause), tls_category()};
+}
 
 /// A TLS failure.
 struct Error {
@@ -198,8 +214,8 @@ class TlsContext {
 /// Thread safety: one thread at a time, per the Transport contract.
 class TlsTransport final : public transport::Transport {
  public:
-  /// Connects TCP to `host`:`port`, then runs the TLS handshake, both within `timeout_ms` in
-  /// total. The server's certificate is checked against the context's CAs and against the
+  /// Connects TCP to `host`:`port`, then runs the TLS handshake, both within `timeout` in
+  /// total (a negative timeout counts as 0). The server's certificate is checked against the context's CAs and against the
   /// context's `server_name`, or `host` when that is empty.
   /// TLS 1.3 note: the server judges the client certificate after the client has sent its
   /// Finished message, so a rejection (expired, revoked, unknown CA) arrives as an alert on the
@@ -211,15 +227,15 @@ class TlsTransport final : public transport::Transport {
   /// in the token failed, e.g. the key was destroyed after the context was made).
   [[nodiscard]] static Result<TlsTransport> connect(const TlsContext& context,
                                                     std::string_view host, std::uint16_t port,
-                                                    std::uint32_t timeout_ms) noexcept;
+                                                    Duration timeout) noexcept;
 
   /// Runs the TLS handshake over an already connected TCP stream (taken over), within
-  /// `timeout_ms`. `server_name` as for `connect`'s host. Errors as for `connect` without the TCP
+  /// `timeout`. `server_name` as for `connect`'s host. Errors as for `connect` without the TCP
   /// ones.
   [[nodiscard]] static Result<TlsTransport> handshake(const TlsContext& context,
                                                       transport::TcpTransport tcp,
                                                       std::string_view server_name,
-                                                      std::uint32_t timeout_ms) noexcept;
+                                                      Duration timeout) noexcept;
 
   /// A closed transport (every call returns Closed).
   TlsTransport() noexcept;
@@ -265,3 +281,6 @@ class TlsTransport final : public transport::Transport {
 };
 
 }  // namespace edgekit::tls
+
+template <>
+struct std::is_error_code_enum<edgekit::tls::Cause> : std::true_type {};

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <system_error>
 
 #include "edgekit/core/clock.hpp"
 #include "edgekit/core/result.hpp"
@@ -21,9 +22,18 @@
 
 namespace edgekit::transport {
 
-/// Why a TCP connect, bind or accept failed.
+/// Why a TCP connect, bind or accept failed: the transport library's error enum, wired into
+/// `std::error_code` (`tcp_category()`). Value 0 is left out: a `std::error_code` of 0 means
+/// "no error".
+///
+/// The MQTT client and the agent do not return these; they report a transport failure in
+/// `mqtt::Errc`'s "transport and client" group, mapped as the agent's `TcpTransportFactory` does:
+/// HostNotFound → mqtt::Errc::HostNotFound; Timeout → mqtt::Errc::Timeout; ConnectionRefused,
+/// InvalidArgument (permanent), SystemError → mqtt::Errc::ConnectFailed. On an established stream
+/// `IoStatus::Closed` → mqtt::Errc::TransportClosed and `IoStatus::Error` →
+/// mqtt::Errc::TransportError.
 enum class TcpErrc : std::uint8_t {
-  HostNotFound,       ///< name resolution failed; `TcpError::detail` holds gai_strerror's text
+  HostNotFound = 1,   ///< name resolution failed; `TcpError::detail` holds gai_strerror's text
   ConnectionRefused,  ///< every address refused (ECONNREFUSED)
   Timeout,            ///< the timeout passed before any address accepted the connection
   InvalidArgument,    ///< empty or over-long host name, or an address that is not numeric where one
@@ -43,6 +53,15 @@ struct TcpError {
 /// A short static name of `e`, e.g. "ConnectionRefused".
 [[nodiscard]] const char* to_string(TcpErrc e) noexcept;
 
+/// The `std::error_category` of `TcpErrc` (name "edgekit.tcp", messages from `to_string`).
+/// Thread safe; a function-local static.
+[[nodiscard]] const std::error_category& tcp_category() noexcept;
+
+/// Wires `TcpErrc` into `std::error_code`: `std::error_code ec = error.code;`.
+[[nodiscard]] inline std::error_code make_error_code(TcpErrc e) noexcept {
+  return {static_cast<int>(e), tcp_category()};
+}
+
 /// Options of `TcpTransport::connect`.
 struct TcpOptions {
   bool no_delay = true;         ///< TCP_NODELAY: send small packets at once (Nagle off)
@@ -60,7 +79,7 @@ struct TcpOptions {
 class TcpTransport final : public Transport {
  public:
   /// Resolves `host` (a name, or an IPv4/IPv6 literal) and connects to each resolved address in
-  /// turn until one accepts or `timeout_ms` has passed in total.
+  /// turn until one accepts or `timeout` has passed in total (a negative timeout counts as 0).
   /// The time is shared among the addresses still to try, so one address that drops SYNs does
   /// not starve the next. `host` may be "[v6-literal]".
   /// Errors: HostNotFound (with getaddrinfo's message), Timeout (the time ran out; wins over the
@@ -68,7 +87,7 @@ class TcpTransport final : public Transport {
   /// host or longer than 253 characters), SystemError (with the errno of the last attempt, e.g.
   /// ENETUNREACH).
   [[nodiscard]] static Result<TcpTransport, TcpError> connect(
-      std::string_view host, std::uint16_t port, std::uint32_t timeout_ms,
+      std::string_view host, std::uint16_t port, Duration timeout,
       const TcpOptions& options = {}) noexcept;
 
   /// Takes ownership of a connected socket `fd` (e.g. from accept) and makes it non-blocking
@@ -132,9 +151,10 @@ class TcpListener {
   TcpListener& operator=(const TcpListener&) = delete;
   ~TcpListener();
 
-  /// Waits up to `timeout_ms` for a connection and returns it as a non-blocking transport.
+  /// Waits up to `timeout` for a connection and returns it as a non-blocking transport (a
+  /// negative timeout counts as 0: only a connection already waiting is taken).
   /// Errors: Timeout, SystemError (errno; EBADF when the listener is closed).
-  [[nodiscard]] Result<TcpTransport, TcpError> accept(std::uint32_t timeout_ms,
+  [[nodiscard]] Result<TcpTransport, TcpError> accept(Duration timeout,
                                                       const TcpOptions& options = {}) noexcept;
 
   /// The bound port (the one the system chose when bound with port 0).
@@ -151,3 +171,6 @@ class TcpListener {
 };
 
 }  // namespace edgekit::transport
+
+template <>
+struct std::is_error_code_enum<edgekit::transport::TcpErrc> : std::true_type {};
