@@ -110,6 +110,9 @@ edgekit_pkg_config(tls DESCRIPTION "edgekit TLS transport (OpenSSL 3, keys in PK
   REQUIRES edgekit-tcp edgekit-pkcs11 openssl)
 edgekit_pkg_config(tls_agent DESCRIPTION "edgekit TLS transport factory for the agent"
   REQUIRES edgekit-tls edgekit-agent)
+edgekit_pkg_config(mqtt_asio DESCRIPTION "edgekit event-loop MQTT driver (standalone Asio)"
+  REQUIRES edgekit-mqtt-connection edgekit-mqtt-error-category edgekit-tls openssl
+  CFLAGS -DASIO_STANDALONE -DASIO_NO_DEPRECATED -DASIO_DISABLE_STD_ALIGNED_ALLOC LIBS -pthread)
 
 if(_edgekit_pc_all)
   list(JOIN _edgekit_pc_all " " _requires)

@@ -400,6 +400,44 @@ Result<SSL_CTX*> make_ctx(const Config& config) {
   return ctx;
 }
 
+
+// A client SSL over `fd` (not owned) with the context's settings, the server-name checks and SNI,
+// the MSG_NOSIGNAL socket BIO, in connect state. `st` (may be null) receives the alerts the
+// server sends (info_callback).
+Result<SSL*> make_client_ssl(const ContextState& ctx, int fd, std::string_view server_name,
+                            TransportState* st) {
+  const Config& config = ctx.config;
+  ERR_clear_error();
+  std::unique_ptr<SSL, void (*)(SSL*)> owned(SSL_new(ctx.ctx), &SSL_free);
+  SSL* const ssl = owned.get();
+  if (ssl == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
+  BIO* bio = make_socket_bio(fd);
+  if (bio == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
+  SSL_set_bio(ssl, bio, bio);  // the SSL owns the BIO from here
+  if (st != nullptr) {
+    SSL_set_ex_data(ssl, transport_index(), st);
+    SSL_set_info_callback(ssl, &info_callback);
+  }
+
+  const std::string name(config.server_name.empty() ? server_name : config.server_name);
+  const bool ip = is_ip_literal(name);
+  if (!config.dangerously_disable_server_verification) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                      : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+    if (name.empty() || ok != 1) {
+      ERR_clear_error();
+      return fail(make_error(Cause::InvalidConfig, "no usable server name to check: \"" + name + "\""));
+    }
+  }
+  // RFC 6066 3: a literal IP address is not sent as SNI.
+  if (!ip && !name.empty() && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) {
+    return fail(make_error(Cause::InvalidConfig, "SNI: " + openssl_reason()));
+  }
+  SSL_set_connect_state(ssl);
+  return owned.release();  // handed to the caller
+}
 }  // namespace
 
 // --- names and messages --------------------------------------------------------------------------
@@ -454,6 +492,10 @@ TlsContext& TlsContext::operator=(TlsContext&&) noexcept = default;
 TlsContext::~TlsContext() = default;
 
 const Config& TlsContext::config() const noexcept { return state_->config; }
+
+Result<ssl_st*> TlsContext::new_client_ssl(int fd, std::string_view server_name) const {
+  return make_client_ssl(*state_, fd, server_name, nullptr);
+}
 
 Result<TlsContext> TlsContext::create(const Config& config) {
   if (config.min_version == Version::Tls13 && config.max_version == Version::Tls12) {
@@ -525,32 +567,9 @@ Result<TlsTransport> TlsTransport::handshake(const TlsContext& context, transpor
   if (!st) return fail(make_error(Cause::HandshakeFailed, "out of memory"));
   st->context = ctx;
   st->tcp = std::move(tcp);
-  ERR_clear_error();
-  st->ssl = SSL_new(ctx->ctx);
-  if (st->ssl == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
-  BIO* bio = make_socket_bio(st->tcp.native_handle());
-  if (bio == nullptr) return fail(make_error(Cause::HandshakeFailed, openssl_reason()));
-  SSL_set_bio(st->ssl, bio, bio);  // the SSL owns the BIO from here
-  SSL_set_ex_data(st->ssl, transport_index(), st.get());
-  SSL_set_info_callback(st->ssl, &info_callback);
-
-  const std::string name(config.server_name.empty() ? server_name : config.server_name);
-  const bool ip = is_ip_literal(name);
-  if (!config.dangerously_disable_server_verification) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(st->ssl);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    const int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
-                      : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
-    if (name.empty() || ok != 1) {
-      ERR_clear_error();
-      return fail(make_error(Cause::InvalidConfig, "no usable server name to check: \"" + name + "\""));
-    }
-  }
-  // RFC 6066 3: a literal IP address is not sent as SNI.
-  if (!ip && !name.empty() && SSL_set_tlsext_host_name(st->ssl, name.c_str()) != 1) {
-    return fail(make_error(Cause::InvalidConfig, "SNI: " + openssl_reason()));
-  }
-  SSL_set_connect_state(st->ssl);
+  auto ssl = make_client_ssl(*ctx, st->tcp.native_handle(), server_name, st.get());
+  if (!ssl) return fail(ssl.error());
+  st->ssl = *ssl;
 
   const Clock& clock = clock_of(config);
   const Instant deadline = clock.now() + std::max(timeout, Duration::zero());

@@ -152,6 +152,7 @@ bool Mosquitto::write_config() {
   if (::geteuid() == 0) out << "user root\n";
   out << "per_listener_settings false\n";
   out << "listener " << port_ << " " << host_ << "\n";
+  if (options_.max_connections) out << "max_connections " << *options_.max_connections << "\n";
   out << "allow_anonymous " << (options_.allow_anonymous ? "true" : "false") << "\n";
   // Without it Mosquitto's Nagle delay meets the client's delayed ACK: 40 ms stalls on loopback.
   out << "set_tcp_nodelay true\n";
@@ -177,6 +178,7 @@ bool Mosquitto::write_config() {
     // the TLS options per listener).
     const auto& t = *options_.tls;
     out << "listener " << tls_port_ << " " << host_ << "\n";
+    if (options_.max_connections) out << "max_connections " << *options_.max_connections << "\n";
     if (!t.cafile.empty()) out << "cafile " << t.cafile << "\n";
     if (!t.certfile.empty()) out << "certfile " << t.certfile << "\n";
     if (!t.keyfile.empty()) out << "keyfile " << t.keyfile << "\n";

@@ -58,9 +58,7 @@ std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
     if (row.error == error) return row.reason;
   }
   // The codec's "malformed input" group (MQTT 5 spec 4.13).
-  if (static_cast<std::uint8_t>(error) > 0 && static_cast<std::uint8_t>(error) < 40) {
-    return ReasonCode::MalformedPacket;
-  }
+  if (is_malformed(error)) return ReasonCode::MalformedPacket;
   return std::nullopt;
 }
 
@@ -88,9 +86,8 @@ void Connection::clear_output() noexcept {
   queued_ = 0;
 }
 
-bool Connection::room_for(std::size_t bytes) noexcept {
+bool Connection::make_room(std::size_t bytes) noexcept {
   if (slot_count_ == kSendQueuePackets) return false;
-  if (tx_.size() - tx_tail_ >= bytes) return true;
   if (head_begin_ > 0) {
     // Move the queued bytes to the front. Only offsets are kept, so nothing dangles.
     const std::uint32_t shift = head_begin_;
@@ -514,7 +511,9 @@ std::optional<Event> Connection::next_notice() noexcept {
 }
 
 std::optional<Event> Connection::poll_event(Instant now) noexcept {
-  if (auto e = next_notice()) return e;
+  if (notice_ != Notice::None || losses_due_) {
+    if (auto e = next_notice()) return e;
+  }
   if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) {
     return std::nullopt;
   }

@@ -33,6 +33,10 @@ struct MosquittoOptions {
     std::string password;
   };
   std::vector<User> users;
+  /// `max_connections` of every listener (a listener option in Mosquitto 2; -1: unlimited).
+  /// Unset: Mosquitto's default (unlimited). For thousands of connections the broker's file
+  /// descriptor limit is the process's (`ulimit -n`), which it inherits from the test.
+  std::optional<int> max_connections;
   /// Extra config lines, appended verbatim after the listener (e.g. "max_keepalive 10").
   std::vector<std::string> extra_lines;
   /// `log_type all` instead of the default error/warning/notice/information.

@@ -326,7 +326,13 @@ class Connection {
   enum class Notice : std::uint8_t { None, Closed, ConnectFailed };
 
   void clear_output() noexcept;
-  [[nodiscard]] bool room_for(std::size_t bytes) noexcept;
+  // Room for one more packet of `bytes` in the send queue (compacting the send buffer if that
+  // makes it); the common case inline: it runs for every packet.
+  [[nodiscard]] bool room_for(std::size_t bytes) noexcept {
+    if (slot_count_ < kSendQueuePackets && tx_.size() - tx_tail_ >= bytes) return true;
+    return make_room(bytes);
+  }
+  [[nodiscard]] bool make_room(std::size_t bytes) noexcept;
   template <class P>
   Result<void> queue(const P& packet) noexcept;
   bool queue_ack(const Reply& reply) noexcept;

@@ -37,6 +37,9 @@
 #include "edgekit/transport/tcp.hpp"
 #include "edgekit/transport/transport.hpp"
 
+// OpenSSL's SSL (typedef struct ssl_st SSL in <openssl/types.h>), named without its headers.
+struct ssl_st;
+
 namespace edgekit::tls {
 
 /// Why a TLS call failed: the tls library's error enum. Every cause is reported with a message
@@ -202,6 +205,20 @@ class TlsContext {
 
   /// The configuration this context was made from (the PIN is cleared).
   [[nodiscard]] const Config& config() const noexcept;
+
+  /// For an event loop that runs the TLS handshake and stream itself on its own non-blocking
+  /// sockets (edgekit::mqtt_asio): a new client-side OpenSSL `SSL` over the connected socket
+  /// `fd`, set up exactly as `TlsTransport` sets up its own: this context's CAs, client
+  /// certificate and key (a token-held key signs in the token), the host-name (or IP address)
+  /// check and SNI for `config().server_name`, else `server_name`, a socket BIO that sends with
+  /// MSG_NOSIGNAL (no SIGPIPE), connect state. The handshake has not started.
+  /// Ownership: the caller frees it with SSL_free; `fd` stays the caller's and must outlive it.
+  /// The SSL holds a reference on the context's SSL_CTX (and so on a token session), so it may
+  /// outlive this TlsContext. Alerts are not recorded (`Error::alert` is for TlsTransport only).
+  /// Errors: InvalidConfig (no usable server name to check, SNI refused); HandshakeFailed (out
+  /// of memory in OpenSSL).
+  /// Thread safety: as `TlsTransport::connect`.
+  [[nodiscard]] Result<ssl_st*> new_client_ssl(int fd, std::string_view server_name) const;
 
  private:
   friend class TlsTransport;

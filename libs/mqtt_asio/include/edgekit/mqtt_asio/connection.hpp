@@ -1,0 +1,258 @@
+#pragma once
+/// \file
+/// The event-loop driver: many `mqtt::Connection` engines on one `asio::io_context` thread
+/// (standalone Asio), over TCP or TLS (OpenSSL, with the client key in a PEM file or in a PKCS#11
+/// token, through `edgekit::tls::TlsContext`). It is what fleetd and the fleet simulator use.
+///
+/// Model. The driver only moves bytes and time; every MQTT rule lives in the engine. Each
+/// `mqtt_asio::Connection` owns a socket, one `asio::steady_timer` and the engine, and works the
+/// socket in the reactor style (readiness, then non-blocking calls):
+///   - readable: read straight into `engine.read_buffer()` (for TLS: SSL_read into it), then
+///     `on_read`, then poll every event and hand it to the `Handler`, then write;
+///   - write: gather `engine.output()` into one non-blocking writev (TLS: the views copied into
+///     one record of the loop's scratch buffer, one SSL_write), `on_written(n)`; only when the
+///     socket is full does it wait for writability, and then it asks `output()` again. So no
+///     engine view is held across a wait, and the application may queue commands at any time;
+///   - the timer is armed at `engine.next_deadline()`; moved earlier at once, but when the
+///     deadline moves later (every write restarts the keep-alive) it is left to fire early and
+///     re-armed then, so a busy connection does not cancel and re-arm a timer per message.
+/// Commands (`publish`, `subscribe`, ...) go to the engine at once (their results are the
+/// engine's) and are written by the next turn of the loop, together with every other command
+/// made until then (from inside a `Handler` call: when it returns, with the acks): one write per
+/// batch, not per command.
+///
+/// Threading. One thread runs the io_context; every call on a Connection and on its Driver is
+/// made on that thread (from a handler, or through `asio::post` / `dispatch` to it). Handlers
+/// are called on that thread, from the loop only: never from inside `start`, a command or
+/// `stop` (a failure found while a command writes is reported from the loop). Several
+/// io_context threads each with their own Driver and connections are fine; a Connection never
+/// moves between them.
+///
+/// Buffers and memory. The `mqtt::Session` (with its record storage) and the receive and send
+/// buffers are the caller's and must outlive the Connection; the receive buffer bounds the
+/// largest incoming packet, the send buffer holds every outgoing packet except PUBLISH payloads,
+/// which are written from the caller's memory (see mqtt/connection.hpp for how long payload
+/// views must stay valid). The driver's own state is `sizeof(Connection)` (about 2.5 KB on x86-64,
+/// of which the engine is 2.1 KB), plus about 0.5 KB of heap while connected (Asio's per-socket
+/// reactor record and the pending waits); TLS adds OpenSSL's per-connection state, about 25 KB
+/// of heap (the SSL object alone is 7.6 KB; record buffers are released while idle with
+/// SSL_MODE_RELEASE_BUFFERS). docs/benchmarks.md has the measured figures.
+///
+/// Errors. Nothing throws out of this library (Asio's error_code overloads throughout; an
+/// allocation failure inside Asio becomes a transport error). Socket and TLS failures reach the
+/// engine as `on_transport_closed(TransportClosed)` (end of stream, reset, close_notify) or
+/// `(TransportError)` (anything else, TLS handshake and certificate failures included); the
+/// engine then reports ConnectFailed or ConnectionClosed as an ordinary event. The transport's
+/// own error is kept in `transport_error()` (a `std::error_code`: system errors, or
+/// `mqtt_asio::Errc` for TLS) and passed to `Handler::on_closed`, called once per `start` when
+/// the socket is closed and no operation is pending any more: from then on the Connection may be
+/// started again (a resume, with the same Session) or destroyed.
+///
+/// Lifetime. Pending Asio operations point at the Connection. Destroy it only when it is idle
+/// (never started, or after `on_closed`), or after its io_context has stopped for good (the
+/// io_context must then be destroyed without running again).
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "edgekit/core/clock.hpp"
+#include "edgekit/mqtt/connection.hpp"
+
+struct ssl_st;
+
+namespace edgekit::tls {
+class TlsContext;
+}
+
+namespace edgekit::mqtt_asio {
+
+/// Failures of the driver itself, apart from the system's (`std::errc`, Asio's) and MQTT's.
+enum class Errc : std::uint8_t {
+  Ok = 0,
+  TlsSetupFailed = 1,      ///< the SSL object could not be made (see TlsContext::new_client_ssl)
+  TlsHandshakeFailed,      ///< the handshake failed (alert, protocol, token signature, ...)
+  TlsCertificateRejected,  ///< the server's certificate failed verification (CA, name, dates)
+  TlsStreamFailed,         ///< a TLS protocol failure on an established stream
+  OutOfMemory,             ///< Asio could not allocate an operation
+  Stopped,                 ///< `stop()` closed the connection
+};
+/// The `std::error_category` of `Errc` (name "edgekit.mqtt_asio").
+[[nodiscard]] const std::error_category& error_category() noexcept;
+[[nodiscard]] inline std::error_code make_error_code(Errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+class Connection;
+
+/// What a Connection reports to the application. Called on the io_context thread.
+class Handler {
+ public:
+  /// One engine event (see mqtt::Event; its views are valid during this call only). The handler
+  /// may call any command of `connection` (they are written when the handler returns) and
+  /// `stop()`, but must not destroy it.
+  virtual void on_event(Connection& connection, const mqtt::Event& event) = 0;
+  /// The socket is closed and nothing is pending: the last call for this `start`. `error` is
+  /// the transport's failure (empty after a clean `disconnect`; `Errc::Stopped` after `stop`).
+  /// The Connection may be restarted or destroyed from here.
+  virtual void on_closed(Connection& connection, std::error_code error) = 0;
+
+ protected:
+  ~Handler() = default;
+};
+
+/// State shared by the connections of one io_context thread: the io_context, the clock and the
+/// TLS write scratch buffer. Thread safety: one thread (the io_context's).
+class Driver {
+ public:
+  explicit Driver(asio::io_context& io);
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  [[nodiscard]] asio::io_context& io() noexcept { return io_; }
+  /// The current time on the steady clock, as the engines see it.
+  [[nodiscard]] static Instant now() noexcept;
+
+ private:
+  friend class Connection;
+  asio::io_context& io_;
+  std::vector<unsigned char> tls_scratch_;  // one TLS record, reused by every write
+};
+
+/// Where to connect. `tls` null: plain TCP.
+struct Endpoint {
+  Endpoint(asio::ip::tcp::endpoint where, const tls::TlsContext* context = nullptr,
+           std::string_view name = {}) noexcept
+      : address(where), tls(context), server_name(name) {}
+  asio::ip::tcp::endpoint address;
+  /// TLS settings (loaded once, shared by any number of connections); must outlive the
+  /// connection attempt's handshake.
+  const tls::TlsContext* tls = nullptr;
+  /// The name checked in the server's certificate and sent as SNI (unless the context's
+  /// `server_name` is set); empty: the address as text. Copied by `start`.
+  std::string_view server_name;
+  /// SO_SNDBUF and SO_RCVBUF of the socket in bytes (the kernel's memory per connection, which
+  /// Linux doubles); 0 keeps the system's defaults and auto-tuning.
+  std::uint32_t socket_buffer_size = 0;
+};
+
+/// What a connection's socket has done since `start` (for benchmarks and tests).
+struct Stats {
+  std::uint32_t reads = 0;         ///< read calls (recv / SSL_read), would-block ones included
+  std::uint32_t writes = 0;        ///< write calls (sendmsg / SSL_write), would-block ones included
+  std::uint32_t write_blocks = 0;  ///< writes that found the socket full and waited
+};
+
+/// One MQTT client connection driven by the io_context. See the file comment.
+class Connection {
+ public:
+  /// `session`, the buffers and `handler` are the caller's and must outlive the Connection.
+  Connection(Driver& driver, mqtt::Session& session, mqtt::MutableBytes receive_buffer,
+             mqtt::MutableBytes send_buffer, Handler& handler) noexcept;
+  /// See "Lifetime" in the file comment.
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Queues CONNECT in the engine (the CONNACK must arrive within `timeout`, which covers the
+  /// TCP connect and the TLS handshake too), then connects the socket, runs the TLS handshake
+  /// and writes. The outcome is a Connected or ConnectFailed event, followed by `on_closed`
+  /// when it failed. `options` is used during the call only.
+  /// Errors (nothing started): AlreadyConnected (the previous start has not reached
+  /// `on_closed`); the errors of `mqtt::Connection::connect`.
+  [[nodiscard]] mqtt::Result<void> start(const Endpoint& endpoint,
+                                         const mqtt::ConnectOptions& options,
+                                         Duration timeout) noexcept;
+
+  /// The engine's commands, written by the next turn of the loop (see the file comment).
+  /// Results, errors and view lifetimes are the engine's (mqtt/connection.hpp); SendQueueFull
+  /// means: retry after a completion event.
+  [[nodiscard]] mqtt::Result<std::uint16_t> publish(const mqtt::Publish& message) noexcept;
+  [[nodiscard]] mqtt::Result<std::uint16_t> subscribe(
+      std::span<const mqtt::Subscription> subscriptions,
+      const mqtt::Properties& properties = {}) noexcept;
+  [[nodiscard]] mqtt::Result<std::uint16_t> unsubscribe(
+      std::span<const std::string_view> filters, const mqtt::Properties& properties = {}) noexcept;
+  [[nodiscard]] mqtt::Result<void> ping() noexcept;
+  /// Sends DISCONNECT; the socket is closed once it is written (then `on_closed`, no error).
+  [[nodiscard]] mqtt::Result<void> disconnect(
+      mqtt::ReasonCode reason = mqtt::ReasonCode::Success,
+      const mqtt::Properties& properties = {}) noexcept;
+  /// Closes the socket now without DISCONNECT (the engine sees TransportClosed and reports the
+  /// close), then `on_closed` with Errc::Stopped. Nothing happens when idle.
+  void stop() noexcept;
+
+  /// The engine, for its state and counters. Commands must go through this class (or be
+  /// followed by `flush()`), else they wait for the next socket event or timer to be written.
+  [[nodiscard]] mqtt::Connection& engine() noexcept { return engine_; }
+  [[nodiscard]] const mqtt::Connection& engine() const noexcept { return engine_; }
+  /// Has what the engine has queued written by the next turn of the loop (after commands made
+  /// on `engine()` directly).
+  void flush() noexcept;
+  /// True between `start` and `on_closed`.
+  [[nodiscard]] bool active() const noexcept { return phase_ != Phase::Idle; }
+  /// The transport's failure of the last connection (empty if none).
+  [[nodiscard]] std::error_code transport_error() const noexcept { return transport_error_; }
+  /// Counters of the socket calls since the last `start`.
+  [[nodiscard]] const Stats& stats() const noexcept { return stats_; }
+  /// For TLS: the X.509 verification result of the last handshake (X509_V_OK = 0 when it passed
+  /// or did not get that far).
+  [[nodiscard]] long tls_verify_result() const noexcept { return verify_result_; }
+
+ private:
+  enum class Phase : std::uint8_t { Idle, Connecting, Handshaking, Open, Closing };
+
+  void on_connected(std::error_code ec) noexcept;
+  void handshake() noexcept;
+  void on_ready(bool read, std::error_code ec) noexcept;
+  void on_timer(std::error_code ec) noexcept;
+  void pump() noexcept;
+  bool read_some() noexcept;
+  bool write_some() noexcept;
+  void wait_read() noexcept;
+  void wait_write() noexcept;
+  void wait(bool read) noexcept;
+  void arm_timer() noexcept;
+  void on_failure(std::error_code ec, mqtt::Errc engine_error) noexcept;
+  void schedule() noexcept;
+  void close_socket(bool clean) noexcept;
+  void maybe_finish() noexcept;
+  std::error_code tls_error(int ssl_error, bool handshaking) noexcept;
+
+  Driver& driver_;
+  Handler& handler_;
+  mqtt::Connection engine_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  ssl_st* ssl_ = nullptr;
+  const tls::TlsContext* tls_ = nullptr;
+  std::string server_name_;  // for the TLS handshake only (usually in its small-string buffer)
+  std::error_code transport_error_;
+  long verify_result_ = 0;
+  Stats stats_;
+  std::optional<Instant> armed_;     // the deadline the timer waits for
+  std::optional<Instant> close_by_;  // the engine closed: its last bytes must leave by then
+  Phase phase_ = Phase::Idle;
+  std::uint16_t pending_ = 0;      // Asio operations whose handler has not run yet
+  bool read_waiting_ = false;      // an async_wait(read) is pending
+  bool write_waiting_ = false;     // an async_wait(write) is pending
+  bool readable_ = false;          // the socket may have bytes (last read did not block)
+  bool read_wants_write_ = false;  // TLS: SSL_read needs the socket writable
+  bool write_wants_read_ = false;  // TLS: SSL_write needs the socket readable
+  bool in_pump_ = false;           // re-entrancy guard (commands from inside a handler)
+  bool again_ = false;             // work arrived during pump
+  bool scheduled_ = false;         // a pump() is posted
+};
+
+}  // namespace edgekit::mqtt_asio
+
+template <>
+struct std::is_error_code_enum<edgekit::mqtt_asio::Errc> : std::true_type {};
