@@ -67,21 +67,27 @@ Counts since(Counts a) {
   return {g_allocations.load() - a.allocations, g_bytes.load() - a.bytes};
 }
 
-class AgentMemory : public edgekit::testing::MosquittoFixture {};
+class AgentMemory : public edgekit::testing::MosquittoFixture {
+ protected:
+  static mqtt::ConnectOptions options(mqtt::Version v, std::string_view id) {
+    mqtt::ConnectOptions o;
+    o.version = v;
+    o.client_id = id;
+    return o;
+  }
+  SteadyClock clock_;
+};
 
 void count(void* ctx, const mqtt::Publish&) {
   static_cast<std::atomic<int>*>(ctx)->fetch_add(1);
 }
 
 TEST_F(AgentMemory, ConstructionTakesEveryByteAndSteadyStateNone) {
-  SteadyClock clock;
   TcpTransportFactory factory("127.0.0.1", broker().port());
-  mqtt::ConnectOptions o;
-  o.version = mqtt::Version::V5;
-  o.client_id = "agent-memory";
+  const auto o = options(mqtt::Version::V5, "agent-memory");
   const Config config{};
   const Counts before = counts();
-  auto agent = std::make_unique<Agent>(config, o, factory, clock);
+  auto agent = std::make_unique<Agent>(config, o, factory, clock_);
   const Counts constructed = since(before);
   ASSERT_TRUE(agent->start());
   const Counts started = since(before);
@@ -116,11 +122,8 @@ TEST_F(AgentMemory, ConstructionTakesEveryByteAndSteadyStateNone) {
 
 // A small device's settings: what one connection costs when the buffers are sized for it.
 TEST_F(AgentMemory, SmallDeviceConfiguration) {
-  SteadyClock clock;
   TcpTransportFactory factory("127.0.0.1", broker().port());
-  mqtt::ConnectOptions o;
-  o.version = mqtt::Version::V311;
-  o.client_id = "agent-memory-small";
+  const auto o = options(mqtt::Version::V311, "agent-memory-small");
   Config config;
   config.command_slots = 16;
   config.slot_size = 256;
@@ -132,7 +135,7 @@ TEST_F(AgentMemory, SmallDeviceConfiguration) {
   config.inflight_records = 16;
   config.incoming_qos2 = 16;
   const Counts before = counts();
-  auto agent = std::make_unique<Agent>(config, o, factory, clock);
+  auto agent = std::make_unique<Agent>(config, o, factory, clock_);
   const Counts constructed = since(before);
   std::printf(
       "[   INFO   ] Agent (16 slots of 256 B, 2 KB + 1 KB buffers, 16 records, 8 routes): "
