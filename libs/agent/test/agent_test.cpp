@@ -99,6 +99,7 @@ struct Echo {
   Agent* agent = nullptr;
   Inbox* replies = nullptr;
   std::atomic<int> would_deadlock{0};
+  std::atomic<int> wait_refused{0};
   std::atomic<int> subscribed{0};
   static void on(void* ctx, const mqtt::Publish& p) {
     auto* self = static_cast<Echo*>(ctx);
@@ -106,6 +107,9 @@ struct Echo {
     (void)!self->agent->publish(message("echo/out", reply, QoS::AtLeastOnce));
     auto w = self->agent->publish_and_wait(message("echo/out", "x"), 1s);
     if (!w && w.error().code == Errc::WouldDeadlock) ++self->would_deadlock;
+    // Waiting for room on the thread that makes room is refused too.
+    auto pw = self->agent->publish(message("echo/out", "y"), {}, PublishWait{Duration{1000}});
+    if (!pw && pw.error().code == Errc::WouldDeadlock) ++self->wait_refused;
     if (self->subscribed.exchange(1) == 0) {
       (void)!self->agent->subscribe("echo/out", {QoS::AtLeastOnce}, self->replies->handler());
     }
@@ -129,6 +133,7 @@ TEST_P(AgentTest, HandlersMayCallTheAgentReentrantly) {
   ASSERT_TRUE(replies.wait_for(1));
   EXPECT_EQ(replies.snapshot()[0].payload, "re:2");
   EXPECT_EQ(echo.would_deadlock.load(), 2);
+  EXPECT_EQ(echo.wait_refused.load(), 2);
 }
 
 TEST_P(AgentTest, ManyThreadsShareOneConnectionAndBatchWrites) {
@@ -194,6 +199,58 @@ TEST_P(AgentTest, FullPoolIsAnErrorNotABlock) {
   EXPECT_EQ(ok, 8);
   EXPECT_EQ(last, Errc::QueueFull);
   proxy.pass();
+}
+
+// PublishWait: instead of a sleep-and-retry loop in the caller, `publish` waits for the
+// connection and for a free slot, up to its timeout.
+TEST_P(AgentTest, PublishCanWaitUntilConnectedAndForAFreeSlot) {
+  testing::FaultProxy proxy(broker().port());
+  ASSERT_TRUE(proxy.start());
+  proxy.refuse(true);  // the broker seems down: the agent keeps trying
+  TcpTransportFactory factory("127.0.0.1", proxy.port());
+  Config c;
+  c.command_slots = 2;
+  c.reconnect_backoff = {Duration{20}, Duration{50}};
+  Completions done;
+  Agent agent(c, options("agent-wait"), factory, clock_);
+  ASSERT_TRUE(agent.start());
+  const PublishWait until_connected{Duration{100}, true};
+  auto r = agent.publish(message("w/t", "a", QoS::AtLeastOnce), done.handler(), until_connected);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::Timeout);  // not connected in time: nothing queued
+  // The broker comes back while the caller waits: the message is queued once connected.
+  std::thread opener([&] {
+    std::this_thread::sleep_for(100ms);
+    proxy.refuse(false);
+  });
+  r = agent.publish(message("w/t", "b", QoS::AtLeastOnce), done.handler(),
+                    PublishWait{Duration{5000}, true});
+  opener.join();
+  ASSERT_TRUE(r) << to_string(r.error().code);
+  EXPECT_EQ(agent.state(), ConnectionState::Connected);
+  ASSERT_TRUE(done.wait_for(1));
+  // Both slots held by QoS 1 publishes whose PUBACKs are held back: a plain publish fails at
+  // once, a waiting one gets the slot the first PUBACK frees.
+  proxy.stall_to_client();
+  ASSERT_TRUE(agent.publish(message("w/t", "c", QoS::AtLeastOnce), done.handler()));
+  ASSERT_TRUE(agent.publish(message("w/t", "d", QoS::AtLeastOnce), done.handler()));
+  auto full = agent.publish(message("w/t", "e", QoS::AtLeastOnce), done.handler());
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::QueueFull);
+  auto timed_out = agent.publish(message("w/t", "e", QoS::AtLeastOnce), done.handler(),
+                                 PublishWait{Duration{50}});
+  ASSERT_FALSE(timed_out);
+  EXPECT_EQ(timed_out.error().code, Errc::Timeout);
+  std::thread passer([&] {
+    std::this_thread::sleep_for(100ms);
+    proxy.pass();
+  });
+  r = agent.publish(message("w/t", "e", QoS::AtLeastOnce), done.handler(),
+                    PublishWait{Duration{5000}});
+  passer.join();
+  ASSERT_TRUE(r) << to_string(r.error().code);
+  ASSERT_TRUE(done.wait_for(4));
+  for (auto& oc : done.snapshot()) EXPECT_TRUE(oc.ok()) << to_string(oc.error);
 }
 
 TEST_P(AgentTest, OfflineQueueRejectsNewOrDropsOldestQoS0ByPolicy) {
@@ -478,7 +535,8 @@ class AgentFailureTest : public edgekit::testing::MosquittoFixture {
     agent.set_status_handler(log.handler());
     EXPECT_TRUE(agent.start());
     EXPECT_TRUE(wait_until([&] { return agent.state() == ConnectionState::Failed; }, 5s));
-    std::this_thread::sleep_for(500ms);  // no retries after the failure
+    // That nothing is retried afterwards is checked in simulated time (AgentCoreTest: no
+    // deadline is left after a permanent failure), not by sleeping here.
     auto r = agent.publish(message("t", "x", QoS::AtLeastOnce));
     EXPECT_FALSE(r);
     if (!r) {

@@ -92,8 +92,23 @@ void FaultProxy::pass() {
   slow_delay_ms_ = 0;
   slow_chunk_ = 0;
 }
-void FaultProxy::stall() { stalled_ = true; }
-void FaultProxy::stall_to_client() { stalled_to_client_ = true; }
+void FaultProxy::stall() {
+  stalled_ = true;
+  settle();
+}
+void FaultProxy::stall_to_client() {
+  stalled_to_client_ = true;
+  settle();
+}
+void FaultProxy::settle() {
+  // The proxy thread may be inside a poll that still watches for input (up to 5 ms): wait until
+  // it has started two new rounds, so the next bytes a client writes are held back for sure.
+  if (!thread_.joinable()) return;
+  const std::size_t seen = rounds_.load();
+  while (rounds_.load() < seen + 2 && !stop_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 void FaultProxy::cut() { ++cut_requests_; }
 void FaultProxy::slow(std::chrono::milliseconds delay, std::size_t chunk) {
   slow_chunk_ = chunk == 0 ? 1 : chunk;
@@ -107,6 +122,7 @@ void FaultProxy::run() {
   std::vector<char> buf(64 * 1024);
   std::size_t cuts_seen = 0;
   while (!stop_) {
+    ++rounds_;
     if (const std::size_t c = cut_requests_.load(); c != cuts_seen) {
       cuts_seen = c;
       for (Pair& p : pairs) close_pair(p);

@@ -34,10 +34,11 @@ class FaultProxy {
 
   /// Normal copying (also ends stall and slow).
   void pass();
-  /// Stops copying in both directions; connections stay open, bytes wait in the kernel.
+  /// Stops copying in both directions; connections stay open, bytes wait in the kernel. Returns
+  /// once the proxy thread has seen it (bytes written after the call are held back).
   void stall();
   /// Stops copying from the server to the clients only (e.g. to hold back an acknowledgement
-  /// while the client's packets still reach the server). `pass` ends it.
+  /// while the client's packets still reach the server). `pass` ends it. Returns once in force.
   void stall_to_client();
   /// Closes every current connection (both sides) at once. Returns at once; the cut is made by
   /// the proxy thread within a few milliseconds.
@@ -54,6 +55,7 @@ class FaultProxy {
 
  private:
   void run();
+  void settle();
 
   std::uint16_t target_port_;
   std::uint16_t port_ = 0;
@@ -66,6 +68,7 @@ class FaultProxy {
   std::atomic<std::size_t> cut_requests_{0};
   std::atomic<std::size_t> cuts_done_{0};
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> rounds_{0};  // proxy loop iterations started
   std::atomic<std::int64_t> slow_delay_ms_{0};
   std::atomic<std::size_t> slow_chunk_{0};
 };

@@ -2,23 +2,25 @@
 /// \file
 /// `edgekit::agent::Agent`: one MQTT connection (3.1.1 or 5) shared by many threads.
 ///
-/// One thread (the agent's, started by `start`) owns a `mqtt::Client`, its `Session` and the
-/// transport. Any thread may call `publish`, `subscribe`, `unsubscribe` and `disconnect`; each
-/// call copies what it needs into a command slot, queues it and returns at once. The outcome (the
-/// broker's reason code, or why it failed) arrives as a `CompletionHandler` call on the agent
-/// thread, or the caller waits for it with a timeout (`*_and_wait`).
+/// One thread (the agent's, started by `start`) steps an `AgentCore` (core.hpp), which owns the
+/// sans-I/O `mqtt::Connection`, its `Session` and the transport. Any thread may call `publish`,
+/// `subscribe`, `unsubscribe` and `disconnect`; each call copies what it needs into a command
+/// slot, queues it and returns at once. The outcome (the broker's reason code, or why it failed)
+/// arrives as a `CompletionHandler` call on the agent thread, or the caller waits for it with a
+/// timeout (`*_and_wait`).
 ///
 /// Memory: everything is allocated once, in the constructor (command slots of `slot_size` bytes
-/// each, the client's buffers, the router's table, the session's records). Steady-state operation
-/// never touches the heap. A full pool is an error the caller sees (`Errc::QueueFull`), never a
-/// block.
+/// each, the connection's buffers, the router's table, the session's records; docs/agent.md
+/// states the figures). Steady-state operation never touches the heap. A full pool is an error
+/// the caller sees (`Errc::QueueFull`), never a block — unless the caller asks `publish` to wait
+/// for room (`PublishWait`).
 ///
 /// Ordering: commands are carried out in the order they were queued (a publish waiting for the
 /// server's Receive Maximum holds back the ones behind it), so the messages of one publishing
 /// thread leave in the order it queued them, also across reconnects and restarts.
 ///
 /// Connection keeping: the agent connects through the `TransportFactory`, reconnects with
-/// exponential backoff and full jitter (`edgekit::backoff`), resumes the session (the client
+/// exponential backoff and full jitter (`edgekit::backoff`), resumes the session (the engine
 /// resends unacknowledged QoS 1/2 with DUP), and when the broker lost the session
 /// (session_present = 0) subscribes every filter again and puts the publishes the broker forgot
 /// back at the head of the queue; the status handler is told so. One exception, see
@@ -29,8 +31,13 @@
 /// connection, protocol errors) stop the retrying unless `Config::retry_permanent_failures`.
 ///
 /// Batching: the agent thread takes every queued command (up to `Config::max_batch`) and the
-/// packets they produce leave in one write; every complete packet of one read is handled and the
-/// acknowledgements they need leave in one write as well.
+/// packets they produce leave together (one writev of the connection's send queue, up to 16
+/// packets); every complete packet of one read is handled and the acknowledgements they need
+/// leave in one write as well.
+///
+/// Connecting: the TCP / TLS connect is the factory's (blocking) call on the agent thread; the
+/// MQTT CONNECT / CONNACK exchange is event-driven, so commands are taken (queued, dropped by
+/// the offline policy, a `disconnect` abandons the attempt) while the CONNACK is awaited.
 ///
 /// Thread safety: every public member may be called from any thread, including from inside a
 /// `MessageHandler` or `CompletionHandler` (which run on the agent thread) — except the
@@ -43,11 +50,10 @@
 #include <string_view>
 #include <system_error>
 
-#include "edgekit/agent/os.hpp"
 #include "edgekit/core/backoff.hpp"
 #include "edgekit/core/clock.hpp"
 #include "edgekit/core/result.hpp"
-#include "edgekit/mqtt/client.hpp"
+#include "edgekit/mqtt/connection.hpp"
 #include "edgekit/mqtt/session_store.hpp"
 #include "edgekit/transport/transport.hpp"
 
@@ -63,7 +69,9 @@ enum class Errc : std::uint8_t {
   Rejected,           ///< the MQTT layer refused the command; `mqtt` says why
   Stopped,            ///< the agent is stopped (or stopping): the command was not carried out
   PermanentFailure,   ///< the connection failed permanently (see the status); not retrying
-  Timeout,            ///< `*_and_wait` timed out; the command goes on, its outcome is dropped
+  Timeout,            ///< `*_and_wait` timed out (the command goes on, its outcome is dropped);
+                      ///< a waiting `publish` found no room in time (nothing queued); a
+                      ///< response expectation (`expect_response`) got no response in time
   WouldDeadlock,      ///< a waiting call made on the agent thread (from a handler)
   NotSubscribed,      ///< unsubscribe of a filter that has no subscription
   RouterFull,         ///< `Config::max_subscriptions` filters are subscribed already
@@ -126,6 +134,14 @@ struct CompletionHandler {
 /// valid during the call only. May call the agent (not its `*_and_wait` members).
 struct MessageHandler {
   void (*function)(void* context, const mqtt::Publish& message) = nullptr;
+  void* context = nullptr;
+};
+
+/// Receives the outcome of an `expect_response`: once, on the agent thread, with the response
+/// (`response` non-null, valid during the call only, `outcome.ok()`) or without one
+/// (`outcome.error` Timeout, or Stopped).
+struct ResponseHandler {
+  void (*function)(void* context, const Outcome& outcome, const mqtt::Publish* response) = nullptr;
   void* context = nullptr;
 };
 
@@ -294,11 +310,10 @@ struct Config {
   /// Subscriptions (router entries) and the longest filter.
   std::size_t max_subscriptions = 16;
   std::size_t max_filter_length = 128;
-  /// Client buffers (the receive buffer bounds the largest inbound packet) and the batch buffer
-  /// the packets of one batch are gathered in before they leave in one write.
+  /// The connection's buffers: the receive buffer bounds the largest inbound packet; the send
+  /// buffer holds the queued packets except PUBLISH payloads, which are written from the slots.
   std::size_t receive_buffer_size = 16 * 1024;
   std::size_t send_buffer_size = 4 * 1024;
-  std::size_t batch_buffer_size = 32 * 1024;
   /// Session records: outgoing QoS 1/2 in flight, inbound QoS 2 awaiting PUBREL.
   std::size_t inflight_records = 64;
   std::size_t incoming_qos2 = 64;
@@ -320,6 +335,21 @@ struct Config {
   bool retry_permanent_failures = false;
   /// QoS 2 publishes accepted by a broker (PUBREC) that then lost the session. See the enum.
   UncertainQoS2Policy uncertain_qos2 = UncertainQoS2Policy::ReportUncertain;
+  /// The longest correlation token of `expect_response` (each expectation takes a command slot).
+  std::size_t max_correlation_length = 64;
+};
+
+/// Lets `publish` wait instead of failing at once when there is no room, and optionally until
+/// the agent is connected — instead of a sleep-and-retry loop around `publish` in the caller.
+struct PublishWait {
+  /// How long `publish` may block its caller: for a free command slot (else QueueFull), for
+  /// room in the offline queue (else OfflineQueueFull), and with `until_connected` for the
+  /// connection. Zero (the default): never wait. When the time is up: `Errc::Timeout`, nothing
+  /// queued.
+  Duration timeout{0};
+  /// Queue only once the agent is connected (state Connected), waiting up to `timeout`; a
+  /// message that would otherwise wait in the offline queue waits in the caller instead.
+  bool until_connected = false;
 };
 
 /// Persistence of the session (unacknowledged QoS 1/2, inbound QoS 2 ids) and of the outbox
@@ -335,7 +365,7 @@ struct Persistence {
 struct Stats {
   std::uint64_t writes = 0;          ///< transport writes (system calls) made
   std::uint64_t reads = 0;           ///< transport reads
-  std::uint64_t published = 0;       ///< publishes handed to the client
+  std::uint64_t published = 0;       ///< publishes handed to the connection
   std::uint64_t batches = 0;         ///< batches of commands taken
   std::uint64_t connects = 0;        ///< successful connects
   std::uint64_t requeued = 0;        ///< publishes requeued after the broker lost the session
@@ -357,7 +387,7 @@ class Agent {
   Agent& operator=(const Agent&) = delete;
 
   /// Sets the status handler; call before `start`.
-  void set_status_handler(StatusHandler handler) noexcept { status_handler_ = handler; }
+  void set_status_handler(StatusHandler handler) noexcept;
 
   /// Restores persisted state (outbox and session) and starts the agent thread, which connects.
   /// Returns false when the thread or the wake-up could not be created or was started already.
@@ -375,6 +405,12 @@ class Agent {
   /// WildcardInTopicName, InvalidArgument for properties in 3.1.1); PersistenceFailed.
   [[nodiscard]] Result<void> publish(const mqtt::Publish& message,
                                      CompletionHandler done = {}) noexcept;
+  /// `publish`, but waiting as `wait` says for room (a free slot, room in the offline queue) and
+  /// optionally for the connection, up to `wait.timeout`, before it queues the message.
+  /// Errors: those of `publish`; Timeout (no room, or not connected, in time: nothing queued);
+  /// WouldDeadlock (a non-zero wait on the agent thread, which is the one that makes room).
+  [[nodiscard]] Result<void> publish(const mqtt::Publish& message, CompletionHandler done,
+                                     PublishWait wait) noexcept;
   /// `publish`, then waits up to `timeout` for the outcome.
   /// Errors: those of `publish`; WouldDeadlock (on the agent thread); Timeout.
   [[nodiscard]] Result<Outcome> publish_and_wait(const mqtt::Publish& message,
@@ -396,7 +432,7 @@ class Agent {
   /// than max_filter_length); Rejected (invalid filter). Outcome errors: RouterFull; a SUBACK
   /// failure code in `reason_code`; Rejected with `mqtt` Timeout (no SUBACK within
   /// `Config::operation_timeout`), ProtocolError (a SUBACK with more than one code) or the
-  /// client's error (e.g. PacketTooLarge).
+  /// connection's error (e.g. PacketTooLarge).
   [[nodiscard]] Result<void> subscribe(std::string_view filter, mqtt::SubscribeOptions options,
                                        MessageHandler handler,
                                        CompletionHandler done = {}) noexcept;
@@ -423,20 +459,31 @@ class Agent {
   /// After a permanent failure or `disconnect`: connect again (backoff reset).
   void reconnect() noexcept;
 
+  /// Request/response correlation for clients built on the agent (Shadow, Jobs, provisioning):
+  /// expects a response carrying `correlation` (e.g. the request's clientToken; copied, at most
+  /// `Config::max_correlation_length` bytes) within `timeout`. Call it before publishing the
+  /// request; the response topic's message handler hands the response in with
+  /// `deliver_response`. `handler` is called once on the agent thread: with the response, or
+  /// with Timeout (or Stopped) and none. Takes a command slot until then.
+  /// Errors: NotStarted; Stopped; QueueFull; InvalidArgument (empty or too long).
+  [[nodiscard]] Result<void> expect_response(std::string_view correlation, Duration timeout,
+                                             ResponseHandler handler) noexcept;
+  /// Agent thread (a message handler): completes the expectation of `correlation` with
+  /// `response`. False when none is registered (unknown, answered, or timed out).
+  bool deliver_response(std::string_view correlation, const mqtt::Publish& response) noexcept;
+
   /// Ends the agent thread without DISCONNECT (the session stays resumable), completing every
   /// command not carried out with Stopped. Idempotent; not from the agent thread.
   void stop() noexcept;
 
   /// The current state (may change right after).
-  [[nodiscard]] ConnectionState state() const noexcept { return state_.load(); }
+  [[nodiscard]] ConnectionState state() const noexcept;
   /// Counters (read from any thread; approximate while running).
   [[nodiscard]] Stats stats() const noexcept;
 
-  struct Impl;  // the agent thread's state (sources)
+  struct Impl;  // the core and its thread (sources)
 
  private:
-  StatusHandler status_handler_{};
-  std::atomic<ConnectionState> state_{ConnectionState::Idle};
   std::unique_ptr<Impl> impl_;
 };
 

@@ -23,26 +23,28 @@
 #include <mutex>
 #include <pthread.h>
 
+#include "edgekit/agent/thread_annotations.hpp"
 #include "edgekit/core/clock.hpp"
 
 namespace edgekit::agent::os {
 
 /// A non-recursive mutex.
-class Mutex {
+class EDGEKIT_CAPABILITY("mutex") Mutex {
  public:
-  void lock() noexcept { m_.lock(); }
-  void unlock() noexcept { m_.unlock(); }
+  void lock() noexcept EDGEKIT_ACQUIRE() { m_.lock(); }
+  void unlock() noexcept EDGEKIT_RELEASE() { m_.unlock(); }
 
  private:
   friend class Event;
+  friend class Condition;
   std::mutex m_;
 };
 
 /// Holds a Mutex for a scope.
-class LockGuard {
+class EDGEKIT_SCOPED_CAPABILITY LockGuard {
  public:
-  explicit LockGuard(Mutex& m) noexcept : m_(m) { m_.lock(); }
-  ~LockGuard() { m_.unlock(); }
+  explicit LockGuard(Mutex& m) noexcept EDGEKIT_ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~LockGuard() EDGEKIT_RELEASE() { m_.unlock(); }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;
 
@@ -78,6 +80,26 @@ class Event {
   std::mutex m_;
   std::condition_variable cv_;
   bool signalled_ = false;
+};
+
+/// A condition variable over a `Mutex`: several threads wait for a state that the Mutex
+/// guards; `notify_all` wakes them to check it again. FreeRTOS: an event group, or a list of
+/// waiting tasks notified under the mutex.
+class Condition {
+ public:
+  /// Waits (with `m` held by the caller; released while waiting) until notified or `timeout`
+  /// passes; may wake spuriously. Returns with `m` held.
+  void wait_for(Mutex& m, Duration timeout) noexcept EDGEKIT_REQUIRES(m) {
+    if (timeout <= Duration::zero()) return;
+    std::unique_lock<std::mutex> l(m.m_, std::adopt_lock);
+    cv_.wait_for(l, timeout);
+    l.release();
+  }
+  /// Wakes every waiter.
+  void notify_all() noexcept { cv_.notify_all(); }
+
+ private:
+  std::condition_variable cv_;
 };
 
 /// A thread running `entry(context)`. Not movable.
