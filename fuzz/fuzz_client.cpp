@@ -235,23 +235,6 @@ enum Cmd : std::uint8_t {
   kCmdCount
 };
 
-struct Cursor {
-  const std::uint8_t* p;
-  std::size_t n;
-  std::size_t i = 0;
-  bool more() const { return i < n; }
-  std::uint8_t u8() { return i < n ? p[i++] : 0; }
-  std::uint16_t u16() {
-    const std::uint16_t hi = u8();
-    return static_cast<std::uint16_t>((hi << 8) | u8());
-  }
-  Bytes take(std::size_t k) {
-    k = std::min(k, n - i);
-    Bytes b(reinterpret_cast<const std::byte*>(p + i), k);
-    i += k;
-    return b;
-  }
-};
 
 constexpr std::string_view kTopics[] = {"a", "b/c", "sensors/kitchen/temp", "a"};
 

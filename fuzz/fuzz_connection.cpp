@@ -104,19 +104,6 @@ void take_output(Bytes data) {
   }
 }
 
-struct Cursor {
-  const std::uint8_t* p;
-  std::size_t n;
-  std::size_t i = 0;
-  bool more() const { return i < n; }
-  std::uint8_t u8() { return i < n ? p[i++] : 0; }
-  Bytes take(std::size_t k) {
-    k = std::min(k, n - i);
-    Bytes b(reinterpret_cast<const std::byte*>(p + i), k);
-    i += k;
-    return b;
-  }
-};
 
 constexpr std::string_view kTopics[] = {"a", "b/c", "sensors/kitchen/temp", "a"};
 

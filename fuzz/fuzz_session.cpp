@@ -71,24 +71,6 @@ constexpr Subscription kSubs[] = {{"a/+", {QoS::ExactlyOnce, false, false, {}}},
                                   {"sensors/#", {QoS::AtLeastOnce, true, true, {}}}};
 constexpr std::string_view kFilters[] = {"a/+", "sensors/#"};
 
-// Reads the script.
-struct Cursor {
-  const std::uint8_t* p;
-  std::size_t n;
-  std::size_t i = 0;
-  bool more() const { return i < n; }
-  std::uint8_t u8() { return i < n ? p[i++] : 0; }
-  std::uint16_t u16() {
-    const std::uint16_t hi = u8();
-    return static_cast<std::uint16_t>((hi << 8) | u8());
-  }
-  Bytes take(std::size_t k) {
-    k = std::min(k, n - i);
-    Bytes b(reinterpret_cast<const std::byte*>(p + i), k);
-    i += k;
-    return b;
-  }
-};
 
 template <class P>
 void must_encode(const P& packet, Version v) {

@@ -31,6 +31,26 @@ using namespace edgekit::mqtt;
 
 namespace edgekit::fuzz {
 
+/// Reads a script-driven target's input: bytes, 16-bit numbers (big-endian) and runs of bytes;
+/// past the end every read gives 0 or nothing.
+struct Cursor {
+  const std::uint8_t* p;
+  std::size_t n;
+  std::size_t i = 0;
+  bool more() const { return i < n; }
+  std::uint8_t u8() { return i < n ? p[i++] : 0; }
+  std::uint16_t u16() {
+    const std::uint16_t hi = u8();
+    return static_cast<std::uint16_t>((hi << 8) | u8());
+  }
+  Bytes take(std::size_t k) {
+    k = k < n - i ? k : n - i;
+    Bytes b(reinterpret_cast<const std::byte*>(p + i), k);
+    i += k;
+    return b;
+  }
+};
+
 inline bool same_bytes(Bytes a, Bytes b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i)

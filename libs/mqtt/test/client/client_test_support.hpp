@@ -15,6 +15,7 @@
 #include "edgekit/testing/manual_clock.hpp"
 #include "edgekit/testing/memory_transport.hpp"
 #include "edgekit/testing/scripted_broker.hpp"
+#include "../support/test_packets.hpp"
 
 namespace edgekit::mqtt::test {
 
@@ -67,23 +68,6 @@ inline Bytes bytes_of(std::string_view s) {
   return as_bytes(s);
 }
 
-inline Publish make_publish(std::string_view topic, std::string_view payload, QoS qos,
-                            std::uint16_t id = 0) {
-  Publish p;
-  p.topic = topic;
-  p.payload = as_bytes(payload);
-  p.qos = qos;
-  p.packet_id = id;
-  return p;
-}
-
-template <class T>
-T ack(std::uint16_t id, ReasonCode rc = ReasonCode::Success) {
-  T a;
-  a.packet_id = id;
-  a.reason_code = rc;
-  return a;
-}
 
 class ClientTestBase {
  public:

@@ -14,22 +14,13 @@
 #include "edgekit/testing/manual_clock.hpp"
 #include "edgekit/testing/memory_transport.hpp"
 #include "edgekit/testing/scripted_broker.hpp"
+#include "../support/test_packets.hpp"
 
 namespace edgekit::mqtt::test {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::ByteVector;
-
-Publish make_publish(std::string_view topic, std::string_view payload, QoS qos,
-                     std::uint16_t id = 0) {
-  Publish p;
-  p.topic = topic;
-  p.payload = as_bytes(payload);
-  p.qos = qos;
-  p.packet_id = id;
-  return p;
-}
 
 /// A copy of an event that outlives the engine's views.
 struct Seen {
