@@ -119,11 +119,16 @@ Result<void> Connection::queue(const P& packet) noexcept {
   return {};
 }
 
-bool Connection::queue_ack(const Reply& reply) noexcept {
+bool Connection::queue_ack(const Reply& reply, Instant now) noexcept {
   if (!room_for(kAckRoom)) return false;
   const auto n = encode_ack(reply.type, reply.packet_id, reply.reason_code, version_,
                             tx_.subspan(tx_tail_));
-  if (!n) return true;
+  if (!n) {
+    // An ack the session asked for that cannot be encoded is a state that should not exist;
+    // never drop it quietly (the server would wait for it): end the connection with the cause.
+    close(n.error(), ReasonCode::ImplementationSpecificError, now);
+    return true;
+  }
   if (acks_last_) {
     // Acks of a batch share one slot: one view, however many messages a read brought. (Only
     // acks are merged, so a slot still ends on a packet boundary and a publish is still alone
@@ -244,8 +249,11 @@ void Connection::discard_output() noexcept {
 void Connection::pump(Instant now) noexcept {
   // A PINGREQ that found no room when it fell due goes first.
   if (ping_due_ && room_for(2)) {
-    (void)queue(PingReq{});
     ping_due_ = false;
+    if (auto r = queue(PingReq{}); !r) {
+      close(r.error(), std::nullopt, now);
+      return;
+    }
   }
   // Resends after a resumed CONNACK, and those held back by Receive Maximum that an
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
@@ -282,7 +290,7 @@ void Connection::pump(Instant now) noexcept {
       (void)session_->next_resend(*resend, true);
       --resends_left_;
       (void)queue_ack(
-          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
+          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code}, now);
     }
   }
 }
@@ -465,8 +473,13 @@ MutableBytes Connection::read_buffer() noexcept {
 }
 
 void Connection::on_read(std::size_t n, Instant now) noexcept {
-  (void)now;
-  rx_len_ += static_cast<std::uint32_t>(std::min<std::size_t>(n, rx_.size() - rx_len_));
+  if (n > rx_.size() - rx_len_) {
+    // More than read_buffer() offered: a driver bug. Clamping would lose bytes of the stream
+    // without a word; the connection ends instead, with the cause.
+    close(Errc::InvalidArgument, std::nullopt, now);
+    return;
+  }
+  rx_len_ += static_cast<std::uint32_t>(n);
 }
 
 std::size_t Connection::on_received(Bytes data, Instant now) noexcept {
@@ -532,8 +545,9 @@ std::optional<Event> Connection::poll_event(Instant now) noexcept {
   }
   // The ack of the message reported last leaves after the application has seen it.
   if (reply_due_) {
-    if (!queue_ack(reply_)) return std::nullopt;
+    if (!queue_ack(reply_, now)) return std::nullopt;
     reply_due_ = false;
+    if (state_ == ConnectionState::Closed) return next_notice();
   }
   for (;;) {
     if (auto e = handle_frame(now)) return e;
@@ -620,7 +634,10 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.packet_id = e.message->packet_id;
     return e;
   }
-  if (in->reply) (void)queue_ack(*in->reply);  // room was checked above
+  if (in->reply) {
+    (void)queue_ack(*in->reply, now);  // room was checked above
+    if (state_ == ConnectionState::Closed) return next_notice();
+  }
 
   if (in->completion) {
     const Completion& c = *in->completion;

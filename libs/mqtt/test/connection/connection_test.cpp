@@ -428,6 +428,16 @@ TEST_P(ConnectionTest, QueuedTotalIsWrittenTotalPlusOutputAcrossDroppedOutput) {
   EXPECT_EQ(conn.queued_total(), conn.written_total());
 }
 
+TEST_P(ConnectionTest, ReadingMoreThanTheBufferOfferedEndsTheConnectionNotTheBytes) {
+  connect_ok();
+  const auto free = conn.read_buffer().size();
+  conn.on_read(free + 1, now());
+  const auto events = poll_all();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, EventType::ConnectionClosed);
+  EXPECT_EQ(events[0].error, Errc::InvalidArgument);
+}
+
 TEST_P(ConnectionTest, BytesFedInAnySizeGiveTheSameEvents) {
   connect_ok();
   ByteVector stream;

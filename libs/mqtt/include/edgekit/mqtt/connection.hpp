@@ -253,7 +253,9 @@ class Connection {
   /// `on_read` with the number of bytes read. Empty while the buffer holds a complete packet
   /// not yet polled.
   [[nodiscard]] MutableBytes read_buffer() noexcept;
-  /// `n` bytes were read into `read_buffer()`.
+  /// `n` bytes were read into `read_buffer()`. More than it offered is a driver bug: the
+  /// connection ends (ConnectionClosed / ConnectFailed with InvalidArgument), no byte is dropped
+  /// quietly.
   void on_read(std::size_t n, Instant now) noexcept;
   /// Copies as much of `data` as fits into the receive buffer; returns how many bytes it took
   /// (the driver keeps the rest and offers it again after polling events).
@@ -341,7 +343,7 @@ class Connection {
   [[nodiscard]] bool make_room(std::size_t bytes) noexcept;
   template <class P>
   Result<void> queue(const P& packet) noexcept;
-  bool queue_ack(const Reply& reply) noexcept;
+  bool queue_ack(const Reply& reply, Instant now) noexcept;
   void queue_bytes(std::size_t size, Bytes payload) noexcept;
   void drop_unwritten() noexcept;
   void pump(Instant now) noexcept;
