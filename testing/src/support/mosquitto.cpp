@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "edgekit/testing/child_process.hpp"
 #include "edgekit/transport/tcp.hpp"
 
 namespace edgekit::testing {
@@ -51,13 +52,6 @@ int run_to_completion(const std::vector<std::string>& args, int log_fd) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A loopback port nobody listens on right now. The broker binds it a moment later; the rare
-// race with another process is handled by retrying start() with a new port.
-std::uint16_t pick_free_port() {
-  auto l = transport::TcpListener::bind("127.0.0.1", 0);
-  return l ? l->port() : 0;
 }
 
 std::string describe_status(int status) {
@@ -95,12 +89,7 @@ Mosquitto::~Mosquitto() {
   }
 }
 
-std::string Mosquitto::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Mosquitto::log() const { return read_text_file(log_path_); }
 
 bool Mosquitto::prepare() {
   if (!dir_.empty()) return true;
@@ -259,10 +248,10 @@ bool Mosquitto::start() {
   // Another process may grab the free port between our probe and the broker's bind: try again
   // with another port a few times.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    port_ = pick_free_port();
+    port_ = free_loopback_port();
     if (options_.tls) {
       do {
-        tls_port_ = pick_free_port();
+        tls_port_ = free_loopback_port();
       } while (tls_port_ != 0 && tls_port_ == port_);
     }
     if (port_ == 0 || (options_.tls && tls_port_ == 0)) {
@@ -284,20 +273,8 @@ bool Mosquitto::restart() {
 }
 
 void Mosquitto::stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
   // Generous: a loaded CI machine can take seconds to let Mosquitto write its persistence file.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      pid_ = -1;
-      return;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  kill();
+  stop_child(pid_, SIGTERM, 10s);
 }
 
 void Mosquitto::kill() {

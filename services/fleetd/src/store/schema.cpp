@@ -1,0 +1,167 @@
+// Versioned schema migrations, applied at start in order, each in its own transaction, recorded
+// in schema_migrations. The SQL is one text for both databases: only types and constraints that
+// SQLite and PostgreSQL read alike (TEXT, BIGINT, INTEGER 0/1 for booleans, CHECK, REFERENCES).
+// Never edit a migration that has shipped; add the next one.
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "store/store.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+
+struct Migration {
+  std::int64_t version;
+  const char* description;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, "registry: things, groups, certificates, policies, CAs, provisioning templates", R"sql(
+CREATE TABLE things (
+  name TEXT PRIMARY KEY,
+  thing_type TEXT NOT NULL DEFAULT '',
+  attributes TEXT NOT NULL DEFAULT '{}',
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE thing_groups (
+  name TEXT PRIMARY KEY,
+  description TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE thing_group_members (
+  group_name TEXT NOT NULL REFERENCES thing_groups(name) ON DELETE CASCADE,
+  thing_name TEXT NOT NULL REFERENCES things(name) ON DELETE CASCADE,
+  PRIMARY KEY (group_name, thing_name)
+);
+CREATE INDEX thing_group_members_by_thing ON thing_group_members(thing_name);
+CREATE TABLE cas (
+  id TEXT PRIMARY KEY,
+  pem TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('ACTIVE', 'INACTIVE')),
+  auto_registration INTEGER NOT NULL CHECK (auto_registration IN (0, 1)),
+  registration_template TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE certificates (
+  id TEXT PRIMARY KEY,
+  pem TEXT NOT NULL,
+  status TEXT NOT NULL
+    CHECK (status IN ('ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_ACTIVATION')),
+  ca_id TEXT REFERENCES cas(id),
+  serial TEXT NOT NULL DEFAULT '',
+  not_before BIGINT NOT NULL,
+  not_after BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE thing_principals (
+  thing_name TEXT NOT NULL REFERENCES things(name),
+  certificate_id TEXT NOT NULL REFERENCES certificates(id),
+  PRIMARY KEY (thing_name, certificate_id)
+);
+CREATE INDEX thing_principals_by_certificate ON thing_principals(certificate_id);
+CREATE TABLE policies (
+  name TEXT PRIMARY KEY,
+  document TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE policy_attachments (
+  policy_name TEXT NOT NULL REFERENCES policies(name),
+  certificate_id TEXT NOT NULL REFERENCES certificates(id),
+  PRIMARY KEY (policy_name, certificate_id)
+);
+CREATE INDEX policy_attachments_by_certificate ON policy_attachments(certificate_id);
+CREATE TABLE provisioning_templates (
+  name TEXT PRIMARY KEY,
+  body TEXT NOT NULL,
+  template_type TEXT NOT NULL CHECK (template_type IN ('FLEET_PROVISIONING', 'JITP')),
+  description TEXT NOT NULL DEFAULT '',
+  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  version BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql"},
+};
+
+static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,
+              "the last migration is the schema version");
+
+}  // namespace
+
+void Store::backoff(int attempt) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  std::uniform_int_distribution<int> jitter(1, 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(attempt * jitter(rng)));
+}
+
+Res<std::unique_ptr<Store>> Store::open(std::unique_ptr<Db> db, WallClock clock) {
+  if (!db) return fail(Errc::InvalidArgument, "store: no database");
+  if (!clock) {
+    clock = [] {
+      return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+    };
+  }
+  std::unique_ptr<Store> s(new Store(std::move(db), std::move(clock)));
+  if (auto r = s->migrate(); !r) return fail(std::move(r.error()));
+  return s;
+}
+
+Res<void> Store::migrate() {
+  if (auto r = db_->exec_script(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          " version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+      !r) {
+    return fail(std::move(r.error()));
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto cur = db_->query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!cur) return fail(std::move(cur.error()));
+    if (cur.value().size() != 1) {
+      return fail(Errc::StoreCorrupt, "store: schema_migrations is unreadable");
+    }
+    schema_version_ = cur.value().front().integer(0);
+    if (schema_version_ > kSchemaVersion) {
+      return fail(Errc::StoreTooNew,
+                  "store schema version " + std::to_string(schema_version_) +
+                      " is newer than this fleetd's " + std::to_string(kSchemaVersion) +
+                      "; use the fleetd that wrote it (or a newer one)");
+    }
+    if (schema_version_ == kSchemaVersion) return {};
+    const Migration* next = nullptr;
+    for (const auto& m : kMigrations) {
+      if (m.version == schema_version_ + 1) next = &m;
+    }
+    if (!next) {
+      return fail(Errc::StoreCorrupt,
+                  "store: no migration from schema version " + std::to_string(schema_version_));
+    }
+    auto step = transact([&](Tx& tx) -> Res<void> {
+      if (tx.db().dialect() == Dialect::Postgres) {
+        // Two fleetd instances starting together on one database: the second waits here and
+        // then finds the version recorded (its INSERT below fails with AlreadyExists).
+        if (auto l = tx.db().query("SELECT pg_advisory_xact_lock(746108)"); !l) {
+          return fail(std::move(l.error()));
+        }
+      }
+      if (auto r = tx.db().exec_script(next->sql); !r) return r;
+      auto ins = tx.db().exec(
+          "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+          {next->version, std::string_view(next->description), tx.now()});
+      if (!ins) return fail(std::move(ins.error()));
+      return {};
+    });
+    if (!step) {
+      // Another instance applied it meanwhile: read the version again.
+      if (attempt < kRetries) continue;
+      return fail(std::move(step.error()));
+    }
+  }
+}
+
+}  // namespace edgekit::fleetd

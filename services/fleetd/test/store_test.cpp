@@ -1,0 +1,510 @@
+// One store suite, run against both implementations: SQLite in a temp folder and a real
+// PostgreSQL that the suite starts itself (initdb + postgres on a free loopback port).
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "edgekit/testing/postgres.hpp"
+#include "store/store.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+
+namespace fs = std::filesystem;
+
+enum class Backend { Sqlite, Postgres };
+
+std::string hex_id(int n) {
+  char buf[65];
+  std::snprintf(buf, sizeof buf, "%064x", n);
+  return buf;
+}
+
+// The server is shared by the whole suite (starting one takes about a second); every test gets
+// a database of its own.
+testing::Postgres* g_pg = nullptr;
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  static void SetUpTestSuite() {}
+  static void TearDownTestSuite() {
+    delete g_pg;
+    g_pg = nullptr;
+  }
+
+  void SetUp() override {
+    static int counter = 0;
+    ++counter;
+    if (GetParam() == Backend::Postgres) {
+      if (!g_pg) {
+        g_pg = new testing::Postgres();
+        ASSERT_TRUE(g_pg->start()) << g_pg->error();
+      }
+      database_ = "t" + std::to_string(::getpid()) + "_" + std::to_string(counter);
+      auto admin = open_postgres({g_pg->connection_string()});
+      ASSERT_TRUE(admin) << admin.error().message;
+      auto c = admin.value()->exec_script("CREATE DATABASE " + database_);
+      ASSERT_TRUE(c) << c.error().message;
+    } else {
+      dir_ = fs::temp_directory_path() /
+             ("edgekit-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter));
+      fs::remove_all(dir_);
+      fs::create_directories(dir_);
+    }
+    reopen();
+  }
+
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  Res<std::unique_ptr<Db>> open_db() {
+    if (GetParam() == Backend::Postgres) return open_postgres({g_pg->connection_string(database_)});
+    return open_sqlite({(dir_ / "fleetd.db").string()});
+  }
+
+  void reopen() {
+    store_.reset();
+    auto db = open_db();
+    ASSERT_TRUE(db) << db.error().message;
+    auto s = Store::open(std::move(db.value()), [this] { return now_; });
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(s.value());
+  }
+
+  template <class F>
+  auto tx(F&& f) {
+    return store_->transact(std::forward<F>(f));
+  }
+
+  Certificate cert(int n, CertificateStatus status = CertificateStatus::Active) {
+    Certificate c;
+    c.id = hex_id(n);
+    c.pem = "-----BEGIN CERTIFICATE-----\nMIIB" + std::to_string(n) + "\n-----END CERTIFICATE-----\n";
+    c.status = status;
+    c.serial = "0" + std::to_string(n);
+    c.not_before = 1000;
+    c.not_after = 2000;
+    return c;
+  }
+
+  std::int64_t now_ = 1'700'000'000;
+  std::string database_;
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreTest, CreatesReadsUpdatesAndDeletesThings) {
+  auto created = tx([](Tx& t) {
+    return t.create_thing({"sensor-1", "thermometer", {{"floor", "3"}, {"room", "a"}}, 0, 0});
+  });
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created.value().version, 1);
+  EXPECT_EQ(created.value().created_at, now_);
+
+  auto got = tx([](Tx& t) { return t.get_thing("sensor-1"); });
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got.value().type, "thermometer");
+  EXPECT_EQ(got.value().attributes, (Attributes{{"floor", "3"}, {"room", "a"}}));
+
+  auto dup = tx([](Tx& t) { return t.create_thing({"sensor-1", "", {}, 0, 0}); });
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, Errc::AlreadyExists);
+  EXPECT_EQ(dup.error().message, "thing 'sensor-1' already exists");
+
+  auto stale = tx([](Tx& t) { return t.update_thing({"sensor-1", "x", {}, 0, 0}, 7); });
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, Errc::Conflict);
+
+  auto updated = tx([](Tx& t) { return t.update_thing({"sensor-1", "hygrometer", {{"k", "v"}}, 0, 0}, 1); });
+  ASSERT_TRUE(updated) << updated.error().message;
+  EXPECT_EQ(updated.value().version, 2);
+  EXPECT_EQ(tx([](Tx& t) { return t.get_thing("sensor-1"); }).value().type, "hygrometer");
+
+  ASSERT_TRUE(tx([](Tx& t) { return t.delete_thing("sensor-1", 2); }));
+  auto gone = tx([](Tx& t) { return t.get_thing("sensor-1"); });
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Errc::NotFound);
+  EXPECT_EQ(gone.error().message, "thing 'sensor-1' not found");
+}
+
+TEST_P(StoreTest, RefusesNamesOutsideAwsRules) {
+  for (std::string bad : {std::string(), std::string(129, 'a'), std::string("a/b"),
+                          std::string("a b"), std::string("ü")}) {
+    auto r = tx([&](Tx& t) { return t.create_thing({bad, "", {}, 0, 0}); });
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, Errc::InvalidArgument) << bad;
+  }
+  EXPECT_TRUE(tx([](Tx& t) { return t.create_thing({std::string(128, 'a'), "", {}, 0, 0}); }));
+  EXPECT_TRUE(tx([](Tx& t) { return t.create_thing({"Ab:c_d-9", "", {}, 0, 0}); }));
+}
+
+TEST_P(StoreTest, PaginatesInKeyOrder) {
+  ASSERT_TRUE(tx([](Tx& t) -> Res<void> {
+    for (int i = 24; i >= 0; --i) {
+      char name[16];
+      std::snprintf(name, sizeof name, "thing-%02d", i);
+      if (auto r = t.create_thing({name, "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+    }
+    return {};
+  }));
+  std::vector<std::string> seen;
+  PageRequest req{"", 10};
+  std::vector<std::size_t> sizes;
+  for (;;) {
+    auto page = tx([&](Tx& t) { return t.list_things(req); });
+    ASSERT_TRUE(page) << page.error().message;
+    sizes.push_back(page.value().items.size());
+    for (const auto& th : page.value().items) seen.push_back(th.name);
+    if (page.value().next.empty()) break;
+    req.after = page.value().next;
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{10, 10, 5}));
+  ASSERT_EQ(seen.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.front(), "thing-00");
+
+  auto zero = tx([](Tx& t) { return t.list_things({"", 0}); });
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().code, Errc::InvalidArgument);
+}
+
+TEST_P(StoreTest, CertificateLifecycleFollowsAws) {
+  ASSERT_TRUE(tx([&](Tx& t) { return t.create_certificate(cert(1)); }));
+  auto bad_id = tx([&](Tx& t) {
+    auto c = cert(2);
+    c.id = "ABC";
+    return t.create_certificate(c);
+  });
+  ASSERT_FALSE(bad_id);
+  EXPECT_EQ(bad_id.error().code, Errc::InvalidArgument);
+
+  auto active_delete = tx([](Tx& t) { return t.delete_certificate(hex_id(1)); });
+  ASSERT_FALSE(active_delete);
+  EXPECT_EQ(active_delete.error().code, Errc::Conflict);
+
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(1), CertificateStatus::Revoked); }));
+  auto unrevoke = tx([](Tx& t) { return t.set_certificate_status(hex_id(1), CertificateStatus::Active); });
+  ASSERT_FALSE(unrevoke);
+  EXPECT_EQ(unrevoke.error().code, Errc::Conflict);
+  auto got = tx([](Tx& t) { return t.get_certificate(hex_id(1)); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got.value().status, CertificateStatus::Revoked);
+  EXPECT_EQ(got.value().pem, cert(1).pem);
+  EXPECT_EQ(got.value().not_after, 2000);
+  EXPECT_TRUE(tx([](Tx& t) { return t.delete_certificate(hex_id(1)); }));
+}
+
+TEST_P(StoreTest, AttachmentsGuardDeletes) {
+  ASSERT_TRUE(tx([&](Tx& t) -> Res<void> {
+    if (auto r = t.create_thing({"dev", "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+    if (auto r = t.create_certificate(cert(5)); !r) return fail(std::move(r.error()));
+    if (auto r = t.create_policy({"dev-policy", R"({"Version":"2012-10-17"})", 0, 0}); !r) {
+      return fail(std::move(r.error()));
+    }
+    if (auto r = t.attach_thing_principal("dev", hex_id(5)); !r) return r;
+    if (auto r = t.attach_thing_principal("dev", hex_id(5)); !r) return r;  // twice: no error
+    return t.attach_policy("dev-policy", hex_id(5));
+  }));
+  EXPECT_EQ(tx([](Tx& t) { return t.principals_of("dev"); }).value(),
+            std::vector<std::string>{hex_id(5)});
+  EXPECT_EQ(tx([](Tx& t) { return t.things_of(hex_id(5)); }).value(),
+            std::vector<std::string>{"dev"});
+  EXPECT_EQ(tx([](Tx& t) { return t.policies_of(hex_id(5)); }).value(),
+            std::vector<std::string>{"dev-policy"});
+
+  auto missing = tx([](Tx& t) { return t.attach_thing_principal("nobody", hex_id(5)); });
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::NotFound);
+
+  auto del_thing = tx([](Tx& t) { return t.delete_thing("dev"); });
+  ASSERT_FALSE(del_thing);
+  EXPECT_EQ(del_thing.error().code, Errc::Conflict);
+  auto del_policy = tx([](Tx& t) { return t.delete_policy("dev-policy"); });
+  ASSERT_FALSE(del_policy);
+  EXPECT_EQ(del_policy.error().code, Errc::Conflict);
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(5), CertificateStatus::Inactive); }));
+  auto del_cert = tx([](Tx& t) { return t.delete_certificate(hex_id(5)); });
+  ASSERT_FALSE(del_cert);
+  EXPECT_EQ(del_cert.error().code, Errc::Conflict);
+
+  ASSERT_TRUE(tx([](Tx& t) { return t.detach_thing_principal("dev", hex_id(5)); }));
+  auto again = tx([](Tx& t) { return t.detach_thing_principal("dev", hex_id(5)); });
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::NotFound);
+  ASSERT_TRUE(tx([](Tx& t) { return t.detach_policy("dev-policy", hex_id(5)); }));
+  EXPECT_TRUE(tx([](Tx& t) { return t.delete_thing("dev"); }));
+  EXPECT_TRUE(tx([](Tx& t) { return t.delete_policy("dev-policy"); }));
+  EXPECT_TRUE(tx([](Tx& t) { return t.delete_certificate(hex_id(5)); }));
+}
+
+TEST_P(StoreTest, FailedTransactionLeavesNothingBehind) {
+  auto r = tx([&](Tx& t) -> Res<void> {
+    if (auto a = t.create_thing({"half", "", {}, 0, 0}); !a) return fail(std::move(a.error()));
+    if (auto b = t.create_certificate(cert(9)); !b) return fail(std::move(b.error()));
+    return t.attach_thing_principal("half", hex_id(10));  // no such certificate
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::NotFound);
+  EXPECT_EQ(tx([](Tx& t) { return t.get_thing("half"); }).error().code, Errc::NotFound);
+  EXPECT_EQ(tx([](Tx& t) { return t.get_certificate(hex_id(9)); }).error().code, Errc::NotFound);
+}
+
+TEST_P(StoreTest, CertificatesNameOnlyRegisteredCas) {
+  auto c = cert(3);
+  c.ca_id = hex_id(100);
+  auto r = tx([&](Tx& t) { return t.create_certificate(c); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::Conflict);
+  ASSERT_TRUE(tx([](Tx& t) {
+    return t.register_ca({hex_id(100), "-----BEGIN CERTIFICATE-----\n", CaStatus::Active, true, "", 0});
+  }));
+  EXPECT_TRUE(tx([&](Tx& t) { return t.create_certificate(c); }));
+  auto ca = tx([](Tx& t) { return t.get_ca(hex_id(100)); });
+  ASSERT_TRUE(ca);
+  EXPECT_TRUE(ca.value().auto_registration);
+  EXPECT_EQ(ca.value().status, CaStatus::Active);
+  EXPECT_EQ(tx([](Tx& t) { return t.list_cas({}); }).value().items.size(), 1u);
+}
+
+TEST_P(StoreTest, TemplatesAreValidatedAndGuarded) {
+  auto bad_type = tx([](Tx& t) { return t.create_template({"tpl", "{}", "OTHER", "", true, 0, 0}); });
+  ASSERT_FALSE(bad_type);
+  EXPECT_EQ(bad_type.error().code, Errc::InvalidArgument);
+  auto long_name = tx([](Tx& t) {
+    return t.create_template({std::string(37, 'n'), "{}", "JITP", "", true, 0, 0});
+  });
+  ASSERT_FALSE(long_name);
+  EXPECT_EQ(long_name.error().code, Errc::InvalidArgument);
+
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_template({"jitp", "{}", "JITP", "d", true, 0, 0}); }));
+  ASSERT_TRUE(tx([](Tx& t) { return t.register_ca({hex_id(7), "pem", CaStatus::Active, true, "jitp", 0}); }));
+  auto in_use = tx([](Tx& t) { return t.delete_template("jitp"); });
+  ASSERT_FALSE(in_use);
+  EXPECT_EQ(in_use.error().code, Errc::Conflict);
+  auto up = tx([](Tx& t) { return t.update_template({"jitp", R"({"a":1})", "JITP", "e", false, 0, 0}); });
+  ASSERT_TRUE(up) << up.error().message;
+  EXPECT_EQ(up.value().version, 2);
+  EXPECT_FALSE(up.value().enabled);
+  EXPECT_EQ(up.value().body, R"({"a":1})");
+}
+
+TEST_P(StoreTest, GroupMembershipFollowsTheThing) {
+  ASSERT_TRUE(tx([](Tx& t) -> Res<void> {
+    if (auto r = t.create_group({"floor-3", "third floor", 0}); !r) return fail(std::move(r.error()));
+    if (auto r = t.create_thing({"a", "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+    if (auto r = t.create_thing({"b", "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+    if (auto r = t.add_to_group("floor-3", "a"); !r) return r;
+    return t.add_to_group("floor-3", "b");
+  }));
+  EXPECT_EQ(tx([](Tx& t) { return t.things_in_group("floor-3", {}); }).value().items,
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(tx([](Tx& t) { return t.groups_of("a"); }).value(), std::vector<std::string>{"floor-3"});
+  ASSERT_TRUE(tx([](Tx& t) { return t.delete_thing("a"); }));
+  EXPECT_EQ(tx([](Tx& t) { return t.things_in_group("floor-3", {}); }).value().items,
+            (std::vector<std::string>{"b"}));
+  EXPECT_EQ(tx([](Tx& t) { return t.add_to_group("floor-9", "b"); }).error().code, Errc::NotFound);
+}
+
+TEST_P(StoreTest, SurvivesReopenAndRefusesANewerSchema) {
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_thing({"kept", "", {}, 0, 0}); }));
+  reopen();
+  EXPECT_EQ(store_->schema_version(), Store::kSchemaVersion);
+  EXPECT_TRUE(tx([](Tx& t) { return t.get_thing("kept"); }));
+
+  ASSERT_TRUE(tx([](Tx& t) -> Res<void> {
+    auto r = t.db().exec(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES (99, 'x', 0)");
+    if (!r) return fail(std::move(r.error()));
+    return {};
+  }));
+  store_.reset();
+  auto db = open_db();
+  ASSERT_TRUE(db) << db.error().message;
+  auto s = Store::open(std::move(db.value()));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::StoreTooNew);
+  EXPECT_NE(s.error().message.find("99"), std::string::npos) << s.error().message;
+}
+
+// Concurrent writers on the same record: every increment lands (Busy conflicts are retried
+// inside transact), none is lost.
+TEST_P(StoreTest, ConcurrentWritersLoseNoUpdateOrAreRefused) {
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_thing({"counter", "", {}, 0, 0}); }));
+  if (GetParam() == Backend::Sqlite) {
+    // One process per SQLite store (flock); its writers are serialised by fleetd's store thread.
+    auto second = open_db();
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, Errc::StoreLocked);
+    EXPECT_NE(second.error().message.find("in use by another process"), std::string::npos)
+        << second.error().message;
+    return;
+  }
+  constexpr int kThreads = 4;
+  constexpr int kUpdates = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      auto db = open_db();
+      if (!db) {
+        ++failures;
+        return;
+      }
+      auto s = Store::open(std::move(db.value()));
+      if (!s) {
+        ++failures;
+        return;
+      }
+      for (int u = 0; u < kUpdates; ++u) {
+        auto r = s.value()->transact([](Tx& t) -> Res<Thing> {
+          auto cur = t.get_thing("counter");
+          if (!cur) return cur;
+          Thing next = cur.value();
+          next.attributes["n"] = std::to_string(std::stoi(next.attributes.count("n") ? next.attributes["n"] : "0") + 1);
+          return t.update_thing(next, cur.value().version);
+        });
+        if (!r && failures++ == 0) ADD_FAILURE() << r.error().message;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto th = tx([](Tx& t) { return t.get_thing("counter"); });
+  ASSERT_TRUE(th);
+  EXPECT_EQ(th.value().version, 1 + kThreads * kUpdates);
+  EXPECT_EQ(th.value().attributes.at("n"), std::to_string(kThreads * kUpdates));
+}
+
+// A writer killed with SIGKILL in the middle of a burst of "thing + certificate + attachment"
+// transactions leaves a consistent store: no thing without its certificate, no certificate
+// without its thing.
+TEST_P(StoreTest, KilledWriterLeavesNoHalfMadeThing) {
+  store_.reset();  // the child opens the store itself (SQLite: one process at a time)
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto db = open_db();
+    if (!db) ::_exit(2);
+    auto s = Store::open(std::move(db.value()));
+    if (!s) ::_exit(3);
+    for (int i = 0;; ++i) {
+      auto r = s.value()->transact([&](Tx& t) -> Res<void> {
+        std::string name = "burst-" + std::to_string(i);
+        if (auto a = t.create_thing({name, "", {}, 0, 0}); !a) return fail(std::move(a.error()));
+        if (auto b = t.create_certificate(cert(1000 + i)); !b) return fail(std::move(b.error()));
+        return t.attach_thing_principal(name, hex_id(1000 + i));
+      });
+      if (!r) ::_exit(4);
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "writer ended early with status " << WEXITSTATUS(status);
+  reopen();
+  auto check = tx([](Tx& t) -> Res<std::pair<int, int>> {
+    auto things = t.db().query(
+        "SELECT COUNT(*) FROM things WHERE name NOT IN (SELECT thing_name FROM thing_principals)");
+    if (!things) return fail(std::move(things.error()));
+    auto certs = t.db().query(
+        "SELECT COUNT(*) FROM certificates WHERE id NOT IN (SELECT certificate_id FROM "
+        "thing_principals)");
+    if (!certs) return fail(std::move(certs.error()));
+    auto total = t.db().query("SELECT COUNT(*) FROM things");
+    if (!total) return fail(std::move(total.error()));
+    EXPECT_GT(total.value().front().integer(0), 0) << "the writer made no progress";
+    return std::pair<int, int>(static_cast<int>(things.value().front().integer(0)),
+                               static_cast<int>(certs.value().front().integer(0)));
+  });
+  ASSERT_TRUE(check) << check.error().message;
+  EXPECT_EQ(check.value().first, 0) << "things without a certificate";
+  EXPECT_EQ(check.value().second, 0) << "certificates without a thing";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
+                         [](const auto& param_info) {
+                           return param_info.param == Backend::Sqlite ? "Sqlite" : "Postgres";
+                         });
+
+// ---- backend-specific failures ----------------------------------------------------------
+
+class SqliteStoreFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("edgekit-sqlite-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(SqliteStoreFile, RefusesAFileThatIsNotADatabase) {
+  const auto path = (dir_ / "fleetd.db").string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 512; ++i) out << "this is not a database ";
+  }
+  auto db = open_sqlite({path});
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::StoreCorrupt) << db.error().message;
+  EXPECT_NE(db.error().message.find(path), std::string::npos) << db.error().message;
+}
+
+TEST_F(SqliteStoreFile, RefusesADamagedDatabase) {
+  const auto path = (dir_ / "fleetd.db").string();
+  {
+    auto db = open_sqlite({path});
+    ASSERT_TRUE(db);
+    auto s = Store::open(std::move(db.value()));
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s.value()->transact([](Tx& t) -> Res<void> {
+      for (int i = 0; i < 300; ++i) {
+        if (auto r = t.create_thing({"t" + std::to_string(i), "", {{"pad", std::string(200, 'x')}}, 0, 0}); !r) {
+          return fail(std::move(r.error()));
+        }
+      }
+      return {};
+    }));
+    // Fold the WAL into the main file so that the damage below hits committed pages.
+    ASSERT_TRUE(s.value()->transact([](Tx&) -> Res<void> { return {}; }));
+  }
+  {
+    auto db = open_sqlite({path});
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db.value()->exec_script("PRAGMA wal_checkpoint(TRUNCATE)"));
+  }
+  {
+    // Overwrite the middle of the table's pages (not the header) with garbage.
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(path) / 2));
+    for (int i = 0; i < 8192; ++i) f.put(static_cast<char>(0xA5 ^ i));
+  }
+  auto db = open_sqlite({path});
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::StoreCorrupt) << db.error().message;
+}
+
+TEST(PostgresStore, UnreachableServerIsUnavailableWithItsCause) {
+  // A port nobody listens on.
+  auto db = open_postgres({"host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2"});
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::Unavailable);
+  EXPECT_NE(db.error().message.find("cannot connect to PostgreSQL"), std::string::npos)
+      << db.error().message;
+}
+
+}  // namespace
+}  // namespace edgekit::fleetd

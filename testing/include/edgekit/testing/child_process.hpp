@@ -1,0 +1,26 @@
+#pragma once
+/// \file
+/// Small helpers for the fixtures that run real servers as child processes (Mosquitto,
+/// PostgreSQL): a free loopback port, a graceful stop with a deadline, a log file's text.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace edgekit::testing {
+
+/// A loopback port nobody listens on right now (0 if none could be bound). A server binds it a
+/// moment later; the rare race with another process shows up as a server that fails to start,
+/// which the fixtures handle by trying another port.
+[[nodiscard]] std::uint16_t free_loopback_port();
+
+/// Sends `signal` to `pid`, waits up to `grace` for it to exit, then SIGKILLs it; reaps it and
+/// sets `pid` to -1. Does nothing when `pid` <= 0.
+void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace);
+
+/// The whole file as text ("" when it cannot be read).
+[[nodiscard]] std::string read_text_file(const std::string& path);
+
+}  // namespace edgekit::testing

@@ -1,0 +1,46 @@
+#include "edgekit/testing/child_process.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "edgekit/transport/tcp.hpp"
+
+namespace edgekit::testing {
+
+std::uint16_t free_loopback_port() {
+  auto l = transport::TcpListener::bind("127.0.0.1", 0);
+  return l ? l->port() : 0;
+}
+
+void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace) {
+  if (pid <= 0) return;
+  ::kill(pid, signal);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) {
+      pid = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid = -1;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace edgekit::testing
