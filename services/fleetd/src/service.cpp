@@ -1,0 +1,80 @@
+#include "service.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <filesystem>
+#include <memory>
+
+#include "broker_link.hpp"
+#include "store/store.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* store_name(Config::StoreKind k) {
+  return k == Config::StoreKind::Sqlite ? "sqlite" : "postgres";
+}
+
+}  // namespace
+
+Exit run_service(const Config& config, Logger& log) {
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  if (ec || !fs::is_directory(config.state_dir)) {
+    log.error("fleetd.state_dir_unusable",
+              {{"state_dir", config.state_dir}, {"error", ec ? ec.message() : "not a folder"}});
+    return Exit::StateDir;
+  }
+
+  Res<std::unique_ptr<Db>> db = config.store == Config::StoreKind::Sqlite
+                                    ? open_sqlite({(fs::path(config.state_dir) / "fleetd.db").string()})
+                                    : open_postgres({config.postgres});
+  if (!db) {
+    log.error("store.refused", {{"store", store_name(config.store)},
+                                {"code", to_string(db.error().code)},
+                                {"error", db.error().message}});
+    return Exit::StoreRefused;
+  }
+  auto store = Store::open(std::move(db.value()));
+  if (!store) {
+    log.error("store.refused", {{"store", store_name(config.store)},
+                                {"code", to_string(store.error().code)},
+                                {"error", store.error().message}});
+    return Exit::StoreRefused;
+  }
+  log.info("store.opened", {{"store", store_name(config.store)},
+                            {"schema_version", store.value()->schema_version()}});
+
+  asio::io_context io;
+  BrokerLinkOptions lo;
+  lo.host = config.broker_host;
+  lo.port = config.broker_port;
+  lo.client_id = config.broker_client_id;
+  lo.keep_alive_seconds = config.broker_keep_alive;
+  lo.reconnect = backoff::Policy{Duration{config.reconnect_base_ms},
+                                 Duration{config.reconnect_cap_ms}};
+  BrokerLink link(io, lo, log);
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  bool stopping = false;
+  signals.async_wait([&](const asio::error_code& e, int signo) {
+    if (e) return;
+    stopping = true;
+    log.info("fleetd.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    link.shutdown([&] { io.stop(); });
+  });
+
+  link.start();
+  log.info("fleetd.started", {{"state_dir", config.state_dir},
+                              {"store", store_name(config.store)},
+                              {"broker", config.broker_host + ":" + std::to_string(config.broker_port)}});
+  io.run();
+  store.value().reset();
+  log.info("fleetd.stopped", {{"clean", stopping}});
+  return stopping ? Exit::Ok : Exit::Failure;
+}
+
+}  // namespace edgekit::fleetd
