@@ -10,6 +10,7 @@
 /// Thread safety: none; everything runs on the io_context thread that runs the link.
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <array>

@@ -52,6 +52,18 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u).description(""))
       ->type_name("MS");
+  app.add_option("--hooks-host", c.hooks_host,
+                 "Address of the decision interface the broker plugin asks (HTTP; keep it on "
+                 "loopback or a private network)")
+      ->capture_default_str();
+  app.add_option("--hooks-port", c.hooks_port,
+                 "Port of the decision interface; 0 picks a free one and writes it to "
+                 "<state-dir>/hooks.port")
+      ->capture_default_str()
+      ->type_name("PORT");
+  app.add_option("--hooks-token-file", c.hooks_token_file,
+                 "Bearer token the plugin must present (mode 600); default "
+                 "<state-dir>/hooks.token, created if missing");
   std::map<std::string, LogFormat> formats{{"json", LogFormat::Json}, {"text", LogFormat::Text}};
   app.add_option("--log-format", c.log_format, "Log records as json lines or key=value text")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case).description(""))

@@ -28,6 +28,11 @@ struct Config {
   /// Reconnect backoff of the broker link (full jitter), milliseconds.
   std::uint32_t reconnect_base_ms = 200;
   std::uint32_t reconnect_cap_ms = 10'000;
+  /// The decision interface for the broker plugin (HTTP; loopback unless you mean otherwise).
+  std::string hooks_host = "127.0.0.1";
+  std::uint16_t hooks_port = 8766;  ///< 0: any free port (written to <state-dir>/hooks.port)
+  /// Bearer token shared with the plugin; default <state-dir>/hooks.token, created if missing.
+  std::string hooks_token_file;
   LogFormat log_format = LogFormat::Json;
   LogLevel log_level = LogLevel::Info;
 };

@@ -4,9 +4,11 @@
 #include <asio/signal_set.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "broker_link.hpp"
+#include "hooks/server.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd {
@@ -49,6 +51,26 @@ Exit run_service(const Config& config, Logger& log) {
                             {"schema_version", store.value()->schema_version()}});
 
   asio::io_context io;
+  const std::string token_path = config.hooks_token_file.empty()
+                                     ? (fs::path(config.state_dir) / "hooks.token").string()
+                                     : config.hooks_token_file;
+  auto token = load_or_create_token(token_path);
+  if (!token) {
+    log.error("hooks.token_unusable", {{"path", token_path}, {"error", token.error().message}});
+    return Exit::StateDir;
+  }
+  HooksServer hooks(io, *store.value(), log, token.value());
+  auto hooks_port = hooks.start(config.hooks_host, config.hooks_port);
+  if (!hooks_port) {
+    log.error("hooks.listen_failed", {{"error", hooks_port.error().message}});
+    return Exit::Failure;
+  }
+  {
+    std::ofstream port_file(fs::path(config.state_dir) / "hooks.port");
+    port_file << hooks_port.value() << "\n";
+  }
+  log.info("hooks.listening", {{"host", config.hooks_host}, {"port", hooks_port.value()}});
+
   BrokerLinkOptions lo;
   lo.host = config.broker_host;
   lo.port = config.broker_port;
@@ -64,6 +86,7 @@ Exit run_service(const Config& config, Logger& log) {
     if (e) return;
     stopping = true;
     log.info("fleetd.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    hooks.begin_stop();
     link.shutdown([&] { io.stop(); });
   });
 
@@ -72,6 +95,7 @@ Exit run_service(const Config& config, Logger& log) {
                               {"store", store_name(config.store)},
                               {"broker", config.broker_host + ":" + std::to_string(config.broker_port)}});
   io.run();
+  hooks.stop();
   store.value().reset();
   log.info("fleetd.stopped", {{"clean", stopping}});
   return stopping ? Exit::Ok : Exit::Failure;
