@@ -54,6 +54,10 @@ void BrokerLink::connect_now() {
   o.client_id = options_.client_id;
   o.clean_start = true;
   o.keep_alive_seconds = options_.keep_alive_seconds;
+  if (!options_.username.empty()) {
+    o.username = options_.username;
+    o.password = mqtt::as_bytes(options_.password);
+  }
   asio::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
   if (ec) {

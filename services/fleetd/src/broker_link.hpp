@@ -29,6 +29,10 @@ struct BrokerLinkOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 1883;
   std::string client_id = "fleetd";
+  /// fleetd's credentials at the broker (the plugin admits this user name with the hooks token
+  /// as password, without a certificate). Empty user name: none sent.
+  std::string username;
+  std::string password;
   std::uint16_t keep_alive_seconds = 30;
   backoff::Policy reconnect{Duration{200}, Duration{10'000}};
   Duration connect_timeout{5000};

@@ -39,6 +39,10 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       ->type_name("PORT");
   app.add_option("--broker-client-id", c.broker_client_id, "Client id of fleetd's MQTT link")
       ->capture_default_str();
+  app.add_option("--broker-username", c.broker_username,
+                 "User name of the link; the password sent is the hooks token, which the "
+                 "plugin checks (empty: send none, for a broker without the plugin)")
+      ->capture_default_str();
   app.add_option("--broker-keep-alive", c.broker_keep_alive,
                  "MQTT keep-alive of the link, seconds (0: none)")
       ->capture_default_str();

@@ -24,6 +24,8 @@ struct Config {
   std::string broker_host = "127.0.0.1";
   std::uint16_t broker_port = 1883;
   std::string broker_client_id = "fleetd";
+  /// User name of the link; its password is the hooks token (the plugin checks both).
+  std::string broker_username = "fleetd";
   std::uint16_t broker_keep_alive = 30;
   /// Reconnect backoff of the broker link (full jitter), milliseconds.
   std::uint32_t reconnect_base_ms = 200;

@@ -75,6 +75,8 @@ Exit run_service(const Config& config, Logger& log) {
   lo.host = config.broker_host;
   lo.port = config.broker_port;
   lo.client_id = config.broker_client_id;
+  lo.username = config.broker_username;
+  lo.password = token.value();
   lo.keep_alive_seconds = config.broker_keep_alive;
   lo.reconnect = backoff::Policy{Duration{config.reconnect_base_ms},
                                  Duration{config.reconnect_cap_ms}};

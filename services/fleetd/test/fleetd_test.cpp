@@ -178,9 +178,9 @@ TEST_F(FleetdProcess, HelpExplainsEveryOption) {
   Outcome r = run({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* opt : {"--config", "--state-dir", "--store", "--postgres", "--broker-host",
-                          "--broker-port", "--broker-client-id", "--broker-keep-alive",
-                          "--reconnect-base-ms", "--reconnect-cap-ms", "--log-format",
-                          "--log-level"}) {
+                          "--broker-port", "--broker-client-id", "--broker-username", "--broker-keep-alive",
+                          "--reconnect-base-ms", "--reconnect-cap-ms", "--hooks-host",
+                          "--hooks-port", "--hooks-token-file", "--log-format", "--log-level"}) {
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt << "\n" << r.output;
   }
 }
@@ -237,7 +237,8 @@ TEST_F(FleetdProcess, RefusesAnUnreachablePostgres) {
 TEST_F(FleetdProcess, StopsCleanlyOnSigtermWithOrWithoutABroker) {
   testing::Mosquitto broker;
   ASSERT_TRUE(broker.start()) << broker.error();
-  spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port())});
+  spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()), "--hooks-port",
+         "0"});
   ASSERT_TRUE(output_has("\"event\":\"broker.connected\"", 10s))
       << testing::read_text_file(out_path_);
   ::kill(pid_, SIGTERM);
@@ -250,7 +251,7 @@ TEST_F(FleetdProcess, StopsCleanlyOnSigtermWithOrWithoutABroker) {
   // No broker at all: fleetd keeps trying (with backoff) and still stops at once on SIGTERM.
   broker.stop();
   spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()),
-         "--log-format", "text"});
+         "--hooks-port", "0", "--log-format", "text"});
   ASSERT_TRUE(output_has("broker.connect_failed", 10s)) << testing::read_text_file(out_path_);
   ::kill(pid_, SIGTERM);
   Outcome r2 = wait(5s);

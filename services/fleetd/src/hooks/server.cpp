@@ -52,6 +52,9 @@ Res<std::uint16_t> HooksServer::start(const std::string& host, std::uint16_t por
   server_->set_payload_max_length(hooks::kMaxBody);
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
+  // The plugin keeps its connection open between connects; a short idle limit lets shutdown
+  // finish quickly (the server's workers wait out the idle time of open connections).
+  server_->set_keep_alive_timeout(1);
   // Malformed or oversized input is answered, never thrown through.
   server_->set_exception_handler([this](const httplib::Request& req, httplib::Response& res,
                                         std::exception_ptr) {
