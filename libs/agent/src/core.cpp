@@ -525,9 +525,13 @@ struct AgentCore::Impl {
 
   void on_connected(const mqtt::Event& e) noexcept {
     connects.fetch_add(1, std::memory_order_relaxed);
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     use_subscription_ids = options.version == mqtt::Version::V5 &&
                            (e.connack == nullptr ||
                             e.connack->properties.subscription_identifier_available.value_or(true));
+#else
+    use_subscription_ids = false;
+#endif
     ConnectReport r;
     r.status.state = ConnectionState::Connected;
     r.present = e.session_present;
@@ -609,8 +613,10 @@ struct AgentCore::Impl {
   mqtt::Result<std::uint16_t> send_subscribe(Route& r, Instant now) noexcept {
     mqtt::Subscription sub{router.filter(r), r.options};
     mqtt::Properties props;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     std::uint32_t ids[1] = {r.id};
     if (use_subscription_ids) props.subscription_identifiers = ids;
+#endif
     auto id = conn.subscribe({&sub, 1}, now, props);
     if (!id && id.error() == mqtt::Errc::SendQueueFull) {
       write_out(now);
@@ -984,6 +990,7 @@ struct AgentCore::Impl {
     }
     mqtt::ConnectOptions o = options;
     if (ever_connected) o.clean_start = false;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     if (o.version == mqtt::Version::V5 && config.incoming_qos2 > 1) {
       // Announce half the inbound QoS 2 storage: after a resume the broker may send a full
       // Receive Maximum of new messages while ids of the last connection still await PUBREL.
@@ -993,6 +1000,7 @@ struct AgentCore::Impl {
         o.properties.receive_maximum = half;
       }
     }
+#endif
     lost_unrecoverable = 0;
     lost_uncertain = 0;
     connack_seen = false;
