@@ -46,10 +46,10 @@ class HooksTest : public ::testing::Test {
       for (int i = 1; i <= 4; ++i) {
         c.id = hex_id(i);
         c.status = i == 3 ? CertificateStatus::Revoked : CertificateStatus::Active;
-        if (auto r = t.create_certificate(c); !r) return fail(std::move(r.error()));
+        if (auto r = t.create_certificate(c); !r) return fail(r.error());
       }
       for (const char* thing : {"t1", "t2"}) {
-        if (auto r = t.create_thing({thing, "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+        if (auto r = t.create_thing({thing, "", {}, 0, 0}); !r) return fail(r.error());
       }
       if (auto r = t.attach_thing_principal("t1", hex_id(1)); !r) return r;
       if (auto r = t.attach_thing_principal("t2", hex_id(2)); !r) return r;
@@ -59,7 +59,7 @@ class HooksTest : public ::testing::Test {
           {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:*:*:client/${iot:ClientId}"},
           {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:*:*:topic/telemetry/${iot:ClientId}"}]})", 0, 0});
           !r) {
-        return fail(std::move(r.error()));
+        return fail(r.error());
       }
       return t.attach_policy("telemetry-only", hex_id(4));
     }));
