@@ -49,6 +49,7 @@ struct Slot {
   std::uint16_t packet_id = 0;
   std::uint32_t next = kNone;      // link in the pending FIFO, the unwritten list or the expects
   std::uint64_t written_mark = 0;  // QoS 0: written once the connection's written_total() is here
+  std::uint32_t ack_link = 0;      // QoS 1/2: the link it was handed over on (its ack is due)
   Instant deadline{};              // Expect: when it times out
   MessageHandler old_handler{};    // subscribe in flight: what it replaced, restored if it fails
   mqtt::SubscribeOptions old_options{};
