@@ -326,7 +326,10 @@ struct Config {
   /// without it the thread wakes once or twice per message at high rates, and each wake-up
   /// also costs the broker (it wakes the thread and is often preempted by it). Completions are
   /// delayed by at most the time the broker takes to acknowledge the batch; there is no timer.
-  /// 0 or 1: wake for every arrival.
+  /// Other input (messages, SUBACKs) waits with them; a broker that stops acknowledging but
+  /// keeps the connection open delays it by up to the thread's longest sleep (1 s). Over TLS
+  /// the count is met sooner (records are larger than the acks they carry). 0 or 1: wake for
+  /// every arrival.
   std::size_t ack_coalescing = 16;
   backoff::Policy reconnect_backoff{Duration{200}, Duration{10'000}};
   /// Seed of the jitter (make it differ per device).
