@@ -193,6 +193,19 @@ class CommandPool {
     slots_[i].where = kind == Kind::Expect ? Where::Sent : Where::Pending;
     return true;
   }
+  /// Up to `max` queued commands at once, as `pop` but with one lock of the queue and one of the
+  /// pool for the lot; returns how many (their indexes in `out`, kinds in `kinds`).
+  std::size_t pop_many(std::uint32_t* out, Kind* kinds, std::size_t max) noexcept {
+    const std::size_t n = queue_.try_pop_many(out, max);
+    if (n == 0) return 0;
+    os::LockGuard l(mutex_);
+    for (std::size_t k = 0; k < n; ++k) {
+      Slot& s = slots_[out[k]];
+      kinds[k] = s.kind;
+      s.where = s.kind == Kind::Expect ? Where::Sent : Where::Pending;
+    }
+    return n;
+  }
   [[nodiscard]] bool has_queued() noexcept { return !queue_.empty(); }
 
   /// A free slot taken by the core itself for a publish (restored from the outbox, or restored
@@ -226,6 +239,9 @@ class CommandPool {
     slots_[i].qos = qos;
   }
   [[nodiscard]] bool dropped(std::uint32_t i) const noexcept {
+    // Only DropOldestQoS0 ever sets the flag (policy_ never changes): under any other policy
+    // the core asks without taking the lock for every command it carries out.
+    if (policy_ != OfflinePolicy::DropOldestQoS0) return false;
     os::LockGuard l(mutex_);
     return slots_[i].dropped;
   }

@@ -120,6 +120,8 @@ constexpr std::size_t kSmallestAck = 4;
 // The read low water counts at most this share of the acks due (1 / kAckShare), so that the
 // rest keep the pipeline full while the thread sleeps.
 constexpr std::size_t kAckShare = 4;
+// Commands taken from the queue under one lock (take_commands).
+constexpr std::size_t kTakeChunk = 32;
 // Reads per step before commands get their turn again (the driver steps at once when the
 // transport is still readable).
 constexpr int kReadsPerStep = 32;
@@ -385,19 +387,27 @@ struct AgentCore::Impl {
   }
 
   // Moves the queued commands into the pending FIFO; response expectations start their timers.
+  // Taken kTakeChunk at a time: the posting threads meet the core on the queue's and the pool's
+  // mutex once per chunk instead of once per command.
   void take_commands(Instant now) noexcept {
+    std::array<std::uint32_t, kTakeChunk> taken{};
+    std::array<Kind, kTakeChunk> kinds{};
     std::size_t n = 0;
-    std::uint32_t i = 0;
-    Kind kind = Kind::Free;
-    while (n < config.command_slots && pool.pop(i, kind)) {
-      ++n;
-      if (kind == Kind::Expect) {
-        pool[i].deadline = now + pool[i].timeout;
-        pool[i].next = expects_head;
-        expects_head = i;
-        continue;
+    while (n < config.command_slots) {
+      const std::size_t got = pool.pop_many(taken.data(), kinds.data(),
+                                            std::min(kTakeChunk, config.command_slots - n));
+      if (got == 0) break;
+      n += got;
+      for (std::size_t k = 0; k < got; ++k) {
+        const std::uint32_t i = taken[k];
+        if (kinds[k] == Kind::Expect) {
+          pool[i].deadline = now + pool[i].timeout;
+          pool[i].next = expects_head;
+          expects_head = i;
+          continue;
+        }
+        push_back(i);
       }
-      push_back(i);
     }
   }
 

@@ -461,6 +461,31 @@ TEST_P(AgentCoreTest, PublishWaitingForARecordGoesAsSoonAsAnAckFreesOne) {
   EXPECT_FALSE(core->has_work());
 }
 
+// The core takes queued commands a chunk at a time (one lock each for the lot): a full pool
+// queued before one step leaves in the order it was queued, across the chunks.
+TEST_P(AgentCoreTest, AFullQueueTakenInChunksKeepsItsOrder) {
+  constexpr int kCount = 64;  // the default pool: two chunks
+  factory.script = [](std::size_t, ScriptedBroker& b) {
+    b.expect(PacketType::Connect).reply_with(connack());
+    for (int k = 0; k < kCount; ++k) {
+      const std::string payload = "m" + std::to_string(k);
+      b.expect_matching(payload, publish_of(payload)).reply_with(puback());
+    }
+  };
+  make();
+  connect_first();
+  std::vector<std::string> payloads;
+  payloads.reserve(kCount);
+  for (int k = 0; k < kCount; ++k) {
+    payloads.push_back("m" + std::to_string(k));
+    ASSERT_TRUE(core->publish(message("t", payloads.back(), QoS::AtLeastOnce), rec.done()));
+  }
+  step();
+  EXPECT_TRUE(factory.last().broker.verify());
+  ASSERT_EQ(rec.outcomes.size(), static_cast<std::size_t>(kCount));
+  for (const auto& o : rec.outcomes) EXPECT_TRUE(o.ok());
+}
+
 // The read low water (how many bytes the driver may let gather before it steps for input)
 // counts only acks that are sure to come without another write: QoS 1 publishes handed over and
 // written on this link, a quarter of them at their smallest size (4 bytes), at most
