@@ -13,6 +13,7 @@
 
 #include <edgekit/core/result.hpp>
 #include <edgekit/pkcs11/client.hpp>
+#include <edgekit/pki/keys.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -80,8 +81,8 @@ const char* key_type_name(KeyType type);
 /// A CKA_ID written as hex ("0a1b", optionally "0x"-prefixed, ':' separators allowed).
 /// Errors: Usage for an empty, odd-length or non-hex string, or more than 64 bytes.
 ToolResult<Bytes> parse_id(std::string_view hex);
-/// Lower-case hex, no separators.
-std::string to_hex(std::span<const std::uint8_t> bytes);
+/// Lower-case hex, no separators (edgekit::pki's).
+using pki::to_hex;
 
 /// The module `edgekit token` loads when `--module` is not given: libedgekit-pkcs11.so next to
 /// the executable `exe` (the build tree), else in ../<libdir> and ../lib relative to it (an

@@ -19,6 +19,12 @@ namespace edgekit::pki {
 using detail::make_error;
 using detail::openssl_error;
 
+bool same_public_key(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+  return detail::same_key(a, b);
+}
+
+std::string utc_time_text(std::int64_t epoch_seconds) { return detail::time_text(epoch_seconds); }
+
 namespace detail {
 
 bool same_key(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {

@@ -236,6 +236,63 @@ Result<pkcs11::KeyPair> generate_token_key(pkcs11::Session& session, KeyAlgorith
   return out;
 }
 
+Result<CK_OBJECT_HANDLE> store_certificate(pkcs11::Session& session,
+                                           const CertificateInfo& certificate,
+                                           std::string_view label,
+                                           std::span<const std::uint8_t> id) {
+  auto cert = detail::x509_of(certificate);
+  if (!cert) return fail(cert.error());
+  const Bytes subject = detail::der_of([&](unsigned char** p) {
+    return i2d_X509_NAME(X509_get_subject_name(cert->get()), p);
+  });
+  const Bytes issuer = detail::der_of([&](unsigned char** p) {
+    return i2d_X509_NAME(X509_get_issuer_name(cert->get()), p);
+  });
+  // [v2.40 4.6.3] CKA_SERIAL_NUMBER: the DER encoding of the INTEGER.
+  const Bytes serial = detail::der_of([&](unsigned char** p) {
+    return i2d_ASN1_INTEGER(X509_get_serialNumber(cert->get()), p);
+  });
+  if (subject.empty() || issuer.empty() || serial.empty()) {
+    return fail(detail::openssl_error(Errc::Malformed, "the certificate cannot be encoded again"));
+  }
+  CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+  CK_CERTIFICATE_TYPE type = CKC_X_509;
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  auto bytes = [](std::span<const std::uint8_t> b) { return const_cast<std::uint8_t*>(b.data()); };
+  CK_ATTRIBUTE tmpl[] = {
+      {CKA_CLASS, &cls, sizeof cls},
+      {CKA_CERTIFICATE_TYPE, &type, sizeof type},
+      {CKA_TOKEN, &yes, 1},
+      {CKA_PRIVATE, &no, 1},
+      {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
+      {CKA_ID, bytes(id), id.size()},
+      {CKA_SUBJECT, bytes(subject), subject.size()},
+      {CKA_ISSUER, bytes(issuer), issuer.size()},
+      {CKA_SERIAL_NUMBER, bytes(serial), serial.size()},
+      {CKA_VALUE, bytes(certificate.der), certificate.der.size()},
+  };
+  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  const CK_RV rv = session.functions().C_CreateObject(session.handle(), tmpl,
+                                                      sizeof tmpl / sizeof tmpl[0], &handle);
+  if (rv != CKR_OK) {
+    pkcs11::Error e;
+    e.rv = rv;
+    e.function = "C_CreateObject";
+    return fail(token_error(e, "the token refused to store the certificate"));
+  }
+  return handle;
+}
+
+std::string ec_curve_name(std::span<const std::uint8_t> ec_params) {
+  switch (const int nid = curve_nid(ec_params)) {
+    case NID_X9_62_prime256v1: return "P-256";
+    case NID_secp384r1: return "P-384";
+    case NID_secp521r1: return "P-521";
+    case NID_undef: return "unknown curve";
+    default: return OBJ_nid2sn(nid);
+  }
+}
+
 // --- TokenSigner ---------------------------------------------------------------------------
 
 Result<TokenSigner> TokenSigner::create(pkcs11::Session& session, CK_OBJECT_HANDLE private_key) {

@@ -100,6 +100,13 @@ class SoftwareSigner final : public Signer {
   KeyAlgorithm algorithm_ = KeyAlgorithm::EcP256;
 };
 
+/// Whether two DER SubjectPublicKeyInfos hold the same public key (compared as keys, so that
+/// two encodings of one key match); false when either is no SPKI.
+[[nodiscard]] bool same_public_key(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+
+/// "2027-11-26 09:40:00 UTC" for epoch seconds; "?" for a time gmtime cannot represent.
+[[nodiscard]] std::string utc_time_text(std::int64_t epoch_seconds);
+
 /// Lower-case hex, no separators.
 [[nodiscard]] std::string to_hex(std::span<const std::uint8_t> bytes);
 /// The bytes of an even number of hex digits (either case, nothing else).

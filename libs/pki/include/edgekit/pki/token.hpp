@@ -7,8 +7,10 @@
 /// Thread safety: as the session's: one thread at a time per `pkcs11::Session`.
 
 #include <edgekit/pkcs11/client.hpp>
+#include <edgekit/pki/certificate.hpp>
 #include <edgekit/pki/keys.hpp>
 
+#include <string>
 #include <string_view>
 
 namespace edgekit::pki {
@@ -32,6 +34,20 @@ Result<Bytes> token_public_key(pkcs11::Session& session, CK_OBJECT_HANDLE privat
 Result<pkcs11::KeyPair> generate_token_key(pkcs11::Session& session, KeyAlgorithm algorithm,
                                            std::string_view label,
                                            std::span<const std::uint8_t> id);
+
+/// Stores `certificate` in the token as a public token object (CKO_CERTIFICATE, CKC_X_509)
+/// with CKA_LABEL `label`, CKA_ID `id` (that of its private key, by PKCS#11 convention), and
+/// CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER (the DER INTEGER, v2.40 4.6.3) and CKA_VALUE.
+/// The session must be read/write (and logged in where the module asks it for token objects).
+/// Errors: Malformed (`certificate.der`), Token (C_CreateObject refused).
+Result<CK_OBJECT_HANDLE> store_certificate(pkcs11::Session& session,
+                                           const CertificateInfo& certificate,
+                                           std::string_view label,
+                                           std::span<const std::uint8_t> id);
+
+/// The name of the curve in a DER CKA_EC_PARAMS: "P-256", "P-384", "P-521", OpenSSL's short
+/// name for other named curves, "unknown curve" for anything else.
+[[nodiscard]] std::string ec_curve_name(std::span<const std::uint8_t> ec_params);
 
 /// A `Signer` whose signatures are C_Sign calls in the token; the private key never leaves it.
 /// EC keys sign with CKM_ECDSA_SHA256 (CKM_ECDSA_SHA384 for P-384), RSA keys with
