@@ -514,6 +514,8 @@ void client_seeds() {
 namespace edgekit::fuzz {
 // fuzz/pkcs11/seeds_pkcs11.cpp: seeds of the PKCS#11 token targets.
 void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/pki_seeds.cpp: seeds of fuzz_pki.
+void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz
 
 int main(int argc, char** argv) {
@@ -532,5 +534,6 @@ int main(int argc, char** argv) {
   client_seeds();
   connection_seeds();
   edgekit::fuzz::pkcs11_seeds(write_seed);
+  edgekit::fuzz::pki_seeds(write_seed);
   return 0;
 }

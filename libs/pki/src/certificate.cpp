@@ -159,14 +159,7 @@ std::string quoted(const Name& name) { return "'" + name.to_string() + "'"; }
 
 }  // namespace
 
-std::string CertificateInfo::pem() const {
-  detail::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio(bio.get(), "CERTIFICATE", "", der.data(), static_cast<long>(der.size())) <= 0) {
-    ERR_clear_error();
-    return {};
-  }
-  return detail::bio_text(bio.get());
-}
+std::string CertificateInfo::pem() const { return detail::pem_text("CERTIFICATE", der); }
 
 Result<CertificateInfo> parse_certificate(std::span<const std::uint8_t> input) {
   auto der = detail::der_body(input, {"CERTIFICATE"}, "certificate");

@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <ctime>
 #include <utility>
 
@@ -100,6 +101,15 @@ std::string bio_text(BIO* bio) {
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio, &data);
   return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
+}
+
+std::string pem_text(const char* label, std::span<const std::uint8_t> der) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio(bio.get(), label, "", der.data(), static_cast<long>(der.size())) <= 0) {
+    ERR_clear_error();
+    return {};
+  }
+  return bio_text(bio.get());
 }
 
 std::string quoted_name(const X509_NAME* name) {

@@ -35,14 +35,7 @@ bool CrlInfo::lists(std::string_view serial_hex) const {
   });
 }
 
-std::string CrlInfo::pem() const {
-  detail::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio(bio.get(), "X509 CRL", "", der.data(), static_cast<long>(der.size())) <= 0) {
-    ERR_clear_error();
-    return {};
-  }
-  return detail::bio_text(bio.get());
-}
+std::string CrlInfo::pem() const { return detail::pem_text("X509 CRL", der); }
 
 namespace {
 

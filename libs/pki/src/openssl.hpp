@@ -56,6 +56,8 @@ Bytes der_of(F&& encode) {
 
 /// A memory BIO's contents.
 std::string bio_text(BIO* bio);
+/// `der` as a PEM block labelled `label` ("CERTIFICATE"); "" on failure.
+std::string pem_text(const char* label, std::span<const std::uint8_t> der);
 
 /// "'CN=thing-1'" (RFC 2253, quoted) for messages.
 std::string quoted_name(const X509_NAME* name);
