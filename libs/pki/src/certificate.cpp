@@ -155,7 +155,7 @@ Result<CertificateInfo> parse_der(std::span<const std::uint8_t> der) {
   return detail::info_of(cert.get());
 }
 
-std::string quoted(const Name& name) { return "'" + name.to_string() + "'"; }
+std::string quoted(const Name& name) { return detail::quote(name.to_string()); }
 
 }  // namespace
 
@@ -212,7 +212,7 @@ Result<Bytes> subject_alt_name(const IssueOptions& o) {
   if (!names) return fail(make_error(Errc::Crypto, "out of memory"));
   for (const auto& dns : o.dns_names) {
     if (!plausible_dns_name(dns)) {
-      return fail(make_error(Errc::InvalidArgument, "'" + dns + "' is not a DNS name"));
+      return fail(make_error(Errc::InvalidArgument, detail::quote(dns) + " is not a DNS name"));
     }
     GENERAL_NAME* g = GENERAL_NAME_new();
     ASN1_IA5STRING* s = ASN1_IA5STRING_new();
@@ -227,7 +227,7 @@ Result<Bytes> subject_alt_name(const IssueOptions& o) {
   for (const auto& ip : o.ip_addresses) {
     ASN1_OCTET_STRING* bytes = a2i_IPADDRESS(ip.c_str());
     if (bytes == nullptr) {
-      return fail(make_error(Errc::InvalidArgument, "'" + ip + "' is not an IPv4 or IPv6 address"));
+      return fail(make_error(Errc::InvalidArgument, detail::quote(ip) + " is not an IPv4 or IPv6 address"));
     }
     GENERAL_NAME* g = GENERAL_NAME_new();
     if (g == nullptr) {

@@ -86,7 +86,7 @@ Result<detail::CrlPtr> crl_of(std::span<const std::uint8_t> der) {
 }  // namespace
 
 Result<CrlInfo> make_crl(const CertificateInfo& issuer, Signer& issuer_key, const CrlOptions& o) {
-  const std::string who = "'" + issuer.subject.to_string() + "'";
+  const std::string who = detail::quote(issuer.subject.to_string());
   auto issuer_cert = detail::x509_of(issuer);
   if (!issuer_cert) return fail(issuer_cert.error());
   // [RFC 5280 4.2.1.3] a CRL issuer that states key usages must state cRLSign.

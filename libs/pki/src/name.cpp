@@ -6,7 +6,7 @@
 namespace edgekit::pki {
 
 Result<Name> Name::parse(std::string_view text) {
-  const std::string quoted = "'" + std::string(text) + "'";
+  const std::string quoted = detail::quote(text);
   if (text.empty() || text.front() != '/') {
     return fail(detail::make_error(Errc::InvalidArgument,
                                    "name " + quoted +

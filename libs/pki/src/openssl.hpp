@@ -59,6 +59,8 @@ std::string bio_text(BIO* bio);
 /// `der` as a PEM block labelled `label` ("CERTIFICATE"); "" on failure.
 std::string pem_text(const char* label, std::span<const std::uint8_t> der);
 
+/// `text` in single quotes, for messages.
+std::string quote(std::string_view text);
 /// "'CN=thing-1'" (RFC 2253, quoted) for messages.
 std::string quoted_name(const X509_NAME* name);
 /// "2026-01-01 00:00:00 UTC"; "?" for a time that is none.

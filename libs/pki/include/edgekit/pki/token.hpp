@@ -56,7 +56,7 @@ Result<CK_OBJECT_HANDLE> store_certificate(pkcs11::Session& session,
 /// raw CKM_ECDSA, or the SHA-256 DigestInfo signed with CKM_RSA_PKCS; the choice is remembered.
 /// ECDSA's raw r || s becomes a DER Ecdsa-Sig-Value.
 ///
-/// Borrows the session, which must outlive the signer and stay logged in. Move-only.
+/// Borrows the session, which must outlive the signer and stay logged in.
 class TokenSigner final : public Signer {
  public:
   /// A signer for `private_key` (its public key read with token_public_key).
