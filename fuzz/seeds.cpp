@@ -514,6 +514,8 @@ void client_seeds() {
 namespace edgekit::fuzz {
 // fuzz/pkcs11/seeds_pkcs11.cpp: seeds of the PKCS#11 token targets.
 void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/fleetd/seeds_fleetd.cpp: seeds of fleetd's targets.
+void fleetd_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/pki_seeds.cpp: seeds of fuzz_pki.
 void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz
@@ -534,6 +536,7 @@ int main(int argc, char** argv) {
   client_seeds();
   connection_seeds();
   edgekit::fuzz::pkcs11_seeds(write_seed);
+  edgekit::fuzz::fleetd_seeds(write_seed);
   edgekit::fuzz::pki_seeds(write_seed);
   return 0;
 }

@@ -56,8 +56,10 @@ bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
   if (o.have_username) opts.username = o.username;
   if (o.have_password) opts.password = mqtt::as_bytes(o.password);
   if (will != nullptr) opts.will = *will;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
   if (o.version == mqtt::Version::V5 && o.session_expiry != 0)
     opts.properties.session_expiry_interval = o.session_expiry;
+#endif
 
   auto r = client_->connect(opts, Duration{o.connect_timeout_ms});
   if (!r) {

@@ -48,9 +48,11 @@ struct Inbox {
                   reinterpret_cast<const char*>(e.message->payload.data()));
     x.qos = e.message->qos;
     x.user_property_seen = false;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     for (UserProperty up : e.message->properties.user_properties) {
       if (up.key == "sensor") x.user_property_seen = true;
     }
+#endif
     std::printf("  [%s] received  '%s' on %s at QoS %d%s\n", tag, x.payload, x.topic,
                 static_cast<int>(x.qos), x.user_property_seen ? " (user property sensor=... intact)" : "");
   }
@@ -127,10 +129,14 @@ bool run(const char* host, std::uint16_t port, Version version) {
     msg.topic = topics[i];
     msg.payload = as_bytes(payloads[i]);
     msg.qos = static_cast<QoS>(q);
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     if (version == Version::V5) {
       msg.properties.user_properties = UserProperties(props);
       msg.properties.content_type = "text/plain";
     }
+#else
+    (void)props;
+#endif
     t0 = Stopwatch::now();
     auto r = client.publish_and_wait(msg, 5s);
     if (!r) {

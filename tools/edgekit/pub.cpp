@@ -86,11 +86,13 @@ int run_pub(PubOptions& o) {
   msg.payload = mqtt::as_bytes(payload);
   msg.qos = static_cast<mqtt::QoS>(o.qos);
   msg.retain = o.retain;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
   if (!user_props.empty()) msg.properties.user_properties = mqtt::UserProperties(user_props);
   if (!o.content_type.empty()) msg.properties.content_type = o.content_type;
   if (!o.response_topic.empty()) msg.properties.response_topic = o.response_topic;
   if (!o.correlation_data.empty()) msg.properties.correlation_data = mqtt::as_bytes(o.correlation_data);
   if (o.message_expiry != 0) msg.properties.message_expiry_interval = o.message_expiry;
+#endif
 
   int failures = 0;
   for (int i = 0; i < o.repeat; ++i) {

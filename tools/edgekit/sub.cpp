@@ -40,6 +40,7 @@ struct Printer {
     if (options->verbose) std::printf("%.*s ", static_cast<int>(m.topic.size()), m.topic.data());
     std::fwrite(m.payload.data(), 1, m.payload.size(), stdout);
     if (options->print_properties) {
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
       const auto& p = m.properties;
       if (p.content_type) std::printf(" [content-type=%.*s]", static_cast<int>(p.content_type->size()), p.content_type->data());
       if (p.response_topic) std::printf(" [response-topic=%.*s]", static_cast<int>(p.response_topic->size()), p.response_topic->data());
@@ -49,6 +50,7 @@ struct Printer {
       for (const mqtt::UserProperty up : p.user_properties) {
         std::printf(" [%.*s=%.*s]", static_cast<int>(up.key.size()), up.key.data(), static_cast<int>(up.value.size()), up.value.data());
       }
+#endif
       std::printf(" [qos=%d%s]", static_cast<int>(m.qos), m.retain ? " retained" : "");
     }
     if (!options->no_newline) std::fputc('\n', stdout);

@@ -145,7 +145,9 @@ struct Agent::Impl {
         (void)core.transport()->wait(transport::Interest::Write, static_cast<std::uint32_t>(slice));
         continue;
       }
-      (void)wakeup.wait(core.poll_handle(), wait);
+      // Acks that are sure to come are let gather in the socket (read_low_water): one wake-up
+      // per batch instead of one per ack segment.
+      (void)wakeup.wait(core.poll_handle(), wait, core.read_low_water());
     }
     core.stop();
   }

@@ -49,6 +49,7 @@ struct Slot {
   std::uint16_t packet_id = 0;
   std::uint32_t next = kNone;      // link in the pending FIFO, the unwritten list or the expects
   std::uint64_t written_mark = 0;  // QoS 0: written once the connection's written_total() is here
+  std::uint32_t ack_link = 0;      // QoS 1/2: the link it was handed over on (its ack is due)
   Instant deadline{};              // Expect: when it times out
   MessageHandler old_handler{};    // subscribe in flight: what it replaced, restored if it fails
   mqtt::SubscribeOptions old_options{};
@@ -192,6 +193,19 @@ class CommandPool {
     slots_[i].where = kind == Kind::Expect ? Where::Sent : Where::Pending;
     return true;
   }
+  /// Up to `max` queued commands at once, as `pop` but with one lock of the queue and one of the
+  /// pool for the lot; returns how many (their indexes in `out`, kinds in `kinds`).
+  std::size_t pop_many(std::uint32_t* out, Kind* kinds, std::size_t max) noexcept {
+    const std::size_t n = queue_.try_pop_many(out, max);
+    if (n == 0) return 0;
+    os::LockGuard l(mutex_);
+    for (std::size_t k = 0; k < n; ++k) {
+      Slot& s = slots_[out[k]];
+      kinds[k] = s.kind;
+      s.where = s.kind == Kind::Expect ? Where::Sent : Where::Pending;
+    }
+    return n;
+  }
   [[nodiscard]] bool has_queued() noexcept { return !queue_.empty(); }
 
   /// A free slot taken by the core itself for a publish (restored from the outbox, or restored
@@ -225,6 +239,9 @@ class CommandPool {
     slots_[i].qos = qos;
   }
   [[nodiscard]] bool dropped(std::uint32_t i) const noexcept {
+    // Only DropOldestQoS0 ever sets the flag (policy_ never changes): under any other policy
+    // the core asks without taking the lock for every command it carries out.
+    if (policy_ != OfflinePolicy::DropOldestQoS0) return false;
     os::LockGuard l(mutex_);
     return slots_[i].dropped;
   }

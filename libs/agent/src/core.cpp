@@ -114,6 +114,14 @@ class StoreTap final : public mqtt::SessionStore {
 };
 
 constexpr std::size_t kClientIdCapacity = 256;
+// The smallest PUBACK, PUBREC or PUBCOMP: fixed header and packet id (MQTT 5 leaves out the
+// reason code and properties on success [MQTT-3.4.2.1]; 3.1.1 has nothing more).
+constexpr std::size_t kSmallestAck = 4;
+// The read low water counts at most this share of the acks due (1 / kAckShare), so that the
+// rest keep the pipeline full while the thread sleeps.
+constexpr std::size_t kAckShare = 4;
+// Commands taken from the queue under one lock (take_commands).
+constexpr std::size_t kTakeChunk = 32;
 // Reads per step before commands get their turn again (the driver steps at once when the
 // transport is still readable).
 constexpr int kReadsPerStep = 32;
@@ -202,6 +210,11 @@ struct AgentCore::Impl {
   bool batch_cut = false;                      // the last step left work it could do at once
   std::uint64_t progress = 0;  // events handled and writes made (a blocked command may now go)
   bool read_cut = false;  // the last exchange stopped reading at kReadsPerStep (TLS may hold more)
+  // QoS 1/2 publishes handed to the connection on the current link and not yet completed: each
+  // has at least an ack of kSmallestAck bytes to come (PUBACK, or PUBREC then PUBCOMP). Slots
+  // carry the link they were handed over on, so resends of an earlier link never count.
+  std::uint32_t link_serial = 0;
+  std::size_t acks_due = 0;
 
   // Pending FIFO, QoS 0 publishes waiting to be written, registered response expectations.
   std::uint32_t pending_head = kNone;
@@ -374,19 +387,27 @@ struct AgentCore::Impl {
   }
 
   // Moves the queued commands into the pending FIFO; response expectations start their timers.
+  // Taken kTakeChunk at a time: the posting threads meet the core on the queue's and the pool's
+  // mutex once per chunk instead of once per command.
   void take_commands(Instant now) noexcept {
+    std::array<std::uint32_t, kTakeChunk> taken{};
+    std::array<Kind, kTakeChunk> kinds{};
     std::size_t n = 0;
-    std::uint32_t i = 0;
-    Kind kind = Kind::Free;
-    while (n < config.command_slots && pool.pop(i, kind)) {
-      ++n;
-      if (kind == Kind::Expect) {
-        pool[i].deadline = now + pool[i].timeout;
-        pool[i].next = expects_head;
-        expects_head = i;
-        continue;
+    while (n < config.command_slots) {
+      const std::size_t got = pool.pop_many(taken.data(), kinds.data(),
+                                            std::min(kTakeChunk, config.command_slots - n));
+      if (got == 0) break;
+      n += got;
+      for (std::size_t k = 0; k < got; ++k) {
+        const std::uint32_t i = taken[k];
+        if (kinds[k] == Kind::Expect) {
+          pool[i].deadline = now + pool[i].timeout;
+          pool[i].next = expects_head;
+          expects_head = i;
+          continue;
+        }
+        push_back(i);
       }
-      push_back(i);
     }
   }
 
@@ -437,10 +458,26 @@ struct AgentCore::Impl {
       if (sent_id[i] == packet_id) {
         sent_id[i] = 0;
         index = static_cast<std::uint32_t>(i);
+        Slot& s = pool[index];
+        if (s.ack_link == link_serial && acks_due > 0) --acks_due;
+        s.ack_link = 0;
         return true;
       }
     }
     return false;
+  }
+
+  // See AgentCore::read_low_water. Only while everything handed over is on the wire (nothing
+  // queued or partly written, no packet held for room for its ack) is every counted ack sure
+  // to come without another write; a partly read ack in the receive buffer costs at most
+  // kSmallestAck - 1 of them, far below the share counted.
+  std::size_t read_low_water() const noexcept {
+    if (transport == nullptr || read_cut || write_stalled_since || !conn.connected() ||
+        !conn.output_empty() || conn.packet_pending()) {
+      return 1;
+    }
+    const std::size_t acks = std::min(acks_due / kAckShare, config.ack_coalescing);
+    return acks >= 2 ? acks * kSmallestAck : 1;
   }
 
   void on_event(const mqtt::Event& e, Instant now) noexcept {
@@ -525,9 +562,13 @@ struct AgentCore::Impl {
 
   void on_connected(const mqtt::Event& e) noexcept {
     connects.fetch_add(1, std::memory_order_relaxed);
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     use_subscription_ids = options.version == mqtt::Version::V5 &&
                            (e.connack == nullptr ||
                             e.connack->properties.subscription_identifier_available.value_or(true));
+#else
+    use_subscription_ids = false;
+#endif
     ConnectReport r;
     r.status.state = ConnectionState::Connected;
     r.present = e.session_present;
@@ -609,8 +650,10 @@ struct AgentCore::Impl {
   mqtt::Result<std::uint16_t> send_subscribe(Route& r, Instant now) noexcept {
     mqtt::Subscription sub{router.filter(r), r.options};
     mqtt::Properties props;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     std::uint32_t ids[1] = {r.id};
     if (use_subscription_ids) props.subscription_identifiers = ids;
+#endif
     auto id = conn.subscribe({&sub, 1}, now, props);
     if (!id && id.error() == mqtt::Errc::SendQueueFull) {
       write_out(now);
@@ -756,6 +799,8 @@ struct AgentCore::Impl {
       } else {
         s.packet_id = *r;
         sent_id[i] = *r;
+        s.ack_link = link_serial;
+        ++acks_due;
       }
       return Step::Done;
     }
@@ -984,6 +1029,7 @@ struct AgentCore::Impl {
     }
     mqtt::ConnectOptions o = options;
     if (ever_connected) o.clean_start = false;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     if (o.version == mqtt::Version::V5 && config.incoming_qos2 > 1) {
       // Announce half the inbound QoS 2 storage: after a resume the broker may send a full
       // Receive Maximum of new messages while ids of the last connection still await PUBREL.
@@ -993,6 +1039,7 @@ struct AgentCore::Impl {
         o.properties.receive_maximum = half;
       }
     }
+#endif
     lost_unrecoverable = 0;
     lost_uncertain = 0;
     connack_seen = false;
@@ -1010,6 +1057,8 @@ struct AgentCore::Impl {
     transport = c->transport;
     handle = c->poll_handle;
     write_stalled_since.reset();
+    ++link_serial;
+    acks_due = 0;
     exchange(now);  // CONNECT leaves now; the CONNACK is an event of a later step
   }
 
@@ -1056,6 +1105,7 @@ struct AgentCore::Impl {
     transport = nullptr;
     handle = -1;
     write_stalled_since.reset();
+    acks_due = 0;
     // QoS 0 publishes never written go out on the next connection, in their place.
     while (unwritten_head != kNone) {
       const std::uint32_t i = unwritten_head;
@@ -1513,6 +1563,10 @@ int AgentCore::poll_handle() const noexcept {
 
 bool AgentCore::wants_write() const noexcept {
   return impl_->transport != nullptr && impl_->write_stalled_since.has_value();
+}
+
+std::size_t AgentCore::read_low_water() const noexcept {
+  return impl_->read_low_water();
 }
 
 void AgentCore::stop() noexcept {

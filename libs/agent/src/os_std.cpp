@@ -2,8 +2,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -56,8 +58,19 @@ Wakeup::~Wakeup() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-WaitOutcome Wakeup::wait(int handle, Duration timeout) noexcept {
+WaitOutcome Wakeup::wait(int handle, Duration timeout, std::size_t low_water) noexcept {
   WaitOutcome out;
+  if (low_water == 0) low_water = 1;
+  // A handle not seen before is a fresh socket (the agent's connection is new): at the default
+  // of 1. A handle number reused by a new socket may get one setsockopt too many, never one too
+  // few in the direction that matters (a new socket is never above 1).
+  const std::size_t current = handle == low_water_handle_ ? low_water_ : 1;
+  if (handle >= 0 && low_water != current) {
+    const int v = static_cast<int>(std::min<std::size_t>(low_water, 0x7fffffff));
+    (void)::setsockopt(handle, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v);
+  }
+  low_water_handle_ = handle;
+  low_water_ = low_water;
   pollfd fds[2] = {};
   fds[0].fd = fd_;
   fds[0].events = POLLIN;

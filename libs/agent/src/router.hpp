@@ -90,6 +90,7 @@ class Router {
   /// the command queue, never directly, so iterating is safe.
   void route(const mqtt::Publish& m, bool use_ids) noexcept {
     bool delivered = false;
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     if (use_ids) {
       for (std::uint32_t id : m.properties.subscription_identifiers) {
         if (id == 0 || id > capacity_) continue;
@@ -100,6 +101,9 @@ class Router {
         }
       }
     }
+#else
+    (void)use_ids;
+#endif
     if (delivered) return;
     // No identifier (3.1.1, or a server without them): match the filters.
     for (std::size_t i = 0; i < capacity_; ++i) {

@@ -154,7 +154,7 @@ TEST_P(StoreTest, PaginatesInKeyOrder) {
     for (int i = 24; i >= 0; --i) {
       char name[16];
       std::snprintf(name, sizeof name, "thing-%02d", i);
-      if (auto r = t.create_thing({name, "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+      if (auto r = t.create_thing({name, "", {}, 0, 0}); !r) return fail(r.error());
     }
     return {};
   }));
@@ -207,10 +207,10 @@ TEST_P(StoreTest, CertificateLifecycleFollowsAws) {
 
 TEST_P(StoreTest, AttachmentsGuardDeletes) {
   ASSERT_TRUE(tx([&](Tx& t) -> Res<void> {
-    if (auto r = t.create_thing({"dev", "", {}, 0, 0}); !r) return fail(std::move(r.error()));
-    if (auto r = t.create_certificate(cert(5)); !r) return fail(std::move(r.error()));
+    if (auto r = t.create_thing({"dev", "", {}, 0, 0}); !r) return fail(r.error());
+    if (auto r = t.create_certificate(cert(5)); !r) return fail(r.error());
     if (auto r = t.create_policy({"dev-policy", R"({"Version":"2012-10-17"})", 0, 0}); !r) {
-      return fail(std::move(r.error()));
+      return fail(r.error());
     }
     if (auto r = t.attach_thing_principal("dev", hex_id(5)); !r) return r;
     if (auto r = t.attach_thing_principal("dev", hex_id(5)); !r) return r;  // twice: no error
@@ -250,8 +250,8 @@ TEST_P(StoreTest, AttachmentsGuardDeletes) {
 
 TEST_P(StoreTest, FailedTransactionLeavesNothingBehind) {
   auto r = tx([&](Tx& t) -> Res<void> {
-    if (auto a = t.create_thing({"half", "", {}, 0, 0}); !a) return fail(std::move(a.error()));
-    if (auto b = t.create_certificate(cert(9)); !b) return fail(std::move(b.error()));
+    if (auto a = t.create_thing({"half", "", {}, 0, 0}); !a) return fail(a.error());
+    if (auto b = t.create_certificate(cert(9)); !b) return fail(b.error());
     return t.attach_thing_principal("half", hex_id(10));  // no such certificate
   });
   ASSERT_FALSE(r);
@@ -301,9 +301,9 @@ TEST_P(StoreTest, TemplatesAreValidatedAndGuarded) {
 
 TEST_P(StoreTest, GroupMembershipFollowsTheThing) {
   ASSERT_TRUE(tx([](Tx& t) -> Res<void> {
-    if (auto r = t.create_group({"floor-3", "third floor", 0}); !r) return fail(std::move(r.error()));
-    if (auto r = t.create_thing({"a", "", {}, 0, 0}); !r) return fail(std::move(r.error()));
-    if (auto r = t.create_thing({"b", "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+    if (auto r = t.create_group({"floor-3", "third floor", 0}); !r) return fail(r.error());
+    if (auto r = t.create_thing({"a", "", {}, 0, 0}); !r) return fail(r.error());
+    if (auto r = t.create_thing({"b", "", {}, 0, 0}); !r) return fail(r.error());
     if (auto r = t.add_to_group("floor-3", "a"); !r) return r;
     return t.add_to_group("floor-3", "b");
   }));
@@ -325,7 +325,7 @@ TEST_P(StoreTest, SurvivesReopenAndRefusesANewerSchema) {
   ASSERT_TRUE(tx([](Tx& t) -> Res<void> {
     auto r = t.db().exec(
         "INSERT INTO schema_migrations (version, description, applied_at) VALUES (99, 'x', 0)");
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return {};
   }));
   store_.reset();
@@ -401,8 +401,8 @@ TEST_P(StoreTest, KilledWriterLeavesNoHalfMadeThing) {
     for (int i = 0;; ++i) {
       auto r = s.value()->transact([&](Tx& t) -> Res<void> {
         std::string name = "burst-" + std::to_string(i);
-        if (auto a = t.create_thing({name, "", {}, 0, 0}); !a) return fail(std::move(a.error()));
-        if (auto b = t.create_certificate(cert(1000 + i)); !b) return fail(std::move(b.error()));
+        if (auto a = t.create_thing({name, "", {}, 0, 0}); !a) return fail(a.error());
+        if (auto b = t.create_certificate(cert(1000 + i)); !b) return fail(b.error());
         return t.attach_thing_principal(name, hex_id(1000 + i));
       });
       if (!r) ::_exit(4);
@@ -417,13 +417,13 @@ TEST_P(StoreTest, KilledWriterLeavesNoHalfMadeThing) {
   auto check = tx([](Tx& t) -> Res<std::pair<int, int>> {
     auto things = t.db().query(
         "SELECT COUNT(*) FROM things WHERE name NOT IN (SELECT thing_name FROM thing_principals)");
-    if (!things) return fail(std::move(things.error()));
+    if (!things) return fail(things.error());
     auto certs = t.db().query(
         "SELECT COUNT(*) FROM certificates WHERE id NOT IN (SELECT certificate_id FROM "
         "thing_principals)");
-    if (!certs) return fail(std::move(certs.error()));
+    if (!certs) return fail(certs.error());
     auto total = t.db().query("SELECT COUNT(*) FROM things");
-    if (!total) return fail(std::move(total.error()));
+    if (!total) return fail(total.error());
     EXPECT_GT(total.value().front().integer(0), 0) << "the writer made no progress";
     return std::pair<int, int>(static_cast<int>(things.value().front().integer(0)),
                                static_cast<int>(certs.value().front().integer(0)));
@@ -473,7 +473,7 @@ TEST_F(SqliteStoreFile, RefusesADamagedDatabase) {
     ASSERT_TRUE(s.value()->transact([](Tx& t) -> Res<void> {
       for (int i = 0; i < 300; ++i) {
         if (auto r = t.create_thing({"t" + std::to_string(i), "", {{"pad", std::string(200, 'x')}}, 0, 0}); !r) {
-          return fail(std::move(r.error()));
+          return fail(r.error());
         }
       }
       return {};

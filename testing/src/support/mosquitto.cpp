@@ -194,6 +194,13 @@ bool Mosquitto::launch() {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment is prepared before fork: the child may only make async-signal-safe calls.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e && *e; ++e) env_strings.emplace_back(*e);
+  for (const std::string& e : options_.environment) env_strings.push_back(e);
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
@@ -213,7 +220,7 @@ bool Mosquitto::launch() {
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   (void)parent;

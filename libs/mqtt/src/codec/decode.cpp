@@ -62,7 +62,10 @@ Errc dec_connect(Bytes frame, Connect& c) noexcept {
   if (Errc e = open(frame, PacketType::Connect, r, hflags); e != Errc::Ok) return e;
   // [MQTT-3.1.2-1] The protocol name MUST be the UTF-8 String "MQTT".
   const Bytes name = r.bin();
-  if (r.ok() && as_string(name) != "MQTT") return Errc::InvalidProtocolName;
+  // Compared byte by byte: string_view's operator== would link memcmp from libc for four bytes.
+  const auto* n = bytes_of(name);
+  if (r.ok() && !(name.size() == 4 && n[0] == 'M' && n[1] == 'Q' && n[2] == 'T' && n[3] == 'T'))
+    return Errc::InvalidProtocolName;
   const std::uint8_t level = r.u8();
   const std::uint8_t flags = r.u8();
   c.keep_alive = r.u16();
@@ -152,7 +155,7 @@ Errc dec_publish(Bytes frame, Version v, Publish& p) noexcept {
   if (!r.ok()) return r.error();
   if (p.topic.empty()) {
     // A zero-length Topic Name is allowed only with a Topic Alias (5.0, 3.3.2.3.4).
-    if (!(v5 && p.properties.topic_alias)) return Errc::EmptyTopic;
+    if (!(v5 && detail::has_topic_alias(p.properties))) return Errc::EmptyTopic;
   } else {
     // [MQTT-3.3.2-2] The Topic Name in the PUBLISH packet MUST NOT contain wildcard characters.
     if (Errc e = wire::check_topic_name(p.topic); e != Errc::Ok) return e;

@@ -33,9 +33,16 @@ Errc check_qos(QoS q) noexcept {
   return Errc::Ok;
 }
 
-// 3.1.1 has no properties: refuse to drop what the caller set.
+// 3.1.1 has no properties: refuse to drop what the caller set. Without MQTT 5 in the build
+// `Properties` is empty, so there is nothing to check.
 Errc check_v311_properties(bool v5, const Properties& p) noexcept {
+#if EDGEKIT_MQTT_ENABLE_V5
   return v5 ? Errc::Ok : wire::check_no_properties(p);
+#else
+  (void)v5;
+  (void)p;
+  return Errc::Ok;
+#endif
 }
 
 Errc emit_connect(const Connect& c, bool v5, Writer& w, std::uint8_t& first) noexcept {
@@ -119,7 +126,7 @@ Errc emit_publish(const Publish& p, bool v5, Writer& w, std::uint8_t& first) noe
     // [MQTT-2.2.1-3] A PUBLISH with QoS > 0 MUST contain a non-zero Packet Identifier.
     if (q != 0 && p.packet_id == 0) return Errc::PacketIdZero;
     // MQTT 5 lets an empty topic stand for the one a Topic Alias names (3.3.2.3.4).
-    if (!(v5 && p.topic.empty() && p.properties.topic_alias)) {
+    if (!(v5 && p.topic.empty() && detail::has_topic_alias(p.properties))) {
       if (Errc e = wire::check_topic_name(p.topic); e != Errc::Ok) return e;
     }
     if (Errc e = check_v311_properties(v5, p.properties); e != Errc::Ok) return e;

@@ -11,6 +11,7 @@
 #include "wire.hpp"
 
 namespace edgekit::mqtt {
+#if EDGEKIT_MQTT_ENABLE_V5
 namespace wire {
 namespace {
 
@@ -303,31 +304,8 @@ Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
   return Errc::Ok;
 }
 
-namespace {
-template <class T>
-bool any_set(const std::optional<T>& v) noexcept {
-  return v.has_value();
-}
-template <class T, PropertyId Id, T (*Read)(Bytes, std::size_t)>
-bool any_set(const PropertyList<T, Id, Read>& v) noexcept {
-  return may_have_items(v);
-}
-template <std::size_t... I>
-bool any_set(const Properties& p, std::index_sequence<I...>) noexcept {
-  return (any_set(p.*std::get<I>(kMembers)) || ...);
-}
-}  // namespace
-
 Errc check_no_properties(const Properties& p) noexcept {
-  // With MQTT 5 in the build the encoder's presence mask is linked anyway; without it, one flag
-  // test per member keeps the property table and the list scanner out of a 3.1.1-only image.
-  bool set = false;
-  if constexpr (kV5) {
-    set = present(p) != 0;
-  } else {
-    set = any_set(p, std::make_index_sequence<kCount>{});
-  }
-  return set ? Errc::InvalidArgument : Errc::Ok;
+  return present(p) != 0 ? Errc::InvalidArgument : Errc::Ok;
 }
 
 void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
@@ -463,5 +441,38 @@ Result<Properties> decode_properties(Bytes block, PacketType type, std::size_t& 
   consumed = block.size() - r.left();
   return p;
 }
+
+#else
+// A build without MQTT 5: `Properties` is empty and nothing calls these with a property set
+// (the emitters and decoders fold their MQTT 5 branches away); they exist so that the
+// version-independent code around those branches links in unoptimised builds too.
+namespace wire {
+Errc properties_size(Writer&, const Properties&, unsigned, std::size_t& size) noexcept {
+  size = 0;
+  return Errc::Ok;
+}
+void put_properties(Writer& w, const Properties&, unsigned, std::size_t) noexcept { w.u8(0); }
+Errc put_properties(Writer& w, const Properties&, unsigned) noexcept {
+  w.u8(0);
+  return Errc::Ok;
+}
+void read_properties(Reader& r, unsigned, Properties&) noexcept {
+  r.fail(Errc::ProtocolVersionDisabled);
+}
+Errc check_no_properties(const Properties&) noexcept { return Errc::Ok; }
+}  // namespace wire
+
+namespace detail {
+std::size_t PropertyScanner::next(std::size_t) const noexcept { return block_.size(); }
+UserProperty read_user_property(Bytes, std::size_t) noexcept { return {}; }
+std::uint32_t read_subscription_identifier(Bytes, std::size_t) noexcept { return 0; }
+}  // namespace detail
+
+Result<Properties> decode_properties(Bytes, PacketType, std::size_t& consumed) noexcept {
+  // No property block exists in MQTT 3.1.1.
+  consumed = 0;
+  return fail(Errc::ProtocolVersionDisabled);
+}
+#endif
 
 }  // namespace edgekit::mqtt

@@ -116,7 +116,27 @@ Errc check_topic_name(std::string_view t) noexcept {
   return check_text(reinterpret_cast<const std::uint8_t*>(t.data()), t.size(), true);
 }
 
-bool is_shared(std::string_view f) noexcept { return f.starts_with("$share/"); }
+// Plain loops instead of string_view's find / starts_with / substr: those call strlen, memchr
+// and memcmp (and substr a throwing path ending in abort), which a device image then links from
+// libc for a few short scans (code size).
+namespace {
+constexpr std::size_t kSharePrefix = 7;  // "$share/"
+
+// Position of the first '/' in `s` at or after `from`, or s.size().
+std::size_t find_slash(std::string_view s, std::size_t from) noexcept {
+  while (from < s.size() && s[from] != '/') ++from;
+  return from;
+}
+}  // namespace
+
+bool is_shared(std::string_view f) noexcept {
+  constexpr char kShare[] = "$share/";
+  if (f.size() < kSharePrefix) return false;
+  for (std::size_t i = 0; i < kSharePrefix; ++i) {
+    if (f[i] != kShare[i]) return false;
+  }
+  return true;
+}
 
 Errc check_topic_filter(std::string_view f) noexcept {
   if (f.empty()) return Errc::EmptyTopic;  // [MQTT-4.7.3-1]
@@ -126,9 +146,9 @@ Errc check_topic_filter(std::string_view f) noexcept {
     // contain a ShareName that is at least one character long.
     // [MQTT-4.8.2-2] The ShareName MUST NOT contain '/', '+' or '#', and MUST be followed by a
     // '/' and a Topic Filter.
-    f.remove_prefix(7);
-    const std::size_t slash = f.find('/');
-    if (slash == 0 || slash == std::string_view::npos) return Errc::InvalidTopicFilter;
+    f.remove_prefix(kSharePrefix);
+    const std::size_t slash = find_slash(f, 0);
+    if (slash == 0 || slash == f.size()) return Errc::InvalidTopicFilter;
     for (std::size_t i = 0; i < slash; ++i) {
       if (f[i] == '+' || f[i] == '#') return Errc::InvalidTopicFilter;
     }
@@ -170,9 +190,9 @@ Result<void> validate_topic_filter(std::string_view filter) noexcept {
 bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
   if (wire::is_shared(filter)) {
     // A shared subscription matches like the filter after "$share/{ShareName}/" (spec 4.8.2).
-    filter.remove_prefix(7);
-    const std::size_t slash = filter.find('/');
-    if (slash == std::string_view::npos) return false;
+    filter.remove_prefix(wire::kSharePrefix);
+    const std::size_t slash = wire::find_slash(filter, 0);
+    if (slash == filter.size()) return false;
     filter.remove_prefix(slash + 1);
   }
   // [MQTT-4.7.2-1] The Server MUST NOT match Topic Filters starting with a wildcard character
@@ -201,7 +221,7 @@ bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
     const bool t_end = t == tn;
     if (f_end && t_end) return true;
     // "sport/#" also matches "sport" (spec 4.7.1.2).
-    if (t_end) return filter.substr(f) == "/#";
+    if (t_end) return fn - f == 2 && filter[f] == '/' && filter[f + 1] == '#';
     if (f_end) return false;
     ++f;
     ++t;

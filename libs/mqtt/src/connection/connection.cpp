@@ -305,6 +305,7 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
   // Member-wise copy-construction (the two structs have the same members).
   Connect c{options.version,  options.client_id, options.clean_start, options.keep_alive_seconds,
             options.username, options.password,  options.will,        options.properties};
+#if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
   if (switches::is_v5(c.version)) {
     // Tell the server the largest packet we can take, so a conforming one never sends a bigger
     // one [MQTT-3.1.2-24].
@@ -314,6 +315,7 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
       c.properties.maximum_packet_size = cap;
     }
   }
+#endif
   EDGEKIT_TRY(session_->prepare_connect(c, now));
   discard_output();  // what an ended connection left unwritten
   const auto n = encode(c, c.version, tx_);

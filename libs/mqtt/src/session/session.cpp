@@ -26,6 +26,19 @@ bool version_enabled(Version v) noexcept {
   return false;
 }
 
+// Every place that frees a record calls this one function: a record holds a whole Publish, and
+// building the empty record inline at each place costs more flash than the call (code size).
+[[gnu::noinline]] void clear_record(OutgoingRecord& r) noexcept { r = OutgoingRecord{}; }
+
+// A byte loop rather than memcmp, which would be the only reason for a device image to link
+// it from libc (topics are short).
+[[maybe_unused]] bool same_chars(const char* a, std::string_view b) noexcept {
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 ReasonCode first_failure(ReasonCodes codes) noexcept {
   for (ReasonCode rc : codes) {
     if (is_error(rc)) return rc;
@@ -46,7 +59,7 @@ Packet Reply::to_packet() const noexcept {
 
 Session::Session(SessionStorage storage, SessionStore* store, SessionConfig config) noexcept
     : storage_(storage), store_(store), config_(config) {
-  for (OutgoingRecord& r : storage_.outgoing) r = OutgoingRecord{};
+  for (OutgoingRecord& r : storage_.outgoing) clear_record(r);
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
   incoming_carried_ = 0;
   std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
@@ -222,8 +235,9 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   version_ = connect.version;
   clean_start_ = connect.clean_start;
   requested_keep_alive_ = connect.keep_alive;
-  const std::size_t incoming_capacity = storage_.incoming_qos2.size();
   if (switches::is_v5(version_)) {
+#if EDGEKIT_MQTT_ENABLE_V5
+    const std::size_t incoming_capacity = storage_.incoming_qos2.size();
     connect_session_expiry_ = connect.properties.session_expiry_interval.value_or(0);
     // Announce only what the storage can hold, so a conforming server never overruns it
     // [MQTT-3.3.4-9].
@@ -242,6 +256,7 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
       connect.properties.topic_alias_maximum.reset();  // 0 is the default: no inbound aliases
     }
     inbound_alias_max_ = tam;
+#endif
   } else {
     // 3.1.1: a clean session lasts as long as the connection; otherwise it never expires.
     connect_session_expiry_ = connect.clean_start ? 0 : kSessionNeverExpires;
@@ -267,6 +282,7 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
   }
   ConnAckOutcome out;
   out.session_present = connack.session_present;
+#if EDGEKIT_MQTT_ENABLE_V5
   if (switches::is_v5(version_)) {
     const Properties& p = connack.properties;
     server_receive_max_ = p.receive_maximum.value_or(65535);
@@ -282,6 +298,7 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
       if (!set_client_id(*p.assigned_client_identifier)) out.warning = Errc::BufferTooSmall;
     }
   }
+#endif
   phase_ = Phase::Connected;
   ping_outstanding_ = false;
   (void)now;  // keep-alive counts from CONNECT, which the driver reported through on_sent
@@ -346,12 +363,14 @@ void Session::resend_of(const OutgoingRecord& record, Resend& out) const noexcep
     out.type = PacketType::Publish;
     out.publish = best->publish;
     out.publish.dup = true;  // [MQTT-3.3.1-1]
+#if EDGEKIT_MQTT_ENABLE_V5
     out.publish.properties.topic_alias.reset();
     // The record may come from another protocol version than this connection's: a session
     // resumed over 3.1.1 after MQTT 5 (a broker may keep it), or a stored record whose version
     // differs from the stored meta. 3.1.1 has no properties, so they cannot go along; without
     // this the resend would be a packet the codec refuses (found by fuzz_store).
     if (version_ == Version::V311) out.publish.properties = Properties{};
+#endif
   }
 }
 
@@ -395,13 +414,14 @@ bool Session::next_lost(LostOperation& out) noexcept {
       if (store_ != nullptr) (void)store_->remove_publish(best->packet_id);
       break;
   }
-  *best = OutgoingRecord{};
+  clear_record(*best);
   return true;
 }
 
 Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept {
   (void)now;
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
+#if EDGEKIT_MQTT_ENABLE_V5
   if (switches::is_v5(version_) && disconnect.properties.session_expiry_interval) {
     // A session that was to end with the connection cannot be revived here [MQTT-3.14.2-2].
     if (connect_session_expiry_ == 0 && *disconnect.properties.session_expiry_interval != 0) {
@@ -409,6 +429,9 @@ Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant n
     }
     session_expiry_ = *disconnect.properties.session_expiry_interval;
   }
+#else
+  (void)disconnect;
+#endif
   const bool session_ends = switches::is_v5(version_) ? session_expiry_ == 0 : clean_start_;
   end_connection(session_ends);
   if (!session_ends) (void)persist_meta();
@@ -425,6 +448,7 @@ void Session::on_connection_lost(Instant now) noexcept {
 // --- Outgoing ------------------------------------------------------------------------------------
 
 void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexcept {
+#if EDGEKIT_MQTT_ENABLE_V5
   if (!switches::is_v5(version_)) return;
   TopicAliasStorage& t = storage_.outbound_aliases;
   const std::size_t limit = std::min<std::size_t>(t.slots(), server_alias_max_);
@@ -437,8 +461,7 @@ void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexce
       if (free_slot == limit) free_slot = i;
       continue;
     }
-    if (len == publish.topic.size() &&
-        std::memcmp(&t.chars[i * slot_len], publish.topic.data(), len) == 0) {
+    if (len == publish.topic.size() && same_chars(&t.chars[i * slot_len], publish.topic)) {
       // Known mapping: the topic may be left out [MQTT-3.3.2-12 / 3.3.2.3.4].
       publish.topic = {};
       publish.properties.topic_alias = static_cast<std::uint16_t>(i + 1);
@@ -453,6 +476,10 @@ void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexce
   std::memcpy(&t.chars[free_slot * slot_len], publish.topic.data(), publish.topic.size());
   t.lengths[free_slot] = static_cast<std::uint16_t>(publish.topic.size());
   publish.properties.topic_alias = static_cast<std::uint16_t>(free_slot + 1);
+#else
+  (void)publish;
+  (void)encoded;
+#endif
 }
 
 Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
@@ -462,7 +489,9 @@ Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
 Result<void> Session::begin_publish(Publish& publish, Instant now, std::size_t encoded) noexcept {
   (void)now;
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  if (publish.properties.topic_alias || publish.topic.empty()) return fail(Errc::InvalidArgument);
+  if (detail::has_topic_alias(publish.properties) || publish.topic.empty()) {
+    return fail(Errc::InvalidArgument);
+  }
   if (publish.qos == QoS::ExactlyOnce && !EDGEKIT_MQTT_ENABLE_QOS2) return fail(Errc::QoS2Disabled);
   if (static_cast<std::uint8_t>(publish.qos) > static_cast<std::uint8_t>(server_max_qos_)) {
     return fail(Errc::QoSNotSupported);  // [MQTT-3.2.2-11]
@@ -561,7 +590,7 @@ Result<void> Session::begin_request(OutgoingState state, std::uint16_t& packet_i
   auto n = size(packet, version_);
   if (!n) return fail(n.error());
   if (*n > server_max_packet_) return fail(Errc::PacketTooLarge);
-  *rec = OutgoingRecord{};
+  clear_record(*rec);
   rec->state = state;
   rec->packet_id = packet_id;
   rec->sequence = next_sequence_++;
@@ -610,12 +639,16 @@ Result<Inbound> Session::complete(OutgoingRecord& r, ReasonCode rc) noexcept {
       }
       break;
   }
-  r = OutgoingRecord{};
+  clear_record(r);
   in.completion = c;
   return in;
 }
 
 Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
+#if !EDGEKIT_MQTT_ENABLE_V5
+  (void)publish;
+  return {};  // only called for MQTT 5
+#else
   if (!publish.properties.topic_alias) {
     // A zero-length topic needs an alias [MQTT-3.3.2-1 / 3.3.4].
     if (publish.topic.empty()) return fail(Errc::ProtocolError);
@@ -642,6 +675,7 @@ Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
   if (t.lengths[alias - 1] == 0) return fail(Errc::TopicAliasInvalid);  // unknown alias
   publish.topic = std::string_view(slot, t.lengths[alias - 1]);
   return {};
+#endif
 }
 
 Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include <gtest/gtest.h>
 
@@ -88,62 +89,128 @@ TEST_F(OneVersion, PublishRoundTrips) {
   ASSERT_EQ(q.payload.size(), 5u);
 }
 
+// A session in the compiled-in version, end to end: CONNECT and CONNACK, a QoS 1 publish out
+// and its PUBACK, a QoS 2 publish in (PUBREC, duplicate, PUBREL), a subscription, a resumed
+// session's resend and a disconnect, through the codec's own bytes where a driver would use them.
+TEST_F(OneVersion, ASessionRunsEndToEnd) {
+  std::array<OutgoingRecord, 4> records{};
+  std::array<std::uint16_t, 4> incoming{};
+  std::array<char, 16> client_id{};
+  Session session(SessionStorage{records, incoming, {}, {}, client_id}, nullptr, {});
+  std::array<std::byte, 256> buf{};
+  Instant now{};
+
+  Connect c;
+  c.version = kOn;
+  c.client_id = "dev";
+  c.clean_start = false;
+  ASSERT_TRUE(session.prepare_connect(c, now).has_value());
+  ASSERT_TRUE(encode(c, kOn, buf).has_value());
+  // CONNACK, no session present: bytes that are the same in both versions but for MQTT 5's
+  // property length.
+  const std::array<std::byte, 5> connack{std::byte{0x20}, std::byte{kOn == Version::V5 ? 3 : 2},
+                                         std::byte{0x00}, std::byte{0x00}, std::byte{0x00}};
+  Packet in{std::in_place_type<PingResp>};
+  ASSERT_TRUE(decode_from_server(std::span<const std::byte>(connack.data(),
+                                                            kOn == Version::V5 ? 5u : 4u),
+                                 kOn, in)
+                  .has_value());
+  auto connected = session.on_packet(in, now);
+  ASSERT_TRUE(connected.has_value());
+  ASSERT_TRUE(connected->connack.has_value());
+  EXPECT_FALSE(connected->connack->session_present);
+  EXPECT_TRUE(session.connected());
+
+  Publish out = message();
+  ASSERT_TRUE(session.begin_publish(out, now).has_value());
+  EXPECT_NE(out.packet_id, 0);
+  ASSERT_TRUE(encode(out, kOn, buf).has_value());
+  EXPECT_EQ(session.publishes_in_flight(), 1u);
+  const auto ack_bytes = encode_ack(PacketType::PubAck, out.packet_id, ReasonCode::Success, kOn, buf);
+  ASSERT_TRUE(ack_bytes.has_value());
+  ASSERT_TRUE(decode_from_server(std::span<const std::byte>(buf.data(), *ack_bytes), kOn, in));
+  auto done = session.on_packet(in, now);
+  ASSERT_TRUE(done.has_value());
+  ASSERT_TRUE(done->completion.has_value());
+  EXPECT_EQ(done->completion->packet_id, out.packet_id);
+  EXPECT_EQ(session.publishes_in_flight(), 0u);
+
+  Publish q2 = message(QoS::ExactlyOnce);
+  q2.packet_id = 9;
+  const auto q2_bytes = encode(q2, kOn, buf);
+  ASSERT_TRUE(q2_bytes.has_value());
+  for (int i = 0; i < 2; ++i) {  // the second time as a duplicate: not delivered again
+    ASSERT_TRUE(decode_from_server(std::span<const std::byte>(buf.data(), *q2_bytes), kOn, in));
+    auto r = session.on_packet(in, now);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->deliver, i == 0);
+    ASSERT_TRUE(r->reply.has_value());
+    EXPECT_EQ(r->reply->type, PacketType::PubRec);
+  }
+  PubRel rel;
+  rel.packet_id = 9;
+  auto comp = session.on_pubrel(rel, now);
+  ASSERT_TRUE(comp.has_value());
+  ASSERT_TRUE(comp->reply.has_value());
+  EXPECT_EQ(comp->reply->type, PacketType::PubComp);
+
+  const Subscription subs[] = {{"a/+", {QoS::AtLeastOnce}}};
+  Subscribe s;
+  s.subscriptions = subs;
+  ASSERT_TRUE(session.begin_subscribe(s, now).has_value());
+  ASSERT_TRUE(encode(s, kOn, buf).has_value());
+  SubAck sa;
+  sa.packet_id = s.packet_id;
+  const ReasonCode granted[] = {ReasonCode::GrantedQoS1};
+  sa.reason_codes = granted;
+  auto subscribed = session.on_suback(sa, now);
+  ASSERT_TRUE(subscribed.has_value());
+  ASSERT_TRUE(subscribed->completion.has_value());
+  EXPECT_EQ(subscribed->completion->reason_code, ReasonCode::Success);
+
+  // A publish left unacknowledged goes again, with DUP, after a resumed session.
+  Publish pending = message();
+  ASSERT_TRUE(session.begin_publish(pending, now).has_value());
+  session.on_connection_lost(now);
+  ASSERT_TRUE(session.prepare_connect(c, now).has_value());
+  ConnAck resumed;
+  resumed.session_present = true;
+  auto again = session.on_connack(resumed, now);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->resend_count, 1u);
+  Resend resend;
+  ASSERT_TRUE(session.next_resend(resend, true));
+  EXPECT_EQ(resend.type, PacketType::Publish);
+  EXPECT_TRUE(resend.publish.dup);
+  EXPECT_EQ(resend.publish.packet_id, pending.packet_id);
+  ASSERT_TRUE(encode(resend.publish, kOn, buf).has_value());
+
+  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}, now).has_value());
+  EXPECT_FALSE(session.connected());
+}
+
 #if !EDGEKIT_MQTT_ENABLE_V5
-// Without MQTT 5 in the build the codec checks "no property set" member by member (no property
-// table is linked): every kind of member must still be seen.
-TEST_F(OneVersion, AnySetPropertyIsRefusedIn311) {
-  EXPECT_EQ(encode_error(message(), Version::V311), Errc::Ok);
-  {
-    Publish p = message();
-    p.properties.payload_format_utf8 = false;  // set, even to false
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-  }
-  {
-    Publish p = message();
-    p.properties.shared_subscription_available = true;  // the last member
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-  }
-  {
-    Publish p = message();
-    p.properties.content_type = "";  // an empty string is still set
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-  }
-  {
-    Publish p = message();
-    p.properties.topic_alias = 1;
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-  }
-  {
-    Publish p = message();
-    const UserProperty up[] = {{"k", "v"}};
-    p.properties.user_properties = up;
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-  }
-  {
-    Publish p = message();
-    const std::uint32_t ids[] = {3};
-    p.properties.subscription_identifiers = ids;
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-  }
-  {
-    // A list decoded from a property block: the block holds a property, so one is set.
-    Publish p = message();
-    const std::array<std::byte, 2> block{std::byte{0x01}, std::byte{0x01}};
-    p.properties.user_properties = UserProperties::from_block(block);
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
-    p.properties.user_properties = UserProperties::from_block({});
-    EXPECT_EQ(encode_error(p, Version::V311), Errc::Ok);
-  }
-  {
-    Connect c;
-    c.version = Version::V311;
-    c.client_id = "dev";
-    c.properties.receive_maximum = 5;
-    std::array<std::byte, 64> buf{};
-    const auto n = encode(c, Version::V311, buf);
-    ASSERT_FALSE(n.has_value());
-    EXPECT_EQ(n.error(), Errc::InvalidArgument);
-  }
+// Without MQTT 5 in the build `Properties` has no members: packets and records carry no
+// property storage, and setting a property is a compile error rather than a run-time
+// InvalidArgument.
+template <class P>
+concept HasPayloadFormat = requires(P p) { p.payload_format_utf8; };
+template <class P>
+concept HasUserProperties = requires(P p) { p.user_properties; };
+static_assert(std::is_empty_v<Properties>);
+static_assert(!HasPayloadFormat<Properties> && !HasUserProperties<Properties>);
+// [[no_unique_address]]: the empty member takes no room in any packet.
+static_assert(sizeof(Disconnect) == sizeof(ReasonCode));
+static_assert(sizeof(Publish) <= 4 * sizeof(void*) + 8);
+
+TEST_F(OneVersion, PropertiesOfTheOtherVersionAreRefused) {
+  // A 3.1.1 build still decodes only 3.1.1: a property block is never read.
+  std::size_t consumed = 1;
+  const std::array<std::byte, 1> empty_block{std::byte{0x00}};
+  const auto props = decode_properties(empty_block, PacketType::Publish, consumed);
+  ASSERT_FALSE(props.has_value());
+  EXPECT_EQ(props.error(), Errc::ProtocolVersionDisabled);
+  EXPECT_EQ(consumed, 0u);
 }
 #endif
 

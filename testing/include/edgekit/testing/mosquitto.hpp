@@ -54,6 +54,9 @@ struct MosquittoOptions {
     bool use_identity_as_username = false;
   };
   std::optional<TlsListener> tls;
+  /// Extra environment of the broker process ("KEY=VALUE"), e.g. LD_PRELOAD of the sanitizer
+  /// runtime when it loads a plugin built with sanitizers.
+  std::vector<std::string> environment;
   /// How long `start` / `restart` wait for the port to accept connections.
   std::chrono::milliseconds start_timeout{5000};
 };

@@ -319,6 +319,18 @@ struct Config {
   std::size_t incoming_qos2 = 64;
   /// Commands taken per batch.
   std::size_t max_batch = 64;
+  /// Acknowledgement coalescing: while many QoS 1/2 publishes await their ack, the agent thread
+  /// sleeps until a quarter of them, at most this many, have arrived instead of waking for
+  /// each one (`SO_RCVLOWAT`, only over bytes that are sure to come: see
+  /// `AgentCore::read_low_water`). A broker acknowledges each PUBLISH with its own segment, so
+  /// without it the thread wakes once or twice per message at high rates, and each wake-up
+  /// also costs the broker (it wakes the thread and is often preempted by it). Completions are
+  /// delayed by at most the time the broker takes to acknowledge the batch; there is no timer.
+  /// Other input (messages, SUBACKs) waits with them; a broker that stops acknowledging but
+  /// keeps the connection open delays it by up to the thread's longest sleep (1 s). Over TLS
+  /// the count is met sooner (records are larger than the acks they carry). 0 or 1: wake for
+  /// every arrival.
+  std::size_t ack_coalescing = 16;
   backoff::Policy reconnect_backoff{Duration{200}, Duration{10'000}};
   /// Seed of the jitter (make it differ per device).
   std::uint64_t jitter_seed = 0x5eed;

@@ -29,6 +29,7 @@
 /// may be called from any thread. Everything else belongs to the driving thread ("core thread"),
 /// which is also where every handler runs (completion, message, status, response).
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -115,6 +116,14 @@ class AgentCore {
   [[nodiscard]] int poll_handle() const noexcept;
   /// True when output is waiting for the transport to take it (it returned WouldBlock).
   [[nodiscard]] bool wants_write() const noexcept;
+  /// How many bytes the driver may let gather on `poll_handle()` before it steps again for
+  /// input (1: step for any byte). Above 1 only while everything written is on the wire and
+  /// many QoS 1/2 publishes await their acks: then it is a quarter of those acks (at most
+  /// `Config::ack_coalescing`) at their smallest size, bytes that are sure to come without any
+  /// further write, so a wait for them cannot hang; the other acks keep the pipeline full.
+  /// Incoming messages wait with them (no longer than those acks take). A driver that cannot
+  /// wait for a count may ignore it.
+  [[nodiscard]] std::size_t read_low_water() const noexcept;
   /// Ends the core without DISCONNECT (the session stays resumable): closes the transport,
   /// completes every command not carried out with Stopped, reports Stopped. The intake stays
   /// closed (later commands: Stopped). Idempotent.

@@ -155,6 +155,18 @@ class Queue {
     --size_;
     return true;
   }
+  /// Takes up to `max` of the oldest items, in order, into `out`; returns how many (0: empty).
+  /// One lock for the lot: the consumer of a busy queue does not contend once per item.
+  [[nodiscard]] std::size_t try_pop_many(T* out, std::size_t max) noexcept {
+    LockGuard l(m_);
+    const std::size_t n = size_ < max ? size_ : max;
+    for (std::size_t k = 0; k < n; ++k) {
+      out[k] = items_[head_];
+      head_ = (head_ + 1) % capacity_;
+    }
+    size_ -= n;
+    return n;
+  }
   [[nodiscard]] bool empty() noexcept {
     LockGuard l(m_);
     return size_ == 0;
@@ -194,13 +206,23 @@ class Wakeup {
   void disarm() noexcept { armed_.store(false, std::memory_order_seq_cst); }
   /// Waiter thread: waits until `handle` (a pollable descriptor; -1: none) is readable, `wake`
   /// is called, or `timeout` passes. Disarms.
-  WaitOutcome wait(int handle, Duration timeout) noexcept;
+  ///
+  /// `low_water`: the handle counts as readable only once at least that many bytes wait in it
+  /// (1: any byte). The caller must pass a count that is sure to arrive without anything being
+  /// sent, so the wait cannot hang on it (and `timeout` still bounds it); an end of stream or an
+  /// error ends the wait at once whatever the count. POSIX: `SO_RCVLOWAT` on the socket, set
+  /// only when the count changes (a fresh socket is at 1; on a handle that is not a socket it
+  /// has no effect). A port without such an option ignores it: it only saves wake-ups.
+  WaitOutcome wait(int handle, Duration timeout, std::size_t low_water = 1) noexcept;
   /// Any thread: interrupts the armed waiter, if any.
   void wake() noexcept;
 
  private:
   int fd_ = -1;
   std::atomic<bool> armed_{false};
+  // Waiter thread: the handle whose low-water mark was set last, and to what.
+  int low_water_handle_ = -1;
+  std::size_t low_water_ = 1;
 };
 
 }  // namespace edgekit::agent::os

@@ -22,7 +22,7 @@ struct Will {
   Bytes payload;
   QoS qos = QoS::AtMostOnce;
   bool retain = false;
-  Properties properties;  ///< MQTT 5 will properties
+  [[no_unique_address]] Properties properties;  ///< MQTT 5 will properties
 };
 
 struct Connect {
@@ -33,13 +33,13 @@ struct Connect {
   std::optional<std::string_view> username;
   std::optional<Bytes> password;
   std::optional<Will> will;
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 struct ConnAck {
   bool session_present = false;
   ReasonCode reason_code = ReasonCode::Success;  ///< 3.1.1 return codes mapped, see types.hpp
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 struct Publish {
@@ -49,7 +49,7 @@ struct Publish {
   bool retain = false;
   bool dup = false;
   std::uint16_t packet_id = 0;  ///< 0 for QoS 0 (and must be non-zero otherwise)
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share one shape.
@@ -58,7 +58,7 @@ struct Ack {
   static constexpr PacketType kType = Type;
   std::uint16_t packet_id = 0;
   ReasonCode reason_code = ReasonCode::Success;
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 using PubAck = Ack<PacketType::PubAck>;
 using PubRec = Ack<PacketType::PubRec>;
@@ -149,25 +149,25 @@ using ReasonCodes = std::span<const ReasonCode>;
 struct Subscribe {
   std::uint16_t packet_id = 0;
   Subscriptions subscriptions;  ///< at least one [MQTT-3.8.3-3]
-  Properties properties;        ///< Subscription Identifier, User Property
+  [[no_unique_address]] Properties properties;        ///< Subscription Identifier, User Property
 };
 
 struct SubAck {
   std::uint16_t packet_id = 0;
   ReasonCodes reason_codes;  ///< one per filter, in order
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 struct Unsubscribe {
   std::uint16_t packet_id = 0;
   TopicFilters filters;  ///< at least one [MQTT-3.10.3-2]
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 struct UnsubAck {
   std::uint16_t packet_id = 0;
   ReasonCodes reason_codes;  ///< MQTT 5 only; empty in 3.1.1
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 struct PingReq {};
@@ -175,13 +175,13 @@ struct PingResp {};
 
 struct Disconnect {
   ReasonCode reason_code = ReasonCode::Success;  ///< MQTT 5 only
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 /// MQTT 5 only.
 struct Auth {
   ReasonCode reason_code = ReasonCode::Success;
-  Properties properties;
+  [[no_unique_address]] Properties properties;
 };
 
 /// Any control packet. Alternative index + 1 == PacketType value.

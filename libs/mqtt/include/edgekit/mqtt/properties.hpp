@@ -5,6 +5,12 @@
 /// what the caller set and when decoding what a peer sent. In MQTT 3.1.1 every property must be
 /// unset when encoding (Errc::InvalidArgument) and none is ever decoded.
 ///
+/// In a build without MQTT 5 (EDGEKIT_MQTT_ENABLE_V5=0, see config.hpp) `Properties` is an
+/// empty struct: 3.1.1 has no properties, so packets, records and options carry none (every
+/// packet struct declares it `[[no_unique_address]]`, so it takes no room), and the property
+/// code compiles out of the codec and the session. Setting a property in such a build is a
+/// compile error (no such member) instead of a run-time InvalidArgument.
+///
 /// Ownership: strings and byte fields are views. When encoding they point at the caller's data;
 /// after decoding they point into the frame that was decoded and stay valid only while that
 /// buffer is unchanged.
@@ -103,12 +109,6 @@ class PropertyList {
     return iterator(this, decoded_ ? scanner_.block().size() : items_.size());
   }
   [[nodiscard]] bool empty() const { return begin() == end(); }
-  /// A test that needs no scan (for the codec's "no property set" check of a build without
-  /// MQTT 5): the caller's array is non-empty, or the list was decoded from a non-empty property
-  /// block, in which case some property of that block is set even if none is of this list's kind.
-  friend bool may_have_items(const PropertyList& l) noexcept {
-    return l.decoded_ ? !l.scanner_.block().empty() : !l.items_.empty();
-  }
   [[nodiscard]] std::size_t size() const {
     if (!decoded_) return items_.size();
     std::size_t n = 0;
@@ -127,6 +127,7 @@ using UserProperties =
 using SubscriptionIdentifiers = PropertyList<std::uint32_t, PropertyId::SubscriptionIdentifier,
                                              &detail::read_subscription_identifier>;
 
+#if EDGEKIT_MQTT_ENABLE_V5
 /// Every MQTT 5 property, typed. Unset optionals are not sent. See spec 3.x.2.2 for which packet
 /// may carry which.
 struct Properties {
@@ -158,5 +159,24 @@ struct Properties {
   std::optional<bool> subscription_identifier_available;   ///< (0x29)
   std::optional<bool> shared_subscription_available;       ///< (0x2A)
 };
+#else
+/// A build without MQTT 5: no properties at all (see the file comment). The struct stays so
+/// that code written for both versions (`Properties{}` arguments, `packet.properties` passed
+/// along) compiles unchanged; only naming a property does not.
+struct Properties {};
+#endif
+
+namespace detail {
+/// True when `p` holds a Topic Alias; always false without MQTT 5. For the library's code that
+/// runs in both kinds of build (codec and session), so that it needs no `#if` of its own.
+[[nodiscard]] constexpr bool has_topic_alias(const Properties& p) noexcept {
+#if EDGEKIT_MQTT_ENABLE_V5
+  return p.topic_alias.has_value();
+#else
+  (void)p;
+  return false;
+#endif
+}
+}  // namespace detail
 
 }  // namespace edgekit::mqtt

@@ -1,0 +1,228 @@
+#include "broker_link.hpp"
+
+#include <random>
+
+#include "edgekit/mqtt/codec.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+// Each session record gets one slot of this size for its own copy of a message's topic and
+// payload (SessionStorage::message_copies), so a caller's buffer is free when publish returns.
+constexpr std::size_t kCopySlot = 16 * 1024;
+}  // namespace
+
+BrokerLink::BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& log)
+    : io_(io),
+      options_(std::move(options)),
+      log_(log),
+      driver_(io),
+      reconnect_timer_(io),
+      random_(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)),
+      copies_(kRecords * kCopySlot),
+      rx_(kBuffer),
+      tx_(kBuffer) {
+  mqtt::SessionStorage s;
+  s.outgoing = records_;
+  s.incoming_qos2 = incoming_qos2_;
+  s.client_id = client_id_buf_;
+  s.message_copies = copies_;
+  session_ = std::make_unique<mqtt::Session>(s);
+  conn_ = std::make_unique<mqtt_asio::Connection>(driver_, *session_, rx_, tx_,
+                                                  static_cast<mqtt_asio::Handler&>(*this));
+}
+
+BrokerLink::~BrokerLink() {
+  // The Connection must be idle or its io_context stopped for good (see mqtt_asio): fleetd
+  // destroys the link after shutdown() completed or after the loop ended.
+  reconnect_timer_.cancel();
+}
+
+void BrokerLink::subscribe(std::string filter, mqtt::QoS qos, MessageHandler handler) {
+  routes_.push_back(Route{std::move(filter), qos, std::move(handler)});
+  if (up_) subscribe_routes(routes_.size() - 1);
+}
+
+void BrokerLink::start() {
+  stopping_ = false;
+  connect_now();
+}
+
+void BrokerLink::connect_now() {
+  if (stopping_ || active_) return;
+  mqtt::ConnectOptions o;
+  o.version = mqtt::Version::V5;
+  o.client_id = options_.client_id;
+  o.clean_start = true;
+  o.keep_alive_seconds = options_.keep_alive_seconds;
+  if (!options_.username.empty()) {
+    o.username = options_.username;
+    o.password = mqtt::as_bytes(options_.password);
+  }
+  asio::error_code ec;
+  auto address = asio::ip::make_address(options_.host, ec);
+  if (ec) {
+    log_.error("broker.bad_address", {{"host", options_.host}, {"error", ec.message()}});
+    schedule_reconnect();
+    return;
+  }
+  mqtt_asio::Endpoint where(asio::ip::tcp::endpoint(address, options_.port));
+  auto r = conn_->start(where, o, options_.connect_timeout);
+  if (!r) {
+    log_.error("broker.connect_refused_locally", {{"error", mqtt::to_string(r.error())}});
+    schedule_reconnect();
+    return;
+  }
+  active_ = true;
+  log_.debug("broker.connecting", {{"host", options_.host}, {"port", options_.port}});
+}
+
+void BrokerLink::schedule_reconnect() {
+  if (stopping_) return;
+  Duration wait = backoff::full_jitter(options_.reconnect, attempt_, random_.next_u32());
+  ++attempt_;
+  log_.debug("broker.reconnect_scheduled",
+            {{"in_ms", static_cast<std::int64_t>(wait.count())}, {"attempt", attempt_}});
+  reconnect_timer_.expires_after(std::chrono::milliseconds(wait.count()));
+  reconnect_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) connect_now();
+  });
+}
+
+void BrokerLink::subscribe_routes(std::size_t first) {
+  // One SUBSCRIBE per batch of filters (Mosquitto takes many per packet; AWS IoT takes 8, and
+  // the same code may face a clustered broker later).
+  constexpr std::size_t kBatch = 8;
+  for (std::size_t i = first; i < routes_.size(); i += kBatch) {
+    std::vector<mqtt::Subscription> subs;
+    for (std::size_t k = i; k < routes_.size() && k < i + kBatch; ++k) {
+      subs.push_back(mqtt::Subscription{routes_[k].filter, mqtt::SubscribeOptions{routes_[k].qos}});
+    }
+    if (auto r = conn_->subscribe(subs); !r) {
+      // The link cannot carry what the services need: drop it and start again rather than run
+      // half-subscribed.
+      log_.error("broker.subscribe_failed", {{"error", mqtt::to_string(r.error())}});
+      conn_->stop();
+      return;
+    }
+    ++pending_subscribes_;
+  }
+}
+
+void BrokerLink::set_up(bool up) {
+  if (up_ == up) return;
+  up_ = up;
+  if (state_handler_) state_handler_(up);
+}
+
+void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
+  switch (e.type) {
+    case mqtt::EventType::Connected:
+      attempt_ = 0;
+      was_connected_ = true;
+      ++connects_;
+      log_.info("broker.connected", {{"host", options_.host},
+                                     {"port", options_.port},
+                                     {"connects", connects_},
+                                     {"filters", static_cast<std::int64_t>(routes_.size())}});
+      if (routes_.empty()) {
+        set_up(true);
+      } else {
+        subscribe_routes(0);
+      }
+      break;
+    case mqtt::EventType::SubscribeCompleted: {
+      bool refused = e.error != mqtt::Errc::Ok;
+      for (auto rc : e.reason_codes) {
+        if (static_cast<std::uint8_t>(rc) >= 0x80) refused = true;
+      }
+      if (refused) {
+        log_.error("broker.subscription_refused", {{"error", mqtt::to_string(e.error)}});
+        conn_->stop();
+        break;
+      }
+      if (pending_subscribes_ > 0) --pending_subscribes_;
+      if (pending_subscribes_ == 0) set_up(true);
+      break;
+    }
+    case mqtt::EventType::MessageReceived: {
+      const mqtt::Publish& p = *e.message;
+      Message m{p.topic, p.payload, &p};
+      bool routed = false;
+      for (const Route& r : routes_) {
+        if (mqtt::topic_matches(r.filter, p.topic)) {
+          r.handler(m);
+          routed = true;
+        }
+      }
+      if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
+      break;
+    }
+    case mqtt::EventType::MessageLost:
+      log_.warn("broker.message_lost", {{"topic", e.message ? e.message->topic : std::string_view()},
+                                        {"error", mqtt::to_string(e.error)}});
+      break;
+    case mqtt::EventType::ConnectFailed:
+    case mqtt::EventType::ConnectionClosed:
+    case mqtt::EventType::ServerDisconnected:
+      // Logged once, with the transport's side, when the socket is closed (on_closed).
+      last_error_ = e.error;
+      last_reason_ = e.reason_code;
+      break;
+    default:
+      break;
+  }
+}
+
+void BrokerLink::on_closed(mqtt_asio::Connection&, std::error_code error) {
+  active_ = false;
+  pending_subscribes_ = 0;
+  set_up(false);
+  if (stopping_) {
+    log_.info("broker.closed");
+    if (auto done = std::move(shutdown_done_)) done();
+    return;
+  }
+  // One line per failed attempt or lost link, with both sides of the story: what MQTT saw (a
+  // CONNACK refusal, a DISCONNECT reason, a transport failure) and what the socket reported.
+  const std::string transport = error ? error.message() : std::string("closed");
+  const std::int64_t reason = static_cast<std::int64_t>(last_reason_);
+  if (was_connected_) {
+    log_.warn("broker.link_down",
+              {{"error", mqtt::to_string(last_error_)}, {"reason", reason}, {"transport", transport}});
+  } else {
+    log_.warn("broker.connect_failed", {{"error", mqtt::to_string(last_error_)},
+                                        {"reason", reason},
+                                        {"transport", transport},
+                                        {"attempt", attempt_ + 1}});
+  }
+  was_connected_ = false;
+  last_error_ = mqtt::Errc::Ok;
+  last_reason_ = mqtt::ReasonCode::Success;
+  schedule_reconnect();
+}
+
+mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::Bytes payload,
+                                                 mqtt::QoS qos) {
+  if (!up_) return edgekit::fail(mqtt::Errc::NotConnected);
+  mqtt::Publish p;
+  p.topic = topic;
+  p.payload = payload;
+  p.qos = qos;
+  return conn_->publish(p);
+}
+
+void BrokerLink::shutdown(std::function<void()> done) {
+  stopping_ = true;
+  reconnect_timer_.cancel();
+  if (!active_) {
+    asio::post(io_, std::move(done));
+    return;
+  }
+  shutdown_done_ = std::move(done);
+  if (conn_->engine().connected()) {
+    if (auto r = conn_->disconnect(); r) return;
+  }
+  conn_->stop();
+}
+
+}  // namespace edgekit::fleetd

@@ -1,0 +1,124 @@
+#pragma once
+/// \file
+/// fleetd's own MQTT 5 connection to the broker, on edgekit's event-loop driver: it connects,
+/// (re)subscribes to every filter a service registered, routes incoming messages to their
+/// service, and when the broker goes away reconnects by itself with exponential backoff and full
+/// jitter, logging each step. A clean start each time: fleetd keeps no broker-side session, so
+/// after a reconnect it subscribes again (services answer requests, and a request that arrived
+/// while the link was down is the device's to retry, as with AWS IoT).
+///
+/// Thread safety: none; everything runs on the io_context thread that runs the link.
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edgekit/core/backoff.hpp"
+#include "edgekit/mqtt_asio/connection.hpp"
+#include "log.hpp"
+
+namespace edgekit::fleetd {
+
+struct BrokerLinkOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 1883;
+  std::string client_id = "fleetd";
+  /// fleetd's credentials at the broker (the plugin admits this user name with the hooks token
+  /// as password, without a certificate). Empty user name: none sent.
+  std::string username;
+  std::string password;
+  std::uint16_t keep_alive_seconds = 30;
+  backoff::Policy reconnect{Duration{200}, Duration{10'000}};
+  Duration connect_timeout{5000};
+};
+
+/// An incoming message; views valid during the handler call only.
+struct Message {
+  std::string_view topic;
+  mqtt::Bytes payload;
+  const mqtt::Publish* publish = nullptr;  ///< the whole packet (QoS, properties)
+};
+
+class BrokerLink final : private mqtt_asio::Handler {
+ public:
+  using MessageHandler = std::function<void(const Message&)>;
+  /// Called on every change: true once subscribed after a (re)connect, false when it drops.
+  using StateHandler = std::function<void(bool up)>;
+
+  BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& log);
+  ~BrokerLink();
+  BrokerLink(const BrokerLink&) = delete;
+  BrokerLink& operator=(const BrokerLink&) = delete;
+
+  /// Registers a filter (before or after `start`); subscribed now when up, else at the next
+  /// connect. Messages whose topic matches it go to `handler`.
+  void subscribe(std::string filter, mqtt::QoS qos, MessageHandler handler);
+  void on_state(StateHandler handler) { state_handler_ = std::move(handler); }
+  /// Starts connecting; reconnects until `shutdown`.
+  void start();
+  /// Publishes (the payload is copied into the session: it need not outlive the call).
+  /// Errors: NotConnected while the link is down; the engine's (SendQueueFull, ...).
+  [[nodiscard]] mqtt::Result<std::uint16_t> publish(std::string_view topic, mqtt::Bytes payload,
+                                                    mqtt::QoS qos);
+  /// Disconnects cleanly (DISCONNECT, then the socket closes) and stops reconnecting; `done` is
+  /// called from the loop once the link is closed.
+  void shutdown(std::function<void()> done);
+
+  [[nodiscard]] bool up() const noexcept { return up_; }
+  /// Successful connects so far (1 after the first; +1 per reconnect).
+  [[nodiscard]] std::uint32_t connects() const noexcept { return connects_; }
+
+ private:
+  struct Route {
+    std::string filter;
+    mqtt::QoS qos;
+    MessageHandler handler;
+  };
+  void on_event(mqtt_asio::Connection& c, const mqtt::Event& e) override;
+  void on_closed(mqtt_asio::Connection& c, std::error_code error) override;
+  void connect_now();
+  void schedule_reconnect();
+  void subscribe_routes(std::size_t first);
+  void set_up(bool up);
+
+  asio::io_context& io_;
+  BrokerLinkOptions options_;
+  Logger& log_;
+  mqtt_asio::Driver driver_;
+  asio::steady_timer reconnect_timer_;
+  backoff::SplitMix64 random_;
+
+  // Session state and buffers (fixed: fleetd's link carries requests and replies, not bulk data;
+  // a message larger than the receive buffer is refused by the broker per Maximum Packet Size).
+  static constexpr std::size_t kRecords = 64;
+  static constexpr std::size_t kBuffer = 256 * 1024;
+  std::array<mqtt::OutgoingRecord, kRecords> records_{};
+  std::array<std::uint16_t, 64> incoming_qos2_{};
+  std::array<char, 128> client_id_buf_{};
+  std::vector<std::byte> copies_;
+  std::vector<std::byte> rx_;
+  std::vector<std::byte> tx_;
+  std::unique_ptr<mqtt::Session> session_;
+  std::unique_ptr<mqtt_asio::Connection> conn_;
+
+  std::vector<Route> routes_;
+  StateHandler state_handler_;
+  std::function<void()> shutdown_done_;
+  std::uint32_t attempt_ = 0;
+  std::uint32_t connects_ = 0;
+  std::uint32_t pending_subscribes_ = 0;
+  bool up_ = false;
+  bool stopping_ = false;
+  bool active_ = false;
+  bool was_connected_ = false;
+  mqtt::Errc last_error_ = mqtt::Errc::Ok;
+  mqtt::ReasonCode last_reason_ = mqtt::ReasonCode::Success;
+};
+
+}  // namespace edgekit::fleetd

@@ -1,0 +1,110 @@
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <map>
+
+namespace edgekit::fleetd {
+
+ConfigOutcome parse_config(int argc, const char* const* argv) {
+  Config c;
+  CLI::App app{
+      "fleetd: the local fleet service of edgekit. It keeps the registry of things and "
+      "certificates and answers the devices' AWS IoT requests through a Mosquitto broker.\n"
+      "Every option may also be given in the file named by --config (key = value per line)."};
+  app.set_config("--config", "", "Read options from this file (flags given too win)");
+  app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
+  app.get_formatter()->column_width(34);
+
+  app.add_option("--state-dir", c.state_dir,
+                 "Folder for fleetd's state: the SQLite store fleetd.db (created if missing); one "
+                 "fleetd per folder")
+      ->required();
+  std::map<std::string, Config::StoreKind> stores{{"sqlite", Config::StoreKind::Sqlite},
+                                                   {"postgres", Config::StoreKind::Postgres}};
+  app.add_option("--store", c.store,
+                 "Where the registry lives: sqlite (a file in --state-dir) or postgres "
+                 "(--postgres)")
+      ->transform(CLI::CheckedTransformer(stores, CLI::ignore_case).description(""))
+      ->type_name("sqlite|postgres")
+      ->default_str("sqlite");
+  app.add_option("--postgres", c.postgres,
+                 "libpq connection string for --store postgres, e.g. \"host=db port=5432 "
+                 "dbname=fleetd user=fleetd\"");
+  app.add_option("--broker-host", c.broker_host, "Broker address for fleetd's own MQTT link")
+      ->capture_default_str();
+  app.add_option("--broker-port", c.broker_port, "Broker port for fleetd's own MQTT link")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535).description(""))
+      ->type_name("PORT");
+  app.add_option("--broker-client-id", c.broker_client_id, "Client id of fleetd's MQTT link")
+      ->capture_default_str();
+  app.add_option("--broker-username", c.broker_username,
+                 "User name of the link; the password sent is the hooks token, which the "
+                 "plugin checks (empty: send none, for a broker without the plugin)")
+      ->capture_default_str();
+  app.add_option("--broker-keep-alive", c.broker_keep_alive,
+                 "MQTT keep-alive of the link, seconds (0: none)")
+      ->capture_default_str();
+  app.add_option("--reconnect-base-ms", c.reconnect_base_ms,
+                 "First reconnect window after the broker link drops, ms (doubles per attempt, "
+                 "full jitter)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3'600'000u).description(""))
+      ->type_name("MS");
+  app.add_option("--reconnect-cap-ms", c.reconnect_cap_ms, "Largest reconnect window, ms")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 3'600'000u).description(""))
+      ->type_name("MS");
+  app.add_option("--hooks-host", c.hooks_host,
+                 "Address of the decision interface the broker plugin asks (HTTP; keep it on "
+                 "loopback or a private network)")
+      ->capture_default_str();
+  app.add_option("--hooks-port", c.hooks_port,
+                 "Port of the decision interface; 0 picks a free one and writes it to "
+                 "<state-dir>/hooks.port")
+      ->capture_default_str()
+      ->type_name("PORT");
+  app.add_option("--hooks-token-file", c.hooks_token_file,
+                 "Bearer token the plugin must present (mode 600); default "
+                 "<state-dir>/hooks.token, created if missing");
+  std::map<std::string, LogFormat> formats{{"json", LogFormat::Json}, {"text", LogFormat::Text}};
+  app.add_option("--log-format", c.log_format, "Log records as json lines or key=value text")
+      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case).description(""))
+      ->type_name("json|text")
+      ->default_str("json");
+  std::map<std::string, LogLevel> levels{{"debug", LogLevel::Debug},
+                                         {"info", LogLevel::Info},
+                                         {"warn", LogLevel::Warn},
+                                         {"error", LogLevel::Error}};
+  app.add_option("--log-level", c.log_level, "Least severe level logged")
+      ->transform(CLI::CheckedTransformer(levels, CLI::ignore_case).description(""))
+      ->type_name("debug|info|warn|error")
+      ->default_str("info");
+
+  ConfigOutcome out;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    out.message = app.help();
+    return out;
+  } catch (const CLI::ParseError& e) {
+    out.exit_code = 2;
+    out.message = std::string("fleetd: ") + e.what() + "\nRun fleetd --help for the options.";
+    return out;
+  }
+  if (c.store == Config::StoreKind::Postgres && c.postgres.empty()) {
+    out.exit_code = 2;
+    out.message = "fleetd: --store postgres needs --postgres (a libpq connection string)";
+    return out;
+  }
+  if (c.reconnect_cap_ms < c.reconnect_base_ms) {
+    out.exit_code = 2;
+    out.message = "fleetd: --reconnect-cap-ms must be at least --reconnect-base-ms";
+    return out;
+  }
+  out.config = std::move(c);
+  return out;
+}
+
+}  // namespace edgekit::fleetd

@@ -1,0 +1,53 @@
+#pragma once
+/// \file
+/// fleetd's configuration: every option is a command-line flag and may also be set in one
+/// configuration file (`--config fleetd.conf`, lines of `key = value`, `#` comments; flags win
+/// over the file). `fleetd --help` explains each option. Anything unknown or malformed is refused
+/// before fleetd touches its state.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "log.hpp"
+
+namespace edgekit::fleetd {
+
+struct Config {
+  /// Folder holding all of fleetd's state (the SQLite store `fleetd.db`, later the CA's files).
+  std::string state_dir;
+  enum class StoreKind { Sqlite, Postgres } store = StoreKind::Sqlite;
+  /// libpq connection string (store = postgres).
+  std::string postgres;
+  /// The broker fleetd serves devices through (its own MQTT 5 link).
+  std::string broker_host = "127.0.0.1";
+  std::uint16_t broker_port = 1883;
+  std::string broker_client_id = "fleetd";
+  /// User name of the link; its password is the hooks token (the plugin checks both).
+  std::string broker_username = "fleetd";
+  std::uint16_t broker_keep_alive = 30;
+  /// Reconnect backoff of the broker link (full jitter), milliseconds.
+  std::uint32_t reconnect_base_ms = 200;
+  std::uint32_t reconnect_cap_ms = 10'000;
+  /// The decision interface for the broker plugin (HTTP; loopback unless you mean otherwise).
+  std::string hooks_host = "127.0.0.1";
+  std::uint16_t hooks_port = 8766;  ///< 0: any free port (written to <state-dir>/hooks.port)
+  /// Bearer token shared with the plugin; default <state-dir>/hooks.token, created if missing.
+  std::string hooks_token_file;
+  LogFormat log_format = LogFormat::Json;
+  LogLevel log_level = LogLevel::Info;
+};
+
+/// The outcome of reading the command line: run with a config, or exit now with `exit_code`
+/// after printing `message` (help: to stdout with code 0; errors: to stderr with code 2).
+struct ConfigOutcome {
+  std::optional<Config> config;
+  int exit_code = 0;
+  std::string message;
+};
+
+/// Parses argv (and the file named by --config). Never throws.
+ConfigOutcome parse_config(int argc, const char* const* argv);
+
+}  // namespace edgekit::fleetd

@@ -1,0 +1,61 @@
+#pragma once
+/// \file
+/// The decision interface over HTTP (loopback by default): POST /hooks/v1/authenticate and
+/// POST /hooks/v1/authorize, JSON in and out (wire.hpp), each request carrying
+/// `Authorization: Bearer <token>` (the token file is shared with the broker plugin; a wrong or
+/// missing token is 401 and logged). Decisions read the store on the io_context thread that owns
+/// it: the HTTP threads post the work there and wait (up to 3 s, then 503, which the plugin
+/// treats as deny — fleetd never fails open).
+///
+/// Thread safety: start/stop from the owning thread; the handlers run on the server's threads.
+
+#include <asio/io_context.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "log.hpp"
+#include "store/store.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace edgekit::fleetd {
+
+class HooksServer {
+ public:
+  HooksServer(asio::io_context& io, Store& store, Logger& log, std::string token);
+  ~HooksServer();
+  HooksServer(const HooksServer&) = delete;
+  HooksServer& operator=(const HooksServer&) = delete;
+
+  /// Binds `host:port` (0: any free port) and starts serving. Errors: Unavailable with the
+  /// reason (address in use, bad address).
+  [[nodiscard]] Res<std::uint16_t> start(const std::string& host, std::uint16_t port);
+  /// Stops accepting new connections (returns at once; call from any thread).
+  void begin_stop();
+  /// begin_stop, then waits for the requests in flight and joins the thread. Idempotent. A
+  /// request waiting for the io thread when that thread has stopped gets 503 after 3 s.
+  void stop();
+
+ private:
+  template <class F>
+  auto on_io(F&& f) -> std::optional<decltype(f())>;
+
+  asio::io_context& io_;
+  Store& store_;
+  Logger& log_;
+  std::string token_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+/// The token in `path`, created (32 random bytes, hex, mode 0600) when the file does not exist.
+/// Errors: Unavailable when it cannot be read or written; InvalidArgument when it is empty or
+/// readable by others than its owner (a secret that others can read is no secret).
+[[nodiscard]] Res<std::string> load_or_create_token(const std::string& path);
+
+}  // namespace edgekit::fleetd

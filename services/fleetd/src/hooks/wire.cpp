@@ -1,0 +1,102 @@
+#include "hooks/wire.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace edgekit::fleetd::hooks {
+namespace {
+
+using nlohmann::json;
+
+Res<json> object_of(std::string_view body) {
+  if (body.size() > kMaxBody) return fail(Errc::InvalidArgument, "request body larger than 16 KB");
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail(Errc::InvalidArgument, "request body is not valid JSON");
+  if (!j.is_object()) return fail(Errc::InvalidArgument, "request body is not a JSON object");
+  return j;
+}
+
+// A string member: required or optional, at most `max` bytes.
+Res<std::string> member(const json& j, const char* name, bool required, std::size_t max) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) {
+    if (required) return fail(Errc::InvalidArgument, std::string("missing member '") + name + "'");
+    return std::string();
+  }
+  if (!it->is_string()) {
+    return fail(Errc::InvalidArgument, std::string("member '") + name + "' is not a string");
+  }
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.size() > max) {
+    return fail(Errc::InvalidArgument,
+                std::string("member '") + name + "' is longer than " + std::to_string(max) + " bytes");
+  }
+  return s;
+}
+
+}  // namespace
+
+Res<AuthRequest> parse_auth_request(std::string_view body) {
+  auto j = object_of(body);
+  if (!j) return fail(j.error());
+  AuthRequest r;
+  auto c = member(j.value(), "clientid", true, 128);
+  if (!c) return fail(c.error());
+  r.client_id = std::move(c.value());
+  auto u = member(j.value(), "username", false, 1024);
+  if (!u) return fail(u.error());
+  r.username = std::move(u.value());
+  auto p = member(j.value(), "peerhost", false, 64);
+  if (!p) return fail(p.error());
+  r.peer = std::move(p.value());
+  auto id = member(j.value(), "certificate_id", false, 64);
+  if (!id) return fail(id.error());
+  r.certificate_id = std::move(id.value());
+  return r;
+}
+
+Res<AuthorizeRequest> parse_authorize_request(std::string_view body) {
+  auto j = object_of(body);
+  if (!j) return fail(j.error());
+  AuthorizeRequest r;
+  auto c = member(j.value(), "clientid", true, 128);
+  if (!c) return fail(c.error());
+  r.client_id = std::move(c.value());
+  auto id = member(j.value(), "certificate_id", false, 64);
+  if (!id) return fail(id.error());
+  r.certificate_id = std::move(id.value());
+  auto a = member(j.value(), "action", true, 16);
+  if (!a) return fail(a.error());
+  if (a.value() == "publish") r.action = policy::Action::Publish;
+  else if (a.value() == "subscribe") r.action = policy::Action::Subscribe;
+  else if (a.value() == "receive") r.action = policy::Action::Receive;
+  else return fail(Errc::InvalidArgument, "member 'action' must be publish, subscribe or receive");
+  // 256 bytes is AWS's topic limit; the $share/<name>/ prefix may come on top.
+  auto t = member(j.value(), "topic", true, 512);
+  if (!t) return fail(t.error());
+  r.topic = std::move(t.value());
+  return r;
+}
+
+std::string to_json(const AuthDecision& d) {
+  json j;
+  j["result"] = d.allow ? "allow" : "deny";
+  j["reason"] = d.reason;
+  j["is_superuser"] = false;
+  if (d.allow) {
+    j["acl"] = json::parse(policy::rules_to_json(d.rules));
+    j["client_attrs"] = {{"thing_name", d.thing_name}, {"certificate_id", d.certificate_id}};
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string decision_json(bool allow, std::string_view reason) {
+  json j{{"result", allow ? "allow" : "deny"}, {"reason", std::string(reason)}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string error_json(std::string_view code, std::string_view message) {
+  json j{{"code", std::string(code)}, {"message", std::string(message)}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace edgekit::fleetd::hooks

@@ -1,0 +1,106 @@
+#include "service.hpp"
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "broker_link.hpp"
+#include "hooks/server.hpp"
+#include "store/store.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* store_name(Config::StoreKind k) {
+  return k == Config::StoreKind::Sqlite ? "sqlite" : "postgres";
+}
+
+}  // namespace
+
+Exit run_service(const Config& config, Logger& log) {
+  std::error_code ec;
+  fs::create_directories(config.state_dir, ec);
+  if (ec || !fs::is_directory(config.state_dir)) {
+    log.error("fleetd.state_dir_unusable",
+              {{"state_dir", config.state_dir}, {"error", ec ? ec.message() : "not a folder"}});
+    return Exit::StateDir;
+  }
+
+  Res<std::unique_ptr<Db>> db = config.store == Config::StoreKind::Sqlite
+                                    ? open_sqlite({(fs::path(config.state_dir) / "fleetd.db").string()})
+                                    : open_postgres({config.postgres});
+  if (!db) {
+    log.error("store.refused", {{"store", store_name(config.store)},
+                                {"code", to_string(db.error().code)},
+                                {"error", db.error().message}});
+    return Exit::StoreRefused;
+  }
+  auto store = Store::open(std::move(db.value()));
+  if (!store) {
+    log.error("store.refused", {{"store", store_name(config.store)},
+                                {"code", to_string(store.error().code)},
+                                {"error", store.error().message}});
+    return Exit::StoreRefused;
+  }
+  log.info("store.opened", {{"store", store_name(config.store)},
+                            {"schema_version", store.value()->schema_version()}});
+
+  asio::io_context io;
+  const std::string token_path = config.hooks_token_file.empty()
+                                     ? (fs::path(config.state_dir) / "hooks.token").string()
+                                     : config.hooks_token_file;
+  auto token = load_or_create_token(token_path);
+  if (!token) {
+    log.error("hooks.token_unusable", {{"path", token_path}, {"error", token.error().message}});
+    return Exit::StateDir;
+  }
+  HooksServer hooks(io, *store.value(), log, token.value());
+  auto hooks_port = hooks.start(config.hooks_host, config.hooks_port);
+  if (!hooks_port) {
+    log.error("hooks.listen_failed", {{"error", hooks_port.error().message}});
+    return Exit::Failure;
+  }
+  {
+    std::ofstream port_file(fs::path(config.state_dir) / "hooks.port");
+    port_file << hooks_port.value() << "\n";
+  }
+  log.info("hooks.listening", {{"host", config.hooks_host}, {"port", hooks_port.value()}});
+
+  BrokerLinkOptions lo;
+  lo.host = config.broker_host;
+  lo.port = config.broker_port;
+  lo.client_id = config.broker_client_id;
+  lo.username = config.broker_username;
+  lo.password = token.value();
+  lo.keep_alive_seconds = config.broker_keep_alive;
+  lo.reconnect = backoff::Policy{Duration{config.reconnect_base_ms},
+                                 Duration{config.reconnect_cap_ms}};
+  BrokerLink link(io, lo, log);
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  bool stopping = false;
+  signals.async_wait([&](const asio::error_code& e, int signo) {
+    if (e) return;
+    stopping = true;
+    log.info("fleetd.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    hooks.begin_stop();
+    link.shutdown([&] { io.stop(); });
+  });
+
+  link.start();
+  log.info("fleetd.started", {{"state_dir", config.state_dir},
+                              {"store", store_name(config.store)},
+                              {"broker", config.broker_host + ":" + std::to_string(config.broker_port)}});
+  io.run();
+  hooks.stop();
+  store.value().reset();
+  log.info("fleetd.stopped", {{"clean", stopping}});
+  return stopping ? Exit::Ok : Exit::Failure;
+}
+
+}  // namespace edgekit::fleetd

@@ -1,0 +1,262 @@
+// fleetd's process and its broker link, against a real Mosquitto.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker_link.hpp"
+#include "edgekit/testing/child_process.hpp"
+#include "edgekit/testing/mosquitto.hpp"
+#include "store/db.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// ---- the broker link ----------------------------------------------------------------------
+
+class BrokerLinkTest : public testing::MosquittoFixture {
+ protected:
+  // Runs the loop until `done` or `limit`.
+  template <class F>
+  bool run_until(F&& done, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+      io.run_for(10ms);
+      if (io.stopped()) io.restart();
+    }
+    return done();
+  }
+  asio::io_context io;
+  std::ostringstream log_text;
+  Logger log{log_text, LogFormat::Text, LogLevel::Debug};
+};
+
+TEST_F(BrokerLinkTest, RoutesMessagesAndResubscribesAfterABrokerRestart) {
+  BrokerLinkOptions o;
+  o.port = broker().port();
+  o.reconnect = backoff::Policy{Duration{50}, Duration{200}};
+  BrokerLink link(io, o, log);
+  std::vector<std::string> a, b;
+  link.subscribe("fleet/a/+", mqtt::QoS::AtLeastOnce,
+                 [&](const Message& m) { a.emplace_back(m.topic); });
+  link.subscribe("fleet/b/#", mqtt::QoS::AtMostOnce,
+                 [&](const Message& m) { b.emplace_back(m.topic); });
+  link.start();
+  ASSERT_TRUE(run_until([&] { return link.up(); }, 5s)) << log_text.str();
+
+  auto send = [&](std::string_view topic) {
+    std::string payload = "x";
+    auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce);
+    ASSERT_TRUE(r) << mqtt::to_string(r.error());
+  };
+  send("fleet/a/1");
+  send("fleet/b/2/3");
+  send("fleet/c/4");  // nobody's: logged as unrouted
+  ASSERT_TRUE(run_until([&] { return a.size() == 1 && b.size() == 1; }, 5s)) << log_text.str();
+  EXPECT_EQ(a[0], "fleet/a/1");
+  EXPECT_EQ(b[0], "fleet/b/2/3");
+
+  ASSERT_TRUE(broker().restart()) << broker().error();
+  // Down, then up again by itself: reconnected and both filters subscribed again.
+  ASSERT_TRUE(run_until([&] { return link.connects() == 2 && link.up(); }, 10s)) << log_text.str();
+  send("fleet/a/5");
+  send("fleet/b/6");
+  ASSERT_TRUE(run_until([&] { return a.size() == 2 && b.size() == 2; }, 5s)) << log_text.str();
+  EXPECT_NE(log_text.str().find("broker.link_down"), std::string::npos);
+  EXPECT_NE(log_text.str().find("broker.reconnect_scheduled"), std::string::npos);
+
+  bool closed = false;
+  link.shutdown([&] { closed = true; });
+  ASSERT_TRUE(run_until([&] { return closed; }, 5s));
+  EXPECT_FALSE(link.up());
+}
+
+TEST_F(BrokerLinkTest, PublishWhileDownIsNotConnected) {
+  BrokerLinkOptions o;
+  o.port = broker().port();
+  BrokerLink link(io, o, log);
+  std::string payload = "x";
+  auto r = link.publish("t", mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), mqtt::Errc::NotConnected);
+}
+
+// ---- the fleetd binary --------------------------------------------------------------------
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;
+};
+
+class FleetdProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("edgekit-fleetd-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (pid_ > 0) testing::stop_child(pid_, SIGKILL, 1s);
+    fs::remove_all(dir_);
+  }
+
+  void spawn(std::vector<std::string> args) {
+    args.insert(args.begin(), FLEETD_BINARY);
+    out_path_ = (dir_ / "out.txt").string();
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      FILE* f = std::fopen(out_path_.c_str(), "w");
+      if (f) {
+        ::dup2(fileno(f), STDOUT_FILENO);
+        ::dup2(fileno(f), STDERR_FILENO);
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+
+  // Waits for the process to exit by itself (up to `limit`, then SIGKILL and a failure).
+  Outcome wait(std::chrono::milliseconds limit = 10s) {
+    Outcome r;
+    auto end = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < end) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        r.output = testing::read_text_file(out_path_);
+        return r;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    testing::stop_child(pid_, SIGKILL, 1s);
+    ADD_FAILURE() << "fleetd did not exit within " << limit.count() << " ms; output:\n"
+                  << testing::read_text_file(out_path_);
+    r.output = testing::read_text_file(out_path_);
+    return r;
+  }
+
+  Outcome run(std::vector<std::string> args) {
+    spawn(std::move(args));
+    return wait();
+  }
+
+  bool output_has(std::string_view needle, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (testing::read_text_file(out_path_).find(needle) != std::string::npos) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  std::string state() const { return (dir_ / "state").string(); }
+
+  fs::path dir_;
+  std::string out_path_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(FleetdProcess, HelpExplainsEveryOption) {
+  Outcome r = run({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* opt : {"--config", "--state-dir", "--store", "--postgres", "--broker-host",
+                          "--broker-port", "--broker-client-id", "--broker-username", "--broker-keep-alive",
+                          "--reconnect-base-ms", "--reconnect-cap-ms", "--hooks-host",
+                          "--hooks-port", "--hooks-token-file", "--log-format", "--log-level"}) {
+    EXPECT_NE(r.output.find(opt), std::string::npos) << opt << "\n" << r.output;
+  }
+}
+
+TEST_F(FleetdProcess, RefusesABadConfigurationClearly) {
+  {
+    std::ofstream f(dir_ / "bad.conf");
+    f << "state-dir = " << state() << "\nbroker-prot = 1883\n";
+  }
+  Outcome r = run({"--config", (dir_ / "bad.conf").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("broker-prot"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(state())) << "nothing may be touched on a bad configuration";
+
+  Outcome missing = run({"--broker-port", "1883"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.output.find("--state-dir"), std::string::npos) << missing.output;
+
+  Outcome port = run({"--state-dir", state(), "--broker-port", "70000"});
+  EXPECT_EQ(port.exit_code, 2);
+
+  Outcome pg = run({"--state-dir", state(), "--store", "postgres"});
+  EXPECT_EQ(pg.exit_code, 2);
+  EXPECT_NE(pg.output.find("--postgres"), std::string::npos) << pg.output;
+}
+
+TEST_F(FleetdProcess, RefusesALockedStore) {
+  fs::create_directories(state());
+  auto held = open_sqlite({state() + "/fleetd.db"});
+  ASSERT_TRUE(held) << held.error().message;
+  Outcome r = run({"--state-dir", state(), "--broker-port", "1"});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("in use by another process"), std::string::npos) << r.output;
+}
+
+TEST_F(FleetdProcess, RefusesACorruptStore) {
+  fs::create_directories(state());
+  {
+    std::ofstream f(state() + "/fleetd.db");
+    for (int i = 0; i < 300; ++i) f << "garbage, not SQLite ";
+  }
+  Outcome r = run({"--state-dir", state(), "--broker-port", "1"});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("store corrupt"), std::string::npos) << r.output;
+}
+
+TEST_F(FleetdProcess, RefusesAnUnreachablePostgres) {
+  Outcome r = run({"--state-dir", state(), "--store", "postgres", "--postgres",
+               "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2"});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("cannot connect to PostgreSQL"), std::string::npos) << r.output;
+}
+
+TEST_F(FleetdProcess, StopsCleanlyOnSigtermWithOrWithoutABroker) {
+  testing::Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.error();
+  spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()), "--hooks-port",
+         "0"});
+  ASSERT_TRUE(output_has("\"event\":\"broker.connected\"", 10s))
+      << testing::read_text_file(out_path_);
+  ::kill(pid_, SIGTERM);
+  Outcome r = wait(5s);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"event\":\"fleetd.stopped\""), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(state() + "/fleetd.db"));
+  EXPECT_NE(broker.log().find("fleetd"), std::string::npos);
+
+  // No broker at all: fleetd keeps trying (with backoff) and still stops at once on SIGTERM.
+  broker.stop();
+  spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()),
+         "--hooks-port", "0", "--log-format", "text"});
+  ASSERT_TRUE(output_has("broker.connect_failed", 10s)) << testing::read_text_file(out_path_);
+  ::kill(pid_, SIGTERM);
+  Outcome r2 = wait(5s);
+  EXPECT_EQ(r2.exit_code, 0) << r2.output;
+}
+
+}  // namespace
+}  // namespace edgekit::fleetd
