@@ -106,8 +106,10 @@ endforeach()
 edgekit_pkg_config(pkcs11 DESCRIPTION "edgekit PKCS#11 client for any module"
   REQUIRES edgekit-pkcs11-cryptoki edgekit-core LIBS ${_dl}
   VARIABLES "token_module=\${libdir}/$<TARGET_FILE_NAME:edgekit_pkcs11_token>")
+edgekit_pkg_config(pki DESCRIPTION "edgekit PKI: X.509 certificates, CSRs, CRLs, keys in PKCS#11 tokens (OpenSSL 3)"
+  REQUIRES edgekit-pkcs11 libcrypto)
 edgekit_pkg_config(tls DESCRIPTION "edgekit TLS transport (OpenSSL 3, keys in PKCS#11 tokens)"
-  REQUIRES edgekit-tcp edgekit-pkcs11 openssl)
+  REQUIRES edgekit-tcp edgekit-pki edgekit-pkcs11 openssl)
 edgekit_pkg_config(tls_agent DESCRIPTION "edgekit TLS transport factory for the agent"
   REQUIRES edgekit-tls edgekit-agent)
 edgekit_pkg_config(mqtt_asio DESCRIPTION "edgekit event-loop MQTT driver (standalone Asio)"

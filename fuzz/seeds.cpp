@@ -516,6 +516,8 @@ namespace edgekit::fuzz {
 void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/fleetd/seeds_fleetd.cpp: seeds of fleetd's targets.
 void fleetd_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/pki_seeds.cpp: seeds of fuzz_pki.
+void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz
 
 int main(int argc, char** argv) {
@@ -535,5 +537,6 @@ int main(int argc, char** argv) {
   connection_seeds();
   edgekit::fuzz::pkcs11_seeds(write_seed);
   edgekit::fuzz::fleetd_seeds(write_seed);
+  edgekit::fuzz::pki_seeds(write_seed);
   return 0;
 }

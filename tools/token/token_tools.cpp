@@ -1,59 +1,21 @@
 #include "token_tools.hpp"
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
+#include <edgekit/pki/csr.hpp>
+#include <edgekit/pki/token.hpp>
+
 #include <openssl/crypto.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/param_build.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
-#include <openssl/x509.h>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
-#include <memory>
 #include <utility>
 
 namespace edgekit::tools::token {
 namespace {
 
-// --- OpenSSL ownership -----------------------------------------------------------------------
-
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ_free>>;
-using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME_free>>;
-using AlgorPtr = std::unique_ptr<X509_ALGOR, Deleter<X509_ALGOR_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using ObjPtr = std::unique_ptr<ASN1_OBJECT, Deleter<ASN1_OBJECT_free>>;
-using OctetPtr = std::unique_ptr<ASN1_OCTET_STRING, Deleter<ASN1_OCTET_STRING_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-using BitStringPtr = std::unique_ptr<ASN1_BIT_STRING, Deleter<ASN1_BIT_STRING_free>>;
-
 ToolError error(Exit exit, std::string message) { return ToolError{exit, std::move(message)}; }
-
-std::string bio_text(BIO* bio) {
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  return n > 0 ? std::string(data, static_cast<std::size_t>(n)) : std::string();
-}
 
 std::string padded_text(const CK_UTF8CHAR* s, std::size_t n) {
   std::string v(reinterpret_cast<const char*>(s), n);
@@ -63,32 +25,30 @@ std::string padded_text(const CK_UTF8CHAR* s, std::size_t n) {
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// [v2.40 2.3.3] CKA_EC_PARAMS of the named curves a key generator asks for.
-constexpr std::uint8_t kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-constexpr std::uint8_t kP384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-
-// [RFC 8017 9.2 note 1] DER DigestInfo prefix for SHA-256, for modules that only offer raw
-// CKM_RSA_PKCS.
-constexpr std::uint8_t kSha256DigestInfo[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
-                                              0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                                              0x01, 0x05, 0x00, 0x04, 0x20};
-
-/// The NID of the named curve in a DER CKA_EC_PARAMS, NID_undef for anything else.
-int curve_nid(std::span<const std::uint8_t> params) {
-  const unsigned char* p = params.data();
-  ObjPtr oid(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(params.size())));
-  if (!oid || p != params.data() + params.size()) return NID_undef;
-  return OBJ_obj2nid(oid.get());
+pki::KeyAlgorithm key_algorithm(KeyType t) {
+  switch (t) {
+    case KeyType::EcP256: return pki::KeyAlgorithm::EcP256;
+    case KeyType::EcP384: return pki::KeyAlgorithm::EcP384;
+    case KeyType::Rsa2048: return pki::KeyAlgorithm::Rsa2048;
+    case KeyType::Rsa3072: return pki::KeyAlgorithm::Rsa3072;
+  }
+  return pki::KeyAlgorithm::EcP256;
 }
 
-std::string curve_label(int nid) {
-  switch (nid) {
-    case NID_X9_62_prime256v1: return "P-256";
-    case NID_secp384r1: return "P-384";
-    case NID_secp521r1: return "P-521";
-    case NID_undef: return "unknown curve";
-    default: return OBJ_nid2sn(nid);
+/// A ToolError from a pki error: a token's refusal is explained as any PKCS#11 failure (its
+/// CKR code and advice, under `context`); the rest keep pki's words.
+ToolError from_pki(const pki::Error& e, std::string_view context) {
+  if (e.token && e.code == pki::Errc::Token) return explain(*e.token, context);
+  Exit exit = Exit::Failure;
+  switch (e.code) {
+    case pki::Errc::NotFound: exit = Exit::NotFound; break;
+    case pki::Errc::InvalidArgument:
+    case pki::Errc::Malformed:
+    case pki::Errc::UnsupportedKey:
+    case pki::Errc::KeyMismatch: exit = Exit::Usage; break;
+    default: break;
   }
+  return error(exit, std::string(context) + ": " + e.message);
 }
 
 std::optional<CK_ULONG> ulong_of(const Bytes& b) {
@@ -114,199 +74,6 @@ ToolResult<Bytes> need_attribute(pkcs11::Session& s, CK_OBJECT_HANDLE o, CK_ATTR
   auto v = s.attribute(o, t);
   if (!v) return fail(explain(v.error(), std::string("read ") + what));
   return std::move(*v);
-}
-
-/// The uncompressed point inside CKA_EC_POINT. The spec asks for a DER OCTET STRING around it;
-/// some modules store the bare point, which also starts with 0x04, so the length decides.
-std::optional<Bytes> unwrap_ec_point(std::span<const std::uint8_t> value, int nid) {
-  std::size_t field = 0;
-  if (nid == NID_X9_62_prime256v1) field = 32;
-  else if (nid == NID_secp384r1) field = 48;
-  else if (nid == NID_secp521r1) field = 66;
-  if (field != 0 && value.size() == 1 + 2 * field && value[0] == 0x04) {
-    return Bytes(value.begin(), value.end());
-  }
-  const unsigned char* p = value.data();
-  OctetPtr os(d2i_ASN1_OCTET_STRING(nullptr, &p, static_cast<long>(value.size())));
-  if (!os || p != value.data() + value.size()) return std::nullopt;
-  const auto* d = ASN1_STRING_get0_data(os.get());
-  return Bytes(d, d + ASN1_STRING_length(os.get()));
-}
-
-ToolResult<PkeyPtr> pkey_from_params(const char* type, ParamBldPtr& bld) {
-  ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return fail(error(Exit::Failure, std::string("OpenSSL rejects the token's ") + type +
-                                         " public key attributes"));
-  }
-  return PkeyPtr(raw);
-}
-
-/// The public key of `private_key`'s pair as an OpenSSL key.
-ToolResult<PkeyPtr> public_key_of(pkcs11::Session& s, CK_OBJECT_HANDLE private_key) {
-  auto key_type_bytes = need_attribute(s, private_key, CKA_KEY_TYPE, "CKA_KEY_TYPE");
-  if (!key_type_bytes) return fail(key_type_bytes.error());
-  const auto key_type = ulong_of(*key_type_bytes);
-  // The public half lives in the public key object of the pair: same CKA_ID, else same label.
-  std::optional<CK_OBJECT_HANDLE> pub;
-  const auto id = try_attribute(s, private_key, CKA_ID);
-  const auto label = try_attribute(s, private_key, CKA_LABEL);
-  if (id && !id->empty()) {
-    auto h = s.find_one({CKO_PUBLIC_KEY, std::nullopt, *id});
-    if (h) pub = *h;
-  }
-  if (!pub && label) {
-    auto h = s.find_one({CKO_PUBLIC_KEY, std::string(label->begin(), label->end()), std::nullopt});
-    if (h) pub = *h;
-  }
-  if (key_type == CKK_EC) {
-    if (!pub) {
-      return fail(error(Exit::NotFound,
-                        "the token holds no public key object for this EC private key (same id "
-                        "or label); a CSR needs it"));
-    }
-    auto params = need_attribute(s, *pub, CKA_EC_PARAMS, "CKA_EC_PARAMS");
-    if (!params) return fail(params.error());
-    auto point_attr = need_attribute(s, *pub, CKA_EC_POINT, "CKA_EC_POINT");
-    if (!point_attr) return fail(point_attr.error());
-    const int nid = curve_nid(*params);
-    if (nid == NID_undef) return fail(error(Exit::Failure, "the key's CKA_EC_PARAMS is not a named curve"));
-    auto point = unwrap_ec_point(*point_attr, nid);
-    if (!point) return fail(error(Exit::Failure, "the key's CKA_EC_POINT is malformed"));
-    ParamBldPtr bld(OSSL_PARAM_BLD_new());
-    if (!bld ||
-        OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn(nid), 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point->data(),
-                                         point->size()) != 1) {
-      return fail(error(Exit::Failure, "out of memory"));
-    }
-    return pkey_from_params("EC", bld);
-  }
-  if (key_type == CKK_RSA) {
-    // An RSA private key object also carries the (public) modulus and exponent.
-    const CK_OBJECT_HANDLE from = pub.value_or(private_key);
-    auto n = need_attribute(s, from, CKA_MODULUS, "CKA_MODULUS");
-    if (!n) return fail(n.error());
-    auto e = need_attribute(s, from, CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT");
-    if (!e) return fail(e.error());
-    BnPtr bn_n(BN_bin2bn(n->data(), static_cast<int>(n->size()), nullptr));
-    BnPtr bn_e(BN_bin2bn(e->data(), static_cast<int>(e->size()), nullptr));
-    ParamBldPtr bld(OSSL_PARAM_BLD_new());
-    if (!bn_n || !bn_e || !bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
-      return fail(error(Exit::Failure, "out of memory"));
-    }
-    return pkey_from_params("RSA", bld);
-  }
-  return fail(error(Exit::Failure, "the key is neither EC nor RSA (CKA_KEY_TYPE " +
-                                       std::to_string(key_type.value_or(~0UL)) + ")"));
-}
-
-ToolResult<Bytes> spki_der(EVP_PKEY* key) {
-  const int len = i2d_PUBKEY(key, nullptr);
-  if (len <= 0) return fail(error(Exit::Failure, "cannot encode the public key"));
-  Bytes out(static_cast<std::size_t>(len));
-  unsigned char* p = out.data();
-  i2d_PUBKEY(key, &p);
-  return out;
-}
-
-std::string pem_of_pubkey(EVP_PKEY* key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) return {};
-  return bio_text(bio.get());
-}
-
-/// C_Sign with `mechanism`; CKR_MECHANISM_INVALID tells the caller to try its fallback.
-pkcs11::Result<Bytes> sign_with(pkcs11::Session& s, CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE m,
-                                std::span<const std::uint8_t> data) {
-  return s.sign(key, pkcs11::Mechanism{m, {}}, data);
-}
-
-bool mechanism_missing(const pkcs11::Error& e) {
-  return e.cause == pkcs11::Cause::Module &&
-         (e.rv == CKR_MECHANISM_INVALID || e.rv == CKR_KEY_TYPE_INCONSISTENT);
-}
-
-/// Signs `tbs` inside the token; returns the signature as X.509 wants it (DER ECDSA-Sig-Value
-/// for EC) and the signature algorithm's NID. SHA-256, except SHA-384 for a P-384 key (the hash
-/// that matches its strength, RFC 5480 4).
-ToolResult<std::pair<Bytes, int>> sign_request(pkcs11::Session& s, CK_OBJECT_HANDLE key,
-                                               EVP_PKEY* pub, std::span<const std::uint8_t> tbs) {
-  std::uint8_t hash[SHA384_DIGEST_LENGTH];
-  std::size_t hash_len = SHA256_DIGEST_LENGTH;
-  if (EVP_PKEY_is_a(pub, "EC")) {
-    char group[32] = {};
-    EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, nullptr);
-    const bool p384 = OBJ_sn2nid(group) == NID_secp384r1;
-    if (p384) {
-      SHA384(tbs.data(), tbs.size(), hash);
-      hash_len = SHA384_DIGEST_LENGTH;
-    } else {
-      SHA256(tbs.data(), tbs.size(), hash);
-    }
-    auto sig = sign_with(s, key, p384 ? CKM_ECDSA_SHA384 : CKM_ECDSA_SHA256, tbs);
-    // SoftHSM2 2.6, and our token for SHA-384, offer only raw CKM_ECDSA: hash here, sign the
-    // hash there.
-    if (!sig && mechanism_missing(sig.error())) sig = sign_with(s, key, CKM_ECDSA, {hash, hash_len});
-    if (!sig) return fail(explain(sig.error(), "sign the request in the token"));
-    // [v2.40 2.3.1] the token returns r || s, each as long as the order; X.509 wants
-    // [RFC 3279 2.2.3] Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }.
-    if (sig->empty() || sig->size() % 2 != 0) {
-      return fail(error(Exit::Failure, "the token returned an ECDSA signature of odd length"));
-    }
-    const int half = static_cast<int>(sig->size() / 2);
-    EcdsaSigPtr es(ECDSA_SIG_new());
-    BIGNUM* r = BN_bin2bn(sig->data(), half, nullptr);
-    BIGNUM* sv = BN_bin2bn(sig->data() + half, half, nullptr);
-    if (!es || !r || !sv || ECDSA_SIG_set0(es.get(), r, sv) != 1) {
-      BN_free(r);
-      BN_free(sv);
-      return fail(error(Exit::Failure, "out of memory"));
-    }
-    const int len = i2d_ECDSA_SIG(es.get(), nullptr);
-    if (len <= 0) return fail(error(Exit::Failure, "cannot encode the ECDSA signature"));
-    Bytes der(static_cast<std::size_t>(len));
-    unsigned char* p = der.data();
-    i2d_ECDSA_SIG(es.get(), &p);
-    return std::pair<Bytes, int>{std::move(der), p384 ? NID_ecdsa_with_SHA384 : NID_ecdsa_with_SHA256};
-  }
-  SHA256(tbs.data(), tbs.size(), hash);
-  auto sig = sign_with(s, key, CKM_SHA256_RSA_PKCS, tbs);
-  if (!sig && mechanism_missing(sig.error())) {
-    Bytes info(std::begin(kSha256DigestInfo), std::end(kSha256DigestInfo));
-    info.insert(info.end(), hash, hash + SHA256_DIGEST_LENGTH);
-    sig = sign_with(s, key, CKM_RSA_PKCS, info);
-  }
-  if (!sig) return fail(explain(sig.error(), "sign the request in the token"));
-  return std::pair<Bytes, int>{std::move(*sig), NID_sha256WithRSAEncryption};
-}
-
-std::string time_text(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return "?";
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
-
-std::string name_text(const X509_NAME* name) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return "?";
-  return bio_text(bio.get());
-}
-
-template <class F>
-Bytes der_of(F&& encode) {
-  const int len = encode(nullptr);
-  if (len <= 0) return {};
-  Bytes out(static_cast<std::size_t>(len));
-  unsigned char* p = out.data();
-  encode(&p);
-  return out;
 }
 
 const char* class_name(CK_OBJECT_CLASS c) {
@@ -439,63 +206,22 @@ ToolResult<Bytes> parse_id(std::string_view hex) {
   if (hex.starts_with("0x") || hex.starts_with("0X")) hex.remove_prefix(2);
   std::string digits;
   for (char c : hex) {
-    if (c == ':') continue;
-    digits.push_back(c);
+    if (c != ':') digits.push_back(c);
   }
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   if (digits.empty() || digits.size() % 2 != 0 || digits.size() > 128) {
     return fail(error(Exit::Usage, "--id " + quoted(original) +
                                        ": want an even number of hex digits (1 to 64 bytes)"));
   }
-  Bytes out;
-  for (std::size_t i = 0; i < digits.size(); i += 2) {
-    const int hi = nibble(digits[i]), lo = nibble(digits[i + 1]);
-    if (hi < 0 || lo < 0) return fail(error(Exit::Usage, "--id " + quoted(original) + ": not hex"));
-    out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
-  }
-  return out;
-}
-
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
+  auto bytes = pki::from_hex(digits);
+  if (!bytes) return fail(error(Exit::Usage, "--id " + quoted(original) + ": not hex"));
+  return std::move(*bytes);
 }
 
 ToolResult<std::vector<std::pair<std::string, std::string>>> parse_subject(std::string_view text) {
+  auto name = pki::Name::parse(text);
+  if (!name) return fail(error(Exit::Usage, "--subject: " + name.error().message));
   std::vector<std::pair<std::string, std::string>> out;
-  if (text.empty() || text.front() != '/') {
-    return fail(error(Exit::Usage, "--subject " + quoted(text) +
-                                       ": want the form /CN=thing-1/O=Example (a leading '/')"));
-  }
-  std::string part;
-  auto flush = [&]() -> bool {
-    const auto eq = part.find('=');
-    if (eq == std::string::npos || eq == 0) return false;
-    out.emplace_back(part.substr(0, eq), part.substr(eq + 1));
-    part.clear();
-    return true;
-  };
-  for (std::size_t i = 1; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\\' && i + 1 < text.size()) {
-      part.push_back(text[++i]);
-    } else if (c == '/') {
-      if (!flush()) return fail(error(Exit::Usage, "--subject " + quoted(text) + ": component without field=value"));
-    } else {
-      part.push_back(c);
-    }
-  }
-  if (!flush()) return fail(error(Exit::Usage, "--subject " + quoted(text) + ": component without field=value"));
+  for (auto& e : name->entries) out.emplace_back(std::move(e.field), std::move(e.value));
   return out;
 }
 
@@ -672,46 +398,18 @@ ToolResult<GeneratedKey> generate_key(pkcs11::Session& session, KeyType type,
     }
   }
 
-  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-  CK_ULONG bits = type == KeyType::Rsa3072 ? 3072 : 2048;
-  CK_BYTE exponent[] = {0x01, 0x00, 0x01};
-  auto* label_ptr = const_cast<char*>(key_label.data());
-  std::vector<CK_ATTRIBUTE> pub{
-      {CKA_TOKEN, &yes, 1},      {CKA_PRIVATE, &no, 1},
-      {CKA_VERIFY, &yes, 1},     {CKA_LABEL, label_ptr, key_label.size()},
-      {CKA_ID, id.data(), id.size()},
-  };
-  // [v2.40 4.9] the private key can sign and nothing else; it never leaves the token.
-  std::vector<CK_ATTRIBUTE> priv{
-      {CKA_TOKEN, &yes, 1},       {CKA_PRIVATE, &yes, 1},
-      {CKA_SIGN, &yes, 1},        {CKA_SENSITIVE, &yes, 1},
-      {CKA_EXTRACTABLE, &no, 1},  {CKA_LABEL, label_ptr, key_label.size()},
-      {CKA_ID, id.data(), id.size()},
-  };
-  CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
-  if (type == KeyType::EcP256 || type == KeyType::EcP384) {
-    const auto params = type == KeyType::EcP256 ? std::span<const std::uint8_t>(kP256)
-                                                : std::span<const std::uint8_t>(kP384);
-    pub.push_back({CKA_EC_PARAMS, const_cast<std::uint8_t*>(params.data()), params.size()});
-  } else {
-    mech.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
-    pub.push_back({CKA_MODULUS_BITS, &bits, sizeof bits});
-    pub.push_back({CKA_PUBLIC_EXPONENT, exponent, sizeof exponent});
-  }
   GeneratedKey out;
-  const auto& f = session.functions();
-  const CK_RV rv = f.C_GenerateKeyPair(session.handle(), &mech, pub.data(), pub.size(), priv.data(),
-                                       priv.size(), &out.handles.public_key, &out.handles.private_key);
-  if (rv != CKR_OK) {
-    pkcs11::Error e;
-    e.rv = rv;
-    e.function = "C_GenerateKeyPair";
-    return fail(explain(e, std::string("generate an ") + key_type_name(type) + " key pair"));
+  auto pair = pki::generate_token_key(session, key_algorithm(type), key_label, id);
+  if (!pair) {
+    return fail(from_pki(pair.error(), std::string("generate an ") + key_type_name(type) + " key pair"));
   }
+  out.handles = *pair;
   out.id = std::move(id);
-  auto key = public_key_of(session, out.handles.private_key);
-  if (!key) return fail(key.error());
-  out.public_key_pem = pem_of_pubkey(key->get());
+  auto spki = public_key_der(session, out.handles.private_key);
+  if (!spki) return fail(spki.error());
+  auto pem = pki::public_key_pem(*spki);
+  if (!pem) return fail(from_pki(pem.error(), "write the public key"));
+  out.public_key_pem = std::move(*pem);
   return out;
 }
 
@@ -733,73 +431,24 @@ ToolResult<CK_OBJECT_HANDLE> find_private_key(pkcs11::Session& session,
 }
 
 ToolResult<Bytes> public_key_der(pkcs11::Session& session, CK_OBJECT_HANDLE private_key) {
-  auto key = public_key_of(session, private_key);
-  if (!key) return fail(key.error());
-  return spki_der(key->get());
+  auto spki = pki::token_public_key(session, private_key);
+  if (!spki) return fail(from_pki(spki.error(), "read the key's public key"));
+  return std::move(*spki);
 }
 
 // --- CSR -------------------------------------------------------------------------------------
 
 ToolResult<std::string> make_csr(pkcs11::Session& session, const std::string& key_label,
                                  std::string_view subject) {
-  auto fields = parse_subject(subject);
-  if (!fields) return fail(fields.error());
+  auto name = pki::Name::parse(subject);
+  if (!name) return fail(error(Exit::Usage, "--subject: " + name.error().message));
   auto key = find_private_key(session, key_label);
   if (!key) return fail(key.error());
-  auto pub = public_key_of(session, *key);
-  if (!pub) return fail(pub.error());
-
-  ReqPtr req(X509_REQ_new());
-  NamePtr name(X509_NAME_new());
-  if (!req || !name) return fail(error(Exit::Failure, "out of memory"));
-  for (const auto& [field, value] : *fields) {
-    if (X509_NAME_add_entry_by_txt(name.get(), field.c_str(), MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
-                                   0) != 1) {
-      return fail(error(Exit::Usage, "--subject: unknown field " + quoted(field) +
-                                         " or bad value (fields: CN, O, OU, C, ST, L, ...)"));
-    }
-  }
-  // [RFC 2986 4.1] version 0; subject; SubjectPublicKeyInfo; no attributes.
-  if (X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1 ||
-      X509_REQ_set_subject_name(req.get(), name.get()) != 1 ||
-      X509_REQ_set_pubkey(req.get(), pub->get()) != 1) {
-    return fail(error(Exit::Failure, "cannot build the request"));
-  }
-  const Bytes tbs = der_of([&](unsigned char** p) { return i2d_re_X509_REQ_tbs(req.get(), p); });
-  if (tbs.empty()) return fail(error(Exit::Failure, "cannot encode the request info"));
-
-  auto signed_tbs = sign_request(session, *key, pub->get(), tbs);
-  if (!signed_tbs) return fail(signed_tbs.error());
-  auto& [signature, nid] = *signed_tbs;
-
-  // [RFC 5758 3.2] ecdsa-with-SHA256/384 have no parameters; [RFC 4055 5]
-  // sha256WithRSAEncryption has NULL.
-  AlgorPtr alg(X509_ALGOR_new());
-  BitStringPtr bits(ASN1_BIT_STRING_new());
-  if (!alg || !bits ||
-      X509_ALGOR_set0(alg.get(), OBJ_nid2obj(nid),
-                      nid == NID_sha256WithRSAEncryption ? V_ASN1_NULL : V_ASN1_UNDEF, nullptr) != 1 ||
-      X509_REQ_set1_signature_algo(req.get(), alg.get()) != 1 ||
-      ASN1_BIT_STRING_set(bits.get(), signature.data(), static_cast<int>(signature.size())) != 1) {
-    return fail(error(Exit::Failure, "cannot attach the signature"));
-  }
-  // A whole number of bytes: no unused bits at the end of the BIT STRING.
-  bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
-  bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
-  X509_REQ_set0_signature(req.get(), bits.release());
-
-  // The token signed what we meant it to sign, with the key we put in the request.
-  if (X509_REQ_verify(req.get(), pub->get()) != 1) {
-    return fail(error(Exit::Failure, "the request's signature made by the token does not verify "
-                                     "with its public key (is the public key object the private "
-                                     "key's pair?)"));
-  }
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) {
-    return fail(error(Exit::Failure, "cannot write the request as PEM"));
-  }
-  return bio_text(bio.get());
+  auto signer = pki::TokenSigner::create(session, *key);
+  if (!signer) return fail(from_pki(signer.error(), "read the key's public key"));
+  auto pem = pki::make_csr(*signer, *name);
+  if (!pem) return fail(from_pki(pem.error(), "sign the request in the token"));
+  return std::move(*pem);
 }
 
 // --- certificates ----------------------------------------------------------------------------
@@ -807,15 +456,15 @@ ToolResult<std::string> make_csr(pkcs11::Session& session, const std::string& ke
 ToolResult<ImportedCertificate> import_certificate(pkcs11::Session& session,
                                                    const std::string& label, std::string_view pem,
                                                    std::optional<Bytes> id) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!cert) return fail(error(Exit::Usage, "--cert: not a PEM certificate"));
+  auto cert = pki::parse_certificate(pem);
+  if (!cert) {
+    // A file without a PEM header that is no DER certificate either: say it plainly.
+    const bool pem_like = pem.find("-----BEGIN ") != std::string_view::npos;
+    return fail(error(Exit::Usage, pem_like ? "--cert: " + cert.error().message
+                                            : "--cert: not a PEM certificate (nor a DER one)"));
+  }
   if (label.empty()) return fail(error(Exit::Usage, "--label must not be empty"));
-
-  EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
-  if (cert_key == nullptr) return fail(error(Exit::Usage, "--cert: the certificate's public key is unreadable"));
-  auto cert_spki = spki_der(cert_key);
-  if (!cert_spki) return fail(cert_spki.error());
+  const Bytes& cert_spki = cert->public_key_der;
 
   // Which key does the certificate belong to?
   std::optional<CK_OBJECT_HANDLE> key;
@@ -835,8 +484,8 @@ ToolResult<ImportedCertificate> import_certificate(pkcs11::Session& session,
       auto all = session.find({CKO_PRIVATE_KEY, std::nullopt, std::nullopt});
       if (!all) return fail(explain(all.error(), "look for the key"));
       for (auto h : *all) {
-        auto spki = public_key_der(session, h);
-        if (spki && *spki == *cert_spki) {
+        auto spki = pki::token_public_key(session, h);
+        if (spki && pki::same_public_key(*spki, cert_spki)) {
           key = h;
           break;
         }
@@ -858,9 +507,9 @@ ToolResult<ImportedCertificate> import_certificate(pkcs11::Session& session,
   if (key) {
     auto spki = public_key_der(session, *key);
     if (!spki) return fail(spki.error());
-    if (*spki != *cert_spki) {
+    if (!pki::same_public_key(*spki, cert_spki)) {
       return fail(error(Exit::Usage, "the certificate's public key is not the public key of the "
-                                     "private key with id " + to_hex(*id) +
+                                     "private key with id " + pki::to_hex(*id) +
                                      " (was the CSR made from another key?)"));
     }
     out.matches_key = true;
@@ -869,49 +518,13 @@ ToolResult<ImportedCertificate> import_certificate(pkcs11::Session& session,
   if (!existing) return fail(explain(existing.error(), "look for certificates"));
   if (!existing->empty()) {
     return fail(error(Exit::Usage, "a certificate labelled " + quoted(label) + " with id " +
-                                       to_hex(*id) + " is on the token already"));
+                                       pki::to_hex(*id) + " is on the token already"));
   }
-
-  const Bytes value = der_of([&](unsigned char** p) { return i2d_X509(cert.get(), p); });
-  const Bytes subject = der_of([&](unsigned char** p) {
-    return i2d_X509_NAME(X509_get_subject_name(cert.get()), p);
-  });
-  const Bytes issuer = der_of([&](unsigned char** p) {
-    return i2d_X509_NAME(X509_get_issuer_name(cert.get()), p);
-  });
-  // [v2.40 4.6.3] CKA_SERIAL_NUMBER: the DER encoding of the INTEGER.
-  const Bytes serial = der_of([&](unsigned char** p) {
-    return i2d_ASN1_INTEGER(X509_get_serialNumber(cert.get()), p);
-  });
-  if (value.empty() || subject.empty() || issuer.empty() || serial.empty()) {
-    return fail(error(Exit::Usage, "--cert: cannot re-encode the certificate"));
-  }
-  CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-  CK_CERTIFICATE_TYPE type = CKC_X_509;
-  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-  auto bytes = [](const Bytes& b) { return const_cast<std::uint8_t*>(b.data()); };
-  CK_ATTRIBUTE tmpl[] = {
-      {CKA_CLASS, &cls, sizeof cls},
-      {CKA_CERTIFICATE_TYPE, &type, sizeof type},
-      {CKA_TOKEN, &yes, 1},
-      {CKA_PRIVATE, &no, 1},
-      {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
-      {CKA_ID, bytes(*id), id->size()},
-      {CKA_SUBJECT, bytes(subject), subject.size()},
-      {CKA_ISSUER, bytes(issuer), issuer.size()},
-      {CKA_SERIAL_NUMBER, bytes(serial), serial.size()},
-      {CKA_VALUE, bytes(value), value.size()},
-  };
-  const auto& f = session.functions();
-  const CK_RV rv = f.C_CreateObject(session.handle(), tmpl, sizeof tmpl / sizeof tmpl[0], &out.handle);
-  if (rv != CKR_OK) {
-    pkcs11::Error e;
-    e.rv = rv;
-    e.function = "C_CreateObject";
-    return fail(explain(e, "store the certificate"));
-  }
+  auto handle = pki::store_certificate(session, *cert, label, *id);
+  if (!handle) return fail(from_pki(handle.error(), "store the certificate"));
+  out.handle = *handle;
   out.id = std::move(*id);
-  out.subject = name_text(X509_get_subject_name(cert.get()));
+  out.subject = cert->subject.to_string();
   return out;
 }
 
@@ -935,7 +548,7 @@ ToolResult<std::vector<ObjectSummary>> list_objects(pkcs11::Session& session) {
       const auto key_type = kt ? ulong_of(*kt) : std::nullopt;
       if (key_type == CKK_EC) {
         auto params = try_attribute(session, h, CKA_EC_PARAMS);
-        o.key_type = "EC " + curve_label(params ? curve_nid(*params) : NID_undef);
+        o.key_type = "EC " + (params ? pki::ec_curve_name(*params) : std::string("unknown curve"));
       } else if (key_type == CKK_RSA) {
         std::size_t bits = 0;
         if (auto mb = try_attribute(session, h, CKA_MODULUS_BITS); mb && ulong_of(*mb)) {
@@ -957,11 +570,10 @@ ToolResult<std::vector<ObjectSummary>> list_objects(pkcs11::Session& session) {
       }
     } else if (o.object_class == CKO_CERTIFICATE) {
       if (auto v = try_attribute(session, h, CKA_VALUE)) {
-        const unsigned char* p = v->data();
-        X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(v->size())));
+        auto cert = pki::parse_certificate(std::span<const std::uint8_t>(*v));
         if (cert) {
-          o.subject = name_text(X509_get_subject_name(cert.get()));
-          o.not_after = time_text(X509_get0_notAfter(cert.get()));
+          o.subject = cert->subject.to_string();
+          o.not_after = pki::utc_time_text(cert->not_after);
         } else {
           o.subject = "(not an X.509 certificate)";
         }
@@ -988,7 +600,7 @@ std::string format_object(const ObjectSummary& o) {
   char head[16];
   std::snprintf(head, sizeof head, "%-12s", class_name(o.object_class));
   std::string line = head;
-  line += " id=" + (o.id.empty() ? std::string("-") : to_hex(o.id));
+  line += " id=" + (o.id.empty() ? std::string("-") : pki::to_hex(o.id));
   line += " label=\"" + o.label + "\"";
   if (!o.key_type.empty()) line += " " + o.key_type;
   if (o.sensitive) line += std::string(" sensitive=") + yes_no(*o.sensitive);

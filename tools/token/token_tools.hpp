@@ -13,6 +13,7 @@
 
 #include <edgekit/core/result.hpp>
 #include <edgekit/pkcs11/client.hpp>
+#include <edgekit/pki/keys.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -80,8 +81,8 @@ const char* key_type_name(KeyType type);
 /// A CKA_ID written as hex ("0a1b", optionally "0x"-prefixed, ':' separators allowed).
 /// Errors: Usage for an empty, odd-length or non-hex string, or more than 64 bytes.
 ToolResult<Bytes> parse_id(std::string_view hex);
-/// Lower-case hex, no separators.
-std::string to_hex(std::span<const std::uint8_t> bytes);
+/// Lower-case hex, no separators (edgekit::pki's).
+using pki::to_hex;
 
 /// The module `edgekit token` loads when `--module` is not given: libedgekit-pkcs11.so next to
 /// the executable `exe` (the build tree), else in ../<libdir> and ../lib relative to it (an
@@ -141,16 +142,15 @@ ToolResult<CK_OBJECT_HANDLE> find_private_key(pkcs11::Session& session,
 ToolResult<Bytes> public_key_der(pkcs11::Session& session, CK_OBJECT_HANDLE private_key);
 
 /// Parses "/CN=thing-1/O=Acme/C=DE" (OpenSSL's -subj form; "\/" is a literal slash) into
-/// (field, value) pairs. Errors: Usage for an empty subject, a component without '=' or an
-/// empty field name.
+/// (field, value) pairs, with pki::Name::parse. Errors: Usage for an empty subject, a component
+/// without '=', an empty or unknown field name, or a value the field does not take.
 ToolResult<std::vector<std::pair<std::string, std::string>>> parse_subject(std::string_view text);
 
-/// Makes a PKCS#10 certification request (PEM) for the private key `key_label`: the request
-/// info (subject, the token's public key, no attributes) is DER-encoded and signed by the token
-/// with CKM_ECDSA_SHA256 (CKM_ECDSA_SHA384 for P-384; the raw r||s converted to an
-/// ECDSA-Sig-Value) or CKM_SHA256_RSA_PKCS. A module without the combined mechanism gets the hash
-/// (computed here) signed with CKM_ECDSA, or a DigestInfo with CKM_RSA_PKCS. The request is checked with
-/// its own public key before it is returned.
+/// Makes a PKCS#10 certification request (PEM) for the private key `key_label` with
+/// edgekit::pki (TokenSigner + make_csr): the request info (subject, the token's public key, no
+/// attributes) is signed by the token with CKM_ECDSA_SHA256 (CKM_ECDSA_SHA384 for P-384) or
+/// CKM_SHA256_RSA_PKCS, falling back to the hash signed with CKM_ECDSA or a DigestInfo with
+/// CKM_RSA_PKCS. The request is checked with its own public key before it is returned.
 /// Errors: NotFound (key), Usage (subject), Failure (sign, encode, self-check).
 ToolResult<std::string> make_csr(pkcs11::Session& session, const std::string& key_label,
                                  std::string_view subject);
@@ -163,12 +163,12 @@ struct ImportedCertificate {
   bool matches_key = false;  ///< a private key with this id exists and its public key is the cert's
 };
 
-/// Stores the first certificate of `pem` as CKO_CERTIFICATE / CKC_X_509 with CKA_LABEL `label`,
+/// Stores the certificate in `pem` (the first CERTIFICATE block, or DER) as CKO_CERTIFICATE / CKC_X_509 with CKA_LABEL `label`,
 /// CKA_ID, CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER and CKA_VALUE. The id is `id` if given;
 /// else that of the private key labelled `label`; else that of the private key whose public key
 /// is the certificate's. Refuses a certificate whose public key differs from the key with that
 /// id (Usage), and a label+id already holding a certificate (Usage: remove it first).
-/// Errors: Usage (not a PEM certificate, mismatch); NotFound (no key to take the id from and no
+/// Errors: Usage (not a certificate, mismatch); NotFound (no key to take the id from and no
 /// --id); Failure from the module.
 ToolResult<ImportedCertificate> import_certificate(pkcs11::Session& session,
                                                    const std::string& label, std::string_view pem,

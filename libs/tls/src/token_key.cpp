@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include <edgekit/pkcs11/client.hpp>
+#include <edgekit/pki/token.hpp>
 
 #include <cstring>
 #include <mutex>
@@ -129,24 +130,6 @@ Error plain_error(Cause cause, std::string detail) {
   return out;
 }
 
-// CKA_EC_POINT is a DER OCTET STRING holding the X9.62 point (PKCS#11 v2.40 section 2.3.3); some
-// modules return the bare point. Accept both.
-bool decode_ec_point(const pkcs11::Bytes& der, const EC_GROUP* group, EC_POINT* point) {
-  const unsigned char* p = der.data();
-  ASN1_OCTET_STRING* os = d2i_ASN1_OCTET_STRING(nullptr, &p, static_cast<long>(der.size()));
-  bool ok = false;
-  if (os != nullptr && p == der.data() + der.size()) {
-    ok = EC_POINT_oct2point(group, point, ASN1_STRING_get0_data(os),
-                            static_cast<std::size_t>(ASN1_STRING_length(os)), nullptr) == 1;
-  }
-  ASN1_OCTET_STRING_free(os);
-  if (!ok) {
-    ERR_clear_error();
-    ok = EC_POINT_oct2point(group, point, der.data(), der.size(), nullptr) == 1;
-  }
-  return ok;
-}
-
 }  // namespace
 
 Result<PkeyPtr> load_token_key(const TokenKey& cfg) {
@@ -189,61 +172,35 @@ Result<PkeyPtr> load_token_key(const TokenKey& cfg) {
                                                                        : Cause::TokenKeyNotFound,
                             key.error()));
   }
-  auto key_type = session->attribute(*key, CKA_KEY_TYPE);
-  if (!key_type) return fail(token_error(Cause::TokenError, key_type.error()));
-  CK_KEY_TYPE type = CKK_VENDOR_DEFINED;
-  if (key_type->size() == sizeof type) std::memcpy(&type, key_type->data(), sizeof type);
-  if (type != CKK_EC) {
+  // The public key, read from the token as edgekit::pki reads it for CSRs and certificates: the
+  // pair's public key object (same CKA_ID, else label), else CKA_EC_POINT on the private key.
+  auto spki = pki::token_public_key(*session, *key);
+  if (!spki) {
+    const pki::Error& pe = spki.error();
+    Error e;
+    e.cause = pe.code == pki::Errc::NotFound  ? Cause::TokenKeyNotFound
+              : pe.code == pki::Errc::Token   ? Cause::TokenError
+                                              : Cause::TokenKeyUnsupported;
+    e.detail = pe.message;
+    if (pe.token) e.ck_rv = pe.token->rv;
+    return fail(e);
+  }
+  const auto algorithm = pki::key_algorithm_of(*spki);
+  if (algorithm != pki::KeyAlgorithm::EcP256 && algorithm != pki::KeyAlgorithm::EcP384) {
     return fail(plain_error(Cause::TokenKeyUnsupported,
-                            "the token's key is not an EC key (only EC P-256/P-384 keys in a "
-                            "token are supported)"));
+                            "the token's key is not an EC P-256/P-384 key (only EC P-256/P-384 "
+                            "keys in a token are supported)"));
   }
-  auto params = session->attribute(*key, CKA_EC_PARAMS);
-  if (!params) return fail(token_error(Cause::TokenError, params.error()));
-
-  // The public point: on the private key if the module keeps it there, else on the public key
-  // object with the same CKA_ID (or label).
-  auto point = session->attribute(*key, CKA_EC_POINT);
-  if (!point) {
-    pkcs11::ObjectQuery pub;
-    pub.object_class = CKO_PUBLIC_KEY;
-    auto id = session->attribute(*key, CKA_ID);
-    if (id && !id->empty()) {
-      pub.id = *id;
-    } else if (!cfg.key_label.empty()) {
-      pub.label = cfg.key_label;
-    }
-    auto pub_key = session->find_one(pub);
-    if (!pub_key) {
-      return fail(plain_error(Cause::TokenKeyNotFound,
-                              "the token holds the private key but no public key with the same "
-                              "CKA_ID: " + pub_key.error().message()));
-    }
-    point = session->attribute(*pub_key, CKA_EC_POINT);
-    if (!point) return fail(token_error(Cause::TokenError, point.error()));
-  }
-
-  const unsigned char* p = params->data();
-  EC_GROUP* group = d2i_ECPKParameters(nullptr, &p, static_cast<long>(params->size()));
-  const int nid = group != nullptr ? EC_GROUP_get_curve_name(group) : NID_undef;
-  if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1) {
-    EC_GROUP_free(group);
+  // A legacy EC_KEY copy of the public key, to carry the token's method.
+  const unsigned char* p = spki->data();
+  EVP_PKEY* pub = d2i_PUBKEY(nullptr, &p, static_cast<long>(spki->size()));
+  EC_KEY* ec = pub != nullptr ? EVP_PKEY_get1_EC_KEY(pub) : nullptr;
+  EVP_PKEY_free(pub);
+  if (ec == nullptr) {
     ERR_clear_error();
-    return fail(plain_error(Cause::TokenKeyUnsupported,
-                            "the token's EC key is not on P-256 or P-384"));
+    return fail(plain_error(Cause::TokenKeyUnsupported, "the token's EC public key is invalid"));
   }
-  EC_KEY* ec = EC_KEY_new();
-  EC_POINT* q = EC_POINT_new(group);
-  bool ok = ec != nullptr && q != nullptr && EC_KEY_set_group(ec, group) == 1 &&
-            decode_ec_point(*point, group, q) && EC_KEY_set_public_key(ec, q) == 1;
-  EC_POINT_free(q);
-  const std::size_t order_bytes = nid == NID_secp384r1 ? 48 : 32;
-  EC_GROUP_free(group);
-  if (!ok) {
-    EC_KEY_free(ec);
-    ERR_clear_error();
-    return fail(plain_error(Cause::TokenKeyUnsupported, "the token's EC public point is invalid"));
-  }
+  const std::size_t order_bytes = algorithm == pki::KeyAlgorithm::EcP384 ? 48 : 32;
 
   auto* signer = new (std::nothrow) TokenSigner(std::move(*module), std::move(*session));
   if (signer == nullptr) {

@@ -5,11 +5,11 @@
 #include <edgekit/mqtt/client.hpp>
 #include <edgekit/mqtt/session.hpp>
 #include <edgekit/pkcs11/client.hpp>
+#include <edgekit/pki/token.hpp>
+#include <edgekit/testing/token_env.hpp>
 #include <edgekit/tls/tls.hpp>
 #include <gtest/gtest.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -40,54 +40,22 @@ struct TempDir {
   std::string path;
 };
 
-enum class TokenKind { Edgekit, SoftHsm2 };
-inline const char* name(TokenKind k) { return k == TokenKind::Edgekit ? "edgekit" : "softhsm2"; }
+using edgekit::testing::name;
+using edgekit::testing::TokenKind;
 
 // Points the module at a fresh token folder under `dir` (environment, read at C_Initialize).
 inline std::string prepare_token_env(TokenKind kind, const std::string& dir) {
-  if (kind == TokenKind::SoftHsm2) {
-    std::filesystem::create_directories(dir + "/softhsm");
-    std::ofstream(dir + "/softhsm2.conf")
-        << "directories.tokendir = " << dir << "/softhsm\nobjectstore.backend = file\n"
-        << "log.level = ERROR\nslots.removable = false\n";
-    ::setenv("SOFTHSM2_CONF", (dir + "/softhsm2.conf").c_str(), 1);
-    return EDGEKIT_SOFTHSM2_MODULE;
-  }
-  ::setenv("EDGEKIT_TOKEN_DIR", (dir + "/token").c_str(), 1);
-  ::setenv("EDGEKIT_TOKEN_PBKDF2_ITERATIONS", "2000", 1);  // fast logins in tests
-  ::setenv("EDGEKIT_TOKEN_QUIET", "1", 1);
-  return EDGEKIT_TOKEN_MODULE;
+  return edgekit::testing::prepare_token_env(kind, dir, EDGEKIT_TOKEN_MODULE,
+                                             EDGEKIT_SOFTHSM2_MODULE);
 }
 
-// An EVP_PKEY holding only the public half of a token's EC key (CKA_EC_PARAMS + CKA_EC_POINT).
-inline EVP_PKEY* public_key_from_token(pkcs11::Session& s, CK_OBJECT_HANDLE pub) {
-  auto params = s.attribute(pub, CKA_EC_PARAMS);
-  auto point = s.attribute(pub, CKA_EC_POINT);
-  if (!params || !point) return nullptr;
-  const unsigned char* p = params->data();
-  ASN1_OBJECT* oid = d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(params->size()));
-  if (oid == nullptr) return nullptr;
-  const char* group = OBJ_nid2sn(OBJ_obj2nid(oid));
-  ASN1_OBJECT_free(oid);
-  // CKA_EC_POINT: DER OCTET STRING around the X9.62 point (PKCS#11 v2.40 2.3.3).
-  p = point->data();
-  ASN1_OCTET_STRING* os = d2i_ASN1_OCTET_STRING(nullptr, &p, static_cast<long>(point->size()));
-  if (os == nullptr) return nullptr;
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
-  OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, ASN1_STRING_get0_data(os),
-                                   static_cast<std::size_t>(ASN1_STRING_length(os)));
-  OSSL_PARAM* ps = OSSL_PARAM_BLD_to_param(bld);
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-  EVP_PKEY* key = nullptr;
-  if (ctx != nullptr && EVP_PKEY_fromdata_init(ctx) == 1) {
-    (void)EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, ps);
-  }
-  EVP_PKEY_CTX_free(ctx);
-  OSSL_PARAM_free(ps);
-  OSSL_PARAM_BLD_free(bld);
-  ASN1_OCTET_STRING_free(os);
-  return key;
+// An EVP_PKEY holding only the public half of a token's key pair (edgekit::pki reads it).
+inline EVP_PKEY* public_key_from_token(pkcs11::Session& s, CK_OBJECT_HANDLE private_key) {
+  auto spki = pki::token_public_key(s, private_key);
+  EXPECT_TRUE(spki) << spki.error().message;
+  if (!spki) return nullptr;
+  const unsigned char* p = spki->data();
+  return d2i_PUBKEY(nullptr, &p, static_cast<long>(spki->size()));
 }
 
 // Initialises a token, sets the user PIN and generates an EC key pair labelled `key_label` in
@@ -99,24 +67,14 @@ inline EVP_PKEY* make_token_key(const std::string& module_path, const std::strin
   auto m = pkcs11::Module::load(module_path);
   EXPECT_TRUE(m) << m.error().message();
   if (!m) return nullptr;
-  auto slot = m->find_token(kTokenLabel);
-  if (!slot) {
-    auto slots = m->slots(false);
-    if (!slots || slots->empty()) return nullptr;
-    for (CK_SLOT_ID s : *slots) {
-      auto info = m->token_info(s);
-      if (info && (info->flags & CKF_TOKEN_INITIALIZED) == 0) {
-        EXPECT_TRUE(m->init_token(s, kSoPin, kTokenLabel));
-        break;
-      }
-    }
-    slot = m->find_token(kTokenLabel);
-    EXPECT_TRUE(slot);
-    if (!slot) return nullptr;
-    auto so = m->open_session(*slot, true);
-    EXPECT_TRUE(so && so->login(pkcs11::UserType::SecurityOfficer, kSoPin) &&
-                so->init_pin(kPin));
+  std::optional<CK_SLOT_ID> slot;
+  if (auto found = m->find_token(kTokenLabel)) {
+    slot = *found;
+  } else {
+    slot = edgekit::testing::init_test_token(*m, kTokenLabel, kSoPin, kPin);
   }
+  EXPECT_TRUE(slot);
+  if (!slot) return nullptr;
   auto s = m->open_session(*slot, true);
   EXPECT_TRUE(s);
   if (!s) return nullptr;
@@ -128,7 +86,7 @@ inline EVP_PKEY* make_token_key(const std::string& module_path, const std::strin
   if (!kp) return nullptr;
   auto secret = s->attribute(kp->private_key, CKA_VALUE);
   EXPECT_FALSE(secret) << "the token handed out the private key";
-  return public_key_from_token(*s, kp->public_key);
+  return public_key_from_token(*s, kp->private_key);
 }
 
 // A client that connects MQTT over a given transport and does a QoS 1 round trip to itself.
