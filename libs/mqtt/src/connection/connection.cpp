@@ -17,21 +17,23 @@ namespace {
 // code and no properties: 4 bytes).
 constexpr std::size_t kAckRoom = 4;
 
-// A CONNACK deadline that cannot overflow (a caller may pass Duration::max()).
-Instant deadline_after(Instant now, Duration timeout) noexcept {
-  if (timeout <= Duration::zero()) return now;
-  Duration::rep sum = 0;
-  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
-    return Instant{Duration::max()};
-  }
-  return Instant{Duration(sum)};
+// The properties of a decoded packet (every packet a server sends has them but PINGRESP), and
+// the reason codes of a SUBACK / UNSUBACK: one visit instead of a chain of get_if per type.
+const Properties* properties_of(const Packet& p) noexcept {
+  return std::visit(
+      [](const auto& packet) -> const Properties* {
+        if constexpr (requires { packet.properties; }) {
+          return &packet.properties;
+        } else {
+          return nullptr;
+        }
+      },
+      p);
 }
-
-const Properties* ack_properties(const Packet& p) noexcept {
-  if (const auto* a = std::get_if<PubAck>(&p)) return &a->properties;
-  if (const auto* a = std::get_if<PubRec>(&p)) return &a->properties;
-  if (const auto* a = std::get_if<PubComp>(&p)) return &a->properties;
-  return nullptr;
+ReasonCodes reason_codes_of(const Packet& p) noexcept {
+  if (const auto* a = std::get_if<SubAck>(&p)) return a->reason_codes;
+  if (const auto* a = std::get_if<UnsubAck>(&p)) return a->reason_codes;
+  return {};
 }
 
 // The DISCONNECT reason code (MQTT 5) that goes with a fatal local error, if any.
@@ -70,9 +72,27 @@ static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_c
               std::is_trivially_destructible_v<LostOperation> &&
               std::is_trivially_destructible_v<Resend>);
 
-Connection::Connection(Session& session, MutableBytes receive_buffer,
-                       MutableBytes send_buffer) noexcept
-    : session_(&session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
+Instant deadline_after(Instant now, Duration timeout) noexcept {
+  if (timeout <= Duration::zero()) return now;
+  // timeout > 0, so only a positive overflow is possible: saturate it.
+  Duration::rep sum = 0;
+  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
+    return Instant{Duration::max()};
+  }
+  return Instant{Duration(sum)};
+}
+
+Connection::Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer,
+                       std::span<SendSlot> send_queue) noexcept
+    : session_(&session),
+      rx_(receive_buffer),
+      tx_(send_buffer),
+      slots_(send_queue.empty() ? nullptr : send_queue.data()),
+      unset_(),
+      slot_capacity_(send_queue.empty()
+                         ? static_cast<std::uint16_t>(kSendQueuePackets)
+                         : static_cast<std::uint16_t>(std::min<std::size_t>(send_queue.size(),
+                                                                            0xffff))) {}
 
 std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_alive_s_; }
 
@@ -87,12 +107,13 @@ void Connection::clear_output() noexcept {
 }
 
 bool Connection::make_room(std::size_t bytes) noexcept {
-  if (slot_count_ == kSendQueuePackets) return false;
+  if (slot_count_ == slot_capacity_) return false;
   if (head_begin_ > 0) {
     // Move the queued bytes to the front. Only offsets are kept, so nothing dangles.
     const std::uint32_t shift = head_begin_;
     std::memmove(tx_.data(), tx_.data() + shift, tx_tail_ - shift);
-    for (std::size_t i = 0; i < slot_count_; ++i) slots_[i].end -= shift;
+    SendSlot* const slot = slots();
+    for (std::size_t i = 0; i < slot_count_; ++i) slot[i].end_ -= shift;
     tx_head_ -= shift;
     tx_tail_ -= shift;
     head_begin_ = 0;
@@ -103,8 +124,10 @@ bool Connection::make_room(std::size_t bytes) noexcept {
 void Connection::queue_bytes(std::size_t size, Bytes payload) noexcept {
   acks_last_ = false;
   tx_tail_ += static_cast<std::uint32_t>(size);
-  slots_[slot_count_++] =
-      Slot{tx_tail_, static_cast<std::uint32_t>(payload.size()), payload.data()};
+  SendSlot& slot = slots()[slot_count_++];
+  slot.end_ = tx_tail_;
+  slot.payload_size_ = static_cast<std::uint32_t>(payload.size());
+  slot.payload_ = payload.data();
   const std::size_t total = size + payload.size();
   queued_ += static_cast<std::uint32_t>(total);
   queued_total_ += total;
@@ -134,7 +157,7 @@ bool Connection::queue_ack(const Reply& reply, Instant now) noexcept {
     // acks are merged, so a slot still ends on a packet boundary and a publish is still alone
     // in its slot.)
     tx_tail_ += static_cast<std::uint32_t>(*n);
-    slots_[slot_count_ - 1u].end = tx_tail_;
+    slots()[slot_count_ - 1u].end_ = tx_tail_;
     queued_ += static_cast<std::uint32_t>(*n);
     queued_total_ += *n;
   } else {
@@ -147,21 +170,22 @@ bool Connection::queue_ack(const Reply& reply, Instant now) noexcept {
 std::size_t Connection::output(std::span<Bytes> out) const noexcept {
   std::size_t n = 0;
   std::uint32_t pos = tx_head_;
+  const SendSlot* const slot = slots();
   for (std::size_t i = 0; i < slot_count_ && n < out.size(); ++i) {
-    const Slot& s = slots_[i];
-    if (s.end > pos) {
+    const SendSlot& s = slot[i];
+    if (s.end_ > pos) {
       const std::byte* start = tx_.data() + pos;
       // Consecutive packets without a payload are one region of the send buffer: one view.
       if (n > 0 && out[n - 1].data() + out[n - 1].size() == start) {
-        out[n - 1] = Bytes(out[n - 1].data(), out[n - 1].size() + (s.end - pos));
+        out[n - 1] = Bytes(out[n - 1].data(), out[n - 1].size() + (s.end_ - pos));
       } else {
-        out[n++] = Bytes(start, s.end - pos);
+        out[n++] = Bytes(start, s.end_ - pos);
       }
     }
-    pos = s.end;
+    pos = s.end_;
     const std::uint32_t skip = i == 0 ? payload_sent_ : 0;
-    if (s.payload_size > skip && n < out.size()) {
-      out[n++] = Bytes(s.payload + skip, s.payload_size - skip);
+    if (s.payload_size_ > skip && n < out.size()) {
+      out[n++] = Bytes(s.payload_ + skip, s.payload_size_ - skip);
     }
   }
   return n;
@@ -173,28 +197,30 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   if (n == 0) return;
   n = std::min<std::size_t>(n, queued_);
   written_total_ += n;
-  queued_ -= static_cast<std::uint32_t>(n);
-  std::size_t done = 0;  // slots written out completely
-  while (n > 0 && done < slot_count_) {
-    const Slot& s = slots_[done];
-    const std::size_t own = std::min<std::size_t>(n, s.end - tx_head_);
-    tx_head_ += static_cast<std::uint32_t>(own);
-    n -= own;
-    if (tx_head_ < s.end) break;
-    const std::size_t pay = std::min<std::size_t>(n, s.payload_size - payload_sent_);
-    payload_sent_ += static_cast<std::uint32_t>(pay);
-    n -= pay;
-    if (payload_sent_ < s.payload_size) break;
-    head_begin_ = s.end;
-    payload_sent_ = 0;
-    ++done;
-  }
-  if (done == slot_count_) {
+  if (n == queued_) {
+    // Everything queued is out (the usual case: one writev took it all): no slot to walk.
     clear_output();
-  } else if (done > 0) {
-    std::copy(slots_.begin() + static_cast<std::ptrdiff_t>(done),
-              slots_.begin() + slot_count_, slots_.begin());
-    slot_count_ = static_cast<std::uint8_t>(slot_count_ - done);
+  } else {
+    queued_ -= static_cast<std::uint32_t>(n);
+    SendSlot* const slot = slots();
+    std::size_t done = 0;  // slots written out completely
+    for (;;) {
+      const SendSlot& s = slot[done];
+      const std::size_t own = std::min<std::size_t>(n, s.end_ - tx_head_);
+      tx_head_ += static_cast<std::uint32_t>(own);
+      n -= own;
+      if (tx_head_ < s.end_) break;
+      const std::size_t pay = std::min<std::size_t>(n, s.payload_size_ - payload_sent_);
+      payload_sent_ += static_cast<std::uint32_t>(pay);
+      n -= pay;
+      if (payload_sent_ < s.payload_size_) break;
+      head_begin_ = s.end_;
+      payload_sent_ = 0;
+      ++done;
+    }
+    // Not all of it was written, so a slot is left: move the rest to the front.
+    std::memmove(slot, slot + done, (slot_count_ - done) * sizeof(SendSlot));
+    slot_count_ = static_cast<std::uint16_t>(slot_count_ - done);
   }
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10), CONNECT included: the
   // first PINGREQ is due a keep-alive after CONNECT, not after the previous connection's last
@@ -210,8 +236,9 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
 bool Connection::unqueue_last(std::uint64_t mark) noexcept {
   if (slot_count_ == 0) return false;
   const std::size_t i = slot_count_ - 1u;
-  const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
-  const std::uint32_t size = (slots_[i].end - begin) + slots_[i].payload_size;
+  const SendSlot* const slot = slots();
+  const std::uint32_t begin = i == 0 ? head_begin_ : slot[i - 1].end_;
+  const std::uint32_t size = (slot[i].end_ - begin) + slot[i].payload_size_;
   // Not that packet, or part of it is on the wire.
   if (queued_total_ - size != mark || queued_ < size || (i == 0 && queued_ != size)) return false;
   --slot_count_;
@@ -231,8 +258,9 @@ void Connection::drop_unwritten() noexcept {
   if (tx_head_ > head_begin_ || payload_sent_ > 0) {
     const std::uint32_t before = queued_;
     slot_count_ = 1;
-    tx_tail_ = slots_[0].end;
-    queued_ = (slots_[0].end - tx_head_) + (slots_[0].payload_size - payload_sent_);
+    const SendSlot& first = slots()[0];
+    tx_tail_ = first.end_;
+    queued_ = (first.end_ - tx_head_) + (first.payload_size_ - payload_sent_);
     queued_total_ -= before - queued_;
   } else {
     discard_output();
@@ -340,6 +368,20 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   Publish p = message;
   p.packet_id = 0;
   p.dup = false;
+  // QoS 0 without topic aliases (the session changes nothing in the header): one validating
+  // encode straight into the free tail, no separate sizing pass. The bytes count only once
+  // queued; a header that does not fit takes the general path below, which tells
+  // SendQueueFull from BufferTooSmall.
+  if (p.qos == QoS::AtMostOnce && slot_count_ < slot_capacity_ &&
+      (!switches::is_v5(version_) || session_->server_topic_alias_maximum() == 0)) {
+    const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
+    if (h) {
+      EDGEKIT_TRY(session_->begin_publish(p, now, *h + p.payload.size()));
+      queue_bytes(*h, p.payload);
+      return std::uint16_t{0};
+    }
+    if (h.error() != Errc::BufferTooSmall) return fail(h.error());
+  }
   // The header must fit before the session records anything. An alias the session may add
   // costs its property (3 bytes) and up to two length bytes. The size does not depend on the
   // id's value: a stand-in id is enough (the session assigns it).
@@ -361,40 +403,32 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   return p.packet_id;
 }
 
-template <class Request>
-Result<std::uint16_t> Connection::request(Request& packet, Instant now) noexcept {
+Result<std::uint16_t> Connection::request(std::span<const Subscription> subscriptions,
+                                          std::span<const std::string_view> filters, Instant now,
+                                          const Properties& properties) noexcept {
+  if (subscriptions.empty() && filters.empty()) return fail(Errc::InvalidArgument);
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  packet.packet_id = 1;  // a stand-in for the size; the session assigns the real one
-  const auto size = encoded_size(packet, version_);
+  // One path for both requests: the two packets differ only in their list.
+  const bool sub = !subscriptions.empty();
+  Subscribe s;
+  Unsubscribe u;
+  s.subscriptions = Subscriptions(subscriptions);
+  u.filters = TopicFilters(filters);
+  (sub ? s.properties : u.properties) = properties;
+  // A stand-in id for the size (the session assigns the real one; the size does not depend on
+  // its value).
+  s.packet_id = u.packet_id = 1;
+  const auto size = sub ? encoded_size(s, version_) : encoded_size(u, version_);
   if (!size) return fail(size.error());
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
-  packet.packet_id = 0;
-  if constexpr (std::is_same_v<Request, Subscribe>) {
-    EDGEKIT_TRY(session_->begin_subscribe(packet, now));
-  } else {
-    EDGEKIT_TRY(session_->begin_unsubscribe(packet, now));
-  }
-  EDGEKIT_TRY(queue(packet));
-  return packet.packet_id;
-}
-
-Result<std::uint16_t> Connection::subscribe(std::span<const Subscription> subscriptions,
-                                            Instant now, const Properties& properties) noexcept {
-  if (subscriptions.empty()) return fail(Errc::InvalidArgument);
-  Subscribe s;
-  s.subscriptions = Subscriptions(subscriptions);
-  s.properties = properties;
-  return request(s, now);
-}
-
-Result<std::uint16_t> Connection::unsubscribe(std::span<const std::string_view> filters,
-                                              Instant now, const Properties& properties) noexcept {
-  if (filters.empty()) return fail(Errc::InvalidArgument);
-  Unsubscribe u;
-  u.filters = TopicFilters(filters);
-  u.properties = properties;
-  return request(u, now);
+  s.packet_id = u.packet_id = 0;
+  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now) : session_->begin_unsubscribe(u, now));
+  const MutableBytes tail = tx_.subspan(tx_tail_);
+  const auto n = sub ? encode(s, version_, tail) : encode(u, version_, tail);
+  if (!n) return fail(n.error());
+  queue_bytes(*n, {});
+  return sub ? s.packet_id : u.packet_id;
 }
 
 Result<void> Connection::ping(Instant now) noexcept {
@@ -644,18 +678,12 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::PublishCompleted;
     e.packet_id = c.packet_id;
     e.reason_code = c.reason_code;
-    e.properties = ack_properties(packet_);
+    e.properties = properties_of(packet_);
     if (c.kind != OperationKind::Publish) {
       // SUBACK or UNSUBACK whose id the session matched to a pending request.
       e.type = c.kind == OperationKind::Subscribe ? EventType::SubscribeCompleted
                                                   : EventType::UnsubscribeCompleted;
-      if (const auto* sub = std::get_if<SubAck>(&packet_)) {
-        e.reason_codes = sub->reason_codes;
-        e.properties = &sub->properties;
-      } else if (const auto* unsub = std::get_if<UnsubAck>(&packet_)) {
-        e.reason_codes = unsub->reason_codes;
-        e.properties = &unsub->properties;
-      }
+      e.reason_codes = reason_codes_of(packet_);
     }
     // A completion frees Receive Maximum quota: resends held back by it go now, before any new
     // publish (the session refuses those while resends wait).
@@ -672,7 +700,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::ServerDisconnected;
     e.reason_code = *in->server_disconnect;
     e.error = Errc::ServerDisconnected;
-    if (const auto* d = std::get_if<Disconnect>(&packet_)) e.properties = &d->properties;
+    e.properties = properties_of(packet_);
     close(Errc::ServerDisconnected, std::nullopt, now);
     return e;
   }

@@ -290,9 +290,9 @@ class Client {
   [[nodiscard]] std::size_t recv_calls() const noexcept { return recv_calls_; }
 
  private:
-  struct Waiter;  // what a blocking call waits for (defined in the sources)
+  struct Waiter;   // what a blocking call waits for (defined in the sources)
+  struct Command;  // a command for the connection and its arguments
 
-  [[nodiscard]] bool connected_or_connecting() const noexcept;
   Result<void> check_usable(bool blocking) const noexcept;
   // Writes what the connection has queued until it is all out or `deadline` passes (Timeout,
   // with the connection left as it is: the caller decides whether that is fatal).
@@ -302,16 +302,15 @@ class Client {
   // After the connection ended: writes what it still has queued (a DISCONNECT) briefly, closes
   // the transport, reports the close and the losses; returns the connection's error.
   Errc finish() noexcept;
-  // Polls every event the connection has now and reports it; writes the acks it queued.
-  Result<void> pump(Instant deadline) noexcept;
+  // Polls and reports the closes and losses the connection has to report.
+  void report_notices() noexcept;
   void deliver(const Event& event) noexcept;
-  Result<bool> read_once(Instant deadline) noexcept;
+  // The one wait loop of every blocking call: until `waiter` is done or `deadline` (Timeout).
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
-  // Runs `queue(now)` (a command on the connection), writing out the send queue and retrying
-  // while it is full.
-  template <class Queue>
-  Result<std::uint16_t> queue_command(Queue queue, Instant deadline) noexcept;
-  Result<void> await_request(Waiter& waiter, Result<std::uint16_t> id, Instant deadline) noexcept;
+  Result<std::uint16_t> queue_command(const Command& command, Instant deadline,
+                                      std::uint64_t& mark) noexcept;
+  Result<std::uint16_t> request(const Command& command, std::span<ReasonCode>* reason_codes,
+                                Duration timeout) noexcept;
   void emit(const Event& event) noexcept;
 
   transport::Transport* transport_;
