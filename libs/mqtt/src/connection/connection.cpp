@@ -330,6 +330,8 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
   if (state_ == ConnectionState::Connecting || state_ == ConnectionState::Connected) {
     return fail(Errc::AlreadyConnected);
   }
+  // A build with both versions has no default version: the application must choose one.
+  if (options.version == static_cast<Version>(0)) return fail(Errc::ProtocolVersionNotChosen);
   // Member-wise copy-construction (the two structs have the same members).
   Connect c{options.version,  options.client_id, options.clean_start, options.keep_alive_seconds,
             options.username, options.password,  options.will,        options.properties};

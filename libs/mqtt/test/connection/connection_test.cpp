@@ -209,6 +209,51 @@ TEST_P(ConnectionTest, ASocketThatTakesNothingFillsTheQueueButNeverFailsTheConne
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ConnectionTest, TheCallerSizesTheSendQueue) {
+  // A queue of the caller's slots: as many packets wait as it has slots, no more, no heap.
+  std::array<Connection::SendSlot, 3> slots;
+  conn = Connection(session, rx, tx, slots);
+  connect_ok();
+  std::size_t queued = 0;
+  Errc last = Errc::Ok;
+  for (int i = 0; i < 10; ++i) {
+    auto id = conn.publish(make_publish("t/" + std::to_string(i), "p", QoS::AtMostOnce), now());
+    if (!id) {
+      last = id.error();
+      break;
+    }
+    ++queued;
+  }
+  EXPECT_EQ(last, Errc::SendQueueFull);
+  EXPECT_EQ(queued, slots.size());
+  for (std::size_t i = 0; i < queued; ++i) broker.expect(PacketType::Publish);
+  write();
+  EXPECT_TRUE(broker.verify());
+  // A larger one than the default lets more wait for one write.
+  std::array<Connection::SendSlot, 40> many;
+  Connection big(session, rx, tx, many);
+  EXPECT_EQ(big.state(), ConnectionState::Idle);
+}
+
+TEST(ConnectOptionsVersion, BothVersionsBuiltInMeansNoDefault) {
+  if (EDGEKIT_MQTT_ENABLE_V5 == 0 || EDGEKIT_MQTT_ENABLE_V311 == 0) GTEST_SKIP();
+  std::array<OutgoingRecord, 2> records{};
+  std::array<std::byte, 256> rx{};
+  std::array<std::byte, 256> tx{};
+  Session session(SessionStorage{records, {}, {}, {}, {}});
+  Connection conn(session, rx, tx);
+  ConnectOptions o;  // version forgotten
+  o.client_id = "dev-1";
+  const auto r = conn.connect(o, Instant{}, 5s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ProtocolVersionNotChosen);
+  // Nothing sent, nothing changed.
+  EXPECT_TRUE(conn.output_empty());
+  EXPECT_EQ(conn.state(), ConnectionState::Idle);
+  o.version = Version::V311;
+  EXPECT_TRUE(conn.connect(o, Instant{}, 5s).has_value());
+}
+
 TEST_P(ConnectionTest, PayloadsAreQueuedAsViewsNotCopies) {
   connect_ok();
   const std::string payload(300, 'p');

@@ -27,6 +27,7 @@
 /// \code
 ///   edgekit::mqtt::Client client(tcp, clock, session, rx, tx, EventHandler::bind(app));
 ///   ConnectOptions opts;
+///   opts.version = Version::V5;                 // required when both versions are built in
 ///   opts.client_id = "device-1";
 ///   if (auto r = client.connect(opts, 5s); !r) { /* r.error(), client.server_reason() */ }
 ///   Publish msg{.topic = "t", .payload = as_bytes("hi"), .qos = QoS::AtLeastOnce};
@@ -137,7 +138,8 @@ class Client {
   /// publishes are resent (DUP set) and PUBRELs re-sent [MQTT-4.4.0-1]; with 0 the session is
   /// cleared and each lost record is reported as an EventType::MessageLost event before
   /// `connect` returns.
-  /// Errors: AlreadyConnected; CalledFromHandler; InvalidArgument and the codec's encode errors
+  /// Errors: AlreadyConnected; CalledFromHandler; ProtocolVersionNotChosen (`options.version`
+  /// unset in a build with both versions); InvalidArgument and the codec's encode errors
   /// for bad options; BufferTooSmall (send buffer); ProtocolVersionDisabled;
   /// ConnectionRefused (CONNACK with an error reason code: see `server_reason()`);
   /// Timeout (no CONNACK in time); TransportClosed / TransportError; IncomingPacketTooLarge;

@@ -137,10 +137,21 @@ struct Event {
   const ConnAck* connack = nullptr;
 };
 
+/// The protocol version a `ConnectOptions` starts with. A build with one version compiled in
+/// starts with that one. A build with both has no default (this value, which is no version): the
+/// application says which it speaks, else `connect` fails with Errc::ProtocolVersionNotChosen
+/// before anything is sent. (Earlier releases defaulted to MQTT 5 silently, so that a device
+/// written for 3.1.1 connected as MQTT 5 when the option was forgotten.)
+inline constexpr Version kDefaultConnectVersion =
+    (EDGEKIT_MQTT_ENABLE_V5 != 0 && EDGEKIT_MQTT_ENABLE_V311 != 0) ? static_cast<Version>(0)
+    : EDGEKIT_MQTT_ENABLE_V5 != 0                                  ? Version::V5
+                                                                    : Version::V311;
+
 /// What `connect` sends. Views point at the caller's data and need to stay valid only during
 /// the `connect` call.
 struct ConnectOptions {
-  Version version = Version::V5;
+  /// Version::V311 or Version::V5: required in a build with both (see kDefaultConnectVersion).
+  Version version = kDefaultConnectVersion;
   /// May be empty: the session's own id is used when it has one (assigned by the server on an
   /// earlier connect, or restored), else the server assigns one (MQTT 5: Assigned Client
   /// Identifier in the CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
@@ -219,6 +230,7 @@ class Connection {
   /// publishes are queued for resend (DUP set) and PUBRELs again [MQTT-4.4.0-1], as many PUBLISH
   /// as the server's Receive Maximum lets through, the rest as acknowledgements arrive.
   /// Errors (nothing queued, state unchanged): AlreadyConnected (Connecting or Connected);
+  /// ProtocolVersionNotChosen (`options.version` left unset in a build with both versions);
   /// InvalidArgument and the codec's encode errors for bad options; BufferTooSmall (CONNECT does
   /// not fit the send buffer); ProtocolVersionDisabled.
   [[nodiscard]] Result<void> connect(const ConnectOptions& options, Instant now,
