@@ -218,13 +218,20 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
 
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = deadline_after(clock_->now(), timeout);
-  Command c;
-  c.message = &message;
-  std::uint64_t mark = 0;
-  const auto id = queue_command(c, deadline, mark);
+  // One clock read per publish: the same instant queues the message and counts it written
+  // (it only restarts the keep-alive interval, and flush reads the clock again after a wait).
+  const Instant now = clock_->now();
+  const Instant deadline = deadline_after(now, timeout);
+  std::uint64_t mark = conn_.queued_total();
+  // The usual case: the queue has room. Only a full queue takes the write-and-retry path.
+  auto id = conn_.publish(message, now);
+  if (!id && id.error() == Errc::SendQueueFull) {
+    Command c;
+    c.message = &message;
+    id = queue_command(c, deadline, mark);
+  }
   if (!id) return fail(id.error());
-  if (auto r = flush(deadline); !r) {
+  if (auto r = flush(deadline, now); !r) {
     if (r.error() != Errc::Timeout) return fail(r.error());
     // A QoS 0 publish of which nothing was written is simply not sent. A recorded publish, or
     // one that may have set up a topic alias, must reach the server or end the connection:
@@ -354,7 +361,7 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
   c.reason = reason;
   std::uint64_t mark = 0;
   EDGEKIT_TRY(queue_command(c, deadline, mark));
-  auto r = flush(deadline);
+  auto r = flush(deadline, clock_->now());
   // The transport is closed and the losses reported (nested, when called from the handler).
   (void)finish();
   return r;

@@ -15,7 +15,7 @@ std::uint32_t detail::milliseconds_until(Instant now, Instant deadline) noexcept
   return static_cast<std::uint32_t>(std::min<std::int64_t>(ms, kMax));
 }
 
-Result<void> Client::flush(Instant deadline) noexcept {
+Result<void> Client::flush(Instant deadline, Instant now) noexcept {
   while (!conn_.output_empty()) {
     // Queued acks, a header and its payload: a few views, one writev.
     std::array<Bytes, 4> parts{};
@@ -23,11 +23,11 @@ Result<void> Client::flush(Instant deadline) noexcept {
     const auto r = transport_->writev(std::span<const transport::ConstBuffer>(parts.data(), count));
     Errc lost = Errc::TransportError;
     if (r.status == transport::IoStatus::Ok) {
-      conn_.on_written(r.bytes, clock_->now());
+      conn_.on_written(r.bytes, now);
       continue;
     }
     if (r.status == transport::IoStatus::WouldBlock) {
-      const Instant now = clock_->now();
+      now = clock_->now();
       if (now >= deadline) return fail(Errc::Timeout);
       if (transport_->wait(transport::Interest::Write,
                            detail::milliseconds_until(now, deadline)) !=
@@ -44,7 +44,7 @@ Result<void> Client::flush(Instant deadline) noexcept {
 }
 
 Result<void> Client::flush_or_close(Instant deadline) noexcept {
-  auto r = flush(deadline);
+  auto r = flush(deadline, clock_->now());
   if (!r && r.error() == Errc::Timeout) {
     // A packet the connection counts as sent could not leave: the stream cannot carry anything
     // else (part of a packet may be on the wire), so the connection ends.
@@ -59,7 +59,10 @@ Errc Client::finish() noexcept {
     transport_open_ = false;
     // A DISCONNECT the connection queued on its way out: one short attempt, never waiting on a
     // dead link for long.
-    if (!conn_.output_empty()) (void)flush(clock_->now() + Duration{100});
+    if (!conn_.output_empty()) {
+      const Instant now = clock_->now();
+      (void)flush(now + Duration{100}, now);
+    }
     transport_->close();
   }
   // ConnectionClosed, then the losses. A failed connect is the connect call's error, not an

@@ -227,7 +227,8 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   // packet.
   if (state_ == ConnectionState::Connected) {
     session_->on_sent(now);
-    pump(now);
+    // Only a PINGREQ or resends can be waiting for room (a per-write call otherwise).
+    if (ping_due_ || resends_due_) pump(now);
   } else if (state_ == ConnectionState::Connecting) {
     session_->on_sent(now);
   }

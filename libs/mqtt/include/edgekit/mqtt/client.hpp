@@ -297,8 +297,9 @@ class Client {
 
   Result<void> check_usable(bool blocking) const noexcept;
   // Writes what the connection has queued until it is all out or `deadline` passes (Timeout,
-  // with the connection left as it is: the caller decides whether that is fatal).
-  Result<void> flush(Instant deadline) noexcept;
+  // with the connection left as it is: the caller decides whether that is fatal). `now` is the
+  // caller's last clock reading (the clock is read again only after a wait).
+  Result<void> flush(Instant deadline, Instant now) noexcept;
   // flush(), and a Timeout ends the connection.
   Result<void> flush_or_close(Instant deadline) noexcept;
   // After the connection ended: writes what it still has queued (a DISCONNECT) briefly, closes
