@@ -258,16 +258,22 @@ Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration tim
   return w.event.reason_code;
 }
 
-// SUBSCRIBE or UNSUBSCRIBE (`c`), blocking when `codes` is given (then the ack's codes go
-// there), else returning once the packet is written.
-Result<std::uint16_t> Client::request(const Command& c, std::span<ReasonCode>* codes,
+// SUBSCRIBE (`subscriptions` not empty) or UNSUBSCRIBE (`filters`), blocking when `codes` is
+// given (then the ack's codes go there), else returning once the packet is written.
+Result<std::uint16_t> Client::request(std::span<const Subscription> subscriptions,
+                                      std::span<const std::string_view> filters,
+                                      const Properties& properties, std::span<ReasonCode>* codes,
                                       Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(codes != nullptr));
+  Command c;
+  c.op = subscriptions.empty() ? Command::Op::Unsubscribe : Command::Op::Subscribe;
+  c.subscriptions = subscriptions;
+  c.filters = filters;
+  c.properties = &properties;
   Waiter w;
-  w.type = c.op == Command::Op::Subscribe ? EventType::SubscribeCompleted
-                                          : EventType::UnsubscribeCompleted;
+  w.type = subscriptions.empty() ? EventType::UnsubscribeCompleted : EventType::SubscribeCompleted;
   if (codes != nullptr) {
-    const std::size_t count = c.subscriptions.size() + c.filters.size();  // one is empty
+    const std::size_t count = subscriptions.size() + filters.size();  // one is empty
     if (count == 0 || codes->size() < count) return fail(Errc::InvalidArgument);
     w.reason_codes = codes->first(count);
     // A 3.1.1 UNSUBACK carries no reason codes: success for every filter (an ack with codes
@@ -293,43 +299,27 @@ Result<std::uint16_t> Client::request(const Command& c, std::span<ReasonCode>* c
 Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
                                std::span<ReasonCode> reason_codes, Duration timeout,
                                const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Subscribe;
-  c.subscriptions = subscriptions;
-  c.properties = &properties;
-  EDGEKIT_TRY(request(c, &reason_codes, timeout));
+  EDGEKIT_TRY(request(subscriptions, {}, properties, &reason_codes, timeout));
   return {};
 }
 
 Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
                                  std::span<ReasonCode> reason_codes, Duration timeout,
                                  const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Unsubscribe;
-  c.filters = filters;
-  c.properties = &properties;
-  EDGEKIT_TRY(request(c, &reason_codes, timeout));
+  EDGEKIT_TRY(request({}, filters, properties, &reason_codes, timeout));
   return {};
 }
 
 Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
                                               Duration timeout,
                                               const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Subscribe;
-  c.subscriptions = subscriptions;
-  c.properties = &properties;
-  return request(c, nullptr, timeout);
+  return request(subscriptions, {}, properties, nullptr, timeout);
 }
 
 Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
                                                 Duration timeout,
                                                 const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Unsubscribe;
-  c.filters = filters;
-  c.properties = &properties;
-  return request(c, nullptr, timeout);
+  return request({}, filters, properties, nullptr, timeout);
 }
 
 Result<void> Client::ping(Duration timeout) noexcept {

@@ -312,7 +312,10 @@ class Client {
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
   Result<std::uint16_t> queue_command(const Command& command, Instant deadline,
                                       std::uint64_t& mark) noexcept;
-  Result<std::uint16_t> request(const Command& command, std::span<ReasonCode>* reason_codes,
+  // SUBSCRIBE or UNSUBSCRIBE, blocking (the ack's codes into `reason_codes`) or not (null).
+  Result<std::uint16_t> request(std::span<const Subscription> subscriptions,
+                                std::span<const std::string_view> filters,
+                                const Properties& properties, std::span<ReasonCode>* reason_codes,
                                 Duration timeout) noexcept;
   void emit(const Event& event) noexcept;
 
