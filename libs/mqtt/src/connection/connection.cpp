@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "edgekit/mqtt/codec.hpp"
@@ -411,27 +412,38 @@ Result<std::uint16_t> Connection::request(std::span<const Subscription> subscrip
                                           const Properties& properties) noexcept {
   if (subscriptions.empty() && filters.empty()) return fail(Errc::InvalidArgument);
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  // One path for both requests: the two packets differ only in their list.
+  // One path for both requests: the two packets differ only in their list. Only one of them
+  // is built, in shared storage (both on the stack would put this path over 1 KB of stack).
   const bool sub = !subscriptions.empty();
-  Subscribe s;
-  Unsubscribe u;
-  s.subscriptions = Subscriptions(subscriptions);
-  u.filters = TopicFilters(filters);
-  (sub ? s.properties : u.properties) = properties;
+  union Packets {
+    Packets() noexcept {}
+    Subscribe s;
+    Unsubscribe u;
+  } pk;
+  static_assert(std::is_trivially_destructible_v<Subscribe> &&
+                std::is_trivially_destructible_v<Unsubscribe>);
+  Subscribe& s = pk.s;
+  Unsubscribe& u = pk.u;
+  if (sub) {
+    new (&s) Subscribe{0, Subscriptions(subscriptions), properties};
+  } else {
+    new (&u) Unsubscribe{0, TopicFilters(filters), properties};
+  }
+  std::uint16_t& id = sub ? s.packet_id : u.packet_id;
   // A stand-in id for the size (the session assigns the real one; the size does not depend on
   // its value).
-  s.packet_id = u.packet_id = 1;
+  id = 1;
   const auto size = sub ? encoded_size(s, version_) : encoded_size(u, version_);
   if (!size) return fail(size.error());
   if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
   if (!room_for(*size)) return fail(Errc::SendQueueFull);
-  s.packet_id = u.packet_id = 0;
+  id = 0;
   EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now) : session_->begin_unsubscribe(u, now));
   const MutableBytes tail = tx_.subspan(tx_tail_);
   const auto n = sub ? encode(s, version_, tail) : encode(u, version_, tail);
   if (!n) return fail(n.error());
   queue_bytes(*n, {});
-  return sub ? s.packet_id : u.packet_id;
+  return id;
 }
 
 Result<void> Connection::ping(Instant now) noexcept {
