@@ -71,7 +71,8 @@ void Client::deliver(const Event& e) noexcept {
       }
       std::copy(e.reason_codes.begin(), e.reason_codes.end(), w->reason_codes.begin());
     }
-    w->event = e;
+    w->connack = e.connack;
+    w->reason = e.reason_code;
     w->done = true;
     // Every publish completion is an event, awaited or not.
     if (e.type != EventType::PublishCompleted) return;
@@ -213,7 +214,7 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   // session_present = 1: the resends the connection queued behind the CONNACK.
   EDGEKIT_TRY(flush_or_close(deadline));
   EDGEKIT_TRY(check_usable(false));
-  return *w.event.connack;
+  return *w.connack;
 }
 
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
@@ -255,7 +256,7 @@ Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration tim
   w.type = EventType::PublishCompleted;
   w.packet_id = *id;
   EDGEKIT_TRY(run_until(w, deadline));
-  return w.event.reason_code;
+  return w.reason;
 }
 
 // SUBSCRIBE (`subscriptions` not empty) or UNSUBSCRIBE (`filters`), blocking when `codes` is

@@ -21,9 +21,10 @@ struct Client::Waiter {
   std::span<ReasonCode> reason_codes{};
   /// kAnyPacket: `Connection::packets_received()` when the wait began.
   std::uint64_t packets = 0;
-  /// The matched event (Connected: `connack` stays valid until the next call on the client;
-  /// PublishCompleted: `reason_code`).
-  Event event{};
+  /// From the matched event: Connected's CONNACK (valid until the next call on the client) and
+  /// PublishCompleted's reason code. Not the whole event: a waiter is on every call's stack.
+  const ConnAck* connack = nullptr;
+  ReasonCode reason = ReasonCode::Success;
 };
 
 namespace detail {
