@@ -84,9 +84,9 @@ void Client::deliver(const Event& e) noexcept {
 }
 
 void Client::report_notices() noexcept {
-  while (conn_.notices_pending()) {
-    if (auto e = conn_.poll_event(clock_->now())) deliver(*e);
-  }
+  // Notices only: a packet behind the CONNACK stays unhandled (connect returns views into the
+  // CONNACK), and this path stays off the packet handler's stack.
+  while (auto e = conn_.poll_notice()) deliver(*e);
 }
 
 // The one wait loop: polls every event (a batch's acks, queued by the polls, leave together in

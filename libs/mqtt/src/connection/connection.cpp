@@ -552,7 +552,7 @@ bool Connection::notices_pending() const noexcept {
   return notice_ != Notice::None || losses_due_;
 }
 
-std::optional<Event> Connection::next_notice() noexcept {
+std::optional<Event> Connection::poll_notice() noexcept {
   Event e;
   if (notice_ != Notice::None) {
     e.type = notice_ == Notice::Closed ? EventType::ConnectionClosed : EventType::ConnectFailed;
@@ -587,7 +587,7 @@ std::optional<Event> Connection::next_notice() noexcept {
 
 std::optional<Event> Connection::poll_event(Instant now) noexcept {
   if (notice_ != Notice::None || losses_due_) {
-    if (auto e = next_notice()) return e;
+    if (auto e = poll_notice()) return e;
   }
   if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) {
     return std::nullopt;
@@ -596,7 +596,7 @@ std::optional<Event> Connection::poll_event(Instant now) noexcept {
   if (reply_due_) {
     if (!queue_ack(reply_, now)) return std::nullopt;
     reply_due_ = false;
-    if (state_ == ConnectionState::Closed) return next_notice();
+    if (state_ == ConnectionState::Closed) return poll_notice();
   }
   for (;;) {
     if (auto e = handle_frame(now)) return e;
@@ -619,7 +619,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     } else {
       close(frame.error(), ReasonCode::MalformedPacket, now);
     }
-    return next_notice();
+    return poll_notice();
   }
   if (!frame->complete) return std::nullopt;
   // No room for the ack this packet may need: it waits in the receive buffer until the driver
@@ -634,13 +634,13 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   packet_.emplace<PingResp>();
   if (auto decoded = decode_from_server(bytes, version_, packet_); !decoded) {
     close(decoded.error(), disconnect_reason_for(decoded.error()), now);
-    return next_notice();
+    return poll_notice();
   }
   const PacketType type = type_of(packet_);
   // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
   if (state_ == ConnectionState::Connecting && type != PacketType::ConnAck) {
     close(Errc::ProtocolError, ReasonCode::ProtocolError, now);
-    return next_notice();
+    return poll_notice();
   }
 
   auto in = session_->on_packet(packet_, now);
@@ -652,7 +652,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     } else {
       close(in.error(), disconnect_reason_for(in.error()), now);
     }
-    return next_notice();
+    return poll_notice();
   }
 
   Event e;
@@ -685,7 +685,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   }
   if (in->reply) {
     (void)queue_ack(*in->reply, now);  // room was checked above
-    if (state_ == ConnectionState::Closed) return next_notice();
+    if (state_ == ConnectionState::Closed) return poll_notice();
   }
 
   if (in->completion) {

@@ -319,6 +319,9 @@ class Connection {
   [[nodiscard]] std::optional<Event> poll_event(Instant now) noexcept;
   /// True when `poll_event` has a close or loss to report (which needs no incoming packet).
   [[nodiscard]] bool notices_pending() const noexcept;
+  /// The next close or loss to report (what `notices_pending()` announces), or nullopt; never
+  /// handles an incoming packet, so the views of the last event (a CONNACK) stay valid.
+  [[nodiscard]] std::optional<Event> poll_notice() noexcept;
   /// True when the receive buffer holds a complete (or invalid) packet not yet polled.
   [[nodiscard]] bool packet_pending() const noexcept;
 
@@ -404,7 +407,6 @@ class Connection {
     return slots_ != nullptr ? slots_ : own_slots_.data();
   }
   [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
-  [[nodiscard]] std::optional<Event> next_notice() noexcept;
 
   Session* session_;
   MutableBytes rx_;
