@@ -18,6 +18,8 @@ struct Client::Command {
   std::span<const std::string_view> filters{};
   const Properties* properties = nullptr;
   ReasonCode reason = ReasonCode::Success;
+  std::uint16_t id = 0;     // out: the packet id the connection assigned
+  std::uint64_t mark = 0;   // out: queued_total() right before the command was queued
 };
 
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
@@ -83,6 +85,10 @@ void Client::deliver(const Event& e) noexcept {
   emit(e);
 }
 
+Instant Client::deadline_in(Duration timeout) const noexcept {
+  return deadline_after(clock_->now(), timeout);
+}
+
 void Client::report_notices() noexcept {
   // Notices only: a packet behind the CONNACK stays unhandled (connect returns views into the
   // CONNACK), and this path stays off the packet handler's stack.
@@ -127,8 +133,15 @@ Result<void> Client::run_until(Waiter& w, Instant deadline) noexcept {
     conn_.on_timer(now);
     if (!conn_.open() || !conn_.output_empty()) continue;
     if (expired) {
-      out = fail(Errc::Timeout);
-      break;
+      // process_loop: nothing to read until the deadline is success. connect and ping: the
+      // missing reply ends the connection (reported by the next round). Otherwise Timeout.
+      if (w.type == Waiter::kAnyPacket) break;
+      if (w.timeout_error == Errc::Ok) {
+        out = fail(Errc::Timeout);
+        break;
+      }
+      conn_.close(w.timeout_error, std::nullopt, clock_->now());
+      continue;
     }
     const Instant wake = std::min(deadline, conn_.next_deadline().value_or(deadline));
     const auto ready =
@@ -158,13 +171,10 @@ Result<void> Client::run_until(Waiter& w, Instant deadline) noexcept {
   return out;
 }
 
-// Queues `c` on the connection, writing out the send queue and retrying while it is full.
-// `mark` is the connection's queued_total() right before the command was queued.
-Result<std::uint16_t> Client::queue_command(const Command& c, Instant deadline,
-                                            std::uint64_t& mark) noexcept {
+Result<void> Client::queue_command(Command& c, Instant deadline) noexcept {
   for (;;) {
     const Instant now = clock_->now();
-    mark = conn_.queued_total();
+    c.mark = conn_.queued_total();
     Result<std::uint16_t> r = std::uint16_t{0};
     Result<void> v{};
     switch (c.op) {
@@ -183,8 +193,12 @@ Result<std::uint16_t> Client::queue_command(const Command& c, Instant deadline,
         break;
     }
     if (!v) r = fail(v.error());
+    if (r) {
+      c.id = *r;
+      return {};
+    }
     // The send queue is full (acks of a batch still queued): write, then try again.
-    if (r || r.error() != Errc::SendQueueFull) return r;
+    if (r.error() != Errc::SendQueueFull) return fail(r.error());
     EDGEKIT_TRY(flush_or_close(deadline));
   }
 }
@@ -202,13 +216,8 @@ Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout)
   transport_open_ = true;
   Waiter w;
   w.type = EventType::Connected;
-  if (auto r = run_until(w, deadline); !r) {
-    if (r.error() == Errc::Timeout) {
-      conn_.close(Errc::Timeout, std::nullopt, clock_->now());
-      return fail(finish());
-    }
-    return fail(r.error());
-  }
+  w.timeout_error = Errc::Timeout;  // no CONNACK in time ends the attempt
+  EDGEKIT_TRY(run_until(w, deadline));
   // session_present = 0: what the session held is gone on the server; tell the application.
   report_notices();
   // session_present = 1: the resends the connection queued behind the CONNACK.
@@ -223,15 +232,16 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
   // (it only restarts the keep-alive interval, and flush reads the clock again after a wait).
   const Instant now = clock_->now();
   const Instant deadline = deadline_after(now, timeout);
-  std::uint64_t mark = conn_.queued_total();
+  Command c;
+  c.mark = conn_.queued_total();
   // The usual case: the queue has room. Only a full queue takes the write-and-retry path.
-  auto id = conn_.publish(message, now);
-  if (!id && id.error() == Errc::SendQueueFull) {
-    Command c;
+  if (auto id = conn_.publish(message, now)) {
+    c.id = *id;
+  } else {
+    if (id.error() != Errc::SendQueueFull) return fail(id.error());
     c.message = &message;
-    id = queue_command(c, deadline, mark);
+    EDGEKIT_TRY(queue_command(c, deadline));
   }
-  if (!id) return fail(id.error());
   if (auto r = flush(deadline, now); !r) {
     if (r.error() != Errc::Timeout) return fail(r.error());
     // A QoS 0 publish of which nothing was written is simply not sent. A recorded publish, or
@@ -239,16 +249,15 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
     // otherwise session and server would disagree.
     const bool must_send = message.qos != QoS::AtMostOnce ||
                            conn_.session().server_topic_alias_maximum() > 0;
-    if (!must_send && conn_.unqueue_last(mark)) return fail(Errc::Timeout);
-    conn_.close(Errc::Timeout, std::nullopt, clock_->now());
-    return fail(finish());
+    if (!must_send && conn_.unqueue_last(c.mark)) return fail(Errc::Timeout);
+    return fail(end(Errc::Timeout));
   }
-  return *id;
+  return c.id;
 }
 
 Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  const Instant deadline = deadline_after(clock_->now(), timeout);
+  const Instant deadline = deadline_in(timeout);
   const auto id = publish(message, timeout);
   if (!id) return fail(id.error());
   if (message.qos == QoS::AtMostOnce) return ReasonCode::Success;
@@ -261,10 +270,10 @@ Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration tim
 
 // SUBSCRIBE (`subscriptions` not empty) or UNSUBSCRIBE (`filters`), blocking when `codes` is
 // given (then the ack's codes go there), else returning once the packet is written.
-Result<std::uint16_t> Client::request(std::span<const Subscription> subscriptions,
-                                      std::span<const std::string_view> filters,
-                                      const Properties& properties, std::span<ReasonCode>* codes,
-                                      Duration timeout) noexcept {
+Result<void> Client::request(std::span<const Subscription> subscriptions,
+                             std::span<const std::string_view> filters,
+                             const Properties& properties, std::span<ReasonCode>* codes,
+                             Duration timeout, std::uint16_t& id) noexcept {
   EDGEKIT_TRY(check_usable(codes != nullptr));
   Command c;
   c.op = subscriptions.empty() ? Command::Op::Unsubscribe : Command::Op::Subscribe;
@@ -281,11 +290,9 @@ Result<std::uint16_t> Client::request(std::span<const Subscription> subscription
     // overwrites these).
     std::fill(w.reason_codes.begin(), w.reason_codes.end(), ReasonCode::Success);
   }
-  const Instant deadline = deadline_after(clock_->now(), timeout);
-  std::uint64_t mark = 0;
-  const auto id = queue_command(c, deadline, mark);
-  if (!id) return fail(id.error());
-  w.packet_id = *id;
+  const Instant deadline = deadline_in(timeout);
+  EDGEKIT_TRY(queue_command(c, deadline));
+  id = w.packet_id = c.id;
   // A blocking call waits from here: should the send end the connection, the request's loss is
   // that call's error, not an event. Recorded: the packet must reach the server or end the
   // connection (a timeout is fatal).
@@ -293,65 +300,62 @@ Result<std::uint16_t> Client::request(std::span<const Subscription> subscription
   auto r = flush_or_close(deadline);
   if (r && codes != nullptr) r = run_until(w, deadline);
   waiter_ = nullptr;
-  if (!r) return fail(r.error());
-  return *id;
+  return r;
 }
 
 Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
                                std::span<ReasonCode> reason_codes, Duration timeout,
                                const Properties& properties) noexcept {
-  EDGEKIT_TRY(request(subscriptions, {}, properties, &reason_codes, timeout));
-  return {};
+  std::uint16_t id = 0;
+  return request(subscriptions, {}, properties, &reason_codes, timeout, id);
 }
 
 Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
                                  std::span<ReasonCode> reason_codes, Duration timeout,
                                  const Properties& properties) noexcept {
-  EDGEKIT_TRY(request({}, filters, properties, &reason_codes, timeout));
-  return {};
+  std::uint16_t id = 0;
+  return request({}, filters, properties, &reason_codes, timeout, id);
 }
 
 Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
                                               Duration timeout,
                                               const Properties& properties) noexcept {
-  return request(subscriptions, {}, properties, nullptr, timeout);
+  std::uint16_t id = 0;
+  EDGEKIT_TRY(request(subscriptions, {}, properties, nullptr, timeout, id));
+  return id;
 }
 
 Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
                                                 Duration timeout,
                                                 const Properties& properties) noexcept {
-  return request({}, filters, properties, nullptr, timeout);
+  std::uint16_t id = 0;
+  EDGEKIT_TRY(request({}, filters, properties, nullptr, timeout, id));
+  return id;
 }
 
 Result<void> Client::ping(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = deadline_after(clock_->now(), timeout);
+  const Instant deadline = deadline_in(timeout);
   Command c;
   c.op = Command::Op::Ping;
-  std::uint64_t mark = 0;
-  EDGEKIT_TRY(queue_command(c, deadline, mark));
+  EDGEKIT_TRY(queue_command(c, deadline));
   EDGEKIT_TRY(flush_or_close(deadline));
   Waiter w;
   w.type = EventType::PingResponse;
-  auto r = run_until(w, deadline);
-  if (!r && r.error() == Errc::Timeout) {
-    // No PINGRESP in time: the link is dead, as after a keep-alive timeout.
-    conn_.close(Errc::KeepAliveTimeout, std::nullopt, clock_->now());
-    return fail(finish());
-  }
-  return r;
+  // No PINGRESP in time: the link is dead, as after a keep-alive timeout.
+  w.timeout_error = Errc::KeepAliveTimeout;
+  return run_until(w, deadline);
 }
 
 Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
                                 Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = deadline_after(clock_->now(), timeout);
+  const Instant deadline = deadline_in(timeout);
   Command c;
   c.op = Command::Op::Disconnect;
   c.properties = &properties;
   c.reason = reason;
-  std::uint64_t mark = 0;
-  EDGEKIT_TRY(queue_command(c, deadline, mark));
+  EDGEKIT_TRY(queue_command(c, deadline));
   auto r = flush(deadline, clock_->now());
   // The transport is closed and the losses reported (nested, when called from the handler).
   (void)finish();
@@ -362,11 +366,9 @@ Result<void> Client::process_loop(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
   Waiter w;
   w.packets = conn_.packets_received();
-  auto r = run_until(w, deadline_after(clock_->now(), timeout));
-  // Nothing to read until the deadline is success; a fatal Timeout (a write that could not
-  // finish) has closed the connection.
-  if (!r && r.error() == Errc::Timeout && conn_.connected()) return {};
-  return r;
+  // Nothing to read until the deadline is success (run_until); a fatal Timeout (a write that
+  // could not finish) has closed the connection.
+  return run_until(w, deadline_in(timeout));
 }
 
 }  // namespace edgekit::mqtt

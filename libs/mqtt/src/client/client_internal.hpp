@@ -25,6 +25,10 @@ struct Client::Waiter {
   /// PublishCompleted's reason code. Not the whole event: a waiter is on every call's stack.
   const ConnAck* connack = nullptr;
   ReasonCode reason = ReasonCode::Success;
+  /// What the deadline passing means: Ok, Timeout for the call (the connection stays); else the
+  /// error that ends the connection (connect: Timeout, ping: KeepAliveTimeout). process_loop
+  /// (kAnyPacket): success.
+  Errc timeout_error = Errc::Ok;
 };
 
 namespace detail {

@@ -48,10 +48,14 @@ Result<void> Client::flush_or_close(Instant deadline) noexcept {
   if (!r && r.error() == Errc::Timeout) {
     // A packet the connection counts as sent could not leave: the stream cannot carry anything
     // else (part of a packet may be on the wire), so the connection ends.
-    conn_.close(Errc::Timeout, std::nullopt, clock_->now());
-    return fail(finish());
+    return fail(end(Errc::Timeout));
   }
   return r;
+}
+
+Errc Client::end(Errc error) noexcept {
+  conn_.close(error, std::nullopt, clock_->now());
+  return finish();
 }
 
 Errc Client::finish() noexcept {

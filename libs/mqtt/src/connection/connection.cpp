@@ -15,21 +15,23 @@ namespace edgekit::mqtt {
 namespace {
 
 // Room kept for the ack an incoming packet may need (PUBACK/PUBREC/PUBREL/PUBCOMP with a reason
-// code and no properties: 4 bytes).
-constexpr std::size_t kAckRoom = 4;
+// code and no properties: 5 bytes).
+constexpr std::size_t kAckRoom = 5;
 
-// The properties of a decoded packet (every packet a server sends has them but PINGRESP), and
-// the reason codes of a SUBACK / UNSUBACK: one visit instead of a chain of get_if per type.
+// PINGREQ (spec 3.12): two fixed bytes.
+constexpr std::byte kPingReq[2] = {std::byte{0xC0}, std::byte{0x00}};
+
+// The properties of the decoded packets an event reports them for (the acks that complete an
+// operation, and a server DISCONNECT): a few index tests, not a visit over every alternative
+// (whose jump table and invokers cost more code than the tests).
 const Properties* properties_of(const Packet& p) noexcept {
-  return std::visit(
-      [](const auto& packet) -> const Properties* {
-        if constexpr (requires { packet.properties; }) {
-          return &packet.properties;
-        } else {
-          return nullptr;
-        }
-      },
-      p);
+  if (const auto* a = std::get_if<PubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<PubRec>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<PubComp>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<SubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<UnsubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<Disconnect>(&p)) return &a->properties;
+  return nullptr;
 }
 ReasonCodes reason_codes_of(const Packet& p) noexcept {
   if (const auto* a = std::get_if<SubAck>(&p)) return a->reason_codes;
@@ -134,35 +136,41 @@ void Connection::queue_bytes(std::size_t size, Bytes payload) noexcept {
   queued_total_ += total;
 }
 
-template <class P>
-Result<void> Connection::queue(const P& packet) noexcept {
-  // Encoded straight into the free tail (room_for was checked by the caller).
-  const auto n = encode(packet, version_, tx_.subspan(tx_tail_));
-  if (!n) return fail(n.error());
-  queue_bytes(*n, {});
+Result<void> Connection::reserve(std::size_t bytes) noexcept {
+  if (bytes > tx_.size()) return fail(Errc::BufferTooSmall);
+  if (!room_for(bytes)) return fail(Errc::SendQueueFull);
   return {};
 }
 
-bool Connection::queue_ack(const Reply& reply, Instant now) noexcept {
+void Connection::queue_copy(const std::byte* bytes, std::size_t size) noexcept {
+  std::memcpy(tx_.data() + tx_tail_, bytes, size);
+  queue_bytes(size, {});
+}
+
+bool Connection::queue_ack(const Reply& reply) noexcept {
   if (!room_for(kAckRoom)) return false;
-  const auto n = encode_ack(reply.type, reply.packet_id, reply.reason_code, version_,
-                            tx_.subspan(tx_tail_));
-  if (!n) {
-    // An ack the session asked for that cannot be encoded is a state that should not exist;
-    // never drop it quietly (the server would wait for it): end the connection with the cause.
-    close(n.error(), ReasonCode::ImplementationSpecificError, now);
-    return true;
-  }
+  // PUBACK / PUBREC / PUBREL / PUBCOMP as the session asks for it (a valid type, id and reason
+  // for this version): written here, not through the codec. No properties; the reason code
+  // only in MQTT 5 and only when it is not Success (spec 3.4.2.1 - 3.7.2.1).
+  std::byte* const out = tx_.data() + tx_tail_;
+  const bool code = switches::is_v5(version_) && reply.reason_code != ReasonCode::Success;
+  out[0] = static_cast<std::byte>((static_cast<unsigned>(reply.type) << 4) |
+                                  (reply.type == PacketType::PubRel ? 0x02u : 0x00u));
+  out[1] = static_cast<std::byte>(code ? 3 : 2);
+  out[2] = static_cast<std::byte>(reply.packet_id >> 8);
+  out[3] = static_cast<std::byte>(reply.packet_id & 0xff);
+  out[4] = static_cast<std::byte>(reply.reason_code);  // counted only with `code`
+  const std::uint32_t n = code ? 5u : 4u;
   if (acks_last_) {
     // Acks of a batch share one slot: one view, however many messages a read brought. (Only
     // acks are merged, so a slot still ends on a packet boundary and a publish is still alone
     // in its slot.)
-    tx_tail_ += static_cast<std::uint32_t>(*n);
+    tx_tail_ += n;
     slots()[slot_count_ - 1u].end_ = tx_tail_;
-    queued_ += static_cast<std::uint32_t>(*n);
-    queued_total_ += *n;
+    queued_ += n;
+    queued_total_ += n;
   } else {
-    queue_bytes(*n, {});
+    queue_bytes(n, {});
     acks_last_ = true;
   }
   return true;
@@ -278,12 +286,9 @@ void Connection::discard_output() noexcept {
 
 void Connection::pump(Instant now) noexcept {
   // A PINGREQ that found no room when it fell due goes first.
-  if (ping_due_ && room_for(2)) {
+  if (ping_due_ && room_for(sizeof kPingReq)) {
     ping_due_ = false;
-    if (auto r = queue(PingReq{}); !r) {
-      close(r.error(), std::nullopt, now);
-      return;
-    }
+    queue_copy(kPingReq, sizeof kPingReq);
   }
   // Resends after a resumed CONNACK, and those held back by Receive Maximum that an
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
@@ -320,7 +325,7 @@ void Connection::pump(Instant now) noexcept {
       (void)session_->next_resend(*resend, true);
       --resends_left_;
       (void)queue_ack(
-          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code}, now);
+          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
     }
   }
 }
@@ -369,23 +374,33 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
 
 Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  Publish p = message;
-  p.packet_id = 0;
-  p.dup = false;
-  // QoS 0 without topic aliases (the session changes nothing in the header): one validating
-  // encode straight into the free tail, no separate sizing pass. The bytes count only once
-  // queued; a header that does not fit takes the general path below, which tells
-  // SendQueueFull from BufferTooSmall.
-  if (p.qos == QoS::AtMostOnce && slot_count_ < slot_capacity_ &&
+  // QoS 0 without topic aliases (the session would change nothing in the header, and records
+  // nothing): one validating encode of the caller's message straight into the free tail, no
+  // sizing pass and no copy of the message. The bytes count only once queued; a header that
+  // does not fit takes the general path below, which tells SendQueueFull from BufferTooSmall.
+  if (message.qos == QoS::AtMostOnce && !message.dup && slot_count_ < slot_capacity_ &&
       (!switches::is_v5(version_) || session_->server_topic_alias_maximum() == 0)) {
-    const auto h = encode_publish_header(p, version_, tx_.subspan(tx_tail_));
+    const auto h = encode_publish_header(message, version_, tx_.subspan(tx_tail_));
     if (h) {
-      EDGEKIT_TRY(session_->begin_publish(p, now, *h + p.payload.size()));
-      queue_bytes(*h, p.payload);
+      // Session::begin_publish's checks that can fail for such a publish (the encoder has
+      // refused an empty topic without an alias, and bad QoS), on the const message.
+      if (switches::is_v5(version_) && message.properties.topic_alias) {
+        return fail(Errc::InvalidArgument);  // the session manages aliases
+      }
+      if (message.retain && !session_->server_retain_available()) {
+        return fail(Errc::RetainNotSupported);  // [MQTT-3.2.2-14]
+      }
+      if (*h + message.payload.size() > session_->server_maximum_packet_size()) {
+        return fail(Errc::PacketTooLarge);  // [MQTT-3.1.2-24]
+      }
+      queue_bytes(*h, message.payload);
       return std::uint16_t{0};
     }
     if (h.error() != Errc::BufferTooSmall) return fail(h.error());
   }
+  Publish p = message;
+  p.packet_id = 0;
+  p.dup = false;
   // The header must fit before the session records anything. An alias the session may add
   // costs its property (3 bytes) and up to two length bytes. The size does not depend on the
   // id's value: a stand-in id is enough (the session assigns it).
@@ -395,9 +410,7 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   if (!total) return fail(total.error());
   const std::size_t margin =
       (switches::is_v5(version_) && session_->server_topic_alias_maximum() > 0) ? 5 : 0;
-  const std::size_t header = *total - p.payload.size() + margin;
-  if (header > tx_.size()) return fail(Errc::BufferTooSmall);
-  if (!room_for(header)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(reserve(*total - p.payload.size() + margin));
   EDGEKIT_TRY(session_->begin_publish(p, now, *total));
   // Validated by encoded_size above; since then the session set only the id and an alias.
   const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
@@ -435,8 +448,7 @@ Result<std::uint16_t> Connection::request(std::span<const Subscription> subscrip
   id = 1;
   const auto size = sub ? encoded_size(s, version_) : encoded_size(u, version_);
   if (!size) return fail(size.error());
-  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
-  if (!room_for(*size)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(reserve(*size));
   id = 0;
   EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now) : session_->begin_unsubscribe(u, now));
   const MutableBytes tail = tx_.subspan(tx_tail_);
@@ -449,8 +461,9 @@ Result<std::uint16_t> Connection::request(std::span<const Subscription> subscrip
 Result<void> Connection::ping(Instant now) noexcept {
   (void)now;
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  if (!room_for(2)) return fail(Errc::SendQueueFull);
-  return queue(PingReq{});
+  EDGEKIT_TRY(reserve(sizeof kPingReq));
+  queue_copy(kPingReq, sizeof kPingReq);
+  return {};
 }
 
 Result<void> Connection::disconnect(ReasonCode reason, const Properties& properties,
@@ -464,11 +477,12 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   }
   const auto size = encoded_size(d, version_);
   if (!size) return fail(size.error());
-  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
-  if (!room_for(*size)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(reserve(*size));
   EDGEKIT_TRY(session_->prepare_disconnect(d, now));
   losses_due_ = true;  // a session that ends with the connection gives up its records
-  EDGEKIT_TRY(queue(d));
+  const auto n = encode(d, version_, tx_.subspan(tx_tail_));
+  if (!n) return fail(n.error());
+  queue_bytes(*n, {});
   // The ack of a message the application has not finished with is not sent: the server
   // resends the message on resume.
   reply_due_ = false;
@@ -490,8 +504,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
   // (spec 3.14): 3 bytes, best effort.
   if (reason && switches::is_v5(version_) && room_for(3)) {
     const std::byte bytes[3] = {std::byte{0xE0}, std::byte{0x01}, static_cast<std::byte>(*reason)};
-    std::memcpy(tx_.data() + tx_tail_, bytes, sizeof bytes);
-    queue_bytes(sizeof bytes, {});
+    queue_copy(bytes, sizeof bytes);
   }
   session_->on_connection_lost(now);
   losses_due_ = true;  // pending SUBSCRIBE / UNSUBSCRIBE are lost with the link
@@ -594,9 +607,8 @@ std::optional<Event> Connection::poll_event(Instant now) noexcept {
   }
   // The ack of the message reported last leaves after the application has seen it.
   if (reply_due_) {
-    if (!queue_ack(reply_, now)) return std::nullopt;
+    if (!queue_ack(reply_)) return std::nullopt;
     reply_due_ = false;
-    if (state_ == ConnectionState::Closed) return poll_notice();
   }
   for (;;) {
     if (auto e = handle_frame(now)) return e;
@@ -684,8 +696,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     return e;
   }
   if (in->reply) {
-    (void)queue_ack(*in->reply, now);  // room was checked above
-    if (state_ == ConnectionState::Closed) return poll_notice();
+    (void)queue_ack(*in->reply);  // room was checked above
   }
 
   if (in->completion) {

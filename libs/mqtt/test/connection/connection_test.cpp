@@ -395,6 +395,73 @@ TEST_P(ConnectionTest, AQoS0PublishNotYetWrittenCanBeTakenBack) {
   EXPECT_FALSE(conn.unqueue_last(mark2));
 }
 
+TEST_P(ConnectionTest, AQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
+  // The QoS 0 path encodes the caller's message without handing a copy to the session: the
+  // session's rules for it still hold, and nothing is queued when one refuses it.
+  ConnAck ca;
+  if (version == Version::V5) {
+    ca.properties.retain_available = false;
+    ca.properties.maximum_packet_size = 64;
+  }
+  connect_ok(true, ca);
+  if (version == Version::V5) {
+    Publish retained = make_publish("a", "x", QoS::AtMostOnce);
+    retained.retain = true;
+    EXPECT_EQ(conn.publish(retained, now()).error(), Errc::RetainNotSupported);
+    EXPECT_EQ(conn.publish(make_publish("a", std::string(100, 'x'), QoS::AtMostOnce), now())
+                  .error(),
+              Errc::PacketTooLarge);
+    Publish aliased = make_publish("a", "x", QoS::AtMostOnce);
+    aliased.properties.topic_alias = 1;  // the session manages aliases
+    EXPECT_EQ(conn.publish(aliased, now()).error(), Errc::InvalidArgument);
+  }
+  EXPECT_EQ(conn.publish(make_publish("a/#", "x", QoS::AtMostOnce), now()).error(),
+            Errc::WildcardInTopicName);
+  EXPECT_TRUE(conn.output_empty());
+  // The caller's DUP flag is ignored: a QoS 0 PUBLISH never carries it [MQTT-3.3.1-2].
+  Publish dup = make_publish("a", "x", QoS::AtMostOnce);
+  dup.dup = true;
+  ASSERT_TRUE(conn.publish(dup, now()).has_value());
+  broker.expect(make_publish("a", "x", QoS::AtMostOnce));
+  write();
+  EXPECT_TRUE(broker.verify());
+}
+
+TEST_P(ConnectionTest, AnAckWithAReasonCodeWaitsForRoomForAllFiveBytes) {
+  connect_ok();
+  // Fill the send buffer to exactly 4 bytes short of full with two QoS 0 publishes without
+  // payload (their headers are all send-buffer bytes).
+  const auto size_of = [&](std::size_t topic) {
+    return *encoded_size(make_publish(std::string(topic, 't'), "", QoS::AtMostOnce), version);
+  };
+  const std::size_t first = size_of(120);
+  std::size_t topic = 1;
+  while (first + size_of(topic) < tx.size() - 4) ++topic;
+  ASSERT_EQ(first + size_of(topic), tx.size() - 4);
+  ASSERT_TRUE(conn.publish(make_publish(std::string(120, 't'), "", QoS::AtMostOnce), now()));
+  ASSERT_TRUE(conn.publish(make_publish(std::string(topic, 't'), "", QoS::AtMostOnce), now()));
+  ASSERT_EQ(conn.output_size(), tx.size() - 4);
+  // A PUBREL for an id we never received: answered with PUBCOMP, which in MQTT 5 carries
+  // 0x92 Packet Identifier not found (5 bytes). It waits for room; the connection stays.
+  PubRel rel;
+  rel.packet_id = 9;
+  broker.send(rel);
+  read();
+  EXPECT_TRUE(poll_all().empty());
+  EXPECT_TRUE(conn.connected());
+  PubComp comp;
+  comp.packet_id = 9;
+  if (version == Version::V5) comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+  broker.expect(PacketType::Publish);
+  broker.expect(PacketType::Publish);
+  broker.expect(comp);
+  write();
+  EXPECT_TRUE(poll_all().empty());  // handled quietly, its ack queued
+  write();
+  EXPECT_TRUE(conn.connected());
+  EXPECT_TRUE(broker.verify());
+}
+
 TEST_P(ConnectionTest, ResendsWaitForRoomAndKeepTheirOrder) {
   connect_ok(false);
   constexpr std::size_t kCount = 24;  // more than the send queue holds

@@ -305,18 +305,25 @@ class Client {
   // After the connection ended: writes what it still has queued (a DISCONNECT) briefly, closes
   // the transport, reports the close and the losses; returns the connection's error.
   Errc finish() noexcept;
+  // Ends the connection with the local fatal `error`, then finish().
+  Errc end(Errc error) noexcept;
   // Polls and reports the closes and losses the connection has to report.
   void report_notices() noexcept;
   void deliver(const Event& event) noexcept;
-  // The one wait loop of every blocking call: until `waiter` is done or `deadline` (Timeout).
+  // `timeout` from now (one clock read).
+  Instant deadline_in(Duration timeout) const noexcept;
+  // The one wait loop of every blocking call: until `waiter` is done or `deadline` (Timeout,
+  // or what the waiter says a timeout means).
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
-  Result<std::uint16_t> queue_command(const Command& command, Instant deadline,
-                                      std::uint64_t& mark) noexcept;
-  // SUBSCRIBE or UNSUBSCRIBE, blocking (the ack's codes into `reason_codes`) or not (null).
-  Result<std::uint16_t> request(std::span<const Subscription> subscriptions,
-                                std::span<const std::string_view> filters,
-                                const Properties& properties, std::span<ReasonCode>* reason_codes,
-                                Duration timeout) noexcept;
+  // Queues `command` on the connection (its id into `command.id`), writing out the send queue
+  // and retrying while it is full.
+  Result<void> queue_command(Command& command, Instant deadline) noexcept;
+  // SUBSCRIBE or UNSUBSCRIBE, blocking (the ack's codes into `reason_codes`) or not (null);
+  // the packet id into `id`.
+  Result<void> request(std::span<const Subscription> subscriptions,
+                       std::span<const std::string_view> filters, const Properties& properties,
+                       std::span<ReasonCode>* reason_codes, Duration timeout,
+                       std::uint16_t& id) noexcept;
   void emit(const Event& event) noexcept;
 
   transport::Transport* transport_;

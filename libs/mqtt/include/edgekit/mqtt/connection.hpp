@@ -393,9 +393,12 @@ class Connection {
     return make_room(bytes);
   }
   [[nodiscard]] bool make_room(std::size_t bytes) noexcept;
-  template <class P>
-  Result<void> queue(const P& packet) noexcept;
-  bool queue_ack(const Reply& reply, Instant now) noexcept;
+  // Room for a packet of `bytes` send-buffer bytes: BufferTooSmall when it can never fit,
+  // SendQueueFull when it will after a write.
+  [[nodiscard]] Result<void> reserve(std::size_t bytes) noexcept;
+  // Queues `size` fixed bytes (PINGREQ, a reason-only DISCONNECT); room was checked.
+  void queue_copy(const std::byte* bytes, std::size_t size) noexcept;
+  bool queue_ack(const Reply& reply) noexcept;
   void queue_bytes(std::size_t size, Bytes payload) noexcept;
   void drop_unwritten() noexcept;
   void pump(Instant now) noexcept;
