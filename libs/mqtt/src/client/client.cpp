@@ -104,11 +104,14 @@ Result<void> Client::run_until(Waiter& w, Instant deadline) noexcept {
   Result<void> out{};
   bool expired = false;  // the deadline passed: one more round for what is due, then Timeout
   for (;;) {
+    // The clock is read three times a round: before the polls, after the writes (which may
+    // have waited) and after the wait for input.
+    Instant now = clock_->now();
     // connect returns the CONNACK: what follows it stays in the buffer for the next call, so
     // that the CONNACK's views stay intact.
     const bool hold = w.done && w.type == EventType::Connected;
     if (!hold) {
-      if (auto e = conn_.poll_event(clock_->now())) {
+      if (auto e = conn_.poll_event(now)) {
         deliver(*e);
         continue;
       }
@@ -129,7 +132,7 @@ Result<void> Client::run_until(Waiter& w, Instant deadline) noexcept {
     if (waiting) continue;
     if (w.done) break;
     // Keep-alive work: a PINGREQ due (written next round), or a PINGRESP overdue (a close).
-    const Instant now = clock_->now();
+    now = clock_->now();
     conn_.on_timer(now);
     if (!conn_.open() || !conn_.output_empty()) continue;
     if (expired) {
@@ -140,32 +143,35 @@ Result<void> Client::run_until(Waiter& w, Instant deadline) noexcept {
         out = fail(Errc::Timeout);
         break;
       }
-      conn_.close(w.timeout_error, std::nullopt, clock_->now());
+      conn_.close(w.timeout_error, std::nullopt, now);
       continue;
     }
     const Instant wake = std::min(deadline, conn_.next_deadline().value_or(deadline));
     const auto ready =
         transport_->wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
+    Errc lost = Errc::Ok;
+    std::size_t got = 0;
     if (ready == transport::WaitStatus::Error) {
-      conn_.on_transport_closed(Errc::TransportError, clock_->now());
-      continue;
-    }
-    if (ready == transport::WaitStatus::Ready) {
+      lost = Errc::TransportError;
+    } else if (ready == transport::WaitStatus::Ready) {
       ++recv_calls_;
       const auto r = transport_->recv(conn_.read_buffer());
       if (r.status == transport::IoStatus::Ok) {
-        conn_.on_read(r.bytes, clock_->now());
-        if (r.bytes > 0 && conn_.packet_pending()) continue;
+        got = r.bytes;
       } else if (r.status != transport::IoStatus::WouldBlock) {
         // (WouldBlock: the readiness was stale, or a TLS record is incomplete.)
-        conn_.on_transport_closed(r.status == transport::IoStatus::Closed
-                                      ? Errc::TransportClosed
-                                      : Errc::TransportError,
-                                  clock_->now());
-        continue;
+        lost = r.status == transport::IoStatus::Closed ? Errc::TransportClosed
+                                                       : Errc::TransportError;
       }
     }
-    expired = clock_->now() >= deadline;
+    now = clock_->now();
+    if (lost != Errc::Ok) {
+      conn_.on_transport_closed(lost, now);
+      continue;
+    }
+    conn_.on_read(got, now);
+    if (got > 0 && conn_.packet_pending()) continue;
+    expired = now >= deadline;
   }
   waiter_ = nullptr;
   return out;
@@ -232,15 +238,18 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
   // (it only restarts the keep-alive interval, and flush reads the clock again after a wait).
   const Instant now = clock_->now();
   const Instant deadline = deadline_after(now, timeout);
-  Command c;
-  c.mark = conn_.queued_total();
+  std::uint64_t mark = conn_.queued_total();
+  std::uint16_t id = 0;
   // The usual case: the queue has room. Only a full queue takes the write-and-retry path.
-  if (auto id = conn_.publish(message, now)) {
-    c.id = *id;
+  if (auto r = conn_.publish(message, now)) {
+    id = *r;
   } else {
-    if (id.error() != Errc::SendQueueFull) return fail(id.error());
+    if (r.error() != Errc::SendQueueFull) return fail(r.error());
+    Command c;
     c.message = &message;
     EDGEKIT_TRY(queue_command(c, deadline));
+    id = c.id;
+    mark = c.mark;
   }
   if (auto r = flush(deadline, now); !r) {
     if (r.error() != Errc::Timeout) return fail(r.error());
@@ -249,10 +258,10 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
     // otherwise session and server would disagree.
     const bool must_send = message.qos != QoS::AtMostOnce ||
                            conn_.session().server_topic_alias_maximum() > 0;
-    if (!must_send && conn_.unqueue_last(c.mark)) return fail(Errc::Timeout);
+    if (!must_send && conn_.unqueue_last(mark)) return fail(Errc::Timeout);
     return fail(end(Errc::Timeout));
   }
-  return c.id;
+  return id;
 }
 
 Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {

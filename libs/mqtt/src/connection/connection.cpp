@@ -41,6 +41,11 @@ ReasonCodes reason_codes_of(const Packet& p) noexcept {
 
 // The DISCONNECT reason code (MQTT 5) that goes with a fatal local error, if any.
 std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
+  // Only an MQTT 5 DISCONNECT carries a reason: a 3.1.1-only build has none to look up.
+  if constexpr (!switches::kV5) {
+    (void)error;
+    return std::nullopt;
+  }
   // A table scanned in order rather than a switch (code size).
   struct Row {
     Errc error;
@@ -234,12 +239,11 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10), CONNECT included: the
   // first PINGREQ is due a keep-alive after CONNECT, not after the previous connection's last
   // packet.
-  if (state_ == ConnectionState::Connected) {
+  if (open()) {
     session_->on_sent(now);
-    // Only a PINGREQ or resends can be waiting for room (a per-write call otherwise).
+    // Only a PINGREQ or resends can be waiting for room (a per-write call otherwise); both are
+    // due only while connected (pump checks).
     if (ping_due_ || resends_due_) pump(now);
-  } else if (state_ == ConnectionState::Connecting) {
-    session_->on_sent(now);
   }
 }
 
@@ -302,32 +306,38 @@ void Connection::pump(Instant now) noexcept {
       resends_due_ = false;
       return;
     }
-    if (resend->type == PacketType::Publish) {
+    const bool publish = resend->type == PacketType::Publish;
+    Result<void> room{};
+    if (publish) {
       const auto total = encoded_size(resend->publish, version_);
-      const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
-      if (!total || header > tx_.size()) {
-        // It was sendable when first sent; a smaller send buffer now cannot carry it.
-        close(total ? Errc::BufferTooSmall : total.error(), std::nullopt, now);
-        return;
-      }
-      if (!room_for(header)) return;
-      (void)session_->next_resend(*resend, true);
-      --resends_left_;
-      const auto h =
-          encode_publish_header_validated(resend->publish, version_, tx_.subspan(tx_tail_));
-      if (!h) {
-        close(h.error(), std::nullopt, now);
-        return;
-      }
-      queue_bytes(*h, resend->publish.payload);
+      room = total ? reserve(*total - resend->publish.payload.size()) : fail(total.error());
     } else {
-      if (!room_for(kAckRoom)) return;
-      (void)session_->next_resend(*resend, true);
-      --resends_left_;
+      room = reserve(kAckRoom);
+    }
+    if (!room) {
+      // SendQueueFull: later. Otherwise it was sendable when first sent, and a smaller send
+      // buffer now cannot carry it.
+      if (room.error() != Errc::SendQueueFull) close(room.error(), std::nullopt, now);
+      return;
+    }
+    (void)session_->next_resend(*resend, true);
+    --resends_left_;
+    if (!publish) {
       (void)queue_ack(
           Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
+    } else if (auto r = queue_publish(resend->publish); !r) {
+      close(r.error(), std::nullopt, now);
+      return;
     }
   }
+}
+
+Result<void> Connection::queue_publish(const Publish& p) noexcept {
+  // Validated already (encoded_size), room reserved.
+  const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
+  if (!h) return fail(h.error());
+  queue_bytes(*h, p.payload);
+  return {};
 }
 
 // --- Commands ------------------------------------------------------------------------------------
@@ -413,10 +423,7 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   EDGEKIT_TRY(reserve(*total - p.payload.size() + margin));
   EDGEKIT_TRY(session_->begin_publish(p, now, *total));
   // Validated by encoded_size above; since then the session set only the id and an alias.
-  const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
-  // The session validated the publish with the same encoder and the room is there.
-  if (!h) return fail(h.error());
-  queue_bytes(*h, p.payload);
+  EDGEKIT_TRY(queue_publish(p));
   return p.packet_id;
 }
 
@@ -566,7 +573,13 @@ bool Connection::notices_pending() const noexcept {
 }
 
 std::optional<Event> Connection::poll_notice() noexcept {
-  Event e;
+  std::optional<Event> out{std::in_place};
+  if (!next_notice(*out)) out.reset();
+  return out;
+}
+
+bool Connection::next_notice(Event& e) noexcept {
+  e = Event{};
   if (notice_ != Notice::None) {
     e.type = notice_ == Notice::Closed ? EventType::ConnectionClosed : EventType::ConnectFailed;
     e.error = error_;
@@ -575,14 +588,14 @@ std::optional<Event> Connection::poll_notice() noexcept {
       e.connack = std::get_if<ConnAck>(&packet_);
     }
     notice_ = Notice::None;
-    return e;
+    return true;
   }
   // Losses are queued by a few transitions only (CONNACK without the session, the end of a
   // connection): no scan of the records on every poll.
-  if (!losses_due_) return std::nullopt;
+  if (!losses_due_) return false;
   if (!session_->next_lost(lost_)) {
     losses_due_ = false;
-    return std::nullopt;
+    return false;
   }
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
@@ -595,31 +608,32 @@ std::optional<Event> Connection::poll_notice() noexcept {
                                                     : EventType::UnsubscribeCompleted;
     e.error = Errc::NotConnected;
   }
-  return e;
+  return true;
 }
 
 std::optional<Event> Connection::poll_event(Instant now) noexcept {
+  // One event object, filled in place and returned by every path (no copies of it).
+  std::optional<Event> out{std::in_place};
   if (notice_ != Notice::None || losses_due_) {
-    if (auto e = poll_notice()) return e;
+    if (next_notice(*out)) return out;
   }
-  if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) {
-    return std::nullopt;
+  if (state_ == ConnectionState::Connecting || state_ == ConnectionState::Connected) {
+    // The ack of the message reported last leaves after the application has seen it.
+    if (!reply_due_ || queue_ack(reply_)) {
+      reply_due_ = false;
+      // A packet that needed no event (PUBREC, PUBREL, a QoS 2 duplicate) was handled: go on.
+      do {
+        if (handle_frame(*out, now)) return out;
+      } while (handled_quietly_);
+    }
   }
-  // The ack of the message reported last leaves after the application has seen it.
-  if (reply_due_) {
-    if (!queue_ack(reply_)) return std::nullopt;
-    reply_due_ = false;
-  }
-  for (;;) {
-    if (auto e = handle_frame(now)) return e;
-    // A packet that needed no event (PUBREC, PUBREL, a QoS 2 duplicate) was handled: go on.
-    if (!handled_quietly_) return std::nullopt;
-  }
+  out.reset();
+  return out;
 }
 
-std::optional<Event> Connection::handle_frame(Instant now) noexcept {
+bool Connection::handle_frame(Event& e, Instant now) noexcept {
   handled_quietly_ = false;
-  if (rx_pos_ == rx_len_) return std::nullopt;
+  if (rx_pos_ == rx_len_) return false;
   const Bytes held(rx_.data() + rx_pos_, rx_len_ - rx_pos_);
   // The receive buffer is the largest packet we accept; MQTT 5 servers were told so in CONNECT.
   const auto frame = read_frame(held, static_cast<std::uint32_t>(rx_.size()));
@@ -631,12 +645,12 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     } else {
       close(frame.error(), ReasonCode::MalformedPacket, now);
     }
-    return poll_notice();
+    return next_notice(e);
   }
-  if (!frame->complete) return std::nullopt;
+  if (!frame->complete) return false;
   // No room for the ack this packet may need: it waits in the receive buffer until the driver
   // has written (a slow socket slows the connection down, it does not fail it).
-  if (!room_for(kAckRoom)) return std::nullopt;
+  if (!room_for(kAckRoom)) return false;
   const std::size_t size = frame->header.packet_size();
   const Bytes bytes = held.first(size);
   rx_pos_ += static_cast<std::uint32_t>(size);
@@ -646,13 +660,13 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   packet_.emplace<PingResp>();
   if (auto decoded = decode_from_server(bytes, version_, packet_); !decoded) {
     close(decoded.error(), disconnect_reason_for(decoded.error()), now);
-    return poll_notice();
+    return next_notice(e);
   }
   const PacketType type = type_of(packet_);
   // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
   if (state_ == ConnectionState::Connecting && type != PacketType::ConnAck) {
     close(Errc::ProtocolError, ReasonCode::ProtocolError, now);
-    return poll_notice();
+    return next_notice(e);
   }
 
   auto in = session_->on_packet(packet_, now);
@@ -664,10 +678,10 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     } else {
       close(in.error(), disconnect_reason_for(in.error()), now);
     }
-    return poll_notice();
+    return next_notice(e);
   }
 
-  Event e;
+  e = Event{};
   if (in->connack) {
     state_ = ConnectionState::Connected;
     keep_alive_s_ = session_->keep_alive();
@@ -680,7 +694,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::Connected;
     e.connack = std::get_if<ConnAck>(&packet_);
     e.session_present = in->connack->session_present;
-    return e;
+    return true;
   }
 
   if (in->deliver) {
@@ -693,7 +707,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::MessageReceived;
     e.message = std::get_if<Publish>(&packet_);
     e.packet_id = e.message->packet_id;
-    return e;
+    return true;
   }
   if (in->reply) {
     (void)queue_ack(*in->reply);  // room was checked above
@@ -715,11 +729,11 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     // publish (the session refuses those while resends wait).
     resends_due_ = resends_left_ > 0;
     pump(now);
-    return e;
+    return true;
   }
   if (type == PacketType::PingResp) {
     e.type = EventType::PingResponse;
-    return e;
+    return true;
   }
   if (in->server_disconnect) {
     server_reason_ = *in->server_disconnect;
@@ -728,10 +742,10 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.error = Errc::ServerDisconnected;
     e.properties = properties_of(packet_);
     close(Errc::ServerDisconnected, std::nullopt, now);
-    return e;
+    return true;
   }
   handled_quietly_ = true;
-  return std::nullopt;
+  return false;
 }
 
 // --- Time ----------------------------------------------------------------------------------------

@@ -398,6 +398,9 @@ class Connection {
   [[nodiscard]] Result<void> reserve(std::size_t bytes) noexcept;
   // Queues `size` fixed bytes (PINGREQ, a reason-only DISCONNECT); room was checked.
   void queue_copy(const std::byte* bytes, std::size_t size) noexcept;
+  // Encodes the header of a validated publish into the reserved room and queues it with its
+  // payload.
+  [[nodiscard]] Result<void> queue_publish(const Publish& p) noexcept;
   bool queue_ack(const Reply& reply) noexcept;
   void queue_bytes(std::size_t size, Bytes payload) noexcept;
   void drop_unwritten() noexcept;
@@ -409,7 +412,10 @@ class Connection {
   [[nodiscard]] const SendSlot* slots() const noexcept {
     return slots_ != nullptr ? slots_ : own_slots_.data();
   }
-  [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
+  // Handles the next complete packet; true when `e` holds an event to report.
+  [[nodiscard]] bool handle_frame(Event& e, Instant now) noexcept;
+  // The next close or loss into `e`; false when none.
+  [[nodiscard]] bool next_notice(Event& e) noexcept;
 
   Session* session_;
   MutableBytes rx_;
