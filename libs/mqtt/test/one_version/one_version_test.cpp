@@ -148,7 +148,7 @@ TEST_F(OneVersion, AnySetPropertyIsRefusedIn311) {
 }
 #endif
 
-TEST(OneVersionConnectOptions, DefaultToTheVersionCompiledIn) {
+TEST_F(OneVersion, ConnectOptionsDefaultToTheVersionCompiledIn) {
   // Never a silent MQTT 5 in a 3.1.1-only build (issue 10): the one version there is.
   EXPECT_EQ(ConnectOptions{}.version, EDGEKIT_MQTT_ENABLE_V5 ? Version::V5 : Version::V311);
 }
