@@ -99,6 +99,7 @@ TEST_F(AgentKill, QueuedAndUnackedMessagesSurviveSigkillOfTheDeviceProcess) {
   } sink{&m, &got};
   TcpTransportFactory rx_factory("127.0.0.1", broker().port());
   mqtt::ConnectOptions rx_opts;
+  rx_opts.version = mqtt::Version::V5;
   rx_opts.client_id = "kill-sub";
   Agent receiver(Config{}, rx_opts, rx_factory, clock);
   ASSERT_TRUE(receiver.start());

@@ -158,6 +158,7 @@ TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   StatusLog rx_log;
   TcpTransportFactory rx_factory("127.0.0.1", rx_proxy.port(), edgekit::Duration{1000});
   mqtt::ConnectOptions rx_opts;
+  rx_opts.version = mqtt::Version::V5;
   rx_opts.client_id = "stress-sub";
   // Not clean: Mosquitto 2.0 persists only sessions whose CONNECT had Clean Start = 0.
   rx_opts.clean_start = false;
@@ -188,6 +189,7 @@ TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   Completions done;
   TcpTransportFactory factory("127.0.0.1", proxy.port(), edgekit::Duration{1000});
   mqtt::ConnectOptions opts;
+  opts.version = mqtt::Version::V5;
   opts.client_id = "stress-pub";
   opts.clean_start = false;
   opts.properties.session_expiry_interval = 3600;

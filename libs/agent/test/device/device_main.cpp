@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
 
   agent::TcpTransportFactory factory("127.0.0.1", port, edgekit::Duration{1000});
   mqtt::ConnectOptions o;
+  o.version = mqtt::Version::V5;
   o.client_id = id;
   o.clean_start = false;
   o.properties.session_expiry_interval = 3600;

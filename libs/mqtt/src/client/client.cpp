@@ -1,12 +1,26 @@
 // The blocking client: a thin wait loop over the sans-I/O `Connection`. The connection rules
 // (CONNACK first, acks, resends, keep-alive, fatal errors) live in the connection; this file
-// waits on the transport, moves bytes and time in and out, and turns events into the results of
-// the blocking calls or handler calls.
+// queues commands, waits on the transport until the event a call waits for has come out of the
+// connection (one loop, `run_until`, for every call), and hands every other event to the
+// application's handler.
 #include <algorithm>
 
 #include "client_internal.hpp"
 
 namespace edgekit::mqtt {
+
+/// A command for the connection (see `queue_command`): which call, and its arguments.
+struct Client::Command {
+  enum class Op : std::uint8_t { Publish, Subscribe, Unsubscribe, Ping, Disconnect };
+  Op op = Op::Publish;
+  const Publish* message = nullptr;
+  std::span<const Subscription> subscriptions{};
+  std::span<const std::string_view> filters{};
+  const Properties* properties = nullptr;
+  ReasonCode reason = ReasonCode::Success;
+  std::uint16_t id = 0;     // out: the packet id the connection assigned
+  std::uint64_t mark = 0;   // out: queued_total() right before the command was queued
+};
 
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
                MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler) noexcept
@@ -22,14 +36,9 @@ Client::Client(const Clock& clock, Session& session, MutableBytes receive_buffer
       conn_(session, receive_buffer, send_buffer),
       handler_(handler) {}
 
-bool Client::connected_or_connecting() const noexcept {
-  return conn_.state() == ConnectionState::Connecting ||
-         conn_.state() == ConnectionState::Connected;
-}
-
 Result<void> Client::set_transport(transport::Transport& transport) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
+  if (conn_.open()) return fail(Errc::AlreadyConnected);
   transport_ = &transport;
   return {};
 }
@@ -50,108 +59,152 @@ void Client::emit(const Event& event) noexcept {
 }
 
 void Client::deliver(const Event& e) noexcept {
-  Waiter* w = waiter_;
-  // Ids are unique among pending publishes and requests, and never 0: an id match is the
-  // blocking call in progress (publish_and_wait, subscribe, unsubscribe).
-  const bool awaited = w != nullptr && w->packet_id != 0 && w->packet_id == e.packet_id;
-  switch (e.type) {
-    case EventType::Connected:
-      if (w != nullptr && w->kind == Waiter::Kind::ConnAck) {
-        w->connack = e.connack;
-        w->done = true;
-      }
-      return;
-    case EventType::ConnectFailed:  // the connect call returns it
-      return;
-    case EventType::PingResponse:
-      if (w != nullptr && w->kind == Waiter::Kind::PingResp) w->done = true;
-      return;
-    case EventType::PublishCompleted:
-      if (awaited) {
-        w->reason = e.reason_code;
-        w->done = true;
-      }
-      break;  // every publish completion is an event, awaited or not
-    case EventType::SubscribeCompleted:
-    case EventType::UnsubscribeCompleted:
-      if (!awaited) break;
+  Waiter* const w = waiter_;
+  if (w != nullptr && w->type == e.type && w->packet_id == e.packet_id) {
+    if (e.type == EventType::SubscribeCompleted || e.type == EventType::UnsubscribeCompleted) {
       // A blocking subscribe / unsubscribe returns its outcome itself; its loss is the call's
       // error (the connection's), not an event.
       if (e.error != Errc::Ok) return;
       // One reason code per filter, in order [MQTT-3.9.3-1] [MQTT-3.11.3-1]. Only a 3.1.1
       // UNSUBACK has none (the codec refuses other empty lists): `request` filled in Success.
-      if (!e.reason_codes.empty() && e.reason_codes.size() != w->expected_codes) {
+      if (!e.reason_codes.empty() && e.reason_codes.size() != w->reason_codes.size()) {
         conn_.close(Errc::ProtocolError, ReasonCode::ProtocolError, clock_->now());
         return;
       }
       std::copy(e.reason_codes.begin(), e.reason_codes.end(), w->reason_codes.begin());
-      w->done = true;
-      return;
-    default:
-      break;
+    }
+    w->connack = e.connack;
+    w->reason = e.reason_code;
+    w->done = true;
+    // Every publish completion is an event, awaited or not.
+    if (e.type != EventType::PublishCompleted) return;
   }
+  // Connected, ConnectFailed and PingResponse belong to the blocking calls (connect and ping
+  // return them), never to the handler.
+  if (e.type >= EventType::Connected) return;
   emit(e);
 }
 
-Result<void> Client::pump(Instant deadline) noexcept {
-  for (;;) {
-    // connect() stops right after the CONNACK: what follows is handled by the next call, so
-    // that the CONNACK it returns still points at intact bytes.
-    if (waiter_ != nullptr && waiter_->kind == Waiter::Kind::ConnAck && waiter_->done) break;
-    if (auto e = conn_.poll_event(clock_->now())) {
-      deliver(*e);
-      continue;
-    }
-    // Nothing more now, unless a packet waits for room in the send queue: write, go on.
-    if (!connected_or_connecting() || conn_.output_empty() || !conn_.packet_pending()) break;
-    EDGEKIT_TRY(flush_or_close(deadline));
-  }
-  if (!connected_or_connecting()) {
-    // Ended by an error (reported now) or by the handler's disconnect (already finished).
-    if (transport_open_ || conn_.notices_pending()) (void)finish();
-    if (conn_.error() != Errc::Ok) return fail(conn_.error());
-    return {};
-  }
-  // The acks owed for the whole batch go out together: one write, not one per packet.
-  return flush_or_close(deadline);
+Instant Client::deadline_in(Duration timeout) const noexcept {
+  return deadline_after(clock_->now(), timeout);
 }
 
-Result<void> Client::run_until(Waiter& waiter, Instant deadline) noexcept {
-  waiter_ = &waiter;
+void Client::report_notices() noexcept {
+  // Notices only: a packet behind the CONNACK stays unhandled (connect returns views into the
+  // CONNACK), and this path stays off the packet handler's stack.
+  while (auto e = conn_.poll_notice()) deliver(*e);
+}
+
+// The one wait loop: polls every event (a batch's acks, queued by the polls, leave together in
+// one write), ends when the awaited event came (or, for process_loop, a packet was handled), and
+// otherwise runs the timers and waits for the transport until `deadline` (then Timeout, with
+// the connection left as it is).
+Result<void> Client::run_until(Waiter& w, Instant deadline) noexcept {
+  waiter_ = &w;
   Result<void> out{};
-  while (!waiter.done) {
-    if (!connected_or_connecting()) {
-      out = fail(conn_.error() != Errc::Ok ? conn_.error() : Errc::NotConnected);
+  bool expired = false;  // the deadline passed: one more round for what is due, then Timeout
+  for (;;) {
+    // The clock is read three times a round: before the polls, after the writes (which may
+    // have waited) and after the wait for input.
+    Instant now = clock_->now();
+    // connect returns the CONNACK: what follows it stays in the buffer for the next call, so
+    // that the CONNACK's views stay intact.
+    const bool hold = w.done && w.type == EventType::Connected;
+    if (!hold) {
+      if (auto e = conn_.poll_event(now)) {
+        deliver(*e);
+        continue;
+      }
+    }
+    if (w.type == Waiter::kAnyPacket && conn_.packets_received() != w.packets) w.done = true;
+    if (!conn_.open()) {
+      // Ended by an error (reported now) or by the handler's disconnect (finished already).
+      const Errc error = finish();
+      if (conn_.error() != Errc::Ok || !w.done) out = fail(error);
       break;
     }
-    if (conn_.packet_pending() || conn_.notices_pending()) {
-      if (auto r = pump(deadline); !r) {
-        out = r;
+    // A complete packet the polls left waits for room for its ack: write, then poll again.
+    const bool waiting = !hold && !conn_.output_empty() && conn_.packet_pending();
+    if (auto r = flush_or_close(deadline); !r) {
+      out = r;
+      break;
+    }
+    if (waiting) continue;
+    if (w.done) break;
+    // Keep-alive work: a PINGREQ due (written next round), or a PINGRESP overdue (a close).
+    now = clock_->now();
+    conn_.on_timer(now);
+    if (!conn_.open() || !conn_.output_empty()) continue;
+    if (expired) {
+      // process_loop: nothing to read until the deadline is success. connect and ping: the
+      // missing reply ends the connection (reported by the next round). Otherwise Timeout.
+      if (w.type == Waiter::kAnyPacket) break;
+      if (w.timeout_error == Errc::Ok) {
+        out = fail(Errc::Timeout);
         break;
       }
+      conn_.close(w.timeout_error, std::nullopt, now);
       continue;
     }
-    auto got = read_once(deadline);
-    if (!got) {
-      out = fail(got.error());
-      break;
+    const Instant wake = std::min(deadline, conn_.next_deadline().value_or(deadline));
+    const auto ready =
+        transport_->wait(transport::Interest::Read, detail::milliseconds_until(now, wake));
+    Errc lost = Errc::Ok;
+    std::size_t got = 0;
+    if (ready == transport::WaitStatus::Error) {
+      lost = Errc::TransportError;
+    } else if (ready == transport::WaitStatus::Ready) {
+      ++recv_calls_;
+      const auto r = transport_->recv(conn_.read_buffer());
+      if (r.status == transport::IoStatus::Ok) {
+        got = r.bytes;
+      } else if (r.status != transport::IoStatus::WouldBlock) {
+        // (WouldBlock: the readiness was stale, or a TLS record is incomplete.)
+        lost = r.status == transport::IoStatus::Closed ? Errc::TransportClosed
+                                                       : Errc::TransportError;
+      }
     }
-    if (*got) continue;
-    if (clock_->now() >= deadline) {
-      out = fail(Errc::Timeout);
-      break;
+    now = clock_->now();
+    if (lost != Errc::Ok) {
+      conn_.on_transport_closed(lost, now);
+      continue;
     }
+    conn_.on_read(got, now);
+    if (got > 0 && conn_.packet_pending()) continue;
+    expired = now >= deadline;
   }
   waiter_ = nullptr;
   return out;
 }
 
-template <class Queue>
-Result<std::uint16_t> Client::queue_command(Queue queue, Instant deadline) noexcept {
+Result<void> Client::queue_command(Command& c, Instant deadline) noexcept {
   for (;;) {
-    auto r = queue(clock_->now());
+    const Instant now = clock_->now();
+    c.mark = conn_.queued_total();
+    Result<std::uint16_t> r = std::uint16_t{0};
+    Result<void> v{};
+    switch (c.op) {
+      case Command::Op::Publish:
+        r = conn_.publish(*c.message, now);
+        break;
+      case Command::Op::Subscribe:
+      case Command::Op::Unsubscribe:
+        r = conn_.request(c.subscriptions, c.filters, now, *c.properties);
+        break;
+      case Command::Op::Ping:
+        v = conn_.ping(now);
+        break;
+      case Command::Op::Disconnect:
+        v = conn_.disconnect(c.reason, *c.properties, now);
+        break;
+    }
+    if (!v) r = fail(v.error());
+    if (r) {
+      c.id = *r;
+      return {};
+    }
     // The send queue is full (acks of a batch still queued): write, then try again.
-    if (r || r.error() != Errc::SendQueueFull) return r;
+    if (r.error() != Errc::SendQueueFull) return fail(r.error());
     EDGEKIT_TRY(flush_or_close(deadline));
   }
 }
@@ -160,46 +213,45 @@ Result<std::uint16_t> Client::queue_command(Queue queue, Instant deadline) noexc
 
 Result<ConnAck> Client::connect(const ConnectOptions& options, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  if (connected_or_connecting()) return fail(Errc::AlreadyConnected);
+  if (conn_.open()) return fail(Errc::AlreadyConnected);
   if (transport_ == nullptr) return fail(Errc::InvalidArgument);
   const Instant start = clock_->now();
-  const Instant deadline = detail::deadline_after(start, timeout);
+  const Instant deadline = deadline_after(start, timeout);
   // Errors here leave the transport as it was.
   EDGEKIT_TRY(conn_.connect(options, start, timeout));
   transport_open_ = true;
-  EDGEKIT_TRY(flush_or_close(deadline));
-
   Waiter w;
-  w.kind = Waiter::Kind::ConnAck;
-  if (auto r = run_until(w, deadline); !r) {
-    if (r.error() == Errc::Timeout) {
-      conn_.close(Errc::Timeout, std::nullopt, clock_->now());
-      return fail(finish());
-    }
-    return fail(r.error());
-  }
+  w.type = EventType::Connected;
+  w.timeout_error = Errc::Timeout;  // no CONNACK in time ends the attempt
+  EDGEKIT_TRY(run_until(w, deadline));
   // session_present = 0: what the session held is gone on the server; tell the application.
-  while (conn_.notices_pending()) {
-    if (auto e = conn_.poll_event(clock_->now())) deliver(*e);
-  }
+  report_notices();
   // session_present = 1: the resends the connection queued behind the CONNACK.
   EDGEKIT_TRY(flush_or_close(deadline));
-  if (!conn_.connected()) return fail(conn_.error() != Errc::Ok ? conn_.error() : Errc::NotConnected);
+  EDGEKIT_TRY(check_usable(false));
   return *w.connack;
 }
 
 Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  std::uint64_t mark = 0;
-  const auto id = queue_command(
-      [&](Instant now) {
-        mark = conn_.queued_total();
-        return conn_.publish(message, now);
-      },
-      deadline);
-  if (!id) return fail(id.error());
-  if (auto r = flush(deadline); !r) {
+  // One clock read per publish: the same instant queues the message and counts it written
+  // (it only restarts the keep-alive interval, and flush reads the clock again after a wait).
+  const Instant now = clock_->now();
+  const Instant deadline = deadline_after(now, timeout);
+  std::uint64_t mark = conn_.queued_total();
+  std::uint16_t id = 0;
+  // The usual case: the queue has room. Only a full queue takes the write-and-retry path.
+  if (auto r = conn_.publish(message, now)) {
+    id = *r;
+  } else {
+    if (r.error() != Errc::SendQueueFull) return fail(r.error());
+    Command c;
+    c.message = &message;
+    EDGEKIT_TRY(queue_command(c, deadline));
+    id = c.id;
+    mark = c.mark;
+  }
+  if (auto r = flush(deadline, now); !r) {
     if (r.error() != Errc::Timeout) return fail(r.error());
     // A QoS 0 publish of which nothing was written is simply not sent. A recorded publish, or
     // one that may have set up a topic alias, must reach the server or end the connection:
@@ -207,137 +259,113 @@ Result<std::uint16_t> Client::publish(const Publish& message, Duration timeout) 
     const bool must_send = message.qos != QoS::AtMostOnce ||
                            conn_.session().server_topic_alias_maximum() > 0;
     if (!must_send && conn_.unqueue_last(mark)) return fail(Errc::Timeout);
-    conn_.close(Errc::Timeout, std::nullopt, clock_->now());
-    return fail(finish());
+    return fail(end(Errc::Timeout));
   }
-  return *id;
+  return id;
 }
 
 Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration timeout) noexcept {
   if (in_handler_) return fail(Errc::CalledFromHandler);
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
+  const Instant deadline = deadline_in(timeout);
   const auto id = publish(message, timeout);
   if (!id) return fail(id.error());
   if (message.qos == QoS::AtMostOnce) return ReasonCode::Success;
   Waiter w;
-  w.kind = Waiter::Kind::PublishDone;
+  w.type = EventType::PublishCompleted;
   w.packet_id = *id;
   EDGEKIT_TRY(run_until(w, deadline));
   return w.reason;
 }
 
-Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
-                                              Duration timeout,
-                                              const Properties& properties) noexcept {
-  EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  const auto id = queue_command(
-      [&](Instant now) { return conn_.subscribe(subscriptions, now, properties); }, deadline);
-  if (!id) return fail(id.error());
-  // Recorded: it must reach the server or end the connection (a timeout is fatal).
-  EDGEKIT_TRY(flush_or_close(deadline));
-  return *id;
-}
-
-Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
-                                                Duration timeout,
-                                                const Properties& properties) noexcept {
-  EDGEKIT_TRY(check_usable(false));
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  const auto id = queue_command(
-      [&](Instant now) { return conn_.unsubscribe(filters, now, properties); }, deadline);
-  if (!id) return fail(id.error());
-  EDGEKIT_TRY(flush_or_close(deadline));
-  return *id;
-}
-
-// The blocking calls: send, then run the loop until the matching ack fills the reason codes.
-Result<void> Client::await_request(Waiter& w, Result<std::uint16_t> id, Instant deadline) noexcept {
-  if (!id) return fail(id.error());
-  // A blocking call waits from here: should the send end the connection, the request's loss is
-  // that call's error, not an event.
-  w.packet_id = *id;
-  waiter_ = &w;
-  if (auto r = flush_or_close(deadline); !r) {
-    waiter_ = nullptr;
-    return r;
+// SUBSCRIBE (`subscriptions` not empty) or UNSUBSCRIBE (`filters`), blocking when `codes` is
+// given (then the ack's codes go there), else returning once the packet is written.
+Result<void> Client::request(std::span<const Subscription> subscriptions,
+                             std::span<const std::string_view> filters,
+                             const Properties& properties, std::span<ReasonCode>* codes,
+                             Duration timeout, std::uint16_t& id) noexcept {
+  EDGEKIT_TRY(check_usable(codes != nullptr));
+  Command c;
+  c.op = subscriptions.empty() ? Command::Op::Unsubscribe : Command::Op::Subscribe;
+  c.subscriptions = subscriptions;
+  c.filters = filters;
+  c.properties = &properties;
+  Waiter w;
+  w.type = subscriptions.empty() ? EventType::UnsubscribeCompleted : EventType::SubscribeCompleted;
+  if (codes != nullptr) {
+    const std::size_t count = subscriptions.size() + filters.size();  // one is empty
+    if (count == 0 || codes->size() < count) return fail(Errc::InvalidArgument);
+    w.reason_codes = codes->first(count);
+    // A 3.1.1 UNSUBACK carries no reason codes: success for every filter (an ack with codes
+    // overwrites these).
+    std::fill(w.reason_codes.begin(), w.reason_codes.end(), ReasonCode::Success);
   }
-  return run_until(w, deadline);
+  const Instant deadline = deadline_in(timeout);
+  EDGEKIT_TRY(queue_command(c, deadline));
+  id = w.packet_id = c.id;
+  // A blocking call waits from here: should the send end the connection, the request's loss is
+  // that call's error, not an event. Recorded: the packet must reach the server or end the
+  // connection (a timeout is fatal).
+  if (codes != nullptr) waiter_ = &w;
+  auto r = flush_or_close(deadline);
+  if (r && codes != nullptr) r = run_until(w, deadline);
+  waiter_ = nullptr;
+  return r;
 }
 
 Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
                                std::span<ReasonCode> reason_codes, Duration timeout,
                                const Properties& properties) noexcept {
-  EDGEKIT_TRY(check_usable(true));
-  if (subscriptions.empty() || reason_codes.size() < subscriptions.size()) {
-    return fail(Errc::InvalidArgument);
-  }
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  Waiter w;
-  w.kind = Waiter::Kind::SubAck;
-  w.reason_codes = reason_codes;
-  w.expected_codes = subscriptions.size();
-  return await_request(
-      w,
-      queue_command(
-          [&](Instant now) { return conn_.subscribe(subscriptions, now, properties); }, deadline),
-      deadline);
+  std::uint16_t id = 0;
+  return request(subscriptions, {}, properties, &reason_codes, timeout, id);
 }
 
 Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
                                  std::span<ReasonCode> reason_codes, Duration timeout,
                                  const Properties& properties) noexcept {
-  EDGEKIT_TRY(check_usable(true));
-  if (filters.empty() || reason_codes.size() < filters.size()) return fail(Errc::InvalidArgument);
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  Waiter w;
-  w.kind = Waiter::Kind::UnsubAck;
-  w.reason_codes = reason_codes;
-  w.expected_codes = filters.size();
-  // A 3.1.1 UNSUBACK carries no reason codes: success for every filter (an MQTT 5 one
-  // overwrites these).
-  std::fill_n(reason_codes.begin(), filters.size(), ReasonCode::Success);
-  return await_request(
-      w,
-      queue_command([&](Instant now) { return conn_.unsubscribe(filters, now, properties); },
-                    deadline),
-      deadline);
+  std::uint16_t id = 0;
+  return request({}, filters, properties, &reason_codes, timeout, id);
+}
+
+Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
+                                              Duration timeout,
+                                              const Properties& properties) noexcept {
+  std::uint16_t id = 0;
+  EDGEKIT_TRY(request(subscriptions, {}, properties, nullptr, timeout, id));
+  return id;
+}
+
+Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
+                                                Duration timeout,
+                                                const Properties& properties) noexcept {
+  std::uint16_t id = 0;
+  EDGEKIT_TRY(request({}, filters, properties, nullptr, timeout, id));
+  return id;
 }
 
 Result<void> Client::ping(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  const auto queued = queue_command(
-      [&](Instant now) -> Result<std::uint16_t> {
-        EDGEKIT_TRY(conn_.ping(now));
-        return std::uint16_t{0};
-      },
-      deadline);
-  if (!queued) return fail(queued.error());
+  const Instant deadline = deadline_in(timeout);
+  Command c;
+  c.op = Command::Op::Ping;
+  EDGEKIT_TRY(queue_command(c, deadline));
   EDGEKIT_TRY(flush_or_close(deadline));
   Waiter w;
-  w.kind = Waiter::Kind::PingResp;
-  auto r = run_until(w, deadline);
-  if (!r && r.error() == Errc::Timeout) {
-    // No PINGRESP in time: the link is dead, as after a keep-alive timeout.
-    conn_.close(Errc::KeepAliveTimeout, std::nullopt, clock_->now());
-    return fail(finish());
-  }
-  return r;
+  w.type = EventType::PingResponse;
+  // No PINGRESP in time: the link is dead, as after a keep-alive timeout.
+  w.timeout_error = Errc::KeepAliveTimeout;
+  return run_until(w, deadline);
 }
 
 Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
                                 Duration timeout) noexcept {
-  if (!conn_.connected()) return fail(Errc::NotConnected);
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  const auto queued = queue_command(
-      [&](Instant now) -> Result<std::uint16_t> {
-        EDGEKIT_TRY(conn_.disconnect(reason, properties, now));
-        return std::uint16_t{0};
-      },
-      deadline);
-  if (!queued) return fail(queued.error());
-  auto r = flush(deadline);
+  EDGEKIT_TRY(check_usable(false));
+  const Instant deadline = deadline_in(timeout);
+  Command c;
+  c.op = Command::Op::Disconnect;
+  c.properties = &properties;
+  c.reason = reason;
+  EDGEKIT_TRY(queue_command(c, deadline));
+  auto r = flush(deadline, clock_->now());
   // The transport is closed and the losses reported (nested, when called from the handler).
   (void)finish();
   return r;
@@ -345,30 +373,11 @@ Result<void> Client::disconnect(ReasonCode reason, const Properties& properties,
 
 Result<void> Client::process_loop(Duration timeout) noexcept {
   EDGEKIT_TRY(check_usable(true));
-  const Instant deadline = detail::deadline_after(clock_->now(), timeout);
-  for (;;) {
-    // Packets left behind by connect() (they came with the CONNACK) need no read.
-    if (conn_.packet_pending() || conn_.notices_pending()) {
-      const auto before = conn_.packets_received();
-      EDGEKIT_TRY(pump(deadline));
-      if (conn_.packets_received() != before) return {};
-    }
-    if (!conn_.connected()) {
-      return fail(conn_.error() != Errc::Ok ? conn_.error() : Errc::NotConnected);
-    }
-    const auto got = read_once(deadline);
-    if (!got) return fail(got.error());
-    if (*got) {
-      const auto before = conn_.packets_received();
-      EDGEKIT_TRY(pump(deadline));
-      if (conn_.packets_received() != before) return {};
-      // Only part of a packet so far: keep reading until the deadline.
-    }
-    if (!conn_.connected()) {
-      return fail(conn_.error() != Errc::Ok ? conn_.error() : Errc::NotConnected);
-    }
-    if (clock_->now() >= deadline) return {};
-  }
+  Waiter w;
+  w.packets = conn_.packets_received();
+  // Nothing to read until the deadline is success (run_until); a fatal Timeout (a write that
+  // could not finish) has closed the connection.
+  return run_until(w, deadline_in(timeout));
 }
 
 }  // namespace edgekit::mqtt

@@ -7,25 +7,33 @@
 
 namespace edgekit::mqtt {
 
-/// What a blocking call waits for. Lives on the caller's stack for the duration of the call.
+/// What a blocking call waits for: one event of the connection, matched by type and packet id
+/// (ids are unique among pending operations and never 0, so a match is the call in progress).
+/// Lives on the caller's stack for the duration of the call.
 struct Client::Waiter {
-  enum class Kind : std::uint8_t { ConnAck, SubAck, UnsubAck, PingResp, PublishDone };
-  Kind kind = Kind::ConnAck;
+  /// process_loop waits for no event but for the next packet handled (`packets`).
+  static constexpr auto kAnyPacket = static_cast<EventType>(0xff);
+
+  EventType type = kAnyPacket;
   std::uint16_t packet_id = 0;
   bool done = false;
-  ReasonCode reason = ReasonCode::Success;
-  std::span<ReasonCode> reason_codes{};  // SUBACK / UNSUBACK: where the codes go
-  std::size_t expected_codes = 0;
-  // ConnAck: the packet, held by the connection until its next event (views into the receive
-  // buffer). A pointer: a waiter lives on the stack of every blocking call.
+  /// SUBACK / UNSUBACK: where the codes go, one per filter (its size is the number expected).
+  std::span<ReasonCode> reason_codes{};
+  /// kAnyPacket: `Connection::packets_received()` when the wait began.
+  std::uint64_t packets = 0;
+  /// From the matched event: Connected's CONNACK (valid until the next call on the client) and
+  /// PublishCompleted's reason code. Not the whole event: a waiter is on every call's stack.
   const ConnAck* connack = nullptr;
+  ReasonCode reason = ReasonCode::Success;
+  /// What the deadline passing means: Ok, Timeout for the call (the connection stays); else the
+  /// error that ends the connection (connect: Timeout, ping: KeepAliveTimeout). process_loop
+  /// (kAnyPacket): success.
+  Errc timeout_error = Errc::Ok;
 };
 
 namespace detail {
 /// Milliseconds from `now` until `deadline` (0 when passed), clamped to what wait() takes.
 std::uint32_t milliseconds_until(Instant now, Instant deadline) noexcept;
-/// `now + timeout`, saturating instead of overflowing (a caller may pass Duration::max()).
-Instant deadline_after(Instant now, Duration timeout) noexcept;
 }  // namespace detail
 
 }  // namespace edgekit::mqtt

@@ -59,6 +59,8 @@ const char* to_string(Errc e) noexcept {
     case Errc::ConnectFailed: return "connect failed";
     case Errc::CalledFromHandler: return "blocking call made from inside the event handler";
     case Errc::SendQueueFull: return "send queue full: write queued bytes, then retry";
+    case Errc::ProtocolVersionNotChosen:
+      return "no protocol version chosen: set ConnectOptions::version (V311 or V5)";
   }
   return "unknown error";
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "edgekit/mqtt/codec.hpp"
@@ -14,28 +15,37 @@ namespace edgekit::mqtt {
 namespace {
 
 // Room kept for the ack an incoming packet may need (PUBACK/PUBREC/PUBREL/PUBCOMP with a reason
-// code and no properties: 4 bytes).
-constexpr std::size_t kAckRoom = 4;
+// code and no properties: 5 bytes).
+constexpr std::size_t kAckRoom = 5;
 
-// A CONNACK deadline that cannot overflow (a caller may pass Duration::max()).
-Instant deadline_after(Instant now, Duration timeout) noexcept {
-  if (timeout <= Duration::zero()) return now;
-  Duration::rep sum = 0;
-  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
-    return Instant{Duration::max()};
-  }
-  return Instant{Duration(sum)};
-}
+// PINGREQ (spec 3.12): two fixed bytes.
+constexpr std::byte kPingReq[2] = {std::byte{0xC0}, std::byte{0x00}};
 
-const Properties* ack_properties(const Packet& p) noexcept {
+// The properties of the decoded packets an event reports them for (the acks that complete an
+// operation, and a server DISCONNECT): a few index tests, not a visit over every alternative
+// (whose jump table and invokers cost more code than the tests).
+const Properties* properties_of(const Packet& p) noexcept {
   if (const auto* a = std::get_if<PubAck>(&p)) return &a->properties;
   if (const auto* a = std::get_if<PubRec>(&p)) return &a->properties;
   if (const auto* a = std::get_if<PubComp>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<SubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<UnsubAck>(&p)) return &a->properties;
+  if (const auto* a = std::get_if<Disconnect>(&p)) return &a->properties;
   return nullptr;
+}
+ReasonCodes reason_codes_of(const Packet& p) noexcept {
+  if (const auto* a = std::get_if<SubAck>(&p)) return a->reason_codes;
+  if (const auto* a = std::get_if<UnsubAck>(&p)) return a->reason_codes;
+  return {};
 }
 
 // The DISCONNECT reason code (MQTT 5) that goes with a fatal local error, if any.
 std::optional<ReasonCode> disconnect_reason_for(Errc error) noexcept {
+  // Only an MQTT 5 DISCONNECT carries a reason: a 3.1.1-only build has none to look up.
+  if constexpr (!switches::kV5) {
+    (void)error;
+    return std::nullopt;
+  }
   // A table scanned in order rather than a switch (code size).
   struct Row {
     Errc error;
@@ -70,9 +80,27 @@ static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_c
               std::is_trivially_destructible_v<LostOperation> &&
               std::is_trivially_destructible_v<Resend>);
 
-Connection::Connection(Session& session, MutableBytes receive_buffer,
-                       MutableBytes send_buffer) noexcept
-    : session_(&session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
+Instant deadline_after(Instant now, Duration timeout) noexcept {
+  if (timeout <= Duration::zero()) return now;
+  // timeout > 0, so only a positive overflow is possible: saturate it.
+  Duration::rep sum = 0;
+  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
+    return Instant{Duration::max()};
+  }
+  return Instant{Duration(sum)};
+}
+
+Connection::Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer,
+                       std::span<SendSlot> send_queue) noexcept
+    : session_(&session),
+      rx_(receive_buffer),
+      tx_(send_buffer),
+      slots_(send_queue.empty() ? nullptr : send_queue.data()),
+      unset_(),
+      slot_capacity_(send_queue.empty()
+                         ? static_cast<std::uint16_t>(kSendQueuePackets)
+                         : static_cast<std::uint16_t>(std::min<std::size_t>(send_queue.size(),
+                                                                            0xffff))) {}
 
 std::uint16_t Connection::keep_alive_seconds() const noexcept { return keep_alive_s_; }
 
@@ -87,12 +115,13 @@ void Connection::clear_output() noexcept {
 }
 
 bool Connection::make_room(std::size_t bytes) noexcept {
-  if (slot_count_ == kSendQueuePackets) return false;
+  if (slot_count_ == slot_capacity_) return false;
   if (head_begin_ > 0) {
     // Move the queued bytes to the front. Only offsets are kept, so nothing dangles.
     const std::uint32_t shift = head_begin_;
     std::memmove(tx_.data(), tx_.data() + shift, tx_tail_ - shift);
-    for (std::size_t i = 0; i < slot_count_; ++i) slots_[i].end -= shift;
+    SendSlot* const slot = slots();
+    for (std::size_t i = 0; i < slot_count_; ++i) slot[i].end_ -= shift;
     tx_head_ -= shift;
     tx_tail_ -= shift;
     head_begin_ = 0;
@@ -103,42 +132,50 @@ bool Connection::make_room(std::size_t bytes) noexcept {
 void Connection::queue_bytes(std::size_t size, Bytes payload) noexcept {
   acks_last_ = false;
   tx_tail_ += static_cast<std::uint32_t>(size);
-  slots_[slot_count_++] =
-      Slot{tx_tail_, static_cast<std::uint32_t>(payload.size()), payload.data()};
+  SendSlot& slot = slots()[slot_count_++];
+  slot.end_ = tx_tail_;
+  slot.payload_size_ = static_cast<std::uint32_t>(payload.size());
+  slot.payload_ = payload.data();
   const std::size_t total = size + payload.size();
   queued_ += static_cast<std::uint32_t>(total);
   queued_total_ += total;
 }
 
-template <class P>
-Result<void> Connection::queue(const P& packet) noexcept {
-  // Encoded straight into the free tail (room_for was checked by the caller).
-  const auto n = encode(packet, version_, tx_.subspan(tx_tail_));
-  if (!n) return fail(n.error());
-  queue_bytes(*n, {});
+Result<void> Connection::reserve(std::size_t bytes) noexcept {
+  if (bytes > tx_.size()) return fail(Errc::BufferTooSmall);
+  if (!room_for(bytes)) return fail(Errc::SendQueueFull);
   return {};
 }
 
-bool Connection::queue_ack(const Reply& reply, Instant now) noexcept {
+void Connection::queue_copy(const std::byte* bytes, std::size_t size) noexcept {
+  std::memcpy(tx_.data() + tx_tail_, bytes, size);
+  queue_bytes(size, {});
+}
+
+bool Connection::queue_ack(const Reply& reply) noexcept {
   if (!room_for(kAckRoom)) return false;
-  const auto n = encode_ack(reply.type, reply.packet_id, reply.reason_code, version_,
-                            tx_.subspan(tx_tail_));
-  if (!n) {
-    // An ack the session asked for that cannot be encoded is a state that should not exist;
-    // never drop it quietly (the server would wait for it): end the connection with the cause.
-    close(n.error(), ReasonCode::ImplementationSpecificError, now);
-    return true;
-  }
+  // PUBACK / PUBREC / PUBREL / PUBCOMP as the session asks for it (a valid type, id and reason
+  // for this version): written here, not through the codec. No properties; the reason code
+  // only in MQTT 5 and only when it is not Success (spec 3.4.2.1 - 3.7.2.1).
+  std::byte* const out = tx_.data() + tx_tail_;
+  const bool code = switches::is_v5(version_) && reply.reason_code != ReasonCode::Success;
+  out[0] = static_cast<std::byte>((static_cast<unsigned>(reply.type) << 4) |
+                                  (reply.type == PacketType::PubRel ? 0x02u : 0x00u));
+  out[1] = static_cast<std::byte>(code ? 3 : 2);
+  out[2] = static_cast<std::byte>(reply.packet_id >> 8);
+  out[3] = static_cast<std::byte>(reply.packet_id & 0xff);
+  out[4] = static_cast<std::byte>(reply.reason_code);  // counted only with `code`
+  const std::uint32_t n = code ? 5u : 4u;
   if (acks_last_) {
     // Acks of a batch share one slot: one view, however many messages a read brought. (Only
     // acks are merged, so a slot still ends on a packet boundary and a publish is still alone
     // in its slot.)
-    tx_tail_ += static_cast<std::uint32_t>(*n);
-    slots_[slot_count_ - 1u].end = tx_tail_;
-    queued_ += static_cast<std::uint32_t>(*n);
-    queued_total_ += *n;
+    tx_tail_ += n;
+    slots()[slot_count_ - 1u].end_ = tx_tail_;
+    queued_ += n;
+    queued_total_ += n;
   } else {
-    queue_bytes(*n, {});
+    queue_bytes(n, {});
     acks_last_ = true;
   }
   return true;
@@ -147,21 +184,22 @@ bool Connection::queue_ack(const Reply& reply, Instant now) noexcept {
 std::size_t Connection::output(std::span<Bytes> out) const noexcept {
   std::size_t n = 0;
   std::uint32_t pos = tx_head_;
+  const SendSlot* const slot = slots();
   for (std::size_t i = 0; i < slot_count_ && n < out.size(); ++i) {
-    const Slot& s = slots_[i];
-    if (s.end > pos) {
+    const SendSlot& s = slot[i];
+    if (s.end_ > pos) {
       const std::byte* start = tx_.data() + pos;
       // Consecutive packets without a payload are one region of the send buffer: one view.
       if (n > 0 && out[n - 1].data() + out[n - 1].size() == start) {
-        out[n - 1] = Bytes(out[n - 1].data(), out[n - 1].size() + (s.end - pos));
+        out[n - 1] = Bytes(out[n - 1].data(), out[n - 1].size() + (s.end_ - pos));
       } else {
-        out[n++] = Bytes(start, s.end - pos);
+        out[n++] = Bytes(start, s.end_ - pos);
       }
     }
-    pos = s.end;
+    pos = s.end_;
     const std::uint32_t skip = i == 0 ? payload_sent_ : 0;
-    if (s.payload_size > skip && n < out.size()) {
-      out[n++] = Bytes(s.payload + skip, s.payload_size - skip);
+    if (s.payload_size_ > skip && n < out.size()) {
+      out[n++] = Bytes(s.payload_ + skip, s.payload_size_ - skip);
     }
   }
   return n;
@@ -173,45 +211,48 @@ void Connection::on_written(std::size_t n, Instant now) noexcept {
   if (n == 0) return;
   n = std::min<std::size_t>(n, queued_);
   written_total_ += n;
-  queued_ -= static_cast<std::uint32_t>(n);
-  std::size_t done = 0;  // slots written out completely
-  while (n > 0 && done < slot_count_) {
-    const Slot& s = slots_[done];
-    const std::size_t own = std::min<std::size_t>(n, s.end - tx_head_);
-    tx_head_ += static_cast<std::uint32_t>(own);
-    n -= own;
-    if (tx_head_ < s.end) break;
-    const std::size_t pay = std::min<std::size_t>(n, s.payload_size - payload_sent_);
-    payload_sent_ += static_cast<std::uint32_t>(pay);
-    n -= pay;
-    if (payload_sent_ < s.payload_size) break;
-    head_begin_ = s.end;
-    payload_sent_ = 0;
-    ++done;
-  }
-  if (done == slot_count_) {
+  if (n == queued_) {
+    // Everything queued is out (the usual case: one writev took it all): no slot to walk.
     clear_output();
-  } else if (done > 0) {
-    std::copy(slots_.begin() + static_cast<std::ptrdiff_t>(done),
-              slots_.begin() + slot_count_, slots_.begin());
-    slot_count_ = static_cast<std::uint8_t>(slot_count_ - done);
+  } else {
+    queued_ -= static_cast<std::uint32_t>(n);
+    SendSlot* const slot = slots();
+    std::size_t done = 0;  // slots written out completely
+    for (;;) {
+      const SendSlot& s = slot[done];
+      const std::size_t own = std::min<std::size_t>(n, s.end_ - tx_head_);
+      tx_head_ += static_cast<std::uint32_t>(own);
+      n -= own;
+      if (tx_head_ < s.end_) break;
+      const std::size_t pay = std::min<std::size_t>(n, s.payload_size_ - payload_sent_);
+      payload_sent_ += static_cast<std::uint32_t>(pay);
+      n -= pay;
+      if (payload_sent_ < s.payload_size_) break;
+      head_begin_ = s.end_;
+      payload_sent_ = 0;
+      ++done;
+    }
+    // Not all of it was written, so a slot is left: move the rest to the front.
+    std::memmove(slot, slot + done, (slot_count_ - done) * sizeof(SendSlot));
+    slot_count_ = static_cast<std::uint16_t>(slot_count_ - done);
   }
   // Any control packet restarts the keep-alive interval (spec 3.1.2.10), CONNECT included: the
   // first PINGREQ is due a keep-alive after CONNECT, not after the previous connection's last
   // packet.
-  if (state_ == ConnectionState::Connected) {
+  if (open()) {
     session_->on_sent(now);
-    pump(now);
-  } else if (state_ == ConnectionState::Connecting) {
-    session_->on_sent(now);
+    // Only a PINGREQ or resends can be waiting for room (a per-write call otherwise); both are
+    // due only while connected (pump checks).
+    if (ping_due_ || resends_due_) pump(now);
   }
 }
 
 bool Connection::unqueue_last(std::uint64_t mark) noexcept {
   if (slot_count_ == 0) return false;
   const std::size_t i = slot_count_ - 1u;
-  const std::uint32_t begin = i == 0 ? head_begin_ : slots_[i - 1].end;
-  const std::uint32_t size = (slots_[i].end - begin) + slots_[i].payload_size;
+  const SendSlot* const slot = slots();
+  const std::uint32_t begin = i == 0 ? head_begin_ : slot[i - 1].end_;
+  const std::uint32_t size = (slot[i].end_ - begin) + slot[i].payload_size_;
   // Not that packet, or part of it is on the wire.
   if (queued_total_ - size != mark || queued_ < size || (i == 0 && queued_ != size)) return false;
   --slot_count_;
@@ -231,8 +272,9 @@ void Connection::drop_unwritten() noexcept {
   if (tx_head_ > head_begin_ || payload_sent_ > 0) {
     const std::uint32_t before = queued_;
     slot_count_ = 1;
-    tx_tail_ = slots_[0].end;
-    queued_ = (slots_[0].end - tx_head_) + (slots_[0].payload_size - payload_sent_);
+    const SendSlot& first = slots()[0];
+    tx_tail_ = first.end_;
+    queued_ = (first.end_ - tx_head_) + (first.payload_size_ - payload_sent_);
     queued_total_ -= before - queued_;
   } else {
     discard_output();
@@ -248,12 +290,9 @@ void Connection::discard_output() noexcept {
 
 void Connection::pump(Instant now) noexcept {
   // A PINGREQ that found no room when it fell due goes first.
-  if (ping_due_ && room_for(2)) {
+  if (ping_due_ && room_for(sizeof kPingReq)) {
     ping_due_ = false;
-    if (auto r = queue(PingReq{}); !r) {
-      close(r.error(), std::nullopt, now);
-      return;
-    }
+    queue_copy(kPingReq, sizeof kPingReq);
   }
   // Resends after a resumed CONNACK, and those held back by Receive Maximum that an
   // acknowledgement released, in order, as far as the send queue has room. A resend leaves the
@@ -267,32 +306,38 @@ void Connection::pump(Instant now) noexcept {
       resends_due_ = false;
       return;
     }
-    if (resend->type == PacketType::Publish) {
+    const bool publish = resend->type == PacketType::Publish;
+    Result<void> room{};
+    if (publish) {
       const auto total = encoded_size(resend->publish, version_);
-      const std::size_t header = total ? *total - resend->publish.payload.size() : 0;
-      if (!total || header > tx_.size()) {
-        // It was sendable when first sent; a smaller send buffer now cannot carry it.
-        close(total ? Errc::BufferTooSmall : total.error(), std::nullopt, now);
-        return;
-      }
-      if (!room_for(header)) return;
-      (void)session_->next_resend(*resend, true);
-      --resends_left_;
-      const auto h =
-          encode_publish_header_validated(resend->publish, version_, tx_.subspan(tx_tail_));
-      if (!h) {
-        close(h.error(), std::nullopt, now);
-        return;
-      }
-      queue_bytes(*h, resend->publish.payload);
+      room = total ? reserve(*total - resend->publish.payload.size()) : fail(total.error());
     } else {
-      if (!room_for(kAckRoom)) return;
-      (void)session_->next_resend(*resend, true);
-      --resends_left_;
+      room = reserve(kAckRoom);
+    }
+    if (!room) {
+      // SendQueueFull: later. Otherwise it was sendable when first sent, and a smaller send
+      // buffer now cannot carry it.
+      if (room.error() != Errc::SendQueueFull) close(room.error(), std::nullopt, now);
+      return;
+    }
+    (void)session_->next_resend(*resend, true);
+    --resends_left_;
+    if (!publish) {
       (void)queue_ack(
-          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code}, now);
+          Reply{PacketType::PubRel, resend->pubrel.packet_id, resend->pubrel.reason_code});
+    } else if (auto r = queue_publish(resend->publish); !r) {
+      close(r.error(), std::nullopt, now);
+      return;
     }
   }
+}
+
+Result<void> Connection::queue_publish(const Publish& p) noexcept {
+  // Validated already (encoded_size), room reserved.
+  const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
+  if (!h) return fail(h.error());
+  queue_bytes(*h, p.payload);
+  return {};
 }
 
 // --- Commands ------------------------------------------------------------------------------------
@@ -302,6 +347,8 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
   if (state_ == ConnectionState::Connecting || state_ == ConnectionState::Connected) {
     return fail(Errc::AlreadyConnected);
   }
+  // A build with both versions has no default version: the application must choose one.
+  if (options.version == static_cast<Version>(0)) return fail(Errc::ProtocolVersionNotChosen);
   // Member-wise copy-construction (the two structs have the same members).
   Connect c{options.version,  options.client_id, options.clean_start, options.keep_alive_seconds,
             options.username, options.password,  options.will,        options.properties};
@@ -339,6 +386,32 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
 
 Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  // QoS 0 without topic aliases (the session would change nothing in the header, and records
+  // nothing): one validating encode of the caller's message straight into the free tail, no
+  // sizing pass and no copy of the message. The bytes count only once queued; a header that
+  // does not fit takes the general path below, which tells SendQueueFull from BufferTooSmall.
+  if (message.qos == QoS::AtMostOnce && !message.dup && slot_count_ < slot_capacity_ &&
+      (!switches::is_v5(version_) || session_->server_topic_alias_maximum() == 0)) {
+    const auto h = encode_publish_header(message, version_, tx_.subspan(tx_tail_));
+    if (h) {
+      // Session::begin_publish's checks that can fail for such a publish (the encoder has
+      // refused an empty topic without an alias, and bad QoS), on the const message.
+#if EDGEKIT_MQTT_ENABLE_V5
+      if (switches::is_v5(version_) && message.properties.topic_alias) {
+        return fail(Errc::InvalidArgument);  // the session manages aliases
+      }
+#endif
+      if (message.retain && !session_->server_retain_available()) {
+        return fail(Errc::RetainNotSupported);  // [MQTT-3.2.2-14]
+      }
+      if (*h + message.payload.size() > session_->server_maximum_packet_size()) {
+        return fail(Errc::PacketTooLarge);  // [MQTT-3.1.2-24]
+      }
+      queue_bytes(*h, message.payload);
+      return std::uint16_t{0};
+    }
+    if (h.error() != Errc::BufferTooSmall) return fail(h.error());
+  }
   Publish p = message;
   p.packet_id = 0;
   p.dup = false;
@@ -351,59 +424,57 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   if (!total) return fail(total.error());
   const std::size_t margin =
       (switches::is_v5(version_) && session_->server_topic_alias_maximum() > 0) ? 5 : 0;
-  const std::size_t header = *total - p.payload.size() + margin;
-  if (header > tx_.size()) return fail(Errc::BufferTooSmall);
-  if (!room_for(header)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(reserve(*total - p.payload.size() + margin));
   EDGEKIT_TRY(session_->begin_publish(p, now, *total));
   // Validated by encoded_size above; since then the session set only the id and an alias.
-  const auto h = encode_publish_header_validated(p, version_, tx_.subspan(tx_tail_));
-  // The session validated the publish with the same encoder and the room is there.
-  if (!h) return fail(h.error());
-  queue_bytes(*h, p.payload);
+  EDGEKIT_TRY(queue_publish(p));
   return p.packet_id;
 }
 
-template <class Request>
-Result<std::uint16_t> Connection::request(Request& packet, Instant now) noexcept {
+Result<std::uint16_t> Connection::request(std::span<const Subscription> subscriptions,
+                                          std::span<const std::string_view> filters, Instant now,
+                                          const Properties& properties) noexcept {
+  if (subscriptions.empty() && filters.empty()) return fail(Errc::InvalidArgument);
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  packet.packet_id = 1;  // a stand-in for the size; the session assigns the real one
-  const auto size = encoded_size(packet, version_);
-  if (!size) return fail(size.error());
-  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
-  if (!room_for(*size)) return fail(Errc::SendQueueFull);
-  packet.packet_id = 0;
-  if constexpr (std::is_same_v<Request, Subscribe>) {
-    EDGEKIT_TRY(session_->begin_subscribe(packet, now));
+  // One path for both requests: the two packets differ only in their list. Only one of them
+  // is built, in shared storage (both on the stack would put this path over 1 KB of stack).
+  const bool sub = !subscriptions.empty();
+  union Packets {
+    Packets() noexcept {}
+    Subscribe s;
+    Unsubscribe u;
+  } pk;
+  static_assert(std::is_trivially_destructible_v<Subscribe> &&
+                std::is_trivially_destructible_v<Unsubscribe>);
+  Subscribe& s = pk.s;
+  Unsubscribe& u = pk.u;
+  if (sub) {
+    new (&s) Subscribe{0, Subscriptions(subscriptions), properties};
   } else {
-    EDGEKIT_TRY(session_->begin_unsubscribe(packet, now));
+    new (&u) Unsubscribe{0, TopicFilters(filters), properties};
   }
-  EDGEKIT_TRY(queue(packet));
-  return packet.packet_id;
-}
-
-Result<std::uint16_t> Connection::subscribe(std::span<const Subscription> subscriptions,
-                                            Instant now, const Properties& properties) noexcept {
-  if (subscriptions.empty()) return fail(Errc::InvalidArgument);
-  Subscribe s;
-  s.subscriptions = Subscriptions(subscriptions);
-  s.properties = properties;
-  return request(s, now);
-}
-
-Result<std::uint16_t> Connection::unsubscribe(std::span<const std::string_view> filters,
-                                              Instant now, const Properties& properties) noexcept {
-  if (filters.empty()) return fail(Errc::InvalidArgument);
-  Unsubscribe u;
-  u.filters = TopicFilters(filters);
-  u.properties = properties;
-  return request(u, now);
+  std::uint16_t& id = sub ? s.packet_id : u.packet_id;
+  // A stand-in id for the size (the session assigns the real one; the size does not depend on
+  // its value).
+  id = 1;
+  const auto size = sub ? encoded_size(s, version_) : encoded_size(u, version_);
+  if (!size) return fail(size.error());
+  EDGEKIT_TRY(reserve(*size));
+  id = 0;
+  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now) : session_->begin_unsubscribe(u, now));
+  const MutableBytes tail = tx_.subspan(tx_tail_);
+  const auto n = sub ? encode(s, version_, tail) : encode(u, version_, tail);
+  if (!n) return fail(n.error());
+  queue_bytes(*n, {});
+  return id;
 }
 
 Result<void> Connection::ping(Instant now) noexcept {
   (void)now;
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  if (!room_for(2)) return fail(Errc::SendQueueFull);
-  return queue(PingReq{});
+  EDGEKIT_TRY(reserve(sizeof kPingReq));
+  queue_copy(kPingReq, sizeof kPingReq);
+  return {};
 }
 
 Result<void> Connection::disconnect(ReasonCode reason, const Properties& properties,
@@ -417,11 +488,12 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   }
   const auto size = encoded_size(d, version_);
   if (!size) return fail(size.error());
-  if (*size > tx_.size()) return fail(Errc::BufferTooSmall);
-  if (!room_for(*size)) return fail(Errc::SendQueueFull);
+  EDGEKIT_TRY(reserve(*size));
   EDGEKIT_TRY(session_->prepare_disconnect(d, now));
   losses_due_ = true;  // a session that ends with the connection gives up its records
-  EDGEKIT_TRY(queue(d));
+  const auto n = encode(d, version_, tx_.subspan(tx_tail_));
+  if (!n) return fail(n.error());
+  queue_bytes(*n, {});
   // The ack of a message the application has not finished with is not sent: the server
   // resends the message on resume.
   reply_due_ = false;
@@ -443,8 +515,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
   // (spec 3.14): 3 bytes, best effort.
   if (reason && switches::is_v5(version_) && room_for(3)) {
     const std::byte bytes[3] = {std::byte{0xE0}, std::byte{0x01}, static_cast<std::byte>(*reason)};
-    std::memcpy(tx_.data() + tx_tail_, bytes, sizeof bytes);
-    queue_bytes(sizeof bytes, {});
+    queue_copy(bytes, sizeof bytes);
   }
   session_->on_connection_lost(now);
   losses_due_ = true;  // pending SUBSCRIBE / UNSUBSCRIBE are lost with the link
@@ -505,8 +576,14 @@ bool Connection::notices_pending() const noexcept {
   return notice_ != Notice::None || losses_due_;
 }
 
-std::optional<Event> Connection::next_notice() noexcept {
-  Event e;
+std::optional<Event> Connection::poll_notice() noexcept {
+  std::optional<Event> out{std::in_place};
+  if (!next_notice(*out)) out.reset();
+  return out;
+}
+
+bool Connection::next_notice(Event& e) noexcept {
+  e = Event{};
   if (notice_ != Notice::None) {
     e.type = notice_ == Notice::Closed ? EventType::ConnectionClosed : EventType::ConnectFailed;
     e.error = error_;
@@ -515,14 +592,14 @@ std::optional<Event> Connection::next_notice() noexcept {
       e.connack = std::get_if<ConnAck>(&packet_);
     }
     notice_ = Notice::None;
-    return e;
+    return true;
   }
   // Losses are queued by a few transitions only (CONNACK without the session, the end of a
   // connection): no scan of the records on every poll.
-  if (!losses_due_) return std::nullopt;
+  if (!losses_due_) return false;
   if (!session_->next_lost(lost_)) {
     losses_due_ = false;
-    return std::nullopt;
+    return false;
   }
   e.packet_id = lost_.packet_id;
   if (lost_.kind == OperationKind::Publish) {
@@ -535,32 +612,32 @@ std::optional<Event> Connection::next_notice() noexcept {
                                                     : EventType::UnsubscribeCompleted;
     e.error = Errc::NotConnected;
   }
-  return e;
+  return true;
 }
 
 std::optional<Event> Connection::poll_event(Instant now) noexcept {
+  // One event object, filled in place and returned by every path (no copies of it).
+  std::optional<Event> out{std::in_place};
   if (notice_ != Notice::None || losses_due_) {
-    if (auto e = next_notice()) return e;
+    if (next_notice(*out)) return out;
   }
-  if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) {
-    return std::nullopt;
+  if (state_ == ConnectionState::Connecting || state_ == ConnectionState::Connected) {
+    // The ack of the message reported last leaves after the application has seen it.
+    if (!reply_due_ || queue_ack(reply_)) {
+      reply_due_ = false;
+      // A packet that needed no event (PUBREC, PUBREL, a QoS 2 duplicate) was handled: go on.
+      do {
+        if (handle_frame(*out, now)) return out;
+      } while (handled_quietly_);
+    }
   }
-  // The ack of the message reported last leaves after the application has seen it.
-  if (reply_due_) {
-    if (!queue_ack(reply_, now)) return std::nullopt;
-    reply_due_ = false;
-    if (state_ == ConnectionState::Closed) return next_notice();
-  }
-  for (;;) {
-    if (auto e = handle_frame(now)) return e;
-    // A packet that needed no event (PUBREC, PUBREL, a QoS 2 duplicate) was handled: go on.
-    if (!handled_quietly_) return std::nullopt;
-  }
+  out.reset();
+  return out;
 }
 
-std::optional<Event> Connection::handle_frame(Instant now) noexcept {
+bool Connection::handle_frame(Event& e, Instant now) noexcept {
   handled_quietly_ = false;
-  if (rx_pos_ == rx_len_) return std::nullopt;
+  if (rx_pos_ == rx_len_) return false;
   const Bytes held(rx_.data() + rx_pos_, rx_len_ - rx_pos_);
   // The receive buffer is the largest packet we accept; MQTT 5 servers were told so in CONNECT.
   const auto frame = read_frame(held, static_cast<std::uint32_t>(rx_.size()));
@@ -572,12 +649,12 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     } else {
       close(frame.error(), ReasonCode::MalformedPacket, now);
     }
-    return next_notice();
+    return next_notice(e);
   }
-  if (!frame->complete) return std::nullopt;
+  if (!frame->complete) return false;
   // No room for the ack this packet may need: it waits in the receive buffer until the driver
   // has written (a slow socket slows the connection down, it does not fail it).
-  if (!room_for(kAckRoom)) return std::nullopt;
+  if (!room_for(kAckRoom)) return false;
   const std::size_t size = frame->header.packet_size();
   const Bytes bytes = held.first(size);
   rx_pos_ += static_cast<std::uint32_t>(size);
@@ -587,13 +664,13 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
   packet_.emplace<PingResp>();
   if (auto decoded = decode_from_server(bytes, version_, packet_); !decoded) {
     close(decoded.error(), disconnect_reason_for(decoded.error()), now);
-    return next_notice();
+    return next_notice(e);
   }
   const PacketType type = type_of(packet_);
   // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
   if (state_ == ConnectionState::Connecting && type != PacketType::ConnAck) {
     close(Errc::ProtocolError, ReasonCode::ProtocolError, now);
-    return next_notice();
+    return next_notice(e);
   }
 
   auto in = session_->on_packet(packet_, now);
@@ -605,10 +682,10 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     } else {
       close(in.error(), disconnect_reason_for(in.error()), now);
     }
-    return next_notice();
+    return next_notice(e);
   }
 
-  Event e;
+  e = Event{};
   if (in->connack) {
     state_ = ConnectionState::Connected;
     keep_alive_s_ = session_->keep_alive();
@@ -621,7 +698,7 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::Connected;
     e.connack = std::get_if<ConnAck>(&packet_);
     e.session_present = in->connack->session_present;
-    return e;
+    return true;
   }
 
   if (in->deliver) {
@@ -634,11 +711,10 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::MessageReceived;
     e.message = std::get_if<Publish>(&packet_);
     e.packet_id = e.message->packet_id;
-    return e;
+    return true;
   }
   if (in->reply) {
-    (void)queue_ack(*in->reply, now);  // room was checked above
-    if (state_ == ConnectionState::Closed) return next_notice();
+    (void)queue_ack(*in->reply);  // room was checked above
   }
 
   if (in->completion) {
@@ -646,40 +722,34 @@ std::optional<Event> Connection::handle_frame(Instant now) noexcept {
     e.type = EventType::PublishCompleted;
     e.packet_id = c.packet_id;
     e.reason_code = c.reason_code;
-    e.properties = ack_properties(packet_);
+    e.properties = properties_of(packet_);
     if (c.kind != OperationKind::Publish) {
       // SUBACK or UNSUBACK whose id the session matched to a pending request.
       e.type = c.kind == OperationKind::Subscribe ? EventType::SubscribeCompleted
                                                   : EventType::UnsubscribeCompleted;
-      if (const auto* sub = std::get_if<SubAck>(&packet_)) {
-        e.reason_codes = sub->reason_codes;
-        e.properties = &sub->properties;
-      } else if (const auto* unsub = std::get_if<UnsubAck>(&packet_)) {
-        e.reason_codes = unsub->reason_codes;
-        e.properties = &unsub->properties;
-      }
+      e.reason_codes = reason_codes_of(packet_);
     }
     // A completion frees Receive Maximum quota: resends held back by it go now, before any new
     // publish (the session refuses those while resends wait).
     resends_due_ = resends_left_ > 0;
     pump(now);
-    return e;
+    return true;
   }
   if (type == PacketType::PingResp) {
     e.type = EventType::PingResponse;
-    return e;
+    return true;
   }
   if (in->server_disconnect) {
     server_reason_ = *in->server_disconnect;
     e.type = EventType::ServerDisconnected;
     e.reason_code = *in->server_disconnect;
     e.error = Errc::ServerDisconnected;
-    if (const auto* d = std::get_if<Disconnect>(&packet_)) e.properties = &d->properties;
+    e.properties = properties_of(packet_);
     close(Errc::ServerDisconnected, std::nullopt, now);
-    return e;
+    return true;
   }
   handled_quietly_ = true;
-  return std::nullopt;
+  return false;
 }
 
 // --- Time ----------------------------------------------------------------------------------------

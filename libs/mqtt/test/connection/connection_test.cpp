@@ -209,6 +209,51 @@ TEST_P(ConnectionTest, ASocketThatTakesNothingFillsTheQueueButNeverFailsTheConne
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ConnectionTest, TheCallerSizesTheSendQueue) {
+  // A queue of the caller's slots: as many packets wait as it has slots, no more, no heap.
+  std::array<Connection::SendSlot, 3> slots;
+  conn = Connection(session, rx, tx, slots);
+  connect_ok();
+  std::size_t queued = 0;
+  Errc last = Errc::Ok;
+  for (int i = 0; i < 10; ++i) {
+    auto id = conn.publish(make_publish("t/" + std::to_string(i), "p", QoS::AtMostOnce), now());
+    if (!id) {
+      last = id.error();
+      break;
+    }
+    ++queued;
+  }
+  EXPECT_EQ(last, Errc::SendQueueFull);
+  EXPECT_EQ(queued, slots.size());
+  for (std::size_t i = 0; i < queued; ++i) broker.expect(PacketType::Publish);
+  write();
+  EXPECT_TRUE(broker.verify());
+  // A larger one than the default lets more wait for one write.
+  std::array<Connection::SendSlot, 40> many;
+  Connection big(session, rx, tx, many);
+  EXPECT_EQ(big.state(), ConnectionState::Idle);
+}
+
+TEST(ConnectOptionsVersion, BothVersionsBuiltInMeansNoDefault) {
+  if (EDGEKIT_MQTT_ENABLE_V5 == 0 || EDGEKIT_MQTT_ENABLE_V311 == 0) GTEST_SKIP();
+  std::array<OutgoingRecord, 2> records{};
+  std::array<std::byte, 256> rx{};
+  std::array<std::byte, 256> tx{};
+  Session session(SessionStorage{records, {}, {}, {}, {}});
+  Connection conn(session, rx, tx);
+  ConnectOptions o;  // version forgotten
+  o.client_id = "dev-1";
+  const auto r = conn.connect(o, Instant{}, 5s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::ProtocolVersionNotChosen);
+  // Nothing sent, nothing changed.
+  EXPECT_TRUE(conn.output_empty());
+  EXPECT_EQ(conn.state(), ConnectionState::Idle);
+  o.version = Version::V311;
+  EXPECT_TRUE(conn.connect(o, Instant{}, 5s).has_value());
+}
+
 TEST_P(ConnectionTest, PayloadsAreQueuedAsViewsNotCopies) {
   connect_ok();
   const std::string payload(300, 'p');
@@ -348,6 +393,73 @@ TEST_P(ConnectionTest, AQoS0PublishNotYetWrittenCanBeTakenBack) {
   ASSERT_TRUE(conn.publish(make_publish("late", "l", QoS::AtMostOnce), now()).has_value());
   write(1);
   EXPECT_FALSE(conn.unqueue_last(mark2));
+}
+
+TEST_P(ConnectionTest, AQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
+  // The QoS 0 path encodes the caller's message without handing a copy to the session: the
+  // session's rules for it still hold, and nothing is queued when one refuses it.
+  ConnAck ca;
+  if (version == Version::V5) {
+    ca.properties.retain_available = false;
+    ca.properties.maximum_packet_size = 64;
+  }
+  connect_ok(true, ca);
+  if (version == Version::V5) {
+    Publish retained = make_publish("a", "x", QoS::AtMostOnce);
+    retained.retain = true;
+    EXPECT_EQ(conn.publish(retained, now()).error(), Errc::RetainNotSupported);
+    EXPECT_EQ(conn.publish(make_publish("a", std::string(100, 'x'), QoS::AtMostOnce), now())
+                  .error(),
+              Errc::PacketTooLarge);
+    Publish aliased = make_publish("a", "x", QoS::AtMostOnce);
+    aliased.properties.topic_alias = 1;  // the session manages aliases
+    EXPECT_EQ(conn.publish(aliased, now()).error(), Errc::InvalidArgument);
+  }
+  EXPECT_EQ(conn.publish(make_publish("a/#", "x", QoS::AtMostOnce), now()).error(),
+            Errc::WildcardInTopicName);
+  EXPECT_TRUE(conn.output_empty());
+  // The caller's DUP flag is ignored: a QoS 0 PUBLISH never carries it [MQTT-3.3.1-2].
+  Publish dup = make_publish("a", "x", QoS::AtMostOnce);
+  dup.dup = true;
+  ASSERT_TRUE(conn.publish(dup, now()).has_value());
+  broker.expect(make_publish("a", "x", QoS::AtMostOnce));
+  write();
+  EXPECT_TRUE(broker.verify());
+}
+
+TEST_P(ConnectionTest, AnAckWithAReasonCodeWaitsForRoomForAllFiveBytes) {
+  connect_ok();
+  // Fill the send buffer to exactly 4 bytes short of full with two QoS 0 publishes without
+  // payload (their headers are all send-buffer bytes).
+  const auto size_of = [&](std::size_t topic) {
+    return *encoded_size(make_publish(std::string(topic, 't'), "", QoS::AtMostOnce), version);
+  };
+  const std::size_t first = size_of(120);
+  std::size_t topic = 1;
+  while (first + size_of(topic) < tx.size() - 4) ++topic;
+  ASSERT_EQ(first + size_of(topic), tx.size() - 4);
+  ASSERT_TRUE(conn.publish(make_publish(std::string(120, 't'), "", QoS::AtMostOnce), now()));
+  ASSERT_TRUE(conn.publish(make_publish(std::string(topic, 't'), "", QoS::AtMostOnce), now()));
+  ASSERT_EQ(conn.output_size(), tx.size() - 4);
+  // A PUBREL for an id we never received: answered with PUBCOMP, which in MQTT 5 carries
+  // 0x92 Packet Identifier not found (5 bytes). It waits for room; the connection stays.
+  PubRel rel;
+  rel.packet_id = 9;
+  broker.send(rel);
+  read();
+  EXPECT_TRUE(poll_all().empty());
+  EXPECT_TRUE(conn.connected());
+  PubComp comp;
+  comp.packet_id = 9;
+  if (version == Version::V5) comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+  broker.expect(PacketType::Publish);
+  broker.expect(PacketType::Publish);
+  broker.expect(comp);
+  write();
+  EXPECT_TRUE(poll_all().empty());  // handled quietly, its ack queued
+  write();
+  EXPECT_TRUE(conn.connected());
+  EXPECT_TRUE(broker.verify());
 }
 
 TEST_P(ConnectionTest, ResendsWaitForRoomAndKeepTheirOrder) {

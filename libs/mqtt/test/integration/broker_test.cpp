@@ -168,6 +168,7 @@ TEST_F(MosquittoFixture, WillSentOnDisconnectWithWillMessageReason) {
   watcher.subscribe("it/will/#", QoS::AtLeastOnce);
   BrokerClient device(broker().port());
   ConnectOptions o;
+  o.version = Version::V5;  // Disconnect with Will Message is MQTT 5
   o.client_id = "device";
   Will will;
   will.topic = "it/will/device";

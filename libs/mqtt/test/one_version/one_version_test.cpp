@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "edgekit/mqtt/codec.hpp"
+#include "edgekit/mqtt/connection.hpp"
 #include "edgekit/mqtt/session.hpp"
 #include "edgekit/testing/alloc_guard.hpp"
 
@@ -213,6 +214,11 @@ TEST_F(OneVersion, PropertiesOfTheOtherVersionAreRefused) {
   EXPECT_EQ(consumed, 0u);
 }
 #endif
+
+TEST_F(OneVersion, ConnectOptionsDefaultToTheVersionCompiledIn) {
+  // Never a silent MQTT 5 in a 3.1.1-only build (issue 10): the one version there is.
+  EXPECT_EQ(ConnectOptions{}.version, EDGEKIT_MQTT_ENABLE_V5 ? Version::V5 : Version::V311);
+}
 
 }  // namespace
 }  // namespace edgekit::mqtt

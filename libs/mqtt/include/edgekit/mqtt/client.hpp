@@ -27,6 +27,7 @@
 /// \code
 ///   edgekit::mqtt::Client client(tcp, clock, session, rx, tx, EventHandler::bind(app));
 ///   ConnectOptions opts;
+///   opts.version = Version::V5;                 // required when both versions are built in
 ///   opts.client_id = "device-1";
 ///   if (auto r = client.connect(opts, 5s); !r) { /* r.error(), client.server_reason() */ }
 ///   Publish msg{.topic = "t", .payload = as_bytes("hi"), .qos = QoS::AtLeastOnce};
@@ -137,7 +138,8 @@ class Client {
   /// publishes are resent (DUP set) and PUBRELs re-sent [MQTT-4.4.0-1]; with 0 the session is
   /// cleared and each lost record is reported as an EventType::MessageLost event before
   /// `connect` returns.
-  /// Errors: AlreadyConnected; CalledFromHandler; InvalidArgument and the codec's encode errors
+  /// Errors: AlreadyConnected; CalledFromHandler; ProtocolVersionNotChosen (`options.version`
+  /// unset in a build with both versions); InvalidArgument and the codec's encode errors
   /// for bad options; BufferTooSmall (send buffer); ProtocolVersionDisabled;
   /// ConnectionRefused (CONNACK with an error reason code: see `server_reason()`);
   /// Timeout (no CONNACK in time); TransportClosed / TransportError; IncomingPacketTooLarge;
@@ -290,28 +292,38 @@ class Client {
   [[nodiscard]] std::size_t recv_calls() const noexcept { return recv_calls_; }
 
  private:
-  struct Waiter;  // what a blocking call waits for (defined in the sources)
+  struct Waiter;   // what a blocking call waits for (defined in the sources)
+  struct Command;  // a command for the connection and its arguments
 
-  [[nodiscard]] bool connected_or_connecting() const noexcept;
   Result<void> check_usable(bool blocking) const noexcept;
   // Writes what the connection has queued until it is all out or `deadline` passes (Timeout,
-  // with the connection left as it is: the caller decides whether that is fatal).
-  Result<void> flush(Instant deadline) noexcept;
+  // with the connection left as it is: the caller decides whether that is fatal). `now` is the
+  // caller's last clock reading (the clock is read again only after a wait).
+  Result<void> flush(Instant deadline, Instant now) noexcept;
   // flush(), and a Timeout ends the connection.
   Result<void> flush_or_close(Instant deadline) noexcept;
   // After the connection ended: writes what it still has queued (a DISCONNECT) briefly, closes
   // the transport, reports the close and the losses; returns the connection's error.
   Errc finish() noexcept;
-  // Polls every event the connection has now and reports it; writes the acks it queued.
-  Result<void> pump(Instant deadline) noexcept;
+  // Ends the connection with the local fatal `error`, then finish().
+  Errc end(Errc error) noexcept;
+  // Polls and reports the closes and losses the connection has to report.
+  void report_notices() noexcept;
   void deliver(const Event& event) noexcept;
-  Result<bool> read_once(Instant deadline) noexcept;
+  // `timeout` from now (one clock read).
+  Instant deadline_in(Duration timeout) const noexcept;
+  // The one wait loop of every blocking call: until `waiter` is done or `deadline` (Timeout,
+  // or what the waiter says a timeout means).
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
-  // Runs `queue(now)` (a command on the connection), writing out the send queue and retrying
-  // while it is full.
-  template <class Queue>
-  Result<std::uint16_t> queue_command(Queue queue, Instant deadline) noexcept;
-  Result<void> await_request(Waiter& waiter, Result<std::uint16_t> id, Instant deadline) noexcept;
+  // Queues `command` on the connection (its id into `command.id`), writing out the send queue
+  // and retrying while it is full.
+  Result<void> queue_command(Command& command, Instant deadline) noexcept;
+  // SUBSCRIBE or UNSUBSCRIBE, blocking (the ack's codes into `reason_codes`) or not (null);
+  // the packet id into `id`.
+  Result<void> request(std::span<const Subscription> subscriptions,
+                       std::span<const std::string_view> filters, const Properties& properties,
+                       std::span<ReasonCode>* reason_codes, Duration timeout,
+                       std::uint16_t& id) noexcept;
   void emit(const Event& event) noexcept;
 
   transport::Transport* transport_;

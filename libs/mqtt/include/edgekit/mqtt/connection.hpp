@@ -27,7 +27,9 @@
 /// the largest packet accepted (advertised to an MQTT 5 server as Maximum Packet Size). The
 /// *send buffer* holds every outgoing packet except PUBLISH payloads, which are queued as views
 /// of the caller's memory and written from there (one writev, no copy). The send queue holds at
-/// most `kSendQueuePackets` packets: when it or the send buffer is full, commands return
+/// most `kSendQueuePackets` (16) packets, or as many as the caller's `SendSlot` array (the second
+/// constructor: a driver that batches more writes per writev, like the agent, sizes its own
+/// queue; no heap either way). When it or the send buffer is full, commands return
 /// `Errc::SendQueueFull` (nothing recorded, nothing queued: write and retry) and incoming packets
 /// wait in the receive buffer until there is room for their acks, so a slow socket only slows
 /// the connection down, it never fails it. The engine object itself is about 2 KB on a 64-bit
@@ -135,10 +137,21 @@ struct Event {
   const ConnAck* connack = nullptr;
 };
 
+/// The protocol version a `ConnectOptions` starts with. A build with one version compiled in
+/// starts with that one. A build with both has no default (this value, which is no version): the
+/// application says which it speaks, else `connect` fails with Errc::ProtocolVersionNotChosen
+/// before anything is sent. (Earlier releases defaulted to MQTT 5 silently, so that a device
+/// written for 3.1.1 connected as MQTT 5 when the option was forgotten.)
+inline constexpr Version kDefaultConnectVersion =
+    (EDGEKIT_MQTT_ENABLE_V5 != 0 && EDGEKIT_MQTT_ENABLE_V311 != 0) ? static_cast<Version>(0)
+    : EDGEKIT_MQTT_ENABLE_V5 != 0                                  ? Version::V5
+                                                                    : Version::V311;
+
 /// What `connect` sends. Views point at the caller's data and need to stay valid only during
 /// the `connect` call.
 struct ConnectOptions {
-  Version version = Version::V5;
+  /// Version::V311 or Version::V5: required in a build with both (see kDefaultConnectVersion).
+  Version version = kDefaultConnectVersion;
   /// May be empty: the session's own id is used when it has one (assigned by the server on an
   /// earlier connect, or restored), else the server assigns one (MQTT 5: Assigned Client
   /// Identifier in the CONNACK properties; 3.1.1: needs clean_start) [MQTT-3.1.3-6].
@@ -166,17 +179,41 @@ enum class ConnectionState : std::uint8_t {
   Closed,      ///< ended (`disconnect`, a fatal error, the server); `error()` says why
 };
 
+/// `now + timeout`, saturating instead of overflowing (a caller may pass Duration::max()); `now`
+/// for a timeout of zero or less.
+[[nodiscard]] Instant deadline_after(Instant now, Duration timeout) noexcept;
+
 /// The sans-I/O MQTT connection engine. See the file comment.
 class Connection {
  public:
-  /// Most packets waiting in the send queue at once (a PUBLISH with its payload is one).
+  /// The default size of the send queue: most packets waiting at once (a PUBLISH with its
+  /// payload is one; the acks of one batch share one).
   static constexpr std::size_t kSendQueuePackets = 16;
+
+  /// One packet of the send queue. Opaque: a caller that sizes the queue itself only provides
+  /// an array of them (`std::array<Connection::SendSlot, 64> slots;`).
+  class SendSlot {
+    friend class Connection;
+    // No initialisers: a slot is written before it is read, and a queue of them costs no
+    // start-up code.
+    std::uint32_t end_;  // send-buffer offset where this packet's own bytes end
+    std::uint32_t payload_size_;
+    const std::byte* payload_;  // written after the send-buffer bytes
+  };
 
   /// `session` holds the MQTT session state and outlives connections (a later `connect`
   /// resumes it). `receive_buffer` and `send_buffer` are the caller's and must outlive the
   /// connection; each should be at least 128 bytes; the send buffer must hold the largest
   /// CONNECT / SUBSCRIBE / PUBLISH header the application sends (else BufferTooSmall).
-  Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept;
+  /// The send queue is `kSendQueuePackets` slots inside the object.
+  Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept
+      : Connection(session, receive_buffer, send_buffer, {}) {}
+  /// As above, with the send queue in the caller's `send_queue` (at least one slot, at most
+  /// 65,535; empty: the `kSendQueuePackets` slots inside the object), which must outlive the
+  /// connection and is used by it alone. More slots let more packets wait for one writev (a
+  /// batching driver); the send buffer bounds the bytes either way.
+  Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer,
+             std::span<SendSlot> send_queue) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   /// Movable (into a container, out of a factory): the state and the views of the caller's
@@ -193,6 +230,7 @@ class Connection {
   /// publishes are queued for resend (DUP set) and PUBRELs again [MQTT-4.4.0-1], as many PUBLISH
   /// as the server's Receive Maximum lets through, the rest as acknowledgements arrive.
   /// Errors (nothing queued, state unchanged): AlreadyConnected (Connecting or Connected);
+  /// ProtocolVersionNotChosen (`options.version` left unset in a build with both versions);
   /// InvalidArgument and the codec's encode errors for bad options; BufferTooSmall (CONNECT does
   /// not fit the send buffer); ProtocolVersionDisabled.
   [[nodiscard]] Result<void> connect(const ConnectOptions& options, Instant now,
@@ -214,13 +252,25 @@ class Connection {
   /// errors (InvalidTopicFilter, InvalidSubscriptionOptions, PropertyNotAllowed, ...).
   [[nodiscard]] Result<std::uint16_t> subscribe(std::span<const Subscription> subscriptions,
                                                 Instant now,
-                                                const Properties& properties = {}) noexcept;
+                                                const Properties& properties = {}) noexcept {
+    return request(subscriptions, {}, now, properties);
+  }
 
   /// Queues UNSUBSCRIBE and returns its packet id; the outcome is an UnsubscribeCompleted event.
   /// Errors: as `subscribe`.
   [[nodiscard]] Result<std::uint16_t> unsubscribe(std::span<const std::string_view> filters,
                                                   Instant now,
-                                                  const Properties& properties = {}) noexcept;
+                                                  const Properties& properties = {}) noexcept {
+    return request({}, filters, now, properties);
+  }
+
+  /// `subscribe` when `subscriptions` is not empty, else `unsubscribe` of `filters` (one path
+  /// for both requests; a driver that forwards either calls this). Errors: as `subscribe`
+  /// (InvalidArgument when both are empty).
+  [[nodiscard]] Result<std::uint16_t> request(std::span<const Subscription> subscriptions,
+                                              std::span<const std::string_view> filters,
+                                              Instant now,
+                                              const Properties& properties = {}) noexcept;
 
   /// Queues PINGREQ; a PingResponse event follows when the PINGRESP arrives. How long to wait
   /// for it is the caller's choice (keep-alive PINGREQs, sent by `on_timer`, are timed by the
@@ -269,6 +319,9 @@ class Connection {
   [[nodiscard]] std::optional<Event> poll_event(Instant now) noexcept;
   /// True when `poll_event` has a close or loss to report (which needs no incoming packet).
   [[nodiscard]] bool notices_pending() const noexcept;
+  /// The next close or loss to report (what `notices_pending()` announces), or nullopt; never
+  /// handles an incoming packet, so the views of the last event (a CONNACK) stay valid.
+  [[nodiscard]] std::optional<Event> poll_notice() noexcept;
   /// True when the receive buffer holds a complete (or invalid) packet not yet polled.
   [[nodiscard]] bool packet_pending() const noexcept;
 
@@ -311,6 +364,10 @@ class Connection {
 
   [[nodiscard]] ConnectionState state() const noexcept { return state_; }
   [[nodiscard]] bool connected() const noexcept { return state_ == ConnectionState::Connected; }
+  /// Connecting or Connected: a connection attempt or a connection is in progress.
+  [[nodiscard]] bool open() const noexcept {
+    return state_ == ConnectionState::Connecting || state_ == ConnectionState::Connected;
+  }
   /// The error that ended the last connection attempt or connection (Ok after `disconnect`).
   [[nodiscard]] Errc error() const noexcept { return error_; }
   /// The reason code of the last CONNACK refusal or server DISCONNECT (Success if none).
@@ -325,11 +382,6 @@ class Connection {
   [[nodiscard]] const Session& session() const noexcept { return *session_; }
 
  private:
-  struct Slot {
-    std::uint32_t end = 0;  // send-buffer offset where this packet's own bytes end
-    std::uint32_t payload_size = 0;
-    const std::byte* payload = nullptr;  // written after the send-buffer bytes
-  };
   enum class Notice : std::uint8_t { None, Closed, ConnectFailed };
 
   void clear_output() noexcept;
@@ -337,25 +389,41 @@ class Connection {
   // Room for one more packet of `bytes` in the send queue (compacting the send buffer if that
   // makes it); the common case inline: it runs for every packet.
   [[nodiscard]] bool room_for(std::size_t bytes) noexcept {
-    if (slot_count_ < kSendQueuePackets && tx_.size() - tx_tail_ >= bytes) return true;
+    if (slot_count_ < slot_capacity_ && tx_.size() - tx_tail_ >= bytes) return true;
     return make_room(bytes);
   }
   [[nodiscard]] bool make_room(std::size_t bytes) noexcept;
-  template <class P>
-  Result<void> queue(const P& packet) noexcept;
-  bool queue_ack(const Reply& reply, Instant now) noexcept;
+  // Room for a packet of `bytes` send-buffer bytes: BufferTooSmall when it can never fit,
+  // SendQueueFull when it will after a write.
+  [[nodiscard]] Result<void> reserve(std::size_t bytes) noexcept;
+  // Queues `size` fixed bytes (PINGREQ, a reason-only DISCONNECT); room was checked.
+  void queue_copy(const std::byte* bytes, std::size_t size) noexcept;
+  // Encodes the header of a validated publish into the reserved room and queues it with its
+  // payload.
+  [[nodiscard]] Result<void> queue_publish(const Publish& p) noexcept;
+  bool queue_ack(const Reply& reply) noexcept;
   void queue_bytes(std::size_t size, Bytes payload) noexcept;
   void drop_unwritten() noexcept;
   void pump(Instant now) noexcept;
-  template <class Request>
-  Result<std::uint16_t> request(Request& packet, Instant now) noexcept;
-  [[nodiscard]] std::optional<Event> handle_frame(Instant now) noexcept;
-  [[nodiscard]] std::optional<Event> next_notice() noexcept;
+  // The send-queue slots: the caller's, or the object's own.
+  [[nodiscard]] SendSlot* slots() noexcept {
+    return slots_ != nullptr ? slots_ : own_slots_.data();
+  }
+  [[nodiscard]] const SendSlot* slots() const noexcept {
+    return slots_ != nullptr ? slots_ : own_slots_.data();
+  }
+  // Handles the next complete packet; true when `e` holds an event to report.
+  [[nodiscard]] bool handle_frame(Event& e, Instant now) noexcept;
+  // The next close or loss into `e`; false when none.
+  [[nodiscard]] bool next_notice(Event& e) noexcept;
 
   Session* session_;
   MutableBytes rx_;
   MutableBytes tx_;
-  std::array<Slot, kSendQueuePackets> slots_{};
+  // The caller's send queue, or null for own_slots_ (a pointer that stays right when the
+  // object moves).
+  SendSlot* slots_ = nullptr;
+  std::array<SendSlot, kSendQueuePackets> own_slots_;
   Packet packet_{std::in_place_type<PingResp>};  // the packet the last event points into
   // The loss the last event points at, and the resend being queued: never in use at once
   // (a resend is queued inside a call, and every call ends the views of the last event).
@@ -377,7 +445,8 @@ class Connection {
   std::uint32_t queued_ = 0;        // bytes waiting to be written
   std::uint32_t resends_left_ = 0;  // resends the last CONNACK queued, not yet taken
   Reply reply_{};                   // the ack of the last MessageReceived, queued at next poll
-  std::uint8_t slot_count_ = 0;
+  std::uint16_t slot_count_ = 0;
+  std::uint16_t slot_capacity_ = kSendQueuePackets;
   ConnectionState state_ = ConnectionState::Idle;
   Notice notice_ = Notice::None;
   Version version_ = Version::V5;

@@ -77,6 +77,7 @@ enum class Errc : std::uint8_t {
   ConnectFailed,                 ///< TCP connect failed or was refused
   CalledFromHandler,             ///< a blocking client call made from inside its event handler
   SendQueueFull,                 ///< the connection's send queue has no room now: write, then retry
+  ProtocolVersionNotChosen,      ///< ConnectOptions::version unset in a build with both versions
 };
 
 /// True when `e` is in the codec's "malformed input" group above (MalformedRemainingLength to
@@ -139,6 +140,7 @@ enum class Errc : std::uint8_t {
     case Errc::ConnectFailed:
     case Errc::CalledFromHandler:
     case Errc::SendQueueFull:
+    case Errc::ProtocolVersionNotChosen:
       return false;
   }
   return false;  // a value outside the enumerators (never produced by edgekit)
