@@ -6,8 +6,8 @@
 
 namespace edgekit::fleetd {
 
-Revoker::Revoker(BrokerLink& link, Logger& log, StillRefused still_refused)
-    : link_(link), log_(log), still_refused_(std::move(still_refused)) {}
+Revoker::Revoker(asio::io_context& io, BrokerLink& link, Logger& log, StillRefused still_refused)
+    : link_(link), log_(log), retry_(io), still_refused_(std::move(still_refused)) {}
 
 bool Revoker::send(const std::string& certificate_id) {
   const std::string payload =
@@ -35,7 +35,19 @@ void Revoker::kick(const std::string& certificate_id) {
 
 void Revoker::flush() {
   while (!pending_.empty() && link_.up()) {
-    if (!send(pending_.front())) return;  // the session is full or the link just dropped
+    if (!send(pending_.front())) {
+      // The session's in-flight window is full (many kicks at once) or the link just dropped:
+      // try again shortly; a dropped link flushes by itself when it is back (on_link).
+      if (!retry_armed_) {
+        retry_armed_ = true;
+        retry_.expires_after(kRetry);
+        retry_.async_wait([this](const asio::error_code& ec) {
+          retry_armed_ = false;
+          if (!ec) flush();
+        });
+      }
+      return;
+    }
     pending_.pop_front();
   }
 }

@@ -13,6 +13,9 @@
 ///
 /// Thread safety: none; runs on the io_context thread that runs the broker link.
 
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -32,7 +35,11 @@ class Revoker {
 
   using StillRefused = std::function<bool(const std::string& certificate_id)>;
 
-  Revoker(BrokerLink& link, Logger& log, StillRefused still_refused);
+  /// How soon a kick refused by a full session (many at once: a CA's certificates) is retried.
+  static constexpr std::chrono::milliseconds kRetry{50};
+
+  /// `io` is the loop that runs `link`.
+  Revoker(asio::io_context& io, BrokerLink& link, Logger& log, StillRefused still_refused);
 
   /// Disconnects every connection using `certificate_id`: now when the link is up, else when it
   /// comes up.
@@ -53,6 +60,8 @@ class Revoker {
 
   BrokerLink& link_;
   Logger& log_;
+  asio::steady_timer retry_;
+  bool retry_armed_ = false;
   StillRefused still_refused_;
   std::deque<std::string> pending_;
   std::deque<Sent> recent_;

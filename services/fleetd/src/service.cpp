@@ -90,7 +90,7 @@ Exit run_service(const Config& config, Logger& log) {
   // Revocation on live connections: a kick is sent again after a reconnect only while the
   // certificate is still refused (the same decision the broker would get).
   Store& registry = *store.value();
-  Revoker revoker(link, log, [&registry](const std::string& id) {
+  Revoker revoker(io, link, log, [&registry](const std::string& id) {
     auto refused = certificate_refused(registry, id);
     return !refused || refused.value();  // when the store cannot say, kicking is the safe side
   });

@@ -22,11 +22,6 @@ constexpr std::size_t kMaxAttributeValue = 800;  // AWS's limit
 constexpr std::size_t kMaxDescription = 2048;
 constexpr std::size_t kMaxPolicyDocument = 20 * 1024;
 
-#define EDGEKIT_TRY_ASSIGN(var, expr)                   \
-  auto var##_r = (expr);                                \
-  if (!var##_r) return fail(std::move(var##_r.error())); \
-  auto var = std::move(var##_r.value())
-
 Res<json> body_object(std::string_view body) { return http::object_of(body, kMaxBody); }
 
 bool printable(std::string_view s) {
@@ -113,14 +108,22 @@ Res<std::optional<std::int64_t>> parse_version_query(std::string_view v) {
 }
 
 Res<Thing> parse_create_thing(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"thingName", "thingTypeName", "attributes"}); !o) {
     return fail(std::move(o.error()));
   }
   Thing t;
-  EDGEKIT_TRY_ASSIGN(name, string_member(j, "thingName", true, kMaxName));
-  EDGEKIT_TRY_ASSIGN(type, string_member(j, "thingTypeName", false, kMaxName));
-  EDGEKIT_TRY_ASSIGN(attributes, attributes_of(j));
+  auto name_r = string_member(j, "thingName", true, kMaxName);
+  if (!name_r) return fail(std::move(name_r.error()));
+  auto name = std::move(name_r.value());
+  auto type_r = string_member(j, "thingTypeName", false, kMaxName);
+  if (!type_r) return fail(std::move(type_r.error()));
+  auto type = std::move(type_r.value());
+  auto attributes_r = attributes_of(j);
+  if (!attributes_r) return fail(std::move(attributes_r.error()));
+  auto attributes = std::move(attributes_r.value());
   t.name = std::move(name);
   t.type = std::move(type);
   t.attributes = std::move(attributes);
@@ -128,22 +131,32 @@ Res<Thing> parse_create_thing(std::string_view body) {
 }
 
 Res<ThingUpdate> parse_update_thing(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"thingTypeName", "attributes", "merge", "expectedVersion"}); !o) {
     return fail(std::move(o.error()));
   }
   ThingUpdate u;
   if (j.contains("thingTypeName")) {
-    EDGEKIT_TRY_ASSIGN(type, string_member(j, "thingTypeName", false, kMaxName));
+    auto type_r = string_member(j, "thingTypeName", false, kMaxName);
+    if (!type_r) return fail(std::move(type_r.error()));
+    auto type = std::move(type_r.value());
     u.type = std::move(type);
   }
   if (j.contains("attributes")) {
-    EDGEKIT_TRY_ASSIGN(attributes, attributes_of(j));
+    auto attributes_r = attributes_of(j);
+    if (!attributes_r) return fail(std::move(attributes_r.error()));
+    auto attributes = std::move(attributes_r.value());
     u.attributes = std::move(attributes);
   }
-  EDGEKIT_TRY_ASSIGN(merge, bool_member(j, "merge"));
+  auto merge_r = bool_member(j, "merge");
+  if (!merge_r) return fail(std::move(merge_r.error()));
+  auto merge = std::move(merge_r.value());
   u.merge = merge.value_or(false);
-  EDGEKIT_TRY_ASSIGN(version, integer_member(j, "expectedVersion"));
+  auto version_r = integer_member(j, "expectedVersion");
+  if (!version_r) return fail(std::move(version_r.error()));
+  auto version = std::move(version_r.value());
   u.expected_version = version;
   return u;
 }
@@ -168,22 +181,36 @@ Thing apply(const ThingUpdate& u, Thing current) {
 }
 
 Res<ThingGroup> parse_create_group(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"groupName", "description"}); !o) return fail(std::move(o.error()));
-  EDGEKIT_TRY_ASSIGN(name, string_member(j, "groupName", true, kMaxName));
-  EDGEKIT_TRY_ASSIGN(description, string_member(j, "description", false, kMaxDescription));
+  auto name_r = string_member(j, "groupName", true, kMaxName);
+  if (!name_r) return fail(std::move(name_r.error()));
+  auto name = std::move(name_r.value());
+  auto description_r = string_member(j, "description", false, kMaxDescription);
+  if (!description_r) return fail(std::move(description_r.error()));
+  auto description = std::move(description_r.value());
   return ThingGroup{std::move(name), std::move(description), 0};
 }
 
 Res<CertificateRegistration> parse_register_certificate(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"certificatePem", "status", "caCertificateId"}); !o) {
     return fail(std::move(o.error()));
   }
   CertificateRegistration r;
-  EDGEKIT_TRY_ASSIGN(pem, string_member(j, "certificatePem", true, kMaxPem));
-  EDGEKIT_TRY_ASSIGN(status, string_member(j, "status", false, 32));
-  EDGEKIT_TRY_ASSIGN(ca, string_member(j, "caCertificateId", false, 64));
+  auto pem_r = string_member(j, "certificatePem", true, kMaxPem);
+  if (!pem_r) return fail(std::move(pem_r.error()));
+  auto pem = std::move(pem_r.value());
+  auto status_r = string_member(j, "status", false, 32);
+  if (!status_r) return fail(std::move(status_r.error()));
+  auto status = std::move(status_r.value());
+  auto ca_r = string_member(j, "caCertificateId", false, 64);
+  if (!ca_r) return fail(std::move(ca_r.error()));
+  auto ca = std::move(ca_r.value());
   r.pem = std::move(pem);
   r.ca_id = std::move(ca);
   if (!status.empty()) {
@@ -198,12 +225,18 @@ Res<CertificateRegistration> parse_register_certificate(std::string_view body) {
 }
 
 Res<Policy> parse_create_policy(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"policyName", "policyDocument"}); !o) {
     return fail(std::move(o.error()));
   }
-  EDGEKIT_TRY_ASSIGN(name, string_member(j, "policyName", true, kMaxName));
-  EDGEKIT_TRY_ASSIGN(document, document_member(j, "policyDocument", kMaxPolicyDocument));
+  auto name_r = string_member(j, "policyName", true, kMaxName);
+  if (!name_r) return fail(std::move(name_r.error()));
+  auto name = std::move(name_r.value());
+  auto document_r = document_member(j, "policyDocument", kMaxPolicyDocument);
+  if (!document_r) return fail(std::move(document_r.error()));
+  auto document = std::move(document_r.value());
   if (auto p = policy::parse(document); !p) {
     return fail(Errc::InvalidArgument, "invalid policy document: " + p.error().message);
   }
@@ -214,17 +247,27 @@ Res<Policy> parse_create_policy(std::string_view body) {
 }
 
 Res<CaRegistration> parse_register_ca(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(
           j, {"caCertificatePem", "status", "autoRegistration", "registrationTemplate"});
       !o) {
     return fail(std::move(o.error()));
   }
   CaRegistration r;
-  EDGEKIT_TRY_ASSIGN(pem, string_member(j, "caCertificatePem", true, kMaxPem));
-  EDGEKIT_TRY_ASSIGN(status, string_member(j, "status", false, 32));
-  EDGEKIT_TRY_ASSIGN(automatic, bool_member(j, "autoRegistration"));
-  EDGEKIT_TRY_ASSIGN(tmpl, string_member(j, "registrationTemplate", false, 36));
+  auto pem_r = string_member(j, "caCertificatePem", true, kMaxPem);
+  if (!pem_r) return fail(std::move(pem_r.error()));
+  auto pem = std::move(pem_r.value());
+  auto status_r = string_member(j, "status", false, 32);
+  if (!status_r) return fail(std::move(status_r.error()));
+  auto status = std::move(status_r.value());
+  auto automatic_r = bool_member(j, "autoRegistration");
+  if (!automatic_r) return fail(std::move(automatic_r.error()));
+  auto automatic = std::move(automatic_r.value());
+  auto tmpl_r = string_member(j, "registrationTemplate", false, 36);
+  if (!tmpl_r) return fail(std::move(tmpl_r.error()));
+  auto tmpl = std::move(tmpl_r.value());
   r.pem = std::move(pem);
   if (!status.empty()) {
     auto s = ca_status_from(status);
@@ -237,15 +280,21 @@ Res<CaRegistration> parse_register_ca(std::string_view body) {
 }
 
 Res<CaUpdate> parse_update_ca(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"autoRegistration", "registrationTemplate"}); !o) {
     return fail(std::move(o.error()));
   }
   CaUpdate u;
-  EDGEKIT_TRY_ASSIGN(automatic, bool_member(j, "autoRegistration"));
+  auto automatic_r = bool_member(j, "autoRegistration");
+  if (!automatic_r) return fail(std::move(automatic_r.error()));
+  auto automatic = std::move(automatic_r.value());
   u.auto_registration = automatic;
   if (j.contains("registrationTemplate")) {
-    EDGEKIT_TRY_ASSIGN(tmpl, string_member(j, "registrationTemplate", false, 36));
+    auto tmpl_r = string_member(j, "registrationTemplate", false, 36);
+    if (!tmpl_r) return fail(std::move(tmpl_r.error()));
+    auto tmpl = std::move(tmpl_r.value());
     u.registration_template = std::move(tmpl);
   }
   if (!u.auto_registration && !u.registration_template) {
@@ -256,18 +305,30 @@ Res<CaUpdate> parse_update_ca(std::string_view body) {
 }
 
 Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(
           j, {"templateName", "templateBody", "type", "description", "enabled"});
       !o) {
     return fail(std::move(o.error()));
   }
   ProvisioningTemplate t;
-  EDGEKIT_TRY_ASSIGN(name, string_member(j, "templateName", true, 36));
-  EDGEKIT_TRY_ASSIGN(text, document_member(j, "templateBody", kMaxTemplateBody));
-  EDGEKIT_TRY_ASSIGN(type, string_member(j, "type", false, 32));
-  EDGEKIT_TRY_ASSIGN(description, string_member(j, "description", false, 500));
-  EDGEKIT_TRY_ASSIGN(enabled, bool_member(j, "enabled"));
+  auto name_r = string_member(j, "templateName", true, 36);
+  if (!name_r) return fail(std::move(name_r.error()));
+  auto name = std::move(name_r.value());
+  auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
+  if (!text_r) return fail(std::move(text_r.error()));
+  auto text = std::move(text_r.value());
+  auto type_r = string_member(j, "type", false, 32);
+  if (!type_r) return fail(std::move(type_r.error()));
+  auto type = std::move(type_r.value());
+  auto description_r = string_member(j, "description", false, 500);
+  if (!description_r) return fail(std::move(description_r.error()));
+  auto description = std::move(description_r.value());
+  auto enabled_r = bool_member(j, "enabled");
+  if (!enabled_r) return fail(std::move(enabled_r.error()));
+  auto enabled = std::move(enabled_r.value());
   t.name = std::move(name);
   t.type = type.empty() ? "FLEET_PROVISIONING" : std::move(type);
   if (auto v = validate_template(text, t.type); !v) return fail(std::move(v.error()));
@@ -278,20 +339,28 @@ Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
 }
 
 Res<TemplateUpdate> parse_update_template(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"templateBody", "description", "enabled"}); !o) {
     return fail(std::move(o.error()));
   }
   TemplateUpdate u;
   if (j.contains("templateBody")) {
-    EDGEKIT_TRY_ASSIGN(text, document_member(j, "templateBody", kMaxTemplateBody));
+    auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
+    if (!text_r) return fail(std::move(text_r.error()));
+    auto text = std::move(text_r.value());
     u.body = std::move(text);
   }
   if (j.contains("description")) {
-    EDGEKIT_TRY_ASSIGN(description, string_member(j, "description", false, 500));
+    auto description_r = string_member(j, "description", false, 500);
+    if (!description_r) return fail(std::move(description_r.error()));
+    auto description = std::move(description_r.value());
     u.description = std::move(description);
   }
-  EDGEKIT_TRY_ASSIGN(enabled, bool_member(j, "enabled"));
+  auto enabled_r = bool_member(j, "enabled");
+  if (!enabled_r) return fail(std::move(enabled_r.error()));
+  auto enabled = std::move(enabled_r.value());
   u.enabled = enabled;
   if (!u.body && !u.description && !u.enabled) {
     return fail(Errc::InvalidArgument,
@@ -301,10 +370,16 @@ Res<TemplateUpdate> parse_update_template(std::string_view body) {
 }
 
 Res<void> parse_and_validate_template(std::string_view body) {
-  EDGEKIT_TRY_ASSIGN(j, body_object(body));
+  auto j_r = body_object(body);
+  if (!j_r) return fail(std::move(j_r.error()));
+  auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"templateBody", "type"}); !o) return fail(std::move(o.error()));
-  EDGEKIT_TRY_ASSIGN(text, document_member(j, "templateBody", kMaxTemplateBody));
-  EDGEKIT_TRY_ASSIGN(type, string_member(j, "type", false, 32));
+  auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
+  if (!text_r) return fail(std::move(text_r.error()));
+  auto text = std::move(text_r.value());
+  auto type_r = string_member(j, "type", false, 32);
+  if (!type_r) return fail(std::move(type_r.error()));
+  auto type = std::move(type_r.value());
   return validate_template(text, type.empty() ? "FLEET_PROVISIONING" : type);
 }
 
