@@ -279,7 +279,7 @@ void AdminServer::create_thing(const Req& req, Resp& res) {
   if (!t) return bad_request(res, t.error());
   run(res, 201, [t = std::move(t.value())](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.create_thing(t);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -289,7 +289,7 @@ void AdminServer::list_things(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.list_things(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const Thing& t) { return admin::to_json(t); });
   });
 }
@@ -297,11 +297,11 @@ void AdminServer::list_things(const Req& req, Resp& res) {
 void AdminServer::describe_thing(const Req& req, Resp& res) {
   run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto t = tx.get_thing(name);
-    if (!t) return fail(std::move(t.error()));
+    if (!t) return fail(t.error());
     auto certs = tx.principals_of(name);
-    if (!certs) return fail(std::move(certs.error()));
+    if (!certs) return fail(certs.error());
     auto groups = tx.groups_of(name);
-    if (!groups) return fail(std::move(groups.error()));
+    if (!groups) return fail(groups.error());
     json j = admin::to_json(t.value());
     j["certificates"] = certs.value();
     j["groups"] = groups.value();
@@ -314,9 +314,9 @@ void AdminServer::update_thing(const Req& req, Resp& res) {
   if (!u) return bad_request(res, u.error());
   run(res, 200, [name = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
     auto t = tx.get_thing(name);
-    if (!t) return fail(std::move(t.error()));
+    if (!t) return fail(t.error());
     auto r = tx.update_thing(admin::apply(u, std::move(t.value())), u.expected_version);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -325,7 +325,7 @@ void AdminServer::delete_thing(const Req& req, Resp& res) {
   auto v = admin::parse_version_query(req.get_param_value("expectedVersion"));
   if (!v) return bad_request(res, v.error());
   run(res, 204, [name = param(req, 1), v = v.value()](Tx& tx, Kicks&) -> Res<json> {
-    if (auto r = tx.delete_thing(name, v); !r) return fail(std::move(r.error()));
+    if (auto r = tx.delete_thing(name, v); !r) return fail(r.error());
     return json();
   });
 }
@@ -335,7 +335,7 @@ void AdminServer::delete_thing(const Req& req, Resp& res) {
 // reconnect under the new ones.
 void AdminServer::attach_certificate(const Req& req, Resp& res) {
   run(res, 204, [thing = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
-    if (auto r = tx.attach_thing_principal(thing, cert); !r) return fail(std::move(r.error()));
+    if (auto r = tx.attach_thing_principal(thing, cert); !r) return fail(r.error());
     k.push_back(cert);
     return json();
   });
@@ -343,7 +343,7 @@ void AdminServer::attach_certificate(const Req& req, Resp& res) {
 
 void AdminServer::detach_certificate(const Req& req, Resp& res) {
   run(res, 204, [thing = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
-    if (auto r = tx.detach_thing_principal(thing, cert); !r) return fail(std::move(r.error()));
+    if (auto r = tx.detach_thing_principal(thing, cert); !r) return fail(r.error());
     k.push_back(cert);
     return json();
   });
@@ -354,7 +354,7 @@ void AdminServer::create_group(const Req& req, Resp& res) {
   if (!g) return bad_request(res, g.error());
   run(res, 201, [g = std::move(g.value())](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.create_group(g);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -364,7 +364,7 @@ void AdminServer::list_groups(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.list_groups(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const ThingGroup& g) { return admin::to_json(g); });
   });
 }
@@ -372,7 +372,7 @@ void AdminServer::list_groups(const Req& req, Resp& res) {
 void AdminServer::describe_group(const Req& req, Resp& res) {
   run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.get_group(name);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -382,21 +382,21 @@ void AdminServer::list_group_things(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [name = param(req, 1), p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.things_in_group(name, p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const std::string& s) { return json(s); });
   });
 }
 
 void AdminServer::add_to_group(const Req& req, Resp& res) {
   run(res, 204, [group = param(req, 1), thing = param(req, 2)](Tx& tx, Kicks&) -> Res<json> {
-    if (auto r = tx.add_to_group(group, thing); !r) return fail(std::move(r.error()));
+    if (auto r = tx.add_to_group(group, thing); !r) return fail(r.error());
     return json();
   });
 }
 
 void AdminServer::remove_from_group(const Req& req, Resp& res) {
   run(res, 204, [group = param(req, 1), thing = param(req, 2)](Tx& tx, Kicks&) -> Res<json> {
-    if (auto r = tx.remove_from_group(group, thing); !r) return fail(std::move(r.error()));
+    if (auto r = tx.remove_from_group(group, thing); !r) return fail(r.error());
     return json();
   });
 }
@@ -423,7 +423,7 @@ void AdminServer::register_certificate(const Req& req, Resp& res) {
         if (ca.error().code == Errc::NotFound) {
           return fail(Errc::InvalidArgument, "caCertificateId names no registered CA");
         }
-        return fail(std::move(ca.error()));
+        return fail(ca.error());
       }
       if (!admin::issued_by(reg.pem, ca.value().pem)) {
         return fail(Errc::InvalidArgument,
@@ -437,7 +437,7 @@ void AdminServer::register_certificate(const Req& req, Resp& res) {
       page.limit = 1000;
       for (;;) {
         auto cas = tx.list_cas(page);
-        if (!cas) return fail(std::move(cas.error()));
+        if (!cas) return fail(cas.error());
         for (const auto& ca : cas.value().items) {
           if (c.ca_id.empty() && admin::issued_by(reg.pem, ca.pem)) c.ca_id = ca.id;
         }
@@ -446,7 +446,7 @@ void AdminServer::register_certificate(const Req& req, Resp& res) {
       }
     }
     auto r = tx.create_certificate(c);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value(), false);
   });
 }
@@ -456,7 +456,7 @@ void AdminServer::list_certificates(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.list_certificates(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(),
                             [](const Certificate& c) { return admin::to_json(c, false); });
   });
@@ -465,11 +465,11 @@ void AdminServer::list_certificates(const Req& req, Resp& res) {
 void AdminServer::describe_certificate(const Req& req, Resp& res) {
   run(res, 200, [id = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto c = tx.get_certificate(id);
-    if (!c) return fail(std::move(c.error()));
+    if (!c) return fail(c.error());
     auto things = tx.things_of(id);
-    if (!things) return fail(std::move(things.error()));
+    if (!things) return fail(things.error());
     auto policies = tx.policies_of(id);
-    if (!policies) return fail(std::move(policies.error()));
+    if (!policies) return fail(policies.error());
     json j = admin::to_json(c.value(), true);
     j["things"] = things.value();
     j["policies"] = policies.value();
@@ -479,7 +479,7 @@ void AdminServer::describe_certificate(const Req& req, Resp& res) {
 
 void AdminServer::delete_certificate(const Req& req, Resp& res) {
   run(res, 204, [id = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
-    if (auto r = tx.delete_certificate(id); !r) return fail(std::move(r.error()));
+    if (auto r = tx.delete_certificate(id); !r) return fail(r.error());
     return json();
   });
 }
@@ -487,7 +487,7 @@ void AdminServer::delete_certificate(const Req& req, Resp& res) {
 void AdminServer::set_certificate_status(const Req& req, Resp& res, CertificateStatus s) {
   run(res, 200, [id = param(req, 1), s](Tx& tx, Kicks& k) -> Res<json> {
     auto r = tx.set_certificate_status(id, s);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     if (s != CertificateStatus::Active) k.push_back(id);
     return admin::to_json(r.value(), false);
   });
@@ -510,7 +510,7 @@ void AdminServer::create_policy(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 201, [p = std::move(p.value())](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.create_policy(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -520,7 +520,7 @@ void AdminServer::list_policies(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.list_policies(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const Policy& x) { return admin::to_json(x); });
   });
 }
@@ -528,14 +528,14 @@ void AdminServer::list_policies(const Req& req, Resp& res) {
 void AdminServer::get_policy(const Req& req, Resp& res) {
   run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.get_policy(name);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
 
 void AdminServer::delete_policy(const Req& req, Resp& res) {
   run(res, 204, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
-    if (auto r = tx.delete_policy(name); !r) return fail(std::move(r.error()));
+    if (auto r = tx.delete_policy(name); !r) return fail(r.error());
     return json();
   });
 }
@@ -544,7 +544,7 @@ void AdminServer::delete_policy(const Req& req, Resp& res) {
 // them so that they reconnect under the new rules (or are refused).
 void AdminServer::attach_policy(const Req& req, Resp& res) {
   run(res, 204, [name = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
-    if (auto r = tx.attach_policy(name, cert); !r) return fail(std::move(r.error()));
+    if (auto r = tx.attach_policy(name, cert); !r) return fail(r.error());
     k.push_back(cert);
     return json();
   });
@@ -552,7 +552,7 @@ void AdminServer::attach_policy(const Req& req, Resp& res) {
 
 void AdminServer::detach_policy(const Req& req, Resp& res) {
   run(res, 204, [name = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
-    if (auto r = tx.detach_policy(name, cert); !r) return fail(std::move(r.error()));
+    if (auto r = tx.detach_policy(name, cert); !r) return fail(r.error());
     k.push_back(cert);
     return json();
   });
@@ -569,7 +569,7 @@ Res<void> template_exists(Tx& tx, const std::string& name) {
   if (t.error().code == Errc::NotFound) {
     return fail(Errc::InvalidArgument, "registration template '" + name + "' does not exist");
   }
-  return fail(std::move(t.error()));
+  return fail(t.error());
 }
 
 }  // namespace
@@ -586,11 +586,11 @@ void AdminServer::register_ca(const Req& req, Resp& res) {
   run(res, 201, [reg = std::move(reg.value()), id = facts.value().id](Tx& tx,
                                                                        Kicks&) -> Res<json> {
     if (auto t = template_exists(tx, reg.registration_template); !t) {
-      return fail(std::move(t.error()));
+      return fail(t.error());
     }
     auto r = tx.register_ca({id, reg.pem, reg.status, reg.auto_registration,
                              reg.registration_template, 0});
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value(), false);
   });
 }
@@ -600,7 +600,7 @@ void AdminServer::list_cas(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.list_cas(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const CaRecord& c) { return admin::to_json(c, false); });
   });
 }
@@ -608,7 +608,7 @@ void AdminServer::list_cas(const Req& req, Resp& res) {
 void AdminServer::describe_ca(const Req& req, Resp& res) {
   run(res, 200, [id = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.get_ca(id);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value(), true);
   });
 }
@@ -618,17 +618,17 @@ void AdminServer::update_ca(const Req& req, Resp& res) {
   if (!u) return bad_request(res, u.error());
   run(res, 200, [id = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
     auto ca = tx.get_ca(id);
-    if (!ca) return fail(std::move(ca.error()));
+    if (!ca) return fail(ca.error());
     CaRecord c = std::move(ca.value());
     if (u.auto_registration) c.auto_registration = *u.auto_registration;
     if (u.registration_template) {
       if (auto t = template_exists(tx, *u.registration_template); !t) {
-        return fail(std::move(t.error()));
+        return fail(t.error());
       }
       c.registration_template = *u.registration_template;
     }
     auto r = tx.update_ca(c);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value(), false);
   });
 }
@@ -636,15 +636,15 @@ void AdminServer::update_ca(const Req& req, Resp& res) {
 void AdminServer::set_ca_status(const Req& req, Resp& res, CaStatus s) {
   run(res, 200, [id = param(req, 1), s](Tx& tx, Kicks& k) -> Res<json> {
     auto ca = tx.get_ca(id);
-    if (!ca) return fail(std::move(ca.error()));
+    if (!ca) return fail(ca.error());
     CaRecord c = std::move(ca.value());
     c.status = s;
     auto r = tx.update_ca(c);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     if (s == CaStatus::Inactive) {
       // Every certificate it issued is refused from now on: drop their live connections.
       auto certs = tx.certificates_of_ca(id);
-      if (!certs) return fail(std::move(certs.error()));
+      if (!certs) return fail(certs.error());
       k = std::move(certs.value());
     }
     return admin::to_json(r.value(), false);
@@ -665,7 +665,7 @@ void AdminServer::create_template(const Req& req, Resp& res) {
   if (!t) return bad_request(res, t.error());
   run(res, 201, [t = std::move(t.value())](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.create_template(t);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -683,7 +683,7 @@ void AdminServer::list_templates(const Req& req, Resp& res) {
   if (!p) return bad_request(res, p.error());
   run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.list_templates(p);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::page_json(r.value(),
                             [](const ProvisioningTemplate& t) { return admin::to_json(t); });
   });
@@ -692,7 +692,7 @@ void AdminServer::list_templates(const Req& req, Resp& res) {
 void AdminServer::describe_template(const Req& req, Resp& res) {
   run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.get_template(name);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
@@ -702,23 +702,23 @@ void AdminServer::update_template(const Req& req, Resp& res) {
   if (!u) return bad_request(res, u.error());
   run(res, 200, [name = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
     auto cur = tx.get_template(name);
-    if (!cur) return fail(std::move(cur.error()));
+    if (!cur) return fail(cur.error());
     ProvisioningTemplate t = std::move(cur.value());
     if (u.body) {
-      if (auto v = admin::validate_template(*u.body, t.type); !v) return fail(std::move(v.error()));
+      if (auto v = admin::validate_template(*u.body, t.type); !v) return fail(v.error());
       t.body = *u.body;
     }
     if (u.description) t.description = *u.description;
     if (u.enabled) t.enabled = *u.enabled;
     auto r = tx.update_template(t);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return admin::to_json(r.value());
   });
 }
 
 void AdminServer::delete_template(const Req& req, Resp& res) {
   run(res, 204, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
-    if (auto r = tx.delete_template(name); !r) return fail(std::move(r.error()));
+    if (auto r = tx.delete_template(name); !r) return fail(r.error());
     return json();
   });
 }

@@ -109,20 +109,20 @@ Res<std::optional<std::int64_t>> parse_version_query(std::string_view v) {
 
 Res<Thing> parse_create_thing(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"thingName", "thingTypeName", "attributes"}); !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   Thing t;
   auto name_r = string_member(j, "thingName", true, kMaxName);
-  if (!name_r) return fail(std::move(name_r.error()));
+  if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto type_r = string_member(j, "thingTypeName", false, kMaxName);
-  if (!type_r) return fail(std::move(type_r.error()));
+  if (!type_r) return fail(type_r.error());
   auto type = std::move(type_r.value());
   auto attributes_r = attributes_of(j);
-  if (!attributes_r) return fail(std::move(attributes_r.error()));
+  if (!attributes_r) return fail(attributes_r.error());
   auto attributes = std::move(attributes_r.value());
   t.name = std::move(name);
   t.type = std::move(type);
@@ -132,30 +132,30 @@ Res<Thing> parse_create_thing(std::string_view body) {
 
 Res<ThingUpdate> parse_update_thing(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"thingTypeName", "attributes", "merge", "expectedVersion"}); !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   ThingUpdate u;
   if (j.contains("thingTypeName")) {
     auto type_r = string_member(j, "thingTypeName", false, kMaxName);
-    if (!type_r) return fail(std::move(type_r.error()));
+    if (!type_r) return fail(type_r.error());
     auto type = std::move(type_r.value());
     u.type = std::move(type);
   }
   if (j.contains("attributes")) {
     auto attributes_r = attributes_of(j);
-    if (!attributes_r) return fail(std::move(attributes_r.error()));
+    if (!attributes_r) return fail(attributes_r.error());
     auto attributes = std::move(attributes_r.value());
     u.attributes = std::move(attributes);
   }
   auto merge_r = bool_member(j, "merge");
-  if (!merge_r) return fail(std::move(merge_r.error()));
+  if (!merge_r) return fail(merge_r.error());
   auto merge = std::move(merge_r.value());
   u.merge = merge.value_or(false);
   auto version_r = integer_member(j, "expectedVersion");
-  if (!version_r) return fail(std::move(version_r.error()));
+  if (!version_r) return fail(version_r.error());
   auto version = std::move(version_r.value());
   u.expected_version = version;
   return u;
@@ -182,34 +182,34 @@ Thing apply(const ThingUpdate& u, Thing current) {
 
 Res<ThingGroup> parse_create_group(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
-  if (auto o = only_members(j, {"groupName", "description"}); !o) return fail(std::move(o.error()));
+  if (auto o = only_members(j, {"groupName", "description"}); !o) return fail(o.error());
   auto name_r = string_member(j, "groupName", true, kMaxName);
-  if (!name_r) return fail(std::move(name_r.error()));
+  if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto description_r = string_member(j, "description", false, kMaxDescription);
-  if (!description_r) return fail(std::move(description_r.error()));
+  if (!description_r) return fail(description_r.error());
   auto description = std::move(description_r.value());
   return ThingGroup{std::move(name), std::move(description), 0};
 }
 
 Res<CertificateRegistration> parse_register_certificate(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"certificatePem", "status", "caCertificateId"}); !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   CertificateRegistration r;
   auto pem_r = string_member(j, "certificatePem", true, kMaxPem);
-  if (!pem_r) return fail(std::move(pem_r.error()));
+  if (!pem_r) return fail(pem_r.error());
   auto pem = std::move(pem_r.value());
   auto status_r = string_member(j, "status", false, 32);
-  if (!status_r) return fail(std::move(status_r.error()));
+  if (!status_r) return fail(status_r.error());
   auto status = std::move(status_r.value());
   auto ca_r = string_member(j, "caCertificateId", false, 64);
-  if (!ca_r) return fail(std::move(ca_r.error()));
+  if (!ca_r) return fail(ca_r.error());
   auto ca = std::move(ca_r.value());
   r.pem = std::move(pem);
   r.ca_id = std::move(ca);
@@ -226,16 +226,16 @@ Res<CertificateRegistration> parse_register_certificate(std::string_view body) {
 
 Res<Policy> parse_create_policy(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"policyName", "policyDocument"}); !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   auto name_r = string_member(j, "policyName", true, kMaxName);
-  if (!name_r) return fail(std::move(name_r.error()));
+  if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto document_r = document_member(j, "policyDocument", kMaxPolicyDocument);
-  if (!document_r) return fail(std::move(document_r.error()));
+  if (!document_r) return fail(document_r.error());
   auto document = std::move(document_r.value());
   if (auto p = policy::parse(document); !p) {
     return fail(Errc::InvalidArgument, "invalid policy document: " + p.error().message);
@@ -248,25 +248,25 @@ Res<Policy> parse_create_policy(std::string_view body) {
 
 Res<CaRegistration> parse_register_ca(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(
           j, {"caCertificatePem", "status", "autoRegistration", "registrationTemplate"});
       !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   CaRegistration r;
   auto pem_r = string_member(j, "caCertificatePem", true, kMaxPem);
-  if (!pem_r) return fail(std::move(pem_r.error()));
+  if (!pem_r) return fail(pem_r.error());
   auto pem = std::move(pem_r.value());
   auto status_r = string_member(j, "status", false, 32);
-  if (!status_r) return fail(std::move(status_r.error()));
+  if (!status_r) return fail(status_r.error());
   auto status = std::move(status_r.value());
   auto automatic_r = bool_member(j, "autoRegistration");
-  if (!automatic_r) return fail(std::move(automatic_r.error()));
+  if (!automatic_r) return fail(automatic_r.error());
   auto automatic = std::move(automatic_r.value());
   auto tmpl_r = string_member(j, "registrationTemplate", false, 36);
-  if (!tmpl_r) return fail(std::move(tmpl_r.error()));
+  if (!tmpl_r) return fail(tmpl_r.error());
   auto tmpl = std::move(tmpl_r.value());
   r.pem = std::move(pem);
   if (!status.empty()) {
@@ -281,19 +281,19 @@ Res<CaRegistration> parse_register_ca(std::string_view body) {
 
 Res<CaUpdate> parse_update_ca(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"autoRegistration", "registrationTemplate"}); !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   CaUpdate u;
   auto automatic_r = bool_member(j, "autoRegistration");
-  if (!automatic_r) return fail(std::move(automatic_r.error()));
+  if (!automatic_r) return fail(automatic_r.error());
   auto automatic = std::move(automatic_r.value());
   u.auto_registration = automatic;
   if (j.contains("registrationTemplate")) {
     auto tmpl_r = string_member(j, "registrationTemplate", false, 36);
-    if (!tmpl_r) return fail(std::move(tmpl_r.error()));
+    if (!tmpl_r) return fail(tmpl_r.error());
     auto tmpl = std::move(tmpl_r.value());
     u.registration_template = std::move(tmpl);
   }
@@ -306,32 +306,32 @@ Res<CaUpdate> parse_update_ca(std::string_view body) {
 
 Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(
           j, {"templateName", "templateBody", "type", "description", "enabled"});
       !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   ProvisioningTemplate t;
   auto name_r = string_member(j, "templateName", true, 36);
-  if (!name_r) return fail(std::move(name_r.error()));
+  if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
-  if (!text_r) return fail(std::move(text_r.error()));
+  if (!text_r) return fail(text_r.error());
   auto text = std::move(text_r.value());
   auto type_r = string_member(j, "type", false, 32);
-  if (!type_r) return fail(std::move(type_r.error()));
+  if (!type_r) return fail(type_r.error());
   auto type = std::move(type_r.value());
   auto description_r = string_member(j, "description", false, 500);
-  if (!description_r) return fail(std::move(description_r.error()));
+  if (!description_r) return fail(description_r.error());
   auto description = std::move(description_r.value());
   auto enabled_r = bool_member(j, "enabled");
-  if (!enabled_r) return fail(std::move(enabled_r.error()));
+  if (!enabled_r) return fail(enabled_r.error());
   auto enabled = std::move(enabled_r.value());
   t.name = std::move(name);
   t.type = type.empty() ? "FLEET_PROVISIONING" : std::move(type);
-  if (auto v = validate_template(text, t.type); !v) return fail(std::move(v.error()));
+  if (auto v = validate_template(text, t.type); !v) return fail(v.error());
   t.body = std::move(text);
   t.description = std::move(description);
   t.enabled = enabled.value_or(false);
@@ -340,26 +340,26 @@ Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
 
 Res<TemplateUpdate> parse_update_template(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"templateBody", "description", "enabled"}); !o) {
-    return fail(std::move(o.error()));
+    return fail(o.error());
   }
   TemplateUpdate u;
   if (j.contains("templateBody")) {
     auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
-    if (!text_r) return fail(std::move(text_r.error()));
+    if (!text_r) return fail(text_r.error());
     auto text = std::move(text_r.value());
     u.body = std::move(text);
   }
   if (j.contains("description")) {
     auto description_r = string_member(j, "description", false, 500);
-    if (!description_r) return fail(std::move(description_r.error()));
+    if (!description_r) return fail(description_r.error());
     auto description = std::move(description_r.value());
     u.description = std::move(description);
   }
   auto enabled_r = bool_member(j, "enabled");
-  if (!enabled_r) return fail(std::move(enabled_r.error()));
+  if (!enabled_r) return fail(enabled_r.error());
   auto enabled = std::move(enabled_r.value());
   u.enabled = enabled;
   if (!u.body && !u.description && !u.enabled) {
@@ -371,14 +371,14 @@ Res<TemplateUpdate> parse_update_template(std::string_view body) {
 
 Res<void> parse_and_validate_template(std::string_view body) {
   auto j_r = body_object(body);
-  if (!j_r) return fail(std::move(j_r.error()));
+  if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
-  if (auto o = only_members(j, {"templateBody", "type"}); !o) return fail(std::move(o.error()));
+  if (auto o = only_members(j, {"templateBody", "type"}); !o) return fail(o.error());
   auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
-  if (!text_r) return fail(std::move(text_r.error()));
+  if (!text_r) return fail(text_r.error());
   auto text = std::move(text_r.value());
   auto type_r = string_member(j, "type", false, 32);
-  if (!type_r) return fail(std::move(type_r.error()));
+  if (!type_r) return fail(type_r.error());
   auto type = std::move(type_r.value());
   return validate_template(text, type.empty() ? "FLEET_PROVISIONING" : type);
 }

@@ -20,7 +20,7 @@ Res<AuthDecision> authenticate(Store& store, const AuthRequest& req) {
       if (cert.error().code == Errc::NotFound) {
         return deny("certificate " + req.certificate_id + " is not registered");
       }
-      return fail(std::move(cert.error()));
+      return fail(cert.error());
     }
     const Certificate& c = cert.value();
     if (c.status != CertificateStatus::Active) {
@@ -30,7 +30,7 @@ Res<AuthDecision> authenticate(Store& store, const AuthRequest& req) {
     if (tx.now() > c.not_after) return deny("certificate " + c.id + " has expired");
     if (!c.ca_id.empty()) {
       auto ca = tx.get_ca(c.ca_id);
-      if (!ca) return fail(std::move(ca.error()));
+      if (!ca) return fail(ca.error());
       if (ca.value().status != CaStatus::Active) {
         return deny("the CA " + c.ca_id + " of certificate " + c.id + " is INACTIVE");
       }
@@ -38,17 +38,17 @@ Res<AuthDecision> authenticate(Store& store, const AuthRequest& req) {
     // ${iot:Connection.Thing.ThingName}: the attached thing whose name is the client id (AWS
     // resolves it only then; a certificate may be attached to several things).
     auto things = tx.things_of(c.id);
-    if (!things) return fail(std::move(things.error()));
+    if (!things) return fail(things.error());
     std::string thing;
     for (const auto& t : things.value()) {
       if (t == req.client_id) thing = t;
     }
     auto names = tx.policies_of(c.id);
-    if (!names) return fail(std::move(names.error()));
+    if (!names) return fail(names.error());
     std::vector<policy::Document> docs;
     for (const auto& n : names.value()) {
       auto p = tx.get_policy(n);
-      if (!p) return fail(std::move(p.error()));
+      if (!p) return fail(p.error());
       auto doc = policy::parse(p.value().document);
       // Stored policies were validated when written; one that no longer parses is a damaged
       // store, and nothing it might have allowed is granted.
@@ -75,12 +75,12 @@ Res<bool> certificate_refused(Store& store, const std::string& id) {
     auto cert = tx.get_certificate(id);
     if (!cert) {
       if (cert.error().code == Errc::NotFound) return true;
-      return fail(std::move(cert.error()));
+      return fail(cert.error());
     }
     if (cert.value().status != CertificateStatus::Active) return true;
     if (cert.value().ca_id.empty()) return false;
     auto ca = tx.get_ca(cert.value().ca_id);
-    if (!ca) return fail(std::move(ca.error()));
+    if (!ca) return fail(ca.error());
     return ca.value().status != CaStatus::Active;
   });
 }

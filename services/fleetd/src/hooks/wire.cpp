@@ -17,42 +17,42 @@ Res<std::string> member(const json& j, const char* name, bool required, std::siz
 
 Res<AuthRequest> parse_auth_request(std::string_view body) {
   auto j = object_of(body);
-  if (!j) return fail(std::move(j.error()));
+  if (!j) return fail(j.error());
   AuthRequest r;
   auto c = member(j.value(), "clientid", true, 128);
-  if (!c) return fail(std::move(c.error()));
+  if (!c) return fail(c.error());
   r.client_id = std::move(c.value());
   auto u = member(j.value(), "username", false, 1024);
-  if (!u) return fail(std::move(u.error()));
+  if (!u) return fail(u.error());
   r.username = std::move(u.value());
   auto p = member(j.value(), "peerhost", false, 64);
-  if (!p) return fail(std::move(p.error()));
+  if (!p) return fail(p.error());
   r.peer = std::move(p.value());
   auto id = member(j.value(), "certificate_id", false, 64);
-  if (!id) return fail(std::move(id.error()));
+  if (!id) return fail(id.error());
   r.certificate_id = std::move(id.value());
   return r;
 }
 
 Res<AuthorizeRequest> parse_authorize_request(std::string_view body) {
   auto j = object_of(body);
-  if (!j) return fail(std::move(j.error()));
+  if (!j) return fail(j.error());
   AuthorizeRequest r;
   auto c = member(j.value(), "clientid", true, 128);
-  if (!c) return fail(std::move(c.error()));
+  if (!c) return fail(c.error());
   r.client_id = std::move(c.value());
   auto id = member(j.value(), "certificate_id", false, 64);
-  if (!id) return fail(std::move(id.error()));
+  if (!id) return fail(id.error());
   r.certificate_id = std::move(id.value());
   auto a = member(j.value(), "action", true, 16);
-  if (!a) return fail(std::move(a.error()));
+  if (!a) return fail(a.error());
   if (a.value() == "publish") r.action = policy::Action::Publish;
   else if (a.value() == "subscribe") r.action = policy::Action::Subscribe;
   else if (a.value() == "receive") r.action = policy::Action::Receive;
   else return fail(Errc::InvalidArgument, "member 'action' must be publish, subscribe or receive");
   // 256 bytes is AWS's topic limit; the $share/<name>/ prefix may come on top.
   auto t = member(j.value(), "topic", true, 512);
-  if (!t) return fail(std::move(t.error()));
+  if (!t) return fail(t.error());
   r.topic = std::move(t.value());
   return r;
 }

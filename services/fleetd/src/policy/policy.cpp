@@ -36,10 +36,10 @@ Res<std::vector<Action>> parse_actions(const json& j, std::size_t index) {
   };
   if (j.is_array()) {
     for (const auto& a : j) {
-      if (auto r = one(a); !r) return fail(std::move(r.error()));
+      if (auto r = one(a); !r) return fail(r.error());
     }
   } else if (auto r = one(j); !r) {
-    return fail(std::move(r.error()));
+    return fail(r.error());
   }
   if (out.empty()) {
     return fail(Errc::InvalidArgument, "Statement[" + std::to_string(index) + "].Action: empty");
@@ -85,7 +85,7 @@ Res<std::string> parse_resource(const json& j, std::size_t index) {
     return fail(Errc::InvalidArgument, "Statement[" + std::to_string(index) + "].Resource '" + s +
                                            "': the type must be client, topic or topicfilter");
   }
-  if (auto v = check_variables(rest, index); !v) return fail(std::move(v.error()));
+  if (auto v = check_variables(rest, index); !v) return fail(v.error());
   return rest;
 }
 
@@ -168,7 +168,7 @@ Res<Document> parse(std::string_view text) {
     auto action = s.find("Action");
     if (action == s.end()) return fail(Errc::InvalidArgument, where + " has no Action");
     auto actions = parse_actions(*action, i);
-    if (!actions) return fail(std::move(actions.error()));
+    if (!actions) return fail(actions.error());
     out.actions = std::move(actions.value());
     auto resource = s.find("Resource");
     if (resource == s.end()) return fail(Errc::InvalidArgument, where + " has no Resource");
@@ -176,7 +176,7 @@ Res<Document> parse(std::string_view text) {
     if (resources.empty()) return fail(Errc::InvalidArgument, where + ".Resource is empty");
     for (const auto& r : resources) {
       auto parsed = parse_resource(r, i);
-      if (!parsed) return fail(std::move(parsed.error()));
+      if (!parsed) return fail(parsed.error());
       out.resources.push_back(std::move(parsed.value()));
     }
     doc.statements.push_back(std::move(out));

@@ -48,13 +48,13 @@ class PgDb final : public Db {
 
   Res<std::int64_t> exec(std::string_view sql, std::initializer_list<Param> params) override {
     auto r = run(sql, params);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return static_cast<std::int64_t>(r.value().affected_rows());
   }
 
   Res<std::vector<Row>> query(std::string_view sql, std::initializer_list<Param> params) override {
     auto r = run(sql, params);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     std::vector<Row> rows;
     rows.reserve(r.value().size());
     for (const auto& row : r.value()) {
@@ -154,7 +154,7 @@ class PgDb final : public Db {
         result = n.exec_params(text, pqxx::prepare::make_dynamic_params(values));
       }
     });
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return result;
   }
 

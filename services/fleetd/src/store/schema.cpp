@@ -108,7 +108,7 @@ Res<std::unique_ptr<Store>> Store::open(std::unique_ptr<Db> db, WallClock clock)
     };
   }
   std::unique_ptr<Store> s(new Store(std::move(db), std::move(clock)));
-  if (auto r = s->migrate(); !r) return fail(std::move(r.error()));
+  if (auto r = s->migrate(); !r) return fail(r.error());
   return s;
 }
 
@@ -117,11 +117,11 @@ Res<void> Store::migrate() {
           "CREATE TABLE IF NOT EXISTS schema_migrations ("
           " version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)");
       !r) {
-    return fail(std::move(r.error()));
+    return fail(r.error());
   }
   for (int attempt = 0;; ++attempt) {
     auto cur = db_->query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-    if (!cur) return fail(std::move(cur.error()));
+    if (!cur) return fail(cur.error());
     if (cur.value().size() != 1) {
       return fail(Errc::StoreCorrupt, "store: schema_migrations is unreadable");
     }
@@ -146,20 +146,20 @@ Res<void> Store::migrate() {
         // Two fleetd instances starting together on one database: the second waits here and
         // then finds the version recorded (its INSERT below fails with AlreadyExists).
         if (auto l = tx.db().query("SELECT pg_advisory_xact_lock(746108)"); !l) {
-          return fail(std::move(l.error()));
+          return fail(l.error());
         }
       }
       if (auto r = tx.db().exec_script(next->sql); !r) return r;
       auto ins = tx.db().exec(
           "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
           {next->version, std::string_view(next->description), tx.now()});
-      if (!ins) return fail(std::move(ins.error()));
+      if (!ins) return fail(ins.error());
       return {};
     });
     if (!step) {
       // Another instance applied it meanwhile: read the version again.
       if (attempt < kRetries) continue;
-      return fail(std::move(step.error()));
+      return fail(step.error());
     }
   }
 }

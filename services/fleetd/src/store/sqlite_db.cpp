@@ -65,7 +65,7 @@ class SqliteDb final : public Db {
   Res<std::int64_t> exec(std::string_view sql, std::initializer_list<Param> params) override {
     std::int64_t changed = 0;
     auto r = run(sql, params, nullptr);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     changed = sqlite3_changes64(db_);
     return changed;
   }
@@ -73,7 +73,7 @@ class SqliteDb final : public Db {
   Res<std::vector<Row>> query(std::string_view sql, std::initializer_list<Param> params) override {
     std::vector<Row> rows;
     auto r = run(sql, params, &rows);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return rows;
   }
 

@@ -94,7 +94,7 @@ ProvisioningTemplate template_from(const Row& r) {
 template <class T, class F>
 Res<Page<T>> page_of(Res<std::vector<Row>> rows, std::size_t limit, F&& from,
                      std::string (*key)(const T&)) {
-  if (!rows) return fail(std::move(rows.error()));
+  if (!rows) return fail(rows.error());
   Page<T> page;
   for (const Row& r : rows.value()) page.items.push_back(from(r));
   // One row more than asked was fetched: its presence says there is a next page.
@@ -106,7 +106,7 @@ Res<Page<T>> page_of(Res<std::vector<Row>> rows, std::size_t limit, F&& from,
 }
 
 Res<std::vector<std::string>> column0(Res<std::vector<Row>> rows) {
-  if (!rows) return fail(std::move(rows.error()));
+  if (!rows) return fail(rows.error());
   std::vector<std::string> out;
   for (const Row& r : rows.value()) out.push_back(r.text(0));
   return out;
@@ -114,7 +114,7 @@ Res<std::vector<std::string>> column0(Res<std::vector<Row>> rows) {
 
 // One row expected: NotFound naming the record otherwise.
 Res<Row> one(Res<std::vector<Row>> rows, std::string_view what, std::string_view key) {
-  if (!rows) return fail(std::move(rows.error()));
+  if (!rows) return fail(rows.error());
   if (rows.value().empty()) return fail(Errc::NotFound, quoted(what, key) + " not found");
   return std::move(rows.value().front());
 }
@@ -126,14 +126,14 @@ Error about(Error e, std::string_view what, std::string_view key) {
 }
 
 Res<void> changed_one(Res<std::int64_t> n, std::string_view what, std::string_view key) {
-  if (!n) return fail(about(std::move(n.error()), what, key));
+  if (!n) return fail(about(n.error(), what, key));
   if (n.value() == 0) return fail(Errc::NotFound, quoted(what, key) + " not found");
   return {};
 }
 
 Res<bool> exists(Db& db, const char* sql, std::string_view key) {
   auto r = db.query(sql, {key});
-  if (!r) return fail(std::move(r.error()));
+  if (!r) return fail(r.error());
   return !r.value().empty();
 }
 
@@ -168,15 +168,15 @@ std::optional<CaStatus> ca_status_from(std::string_view s) noexcept {
 // ---- things -------------------------------------------------------------------------------
 
 Res<Thing> Tx::create_thing(const Thing& thing) {
-  if (auto c = check_thing_name(thing.name); !c) return fail(std::move(c.error()));
+  if (auto c = check_thing_name(thing.name); !c) return fail(c.error());
   auto attrs = attributes_json(thing.attributes);
-  if (!attrs) return fail(std::move(attrs.error()));
+  if (!attrs) return fail(attrs.error());
   auto r = db_.exec(
       "INSERT INTO things (name, thing_type, attributes, version, created_at) "
       "VALUES ($1, $2, $3, 1, $4)",
       {std::string_view(thing.name), std::string_view(thing.type), std::string_view(attrs.value()),
        now_});
-  if (!r) return fail(about(std::move(r.error()), "thing", thing.name));
+  if (!r) return fail(about(r.error(), "thing", thing.name));
   return Thing{thing.name, thing.type, thing.attributes, 1, now_};
 }
 
@@ -184,7 +184,7 @@ Res<Thing> Tx::get_thing(std::string_view name) {
   auto row = one(db_.query(std::string("SELECT ") + kThingColumns + " FROM things WHERE name = $1",
                            {name}),
                  "thing", name);
-  if (!row) return fail(std::move(row.error()));
+  if (!row) return fail(row.error());
   return thing_from(row.value());
 }
 
@@ -197,26 +197,26 @@ Res<Thing> Tx::update_thing(const Thing& thing, std::optional<std::int64_t> expe
                                     std::to_string(*expected_version));
   }
   auto attrs = attributes_json(thing.attributes);
-  if (!attrs) return fail(std::move(attrs.error()));
+  if (!attrs) return fail(attrs.error());
   auto r = db_.exec(
       "UPDATE things SET thing_type = $2, attributes = $3, version = version + 1 WHERE name = $1",
       {std::string_view(thing.name), std::string_view(thing.type),
        std::string_view(attrs.value())});
-  if (auto c = changed_one(std::move(r), "thing", thing.name); !c) return fail(std::move(c.error()));
+  if (auto c = changed_one(std::move(r), "thing", thing.name); !c) return fail(c.error());
   return Thing{thing.name, thing.type, thing.attributes, cur.value().version + 1,
                cur.value().created_at};
 }
 
 Res<void> Tx::delete_thing(std::string_view name, std::optional<std::int64_t> expected_version) {
   auto cur = get_thing(name);
-  if (!cur) return fail(std::move(cur.error()));
+  if (!cur) return fail(cur.error());
   if (expected_version && *expected_version != cur.value().version) {
     return fail(Errc::Conflict, quoted("thing", name) + " is at version " +
                                     std::to_string(cur.value().version) + ", not " +
                                     std::to_string(*expected_version));
   }
   auto attached = exists(db_, "SELECT 1 FROM thing_principals WHERE thing_name = $1", name);
-  if (!attached) return fail(std::move(attached.error()));
+  if (!attached) return fail(attached.error());
   if (attached.value()) {
     return fail(Errc::Conflict,
                 quoted("thing", name) + " has attached certificates; detach them first");
@@ -225,7 +225,7 @@ Res<void> Tx::delete_thing(std::string_view name, std::optional<std::int64_t> ex
 }
 
 Res<Page<Thing>> Tx::list_things(const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
   return page_of<Thing>(
       db_.query(std::string("SELECT ") + kThingColumns +
                     " FROM things WHERE name > $1 ORDER BY name LIMIT $2",
@@ -241,7 +241,7 @@ Res<ThingGroup> Tx::create_group(const ThingGroup& group) {
   }
   auto r = db_.exec("INSERT INTO thing_groups (name, description, created_at) VALUES ($1, $2, $3)",
                     {std::string_view(group.name), std::string_view(group.description), now_});
-  if (!r) return fail(about(std::move(r.error()), "thing group", group.name));
+  if (!r) return fail(about(r.error(), "thing group", group.name));
   return ThingGroup{group.name, group.description, now_};
 }
 
@@ -249,12 +249,12 @@ Res<ThingGroup> Tx::get_group(std::string_view name) {
   auto row = one(db_.query("SELECT name, description, created_at FROM thing_groups WHERE name = $1",
                            {name}),
                  "thing group", name);
-  if (!row) return fail(std::move(row.error()));
+  if (!row) return fail(row.error());
   return ThingGroup{row.value().text(0), row.value().text(1), row.value().integer(2)};
 }
 
 Res<Page<ThingGroup>> Tx::list_groups(const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
   return page_of<ThingGroup>(
       db_.query("SELECT name, description, created_at FROM thing_groups WHERE name > $1 "
                 "ORDER BY name LIMIT $2",
@@ -265,13 +265,13 @@ Res<Page<ThingGroup>> Tx::list_groups(const PageRequest& page) {
 }
 
 Res<void> Tx::add_to_group(std::string_view group, std::string_view thing) {
-  if (auto g = get_group(group); !g) return fail(std::move(g.error()));
-  if (auto t = get_thing(thing); !t) return fail(std::move(t.error()));
+  if (auto g = get_group(group); !g) return fail(g.error());
+  if (auto t = get_thing(thing); !t) return fail(t.error());
   auto r = db_.exec(
       "INSERT INTO thing_group_members (group_name, thing_name) VALUES ($1, $2) "
       "ON CONFLICT DO NOTHING",
       {group, thing});
-  if (!r) return fail(std::move(r.error()));
+  if (!r) return fail(r.error());
   return {};
 }
 
@@ -289,8 +289,8 @@ Res<std::vector<std::string>> Tx::groups_of(std::string_view thing) {
 }
 
 Res<Page<std::string>> Tx::things_in_group(std::string_view group, const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
-  if (auto g = get_group(group); !g) return fail(std::move(g.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
+  if (auto g = get_group(group); !g) return fail(g.error());
   return page_of<std::string>(
       db_.query("SELECT thing_name FROM thing_group_members WHERE group_name = $1 AND "
                 "thing_name > $2 ORDER BY thing_name LIMIT $3",
@@ -315,7 +315,7 @@ Res<Certificate> Tx::create_certificate(const Certificate& cert) {
         return fail(Errc::Conflict, "certificate '" + cert.id + "' names unregistered CA '" +
                                         cert.ca_id + "'");
       }
-      return fail(std::move(ca.error()));
+      return fail(ca.error());
     }
   }
   auto r = db_.exec(
@@ -324,7 +324,7 @@ Res<Certificate> Tx::create_certificate(const Certificate& cert) {
       {std::string_view(cert.id), std::string_view(cert.pem), std::string_view(to_string(cert.status)),
        cert.ca_id.empty() ? Param(nullptr) : Param(std::string_view(cert.ca_id)),
        std::string_view(cert.serial), cert.not_before, cert.not_after, now_});
-  if (!r) return fail(about(std::move(r.error()), "certificate", cert.id));
+  if (!r) return fail(about(r.error(), "certificate", cert.id));
   Certificate out = cert;
   out.created_at = now_;
   return out;
@@ -335,7 +335,7 @@ Res<Certificate> Tx::get_certificate(std::string_view id) {
                                " FROM certificates WHERE id = $1",
                            {id}),
                  "certificate", id);
-  if (!row) return fail(std::move(row.error()));
+  if (!row) return fail(row.error());
   return certificate_from(row.value());
 }
 
@@ -347,21 +347,21 @@ Res<Certificate> Tx::set_certificate_status(std::string_view id, CertificateStat
   }
   auto r = db_.exec("UPDATE certificates SET status = $2 WHERE id = $1",
                     {id, std::string_view(to_string(status))});
-  if (auto c = changed_one(std::move(r), "certificate", id); !c) return fail(std::move(c.error()));
+  if (auto c = changed_one(std::move(r), "certificate", id); !c) return fail(c.error());
   cur.value().status = status;
   return cur;
 }
 
 Res<void> Tx::delete_certificate(std::string_view id) {
   auto cur = get_certificate(id);
-  if (!cur) return fail(std::move(cur.error()));
+  if (!cur) return fail(cur.error());
   if (cur.value().status == CertificateStatus::Active) {
     return fail(Errc::Conflict, quoted("certificate", id) + " is ACTIVE; deactivate it first");
   }
   auto things = exists(db_, "SELECT 1 FROM thing_principals WHERE certificate_id = $1", id);
-  if (!things) return fail(std::move(things.error()));
+  if (!things) return fail(things.error());
   auto policies = exists(db_, "SELECT 1 FROM policy_attachments WHERE certificate_id = $1", id);
-  if (!policies) return fail(std::move(policies.error()));
+  if (!policies) return fail(policies.error());
   if (things.value() || policies.value()) {
     return fail(Errc::Conflict, quoted("certificate", id) +
                                     " is attached to a thing or a policy; detach it first");
@@ -370,7 +370,7 @@ Res<void> Tx::delete_certificate(std::string_view id) {
 }
 
 Res<Page<Certificate>> Tx::list_certificates(const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
   return page_of<Certificate>(
       db_.query(std::string("SELECT ") + kCertificateColumns +
                     " FROM certificates WHERE id > $1 ORDER BY id LIMIT $2",
@@ -383,13 +383,13 @@ Res<std::vector<std::string>> Tx::certificates_of_ca(std::string_view ca_id) {
 }
 
 Res<void> Tx::attach_thing_principal(std::string_view thing, std::string_view cert) {
-  if (auto t = get_thing(thing); !t) return fail(std::move(t.error()));
-  if (auto c = get_certificate(cert); !c) return fail(std::move(c.error()));
+  if (auto t = get_thing(thing); !t) return fail(t.error());
+  if (auto c = get_certificate(cert); !c) return fail(c.error());
   auto r = db_.exec(
       "INSERT INTO thing_principals (thing_name, certificate_id) VALUES ($1, $2) "
       "ON CONFLICT DO NOTHING",
       {thing, cert});
-  if (!r) return fail(std::move(r.error()));
+  if (!r) return fail(r.error());
   return {};
 }
 
@@ -421,7 +421,7 @@ Res<Policy> Tx::create_policy(const Policy& policy) {
   auto r = db_.exec(
       "INSERT INTO policies (name, document, version, created_at) VALUES ($1, $2, 1, $3)",
       {std::string_view(policy.name), std::string_view(policy.document), now_});
-  if (!r) return fail(about(std::move(r.error()), "policy", policy.name));
+  if (!r) return fail(about(r.error(), "policy", policy.name));
   return Policy{policy.name, policy.document, 1, now_};
 }
 
@@ -430,21 +430,21 @@ Res<Policy> Tx::get_policy(std::string_view name) {
                            "WHERE name = $1",
                            {name}),
                  "policy", name);
-  if (!row) return fail(std::move(row.error()));
+  if (!row) return fail(row.error());
   return policy_from(row.value());
 }
 
 Res<Policy> Tx::update_policy(std::string_view name, std::string_view document) {
   auto r = db_.exec("UPDATE policies SET document = $2, version = version + 1 WHERE name = $1",
                     {name, document});
-  if (auto c = changed_one(std::move(r), "policy", name); !c) return fail(std::move(c.error()));
+  if (auto c = changed_one(std::move(r), "policy", name); !c) return fail(c.error());
   return get_policy(name);
 }
 
 Res<void> Tx::delete_policy(std::string_view name) {
-  if (auto p = get_policy(name); !p) return fail(std::move(p.error()));
+  if (auto p = get_policy(name); !p) return fail(p.error());
   auto attached = exists(db_, "SELECT 1 FROM policy_attachments WHERE policy_name = $1", name);
-  if (!attached) return fail(std::move(attached.error()));
+  if (!attached) return fail(attached.error());
   if (attached.value()) {
     return fail(Errc::Conflict, quoted("policy", name) + " is attached; detach it first");
   }
@@ -452,7 +452,7 @@ Res<void> Tx::delete_policy(std::string_view name) {
 }
 
 Res<Page<Policy>> Tx::list_policies(const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
   return page_of<Policy>(
       db_.query("SELECT name, document, version, created_at FROM policies WHERE name > $1 "
                 "ORDER BY name LIMIT $2",
@@ -461,13 +461,13 @@ Res<Page<Policy>> Tx::list_policies(const PageRequest& page) {
 }
 
 Res<void> Tx::attach_policy(std::string_view policy, std::string_view cert) {
-  if (auto p = get_policy(policy); !p) return fail(std::move(p.error()));
-  if (auto c = get_certificate(cert); !c) return fail(std::move(c.error()));
+  if (auto p = get_policy(policy); !p) return fail(p.error());
+  if (auto c = get_certificate(cert); !c) return fail(c.error());
   auto r = db_.exec(
       "INSERT INTO policy_attachments (policy_name, certificate_id) VALUES ($1, $2) "
       "ON CONFLICT DO NOTHING",
       {policy, cert});
-  if (!r) return fail(std::move(r.error()));
+  if (!r) return fail(r.error());
   return {};
 }
 
@@ -497,7 +497,7 @@ Res<CaRecord> Tx::register_ca(const CaRecord& ca) {
       {std::string_view(ca.id), std::string_view(ca.pem), std::string_view(to_string(ca.status)),
        std::int64_t{ca.auto_registration ? 1 : 0}, std::string_view(ca.registration_template),
        now_});
-  if (!r) return fail(about(std::move(r.error()), "CA", ca.id));
+  if (!r) return fail(about(r.error(), "CA", ca.id));
   CaRecord out = ca;
   out.created_at = now_;
   return out;
@@ -508,7 +508,7 @@ Res<CaRecord> Tx::get_ca(std::string_view id) {
                            "created_at FROM cas WHERE id = $1",
                            {id}),
                  "CA", id);
-  if (!row) return fail(std::move(row.error()));
+  if (!row) return fail(row.error());
   return ca_from(row.value());
 }
 
@@ -518,12 +518,12 @@ Res<CaRecord> Tx::update_ca(const CaRecord& ca) {
       "WHERE id = $1",
       {std::string_view(ca.id), std::string_view(to_string(ca.status)),
        std::int64_t{ca.auto_registration ? 1 : 0}, std::string_view(ca.registration_template)});
-  if (auto c = changed_one(std::move(r), "CA", ca.id); !c) return fail(std::move(c.error()));
+  if (auto c = changed_one(std::move(r), "CA", ca.id); !c) return fail(c.error());
   return get_ca(ca.id);
 }
 
 Res<Page<CaRecord>> Tx::list_cas(const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
   return page_of<CaRecord>(
       db_.query("SELECT id, pem, status, auto_registration, registration_template, created_at "
                 "FROM cas WHERE id > $1 ORDER BY id LIMIT $2",
@@ -547,7 +547,7 @@ Res<ProvisioningTemplate> Tx::create_template(const ProvisioningTemplate& t) {
       "version, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6)",
       {std::string_view(t.name), std::string_view(t.body), std::string_view(t.type),
        std::string_view(t.description), std::int64_t{t.enabled ? 1 : 0}, now_});
-  if (!r) return fail(about(std::move(r.error()), "template", t.name));
+  if (!r) return fail(about(r.error(), "template", t.name));
   ProvisioningTemplate out = t;
   out.version = 1;
   out.created_at = now_;
@@ -559,7 +559,7 @@ Res<ProvisioningTemplate> Tx::get_template(std::string_view name) {
                            "created_at FROM provisioning_templates WHERE name = $1",
                            {name}),
                  "template", name);
-  if (!row) return fail(std::move(row.error()));
+  if (!row) return fail(row.error());
   return template_from(row.value());
 }
 
@@ -569,14 +569,14 @@ Res<ProvisioningTemplate> Tx::update_template(const ProvisioningTemplate& t) {
       "version = version + 1 WHERE name = $1",
       {std::string_view(t.name), std::string_view(t.body), std::string_view(t.description),
        std::int64_t{t.enabled ? 1 : 0}});
-  if (auto c = changed_one(std::move(r), "template", t.name); !c) return fail(std::move(c.error()));
+  if (auto c = changed_one(std::move(r), "template", t.name); !c) return fail(c.error());
   return get_template(t.name);
 }
 
 Res<void> Tx::delete_template(std::string_view name) {
-  if (auto t = get_template(name); !t) return fail(std::move(t.error()));
+  if (auto t = get_template(name); !t) return fail(t.error());
   auto used = exists(db_, "SELECT 1 FROM cas WHERE registration_template = $1", name);
-  if (!used) return fail(std::move(used.error()));
+  if (!used) return fail(used.error());
   if (used.value()) {
     return fail(Errc::Conflict, quoted("template", name) + " is a CA's registration template");
   }
@@ -585,7 +585,7 @@ Res<void> Tx::delete_template(std::string_view name) {
 }
 
 Res<Page<ProvisioningTemplate>> Tx::list_templates(const PageRequest& page) {
-  if (auto c = check_page(page); !c) return fail(std::move(c.error()));
+  if (auto c = check_page(page); !c) return fail(c.error());
   return page_of<ProvisioningTemplate>(
       db_.query("SELECT name, body, template_type, description, enabled, version, created_at "
                 "FROM provisioning_templates WHERE name > $1 ORDER BY name LIMIT $2",

@@ -218,7 +218,7 @@ class Store {
       if (attempt > 0) backoff(attempt);
       if (auto b = db_->begin(); !b) {
         if (b.error().code == Errc::Busy && attempt < kRetries) continue;
-        return fail(std::move(b.error()));
+        return fail(b.error());
       }
       Tx tx(*db_, clock_());
       R r = f(tx);
@@ -230,7 +230,7 @@ class Store {
       if (auto c = db_->commit(); !c) {
         db_->rollback();
         if (c.error().code == Errc::Busy && attempt < kRetries) continue;
-        return fail(std::move(c.error()));
+        return fail(c.error());
       }
       return r;
     }
