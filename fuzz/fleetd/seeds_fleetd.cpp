@@ -35,6 +35,47 @@ void fleetd_seeds(WriteSeed write) {
   write("fuzz_fleetd_hooks", tagged(1, R"({"clientid":"t1","certificate_id":"ab","action":"subscribe","topic":"$share/g/t1/#"})"));
   write("fuzz_fleetd_hooks", tagged(2, R"({"result":"allow","reason":"ok","is_superuser":false,"acl":[{"permission":"allow","action":"publish","topic":"t1/*"}],"client_attrs":{"thing_name":"t1","certificate_id":"ab"}})"));
   write("fuzz_fleetd_hooks", tagged(2, R"({"result":"deny","reason":"certificate x is REVOKED"})"));
+
+  // The admin API (fuzz_fleetd_admin): the first byte picks the parser.
+  const std::string pem =
+      "-----BEGIN CERTIFICATE-----\n"
+      "MIIBgDCCASegAwIBAgIUBYhzZ/6gh3hBIBA0C2ZNEYiMtv8wCgYIKoZIzj0EAwIw\n"
+      "FjEUMBIGA1UEAwwLc2VlZC1kZXZpY2UwHhcNMjYxMjAyMTc0MjQ1WhcNMzYxMTI5\n"
+      "MTc0MjQ1WjAWMRQwEgYDVQQDDAtzZWVkLWRldmljZTBZMBMGByqGSM49AgEGCCqG\n"
+      "SM49AwEHA0IABHXPm6KixQNzYHwNwsDdf9IDQO/puFKenTMcghM79MDI7GO9x8dy\n"
+      "JhGXxVrafG2lVeGuMW7AFJgdxGmq0g2N9wejUzBRMB0GA1UdDgQWBBSJkCnxbQIR\n"
+      "/vhb+Fa8yj1jQT7uhjAfBgNVHSMEGDAWgBSJkCnxbQIR/vhb+Fa8yj1jQT7uhjAP\n"
+      "BgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIHMR088+rq1GvCkLquik\n"
+      "eQP6KjbDJOzRDNncfhUEySwmAiAMpT5dBcLyBENd8ocqNO7VpcuC3ivOsBX7Ncab\n"
+      "CgmHcw==\n"
+      "-----END CERTIFICATE-----\n";
+  const std::string tmpl =
+      R"({"Parameters":{"SerialNumber":{"Type":"String"}},"Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Fn::Join":["",["sensor-",{"Ref":"SerialNumber"}]]},"AttributePayload":{"a":"b"}},"OverrideSettings":{"AttributePayload":"MERGE"}},"certificate":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":"ACTIVE"}},"policy":{"Type":"AWS::IoT::Policy","Properties":{"PolicyName":"p"}}},"DeviceConfiguration":{"k":"v"}})";
+  auto quoted = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
+    }
+    return out + "\"";
+  };
+  write("fuzz_fleetd_admin", tagged(0, R"({"thingName":"sensor-1","thingTypeName":"t","attributes":{"site":"lab"}})"));
+  write("fuzz_fleetd_admin", tagged(1, R"({"thingTypeName":"","attributes":{"a":""},"merge":true,"expectedVersion":"3"})"));
+  write("fuzz_fleetd_admin", tagged(2, R"({"groupName":"floor-2","description":"x"})"));
+  write("fuzz_fleetd_admin", tagged(3, "{\"certificatePem\":" + quoted(pem) + ",\"status\":\"ACTIVE\"}"));
+  write("fuzz_fleetd_admin", tagged(4, std::string(R"({"policyName":"p","policyDocument":)") + quoted(policies[0]) + "}"));
+  write("fuzz_fleetd_admin", tagged(5, "{\"caCertificatePem\":" + quoted(pem) + ",\"autoRegistration\":true,\"registrationTemplate\":\"jitp\"}"));
+  write("fuzz_fleetd_admin", tagged(6, R"({"autoRegistration":false,"registrationTemplate":""})"));
+  write("fuzz_fleetd_admin", tagged(7, R"({"templateName":"sensors","type":"FLEET_PROVISIONING","enabled":true,"templateBody":)" + tmpl + "}"));
+  write("fuzz_fleetd_admin", tagged(8, R"({"enabled":false,"templateBody":)" + quoted(tmpl) + "}"));
+  write("fuzz_fleetd_admin", tagged(9, R"({"type":"JITP","templateBody":)" + tmpl + "}"));
+  write("fuzz_fleetd_admin", tagged(10, tmpl));
+  write("fuzz_fleetd_admin", tagged(11, "100&sensor-1"));
+  write("fuzz_fleetd_admin", tagged(11, pem));
 }
 
 }  // namespace edgekit::fuzz

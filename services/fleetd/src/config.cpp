@@ -68,6 +68,22 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   app.add_option("--hooks-token-file", c.hooks_token_file,
                  "Bearer token the plugin must present (mode 600); default "
                  "<state-dir>/hooks.token, created if missing");
+  app.add_option("--admin-host", c.admin_host,
+                 "Address of the admin API (HTTP JSON, bearer token; keep it on loopback, or use "
+                 "--admin-tls-cert/--admin-tls-key beyond)")
+      ->capture_default_str();
+  app.add_option("--admin-port", c.admin_port,
+                 "Port of the admin API; 0 picks a free one and writes it to "
+                 "<state-dir>/admin.port")
+      ->capture_default_str()
+      ->type_name("PORT");
+  app.add_option("--admin-token-file", c.admin_token_file,
+                 "Bearer token admin callers must present (mode 600, not the hooks token); "
+                 "default <state-dir>/admin.token, created if missing");
+  app.add_option("--admin-tls-cert", c.admin_tls_cert,
+                 "Certificate (PEM) for HTTPS on the admin API; needs --admin-tls-key");
+  app.add_option("--admin-tls-key", c.admin_tls_key,
+                 "Private key (PEM) of --admin-tls-cert");
   std::map<std::string, LogFormat> formats{{"json", LogFormat::Json}, {"text", LogFormat::Text}};
   app.add_option("--log-format", c.log_format, "Log records as json lines or key=value text")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case).description(""))
@@ -101,6 +117,11 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   if (c.reconnect_cap_ms < c.reconnect_base_ms) {
     out.exit_code = 2;
     out.message = "fleetd: --reconnect-cap-ms must be at least --reconnect-base-ms";
+    return out;
+  }
+  if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {
+    out.exit_code = 2;
+    out.message = "fleetd: --admin-tls-cert and --admin-tls-key go together";
     return out;
   }
   out.config = std::move(c);

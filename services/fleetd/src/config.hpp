@@ -35,6 +35,14 @@ struct Config {
   std::uint16_t hooks_port = 8766;  ///< 0: any free port (written to <state-dir>/hooks.port)
   /// Bearer token shared with the plugin; default <state-dir>/hooks.token, created if missing.
   std::string hooks_token_file;
+  /// The admin API (HTTP JSON; loopback unless you mean otherwise, and then with TLS).
+  std::string admin_host = "127.0.0.1";
+  std::uint16_t admin_port = 8767;  ///< 0: any free port (written to <state-dir>/admin.port)
+  /// Bearer token of the admin API, a secret of its own; default <state-dir>/admin.token.
+  std::string admin_token_file;
+  /// Both set: the admin API speaks HTTPS with this certificate and key (PEM).
+  std::string admin_tls_cert;
+  std::string admin_tls_key;
   LogFormat log_format = LogFormat::Json;
   LogLevel log_level = LogLevel::Info;
 };

@@ -7,14 +7,22 @@
 #include <fstream>
 #include <memory>
 
+#include "admin/server.hpp"
 #include "broker_link.hpp"
+#include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
+#include "revocation.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd {
 namespace {
 
 namespace fs = std::filesystem;
+
+void write_port_file(const fs::path& path, std::uint16_t port) {
+  std::ofstream out(path);
+  out << port << "\n";
+}
 
 const char* store_name(Config::StoreKind k) {
   return k == Config::StoreKind::Sqlite ? "sqlite" : "postgres";
@@ -65,10 +73,7 @@ Exit run_service(const Config& config, Logger& log) {
     log.error("hooks.listen_failed", {{"error", hooks_port.error().message}});
     return Exit::Failure;
   }
-  {
-    std::ofstream port_file(fs::path(config.state_dir) / "hooks.port");
-    port_file << hooks_port.value() << "\n";
-  }
+  write_port_file(fs::path(config.state_dir) / "hooks.port", hooks_port.value());
   log.info("hooks.listening", {{"host", config.hooks_host}, {"port", hooks_port.value()}});
 
   BrokerLinkOptions lo;
@@ -82,6 +87,47 @@ Exit run_service(const Config& config, Logger& log) {
                                  Duration{config.reconnect_cap_ms}};
   BrokerLink link(io, lo, log);
 
+  // Revocation on live connections: a kick is sent again after a reconnect only while the
+  // certificate is still refused (the same decision the broker would get).
+  Store& registry = *store.value();
+  Revoker revoker(io, link, log, [&registry](const std::string& id) {
+    auto refused = certificate_refused(registry, id);
+    return !refused || refused.value();  // when the store cannot say, kicking is the safe side
+  });
+  link.on_state([&revoker](bool up) { revoker.on_link(up); });
+
+  const std::string admin_token_path = config.admin_token_file.empty()
+                                           ? (fs::path(config.state_dir) / "admin.token").string()
+                                           : config.admin_token_file;
+  auto admin_token = load_or_create_token(admin_token_path);
+  if (!admin_token) {
+    log.error("admin.token_unusable",
+              {{"path", admin_token_path}, {"error", admin_token.error().message}});
+    return Exit::StateDir;
+  }
+  if (admin_token.value() == token.value()) {
+    // The broker holds the hooks token; it must not also open the registry to writes.
+    log.error("admin.token_unusable",
+              {{"path", admin_token_path}, {"error", "the admin token is the hooks token"}});
+    return Exit::Usage;
+  }
+  AdminServer admin(io, registry, log, [&revoker](const std::string& id) { revoker.kick(id); });
+  AdminOptions ao;
+  ao.host = config.admin_host;
+  ao.port = config.admin_port;
+  ao.token = admin_token.value();
+  ao.tls_cert = config.admin_tls_cert;
+  ao.tls_key = config.admin_tls_key;
+  auto admin_port = admin.start(ao);
+  if (!admin_port) {
+    log.error("admin.listen_failed", {{"error", admin_port.error().message}});
+    return admin_port.error().code == Errc::InvalidArgument ? Exit::Usage : Exit::Failure;
+  }
+  write_port_file(fs::path(config.state_dir) / "admin.port", admin_port.value());
+  log.info("admin.listening", {{"host", config.admin_host},
+                               {"port", admin_port.value()},
+                               {"tls", !config.admin_tls_cert.empty()}});
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   bool stopping = false;
   signals.async_wait([&](const asio::error_code& e, int signo) {
@@ -89,6 +135,7 @@ Exit run_service(const Config& config, Logger& log) {
     stopping = true;
     log.info("fleetd.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     hooks.begin_stop();
+    admin.begin_stop();
     link.shutdown([&] { io.stop(); });
   });
 
@@ -98,6 +145,7 @@ Exit run_service(const Config& config, Logger& log) {
                               {"broker", config.broker_host + ":" + std::to_string(config.broker_port)}});
   io.run();
   hooks.stop();
+  admin.stop();
   store.value().reset();
   log.info("fleetd.stopped", {{"clean", stopping}});
   return stopping ? Exit::Ok : Exit::Failure;

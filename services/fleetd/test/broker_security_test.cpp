@@ -3,17 +3,21 @@
 // would and the refusal asserted.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <asio/io_context.hpp>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <future>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,7 +31,9 @@
 #include "edgekit/testing/test_pki.hpp"
 #include "edgekit/tls/tls.hpp"
 #include "edgekit/transport/tcp.hpp"
+#include "broker_link.hpp"
 #include "hooks/server.hpp"
+#include "revocation.hpp"
 #include "plugin_logic.hpp"
 #include "store/store.hpp"
 
@@ -265,6 +271,7 @@ class SecuredBroker : public ::testing::Test {
     ASSERT_TRUE(token);
     token_ = token.value();
     hooks_port_ = testing::free_loopback_port();
+    admin_port_ = testing::free_loopback_port();
 
     testing::MosquittoOptions o;
     o.allow_anonymous = false;
@@ -294,6 +301,7 @@ class SecuredBroker : public ::testing::Test {
     std::vector<std::string> args{FLEETD_BINARY, "--state-dir", (dir_ / "state").string(),
                                   "--broker-port", std::to_string(broker_->port()),
                                   "--hooks-port", std::to_string(hooks_port_),
+                                  "--admin-port", std::to_string(admin_port_),
                                   "--broker-client-id", "fleetd-test", "--log-format", "text"};
     fleetd_log_ = (dir_ / "fleetd.log").string();
     fleetd_ = ::fork();
@@ -309,10 +317,12 @@ class SecuredBroker : public ::testing::Test {
     }
     auto end = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < end &&
-           testing::read_text_file(fleetd_log_).find("hooks.listening") == std::string::npos) {
+           testing::read_text_file(fleetd_log_).find("admin.listening") == std::string::npos) {
       std::this_thread::sleep_for(20ms);
     }
     ASSERT_NE(testing::read_text_file(fleetd_log_).find("hooks.listening"), std::string::npos)
+        << testing::read_text_file(fleetd_log_);
+    ASSERT_NE(testing::read_text_file(fleetd_log_).find("admin.listening"), std::string::npos)
         << testing::read_text_file(fleetd_log_);
     // fleetd's own link is admitted by the plugin (user name + token, no certificate).
     end = std::chrono::steady_clock::now() + 10s;
@@ -339,6 +349,23 @@ class SecuredBroker : public ::testing::Test {
     return p.connect_tls(broker_->tls_port(), ca_->cert_file(), devices_[cert], id, v);
   }
 
+  // A call to fleetd's admin API with the token fleetd created in its state folder.
+  httplib::Result admin_post(const std::string& path) {
+    std::string token = testing::read_text_file((dir_ / "state" / "admin.token").string());
+    while (!token.empty() && token.back() == '\n') token.pop_back();
+    httplib::Client c("127.0.0.1", admin_port_);
+    return c.Post(path.c_str(), {{"Authorization", "Bearer " + token}}, "", "application/json");
+  }
+
+  // Pumps `p` until the broker drops it or 5 s pass; returns how long that took.
+  std::chrono::milliseconds until_disconnected(Peer& p, std::chrono::steady_clock::time_point start) {
+    while (p.client().connected() && std::chrono::steady_clock::now() - start < 5s) {
+      (void)p.client().process_loop(Duration{20});
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start);
+  }
+
   // fleetd's view, for the tests: a trusted client on the plain listener.
   void trusted(Peer& p, std::string_view id) {
     auto r = p.connect_tcp(broker_->port(), id, "fleetd", token_);
@@ -353,6 +380,7 @@ class SecuredBroker : public ::testing::Test {
   std::map<std::string, std::string> ids_;
   std::string token_;
   std::uint16_t hooks_port_ = 0;
+  std::uint16_t admin_port_ = 0;
   std::unique_ptr<testing::Mosquitto> broker_;
   pid_t fleetd_ = -1;
   std::string fleetd_log_;
@@ -520,6 +548,92 @@ TEST_F(SecuredBroker, KickedCertificateIsDisconnectedWithinFiveSecondsAndLifecyc
   EXPECT_EQ(gone["disconnectReason"], "API_INITIATED_DISCONNECT");
   EXPECT_EQ(gone["clientInitiatedDisconnect"], false);
   EXPECT_EQ(gone["sessionIdentifier"], connected["sessionIdentifier"]);
+}
+
+TEST_F(SecuredBroker, RevokedThroughTheAdminApiIsDisconnectedWithinFiveSecondsAndCannotReconnect) {
+  Peer t1;
+  ASSERT_TRUE(device(t1, "t1", "t1"));
+  EXPECT_EQ(t1.publish("t1/telemetry", "before"), ReasonCode::NoMatchingSubscribers);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = admin_post("/admin/v1/certificates/" + ids_["t1"] + "/revoke");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto took = until_disconnected(t1, start);
+  EXPECT_FALSE(t1.client().connected()) << "still connected 5 s after the revoke";
+  EXPECT_LT(took, 5s);
+  std::cout << "[ measured ] admin revoke to disconnect: " << took.count() << " ms\n";
+  Peer again;
+  auto back = device(again, "t1", "t1");
+  ASSERT_FALSE(back) << "a revoked certificate reconnected";
+  EXPECT_EQ(back.error(), mqtt::Errc::ConnectionRefused);
+  EXPECT_NE(broker_->log().find("is REVOKED"), std::string::npos);
+}
+
+TEST_F(SecuredBroker, DeactivatingACertificateOrItsCaDisconnectsWithinFiveSeconds) {
+  {
+    Peer t2;
+    ASSERT_TRUE(device(t2, "t2", "t2"));
+    const auto start = std::chrono::steady_clock::now();
+    auto r = admin_post("/admin/v1/certificates/" + ids_["t2"] + "/deactivate");
+    ASSERT_TRUE(r && r->status == 200);
+    const auto took = until_disconnected(t2, start);
+    EXPECT_FALSE(t2.client().connected());
+    std::cout << "[ measured ] admin deactivate to disconnect: " << took.count() << " ms\n";
+    Peer again;
+    EXPECT_FALSE(device(again, "t2", "t2"));
+  }
+  {
+    Peer t3;
+    ASSERT_TRUE(device(t3, "t3", "t3"));
+    const auto ca = facts_of(ca_->cert_file()).id;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = admin_post("/admin/v1/cas/" + ca + "/deactivate");
+    ASSERT_TRUE(r && r->status == 200);
+    const auto took = until_disconnected(t3, start);
+    EXPECT_FALSE(t3.client().connected());
+    std::cout << "[ measured ] CA deactivate to disconnect: " << took.count() << " ms\n";
+    Peer again;
+    EXPECT_FALSE(device(again, "t3", "t3"));
+  }
+}
+
+TEST_F(SecuredBroker, AKickMadeWhileTheLinkIsDownGoesOutWhenItComesUp) {
+  Peer t2;
+  ASSERT_TRUE(device(t2, "t2", "t2"));
+  asio::io_context io;
+  std::ostringstream logs;
+  Logger log(logs, LogFormat::Text, LogLevel::Debug);
+  BrokerLinkOptions lo;
+  lo.port = broker_->port();
+  lo.client_id = "revoker-test";
+  lo.username = "fleetd";
+  lo.password = token_;
+  BrokerLink link(io, lo, log);
+  Revoker revoker(io, link, log, [](const std::string&) { return true; });
+  link.on_state([&](bool up) { revoker.on_link(up); });
+  // The link has not started: down. More kicks than the link's session holds in flight (64),
+  // as when a CA with many certificates is deactivated: they go out in turns.
+  for (int i = 0; i < 200; ++i) revoker.kick(std::string(60, 'f') + std::to_string(1000 + i));
+  revoker.kick(ids_["t2"]);
+  EXPECT_EQ(revoker.pending(), 201u);
+  const auto start = std::chrono::steady_clock::now();
+  link.start();
+  std::thread loop([&] { io.run_for(std::chrono::seconds(8)); });
+  const auto took = until_disconnected(t2, start);
+  EXPECT_FALSE(t2.client().connected()) << logs.str();
+  std::cout << "[ measured ] link start to disconnect by a pending kick: " << took.count() << " ms\n";
+  // Everything went out (checked on the loop's thread, which owns the revoker).
+  std::size_t left = 1;
+  for (int i = 0; i < 100 && left != 0; ++i) {
+    std::promise<std::size_t> p;
+    asio::post(io, [&] { p.set_value(revoker.pending()); });
+    left = p.get_future().get();
+    if (left != 0) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(left, 0u);
+  asio::post(io, [&] { link.shutdown([&] { io.stop(); }); });
+  loop.join();
+  EXPECT_NE(logs.str().find("revocation.kick_sent"), std::string::npos) << logs.str();
 }
 
 TEST_F(SecuredBroker, WithFleetdDownNewConnectionsAreRefusedAndLiveOnesKeepWorking) {

@@ -180,7 +180,9 @@ TEST_F(FleetdProcess, HelpExplainsEveryOption) {
   for (const char* opt : {"--config", "--state-dir", "--store", "--postgres", "--broker-host",
                           "--broker-port", "--broker-client-id", "--broker-username", "--broker-keep-alive",
                           "--reconnect-base-ms", "--reconnect-cap-ms", "--hooks-host",
-                          "--hooks-port", "--hooks-token-file", "--log-format", "--log-level"}) {
+                          "--hooks-port", "--hooks-token-file", "--admin-host", "--admin-port",
+                          "--admin-token-file", "--admin-tls-cert", "--admin-tls-key",
+                          "--log-format", "--log-level"}) {
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt << "\n" << r.output;
   }
 }
@@ -238,7 +240,7 @@ TEST_F(FleetdProcess, StopsCleanlyOnSigtermWithOrWithoutABroker) {
   testing::Mosquitto broker;
   ASSERT_TRUE(broker.start()) << broker.error();
   spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()), "--hooks-port",
-         "0"});
+         "0", "--admin-port", "0"});
   ASSERT_TRUE(output_has("\"event\":\"broker.connected\"", 10s))
       << testing::read_text_file(out_path_);
   ::kill(pid_, SIGTERM);
@@ -251,11 +253,33 @@ TEST_F(FleetdProcess, StopsCleanlyOnSigtermWithOrWithoutABroker) {
   // No broker at all: fleetd keeps trying (with backoff) and still stops at once on SIGTERM.
   broker.stop();
   spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()),
-         "--hooks-port", "0", "--log-format", "text"});
+         "--hooks-port", "0", "--admin-port", "0", "--log-format", "text"});
   ASSERT_TRUE(output_has("broker.connect_failed", 10s)) << testing::read_text_file(out_path_);
   ::kill(pid_, SIGTERM);
   Outcome r2 = wait(5s);
   EXPECT_EQ(r2.exit_code, 0) << r2.output;
+}
+
+TEST_F(FleetdProcess, KeepsTheAdminTokenApartFromTheHooksToken) {
+  testing::Mosquitto broker;
+  ASSERT_TRUE(broker.start()) << broker.error();
+  spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()), "--hooks-port",
+         "0", "--admin-port", "0", "--log-format", "text"});
+  ASSERT_TRUE(output_has("admin.listening", 10s)) << testing::read_text_file(out_path_);
+  const std::string admin = state() + "/admin.token";
+  EXPECT_EQ(fs::status(admin).permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  EXPECT_NE(testing::read_text_file(admin), testing::read_text_file(state() + "/hooks.token"));
+  EXPECT_FALSE(testing::read_text_file(state() + "/admin.port").empty());
+  ::kill(pid_, SIGTERM);
+  EXPECT_EQ(wait(5s).exit_code, 0);
+
+  // One secret for both would let the broker, which holds the hooks token, write the registry.
+  spawn({"--state-dir", state(), "--broker-port", std::to_string(broker.port()), "--hooks-port",
+         "0", "--admin-port", "0", "--admin-token-file", state() + "/hooks.token"});
+  Outcome r = wait(5s);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("the admin token is the hooks token"), std::string::npos) << r.output;
 }
 
 }  // namespace

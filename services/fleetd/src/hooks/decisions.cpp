@@ -70,4 +70,19 @@ Res<AuthDecision> authenticate(Store& store, const AuthRequest& req) {
   });
 }
 
+Res<bool> certificate_refused(Store& store, const std::string& id) {
+  return store.transact([&](Tx& tx) -> Res<bool> {
+    auto cert = tx.get_certificate(id);
+    if (!cert) {
+      if (cert.error().code == Errc::NotFound) return true;
+      return fail(cert.error());
+    }
+    if (cert.value().status != CertificateStatus::Active) return true;
+    if (cert.value().ca_id.empty()) return false;
+    auto ca = tx.get_ca(cert.value().ca_id);
+    if (!ca) return fail(ca.error());
+    return ca.value().status != CaStatus::Active;
+  });
+}
+
 }  // namespace edgekit::fleetd

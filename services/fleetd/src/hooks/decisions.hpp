@@ -45,4 +45,8 @@ struct AuthDecision {
 /// denies: it never fails open).
 [[nodiscard]] Res<AuthDecision> authenticate(Store& store, const AuthRequest& request);
 
+/// True when a connection with certificate `id` must not exist whatever its client id: the
+/// certificate is unknown or not ACTIVE, or its CA is INACTIVE. Errors when the store fails.
+[[nodiscard]] Res<bool> certificate_refused(Store& store, const std::string& id);
+
 }  // namespace edgekit::fleetd

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "http/common.hpp"
 #include "log.hpp"
 #include "store/store.hpp"
 
@@ -42,9 +43,6 @@ class HooksServer {
   void stop();
 
  private:
-  template <class F>
-  auto on_io(F&& f) -> std::optional<decltype(f())>;
-
   asio::io_context& io_;
   Store& store_;
   Logger& log_;
@@ -52,10 +50,5 @@ class HooksServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };
-
-/// The token in `path`, created (32 random bytes, hex, mode 0600) when the file does not exist.
-/// Errors: Unavailable when it cannot be read or written; InvalidArgument when it is empty or
-/// readable by others than its owner (a secret that others can read is no secret).
-[[nodiscard]] Res<std::string> load_or_create_token(const std::string& path);
 
 }  // namespace edgekit::fleetd

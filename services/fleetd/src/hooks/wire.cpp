@@ -1,36 +1,16 @@
 #include "hooks/wire.hpp"
 
-#include <nlohmann/json.hpp>
+#include "http/json_body.hpp"
 
 namespace edgekit::fleetd::hooks {
 namespace {
 
 using nlohmann::json;
 
-Res<json> object_of(std::string_view body) {
-  if (body.size() > kMaxBody) return fail(Errc::InvalidArgument, "request body larger than 16 KB");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(Errc::InvalidArgument, "request body is not valid JSON");
-  if (!j.is_object()) return fail(Errc::InvalidArgument, "request body is not a JSON object");
-  return j;
-}
+Res<json> object_of(std::string_view body) { return http::object_of(body, kMaxBody); }
 
-// A string member: required or optional, at most `max` bytes.
 Res<std::string> member(const json& j, const char* name, bool required, std::size_t max) {
-  auto it = j.find(name);
-  if (it == j.end() || it->is_null()) {
-    if (required) return fail(Errc::InvalidArgument, std::string("missing member '") + name + "'");
-    return std::string();
-  }
-  if (!it->is_string()) {
-    return fail(Errc::InvalidArgument, std::string("member '") + name + "' is not a string");
-  }
-  const auto& s = it->get_ref<const std::string&>();
-  if (s.size() > max) {
-    return fail(Errc::InvalidArgument,
-                std::string("member '") + name + "' is longer than " + std::to_string(max) + " bytes");
-  }
-  return s;
+  return http::string_member(j, name, required, max);
 }
 
 }  // namespace
@@ -86,17 +66,12 @@ std::string to_json(const AuthDecision& d) {
     j["acl"] = json::parse(policy::rules_to_json(d.rules));
     j["client_attrs"] = {{"thing_name", d.thing_name}, {"certificate_id", d.certificate_id}};
   }
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return http::dump(j);
 }
 
 std::string decision_json(bool allow, std::string_view reason) {
   json j{{"result", allow ? "allow" : "deny"}, {"reason", std::string(reason)}};
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string error_json(std::string_view code, std::string_view message) {
-  json j{{"code", std::string(code)}, {"message", std::string(message)}};
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return http::dump(j);
 }
 
 }  // namespace edgekit::fleetd::hooks

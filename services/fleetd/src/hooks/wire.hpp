@@ -34,7 +34,5 @@ struct AuthorizeRequest {
 [[nodiscard]] std::string to_json(const AuthDecision& d);
 /// {"result":"allow"|"deny","reason":...}
 [[nodiscard]] std::string decision_json(bool allow, std::string_view reason);
-/// {"code":"...","message":"..."} — the body of every error answer.
-[[nodiscard]] std::string error_json(std::string_view code, std::string_view message);
 
 }  // namespace edgekit::fleetd::hooks

@@ -253,6 +253,17 @@ Res<ThingGroup> Tx::get_group(std::string_view name) {
   return ThingGroup{row.value().text(0), row.value().text(1), row.value().integer(2)};
 }
 
+Res<Page<ThingGroup>> Tx::list_groups(const PageRequest& page) {
+  if (auto c = check_page(page); !c) return fail(c.error());
+  return page_of<ThingGroup>(
+      db_.query("SELECT name, description, created_at FROM thing_groups WHERE name > $1 "
+                "ORDER BY name LIMIT $2",
+                {std::string_view(page.after), static_cast<std::int64_t>(page.limit + 1)}),
+      page.limit,
+      [](const Row& r) { return ThingGroup{r.text(0), r.text(1), r.integer(2)}; },
+      +[](const ThingGroup& g) { return g.name; });
+}
+
 Res<void> Tx::add_to_group(std::string_view group, std::string_view thing) {
   if (auto g = get_group(group); !g) return fail(g.error());
   if (auto t = get_thing(thing); !t) return fail(t.error());
@@ -365,6 +376,10 @@ Res<Page<Certificate>> Tx::list_certificates(const PageRequest& page) {
                     " FROM certificates WHERE id > $1 ORDER BY id LIMIT $2",
                 {std::string_view(page.after), static_cast<std::int64_t>(page.limit + 1)}),
       page.limit, certificate_from, +[](const Certificate& c) { return c.id; });
+}
+
+Res<std::vector<std::string>> Tx::certificates_of_ca(std::string_view ca_id) {
+  return column0(db_.query("SELECT id FROM certificates WHERE ca_id = $1 ORDER BY id", {ca_id}));
 }
 
 Res<void> Tx::attach_thing_principal(std::string_view thing, std::string_view cert) {

@@ -129,6 +129,7 @@ class Tx {
   // Thing groups.
   [[nodiscard]] Res<ThingGroup> create_group(const ThingGroup& group);
   [[nodiscard]] Res<ThingGroup> get_group(std::string_view name);
+  [[nodiscard]] Res<Page<ThingGroup>> list_groups(const PageRequest& page);
   /// NotFound when either side is missing; adding twice is not an error.
   [[nodiscard]] Res<void> add_to_group(std::string_view group, std::string_view thing);
   [[nodiscard]] Res<void> remove_from_group(std::string_view group, std::string_view thing);
@@ -146,6 +147,8 @@ class Tx {
   /// NotFound; Conflict while ACTIVE or attached to a thing or a policy.
   [[nodiscard]] Res<void> delete_certificate(std::string_view id);
   [[nodiscard]] Res<Page<Certificate>> list_certificates(const PageRequest& page);
+  /// Ids of the certificates issued by the CA `ca_id` (the ones a deactivated CA takes down).
+  [[nodiscard]] Res<std::vector<std::string>> certificates_of_ca(std::string_view ca_id);
 
   // Attachments of certificates (principals) to things.
   /// NotFound when the thing or the certificate is missing; attaching twice is not an error.

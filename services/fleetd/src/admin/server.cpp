@@ -1,0 +1,726 @@
+#include "admin/server.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include "admin/pem.hpp"
+#include "admin/templates.hpp"
+#include "admin/wire.hpp"
+#include "http/common.hpp"
+#include "http/json_body.hpp"
+
+namespace edgekit::fleetd {
+namespace {
+
+using nlohmann::json;
+using Req = httplib::Request;
+using Resp = httplib::Response;
+
+constexpr std::chrono::milliseconds kStoreTimeout{5000};
+
+struct Status {
+  int http;
+  const char* code;
+};
+
+Status status_of(Errc e) {
+  switch (e) {
+    case Errc::NotFound: return {404, "not_found"};
+    case Errc::AlreadyExists: return {409, "already_exists"};
+    case Errc::Conflict: return {409, "conflict"};
+    case Errc::InvalidArgument: return {400, "invalid_argument"};
+    case Errc::Busy:
+    case Errc::Unavailable:
+    case Errc::StoreLocked: return {503, "unavailable"};
+    default: return {500, "internal"};
+  }
+}
+
+Status status_for_http(int status) {
+  switch (status) {
+    case 400: return {400, "bad_request"};
+    case 401: return {401, "unauthorized"};
+    case 404: return {404, "not_found"};
+    case 405: return {405, "method_not_allowed"};
+    case 413: return {413, "payload_too_large"};
+    case 414: return {414, "uri_too_long"};
+    case 503: return {503, "unavailable"};
+    default: return {status, status >= 500 ? "internal" : "bad_request"};
+  }
+}
+
+// The i-th path parameter of the route's pattern.
+std::string param(const Req& req, std::size_t i) {
+  return i < req.matches.size() ? req.matches[i].str() : std::string();
+}
+
+// An OpenAPI path (/things/{thingName}) as the pattern httplib matches (/things/([^/]+)).
+std::string pattern_of(std::string_view path) {
+  std::string out;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '{') {
+      out += "([^/]+)";
+      i = path.find('}', i);
+    } else {
+      out += path[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(asio::io_context& io, Store& store, Logger& log, Kick kick)
+    : io_(io), store_(store), log_(log), kick_(std::move(kick)) {}
+
+AdminServer::~AdminServer() { stop(); }
+
+const std::vector<AdminServer::Route>& AdminServer::table() {
+  static const std::vector<Route> routes{
+      {"post", "/admin/v1/things", &AdminServer::create_thing},
+      {"get", "/admin/v1/things", &AdminServer::list_things},
+      {"get", "/admin/v1/things/{thingName}", &AdminServer::describe_thing},
+      {"patch", "/admin/v1/things/{thingName}", &AdminServer::update_thing},
+      {"delete", "/admin/v1/things/{thingName}", &AdminServer::delete_thing},
+      {"put", "/admin/v1/things/{thingName}/certificates/{certificateId}",
+       &AdminServer::attach_certificate},
+      {"delete", "/admin/v1/things/{thingName}/certificates/{certificateId}",
+       &AdminServer::detach_certificate},
+      {"post", "/admin/v1/thing-groups", &AdminServer::create_group},
+      {"get", "/admin/v1/thing-groups", &AdminServer::list_groups},
+      {"get", "/admin/v1/thing-groups/{groupName}", &AdminServer::describe_group},
+      {"get", "/admin/v1/thing-groups/{groupName}/things", &AdminServer::list_group_things},
+      {"put", "/admin/v1/thing-groups/{groupName}/things/{thingName}", &AdminServer::add_to_group},
+      {"delete", "/admin/v1/thing-groups/{groupName}/things/{thingName}",
+       &AdminServer::remove_from_group},
+      {"post", "/admin/v1/certificates", &AdminServer::register_certificate},
+      {"get", "/admin/v1/certificates", &AdminServer::list_certificates},
+      {"get", "/admin/v1/certificates/{certificateId}", &AdminServer::describe_certificate},
+      {"delete", "/admin/v1/certificates/{certificateId}", &AdminServer::delete_certificate},
+      {"post", "/admin/v1/certificates/{certificateId}/activate",
+       &AdminServer::activate_certificate},
+      {"post", "/admin/v1/certificates/{certificateId}/deactivate",
+       &AdminServer::deactivate_certificate},
+      {"post", "/admin/v1/certificates/{certificateId}/revoke", &AdminServer::revoke_certificate},
+      {"post", "/admin/v1/policies", &AdminServer::create_policy},
+      {"get", "/admin/v1/policies", &AdminServer::list_policies},
+      {"get", "/admin/v1/policies/{policyName}", &AdminServer::get_policy},
+      {"delete", "/admin/v1/policies/{policyName}", &AdminServer::delete_policy},
+      {"put", "/admin/v1/policies/{policyName}/certificates/{certificateId}",
+       &AdminServer::attach_policy},
+      {"delete", "/admin/v1/policies/{policyName}/certificates/{certificateId}",
+       &AdminServer::detach_policy},
+      {"post", "/admin/v1/cas", &AdminServer::register_ca},
+      {"get", "/admin/v1/cas", &AdminServer::list_cas},
+      {"get", "/admin/v1/cas/{caCertificateId}", &AdminServer::describe_ca},
+      {"patch", "/admin/v1/cas/{caCertificateId}", &AdminServer::update_ca},
+      {"post", "/admin/v1/cas/{caCertificateId}/activate", &AdminServer::activate_ca},
+      {"post", "/admin/v1/cas/{caCertificateId}/deactivate", &AdminServer::deactivate_ca},
+      {"post", "/admin/v1/provisioning-templates", &AdminServer::create_template},
+      {"post", "/admin/v1/provisioning-templates/validate", &AdminServer::validate_template},
+      {"get", "/admin/v1/provisioning-templates", &AdminServer::list_templates},
+      {"get", "/admin/v1/provisioning-templates/{templateName}", &AdminServer::describe_template},
+      {"patch", "/admin/v1/provisioning-templates/{templateName}", &AdminServer::update_template},
+      {"delete", "/admin/v1/provisioning-templates/{templateName}",
+       &AdminServer::delete_template},
+  };
+  return routes;
+}
+
+std::vector<AdminServer::RouteInfo> AdminServer::routes() {
+  std::vector<RouteInfo> out;
+  for (const auto& r : table()) out.push_back({r.method, r.path});
+  return out;
+}
+
+Res<std::uint16_t> AdminServer::start(const AdminOptions& o) {
+  if (o.token.empty()) return fail(Errc::InvalidArgument, "the admin token is empty");
+  token_ = o.token;
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return fail(Errc::InvalidArgument, "admin TLS needs both a certificate and a key");
+  }
+  if (!o.tls_cert.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
+    if (!tls->is_valid()) {
+      return fail(Errc::InvalidArgument, "cannot load the admin TLS certificate " + o.tls_cert +
+                                             " or its key " + o.tls_key);
+    }
+    server_ = std::move(tls);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  server_->set_payload_max_length(admin::kMaxBody);
+  server_->set_read_timeout(5, 0);
+  server_->set_write_timeout(5, 0);
+  server_->set_keep_alive_timeout(1);
+  // No handler lets an exception escape to httplib; this is the backstop if one ever does.
+  server_->set_exception_handler([this](const Req& req, Resp& res, std::exception_ptr) {
+    log_.error("admin.internal_error", {{"method", req.method}, {"path", req.path}});
+    http::reply_error(res, 500, "internal", "internal error; see fleetd's log");
+  });
+  // Answers httplib produces itself (404 no route, 413 oversized, 400 unreadable) get the same
+  // JSON error shape as ours.
+  server_->set_error_handler(httplib::Server::HandlerWithResponse([](const Req&, Resp& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const Status s = status_for_http(res.status);
+    const char* message = res.status == 413   ? "request body larger than 64 KB"
+                          : res.status == 404 ? "no such route"
+                                              : "request refused";
+    http::reply_error(res, s.http, s.code, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  // The token is checked before routing: without it nothing, not even which routes exist, is
+  // revealed.
+  server_->set_pre_routing_handler([this](const Req& req, Resp& res) {
+    if (http::bearer_matches(req.get_header_value("Authorization"), token_)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    log_.warn("admin.unauthorized",
+              {{"method", req.method}, {"path", req.path}, {"peer", req.remote_addr}});
+    http::reply_error(res, 401, "unauthorized", "missing or wrong bearer token");
+    res.set_header("WWW-Authenticate", "Bearer");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // One line per request (never a body or a header: they may carry secrets).
+  server_->set_logger([this](const Req& req, const Resp& res) {
+    log_.log(res.status >= 500 ? LogLevel::Error : LogLevel::Info, "admin.request",
+             {{"method", req.method}, {"path", req.path}, {"status", res.status}});
+  });
+
+  for (const Route& r : table()) {
+    const std::string pattern = pattern_of(r.path);
+    auto h = [this, handler = r.handler](const Req& req, Resp& res) { (this->*handler)(req, res); };
+    const std::string_view m = r.method;
+    if (m == "get") server_->Get(pattern, h);
+    else if (m == "post") server_->Post(pattern, h);
+    else if (m == "put") server_->Put(pattern, h);
+    else if (m == "patch") server_->Patch(pattern, h);
+    else server_->Delete(pattern, h);
+  }
+
+  auto bound = http::bind(*server_, o.host, o.port, "the admin API");
+  if (!bound) return bound;
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return bound;
+}
+
+void AdminServer::begin_stop() {
+  if (server_) server_->stop();
+}
+
+void AdminServer::stop() {
+  begin_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+template <class F>
+void AdminServer::run(Resp& res, int ok_status, F f) {
+  // Everything the task touches is owned by it or outlives the io_context (store, kick): after a
+  // timeout it may still run once this handler has returned.
+  auto out = http::run_on(
+      io_,
+      [store = &store_, kick = &kick_, f = std::move(f)]() mutable -> Res<json> {
+        std::vector<std::string> kicks;
+        auto r = store->transact([&](Tx& tx) -> Res<json> {
+          kicks.clear();  // a retried transaction starts again
+          return f(tx, kicks);
+        });
+        if (r && *kick) {
+          for (const auto& id : kicks) (*kick)(id);
+        }
+        return r;
+      },
+      kStoreTimeout);
+  if (!out) {
+    http::reply_error(res, 503, "unavailable", "the store did not answer within 5 s");
+    return;
+  }
+  if (!*out) {
+    const Error& e = out->error();
+    const Status s = status_of(e.code);
+    if (s.http >= 500) {
+      log_.error("admin.store_failed", {{"code", to_string(e.code)}, {"error", e.message}});
+      http::reply_error(res, s.http, s.code,
+                        s.http == 503 ? "the store is busy or unreachable; retry"
+                                      : "internal error; see fleetd's log");
+    } else {
+      http::reply_error(res, s.http, s.code, e.message);
+    }
+    return;
+  }
+  if (ok_status == 204) {
+    res.status = 204;
+    return;
+  }
+  http::reply(res, ok_status, http::dump(out->value()));
+}
+
+namespace {
+
+// A refusal of the request itself (before any store work).
+void bad_request(Resp& res, const Error& e) {
+  const Status s = status_of(e.code);
+  http::reply_error(res, s.http, s.code, e.message);
+}
+
+Res<PageRequest> page_of(const Req& req) {
+  return admin::parse_page(req.get_param_value("limit"), req.get_param_value("next"));
+}
+
+using Kicks = std::vector<std::string>;
+
+}  // namespace
+
+// ---- things -------------------------------------------------------------------------------
+
+void AdminServer::create_thing(const Req& req, Resp& res) {
+  auto t = admin::parse_create_thing(req.body);
+  if (!t) return bad_request(res, t.error());
+  run(res, 201, [t = std::move(t.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.create_thing(t);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::list_things(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.list_things(p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(), [](const Thing& t) { return admin::to_json(t); });
+  });
+}
+
+void AdminServer::describe_thing(const Req& req, Resp& res) {
+  run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    auto t = tx.get_thing(name);
+    if (!t) return fail(t.error());
+    auto certs = tx.principals_of(name);
+    if (!certs) return fail(certs.error());
+    auto groups = tx.groups_of(name);
+    if (!groups) return fail(groups.error());
+    json j = admin::to_json(t.value());
+    j["certificates"] = certs.value();
+    j["groups"] = groups.value();
+    return j;
+  });
+}
+
+void AdminServer::update_thing(const Req& req, Resp& res) {
+  auto u = admin::parse_update_thing(req.body);
+  if (!u) return bad_request(res, u.error());
+  run(res, 200, [name = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto t = tx.get_thing(name);
+    if (!t) return fail(t.error());
+    auto r = tx.update_thing(admin::apply(u, std::move(t.value())), u.expected_version);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::delete_thing(const Req& req, Resp& res) {
+  auto v = admin::parse_version_query(req.get_param_value("expectedVersion"));
+  if (!v) return bad_request(res, v.error());
+  run(res, 204, [name = param(req, 1), v = v.value()](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = tx.delete_thing(name, v); !r) return fail(r.error());
+    return json();
+  });
+}
+
+// Attaching or detaching changes what ${iot:Connection.Thing.ThingName} resolves to for
+// connections using the certificate; their rules were fixed at connect, so they are dropped and
+// reconnect under the new ones.
+void AdminServer::attach_certificate(const Req& req, Resp& res) {
+  run(res, 204, [thing = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
+    if (auto r = tx.attach_thing_principal(thing, cert); !r) return fail(r.error());
+    k.push_back(cert);
+    return json();
+  });
+}
+
+void AdminServer::detach_certificate(const Req& req, Resp& res) {
+  run(res, 204, [thing = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
+    if (auto r = tx.detach_thing_principal(thing, cert); !r) return fail(r.error());
+    k.push_back(cert);
+    return json();
+  });
+}
+
+void AdminServer::create_group(const Req& req, Resp& res) {
+  auto g = admin::parse_create_group(req.body);
+  if (!g) return bad_request(res, g.error());
+  run(res, 201, [g = std::move(g.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.create_group(g);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::list_groups(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.list_groups(p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(), [](const ThingGroup& g) { return admin::to_json(g); });
+  });
+}
+
+void AdminServer::describe_group(const Req& req, Resp& res) {
+  run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.get_group(name);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::list_group_things(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [name = param(req, 1), p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.things_in_group(name, p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(), [](const std::string& s) { return json(s); });
+  });
+}
+
+void AdminServer::add_to_group(const Req& req, Resp& res) {
+  run(res, 204, [group = param(req, 1), thing = param(req, 2)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = tx.add_to_group(group, thing); !r) return fail(r.error());
+    return json();
+  });
+}
+
+void AdminServer::remove_from_group(const Req& req, Resp& res) {
+  run(res, 204, [group = param(req, 1), thing = param(req, 2)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = tx.remove_from_group(group, thing); !r) return fail(r.error());
+    return json();
+  });
+}
+
+// ---- certificates -------------------------------------------------------------------------
+
+void AdminServer::register_certificate(const Req& req, Resp& res) {
+  auto reg = admin::parse_register_certificate(req.body);
+  if (!reg) return bad_request(res, reg.error());
+  auto facts = admin::read_certificate(reg.value().pem);
+  if (!facts) return bad_request(res, facts.error());
+  run(res, 201, [reg = std::move(reg.value()), f = std::move(facts.value())](
+                    Tx& tx, Kicks&) -> Res<json> {
+    Certificate c;
+    c.id = f.id;
+    c.pem = reg.pem;
+    c.status = reg.status;
+    c.serial = f.serial;
+    c.not_before = f.not_before;
+    c.not_after = f.not_after;
+    if (!reg.ca_id.empty()) {
+      auto ca = tx.get_ca(reg.ca_id);
+      if (!ca) {
+        if (ca.error().code == Errc::NotFound) {
+          return fail(Errc::InvalidArgument, "caCertificateId names no registered CA");
+        }
+        return fail(ca.error());
+      }
+      if (!admin::issued_by(reg.pem, ca.value().pem)) {
+        return fail(Errc::InvalidArgument,
+                    "the certificate was not issued by CA " + reg.ca_id);
+      }
+      c.ca_id = reg.ca_id;
+    } else {
+      // The issuer among the registered CAs, when there is one (its status then governs the
+      // certificate's, as in AWS).
+      PageRequest page;
+      page.limit = 1000;
+      for (;;) {
+        auto cas = tx.list_cas(page);
+        if (!cas) return fail(cas.error());
+        for (const auto& ca : cas.value().items) {
+          if (c.ca_id.empty() && admin::issued_by(reg.pem, ca.pem)) c.ca_id = ca.id;
+        }
+        if (cas.value().next.empty() || !c.ca_id.empty()) break;
+        page.after = cas.value().next;
+      }
+    }
+    auto r = tx.create_certificate(c);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value(), false);
+  });
+}
+
+void AdminServer::list_certificates(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.list_certificates(p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(),
+                            [](const Certificate& c) { return admin::to_json(c, false); });
+  });
+}
+
+void AdminServer::describe_certificate(const Req& req, Resp& res) {
+  run(res, 200, [id = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    auto c = tx.get_certificate(id);
+    if (!c) return fail(c.error());
+    auto things = tx.things_of(id);
+    if (!things) return fail(things.error());
+    auto policies = tx.policies_of(id);
+    if (!policies) return fail(policies.error());
+    json j = admin::to_json(c.value(), true);
+    j["things"] = things.value();
+    j["policies"] = policies.value();
+    return j;
+  });
+}
+
+void AdminServer::delete_certificate(const Req& req, Resp& res) {
+  run(res, 204, [id = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = tx.delete_certificate(id); !r) return fail(r.error());
+    return json();
+  });
+}
+
+void AdminServer::set_certificate_status(const Req& req, Resp& res, CertificateStatus s) {
+  run(res, 200, [id = param(req, 1), s](Tx& tx, Kicks& k) -> Res<json> {
+    auto r = tx.set_certificate_status(id, s);
+    if (!r) return fail(r.error());
+    if (s != CertificateStatus::Active) k.push_back(id);
+    return admin::to_json(r.value(), false);
+  });
+}
+
+void AdminServer::activate_certificate(const Req& req, Resp& res) {
+  set_certificate_status(req, res, CertificateStatus::Active);
+}
+void AdminServer::deactivate_certificate(const Req& req, Resp& res) {
+  set_certificate_status(req, res, CertificateStatus::Inactive);
+}
+void AdminServer::revoke_certificate(const Req& req, Resp& res) {
+  set_certificate_status(req, res, CertificateStatus::Revoked);
+}
+
+// ---- policies -----------------------------------------------------------------------------
+
+void AdminServer::create_policy(const Req& req, Resp& res) {
+  auto p = admin::parse_create_policy(req.body);
+  if (!p) return bad_request(res, p.error());
+  run(res, 201, [p = std::move(p.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.create_policy(p);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::list_policies(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.list_policies(p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(), [](const Policy& x) { return admin::to_json(x); });
+  });
+}
+
+void AdminServer::get_policy(const Req& req, Resp& res) {
+  run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.get_policy(name);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::delete_policy(const Req& req, Resp& res) {
+  run(res, 204, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = tx.delete_policy(name); !r) return fail(r.error());
+    return json();
+  });
+}
+
+// The policies of a certificate decide its connections' rules, fixed at connect: a change drops
+// them so that they reconnect under the new rules (or are refused).
+void AdminServer::attach_policy(const Req& req, Resp& res) {
+  run(res, 204, [name = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
+    if (auto r = tx.attach_policy(name, cert); !r) return fail(r.error());
+    k.push_back(cert);
+    return json();
+  });
+}
+
+void AdminServer::detach_policy(const Req& req, Resp& res) {
+  run(res, 204, [name = param(req, 1), cert = param(req, 2)](Tx& tx, Kicks& k) -> Res<json> {
+    if (auto r = tx.detach_policy(name, cert); !r) return fail(r.error());
+    k.push_back(cert);
+    return json();
+  });
+}
+
+// ---- CAs ----------------------------------------------------------------------------------
+
+namespace {
+
+Res<void> template_exists(Tx& tx, const std::string& name) {
+  if (name.empty()) return {};
+  auto t = tx.get_template(name);
+  if (t) return {};
+  if (t.error().code == Errc::NotFound) {
+    return fail(Errc::InvalidArgument, "registration template '" + name + "' does not exist");
+  }
+  return fail(t.error());
+}
+
+}  // namespace
+
+void AdminServer::register_ca(const Req& req, Resp& res) {
+  auto reg = admin::parse_register_ca(req.body);
+  if (!reg) return bad_request(res, reg.error());
+  auto facts = admin::read_certificate(reg.value().pem);
+  if (!facts) return bad_request(res, facts.error());
+  if (!facts.value().is_ca) {
+    return bad_request(res, Error{Errc::InvalidArgument,
+                                  "not a CA certificate (basicConstraints CA:TRUE is missing)"});
+  }
+  run(res, 201, [reg = std::move(reg.value()), id = facts.value().id](Tx& tx,
+                                                                       Kicks&) -> Res<json> {
+    if (auto t = template_exists(tx, reg.registration_template); !t) {
+      return fail(t.error());
+    }
+    auto r = tx.register_ca({id, reg.pem, reg.status, reg.auto_registration,
+                             reg.registration_template, 0});
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value(), false);
+  });
+}
+
+void AdminServer::list_cas(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.list_cas(p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(), [](const CaRecord& c) { return admin::to_json(c, false); });
+  });
+}
+
+void AdminServer::describe_ca(const Req& req, Resp& res) {
+  run(res, 200, [id = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.get_ca(id);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value(), true);
+  });
+}
+
+void AdminServer::update_ca(const Req& req, Resp& res) {
+  auto u = admin::parse_update_ca(req.body);
+  if (!u) return bad_request(res, u.error());
+  run(res, 200, [id = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto ca = tx.get_ca(id);
+    if (!ca) return fail(ca.error());
+    CaRecord c = std::move(ca.value());
+    if (u.auto_registration) c.auto_registration = *u.auto_registration;
+    if (u.registration_template) {
+      if (auto t = template_exists(tx, *u.registration_template); !t) {
+        return fail(t.error());
+      }
+      c.registration_template = *u.registration_template;
+    }
+    auto r = tx.update_ca(c);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value(), false);
+  });
+}
+
+void AdminServer::set_ca_status(const Req& req, Resp& res, CaStatus s) {
+  run(res, 200, [id = param(req, 1), s](Tx& tx, Kicks& k) -> Res<json> {
+    auto ca = tx.get_ca(id);
+    if (!ca) return fail(ca.error());
+    CaRecord c = std::move(ca.value());
+    c.status = s;
+    auto r = tx.update_ca(c);
+    if (!r) return fail(r.error());
+    if (s == CaStatus::Inactive) {
+      // Every certificate it issued is refused from now on: drop their live connections.
+      auto certs = tx.certificates_of_ca(id);
+      if (!certs) return fail(certs.error());
+      k = std::move(certs.value());
+    }
+    return admin::to_json(r.value(), false);
+  });
+}
+
+void AdminServer::activate_ca(const Req& req, Resp& res) {
+  set_ca_status(req, res, CaStatus::Active);
+}
+void AdminServer::deactivate_ca(const Req& req, Resp& res) {
+  set_ca_status(req, res, CaStatus::Inactive);
+}
+
+// ---- provisioning templates ---------------------------------------------------------------
+
+void AdminServer::create_template(const Req& req, Resp& res) {
+  auto t = admin::parse_create_template(req.body);
+  if (!t) return bad_request(res, t.error());
+  run(res, 201, [t = std::move(t.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.create_template(t);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::validate_template(const Req& req, Resp& res) {
+  // Pure: nothing is stored, so the store is not involved.
+  if (auto v = admin::parse_and_validate_template(req.body); !v) {
+    return bad_request(res, v.error());
+  }
+  http::reply(res, 200, R"({"valid":true})");
+}
+
+void AdminServer::list_templates(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.list_templates(p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(),
+                            [](const ProvisioningTemplate& t) { return admin::to_json(t); });
+  });
+}
+
+void AdminServer::describe_template(const Req& req, Resp& res) {
+  run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    auto r = tx.get_template(name);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::update_template(const Req& req, Resp& res) {
+  auto u = admin::parse_update_template(req.body);
+  if (!u) return bad_request(res, u.error());
+  run(res, 200, [name = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto cur = tx.get_template(name);
+    if (!cur) return fail(cur.error());
+    ProvisioningTemplate t = std::move(cur.value());
+    if (u.body) {
+      if (auto v = admin::validate_template(*u.body, t.type); !v) return fail(v.error());
+      t.body = *u.body;
+    }
+    if (u.description) t.description = *u.description;
+    if (u.enabled) t.enabled = *u.enabled;
+    auto r = tx.update_template(t);
+    if (!r) return fail(r.error());
+    return admin::to_json(r.value());
+  });
+}
+
+void AdminServer::delete_template(const Req& req, Resp& res) {
+  run(res, 204, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = tx.delete_template(name); !r) return fail(r.error());
+    return json();
+  });
+}
+
+}  // namespace edgekit::fleetd

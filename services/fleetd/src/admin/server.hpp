@@ -1,0 +1,142 @@
+#pragma once
+/// \file
+/// fleetd's admin API: HTTP JSON on loopback by default, optionally over TLS, every request
+/// carrying `Authorization: Bearer <admin token>` (a secret of its own, not the hooks token: the
+/// broker holds that one). Routes are listed in `AdminServer::routes()` and described in
+/// services/fleetd/openapi.yaml (a test keeps the two equal). Errors are {"code","message"}
+/// with 400 (bad input), 401, 404, 409 (conflict with the registry's state), 413 (body over
+/// 64 KB), 503 (store busy or fleetd stopping), 500. Lists paginate with `?limit=&next=`.
+///
+/// Store work runs on the io_context thread that owns the store: handlers post it there and
+/// wait (5 s, then 503). When a change refuses a certificate (REVOKED, INACTIVE, or its CA
+/// INACTIVE) the `kick` callback runs on that thread after the commit, so that live connections
+/// are dropped (revocation.hpp).
+///
+/// Thread safety: start/stop from the owning thread; handlers run on the server's threads.
+
+#include <asio/io_context.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "log.hpp"
+#include "store/store.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace edgekit::fleetd {
+
+struct AdminOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  ///< 0: any free port
+  std::string token;
+  /// Both set: HTTPS with this certificate and key (PEM files).
+  std::string tls_cert;
+  std::string tls_key;
+};
+
+class AdminServer {
+ public:
+  /// Called on the io thread with each certificate that a committed change refused.
+  using Kick = std::function<void(const std::string& certificate_id)>;
+
+  AdminServer(asio::io_context& io, Store& store, Logger& log, Kick kick);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  /// Binds and starts serving. Errors: InvalidArgument (empty token, unusable TLS files),
+  /// Unavailable (address in use, bad address).
+  [[nodiscard]] Res<std::uint16_t> start(const AdminOptions& options);
+  /// Stops accepting (returns at once; any thread).
+  void begin_stop();
+  /// begin_stop, then joins the server thread. Idempotent.
+  void stop();
+
+  struct RouteInfo {
+    std::string_view method;  ///< lower case, as OpenAPI writes it
+    std::string_view path;    ///< OpenAPI form: /admin/v1/things/{thingName}
+  };
+  /// Every route the server registers.
+  [[nodiscard]] static std::vector<RouteInfo> routes();
+
+ private:
+  using Handler = void (AdminServer::*)(const httplib::Request&, httplib::Response&);
+  struct Route {
+    const char* method;
+    const char* path;
+    Handler handler;
+  };
+  static const std::vector<Route>& table();
+
+  // Things and groups.
+  void create_thing(const httplib::Request&, httplib::Response&);
+  void list_things(const httplib::Request&, httplib::Response&);
+  void describe_thing(const httplib::Request&, httplib::Response&);
+  void update_thing(const httplib::Request&, httplib::Response&);
+  void delete_thing(const httplib::Request&, httplib::Response&);
+  void attach_certificate(const httplib::Request&, httplib::Response&);
+  void detach_certificate(const httplib::Request&, httplib::Response&);
+  void create_group(const httplib::Request&, httplib::Response&);
+  void list_groups(const httplib::Request&, httplib::Response&);
+  void describe_group(const httplib::Request&, httplib::Response&);
+  void list_group_things(const httplib::Request&, httplib::Response&);
+  void add_to_group(const httplib::Request&, httplib::Response&);
+  void remove_from_group(const httplib::Request&, httplib::Response&);
+  // Certificates.
+  void register_certificate(const httplib::Request&, httplib::Response&);
+  void list_certificates(const httplib::Request&, httplib::Response&);
+  void describe_certificate(const httplib::Request&, httplib::Response&);
+  void delete_certificate(const httplib::Request&, httplib::Response&);
+  void activate_certificate(const httplib::Request&, httplib::Response&);
+  void deactivate_certificate(const httplib::Request&, httplib::Response&);
+  void revoke_certificate(const httplib::Request&, httplib::Response&);
+  // Policies.
+  void create_policy(const httplib::Request&, httplib::Response&);
+  void list_policies(const httplib::Request&, httplib::Response&);
+  void get_policy(const httplib::Request&, httplib::Response&);
+  void delete_policy(const httplib::Request&, httplib::Response&);
+  void attach_policy(const httplib::Request&, httplib::Response&);
+  void detach_policy(const httplib::Request&, httplib::Response&);
+  // CAs.
+  void register_ca(const httplib::Request&, httplib::Response&);
+  void list_cas(const httplib::Request&, httplib::Response&);
+  void describe_ca(const httplib::Request&, httplib::Response&);
+  void update_ca(const httplib::Request&, httplib::Response&);
+  void activate_ca(const httplib::Request&, httplib::Response&);
+  void deactivate_ca(const httplib::Request&, httplib::Response&);
+  // Provisioning templates.
+  void create_template(const httplib::Request&, httplib::Response&);
+  void validate_template(const httplib::Request&, httplib::Response&);
+  void list_templates(const httplib::Request&, httplib::Response&);
+  void describe_template(const httplib::Request&, httplib::Response&);
+  void update_template(const httplib::Request&, httplib::Response&);
+  void delete_template(const httplib::Request&, httplib::Response&);
+
+  /// Runs `f(Tx&, kicks)` in one transaction on the io thread; answers `ok_status` with the JSON
+  /// it returns (204: no body) or the error; then kicks the certificates it listed.
+  template <class F>
+  void run(httplib::Response& res, int ok_status, F f);
+
+  void set_certificate_status(const httplib::Request&, httplib::Response&, CertificateStatus s);
+  void set_ca_status(const httplib::Request&, httplib::Response&, CaStatus s);
+
+  asio::io_context& io_;
+  Store& store_;
+  Logger& log_;
+  Kick kick_;
+  std::string token_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace edgekit::fleetd

@@ -1,0 +1,211 @@
+// `edgekit fleet` driving a running fleetd over its admin API: tables for people, --json for
+// scripts, the API's errors passed on with their exit codes, and the token taken from the
+// environment or a file (never from a flag).
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "edgekit/testing/child_process.hpp"
+#include "edgekit/testing/test_pki.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace testing_ = edgekit::testing;
+
+struct CliRun {
+  int code = -1;
+  std::string out;  // stdout and stderr
+};
+
+class FleetCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("edgekit-fleet-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "state");
+    fs::create_directories(dir_ / "pki");
+    const std::string log = (dir_ / "fleetd.log").string();
+    // No broker: fleetd keeps retrying its link in the background; the admin API works anyway.
+    const std::string broker_port = std::to_string(testing_::free_loopback_port());
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      FILE* f = std::fopen(log.c_str(), "a");
+      if (f) ::dup2(fileno(f), STDERR_FILENO);
+      const std::string state = (dir_ / "state").string();
+      ::execl(FLEETD_BINARY, FLEETD_BINARY, "--state-dir", state.c_str(), "--broker-port",
+              broker_port.c_str(), "--hooks-port", "0", "--admin-port", "0", "--log-format",
+              "text", "--reconnect-base-ms", "1000", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < end &&
+           testing_::read_text_file(log).find("admin.listening") == std::string::npos) {
+      std::this_thread::sleep_for(20ms);
+    }
+    const std::string port = testing_::read_text_file((dir_ / "state" / "admin.port").string());
+    ASSERT_FALSE(port.empty()) << testing_::read_text_file(log);
+    url_ = "http://127.0.0.1:" + port.substr(0, port.find('\n'));
+    token_file_ = (dir_ / "state" / "admin.token").string();
+    EXPECT_EQ(fs::status(token_file_).permissions() & fs::perms::group_all, fs::perms::none);
+    EXPECT_EQ(fs::status(token_file_).permissions() & fs::perms::others_all, fs::perms::none);
+    ::setenv("EDGEKIT_FLEET_URL", url_.c_str(), 1);
+    ::setenv("EDGEKIT_FLEET_TOKEN_FILE", token_file_.c_str(), 1);
+    ::unsetenv("EDGEKIT_FLEET_TOKEN");
+  }
+
+  void TearDown() override {
+    testing_::stop_child(pid_, SIGTERM, 5s);
+    if (HasFailure()) std::cerr << testing_::read_text_file((dir_ / "fleetd.log").string());
+    fs::remove_all(dir_);
+  }
+
+  CliRun edgekit(const std::string& args) {
+    CliRun r;
+    const std::string cmd = std::string(EDGEKIT_CLI) + " " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int status = ::pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+  }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::string url_;
+  std::string token_file_;
+};
+
+TEST_F(FleetCli, ManagesThingsWithTablesAndJson) {
+  auto c = edgekit("fleet things create sensor-1 --type sensor --attr site=lab --attr floor=2");
+  ASSERT_EQ(c.code, 0) << c.out;
+  EXPECT_NE(c.out.find("thingName:"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("sensor-1"), std::string::npos);
+  ASSERT_EQ(edgekit("fleet things create sensor-2").code, 0);
+  auto table = edgekit("fleet things list");
+  ASSERT_EQ(table.code, 0) << table.out;
+  EXPECT_EQ(table.out.rfind("NAME", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("sensor-1  sensor"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("floor=2,site=lab"), std::string::npos) << table.out;
+  auto js = edgekit("fleet --json things list");
+  ASSERT_EQ(js.code, 0) << js.out;
+  auto j = json::parse(js.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << js.out;
+  ASSERT_EQ(j["items"].size(), 2u);
+  EXPECT_EQ(j["items"][0]["thingName"], "sensor-1");
+  auto d = edgekit("fleet things describe sensor-1 --json");
+  EXPECT_EQ(json::parse(d.out, nullptr, false)["attributes"]["site"], "lab") << d.out;
+
+  auto dup = edgekit("fleet things create sensor-1");
+  EXPECT_EQ(dup.code, 1);
+  EXPECT_NE(dup.out.find("already_exists"), std::string::npos) << dup.out;
+  EXPECT_NE(dup.out.find("HTTP 409"), std::string::npos) << dup.out;
+  EXPECT_EQ(edgekit("fleet things create x --attr novalue").code, 2);
+  EXPECT_EQ(edgekit("fleet things delete sensor-2").code, 0);
+  EXPECT_EQ(edgekit("fleet things describe sensor-2").code, 1);
+}
+
+TEST_F(FleetCli, RegistersCasAndCertificatesAndChangesTheirStatus) {
+  testing_::TestCa ca((dir_ / "pki").string(), "ca");
+  ASSERT_TRUE(ca.ok()) << ca.error();
+  testing_::CertOptions o;
+  o.common_name = "sensor-1";
+  auto dev = ca.issue("sensor-1", o);
+  auto reg_ca = edgekit("fleet cas register --pem " + ca.cert_file() + " --active");
+  ASSERT_EQ(reg_ca.code, 0) << reg_ca.out;
+  auto cas = edgekit("fleet cas list");
+  EXPECT_NE(cas.out.find("ACTIVE"), std::string::npos) << cas.out;
+
+  auto reg = edgekit("fleet --json certificates register --pem " + dev.cert_file + " --status ACTIVE");
+  ASSERT_EQ(reg.code, 0) << reg.out;
+  const std::string id = json::parse(reg.out)["certificateId"];
+  ASSERT_EQ(id.size(), 64u);
+  auto list = edgekit("fleet certificates list");
+  EXPECT_NE(list.out.find(id + "  ACTIVE"), std::string::npos) << list.out;
+  auto desc = edgekit("fleet certificates describe " + id);
+  EXPECT_NE(desc.out.find("-----BEGIN CERTIFICATE-----"), std::string::npos) << desc.out;
+  EXPECT_NE(edgekit("fleet certificates deactivate " + id).out.find("INACTIVE"), std::string::npos);
+  EXPECT_EQ(edgekit("fleet certificates activate " + id).code, 0);
+  auto revoked = edgekit("fleet certificates revoke " + id);
+  EXPECT_EQ(revoked.code, 0);
+  EXPECT_NE(revoked.out.find("REVOKED"), std::string::npos) << revoked.out;
+  auto again = edgekit("fleet certificates activate " + id);
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.out.find("conflict"), std::string::npos) << again.out;
+
+  ASSERT_EQ(edgekit("fleet things create sensor-1").code, 0);
+  EXPECT_EQ(edgekit("fleet things attach sensor-1 " + id).code, 0);
+  const std::string doc = write("policy.json", R"({"Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})");
+  EXPECT_EQ(edgekit("fleet policies create connect --document " + doc).code, 0);
+  EXPECT_EQ(edgekit("fleet policies attach connect " + id).code, 0);
+  EXPECT_NE(edgekit("fleet policies list").out.find("connect"), std::string::npos);
+  const std::string bad = write("bad.json", R"({"Statement":[{"Effect":"Perhaps"}]})");
+  auto refused = edgekit("fleet policies create bad --document " + bad);
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.out.find("invalid policy document"), std::string::npos) << refused.out;
+}
+
+TEST_F(FleetCli, ValidatesAndCreatesTemplates) {
+  const std::string good = write("t.json", R"({"Parameters":{"SerialNumber":{"Type":"String"}},
+    "Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Ref":"SerialNumber"}}},
+                 "cert":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"}}}}})");
+  const std::string bad = write("bad.json", R"({"Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Ref":"Nope"}}}}})");
+  auto v = edgekit("fleet templates validate --body " + good);
+  EXPECT_EQ(v.code, 0) << v.out;
+  EXPECT_EQ(v.out, "valid\n");
+  auto nv = edgekit("fleet templates validate --body " + bad);
+  EXPECT_EQ(nv.code, 1);
+  EXPECT_NE(nv.out.find("not a declared parameter"), std::string::npos) << nv.out;
+  const std::string notjson = write("x.json", "{nope");
+  EXPECT_NE(edgekit("fleet templates validate --body " + notjson).out.find("not valid JSON"),
+            std::string::npos);
+  auto c = edgekit("fleet templates create sensors --body " + good + " --type JITP --enabled");
+  ASSERT_EQ(c.code, 0) << c.out;
+  auto l = edgekit("fleet templates list");
+  EXPECT_NE(l.out.find("sensors  JITP"), std::string::npos) << l.out;
+}
+
+TEST_F(FleetCli, NeedsATokenAndSaysWhenFleetdCannotBeReached) {
+  ::unsetenv("EDGEKIT_FLEET_TOKEN_FILE");
+  auto none = edgekit("fleet things list");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.out.find("no admin token"), std::string::npos) << none.out;
+  ::setenv("EDGEKIT_FLEET_TOKEN", "wrong", 1);
+  auto wrong = edgekit("fleet things list");
+  EXPECT_EQ(wrong.code, 1);
+  EXPECT_NE(wrong.out.find("unauthorized"), std::string::npos) << wrong.out;
+  ::unsetenv("EDGEKIT_FLEET_TOKEN");
+  auto flag = edgekit("fleet --token-file " + token_file_ + " things list");
+  EXPECT_EQ(flag.code, 0) << flag.out;
+  const auto port = testing_::free_loopback_port();
+  auto down = edgekit("fleet --token-file " + token_file_ + " --url http://127.0.0.1:" +
+                      std::to_string(port) + " things list");
+  EXPECT_EQ(down.code, 3);
+  EXPECT_NE(down.out.find("cannot reach fleetd"), std::string::npos) << down.out;
+}
+
+}  // namespace

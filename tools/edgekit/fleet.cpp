@@ -1,0 +1,445 @@
+// edgekit fleet: fleetd's admin API from the command line (docs/fleetd.md, "Admin API"). Each
+// subcommand is one or a few HTTP calls; lists follow `next` until the last page. Output is a
+// table for people or, with --json, the API's own JSON for scripts.
+//
+// The token is read from EDGEKIT_FLEET_TOKEN or a file (--token-file / EDGEKIT_FLEET_TOKEN_FILE),
+// never from a flag: command lines are visible to every user of the machine.
+#include <httplib.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+
+namespace edgekit::tools {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kDefaultUrl = "http://127.0.0.1:8767";
+
+enum Exit { kOk = 0, kApiError = 1, kUsage = 2, kUnreachable = 3 };
+
+struct FleetOptions {
+  std::string url;
+  std::string token_file;
+  std::string ca_file;
+  bool json = false;
+  // Arguments of the subcommands.
+  std::string name;
+  std::string id;
+  std::string file;
+  std::string type;
+  std::string status;
+  std::string ca_id;
+  std::string description;
+  std::vector<std::string> attributes;
+  bool enabled = false;
+  bool active = false;
+  bool auto_registration = false;
+};
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out.assign(std::istreambuf_iterator<char>(in), {});
+  return true;
+}
+
+class Api {
+ public:
+  explicit Api(const FleetOptions& o) : o_(o) {}
+
+  // Resolves the URL and token; prints why not and returns false when it cannot.
+  bool ready() {
+    url_ = !o_.url.empty() ? o_.url : !env("EDGEKIT_FLEET_URL").empty() ? env("EDGEKIT_FLEET_URL")
+                                                                        : kDefaultUrl;
+    while (!url_.empty() && url_.back() == '/') url_.pop_back();
+    token_ = env("EDGEKIT_FLEET_TOKEN");
+    std::string file = !o_.token_file.empty() ? o_.token_file : env("EDGEKIT_FLEET_TOKEN_FILE");
+    if (token_.empty() && !file.empty()) {
+      if (!read_file(file, token_)) {
+        std::fprintf(stderr, "edgekit fleet: cannot read the token file %s\n", file.c_str());
+        return false;
+      }
+      while (!token_.empty() && (token_.back() == '\n' || token_.back() == '\r')) token_.pop_back();
+    }
+    if (token_.empty()) {
+      std::fprintf(stderr,
+                   "edgekit fleet: no admin token: set EDGEKIT_FLEET_TOKEN, or give "
+                   "--token-file / EDGEKIT_FLEET_TOKEN_FILE (fleetd's <state-dir>/admin.token)\n");
+      return false;
+    }
+    client_ = std::make_unique<httplib::Client>(url_);
+    if (!client_->is_valid()) {
+      std::fprintf(stderr, "edgekit fleet: unusable URL %s\n", url_.c_str());
+      return false;
+    }
+    if (!o_.ca_file.empty()) client_->set_ca_cert_path(o_.ca_file.c_str());
+    client_->set_connection_timeout(5, 0);
+    client_->set_read_timeout(10, 0);
+    client_->set_bearer_token_auth(token_.c_str());
+    return true;
+  }
+
+  // One call. On success `out` holds the parsed answer (null for 204) and kOk is returned;
+  // otherwise the error is printed and its exit code returned.
+  int call(const std::string& method, const std::string& path, const json* body, json& out) {
+    const std::string full = "/admin/v1" + path;
+    const std::string text = body ? body->dump() : std::string();
+    auto r = [&] {
+      if (method == "GET") return client_->Get(full.c_str());
+      if (method == "POST") return client_->Post(full.c_str(), text, "application/json");
+      if (method == "PUT") return client_->Put(full.c_str(), text, "application/json");
+      if (method == "PATCH") return client_->Patch(full.c_str(), text, "application/json");
+      return client_->Delete(full.c_str());
+    }();
+    if (!r) {
+      std::fprintf(stderr, "edgekit fleet: cannot reach fleetd at %s: %s\n", url_.c_str(),
+                   httplib::to_string(r.error()).c_str());
+      return kUnreachable;
+    }
+    out = r->body.empty() ? json() : json::parse(r->body, nullptr, false);
+    if (r->status >= 200 && r->status < 300) return kOk;
+    std::string code = "error";
+    std::string message = r->body;
+    if (out.is_object()) {
+      code = out.value("code", code);
+      message = out.value("message", message);
+    }
+    std::fprintf(stderr, "edgekit fleet: %s: %s (HTTP %d)\n", code.c_str(), message.c_str(),
+                 r->status);
+    return kApiError;
+  }
+
+  // Every page of a list.
+  int list(const std::string& path, json& items) {
+    items = json::array();
+    std::string next;
+    for (int pages = 0; pages < 10'000; ++pages) {
+      json page;
+      std::string q = path + "?limit=1000";
+      if (!next.empty()) q += "&next=" + httplib::detail::encode_query_param(next);
+      if (int rc = call("GET", q, nullptr, page); rc != kOk) return rc;
+      for (auto& i : page["items"]) items.push_back(std::move(i));
+      next = page.value("next", "");
+      if (next.empty()) break;
+    }
+    return kOk;
+  }
+
+ private:
+  const FleetOptions& o_;
+  std::string url_;
+  std::string token_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+std::string cell(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  if (v.is_array()) {
+    std::string s;
+    for (const auto& e : v) s += (s.empty() ? "" : ",") + cell(e);
+    return s;
+  }
+  if (v.is_object()) {
+    std::string s;
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      s += (s.empty() ? "" : ",") + it.key() + "=" + cell(it.value());
+    }
+    return s;
+  }
+  return v.dump();
+}
+
+// A table: a header of column names, rows of the items' members, columns padded.
+void print_table(const json& items, const std::vector<std::pair<std::string, std::string>>& cols) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::size_t> width;
+  std::vector<std::string> head;
+  for (const auto& [title, key] : cols) {
+    head.push_back(title);
+    width.push_back(title.size());
+  }
+  for (const auto& item : items) {
+    std::vector<std::string> row;
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      row.push_back(item.is_object() ? cell(item.value(cols[c].second, json())) : cell(item));
+      width[c] = std::max(width[c], row.back().size());
+    }
+    rows.push_back(std::move(row));
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      s += r[c];
+      if (c + 1 < r.size()) s += std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    std::printf("%s\n", s.c_str());
+  };
+  line(head);
+  for (const auto& r : rows) line(r);
+}
+
+// One record as `key: value` lines.
+void print_record(const json& j) {
+  if (!j.is_object()) return;
+  std::size_t w = 0;
+  for (auto it = j.begin(); it != j.end(); ++it) w = std::max(w, it.key().size());
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string v = cell(it.value());
+    if (v.find('\n') != std::string::npos) {
+      std::printf("%s:\n%s%s", it.key().c_str(), v.c_str(), v.back() == '\n' ? "" : "\n");
+    } else {
+      std::printf("%-*s  %s\n", static_cast<int>(w + 1), (it.key() + ":").c_str(), v.c_str());
+    }
+  }
+}
+
+using Columns = std::vector<std::pair<std::string, std::string>>;
+const Columns kThingCols{{"NAME", "thingName"}, {"TYPE", "thingTypeName"}, {"VERSION", "version"},
+                         {"ATTRIBUTES", "attributes"}};
+const Columns kCertCols{{"CERTIFICATE ID", "certificateId"}, {"STATUS", "status"},
+                        {"CA", "caCertificateId"}, {"NOT AFTER", "notAfter"}};
+const Columns kCaCols{{"CA CERTIFICATE ID", "caCertificateId"}, {"STATUS", "status"},
+                      {"AUTO-REGISTRATION", "autoRegistration"},
+                      {"TEMPLATE", "registrationTemplate"}};
+const Columns kTemplateCols{{"NAME", "templateName"}, {"TYPE", "type"}, {"ENABLED", "enabled"},
+                            {"VERSION", "version"}, {"DESCRIPTION", "description"}};
+const Columns kPolicyCols{{"NAME", "policyName"}, {"VERSION", "version"}};
+
+// Runs a list and prints it.
+int run_list(const FleetOptions& o, const std::string& path, const Columns& cols) {
+  Api api(o);
+  if (!api.ready()) return kUsage;
+  json items;
+  if (int rc = api.list(path, items); rc != kOk) return rc;
+  if (o.json) {
+    std::printf("%s\n", json{{"items", items}}.dump(2).c_str());
+  } else {
+    print_table(items, cols);
+  }
+  return kOk;
+}
+
+// Runs one call and prints its answer (`done` when there is none).
+int run_one(const FleetOptions& o, const std::string& method, const std::string& path,
+            const json* body, const std::string& done = "") {
+  Api api(o);
+  if (!api.ready()) return kUsage;
+  json out;
+  if (int rc = api.call(method, path, body, out); rc != kOk) return rc;
+  if (o.json) {
+    std::printf("%s\n", out.is_null() ? "{}" : out.dump(2).c_str());
+  } else if (out.is_null()) {
+    std::printf("%s\n", done.c_str());
+  } else {
+    print_record(out);
+  }
+  return kOk;
+}
+
+// A file's text, or exit 2 with a message.
+bool file_text(const std::string& path, std::string& out) {
+  if (read_file(path, out)) return true;
+  std::fprintf(stderr, "edgekit fleet: cannot read %s\n", path.c_str());
+  return false;
+}
+
+// A JSON document from a file: inlined when it parses (the API takes both), else sent as text
+// so that the API names what is wrong with it.
+json document(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(text) : j;
+}
+
+}  // namespace
+
+void add_fleet_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<FleetOptions>();
+  CLI::App* fleet = app.add_subcommand(
+      "fleet", "manage fleetd's registry over its admin API (things, certificates, CAs, "
+               "provisioning templates, policies)");
+  fleet->require_subcommand(1);
+  fleet->fallthrough();
+  fleet->add_option("--url", o->url,
+                    std::string("admin API URL (default: EDGEKIT_FLEET_URL, else ") + kDefaultUrl +
+                        ")");
+  fleet->add_option("--token-file", o->token_file,
+                    "file holding the admin token (default: EDGEKIT_FLEET_TOKEN, then "
+                    "EDGEKIT_FLEET_TOKEN_FILE)");
+  fleet->add_option("--cacert", o->ca_file, "CA certificate to verify an https URL with");
+  fleet->add_flag("--json", o->json, "print the API's JSON instead of a table");
+
+  auto set = [&exit_code](CLI::App* c, std::function<int()> f) {
+    c->callback([&exit_code, f] { exit_code = f(); });
+  };
+  auto group = [fleet](const char* name, const char* what) {
+    CLI::App* g = fleet->add_subcommand(name, what);
+    g->require_subcommand(1);
+    g->fallthrough();
+    return g;
+  };
+
+  // things
+  CLI::App* things = group("things", "things: list, describe, create, delete, attach a certificate");
+  set(things->add_subcommand("list", "list things"),
+      [o] { return run_list(*o, "/things", kThingCols); });
+  auto* td = things->add_subcommand("describe", "a thing with its certificates and groups");
+  td->add_option("name", o->name, "thing name")->required();
+  set(td, [o] { return run_one(*o, "GET", "/things/" + o->name, nullptr); });
+  auto* tc = things->add_subcommand("create", "create a thing");
+  tc->add_option("name", o->name, "thing name")->required();
+  tc->add_option("--type", o->type, "thing type name");
+  tc->add_option("--attr", o->attributes, "attribute name=value (repeatable)");
+  set(tc, [o] {
+    json body{{"thingName", o->name}};
+    if (!o->type.empty()) body["thingTypeName"] = o->type;
+    json attrs = json::object();
+    for (const auto& a : o->attributes) {
+      const auto eq = a.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "edgekit fleet: --attr takes name=value, not '%s'\n", a.c_str());
+        return static_cast<int>(kUsage);
+      }
+      attrs[a.substr(0, eq)] = a.substr(eq + 1);
+    }
+    if (!attrs.empty()) body["attributes"] = attrs;
+    return run_one(*o, "POST", "/things", &body);
+  });
+  auto* tdel = things->add_subcommand("delete", "delete a thing");
+  tdel->add_option("name", o->name, "thing name")->required();
+  set(tdel, [o] { return run_one(*o, "DELETE", "/things/" + o->name, nullptr, "deleted"); });
+  auto* ta = things->add_subcommand("attach", "attach a certificate to a thing");
+  ta->add_option("name", o->name, "thing name")->required();
+  ta->add_option("certificate-id", o->id, "certificate id")->required();
+  set(ta, [o] {
+    return run_one(*o, "PUT", "/things/" + o->name + "/certificates/" + o->id, nullptr, "attached");
+  });
+
+  // certificates
+  CLI::App* certs = group("certificates",
+                          "certificates: list, describe, register, activate, deactivate, revoke");
+  set(certs->add_subcommand("list", "list certificates"),
+      [o] { return run_list(*o, "/certificates", kCertCols); });
+  auto* cd = certs->add_subcommand("describe", "a certificate with its PEM, things and policies");
+  cd->add_option("certificate-id", o->id, "certificate id")->required();
+  set(cd, [o] { return run_one(*o, "GET", "/certificates/" + o->id, nullptr); });
+  for (const char* action : {"activate", "deactivate", "revoke"}) {
+    auto* c = certs->add_subcommand(
+        action, std::string(action) + " a certificate" +
+                    (std::string(action) == "activate" ? ""
+                                                       : " (its live connections are dropped)"));
+    c->add_option("certificate-id", o->id, "certificate id")->required();
+    const std::string a = action;
+    set(c, [o, a] { return run_one(*o, "POST", "/certificates/" + o->id + "/" + a, nullptr); });
+  }
+  auto* cr = certs->add_subcommand("register", "register an existing certificate (PEM file)");
+  cr->add_option("--pem", o->file, "the certificate, PEM")->required();
+  cr->add_option("--status", o->status, "ACTIVE, INACTIVE (default) or PENDING_ACTIVATION");
+  cr->add_option("--ca", o->ca_id, "id of the registered CA that issued it (default: found)");
+  set(cr, [o] {
+    std::string pem;
+    if (!file_text(o->file, pem)) return static_cast<int>(kUsage);
+    json body{{"certificatePem", pem}};
+    if (!o->status.empty()) body["status"] = o->status;
+    if (!o->ca_id.empty()) body["caCertificateId"] = o->ca_id;
+    return run_one(*o, "POST", "/certificates", &body);
+  });
+
+  // cas
+  CLI::App* cas = group("cas", "CA certificates: register, list");
+  set(cas->add_subcommand("list", "list CA certificates"),
+      [o] { return run_list(*o, "/cas", kCaCols); });
+  auto* car = cas->add_subcommand("register", "register a CA certificate (PEM file)");
+  car->add_option("--pem", o->file, "the CA certificate, PEM")->required();
+  car->add_flag("--active", o->active, "register it ACTIVE (default INACTIVE, as AWS)");
+  car->add_flag("--auto-registration", o->auto_registration,
+                "register device certificates it issued at their first connect (JITP)");
+  car->add_option("--template", o->name, "provisioning template for its devices");
+  set(car, [o] {
+    std::string pem;
+    if (!file_text(o->file, pem)) return static_cast<int>(kUsage);
+    json body{{"caCertificatePem", pem},
+              {"status", o->active ? "ACTIVE" : "INACTIVE"},
+              {"autoRegistration", o->auto_registration}};
+    if (!o->name.empty()) body["registrationTemplate"] = o->name;
+    return run_one(*o, "POST", "/cas", &body);
+  });
+
+  // templates
+  CLI::App* templates = group("templates", "provisioning templates: create, validate, list");
+  set(templates->add_subcommand("list", "list provisioning templates"),
+      [o] { return run_list(*o, "/provisioning-templates", kTemplateCols); });
+  auto* tpc = templates->add_subcommand("create", "create a provisioning template");
+  tpc->add_option("name", o->name, "template name")->required();
+  tpc->add_option("--body", o->file, "the template body, a JSON file")->required();
+  tpc->add_option("--type", o->type, "FLEET_PROVISIONING (default) or JITP");
+  tpc->add_option("--description", o->description, "description");
+  tpc->add_flag("--enabled", o->enabled, "enable it");
+  set(tpc, [o] {
+    std::string text;
+    if (!file_text(o->file, text)) return static_cast<int>(kUsage);
+    json body{{"templateName", o->name}, {"templateBody", document(text)}, {"enabled", o->enabled}};
+    if (!o->type.empty()) body["type"] = o->type;
+    if (!o->description.empty()) body["description"] = o->description;
+    return run_one(*o, "POST", "/provisioning-templates", &body);
+  });
+  auto* tpv = templates->add_subcommand("validate", "validate a template body; stores nothing");
+  tpv->add_option("--body", o->file, "the template body, a JSON file")->required();
+  tpv->add_option("--type", o->type, "FLEET_PROVISIONING (default) or JITP");
+  set(tpv, [o] {
+    std::string text;
+    if (!file_text(o->file, text)) return static_cast<int>(kUsage);
+    json body{{"templateBody", document(text)}};
+    if (!o->type.empty()) body["type"] = o->type;
+    Api api(*o);
+    if (!api.ready()) return static_cast<int>(kUsage);
+    json out;
+    int rc = api.call("POST", "/provisioning-templates/validate", &body, out);
+    if (rc == kOk) std::printf("%s\n", o->json ? out.dump(2).c_str() : "valid");
+    return rc;
+  });
+
+  // policies
+  CLI::App* policies = group("policies", "policies: create, attach, list");
+  set(policies->add_subcommand("list", "list policies"),
+      [o] { return run_list(*o, "/policies", kPolicyCols); });
+  auto* pc = policies->add_subcommand("create", "create a policy (validated)");
+  pc->add_option("name", o->name, "policy name")->required();
+  pc->add_option("--document", o->file, "the policy document, a JSON file")->required();
+  set(pc, [o] {
+    std::string text;
+    if (!file_text(o->file, text)) return static_cast<int>(kUsage);
+    json body{{"policyName", o->name}, {"policyDocument", text}};
+    return run_one(*o, "POST", "/policies", &body);
+  });
+  auto* pa = policies->add_subcommand("attach", "attach a policy to a certificate");
+  pa->add_option("name", o->name, "policy name")->required();
+  pa->add_option("certificate-id", o->id, "certificate id")->required();
+  set(pa, [o] {
+    return run_one(*o, "PUT", "/policies/" + o->name + "/certificates/" + o->id, nullptr,
+                   "attached");
+  });
+
+  // --url, --json, ... may follow the subcommands too (`edgekit fleet things list --json`).
+  for (CLI::App* g : fleet->get_subcommands({})) {
+    for (CLI::App* leaf : g->get_subcommands({})) leaf->fallthrough();
+  }
+}
+
+}  // namespace edgekit::tools
