@@ -551,6 +551,8 @@ std::uint64_t Token::fresh_object_id() {
 }
 
 CK_RV Token::store_object(Object& obj) {
+  // The last line of defence for point 3 of issue 11: key material is never written in clear.
+  if (CK_RV rv = check_key_privacy(obj.attributes); rv != CKR_OK) return rv;
   StoredObject so;
   so.id = obj.persistent_id;
   so.kind = bool_or(obj.attributes, CKA_PRIVATE, true) ? ObjectKind::Private : ObjectKind::Public;

@@ -124,6 +124,20 @@ TEST(AccessRules, WritesAndVisibility) {
   EXPECT_EQ(session_state(LoginState::SecurityOfficer, true), CKS_RW_SO_FUNCTIONS);
 }
 
+TEST(AccessRules, PrivateAndSecretKeysAreAlwaysPrivateObjects) {
+  AttributeMap key = sample_object();
+  EXPECT_EQ(check_key_privacy(key), CKR_OK);
+  set_bool(key, CKA_PRIVATE, false);
+  EXPECT_EQ(check_key_privacy(key), CKR_TEMPLATE_INCONSISTENT);
+  set_ulong(key, CKA_CLASS, CKO_SECRET_KEY);
+  EXPECT_EQ(check_key_privacy(key), CKR_TEMPLATE_INCONSISTENT);
+  key.erase(CKA_PRIVATE);  // the default is private
+  EXPECT_EQ(check_key_privacy(key), CKR_OK);
+  set_ulong(key, CKA_CLASS, CKO_PUBLIC_KEY);
+  set_bool(key, CKA_PRIVATE, false);
+  EXPECT_EQ(check_key_privacy(key), CKR_OK);
+}
+
 TokenRecord sample_record() {
   TokenRecord r;
   std::memset(r.label, 'L', sizeof r.label);
