@@ -6,6 +6,7 @@
 
 #include "token/crypto.hpp"
 #include "token/store.hpp"
+#include "token_fixture.hpp"
 
 #include <edgekit/pkcs11/client.hpp>
 #include <gtest/gtest.h>
@@ -32,22 +33,11 @@ using Secret = std::vector<std::uint8_t>;
 class KeysAtRest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/edgekit-at-rest-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    ::setenv("EDGEKIT_TOKEN_DIR", (dir_ + "/token").c_str(), 1);
-    ::setenv("EDGEKIT_TOKEN_PBKDF2_ITERATIONS", "2000", 1);
-    ::setenv("EDGEKIT_TOKEN_QUIET", "1", 1);
+    dir_ = testing::provision_token("edgekit-at-rest", "at-rest", kSoPin, kPin, true);
+    ASSERT_FALSE(dir_.empty());
     auto m = Module::load(EDGEKIT_TOKEN_MODULE);
     ASSERT_TRUE(m) << m.error().message();
     module_.emplace(std::move(*m));
-    ASSERT_TRUE(module_->init_token(0, kSoPin, "at-rest"));
-    {
-      auto so = module_->open_session(0, true);
-      ASSERT_TRUE(so);
-      ASSERT_TRUE(so->login(UserType::SecurityOfficer, kSoPin));
-      ASSERT_TRUE(so->init_pin(kPin));
-    }
     auto s = module_->open_session(0, true);
     ASSERT_TRUE(s);
     ASSERT_TRUE(s->login(UserType::User, kPin));

@@ -4,6 +4,8 @@
 // left behind: no damaged object, no reverted PIN, no more wrong guesses than the lockout allows,
 // no CKR_DEVICE_ERROR.
 
+#include "token_fixture.hpp"
+
 #include <edgekit/pkcs11/client.hpp>
 #include <gtest/gtest.h>
 
@@ -34,20 +36,9 @@ std::string rv_name(CK_RV rv) { return std::string(rv_to_string(rv)); }
 class TokenProcesses : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/edgekit-token-procs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    ::setenv("EDGEKIT_TOKEN_DIR", (dir_ + "/token").c_str(), 1);
-    ::setenv("EDGEKIT_TOKEN_PBKDF2_ITERATIONS", "2000", 1);
     // Workers report on stderr (kept in a file each): any "damaged" there fails the test.
-    ::unsetenv("EDGEKIT_TOKEN_QUIET");
-    auto m = Module::load(EDGEKIT_TOKEN_MODULE);
-    ASSERT_TRUE(m) << m.error().message();
-    ASSERT_TRUE(m->init_token(0, kSoPin, "processes"));
-    auto so = m->open_session(0, true);
-    ASSERT_TRUE(so);
-    ASSERT_TRUE(so->login(UserType::SecurityOfficer, kSoPin));
-    ASSERT_TRUE(so->init_pin(kPinA));
+    dir_ = testing::provision_token("edgekit-token-procs", "processes", kSoPin, kPinA, false);
+    ASSERT_FALSE(dir_.empty());
     // The parent keeps no module loaded while workers run: each is its own application.
   }
   void TearDown() override {
@@ -86,18 +77,11 @@ class TokenProcesses : public ::testing::Test {
       int status = 0;
       EXPECT_EQ(::waitpid(pids[static_cast<std::size_t>(k)], &status, 0), pids[static_cast<std::size_t>(k)]);
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "worker " << k << " status " << status;
-      results.push_back(read_file(dir_ + "/worker-" + std::to_string(k) + ".txt"));
-      const std::string err = read_file(dir_ + "/worker-" + std::to_string(k) + ".err");
+      results.push_back(testing::read_whole_file(dir_ + "/worker-" + std::to_string(k) + ".txt"));
+      const std::string err = testing::read_whole_file(dir_ + "/worker-" + std::to_string(k) + ".err");
       EXPECT_EQ(err.find("damaged"), std::string::npos) << "worker " << k << " stderr: " << err;
     }
     return results;
-  }
-
-  static std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
   }
 
   // Counts words ("incorrect", "locked", "unexpected ...") in the workers' output.
