@@ -159,11 +159,11 @@ CK_RV Token::sync_locked() {
     record_bytes_ = std::move(data);
     return CKR_OK;
   }
-  // The same token (its serial and keys) with other counters, PINs or objects; or another one.
+  // The same token (C_InitToken draws a new serial and integrity key) with other counters, PINs
+  // or objects; or another one.
   const bool same_token = state_ == TokenState::Ready &&
                           std::memcmp(fresh.serial, record_.serial, sizeof fresh.serial) == 0 &&
-                          fresh.integrity_key == record_.integrity_key &&
-                          fresh.so_sealed_key.size() == record_.so_sealed_key.size();
+                          fresh.integrity_key == record_.integrity_key;
   const bool objects_changed = !same_token || fresh.generation != record_.generation;
   if (!same_token && state_ == TokenState::Ready) {
     // Re-initialised by another process: its master key, and so any login, is gone.

@@ -170,6 +170,28 @@ TEST(TokenFile, RoundTripsAndRejectsAnyFlippedByteOrTruncation) {
   }
 }
 
+TEST(TokenFile, CarriesTheGenerationAndStillReadsVersionOne) {
+  TokenRecord r = sample_record();
+  r.generation = 0x0102030405060708ULL;
+  Bytes v2;
+  encode_token_record(r, v2);
+  TokenRecord back;
+  ASSERT_TRUE(decode_token_record(view(v2), back));
+  EXPECT_EQ(back.generation, r.generation);
+  // A version 1 file, as tokens made before the generation counter have: no counter, version 1.
+  Bytes v1(v2.begin(), v2.end() - 32 - 8);
+  v1[8] = 1;
+  std::uint8_t digest[32];
+  ASSERT_TRUE(sha256(view(v1), digest));
+  v1.insert(v1.end(), digest, digest + sizeof digest);
+  ASSERT_TRUE(decode_token_record(view(v1), back));
+  EXPECT_EQ(back.generation, 0u);
+  EXPECT_EQ(back.user_failures, 2u);
+  EXPECT_EQ(back.integrity_key, r.integrity_key);
+  v1[8] = 3;  // a version this code does not know
+  EXPECT_FALSE(decode_token_record(view(v1), back));
+}
+
 TEST(ObjectFile, PublicAndPrivateFilesDetectEveryFlippedByte) {
   Bytes integrity(32, 9), master(32, 8), wrong(32, 7);
   for (ObjectKind kind : {ObjectKind::Public, ObjectKind::Private}) {
