@@ -43,6 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto cls = *tk::get_ulong(obj, CKA_CLASS);
   const auto key_type = tk::get_ulong(obj, CKA_KEY_TYPE);
   if (cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) {
+    // Key material is only ever stored sealed: an accepted key is a private object.
+    FUZZ_CHECK(tk::bool_or(obj, CKA_PRIVATE, true));
     const bool hidden = tk::bool_or(obj, CKA_SENSITIVE, true) || !tk::bool_or(obj, CKA_EXTRACTABLE, false);
     if (hidden) {
       for (CK_ATTRIBUTE_TYPE secret : {CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,

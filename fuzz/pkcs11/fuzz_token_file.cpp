@@ -50,6 +50,14 @@ void load_record(std::span<const std::uint8_t> file) {
   if (!tk::decode_token_record(file, record)) return;
   tk::Bytes again;
   tk::encode_token_record(record, again);
+  if (file[8] == 1) {
+    // A version 1 file (no generation counter) is written back as version 2, which reads the same.
+    tk::TokenRecord back;
+    FUZZ_CHECK(tk::decode_token_record(tk::view(again), back));
+    FUZZ_CHECK(back.generation == 0 && back.user_failures == record.user_failures &&
+               back.so_sealed_key == record.so_sealed_key);
+    return;
+  }
   FUZZ_CHECK(again.size() == file.size());
   FUZZ_CHECK(std::equal(again.begin(), again.end(), file.begin()));
 }

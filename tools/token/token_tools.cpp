@@ -344,6 +344,20 @@ ToolResult<CK_SLOT_ID> init_token(const pkcs11::Module& module, std::optional<CK
                                          "object on it: add --force (with its SO PIN)"));
     }
   }
+  // Both PINs are checked against the token's limits before C_InitToken erases anything: a user
+  // PIN that C_InitPIN refuses afterwards would leave a wiped token without one (issue 11, point
+  // 5). The SO PIN itself is verified by C_InitToken before it erases.
+  if (auto limits = module.token_info(*slot); limits) {
+    for (const auto& [pin, what] : {std::pair{so_pin, "SO PIN"}, std::pair{user_pin, "user PIN"}}) {
+      if (pin.size() < limits->ulMinPinLen || pin.size() > limits->ulMaxPinLen) {
+        return fail(error(Exit::PinRefused,
+                          std::string("the ") + what + " must have " +
+                              std::to_string(limits->ulMinPinLen) + " to " +
+                              std::to_string(limits->ulMaxPinLen) +
+                              " bytes on this token; nothing was changed"));
+      }
+    }
+  }
   if (auto st = module.init_token(*slot, so_pin, label); !st) {
     return fail(explain(st.error(), "initialise the token"));
   }

@@ -136,6 +136,26 @@ TEST_F(TokenToolsOnOurToken, InitTwiceNeedsForce) {
   EXPECT_TRUE(init_token(*module_, std::nullopt, "tools-test", "87654321", "1234", true));
 }
 
+// Issue 11, point 5: `token init --force` with an invalid PIN checks it before it wipes anything.
+TEST_F(TokenToolsOnOurToken, InitForceWithAnInvalidPinErasesNothing) {
+  {
+    auto session = provisioned();
+    ASSERT_TRUE(generate_key(session, KeyType::EcP256, "kept", {0x01}));
+  }
+  auto bad_user = init_token(*module_, std::nullopt, "tools-test", "87654321", "12", true);
+  ASSERT_FALSE(bad_user);
+  EXPECT_EQ(bad_user.error().exit, Exit::PinRefused);
+  EXPECT_NE(bad_user.error().message.find("user PIN must have 4 to 255 bytes"), std::string::npos)
+      << bad_user.error().message;
+  auto wrong_so = init_token(*module_, std::nullopt, "tools-test", "wrong-so-pin", "5678", true);
+  ASSERT_FALSE(wrong_so);
+  // The token, its user PIN and its key are as they were.
+  auto s = open_user_session(*module_, 0, std::string_view("1234"));
+  ASSERT_TRUE(s) << s.error().message;
+  auto key = s->find_one({CKO_PRIVATE_KEY, "kept", std::nullopt});
+  EXPECT_TRUE(key) << key.error().message();
+}
+
 TEST_F(TokenToolsOnOurToken, KeygenCsrImportList) {
   auto session = provisioned();
   auto key = generate_key(session, KeyType::EcP256, "device", {0x01, 0x02});

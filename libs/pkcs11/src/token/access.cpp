@@ -82,6 +82,17 @@ CK_RV check_set(const AttributeMap& obj, const CK_ATTRIBUTE& attr, LoginState lo
   }
 }
 
+CK_RV check_key_privacy(const AttributeMap& obj) {
+  const CK_OBJECT_CLASS cls = get_ulong(obj, CKA_CLASS).value_or(CKO_DATA);
+  // A non-private object is stored in clear (only MAC'd) and usable without a login; key
+  // material must never be either. Refused rather than silently made private, so that what the
+  // application asked for and what it got never differ.
+  if ((cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY) && !bool_or(obj, CKA_PRIVATE, true)) {
+    return CKR_TEMPLATE_INCONSISTENT;
+  }
+  return CKR_OK;
+}
+
 CK_RV check_key_usage(const AttributeMap& key, CK_ATTRIBUTE_TYPE usage) {
   return bool_or(key, usage, false) ? CKR_OK : CKR_KEY_FUNCTION_NOT_PERMITTED;
 }

@@ -30,6 +30,12 @@ CK_RV check_write(bool token_object, bool private_object, bool session_read_writ
 /// EXTRACTABLE back to true), CKR_ATTRIBUTE_TYPE_INVALID.
 CK_RV check_set(const AttributeMap& obj, const CK_ATTRIBUTE& attr, LoginState login);
 
+/// Private and secret keys are always private objects, so that their material is only ever
+/// stored sealed under the master key (issue 11, point 3): CKR_TEMPLATE_INCONSISTENT when `obj`
+/// is a CKO_PRIVATE_KEY or CKO_SECRET_KEY with CKA_PRIVATE=false, CKR_OK otherwise (an absent
+/// CKA_PRIVATE is the default, true).
+CK_RV check_key_privacy(const AttributeMap& obj);
+
 /// Is the key allowed to do `usage` (CKA_SIGN, CKA_VERIFY)? CKR_KEY_FUNCTION_NOT_PERMITTED if not.
 CK_RV check_key_usage(const AttributeMap& key, CK_ATTRIBUTE_TYPE usage);
 

@@ -295,6 +295,7 @@ CK_RV object_from_template(std::span<const CK_ATTRIBUTE> tmpl, LoginState login,
     default:
       return CKR_ATTRIBUTE_VALUE_INVALID;
   }
+  if (CK_RV rv = check_key_privacy(m); rv != CKR_OK) return rv;
   out = std::move(m);
   return CKR_OK;
 }
@@ -335,6 +336,8 @@ CK_RV generate_key_pair(const CK_MECHANISM& mechanism, std::span<const CK_ATTRIB
   }
   set_ulong(pub, CKA_CLASS, CKO_PUBLIC_KEY);
   set_ulong(priv, CKA_CLASS, CKO_PRIVATE_KEY);
+  // Checked before the (slow) generation: a non-private private key is never made.
+  if (CK_RV rv = check_key_privacy(priv); rv != CKR_OK) return rv;
   set_ulong(pub, CKA_KEY_TYPE, kt);
   set_ulong(priv, CKA_KEY_TYPE, kt);
   if (CK_RV rv = check_allowed(pub, CKO_PUBLIC_KEY, kt); rv != CKR_OK) return rv;

@@ -4,11 +4,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace edgekit::pkcs11::token {
@@ -18,8 +20,26 @@ constexpr std::uint8_t kTokenMagic[8] = {'E', 'K', 'P', '1', '1', 'T', 'O', 'K'}
 constexpr const char* kTokenFile = "token.ekt";
 constexpr std::size_t kMaxFileSize = 1024 * 1024;
 
+constexpr std::uint8_t kRecordVersion = 2;
+
 void put_u32(Bytes& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+void put_u64(Bytes& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// errno of a failed read (open, read, opendir) or write (create, write, rename, unlink) as a
+// cause. A write refused for permissions means the folder is read-only to this process.
+LoadStatus read_errno(int e) {
+  if (e == ENOENT || e == ENOTDIR) return LoadStatus::Missing;
+  if (e == EACCES || e == EPERM) return LoadStatus::NoAccess;
+  return LoadStatus::IoError;
+}
+StoreStatus write_errno(int e) {
+  if (e == EROFS || e == EACCES || e == EPERM) return StoreStatus::ReadOnly;
+  if (e == ENOSPC || e == EDQUOT) return StoreStatus::NoSpace;
+  return StoreStatus::IoError;
 }
 void put_blob(Bytes& out, std::span<const std::uint8_t> b) {
   out.push_back(static_cast<std::uint8_t>(b.size()));
@@ -45,6 +65,10 @@ struct Reader {
     return p == nullptr ? 0 : (std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 |
                                std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24);
   }
+  std::uint64_t u64() {
+    const std::uint64_t lo = u32();
+    return lo | std::uint64_t{u32()} << 32;
+  }
   void blob(Bytes& out, std::size_t max) {
     const std::uint8_t* p = take(2);
     if (p == nullptr) return;
@@ -58,19 +82,20 @@ struct Reader {
   }
 };
 
-bool fsync_dir(const std::string& dir) {
+StoreStatus fsync_dir(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return write_errno(errno);
   const bool ok = ::fsync(fd) == 0;
+  const int e = errno;
   ::close(fd);
-  return ok;
+  return ok ? StoreStatus::Ok : write_errno(e);
 }
 
 }  // namespace
 
 void encode_token_record(const TokenRecord& r, Bytes& out) {
   out.assign(kTokenMagic, kTokenMagic + sizeof kTokenMagic);
-  out.push_back(1);  // version
+  out.push_back(kRecordVersion);
   out.insert(out.end(), r.label, r.label + sizeof r.label);
   out.insert(out.end(), r.serial, r.serial + sizeof r.serial);
   put_u32(out, r.iterations);
@@ -82,6 +107,7 @@ void encode_token_record(const TokenRecord& r, Bytes& out) {
   put_u32(out, r.so_failures);
   put_u32(out, r.user_failures);
   put_blob(out, view(r.integrity_key));
+  put_u64(out, r.generation);
   std::uint8_t digest[32];
   if (!sha256(view(out), digest)) {
     out.clear();
@@ -101,7 +127,7 @@ bool decode_token_record(std::span<const std::uint8_t> in, TokenRecord& out) {
   const std::uint8_t* magic = r.take(sizeof kTokenMagic);
   if (magic == nullptr || std::memcmp(magic, kTokenMagic, sizeof kTokenMagic) != 0) return false;
   const std::uint8_t* version = r.take(1);
-  if (version == nullptr || *version != 1) return false;
+  if (version == nullptr || *version == 0 || *version > kRecordVersion) return false;
   const std::uint8_t* label = r.take(sizeof out.label);
   const std::uint8_t* serial = r.take(sizeof out.serial);
   if (label == nullptr || serial == nullptr) return false;
@@ -118,6 +144,7 @@ bool decode_token_record(std::span<const std::uint8_t> in, TokenRecord& out) {
   out.so_failures = r.u32();
   out.user_failures = r.u32();
   r.blob(out.integrity_key, 64);
+  out.generation = *version >= 2 ? r.u64() : 0;
   if (!r.ok || r.pos != body.size()) return false;
   // Values no writer of ours produces are corruption, not configuration.
   return out.iterations >= 1000 && out.so_salt.size() >= 16 && out.integrity_key.size() == 32 &&
@@ -195,24 +222,30 @@ bool TokenStore::ensure_dir() const {
   return ::stat(dir_.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool TokenStore::write_atomic(const std::string& name, std::span<const std::uint8_t> data) const {
+StoreStatus TokenStore::write_atomic(const std::string& name,
+                                     std::span<const std::uint8_t> data) const {
   const std::string final_path = dir_ + "/" + name;
-  const std::string tmp_path = final_path + ".tmp";
-  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-                        0600);
-  if (fd < 0) return false;
+  // A unique name per writer: two processes (or a crash's leftover) never share a temporary file.
+  std::string tmp_path = final_path + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(tmp_path.data(), O_CLOEXEC);  // mode 0600
+  if (fd < 0) return write_errno(errno);
   std::size_t done = 0;
+  int e = 0;
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n <= 0) {
+      e = n < 0 ? errno : EIO;
+      break;
+    }
     done += static_cast<std::size_t>(n);
   }
-  const bool written = done == data.size() && ::fsync(fd) == 0;
+  if (done == data.size() && ::fsync(fd) != 0) e = errno;
   ::close(fd);
-  if (!written || ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+  if (e == 0 && ::rename(tmp_path.c_str(), final_path.c_str()) != 0) e = errno;
+  if (e != 0) {
     ::unlink(tmp_path.c_str());
-    return false;
+    return write_errno(e);
   }
   return fsync_dir(dir_);
 }
@@ -220,7 +253,7 @@ bool TokenStore::write_atomic(const std::string& name, std::span<const std::uint
 LoadStatus TokenStore::read_file(const std::string& name, Bytes& out) const {
   const std::string path = dir_ + "/" + name;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return errno == ENOENT ? LoadStatus::Missing : LoadStatus::IoError;
+  if (fd < 0) return read_errno(errno);
   struct stat st{};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
       static_cast<std::size_t>(st.st_size) > kMaxFileSize) {
@@ -236,9 +269,40 @@ LoadStatus TokenStore::read_file(const std::string& name, Bytes& out) const {
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
+  // A file that ends early changed under us or is damaged; an error is the device's.
   if (done != out.size()) return LoadStatus::IoError;
   return LoadStatus::Ok;
 }
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+StoreStatus TokenStore::lock(bool exclusive, FolderLock& out) const {
+  if (out.fd_ >= 0) {
+    ::close(out.fd_);
+    out.fd_ = -1;
+  }
+  // The folder itself is locked: it exists whenever there is a token, and flock() needs no
+  // write permission, so a read-only folder can still be read consistently. flock() locks are
+  // per open file description, so each lock is its own open(): threads of this process are
+  // serialised by the token's mutex first, and a fork()ed child never shares its parent's lock.
+  const int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return read_errno(errno);
+  int rc;
+  do {
+    rc = ::flock(fd, exclusive ? LOCK_EX : LOCK_SH);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int e = errno;
+    ::close(fd);
+    return e == ENOLCK ? StoreStatus::IoError : read_errno(e);
+  }
+  out.fd_ = fd;
+  return StoreStatus::Ok;
+}
+
+LoadStatus TokenStore::read_record_bytes(Bytes& out) const { return read_file(kTokenFile, out); }
 
 LoadStatus TokenStore::load_record(TokenRecord& out) const {
   Bytes data;
@@ -247,16 +311,19 @@ LoadStatus TokenStore::load_record(TokenRecord& out) const {
   return decode_token_record(view(data), out) ? LoadStatus::Ok : LoadStatus::Corrupt;
 }
 
-bool TokenStore::save_record(const TokenRecord& r) const {
+StoreStatus TokenStore::save_record(const TokenRecord& r, Bytes* written) const {
   Bytes data;
   encode_token_record(r, data);
-  return !data.empty() && write_atomic(kTokenFile, view(data));
+  if (data.empty()) return StoreStatus::IoError;
+  const StoreStatus s = write_atomic(kTokenFile, view(data));
+  if (s == StoreStatus::Ok && written != nullptr) *written = std::move(data);
+  return s;
 }
 
 void TokenStore::load_objects(std::span<const std::uint8_t> integrity_key,
                               std::span<const std::uint8_t> master_key, bool want_private,
-                              std::vector<StoredObject>& out,
-                              std::vector<std::string>& damaged) const {
+                              std::vector<StoredObject>& out, std::vector<std::string>& damaged,
+                              std::vector<std::string>* unreadable) const {
   DIR* d = ::opendir(dir_.c_str());
   if (d == nullptr) return;
   std::vector<std::string> names;
@@ -283,37 +350,55 @@ void TokenStore::load_objects(std::span<const std::uint8_t> integrity_key,
     }
     if (s == LoadStatus::Ok) {
       out.push_back(std::move(obj));
-    } else if (s != LoadStatus::Missing) {
+    } else if (s == LoadStatus::NoAccess && unreadable != nullptr) {
+      unreadable->push_back(name);
+    } else if (s != LoadStatus::Missing) {  // Missing: removed since the listing, or private
       damaged.push_back(name);
     }
   }
 }
 
-bool TokenStore::save_object(const StoredObject& obj, std::span<const std::uint8_t> integrity_key,
-                             std::span<const std::uint8_t> master_key) const {
+StoreStatus TokenStore::save_object(const StoredObject& obj,
+                                    std::span<const std::uint8_t> integrity_key,
+                                    std::span<const std::uint8_t> master_key) const {
   Bytes data;
-  return encode_object_file(obj, integrity_key, master_key, data) &&
-         write_atomic(object_file_name(obj.id), view(data));
+  if (!encode_object_file(obj, integrity_key, master_key, data)) return StoreStatus::IoError;
+  return write_atomic(object_file_name(obj.id), view(data));
 }
 
-bool TokenStore::remove_object(std::uint64_t id) const {
+StoreStatus TokenStore::remove_object(std::uint64_t id) const {
   const std::string path = dir_ + "/" + object_file_name(id);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return false;
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return write_errno(errno);
   return fsync_dir(dir_);
 }
 
-bool TokenStore::remove_all_objects() const {
+StoreStatus TokenStore::remove_all_objects() const {
   DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr) return errno == ENOENT;
-  bool ok = true;
+  if (d == nullptr) return errno == ENOENT ? StoreStatus::Ok : read_errno(errno);
+  StoreStatus result = StoreStatus::Ok;
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (name.compare(0, 4, "obj-") == 0) {
-      ok = ::unlink((dir_ + "/" + name).c_str()) == 0 && ok;
+    if (name.compare(0, 4, "obj-") == 0 && ::unlink((dir_ + "/" + name).c_str()) != 0 &&
+        errno != ENOENT && result == StoreStatus::Ok) {
+      result = write_errno(errno);
     }
   }
   ::closedir(d);
-  return ok && fsync_dir(dir_);
+  if (result != StoreStatus::Ok) return result;
+  return fsync_dir(dir_);
+}
+
+const char* describe(LoadStatus s) {
+  switch (s) {
+    case LoadStatus::Ok: return "ok";
+    case LoadStatus::Missing: return "not found";
+    case LoadStatus::Corrupt: return "damaged (fails its checksum or format checks)";
+    case LoadStatus::NoAccess: return "permission denied (the token folder or file belongs to another user, or its mode forbids this user)";
+    case LoadStatus::ReadOnly: return "read-only (the token folder cannot be written by this process: read-only file system or no write permission)";
+    case LoadStatus::NoSpace: return "no space left on the device";
+    case LoadStatus::IoError: return "input/output error";
+  }
+  return "unknown";
 }
 
 }  // namespace edgekit::pkcs11::token

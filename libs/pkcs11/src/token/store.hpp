@@ -1,7 +1,12 @@
 #pragma once
 // The token folder: one token file and one file per token object. Every write goes to a temporary
-// file that is fsync'd, renamed over the old one, and followed by an fsync of the folder, so a
-// crash leaves either the old or the new file, never a torn one.
+// file of a unique name (mkstemp) that is fsync'd, renamed over the old one, and followed by an
+// fsync of the folder, so a crash leaves either the old or the new file, never a torn one.
+//
+// Several processes share a folder: every read-modify-write of it happens under an exclusive
+// flock() of the folder itself (a lock file could not be made in a read-only folder), reads under
+// a shared one, and the token record carries a generation counter, bumped by every change of the
+// object files, so another process knows when to load them again.
 
 #include "token/attributes.hpp"
 #include "token/secure_bytes.hpp"
@@ -28,14 +33,45 @@ struct TokenRecord {
   std::uint32_t so_failures = 0;
   std::uint32_t user_failures = 0;
   Bytes integrity_key;  // HMAC key of public object files (see docs: corruption, not an adversary)
+  /// Bumped by every change of the object files (version 2 of the file; 0 in a version 1 file).
+  std::uint64_t generation = 0;
 };
 
-/// Token file encoding: "EKP11TOK" | u8 version | fields | SHA-256 of everything before.
+/// Token file encoding: "EKP11TOK" | u8 version (2) | fields | u64 generation | SHA-256 of
+/// everything before. Version 1 files (no generation) are read too.
 void encode_token_record(const TokenRecord& r, Bytes& out);
 /// False unless `in` is a complete, checksum-valid record.
 bool decode_token_record(std::span<const std::uint8_t> in, TokenRecord& out);
 
-enum class LoadStatus { Ok, Missing, Corrupt, IoError };
+/// What a read or write of the folder met. The causes are kept apart so that the token can name
+/// them (issue 11, point 5): damage is not a permission problem, nor a read-only folder.
+enum class LoadStatus {
+  Ok,
+  Missing,   // no such file (or folder)
+  Corrupt,   // the content fails its checks: real damage
+  NoAccess,  // EACCES/EPERM reading: the folder or file belongs to another user, or its mode
+  ReadOnly,  // EROFS, or EACCES/EPERM writing: this process may read but not write the folder
+  NoSpace,   // ENOSPC/EDQUOT
+  IoError,   // anything else (EIO, ...)
+};
+/// Writes report the same causes.
+using StoreStatus = LoadStatus;
+/// The cause named in words, for diagnostics ("permission denied", "read-only", ...).
+const char* describe(LoadStatus s);
+
+/// An flock() of the token folder, released when destroyed. Move-only.
+class FolderLock {
+ public:
+  FolderLock() = default;
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+  ~FolderLock();
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  friend class TokenStore;
+  int fd_ = -1;
+};
 
 struct StoredObject {
   std::uint64_t id = 0;
@@ -63,23 +99,31 @@ class TokenStore {
   const std::string& dir() const { return dir_; }
   /// Creates the folder (mode 0700) if needed.
   bool ensure_dir() const;
+  /// Locks the folder (shared or exclusive; blocks until granted). Missing when there is no
+  /// folder yet, NoAccess when it cannot be opened.
+  StoreStatus lock(bool exclusive, FolderLock& out) const;
+  /// The token file's bytes as they are on disk (to notice another process's change).
+  LoadStatus read_record_bytes(Bytes& out) const;
   LoadStatus load_record(TokenRecord& out) const;
-  bool save_record(const TokenRecord& r) const;
+  /// Writes the record; `written` (if given) receives the bytes written.
+  StoreStatus save_record(const TokenRecord& r, Bytes* written = nullptr) const;
 
   /// Loads every object file. Public files always; private ones only when `master_key` is given.
-  /// Files that fail to decode or authenticate go to `damaged` (their names) and are skipped.
+  /// Files that fail to decode or authenticate go to `damaged` (their names) and are skipped;
+  /// files this process may not read go to `unreadable` (when given), else to `damaged`.
   void load_objects(std::span<const std::uint8_t> integrity_key,
                     std::span<const std::uint8_t> master_key, bool want_private,
-                    std::vector<StoredObject>& out, std::vector<std::string>& damaged) const;
-  bool save_object(const StoredObject& obj, std::span<const std::uint8_t> integrity_key,
-                   std::span<const std::uint8_t> master_key) const;
-  bool remove_object(std::uint64_t id) const;
-  bool remove_all_objects() const;
+                    std::vector<StoredObject>& out, std::vector<std::string>& damaged,
+                    std::vector<std::string>* unreadable = nullptr) const;
+  StoreStatus save_object(const StoredObject& obj, std::span<const std::uint8_t> integrity_key,
+                          std::span<const std::uint8_t> master_key) const;
+  StoreStatus remove_object(std::uint64_t id) const;
+  StoreStatus remove_all_objects() const;
 
   static std::string object_file_name(std::uint64_t id);
 
  private:
-  bool write_atomic(const std::string& name, std::span<const std::uint8_t> data) const;
+  StoreStatus write_atomic(const std::string& name, std::span<const std::uint8_t> data) const;
   LoadStatus read_file(const std::string& name, Bytes& out) const;
   std::string dir_;
 };

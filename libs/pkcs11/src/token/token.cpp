@@ -2,9 +2,12 @@
 
 #include "token/objects.hpp"
 
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,10 +25,6 @@ void pad(CK_UTF8CHAR* dst, std::size_t n, std::string_view src) {
   std::memcpy(dst, src.data(), std::min(n, src.size()));
 }
 
-void report(const char* what, const std::string& detail) {
-  if (std::getenv("EDGEKIT_TOKEN_QUIET") != nullptr) return;
-  std::fprintf(stderr, "edgekit-pkcs11: %s: %s\n", what, detail.c_str());
-}
 
 std::string_view as_pin(CK_UTF8CHAR_PTR pin, CK_ULONG len) {
   return {reinterpret_cast<const char*>(pin), static_cast<std::size_t>(len)};
@@ -81,6 +80,116 @@ std::string default_token_dir() {
   std::lock_guard<std::mutex> guard_(mu_);        \
   if (!initialized_) return CKR_CRYPTOKI_NOT_INITIALIZED
 
+// Locked, and brought up to date with what other processes did to the folder.
+#define EDGEKIT_SYNCED()                          \
+  EDGEKIT_LOCKED();                               \
+  if (CK_RV sync_rv_ = sync(); sync_rv_ != CKR_OK) return sync_rv_
+
+void Token::report(const char* what, const std::string& detail) {
+  last_diagnostic_ = std::string(what) + ": " + detail;
+  if (std::getenv("EDGEKIT_TOKEN_QUIET") != nullptr) return;
+  std::fprintf(stderr, "edgekit-pkcs11: %s\n", last_diagnostic_.c_str());
+}
+
+std::string Token::last_diagnostic() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return last_diagnostic_;
+}
+
+CK_RV Token::state_rv() const {
+  switch (state_) {
+    case TokenState::Ready: return CKR_OK;
+    case TokenState::Unreadable: return CKR_TOKEN_NOT_PRESENT;
+    case TokenState::Absent:
+    case TokenState::Corrupt: break;
+  }
+  return CKR_TOKEN_NOT_RECOGNIZED;
+}
+
+// A failed write or lock as the CKR code that names its cause, with a diagnostic.
+CK_RV Token::store_rv(StoreStatus st, const char* what) {
+  if (st == StoreStatus::Ok) return CKR_OK;
+  report(what, store_.dir() + ": " + describe(st));
+  switch (st) {
+    case StoreStatus::ReadOnly: return CKR_TOKEN_WRITE_PROTECTED;
+    case StoreStatus::NoAccess:
+    case StoreStatus::Missing: return CKR_TOKEN_NOT_PRESENT;
+    case StoreStatus::NoSpace: return CKR_DEVICE_MEMORY;
+    case StoreStatus::Corrupt: return CKR_TOKEN_NOT_RECOGNIZED;
+    case StoreStatus::Ok:
+    case StoreStatus::IoError: break;
+  }
+  return CKR_DEVICE_ERROR;
+}
+
+CK_RV Token::sync() {
+  if (write_locked_) return sync_locked();
+  FolderLock lock;
+  // No folder (yet): nothing to lock, and the read below finds no token. A folder this process
+  // may not open is reported by the read as well.
+  (void)store_.lock(false, lock);
+  return sync_locked();
+}
+
+CK_RV Token::sync_locked() {
+  Bytes data;
+  const LoadStatus st = store_.read_record_bytes(data);
+  if (st == LoadStatus::Ok && state_ == TokenState::Ready && data == record_bytes_) return CKR_OK;
+  TokenRecord fresh;
+  TokenState next = TokenState::Ready;
+  if (st == LoadStatus::Ok && !decode_token_record(view(data), fresh)) next = TokenState::Corrupt;
+  if (st == LoadStatus::Missing) next = TokenState::Absent;
+  if (st == LoadStatus::NoAccess || st == LoadStatus::IoError) next = TokenState::Unreadable;
+  if (st == LoadStatus::Corrupt) next = TokenState::Corrupt;  // not a regular file, too large
+  if (next != TokenState::Ready) {
+    if (next != state_ || data != record_bytes_) {
+      if (next == TokenState::Corrupt) {
+        report("token file is damaged, token not recognised (re-initialise it or restore a backup)",
+               store_.dir());
+      } else if (next == TokenState::Unreadable) {
+        report("cannot read the token file", store_.dir() + ": " + describe(st));
+      }
+    }
+    if (state_ == TokenState::Ready) {  // it was a token a moment ago: nothing of it stays
+      logout_locked();
+      drop_objects(false);
+    }
+    state_ = next;
+    record_ = TokenRecord{};
+    record_bytes_ = std::move(data);
+    return CKR_OK;
+  }
+  // The same token (C_InitToken draws a new serial and integrity key) with other counters, PINs
+  // or objects; or another one.
+  const bool same_token = state_ == TokenState::Ready &&
+                          std::memcmp(fresh.serial, record_.serial, sizeof fresh.serial) == 0 &&
+                          fresh.integrity_key == record_.integrity_key;
+  const bool objects_changed = !same_token || fresh.generation != record_.generation;
+  if (!same_token && state_ == TokenState::Ready) {
+    // Re-initialised by another process: its master key, and so any login, is gone.
+    logout_locked();
+    drop_objects(false);
+  }
+  record_ = std::move(fresh);
+  record_bytes_ = std::move(data);
+  state_ = TokenState::Ready;
+  if (objects_changed) reload_objects();
+  return CKR_OK;
+}
+
+CK_RV Token::lock_for_write(WriteLock& lock, bool need_ready) {
+  if (!write_locked_) {
+    if (CK_RV rv = store_rv(store_.lock(true, lock.lock), "cannot lock the token folder");
+        rv != CKR_OK) {
+      return rv;
+    }
+    write_locked_ = true;
+    lock.flag = &write_locked_;
+  }
+  if (CK_RV rv = sync_locked(); rv != CKR_OK) return rv;
+  return need_ready ? state_rv() : CKR_OK;
+}
+
 // ---------------------------------------------------------------------------------------------
 // General purpose, slots and tokens
 
@@ -99,23 +208,13 @@ CK_RV Token::initialize(CK_VOID_PTR init_args) {
   }
   store_ = TokenStore(default_token_dir());
   record_ = TokenRecord{};
+  record_bytes_.clear();
   damaged_.clear();
-  switch (store_.load_record(record_)) {
-    case LoadStatus::Ok:
-      state_ = TokenState::Ready;
-      break;
-    case LoadStatus::Missing:
-      state_ = TokenState::Absent;
-      break;
-    case LoadStatus::Corrupt:
-    case LoadStatus::IoError:
-      state_ = TokenState::Corrupt;
-      report("token file is damaged, token not recognised", store_.dir());
-      break;
-  }
+  objects_.clear();
+  state_ = TokenState::Absent;
   login_ = LoginState::Public;
   initialized_ = true;
-  if (state_ == TokenState::Ready) load_public_objects();
+  (void)sync();
   return CKR_OK;
 }
 
@@ -126,6 +225,7 @@ CK_RV Token::finalize(CK_VOID_PTR reserved) {
   objects_.clear();
   master_key_.clear();
   record_ = TokenRecord{};
+  record_bytes_.clear();
   login_ = LoginState::Public;
   initialized_ = false;
   return CKR_OK;
@@ -161,23 +261,24 @@ CK_RV Token::get_slot_list(CK_BBOOL, CK_SLOT_ID_PTR list, CK_ULONG_PTR count) {
 }
 
 CK_RV Token::get_slot_info(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   if (slot != kSlotId) return CKR_SLOT_ID_INVALID;
   if (info == nullptr) return CKR_ARGUMENTS_BAD;
   *info = CK_SLOT_INFO{};
   pad(info->slotDescription, sizeof info->slotDescription, "edgekit token folder");
   pad(info->manufacturerID, sizeof info->manufacturerID, "edgekit");
-  info->flags = CKF_TOKEN_PRESENT;
+  // A token this process may not read is not present for it (CKR_TOKEN_NOT_PRESENT).
+  info->flags = state_ == TokenState::Unreadable ? 0 : CKF_TOKEN_PRESENT;
   info->hardwareVersion = {0, 0};
   info->firmwareVersion = {0, 1};
   return CKR_OK;
 }
 
 CK_RV Token::get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   if (slot != kSlotId) return CKR_SLOT_ID_INVALID;
   if (info == nullptr) return CKR_ARGUMENTS_BAD;
-  if (state_ == TokenState::Corrupt) return CKR_TOKEN_NOT_RECOGNIZED;
+  if (state_ == TokenState::Corrupt || state_ == TokenState::Unreadable) return state_rv();
   *info = CK_TOKEN_INFO{};
   pad(info->manufacturerID, sizeof info->manufacturerID, "edgekit");
   pad(info->model, sizeof info->model, "edgekit token");
@@ -186,6 +287,10 @@ CK_RV Token::get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info) {
     std::memcpy(info->label, record_.label, sizeof info->label);
     std::memcpy(info->serialNumber, record_.serial, sizeof info->serialNumber);
     info->flags |= CKF_TOKEN_INITIALIZED;
+    // Writes (and so logins, which count attempts on disk) are refused in such a folder.
+    if (::faccessat(AT_FDCWD, store_.dir().c_str(), W_OK, AT_EACCESS) != 0 && errno != ENOENT) {
+      info->flags |= CKF_WRITE_PROTECTED;
+    }
     if (record_.user_pin_initialized) info->flags |= CKF_USER_PIN_INITIALIZED;
     const std::uint32_t u = record_.user_failures, s = record_.so_failures;
     if (u > 0 && u < kMaxPinFailures) info->flags |= CKF_USER_PIN_COUNT_LOW;
@@ -251,11 +356,27 @@ CK_RV Token::check_pin_length(CK_ULONG len) const {
   return len < kMinPinLength || len > kMaxPinLength ? CKR_PIN_LEN_RANGE : CKR_OK;
 }
 
-CK_RV Token::persist_record() {
-  return store_.save_record(record_) ? CKR_OK : CKR_DEVICE_ERROR;
+CK_RV Token::persist_record(bool objects_changed) {
+  // Callers hold the exclusive lock and synced under it, so record_ is the newest record.
+  if (objects_changed) ++record_.generation;
+  Bytes written;
+  const StoreStatus st = store_.save_record(record_, &written);
+  if (st != StoreStatus::Ok) {
+    if (objects_changed) --record_.generation;
+    return store_rv(st, "cannot write the token file");
+  }
+  record_bytes_ = std::move(written);
+  return CKR_OK;
 }
 
 CK_RV Token::verify_pin(bool so, std::string_view pin, Bytes* master_key) {
+  // Count, check and reset happen in one hold of the folder's exclusive lock, against the shared
+  // record: no number of processes gets more than kMaxPinFailures guesses, and the count is
+  // exactly the wrong attempts in a row (were the check made unlocked, right PINs still being
+  // checked in other processes would count as failures meanwhile and lock out a rightful user).
+  // Logins are serialised for the length of one PBKDF2.
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
   std::uint32_t& failures = so ? record_.so_failures : record_.user_failures;
   if (failures >= kMaxPinFailures) return CKR_PIN_LOCKED;
   // Count the attempt on disk before checking it: pulling the power during the check must not
@@ -285,12 +406,22 @@ CK_RV Token::init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
   if (pin == nullptr || label == nullptr) return CKR_ARGUMENTS_BAD;
   if (CK_RV rv = check_pin_length(pin_len); rv != CKR_OK) return rv;
   if (!sessions_.empty()) return CKR_SESSION_EXISTS;
+  if (!store_.ensure_dir()) {
+    const int e = errno;
+    return store_rv(e == EROFS || e == EACCES || e == EPERM ? StoreStatus::ReadOnly
+                                                             : StoreStatus::IoError,
+                    "cannot create the token folder");
+  }
+  // The whole re-initialisation is one change under the folder's lock: no other process writes
+  // between the SO PIN check and the new token.
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock, false); rv != CKR_OK) return rv;
+  if (state_ == TokenState::Unreadable) return state_rv();
   if (state_ == TokenState::Ready) {
     // Re-initialising needs the SO PIN. A damaged token file cannot be checked and may be
     // replaced: whoever can damage the folder can delete it too.
     if (CK_RV rv = verify_pin(true, as_pin(pin, pin_len), nullptr); rv != CKR_OK) return rv;
   }
-  if (!store_.ensure_dir()) return CKR_DEVICE_ERROR;
   TokenRecord r;
   std::memcpy(r.label, label, sizeof r.label);
   std::uint8_t serial[8];
@@ -302,31 +433,39 @@ CK_RV Token::init_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len,
   }
   for (int i = 0; i < 8; ++i) std::snprintf(&r.serial[2 * i], 3, "%02x", serial[i]);
   r.iterations = iterations_from_env();
+  r.generation = record_.generation;  // persist_record bumps it: others reload
   if (CK_RV rv = seal_under_pin(as_pin(pin, pin_len), kSoAad, r.iterations, master, r.so_salt,
                                 r.so_sealed_key);
       rv != CKR_OK) {
     return rv;
   }
-  if (!store_.remove_all_objects()) return CKR_DEVICE_ERROR;
+  // The new record first: if it cannot be written (a read-only folder), nothing is wiped. Old
+  // object files that then fail to go would fail their checks under the new keys.
   TokenRecord old = std::move(record_);
   record_ = std::move(r);
-  if (CK_RV rv = persist_record(); rv != CKR_OK) {
+  if (CK_RV rv = persist_record(true); rv != CKR_OK) {
     record_ = std::move(old);
     return rv;
   }
   objects_.clear();
   damaged_.clear();
   state_ = TokenState::Ready;
+  if (CK_RV rv = store_rv(store_.remove_all_objects(), "cannot remove the old token's objects");
+      rv != CKR_OK) {
+    return rv;
+  }
   return CKR_OK;
 }
 
 CK_RV Token::init_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if (login_ != LoginState::SecurityOfficer) return CKR_USER_NOT_LOGGED_IN;
   if (pin == nullptr) return CKR_ARGUMENTS_BAD;
   if (CK_RV rv = check_pin_length(pin_len); rv != CKR_OK) return rv;
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
   Bytes salt, sealed;
   if (CK_RV rv = seal_under_pin(as_pin(pin, pin_len), kUserAad, record_.iterations, master_key_,
                                 salt, sealed);
@@ -347,12 +486,16 @@ CK_RV Token::init_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len
 
 CK_RV Token::set_pin(CK_SESSION_HANDLE h, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len,
                      CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if ((s->flags & CKF_RW_SESSION) == 0) return CKR_SESSION_READ_ONLY;
   if (old_pin == nullptr || new_pin == nullptr) return CKR_ARGUMENTS_BAD;
   if (CK_RV rv = check_pin_length(new_len); rv != CKR_OK) return rv;
+  // One change under the folder's lock from the check of the old PIN to the new PIN on disk:
+  // two processes changing the PIN at once cannot both succeed from the same old PIN.
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
   // [v2.40 5.6] the SO's PIN in an SO session, the user's PIN otherwise.
   const bool so = login_ == LoginState::SecurityOfficer;
   if (!so && !record_.user_pin_initialized) return CKR_USER_PIN_NOT_INITIALIZED;
@@ -386,12 +529,12 @@ CK_RV Token::session_for(CK_SESSION_HANDLE h, Session*& out) {
 }
 
 CK_RV Token::open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR out) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   if (slot != kSlotId) return CKR_SLOT_ID_INVALID;
   if (out == nullptr) return CKR_ARGUMENTS_BAD;
   // [v2.40 5.6] CKF_SERIAL_SESSION must always be set, for legacy reasons.
   if ((flags & CKF_SERIAL_SESSION) == 0) return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
-  if (state_ != TokenState::Ready) return CKR_TOKEN_NOT_RECOGNIZED;
+  if (state_ != TokenState::Ready) return state_rv();
   if ((flags & CKF_RW_SESSION) == 0 && login_ == LoginState::SecurityOfficer) {
     return CKR_SESSION_READ_WRITE_SO_EXISTS;
   }
@@ -441,7 +584,8 @@ CK_RV Token::get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO_PTR info) {
 }
 
 CK_RV Token::login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
+  if (state_ != TokenState::Ready) return state_rv();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if (user == CKU_CONTEXT_SPECIFIC) return CKR_OPERATION_NOT_INITIALIZED;  // no such keys here
@@ -465,7 +609,7 @@ CK_RV Token::login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, 
   }
   master_key_ = std::move(master);
   login_ = wanted;
-  if (wanted == LoginState::User) load_private_objects();
+  if (wanted == LoginState::User) reload_objects();
   return CKR_OK;
 }
 
@@ -494,36 +638,56 @@ CK_RV Token::logout(CK_SESSION_HANDLE h) {
 // ---------------------------------------------------------------------------------------------
 // Objects
 
-void Token::load_public_objects() {
+void Token::reload_objects() {
+  // Merged by persistent id, so that handles this process gave out stay valid for objects that
+  // are still there; objects another process added get new handles, removed ones lose theirs.
   std::vector<StoredObject> loaded;
-  std::vector<std::string> damaged;
-  store_.load_objects(view(record_.integrity_key), {}, false, loaded, damaged);
+  std::vector<std::string> damaged, unreadable;
+  const bool want_private = login_ == LoginState::User && !master_key_.empty();
+  store_.load_objects(view(record_.integrity_key), view(master_key_), want_private, loaded,
+                      damaged, &unreadable);
+  std::map<std::uint64_t, StoredObject*> by_id;
   for (StoredObject& o : loaded) {
-    Object obj;
-    obj.persistent_id = o.id;
-    obj.attributes = std::move(o.attributes);
-    objects_[next_object_++] = std::move(obj);
+    if (o.kind == ObjectKind::Private && !want_private) continue;
+    by_id[o.id] = &o;
   }
-  for (const std::string& name : damaged) report("object file damaged, not loaded", name);
-  damaged_ = std::move(damaged);
-}
-
-void Token::load_private_objects() {
-  std::vector<StoredObject> loaded;
-  std::vector<std::string> damaged;
-  store_.load_objects(view(record_.integrity_key), view(master_key_), true, loaded, damaged);
-  for (StoredObject& o : loaded) {
-    if (o.kind != ObjectKind::Private) continue;
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    Object& obj = it->second;
+    if (obj.persistent_id == 0) {  // session objects live in this process only
+      ++it;
+      continue;
+    }
+    auto found = by_id.find(obj.persistent_id);
+    if (found == by_id.end()) {
+      it = objects_.erase(it);
+      continue;
+    }
+    if (found->second->attributes != obj.attributes) {
+      obj.attributes = std::move(found->second->attributes);
+      obj.key.reset();
+    }
+    by_id.erase(found);
+    ++it;
+  }
+  for (auto& [id, stored] : by_id) {
     Object obj;
-    obj.persistent_id = o.id;
-    obj.attributes = std::move(o.attributes);
+    obj.persistent_id = id;
+    obj.attributes = std::move(stored->attributes);
     objects_[next_object_++] = std::move(obj);
   }
   for (const std::string& name : damaged) {
     if (std::find(damaged_.begin(), damaged_.end(), name) == damaged_.end()) {
-      report("object file damaged, not loaded", name);
+      report("object file damaged, not loaded", store_.dir() + "/" + name);
       damaged_.push_back(name);
     }
+  }
+  note_unreadable(unreadable);
+}
+
+void Token::note_unreadable(const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    report("object file not loaded", store_.dir() + "/" + name + ": " +
+                                         describe(LoadStatus::NoAccess));
   }
 }
 
@@ -551,13 +715,15 @@ std::uint64_t Token::fresh_object_id() {
 }
 
 CK_RV Token::store_object(Object& obj) {
+  // The last line of defence for point 3 of issue 11: key material is never written in clear.
+  if (CK_RV rv = check_key_privacy(obj.attributes); rv != CKR_OK) return rv;
   StoredObject so;
   so.id = obj.persistent_id;
   so.kind = bool_or(obj.attributes, CKA_PRIVATE, true) ? ObjectKind::Private : ObjectKind::Public;
   so.attributes = obj.attributes;
   if (so.kind == ObjectKind::Private && master_key_.empty()) return CKR_USER_NOT_LOGGED_IN;
-  return store_.save_object(so, view(record_.integrity_key), view(master_key_)) ? CKR_OK
-                                                                              : CKR_DEVICE_ERROR;
+  return store_rv(store_.save_object(so, view(record_.integrity_key), view(master_key_)),
+                  "cannot write an object file");
 }
 
 CK_RV Token::add_object(Session&, CK_SESSION_HANDLE sh, AttributeMap attrs,
@@ -588,7 +754,7 @@ CK_RV Token::visible_object(CK_OBJECT_HANDLE h, Object*& out) {
 
 CK_RV Token::create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count,
                            CK_OBJECT_HANDLE_PTR out) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if ((tmpl == nullptr && count != 0) || out == nullptr) return CKR_ARGUMENTS_BAD;
@@ -599,7 +765,11 @@ CK_RV Token::create_object(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG 
       rv != CKR_OK) {
     return rv;
   }
-  return add_object(*s, h, std::move(attrs), out);
+  if (!bool_or(attrs, CKA_TOKEN, false)) return add_object(*s, h, std::move(attrs), out);
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
+  if (CK_RV rv = add_object(*s, h, std::move(attrs), out); rv != CKR_OK) return rv;
+  return persist_record(true);
 }
 
 CK_RV Token::destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object) {
@@ -607,6 +777,8 @@ CK_RV Token::destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object) {
   Session* s = nullptr;
   Object* obj = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
   if (CK_RV rv = visible_object(object, obj); rv != CKR_OK) return rv;
   if (!bool_or(obj->attributes, CKA_DESTROYABLE, true)) return CKR_ACTION_PROHIBITED;
   if (CK_RV rv = check_write(obj->persistent_id != 0, bool_or(obj->attributes, CKA_PRIVATE, true),
@@ -614,11 +786,16 @@ CK_RV Token::destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object) {
       rv != CKR_OK) {
     return rv;
   }
-  if (obj->persistent_id != 0 && !store_.remove_object(obj->persistent_id)) {
-    return CKR_DEVICE_ERROR;
+  if (obj->persistent_id == 0) {
+    objects_.erase(object);
+    return CKR_OK;
+  }
+  if (CK_RV rv = store_rv(store_.remove_object(obj->persistent_id), "cannot remove an object file");
+      rv != CKR_OK) {
+    return rv;
   }
   objects_.erase(object);
-  return CKR_OK;
+  return persist_record(true);
 }
 
 CK_RV Token::get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_ULONG_PTR size) {
@@ -636,7 +813,7 @@ CK_RV Token::get_object_size(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object, CK_UL
 
 CK_RV Token::get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
                                  CK_ATTRIBUTE_PTR tmpl, CK_ULONG count) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   Object* obj = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
@@ -673,6 +850,8 @@ CK_RV Token::set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
   Session* s = nullptr;
   Object* obj = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
+  WriteLock lock;
+  if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
   if (CK_RV rv = visible_object(object, obj); rv != CKR_OK) return rv;
   if (tmpl == nullptr && count != 0) return CKR_ARGUMENTS_BAD;
   if (CK_RV rv = validate_template({tmpl, count}); rv != CKR_OK) return rv;
@@ -693,11 +872,12 @@ CK_RV Token::set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
     if (CK_RV rv = store_object(updated); rv != CKR_OK) return rv;
   }
   obj->attributes = std::move(updated.attributes);
-  return CKR_OK;
+  obj->key.reset();
+  return updated.persistent_id != 0 ? persist_record(true) : CKR_OK;
 }
 
 CK_RV Token::find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_ULONG count) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if (tmpl == nullptr && count != 0) return CKR_ARGUMENTS_BAD;
@@ -810,7 +990,7 @@ CK_RV Token::digest_final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out
 
 CK_RV Token::signature_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key,
                             bool sign) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if (mechanism == nullptr) return CKR_ARGUMENTS_BAD;
@@ -922,7 +1102,7 @@ CK_RV Token::generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism,
                                CK_ATTRIBUTE_PTR pub_tmpl, CK_ULONG pub_count,
                                CK_ATTRIBUTE_PTR priv_tmpl, CK_ULONG priv_count,
                                CK_OBJECT_HANDLE_PTR pub, CK_OBJECT_HANDLE_PTR priv) {
-  EDGEKIT_LOCKED();
+  EDGEKIT_SYNCED();
   Session* s = nullptr;
   if (CK_RV rv = session_for(h, s); rv != CKR_OK) return rv;
   if (mechanism == nullptr || pub == nullptr || priv == nullptr ||
@@ -956,6 +1136,15 @@ CK_RV Token::generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism,
       rv != CKR_OK) {
     return rv;
   }
+  // The key is made unlocked (RSA takes a while); the objects are stored as one change.
+  const bool on_token = bool_or(public_key, CKA_TOKEN, false) || bool_or(private_key, CKA_TOKEN, false);
+  WriteLock lock;
+  if (on_token) {
+    if (CK_RV rv = lock_for_write(lock); rv != CKR_OK) return rv;
+    if (login_ != LoginState::User && bool_or(private_key, CKA_PRIVATE, true)) {
+      return CKR_USER_NOT_LOGGED_IN;  // logged out meanwhile (e.g. re-initialised elsewhere)
+    }
+  }
   CK_OBJECT_HANDLE ph = 0;
   if (CK_RV rv = add_object(*s, h, std::move(public_key), &ph); rv != CKR_OK) return rv;
   if (CK_RV rv = add_object(*s, h, std::move(private_key), priv); rv != CKR_OK) {
@@ -965,7 +1154,7 @@ CK_RV Token::generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism,
     return rv;
   }
   *pub = ph;
-  return CKR_OK;
+  return on_token ? persist_record(true) : CKR_OK;
 }
 
 CK_RV Token::seed_random(CK_SESSION_HANDLE h, CK_BYTE_PTR seed, CK_ULONG len) {

@@ -6,6 +6,14 @@
 // into any sessions at once (the spec's CKF_OS_LOCKING_OK model). Handles, not pointers, cross
 // the API: sessions and objects live in maps keyed by handles that are never reused while the
 // library stays initialised.
+//
+// Processes: any number may use one token folder. Each call that depends on the token's state
+// first compares the token file with the bytes it last saw (under a shared flock of the folder)
+// and takes another process's change in: a new PIN or counter, new, changed or removed objects
+// (by the record's generation counter), a re-initialised token. Every change is a
+// read-modify-write under the exclusive flock, so no process writes stale state; the PIN failure
+// counter lives in the shared record and is counted under that lock, so no number of processes
+// gets more guesses.
 
 #include "token/access.hpp"
 #include "token/attributes.hpp"
@@ -91,6 +99,9 @@ class Token {
 
   /// Object files the token refused to load (tampered, truncated, unreadable), by file name.
   std::vector<std::string> damaged_files();
+  /// The last diagnostic the token reported (also on stderr unless EDGEKIT_TOKEN_QUIET), naming
+  /// its cause: damage, permission denied, read-only folder, ... Empty if none.
+  std::string last_diagnostic();
 
  private:
   struct Object {
@@ -110,17 +121,33 @@ class Token {
     std::unique_ptr<SignatureOp> verify;
     std::unique_ptr<DigestOp> digest;
   };
-  enum class TokenState { Absent, Corrupt, Ready };
+  // Absent: no token file; Corrupt: it fails its checks; Unreadable: this process may not read
+  // the folder or file (or reading failed); Ready: a token.
+  enum class TokenState { Absent, Corrupt, Unreadable, Ready };
+  // Holds the folder's exclusive lock for one read-modify-write; nested takers share it.
+  struct WriteLock {
+    FolderLock lock;
+    bool* flag = nullptr;
+    ~WriteLock() {
+      if (flag != nullptr) *flag = false;
+    }
+  };
 
   CK_RV session_for(CK_SESSION_HANDLE h, Session*& out);
   CK_RV visible_object(CK_OBJECT_HANDLE h, Object*& out);
   CK_RV check_pin_length(CK_ULONG len) const;
   CK_RV verify_pin(bool so, std::string_view pin, Bytes* master_key);
-  CK_RV persist_record();
+  CK_RV persist_record(bool objects_changed = false);
+  CK_RV sync();
+  CK_RV sync_locked();
+  CK_RV lock_for_write(WriteLock& lock, bool need_ready = true);
+  CK_RV state_rv() const;
+  CK_RV store_rv(StoreStatus s, const char* what);
+  void reload_objects();
+  void report(const char* what, const std::string& detail);
   CK_RV add_object(Session& s, CK_SESSION_HANDLE sh, AttributeMap attrs, CK_OBJECT_HANDLE* out);
   CK_RV store_object(Object& obj);
-  void load_public_objects();
-  void load_private_objects();
+  void note_unreadable(const std::vector<std::string>& names);
   void drop_objects(bool private_only);
   void logout_locked();
   void close_session_locked(CK_SESSION_HANDLE h);
@@ -134,6 +161,9 @@ class Token {
   TokenStore store_;
   TokenState state_ = TokenState::Absent;
   TokenRecord record_;
+  Bytes record_bytes_;        // the token file as last read or written by this process
+  bool write_locked_ = false;  // this thread holds the folder's exclusive lock
+  std::string last_diagnostic_;
   LoginState login_ = LoginState::Public;
   Bytes master_key_;  // present while the user or SO is logged in
   std::map<CK_SESSION_HANDLE, Session> sessions_;

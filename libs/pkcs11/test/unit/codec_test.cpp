@@ -124,6 +124,20 @@ TEST(AccessRules, WritesAndVisibility) {
   EXPECT_EQ(session_state(LoginState::SecurityOfficer, true), CKS_RW_SO_FUNCTIONS);
 }
 
+TEST(AccessRules, PrivateAndSecretKeysAreAlwaysPrivateObjects) {
+  AttributeMap key = sample_object();
+  EXPECT_EQ(check_key_privacy(key), CKR_OK);
+  set_bool(key, CKA_PRIVATE, false);
+  EXPECT_EQ(check_key_privacy(key), CKR_TEMPLATE_INCONSISTENT);
+  set_ulong(key, CKA_CLASS, CKO_SECRET_KEY);
+  EXPECT_EQ(check_key_privacy(key), CKR_TEMPLATE_INCONSISTENT);
+  key.erase(CKA_PRIVATE);  // the default is private
+  EXPECT_EQ(check_key_privacy(key), CKR_OK);
+  set_ulong(key, CKA_CLASS, CKO_PUBLIC_KEY);
+  set_bool(key, CKA_PRIVATE, false);
+  EXPECT_EQ(check_key_privacy(key), CKR_OK);
+}
+
 TokenRecord sample_record() {
   TokenRecord r;
   std::memset(r.label, 'L', sizeof r.label);
@@ -154,6 +168,28 @@ TEST(TokenFile, RoundTripsAndRejectsAnyFlippedByteOrTruncation) {
   for (std::size_t n = 0; n < enc.size(); ++n) {
     EXPECT_FALSE(decode_token_record({enc.data(), n}, back)) << "length " << n;
   }
+}
+
+TEST(TokenFile, CarriesTheGenerationAndStillReadsVersionOne) {
+  TokenRecord r = sample_record();
+  r.generation = 0x0102030405060708ULL;
+  Bytes v2;
+  encode_token_record(r, v2);
+  TokenRecord back;
+  ASSERT_TRUE(decode_token_record(view(v2), back));
+  EXPECT_EQ(back.generation, r.generation);
+  // A version 1 file, as tokens made before the generation counter have: no counter, version 1.
+  Bytes v1(v2.begin(), v2.end() - 32 - 8);
+  v1[8] = 1;
+  std::uint8_t digest[32];
+  ASSERT_TRUE(sha256(view(v1), digest));
+  v1.insert(v1.end(), digest, digest + sizeof digest);
+  ASSERT_TRUE(decode_token_record(view(v1), back));
+  EXPECT_EQ(back.generation, 0u);
+  EXPECT_EQ(back.user_failures, 2u);
+  EXPECT_EQ(back.integrity_key, r.integrity_key);
+  v1[8] = 3;  // a version this code does not know
+  EXPECT_FALSE(decode_token_record(view(v1), back));
 }
 
 TEST(ObjectFile, PublicAndPrivateFilesDetectEveryFlippedByte) {
