@@ -5,7 +5,7 @@
 // the SDK said, so that nothing here can turn a refusal into a pass.
 //
 // Commands ({"id": n, "op": ...}; every answer carries the same id and "ok"):
-//   connect     {version: 3|5, host, port, ca, cert, key, client_id}
+//   connect     {version: 3|5, host, port, ca, cert, key, client_id, timeout_ms?}
 //               -> {session_present} | {ok: false, error, code?, reason_code?}
 //   subscribe   {topic, qos} -> 3: {qos} (128: refused)  5: {reason_codes: [..]}
 //   publish     {topic, payload, qos} -> 3: {packet_id}  5: {reason_code} (PUBACK's)
@@ -67,11 +67,13 @@ class Peer311 {
     });
     this.connection.on('interrupt', (e) => emit({ event: 'disconnected', ...describe_error(e) }));
     try {
-      const session_present = await within(kOperationMs, this.connection.connect(), 'connect');
+      const session_present = await within(c.timeout_ms || kOperationMs, this.connection.connect(), 'connect');
       return { session_present };
     } catch (e) {
       // A refused CONNACK leaves the connection object: release it so nothing retries.
-      try { await this.connection.disconnect(); } catch (_) { /* already closed */ }
+      try {
+        await within(kOperationMs, this.connection.disconnect(), 'disconnect');
+      } catch (_) { /* already closed */ }
       this.connection = undefined;
       throw e;
     }
@@ -134,7 +136,7 @@ class Peer5 {
     });
     this.client.start();
     try {
-      return await within(kOperationMs, outcome, 'connect');
+      return await within(c.timeout_ms || kOperationMs, outcome, 'connect');
     } catch (e) {
       this.client.stop();
       this.client.close();
