@@ -281,7 +281,8 @@ TEST_F(SmallTls, ATls13DeviceGetsInOnTheSameListener) {
   auto c = device(t1, "t1", "t1");
   ASSERT_TRUE(c) << mqtt::to_string(c.error());
   EXPECT_EQ(t1.tls_info().version, tls::Version::Tls13);
-  EXPECT_EQ(t1.publish("t1/telemetry", "1.3"), ReasonCode::NoMatchingSubscribers);
+  // Accepted (0x00, or 0x10 while nobody subscribes), not refused.
+  EXPECT_LT(static_cast<int>(t1.publish("t1/telemetry", "1.3")), 0x80);
 }
 
 // The small stacks' certificate rule, checked on its own: the fixture's server certificate passes,
