@@ -14,11 +14,10 @@
 #include <deque>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"
@@ -55,7 +54,8 @@ class SdkPeer {
       if (log >= 0) ::dup2(log, STDERR_FILENO);
       const char* argv[] = {"node", EDGEKIT_SDK_PEER, nullptr};
       ::execvp("node", const_cast<char* const*>(argv));
-      constexpr char kNoNode[] = "cannot run node (is Node.js installed? scripts/install-deps node)\n";
+      constexpr char kNoNode[] =
+          "cannot run node (is Node.js installed? scripts/install-deps node)\n";
       (void)!::write(STDERR_FILENO, kNoNode, sizeof kNoNode - 1);
       ::_exit(127);
     }
@@ -184,10 +184,15 @@ class SdkInterop : public SecuredBroker, public ::testing::WithParamInterface<in
                int timeout_ms = 10000) {
     const auto& c = issued(cert);
     // "localhost": the SDK verifies the broker's certificate against the CA and this name.
-    return sdk_->call({{"op", "connect"}, {"version", version()}, {"host", "localhost"},
-                       {"port", broker_->tls_port()}, {"ca", ca.empty() ? ca_->cert_file() : ca},
-                       {"cert", c.cert_file}, {"key", c.key_file},
-                       {"client_id", std::string(client_id)}, {"timeout_ms", timeout_ms}});
+    return sdk_->call({{"op", "connect"},
+                       {"version", version()},
+                       {"host", "localhost"},
+                       {"port", broker_->tls_port()},
+                       {"ca", ca.empty() ? ca_->cert_file() : ca},
+                       {"cert", c.cert_file},
+                       {"key", c.key_file},
+                       {"client_id", std::string(client_id)},
+                       {"timeout_ms", timeout_ms}});
   }
 
   // What the SDK reported for one subscribe: the SUBACK code, the same way for both versions.
@@ -199,8 +204,10 @@ class SdkInterop : public SecuredBroker, public ::testing::WithParamInterface<in
   }
 
   json publish(std::string_view topic, std::string_view payload) {
-    json r = sdk_->call({{"op", "publish"}, {"topic", std::string(topic)},
-                         {"payload", std::string(payload)}, {"qos", 1}});
+    json r = sdk_->call({{"op", "publish"},
+                         {"topic", std::string(topic)},
+                         {"payload", std::string(payload)},
+                         {"qos", 1}});
     EXPECT_TRUE(r["ok"].get<bool>()) << topic << ": " << r.dump();
     return r;
   }
@@ -223,7 +230,8 @@ TEST_P(SdkInterop, ConnectsOverMutualTlsWithMetricsInTheUserName) {
   const auto connects = [&] {
     std::size_t n = 0;
     const std::string log = broker_->log();
-    for (auto at = log.find(" as t1 ("); at != std::string::npos; at = log.find(" as t1 (", at + 1)) ++n;
+    for (auto at = log.find(" as t1 ("); at != std::string::npos; at = log.find(" as t1 (", at + 1))
+      ++n;
     return n;
   };
   ASSERT_EQ(connects(), 1u);

@@ -135,9 +135,9 @@ void SecuredBroker::SetUp() {
   t.certfile = server_.cert_file;
   t.keyfile = server_.key_file;
   t.require_certificate = true;
-// The device listener as docs/fleetd.md recommends it: small TLS 1.2 stacks and TLS 1.3 alike.
-t.tls_version = kDeviceTlsVersion;
-t.ciphers = kDeviceCiphers;
+  // The device listener as docs/fleetd.md recommends it: small TLS 1.2 stacks and TLS 1.3 alike.
+  t.tls_version = kDeviceTlsVersion;
+  t.ciphers = kDeviceCiphers;
   o.tls = t;
   if (std::string(EDGEKIT_SANITIZER_PRELOAD).size() > 0) {
     // The plugin is built with the sanitizers of this build; the broker is not: preload them.
@@ -194,7 +194,7 @@ void SecuredBroker::TearDown() {
 }
 
 mqtt::Result<mqtt::ConnAck> SecuredBroker::device(Peer& p, const char* cert, std::string_view id,
-                                                mqtt::Version v) {
+                                                  mqtt::Version v) {
   return p.connect_tls(broker_->tls_port(), ca_->cert_file(), devices_[cert], id, v);
 }
 

@@ -6,6 +6,7 @@
 // listener as the fixture configures it (docs/fleetd.md's recommended listener), and speaks
 // MQTT 3.1.1 — coreMQTT's version — through it, hand-encoded as a small device would.
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -16,7 +17,6 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -107,8 +107,8 @@ class SmallStack {
     SSL_set_msg_callback(ssl_, &SmallStack::on_record);
     SSL_set_msg_callback_arg(ssl_, this);
     if (SSL_connect(ssl_) != 1) {
-      return "handshake: " + openssl_errors() + " verify: " +
-             X509_verify_cert_error_string(SSL_get_verify_result(ssl_));
+      return "handshake: " + openssl_errors() +
+             " verify: " + X509_verify_cert_error_string(SSL_get_verify_result(ssl_));
     }
     return "";
   }
@@ -150,8 +150,8 @@ class SmallStack {
   std::size_t records_in() const { return records_in_; }
 
  private:
-  static void on_record(int write_p, int, int content_type, const void* buf, std::size_t len,
-                        SSL*, void* arg) {
+  static void on_record(int write_p, int, int content_type, const void* buf, std::size_t len, SSL*,
+                        void* arg) {
     auto* self = static_cast<SmallStack*>(arg);
     if (write_p == 0 && content_type == SSL3_RT_HEADER && len == SSL3_RT_HEADER_LENGTH) {
       const auto* h = static_cast<const unsigned char*>(buf);
@@ -185,7 +185,8 @@ std::string with_length(std::string_view s) {
 
 // MQTT 3.1.1 CONNECT, clean session, keep-alive 60 s [MQTT-3.1].
 std::string connect_packet(std::string_view client_id) {
-  const std::string body = with_length("MQTT") + std::string{4, 0x02, 0, 60} + with_length(client_id);
+  const std::string body =
+      with_length("MQTT") + std::string{4, 0x02, 0, 60} + with_length(client_id);
   return std::string{0x10} + remaining_length(body.size()) + body;
 }
 
@@ -201,7 +202,8 @@ class SmallTlsCipher : public SecuredBroker, public ::testing::WithParamInterfac
 
 TEST_P(SmallTlsCipher, ATls12P256Sha256DeviceWith4KFragmentsGetsInAndIsServed) {
   SmallStack device;
-  const std::string err = device.connect(broker_->tls_port(), ca_->cert_file(), issued("t1"), GetParam());
+  const std::string err =
+      device.connect(broker_->tls_port(), ca_->cert_file(), issued("t1"), GetParam());
   ASSERT_EQ(err, "") << broker_->log();
 
   // What was negotiated is within the small stack's limits.
@@ -228,7 +230,8 @@ TEST_P(SmallTlsCipher, ATls12P256Sha256DeviceWith4KFragmentsGetsInAndIsServed) {
   // MQTT 3.1.1 through it: admitted by fleetd, subscribed on its own topic.
   ASSERT_TRUE(device.write(connect_packet("t1")));
   EXPECT_EQ(device.read_packet(), (std::pair<int, std::string>{0x20, std::string{0, 0}}))
-      << "CONNACK accepted\n" << broker_->log();
+      << "CONNACK accepted\n"
+      << broker_->log();
   ASSERT_TRUE(device.write(subscribe_packet("t1/firmware/chunk")));
   EXPECT_EQ(device.read_packet(), (std::pair<int, std::string>{0x90, std::string{0, 1, 1}}))
       << "SUBACK granted QoS 1";
