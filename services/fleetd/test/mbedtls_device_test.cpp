@@ -176,6 +176,16 @@ TEST_F(MbedtlsDeviceTest, AnMbedtlsDeviceWithTheDemosLimitsGetsIn) {
   EXPECT_EQ(device.read(2), (std::string{static_cast<char>(0xd0), 0}));
 }
 
+// A device whose key is RSA-2048 signs with rsa_pkcs1_sha256, the demos' other signature.
+TEST_F(MbedtlsDeviceTest, AnMbedtlsDeviceWithAnRsaKeyGetsIn) {
+  MbedtlsDevice device;
+  const std::string err = device.connect(broker_->tls_port(), ca_->cert_file(), issued("t4"));
+  ASSERT_EQ(err, "") << broker_->log();
+  const std::string connect{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 2, 't', '4'};
+  ASSERT_TRUE(device.write(connect));
+  EXPECT_EQ(device.read(4), (std::string{0x20, 2, 0, 0})) << "CONNACK accepted\n" << broker_->log();
+}
+
 // The other half of the demos' rule, end to end: the same broker setup but its server certificate
 // re-signed by the same CA with SHA-384 — mbedTLS refuses it (X509_BADCERT_BAD_MD), so the
 // handshake above passing means the fixture's (and the recommended) server certificate is SHA-256.

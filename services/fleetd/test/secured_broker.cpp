@@ -68,9 +68,11 @@ void SecuredBroker::SetUp() {
   server.dns_names = {"localhost"};
   server.ip_addresses = {"127.0.0.1"};
   server_ = ca_->issue("server", server);
-  for (const char* name : {"t1", "t2", "t3", "unregistered", "revoked"}) {
+  for (const char* name : {"t1", "t2", "t3", "t4", "unregistered", "revoked"}) {
     testing::CertOptions o;
     o.common_name = name;
+    // t4 is an RSA device (rsa_pkcs1_sha256 on small TLS 1.2 stacks); the others are P-256.
+    if (std::string(name) == "t4") o.key_type = testing::KeyType::Rsa2048;
     devices_[name] = ca_->issue(name, o);
   }
   testing::CertOptions foreign;
@@ -97,7 +99,7 @@ void SecuredBroker::SetUp() {
           !r) {
         return fail(std::move(r.error()));
       }
-      for (const char* name : {"t1", "t2", "t3", "revoked"}) {
+      for (const char* name : {"t1", "t2", "t3", "t4", "revoked"}) {
         auto f = facts_of(devices_[name].cert_file);
         ids_[name] = f.id;
         Certificate c;
