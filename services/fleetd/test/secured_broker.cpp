@@ -88,7 +88,7 @@ void SecuredBroker::SetUp() {
     auto ca = facts_of(ca_->cert_file());
     ASSERT_TRUE(store.value()->transact([&](Tx& t) -> Res<void> {
       if (auto r = t.register_ca({ca.id, ca.pem, CaStatus::Active, false, "", 0}); !r) {
-        return fail(std::move(r.error()));
+        return fail(r.error());
       }
       if (auto r = t.create_policy({"replies", R"({"Statement":[
           {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"},
@@ -97,7 +97,7 @@ void SecuredBroker::SetUp() {
           {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"arn:aws:iot:*:*:topic/$aws/things/${iot:Connection.Thing.ThingName}/*"},
           {"Effect":"Allow","Action":["iot:Subscribe"],"Resource":"arn:aws:iot:*:*:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/*"}]})", 0, 0});
           !r) {
-        return fail(std::move(r.error()));
+        return fail(r.error());
       }
       for (const char* name : {"t1", "t2", "t3", "t4", "revoked"}) {
         auto f = facts_of(devices_[name].cert_file);
@@ -110,8 +110,8 @@ void SecuredBroker::SetUp() {
                                                   : CertificateStatus::Active;
         c.not_before = f.not_before;
         c.not_after = f.not_after;
-        if (auto r = t.create_certificate(c); !r) return fail(std::move(r.error()));
-        if (auto r = t.create_thing({name, "", {}, 0, 0}); !r) return fail(std::move(r.error()));
+        if (auto r = t.create_certificate(c); !r) return fail(r.error());
+        if (auto r = t.create_thing({name, "", {}, 0, 0}); !r) return fail(r.error());
         if (auto r = t.attach_thing_principal(name, f.id); !r) return r;
       }
       if (auto r = t.attach_policy("replies", ids_["t3"]); !r) return r;
