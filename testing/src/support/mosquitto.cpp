@@ -173,6 +173,8 @@ bool Mosquitto::write_config() {
     if (!t.keyfile.empty()) out << "keyfile " << t.keyfile << "\n";
     if (!t.crlfile.empty()) out << "crlfile " << t.crlfile << "\n";
     if (!t.tls_version.empty()) out << "tls_version " << t.tls_version << "\n";
+    if (!t.ciphers.empty()) out << "ciphers " << t.ciphers << "\n";
+    if (!t.ciphers_tls13.empty()) out << "ciphers_tls1.3 " << t.ciphers_tls13 << "\n";
     out << "require_certificate " << (t.require_certificate ? "true" : "false") << "\n";
     if (t.use_identity_as_username) out << "use_identity_as_username true\n";
   }

@@ -50,6 +50,8 @@ struct MosquittoOptions {
     std::string keyfile;
     std::string crlfile;
     std::string tls_version;  ///< the listener's minimum, e.g. "tlsv1.2" or "tlsv1.3"
+    std::string ciphers;         ///< OpenSSL cipher list for TLS 1.2 and below (`ciphers`)
+    std::string ciphers_tls13;   ///< TLS 1.3 cipher suites (`ciphers_tls1.3`)
     bool require_certificate = false;
     bool use_identity_as_username = false;
   };

@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+// A device driven by a test: the unmodified AWS IoT Device SDK v2 for JavaScript (its MQTT 3.1.1
+// and MQTT 5 clients), commanded one JSON line at a time on stdin, answering one JSON line per
+// command on stdout. The test decides and asserts; this script only calls the SDK and reports what
+// the SDK said, so that nothing here can turn a refusal into a pass.
+//
+// Commands ({"id": n, "op": ...}; every answer carries the same id and "ok"):
+//   connect     {version: 3|5, host, port, ca, cert, key, client_id, timeout_ms?}
+//               -> {session_present} | {ok: false, error, code?, reason_code?}
+//   subscribe   {topic, qos} -> 3: {qos} (128: refused)  5: {reason_codes: [..]}
+//   publish     {topic, payload, qos} -> 3: {packet_id}  5: {reason_code} (PUBACK's)
+//   unsubscribe {topic}
+//   disconnect  {}
+//   exit        {}  (also on end of stdin)
+// Events, unasked: {"event": "message", topic, payload}, {"event": "disconnected", ...}.
+// Errors name the SDK's error (CrtError name / code) so a test can assert on them.
+'use strict';
+
+const readline = require('readline');
+const { mqtt, mqtt5, iot } = require('aws-iot-device-sdk-v2');
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function describe_error(e) {
+  if (e === undefined || e === null) return { error: 'unknown' };
+  const out = { error: String(e.message || e) };
+  // CrtError carries the native error's name (e.g. AWS_ERROR_MQTT_...) and number.
+  if (e.error_name !== undefined) out.code = e.error_name;
+  if (e.error_code !== undefined) out.error_code = e.error_code;
+  // The 3.1.1 client rejects with a plain string ("Failed to connect: libaws-c-mqtt:
+  // AWS_ERROR_..., ..."): the CRT error's name is in it.
+  if (out.code === undefined) {
+    const name = out.error.match(/AWS_ERROR_[A-Z0-9_]+/);
+    if (name) out.code = name[0];
+  }
+  return out;
+}
+
+// Bounded: the SDK's own timeouts are set below too, but a test must never hang on a peer.
+function within(ms, promise, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const kOperationMs = 10000;
+
+class Peer311 {
+  async connect(c) {
+    const config = iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(c.cert, c.key)
+      .with_certificate_authority_from_path(undefined, c.ca)
+      .with_endpoint(c.host)
+      .with_port(c.port)
+      .with_client_id(c.client_id)
+      .with_clean_session(true)
+      .with_keep_alive_seconds(30)
+      .with_timeout_ms(kOperationMs)
+      .with_protocol_operation_timeout_ms(kOperationMs)
+      .build();
+    this.connection = new mqtt.MqttClient().new_connection(config);
+    this.connection.on('message', (topic, payload) => {
+      emit({ event: 'message', topic, payload: Buffer.from(payload).toString('utf8') });
+    });
+    this.connection.on('interrupt', (e) => emit({ event: 'disconnected', ...describe_error(e) }));
+    try {
+      const session_present = await within(c.timeout_ms || kOperationMs, this.connection.connect(), 'connect');
+      return { session_present };
+    } catch (e) {
+      // A refused CONNACK leaves the connection object: release it so nothing retries.
+      try {
+        await within(kOperationMs, this.connection.disconnect(), 'disconnect');
+      } catch (_) { /* already closed */ }
+      this.connection = undefined;
+      throw e;
+    }
+  }
+
+  async subscribe(c) {
+    const r = await within(kOperationMs, this.connection.subscribe(c.topic, c.qos), 'subscribe');
+    // aws-c-mqtt reports the SUBACK's return code as the granted qos (0x80 = failure).
+    return { qos: r.qos, error_code: r.error_code };
+  }
+
+  async publish(c) {
+    const r = await within(kOperationMs, this.connection.publish(c.topic, c.payload, c.qos), 'publish');
+    return { packet_id: r.packet_id };
+  }
+
+  async unsubscribe(c) {
+    await within(kOperationMs, this.connection.unsubscribe(c.topic), 'unsubscribe');
+    return {};
+  }
+
+  async disconnect() {
+    if (this.connection) await within(kOperationMs, this.connection.disconnect(), 'disconnect');
+    this.connection = undefined;
+    return {};
+  }
+}
+
+class Peer5 {
+  async connect(c) {
+    const config = iot.AwsIotMqtt5ClientConfigBuilder
+      .newDirectMqttBuilderWithMtlsFromPath(c.host, c.cert, c.key)
+      .withCertificateAuthorityFromPath(undefined, c.ca)
+      .withPort(c.port)
+      .withConnectProperties({ clientId: c.client_id, keepAliveIntervalSeconds: 30 })
+      .withSessionBehavior(mqtt5.ClientSessionBehavior.Clean)
+      .withConnackTimeoutMs(kOperationMs)
+      .withAckTimeoutSeconds(kOperationMs / 1000)
+      // A refused connect must not turn into a retry loop behind the test's back.
+      .withMinReconnectDelayMs(60000)
+      .withMaxReconnectDelayMs(60000)
+      .build();
+    this.client = new mqtt5.Mqtt5Client(config);
+    this.client.on('messageReceived', (e) => {
+      const p = e.message.payload;
+      emit({ event: 'message', topic: e.message.topicName,
+             payload: p === undefined ? '' : Buffer.from(p).toString('utf8') });
+    });
+    this.client.on('disconnection', (e) => {
+      emit({ event: 'disconnected', ...describe_error(e.error),
+             reason_code: e.disconnect ? e.disconnect.reasonCode : undefined });
+    });
+    const outcome = new Promise((resolve, reject) => {
+      this.client.once('connectionSuccess', (e) => resolve({ session_present: e.connack.sessionPresent }));
+      this.client.once('connectionFailure', (e) => {
+        const err = e.error;
+        err.reason_code = e.connack ? e.connack.reasonCode : undefined;
+        reject(err);
+      });
+    });
+    this.client.start();
+    try {
+      return await within(c.timeout_ms || kOperationMs, outcome, 'connect');
+    } catch (e) {
+      this.client.stop();
+      this.client.close();
+      this.client = undefined;
+      const d = describe_error(e);
+      if (e.reason_code !== undefined) d.reason_code = e.reason_code;
+      throw Object.assign(new Error(d.error), { details: d });
+    }
+  }
+
+  async subscribe(c) {
+    const r = await within(kOperationMs,
+      this.client.subscribe({ subscriptions: [{ topicFilter: c.topic, qos: c.qos }] }), 'subscribe');
+    return { reason_codes: r.reasonCodes };
+  }
+
+  async publish(c) {
+    const r = await within(kOperationMs,
+      this.client.publish({ topicName: c.topic, payload: c.payload, qos: c.qos }), 'publish');
+    // QoS 1: the SDK resolves with the PUBACK itself (reason 0 = success, 16 = no matching
+    // subscribers, 135 = not authorized); QoS 0: with nothing.
+    return { reason_code: r ? r.reasonCode : undefined };
+  }
+
+  async unsubscribe(c) {
+    await within(kOperationMs, this.client.unsubscribe({ topicFilters: [c.topic] }), 'unsubscribe');
+    return {};
+  }
+
+  async disconnect() {
+    if (!this.client) return {};
+    const stopped = new Promise((resolve) => this.client.once('stopped', resolve));
+    this.client.stop();
+    await within(kOperationMs, stopped, 'disconnect');
+    this.client.close();
+    this.client = undefined;
+    return {};
+  }
+}
+
+let peer;
+// Commands run one after another, in the order they came.
+let queue = Promise.resolve();
+
+async function run(cmd) {
+  switch (cmd.op) {
+    case 'connect':
+      peer = cmd.version === 5 ? new Peer5() : new Peer311();
+      return peer.connect(cmd);
+    case 'subscribe': return peer.subscribe(cmd);
+    case 'publish': return peer.publish(cmd);
+    case 'unsubscribe': return peer.unsubscribe(cmd);
+    case 'disconnect': return peer ? peer.disconnect() : {};
+    case 'exit':
+      if (peer) { try { await peer.disconnect(); } catch (_) { /* leaving anyway */ } }
+      process.exit(0);
+      return {};
+    default: throw new Error(`unknown op '${cmd.op}'`);
+  }
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (e) {
+    emit({ ok: false, error: `not JSON: ${line}` });
+    return;
+  }
+  queue = queue.then(() => run(cmd))
+    .then((r) => emit({ id: cmd.id, ok: true, ...r }))
+    .catch((e) => emit({ id: cmd.id, ok: false, ...(e.details || describe_error(e)) }));
+});
+// The test went away (or closed our stdin on purpose): leave without waiting for the SDK.
+lines.on('close', () => queue.finally(() => process.exit(0)));
+emit({ event: 'ready' });
