@@ -93,8 +93,12 @@ std::string hash_of(const void* payload, std::uint32_t len) {
 void publish_event(const std::string& topic, const std::string& doc) {
   // Lifecycle events are the broker's own messages (no client): every authorized subscriber of
   // the topic gets them, as on AWS.
-  mosquitto_broker_publish_copy(nullptr, topic.c_str(), static_cast<int>(doc.size()), doc.data(),
-                                1, false, nullptr);
+  int rc = mosquitto_broker_publish_copy(nullptr, topic.c_str(), static_cast<int>(doc.size()),
+                                         doc.data(), 1, false, nullptr);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    mosquitto_log_printf(MOSQ_LOG_WARNING, "edgekit: lifecycle event on '%s' not published (%s)",
+                         topic.c_str(), mosquitto_strerror(rc));
+  }
 }
 
 bool secret_equal(const char* given, const std::string& secret) {
@@ -226,19 +230,25 @@ bool reserved_name(const char* name) {
 
 // Copies `in` without the user properties whose names are reserved; the reply-to value (from
 // fleetd) is returned in `reply_to`. MQTT 5 PUBLISH properties only (what a broker forwards).
-mosquitto_property* without_reserved(const mosquitto_property* in, std::string* reply_to) {
+// Sets `ok` to false when a property could not be read or copied (out of memory): the caller
+// then refuses the message rather than forward it with properties silently changed.
+mosquitto_property* without_reserved(const mosquitto_property* in, std::string* reply_to,
+                                     bool& ok) {
   mosquitto_property* out = nullptr;
+  ok = true;
+  auto check = [&](bool done) { ok = ok && done; };
   for (const mosquitto_property* p = in; p; p = mosquitto_property_next(p)) {
     int id = mosquitto_property_identifier(p);
     switch (id) {
       case MQTT_PROP_USER_PROPERTY: {
         char* name = nullptr;
         char* value = nullptr;
-        mosquitto_property_read_string_pair(p, id, &name, &value, false);
+        check(mosquitto_property_read_string_pair(p, id, &name, &value, false) != nullptr &&
+              name && value);
         if (reserved_name(name)) {
           if (reply_to && name && logic::kReplyToProperty == name && value) *reply_to = value;
         } else if (name && value) {
-          mosquitto_property_add_string_pair(&out, id, name, value);
+          check(mosquitto_property_add_string_pair(&out, id, name, value) == MOSQ_ERR_SUCCESS);
         }
         free(name);
         free(value);
@@ -246,29 +256,29 @@ mosquitto_property* without_reserved(const mosquitto_property* in, std::string* 
       }
       case MQTT_PROP_PAYLOAD_FORMAT_INDICATOR: {
         uint8_t v = 0;
-        mosquitto_property_read_byte(p, id, &v, false);
-        mosquitto_property_add_byte(&out, id, v);
+        check(mosquitto_property_read_byte(p, id, &v, false) != nullptr);
+        check(mosquitto_property_add_byte(&out, id, v) == MOSQ_ERR_SUCCESS);
         break;
       }
       case MQTT_PROP_MESSAGE_EXPIRY_INTERVAL: {
         uint32_t v = 0;
-        mosquitto_property_read_int32(p, id, &v, false);
-        mosquitto_property_add_int32(&out, id, v);
+        check(mosquitto_property_read_int32(p, id, &v, false) != nullptr);
+        check(mosquitto_property_add_int32(&out, id, v) == MOSQ_ERR_SUCCESS);
         break;
       }
       case MQTT_PROP_CONTENT_TYPE:
       case MQTT_PROP_RESPONSE_TOPIC: {
         char* v = nullptr;
-        mosquitto_property_read_string(p, id, &v, false);
-        if (v) mosquitto_property_add_string(&out, id, v);
+        check(mosquitto_property_read_string(p, id, &v, false) != nullptr && v);
+        if (v) check(mosquitto_property_add_string(&out, id, v) == MOSQ_ERR_SUCCESS);
         free(v);
         break;
       }
       case MQTT_PROP_CORRELATION_DATA: {
         void* v = nullptr;
         uint16_t n = 0;
-        mosquitto_property_read_binary(p, id, &v, &n, false);
-        mosquitto_property_add_binary(&out, id, v, n);
+        check(mosquitto_property_read_binary(p, id, &v, &n, false) != nullptr);
+        check(mosquitto_property_add_binary(&out, id, v, n) == MOSQ_ERR_SUCCESS);
         free(v);
         break;
       }
@@ -286,7 +296,18 @@ int on_message(int, void* event_data, void* userdata) {
   if (it == p.clients.end()) return MOSQ_ERR_SUCCESS;  // the broker's own messages
   const ClientState& c = it->second;
   std::string reply_to;
-  mosquitto_property* cleaned = without_reserved(ev->properties, c.trusted ? &reply_to : nullptr);
+  bool ok = true;
+  mosquitto_property* cleaned =
+      without_reserved(ev->properties, c.trusted ? &reply_to : nullptr, ok);
+  if (!ok) {
+    // Refused, not forwarded with properties quietly lost (the broker then ends the client's
+    // connection with this error, and the log says why).
+    mosquitto_property_free_all(&cleaned);
+    mosquitto_log_printf(MOSQ_LOG_ERR, "edgekit: refused a message of '%s' on '%s': its "
+                         "properties could not be copied (out of memory)",
+                         c.client_id.c_str(), ev->topic ? ev->topic : "");
+    return MOSQ_ERR_NOMEM;
+  }
   mosquitto_property_free_all(&ev->properties);
   ev->properties = cleaned;
   if (c.trusted) {
@@ -297,13 +318,24 @@ int on_message(int, void* event_data, void* userdata) {
     return MOSQ_ERR_SUCCESS;
   }
   if (ev->topic && std::strncmp(ev->topic, "$aws/", 5) == 0) {
-    mosquitto_property_add_string_pair(&ev->properties, MQTT_PROP_USER_PROPERTY,
-                                       logic::kClientIdProperty.data(), c.client_id.c_str());
-    mosquitto_property_add_string_pair(&ev->properties, MQTT_PROP_USER_PROPERTY,
-                                       logic::kCertificateIdProperty.data(),
-                                       c.certificate_id.c_str());
-    mosquitto_property_add_string_pair(&ev->properties, MQTT_PROP_USER_PROPERTY,
-                                       logic::kThingNameProperty.data(), c.thing_name.c_str());
+    // fleetd answers only requests that carry all three: one missing would make the request
+    // unanswerable, so a failure here refuses the message loudly instead.
+    const bool stamped =
+        mosquitto_property_add_string_pair(&ev->properties, MQTT_PROP_USER_PROPERTY,
+                                           logic::kClientIdProperty.data(),
+                                           c.client_id.c_str()) == MOSQ_ERR_SUCCESS &&
+        mosquitto_property_add_string_pair(&ev->properties, MQTT_PROP_USER_PROPERTY,
+                                           logic::kCertificateIdProperty.data(),
+                                           c.certificate_id.c_str()) == MOSQ_ERR_SUCCESS &&
+        mosquitto_property_add_string_pair(&ev->properties, MQTT_PROP_USER_PROPERTY,
+                                           logic::kThingNameProperty.data(),
+                                           c.thing_name.c_str()) == MOSQ_ERR_SUCCESS;
+    if (!stamped) {
+      mosquitto_log_printf(MOSQ_LOG_ERR, "edgekit: refused a request of '%s' on '%s': its "
+                           "sender metadata could not be added (out of memory)",
+                           c.client_id.c_str(), ev->topic);
+      return MOSQ_ERR_NOMEM;
+    }
   }
   return MOSQ_ERR_SUCCESS;
 }
@@ -338,7 +370,11 @@ int on_control(int, void* event_data, void* userdata) {
   }
   for (const auto& v : victims) {
     mosquitto_log_printf(MOSQ_LOG_NOTICE, "edgekit: disconnecting '%s' at fleetd's request", v.c_str());
-    mosquitto_kick_client_by_clientid(v.c_str(), false);
+    int rc = mosquitto_kick_client_by_clientid(v.c_str(), false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      mosquitto_log_printf(MOSQ_LOG_WARNING, "edgekit: could not disconnect '%s' (%s)", v.c_str(),
+                           mosquitto_strerror(rc));
+    }
   }
   return MOSQ_ERR_SUCCESS;
 }

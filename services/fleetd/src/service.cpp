@@ -19,9 +19,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void write_port_file(const fs::path& path, std::uint16_t port) {
+// Scripts read these files to find a port chosen at run time; a file that could not be written
+// is a start failure, not something to leave them guessing about.
+bool write_port_file(const fs::path& path, std::uint16_t port, Logger& log) {
   std::ofstream out(path);
   out << port << "\n";
+  out.close();
+  if (!out) {
+    log.error("fleetd.port_file_unwritable", {{"path", path.string()}});
+    return false;
+  }
+  return true;
 }
 
 const char* store_name(Config::StoreKind k) {
@@ -73,7 +81,9 @@ Exit run_service(const Config& config, Logger& log) {
     log.error("hooks.listen_failed", {{"error", hooks_port.error().message}});
     return Exit::Failure;
   }
-  write_port_file(fs::path(config.state_dir) / "hooks.port", hooks_port.value());
+  if (!write_port_file(fs::path(config.state_dir) / "hooks.port", hooks_port.value(), log)) {
+    return Exit::StateDir;
+  }
   log.info("hooks.listening", {{"host", config.hooks_host}, {"port", hooks_port.value()}});
 
   BrokerLinkOptions lo;
@@ -123,7 +133,9 @@ Exit run_service(const Config& config, Logger& log) {
     log.error("admin.listen_failed", {{"error", admin_port.error().message}});
     return admin_port.error().code == Errc::InvalidArgument ? Exit::Usage : Exit::Failure;
   }
-  write_port_file(fs::path(config.state_dir) / "admin.port", admin_port.value());
+  if (!write_port_file(fs::path(config.state_dir) / "admin.port", admin_port.value(), log)) {
+    return Exit::StateDir;
+  }
   log.info("admin.listening", {{"host", config.admin_host},
                                {"port", admin_port.value()},
                                {"tls", !config.admin_tls_cert.empty()}});
