@@ -79,6 +79,16 @@ Res<std::string> document_member(const json& j, const char* name, std::size_t ma
   return text;
 }
 
+// A member the request cannot do without: present, a string, not empty, at most `max` bytes.
+// (An empty name would only be refused later by the store; refusing it here names the member.)
+Res<std::string> required_text(const nlohmann::json& j, const char* name, std::size_t max) {
+  auto r = string_member(j, name, true, max);
+  if (r && r.value().empty()) {
+    return fail(Errc::InvalidArgument, std::string("member '") + name + "' is empty");
+  }
+  return r;
+}
+
 }  // namespace
 
 Res<PageRequest> parse_page(std::string_view limit, std::string_view next) {
@@ -115,7 +125,7 @@ Res<Thing> parse_create_thing(std::string_view body) {
     return fail(o.error());
   }
   Thing t;
-  auto name_r = string_member(j, "thingName", true, kMaxName);
+  auto name_r = required_text(j, "thingName", kMaxName);
   if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto type_r = string_member(j, "thingTypeName", false, kMaxName);
@@ -185,7 +195,7 @@ Res<ThingGroup> parse_create_group(std::string_view body) {
   if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(j, {"groupName", "description"}); !o) return fail(o.error());
-  auto name_r = string_member(j, "groupName", true, kMaxName);
+  auto name_r = required_text(j, "groupName", kMaxName);
   if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto description_r = string_member(j, "description", false, kMaxDescription);
@@ -202,7 +212,7 @@ Res<CertificateRegistration> parse_register_certificate(std::string_view body) {
     return fail(o.error());
   }
   CertificateRegistration r;
-  auto pem_r = string_member(j, "certificatePem", true, kMaxPem);
+  auto pem_r = required_text(j, "certificatePem", kMaxPem);
   if (!pem_r) return fail(pem_r.error());
   auto pem = std::move(pem_r.value());
   auto status_r = string_member(j, "status", false, 32);
@@ -231,7 +241,7 @@ Res<Policy> parse_create_policy(std::string_view body) {
   if (auto o = only_members(j, {"policyName", "policyDocument"}); !o) {
     return fail(o.error());
   }
-  auto name_r = string_member(j, "policyName", true, kMaxName);
+  auto name_r = required_text(j, "policyName", kMaxName);
   if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto document_r = document_member(j, "policyDocument", kMaxPolicyDocument);
@@ -256,7 +266,7 @@ Res<CaRegistration> parse_register_ca(std::string_view body) {
     return fail(o.error());
   }
   CaRegistration r;
-  auto pem_r = string_member(j, "caCertificatePem", true, kMaxPem);
+  auto pem_r = required_text(j, "caCertificatePem", kMaxPem);
   if (!pem_r) return fail(pem_r.error());
   auto pem = std::move(pem_r.value());
   auto status_r = string_member(j, "status", false, 32);
@@ -314,7 +324,7 @@ Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
     return fail(o.error());
   }
   ProvisioningTemplate t;
-  auto name_r = string_member(j, "templateName", true, 36);
+  auto name_r = required_text(j, "templateName", 36);
   if (!name_r) return fail(name_r.error());
   auto name = std::move(name_r.value());
   auto text_r = document_member(j, "templateBody", kMaxTemplateBody);
