@@ -201,7 +201,7 @@ Res<std::uint16_t> AdminServer::start(const AdminOptions& o) {
 
   auto bound = http::bind(*server_, o.host, o.port, "the admin API");
   if (!bound) return bound;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = http::serve(*server_);
   return bound;
 }
 

@@ -99,7 +99,7 @@ Res<std::uint16_t> HooksServer::start(const std::string& host, std::uint16_t por
 
   auto bound = http::bind(*server_, host, port, "the broker hooks");
   if (!bound) return bound;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = http::serve(*server_);
   return bound;
 }
 

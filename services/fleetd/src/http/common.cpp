@@ -5,7 +5,11 @@
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <memory>
+#include <thread>
 #include <fstream>
 
 #include "http/json_body.hpp"
@@ -75,6 +79,18 @@ Res<std::uint16_t> bind(httplib::Server& server, const std::string& host, std::u
                                        " for " + std::string(what));
   }
   return static_cast<std::uint16_t>(bound);
+}
+
+std::thread serve(httplib::Server& server) {
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  std::thread t([&server, ended] {
+    server.listen_after_bind();
+    ended->store(true);
+  });
+  while (!server.is_running() && !ended->load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return t;
 }
 
 }  // namespace http

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "store/errc.hpp"
 
@@ -47,6 +48,12 @@ void reply_error(httplib::Response& res, int status, std::string_view code,
 /// `what` in the message when the address is in use or unusable.
 [[nodiscard]] Res<std::uint16_t> bind(httplib::Server& server, const std::string& host,
                                       std::uint16_t port, std::string_view what);
+
+/// Starts `server.listen_after_bind()` on a new thread and returns once the server is running
+/// (or listening already ended). httplib's stop() does nothing until listen has started, so a
+/// stop that came right after start would otherwise leave the listen thread running forever and
+/// the join in stop() would hang.
+[[nodiscard]] std::thread serve(httplib::Server& server);
 
 /// Runs `f` on `io`'s thread (which owns the store: a Store is single-threaded) and waits up to
 /// `timeout` for its result. nullopt when it did not run in time (the loop is stopped or busy);
