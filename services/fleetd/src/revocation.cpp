@@ -33,6 +33,14 @@ void Revoker::kick(const std::string& certificate_id) {
   }
 }
 
+void Revoker::kick_at_start(std::vector<std::string> certificate_ids) {
+  if (certificate_ids.empty()) return;
+  log_.info("revocation.reasserting",
+            {{"certificates", static_cast<std::int64_t>(certificate_ids.size())}});
+  for (auto& id : certificate_ids) pending_.push_back(std::move(id));
+  flush();
+}
+
 void Revoker::flush() {
   while (!pending_.empty() && link_.up()) {
     if (!send(pending_.front())) {

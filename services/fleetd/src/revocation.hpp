@@ -20,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "broker_link.hpp"
 #include "log.hpp"
@@ -44,6 +45,12 @@ class Revoker {
   /// Disconnects every connection using `certificate_id`: now when the link is up, else when it
   /// comes up.
   void kick(const std::string& certificate_id);
+  /// Queues a kick for each of `certificate_ids` (unique, none pending yet: the registry's refused
+  /// certificates read at start), sent once the link is up. fleetd keeps no record of the kicks it
+  /// has not sent yet, so after a crash it cannot know which revocations never reached the
+  /// broker; asserting every refusal again at start closes that gap. A kick for a certificate
+  /// that nobody uses costs the plugin one lookup.
+  void kick_at_start(std::vector<std::string> certificate_ids);
   /// Call when the link's state changes (BrokerLink::on_state).
   void on_link(bool up);
 

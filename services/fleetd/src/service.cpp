@@ -105,6 +105,14 @@ Exit run_service(const Config& config, Logger& log) {
     return !refused || refused.value();  // when the store cannot say, kicking is the safe side
   });
   link.on_state([&revoker](bool up) { revoker.on_link(up); });
+  // A revocation committed just before a crash may never have reached the broker (pending kicks
+  // live only in memory): assert every refusal again before anything else goes out.
+  if (auto refused = refused_certificates(registry); refused) {
+    revoker.kick_at_start(std::move(refused.value()));
+  } else {
+    log.error("revocation.unreadable", {{"error", refused.error().message}});
+    return Exit::StoreRefused;
+  }
 
   const std::string admin_token_path = config.admin_token_file.empty()
                                            ? (fs::path(config.state_dir) / "admin.token").string()

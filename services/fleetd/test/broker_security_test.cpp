@@ -21,6 +21,8 @@
 #include "revocation.hpp"
 #include "plugin_logic.hpp"
 #include "secured_broker.hpp"
+#include "store/db.hpp"
+#include "store/store.hpp"
 
 namespace edgekit::fleetd::test {
 namespace {
@@ -275,6 +277,36 @@ TEST_F(SecuredBroker, AKickMadeWhileTheLinkIsDownGoesOutWhenItComesUp) {
   asio::post(io, [&] { link.shutdown([&] { io.stop(); }); });
   loop.join();
   EXPECT_NE(logs.str().find("revocation.kick_sent"), std::string::npos) << logs.str();
+}
+
+TEST_F(SecuredBroker, ARevocationThatNeverReachedTheBrokerIsEnforcedWhenFleetdRestarts) {
+  Peer t1;
+  ASSERT_TRUE(device(t1, "t1", "t1"));
+  // fleetd crashes between committing a revocation and sending the kick: the store says REVOKED,
+  // the broker never heard of it, and the device is still connected.
+  testing::stop_child(fleetd_, SIGKILL, 1s);
+  {
+    auto db = open_sqlite({(dir_ / "state" / "fleetd.db").string()});
+    ASSERT_TRUE(db) << db.error().message;
+    auto store = Store::open(std::move(db.value()));
+    ASSERT_TRUE(store) << store.error().message;
+    ASSERT_TRUE(store.value()->transact([&](Tx& t) -> Res<void> {
+      auto r = t.set_certificate_status(ids_["t1"], CertificateStatus::Revoked);
+      if (!r) return fail(r.error());
+      return {};
+    }));
+  }
+  t1.pump(300ms);
+  ASSERT_TRUE(t1.client().connected()) << "nothing should have told the broker yet";
+  const auto start = std::chrono::steady_clock::now();
+  start_fleetd();
+  const auto took = until_disconnected(t1, start);
+  EXPECT_FALSE(t1.client().connected()) << broker_->log();
+  EXPECT_LT(took, 5000ms);
+  std::cout << "[ measured ] fleetd restart to disconnect of a device revoked while it was down: "
+            << took.count() << " ms\n";
+  Peer again;
+  EXPECT_FALSE(device(again, "t1", "t1")) << "a revoked certificate reconnected";
 }
 
 TEST_F(SecuredBroker, WithFleetdDownNewConnectionsAreRefusedAndLiveOnesKeepWorking) {

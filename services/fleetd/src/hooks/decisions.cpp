@@ -1,5 +1,7 @@
 #include "hooks/decisions.hpp"
 
+#include <set>
+
 namespace edgekit::fleetd {
 namespace {
 
@@ -83,6 +85,32 @@ Res<bool> certificate_refused(Store& store, const std::string& id) {
     if (!ca) return fail(ca.error());
     return ca.value().status != CaStatus::Active;
   });
+}
+
+Res<std::vector<std::string>> refused_certificates(Store& store) {
+  std::set<std::string> inactive_cas;
+  for (PageRequest page;;) {
+    auto cas = store.transact([&](Tx& tx) { return tx.list_cas(page); });
+    if (!cas) return fail(cas.error());
+    for (const auto& ca : cas.value().items) {
+      if (ca.status != CaStatus::Active) inactive_cas.insert(ca.id);
+    }
+    if (cas.value().next.empty()) break;
+    page.after = cas.value().next;
+  }
+  std::vector<std::string> refused;
+  for (PageRequest page;;) {
+    auto certs = store.transact([&](Tx& tx) { return tx.list_certificates(page); });
+    if (!certs) return fail(certs.error());
+    for (const auto& c : certs.value().items) {
+      if (c.status != CertificateStatus::Active || inactive_cas.count(c.ca_id) != 0) {
+        refused.push_back(c.id);
+      }
+    }
+    if (certs.value().next.empty()) break;
+    page.after = certs.value().next;
+  }
+  return refused;
 }
 
 }  // namespace edgekit::fleetd

@@ -49,4 +49,9 @@ struct AuthDecision {
 /// certificate is unknown or not ACTIVE, or its CA is INACTIVE. Errors when the store fails.
 [[nodiscard]] Res<bool> certificate_refused(Store& store, const std::string& id);
 
+/// Every registered certificate that `certificate_refused` would refuse (not ACTIVE, or its CA
+/// INACTIVE), read page by page (one transaction per page, so a large registry does not hold
+/// one long transaction). Errors when the store fails.
+[[nodiscard]] Res<std::vector<std::string>> refused_certificates(Store& store);
+
 }  // namespace edgekit::fleetd
