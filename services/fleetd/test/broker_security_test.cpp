@@ -98,6 +98,33 @@ TEST_F(SecuredBroker, RefusesSpoofedIdsAndUnknownRevokedOrForeignCertificates) {
   EXPECT_NE(log.find("not allowed to connect"), std::string::npos) << log;
 }
 
+TEST_F(SecuredBroker, AnExpiredCertificateIsRefused) {
+  // Registered, ACTIVE, attached to its thing — only its validity has ended.
+  Peer p;
+  auto r = device(p, "expired", "expired");
+  ASSERT_FALSE(r) << "an expired certificate got in";
+  Peer t1;  // the refusal is that certificate's, not the listener's
+  EXPECT_TRUE(device(t1, "t1", "t1"));
+}
+
+TEST_F(SecuredBroker, AClaimCertificateReachesOnlyTheProvisioningTopics) {
+  Peer c;
+  ASSERT_TRUE(device(c, "claim", "factory-0042"));
+  EXPECT_EQ(c.publish("$aws/certificates/create/json", "{}"), ReasonCode::NoMatchingSubscribers);
+  EXPECT_EQ(c.subscribe("$aws/provisioning-templates/fleet/provision/json/accepted"),
+            ReasonCode::GrantedQoS1);
+  EXPECT_EQ(c.publish("$aws/things/t1/shadow/update", "{}"), ReasonCode::NotAuthorized);
+  EXPECT_EQ(c.publish("t1/telemetry", "x"), ReasonCode::NotAuthorized);
+  for (const char* filter : {"$aws/things/t1/#", "$aws/things/+/shadow/#", "#", "t1/#"}) {
+    EXPECT_EQ(c.subscribe(filter), ReasonCode::NotAuthorized) << filter;
+  }
+  // With a thing's name as client id it is still a claim certificate: no thing topics.
+  Peer d;
+  ASSERT_TRUE(device(d, "claim", "t2"));
+  EXPECT_EQ(d.publish("$aws/things/t2/shadow/update", "{}"), ReasonCode::NotAuthorized);
+  EXPECT_EQ(d.subscribe("$aws/things/t2/#"), ReasonCode::NotAuthorized);
+}
+
 TEST_F(SecuredBroker, RequestsCarryMetadataADeviceCannotForge) {
   Peer observer;
   trusted(observer, "observer");

@@ -68,11 +68,12 @@ void SecuredBroker::SetUp() {
   server.dns_names = {"localhost"};
   server.ip_addresses = {"127.0.0.1"};
   server_ = ca_->issue("server", server);
-  for (const char* name : {"t1", "t2", "t3", "t4", "unregistered", "revoked"}) {
+  for (const char* name : {"t1", "t2", "t3", "t4", "unregistered", "revoked", "expired", "claim"}) {
     testing::CertOptions o;
     o.common_name = name;
     // t4 is an RSA device (rsa_pkcs1_sha256 on small TLS 1.2 stacks); the others are P-256.
     if (std::string(name) == "t4") o.key_type = testing::KeyType::Rsa2048;
+    if (std::string(name) == "expired") o.not_after = std::chrono::seconds{-60};
     devices_[name] = ca_->issue(name, o);
   }
   testing::CertOptions foreign;
@@ -99,7 +100,16 @@ void SecuredBroker::SetUp() {
           !r) {
         return fail(r.error());
       }
-      for (const char* name : {"t1", "t2", "t3", "t4", "revoked"}) {
+      // A claim certificate as fleet provisioning uses it: ACTIVE, no thing, a policy that allows
+      // only the provisioning topics. It must not reach any thing's topics.
+      if (auto r = t.create_policy({"claim", R"({"Statement":[
+          {"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+          {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["arn:aws:iot:*:*:topic/$aws/certificates/create/*","arn:aws:iot:*:*:topic/$aws/provisioning-templates/fleet/provision/*"]},
+          {"Effect":"Allow","Action":"iot:Subscribe","Resource":["arn:aws:iot:*:*:topicfilter/$aws/certificates/create/*","arn:aws:iot:*:*:topicfilter/$aws/provisioning-templates/fleet/provision/*"]}]})", 0, 0});
+          !r) {
+        return fail(r.error());
+      }
+      for (const char* name : {"t1", "t2", "t3", "t4", "revoked", "expired", "claim"}) {
         auto f = facts_of(devices_[name].cert_file);
         ids_[name] = f.id;
         Certificate c;
@@ -111,6 +121,10 @@ void SecuredBroker::SetUp() {
         c.not_before = f.not_before;
         c.not_after = f.not_after;
         if (auto r = t.create_certificate(c); !r) return fail(r.error());
+        if (std::string(name) == "claim") {
+          if (auto r = t.attach_policy("claim", f.id); !r) return r;
+          continue;
+        }
         if (auto r = t.create_thing({name, "", {}, 0, 0}); !r) return fail(r.error());
         if (auto r = t.attach_thing_principal(name, f.id); !r) return r;
       }

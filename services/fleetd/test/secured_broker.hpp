@@ -3,8 +3,9 @@
 /// The secured broker of fleetd's end-to-end tests, shared by every test that needs it (the
 /// isolation attacks, the AWS SDK interoperability test, the small-TLS-stack test): a test PKI
 /// (CA, a server certificate for localhost / 127.0.0.1, device certificates for things t1, t2, t3,
-/// t4 (RSA-2048; the others are P-256) and for an unregistered, a revoked and a foreign-CA
-/// device), a registry holding t1..t4, a real
+/// t4 (RSA-2048; the others are P-256), for an unregistered, a revoked, an expired and a
+/// foreign-CA device, and a claim certificate with a provisioning-only policy), a registry holding
+/// t1..t4, `expired` and `claim`, a real
 /// Mosquitto whose device listener requires mutual TLS and loads edgekit's plugin, and a real
 /// fleetd (the binary) deciding. Each test gets its own; all of it lives in a temp folder that is
 /// removed afterwards. Thread safety: none; use from the test's thread.
