@@ -326,6 +326,12 @@ IoResult TcpTransport::writev(std::span<const ConstBuffer> buffers) noexcept {
     ++n_iov;
   }
   if (n_iov == 0) return {IoStatus::Ok, 0, 0};
+  // One buffer (a packet, or a batch of acks, in one region): a plain send, which costs the
+  // kernel markedly less than sendmsg with one iovec (docs/benchmarks.md: about 0.25 µs per
+  // 64-byte message on loopback).
+  if (n_iov == 1) {
+    return send(ConstBuffer(static_cast<const std::byte*>(iov[0].iov_base), iov[0].iov_len));
+  }
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = n_iov;
