@@ -384,7 +384,16 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
   return {};
 }
 
-Result<std::size_t> Connection::encode_plain_qos0(const Publish& message) noexcept {
+// The QoS 0 checks run for every message a device publishes: speed builds make them part of
+// each caller (no call, no Result through memory); size builds keep the one copy.
+#if defined(__OPTIMIZE_SIZE__)
+#define EDGEKIT_MQTT_HOT_INLINE
+#else
+#define EDGEKIT_MQTT_HOT_INLINE [[gnu::always_inline]] inline
+#endif
+
+EDGEKIT_MQTT_HOT_INLINE Result<std::size_t> Connection::encode_plain_qos0(
+    const Publish& message) noexcept {
   // QoS 0 without topic aliases (the session would change nothing in the header, and records
   // nothing): one validating encode of the caller's message straight into the free tail, no
   // sizing pass and no copy of the message. A header that does not fit takes the general path
@@ -438,20 +447,8 @@ Result<Connection::DirectPacket> Connection::direct_publish(const Publish& messa
   return out;
 }
 
-void Connection::on_direct_written(const DirectPacket& packet, std::size_t n,
+void Connection::queue_direct_rest(const DirectPacket& packet, std::size_t n,
                                    Instant now) noexcept {
-#if !defined(__OPTIMIZE_SIZE__)
-  // A packet written whole (the usual case): what publish + on_written would do, without
-  // filling and clearing a slot. A size build takes the general path below for it too.
-  const std::size_t total = packet.head.size() + packet.payload.size();
-  if (n >= total) {
-    queued_total_ += total;
-    written_total_ += total;
-    session_->on_sent(now);  // any control packet restarts the keep-alive (spec 3.1.2.10)
-    if (ping_due_ || resends_due_) pump(now);
-    return;
-  }
-#endif
   // Queued as publish would have queued it (the head is where direct_publish put it), then
   // counted as written: the rest leaves through the queue.
   queue_bytes(packet.head.size(), packet.payload);

@@ -276,7 +276,21 @@ class Connection {
   /// (`queued_total()`, `written_total()`, the keep-alive restart); whatever the write left is
   /// queued, to be written from `output()` like any other packet. Must follow `direct_publish`
   /// with no other call on the connection in between.
-  void on_direct_written(const DirectPacket& packet, std::size_t n, Instant now) noexcept;
+  void on_direct_written(const DirectPacket& packet, std::size_t n, Instant now) noexcept {
+#if !defined(__OPTIMIZE_SIZE__)
+    // A packet written whole with nothing waiting for room (the usual case, inline: it runs
+    // for every message): what publish + on_written would do, without filling and clearing a
+    // slot. Any control packet restarts the keep-alive interval (spec 3.1.2.10).
+    const std::size_t total = packet.head.size() + packet.payload.size();
+    if (n >= total && !ping_due_ && !resends_due_) {
+      queued_total_ += total;
+      written_total_ += total;
+      session_->on_sent(now);
+      return;
+    }
+#endif
+    queue_direct_rest(packet, n, now);
+  }
 
   /// Queues SUBSCRIBE and returns its packet id; the outcome is a SubscribeCompleted event.
   /// `subscriptions` and `properties` are encoded during the call and not kept. Errors (nothing
@@ -435,6 +449,8 @@ class Connection {
   // into the free tail of the send buffer, not queued: its header size, or 0 for the general
   // path (another QoS, aliases, a full queue, a header that does not fit).
   [[nodiscard]] Result<std::size_t> encode_plain_qos0(const Publish& message) noexcept;
+  // on_direct_written's general case: queues the packet, then counts `n` bytes written.
+  void queue_direct_rest(const DirectPacket& packet, std::size_t n, Instant now) noexcept;
   // Encodes the header of a validated publish into the reserved room and queues it with its
   // payload.
   [[nodiscard]] Result<void> queue_publish(const Publish& p) noexcept;
