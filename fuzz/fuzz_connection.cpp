@@ -1,6 +1,6 @@
 // Fuzz target: the sans-I/O connection engine driven directly, with arbitrary inbound bytes,
 // arbitrary write sizes (a socket that takes 0..255 bytes at a time, or nothing for a long while),
-// arbitrary time steps and arbitrary API calls in any order — interleavings that the blocking
+// arbitrary time steps and arbitrary API calls in any order (the direct QoS 0 write included) — interleavings that the blocking
 // client never produces (a full send queue, events polled late, commands between partial writes).
 // Input: [config][commands...]; config bit 0: MQTT 5; bits 1..7: which server packets a built-in
 // responder answers (CONNECT, PUBLISH QoS 1, QoS 2, PUBREL, SUBSCRIBE, UNSUBSCRIBE, PINGREQ).
@@ -176,11 +176,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Connection conn(session, world.rx, world.tx);
   std::uint64_t mark = 0;
   std::array<std::byte, 64> payload{};
+  std::array<std::byte, 280> big_payload{};
 
   while (in.more()) {
     const std::uint8_t cmd = in.u8();
     const std::uint8_t arg = in.u8();
-    switch (cmd % 14) {
+    switch (cmd % 15) {
       case 0: {  // raw bytes from the "server"
         const Bytes b = in.take(arg);
         std::size_t fed = 0;
@@ -277,6 +278,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 13:
         (void)conn.unqueue_last(mark);
         break;
+      case 14: {  // a QoS 0 publish written at once past the queue; the socket takes some of it
+        Publish p;
+        p.topic = kTopics[arg & 3];
+        p.dup = arg & 0x04;
+        p.qos = (arg & 0x08) ? QoS::AtLeastOnce : QoS::AtMostOnce;
+        p.retain = arg & 0x10;
+        // 0..280 bytes: either side of kDirectCopyMax (copied behind the header, or not).
+        p.payload = Bytes(big_payload.data(), (arg >> 5) * 40u);
+        const std::size_t take = std::size_t{in.u8()} * 2;
+        const auto queued = conn.queued_total();
+        const auto written = conn.written_total();
+        const auto d = conn.direct_publish(p);
+        if (!d || d->head.empty()) {
+          // Refused, or not for this path: nothing counted or queued.
+          FUZZ_CHECK(conn.queued_total() == queued);
+          break;
+        }
+        FUZZ_CHECK(p.qos == QoS::AtMostOnce && !p.dup && conn.output_empty());
+        FUZZ_CHECK(d->payload.empty() || d->payload.size() == p.payload.size());
+        const std::size_t total = d->head.size() + d->payload.size();
+        const std::size_t n = std::min(total, take);
+        const std::size_t from_head = std::min(n, d->head.size());
+        take_output(d->head.first(from_head));
+        take_output(d->payload.first(n - from_head));
+        mark = queued;
+        conn.on_direct_written(*d, n, world.now);
+        FUZZ_CHECK(conn.queued_total() == queued + total);
+        FUZZ_CHECK(conn.written_total() == written + n);
+        FUZZ_CHECK(conn.output_size() == total - n);
+        break;
+      }
     }
     check_output(conn);
   }

@@ -416,7 +416,8 @@ void store_seeds() {
 void connection_seeds() {
   // Commands as in fuzz_connection.cpp (two bytes each: command, argument): 0 raw bytes, 1 the
   // responder's answers, 2 write n bytes, 3 connect, 4 publish, 5 subscribe, 6 unsubscribe,
-  // 7 ping, 8 disconnect, 9 poll, 10 time, 11 socket dies, 12 close, 13 unqueue.
+  // 7 ping, 8 disconnect, 9 poll, 10 time, 11 socket dies, 12 close, 13 unqueue, 14 a direct
+  // QoS 0 write (one more byte: how much of it the socket takes, halved).
   for (std::uint8_t v5 : {0, 1}) {
     const auto config = static_cast<std::uint8_t>(v5 | 0xFE);  // every answer on
     // A whole conversation: connect, subscribe, publish QoS 0/1/2, ping, disconnect.
@@ -429,6 +430,11 @@ void connection_seeds() {
                                    4, 0x46, 4, 0x47, 4, 0x44, 4, 0x45, 4, 0x46, 4, 0x47, 2, 3,
                                    10, 8, 2, 5, 13, 0, 11, 0, 9, 0, 3, 0x16, 2, 255, 1, 0, 9, 0,
                                    2, 7, 1, 0, 9, 0, 10, 80, 10, 80, 2, 255, 9, 0});
+    // Direct QoS 0 writes: whole (a copied payload and a 280-byte one), short ones finished
+    // through the queue, one refused while the rest waits, one taken back before it started.
+    write_seed("fuzz_connection", {config, 3, 0x13, 2, 255, 1, 0, 9, 0, 14, 0x20, 255, 14, 0xE0,
+                                   255, 14, 0xE1, 10, 14, 0x02, 255, 2, 255, 14, 0x40, 0, 13, 0,
+                                   14, 0x03, 1, 2, 1, 2, 255, 9, 0});
   }
 }
 

@@ -21,7 +21,6 @@ Result<void> Client::flush(Instant deadline, Instant now) noexcept {
     std::array<Bytes, 4> parts{};
     const std::size_t count = conn_.output(parts);
     const auto r = transport_->writev(std::span<const transport::ConstBuffer>(parts.data(), count));
-    Errc lost = Errc::TransportError;
     if (r.status == transport::IoStatus::Ok) {
       conn_.on_written(r.bytes, now);
       continue;
@@ -34,13 +33,17 @@ Result<void> Client::flush(Instant deadline, Instant now) noexcept {
           transport::WaitStatus::Error) {
         continue;
       }
-    } else if (r.status == transport::IoStatus::Closed) {
-      lost = Errc::TransportClosed;
     }
-    conn_.on_transport_closed(lost, clock_->now());
-    return fail(finish());
+    return fail(lost(r.status));
   }
   return {};
+}
+
+Errc Client::lost(transport::IoStatus status) noexcept {
+  conn_.on_transport_closed(
+      status == transport::IoStatus::Closed ? Errc::TransportClosed : Errc::TransportError,
+      clock_->now());
+  return finish();
 }
 
 Result<void> Client::flush_or_close(Instant deadline) noexcept {

@@ -384,33 +384,84 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
   return {};
 }
 
-Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
-  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+// The QoS 0 checks run for every message a device publishes: speed builds make them part of
+// each caller (no call, no Result through memory); size builds keep the one copy.
+#if defined(__OPTIMIZE_SIZE__)
+#define EDGEKIT_MQTT_HOT_INLINE
+#else
+#define EDGEKIT_MQTT_HOT_INLINE [[gnu::always_inline]] inline
+#endif
+
+EDGEKIT_MQTT_HOT_INLINE Result<std::size_t> Connection::encode_plain_qos0(
+    const Publish& message) noexcept {
   // QoS 0 without topic aliases (the session would change nothing in the header, and records
   // nothing): one validating encode of the caller's message straight into the free tail, no
-  // sizing pass and no copy of the message. The bytes count only once queued; a header that
-  // does not fit takes the general path below, which tells SendQueueFull from BufferTooSmall.
-  if (message.qos == QoS::AtMostOnce && !message.dup && slot_count_ < slot_capacity_ &&
-      (!switches::is_v5(version_) || session_->server_topic_alias_maximum() == 0)) {
-    const auto h = encode_publish_header(message, version_, tx_.subspan(tx_tail_));
-    if (h) {
-      // Session::begin_publish's checks that can fail for such a publish (the encoder has
-      // refused an empty topic without an alias, and bad QoS), on the const message.
-#if EDGEKIT_MQTT_ENABLE_V5
-      if (switches::is_v5(version_) && message.properties.topic_alias) {
-        return fail(Errc::InvalidArgument);  // the session manages aliases
-      }
-#endif
-      if (message.retain && !session_->server_retain_available()) {
-        return fail(Errc::RetainNotSupported);  // [MQTT-3.2.2-14]
-      }
-      if (*h + message.payload.size() > session_->server_maximum_packet_size()) {
-        return fail(Errc::PacketTooLarge);  // [MQTT-3.1.2-24]
-      }
-      queue_bytes(*h, message.payload);
-      return std::uint16_t{0};
-    }
+  // sizing pass and no copy of the message. A header that does not fit takes the general path
+  // (0), which tells SendQueueFull from BufferTooSmall.
+  if (message.qos != QoS::AtMostOnce || message.dup || slot_count_ >= slot_capacity_ ||
+      (switches::is_v5(version_) && session_->server_topic_alias_maximum() != 0)) {
+    return std::size_t{0};
+  }
+  const auto h = encode_publish_header(message, version_, tx_.subspan(tx_tail_));
+  if (!h) {
     if (h.error() != Errc::BufferTooSmall) return fail(h.error());
+    return std::size_t{0};
+  }
+  // Session::begin_publish's checks that can fail for such a publish (the encoder has refused
+  // an empty topic without an alias, and bad QoS), on the const message.
+#if EDGEKIT_MQTT_ENABLE_V5
+  if (switches::is_v5(version_) && message.properties.topic_alias) {
+    return fail(Errc::InvalidArgument);  // the session manages aliases
+  }
+#endif
+  if (message.retain && !session_->server_retain_available()) {
+    return fail(Errc::RetainNotSupported);  // [MQTT-3.2.2-14]
+  }
+  if (*h + message.payload.size() > session_->server_maximum_packet_size()) {
+    return fail(Errc::PacketTooLarge);  // [MQTT-3.1.2-24]
+  }
+  return *h;
+}
+
+Result<Connection::DirectPacket> Connection::direct_publish(const Publish& message) noexcept {
+  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  DirectPacket out{};
+  // Only with nothing queued: the packet must not overtake queued bytes.
+  if (slot_count_ != 0) return out;
+  const auto h = encode_plain_qos0(message);
+  if (!h) return fail(h.error());
+  if (*h == 0) return out;
+  std::byte* const head = tx_.data() + tx_tail_;
+  std::size_t size = *h;
+  const std::size_t n = message.payload.size();
+  if (n <= kDirectCopyMax && n <= tx_.size() - tx_tail_ - size) {
+    // A small payload is copied behind the header: one contiguous buffer is one plain send for
+    // the driver (a gather write costs the kernel more than the copy; docs/benchmarks.md), and
+    // one record on TLS.
+    if (n > 0) std::memcpy(head + size, message.payload.data(), n);
+    size += n;
+  } else {
+    out.payload = message.payload;
+  }
+  out.head = Bytes(head, size);
+  return out;
+}
+
+void Connection::queue_direct_rest(const DirectPacket& packet, std::size_t n,
+                                   Instant now) noexcept {
+  // Queued as publish would have queued it (the head is where direct_publish put it), then
+  // counted as written: the rest leaves through the queue.
+  queue_bytes(packet.head.size(), packet.payload);
+  on_written(n, now);
+}
+
+Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
+  if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+  const auto h = encode_plain_qos0(message);
+  if (!h) return fail(h.error());
+  if (*h != 0) {
+    queue_bytes(*h, message.payload);
+    return std::uint16_t{0};
   }
   Publish p = message;
   p.packet_id = 0;

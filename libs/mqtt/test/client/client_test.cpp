@@ -155,6 +155,56 @@ TEST_P(ClientTest, PublishQoS0IsOneWritevWithThePayloadNotCopied) {
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ClientTest, PublishQoS0WithASmallPayloadIsOneSendOfOneBufferPastTheQueue) {
+  connect_ok();
+  const std::string payload(Connection::kDirectCopyMax, 's');
+  broker.expect(make_publish("a/b", payload, QoS::AtMostOnce));
+  spy.writevs.clear();
+  spy.sends.clear();
+  const auto before = net.stats();
+  const auto queued = client.connection().queued_total();
+  auto id = client.publish(make_publish("a/b", payload, QoS::AtMostOnce), 1s);
+  ASSERT_TRUE(id.has_value()) << to_string(id.error());
+  EXPECT_EQ(*id, 0);
+  EXPECT_EQ(net.stats().write_calls() - before.write_calls(), 1u);
+  EXPECT_TRUE(spy.writevs.empty());
+  ASSERT_EQ(spy.sends.size(), 1u);
+  // Header and payload, one buffer in the send buffer.
+  EXPECT_GE(spy.sends[0].data(), tx.data());
+  EXPECT_LE(spy.sends[0].data() + spy.sends[0].size(), tx.data() + tx.size());
+  EXPECT_EQ(spy.sends[0].size(),
+            *encoded_size(make_publish("a/b", payload, QoS::AtMostOnce), version));
+  EXPECT_TRUE(client.connection().output_empty());
+  EXPECT_EQ(client.connection().written_total() - queued, spy.sends[0].size());
+  EXPECT_TRUE(broker.verify());
+}
+
+TEST_P(ClientTest, PublishQoS0FromTheHandlerNeverOvertakesAQueuedAck) {
+  connect_ok();
+  // Two QoS 1 messages in one read: polling the second queues the first one's PUBACK, so a
+  // publish from the second one's handler finds it queued and must go behind it; the second
+  // PUBACK follows after the handler.
+  ByteVector glued;
+  for (std::uint16_t id = 1; id <= 2; ++id) {
+    auto b = testing::encode_packet(make_publish("in/q1", "m", QoS::AtLeastOnce, id), version);
+    glued.insert(glued.end(), b.begin(), b.end());
+  }
+  broker.expect(ack<PubAck>(1));
+  broker.expect(make_publish("from/handler", "p", QoS::AtMostOnce));
+  broker.expect(ack<PubAck>(2));
+  std::size_t calls = 0;
+  bool published = false;
+  on_event_hook = [&](Client& c, const Event& e) {
+    if (e.type != EventType::MessageReceived || ++calls != 2) return;
+    published = c.publish(make_publish("from/handler", "p", QoS::AtMostOnce), 1s).has_value();
+  };
+  broker.send_bytes(glued);
+  ASSERT_TRUE(client.process_loop(1s).has_value());
+  EXPECT_TRUE(published);
+  EXPECT_TRUE(broker.verify());
+  EXPECT_EQ(broker.mismatches(), 0u);
+}
+
 TEST_P(ClientTest, PublishQoS1CompletesThroughProcessLoop) {
   connect_ok();
   const ReasonCode rc =

@@ -22,11 +22,12 @@ namespace edgekit::mqtt::test {
 using namespace std::chrono_literals;
 using testing::ByteVector;
 
-/// Forwards to a MemoryTransport and records, per writev, where each buffer pointed.
+/// Forwards to a MemoryTransport and records, per send and writev, where each buffer pointed.
 class SpyTransport final : public transport::Transport {
  public:
   explicit SpyTransport(testing::MemoryTransport& inner) : inner_(inner) {}
   transport::IoResult send(transport::ConstBuffer data) noexcept override {
+    sends.push_back(data);
     return inner_.send(data);
   }
   transport::IoResult recv(std::span<std::byte> buffer) noexcept override {
@@ -42,6 +43,7 @@ class SpyTransport final : public transport::Transport {
   }
   void close() noexcept override { inner_.close(); }
   std::vector<std::vector<transport::ConstBuffer>> writevs;
+  std::vector<transport::ConstBuffer> sends;  // where each send's buffer pointed
 
  private:
   testing::MemoryTransport& inner_;

@@ -427,6 +427,137 @@ TEST_P(ConnectionTest, AQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
   EXPECT_TRUE(broker.verify());
 }
 
+// --- direct QoS 0 writes (a driver's fast path past the send queue) ------------------------------
+
+/// The "socket" takes the first `max` bytes of a direct packet; returns how many it took.
+std::size_t write_direct(testing::MemoryTransport& net, const Connection::DirectPacket& p,
+                         std::size_t max = SIZE_MAX) {
+  ByteVector flat(p.head.begin(), p.head.end());
+  flat.insert(flat.end(), p.payload.begin(), p.payload.end());
+  const auto r = net.send(Bytes(flat.data(), std::min(flat.size(), max)));
+  EXPECT_EQ(r.status, transport::IoStatus::Ok);
+  return r.bytes;
+}
+
+TEST_P(ConnectionTest, ADirectQoS0PublishIsOneBufferCountedAsWrittenWithoutTheQueue) {
+  connect_ok();
+  clock.advance(3s);
+  const std::string payload(64, 'd');
+  const auto queued = conn.queued_total();
+  const auto written = conn.written_total();
+  const auto p = conn.direct_publish(make_publish("direct/t", payload, QoS::AtMostOnce));
+  ASSERT_TRUE(p.has_value()) << to_string(p.error());
+  // A small payload is copied behind the header: one buffer in the send buffer.
+  EXPECT_TRUE(p->payload.empty());
+  EXPECT_EQ(p->head.size(),
+            *encoded_size(make_publish("direct/t", payload, QoS::AtMostOnce), version));
+  EXPECT_GE(p->head.data(), tx.data());
+  EXPECT_LE(p->head.data() + p->head.size(), tx.data() + tx.size());
+  EXPECT_TRUE(conn.output_empty());  // nothing queued
+  broker.expect(make_publish("direct/t", payload, QoS::AtMostOnce));
+  const std::size_t n = write_direct(net, *p);
+  conn.on_direct_written(*p, n, now());
+  EXPECT_TRUE(conn.output_empty());
+  EXPECT_EQ(conn.queued_total(), queued + n);
+  EXPECT_EQ(conn.written_total(), written + n);
+  // A packet written restarts the keep-alive interval, as through the queue.
+  ASSERT_TRUE(conn.next_deadline().has_value());
+  EXPECT_EQ(*conn.next_deadline(), now() + 10s);
+  EXPECT_TRUE(broker.verify());
+  EXPECT_EQ(broker.mismatches(), 0u);
+}
+
+TEST_P(ConnectionTest, ADirectQoS0PublishWithALargePayloadLeavesItInTheCallersMemory) {
+  connect_ok();
+  const std::string payload(Connection::kDirectCopyMax + 1, 'L');
+  const auto p = conn.direct_publish(make_publish("big", payload, QoS::AtMostOnce));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->payload.data(), reinterpret_cast<const std::byte*>(payload.data()));
+  EXPECT_EQ(p->payload.size(), payload.size());
+  broker.expect(make_publish("big", payload, QoS::AtMostOnce));
+  conn.on_direct_written(*p, write_direct(net, *p), now());
+  EXPECT_TRUE(conn.output_empty());
+  EXPECT_TRUE(broker.verify());
+}
+
+TEST_P(ConnectionTest, WhatAShortDirectWriteLeftIsQueuedAndFollowsInOrder) {
+  connect_ok();
+  const std::string big(Connection::kDirectCopyMax + 40, 'b');
+  broker.expect(make_publish("short/1", big, QoS::AtMostOnce));
+  const std::string mid(40, 's');
+  broker.expect(make_publish("short/2", mid, QoS::AtMostOnce));
+  broker.expect(make_publish("short/3", "x", QoS::AtMostOnce));
+  const auto queued = conn.queued_total();
+  // Part of the header only, part of the payload, nothing at all (WouldBlock).
+  for (const std::size_t take : {std::size_t{3}, std::size_t{20}, std::size_t{0}}) {
+    SCOPED_TRACE(take);
+    const char* topic = take == 3 ? "short/1" : take == 20 ? "short/2" : "short/3";
+    const std::string_view body = take == 3    ? std::string_view(big)
+                                  : take == 20 ? std::string_view(mid)
+                                               : std::string_view("x");
+    const auto p = conn.direct_publish(make_publish(topic, body, QoS::AtMostOnce));
+    ASSERT_TRUE(p.has_value());
+    ASSERT_FALSE(p->head.empty());
+    const std::size_t n = take == 0 ? 0 : write_direct(net, *p, take);
+    conn.on_direct_written(*p, n, now());
+    EXPECT_FALSE(conn.output_empty());
+    EXPECT_EQ(conn.output_size(), p->head.size() + p->payload.size() - n);
+    // The rest is queued: the direct path is closed until it is written.
+    const auto again = conn.direct_publish(make_publish("never", "x", QoS::AtMostOnce));
+    ASSERT_TRUE(again.has_value());
+    EXPECT_TRUE(again->head.empty());
+    write();
+  }
+  EXPECT_EQ(conn.queued_total(), conn.written_total());
+  EXPECT_GT(conn.queued_total(), queued);
+  EXPECT_TRUE(broker.verify());
+  EXPECT_EQ(broker.mismatches(), 0u);
+}
+
+TEST_P(ConnectionTest, TheDirectPathAppliesOnlyToAPlainQoS0PublishWithNothingQueued) {
+  // Not connected.
+  EXPECT_EQ(conn.direct_publish(make_publish("a", "x", QoS::AtMostOnce)).error(),
+            Errc::NotConnected);
+  connect_ok();
+  EXPECT_TRUE(conn.direct_publish(make_publish("a", "x", QoS::AtLeastOnce))->head.empty());
+  Publish dup = make_publish("a", "x", QoS::AtMostOnce);
+  dup.dup = true;
+  EXPECT_TRUE(conn.direct_publish(dup)->head.empty());
+  // Something queued: the message must not overtake it.
+  ASSERT_TRUE(conn.publish(make_publish("first", "1", QoS::AtMostOnce), now()).has_value());
+  EXPECT_TRUE(conn.direct_publish(make_publish("a", "x", QoS::AtMostOnce))->head.empty());
+  broker.expect(make_publish("first", "1", QoS::AtMostOnce));
+  write();
+  // A header larger than the send buffer: the general path says why.
+  EXPECT_TRUE(
+      conn.direct_publish(make_publish(std::string(tx.size(), 't'), "x", QoS::AtMostOnce))
+          ->head.empty());
+  // The rules of publish hold, and nothing is counted when one refuses the message.
+  const auto queued = conn.queued_total();
+  EXPECT_EQ(conn.direct_publish(make_publish("a/+", "x", QoS::AtMostOnce)).error(),
+            Errc::WildcardInTopicName);
+  EXPECT_EQ(conn.queued_total(), queued);
+  EXPECT_TRUE(conn.output_empty());
+  EXPECT_TRUE(broker.verify());
+}
+
+TEST_P(ConnectionTest, ADirectQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
+  if (version != Version::V5) GTEST_SKIP() << "Retain Available and Maximum Packet Size are MQTT 5";
+  ConnAck ca;
+  ca.properties.retain_available = false;
+  ca.properties.maximum_packet_size = 64;
+  connect_ok(true, ca);
+  Publish retained = make_publish("a", "x", QoS::AtMostOnce);
+  retained.retain = true;
+  EXPECT_EQ(conn.direct_publish(retained).error(), Errc::RetainNotSupported);
+  EXPECT_EQ(conn.direct_publish(make_publish("a", std::string(100, 'x'), QoS::AtMostOnce)).error(),
+            Errc::PacketTooLarge);
+  Publish aliased = make_publish("a", "x", QoS::AtMostOnce);
+  aliased.properties.topic_alias = 1;
+  EXPECT_EQ(conn.direct_publish(aliased).error(), Errc::InvalidArgument);
+  EXPECT_TRUE(conn.output_empty());
+}
+
 TEST_P(ConnectionTest, AnAckWithAReasonCodeWaitsForRoomForAllFiveBytes) {
   connect_ok();
   // Fill the send buffer to exactly 4 bytes short of full with two QoS 0 publishes without

@@ -153,8 +153,12 @@ class Client {
   /// message's own `packet_id` and `dup` are ignored) and records the message until it is
   /// acknowledged; completion arrives later through `process_loop` as
   /// EventType::PublishCompleted with the broker's reason code. The header is encoded into the
-  /// send buffer and goes out with the payload in one writev, the payload not copied; partial
-  /// writes are retried, waiting for writability, until `timeout`.
+  /// send buffer and goes out with the payload in one writev, the payload not copied; only a
+  /// QoS 0 message with nothing queued before it and a payload of at most
+  /// `Connection::kDirectCopyMax` bytes is copied behind its header and goes out in one plain
+  /// send, without passing through the send queue (builds not optimised for size; an -Os build
+  /// keeps the one queued path). Partial writes are retried, waiting for writability, until
+  /// `timeout`.
   /// Ownership: for QoS 0 the message's memory is not kept after the call. For QoS 1/2 the
   /// topic, payload and property views must stay valid until PublishCompleted or MessageLost
   /// is reported, because a resend on resume sends them again (records restored from a
@@ -305,6 +309,9 @@ class Client {
   // After the connection ended: writes what it still has queued (a DISCONNECT) briefly, closes
   // the transport, reports the close and the losses; returns the connection's error.
   Errc finish() noexcept;
+  // The transport failed (`status`: Closed, or anything else for an error, e.g. a failed wait):
+  // ends the connection with TransportClosed / TransportError, then finish().
+  Errc lost(transport::IoStatus status) noexcept;
   // Ends the connection with the local fatal `error`, then finish().
   Errc end(Errc error) noexcept;
   // Polls and reports the closes and losses the connection has to report.

@@ -26,7 +26,8 @@
 /// Memory: every buffer is the caller's. The *receive buffer* holds incoming bytes and bounds
 /// the largest packet accepted (advertised to an MQTT 5 server as Maximum Packet Size). The
 /// *send buffer* holds every outgoing packet except PUBLISH payloads, which are queued as views
-/// of the caller's memory and written from there (one writev, no copy). The send queue holds at
+/// of the caller's memory and written from there (one writev, no copy); only `direct_publish`
+/// copies a small QoS 0 payload behind its header, for one plain write. The send queue holds at
 /// most `kSendQueuePackets` (16) packets, or as many as the caller's `SendSlot` array (the second
 /// constructor: a driver that batches more writes per writev, like the agent, sizes its own
 /// queue; no heap either way). When it or the send buffer is full, commands return
@@ -245,6 +246,52 @@ class Connection {
   /// PacketTooLarge, PersistenceFailed, the codec's encode errors, ...).
   [[nodiscard]] Result<std::uint16_t> publish(const Publish& message, Instant now) noexcept;
 
+  /// A QoS 0 publish prepared by `direct_publish`: `head` is in the send buffer (the header,
+  /// and behind it the payload when that was small enough to copy); `payload` is the part
+  /// still to be written from the caller's memory after `head` (empty when copied).
+  struct DirectPacket {
+    Bytes head;
+    Bytes payload;
+  };
+  /// Largest payload `direct_publish` copies behind the header (when the send buffer has room):
+  /// a typical telemetry message. Measured on Linux loopback (docs/benchmarks.md), one copied
+  /// buffer and a plain send beat a two-part gather up to a few KB; the limit stays low so that
+  /// a large payload still leaves from the caller's memory, as every queued payload does.
+  static constexpr std::size_t kDirectCopyMax = 256;
+
+  /// A QoS 0 publish written straight to the socket, past the send queue: for a driver whose
+  /// queue is usually empty when it publishes (a device publisher), so that the message costs
+  /// one encode and one write, with no queue slot to fill, walk and clear. Encodes `message`
+  /// as `publish` would, into the send buffer without queuing it; a payload of at most
+  /// `kDirectCopyMax` bytes is copied behind the header, so that the packet is one buffer.
+  /// The driver writes `head` then `payload` (one gather write, or one plain write when
+  /// `payload` is empty) and reports at once with `on_direct_written`. The views stay valid
+  /// until the next call on the connection. Returns an empty `head` when this path does not
+  /// apply — something is queued (the message must not overtake it), QoS 1/2, DUP, MQTT 5
+  /// topic aliases in use, or the header does not fit the free send buffer: then call
+  /// `publish`. Errors (nothing queued or counted): those of `publish` for a QoS 0 message.
+  [[nodiscard]] Result<DirectPacket> direct_publish(const Publish& message) noexcept;
+  /// `n` bytes of `packet` (as `direct_publish` just returned it: `head`, then `payload`) were
+  /// written, 0 when none (WouldBlock). Counts them as `publish` and `on_written` would
+  /// (`queued_total()`, `written_total()`, the keep-alive restart); whatever the write left is
+  /// queued, to be written from `output()` like any other packet. Must follow `direct_publish`
+  /// with no other call on the connection in between.
+  void on_direct_written(const DirectPacket& packet, std::size_t n, Instant now) noexcept {
+#if !defined(__OPTIMIZE_SIZE__)
+    // A packet written whole with nothing waiting for room (the usual case, inline: it runs
+    // for every message): what publish + on_written would do, without filling and clearing a
+    // slot. Any control packet restarts the keep-alive interval (spec 3.1.2.10).
+    const std::size_t total = packet.head.size() + packet.payload.size();
+    if (n >= total && !ping_due_ && !resends_due_) {
+      queued_total_ += total;
+      written_total_ += total;
+      session_->on_sent(now);
+      return;
+    }
+#endif
+    queue_direct_rest(packet, n, now);
+  }
+
   /// Queues SUBSCRIBE and returns its packet id; the outcome is a SubscribeCompleted event.
   /// `subscriptions` and `properties` are encoded during the call and not kept. Errors (nothing
   /// recorded or queued): NotConnected; InvalidArgument (no subscription); SendQueueFull;
@@ -398,6 +445,12 @@ class Connection {
   [[nodiscard]] Result<void> reserve(std::size_t bytes) noexcept;
   // Queues `size` fixed bytes (PINGREQ, a reason-only DISCONNECT); room was checked.
   void queue_copy(const std::byte* bytes, std::size_t size) noexcept;
+  // A QoS 0 publish the session would not touch (no DUP, no aliases), encoded and checked
+  // into the free tail of the send buffer, not queued: its header size, or 0 for the general
+  // path (another QoS, aliases, a full queue, a header that does not fit).
+  [[nodiscard]] Result<std::size_t> encode_plain_qos0(const Publish& message) noexcept;
+  // on_direct_written's general case: queues the packet, then counts `n` bytes written.
+  void queue_direct_rest(const DirectPacket& packet, std::size_t n, Instant now) noexcept;
   // Encodes the header of a validated publish into the reserved room and queues it with its
   // payload.
   [[nodiscard]] Result<void> queue_publish(const Publish& p) noexcept;
