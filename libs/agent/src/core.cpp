@@ -1535,7 +1535,8 @@ struct AgentCore::Impl {
       return false;
     }
     if (v.too_large != 0) {
-      refuse_start(mqtt::Errc::BufferTooSmall, "an outbox message is larger than Config::slot_size");
+      refuse_start(mqtt::Errc::BufferTooSmall,
+                   "an outbox message is larger than Config::slot_size");
       return false;
     }
     OutboxEntry* const first = entries.get();

@@ -723,11 +723,7 @@ TEST_P(AgentCoreTest, SimulatedCutsLoseNothingAndKeepOrder) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, AgentCoreTest,
-                         ::testing::Values(mqtt::Version::V5, mqtt::Version::V311),
-                         [](const auto& param_info) {
-                           return param_info.param == mqtt::Version::V5 ? std::string("V5")
-                                                                        : std::string("V311");
-                         });
+                         ::testing::Values(mqtt::Version::V5, mqtt::Version::V311), version_name);
 
 }  // namespace
 }  // namespace edgekit::agent::test

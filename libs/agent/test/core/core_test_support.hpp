@@ -134,6 +134,11 @@ inline ScriptedBroker::Responder suback() {
   };
 }
 
+// Names the instances of a test parameterised by the protocol version: V5, V311.
+inline std::string version_name(const ::testing::TestParamInfo<mqtt::Version>& info) {
+  return info.param == mqtt::Version::V5 ? "V5" : "V311";
+}
+
 inline mqtt::ConnAck connack(bool session_present = false) {
   mqtt::ConnAck a;
   a.session_present = session_present;
@@ -257,6 +262,5 @@ struct AnsweringBroker {
     return {};
   }
 };
-
 
 }  // namespace edgekit::agent::test

@@ -248,9 +248,9 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
         s[0] = kMagic;
         s[1] = std::byte{kKindSetAside};
       }
-      EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{slot_name(name_buf, i), Errc::PersistenceCorrupted,
-                                                   i == 0 ? StoredRecordKind::Meta
-                                                          : StoredRecordKind::Publish}));
+      EDGEKIT_TRY(visitor.on_corrupt(
+          CorruptRecord{slot_name(name_buf, i), Errc::PersistenceCorrupted,
+                        i == 0 ? StoredRecordKind::Meta : StoredRecordKind::Publish}));
       continue;
     }
     if (i == 0) {
@@ -260,8 +260,8 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
       const std::uint16_t id_len = get16(s + kHeader + 4);
       if (std::size_t{id_len} + 6 != length) {
         std::memset(s, 0, kHeader);
-        EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{slot_name(name_buf, i), Errc::PersistenceCorrupted,
-                                                     StoredRecordKind::Meta}));
+        EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{
+            slot_name(name_buf, i), Errc::PersistenceCorrupted, StoredRecordKind::Meta}));
         continue;
       }
       meta.client_id = std::string_view(reinterpret_cast<const char*>(s + kHeader + 6), id_len);
