@@ -298,6 +298,10 @@ TEST_P(AgentPersistenceTest, RecordWithAValidChecksumButBadContentIsSetAsideAndR
 
   answering.got.clear();
   ASSERT_TRUE(start_run());
+  settle();
+  auto expected = names("s", 10);
+  expected.erase(std::find(expected.begin(), expected.end(), lost_payload));
+  EXPECT_EQ(got_in_order("s"), expected) << "the 9 others resent";
   ASSERT_EQ(rec.count(StatusReason::StoredRecordUnusable), 1u);
   const Status* bad = rec.last(StatusReason::StoredRecordUnusable);
   EXPECT_TRUE(mqtt::is_malformed(bad->error)) << mqtt::to_string(bad->error);
@@ -305,10 +309,6 @@ TEST_P(AgentPersistenceTest, RecordWithAValidChecksumButBadContentIsSetAsideAndR
   EXPECT_EQ(bad->lost, 1u);
   EXPECT_EQ(std::string_view(bad->detail), "session store");
   EXPECT_EQ(session_dir.read("p-3.bad"), damaged);
-  settle();
-  auto expected = names("s", 10);
-  expected.erase(std::find(expected.begin(), expected.end(), lost_payload));
-  EXPECT_EQ(got_in_order("s"), expected) << "the 9 others resent";
 
   // New publishes may take packet id 3 again: the record set aside stays as it was.
   for (int i = 0; i < 10; ++i) {
@@ -334,18 +334,18 @@ TEST_P(AgentPersistenceTest, SingleCorruptRecordIsReportedAndEarlierOnesKeptAsid
 
   answering.got.clear();
   ASSERT_TRUE(start_run());
-  ASSERT_EQ(rec.count(StatusReason::StoredRecordUnusable), 1u);
-  const Status* bad = rec.last(StatusReason::StoredRecordUnusable);
-  EXPECT_EQ(bad->error, mqtt::Errc::PersistenceCorrupted);
-  EXPECT_EQ(bad->lost, 1u);
-  EXPECT_EQ(bad->state, ConnectionState::Idle);
-  EXPECT_EQ(std::string_view(bad->detail), "session store");
   settle();
   auto expected = names("s", 10);
   expected.erase(std::find(expected.begin(), expected.end(), lost_payload));
   EXPECT_EQ(got_in_order("s"), expected);
   EXPECT_EQ(session_dir.read("p-5.bad"), "an earlier record set aside");
   EXPECT_EQ(session_dir.read("p-5.2.bad"), victim);
+  ASSERT_EQ(rec.count(StatusReason::StoredRecordUnusable), 1u);
+  const Status* bad = rec.last(StatusReason::StoredRecordUnusable);
+  EXPECT_EQ(bad->error, mqtt::Errc::PersistenceCorrupted);
+  EXPECT_EQ(bad->lost, 1u);
+  EXPECT_EQ(bad->state, ConnectionState::Idle);
+  EXPECT_EQ(std::string_view(bad->detail), "session store");
 }
 
 // Fault injection (the acceptance test): 200 restarts of a device whose store files are

@@ -192,7 +192,13 @@ Result<void> MemorySessionStore::save_meta(const SessionMeta& meta) noexcept {
 }
 
 Result<void> MemorySessionStore::set_aside_publish(std::uint16_t packet_id) noexcept {
-  const std::ptrdiff_t at = find_publish(packet_id);
+  // From inside `load`: the slot being visited, even if a damaged arena holds the id twice.
+  std::ptrdiff_t at = -1;
+  if (visiting_ != 0 && get16(slot(visiting_) + 4) == packet_id) {
+    at = static_cast<std::ptrdiff_t>(visiting_);
+  } else {
+    at = find_publish(packet_id);
+  }
   if (at < 0) return fail(Errc::UnknownPacketId);
   slot(static_cast<std::size_t>(at))[1] = std::byte{kKindSetAside};
   return {};
@@ -277,7 +283,10 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
     p.state = static_cast<StoredPublishState>(std::to_integer<std::uint8_t>(s[2]));
     p.version = static_cast<Version>(std::to_integer<std::uint8_t>(s[3]));
     p.packet = Bytes(s + kHeader, get32(s + 12));
-    EDGEKIT_TRY(visitor.on_publish(p));
+    visiting_ = i;
+    auto visited = visitor.on_publish(p);
+    visiting_ = 0;
+    EDGEKIT_TRY(visited);
   }
   for (std::uint16_t id : incoming_) {
     if (id != 0) EDGEKIT_TRY(visitor.on_incoming_qos2(id));

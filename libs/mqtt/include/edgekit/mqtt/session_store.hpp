@@ -216,6 +216,7 @@ class MemorySessionStore final : public SessionStore {
   std::span<std::byte> arena_;
   std::size_t slot_size_;
   std::span<std::uint16_t> incoming_;  // 0 = free
+  std::size_t visiting_ = 0;           // the publish slot `load` is handing out (0: none)
 };
 
 /// CRC-32 (IEEE 802.3, reflected, as in zlib) of `data`, continuing from `crc` (start with 0).
