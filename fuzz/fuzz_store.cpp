@@ -164,6 +164,7 @@ void check_restore_again(SessionStore& store, const RestoreSummary& first) {
   incoming.fill(0);
   Session s(SessionStorage{records, incoming, {}, {}, client_id}, &store);
   auto again = s.restore();
+  if (!again) std::fprintf(stderr, "restoring again failed: %s\n", to_string(again.error()));
   FUZZ_CHECK(again.has_value());
   FUZZ_CHECK(again->publishes_set_aside == 0 && again->corrupt == 0);
   FUZZ_CHECK(again->publishes == first.publishes);

@@ -67,9 +67,12 @@ std::string_view record_name(char (&buf)[kNameMax], char prefix, std::uint16_t i
   return {buf, static_cast<std::size_t>(n)};
 }
 
-// Parses "p-123" → 'p', 123. Returns false for any other name.
+// Parses "p-123" → 'p', 123. Returns false for any other name, also for "p-0123": a record is
+// addressed by the name the store makes from its id (record_name), so a name that is not that
+// one is a foreign file, never loaded (loading it would hand out a record that set_aside_publish
+// and remove_publish could not find).
 bool parse_name(const char* name, char& prefix, std::uint16_t& id) noexcept {
-  if (name[0] == '\0' || name[1] != '-' || name[2] == '\0') return false;
+  if (name[0] == '\0' || name[1] != '-' || name[2] == '\0' || name[2] == '0') return false;
   prefix = name[0];
   std::uint32_t v = 0;
   for (const char* p = name + 2; *p != '\0'; ++p) {
