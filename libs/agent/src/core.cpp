@@ -355,6 +355,18 @@ struct AgentCore::Impl {
     s.persisted = false;
   }
 
+  // A publish the broker forgot is requeued, and the session has just removed its record: the
+  // outbox takes it back (under its slot's key, as at `publish`), so a restart before it is
+  // sent again still has it. Should the outbox fail, it is requeued all the same (as before).
+  void outbox_keep(std::uint32_t i) noexcept {
+    Slot& s = pool[i];
+    if (s.persisted || persistence.outbox == nullptr) return;
+    mqtt::Publish p;
+    if (!decode_slot(i, p)) return;
+    os::LockGuard l(outbox_mutex);
+    if (persistence.outbox->save_publish(s.sequence, p, options.version)) s.persisted = true;
+  }
+
   void set_state(ConnectionState st) noexcept {
     link = st;
     pool.set_state(st);
@@ -549,6 +561,7 @@ struct AgentCore::Impl {
         o.packet_id = e.packet_id;
         complete(i, o);
       } else {
+        outbox_keep(i);
         lost[lost_count++] = i;
       }
     } else if (uncertain) {
@@ -559,6 +572,7 @@ struct AgentCore::Impl {
       // A restored record (no slot): copy it into a free slot so it is sent again, first.
       const std::uint32_t j = pool.claim(kNone, e.message->qos, false, true);
       if (j != kNone && store_publish(j, *e.message)) {
+        outbox_keep(j);
         lost[lost_count++] = j;
       } else {
         if (j != kNone) pool.give_back(j);

@@ -348,6 +348,44 @@ TEST_P(AgentPersistenceTest, SingleCorruptRecordIsReportedAndEarlierOnesKeptAsid
   EXPECT_EQ(std::string_view(bad->detail), "session store");
 }
 
+// A publish the broker forgot with its session is requeued; here it waits behind the
+// resubscription, which holds the only session record until its SUBACK. Before, the session had
+// removed its record and the outbox had dropped its copy when it was handed over, so a restart
+// then lost it without a word.
+TEST_P(AgentPersistenceTest, PublishRequeuedAfterALostSessionSurvivesARestart) {
+  config.inflight_records = 1;
+  ASSERT_TRUE(start_run());
+  step();
+  answering.release();  // CONNACK
+  step();
+  ASSERT_EQ(core->state(), ConnectionState::Connected);
+  ASSERT_TRUE(core->subscribe("x", {}, rec.handler()));
+  step();
+  answering.release();  // SUBACK
+  step();
+  ASSERT_TRUE(core->publish(message("t", "requeued", QoS::AtLeastOnce)));
+  step();  // handed to the session, its PUBACK held back
+  ASSERT_TRUE(records(outbox_dir).empty());
+  answering.lose_session = true;
+  answering.answer_subscribe = false;
+  factory.last().net.close_inbound();
+  step();
+  run_until(now() + Duration{2000});  // reconnects; the CONNACK (session lost) is held
+  answering.release();
+  step();  // the publish is requeued; the resubscription takes the only record
+  ASSERT_EQ(core->state(), ConnectionState::Connected);
+  EXPECT_EQ(records(outbox_dir).size(), 1u) << "the outbox took it back";
+  end_run();  // the SUBACK never came
+
+  answering.got.clear();
+  answering.answer_subscribe = true;
+  ASSERT_TRUE(start_run());
+  settle();
+  EXPECT_EQ(got_in_order("requeued"), std::vector<std::string>{"requeued"});
+  EXPECT_TRUE(records(outbox_dir).empty());
+  EXPECT_TRUE(records(session_dir).empty());
+}
+
 // Fault injection (the acceptance test): 200 restarts of a device whose store files are
 // corrupted, truncated, deleted or replaced by well-sealed garbage between runs, each run with
 // other capacities (session records, command slots, slot size, load buffers), publishing new

@@ -212,6 +212,7 @@ struct AnsweringBroker {
   std::vector<std::byte> held;
   testing::MemoryTransport* link = nullptr;
   bool lose_session = false;  // the next CONNACK says the session is gone
+  bool answer_subscribe = true;  // SUBACK (QoS 1 granted) to a SUBSCRIBE of one filter
   void release() {
     if (link != nullptr && !held.empty()) link->push_inbound(held);
     held.clear();
@@ -253,6 +254,13 @@ struct AnsweringBroker {
         return {r};
       }
       return {};
+    }
+    if (const auto* sub = std::get_if<mqtt::Subscribe>(&p)) {
+      if (!answer_subscribe) return {};
+      mqtt::SubAck a;
+      a.packet_id = sub->packet_id;
+      a.reason_codes = kGrantedQoS1;
+      return {a};
     }
     if (const auto* r = std::get_if<mqtt::PubRel>(&p)) {
       mqtt::PubComp c;
