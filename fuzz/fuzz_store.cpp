@@ -11,7 +11,11 @@
 //                      them but hold hostile content).
 // Oracles: no crash; every view the store hands out lies in its memory (arena / load buffer);
 // restore never leaves more records than the storage holds, never a packet id 0 or a duplicate,
-// never an unknown state; a restored session resumes and every resend encodes.
+// never an unknown state; a restored session resumes and every resend encodes. Nothing is
+// dropped silently: every publish the store handed out was restored or reported to the
+// RestoreObserver (set aside); a failed restore leaves a session that refuses to connect; and
+// what a restore set aside is gone from the store's records: a second restore over the same
+// store finds nothing more to set aside and restores the same publishes.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -76,15 +80,36 @@ class CheckingVisitor final : public SessionStoreVisitor {
   bool seen_other_ = false;
 };
 
-void check_restored_session(SessionStore& store) {
+// Counts what Session::restore reports.
+class CountingObserver final : public RestoreObserver {
+ public:
+  void on_unrestorable(const UnrestorableRecord& r) noexcept override {
+    if (r.kind == StoredRecordKind::Publish) ++publishes;
+  }
+  std::size_t publishes = 0;
+};
+
+// Returns what the restore found (nullopt: it failed).
+std::optional<RestoreSummary> check_restored_session(SessionStore& store) {
   static std::array<OutgoingRecord, kRecords> records;
   static std::array<std::uint16_t, kIncoming> incoming;
   static TopicAliasArena<2, 16> in_aliases, out_aliases;
   static std::array<char, 32> client_id;
+  records.fill(OutgoingRecord{});
+  incoming.fill(0);
+  CountingObserver observer;
   Session s(
       SessionStorage{records, incoming, in_aliases.storage(), out_aliases.storage(), client_id},
       &store);
-  auto r = s.restore();
+  auto r = s.restore(&observer);
+  if (r) {
+    FUZZ_CHECK(observer.publishes == r->publishes_set_aside);
+  } else {
+    Connect c;
+    c.client_id = "d";
+    const auto refused = s.prepare_connect(c, Instant{Duration{1}});
+    FUZZ_CHECK(!refused && refused.error() == r.error());
+  }
   FUZZ_CHECK(s.records_in_use() <= kRecords);
   for (std::size_t i = 0; i < kRecords; ++i) {
     const OutgoingRecord& a = records[i];
@@ -96,7 +121,7 @@ void check_restored_session(SessionStore& store) {
     for (std::size_t j = i + 1; j < kRecords; ++j)
       FUZZ_CHECK(records[j].state == OutgoingState::Free || records[j].packet_id != a.packet_id);
   }
-  if (!r) return;
+  if (!r) return std::nullopt;
   FUZZ_CHECK(r->publishes <= kRecords && r->incoming_qos2 <= kIncoming);
   // Resume: every record is resent, and each resend must be a packet the codec will send.
   const Instant now{Duration{5000}};
@@ -105,7 +130,7 @@ void check_restored_session(SessionStore& store) {
   c.clean_start = false;
   if (c.version == Version::V5) c.properties.session_expiry_interval = 60;
   if (c.version == Version::V311 && s.client_id().empty()) c.client_id = "d";
-  if (!s.prepare_connect(c, now)) return;
+  if (!s.prepare_connect(c, now)) return *r;
   ConnAck ack;
   ack.session_present = true;
   auto out = s.on_connack(ack, now);
@@ -125,6 +150,24 @@ void check_restored_session(SessionStore& store) {
       FUZZ_CHECK(encode(re->pubrel, s.version(), g_out).has_value());
     }
   }
+  return *r;
+}
+
+// What a restore set aside is no record of the store any more: restoring again (the session of
+// the first restore is gone: the load buffer is reused) finds nothing more to set aside and the
+// same publishes.
+void check_restore_again(SessionStore& store, const RestoreSummary& first) {
+  static std::array<OutgoingRecord, kRecords> records;
+  static std::array<std::uint16_t, kIncoming> incoming;
+  static std::array<char, 32> client_id;
+  records.fill(OutgoingRecord{});
+  incoming.fill(0);
+  Session s(SessionStorage{records, incoming, {}, {}, client_id}, &store);
+  auto again = s.restore();
+  if (!again) std::fprintf(stderr, "restoring again failed: %s\n", to_string(again.error()));
+  FUZZ_CHECK(again.has_value());
+  FUZZ_CHECK(again->publishes_set_aside == 0 && again->corrupt == 0);
+  FUZZ_CHECK(again->publishes == first.publishes);
 }
 
 void put16(std::byte* p, std::uint16_t v) {
@@ -175,7 +218,7 @@ void run_memory(const std::uint8_t* data, std::size_t size, bool sealed) {
     (void)store.load(v);
   }
   MemorySessionStore store(arena, slot_size, ids, /*adopt_existing=*/true);
-  check_restored_session(store);
+  if (auto first = check_restored_session(store)) check_restore_again(store, *first);
 }
 
 // --- File store -----------------------------------------------------------------------------
@@ -271,7 +314,7 @@ void run_files(const std::uint8_t* data, std::size_t size, bool sealed) {
   }
   FileSessionStore store(g_load);
   FUZZ_CHECK(store.open(g_dir).has_value());
-  check_restored_session(store);
+  if (auto first = check_restored_session(store)) check_restore_again(store, *first);
 }
 
 }  // namespace

@@ -111,9 +111,16 @@ class StoreTap final : public mqtt::SessionStore {
   mqtt::Result<void> load(mqtt::SessionStoreVisitor& visitor) noexcept override {
     return inner != nullptr ? inner->load(visitor) : mqtt::Result<void>{};
   }
+  mqtt::Result<void> set_aside_publish(std::uint16_t id) noexcept override {
+    return inner != nullptr ? inner->set_aside_publish(id)
+                            : mqtt::Result<void>{fail(mqtt::Errc::UnknownPacketId)};
+  }
 };
 
 constexpr std::size_t kClientIdCapacity = 256;
+// Status::detail of a StoredRecordUnusable report: which store the record was in.
+constexpr const char* kSessionStoreName = "session store";
+constexpr const char* kOutboxName = "outbox";
 // The smallest PUBACK, PUBREC or PUBCOMP: fixed header and packet id (MQTT 5 leaves out the
 // reason code and properties on success [MQTT-3.4.2.1]; 3.1.1 has nothing more).
 constexpr std::size_t kSmallestAck = 4;
@@ -348,6 +355,18 @@ struct AgentCore::Impl {
     s.persisted = false;
   }
 
+  // A publish the broker forgot is requeued, and the session has just removed its record: the
+  // outbox takes it back (under its slot's key, as at `publish`), so a restart before it is
+  // sent again still has it. Should the outbox fail, it is requeued all the same (as before).
+  void outbox_keep(std::uint32_t i) noexcept {
+    Slot& s = pool[i];
+    if (s.persisted || persistence.outbox == nullptr) return;
+    mqtt::Publish p;
+    if (!decode_slot(i, p)) return;
+    os::LockGuard l(outbox_mutex);
+    if (persistence.outbox->save_publish(s.sequence, p, options.version)) s.persisted = true;
+  }
+
   void set_state(ConnectionState st) noexcept {
     link = st;
     pool.set_state(st);
@@ -542,6 +561,7 @@ struct AgentCore::Impl {
         o.packet_id = e.packet_id;
         complete(i, o);
       } else {
+        outbox_keep(i);
         lost[lost_count++] = i;
       }
     } else if (uncertain) {
@@ -552,6 +572,7 @@ struct AgentCore::Impl {
       // A restored record (no slot): copy it into a free slot so it is sent again, first.
       const std::uint32_t j = pool.claim(kNone, e.message->qos, false, true);
       if (j != kNone && store_publish(j, *e.message)) {
+        outbox_keep(j);
         lost[lost_count++] = j;
       } else {
         if (j != kNone) pool.give_back(j);
@@ -1377,35 +1398,106 @@ struct AgentCore::Impl {
 
   // --- Restore (before the first step) -----------------------------------------------------------
 
+  // --- Restoring after a restart ---------------------------------------------------------------
+  //
+  // Nothing stored is dropped silently (docs/agent.md, "Persistence"): a record that cannot be
+  // restored is kept aside in its store, where nothing overwrites it, and reported
+  // (StoredRecordUnusable, with its cause); a store that holds more than this configuration has
+  // room for is refused as a whole (RestoreRefused, `start` returns false) and left untouched,
+  // so that a start with enough room restores all of it.
+
+  // Reports a record that was not restored (`store`: which of the two).
+  void report_unrestorable(const mqtt::UnrestorableRecord& u, const char* store) noexcept {
+    Status st;
+    st.state = ConnectionState::Idle;
+    st.reason = StatusReason::StoredRecordUnusable;
+    st.error = u.cause;
+    st.record = u.name;
+    st.packet_id = u.packet_id;
+    st.lost = u.kind == mqtt::StoredRecordKind::Publish ? 1 : 0;
+    st.detail = store;
+    status(st);
+  }
+
+  void refuse_start(mqtt::Errc error, const char* detail) noexcept {
+    Status st;
+    st.state = ConnectionState::Failed;
+    st.reason = StatusReason::RestoreRefused;
+    st.error = error;
+    st.permanent = true;
+    st.detail = detail;
+    status(st);
+  }
+
+  struct SessionObserver final : mqtt::RestoreObserver {
+    explicit SessionObserver(Impl& i) : impl(i) {}
+    void on_unrestorable(const mqtt::UnrestorableRecord& u) noexcept override {
+      impl.report_unrestorable(u, kSessionStoreName);
+    }
+    Impl& impl;
+  };
+
   struct OutboxEntry {
     std::uint32_t sequence;
     std::uint16_t key;
     bool handed;
+    bool drop;  // handed over, and the session has it: the outbox copy goes
     mqtt::Bytes packet;
+    std::uint32_t slot;
   };
 
   class OutboxVisitor final : public mqtt::SessionStoreVisitor {
    public:
-    OutboxVisitor(OutboxEntry* entries, std::size_t capacity)
-        : entries_(entries), capacity_(capacity) {}
+    OutboxVisitor(Impl& impl, OutboxEntry* entries) : impl_(impl), entries_(entries) {}
     mqtt::Result<void> on_meta(const mqtt::SessionMeta&) noexcept override { return {}; }
     mqtt::Result<void> on_publish(const mqtt::StoredPublish& p) noexcept override {
+      // The key is the slot the message had (index + 1); its packet is the slot's content.
       auto d = mqtt::decode(p.packet, p.version);
-      if (!d || std::get_if<mqtt::Publish>(&*d) == nullptr) return {};
-      if (count == capacity_) return fail(mqtt::Errc::SessionStateFull);
+      const auto* m = d ? std::get_if<mqtt::Publish>(&*d) : nullptr;
+      const bool other_version = m != nullptr && p.version != impl_.options.version;
+      if (m == nullptr || m->qos == mqtt::QoS::AtMostOnce || m->packet_id != p.packet_id ||
+          other_version) {
+        // Its checksum was valid, so the bytes are what was written: kept aside, reported.
+        EDGEKIT_TRY(impl_.persistence.outbox->set_aside_publish(p.packet_id));
+        mqtt::UnrestorableRecord u;
+        u.packet_id = p.packet_id;
+        u.cause = !d              ? d.error()
+                  : other_version ? mqtt::Errc::UnsupportedProtocolVersion
+                                  : mqtt::Errc::MalformedPacket;
+        impl_.report_unrestorable(u, kOutboxName);
+        return {};
+      }
+      // Counted to the end, then refused: none is left behind.
+      if (p.packet.size() > impl_.config.slot_size) ++too_large;
+      if (count == impl_.config.command_slots) {
+        ++too_many;
+        return {};
+      }
       OutboxEntry& e = entries_[count++];
-      e.key = std::get_if<mqtt::Publish>(&*d)->packet_id;
+      e.key = p.packet_id;
       e.handed = p.state == mqtt::StoredPublishState::AwaitPubComp;
       e.sequence = p.sequence;
       e.packet = p.packet;
+      e.drop = false;
+      e.slot = kNone;
       return {};
     }
     mqtt::Result<void> on_incoming_qos2(std::uint16_t) noexcept override { return {}; }
+    mqtt::Result<void> on_corrupt(const mqtt::CorruptRecord& r) noexcept override {
+      mqtt::UnrestorableRecord u;
+      u.kind = r.kind;
+      u.name = r.name;
+      u.cause = r.error;
+      impl_.report_unrestorable(u, kOutboxName);
+      return {};
+    }
     std::size_t count = 0;
+    std::size_t too_many = 0;
+    std::size_t too_large = 0;
 
    private:
+    Impl& impl_;
     OutboxEntry* entries_;
-    std::size_t capacity_;
   };
 
   bool session_has(std::uint16_t packet_id) const noexcept {
@@ -1417,51 +1509,106 @@ struct AgentCore::Impl {
     return false;
   }
 
-  void restore() noexcept {
-    if (persistence.session != nullptr) (void)session.restore();
-    if (persistence.outbox == nullptr) return;
+  static const char* load_failure(mqtt::Errc e, bool outbox) noexcept {
+    switch (e) {
+      case mqtt::Errc::SessionStateFull:
+        return outbox ? "the outbox holds more messages than Config::command_slots"
+                      : "the session store holds more publishes than Config::inflight_records, "
+                        "or more inbound QoS 2 ids than Config::incoming_qos2";
+      case mqtt::Errc::BufferTooSmall:
+        return outbox ? "the outbox's records do not fit its load buffer"
+                      : "the session store's records do not fit its load buffer";
+      default:
+        return outbox ? "the outbox could not be loaded" : "the session store could not be loaded";
+    }
+  }
+
+  // False: refused (reported), nothing started. Runs before the intake opens, so no posting
+  // thread touches the outbox yet: it is read without its mutex (the status handler, which may
+  // call the agent, runs from inside the loads).
+  bool restore() noexcept {
+    if (persistence.session != nullptr) {
+      SessionObserver observer(*this);
+      auto r = session.restore(&observer);
+      if (!r) {
+        refuse_start(r.error(), load_failure(r.error(), false));
+        return false;
+      }
+    }
+    if (persistence.outbox == nullptr) return true;
     // Start-up only: the one allocation outside the constructor, freed before the first step.
     std::unique_ptr<OutboxEntry[]> entries(new OutboxEntry[config.command_slots]);
-    OutboxVisitor v(entries.get(), config.command_slots);
-    {
-      os::LockGuard l(outbox_mutex);
-      (void)persistence.outbox->load(v);
+    OutboxVisitor v(*this, entries.get());
+    auto loaded = persistence.outbox->load(v);
+    if (!loaded) {
+      refuse_start(loaded.error(), load_failure(loaded.error(), true));
+      return false;
     }
-    std::sort(entries.get(), entries.get() + v.count,
+    if (v.too_many != 0) {
+      refuse_start(mqtt::Errc::SessionStateFull, load_failure(mqtt::Errc::SessionStateFull, true));
+      return false;
+    }
+    if (v.too_large != 0) {
+      refuse_start(mqtt::Errc::BufferTooSmall,
+                   "an outbox message is larger than Config::slot_size");
+      return false;
+    }
+    OutboxEntry* const first = entries.get();
+    OutboxEntry* const last = first + v.count;
+    std::sort(first, last,
               [](const OutboxEntry& a, const OutboxEntry& b) { return a.sequence < b.sequence; });
-    for (std::size_t k = 0; k < v.count; ++k) {
-      OutboxEntry& e = entries[k];
+    // Slots first, then contents. An entry goes back into the slot of its key, so its record
+    // keeps its name; one marked "handed to the session as packet id <sequence>" too (saved
+    // again in place, which drops the mark). Only entries whose key is beyond this
+    // configuration's slots move, into slots no stored entry is keyed to — so moving one never
+    // replaces another's record (claiming in sequence order could: the free slot an entry moved
+    // to could be the key of an entry not yet restored).
+    for (OutboxEntry* e = first; e != last; ++e) {
       // Marked "handed to the session as packet id <sequence>", and the session has it.
-      if (e.handed && session_has(static_cast<std::uint16_t>(e.sequence))) {
-        os::LockGuard l(outbox_mutex);
-        (void)persistence.outbox->remove_publish(e.key);
-        continue;
+      e->drop = e->handed && session_has(static_cast<std::uint16_t>(e->sequence));
+      if (e->drop) {
+        (void)persistence.outbox->remove_publish(e->key);
+      } else if (e->key <= config.command_slots) {
+        e->slot = pool.claim(e->key - 1u, mqtt::QoS::AtLeastOnce, true, false);
       }
-      // Into the slot of its key when that is free, so the stored record keeps its name. The
-      // QoS is set once the packet is decoded.
-      const std::uint32_t want = e.handed ? kNone : static_cast<std::uint32_t>(e.key) - 1;
-      const std::uint32_t i = pool.claim(want, mqtt::QoS::AtLeastOnce, true, false);
-      if (i == kNone) break;  // fewer slots than stored messages: the rest stay stored
+    }
+    // There are at least as many slots as entries (checked above), so every claim succeeds.
+    for (OutboxEntry* e = first; e != last; ++e) {
+      if (!e->drop && e->slot == kNone) {
+        e->slot = pool.claim(kNone, mqtt::QoS::AtLeastOnce, true, false);
+      }
+    }
+    // Claimed out of order: give the slots back their entries' order.
+    std::unique_ptr<std::uint32_t[]> sequences(new std::uint32_t[config.command_slots]);
+    std::size_t n = 0;
+    for (OutboxEntry* e = first; e != last; ++e) {
+      if (e->slot != kNone) sequences[n++] = pool[e->slot].sequence;
+    }
+    std::sort(sequences.get(), sequences.get() + n);
+    n = 0;
+    for (OutboxEntry* e = first; e != last; ++e) {
+      if (e->slot == kNone) continue;
+      const std::uint32_t i = e->slot;
       Slot& s = pool[i];
-      const std::size_t n = std::min(e.packet.size(), config.slot_size);
-      std::memcpy(data(i), e.packet.data(), n);
-      s.length = static_cast<std::uint32_t>(n);
+      s.sequence = sequences[n++];
+      std::memcpy(data(i), e->packet.data(), e->packet.size());
+      s.length = static_cast<std::uint32_t>(e->packet.size());
       mqtt::Publish p;
-      if (!decode_slot(i, p)) {
-        pool.give_back(i);
-        continue;
-      }
+      (void)decode_slot(i, p);  // decoded once already, by the visitor
       pool.set_qos(i, p.qos);
       s.persisted = true;
-      if (i + 1 != e.key || e.handed) {
-        os::LockGuard l(outbox_mutex);
+      if (i + 1 != e->key || e->handed) {
         p.packet_id = static_cast<std::uint16_t>(i + 1);
-        if (persistence.outbox->save_publish(s.sequence, p, options.version)) {
-          (void)persistence.outbox->remove_publish(e.key);
+        // Saved under its new key before the old record goes: a crash in between leaves two
+        // copies (sent twice at worst), never none.
+        if (persistence.outbox->save_publish(s.sequence, p, options.version) &&
+            i + 1 != e->key) {
+          (void)persistence.outbox->remove_publish(e->key);
         }
       }
       push_back(i);
     }
+    return true;
   }
 };
 
@@ -1484,7 +1631,7 @@ void AgentCore::set_wake(void (*function)(void*), void* context) noexcept {
 
 bool AgentCore::start() noexcept {
   if (impl_->pool.intake() != Intake::NotStarted) return false;
-  impl_->restore();
+  if (!impl_->restore()) return false;
   impl_->link = ConnectionState::Disconnected;
   impl_->pool.set_state(ConnectionState::Connecting);  // what callers see until the first attempt
   impl_->pool.open();

@@ -67,9 +67,12 @@ std::string_view record_name(char (&buf)[kNameMax], char prefix, std::uint16_t i
   return {buf, static_cast<std::size_t>(n)};
 }
 
-// Parses "p-123" → 'p', 123. Returns false for any other name.
+// Parses "p-123" → 'p', 123. Returns false for any other name, also for "p-0123": a record is
+// addressed by the name the store makes from its id (record_name), so a name that is not that
+// one is a foreign file, never loaded (loading it would hand out a record that set_aside_publish
+// and remove_publish could not find).
 bool parse_name(const char* name, char& prefix, std::uint16_t& id) noexcept {
-  if (name[0] == '\0' || name[1] != '-' || name[2] == '\0') return false;
+  if (name[0] == '\0' || name[1] != '-' || name[2] == '\0' || name[2] == '0') return false;
   prefix = name[0];
   std::uint32_t v = 0;
   for (const char* p = name + 2; *p != '\0'; ++p) {
@@ -80,6 +83,18 @@ bool parse_name(const char* name, char& prefix, std::uint16_t& id) noexcept {
   if (v == 0) return false;
   id = static_cast<std::uint16_t>(v);
   return true;
+}
+
+// Puts the name of publish `id`'s record into `name`. Errors: NotConnected, UnknownPacketId (no
+// such record), PersistenceFailed.
+Result<void> find_publish(int dir_fd, char (&name)[kNameMax], std::uint16_t id) noexcept {
+  if (dir_fd < 0) return fail(Errc::NotConnected);
+  record_name(name, 'p', id);
+  struct stat st;
+  if (::fstatat(dir_fd, name, &st, 0) != 0) {
+    return fail(errno == ENOENT ? Errc::UnknownPacketId : Errc::PersistenceFailed);
+  }
+  return {};
 }
 
 bool ends_with(const char* s, const char* suffix) noexcept {
@@ -210,13 +225,8 @@ Result<void> FileSessionStore::save_publish(std::uint32_t sequence, const Publis
 
 Result<void> FileSessionStore::mark_publish_released(std::uint16_t packet_id,
                                                      std::uint32_t sequence) noexcept {
-  if (dir_fd_ < 0) return fail(Errc::NotConnected);
   char name[kNameMax];
-  record_name(name, 'p', packet_id);
-  struct stat st;
-  if (::fstatat(dir_fd_, name, &st, 0) != 0) {
-    return fail(errno == ENOENT ? Errc::UnknownPacketId : Errc::PersistenceFailed);
-  }
+  EDGEKIT_TRY(find_publish(dir_fd_, name, packet_id));
   std::byte header[kHeader];
   make_header(header, kKindReleased, static_cast<std::uint8_t>(StoredPublishState::AwaitPubComp),
               Version::V5, packet_id, sequence, 0);
@@ -329,12 +339,27 @@ ReadStatus read_record(int dir_fd, const char* name, std::uint8_t kind, std::uin
   return ReadStatus::Ok;
 }
 
-// A record that failed its check is renamed aside (kept for inspection, never loaded again).
-void set_aside(int dir_fd, const char* name) noexcept {
-  char bad[kNameMax + 8];
-  std::snprintf(bad, sizeof bad, "%s.bad", name);
-  if (::renameat(dir_fd, name, dir_fd, bad) != 0) (void)::unlinkat(dir_fd, name, 0);
-  (void)::fsync(dir_fd);
+// A record that failed its check, or that the session could not restore, is renamed aside: kept
+// for inspection and recovery, never loaded again (a `.bad` name never parses as a record), and
+// never replaced: an existing `.bad` of the same record (an earlier one set aside under the same
+// packet id) is left alone and the next free `<name>.N.bad` is taken. If it cannot be renamed it
+// stays where it is and the caller fails: deleting it would lose the message silently.
+// (One store per directory, so nothing else creates names between the check and the rename.)
+bool set_aside(int dir_fd, const char* name) noexcept {
+  char bad[kNameMax + 16];
+  for (unsigned n = 1; n < 10'000; ++n) {
+    if (n == 1) {
+      std::snprintf(bad, sizeof bad, "%s.bad", name);
+    } else {
+      std::snprintf(bad, sizeof bad, "%s.%u.bad", name, n);
+    }
+    struct stat st;
+    if (::fstatat(dir_fd, bad, &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
+    if (errno != ENOENT) return false;
+    if (::renameat(dir_fd, name, dir_fd, bad) != 0) return false;
+    return ::fsync(dir_fd) == 0;
+  }
+  return false;
 }
 
 }  // namespace
@@ -348,8 +373,9 @@ Result<void> FileSessionStore::load(SessionStoreVisitor& visitor) noexcept {
   switch (read_record(dir_fd_, "meta", kKindMeta, 0, load_buffer_, used, header, body)) {
     case ReadStatus::Ok: {
       if (body.size() < 6 || std::size_t{get16(body.data() + 4)} + 6 != body.size()) {
-        set_aside(dir_fd_, "meta");
-        EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{"meta", Errc::PersistenceCorrupted}));
+        if (!set_aside(dir_fd_, "meta")) return fail(Errc::PersistenceFailed);
+        EDGEKIT_TRY(visitor.on_corrupt(
+            CorruptRecord{"meta", Errc::PersistenceCorrupted, StoredRecordKind::Meta}));
         break;
       }
       SessionMeta meta;
@@ -361,8 +387,9 @@ Result<void> FileSessionStore::load(SessionStoreVisitor& visitor) noexcept {
     }
     case ReadStatus::Missing: break;
     case ReadStatus::Corrupt:
-      set_aside(dir_fd_, "meta");
-      EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{"meta", Errc::PersistenceCorrupted}));
+      if (!set_aside(dir_fd_, "meta")) return fail(Errc::PersistenceFailed);
+      EDGEKIT_TRY(visitor.on_corrupt(
+          CorruptRecord{"meta", Errc::PersistenceCorrupted, StoredRecordKind::Meta}));
       break;
     case ReadStatus::NoRoom: return fail(Errc::BufferTooSmall);
     case ReadStatus::Failed: return fail(Errc::PersistenceFailed);
@@ -410,8 +437,13 @@ Result<void> FileSessionStore::load(SessionStoreVisitor& visitor) noexcept {
       break;
     }
     if (st == ReadStatus::Corrupt) {
-      set_aside(dir_fd_, name);
-      result = visitor.on_corrupt(CorruptRecord{name, Errc::PersistenceCorrupted});
+      if (!set_aside(dir_fd_, name)) {
+        result = fail(Errc::PersistenceFailed);
+        break;
+      }
+      result = visitor.on_corrupt(CorruptRecord{
+          name, Errc::PersistenceCorrupted,
+          kind == kKindPublish ? StoredRecordKind::Publish : StoredRecordKind::IncomingQoS2});
       if (!result) break;
       continue;
     }
@@ -421,6 +453,7 @@ Result<void> FileSessionStore::load(SessionStoreVisitor& visitor) noexcept {
       continue;
     }
     StoredPublish p;
+    p.packet_id = id;
     p.version = static_cast<Version>(std::to_integer<std::uint8_t>(header[6]));
     p.sequence = get32(header + 12);
     p.state = StoredPublishState::AwaitAck;
@@ -438,8 +471,12 @@ Result<void> FileSessionStore::load(SessionStoreVisitor& visitor) noexcept {
     } else if (rs == ReadStatus::Corrupt) {
       // Without a trustworthy marker the publish is resent as a PUBLISH (DUP): the server
       // answers PUBREC again, so nothing is lost or duplicated.
-      set_aside(dir_fd_, rname);
-      result = visitor.on_corrupt(CorruptRecord{rname, Errc::PersistenceCorrupted});
+      if (!set_aside(dir_fd_, rname)) {
+        result = fail(Errc::PersistenceFailed);
+        break;
+      }
+      result = visitor.on_corrupt(
+          CorruptRecord{rname, Errc::PersistenceCorrupted, StoredRecordKind::Released});
       if (!result) break;
     } else if (rs == ReadStatus::NoRoom) {
       result = fail(Errc::BufferTooSmall);
@@ -453,6 +490,22 @@ Result<void> FileSessionStore::load(SessionStoreVisitor& visitor) noexcept {
   }
   ::closedir(d);
   return result;
+}
+
+Result<void> FileSessionStore::set_aside_publish(std::uint16_t packet_id) noexcept {
+  char name[kNameMax];
+  EDGEKIT_TRY(find_publish(dir_fd_, name, packet_id));
+  // The marker first: should the publish's rename then fail, the publish is still a record
+  // (the caller fails, nothing is lost but its state); the other order could leave the
+  // marker behind for a later publish under this id.
+  char marker[kNameMax];
+  record_name(marker, 'r', packet_id);
+  struct stat st;
+  if (::fstatat(dir_fd_, marker, &st, 0) == 0 && !set_aside(dir_fd_, marker)) {
+    return fail(Errc::PersistenceFailed);
+  }
+  if (!set_aside(dir_fd_, name)) return fail(Errc::PersistenceFailed);
+  return {};
 }
 
 }  // namespace edgekit::mqtt

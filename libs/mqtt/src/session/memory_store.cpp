@@ -16,6 +16,9 @@ constexpr std::byte kMagic{0xE5};
 constexpr std::uint8_t kKindFree = 0;
 constexpr std::uint8_t kKindMeta = 1;
 constexpr std::uint8_t kKindPublish = 2;
+// A slot kept aside (corrupt, or a publish the session could not restore): its bytes are kept for
+// the application and the slot is neither loaded nor reused until discard_set_aside.
+constexpr std::uint8_t kKindSetAside = 3;
 constexpr std::size_t kHeader = MemorySessionStore::kSlotHeaderSize;
 
 void put16(std::byte* p, std::uint16_t v) noexcept {
@@ -188,8 +191,42 @@ Result<void> MemorySessionStore::save_meta(const SessionMeta& meta) noexcept {
   return {};
 }
 
+Result<void> MemorySessionStore::set_aside_publish(std::uint16_t packet_id) noexcept {
+  // From inside `load`: the slot being visited, even if a damaged arena holds the id twice.
+  std::ptrdiff_t at = -1;
+  if (visiting_ != 0 && get16(slot(visiting_) + 4) == packet_id) {
+    at = static_cast<std::ptrdiff_t>(visiting_);
+  } else {
+    at = find_publish(packet_id);
+  }
+  if (at < 0) return fail(Errc::UnknownPacketId);
+  slot(static_cast<std::size_t>(at))[1] = std::byte{kKindSetAside};
+  return {};
+}
+
+namespace {
+bool kept_aside(const std::byte* s) noexcept {
+  return s[0] == kMagic && std::to_integer<std::uint8_t>(s[1]) == kKindSetAside;
+}
+}  // namespace
+
+std::size_t MemorySessionStore::set_aside_count() const noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 1; i < slot_count(); ++i) n += kept_aside(arena_.data() + i * slot_size_);
+  return n;
+}
+
+void MemorySessionStore::discard_set_aside() noexcept {
+  for (std::size_t i = 1; i < slot_count(); ++i) {
+    if (kept_aside(slot(i))) std::memset(slot(i), 0, kHeader);
+  }
+}
+
 Result<void> MemorySessionStore::clear_session() noexcept {
-  for (std::size_t i = 1; i < slot_count(); ++i) std::memset(slot(i), 0, kHeader);
+  // Slots kept aside are not the session's: only the application discards them.
+  for (std::size_t i = 1; i < slot_count(); ++i) {
+    if (!kept_aside(slot(i))) std::memset(slot(i), 0, kHeader);
+  }
   std::fill(incoming_.begin(), incoming_.end(), std::uint16_t{0});
   return {};
 }
@@ -199,7 +236,7 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
   for (std::size_t i = 0; i < slot_count(); ++i) {
     std::byte* s = slot(i);
     const bool all_zero = std::all_of(s, s + kHeader, [](std::byte b) { return b == std::byte{0}; });
-    if (all_zero) continue;
+    if (all_zero || (i != 0 && kept_aside(s))) continue;
     const std::uint8_t kind = std::to_integer<std::uint8_t>(s[1]);
     const std::uint8_t version = std::to_integer<std::uint8_t>(s[3]);
     const std::uint32_t length = get32(s + 12);
@@ -208,8 +245,18 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
                     (i == 0 || s[2] == std::byte{1} || s[2] == std::byte{2}) &&
                     get32(s + 16) == slot_crc(s, length);
     if (!ok) {
-      std::memset(s, 0, kHeader);  // set aside: never loaded, never reported twice
-      EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{slot_name(name_buf, i), Errc::PersistenceCorrupted}));
+      // Never loaded, never reported twice. A publish slot keeps its bytes (the message may
+      // still be recoverable by hand); only its first two header bytes, which failed the check
+      // anyway, are overwritten to mark it. The meta holds no message: it is freed.
+      if (i == 0) {
+        std::memset(s, 0, kHeader);
+      } else {
+        s[0] = kMagic;
+        s[1] = std::byte{kKindSetAside};
+      }
+      EDGEKIT_TRY(visitor.on_corrupt(
+          CorruptRecord{slot_name(name_buf, i), Errc::PersistenceCorrupted,
+                        i == 0 ? StoredRecordKind::Meta : StoredRecordKind::Publish}));
       continue;
     }
     if (i == 0) {
@@ -219,7 +266,8 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
       const std::uint16_t id_len = get16(s + kHeader + 4);
       if (std::size_t{id_len} + 6 != length) {
         std::memset(s, 0, kHeader);
-        EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{slot_name(name_buf, i), Errc::PersistenceCorrupted}));
+        EDGEKIT_TRY(visitor.on_corrupt(CorruptRecord{
+            slot_name(name_buf, i), Errc::PersistenceCorrupted, StoredRecordKind::Meta}));
         continue;
       }
       meta.client_id = std::string_view(reinterpret_cast<const char*>(s + kHeader + 6), id_len);
@@ -228,13 +276,17 @@ Result<void> MemorySessionStore::load(SessionStoreVisitor& visitor) noexcept {
   }
   for (std::size_t i = 1; i < slot_count(); ++i) {
     std::byte* s = slot(i);
-    if (s[0] != kMagic) continue;
+    if (s[0] != kMagic || std::to_integer<std::uint8_t>(s[1]) != kKindPublish) continue;
     StoredPublish p;
+    p.packet_id = get16(s + 4);
     p.sequence = get32(s + 8);
     p.state = static_cast<StoredPublishState>(std::to_integer<std::uint8_t>(s[2]));
     p.version = static_cast<Version>(std::to_integer<std::uint8_t>(s[3]));
     p.packet = Bytes(s + kHeader, get32(s + 12));
-    EDGEKIT_TRY(visitor.on_publish(p));
+    visiting_ = i;
+    auto visited = visitor.on_publish(p);
+    visiting_ = 0;
+    EDGEKIT_TRY(visited);
   }
   for (std::uint16_t id : incoming_) {
     if (id != 0) EDGEKIT_TRY(visitor.on_incoming_qos2(id));

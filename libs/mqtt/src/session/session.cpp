@@ -224,6 +224,8 @@ void Session::end_connection(bool session_ends) noexcept {
 Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   (void)now;
   if (phase_ != Phase::Disconnected) return fail(Errc::AlreadyConnected);
+  // A store whose session could not be restored must not be written over by this one.
+  if (restore_error_ != Errc::Ok) return fail(restore_error_);
   if (!version_enabled(connect.version)) return fail(Errc::ProtocolVersionDisabled);
 
   if (connect.client_id.empty()) {

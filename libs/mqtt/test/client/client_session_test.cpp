@@ -82,6 +82,36 @@ TEST_P(ClientSessionTest, ResumeResendsPublishWithDupAndPubRel) {
   EXPECT_EQ(session.records_in_use(), 0u);
 }
 
+// Issue 11: an application that went on after a failed `Session::restore` connected, and its
+// publishes took the stored packet ids and replaced the stored messages. The session now refuses
+// to connect, so the client does too, before anything is sent or stored.
+TEST_P(ClientSessionTest, AFailedRestoreRefusesToConnectAndKeepsTheStore) {
+  alignas(8) std::array<std::byte, 8 * 128> arena{};
+  std::array<std::uint16_t, 2> ids{};
+  MemorySessionStore store(arena, 128, ids);
+  for (std::uint16_t id = 1; id <= 3; ++id) {
+    Publish p = make_publish("r/1", "stored", QoS::AtLeastOnce);
+    p.packet_id = id;
+    ASSERT_TRUE(store.save_publish(id, p, version));
+  }
+  const auto before = arena;
+  std::array<OutgoingRecord, 2> two{};
+  std::array<char, 32> id_chars{};
+  Session small(SessionStorage{two, {}, {}, {}, id_chars}, &store);
+  auto restored = small.restore();  // a careless application ignores this
+  ASSERT_FALSE(restored.has_value());
+  EXPECT_EQ(restored.error(), Errc::SessionStateFull);
+  std::array<std::byte, 512> rx2{};
+  std::array<std::byte, 512> tx2{};
+  Client careless(net, clock, small, rx2, tx2);
+  auto r = careless.connect(options(false), 5s);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), Errc::SessionStateFull);
+  EXPECT_TRUE(broker.received().empty()) << "no CONNECT was sent";
+  EXPECT_FALSE(careless.publish(make_publish("r/2", "new", QoS::AtLeastOnce), 1s).has_value());
+  EXPECT_EQ(arena, before) << "the stored messages are as they were";
+}
+
 TEST_P(ClientSessionTest, SessionNotPresentReportsEveryLostMessage) {
   leave_unacked_then_drop();
   testing::MemoryTransport net2;

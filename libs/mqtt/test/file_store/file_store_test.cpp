@@ -201,6 +201,40 @@ TEST_F(FileStore, TruncatedRecordIsReportedAndSetAside) {
   EXPECT_EQ(again.publishes.size(), 1u);
 }
 
+// Found by fuzz_store (docs/fuzzing.md, F3): "p-007" was loaded as publish 7, which neither
+// set_aside_publish nor remove_publish (both address "p-7") could find: a record handed out that
+// could never be set aside or removed. A name the store does not make is a foreign file.
+TEST_F(FileStore, ZeroPaddedRecordNameIsAForeignFileNotARecord) {
+  FileSessionStore store(load_buf_);
+  ASSERT_TRUE(store.open(dir_));
+  ASSERT_TRUE(store.save_publish(1, make_publish(7, "t", "payload"), Version::V5));
+  ASSERT_EQ(::rename(path("p-7").c_str(), path("p-007").c_str()), 0);
+  Collector c;
+  ASSERT_TRUE(store.load(c));
+  EXPECT_TRUE(c.publishes.empty());
+  EXPECT_TRUE(c.corrupt.empty());
+  EXPECT_EQ(files(), std::vector<std::string>{"p-007"});  // left alone
+}
+
+// A record set aside never replaces an earlier one kept under the same name.
+TEST_F(FileStore, SetAsideNeverReplacesAnEarlierBadFile) {
+  FileSessionStore store(load_buf_);
+  ASSERT_TRUE(store.open(dir_));
+  ASSERT_TRUE(store.save_publish(1, make_publish(4, "t", "first"), Version::V5));
+  ASSERT_TRUE(store.mark_publish_released(4, 2));
+  ASSERT_TRUE(store.set_aside_publish(4));
+  ASSERT_TRUE(store.save_publish(3, make_publish(4, "t", "second"), Version::V5));
+  ASSERT_TRUE(store.set_aside_publish(4));
+  EXPECT_EQ(files(), (std::vector<std::string>{"p-4.2.bad", "p-4.bad", "r-4.bad"}));
+  EXPECT_NE(read("p-4.bad").find("first"), std::string::npos);
+  EXPECT_NE(read("p-4.2.bad").find("second"), std::string::npos);
+  auto missing = store.set_aside_publish(4);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error(), Errc::UnknownPacketId);
+  ASSERT_TRUE(store.clear_session());  // the application's, not the session's: kept
+  EXPECT_EQ(files(), (std::vector<std::string>{"p-4.2.bad", "p-4.bad", "r-4.bad"}));
+}
+
 TEST_F(FileStore, FlippedByteAnywhereIsDetected) {
   FileSessionStore store(load_buf_);
   ASSERT_TRUE(store.open(dir_));

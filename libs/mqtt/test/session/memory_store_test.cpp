@@ -1,5 +1,7 @@
 // Persistence through MemorySessionStore: save, reboot (new Session over the same arena),
 // restore, resume; corruption detected.
+#include <algorithm>
+
 #include "session_test_support.hpp"
 
 namespace edgekit::mqtt::test {
@@ -198,6 +200,103 @@ TEST_F(SessionPersistence, CorruptSlotIsReportedNotLoaded) {
   EXPECT_EQ(restored->publishes, 1u);
   EXPECT_EQ(b2.records[0].publish.topic, "t/2");
   EXPECT_EQ(store.publish_count(), 1u);  // the corrupt slot was set aside
+  EXPECT_EQ(store.set_aside_count(), 1u);  // and kept (its bytes may still be recovered)
+}
+
+// Records the reports of Session::restore (no heap: these tests run under the allocation guard).
+struct Unrestorable final : RestoreObserver {
+  std::array<UnrestorableRecord, 4> records{};
+  std::size_t count = 0;
+  void on_unrestorable(const UnrestorableRecord& r) noexcept override {
+    if (count == records.size()) return;
+    records[count] = r;
+    records[count++].name = {};  // valid during the call only
+  }
+};
+
+Publish stored_publish(std::uint16_t id, std::string_view topic) {
+  Publish p;
+  p.topic = topic;
+  p.payload = as_bytes("m");
+  p.qos = QoS::AtLeastOnce;
+  p.packet_id = id;
+  return p;
+}
+
+// Issue 11: a restore into fewer records than stored failed, and a caller that went on anyway
+// connected and published under the stored packet ids, replacing the stored messages.
+TEST_F(SessionPersistence, FailedRestoreRefusesToConnectAndLeavesTheStoreAsItWas) {
+  {
+    MemorySessionStore store(sb.arena, 256, sb.ids);
+    for (std::uint16_t id = 1; id <= 5; ++id) {
+      ASSERT_TRUE(store.save_publish(id, stored_publish(id, "t"), Version::V5));
+    }
+  }
+  const auto before = sb.arena;
+  MemorySessionStore store(sb.arena, 256, sb.ids, /*adopt_existing=*/true);
+  std::array<OutgoingRecord, 2> two{};
+  std::array<char, 32> id{};
+  Session small(SessionStorage{two, {}, {}, {}, id}, &store);
+  auto r = small.restore();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::SessionStateFull);
+  EXPECT_EQ(small.records_in_use(), 0u);
+  Connect c;
+  c.client_id = "d";
+  auto connect = small.prepare_connect(c, now);
+  ASSERT_FALSE(connect) << "connecting would let new publishes replace the stored ones";
+  EXPECT_EQ(connect.error(), Errc::SessionStateFull);
+  EXPECT_EQ(sb.arena, before);
+
+  SessionBuffers room;
+  Session s(room.storage(), &store);
+  auto restored = s.restore();
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->publishes, 5u);
+}
+
+// Issue 11: a record with a valid checksum but content that is no publish failed the whole
+// restore (every other record was dropped with it).
+TEST_F(SessionPersistence, PublishWithBadContentIsSetAsideReportedAndKept) {
+  {
+    MemorySessionStore store(sb.arena, 256, sb.ids);
+    ASSERT_TRUE(store.save_publish(1, stored_publish(7, "t/bad"), Version::V5));
+    ASSERT_TRUE(store.save_publish(2, stored_publish(8, "t/good"), Version::V5));
+  }
+  // Slot 1 holds packet id 7: its packet type becomes 0 (reserved), and the CRC is made valid.
+  std::byte* slot = sb.arena.data() + 256;
+  constexpr std::size_t kHead = MemorySessionStore::kSlotHeaderSize;
+  slot[kHead] = std::byte{0x02};
+  std::uint32_t len = 0;
+  for (int i = 0; i < 4; ++i) len |= std::to_integer<std::uint32_t>(slot[12 + i]) << (8 * i);
+  const std::uint32_t crc = crc32(Bytes(slot + kHead, len), crc32(Bytes(slot, 16)));
+  for (int i = 0; i < 4; ++i) slot[16 + i] = std::byte((crc >> (8 * i)) & 0xFF);
+  std::array<std::byte, 256> damaged{};
+  std::copy(slot, slot + 256, damaged.begin());
+
+  MemorySessionStore store(sb.arena, 256, sb.ids, /*adopt_existing=*/true);
+  SessionBuffers b;
+  Session s(b.storage(), &store);
+  Unrestorable seen;
+  auto restored = s.restore(&seen);
+  ASSERT_TRUE(restored) << to_string(restored.error());
+  EXPECT_EQ(restored->publishes, 1u);
+  EXPECT_EQ(restored->publishes_set_aside, 1u);
+  ASSERT_EQ(seen.count, 1u);
+  EXPECT_EQ(seen.records[0].kind, StoredRecordKind::Publish);
+  EXPECT_EQ(seen.records[0].packet_id, 7);
+  EXPECT_TRUE(is_malformed(seen.records[0].cause)) << to_string(seen.records[0].cause);
+  EXPECT_EQ(store.set_aside_count(), 1u);
+
+  // A new publish under the same packet id, and a discarded session, leave it as it was.
+  ASSERT_TRUE(store.save_publish(3, stored_publish(7, "t/new"), Version::V5));
+  ASSERT_TRUE(store.clear_session());
+  EXPECT_EQ(slot[0], std::byte{0xE5});  // marked: kind 3, "kept aside"
+  EXPECT_EQ(slot[1], std::byte{3});
+  EXPECT_TRUE(std::equal(slot + 2, slot + 256, damaged.begin() + 2));
+  EXPECT_EQ(store.set_aside_count(), 1u);
+  store.discard_set_aside();  // the application decided
+  EXPECT_EQ(store.set_aside_count(), 0u);
 }
 
 TEST_F(SessionPersistence, PublishTooLargeForASlotIsRefusedAndNotRecorded) {

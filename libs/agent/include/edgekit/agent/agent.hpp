@@ -229,6 +229,28 @@ enum class StatusReason : std::uint8_t {
   ProtocolViolation,   ///< the broker broke the protocol (`error`)
   Disconnected,        ///< `disconnect` was carried out
   Stopped,             ///< `stop`
+  /// During `start`, once per persisted record that could not be restored (its store kept it
+  /// aside, where nothing overwrites it: `FileSessionStore` as `<name>.bad`, see there).
+  /// `detail` says which store ("session store" or "outbox"); `error` why: PersistenceCorrupted
+  /// (failed the store's integrity check: a flipped byte, a truncated file), or for a record
+  /// whose checksum was valid the decode error of its packet (MalformedPacket, ...),
+  /// MalformedPacket for a packet that cannot be a stored QoS 1/2 publish, or
+  /// UnsupportedProtocolVersion (an outbox message stored for the other protocol version).
+  /// `lost` is 1 when the record was a message (its delivery is up to the application now), 0
+  /// for the meta data, a release marker or an inbound QoS 2 id. `record` names it when the
+  /// store found it corrupt ("p-12"), else `packet_id` (the store's key) does. The rest of the
+  /// persisted state is restored and the agent starts.
+  StoredRecordUnusable,
+  /// `start` refused: the persisted state does not fit this configuration, or could not be
+  /// read, and restoring part of it would leave messages behind. Nothing was changed in the
+  /// stores (apart from records reported StoredRecordUnusable, which were set aside); start an
+  /// agent whose configuration holds them. `error`: SessionStateFull (more stored publishes
+  /// than `Config::inflight_records`, inbound QoS 2 ids than `incoming_qos2`, or outbox
+  /// messages than `command_slots`), BufferTooSmall (a store's load buffer is too small for its
+  /// records, or an outbox message is larger than `slot_size`), PersistenceFailed (a read
+  /// failed, or a damaged record could not be set aside), PersistenceCorrupted (two records
+  /// under one packet id); `detail` says which. State Failed, `permanent`.
+  RestoreRefused,
 };
 
 /// A connection state change, given to the status handler (on the agent thread).
@@ -251,7 +273,9 @@ struct Status {
   /// connection, even when the broker resumes the session then.
   std::size_t resubscribe_pending = 0;
   std::size_t requeued = 0;      ///< SessionLost: publishes put back in the queue
-  std::size_t lost = 0;          ///< SessionLost: publishes that could not be requeued
+  /// SessionLost: publishes that could not be requeued. StoredRecordUnusable: 1 when the record
+  /// was a message.
+  std::size_t lost = 0;
   /// SessionLost: QoS 2 publishes the broker had accepted (PUBREC) before it lost them, not
   /// resent (`UncertainQoS2Policy::ReportUncertain`); those of a running caller completed with
   /// DeliveryUncertain, those restored after a restart (no caller any more) only counted here.
@@ -261,6 +285,12 @@ struct Status {
   /// Unreachable: the transport's own error (`TransportFailure::transport_error`), e.g.
   /// tls::Cause::UnknownCa behind `error` ConnectFailed.
   std::error_code transport_error{};
+  /// StoredRecordUnusable: the store's name of a record it found corrupt (valid during the
+  /// call), else empty.
+  std::string_view record{};
+  /// StoredRecordUnusable: the packet id (the store's key) of a record set aside for its
+  /// content, else 0.
+  std::uint16_t packet_id = 0;
 };
 
 /// Receives `Status` reports on the agent thread. May call the agent.
@@ -367,7 +397,8 @@ struct PublishWait {
 /// Persistence of the session (unacknowledged QoS 1/2, inbound QoS 2 ids) and of the outbox
 /// (QoS 1/2 publishes queued but not yet handed to the session), so a restarted device process
 /// delivers all of them. Two stores (e.g. two `FileSessionStore`s in different directories),
-/// opened, outliving the agent.
+/// opened, outliving the agent. What `start` does with records it cannot restore, and with
+/// more than the configuration holds: `StatusReason::StoredRecordUnusable`, `RestoreRefused`.
 struct Persistence {
   mqtt::SessionStore* session = nullptr;
   mqtt::SessionStore* outbox = nullptr;
@@ -402,7 +433,11 @@ class Agent {
   void set_status_handler(StatusHandler handler) noexcept;
 
   /// Restores persisted state (outbox and session) and starts the agent thread, which connects.
-  /// Returns false when the thread or the wake-up could not be created or was started already.
+  /// Records that cannot be restored are reported (StoredRecordUnusable, on the calling thread)
+  /// and kept aside in their store. Returns false when the thread or the wake-up could not be
+  /// created, when it was started already, or when the persisted state was refused
+  /// (RestoreRefused reported on the calling thread; see there: nothing is lost, start an agent
+  /// with room for it).
   [[nodiscard]] bool start() noexcept;
 
   /// Queues a publish (any QoS). Copies the message (topic, payload, properties) into a slot;

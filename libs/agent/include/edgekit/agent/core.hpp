@@ -70,7 +70,9 @@ class AgentCore {
   /// for input can be woken (the thread driver's `Wakeup::wake`). Optional.
   void set_wake(void (*function)(void* context), void* context) noexcept;
   /// Restores the persisted outbox and session and opens the intake: commands are accepted and
-  /// the next `step` connects. Returns false when started already.
+  /// the next `step` connects. Returns false when started already, or when the persisted state
+  /// was refused (reported RestoreRefused; the intake stays closed: commands get NotStarted).
+  /// Records that cannot be restored are reported (StoredRecordUnusable) from inside this call.
   [[nodiscard]] bool start() noexcept;
 
   // --- Commands (any thread; as the `Agent` calls of the same names) ----------------------------

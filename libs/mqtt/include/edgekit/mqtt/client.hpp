@@ -106,6 +106,10 @@ class Client {
   /// must hold the largest CONNECT/SUBSCRIBE/PUBLISH header the application sends (otherwise
   /// that call returns Errc::BufferTooSmall). Persistence (surviving a reboot) is the
   /// session's: give it a `SessionStore` and call `Session::restore` before the first connect.
+  /// A failed restore (more stored than the session holds, a store that cannot be read) leaves
+  /// a session that refuses to connect (`connect` returns the restore's error) rather than one
+  /// whose new publishes would replace the stored messages; records it could not restore are
+  /// reported to the restore's `RestoreObserver` and kept aside in the store.
   Client(transport::Transport& transport, const Clock& clock, Session& session,
          MutableBytes receive_buffer, MutableBytes send_buffer, EventHandler handler = {}) noexcept;
   /// A client without a transport yet (a member of a class whose connection is made later):

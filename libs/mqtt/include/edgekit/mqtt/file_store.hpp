@@ -13,7 +13,13 @@
 /// old or its new content, never a mix. `load` deletes leftover `*.tmp` files (writes a crash
 /// interrupted) and checks every record: a truncated or corrupted file (CRC, length, magic) is
 /// reported through `SessionStoreVisitor::on_corrupt`, renamed to `<name>.bad` for inspection,
-/// and never loaded.
+/// and never loaded. A publish the session cannot restore (`set_aside_publish`) is renamed the
+/// same way. A `.bad` file is never replaced: when `<name>.bad` exists already the next is
+/// `<name>.2.bad`, then `.3.bad`, ... They stay until the application removes them (no call of
+/// the store deletes or reads them), so a message that could not be restored can still be
+/// recovered by hand; a record that cannot be renamed makes `load` fail (PersistenceFailed)
+/// rather than being deleted. A record file that someone else deletes leaves no trace: the
+/// store cannot tell it from one that was never written.
 ///
 /// Memory: no heap use by the store itself (the C library's directory functions may allocate).
 /// `load` reads records into the caller's `load_buffer`; the views it hands out stay valid until
@@ -55,9 +61,13 @@ class FileSessionStore final : public SessionStore {
   /// Errors: PersistenceFailed, StringTooLong (client id over 65535 bytes).
   [[nodiscard]] Result<void> save_meta(const SessionMeta& meta) noexcept override;
   [[nodiscard]] Result<void> clear_session() noexcept override;
-  /// Errors: PersistenceFailed, BufferTooSmall (load_buffer too small), and any error the
-  /// visitor returns.
+  /// Errors: PersistenceFailed (a read failed, or a corrupt record could not be renamed aside),
+  /// BufferTooSmall (load_buffer too small for the records: nothing was changed but the records
+  /// already set aside), and any error the visitor returns.
   [[nodiscard]] Result<void> load(SessionStoreVisitor& visitor) noexcept override;
+  /// Renames `p-<id>` (and `r-<id>`) to the first free `.bad` name (see the file comment).
+  /// Errors: NotConnected (not opened), UnknownPacketId, PersistenceFailed.
+  [[nodiscard]] Result<void> set_aside_publish(std::uint16_t packet_id) noexcept override;
 
   /// The directory in use (empty before `open`).
   [[nodiscard]] std::string_view directory() const noexcept { return {dir_, dir_length_}; }

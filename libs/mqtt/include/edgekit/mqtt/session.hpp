@@ -220,6 +220,36 @@ struct RestoreSummary {
   std::size_t publishes = 0;         ///< outgoing publishes restored
   std::size_t incoming_qos2 = 0;     ///< inbound QoS 2 ids restored
   std::size_t corrupt = 0;           ///< records the store found corrupt (reported, not loaded)
+  /// Stored publishes (messages) that were not restored: corrupt ones, and those whose checksum
+  /// was valid but whose content the session cannot resend. Each was kept aside in the store
+  /// and reported to the `RestoreObserver`; unless the application recovers it from there, the
+  /// message is lost.
+  std::size_t publishes_set_aside = 0;
+};
+
+/// A stored record that `Session::restore` did not restore. It is kept aside in the store
+/// (never overwritten; see `SessionStore::set_aside_publish`).
+struct UnrestorableRecord {
+  StoredRecordKind kind = StoredRecordKind::Publish;  ///< Publish: a message is lost
+  /// The store's name of the record when the store found it corrupt ("p-12", "slot 3"; valid
+  /// during the call); empty when the session set it aside (then `packet_id` names it).
+  std::string_view name;
+  /// The packet id of a publish the session set aside; 0 when the store found it corrupt.
+  std::uint16_t packet_id = 0;
+  /// Why: PersistenceCorrupted (failed the store's integrity check: checksum, length, format);
+  /// for a publish with a valid checksum, the decode error of its packet (MalformedPacket, ...)
+  /// or MalformedPacket for a packet that decodes but cannot be a stored QoS 1/2 publish (QoS 0,
+  /// packet id 0 or not the one it is stored under, released but not QoS 2).
+  Errc cause = Errc::PersistenceCorrupted;
+};
+
+/// Told about each record `Session::restore` could not restore, as it is found.
+class RestoreObserver {
+ public:
+  virtual void on_unrestorable(const UnrestorableRecord& record) noexcept = 0;
+
+ protected:
+  ~RestoreObserver() = default;
 };
 
 /// The state of one MQTT client session. See the file comment.
@@ -235,12 +265,24 @@ class Session {
 
   /// Loads the session from the store (after a reboot), before the first connect: outgoing
   /// publishes (queued for resend once a CONNACK with session_present = 1 arrives), inbound QoS 2
-  /// ids, client id, protocol version, session expiry. Corrupt records are counted, not loaded.
+  /// ids, client id, protocol version, session expiry.
+  /// Records that cannot be restored are never dropped silently and never overwritten later:
+  /// corrupt ones (the store's integrity check) and publishes whose checksum is valid but whose
+  /// content cannot be resent are kept aside in the store, counted (`RestoreSummary`) and
+  /// reported one by one to `observer` (may be null); the rest of the session is restored.
+  /// A capacity mismatch is refused, not half restored: more stored publishes than
+  /// `storage.outgoing` holds, or more inbound QoS 2 ids than `incoming_qos2`, fail with
+  /// SessionStateFull, and a store that cannot load its records (e.g. BufferTooSmall) fails with
+  /// its error. Then the store is left as it was (except records already set aside) and the
+  /// session stays empty and refuses to connect (`prepare_connect` returns the same error), so
+  /// that no new publish reuses a stored packet id and replaces a stored message: restore again
+  /// with more room, or, to give the stored session up, clear the store (`clear_session`) and
+  /// restore again.
   /// Errors: AlreadyConnected; InvalidArgument (no store); ProtocolError (records already in
-  /// use: restore only a fresh session); PersistenceFailed; SessionStateFull
-  /// (more stored records than `storage.outgoing` / `incoming_qos2` hold); MalformedPacket and
-  /// other decode errors for a stored packet that passed its integrity check but does not decode.
-  [[nodiscard]] Result<RestoreSummary> restore() noexcept;
+  /// use: restore only a fresh session); SessionStateFull (see above); PersistenceFailed (a read
+  /// failed, or a record could not be set aside); PersistenceCorrupted (two stored publishes
+  /// under one packet id); and the store's own load errors (FileSessionStore: BufferTooSmall).
+  [[nodiscard]] Result<RestoreSummary> restore(RestoreObserver* observer = nullptr) noexcept;
 
   // --- Connection -----------------------------------------------------------------------------
 
@@ -250,7 +292,8 @@ class Session {
   /// what the storage can hold (lowering, never raising, what the caller set). Resets per-
   /// connection state (topic aliases, keep-alive, flow control).
   /// Errors: AlreadyConnected; ProtocolVersionDisabled; BufferTooSmall (the client id does not
-  /// fit `SessionStorage::client_id`).
+  /// fit `SessionStorage::client_id`); the error of the last `restore` when it failed (see
+  /// there: connecting would overwrite the stored session).
   [[nodiscard]] Result<void> prepare_connect(Connect& connect, Instant now) noexcept;
 
   /// Handles CONNACK. On success the session is connected: server limits are taken from the
@@ -434,6 +477,8 @@ class Session {
   std::uint32_t next_sequence_ = 1;
   std::uint32_t session_expiry_ = 0;
   std::uint32_t connect_session_expiry_ = 0;
+  /// The error of a failed `restore`: the store holds a session this one does not have.
+  Errc restore_error_ = Errc::Ok;
 
   // Per connection.
   std::uint16_t requested_keep_alive_ = 0;

@@ -52,6 +52,9 @@ struct SessionMeta {
 
 /// One outgoing publish as a store hands it back from `load`.
 struct StoredPublish {
+  /// The packet id the store keeps the record under (what `save_publish` was given; the file
+  /// store takes it from the file name). A record whose packet decodes to another id is damaged.
+  std::uint16_t packet_id = 0;
   /// Send order assigned by the session; resends happen in increasing order [MQTT-4.6.0-1].
   std::uint32_t sequence = 0;
   StoredPublishState state = StoredPublishState::AwaitAck;
@@ -62,13 +65,25 @@ struct StoredPublish {
   Bytes packet;
 };
 
+/// What kind of record a store keeps (for reports about records it could not use).
+enum class StoredRecordKind : std::uint8_t {
+  Meta,          ///< the session meta data (version, client id, expiry): no message
+  Publish,       ///< an outgoing QoS 1/2 publish: a message
+  Released,      ///< the file store's release marker of a publish (PUBREC received): no message
+  IncomingQoS2,  ///< an inbound QoS 2 packet id awaiting PUBREL: no message of ours
+};
+
 /// What a store found that it could not use. Reported through `SessionStoreVisitor`; the store
-/// never hands such data to the session as if it were valid.
+/// never hands such data to the session as if it were valid, and never throws its bytes away:
+/// it keeps them aside (see `SessionStore::set_aside_publish`) for the application.
 struct CorruptRecord {
   /// Identifies the record for a log line (a file name in the file store, "slot N" in the
   /// memory store). Valid for the duration of the call.
   std::string_view name;
   Errc error = Errc::PersistenceCorrupted;  ///< PersistenceCorrupted or MalformedPacket
+  /// What the record was, as far as the store can tell (the file store: from its name; the
+  /// memory store: slot 0 is the meta, every other slot a publish).
+  StoredRecordKind kind = StoredRecordKind::Publish;
 };
 
 /// Receives what `SessionStore::load` finds. Returning an error stops the load, which returns
@@ -128,6 +143,15 @@ class SessionStore {
   /// Hands everything stored to `visitor` (meta first). Views passed to the visitor point into
   /// the store's memory; see `StoredPublish::packet` for how long they stay valid.
   [[nodiscard]] virtual Result<void> load(SessionStoreVisitor& visitor) noexcept = 0;
+  /// Keeps the stored publish with `packet_id` (and its release marker) aside: a record the
+  /// session could not restore (its checksum is valid but its content is not a publish it can
+  /// resend). From then on it is no record of the session: `load` does not hand it out again,
+  /// and neither a `save_publish` of the same packet id nor `remove_publish` nor
+  /// `clear_session` overwrites or removes it. Its bytes stay until the application removes
+  /// them (each store says where they are). May be called from inside `load`, for the publish
+  /// being visited. Errors: UnknownPacketId (no such publish); PersistenceFailed (it could not
+  /// be moved; it is unchanged, and must not be written over: do not go on with the session).
+  [[nodiscard]] virtual Result<void> set_aside_publish(std::uint16_t packet_id) noexcept = 0;
 
  protected:
   ~SessionStore() = default;
@@ -163,8 +187,18 @@ class MemorySessionStore final : public SessionStore {
   [[nodiscard]] Result<void> remove_incoming_qos2(std::uint16_t packet_id) noexcept override;
   [[nodiscard]] Result<void> save_meta(const SessionMeta& meta) noexcept override;
   [[nodiscard]] Result<void> clear_session() noexcept override;
-  /// Corrupt slots are reported through `SessionStoreVisitor::on_corrupt` and freed.
+  /// Corrupt slots are reported through `SessionStoreVisitor::on_corrupt` and kept aside as
+  /// `set_aside_publish` does (a corrupt meta slot is freed: it holds no message). Slots kept
+  /// aside are skipped without a report.
   [[nodiscard]] Result<void> load(SessionStoreVisitor& visitor) noexcept override;
+  /// Marks the publish's slot as kept aside: its bytes stay in the arena, it is never loaded,
+  /// reused or cleared until `discard_set_aside`. Errors: UnknownPacketId.
+  [[nodiscard]] Result<void> set_aside_publish(std::uint16_t packet_id) noexcept override;
+
+  /// Number of slots kept aside (corrupt, or set aside by the session).
+  [[nodiscard]] std::size_t set_aside_count() const noexcept;
+  /// The application decided: frees every slot kept aside (their bytes are lost).
+  void discard_set_aside() noexcept;
 
   /// Number of publishes stored.
   [[nodiscard]] std::size_t publish_count() const noexcept;
@@ -182,6 +216,7 @@ class MemorySessionStore final : public SessionStore {
   std::span<std::byte> arena_;
   std::size_t slot_size_;
   std::span<std::uint16_t> incoming_;  // 0 = free
+  std::size_t visiting_ = 0;           // the publish slot `load` is handing out (0: none)
 };
 
 /// CRC-32 (IEEE 802.3, reflected, as in zlib) of `data`, continuing from `crc` (start with 0).
