@@ -621,20 +621,6 @@ Result<void> Session::begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) n
       &unsubscribe);
 }
 
-Result<void> Session::begin_subscribe(Subscribe& subscribe, Instant now,
-                                      std::size_t encoded) noexcept {
-  (void)now;
-  return begin_request(OutgoingState::AwaitSubAck, subscribe.packet_id, nullptr, nullptr,
-                       encoded);
-}
-
-Result<void> Session::begin_unsubscribe(Unsubscribe& unsubscribe, Instant now,
-                                        std::size_t encoded) noexcept {
-  (void)now;
-  return begin_request(OutgoingState::AwaitUnsubAck, unsubscribe.packet_id, nullptr, nullptr,
-                       encoded);
-}
-
 void Session::on_sent(Instant now) noexcept {
   last_sent_ = now;
 }

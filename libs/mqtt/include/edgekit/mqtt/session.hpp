@@ -322,10 +322,19 @@ class Session {
   /// As the two above, for a driver that has just called `encoded_size(request, version())`
   /// (with any packet id) and passes its result as `encoded`: the session does not validate and
   /// measure the request a second time. Errors: as `begin_subscribe`, but no encode errors.
+  /// (Inline, so that a driver choosing between the two makes one call: code size.)
   [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe, Instant now,
-                                             std::size_t encoded) noexcept;
+                                             std::size_t encoded) noexcept {
+    (void)now;
+    return begin_request(OutgoingState::AwaitSubAck, subscribe.packet_id, nullptr, nullptr,
+                         encoded);
+  }
   [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, Instant now,
-                                               std::size_t encoded) noexcept;
+                                               std::size_t encoded) noexcept {
+    (void)now;
+    return begin_request(OutgoingState::AwaitUnsubAck, unsubscribe.packet_id, nullptr, nullptr,
+                         encoded);
+  }
 
   /// The driver wrote a packet (any packet) at `now`: restarts the keep-alive interval.
   void on_sent(Instant now) noexcept;
