@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "edgekit/testing/alloc_guard.hpp"
 
@@ -41,6 +42,29 @@ TEST_F(ResultVoid, AnOptedInErrorTypeKeepsSuccessAndEveryError) {
   EXPECT_EQ(copy.error(), ZeroIsOk::Worse);
   copy = ok;
   EXPECT_TRUE(copy.has_value());
+}
+
+// With a small trivially copyable value: trivially copyable itself (so a register return on
+// ARM), the error beside the value.
+static_assert(std::is_trivially_copyable_v<Result<std::uint16_t, ZeroIsOk>>);
+static_assert(sizeof(Result<std::uint16_t, ZeroIsOk>) <= 4);
+static_assert(!std::is_trivially_copyable_v<Result<std::uint16_t, ZeroIsAnError>>);
+
+TEST_F(ResultVoid, AnOptedInErrorTypeWithAValueKeepsTheValueOrTheError) {
+  const Result<std::uint16_t, ZeroIsOk> zero = std::uint16_t{0};
+  ASSERT_TRUE(zero.has_value());
+  EXPECT_EQ(*zero, 0);
+  const Result<std::uint16_t, ZeroIsOk> value = std::uint16_t{0xBEEF};
+  ASSERT_TRUE(value);
+  EXPECT_EQ(value.value(), 0xBEEF);
+  const Result<std::uint16_t, ZeroIsOk> bad = fail(ZeroIsOk::Worse);
+  EXPECT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error(), ZeroIsOk::Worse);
+  EXPECT_EQ(bad.value_or(7), 7);
+  Result<std::uint16_t, ZeroIsOk> copy = bad;
+  EXPECT_EQ(copy.error(), ZeroIsOk::Worse);
+  copy = value;
+  EXPECT_EQ(*copy, 0xBEEF);
 }
 
 TEST_F(ResultVoid, AnErrorTypeThatDidNotOptInMayFailWithItsZeroValue) {

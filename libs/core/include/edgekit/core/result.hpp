@@ -131,6 +131,53 @@ struct VoidResultZero {
 };
 }  // namespace detail
 
+/// `Result<T, E>` for an opted-in `E` (see kZeroErrorMeansSuccess) and a trivially copyable `T`:
+/// the value beside the error, no flag, and trivially copyable itself. Why (code size): the ARM
+/// ABI returns a class with a user-provided copy constructor or destructor through memory
+/// whatever its size, and copies it through that constructor; this one fits a register when
+/// small (`Result<std::uint16_t>`), is copied as plain bytes when larger, and a failure needs
+/// no flag. On failure the value is left unconstructed and never read.
+template <class T, class E>
+  requires(kZeroErrorMeansSuccess<E> && std::is_trivially_copyable_v<T>)
+class [[nodiscard]] Result<T, E> {
+ public:
+  using value_type = T;
+  using error_type = E;
+
+  constexpr Result(const T& v) : value_(v) {}
+  template <class... Args>
+  constexpr explicit Result(std::in_place_t, Args&&... args)
+      : value_(std::forward<Args>(args)...) {}
+  template <class G>
+    requires std::is_convertible_v<G, E>
+  constexpr Result(Unexpected<G> u) : error_(static_cast<E>(u.error)) {
+    assert(error_ != E{});
+  }
+
+  [[nodiscard]] constexpr bool has_value() const { return error_ == E{}; }
+  [[nodiscard]] constexpr explicit operator bool() const { return has_value(); }
+
+  [[nodiscard]] constexpr T& value() & { assert(has_value()); return value_; }
+  [[nodiscard]] constexpr const T& value() const& { assert(has_value()); return value_; }
+  [[nodiscard]] constexpr T&& value() && { assert(has_value()); return std::move(value_); }
+  [[nodiscard]] constexpr T& operator*() & { return value(); }
+  [[nodiscard]] constexpr const T& operator*() const& { return value(); }
+  [[nodiscard]] constexpr T* operator->() { return &value(); }
+  [[nodiscard]] constexpr const T* operator->() const { return &value(); }
+  [[nodiscard]] constexpr E error() const { assert(!has_value()); return error_; }
+
+  template <class U>
+  [[nodiscard]] constexpr T value_or(U&& fallback) const& {
+    return has_value() ? value_ : static_cast<T>(std::forward<U>(fallback));
+  }
+
+ private:
+  union {
+    T value_;  // active only with has_value()
+  };
+  E error_{};
+};
+
 /// `Result<void, E>`: success, or an error.
 template <class E>
 class [[nodiscard]] Result<void, E> {
