@@ -357,27 +357,59 @@ template <std::size_t I>
 Errc decode_alternative(Bytes frame, Version v, Packet& out) noexcept {
   return dec(frame, v, out.emplace<I>());
 }
+
+// Makes alternative I of `out` (PUBACK..PUBCOMP, DISCONNECT or AUTH) and points at its fields,
+// for the one call of dec_ack that decodes all six shapes.
+template <std::size_t I>
+Properties* ack_fields(Packet& out, std::uint16_t*& id, ReasonCode*& rc) noexcept {
+  auto& a = out.emplace<I>();
+  if constexpr (requires { a.packet_id; }) id = &a.packet_id;
+  rc = &a.reason_code;
+  return &a.properties;
+}
+
+// The same for SUBACK and UNSUBACK and their one call of dec_suback.
+template <std::size_t I>
+Properties* suback_fields(Packet& out, std::uint16_t*& id, ReasonCodes*& codes) noexcept {
+  auto& a = out.emplace<I>();
+  id = &a.packet_id;
+  codes = &a.reason_codes;
+  return &a.properties;
+}
 }  // namespace
 
 Result<void> decode_from_server(Bytes frame, Version version, Packet& out) noexcept {
   if (frame.empty()) return fail(Errc::MalformedPacket);
   Errc e = Errc::Ok;
+  const std::uint8_t type = static_cast<std::uint8_t>(frame[0]) >> 4;
+  // The acks, DISCONNECT and AUTH share one decoder, and so do SUBACK and UNSUBACK: only making
+  // the typed alternative differs per type, and one call of dec_ack (or dec_suback, when
+  // `codes` is set) below serves them all (code size).
+  Properties* ack = nullptr;
+  std::uint16_t* id = nullptr;
+  ReasonCode* rc = nullptr;
+  ReasonCodes* codes = nullptr;
   // Only what a server may send a client. CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ go from
   // client to server only (spec 2.1.2), so their decoders stay out of a client image.
-  switch (static_cast<std::uint8_t>(frame[0]) >> 4) {
+  switch (type) {
     case 2: e = decode_alternative<1>(frame, version, out); break;
     case 3: e = decode_alternative<2>(frame, version, out); break;
-    case 4: e = decode_alternative<3>(frame, version, out); break;
-    case 5: e = decode_alternative<4>(frame, version, out); break;
-    case 6: e = decode_alternative<5>(frame, version, out); break;
-    case 7: e = decode_alternative<6>(frame, version, out); break;
-    case 9: e = decode_alternative<8>(frame, version, out); break;
-    case 11: e = decode_alternative<10>(frame, version, out); break;
+    case 4: ack = ack_fields<3>(out, id, rc); break;
+    case 5: ack = ack_fields<4>(out, id, rc); break;
+    case 6: ack = ack_fields<5>(out, id, rc); break;
+    case 7: ack = ack_fields<6>(out, id, rc); break;
+    case 9: ack = suback_fields<8>(out, id, codes); break;
+    case 11: ack = suback_fields<10>(out, id, codes); break;
     case 13: e = decode_alternative<12>(frame, version, out); break;
-    case 14: e = decode_alternative<13>(frame, version, out); break;
-    case 15: e = decode_alternative<14>(frame, version, out); break;
+    case 14: ack = ack_fields<13>(out, id, rc); break;
+    case 15: ack = ack_fields<14>(out, id, rc); break;
     case 0: e = Errc::InvalidPacketType; break;  // [MQTT-2.1.2] type 0 is reserved
     default: e = Errc::ProtocolError; break;
+  }
+  if (ack != nullptr) {
+    const auto t = static_cast<PacketType>(type);
+    e = codes != nullptr ? dec_suback(frame, version, t, *id, *codes, *ack)
+                         : dec_ack(frame, version, t, id, *rc, *ack);
   }
   if (e != Errc::Ok) return fail(e);
   return {};

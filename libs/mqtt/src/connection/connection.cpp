@@ -512,7 +512,9 @@ Result<std::uint16_t> Connection::request(std::span<const Subscription> subscrip
   if (!size) return fail(size.error());
   EDGEKIT_TRY(reserve(*size));
   id = 0;
-  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now) : session_->begin_unsubscribe(u, now));
+  // Measured (and validated) above: the session need not do it again.
+  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now, *size)
+                  : session_->begin_unsubscribe(u, now, *size));
   const MutableBytes tail = tx_.subspan(tx_tail_);
   const auto n = sub ? encode(s, version_, tail) : encode(u, version_, tail);
   if (!n) return fail(n.error());
@@ -531,9 +533,9 @@ Result<void> Connection::ping(Instant now) noexcept {
 Result<void> Connection::disconnect(ReasonCode reason, const Properties& properties,
                                     Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  Disconnect d;
-  d.reason_code = reason;
-  d.properties = properties;
+  // Copy-constructed in place: a default-constructed Disconnect whose properties are then
+  // assigned runs the Properties constructor for nothing (code size).
+  const Disconnect d{reason, properties};
   if (!switches::is_v5(version_) && reason != ReasonCode::Success) {
     return fail(Errc::InvalidArgument);
   }
@@ -690,117 +692,128 @@ bool Connection::handle_frame(Event& e, Instant now) noexcept {
   handled_quietly_ = false;
   if (rx_pos_ == rx_len_) return false;
   const Bytes held(rx_.data() + rx_pos_, rx_len_ - rx_pos_);
+  // Every fatal path below ends the same way: close with `error` (and, to an MQTT 5 server,
+  // `reason`), then report it (one exit: code size).
+  Errc error = Errc::Ok;
+  std::optional<ReasonCode> reason;
   // The receive buffer is the largest packet we accept; MQTT 5 servers were told so in CONNECT.
   const auto frame = read_frame(held, static_cast<std::uint32_t>(rx_.size()));
   if (!frame) {
-    if (frame.error() == Errc::PacketTooLarge) {
+    error = frame.error();
+    reason = ReasonCode::MalformedPacket;
+    if (error == Errc::PacketTooLarge) {
       // Never dropped silently: the application hears IncomingPacketTooLarge, an MQTT 5 server
       // hears 0x95 (MQTT 5 spec 3.1.2.11.4, 4.13), a 3.1.1 connection can only be closed.
-      close(Errc::IncomingPacketTooLarge, ReasonCode::PacketTooLarge, now);
-    } else {
-      close(frame.error(), ReasonCode::MalformedPacket, now);
+      error = Errc::IncomingPacketTooLarge;
+      reason = ReasonCode::PacketTooLarge;
     }
-    return next_notice(e);
+    goto fatal;
   }
   if (!frame->complete) return false;
   // No room for the ack this packet may need: it waits in the receive buffer until the driver
   // has written (a slow socket slows the connection down, it does not fail it).
   if (!room_for(kAckRoom)) return false;
-  const std::size_t size = frame->header.packet_size();
-  const Bytes bytes = held.first(size);
-  rx_pos_ += static_cast<std::uint32_t>(size);
-  ++packets_received_;
-
-  // Starts as the empty alternative: decode_from_server constructs the one it decodes.
-  packet_.emplace<PingResp>();
-  if (auto decoded = decode_from_server(bytes, version_, packet_); !decoded) {
-    close(decoded.error(), disconnect_reason_for(decoded.error()), now);
-    return next_notice(e);
+  {
+    const std::size_t size = frame->header.packet_size();
+    rx_pos_ += static_cast<std::uint32_t>(size);
+    ++packets_received_;
+    // Starts as the empty alternative: decode_from_server constructs the one it decodes.
+    packet_.emplace<PingResp>();
+    if (auto decoded = decode_from_server(held.first(size), version_, packet_); !decoded) {
+      error = decoded.error();
+      reason = disconnect_reason_for(error);
+      goto fatal;
+    }
   }
-  const PacketType type = type_of(packet_);
   // The first packet from the server must be CONNACK [MQTT-3.2.0-1].
-  if (state_ == ConnectionState::Connecting && type != PacketType::ConnAck) {
-    close(Errc::ProtocolError, ReasonCode::ProtocolError, now);
-    return next_notice(e);
+  if (state_ == ConnectionState::Connecting && type_of(packet_) != PacketType::ConnAck) {
+    error = Errc::ProtocolError;
+    reason = ReasonCode::ProtocolError;
+    goto fatal;
   }
-
-  auto in = session_->on_packet(packet_, now);
-  if (!in) {
-    if (type == PacketType::ConnAck && in.error() == Errc::ConnectionRefused) {
-      // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
-      server_reason_ = std::get_if<ConnAck>(&packet_)->reason_code;
-      close(Errc::ConnectionRefused, std::nullopt, now);
-    } else {
-      close(in.error(), disconnect_reason_for(in.error()), now);
+  {
+    auto in = session_->on_packet(packet_, now);
+    if (!in) {
+      error = in.error();
+      if (type_of(packet_) == PacketType::ConnAck && error == Errc::ConnectionRefused) {
+        // The server closes the connection after a refusal (spec 3.2.2.2); nothing to send.
+        server_reason_ = std::get_if<ConnAck>(&packet_)->reason_code;
+      } else {
+        reason = disconnect_reason_for(error);
+      }
+      goto fatal;
     }
-    return next_notice(e);
-  }
+    const PacketType type = type_of(packet_);
+    e = Event{};
+    if (in->connack) {
+      state_ = ConnectionState::Connected;
+      keep_alive_s_ = session_->keep_alive();
+      resends_left_ = static_cast<std::uint32_t>(in->connack->resend_count);
+      resends_due_ = resends_left_ > 0;
+      losses_due_ = in->connack->lost_count > 0;
+      // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
+      // Receive Maximum lets through; the rest follow as acknowledgements arrive.
+      pump(now);
+      e.type = EventType::Connected;
+      e.connack = std::get_if<ConnAck>(&packet_);
+      e.session_present = in->connack->session_present;
+      return true;
+    }
 
-  e = Event{};
-  if (in->connack) {
-    state_ = ConnectionState::Connected;
-    keep_alive_s_ = session_->keep_alive();
-    resends_left_ = static_cast<std::uint32_t>(in->connack->resend_count);
-    resends_due_ = resends_left_ > 0;
-    losses_due_ = in->connack->lost_count > 0;
-    // session_present = 1: resend in the original order [MQTT-4.4.0-1], as far as the server's
-    // Receive Maximum lets through; the rest follow as acknowledgements arrive.
-    pump(now);
-    e.type = EventType::Connected;
-    e.connack = std::get_if<ConnAck>(&packet_);
-    e.session_present = in->connack->session_present;
-    return true;
-  }
-
-  if (in->deliver) {
-    // Acked at the next poll: after the application has seen the message, and never when the
-    // application disconnects in between (the server then resends it on resume).
+    if (in->deliver) {
+      // Acked at the next poll: after the application has seen the message, and never when the
+      // application disconnects in between (the server then resends it on resume).
+      if (in->reply) {
+        reply_ = *in->reply;
+        reply_due_ = true;
+      }
+      e.type = EventType::MessageReceived;
+      e.message = std::get_if<Publish>(&packet_);
+      e.packet_id = e.message->packet_id;
+      return true;
+    }
     if (in->reply) {
-      reply_ = *in->reply;
-      reply_due_ = true;
+      (void)queue_ack(*in->reply);  // room was checked above
     }
-    e.type = EventType::MessageReceived;
-    e.message = std::get_if<Publish>(&packet_);
-    e.packet_id = e.message->packet_id;
-    return true;
-  }
-  if (in->reply) {
-    (void)queue_ack(*in->reply);  // room was checked above
+
+    if (in->completion) {
+      const Completion& c = *in->completion;
+      e.type = EventType::PublishCompleted;
+      e.packet_id = c.packet_id;
+      e.reason_code = c.reason_code;
+      e.properties = properties_of(packet_);
+      if (c.kind != OperationKind::Publish) {
+        // SUBACK or UNSUBACK whose id the session matched to a pending request.
+        e.type = c.kind == OperationKind::Subscribe ? EventType::SubscribeCompleted
+                                                    : EventType::UnsubscribeCompleted;
+        e.reason_codes = reason_codes_of(packet_);
+      }
+      // A completion frees Receive Maximum quota: resends held back by it go now, before any new
+      // publish (the session refuses those while resends wait).
+      resends_due_ = resends_left_ > 0;
+      pump(now);
+      return true;
+    }
+    if (type == PacketType::PingResp) {
+      e.type = EventType::PingResponse;
+      return true;
+    }
+    if (in->server_disconnect) {
+      server_reason_ = *in->server_disconnect;
+      e.type = EventType::ServerDisconnected;
+      e.reason_code = *in->server_disconnect;
+      e.error = Errc::ServerDisconnected;
+      e.properties = properties_of(packet_);
+      close(Errc::ServerDisconnected, std::nullopt, now);
+      return true;
+    }
+    handled_quietly_ = true;
+    return false;
   }
 
-  if (in->completion) {
-    const Completion& c = *in->completion;
-    e.type = EventType::PublishCompleted;
-    e.packet_id = c.packet_id;
-    e.reason_code = c.reason_code;
-    e.properties = properties_of(packet_);
-    if (c.kind != OperationKind::Publish) {
-      // SUBACK or UNSUBACK whose id the session matched to a pending request.
-      e.type = c.kind == OperationKind::Subscribe ? EventType::SubscribeCompleted
-                                                  : EventType::UnsubscribeCompleted;
-      e.reason_codes = reason_codes_of(packet_);
-    }
-    // A completion frees Receive Maximum quota: resends held back by it go now, before any new
-    // publish (the session refuses those while resends wait).
-    resends_due_ = resends_left_ > 0;
-    pump(now);
-    return true;
-  }
-  if (type == PacketType::PingResp) {
-    e.type = EventType::PingResponse;
-    return true;
-  }
-  if (in->server_disconnect) {
-    server_reason_ = *in->server_disconnect;
-    e.type = EventType::ServerDisconnected;
-    e.reason_code = *in->server_disconnect;
-    e.error = Errc::ServerDisconnected;
-    e.properties = properties_of(packet_);
-    close(Errc::ServerDisconnected, std::nullopt, now);
-    return true;
-  }
-  handled_quietly_ = true;
-  return false;
+fatal:
+  close(error, reason, now);
+  return next_notice(e);
 }
 
 // --- Time ----------------------------------------------------------------------------------------

@@ -579,19 +579,23 @@ Result<void> Session::begin_publish(Publish& publish, Instant now, std::size_t e
 }
 
 // SUBSCRIBE and UNSUBSCRIBE: one non-template path for both (code size); `size` is the typed
-// encoded_size of `packet`, called once the id is assigned.
+// encoded_size of `packet`, called once the id is assigned, or null when the driver measured
+// the request already (`encoded`).
 Result<void> Session::begin_request(OutgoingState state, std::uint16_t& packet_id,
                                     Result<std::size_t> (*size)(const void*, Version) noexcept,
-                                    const void* packet) noexcept {
+                                    const void* packet, std::size_t encoded) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
   OutgoingRecord* rec = free_record();
   if (rec == nullptr) return fail(Errc::SessionStateFull);
   auto id = allocate_packet_id();
   if (!id) return fail(id.error());
   packet_id = *id;
-  auto n = size(packet, version_);
-  if (!n) return fail(n.error());
-  if (*n > server_max_packet_) return fail(Errc::PacketTooLarge);
+  if (size != nullptr) {
+    auto n = size(packet, version_);
+    if (!n) return fail(n.error());
+    encoded = *n;
+  }
+  if (encoded > server_max_packet_) return fail(Errc::PacketTooLarge);
   clear_record(*rec);
   rec->state = state;
   rec->packet_id = packet_id;

@@ -62,5 +62,18 @@ TEST_F(ErrcGroups, IsMalformedAgreesWithTheNumericRuleItReplaces) {
   }
 }
 
+// Errc::Ok is zero and opts in (errc.hpp): a Result<void> is the error alone, one byte, which a
+// 32-bit target returns in a register (code size, docs/sizes.md).
+static_assert(static_cast<int>(Errc::Ok) == 0);
+static_assert(sizeof(Result<void>) == sizeof(Errc));
+
+TEST_F(ErrcGroups, AResultWithoutAValueIsItsErrorAlone) {
+  const Result<void> ok;
+  EXPECT_TRUE(ok.has_value());
+  const Result<void> failed = fail(Errc::Timeout);
+  EXPECT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error(), Errc::Timeout);
+}
+
 }  // namespace
 }  // namespace edgekit::mqtt::test

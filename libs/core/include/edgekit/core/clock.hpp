@@ -14,7 +14,13 @@ namespace edgekit {
 using Duration = std::chrono::milliseconds;
 struct Instant {
   Duration since_origin{0};
-  friend constexpr auto operator<=>(const Instant&, const Instant&) = default;
+  // Written out rather than a defaulted <=>, which GCC emits as an out-of-line function
+  // returning an ordering that each caller tests again (code size on 32-bit targets).
+  friend constexpr bool operator==(Instant a, Instant b) { return a.since_origin == b.since_origin; }
+  friend constexpr bool operator<(Instant a, Instant b) { return a.since_origin < b.since_origin; }
+  friend constexpr bool operator>(Instant a, Instant b) { return b < a; }
+  friend constexpr bool operator<=(Instant a, Instant b) { return !(b < a); }
+  friend constexpr bool operator>=(Instant a, Instant b) { return !(a < b); }
   friend constexpr Instant operator+(Instant t, Duration d) { return Instant{t.since_origin + d}; }
   friend constexpr Duration operator-(Instant a, Instant b) { return a.since_origin - b.since_origin; }
 };

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <system_error>
 
+#include "edgekit/core/result.hpp"
+
 namespace edgekit::mqtt {
 
 /// Every error an edgekit MQTT call can return. The comment of each value names the spec rule
@@ -161,3 +163,7 @@ enum class Errc : std::uint8_t {
 
 template <>
 struct std::is_error_code_enum<edgekit::mqtt::Errc> : std::true_type {};
+
+/// `Errc::Ok` is zero: a `Result<void, Errc>` is the error alone (result.hpp; code size).
+template <>
+inline constexpr bool edgekit::kZeroErrorMeansSuccess<edgekit::mqtt::Errc> = true;

@@ -362,6 +362,22 @@ class Session {
   /// Assigns a packet id to `unsubscribe` and records it until UNSUBACK. Errors: as
   /// `begin_subscribe`.
   [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) noexcept;
+  /// As the two above, for a driver that has just called `encoded_size(request, version())`
+  /// (with any packet id) and passes its result as `encoded`: the session does not validate and
+  /// measure the request a second time. Errors: as `begin_subscribe`, but no encode errors.
+  /// (Inline, so that a driver choosing between the two makes one call: code size.)
+  [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe, Instant now,
+                                             std::size_t encoded) noexcept {
+    (void)now;
+    return begin_request(OutgoingState::AwaitSubAck, subscribe.packet_id, nullptr, nullptr,
+                         encoded);
+  }
+  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, Instant now,
+                                               std::size_t encoded) noexcept {
+    (void)now;
+    return begin_request(OutgoingState::AwaitUnsubAck, unsubscribe.packet_id, nullptr, nullptr,
+                         encoded);
+  }
 
   /// The driver wrote a packet (any packet) at `now`: restarts the keep-alive interval.
   void on_sent(Instant now) noexcept;
@@ -456,7 +472,7 @@ class Session {
   [[nodiscard]] Result<void> begin_request(
       OutgoingState state, std::uint16_t& packet_id,
       Result<std::size_t> (*size)(const void* packet, Version version) noexcept,
-      const void* packet) noexcept;
+      const void* packet, std::size_t encoded = 0) noexcept;
   [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
   void reset_connection_state() noexcept;
   void end_connection(bool session_ends) noexcept;
