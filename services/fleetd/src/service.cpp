@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "admin/server.hpp"
 #include "broker_link.hpp"
@@ -30,6 +32,29 @@ bool write_port_file(const fs::path& path, std::uint16_t port, Logger& log) {
     return false;
   }
   return true;
+}
+
+// `$aws/events/presence/<connected|disconnected>/<clientId>` with AWS's JSON fields.
+void log_presence(Logger& log, const Message& m) {
+  constexpr std::string_view kPrefix = "$aws/events/presence/";
+  std::string_view rest = m.topic.substr(kPrefix.size());
+  const auto slash = rest.find('/');
+  const std::string_view kind = rest.substr(0, slash);
+  const std::string_view client = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  auto j = nlohmann::json::parse(mqtt::as_string(m.payload), nullptr, false);
+  auto text = [&j](const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
+                                                                   : std::string();
+  };
+  if (kind == "connected") {
+    log.info("presence.connected", {{"client_id", client}, {"thing_name", text("thingName")},
+                                    {"certificate_id", text("principalIdentifier")}});
+  } else if (kind == "disconnected") {
+    log.info("presence.disconnected",
+             {{"client_id", client}, {"reason", text("disconnectReason")}});
+  } else {
+    log.warn("presence.unknown_event", {{"topic", m.topic}});
+  }
 }
 
 const char* store_name(Config::StoreKind k) {
@@ -105,6 +130,13 @@ Exit run_service(const Config& config, Logger& log) {
     return !refused || refused.value();  // when the store cannot say, kicking is the safe side
   });
   link.on_state([&revoker](bool up) { revoker.on_link(up); });
+  // Presence: the plugin publishes AWS's lifecycle events; fleetd logs them (the broker-neutral
+  // equivalent of EMQX's webhooks). Only the plugin can publish there: devices are refused on
+  // `$aws/events/...` unless a policy grants it, so the client id is taken from the topic and the
+  // payload's fields are only reported, never trusted for a decision.
+  link.subscribe("$aws/events/presence/+/+", mqtt::QoS::AtLeastOnce, [&log](const Message& m) {
+    log_presence(log, m);
+  });
 
   const std::string admin_token_path = config.admin_token_file.empty()
                                            ? (fs::path(config.state_dir) / "admin.token").string()

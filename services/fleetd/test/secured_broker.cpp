@@ -158,6 +158,11 @@ void SecuredBroker::start_fleetd() {
                                 "--hooks-port", std::to_string(hooks_port_), "--admin-port", std::to_string(admin_port_),
                                 "--broker-client-id", "fleetd-test", "--log-format", "text"};
   fleetd_log_ = (dir_ / "fleetd.log").string();
+  // The log is appended to across restarts: wait for one more of each line than it holds now.
+  auto count = [this](std::string_view text) { return fleetd_log_count(text); };
+  const std::size_t hooks_before = count("hooks.listening");
+  const std::size_t admin_before = count("admin.listening");
+  const std::size_t link_before = count("broker.connected");
   fleetd_ = ::fork();
   ASSERT_GE(fleetd_, 0);
   if (fleetd_ == 0) {
@@ -169,22 +174,11 @@ void SecuredBroker::start_fleetd() {
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
-  auto end = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < end &&
-         testing::read_text_file(fleetd_log_).find("admin.listening") == std::string::npos) {
-    std::this_thread::sleep_for(20ms);
-  }
-  ASSERT_NE(testing::read_text_file(fleetd_log_).find("hooks.listening"), std::string::npos)
+  ASSERT_TRUE(fleetd_logged("admin.listening", admin_before + 1, 10s))
       << testing::read_text_file(fleetd_log_);
-  ASSERT_NE(testing::read_text_file(fleetd_log_).find("admin.listening"), std::string::npos)
-      << testing::read_text_file(fleetd_log_);
+  ASSERT_GT(count("hooks.listening"), hooks_before) << testing::read_text_file(fleetd_log_);
   // fleetd's own link is admitted by the plugin (user name + token, no certificate).
-  end = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < end &&
-         testing::read_text_file(fleetd_log_).find("broker.connected") == std::string::npos) {
-    std::this_thread::sleep_for(20ms);
-  }
-  ASSERT_NE(testing::read_text_file(fleetd_log_).find("broker.connected"), std::string::npos)
+  ASSERT_TRUE(fleetd_logged("broker.connected", link_before + 1, 10s))
       << testing::read_text_file(fleetd_log_);
 }
 
@@ -208,6 +202,35 @@ httplib::Result SecuredBroker::admin_post(const std::string& path) {
   while (!token.empty() && token.back() == '\n') token.pop_back();
   httplib::Client c("127.0.0.1", admin_port_);
   return c.Post(path.c_str(), {{"Authorization", "Bearer " + token}}, "", "application/json");
+}
+
+httplib::Result SecuredBroker::admin(const std::string& method, const std::string& path,
+                                     const std::string& body) {
+  std::string token = testing::read_text_file((dir_ / "state" / "admin.token").string());
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  httplib::Client c("127.0.0.1", admin_port_);
+  const httplib::Headers h{{"Authorization", "Bearer " + token}};
+  if (method == "GET") return c.Get(path.c_str(), h);
+  if (method == "PUT") return c.Put(path.c_str(), h, body, "application/json");
+  if (method == "DELETE") return c.Delete(path.c_str(), h, body, "application/json");
+  return c.Post(path.c_str(), h, body, "application/json");
+}
+
+std::size_t SecuredBroker::fleetd_log_count(std::string_view text) const {
+  const std::string log = testing::read_text_file(fleetd_log_);
+  std::size_t n = 0;
+  for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+  return n;
+}
+
+bool SecuredBroker::fleetd_logged(std::string_view text, std::size_t times,
+                                  std::chrono::milliseconds limit) {
+  auto count = [&] { return fleetd_log_count(text); };
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (count() < times && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(20ms);
+  }
+  return count() >= times;
 }
 
 std::chrono::milliseconds SecuredBroker::until_disconnected(Peer& p,

@@ -196,6 +196,13 @@ class SecuredBroker : public ::testing::Test {
   void trusted(Peer& p, std::string_view id);
   /// A POST to fleetd's admin API with the token fleetd created in its state folder.
   httplib::Result admin_post(const std::string& path);
+  /// Any request to fleetd's admin API ("GET", "POST", "PUT", "DELETE") with a JSON body.
+  httplib::Result admin(const std::string& method, const std::string& path,
+                        const std::string& body = "");
+  /// Waits (up to `limit`) until fleetd's log holds `text` at least `times` times.
+  bool fleetd_logged(std::string_view text, std::size_t times, std::chrono::milliseconds limit);
+  /// How many times fleetd's log (all its runs in this test) holds `text`.
+  std::size_t fleetd_log_count(std::string_view text) const;
   /// Pumps `p` until the broker drops it or 5 s pass; returns how long that took.
   std::chrono::milliseconds until_disconnected(Peer& p, std::chrono::steady_clock::time_point start);
   /// The certificate and key files issued for a device name ("t1", "t2", ...).
