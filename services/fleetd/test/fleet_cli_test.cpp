@@ -27,10 +27,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 namespace testing_ = edgekit::testing;
 
-struct CliRun {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using CliRun = testing_::CommandRun;
 
 class FleetCli : public ::testing::Test {
  protected:
@@ -76,16 +73,7 @@ class FleetCli : public ::testing::Test {
   }
 
   CliRun edgekit(const std::string& args) {
-    CliRun r;
-    const std::string cmd = std::string(EDGEKIT_CLI) + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int status = ::pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+    return testing_::run_command(std::string(EDGEKIT_CLI) + " " + args);
   }
 
   std::string write(const std::string& name, const std::string& text) {
