@@ -155,6 +155,57 @@ TEST_F(SecuredBrokerOwnCa, ARestartKeepsTheSameCaAndItsCertificatesWork) {
   EXPECT_TRUE(pki::verify_issued_by(*cert, *issuing));
 }
 
+// Mosquitto itself reading fleetd's CRL (`crlfile`): a certificate fleetd revoked is refused in
+// the TLS handshake once the broker has reloaded the file, before any registry decision.
+class SecuredBrokerOwnCaCrlfile : public SecuredBrokerOwnCa {
+ protected:
+  SecuredBrokerOwnCaCrlfile() { own_crlfile_ = true; }
+
+  // A device with a software key (PEM files) and a certificate from fleetd's CA.
+  testing::Issued device_of(const std::string& name) {
+    testing::Issued d;
+    auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+    EXPECT_TRUE(key);
+    d.key_file = (dir_ / (name + ".key")).string();
+    std::ofstream(d.key_file) << key->private_key_pem();
+    auto csr = pki::make_csr(*key, *pki::Name::parse("/CN=" + name));
+    EXPECT_TRUE(admin_post_json("/admin/v1/things", json{{"thingName", name}}.dump()));
+    auto r = admin_post_json(
+        "/admin/v1/certificates/from-csr",
+        json{{"certificateSigningRequest", *csr}, {"setAsActive", true}, {"thingName", name}}
+            .dump());
+    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "");
+    const json j = json::parse(r ? r->body : "{}", nullptr, false);
+    d.cert_file = (dir_ / (name + ".crt")).string();
+    std::ofstream(d.cert_file) << j.value("certificatePem", "");
+    ids_[name] = j.value("certificateId", "");
+    return d;
+  }
+};
+
+TEST_F(SecuredBrokerOwnCaCrlfile, TheBrokerRefusesACertificateOnTheCrlFleetdWrote) {
+  const testing::Issued a = device_of("crl-a");
+  const testing::Issued b = device_of("crl-b");
+  {
+    // fleetd's CRL (empty) satisfies the broker's CRL check.
+    Peer p;
+    auto ack = p.connect_tls(broker_->tls_port(), ca_->cert_file(), a, "crl-a");
+    ASSERT_TRUE(ack) << mqtt::to_string(ack.error()) << "\n" << broker_->log();
+  }
+  auto r = admin_post("/admin/v1/certificates/" + ids_["crl-a"] + "/revoke");
+  ASSERT_TRUE(r && r->status == 200);
+  // Mosquitto reads crlfile when the listener starts.
+  ASSERT_TRUE(broker_->restart()) << broker_->error();
+  Peer refused;
+  auto no = refused.connect_tls(broker_->tls_port(), ca_->cert_file(), a, "crl-a");
+  ASSERT_FALSE(no);
+  // Refused in the TLS handshake (the broker's CRL check), not by a CONNACK from the registry.
+  EXPECT_EQ(no.error(), mqtt::Errc::TransportError) << mqtt::to_string(no.error());
+  Peer fine;
+  auto yes = fine.connect_tls(broker_->tls_port(), ca_->cert_file(), b, "crl-b");
+  EXPECT_TRUE(yes) << (yes ? "" : mqtt::to_string(yes.error())) << "\n" << broker_->log();
+}
+
 // ---- fleetd refuses to start without a usable CA ------------------------------------------
 
 class FleetdProcessCa : public ::testing::Test {

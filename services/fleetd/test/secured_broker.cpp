@@ -163,6 +163,7 @@ void SecuredBroker::SetUp() {
   };
   testing::MosquittoOptions::TlsListener t;
   t.cafile = cafile;
+  if (own_ca_ && own_crlfile_) t.crlfile = (dir_ / "state" / "ca" / "crl.pem").string();
   t.certfile = server_.cert_file;
   t.keyfile = server_.key_file;
   t.require_certificate = true;

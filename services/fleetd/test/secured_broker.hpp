@@ -226,6 +226,9 @@ class SecuredBroker : public ::testing::Test {
   /// `fleetd --init-ca` in a token of edgekit's module before the broker starts, and the device
   /// listener trusts its chain as well as the test CA.
   bool own_ca_ = false;
+  /// With own_ca_: the device listener also checks client certificates against the CRL fleetd
+  /// writes (`crlfile <state>/ca/crl.pem`; only fleetd's own devices can then connect).
+  bool own_crlfile_ = false;
 
   std::filesystem::path dir_;
   std::string pki_;
