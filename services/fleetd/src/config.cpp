@@ -14,6 +14,11 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       "Every option may also be given in the file named by --config (key = value per line)."};
   app.set_config("--config", "", "Read options from this file (flags given too win)");
   app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
+  app.footer(
+      "Exit codes: 0 stopped by SIGTERM/SIGINT (or --init-ca done); 1 failed while running; 2 bad "
+      "flags or configuration; 3 the store refused (locked, corrupt, too new, unreachable); 4 the "
+      "state folder cannot be created or written; 5 the configured CA is missing or unusable "
+      "(the log line ca.refused says why). See docs/fleetd.md.");
   app.get_formatter()->column_width(34);
 
   app.add_option("--state-dir", c.state_dir,

@@ -63,6 +63,12 @@ CaRes<void> read_pin(const std::string& path, Pin& pin) {
   if (n < 0) {
     return edgekit::Unexpected<CaError>{unusable("cannot read the CA PIN file " + path)};
   }
+  if (static_cast<std::size_t>(n) == sizeof buf) {
+    // Not a PIN: refusing beats logging in with a truncated one.
+    OPENSSL_cleanse(buf, sizeof buf);
+    return edgekit::Unexpected<CaError>{
+        unusable("the CA PIN file " + path + " holds 256 bytes or more; a PIN is one short line")};
+  }
   pin.value_.assign(buf, static_cast<std::size_t>(n));
   OPENSSL_cleanse(buf, sizeof buf);
   while (!pin.value_.empty() && (pin.value_.back() == '\n' || pin.value_.back() == '\r')) {
