@@ -261,6 +261,23 @@ TEST_F(FleetdProcessCa, InitCreatesTheCaOnceAndRefusesASecond) {
   for (const char* f : {"root.pem", "issuing.pem", "chain.pem", "crl.pem", "ca.json"}) {
     EXPECT_TRUE(fs::exists(dir_ / "state" / "ca" / f)) << f;
   }
+  // Key custody: both private keys are in the token, sensitive and never extractable; their
+  // value cannot be read out.
+  {
+    auto m = pkcs11::Module::load(EDGEKIT_TOKEN_MODULE);
+    ASSERT_TRUE(m);
+    auto slot = m->find_token("fleetd-ca");
+    ASSERT_TRUE(slot);
+    auto s = m->open_session(*slot, false);
+    ASSERT_TRUE(s && s->login(pkcs11::UserType::User, "1234"));
+    for (const char* label : {"fleetd root CA", "fleetd issuing CA"}) {
+      auto key = s->find_one({CKO_PRIVATE_KEY, std::string(label), std::nullopt});
+      ASSERT_TRUE(key) << label << ": " << key.error().message();
+      EXPECT_EQ(s->attribute(*key, CKA_SENSITIVE).value(), pkcs11::Bytes{CK_TRUE}) << label;
+      EXPECT_EQ(s->attribute(*key, CKA_EXTRACTABLE).value(), pkcs11::Bytes{CK_FALSE}) << label;
+      EXPECT_FALSE(s->attribute(*key, CKA_VALUE)) << label;
+    }
+  }
   const std::string issuing = testing::read_text_file((dir_ / "state" / "ca" / "issuing.pem").string());
   EXPECT_EQ(fleetd({"--init-ca"}, out), kCaRefused) << out;
   EXPECT_NE(out.find("already holds a CA"), std::string::npos) << out;
