@@ -2,9 +2,14 @@
 # Mosquitto whose device listener requires mutual TLS and loads edgekit's plugin. Source it, then:
 #   fleet_pki DIR           a throw-away CA and a broker certificate for localhost (openssl CLI):
 #                           DIR/ca.crt ca.key server.crt server.key
-#   fleet_start BIN DIR     BIN: the build folder holding services/fleetd/{fleetd,
-#                           libedgekit_mosquitto_plugin.so}; DIR: a folder for the state, logs
-#                           and configuration (DIR/pki from fleet_pki). Sets FLEETD_PID,
+#   fleet_start BIN DIR [--own-ca]
+#                           BIN: the build folder holding services/fleetd/{fleetd,
+#                           libedgekit_mosquitto_plugin.so} (and tools/edgekit/edgekit for
+#                           --own-ca); DIR: a folder for the state, logs and configuration
+#                           (DIR/pki from fleet_pki: the broker's server certificate, and the CA
+#                           the broker trusts for devices). --own-ca: fleetd creates its own CA
+#                           (keys generated in an edgekit token in DIR/ca-token, PIN in
+#                           DIR/ca.pin) and the broker trusts its chain instead. Sets FLEETD_PID,
 #                           FLEET_MOSQ_PID, FLEET_LINK_PORT (fleetd's plain listener),
 #                           FLEET_TLS_PORT (devices), FLEET_ADMIN_URL, EDGEKIT_FLEET_URL and
 #                           EDGEKIT_FLEET_TOKEN_FILE (exported for `edgekit fleet`).
@@ -55,16 +60,28 @@ fleet_pki() {
 }
 
 fleet_start() {
-  local bin=$1 dir=$2
-  local hooks admin
+  local bin=$1 dir=$2 own_ca=${3:-}
+  local hooks admin ca_flags=() cafile=$dir/pki/ca.crt
   FLEET_LINK_PORT=$(free_port)
   FLEET_TLS_PORT=$(free_port)
   hooks=$(free_port)
   admin=$(free_port)
   mkdir -p "$dir/state"
+  if [ "$own_ca" = --own-ca ]; then
+    # The CA's own token (not the device's): fleetd generates the root and issuing keys in it.
+    local pin
+    pin=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+    (umask 077; printf %s "$pin" > "$dir/ca.pin")
+    mkdir -p "$dir/ca-token"
+    EDGEKIT_TOKEN_DIR=$dir/ca-token EDGEKIT_TOKEN_PIN=$pin \
+      EDGEKIT_TOKEN_SO_PIN=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n') \
+      "$bin/tools/edgekit/edgekit" token init --label fleetd-ca >/dev/null || return 1
+    ca_flags=(--ca-pin-file "$dir/ca.pin" --ca-token-dir "$dir/ca-token" --ca-create-if-missing)
+    cafile=$dir/state/ca/chain.pem
+  fi
   "$bin/services/fleetd/fleetd" --state-dir "$dir/state" --broker-port "$FLEET_LINK_PORT" \
     --hooks-port "$hooks" --admin-port "$admin" --log-format text \
-    --reconnect-base-ms 100 --reconnect-cap-ms 1000 2> "$dir/fleetd.log" &
+    --reconnect-base-ms 100 --reconnect-cap-ms 1000 "${ca_flags[@]}" 2> "$dir/fleetd.log" &
   FLEETD_PID=$!
   if ! wait_for_text "$dir/fleetd.log" admin.listening 100 "$FLEETD_PID"; then
     echo "fleetd did not start; its log:" >&2
@@ -82,7 +99,7 @@ allow_anonymous false
 set_tcp_nodelay true
 listener $FLEET_LINK_PORT 127.0.0.1
 listener $FLEET_TLS_PORT 127.0.0.1
-cafile $dir/pki/ca.crt
+cafile $cafile
 certfile $dir/pki/server.crt
 keyfile $dir/pki/server.key
 require_certificate true
