@@ -14,6 +14,9 @@
 
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"
+#include "edgekit/pki/csr.hpp"
+#include "edgekit/pki/keys.hpp"
+#include "edgekit/pki/name.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd::test {
@@ -210,6 +213,84 @@ TEST_F(FleetdFaults, KilledDuringABurstOfAdminWritesRestartsWithAConsistentStore
   // Nothing beyond the cut sequence was written (the writer stopped there).
   EXPECT_GE(f.things, sequences.load());
   EXPECT_LE(f.things, sequences.load() + 1);
+}
+
+// The same kill with fleetd's own CA, where the admin API issues a certificate from a CSR and
+// attaches it to its thing in one request (one transaction): after the restart no certificate is
+// without its thing, strictly; at most the cut sequence's thing waits for its certificate.
+class FleetdFaultsOwnCa : public SecuredBroker {
+ protected:
+  FleetdFaultsOwnCa() { own_ca_ = true; }
+};
+
+TEST_F(FleetdFaultsOwnCa, KilledDuringFromCsrIssuingLeavesNoCertificateWithoutItsThing) {
+  constexpr int kCsrs = 120;
+  std::vector<std::string> csrs;
+  for (int i = 0; i < kCsrs; ++i) {
+    auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+    ASSERT_TRUE(key);
+    auto csr = pki::make_csr(*key, *pki::Name::parse("/CN=csr-" + std::to_string(i)));
+    ASSERT_TRUE(csr);
+    csrs.push_back(*csr);
+  }
+  std::atomic<int> sequences{0};
+  std::mutex m;
+  std::set<std::string> issued;  // certificate ids the API answered
+  std::thread writer([&] {
+    for (int i = 0; i < kCsrs; ++i) {
+      const std::string name = "csr-" + std::to_string(i);
+      auto a = admin("POST", "/admin/v1/things", json{{"thingName", name}}.dump());
+      if (!a || a->status != 201) break;
+      auto c = admin("POST", "/admin/v1/certificates/from-csr",
+                     json{{"certificateSigningRequest", csrs[static_cast<std::size_t>(i)]},
+                          {"setAsActive", true},
+                          {"thingName", name}}
+                         .dump());
+      if (!c || c->status != 201) break;
+      { std::lock_guard l(m); issued.insert(json::parse(c->body)["certificateId"].get<std::string>()); }
+      ++sequences;
+    }
+  });
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (sequences.load() < 20 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_GE(sequences.load(), 20) << "the burst made no progress";
+  std::this_thread::sleep_for(std::chrono::microseconds(std::random_device{}() % 30000));
+  testing::stop_child(fleetd_, SIGKILL, 1s);
+  writer.join();
+  ASSERT_LT(sequences.load(), kCsrs) << "the burst ended before the kill; raise kCsrs";
+  std::cout << "[ measured ] killed after " << sequences.load() << " things issued with their "
+            << "certificates\n";
+
+  start_fleetd();
+  ASSERT_FALSE(HasFatalFailure()) << "fleetd did not start again on the killed store";
+  for (const auto& id : issued) {
+    auto c = admin("GET", "/admin/v1/certificates/" + id);
+    ASSERT_TRUE(c && c->status == 200) << id;
+    auto j = json::parse(c->body);
+    EXPECT_EQ(j["status"], "ACTIVE");
+    EXPECT_EQ(j["things"].size(), 1u) << id;
+  }
+  testing::stop_child(fleetd_, SIGTERM, 5s);
+  auto db = open_sqlite({(dir_ / "state" / "fleetd.db").string()});
+  ASSERT_TRUE(db) << db.error().message;
+  auto store = Store::open(std::move(db.value()));
+  ASSERT_TRUE(store) << store.error().message;
+  auto counts = store.value()->transact([](Tx& t) -> Res<std::pair<std::int64_t, std::int64_t>> {
+    auto a = t.db().query(
+        "SELECT COUNT(*) FROM certificates WHERE id NOT IN (SELECT certificate_id FROM "
+        "thing_principals)");
+    if (!a) return fail(a.error());
+    auto b = t.db().query(
+        "SELECT COUNT(*) FROM things WHERE name LIKE 'csr-%' AND name NOT IN "
+        "(SELECT thing_name FROM thing_principals)");
+    if (!b) return fail(b.error());
+    return std::pair(a.value().front().integer(0), b.value().front().integer(0));
+  });
+  ASSERT_TRUE(counts) << counts.error().message;
+  EXPECT_EQ(counts.value().first, 0) << "certificates without their thing";
+  EXPECT_LE(counts.value().second, 1) << "things without a certificate besides the cut one";
 }
 
 }  // namespace
