@@ -57,3 +57,16 @@ function(edgekit_test name)
   edgekit_warnings(${name})
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()
+
+# A copy of edgekit's PKCS#11 token module beside `target`'s executable in the build tree,
+# refreshed when the module is rebuilt: the programs that load it by default (edgekit token,
+# fleetd's CA) look beside themselves first.
+function(edgekit_token_module_beside target)
+  set(_copy ${CMAKE_CURRENT_BINARY_DIR}/libedgekit-pkcs11.so)
+  add_custom_command(OUTPUT ${_copy}
+    COMMAND ${CMAKE_COMMAND} -E copy $<TARGET_FILE:edgekit_pkcs11_token> ${_copy}
+    DEPENDS edgekit_pkcs11_token
+    COMMENT "Copying the token module next to ${target}")
+  add_custom_target(${target}_token_module_copy DEPENDS ${_copy})
+  add_dependencies(${target} ${target}_token_module_copy)
+endfunction()

@@ -1,5 +1,6 @@
 // The admin API's parsers of untrusted request bodies and query strings, and what they hand on:
-// certificate PEM reading and provisioning template validation. The first byte picks the
+// certificate PEM reading, provisioning template validation, and the from-CSR request (its CSR
+// read and signature-checked by edgekit::pki, its key type checked against what the CA issues). The first byte picks the
 // parser. Oracles: no crash, hang or leak; an accepted request respects its documented limits;
 // an accepted template validates again (parsing is deterministic); every refusal says why.
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include "admin/pem.hpp"
 #include "admin/templates.hpp"
 #include "admin/wire.hpp"
+#include "ca/authority.hpp"
 
 namespace a = edgekit::fleetd::admin;
 
@@ -25,7 +27,7 @@ void check_refusal(const R& r) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 12) {
+  switch (data[0] % 13) {
     case 0: {
       auto r = a::parse_create_thing(body);
       check_refusal(r);
@@ -85,6 +87,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // A raw template body, both types.
       check_refusal(a::validate_template(body, "FLEET_PROVISIONING"));
       check_refusal(a::validate_template(body, "JITP"));
+      break;
+    }
+    case 12: {
+      // POST /admin/v1/certificates/from-csr: an accepted request carries a CSR whose key the
+      // CA issues for and a validity within the documented bounds.
+      auto r = a::parse_certificate_from_csr(body);
+      check_refusal(r);
+      if (r) {
+        const auto k = r.value().csr.key_algorithm;
+        if (!k || !edgekit::fleetd::ca::check_device_key(r.value().csr) ||
+            r.value().validity_days < 1 || r.value().validity_days > 3650 ||
+            r.value().csr.public_key_der.empty() || r.value().thing_name.size() > 128) {
+          std::abort();
+        }
+      }
       break;
     }
     default: {

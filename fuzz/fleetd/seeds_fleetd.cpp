@@ -49,6 +49,14 @@ void fleetd_seeds(WriteSeed write) {
       "eQP6KjbDJOzRDNncfhUEySwmAiAMpT5dBcLyBENd8ocqNO7VpcuC3ivOsBX7Ncab\n"
       "CgmHcw==\n"
       "-----END CERTIFICATE-----\n";
+  const std::string csr =
+      "-----BEGIN CERTIFICATE REQUEST-----\n"
+      "MIHQMHgCAQAwFjEUMBIGA1UEAwwLc2VlZC1kZXZpY2UwWTATBgcqhkjOPQIBBggq\n"
+      "hkjOPQMBBwNCAASmF2bLolW6z+UqFD2Q+BYhp/Ror5dD8XF72PrYYjY/N/eN1Lmo\n"
+      "07lIvDp4/CNJBYWQQ62MRU7WN+Uy9pWXtmIdoAAwCgYIKoZIzj0EAwIDSAAwRQIg\n"
+      "fVxj1iI0aK++Eigvscyv8KZE7iATdvxPh/0Lil/97PoCIQDURbsCaIIoLJkoHwp/\n"
+      "OVGkWx9begiAetKDhhR0UuAsrA==\n"
+      "-----END CERTIFICATE REQUEST-----\n";
   const std::string tmpl =
       R"({"Parameters":{"SerialNumber":{"Type":"String"}},"Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Fn::Join":["",["sensor-",{"Ref":"SerialNumber"}]]},"AttributePayload":{"a":"b"}},"OverrideSettings":{"AttributePayload":"MERGE"}},"certificate":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":"ACTIVE"}},"policy":{"Type":"AWS::IoT::Policy","Properties":{"PolicyName":"p"}}},"DeviceConfiguration":{"k":"v"}})";
   auto quoted = [](const std::string& s) {
@@ -64,6 +72,9 @@ void fleetd_seeds(WriteSeed write) {
     return out + "\"";
   };
   write("fuzz_fleetd_admin", tagged(0, R"({"thingName":"sensor-1","thingTypeName":"t","attributes":{"site":"lab"}})"));
+  write("fuzz_fleetd_admin", tagged(12, "{\"certificateSigningRequest\":" + quoted(csr) +
+                                            ",\"setAsActive\":true,\"thingName\":\"sensor-1\","
+                                            "\"validityDays\":30}"));
   write("fuzz_fleetd_admin", tagged(1, R"({"thingTypeName":"","attributes":{"a":""},"merge":true,"expectedVersion":"3"})"));
   write("fuzz_fleetd_admin", tagged(2, R"({"groupName":"floor-2","description":"x"})"));
   write("fuzz_fleetd_admin", tagged(3, "{\"certificatePem\":" + quoted(pem) + ",\"status\":\"ACTIVE\"}"));

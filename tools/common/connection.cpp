@@ -1,5 +1,7 @@
 #include "connection.hpp"
 
+#include <openssl/crypto.h>
+
 #include <cstdio>
 
 namespace edgekit::tools {
@@ -38,15 +40,51 @@ Connection::Connection(mqtt::EventHandler handler)
                                            mqtt::MutableBytes(tx_.get(), kBufferSize), handler);
 }
 
-bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
-  auto tcp = transport::TcpTransport::connect(o.host, o.port, Duration{o.connect_timeout_ms});
-  if (!tcp) {
-    const auto& e = tcp.error();
-    error_ = "cannot reach " + o.host + ":" + std::to_string(o.port) + ": " +
-             transport::to_string(e.code) + (e.detail && *e.detail ? std::string(" (") + e.detail + ")" : "");
+bool Connection::open_transport(const BrokerOptions& o) {
+  if (!o.tls()) {
+    auto tcp = transport::TcpTransport::connect(o.host, o.port, Duration{o.connect_timeout_ms});
+    if (!tcp) {
+      const auto& e = tcp.error();
+      error_ = "cannot reach " + o.host + ":" + std::to_string(o.port) + ": " +
+               transport::to_string(e.code) +
+               (e.detail && *e.detail ? std::string(" (") + e.detail + ")" : "");
+      return false;
+    }
+    tcp_ = std::move(*tcp);
+    return true;
+  }
+  tls::Config c;
+  c.ca_file = o.ca_file;
+  c.certificate_file = o.cert_file;
+  if (!o.key_label.empty()) {
+    c.token_key = tls::TokenKey{o.pkcs11_module, o.token_label, o.pin, o.key_label, {}};
+  } else {
+    c.private_key_file = o.key_file;
+  }
+  auto ctx = tls::TlsContext::create(c);
+  if (c.token_key) OPENSSL_cleanse(c.token_key->pin.data(), c.token_key->pin.size());
+  if (!ctx) {
+    error_ = "TLS set-up failed: " + ctx.error().message();
     return false;
   }
-  tcp_ = std::move(*tcp);
+  tls_context_ = std::make_unique<tls::TlsContext>(std::move(*ctx));
+  auto t = tls::TlsTransport::connect(*tls_context_, o.host, o.port,
+                                      Duration{o.connect_timeout_ms});
+  if (!t) {
+    error_ = "TLS connection to " + o.host + ":" + std::to_string(o.port) +
+             " failed: " + t.error().message();
+    return false;
+  }
+  tls_ = std::make_unique<tls::TlsTransport>(std::move(*t));
+  if (auto s = client_->set_transport(*tls_); !s) {
+    error_ = std::string("cannot use the TLS transport: ") + mqtt::to_string(s.error());
+    return false;
+  }
+  return true;
+}
+
+bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
+  if (!open_transport(o)) return false;
 
   mqtt::ConnectOptions opts;
   opts.version = o.version;

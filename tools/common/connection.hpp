@@ -12,6 +12,7 @@
 #include "edgekit/core/clock.hpp"
 #include "edgekit/mqtt/client.hpp"
 #include "edgekit/mqtt/session.hpp"
+#include "edgekit/tls/tls.hpp"
 #include "edgekit/transport/tcp.hpp"
 
 namespace edgekit::tools {
@@ -30,6 +31,15 @@ struct BrokerOptions {
   bool clean_start = true;
   std::uint32_t session_expiry = 0;  ///< MQTT 5
   std::uint32_t connect_timeout_ms = 5000;
+  /// TLS: used when `ca_file` or `cert_file` is set (server verified against `ca_file`).
+  std::string ca_file;
+  std::string cert_file;  ///< client certificate (PEM) for mutual TLS
+  std::string key_file;   ///< its private key in a PEM file, or:
+  std::string key_label;  ///< the label of its private key in a PKCS#11 token
+  std::string pkcs11_module;
+  std::string token_label;
+  std::string pin;  ///< the token's user PIN (wiped by the command once the context is made)
+  bool tls() const { return !ca_file.empty() || !cert_file.empty(); }
 };
 
 /// Parses "5", "v5", "mqttv5", "311", "3.1.1", "mqttv311". Returns false when unknown.
@@ -46,7 +56,7 @@ class Connection {
 
   explicit Connection(mqtt::EventHandler handler = {});
 
-  /// TCP connect, then MQTT CONNECT. On failure returns false and sets `error()` to a sentence
+  /// TCP (or TLS when `options.tls()`) connect, then MQTT CONNECT. On failure returns false and sets `error()` to a sentence
   /// that names the cause (host not found, refused, CONNACK reason, timeout).
   bool open(const BrokerOptions& options, const mqtt::Will* will = nullptr);
 
@@ -55,11 +65,14 @@ class Connection {
   const mqtt::ConnAck& connack() const { return connack_; }
   const std::string& error() const { return error_; }
   const Clock& clock() const { return clock_; }
-  transport::TcpTransport& transport() { return tcp_; }
 
  private:
   SteadyClock clock_;
+  bool open_transport(const BrokerOptions& options);
+
   transport::TcpTransport tcp_;
+  std::unique_ptr<tls::TlsContext> tls_context_;
+  std::unique_ptr<tls::TlsTransport> tls_;
   std::unique_ptr<std::byte[]> rx_;
   std::unique_ptr<std::byte[]> tx_;
   std::array<mqtt::OutgoingRecord, kInFlight> outgoing_{};

@@ -5,10 +5,14 @@
 
 namespace edgekit::tools {
 
-/// Adds the options every command shares (-h host, -p port, -V version, -i id, -u/-P, -k).
+/// Adds the options every command shares (-h host, -p port, -V version, -i id, -u/-P, -k, and
+/// TLS: --cafile, --cert, --key or --key-label with --pkcs11-module/--token/--pin).
 void add_broker_options(CLI::App& app, BrokerOptions& options, std::string& version_text);
 /// Checks what add_broker_options parsed; prints an error and returns false when invalid.
 bool finish_broker_options(const char* command, BrokerOptions& options, const std::string& version_text);
+
+/// This program's own path (/proc/self/exe), empty when unknown.
+std::string executable_path();
 
 void add_pub_command(CLI::App& app, int& exit_code);
 void add_sub_command(CLI::App& app, int& exit_code);

@@ -42,6 +42,8 @@ struct FleetOptions {
   std::string ca_id;
   std::string description;
   std::vector<std::string> attributes;
+  std::string out;
+  int days = 0;
   bool enabled = false;
   bool active = false;
   bool auto_registration = false;
@@ -253,6 +255,14 @@ int run_one(const FleetOptions& o, const std::string& method, const std::string&
   return kOk;
 }
 
+// One call whose answer the caller prints itself: `out` holds it when kOk is returned.
+int call_api(const FleetOptions& o, const std::string& method, const std::string& path,
+             const json* body, json& out) {
+  Api api(o);
+  if (!api.ready()) return kUsage;
+  return api.call(method, path, body, out);
+}
+
 // A file's text, or exit 2 with a message.
 bool file_text(const std::string& path, std::string& out) {
   if (read_file(path, out)) return true;
@@ -273,7 +283,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<FleetOptions>();
   CLI::App* fleet = app.add_subcommand(
       "fleet", "manage fleetd's registry over its admin API (things, certificates, CAs, "
-               "provisioning templates, policies)");
+               "fleetd's own CA, provisioning templates, policies)");
   fleet->require_subcommand(1);
   fleet->fallthrough();
   fleet->add_option("--url", o->url,
@@ -333,7 +343,8 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
 
   // certificates
   CLI::App* certs = group("certificates",
-                          "certificates: list, describe, register, activate, deactivate, revoke");
+                          "certificates: list, describe, register, create-from-csr, activate, "
+                          "deactivate, revoke");
   set(certs->add_subcommand("list", "list certificates"),
       [o] { return run_list(*o, "/certificates", kCertCols); });
   auto* cd = certs->add_subcommand("describe", "a certificate with its PEM, things and policies");
@@ -360,6 +371,72 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
     if (!o->ca_id.empty()) body["caCertificateId"] = o->ca_id;
     return run_one(*o, "POST", "/certificates", &body);
   });
+
+  auto* cfc = certs->add_subcommand(
+      "create-from-csr", "issue a certificate from a PKCS#10 request with fleetd's own CA");
+  cfc->add_option("--csr", o->file, "the request, PEM (e.g. from edgekit token csr)")->required();
+  cfc->add_flag("--active", o->active, "make it ACTIVE (default INACTIVE, as AWS)");
+  cfc->add_option("--thing", o->name, "attach it to this existing thing");
+  cfc->add_option("--days", o->days, "validity in days (1-3650; default 365)");
+  cfc->add_option("--out", o->out, "write the certificate PEM to this file");
+  set(cfc, [o] {
+    std::string csr;
+    if (!file_text(o->file, csr)) return static_cast<int>(kUsage);
+    json body{{"certificateSigningRequest", csr}, {"setAsActive", o->active}};
+    if (!o->name.empty()) body["thingName"] = o->name;
+    if (o->days != 0) body["validityDays"] = o->days;
+    json out;
+    if (int rc = call_api(*o, "POST", "/certificates/from-csr", &body, out); rc != kOk) return rc;
+    if (!o->out.empty()) {
+      std::ofstream f(o->out, std::ios::binary | std::ios::trunc);
+      f << out.value("certificatePem", "");
+      f.close();
+      if (!f) {
+        // Issued and registered, but the caller has no copy: say so, with where to get it.
+        std::fprintf(stderr,
+                     "edgekit fleet: cannot write %s; the certificate %s is issued and "
+                     "registered (edgekit fleet certificates describe shows its PEM)\n",
+                     o->out.c_str(), out.value("certificateId", "").c_str());
+        return static_cast<int>(kUsage);
+      }
+      if (!o->json) out.erase("certificatePem");
+    }
+    if (o->json) {
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      print_record(out);
+    }
+    return static_cast<int>(kOk);
+  });
+
+  // fleetd's own CA
+  CLI::App* own = group("ca", "fleetd's own CA: its certificates, its CRL");
+  set(own->add_subcommand("show", "print the issuing and root CA certificates (PEM, usable as a "
+                                  "cafile); --json: the API's answer"),
+      [o] {
+        json out;
+        if (int rc = call_api(*o, "GET", "/ca", nullptr, out); rc != kOk) return rc;
+        if (o->json) {
+          std::printf("%s\n", out.dump(2).c_str());
+        } else {
+          // Text outside the PEM blocks is a comment to OpenSSL: the output is a cafile as is.
+          std::printf("# fleetd issuing CA %s\n%s# fleetd root CA %s\n%s",
+                      out.value("issuingCertificateId", "").c_str(),
+                      out.value("issuingCertificatePem", "").c_str(),
+                      out.value("rootCertificateId", "").c_str(),
+                      out.value("rootCertificatePem", "").c_str());
+        }
+        return static_cast<int>(kOk);
+      });
+  set(own->add_subcommand("crl", "print the current CRL (PEM, usable as a crlfile); --json: the "
+                                 "API's answer with its serials"),
+      [o] {
+        json out;
+        if (int rc = call_api(*o, "GET", "/ca/crl", nullptr, out); rc != kOk) return rc;
+        std::printf("%s", o->json ? (out.dump(2) + "\n").c_str()
+                                  : out.value("crlPem", "").c_str());
+        return static_cast<int>(kOk);
+      });
 
   // cas
   CLI::App* cas = group("cas", "CA certificates: register, list");

@@ -1,8 +1,11 @@
 // edgekit: command-line tools of the edgekit SDK.
-#include <cstdio>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "commands.hpp"
+#include "token_tools.hpp"
 
 namespace edgekit::tools {
 
@@ -16,13 +19,50 @@ void add_broker_options(CLI::App& app, BrokerOptions& o, std::string& version_te
   app.add_option("-k,--keepalive", o.keep_alive, "keep-alive in seconds")->capture_default_str();
   app.add_option("--connect-timeout", o.connect_timeout_ms, "connect timeout in milliseconds")
       ->capture_default_str();
+  app.add_option("--cafile", o.ca_file, "TLS: CA certificates (PEM) to verify the broker with");
+  app.add_option("--cert", o.cert_file, "TLS: client certificate (PEM) for mutual TLS");
+  app.add_option("--key", o.key_file, "TLS: the client's private key in a PEM file");
+  app.add_option("--key-label", o.key_label,
+                 "TLS: the label of the client's private key in a PKCS#11 token (instead of --key)");
+  app.add_option("--pkcs11-module", o.pkcs11_module,
+                 "PKCS#11 module of --key-label (default: edgekit's libedgekit-pkcs11.so)");
+  app.add_option("--token", o.token_label, "label of the token holding --key-label");
+  app.add_option("--pin", o.pin, "the token's user PIN (else $EDGEKIT_TOKEN_PIN)");
 }
+
+namespace {
+bool fail_no_tls(const char* command) {
+  std::fprintf(stderr, "edgekit %s: --key / --key-label need --cert and --cafile (TLS)\n", command);
+  return false;
+}
+}  // namespace
 
 bool finish_broker_options(const char* command, BrokerOptions& o, const std::string& version_text) {
   if (!parse_version(version_text, o.version)) {
     std::fprintf(stderr, "edgekit %s: unknown protocol version '%s' (use 5 or 311)\n", command,
                  version_text.c_str());
     return false;
+  }
+  if (o.tls()) {
+    auto fail = [command](const char* why) {
+      std::fprintf(stderr, "edgekit %s: %s\n", command, why);
+      return false;
+    };
+    if (o.ca_file.empty()) return fail("TLS needs --cafile (the CA that signed the broker's certificate)");
+    if (!o.key_file.empty() && !o.key_label.empty()) return fail("give --key or --key-label, not both");
+    if (o.cert_file.empty() != (o.key_file.empty() && o.key_label.empty())) {
+      return fail("mutual TLS needs both --cert and a key (--key or --key-label)");
+    }
+    if (!o.key_label.empty()) {
+      if (o.pkcs11_module.empty()) o.pkcs11_module = token::default_module_path(executable_path());
+      if (o.pin.empty()) {
+        const char* pin = std::getenv("EDGEKIT_TOKEN_PIN");
+        if (pin == nullptr || *pin == '\0') return fail("--key-label needs --pin or $EDGEKIT_TOKEN_PIN");
+        o.pin = pin;
+      }
+    }
+  } else if (!o.key_label.empty() || !o.key_file.empty()) {
+    return fail_no_tls(command);
   }
   o.have_username = !o.username.empty();
   o.have_password = !o.password.empty();

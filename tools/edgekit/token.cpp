@@ -19,6 +19,14 @@
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
+
+std::string executable_path() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
 namespace {
 
 using token::Exit;
@@ -49,13 +57,6 @@ struct TokenOptions {
 int report(const char* command, const ToolError& e) {
   std::fprintf(stderr, "edgekit token %s: %s\n", command, e.message.c_str());
   return static_cast<int>(e.exit);
-}
-
-std::string executable_path() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return {};
-  return std::string(buf, static_cast<std::size_t>(n));
 }
 
 /// Reads one line from the terminal on stdin with echo off. Empty optional on EOF.

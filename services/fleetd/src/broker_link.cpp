@@ -141,7 +141,10 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
         break;
       }
       if (pending_subscribes_ > 0) --pending_subscribes_;
-      if (pending_subscribes_ == 0) set_up(true);
+      if (pending_subscribes_ == 0) {
+        log_.info("broker.subscribed", {{"filters", static_cast<std::int64_t>(routes_.size())}});
+        set_up(true);
+      }
       break;
     }
     case mqtt::EventType::MessageReceived: {

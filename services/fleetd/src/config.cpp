@@ -14,11 +14,16 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       "Every option may also be given in the file named by --config (key = value per line)."};
   app.set_config("--config", "", "Read options from this file (flags given too win)");
   app.allow_config_extras(false);  // an unknown key in the file is an error, not ignored
+  app.footer(
+      "Exit codes: 0 stopped by SIGTERM/SIGINT (or --init-ca done); 1 failed while running; 2 bad "
+      "flags or configuration; 3 the store refused (locked, corrupt, too new, unreachable); 4 the "
+      "state folder cannot be created or written; 5 the configured CA is missing or unusable "
+      "(the log line ca.refused says why). See docs/fleetd.md.");
   app.get_formatter()->column_width(34);
 
   app.add_option("--state-dir", c.state_dir,
-                 "Folder for fleetd's state: the SQLite store fleetd.db (created if missing); one "
-                 "fleetd per folder")
+                 "Folder for fleetd's state: the SQLite store fleetd.db (created if missing), "
+                 "the CA's certificates and CRL in ca/; one fleetd per folder")
       ->required();
   std::map<std::string, Config::StoreKind> stores{{"sqlite", Config::StoreKind::Sqlite},
                                                    {"postgres", Config::StoreKind::Postgres}};
@@ -84,6 +89,28 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
                  "Certificate (PEM) for HTTPS on the admin API; needs --admin-tls-key");
   app.add_option("--admin-tls-key", c.admin_tls_key,
                  "Private key (PEM) of --admin-tls-cert");
+  app.add_option("--ca-pin-file", c.ca_pin_file,
+                 "Run fleetd's own CA (root + issuing CA, keys in a PKCS#11 token): the token's "
+                 "user PIN is in this file, which group and others must not be able to read. "
+                 "Without it fleetd has no CA of its own");
+  app.add_option("--ca-module", c.ca_module,
+                 "PKCS#11 module holding the CA's keys (default: edgekit's own, the copy beside "
+                 "fleetd if there is one, else found by the dynamic loader)")
+      ->capture_default_str();
+  app.add_option("--ca-token-label", c.ca_token_label,
+                 "Label of the token holding the CA's keys; initialise it first (edgekit token "
+                 "init --label fleetd-ca)")
+      ->capture_default_str();
+  app.add_option("--ca-token-dir", c.ca_token_dir,
+                 "For edgekit's own module: the folder of its tokens (sets EDGEKIT_TOKEN_DIR; "
+                 "default: the module's own default)");
+  app.add_flag("--init-ca", c.init_ca,
+               "Create the CA (two P-256 keys generated in the token, certificates in "
+               "<state-dir>/ca), register it in the store, and exit: 0 done, 5 refused (a CA "
+               "exists already, or the token cannot be used)");
+  app.add_flag("--ca-create-if-missing", c.ca_create_if_missing,
+               "At start, create the CA when <state-dir> has none, then run (otherwise a "
+               "missing CA stops fleetd with exit code 5)");
   std::map<std::string, LogFormat> formats{{"json", LogFormat::Json}, {"text", LogFormat::Text}};
   app.add_option("--log-format", c.log_format, "Log records as json lines or key=value text")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case).description(""))
@@ -117,6 +144,11 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   if (c.reconnect_cap_ms < c.reconnect_base_ms) {
     out.exit_code = 2;
     out.message = "fleetd: --reconnect-cap-ms must be at least --reconnect-base-ms";
+    return out;
+  }
+  if ((c.init_ca || c.ca_create_if_missing) && c.ca_pin_file.empty()) {
+    out.exit_code = 2;
+    out.message = "fleetd: --init-ca and --ca-create-if-missing need --ca-pin-file";
     return out;
   }
   if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {

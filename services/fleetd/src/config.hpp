@@ -43,6 +43,14 @@ struct Config {
   /// Both set: the admin API speaks HTTPS with this certificate and key (PEM).
   std::string admin_tls_cert;
   std::string admin_tls_key;
+  /// fleetd's own CA (docs/fleetd.md): on when `ca_pin_file` is set. Its keys are in the PKCS#11
+  /// token `ca_token_label` of `ca_module`; its certificates in <state-dir>/ca.
+  std::string ca_pin_file;
+  std::string ca_module = "libedgekit-pkcs11.so";
+  std::string ca_token_label = "fleetd-ca";
+  std::string ca_token_dir;  ///< edgekit's module only: its token folder (EDGEKIT_TOKEN_DIR)
+  bool init_ca = false;               ///< create the CA, register it, exit
+  bool ca_create_if_missing = false;  ///< create the CA at start when the state folder has none
   LogFormat log_format = LogFormat::Json;
   LogLevel log_level = LogLevel::Info;
 };

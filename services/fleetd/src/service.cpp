@@ -2,12 +2,19 @@
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
 
 #include "admin/server.hpp"
+#include "ca/authority.hpp"
 #include "broker_link.hpp"
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
@@ -32,8 +39,95 @@ bool write_port_file(const fs::path& path, std::uint16_t port, Logger& log) {
   return true;
 }
 
+// `$aws/events/presence/<connected|disconnected>/<clientId>` with AWS's JSON fields.
+void log_presence(Logger& log, const Message& m) {
+  constexpr std::string_view kPrefix = "$aws/events/presence/";
+  std::string_view rest = m.topic.substr(kPrefix.size());
+  const auto slash = rest.find('/');
+  const std::string_view kind = rest.substr(0, slash);
+  const std::string_view client = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  auto j = nlohmann::json::parse(mqtt::as_string(m.payload), nullptr, false);
+  auto text = [&j](const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
+                                                                   : std::string();
+  };
+  if (kind == "connected") {
+    log.info("presence.connected", {{"client_id", client}, {"thing_name", text("thingName")},
+                                    {"certificate_id", text("principalIdentifier")}});
+  } else if (kind == "disconnected") {
+    log.info("presence.disconnected",
+             {{"client_id", client}, {"reason", text("disconnectReason")}});
+  } else {
+    log.warn("presence.unknown_event", {{"topic", m.topic}});
+  }
+}
+
 const char* store_name(Config::StoreKind k) {
   return k == Config::StoreKind::Sqlite ? "sqlite" : "postgres";
+}
+
+std::int64_t epoch_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// fleetd's own CA, when configured: created (--init-ca, --ca-create-if-missing) or opened and
+// checked, registered in the store, its CRL re-issued. Null with `exit` set when fleetd must
+// not start; null without when no CA is configured.
+std::unique_ptr<ca::Authority> open_ca(const Config& config, Store& store, Logger& log,
+                                       std::optional<Exit>& exit) {
+  const bool in_state = ca::exists(config.state_dir);
+  if (config.ca_pin_file.empty()) {
+    if (in_state) {
+      // Running on without it would quietly stop issuing and publishing CRLs.
+      log.error("ca.refused", {{"problem", "unconfigured"},
+                               {"error", "the state folder holds a CA (ca/ca.json) but no "
+                                         "--ca-pin-file was given"}});
+      exit = Exit::CaRefused;
+    }
+    return nullptr;
+  }
+  std::string module = config.ca_module;
+  if (module.find('/') == std::string::npos) {
+    // edgekit's module by its bare name: the copy beside fleetd (a build tree, a bundle) wins
+    // over the dynamic loader's search path (an installed system).
+    std::error_code e;
+    const fs::path beside = fs::read_symlink("/proc/self/exe", e).parent_path() / module;
+    if (!e && fs::exists(beside)) module = beside.string();
+  }
+  const ca::TokenConfig token{module, config.ca_token_label, config.ca_pin_file,
+                              config.ca_token_dir};
+  const bool create = config.init_ca || (config.ca_create_if_missing && !in_state);
+  auto opened = create ? ca::Authority::create(token, config.state_dir, epoch_now())
+                       : ca::Authority::open(token, config.state_dir, epoch_now());
+  if (!opened) {
+    const ca::Problem p = opened.error().problem;
+    log.error("ca.refused", {{"problem", p == ca::Problem::Missing  ? "missing"
+                                         : p == ca::Problem::Exists ? "exists"
+                                                                    : "unusable"},
+                             {"error", opened.error().message}});
+    exit = Exit::CaRefused;
+    return nullptr;
+  }
+  std::unique_ptr<ca::Authority> authority = std::move(opened.value());
+  if (auto r = store.transact([&](Tx& tx) { return authority->register_in(tx); }); !r) {
+    log.error("ca.refused", {{"problem", "store"}, {"error", r.error().message}});
+    exit = Exit::CaRefused;
+    return nullptr;
+  }
+  if (auto crl = ca::refresh_crl(*authority, store); !crl) {
+    log.error("ca.refused", {{"problem", "crl"}, {"error", crl.error().message}});
+    exit = Exit::CaRefused;
+    return nullptr;
+  }
+  log.info(create ? "ca.created" : "ca.opened",
+           {{"root_id", authority->root().id},
+            {"issuing_id", authority->issuing().id},
+            {"dir", ca::ca_dir(config.state_dir)},
+            {"token", config.ca_token_label}});
+  if (config.init_ca) exit = Exit::Ok;
+  return authority;
 }
 
 }  // namespace
@@ -65,6 +159,10 @@ Exit run_service(const Config& config, Logger& log) {
   }
   log.info("store.opened", {{"store", store_name(config.store)},
                             {"schema_version", store.value()->schema_version()}});
+
+  std::optional<Exit> ca_exit;
+  std::unique_ptr<ca::Authority> authority = open_ca(config, *store.value(), log, ca_exit);
+  if (ca_exit) return *ca_exit;
 
   asio::io_context io;
   const std::string token_path = config.hooks_token_file.empty()
@@ -113,6 +211,13 @@ Exit run_service(const Config& config, Logger& log) {
     log.error("revocation.unreadable", {{"error", refused.error().message}});
     return Exit::StoreRefused;
   }
+  // Presence: the plugin publishes AWS's lifecycle events; fleetd logs them (the broker-neutral
+  // equivalent of EMQX's webhooks). Only the plugin can publish there: devices are refused on
+  // `$aws/events/...` unless a policy grants it, so the client id is taken from the topic and the
+  // payload's fields are only reported, never trusted for a decision.
+  link.subscribe("$aws/events/presence/+/+", mqtt::QoS::AtLeastOnce, [&log](const Message& m) {
+    log_presence(log, m);
+  });
 
   const std::string admin_token_path = config.admin_token_file.empty()
                                            ? (fs::path(config.state_dir) / "admin.token").string()
@@ -130,6 +235,24 @@ Exit run_service(const Config& config, Logger& log) {
     return Exit::Usage;
   }
   AdminServer admin(io, registry, log, [&revoker](const std::string& id) { revoker.kick(id); });
+  admin.set_ca(authority.get());
+
+  // The CRL is valid for a week; re-issued daily so that relying parties never hold an expired
+  // one while fleetd runs (revocations re-issue it at once).
+  asio::steady_timer crl_timer(io);
+  std::function<void()> schedule_crl = [&] {
+    crl_timer.expires_after(std::chrono::hours(24));
+    crl_timer.async_wait([&](const asio::error_code& e) {
+      if (e) return;
+      if (auto crl = ca::refresh_crl(*authority, registry); !crl) {
+        log.error("ca.crl_failed", {{"error", crl.error().message}});
+      } else {
+        log.info("ca.crl_published", {{"revoked", static_cast<std::int64_t>(crl.value().revoked.size())}});
+      }
+      schedule_crl();
+    });
+  };
+  if (authority) schedule_crl();
   AdminOptions ao;
   ao.host = config.admin_host;
   ao.port = config.admin_port;
@@ -156,6 +279,7 @@ Exit run_service(const Config& config, Logger& log) {
     log.info("fleetd.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     hooks.begin_stop();
     admin.begin_stop();
+    crl_timer.cancel();
     link.shutdown([&] { io.stop(); });
   });
 

@@ -15,6 +15,7 @@ enum class Exit : int {
   Usage = 2,         ///< bad flags or configuration file
   StoreRefused = 3,  ///< the store cannot be used: locked, corrupt, too new, unreachable
   StateDir = 4,      ///< the state folder cannot be created or written
+  CaRefused = 5,     ///< the configured CA is missing or unusable (token, PIN, keys, certificates)
 };
 
 /// Runs fleetd with `config` until a stop signal. Logs every step to `log`.

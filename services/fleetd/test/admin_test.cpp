@@ -22,6 +22,9 @@
 
 #include "admin/server.hpp"
 #include "admin/templates.hpp"
+#include "ca/authority.hpp"
+#include "edgekit/pki/pki.hpp"
+#include "edgekit/testing/token_env.hpp"
 #include "edgekit/testing/test_pki.hpp"
 #include "http/common.hpp"
 
@@ -98,6 +101,7 @@ class AdminApi : public ::testing::Test {
       std::lock_guard lock(mu_);
       kicks_.push_back(id);
     });
+    server_->set_ca(own_ca_.get());
     o.token = token_;
     auto port = server_->start(o);
     ASSERT_TRUE(port) << port.error().message;
@@ -150,6 +154,7 @@ class AdminApi : public ::testing::Test {
   std::ostringstream log_text_;
   Logger log_{log_text_, LogFormat::Text, LogLevel::Debug};
   std::unique_ptr<Store> store_;
+  std::unique_ptr<ca::Authority> own_ca_;  // fleetd's own CA, when a test makes one
   std::unique_ptr<AdminServer> server_;
   std::string token_;
   std::uint16_t port_ = 0;
@@ -555,6 +560,194 @@ TEST_F(AdminApiPki, ServesHttpsWithTheGivenCertificate) {
   auto r2 = broken.start(missing);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error().code, Errc::InvalidArgument);
+}
+
+// ---- fleetd's own CA ----------------------------------------------------------------------
+
+// The admin API with fleetd's own CA, its keys generated in a real token (edgekit's module).
+class AdminOwnCa : public AdminApi {
+ protected:
+  void SetUp() override {
+    AdminApi::SetUp();
+    const std::string module = edgekit::testing::prepare_token_env(
+        edgekit::testing::TokenKind::Edgekit, (dir_ / "tokens").string(), EDGEKIT_TOKEN_MODULE,
+        "");
+    {
+      auto m = pkcs11::Module::load(module);
+      ASSERT_TRUE(m) << m.error().message();
+      ASSERT_TRUE(edgekit::testing::init_test_token(*m, "fleetd-ca", "87654321", "1234"));
+    }
+    const std::string pin = (dir_ / "ca.pin").string();
+    std::ofstream(pin) << "1234\n";
+    fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+    auto made = ca::Authority::create({module, "fleetd-ca", pin, ""}, dir_.string(), ::time(nullptr));
+    ASSERT_TRUE(made) << made.error().message;
+    own_ca_ = std::move(made.value());
+    ASSERT_TRUE(store_->transact([&](Tx& tx) { return own_ca_->register_in(tx); }));
+    server_.reset();
+    start_server({});
+  }
+  void TearDown() override {
+    // The CA's token session is used on the io thread: stop that before closing the token.
+    server_.reset();
+    guard_.reset();
+    io_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+    own_ca_.reset();
+    AdminApi::TearDown();
+  }
+
+  // A from-csr body with the request and `more` members (JSON text without braces).
+  static std::string request(const std::string& csr, const std::string& more = "") {
+    std::string body = json{{"certificateSigningRequest", csr}}.dump();
+    if (!more.empty()) body.insert(body.size() - 1, "," + more);
+    return body;
+  }
+  static std::string csr_of(pki::KeyAlgorithm a, const char* subject = "/CN=sensor-1") {
+    auto key = pki::SoftwareSigner::generate(a);
+    EXPECT_TRUE(key);
+    auto csr = pki::make_csr(*key, *pki::Name::parse(subject));
+    EXPECT_TRUE(csr);
+    return *csr;
+  }
+};
+
+TEST_F(AdminOwnCa, IssuesFromRequestsOfEachAcceptedKeyTypeWithUniqueSerials) {
+  ASSERT_EQ(call("POST", "/admin/v1/things", R"({"thingName":"sensor-1"})").status, 201);
+  std::set<std::string> serials;
+  const std::int64_t now = ::time(nullptr);
+  for (auto a : {pki::KeyAlgorithm::EcP256, pki::KeyAlgorithm::EcP384, pki::KeyAlgorithm::Rsa2048}) {
+    auto r = call("POST", "/admin/v1/certificates/from-csr",
+                  request(csr_of(a), R"("setAsActive":true,"thingName":"sensor-1")"));
+    ASSERT_EQ(r.status, 201) << pki::to_string(a) << ": " << r.text;
+    const std::string pem = r.body["certificatePem"];
+    // AWS's id, computed apart from fleetd and edgekit::pki.
+    EXPECT_EQ(r.body["certificateId"], aws_id(pem));
+    EXPECT_EQ(r.body["status"], "ACTIVE");
+    EXPECT_EQ(r.body["caCertificateId"], own_ca_->issuing().id);
+    auto cert = pki::parse_certificate(pem);
+    ASSERT_TRUE(cert);
+    EXPECT_EQ(cert->key_algorithm, a);
+    // Small TLS stacks: every certificate of the chain signed with SHA-256 by a P-256 key.
+    EXPECT_EQ(cert->signature_algorithm, pki::SignatureAlgorithm::EcdsaSha256);
+    EXPECT_EQ(own_ca_->issuing().signature_algorithm, pki::SignatureAlgorithm::EcdsaSha256);
+    EXPECT_EQ(own_ca_->issuing().key_algorithm, pki::KeyAlgorithm::EcP256);
+    EXPECT_EQ(cert->subject.to_string(), "CN=sensor-1");
+    EXPECT_FALSE(cert->is_ca);
+    EXPECT_TRUE(pki::verify_chain(*cert, {&own_ca_->issuing(), 1}, {&own_ca_->root(), 1}, now));
+    // Positive, at most 20 bytes; 365 days by default.
+    EXPECT_LE(cert->serial_hex.size(), 40u);
+    EXPECT_LT(std::stoi(cert->serial_hex.substr(0, 2), nullptr, 16), 0x80);
+    EXPECT_TRUE(serials.insert(cert->serial_hex).second);
+    EXPECT_NEAR(static_cast<double>(cert->not_after - now), 365.0 * 86400, 600);
+  }
+  auto thing = call("GET", "/admin/v1/things/sensor-1");
+  EXPECT_EQ(thing.body["certificates"].size(), 3u) << thing.text;
+  for (int i = 0; i < 20; ++i) {
+    auto r = call("POST", "/admin/v1/certificates/from-csr",
+                  request(csr_of(pki::KeyAlgorithm::EcP256), R"("validityDays":10)"));
+    ASSERT_EQ(r.status, 201) << r.text;
+    EXPECT_EQ(r.body["status"], "INACTIVE");  // AWS's default
+    EXPECT_TRUE(serials.insert(pki::parse_certificate(r.body["certificatePem"].get<std::string>())
+                                   ->serial_hex)
+                    .second);
+    EXPECT_NEAR(static_cast<double>(r.body["notAfter"].get<std::int64_t>() - now), 10.0 * 86400,
+                600);
+  }
+}
+
+TEST_F(AdminOwnCa, RefusesBadRequestsNamingTheCause) {
+  const std::string good = csr_of(pki::KeyAlgorithm::EcP256);
+  // A request whose signature does not verify: a byte of its signature changed.
+  auto der = pki::parse_csr(good)->der;
+  der[der.size() - 5] ^= 0x01;
+  BIO* mem = BIO_new(BIO_s_mem());
+  PEM_write_bio(mem, "CERTIFICATE REQUEST", "", der.data(), static_cast<long>(der.size()));
+  char* p = nullptr;
+  const long n = BIO_get_mem_data(mem, &p);
+  const std::string tampered(p, static_cast<std::size_t>(n));
+  BIO_free(mem);
+  struct Case {
+    std::string body;
+    int status;
+    const char* says;
+  };
+  const std::vector<Case> cases{
+      {request(tampered), 400, "signature"},
+      {request(csr_of(pki::KeyAlgorithm::Rsa3072)), 400, "RSA 3072"},
+      {request("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"),
+       400, "certificateSigningRequest"},
+      {request("garbage"), 400, "certificateSigningRequest"},
+      {request(std::string(20000, 'A')), 400, "longer than 16384"},
+      {request(good, R"("validityDays":0)"), 400, "validityDays"},
+      {request(good, R"("validityDays":3651)"), 400, "validityDays"},
+      {request(good, R"("setAsActive":"yes")"), 400, "setAsActive"},
+      {request(good, R"("status":"ACTIVE")"), 400, "status"},
+      {R"({"setAsActive":true})", 400, "certificateSigningRequest"},
+      {"not json", 400, ""},
+      {request(csr_of(pki::KeyAlgorithm::EcP256, "/CN=x"), R"("thingName":"nobody")"), 404,
+       "nobody"},
+      {std::string(70 * 1024, ' '), 413, ""},
+  };
+  for (const auto& c : cases) {
+    auto r = call("POST", "/admin/v1/certificates/from-csr", c.body);
+    EXPECT_EQ(r.status, c.status) << c.body.substr(0, 200) << " -> " << r.text;
+    EXPECT_NE(r.body.value("message", "").find(c.says), std::string::npos)
+        << c.says << " not in " << r.text;
+  }
+  // Nothing was issued for any of them.
+  EXPECT_EQ(call("GET", "/admin/v1/certificates").body["items"].size(), 0u);
+}
+
+TEST_F(AdminOwnCa, RevokedCertificatesAreListedInTheCrlAndItsFile) {
+  auto first = call("GET", "/admin/v1/ca/crl");
+  ASSERT_EQ(first.status, 200) << first.text;
+  EXPECT_TRUE(first.body["revokedSerials"].empty());
+  std::vector<std::string> ids, serials;
+  for (int i = 0; i < 2; ++i) {
+    auto r = call("POST", "/admin/v1/certificates/from-csr",
+                  request(csr_of(pki::KeyAlgorithm::EcP256), R"("setAsActive":true)"));
+    ASSERT_EQ(r.status, 201) << r.text;
+    ids.push_back(r.body["certificateId"]);
+    serials.push_back(pki::parse_certificate(r.body["certificatePem"].get<std::string>())->serial_hex);
+  }
+  ASSERT_EQ(call("POST", "/admin/v1/certificates/" + ids[0] + "/revoke").status, 200);
+  auto crl = call("GET", "/admin/v1/ca/crl");
+  ASSERT_EQ(crl.status, 200);
+  EXPECT_EQ(crl.body["revokedSerials"], json::array({serials[0]})) << crl.text;
+  EXPECT_GT(crl.body["crlNumber"].get<std::uint64_t>(), first.body["crlNumber"].get<std::uint64_t>());
+  // The file Mosquitto's crlfile reads holds the same list, signed by the issuing CA.
+  auto file = pki::parse_crl(read_file((dir_ / "ca" / "crl.pem").string()));
+  ASSERT_TRUE(file);
+  EXPECT_TRUE(pki::verify_crl(*file, own_ca_->issuing()));
+  EXPECT_TRUE(file->lists(serials[0]));
+  EXPECT_FALSE(file->lists(serials[1]));
+  // The chain check refuses the revoked one with the CRL and accepts the other.
+  auto revoked = pki::parse_certificate(call("GET", "/admin/v1/certificates/" + ids[0])
+                                            .body["certificatePem"].get<std::string>());
+  auto v = pki::verify_chain(*revoked, {&own_ca_->issuing(), 1}, {&own_ca_->root(), 1},
+                             ::time(nullptr), {&*file, 1});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, pki::Errc::Revoked);
+  // The PEM itself for relying parties that ask for it.
+  httplib::Client c("127.0.0.1", port_);
+  auto raw = c.Get("/admin/v1/ca/crl", {{"Authorization", "Bearer " + token_},
+                                        {"Accept", "application/x-pem-file"}});
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->body, read_file((dir_ / "ca" / "crl.pem").string()));
+  auto own = call("GET", "/admin/v1/ca");
+  EXPECT_EQ(own.body["issuingCertificateId"], own_ca_->issuing().id);
+  EXPECT_EQ(own.body["rootCertificatePem"], own_ca_->root().pem());
+}
+
+TEST_F(AdminApi, OwnCaRoutesAnswer404WithoutACa) {
+  for (const char* path : {"/admin/v1/ca", "/admin/v1/ca/crl"}) {
+    auto r = call("GET", path);
+    EXPECT_EQ(r.status, 404);
+    EXPECT_NE(r.body.value("message", "").find("no CA of its own"), std::string::npos) << r.text;
+  }
+  auto r = call("POST", "/admin/v1/certificates/from-csr", R"({"certificateSigningRequest":"x"})");
+  EXPECT_EQ(r.status, 404) << r.text;
 }
 
 }  // namespace

@@ -27,10 +27,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 namespace testing_ = edgekit::testing;
 
-struct CliRun {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
+using CliRun = testing_::CommandRun;
 
 class FleetCli : public ::testing::Test {
  protected:
@@ -40,6 +37,15 @@ class FleetCli : public ::testing::Test {
     fs::create_directories(dir_ / "state");
     fs::create_directories(dir_ / "pki");
     const std::string log = (dir_ / "fleetd.log").string();
+    // fleetd's own CA, as an operator makes it: a token initialised with `edgekit token init`
+    // (edgekit's module, the copy beside each binary), the PIN in a 0600 file, and fleetd
+    // creating the CA at its first start.
+    ::setenv("EDGEKIT_TOKEN_DIR", (dir_ / "ca-token").string().c_str(), 1);
+    ::setenv("EDGEKIT_TOKEN_PBKDF2_ITERATIONS", "2000", 1);  // fast logins in tests
+    auto init = edgekit("token init --label fleetd-ca --so-pin 87654321 --pin 1234");
+    ASSERT_EQ(init.code, 0) << init.out;
+    const std::string pin = write("ca.pin", "1234\n");
+    fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     // No broker: fleetd keeps retrying its link in the background; the admin API works anyway.
     const std::string broker_port = std::to_string(testing_::free_loopback_port());
     pid_ = ::fork();
@@ -50,7 +56,8 @@ class FleetCli : public ::testing::Test {
       const std::string state = (dir_ / "state").string();
       ::execl(FLEETD_BINARY, FLEETD_BINARY, "--state-dir", state.c_str(), "--broker-port",
               broker_port.c_str(), "--hooks-port", "0", "--admin-port", "0", "--log-format",
-              "text", "--reconnect-base-ms", "1000", static_cast<char*>(nullptr));
+              "text", "--reconnect-base-ms", "1000", "--ca-pin-file", pin.c_str(),
+              "--ca-create-if-missing", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     const auto end = std::chrono::steady_clock::now() + 10s;
@@ -76,16 +83,7 @@ class FleetCli : public ::testing::Test {
   }
 
   CliRun edgekit(const std::string& args) {
-    CliRun r;
-    const std::string cmd = std::string(EDGEKIT_CLI) + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int status = ::pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+    return testing_::run_command(std::string(EDGEKIT_CLI) + " " + args);
   }
 
   std::string write(const std::string& name, const std::string& text) {
@@ -99,6 +97,64 @@ class FleetCli : public ::testing::Test {
   std::string url_;
   std::string token_file_;
 };
+
+// fleetd's own CA from the command line: a device key made in its token with `edgekit token`,
+// its CSR turned into a certificate attached to its thing, checked by openssl against the chain
+// `ca show` prints, then revoked and refused by openssl with the CRL `ca crl` prints.
+TEST_F(FleetCli, IssuesFromADeviceCsrAndPrintsTheCaAndItsCrl) {
+  ::setenv("EDGEKIT_TOKEN_DIR", (dir_ / "device-token").string().c_str(), 1);
+  ASSERT_EQ(edgekit("token init --label device --so-pin 87654321 --pin 1234").code, 0);
+  ASSERT_EQ(edgekit("token keygen --label device --key-label tls --pin 1234").code, 0);
+  const std::string csr = (dir_ / "device.csr").string();
+  const std::string crt = (dir_ / "device.crt").string();
+  auto made = edgekit("token csr --label device --key-label tls --subject /CN=sensor-1 --pin 1234 "
+                      "--out " + csr);
+  ASSERT_EQ(made.code, 0) << made.out;
+  ASSERT_EQ(edgekit("fleet things create sensor-1").code, 0);
+
+  auto issued = edgekit("fleet certificates create-from-csr --csr " + csr +
+                        " --active --thing sensor-1 --days 30 --out " + crt);
+  ASSERT_EQ(issued.code, 0) << issued.out;
+  EXPECT_NE(issued.out.find("ACTIVE"), std::string::npos) << issued.out;
+  EXPECT_EQ(issued.out.find("BEGIN CERTIFICATE"), std::string::npos) << "the PEM went to --out";
+  EXPECT_NE(testing_::read_text_file(crt).find("BEGIN CERTIFICATE"), std::string::npos);
+  const auto at = issued.out.find("certificateId:");
+  ASSERT_NE(at, std::string::npos) << issued.out;
+  const std::string id = issued.out.substr(issued.out.find_first_not_of(' ', at + 14), 64);
+  ASSERT_EQ(id.size(), 64u) << issued.out;
+  auto thing = edgekit("fleet --json things describe sensor-1");
+  EXPECT_EQ(json::parse(thing.out, nullptr, false)["certificates"], json::array({id})) << thing.out;
+
+  auto show = edgekit("fleet ca show");
+  ASSERT_EQ(show.code, 0) << show.out;
+  const std::string cas = write("cas.pem", show.out);
+  auto verify = [&](const std::string& more) {
+    const std::string cmd = "openssl verify " + more + " -CAfile " + cas + " " + crt + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+    const int status = p ? ::pclose(p) : -1;
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  auto ok = verify("-purpose sslclient");
+  EXPECT_EQ(ok.first, 0) << ok.second;
+
+  ASSERT_EQ(edgekit("fleet certificates revoke " + id).code, 0);
+  auto crl = edgekit("fleet ca crl");
+  ASSERT_EQ(crl.code, 0) << crl.out;
+  EXPECT_EQ(crl.out.rfind("-----BEGIN X509 CRL-----", 0), 0u) << crl.out;
+  auto refused = verify("-crl_check -CRLfile " + write("crl.pem", crl.out));
+  EXPECT_NE(refused.first, 0) << refused.second;
+  EXPECT_NE(refused.second.find("revoked"), std::string::npos) << refused.second;
+  auto js = edgekit("fleet --json ca crl");
+  EXPECT_EQ(json::parse(js.out, nullptr, false)["revokedSerials"].size(), 1u) << js.out;
+
+  auto bad = edgekit("fleet certificates create-from-csr --csr " + write("junk.csr", "junk"));
+  EXPECT_EQ(bad.code, 1) << bad.out;
+  EXPECT_NE(bad.out.find("certificateSigningRequest"), std::string::npos) << bad.out;
+  EXPECT_EQ(edgekit("fleet certificates create-from-csr --csr /no/such/file").code, 2);
+}
 
 TEST_F(FleetCli, ManagesThingsWithTablesAndJson) {
   auto c = edgekit("fleet things create sensor-1 --type sensor --attr site=lab --attr floor=2");

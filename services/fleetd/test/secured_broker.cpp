@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "edgekit/testing/child_process.hpp"
+#include "edgekit/testing/token_env.hpp"
 #include "hooks/server.hpp"
 #include "plugin_logic.hpp"
 #include "store/store.hpp"
@@ -31,6 +32,21 @@ std::int64_t epoch_of(const ASN1_TIME* t) {
   std::tm tm{};
   ASN1_TIME_to_tm(t, &tm);
   return static_cast<std::int64_t>(timegm(&tm));
+}
+
+// Starts `args` (the program first) with its stderr in `log` (fopen `mode`); the child's pid.
+pid_t spawn(std::vector<std::string> args, const std::string& log, const char* mode) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* f = std::fopen(log.c_str(), mode);
+    if (f) ::dup2(fileno(f), STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
 }
 
 }  // namespace
@@ -133,6 +149,18 @@ void SecuredBroker::SetUp() {
       return {};
     }));
   }
+  std::string cafile = ca_->cert_file();
+  if (own_ca_) {
+    ASSERT_NO_FATAL_FAILURE(make_ca_token(dir_));
+    std::string out;
+    std::vector<std::string> init{"--init-ca"};
+    for (const auto& a : ca_flags(dir_)) init.push_back(a);
+    ASSERT_EQ(run_fleetd(dir_, init, &out), 0) << out;
+    // The device listener trusts the test CA and fleetd's chain.
+    cafile = pki_ + "/device-cas.pem";
+    std::ofstream(cafile) << testing::read_text_file(ca_->cert_file())
+                          << testing::read_text_file((dir_ / "state" / "ca" / "chain.pem").string());
+  }
   auto token = load_or_create_token((dir_ / "state" / "hooks.token").string());
   ASSERT_TRUE(token);
   token_ = token.value();
@@ -148,7 +176,8 @@ void SecuredBroker::SetUp() {
       "plugin_opt_timeout_ms 2000",
   };
   testing::MosquittoOptions::TlsListener t;
-  t.cafile = ca_->cert_file();
+  t.cafile = cafile;
+  if (own_ca_ && own_crlfile_) t.crlfile = (dir_ / "state" / "ca" / "crl.pem").string();
   t.certfile = server_.cert_file;
   t.keyfile = server_.key_file;
   t.require_certificate = true;
@@ -171,35 +200,85 @@ void SecuredBroker::start_fleetd() {
                                 "--broker-port", std::to_string(broker_->port()),
                                 "--hooks-port", std::to_string(hooks_port_), "--admin-port", std::to_string(admin_port_),
                                 "--broker-client-id", "fleetd-test", "--log-format", "text"};
+  if (own_ca_) {
+    for (const auto& a : ca_flags(dir_)) args.push_back(a);
+  }
   fleetd_log_ = (dir_ / "fleetd.log").string();
-  fleetd_ = ::fork();
+  // The log is appended to across restarts: wait for one more of each line than it holds now.
+  auto count = [this](std::string_view text) { return fleetd_log_count(text); };
+  const std::size_t hooks_before = count("hooks.listening");
+  const std::size_t admin_before = count("admin.listening");
+  const std::size_t link_before = count("broker.connected");
+  fleetd_ = spawn(args, fleetd_log_, "a");
   ASSERT_GE(fleetd_, 0);
-  if (fleetd_ == 0) {
-    FILE* f = std::fopen(fleetd_log_.c_str(), "a");
-    if (f) ::dup2(fileno(f), STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  auto end = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < end &&
-         testing::read_text_file(fleetd_log_).find("admin.listening") == std::string::npos) {
-    std::this_thread::sleep_for(20ms);
-  }
-  ASSERT_NE(testing::read_text_file(fleetd_log_).find("hooks.listening"), std::string::npos)
+  ASSERT_TRUE(fleetd_logged("admin.listening", admin_before + 1, 10s))
       << testing::read_text_file(fleetd_log_);
-  ASSERT_NE(testing::read_text_file(fleetd_log_).find("admin.listening"), std::string::npos)
-      << testing::read_text_file(fleetd_log_);
+  ASSERT_GT(count("hooks.listening"), hooks_before) << testing::read_text_file(fleetd_log_);
   // fleetd's own link is admitted by the plugin (user name + token, no certificate).
-  end = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < end &&
-         testing::read_text_file(fleetd_log_).find("broker.connected") == std::string::npos) {
-    std::this_thread::sleep_for(20ms);
-  }
-  ASSERT_NE(testing::read_text_file(fleetd_log_).find("broker.connected"), std::string::npos)
+  ASSERT_TRUE(fleetd_logged("broker.connected", link_before + 1, 10s))
       << testing::read_text_file(fleetd_log_);
+}
+
+void make_ca_token(const fs::path& dir) {
+  // In a folder of its own: a device token that a test makes lives elsewhere.
+  const std::string module = testing::prepare_token_env(
+      testing::TokenKind::Edgekit, (dir / "ca-token").string(), EDGEKIT_TOKEN_MODULE, "");
+  {
+    auto m = pkcs11::Module::load(module);
+    ASSERT_TRUE(m) << m.error().message();
+    ASSERT_TRUE(testing::init_test_token(*m, "fleetd-ca", "87654321", "1234"));
+  }
+  const std::string pin = (dir / "ca.pin").string();
+  std::ofstream(pin) << "1234\n";
+  fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+std::vector<std::string> ca_flags(const fs::path& dir) {
+  return {"--ca-pin-file", (dir / "ca.pin").string(), "--ca-module", EDGEKIT_TOKEN_MODULE,
+          "--ca-token-dir", (dir / "ca-token" / "token").string()};
+}
+
+int run_fleetd(const fs::path& dir, const std::vector<std::string>& args, std::string* output) {
+  std::vector<std::string> all{FLEETD_BINARY, "--state-dir", (dir / "state").string(),
+                               "--log-format", "text"};
+  all.insert(all.end(), args.begin(), args.end());
+  const std::string log = (dir / "fleetd-run.log").string();
+  const pid_t pid = spawn(all, log, "w");
+  // A fleetd that does not exit by itself is a failure of the caller's expectation, not a hang.
+  int status = 0;
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  pid_t done = 0;
+  while (pid > 0 && (done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(10ms);
+  }
+  if (done != pid) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+    if (output) *output = testing::read_text_file(log);
+    return -1;
+  }
+  if (output) *output = testing::read_text_file(log);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The admin token fleetd created in its state folder, as an Authorization header.
+static httplib::Headers admin_auth(const fs::path& dir) {
+  std::string token = testing::read_text_file((dir / "state" / "admin.token").string());
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  return {{"Authorization", "Bearer " + token}};
+}
+
+httplib::Result SecuredBroker::admin_get(const std::string& path) {
+  httplib::Client c("127.0.0.1", admin_port_);
+  return c.Get(path.c_str(), admin_auth(dir_));
+}
+
+httplib::Result SecuredBroker::admin_post_json(const std::string& path, const std::string& body) {
+  httplib::Client c("127.0.0.1", admin_port_);
+  return c.Post(path.c_str(), admin_auth(dir_), body, "application/json");
 }
 
 void SecuredBroker::TearDown() {
@@ -218,10 +297,34 @@ mqtt::Result<mqtt::ConnAck> SecuredBroker::device(Peer& p, const char* cert, std
 }
 
 httplib::Result SecuredBroker::admin_post(const std::string& path) {
-  std::string token = testing::read_text_file((dir_ / "state" / "admin.token").string());
-  while (!token.empty() && token.back() == '\n') token.pop_back();
+  return admin_post_json(path, "");
+}
+
+httplib::Result SecuredBroker::admin(const std::string& method, const std::string& path,
+                                     const std::string& body) {
   httplib::Client c("127.0.0.1", admin_port_);
-  return c.Post(path.c_str(), {{"Authorization", "Bearer " + token}}, "", "application/json");
+  const httplib::Headers h = admin_auth(dir_);
+  if (method == "GET") return c.Get(path.c_str(), h);
+  if (method == "PUT") return c.Put(path.c_str(), h, body, "application/json");
+  if (method == "DELETE") return c.Delete(path.c_str(), h, body, "application/json");
+  return c.Post(path.c_str(), h, body, "application/json");
+}
+
+std::size_t SecuredBroker::fleetd_log_count(std::string_view text) const {
+  const std::string log = testing::read_text_file(fleetd_log_);
+  std::size_t n = 0;
+  for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+  return n;
+}
+
+bool SecuredBroker::fleetd_logged(std::string_view text, std::size_t times,
+                                  std::chrono::milliseconds limit) {
+  auto count = [&] { return fleetd_log_count(text); };
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (count() < times && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(20ms);
+  }
+  return count() >= times;
 }
 
 std::chrono::milliseconds SecuredBroker::until_disconnected(Peer& p,

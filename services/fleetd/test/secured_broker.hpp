@@ -48,6 +48,16 @@ inline constexpr const char* kDeviceCiphers =
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
     "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256";
 
+/// fleetd's own CA in tests: a token labelled "fleetd-ca" (user PIN 1234) of edgekit's module
+/// in <dir>/ca-token, and the PIN in <dir>/ca.pin (mode 0600). Sets EDGEKIT_TOKEN_DIR.
+void make_ca_token(const std::filesystem::path& dir);
+/// The fleetd flags of that CA.
+std::vector<std::string> ca_flags(const std::filesystem::path& dir);
+/// Runs the fleetd binary with `--state-dir <dir>/state` and `args` to its end and returns its
+/// exit code (-1 when it did not exit); its log in `output`.
+int run_fleetd(const std::filesystem::path& dir, const std::vector<std::string>& args,
+               std::string* output = nullptr);
+
 /// A certificate's AWS id (SHA-256 of the DER, hex), its PEM and validity.
 struct CertFacts {
   std::string id;
@@ -79,6 +89,13 @@ class Peer {
     c.ca_file = ca;
     c.certificate_file = cert.cert_file;
     c.private_key_file = cert.key_file;
+    return connect_tls(port, c, id, v);
+  }
+
+  // Mutual TLS as `c` says (e.g. a key held in a PKCS#11 token).
+  mqtt::Result<mqtt::ConnAck> connect_tls(std::uint16_t port, const tls::Config& c,
+                                          std::string_view id,
+                                          mqtt::Version v = mqtt::Version::V5) {
     auto ctx = tls::TlsContext::create(c);
     if (!ctx) return edgekit::fail(mqtt::Errc::TransportError);
     ctx_ = std::make_unique<tls::TlsContext>(std::move(*ctx));
@@ -197,10 +214,29 @@ class SecuredBroker : public ::testing::Test {
   void trusted(Peer& p, std::string_view id);
   /// A POST to fleetd's admin API with the token fleetd created in its state folder.
   httplib::Result admin_post(const std::string& path);
+  /// Any request to fleetd's admin API ("GET", "POST", "PUT", "DELETE") with a JSON body.
+  httplib::Result admin(const std::string& method, const std::string& path,
+                        const std::string& body = "");
+  /// Waits (up to `limit`) until fleetd's log holds `text` at least `times` times.
+  bool fleetd_logged(std::string_view text, std::size_t times, std::chrono::milliseconds limit);
+  /// How many times fleetd's log (all its runs in this test) holds `text`.
+  std::size_t fleetd_log_count(std::string_view text) const;
   /// Pumps `p` until the broker drops it or 5 s pass; returns how long that took.
   std::chrono::milliseconds until_disconnected(Peer& p, std::chrono::steady_clock::time_point start);
+  /// A GET to fleetd's admin API.
+  httplib::Result admin_get(const std::string& path);
+  /// A POST with a JSON body to fleetd's admin API.
+  httplib::Result admin_post_json(const std::string& path, const std::string& body);
   /// The certificate and key files issued for a device name ("t1", "t2", ...).
   const testing::Issued& issued(const std::string& name) { return devices_[name]; }
+
+  /// Set before SetUp (in a derived fixture's constructor): fleetd runs its own CA, created with
+  /// `fleetd --init-ca` in a token of edgekit's module before the broker starts, and the device
+  /// listener trusts its chain as well as the test CA.
+  bool own_ca_ = false;
+  /// With own_ca_: the device listener also checks client certificates against the CRL fleetd
+  /// writes (`crlfile <state>/ca/crl.pem`; only fleetd's own devices can then connect).
+  bool own_crlfile_ = false;
 
   std::filesystem::path dir_;
   std::string pki_;

@@ -277,6 +277,34 @@ TEST_P(StoreTest, CertificatesNameOnlyRegisteredCas) {
   EXPECT_EQ(tx([](Tx& t) { return t.list_cas({}); }).value().items.size(), 1u);
 }
 
+TEST_P(StoreTest, ACasRevocationListHasItsRevokedSerialsWithTheirTimes) {
+  ASSERT_TRUE(tx([](Tx& t) {
+    return t.register_ca({hex_id(100), "-----BEGIN CERTIFICATE-----\n", CaStatus::Active, false, "", 0});
+  }));
+  for (int n : {4, 5, 6}) {
+    auto c = cert(n);
+    if (n != 6) c.ca_id = hex_id(100);  // 6 has no CA: never on its list
+    ASSERT_TRUE(tx([&](Tx& t) { return t.create_certificate(c); }));
+  }
+  now_ += 10;
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(4), CertificateStatus::Revoked); }));
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(5), CertificateStatus::Inactive); }));
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(6), CertificateStatus::Revoked); }));
+  // Revoking again keeps the first time.
+  now_ += 10;
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(4), CertificateStatus::Revoked); }));
+  auto list = tx([](Tx& t) { return t.revoked_of_ca(hex_id(100)); });
+  ASSERT_TRUE(list) << list.error().message;
+  ASSERT_EQ(list.value().size(), 1u);
+  EXPECT_EQ(list.value()[0].serial, "04");
+  EXPECT_EQ(list.value()[0].revoked_at, 1'700'000'010);
+  auto got = tx([](Tx& t) { return t.get_certificate(hex_id(4)); });
+  EXPECT_EQ(got.value().revoked_at, 1'700'000'010);
+  EXPECT_EQ(tx([](Tx& t) { return t.get_certificate(hex_id(5)); }).value().revoked_at, 0);
+  EXPECT_TRUE(tx([](Tx& t) { return t.serial_in_use(hex_id(100), "05"); }).value());
+  EXPECT_FALSE(tx([](Tx& t) { return t.serial_in_use(hex_id(100), "06"); }).value());
+}
+
 TEST_P(StoreTest, TemplatesAreValidatedAndGuarded) {
   auto bad_type = tx([](Tx& t) { return t.create_template({"tpl", "{}", "OTHER", "", true, 0, 0}); });
   ASSERT_FALSE(bad_type);

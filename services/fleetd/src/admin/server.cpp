@@ -7,6 +7,7 @@
 #include "admin/pem.hpp"
 #include "admin/templates.hpp"
 #include "admin/wire.hpp"
+#include "ca/authority.hpp"
 #include "http/common.hpp"
 #include "http/json_body.hpp"
 
@@ -103,6 +104,9 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"post", "/admin/v1/certificates/{certificateId}/deactivate",
        &AdminServer::deactivate_certificate},
       {"post", "/admin/v1/certificates/{certificateId}/revoke", &AdminServer::revoke_certificate},
+      {"post", "/admin/v1/certificates/from-csr", &AdminServer::create_certificate_from_csr},
+      {"get", "/admin/v1/ca", &AdminServer::describe_own_ca},
+      {"get", "/admin/v1/ca/crl", &AdminServer::get_crl},
       {"post", "/admin/v1/policies", &AdminServer::create_policy},
       {"get", "/admin/v1/policies", &AdminServer::list_policies},
       {"get", "/admin/v1/policies/{policyName}", &AdminServer::get_policy},
@@ -232,6 +236,10 @@ void AdminServer::run(Resp& res, int ok_status, F f) {
         return r;
       },
       kStoreTimeout);
+  answer(res, ok_status, out);
+}
+
+void AdminServer::answer(Resp& res, int ok_status, const std::optional<Res<json>>& out) {
   if (!out) {
     http::reply_error(res, 503, "unavailable", "the store did not answer within 5 s");
     return;
@@ -501,6 +509,110 @@ void AdminServer::deactivate_certificate(const Req& req, Resp& res) {
 }
 void AdminServer::revoke_certificate(const Req& req, Resp& res) {
   set_certificate_status(req, res, CertificateStatus::Revoked);
+  if (res.status != 200 || ca_ == nullptr) return;
+  // The CRL names every certificate the CA issued and that is now REVOKED: re-issued (and
+  // written for the broker's crlfile) at once. The registry already refuses the certificate, so
+  // a CRL that cannot be made is logged, not a failed revocation.
+  http::run_on(
+      io_,
+      [ca = ca_, store = &store_, log = &log_] {
+        if (auto crl = ca::refresh_crl(*ca, *store); !crl) {
+          log->error("ca.crl_failed", {{"error", crl.error().message}});
+        } else {
+          log->info("ca.crl_published", {{"revoked", static_cast<std::int64_t>(crl.value().revoked.size())}});
+        }
+        return 0;
+      },
+      kStoreTimeout);
+}
+
+namespace {
+
+const Error kNoCa{Errc::NotFound,
+                  "fleetd has no CA of its own; start it with --ca-pin-file (docs/fleetd.md)"};
+
+}  // namespace
+
+// AWS's CreateCertificateFromCsr, signed by fleetd's issuing CA inside its token. The thing is
+// looked up before anything is signed; the certificate, its status and the attachment are then
+// stored in one transaction, so a certificate is returned only once it is registered.
+void AdminServer::create_certificate_from_csr(const Req& req, Resp& res) {
+  if (ca_ == nullptr) return bad_request(res, kNoCa);
+  auto r = admin::parse_certificate_from_csr(req.body);
+  if (!r) return bad_request(res, r.error());
+  auto out = http::run_on(
+      io_,
+      [ca = ca_, store = &store_, r = std::move(r.value())]() -> Res<json> {
+        if (!r.thing_name.empty()) {
+          auto t = store->transact([&](Tx& tx) { return tx.get_thing(r.thing_name); });
+          if (!t) return fail(t.error());
+        }
+        return store->transact([&](Tx& tx) -> Res<json> {
+          auto cert = ca->issue(r.csr, r.validity_days, tx.now(), tx);
+          if (!cert) return fail(cert.error());
+          Certificate c;
+          c.id = cert.value().id;
+          c.pem = cert.value().pem();
+          c.status = r.set_as_active ? CertificateStatus::Active : CertificateStatus::Inactive;
+          c.ca_id = ca->issuing().id;
+          c.serial = cert.value().serial_hex;
+          c.not_before = cert.value().not_before;
+          c.not_after = cert.value().not_after;
+          auto stored = tx.create_certificate(c);
+          if (!stored) return fail(stored.error());
+          if (!r.thing_name.empty()) {
+            if (auto a = tx.attach_thing_principal(r.thing_name, c.id); !a) return fail(a.error());
+          }
+          json j = admin::to_json(stored.value(), true);
+          if (!r.thing_name.empty()) j["thingName"] = r.thing_name;
+          return j;
+        });
+      },
+      kStoreTimeout);
+  answer(res, 201, out);
+}
+
+// ---- fleetd's own CA ----------------------------------------------------------------------
+
+void AdminServer::describe_own_ca(const Req&, Resp& res) {
+  if (ca_ == nullptr) return bad_request(res, kNoCa);
+  // The certificates never change while fleetd runs: no io-thread hop needed.
+  const auto& root = ca_->root();
+  const auto& issuing = ca_->issuing();
+  json j{{"rootCertificateId", root.id},
+         {"rootCertificatePem", root.pem()},
+         {"issuingCertificateId", issuing.id},
+         {"issuingCertificatePem", issuing.pem()},
+         {"issuingNotAfter", issuing.not_after},
+         {"keyAlgorithm", pki::to_string(pki::KeyAlgorithm::EcP256)},
+         {"signatureAlgorithm", pki::to_string(pki::SignatureAlgorithm::EcdsaSha256)}};
+  http::reply(res, 200, http::dump(j));
+}
+
+void AdminServer::get_crl(const Req& req, Resp& res) {
+  if (ca_ == nullptr) return bad_request(res, kNoCa);
+  // The CRL is replaced on the io thread; read it there.
+  auto pem = http::run_on(io_, [ca = ca_] { return ca->crl_pem(); }, kStoreTimeout);
+  if (!pem) return http::reply_error(res, 503, "unavailable", "fleetd did not answer within 5 s");
+  // A relying party may ask for the PEM itself (curl -H 'Accept: application/x-pem-file').
+  const std::string accept = req.get_header_value("Accept");
+  if (accept.find("application/x-pem-file") != std::string::npos ||
+      accept.find("application/pkix-crl") != std::string::npos) {
+    res.status = 200;
+    res.set_content(*pem, "application/x-pem-file");
+    return;
+  }
+  auto crl = pki::parse_crl(*pem);
+  json j{{"crlPem", *pem}};
+  if (crl) {
+    j["thisUpdate"] = crl->this_update;
+    if (crl->next_update) j["nextUpdate"] = *crl->next_update;
+    if (crl->crl_number) j["crlNumber"] = *crl->crl_number;
+    json serials = json::array();
+    for (const auto& r : crl->revoked) serials.push_back(r.serial_hex);
+    j["revokedSerials"] = serials;
+  }
+  http::reply(res, 200, http::dump(j));
 }
 
 // ---- policies -----------------------------------------------------------------------------

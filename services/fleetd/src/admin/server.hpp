@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +36,10 @@ struct Response;
 }  // namespace httplib
 
 namespace edgekit::fleetd {
+
+namespace ca {
+class Authority;
+}
 
 struct AdminOptions {
   std::string host = "127.0.0.1";
@@ -53,6 +59,10 @@ class AdminServer {
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
+
+  /// fleetd's own CA (owned by the caller, used on the io thread), or null: then the CA routes
+  /// answer 404 "fleetd has no CA of its own". Call before start.
+  void set_ca(ca::Authority* authority) { ca_ = authority; }
 
   /// Binds and starts serving. Errors: InvalidArgument (empty token, unusable TLS files),
   /// Unavailable (address in use, bad address).
@@ -100,6 +110,10 @@ class AdminServer {
   void activate_certificate(const httplib::Request&, httplib::Response&);
   void deactivate_certificate(const httplib::Request&, httplib::Response&);
   void revoke_certificate(const httplib::Request&, httplib::Response&);
+  void create_certificate_from_csr(const httplib::Request&, httplib::Response&);
+  // fleetd's own CA.
+  void describe_own_ca(const httplib::Request&, httplib::Response&);
+  void get_crl(const httplib::Request&, httplib::Response&);
   // Policies.
   void create_policy(const httplib::Request&, httplib::Response&);
   void list_policies(const httplib::Request&, httplib::Response&);
@@ -126,6 +140,9 @@ class AdminServer {
   /// it returns (204: no body) or the error; then kicks the certificates it listed.
   template <class F>
   void run(httplib::Response& res, int ok_status, F f);
+  /// Answers with the outcome of io-thread work: 503 when it did not run in time, the error's
+  /// status, or `ok_status` with the JSON (204: no body).
+  void answer(httplib::Response& res, int ok_status, const std::optional<Res<nlohmann::json>>& out);
 
   void set_certificate_status(const httplib::Request&, httplib::Response&, CertificateStatus s);
   void set_ca_status(const httplib::Request&, httplib::Response&, CaStatus s);
@@ -134,6 +151,7 @@ class AdminServer {
   Store& store_;
   Logger& log_;
   Kick kick_;
+  ca::Authority* ca_ = nullptr;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -4,6 +4,7 @@
 
 #include "admin/pem.hpp"
 #include "admin/templates.hpp"
+#include "ca/authority.hpp"
 #include "http/json_body.hpp"
 #include "policy/policy.hpp"
 
@@ -234,6 +235,43 @@ Res<CertificateRegistration> parse_register_certificate(std::string_view body) {
   return r;
 }
 
+Res<CertificateFromCsr> parse_certificate_from_csr(std::string_view body) {
+  auto j_r = body_object(body);
+  if (!j_r) return fail(j_r.error());
+  auto j = std::move(j_r.value());
+  if (auto o = only_members(
+          j, {"certificateSigningRequest", "setAsActive", "thingName", "validityDays"});
+      !o) {
+    return fail(o.error());
+  }
+  auto pem_r = required_text(j, "certificateSigningRequest", kMaxPem);
+  if (!pem_r) return fail(pem_r.error());
+  auto active_r = bool_member(j, "setAsActive");
+  if (!active_r) return fail(active_r.error());
+  auto thing_r = string_member(j, "thingName", false, kMaxName);
+  if (!thing_r) return fail(thing_r.error());
+  auto days_r = integer_member(j, "validityDays");
+  if (!days_r) return fail(days_r.error());
+  CertificateFromCsr r;
+  if (days_r.value()) {
+    if (*days_r.value() < 1 || *days_r.value() > ca::kMaxDeviceValidityDays) {
+      return fail(Errc::InvalidArgument, "member 'validityDays' must be from 1 to 3650");
+    }
+    r.validity_days = *days_r.value();
+  }
+  // Untrusted: the request's own signature must verify (proof that the caller holds the key).
+  auto csr = pki::parse_csr(pem_r.value());
+  if (!csr) {
+    return fail(Errc::InvalidArgument,
+                "member 'certificateSigningRequest': " + csr.error().message);
+  }
+  if (auto k = ca::check_device_key(csr.value()); !k) return fail(k.error());
+  r.csr = std::move(csr.value());
+  r.set_as_active = active_r.value().value_or(false);
+  r.thing_name = std::move(thing_r.value());
+  return r;
+}
+
 Res<Policy> parse_create_policy(std::string_view body) {
   auto j_r = body_object(body);
   if (!j_r) return fail(j_r.error());
@@ -407,6 +445,7 @@ json to_json(const Certificate& c, bool with_pem) {
          {"caCertificateId", c.ca_id},  {"serialNumber", c.serial},
          {"notBefore", c.not_before},   {"notAfter", c.not_after},
          {"createdAt", c.created_at}};
+  if (c.revoked_at > 0) j["revokedAt"] = c.revoked_at;
   if (with_pem) j["certificatePem"] = c.pem;
   return j;
 }

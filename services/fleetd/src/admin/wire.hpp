@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "edgekit/pki/csr.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd::admin {
@@ -53,6 +54,17 @@ struct CertificateRegistration {
 };
 /// {"certificatePem", "status"?: ACTIVE|INACTIVE|PENDING_ACTIVATION, "caCertificateId"?}
 [[nodiscard]] Res<CertificateRegistration> parse_register_certificate(std::string_view body);
+
+struct CertificateFromCsr {
+  pki::CsrInfo csr;          ///< signature checked, key type one the CA issues for
+  bool set_as_active = false;  ///< AWS's default: INACTIVE
+  std::string thing_name;    ///< "": attach to no thing
+  std::int64_t validity_days = 365;
+};
+/// {"certificateSigningRequest": PEM, "setAsActive"?: bool, "thingName"?, "validityDays"?:
+/// 1..3650}. The request is read with pki::parse_csr (its signature must verify) and its key
+/// must be EC P-256, EC P-384 or RSA 2048; each refusal names the cause.
+[[nodiscard]] Res<CertificateFromCsr> parse_certificate_from_csr(std::string_view body);
 
 /// {"policyName", "policyDocument": string or object} — the document must parse as an AWS IoT
 /// policy (policy::parse), its error passed on.

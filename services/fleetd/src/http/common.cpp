@@ -72,6 +72,10 @@ void reply_error(httplib::Response& res, int status, std::string_view code,
 
 Res<std::uint16_t> bind(httplib::Server& server, const std::string& host, std::uint16_t port,
                         std::string_view what) {
+  // httplib writes a response's head and body separately; with Nagle on, the body waits for the
+  // ACK of the head, which a keep-alive client delays by 40 ms: each decision took ~45-90 ms
+  // instead of well under one (measured by scripts/bench-fleetd).
+  server.set_tcp_nodelay(true);
   int bound = port == 0 ? server.bind_to_any_port(host)
                         : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {

@@ -85,6 +85,12 @@ CREATE TABLE provisioning_templates (
   created_at BIGINT NOT NULL
 );
 )sql"},
+    // The CA's revocation list names when each certificate was revoked (RFC 5280 5.3.1 wants the
+    // date of the revocation, not of the list); 0 for certificates revoked before this version.
+    {2, "certificates: revoked_at", R"sql(
+ALTER TABLE certificates ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX certificates_by_ca ON certificates(ca_id);
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,

@@ -74,10 +74,11 @@ Certificate certificate_from(const Row& r) {
   c.not_before = r.integer(5);
   c.not_after = r.integer(6);
   c.created_at = r.integer(7);
+  c.revoked_at = r.integer(8);
   return c;
 }
 constexpr const char* kCertificateColumns =
-    "id, pem, status, ca_id, serial, not_before, not_after, created_at";
+    "id, pem, status, ca_id, serial, not_before, not_after, created_at, revoked_at";
 
 Policy policy_from(const Row& r) { return Policy{r.text(0), r.text(1), r.integer(2), r.integer(3)}; }
 
@@ -345,10 +346,14 @@ Res<Certificate> Tx::set_certificate_status(std::string_view id, CertificateStat
   if (cur.value().status == CertificateStatus::Revoked && status != CertificateStatus::Revoked) {
     return fail(Errc::Conflict, quoted("certificate", id) + " is REVOKED; that is final");
   }
-  auto r = db_.exec("UPDATE certificates SET status = $2 WHERE id = $1",
-                    {id, std::string_view(to_string(status))});
+  const bool revoking =
+      status == CertificateStatus::Revoked && cur.value().status != CertificateStatus::Revoked;
+  const std::int64_t revoked_at = revoking ? now_ : cur.value().revoked_at;
+  auto r = db_.exec("UPDATE certificates SET status = $2, revoked_at = $3 WHERE id = $1",
+                    {id, std::string_view(to_string(status)), revoked_at});
   if (auto c = changed_one(std::move(r), "certificate", id); !c) return fail(c.error());
   cur.value().status = status;
+  cur.value().revoked_at = revoked_at;
   return cur;
 }
 
@@ -380,6 +385,24 @@ Res<Page<Certificate>> Tx::list_certificates(const PageRequest& page) {
 
 Res<std::vector<std::string>> Tx::certificates_of_ca(std::string_view ca_id) {
   return column0(db_.query("SELECT id FROM certificates WHERE ca_id = $1 ORDER BY id", {ca_id}));
+}
+
+Res<std::vector<RevokedSerial>> Tx::revoked_of_ca(std::string_view ca_id) {
+  auto rows = db_.query(
+      "SELECT serial, revoked_at FROM certificates WHERE ca_id = $1 AND status = 'REVOKED' "
+      "ORDER BY serial",
+      {ca_id});
+  if (!rows) return fail(rows.error());
+  std::vector<RevokedSerial> out;
+  for (const Row& r : rows.value()) out.push_back({r.text(0), r.integer(1)});
+  return out;
+}
+
+Res<bool> Tx::serial_in_use(std::string_view ca_id, std::string_view serial) {
+  auto r = db_.query("SELECT 1 FROM certificates WHERE ca_id = $1 AND serial = $2",
+                     {ca_id, serial});
+  if (!r) return fail(r.error());
+  return !r.value().empty();
 }
 
 Res<void> Tx::attach_thing_principal(std::string_view thing, std::string_view cert) {

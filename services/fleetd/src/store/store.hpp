@@ -65,6 +65,13 @@ struct Certificate {
   std::int64_t not_before = 0;
   std::int64_t not_after = 0;
   std::int64_t created_at = 0;
+  std::int64_t revoked_at = 0;  ///< epoch seconds when it became REVOKED, else 0
+};
+
+/// A revoked certificate as a CA's revocation list names it.
+struct RevokedSerial {
+  std::string serial;  ///< hex
+  std::int64_t revoked_at = 0;
 };
 
 struct Policy {
@@ -142,6 +149,7 @@ class Tx {
   [[nodiscard]] Res<Certificate> create_certificate(const Certificate& cert);
   [[nodiscard]] Res<Certificate> get_certificate(std::string_view id);
   /// NotFound. A REVOKED certificate stays revoked: Conflict on any other status, as in AWS.
+  /// Revoking records the time (revoked_at); revoking again keeps the first time.
   [[nodiscard]] Res<Certificate> set_certificate_status(std::string_view id,
                                                         CertificateStatus status);
   /// NotFound; Conflict while ACTIVE or attached to a thing or a policy.
@@ -149,6 +157,11 @@ class Tx {
   [[nodiscard]] Res<Page<Certificate>> list_certificates(const PageRequest& page);
   /// Ids of the certificates issued by the CA `ca_id` (the ones a deactivated CA takes down).
   [[nodiscard]] Res<std::vector<std::string>> certificates_of_ca(std::string_view ca_id);
+  /// Serials and revocation times of the REVOKED certificates issued by the CA `ca_id` (its
+  /// revocation list), in serial order.
+  [[nodiscard]] Res<std::vector<RevokedSerial>> revoked_of_ca(std::string_view ca_id);
+  /// Whether a certificate of the CA `ca_id` has the serial `serial` (hex, as stored).
+  [[nodiscard]] Res<bool> serial_in_use(std::string_view ca_id, std::string_view serial);
 
   // Attachments of certificates (principals) to things.
   /// NotFound when the thing or the certificate is missing; attaching twice is not an error.
@@ -199,7 +212,7 @@ using WallClock = std::function<std::int64_t()>;
 class Store {
  public:
   /// Latest schema version this fleetd knows.
-  static constexpr std::int64_t kSchemaVersion = 1;
+  static constexpr std::int64_t kSchemaVersion = 2;
 
   /// Takes the database and brings its schema to kSchemaVersion (each migration in its own
   /// transaction). Errors: StoreTooNew (a newer fleetd wrote it: refusing beats guessing),

@@ -20,6 +20,14 @@ namespace edgekit::testing {
 /// sets `pid` to -1. Does nothing when `pid` <= 0.
 void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace);
 
+/// What a shell command printed (standard output and error together) and its exit status.
+struct CommandRun {
+  int code = -1;  ///< the exit status; -1 when it could not run or was killed by a signal
+  std::string out;
+};
+/// Runs `command` with /bin/sh (`popen`), its standard error sent to the same pipe.
+[[nodiscard]] CommandRun run_command(const std::string& command);
+
 /// The whole file as text ("" when it cannot be read).
 [[nodiscard]] std::string read_text_file(const std::string& path);
 
