@@ -30,6 +30,15 @@ bool version_enabled(Version v) noexcept {
 // building the empty record inline at each place costs more flash than the call (code size).
 [[gnu::noinline]] void clear_record(OutgoingRecord& r) noexcept { r = OutgoingRecord{}; }
 
+// The optional packet-id set of inbound QoS 2 (hosts): one bit per id.
+bool set_has(const IncomingQoS2Set& set, std::uint16_t id) noexcept {
+  return ((set.words[id >> 6] >> (id & 63U)) & 1U) != 0;
+}
+void set_put(IncomingQoS2Set& set, std::uint16_t id, bool on) noexcept {
+  const std::uint64_t bit = std::uint64_t{1} << (id & 63U);
+  set.words[id >> 6] = on ? (set.words[id >> 6] | bit) : (set.words[id >> 6] & ~bit);
+}
+
 // A byte loop rather than memcmp, which would be the only reason for a device image to link
 // it from libc (topics are short).
 [[maybe_unused]] bool same_chars(const char* a, std::string_view b) noexcept {
@@ -61,6 +70,9 @@ Session::Session(SessionStorage storage, SessionStore* store, SessionConfig conf
     : storage_(storage), store_(store), config_(config) {
   for (OutgoingRecord& r : storage_.outgoing) clear_record(r);
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  if (switches::kQoS2 && storage_.incoming_qos2_set != nullptr) {
+    *storage_.incoming_qos2_set = IncomingQoS2Set{};
+  }
   incoming_carried_ = 0;
   std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
             std::uint16_t{0});
@@ -199,6 +211,9 @@ std::size_t Session::discard_session() noexcept {
     }
   }
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  if (switches::kQoS2 && storage_.incoming_qos2_set != nullptr) {
+    *storage_.incoming_qos2_set = IncomingQoS2Set{};
+  }
   incoming_carried_ = 0;
   return lost;
 }
@@ -237,7 +252,9 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   requested_keep_alive_ = connect.keep_alive;
   if (switches::is_v5(version_)) {
 #if EDGEKIT_MQTT_ENABLE_V5
-    const std::size_t incoming_capacity = storage_.incoming_qos2.size();
+    const std::size_t incoming_capacity =
+        switches::kQoS2 && storage_.incoming_qos2_set != nullptr ? 65535
+                                                                 : storage_.incoming_qos2.size();
     connect_session_expiry_ = connect.properties.session_expiry_interval.value_or(0);
     // Announce only what the storage can hold, so a conforming server never overruns it
     // [MQTT-3.3.4-9].
@@ -697,6 +714,22 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
       break;
     case QoS::ExactlyOnce: {
       in.reply = Reply{PacketType::PubRec, publish.packet_id, ReasonCode::Success};
+      // A build without QoS 2 leaves this out (the set is for QoS 2 only).
+      if (IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr) {
+        const bool held = set_has(*set, publish.packet_id);
+        // Still awaiting PUBREL and marked as a resend: do not deliver twice [MQTT-4.3.3-9].
+        // Held but DUP = 0 is no resend [MQTT-3.3.1-1]: the server reused the id, so it has
+        // finished or forgotten the earlier flow (e.g. lost across its restart) and this is a
+        // new message; treating it as a duplicate would lose it silently.
+        if (held && publish.dup) break;
+        // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
+        if (!held && store_ != nullptr && !store_->save_incoming_qos2(publish.packet_id)) {
+          return fail(Errc::PersistenceFailed);
+        }
+        set_put(*set, publish.packet_id, true);
+        in.deliver = true;
+        break;
+      }
       if (find_incoming(publish.packet_id) >= 0) {
         // Still awaiting PUBREL: the server resent it; do not deliver twice [MQTT-4.3.3-9].
         break;
@@ -781,14 +814,20 @@ Result<Inbound> Session::on_pubrec(const PubRec& ack, Instant now) noexcept {
 Result<Inbound> Session::on_pubrel(const PubRel& rel, Instant now) noexcept {
   (void)now;
   Inbound in;
-  const std::ptrdiff_t i = find_incoming(rel.packet_id);
+  IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr;
+  const std::ptrdiff_t i = set != nullptr ? (set_has(*set, rel.packet_id) ? 0 : -1)
+                                          : find_incoming(rel.packet_id);
   if (i < 0) {
     in.reply = Reply{PacketType::PubComp, rel.packet_id,
                      switches::is_v5(version_) ? ReasonCode::PacketIdentifierNotFound
                                              : ReasonCode::Success};
     return in;
   }
-  storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
+  if (set != nullptr) {
+    set_put(*set, rel.packet_id, false);
+  } else {
+    storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
+  }
   if (store_ != nullptr && !store_->remove_incoming_qos2(rel.packet_id)) {
     in.warning = Errc::PersistenceFailed;
   }
