@@ -47,8 +47,6 @@ struct BrokerOptions {
   bool clean_start = true;
   std::uint32_t session_expiry = 0;  ///< MQTT 5
   std::uint32_t connect_timeout_ms = 5000;
-  /// Largest packet received (the receive buffer; MQTT 5 brokers are told it in CONNECT).
-  std::uint32_t max_packet_size = kDefaultMaxPacketSize;
 };
 
 /// Parses "5", "v5", "mqttv5", "311", "3.1.1", "mqttv311". Returns false when unknown.

@@ -10,6 +10,11 @@ void add_broker_options(CLI::App& app, BrokerOptions& options, std::string& vers
 /// Checks what add_broker_options parsed; prints an error and returns false when invalid.
 bool finish_broker_options(const char* command, BrokerOptions& options, const std::string& version_text);
 
+/// After `open`: tells the user the client id the broker assigned when it matters (a kept
+/// session is resumed only with that id; -d always) and reports one the session could not keep.
+void report_assigned_id(const char* command, Connection& connection, const BrokerOptions& options,
+                        bool debug);
+
 void add_pub_command(CLI::App& app, int& exit_code);
 void add_sub_command(CLI::App& app, int& exit_code);
 /// `edgekit token init|keygen|csr|import-cert|list|info` (tools/edgekit/token.cpp).
