@@ -170,7 +170,8 @@ int run_sub(SubOptions& o) {
   // A resumed session's messages may arrive before the SUBACK, and -C may be reached with them.
   if (printer.stopped) return 0;
   if (!r) {
-    std::fprintf(stderr, "edgekit sub: subscribe failed: %s\n", mqtt::to_string(r.error()));
+    std::fprintf(stderr, "edgekit sub: subscribe failed: %s\n",
+                 describe_loss(r.error(), o.max_packet_size).c_str());
     return 1;
   }
   for (std::size_t i = 0; i < subs.size(); ++i) {
