@@ -3,6 +3,7 @@
 // every input fails clearly and before connecting, and a host subscriber keeps up with a broker
 // that has far more QoS 2 messages in flight than a device would keep records for.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -18,8 +19,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/mosquitto.hpp"
@@ -134,8 +133,8 @@ struct Outcome {
   std::string out;
   std::string err;
 };
-Outcome run(const fs::path& dir, std::vector<std::string> args, std::chrono::milliseconds limit = 20s,
-        const std::string& stdin_path = "/dev/null") {
+Outcome run(const fs::path& dir, std::vector<std::string> args,
+            std::chrono::milliseconds limit = 20s, const std::string& stdin_path = "/dev/null") {
   static int n = 0;
   args.insert(args.begin(), cli());
   Child c(args, dir, "run" + std::to_string(++n), stdin_path);
@@ -157,7 +156,9 @@ std::string describe(const Outcome& r) {
 
 // A loopback port with nothing listening: a command that connected there would say
 // "cannot reach", so a different message proves the check came before connecting.
-std::string dead_port() { return std::to_string(edgekit::testing::free_loopback_port()); }
+std::string dead_port() {
+  return std::to_string(edgekit::testing::free_loopback_port());
+}
 
 // --- Point 4: inputs that must fail clearly, before connecting ----------------------------------
 
@@ -172,7 +173,8 @@ TEST(CliInput, PubRefusesADirectoryAsFile) {
 
 TEST(CliInput, TokenImportCertRefusesADirectory) {
   TempDir t;
-  const Outcome r = run(t.path, {"token", "import-cert", "--pin", "1234", "--label", "x", "--cert", t.path.string()});
+  const Outcome r = run(
+      t.path, {"token", "import-cert", "--pin", "1234", "--label", "x", "--cert", t.path.string()});
   EXPECT_TRUE(r.finished) << describe(r);
   EXPECT_EQ(r.signal, 0) << describe(r);
   EXPECT_NE(r.code, 0) << describe(r);
@@ -181,9 +183,10 @@ TEST(CliInput, TokenImportCertRefusesADirectory) {
 
 TEST(CliInput, PubReadsAnEndlessInputOnlyUpToTheLimit) {
   TempDir t;
-  const Outcome r = run(t.path, {"pub", "-p", dead_port(), "-t", "a", "-f", "/dev/zero",
-                             "--max-packet-size", "1048576"},
-                    30s);
+  const Outcome r =
+      run(t.path,
+          {"pub", "-p", dead_port(), "-t", "a", "-f", "/dev/zero", "--max-packet-size", "1048576"},
+          30s);
   EXPECT_TRUE(r.finished) << describe(r);  // was: reads until memory runs out
   EXPECT_EQ(r.code, 2) << describe(r);
   EXPECT_NE(r.err.find("more than 1048576 bytes"), std::string::npos) << describe(r);
@@ -197,9 +200,7 @@ TEST(CliInput, PubReadsAnEndlessInputOnlyUpToTheLimit) {
 TEST(CliInput, PubRefusesAHugeFileBeforeReadingItAll) {
   TempDir t;
   const fs::path big = t.path / "big";
-  {
-    std::ofstream f(big);
-  }
+  { std::ofstream f(big); }
   fs::resize_file(big, 300U << 20U);  // sparse: 300 MB that cost no disk
   const Outcome r = run(t.path, {"pub", "-p", dead_port(), "-t", "a", "-f", big.string()}, 60s);
   EXPECT_TRUE(r.finished) << describe(r);
@@ -244,7 +245,8 @@ TEST(CliInput, TopicsAreCheckedBeforeConnecting) {
 
 TEST(CliInput, PasswordWithoutUserNameIn311SaysSo) {
   TempDir t;
-  const Outcome r = run(t.path, {"pub", "-p", dead_port(), "-V", "311", "-P", "secret", "-t", "a", "-m", "x"});
+  const Outcome r =
+      run(t.path, {"pub", "-p", dead_port(), "-V", "311", "-P", "secret", "-t", "a", "-m", "x"});
   EXPECT_EQ(r.code, 2) << describe(r);
   EXPECT_NE(r.err.find("needs a user name"), std::string::npos) << describe(r);
 }
@@ -273,7 +275,8 @@ class CliBroker : public edgekit::testing::MosquittoFixture {
     return c;
   }
   // mosquitto_pub, to completion.
-  int mosquitto_pub(const TempDir& t, std::vector<std::string> args, const std::string& stdin_path = "/dev/null") {
+  int mosquitto_pub(const TempDir& t, std::vector<std::string> args,
+                    const std::string& stdin_path = "/dev/null") {
     args.insert(args.begin(), {"mosquitto_pub", "-h", "127.0.0.1", "-p", port()});
     Child c(args, t.path, "mosquitto_pub", stdin_path);
     EXPECT_TRUE(c.wait(120s)) << "mosquitto_pub did not finish";
@@ -328,7 +331,9 @@ TEST_F(CliBroker, VerboseSubEscapesTerminalControls) {
   // A payload that would retitle the terminal and clear the screen (7-bit ESC, 8-bit CSI, and
   // CSI as UTF-8 U+009B). Topics cannot carry them through Mosquitto, which refuses control
   // characters in topics (they take the same escaping path in sub.cpp).
-  mosquitto_pub(t, {"-t", "evil/t\xc3\xa9", "-m", "\x1b]0;pwned\x07\x1b[2J\x9b" "31m\xc2\x9b ok \xc3\xa9\\"});
+  mosquitto_pub(t, {"-t", "evil/t\xc3\xa9", "-m",
+                    "\x1b]0;pwned\x07\x1b[2J\x9b"
+                    "31m\xc2\x9b ok \xc3\xa9\\"});
   ASSERT_TRUE(sub->wait(20s)) << sub->err();
   const std::string out = sub->out();
   EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
@@ -354,12 +359,12 @@ TEST_F(CliBroker, TenThousandQoS2MessagesAt311ArriveCompleteInOrderOnce) {
   const auto t0 = std::chrono::steady_clock::now();
   mosquitto_pub(t, {"-V", "311", "-q", "2", "-t", "q2", "-l"}, (t.path / "lines").string());
   ASSERT_TRUE(sub->wait(150s)) << sub->err();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - t0)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   EXPECT_EQ(sub->exit_code(), 0) << sub->err();  // was: "session state full" after ~686
-  EXPECT_TRUE(sub->out() == expected) << "got " << sub->out().size() << " bytes, not the "
-                                      << expected.size() << " expected";
+  EXPECT_TRUE(sub->out() == expected)
+      << "got " << sub->out().size() << " bytes, not the " << expected.size() << " expected";
   std::printf("[ figures ] 10000 QoS 2 messages through max_inflight_messages 1000: %lld ms\n",
               static_cast<long long>(ms));
 }
@@ -376,15 +381,16 @@ TEST_F(CliBroker, TenThousandQoS2MessagesAt311ReachASubscriberThatFellBehind) {
   sub->signal(SIGCONT);
   ASSERT_TRUE(sub->wait(150s)) << sub->err();
   EXPECT_EQ(sub->exit_code(), 0) << sub->err();
-  EXPECT_TRUE(sub->out() == expected) << "got " << sub->out().size() << " bytes, not the "
-                                      << expected.size() << " expected";
+  EXPECT_TRUE(sub->out() == expected)
+      << "got " << sub->out().size() << " bytes, not the " << expected.size() << " expected";
 }
 
 TEST_F(CliBroker, AResumed311SessionHolding2000QoS2MessagesArrivesCompleteInOrderOnce) {
   TempDir t;
   {
     // Makes the session (clean session off), then leaves with DISCONNECT (SIGTERM).
-    auto first = start_sub(t, {"-V", "311", "-q", "2", "-c", "-i", "resume-me", "-t", "r"}, "first");
+    auto first =
+        start_sub(t, {"-V", "311", "-q", "2", "-c", "-i", "resume-me", "-t", "r"}, "first");
     first->signal(SIGTERM);
     ASSERT_TRUE(first->wait(10s));
     EXPECT_EQ(first->exit_code(), 0) << first->err();
@@ -392,9 +398,10 @@ TEST_F(CliBroker, AResumed311SessionHolding2000QoS2MessagesArrivesCompleteInOrde
   const std::string expected = numbered_lines(t.path / "lines", 0, 2000);
   mosquitto_pub(t, {"-V", "311", "-q", "2", "-t", "r", "-l"}, (t.path / "lines").string());
   // The broker holds 2,000 for the session and sends up to 1,000 at once on resume.
-  const Outcome r = run(t.path, {"sub", "-p", port(), "-V", "311", "-q", "2", "-c", "-i", "resume-me",
-                             "-t", "r", "-C", "2000", "-W", "60"},
-                    90s);
+  const Outcome r = run(t.path,
+                        {"sub", "-p", port(), "-V", "311", "-q", "2", "-c", "-i", "resume-me", "-t",
+                         "r", "-C", "2000", "-W", "60"},
+                        90s);
   EXPECT_EQ(r.code, 0) << describe(r);
   EXPECT_TRUE(r.out == expected) << "got " << r.out.size() << " bytes, not the " << expected.size()
                                  << " expected; stderr: " << r.err;
@@ -445,10 +452,11 @@ class CliStrictBroker : public CliBroker {
 TEST_F(CliStrictBroker, PubExplainsTheBrokersLimitAndDisconnects) {
   TempDir t;
   const Outcome r = run(t.path, {"pub", "-p", port(), "-i", "too-big", "-q", "1", "-t", "allowed/x",
-                             "-m", std::string(3000, 'x')});
+                                 "-m", std::string(3000, 'x')});
   EXPECT_EQ(r.code, 1) << describe(r);
   EXPECT_NE(r.err.find("the broker accepts packets of at most 2000 bytes"), std::string::npos)
       << describe(r);
   std::this_thread::sleep_for(300ms);  // the broker's log
-  EXPECT_NE(broker().log().find("Client too-big disconnected"), std::string::npos) << broker().log();
+  EXPECT_NE(broker().log().find("Client too-big disconnected"), std::string::npos)
+      << broker().log();
 }

@@ -18,8 +18,12 @@ class SessionIncomingSet : public SessionTest {
 };
 
 Publish qos2(std::uint16_t id, bool dup = false) {
-  return Publish{.topic = "in/t", .payload = as_bytes("m"), .qos = QoS::ExactlyOnce, .dup = dup,
-                 .packet_id = id, .properties = {}};
+  return Publish{.topic = "in/t",
+                 .payload = as_bytes("m"),
+                 .qos = QoS::ExactlyOnce,
+                 .dup = dup,
+                 .packet_id = id,
+                 .properties = {}};
 }
 
 TEST_F(SessionIncomingSet, EveryPacketIdCanAwaitPubRelAtOnceAndEachIsDeliveredOnce) {
