@@ -8,7 +8,9 @@
 //  - every completion and lost operation names an operation that was started and not finished,
 //    with the right kind;
 //  - an inbound QoS 2 publish is never delivered twice for the same packet id before its PUBREL
-//    (also across a reboot from the store), unless the session ended in between;
+//    (also across a reboot from the store), unless the session ended in between — or, with the
+//    packet-id set (`incoming_qos2_set`, input byte 0 bit 2), the second one carries DUP = 0
+//    (no resend: the server reused the id);
 //  - whatever the session asks the driver to send encodes (replies, publishes, resends);
 //  - after a successful begin_publish the server's Receive Maximum is respected;
 //  - draining resends / lost operations terminates within the storage size.
@@ -44,6 +46,8 @@ struct State {
   std::array<std::uint16_t, kIncoming> store_ids{};
   std::optional<MemorySessionStore> store;
   std::optional<Session> session;
+  IncomingQoS2Set incoming_set;
+  bool use_set = false;  // inbound QoS 2 in the packet-id set instead of `incoming`
 
   // The model.
   std::array<Op8, 65536> outstanding{};
@@ -58,8 +62,12 @@ struct State {
   std::array<std::byte, 16'384> out{};
 
   SessionStorage storage() {
-    return SessionStorage{records, incoming, in_aliases.storage(), out_aliases.storage(),
-                          client_id};
+    SessionStorage st{records, incoming, in_aliases.storage(), out_aliases.storage(), client_id};
+    if (use_set) {
+      st.incoming_qos2 = {};
+      st.incoming_qos2_set = &incoming_set;
+    }
+    return st;
   }
 };
 
@@ -161,8 +169,9 @@ void handle(const Packet& packet, const Inbound& in) {
     if (in.deliver) {
       FUZZ_CHECK(!p->topic.empty());
       if (p->qos == QoS::ExactlyOnce) {
-        // [MQTT-4.3.3] exactly once: never a second delivery before PUBREL.
-        FUZZ_CHECK(!g->awaiting_pubrel[p->packet_id]);
+        // [MQTT-4.3.3] exactly once: never a second delivery before PUBREL (the set takes a
+        // held id without DUP as a new message: a resend carries DUP = 1 [MQTT-3.3.1-1]).
+        FUZZ_CHECK(!g->awaiting_pubrel[p->packet_id] || (g->use_set && !p->dup));
         g->awaiting_pubrel[p->packet_id] = true;
       }
     }
@@ -435,6 +444,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   g->version = (data[0] & 1) ? Version::V5 : Version::V311;
   g->clean_start = true;
   if (data[0] & 2) g->store.emplace(g->arena, kSlotSize, g->store_ids);
+  g->use_set = (data[0] & 4) != 0;
   new_session(false);
 
   Cursor c{data + 1, size - 1};

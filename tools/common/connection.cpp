@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+
 #include <cstdio>
 
 namespace edgekit::tools {
@@ -26,18 +28,47 @@ std::string describe(mqtt::ReasonCode rc) {
   return std::string(mqtt::to_string(rc)) + " (" + hex + ")";
 }
 
-Connection::Connection(mqtt::EventHandler handler)
-    : rx_(new std::byte[kBufferSize]), tx_(new std::byte[kBufferSize]) {
+std::string describe_loss(mqtt::Errc error, std::uint32_t max_packet_size) {
+  if (error == mqtt::Errc::IncomingPacketTooLarge) {
+    return "a message larger than the maximum packet size (" + std::to_string(max_packet_size) +
+           " bytes) arrived; --max-packet-size raises it";
+  }
+  return mqtt::to_string(error);
+}
+
+HostSession::HostSession(std::uint32_t max_packet_size)
+    // A topic fits in one packet and is at most 65,535 bytes [MQTT-1.5.4]; so every alias a
+    // broker may legally assign fits a slot.
+    : alias_slot_length_(std::min<std::size_t>(65535, max_packet_size)),
+      // new T[n] without (): not touched (no resident memory) until used; the session clears
+      // what it reads.
+      outgoing_(new mqtt::OutgoingRecord[kInFlight]),
+      incoming_qos2_(new mqtt::IncomingQoS2Set),
+      in_alias_chars_(new char[kInboundAliases * alias_slot_length_]),
+      in_alias_lengths_(new std::uint16_t[kInboundAliases]),
+      client_id_(new char[65535]) {
   mqtt::SessionStorage storage;
-  storage.outgoing = outgoing_;
-  storage.incoming_qos2 = incoming_qos2_;
-  storage.inbound_aliases = in_aliases_.storage();
+  storage.outgoing = {outgoing_.get(), kInFlight};
+  storage.incoming_qos2_set = incoming_qos2_.get();
+  storage.inbound_aliases = {{in_alias_chars_.get(), kInboundAliases * alias_slot_length_},
+                             {in_alias_lengths_.get(), kInboundAliases}};
   storage.outbound_aliases = out_aliases_.storage();
-  storage.client_id = client_id_;
+  storage.client_id = {client_id_.get(), 65535};  // the longest id a broker can assign
   session_ = std::make_unique<mqtt::Session>(storage);
-  client_ = std::make_unique<mqtt::Client>(tcp_, clock_, *session_,
-                                           mqtt::MutableBytes(rx_.get(), kBufferSize),
-                                           mqtt::MutableBytes(tx_.get(), kBufferSize), handler);
+}
+
+Connection::Connection(mqtt::EventHandler handler, std::uint32_t max_packet_size)
+    : max_packet_size_(max_packet_size),
+      rx_(new std::byte[max_packet_size]),
+      tx_(new std::byte[kSendBufferSize]),
+      host_(max_packet_size) {
+  client_ = std::make_unique<mqtt::Client>(tcp_, clock_, host_.session(),
+                                           mqtt::MutableBytes(rx_.get(), max_packet_size),
+                                           mqtt::MutableBytes(tx_.get(), kSendBufferSize), handler);
+}
+
+Connection::~Connection() {
+  if (client_ && client_->connected()) (void)client_->disconnect();
 }
 
 bool Connection::open_transport(const BrokerOptions& o) {
@@ -108,7 +139,10 @@ bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
     }
     return false;
   }
-  connack_ = *r;
+#if EDGEKIT_MQTT_ENABLE_V5
+  // Copied now: the CONNACK's views point into the receive buffer, which the next packet reuses.
+  if (r->properties.assigned_client_identifier) assigned_id_ = *r->properties.assigned_client_identifier;
+#endif
   return true;
 }
 

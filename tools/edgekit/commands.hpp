@@ -13,6 +13,10 @@ bool finish_broker_options(const char* command, BrokerOptions& options, const st
 
 /// This program's own path (/proc/self/exe), empty when unknown.
 std::string executable_path();
+/// After `open`: tells the user the client id the broker assigned when it matters (a kept
+/// session is resumed only with that id; -d always) and reports one the session could not keep.
+void report_assigned_id(const char* command, Connection& connection, const BrokerOptions& options,
+                        bool debug);
 
 void add_pub_command(CLI::App& app, int& exit_code);
 void add_sub_command(CLI::App& app, int& exit_code);

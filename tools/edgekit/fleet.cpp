@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "input.hpp"
 
 namespace edgekit::tools {
 namespace {
@@ -54,11 +55,10 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
+// At most 64 MiB (documents and tokens are far smaller); a directory is refused, not thrown on.
 bool read_file(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  out.assign(std::istreambuf_iterator<char>(in), {});
-  return true;
+  std::string error;
+  return read_input(path, 64U << 20U, out, error);
 }
 
 class Api {

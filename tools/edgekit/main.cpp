@@ -11,13 +11,14 @@ namespace edgekit::tools {
 
 void add_broker_options(CLI::App& app, BrokerOptions& o, std::string& version_text) {
   app.add_option("-h,--host", o.host, "broker host name or address")->capture_default_str();
-  app.add_option("-p,--port", o.port, "broker port")->capture_default_str();
+  app.add_option("-p,--port", o.port, "broker port")->check(CLI::Range(1, 65535))->capture_default_str();
   app.add_option("-V,--protocol-version", version_text, "5 or 311 (3.1.1)")->capture_default_str();
   app.add_option("-i,--id", o.client_id, "client identifier (empty: the broker assigns one)");
   app.add_option("-u,--username", o.username, "user name");
   app.add_option("-P,--pw", o.password, "password");
   app.add_option("-k,--keepalive", o.keep_alive, "keep-alive in seconds")->capture_default_str();
-  app.add_option("--connect-timeout", o.connect_timeout_ms, "connect timeout in milliseconds")
+  app.add_option("--connect-timeout", o.connect_timeout_ms, "connect timeout in milliseconds (1 ms to a day)")
+      ->check(CLI::Range(1, 86400 * 1000))
       ->capture_default_str();
   app.add_option("--cafile", o.ca_file, "TLS: CA certificates (PEM) to verify the broker with");
   app.add_option("--cert", o.cert_file, "TLS: client certificate (PEM) for mutual TLS");
@@ -66,10 +67,35 @@ bool finish_broker_options(const char* command, BrokerOptions& o, const std::str
   }
   o.have_username = !o.username.empty();
   o.have_password = !o.password.empty();
+  if (o.have_password && !o.have_username && o.version == mqtt::Version::V311) {
+    // [MQTT-3.1.2-22]: in 3.1.1 a password needs a user name (MQTT 5 lifted this).
+    std::fprintf(stderr, "edgekit %s: a password (-P) needs a user name (-u) in MQTT 3.1.1\n", command);
+    return false;
+  }
+  if (o.client_id.size() > 65535) {
+    std::fprintf(stderr, "edgekit %s: a client id is at most 65535 bytes\n", command);
+    return false;
+  }
   if (o.client_id.empty() && o.version == mqtt::Version::V311) {
     o.client_id = std::string("edgekit-") + command + "-" + std::to_string(::getpid());
   }
   return true;
+}
+
+void report_assigned_id(const char* command, Connection& c, const BrokerOptions& o, bool debug) {
+  const std::string& assigned = c.assigned_client_id();
+  if (assigned.empty()) return;
+  if (c.session().client_id() != assigned) {
+    std::fprintf(stderr,
+                 "edgekit %s: the broker assigned client id '%s' (%zu bytes), which could not be "
+                 "kept: this session cannot be resumed\n",
+                 command, assigned.c_str(), assigned.size());
+  } else if (!o.clean_start) {
+    std::fprintf(stderr, "edgekit %s: the broker assigned client id '%s'; -i %s resumes this session\n",
+                 command, assigned.c_str(), assigned.c_str());
+  } else if (debug) {
+    std::fprintf(stderr, "edgekit %s: the broker assigned client id '%s'\n", command, assigned.c_str());
+  }
 }
 
 }  // namespace edgekit::tools

@@ -1,15 +1,13 @@
 // edgekit pub: publish one message (or the same one several times), like mosquitto_pub.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 #include <memory>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "commands.hpp"
+#include "edgekit/mqtt/codec.hpp"
+#include "input.hpp"
 
 namespace edgekit::tools {
 namespace {
@@ -27,6 +25,7 @@ struct PubOptions {
   int repeat = 1;
   int repeat_delay_ms = 0;
   int timeout_ms = 10000;
+  std::uint32_t max_packet_size = kDefaultMaxPacketSize;
   std::vector<std::string> user_properties;
   std::string content_type;
   std::string response_topic;
@@ -35,20 +34,36 @@ struct PubOptions {
   bool debug = false;
 };
 
+// The payload from -f FILE or -s (standard input), at most --max-packet-size bytes: checked
+// before connecting, with a sentence naming the cause.
+bool read_payload(const PubOptions& o, std::string& payload) {
+  std::string error;
+  if (read_input(o.file, o.max_packet_size, payload, error)) return true;
+  const std::string what = o.file.empty() ? "standard input" : o.file;
+  if (error.rfind("more than", 0) == 0) {
+    std::fprintf(stderr,
+                 "edgekit pub: cannot send %s: %s, the most one packet can carry with "
+                 "--max-packet-size %u (at most %u, the protocol's limit)\n",
+                 what.c_str(), error.c_str(), static_cast<unsigned>(o.max_packet_size),
+                 static_cast<unsigned>(kProtocolMaxPacketSize));
+  } else {
+    std::fprintf(stderr, "edgekit pub: cannot read %s: %s\n", what.c_str(), error.c_str());
+  }
+  return false;
+}
+
 int run_pub(PubOptions& o) {
   if (!finish_broker_options("pub", o.broker, o.version_text)) return 2;
+  // Checked before reading any input and before connecting: a bad topic never costs a
+  // connection (and an MQTT 5 broker would end it with 0x90).
+  if (auto v = mqtt::validate_topic_name(o.topic); !v) {
+    std::fprintf(stderr, "edgekit pub: '%s' is not a topic name to publish to: %s\n", o.topic.c_str(),
+                 mqtt::to_string(v.error()));
+    return 2;
+  }
   std::string payload = o.message;
-  if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "edgekit pub: cannot read %s\n", o.file.c_str());
-      return 2;
-    }
-    payload.assign(std::istreambuf_iterator<char>(in), {});
-  } else if (o.from_stdin) {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    payload = ss.str();
+  if (!o.file.empty() || o.from_stdin) {
+    if (!read_payload(o, payload)) return 2;
   } else if (o.null_message) {
     payload.clear();
   }
@@ -70,17 +85,6 @@ int run_pub(PubOptions& o) {
     return 2;
   }
 
-  auto conn = std::make_unique<Connection>();
-  if (!conn->open(o.broker)) {
-    std::fprintf(stderr, "edgekit pub: %s\n", conn->error().c_str());
-    return 1;
-  }
-  if (o.debug) {
-    std::fprintf(stderr, "edgekit pub: connected to %s:%u with %s as '%s'\n", o.broker.host.c_str(),
-                 o.broker.port, version_name(o.broker.version),
-                 std::string(conn->session().client_id()).c_str());
-  }
-
   mqtt::Publish msg;
   msg.topic = o.topic;
   msg.payload = mqtt::as_bytes(payload);
@@ -93,14 +97,52 @@ int run_pub(PubOptions& o) {
   if (!o.correlation_data.empty()) msg.properties.correlation_data = mqtt::as_bytes(o.correlation_data);
   if (o.message_expiry != 0) msg.properties.message_expiry_interval = o.message_expiry;
 #endif
+  // The whole packet, measured and validated by the codec before connecting.
+  msg.packet_id = o.qos > 0 ? 1 : 0;
+  const auto size = mqtt::encoded_size(msg, o.broker.version);
+  msg.packet_id = 0;
+  if (!size) {
+    std::fprintf(stderr, "edgekit pub: the message cannot be sent: %s\n", mqtt::to_string(size.error()));
+    return 2;
+  }
+  if (*size > o.max_packet_size) {
+    std::fprintf(stderr,
+                 "edgekit pub: the message needs a %zu-byte packet, more than --max-packet-size %u "
+                 "(at most %u, the protocol's limit)\n",
+                 *size, static_cast<unsigned>(o.max_packet_size), static_cast<unsigned>(kProtocolMaxPacketSize));
+    return 2;
+  }
+
+  // A pub receives only acknowledgements: a small receive buffer is enough.
+  auto conn = std::make_unique<Connection>(mqtt::EventHandler{}, 64 * 1024);
+  if (!conn->open(o.broker)) {
+    std::fprintf(stderr, "edgekit pub: %s\n", conn->error().c_str());
+    return 1;
+  }
+  if (o.debug) {
+    std::fprintf(stderr, "edgekit pub: connected to %s:%u with %s as '%s'\n", o.broker.host.c_str(),
+                 o.broker.port, version_name(o.broker.version),
+                 std::string(conn->session().client_id()).c_str());
+  }
+
+  report_assigned_id("pub", *conn, o.broker, o.debug);
 
   int failures = 0;
   for (int i = 0; i < o.repeat; ++i) {
     auto r = conn->client().publish_and_wait(msg, Duration{o.timeout_ms});
     if (!r) {
-      std::fprintf(stderr, "edgekit pub: publish to '%s' failed: %s\n", o.topic.c_str(),
-                   mqtt::to_string(r.error()));
-      return 1;
+      if (r.error() == mqtt::Errc::PacketTooLarge) {
+        // MQTT 5: the broker's Maximum Packet Size from CONNACK [MQTT-3.1.2-24].
+        std::fprintf(stderr,
+                     "edgekit pub: publish to '%s' refused: the broker accepts packets of at most %u "
+                     "bytes, this message needs %zu\n",
+                     o.topic.c_str(), static_cast<unsigned>(conn->session().server_maximum_packet_size()),
+                     *size);
+      } else {
+        std::fprintf(stderr, "edgekit pub: publish to '%s' failed: %s\n", o.topic.c_str(),
+                     mqtt::to_string(r.error()));
+      }
+      return 1;  // the Connection's destructor ends the connection with DISCONNECT
     }
     if (mqtt::is_error(*r)) {
       std::fprintf(stderr, "edgekit pub: broker refused the message: %s\n", describe(*r).c_str());
@@ -135,8 +177,14 @@ void add_pub_command(CLI::App& app, int& exit_code) {
   pub->add_option("-q,--qos", opts->qos, "quality of service")->check(CLI::Range(0, 2))->capture_default_str();
   pub->add_flag("-r,--retain", opts->retain, "ask the broker to retain the message");
   pub->add_option("--repeat", opts->repeat, "send the message this many times")->check(CLI::PositiveNumber);
-  pub->add_option("--repeat-delay", opts->repeat_delay_ms, "milliseconds between repeats");
-  pub->add_option("--timeout", opts->timeout_ms, "milliseconds to wait for each acknowledgement")
+  pub->add_option("--repeat-delay", opts->repeat_delay_ms, "milliseconds between repeats (at most a day)")
+      ->check(CLI::Range(0, 86400 * 1000));
+  pub->add_option("--timeout", opts->timeout_ms, "milliseconds to wait for each acknowledgement (1 ms to a day)")
+      ->check(CLI::Range(1, 86400 * 1000))
+      ->capture_default_str();
+  pub->add_option("--max-packet-size", opts->max_packet_size,
+                  "largest packet to send, in bytes; a larger input is refused before connecting")
+      ->check(CLI::Range(kMinMaxPacketSize, kProtocolMaxPacketSize))
       ->capture_default_str();
   pub->add_option("--user-property", opts->user_properties, "MQTT 5 user property key=value (repeatable)");
   pub->add_option("--content-type", opts->content_type, "MQTT 5 content type");

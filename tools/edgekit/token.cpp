@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "input.hpp"
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
@@ -28,6 +29,9 @@ std::string executable_path() {
 }
 
 namespace {
+
+// A PEM certificate file is a few KB; chains stay far below this.
+constexpr std::size_t kMaxCertificateFile = 1U << 20U;
 
 using token::Exit;
 using token::Secret;
@@ -206,9 +210,11 @@ int run_csr(TokenOptions& o) {
 }
 
 int run_import_cert(TokenOptions& o) {
-  std::ifstream in(o.cert, std::ios::binary);
-  if (!in) return report("import-cert", {Exit::Usage, "--cert: cannot read " + o.cert});
-  const std::string pem{std::istreambuf_iterator<char>(in), {}};
+  // Bounded and exception-free: a directory or an endless file is refused with its cause.
+  std::string pem, error;
+  if (!read_input(o.cert, kMaxCertificateFile, pem, error)) {
+    return report("import-cert", {Exit::Usage, "--cert: cannot read " + o.cert + ": " + error});
+  }
   std::optional<token::Bytes> id;
   if (!o.id_hex.empty()) {
     auto parsed = token::parse_id(o.id_hex);

@@ -64,6 +64,12 @@ class SessionRestorer final : public SessionStoreVisitor {
 
   Result<void> on_incoming_qos2(std::uint16_t packet_id) noexcept override {
     if (packet_id == 0) return fail(Errc::PacketIdZero);
+    if (IncomingQoS2Set* set = s_.storage_.incoming_qos2_set) {
+      const std::uint64_t bit = std::uint64_t{1} << (packet_id & 63U);
+      if ((set->words[packet_id >> 6] & bit) == 0) ++summary.incoming_qos2;
+      set->words[packet_id >> 6] |= bit;
+      return {};
+    }
     if (s_.find_incoming(packet_id) >= 0) return {};
     const std::ptrdiff_t slot = s_.find_incoming(0);
     if (slot < 0) {
@@ -123,6 +129,7 @@ Result<RestoreSummary> Session::restore(RestoreObserver* observer) noexcept {
     for (OutgoingRecord& r : storage_.outgoing) r = OutgoingRecord{};
     std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
     restore_error_ = loaded.error();
+    if (storage_.incoming_qos2_set != nullptr) *storage_.incoming_qos2_set = IncomingQoS2Set{};
     return fail(loaded.error());
   }
   restore_error_ = Errc::Ok;

@@ -30,6 +30,22 @@ bool version_enabled(Version v) noexcept {
 // building the empty record inline at each place costs more flash than the call (code size).
 [[gnu::noinline]] void clear_record(OutgoingRecord& r) noexcept { r = OutgoingRecord{}; }
 
+// The optional packet-id set of inbound QoS 2 (hosts): one bit per id. Sets the id's bit to
+// `on` and returns what it was (a pure test writes back what it read). One out-of-line function
+// for every use: device images that never use the set pay the least flash for it.
+[[gnu::noinline]] bool set_update(IncomingQoS2Set& set, std::uint16_t id, bool on) noexcept {
+  std::uint64_t& word = set.words[id >> 6];
+  const std::uint64_t bit = std::uint64_t{1} << (id & 63U);
+  const bool was = (word & bit) != 0;
+  word = on ? (word | bit) : (word & ~bit);
+  return was;
+}
+
+// Empties the set, when there is one (constructor, session discarded).
+[[gnu::noinline]] void clear_set(IncomingQoS2Set* set) noexcept {
+  if (switches::kQoS2 && set != nullptr) *set = IncomingQoS2Set{};
+}
+
 // A byte loop rather than memcmp, which would be the only reason for a device image to link
 // it from libc (topics are short).
 [[maybe_unused]] bool same_chars(const char* a, std::string_view b) noexcept {
@@ -61,6 +77,7 @@ Session::Session(SessionStorage storage, SessionStore* store, SessionConfig conf
     : storage_(storage), store_(store), config_(config) {
   for (OutgoingRecord& r : storage_.outgoing) clear_record(r);
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  clear_set(storage_.incoming_qos2_set);
   incoming_carried_ = 0;
   std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
             std::uint16_t{0});
@@ -199,6 +216,7 @@ std::size_t Session::discard_session() noexcept {
     }
   }
   std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  clear_set(storage_.incoming_qos2_set);
   incoming_carried_ = 0;
   return lost;
 }
@@ -239,7 +257,9 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   requested_keep_alive_ = connect.keep_alive;
   if (switches::is_v5(version_)) {
 #if EDGEKIT_MQTT_ENABLE_V5
-    const std::size_t incoming_capacity = storage_.incoming_qos2.size();
+    const std::size_t incoming_capacity =
+        switches::kQoS2 && storage_.incoming_qos2_set != nullptr ? 65535
+                                                                 : storage_.incoming_qos2.size();
     connect_session_expiry_ = connect.properties.session_expiry_interval.value_or(0);
     // Announce only what the storage can hold, so a conforming server never overruns it
     // [MQTT-3.3.4-9].
@@ -703,6 +723,22 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
       break;
     case QoS::ExactlyOnce: {
       in.reply = Reply{PacketType::PubRec, publish.packet_id, ReasonCode::Success};
+      // A build without QoS 2 leaves this out (the set is for QoS 2 only).
+      if (IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr) {
+        // Still awaiting PUBREL and marked as a resend: do not deliver twice [MQTT-4.3.3-9].
+        // Held but DUP = 0 is no resend [MQTT-3.3.1-1]: the server reused the id, so it has
+        // finished or forgotten the earlier flow (e.g. lost across its restart) and this is a
+        // new message; treating it as a duplicate would lose it silently.
+        const bool held = set_update(*set, publish.packet_id, true);
+        if (held && publish.dup) break;
+        // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
+        if (!held && store_ != nullptr && !store_->save_incoming_qos2(publish.packet_id)) {
+          (void)set_update(*set, publish.packet_id, false);
+          return fail(Errc::PersistenceFailed);
+        }
+        in.deliver = true;
+        break;
+      }
       if (find_incoming(publish.packet_id) >= 0) {
         // Still awaiting PUBREL: the server resent it; do not deliver twice [MQTT-4.3.3-9].
         break;
@@ -787,14 +823,17 @@ Result<Inbound> Session::on_pubrec(const PubRec& ack, Instant now) noexcept {
 Result<Inbound> Session::on_pubrel(const PubRel& rel, Instant now) noexcept {
   (void)now;
   Inbound in;
-  const std::ptrdiff_t i = find_incoming(rel.packet_id);
+  IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr;
+  // With the set, the test also releases the id.
+  const std::ptrdiff_t i = set != nullptr ? (set_update(*set, rel.packet_id, false) ? 0 : -1)
+                                          : find_incoming(rel.packet_id);
   if (i < 0) {
     in.reply = Reply{PacketType::PubComp, rel.packet_id,
                      switches::is_v5(version_) ? ReasonCode::PacketIdentifierNotFound
                                              : ReasonCode::Success};
     return in;
   }
-  storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
+  if (set == nullptr) storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
   if (store_ != nullptr && !store_->remove_incoming_qos2(rel.packet_id)) {
     in.warning = Errc::PersistenceFailed;
   }

@@ -52,6 +52,16 @@ namespace edgekit::mqtt {
 /// slot N-1), each holding a topic of at most `slot_length()` bytes copied into `chars`.
 /// A length of 0 means the alias is unset (a topic is never empty). Both spans must outlive the
 /// session. Use `TopicAliasArena` to get one with static sizes.
+///
+/// Inbound aliases and topic length: the session announces `slots()` aliases (Topic Alias
+/// Maximum), and MQTT 5 gives the client no way to tell the server how long an aliased topic may
+/// be: a server may legally assign an alias to any topic (up to 65,535 bytes). A topic longer
+/// than `slot_length()` is delivered, but its alias cannot be kept, so the next PUBLISH that
+/// uses the alias alone fails with TopicAliasInvalid and ends the connection (0x94) through no
+/// fault of the server. Slots shorter than 65,535 bytes (or the receive buffer, if smaller) are
+/// therefore only safe with a server known to alias short topics only; otherwise announce no
+/// inbound aliases (empty `lengths`) or size the slots that long (the host tools do: 16 aliases
+/// of 64 KB, allocated but untouched until used).
 struct TopicAliasStorage {
   std::span<char> chars;
   std::span<std::uint16_t> lengths;
@@ -72,6 +82,17 @@ struct TopicAliasArena {
   std::array<char, Aliases * MaxTopicLength> chars{};
   std::array<std::uint16_t, Aliases> lengths{};
   [[nodiscard]] TopicAliasStorage storage() noexcept { return {chars, lengths}; }
+};
+
+/// Exactly-once bookkeeping for inbound QoS 2 that can never fill: one bit per packet id
+/// (65,536 bits, 8 KB). The fixed `SessionStorage::incoming_qos2` array suits a microcontroller
+/// that sizes it for its broker; a host cannot know how many messages a broker keeps in flight
+/// (MQTT 3.1.1 has no flow control; Mosquitto's `max_inflight_messages` may be anything), and
+/// a full array ends the connection with SessionStateFull. With this set the session keeps every
+/// id the server may have outstanding, so that cannot happen. Put it where 8 KB is cheap (heap
+/// or a static); the session only reads and writes it, and it must outlive the session.
+struct IncomingQoS2Set {
+  std::array<std::uint64_t, 1024> words{};
 };
 
 /// State of an outgoing record.
@@ -104,9 +125,11 @@ struct SessionStorage {
   std::span<OutgoingRecord> outgoing;
   /// Inbound QoS 2 packet ids awaiting PUBREL. In MQTT 5 the session announces Receive Maximum
   /// = min(requested, size) in CONNECT; in 3.1.1 size it for the broker's in-flight limit
-  /// (Mosquitto: 20). May be empty when no QoS 2 subscription is made.
+  /// (Mosquitto: 20). May be empty when no QoS 2 subscription is made, and is unused when
+  /// `incoming_qos2_set` is given.
   std::span<std::uint16_t> incoming_qos2;
-  /// Inbound topic aliases (MQTT 5). The session announces Topic Alias Maximum = slots().
+  /// Inbound topic aliases (MQTT 5). The session announces Topic Alias Maximum = slots(); see
+  /// `TopicAliasStorage` for how long a slot must be to hold every alias a server may assign.
   TopicAliasStorage inbound_aliases;
   /// Outbound topic aliases (MQTT 5), assigned automatically up to the server's maximum.
   TopicAliasStorage outbound_aliases;
@@ -123,6 +146,11 @@ struct SessionStorage {
   /// not copied: they must stay valid until completion, as without copies. Empty: no copies;
   /// the caller keeps topic and payload valid until completion (see the file comment).
   std::span<std::byte> message_copies{};
+  /// Optional (hosts): keep inbound QoS 2 ids in this set instead of `incoming_qos2`, so that no
+  /// number of messages in flight can fill it (see `IncomingQoS2Set`). In MQTT 5 the session
+  /// then announces the Receive Maximum the caller requested (default 65535). Null: the fixed
+  /// array, as on a microcontroller.
+  IncomingQoS2Set* incoming_qos2_set = nullptr;
 };
 
 /// Settings of a session.
@@ -392,6 +420,9 @@ class Session {
   /// An inbound PUBLISH. QoS 0: deliver. QoS 1: deliver, reply PUBACK. QoS 2: first time deliver
   /// and reply PUBREC (id recorded, and stored before the reply); duplicate (id still awaiting
   /// PUBREL): reply PUBREC, do not deliver. Resolves topic aliases (rewrites `publish.topic`).
+  /// With `SessionStorage::incoming_qos2_set` there is always room; an id still held there that
+  /// arrives again with DUP = 0 is a new message (a resend carries DUP = 1 [MQTT-3.3.1-1], so the
+  /// server has finished or forgotten the earlier one) and is delivered.
   /// When `incoming_qos2` is full but holds ids carried over from an earlier connection whose
   /// PUBREL has not come, one of those is forgotten to make room: a conforming server resends
   /// every PUBREL before new messages, so such an id is one the server no longer holds.
