@@ -564,22 +564,29 @@ TEST_F(AdminApiPki, ServesHttpsWithTheGivenCertificate) {
 
 // ---- fleetd's own CA ----------------------------------------------------------------------
 
+// A token labelled fleetd-ca (user PIN 1234) of `kind` under `dir`, the PIN in <dir>/ca.pin
+// (mode 0600); `module` is the module to load.
+void ca_token(edgekit::testing::TokenKind kind, const fs::path& dir, std::string& module) {
+  module = edgekit::testing::prepare_token_env(kind, (dir / "tokens").string(),
+                                               EDGEKIT_TOKEN_MODULE, EDGEKIT_SOFTHSM2_MODULE);
+  {
+    auto m = pkcs11::Module::load(module);
+    ASSERT_TRUE(m) << m.error().message();
+    ASSERT_TRUE(edgekit::testing::init_test_token(*m, "fleetd-ca", "87654321", "1234"));
+  }
+  const std::string pin = (dir / "ca.pin").string();
+  std::ofstream(pin) << "1234\n";
+  fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
 // The admin API with fleetd's own CA, its keys generated in a real token (edgekit's module).
 class AdminOwnCa : public AdminApi {
  protected:
   void SetUp() override {
     AdminApi::SetUp();
-    const std::string module = edgekit::testing::prepare_token_env(
-        edgekit::testing::TokenKind::Edgekit, (dir_ / "tokens").string(), EDGEKIT_TOKEN_MODULE,
-        "");
-    {
-      auto m = pkcs11::Module::load(module);
-      ASSERT_TRUE(m) << m.error().message();
-      ASSERT_TRUE(edgekit::testing::init_test_token(*m, "fleetd-ca", "87654321", "1234"));
-    }
+    std::string module;
+    ASSERT_NO_FATAL_FAILURE(ca_token(edgekit::testing::TokenKind::Edgekit, dir_, module));
     const std::string pin = (dir_ / "ca.pin").string();
-    std::ofstream(pin) << "1234\n";
-    fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     auto made = ca::Authority::create({module, "fleetd-ca", pin, ""}, dir_.string(), ::time(nullptr));
     ASSERT_TRUE(made) << made.error().message;
     own_ca_ = std::move(made.value());
@@ -738,6 +745,49 @@ TEST_F(AdminOwnCa, RevokedCertificatesAreListedInTheCrlAndItsFile) {
   auto own = call("GET", "/admin/v1/ca");
   EXPECT_EQ(own.body["issuingCertificateId"], own_ca_->issuing().id);
   EXPECT_EQ(own.body["rootCertificatePem"], own_ca_->root().pem());
+}
+
+// Any PKCS#11 module holds the CA's keys: SoftHSM2 (which lacks CKM_ECDSA_SHA256, so the token
+// signs a hash computed outside it) creates, reopens, issues and signs the CRL.
+TEST(OwnCaOnAnyModule, SoftHsm2HoldsTheKeysReopensAndIssues) {
+  if (std::string(EDGEKIT_SOFTHSM2_MODULE).empty()) GTEST_SKIP() << "SoftHSM2 is not installed";
+  const fs::path dir = fs::temp_directory_path() / ("edgekit-ca-softhsm-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string module;
+  ASSERT_NO_FATAL_FAILURE(ca_token(edgekit::testing::TokenKind::SoftHsm2, dir, module));
+  const std::string pin = (dir / "ca.pin").string();
+  const ca::TokenConfig token{module, "fleetd-ca", pin, ""};
+  const std::int64_t now = ::time(nullptr);
+  std::string issuing_id;
+  {
+    auto made = ca::Authority::create(token, dir.string(), now);
+    ASSERT_TRUE(made) << made.error().message;
+    issuing_id = made.value()->issuing().id;
+  }
+  auto opened = ca::Authority::open(token, dir.string(), now);
+  ASSERT_TRUE(opened) << opened.error().message;
+  ca::Authority& authority = *opened.value();
+  EXPECT_EQ(authority.issuing().id, issuing_id);
+  auto db = open_sqlite({(dir / "fleetd.db").string()});
+  ASSERT_TRUE(db);
+  auto store = Store::open(std::move(db.value()));
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store.value()->transact([&](Tx& tx) { return authority.register_in(tx); }));
+  auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP384);
+  auto csr = pki::parse_csr(*pki::make_csr(*key, *pki::Name::parse("/CN=softhsm-device")));
+  ASSERT_TRUE(csr);
+  auto cert = store.value()->transact([&](Tx& tx) { return authority.issue(*csr, 30, now, tx); });
+  ASSERT_TRUE(cert) << cert.error().message;
+  EXPECT_EQ(cert.value().signature_algorithm, pki::SignatureAlgorithm::EcdsaSha256);
+  EXPECT_TRUE(pki::verify_chain(cert.value(), {&authority.issuing(), 1}, {&authority.root(), 1}, now));
+  auto crl = authority.publish_crl({{cert.value().serial_hex, now}}, now);
+  ASSERT_TRUE(crl) << crl.error().message;
+  EXPECT_TRUE(crl.value().lists(cert.value().serial_hex));
+  EXPECT_TRUE(pki::verify_crl(crl.value(), authority.issuing()));
+  opened.value().reset();
+  store.value().reset();
+  fs::remove_all(dir);
 }
 
 TEST_F(AdminApi, OwnCaRoutesAnswer404WithoutACa) {
