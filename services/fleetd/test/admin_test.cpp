@@ -663,6 +663,30 @@ TEST_F(AdminOwnCa, IssuesFromRequestsOfEachAcceptedKeyTypeWithUniqueSerials) {
   }
 }
 
+// What a request asks for beyond its subject and key is not granted: a device cannot obtain a
+// CA certificate or a server name by putting extensions in its CSR.
+TEST_F(AdminOwnCa, IgnoresTheExtensionsARequestAsksFor) {
+  const std::string cmd =
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null "
+      "-subj /CN=sneaky -addext basicConstraints=critical,CA:TRUE,pathlen:3 "
+      "-addext keyUsage=critical,keyCertSign,cRLSign -addext subjectAltName=DNS:broker.example "
+      "2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string csr;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) csr += buf;
+  ASSERT_EQ(::pclose(p), 0);
+  auto r = call("POST", "/admin/v1/certificates/from-csr", request(csr));
+  ASSERT_EQ(r.status, 201) << r.text;
+  auto cert = pki::parse_certificate(r.body["certificatePem"].get<std::string>());
+  ASSERT_TRUE(cert);
+  EXPECT_FALSE(cert->is_ca);
+  EXPECT_FALSE(cert->can_sign_certificates);
+  EXPECT_TRUE(cert->dns_names.empty());
+  EXPECT_EQ(cert->subject.to_string(), "CN=sneaky");
+}
+
 TEST_F(AdminOwnCa, RefusesBadRequestsNamingTheCause) {
   const std::string good = csr_of(pki::KeyAlgorithm::EcP256);
   // A request whose signature does not verify: a byte of its signature changed.
