@@ -591,8 +591,7 @@ class AdminOwnCa : public AdminApi {
     ASSERT_TRUE(made) << made.error().message;
     own_ca_ = std::move(made.value());
     ASSERT_TRUE(store_->transact([&](Tx& tx) { return own_ca_->register_in(tx); }));
-    server_.reset();
-    start_server({});
+    restart_server();
   }
   void TearDown() override {
     // The CA's token session is used on the io thread: stop that before closing the token.
@@ -609,6 +608,13 @@ class AdminOwnCa : public AdminApi {
     std::string body = json{{"certificateSigningRequest", csr}}.dump();
     if (!more.empty()) body.insert(body.size() - 1, "," + more);
     return body;
+  }
+  // A server stopped before its listening thread got going never notices the stop (httplib):
+  // answer one request first, then replace it with one that has the current own_ca_.
+  void restart_server() {
+    ASSERT_EQ(call("GET", "/admin/v1/things").status, 200);
+    server_.reset();
+    start_server({});
   }
   static std::string csr_of(pki::KeyAlgorithm a, const char* subject = "/CN=sensor-1") {
     auto key = pki::SoftwareSigner::generate(a);
@@ -685,6 +691,27 @@ TEST_F(AdminOwnCa, IgnoresTheExtensionsARequestAsksFor) {
   EXPECT_FALSE(cert->can_sign_certificates);
   EXPECT_TRUE(cert->dns_names.empty());
   EXPECT_EQ(cert->subject.to_string(), "CN=sneaky");
+}
+
+// Reopening checks validity at the time given: the same CA opens now and is refused, naming the
+// expiry, once its issuing certificate (10 years) has run out.
+TEST_F(AdminOwnCa, ReopensTheSameCaAndRefusesItOnceExpired) {
+  const std::string issuing = own_ca_->issuing().id;
+  const std::int64_t not_after = own_ca_->issuing().not_after;
+  own_ca_.reset();
+  restart_server();  // now without a CA: the token is this test's alone
+  const ca::TokenConfig token{EDGEKIT_TOKEN_MODULE, "fleetd-ca", (dir_ / "ca.pin").string(), ""};
+  auto again = ca::Authority::open(token, dir_.string(), ::time(nullptr));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again.value()->issuing().id, issuing);
+  again.value().reset();
+  auto late = ca::Authority::open(token, dir_.string(), not_after + 1);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().problem, ca::Problem::Unusable);
+  EXPECT_NE(late.error().message.find("expired"), std::string::npos) << late.error().message;
+  auto none = ca::Authority::open(token, (dir_ / "elsewhere").string(), ::time(nullptr));
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().problem, ca::Problem::Missing);
 }
 
 TEST_F(AdminOwnCa, RefusesBadRequestsNamingTheCause) {
