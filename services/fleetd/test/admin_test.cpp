@@ -564,28 +564,34 @@ TEST_F(AdminApiPki, ServesHttpsWithTheGivenCertificate) {
 
 // ---- fleetd's own CA ----------------------------------------------------------------------
 
+// A token labelled fleetd-ca (user PIN 1234) of `kind` under `dir`, the PIN in <dir>/ca.pin
+// (mode 0600); `module` is the module to load.
+void ca_token(edgekit::testing::TokenKind kind, const fs::path& dir, std::string& module) {
+  module = edgekit::testing::prepare_token_env(kind, (dir / "tokens").string(),
+                                               EDGEKIT_TOKEN_MODULE, EDGEKIT_SOFTHSM2_MODULE);
+  {
+    auto m = pkcs11::Module::load(module);
+    ASSERT_TRUE(m) << m.error().message();
+    ASSERT_TRUE(edgekit::testing::init_test_token(*m, "fleetd-ca", "87654321", "1234"));
+  }
+  const std::string pin = (dir / "ca.pin").string();
+  std::ofstream(pin) << "1234\n";
+  fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
 // The admin API with fleetd's own CA, its keys generated in a real token (edgekit's module).
 class AdminOwnCa : public AdminApi {
  protected:
   void SetUp() override {
     AdminApi::SetUp();
-    const std::string module = edgekit::testing::prepare_token_env(
-        edgekit::testing::TokenKind::Edgekit, (dir_ / "tokens").string(), EDGEKIT_TOKEN_MODULE,
-        "");
-    {
-      auto m = pkcs11::Module::load(module);
-      ASSERT_TRUE(m) << m.error().message();
-      ASSERT_TRUE(edgekit::testing::init_test_token(*m, "fleetd-ca", "87654321", "1234"));
-    }
+    std::string module;
+    ASSERT_NO_FATAL_FAILURE(ca_token(edgekit::testing::TokenKind::Edgekit, dir_, module));
     const std::string pin = (dir_ / "ca.pin").string();
-    std::ofstream(pin) << "1234\n";
-    fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     auto made = ca::Authority::create({module, "fleetd-ca", pin, ""}, dir_.string(), ::time(nullptr));
     ASSERT_TRUE(made) << made.error().message;
     own_ca_ = std::move(made.value());
     ASSERT_TRUE(store_->transact([&](Tx& tx) { return own_ca_->register_in(tx); }));
-    server_.reset();
-    start_server({});
+    restart_server();
   }
   void TearDown() override {
     // The CA's token session is used on the io thread: stop that before closing the token.
@@ -602,6 +608,13 @@ class AdminOwnCa : public AdminApi {
     std::string body = json{{"certificateSigningRequest", csr}}.dump();
     if (!more.empty()) body.insert(body.size() - 1, "," + more);
     return body;
+  }
+  // A server stopped before its listening thread got going never notices the stop (httplib):
+  // answer one request first, then replace it with one that has the current own_ca_.
+  void restart_server() {
+    ASSERT_EQ(call("GET", "/admin/v1/things").status, 200);
+    server_.reset();
+    start_server({});
   }
   static std::string csr_of(pki::KeyAlgorithm a, const char* subject = "/CN=sensor-1") {
     auto key = pki::SoftwareSigner::generate(a);
@@ -654,6 +667,51 @@ TEST_F(AdminOwnCa, IssuesFromRequestsOfEachAcceptedKeyTypeWithUniqueSerials) {
     EXPECT_NEAR(static_cast<double>(r.body["notAfter"].get<std::int64_t>() - now), 10.0 * 86400,
                 600);
   }
+}
+
+// What a request asks for beyond its subject and key is not granted: a device cannot obtain a
+// CA certificate or a server name by putting extensions in its CSR.
+TEST_F(AdminOwnCa, IgnoresTheExtensionsARequestAsksFor) {
+  const std::string cmd =
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null "
+      "-subj /CN=sneaky -addext basicConstraints=critical,CA:TRUE,pathlen:3 "
+      "-addext keyUsage=critical,keyCertSign,cRLSign -addext subjectAltName=DNS:broker.example "
+      "2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string csr;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) csr += buf;
+  ASSERT_EQ(::pclose(p), 0);
+  auto r = call("POST", "/admin/v1/certificates/from-csr", request(csr));
+  ASSERT_EQ(r.status, 201) << r.text;
+  auto cert = pki::parse_certificate(r.body["certificatePem"].get<std::string>());
+  ASSERT_TRUE(cert);
+  EXPECT_FALSE(cert->is_ca);
+  EXPECT_FALSE(cert->can_sign_certificates);
+  EXPECT_TRUE(cert->dns_names.empty());
+  EXPECT_EQ(cert->subject.to_string(), "CN=sneaky");
+}
+
+// Reopening checks validity at the time given: the same CA opens now and is refused, naming the
+// expiry, once its issuing certificate (10 years) has run out.
+TEST_F(AdminOwnCa, ReopensTheSameCaAndRefusesItOnceExpired) {
+  const std::string issuing = own_ca_->issuing().id;
+  const std::int64_t not_after = own_ca_->issuing().not_after;
+  own_ca_.reset();
+  restart_server();  // now without a CA: the token is this test's alone
+  const ca::TokenConfig token{EDGEKIT_TOKEN_MODULE, "fleetd-ca", (dir_ / "ca.pin").string(), ""};
+  auto again = ca::Authority::open(token, dir_.string(), ::time(nullptr));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again.value()->issuing().id, issuing);
+  again.value().reset();
+  auto late = ca::Authority::open(token, dir_.string(), not_after + 1);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().problem, ca::Problem::Unusable);
+  EXPECT_NE(late.error().message.find("expired"), std::string::npos) << late.error().message;
+  auto none = ca::Authority::open(token, (dir_ / "elsewhere").string(), ::time(nullptr));
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().problem, ca::Problem::Missing);
 }
 
 TEST_F(AdminOwnCa, RefusesBadRequestsNamingTheCause) {
@@ -738,6 +796,49 @@ TEST_F(AdminOwnCa, RevokedCertificatesAreListedInTheCrlAndItsFile) {
   auto own = call("GET", "/admin/v1/ca");
   EXPECT_EQ(own.body["issuingCertificateId"], own_ca_->issuing().id);
   EXPECT_EQ(own.body["rootCertificatePem"], own_ca_->root().pem());
+}
+
+// Any PKCS#11 module holds the CA's keys: SoftHSM2 (which lacks CKM_ECDSA_SHA256, so the token
+// signs a hash computed outside it) creates, reopens, issues and signs the CRL.
+TEST(OwnCaOnAnyModule, SoftHsm2HoldsTheKeysReopensAndIssues) {
+  if (std::string(EDGEKIT_SOFTHSM2_MODULE).empty()) GTEST_SKIP() << "SoftHSM2 is not installed";
+  const fs::path dir = fs::temp_directory_path() / ("edgekit-ca-softhsm-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string module;
+  ASSERT_NO_FATAL_FAILURE(ca_token(edgekit::testing::TokenKind::SoftHsm2, dir, module));
+  const std::string pin = (dir / "ca.pin").string();
+  const ca::TokenConfig token{module, "fleetd-ca", pin, ""};
+  const std::int64_t now = ::time(nullptr);
+  std::string issuing_id;
+  {
+    auto made = ca::Authority::create(token, dir.string(), now);
+    ASSERT_TRUE(made) << made.error().message;
+    issuing_id = made.value()->issuing().id;
+  }
+  auto opened = ca::Authority::open(token, dir.string(), now);
+  ASSERT_TRUE(opened) << opened.error().message;
+  ca::Authority& authority = *opened.value();
+  EXPECT_EQ(authority.issuing().id, issuing_id);
+  auto db = open_sqlite({(dir / "fleetd.db").string()});
+  ASSERT_TRUE(db);
+  auto store = Store::open(std::move(db.value()));
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store.value()->transact([&](Tx& tx) { return authority.register_in(tx); }));
+  auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP384);
+  auto csr = pki::parse_csr(*pki::make_csr(*key, *pki::Name::parse("/CN=softhsm-device")));
+  ASSERT_TRUE(csr);
+  auto cert = store.value()->transact([&](Tx& tx) { return authority.issue(*csr, 30, now, tx); });
+  ASSERT_TRUE(cert) << cert.error().message;
+  EXPECT_EQ(cert.value().signature_algorithm, pki::SignatureAlgorithm::EcdsaSha256);
+  EXPECT_TRUE(pki::verify_chain(cert.value(), {&authority.issuing(), 1}, {&authority.root(), 1}, now));
+  auto crl = authority.publish_crl({{cert.value().serial_hex, now}}, now);
+  ASSERT_TRUE(crl) << crl.error().message;
+  EXPECT_TRUE(crl.value().lists(cert.value().serial_hex));
+  EXPECT_TRUE(pki::verify_crl(crl.value(), authority.issuing()));
+  opened.value().reset();
+  store.value().reset();
+  fs::remove_all(dir);
 }
 
 TEST_F(AdminApi, OwnCaRoutesAnswer404WithoutACa) {

@@ -159,7 +159,10 @@ struct Authority::Impl {
           unusable("cannot open a session on token '" + t.token_label + "': " +
                    s.error().message())};
     }
-    if (auto l = s->login(pkcs11::UserType::User, pin.value_); !l) {
+    // Login state belongs to the application, not the session: another part of this process
+    // (a TLS key in the same token) may have logged in already, which is no failure.
+    if (auto l = s->login(pkcs11::UserType::User, pin.value_);
+        !l && l.error().rv != CKR_USER_ALREADY_LOGGED_IN) {
       return edgekit::Unexpected<CaError>{unusable("the token '" + t.token_label +
                                                    "' refused the PIN of " + t.pin_file + ": " +
                                                    l.error().message())};
