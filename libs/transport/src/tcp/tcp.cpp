@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 
@@ -388,6 +390,32 @@ WaitStatus TcpTransport::wait(Interest interest, std::uint32_t timeout_ms) noexc
 
 void TcpTransport::close() noexcept {
   if (fd_ >= 0) {
+    // Closing a socket whose receive queue still holds unread bytes makes the kernel send RST
+    // instead of FIN, and a peer that gets the RST before it has read what we sent last (the
+    // acks and the DISCONNECT of a clean close) throws those bytes away: the broker then
+    // resends messages we had acknowledged. So: end our side with FIN, then read and discard
+    // until the peer closes too (a broker does at once after DISCONNECT), for at most
+    // kCloseLingerMs; a dead or reset peer ends the wait at once.
+    // An abortive close that the owner asked for (SO_LINGER with a zero timeout) stays one.
+    linger lg{};
+    socklen_t lg_len = sizeof lg;
+    const bool abortive = ::getsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, &lg_len) == 0 &&
+                          lg.l_onoff != 0 && lg.l_linger == 0;
+    if (!abortive && ::shutdown(fd_, SHUT_WR) == 0) {
+      constexpr int kCloseLingerMs = 100;
+      std::array<std::byte, 4096> sink;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCloseLingerMs);
+      for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            until - std::chrono::steady_clock::now()).count();
+        if (left <= 0) break;
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+        const ssize_t n = ::recv(fd_, sink.data(), sink.size(), MSG_DONTWAIT);
+        if (n == 0) break;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+      }
+    }
     // close(2) may report EINTR, but the descriptor is released anyway on Linux and retrying
     // could close a descriptor another thread just received.
     (void)::close(fd_);
