@@ -205,7 +205,9 @@ Res<std::uint16_t> AdminServer::start(const AdminOptions& o) {
 
   auto bound = http::bind(*server_, o.host, o.port, "the admin API");
   if (!bound) return bound;
-  thread_ = http::serve(*server_);
+  auto serving = http::serve(*server_, "the admin API");
+  if (!serving) return fail(serving.error());
+  thread_ = std::move(serving.value());
   return bound;
 }
 

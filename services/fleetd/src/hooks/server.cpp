@@ -99,7 +99,9 @@ Res<std::uint16_t> HooksServer::start(const std::string& host, std::uint16_t por
 
   auto bound = http::bind(*server_, host, port, "the broker hooks");
   if (!bound) return bound;
-  thread_ = http::serve(*server_);
+  auto serving = http::serve(*server_, "the broker hooks");
+  if (!serving) return fail(serving.error());
+  thread_ = std::move(serving.value());
   return bound;
 }
 

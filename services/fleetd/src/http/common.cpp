@@ -85,14 +85,18 @@ Res<std::uint16_t> bind(httplib::Server& server, const std::string& host, std::u
   return static_cast<std::uint16_t>(bound);
 }
 
-std::thread serve(httplib::Server& server) {
+Res<std::thread> serve(httplib::Server& server, std::string_view what) {
   auto ended = std::make_shared<std::atomic<bool>>(false);
   std::thread t([&server, ended] {
-    server.listen_after_bind();
+    (void)server.listen_after_bind();  // its failure shows as `ended` before running, below
     ended->store(true);
   });
   while (!server.is_running() && !ended->load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (ended->load() && !server.is_running()) {
+    t.join();
+    return fail(Errc::Unavailable, "the listener for " + std::string(what) + " stopped at once");
   }
   return t;
 }

@@ -52,8 +52,9 @@ void reply_error(httplib::Response& res, int status, std::string_view code,
 /// Starts `server.listen_after_bind()` on a new thread and returns once the server is running
 /// (or listening already ended). httplib's stop() does nothing until listen has started, so a
 /// stop that came right after start would otherwise leave the listen thread running forever and
-/// the join in stop() would hang.
-[[nodiscard]] std::thread serve(httplib::Server& server);
+/// the join in stop() would hang. Unavailable (naming `what`) when listening ended before it
+/// ran: the thread is then already joined and nothing serves.
+[[nodiscard]] Res<std::thread> serve(httplib::Server& server, std::string_view what);
 
 /// Runs `f` on `io`'s thread (which owns the store: a Store is single-threaded) and waits up to
 /// `timeout` for its result. nullopt when it did not run in time (the loop is stopped or busy);
