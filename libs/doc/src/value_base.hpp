@@ -30,12 +30,16 @@ Result<V> ValueBase<V>::at(std::size_t index) const noexcept {
 
 template <class V>
 Result<V> ValueBase<V>::at_path(std::string_view path) const noexcept {
+  // The whole path is checked first, so that a bad path is reported as such whatever the
+  // document holds.
+  if (path.empty() || path.front() == '.' || path.back() == '.' ||
+      path.find("..") != std::string_view::npos) {
+    return fail(error(Errc::InvalidPath));
+  }
   V current = static_cast<const V&>(*this);
-  if (path.empty()) return fail(error(Errc::InvalidPath));
   while (true) {
     const std::size_t dot = path.find('.');
     const std::string_view segment = path.substr(0, dot);
-    if (segment.empty()) return fail(current.error(Errc::InvalidPath));
     Result<V> next = fail(current.error(Errc::WrongType));
     if (current.type_ == Type::Object) {
       next = current.find(segment);
@@ -57,7 +61,6 @@ Result<V> ValueBase<V>::at_path(std::string_view path) const noexcept {
     current = *next;
     if (dot == std::string_view::npos) return current;
     path.remove_prefix(dot + 1);
-    if (path.empty()) return fail(current.error(Errc::InvalidPath));
   }
 }
 
