@@ -44,6 +44,10 @@ bool copy_value(const V& v, W& w) {
       return false;
     }
     case Type::String: {
+      if (auto view = v.as_string_view()) {  // zero-copy where the format allows it
+        w.string(*view);
+        return true;
+      }
       auto s = v.copy_string(scratch);
       if (!s) return false;
       w.string(*s);
@@ -66,7 +70,8 @@ bool copy_value(const V& v, W& w) {
     case Type::Object:
       w.begin_object();
       for (const auto& m : v.members()) {
-        auto k = m.key.copy_string(scratch);
+        auto k = m.key.as_string_view();
+        if (!k) k = m.key.copy_string(scratch);
         if (!k) return false;
         w.key(*k);
         if (!copy_value(m.value, w)) return false;
