@@ -19,6 +19,13 @@ inline std::ostream& operator<<(std::ostream& os, const Error& e) {
 
 namespace edgekit::doc::test {
 
+// A document a reader must refuse (JSON text, or CBOR as hex digits), with the error it names.
+struct Reject {
+  std::string_view input;
+  Errc code;
+  std::size_t offset;
+};
+
 // False when the value holds something the writer cannot express (a JSON number with a fraction
 // or outside the 64-bit integers, a string longer than the scratch buffer, bytes into JSON from
 // JSON): the caller then skips the round trip for this input.
