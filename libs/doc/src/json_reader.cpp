@@ -478,14 +478,12 @@ Result<Value> parse(std::string_view text, ParseOptions options) noexcept {
 
 MemberRange Value::members() const noexcept {
   if (type_ != Type::Object) return {};
-  using It = MemberRange::iterator;
-  return {It(ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}), It(ChildCursor{doc_, end_ - 1})};
+  return {ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}, ChildCursor{doc_, end_ - 1}};
 }
 
 ElementRange Value::elements() const noexcept {
   if (type_ != Type::Array) return {};
-  using It = ElementRange::iterator;
-  return {It(ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}), It(ChildCursor{doc_, end_ - 1})};
+  return {ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}, ChildCursor{doc_, end_ - 1}};
 }
 
 std::size_t Value::size() const noexcept {
