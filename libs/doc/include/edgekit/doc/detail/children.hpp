@@ -41,7 +41,11 @@ class ChildIterator {
   using difference_type = std::ptrdiff_t;
 
   ChildIterator() = default;
-  explicit ChildIterator(const Cursor& cursor) noexcept : cursor_(cursor) { cursor_.load(current_); }
+  /// At `cursor`, with the child there loaded; `at_end` for a cursor that is the end (nothing
+  /// to load: an empty container, or no container at all).
+  ChildIterator(const Cursor& cursor, bool at_end) noexcept : cursor_(cursor) {
+    if (!at_end) cursor_.load(current_);
+  }
 
   [[nodiscard]] const Item& operator*() const noexcept { return current_; }
   [[nodiscard]] const Item* operator->() const noexcept { return &current_; }
@@ -76,7 +80,7 @@ class ChildRange {
   using sentinel = ChildEnd<Cursor>;
   ChildRange() = default;
   ChildRange(const Cursor& first, const Cursor& last) noexcept : first_(first), last_(last) {}
-  [[nodiscard]] iterator begin() const noexcept { return iterator(first_); }
+  [[nodiscard]] iterator begin() const noexcept { return iterator(first_, empty()); }
   [[nodiscard]] sentinel end() const noexcept { return sentinel{last_}; }
   [[nodiscard]] bool empty() const noexcept { return first_ == last_; }
 
