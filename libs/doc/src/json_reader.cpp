@@ -506,7 +506,8 @@ namespace {
 bool magnitude(std::string_view text, bool& negative, std::uint64_t& value) noexcept {
   negative = text[0] == '-';
   value = 0;
-  for (const char c : text.substr(negative ? 1 : 0)) {
+  // Not substr(): it may throw, and a device build should not link the throwing path.
+  for (const char c : std::string_view(text.data() + negative, text.size() - negative)) {
     const auto d = static_cast<std::uint64_t>(c - '0');
     if (value > (UINT64_MAX - d) / 10) return false;
     value = value * 10 + d;
