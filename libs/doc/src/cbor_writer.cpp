@@ -29,19 +29,6 @@ Writer& Writer::close(bool is_object) noexcept {
   return *this;
 }
 
-Writer& Writer::begin_object() noexcept {
-  return open(true);
-}
-Writer& Writer::end_object() noexcept {
-  return close(true);
-}
-Writer& Writer::begin_array() noexcept {
-  return open(false);
-}
-Writer& Writer::end_array() noexcept {
-  return close(false);
-}
-
 Writer& Writer::put_string(std::uint8_t major, const void* data, std::size_t n,
                            bool is_key) noexcept {
   std::uint32_t prev = 0;

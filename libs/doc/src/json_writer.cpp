@@ -29,19 +29,6 @@ Writer& Writer::close(bool is_object) noexcept {
   return *this;
 }
 
-Writer& Writer::begin_object() noexcept {
-  return open(true);
-}
-Writer& Writer::end_object() noexcept {
-  return close(true);
-}
-Writer& Writer::begin_array() noexcept {
-  return open(false);
-}
-Writer& Writer::end_array() noexcept {
-  return close(false);
-}
-
 bool Writer::put_string(std::string_view s) noexcept {
   const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
   // Checked first, so that a refused string leaves nothing half-written behind.

@@ -152,12 +152,9 @@ struct Member {
 class Writer : public doc::detail::WriterBase<Writer> {
  public:
   explicit Writer(std::span<std::byte> out) noexcept
-      : core_(reinterpret_cast<unsigned char*>(out.data()), out.size()) {}
+      : WriterBase(reinterpret_cast<unsigned char*>(out.data()), out.size()) {}
 
-  Writer& begin_object() noexcept;
-  Writer& end_object() noexcept;
-  Writer& begin_array() noexcept;
-  Writer& end_array() noexcept;
+  // begin_object(), end_object(), begin_array(), end_array(): detail/writer_base.hpp.
   /// A text key; only directly inside a map, before each value.
   Writer& key(std::string_view k) noexcept;
   /// A text string.
@@ -178,18 +175,14 @@ class Writer : public doc::detail::WriterBase<Writer> {
   /// The finished item: a view of the written part of `out`. Errors: the first error of any
   /// earlier call, or WriterMisuse when no item or an unclosed container was written.
   [[nodiscard]] Result<std::span<const std::byte>> finish() const noexcept;
-  /// The first error so far (`Errc::Ok` when none).
-  [[nodiscard]] Error error() const noexcept { return core_.error(); }
-  /// Bytes written so far.
-  [[nodiscard]] std::size_t size() const noexcept { return core_.size(); }
+  // error(), size(): detail/writer_base.hpp.
 
  private:
+  friend class doc::detail::WriterBase<Writer>;
   Writer& open(bool is_object) noexcept;
   Writer& close(bool is_object) noexcept;
   Writer& put_string(std::uint8_t major, const void* data, std::size_t n, bool is_key) noexcept;
   bool put_head(std::uint8_t major, std::uint64_t arg) noexcept;
-
-  doc::detail::WriterCore core_;
 };
 
 }  // namespace edgekit::doc::cbor

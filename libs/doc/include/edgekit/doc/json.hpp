@@ -162,12 +162,9 @@ struct Member {
 class Writer : public doc::detail::WriterBase<Writer> {
  public:
   explicit Writer(std::span<char> out) noexcept
-      : core_(reinterpret_cast<unsigned char*>(out.data()), out.size()) {}
+      : WriterBase(reinterpret_cast<unsigned char*>(out.data()), out.size()) {}
 
-  Writer& begin_object() noexcept;
-  Writer& end_object() noexcept;
-  Writer& begin_array() noexcept;
-  Writer& end_array() noexcept;
+  // begin_object(), end_object(), begin_array(), end_array(): detail/writer_base.hpp.
   /// The key of the next member; only directly inside an object, before each value.
   Writer& key(std::string_view k) noexcept;
   Writer& string(std::string_view s) noexcept;
@@ -184,18 +181,14 @@ class Writer : public doc::detail::WriterBase<Writer> {
   /// The finished document: a view of the written part of `out`. Errors: the first error of any
   /// earlier call, or WriterMisuse when no value or an unclosed container was written.
   [[nodiscard]] Result<std::string_view> finish() const noexcept;
-  /// The first error so far (`Errc::Ok` when none).
-  [[nodiscard]] Error error() const noexcept { return core_.error(); }
-  /// Bytes written so far.
-  [[nodiscard]] std::size_t size() const noexcept { return core_.size(); }
+  // error(), size(): detail/writer_base.hpp.
 
  private:
+  friend class doc::detail::WriterBase<Writer>;
   Writer& open(bool is_object) noexcept;
   Writer& close(bool is_object) noexcept;
   bool prefix(bool is_key) noexcept;
   bool put_string(std::string_view s) noexcept;
-
-  doc::detail::WriterCore core_;
 };
 
 }  // namespace edgekit::doc::json
