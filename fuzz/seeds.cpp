@@ -524,6 +524,8 @@ void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 void fleetd_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/pki_seeds.cpp: seeds of fuzz_pki.
 void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/doc_seeds.cpp: seeds of fuzz_json and fuzz_cbor.
+void doc_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz
 
 int main(int argc, char** argv) {
@@ -544,5 +546,6 @@ int main(int argc, char** argv) {
   edgekit::fuzz::pkcs11_seeds(write_seed);
   edgekit::fuzz::fleetd_seeds(write_seed);
   edgekit::fuzz::pki_seeds(write_seed);
+  edgekit::fuzz::doc_seeds(write_seed);
   return 0;
 }
