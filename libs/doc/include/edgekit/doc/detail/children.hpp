@@ -1,0 +1,58 @@
+#pragma once
+/// \file
+/// Internal: the forward iterator and range over a container's children (object members, array
+/// elements) that the JSON and CBOR readers share. Each reader supplies a `Cursor` that knows its
+/// format: `load(item)` reads the child at the cursor (nothing at the end), `advance(item)` steps
+/// past the child just loaded and loads the next, `==` compares positions.
+
+#include <cstddef>
+
+namespace edgekit::doc::detail {
+
+/// A forward iterator over children of type `Item`. Thread safety: a value type.
+template <class Item, class Cursor>
+class ChildIterator {
+ public:
+  using value_type = Item;
+  using difference_type = std::ptrdiff_t;
+
+  ChildIterator() = default;
+  explicit ChildIterator(const Cursor& cursor) noexcept : cursor_(cursor) { cursor_.load(current_); }
+
+  [[nodiscard]] const Item& operator*() const noexcept { return current_; }
+  [[nodiscard]] const Item* operator->() const noexcept { return &current_; }
+  ChildIterator& operator++() noexcept {
+    cursor_.advance(current_);
+    return *this;
+  }
+  ChildIterator operator++(int) noexcept {
+    ChildIterator old = *this;
+    ++*this;
+    return old;
+  }
+  [[nodiscard]] friend bool operator==(const ChildIterator& a, const ChildIterator& b) noexcept {
+    return a.cursor_ == b.cursor_;
+  }
+
+ private:
+  Cursor cursor_{};
+  Item current_{};
+};
+
+/// The children of one container, for range-for. Empty when default-constructed.
+template <class Iterator>
+class ChildRange {
+ public:
+  using iterator = Iterator;
+  ChildRange() = default;
+  ChildRange(Iterator first, Iterator last) noexcept : begin_(first), end_(last) {}
+  [[nodiscard]] Iterator begin() const noexcept { return begin_; }
+  [[nodiscard]] Iterator end() const noexcept { return end_; }
+  [[nodiscard]] bool empty() const noexcept { return begin_ == end_; }
+
+ private:
+  Iterator begin_{};
+  Iterator end_{};
+};
+
+}  // namespace edgekit::doc::detail
