@@ -149,6 +149,10 @@ Result<Reply, Errc> ClientChannel::request(std::string_view request_topic,
 
 // ---- AgentChannel -------------------------------------------------------------------------------
 
+namespace {
+constexpr std::string_view kCorrelation = "edgekit-provisioning";
+}  // namespace
+
 struct AgentChannel::Shared {
   agent::Agent* agent = nullptr;
   std::mutex mutex;
@@ -237,7 +241,9 @@ Result<Reply, Errc> AgentChannel::request(std::string_view request_topic,
     shared_->in_flight = true;
     shared_->done = false;
     shared_->error = Errc::Ok;
-    shared_->correlation.assign(request_topic);
+    // One request in flight per channel, and one channel per agent: a fixed key is enough (and
+    // fits Config::max_correlation_length, which a RegisterThing topic may not).
+    shared_->correlation.assign(kCorrelation);
     shared_->accepted.assign(topics.accepted);
     shared_->rejected.assign(topics.rejected);
     shared_->reply = reply;
@@ -249,7 +255,7 @@ Result<Reply, Errc> AgentChannel::request(std::string_view request_topic,
     return e;
   };
   // The expectation first, then the request: a reply can never beat its expectation.
-  auto expected = agent_->expect_response(request_topic, timeout,
+  auto expected = agent_->expect_response(kCorrelation, timeout,
                                           agent::ResponseHandler{&on_agent_response, shared_});
   if (!expected) return fail(end(Errc::NotConnected));
   mqtt::Publish message;

@@ -100,8 +100,10 @@ class ClientChannel final : public Channel {
 
 /// `Channel` over a started `agent::Agent`. Replies are taken on the agent thread by a message
 /// handler of each reply subscription and handed to the waiting caller; the wait uses the
-/// agent's response expectations (`expect_response`, keyed by the request topic), so the
-/// timeout is the agent's. Borrows the agent, which must outlive the channel.
+/// agent's response expectations (`expect_response`, under the one key
+/// "edgekit-provisioning"), so the timeout is the agent's. One AgentChannel per agent. Borrows
+/// the agent, which must outlive the channel; its `Config::slot_size` must hold the largest
+/// request (a CSR: about 1 KB in JSON) and its receive buffer the largest reply.
 /// Thread safety: any thread, one request at a time (Busy otherwise); never from an agent
 /// handler (the wait would deadlock: NotConnected is returned there by the agent's
 /// WouldDeadlock).

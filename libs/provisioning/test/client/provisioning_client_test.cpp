@@ -1,0 +1,447 @@
+// The provisioning client against a real Mosquitto and a scripted service on the real topics:
+// both certificate flows, RegisterThing, both formats, both MQTT drivers (blocking client and
+// agent), timeouts, rejections, malformed replies, and power loss at every step followed by a
+// clean resume or restart with exactly one device identity in the token.
+#include <edgekit/agent/agent.hpp>
+#include <edgekit/mqtt/client.hpp>
+#include <edgekit/mqtt/session.hpp>
+#include <edgekit/pki/token.hpp>
+#include <edgekit/provisioning/client.hpp>
+#include <edgekit/testing/mosquitto.hpp>
+#include <edgekit/testing/token_env.hpp>
+#include <edgekit/transport/tcp.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <tuple>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fake_service.hpp"
+
+namespace edgekit::provisioning::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kSoPin[] = "87654321";
+constexpr char kPin[] = "1234";
+constexpr char kTemplate[] = "FleetTemplate";
+
+struct FakeWallClock final : WallClock {
+  std::atomic<std::int64_t> now{1'800'000'000};
+  [[nodiscard]] std::int64_t epoch_seconds() const noexcept override { return now.load(); }
+};
+
+struct RecordingSleeper final : Sleeper {
+  std::vector<Duration> slept;
+  void sleep(Duration d) noexcept override { slept.push_back(d); }
+};
+
+// A state store that loses power (fails, writing nothing) at its `fail_at`-th save.
+struct PowerCutStore final : StateStore {
+  explicit PowerCutStore(StateStore& inner, int fail_at) : inner(inner), fail_at(fail_at) {}
+  Result<std::optional<State>, Errc> load() override { return inner.load(); }
+  Result<void, Errc> save(const State& s) override {
+    if (++saves == fail_at) return fail(Errc::StateStoreFailed);
+    return inner.save(s);
+  }
+  Result<void, Errc> clear() override { return inner.clear(); }
+  StateStore& inner;
+  int fail_at;
+  int saves = 0;
+};
+
+/// The device's MQTT side over the blocking client: TCP, a session on static storage, buffers.
+struct BlockingDevice {
+  bool connect(std::uint16_t port) {
+    auto t = transport::TcpTransport::connect("127.0.0.1", port, Duration{2000});
+    if (!t) return false;
+    tcp = std::move(*t);
+    mqtt::ConnectOptions o;
+    o.version = mqtt::Version::V5;
+    o.client_id = "claim-device";
+    return static_cast<bool>(client.connect(o, Duration{5000}));
+  }
+  SteadyClock clock;
+  transport::TcpTransport tcp;
+  std::array<mqtt::OutgoingRecord, 8> records{};
+  std::array<std::uint16_t, 8> qos2{};
+  mqtt::TopicAliasArena<4, 64> in_alias{};
+  mqtt::TopicAliasArena<4, 64> out_alias{};
+  std::array<char, 64> cid{};
+  mqtt::Session session{
+      mqtt::SessionStorage{records, qos2, in_alias.storage(), out_alias.storage(), cid}};
+  std::array<std::byte, 16 * 1024> rx{};
+  std::array<std::byte, 4 * 1024> tx{};
+  mqtt::Client client{tcp, clock, session, rx, tx};
+};
+
+class Provisioning : public edgekit::testing::MosquittoFixture {
+ protected:
+  void SetUp() override {
+    MosquittoFixture::SetUp();
+    if (HasFatalFailure()) return;
+    char tmpl[] = "/tmp/edgekit-provisioning-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    const std::string path = edgekit::testing::prepare_token_env(
+        edgekit::testing::TokenKind::Edgekit, dir_, EDGEKIT_TOKEN_MODULE, "");
+    auto m = pkcs11::Module::load(path);
+    ASSERT_TRUE(m) << m.error().message();
+    module_.emplace(std::move(*m));
+    auto slot = edgekit::testing::init_test_token(*module_, "device-token", kSoPin, kPin);
+    ASSERT_TRUE(slot);
+    slot_ = *slot;
+    open_session();
+    // The claim identity the device connects with (here over plain TCP: the label is what
+    // matters, it must survive provisioning untouched).
+    const pki::Bytes claim_id{'c', 'l', 'a', 'i', 'm'};
+    ASSERT_TRUE(pki::generate_token_key(*session_, pki::KeyAlgorithm::EcP256, "claim", claim_id));
+    service_ = std::make_unique<FakeService>(broker().port());
+    ASSERT_TRUE(service_->start());
+    file_store_.emplace(dir_ + "/provisioning.state");
+  }
+  void TearDown() override {
+    service_.reset();
+    session_.reset();
+    module_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    MosquittoFixture::TearDown();
+  }
+
+  // A token session as a device gets it at boot (logged in).
+  void open_session() {
+    session_.reset();
+    auto s = module_->open_session(slot_, true);
+    ASSERT_TRUE(s) << s.error().message();
+    auto login = s->login(pkcs11::UserType::User, kPin);
+    (void)login;  // CKR_USER_ALREADY_LOGGED_IN after a reboot of the same process is fine
+    session_.emplace(std::move(*s));
+  }
+
+  Options options(Method method = Method::CreateCertificateFromCsr, Format f = Format::Json) {
+    Options o;
+    o.method = method;
+    o.format = f;
+    o.template_name = kTemplate;
+    o.parameters = {{"SerialNumber", "SN-0042"}, {"Model", "edge-1"}};
+    o.reply_timeout = Duration{1500};
+    o.attempts = 1;
+    return o;
+  }
+
+  std::size_t objects_labelled(const std::string& label) {
+    pkcs11::ObjectQuery q;
+    q.label = label;
+    auto found = session_->find(q);
+    return found ? found->size() : 0;
+  }
+
+  // One boot of the device: a fresh MQTT client, channel and provisioner; runs to the end.
+  Result<Identity, Errc> boot_and_run(const Options& o, StateStore& store,
+                                      std::string* detail = nullptr) {
+    open_session();
+    BlockingDevice device;
+    if (!device.connect(broker().port())) return fail(Errc::NotConnected);
+    ClientChannel channel(device.client, device.clock);
+    Provisioner p(*session_, store, wall_, sleeper_, random_, o);
+    auto r = p.run(channel);
+    if (detail != nullptr) *detail = p.detail();
+    last_rejection_ = p.last_rejection();
+    return r;
+  }
+
+  // One boot over the agent (the thread-safe driver) instead of the blocking client.
+  Result<Identity, Errc> run_over_agent(mqtt::Version version, const Options& o) {
+    open_session();
+    agent::TcpTransportFactory factory("127.0.0.1", broker().port());
+    SteadyClock clock;
+    mqtt::ConnectOptions connect;
+    connect.version = version;
+    connect.client_id = "claim-device-agent";
+    agent::Config config;
+    config.slot_size = 4096;
+    agent::Agent agent(config, connect, factory, clock);
+    if (!agent.start()) return fail(Errc::NotConnected);
+    AgentChannel channel(agent);
+    Provisioner p(*session_, *file_store_, wall_, sleeper_, random_, o);
+    auto r = p.run(channel);
+    if (!r) ADD_FAILURE() << p.detail();
+    agent.stop();
+    return r;
+  }
+
+  std::string dir_;
+  std::optional<pkcs11::Module> module_;
+  CK_SLOT_ID slot_ = 0;
+  std::optional<pkcs11::Session> session_;
+  std::unique_ptr<FakeService> service_;
+  std::optional<FileStateStore> file_store_;
+  FakeWallClock wall_;
+  RecordingSleeper sleeper_;
+  backoff::SplitMix64 random_{42};
+  Rejection last_rejection_;
+};
+
+
+TEST_F(Provisioning, CsrFlowRegistersTheThingOverTheBlockingClient) {
+  std::string detail;
+  auto r = boot_and_run(options(), *file_store_, &detail);
+  ASSERT_TRUE(r) << to_string(r.error()) << ": " << detail;
+  EXPECT_EQ(r->thing_name, "thing-SN-0042");
+  EXPECT_EQ(r->device_label, "device");
+  EXPECT_EQ(r->certificate_id.size(), 64u);
+  EXPECT_FALSE(r->resumed);
+  EXPECT_FALSE(r->already_provisioned);
+  ASSERT_EQ(r->device_configuration.size(), 2u);
+  EXPECT_EQ(r->device_configuration[0], (std::pair<std::string, std::string>{"Fleet", "blue"}));
+  EXPECT_EQ(r->device_configuration[1], (std::pair<std::string, std::string>{"Interval", "30"}));
+  EXPECT_EQ(service_->last_parameters().at("Model"), "edge-1");
+  EXPECT_EQ(service_->registered_certificates().count(r->certificate_id), 1u);
+  // One key pair and one certificate under the device label; the claim key untouched.
+  EXPECT_EQ(objects_labelled("device"), 3u);
+  EXPECT_EQ(objects_labelled("claim"), 2u);
+  // The key was generated in the token: never extractable.
+  pkcs11::ObjectQuery q;
+  q.object_class = CKO_PRIVATE_KEY;
+  q.label = "device";
+  auto key = session_->find_one(q);
+  ASSERT_TRUE(key);
+  EXPECT_FALSE(session_->attribute(*key, CKA_VALUE));
+  auto state = file_store_->load();
+  ASSERT_TRUE(state && *state);
+  EXPECT_EQ((*state)->step, Step::Registered);
+  EXPECT_TRUE((*state)->ownership_token.empty());
+}
+
+TEST_F(Provisioning, KeysFlowImportsTheKeyAndWipesEveryCopyItCanReach) {
+  open_session();
+  BlockingDevice device;
+  ASSERT_TRUE(device.connect(broker().port()));
+  ClientChannel channel(device.client, device.clock);
+  Provisioner p(*session_, *file_store_, wall_, sleeper_, random_,
+                options(Method::CreateKeysAndCertificate));
+  auto r = p.run(channel);
+  ASSERT_TRUE(r) << to_string(r.error()) << ": " << p.detail();
+  EXPECT_EQ(service_->requests(Api::CreateKeysAndCertificate), 1);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+  pkcs11::ObjectQuery q;
+  q.object_class = CKO_PRIVATE_KEY;
+  q.label = "device";
+  auto key = session_->find_one(q);
+  ASSERT_TRUE(key);
+  EXPECT_FALSE(session_->attribute(*key, CKA_VALUE));  // sensitive
+  auto extractable = session_->attribute(*key, CKA_EXTRACTABLE);
+  ASSERT_TRUE(extractable);
+  EXPECT_EQ(extractable->at(0), CK_FALSE);
+  // The MQTT receive buffer held the reply with the key: nothing of it is left there.
+  const std::string_view rx(reinterpret_cast<const char*>(device.rx.data()), device.rx.size());
+  EXPECT_EQ(rx.find("PRIVATE KEY"), std::string_view::npos);
+  EXPECT_EQ(rx.find("privateKey"), std::string_view::npos);
+}
+
+TEST_F(Provisioning, KeysFlowInCborOverTheAgent) {
+  auto r = run_over_agent(mqtt::Version::V311, options(Method::CreateKeysAndCertificate, Format::Cbor));
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(r->thing_name, "thing-SN-0042");
+  EXPECT_EQ(r->device_configuration.size(), 2u);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+TEST_F(Provisioning, CsrFlowInJsonOverTheAgent) {
+  auto r = run_over_agent(mqtt::Version::V5, options());
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+TEST_F(Provisioning, SilentServiceIsATimeoutAfterEveryAttemptWithBackoff) {
+  service_->script(Api::CreateCertificateFromCsr, {Script::Drop, Script::Drop, Script::Drop});
+  Options o = options();
+  o.attempts = 3;
+  o.reply_timeout = Duration{300};
+  auto r = boot_and_run(o, *file_store_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::Timeout);
+  EXPECT_EQ(service_->requests(Api::CreateCertificateFromCsr), 3);
+  EXPECT_EQ(sleeper_.slept.size(), 2u);  // a backoff between attempts, none after the last
+}
+
+TEST_F(Provisioning, ThrottledRequestIsRetriedAndSucceeds) {
+  service_->script(Api::RegisterThing, {Script::Throttle});
+  Options o = options();
+  o.attempts = 2;
+  auto r = boot_and_run(o, *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(service_->requests(Api::RegisterThing), 2);
+  EXPECT_EQ(sleeper_.slept.size(), 1u);
+}
+
+TEST_F(Provisioning, RejectionIsNamedWithTheAwsDocument) {
+  service_->script(Api::RegisterThing, {Script::Reject});
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::InvalidParameters);
+  EXPECT_EQ(last_rejection_.api, Api::RegisterThing);
+  EXPECT_EQ(last_rejection_.status_code, 400);
+  EXPECT_EQ(last_rejection_.error_code, "InvalidParameters");
+  EXPECT_EQ(last_rejection_.error_message, "Cannot resolve reference value: SerialNumber");
+  EXPECT_EQ(service_->requests(Api::RegisterThing), 1);  // not retried
+}
+
+TEST_F(Provisioning, AccessDeniedCertificateRequestLeavesNoDeviceObjects) {
+  service_->set_rejection(403, "ACCESS_DENIED", "hook refused");
+  service_->script(Api::CreateCertificateFromCsr, {Script::Reject});
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::AccessDenied);
+  // The key generated for the CSR stays until the next run destroys it (a power loss could
+  // leave it just the same); the next run completes with exactly one identity.
+  auto again = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(again) << to_string(again.error());
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+TEST_F(Provisioning, MalformedReplyIsNamed) {
+  service_->script(Api::CreateCertificateFromCsr, {Script::Malformed});
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::MalformedReply);
+}
+
+TEST_F(Provisioning, ProvisionedDeviceUsesItsIdentityWithoutAnyRequest) {
+  ASSERT_TRUE(boot_and_run(options(), *file_store_));
+  const int before = service_->requests(Api::CreateCertificateFromCsr) +
+                     service_->requests(Api::RegisterThing);
+  open_session();
+  Provisioner p(*session_, *file_store_, wall_, sleeper_, random_, options());
+  auto id = p.provisioned();
+  ASSERT_TRUE(id && *id);
+  EXPECT_EQ((*id)->thing_name, "thing-SN-0042");
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->already_provisioned);
+  EXPECT_EQ(service_->requests(Api::CreateCertificateFromCsr) +
+                service_->requests(Api::RegisterThing),
+            before);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+// Power loss after the certificate arrived, before RegisterThing answered: the next boot
+// registers with the stored ownership token and the same certificate.
+TEST_F(Provisioning, ResumesRegistrationWithTheStoredTokenAfterPowerLoss) {
+  service_->script(Api::RegisterThing, {Script::Drop});
+  auto first = boot_and_run(options(), *file_store_);
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error(), Errc::Timeout);
+  auto state = file_store_->load();
+  ASSERT_TRUE(state && *state);
+  EXPECT_EQ((*state)->step, Step::CertificateReceived);
+  const std::string certificate_id = (*state)->certificate_id;
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_TRUE(r->resumed);
+  EXPECT_EQ(r->certificate_id, certificate_id);
+  EXPECT_EQ(service_->certificates_issued(), 1);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+TEST_F(Provisioning, ExpiredOwnershipTokenStartsOverWithANewCertificate) {
+  service_->script(Api::RegisterThing, {Script::Drop});
+  ASSERT_FALSE(boot_and_run(options(), *file_store_));
+  wall_.now += 2 * 3600;  // the device was off for two hours
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_FALSE(r->resumed);
+  EXPECT_EQ(service_->certificates_issued(), 2);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+TEST_F(Provisioning, RefusedStoredTokenStartsOverOnce) {
+  service_->script(Api::RegisterThing, {Script::Drop, Script::ForgetTokens});
+  ASSERT_FALSE(boot_and_run(options(), *file_store_));
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(service_->certificates_issued(), 2);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+// Power loss after the key was generated, before the certificate came: the key is destroyed
+// and the flow starts over.
+TEST_F(Provisioning, KeyWithoutCertificateIsDestroyedAndTheFlowStartsOver) {
+  service_->script(Api::CreateCertificateFromCsr, {Script::Drop});
+  ASSERT_FALSE(boot_and_run(options(), *file_store_));
+  EXPECT_EQ(objects_labelled("device"), 2u);  // the key pair of the lost attempt
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+// Power loss at each write of the state (before Started is written; after the certificate was
+// stored in the token but before CertificateReceived was written; after RegisterThing was
+// accepted but before Registered was written), for both flows: the next boot completes and
+// the token holds exactly one device identity.
+class PowerLoss : public Provisioning,
+                  public ::testing::WithParamInterface<std::tuple<int, Method>> {};
+
+TEST_P(PowerLoss, AtEveryStateWriteTheNextBootEndsWithOneIdentity) {
+  const auto [cut, method] = GetParam();
+  {
+    PowerCutStore store(*file_store_, cut);
+    auto r = boot_and_run(options(method), store);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Errc::StateStoreFailed);
+  }
+  auto r = boot_and_run(options(method), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(objects_labelled("device"), 3u);
+  EXPECT_EQ(objects_labelled("claim"), 2u);
+  auto state = file_store_->load();
+  ASSERT_TRUE(state && *state);
+  EXPECT_EQ((*state)->step, Step::Registered);
+  EXPECT_EQ((*state)->certificate_id, r->certificate_id);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Steps, PowerLoss,
+    ::testing::Combine(::testing::Values(1, 2, 3),
+                       ::testing::Values(Method::CreateCertificateFromCsr,
+                                         Method::CreateKeysAndCertificate)),
+    [](const auto& info) {
+      static const char* const steps[] = {"", "BeforeStarted", "BeforeCertificateReceived",
+                                          "BeforeRegistered"};
+      return std::string(steps[std::get<0>(info.param)]) +
+             (std::get<1>(info.param) == Method::CreateCertificateFromCsr ? "Csr" : "Keys");
+    });
+
+TEST_F(Provisioning, CorruptedStateStartsOver) {
+  ASSERT_TRUE(boot_and_run(options(), *file_store_));
+  {
+    std::ofstream(file_store_->path(), std::ios::app) << "x";
+  }
+  auto state = file_store_->load();
+  ASSERT_FALSE(state);
+  EXPECT_EQ(state.error(), Errc::StateCorrupted);
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(objects_labelled("device"), 3u);
+  EXPECT_EQ(service_->certificates_issued(), 2);
+}
+
+TEST_F(Provisioning, RefusesEqualClaimAndDeviceLabels) {
+  Options o = options();
+  o.device_label = "claim";
+  auto r = boot_and_run(o, *file_store_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::InvalidArgument);
+  EXPECT_EQ(objects_labelled("claim"), 2u);
+}
+
+}  // namespace
+}  // namespace edgekit::provisioning::test
