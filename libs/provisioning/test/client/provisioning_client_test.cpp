@@ -46,7 +46,7 @@ struct RecordingSleeper final : Sleeper {
 
 // A state store that loses power (fails, writing nothing) at its `fail_at`-th save.
 struct PowerCutStore final : StateStore {
-  explicit PowerCutStore(StateStore& inner, int fail_at) : inner(inner), fail_at(fail_at) {}
+  PowerCutStore(StateStore& store, int cut) : inner(store), fail_at(cut) {}
   Result<std::optional<State>, Errc> load() override { return inner.load(); }
   Result<void, Errc> save(const State& s) override {
     if (++saves == fail_at) return fail(Errc::StateStoreFailed);
@@ -408,17 +408,18 @@ TEST_P(PowerLoss, AtEveryStateWriteTheNextBootEndsWithOneIdentity) {
   EXPECT_EQ((*state)->certificate_id, r->certificate_id);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Steps, PowerLoss,
-    ::testing::Combine(::testing::Values(1, 2, 3),
-                       ::testing::Values(Method::CreateCertificateFromCsr,
-                                         Method::CreateKeysAndCertificate)),
-    [](const auto& info) {
-      static const char* const steps[] = {"", "BeforeStarted", "BeforeCertificateReceived",
-                                          "BeforeRegistered"};
-      return std::string(steps[std::get<0>(info.param)]) +
-             (std::get<1>(info.param) == Method::CreateCertificateFromCsr ? "Csr" : "Keys");
-    });
+std::string power_loss_name(const ::testing::TestParamInfo<std::tuple<int, Method>>& info) {
+  static const char* const kSteps[] = {"", "BeforeStarted", "BeforeCertificateReceived",
+                                       "BeforeRegistered"};
+  const bool csr = std::get<1>(info.param) == Method::CreateCertificateFromCsr;
+  return std::string(kSteps[std::get<0>(info.param)]) + (csr ? "Csr" : "Keys");
+}
+
+INSTANTIATE_TEST_SUITE_P(Steps, PowerLoss,
+                         ::testing::Combine(::testing::Values(1, 2, 3),
+                                            ::testing::Values(Method::CreateCertificateFromCsr,
+                                                              Method::CreateKeysAndCertificate)),
+                         power_loss_name);
 
 TEST_F(Provisioning, CorruptedStateStartsOver) {
   ASSERT_TRUE(boot_and_run(options(), *file_store_));
