@@ -75,6 +75,8 @@ class FakeService {
     std::lock_guard lock(mutex_);
     return parameters_;
   }
+  /// The CA that issues device certificates, PEM (what a broker trusts for device connections).
+  std::string ca_pem() const { return ca_cert_.pem(); }
   std::set<std::string> registered_certificates() {
     std::lock_guard lock(mutex_);
     return registered_;

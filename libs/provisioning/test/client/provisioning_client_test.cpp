@@ -7,6 +7,9 @@
 #include <edgekit/mqtt/session.hpp>
 #include <edgekit/pki/token.hpp>
 #include <edgekit/provisioning/client.hpp>
+#include <edgekit/provisioning/identity.hpp>
+#include <edgekit/testing/test_pki.hpp>
+#include <edgekit/tls/tls.hpp>
 #include <edgekit/testing/mosquitto.hpp>
 #include <edgekit/testing/token_env.hpp>
 #include <edgekit/transport/tcp.hpp>
@@ -433,6 +436,51 @@ TEST_F(Provisioning, CorruptedStateStartsOver) {
   ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(objects_labelled("device"), 3u);
   EXPECT_EQ(service_->certificates_issued(), 2);
+}
+
+// The end of the flow: the device reconnects over mutual TLS with its new identity, the key
+// signing in the token, to a broker that trusts only the provisioning CA for clients.
+TEST_F(Provisioning, ReconnectsOverMutualTlsWithTheNewIdentity) {
+  auto r = boot_and_run(options(), *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  edgekit::testing::TestCa server_ca(dir_, "server-ca");
+  ASSERT_TRUE(server_ca.ok()) << server_ca.error();
+  edgekit::testing::CertOptions server;
+  server.common_name = "localhost";
+  server.ip_addresses = {"127.0.0.1"};
+  server.server = true;
+  const auto issued = server_ca.issue("broker", server);
+  const std::string device_ca = dir_ + "/device-ca.pem";
+  std::ofstream(device_ca) << service_->ca_pem();
+  edgekit::testing::MosquittoOptions mo;
+  mo.tls = edgekit::testing::MosquittoOptions::TlsListener{};
+  mo.tls->cafile = device_ca;
+  mo.tls->certfile = issued.cert_file;
+  mo.tls->keyfile = issued.key_file;
+  mo.tls->require_certificate = true;
+  edgekit::testing::Mosquitto tls_broker(mo);
+  ASSERT_TRUE(tls_broker.start()) << tls_broker.error();
+
+  open_session();
+  auto config = tls_config_for(*session_, TokenLocation{EDGEKIT_TOKEN_MODULE, "device-token", kPin},
+                               r->device_label, server_ca.cert_file(), dir_ + "/device.crt");
+  ASSERT_TRUE(config) << to_string(config.error());
+  auto context = tls::TlsContext::create(*config);
+  ASSERT_TRUE(context) << context.error().message();
+  auto transport = tls::TlsTransport::connect(*context, "127.0.0.1", tls_broker.tls_port(), Duration{5000});
+  ASSERT_TRUE(transport) << transport.error().message();
+  BlockingDevice device;
+  device.client.set_event_handler({});
+  ASSERT_TRUE(device.client.set_transport(*transport));
+  mqtt::ConnectOptions o;
+  o.version = mqtt::Version::V5;
+  o.client_id = r->thing_name;
+  auto connack = device.client.connect(o, Duration{5000});
+  ASSERT_TRUE(connack) << mqtt::to_string(connack.error());
+  EXPECT_TRUE(device.client.disconnect());
+  // The claim identity cannot be used for it: it has no certificate in the token.
+  EXPECT_FALSE(tls_config_for(*session_, TokenLocation{EDGEKIT_TOKEN_MODULE, "device-token", kPin},
+                              "claim", server_ca.cert_file(), dir_ + "/claim.crt"));
 }
 
 TEST_F(Provisioning, RefusesEqualClaimAndDeviceLabels) {
