@@ -5,11 +5,13 @@
 #include <edgekit/mqtt/client.hpp>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace edgekit::provisioning {
 namespace {
@@ -164,6 +166,7 @@ struct AgentChannel::Shared {
   std::span<std::uint8_t> reply;
   Errc error = Errc::Ok;
   Reply result;
+  std::vector<std::string> subscribed;  // filters whose handler points at this object
 };
 
 namespace {
@@ -209,7 +212,19 @@ AgentChannel::AgentChannel(agent::Agent& agent) noexcept : agent_(&agent), share
   shared_->agent = &agent;
 }
 
-AgentChannel::~AgentChannel() { delete shared_; }
+AgentChannel::~AgentChannel() {
+  // The subscriptions' handlers point at shared_: they must be gone before it is. Should an
+  // unsubscription not be confirmed (a running agent that lost its link), shared_ is left
+  // allocated on purpose — a few hundred bytes — rather than freed under a live handler.
+  bool all_gone = true;
+  for (const std::string& filter : shared_->subscribed) {
+    auto r = agent_->unsubscribe_and_wait(filter, Duration{5000});
+    const bool gone = (r && r->ok()) || (!r && (r.error().code == agent::Errc::Stopped ||
+                                                r.error().code == agent::Errc::NotStarted));
+    all_gone = all_gone && gone;
+  }
+  if (all_gone) delete shared_;
+}
 
 Result<void, Errc> AgentChannel::subscribe(ReplyTopics topics, Duration timeout) {
   const mqtt::SubscribeOptions qos1{.qos = mqtt::QoS::AtLeastOnce};
@@ -221,13 +236,21 @@ Result<void, Errc> AgentChannel::subscribe(ReplyTopics topics, Duration timeout)
                                                          : Errc::NotConnected);
     }
     if (!r->ok()) return fail(Errc::SubscribeFailed);
+    std::lock_guard lock(shared_->mutex);
+    if (std::find(shared_->subscribed.begin(), shared_->subscribed.end(), filter) ==
+        shared_->subscribed.end()) {
+      shared_->subscribed.emplace_back(filter);
+    }
   }
   return {};
 }
 
 void AgentChannel::unsubscribe(ReplyTopics topics, Duration timeout) {
   for (std::string_view filter : {topics.accepted, topics.rejected}) {
-    (void)agent_->unsubscribe_and_wait(filter, timeout);
+    auto r = agent_->unsubscribe_and_wait(filter, timeout);
+    if (!r || !r->ok()) continue;  // still subscribed: the destructor tries again
+    std::lock_guard lock(shared_->mutex);
+    std::erase(shared_->subscribed, std::string(filter));
   }
 }
 

@@ -157,8 +157,11 @@ Result<Identity, Errc> Provisioner::run_once(Channel& channel, bool& restart) {
         state->expires_at - wall_->epoch_seconds() >= options_.token_margin_seconds;
     if (*present && state->step == Step::CertificateReceived && token_valid && !restart) {
       auto r = register_step(channel, *state, true);
-      if (!r && is_rejection(r.error()) && !is_retryable(r.error())) {
-        restart = true;  // the stored token is refused: start over (run() calls us again)
+      if (!r && r.error() == Errc::InvalidCertificateOwnershipToken) {
+        // The stored token is refused (used, or expired sooner than we counted): as good as
+        // expired, so start over (run() calls us again). Other rejections would meet the new
+        // certificate too: they are returned.
+        restart = true;
       }
       return r;
     }

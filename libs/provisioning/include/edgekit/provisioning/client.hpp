@@ -33,9 +33,11 @@
 /// token holds under the device label:
 /// - state Registered and the key and certificate present → that identity, no request at all;
 /// - state CertificateReceived, key and certificate present and the ownership token valid for
-///   at least `Options::token_margin` more → RegisterThing again with the stored token; should
-///   the service reject that token (already used, expired early), the device identity is
-///   destroyed and the whole flow starts over, once;
+///   at least `Options::token_margin_seconds` more → RegisterThing again with the stored token;
+///   should the service reject that token (InvalidCertificateOwnershipToken: already used,
+///   expired early), the device identity is destroyed and the whole flow starts over, once
+///   (other rejections, e.g. InvalidParameters, are returned: a new certificate would meet
+///   them too);
 /// - anything else (no state, Started, an expired token, a state that the token contradicts, a
 ///   corrupted state) → every object under the device label is destroyed (a key generated
 ///   before the certificate arrived is never reused: the service may have issued a certificate
