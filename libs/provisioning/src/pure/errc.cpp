@@ -12,9 +12,16 @@ Errc rejection_errc(std::int64_t status_code, std::string_view error_code) noexc
   if (error_code == "InternalFailure" || error_code == "ServiceUnavailable") {
     return Errc::ServiceFailure;
   }
+  // fleetd's codes for what the fact sheet leaves open (its 9.5).
+  if (error_code == "ResourceNotFound") return Errc::ResourceNotFound;
+  if (error_code == "InvalidRequest" || error_code == "InvalidPayload" ||
+      error_code == "InvalidCertificateSigningRequest") {
+    return Errc::InvalidRequest;
+  }
   // Codes the fact sheet does not confirm (its 9.5, e.g. the exact 403 string): by status.
   if (status_code == 401 || status_code == 403) return Errc::AccessDenied;
   if (status_code == 429) return Errc::Throttled;
+  if (status_code == 404) return Errc::ResourceNotFound;
   if (status_code >= 500 && status_code <= 599) return Errc::ServiceFailure;
   return Errc::RejectedOther;
 }
@@ -28,6 +35,8 @@ const char* to_string(Errc e) noexcept {
     case Errc::ResourceConflict: return "rejected: ResourceConflictsException";
     case Errc::Throttled: return "rejected: throttled";
     case Errc::ServiceFailure: return "rejected: service failure";
+    case Errc::ResourceNotFound: return "rejected: ResourceNotFound";
+    case Errc::InvalidRequest: return "rejected: invalid request";
     case Errc::RejectedOther: return "rejected";
     case Errc::MalformedReply: return "malformed reply";
     case Errc::ReplyTooLarge: return "reply too large for the buffer";

@@ -256,7 +256,9 @@ TEST_F(ProvisioningDocuments, ReadsEveryDocumentedRejectionInBothFormats) {
                         Case{429, "ThrottlingException", Errc::Throttled},
                         Case{500, "InternalFailure", Errc::ServiceFailure},
                         Case{403, "Unknown403", Errc::AccessDenied},
-                        Case{404, "NotFound", Errc::RejectedOther}}) {
+                        Case{404, "ResourceNotFound", Errc::ResourceNotFound},
+                        Case{400, "InvalidRequest", Errc::InvalidRequest},
+                        Case{418, "Teapot", Errc::RejectedOther}}) {
     Cbor cbor;
     cbor.map(3).text("statusCode").uint(static_cast<std::size_t>(c.status)).text("errorCode").text(c.code)
         .text("errorMessage").text("why");

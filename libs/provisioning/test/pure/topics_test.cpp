@@ -120,6 +120,11 @@ TEST_F(ProvisioningErrc, NamesEveryDocumentedRejection) {
   EXPECT_EQ(rejection_errc(400, "ThrottlingException"), Errc::Throttled);
   EXPECT_EQ(rejection_errc(500, "InternalFailure"), Errc::ServiceFailure);
   EXPECT_EQ(rejection_errc(503, "ServiceUnavailable"), Errc::ServiceFailure);
+  // fleetd's codes where the fact sheet is silent.
+  EXPECT_EQ(rejection_errc(404, "ResourceNotFound"), Errc::ResourceNotFound);
+  EXPECT_EQ(rejection_errc(400, "InvalidRequest"), Errc::InvalidRequest);
+  EXPECT_EQ(rejection_errc(400, "InvalidPayload"), Errc::InvalidRequest);
+  EXPECT_EQ(rejection_errc(400, "InvalidCertificateSigningRequest"), Errc::InvalidRequest);
 }
 
 TEST_F(ProvisioningErrc, MapsUnknownCodesByStatus) {
@@ -128,6 +133,7 @@ TEST_F(ProvisioningErrc, MapsUnknownCodesByStatus) {
   EXPECT_EQ(rejection_errc(429, "TooMany"), Errc::Throttled);
   EXPECT_EQ(rejection_errc(502, "x"), Errc::ServiceFailure);
   EXPECT_EQ(rejection_errc(400, "SomethingNew"), Errc::RejectedOther);
+  EXPECT_EQ(rejection_errc(404, "Gone"), Errc::ResourceNotFound);
   EXPECT_EQ(rejection_errc(0, ""), Errc::RejectedOther);
   // Codes are exact: AWS strings are case-sensitive.
   EXPECT_EQ(rejection_errc(400, "invalidparameters"), Errc::RejectedOther);

@@ -35,6 +35,12 @@ enum class Errc : std::uint8_t {
   Throttled,                             ///< 429, or "ThrottlingException": retried with backoff
   ServiceFailure,                        ///< "InternalFailure", "ServiceUnavailable" or any 5xx:
                                          ///< retried with backoff
+  ResourceNotFound,                      ///< 404 "ResourceNotFound": no such template (fleetd's
+                                         ///< code; AWS's is unconfirmed, fact sheet 9.5)
+  InvalidRequest,                        ///< 400 "InvalidRequest" (template not of type
+                                         ///< FLEET_PROVISIONING, or disabled), "InvalidPayload"
+                                         ///< (not a document of the format) or
+                                         ///< "InvalidCertificateSigningRequest": fleetd's codes
   RejectedOther,                         ///< any other rejection (an unknown 4xx code): not retried
 
   // --- The reply could not be used. -----------------------------------------------------------
@@ -81,6 +87,8 @@ enum class Errc : std::uint8_t {
     case Errc::InvalidParameters:
     case Errc::AccessDenied:
     case Errc::ResourceConflict:
+    case Errc::ResourceNotFound:
+    case Errc::InvalidRequest:
     case Errc::RejectedOther:
     case Errc::MalformedReply:
     case Errc::ReplyTooLarge:
@@ -107,7 +115,7 @@ enum class Errc : std::uint8_t {
 
 /// The `Errc` of a rejection document: by `error_code` (exact, case-sensitive AWS strings), then
 /// by `status_code` (401/403 AccessDenied, 429 Throttled, 5xx ServiceFailure, else
-/// RejectedOther). Never returns Ok.
+/// RejectedOther; 404 ResourceNotFound). Never returns Ok.
 [[nodiscard]] Errc rejection_errc(std::int64_t status_code, std::string_view error_code) noexcept;
 
 /// A short, static, human-readable description of `e` (never allocates).
