@@ -9,7 +9,7 @@ install(TARGETS ${_edgekit_targets}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-foreach(_dir libs/core libs/mqtt libs/transport libs/agent)
+foreach(_dir libs/core libs/mqtt libs/doc libs/transport libs/agent)
   if(EXISTS ${PROJECT_SOURCE_DIR}/${_dir}/include)
     install(DIRECTORY ${PROJECT_SOURCE_DIR}/${_dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
   endif()

@@ -37,33 +37,22 @@
 #include <string_view>
 
 #include "edgekit/doc/detail/children.hpp"
-#include "edgekit/doc/detail/nesting.hpp"
 #include "edgekit/doc/detail/value_base.hpp"
+#include "edgekit/doc/detail/writer_core.hpp"
 #include "edgekit/doc/detail/writer_base.hpp"
 #include "edgekit/doc/errc.hpp"
 
 namespace edgekit::doc::cbor {
 
 
+/// The kinds of value (detail/value_base.hpp), also reachable by this namespace.
+using Type = doc::Type;
+
 class Value;
 struct Member;
 
-/// Internal: a position among a container's children in a checked item (see
-/// detail/children.hpp). `left` counts the children left, the current one included.
-struct ChildCursor {
-  const std::byte* doc = nullptr;
-  std::size_t pos = 0;
-  std::uint64_t left = 0;
-  // Item is Member or Value (defined for those two in the source).
-  template <class Item>
-  void load(Item& item) const noexcept;
-  template <class Item>
-  void advance(Item& item) noexcept;
-  // Positions compare by what is left: the end of every range is the default cursor.
-  friend bool operator==(const ChildCursor& a, const ChildCursor& b) noexcept {
-    return a.left == b.left;
-  }
-};
+/// Internal: a position among a container's children (detail/children.hpp).
+using ChildCursor = doc::detail::ChildCursor<std::byte>;
 
 /// The pairs of a map, for range-for: `begin()`, `end()`, `empty()`; its `iterator` is a
 /// forward iterator whose `operator*` gives a `const Member&`.
@@ -111,7 +100,7 @@ class Value : public doc::detail::ValueBase<Value> {
 
  private:
   friend Result<Value> parse(std::span<const std::byte>, ParseOptions) noexcept;
-  friend struct ChildCursor;
+  friend struct doc::detail::ChildCursor<std::byte>;
   friend struct Access;
   Value(const std::byte* doc, std::size_t begin, std::size_t end, Type type, std::uint8_t head,
         std::uint64_t arg) noexcept
@@ -161,7 +150,8 @@ struct Member {
 /// returns. Thread safety: none (one thread at a time).
 class Writer : public doc::detail::WriterBase<Writer> {
  public:
-  explicit Writer(std::span<std::byte> out) noexcept : out_(out) {}
+  explicit Writer(std::span<std::byte> out) noexcept
+      : core_(reinterpret_cast<unsigned char*>(out.data()), out.size()) {}
 
   Writer& begin_object() noexcept;
   Writer& end_object() noexcept;
@@ -188,23 +178,17 @@ class Writer : public doc::detail::WriterBase<Writer> {
   /// earlier call, or WriterMisuse when no item or an unclosed container was written.
   [[nodiscard]] Result<std::span<const std::byte>> finish() const noexcept;
   /// The first error so far (`Errc::Ok` when none).
-  [[nodiscard]] Error error() const noexcept { return error_; }
+  [[nodiscard]] Error error() const noexcept { return core_.error(); }
   /// Bytes written so far.
-  [[nodiscard]] std::size_t size() const noexcept { return used_; }
+  [[nodiscard]] std::size_t size() const noexcept { return core_.size(); }
 
  private:
-  bool begin_value(bool is_key) noexcept;
-  bool put_head(std::uint8_t major, std::uint64_t arg) noexcept;
-  bool put(std::span<const std::byte> b) noexcept;
-  Writer& put_string(std::uint8_t major, std::span<const std::byte> b, bool is_key) noexcept;
   Writer& open(bool is_object) noexcept;
   Writer& close(bool is_object) noexcept;
-  void set_error(Errc e) noexcept;
+  Writer& put_string(std::uint8_t major, const void* data, std::size_t n, bool is_key) noexcept;
+  bool put_head(std::uint8_t major, std::uint64_t arg) noexcept;
 
-  std::span<std::byte> out_;
-  std::size_t used_ = 0;
-  Error error_{};
-  doc::detail::Nesting nesting_{};
+  doc::detail::WriterCore core_;
 };
 
 }  // namespace edgekit::doc::cbor

@@ -31,29 +31,22 @@
 #include <string_view>
 
 #include "edgekit/doc/detail/children.hpp"
-#include "edgekit/doc/detail/nesting.hpp"
 #include "edgekit/doc/detail/value_base.hpp"
+#include "edgekit/doc/detail/writer_core.hpp"
 #include "edgekit/doc/detail/writer_base.hpp"
 #include "edgekit/doc/errc.hpp"
 
 namespace edgekit::doc::json {
 
 
+/// The kinds of value (detail/value_base.hpp), also reachable by this namespace.
+using Type = doc::Type;
+
 class Value;
 struct Member;
 
-/// Internal: a position among a container's children in a checked document (see
-/// detail/children.hpp). `pos` is the start of the current child, or of the closing bracket.
-struct ChildCursor {
-  const char* doc = nullptr;
-  std::size_t pos = 0;
-  // Item is Member or Value (defined for those two in the source).
-  template <class Item>
-  void load(Item& item) const noexcept;
-  template <class Item>
-  void advance(Item& item) noexcept;
-  friend bool operator==(const ChildCursor&, const ChildCursor&) = default;
-};
+/// Internal: a position among a container's children (detail/children.hpp).
+using ChildCursor = doc::detail::ChildCursor<char>;
 
 /// The members of an object, for range-for: `begin()`, `end()`, `empty()`; its `iterator` is a
 /// forward iterator whose `operator*` gives a `const Member&`.
@@ -104,7 +97,7 @@ class Value : public doc::detail::ValueBase<Value> {
   /// Decodes a string holding padded base64 (RFC 4648 §4, the form AWS uses for binary data in
   /// JSON, e.g. OTA stream blocks) into `out`; returns the filled part of `out`. Errors:
   /// WrongType, InvalidBase64 (a character outside the alphabet, bad padding, a length that is
-  /// not a multiple of 4, or an escape in the string), BufferTooSmall.
+  /// not a multiple of 4; escapes such as `\/` are read as what they stand for), BufferTooSmall.
   [[nodiscard]] Result<std::span<const std::byte>> copy_base64(std::span<std::byte> out) const noexcept;
 
   /// The members of an object, in document order; empty for anything but an object.
@@ -114,7 +107,7 @@ class Value : public doc::detail::ValueBase<Value> {
 
  private:
   friend Result<Value> parse(std::string_view, ParseOptions) noexcept;
-  friend struct ChildCursor;
+  friend struct doc::detail::ChildCursor<char>;
   friend struct Access;
   Value(const char* doc, std::size_t begin, std::size_t end, Type type, std::uint8_t flags) noexcept
       : ValueBase(begin, end, type), doc_(doc), flags_(flags) {}
@@ -167,7 +160,8 @@ struct Member {
 /// returns. Thread safety: none (one thread at a time).
 class Writer : public doc::detail::WriterBase<Writer> {
  public:
-  explicit Writer(std::span<char> out) noexcept : out_(out) {}
+  explicit Writer(std::span<char> out) noexcept
+      : core_(reinterpret_cast<unsigned char*>(out.data()), out.size()) {}
 
   Writer& begin_object() noexcept;
   Writer& end_object() noexcept;
@@ -190,22 +184,17 @@ class Writer : public doc::detail::WriterBase<Writer> {
   /// earlier call, or WriterMisuse when no value or an unclosed container was written.
   [[nodiscard]] Result<std::string_view> finish() const noexcept;
   /// The first error so far (`Errc::Ok` when none).
-  [[nodiscard]] Error error() const noexcept { return error_; }
+  [[nodiscard]] Error error() const noexcept { return core_.error(); }
   /// Bytes written so far.
-  [[nodiscard]] std::size_t size() const noexcept { return used_; }
+  [[nodiscard]] std::size_t size() const noexcept { return core_.size(); }
 
  private:
-  bool begin_value(bool is_key) noexcept;
-  bool put(std::string_view s) noexcept;
-  bool put_string(std::string_view s) noexcept;
   Writer& open(bool is_object) noexcept;
   Writer& close(bool is_object) noexcept;
-  void set_error(Errc e) noexcept;
+  bool prefix(bool is_key) noexcept;
+  bool put_string(std::string_view s) noexcept;
 
-  std::span<char> out_;
-  std::size_t used_ = 0;
-  Error error_{};
-  doc::detail::Nesting nesting_{};
+  doc::detail::WriterCore core_;
 };
 
 }  // namespace edgekit::doc::json

@@ -6,8 +6,25 @@
 /// past the child just loaded and loads the next, `==` compares positions.
 
 #include <cstddef>
+#include <cstdint>
 
 namespace edgekit::doc::detail {
+
+/// A position among a container's children in a checked document of `Byte`s: `pos` is where the
+/// current child starts; `left` counts the children left where the format knows it (CBOR), or is
+/// 0 (JSON, whose end cursor sits at the closing bracket instead). Each reader defines `load` and
+/// `advance` for its Member and Value. A cursor at the end equals the range's end cursor.
+template <class Byte>
+struct ChildCursor {
+  const Byte* doc = nullptr;
+  std::size_t pos = 0;
+  std::uint64_t left = 0;
+  template <class Item>
+  void load(Item& item) const noexcept;
+  template <class Item>
+  void advance(Item& item) noexcept;
+  friend bool operator==(const ChildCursor&, const ChildCursor&) = default;
+};
 
 /// A forward iterator over children of type `Item`. Thread safety: a value type.
 template <class Item, class Cursor>

@@ -19,11 +19,17 @@ namespace edgekit::doc {
 /// 1) and a CBOR Object is a map with text keys.
 enum class Type : std::uint8_t { Null, Bool, Number, String, Bytes, Array, Object };
 
+/// The deepest nesting the readers can check. Why a hard limit: they use no recursion, and keep
+/// their per-level state (one bit for JSON, five bytes for CBOR) in a fixed array on the stack,
+/// so their stack use is small and known on a device with a 1-2 KB task stack.
+inline constexpr std::size_t kMaxParseDepth = 32;
+
 /// Limits for `json::parse()` and `cbor::parse()`.
 struct ParseOptions {
-  /// The deepest nesting of arrays/objects accepted; deeper input fails with Errc::TooDeep.
-  /// Why a limit at all: it bounds what a hostile message can make a device do. The readers
-  /// themselves use no recursion and no memory per level. 0 accepts scalars only.
+  /// The deepest nesting of arrays/objects accepted (`[]` is depth 1, `[[]]` depth 2); deeper
+  /// input fails with Errc::TooDeep. Why a limit the caller sets: it bounds what a hostile
+  /// message can make a device do. 0 accepts scalars only; values above kMaxParseDepth act as
+  /// kMaxParseDepth.
   std::size_t max_depth = 16;
 };
 
