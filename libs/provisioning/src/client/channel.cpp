@@ -155,6 +155,8 @@ namespace {
 constexpr std::string_view kCorrelation = "edgekit-provisioning";
 }  // namespace
 
+// Every field below `mutex` is read and written under it (the caller's thread and the agent
+// thread both touch them); `agent` is set once before any handler can run.
 struct AgentChannel::Shared {
   agent::Agent* agent = nullptr;
   std::mutex mutex;

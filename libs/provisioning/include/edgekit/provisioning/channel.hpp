@@ -104,9 +104,9 @@ class ClientChannel final : public Channel {
 /// "edgekit-provisioning"), so the timeout is the agent's. One AgentChannel per agent. Borrows
 /// the agent, which must outlive the channel; its `Config::slot_size` must hold the largest
 /// request (a CSR: about 1 KB in JSON) and its receive buffer the largest reply.
-/// Thread safety: any thread, one request at a time (Busy otherwise); never from an agent
-/// handler (the wait would deadlock: NotConnected is returned there by the agent's
-/// WouldDeadlock).
+/// Thread safety: any thread, one request at a time (Busy otherwise) — but never the agent's
+/// own thread (a handler): `subscribe` returns NotConnected there (the agent's WouldDeadlock),
+/// and `request` would wait forever for a reply only that thread can deliver.
 class AgentChannel final : public Channel {
  public:
   explicit AgentChannel(agent::Agent& agent) noexcept;
