@@ -18,13 +18,18 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace edgekit::provisioning::test {
 
 /// What the service does with one request of a kind, in order: each entry is used once, then
 /// Answer (the default) for the rest.
-enum class Script { Answer, Drop, Throttle, Reject, Malformed, ForgetTokens };
+/// Late: answered, but published only `late_by` later (from a thread of its own, so that the
+/// service goes on answering other requests meanwhile).
+/// Twice: answered, and the same reply published a second time right behind the first (a
+/// duplicate delivery).
+enum class Script { Answer, Drop, Throttle, Reject, Malformed, ForgetTokens, Late, Twice };
 
 class FakeService {
  public:
@@ -41,6 +46,12 @@ class FakeService {
     ca_cert_ = *pki::issue_certificate(ca_key_->public_key_der(), o, nullptr, *ca_key_);
   }
 
+  ~FakeService() {
+    for (std::thread& t : delayed_) t.join();
+  }
+  FakeService(const FakeService&) = delete;
+  FakeService& operator=(const FakeService&) = delete;
+
   bool start() {
     if (!agent_.start()) return false;
     for (const char* filter : {"$aws/certificates/create/+", "$aws/certificates/create-from-csr/+",
@@ -56,6 +67,8 @@ class FakeService {
     std::lock_guard lock(mutex_);
     scripts_[api] = std::move(steps);
   }
+  std::chrono::milliseconds late_by{600};
+
   void set_rejection(std::int64_t status, std::string code, std::string message) {
     std::lock_guard lock(mutex_);
     reject_status_ = status;
@@ -140,7 +153,20 @@ class FakeService {
     p.topic = *t;
     p.payload = mqtt::Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
     p.qos = mqtt::QoS::AtLeastOnce;
-    (void)agent_.publish(p);
+    if (delay_.count() == 0) {
+      (void)agent_.publish(p);
+      if (twice_) (void)agent_.publish(p);
+      return;
+    }
+    // The agent copies what it publishes; the thread keeps the topic and payload until then.
+    delayed_.emplace_back([this, topic_text = std::string(*t), payload, delay = delay_] {
+      std::this_thread::sleep_for(delay);
+      mqtt::Publish late;
+      late.topic = topic_text;
+      late.payload = mqtt::Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
+      late.qos = mqtt::QoS::AtLeastOnce;
+      (void)agent_.publish(late);
+    });
   }
 
   void reject(const TopicMatch& m, std::int64_t status, const std::string& code,
@@ -180,6 +206,8 @@ class FakeService {
     std::lock_guard lock(mutex_);
     ++requests_[m->api];
     Script step = Script::Answer;
+    delay_ = std::chrono::milliseconds{0};
+    twice_ = false;
     auto& steps = scripts_[m->api];
     if (!steps.empty()) {
       step = steps.front();
@@ -196,6 +224,12 @@ class FakeService {
         return reply(*m, TopicKind::Accepted, {'{', '"', 'x'});
       case Script::ForgetTokens:
         tokens_.clear();
+        break;
+      case Script::Late:
+        delay_ = late_by;
+        break;
+      case Script::Twice:
+        twice_ = true;
         break;
       case Script::Answer:
         break;
@@ -249,6 +283,9 @@ class FakeService {
   std::set<std::string> registered_;
   std::map<std::string, std::string> parameters_;
   int issued_ = 0;
+  std::chrono::milliseconds delay_{0};  // of the reply being made (Script::Late)
+  std::vector<std::thread> delayed_;
+  bool twice_ = false;  // of the reply being made (Script::Twice)
   std::int64_t reject_status_ = 400;
   std::string reject_code_ = "InvalidParameters";
   std::string reject_message_ = "Cannot resolve reference value: SerialNumber";

@@ -147,17 +147,28 @@ class Provisioning : public edgekit::testing::MosquittoFixture {
     return found ? found->size() : 0;
   }
 
-  // One boot of the device: a fresh MQTT client, channel and provisioner; runs to the end.
-  Result<Identity, Errc> boot_and_run(const Options& o, StateStore& store,
-                                      std::string* detail = nullptr) {
+  // One boot of the device over `device` (connected here): a fresh channel and provisioner;
+  // runs to the end. The device stays the caller's, for a look at its receive buffer.
+  Result<Identity, Errc> run_on(BlockingDevice& device, const Options& o,
+                                std::string* detail = nullptr) {
     open_session();
-    BlockingDevice device;
     if (!device.connect(broker().port())) return fail(Errc::NotConnected);
     ClientChannel channel(device.client, device.clock);
-    Provisioner p(*session_, store, wall_, sleeper_, random_, o);
+    Provisioner p(*session_, store_for_run_ != nullptr ? *store_for_run_ : *file_store_, wall_,
+                  sleeper_, random_, o);
     auto r = p.run(channel);
     if (detail != nullptr) *detail = p.detail();
     last_rejection_ = p.last_rejection();
+    return r;
+  }
+
+  // One boot with a device of its own.
+  Result<Identity, Errc> boot_and_run(const Options& o, StateStore& store,
+                                      std::string* detail = nullptr) {
+    BlockingDevice device;
+    store_for_run_ = &store;
+    auto r = run_on(device, o, detail);
+    store_for_run_ = nullptr;
     return r;
   }
 
@@ -191,6 +202,7 @@ class Provisioning : public edgekit::testing::MosquittoFixture {
   RecordingSleeper sleeper_;
   backoff::SplitMix64 random_{42};
   Rejection last_rejection_;
+  StateStore* store_for_run_ = nullptr;
 };
 
 
@@ -225,14 +237,10 @@ TEST_F(Provisioning, CsrFlowRegistersTheThingOverTheBlockingClient) {
 }
 
 TEST_F(Provisioning, KeysFlowImportsTheKeyAndWipesEveryCopyItCanReach) {
-  open_session();
   BlockingDevice device;
-  ASSERT_TRUE(device.connect(broker().port()));
-  ClientChannel channel(device.client, device.clock);
-  Provisioner p(*session_, *file_store_, wall_, sleeper_, random_,
-                options(Method::CreateKeysAndCertificate));
-  auto r = p.run(channel);
-  ASSERT_TRUE(r) << to_string(r.error()) << ": " << p.detail();
+  std::string detail;
+  auto r = run_on(device, options(Method::CreateKeysAndCertificate), &detail);
+  ASSERT_TRUE(r) << to_string(r.error()) << ": " << detail;
   EXPECT_EQ(service_->requests(Api::CreateKeysAndCertificate), 1);
   EXPECT_EQ(objects_labelled("device"), 3u);
   pkcs11::ObjectQuery q;
@@ -248,6 +256,32 @@ TEST_F(Provisioning, KeysFlowImportsTheKeyAndWipesEveryCopyItCanReach) {
   const std::string_view rx(reinterpret_cast<const char*>(device.rx.data()), device.rx.size());
   EXPECT_EQ(rx.find("PRIVATE KEY"), std::string_view::npos);
   EXPECT_EQ(rx.find("privateKey"), std::string_view::npos);
+}
+
+// Fleet provisioning replies carry no clientToken: a reply that comes after its request timed
+// out is taken by the next attempt (each reply is whole in itself: a certificate with its own
+// key and token). The reply to that attempt finds the subscription gone.
+TEST_F(Provisioning, LateReplyServesTheRetry) {
+  service_->script(Api::CreateKeysAndCertificate, {Script::Late, Script::Late});
+  Options o = options(Method::CreateKeysAndCertificate);
+  o.attempts = 2;
+  o.reply_timeout = Duration{400};
+  auto r = boot_and_run(o, *file_store_);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(service_->requests(Api::CreateKeysAndCertificate), 2);
+  EXPECT_EQ(objects_labelled("device"), 3u);
+}
+
+// A reply nobody waits for (here a duplicate delivery, which arrives while the channel
+// unsubscribes) is dropped — and wiped in the receive buffer, since it holds a private key.
+TEST_F(Provisioning, DuplicateReplyIsDroppedAndWiped) {
+  service_->script(Api::CreateKeysAndCertificate, {Script::Twice});
+  BlockingDevice device;
+  auto r = run_on(device, options(Method::CreateKeysAndCertificate));
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(objects_labelled("device"), 3u);
+  const std::string_view rx(reinterpret_cast<const char*>(device.rx.data()), device.rx.size());
+  EXPECT_EQ(rx.find("PRIVATE KEY"), std::string_view::npos);
 }
 
 TEST_F(Provisioning, KeysFlowInCborOverTheAgent) {
