@@ -94,6 +94,10 @@ edgekit_pkg_config(mqtt DESCRIPTION "edgekit blocking MQTT client"
   REQUIRES edgekit-mqtt-connection edgekit-transport edgekit-mqtt-error-category)
 edgekit_pkg_config(mqtt_file_store DESCRIPTION "edgekit file-backed MQTT session store"
   REQUIRES edgekit-mqtt-session)
+edgekit_pkg_config(doc DESCRIPTION "edgekit JSON and CBOR codecs for devices (pure)"
+  REQUIRES edgekit-core)
+edgekit_pkg_config(doc_error_category DESCRIPTION "edgekit document codec errors as std::error_code"
+  REQUIRES edgekit-doc)
 edgekit_pkg_config(tcp DESCRIPTION "edgekit POSIX TCP transport" REQUIRES edgekit-transport)
 edgekit_pkg_config(agent DESCRIPTION "edgekit MQTT agent (one connection, many threads)"
   REQUIRES edgekit-mqtt edgekit-tcp LIBS -pthread)

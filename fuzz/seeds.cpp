@@ -524,10 +524,10 @@ void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 void fleetd_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/pki_seeds.cpp: seeds of fuzz_pki.
 void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-#if defined(EDGEKIT_FUZZ_PROVISIONING)
+// fuzz/doc_seeds.cpp: seeds of fuzz_json and fuzz_cbor.
+void doc_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/provisioning_seeds.cpp: seeds of fuzz_provisioning.
 void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-#endif
 }  // namespace edgekit::fuzz
 
 int main(int argc, char** argv) {
@@ -548,8 +548,7 @@ int main(int argc, char** argv) {
   edgekit::fuzz::pkcs11_seeds(write_seed);
   edgekit::fuzz::fleetd_seeds(write_seed);
   edgekit::fuzz::pki_seeds(write_seed);
-#if defined(EDGEKIT_FUZZ_PROVISIONING)
+  edgekit::fuzz::doc_seeds(write_seed);
   edgekit::fuzz::provisioning_seeds(write_seed);
-#endif
   return 0;
 }

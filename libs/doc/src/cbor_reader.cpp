@@ -68,9 +68,6 @@ struct Access {
 
 namespace {
 
-// Two checked text keys with the same bytes (CBOR text has no escapes).
-bool same_text(const Value& a, const Value& b) noexcept { return Access::text(a) == Access::text(b); }
-
 // ---- Pass 1: every item well-formed, valid and in the subset, without recursion: per open
 // container, the items it still owes (in a map, keys and values both count, so a key is due
 // when the count is even) and whether it is a map.
@@ -140,7 +137,18 @@ Result<void> check_unique_keys(const std::byte* doc, std::size_t n) noexcept {
   for (std::size_t p = 0; p < n;) {
     const Head h = head_at(doc, p);
     if (h.major == wire::kMap && h.arg > 1) {
-      const std::size_t at = detail::duplicate_key_offset(Access::at(doc, p), same_text);
+      const std::size_t map_end = skip_item(doc, p);
+      // Offsets of keys: each key is followed by its value, then the next key or the map's end.
+      const auto next = [doc, map_end](std::size_t key) {
+        const std::size_t q = skip_item(doc, skip_item(doc, key));
+        return q == map_end ? detail::kNoKey : q;
+      };
+      const auto same = [doc](std::size_t a, std::size_t b) {
+        const Head ha = head_at(doc, a), hb = head_at(doc, b);  // text keys (checked)
+        return ha.arg == hb.arg &&
+               std::memcmp(doc + a + ha.size, doc + b + hb.size, static_cast<std::size_t>(ha.arg)) == 0;
+      };
+      const std::size_t at = detail::duplicate_key_offset(p + h.size, next, same);
       if (at != 0) return fail(Error{Errc::DuplicateKey, at});
     }
     p += h.size;

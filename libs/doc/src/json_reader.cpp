@@ -435,6 +435,16 @@ Result<void> Checker::literal(std::string_view word) noexcept {
 
 // ---- Pass 2: no object of the checked text repeats a key.
 Result<void> check_unique_keys(const char* doc, std::size_t begin, std::size_t end) noexcept {
+  // Offsets of keys: after a key its ':' and value, then ',' and the next key or the '}'.
+  const auto next = [doc](std::size_t key) {
+    const std::size_t colon = skip_ws(doc, skip_string(doc, key));
+    const std::size_t p = skip_ws(doc, skip_value(doc, skip_ws(doc, colon + 1)));
+    return doc[p] == ',' ? skip_ws(doc, p + 1) : detail::kNoKey;
+  };
+  const auto same = [doc](std::size_t a, std::size_t b) {
+    return same_content(Access::make(doc, a, skip_string(doc, a)),
+                        Access::make(doc, b, skip_string(doc, b)));
+  };
   for (std::size_t p = begin; p < end;) {
     const char c = doc[p];
     if (c == '"') {
@@ -442,8 +452,11 @@ Result<void> check_unique_keys(const char* doc, std::size_t begin, std::size_t e
       continue;
     }
     if (c == '{') {
-      const std::size_t at = detail::duplicate_key_offset(Access::at(doc, p), same_content);
-      if (at != 0) return fail(Error{Errc::DuplicateKey, at});
+      const std::size_t first = skip_ws(doc, p + 1);
+      if (doc[first] == '"') {
+        const std::size_t at = detail::duplicate_key_offset(first, next, same);
+        if (at != 0) return fail(Error{Errc::DuplicateKey, at});
+      }
     }
     ++p;
   }

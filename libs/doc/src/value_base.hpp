@@ -2,7 +2,6 @@
 // Private: the lookups both formats share (declared in detail/value_base.hpp), written over the
 // format's members(), elements() and key comparison, and the duplicate-key check of both parsers.
 // Included by json_reader.cpp and cbor_reader.cpp, which instantiate them for their Value.
-#include <iterator>
 
 #include "edgekit/doc/detail/value_base.hpp"
 
@@ -64,16 +63,19 @@ Result<V> ValueBase<V>::at_path(std::string_view path) const noexcept {
   }
 }
 
-// The offset of the first key of `object` that repeats an earlier one, or 0 when none repeats
-// (a key can never be at offset 0: it is inside the object). Quadratic in the number of keys, no
-// memory: RFC 8949 §5.6 makes such a map invalid; for JSON see json.hpp on why it is refused.
-// `same(a, b)` compares two keys as the format defines them.
-template <class V, class Same>
-std::size_t duplicate_key_offset(const V& object, Same same) noexcept {
-  const auto members = object.members();
-  for (auto i = members.begin(); i != members.end(); ++i) {
-    for (auto j = std::next(i); j != members.end(); ++j) {
-      if (same(i->key, j->key)) return j->key.offset();
+// The offset of the first key of an object that repeats an earlier one, or 0 when none repeats
+// (a key is never at offset 0: it is inside the object). The object is given by the offset of
+// its first key (`kNoKey` for an empty object), `next(key)` (the offset of the following key, or
+// kNoKey) and `same(a, b)` (two keys equal as the format defines it). Quadratic in the number of
+// keys, no memory and little stack: only offsets are kept. RFC 8949 §5.6 makes such a map
+// invalid; for JSON see json.hpp on why it is refused.
+inline constexpr std::size_t kNoKey = static_cast<std::size_t>(-1);
+
+template <class Next, class Same>
+std::size_t duplicate_key_offset(std::size_t first, Next next, Same same) noexcept {
+  for (std::size_t a = first; a != kNoKey; a = next(a)) {
+    for (std::size_t b = next(a); b != kNoKey; b = next(b)) {
+      if (same(a, b)) return b;
     }
   }
   return 0;

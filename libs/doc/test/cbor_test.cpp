@@ -104,11 +104,6 @@ TEST_F(CborParse, Rfc8949AppendixAExamplesOfTheSubsetDecodeAndEncodeAgain) {
 }
 
 TEST_F(CborParse, RefusesTheRestOfAppendixAWithANamedError) {
-  struct Reject {
-    std::string_view hex;
-    Errc code;
-    std::size_t offset;
-  };
   const Reject kRejected[] = {
       {"a201020304", Errc::NonTextKey, 1},                    // {1: 2, 3: 4}
       {"f90000", Errc::UnsupportedFloat, 0},                  // 0.0 (half)
@@ -161,14 +156,14 @@ TEST_F(CborParse, RefusesTheRestOfAppendixAWithANamedError) {
       {"a1f601", Errc::NonTextKey, 1},
   };
   for (const Reject& r : kRejected) {
-    const Hex in(r.hex);
+    const Hex in(r.input);
     const auto item = cbor::parse(in.span());
     if (r.code == Errc::Ok) {
-      EXPECT_TRUE(item.has_value()) << r.hex;
+      EXPECT_TRUE(item.has_value()) << r.input;
       continue;
     }
-    ASSERT_FALSE(item.has_value()) << "accepted: " << r.hex;
-    EXPECT_EQ(item.error(), (Error{r.code, r.offset})) << r.hex;
+    ASSERT_FALSE(item.has_value()) << "accepted: " << r.input;
+    EXPECT_EQ(item.error(), (Error{r.code, r.offset})) << r.input;
   }
 }
 

@@ -20,12 +20,6 @@ using JsonParse = edgekit::testing::PureTest;
 using JsonLookup = edgekit::testing::PureTest;
 using JsonWriter = edgekit::testing::PureTest;
 
-struct Reject {
-  std::string_view text;
-  Errc code;
-  std::size_t offset;
-};
-
 TEST_F(JsonParse, AcceptsWhatRfc8259Allows) {
   constexpr std::string_view kAccepted[] = {
       "[]", "{}", "0", "-0", "1", "-1", "123456789", "0.5", "-0.0e0", "1.5e+10", "-1E-2", "1e5",
@@ -129,10 +123,9 @@ TEST_F(JsonParse, RefusesWhatRfc8259DoesNotAllowNamingCauseAndOffset) {
       {R"([{"x":{"k":1,"k":2}}])", Errc::DuplicateKey, 13},
   };
   for (const Reject& r : kRejected) {
-    const auto doc = json::parse(r.text);
-    ASSERT_FALSE(doc.has_value()) << "accepted: " << r.text;
-    EXPECT_EQ(doc.error().code, r.code) << r.text << ": " << to_string(doc.error().code);
-    EXPECT_EQ(doc.error().offset, r.offset) << r.text;
+    const auto doc = json::parse(r.input);
+    ASSERT_FALSE(doc.has_value()) << "accepted: " << r.input;
+    EXPECT_EQ(doc.error(), (Error{r.code, r.offset})) << r.input;
   }
 }
 
@@ -486,7 +479,7 @@ TEST_F(JsonWriter, OverflowAtEveryBufferLengthIsReportedNeverTruncated) {
     EXPECT_EQ(w.size(), r.error().offset);
     // What was written is a prefix of the document, and nothing past the buffer was touched.
     EXPECT_EQ(std::string_view(buf, w.size()), expected->substr(0, w.size())) << len;
-    for (std::size_t k = len; k < sizeof buf; ++k) ASSERT_EQ(buf[k], '#') << len;
+    for (std::size_t k = len; k < sizeof buf; ++k) ASSERT_TRUE(buf[k] == '#') << len;
   }
   char exact[256];
   json::Writer w(std::span<char>(exact, expected->size()));

@@ -19,6 +19,13 @@ inline std::ostream& operator<<(std::ostream& os, const Error& e) {
 
 namespace edgekit::doc::test {
 
+// A document a reader must refuse (JSON text, or CBOR as hex digits), with the error it names.
+struct Reject {
+  std::string_view input;
+  Errc code;
+  std::size_t offset;
+};
+
 // False when the value holds something the writer cannot express (a JSON number with a fraction
 // or outside the 64-bit integers, a string longer than the scratch buffer, bytes into JSON from
 // JSON): the caller then skips the round trip for this input.
@@ -44,6 +51,10 @@ bool copy_value(const V& v, W& w) {
       return false;
     }
     case Type::String: {
+      if (auto view = v.as_string_view()) {  // zero-copy where the format allows it
+        w.string(*view);
+        return true;
+      }
       auto s = v.copy_string(scratch);
       if (!s) return false;
       w.string(*s);
@@ -66,7 +77,8 @@ bool copy_value(const V& v, W& w) {
     case Type::Object:
       w.begin_object();
       for (const auto& m : v.members()) {
-        auto k = m.key.copy_string(scratch);
+        auto k = m.key.as_string_view();
+        if (!k) k = m.key.copy_string(scratch);
         if (!k) return false;
         w.key(*k);
         if (!copy_value(m.value, w)) return false;
