@@ -2,7 +2,8 @@
 // from …/accepted and …/rejected, in JSON and CBOR, for each operation. The first byte picks
 // the format; the rest is the reply.
 // Oracles: no reader reads outside the reply or the scratch buffer (ASan); every view a reader
-// returns lies inside the reply or the scratch buffer; an accepted certificate reply has a
+// returns lies inside the reply or the scratch buffer (or is the static "true" / "false" of a
+// boolean configuration entry); an accepted certificate reply has a
 // 64-hex-digit id and non-empty PEM and token; a thing name is valid; a rejection's errc is the
 // mapping of its status and code; writing a register request with what was read never fails
 // on a large enough buffer.
@@ -49,7 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(prov::valid_thing_name(r->thing_name));
     FUZZ_CHECK(r->configuration_count <= config.size());
     for (std::size_t i = 0; i < r->configuration_count; ++i) {
-      FUZZ_CHECK(inside(config[i].key, reply, scratch) && inside(config[i].value, reply, scratch));
+      // A boolean entry reads as the static text "true" / "false".
+      const std::string_view v = config[i].value;
+      FUZZ_CHECK(inside(config[i].key, reply, scratch));
+      FUZZ_CHECK(inside(v, reply, scratch) || v == "true" || v == "false");
     }
   }
   if (auto j = prov::read_rejected(format, reply, scratch)) {
