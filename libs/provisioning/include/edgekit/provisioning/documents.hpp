@@ -82,8 +82,9 @@ struct RegisterThingAccepted {
 };
 
 /// Reads a RegisterThing accepted reply. Required: thingName, a non-empty string (1-128 bytes
-/// of `[a-zA-Z0-9:_-]`, aws-iot-protocols.md 0). deviceConfiguration values must be strings
-/// (the template section is flat, 4.3); numbers and booleans are read as their text.
+/// of `[a-zA-Z0-9:_-]`, aws-iot-protocols.md 0). deviceConfiguration is flat (4.3): string
+/// values are read as they are, integers as their decimal text (in `scratch`), booleans as the
+/// static text "true" / "false"; a fraction, null, array or object is MalformedReply.
 /// Errors: MalformedReply (as above; a nested value in deviceConfiguration; more entries than
 /// `configuration` holds), BufferTooSmall (`scratch`).
 [[nodiscard]] Result<RegisterThingAccepted, Errc> read_register_thing_accepted(
