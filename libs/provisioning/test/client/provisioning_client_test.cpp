@@ -154,8 +154,12 @@ class Provisioning : public edgekit::testing::MosquittoFixture {
     open_session();
     if (!device.connect(broker().port())) return fail(Errc::NotConnected);
     ClientChannel channel(device.client, device.clock);
-    Provisioner p(*session_, store_for_run_ != nullptr ? *store_for_run_ : *file_store_, wall_,
-                  sleeper_, random_, o);
+    // Every boot reads the state anew: a store object of its own over the same file.
+    FileStateStore boot_store(file_store_->path());
+    StateStore& store = store_for_run_ == nullptr || store_for_run_ == &*file_store_
+                            ? static_cast<StateStore&>(boot_store)
+                            : *store_for_run_;
+    Provisioner p(*session_, store, wall_, sleeper_, random_, o);
     auto r = p.run(channel);
     if (detail != nullptr) *detail = p.detail();
     last_rejection_ = p.last_rejection();
