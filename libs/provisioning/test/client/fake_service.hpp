@@ -47,6 +47,8 @@ class FakeService {
   }
 
   ~FakeService() {
+    // The agent thread first: it is the one that starts delayed replies.
+    agent_.stop();
     for (std::thread& t : delayed_) t.join();
   }
   FakeService(const FakeService&) = delete;
