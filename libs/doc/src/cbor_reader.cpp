@@ -175,14 +175,12 @@ Result<Value> parse(std::span<const std::byte> data, ParseOptions options) noexc
 
 MemberRange Value::members() const noexcept {
   if (type_ != Type::Object || arg_ == 0) return {};
-  using It = MemberRange::iterator;
-  return {It(ChildCursor{doc_, begin_ + wire::head_size(arg_), arg_}), It()};
+  return {ChildCursor{doc_, begin_ + wire::head_size(arg_), arg_}, ChildCursor{}};
 }
 
 ElementRange Value::elements() const noexcept {
   if (type_ != Type::Array || arg_ == 0) return {};
-  using It = ElementRange::iterator;
-  return {It(ChildCursor{doc_, begin_ + wire::head_size(arg_), arg_}), It()};
+  return {ChildCursor{doc_, begin_ + wire::head_size(arg_), arg_}, ChildCursor{}};
 }
 
 std::size_t Value::size() const noexcept {

@@ -478,14 +478,12 @@ Result<Value> parse(std::string_view text, ParseOptions options) noexcept {
 
 MemberRange Value::members() const noexcept {
   if (type_ != Type::Object) return {};
-  using It = MemberRange::iterator;
-  return {It(ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}), It(ChildCursor{doc_, end_ - 1})};
+  return {ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}, ChildCursor{doc_, end_ - 1}};
 }
 
 ElementRange Value::elements() const noexcept {
   if (type_ != Type::Array) return {};
-  using It = ElementRange::iterator;
-  return {It(ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}), It(ChildCursor{doc_, end_ - 1})};
+  return {ChildCursor{doc_, skip_ws(doc_, begin_ + 1)}, ChildCursor{doc_, end_ - 1}};
 }
 
 std::size_t Value::size() const noexcept {
@@ -508,7 +506,8 @@ namespace {
 bool magnitude(std::string_view text, bool& negative, std::uint64_t& value) noexcept {
   negative = text[0] == '-';
   value = 0;
-  for (const char c : text.substr(negative ? 1 : 0)) {
+  // Not substr(): it may throw, and a device build should not link the throwing path.
+  for (const char c : std::string_view(text.data() + negative, text.size() - negative)) {
     const auto d = static_cast<std::uint64_t>(c - '0');
     if (value > (UINT64_MAX - d) / 10) return false;
     value = value * 10 + d;

@@ -38,7 +38,8 @@ Result<V> ValueBase<V>::at_path(std::string_view path) const noexcept {
   V current = static_cast<const V&>(*this);
   while (true) {
     const std::size_t dot = path.find('.');
-    const std::string_view segment = path.substr(0, dot);
+    // Not substr(): it may throw, and a device build should not link the throwing path.
+    const std::string_view segment(path.data(), dot == std::string_view::npos ? path.size() : dot);
     Result<V> next = fail(current.error(Errc::WrongType));
     if (current.type_ == Type::Object) {
       next = current.find(segment);

@@ -241,6 +241,10 @@ TEST_F(CborLookup, FindsByKeyAndPathAndIterates) {
   for ([[maybe_unused]] const cbor::Value& e : doc->at_path("parameters.list")->elements()) ++k;
   EXPECT_EQ(k, 2u);
   EXPECT_TRUE(doc->elements().empty());
+  EXPECT_EQ(doc->find("certificateId")->size(), 0u);
+  EXPECT_TRUE(doc->find("certificateId")->members().empty());
+  EXPECT_EQ(cbor::Value().size(), 0u);
+  EXPECT_TRUE(cbor::Value().elements().empty());
   char text[8];
   EXPECT_EQ(*doc->find("certificateId")->copy_string(text), "abc123");
   EXPECT_EQ(doc->find("certificatePem")->copy_string(text).error().code, Errc::BufferTooSmall);

@@ -311,6 +311,14 @@ TEST_F(JsonLookup, IteratesMembersAndElementsInOrder) {
   EXPECT_TRUE(json::parse("[]")->elements().empty());
   EXPECT_TRUE(json::Value().is_null());
   EXPECT_EQ(json::Value().text(), "null");
+  // Scalars (and a Value of no document) have no children. (Found by fuzz_json: size() of a
+  // scalar once loaded a child from a null document.)
+  EXPECT_EQ(json::Value().size(), 0u);
+  EXPECT_TRUE(json::Value().members().empty());
+  EXPECT_EQ(json::Value().members().begin(), json::Value().members().end());
+  EXPECT_EQ(arr.at(2)->size(), 0u);
+  EXPECT_TRUE(arr.at(2)->elements().empty());
+  EXPECT_EQ(json::parse("7")->size(), 0u);
 }
 
 TEST_F(JsonLookup, DecodesBase64Strings) {

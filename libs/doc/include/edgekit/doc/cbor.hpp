@@ -55,10 +55,11 @@ struct Member;
 using ChildCursor = doc::detail::ChildCursor<std::byte>;
 
 /// The pairs of a map, for range-for: `begin()`, `end()`, `empty()`; its `iterator` is a
-/// forward iterator whose `operator*` gives a `const Member&`.
-using MemberRange = doc::detail::ChildRange<doc::detail::ChildIterator<Member, ChildCursor>>;
+/// forward iterator whose `operator*` gives a `const Member&`, and `end()` a sentinel it compares
+/// with. Holds two positions, not the members: cheap to copy, no state.
+using MemberRange = doc::detail::ChildRange<Member, ChildCursor>;
 /// The elements of an array, likewise (`operator*` gives a `const Value&`).
-using ElementRange = doc::detail::ChildRange<doc::detail::ChildIterator<Value, ChildCursor>>;
+using ElementRange = doc::detail::ChildRange<Value, ChildCursor>;
 
 /// A data item inside a parsed CBOR document (a view: see the file comment for lifetime). Its
 /// kind (`type()`, `is_object()` for a map, `is_number()` for an integer, ...), `offset()` and

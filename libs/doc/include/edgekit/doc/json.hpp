@@ -49,10 +49,11 @@ struct Member;
 using ChildCursor = doc::detail::ChildCursor<char>;
 
 /// The members of an object, for range-for: `begin()`, `end()`, `empty()`; its `iterator` is a
-/// forward iterator whose `operator*` gives a `const Member&`.
-using MemberRange = doc::detail::ChildRange<doc::detail::ChildIterator<Member, ChildCursor>>;
+/// forward iterator whose `operator*` gives a `const Member&`, and `end()` a sentinel it compares
+/// with. Holds two positions, not the members: cheap to copy, no state.
+using MemberRange = doc::detail::ChildRange<Member, ChildCursor>;
 /// The elements of an array, likewise (`operator*` gives a `const Value&`).
-using ElementRange = doc::detail::ChildRange<doc::detail::ChildIterator<Value, ChildCursor>>;
+using ElementRange = doc::detail::ChildRange<Value, ChildCursor>;
 
 /// A JSON value inside a parsed document (a view: see the file comment for lifetime). Its kind
 /// (`type()`, `is_object()`, ...), `offset()` and lookups (`find`, `at_path`, `at`) are

@@ -26,6 +26,13 @@ struct ChildCursor {
   friend bool operator==(const ChildCursor&, const ChildCursor&) = default;
 };
 
+/// The end of a container's children: only a position, so that a range and a range-for loop
+/// carry one child, not two (stack on a device). Compares equal to an iterator at that position.
+template <class Cursor>
+struct ChildEnd {
+  Cursor cursor{};
+};
+
 /// A forward iterator over children of type `Item`. Thread safety: a value type.
 template <class Item, class Cursor>
 class ChildIterator {
@@ -34,7 +41,11 @@ class ChildIterator {
   using difference_type = std::ptrdiff_t;
 
   ChildIterator() = default;
-  explicit ChildIterator(const Cursor& cursor) noexcept : cursor_(cursor) { cursor_.load(current_); }
+  /// At `cursor`, with the child there loaded; `at_end` for a cursor that is the end (nothing
+  /// to load: an empty container, or no container at all).
+  ChildIterator(const Cursor& cursor, bool at_end) noexcept : cursor_(cursor) {
+    if (!at_end) cursor_.load(current_);
+  }
 
   [[nodiscard]] const Item& operator*() const noexcept { return current_; }
   [[nodiscard]] const Item* operator->() const noexcept { return &current_; }
@@ -50,26 +61,32 @@ class ChildIterator {
   [[nodiscard]] friend bool operator==(const ChildIterator& a, const ChildIterator& b) noexcept {
     return a.cursor_ == b.cursor_;
   }
+  [[nodiscard]] friend bool operator==(const ChildIterator& a, const ChildEnd<Cursor>& b) noexcept {
+    return a.cursor_ == b.cursor;
+  }
 
  private:
   Cursor cursor_{};
   Item current_{};
 };
 
-/// The children of one container, for range-for. Empty when default-constructed.
-template <class Iterator>
+/// The children of one container, for range-for: `begin()` gives a `ChildIterator`, `end()` a
+/// `ChildEnd` that it compares with (C++20 range-for and ranges accept the two types).
+/// Empty when default-constructed.
+template <class Item, class Cursor>
 class ChildRange {
  public:
-  using iterator = Iterator;
+  using iterator = ChildIterator<Item, Cursor>;
+  using sentinel = ChildEnd<Cursor>;
   ChildRange() = default;
-  ChildRange(Iterator first, Iterator last) noexcept : begin_(first), end_(last) {}
-  [[nodiscard]] Iterator begin() const noexcept { return begin_; }
-  [[nodiscard]] Iterator end() const noexcept { return end_; }
-  [[nodiscard]] bool empty() const noexcept { return begin_ == end_; }
+  ChildRange(const Cursor& first, const Cursor& last) noexcept : first_(first), last_(last) {}
+  [[nodiscard]] iterator begin() const noexcept { return iterator(first_, empty()); }
+  [[nodiscard]] sentinel end() const noexcept { return sentinel{last_}; }
+  [[nodiscard]] bool empty() const noexcept { return first_ == last_; }
 
  private:
-  Iterator begin_{};
-  Iterator end_{};
+  Cursor first_{};
+  Cursor last_{};
 };
 
 }  // namespace edgekit::doc::detail
