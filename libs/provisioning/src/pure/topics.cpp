@@ -28,8 +28,9 @@ struct Writer {
   }
 };
 
+// starts_with, not substr: substr's range check links libstdc++'s throwing path on a device.
 bool consume(std::string_view& s, std::string_view prefix) noexcept {
-  if (s.substr(0, prefix.size()) != prefix) return false;
+  if (!s.starts_with(prefix)) return false;
   s.remove_prefix(prefix.size());
   return true;
 }
@@ -94,7 +95,7 @@ Result<TopicMatch, Errc> match_topic(std::string_view t) noexcept {
     m.api = Api::RegisterThing;
     const std::size_t end = t.find('/');
     if (end == std::string_view::npos) return fail(Errc::TopicMismatch);
-    m.template_name = t.substr(0, end);
+    m.template_name = std::string_view(t.data(), end);
     if (!valid_template_name(m.template_name)) return fail(Errc::TopicMismatch);
     t.remove_prefix(end);
     if (!consume(t, kProvision)) return fail(Errc::TopicMismatch);
