@@ -176,6 +176,27 @@ class Provisioning : public edgekit::testing::MosquittoFixture {
     return r;
   }
 
+  // The device's private key is in the token, sensitive and not extractable.
+  void expect_device_key_stays_in_token() {
+    pkcs11::ObjectQuery q;
+    q.object_class = CKO_PRIVATE_KEY;
+    q.label = "device";
+    auto key = session_->find_one(q);
+    ASSERT_TRUE(key);
+    EXPECT_FALSE(session_->attribute(*key, CKA_VALUE));
+    auto extractable = session_->attribute(*key, CKA_EXTRACTABLE);
+    ASSERT_TRUE(extractable);
+    EXPECT_EQ(extractable->at(0), CK_FALSE);
+  }
+
+  // One boot that must fail with `expected` (the device stops there: a power loss, or an
+  // error the application gives up on).
+  void expect_boot_fails(Errc expected, const Options& o) {
+    auto r = boot_and_run(o, *file_store_);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), expected) << to_string(r.error());
+  }
+
   // One boot over the agent (the thread-safe driver) instead of the blocking client.
   Result<Identity, Errc> run_over_agent(mqtt::Version version, const Options& o) {
     open_session();
@@ -228,12 +249,7 @@ TEST_F(Provisioning, CsrFlowRegistersTheThingOverTheBlockingClient) {
   EXPECT_EQ(objects_labelled("device"), 3u);
   EXPECT_EQ(objects_labelled("claim"), 2u);
   // The key was generated in the token: never extractable.
-  pkcs11::ObjectQuery q;
-  q.object_class = CKO_PRIVATE_KEY;
-  q.label = "device";
-  auto key = session_->find_one(q);
-  ASSERT_TRUE(key);
-  EXPECT_FALSE(session_->attribute(*key, CKA_VALUE));
+  expect_device_key_stays_in_token();
   auto state = file_store_->load();
   ASSERT_TRUE(state && *state);
   EXPECT_EQ((*state)->step, Step::Registered);
@@ -247,15 +263,7 @@ TEST_F(Provisioning, KeysFlowImportsTheKeyAndWipesEveryCopyItCanReach) {
   ASSERT_TRUE(r) << to_string(r.error()) << ": " << detail;
   EXPECT_EQ(service_->requests(Api::CreateKeysAndCertificate), 1);
   EXPECT_EQ(objects_labelled("device"), 3u);
-  pkcs11::ObjectQuery q;
-  q.object_class = CKO_PRIVATE_KEY;
-  q.label = "device";
-  auto key = session_->find_one(q);
-  ASSERT_TRUE(key);
-  EXPECT_FALSE(session_->attribute(*key, CKA_VALUE));  // sensitive
-  auto extractable = session_->attribute(*key, CKA_EXTRACTABLE);
-  ASSERT_TRUE(extractable);
-  EXPECT_EQ(extractable->at(0), CK_FALSE);
+  expect_device_key_stays_in_token();  // imported as sensitive, not extractable
   // The MQTT receive buffer held the reply with the key: nothing of it is left there.
   const std::string_view rx(reinterpret_cast<const char*>(device.rx.data()), device.rx.size());
   EXPECT_EQ(rx.find("PRIVATE KEY"), std::string_view::npos);
@@ -339,9 +347,7 @@ TEST_F(Provisioning, RejectionIsNamedWithTheAwsDocument) {
 TEST_F(Provisioning, AccessDeniedCertificateRequestLeavesNoDeviceObjects) {
   service_->set_rejection(403, "ACCESS_DENIED", "hook refused");
   service_->script(Api::CreateCertificateFromCsr, {Script::Reject});
-  auto r = boot_and_run(options(), *file_store_);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), Errc::AccessDenied);
+  expect_boot_fails(Errc::AccessDenied, options());
   // The key generated for the CSR stays until the next run destroys it (a power loss could
   // leave it just the same); the next run completes with exactly one identity.
   auto again = boot_and_run(options(), *file_store_);
@@ -351,9 +357,7 @@ TEST_F(Provisioning, AccessDeniedCertificateRequestLeavesNoDeviceObjects) {
 
 TEST_F(Provisioning, MalformedReplyIsNamed) {
   service_->script(Api::CreateCertificateFromCsr, {Script::Malformed});
-  auto r = boot_and_run(options(), *file_store_);
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), Errc::MalformedReply);
+  expect_boot_fails(Errc::MalformedReply, options());
 }
 
 TEST_F(Provisioning, ProvisionedDeviceUsesItsIdentityWithoutAnyRequest) {
@@ -378,9 +382,7 @@ TEST_F(Provisioning, ProvisionedDeviceUsesItsIdentityWithoutAnyRequest) {
 // registers with the stored ownership token and the same certificate.
 TEST_F(Provisioning, ResumesRegistrationWithTheStoredTokenAfterPowerLoss) {
   service_->script(Api::RegisterThing, {Script::Drop});
-  auto first = boot_and_run(options(), *file_store_);
-  ASSERT_FALSE(first);
-  EXPECT_EQ(first.error(), Errc::Timeout);
+  expect_boot_fails(Errc::Timeout, options());
   auto state = file_store_->load();
   ASSERT_TRUE(state && *state);
   EXPECT_EQ((*state)->step, Step::CertificateReceived);
@@ -395,7 +397,7 @@ TEST_F(Provisioning, ResumesRegistrationWithTheStoredTokenAfterPowerLoss) {
 
 TEST_F(Provisioning, ExpiredOwnershipTokenStartsOverWithANewCertificate) {
   service_->script(Api::RegisterThing, {Script::Drop});
-  ASSERT_FALSE(boot_and_run(options(), *file_store_));
+  expect_boot_fails(Errc::Timeout, options());
   wall_.now += 2 * 3600;  // the device was off for two hours
   auto r = boot_and_run(options(), *file_store_);
   ASSERT_TRUE(r) << to_string(r.error());
@@ -406,7 +408,7 @@ TEST_F(Provisioning, ExpiredOwnershipTokenStartsOverWithANewCertificate) {
 
 TEST_F(Provisioning, RefusedStoredTokenStartsOverOnce) {
   service_->script(Api::RegisterThing, {Script::Drop, Script::ForgetTokens});
-  ASSERT_FALSE(boot_and_run(options(), *file_store_));
+  expect_boot_fails(Errc::Timeout, options());
   auto r = boot_and_run(options(), *file_store_);
   ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(service_->certificates_issued(), 2);
@@ -417,7 +419,7 @@ TEST_F(Provisioning, RefusedStoredTokenStartsOverOnce) {
 // and the flow starts over.
 TEST_F(Provisioning, KeyWithoutCertificateIsDestroyedAndTheFlowStartsOver) {
   service_->script(Api::CreateCertificateFromCsr, {Script::Drop});
-  ASSERT_FALSE(boot_and_run(options(), *file_store_));
+  expect_boot_fails(Errc::Timeout, options());
   EXPECT_EQ(objects_labelled("device"), 2u);  // the key pair of the lost attempt
   auto r = boot_and_run(options(), *file_store_);
   ASSERT_TRUE(r) << to_string(r.error());

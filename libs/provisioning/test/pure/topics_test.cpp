@@ -111,32 +111,49 @@ TEST_F(ProvisioningTopics, ReplyTopicOfAnotherTemplateOrFormatIsNotOurs) {
                               Api::CreateKeysAndCertificate, Format::Json, TopicKind::Accepted));
 }
 
+struct RejectionCase {
+  std::int64_t status;
+  std::string_view code;
+  Errc expected;
+};
+
+void expect_mapping(std::span<const RejectionCase> cases) {
+  for (const RejectionCase& c : cases) {
+    EXPECT_EQ(rejection_errc(c.status, c.code), c.expected) << c.status << " " << c.code;
+  }
+}
+
 TEST_F(ProvisioningErrc, NamesEveryDocumentedRejection) {
-  EXPECT_EQ(rejection_errc(400, "InvalidCertificateOwnershipToken"),
-            Errc::InvalidCertificateOwnershipToken);
-  EXPECT_EQ(rejection_errc(400, "InvalidParameters"), Errc::InvalidParameters);
-  EXPECT_EQ(rejection_errc(403, "ACCESS_DENIED"), Errc::AccessDenied);
-  EXPECT_EQ(rejection_errc(409, "ResourceConflictsException"), Errc::ResourceConflict);
-  EXPECT_EQ(rejection_errc(400, "ThrottlingException"), Errc::Throttled);
-  EXPECT_EQ(rejection_errc(500, "InternalFailure"), Errc::ServiceFailure);
-  EXPECT_EQ(rejection_errc(503, "ServiceUnavailable"), Errc::ServiceFailure);
-  // fleetd's codes where the fact sheet is silent.
-  EXPECT_EQ(rejection_errc(404, "ResourceNotFound"), Errc::ResourceNotFound);
-  EXPECT_EQ(rejection_errc(400, "InvalidRequest"), Errc::InvalidRequest);
-  EXPECT_EQ(rejection_errc(400, "InvalidPayload"), Errc::InvalidRequest);
-  EXPECT_EQ(rejection_errc(400, "InvalidCertificateSigningRequest"), Errc::InvalidRequest);
+  constexpr RejectionCase kCases[] = {
+      {400, "InvalidCertificateOwnershipToken", Errc::InvalidCertificateOwnershipToken},
+      {400, "InvalidParameters", Errc::InvalidParameters},
+      {403, "ACCESS_DENIED", Errc::AccessDenied},
+      {409, "ResourceConflictsException", Errc::ResourceConflict},
+      {400, "ThrottlingException", Errc::Throttled},
+      {500, "InternalFailure", Errc::ServiceFailure},
+      {503, "ServiceUnavailable", Errc::ServiceFailure},
+      // fleetd's codes where the fact sheet is silent.
+      {404, "ResourceNotFound", Errc::ResourceNotFound},
+      {400, "InvalidRequest", Errc::InvalidRequest},
+      {400, "InvalidPayload", Errc::InvalidRequest},
+      {400, "InvalidCertificateSigningRequest", Errc::InvalidRequest},
+  };
+  expect_mapping(kCases);
 }
 
 TEST_F(ProvisioningErrc, MapsUnknownCodesByStatus) {
-  EXPECT_EQ(rejection_errc(403, "Forbidden"), Errc::AccessDenied);
-  EXPECT_EQ(rejection_errc(401, ""), Errc::AccessDenied);
-  EXPECT_EQ(rejection_errc(429, "TooMany"), Errc::Throttled);
-  EXPECT_EQ(rejection_errc(502, "x"), Errc::ServiceFailure);
-  EXPECT_EQ(rejection_errc(400, "SomethingNew"), Errc::RejectedOther);
-  EXPECT_EQ(rejection_errc(404, "Gone"), Errc::ResourceNotFound);
-  EXPECT_EQ(rejection_errc(0, ""), Errc::RejectedOther);
-  // Codes are exact: AWS strings are case-sensitive.
-  EXPECT_EQ(rejection_errc(400, "invalidparameters"), Errc::RejectedOther);
+  constexpr RejectionCase kCases[] = {
+      {403, "Forbidden", Errc::AccessDenied},
+      {401, "", Errc::AccessDenied},
+      {429, "TooMany", Errc::Throttled},
+      {502, "x", Errc::ServiceFailure},
+      {400, "SomethingNew", Errc::RejectedOther},
+      {404, "Gone", Errc::ResourceNotFound},
+      {0, "", Errc::RejectedOther},
+      // Codes are exact: AWS strings are case-sensitive.
+      {400, "invalidparameters", Errc::RejectedOther},
+  };
+  expect_mapping(kCases);
 }
 
 TEST_F(ProvisioningErrc, RetryableOnlyForTransientFailures) {
