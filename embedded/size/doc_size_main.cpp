@@ -35,7 +35,10 @@ int shadow() {
   if (!version || version->as_uint64().value_or(0) != 12) return 2;
   char color[16];
   const auto c = doc->at_path("state.color");
-  if (!c || !c->copy_string(color) || !c->equals("r\xc3\xa9" "d")) return 3;
+  if (!c || !c->copy_string(color) ||
+      !c->equals("r\xc3\xa9"
+                 "d"))
+    return 3;
   const auto level = doc->at_path("state.level");
   if (!level || level->as_int64().value_or(-1) != 7) return 4;
   // Report back every desired field that is a scalar, and the version it answers.
@@ -84,8 +87,12 @@ int provisioning() {
   // CreateKeysAndCertificate response (here: written by the device itself, then read).
   std::byte response[256];
   cbor::Writer r(response);
-  r.begin_object().member("certificateId", "abc").member("certificatePem", "PEM")
-      .member("privateKey", "key").member("certificateOwnershipToken", "tok").end_object();
+  r.begin_object()
+      .member("certificateId", "abc")
+      .member("certificatePem", "PEM")
+      .member("privateKey", "key")
+      .member("certificateOwnershipToken", "tok")
+      .end_object();
   const auto bytes = r.finish();
   if (!bytes) return 21;
   const auto doc = cbor::parse(*bytes);

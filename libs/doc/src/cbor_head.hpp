@@ -13,9 +13,9 @@ inline constexpr std::uint8_t kUnsigned = 0, kNegative = 1, kBytes = 2, kText = 
 
 struct Head {
   std::uint8_t major = 0;
-  std::uint8_t info = 0;   // additional information
-  std::uint64_t arg = 0;   // the argument (0-23 inline, else the following 1, 2, 4 or 8 bytes)
-  std::size_t size = 1;    // bytes of the head
+  std::uint8_t info = 0;  // additional information
+  std::uint64_t arg = 0;  // the argument (0-23 inline, else the following 1, 2, 4 or 8 bytes)
+  std::size_t size = 1;   // bytes of the head
 };
 
 // The number of bytes the shortest head with argument `arg` takes (RFC 8949 §4.2.1).

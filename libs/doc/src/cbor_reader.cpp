@@ -48,12 +48,25 @@ struct Access {
     const Head h = head_at(doc, begin);
     Type type = Type::Null;
     switch (h.major) {
-      case wire::kUnsigned: case wire::kNegative: type = Type::Number; break;
-      case wire::kBytes: type = Type::Bytes; break;
-      case wire::kText: type = Type::String; break;
-      case wire::kArray: type = Type::Array; break;
-      case wire::kMap: type = Type::Object; break;
-      default: type = h.info == 22 ? Type::Null : Type::Bool; break;  // checked: 20, 21 or 22
+      case wire::kUnsigned:
+      case wire::kNegative:
+        type = Type::Number;
+        break;
+      case wire::kBytes:
+        type = Type::Bytes;
+        break;
+      case wire::kText:
+        type = Type::String;
+        break;
+      case wire::kArray:
+        type = Type::Array;
+        break;
+      case wire::kMap:
+        type = Type::Object;
+        break;
+      default:
+        type = h.info == 22 ? Type::Null : Type::Bool;
+        break;  // checked: 20, 21 or 22
     }
     const auto initial = static_cast<std::uint8_t>(doc[begin]);
     return Value(doc, begin, skip_item(doc, begin), type, initial, h.arg);
@@ -145,8 +158,8 @@ Result<void> check_unique_keys(const std::byte* doc, std::size_t n) noexcept {
       };
       const auto same = [doc](std::size_t a, std::size_t b) {
         const Head ha = head_at(doc, a), hb = head_at(doc, b);  // text keys (checked)
-        return ha.arg == hb.arg &&
-               std::memcmp(doc + a + ha.size, doc + b + hb.size, static_cast<std::size_t>(ha.arg)) == 0;
+        return ha.arg == hb.arg && std::memcmp(doc + a + ha.size, doc + b + hb.size,
+                                               static_cast<std::size_t>(ha.arg)) == 0;
       };
       const std::size_t at = detail::duplicate_key_offset(p + h.size, next, same);
       if (at != 0) return fail(Error{Errc::DuplicateKey, at});
@@ -171,7 +184,6 @@ Result<Value> parse(std::span<const std::byte> data, ParseOptions options) noexc
 }
 
 // ---- Lookups over checked bytes.
-
 
 MemberRange Value::members() const noexcept {
   if (type_ != Type::Object || arg_ == 0) return {};

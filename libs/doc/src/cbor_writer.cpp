@@ -25,17 +25,25 @@ Writer& Writer::close(bool is_object) noexcept {
   const std::uint64_t count = is_object ? closed.items / 2 : closed.items;
   const std::size_t size = wire::head_size(count);
   if (size > 1 && !core_.insert_gap(closed.start + 1, size - 1)) return *this;
-  (void)wire::write_head(is_object ? wire::kMap : wire::kArray, count,
-                           core_.data() + closed.start);
+  (void)wire::write_head(is_object ? wire::kMap : wire::kArray, count, core_.data() + closed.start);
   return *this;
 }
 
-Writer& Writer::begin_object() noexcept { return open(true); }
-Writer& Writer::end_object() noexcept { return close(true); }
-Writer& Writer::begin_array() noexcept { return open(false); }
-Writer& Writer::end_array() noexcept { return close(false); }
+Writer& Writer::begin_object() noexcept {
+  return open(true);
+}
+Writer& Writer::end_object() noexcept {
+  return close(true);
+}
+Writer& Writer::begin_array() noexcept {
+  return open(false);
+}
+Writer& Writer::end_array() noexcept {
+  return close(false);
+}
 
-Writer& Writer::put_string(std::uint8_t major, const void* data, std::size_t n, bool is_key) noexcept {
+Writer& Writer::put_string(std::uint8_t major, const void* data, std::size_t n,
+                           bool is_key) noexcept {
   std::uint32_t prev = 0;
   if (!core_.start() || !core_.next(is_key, prev)) return *this;
   // Text must be valid UTF-8 (RFC 8949 §3.1), or the item would not be valid CBOR.
@@ -62,8 +70,10 @@ Writer& Writer::int64(std::int64_t v) noexcept {
   std::uint32_t prev = 0;
   if (!core_.start() || !core_.next(false, prev)) return *this;
   // A negative integer n is major type 1 with argument -1 - n (RFC 8949 §3.1), which is ~n.
-  if (v < 0) (void)put_head(wire::kNegative, ~static_cast<std::uint64_t>(v));
-  else (void)put_head(wire::kUnsigned, static_cast<std::uint64_t>(v));
+  if (v < 0)
+    (void)put_head(wire::kNegative, ~static_cast<std::uint64_t>(v));
+  else
+    (void)put_head(wire::kUnsigned, static_cast<std::uint64_t>(v));
   return *this;
 }
 

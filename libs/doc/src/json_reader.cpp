@@ -16,8 +16,12 @@ constexpr std::uint8_t kHasEscapes = 1;     // a String with at least one '\'
 constexpr std::uint8_t kIntegerSyntax = 2;  // a Number with no fraction and no exponent
 
 // RFC 8259 §2: the only insignificant whitespace.
-constexpr bool is_ws(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_ws(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 constexpr int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -37,8 +41,12 @@ long hex4(const char* p) noexcept {
   return v;
 }
 
-constexpr bool is_high_surrogate(long u) noexcept { return u >= 0xD800 && u <= 0xDBFF; }
-constexpr bool is_low_surrogate(long u) noexcept { return u >= 0xDC00 && u <= 0xDFFF; }
+constexpr bool is_high_surrogate(long u) noexcept {
+  return u >= 0xD800 && u <= 0xDBFF;
+}
+constexpr bool is_low_surrogate(long u) noexcept {
+  return u >= 0xDC00 && u <= 0xDFFF;
+}
 
 // ---- Walking checked text (pass 2 and lookups). The text is known to be valid JSON, so these
 // need no bounds: every container is closed and every scalar inside one is followed by a
@@ -85,11 +93,16 @@ struct Access {
     const char c = doc[begin];
     Type type = Type::Number;
     std::uint8_t flags = 0;
-    if (c == '{') type = Type::Object;
-    else if (c == '[') type = Type::Array;
-    else if (c == '"') type = Type::String;
-    else if (c == 't' || c == 'f') type = Type::Bool;
-    else if (c == 'n') type = Type::Null;
+    if (c == '{')
+      type = Type::Object;
+    else if (c == '[')
+      type = Type::Array;
+    else if (c == '"')
+      type = Type::String;
+    else if (c == 't' || c == 'f')
+      type = Type::Bool;
+    else if (c == 'n')
+      type = Type::Null;
     if (type == Type::String && std::memchr(doc + begin, '\\', end - begin) != nullptr) {
       flags = kHasEscapes;
     }
@@ -134,13 +147,26 @@ class Unescaper {
     const char e = body_[pos_ + 1];
     pos_ += 2;
     switch (e) {
-      case 'b': c = '\b'; return true;
-      case 'f': c = '\f'; return true;
-      case 'n': c = '\n'; return true;
-      case 'r': c = '\r'; return true;
-      case 't': c = '\t'; return true;
-      case 'u': break;
-      default: c = e; return true;  // '"', '\\', '/'
+      case 'b':
+        c = '\b';
+        return true;
+      case 'f':
+        c = '\f';
+        return true;
+      case 'n':
+        c = '\n';
+        return true;
+      case 'r':
+        c = '\r';
+        return true;
+      case 't':
+        c = '\t';
+        return true;
+      case 'u':
+        break;
+      default:
+        c = e;
+        return true;  // '"', '\\', '/'
     }
     unsigned long cp = static_cast<unsigned long>(hex4(body_.data() + pos_));
     pos_ += 4;
@@ -204,7 +230,8 @@ bool same_content(const Value& a, const Value& b) noexcept {
 class Checker {
  public:
   Checker(std::string_view text, std::size_t max_depth) noexcept
-      : s_(text.data()), n_(text.size()),
+      : s_(text.data()),
+        n_(text.size()),
         max_depth_(max_depth < kMaxParseDepth ? max_depth : kMaxParseDepth) {}
 
   // Checks the whole text; on success `root_begin`/`root_end` delimit the top-level value.
@@ -351,7 +378,14 @@ Result<void> Checker::escape() noexcept {
   const std::size_t at = i_;
   if (n_ - i_ < 2) return error(Errc::UnexpectedEnd, n_);
   switch (s_[i_ + 1]) {
-    case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
       i_ += 2;
       return {};
     case 'u':
@@ -474,7 +508,6 @@ Result<Value> parse(std::string_view text, ParseOptions options) noexcept {
 }
 
 // ---- Lookups over checked text.
-
 
 MemberRange Value::members() const noexcept {
   if (type_ != Type::Object) return {};

@@ -29,10 +29,18 @@ Writer& Writer::close(bool is_object) noexcept {
   return *this;
 }
 
-Writer& Writer::begin_object() noexcept { return open(true); }
-Writer& Writer::end_object() noexcept { return close(true); }
-Writer& Writer::begin_array() noexcept { return open(false); }
-Writer& Writer::end_array() noexcept { return close(false); }
+Writer& Writer::begin_object() noexcept {
+  return open(true);
+}
+Writer& Writer::end_object() noexcept {
+  return close(true);
+}
+Writer& Writer::begin_array() noexcept {
+  return open(false);
+}
+Writer& Writer::end_array() noexcept {
+  return close(false);
+}
 
 bool Writer::put_string(std::string_view s) noexcept {
   const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
@@ -51,13 +59,27 @@ bool Writer::put_string(std::string_view s) noexcept {
     char esc[6] = {'\\', 0, '0', '0', 0, 0};
     std::size_t len = 2;
     switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
+      case '"':
+        esc[1] = '"';
+        break;
+      case '\\':
+        esc[1] = '\\';
+        break;
+      case '\b':
+        esc[1] = 'b';
+        break;
+      case '\f':
+        esc[1] = 'f';
+        break;
+      case '\n':
+        esc[1] = 'n';
+        break;
+      case '\r':
+        esc[1] = 'r';
+        break;
+      case '\t':
+        esc[1] = 't';
+        break;
       default:  // other control characters: \u00XX
         esc[1] = 'u';
         esc[4] = "0123456789abcdef"[c >> 4];
@@ -82,14 +104,16 @@ Writer& Writer::string(std::string_view s) noexcept {
 Writer& Writer::int64(std::int64_t v) noexcept {
   char digits[24];
   const auto r = std::to_chars(digits, digits + sizeof digits, v);
-  if (core_.start() && prefix(false)) (void)core_.put(digits, static_cast<std::size_t>(r.ptr - digits));
+  if (core_.start() && prefix(false))
+    (void)core_.put(digits, static_cast<std::size_t>(r.ptr - digits));
   return *this;
 }
 
 Writer& Writer::uint64(std::uint64_t v) noexcept {
   char digits[24];
   const auto r = std::to_chars(digits, digits + sizeof digits, v);
-  if (core_.start() && prefix(false)) (void)core_.put(digits, static_cast<std::size_t>(r.ptr - digits));
+  if (core_.start() && prefix(false))
+    (void)core_.put(digits, static_cast<std::size_t>(r.ptr - digits));
   return *this;
 }
 

@@ -1,7 +1,7 @@
 // The writers' shared state: buffer, sticky error, call-sequence rules.
-#include <cstring>
-
 #include "edgekit/doc/detail/writer_core.hpp"
+
+#include <cstring>
 
 namespace edgekit::doc::detail {
 

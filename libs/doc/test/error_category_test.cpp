@@ -1,10 +1,11 @@
 // doc::Errc in std::error_code (the doc_error_category target; hosted only).
+#include "edgekit/testing/error_category.hpp"
+
 #include <gtest/gtest.h>
 
 #include <system_error>
 
 #include "edgekit/doc/errc.hpp"
-#include "edgekit/testing/error_category.hpp"
 
 namespace edgekit::doc::test {
 namespace {

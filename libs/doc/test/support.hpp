@@ -1,7 +1,8 @@
 #pragma once
-// Test and fuzz support: how gtest prints an Error, and `copy_value`, which copies a parsed value into a writer of either format through the
-// public reading API only (one template for JSON and CBOR, as a device client would write it).
-// Recursion is fine here: depth is bounded by the parser's kMaxParseDepth.
+// Test and fuzz support: how gtest prints an Error, and `copy_value`, which copies a parsed value
+// into a writer of either format through the public reading API only (one template for JSON and
+// CBOR, as a device client would write it). Recursion is fine here: depth is bounded by the
+// parser's kMaxParseDepth.
 #include <cstddef>
 #include <ostream>
 #include <string_view>

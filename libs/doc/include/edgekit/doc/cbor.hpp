@@ -38,12 +38,11 @@
 
 #include "edgekit/doc/detail/children.hpp"
 #include "edgekit/doc/detail/value_base.hpp"
-#include "edgekit/doc/detail/writer_core.hpp"
 #include "edgekit/doc/detail/writer_base.hpp"
+#include "edgekit/doc/detail/writer_core.hpp"
 #include "edgekit/doc/errc.hpp"
 
 namespace edgekit::doc::cbor {
-
 
 /// The kinds of value (detail/value_base.hpp), also reachable by this namespace.
 using Type = doc::Type;
@@ -127,7 +126,8 @@ struct Member {
 /// DuplicateKey, InvalidUtf8, DocumentTooLarge (a length that cannot fit in memory).
 /// Cost: linear in the size, plus per map quadratic in its number of keys (duplicate check).
 /// No recursion.
-[[nodiscard]] Result<Value> parse(std::span<const std::byte> data, ParseOptions options = {}) noexcept;
+[[nodiscard]] Result<Value> parse(std::span<const std::byte> data,
+                                  ParseOptions options = {}) noexcept;
 
 /// Writes one CBOR data item into a caller-owned buffer with preferred (shortest) heads and
 /// definite lengths (the rules of RFC 8949 §4.2.1 that apply to the subset), e.g.

@@ -32,12 +32,11 @@
 
 #include "edgekit/doc/detail/children.hpp"
 #include "edgekit/doc/detail/value_base.hpp"
-#include "edgekit/doc/detail/writer_core.hpp"
 #include "edgekit/doc/detail/writer_base.hpp"
+#include "edgekit/doc/detail/writer_core.hpp"
 #include "edgekit/doc/errc.hpp"
 
 namespace edgekit::doc::json {
-
 
 /// The kinds of value (detail/value_base.hpp), also reachable by this namespace.
 using Type = doc::Type;
@@ -99,7 +98,8 @@ class Value : public doc::detail::ValueBase<Value> {
   /// JSON, e.g. OTA stream blocks) into `out`; returns the filled part of `out`. Errors:
   /// WrongType, InvalidBase64 (a character outside the alphabet, bad padding, a length that is
   /// not a multiple of 4; escapes such as `\/` are read as what they stand for), BufferTooSmall.
-  [[nodiscard]] Result<std::span<const std::byte>> copy_base64(std::span<std::byte> out) const noexcept;
+  [[nodiscard]] Result<std::span<const std::byte>> copy_base64(
+      std::span<std::byte> out) const noexcept;
 
   /// The members of an object, in document order; empty for anything but an object.
   [[nodiscard]] MemberRange members() const noexcept;

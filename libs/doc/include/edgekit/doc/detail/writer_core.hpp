@@ -33,7 +33,8 @@ struct Frame {
 /// calls, and the error's offset is where the failing call began. Thread safety: none.
 class WriterCore {
  public:
-  WriterCore(unsigned char* data, std::size_t capacity) noexcept : data_(data), capacity_(capacity) {}
+  WriterCore(unsigned char* data, std::size_t capacity) noexcept
+      : data_(data), capacity_(capacity) {}
 
   /// Begins a public call; false when an earlier call failed (errors are sticky).
   [[nodiscard]] bool start() noexcept {
