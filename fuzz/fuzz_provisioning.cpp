@@ -7,9 +7,8 @@
 // 64-hex-digit id and non-empty PEM and token; a thing name is valid; a rejection's errc is the
 // mapping of its status and code; writing a register request with what was read never fails
 // on a large enough buffer.
-#include <edgekit/provisioning/documents.hpp>
-
 #include <array>
+#include <edgekit/provisioning/documents.hpp>
 #include <string_view>
 
 #include "fuzz_support.hpp"
@@ -18,11 +17,13 @@ namespace prov = edgekit::provisioning;
 
 namespace {
 
-bool inside(std::string_view v, std::span<const std::uint8_t> reply, std::span<const char> scratch) {
+bool inside(std::string_view v, std::span<const std::uint8_t> reply,
+            std::span<const char> scratch) {
   if (v.empty()) return true;
   const auto* p = reinterpret_cast<const std::uint8_t*>(v.data());
   const bool in_reply = p >= reply.data() && p + v.size() <= reply.data() + reply.size();
-  const bool in_scratch = v.data() >= scratch.data() && v.data() + v.size() <= scratch.data() + scratch.size();
+  const bool in_scratch =
+      v.data() >= scratch.data() && v.data() + v.size() <= scratch.data() + scratch.size();
   return in_reply || in_scratch;
 }
 
@@ -38,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(prov::valid_certificate_id(a->certificate_id));
       FUZZ_CHECK(!a->certificate_pem.empty() && !a->ownership_token.empty());
       FUZZ_CHECK((api == prov::Api::CreateKeysAndCertificate) == !a->private_key.empty());
-      for (std::string_view v : {a->certificate_id, a->certificate_pem, a->private_key, a->ownership_token}) {
+      for (std::string_view v :
+           {a->certificate_id, a->certificate_pem, a->private_key, a->ownership_token}) {
         FUZZ_CHECK(inside(v, reply, scratch));
       }
       std::array<std::uint8_t, 4096> out{};

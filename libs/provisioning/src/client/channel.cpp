@@ -1,14 +1,14 @@
 // The two Channel implementations: over the blocking client and over the agent.
 #include "edgekit/provisioning/channel.hpp"
 
-#include <edgekit/agent/agent.hpp>
-#include <edgekit/mqtt/client.hpp>
 #include <openssl/crypto.h>
 
 #include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <cstring>
+#include <edgekit/agent/agent.hpp>
+#include <edgekit/mqtt/client.hpp>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -97,7 +97,9 @@ ClientChannel::ClientChannel(mqtt::Client& client, const Clock& clock) noexcept
       &pending_));
 }
 
-ClientChannel::~ClientChannel() { client_->set_event_handler({}); }
+ClientChannel::~ClientChannel() {
+  client_->set_event_handler({});
+}
 
 Result<void, Errc> ClientChannel::subscribe(ReplyTopics topics, Duration timeout) {
   if (!client_->connected()) return fail(Errc::NotConnected);
@@ -161,9 +163,9 @@ struct AgentChannel::Shared {
   agent::Agent* agent = nullptr;
   std::mutex mutex;
   std::condition_variable cv;
-  bool in_flight = false;     // a request waits (the caller's thread)
-  bool done = false;          // its expectation ended (agent thread)
-  std::string correlation;    // the request topic: the agent's expectation key
+  bool in_flight = false;   // a request waits (the caller's thread)
+  bool done = false;        // its expectation ended (agent thread)
+  std::string correlation;  // the request topic: the agent's expectation key
   std::string accepted, rejected;
   std::span<std::uint8_t> reply;
   Errc error = Errc::Ok;
@@ -231,8 +233,8 @@ AgentChannel::~AgentChannel() {
 Result<void, Errc> AgentChannel::subscribe(ReplyTopics topics, Duration timeout) {
   const mqtt::SubscribeOptions qos1{.qos = mqtt::QoS::AtLeastOnce};
   for (std::string_view filter : {topics.accepted, topics.rejected}) {
-    auto r = agent_->subscribe_and_wait(filter, qos1, agent::MessageHandler{&on_agent_message, shared_},
-                                        timeout);
+    auto r = agent_->subscribe_and_wait(filter, qos1,
+                                        agent::MessageHandler{&on_agent_message, shared_}, timeout);
     if (!r) {
       return fail(r.error().code == agent::Errc::Timeout ? Errc::SubscribeFailed
                                                          : Errc::NotConnected);
@@ -257,9 +259,8 @@ void AgentChannel::unsubscribe(ReplyTopics topics, Duration timeout) {
 }
 
 Result<Reply, Errc> AgentChannel::request(std::string_view request_topic,
-                                          std::span<const std::uint8_t> payload,
-                                          ReplyTopics topics, std::span<std::uint8_t> reply,
-                                          Duration timeout) {
+                                          std::span<const std::uint8_t> payload, ReplyTopics topics,
+                                          std::span<std::uint8_t> reply, Duration timeout) {
   {
     std::lock_guard lock(shared_->mutex);
     if (shared_->in_flight) return fail(Errc::Busy);

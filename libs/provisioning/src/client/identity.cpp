@@ -2,7 +2,6 @@
 #include "edgekit/provisioning/identity.hpp"
 
 #include <edgekit/pki/certificate.hpp>
-
 #include <fstream>
 
 namespace edgekit::provisioning {
@@ -29,8 +28,8 @@ Result<tls::Config, Errc> tls_config_for(pkcs11::Session& session, const TokenLo
   tls::Config config;
   config.ca_file = ca_file;
   config.certificate_file = certificate_path;
-  config.token_key = tls::TokenKey{token.module_path, token.token_label, token.pin,
-                                   std::string(label), {}};
+  config.token_key =
+      tls::TokenKey{token.module_path, token.token_label, token.pin, std::string(label), {}};
   return config;
 }
 

@@ -1,22 +1,20 @@
 // Provisioner: the three fleet-provisioning requests run to the end, with resume after a power
 // loss at any step. See client.hpp for the rules; comments here say why.
-#include "edgekit/provisioning/client.hpp"
-
-#include <edgekit/pki/certificate.hpp>
-#include <edgekit/pki/csr.hpp>
-#include <edgekit/pki/token.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <edgekit/pki/certificate.hpp>
+#include <edgekit/pki/csr.hpp>
+#include <edgekit/pki/token.hpp>
 #include <thread>
+
+#include "edgekit/provisioning/client.hpp"
 
 namespace edgekit::provisioning {
 namespace {
 
 bool same_hex(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -31,7 +29,9 @@ pkcs11::ObjectQuery Provisioner::device_query(std::optional<CK_OBJECT_CLASS> obj
   return q;
 }
 
-void ThreadSleeper::sleep(Duration duration) noexcept { std::this_thread::sleep_for(duration); }
+void ThreadSleeper::sleep(Duration duration) noexcept {
+  std::this_thread::sleep_for(duration);
+}
 
 Provisioner::Provisioner(pkcs11::Session& session, StateStore& store, const WallClock& wall_clock,
                          Sleeper& sleeper, backoff::RandomSource& random, Options options)
@@ -45,7 +45,9 @@ Provisioner::Provisioner(pkcs11::Session& session, StateStore& store, const Wall
       reply_(options_.reply_buffer_size),
       scratch_(options_.reply_buffer_size) {}
 
-Provisioner::~Provisioner() { wipe_buffers(); }
+Provisioner::~Provisioner() {
+  wipe_buffers();
+}
 
 void Provisioner::wipe_buffers() noexcept {
   wipe(std::span<std::uint8_t>(reply_));
@@ -86,8 +88,8 @@ Result<void, Errc> Provisioner::destroy_device_objects() {
   if (!found) return fail(failed(Errc::TokenFailed, found.error().message()));
   for (CK_OBJECT_HANDLE h : *found) {
     if (auto r = session_->destroy(h); !r) {
-      return fail(failed(Errc::TokenFailed, "cannot destroy a leftover device object: " +
-                                                r.error().message()));
+      return fail(failed(Errc::TokenFailed,
+                         "cannot destroy a leftover device object: " + r.error().message()));
     }
   }
   return {};
@@ -174,14 +176,16 @@ Result<Identity, Errc> Provisioner::run_once(Channel& channel, bool& restart) {
 
 Result<Reply, Errc> Provisioner::exchange(Channel& channel, Api api, std::size_t request_size) {
   std::array<char, kMaxTopicLength> request_topic{}, accepted{}, rejected{};
-  const auto t = topic(api, options_.format, TopicKind::Request, request_topic, options_.template_name);
+  const auto t =
+      topic(api, options_.format, TopicKind::Request, request_topic, options_.template_name);
   const auto a = topic(api, options_.format, TopicKind::Accepted, accepted, options_.template_name);
   const auto j = topic(api, options_.format, TopicKind::Rejected, rejected, options_.template_name);
   if (!t || !a || !j) return fail(failed(Errc::InvalidArgument, "invalid template name"));
   const ReplyTopics topics{*a, *j};
   // [aws-iot-protocols.md 4.2] subscribe before publishing, or the reply may be lost.
   if (auto s = channel.subscribe(topics, options_.subscribe_timeout); !s) {
-    return fail(failed(s.error(), std::string("cannot subscribe to the replies of ") + to_string(api)));
+    return fail(
+        failed(s.error(), std::string("cannot subscribe to the replies of ") + to_string(api)));
   }
   struct Unsubscribe {
     Channel& c;
@@ -198,21 +202,22 @@ Result<Reply, Errc> Provisioner::exchange(Channel& channel, Api api, std::size_t
     if (!reply) {
       error = reply.error();
     } else if (reply->kind == TopicKind::Rejected) {
-      auto rejected_doc = read_rejected(options_.format, std::span(reply_.data(), reply->size),
-                                        scratch_);
+      auto rejected_doc =
+          read_rejected(options_.format, std::span(reply_.data(), reply->size), scratch_);
       if (!rejected_doc) return fail(failed(Errc::MalformedReply, "unreadable rejection"));
       rejection_ = Rejection{api, rejected_doc->status_code, std::string(rejected_doc->error_code),
                              std::string(rejected_doc->error_message)};
       error = rejected_doc->errc;
-      detail_ = std::string(to_string(api)) + " rejected: " + std::to_string(rejection_.status_code) +
-                " " + rejection_.error_code + " " + rejection_.error_message;
+      detail_ = std::string(to_string(api)) +
+                " rejected: " + std::to_string(rejection_.status_code) + " " +
+                rejection_.error_code + " " + rejection_.error_message;
     } else {
       return reply;
     }
     if (!is_retryable(error) || attempt >= attempts) {
       if (!is_rejection(error)) {
-        detail_ = std::string(to_string(api)) + ": " + provisioning::to_string(error) +
-                  " after " + std::to_string(attempt) + " attempt(s)";
+        detail_ = std::string(to_string(api)) + ": " + provisioning::to_string(error) + " after " +
+                  std::to_string(attempt) + " attempt(s)";
       }
       return fail(error);
     }
@@ -231,7 +236,8 @@ Result<void, Errc> Provisioner::certificate_step(Channel& channel, State& state)
   if (csr_flow) {
     auto subject = pki::Name::parse(options_.csr_subject);
     if (!subject) return fail(failed(Errc::InvalidArgument, subject.error().message));
-    auto pair = pki::generate_token_key(*session_, options_.key_algorithm, options_.device_label, id);
+    auto pair =
+        pki::generate_token_key(*session_, options_.key_algorithm, options_.device_label, id);
     if (!pair) return fail(failed(Errc::TokenFailed, pair.error().message));
     key = *pair;
     auto signer = pki::TokenSigner::create(*session_, pair->private_key);
@@ -258,11 +264,13 @@ Result<void, Errc> Provisioner::certificate_step(Channel& channel, State& state)
   // The id is AWS's SHA-256 of the DER: a reply whose id and certificate disagree is refused,
   // since the id is what RegisterThing and every later AWS call name.
   if (!same_hex(accepted->certificate_id, certificate->id)) {
-    return fail(failed(Errc::CertificateMismatch, "certificateId is not the certificate's SHA-256"));
+    return fail(
+        failed(Errc::CertificateMismatch, "certificateId is not the certificate's SHA-256"));
   }
   if (!csr_flow) {
     // The private key goes into the token; the copies in reply_ and scratch_ are wiped by run().
-    auto pair = pki::import_private_key(*session_, accepted->private_key, options_.device_label, id);
+    auto pair =
+        pki::import_private_key(*session_, accepted->private_key, options_.device_label, id);
     if (!pair) return fail(failed(Errc::TokenFailed, pair.error().message));
     key = *pair;
   }
@@ -287,14 +295,14 @@ Result<Identity, Errc> Provisioner::register_step(Channel& channel, State& state
   std::vector<KeyValue> parameters;
   parameters.reserve(options_.parameters.size());
   for (const auto& [k, v] : options_.parameters) parameters.push_back(KeyValue{k, v});
-  auto n = write_register_thing_request(options_.format, state.ownership_token, parameters, request_);
+  auto n =
+      write_register_thing_request(options_.format, state.ownership_token, parameters, request_);
   if (!n) return fail(failed(n.error(), "the RegisterThing request cannot be written"));
   auto reply = exchange(channel, Api::RegisterThing, *n);
   if (!reply) return fail(reply.error());
   std::array<KeyValue, kMaxParameters> configuration{};
-  auto accepted = read_register_thing_accepted(options_.format,
-                                               std::span(reply_.data(), reply->size),
-                                               configuration, scratch_);
+  auto accepted = read_register_thing_accepted(
+      options_.format, std::span(reply_.data(), reply->size), configuration, scratch_);
   if (!accepted) return fail(failed(accepted.error(), "unreadable RegisterThing reply"));
   Identity id;
   id.thing_name.assign(accepted->thing_name);

@@ -2,13 +2,13 @@
 // fsync, so that a crash leaves the state either old or new.
 #include "edgekit/provisioning/state.hpp"
 
-#include <edgekit/pki/keys.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <ctime>
+#include <edgekit/pki/keys.hpp>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -24,10 +24,9 @@ std::string body_of(const State& s) {
   out += "\nstep=" + std::to_string(static_cast<int>(s.step));
   out += "\ncertificate_id=" + s.certificate_id;
   // Hex: the token is opaque to us and may hold any byte.
-  out += "\nownership_token=" +
-         pki::to_hex(std::span<const std::uint8_t>(
-             reinterpret_cast<const std::uint8_t*>(s.ownership_token.data()),
-             s.ownership_token.size()));
+  out += "\nownership_token=" + pki::to_hex(std::span<const std::uint8_t>(
+                                    reinterpret_cast<const std::uint8_t*>(s.ownership_token.data()),
+                                    s.ownership_token.size()));
   out += "\nexpires_at=" + std::to_string(s.expires_at);
   out += "\nthing_name=" + s.thing_name;
   out += "\n";
@@ -77,9 +76,12 @@ bool number(const std::string& text, T& out) {
 
 const char* to_string(Step step) noexcept {
   switch (step) {
-    case Step::Started: return "Started";
-    case Step::CertificateReceived: return "CertificateReceived";
-    case Step::Registered: return "Registered";
+    case Step::Started:
+      return "Started";
+    case Step::CertificateReceived:
+      return "CertificateReceived";
+    case Step::Registered:
+      return "Registered";
   }
   return "?";
 }
@@ -106,9 +108,8 @@ Result<std::optional<State>, Errc> FileStateStore::load() {
   std::string magic, step, token_hex, expires;
   State s;
   if (!std::getline(in, magic) || magic != kMagic || !field(in, "step", step) ||
-      !field(in, "certificate_id", s.certificate_id) ||
-      !field(in, "ownership_token", token_hex) || !field(in, "expires_at", expires) ||
-      !field(in, "thing_name", s.thing_name)) {
+      !field(in, "certificate_id", s.certificate_id) || !field(in, "ownership_token", token_hex) ||
+      !field(in, "expires_at", expires) || !field(in, "thing_name", s.thing_name)) {
     return fail(Errc::StateCorrupted);
   }
   int step_value = 0;

@@ -121,14 +121,18 @@ Result<std::size_t, Errc> with_writer(Format format, std::span<std::uint8_t> out
     doc::json::Writer w(std::span<char>(reinterpret_cast<char*>(out.data()), out.size()));
     write(w);
     auto done = w.finish();
-    if (done) size = done->size();
-    else error = done.error().code;
+    if (done)
+      size = done->size();
+    else
+      error = done.error().code;
   } else {
     doc::cbor::Writer w(std::as_writable_bytes(out));
     write(w);
     auto done = w.finish();
-    if (done) size = done->size();
-    else error = done.error().code;
+    if (done)
+      size = done->size();
+    else
+      error = done.error().code;
   }
   if (error == doc::Errc::Ok) return size;
   return fail(error == doc::Errc::InvalidArgument ? Errc::InvalidArgument : Errc::BufferTooSmall);

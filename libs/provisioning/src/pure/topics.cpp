@@ -43,9 +43,12 @@ std::string_view to_string(Format format) noexcept {
 
 const char* to_string(Api api) noexcept {
   switch (api) {
-    case Api::CreateKeysAndCertificate: return "CreateKeysAndCertificate";
-    case Api::CreateCertificateFromCsr: return "CreateCertificateFromCsr";
-    case Api::RegisterThing: return "RegisterThing";
+    case Api::CreateKeysAndCertificate:
+      return "CreateKeysAndCertificate";
+    case Api::CreateCertificateFromCsr:
+      return "CreateCertificateFromCsr";
+    case Api::RegisterThing:
+      return "RegisterThing";
   }
   return "?";
 }
@@ -60,8 +63,7 @@ bool valid_template_name(std::string_view name) noexcept {
   return true;
 }
 
-Result<std::string_view, Errc> topic(Api api, Format format, TopicKind kind,
-                                     std::span<char> buffer,
+Result<std::string_view, Errc> topic(Api api, Format format, TopicKind kind, std::span<char> buffer,
                                      std::string_view template_name) noexcept {
   Writer w{buffer};
   switch (api) {

@@ -3,6 +3,8 @@
 // topics of a real Mosquitto: an agent subscribed to the three request topics that answers with
 // certificates issued by a throw-away CA, ownership tokens it remembers, and RegisterThing
 // replies — or, as a test scripts it, silence, rejections and malformed replies.
+#include <array>
+#include <ctime>
 #include <edgekit/agent/agent.hpp>
 #include <edgekit/doc/cbor.hpp>
 #include <edgekit/doc/json.hpp>
@@ -10,9 +12,6 @@
 #include <edgekit/pki/csr.hpp>
 #include <edgekit/pki/keys.hpp>
 #include <edgekit/provisioning/topics.hpp>
-
-#include <array>
-#include <ctime>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -165,7 +164,8 @@ class FakeService {
       std::this_thread::sleep_for(delay);
       mqtt::Publish late;
       late.topic = topic_text;
-      late.payload = mqtt::Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
+      late.payload =
+          mqtt::Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
       late.qos = mqtt::QoS::AtLeastOnce;
       (void)agent_.publish(late);
     });
@@ -174,8 +174,11 @@ class FakeService {
   void reject(const TopicMatch& m, std::int64_t status, const std::string& code,
               const std::string& message) {
     reply(m, TopicKind::Rejected, write(m.format, [&](auto& w) {
-            w.begin_object().member("statusCode", status).member("errorCode", code)
-                .member("errorMessage", message).end_object();
+            w.begin_object()
+                .member("statusCode", status)
+                .member("errorCode", code)
+                .member("errorMessage", message)
+                .end_object();
           }));
   }
 
@@ -190,12 +193,12 @@ class FakeService {
     if (!cert) return;
     const std::string token = "token-" + std::to_string(++issued_) + "-" + cert->id.substr(0, 8);
     tokens_[token] = cert->id;
-    reply(m, TopicKind::Accepted, write(m.format, [&](auto& w) {
-            w.begin_object().member("certificateId", cert->id)
-                .member("certificatePem", cert->pem());
-            if (!private_key_pem.empty()) w.member("privateKey", private_key_pem);
-            w.member("certificateOwnershipToken", token).end_object();
-          }));
+    reply(
+        m, TopicKind::Accepted, write(m.format, [&](auto& w) {
+          w.begin_object().member("certificateId", cert->id).member("certificatePem", cert->pem());
+          if (!private_key_pem.empty()) w.member("privateKey", private_key_pem);
+          w.member("certificateOwnershipToken", token).end_object();
+        }));
   }
 
   static void on_request(void* context, const mqtt::Publish& message) {
@@ -267,10 +270,15 @@ class FakeService {
     tokens_.erase(it);  // a token is good for one registration
     const std::string thing = "thing-" + params["SerialNumber"];
     reply(*m, TopicKind::Accepted, write(m->format, [&](auto& w) {
-            w.begin_object().key("deviceConfiguration").begin_object()
-                .member("Fleet", "blue").member("Interval", std::int64_t{30}).end_object()
-                .member("thingName", thing).end_object();
-          }));
+      w.begin_object()
+          .key("deviceConfiguration")
+          .begin_object()
+          .member("Fleet", "blue")
+          .member("Interval", std::int64_t{30})
+          .end_object()
+          .member("thingName", thing)
+          .end_object();
+    }));
   }
 
   SteadyClock clock_;

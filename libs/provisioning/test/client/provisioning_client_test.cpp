@@ -2,28 +2,28 @@
 // both certificate flows, RegisterThing, both formats, both MQTT drivers (blocking client and
 // agent), timeouts, rejections, malformed replies, and power loss at every step followed by a
 // clean resume or restart with exactly one device identity in the token.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <edgekit/agent/agent.hpp>
 #include <edgekit/mqtt/client.hpp>
 #include <edgekit/mqtt/session.hpp>
 #include <edgekit/pki/token.hpp>
 #include <edgekit/provisioning/client.hpp>
 #include <edgekit/provisioning/identity.hpp>
-#include <edgekit/testing/test_pki.hpp>
-#include <edgekit/tls/tls.hpp>
 #include <edgekit/testing/mosquitto.hpp>
+#include <edgekit/testing/test_pki.hpp>
 #include <edgekit/testing/token_env.hpp>
+#include <edgekit/tls/tls.hpp>
 #include <edgekit/transport/tcp.hpp>
-#include <gtest/gtest.h>
-
-#include <algorithm>
-#include <array>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "fake_service.hpp"
@@ -230,7 +230,6 @@ class Provisioning : public edgekit::testing::MosquittoFixture {
   StateStore* store_for_run_ = nullptr;
 };
 
-
 TEST_F(Provisioning, CsrFlowRegistersTheThingOverTheBlockingClient) {
   std::string detail;
   auto r = boot_and_run(options(), *file_store_, &detail);
@@ -297,7 +296,8 @@ TEST_F(Provisioning, DuplicateReplyIsDroppedAndWiped) {
 }
 
 TEST_F(Provisioning, KeysFlowInCborOverTheAgent) {
-  auto r = run_over_agent(mqtt::Version::V311, options(Method::CreateKeysAndCertificate, Format::Cbor));
+  auto r =
+      run_over_agent(mqtt::Version::V311, options(Method::CreateKeysAndCertificate, Format::Cbor));
   ASSERT_TRUE(r) << to_string(r.error());
   EXPECT_EQ(r->thing_name, "thing-SN-0042");
   EXPECT_EQ(r->device_configuration.size(), 2u);
@@ -362,8 +362,8 @@ TEST_F(Provisioning, MalformedReplyIsNamed) {
 
 TEST_F(Provisioning, ProvisionedDeviceUsesItsIdentityWithoutAnyRequest) {
   ASSERT_TRUE(boot_and_run(options(), *file_store_));
-  const int before = service_->requests(Api::CreateCertificateFromCsr) +
-                     service_->requests(Api::RegisterThing);
+  const int before =
+      service_->requests(Api::CreateCertificateFromCsr) + service_->requests(Api::RegisterThing);
   open_session();
   Provisioner p(*session_, *file_store_, wall_, sleeper_, random_, options());
   auto id = p.provisioned();
@@ -372,9 +372,9 @@ TEST_F(Provisioning, ProvisionedDeviceUsesItsIdentityWithoutAnyRequest) {
   auto r = boot_and_run(options(), *file_store_);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->already_provisioned);
-  EXPECT_EQ(service_->requests(Api::CreateCertificateFromCsr) +
-                service_->requests(Api::RegisterThing),
-            before);
+  EXPECT_EQ(
+      service_->requests(Api::CreateCertificateFromCsr) + service_->requests(Api::RegisterThing),
+      before);
   EXPECT_EQ(objects_labelled("device"), 3u);
 }
 
@@ -466,9 +466,7 @@ INSTANTIATE_TEST_SUITE_P(Steps, PowerLoss,
 
 TEST_F(Provisioning, CorruptedStateStartsOver) {
   ASSERT_TRUE(boot_and_run(options(), *file_store_));
-  {
-    std::ofstream(file_store_->path(), std::ios::app) << "x";
-  }
+  { std::ofstream(file_store_->path(), std::ios::app) << "x"; }
   auto state = file_store_->load();
   ASSERT_FALSE(state);
   EXPECT_EQ(state.error(), Errc::StateCorrupted);
@@ -507,7 +505,8 @@ TEST_F(Provisioning, ReconnectsOverMutualTlsWithTheNewIdentity) {
   ASSERT_TRUE(config) << to_string(config.error());
   auto context = tls::TlsContext::create(*config);
   ASSERT_TRUE(context) << context.error().message();
-  auto transport = tls::TlsTransport::connect(*context, "127.0.0.1", tls_broker.tls_port(), Duration{5000});
+  auto transport =
+      tls::TlsTransport::connect(*context, "127.0.0.1", tls_broker.tls_port(), Duration{5000});
   ASSERT_TRUE(transport) << transport.error().message();
   BlockingDevice device;
   device.client.set_event_handler({});

@@ -1,9 +1,9 @@
 // FileStateStore: round trip, no state yet, corruption detected, atomic replacement.
-#include <edgekit/provisioning/state.hpp>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <edgekit/provisioning/state.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>

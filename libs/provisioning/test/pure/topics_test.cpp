@@ -68,7 +68,8 @@ TEST_F(ProvisioningTopics, RefusesInvalidTemplateNames) {
 
 TEST_F(ProvisioningTopics, MatchesEveryTopicItBuilds) {
   std::array<char, kMaxTopicLength> b{};
-  for (Api api : {Api::CreateKeysAndCertificate, Api::CreateCertificateFromCsr, Api::RegisterThing}) {
+  for (Api api :
+       {Api::CreateKeysAndCertificate, Api::CreateCertificateFromCsr, Api::RegisterThing}) {
     for (Format f : {Format::Json, Format::Cbor}) {
       for (TopicKind k : {TopicKind::Request, TopicKind::Accepted, TopicKind::Rejected}) {
         const std::string_view t = build(api, f, k, b, "Tmpl");
@@ -94,8 +95,8 @@ TEST_F(ProvisioningTopics, MatchRefusesNearMisses) {
         "$aws/certificates/create/json/accepte"sv, "$aws/certificates/create-from-csr"sv,
         "$aws/provisioning-templates//provision/json"sv,
         "$aws/provisioning-templates/t/provision"sv, "$aws/provisioning-templates/t/json"sv,
-        "$aws/provisioning-templates/t/provision/json/accepted/"sv,
-        "$aws/things/t/shadow/get"sv, ""sv, "aws/certificates/create/json"sv}) {
+        "$aws/provisioning-templates/t/provision/json/accepted/"sv, "$aws/things/t/shadow/get"sv,
+        ""sv, "aws/certificates/create/json"sv}) {
     auto m = match_topic(t);
     ASSERT_FALSE(m) << t;
     EXPECT_EQ(m.error(), Errc::TopicMismatch);

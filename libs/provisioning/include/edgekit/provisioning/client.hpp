@@ -56,11 +56,10 @@
 /// Thread safety: one thread at a time (the session's rule). Memory: hosted; buffers are
 /// allocated once in the constructor.
 
+#include <cstdint>
 #include <edgekit/core/backoff.hpp>
 #include <edgekit/pkcs11/client.hpp>
 #include <edgekit/pki/keys.hpp>
-
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>

@@ -38,8 +38,8 @@ inline constexpr std::size_t kMaxParameters = 32;
 
 /// The CreateKeysAndCertificate request: an empty object (`{}` / CBOR 0xA0; AWS accepts an
 /// empty payload too, its SDKs send the empty object). Errors: BufferTooSmall.
-[[nodiscard]] Result<std::size_t, Errc> write_create_keys_request(Format format,
-                                                                  std::span<std::uint8_t> out) noexcept;
+[[nodiscard]] Result<std::size_t, Errc> write_create_keys_request(
+    Format format, std::span<std::uint8_t> out) noexcept;
 
 /// The CreateCertificateFromCsr request: {"certificateSigningRequest": <PEM>}.
 /// Errors: InvalidArgument (empty CSR, not UTF-8), BufferTooSmall.
@@ -56,10 +56,10 @@ inline constexpr std::size_t kMaxParameters = 32;
 
 /// The accepted reply of CreateKeysAndCertificate and CreateCertificateFromCsr.
 struct CertificateAccepted {
-  std::string_view certificate_id;     ///< 64 lower-case hex digits (SHA-256 of the DER)
+  std::string_view certificate_id;  ///< 64 lower-case hex digits (SHA-256 of the DER)
   std::string_view certificate_pem;
-  std::string_view private_key;        ///< CreateKeysAndCertificate only (else empty)
-  std::string_view ownership_token;    ///< certificateOwnershipToken
+  std::string_view private_key;      ///< CreateKeysAndCertificate only (else empty)
+  std::string_view ownership_token;  ///< certificateOwnershipToken
 };
 
 /// Reads an accepted reply of `api` (CreateKeysAndCertificate or CreateCertificateFromCsr).
@@ -69,8 +69,7 @@ struct CertificateAccepted {
 /// missing, empty or of another type), BufferTooSmall (`scratch` too small for the unescaped
 /// strings: give it as much as the reply), InvalidArgument (`api` is RegisterThing).
 [[nodiscard]] Result<CertificateAccepted, Errc> read_certificate_accepted(
-    Format format, Api api, std::span<const std::uint8_t> reply,
-    std::span<char> scratch) noexcept;
+    Format format, Api api, std::span<const std::uint8_t> reply, std::span<char> scratch) noexcept;
 
 /// The accepted reply of RegisterThing.
 struct RegisterThingAccepted {

@@ -24,51 +24,51 @@ enum class Errc : std::uint8_t {
   // Mapped from the rejection's `errorCode` first (exact strings of aws-iot-protocols.md 4.1,
   // 4.3 and fleetd's engine), then from its `statusCode` for codes the fact sheet does not name
   // (its 9.5: the full list is unconfirmed).
-  InvalidCertificateOwnershipToken = 1,  ///< 400 "InvalidCertificateOwnershipToken": empty, unknown,
-                                         ///< used or expired ownership token
-  InvalidParameters,                     ///< 400 "InvalidParameters": a template parameter missing
-                                         ///< or unresolvable ("Cannot resolve reference value: …")
-  AccessDenied,                          ///< "ACCESS_DENIED" (pre-provisioning hook refused, failed
-                                         ///< or timed out) or any other 401/403
-  ResourceConflict,                      ///< "ResourceConflictsException" (template OverrideSettings
-                                         ///< FAIL met an existing resource)
-  Throttled,                             ///< 429, or "ThrottlingException": retried with backoff
-  ServiceFailure,                        ///< "InternalFailure", "ServiceUnavailable" or any 5xx:
-                                         ///< retried with backoff
-  ResourceNotFound,                      ///< 404 "ResourceNotFound": no such template (fleetd's
-                                         ///< code; AWS's is unconfirmed, fact sheet 9.5)
-  InvalidRequest,                        ///< 400 "InvalidRequest" (template not of type
-                                         ///< FLEET_PROVISIONING, or disabled), "InvalidPayload"
-                                         ///< (not a document of the format) or
-                                         ///< "InvalidCertificateSigningRequest": fleetd's codes
-  RejectedOther,                         ///< any other rejection (an unknown 4xx code): not retried
+  InvalidCertificateOwnershipToken = 1,  ///< 400 "InvalidCertificateOwnershipToken": empty,
+                                         ///< unknown, used or expired ownership token
+  InvalidParameters,  ///< 400 "InvalidParameters": a template parameter missing
+                      ///< or unresolvable ("Cannot resolve reference value: …")
+  AccessDenied,       ///< "ACCESS_DENIED" (pre-provisioning hook refused, failed
+                      ///< or timed out) or any other 401/403
+  ResourceConflict,   ///< "ResourceConflictsException" (template OverrideSettings
+                      ///< FAIL met an existing resource)
+  Throttled,          ///< 429, or "ThrottlingException": retried with backoff
+  ServiceFailure,     ///< "InternalFailure", "ServiceUnavailable" or any 5xx:
+                      ///< retried with backoff
+  ResourceNotFound,   ///< 404 "ResourceNotFound": no such template (fleetd's
+                      ///< code; AWS's is unconfirmed, fact sheet 9.5)
+  InvalidRequest,     ///< 400 "InvalidRequest" (template not of type
+                      ///< FLEET_PROVISIONING, or disabled), "InvalidPayload"
+                      ///< (not a document of the format) or
+                      ///< "InvalidCertificateSigningRequest": fleetd's codes
+  RejectedOther,      ///< any other rejection (an unknown 4xx code): not retried
 
   // --- The reply could not be used. -----------------------------------------------------------
-  MalformedReply = 30,   ///< not a JSON/CBOR object of the expected shape, a field of the wrong
-                         ///< type, a required field missing or empty, a certificate id that is
-                         ///< not 64 hex digits
-  ReplyTooLarge,         ///< the reply does not fit the caller's reply buffer
+  MalformedReply = 30,  ///< not a JSON/CBOR object of the expected shape, a field of the wrong
+                        ///< type, a required field missing or empty, a certificate id that is
+                        ///< not 64 hex digits
+  ReplyTooLarge,        ///< the reply does not fit the caller's reply buffer
 
   // --- Caller errors (pure part). -------------------------------------------------------------
-  BufferTooSmall = 40,   ///< the caller's buffer cannot hold the topic or document
-  InvalidArgument,       ///< a template name that is empty, longer than 36 bytes or not
-                         ///< `[a-zA-Z0-9:_-]+`; too many parameters; a field out of range
-  TopicMismatch,         ///< the topic is none of the provisioning reply topics asked about
+  BufferTooSmall = 40,  ///< the caller's buffer cannot hold the topic or document
+  InvalidArgument,      ///< a template name that is empty, longer than 36 bytes or not
+                        ///< `[a-zA-Z0-9:_-]+`; too many parameters; a field out of range
+  TopicMismatch,        ///< the topic is none of the provisioning reply topics asked about
 
   // --- Client (over MQTT and the token). ------------------------------------------------------
-  Timeout = 60,          ///< no reply on …/accepted or …/rejected in time (after every retry)
-  NotConnected,          ///< the MQTT connection is down (or ended during the request)
-  SubscribeFailed,       ///< the broker refused the subscription to the reply topics
-  PublishFailed,         ///< the request could not be published (the MQTT layer's error)
-  Busy,                  ///< a request is already in flight on this channel (one at a time:
-                         ///< fleet provisioning replies carry no clientToken)
-  TokenFailed,           ///< a PKCS#11 call failed (key generation, import, store, destroy)
-  CertificateMismatch,   ///< the certificate received is not for the device's key, or its id is
-                         ///< not the SHA-256 of its DER
-  StateStoreFailed,      ///< the provisioning state could not be read or written
-  StateCorrupted,        ///< the stored provisioning state failed its integrity check
-  AlreadyProvisioned,    ///< a flow was asked of a device that has its identity already
-  CsrFailed,             ///< the CSR could not be made (the token signer failed)
+  Timeout = 60,         ///< no reply on …/accepted or …/rejected in time (after every retry)
+  NotConnected,         ///< the MQTT connection is down (or ended during the request)
+  SubscribeFailed,      ///< the broker refused the subscription to the reply topics
+  PublishFailed,        ///< the request could not be published (the MQTT layer's error)
+  Busy,                 ///< a request is already in flight on this channel (one at a time:
+                        ///< fleet provisioning replies carry no clientToken)
+  TokenFailed,          ///< a PKCS#11 call failed (key generation, import, store, destroy)
+  CertificateMismatch,  ///< the certificate received is not for the device's key, or its id is
+                        ///< not the SHA-256 of its DER
+  StateStoreFailed,     ///< the provisioning state could not be read or written
+  StateCorrupted,       ///< the stored provisioning state failed its integrity check
+  AlreadyProvisioned,   ///< a flow was asked of a device that has its identity already
+  CsrFailed,            ///< the CSR could not be made (the token signer failed)
 };
 
 /// True for rejections and failures that a later attempt may not meet again (Throttled,

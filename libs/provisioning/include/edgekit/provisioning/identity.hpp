@@ -10,7 +10,6 @@
 
 #include <edgekit/pkcs11/client.hpp>
 #include <edgekit/tls/tls.hpp>
-
 #include <string>
 #include <string_view>
 
@@ -33,9 +32,9 @@ struct TokenLocation {
 /// Errors: TokenFailed (no single certificate or private key under `label`, or the token
 /// refused to read), StateStoreFailed (the file could not be written).
 [[nodiscard]] Result<tls::Config, Errc> tls_config_for(pkcs11::Session& session,
-                                                      const TokenLocation& token,
-                                                      std::string_view label,
-                                                      const std::string& ca_file,
-                                                      const std::string& certificate_path);
+                                                       const TokenLocation& token,
+                                                       std::string_view label,
+                                                       const std::string& ca_file,
+                                                       const std::string& certificate_path);
 
 }  // namespace edgekit::provisioning
