@@ -2,8 +2,8 @@
 #include <edgekit/pki/token.hpp>
 
 #include <openssl/bn.h>
-#include <openssl/crypto.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "openssl.hpp"
 
