@@ -111,31 +111,27 @@ auto with_root(Format format, std::span<const std::uint8_t> reply, F&& read) noe
   return read(*root);
 }
 
+// Runs `write(w)` and returns the size of the finished document.
+template <class W, class F>
+Result<std::size_t, Errc> finish_with(W& w, F& write) noexcept {
+  write(w);
+  auto done = w.finish();
+  if (done) return done->size();
+  // The doc writers fail for text that is not UTF-8 (InvalidArgument) or for room (the rest).
+  return fail(done.error().code == doc::Errc::InvalidArgument ? Errc::InvalidArgument
+                                                              : Errc::BufferTooSmall);
+}
+
 // Writes a document with `write(writer)` in `format` into `out`; returns its size.
 template <class F>
 Result<std::size_t, Errc> with_writer(Format format, std::span<std::uint8_t> out,
                                       F&& write) noexcept {
-  doc::Errc error = doc::Errc::Ok;
-  std::size_t size = 0;
   if (format == Format::Json) {
     doc::json::Writer w(std::span<char>(reinterpret_cast<char*>(out.data()), out.size()));
-    write(w);
-    auto done = w.finish();
-    if (done)
-      size = done->size();
-    else
-      error = done.error().code;
-  } else {
-    doc::cbor::Writer w(std::as_writable_bytes(out));
-    write(w);
-    auto done = w.finish();
-    if (done)
-      size = done->size();
-    else
-      error = done.error().code;
+    return finish_with(w, write);
   }
-  if (error == doc::Errc::Ok) return size;
-  return fail(error == doc::Errc::InvalidArgument ? Errc::InvalidArgument : Errc::BufferTooSmall);
+  doc::cbor::Writer w(std::as_writable_bytes(out));
+  return finish_with(w, write);
 }
 
 bool hex_digit(char c) noexcept {
