@@ -526,6 +526,8 @@ void fleetd_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/doc_seeds.cpp: seeds of fuzz_json and fuzz_cbor.
 void doc_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/provisioning_seeds.cpp: seeds of fuzz_provisioning.
+void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz
 
 int main(int argc, char** argv) {
@@ -547,5 +549,6 @@ int main(int argc, char** argv) {
   edgekit::fuzz::fleetd_seeds(write_seed);
   edgekit::fuzz::pki_seeds(write_seed);
   edgekit::fuzz::doc_seeds(write_seed);
+  edgekit::fuzz::provisioning_seeds(write_seed);
   return 0;
 }

@@ -236,6 +236,19 @@ Name from_x509_name(const X509_NAME* name) {
   return out;
 }
 
+Result<PkeyPtr> read_private_key_pem(std::string_view pem) {
+  if (pem.size() > static_cast<std::size_t>(INT32_MAX)) {
+    return fail(make_error(Errc::Malformed, "input too large"));
+  }
+  // A read-only memory BIO over the caller's bytes: no copy of the PEM text is made here.
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  PkeyPtr pkey(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr,
+                                             [](char*, int, int, void*) { return 0; }, nullptr)
+                   : nullptr);
+  if (!pkey) return fail(openssl_error(Errc::Malformed, "no unencrypted PEM private key"));
+  return pkey;
+}
+
 PkeyPtr pkey_of_spki(std::span<const std::uint8_t> spki) {
   if (spki.empty() || spki.size() > static_cast<std::size_t>(INT32_MAX)) return nullptr;
   const unsigned char* p = spki.data();

@@ -74,17 +74,9 @@ Result<SoftwareSigner> make_signer(detail::PkeyPtr pkey, auto construct) {
 }  // namespace
 
 Result<SoftwareSigner> SoftwareSigner::from_pem(std::string_view pem) {
-  if (pem.size() > static_cast<std::size_t>(INT32_MAX)) {
-    return fail(detail::make_error(Errc::Malformed, "input too large"));
-  }
-  detail::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  // No passphrase callback: an encrypted key fails instead of prompting on a terminal.
-  detail::PkeyPtr pkey(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr,
-                                                     [](char*, int, int, void*) { return 0; },
-                                                     nullptr)
-                           : nullptr);
-  if (!pkey) return fail(detail::openssl_error(Errc::Malformed, "no unencrypted PEM private key"));
-  return make_signer(std::move(pkey), [](detail::PkeyPtr k, Bytes spki, KeyAlgorithm a) {
+  auto pkey = detail::read_private_key_pem(pem);
+  if (!pkey) return fail(pkey.error());
+  return make_signer(std::move(*pkey), [](detail::PkeyPtr k, Bytes spki, KeyAlgorithm a) {
     return SoftwareSigner(std::make_unique<Key>(Key{std::move(k)}), std::move(spki), a);
   });
 }

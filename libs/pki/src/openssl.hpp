@@ -93,6 +93,9 @@ Name from_x509_name(const X509_NAME* name);
 
 /// A public key from DER SPKI (the whole input). nullptr for bytes that are none.
 PkeyPtr pkey_of_spki(std::span<const std::uint8_t> spki);
+/// An unencrypted PEM private key (PKCS#8 or traditional). No passphrase callback: an encrypted
+/// key fails instead of prompting on a terminal. Errors: Malformed.
+Result<PkeyPtr> read_private_key_pem(std::string_view pem);
 /// The KeyAlgorithm of an OpenSSL key; nullopt for others.
 std::optional<KeyAlgorithm> key_algorithm_of(const EVP_PKEY* key);
 /// DER SPKI of a key (its public half).

@@ -3,14 +3,18 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "openssl.hpp"
 
@@ -233,6 +237,147 @@ Result<pkcs11::KeyPair> generate_token_key(pkcs11::Session& session, KeyAlgorith
     return fail(token_error(e, std::string("the token refused to generate an ") +
                                    to_string(algorithm) + " key pair"));
   }
+  return out;
+}
+
+namespace {
+
+// A secret's bytes that wipe themselves (OPENSSL_cleanse: a memset the compiler may not drop).
+struct SecretBytes {
+  Bytes bytes;
+  SecretBytes() = default;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+  ~SecretBytes() {
+    if (!bytes.empty()) OPENSSL_cleanse(bytes.data(), bytes.size());
+  }
+};
+
+struct BnClearFree {
+  void operator()(BIGNUM* b) const noexcept { BN_clear_free(b); }
+};
+
+// A key parameter as big-endian bytes (`pad`: at least that many, zero-padded in front: EC
+// private scalars have the field's size). False when the key has no such parameter.
+bool bn_param(const EVP_PKEY* key, const char* name, SecretBytes& out, int pad = 0) {
+  BIGNUM* raw = nullptr;
+  if (EVP_PKEY_get_bn_param(key, name, &raw) != 1) return false;
+  std::unique_ptr<BIGNUM, BnClearFree> bn(raw);
+  const int size = std::max(BN_num_bytes(bn.get()), pad);
+  out.bytes.assign(static_cast<std::size_t>(size), 0);
+  return BN_bn2binpad(bn.get(), out.bytes.data(), size) == size;
+}
+
+Result<CK_OBJECT_HANDLE> create_object(pkcs11::Session& session, std::vector<CK_ATTRIBUTE>& tmpl,
+                                       const char* what) {
+  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  const CK_RV rv =
+      session.functions().C_CreateObject(session.handle(), tmpl.data(), tmpl.size(), &handle);
+  if (rv != CKR_OK) {
+    pkcs11::Error e;
+    e.rv = rv;
+    e.function = "C_CreateObject";
+    return fail(token_error(e, std::string("the token refused to import the ") + what));
+  }
+  return handle;
+}
+
+}  // namespace
+
+Result<pkcs11::KeyPair> import_private_key(pkcs11::Session& session, std::string_view pem,
+                                           std::string_view label,
+                                           std::span<const std::uint8_t> id) {
+  auto key = detail::read_private_key_pem(pem);
+  if (!key) return fail(key.error());
+  const auto algorithm = detail::key_algorithm_of(key->get());
+  if (!algorithm) {
+    return fail(make_error(Errc::UnsupportedKey, "the private key is not one of EC P-256, "
+                                                 "P-384 or RSA 2048/3072/4096"));
+  }
+  CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY, pub_class = CKO_PUBLIC_KEY;
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  auto* label_ptr = const_cast<char*>(label.data());
+  auto* id_ptr = const_cast<std::uint8_t*>(id.data());
+  auto bytes = [](Bytes& b) { return static_cast<void*>(b.data()); };
+  const bool ec = *algorithm == KeyAlgorithm::EcP256 || *algorithm == KeyAlgorithm::EcP384;
+  CK_KEY_TYPE key_type = ec ? CKK_EC : CKK_RSA;
+  // [v2.40 4.9] as generate_token_key: sign only, never leaves the token.
+  std::vector<CK_ATTRIBUTE> priv{
+      {CKA_CLASS, &priv_class, sizeof priv_class}, {CKA_KEY_TYPE, &key_type, sizeof key_type},
+      {CKA_TOKEN, &yes, 1},                        {CKA_PRIVATE, &yes, 1},
+      {CKA_SIGN, &yes, 1},                         {CKA_SENSITIVE, &yes, 1},
+      {CKA_EXTRACTABLE, &no, 1},                   {CKA_LABEL, label_ptr, label.size()},
+      {CKA_ID, id_ptr, id.size()},
+  };
+  std::vector<CK_ATTRIBUTE> pub{
+      {CKA_CLASS, &pub_class, sizeof pub_class}, {CKA_KEY_TYPE, &key_type, sizeof key_type},
+      {CKA_TOKEN, &yes, 1},                      {CKA_PRIVATE, &no, 1},
+      {CKA_VERIFY, &yes, 1},                     {CKA_LABEL, label_ptr, label.size()},
+      {CKA_ID, id_ptr, id.size()},
+  };
+  // Every secret number lives in one of these until the end of the function, then is wiped.
+  SecretBytes d, n, e, p, q, dp, dq, qinv;
+  Bytes ec_params, ec_point;
+  if (ec) {
+    const auto params = *algorithm == KeyAlgorithm::EcP256 ? std::span<const std::uint8_t>(kP256)
+                                                           : std::span<const std::uint8_t>(kP384);
+    ec_params.assign(params.begin(), params.end());
+    const int field = *algorithm == KeyAlgorithm::EcP256 ? 32 : 48;
+    std::size_t point_len = 0;
+    if (!bn_param(key->get(), OSSL_PKEY_PARAM_PRIV_KEY, d, field) ||
+        EVP_PKEY_get_octet_string_param(key->get(), OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0,
+                                        &point_len) != 1) {
+      return fail(detail::openssl_error(Errc::Malformed, "the EC key has no private or public part"));
+    }
+    Bytes point(point_len);
+    if (EVP_PKEY_get_octet_string_param(key->get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                        point.size(), &point_len) != 1 ||
+        point_len > 127) {
+      return fail(detail::openssl_error(Errc::Malformed, "the EC public point cannot be read"));
+    }
+    // [v2.40 2.3.3] CKA_EC_POINT is the DER OCTET STRING around the point (short form length:
+    // an uncompressed P-384 point is 97 bytes).
+    ec_point = {0x04, static_cast<std::uint8_t>(point_len)};
+    ec_point.insert(ec_point.end(), point.begin(), point.begin() + point_len);
+    priv.push_back({CKA_EC_PARAMS, bytes(ec_params), ec_params.size()});
+    priv.push_back({CKA_VALUE, bytes(d.bytes), d.bytes.size()});
+    pub.push_back({CKA_EC_PARAMS, bytes(ec_params), ec_params.size()});
+    pub.push_back({CKA_EC_POINT, bytes(ec_point), ec_point.size()});
+  } else {
+    if (!bn_param(key->get(), OSSL_PKEY_PARAM_RSA_N, n) ||
+        !bn_param(key->get(), OSSL_PKEY_PARAM_RSA_E, e) ||
+        !bn_param(key->get(), OSSL_PKEY_PARAM_RSA_D, d)) {
+      return fail(detail::openssl_error(Errc::Malformed, "the RSA key lacks n, e or d"));
+    }
+    priv.push_back({CKA_MODULUS, bytes(n.bytes), n.bytes.size()});
+    priv.push_back({CKA_PUBLIC_EXPONENT, bytes(e.bytes), e.bytes.size()});
+    priv.push_back({CKA_PRIVATE_EXPONENT, bytes(d.bytes), d.bytes.size()});
+    // The CRT parts are optional in PKCS#11 but make signing several times faster.
+    if (bn_param(key->get(), OSSL_PKEY_PARAM_RSA_FACTOR1, p) &&
+        bn_param(key->get(), OSSL_PKEY_PARAM_RSA_FACTOR2, q) &&
+        bn_param(key->get(), OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) &&
+        bn_param(key->get(), OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) &&
+        bn_param(key->get(), OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qinv)) {
+      priv.push_back({CKA_PRIME_1, bytes(p.bytes), p.bytes.size()});
+      priv.push_back({CKA_PRIME_2, bytes(q.bytes), q.bytes.size()});
+      priv.push_back({CKA_EXPONENT_1, bytes(dp.bytes), dp.bytes.size()});
+      priv.push_back({CKA_EXPONENT_2, bytes(dq.bytes), dq.bytes.size()});
+      priv.push_back({CKA_COEFFICIENT, bytes(qinv.bytes), qinv.bytes.size()});
+    }
+    pub.push_back({CKA_MODULUS, bytes(n.bytes), n.bytes.size()});
+    pub.push_back({CKA_PUBLIC_EXPONENT, bytes(e.bytes), e.bytes.size()});
+  }
+  ERR_clear_error();
+  pkcs11::KeyPair out;
+  auto private_key = create_object(session, priv, "private key");
+  if (!private_key) return fail(private_key.error());
+  out.private_key = *private_key;
+  auto public_key = create_object(session, pub, "public key");
+  if (!public_key) {
+    (void)session.destroy(out.private_key);  // never half a pair
+    return fail(public_key.error());
+  }
+  out.public_key = *public_key;
   return out;
 }
 

@@ -249,6 +249,36 @@ TEST_P(PkiOnToken, PublicKeyOfAnEcKeyWithoutItsPublicObject) {
   }
 }
 
+TEST_P(PkiOnToken, ImportedPrivateKeySignsInTheTokenAndCannotBeReadBack) {
+  for (KeyAlgorithm a : {KeyAlgorithm::EcP256, KeyAlgorithm::EcP384, KeyAlgorithm::Rsa2048}) {
+    auto soft = SoftwareSigner::generate(a);
+    ASSERT_TRUE(soft);
+    const std::string label = std::string("imported-") + to_string(a);
+    const Bytes id(label.begin(), label.end());
+    auto kp = import_private_key(*session_, soft->private_key_pem(), label, id);
+    ASSERT_TRUE(kp) << kp.error().message;
+    // Sensitive and not extractable: the value cannot be read back.
+    EXPECT_FALSE(session_->attribute(kp->private_key, CKA_VALUE));
+    EXPECT_FALSE(session_->attribute(kp->private_key, CKA_PRIVATE_EXPONENT));
+    auto extractable = session_->attribute(kp->private_key, CKA_EXTRACTABLE);
+    ASSERT_TRUE(extractable);
+    EXPECT_EQ(extractable->at(0), CK_FALSE);
+    auto signer = TokenSigner::create(*session_, kp->private_key);
+    ASSERT_TRUE(signer) << signer.error().message;
+    EXPECT_TRUE(same_public_key(signer->public_key_der(), soft->public_key_der()));
+    // A CSR signed in the token verifies with the imported key's public half.
+    auto csr = make_csr(*signer, *Name::parse("/CN=imported"));
+    ASSERT_TRUE(csr) << csr.error().message;
+  }
+}
+
+TEST_P(PkiOnToken, ImportRefusesWhatIsNoPrivateKey) {
+  auto kp = import_private_key(*session_, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                               "x", Bytes{1});
+  ASSERT_FALSE(kp);
+  EXPECT_EQ(kp.error().code, Errc::Malformed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modules, PkiOnToken,
                          ::testing::Values(TokenKind::Edgekit, TokenKind::SoftHsm2),
                          [](const auto& p) { return std::string(edgekit::testing::name(p.param)); });

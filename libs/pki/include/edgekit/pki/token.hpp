@@ -35,6 +35,25 @@ Result<pkcs11::KeyPair> generate_token_key(pkcs11::Session& session, KeyAlgorith
                                            std::string_view label,
                                            std::span<const std::uint8_t> id);
 
+/// Imports a private key received in clear (e.g. from AWS IoT's CreateKeysAndCertificate) into
+/// the token, with its public key beside it: the private key CKA_TOKEN, CKA_PRIVATE,
+/// CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN only; the public key CKA_VERIFY (an EC public
+/// key object carries CKA_EC_POINT, so that `token_public_key` and `TokenSigner` find it); both
+/// labelled `label` with CKA_ID `id`. `pem` is an unencrypted PEM private key (PKCS#8 or
+/// traditional), EC P-256/P-384 or RSA 2048/3072/4096. The session must be read/write and
+/// logged in.
+/// Secrets: every copy this function makes (the key's numbers as bytes for the template, the
+/// decoded key) is wiped before it returns (OPENSSL_cleanse; OpenSSL frees private BIGNUMs
+/// with BN_clear_free and reads PEM private keys into its secure heap). `pem` itself is the
+/// caller's to wipe.
+/// If the private key is created and the public one is refused, the private key is destroyed
+/// again: the token never keeps half a pair.
+/// Errors: Malformed (no PEM private key), UnsupportedKey (not one of KeyAlgorithm), Token
+/// (C_CreateObject refused, e.g. a module that does not import private keys).
+Result<pkcs11::KeyPair> import_private_key(pkcs11::Session& session, std::string_view pem,
+                                           std::string_view label,
+                                           std::span<const std::uint8_t> id);
+
 /// Stores `certificate` in the token as a public token object (CKO_CERTIFICATE, CKC_X_509)
 /// with CKA_LABEL `label`, CKA_ID `id` (that of its private key, by PKCS#11 convention), and
 /// CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER (the DER INTEGER, v2.40 4.6.3) and CKA_VALUE.
