@@ -1,0 +1,245 @@
+// Just-in-time registration and provisioning end to end: a real Mosquitto whose device listener
+// trusts fleetd's broker CA folder (capath), edgekit's plugin sending the client certificate,
+// fleetd registering (JITR) or provisioning (JITP) a certificate of a registered CA with
+// auto-registration at its first connection, and the registration events on the broker.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <iostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "secured_broker.hpp"
+
+namespace edgekit::fleetd::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+// A JITP template as AWS's documentation shapes them: the thing is named after the subject's
+// CN, carries its C (country), and gets a policy made from a document (one per distinct document).
+const char* kJitpTemplate = R"({
+  "Parameters": {
+    "AWS::IoT::Certificate::CommonName": {"Type": "String"},
+    "AWS::IoT::Certificate::Country": {"Type": "String"},
+    "AWS::IoT::Certificate::Id": {"Type": "String"}
+  },
+  "Resources": {
+    "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+      "ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+      "AttributePayload": {"country": {"Ref": "AWS::IoT::Certificate::Country"}}}},
+    "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+      "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+    "policy": {"Type": "AWS::IoT::Policy", "Properties": {
+      "PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}\"},{\"Effect\":\"Allow\",\"Action\":[\"iot:Publish\",\"iot:Receive\"],\"Resource\":\"arn:aws:iot:*:*:topic/${iot:Connection.Thing.ThingName}/*\"},{\"Effect\":\"Allow\",\"Action\":\"iot:Subscribe\",\"Resource\":\"arn:aws:iot:*:*:topicfilter/${iot:Connection.Thing.ThingName}/*\"}]}"}}
+  }
+})";
+
+class Jit : public SecuredBroker {
+ protected:
+  Jit() { broker_capath_ = true; }
+
+  // An external CA (the customer's own), registered ACTIVE with auto-registration and, when
+  // `template_name` is given, that JITP template; waits until fleetd has written it into the
+  // broker's CA folder.
+  void register_jit_ca(const std::string& name, bool auto_registration,
+                       const std::string& template_name = "") {
+    jit_ca_ = std::make_unique<testing::TestCa>(pki_, name);
+    ASSERT_TRUE(jit_ca_->ok()) << jit_ca_->error();
+    const CertFacts ca = facts_of(jit_ca_->cert_file());
+    jit_ca_id_ = ca.id;
+    if (!template_name.empty()) {
+      json t{{"templateName", template_name}, {"templateBody", kJitpTemplate}, {"type", "JITP"},
+             {"enabled", true}};
+      auto r = admin("POST", "/admin/v1/provisioning-templates", t.dump());
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 201) << r->body;
+    }
+    const std::size_t written = fleetd_log_count("ca.broker_trust_written");
+    json body{{"caCertificatePem", ca.pem}, {"status", "ACTIVE"},
+              {"autoRegistration", auto_registration}};
+    if (!template_name.empty()) body["registrationTemplate"] = template_name;
+    auto r = admin("POST", "/admin/v1/cas", body.dump());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+    ASSERT_TRUE(fleetd_logged("ca.broker_trust_written", written + 1, 5s));
+  }
+
+  testing::Issued jit_device(const std::string& cn, const std::string& country = "") {
+    testing::CertOptions o;
+    o.common_name = cn;
+    if (!country.empty()) o.subject_fields = {{"C", country}};
+    return jit_ca_->issue("jit-" + cn, o);
+  }
+
+  mqtt::Result<mqtt::ConnAck> connect(Peer& p, const testing::Issued& cert, const std::string& id) {
+    return p.connect_tls(broker_->tls_port(), ca_->cert_file(), cert, id);
+  }
+
+  // A trusted watcher of the registration events.
+  void watch(Peer& w) {
+    ASSERT_NO_FATAL_FAILURE(trusted(w, "jit-watcher"));
+    EXPECT_EQ(w.subscribe("$aws/events/certificates/registered/#"), ReasonCode::GrantedQoS1);
+  }
+
+  void expect_event(const Peer::Message& m, const std::string& cert_id, const char* status) {
+    EXPECT_EQ(m.topic, "$aws/events/certificates/registered/" + jit_ca_id_);
+    auto j = json::parse(m.payload, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << m.payload;
+    EXPECT_EQ(j.value("certificateId", ""), cert_id);
+    EXPECT_EQ(j.value("caCertificateId", ""), jit_ca_id_);
+    EXPECT_EQ(j.value("certificateStatus", ""), status);
+    EXPECT_EQ(j.value("awsAccountId", ""), "000000000000");
+    ASSERT_TRUE(j.contains("timestamp") && j["timestamp"].is_number_integer()) << m.payload;
+    ASSERT_TRUE(j.contains("certificateRegistrationTimestamp") &&
+                j["certificateRegistrationTimestamp"].is_number_integer())
+        << m.payload;
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    EXPECT_LE(std::abs(j["timestamp"].get<std::int64_t>() - now_ms), 60'000);
+    EXPECT_LE(j["certificateRegistrationTimestamp"].get<std::int64_t>(),
+              j["timestamp"].get<std::int64_t>());
+  }
+
+  int status_of(const std::string& path) {
+    auto r = admin("GET", path);
+    return r ? r->status : -1;
+  }
+
+  std::unique_ptr<testing::TestCa> jit_ca_;
+  std::string jit_ca_id_;
+};
+
+TEST_F(Jit, JitpAdmitsTheFirstConnectionAndTheDeviceWorksOnItsThingsTopics) {
+  ASSERT_NO_FATAL_FAILURE(register_jit_ca("acme-ca", true, "jitp"));
+  Peer watcher;
+  ASSERT_NO_FATAL_FAILURE(watch(watcher));
+  const testing::Issued cert = jit_device("jdev-1", "DE");
+  const std::string id = facts_of(cert.cert_file).id;
+
+  Peer device;
+  const auto start = std::chrono::steady_clock::now();
+  auto c = connect(device, cert, "jdev-1");
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  ASSERT_TRUE(c) << mqtt::to_string(c.error());
+  std::cout << "[ measured ] JITP first connect (TLS + register + provision + decide): "
+            << took.count() << " ms\n";
+  EXPECT_EQ(device.subscribe("jdev-1/#"), ReasonCode::GrantedQoS1);
+  EXPECT_EQ(device.publish("jdev-1/telemetry", "21.5"), ReasonCode::Success);
+  device.pump(2s, 1);
+  ASSERT_EQ(device.received.size(), 1u);
+  EXPECT_EQ(device.received[0].topic, "jdev-1/telemetry");
+  // Its policy is the template's: nothing of another thing.
+  EXPECT_EQ(device.subscribe("t1/#"), ReasonCode::NotAuthorized);
+
+  watcher.pump(3s, 1);
+  ASSERT_EQ(watcher.received.size(), 1u);
+  expect_event(watcher.received[0], id, "ACTIVE");
+
+  // The registry: the thing with its attribute, the certificate ACTIVE under the CA, attached.
+  auto thing = admin("GET", "/admin/v1/things/jdev-1");
+  ASSERT_TRUE(thing);
+  ASSERT_EQ(thing->status, 200) << thing->body;
+  EXPECT_NE(thing->body.find("\"country\":\"DE\""), std::string::npos) << thing->body;
+  auto certificate = admin("GET", "/admin/v1/certificates/" + id);
+  ASSERT_TRUE(certificate);
+  EXPECT_NE(certificate->body.find("ACTIVE"), std::string::npos) << certificate->body;
+  EXPECT_NE(certificate->body.find(jit_ca_id_), std::string::npos) << certificate->body;
+  EXPECT_TRUE(fleetd_logged("provisioned just in time", 1, 1s));
+
+  // The next connection is an ordinary one: no new registration, no event.
+  ASSERT_TRUE(device.client().disconnect());
+  Peer again;
+  ASSERT_TRUE(connect(again, cert, "jdev-1"));
+  watcher.pump(500ms, 2);
+  EXPECT_EQ(watcher.received.size(), 1u);
+}
+
+TEST_F(Jit, JitpRefusesASubjectLackingATemplateParameterAndKeepsNothing) {
+  ASSERT_NO_FATAL_FAILURE(register_jit_ca("acme-ca", true, "jitp"));
+  const testing::Issued cert = jit_device("jdev-2");  // no C in the subject
+  const std::string id = facts_of(cert.cert_file).id;
+  Peer device;
+  auto c = connect(device, cert, "jdev-2");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), mqtt::Errc::ConnectionRefused);
+  EXPECT_EQ(device.client().server_reason(), ReasonCode::NotAuthorized);
+  EXPECT_TRUE(fleetd_logged(
+      "Cannot resolve reference value: AWS::IoT::Certificate::Country", 1, 2s));
+  // Rolled back whole: neither the certificate nor the thing exists.
+  EXPECT_EQ(status_of("/admin/v1/certificates/" + id), 404);
+  EXPECT_EQ(status_of("/admin/v1/things/jdev-2"), 404);
+}
+
+TEST_F(Jit, CertificatesOfUnregisteredOrNonAutoRegisteringCasAreRefused) {
+  {
+    // A CA the broker does not trust: the handshake itself fails.
+    testing::TestCa stranger(pki_, "stranger");
+    ASSERT_TRUE(stranger.ok());
+    testing::CertOptions o;
+    o.common_name = "jdev-3";
+    o.subject_fields = {{"C", "DE"}};
+    const testing::Issued cert = stranger.issue("stranger-dev", o);
+    Peer p;
+    EXPECT_FALSE(connect(p, cert, "jdev-3"));
+  }
+  // A registered CA without auto-registration: trusted for TLS, refused by fleetd.
+  ASSERT_NO_FATAL_FAILURE(register_jit_ca("manual-ca", false));
+  const testing::Issued cert = jit_device("jdev-4", "DE");
+  Peer p;
+  auto c = connect(p, cert, "jdev-4");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error(), mqtt::Errc::ConnectionRefused);
+  EXPECT_TRUE(fleetd_logged("no ACTIVE registered CA with auto-registration issued it", 1, 2s));
+  EXPECT_EQ(status_of("/admin/v1/certificates/" + facts_of(cert.cert_file).id), 404);
+}
+
+TEST_F(Jit, JitrRegistersPendingPublishesRefusesAndAdmitsOnceActivated) {
+  ASSERT_NO_FATAL_FAILURE(register_jit_ca("jitr-ca", true));
+  Peer watcher;
+  ASSERT_NO_FATAL_FAILURE(watch(watcher));
+  const testing::Issued cert = jit_device("jdev-5");
+  const std::string id = facts_of(cert.cert_file).id;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    Peer p;
+    auto c = connect(p, cert, "jdev-5");
+    ASSERT_FALSE(c) << attempt;
+    EXPECT_EQ(c.error(), mqtt::Errc::ConnectionRefused);
+    // The event at registration, and again when the still-pending certificate comes back.
+    watcher.pump(3s, static_cast<std::size_t>(attempt));
+    ASSERT_EQ(watcher.received.size(), static_cast<std::size_t>(attempt));
+    expect_event(watcher.received.back(), id, "PENDING_ACTIVATION");
+  }
+  auto described = admin("GET", "/admin/v1/certificates/" + id);
+  ASSERT_TRUE(described);
+  EXPECT_NE(described->body.find("PENDING_ACTIVATION"), std::string::npos) << described->body;
+
+  // The operator (AWS: the customer's rule + Lambda) activates it and gives it a thing.
+  auto a = admin("POST", "/admin/v1/certificates/" + id + "/activate");
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->status, 200) << a->body;
+  auto t = admin("POST", "/admin/v1/things", R"({"thingName":"jdev-5"})");
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->status, 201) << t->body;
+  auto at = admin("PUT", "/admin/v1/things/jdev-5/certificates/" + id);
+  ASSERT_TRUE(at);
+  ASSERT_LT(at->status, 300) << at->body;
+
+  Peer p;
+  auto c = connect(p, cert, "jdev-5");
+  ASSERT_TRUE(c) << mqtt::to_string(c.error());
+  EXPECT_EQ(p.subscribe("jdev-5/#"), ReasonCode::GrantedQoS1);
+  EXPECT_EQ(p.publish("jdev-5/telemetry", "1"), ReasonCode::Success);
+  // An ACTIVE certificate brings no event.
+  watcher.pump(500ms, 3);
+  EXPECT_EQ(watcher.received.size(), 2u);
+}
+
+}  // namespace
+}  // namespace edgekit::fleetd::test
