@@ -4,12 +4,20 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "admin/templates.hpp"
+#include "ca/broker_trust.hpp"
+#include "edgekit/pki/certificate.hpp"
+#include "edgekit/testing/test_pki.hpp"
 #include "provisioning/engine.hpp"
+#include "provisioning/jit.hpp"
 #include "store/store.hpp"
+#include <nlohmann/json.hpp>
 
 namespace edgekit::fleetd::provisioning {
 namespace {
@@ -28,7 +36,12 @@ class Engine : public ::testing::Test {
     fs::create_directories(dir_);
     auto db = open_sqlite({(dir_ / "fleetd.db").string()});
     ASSERT_TRUE(db) << db.error().message;
-    auto s = Store::open(std::move(db.value()), [] { return std::int64_t{1'700'000'000}; });
+    // The real time: just-in-time registration checks certificates issued now.
+    auto s = Store::open(std::move(db.value()), [] {
+      return std::int64_t{std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()};
+    });
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(s.value());
     ok(store_->transact([](Tx& t) -> Res<void> {
@@ -373,6 +386,209 @@ TEST_F(Engine, AThingNameAwsWouldRefuseIsInvalidParameters) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().status_code, 400);
   EXPECT_EQ(r.error().error_code, "InvalidParameters");
+}
+
+
+// Just-in-time registration at store level (the end-to-end tests are fleetd_jit_test).
+class JitRegistration : public Engine {
+ protected:
+  void SetUp() override {
+    Engine::SetUp();
+    ca_ = std::make_unique<testing::TestCa>(dir_.string(), "jit-ca");
+    ASSERT_TRUE(ca_->ok()) << ca_->error();
+    auto info = pki::parse_certificate(file(ca_->cert_file()));
+    ASSERT_TRUE(info);
+    ca_id_ = info->id;
+    ok(store_->transact([&](Tx& t) -> Res<void> {
+      if (auto r = t.register_ca({ca_id_, info->pem(), CaStatus::Active, true, "", 0}); !r) {
+        return fail(r.error());
+      }
+      return {};
+    }));
+  }
+  static std::string file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+  // A device certificate of the CA: its PEM and id.
+  std::pair<std::string, std::string> device(const std::string& cn,
+                                             std::chrono::seconds not_after = std::chrono::hours(24),
+                                             std::vector<std::pair<std::string, std::string>> fields = {}) {
+    testing::CertOptions o;
+    o.common_name = cn;
+    o.not_after = not_after;
+    o.subject_fields = std::move(fields);
+    const std::string pem = file(ca_->issue(cn, o).cert_file);
+    auto info = pki::parse_certificate(pem);
+    EXPECT_TRUE(info);
+    return {pem, info ? info->id : ""};
+  }
+  JitOutcome jit(const std::string& pem, const std::string& id) {
+    std::optional<JitOutcome> out;
+    auto r = store_->transact([&](Tx& tx) -> Res<bool> {
+      auto j = register_just_in_time(tx, id, pem, "");
+      if (!j) return fail(j.error());
+      out = j.value();
+      if (j->roll_back) return fail(Errc::Conflict, "rolled back");
+      return true;
+    });
+    EXPECT_TRUE(out) << (r ? "" : r.error().message);
+    return out.value_or(JitOutcome{});
+  }
+  void set_template(const std::string& body, bool enabled, const std::string& type = "JITP") {
+    ok(store_->transact([&](Tx& t) -> Res<void> {
+      ProvisioningTemplate tmpl;
+      tmpl.name = "jitp";
+      tmpl.body = body;
+      tmpl.type = type;
+      tmpl.enabled = enabled;
+      if (auto r = t.create_template(tmpl); !r) return fail(r.error());
+      auto ca = t.get_ca(ca_id_);
+      if (!ca) return fail(ca.error());
+      ca->registration_template = "jitp";
+      if (auto r = t.update_ca(ca.value()); !r) return fail(r.error());
+      return {};
+    }));
+  }
+  bool registered(const std::string& id) {
+    return static_cast<bool>(store_->transact([&](Tx& t) { return t.get_certificate(id); }));
+  }
+
+  std::unique_ptr<testing::TestCa> ca_;
+  std::string ca_id_;
+};
+
+const char* kJitp = R"({"Parameters":{"AWS::IoT::Certificate::CommonName":{"Type":"String"},
+    "AWS::IoT::Certificate::SerialNumber":{"Type":"String"}},
+  "Resources":{
+    "thing":{"Type":"AWS::IoT::Thing","Properties":{
+      "ThingName":{"Ref":"AWS::IoT::Certificate::CommonName"},
+      "AttributePayload":{"serial":{"Ref":"AWS::IoT::Certificate::SerialNumber"}}}},
+    "certificate":{"Type":"AWS::IoT::Certificate","Properties":{
+      "CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":"ACTIVE"}}}})";
+
+TEST_F(JitRegistration, WithoutATemplateRegistersPendingActivationWithAnEvent) {
+  auto [pem, id] = device("d1");
+  const JitOutcome o = jit(pem, id);
+  ASSERT_TRUE(o.registered) << o.reason;
+  EXPECT_FALSE(o.provisioned);
+  ASSERT_TRUE(o.event);
+  EXPECT_EQ(o.event->certificate_id, id);
+  EXPECT_EQ(o.event->ca_certificate_id, ca_id_);
+  EXPECT_EQ(o.event->status, CertificateStatus::PendingActivation);
+  const Certificate c = read([&](Tx& t) { return t.get_certificate(id); });
+  EXPECT_EQ(c.status, CertificateStatus::PendingActivation);
+  EXPECT_EQ(c.ca_id, ca_id_);
+  EXPECT_EQ(registration_topic(*o.event), "$aws/events/certificates/registered/" + ca_id_);
+  const auto j = nlohmann::json::parse(registration_json(*o.event, 1'234'000));
+  EXPECT_EQ(j["certificateId"], id);
+  EXPECT_EQ(j["caCertificateId"], ca_id_);
+  EXPECT_EQ(j["timestamp"], 1'234'000);
+  EXPECT_EQ(j["certificateStatus"], "PENDING_ACTIVATION");
+  EXPECT_EQ(j["awsAccountId"], "000000000000");
+  EXPECT_EQ(j["certificateRegistrationTimestamp"], c.created_at * 1000);
+  EXPECT_EQ(j.size(), 6u);
+}
+
+TEST_F(JitRegistration, WithAJitpTemplateProvisionsFromTheSubject) {
+  set_template(kJitp, true);
+  auto [pem, id] = device("d2", std::chrono::hours(24), {{"serialNumber", "SN-9"}});
+  const JitOutcome o = jit(pem, id);
+  ASSERT_TRUE(o.registered) << o.reason;
+  ASSERT_TRUE(o.provisioned);
+  EXPECT_EQ(o.provisioned->thing_name, "d2");
+  EXPECT_EQ(o.event->status, CertificateStatus::Active);
+  EXPECT_EQ(thing("d2").attributes.at("serial"), "SN-9");
+  EXPECT_EQ(read([&](Tx& t) { return t.get_certificate(id); }).status, CertificateStatus::Active);
+}
+
+TEST_F(JitRegistration, ARejectedTemplateRunIsRolledBackWithItsReason) {
+  set_template(kJitp, true);
+  auto [pem, id] = device("d3");  // no serialNumber in the subject
+  const JitOutcome o = jit(pem, id);
+  EXPECT_FALSE(o.registered);
+  EXPECT_TRUE(o.roll_back);
+  EXPECT_NE(o.reason.find("Cannot resolve reference value: AWS::IoT::Certificate::SerialNumber"),
+            std::string::npos)
+      << o.reason;
+  EXPECT_FALSE(registered(id));
+  EXPECT_FALSE(thing_exists("d3"));
+}
+
+TEST_F(JitRegistration, RefusesWithoutWritingWhatItCannotTrust) {
+  auto [pem, id] = device("d4");
+  // The PEM of another certificate than the one presented.
+  auto [other_pem, other_id] = device("d5");
+  JitOutcome o = jit(other_pem, id);
+  EXPECT_FALSE(o.registered);
+  EXPECT_NE(o.reason.find("another certificate"), std::string::npos) << o.reason;
+  // No PEM at all: simply unknown.
+  o = jit("", id);
+  EXPECT_FALSE(o.registered);
+  EXPECT_EQ(o.reason, "certificate " + id + " is not registered");
+  // Expired.
+  auto [expired_pem, expired_id] = device("d6", std::chrono::seconds(-60));
+  o = jit(expired_pem, expired_id);
+  EXPECT_FALSE(o.registered);
+  EXPECT_NE(o.reason.find("no ACTIVE registered CA with auto-registration"), std::string::npos);
+  EXPECT_NE(o.reason.find("xpired"), std::string::npos) << o.reason;
+  // A disabled template: refused before anything is written.
+  set_template(kJitp, false);
+  o = jit(pem, id);
+  EXPECT_FALSE(o.registered);
+  EXPECT_NE(o.reason.find("is disabled"), std::string::npos) << o.reason;
+  // The CA deactivated, or without auto-registration.
+  ok(store_->transact([&](Tx& t) -> Res<void> {
+    auto ca = t.get_ca(ca_id_);
+    if (!ca) return fail(ca.error());
+    ca->registration_template.clear();
+    ca->status = CaStatus::Inactive;
+    if (auto r = t.update_ca(ca.value()); !r) return fail(r.error());
+    return {};
+  }));
+  o = jit(pem, id);
+  EXPECT_FALSE(o.registered);
+  ok(store_->transact([&](Tx& t) -> Res<void> {
+    auto ca = t.get_ca(ca_id_);
+    if (!ca) return fail(ca.error());
+    ca->status = CaStatus::Active;
+    ca->auto_registration = false;
+    if (auto r = t.update_ca(ca.value()); !r) return fail(r.error());
+    return {};
+  }));
+  o = jit(pem, id);
+  EXPECT_FALSE(o.registered);
+  for (const auto& c : {id, other_id, expired_id}) EXPECT_FALSE(registered(c));
+}
+
+
+TEST_F(JitRegistration, TheBrokerTrustFolderHoldsTheActiveCasByHashOnly) {
+  const std::string folder = (dir_ / "broker-cas").string();
+  std::ofstream(fs::path(folder).string() + ".keep");  // a file beside it is not touched
+  auto n = ca::write_broker_trust(*store_, folder);
+  ASSERT_TRUE(n) << n.error().message;
+  EXPECT_EQ(n.value(), 1u);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(folder)) names.push_back(e.path().filename().string());
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0].size(), 10u);  // <8 hex digits>.0, as `openssl rehash` names it
+  EXPECT_EQ(names[0].substr(8), ".0");
+  EXPECT_EQ(file((fs::path(folder) / names[0]).string()), file(ca_->cert_file()));
+  EXPECT_EQ(fs::status(folder).permissions() & fs::perms::others_read, fs::perms::others_read);
+  // Deactivated: removed at the next write.
+  ok(store_->transact([&](Tx& t) -> Res<void> {
+    auto ca = t.get_ca(ca_id_);
+    if (!ca) return fail(ca.error());
+    ca->status = CaStatus::Inactive;
+    if (auto r = t.update_ca(ca.value()); !r) return fail(r.error());
+    return {};
+  }));
+  n = ca::write_broker_trust(*store_, folder);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(n.value(), 0u);
+  EXPECT_TRUE(fs::is_empty(folder));
 }
 
 }  // namespace
