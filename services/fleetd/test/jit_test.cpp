@@ -7,11 +7,13 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"
 
 namespace edgekit::fleetd::test {
@@ -239,6 +241,44 @@ TEST_F(Jit, JitrRegistersPendingPublishesRefusesAndAdmitsOnceActivated) {
   // An ACTIVE certificate brings no event.
   watcher.pump(500ms, 3);
   EXPECT_EQ(watcher.received.size(), 2u);
+}
+
+
+// The whole operator flow with the command line: a CA of one's own (`edgekit fleet external-ca`),
+// a JITP template and the CA registered with auto-registration (`edgekit fleet templates` /
+// `cas`), a device certificate issued by that CA — and the device's first connection provisions
+// it.
+TEST_F(Jit, JitpWithTheCommandLinesExternalCa) {
+  const std::string cli = "EDGEKIT_FLEET_TOKEN_FILE=" + (dir_ / "state" / "admin.token").string() +
+                          " " + EDGEKIT_CLI + " fleet --url http://127.0.0.1:" +
+                          std::to_string(admin_port_) + " ";
+  const std::string ca_dir = (dir_ / "acme").string();
+  auto created = testing::run_command(cli + "external-ca create --dir " + ca_dir +
+                                      " --subject '/CN=Acme devices/O=Acme'");
+  ASSERT_EQ(created.code, 0) << created.out;
+  std::ofstream(dir_ / "jitp.json") << kJitpTemplate;
+  auto tmpl = testing::run_command(cli + "templates create jitp --type JITP --enabled --body " +
+                                   (dir_ / "jitp.json").string());
+  ASSERT_EQ(tmpl.code, 0) << tmpl.out;
+  const std::size_t written = fleetd_log_count("ca.broker_trust_written");
+  auto reg = testing::run_command(cli + "cas register --active --auto-registration --template jitp"
+                                        " --pem " + ca_dir + "/ca.crt");
+  ASSERT_EQ(reg.code, 0) << reg.out;
+  ASSERT_TRUE(fleetd_logged("ca.broker_trust_written", written + 1, 5s));
+  testing::Issued cert{(dir_ / "s9.crt").string(), (dir_ / "s9.key").string(), 0};
+  auto issued = testing::run_command(cli + "external-ca issue --dir " + ca_dir + " --new-key " +
+                                     cert.key_file + " --subject /CN=sensor-9/C=DE --out " +
+                                     cert.cert_file);
+  ASSERT_EQ(issued.code, 0) << issued.out;
+
+  Peer device;
+  auto c = connect(device, cert, "sensor-9");
+  ASSERT_TRUE(c) << mqtt::to_string(c.error());
+  EXPECT_EQ(device.subscribe("sensor-9/#"), ReasonCode::GrantedQoS1);
+  EXPECT_EQ(device.publish("sensor-9/telemetry", "7"), ReasonCode::Success);
+  auto thing = admin("GET", "/admin/v1/things/sensor-9");
+  ASSERT_TRUE(thing);
+  EXPECT_NE(thing->body.find("\"country\":\"DE\""), std::string::npos) << thing->body;
 }
 
 }  // namespace
