@@ -4,7 +4,8 @@
 /// HTTP authentication and authorization hooks so that a clustered broker can ask fleetd without
 /// our Mosquitto plugin (docs/fleetd.md, "Decision interface"):
 ///
-///   authenticate: {clientid, username, peerhost, certificate_id}
+///   authenticate: {clientid, username, peerhost, certificate_id, certificate_pem?,
+///                  certificate_chain?}
 ///     -> {result: "allow"|"deny", reason, is_superuser: false, acl: [rules], client_attrs:
 ///         {thing_name, certificate_id}}
 ///   authorize:    {clientid, certificate_id, action: "publish"|"subscribe"|"receive", topic}
@@ -16,7 +17,8 @@
 /// and its policy (the attached policies, or the default thing policy when none is attached)
 /// allows iot:Connect for the client id. The rules returned are that policy resolved for this
 /// connection; the broker applies them to every message (and fleetd answers `authorize` with the
-/// same rules for brokers that ask per message).
+/// same rules for brokers that ask per message). An unknown certificate sent with its PEM may be
+/// registered just in time (provisioning/jit.hpp).
 
 #include <functional>
 #include <string>
