@@ -5,11 +5,19 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <signal.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -279,6 +287,100 @@ TEST_F(Jit, JitpWithTheCommandLinesExternalCa) {
   auto thing = admin("GET", "/admin/v1/things/sensor-9");
   ASSERT_TRUE(thing);
   EXPECT_NE(thing->body.find("\"country\":\"DE\""), std::string::npos) << thing->body;
+}
+
+
+// What fleetd's broker-cas folder relies on, pinned against the installed Mosquitto (2.0.11
+// here): a CA added to `capath` is trusted at the next handshake without a reload; a CA appended
+// to `cafile` is not, even after SIGHUP; a CA removed from `capath` stays trusted until restart.
+// If a Mosquitto upgrade changes one of these, this test says which, and docs/fleetd.md's
+// "Mosquitto 2.0.11 and CA trust" must change with it.
+class MosquittoCaTrust : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("edgekit-catrust-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ / "capath");
+    for (const char* n : {"server-ca", "ca2", "ca3"}) {
+      cas_[n] = std::make_unique<testing::TestCa>(dir_.string(), n);
+      ASSERT_TRUE(cas_[n]->ok()) << cas_[n]->error();
+    }
+    testing::CertOptions server;
+    server.server = true;
+    server.common_name = "localhost";
+    server.dns_names = {"localhost"};
+    server_ = cas_["server-ca"]->issue("server", server);
+    for (const char* n : {"ca2", "ca3"}) {
+      testing::CertOptions o;
+      o.common_name = std::string("dev-") + n;
+      devices_[n] = cas_[n]->issue(o.common_name, o);
+    }
+    cafile_ = (dir_ / "cafile.pem").string();
+    std::filesystem::copy_file(cas_["server-ca"]->cert_file(), cafile_);
+    testing::MosquittoOptions o;
+    o.allow_anonymous = true;
+    testing::MosquittoOptions::TlsListener t;
+    t.cafile = cafile_;
+    t.capath = (dir_ / "capath").string();
+    t.certfile = server_.cert_file;
+    t.keyfile = server_.key_file;
+    t.require_certificate = true;
+    o.tls = t;
+    broker_ = std::make_unique<testing::Mosquitto>(o);
+    ASSERT_TRUE(broker_->start()) << broker_->error();
+  }
+  void TearDown() override {
+    broker_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  bool admitted(const char* ca) {
+    Peer p;
+    return static_cast<bool>(p.connect_tls(broker_->tls_port(), cas_["server-ca"]->cert_file(),
+                                           devices_[ca], std::string("dev-") + ca));
+  }
+  std::string hashed_name(const char* ca) {
+    FILE* f = std::fopen(cas_[ca]->cert_file().c_str(), "r");
+    X509* x = f ? PEM_read_X509(f, nullptr, nullptr, nullptr) : nullptr;
+    if (f) std::fclose(f);
+    char buf[16] = {};
+    if (x) std::snprintf(buf, sizeof buf, "%08lx.0", X509_subject_name_hash(x));
+    X509_free(x);
+    return buf;
+  }
+
+  std::filesystem::path dir_;
+  std::map<std::string, std::unique_ptr<testing::TestCa>> cas_;
+  std::map<std::string, testing::Issued> devices_;
+  testing::Issued server_;
+  std::string cafile_;
+  std::unique_ptr<testing::Mosquitto> broker_;
+};
+
+TEST_F(MosquittoCaTrust, CapathIsReadAtEachHandshakeCafileOnlyAtStart) {
+  EXPECT_FALSE(admitted("ca2"));
+  EXPECT_FALSE(admitted("ca3"));
+  // Added to the folder: trusted from the next handshake, no reload (and the failed lookup
+  // just before was not remembered).
+  const auto in_folder = dir_ / "capath" / hashed_name("ca2");
+  std::filesystem::copy_file(cas_["ca2"]->cert_file(), in_folder);
+  EXPECT_TRUE(admitted("ca2")) << "a CA added to capath was not trusted without a reload";
+  // Appended to the cafile, then SIGHUP: still refused.
+  std::ofstream(cafile_, std::ios::app) << testing::read_text_file(cas_["ca3"]->cert_file());
+  ASSERT_EQ(::kill(broker_->pid(), SIGHUP), 0);
+  for (int i = 0; i < 100 && broker_->log().find("Reloading config") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(broker_->log().find("Reloading config"), std::string::npos) << broker_->log();
+  EXPECT_FALSE(admitted("ca3")) << "this Mosquitto reloads cafile on SIGHUP: docs/fleetd.md's "
+                                   "limit can be relaxed";
+  // Removed from the folder: still trusted (OpenSSL's store keeps what it loaded).
+  std::filesystem::remove(in_folder);
+  EXPECT_TRUE(admitted("ca2")) << "a CA removed from capath is no longer trusted without restart";
+  // A restart reads both afresh.
+  ASSERT_TRUE(broker_->restart()) << broker_->error();
+  EXPECT_FALSE(admitted("ca2"));
+  EXPECT_TRUE(admitted("ca3"));
 }
 
 }  // namespace
