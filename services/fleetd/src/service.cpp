@@ -217,7 +217,10 @@ Exit run_service(const Config& config, Logger& log) {
   // answer before the event goes out.
   hooks.on_registration([&io, &link, &log](const provisioning::RegistrationEvent& e) {
     asio::post(io, [&link, &log, e] {
-      const std::string payload = provisioning::registration_json(e, epoch_now() * 1000);
+      const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+      const std::string payload = provisioning::registration_json(e, now_ms);
       auto sent = link.publish(provisioning::registration_topic(e), mqtt::as_bytes(payload),
                                mqtt::QoS::AtLeastOnce);
       log.log(sent ? LogLevel::Info : LogLevel::Warn,
