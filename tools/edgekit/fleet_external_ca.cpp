@@ -82,7 +82,9 @@ int failed(const char* what, const pki::Error& e) {
   return kFailed;
 }
 
-std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 int run_create(const ExternalCaOptions& o) {
   const fs::path key_file = fs::path(o.dir) / "ca.key";
@@ -125,7 +127,8 @@ int run_create(const ExternalCaOptions& o) {
 
 int run_issue(const ExternalCaOptions& o) {
   if (o.csr.empty() == o.new_key.empty()) {
-    std::fprintf(stderr, "edgekit fleet external-ca issue: give exactly one of --csr and --new-key\n");
+    std::fprintf(stderr,
+                 "edgekit fleet external-ca issue: give exactly one of --csr and --new-key\n");
     return kUsage;
   }
   if (o.days < 1 || o.days > 3650) {

@@ -16,10 +16,9 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"
@@ -63,14 +62,17 @@ class Jit : public SecuredBroker {
     const CertFacts ca = facts_of(jit_ca_->cert_file());
     jit_ca_id_ = ca.id;
     if (!template_name.empty()) {
-      json t{{"templateName", template_name}, {"templateBody", kJitpTemplate}, {"type", "JITP"},
+      json t{{"templateName", template_name},
+             {"templateBody", kJitpTemplate},
+             {"type", "JITP"},
              {"enabled", true}};
       auto r = admin("POST", "/admin/v1/provisioning-templates", t.dump());
       ASSERT_TRUE(r);
       ASSERT_EQ(r->status, 201) << r->body;
     }
     const std::size_t written = fleetd_log_count("ca.broker_trust_written");
-    json body{{"caCertificatePem", ca.pem}, {"status", "ACTIVE"},
+    json body{{"caCertificatePem", ca.pem},
+              {"status", "ACTIVE"},
               {"autoRegistration", auto_registration}};
     if (!template_name.empty()) body["registrationTemplate"] = template_name;
     auto r = admin("POST", "/admin/v1/cas", body.dump());
@@ -186,8 +188,8 @@ TEST_F(Jit, JitpRefusesASubjectLackingATemplateParameterAndKeepsNothing) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error(), mqtt::Errc::ConnectionRefused);
   EXPECT_EQ(device.client().server_reason(), ReasonCode::NotAuthorized);
-  EXPECT_TRUE(fleetd_logged(
-      "Cannot resolve reference value: AWS::IoT::Certificate::Country", 1, 2s));
+  EXPECT_TRUE(
+      fleetd_logged("Cannot resolve reference value: AWS::IoT::Certificate::Country", 1, 2s));
   // Rolled back whole: neither the certificate nor the thing exists.
   EXPECT_EQ(status_of("/admin/v1/certificates/" + id), 404);
   EXPECT_EQ(status_of("/admin/v1/things/jdev-2"), 404);
@@ -257,15 +259,14 @@ TEST_F(Jit, JitrRegistersPendingPublishesRefusesAndAdmitsOnceActivated) {
   EXPECT_EQ(watcher.received.size(), 2u);
 }
 
-
 // The whole operator flow with the command line: a CA of one's own (`edgekit fleet external-ca`),
 // a JITP template and the CA registered with auto-registration (`edgekit fleet templates` /
 // `cas`), a device certificate issued by that CA — and the device's first connection provisions
 // it.
 TEST_F(Jit, JitpWithTheCommandLinesExternalCa) {
   const std::string cli = "EDGEKIT_FLEET_TOKEN_FILE=" + (dir_ / "state" / "admin.token").string() +
-                          " " + EDGEKIT_CLI + " fleet --url http://127.0.0.1:" +
-                          std::to_string(admin_port_) + " ";
+                          " " + EDGEKIT_CLI +
+                          " fleet --url http://127.0.0.1:" + std::to_string(admin_port_) + " ";
   const std::string ca_dir = (dir_ / "acme").string();
   auto created = testing::run_command(cli + "external-ca create --dir " + ca_dir +
                                       " --subject '/CN=Acme devices/O=Acme'");
@@ -275,14 +276,16 @@ TEST_F(Jit, JitpWithTheCommandLinesExternalCa) {
                                    (dir_ / "jitp.json").string());
   ASSERT_EQ(tmpl.code, 0) << tmpl.out;
   const std::size_t written = fleetd_log_count("ca.broker_trust_written");
-  auto reg = testing::run_command(cli + "cas register --active --auto-registration --template jitp"
-                                        " --pem " + ca_dir + "/ca.crt");
+  auto reg = testing::run_command(cli +
+                                  "cas register --active --auto-registration --template jitp"
+                                  " --pem " +
+                                  ca_dir + "/ca.crt");
   ASSERT_EQ(reg.code, 0) << reg.out;
   ASSERT_TRUE(fleetd_logged("ca.broker_trust_written", written + 1, 5s));
   testing::Issued cert{(dir_ / "s9.crt").string(), (dir_ / "s9.key").string(), 0};
-  auto issued = testing::run_command(cli + "external-ca issue --dir " + ca_dir + " --new-key " +
-                                     cert.key_file + " --subject /CN=sensor-9/C=DE --out " +
-                                     cert.cert_file);
+  auto issued =
+      testing::run_command(cli + "external-ca issue --dir " + ca_dir + " --new-key " +
+                           cert.key_file + " --subject /CN=sensor-9/C=DE --out " + cert.cert_file);
   ASSERT_EQ(issued.code, 0) << issued.out;
 
   Peer device;
@@ -295,7 +298,6 @@ TEST_F(Jit, JitpWithTheCommandLinesExternalCa) {
   EXPECT_NE(thing->body.find("\"country\":\"DE\""), std::string::npos) << thing->body;
 }
 
-
 // What fleetd's broker-cas folder relies on, pinned against the installed Mosquitto (2.0.11
 // here): a CA added to `capath` is trusted at the next handshake without a reload; a CA appended
 // to `cafile` is not, even after SIGHUP; a CA removed from `capath` stays trusted until restart.
@@ -304,8 +306,8 @@ TEST_F(Jit, JitpWithTheCommandLinesExternalCa) {
 class MosquittoCaTrust : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("edgekit-catrust-" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("edgekit-catrust-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ / "capath");
     for (const char* n : {"server-ca", "ca2", "ca3"}) {

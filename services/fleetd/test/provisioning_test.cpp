@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -17,7 +18,6 @@
 #include "provisioning/engine.hpp"
 #include "provisioning/jit.hpp"
 #include "store/store.hpp"
-#include <nlohmann/json.hpp>
 
 namespace edgekit::fleetd::provisioning {
 namespace {
@@ -52,7 +52,8 @@ class Engine : public ::testing::Test {
       if (auto r = t.create_certificate(c); !r) return fail(r.error());
       Policy p;
       p.name = "sensor";
-      p.document = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})";
+      p.document =
+          R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})";
       if (auto r = t.create_policy(p); !r) return fail(r.error());
       for (const char* g : {"g1", "g2", "g3"}) {
         if (auto r = t.create_group({g, "", 0}); !r) return fail(r.error());
@@ -132,10 +133,12 @@ std::string fleet(const std::string& thing_props, const std::string& extra = "",
   return R"({"Parameters":{"SerialNumber":{"Type":"String"},
                            "Site":{"Type":"String","Default":"lab"}},)" +
          extra + R"("Resources":{
-    "thing":{"Type":"AWS::IoT::Thing","Properties":{)" + thing_props + "}" +
+    "thing":{"Type":"AWS::IoT::Thing","Properties":{)" +
+         thing_props + "}" +
          (overrides.empty() ? "" : R"(,"OverrideSettings":{)" + overrides + "}") + R"(},
     "certificate":{"Type":"AWS::IoT::Certificate","Properties":{
-        "CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":")" + cert_status + R"("}},
+        "CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":")" +
+         cert_status + R"("}},
     "policy":{"Type":"AWS::IoT::Policy","Properties":{"PolicyName":"sensor"}}}})";
 }
 
@@ -159,8 +162,9 @@ TEST_F(Engine, CreatesTheThingActivatesAndAttachesTheCertificateAndThePolicy) {
 }
 
 TEST_F(Engine, ARequestValueWinsOverTheDefault) {
-  auto r = run(fleet(R"("ThingName":{"Ref":"SerialNumber"},"AttributePayload":{"site":{"Ref":"Site"}})"),
-               {{"SerialNumber", "s1"}, {"Site", "roof"}});
+  auto r =
+      run(fleet(R"("ThingName":{"Ref":"SerialNumber"},"AttributePayload":{"site":{"Ref":"Site"}})"),
+          {{"SerialNumber", "s1"}, {"Site", "roof"}});
   ASSERT_TRUE(r) << r.error().error_message;
   EXPECT_EQ(thing("s1").attributes.at("site"), "roof");
 }
@@ -204,8 +208,8 @@ TEST_F(Engine, ASubjectLackingATemplateParameterFailsTheRun) {
                                        {"Ref":"AWS::IoT::Certificate::SerialNumber"}]]}}},
       "certificate":{"Type":"AWS::IoT::Certificate","Properties":{
         "CertificateId":{"Ref":"AWS::IoT::Certificate::Id"}}}}})";
-  auto r = run(body, {{"AWS::IoT::Certificate::SerialNumber", "1"}}, {{"CommonName", "dev"}},
-               "JITP");
+  auto r =
+      run(body, {{"AWS::IoT::Certificate::SerialNumber", "1"}}, {{"CommonName", "dev"}}, "JITP");
   expect_rejected(r, 400, "InvalidParameters",
                   "Cannot resolve reference value: AWS::IoT::Certificate::SerialNumber");
   EXPECT_FALSE(thing_exists("dev-1"));
@@ -234,10 +238,11 @@ TEST_F(Engine, FnJoinSelectSplitFindInMapAndSubResolve) {
   ASSERT_TRUE(r) << r.error().error_message;
   EXPECT_EQ(r->thing_name, "dev-9");
   const std::map<std::string, std::string> want{
-      {"join", "a/lab/c"},      {"select", "y"},         {"selectText", "r"},
-      {"split", "a+b++c"},      {"map", "eu"},           {"mapNumber", "3"},
-      {"mapBool", "true"},      {"sub", "lab/" + kCert + "/${Literal}"},
-      {"subList", "lab-7"},     {"literal", "plain"}};
+      {"join", "a/lab/c"},  {"select", "y"},
+      {"selectText", "r"},  {"split", "a+b++c"},
+      {"map", "eu"},        {"mapNumber", "3"},
+      {"mapBool", "true"},  {"sub", "lab/" + kCert + "/${Literal}"},
+      {"subList", "lab-7"}, {"literal", "plain"}};
   EXPECT_EQ(r->device_configuration, want);
 }
 
@@ -248,8 +253,7 @@ TEST_F(Engine, IntrinsicsThatCannotResolveAreInvalidParameters) {
   };
   expect_rejected(run(with_config(R"({"Fn::Select":[3,["a","b"]]})")), 400, "InvalidParameters",
                   "DeviceConfiguration.v.Fn::Select: index 3 is beyond the list's 2 items");
-  expect_rejected(run(with_config(R"({"Fn::FindInMap":["M","a","zz"]})")), 400,
-                  "InvalidParameters",
+  expect_rejected(run(with_config(R"({"Fn::FindInMap":["M","a","zz"]})")), 400, "InvalidParameters",
                   "DeviceConfiguration.v.Fn::FindInMap: no value in Mappings for M/a/zz");
   expect_rejected(run(with_config(R"({"Fn::Sub":"${Nope}"})")), 400, "InvalidParameters",
                   "Cannot resolve reference value: Nope");
@@ -272,10 +276,10 @@ class EngineOverride : public Engine {
   }
   Outcome<Provisioned> run_with(const std::string& setting) {
     const std::string overrides =
-        setting.empty() ? ""
-                        : R"("AttributePayload":")" + setting + R"(","ThingGroups":")" +
-                              setting + R"(")" +
-                              (setting == "MERGE" ? "" : R"(,"ThingTypeName":")" + setting + "\"");
+        setting.empty()
+            ? ""
+            : R"("AttributePayload":")" + setting + R"(","ThingGroups":")" + setting + R"(")" +
+                  (setting == "MERGE" ? "" : R"(,"ThingTypeName":")" + setting + "\"");
     return run(fleet(R"("ThingName":"dev","AttributePayload":{"b":"3","c":"4"},
                         "ThingTypeName":"new","ThingGroups":["g2"])",
                      "", overrides));
@@ -336,7 +340,8 @@ TEST_F(Engine, InactiveStatusAndAPolicyDocumentNamedByItsHash) {
   const std::string doc =
       R"({\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]})";
   std::string body = fleet(R"("ThingName":"d1")", "", "", "INACTIVE");
-  body.replace(body.find(R"("PolicyName":"sensor")"), std::string(R"("PolicyName":"sensor")").size(),
+  body.replace(body.find(R"("PolicyName":"sensor")"),
+               std::string(R"("PolicyName":"sensor")").size(),
                R"("PolicyDocument":")" + doc + "\"");
   auto r = run(body);
   ASSERT_TRUE(r) << r.error().error_message;
@@ -374,7 +379,8 @@ TEST_F(Engine, RefusesAnotherCertificateAMissingGroupOrPolicyAndARevokedCertific
   ASSERT_FALSE(p);
   EXPECT_EQ(p.error().error_code, "InvalidParameters");
   EXPECT_FALSE(thing_exists("d"));
-  ok(store_->transact([](Tx& t) { return t.set_certificate_status(kCert, CertificateStatus::Revoked); }));
+  ok(store_->transact(
+      [](Tx& t) { return t.set_certificate_status(kCert, CertificateStatus::Revoked); }));
   auto revoked = run(fleet(R"("ThingName":"d")"));
   ASSERT_FALSE(revoked);
   EXPECT_EQ(revoked.error().status_code, 409);
@@ -387,7 +393,6 @@ TEST_F(Engine, AThingNameAwsWouldRefuseIsInvalidParameters) {
   EXPECT_EQ(r.error().status_code, 400);
   EXPECT_EQ(r.error().error_code, "InvalidParameters");
 }
-
 
 // Just-in-time registration at store level (the end-to-end tests are fleetd_jit_test).
 class JitRegistration : public Engine {
@@ -413,9 +418,9 @@ class JitRegistration : public Engine {
     return s.str();
   }
   // A device certificate of the CA: its PEM and id.
-  std::pair<std::string, std::string> device(const std::string& cn,
-                                             std::chrono::seconds not_after = std::chrono::hours(24),
-                                             std::vector<std::pair<std::string, std::string>> fields = {}) {
+  std::pair<std::string, std::string> device(
+      const std::string& cn, std::chrono::seconds not_after = std::chrono::hours(24),
+      std::vector<std::pair<std::string, std::string>> fields = {}) {
     testing::CertOptions o;
     o.common_name = cn;
     o.not_after = not_after;
@@ -563,7 +568,6 @@ TEST_F(JitRegistration, RefusesWithoutWritingWhatItCannotTrust) {
   for (const auto& c : {id, other_id, expired_id}) EXPECT_FALSE(registered(c));
 }
 
-
 TEST_F(JitRegistration, TheBrokerTrustFolderHoldsTheActiveCasByHashOnly) {
   const std::string folder = (dir_ / "broker-cas").string();
   std::ofstream(fs::path(folder).string() + ".keep");  // a file beside it is not touched
@@ -571,7 +575,8 @@ TEST_F(JitRegistration, TheBrokerTrustFolderHoldsTheActiveCasByHashOnly) {
   ASSERT_TRUE(n) << n.error().message;
   EXPECT_EQ(n.value(), 1u);
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(folder)) names.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(folder))
+    names.push_back(e.path().filename().string());
   ASSERT_EQ(names.size(), 1u);
   EXPECT_EQ(names[0].size(), 10u);  // <8 hex digits>.0, as `openssl rehash` names it
   EXPECT_EQ(names[0].substr(8), ".0");

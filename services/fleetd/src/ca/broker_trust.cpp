@@ -74,7 +74,8 @@ Res<std::size_t> write_broker_trust(Store& store, const std::string& dir) {
       if (!out) return fail(Errc::Internal, "cannot write " + beside.string());
     }
     fs::rename(beside, target, ec);
-    if (ec) return fail(Errc::Internal, "cannot rename to " + target.string() + ": " + ec.message());
+    if (ec)
+      return fail(Errc::Internal, "cannot rename to " + target.string() + ": " + ec.message());
   }
   static const std::regex kHashed("[0-9a-f]{8}\\.[0-9]+");
   for (const auto& entry : fs::directory_iterator(dir, ec)) {

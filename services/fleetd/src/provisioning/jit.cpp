@@ -1,7 +1,6 @@
 #include "provisioning/jit.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <vector>
 
 #include "edgekit/pki/certificate.hpp"
@@ -92,7 +91,8 @@ Res<JitOutcome> register_just_in_time(Tx& tx, const std::string& certificate_id,
   const std::string unknown = "certificate " + certificate_id + " is not registered";
   if (pem.empty()) return not_registered(unknown);
   auto cert = pki::parse_certificate(pem);
-  if (!cert) return not_registered(unknown + " (its PEM is unreadable: " + cert.error().message + ")");
+  if (!cert)
+    return not_registered(unknown + " (its PEM is unreadable: " + cert.error().message + ")");
   if (cert->id != certificate_id) {
     return not_registered(unknown + " (the PEM sent is another certificate)");
   }
@@ -104,7 +104,8 @@ Res<JitOutcome> register_just_in_time(Tx& tx, const std::string& certificate_id,
   auto issuer = find_issuer(tx, cert.value(), intermediates);
   if (!issuer) return fail(issuer.error());
   if (!issuer->ca) {
-    return not_registered(unknown + ", and no ACTIVE registered CA with auto-registration issued it" +
+    return not_registered(unknown +
+                          ", and no ACTIVE registered CA with auto-registration issued it" +
                           (issuer->why_not.empty() ? "" : " (" + issuer->why_not + ")"));
   }
   const CaRecord& ca = *issuer->ca;
@@ -115,13 +116,12 @@ Res<JitOutcome> register_just_in_time(Tx& tx, const std::string& certificate_id,
     auto t = tx.get_template(ca.registration_template);
     if (!t) {
       if (t.error().code != Errc::NotFound) return fail(t.error());
-      return not_registered("the registration template '" + ca.registration_template +
-                            "' of CA " + ca.id + " does not exist");
+      return not_registered("the registration template '" + ca.registration_template + "' of CA " +
+                            ca.id + " does not exist");
     }
     if (!t->enabled || t->type != "JITP") {
-      return not_registered("the registration template '" + ca.registration_template +
-                            "' of CA " + ca.id + " is " +
-                            (!t->enabled ? "disabled" : "not a JITP template"));
+      return not_registered("the registration template '" + ca.registration_template + "' of CA " +
+                            ca.id + " is " + (!t->enabled ? "disabled" : "not a JITP template"));
     }
     tmpl = std::move(t.value());
   }
@@ -143,7 +143,8 @@ Res<JitOutcome> register_just_in_time(Tx& tx, const std::string& certificate_id,
                                 created->created_at};
   if (!tmpl) return out;
 
-  auto run = run_template(tx, *tmpl, {}, CertificateContext{record.id, subject_parameters(cert->subject)});
+  auto run =
+      run_template(tx, *tmpl, {}, CertificateContext{record.id, subject_parameters(cert->subject)});
   if (!run) {
     const Rejection& r = run.error();
     if (r.store_error && r.store_error->code == Errc::Busy) return fail(*r.store_error);

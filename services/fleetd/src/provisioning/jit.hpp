@@ -52,8 +52,8 @@ struct JitOutcome {
   /// The template wrote part of a run and then refused: the caller must roll `tx` back.
   bool roll_back = false;
   std::string reason;
-  std::optional<RegistrationEvent> event;   ///< to publish once `tx` is committed
-  std::optional<Provisioned> provisioned;   ///< JITP only
+  std::optional<RegistrationEvent> event;  ///< to publish once `tx` is committed
+  std::optional<Provisioned> provisioned;  ///< JITP only
 };
 
 /// Registers `pem` (whose SHA-256 must be `certificate_id`: the certificate the device
@@ -64,7 +64,6 @@ struct JitOutcome {
 /// of its parameters: "Cannot resolve reference value: AWS::IoT::Certificate::..."). Errors: the
 /// store's (Busy: the caller's transaction may be rerun).
 [[nodiscard]] Res<JitOutcome> register_just_in_time(Tx& tx, const std::string& certificate_id,
-                                                    std::string_view pem,
-                                                    std::string_view chain);
+                                                    std::string_view pem, std::string_view chain);
 
 }  // namespace edgekit::fleetd::provisioning
