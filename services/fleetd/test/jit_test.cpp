@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -389,6 +390,40 @@ TEST_F(MosquittoCaTrust, CapathIsReadAtEachHandshakeCafileOnlyAtStart) {
   ASSERT_TRUE(broker_->restart()) << broker_->error();
   EXPECT_FALSE(admitted("ca2"));
   EXPECT_TRUE(admitted("ca3"));
+}
+
+// With fleetd's own CA the broker folder holds its root and issuing CA too (they are registered
+// CA records), so `capath` alone serves fleetd's devices and the registered external CAs.
+class JitOwnCa : public Jit {
+ protected:
+  JitOwnCa() { own_ca_ = true; }
+};
+
+TEST_F(JitOwnCa, TheBrokerFolderHoldsFleetdsOwnChainAndTheRegisteredCas) {
+  ASSERT_TRUE(fleetd_logged("ca.broker_trust_written", 1, 5s));
+  std::set<std::string> in_folder;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ / "state" / "broker-cas")) {
+    in_folder.insert(testing::read_text_file(e.path().string()));
+  }
+  const std::string ca_dir = (dir_ / "state" / "ca").string();
+  EXPECT_EQ(in_folder.size(), 3u);  // the test CA, fleetd's root and issuing CA
+  EXPECT_EQ(in_folder.count(facts_of(ca_dir + "/root.pem").pem), 1u);
+  EXPECT_EQ(in_folder.count(facts_of(ca_dir + "/issuing.pem").pem), 1u);
+  EXPECT_EQ(in_folder.count(facts_of(ca_->cert_file()).pem), 1u);
+  // A CA registered later is added; deactivated, it is removed from the folder.
+  ASSERT_NO_FATAL_FAILURE(register_jit_ca("later-ca", true));
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator(dir_ / "state" / "broker-cas")) {
+    ++files;
+  }
+  EXPECT_EQ(files, 4u);
+  const std::size_t written = fleetd_log_count("ca.broker_trust_written");
+  auto d = admin("POST", "/admin/v1/cas/" + jit_ca_id_ + "/deactivate");
+  ASSERT_TRUE(d);
+  ASSERT_EQ(d->status, 200) << d->body;
+  ASSERT_TRUE(fleetd_logged("ca.broker_trust_written", written + 1, 5s));
+  EXPECT_TRUE(fleetd_logged("cas=3", 2, 1s));
 }
 
 }  // namespace
