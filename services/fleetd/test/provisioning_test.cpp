@@ -18,6 +18,7 @@
 #include "provisioning/engine.hpp"
 #include "provisioning/jit.hpp"
 #include "store/store.hpp"
+#include "store_backends.hpp"
 
 namespace edgekit::fleetd::provisioning {
 namespace {
@@ -26,15 +27,28 @@ namespace fs = std::filesystem;
 
 const std::string kCert(64, 'c');
 
-class Engine : public ::testing::Test {
+using test::Backend;
+
+// Every test runs on both stores: the engine uses only `Tx`, but PostgreSQL's SERIALIZABLE
+// transactions and its types are where a difference would show.
+class Engine : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
+    static int counter = 0;
+    ++counter;
     dir_ = fs::temp_directory_path() /
-           ("edgekit-provisioning-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           ("edgekit-provisioning-" + std::to_string(::getpid()) + "-" + std::to_string(counter));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    auto db = open_sqlite({(dir_ / "fleetd.db").string()});
+    Res<std::unique_ptr<Db>> db = fail(Errc::Internal, "no backend");
+    if (GetParam() == Backend::Postgres) {
+      auto made = test::new_postgres_database("p" + std::to_string(::getpid()) + "_" +
+                                              std::to_string(counter));
+      ASSERT_TRUE(made) << made.error().message;
+      db = open_postgres({made.value()});
+    } else {
+      db = open_sqlite({(dir_ / "fleetd.db").string()});
+    }
     ASSERT_TRUE(db) << db.error().message;
     // The real time: just-in-time registration checks certificates issued now.
     auto s = Store::open(std::move(db.value()), [] {
@@ -142,7 +156,7 @@ std::string fleet(const std::string& thing_props, const std::string& extra = "",
     "policy":{"Type":"AWS::IoT::Policy","Properties":{"PolicyName":"sensor"}}}})";
 }
 
-TEST_F(Engine, CreatesTheThingActivatesAndAttachesTheCertificateAndThePolicy) {
+TEST_P(Engine, CreatesTheThingActivatesAndAttachesTheCertificateAndThePolicy) {
   auto r = run(fleet(R"("ThingName":{"Ref":"SerialNumber"},
                         "AttributePayload":{"site":{"Ref":"Site"},"version":"v1"},
                         "ThingTypeName":"thermometer","ThingGroups":["g1","g2"])"),
@@ -161,7 +175,7 @@ TEST_F(Engine, CreatesTheThingActivatesAndAttachesTheCertificateAndThePolicy) {
   EXPECT_EQ(read([](Tx& tx) { return tx.policies_of(kCert); }), std::vector<std::string>{"sensor"});
 }
 
-TEST_F(Engine, ARequestValueWinsOverTheDefault) {
+TEST_P(Engine, ARequestValueWinsOverTheDefault) {
   auto r =
       run(fleet(R"("ThingName":{"Ref":"SerialNumber"},"AttributePayload":{"site":{"Ref":"Site"}})"),
           {{"SerialNumber", "s1"}, {"Site", "roof"}});
@@ -169,13 +183,13 @@ TEST_F(Engine, ARequestValueWinsOverTheDefault) {
   EXPECT_EQ(thing("s1").attributes.at("site"), "roof");
 }
 
-TEST_F(Engine, AMissingParameterWithoutDefaultIsInvalidParametersAndLeavesNothing) {
+TEST_P(Engine, AMissingParameterWithoutDefaultIsInvalidParametersAndLeavesNothing) {
   auto r = run(fleet(R"("ThingName":{"Ref":"SerialNumber"})"), {{"Other", "x"}});
   expect_rejected(r, 400, "InvalidParameters", "Cannot resolve reference value: SerialNumber");
   EXPECT_EQ(cert_status(), CertificateStatus::PendingActivation);
 }
 
-TEST_F(Engine, CertificatePseudoParametersComeFromTheSubjectNeverFromTheRequest) {
+TEST_P(Engine, CertificatePseudoParametersComeFromTheSubjectNeverFromTheRequest) {
   const std::string body = R"({"Parameters":{
       "AWS::IoT::Certificate::CommonName":{"Type":"String"},
       "AWS::IoT::Certificate::Country":{"Type":"String"},
@@ -198,7 +212,7 @@ TEST_F(Engine, CertificatePseudoParametersComeFromTheSubjectNeverFromTheRequest)
             (Attributes{{"country", "DE"}, {"org", "none"}, {"id", kCert}}));
 }
 
-TEST_F(Engine, ASubjectLackingATemplateParameterFailsTheRun) {
+TEST_P(Engine, ASubjectLackingATemplateParameterFailsTheRun) {
   const std::string body = R"({"Parameters":{
       "AWS::IoT::Certificate::CommonName":{"Type":"String"},
       "AWS::IoT::Certificate::SerialNumber":{"Type":"String"}},
@@ -220,7 +234,7 @@ TEST_F(Engine, ASubjectLackingATemplateParameterFailsTheRun) {
   EXPECT_EQ(cert_status(), CertificateStatus::Active);
 }
 
-TEST_F(Engine, FnJoinSelectSplitFindInMapAndSubResolve) {
+TEST_P(Engine, FnJoinSelectSplitFindInMapAndSubResolve) {
   const std::string mappings = R"("Mappings":{"Sites":{"lab":{"Region":"eu","Floor":3,"Ok":true}}},
     "DeviceConfiguration":{
       "join":{"Fn::Join":["/",["a",{"Ref":"Site"},"c"]]},
@@ -246,7 +260,7 @@ TEST_F(Engine, FnJoinSelectSplitFindInMapAndSubResolve) {
   EXPECT_EQ(r->device_configuration, want);
 }
 
-TEST_F(Engine, IntrinsicsThatCannotResolveAreInvalidParameters) {
+TEST_P(Engine, IntrinsicsThatCannotResolveAreInvalidParameters) {
   const auto with_config = [](const std::string& value) {
     return fleet(R"("ThingName":"x")",
                  R"("Mappings":{"M":{"a":{"b":"c"}}},"DeviceConfiguration":{"v":)" + value + "},");
@@ -286,7 +300,7 @@ class EngineOverride : public Engine {
   }
 };
 
-TEST_F(EngineOverride, WithoutSettingsOrDoNothingTheThingStaysAsItIs) {
+TEST_P(EngineOverride, WithoutSettingsOrDoNothingTheThingStaysAsItIs) {
   for (const char* setting : {"", "DO_NOTHING"}) {
     auto r = run_with(setting);
     ASSERT_TRUE(r) << r.error().error_message;
@@ -302,7 +316,7 @@ TEST_F(EngineOverride, WithoutSettingsOrDoNothingTheThingStaysAsItIs) {
   EXPECT_EQ(cert_status(), CertificateStatus::Active);
 }
 
-TEST_F(EngineOverride, ReplaceSetsTheTemplatesValues) {
+TEST_P(EngineOverride, ReplaceSetsTheTemplatesValues) {
   auto r = run_with("REPLACE");
   ASSERT_TRUE(r) << r.error().error_message;
   const Thing t = thing("dev");
@@ -311,7 +325,7 @@ TEST_F(EngineOverride, ReplaceSetsTheTemplatesValues) {
   EXPECT_EQ(groups("dev"), std::set<std::string>{"g2"});
 }
 
-TEST_F(EngineOverride, MergeAddsAttributesAndGroups) {
+TEST_P(EngineOverride, MergeAddsAttributesAndGroups) {
   auto r = run_with("MERGE");
   ASSERT_TRUE(r) << r.error().error_message;
   const Thing t = thing("dev");
@@ -320,7 +334,7 @@ TEST_F(EngineOverride, MergeAddsAttributesAndGroups) {
   EXPECT_EQ(groups("dev"), (std::set<std::string>{"g1", "g2"}));
 }
 
-TEST_F(EngineOverride, FailRefusesDifferentValuesAndAcceptsTheSame) {
+TEST_P(EngineOverride, FailRefusesDifferentValuesAndAcceptsTheSame) {
   expect_rejected(run_with("FAIL"), 409, "ResourceConflictsException",
                   "thing 'dev' exists with other attributes");
   EXPECT_EQ(cert_status(), CertificateStatus::PendingActivation);
@@ -336,7 +350,7 @@ TEST_F(EngineOverride, FailRefusesDifferentValuesAndAcceptsTheSame) {
   EXPECT_FALSE(same->thing_created);
 }
 
-TEST_F(Engine, InactiveStatusAndAPolicyDocumentNamedByItsHash) {
+TEST_P(Engine, InactiveStatusAndAPolicyDocumentNamedByItsHash) {
   const std::string doc =
       R"({\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]})";
   std::string body = fleet(R"("ThingName":"d1")", "", "", "INACTIVE");
@@ -361,7 +375,7 @@ TEST_F(Engine, InactiveStatusAndAPolicyDocumentNamedByItsHash) {
   EXPECT_EQ(r2->policies, std::vector<std::string>{name});
 }
 
-TEST_F(Engine, RefusesAnotherCertificateAMissingGroupOrPolicyAndARevokedCertificate) {
+TEST_P(Engine, RefusesAnotherCertificateAMissingGroupOrPolicyAndARevokedCertificate) {
   std::string other = fleet(R"("ThingName":"d")");
   other.replace(other.find(R"({"Ref":"AWS::IoT::Certificate::Id"})"),
                 std::string(R"({"Ref":"AWS::IoT::Certificate::Id"})").size(),
@@ -387,7 +401,7 @@ TEST_F(Engine, RefusesAnotherCertificateAMissingGroupOrPolicyAndARevokedCertific
   EXPECT_FALSE(thing_exists("d"));
 }
 
-TEST_F(Engine, AThingNameAwsWouldRefuseIsInvalidParameters) {
+TEST_P(Engine, AThingNameAwsWouldRefuseIsInvalidParameters) {
   auto r = run(fleet(R"("ThingName":{"Ref":"SerialNumber"})"), {{"SerialNumber", "a b/c"}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().status_code, 400);
@@ -474,7 +488,7 @@ const char* kJitp = R"({"Parameters":{"AWS::IoT::Certificate::CommonName":{"Type
     "certificate":{"Type":"AWS::IoT::Certificate","Properties":{
       "CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":"ACTIVE"}}}})";
 
-TEST_F(JitRegistration, WithoutATemplateRegistersPendingActivationWithAnEvent) {
+TEST_P(JitRegistration, WithoutATemplateRegistersPendingActivationWithAnEvent) {
   auto [pem, id] = device("d1");
   const JitOutcome o = jit(pem, id);
   ASSERT_TRUE(o.registered) << o.reason;
@@ -497,7 +511,7 @@ TEST_F(JitRegistration, WithoutATemplateRegistersPendingActivationWithAnEvent) {
   EXPECT_EQ(j.size(), 6u);
 }
 
-TEST_F(JitRegistration, WithAJitpTemplateProvisionsFromTheSubject) {
+TEST_P(JitRegistration, WithAJitpTemplateProvisionsFromTheSubject) {
   set_template(kJitp, true);
   auto [pem, id] = device("d2", std::chrono::hours(24), {{"serialNumber", "SN-9"}});
   const JitOutcome o = jit(pem, id);
@@ -509,7 +523,7 @@ TEST_F(JitRegistration, WithAJitpTemplateProvisionsFromTheSubject) {
   EXPECT_EQ(read([&](Tx& t) { return t.get_certificate(id); }).status, CertificateStatus::Active);
 }
 
-TEST_F(JitRegistration, ARejectedTemplateRunIsRolledBackWithItsReason) {
+TEST_P(JitRegistration, ARejectedTemplateRunIsRolledBackWithItsReason) {
   set_template(kJitp, true);
   auto [pem, id] = device("d3");  // no serialNumber in the subject
   const JitOutcome o = jit(pem, id);
@@ -522,7 +536,7 @@ TEST_F(JitRegistration, ARejectedTemplateRunIsRolledBackWithItsReason) {
   EXPECT_FALSE(thing_exists("d3"));
 }
 
-TEST_F(JitRegistration, RefusesWithoutWritingWhatItCannotTrust) {
+TEST_P(JitRegistration, RefusesWithoutWritingWhatItCannotTrust) {
   auto [pem, id] = device("d4");
   // The PEM of another certificate than the one presented.
   auto [other_pem, other_id] = device("d5");
@@ -568,7 +582,7 @@ TEST_F(JitRegistration, RefusesWithoutWritingWhatItCannotTrust) {
   for (const auto& c : {id, other_id, expired_id}) EXPECT_FALSE(registered(c));
 }
 
-TEST_F(JitRegistration, TheBrokerTrustFolderHoldsTheActiveCasByHashOnly) {
+TEST_P(JitRegistration, TheBrokerTrustFolderHoldsTheActiveCasByHashOnly) {
   const std::string folder = (dir_ / "broker-cas").string();
   std::ofstream(fs::path(folder).string() + ".keep");  // a file beside it is not touched
   auto n = ca::write_broker_trust(*store_, folder);
@@ -595,6 +609,11 @@ TEST_F(JitRegistration, TheBrokerTrustFolderHoldsTheActiveCasByHashOnly) {
   EXPECT_EQ(n.value(), 0u);
   EXPECT_TRUE(fs::is_empty(folder));
 }
+
+const auto kBackends = ::testing::Values(Backend::Sqlite, Backend::Postgres);
+INSTANTIATE_TEST_SUITE_P(Backends, Engine, kBackends, test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, EngineOverride, kBackends, test::backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, JitRegistration, kBackends, test::backend_name);
 
 }  // namespace
 }  // namespace edgekit::fleetd::provisioning
