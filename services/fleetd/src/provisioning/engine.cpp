@@ -153,19 +153,13 @@ class Resolver {
     return p == ps->end() || !p->is_object() ? nullptr : &*p;
   }
 
-  Outcome<json> args(const json& arg, std::size_t n, const std::string& where) const {
-    if (!arg.is_array() || arg.size() != n) {
-      return invalid(where + " takes " + std::to_string(n) + " arguments");
-    }
-    return arg;
-  }
-
   Outcome<json> call(const std::string& fn, const json& arg, const std::string& where,
                      int depth) const {
     if (fn == "Fn::Sub") return sub(arg, where, depth);
     const std::size_t n = fn == "Fn::FindInMap" ? 3 : 2;
-    auto a = args(arg, n, where);
-    if (!a) return a;
+    if (!arg.is_array() || arg.size() != n) {
+      return invalid(where + " takes " + std::to_string(n) + " arguments");
+    }
     if (fn == "Fn::FindInMap") return find_in_map(arg, where, depth);
     if (fn == "Fn::Split") {
       auto delimiter = eval_text(arg[0], where + "[0]", depth);
