@@ -82,6 +82,11 @@ Outcome<json> decode_request(std::string_view payload, Format format) {
   if (format == Format::Json) {
     // AWS's C demos publish C strings with their terminating NUL.
     if (payload.back() == '\0') payload.remove_suffix(1);
+    // No other NUL may stand in JSON text, and nlohmann's reader would stop at one as if the
+    // input ended there.
+    if (payload.find('\0') != std::string_view::npos) {
+      return edgekit::fail(invalid_payload("Payload is not valid JSON."));
+    }
     j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return edgekit::fail(invalid_payload("Payload is not valid JSON."));
   } else {

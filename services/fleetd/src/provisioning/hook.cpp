@@ -50,8 +50,15 @@ HookVerdict call_executable(const std::string& path, const std::string& input,
   posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  // A process group of its own, so that a hook killed at the limit takes its children along
+  // (a shell script's `sleep` would otherwise live on holding the pipes).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
+  const int rc = ::posix_spawn(&pid, path.c_str(), &actions, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
@@ -105,7 +112,7 @@ HookVerdict call_executable(const std::string& path, const std::string& input,
   ::close(out_pipe[0]);
   int status = 0;
   if (timed_out || too_long) {
-    ::kill(pid, SIGKILL);
+    ::kill(-pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     return deny(timed_out ? "the hook did not answer within " + std::to_string(limit.count()) +
                                 " ms"
@@ -115,7 +122,7 @@ HookVerdict call_executable(const std::string& path, const std::string& input,
   // stdout closed: the child is ending; wait for it within what is left of the limit.
   while (::waitpid(pid, &status, WNOHANG) == 0) {
     if (remaining_ms(end) == 0) {
-      ::kill(pid, SIGKILL);
+      ::kill(-pid, SIGKILL);
       ::waitpid(pid, &status, 0);
       return deny("the hook did not exit within " + std::to_string(limit.count()) + " ms");
     }
