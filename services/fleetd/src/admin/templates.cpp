@@ -7,6 +7,7 @@
 #include <set>
 
 #include "policy/policy.hpp"
+#include "provisioning/template_language.hpp"
 
 namespace edgekit::fleetd::admin {
 namespace {
@@ -17,18 +18,8 @@ using nlohmann::json;
 // exhaust the stack).
 constexpr int kMaxDepth = 16;
 
-constexpr std::array<std::string_view, 8> kCertificatePseudo{
-    "AWS::IoT::Certificate::Country",
-    "AWS::IoT::Certificate::Organization",
-    "AWS::IoT::Certificate::OrganizationalUnit",
-    "AWS::IoT::Certificate::DistinguishedNameQualifier",
-    "AWS::IoT::Certificate::StateName",
-    "AWS::IoT::Certificate::CommonName",
-    "AWS::IoT::Certificate::SerialNumber",
-    "AWS::IoT::Certificate::Id"};
-
-constexpr std::array<std::string_view, 5> kFunctions{"Fn::Join", "Fn::Select", "Fn::FindInMap",
-                                                     "Fn::Split", "Fn::Sub"};
+using provisioning::is_certificate_pseudo;
+using provisioning::is_function;
 
 Unexpected<Error> bad(std::string message) {
   return fail(Errc::InvalidArgument, "invalid template: " + std::move(message));
@@ -49,15 +40,13 @@ struct Checker {
       if (key == "Ref") {
         if (!arg.is_string()) return bad(where + ": Ref takes a parameter name");
         const auto& name = arg.get_ref<const std::string&>();
-        if (parameters.count(name) == 0 &&
-            std::find(kCertificatePseudo.begin(), kCertificatePseudo.end(), name) ==
-                kCertificatePseudo.end()) {
+        if (parameters.count(name) == 0 && !is_certificate_pseudo(name)) {
           return bad(where + ": Ref to '" + clip(name) + "', which is not a declared parameter");
         }
         return {};
       }
       if (key.rfind("Fn::", 0) == 0) {
-        if (std::find(kFunctions.begin(), kFunctions.end(), key) == kFunctions.end()) {
+        if (!is_function(key)) {
           return bad(where + ": unknown function '" + clip(key) + "'");
         }
         if (key == "Fn::FindInMap" && !has_mappings) {
