@@ -108,8 +108,8 @@ TEST(ClaimRequests, RejectGarbageOversizeAndWrongTypesAsInvalidPayload) {
 }
 
 TEST(ClaimReplies, EncodeInTheRequestsFormatWithAwsRejectionFields) {
-  const Rejection r{400, "InvalidCertificateOwnershipToken",
-                    "Certificate ownership token cannot be empty."};
+  const Rejection r = rejection(400, "InvalidCertificateOwnershipToken",
+                    "Certificate ownership token cannot be empty.");
   auto j = json::parse(encode(rejection_document(r), Format::Json));
   EXPECT_EQ(j["statusCode"], 400);
   EXPECT_EQ(j["errorCode"], "InvalidCertificateOwnershipToken");

@@ -471,4 +471,26 @@ json to_json(const ProvisioningTemplate& t) {
           {"createdAt", t.created_at}};
 }
 
+Res<PreProvisioningHook> parse_pre_provisioning_hook(std::string_view body) {
+  auto j_r = body_object(body);
+  if (!j_r) return fail(j_r.error());
+  auto j = std::move(j_r.value());
+  if (auto o = only_members(j, {"targetArn", "payloadVersion"}); !o) return fail(o.error());
+  auto target_r = required_text(j, "targetArn", 2048);
+  if (!target_r) return fail(target_r.error());
+  auto version_r = string_member(j, "payloadVersion", false, 32);
+  if (!version_r) return fail(version_r.error());
+  PreProvisioningHook h;
+  h.target = std::move(target_r.value());
+  if (!h.target.starts_with("http://") && !h.target.starts_with("https://") &&
+      !h.target.starts_with("/")) {
+    return fail(Errc::InvalidArgument,
+                "targetArn must be an http(s):// URL or the absolute path of an executable");
+  }
+  if (!version_r.value().empty() && version_r.value() != "2020-04-01") {
+    return fail(Errc::InvalidArgument, "payloadVersion must be 2020-04-01");
+  }
+  return h;
+}
+
 }  // namespace edgekit::fleetd::admin

@@ -15,11 +15,11 @@ namespace {
 using nlohmann::json;
 
 Rejection internal(std::string message) {
-  return Rejection{500, "InternalFailure", std::move(message)};
+  return rejection(500, "InternalFailure", std::move(message));
 }
 
 Rejection bad_csr(std::string message) {
-  return Rejection{400, "InvalidCertificateSigningRequest", std::move(message)};
+  return rejection(400, "InvalidCertificateSigningRequest", std::move(message));
 }
 
 // Wipes a string that held a private key (or a reply carrying one).
@@ -105,14 +105,8 @@ Outcome<json> ClaimService::issue(const pki::CsrInfo& csr, std::string_view clai
                                                              : internal(cert.error().message);
       return fail(Errc::Conflict, std::string(kRejected));
     }
-    Certificate c;
-    c.id = cert.value().id;
-    c.pem = cert.value().pem();
-    c.status = CertificateStatus::PendingActivation;
-    c.ca_id = ca_->issuing().id;
-    c.serial = cert.value().serial_hex;
-    c.not_before = cert.value().not_before;
-    c.not_after = cert.value().not_after;
+    const Certificate c =
+        ca::record_of(*ca_, cert.value(), CertificateStatus::PendingActivation);
     if (auto s = tx.create_certificate(c); !s) return fail(s.error());
     TokenClaims claims;
     std::string token = tokens_.issue(c.id, tx.now() + kOwnershipTokenLifetime, claims);
@@ -135,7 +129,7 @@ void ClaimService::create_keys(const ClaimRequest& rq, Format f) {
   if (auto p = parse_create_keys(rq.payload, f); !p) return reject(rq.topic, f, p.error(), rq.client_id);
   if (ca_ == nullptr) {
     return reject(rq.topic, f,
-                  Rejection{503, "ServiceUnavailable", "fleetd has no certificate authority."},
+                  rejection(503, "ServiceUnavailable", "fleetd has no certificate authority."),
                   rq.client_id);
   }
   auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
@@ -166,7 +160,7 @@ void ClaimService::create_from_csr(const ClaimRequest& rq, Format f) {
   if (!p) return reject(rq.topic, f, p.error(), rq.client_id);
   if (ca_ == nullptr) {
     return reject(rq.topic, f,
-                  Rejection{503, "ServiceUnavailable", "fleetd has no certificate authority."},
+                  rejection(503, "ServiceUnavailable", "fleetd has no certificate authority."),
                   rq.client_id);
   }
   auto csr = pki::parse_csr(p.value().certificate_signing_request);
@@ -220,17 +214,17 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
     auto tmpl = tx.get_template(t.template_name);
     if (!tmpl) {
       if (tmpl.error().code != Errc::NotFound) return fail(tmpl.error());
-      rejected = Rejection{404, "ResourceNotFound",
-                           "Template " + t.template_name + " does not exist."};
+      rejected = rejection(404, "ResourceNotFound",
+                           "Template " + t.template_name + " does not exist.");
       return {};
     }
     if (tmpl.value().type != "FLEET_PROVISIONING") {
-      rejected = Rejection{400, "InvalidRequest",
-                           "Template " + t.template_name + " is not a fleet provisioning template."};
+      rejected = rejection(400, "InvalidRequest",
+                           "Template " + t.template_name + " is not a fleet provisioning template.");
       return {};
     }
     if (!tmpl.value().enabled) {
-      rejected = Rejection{400, "InvalidRequest", "Template " + t.template_name + " is disabled."};
+      rejected = rejection(400, "InvalidRequest", "Template " + t.template_name + " is disabled.");
       return {};
     }
     auto h = get_pre_provisioning_hook(tx, t.template_name);
@@ -263,8 +257,8 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
     if (!v.allow) {
       log_.warn("claim.hook_denied", {{"template", p->template_name}, {"why", v.problem}});
       return reject(p->topic, p->format,
-                    Rejection{403, "ACCESS_DENIED",
-                              "The pre-provisioning hook did not allow provisioning."},
+                    rejection(403, "ACCESS_DENIED",
+                              "The pre-provisioning hook did not allow provisioning."),
                     p->client_id);
     }
     // AWS merges the overrides into the request's parameters (an override wins).
@@ -280,8 +274,8 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
     auto tmpl = tx.get_template(p->template_name);
     if (!tmpl) {
       if (tmpl.error().code != Errc::NotFound) return fail(tmpl.error());
-      rejected = Rejection{404, "ResourceNotFound",
-                           "Template " + p->template_name + " does not exist."};
+      rejected = rejection(404, "ResourceNotFound",
+                           "Template " + p->template_name + " does not exist.");
       return fail(Errc::Conflict, std::string(kRejected));
     }
     if (auto u = use_ownership_token(tx, p->claims.token_id); !u) {
@@ -291,6 +285,10 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
     }
     auto run = runner_(tx, tmpl.value(), p->parameters, CertificateContext{p->claims.certificate_id, {}});
     if (!run) {
+      // A Busy store goes back to transact, which reruns the whole request's transaction.
+      if (run.error().store_error && run.error().store_error->code == Errc::Busy) {
+        return fail(*run.error().store_error);
+      }
       rejected = run.error();
       return fail(Errc::Conflict, std::string(kRejected));
     }

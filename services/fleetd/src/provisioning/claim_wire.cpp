@@ -26,8 +26,16 @@ bool template_name_ok(std::string_view s) {
 
 }  // namespace
 
+Rejection rejection(int status_code, std::string error_code, std::string message) {
+  Rejection r;
+  r.status_code = status_code;
+  r.error_code = std::move(error_code);
+  r.error_message = std::move(message);
+  return r;
+}
+
 Rejection invalid_payload(std::string message) {
-  return Rejection{400, "InvalidPayload", std::move(message)};
+  return rejection(400, "InvalidPayload", std::move(message));
 }
 
 std::optional<RequestTopic> parse_request_topic(std::string_view topic) {
@@ -162,6 +170,32 @@ json rejection_document(const Rejection& r) {
   return json{{"statusCode", r.status_code},
               {"errorCode", r.error_code},
               {"errorMessage", r.error_message}};
+}
+
+std::string claim_policy_name(std::string_view template_name) {
+  return "claim-" + std::string(template_name);
+}
+
+std::string claim_policy_document(std::string_view template_name) {
+  const std::string t(template_name);
+  const json topics = json::array({"arn:aws:iot:*:*:topic/$aws/certificates/create/*",
+                                   "arn:aws:iot:*:*:topic/$aws/certificates/create-from-csr/*",
+                                   "arn:aws:iot:*:*:topic/$aws/provisioning-templates/" + t +
+                                       "/provision/*"});
+  const json filters = json::array(
+      {"arn:aws:iot:*:*:topicfilter/$aws/certificates/create/*",
+       "arn:aws:iot:*:*:topicfilter/$aws/certificates/create-from-csr/*",
+       "arn:aws:iot:*:*:topicfilter/$aws/provisioning-templates/" + t + "/provision/*"});
+  return json{{"Version", "2012-10-17"},
+              {"Statement",
+               json::array({json{{"Effect", "Allow"}, {"Action", "iot:Connect"}, {"Resource", "*"}},
+                            json{{"Effect", "Allow"},
+                                 {"Action", json::array({"iot:Publish", "iot:Receive"})},
+                                 {"Resource", topics}},
+                            json{{"Effect", "Allow"},
+                                 {"Action", "iot:Subscribe"},
+                                 {"Resource", filters}}})}}
+      .dump();
 }
 
 }  // namespace edgekit::fleetd::provisioning

@@ -80,6 +80,17 @@ struct RegisterThingRequest {
 /// {"statusCode", "errorCode", "errorMessage"}.
 [[nodiscard]] nlohmann::json rejection_document(const Rejection& r);
 
+/// The policy of claim certificates for `template_name`: "claim-<template>".
+[[nodiscard]] std::string claim_policy_name(std::string_view template_name);
+/// Its document, as AWS's documentation gives it for a claim certificate (aws-iot-protocols.md
+/// 4.2): iot:Connect for any client id; iot:Publish and iot:Receive on
+/// `$aws/certificates/create/*`, `$aws/certificates/create-from-csr/*` and
+/// `$aws/provisioning-templates/<template>/provision/*`; iot:Subscribe on the same filters.
+/// Nothing else: a claim certificate reaches no thing's topics and no other template.
+[[nodiscard]] std::string claim_policy_document(std::string_view template_name);
+
+/// A rejection document's fields (no store error).
+[[nodiscard]] Rejection rejection(int status_code, std::string error_code, std::string message);
 /// The rejections fleetd sends for a malformed request (400 InvalidPayload).
 [[nodiscard]] Rejection invalid_payload(std::string message);
 

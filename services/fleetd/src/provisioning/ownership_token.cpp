@@ -94,7 +94,7 @@ bool mac(const std::string& key, const std::uint8_t* data, std::size_t n, std::u
 }  // namespace
 
 Rejection token_rejection(std::string message) {
-  return Rejection{400, "InvalidCertificateOwnershipToken", std::move(message)};
+  return rejection(400, "InvalidCertificateOwnershipToken", std::move(message));
 }
 
 TokenAuthority::TokenAuthority(std::string secret) : secret_(std::move(secret)) {}

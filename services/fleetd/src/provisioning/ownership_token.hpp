@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include "provisioning/engine.hpp"
+#include "provisioning/claim_wire.hpp"
 
 namespace edgekit::fleetd::provisioning {
 

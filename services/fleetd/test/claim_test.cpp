@@ -1,0 +1,344 @@
+// Fleet provisioning by claim end to end (aws-iot-protocols.md 4): a real Mosquitto with
+// edgekit's plugin, the fleetd binary with its own CA, and devices over mutual TLS holding the
+// fixture's claim certificate (its policy allows the create topics and template "fleet" only).
+// Each flow in JSON and CBOR, the device's reconnect with what it was given, and every refusal.
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "edgekit/pki/pki.hpp"
+#include "edgekit/testing/child_process.hpp"
+#include "provisioning/claim_wire.hpp"
+#include "provisioning/ownership_token.hpp"
+#include "secured_broker.hpp"
+#include "store/store.hpp"
+
+namespace edgekit::fleetd::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// Thing name from a parameter, a policy-free thing (the default thing policy then applies), a
+// flat device configuration.
+constexpr const char* kTemplate = R"({
+  "Parameters": {"SerialNumber": {"Type": "String"}, "Site": {"Type": "String", "Default": "lab"}},
+  "Resources": {
+    "thing": {"Type": "AWS::IoT::Thing",
+              "Properties": {"ThingName": {"Fn::Join": ["", ["dev-", {"Ref": "SerialNumber"}]]},
+                             "AttributePayload": {"site": {"Ref": "Site"}}}},
+    "certificate": {"Type": "AWS::IoT::Certificate",
+                    "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"},
+                                   "Status": "ACTIVE"}}},
+  "DeviceConfiguration": {"Site": {"Ref": "Site"}, "Interval": "30"}
+})";
+
+std::string format_name(provisioning::Format f) {
+  return f == provisioning::Format::Json ? "json" : "cbor";
+}
+
+json decode(const std::string& payload, provisioning::Format f) {
+  if (f == provisioning::Format::Json) return json::parse(payload, nullptr, false);
+  return json::from_cbor(payload, true, false);
+}
+
+std::string csr_of(pki::Signer& key, const char* subject = "/CN=device") {
+  auto csr = pki::make_csr(key, *pki::Name::parse(subject));
+  return csr ? *csr : std::string();
+}
+
+// A CSR for a key fleetd's CA does not issue for (RSA 1024), made with OpenSSL directly.
+std::string weak_csr() {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
+  X509_REQ* req = X509_REQ_new();
+  X509_NAME* name = X509_REQ_get_subject_name(req);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("weak"), -1, -1, 0);
+  X509_REQ_set_pubkey(req, key);
+  X509_REQ_sign(req, key, EVP_sha256());
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509_REQ(bio, req);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<std::size_t>(n));
+  BIO_free(bio);
+  X509_REQ_free(req);
+  EVP_PKEY_free(key);
+  return pem;
+}
+
+class ClaimProvisioning : public SecuredBroker,
+                          public ::testing::WithParamInterface<provisioning::Format> {
+ protected:
+  ClaimProvisioning() { own_ca_ = true; }
+
+  void SetUp() override {
+    SecuredBroker::SetUp();
+    if (HasFatalFailure()) return;
+    add_template("fleet", true);
+  }
+
+  void add_template(const std::string& name, bool enabled) {
+    auto r = admin("POST", "/admin/v1/provisioning-templates",
+                   json{{"templateName", name}, {"templateBody", kTemplate}, {"enabled", enabled}}.dump());
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+  }
+
+  provisioning::Format fmt() const { return GetParam(); }
+  std::string f() const { return format_name(fmt()); }
+
+  // Publishes a request after subscribing to both replies (as AWS asks) and returns the reply.
+  Peer::Message request(Peer& p, const std::string& topic, const std::string& payload) {
+    for (const char* outcome : {"/accepted", "/rejected"}) {
+      const std::string filter = topic + outcome;
+      if (subscribed_.insert(filter + "@" + std::to_string(reinterpret_cast<std::uintptr_t>(&p))).second) {
+        EXPECT_EQ(p.subscribe(filter), ReasonCode::GrantedQoS1) << filter;
+      }
+    }
+    const std::size_t before = p.received.size();
+    EXPECT_EQ(p.publish(topic, payload), ReasonCode::Success) << topic;
+    p.pump(5s, before + 1);
+    if (p.received.size() <= before) {
+      ADD_FAILURE() << "no reply on " << topic;
+      return {};
+    }
+    return p.received[before];
+  }
+
+  // A claim device (the fixture's claim certificate).
+  void claim_device(Peer& p, std::string_view id = "factory-0042") {
+    auto r = device(p, "claim", id);
+    ASSERT_TRUE(r) << mqtt::to_string(r.error()) << "\n" << broker_->log();
+  }
+
+  json rejected(const Peer::Message& m, const std::string& topic) {
+    EXPECT_EQ(m.topic, topic + "/rejected") << m.payload;
+    return decode(m.payload, fmt());
+  }
+
+  // RegisterThing with `token`; returns the reply's document.
+  Peer::Message register_thing(Peer& p, const std::string& token, const std::string& serial,
+                               const std::string& tmpl = "fleet") {
+    const std::string topic = "$aws/provisioning-templates/" + tmpl + "/provision/" + f();
+    json doc{{"certificateOwnershipToken", token}, {"parameters", {{"SerialNumber", serial}}}};
+    std::string payload = provisioning::encode(doc, fmt());
+    if (fmt() == provisioning::Format::Json) payload += '\0';  // as AWS's C demos send it
+    return request(p, topic, payload);
+  }
+
+  std::string cert_status(const std::string& id) {
+    auto r = admin_get("/admin/v1/certificates/" + id);
+    if (!r) return "no answer";
+    if (r->status == 404) return "absent";
+    return json::parse(r->body).value("status", "");
+  }
+
+  // Connects with a certificate and key given as PEM text.
+  mqtt::Result<mqtt::ConnAck> connect_with(Peer& p, const std::string& cert_pem,
+                                           const std::string& key_pem, std::string_view id) {
+    static int n = 0;
+    ++n;
+    const std::string cert = (dir_ / ("issued-" + std::to_string(n) + ".crt")).string();
+    const std::string key = (dir_ / ("issued-" + std::to_string(n) + ".key")).string();
+    std::ofstream(cert) << cert_pem;
+    std::ofstream(key) << key_pem;
+    ::chmod(key.c_str(), 0600);
+    tls::Config c;
+    c.ca_file = ca_->cert_file();
+    c.certificate_file = cert;
+    c.private_key_file = key;
+    return p.connect_tls(broker_->tls_port(), c, id);
+  }
+
+  // The device's whole life after a create call: RegisterThing, then a reconnect with its own
+  // certificate as the thing, on its own topics only.
+  void register_and_reconnect(Peer& claim, const json& created, const std::string& key_pem,
+                              const std::string& serial) {
+    const std::string id = created.value("certificateId", "");
+    EXPECT_EQ(cert_status(id), "PENDING_ACTIVATION");
+    Peer early;
+    EXPECT_FALSE(connect_with(early, created.value("certificatePem", ""), key_pem, "dev-" + serial))
+        << "a certificate is refused until RegisterThing activates it";
+
+    auto reply = register_thing(claim, created.value("certificateOwnershipToken", ""), serial);
+    ASSERT_EQ(reply.topic, "$aws/provisioning-templates/fleet/provision/" + f() + "/accepted")
+        << decode(reply.payload, fmt()).dump();
+    const json doc = decode(reply.payload, fmt());
+    EXPECT_EQ(doc["thingName"], "dev-" + serial);
+    EXPECT_EQ(doc["deviceConfiguration"], json({{"Site", "lab"}, {"Interval", "30"}}));
+    EXPECT_EQ(cert_status(id), "ACTIVE");
+    auto thing = admin_get("/admin/v1/things/dev-" + serial);
+    ASSERT_TRUE(thing && thing->status == 200) << (thing ? thing->body : "");
+
+    // AWS: disconnect, reconnect with the new certificate.
+    Peer dev;
+    auto ack = connect_with(dev, created.value("certificatePem", ""), key_pem, "dev-" + serial);
+    ASSERT_TRUE(ack) << mqtt::to_string(ack.error()) << "\n" << broker_->log();
+    EXPECT_EQ(dev.subscribe("dev-" + serial + "/#"), ReasonCode::GrantedQoS1);
+    EXPECT_EQ(dev.publish("dev-" + serial + "/telemetry", "21.5"), ReasonCode::Success);
+    dev.pump(3s, 1);
+    EXPECT_EQ(dev.received.size(), 1u);
+    EXPECT_EQ(dev.publish("t1/telemetry", "x"), ReasonCode::NotAuthorized) << "its own topics only";
+
+    // The token was used: a second RegisterThing with it is refused.
+    auto again = register_thing(claim, created.value("certificateOwnershipToken", ""), serial);
+    const json r = rejected(again, "$aws/provisioning-templates/fleet/provision/" + f());
+    EXPECT_EQ(r["statusCode"], 400);
+    EXPECT_EQ(r["errorCode"], "InvalidCertificateOwnershipToken");
+    EXPECT_EQ(r["errorMessage"], "Certificate ownership token has already been used.");
+  }
+
+  std::set<std::string> subscribed_;
+};
+
+TEST_P(ClaimProvisioning, CreateKeysAndCertificateRegisterThingAndReconnect) {
+  Peer claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  const std::string topic = "$aws/certificates/create/" + f();
+  auto reply = request(claim, topic, "");  // an empty request, as AWS's demos send it
+  ASSERT_EQ(reply.topic, topic + "/accepted") << decode(reply.payload, fmt()).dump();
+  RecordProperty("reply_bytes", static_cast<int>(reply.payload.size()));
+  EXPECT_LT(reply.payload.size(), 4096u) << "AWS's C demos read this reply into 4 KB";
+  const json doc = decode(reply.payload, fmt());
+  for (const char* field : {"certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"}) {
+    EXPECT_TRUE(doc.contains(field) && doc[field].is_string()) << field;
+  }
+  const std::string key = doc.value("privateKey", "");
+  auto signer = pki::SoftwareSigner::from_pem(key);
+  ASSERT_TRUE(signer) << "the private key is a PEM key";
+  EXPECT_EQ(signer->key_algorithm(), pki::KeyAlgorithm::EcP256);
+  auto cert = pki::parse_certificate(doc.value("certificatePem", ""));
+  ASSERT_TRUE(cert);
+  EXPECT_EQ(cert->id, doc["certificateId"]);
+  EXPECT_EQ(cert->public_key_der, signer->public_key_der()) << "the key is the certificate's";
+  ASSERT_NO_FATAL_FAILURE(register_and_reconnect(claim, doc, key, "42" + f()));
+}
+
+TEST_P(ClaimProvisioning, CreateCertificateFromCsrRegisterThingAndReconnect) {
+  Peer claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+  ASSERT_TRUE(key);
+  const std::string topic = "$aws/certificates/create-from-csr/" + f();
+  auto reply = request(claim, topic, provisioning::encode(json{{"certificateSigningRequest", csr_of(*key)}}, fmt()));
+  ASSERT_EQ(reply.topic, topic + "/accepted") << decode(reply.payload, fmt()).dump();
+  RecordProperty("reply_bytes", static_cast<int>(reply.payload.size()));
+  EXPECT_LT(reply.payload.size(), 2048u) << "AWS's C demos read this reply into 2 KB";
+  const json doc = decode(reply.payload, fmt());
+  EXPECT_FALSE(doc.contains("privateKey"));
+  ASSERT_NO_FATAL_FAILURE(register_and_reconnect(claim, doc, key->private_key_pem(), "7" + f()));
+}
+
+TEST_P(ClaimProvisioning, RepliesReachTheRequesterOnly) {
+  Peer claim, other;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim, "factory-1"));
+  ASSERT_NO_FATAL_FAILURE(claim_device(other, "factory-2"));
+  const std::string topic = "$aws/certificates/create/" + f();
+  EXPECT_EQ(other.subscribe(topic + "/accepted"), ReasonCode::GrantedQoS1);
+  Peer observer;
+  trusted(observer, "observer");
+  EXPECT_EQ(observer.subscribe("$aws/certificates/#"), ReasonCode::GrantedQoS1);
+  auto reply = request(claim, topic, "");
+  ASSERT_EQ(reply.topic, topic + "/accepted");
+  other.pump(1s);
+  observer.pump(500ms);
+  EXPECT_TRUE(other.received.empty()) << "another device saw a private key";
+  for (const auto& m : observer.received) {
+    EXPECT_EQ(m.topic, topic) << "only the request itself, never the reply";
+  }
+}
+
+TEST_P(ClaimProvisioning, OwnershipTokensEmptyForeignAlteredAndExpiredAreRejected) {
+  Peer claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  const std::string topic = "$aws/provisioning-templates/fleet/provision/" + f();
+  auto expect = [&](const std::string& token, const char* message) {
+    const json r = rejected(register_thing(claim, token, "1"), topic);
+    EXPECT_EQ(r["statusCode"], 400) << token;
+    EXPECT_EQ(r["errorCode"], "InvalidCertificateOwnershipToken") << token;
+    EXPECT_EQ(r["errorMessage"], message) << token;
+  };
+  expect("", "Certificate ownership token cannot be empty.");
+  // A real certificate and a token for it, then forgeries of that token.
+  auto created = request(claim, "$aws/certificates/create/" + f(), "");
+  const json doc = decode(created.payload, fmt());
+  const std::string id = doc.value("certificateId", "");
+  const std::string token = doc.value("certificateOwnershipToken", "");
+  ASSERT_FALSE(token.empty());
+  provisioning::TokenAuthority foreign("another fleetd's secret");
+  provisioning::TokenClaims claims;
+  expect(foreign.issue(id, ::time(nullptr) + 600, claims), "Certificate ownership token is invalid.");
+  std::string altered = token;
+  altered[10] = altered[10] == 'A' ? 'B' : 'A';
+  expect(altered, "Certificate ownership token is invalid.");
+  expect("garbage", "Certificate ownership token is invalid.");
+  // Signed with this fleetd's own secret but already expired.
+  std::string secret;
+  std::getline(std::ifstream(dir_ / "state" / "claim-token.key"), secret);
+  provisioning::TokenAuthority mine(secret);
+  expect(mine.issue(id, ::time(nullptr) - 1, claims), "Certificate ownership token has expired.");
+  // A well-signed token fleetd never issued (no record): refused too.
+  expect(mine.issue(id, ::time(nullptr) + 600, claims), "Certificate ownership token is invalid.");
+  EXPECT_EQ(cert_status(id), "PENDING_ACTIVATION") << "nothing was provisioned";
+}
+
+TEST_P(ClaimProvisioning, GarbageHugePayloadsAndBadCsrsGetNamedRejections) {
+  Peer claim(256 * 1024);
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  const std::string create = "$aws/certificates/create/" + f();
+  const std::string csr_topic = "$aws/certificates/create-from-csr/" + f();
+  const std::string provision = "$aws/provisioning-templates/fleet/provision/" + f();
+  auto code = [&](const std::string& topic, const std::string& payload) {
+    const json r = rejected(request(claim, topic, payload), topic);
+    return r.value("errorCode", "") + " " + std::to_string(r.value("statusCode", 0));
+  };
+  EXPECT_EQ(code(create, "\xff\x00garbage"), "InvalidPayload 400");
+  EXPECT_EQ(code(provision, "[1,2,3]"), "InvalidPayload 400");
+  EXPECT_EQ(code(csr_topic, std::string(100 * 1024, 'x')), "InvalidPayload 400");
+  EXPECT_EQ(code(provision, std::string(100 * 1024, '{')), "InvalidPayload 400");
+  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", 5}}, fmt())), "InvalidPayload 400");
+  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", "not a CSR"}}, fmt())),
+            "InvalidCertificateSigningRequest 400");
+  // A CSR whose signature does not verify: one bit of the signature flipped.
+  auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+  ASSERT_TRUE(key);
+  auto info = pki::parse_csr(csr_of(*key));
+  ASSERT_TRUE(info);
+  pki::Bytes der = info->der;
+  der[der.size() - 3] ^= 0x01;
+  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+  b64.resize(static_cast<std::size_t>(
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()))));
+  const std::string bad_sig =
+      "-----BEGIN CERTIFICATE REQUEST-----\n" + b64 + "\n-----END CERTIFICATE REQUEST-----\n";
+  ASSERT_EQ(pki::parse_csr(bad_sig).error().code, pki::Errc::BadSignature);
+  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", bad_sig}}, fmt())),
+            "InvalidCertificateSigningRequest 400");
+  const json weak = rejected(
+      request(claim, csr_topic, provisioning::encode(json{{"certificateSigningRequest", weak_csr()}}, fmt())),
+      csr_topic);
+  EXPECT_EQ(weak["errorCode"], "InvalidCertificateSigningRequest");
+  EXPECT_NE(weak.value("errorMessage", "").find("RSA"), std::string::npos) << weak.dump();
+  // fleetd is still there and answering.
+  auto ok = request(claim, create, "");
+  EXPECT_EQ(ok.topic, create + "/accepted");
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, ClaimProvisioning,
+                         ::testing::Values(provisioning::Format::Json, provisioning::Format::Cbor),
+                         [](const auto& p) { return format_name(p.param); });
+
+}  // namespace
+}  // namespace edgekit::fleetd::test
