@@ -13,14 +13,17 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <thread>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/child_process.hpp"
+#include "edgekit/testing/mosquitto.hpp"
 #include "provisioning/claim_wire.hpp"
 #include "provisioning/ownership_token.hpp"
+#include "hook_server.hpp"
 #include "secured_broker.hpp"
 #include "store/store.hpp"
 
@@ -102,10 +105,7 @@ class ClaimProvisioning : public SecuredBroker,
   // Publishes a request after subscribing to both replies (as AWS asks) and returns the reply.
   Peer::Message request(Peer& p, const std::string& topic, const std::string& payload) {
     for (const char* outcome : {"/accepted", "/rejected"}) {
-      const std::string filter = topic + outcome;
-      if (subscribed_.insert(filter + "@" + std::to_string(reinterpret_cast<std::uintptr_t>(&p))).second) {
-        EXPECT_EQ(p.subscribe(filter), ReasonCode::GrantedQoS1) << filter;
-      }
+      EXPECT_EQ(p.subscribe(topic + outcome), ReasonCode::GrantedQoS1) << topic << outcome;
     }
     const std::size_t before = p.received.size();
     EXPECT_EQ(p.publish(topic, payload), ReasonCode::Success) << topic;
@@ -200,7 +200,6 @@ class ClaimProvisioning : public SecuredBroker,
     EXPECT_EQ(r["errorMessage"], "Certificate ownership token has already been used.");
   }
 
-  std::set<std::string> subscribed_;
 };
 
 TEST_P(ClaimProvisioning, CreateKeysAndCertificateRegisterThingAndReconnect) {
@@ -334,6 +333,210 @@ TEST_P(ClaimProvisioning, GarbageHugePayloadsAndBadCsrsGetNamedRejections) {
   // fleetd is still there and answering.
   auto ok = request(claim, create, "");
   EXPECT_EQ(ok.topic, create + "/accepted");
+}
+
+// A claim certificate made by fleetd for template `name` (its key and certificate as PEM).
+struct ClaimCredential {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
+TEST_P(ClaimProvisioning, AClaimCertificateServesItsOwnTemplateOnly) {
+  add_template("other", true);
+  // The fixture's claim certificate is bound to "fleet": "other" is refused by the broker, as
+  // AWS refuses a publish its policy does not allow.
+  Peer fleet_claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(fleet_claim));
+  const std::string other = "$aws/provisioning-templates/other/provision/" + f();
+  EXPECT_EQ(fleet_claim.publish(other, "{}"), ReasonCode::NotAuthorized);
+  EXPECT_EQ(fleet_claim.subscribe(other + "/accepted"), ReasonCode::NotAuthorized);
+
+  // fleetd makes a claim certificate for "other" (admin API, as `edgekit fleet claim create`).
+  auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+  ASSERT_TRUE(key);
+  auto made = admin("POST", "/admin/v1/provisioning-templates/other/claim-certificates",
+                    json{{"certificateSigningRequest", csr_of(*key, "/CN=claim-other")}}.dump());
+  ASSERT_TRUE(made && made->status == 201) << (made ? made->body : "no answer");
+  const json cred = json::parse(made->body);
+  EXPECT_EQ(cred["policyName"], "claim-other");
+  EXPECT_EQ(cred["status"], "ACTIVE");
+  Peer claim;
+  auto ack = connect_with(claim, cred["certificatePem"], key->private_key_pem(), "factory-77");
+  ASSERT_TRUE(ack) << mqtt::to_string(ack.error());
+  EXPECT_EQ(claim.publish("$aws/provisioning-templates/fleet/provision/" + f(), "{}"),
+            ReasonCode::NotAuthorized);
+  EXPECT_EQ(claim.publish("$aws/things/t1/shadow/get", ""), ReasonCode::NotAuthorized);
+  auto created = request(claim, "$aws/certificates/create/" + f(), "");
+  const json doc = decode(created.payload, fmt());
+  auto reply = register_thing(claim, doc.value("certificateOwnershipToken", ""), "88", "other");
+  EXPECT_EQ(reply.topic, other + "/accepted") << decode(reply.payload, fmt()).dump();
+  EXPECT_EQ(decode(reply.payload, fmt())["thingName"], "dev-88");
+
+  // The results list names the claim certificate and the template.
+  auto results = admin_get("/admin/v1/provisioning-results");
+  ASSERT_TRUE(results && results->status == 200);
+  const json items = json::parse(results->body)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["thingName"], "dev-88");
+  EXPECT_EQ(items[0]["templateName"], "other");
+  EXPECT_EQ(items[0]["claimCertificateId"], cred["certificateId"]);
+  EXPECT_EQ(items[0]["clientId"], "factory-77");
+}
+
+TEST_P(ClaimProvisioning, AMissingOrDisabledTemplateIsRejected) {
+  add_template("off", false);
+  add_template("gone", true);
+  auto credential = [&](const std::string& tmpl) {
+    auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+    auto made = admin("POST", "/admin/v1/provisioning-templates/" + tmpl + "/claim-certificates",
+                      json{{"certificateSigningRequest", csr_of(*key)}}.dump());
+    EXPECT_TRUE(made && made->status == 201) << (made ? made->body : "no answer");
+    return ClaimCredential{json::parse(made->body).value("certificatePem", ""), key->private_key_pem()};
+  };
+  const ClaimCredential off = credential("off"), gone = credential("gone");
+  auto deleted = admin("DELETE", "/admin/v1/provisioning-templates/gone");
+  ASSERT_TRUE(deleted && deleted->status == 204) << (deleted ? deleted->body : "");
+
+  for (const auto& [tmpl, cred] : {std::pair{std::string("off"), off}, std::pair{std::string("gone"), gone}}) {
+    Peer claim;
+    ASSERT_TRUE(connect_with(claim, cred.cert_pem, cred.key_pem, "factory-" + tmpl));
+    auto created = request(claim, "$aws/certificates/create/" + f(), "");
+    const json doc = decode(created.payload, fmt());
+    const json r = rejected(register_thing(claim, doc.value("certificateOwnershipToken", ""), "5", tmpl),
+                            "$aws/provisioning-templates/" + tmpl + "/provision/" + f());
+    if (tmpl == "off") {
+      EXPECT_EQ(r["statusCode"], 400);
+      EXPECT_EQ(r["errorCode"], "InvalidRequest");
+      EXPECT_EQ(r["errorMessage"], "Template off is disabled.");
+    } else {
+      EXPECT_EQ(r["statusCode"], 404);
+      EXPECT_EQ(r["errorCode"], "ResourceNotFound");
+      EXPECT_EQ(r["errorMessage"], "Template gone does not exist.");
+    }
+    EXPECT_EQ(cert_status(doc.value("certificateId", "")), "PENDING_ACTIVATION");
+  }
+}
+
+TEST_P(ClaimProvisioning, APreProvisioningHookOverridesDeniesAndTimesOutWithoutBlockingFleetd) {
+  const fs::path seen = dir_ / "hook-input.json";
+  auto hook = [&](const std::string& name, const std::string& body) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+    ::chmod(path.c_str(), 0700);
+    auto r = admin("PUT", "/admin/v1/provisioning-templates/fleet/pre-provisioning-hook",
+                   json{{"targetArn", path.string()}, {"payloadVersion", "2020-04-01"}}.dump());
+    ASSERT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+  };
+  Peer claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  auto token = [&] {
+    auto created = request(claim, "$aws/certificates/create/" + f(), "");
+    return decode(created.payload, fmt());
+  };
+  const std::string topic = "$aws/provisioning-templates/fleet/provision/" + f();
+
+  // Allows, and overrides the serial number (AWS merges parameterOverrides into parameters).
+  ASSERT_NO_FATAL_FAILURE(hook("allow.sh", "cat > " + seen.string() +
+                                               "; echo '{\"allowProvisioning\":true,"
+                                               "\"parameterOverrides\":{\"SerialNumber\":\"from-hook\"}}'"));
+  const json first = token();
+  auto ok = register_thing(claim, first.value("certificateOwnershipToken", ""), "1");
+  ASSERT_EQ(ok.topic, topic + "/accepted") << decode(ok.payload, fmt()).dump();
+  EXPECT_EQ(decode(ok.payload, fmt())["thingName"], "dev-from-hook");
+  const json in = json::parse(testing::read_text_file(seen.string()));
+  EXPECT_EQ(in["certificateId"], first["certificateId"]);
+  EXPECT_EQ(in["certificatePem"], first["certificatePem"]);
+  EXPECT_EQ(in["claimCertificateId"], ids_["claim"]);
+  EXPECT_EQ(in["clientId"], "factory-0042");
+  EXPECT_EQ(in["templateArn"], "arn:aws:iot:local:000000000000:provisioningtemplate/fleet");
+  EXPECT_EQ(in["parameters"], json({{"SerialNumber", "1"}}));
+
+  auto denied = [&](const char* why) {
+    const json doc = token();
+    const json r = rejected(register_thing(claim, doc.value("certificateOwnershipToken", ""), "2"), topic);
+    EXPECT_EQ(r["statusCode"], 403) << why;
+    EXPECT_EQ(r["errorCode"], "ACCESS_DENIED") << why;
+    EXPECT_EQ(cert_status(doc.value("certificateId", "")), "PENDING_ACTIVATION") << why;
+  };
+  ASSERT_NO_FATAL_FAILURE(hook("deny.sh", "cat >/dev/null; echo '{\"allowProvisioning\":false}'"));
+  denied("allowProvisioning false");
+  ASSERT_NO_FATAL_FAILURE(hook("crash.sh", "exit 1"));
+  denied("a failing hook");
+
+  // A hook slower than AWS's 5 s: denied at the limit, and fleetd keeps answering meanwhile.
+  ASSERT_NO_FATAL_FAILURE(hook("slow.sh", "sleep 20; echo '{\"allowProvisioning\":true}'"));
+  const json doc = token();
+  const auto start = std::chrono::steady_clock::now();
+  const std::size_t before = claim.received.size();
+  EXPECT_EQ(claim.publish(topic, provisioning::encode(
+                                     json{{"certificateOwnershipToken", doc["certificateOwnershipToken"]},
+                                          {"parameters", {{"SerialNumber", "3"}}}},
+                                     fmt())),
+            ReasonCode::Success);
+  Peer other;
+  ASSERT_NO_FATAL_FAILURE(claim_device(other, "factory-busy"));
+  auto quick = request(other, "$aws/certificates/create/" + f(), "");
+  EXPECT_EQ(quick.topic, "$aws/certificates/create/" + f() + "/accepted");
+  const auto during = std::chrono::steady_clock::now() - start;
+  RecordProperty("answer_during_slow_hook_ms",
+                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(during).count()));
+  EXPECT_LT(during, 3s) << "the event loop waited for the hook";
+  claim.pump(10s, before + 1);
+  ASSERT_GT(claim.received.size(), before);
+  const auto took = std::chrono::steady_clock::now() - start;
+  const json r = decode(claim.received[before].payload, fmt());
+  EXPECT_EQ(claim.received[before].topic, topic + "/rejected");
+  EXPECT_EQ(r["errorCode"], "ACCESS_DENIED");
+  EXPECT_GE(took, 4900ms);
+  EXPECT_LT(took, 8s);
+}
+
+TEST_P(ClaimProvisioning, AnHttpHookIsAskedToo) {
+  HookServer hook;
+  hook.answer("/hook", R"({"allowProvisioning":true,"parameterOverrides":{"Site":"http"}})");
+  const std::string base = hook.start();
+  auto set = admin("PUT", "/admin/v1/provisioning-templates/fleet/pre-provisioning-hook",
+                   json{{"targetArn", base + "/hook"}}.dump());
+  ASSERT_TRUE(set && set->status == 200) << (set ? set->body : "");
+  Peer claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  const json doc = decode(request(claim, "$aws/certificates/create/" + f(), "").payload, fmt());
+  auto ok = register_thing(claim, doc.value("certificateOwnershipToken", ""), "9");
+  EXPECT_EQ(decode(ok.payload, fmt())["deviceConfiguration"]["Site"], "http");
+  EXPECT_EQ(json::parse(hook.received(), nullptr, false).value("clientId", ""), "factory-0042");
+}
+
+TEST_P(ClaimProvisioning, AnUnregisteredCertificateIsRemovedWhenItsTokenExpiresEvenAcrossARestart) {
+  Peer claim;
+  ASSERT_NO_FATAL_FAILURE(claim_device(claim));
+  const json doc = decode(request(claim, "$aws/certificates/create/" + f(), "").payload, fmt());
+  const std::string id = doc.value("certificateId", "");
+  ASSERT_EQ(cert_status(id), "PENDING_ACTIVATION");
+  // fleetd stops; an hour passes (the token's expiry is moved back instead); fleetd starts and
+  // sweeps.
+  testing::stop_child(fleetd_, SIGTERM, 5s);
+  fleetd_ = -1;
+  {
+    auto db = open_sqlite({(dir_ / "state" / "fleetd.db").string()});
+    ASSERT_TRUE(db);
+    auto store = Store::open(std::move(db.value()));
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store.value()->transact([](Tx& tx) -> Res<void> {
+      auto n = tx.db().exec("UPDATE ownership_tokens SET expires_at = expires_at - 3601");
+      if (!n) return fail(n.error());
+      return {};
+    }));
+  }
+  ASSERT_NO_FATAL_FAILURE(start_fleetd());
+  EXPECT_TRUE(fleetd_logged("claim.certificate_expired", 1, 5s));
+  EXPECT_EQ(cert_status(id), "absent");
+  Peer again;
+  ASSERT_NO_FATAL_FAILURE(claim_device(again, "factory-later"));
+  const json r = rejected(register_thing(again, doc.value("certificateOwnershipToken", ""), "1"),
+                          "$aws/provisioning-templates/fleet/provision/" + f());
+  // The token itself still names a later expiry (only the store's record was moved back): its
+  // record is gone with the certificate, so it is no longer valid.
+  EXPECT_EQ(r["errorMessage"], "Certificate ownership token is invalid.");
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, ClaimProvisioning,
