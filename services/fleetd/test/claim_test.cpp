@@ -257,6 +257,21 @@ TEST_P(ClaimProvisioning, RepliesReachTheRequesterOnly) {
   for (const auto& m : observer.received) {
     EXPECT_EQ(m.topic, topic) << "only the request itself, never the reply";
   }
+
+  // Two requests on the same topic at once: each device gets its own reply, and only that.
+  EXPECT_EQ(claim.subscribe(topic + "/accepted"), ReasonCode::GrantedQoS1);
+  claim.received.clear();
+  other.received.clear();
+  EXPECT_EQ(claim.publish(topic, ""), ReasonCode::Success);
+  EXPECT_EQ(other.publish(topic, ""), ReasonCode::Success);
+  claim.pump(3s, 1);
+  other.pump(3s, 1);
+  claim.pump(500ms);
+  other.pump(500ms);
+  ASSERT_EQ(claim.received.size(), 1u);
+  ASSERT_EQ(other.received.size(), 1u);
+  EXPECT_NE(decode(claim.received[0].payload, fmt())["certificateId"],
+            decode(other.received[0].payload, fmt())["certificateId"]);
 }
 
 TEST_P(ClaimProvisioning, OwnershipTokensEmptyForeignAlteredAndExpiredAreRejected) {
