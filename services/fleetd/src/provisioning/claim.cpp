@@ -99,6 +99,7 @@ Outcome<json> ClaimService::issue(const pki::CsrInfo& csr, std::string_view clai
   if (auto k = ca::check_device_key(csr); !k) return edgekit::fail(bad_csr(k.error().message));
   std::optional<Rejection> rejected;
   auto out = store_.transact([&](Tx& tx) -> Res<json> {
+    rejected.reset();
     auto cert = ca_->issue(csr, options_.validity_days, tx.now(), tx);
     if (!cert) {
       rejected = cert.error().code == Errc::InvalidArgument ? bad_csr(cert.error().message)
@@ -184,17 +185,22 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   const Format f = t.format;
   auto req = parse_register_thing(rq.payload, f);
   if (!req) return reject(rq.topic, f, req.error(), rq.client_id);
-  auto now = store_.transact([](Tx& tx) -> Res<std::int64_t> { return tx.now(); });
-  if (!now) return reject(rq.topic, f, internal(now.error().message), rq.client_id);
-  auto claims = tokens_.verify(req.value().certificate_ownership_token, now.value());
-  if (!claims) return reject(rq.topic, f, claims.error(), rq.client_id);
-
-  // What can be checked before the hook runs (read only; checked again when the token is used).
+  // What can be checked before the hook runs (read only; the token's use is checked again when
+  // it is used, in the transaction that runs the template).
   std::optional<Rejection> rejected;
   std::optional<PreProvisioningHook> hook;
+  std::optional<TokenClaims> claims;
   std::string certificate_pem;
   auto checked = store_.transact([&](Tx& tx) -> Res<void> {
-    auto token = get_ownership_token(tx, claims.value().token_id);
+    rejected.reset();
+    // The store's clock, the one the token's expiry was set from.
+    auto verified = tokens_.verify(req.value().certificate_ownership_token, tx.now());
+    if (!verified) {
+      rejected = verified.error();
+      return {};
+    }
+    claims = std::move(verified.value());
+    auto token = get_ownership_token(tx, claims->token_id);
     if (!token) {
       if (token.error().code != Errc::NotFound) return fail(token.error());
       rejected = token_rejection("Certificate ownership token is invalid.");
@@ -204,7 +210,7 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
       rejected = token_rejection("Certificate ownership token has already been used.");
       return {};
     }
-    auto cert = tx.get_certificate(claims.value().certificate_id);
+    auto cert = tx.get_certificate(claims->certificate_id);
     if (!cert) {
       if (cert.error().code != Errc::NotFound) return fail(cert.error());
       rejected = token_rejection("Certificate ownership token is invalid.");
@@ -241,7 +247,7 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   p->client_id = std::string(rq.client_id);
   p->claim_certificate_id = std::string(rq.certificate_id);
   p->template_name = t.template_name;
-  p->claims = std::move(claims.value());
+  p->claims = std::move(*claims);
   p->parameters = std::move(req.value().parameters);
   if (!hook) return finish_register(p);
 
