@@ -32,6 +32,7 @@ void fleetd_seeds(WriteSeed write) {
         bytes(R"([{"permission":"allow","action":"publish","topic":"t1/*"},{"permission":"deny","action":"receive","topic":"t1/x"}])"));
 
   write("fuzz_fleetd_hooks", tagged(0, R"({"clientid":"t1","username":"?SDK=JS","peerhost":"127.0.0.1","certificate_id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})"));
+  write("fuzz_fleetd_hooks", tagged(0, R"({"clientid":"d1","certificate_id":"ab","certificate_pem":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n","certificate_chain":""})"));
   write("fuzz_fleetd_hooks", tagged(1, R"({"clientid":"t1","certificate_id":"ab","action":"subscribe","topic":"$share/g/t1/#"})"));
   write("fuzz_fleetd_hooks", tagged(2, R"({"result":"allow","reason":"ok","is_superuser":false,"acl":[{"permission":"allow","action":"publish","topic":"t1/*"}],"client_attrs":{"thing_name":"t1","certificate_id":"ab"}})"));
   write("fuzz_fleetd_hooks", tagged(2, R"({"result":"deny","reason":"certificate x is REVOKED"})"));

@@ -25,5 +25,8 @@ void add_token_command(CLI::App& app, int& exit_code);
 /// `edgekit fleet things|certificates|cas|templates|policies ...` over fleetd's admin API
 /// (tools/edgekit/fleet.cpp).
 void add_fleet_command(CLI::App& app, int& exit_code);
+/// `edgekit fleet external-ca create|issue`: a local test CA for just-in-time registration
+/// (tools/edgekit/fleet_external_ca.cpp).
+void add_fleet_external_ca_command(CLI::App& fleet, int& exit_code);
 
 }  // namespace edgekit::tools

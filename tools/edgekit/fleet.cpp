@@ -449,6 +449,8 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
         return static_cast<int>(kOk);
       });
 
+  add_fleet_external_ca_command(*fleet, exit_code);
+
   // cas
   CLI::App* cas = group("cas", "CA certificates: register, list");
   set(cas->add_subcommand("list", "list CA certificates"),

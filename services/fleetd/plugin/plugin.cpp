@@ -29,7 +29,9 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 #include <mqtt_protocol.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include <chrono>
@@ -133,6 +135,18 @@ int on_basic_auth(int, void* event_data, void* userdata) {
   }
   unsigned char* der = nullptr;
   int len = i2d_X509(cert, &der);
+  // The PEM goes along so that fleetd can register a certificate it does not know yet when a
+  // registered CA with auto-registration issued it (JITR / JITP). Mosquitto 2.0 gives plugins
+  // the client certificate only, not the chain the client sent.
+  std::string pem;
+  if (BIO* bio = BIO_new(BIO_s_mem()); bio != nullptr) {
+    if (PEM_write_bio_X509(bio, cert) == 1) {
+      char* data = nullptr;
+      const long n = BIO_get_mem_data(bio, &data);
+      if (n > 0) pem.assign(data, static_cast<std::size_t>(n));
+    }
+    BIO_free(bio);
+  }
   X509_free(cert);
   if (len <= 0) return MOSQ_ERR_AUTH;
   state.certificate_id = logic::sha256_hex(der, static_cast<std::size_t>(len));
@@ -141,7 +155,8 @@ int on_basic_auth(int, void* event_data, void* userdata) {
   nlohmann::json req{{"clientid", client_id},
                      {"username", ev->username ? ev->username : ""},
                      {"peerhost", state.peer},
-                     {"certificate_id", state.certificate_id}};
+                     {"certificate_id", state.certificate_id},
+                     {"certificate_pem", pem}};
   httplib::Headers headers{{"Authorization", "Bearer " + p.token}};
   auto res = p.http->Post("/hooks/v1/authenticate", headers,
                           req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),

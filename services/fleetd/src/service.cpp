@@ -16,6 +16,7 @@
 
 #include "admin/server.hpp"
 #include "ca/authority.hpp"
+#include "ca/broker_trust.hpp"
 #include "broker_link.hpp"
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
@@ -214,6 +215,40 @@ Exit run_service(const Config& config, Logger& log) {
     log.error("revocation.unreadable", {{"error", refused.error().message}});
     return Exit::StoreRefused;
   }
+  // Just-in-time registration: the decision runs on this io thread (the hooks server posts it
+  // here), so the link may be used; the publish is posted once more so that the broker gets its
+  // answer before the event goes out.
+  hooks.on_registration([&io, &link, &log](const provisioning::RegistrationEvent& e) {
+    asio::post(io, [&link, &log, e] {
+      const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
+      const std::string payload = provisioning::registration_json(e, now_ms);
+      auto sent = link.publish(provisioning::registration_topic(e), mqtt::as_bytes(payload),
+                               mqtt::QoS::AtLeastOnce);
+      log.log(sent ? LogLevel::Info : LogLevel::Warn,
+              sent ? "jit.event_published" : "jit.event_unsent",
+              {{"certificate_id", e.certificate_id},
+               {"ca_id", e.ca_certificate_id},
+               {"status", to_string(e.status)},
+               {"error", sent ? "" : mqtt::to_string(sent.error())}});
+    });
+  });
+  // The broker's trust in registered CAs (its device listener's `capath`): written now and
+  // after every change of the registered CAs.
+  const std::string trust_dir = (fs::path(config.state_dir) / ca::kBrokerTrustDir).string();
+  auto write_trust = [&registry, &log, trust_dir] {
+    auto n = ca::write_broker_trust(registry, trust_dir);
+    if (!n) {
+      log.error("ca.broker_trust_failed", {{"dir", trust_dir}, {"error", n.error().message}});
+    } else {
+      log.info("ca.broker_trust_written",
+               {{"dir", trust_dir}, {"cas", static_cast<std::int64_t>(n.value())}});
+    }
+    return static_cast<bool>(n);
+  };
+  if (!write_trust()) return Exit::StateDir;
+
   // Presence: the plugin publishes AWS's lifecycle events; fleetd logs them (the broker-neutral
   // equivalent of EMQX's webhooks). Only the plugin can publish there: devices are refused on
   // `$aws/events/...` unless a policy grants it, so the client id is taken from the topic and the
@@ -284,6 +319,7 @@ Exit run_service(const Config& config, Logger& log) {
   }
   AdminServer admin(io, registry, log, [&revoker](const std::string& id) { revoker.kick(id); });
   admin.set_ca(authority.get());
+  admin.on_cas_changed([&write_trust] { (void)write_trust(); });
 
   // The CRL is valid for a week; re-issued daily so that relying parties never hold an expired
   // one while fleetd runs (revocations re-issue it at once).

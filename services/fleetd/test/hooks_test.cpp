@@ -193,6 +193,18 @@ TEST_F(HooksTest, RefusesUnauthenticatedAndMalformedRequests) {
   EXPECT_EQ(bad_action->status, 400);
 }
 
+TEST(HooksWire, AuthenticateCarriesTheCertificatePemAndChainOptionally) {
+  auto r = hooks::parse_auth_request(
+      R"({"clientid":"d","certificate_id":"ab","certificate_pem":"P","certificate_chain":"C"})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->certificate_pem, "P");
+  EXPECT_EQ(r->certificate_chain, "C");
+  auto without = hooks::parse_auth_request(R"({"clientid":"d"})");
+  ASSERT_TRUE(without);
+  EXPECT_TRUE(without->certificate_pem.empty());
+  EXPECT_FALSE(hooks::parse_auth_request(R"({"clientid":"d","certificate_pem":5})"));
+}
+
 TEST(HooksToken, IsCreatedPrivateAndRefusedWhenOthersCanReadIt) {
   auto dir = fs::temp_directory_path() / ("edgekit-token-" + std::to_string(::getpid()));
   fs::remove_all(dir);

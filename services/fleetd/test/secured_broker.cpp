@@ -176,6 +176,10 @@ void SecuredBroker::SetUp() {
   };
   testing::MosquittoOptions::TlsListener t;
   t.cafile = cafile;
+  if (broker_capath_) {
+    t.capath = (dir_ / "state" / "broker-cas").string();
+    fs::create_directories(t.capath);
+  }
   if (own_ca_ && own_crlfile_) t.crlfile = (dir_ / "state" / "ca" / "crl.pem").string();
   t.certfile = server_.cert_file;
   t.keyfile = server_.key_file;

@@ -238,6 +238,10 @@ class SecuredBroker : public ::testing::Test {
   /// With own_ca_: the device listener also checks client certificates against the CRL fleetd
   /// writes (`crlfile <state>/ca/crl.pem`; only fleetd's own devices can then connect).
   bool own_crlfile_ = false;
+  /// Set before SetUp: the device listener also trusts the CAs in fleetd's broker trust folder
+  /// (`capath <state>/broker-cas`, ca/broker_trust.hpp), so that a CA registered through the
+  /// admin API is trusted in the handshake without a broker restart.
+  bool broker_capath_ = false;
 
   std::filesystem::path dir_;
   std::string pki_;

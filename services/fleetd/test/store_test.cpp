@@ -15,14 +15,14 @@
 
 #include "edgekit/testing/postgres.hpp"
 #include "store/claims.hpp"
+#include "store_backends.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd {
 namespace {
 
 namespace fs = std::filesystem;
-
-enum class Backend { Sqlite, Postgres };
+using test::Backend;
 
 std::string hex_id(int n) {
   char buf[65];
@@ -30,31 +30,17 @@ std::string hex_id(int n) {
   return buf;
 }
 
-// The server is shared by the whole suite (starting one takes about a second); every test gets
-// a database of its own.
-testing::Postgres* g_pg = nullptr;
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
-  static void SetUpTestSuite() {}
-  static void TearDownTestSuite() {
-    delete g_pg;
-    g_pg = nullptr;
-  }
-
   void SetUp() override {
     static int counter = 0;
     ++counter;
     if (GetParam() == Backend::Postgres) {
-      if (!g_pg) {
-        g_pg = new testing::Postgres();
-        ASSERT_TRUE(g_pg->start()) << g_pg->error();
-      }
       database_ = "t" + std::to_string(::getpid()) + "_" + std::to_string(counter);
-      auto admin = open_postgres({g_pg->connection_string()});
-      ASSERT_TRUE(admin) << admin.error().message;
-      auto c = admin.value()->exec_script("CREATE DATABASE " + database_);
-      ASSERT_TRUE(c) << c.error().message;
+      auto made = test::new_postgres_database(database_);
+      ASSERT_TRUE(made) << made.error().message;
+      connection_ = made.value();
     } else {
       dir_ = fs::temp_directory_path() /
              ("edgekit-store-" + std::to_string(::getpid()) + "-" + std::to_string(counter));
@@ -70,7 +56,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   }
 
   Res<std::unique_ptr<Db>> open_db() {
-    if (GetParam() == Backend::Postgres) return open_postgres({g_pg->connection_string(database_)});
+    if (GetParam() == Backend::Postgres) return open_postgres({connection_});
     return open_sqlite({(dir_ / "fleetd.db").string()});
   }
 
@@ -101,6 +87,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
 
   std::int64_t now_ = 1'700'000'000;
   std::string database_;
+  std::string connection_;
   fs::path dir_;
   std::unique_ptr<Store> store_;
 };
@@ -564,9 +551,7 @@ TEST_P(StoreTest, KilledWriterLeavesNoHalfMadeThing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),
-                         [](const auto& param_info) {
-                           return param_info.param == Backend::Sqlite ? "Sqlite" : "Postgres";
-                         });
+                         test::backend_name);
 
 // ---- backend-specific failures ----------------------------------------------------------
 

@@ -123,6 +123,10 @@ Issued TestCa::sign_and_write(const std::string& stem, EVP_PKEY* key, bool write
   X509_gmtime_adj(X509_getm_notBefore(cert), static_cast<long>(options.not_before.count()));
   X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(options.not_after.count()));
   X509_NAME* n = make_name(options.common_name);
+  for (const auto& [field, value] : options.subject_fields) {
+    X509_NAME_add_entry_by_txt(n, field.c_str(), MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0);
+  }
   X509_set_subject_name(cert, n);
   X509_NAME_free(n);
   X509_set_issuer_name(cert, X509_get_subject_name(cert_));

@@ -169,6 +169,7 @@ bool Mosquitto::write_config() {
     out << "listener " << tls_port_ << " " << host_ << "\n";
     if (options_.max_connections) out << "max_connections " << *options_.max_connections << "\n";
     if (!t.cafile.empty()) out << "cafile " << t.cafile << "\n";
+    if (!t.capath.empty()) out << "capath " << t.capath << "\n";
     if (!t.certfile.empty()) out << "certfile " << t.certfile << "\n";
     if (!t.keyfile.empty()) out << "keyfile " << t.keyfile << "\n";
     if (!t.crlfile.empty()) out << "crlfile " << t.crlfile << "\n";

@@ -1,5 +1,6 @@
 #include "admin/server.hpp"
 
+#include <asio/post.hpp>
 #include <httplib.h>
 
 #include <chrono>
@@ -713,6 +714,15 @@ void AdminServer::register_ca(const Req& req, Resp& res) {
     if (!r) return fail(r.error());
     return admin::to_json(r.value(), false);
   });
+  cas_changed(res);
+}
+
+void AdminServer::cas_changed(const Resp& res) {
+  // On the io thread, after the change committed (the answer is already made); `this` outlives
+  // the io_context's run.
+  if (res.status >= 200 && res.status < 300 && cas_changed_) {
+    asio::post(io_, [this] { cas_changed_(); });
+  }
 }
 
 void AdminServer::list_cas(const Req& req, Resp& res) {
@@ -769,6 +779,7 @@ void AdminServer::set_ca_status(const Req& req, Resp& res, CaStatus s) {
     }
     return admin::to_json(r.value(), false);
   });
+  cas_changed(res);
 }
 
 void AdminServer::activate_ca(const Req& req, Resp& res) {

@@ -64,6 +64,11 @@ class AdminServer {
   /// answer 404 "fleetd has no CA of its own". Call before start.
   void set_ca(ca::Authority* authority) { ca_ = authority; }
 
+  /// Called on the io thread after a request that may have changed which CAs are registered
+  /// and ACTIVE (register, activate, deactivate) succeeded: fleetd rewrites the broker's CA
+  /// folder (ca/broker_trust.hpp). Call before start.
+  void on_cas_changed(std::function<void()> f) { cas_changed_ = std::move(f); }
+
   /// Binds and starts serving. Errors: InvalidArgument (empty token, unusable TLS files),
   /// Unavailable (address in use, bad address).
   [[nodiscard]] Res<std::uint16_t> start(const AdminOptions& options);
@@ -153,11 +158,13 @@ class AdminServer {
 
   void set_certificate_status(const httplib::Request&, httplib::Response&, CertificateStatus s);
   void set_ca_status(const httplib::Request&, httplib::Response&, CaStatus s);
+  void cas_changed(const httplib::Response& res);
 
   asio::io_context& io_;
   Store& store_;
   Logger& log_;
   Kick kick_;
+  std::function<void()> cas_changed_;
   ca::Authority* ca_ = nullptr;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;

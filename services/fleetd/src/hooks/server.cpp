@@ -52,7 +52,8 @@ Res<std::uint16_t> HooksServer::start(const std::string& host, std::uint16_t por
     }
     // By value: after a timeout the task may still run, after this handler returned.
     auto decided = http::run_on(
-        io_, [this, r = request.value()] { return authenticate(store_, r); }, kDecisionTimeout);
+        io_, [this, r = request.value()] { return authenticate(store_, r, events_); },
+        kDecisionTimeout);
     if (!decided) {
       http::reply(res, 503, http::error_json("busy", "no decision within 3 s"));
       return;
@@ -83,7 +84,7 @@ Res<std::uint16_t> HooksServer::start(const std::string& host, std::uint16_t por
     const auto& r = request.value();
     auto decided = http::run_on(
         io_,
-        [this, who = AuthRequest{r.client_id, {}, {}, r.certificate_id}] {
+        [this, who = AuthRequest{r.client_id, {}, {}, r.certificate_id, {}, {}}] {
           return authenticate(store_, who);
         },
         kDecisionTimeout);

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "hooks/decisions.hpp"
 #include "http/common.hpp"
 #include "log.hpp"
 #include "store/store.hpp"
@@ -33,6 +34,10 @@ class HooksServer {
   HooksServer(const HooksServer&) = delete;
   HooksServer& operator=(const HooksServer&) = delete;
 
+  /// Where registration events of just-in-time registration go (decisions.hpp); called on the
+  /// io thread. Set it before that thread runs (it is read there, not on the HTTP threads).
+  void on_registration(RegistrationSink sink) { events_ = std::move(sink); }
+
   /// Binds `host:port` (0: any free port) and starts serving. Errors: Unavailable with the
   /// reason (address in use, bad address).
   [[nodiscard]] Res<std::uint16_t> start(const std::string& host, std::uint16_t port);
@@ -47,6 +52,7 @@ class HooksServer {
   Store& store_;
   Logger& log_;
   std::string token_;
+  RegistrationSink events_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };

@@ -31,6 +31,13 @@ Res<AuthRequest> parse_auth_request(std::string_view body) {
   auto id = member(j.value(), "certificate_id", false, 64);
   if (!id) return fail(id.error());
   r.certificate_id = std::move(id.value());
+  // PEM text; the body limit (kMaxBody) bounds them together.
+  auto pem = member(j.value(), "certificate_pem", false, kMaxBody);
+  if (!pem) return fail(pem.error());
+  r.certificate_pem = std::move(pem.value());
+  auto chain = member(j.value(), "certificate_chain", false, kMaxBody);
+  if (!chain) return fail(chain.error());
+  r.certificate_chain = std::move(chain.value());
   return r;
 }
 

@@ -15,7 +15,8 @@ namespace edgekit::fleetd::hooks {
 /// Largest request body accepted (413 beyond).
 inline constexpr std::size_t kMaxBody = 16 * 1024;
 
-/// {"clientid": "...", "username": "...", "peerhost": "...", "certificate_id": "..."}.
+/// {"clientid": "...", "username": "...", "peerhost": "...", "certificate_id": "...",
+///  "certificate_pem": "...", "certificate_chain": "..."}.
 /// clientid is required (a string of at most 128 bytes, AWS's limit, may be empty only for the
 /// broker to say "none"); the others are optional strings. Unknown members are ignored (a newer
 /// broker may send more). Errors: InvalidArgument naming the member.

@@ -1,8 +1,7 @@
 #include "provisioning/engine.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 
@@ -154,19 +153,13 @@ class Resolver {
     return p == ps->end() || !p->is_object() ? nullptr : &*p;
   }
 
-  Outcome<json> args(const json& arg, std::size_t n, const std::string& where) const {
-    if (!arg.is_array() || arg.size() != n) {
-      return invalid(where + " takes " + std::to_string(n) + " arguments");
-    }
-    return arg;
-  }
-
   Outcome<json> call(const std::string& fn, const json& arg, const std::string& where,
                      int depth) const {
     if (fn == "Fn::Sub") return sub(arg, where, depth);
     const std::size_t n = fn == "Fn::FindInMap" ? 3 : 2;
-    auto a = args(arg, n, where);
-    if (!a) return a;
+    if (!arg.is_array() || arg.size() != n) {
+      return invalid(where + " takes " + std::to_string(n) + " arguments");
+    }
     if (fn == "Fn::FindInMap") return find_in_map(arg, where, depth);
     if (fn == "Fn::Split") {
       auto delimiter = eval_text(arg[0], where + "[0]", depth);
@@ -178,7 +171,8 @@ class Resolver {
       std::size_t from = 0;
       for (;;) {
         const std::size_t at = source->find(*delimiter, from);
-        out.push_back(source->substr(from, at == std::string::npos ? std::string::npos : at - from));
+        out.push_back(
+            source->substr(from, at == std::string::npos ? std::string::npos : at - from));
         if (at == std::string::npos) break;
         from = at + delimiter->size();
       }
@@ -204,7 +198,8 @@ class Resolver {
     auto index = eval(arg[0], where + "[0]", depth);
     if (!index) return index;
     std::size_t i = 0;
-    if (index->is_number_unsigned() || (index->is_number_integer() && index->get<long long>() >= 0)) {
+    if (index->is_number_unsigned() ||
+        (index->is_number_integer() && index->get<long long>() >= 0)) {
       i = index->get<std::size_t>();
     } else if (index->is_string() && !index->get_ref<const std::string&>().empty() &&
                index->get_ref<const std::string&>().size() < 10 &&
@@ -527,8 +522,8 @@ Outcome<Provisioned> run_template(Tx& tx, const ProvisioningTemplate& tmpl,
     const json& res = it.value();
     if (!res.is_object() || !res.contains("Type") || !res.contains("Properties") ||
         !res["Properties"].is_object()) {
-      return reject(500, "InternalFailure", "template '" + tmpl.name + "': resource '" +
-                                                it.key() + "' is malformed");
+      return reject(500, "InternalFailure",
+                    "template '" + tmpl.name + "': resource '" + it.key() + "' is malformed");
     }
     const json& type = res["Type"];
     if (type == "AWS::IoT::Thing") {
@@ -570,8 +565,8 @@ Outcome<Provisioned> run_template(Tx& tx, const ProvisioningTemplate& tmpl,
   out.certificate_status = *status;
 
   for (const auto& [key, res] : policies) {
-    auto name = provision_policy(tx, (*res)["Properties"], r, "Resources." + key,
-                                 cert.certificate_id);
+    auto name =
+        provision_policy(tx, (*res)["Properties"], r, "Resources." + key, cert.certificate_id);
     if (!name) return fail(std::move(name.error()));
     out.policies.push_back(std::move(name.value()));
   }

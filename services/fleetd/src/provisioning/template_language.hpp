@@ -26,8 +26,8 @@ inline constexpr std::array<std::string_view, 8> kCertificatePseudo{
     "AWS::IoT::Certificate::Id"};
 
 /// The intrinsic functions AWS's templates allow.
-inline constexpr std::array<std::string_view, 5> kFunctions{"Fn::Join", "Fn::Select",
-                                                            "Fn::FindInMap", "Fn::Split", "Fn::Sub"};
+inline constexpr std::array<std::string_view, 5> kFunctions{
+    "Fn::Join", "Fn::Select", "Fn::FindInMap", "Fn::Split", "Fn::Sub"};
 
 [[nodiscard]] inline bool is_certificate_pseudo(std::string_view name) noexcept {
   return std::find(kCertificatePseudo.begin(), kCertificatePseudo.end(), name) !=

@@ -46,6 +46,10 @@ struct MosquittoOptions {
   /// written.
   struct TlsListener {
     std::string cafile;
+    /// A folder of CA certificates named by subject hash (`<hash>.0`, as `openssl rehash`
+    /// writes them). OpenSSL looks a CA up there at each handshake, so a CA added to it is
+    /// trusted from the next connection on without a broker reload.
+    std::string capath;
     std::string certfile;
     std::string keyfile;
     std::string crlfile;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace edgekit::testing {
@@ -18,6 +19,9 @@ enum class KeyType { EcP256, EcP384, Rsa2048 };
 
 struct CertOptions {
   std::string common_name = "edgekit-test";
+  /// More subject attributes after "O=edgekit tests, CN=<common_name>", by OpenSSL short name
+  /// ("C", "ST", "serialNumber").
+  std::vector<std::pair<std::string, std::string>> subject_fields;
   std::vector<std::string> dns_names;     ///< subjectAltName DNS entries
   std::vector<std::string> ip_addresses;  ///< subjectAltName IP entries
   std::chrono::seconds not_before{-3600};      ///< relative to now
