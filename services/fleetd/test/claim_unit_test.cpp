@@ -108,6 +108,15 @@ TEST(ClaimRequests, RejectGarbageOversizeAndWrongTypesAsInvalidPayload) {
   EXPECT_TRUE(empty.value().certificate_ownership_token.empty());
 }
 
+TEST(ClaimRequests, ACborLengthBeyondMemoryIsInvalidNotAThrow) {
+  // Found by fuzz_fleetd_provisioning: nlohmann's CBOR reader throws for a declared length it
+  // cannot allocate even when told not to throw. A map with an 8-byte array length follows.
+  const std::string payload("\xa1\x61\x61\x9b\x91\x9c\x81\x6f\x6b\x6a\x70\x61", 12);
+  auto r = parse_register_thing(payload, Format::Cbor);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().error_code, "InvalidPayload");
+}
+
 TEST(ClaimReplies, EncodeInTheRequestsFormatWithAwsRejectionFields) {
   const Rejection r = rejection(400, "InvalidCertificateOwnershipToken",
                     "Certificate ownership token cannot be empty.");

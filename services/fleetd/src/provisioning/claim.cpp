@@ -48,8 +48,7 @@ struct ClaimService::Pending {
 ClaimService::ClaimService(asio::io_context& io, Store& store, ca::Authority* ca,
                            std::string token_secret, Logger& log, ReplySender send,
                            TemplateRunner runner, ClaimOptions options)
-    : io_(io),
-      store_(store),
+    : store_(store),
       ca_(ca),
       tokens_(std::move(token_secret)),
       log_(log),

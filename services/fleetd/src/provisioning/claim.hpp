@@ -106,7 +106,6 @@ class ClaimService {
   void reject(std::string_view request_topic, Format f, const Rejection& r,
               std::string_view client_id);
 
-  asio::io_context& io_;
   Store& store_;
   ca::Authority* ca_;
   TokenAuthority tokens_;
