@@ -13,17 +13,17 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
 #include <utility>
-#include <string>
 #include <vector>
 
 #include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/mosquitto.hpp"
+#include "hook_server.hpp"
 #include "provisioning/claim_wire.hpp"
 #include "provisioning/ownership_token.hpp"
-#include "hook_server.hpp"
 #include "secured_broker.hpp"
 #include "store/store.hpp"
 
@@ -94,8 +94,9 @@ class ClaimProvisioning : public SecuredBroker,
   }
 
   void add_template(const std::string& name, bool enabled) {
-    auto r = admin("POST", "/admin/v1/provisioning-templates",
-                   json{{"templateName", name}, {"templateBody", kTemplate}, {"enabled", enabled}}.dump());
+    auto r = admin(
+        "POST", "/admin/v1/provisioning-templates",
+        json{{"templateName", name}, {"templateBody", kTemplate}, {"enabled", enabled}}.dump());
     ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
   }
 
@@ -199,7 +200,6 @@ class ClaimProvisioning : public SecuredBroker,
     EXPECT_EQ(r["errorCode"], "InvalidCertificateOwnershipToken");
     EXPECT_EQ(r["errorMessage"], "Certificate ownership token has already been used.");
   }
-
 };
 
 TEST_P(ClaimProvisioning, CreateKeysAndCertificateRegisterThingAndReconnect) {
@@ -211,7 +211,8 @@ TEST_P(ClaimProvisioning, CreateKeysAndCertificateRegisterThingAndReconnect) {
   RecordProperty("reply_bytes", static_cast<int>(reply.payload.size()));
   EXPECT_LT(reply.payload.size(), 4096u) << "AWS's C demos read this reply into 4 KB";
   const json doc = decode(reply.payload, fmt());
-  for (const char* field : {"certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"}) {
+  for (const char* field :
+       {"certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"}) {
     EXPECT_TRUE(doc.contains(field) && doc[field].is_string()) << field;
   }
   const std::string key = doc.value("privateKey", "");
@@ -231,7 +232,8 @@ TEST_P(ClaimProvisioning, CreateCertificateFromCsrRegisterThingAndReconnect) {
   auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
   ASSERT_TRUE(key);
   const std::string topic = "$aws/certificates/create-from-csr/" + f();
-  auto reply = request(claim, topic, provisioning::encode(json{{"certificateSigningRequest", csr_of(*key)}}, fmt()));
+  auto reply = request(
+      claim, topic, provisioning::encode(json{{"certificateSigningRequest", csr_of(*key)}}, fmt()));
   ASSERT_EQ(reply.topic, topic + "/accepted") << decode(reply.payload, fmt()).dump();
   RecordProperty("reply_bytes", static_cast<int>(reply.payload.size()));
   EXPECT_LT(reply.payload.size(), 2048u) << "AWS's C demos read this reply into 2 KB";
@@ -293,7 +295,8 @@ TEST_P(ClaimProvisioning, OwnershipTokensEmptyForeignAlteredAndExpiredAreRejecte
   ASSERT_FALSE(token.empty());
   provisioning::TokenAuthority foreign("another fleetd's secret");
   provisioning::TokenClaims claims;
-  expect(foreign.issue(id, ::time(nullptr) + 600, claims), "Certificate ownership token is invalid.");
+  expect(foreign.issue(id, ::time(nullptr) + 600, claims),
+         "Certificate ownership token is invalid.");
   std::string altered = token;
   altered[10] = altered[10] == 'A' ? 'B' : 'A';
   expect(altered, "Certificate ownership token is invalid.");
@@ -322,8 +325,10 @@ TEST_P(ClaimProvisioning, GarbageHugePayloadsAndBadCsrsGetNamedRejections) {
   EXPECT_EQ(code(provision, "[1,2,3]"), "InvalidPayload 400");
   EXPECT_EQ(code(csr_topic, std::string(100 * 1024, 'x')), "InvalidPayload 400");
   EXPECT_EQ(code(provision, std::string(100 * 1024, '{')), "InvalidPayload 400");
-  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", 5}}, fmt())), "InvalidPayload 400");
-  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", "not a CSR"}}, fmt())),
+  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", 5}}, fmt())),
+            "InvalidPayload 400");
+  EXPECT_EQ(code(csr_topic,
+                 provisioning::encode(json{{"certificateSigningRequest", "not a CSR"}}, fmt())),
             "InvalidCertificateSigningRequest 400");
   // A CSR whose signature does not verify: one bit of the signature flipped.
   auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
@@ -333,15 +338,17 @@ TEST_P(ClaimProvisioning, GarbageHugePayloadsAndBadCsrsGetNamedRejections) {
   pki::Bytes der = info->der;
   der[der.size() - 3] ^= 0x01;
   std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
-  b64.resize(static_cast<std::size_t>(
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()))));
+  b64.resize(static_cast<std::size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                                      der.data(), static_cast<int>(der.size()))));
   const std::string bad_sig =
       "-----BEGIN CERTIFICATE REQUEST-----\n" + b64 + "\n-----END CERTIFICATE REQUEST-----\n";
   ASSERT_EQ(pki::parse_csr(bad_sig).error().code, pki::Errc::BadSignature);
-  EXPECT_EQ(code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", bad_sig}}, fmt())),
-            "InvalidCertificateSigningRequest 400");
+  EXPECT_EQ(
+      code(csr_topic, provisioning::encode(json{{"certificateSigningRequest", bad_sig}}, fmt())),
+      "InvalidCertificateSigningRequest 400");
   const json weak = rejected(
-      request(claim, csr_topic, provisioning::encode(json{{"certificateSigningRequest", weak_csr()}}, fmt())),
+      request(claim, csr_topic,
+              provisioning::encode(json{{"certificateSigningRequest", weak_csr()}}, fmt())),
       csr_topic);
   EXPECT_EQ(weak["errorCode"], "InvalidCertificateSigningRequest");
   EXPECT_NE(weak.value("errorMessage", "").find("RSA"), std::string::npos) << weak.dump();
@@ -406,19 +413,22 @@ TEST_P(ClaimProvisioning, AMissingOrDisabledTemplateIsRejected) {
     auto made = admin("POST", "/admin/v1/provisioning-templates/" + tmpl + "/claim-certificates",
                       json{{"certificateSigningRequest", csr_of(*key)}}.dump());
     EXPECT_TRUE(made && made->status == 201) << (made ? made->body : "no answer");
-    return ClaimCredential{json::parse(made->body).value("certificatePem", ""), key->private_key_pem()};
+    return ClaimCredential{json::parse(made->body).value("certificatePem", ""),
+                           key->private_key_pem()};
   };
   const ClaimCredential off = credential("off"), gone = credential("gone");
   auto deleted = admin("DELETE", "/admin/v1/provisioning-templates/gone");
   ASSERT_TRUE(deleted && deleted->status == 204) << (deleted ? deleted->body : "");
 
-  for (const auto& [tmpl, cred] : {std::pair{std::string("off"), off}, std::pair{std::string("gone"), gone}}) {
+  for (const auto& [tmpl, cred] :
+       {std::pair{std::string("off"), off}, std::pair{std::string("gone"), gone}}) {
     Peer claim;
     ASSERT_TRUE(connect_with(claim, cred.cert_pem, cred.key_pem, "factory-" + tmpl));
     auto created = request(claim, "$aws/certificates/create/" + f(), "");
     const json doc = decode(created.payload, fmt());
-    const json r = rejected(register_thing(claim, doc.value("certificateOwnershipToken", ""), "5", tmpl),
-                            "$aws/provisioning-templates/" + tmpl + "/provision/" + f());
+    const json r =
+        rejected(register_thing(claim, doc.value("certificateOwnershipToken", ""), "5", tmpl),
+                 "$aws/provisioning-templates/" + tmpl + "/provision/" + f());
     if (tmpl == "off") {
       EXPECT_EQ(r["statusCode"], 400);
       EXPECT_EQ(r["errorCode"], "InvalidRequest");
@@ -451,9 +461,10 @@ TEST_P(ClaimProvisioning, APreProvisioningHookOverridesDeniesAndTimesOutWithoutB
   const std::string topic = "$aws/provisioning-templates/fleet/provision/" + f();
 
   // Allows, and overrides the serial number (AWS merges parameterOverrides into parameters).
-  ASSERT_NO_FATAL_FAILURE(hook("allow.sh", "cat > " + seen.string() +
-                                               "; echo '{\"allowProvisioning\":true,"
-                                               "\"parameterOverrides\":{\"SerialNumber\":\"from-hook\"}}'"));
+  ASSERT_NO_FATAL_FAILURE(
+      hook("allow.sh", "cat > " + seen.string() +
+                           "; echo '{\"allowProvisioning\":true,"
+                           "\"parameterOverrides\":{\"SerialNumber\":\"from-hook\"}}'"));
   const json first = token();
   auto ok = register_thing(claim, first.value("certificateOwnershipToken", ""), "1");
   ASSERT_EQ(ok.topic, topic + "/accepted") << decode(ok.payload, fmt()).dump();
@@ -468,7 +479,8 @@ TEST_P(ClaimProvisioning, APreProvisioningHookOverridesDeniesAndTimesOutWithoutB
 
   auto denied = [&](const char* why) {
     const json doc = token();
-    const json r = rejected(register_thing(claim, doc.value("certificateOwnershipToken", ""), "2"), topic);
+    const json r =
+        rejected(register_thing(claim, doc.value("certificateOwnershipToken", ""), "2"), topic);
     EXPECT_EQ(r["statusCode"], 403) << why;
     EXPECT_EQ(r["errorCode"], "ACCESS_DENIED") << why;
     EXPECT_EQ(cert_status(doc.value("certificateId", "")), "PENDING_ACTIVATION") << why;
@@ -483,18 +495,19 @@ TEST_P(ClaimProvisioning, APreProvisioningHookOverridesDeniesAndTimesOutWithoutB
   const json doc = token();
   const auto start = std::chrono::steady_clock::now();
   const std::size_t before = claim.received.size();
-  EXPECT_EQ(claim.publish(topic, provisioning::encode(
-                                     json{{"certificateOwnershipToken", doc["certificateOwnershipToken"]},
-                                          {"parameters", {{"SerialNumber", "3"}}}},
-                                     fmt())),
+  EXPECT_EQ(claim.publish(topic, provisioning::encode(json{{"certificateOwnershipToken",
+                                                            doc["certificateOwnershipToken"]},
+                                                           {"parameters", {{"SerialNumber", "3"}}}},
+                                                      fmt())),
             ReasonCode::Success);
   Peer other;
   ASSERT_NO_FATAL_FAILURE(claim_device(other, "factory-busy"));
   auto quick = request(other, "$aws/certificates/create/" + f(), "");
   EXPECT_EQ(quick.topic, "$aws/certificates/create/" + f() + "/accepted");
   const auto during = std::chrono::steady_clock::now() - start;
-  RecordProperty("answer_during_slow_hook_ms",
-                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(during).count()));
+  RecordProperty(
+      "answer_during_slow_hook_ms",
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(during).count()));
   EXPECT_LT(during, 3s) << "the event loop waited for the hook";
   claim.pump(10s, before + 1);
   ASSERT_GT(claim.received.size(), before);

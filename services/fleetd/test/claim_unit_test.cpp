@@ -6,13 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
-
-#include <asio/io_context.hpp>
 
 #include "hook_server.hpp"
 #include "provisioning/claim_wire.hpp"
@@ -45,13 +44,14 @@ TEST(ClaimTopics, NameTheThreeApisInBothFormatsAndNothingElse) {
   ASSERT_TRUE(reg);
   EXPECT_EQ(reg->api, Api::RegisterThing);
   EXPECT_EQ(reg->template_name, "fleet-1");
-  for (const char* no : {"$aws/certificates/create/json/accepted", "$aws/certificates/create/xml",
-                         "$aws/certificates/create", "$aws/certificates/delete/json",
-                         "$aws/provisioning-templates/a+b/provision/json",
-                         "$aws/provisioning-templates//provision/json",
-                         "$aws/provisioning-templates/fleet/provision/json/rejected",
-                         "$aws/provisioning-templates/abcdefghijabcdefghijabcdefghijabcdefg/provision/json",
-                         "$aws/things/t1/shadow/get"}) {
+  for (const char* no :
+       {"$aws/certificates/create/json/accepted", "$aws/certificates/create/xml",
+        "$aws/certificates/create", "$aws/certificates/delete/json",
+        "$aws/provisioning-templates/a+b/provision/json",
+        "$aws/provisioning-templates//provision/json",
+        "$aws/provisioning-templates/fleet/provision/json/rejected",
+        "$aws/provisioning-templates/abcdefghijabcdefghijabcdefghijabcdefg/provision/json",
+        "$aws/things/t1/shadow/get"}) {
     EXPECT_FALSE(parse_request_topic(no)) << no;
   }
   EXPECT_EQ(reply_topic("$aws/certificates/create/json", true),
@@ -84,13 +84,13 @@ TEST(ClaimRequests, AcceptEmptyCreateAndOneTrailingNul) {
 
 TEST(ClaimRequests, RejectGarbageOversizeAndWrongTypesAsInvalidPayload) {
   const std::string big(100 * 1024, '{');
-  for (const auto& [payload, fmt] : std::vector<std::pair<std::string, Format>>{
-           {"not json", Format::Json},
-           {"[1,2]", Format::Json},
-           {"\xff\xfe", Format::Cbor},
-           {cbor(json::array({1})), Format::Json},
-           {big, Format::Json},
-           {big, Format::Cbor}}) {
+  for (const auto& [payload, fmt] :
+       std::vector<std::pair<std::string, Format>>{{"not json", Format::Json},
+                                                   {"[1,2]", Format::Json},
+                                                   {"\xff\xfe", Format::Cbor},
+                                                   {cbor(json::array({1})), Format::Json},
+                                                   {big, Format::Json},
+                                                   {big, Format::Cbor}}) {
     auto r = parse_create_keys(payload, fmt);
     ASSERT_FALSE(r) << payload.substr(0, 20);
     EXPECT_EQ(r.error().status_code, 400);
@@ -119,7 +119,7 @@ TEST(ClaimRequests, ACborLengthBeyondMemoryIsInvalidNotAThrow) {
 
 TEST(ClaimReplies, EncodeInTheRequestsFormatWithAwsRejectionFields) {
   const Rejection r = rejection(400, "InvalidCertificateOwnershipToken",
-                    "Certificate ownership token cannot be empty.");
+                                "Certificate ownership token cannot be empty.");
   auto j = json::parse(encode(rejection_document(r), Format::Json));
   EXPECT_EQ(j["statusCode"], 400);
   EXPECT_EQ(j["errorCode"], "InvalidCertificateOwnershipToken");
@@ -171,12 +171,13 @@ TEST(PreProvisioningHook, AnswersAreReadAsAwsDefinesThem) {
   auto yes = read_hook_answer(R"({"allowProvisioning":true,"parameterOverrides":{"a":"b"}})");
   EXPECT_TRUE(yes.allow);
   EXPECT_EQ(yes.parameter_overrides.at("a"), "b");
-  for (const char* no : {R"({"allowProvisioning":false})", R"({"allowProvisioning":"true"})",
-                         "{}", "garbage", R"({"allowProvisioning":true,"parameterOverrides":1})",
+  for (const char* no : {R"({"allowProvisioning":false})", R"({"allowProvisioning":"true"})", "{}",
+                         "garbage", R"({"allowProvisioning":true,"parameterOverrides":1})",
                          R"({"allowProvisioning":true,"parameterOverrides":{"a":1}})"}) {
     EXPECT_FALSE(read_hook_answer(no).allow) << no;
   }
-  const auto in = json::parse(hook_input_json({"claim", "cert", "PEM", "arn", "client", {{"k", "v"}}}));
+  const auto in =
+      json::parse(hook_input_json({"claim", "cert", "PEM", "arn", "client", {{"k", "v"}}}));
   EXPECT_EQ(in["claimCertificateId"], "claim");
   EXPECT_EQ(in["certificateId"], "cert");
   EXPECT_EQ(in["certificatePem"], "PEM");
@@ -203,14 +204,19 @@ class HookScripts : public ::testing::Test {
 
 TEST_F(HookScripts, AnExecutableGetsTheInputAndItsAnswerCounts) {
   // The script answers with the clientId it read from stdin, so the input provably arrived.
-  const auto hook = script("allow.sh",
-                           "in=$(cat); id=$(echo \"$in\" | sed 's/.*\"clientId\":\"\\([^\"]*\\)\".*/\\1/');"
-                           " echo \"{\\\"allowProvisioning\\\":true,\\\"parameterOverrides\\\":{\\\"Seen\\\":\\\"$id\\\"}}\"");
+  const auto hook = script(
+      "allow.sh",
+      "in=$(cat); id=$(echo \"$in\" | sed 's/.*\"clientId\":\"\\([^\"]*\\)\".*/\\1/');"
+      " echo "
+      "\"{\\\"allowProvisioning\\\":true,\\\"parameterOverrides\\\":{\\\"Seen\\\":\\\"$id\\\"}}\"");
   auto v = call_hook(hook, hook_input_json({"c", "d", "p", "arn", "dev-7", {}}));
   ASSERT_TRUE(v.allow) << v.problem;
   EXPECT_EQ(v.parameter_overrides.at("Seen"), "dev-7");
-  EXPECT_FALSE(call_hook(script("deny.sh", "cat >/dev/null; echo '{\"allowProvisioning\":false}'"), "{}").allow);
-  EXPECT_FALSE(call_hook(script("fail.sh", "echo '{\"allowProvisioning\":true}'; exit 3"), "{}").allow);
+  EXPECT_FALSE(
+      call_hook(script("deny.sh", "cat >/dev/null; echo '{\"allowProvisioning\":false}'"), "{}")
+          .allow);
+  EXPECT_FALSE(
+      call_hook(script("fail.sh", "echo '{\"allowProvisioning\":true}'; exit 3"), "{}").allow);
   EXPECT_FALSE(call_hook((dir_ / "missing").string(), "{}").allow);
   EXPECT_FALSE(call_hook("relative/path", "{}").allow);
 }
@@ -232,7 +238,8 @@ TEST(PreProvisioningHookHttp, AUrlIsPostedToAndATimeoutDenies) {
     std::this_thread::sleep_for(1500ms);
     res.set_content(R"({"allowProvisioning":true})", "application/json");
   });
-  hook.server().Post("/500", [](const httplib::Request&, httplib::Response& res) { res.status = 500; });
+  hook.server().Post("/500",
+                     [](const httplib::Request&, httplib::Response& res) { res.status = 500; });
   const std::string base = hook.start();
   auto v = call_hook(base + "/allow", R"({"clientId":"c"})");
   EXPECT_TRUE(v.allow) << v.problem;
@@ -247,7 +254,8 @@ TEST(PreProvisioningHookHttp, AUrlIsPostedToAndATimeoutDenies) {
 TEST_F(HookScripts, TheRunnerDeliversOnTheLoopWithoutBlockingIt) {
   asio::io_context io;
   HookRunner runner(io, 2s);
-  const auto hook = script("sleepy.sh", "cat >/dev/null; sleep 0.3; echo '{\"allowProvisioning\":true}'");
+  const auto hook =
+      script("sleepy.sh", "cat >/dev/null; sleep 0.3; echo '{\"allowProvisioning\":true}'");
   int delivered = 0;
   runner.run(hook, "{}", [&](HookVerdict v) {
     EXPECT_TRUE(v.allow) << v.problem;

@@ -71,9 +71,12 @@ void ClaimService::handle(const ClaimRequest& rq) {
     return;
   }
   switch (t->api) {
-    case Api::CreateKeysAndCertificate: return create_keys(rq, t->format);
-    case Api::CreateCertificateFromCsr: return create_from_csr(rq, t->format);
-    case Api::RegisterThing: return register_thing(rq, *t);
+    case Api::CreateKeysAndCertificate:
+      return create_keys(rq, t->format);
+    case Api::CreateCertificateFromCsr:
+      return create_from_csr(rq, t->format);
+    case Api::RegisterThing:
+      return register_thing(rq, *t);
   }
 }
 
@@ -102,11 +105,10 @@ Outcome<json> ClaimService::issue(const pki::CsrInfo& csr, std::string_view clai
     auto cert = ca_->issue(csr, options_.validity_days, tx.now(), tx);
     if (!cert) {
       rejected = cert.error().code == Errc::InvalidArgument ? bad_csr(cert.error().message)
-                                                             : internal(cert.error().message);
+                                                            : internal(cert.error().message);
       return fail(Errc::Conflict, std::string(kRejected));
     }
-    const Certificate c =
-        ca::record_of(*ca_, cert.value(), CertificateStatus::PendingActivation);
+    const Certificate c = ca::record_of(*ca_, cert.value(), CertificateStatus::PendingActivation);
     if (auto s = tx.create_certificate(c); !s) return fail(s.error());
     TokenClaims claims;
     std::string token = tokens_.issue(c.id, tx.now() + kOwnershipTokenLifetime, claims);
@@ -116,9 +118,8 @@ Outcome<json> ClaimService::issue(const pki::CsrInfo& csr, std::string_view clai
         !r) {
       return fail(r.error());
     }
-    return json{{"certificateId", c.id},
-                {"certificatePem", c.pem},
-                {"certificateOwnershipToken", token}};
+    return json{
+        {"certificateId", c.id}, {"certificatePem", c.pem}, {"certificateOwnershipToken", token}};
   });
   if (rejected) return edgekit::fail(*rejected);
   if (!out) return edgekit::fail(internal(out.error().message));
@@ -126,7 +127,8 @@ Outcome<json> ClaimService::issue(const pki::CsrInfo& csr, std::string_view clai
 }
 
 void ClaimService::create_keys(const ClaimRequest& rq, Format f) {
-  if (auto p = parse_create_keys(rq.payload, f); !p) return reject(rq.topic, f, p.error(), rq.client_id);
+  if (auto p = parse_create_keys(rq.payload, f); !p)
+    return reject(rq.topic, f, p.error(), rq.client_id);
   if (ca_ == nullptr) {
     return reject(rq.topic, f,
                   rejection(503, "ServiceUnavailable", "fleetd has no certificate authority."),
@@ -219,13 +221,14 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
     auto tmpl = tx.get_template(t.template_name);
     if (!tmpl) {
       if (tmpl.error().code != Errc::NotFound) return fail(tmpl.error());
-      rejected = rejection(404, "ResourceNotFound",
-                           "Template " + t.template_name + " does not exist.");
+      rejected =
+          rejection(404, "ResourceNotFound", "Template " + t.template_name + " does not exist.");
       return {};
     }
     if (tmpl.value().type != "FLEET_PROVISIONING") {
-      rejected = rejection(400, "InvalidRequest",
-                           "Template " + t.template_name + " is not a fleet provisioning template.");
+      rejected =
+          rejection(400, "InvalidRequest",
+                    "Template " + t.template_name + " is not a fleet provisioning template.");
       return {};
     }
     if (!tmpl.value().enabled) {
@@ -261,10 +264,10 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   hooks_.run(hook->target, hook_input_json(in), [this, p](HookVerdict v) {
     if (!v.allow) {
       log_.warn("claim.hook_denied", {{"template", p->template_name}, {"why", v.problem}});
-      return reject(p->topic, p->format,
-                    rejection(403, "ACCESS_DENIED",
-                              "The pre-provisioning hook did not allow provisioning."),
-                    p->client_id);
+      return reject(
+          p->topic, p->format,
+          rejection(403, "ACCESS_DENIED", "The pre-provisioning hook did not allow provisioning."),
+          p->client_id);
     }
     // AWS merges the overrides into the request's parameters (an override wins).
     for (auto& [k, val] : v.parameter_overrides) p->parameters[k] = val;
@@ -279,8 +282,8 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
     auto tmpl = tx.get_template(p->template_name);
     if (!tmpl) {
       if (tmpl.error().code != Errc::NotFound) return fail(tmpl.error());
-      rejected = rejection(404, "ResourceNotFound",
-                           "Template " + p->template_name + " does not exist.");
+      rejected =
+          rejection(404, "ResourceNotFound", "Template " + p->template_name + " does not exist.");
       return fail(Errc::Conflict, std::string(kRejected));
     }
     if (auto u = use_ownership_token(tx, p->claims.token_id); !u) {
@@ -288,7 +291,8 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
       rejected = token_rejection("Certificate ownership token has already been used.");
       return fail(Errc::Conflict, std::string(kRejected));
     }
-    auto run = runner_(tx, tmpl.value(), p->parameters, CertificateContext{p->claims.certificate_id, {}});
+    auto run =
+        runner_(tx, tmpl.value(), p->parameters, CertificateContext{p->claims.certificate_id, {}});
     if (!run) {
       // A Busy store goes back to transact, which reruns the whole request's transaction.
       if (run.error().store_error && run.error().store_error->code == Errc::Busy) {
@@ -310,12 +314,12 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
   json config = json::object();
   for (const auto& [k, v] : done.value().device_configuration) config[k] = v;
   reply(p->topic, p->format,
-        json{{"deviceConfiguration", config}, {"thingName", done.value().thing_name}},
-        p->client_id, true);
+        json{{"deviceConfiguration", config}, {"thingName", done.value().thing_name}}, p->client_id,
+        true);
   log_.info("claim.thing_registered", {{"thing_name", done.value().thing_name},
-                                      {"certificate_id", p->claims.certificate_id},
-                                      {"template", p->template_name},
-                                      {"client_id", p->client_id}});
+                                       {"certificate_id", p->claims.certificate_id},
+                                       {"template", p->template_name},
+                                       {"client_id", p->client_id}});
 }
 
 Res<std::size_t> ClaimService::sweep() {

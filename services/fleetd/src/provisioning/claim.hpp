@@ -30,7 +30,6 @@
 /// Thread safety: everything runs on the io_context's thread, as the store and the broker link.
 
 #include <asio/io_context.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,12 +62,12 @@ struct ClaimRequest {
 
 /// Sends a reply: QoS 1 to `topic`, private to `client_id`. The payload may be wiped as soon as
 /// the call returns.
-using ReplySender =
-    std::function<void(const std::string& topic, const std::string& payload, std::string_view client_id)>;
+using ReplySender = std::function<void(const std::string& topic, const std::string& payload,
+                                       std::string_view client_id)>;
 /// The template engine (provisioning::run_template; a fake in unit tests).
-using TemplateRunner = std::function<Outcome<Provisioned>(
-    Tx&, const ProvisioningTemplate&, const std::map<std::string, std::string>&,
-    const CertificateContext&)>;
+using TemplateRunner = std::function<Outcome<Provisioned>(Tx&, const ProvisioningTemplate&,
+                                                          const std::map<std::string, std::string>&,
+                                                          const CertificateContext&)>;
 
 struct ClaimOptions {
   std::int64_t validity_days = ca::kDefaultDeviceValidityDays;

@@ -19,8 +19,8 @@ std::optional<Format> format_of(std::string_view s) {
 bool template_name_ok(std::string_view s) {
   if (s.empty() || s.size() > kMaxTemplateName) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -150,8 +150,8 @@ Outcome<RegisterThingRequest> parse_register_thing(std::string_view payload, For
     }
     for (auto p = it->begin(); p != it->end(); ++p) {
       if (!p.value().is_string()) {
-        return edgekit::fail(invalid_payload("parameter '" + p.key().substr(0, 64) +
-                                             "' must be a string."));
+        return edgekit::fail(
+            invalid_payload("parameter '" + p.key().substr(0, 64) + "' must be a string."));
       }
       const auto& v = p.value().get_ref<const std::string&>();
       if (p.key().empty() || p.key().size() > kMaxParameter || v.size() > kMaxParameter) {
@@ -185,23 +185,23 @@ std::string claim_policy_name(std::string_view template_name) {
 
 std::string claim_policy_document(std::string_view template_name) {
   const std::string t(template_name);
-  const json topics = json::array({"arn:aws:iot:*:*:topic/$aws/certificates/create/*",
-                                   "arn:aws:iot:*:*:topic/$aws/certificates/create-from-csr/*",
-                                   "arn:aws:iot:*:*:topic/$aws/provisioning-templates/" + t +
-                                       "/provision/*"});
+  const json topics =
+      json::array({"arn:aws:iot:*:*:topic/$aws/certificates/create/*",
+                   "arn:aws:iot:*:*:topic/$aws/certificates/create-from-csr/*",
+                   "arn:aws:iot:*:*:topic/$aws/provisioning-templates/" + t + "/provision/*"});
   const json filters = json::array(
       {"arn:aws:iot:*:*:topicfilter/$aws/certificates/create/*",
        "arn:aws:iot:*:*:topicfilter/$aws/certificates/create-from-csr/*",
        "arn:aws:iot:*:*:topicfilter/$aws/provisioning-templates/" + t + "/provision/*"});
-  return json{{"Version", "2012-10-17"},
-              {"Statement",
-               json::array({json{{"Effect", "Allow"}, {"Action", "iot:Connect"}, {"Resource", "*"}},
-                            json{{"Effect", "Allow"},
-                                 {"Action", json::array({"iot:Publish", "iot:Receive"})},
-                                 {"Resource", topics}},
-                            json{{"Effect", "Allow"},
-                                 {"Action", "iot:Subscribe"},
-                                 {"Resource", filters}}})}}
+  return json{
+      {"Version", "2012-10-17"},
+      {"Statement",
+       json::array(
+           {json{{"Effect", "Allow"}, {"Action", "iot:Connect"}, {"Resource", "*"}},
+            json{{"Effect", "Allow"},
+                 {"Action", json::array({"iot:Publish", "iot:Receive"})},
+                 {"Resource", topics}},
+            json{{"Effect", "Allow"}, {"Action", "iot:Subscribe"}, {"Resource", filters}}})}}
       .dump();
 }
 

@@ -1,8 +1,7 @@
 #include "provisioning/hook.hpp"
 
-#include <asio/post.hpp>
-#include <httplib.h>
 #include <fcntl.h>
+#include <httplib.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,10 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <asio/post.hpp>
 #include <cerrno>
 #include <cstring>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 extern char** environ;
 
@@ -114,10 +114,10 @@ HookVerdict call_executable(const std::string& path, const std::string& input,
   if (timed_out || too_long) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, &status, 0);
-    return deny(timed_out ? "the hook did not answer within " + std::to_string(limit.count()) +
-                                " ms"
-                          : "the hook's answer is larger than " + std::to_string(kMaxHookAnswer) +
-                                " bytes");
+    return deny(timed_out
+                    ? "the hook did not answer within " + std::to_string(limit.count()) + " ms"
+                    : "the hook's answer is larger than " + std::to_string(kMaxHookAnswer) +
+                          " bytes");
   }
   // stdout closed: the child is ending; wait for it within what is left of the limit.
   while (::waitpid(pid, &status, WNOHANG) == 0) {
@@ -151,7 +151,8 @@ HookVerdict call_url(const std::string& url, const std::string& input,
   client.set_write_timeout(sec, usec);
   const auto start = Clock::now();
   auto res = client.Post(path, input, "application/json");
-  if (!res) return deny("the hook at " + url + " did not answer (" + httplib::to_string(res.error()) + ")");
+  if (!res)
+    return deny("the hook at " + url + " did not answer (" + httplib::to_string(res.error()) + ")");
   if (Clock::now() - start > limit) {
     return deny("the hook did not answer within " + std::to_string(limit.count()) + " ms");
   }

@@ -15,7 +15,6 @@
 /// and post their result to the io_context.
 
 #include <asio/io_context.hpp>
-
 #include <chrono>
 #include <condition_variable>
 #include <functional>

@@ -43,11 +43,16 @@ std::optional<std::vector<std::uint8_t>> from_b64url(std::string_view s) {
   int bits = 0;
   for (char c : s) {
     int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
     if (v < 0) return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
@@ -99,7 +104,9 @@ Rejection token_rejection(std::string message) {
 
 TokenAuthority::TokenAuthority(std::string secret) : secret_(std::move(secret)) {}
 
-TokenAuthority::~TokenAuthority() { OPENSSL_cleanse(secret_.data(), secret_.size()); }
+TokenAuthority::~TokenAuthority() {
+  OPENSSL_cleanse(secret_.data(), secret_.size());
+}
 
 std::string TokenAuthority::issue(std::string_view certificate_id, std::int64_t expires_at,
                                   TokenClaims& claims) const {

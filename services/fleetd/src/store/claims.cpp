@@ -41,9 +41,9 @@ Res<OwnershipToken> get_ownership_token(Tx& tx, std::string_view token_id) {
 Res<void> use_ownership_token(Tx& tx, std::string_view token_id) {
   // One statement that both checks and marks: two RegisterThing calls racing with one token
   // (on one fleetd or two sharing PostgreSQL) cannot both see it unused.
-  auto n = tx.db().exec(
-      "UPDATE ownership_tokens SET used_at = $2 WHERE token_id = $1 AND used_at = 0",
-      {token_id, tx.now()});
+  auto n =
+      tx.db().exec("UPDATE ownership_tokens SET used_at = $2 WHERE token_id = $1 AND used_at = 0",
+                   {token_id, tx.now()});
   if (!n) return fail(n.error());
   if (n.value() != 1) {
     return fail(Errc::Conflict, "ownership token '" + std::string(token_id) + "' was used");

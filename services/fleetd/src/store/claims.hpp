@@ -21,11 +21,11 @@ namespace edgekit::fleetd {
 /// A certificate ownership token as the store knows it (the token itself is never stored: only
 /// its random id, so a copy of the database gives no usable token).
 struct OwnershipToken {
-  std::string token_id;        ///< hex of the token's random part
-  std::string certificate_id;  ///< the certificate it proves ownership of
+  std::string token_id;              ///< hex of the token's random part
+  std::string certificate_id;        ///< the certificate it proves ownership of
   std::string claim_certificate_id;  ///< the certificate of the device that asked for it
-  std::int64_t expires_at = 0;  ///< epoch seconds
-  std::int64_t used_at = 0;     ///< epoch seconds of the RegisterThing that used it; 0: unused
+  std::int64_t expires_at = 0;       ///< epoch seconds
+  std::int64_t used_at = 0;          ///< epoch seconds of the RegisterThing that used it; 0: unused
 };
 
 /// Records a new, unused token. AlreadyExists for an id that is taken.
