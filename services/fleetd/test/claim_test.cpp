@@ -109,14 +109,20 @@ class ClaimProvisioning : public SecuredBroker,
       EXPECT_EQ(p.subscribe(topic + outcome), ReasonCode::GrantedQoS1) << topic << outcome;
     }
     const std::size_t before = p.received.size();
+    const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(p.publish(topic, payload), ReasonCode::Success) << topic;
     p.pump(5s, before + 1);
+    last_round_trip_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
     if (p.received.size() <= before) {
       ADD_FAILURE() << "no reply on " << topic;
       return {};
     }
     return p.received[before];
   }
+
+  // From the request's publish to its reply's arrival, for the last `request`.
+  std::chrono::milliseconds last_round_trip_{0};
 
   // A claim device (the fixture's claim certificate).
   void claim_device(Peer& p, std::string_view id = "factory-0042") {
@@ -174,6 +180,7 @@ class ClaimProvisioning : public SecuredBroker,
         << "a certificate is refused until RegisterThing activates it";
 
     auto reply = register_thing(claim, created.value("certificateOwnershipToken", ""), serial);
+    RecordProperty("register_thing_ms", static_cast<int>(last_round_trip_.count()));
     ASSERT_EQ(reply.topic, "$aws/provisioning-templates/fleet/provision/" + f() + "/accepted")
         << decode(reply.payload, fmt()).dump();
     const json doc = decode(reply.payload, fmt());
@@ -209,6 +216,7 @@ TEST_P(ClaimProvisioning, CreateKeysAndCertificateRegisterThingAndReconnect) {
   auto reply = request(claim, topic, "");  // an empty request, as AWS's demos send it
   ASSERT_EQ(reply.topic, topic + "/accepted") << decode(reply.payload, fmt()).dump();
   RecordProperty("reply_bytes", static_cast<int>(reply.payload.size()));
+  RecordProperty("create_ms", static_cast<int>(last_round_trip_.count()));
   EXPECT_LT(reply.payload.size(), 4096u) << "AWS's C demos read this reply into 4 KB";
   const json doc = decode(reply.payload, fmt());
   for (const char* field :
@@ -236,6 +244,7 @@ TEST_P(ClaimProvisioning, CreateCertificateFromCsrRegisterThingAndReconnect) {
       claim, topic, provisioning::encode(json{{"certificateSigningRequest", csr_of(*key)}}, fmt()));
   ASSERT_EQ(reply.topic, topic + "/accepted") << decode(reply.payload, fmt()).dump();
   RecordProperty("reply_bytes", static_cast<int>(reply.payload.size()));
+  RecordProperty("create_ms", static_cast<int>(last_round_trip_.count()));
   EXPECT_LT(reply.payload.size(), 2048u) << "AWS's C demos read this reply into 2 KB";
   const json doc = decode(reply.payload, fmt());
   EXPECT_FALSE(doc.contains("privateKey"));
