@@ -288,7 +288,12 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
     }
     if (auto u = use_ownership_token(tx, p->claims.token_id); !u) {
       if (u.error().code != Errc::Conflict) return fail(u.error());
-      rejected = token_rejection("Certificate ownership token has already been used.");
+      // Used meanwhile (a racing RegisterThing), or swept with its certificate while the hook
+      // ran (it expired): say which.
+      auto still = get_ownership_token(tx, p->claims.token_id);
+      if (!still && still.error().code != Errc::NotFound) return fail(still.error());
+      rejected = token_rejection(still ? "Certificate ownership token has already been used."
+                                       : "Certificate ownership token has expired.");
       return fail(Errc::Conflict, std::string(kRejected));
     }
     auto run =
