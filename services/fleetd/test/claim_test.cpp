@@ -532,9 +532,15 @@ TEST_P(ClaimProvisioning, AnHttpHookIsAskedToo) {
   HookServer hook;
   hook.answer("/hook", R"({"allowProvisioning":true,"parameterOverrides":{"Site":"http"}})");
   const std::string base = hook.start();
-  auto set = admin("PUT", "/admin/v1/provisioning-templates/fleet/pre-provisioning-hook",
-                   json{{"targetArn", base + "/hook"}}.dump());
+  // Set as AWS's UpdateProvisioningTemplate sets it: the template's preProvisioningHook member.
+  auto set = admin("PATCH", "/admin/v1/provisioning-templates/fleet",
+                   json{{"preProvisioningHook",
+                         {{"targetArn", base + "/hook"}, {"payloadVersion", "2020-04-01"}}}}
+                       .dump());
   ASSERT_TRUE(set && set->status == 200) << (set ? set->body : "");
+  auto described = admin_get("/admin/v1/provisioning-templates/fleet");
+  ASSERT_TRUE(described && described->status == 200);
+  EXPECT_EQ(json::parse(described->body)["preProvisioningHook"]["targetArn"], base + "/hook");
   Peer claim;
   ASSERT_NO_FATAL_FAILURE(claim_device(claim));
   const json doc = decode(request(claim, "$aws/certificates/create/" + f(), "").payload, fmt());

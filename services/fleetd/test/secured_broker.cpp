@@ -309,6 +309,7 @@ httplib::Result SecuredBroker::admin(const std::string& method, const std::strin
   const httplib::Headers h = admin_auth(dir_);
   if (method == "GET") return c.Get(path.c_str(), h);
   if (method == "PUT") return c.Put(path.c_str(), h, body, "application/json");
+  if (method == "PATCH") return c.Patch(path.c_str(), h, body, "application/json");
   if (method == "DELETE") return c.Delete(path.c_str(), h, body, "application/json");
   return c.Post(path.c_str(), h, body, "application/json");
 }

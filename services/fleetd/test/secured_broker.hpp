@@ -215,7 +215,7 @@ class SecuredBroker : public ::testing::Test {
   void trusted(Peer& p, std::string_view id);
   /// A POST to fleetd's admin API with the token fleetd created in its state folder.
   httplib::Result admin_post(const std::string& path);
-  /// Any request to fleetd's admin API ("GET", "POST", "PUT", "DELETE") with a JSON body.
+  /// Any request to fleetd's admin API ("GET", "POST", "PUT", "PATCH", "DELETE") with a JSON body.
   httplib::Result admin(const std::string& method, const std::string& path,
                         const std::string& body = "");
   /// Waits (up to `limit`) until fleetd's log holds `text` at least `times` times.

@@ -791,13 +791,40 @@ void AdminServer::deactivate_ca(const Req& req, Resp& res) {
 
 // ---- provisioning templates ---------------------------------------------------------------
 
+namespace {
+
+// A template's hook set with it (fleet provisioning templates only, as AWS's), and the answer
+// naming it.
+Res<json> with_hook(Tx& tx, const ProvisioningTemplate& t,
+                    const std::optional<PreProvisioningHook>& hook) {
+  json j = admin::to_json(t);
+  if (hook) {
+    if (t.type != "FLEET_PROVISIONING") {
+      return fail(Errc::InvalidArgument, "a pre-provisioning hook is for fleet provisioning "
+                                         "templates only");
+    }
+    if (auto r = set_pre_provisioning_hook(tx, t.name, *hook); !r) return fail(r.error());
+  }
+  auto h = get_pre_provisioning_hook(tx, t.name);
+  if (!h) return fail(h.error());
+  if (h.value()) {
+    j["preProvisioningHook"] = {{"targetArn", h.value()->target},
+                                {"payloadVersion", h.value()->payload_version}};
+  }
+  return j;
+}
+
+}  // namespace
+
 void AdminServer::create_template(const Req& req, Resp& res) {
   auto t = admin::parse_create_template(req.body);
   if (!t) return bad_request(res, t.error());
-  run(res, 201, [t = std::move(t.value())](Tx& tx, Kicks&) -> Res<json> {
+  auto hook = admin::template_hook_member(req.body);
+  if (!hook) return bad_request(res, hook.error());
+  run(res, 201, [t = std::move(t.value()), hook = std::move(hook.value())](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.create_template(t);
     if (!r) return fail(r.error());
-    return admin::to_json(r.value());
+    return with_hook(tx, r.value(), hook);
   });
 }
 
@@ -824,14 +851,17 @@ void AdminServer::describe_template(const Req& req, Resp& res) {
   run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.get_template(name);
     if (!r) return fail(r.error());
-    return admin::to_json(r.value());
+    return with_hook(tx, r.value(), std::nullopt);
   });
 }
 
 void AdminServer::update_template(const Req& req, Resp& res) {
   auto u = admin::parse_update_template(req.body);
   if (!u) return bad_request(res, u.error());
-  run(res, 200, [name = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
+  auto hook = admin::template_hook_member(req.body);
+  if (!hook) return bad_request(res, hook.error());
+  run(res, 200, [name = param(req, 1), u = std::move(u.value()),
+                 hook = std::move(hook.value())](Tx& tx, Kicks&) -> Res<json> {
     auto cur = tx.get_template(name);
     if (!cur) return fail(cur.error());
     ProvisioningTemplate t = std::move(cur.value());
@@ -843,7 +873,7 @@ void AdminServer::update_template(const Req& req, Resp& res) {
     if (u.enabled) t.enabled = *u.enabled;
     auto r = tx.update_template(t);
     if (!r) return fail(r.error());
-    return admin::to_json(r.value());
+    return with_hook(tx, r.value(), hook);
   });
 }
 

@@ -357,7 +357,7 @@ Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
   if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(
-          j, {"templateName", "templateBody", "type", "description", "enabled"});
+          j, {"templateName", "templateBody", "type", "description", "enabled", "preProvisioningHook"});
       !o) {
     return fail(o.error());
   }
@@ -390,7 +390,7 @@ Res<TemplateUpdate> parse_update_template(std::string_view body) {
   auto j_r = body_object(body);
   if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
-  if (auto o = only_members(j, {"templateBody", "description", "enabled"}); !o) {
+  if (auto o = only_members(j, {"templateBody", "description", "enabled", "preProvisioningHook"}); !o) {
     return fail(o.error());
   }
   TemplateUpdate u;
@@ -410,9 +410,10 @@ Res<TemplateUpdate> parse_update_template(std::string_view body) {
   if (!enabled_r) return fail(enabled_r.error());
   auto enabled = std::move(enabled_r.value());
   u.enabled = enabled;
-  if (!u.body && !u.description && !u.enabled) {
+  if (!u.body && !u.description && !u.enabled && !j.contains("preProvisioningHook")) {
     return fail(Errc::InvalidArgument,
-                "nothing to change: give templateBody, description or enabled");
+                "nothing to change: give templateBody, description, enabled or "
+                "preProvisioningHook");
   }
   return u;
 }
@@ -471,10 +472,11 @@ json to_json(const ProvisioningTemplate& t) {
           {"createdAt", t.created_at}};
 }
 
-Res<PreProvisioningHook> parse_pre_provisioning_hook(std::string_view body) {
-  auto j_r = body_object(body);
-  if (!j_r) return fail(j_r.error());
-  auto j = std::move(j_r.value());
+namespace {
+
+// {"targetArn", "payloadVersion"?} as a JSON object.
+Res<PreProvisioningHook> hook_from(const json& j) {
+  if (!j.is_object()) return fail(Errc::InvalidArgument, "preProvisioningHook must be an object");
   if (auto o = only_members(j, {"targetArn", "payloadVersion"}); !o) return fail(o.error());
   auto target_r = required_text(j, "targetArn", 2048);
   if (!target_r) return fail(target_r.error());
@@ -491,6 +493,24 @@ Res<PreProvisioningHook> parse_pre_provisioning_hook(std::string_view body) {
     return fail(Errc::InvalidArgument, "payloadVersion must be 2020-04-01");
   }
   return h;
+}
+
+}  // namespace
+
+Res<PreProvisioningHook> parse_pre_provisioning_hook(std::string_view body) {
+  auto j = body_object(body);
+  if (!j) return fail(j.error());
+  return hook_from(j.value());
+}
+
+Res<std::optional<PreProvisioningHook>> template_hook_member(std::string_view body) {
+  auto j = body_object(body);
+  if (!j) return fail(j.error());
+  auto it = j.value().find("preProvisioningHook");
+  if (it == j.value().end() || it->is_null()) return std::optional<PreProvisioningHook>();
+  auto h = hook_from(*it);
+  if (!h) return fail(h.error());
+  return std::optional<PreProvisioningHook>(std::move(h.value()));
 }
 
 }  // namespace edgekit::fleetd::admin
