@@ -88,6 +88,22 @@ void fleetd_seeds(WriteSeed write) {
   write("fuzz_fleetd_admin", tagged(10, tmpl));
   write("fuzz_fleetd_admin", tagged(11, "100&sensor-1"));
   write("fuzz_fleetd_admin", tagged(11, pem));
+
+  // Fleet provisioning: tag bit 0 = CBOR, tag >> 1 = the reader.
+  write("fuzz_fleetd_provisioning", tagged(0, ""));
+  write("fuzz_fleetd_provisioning", tagged(0, std::string("{}\0", 3)));
+  write("fuzz_fleetd_provisioning",
+        tagged(2, "{\"certificateSigningRequest\":" + quoted(csr) + "}"));
+  write("fuzz_fleetd_provisioning",
+        tagged(4, std::string(R"({"certificateOwnershipToken":"AQ-_x","parameters":{"SerialNumber":"42","Site":"lab"}})") + '\0'));
+  // The same in CBOR: {"certificateOwnershipToken": "tok", "parameters": {"a": "b"}}.
+  write("fuzz_fleetd_provisioning",
+        Seed{5, 0xa2, 0x78, 0x19, 'c', 'e', 'r', 't', 'i', 'f', 'i', 'c', 'a', 't', 'e', 'O', 'w', 'n',
+             'e', 'r', 's', 'h', 'i', 'p', 'T', 'o', 'k', 'e', 'n', 0x63, 't', 'o', 'k', 0x6a, 'p',
+             'a', 'r', 'a', 'm', 'e', 't', 'e', 'r', 's', 0xa1, 0x61, 'a', 0x61, 'b'});
+  write("fuzz_fleetd_provisioning", tagged(6, "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+  write("fuzz_fleetd_provisioning", tagged(8, "$aws/provisioning-templates/fleet/provision/cbor"));
+  write("fuzz_fleetd_provisioning", tagged(10, R"({"allowProvisioning":true,"parameterOverrides":{"SerialNumber":"7"}})"));
 }
 
 }  // namespace edgekit::fuzz

@@ -10,6 +10,9 @@
 //   subscribe   {topic, qos} -> 3: {qos} (128: refused)  5: {reason_codes: [..]}
 //   publish     {topic, payload, qos} -> 3: {packet_id}  5: {reason_code} (PUBACK's)
 //   unsubscribe {topic}
+//   identity    {call: create_keys | create_from_csr | register_thing, csr?, template?, token?,
+//               parameters?} -> {response} (the SDK's iotidentity request-response client,
+//               IotIdentityClientv2) | {ok: false, error, modeled?: the rejection document}
 //   disconnect  {}
 //   exit        {}  (also on end of stdin)
 // Events, unasked: {"event": "message", topic, payload}, {"event": "disconnected", ...}.
@@ -17,7 +20,7 @@
 'use strict';
 
 const readline = require('readline');
-const { mqtt, mqtt5, iot } = require('aws-iot-device-sdk-v2');
+const { mqtt, mqtt5, iot, iotidentity } = require('aws-iot-device-sdk-v2');
 
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
@@ -29,6 +32,8 @@ function describe_error(e) {
   // CrtError carries the native error's name (e.g. AWS_ERROR_MQTT_...) and number.
   if (e.error_name !== undefined) out.code = e.error_name;
   if (e.error_code !== undefined) out.error_code = e.error_code;
+  // A service client's rejection (ServiceError): the service's own document.
+  if (e.modeledError !== undefined) out.modeled = e.modeledError;
   // The 3.1.1 client rejects with a plain string ("Failed to connect: libaws-c-mqtt:
   // AWS_ERROR_..., ..."): the CRT error's name is in it.
   if (out.code === undefined) {
@@ -48,6 +53,28 @@ function within(ms, promise, what) {
 }
 
 const kOperationMs = 10000;
+// The request-response clients' limits (as AWS's samples set them).
+const kRrOptions = { maxRequestResponseSubscriptions: 6, maxStreamingSubscriptions: 2,
+                     operationTimeoutInSeconds: kOperationMs / 1000 };
+
+// Fleet provisioning by claim through the SDK's own identity client.
+async function identity(cmd) {
+  const client = peer.identity();
+  let response;
+  if (cmd.call === 'create_keys') {
+    response = await within(kOperationMs, client.createKeysAndCertificate({}), 'createKeysAndCertificate');
+  } else if (cmd.call === 'create_from_csr') {
+    response = await within(kOperationMs,
+      client.createCertificateFromCsr({ certificateSigningRequest: cmd.csr }), 'createCertificateFromCsr');
+  } else if (cmd.call === 'register_thing') {
+    response = await within(kOperationMs, client.registerThing({
+      templateName: cmd.template, certificateOwnershipToken: cmd.token, parameters: cmd.parameters,
+    }), 'registerThing');
+  } else {
+    throw new Error(`unknown identity call '${cmd.call}'`);
+  }
+  return { response };
+}
 
 class Peer311 {
   async connect(c) {
@@ -95,7 +122,16 @@ class Peer311 {
     return {};
   }
 
+  identity() {
+    if (!this.identity_client) {
+      this.identity_client = iotidentity.IotIdentityClientv2.newFromMqtt311(this.connection, kRrOptions);
+    }
+    return this.identity_client;
+  }
+
   async disconnect() {
+    if (this.identity_client) this.identity_client.close();
+    this.identity_client = undefined;
     if (this.connection) await within(kOperationMs, this.connection.disconnect(), 'disconnect');
     this.connection = undefined;
     return {};
@@ -166,7 +202,16 @@ class Peer5 {
     return {};
   }
 
+  identity() {
+    if (!this.identity_client) {
+      this.identity_client = iotidentity.IotIdentityClientv2.newFromMqtt5(this.client, kRrOptions);
+    }
+    return this.identity_client;
+  }
+
   async disconnect() {
+    if (this.identity_client) this.identity_client.close();
+    this.identity_client = undefined;
     if (!this.client) return {};
     const stopped = new Promise((resolve) => this.client.once('stopped', resolve));
     this.client.stop();
@@ -189,6 +234,7 @@ async function run(cmd) {
     case 'subscribe': return peer.subscribe(cmd);
     case 'publish': return peer.publish(cmd);
     case 'unsubscribe': return peer.unsubscribe(cmd);
+    case 'identity': return identity(cmd);
     case 'disconnect': return peer ? peer.disconnect() : {};
     case 'exit':
       if (peer) { try { await peer.disconnect(); } catch (_) { /* leaving anyway */ } }

@@ -5,9 +5,12 @@
 // The token is read from EDGEKIT_FLEET_TOKEN or a file (--token-file / EDGEKIT_FLEET_TOKEN_FILE),
 // never from a flag: command lines are visible to every user of the machine.
 #include <httplib.h>
+#include <openssl/crypto.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -18,6 +21,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "edgekit/pki/csr.hpp"
+#include "edgekit/pki/keys.hpp"
+#include "edgekit/pki/name.hpp"
 #include "input.hpp"
 
 namespace edgekit::tools {
@@ -223,6 +229,11 @@ const Columns kCaCols{{"CA CERTIFICATE ID", "caCertificateId"}, {"STATUS", "stat
 const Columns kTemplateCols{{"NAME", "templateName"}, {"TYPE", "type"}, {"ENABLED", "enabled"},
                             {"VERSION", "version"}, {"DESCRIPTION", "description"}};
 const Columns kPolicyCols{{"NAME", "policyName"}, {"VERSION", "version"}};
+const Columns kResultCols{{"THING", "thingName"},
+                          {"TEMPLATE", "templateName"},
+                          {"CERTIFICATE", "certificateId"},
+                          {"CLIENT", "clientId"},
+                          {"AT", "provisionedAt"}};
 
 // Runs a list and prints it.
 int run_list(const FleetOptions& o, const std::string& path, const Columns& cols) {
@@ -283,7 +294,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<FleetOptions>();
   CLI::App* fleet = app.add_subcommand(
       "fleet", "manage fleetd's registry over its admin API (things, certificates, CAs, "
-               "fleetd's own CA, provisioning templates, policies)");
+               "fleetd's own CA, provisioning templates, claim credentials, policies)");
   fleet->require_subcommand(1);
   fleet->fallthrough();
   fleet->add_option("--url", o->url,
@@ -493,6 +504,95 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
     if (rc == kOk) std::printf("%s\n", o->json ? out.dump(2).c_str() : "valid");
     return rc;
   });
+
+  auto* tph = templates->add_subcommand(
+      "hook", "set (--target) or remove (--remove) a fleet template's pre-provisioning hook");
+  tph->add_option("name", o->name, "template name")->required();
+  tph->add_option("--target", o->file,
+                  "an http(s):// URL, or the absolute path of an executable (input JSON on "
+                  "stdin, answer on stdout); 5 s limit, a failure denies");
+  tph->add_flag("--remove", o->enabled, "remove the hook");
+  set(tph, [o] {
+    const std::string path = "/provisioning-templates/" + o->name + "/pre-provisioning-hook";
+    if (o->enabled) return run_one(*o, "DELETE", path, nullptr, "removed");
+    if (o->file.empty()) {
+      std::fprintf(stderr, "edgekit fleet: give --target or --remove\n");
+      return static_cast<int>(kUsage);
+    }
+    json body{{"targetArn", o->file}, {"payloadVersion", "2020-04-01"}};
+    return run_one(*o, "PUT", path, &body);
+  });
+
+  // fleet provisioning by claim
+  CLI::App* claims =
+      group("claims", "fleet provisioning by claim: claim credentials, provisioning results");
+  auto* cc = claims->add_subcommand(
+      "create", "a claim credential for a template: a key and a certificate from fleetd's CA "
+                "whose policy allows only the create calls and that template's provision topics");
+  cc->add_option("template", o->name, "the fleet provisioning template")->required();
+  cc->add_option("--out-dir", o->out, "write claim.crt (and claim.key, mode 0600) here")->required();
+  cc->add_option("--csr", o->file,
+                 "certify this request (its key stays where it was made, e.g. in a token) "
+                 "instead of generating a key here");
+  cc->add_option("--days", o->days, "validity in days (1-3650; default 365)");
+  set(cc, [o] {
+    std::string csr, key_pem;
+    if (!o->file.empty()) {
+      if (!file_text(o->file, csr)) return static_cast<int>(kUsage);
+    } else {
+      // EC P-256: what AWS's embedded demos (mbedTLS) can use, like fleetd's own CA.
+      auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+      auto subject = pki::Name::parse("/CN=claim-" + o->name);
+      if (!key || !subject) {
+        std::fprintf(stderr, "edgekit fleet: cannot make a key\n");
+        return static_cast<int>(kUsage);
+      }
+      auto made = pki::make_csr(key.value(), subject.value());
+      if (!made) {
+        std::fprintf(stderr, "edgekit fleet: %s\n", made.error().message.c_str());
+        return static_cast<int>(kUsage);
+      }
+      csr = made.value();
+      key_pem = key.value().private_key_pem();
+    }
+    json body{{"certificateSigningRequest", csr}};
+    if (o->days != 0) body["validityDays"] = o->days;
+    json out;
+    const std::string path = "/provisioning-templates/" + o->name + "/claim-certificates";
+    if (int rc = call_api(*o, "POST", path, &body, out); rc != kOk) return rc;
+    const std::filesystem::path dir(o->out);
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    bool written = !ec;
+    if (written && !key_pem.empty()) {
+      const mode_t old = ::umask(077);  // the key is never readable by others, not even briefly
+      std::ofstream k(dir / "claim.key", std::ios::binary | std::ios::trunc);
+      k << key_pem;
+      k.close();
+      ::umask(old);
+      written = static_cast<bool>(k);
+    }
+    OPENSSL_cleanse(key_pem.data(), key_pem.size());
+    std::ofstream c(dir / "claim.crt", std::ios::binary | std::ios::trunc);
+    c << out.value("certificatePem", "");
+    c.close();
+    if (!written || !c) {
+      std::fprintf(stderr,
+                   "edgekit fleet: cannot write to %s; the claim certificate %s is issued and "
+                   "ACTIVE (revoke it with edgekit fleet certificates revoke)\n",
+                   o->out.c_str(), out.value("certificateId", "").c_str());
+      return static_cast<int>(kUsage);
+    }
+    if (o->json) {
+      std::printf("%s\n", out.dump(2).c_str());
+    } else {
+      out.erase("certificatePem");
+      print_record(out);
+    }
+    return static_cast<int>(kOk);
+  });
+  set(claims->add_subcommand("results", "list the things provisioned by RegisterThing"),
+      [o] { return run_list(*o, "/provisioning-results", kResultCols); });
 
   // policies
   CLI::App* policies = group("policies", "policies: create, attach, list");

@@ -160,7 +160,11 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
       if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
       break;
     }
+    case mqtt::EventType::PublishCompleted:
+      property_copies_.erase(e.packet_id);
+      break;
     case mqtt::EventType::MessageLost:
+      property_copies_.erase(e.packet_id);
       log_.warn("broker.message_lost", {{"topic", e.message ? e.message->topic : std::string_view()},
                                         {"error", mqtt::to_string(e.error)}});
       break;
@@ -205,13 +209,29 @@ void BrokerLink::on_closed(mqtt_asio::Connection&, std::error_code error) {
 }
 
 mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::Bytes payload,
-                                                 mqtt::QoS qos) {
+                                                 mqtt::QoS qos,
+                                                 std::span<const mqtt::UserProperty> user_properties) {
   if (!up_) return edgekit::fail(mqtt::Errc::NotConnected);
   mqtt::Publish p;
   p.topic = topic;
   p.payload = payload;
   p.qos = qos;
-  return conn_->publish(p);
+  if (user_properties.empty()) return conn_->publish(p);
+  // The session copies topic and payload but keeps views of property strings until the publish
+  // completes or is lost: keep a copy of them that long.
+  auto copy = std::make_unique<PropertyCopy>();
+  copy->strings.reserve(2 * user_properties.size());
+  for (const auto& up : user_properties) {
+    copy->strings.emplace_back(up.key);
+    copy->strings.emplace_back(up.value);
+  }
+  for (std::size_t i = 0; i < user_properties.size(); ++i) {
+    copy->properties.push_back({copy->strings[2 * i], copy->strings[2 * i + 1]});
+  }
+  p.properties.user_properties = mqtt::UserProperties(std::span<const mqtt::UserProperty>(copy->properties));
+  auto id = conn_->publish(p);
+  if (id && id.value() != 0) property_copies_[id.value()] = std::move(copy);
+  return id;
 }
 
 void BrokerLink::shutdown(std::function<void()> done) {

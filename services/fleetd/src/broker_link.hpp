@@ -15,7 +15,9 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,10 +64,13 @@ class BrokerLink final : private mqtt_asio::Handler {
   void on_state(StateHandler handler) { state_handler_ = std::move(handler); }
   /// Starts connecting; reconnects until `shutdown`.
   void start();
-  /// Publishes (the payload is copied into the session: it need not outlive the call).
+  /// Publishes (the payload and properties are copied into the session: they need not outlive
+  /// the call). `user_properties` go out as MQTT 5 user properties (e.g. the plugin's
+  /// x-edgekit-reply-to marker of a private reply).
   /// Errors: NotConnected while the link is down; the engine's (SendQueueFull, ...).
-  [[nodiscard]] mqtt::Result<std::uint16_t> publish(std::string_view topic, mqtt::Bytes payload,
-                                                    mqtt::QoS qos);
+  [[nodiscard]] mqtt::Result<std::uint16_t> publish(
+      std::string_view topic, mqtt::Bytes payload, mqtt::QoS qos,
+      std::span<const mqtt::UserProperty> user_properties = {});
   /// Disconnects cleanly (DISCONNECT, then the socket closes) and stops reconnecting; `done` is
   /// called from the loop once the link is closed.
   void shutdown(std::function<void()> done);
@@ -107,6 +112,12 @@ class BrokerLink final : private mqtt_asio::Handler {
   std::unique_ptr<mqtt::Session> session_;
   std::unique_ptr<mqtt_asio::Connection> conn_;
 
+  // User properties of QoS 1/2 publishes still in flight, by packet id (see publish).
+  struct PropertyCopy {
+    std::vector<std::string> strings;
+    std::vector<mqtt::UserProperty> properties;
+  };
+  std::map<std::uint16_t, std::unique_ptr<PropertyCopy>> property_copies_;
   std::vector<Route> routes_;
   StateHandler state_handler_;
   std::function<void()> shutdown_done_;

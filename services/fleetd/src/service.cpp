@@ -4,6 +4,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,8 @@
 #include "broker_link.hpp"
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
+#include "plugin_logic.hpp"
+#include "provisioning/claim.hpp"
 #include "revocation.hpp"
 #include "store/store.hpp"
 
@@ -254,6 +257,51 @@ Exit run_service(const Config& config, Logger& log) {
     log_presence(log, m);
   });
 
+  // Fleet provisioning by claim. Its token secret stays in the state folder (several fleetd
+  // instances on one PostgreSQL store must share this file to accept each other's tokens).
+  auto claim_secret = load_or_create_token((fs::path(config.state_dir) / "claim-token.key").string());
+  if (!claim_secret) {
+    log.error("claim.secret_unusable", {{"error", claim_secret.error().message}});
+    return Exit::StateDir;
+  }
+  provisioning::ClaimService claims(
+      io, registry, authority.get(), std::move(claim_secret.value()), log,
+      [&link, &log](const std::string& topic, const std::string& payload,
+                    std::string_view client_id) {
+        // Private: the plugin delivers it to `client_id` alone (it may carry a private key).
+        const std::array<mqtt::UserProperty, 1> to{
+            mqtt::UserProperty{plugin::kReplyToProperty, client_id}};
+        if (auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce, to); !r) {
+          log.warn("claim.reply_failed",
+                   {{"topic", topic}, {"client_id", client_id}, {"error", mqtt::to_string(r.error())}});
+        }
+      },
+      &provisioning::run_template);
+  for (std::string_view filter : {provisioning::kCreateFilter, provisioning::kCreateFromCsrFilter,
+                                  provisioning::kProvisionFilter}) {
+    link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&claims](const Message& m) {
+      provisioning::ClaimRequest rq;
+      rq.topic = m.topic;
+      rq.payload = mqtt::as_string(m.payload);
+      for (auto up : m.publish->properties.user_properties) {
+        if (up.key == plugin::kClientIdProperty) rq.client_id = up.value;
+        if (up.key == plugin::kCertificateIdProperty) rq.certificate_id = up.value;
+      }
+      claims.handle(rq);
+    });
+  }
+  // Certificates whose ownership token expired unused are removed: at start (tokens that
+  // expired while fleetd was down) and every minute.
+  asio::steady_timer sweep_timer(io);
+  std::function<void()> sweep = [&] {
+    if (auto r = claims.sweep(); !r) log.error("claim.sweep_failed", {{"error", r.error().message}});
+    sweep_timer.expires_after(std::chrono::minutes(1));
+    sweep_timer.async_wait([&](const asio::error_code& e) {
+      if (!e) sweep();
+    });
+  };
+  sweep();
+
   const std::string admin_token_path = config.admin_token_file.empty()
                                            ? (fs::path(config.state_dir) / "admin.token").string()
                                            : config.admin_token_file;
@@ -316,6 +364,7 @@ Exit run_service(const Config& config, Logger& log) {
     hooks.begin_stop();
     admin.begin_stop();
     crl_timer.cancel();
+    sweep_timer.cancel();
     link.shutdown([&] { io.stop(); });
   });
 

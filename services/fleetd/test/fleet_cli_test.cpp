@@ -245,6 +245,43 @@ TEST_F(FleetCli, ValidatesAndCreatesTemplates) {
   EXPECT_NE(l.out.find("sensors  JITP"), std::string::npos) << l.out;
 }
 
+TEST_F(FleetCli, MakesClaimCredentialsBoundToOneTemplateAndSetsItsHook) {
+  const std::string body = write("fleet.json", R"({"Parameters":{"SerialNumber":{"Type":"String"}},
+    "Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Ref":"SerialNumber"}}},
+                 "cert":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"}}}}})");
+  ASSERT_EQ(edgekit("fleet templates create fleet --body " + body + " --enabled").code, 0);
+  const std::string out = (dir_ / "claim").string();
+  auto c = edgekit("fleet claims create fleet --out-dir " + out + " --json");
+  ASSERT_EQ(c.code, 0) << c.out;
+  const json made = json::parse(c.out);
+  EXPECT_EQ(made["policyName"], "claim-fleet");
+  EXPECT_EQ(made["status"], "ACTIVE");
+  EXPECT_NE(testing_::read_text_file(out + "/claim.crt").find("BEGIN CERTIFICATE"), std::string::npos);
+  EXPECT_NE(testing_::read_text_file(out + "/claim.key").find("PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(fs::status(out + "/claim.key").permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  // The policy allows the create calls and this template's topics, nothing else.
+  auto p = edgekit("fleet --json policies list");
+  ASSERT_EQ(p.code, 0) << p.out;
+  EXPECT_NE(p.out.find("provisioning-templates/fleet/provision/*"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("create-from-csr/*"), std::string::npos) << p.out;
+  EXPECT_EQ(p.out.find("$aws/things"), std::string::npos) << p.out;
+  // A template that does not exist: the API's 404, no files.
+  auto missing = edgekit("fleet claims create nope --out-dir " + (dir_ / "nope").string());
+  EXPECT_NE(missing.code, 0);
+  EXPECT_FALSE(fs::exists(dir_ / "nope" / "claim.key"));
+
+  auto h = edgekit("fleet templates hook fleet --target /usr/local/bin/fleet-hook");
+  EXPECT_EQ(h.code, 0) << h.out;
+  auto bad = edgekit("fleet templates hook fleet --target relative-hook");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.out.find("absolute path"), std::string::npos) << bad.out;
+  EXPECT_EQ(edgekit("fleet templates hook fleet --remove").code, 0);
+  auto r = edgekit("fleet claims results");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("THING"), std::string::npos) << r.out;
+}
+
 TEST_F(FleetCli, NeedsATokenAndSaysWhenFleetdCannotBeReached) {
   ::unsetenv("EDGEKIT_FLEET_TOKEN_FILE");
   auto none = edgekit("fleet things list");

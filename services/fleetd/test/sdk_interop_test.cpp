@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"
 
@@ -183,14 +185,19 @@ class SdkInterop : public SecuredBroker, public ::testing::WithParamInterface<in
   json connect(const char* cert, std::string_view client_id, std::string ca = {},
                int timeout_ms = 10000) {
     const auto& c = issued(cert);
+    return connect_files(c.cert_file, c.key_file, client_id, std::move(ca), timeout_ms);
+  }
+
+  json connect_files(const std::string& cert_file, const std::string& key_file,
+                     std::string_view client_id, std::string ca = {}, int timeout_ms = 10000) {
     // "localhost": the SDK verifies the broker's certificate against the CA and this name.
     return sdk_->call({{"op", "connect"},
                        {"version", version()},
                        {"host", "localhost"},
                        {"port", broker_->tls_port()},
                        {"ca", ca.empty() ? ca_->cert_file() : ca},
-                       {"cert", c.cert_file},
-                       {"key", c.key_file},
+                       {"cert", cert_file},
+                       {"key", key_file},
                        {"client_id", std::string(client_id)},
                        {"timeout_ms", timeout_ms}});
   }
@@ -322,6 +329,108 @@ TEST_P(SdkInterop, CannotConnectWithAnotherThingsClientId) {
   json ok = connect("t1", "t1");
   EXPECT_TRUE(ok["ok"].get<bool>()) << ok.dump();
 }
+
+// Fleet provisioning by claim through the SDK's own identity client (IotIdentityClientv2, JSON):
+// the fixture's claim certificate, fleetd's CA, template "fleet"; then the device reconnects with
+// what it got. Anything the SDK cannot read or match is a fleetd bug.
+class SdkClaimInterop : public SdkInterop {
+ protected:
+  SdkClaimInterop() { own_ca_ = true; }
+
+  void SetUp() override {
+    SdkInterop::SetUp();
+    if (HasFatalFailure()) return;
+    const char* body = R"({"Parameters":{"SerialNumber":{"Type":"String"}},
+      "Resources":{"thing":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Fn::Join":["",["sdk-",{"Ref":"SerialNumber"}]]}}},
+                   "certificate":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"},"Status":"ACTIVE"}}},
+      "DeviceConfiguration":{"Mode":"sdk"}})";
+    auto r = admin("POST", "/admin/v1/provisioning-templates",
+                   json{{"templateName", "fleet"}, {"templateBody", body}, {"enabled", true}}.dump());
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+  }
+
+  json identity(json cmd) {
+    cmd["op"] = "identity";
+    return sdk_->call(std::move(cmd));
+  }
+
+  // RegisterThing with the token, then a reconnect as the thing with `cert_pem` / `key_file`.
+  void register_and_reconnect(const std::string& token, const std::string& cert_pem,
+                              const std::string& key_file, const std::string& serial) {
+    json reg = identity({{"call", "register_thing"},
+                         {"template", "fleet"},
+                         {"token", token},
+                         {"parameters", {{"SerialNumber", serial}}}});
+    ASSERT_TRUE(reg["ok"].get<bool>()) << reg.dump();
+    EXPECT_EQ(reg["response"]["thingName"], "sdk-" + serial);
+    EXPECT_EQ(reg["response"]["deviceConfiguration"], json({{"Mode", "sdk"}}));
+    // A used token is refused, and the SDK reads the rejection as AWS's document.
+    json again = identity({{"call", "register_thing"}, {"template", "fleet"}, {"token", token}});
+    ASSERT_FALSE(again["ok"].get<bool>()) << again.dump();
+    EXPECT_EQ(again["modeled"]["errorCode"], "InvalidCertificateOwnershipToken") << again.dump();
+    EXPECT_EQ(again["modeled"]["statusCode"], 400) << again.dump();
+    EXPECT_TRUE(sdk_->call({{"op", "disconnect"}})["ok"].get<bool>());
+
+    const std::string cert_file = (dir_ / ("sdk-" + serial + ".crt")).string();
+    std::ofstream(cert_file) << cert_pem;
+    json r = connect_files(cert_file, key_file, "sdk-" + serial);
+    ASSERT_TRUE(r["ok"].get<bool>()) << r.dump() << "\n" << broker_->log();
+    EXPECT_EQ(subscribe("sdk-" + serial + "/#"), kGrantedQoS1);
+    json p = publish("sdk-" + serial + "/telemetry", "1");
+    if (version() == 5) {
+      EXPECT_EQ(p["reason_code"], kSuccess) << p.dump();
+    }
+    auto echo = sdk_->next_event("message", "sdk-" + serial + "/telemetry", 10s);
+    EXPECT_TRUE(echo) << sdk_->log();
+    EXPECT_TRUE(sdk_->call({{"op", "disconnect"}})["ok"].get<bool>());
+  }
+};
+
+TEST_P(SdkClaimInterop, CreatesKeysRegistersAThingAndReconnectsWithIt) {
+  ASSERT_TRUE(connect("claim", "factory-sdk")["ok"].get<bool>());
+  json created = identity({{"call", "create_keys"}});
+  ASSERT_TRUE(created["ok"].get<bool>()) << created.dump() << "\n" << sdk_->log();
+  const json& c = created["response"];
+  for (const char* field : {"certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"}) {
+    EXPECT_TRUE(c.contains(field) && c[field].is_string()) << field << ": " << c.dump();
+  }
+  const std::string key_file = (dir_ / "sdk-keys.key").string();
+  std::ofstream(key_file) << c.value("privateKey", "");
+  ASSERT_NO_FATAL_FAILURE(register_and_reconnect(c.value("certificateOwnershipToken", ""),
+                                                 c.value("certificatePem", ""), key_file,
+                                                 "keys" + std::to_string(version())));
+}
+
+TEST_P(SdkClaimInterop, CreatesACertificateFromACsrRegistersAThingAndReconnectsWithIt) {
+  ASSERT_TRUE(connect("claim", "factory-sdk")["ok"].get<bool>());
+  auto key = pki::SoftwareSigner::generate(pki::KeyAlgorithm::EcP256);
+  ASSERT_TRUE(key);
+  auto csr = pki::make_csr(*key, *pki::Name::parse("/CN=sdk-device"));
+  ASSERT_TRUE(csr);
+  json created = identity({{"call", "create_from_csr"}, {"csr", *csr}});
+  ASSERT_TRUE(created["ok"].get<bool>()) << created.dump() << "\n" << sdk_->log();
+  const json& c = created["response"];
+  EXPECT_FALSE(c.contains("privateKey"));
+  const std::string key_file = (dir_ / "sdk-csr.key").string();
+  std::ofstream(key_file) << key->private_key_pem();
+  ASSERT_NO_FATAL_FAILURE(register_and_reconnect(c.value("certificateOwnershipToken", ""),
+                                                 c.value("certificatePem", ""), key_file,
+                                                 "csr" + std::to_string(version())));
+}
+
+TEST_P(SdkClaimInterop, AnEmptyTokenIsRejectedAsAwsRejectsIt) {
+  ASSERT_TRUE(connect("claim", "factory-sdk")["ok"].get<bool>());
+  json r = identity({{"call", "register_thing"}, {"template", "fleet"}, {"token", ""}});
+  ASSERT_FALSE(r["ok"].get<bool>()) << r.dump();
+  EXPECT_EQ(r["modeled"]["statusCode"], 400) << r.dump();
+  EXPECT_EQ(r["modeled"]["errorCode"], "InvalidCertificateOwnershipToken") << r.dump();
+  EXPECT_EQ(r["modeled"]["errorMessage"], "Certificate ownership token cannot be empty.") << r.dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(Mqtt, SdkClaimInterop, ::testing::Values(3, 5),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           return i.param == 5 ? std::string("V5") : std::string("V311");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Mqtt, SdkInterop, ::testing::Values(3, 5),
                          [](const ::testing::TestParamInfo<int>& i) {

@@ -19,6 +19,7 @@
 #include "edgekit/testing/token_env.hpp"
 #include "hooks/server.hpp"
 #include "plugin_logic.hpp"
+#include "provisioning/claim_wire.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd::test {
@@ -116,12 +117,10 @@ void SecuredBroker::SetUp() {
           !r) {
         return fail(r.error());
       }
-      // A claim certificate as fleet provisioning uses it: ACTIVE, no thing, a policy that allows
-      // only the provisioning topics. It must not reach any thing's topics.
-      if (auto r = t.create_policy({"claim", R"({"Statement":[
-          {"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
-          {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":["arn:aws:iot:*:*:topic/$aws/certificates/create/*","arn:aws:iot:*:*:topic/$aws/provisioning-templates/fleet/provision/*"]},
-          {"Effect":"Allow","Action":"iot:Subscribe","Resource":["arn:aws:iot:*:*:topicfilter/$aws/certificates/create/*","arn:aws:iot:*:*:topicfilter/$aws/provisioning-templates/fleet/provision/*"]}]})", 0, 0});
+      // A claim certificate as fleet provisioning uses it: ACTIVE, no thing, the claim policy of
+      // template "fleet" (the create calls and that template's topics only). It must not reach any
+      // thing's topics.
+      if (auto r = t.create_policy({"claim", provisioning::claim_policy_document("fleet"), 0, 0});
           !r) {
         return fail(r.error());
       }
@@ -310,6 +309,7 @@ httplib::Result SecuredBroker::admin(const std::string& method, const std::strin
   const httplib::Headers h = admin_auth(dir_);
   if (method == "GET") return c.Get(path.c_str(), h);
   if (method == "PUT") return c.Put(path.c_str(), h, body, "application/json");
+  if (method == "PATCH") return c.Patch(path.c_str(), h, body, "application/json");
   if (method == "DELETE") return c.Delete(path.c_str(), h, body, "application/json");
   return c.Post(path.c_str(), h, body, "application/json");
 }

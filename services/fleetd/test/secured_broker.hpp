@@ -4,7 +4,7 @@
 /// isolation attacks, the AWS SDK interoperability test, the small-TLS-stack test): a test PKI
 /// (CA, a server certificate for localhost / 127.0.0.1, device certificates for things t1, t2, t3,
 /// t4 (RSA-2048; the others are P-256), for an unregistered, a revoked, an expired and a
-/// foreign-CA device, and a claim certificate with a provisioning-only policy), a registry holding
+/// foreign-CA device, and a claim certificate with the claim policy of template "fleet"), a registry holding
 /// t1..t4, `expired` and `claim`, a real
 /// Mosquitto whose device listener requires mutual TLS and loads edgekit's plugin, and a real
 /// fleetd (the binary) deciding. Each test gets its own; all of it lives in a temp folder that is
@@ -71,7 +71,8 @@ CertFacts facts_of(const std::string& pem_file);
 // One MQTT client: a device over mutual TLS, or fleetd-like over TCP with the token.
 class Peer {
  public:
-  Peer() : rx_(64 * 1024), tx_(64 * 1024) {
+  /// `buffer`: the size of each of its receive and send buffers (the largest packet it handles).
+  explicit Peer(std::size_t buffer = 64 * 1024) : rx_(buffer), tx_(buffer) {
     mqtt::SessionStorage storage;
     storage.outgoing = outgoing_;
     storage.incoming_qos2 = incoming_qos2_;
@@ -214,7 +215,7 @@ class SecuredBroker : public ::testing::Test {
   void trusted(Peer& p, std::string_view id);
   /// A POST to fleetd's admin API with the token fleetd created in its state folder.
   httplib::Result admin_post(const std::string& path);
-  /// Any request to fleetd's admin API ("GET", "POST", "PUT", "DELETE") with a JSON body.
+  /// Any request to fleetd's admin API ("GET", "POST", "PUT", "PATCH", "DELETE") with a JSON body.
   httplib::Result admin(const std::string& method, const std::string& path,
                         const std::string& body = "");
   /// Waits (up to `limit`) until fleetd's log holds `text` at least `times` times.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "edgekit/testing/postgres.hpp"
+#include "store/claims.hpp"
 #include "store_backends.hpp"
 #include "store/store.hpp"
 
@@ -350,6 +351,107 @@ TEST_P(StoreTest, SurvivesReopenAndRefusesANewerSchema) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, Errc::StoreTooNew);
   EXPECT_NE(s.error().message.find("99"), std::string::npos) << s.error().message;
+}
+
+// Fleet provisioning by claim (migration 3): a token is used once, even by racing requests; an
+// expired unused token takes its still-pending, unattached certificate with it, also after a
+// reopen; a registered one keeps it.
+TEST_P(StoreTest, OwnershipTokensAreSingleUseAndSweepUnregisteredCertificates) {
+  ASSERT_TRUE(tx([&](Tx& t) -> Res<void> {
+    if (auto r = t.create_certificate(cert(1, CertificateStatus::PendingActivation)); !r) {
+      return fail(r.error());
+    }
+    if (auto r = t.create_certificate(cert(2, CertificateStatus::PendingActivation)); !r) {
+      return fail(r.error());
+    }
+    if (auto r = t.create_certificate(cert(3, CertificateStatus::PendingActivation)); !r) {
+      return fail(r.error());
+    }
+    if (auto r = record_ownership_token(t, {"aa", hex_id(1), hex_id(9), now_ + 3600, 0}); !r) return r;
+    if (auto r = record_ownership_token(t, {"bb", hex_id(2), hex_id(9), now_ + 3600, 0}); !r) return r;
+    return record_ownership_token(t, {"cc", hex_id(3), hex_id(9), now_ + 3600, 0});
+  }));
+  auto dup = tx([&](Tx& t) { return record_ownership_token(t, {"aa", hex_id(1), "", 1, 0}); });
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, Errc::AlreadyExists);
+
+  ASSERT_TRUE(tx([](Tx& t) { return use_ownership_token(t, "bb"); }));
+  auto again = tx([](Tx& t) { return use_ownership_token(t, "bb"); });
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::Conflict);
+  auto got = tx([](Tx& t) { return get_ownership_token(t, "bb"); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got.value().used_at, now_);
+  EXPECT_EQ(got.value().claim_certificate_id, hex_id(9));
+  ASSERT_TRUE(tx([](Tx& t) { return t.set_certificate_status(hex_id(2), CertificateStatus::Active); }));
+  // Certificate 3 was attached meanwhile (by hand): the sweep leaves it alone.
+  ASSERT_TRUE(tx([](Tx& t) -> Res<void> {
+    if (auto r = t.create_thing({"keeper", "", {}, 0, 0}); !r) return fail(r.error());
+    return t.attach_thing_principal("keeper", hex_id(3));
+  }));
+
+  auto early = tx([](Tx& t) { return sweep_expired_ownership_tokens(t); });
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early.value().empty()) << "nothing has expired yet";
+
+  now_ += 3601;
+  reopen();  // the sweep works from the store alone, after a restart too
+  auto swept = tx([](Tx& t) { return sweep_expired_ownership_tokens(t); });
+  ASSERT_TRUE(swept) << swept.error().message;
+  ASSERT_EQ(swept.value().size(), 1u);
+  EXPECT_EQ(swept.value()[0], hex_id(1));
+  auto gone = tx([](Tx& t) { return t.get_certificate(hex_id(1)); });
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Errc::NotFound);
+  EXPECT_TRUE(tx([](Tx& t) { return t.get_certificate(hex_id(2)); })) << "registered: kept";
+  EXPECT_TRUE(tx([](Tx& t) { return t.get_certificate(hex_id(3)); })) << "attached: kept";
+  auto token = tx([](Tx& t) { return get_ownership_token(t, "aa"); });
+  ASSERT_FALSE(token);
+  EXPECT_EQ(token.error().code, Errc::NotFound);
+}
+
+TEST_P(StoreTest, TemplateHooksAndProvisioningResults) {
+  const std::string body = R"({"Resources":{}})";
+  ASSERT_TRUE(tx([&](Tx& t) {
+    return t.create_template({"fleet", body, "FLEET_PROVISIONING", "", true, 0, 0});
+  }));
+  auto none = tx([](Tx& t) { return get_pre_provisioning_hook(t, "fleet"); });
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none.value());
+  ASSERT_TRUE(tx([](Tx& t) {
+    return set_pre_provisioning_hook(t, "fleet", {"http://127.0.0.1:1/hook", "2020-04-01"});
+  }));
+  auto hook = tx([](Tx& t) { return get_pre_provisioning_hook(t, "fleet"); });
+  ASSERT_TRUE(hook && hook.value());
+  EXPECT_EQ(hook.value()->target, "http://127.0.0.1:1/hook");
+  auto missing = tx([](Tx& t) { return set_pre_provisioning_hook(t, "nope", {"/bin/true", ""}); });
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::NotFound);
+  // The hook goes with its template.
+  ASSERT_TRUE(tx([](Tx& t) { return t.delete_template("fleet"); }));
+  ASSERT_TRUE(tx([&](Tx& t) {
+    return t.create_template({"fleet", body, "FLEET_PROVISIONING", "", true, 0, 0});
+  }));
+  auto after = tx([](Tx& t) { return get_pre_provisioning_hook(t, "fleet"); });
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(after.value());
+
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(tx([&](Tx& t) {
+      return record_provisioning_result(t, {hex_id(i), "thing-" + std::to_string(i), "fleet",
+                                            hex_id(9), "client", 0});
+    }));
+  }
+  auto page = tx([](Tx& t) { return list_provisioning_results(t, {"", 2}); });
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page.value().items.size(), 2u);
+  EXPECT_EQ(page.value().items[0].thing_name, "thing-1");
+  EXPECT_EQ(page.value().items[0].provisioned_at, now_);
+  EXPECT_EQ(page.value().next, hex_id(2));
+  auto rest = tx([&](Tx& t) { return list_provisioning_results(t, {page.value().next, 2}); });
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest.value().items.size(), 1u);
+  EXPECT_TRUE(rest.value().next.empty());
 }
 
 // Concurrent writers on the same record: every increment lands (Busy conflicts are retried

@@ -11,6 +11,8 @@
 #include "ca/authority.hpp"
 #include "http/common.hpp"
 #include "http/json_body.hpp"
+#include "provisioning/claim_wire.hpp"
+#include "store/claims.hpp"
 
 namespace edgekit::fleetd {
 namespace {
@@ -129,6 +131,15 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"patch", "/admin/v1/provisioning-templates/{templateName}", &AdminServer::update_template},
       {"delete", "/admin/v1/provisioning-templates/{templateName}",
        &AdminServer::delete_template},
+      {"get", "/admin/v1/provisioning-templates/{templateName}/pre-provisioning-hook",
+       &AdminServer::get_template_hook},
+      {"put", "/admin/v1/provisioning-templates/{templateName}/pre-provisioning-hook",
+       &AdminServer::set_template_hook},
+      {"delete", "/admin/v1/provisioning-templates/{templateName}/pre-provisioning-hook",
+       &AdminServer::delete_template_hook},
+      {"post", "/admin/v1/provisioning-templates/{templateName}/claim-certificates",
+       &AdminServer::create_claim_certificate},
+      {"get", "/admin/v1/provisioning-results", &AdminServer::list_provisioning_results},
   };
   return routes;
 }
@@ -553,14 +564,9 @@ void AdminServer::create_certificate_from_csr(const Req& req, Resp& res) {
         return store->transact([&](Tx& tx) -> Res<json> {
           auto cert = ca->issue(r.csr, r.validity_days, tx.now(), tx);
           if (!cert) return fail(cert.error());
-          Certificate c;
-          c.id = cert.value().id;
-          c.pem = cert.value().pem();
-          c.status = r.set_as_active ? CertificateStatus::Active : CertificateStatus::Inactive;
-          c.ca_id = ca->issuing().id;
-          c.serial = cert.value().serial_hex;
-          c.not_before = cert.value().not_before;
-          c.not_after = cert.value().not_after;
+          const Certificate c = ca::record_of(
+              *ca, cert.value(),
+              r.set_as_active ? CertificateStatus::Active : CertificateStatus::Inactive);
           auto stored = tx.create_certificate(c);
           if (!stored) return fail(stored.error());
           if (!r.thing_name.empty()) {
@@ -785,13 +791,40 @@ void AdminServer::deactivate_ca(const Req& req, Resp& res) {
 
 // ---- provisioning templates ---------------------------------------------------------------
 
+namespace {
+
+// A template's hook set with it (fleet provisioning templates only, as AWS's), and the answer
+// naming it.
+Res<json> with_hook(Tx& tx, const ProvisioningTemplate& t,
+                    const std::optional<PreProvisioningHook>& hook) {
+  json j = admin::to_json(t);
+  if (hook) {
+    if (t.type != "FLEET_PROVISIONING") {
+      return fail(Errc::InvalidArgument, "a pre-provisioning hook is for fleet provisioning "
+                                         "templates only");
+    }
+    if (auto r = set_pre_provisioning_hook(tx, t.name, *hook); !r) return fail(r.error());
+  }
+  auto h = get_pre_provisioning_hook(tx, t.name);
+  if (!h) return fail(h.error());
+  if (h.value()) {
+    j["preProvisioningHook"] = {{"targetArn", h.value()->target},
+                                {"payloadVersion", h.value()->payload_version}};
+  }
+  return j;
+}
+
+}  // namespace
+
 void AdminServer::create_template(const Req& req, Resp& res) {
   auto t = admin::parse_create_template(req.body);
   if (!t) return bad_request(res, t.error());
-  run(res, 201, [t = std::move(t.value())](Tx& tx, Kicks&) -> Res<json> {
+  auto hook = admin::template_hook_member(req.body);
+  if (!hook) return bad_request(res, hook.error());
+  run(res, 201, [t = std::move(t.value()), hook = std::move(hook.value())](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.create_template(t);
     if (!r) return fail(r.error());
-    return admin::to_json(r.value());
+    return with_hook(tx, r.value(), hook);
   });
 }
 
@@ -818,14 +851,17 @@ void AdminServer::describe_template(const Req& req, Resp& res) {
   run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     auto r = tx.get_template(name);
     if (!r) return fail(r.error());
-    return admin::to_json(r.value());
+    return with_hook(tx, r.value(), std::nullopt);
   });
 }
 
 void AdminServer::update_template(const Req& req, Resp& res) {
   auto u = admin::parse_update_template(req.body);
   if (!u) return bad_request(res, u.error());
-  run(res, 200, [name = param(req, 1), u = std::move(u.value())](Tx& tx, Kicks&) -> Res<json> {
+  auto hook = admin::template_hook_member(req.body);
+  if (!hook) return bad_request(res, hook.error());
+  run(res, 200, [name = param(req, 1), u = std::move(u.value()),
+                 hook = std::move(hook.value())](Tx& tx, Kicks&) -> Res<json> {
     auto cur = tx.get_template(name);
     if (!cur) return fail(cur.error());
     ProvisioningTemplate t = std::move(cur.value());
@@ -837,7 +873,7 @@ void AdminServer::update_template(const Req& req, Resp& res) {
     if (u.enabled) t.enabled = *u.enabled;
     auto r = tx.update_template(t);
     if (!r) return fail(r.error());
-    return admin::to_json(r.value());
+    return with_hook(tx, r.value(), hook);
   });
 }
 
@@ -845,6 +881,95 @@ void AdminServer::delete_template(const Req& req, Resp& res) {
   run(res, 204, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
     if (auto r = tx.delete_template(name); !r) return fail(r.error());
     return json();
+  });
+}
+
+// ---- fleet provisioning by claim ------------------------------------------------------------
+
+namespace {
+
+json hook_json(const std::string& name, const PreProvisioningHook& h) {
+  return json{{"templateName", name},
+              {"preProvisioningHook", {{"targetArn", h.target}, {"payloadVersion", h.payload_version}}}};
+}
+
+}  // namespace
+
+void AdminServer::get_template_hook(const Req& req, Resp& res) {
+  run(res, 200, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto t = tx.get_template(name); !t) return fail(t.error());
+    auto h = get_pre_provisioning_hook(tx, name);
+    if (!h) return fail(h.error());
+    if (!h.value()) return fail(Errc::NotFound, "template '" + name + "' has no pre-provisioning hook");
+    return hook_json(name, *h.value());
+  });
+}
+
+void AdminServer::set_template_hook(const Req& req, Resp& res) {
+  auto h = admin::parse_pre_provisioning_hook(req.body);
+  if (!h) return bad_request(res, h.error());
+  run(res, 200, [name = param(req, 1), h = std::move(h.value())](Tx& tx, Kicks&) -> Res<json> {
+    if (auto t = tx.get_template(name); !t) return fail(t.error());
+    if (auto r = set_pre_provisioning_hook(tx, name, h); !r) return fail(r.error());
+    return hook_json(name, h);
+  });
+}
+
+void AdminServer::delete_template_hook(const Req& req, Resp& res) {
+  run(res, 204, [name = param(req, 1)](Tx& tx, Kicks&) -> Res<json> {
+    if (auto r = set_pre_provisioning_hook(tx, name, {"", ""}); !r) return fail(r.error());
+    return json();
+  });
+}
+
+void AdminServer::create_claim_certificate(const Req& req, Resp& res) {
+  if (ca_ == nullptr) return bad_request(res, kNoCa);
+  auto r = admin::parse_certificate_from_csr(req.body);
+  if (!r) return bad_request(res, r.error());
+  if (!r.value().thing_name.empty()) {
+    return bad_request(res, Error{Errc::InvalidArgument,
+                                  "a claim certificate is attached to no thing: drop thingName"});
+  }
+  run(res, 201, [ca = ca_, name = param(req, 1), r = std::move(r.value())](Tx& tx, Kicks&) -> Res<json> {
+    auto tmpl = tx.get_template(name);
+    if (!tmpl) return fail(tmpl.error());
+    if (tmpl.value().type != "FLEET_PROVISIONING") {
+      return fail(Errc::InvalidArgument,
+                  "template '" + name + "' is not a fleet provisioning template");
+    }
+    // One policy per template, made on first use: the template's provision topics and the two
+    // create calls, nothing else (aws-iot-protocols.md 4.2).
+    const std::string policy = provisioning::claim_policy_name(name);
+    if (auto p = tx.get_policy(policy); !p) {
+      if (p.error().code != Errc::NotFound) return fail(p.error());
+      if (auto c = tx.create_policy({policy, provisioning::claim_policy_document(name), 0, 0}); !c) {
+        return fail(c.error());
+      }
+    }
+    auto cert = ca->issue(r.csr, r.validity_days, tx.now(), tx);
+    if (!cert) return fail(cert.error());
+    const Certificate c = ca::record_of(*ca, cert.value(), CertificateStatus::Active);
+    auto stored = tx.create_certificate(c);
+    if (!stored) return fail(stored.error());
+    if (auto a = tx.attach_policy(policy, c.id); !a) return fail(a.error());
+    json j = admin::to_json(stored.value(), true);
+    j["policyName"] = policy;
+    j["templateName"] = name;
+    return j;
+  });
+}
+
+void AdminServer::list_provisioning_results(const Req& req, Resp& res) {
+  auto p = page_of(req);
+  if (!p) return bad_request(res, p.error());
+  run(res, 200, [p = p.value()](Tx& tx, Kicks&) -> Res<json> {
+    auto r = fleetd::list_provisioning_results(tx, p);
+    if (!r) return fail(r.error());
+    return admin::page_json(r.value(), [](const ProvisioningResult& x) {
+      return json{{"certificateId", x.certificate_id},   {"thingName", x.thing_name},
+                  {"templateName", x.template_name},     {"claimCertificateId", x.claim_certificate_id},
+                  {"clientId", x.client_id},             {"provisionedAt", x.provisioned_at}};
+    });
   });
 }
 

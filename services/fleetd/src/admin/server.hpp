@@ -140,6 +140,13 @@ class AdminServer {
   void describe_template(const httplib::Request&, httplib::Response&);
   void update_template(const httplib::Request&, httplib::Response&);
   void delete_template(const httplib::Request&, httplib::Response&);
+  // Fleet provisioning by claim: a template's pre-provisioning hook, claim certificates limited
+  // to one template's topics, the results of RegisterThing.
+  void get_template_hook(const httplib::Request&, httplib::Response&);
+  void set_template_hook(const httplib::Request&, httplib::Response&);
+  void delete_template_hook(const httplib::Request&, httplib::Response&);
+  void create_claim_certificate(const httplib::Request&, httplib::Response&);
+  void list_provisioning_results(const httplib::Request&, httplib::Response&);
 
   /// Runs `f(Tx&, kicks)` in one transaction on the io thread; answers `ok_status` with the JSON
   /// it returns (204: no body) or the error; then kicks the certificates it listed.

@@ -357,7 +357,7 @@ Res<ProvisioningTemplate> parse_create_template(std::string_view body) {
   if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
   if (auto o = only_members(
-          j, {"templateName", "templateBody", "type", "description", "enabled"});
+          j, {"templateName", "templateBody", "type", "description", "enabled", "preProvisioningHook"});
       !o) {
     return fail(o.error());
   }
@@ -390,7 +390,7 @@ Res<TemplateUpdate> parse_update_template(std::string_view body) {
   auto j_r = body_object(body);
   if (!j_r) return fail(j_r.error());
   auto j = std::move(j_r.value());
-  if (auto o = only_members(j, {"templateBody", "description", "enabled"}); !o) {
+  if (auto o = only_members(j, {"templateBody", "description", "enabled", "preProvisioningHook"}); !o) {
     return fail(o.error());
   }
   TemplateUpdate u;
@@ -410,9 +410,10 @@ Res<TemplateUpdate> parse_update_template(std::string_view body) {
   if (!enabled_r) return fail(enabled_r.error());
   auto enabled = std::move(enabled_r.value());
   u.enabled = enabled;
-  if (!u.body && !u.description && !u.enabled) {
+  if (!u.body && !u.description && !u.enabled && !j.contains("preProvisioningHook")) {
     return fail(Errc::InvalidArgument,
-                "nothing to change: give templateBody, description or enabled");
+                "nothing to change: give templateBody, description, enabled or "
+                "preProvisioningHook");
   }
   return u;
 }
@@ -469,6 +470,47 @@ json to_json(const ProvisioningTemplate& t) {
   return {{"templateName", t.name},   {"templateBody", t.body},      {"type", t.type},
           {"description", t.description}, {"enabled", t.enabled}, {"version", t.version},
           {"createdAt", t.created_at}};
+}
+
+namespace {
+
+// {"targetArn", "payloadVersion"?} as a JSON object.
+Res<PreProvisioningHook> hook_from(const json& j) {
+  if (!j.is_object()) return fail(Errc::InvalidArgument, "preProvisioningHook must be an object");
+  if (auto o = only_members(j, {"targetArn", "payloadVersion"}); !o) return fail(o.error());
+  auto target_r = required_text(j, "targetArn", 2048);
+  if (!target_r) return fail(target_r.error());
+  auto version_r = string_member(j, "payloadVersion", false, 32);
+  if (!version_r) return fail(version_r.error());
+  PreProvisioningHook h;
+  h.target = std::move(target_r.value());
+  if (!h.target.starts_with("http://") && !h.target.starts_with("https://") &&
+      !h.target.starts_with("/")) {
+    return fail(Errc::InvalidArgument,
+                "targetArn must be an http(s):// URL or the absolute path of an executable");
+  }
+  if (!version_r.value().empty() && version_r.value() != "2020-04-01") {
+    return fail(Errc::InvalidArgument, "payloadVersion must be 2020-04-01");
+  }
+  return h;
+}
+
+}  // namespace
+
+Res<PreProvisioningHook> parse_pre_provisioning_hook(std::string_view body) {
+  auto j = body_object(body);
+  if (!j) return fail(j.error());
+  return hook_from(j.value());
+}
+
+Res<std::optional<PreProvisioningHook>> template_hook_member(std::string_view body) {
+  auto j = body_object(body);
+  if (!j) return fail(j.error());
+  auto it = j.value().find("preProvisioningHook");
+  if (it == j.value().end() || it->is_null()) return std::optional<PreProvisioningHook>();
+  auto h = hook_from(*it);
+  if (!h) return fail(h.error());
+  return std::optional<PreProvisioningHook>(std::move(h.value()));
 }
 
 }  // namespace edgekit::fleetd::admin

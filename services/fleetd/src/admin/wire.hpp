@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "edgekit/pki/csr.hpp"
+#include "store/claims.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd::admin {
@@ -98,6 +99,13 @@ struct TemplateUpdate {
 };
 /// {"templateBody"?, "description"?, "enabled"?}; at least one.
 [[nodiscard]] Res<TemplateUpdate> parse_update_template(std::string_view body);
+
+/// {"targetArn": an http(s):// URL or an absolute executable path (fleetd's stand-in for a
+///  Lambda ARN), "payloadVersion"?: "2020-04-01"} — a template's pre-provisioning hook.
+[[nodiscard]] Res<PreProvisioningHook> parse_pre_provisioning_hook(std::string_view body);
+/// The optional `preProvisioningHook` member of a template create/update body (AWS's
+/// CreateProvisioningTemplate / UpdateProvisioningTemplate field), checked as above.
+[[nodiscard]] Res<std::optional<PreProvisioningHook>> template_hook_member(std::string_view body);
 
 /// {"templateBody", "type"?} for the validate call: the template's validation error, if any.
 [[nodiscard]] Res<void> parse_and_validate_template(std::string_view body);

@@ -475,4 +475,17 @@ Res<pki::CrlInfo> refresh_crl(Authority& ca, Store& store) {
   return ca.publish_crl(revoked.value(), now);
 }
 
+Certificate record_of(const Authority& ca, const pki::CertificateInfo& issued,
+                      CertificateStatus status) {
+  Certificate c;
+  c.id = issued.id;
+  c.pem = issued.pem();
+  c.status = status;
+  c.ca_id = ca.issuing().id;
+  c.serial = issued.serial_hex;
+  c.not_before = issued.not_before;
+  c.not_after = issued.not_after;
+  return c;
+}
+
 }  // namespace edgekit::fleetd::ca

@@ -114,6 +114,11 @@ class Authority {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The registry record of a device certificate `ca` issued (id, PEM, serial, validity, the
+/// issuing CA's id) with `status`.
+[[nodiscard]] Certificate record_of(const Authority& ca, const pki::CertificateInfo& issued,
+                                    CertificateStatus status);
+
 /// Re-issues the CA's CRL from the store: every REVOKED certificate the issuing CA issued, at
 /// the store's time. Run at start, after each revocation, and daily.
 [[nodiscard]] Res<pki::CrlInfo> refresh_crl(Authority& ca, Store& store);

@@ -91,6 +91,34 @@ CREATE TABLE provisioning_templates (
 ALTER TABLE certificates ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX certificates_by_ca ON certificates(ca_id);
 )sql"},
+    // Fleet provisioning by claim (aws-iot-protocols.md 4): ownership tokens are recorded by
+    // their random id so that each is used once and a certificate never registered is removed
+    // when its token expires, even across restarts; a template's pre-provisioning hook; the
+    // results of RegisterThing. provisioning_results keeps no foreign keys: it is a log that
+    // outlives a thing or certificate deleted later.
+    {3, "fleet provisioning: ownership tokens, pre-provisioning hooks, results", R"sql(
+CREATE TABLE ownership_tokens (
+  token_id TEXT PRIMARY KEY,
+  certificate_id TEXT NOT NULL,
+  claim_certificate_id TEXT NOT NULL DEFAULT '',
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX ownership_tokens_by_expiry ON ownership_tokens(expires_at);
+CREATE TABLE template_hooks (
+  template_name TEXT PRIMARY KEY REFERENCES provisioning_templates(name) ON DELETE CASCADE,
+  target TEXT NOT NULL,
+  payload_version TEXT NOT NULL
+);
+CREATE TABLE provisioning_results (
+  certificate_id TEXT PRIMARY KEY,
+  thing_name TEXT NOT NULL,
+  template_name TEXT NOT NULL,
+  claim_certificate_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  provisioned_at BIGINT NOT NULL
+);
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,
