@@ -112,7 +112,7 @@ class Resolver {
       if (key == "Ref") {
         if (!arg.is_string()) return invalid(where + ": Ref takes a parameter name");
         auto r = ref(arg.get_ref<const std::string&>());
-        if (!r) return fail(std::move(r.error()));
+        if (!r) return fail(r.error());
         return json(std::move(r.value()));
       }
       if (is_function(key)) return call(key, arg, where + "." + key, depth + 1);
@@ -141,7 +141,7 @@ class Resolver {
   // eval, then text.
   Outcome<std::string> eval_text(const json& v, const std::string& where, int depth = 0) const {
     auto r = eval(v, where, depth);
-    if (!r) return fail(std::move(r.error()));
+    if (!r) return fail(r.error());
     return text(r.value(), where);
   }
 
@@ -163,9 +163,9 @@ class Resolver {
     if (fn == "Fn::FindInMap") return find_in_map(arg, where, depth);
     if (fn == "Fn::Split") {
       auto delimiter = eval_text(arg[0], where + "[0]", depth);
-      if (!delimiter) return fail(std::move(delimiter.error()));
+      if (!delimiter) return fail(delimiter.error());
       auto source = eval_text(arg[1], where + "[1]", depth);
-      if (!source) return fail(std::move(source.error()));
+      if (!source) return fail(source.error());
       if (delimiter->empty()) return invalid(where + ": the delimiter is empty");
       json out = json::array();
       std::size_t from = 0;
@@ -184,11 +184,11 @@ class Resolver {
     if (!list->is_array()) return invalid(where + ": the second argument is not a list");
     if (fn == "Fn::Join") {
       auto delimiter = eval_text(arg[0], where + "[0]", depth);
-      if (!delimiter) return fail(std::move(delimiter.error()));
+      if (!delimiter) return fail(delimiter.error());
       std::string out;
       for (std::size_t i = 0; i < list->size(); ++i) {
         auto item = text((*list)[i], where + "[1][" + std::to_string(i) + "]");
-        if (!item) return fail(std::move(item.error()));
+        if (!item) return fail(item.error());
         if (i > 0) out += *delimiter;
         out += *item;
       }
@@ -221,7 +221,7 @@ class Resolver {
     std::string keys[3];
     for (std::size_t i = 0; i < 3; ++i) {
       auto k = eval_text(arg[i], where + "[" + std::to_string(i) + "]", depth);
-      if (!k) return fail(std::move(k.error()));
+      if (!k) return fail(k.error());
       keys[i] = std::move(k.value());
     }
     const json* node = &tmpl_;
@@ -248,7 +248,7 @@ class Resolver {
       source = &arg[0];
       for (auto it = arg[1].begin(); it != arg[1].end(); ++it) {
         auto v = eval_text(it.value(), where + "[1]." + it.key(), depth);
-        if (!v) return fail(std::move(v.error()));
+        if (!v) return fail(v.error());
         vars[it.key()] = std::move(v.value());
       }
     }
@@ -272,7 +272,7 @@ class Resolver {
         out += v->second;
       } else {
         auto r = ref(name);
-        if (!r) return fail(std::move(r.error()));
+        if (!r) return fail(r.error());
         out += r.value();
       }
       from = close + 1;
@@ -309,33 +309,33 @@ struct ThingSpec {
 Outcome<ThingSpec> thing_spec(const json& props, const Resolver& r, const std::string& where) {
   ThingSpec spec;
   auto name = r.eval_text(props.at("ThingName"), where + ".ThingName");
-  if (!name) return fail(std::move(name.error()));
+  if (!name) return fail(name.error());
   spec.name = std::move(name.value());
   if (auto a = props.find("AttributePayload"); a != props.end()) {
     auto v = r.eval(*a, where + ".AttributePayload");
-    if (!v) return fail(std::move(v.error()));
+    if (!v) return fail(v.error());
     if (!v->is_object()) return invalid(where + ".AttributePayload is not an object");
     Attributes attrs;
     for (auto it = v->begin(); it != v->end(); ++it) {
       auto t = text(it.value(), where + ".AttributePayload." + it.key());
-      if (!t) return fail(std::move(t.error()));
+      if (!t) return fail(t.error());
       attrs[it.key()] = std::move(t.value());
     }
     spec.attributes = std::move(attrs);
   }
   if (auto t = props.find("ThingTypeName"); t != props.end()) {
     auto v = r.eval_text(*t, where + ".ThingTypeName");
-    if (!v) return fail(std::move(v.error()));
+    if (!v) return fail(v.error());
     spec.type = std::move(v.value());
   }
   if (auto g = props.find("ThingGroups"); g != props.end()) {
     auto v = r.eval(*g, where + ".ThingGroups");
-    if (!v) return fail(std::move(v.error()));
+    if (!v) return fail(v.error());
     if (!v->is_array()) return invalid(where + ".ThingGroups is not a list");
     std::vector<std::string> groups;
     for (std::size_t i = 0; i < v->size(); ++i) {
       auto t = text((*v)[i], where + ".ThingGroups[" + std::to_string(i) + "]");
-      if (!t) return fail(std::move(t.error()));
+      if (!t) return fail(t.error());
       groups.push_back(std::move(t.value()));
     }
     spec.groups = std::move(groups);
@@ -347,7 +347,7 @@ Outcome<ThingSpec> thing_spec(const json& props, const Resolver& r, const std::s
 
 Outcome<void> add_groups(Tx& tx, const std::string& thing, const std::vector<std::string>& groups) {
   for (const auto& g : groups) {
-    if (auto a = tx.add_to_group(g, thing); !a) return rejection_from(std::move(a.error()));
+    if (auto a = tx.add_to_group(g, thing); !a) return rejection_from(a.error());
   }
   return {};
 }
@@ -358,14 +358,14 @@ Outcome<void> add_groups(Tx& tx, const std::string& thing, const std::vector<std
 Outcome<bool> provision_thing(Tx& tx, const json& resource, const ThingSpec& spec) {
   auto existing = tx.get_thing(spec.name);
   if (!existing) {
-    if (existing.error().code != Errc::NotFound) return rejection_from(std::move(existing.error()));
+    if (existing.error().code != Errc::NotFound) return rejection_from(existing.error());
     Thing t;
     t.name = spec.name;
     t.type = spec.type.value_or("");
     t.attributes = spec.attributes.value_or(Attributes{});
-    if (auto c = tx.create_thing(t); !c) return rejection_from(std::move(c.error()));
+    if (auto c = tx.create_thing(t); !c) return rejection_from(c.error());
     if (spec.groups) {
-      if (auto g = add_groups(tx, spec.name, *spec.groups); !g) return fail(std::move(g.error()));
+      if (auto g = add_groups(tx, spec.name, *spec.groups); !g) return fail(g.error());
     }
     return true;
   }
@@ -411,7 +411,7 @@ Outcome<bool> provision_thing(Tx& tx, const json& resource, const ThingSpec& spe
     const Override o = override_of(resource, "ThingGroups");
     if (o != Override::DoNothing) {
       auto current = tx.groups_of(spec.name);
-      if (!current) return rejection_from(std::move(current.error()));
+      if (!current) return rejection_from(current.error());
       const std::set<std::string> have(current->begin(), current->end());
       const std::set<std::string> want(spec.groups->begin(), spec.groups->end());
       if (o == Override::Fail && have != want) return conflict(who + "thing groups");
@@ -419,17 +419,17 @@ Outcome<bool> provision_thing(Tx& tx, const json& resource, const ThingSpec& spe
         for (const auto& g : have) {
           if (want.count(g) != 0) continue;
           if (auto rm = tx.remove_from_group(g, spec.name); !rm) {
-            return rejection_from(std::move(rm.error()));
+            return rejection_from(rm.error());
           }
         }
       }
       if (o == Override::Replace || o == Override::Merge) {
-        if (auto g = add_groups(tx, spec.name, *spec.groups); !g) return fail(std::move(g.error()));
+        if (auto g = add_groups(tx, spec.name, *spec.groups); !g) return fail(g.error());
       }
     }
   }
   if (changed) {
-    if (auto u = tx.update_thing(thing); !u) return rejection_from(std::move(u.error()));
+    if (auto u = tx.update_thing(thing); !u) return rejection_from(u.error());
   }
   return false;
 }
@@ -444,14 +444,14 @@ Outcome<CertificateStatus> provision_certificate(Tx& tx, const json& props, cons
     return invalid(where + ": fleetd provisions only with CertificateId");
   }
   auto id = r.eval_text(props.at("CertificateId"), where + ".CertificateId");
-  if (!id) return fail(std::move(id.error()));
+  if (!id) return fail(id.error());
   if (*id != cert.certificate_id) {
     return invalid(where + ".CertificateId is not the certificate being provisioned");
   }
   CertificateStatus status = CertificateStatus::Active;
   if (auto s = props.find("Status"); s != props.end()) {
     auto v = r.eval_text(*s, where + ".Status");
-    if (!v) return fail(std::move(v.error()));
+    if (!v) return fail(v.error());
     if (*v == "INACTIVE") {
       status = CertificateStatus::Inactive;
     } else if (*v != "ACTIVE") {
@@ -459,10 +459,10 @@ Outcome<CertificateStatus> provision_certificate(Tx& tx, const json& props, cons
     }
   }
   if (auto c = tx.set_certificate_status(*id, status); !c) {
-    return rejection_from(std::move(c.error()));
+    return rejection_from(c.error());
   }
   if (auto a = tx.attach_thing_principal(thing, *id); !a) {
-    return rejection_from(std::move(a.error()));
+    return rejection_from(a.error());
   }
   return status;
 }
@@ -476,12 +476,12 @@ Outcome<std::string> provision_policy(Tx& tx, const json& props, const Resolver&
   std::string name;
   if (auto n = props.find("PolicyName"); n != props.end()) {
     auto v = r.eval_text(*n, where + ".PolicyName");
-    if (!v) return fail(std::move(v.error()));
+    if (!v) return fail(v.error());
     name = std::move(v.value());
-    if (auto p = tx.get_policy(name); !p) return rejection_from(std::move(p.error()));
+    if (auto p = tx.get_policy(name); !p) return rejection_from(p.error());
   } else {
     auto doc = r.eval(props.at("PolicyDocument"), where + ".PolicyDocument");
-    if (!doc) return fail(std::move(doc.error()));
+    if (!doc) return fail(doc.error());
     const std::string document = doc->is_string() ? doc->get<std::string>() : doc->dump();
     if (auto parsed = policy::parse(document); !parsed) {
       return invalid(where + ".PolicyDocument: " + parsed.error().message);
@@ -491,15 +491,15 @@ Outcome<std::string> provision_policy(Tx& tx, const json& props, const Resolver&
     auto existing = tx.get_policy(name);
     if (!existing) {
       if (existing.error().code != Errc::NotFound) {
-        return rejection_from(std::move(existing.error()));
+        return rejection_from(existing.error());
       }
       Policy p;
       p.name = name;
       p.document = document;
-      if (auto c = tx.create_policy(p); !c) return rejection_from(std::move(c.error()));
+      if (auto c = tx.create_policy(p); !c) return rejection_from(c.error());
     }
   }
-  if (auto a = tx.attach_policy(name, cert_id); !a) return rejection_from(std::move(a.error()));
+  if (auto a = tx.attach_policy(name, cert_id); !a) return rejection_from(a.error());
   return name;
 }
 
@@ -545,29 +545,29 @@ Outcome<Provisioned> run_template(Tx& tx, const ProvisioningTemplate& tmpl,
   // Everything is resolved before anything is written, so that a missing parameter is reported
   // as such rather than as whatever write came first.
   auto spec = thing_spec((*thing_resource)["Properties"], r, "Resources." + thing_key);
-  if (!spec) return fail(std::move(spec.error()));
+  if (!spec) return fail(spec.error());
   if (auto d = t.find("DeviceConfiguration"); d != t.end() && d->is_object()) {
     for (auto it = d->begin(); it != d->end(); ++it) {
       auto v = r.eval_text(it.value(), "DeviceConfiguration." + it.key());
-      if (!v) return fail(std::move(v.error()));
+      if (!v) return fail(v.error());
       out.device_configuration[it.key()] = std::move(v.value());
     }
   }
 
   auto created = provision_thing(tx, *thing_resource, *spec);
-  if (!created) return fail(std::move(created.error()));
+  if (!created) return fail(created.error());
   out.thing_name = spec->name;
   out.thing_created = *created;
 
   auto status = provision_certificate(tx, (*cert_resource)["Properties"], r,
                                       "Resources." + cert_key, cert, spec->name);
-  if (!status) return fail(std::move(status.error()));
+  if (!status) return fail(status.error());
   out.certificate_status = *status;
 
   for (const auto& [key, res] : policies) {
     auto name =
         provision_policy(tx, (*res)["Properties"], r, "Resources." + key, cert.certificate_id);
-    if (!name) return fail(std::move(name.error()));
+    if (!name) return fail(name.error());
     out.policies.push_back(std::move(name.value()));
   }
   return out;
