@@ -98,11 +98,6 @@ int run_provision(ProvisionOptions& o) {
   if (o.broker.ca_file.empty()) {
     return usage("--cafile is required (the CA that signed the broker's certificate)");
   }
-  if (!o.broker.cert_file.empty() || !o.broker.key_file.empty() || !o.broker.key_label.empty()) {
-    return usage(
-        "the identities come from the token: use --claim-label and --label, not "
-        "--cert / --key / --key-label");
-  }
   if (o.claim_label == o.device_label) return usage("--claim-label and --label must differ");
   const auto algorithm = key_algorithm(o.key_type);
   if (!algorithm) {
@@ -267,6 +262,8 @@ void add_provision_command(CLI::App& app, int& exit_code) {
       "the claim identity in its token");
   c->set_help_flag("--help", "print this help and exit");
   add_broker_options(*c, o->broker, o->version_text);
+  // Both identities come from the token, by label (--claim-label, --label), never from files.
+  for (const char* name : {"--cert", "--key", "--key-label"}) c->remove_option(c->get_option(name));
   c->add_option("--template", o->template_name, "the fleet provisioning template")->required();
   c->add_option("--param", o->params, "RegisterThing parameter name=value (repeatable)");
   c->add_option("--claim-label", o->claim_label,
