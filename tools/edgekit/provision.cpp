@@ -88,6 +88,26 @@ std::string describe_failure(provisioning::Errc e, const provisioning::Provision
   return s;
 }
 
+// Writes the certificate stored under `label` as PEM to `path`, for the TLS layer, which loads
+// certificates from files (tls_config_for; it also checks that the label's private key is
+// there). Connection makes its own TLS settings from BrokerOptions, so the PIN copied into the
+// returned settings is wiped at once.
+provisioning::Errc write_certificate(pkcs11::Session& session,
+                                     const provisioning::TokenLocation& where,
+                                     const std::string& label, const std::string& ca_file,
+                                     const std::string& path) {
+  auto config = provisioning::tls_config_for(session, where, label, ca_file, path);
+  if (!config) return config.error();
+  if (config->token_key) token::wipe(config->token_key->pin);
+  return provisioning::Errc::Ok;
+}
+
+// Wipes a copy of the PIN on every way out.
+struct WipeOnExit {
+  std::string& secret;
+  ~WipeOnExit() { token::wipe(secret); }
+};
+
 std::string default_client_id() {
   return "edgekit-provision-" + std::to_string(::getpid());
 }
@@ -158,6 +178,7 @@ int run_provision(ProvisionOptions& o) {
       static_cast<std::uint64_t>(::getpid()));
   provisioning::Provisioner provisioner(*session, store, wall, sleeper, random, options);
   provisioning::TokenLocation where{o.broker.pkcs11_module, o.broker.token_label, o.broker.pin};
+  const WipeOnExit wipe_where{where.pin};
 
   std::optional<provisioning::Identity> identity;
   {
@@ -168,13 +189,13 @@ int run_provision(ProvisionOptions& o) {
   if (!identity) {
     // Connect with the claim identity; tls_config_for checks that the token holds both its key
     // and its certificate, and writes the certificate where the TLS layer reads it.
-    auto claim =
-        provisioning::tls_config_for(*session, where, o.claim_label, o.broker.ca_file, claim_cert);
-    if (!claim) {
+    const auto claim =
+        write_certificate(*session, where, o.claim_label, o.broker.ca_file, claim_cert);
+    if (claim != provisioning::Errc::Ok) {
       return failed("no claim identity under label \"" + o.claim_label +
                     "\" in the token (a private key and a certificate are needed: edgekit token "
                     "keygen/csr and import-cert): " +
-                    provisioning::to_string(claim.error()));
+                    provisioning::to_string(claim));
     }
     auto connection = std::make_unique<Connection>(mqtt::EventHandler{}, 64 * 1024);
     const bool open = connection->open(o.broker);
@@ -189,11 +210,11 @@ int run_provision(ProvisionOptions& o) {
   }
 
   // The device identity as a PEM file for the TLS layer (and for `edgekit pub --cert`).
-  auto device =
-      provisioning::tls_config_for(*session, where, o.device_label, o.broker.ca_file, o.cert_out);
-  if (!device) {
+  const auto device =
+      write_certificate(*session, where, o.device_label, o.broker.ca_file, o.cert_out);
+  if (device != provisioning::Errc::Ok) {
     return failed("the device identity under label \"" + o.device_label +
-                  "\" cannot be read from the token: " + provisioning::to_string(device.error()));
+                  "\" cannot be read from the token: " + provisioning::to_string(device));
   }
 
   bool connected = false;
@@ -201,21 +222,17 @@ int run_provision(ProvisionOptions& o) {
     // Reconnect as the thing: proves the broker admits the new identity (RegisterThing has
     // activated it) before the device relies on it.
     BrokerOptions as_thing = o.broker;
+    const WipeOnExit wipe_copy{as_thing.pin};
     as_thing.client_id = identity->thing_name;
     as_thing.key_label = o.device_label;
     as_thing.cert_file = o.cert_out;
     Connection thing(mqtt::EventHandler{}, 64 * 1024);
-    const bool open = thing.open(as_thing);
-    token::wipe(as_thing.pin);
-    if (!open) {
+    if (!thing.open(as_thing)) {
       return failed("provisioned as thing " + identity->thing_name +
-                    ", but connecting with the "
-                    "new identity failed: " +
-                    thing.error());
+                    ", but connecting with the new identity failed: " + thing.error());
     }
     connected = true;
   }
-  token::wipe(where.pin);
   token::wipe(o.broker.pin);
 
   if (o.json) {
