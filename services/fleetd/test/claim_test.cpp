@@ -207,7 +207,8 @@ class ClaimProvisioning : public SecuredBroker,
         << decode(same.payload, fmt()).dump();
     EXPECT_EQ(decode(same.payload, fmt()), doc);
     EXPECT_EQ(cert_status(id), "ACTIVE");
-    auto again = register_thing(claim, created.value("certificateOwnershipToken", ""), serial + "1");
+    auto again =
+        register_thing(claim, created.value("certificateOwnershipToken", ""), serial + "1");
     const json r = rejected(again, "$aws/provisioning-templates/fleet/provision/" + f());
     EXPECT_EQ(r["statusCode"], 400);
     EXPECT_EQ(r["errorCode"], "InvalidCertificateOwnershipToken");

@@ -48,7 +48,8 @@ json template_body() {
        {{"thing",
          {{"Type", "AWS::IoT::Thing"},
           {"Properties",
-           {{"ThingName", {{"Fn::Join", json::array({"", json::array({"dev-", {{"Ref", "SerialNumber"}}})})}}},
+           {{"ThingName",
+             {{"Fn::Join", json::array({"", json::array({"dev-", {{"Ref", "SerialNumber"}}})})}}},
             {"AttributePayload", {{"serial", {{"Ref", "SerialNumber"}}}}}}}}},
         {"certificate",
          {{"Type", "AWS::IoT::Certificate"},
@@ -59,7 +60,9 @@ json template_body() {
       {"DeviceConfiguration", {{"Interval", "30"}}}};
 }
 
-std::string format_name(pv::Format f) { return f == pv::Format::Json ? "json" : "cbor"; }
+std::string format_name(pv::Format f) {
+  return f == pv::Format::Json ? "json" : "cbor";
+}
 
 // A PUBACK that accepted the publish (MQTT 5 says 0x10 when nobody subscribes to the topic).
 bool accepted(int reason) {
@@ -74,11 +77,10 @@ class DeviceProvisioning : public SecuredBroker {
   void SetUp() override {
     SecuredBroker::SetUp();
     if (HasFatalFailure()) return;
-    auto r = admin("POST", "/admin/v1/provisioning-templates",
-                   json{{"templateName", "fleet"},
-                        {"templateBody", template_body().dump()},
-                        {"enabled", true}}
-                       .dump());
+    auto r = admin(
+        "POST", "/admin/v1/provisioning-templates",
+        json{{"templateName", "fleet"}, {"templateBody", template_body().dump()}, {"enabled", true}}
+            .dump());
     ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
   }
 
@@ -138,7 +140,8 @@ class DeviceProvisioning : public SecuredBroker {
     std::vector<json> certs;
     std::string next;
     do {
-      const json page = get("/admin/v1/certificates?limit=1000" + (next.empty() ? "" : "&next=" + next));
+      const json page =
+          get("/admin/v1/certificates?limit=1000" + (next.empty() ? "" : "&next=" + next));
       if (!page.is_object()) {
         ADD_FAILURE() << "cannot list certificates";
         return 0;
@@ -161,7 +164,8 @@ class DeviceProvisioning : public SecuredBroker {
       const json d = get("/admin/v1/things/" + name);
       int active = 0;
       for (const auto& id : d["certificates"]) {
-        if (get("/admin/v1/certificates/" + id.get<std::string>()).value("status", "") == "ACTIVE") {
+        if (get("/admin/v1/certificates/" + id.get<std::string>()).value("status", "") ==
+            "ACTIVE") {
           ++active;
         }
       }
@@ -224,29 +228,39 @@ class DeviceProvisioning : public SecuredBroker {
   }
 };
 
-TEST_F(DeviceProvisioning, CsrFlowInJsonOverTheClient) {
-  provision_in_process("1001", pv::Method::CreateCertificateFromCsr, pv::Format::Json, false);
+// One device per flow, format and driver: both flows in both formats over the blocking client,
+// and one of each flow over the agent.
+struct Flow {
+  const char* serial;
+  pv::Method method;
+  pv::Format format;
+  bool agent;
+};
+
+void PrintTo(const Flow& f, std::ostream* os) { *os << "device " << f.serial; }
+
+std::string flow_name(const ::testing::TestParamInfo<Flow>& p) {
+  const Flow& f = p.param;
+  return std::string(f.method == pv::Method::CreateKeysAndCertificate ? "Keys" : "Csr") +
+         (f.format == pv::Format::Json ? "Json" : "Cbor") + (f.agent ? "Agent" : "Client");
 }
 
-TEST_F(DeviceProvisioning, CsrFlowInCborOverTheClient) {
-  provision_in_process("1002", pv::Method::CreateCertificateFromCsr, pv::Format::Cbor, false);
+class DeviceFlows : public DeviceProvisioning, public ::testing::WithParamInterface<Flow> {};
+
+TEST_P(DeviceFlows, ProvisionsReconnectsAsItsThingAndNeverUsesTheClaimAgain) {
+  const Flow f = GetParam();
+  provision_in_process(f.serial, f.method, f.format, f.agent);
 }
 
-TEST_F(DeviceProvisioning, KeysFlowInJsonOverTheClient) {
-  provision_in_process("1003", pv::Method::CreateKeysAndCertificate, pv::Format::Json, false);
-}
-
-TEST_F(DeviceProvisioning, KeysFlowInCborOverTheClient) {
-  provision_in_process("1004", pv::Method::CreateKeysAndCertificate, pv::Format::Cbor, false);
-}
-
-TEST_F(DeviceProvisioning, CsrFlowInCborOverTheAgent) {
-  provision_in_process("1005", pv::Method::CreateCertificateFromCsr, pv::Format::Cbor, true);
-}
-
-TEST_F(DeviceProvisioning, KeysFlowInJsonOverTheAgent) {
-  provision_in_process("1006", pv::Method::CreateKeysAndCertificate, pv::Format::Json, true);
-}
+INSTANTIATE_TEST_SUITE_P(
+    All, DeviceFlows,
+    ::testing::Values(Flow{"1001", pv::Method::CreateCertificateFromCsr, pv::Format::Json, false},
+                      Flow{"1002", pv::Method::CreateCertificateFromCsr, pv::Format::Cbor, false},
+                      Flow{"1003", pv::Method::CreateKeysAndCertificate, pv::Format::Json, false},
+                      Flow{"1004", pv::Method::CreateKeysAndCertificate, pv::Format::Cbor, false},
+                      Flow{"1005", pv::Method::CreateCertificateFromCsr, pv::Format::Cbor, true},
+                      Flow{"1006", pv::Method::CreateKeysAndCertificate, pv::Format::Json, true}),
+    flow_name);
 
 // ---- The device program, killed and booted again -------------------------------------------
 
@@ -284,33 +298,42 @@ class DeviceCrashes : public DeviceProvisioning {
   DeviceRun start_device(const DeviceSetup& s, const std::vector<std::string>& extra,
                          bool factory) {
     std::vector<std::string> args{
-        PROVISIONING_DEVICE, "--module", EDGEKIT_TOKEN_MODULE, "--token-dir", s.work_dir,
-        "--state", s.state_file, "--work", s.work_dir, "--port", std::to_string(s.port),
-        "--ca", s.ca_file, "--client-id", s.claim_client_id,
-        "--method", s.options.method == pv::Method::CreateKeysAndCertificate ? "keys" : "csr",
-        "--format", format_name(s.options.format), "--serial", s.options.parameters[0].second,
-        "--attempts", std::to_string(s.options.attempts),
-        "--reply-timeout-ms", std::to_string(s.options.reply_timeout.count())};
+        PROVISIONING_DEVICE,
+        "--module",
+        EDGEKIT_TOKEN_MODULE,
+        "--token-dir",
+        s.work_dir,
+        "--state",
+        s.state_file,
+        "--work",
+        s.work_dir,
+        "--port",
+        std::to_string(s.port),
+        "--ca",
+        s.ca_file,
+        "--client-id",
+        s.claim_client_id,
+        "--method",
+        s.options.method == pv::Method::CreateKeysAndCertificate ? "keys" : "csr",
+        "--format",
+        format_name(s.options.format),
+        "--serial",
+        s.options.parameters[0].second,
+        "--attempts",
+        std::to_string(s.options.attempts),
+        "--reply-timeout-ms",
+        std::to_string(s.options.reply_timeout.count())};
     if (factory) {
-      for (const std::string& a : {std::string("--factory"), std::string("--claim-key"),
-                                   issued("claim").key_file, std::string("--claim-cert"),
-                                   issued("claim").cert_file}) {
+      for (const std::string& a :
+           {std::string("--factory"), std::string("--claim-key"), issued("claim").key_file,
+            std::string("--claim-cert"), issued("claim").cert_file}) {
         args.push_back(a);
       }
     }
     args.insert(args.end(), extra.begin(), extra.end());
     DeviceRun run;
     run.out = s.work_dir + "/boot-" + std::to_string(++boots_) + ".out";
-    run.pid = ::fork();
-    if (run.pid == 0) {
-      FILE* f = std::fopen(run.out.c_str(), "w");
-      if (f) ::dup2(fileno(f), STDOUT_FILENO);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    run.pid = spawn(std::move(args), run.out, "w", STDOUT_FILENO);
     return run;
   }
 
@@ -338,8 +361,8 @@ class DeviceCrashes : public DeviceProvisioning {
     std::vector<DeviceRun> runs;
     for (std::size_t i = 0; i < std::size(kCrashPoints); ++i) {
       setups.push_back(setup(std::to_string(base + static_cast<int>(i)), method, format));
-      runs.push_back(start_device(
-          setups.back(), {kCrashPoints[i].flag, std::to_string(kCrashPoints[i].n)}, true));
+      runs.push_back(start_device(setups.back(),
+                                  {kCrashPoints[i].flag, std::to_string(kCrashPoints[i].n)}, true));
     }
     for (std::size_t i = 0; i < runs.size(); ++i) {
       auto [report, how] = finish(runs[i]);
@@ -354,8 +377,8 @@ class DeviceCrashes : public DeviceProvisioning {
       EXPECT_EQ(report.identity.thing_name, "dev-" + setups[i].options.parameters[0].second);
       EXPECT_EQ(report.device_objects, 3u) << "exactly one identity in the token";
       EXPECT_TRUE(accepted(report.own_publish)) << report.own_publish;
-      EXPECT_EQ(report.used_claim, std::string(kCrashPoints[i].flag) != "--kill-after-save" ||
-                                       kCrashPoints[i].n != 3)
+      EXPECT_EQ(report.used_claim,
+                std::string(kCrashPoints[i].flag) != "--kill-after-save" || kCrashPoints[i].n != 3)
           << "only a device that saved Registered is done with the claim";
       ASSERT_NO_FATAL_FAILURE(
           expect_registered(report.identity.thing_name, report.identity.certificate_id));
@@ -381,10 +404,10 @@ TEST_F(DeviceCrashes, FleetdKilledDuringABurstLeavesNoHalfProvisionedDeviceAndRe
   std::vector<DeviceSetup> setups;
   std::vector<DeviceRun> runs;
   for (int i = 0; i < kDevices; ++i) {
-    DeviceSetup s = setup(std::to_string(4000 + i),
-                          i % 2 ? pv::Method::CreateKeysAndCertificate
-                                : pv::Method::CreateCertificateFromCsr,
-                          i % 3 ? pv::Format::Json : pv::Format::Cbor);
+    DeviceSetup s =
+        setup(std::to_string(4000 + i),
+              i % 2 ? pv::Method::CreateKeysAndCertificate : pv::Method::CreateCertificateFromCsr,
+              i % 3 ? pv::Format::Json : pv::Format::Cbor);
     // Long enough to ride out fleetd's restart on the same claim connection.
     s.options.attempts = 6;
     s.options.reply_timeout = Duration{2000};
@@ -402,8 +425,8 @@ TEST_F(DeviceCrashes, FleetdKilledDuringABurstLeavesNoHalfProvisionedDeviceAndRe
   ASSERT_GE(registered, 3u) << "the burst did not get going";
   ASSERT_LT(registered, static_cast<std::size_t>(kDevices)) << "the burst ended before the kill";
   testing::stop_child(fleetd_, SIGKILL, 1s);
-  std::cout << "[ measured ] fleetd killed after " << created << " certificates and "
-            << registered << " registrations of " << kDevices << " devices\n";
+  std::cout << "[ measured ] fleetd killed after " << created << " certificates and " << registered
+            << " registrations of " << kDevices << " devices\n";
   ASSERT_NO_FATAL_FAILURE(start_fleetd());
 
   // Devices whose boot failed while fleetd was away (a refused connection, retries used up) boot
@@ -424,7 +447,8 @@ TEST_F(DeviceCrashes, FleetdKilledDuringABurstLeavesNoHalfProvisionedDeviceAndRe
     }
     for (int i : again) {
       ++reboots;
-      runs[static_cast<std::size_t>(i)] = start_device(setups[static_cast<std::size_t>(i)], {}, false);
+      runs[static_cast<std::size_t>(i)] =
+          start_device(setups[static_cast<std::size_t>(i)], {}, false);
     }
   }
   std::cout << "[ measured ] " << reboots << " device reboots after the kill; "

@@ -187,9 +187,9 @@ BootReport boot(const DeviceSetup& s, const BootHooks& hooks) {
   provisioning::StateStore& store = wrapped_store ? *wrapped_store : file;
   provisioning::SystemWallClock wall;
   provisioning::ThreadSleeper sleeper;
-  backoff::SplitMix64 random(static_cast<std::uint64_t>(::getpid()) * 7919u +
-                             static_cast<std::uint64_t>(
-                                 std::chrono::steady_clock::now().time_since_epoch().count()));
+  backoff::SplitMix64 random(
+      static_cast<std::uint64_t>(::getpid()) * 7919u +
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
   provisioning::Provisioner p(*session, store, wall, sleeper, random, s.options);
 
   auto already = p.provisioned();

@@ -265,7 +265,8 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
                                      std::string(rq.certificate_id), request_parameters);
       if (!again) return fail(again.error());
       repeated = std::move(again.value());
-      if (!repeated) rejected = token_rejection("Certificate ownership token has already been used.");
+      if (!repeated)
+        rejected = token_rejection("Certificate ownership token has already been used.");
       return {};
     }
     auto cert = tx.get_certificate(claims->certificate_id);

@@ -12,7 +12,7 @@ constexpr const char* kTokenColumns =
     "token_id, certificate_id, claim_certificate_id, expires_at, used_at";
 
 ProvisioningResult result_from(const Row& r) {
-  return ProvisioningResult{r.text(0), r.text(1), r.text(2), r.text(3),
+  return ProvisioningResult{r.text(0), r.text(1),    r.text(2), r.text(3),
                             r.text(4), r.integer(5), r.text(6), r.text(7)};
 }
 constexpr const char* kResultColumns =
@@ -125,9 +125,9 @@ Res<void> record_provisioning_result(Tx& tx, const ProvisioningResult& p) {
 
 Res<std::optional<ProvisioningResult>> get_provisioning_result(Tx& tx,
                                                                std::string_view certificate_id) {
-  auto rows = tx.db().query(
-      std::string("SELECT ") + kResultColumns + " FROM provisioning_results WHERE certificate_id = $1",
-      {certificate_id});
+  auto rows = tx.db().query(std::string("SELECT ") + kResultColumns +
+                                " FROM provisioning_results WHERE certificate_id = $1",
+                            {certificate_id});
   if (!rows) return fail(rows.error());
   if (rows.value().empty()) return std::optional<ProvisioningResult>();
   return std::optional<ProvisioningResult>(result_from(rows.value().front()));
@@ -137,11 +137,11 @@ Res<Page<ProvisioningResult>> list_provisioning_results(Tx& tx, const PageReques
   if (page.limit == 0 || page.limit > 1000) {
     return fail(Errc::InvalidArgument, "page size must be 1..1000");
   }
-  auto rows = tx.db().query(
-      std::string("SELECT ") + kResultColumns +
-          " FROM provisioning_results WHERE certificate_id > $1 "
-      "ORDER BY certificate_id LIMIT $2",
-      {std::string_view(page.after), static_cast<std::int64_t>(page.limit + 1)});
+  auto rows =
+      tx.db().query(std::string("SELECT ") + kResultColumns +
+                        " FROM provisioning_results WHERE certificate_id > $1 "
+                        "ORDER BY certificate_id LIMIT $2",
+                    {std::string_view(page.after), static_cast<std::int64_t>(page.limit + 1)});
   if (!rows) return fail(rows.error());
   Page<ProvisioningResult> out;
   for (const Row& r : rows.value()) out.items.push_back(result_from(r));
