@@ -213,6 +213,15 @@ class ClaimProvisioning : public SecuredBroker,
     EXPECT_EQ(r["statusCode"], 400);
     EXPECT_EQ(r["errorCode"], "InvalidCertificateOwnershipToken");
     EXPECT_EQ(r["errorMessage"], "Certificate ownership token has already been used.");
+
+    // Once the certificate is revoked, not even the same request is answered any more.
+    auto revoked = admin_post("/admin/v1/certificates/" + id + "/revoke");
+    ASSERT_TRUE(revoked && revoked->status == 200) << (revoked ? revoked->body : "no answer");
+    const json after =
+        rejected(register_thing(claim, created.value("certificateOwnershipToken", ""), serial),
+                 "$aws/provisioning-templates/fleet/provision/" + f());
+    EXPECT_EQ(after.value("errorMessage", ""),
+              "Certificate ownership token has already been used.");
   }
 };
 
