@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <chrono>
 #include <edgekit/agent/agent.hpp>
 #include <edgekit/mqtt/client.hpp>
@@ -248,7 +249,8 @@ BootReport from_text(const std::string& text) {
     const auto eq = line.find('=');
     if (eq == std::string::npos) continue;
     const std::string k = line.substr(0, eq), v = line.substr(eq + 1);
-    auto num = [&v] { return v.empty() ? 0L : std::stol(v); };
+    // strtol: a report cut short by a kill reads as zeros, never as an exception.
+    auto num = [&v] { return std::strtol(v.c_str(), nullptr, 10); };
     if (k == "ok") r.ok = num() == 1;
     if (k == "thing") r.identity.thing_name = v;
     if (k == "certificate") r.identity.certificate_id = v;
