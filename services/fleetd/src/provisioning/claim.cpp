@@ -34,12 +34,12 @@ void wipe(std::string& s) {
 // the caller answer the rejection.
 constexpr std::string_view kRejected = "provisioning request rejected";
 
-// A request's parameters as recorded with its result: a JSON object, keys in order (a std::map),
-// so that the same parameters always give the same text.
-std::string parameters_text(const std::map<std::string, std::string>& parameters) {
+// A flat string map (parameters, a device configuration) as a JSON object. Its text is the same
+// for the same map (keys in order), so recorded parameters compare as text.
+json object_of(const std::map<std::string, std::string>& values) {
   json j = json::object();
-  for (const auto& [k, v] : parameters) j[k] = v;
-  return j.dump();
+  for (const auto& [k, v] : values) j[k] = v;
+  return j;
 }
 
 json register_accepted(const std::string& thing_name, const json& configuration) {
@@ -92,7 +92,7 @@ struct ClaimService::Pending {
   std::string template_name;
   TokenClaims claims;
   std::map<std::string, std::string> parameters;
-  std::string request_parameters;  ///< the request's, before a hook's overrides (parameters_text)
+  std::string request_parameters;  ///< the request's as JSON text, before a hook's overrides
 };
 
 ClaimService::ClaimService(asio::io_context& io, Store& store, ca::Authority* ca,
@@ -243,7 +243,7 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   std::optional<TokenClaims> claims;
   std::optional<json> repeated;
   std::string certificate_pem;
-  const std::string request_parameters = parameters_text(req.value().parameters);
+  const std::string request_parameters = object_of(req.value().parameters).dump();
   auto checked = store_.transact([&](Tx& tx) -> Res<void> {
     rejected.reset();
     repeated.reset();
@@ -265,8 +265,9 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
                                      std::string(rq.certificate_id), request_parameters);
       if (!again) return fail(again.error());
       repeated = std::move(again.value());
-      if (!repeated)
+      if (!repeated) {
         rejected = token_rejection("Certificate ownership token has already been used.");
+      }
       return {};
     }
     auto cert = tx.get_certificate(claims->certificate_id);
@@ -381,11 +382,10 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
       rejected = run.error();
       return fail(Errc::Conflict, std::string(kRejected));
     }
-    json config = json::object();
-    for (const auto& [k, v] : run.value().device_configuration) config[k] = v;
     if (auto r = record_provisioning_result(
             tx, {p->claims.certificate_id, run.value().thing_name, p->template_name,
-                 p->claim_certificate_id, p->client_id, 0, p->request_parameters, config.dump()});
+                 p->claim_certificate_id, p->client_id, 0, p->request_parameters,
+                 object_of(run.value().device_configuration).dump()});
         !r) {
       return fail(r.error());
     }
@@ -397,10 +397,9 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
   }
   if (rejected) return reject(p->topic, p->format, *rejected, p->client_id);
   if (!done) return reject(p->topic, p->format, internal(done.error().message), p->client_id);
-  json config = json::object();
-  for (const auto& [k, v] : done.value().device_configuration) config[k] = v;
-  reply(p->topic, p->format, register_accepted(done.value().thing_name, config), p->client_id,
-        true);
+  reply(p->topic, p->format,
+        register_accepted(done.value().thing_name, object_of(done.value().device_configuration)),
+        p->client_id, true);
   log_.info("claim.thing_registered", {{"thing_name", done.value().thing_name},
                                        {"certificate_id", p->claims.certificate_id},
                                        {"template", p->template_name},
