@@ -119,6 +119,13 @@ CREATE TABLE provisioning_results (
   provisioned_at BIGINT NOT NULL
 );
 )sql"},
+    // An identical repeat of a RegisterThing whose reply the device lost (its request's
+    // parameters, template and token the same) is answered as the first time, from what the
+    // first one recorded: the request's parameters and the reply's device configuration.
+    {4, "provisioning results: request parameters and device configuration", R"sql(
+ALTER TABLE provisioning_results ADD COLUMN request_parameters TEXT NOT NULL DEFAULT '';
+ALTER TABLE provisioning_results ADD COLUMN device_configuration TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,
