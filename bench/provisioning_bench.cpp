@@ -576,6 +576,8 @@ void Slot::on_event(mqtt_asio::Connection& c, const mqtt::Event& e) {
     case EventType::MessageReceived:
       if (claim && e.message != nullptr) on_message(*e.message);
       break;
+    case EventType::PingResponse:
+      break;
     case EventType::ConnectionClosed:
       if (claim && phase_ == Phase::Registered) break;  // our own DISCONNECT
       [[fallthrough]];
