@@ -9,6 +9,8 @@
 #include "edgekit/doc/json.hpp"
 #include "support.hpp"  // libs/doc/test: copy_value
 
+#include "seeds.hpp"
+
 namespace edgekit::fuzz {
 namespace {
 

@@ -224,7 +224,7 @@ void run_memory(const std::uint8_t* data, std::size_t size, bool sealed) {
 // --- File store -----------------------------------------------------------------------------
 
 void remove_scratch() {
-  char path[256];
+  char path[sizeof g_dir + sizeof(dirent::d_name) + 1];  // "<dir>/<name>", never truncated
   if (DIR* d = ::opendir(g_dir)) {
     while (dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.') continue;

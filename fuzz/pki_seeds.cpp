@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "seeds.hpp"
+
 namespace edgekit::fuzz {
 namespace {
 

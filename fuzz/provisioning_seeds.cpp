@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "seeds.hpp"
+
 namespace edgekit::fuzz {
 namespace {
 
@@ -35,8 +37,7 @@ Seed cbor(F&& fill) {
 
 }  // namespace
 
-// Declared in seeds.cpp, which calls it.
-void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// Declared in seeds.hpp; seeds.cpp calls it.
 void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   const char* t = "fuzz_provisioning";
   const std::string keys =

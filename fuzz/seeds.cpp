@@ -11,6 +11,7 @@
 
 #include "edgekit/mqtt/session.hpp"
 #include "fuzz_support.hpp"
+#include "seeds.hpp"
 #include "session_script.hpp"
 
 namespace {
@@ -517,18 +518,6 @@ void client_seeds() {
 
 }  // namespace
 
-namespace edgekit::fuzz {
-// fuzz/pkcs11/seeds_pkcs11.cpp: seeds of the PKCS#11 token targets.
-void pkcs11_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-// fuzz/fleetd/seeds_fleetd.cpp: seeds of fleetd's targets.
-void fleetd_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-// fuzz/pki_seeds.cpp: seeds of fuzz_pki.
-void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-// fuzz/doc_seeds.cpp: seeds of fuzz_json and fuzz_cbor.
-void doc_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-// fuzz/provisioning_seeds.cpp: seeds of fuzz_provisioning.
-void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
-}  // namespace edgekit::fuzz
 
 int main(int argc, char** argv) {
   if (argc != 2) {

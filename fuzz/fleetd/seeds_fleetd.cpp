@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "seeds.hpp"
+
 namespace edgekit::fuzz {
 
 using Seed = std::vector<std::uint8_t>;

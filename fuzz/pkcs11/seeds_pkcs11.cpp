@@ -7,6 +7,8 @@
 #include "token/crypto.hpp"
 #include "token/store.hpp"
 
+#include "seeds.hpp"
+
 namespace edgekit::fuzz {
 namespace {
 

@@ -7,12 +7,14 @@
 #                           libedgekit_mosquitto_plugin.so} (and tools/edgekit/edgekit for
 #                           --own-ca); DIR: a folder for the state, logs and configuration
 #                           (DIR/pki from fleet_pki: the broker's server certificate, and the CA
-#                           the broker trusts for devices). --own-ca: fleetd creates its own CA
-#                           (keys generated in an edgekit token in DIR/ca-token, PIN in
-#                           DIR/ca.pin) and the broker trusts its chain instead. Sets FLEETD_PID,
-#                           FLEET_MOSQ_PID, FLEET_LINK_PORT (fleetd's plain listener),
-#                           FLEET_TLS_PORT (devices), FLEET_ADMIN_URL, EDGEKIT_FLEET_URL and
-#                           EDGEKIT_FLEET_TOKEN_FILE (exported for `edgekit fleet`).
+#                           the broker trusts for devices; the listener also trusts the CAs
+#                           registered in fleetd, DIR/state/broker-cas, for JITP). --own-ca:
+#                           fleetd creates its own CA (keys generated in an edgekit token in
+#                           DIR/ca-token, PIN in DIR/ca.pin) and the broker trusts its chain
+#                           instead. Sets FLEETD_PID, FLEET_MOSQ_PID, FLEET_LINK_PORT (fleetd's
+#                           plain listener), FLEET_TLS_PORT (devices), FLEET_ADMIN_URL,
+#                           EDGEKIT_FLEET_URL and EDGEKIT_FLEET_TOKEN_FILE (exported for
+#                           `edgekit fleet`).
 #   fleet_stop              SIGTERM to both, waits; returns non-zero when fleetd did not stop
 #                           cleanly (exit 0). Safe to call twice.
 #   free_port               prints a loopback TCP port nothing answers on.
@@ -88,6 +90,12 @@ fleet_start() {
     cat "$dir/fleetd.log" >&2
     return 1
   fi
+  # The CAs registered through fleetd (its own chain included), which fleetd keeps in a hashed
+  # folder and rewrites at every registration: OpenSSL looks them up at each handshake, so a CA
+  # registered for just-in-time provisioning is trusted without restarting the broker
+  # (services/fleetd/src/ca/broker_trust.hpp).
+  local capath_line=""
+  if [ -d "$dir/state/broker-cas" ]; then capath_line="capath $dir/state/broker-cas"; fi
   # Started as root, Mosquitto would switch to the user `mosquitto`, which cannot read the state
   # folder's hooks token (mode 600): keep the current user.
   local user_line=""
@@ -100,6 +108,7 @@ set_tcp_nodelay true
 listener $FLEET_LINK_PORT 127.0.0.1
 listener $FLEET_TLS_PORT 127.0.0.1
 cafile $cafile
+$capath_line
 certfile $dir/pki/server.crt
 keyfile $dir/pki/server.key
 require_certificate true

@@ -22,6 +22,9 @@ void add_pub_command(CLI::App& app, int& exit_code);
 void add_sub_command(CLI::App& app, int& exit_code);
 /// `edgekit token init|keygen|csr|import-cert|list|info` (tools/edgekit/token.cpp).
 void add_token_command(CLI::App& app, int& exit_code);
+/// `edgekit provision`: fleet provisioning by claim with the claim identity in the device's
+/// token (tools/edgekit/provision.cpp).
+void add_provision_command(CLI::App& app, int& exit_code);
 /// `edgekit fleet things|certificates|cas|templates|policies ...` over fleetd's admin API
 /// (tools/edgekit/fleet.cpp).
 void add_fleet_command(CLI::App& app, int& exit_code);

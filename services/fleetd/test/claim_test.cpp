@@ -200,12 +200,28 @@ class ClaimProvisioning : public SecuredBroker,
     EXPECT_EQ(dev.received.size(), 1u);
     EXPECT_EQ(dev.publish("t1/telemetry", "x"), ReasonCode::NotAuthorized) << "its own topics only";
 
-    // The token was used: a second RegisterThing with it is refused.
-    auto again = register_thing(claim, created.value("certificateOwnershipToken", ""), serial);
+    // The token was used. The same request again (a device that lost the reply) gets the same
+    // answer, and nothing new is made; any other request with the token is refused.
+    auto same = register_thing(claim, created.value("certificateOwnershipToken", ""), serial);
+    ASSERT_EQ(same.topic, "$aws/provisioning-templates/fleet/provision/" + f() + "/accepted")
+        << decode(same.payload, fmt()).dump();
+    EXPECT_EQ(decode(same.payload, fmt()), doc);
+    EXPECT_EQ(cert_status(id), "ACTIVE");
+    auto again =
+        register_thing(claim, created.value("certificateOwnershipToken", ""), serial + "1");
     const json r = rejected(again, "$aws/provisioning-templates/fleet/provision/" + f());
     EXPECT_EQ(r["statusCode"], 400);
     EXPECT_EQ(r["errorCode"], "InvalidCertificateOwnershipToken");
     EXPECT_EQ(r["errorMessage"], "Certificate ownership token has already been used.");
+
+    // Once the certificate is revoked, not even the same request is answered any more.
+    auto revoked = admin_post("/admin/v1/certificates/" + id + "/revoke");
+    ASSERT_TRUE(revoked && revoked->status == 200) << (revoked ? revoked->body : "no answer");
+    const json after =
+        rejected(register_thing(claim, created.value("certificateOwnershipToken", ""), serial),
+                 "$aws/provisioning-templates/fleet/provision/" + f());
+    EXPECT_EQ(after.value("errorMessage", ""),
+              "Certificate ownership token has already been used.");
   }
 };
 

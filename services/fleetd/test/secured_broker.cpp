@@ -35,12 +35,13 @@ std::int64_t epoch_of(const ASN1_TIME* t) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-// Starts `args` (the program first) with its stderr in `log` (fopen `mode`); the child's pid.
-pid_t spawn(std::vector<std::string> args, const std::string& log, const char* mode) {
+}  // namespace
+
+pid_t spawn(std::vector<std::string> args, const std::string& log, const char* mode, int fd) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     FILE* f = std::fopen(log.c_str(), mode);
-    if (f) ::dup2(fileno(f), STDERR_FILENO);
+    if (f) ::dup2(fileno(f), fd);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -49,8 +50,6 @@ pid_t spawn(std::vector<std::string> args, const std::string& log, const char* m
   }
   return pid;
 }
-
-}  // namespace
 
 CertFacts facts_of(const std::string& pem_file) {
   CertFacts f;

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -57,6 +58,11 @@ std::vector<std::string> ca_flags(const std::filesystem::path& dir);
 /// exit code (-1 when it did not exit); its log in `output`.
 int run_fleetd(const std::filesystem::path& dir, const std::vector<std::string>& args,
                std::string* output = nullptr);
+
+/// Starts `args` (the program first) with its standard error (or the descriptor `fd`) written to
+/// `log` (fopen `mode`); the child's pid (-1 when fork failed). The caller reaps it.
+pid_t spawn(std::vector<std::string> args, const std::string& log, const char* mode,
+            int fd = STDERR_FILENO);
 
 /// A certificate's AWS id (SHA-256 of the DER, hex), its PEM and validity.
 struct CertFacts {

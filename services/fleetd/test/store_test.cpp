@@ -452,6 +452,23 @@ TEST_P(StoreTest, TemplateHooksAndProvisioningResults) {
   ASSERT_TRUE(rest);
   ASSERT_EQ(rest.value().items.size(), 1u);
   EXPECT_TRUE(rest.value().next.empty());
+
+  // What a RegisterThing answered is kept with it (schema 4), for an identical repeat.
+  ASSERT_TRUE(tx([&](Tx& t) {
+    return record_provisioning_result(t, {hex_id(4), "thing-4", "fleet", hex_id(9), "client", 0,
+                                          R"({"SerialNumber":"4"})", R"({"Interval":"30"})"});
+  }));
+  auto four = tx([](Tx& t) { return get_provisioning_result(t, hex_id(4)); });
+  ASSERT_TRUE(four && four.value());
+  EXPECT_EQ(four.value()->thing_name, "thing-4");
+  EXPECT_EQ(four.value()->request_parameters, R"({"SerialNumber":"4"})");
+  EXPECT_EQ(four.value()->device_configuration, R"({"Interval":"30"})");
+  auto one = tx([](Tx& t) { return get_provisioning_result(t, hex_id(1)); });
+  ASSERT_TRUE(one && one.value());
+  EXPECT_EQ(one.value()->request_parameters, "") << "recorded without: no repeat matches it";
+  auto unknown = tx([](Tx& t) { return get_provisioning_result(t, hex_id(8)); });
+  ASSERT_TRUE(unknown);
+  EXPECT_FALSE(unknown.value());
 }
 
 // Concurrent writers on the same record: every increment lands (Busy conflicts are retried

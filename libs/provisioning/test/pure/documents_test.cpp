@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <array>
-#include <cstring>
 #include <string_view>
 
 #include "edgekit/testing/alloc_guard.hpp"
+#include "edgekit/testing/cbor_builder.hpp"
 
 namespace edgekit::provisioning {
 namespace {
@@ -14,39 +14,8 @@ namespace {
 using namespace std::string_view_literals;
 using ProvisioningDocuments = edgekit::testing::PureTest;
 
-// A CBOR item built by hand (RFC 8949 3.1: major type in the top three bits, definite lengths
-// below 24 in the head, one extra byte below 256, two below 65536), so that the readers are
-// tested against bytes that do not come from the writer they are paired with.
-struct Cbor {
-  std::array<std::uint8_t, 2048> bytes{};
-  std::size_t size = 0;
-  Cbor& head(std::uint8_t major, std::size_t n) {
-    if (n < 24) {
-      bytes[size++] = static_cast<std::uint8_t>(major << 5 | n);
-    } else if (n < 256) {
-      bytes[size++] = static_cast<std::uint8_t>(major << 5 | 24);
-      bytes[size++] = static_cast<std::uint8_t>(n);
-    } else {
-      bytes[size++] = static_cast<std::uint8_t>(major << 5 | 25);
-      bytes[size++] = static_cast<std::uint8_t>(n >> 8);
-      bytes[size++] = static_cast<std::uint8_t>(n);
-    }
-    return *this;
-  }
-  Cbor& map(std::size_t pairs) { return head(5, pairs); }
-  Cbor& uint(std::size_t v) { return head(0, v); }
-  Cbor& text(std::string_view s) {
-    head(3, s.size());
-    std::memcpy(bytes.data() + size, s.data(), s.size());
-    size += s.size();
-    return *this;
-  }
-  Cbor& raw(std::uint8_t b) {
-    bytes[size++] = b;
-    return *this;
-  }
-  [[nodiscard]] std::span<const std::uint8_t> view() const { return {bytes.data(), size}; }
-};
+// A CBOR item built by hand, not by the writer under test (edgekit/testing/cbor_builder.hpp).
+using Cbor = edgekit::testing::CborBuilder<2048>;
 
 std::span<const std::uint8_t> bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};

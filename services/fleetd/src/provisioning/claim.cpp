@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "edgekit/pki/csr.hpp"
@@ -33,6 +34,54 @@ void wipe(std::string& s) {
 // the caller answer the rejection.
 constexpr std::string_view kRejected = "provisioning request rejected";
 
+// A flat string map (parameters, a device configuration) as a JSON object. Its text is the same
+// for the same map (keys in order), so recorded parameters compare as text.
+json object_of(const std::map<std::string, std::string>& values) {
+  json j = json::object();
+  for (const auto& [k, v] : values) j[k] = v;
+  return j;
+}
+
+json register_accepted(const std::string& thing_name, const json& configuration) {
+  return json{{"deviceConfiguration", configuration}, {"thingName", thing_name}};
+}
+
+// The accepted reply again when a RegisterThing whose token was used already repeats the request
+// that used it — same certificate (the token names it), template, claim certificate and
+// parameters — and what that request made is still in place (the certificate attached to the
+// thing, not revoked). A device whose power failed, or whose claim connection dropped, after
+// fleetd registered it but before the reply arrived sends exactly that; answering it as the
+// first time (nothing is run again: no hook, no template) lets it keep the certificate it holds,
+// where a refusal would make it start over and leave an ACTIVE certificate on its thing that
+// nobody has a key for. nullopt: not such a repeat (the caller refuses the used token).
+Res<std::optional<json>> repeated_register(Tx& tx, const std::string& certificate_id,
+                                           const std::string& template_name,
+                                           const std::string& claim_certificate_id,
+                                           const std::string& request_parameters) {
+  auto result = get_provisioning_result(tx, certificate_id);
+  if (!result) return fail(result.error());
+  const auto& r = result.value();
+  if (!r || r->template_name != template_name || r->claim_certificate_id != claim_certificate_id ||
+      r->request_parameters.empty() || r->request_parameters != request_parameters) {
+    return std::optional<json>();
+  }
+  auto cert = tx.get_certificate(certificate_id);
+  if (!cert) {
+    if (cert.error().code == Errc::NotFound) return std::optional<json>();
+    return fail(cert.error());
+  }
+  if (cert.value().status == CertificateStatus::Revoked) return std::optional<json>();
+  auto things = tx.things_of(certificate_id);
+  if (!things) return fail(things.error());
+  if (std::find(things.value().begin(), things.value().end(), r->thing_name) ==
+      things.value().end()) {
+    return std::optional<json>();
+  }
+  json configuration = json::parse(r->device_configuration, nullptr, false);
+  if (!configuration.is_object()) return std::optional<json>();
+  return std::optional<json>(register_accepted(r->thing_name, configuration));
+}
+
 }  // namespace
 
 struct ClaimService::Pending {
@@ -43,6 +92,7 @@ struct ClaimService::Pending {
   std::string template_name;
   TokenClaims claims;
   std::map<std::string, std::string> parameters;
+  std::string request_parameters;  ///< the request's as JSON text, before a hook's overrides
 };
 
 ClaimService::ClaimService(asio::io_context& io, Store& store, ca::Authority* ca,
@@ -191,9 +241,12 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   std::optional<Rejection> rejected;
   std::optional<PreProvisioningHook> hook;
   std::optional<TokenClaims> claims;
+  std::optional<json> repeated;
   std::string certificate_pem;
+  const std::string request_parameters = object_of(req.value().parameters).dump();
   auto checked = store_.transact([&](Tx& tx) -> Res<void> {
     rejected.reset();
+    repeated.reset();
     // The store's clock, the one the token's expiry was set from.
     auto verified = tokens_.verify(req.value().certificate_ownership_token, tx.now());
     if (!verified) {
@@ -208,7 +261,13 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
       return {};
     }
     if (token.value().used_at != 0) {
-      rejected = token_rejection("Certificate ownership token has already been used.");
+      auto again = repeated_register(tx, claims->certificate_id, t.template_name,
+                                     std::string(rq.certificate_id), request_parameters);
+      if (!again) return fail(again.error());
+      repeated = std::move(again.value());
+      if (!repeated) {
+        rejected = token_rejection("Certificate ownership token has already been used.");
+      }
       return {};
     }
     auto cert = tx.get_certificate(claims->certificate_id);
@@ -242,6 +301,10 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   });
   if (!checked) return reject(rq.topic, f, internal(checked.error().message), rq.client_id);
   if (rejected) return reject(rq.topic, f, *rejected, rq.client_id);
+  if (repeated) {
+    return answer_repeat(rq.topic, f, *repeated, rq.client_id, claims->certificate_id,
+                         t.template_name);
+  }
 
   auto p = std::make_shared<Pending>();
   p->topic = std::string(rq.topic);
@@ -251,6 +314,7 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
   p->template_name = t.template_name;
   p->claims = std::move(*claims);
   p->parameters = std::move(req.value().parameters);
+  p->request_parameters = request_parameters;
   if (!hook) return finish_register(p);
 
   HookInput in;
@@ -277,8 +341,10 @@ void ClaimService::register_thing(const ClaimRequest& rq, const RequestTopic& t)
 
 void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
   std::optional<Rejection> rejected;
+  std::optional<json> repeated;
   auto done = store_.transact([&](Tx& tx) -> Res<Provisioned> {
     rejected.reset();
+    repeated.reset();
     auto tmpl = tx.get_template(p->template_name);
     if (!tmpl) {
       if (tmpl.error().code != Errc::NotFound) return fail(tmpl.error());
@@ -292,8 +358,18 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
       // ran (it expired): say which.
       auto still = get_ownership_token(tx, p->claims.token_id);
       if (!still && still.error().code != Errc::NotFound) return fail(still.error());
-      rejected = token_rejection(still ? "Certificate ownership token has already been used."
-                                       : "Certificate ownership token has expired.");
+      if (still) {
+        // Used meanwhile by the same request (a device's retry that overtook this one while the
+        // hook ran): the same answer.
+        auto again = repeated_register(tx, p->claims.certificate_id, p->template_name,
+                                       p->claim_certificate_id, p->request_parameters);
+        if (!again) return fail(again.error());
+        repeated = std::move(again.value());
+      }
+      if (!repeated) {
+        rejected = token_rejection(still ? "Certificate ownership token has already been used."
+                                         : "Certificate ownership token has expired.");
+      }
       return fail(Errc::Conflict, std::string(kRejected));
     }
     auto run =
@@ -308,23 +384,37 @@ void ClaimService::finish_register(const std::shared_ptr<Pending>& p) {
     }
     if (auto r = record_provisioning_result(
             tx, {p->claims.certificate_id, run.value().thing_name, p->template_name,
-                 p->claim_certificate_id, p->client_id, 0});
+                 p->claim_certificate_id, p->client_id, 0, p->request_parameters,
+                 object_of(run.value().device_configuration).dump()});
         !r) {
       return fail(r.error());
     }
     return std::move(run.value());
   });
+  if (repeated) {
+    return answer_repeat(p->topic, p->format, *repeated, p->client_id, p->claims.certificate_id,
+                         p->template_name);
+  }
   if (rejected) return reject(p->topic, p->format, *rejected, p->client_id);
   if (!done) return reject(p->topic, p->format, internal(done.error().message), p->client_id);
-  json config = json::object();
-  for (const auto& [k, v] : done.value().device_configuration) config[k] = v;
   reply(p->topic, p->format,
-        json{{"deviceConfiguration", config}, {"thingName", done.value().thing_name}}, p->client_id,
-        true);
+        register_accepted(done.value().thing_name, object_of(done.value().device_configuration)),
+        p->client_id, true);
   log_.info("claim.thing_registered", {{"thing_name", done.value().thing_name},
                                        {"certificate_id", p->claims.certificate_id},
                                        {"template", p->template_name},
                                        {"client_id", p->client_id}});
+}
+
+void ClaimService::answer_repeat(std::string_view topic, Format f, const json& accepted,
+                                 std::string_view client_id, std::string_view certificate_id,
+                                 std::string_view template_name) {
+  reply(topic, f, accepted, client_id, true);
+  log_.info("claim.thing_register_repeated",
+            {{"thing_name", accepted["thingName"].get_ref<const std::string&>()},
+             {"certificate_id", certificate_id},
+             {"template", template_name},
+             {"client_id", client_id}});
 }
 
 Res<std::size_t> ClaimService::sweep() {

@@ -23,9 +23,13 @@
 /// for one hour; `sweep` removes the ones never registered once their token expires.
 /// RegisterThing checks the token, the template (present, enabled, a fleet provisioning
 /// template), runs the template's pre-provisioning hook off the event loop (hook.hpp), then the
-/// template engine in one store transaction that also uses up the token; the certificate is
-/// ACTIVE (or as the template says) before the accepted reply leaves, so the device's reconnect
-/// with it is admitted.
+/// template engine in one store transaction that also uses up the token and records the result
+/// with the request's parameters and the reply; the certificate is ACTIVE (or as the template
+/// says) before the accepted reply leaves, so the device's reconnect with it is admitted.
+/// A used token is refused, except in an identical repeat of the request that used it (same
+/// token, template, claim certificate and parameters; the certificate still attached to its
+/// thing and not revoked): that gets the recorded reply again, and nothing is run again — the
+/// device that lost the first reply keeps its certificate instead of starting over.
 ///
 /// Thread safety: everything runs on the io_context's thread, as the store and the broker link.
 
@@ -104,6 +108,10 @@ class ClaimService {
              std::string_view client_id, bool accepted);
   void reject(std::string_view request_topic, Format f, const Rejection& r,
               std::string_view client_id);
+  /// Answers an identical repeat of a RegisterThing that succeeded: its recorded reply again.
+  void answer_repeat(std::string_view topic, Format f, const nlohmann::json& accepted,
+                     std::string_view client_id, std::string_view certificate_id,
+                     std::string_view template_name);
 
   Store& store_;
   ca::Authority* ca_;

@@ -1,4 +1,4 @@
-// Fleet provisioning records over the SQL seam (tables of schema migration 3).
+// Fleet provisioning records over the SQL seam (tables of schema migrations 3 and 4).
 
 #include "store/claims.hpp"
 
@@ -12,8 +12,12 @@ constexpr const char* kTokenColumns =
     "token_id, certificate_id, claim_certificate_id, expires_at, used_at";
 
 ProvisioningResult result_from(const Row& r) {
-  return ProvisioningResult{r.text(0), r.text(1), r.text(2), r.text(3), r.text(4), r.integer(5)};
+  return ProvisioningResult{r.text(0), r.text(1),    r.text(2), r.text(3),
+                            r.text(4), r.integer(5), r.text(6), r.text(7)};
 }
+constexpr const char* kResultColumns =
+    "certificate_id, thing_name, template_name, claim_certificate_id, client_id, provisioned_at, "
+    "request_parameters, device_configuration";
 
 }  // namespace
 
@@ -109,23 +113,35 @@ Res<std::optional<PreProvisioningHook>> get_pre_provisioning_hook(Tx& tx, std::s
 Res<void> record_provisioning_result(Tx& tx, const ProvisioningResult& p) {
   auto r = tx.db().exec(
       "INSERT INTO provisioning_results (certificate_id, thing_name, template_name, "
-      "claim_certificate_id, client_id, provisioned_at) VALUES ($1, $2, $3, $4, $5, $6)",
+      "claim_certificate_id, client_id, provisioned_at, request_parameters, device_configuration) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
       {std::string_view(p.certificate_id), std::string_view(p.thing_name),
        std::string_view(p.template_name), std::string_view(p.claim_certificate_id),
-       std::string_view(p.client_id), tx.now()});
+       std::string_view(p.client_id), tx.now(), std::string_view(p.request_parameters),
+       std::string_view(p.device_configuration)});
   if (!r) return fail(r.error());
   return {};
+}
+
+Res<std::optional<ProvisioningResult>> get_provisioning_result(Tx& tx,
+                                                               std::string_view certificate_id) {
+  auto rows = tx.db().query(std::string("SELECT ") + kResultColumns +
+                                " FROM provisioning_results WHERE certificate_id = $1",
+                            {certificate_id});
+  if (!rows) return fail(rows.error());
+  if (rows.value().empty()) return std::optional<ProvisioningResult>();
+  return std::optional<ProvisioningResult>(result_from(rows.value().front()));
 }
 
 Res<Page<ProvisioningResult>> list_provisioning_results(Tx& tx, const PageRequest& page) {
   if (page.limit == 0 || page.limit > 1000) {
     return fail(Errc::InvalidArgument, "page size must be 1..1000");
   }
-  auto rows = tx.db().query(
-      "SELECT certificate_id, thing_name, template_name, claim_certificate_id, client_id, "
-      "provisioned_at FROM provisioning_results WHERE certificate_id > $1 "
-      "ORDER BY certificate_id LIMIT $2",
-      {std::string_view(page.after), static_cast<std::int64_t>(page.limit + 1)});
+  auto rows =
+      tx.db().query(std::string("SELECT ") + kResultColumns +
+                        " FROM provisioning_results WHERE certificate_id > $1 "
+                        "ORDER BY certificate_id LIMIT $2",
+                    {std::string_view(page.after), static_cast<std::int64_t>(page.limit + 1)});
   if (!rows) return fail(rows.error());
   Page<ProvisioningResult> out;
   for (const Row& r : rows.value()) out.items.push_back(result_from(r));

@@ -55,7 +55,8 @@ struct PreProvisioningHook {
 [[nodiscard]] Res<std::optional<PreProvisioningHook>> get_pre_provisioning_hook(
     Tx& tx, std::string_view name);
 
-/// One successful RegisterThing.
+/// One successful RegisterThing, and what it answered (so that an identical repeat gets the same
+/// answer: claim.hpp).
 struct ProvisioningResult {
   std::string certificate_id;  ///< the device's new certificate
   std::string thing_name;
@@ -63,8 +64,16 @@ struct ProvisioningResult {
   std::string claim_certificate_id;
   std::string client_id;
   std::int64_t provisioned_at = 0;
+  /// The request's `parameters` as a JSON object (before a hook's overrides); "" for results
+  /// recorded before schema version 4, which no repeat matches.
+  std::string request_parameters{};
+  /// The reply's `deviceConfiguration` as a JSON object ("" before schema version 4).
+  std::string device_configuration{};
 };
 [[nodiscard]] Res<void> record_provisioning_result(Tx& tx, const ProvisioningResult& r);
+/// The result recorded for `certificate_id`; nullopt when it was never provisioned by claim.
+[[nodiscard]] Res<std::optional<ProvisioningResult>> get_provisioning_result(
+    Tx& tx, std::string_view certificate_id);
 /// In certificate id order, keyset-paginated like the registry's lists.
 [[nodiscard]] Res<Page<ProvisioningResult>> list_provisioning_results(Tx& tx,
                                                                       const PageRequest& page);

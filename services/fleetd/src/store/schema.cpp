@@ -119,11 +119,18 @@ CREATE TABLE provisioning_results (
   provisioned_at BIGINT NOT NULL
 );
 )sql"},
+    // An identical repeat of a RegisterThing whose reply the device lost (its request's
+    // parameters, template and token the same) is answered as the first time, from what the
+    // first one recorded: the request's parameters and the reply's device configuration.
+    {4, "provisioning results: request parameters and device configuration", R"sql(
+ALTER TABLE provisioning_results ADD COLUMN request_parameters TEXT NOT NULL DEFAULT '';
+ALTER TABLE provisioning_results ADD COLUMN device_configuration TEXT NOT NULL DEFAULT '';
+)sql"},
     // Each certificate fleetd's CA issues checks that its random serial is unused (RFC 5280
     // 4.1.2.2): by (ca_id, serial), not by ca_id alone, which names every certificate of that CA
     // and made each issuance scan them all (scripts/bench-provisioning: fleetd's CPU per device
     // grew from 4.9 to 10.7 ms over 9,000 devices).
-    {4, "certificates: index by CA and serial", R"sql(
+    {5, "certificates: index by CA and serial", R"sql(
 CREATE INDEX certificates_by_ca_serial ON certificates(ca_id, serial);
 )sql"},
 };
