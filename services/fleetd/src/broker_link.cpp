@@ -248,7 +248,9 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
 }
 
 void BrokerLink::drain_queue() {
-  while (!queued_.empty() && up_) {
+  // Not while the connection closes (its lost publishes also come as events): on_closed drops
+  // what is left, with one log line.
+  while (!queued_.empty() && up_ && conn_->engine().connected()) {
     Queued& q = queued_.front();
     std::vector<mqtt::UserProperty> props;
     for (std::size_t i = 0; i + 1 < q.property_strings.size(); i += 2) {
