@@ -1,5 +1,7 @@
 #include "broker_link.hpp"
 
+#include <openssl/crypto.h>
+
 #include <random>
 
 #include "edgekit/mqtt/codec.hpp"
@@ -9,6 +11,18 @@ namespace {
 // Each session record gets one slot of this size for its own copy of a message's topic and
 // payload (SessionStorage::message_copies), so a caller's buffer is free when publish returns.
 constexpr std::size_t kCopySlot = 16 * 1024;
+
+// The engine's answers that mean "no room now": a completion frees the window and the records,
+// a write frees the send queue.
+bool no_room(mqtt::Errc e) {
+  return e == mqtt::Errc::ReceiveMaximumExceeded || e == mqtt::Errc::SessionStateFull ||
+         e == mqtt::Errc::SendQueueFull;
+}
+
+void wipe(std::string& s) {
+  OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
 }  // namespace
 
 BrokerLink::BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& log)
@@ -17,6 +31,7 @@ BrokerLink::BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& 
       log_(log),
       driver_(io),
       reconnect_timer_(io),
+      drain_timer_(io),
       random_(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)),
       copies_(kRecords * kCopySlot),
       rx_(kBuffer),
@@ -35,6 +50,7 @@ BrokerLink::~BrokerLink() {
   // The Connection must be idle or its io_context stopped for good (see mqtt_asio): fleetd
   // destroys the link after shutdown() completed or after the loop ended.
   reconnect_timer_.cancel();
+  drain_timer_.cancel();
 }
 
 void BrokerLink::subscribe(std::string filter, mqtt::QoS qos, MessageHandler handler) {
@@ -162,11 +178,13 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
     }
     case mqtt::EventType::PublishCompleted:
       property_copies_.erase(e.packet_id);
+      drain_queue();
       break;
     case mqtt::EventType::MessageLost:
       property_copies_.erase(e.packet_id);
       log_.warn("broker.message_lost", {{"topic", e.message ? e.message->topic : std::string_view()},
                                         {"error", mqtt::to_string(e.error)}});
+      drain_queue();
       break;
     case mqtt::EventType::ConnectFailed:
     case mqtt::EventType::ConnectionClosed:
@@ -183,6 +201,7 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
 void BrokerLink::on_closed(mqtt_asio::Connection&, std::error_code error) {
   active_ = false;
   pending_subscribes_ = 0;
+  drop_queue();
   set_up(false);
   if (stopping_) {
     log_.info("broker.closed");
@@ -212,6 +231,67 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
                                                  mqtt::QoS qos,
                                                  std::span<const mqtt::UserProperty> user_properties) {
   if (!up_) return edgekit::fail(mqtt::Errc::NotConnected);
+  // Behind a queue nothing overtakes it: replies leave in the order they were made.
+  if (queued_.empty()) {
+    auto id = send(topic, payload, qos, user_properties);
+    if (id || !no_room(id.error())) return id;
+    if (id.error() == mqtt::Errc::SendQueueFull) drain_soon();
+  }
+  if (queued_.size() >= kMaxQueued) return edgekit::fail(mqtt::Errc::SessionStateFull);
+  Queued q{std::string(topic), std::string(mqtt::as_string(payload)), qos, {}};
+  for (const auto& up : user_properties) {
+    q.property_strings.emplace_back(up.key);
+    q.property_strings.emplace_back(up.value);
+  }
+  queued_.push_back(std::move(q));
+  return std::uint16_t{0};
+}
+
+void BrokerLink::drain_queue() {
+  // Not while the connection closes (its lost publishes also come as events): on_closed drops
+  // what is left, with one log line.
+  while (!queued_.empty() && up_ && conn_->engine().connected()) {
+    Queued& q = queued_.front();
+    std::vector<mqtt::UserProperty> props;
+    for (std::size_t i = 0; i + 1 < q.property_strings.size(); i += 2) {
+      props.push_back({q.property_strings[i], q.property_strings[i + 1]});
+    }
+    auto id = send(q.topic, mqtt::as_bytes(q.payload), q.qos, props);
+    if (!id && no_room(id.error())) {
+      // A completion drains on; a full send queue has no event of its own: try again once the
+      // loop has written it.
+      if (id.error() == mqtt::Errc::SendQueueFull) drain_soon();
+      return;
+    }
+    if (!id) {
+      log_.warn("broker.queued_publish_failed",
+                {{"topic", q.topic}, {"error", mqtt::to_string(id.error())}});
+    }
+    wipe(q.payload);
+    queued_.pop_front();
+  }
+}
+
+void BrokerLink::drain_soon() {
+  if (drain_armed_) return;
+  drain_armed_ = true;
+  drain_timer_.expires_after(std::chrono::milliseconds(1));
+  drain_timer_.async_wait([this](const asio::error_code& ec) {
+    drain_armed_ = false;
+    if (!ec) drain_queue();
+  });
+}
+
+void BrokerLink::drop_queue() {
+  if (queued_.empty()) return;
+  log_.warn("broker.queued_publishes_dropped", {{"count", static_cast<std::int64_t>(queued_.size())}});
+  for (Queued& q : queued_) wipe(q.payload);
+  queued_.clear();
+}
+
+mqtt::Result<std::uint16_t> BrokerLink::send(std::string_view topic, mqtt::Bytes payload,
+                                              mqtt::QoS qos,
+                                              std::span<const mqtt::UserProperty> user_properties) {
   mqtt::Publish p;
   p.topic = topic;
   p.payload = payload;

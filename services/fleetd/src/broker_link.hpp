@@ -14,6 +14,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -64,10 +65,17 @@ class BrokerLink final : private mqtt_asio::Handler {
   void on_state(StateHandler handler) { state_handler_ = std::move(handler); }
   /// Starts connecting; reconnects until `shutdown`.
   void start();
-  /// Publishes (the payload and properties are copied into the session: they need not outlive
-  /// the call). `user_properties` go out as MQTT 5 user properties (e.g. the plugin's
-  /// x-edgekit-reply-to marker of a private reply).
-  /// Errors: NotConnected while the link is down; the engine's (SendQueueFull, ...).
+  /// Publishes (the payload and properties are copied: they need not outlive the call).
+  /// `user_properties` go out as MQTT 5 user properties (e.g. the plugin's x-edgekit-reply-to
+  /// marker of a private reply). A QoS 1/2 publish that finds the broker's Receive Maximum
+  /// (Mosquitto: max_inflight_messages, 20 by default) or the session's records used up waits
+  /// in the link's queue (at most kMaxQueued) and goes out, in order, as earlier ones complete;
+  /// it then returns packet id 0. Queued payloads are wiped once handed to the session (they
+  /// may carry private keys), and dropped (wiped) when the link goes down: a request whose
+  /// reply was lost is the device's to retry, as with AWS IoT.
+  /// A publish that finds the engine's send queue full waits there too, until the loop has
+  /// written. Errors: NotConnected while the link is down; SessionStateFull when the queue is
+  /// full too; the engine's others.
   [[nodiscard]] mqtt::Result<std::uint16_t> publish(
       std::string_view topic, mqtt::Bytes payload, mqtt::QoS qos,
       std::span<const mqtt::UserProperty> user_properties = {});
@@ -97,6 +105,7 @@ class BrokerLink final : private mqtt_asio::Handler {
   Logger& log_;
   mqtt_asio::Driver driver_;
   asio::steady_timer reconnect_timer_;
+  asio::steady_timer drain_timer_;  // drains the publish queue after a full send queue
   backoff::SplitMix64 random_;
 
   // Session state and buffers (fixed: fleetd's link carries requests and replies, not bulk data;
@@ -118,6 +127,21 @@ class BrokerLink final : private mqtt_asio::Handler {
     std::vector<mqtt::UserProperty> properties;
   };
   std::map<std::uint16_t, std::unique_ptr<PropertyCopy>> property_copies_;
+  // Publishes waiting for a free slot of the broker's Receive Maximum (see publish).
+  struct Queued {
+    std::string topic;
+    std::string payload;
+    mqtt::QoS qos;
+    std::vector<std::string> property_strings;  // key, value, key, value, ...
+  };
+  static constexpr std::size_t kMaxQueued = 65536;
+  std::deque<Queued> queued_;
+  mqtt::Result<std::uint16_t> send(std::string_view topic, mqtt::Bytes payload, mqtt::QoS qos,
+                                   std::span<const mqtt::UserProperty> user_properties);
+  void drain_queue();
+  void drain_soon();
+  void drop_queue();
+  bool drain_armed_ = false;
   std::vector<Route> routes_;
   StateHandler state_handler_;
   std::function<void()> shutdown_done_;

@@ -126,6 +126,13 @@ CREATE TABLE provisioning_results (
 ALTER TABLE provisioning_results ADD COLUMN request_parameters TEXT NOT NULL DEFAULT '';
 ALTER TABLE provisioning_results ADD COLUMN device_configuration TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Each certificate fleetd's CA issues checks that its random serial is unused (RFC 5280
+    // 4.1.2.2): by (ca_id, serial), not by ca_id alone, which names every certificate of that CA
+    // and made each issuance scan them all (scripts/bench-provisioning: fleetd's CPU per device
+    // grew from 4.9 to 10.7 ms over 9,000 devices).
+    {5, "certificates: index by CA and serial", R"sql(
+CREATE INDEX certificates_by_ca_serial ON certificates(ca_id, serial);
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,
