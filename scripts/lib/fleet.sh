@@ -85,8 +85,16 @@ fleet_start() {
     --hooks-port "$hooks" --admin-port "$admin" --log-format text \
     --reconnect-base-ms 100 --reconnect-cap-ms 1000 "${ca_flags[@]}" 2> "$dir/fleetd.log" &
   FLEETD_PID=$!
-  if ! wait_for_text "$dir/fleetd.log" admin.listening 100 "$FLEETD_PID"; then
-    echo "fleetd did not start; its log:" >&2
+  # 30 s: on a loaded machine the first start (schema, CA keys made in the token) has been seen
+  # to take more than 10 s; a fleetd that exits ends the wait at once.
+  if ! wait_for_text "$dir/fleetd.log" admin.listening 300 "$FLEETD_PID"; then
+    local why="still running, not listening after 30 s"
+    if ! kill -0 "$FLEETD_PID" 2>/dev/null; then
+      local rc=0
+      wait "$FLEETD_PID" || rc=$?
+      why="exited with status $rc"
+    fi
+    echo "fleetd did not start ($why); its log:" >&2
     cat "$dir/fleetd.log" >&2
     return 1
   fi
