@@ -1,6 +1,6 @@
 #include "edgekit/provisioning/topics.hpp"
 
-#include <cstring>
+#include "edgekit/core/text.hpp"
 
 namespace edgekit::provisioning {
 namespace {
@@ -12,28 +12,6 @@ constexpr std::string_view kTemplates = "$aws/provisioning-templates/";
 constexpr std::string_view kProvision = "/provision/";
 constexpr std::string_view kAccepted = "/accepted";
 constexpr std::string_view kRejected = "/rejected";
-
-// Appends to a fixed buffer; remembers an overflow instead of failing each call.
-struct Writer {
-  std::span<char> out;
-  std::size_t used = 0;
-  bool overflow = false;
-  void put(std::string_view s) noexcept {
-    if (overflow || s.size() > out.size() - used) {
-      overflow = true;
-      return;
-    }
-    std::memcpy(out.data() + used, s.data(), s.size());
-    used += s.size();
-  }
-};
-
-// starts_with, not substr: substr's range check links libstdc++'s throwing path on a device.
-bool consume(std::string_view& s, std::string_view prefix) noexcept {
-  if (!s.starts_with(prefix)) return false;
-  s.remove_prefix(prefix.size());
-  return true;
-}
 
 }  // namespace
 
@@ -65,7 +43,7 @@ bool valid_template_name(std::string_view name) noexcept {
 
 Result<std::string_view, Errc> topic(Api api, Format format, TopicKind kind, std::span<char> buffer,
                                      std::string_view template_name) noexcept {
-  Writer w{buffer};
+  TextAppender w{buffer};
   switch (api) {
     case Api::CreateKeysAndCertificate:
       w.put(kCreate);
@@ -89,24 +67,24 @@ Result<std::string_view, Errc> topic(Api api, Format format, TopicKind kind, std
 
 Result<TopicMatch, Errc> match_topic(std::string_view t) noexcept {
   TopicMatch m;
-  if (consume(t, kCreate)) {
+  if (consume_prefix(t, kCreate)) {
     m.api = Api::CreateKeysAndCertificate;
-  } else if (consume(t, kCreateFromCsr)) {
+  } else if (consume_prefix(t, kCreateFromCsr)) {
     m.api = Api::CreateCertificateFromCsr;
-  } else if (consume(t, kTemplates)) {
+  } else if (consume_prefix(t, kTemplates)) {
     m.api = Api::RegisterThing;
     const std::size_t end = t.find('/');
     if (end == std::string_view::npos) return fail(Errc::TopicMismatch);
     m.template_name = std::string_view(t.data(), end);
     if (!valid_template_name(m.template_name)) return fail(Errc::TopicMismatch);
     t.remove_prefix(end);
-    if (!consume(t, kProvision)) return fail(Errc::TopicMismatch);
+    if (!consume_prefix(t, kProvision)) return fail(Errc::TopicMismatch);
   } else {
     return fail(Errc::TopicMismatch);
   }
-  if (consume(t, "json")) {
+  if (consume_prefix(t, "json")) {
     m.format = Format::Json;
-  } else if (consume(t, "cbor")) {
+  } else if (consume_prefix(t, "cbor")) {
     m.format = Format::Cbor;
   } else {
     return fail(Errc::TopicMismatch);

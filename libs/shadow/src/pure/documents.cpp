@@ -108,6 +108,22 @@ Result<Snapshot, Errc> read_snapshot(const Value& v) noexcept {
   return s;
 }
 
+// The members every accepted, delta and delete reply ends with: `version` and `timestamp`
+// (required) and `clientToken` (optional), into `out`'s fields of those names.
+template <class Reply>
+Result<void, Errc> read_version_timestamp_token(const Value& root, Reply& out) noexcept {
+  auto version = required_version(root);
+  if (!version) return fail(version.error());
+  auto timestamp = required_int(root, kTimestamp);
+  if (!timestamp) return fail(timestamp.error());
+  auto token = client_token(root);
+  if (!token) return fail(token.error());
+  out.version = *version;
+  out.timestamp = *timestamp;
+  out.client_token = *token;
+  return {};
+}
+
 }  // namespace
 
 Result<std::string_view, Errc> write_get_request(std::string_view client_token,
@@ -201,15 +217,7 @@ Result<Accepted, Errc> read_accepted(std::string_view payload) noexcept {
   auto metadata = optional_member(*root, kMetadata, kObject);
   if (!metadata) return fail(metadata.error());
   a.metadata = *metadata;
-  auto version = required_version(*root);
-  if (!version) return fail(version.error());
-  a.version = *version;
-  auto timestamp = required_int(*root, kTimestamp);
-  if (!timestamp) return fail(timestamp.error());
-  a.timestamp = *timestamp;
-  auto token = client_token(*root);
-  if (!token) return fail(token.error());
-  a.client_token = *token;
+  if (auto common = read_version_timestamp_token(*root, a); !common) return fail(common.error());
   return a;
 }
 
@@ -223,15 +231,7 @@ Result<Delta, Errc> read_delta(std::string_view payload) noexcept {
   auto metadata = optional_member(*root, kMetadata, kObject);
   if (!metadata) return fail(metadata.error());
   d.metadata = *metadata;
-  auto version = required_version(*root);
-  if (!version) return fail(version.error());
-  d.version = *version;
-  auto timestamp = required_int(*root, kTimestamp);
-  if (!timestamp) return fail(timestamp.error());
-  d.timestamp = *timestamp;
-  auto token = client_token(*root);
-  if (!token) return fail(token.error());
-  d.client_token = *token;
+  if (auto common = read_version_timestamp_token(*root, d); !common) return fail(common.error());
   return d;
 }
 
@@ -262,15 +262,7 @@ Result<DeleteAccepted, Errc> read_delete_accepted(std::string_view payload) noex
   auto root = root_object(payload);
   if (!root) return fail(root.error());
   DeleteAccepted d;
-  auto version = required_version(*root);
-  if (!version) return fail(version.error());
-  d.version = *version;
-  auto timestamp = required_int(*root, kTimestamp);
-  if (!timestamp) return fail(timestamp.error());
-  d.timestamp = *timestamp;
-  auto token = client_token(*root);
-  if (!token) return fail(token.error());
-  d.client_token = *token;
+  if (auto common = read_version_timestamp_token(*root, d); !common) return fail(common.error());
   return d;
 }
 

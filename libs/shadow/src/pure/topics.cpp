@@ -1,6 +1,6 @@
 #include "edgekit/shadow/topics.hpp"
 
-#include <cstring>
+#include "edgekit/core/text.hpp"
 
 namespace edgekit::shadow {
 namespace {
@@ -9,29 +9,6 @@ namespace {
 constexpr std::string_view kThings = "$aws/things/";
 constexpr std::string_view kShadow = "/shadow";
 constexpr std::string_view kName = "/name/";
-
-// Appends to a fixed buffer; remembers an overflow instead of failing each call.
-struct Appender {
-  std::span<char> out;
-  std::size_t used = 0;
-  bool overflow = false;
-  void put(std::string_view s) noexcept {
-    if (s.empty()) return;  // memcpy from an empty view's null data is undefined
-    if (overflow || s.size() > out.size() - used) {
-      overflow = true;
-      return;
-    }
-    std::memcpy(out.data() + used, s.data(), s.size());
-    used += s.size();
-  }
-};
-
-// starts_with, not substr: substr's range check links libstdc++'s throwing path on a device.
-bool consume(std::string_view& s, std::string_view prefix) noexcept {
-  if (!s.starts_with(prefix)) return false;
-  s.remove_prefix(prefix.size());
-  return true;
-}
 
 // The next topic level, up to (not including) the next '/' or the end.
 std::string_view level(std::string_view& s) noexcept {
@@ -69,7 +46,7 @@ std::string_view suffix(TopicKind kind) noexcept {
 }
 
 // Writes P/<op> and returns the appender for what follows, or the error.
-Result<void, Errc> prefix(Appender& w, std::string_view thing, std::string_view shadow,
+Result<void, Errc> prefix(TextAppender& w, std::string_view thing, std::string_view shadow,
                           Operation op) noexcept {
   if (!valid_thing_name(thing)) return fail(Errc::InvalidArgument);
   if (!shadow.empty() && !valid_shadow_name(shadow)) return fail(Errc::InvalidArgument);
@@ -113,7 +90,7 @@ Result<std::string_view, Errc> topic(std::string_view thing, std::string_view sh
   if ((kind == TopicKind::Delta || kind == TopicKind::Documents) && op != Operation::Update) {
     return fail(Errc::InvalidArgument);
   }
-  Appender w{buffer};
+  TextAppender w{buffer};
   if (auto p = prefix(w, thing, shadow, op); !p) return fail(p.error());
   w.put(suffix(kind));
   if (w.overflow) return fail(Errc::BufferTooSmall);
@@ -122,7 +99,7 @@ Result<std::string_view, Errc> topic(std::string_view thing, std::string_view sh
 
 Result<std::string_view, Errc> reply_filter(std::string_view thing, std::string_view shadow,
                                             Operation op, std::span<char> buffer) noexcept {
-  Appender w{buffer};
+  TextAppender w{buffer};
   if (auto p = prefix(w, thing, shadow, op); !p) return fail(p.error());
   w.put("/+");
   if (w.overflow) return fail(Errc::BufferTooSmall);
@@ -131,14 +108,14 @@ Result<std::string_view, Errc> reply_filter(std::string_view thing, std::string_
 
 Result<TopicMatch, Errc> match_topic(std::string_view t) noexcept {
   TopicMatch m;
-  if (!consume(t, kThings)) return fail(Errc::TopicMismatch);
+  if (!consume_prefix(t, kThings)) return fail(Errc::TopicMismatch);
   m.thing = level(t);
-  if (!valid_thing_name(m.thing) || !consume(t, kShadow)) return fail(Errc::TopicMismatch);
-  if (consume(t, kName)) {
+  if (!valid_thing_name(m.thing) || !consume_prefix(t, kShadow)) return fail(Errc::TopicMismatch);
+  if (consume_prefix(t, kName)) {
     m.shadow = level(t);
     if (!valid_shadow_name(m.shadow)) return fail(Errc::TopicMismatch);
   }
-  if (!consume(t, "/")) return fail(Errc::TopicMismatch);
+  if (!consume_prefix(t, "/")) return fail(Errc::TopicMismatch);
   const std::string_view op = level(t);
   if (op == "get") {
     m.op = Operation::Get;
