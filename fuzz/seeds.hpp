@@ -15,4 +15,6 @@ void pki_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 void doc_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/provisioning_seeds.cpp: seeds of fuzz_provisioning.
 void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/shadow_seeds.cpp: seeds of fuzz_shadow.
+void shadow_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz
