@@ -147,7 +147,7 @@ TEST_F(ShadowDocuments, EveryWriterRefusesABufferTooSmallAtEveryLength) {
       auto t = write({b.data(), n});
       ASSERT_FALSE(t) << which << " at " << n;
       EXPECT_EQ(t.error(), Errc::BufferTooSmall) << which << " at " << n;
-      for (std::size_t g = n; g < b.size(); ++g) ASSERT_EQ(b[g], '#') << which << " at " << n;
+      for (std::size_t g = n; g < b.size(); ++g) ASSERT_TRUE(b[g] == '#') << which << " at " << n;
     }
     std::array<char, 512> exact{};
     auto t = write({exact.data(), whole->size()});
@@ -382,7 +382,7 @@ TEST_F(ShadowRejections, ToleratesMissingOptionalMembersAndEscapedMessages) {
 
 TEST_F(ShadowRejections, EveryErrcHasADescription) {
   for (int v = 0; v < 64; ++v) {
-    EXPECT_NE(to_string(static_cast<Errc>(v))[0], '\0');
+    EXPECT_TRUE(to_string(static_cast<Errc>(v))[0] != '\0');
   }
 }
 
