@@ -140,9 +140,13 @@ UpdateWriter::UpdateWriter(std::span<char> out) noexcept : out_(out), w_(out) {
   w_.begin_object().key(kState).begin_object();
 }
 
-doc::json::Writer& UpdateWriter::desired() noexcept { return section(kDesired, kDesiredBit); }
+doc::json::Writer& UpdateWriter::desired() noexcept {
+  return section(kDesired, kDesiredBit);
+}
 
-doc::json::Writer& UpdateWriter::reported() noexcept { return section(kReported, kReportedBit); }
+doc::json::Writer& UpdateWriter::reported() noexcept {
+  return section(kReported, kReportedBit);
+}
 
 doc::json::Writer& UpdateWriter::section(std::string_view key, std::uint8_t bit) noexcept {
   check_section();

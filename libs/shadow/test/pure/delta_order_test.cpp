@@ -26,9 +26,9 @@ TEST_F(ShadowDeltaOrder, AppliesEachVersionOnceInOrderDespiteReorderingAndRedeli
   // update makes no delta, aws-iot-protocols.md 1.4, 1.5).
   const std::array<std::uint64_t, 10> delivered{3, 5, 4, 5, 3, 8, 7, 8, 9, 2};
   const std::array<DeltaDecision, 10> expected{
-      DeltaDecision::Apply,          DeltaDecision::Apply,          DeltaDecision::IgnoreStale,
-      DeltaDecision::IgnoreDuplicate, DeltaDecision::IgnoreStale,   DeltaDecision::Apply,
-      DeltaDecision::IgnoreStale,    DeltaDecision::IgnoreDuplicate, DeltaDecision::Apply,
+      DeltaDecision::Apply,           DeltaDecision::Apply,           DeltaDecision::IgnoreStale,
+      DeltaDecision::IgnoreDuplicate, DeltaDecision::IgnoreStale,     DeltaDecision::Apply,
+      DeltaDecision::IgnoreStale,     DeltaDecision::IgnoreDuplicate, DeltaDecision::Apply,
       DeltaDecision::IgnoreStale};
   DeltaOrder order;
   std::uint64_t applied_before = 0;

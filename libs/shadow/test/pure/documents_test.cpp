@@ -34,7 +34,8 @@ TEST_F(ShadowDocuments, WritesGetAndDeleteWithAndWithoutClientToken) {
   ASSERT_TRUE(d);
   EXPECT_EQ(*d, "{}");
   EXPECT_TRUE(write_get_request(kToken64, out));
-  const std::string_view token65 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefX";
+  const std::string_view token65 =
+      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefX";
   EXPECT_EQ(write_get_request(token65, out).error(), Errc::InvalidArgument);
   EXPECT_EQ(write_delete_request(token65, out).error(), Errc::InvalidArgument);
   EXPECT_EQ(write_get_request("\xFF", out).error(), Errc::InvalidArgument);  // not UTF-8
@@ -47,9 +48,8 @@ TEST_F(ShadowDocuments, WritesAnUpdateThroughTheDocWriter) {
   u.desired().null();
   auto doc = u.finish("tok", std::uint64_t{12});
   ASSERT_TRUE(doc);
-  EXPECT_EQ(*doc,
-            R"({"state":{"reported":{"color":"GREEN","level":7},"desired":null},)"
-            R"("clientToken":"tok","version":12})");
+  EXPECT_EQ(*doc, R"({"state":{"reported":{"color":"GREEN","level":7},"desired":null},)"
+                  R"("clientToken":"tok","version":12})");
 }
 
 TEST_F(ShadowDocuments, WritesAnUpdateFromPreWrittenJson) {
@@ -59,9 +59,8 @@ TEST_F(ShadowDocuments, WritesAnUpdateFromPreWrittenJson) {
   auto doc = write_update_request(r, out);
   ASSERT_TRUE(doc);
   // Copied verbatim: the application's spacing is kept, the meaning is unchanged.
-  EXPECT_EQ(*doc,
-            R"({"state":{"desired":{ "color" : "RED", "sequence": ["RED","GREEN","BLUE"], )"
-            R"("old": null }}})");
+  EXPECT_EQ(*doc, R"({"state":{"desired":{ "color" : "RED", "sequence": ["RED","GREEN","BLUE"], )"
+                  R"("old": null }}})");
   r.reported = "null";
   r.client_token = "c";
   r.version = 0;
@@ -259,9 +258,13 @@ TEST_F(ShadowDocuments, ReadsDeleteAccepted) {
 
 TEST_F(ShadowDocuments, RefusesMalformedDocuments) {
   for (std::string_view bad : {
-           "", "not json", "[]", "null", R"({"state":{},"version":1})",  // no timestamp
-           R"({"state":{},"timestamp":1})",                               // no version
-           R"({"version":1,"timestamp":1})",                              // no state
+           "",
+           "not json",
+           "[]",
+           "null",
+           R"({"state":{},"version":1})",     // no timestamp
+           R"({"state":{},"timestamp":1})",   // no version
+           R"({"version":1,"timestamp":1})",  // no state
            R"({"state":[],"version":1,"timestamp":1})",
            R"({"state":{"desired":1},"version":1,"timestamp":1})",
            R"({"state":{"reported":"x"},"version":1,"timestamp":1})",
@@ -297,7 +300,8 @@ TEST_F(ShadowDocuments, RefusesMalformedDocuments) {
   EXPECT_EQ(read_rejected(R"({"code":409,"timestamp":"x"})").error(), Errc::MalformedDocument);
 }
 
-// --- Rejections: every code and message of aws-iot-protocols.md 1.6 -------------------------------
+// --- Rejections: every code and message of aws-iot-protocols.md 1.6
+// -------------------------------
 
 TEST_F(ShadowRejections, EveryDocumentedRejectionHasItsOwnErrc) {
   struct Case {

@@ -61,8 +61,7 @@ TEST_F(ShadowTopics, BuildsNamedShadowTopicsWithSevenSlashesForUpdateReplies) {
             "$aws/things/lamp-1/shadow/name/config/get");
   EXPECT_EQ(build("lamp-1", "config", Operation::Delete, TopicKind::Accepted, b),
             "$aws/things/lamp-1/shadow/name/config/delete/accepted");
-  const std::string_view delta =
-      build("lamp-1", "config", Operation::Update, TopicKind::Delta, b);
+  const std::string_view delta = build("lamp-1", "config", Operation::Update, TopicKind::Delta, b);
   EXPECT_EQ(delta, "$aws/things/lamp-1/shadow/name/config/update/delta");
   std::size_t slashes = 0;
   for (char c : delta) slashes += c == '/' ? 1 : 0;
@@ -103,15 +102,14 @@ TEST_F(ShadowTopics, EnforcesAwsNameLimits) {
   EXPECT_TRUE(valid_shadow_name({shadow.data(), shadow.size() - 1}));
   EXPECT_EQ(topic({thing.data(), thing.size()}, "", Operation::Get, TopicKind::Request, b).error(),
             Errc::InvalidArgument);
-  EXPECT_EQ(topic("t", {shadow.data(), shadow.size()}, Operation::Get, TopicKind::Request, b)
-                .error(),
-            Errc::InvalidArgument);
+  EXPECT_EQ(
+      topic("t", {shadow.data(), shadow.size()}, Operation::Get, TopicKind::Request, b).error(),
+      Errc::InvalidArgument);
   // Characters outside [a-zA-Z0-9:_-], among them the ones that would break the topic.
   for (std::string_view bad : {"", "a/b", "a+", "a#", "a b", "a.b", "caf\xC3\xA9", "a$"}) {
     EXPECT_FALSE(valid_thing_name(bad)) << bad;
     EXPECT_FALSE(valid_shadow_name(bad)) << bad;
-    EXPECT_EQ(topic(bad, "", Operation::Get, TopicKind::Request, b).error(),
-              Errc::InvalidArgument);
+    EXPECT_EQ(topic(bad, "", Operation::Get, TopicKind::Request, b).error(), Errc::InvalidArgument);
     if (!bad.empty()) {
       EXPECT_EQ(topic("t", bad, Operation::Get, TopicKind::Request, b).error(),
                 Errc::InvalidArgument);

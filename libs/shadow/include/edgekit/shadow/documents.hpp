@@ -93,8 +93,8 @@ class UpdateWriter {
 struct UpdateRequest {
   std::string_view desired;
   std::string_view reported;
-  std::string_view client_token;          ///< empty: none
-  std::optional<std::uint64_t> version;   ///< absent: no optimistic locking
+  std::string_view client_token;         ///< empty: none
+  std::optional<std::uint64_t> version;  ///< absent: no optimistic locking
 };
 
 /// Writes `request` as an update document (see UpdateWriter). Each section's text is checked
@@ -112,13 +112,13 @@ struct UpdateRequest {
 /// update/accepted: `state` is the request's state as sent (nulls included; JSON null when the
 /// request cleared the state) and `metadata` the timestamps of the leaves it touched.
 struct Accepted {
-  doc::json::Value state;                   ///< an object, or null (update with "state":null)
-  std::optional<doc::json::Value> desired;  ///< state.desired: an object, or null (deleted)
-  std::optional<doc::json::Value> reported; ///< state.reported: likewise
-  std::optional<doc::json::Value> delta;    ///< state.delta: an object (get/accepted only)
-  std::optional<doc::json::Value> metadata; ///< an object
-  std::uint64_t version = 0;                ///< the shadow's version after the request
-  std::int64_t timestamp = 0;               ///< when the service sent this (epoch seconds)
+  doc::json::Value state;                    ///< an object, or null (update with "state":null)
+  std::optional<doc::json::Value> desired;   ///< state.desired: an object, or null (deleted)
+  std::optional<doc::json::Value> reported;  ///< state.reported: likewise
+  std::optional<doc::json::Value> delta;     ///< state.delta: an object (get/accepted only)
+  std::optional<doc::json::Value> metadata;  ///< an object
+  std::uint64_t version = 0;                 ///< the shadow's version after the request
+  std::int64_t timestamp = 0;                ///< when the service sent this (epoch seconds)
   /// The request's token as echoed (a string Value; a Null Value when absent): correlate with
   /// `client_token.equals(mine)`, which also reads escaped tokens without copying.
   doc::json::Value client_token;
@@ -133,11 +133,11 @@ struct Accepted {
 /// update/delta (1.3): `state` is the delta itself (every desired key that differs from
 /// reported, with its path from the root; no desired/reported wrapper).
 struct Delta {
-  doc::json::Value state;                   ///< an object
-  std::optional<doc::json::Value> metadata; ///< desired-side timestamps of the delta's keys
-  std::uint64_t version = 0;                ///< the version that produced this delta
+  doc::json::Value state;                    ///< an object
+  std::optional<doc::json::Value> metadata;  ///< desired-side timestamps of the delta's keys
+  std::uint64_t version = 0;                 ///< the version that produced this delta
   std::int64_t timestamp = 0;
-  doc::json::Value client_token;            ///< as in Accepted (the updater's token)
+  doc::json::Value client_token;  ///< as in Accepted (the updater's token)
 };
 
 /// Reads update/delta. Required: `state` (object), `version`, `timestamp`. Optional: `metadata`

@@ -20,27 +20,27 @@ enum class Errc : std::uint8_t {
 
   // --- The service rejected the request (…/rejected, aws-iot-protocols.md 1.6). ----------------
   // Mapped from the rejection's `code` and, for 400 and 404, its exact `message`.
-  InvalidJson = 1,        ///< 400 "Invalid JSON"
-  MissingState,           ///< 400 "Missing required node: state"
-  StateNotObject,         ///< 400 "State node must be an object"
-  DesiredNotObject,       ///< 400 "Desired node must be an object"
-  ReportedNotObject,      ///< 400 "Reported node must be an object"
-  InvalidVersion,         ///< 400 "Invalid version"
-  InvalidClientToken,     ///< 400 "Invalid clientToken" (longer than 64 bytes)
-  TooDeeplyNested,        ///< 400 "JSON contains too many levels of nesting; maximum is 6"
-  InvalidStateNode,       ///< 400 "State contains an invalid node"
-  BadRequest,             ///< any other 400 (a message the fact sheet does not list)
-  Unauthorized,           ///< 401 "Unauthorized"
-  Forbidden,              ///< 403 "Forbidden"
-  ThingNotFound,          ///< 404 "Thing not found"
-  ShadowNotFound,         ///< 404 "No shadow exists with name: '<name>'", or any other 404
-  VersionConflict,        ///< 409 "Version conflict": the update named a version that is not
-                          ///< the current one; get the shadow and try again
-  PayloadTooLarge,        ///< 413 "The payload exceeds the maximum size allowed"
-  UnsupportedEncoding,    ///< 415 "Unsupported documented encoding; supported encoding is UTF-8"
-  Throttled,              ///< 429: more than 10 requests in flight on the connection
-  ServiceFailure,         ///< 500 "Internal service failure", or any other 5xx
-  RejectedOther,          ///< any other code
+  InvalidJson = 1,      ///< 400 "Invalid JSON"
+  MissingState,         ///< 400 "Missing required node: state"
+  StateNotObject,       ///< 400 "State node must be an object"
+  DesiredNotObject,     ///< 400 "Desired node must be an object"
+  ReportedNotObject,    ///< 400 "Reported node must be an object"
+  InvalidVersion,       ///< 400 "Invalid version"
+  InvalidClientToken,   ///< 400 "Invalid clientToken" (longer than 64 bytes)
+  TooDeeplyNested,      ///< 400 "JSON contains too many levels of nesting; maximum is 6"
+  InvalidStateNode,     ///< 400 "State contains an invalid node"
+  BadRequest,           ///< any other 400 (a message the fact sheet does not list)
+  Unauthorized,         ///< 401 "Unauthorized"
+  Forbidden,            ///< 403 "Forbidden"
+  ThingNotFound,        ///< 404 "Thing not found"
+  ShadowNotFound,       ///< 404 "No shadow exists with name: '<name>'", or any other 404
+  VersionConflict,      ///< 409 "Version conflict": the update named a version that is not
+                        ///< the current one; get the shadow and try again
+  PayloadTooLarge,      ///< 413 "The payload exceeds the maximum size allowed"
+  UnsupportedEncoding,  ///< 415 "Unsupported documented encoding; supported encoding is UTF-8"
+  Throttled,            ///< 429: more than 10 requests in flight on the connection
+  ServiceFailure,       ///< 500 "Internal service failure", or any other 5xx
+  RejectedOther,        ///< any other code
 
   // --- The document received could not be used. ------------------------------------------------
   MalformedDocument = 30,  ///< not JSON, not an object, a required member missing, a member of
