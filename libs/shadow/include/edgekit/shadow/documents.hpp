@@ -10,7 +10,9 @@
 /// does) and return `doc::json::Value` views into it: the caller reads the state with the doc
 /// reader (`find`, `at_path`, `members()`, `as_int64`, ...). Every view stays valid as long as the
 /// payload is unchanged and alive. Unknown members are ignored (AWS may add some); a known member
-/// of the wrong type is MalformedDocument. Timestamps are integer epoch seconds (section 0).
+/// of the wrong type is MalformedDocument, and so is a document nested deeper than 16 levels
+/// (edgekit::doc's default limit; AWS allows 6 within a section, 1.7, so a reply stays far below
+/// it). Timestamps are integer epoch seconds (section 0).
 /// Pure: no heap, no I/O, no clock. Thread safety: none needed (no state); the `UpdateWriter` is
 /// a plain object used by one thread at a time.
 
