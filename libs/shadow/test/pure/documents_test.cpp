@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "edgekit/shadow/delta_order.hpp"
+#include "edgekit/shadow/topics.hpp"
 #include "edgekit/testing/alloc_guard.hpp"
 
 namespace edgekit::shadow {
@@ -388,6 +390,35 @@ TEST_F(ShadowRejections, EveryErrcHasADescription) {
   for (int v = 0; v < 64; ++v) {
     EXPECT_TRUE(to_string(static_cast<Errc>(v))[0] != '\0');
   }
+}
+
+// The example of docs/shadow.md, kept compiling and true.
+TEST_F(ShadowDocuments, TheUserGuideExampleWorks) {
+  namespace sh = edgekit::shadow;
+  char topic_buf[sh::kMaxTopicLength], doc_buf[512];
+  auto t = sh::topic("lamp-1", "", sh::Operation::Update, sh::TopicKind::Request, topic_buf);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(*t, "$aws/things/lamp-1/shadow/update");
+  sh::UpdateWriter u(doc_buf);
+  u.reported().begin_object().member("power", true).member("level", 7).end_object();
+  auto body = u.finish("tok-17");
+  ASSERT_TRUE(body);
+  EXPECT_EQ(*body, R"({"state":{"reported":{"power":true,"level":7}},"clientToken":"tok-17"})");
+
+  sh::DeltaOrder order;
+  std::int64_t applied_level = 0;
+  for (std::string_view payload : {R"({"state":{"level":9},"version":5,"timestamp":1})",
+                                   R"({"state":{"level":3},"version":4,"timestamp":1})"}) {
+    if (auto d = sh::read_delta(payload);
+        d && order.accept(d->version) == sh::DeltaDecision::Apply) {
+      if (auto level = d->state.find("level")) applied_level = *level->as_int64();
+    }
+  }
+  EXPECT_EQ(applied_level, 9);  // version 4 came late and was ignored
+  auto r = sh::read_rejected(R"({"code":409,"message":"Version conflict","clientToken":"tok-17"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->errc, sh::Errc::VersionConflict);
+  EXPECT_TRUE(r->client_token.equals("tok-17"));
 }
 
 }  // namespace
