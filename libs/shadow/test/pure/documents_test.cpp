@@ -111,6 +111,12 @@ TEST_F(ShadowDocuments, UpdateRefusesWhatTheServiceWouldReject) {
     u.reported().begin_object();  // left open
     EXPECT_EQ(u.finish().error(), Errc::InvalidArgument);
   }
+  {
+    UpdateWriter u(out);
+    u.reported().null();
+    EXPECT_TRUE(u.finish());
+    EXPECT_EQ(u.finish().error(), Errc::InvalidArgument);  // finished already
+  }
 }
 
 // Every request at every buffer length: BufferTooSmall below the document's size, never a byte

@@ -74,7 +74,8 @@ class UpdateWriter {
   /// Starts `state.reported`: likewise.
   doc::json::Writer& reported() noexcept;
   /// Closes the document with `clientToken` (when not empty) and `version` (when given: the
-  /// update then succeeds only if it is the shadow's current version, else 409, 1.2).
+  /// update then succeeds only if it is the shadow's current version, else 409, 1.2). Call it
+  /// once: a second call is InvalidArgument.
   [[nodiscard]] Result<std::string_view, Errc> finish(
       std::string_view client_token = {}, std::optional<std::uint64_t> version = {}) noexcept;
 
