@@ -180,7 +180,13 @@ BootReport boot(const DeviceSetup& s, const BootHooks& hooks) {
     report.error = "session: " + session.error().message();
     return report;
   }
-  (void)session->login(pkcs11::UserType::User, s.pin);  // already logged in: fine
+  // Sessions share the login state of the token: another session of this process may have
+  // logged in already, which is fine; any other refusal (a wrong PIN) is the device's error.
+  if (auto st = session->login(pkcs11::UserType::User, s.pin);
+      !st && st.error().rv != CKR_USER_ALREADY_LOGGED_IN) {
+    report.error = "login: " + st.error().message();
+    return report;
+  }
 
   provisioning::FileStateStore file(s.state_file);
   std::unique_ptr<provisioning::StateStore> wrapped_store;
