@@ -91,6 +91,15 @@ void fleetd_seeds(WriteSeed write) {
   write("fuzz_fleetd_admin", tagged(11, "100&sensor-1"));
   write("fuzz_fleetd_admin", tagged(11, pem));
 
+  // Device Shadow: tag bit 0 = get/delete (token only), else update (applied twice).
+  write("fuzz_fleetd_shadow", tagged(1, ""));
+  write("fuzz_fleetd_shadow", tagged(1, std::string(R"({"clientToken":"g-1"})") + '\0'));
+  write("fuzz_fleetd_shadow", tagged(0, std::string(R"({"state":{"reported":{"temp":21.5,"on":true}},"clientToken":"c"})") + '\0'));
+  write("fuzz_fleetd_shadow", tagged(0, R"({"state":{"desired":{"mode":{"a":1,"b":null},"list":[1,"x",{"k":2}]},"reported":{"mode":{"a":1.0}}},"version":3})"));
+  write("fuzz_fleetd_shadow", tagged(0, R"({"state":{"desired":null,"reported":{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}}})"));
+  write("fuzz_fleetd_shadow", tagged(0, R"({"state":null,"clientToken":"z"})"));
+  write("fuzz_fleetd_shadow", tagged(0, R"({"state":{"desired":{"x":[1,null]}}})"));
+
   // Fleet provisioning: tag bit 0 = CBOR, tag >> 1 = the reader.
   write("fuzz_fleetd_provisioning", tagged(0, ""));
   write("fuzz_fleetd_provisioning", tagged(0, std::string("{}\0", 3)));
