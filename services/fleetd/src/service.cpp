@@ -23,6 +23,7 @@
 #include "plugin_logic.hpp"
 #include "provisioning/claim.hpp"
 #include "revocation.hpp"
+#include "shadow/service.hpp"
 #include "store/store.hpp"
 
 namespace edgekit::fleetd {
@@ -288,6 +289,19 @@ Exit run_service(const Config& config, Logger& log) {
         if (up.key == plugin::kCertificateIdProperty) rq.certificate_id = up.value;
       }
       claims.handle(rq);
+    });
+  }
+  // Device Shadow: replies are ordinary publishes (any authorized subscriber sees them, as on
+  // AWS); who may send a request for a thing is the broker's policy decision.
+  shadow::ShadowService shadows(registry, log, [&link, &log](const std::string& topic,
+                                                             const std::string& payload) {
+    if (auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce); !r) {
+      log.warn("shadow.reply_failed", {{"topic", topic}, {"error", mqtt::to_string(r.error())}});
+    }
+  });
+  for (std::string_view filter : shadow::kRequestFilters) {
+    link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&shadows](const Message& m) {
+      shadows.handle(m.topic, mqtt::as_string(m.payload));
     });
   }
   // Certificates whose ownership token expired unused are removed: at start (tokens that

@@ -15,6 +15,7 @@
 
 #include "edgekit/testing/postgres.hpp"
 #include "store/claims.hpp"
+#include "store/shadows.hpp"
 #include "store_backends.hpp"
 #include "store/store.hpp"
 
@@ -565,6 +566,47 @@ TEST_P(StoreTest, KilledWriterLeavesNoHalfMadeThing) {
   ASSERT_TRUE(check) << check.error().message;
   EXPECT_EQ(check.value().first, 0) << "things without a certificate";
   EXPECT_EQ(check.value().second, 0) << "certificates without a thing";
+}
+
+// Device Shadow records (store/shadows.hpp): upsert, a deleted row kept for its version, lists
+// of live named shadows, survival across a reopen, AWS's name rules.
+TEST_P(StoreTest, KeepsShadowsAcrossReopenAndListsLiveOnes) {
+  auto put = [&](const char* thing, const char* name, std::int64_t version, bool deleted) {
+    return tx([&](Tx& t) {
+      return put_shadow(t, {thing, name, R"({"reported":{"a":1}})", "{}", version, deleted, 0});
+    });
+  };
+  ASSERT_TRUE(put("t1", "", 1, false));
+  ASSERT_TRUE(put("t1", "abc", 1, false));
+  ASSERT_TRUE(put("t1", "cfg", 1, false));
+  ASSERT_TRUE(put("t1", "cfg", 2, false));  // replaces
+  ASSERT_TRUE(put("t1", "old", 7, true));
+  ASSERT_TRUE(put("t2", "x", 1, false));
+  EXPECT_EQ(put("t 1", "", 1, false).error().code, Errc::InvalidArgument);
+  EXPECT_EQ(put("t1", std::string(65, 'n').c_str(), 1, false).error().code,
+            Errc::InvalidArgument);
+  reopen();
+  auto got = tx([](Tx& t) { return get_shadow(t, "t1", "cfg"); });
+  ASSERT_TRUE(got && got.value());
+  EXPECT_EQ(got.value()->version, 2);
+  EXPECT_EQ(got.value()->state, R"({"reported":{"a":1}})");
+  EXPECT_EQ(got.value()->updated_at, now_);
+  auto old = tx([](Tx& t) { return get_shadow(t, "t1", "old"); });
+  ASSERT_TRUE(old && old.value());
+  EXPECT_TRUE(old.value()->deleted);
+  EXPECT_EQ(old.value()->version, 7);
+  auto none = tx([](Tx& t) { return get_shadow(t, "t3", ""); });
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none.value());
+  auto first = tx([](Tx& t) { return list_shadows(t, "t1", {"", 1}); });
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first.value().items.size(), 1u);
+  EXPECT_EQ(first.value().items[0].shadow_name, "abc");  // named shadows only
+  auto rest = tx([&](Tx& t) { return list_shadows(t, "t1", {first.value().next, 10}); });
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest.value().items.size(), 1u);  // "old" is deleted
+  EXPECT_EQ(rest.value().items[0].shadow_name, "cfg");
+  EXPECT_TRUE(rest.value().next.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values(Backend::Sqlite, Backend::Postgres),

@@ -133,6 +133,22 @@ ALTER TABLE provisioning_results ADD COLUMN device_configuration TEXT NOT NULL D
     {5, "certificates: index by CA and serial", R"sql(
 CREATE INDEX certificates_by_ca_serial ON certificates(ca_id, serial);
 )sql"},
+    // Device Shadow (aws-iot-protocols.md 1): one row per thing and shadow name ('' for the
+    // classic shadow). No foreign key to things: on AWS a shadow and its thing are deleted
+    // independently (1.5). A deleted shadow keeps its row (deleted = 1) so that its version
+    // numbering continues when it is created again.
+    {6, "device shadows", R"sql(
+CREATE TABLE shadows (
+  thing_name TEXT NOT NULL,
+  shadow_name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (thing_name, shadow_name)
+);
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,
