@@ -1,0 +1,250 @@
+// fleetd's Device Shadow service end to end: edgekit's MQTT client as devices over mutual TLS, a
+// real Mosquitto with edgekit's plugin deciding every publish and subscribe, the real fleetd.
+// Replies are awaited message by message (each wait bounded by kTimeout).
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "edgekit/shadow/documents.hpp"
+#include "edgekit/testing/child_process.hpp"
+#include "secured_broker.hpp"
+
+namespace edgekit::fleetd::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::string prefix(const std::string& thing, const std::string& shadow = "") {
+  return "$aws/things/" + thing + "/shadow" + (shadow.empty() ? "" : "/name/" + shadow);
+}
+
+class Shadows : public SecuredBroker {
+ protected:
+  void SetUp() override {
+    SecuredBroker::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_TRUE(fleetd_logged("broker.subscribed", 1, 10s)) << "fleetd never subscribed";
+    // t1 and t4 hold no policy of their own: the default thing policy decides for them.
+    ASSERT_TRUE(device(t1_, "t1", "t1"));
+    ASSERT_EQ(t1_.subscribe("$aws/things/t1/shadow/#"), ReasonCode::GrantedQoS1);
+  }
+
+  /// Waits for the next message on `topic` (earlier ones on other topics stay) and returns its
+  /// payload as JSON; a test failure and null after kTimeout.
+  json await(Peer& p, const std::string& topic) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTimeout.count());
+    for (;;) {
+      for (auto it = p.received.begin(); it != p.received.end(); ++it) {
+        if (it->topic != topic) continue;
+        json doc = json::parse(it->payload, nullptr, false);
+        p.received.erase(it);
+        EXPECT_TRUE(doc.is_object()) << topic << ": " << it->payload;
+        return doc;
+      }
+      if (std::chrono::steady_clock::now() >= end || !p.client().connected()) break;
+      p.pump(20ms);
+    }
+    ADD_FAILURE() << "no message on " << topic;
+    return json();
+  }
+
+  /// Sends a request (QoS 1; the broker must accept it) and returns the reply on
+  /// `<P>/<op>/<outcome>`.
+  json request(Peer& p, const std::string& p_topic, const std::string& op,
+               const std::string& payload, const std::string& outcome = "accepted") {
+    EXPECT_EQ(p.publish(p_topic + "/" + op, payload), ReasonCode::Success) << p_topic << "/" << op;
+    return await(p, p_topic + "/" + op + "/" + outcome);
+  }
+
+  Peer t1_;
+};
+
+TEST_F(Shadows, GetUpdateDeleteOfTheClassicShadow) {
+  const std::string p = prefix("t1");
+  json missing = request(t1_, p, "get", "", "rejected");
+  EXPECT_EQ(missing["code"], 404);
+  EXPECT_EQ(missing["message"], "No shadow exists with name: 't1'");
+
+  json accepted = request(t1_, p, "update",
+                          R"({"state":{"reported":{"temp":21,"on":true}},"clientToken":"u1"})");
+  EXPECT_EQ(accepted["version"], 1);
+  EXPECT_EQ(accepted["clientToken"], "u1");
+  EXPECT_EQ(accepted["state"], json::parse(R"({"reported":{"temp":21,"on":true}})"));
+  EXPECT_TRUE(accepted["metadata"]["reported"]["temp"].contains("timestamp"));
+  json docs = await(t1_, p + "/update/documents");
+  EXPECT_FALSE(docs.contains("previous"));
+  EXPECT_EQ(docs["current"]["version"], 1);
+
+  json got = request(t1_, p, "get", R"({"clientToken":"g1"})");
+  EXPECT_EQ(got["state"], json::parse(R"({"reported":{"temp":21,"on":true}})"));
+  EXPECT_EQ(got["version"], 1);
+  EXPECT_EQ(got["clientToken"], "g1");
+  // The device library's reader takes fleetd's document as AWS's.
+  const std::string raw = got.dump();
+  auto read = edgekit::shadow::read_accepted(raw);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read.value().version, 1u);
+
+  json deleted = request(t1_, p, "delete", R"({"clientToken":"d1"})");
+  EXPECT_EQ(deleted["version"], 1);
+  EXPECT_EQ(deleted["clientToken"], "d1");
+  EXPECT_EQ(request(t1_, p, "get", "", "rejected")["code"], 404);
+  EXPECT_EQ(request(t1_, p, "delete", "", "rejected")["code"], 404);
+  // Created again, it continues the old numbering.
+  EXPECT_EQ(request(t1_, p, "update", R"({"state":{"reported":{"temp":22}}})")["version"], 2);
+}
+
+TEST_F(Shadows, NamedShadowDeltaAndDocuments) {
+  const std::string p = prefix("t1", "config");
+  json missing = request(t1_, p, "get", "", "rejected");
+  EXPECT_EQ(missing["message"], "No shadow exists with name: 'config'");
+
+  request(t1_, p, "update", R"({"state":{"reported":{"mode":"off","level":1}}})");
+  (void)await(t1_, p + "/update/documents");
+  // An operator's wish: the delta carries every differing desired key.
+  json accepted = request(t1_, p, "update",
+                          R"({"state":{"desired":{"mode":"eco","level":1.0}},"clientToken":"w"})");
+  EXPECT_EQ(accepted["version"], 2);
+  json delta = await(t1_, p + "/update/delta");
+  EXPECT_EQ(delta["state"], json::parse(R"({"mode":"eco"})"));  // 1 == 1.0
+  EXPECT_EQ(delta["version"], 2);
+  EXPECT_EQ(delta["clientToken"], "w");
+  const std::string raw = delta.dump();
+  auto read = edgekit::shadow::read_delta(raw);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read.value().version, 2u);
+  json docs = await(t1_, p + "/update/documents");
+  EXPECT_EQ(docs["previous"]["version"], 1);
+  EXPECT_EQ(docs["current"]["state"]["desired"]["mode"], "eco");
+
+  // The device catches up: no delta then, and desired stays.
+  request(t1_, p, "update", R"({"state":{"reported":{"mode":"eco"}}})");
+  (void)await(t1_, p + "/update/documents");
+  json got = request(t1_, p, "get", "");
+  EXPECT_FALSE(got["state"].contains("delta"));
+  EXPECT_EQ(got["state"]["desired"]["mode"], "eco");
+  t1_.pump(100ms);
+  for (const auto& m : t1_.received) EXPECT_NE(m.topic, p + "/update/delta");
+  // The classic shadow is another document.
+  EXPECT_EQ(request(t1_, prefix("t1"), "get", "", "rejected")["code"], 404);
+}
+
+TEST_F(Shadows, VersionConflictOversizedAndTooDeep) {
+  const std::string p = prefix("t1");
+  request(t1_, p, "update", R"({"state":{"reported":{"a":1}}})");
+  json conflict = request(t1_, p, "update",
+                          R"({"state":{"reported":{"a":2}},"version":5,"clientToken":"v"})",
+                          "rejected");
+  EXPECT_EQ(conflict["code"], 409);
+  EXPECT_EQ(conflict["message"], "Version conflict");
+  EXPECT_EQ(conflict["clientToken"], "v");
+  EXPECT_EQ(request(t1_, p, "update", R"({"state":{"reported":{"a":2}},"version":1})")["version"], 2);
+
+  json big = request(t1_, p, "update",
+                     R"({"state":{"reported":{"blob":")" + std::string(9000, 'x') + "\"}}}",
+                     "rejected");
+  EXPECT_EQ(big["code"], 413);
+  EXPECT_EQ(big["message"], "The payload exceeds the maximum size allowed");
+  json deep = request(t1_, p, "update",
+                      R"({"state":{"desired":{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}}})",
+                      "rejected");
+  EXPECT_EQ(deep["code"], 400);
+  EXPECT_EQ(deep["message"], "JSON contains too many levels of nesting; maximum is 6");
+  json bad = request(t1_, p, "update", "{not json", "rejected");
+  EXPECT_EQ(bad["message"], "Invalid JSON");
+  EXPECT_EQ(request(t1_, p, "get", "")["version"], 2);  // nothing of those was stored
+}
+
+TEST_F(Shadows, AcceptsARequestEndingInNul) {
+  // AWS's C shadow demo publishes the document with its terminating NUL byte.
+  std::string payload = R"({"state":{"reported":{"powerOn":1}},"clientToken":"c-demo"})";
+  payload.push_back('\0');
+  json accepted = request(t1_, prefix("t1"), "update", payload);
+  EXPECT_EQ(accepted["clientToken"], "c-demo");
+  EXPECT_EQ(accepted["state"]["reported"]["powerOn"], 1);
+}
+
+TEST_F(Shadows, ThrottlesRequestsPerThing) {
+  // A burst well over AWS's 20 requests per second for one thing, sent without waiting.
+  const std::string p = prefix("t1");
+  constexpr int kBurst = 40;
+  for (int i = 0; i < kBurst; ++i) {
+    mqtt::Publish m;
+    const std::string topic = p + "/get";
+    const std::string body = R"({"clientToken":"b)" + std::to_string(i) + "\"}";
+    m.topic = topic;
+    m.payload = mqtt::as_bytes(body);
+    m.qos = mqtt::QoS::AtMostOnce;
+    ASSERT_TRUE(t1_.client().publish(m, kTimeout));
+  }
+  int answered = 0, throttled = 0;
+  for (int i = 0; i < kBurst; ++i) {
+    json r = await(t1_, p + "/get/rejected");
+    if (r.is_null()) break;
+    if (r["code"] == 404) ++answered;
+    if (r["code"] == 429) {
+      ++throttled;
+      EXPECT_EQ(r["message"], "Too many requests");
+      EXPECT_TRUE(r["clientToken"].is_string());
+    }
+  }
+  EXPECT_EQ(answered + throttled, kBurst);
+  EXPECT_GE(answered, 20);
+  EXPECT_GE(throttled, 1) << "the whole burst was answered";
+  // Another thing has its own allowance.
+  Peer t4;
+  ASSERT_TRUE(device(t4, "t4", "t4"));
+  ASSERT_EQ(t4.subscribe("$aws/things/t4/shadow/get/+"), ReasonCode::GrantedQoS1);
+  EXPECT_EQ(request(t4, prefix("t4"), "get", "", "rejected")["code"], 404);
+}
+
+TEST_F(Shadows, SurviveAFleetdRestart) {
+  const std::string p = prefix("t1", "persisted");
+  request(t1_, p, "update", R"({"state":{"desired":{"x":[1,2]},"reported":{"x":[1]}}})");
+  json before = request(t1_, p, "get", "");
+  testing::stop_child(fleetd_, SIGTERM, 5s);
+  fleetd_ = -1;
+  const std::size_t subscribed = fleetd_log_count("broker.subscribed");
+  ASSERT_NO_FATAL_FAILURE(start_fleetd());
+  ASSERT_TRUE(fleetd_logged("broker.subscribed", subscribed + 1, 10s));
+  json after = request(t1_, p, "get", "");
+  EXPECT_EQ(after["state"], before["state"]);
+  EXPECT_EQ(after["metadata"], before["metadata"]);
+  EXPECT_EQ(after["version"], 1);
+  EXPECT_EQ(request(t1_, p, "update", R"({"state":{"reported":{"x":[1,2]}}})")["version"], 2);
+}
+
+TEST_F(Shadows, ADeviceCannotTouchAnotherThingsShadow) {
+  // t4 owns a shadow; t1 (default thing policy) tries every way in.
+  Peer t4;
+  ASSERT_TRUE(device(t4, "t4", "t4"));
+  ASSERT_EQ(t4.subscribe("$aws/things/t4/shadow/#"), ReasonCode::GrantedQoS1);
+  request(t4, prefix("t4"), "update", R"({"state":{"reported":{"secret":42}}})");
+  request(t4, prefix("t4", "cfg"), "update", R"({"state":{"reported":{"secret":43}}})");
+
+  for (const std::string& p : {prefix("t4"), prefix("t4", "cfg")}) {
+    for (const char* op : {"get", "update", "delete"}) {
+      const std::string body = std::string(op) == "update"
+                                   ? R"({"state":{"reported":{"secret":0}}})"
+                                   : std::string();
+      EXPECT_EQ(t1_.publish(p + "/" + op, body), ReasonCode::NotAuthorized) << p << "/" << op;
+    }
+    for (const std::string& filter : {p + "/get/accepted", p + "/update/+", p + "/#"}) {
+      EXPECT_EQ(t1_.subscribe(filter), ReasonCode::NotAuthorized) << filter;
+    }
+  }
+  EXPECT_EQ(t1_.subscribe("$aws/things/+/shadow/update/accepted"), ReasonCode::NotAuthorized);
+  // Nothing reached t4's shadows, and nothing of theirs reached t1.
+  EXPECT_EQ(request(t4, prefix("t4"), "get", "")["state"]["reported"]["secret"], 42);
+  EXPECT_EQ(request(t4, prefix("t4", "cfg"), "get", "")["version"], 1);
+  t1_.pump(100ms);
+  for (const auto& m : t1_.received) EXPECT_EQ(m.topic.rfind("$aws/things/t1/", 0), 0u) << m.topic;
+}
+
+}  // namespace
+}  // namespace edgekit::fleetd::test
