@@ -334,6 +334,7 @@ Exit run_service(const Config& config, Logger& log) {
   AdminServer admin(io, registry, log, [&revoker](const std::string& id) { revoker.kick(id); });
   admin.set_ca(authority.get());
   admin.on_cas_changed([&write_trust] { (void)write_trust(); });
+  admin.set_shadows(&shadows);
 
   // The CRL is valid for a week; re-issued daily so that relying parties never hold an expired
   // one while fleetd runs (revocations re-issue it at once).

@@ -246,5 +246,47 @@ TEST_F(Shadows, ADeviceCannotTouchAnotherThingsShadow) {
   for (const auto& m : t1_.received) EXPECT_EQ(m.topic.rfind("$aws/things/t1/", 0), 0u) << m.topic;
 }
 
+TEST_F(Shadows, AdminApiReadsUpdatesListsAndDeletesAsADeviceSeesIt) {
+  const std::string p = prefix("t1", "cfg");
+  auto up = admin("POST", "/admin/v1/things/t1/shadow?name=cfg",
+                  R"({"state":{"desired":{"mode":"eco"}},"clientToken":"op"})");
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 200) << up->body;
+  EXPECT_EQ(json::parse(up->body)["version"], 1);
+  // The device sees the operator's change as it would another client's.
+  EXPECT_EQ(await(t1_, p + "/update/accepted")["clientToken"], "op");
+  EXPECT_EQ(await(t1_, p + "/update/delta")["state"], json::parse(R"({"mode":"eco"})"));
+  (void)await(t1_, p + "/update/documents");
+
+  auto got = admin("GET", "/admin/v1/things/t1/shadow?name=cfg");
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->status, 200) << got->body;
+  EXPECT_EQ(json::parse(got->body)["state"]["delta"], json::parse(R"({"mode":"eco"})"));
+  auto conflict = admin("POST", "/admin/v1/things/t1/shadow?name=cfg",
+                        R"({"state":{"desired":{"mode":"x"}},"version":9})");
+  ASSERT_TRUE(conflict);
+  EXPECT_EQ(conflict->status, 409);
+  EXPECT_EQ(json::parse(conflict->body)["message"], "Version conflict");
+  (void)await(t1_, p + "/update/rejected");
+
+  auto list = admin("GET", "/admin/v1/things/t1/shadows");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200) << list->body;
+  EXPECT_EQ(json::parse(list->body)["items"][0]["shadowName"], "cfg");
+  EXPECT_EQ(json::parse(list->body)["classicShadow"], false);
+
+  auto del = admin("DELETE", "/admin/v1/things/t1/shadow?name=cfg");
+  ASSERT_TRUE(del);
+  ASSERT_EQ(del->status, 200) << del->body;
+  EXPECT_EQ(await(t1_, p + "/delete/accepted")["version"], 1);
+  auto gone = admin("GET", "/admin/v1/things/t1/shadow?name=cfg");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_EQ(json::parse(gone->body)["message"], "No shadow exists with name: 'cfg'");
+  auto bad = admin("GET", "/admin/v1/things/t1/shadow?name=no%20spaces");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
 }  // namespace
 }  // namespace edgekit::fleetd::test

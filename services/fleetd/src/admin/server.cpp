@@ -140,6 +140,10 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"post", "/admin/v1/provisioning-templates/{templateName}/claim-certificates",
        &AdminServer::create_claim_certificate},
       {"get", "/admin/v1/provisioning-results", &AdminServer::list_provisioning_results},
+      {"get", "/admin/v1/things/{thingName}/shadows", &AdminServer::list_shadows},
+      {"get", "/admin/v1/things/{thingName}/shadow", &AdminServer::get_shadow},
+      {"post", "/admin/v1/things/{thingName}/shadow", &AdminServer::update_shadow},
+      {"delete", "/admin/v1/things/{thingName}/shadow", &AdminServer::delete_shadow},
   };
   return routes;
 }

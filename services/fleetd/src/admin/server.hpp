@@ -40,6 +40,9 @@ namespace edgekit::fleetd {
 namespace ca {
 class Authority;
 }
+namespace shadow {
+class ShadowService;
+}
 
 struct AdminOptions {
   std::string host = "127.0.0.1";
@@ -68,6 +71,10 @@ class AdminServer {
   /// and ACTIVE (register, activate, deactivate) succeeded: fleetd rewrites the broker's CA
   /// folder (ca/broker_trust.hpp). Call before start.
   void on_cas_changed(std::function<void()> f) { cas_changed_ = std::move(f); }
+
+  /// The Device Shadow service (owned by the caller, used on the io thread), or null: then the
+  /// shadow routes answer 404 "fleetd runs no shadow service". Call before start.
+  void set_shadows(shadow::ShadowService* shadows) { shadows_ = shadows; }
 
   /// Binds and starts serving. Errors: InvalidArgument (empty token, unusable TLS files),
   /// Unavailable (address in use, bad address).
@@ -147,6 +154,12 @@ class AdminServer {
   void delete_template_hook(const httplib::Request&, httplib::Response&);
   void create_claim_certificate(const httplib::Request&, httplib::Response&);
   void list_provisioning_results(const httplib::Request&, httplib::Response&);
+  // Device Shadow (admin/shadows.cpp): AWS's data-plane GetThingShadow / UpdateThingShadow /
+  // DeleteThingShadow / ListNamedShadowsForThing, with `?name=` for a named shadow.
+  void list_shadows(const httplib::Request&, httplib::Response&);
+  void get_shadow(const httplib::Request&, httplib::Response&);
+  void update_shadow(const httplib::Request&, httplib::Response&);
+  void delete_shadow(const httplib::Request&, httplib::Response&);
 
   /// Runs `f(Tx&, kicks)` in one transaction on the io thread; answers `ok_status` with the JSON
   /// it returns (204: no body) or the error; then kicks the certificates it listed.
@@ -166,6 +179,7 @@ class AdminServer {
   Kick kick_;
   std::function<void()> cas_changed_;
   ca::Authority* ca_ = nullptr;
+  shadow::ShadowService* shadows_ = nullptr;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
