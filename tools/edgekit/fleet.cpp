@@ -54,6 +54,10 @@ struct FleetOptions {
   bool enabled = false;
   bool active = false;
   bool auto_registration = false;
+  // shadow update
+  std::string desired;
+  std::string reported;
+  std::int64_t version = -1;
 };
 
 std::string env(const char* name) {
@@ -229,6 +233,8 @@ const Columns kCaCols{{"CA CERTIFICATE ID", "caCertificateId"}, {"STATUS", "stat
 const Columns kTemplateCols{{"NAME", "templateName"}, {"TYPE", "type"}, {"ENABLED", "enabled"},
                             {"VERSION", "version"}, {"DESCRIPTION", "description"}};
 const Columns kPolicyCols{{"NAME", "policyName"}, {"VERSION", "version"}};
+const Columns kShadowCols{{"NAME", "shadowName"}, {"VERSION", "version"},
+                          {"LAST UPDATED", "lastUpdated"}};
 const Columns kResultCols{{"THING", "thingName"},
                           {"TEMPLATE", "templateName"},
                           {"CERTIFICATE", "certificateId"},
@@ -294,7 +300,8 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<FleetOptions>();
   CLI::App* fleet = app.add_subcommand(
       "fleet", "manage fleetd's registry over its admin API (things, certificates, CAs, "
-               "fleetd's own CA, provisioning templates, claim credentials, policies)");
+               "fleetd's own CA, provisioning templates, claim credentials, policies, "
+               "shadows)");
   fleet->require_subcommand(1);
   fleet->fallthrough();
   fleet->add_option("--url", o->url,
@@ -450,6 +457,67 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
       });
 
   add_fleet_external_ca_command(*fleet, exit_code);
+  // shadows: the documents are AWS's JSON, printed as such (a table would hide their nesting)
+  CLI::App* shadow = group("shadow", "Device Shadows: get, update (desired or reported), delete, "
+                                     "list a thing's named shadows");
+  auto shadow_path = [o] {
+    return "/things/" + o->name + "/shadow" + (o->id.empty() ? "" : "?name=" + o->id);
+  };
+  auto print_document = [o](const std::string& method, const std::string& path, const json* body) {
+    json out;
+    if (int rc = call_api(*o, method, path, body, out); rc != kOk) return rc;
+    std::printf("%s\n", out.dump(2).c_str());
+    return static_cast<int>(kOk);
+  };
+  for (const char* op : {"get", "delete"}) {
+    auto* c = shadow->add_subcommand(op, std::string(op) + " a thing's classic shadow, or a "
+                                                            "named one with --name");
+    c->add_option("thing", o->name, "thing name")->required();
+    c->add_option("--name", o->id, "a named shadow (default: the classic shadow)");
+    const std::string method = std::string(op) == "get" ? "GET" : "DELETE";
+    set(c, [method, shadow_path, print_document] {
+      return print_document(method, shadow_path(), nullptr);
+    });
+  }
+  auto* su = shadow->add_subcommand(
+      "update", "update a shadow as a device would: devices subscribed to it get the accepted, "
+                "documents and delta messages");
+  su->add_option("thing", o->name, "thing name")->required();
+  su->add_option("--name", o->id, "a named shadow (default: the classic shadow)");
+  su->add_option("--desired", o->desired, "state.desired: a JSON object (null deletes a key) or null");
+  su->add_option("--reported", o->reported, "state.reported: likewise");
+  su->add_option("--file", o->file, "the whole update document (JSON), instead of the above");
+  su->add_option("--version", o->version, "apply only if the shadow is at this version (else 409)");
+  set(su, [o, shadow_path, print_document] {
+    json body;
+    if (!o->file.empty()) {
+      std::string text;
+      if (!file_text(o->file, text)) return static_cast<int>(kUsage);
+      body = document(text);
+    } else {
+      if (o->desired.empty() && o->reported.empty()) {
+        std::fprintf(stderr, "edgekit fleet shadow update: give --desired, --reported or --file\n");
+        return static_cast<int>(kUsage);
+      }
+      body = json{{"state", json::object()}};
+      for (const auto& [key, text] : {std::pair{"desired", o->desired},
+                                      std::pair{"reported", o->reported}}) {
+        if (text.empty()) continue;
+        json v = json::parse(text, nullptr, false);
+        if (v.is_discarded()) {
+          std::fprintf(stderr, "edgekit fleet shadow update: --%s is not JSON\n", key);
+          return static_cast<int>(kUsage);
+        }
+        body["state"][key] = v;
+      }
+    }
+    if (o->version >= 0) body["version"] = o->version;
+    return print_document("POST", shadow_path(), &body);
+  });
+  auto* sl = shadow->add_subcommand("list", "list a thing's named shadows");
+  sl->add_option("thing", o->name, "thing name")->required();
+  set(sl, [o] { return run_list(*o, "/things/" + o->name + "/shadows", kShadowCols); });
+
 
   // cas
   CLI::App* cas = group("cas", "CA certificates: register, list");

@@ -288,5 +288,28 @@ TEST_F(Shadows, AdminApiReadsUpdatesListsAndDeletesAsADeviceSeesIt) {
   EXPECT_EQ(bad->status, 400);
 }
 
+TEST_F(Shadows, CommandLineGetsUpdatesListsAndDeletes) {
+  const std::string cli = "EDGEKIT_FLEET_TOKEN_FILE=" + (dir_ / "state" / "admin.token").string() +
+                          " " + EDGEKIT_CLI + " fleet --url http://127.0.0.1:" +
+                          std::to_string(admin_port_) + " shadow ";
+  auto up = testing::run_command(cli + R"(update t1 --name lamp --desired '{"on":true}' --version 0)");
+  EXPECT_NE(up.code, 0) << "a version for a shadow that does not exist is refused: " << up.out;
+  up = testing::run_command(cli + R"(update t1 --name lamp --desired '{"on":true}' --reported '{"on":false}')");
+  ASSERT_EQ(up.code, 0) << up.out;
+  EXPECT_EQ(await(t1_, prefix("t1", "lamp") + "/update/delta")["state"], json::parse(R"({"on":true})"));
+  auto got = testing::run_command(cli + "get t1 --name lamp");
+  ASSERT_EQ(got.code, 0) << got.out;
+  const json doc = json::parse(got.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << got.out;
+  EXPECT_EQ(doc["state"]["delta"], json::parse(R"({"on":true})"));
+  auto list = testing::run_command(cli + "list t1");
+  ASSERT_EQ(list.code, 0) << list.out;
+  EXPECT_NE(list.out.find("lamp"), std::string::npos) << list.out;
+  ASSERT_EQ(testing::run_command(cli + "delete t1 --name lamp").code, 0);
+  auto gone = testing::run_command(cli + "get t1 --name lamp");
+  EXPECT_NE(gone.code, 0);
+  EXPECT_NE(gone.out.find("No shadow exists with name: 'lamp'"), std::string::npos) << gone.out;
+}
+
 }  // namespace
 }  // namespace edgekit::fleetd::test
