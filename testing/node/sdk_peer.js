@@ -13,6 +13,11 @@
 //   identity    {call: create_keys | create_from_csr | register_thing, csr?, template?, token?,
 //               parameters?} -> {response} (the SDK's iotidentity request-response client,
 //               IotIdentityClientv2) | {ok: false, error, modeled?: the rejection document}
+//   shadow      {call: get | update | delete | open_delta, thing, shadow_name? (absent: the classic
+//               shadow), state?, version?} -> {response} (the SDK's IotShadowClientv2) |
+//               {ok: false, error, modeled?: the rejection document}; open_delta answers once the
+//               SDK reports its delta stream subscribed, and each delta then arrives as the event
+//               {"event": "shadow_delta", message} (the SDK's ShadowDeltaUpdatedEvent)
 //   disconnect  {}
 //   exit        {}  (also on end of stdin)
 // Events, unasked: {"event": "message", topic, payload}, {"event": "disconnected", ...}.
@@ -20,7 +25,7 @@
 'use strict';
 
 const readline = require('readline');
-const { mqtt, mqtt5, iot, iotidentity } = require('aws-iot-device-sdk-v2');
+const { mqtt, mqtt5, iot, iotidentity, iotshadow } = require('aws-iot-device-sdk-v2');
 
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
@@ -76,7 +81,47 @@ async function identity(cmd) {
   return { response };
 }
 
+// Device Shadow through the SDK's own shadow client: classic or named, as the command says.
+async function shadow(cmd) {
+  const client = peer.shadow();
+  const named = cmd.shadow_name !== undefined;
+  const target = named ? { thingName: cmd.thing, shadowName: cmd.shadow_name } : { thingName: cmd.thing };
+  let response;
+  if (cmd.call === 'get') {
+    response = await within(kOperationMs,
+      named ? client.getNamedShadow(target) : client.getShadow(target), 'getShadow');
+  } else if (cmd.call === 'update') {
+    const request = { ...target, state: cmd.state };
+    if (cmd.version !== undefined) request.version = cmd.version;
+    response = await within(kOperationMs,
+      named ? client.updateNamedShadow(request) : client.updateShadow(request), 'updateShadow');
+  } else if (cmd.call === 'delete') {
+    response = await within(kOperationMs,
+      named ? client.deleteNamedShadow(target) : client.deleteShadow(target), 'deleteShadow');
+  } else if (cmd.call === 'open_delta') {
+    const stream = named ? client.createNamedShadowDeltaUpdatedStream(target)
+                         : client.createShadowDeltaUpdatedStream(target);
+    const established = new Promise((resolve, reject) => {
+      stream.on('subscriptionStatus', (e) => {
+        if (e.type === 0) resolve();  // SubscriptionEstablished
+        else reject(new Error(`delta stream subscription status ${e.type}`));
+      });
+    });
+    stream.on('incomingPublish', (e) => emit({ event: 'shadow_delta', message: e.message }));
+    stream.on('incomingPublishError', (e) => emit({ event: 'shadow_delta_error', ...describe_error(e.error) }));
+    stream.open();
+    peer.streams.push(stream);
+    await within(kOperationMs, established, 'delta stream');
+    response = {};
+  } else {
+    throw new Error(`unknown shadow call '${cmd.call}'`);
+  }
+  return { response };
+}
+
 class Peer311 {
+  constructor() { this.streams = []; }
+
   async connect(c) {
     const config = iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(c.cert, c.key)
       .with_certificate_authority_from_path(undefined, c.ca)
@@ -129,9 +174,20 @@ class Peer311 {
     return this.identity_client;
   }
 
+  shadow() {
+    if (!this.shadow_client) {
+      this.shadow_client = iotshadow.IotShadowClientv2.newFromMqtt311(this.connection, kRrOptions);
+    }
+    return this.shadow_client;
+  }
+
   async disconnect() {
     if (this.identity_client) this.identity_client.close();
     this.identity_client = undefined;
+    for (const st of this.streams) st.close();
+    this.streams = [];
+    if (this.shadow_client) this.shadow_client.close();
+    this.shadow_client = undefined;
     if (this.connection) await within(kOperationMs, this.connection.disconnect(), 'disconnect');
     this.connection = undefined;
     return {};
@@ -139,6 +195,8 @@ class Peer311 {
 }
 
 class Peer5 {
+  constructor() { this.streams = []; }
+
   async connect(c) {
     const config = iot.AwsIotMqtt5ClientConfigBuilder
       .newDirectMqttBuilderWithMtlsFromPath(c.host, c.cert, c.key)
@@ -209,9 +267,20 @@ class Peer5 {
     return this.identity_client;
   }
 
+  shadow() {
+    if (!this.shadow_client) {
+      this.shadow_client = iotshadow.IotShadowClientv2.newFromMqtt5(this.client, kRrOptions);
+    }
+    return this.shadow_client;
+  }
+
   async disconnect() {
     if (this.identity_client) this.identity_client.close();
     this.identity_client = undefined;
+    for (const st of this.streams) st.close();
+    this.streams = [];
+    if (this.shadow_client) this.shadow_client.close();
+    this.shadow_client = undefined;
     if (!this.client) return {};
     const stopped = new Promise((resolve) => this.client.once('stopped', resolve));
     this.client.stop();
@@ -235,6 +304,7 @@ async function run(cmd) {
     case 'publish': return peer.publish(cmd);
     case 'unsubscribe': return peer.unsubscribe(cmd);
     case 'identity': return identity(cmd);
+    case 'shadow': return shadow(cmd);
     case 'disconnect': return peer ? peer.disconnect() : {};
     case 'exit':
       if (peer) { try { await peer.disconnect(); } catch (_) { /* leaving anyway */ } }

@@ -427,6 +427,71 @@ TEST_P(SdkClaimInterop, AnEmptyTokenIsRejectedAsAwsRejectsIt) {
   EXPECT_EQ(r["modeled"]["errorMessage"], "Certificate ownership token cannot be empty.") << r.dump();
 }
 
+// Device Shadow through the SDK's own shadow client (IotShadowClientv2: it correlates replies by
+// clientToken only, and reads every document with its own model), on a classic and a named
+// shadow: get, update, the delta stream, a version conflict, delete. Anything the SDK cannot read
+// or match is a fleetd bug.
+TEST_P(SdkInterop, ShadowClientGetsUpdatesDeletesAndStreamsDeltas) {
+  ASSERT_TRUE(fleetd_logged("broker.subscribed", 1, 10s));
+  ASSERT_TRUE(connect("t1", "t1")["ok"].get<bool>());
+  auto shadow = [this](json cmd, const char* name) {
+    cmd["op"] = "shadow";
+    cmd["thing"] = "t1";
+    if (name != nullptr) cmd["shadow_name"] = name;
+    return sdk_->call(std::move(cmd));
+  };
+  for (const char* name : {static_cast<const char*>(nullptr), "lamp"}) {
+    SCOPED_TRACE(name ? name : "classic");
+    json opened = shadow({{"call", "open_delta"}}, name);
+    ASSERT_TRUE(opened["ok"].get<bool>()) << opened.dump();
+
+    json missing = shadow({{"call", "get"}}, name);
+    ASSERT_FALSE(missing["ok"].get<bool>()) << missing.dump();
+    EXPECT_EQ(missing["modeled"]["code"], 404) << missing.dump();
+    EXPECT_EQ(missing["modeled"]["message"],
+              std::string("No shadow exists with name: '") + (name ? name : "t1") + "'");
+
+    json up = shadow({{"call", "update"},
+                      {"state", {{"desired", {{"on", true}}}, {"reported", {{"on", false}}}}}},
+                     name);
+    ASSERT_TRUE(up["ok"].get<bool>()) << up.dump();
+    EXPECT_EQ(up["response"]["version"], 1);
+    EXPECT_EQ(up["response"]["state"]["desired"]["on"], true);
+    auto delta = sdk_->next_event("shadow_delta", "", 10s);
+    ASSERT_TRUE(delta) << sdk_->log();
+    EXPECT_EQ((*delta)["message"]["state"], json::parse(R"({"on":true})"));
+    EXPECT_EQ((*delta)["message"]["version"], 1);
+
+    json got = shadow({{"call", "get"}}, name);
+    ASSERT_TRUE(got["ok"].get<bool>()) << got.dump();
+    EXPECT_EQ(got["response"]["state"]["delta"], json::parse(R"({"on":true})"));
+    EXPECT_EQ(got["response"]["state"]["reported"]["on"], false);
+    EXPECT_EQ(got["response"]["version"], 1);
+
+    json conflict = shadow({{"call", "update"},
+                            {"state", {{"reported", {{"on", true}}}}},
+                            {"version", 7}},
+                           name);
+    ASSERT_FALSE(conflict["ok"].get<bool>()) << conflict.dump();
+    EXPECT_EQ(conflict["modeled"]["code"], 409);
+    EXPECT_EQ(conflict["modeled"]["message"], "Version conflict");
+
+    json caught_up = shadow({{"call", "update"}, {"state", {{"reported", {{"on", true}}}}},
+                             {"version", 1}},
+                            name);
+    ASSERT_TRUE(caught_up["ok"].get<bool>()) << caught_up.dump();
+    EXPECT_EQ(caught_up["response"]["version"], 2);
+
+    json deleted = shadow({{"call", "delete"}}, name);
+    ASSERT_TRUE(deleted["ok"].get<bool>()) << deleted.dump();
+    EXPECT_EQ(deleted["response"]["version"], 2);
+    json gone = shadow({{"call", "get"}}, name);
+    EXPECT_FALSE(gone["ok"].get<bool>());
+    EXPECT_EQ(gone["modeled"]["code"], 404);
+  }
+  EXPECT_FALSE(sdk_->next_event("shadow_delta_error", "", 0ms)) << sdk_->log();
+}
+
 INSTANTIATE_TEST_SUITE_P(Mqtt, SdkClaimInterop, ::testing::Values(3, 5),
                          [](const ::testing::TestParamInfo<int>& i) {
                            return i.param == 5 ? std::string("V5") : std::string("V311");
