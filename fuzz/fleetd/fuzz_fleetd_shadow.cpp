@@ -17,8 +17,14 @@ namespace {
 
 void check(const s::Rejection& r) {
   switch (r.code) {
-    case 400: case 404: case 409: case 413: case 415: break;
-    default: std::abort();
+    case 400:
+    case 404:
+    case 409:
+    case 413:
+    case 415:
+      break;
+    default:
+      std::abort();
   }
   if (r.message.empty()) std::abort();
   if (r.client_token && r.client_token->size() > s::kMaxClientToken) std::abort();

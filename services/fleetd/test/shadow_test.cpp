@@ -137,22 +137,23 @@ TEST_F(Shadows, NamedShadowDeltaAndDocuments) {
 TEST_F(Shadows, VersionConflictOversizedAndTooDeep) {
   const std::string p = prefix("t1");
   request(t1_, p, "update", R"({"state":{"reported":{"a":1}}})");
-  json conflict = request(t1_, p, "update",
-                          R"({"state":{"reported":{"a":2}},"version":5,"clientToken":"v"})",
-                          "rejected");
+  json conflict =
+      request(t1_, p, "update", R"({"state":{"reported":{"a":2}},"version":5,"clientToken":"v"})",
+              "rejected");
   EXPECT_EQ(conflict["code"], 409);
   EXPECT_EQ(conflict["message"], "Version conflict");
   EXPECT_EQ(conflict["clientToken"], "v");
-  EXPECT_EQ(request(t1_, p, "update", R"({"state":{"reported":{"a":2}},"version":1})")["version"], 2);
+  EXPECT_EQ(request(t1_, p, "update", R"({"state":{"reported":{"a":2}},"version":1})")["version"],
+            2);
 
-  json big = request(t1_, p, "update",
-                     R"({"state":{"reported":{"blob":")" + std::string(9000, 'x') + "\"}}}",
-                     "rejected");
+  json big =
+      request(t1_, p, "update",
+              R"({"state":{"reported":{"blob":")" + std::string(9000, 'x') + "\"}}}", "rejected");
   EXPECT_EQ(big["code"], 413);
   EXPECT_EQ(big["message"], "The payload exceeds the maximum size allowed");
-  json deep = request(t1_, p, "update",
-                      R"({"state":{"desired":{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}}})",
-                      "rejected");
+  json deep =
+      request(t1_, p, "update",
+              R"({"state":{"desired":{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}}})", "rejected");
   EXPECT_EQ(deep["code"], 400);
   EXPECT_EQ(deep["message"], "JSON contains too many levels of nesting; maximum is 6");
   json bad = request(t1_, p, "update", "{not json", "rejected");
@@ -229,9 +230,8 @@ TEST_F(Shadows, ADeviceCannotTouchAnotherThingsShadow) {
 
   for (const std::string& p : {prefix("t4"), prefix("t4", "cfg")}) {
     for (const char* op : {"get", "update", "delete"}) {
-      const std::string body = std::string(op) == "update"
-                                   ? R"({"state":{"reported":{"secret":0}}})"
-                                   : std::string();
+      const std::string body =
+          std::string(op) == "update" ? R"({"state":{"reported":{"secret":0}}})" : std::string();
       EXPECT_EQ(t1_.publish(p + "/" + op, body), ReasonCode::NotAuthorized) << p << "/" << op;
     }
     for (const std::string& filter : {p + "/get/accepted", p + "/update/+", p + "/#"}) {
@@ -289,14 +289,17 @@ TEST_F(Shadows, AdminApiReadsUpdatesListsAndDeletesAsADeviceSeesIt) {
 }
 
 TEST_F(Shadows, CommandLineGetsUpdatesListsAndDeletes) {
-  const std::string cli = "EDGEKIT_FLEET_TOKEN_FILE=" + (dir_ / "state" / "admin.token").string() +
-                          " " + EDGEKIT_CLI + " fleet --url http://127.0.0.1:" +
-                          std::to_string(admin_port_) + " shadow ";
-  auto up = testing::run_command(cli + R"(update t1 --name lamp --desired '{"on":true}' --version 0)");
+  const std::string cli =
+      "EDGEKIT_FLEET_TOKEN_FILE=" + (dir_ / "state" / "admin.token").string() + " " + EDGEKIT_CLI +
+      " fleet --url http://127.0.0.1:" + std::to_string(admin_port_) + " shadow ";
+  auto up =
+      testing::run_command(cli + R"(update t1 --name lamp --desired '{"on":true}' --version 0)");
   EXPECT_NE(up.code, 0) << "a version for a shadow that does not exist is refused: " << up.out;
-  up = testing::run_command(cli + R"(update t1 --name lamp --desired '{"on":true}' --reported '{"on":false}')");
+  up = testing::run_command(
+      cli + R"(update t1 --name lamp --desired '{"on":true}' --reported '{"on":false}')");
   ASSERT_EQ(up.code, 0) << up.out;
-  EXPECT_EQ(await(t1_, prefix("t1", "lamp") + "/update/delta")["state"], json::parse(R"({"on":true})"));
+  EXPECT_EQ(await(t1_, prefix("t1", "lamp") + "/update/delta")["state"],
+            json::parse(R"({"on":true})"));
   auto got = testing::run_command(cli + "get t1 --name lamp");
   ASSERT_EQ(got.code, 0) << got.out;
   const json doc = json::parse(got.out, nullptr, false);

@@ -130,10 +130,10 @@ TEST(ShadowUpdate, SectionNullAndStateNullClear) {
 }
 
 TEST(ShadowUpdate, AcceptedEchoesTheRequestStateWithMetadataOfTouchedLeaves) {
-  auto a = apply_update(std::nullopt, 0,
-                        update(R"({"state":{"desired":{"x":1,"y":null},"delta":{"z":1}},
+  auto a =
+      apply_update(std::nullopt, 0, update(R"({"state":{"desired":{"x":1,"y":null},"delta":{"z":1}},
                                    "clientToken":"t"})"),
-                        kT0);
+                   kT0);
   ASSERT_TRUE(a);
   EXPECT_EQ(a.value().accepted, json::parse(R"({"state":{"desired":{"x":1,"y":null}},
       "metadata":{"desired":{"x":{"timestamp":1700000000},"y":{"timestamp":1700000000}}},
@@ -146,7 +146,8 @@ TEST(ShadowUpdate, AcceptedEchoesTheRequestStateWithMetadataOfTouchedLeaves) {
 TEST(ShadowUpdate, VersionConflictAndVersionForAMissingShadow) {
   auto s = applied(std::nullopt, R"({"state":{"reported":{"a":1}}})");
   auto conflict = apply_update(s, 0, update(R"({"state":{"reported":{"a":2}},"version":7,
-                                              "clientToken":"k"})"), kT0);
+                                              "clientToken":"k"})"),
+                               kT0);
   ASSERT_FALSE(conflict);
   EXPECT_EQ(conflict.error().code, 409);
   EXPECT_EQ(conflict.error().message, "Version conflict");
@@ -166,8 +167,9 @@ TEST(ShadowUpdate, ARecreatedShadowContinuesTheDeletedOnesVersion) {
 TEST(ShadowUpdate, RefusesAStateOverEightKilobytes) {
   const std::string fill(4000, 'x');
   auto s = applied(std::nullopt, R"({"state":{"desired":{"a":")" + fill + "\"}}}");
-  auto over = apply_update(s, 0, update(R"({"state":{"reported":{"b":")" + fill +
-                                        R"(","c":")" + std::string(300, 'y') + "\"}}}"),
+  auto over = apply_update(s, 0,
+                           update(R"({"state":{"reported":{"b":")" + fill + R"(","c":")" +
+                                  std::string(300, 'y') + "\"}}}"),
                            kT0);
   ASSERT_FALSE(over);
   EXPECT_EQ(over.error().code, 413);
@@ -202,8 +204,8 @@ TEST(ShadowDelta, PublishedWithAllDifferingKeysAndDesiredMetadata) {
   EXPECT_FALSE(caught.value().delta);
   EXPECT_TRUE(caught.value().current.state.contains("desired"));
   // A key deleted from reported but still desired comes back in the delta.
-  auto dropped = apply_update(caught.value().current, 0,
-                              update(R"({"state":{"reported":{"d":null}}})"), kT1);
+  auto dropped =
+      apply_update(caught.value().current, 0, update(R"({"state":{"reported":{"d":null}}})"), kT1);
   ASSERT_TRUE(dropped);
   ASSERT_TRUE(dropped.value().delta);
   EXPECT_EQ((*dropped.value().delta)["state"], json::parse(R"({"d":4})"));

@@ -4,6 +4,8 @@
 // update here publishes the same accepted, documents and delta messages as a device's, so that
 // a subscribed device sees an operator's change at once.
 
+#include "store/shadows.hpp"
+
 #include <httplib.h>
 
 #include <chrono>
@@ -12,7 +14,6 @@
 #include "admin/wire.hpp"
 #include "http/common.hpp"
 #include "shadow/service.hpp"
-#include "store/shadows.hpp"
 
 namespace edgekit::fleetd {
 namespace {
@@ -23,12 +24,18 @@ constexpr std::chrono::milliseconds kTimeout{5000};
 // The shadow service's statuses as the admin API's error codes.
 const char* code_of(int status) {
   switch (status) {
-    case 400: return "invalid_argument";
-    case 404: return "not_found";
-    case 409: return "conflict";
-    case 413: return "payload_too_large";
-    case 415: return "unsupported_media_type";
-    default: return "internal";
+    case 400:
+      return "invalid_argument";
+    case 404:
+      return "not_found";
+    case 409:
+      return "conflict";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    default:
+      return "internal";
   }
 }
 
@@ -60,7 +67,8 @@ void AdminServer::list_shadows(const httplib::Request& req, httplib::Response& r
           auto classic = fleetd::get_shadow(tx, thing, "");
           if (!classic) return fail(classic.error());
           json j = admin::page_json(named.value(), [](const ShadowRecord& r) {
-            return json{{"shadowName", r.shadow_name}, {"version", r.version},
+            return json{{"shadowName", r.shadow_name},
+                        {"version", r.version},
                         {"lastUpdated", r.updated_at}};
           });
           j["classicShadow"] = classic.value() && !classic.value()->deleted;
@@ -68,32 +76,39 @@ void AdminServer::list_shadows(const httplib::Request& req, httplib::Response& r
         });
       },
       kTimeout);
-  if (!out) return http::reply_error(res, 503, "unavailable", "the store did not answer within 5 s");
+  if (!out)
+    return http::reply_error(res, 503, "unavailable", "the store did not answer within 5 s");
   if (!*out) return http::reply_error(res, 500, "internal", "internal error; see fleetd's log");
   http::reply(res, 200, shadow::to_payload(out->value()));
 }
 
 void AdminServer::get_shadow(const httplib::Request& req, httplib::Response& res) {
   if (no_service(shadows_, res)) return;
-  reply(res, http::run_on(io_, [s = shadows_, thing = req.matches[1].str(),
-                                name = req.get_param_value("name")] { return s->get(thing, name); },
-                          kTimeout));
+  reply(res, http::run_on(
+                 io_,
+                 [s = shadows_, thing = req.matches[1].str(), name = req.get_param_value("name")] {
+                   return s->get(thing, name);
+                 },
+                 kTimeout));
 }
 
 void AdminServer::update_shadow(const httplib::Request& req, httplib::Response& res) {
   if (no_service(shadows_, res)) return;
-  reply(res, http::run_on(io_,
-                          [s = shadows_, thing = req.matches[1].str(),
-                           name = req.get_param_value("name"),
-                           body = req.body] { return s->update(thing, name, body); },
-                          kTimeout));
+  reply(res, http::run_on(
+                 io_,
+                 [s = shadows_, thing = req.matches[1].str(), name = req.get_param_value("name"),
+                  body = req.body] { return s->update(thing, name, body); },
+                 kTimeout));
 }
 
 void AdminServer::delete_shadow(const httplib::Request& req, httplib::Response& res) {
   if (no_service(shadows_, res)) return;
-  reply(res, http::run_on(io_, [s = shadows_, thing = req.matches[1].str(),
-                                name = req.get_param_value("name")] { return s->remove(thing, name); },
-                          kTimeout));
+  reply(res, http::run_on(
+                 io_,
+                 [s = shadows_, thing = req.matches[1].str(), name = req.get_param_value("name")] {
+                   return s->remove(thing, name);
+                 },
+                 kTimeout));
 }
 
 }  // namespace edgekit::fleetd

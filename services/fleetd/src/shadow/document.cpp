@@ -323,7 +323,9 @@ json delta_of(const json& state) {
 json get_accepted(const Shadow& s, std::int64_t now, const std::optional<std::string>& token) {
   json state = s.state;
   if (json d = delta_of(s.state); !d.empty()) state["delta"] = std::move(d);
-  json doc{{"state", std::move(state)}, {"metadata", s.metadata}, {"version", s.version},
+  json doc{{"state", std::move(state)},
+           {"metadata", s.metadata},
+           {"version", s.version},
            {"timestamp", now}};
   put_token(doc, token);
   return doc;

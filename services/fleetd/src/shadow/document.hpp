@@ -37,7 +37,8 @@ inline constexpr std::string_view kDesiredNotObject = "Desired node must be an o
 inline constexpr std::string_view kReportedNotObject = "Reported node must be an object";
 inline constexpr std::string_view kInvalidVersion = "Invalid version";
 inline constexpr std::string_view kInvalidClientToken = "Invalid clientToken";
-inline constexpr std::string_view kTooDeep = "JSON contains too many levels of nesting; maximum is 6";
+inline constexpr std::string_view kTooDeep =
+    "JSON contains too many levels of nesting; maximum is 6";
 inline constexpr std::string_view kInvalidNode = "State contains an invalid node";
 inline constexpr std::string_view kVersionConflict = "Version conflict";
 inline constexpr std::string_view kTooLarge = "The payload exceeds the maximum size allowed";
@@ -110,8 +111,8 @@ struct Applied {
 /// version is not the current one), 400 Invalid version (a version for a shadow that does not
 /// exist), 413 (desired + reported over 8 KB after the merge).
 [[nodiscard]] Outcome<Applied> apply_update(const std::optional<Shadow>& existing,
-                                            std::int64_t last_version,
-                                            const UpdateRequest& request, std::int64_t now);
+                                            std::int64_t last_version, const UpdateRequest& request,
+                                            std::int64_t now);
 
 /// The delta of `state` (1.4): every desired key whose value differs from reported (numbers
 /// compared by value), nested objects recursively with their path kept, arrays whole. An empty

@@ -24,7 +24,9 @@ std::int64_t steady_ms() {
       .count();
 }
 
-std::string_view op_name(int op) { return op == 0 ? "get" : op == 1 ? "update" : "delete"; }
+std::string_view op_name(int op) {
+  return op == 0 ? "get" : op == 1 ? "update" : "delete";
+}
 
 // A stored record as the document model's shadow. The store holds only what this service wrote;
 // text that does not read as objects is a damaged row and answered as an internal failure.
@@ -60,7 +62,7 @@ void ShadowService::handle(std::string_view topic, std::string_view payload) {
   const auto& t = m.value();
   const Op op = t.op == ::edgekit::shadow::Operation::Get      ? Op::Get
                 : t.op == ::edgekit::shadow::Operation::Update ? Op::Update
-                                                                : Op::Delete;
+                                                               : Op::Delete;
   if (throttled(t.thing)) {
     // The token is still echoed when it can be read, so that the SDKs' correlation sees it.
     std::optional<std::string> token;
@@ -104,8 +106,10 @@ Answer ShadowService::run(Op op, std::string_view thing, std::string_view shadow
   std::optional<UpdateRequest> update;
   if (op == Op::Update) {
     auto u = parse_update(payload);
-    if (!u) answer = rejection(u.error(), wall_now());
-    else update = std::move(u.value());
+    if (!u)
+      answer = rejection(u.error(), wall_now());
+    else
+      update = std::move(u.value());
   } else if (auto g = parse_token_request(payload); !g) {
     answer = rejection(g.error(), wall_now());
   } else {
@@ -134,8 +138,8 @@ Answer ShadowService::run(Op op, std::string_view thing, std::string_view shadow
           answer = Answer{true, 200, get_accepted(*existing, tx.now(), token)};
           return {};
         }
-        ShadowRecord gone{std::string(thing), std::string(shadow), "{}", "{}", existing->version,
-                          true, 0};
+        ShadowRecord gone{
+            std::string(thing), std::string(shadow), "{}", "{}", existing->version, true, 0};
         if (auto p = put_shadow(tx, gone); !p) return p;
         answer = Answer{true, 200, delete_accepted(existing->version, tx.now(), token)};
         return {};
@@ -147,8 +151,13 @@ Answer ShadowService::run(Op op, std::string_view thing, std::string_view shadow
         return {};
       }
       Applied& a = applied.value();
-      ShadowRecord r{std::string(thing), std::string(shadow), to_payload(a.current.state),
-                     to_payload(a.current.metadata), a.current.version, false, 0};
+      ShadowRecord r{std::string(thing),
+                     std::string(shadow),
+                     to_payload(a.current.state),
+                     to_payload(a.current.metadata),
+                     a.current.version,
+                     false,
+                     0};
       if (auto p = put_shadow(tx, r); !p) return p;
       answer = Answer{true, 200, std::move(a.accepted)};
       documents = std::move(a.documents);
@@ -156,8 +165,9 @@ Answer ShadowService::run(Op op, std::string_view thing, std::string_view shadow
       return {};
     });
     if (!done) {
-      log_.error("shadow.store_failed", {{"thing", thing}, {"shadow", shadow}, {"op", name},
-                                         {"error", done.error().message}});
+      log_.error(
+          "shadow.store_failed",
+          {{"thing", thing}, {"shadow", shadow}, {"op", name}, {"error", done.error().message}});
       answer = rejection(Rejection{500, std::string(msg::kInternal), token}, wall_now());
       delta.reset();
       documents.reset();
@@ -168,7 +178,10 @@ Answer ShadowService::run(Op op, std::string_view thing, std::string_view shadow
   if (documents) send(thing, shadow, name, "documents", *documents);
   log_.log(answer.accepted ? LogLevel::Info : LogLevel::Warn,
            answer.accepted ? "shadow.accepted" : "shadow.rejected",
-           {{"thing", thing}, {"shadow", shadow}, {"op", name}, {"code", answer.status},
+           {{"thing", thing},
+            {"shadow", shadow},
+            {"op", name},
+            {"code", answer.status},
             {"version", answer.document.value("version", std::int64_t{0})}});
   return answer;
 }

@@ -42,8 +42,8 @@ namespace edgekit::fleetd::shadow {
 /// The filters fleetd subscribes to: the request topics exactly (a `#` would bring fleetd's own
 /// replies back to it).
 inline constexpr std::string_view kRequestFilters[] = {
-    "$aws/things/+/shadow/get",         "$aws/things/+/shadow/update",
-    "$aws/things/+/shadow/delete",      "$aws/things/+/shadow/name/+/get",
+    "$aws/things/+/shadow/get",           "$aws/things/+/shadow/update",
+    "$aws/things/+/shadow/delete",        "$aws/things/+/shadow/name/+/get",
     "$aws/things/+/shadow/name/+/update", "$aws/things/+/shadow/name/+/delete"};
 
 /// Publishes `payload` on `topic` through the broker (QoS 1, not private).

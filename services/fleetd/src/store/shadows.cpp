@@ -11,15 +11,15 @@ constexpr const char* kColumns =
     "thing_name, shadow_name, state, metadata, version, deleted, updated_at";
 
 ShadowRecord from(const Row& r) {
-  return ShadowRecord{r.text(0),         r.text(1),    r.text(2),   r.text(3),
+  return ShadowRecord{r.text(0),    r.text(1),         r.text(2),   r.text(3),
                       r.integer(4), r.integer(5) != 0, r.integer(6)};
 }
 
 // AWS's names (aws-iot-protocols.md 0): [a-zA-Z0-9:_-], 1-128 for things, 1-64 for shadows.
 bool name_ok(std::string_view s, std::size_t max) {
   return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == ':' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+           c == '_' || c == '-';
   });
 }
 
