@@ -82,33 +82,35 @@ void AdminServer::list_shadows(const httplib::Request& req, httplib::Response& r
   http::reply(res, 200, shadow::to_payload(out->value()));
 }
 
+namespace {
+
+enum class ShadowOp { Get, Update, Delete };
+
+// One shadow operation on the io thread (the service and the store are that thread's), answered.
+void run_shadow_op(asio::io_context& io, shadow::ShadowService* s, ShadowOp op,
+                   const httplib::Request& req, httplib::Response& res) {
+  if (no_service(s, res)) return;
+  auto task = [s, op, thing = req.matches[1].str(), name = req.get_param_value("name"),
+               body = op == ShadowOp::Update ? req.body : std::string()] {
+    if (op == ShadowOp::Get) return s->get(thing, name);
+    if (op == ShadowOp::Update) return s->update(thing, name, body);
+    return s->remove(thing, name);
+  };
+  reply(res, http::run_on(io, std::move(task), kTimeout));
+}
+
+}  // namespace
+
 void AdminServer::get_shadow(const httplib::Request& req, httplib::Response& res) {
-  if (no_service(shadows_, res)) return;
-  reply(res, http::run_on(
-                 io_,
-                 [s = shadows_, thing = req.matches[1].str(), name = req.get_param_value("name")] {
-                   return s->get(thing, name);
-                 },
-                 kTimeout));
+  run_shadow_op(io_, shadows_, ShadowOp::Get, req, res);
 }
 
 void AdminServer::update_shadow(const httplib::Request& req, httplib::Response& res) {
-  if (no_service(shadows_, res)) return;
-  reply(res, http::run_on(
-                 io_,
-                 [s = shadows_, thing = req.matches[1].str(), name = req.get_param_value("name"),
-                  body = req.body] { return s->update(thing, name, body); },
-                 kTimeout));
+  run_shadow_op(io_, shadows_, ShadowOp::Update, req, res);
 }
 
 void AdminServer::delete_shadow(const httplib::Request& req, httplib::Response& res) {
-  if (no_service(shadows_, res)) return;
-  reply(res, http::run_on(
-                 io_,
-                 [s = shadows_, thing = req.matches[1].str(), name = req.get_param_value("name")] {
-                   return s->remove(thing, name);
-                 },
-                 kTimeout));
+  run_shadow_op(io_, shadows_, ShadowOp::Delete, req, res);
 }
 
 }  // namespace edgekit::fleetd
