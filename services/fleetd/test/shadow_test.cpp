@@ -220,6 +220,27 @@ TEST_F(Shadows, SurviveAFleetdRestart) {
   EXPECT_EQ(request(t1_, p, "update", R"({"state":{"reported":{"x":[1,2]}}})")["version"], 2);
 }
 
+TEST_F(Shadows, RepliesAreOrdinaryPublishesThatAnAuthorizedWatcherSees) {
+  // t4 gets a policy that lets it watch t1's shadow (and nothing else), as an AWS customer's
+  // dashboard device would: shadow replies are not private (aws-iot-protocols.md 0).
+  auto made = admin("POST", "/admin/v1/policies",
+                    json{{"policyName", "watch-t1"}, {"policyDocument", R"({
+      "Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+        {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/$aws/things/t1/shadow/*"},
+        {"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:*:*:topic/$aws/things/t1/shadow/*"}]})"}}
+                        .dump());
+  ASSERT_TRUE(made && made->status == 201) << (made ? made->body : "no answer");
+  auto attached = admin("PUT", "/admin/v1/policies/watch-t1/certificates/" + ids_["t4"]);
+  ASSERT_TRUE(attached && attached->status == 204) << (attached ? attached->body : "no answer");
+  Peer watcher;
+  ASSERT_TRUE(device(watcher, "t4", "t4"));
+  ASSERT_EQ(watcher.subscribe("$aws/things/t1/shadow/update/accepted"), ReasonCode::GrantedQoS1);
+  request(t1_, prefix("t1"), "update", R"({"state":{"reported":{"seen":true}},"clientToken":"x"})");
+  json seen = await(watcher, "$aws/things/t1/shadow/update/accepted");
+  EXPECT_EQ(seen["clientToken"], "x");
+  EXPECT_EQ(seen["state"]["reported"]["seen"], true);
+}
+
 TEST_F(Shadows, ADeviceCannotTouchAnotherThingsShadow) {
   // t4 owns a shadow; t1 (default thing policy) tries every way in.
   Peer t4;
