@@ -595,6 +595,11 @@ TEST_P(StoreTest, KeepsShadowsAcrossReopenAndListsLiveOnes) {
   ASSERT_TRUE(old && old.value());
   EXPECT_TRUE(old.value()->deleted);
   EXPECT_EQ(old.value()->version, 7);
+  // The classic shadow by a default-constructed (data-less) empty view, as a topic matcher gives
+  // it: bound as '' on both databases, never as NULL.
+  auto classic = tx([](Tx& t) { return get_shadow(t, "t1", std::string_view{}); });
+  ASSERT_TRUE(classic && classic.value());
+  EXPECT_EQ(classic.value()->shadow_name, "");
   auto none = tx([](Tx& t) { return get_shadow(t, "t3", ""); });
   ASSERT_TRUE(none);
   EXPECT_FALSE(none.value());

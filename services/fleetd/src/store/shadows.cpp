@@ -27,12 +27,9 @@ bool name_ok(std::string_view s, std::size_t max) {
 
 Res<std::optional<ShadowRecord>> get_shadow(Tx& tx, std::string_view thing,
                                             std::string_view shadow) {
-  // A default-constructed view (the classic shadow's empty name) has no data pointer, which the
-  // SQLite seam binds as NULL: the name is copied so that it binds as ''.
-  const std::string name(shadow);
   auto rows = tx.db().query(std::string("SELECT ") + kColumns +
                                 " FROM shadows WHERE thing_name = $1 AND shadow_name = $2",
-                            {thing, std::string_view(name)});
+                            {thing, shadow});
   if (!rows) return fail(rows.error());
   if (rows.value().empty()) return std::optional<ShadowRecord>();
   return std::optional<ShadowRecord>(from(rows.value().front()));

@@ -111,7 +111,10 @@ class SqliteDb final : public Db {
         rc = sqlite3_bind_int64(st, index, *i);
       } else {
         auto s = std::get<std::string_view>(p);
-        rc = sqlite3_bind_text64(st, index, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        // SQLite binds a null pointer as NULL; an empty view (a default-constructed one has no
+        // data pointer) is text '' here, as it is on PostgreSQL.
+        rc = sqlite3_bind_text64(st, index, s.data() != nullptr ? s.data() : "", s.size(),
+                                 SQLITE_TRANSIENT, SQLITE_UTF8);
       }
       if (rc != SQLITE_OK) {
         sqlite3_finalize(st);
