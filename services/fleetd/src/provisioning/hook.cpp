@@ -38,6 +38,11 @@ long remaining_ms(Clock::time_point end) {
 // A local executable: the input on its stdin, its answer from stdout, killed at the deadline.
 HookVerdict call_executable(const std::string& path, const std::string& input,
                             std::chrono::milliseconds limit) {
+  // A hook that exits without reading its input makes the write below fail with EPIPE, which is
+  // handled; but the SIGPIPE raised first would end fleetd. Ignored process-wide, once: fleetd
+  // has no use for the signal, every write of it already handles EPIPE.
+  static const bool sigpipe_ignored = [] { return ::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)sigpipe_ignored;
   int in_pipe[2], out_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0) return deny("cannot make a pipe");
   if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
