@@ -10,6 +10,7 @@
 #include <deque>
 #include <edgekit/doc/json.hpp>
 #include <edgekit/reqres/channel.hpp>
+#include <edgekit/shadow/bindings.hpp>
 #include <edgekit/shadow/client.hpp>
 #include <edgekit/testing/blocking_device.hpp>
 #include <edgekit/testing/mosquitto.hpp>
@@ -487,6 +488,84 @@ TEST_P(ShadowClientTest, RefusesNamesOutsideTheLimits) {
   const std::string long_shadow(kMaxShadowNameLength + 1, 's');
   Client bad_shadow(*channel_, config(kThing, long_shadow), request_, reply_);
   EXPECT_EQ(bad_shadow.start(1s).error(), Errc::InvalidArgument);
+}
+
+// docs/shadow.md's flow: a fleet client sets desired state; the device catches up with get,
+// reports every field, then applies a delta and reports only what it changed.
+TEST_P(ShadowClientTest, TheUserGuideExampleWorks) {
+  struct Lamp {
+    bool power = false;
+    std::int32_t level = 0;
+    char name[16] = "lamp";
+  };
+  struct Device {
+    std::mutex mutex;  // the delta handler runs on the agent thread with the agent driver
+    Lamp lamp;
+    std::array<Binding, 3> table{bind("power", lamp.power), bind("led.level", lamp.level),
+                                 bind("name", lamp.name)};
+    FieldSet to_report = 0;
+  } device;
+
+  // The fleet side: its own connection and client.
+  testing::AgentDevice fleet_mqtt(broker().port(), "fleet");
+  ASSERT_TRUE(fleet_mqtt.start());
+  reqres::AgentChannel fleet_channel(fleet_mqtt.agent);
+  std::array<char, 512> fleet_request{};
+  std::array<char, 2048> fleet_reply{};
+  ClientConfig fleet_config = config();
+  fleet_config.token_prefix = "fleet";
+  Client fleet(fleet_channel, fleet_config, fleet_request, fleet_reply);
+  ASSERT_TRUE(fleet.start(5s));
+  ASSERT_TRUE(fleet.update(desired(R"({"power":true,"led":{"level":3}})"), 5s));
+
+  Client& shadow = make_client();
+  shadow.set_delta_handler(DeltaHandler{
+      [](void* ctx, const Delta& d) {
+        auto* dev = static_cast<Device*>(ctx);
+        std::lock_guard lock(dev->mutex);
+        if (auto changed = apply_state(d.state, dev->table)) dev->to_report |= *changed;
+      },
+      &device});
+  auto doc = shadow.get(5s);
+  ASSERT_TRUE(doc) << to_string(doc.error().errc);
+  ASSERT_TRUE(doc->desired);
+  {
+    std::lock_guard lock(device.mutex);
+    ASSERT_TRUE(apply_state(*doc->desired, device.table));
+    device.to_report = 0;
+  }
+  shadow.document_applied(doc->version);
+  auto up = shadow.update(
+      [&](UpdateWriter& u) {
+        std::lock_guard lock(device.mutex);
+        EXPECT_TRUE(write_fields(u.reported(), device.table));
+      },
+      std::nullopt, 5s);
+  ASSERT_TRUE(up) << to_string(up.error().errc);
+  auto seen = fleet.get(5s);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->reported->text(), R"({"power":true,"led":{"level":3},"name":"lamp"})");
+
+  // A new desired level: the device applies the delta and reports only the level.
+  ASSERT_TRUE(fleet.update(desired(R"({"power":true,"led":{"level":5}})"), 5s));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  FieldSet pending = 0;
+  while (pending == 0 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(shadow.poll(100ms));
+    std::lock_guard lock(device.mutex);
+    pending = device.to_report;
+  }
+  ASSERT_EQ(pending, FieldSet{0b010});
+  auto report = shadow.update(
+      [&](UpdateWriter& u) {
+        std::lock_guard lock(device.mutex);
+        EXPECT_TRUE(write_fields(u.reported(), device.table, pending));
+      },
+      std::nullopt, 5s);
+  ASSERT_TRUE(report) << to_string(report.error().errc);
+  seen = fleet.get(5s);
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->reported->text(), R"({"led":{"level":5}})");  // the fake replaces sections
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, ShadowClientTest,
