@@ -79,7 +79,7 @@ int requests() {
   u.client_token = "tok-2"sv;
   d = write_update_request(u, g_request);
   if (!d || *d != R"({"status":"IN_PROGRESS","statusDetails":{"step":"download","progress":"40"},)"
-                  R"("expectedVersion":2,"includeJobExecutionState":true,"clientToken":"tok-2"})"sv)
+                  R"("includeJobExecutionState":true,"expectedVersion":2,"clientToken":"tok-2"})"sv)
     return 12;
   d = write_get_pending_request({}, g_request);
   if (!d || *d != "{}"sv) return 13;

@@ -337,11 +337,13 @@ Result<std::string_view, Errc> write_update_request(const UpdateRequest& r,
   w.begin_object();
   w.member(kStatus, to_string(r.status));
   put_details(w, r.status_details);
-  put_optional(w, kExpectedVersion, r.expected_version);
   put_optional(w, kExecutionNumber, r.execution_number);
   put_optional(w, kIncludeState, r.include_job_execution_state);
   put_optional(w, kIncludeJobDocument, r.include_job_document);
   put_optional(w, kStepTimeout, r.step_timeout_in_minutes);
+  // Last but the token: the executor re-sends an update with a new version and token by
+  // rewriting this tail only (executor.cpp).
+  put_optional(w, kExpectedVersion, r.expected_version);
   put_token(w, r.client_token);
   w.end_object();
   return finish(w);

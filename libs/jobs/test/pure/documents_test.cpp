@@ -95,8 +95,8 @@ TEST_F(JobsDocuments, WritesUpdateWithEveryField) {
   auto doc = write_update_request(r, out);
   ASSERT_TRUE(doc);
   EXPECT_EQ(*doc, R"({"status":"FAILED","statusDetails":{"reason":"rebooted during step"},)"
-                  R"("expectedVersion":4,"executionNumber":1,"includeJobExecutionState":true,)"
-                  R"("includeJobDocument":false,"stepTimeoutInMinutes":10,"clientToken":)"
+                  R"("executionNumber":1,"includeJobExecutionState":true,)"
+                  R"("includeJobDocument":false,"stepTimeoutInMinutes":10,"expectedVersion":4,"clientToken":)"
                   R"("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})");
   UpdateRequest minimal;
   doc = write_update_request(minimal, out);

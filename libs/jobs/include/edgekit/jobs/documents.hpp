@@ -113,17 +113,18 @@ struct UpdateRequest {
   JobStatus status = JobStatus::InProgress;
   /// Absent: the service keeps the previous details (2.5).
   std::optional<std::span<const StatusDetail>> status_details;
-  /// The update succeeds only if this is the execution's current versionNumber (else
-  /// VersionMismatch). Written as a JSON number, as AWS's generated SDKs do.
-  std::optional<std::uint64_t> expected_version;
   std::optional<std::int64_t> execution_number;
   std::optional<bool> include_job_execution_state;  ///< the service's default is false
   std::optional<bool> include_job_document;         ///< the service's default is false
   std::optional<std::int64_t> step_timeout_in_minutes;
+  /// The update succeeds only if this is the execution's current versionNumber (else
+  /// VersionMismatch). Written as a JSON number, as AWS's generated SDKs do.
+  std::optional<std::uint64_t> expected_version;
   std::string_view client_token;
 };
 
-/// Writes an Update request. Members are written in the order of the struct, `clientToken` last.
+/// Writes an Update request. Members are written in the order of the struct: `status` first,
+/// `expectedVersion` and `clientToken` last (the executor relies on it).
 /// Errors: InvalidArgument (a status a device may not set: QUEUED, TIMED_OUT, REMOVED, CANCELED;
 /// statusDetails outside the limits; a step timeout below -1; a token longer than 64 bytes),
 /// BufferTooSmall.
