@@ -67,6 +67,18 @@ const char* to_string(Errc e) noexcept {
       return "no job is running";
     case Errc::StoreFailed:
       return "the job record could not be stored";
+    case Errc::Timeout:
+      return "no reply in time";
+    case Errc::NotConnected:
+      return "not connected";
+    case Errc::PublishFailed:
+      return "publish failed";
+    case Errc::SubscribeFailed:
+      return "subscribe failed";
+    case Errc::ReplyTooLarge:
+      return "reply too large for the buffer";
+    case Errc::WouldDeadlock:
+      return "a waiting call on the agent thread";
   }
   return "unknown jobs error";
 }

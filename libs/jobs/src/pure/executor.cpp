@@ -162,6 +162,12 @@ Result<void, Errc> Executor::resend_update(JobStatus status, std::uint64_t versi
   return {};
 }
 
+void Executor::next_job_pending() noexcept {
+  if (phase_ != Phase::Idle || in_flight_ != Request::None) return;
+  attempts_ = 0;
+  (void)send_start_next();  // it was written at start already: it fits
+}
+
 void Executor::request_lost() noexcept {
   const Request lost = in_flight_;
   if (lost == Request::None) return;
@@ -354,9 +360,8 @@ Result<void, Errc> Executor::on_message(std::string_view t, std::string_view pay
     if (phase_ != Phase::Idle || in_flight_ != Request::None) return {};
     auto next = read_execution_reply(payload);
     if (!next) return fail(next.error());
-    if (!next->execution) return {};
-    attempts_ = 0;
-    return send_start_next();
+    if (next->execution) next_job_pending();
+    return {};
   }
   if (m->kind == TopicKind::Request) return {};
   Request answers = Request::None;

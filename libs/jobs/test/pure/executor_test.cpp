@@ -18,38 +18,10 @@ namespace {
 
 using JobsExecutor = edgekit::testing::PureTest;
 using testing::FakeJobsService;
+using testing::MemoryStore;
 using testing::Message;
 
 constexpr std::string_view kThing = "lamp-1";
-
-// The application's non-volatile storage, in RAM; `fail_saves` makes it refuse.
-class MemoryStore final : public RecordStore {
- public:
-  bool load(JobRecord& out) noexcept override {
-    if (!has_) return false;
-    out = record_;
-    return true;
-  }
-  bool save(const JobRecord& r) noexcept override {
-    if (fail_saves) return false;
-    record_ = r;
-    has_ = true;
-    ++saves;
-    return true;
-  }
-  bool clear() noexcept override {
-    has_ = false;
-    return true;
-  }
-  [[nodiscard]] bool has() const { return has_; }
-  [[nodiscard]] const JobRecord& record() const { return record_; }
-  bool fail_saves = false;
-  int saves = 0;
-
- private:
-  JobRecord record_{};
-  bool has_ = false;
-};
 
 // Handlers: "install" cannot continue after a reboot, "configure" can; both report two steps
 // of progress and then succeed. "dance" is nobody's.

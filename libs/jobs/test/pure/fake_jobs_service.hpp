@@ -6,7 +6,7 @@
 // once IN_PROGRESS (as AWS does, 2.4), describing a terminal execution (TerminalStateReached),
 // and notify-next. Built from the library's own topic matcher and edgekit::doc; no heap, so it
 // runs under the allocation guard and in the QEMU image. Not a second implementation of fleetd:
-// only what the executor's tests need.
+// only what the executor's tests need. Also the device side's storage of the job record, in RAM.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +15,7 @@
 
 #include "edgekit/doc/json.hpp"
 #include "edgekit/jobs/documents.hpp"
+#include "edgekit/jobs/executor.hpp"
 #include "edgekit/jobs/topics.hpp"
 
 namespace edgekit::jobs::testing {
@@ -228,6 +229,34 @@ class FakeJobsService {
   std::string_view token_;
   std::array<char, kMaxTopicLength> topic_{};
   std::array<char, 1024> payload_{};
+};
+
+/// The application's non-volatile storage of the job record, in RAM (it survives the tests'
+/// reboots); `fail_saves` makes it refuse.
+class MemoryStore final : public RecordStore {
+ public:
+  bool load(JobRecord& out) noexcept override {
+    if (!has_) return false;
+    out = record_;
+    return true;
+  }
+  bool save(const JobRecord& r) noexcept override {
+    if (fail_saves) return false;
+    record_ = r;
+    has_ = true;
+    return true;
+  }
+  bool clear() noexcept override {
+    has_ = false;
+    return true;
+  }
+  [[nodiscard]] bool has() const { return has_; }
+  [[nodiscard]] const JobRecord& record() const { return record_; }
+  bool fail_saves = false;
+
+ private:
+  JobRecord record_{};
+  bool has_ = false;
 };
 
 }  // namespace edgekit::jobs::testing

@@ -49,10 +49,19 @@ enum class Errc : std::uint8_t {
   Busy = 60,        ///< a request is in flight: call again after its reply (or request_lost)
   NoJobRunning,     ///< progress or an outcome reported while no job is running
   StoreFailed,      ///< the application's RecordStore could not save or clear the record
+
+  // --- Runner (runner.hpp: over MQTT, through edgekit::reqres). ----------------------------------
+  Timeout = 80,     ///< no reply within the request timeout (after every re-send)
+  NotConnected,     ///< the MQTT connection is down (or the agent is stopped)
+  PublishFailed,    ///< a request could not be published
+  SubscribeFailed,  ///< the broker refused the jobs topics, or did not answer in time
+  ReplyTooLarge,    ///< a reply does not fit the reply buffer (a job document too large)
+  WouldDeadlock,    ///< a waiting call made on the agent's own thread
 };
 
-/// True for the rejections that a later, identical request may not meet again: RequestThrottled,
-/// ResourceNotFound and InternalError (device clients retry these, aws-iot-protocols.md 2.3).
+/// True for the failures that a later, identical request may not meet again: the rejections
+/// RequestThrottled, ResourceNotFound and InternalError (device clients retry these,
+/// aws-iot-protocols.md 2.3), and Timeout, NotConnected and PublishFailed.
 /// Every value is listed, so a new `Errc` fails to compile until it is placed.
 [[nodiscard]] constexpr bool is_retryable(Errc e) noexcept {
   switch (e) {
@@ -75,7 +84,14 @@ enum class Errc : std::uint8_t {
     case Errc::Busy:
     case Errc::NoJobRunning:
     case Errc::StoreFailed:
+    case Errc::ReplyTooLarge:
+    case Errc::WouldDeadlock:
+    case Errc::SubscribeFailed:
       return false;
+    case Errc::Timeout:
+    case Errc::NotConnected:
+    case Errc::PublishFailed:
+      return true;
   }
   return false;
 }

@@ -163,6 +163,10 @@ class Executor {
   [[nodiscard]] Result<void, Errc> on_message(std::string_view topic,
                                               std::string_view payload) noexcept;
 
+  /// What notify-next with an execution means (for drivers that read notify-next themselves):
+  /// when idle with nothing in flight, the next job is asked for; otherwise nothing.
+  void next_job_pending() noexcept;
+
   /// The request in flight got no reply (timeout, disconnect): it is sent again (new token).
   /// No effect when nothing is in flight.
   void request_lost() noexcept;
@@ -192,6 +196,12 @@ class Executor {
   [[nodiscard]] ExecutorState state() const noexcept;
   /// The running (or finishing) job's record; meaningful in Running, Finishing and Resuming.
   [[nodiscard]] const JobRecord& record() const noexcept { return record_; }
+  /// The clientToken of the latest request (a reply echoes it).
+  [[nodiscard]] std::string_view current_token() const noexcept {
+    return {token_.data(), token_length_};
+  }
+  /// Whether a request waits for its reply.
+  [[nodiscard]] bool request_in_flight() const noexcept { return in_flight_ != Request::None; }
   /// Consecutive re-sends of the request in flight (0 for a first send).
   [[nodiscard]] std::uint32_t attempts() const noexcept { return attempts_; }
   /// The last rejection the service sent (Ok when none).
