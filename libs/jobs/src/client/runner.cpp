@@ -77,6 +77,7 @@ ExecutorConfig executor_config(const RunnerConfig& c, std::span<const HandlerSpe
   e.thing = c.thing;
   e.handlers = specs;
   e.token_prefix = c.token_prefix;
+  e.token_seed = c.token_seed;
   e.step_timeout_in_minutes = c.step_timeout_in_minutes;
   e.topic_buffer = topic;
   e.payload_buffer = request;
@@ -147,28 +148,40 @@ Result<void, Errc> Runner::exchange(const Action& a) noexcept {
 }
 
 Result<void, Errc> Runner::pump() noexcept {
+  // Sends in a row, in this call, that met no reply or a retryable rejection: bounded by
+  // max_attempts, with a growing wait in between. The executor's own count (`attempts`) goes on
+  // across calls, so that each later call gets max_attempts sends again.
+  std::uint32_t failures = 0;
   for (;;) {
     const Action a = executor_.poll();
     switch (a.kind) {
       case ActionKind::None:
         return {};
       case ActionKind::Publish: {
-        if (executor_.attempts() >= config_.max_attempts) {
+        if (failures >= config_.max_attempts) {
           // Given up for this call; the next run_for sends it again.
           return fail(last_error_ == Errc::Ok ? Errc::Timeout : last_error_);
         }
-        if (executor_.attempts() > 0) wait(config_.retry_delay * executor_.attempts());
+        if (failures > 0) wait(config_.retry_delay * failures);
+        const std::uint32_t before = executor_.attempts();
         auto done = exchange(a);
-        if (done) {
-          last_error_ = Errc::Ok;
+        if (!done) {
+          if (done.error() == Errc::WouldDeadlock || done.error() == Errc::InvalidArgument ||
+              done.error() == Errc::StoreFailed) {
+            return done;
+          }
+          last_error_ = done.error();
+          ++failures;
+          executor_.request_lost();  // sent again (new token) on the next turn
           break;
         }
-        if (done.error() == Errc::WouldDeadlock || done.error() == Errc::InvalidArgument ||
-            done.error() == Errc::StoreFailed) {
-          return done;
+        if (executor_.attempts() > before) {  // a retryable rejection: sent again
+          last_error_ = executor_.last_rejection();
+          ++failures;
+        } else {
+          last_error_ = Errc::Ok;
+          failures = 0;
         }
-        last_error_ = done.error();
-        executor_.request_lost();  // sent again (new token) on the next turn
         break;
       }
       case ActionKind::RunJob: {

@@ -31,7 +31,7 @@ void put_decimal(TextAppender& w, std::uint64_t v) noexcept {
 }  // namespace
 
 Executor::Executor(const ExecutorConfig& config, RecordStore& store) noexcept
-    : config_(config), store_(store) {}
+    : config_(config), store_(store), counter_(config.token_seed) {}
 
 Result<void, Errc> Executor::start() noexcept {
   phase_ = Phase::Stopped;

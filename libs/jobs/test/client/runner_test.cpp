@@ -268,6 +268,19 @@ TEST_P(JobsRunnerTest, ALostReplyIsSentAgainAfterTheTimeout) {
   EXPECT_EQ(service_->with([](jobs::testing::FakeJobsService& m) { return m.requests(); }), 6);
 }
 
+TEST_P(JobsRunnerTest, GivesUpAfterMaxAttemptsAndTriesAgainOnTheNextCall) {
+  service_->with([](jobs::testing::FakeJobsService& m) { return &m.add("fw-1", kInstall); });
+  Runner& r = make_runner(Duration{200});  // max_attempts 3
+  service_->drop(3);
+  auto s = r.start(Duration{5000});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), Errc::Timeout);
+  EXPECT_TRUE(app_.runs.empty());
+  // The next call sends start-next again (the service started the job at the first one).
+  ASSERT_TRUE(run_until(r, [&] { return status_of("fw-1") == JobStatus::Succeeded; }));
+  EXPECT_EQ(app_.runs, (std::vector<std::string>{"fw-1"}));
+}
+
 TEST_P(JobsRunnerTest, ARebootDuringAJobFailsItOrResumesItAsItsHandlerDeclares) {
   service_->with([](jobs::testing::FakeJobsService& m) {
     m.add("fw-1", kInstall);     // FailJob

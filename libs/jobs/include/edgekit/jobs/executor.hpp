@@ -100,6 +100,9 @@ struct ExecutorConfig {
   std::span<const HandlerSpec> handlers;  ///< the operations it runs
   /// clientTokens are "<prefix>-<n>": 1-40 bytes of `[a-zA-Z0-9_-]` (unique per connection).
   std::string_view token_prefix = "jobs";
+  /// The first token's counter. Make it differ across boots (a boot counter, a random number)
+  /// so that a late reply to a request of the previous run cannot match a token of this one.
+  std::uint32_t token_seed = 0;
   /// Sent with start-next: the first step's timeout (absent: none).
   std::optional<std::int64_t> step_timeout_in_minutes;
   std::span<char> topic_buffer;    ///< at least kMaxTopicLength bytes

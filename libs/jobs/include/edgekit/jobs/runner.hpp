@@ -24,8 +24,9 @@
 ///
 /// Each request waits for its reply up to `RunnerConfig::request_timeout`; a request without a
 /// reply is sent again (new clientToken) up to `max_attempts` times, waiting `retry_delay` times
-/// the attempt in between (receiving meanwhile); then the call returns Timeout (or the channel's
-/// error) and the next `run_for` tries again. Replies are taken by topic and clientToken only;
+/// the attempt in between (receiving meanwhile), and so is one the service answers with a
+/// retryable rejection (RequestThrottled, InternalError); then the call returns Timeout (or the
+/// channel's error, or the rejection) and the next `run_for` tries again. Replies are taken by topic and clientToken only;
 /// notify-next wakes an idle runner; every other message is ignored.
 ///
 /// Memory: the caller's buffers (`RunnerBuffers`); no heap. Thread safety: one thread calls the
@@ -73,6 +74,7 @@ struct RunnerConfig {
   std::span<const JobHandler> handlers;  ///< at most kMaxHandlers (a view, likewise)
   /// clientTokens are "<prefix>-<n>" (1-40 bytes of `[a-zA-Z0-9_-]`).
   std::string_view token_prefix = "jobs";
+  std::uint32_t token_seed = 0;  ///< make it differ across boots (ExecutorConfig::token_seed)
   std::optional<std::int64_t> step_timeout_in_minutes;  ///< sent with start-next
   Duration request_timeout{5000};
   std::uint32_t max_attempts = 3;  ///< sends of one request per call before giving up
