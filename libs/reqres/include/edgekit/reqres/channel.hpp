@@ -175,8 +175,12 @@ class ClientChannel final : public Channel {
 /// share an agent, each with filters of its own (the agent keeps one handler per filter).
 /// Borrows the agent, which must outlive the channel; its `Config::slot_size` must hold the
 /// largest request and its receive buffer the largest reply.
+/// A request whose publish the agent refuses (QueueFull, ...) still returns only once the agent
+/// ended its expectation — at its timeout at the latest — since until then the agent may write
+/// into the caller's reply buffer; it then fails with PublishFailed or NotConnected.
 /// Thread safety: any thread, one request at a time (Busy otherwise) — but never the agent's
-/// own thread (a handler): the waiting members return WouldDeadlock there.
+/// own thread: the waiting members return WouldDeadlock when called from this channel's
+/// handlers, and would wait forever from any other handler on the agent thread.
 class AgentChannel final : public Channel {
  public:
   explicit AgentChannel(agent::Agent& agent) noexcept;

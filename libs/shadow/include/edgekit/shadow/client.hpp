@@ -28,6 +28,10 @@
 /// and resume with it (`ClientConfig::order`) after a reboot. Other unsolicited messages on the
 /// reply topics (update/documents, other clients' replies) are ignored.
 ///
+/// One client per channel: `start` takes the channel's message handler. A device with a classic
+/// and a named shadow gives each client a channel of its own (several `AgentChannel`s may share
+/// one agent).
+///
 /// Memory: `request` holds the request documents, `reply` the reply of the current request;
 /// every view a result holds (Accepted, DeleteAccepted, Error::rejection) points into `reply`
 /// and is valid until the next request. Deltas are read in place, in the MQTT driver's receive
