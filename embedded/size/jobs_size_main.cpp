@@ -3,7 +3,8 @@
 // publishes to, tells which topic a message came in on, writes start-next, describe and update
 // requests (with statusDetails), reads notify-next, start-next/accepted (with the job document
 // as a JSON view), notify, get/accepted, update/accepted and rejected documents, and maps the
-// rejections to Errc.
+// rejections to Errc; and runs one job through the executor (start-next, the handler, the
+// outcome, a record kept in "flash" meanwhile).
 //
 // Messages arrive in a receive buffer copied byte by byte from a volatile source, and the thing
 // name is read the same way, so nothing is known to the compiler at build time: the image links
@@ -17,6 +18,7 @@
 
 #include "edgekit/jobs/documents.hpp"
 #include "edgekit/jobs/errc.hpp"
+#include "edgekit/jobs/executor.hpp"
 #include "edgekit/jobs/topics.hpp"
 
 namespace {
@@ -139,6 +141,61 @@ int replies() {
   return 0;
 }
 
+// The job record in "flash" (static RAM here).
+class FlashStore final : public RecordStore {
+ public:
+  bool load(JobRecord& out) noexcept override {
+    if (!has_) return false;
+    out = record_;
+    return true;
+  }
+  bool save(const JobRecord& r) noexcept override {
+    record_ = r;
+    has_ = true;
+    return true;
+  }
+  bool clear() noexcept override {
+    has_ = false;
+    return true;
+  }
+  bool has_ = false;
+  JobRecord record_{};
+};
+
+FlashStore g_store;
+char g_executor_topic[kMaxTopicLength];
+constexpr HandlerSpec kHandlers[] = {{"install", RebootPolicy::FailJob}};
+
+int executor() {
+  ExecutorConfig c;
+  c.thing = stored_thing("lamp-1"sv);
+  c.handlers = kHandlers;
+  c.token_prefix = "dev"sv;
+  c.topic_buffer = g_executor_topic;
+  c.payload_buffer = g_request;
+  Executor e(c, g_store);
+  if (!e.start()) return 60;
+  Action a = e.poll();
+  if (a.kind != ActionKind::Publish || a.topic != "$aws/things/lamp-1/jobs/start-next"sv) return 61;
+  if (!e.on_message("$aws/things/lamp-1/jobs/start-next/accepted"sv,
+                    receive(R"({"execution":{"jobId":"fw-42","jobDocument":{"operation":)"
+                            R"("install"},"status":"IN_PROGRESS","versionNumber":2,)"
+                            R"("executionNumber":1},"timestamp":1,"clientToken":"dev-1"})"sv)))
+    return 62;
+  a = e.poll();
+  if (a.kind != ActionKind::RunJob || a.job_id != "fw-42"sv || !g_store.has_) return 63;
+  if (!e.finish(JobStatus::Succeeded)) return 64;
+  a = e.poll();
+  if (a.kind != ActionKind::Publish || a.topic != "$aws/things/lamp-1/jobs/fw-42/update"sv)
+    return 65;
+  if (!e.on_message("$aws/things/lamp-1/jobs/fw-42/update/accepted"sv,
+                    receive(R"({"executionState":{"status":"SUCCEEDED","versionNumber":3},)"
+                            R"("timestamp":2,"clientToken":"dev-2"})"sv)))
+    return 66;
+  if (g_store.has_ || e.poll().kind != ActionKind::Publish) return 67;  // the next start-next
+  return 0;
+}
+
 }  // namespace
 
 int main() {
@@ -146,6 +203,7 @@ int main() {
   if (int s = topics(thing)) return s;
   if (int s = requests()) return s;
   if (int s = replies()) return s;
+  if (int s = executor()) return s;
   // Which rejections the device retries (inline: no code of the library).
   if (!is_retryable(Errc::RequestThrottled) || is_retryable(Errc::VersionMismatch)) return 50;
   return 0;
