@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "edgekit/jobs/topics.hpp"
 #include "edgekit/testing/alloc_guard.hpp"
 
 namespace edgekit::jobs {
@@ -508,6 +509,33 @@ TEST_F(JobsRejections, EveryErrcAndStatusHasAName) {
   EXPECT_EQ(to_string(JobStatus::InProgress), "IN_PROGRESS");
   EXPECT_EQ(to_string(JobStatus::TimedOut), "TIMED_OUT");
   EXPECT_EQ(to_string(JobStatus::Canceled), "CANCELED");
+}
+
+// The pure part's example of docs/jobs.md, kept compiling and true.
+TEST_F(JobsDocuments, TheUserGuideExampleWorks) {
+  namespace jb = edgekit::jobs;
+  char topic[jb::kMaxTopicLength], body[256];
+  auto t = jb::topic("lamp-1", jb::Operation::Update, jb::TopicKind::Request, "fw-42", topic);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(*t, "$aws/things/lamp-1/jobs/fw-42/update");
+  const jb::StatusDetail details[] = {{"step", "flashing"}};
+  jb::UpdateRequest u;
+  u.status = jb::JobStatus::InProgress;
+  u.status_details = details;
+  u.expected_version = 2;
+  u.client_token = "tok-1";
+  auto doc = jb::write_update_request(u, body);
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(*doc, R"({"status":"IN_PROGRESS","statusDetails":{"step":"flashing"},)"
+                  R"("expectedVersion":2,"clientToken":"tok-1"})");
+  const std::string_view payload =
+      R"({"execution":{"jobId":"fw-42","jobDocument":{"operation":"install"},)"
+      R"("status":"IN_PROGRESS","versionNumber":2,"executionNumber":1},"timestamp":1})";
+  auto r = jb::read_execution_reply(payload);
+  ASSERT_TRUE(r && r->execution);
+  auto op = r->execution->job_document->find("operation");
+  ASSERT_TRUE(op);
+  EXPECT_TRUE(op->equals("install"));
 }
 
 }  // namespace
