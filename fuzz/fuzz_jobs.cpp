@@ -8,9 +8,17 @@
 // back into an update request (details entry by entry) that parses and reads back the same; a
 // rejection's errc is the mapping of its code; a matched topic is rebuilt byte for byte from what
 // the matcher returned.
+// The executor (pure) is fed the input as each reply it waits for, accepted or rejected in turn,
+// with "@T@" replaced by the token of its request (so that replies correlate), a reboot in the
+// middle; the handler reports progress and finishes. Oracles: every request it publishes is on a
+// jobs request topic of its thing and is a JSON object carrying the current token; a RunJob
+// names a valid job id, a registered handler and an object document; the record it keeps names
+// a valid job id; nothing it does reads outside the buffers (ASan).
 #include <edgekit/jobs/documents.hpp>
+#include <edgekit/jobs/executor.hpp>
 #include <edgekit/jobs/topics.hpp>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -97,6 +105,77 @@ void check_state(const std::optional<jobs::JobExecutionState>& s, std::string_vi
   check_details(s->status_details, payload);
 }
 
+constexpr jobs::HandlerSpec kHandlers[] = {{"install", jobs::RebootPolicy::FailJob},
+                                           {"configure", jobs::RebootPolicy::Resume}};
+
+void check_publish(const jobs::Executor& e, const jobs::Action& a) {
+  auto m = jobs::match_topic(a.topic);
+  FUZZ_CHECK(m && m->thing == "lamp-1" && m->kind == jobs::TopicKind::Request);
+  auto doc = edgekit::doc::json::parse(a.payload);
+  FUZZ_CHECK(doc && doc->is_object());
+  auto token = doc->find("clientToken");
+  FUZZ_CHECK(token && token->equals(e.current_token()));
+}
+
+// Up to 12 actions of one boot; the input is every reply.
+void drive(jobs::Executor& e, std::string_view input, int& round) {
+  for (int i = 0; i < 12; ++i, ++round) {
+    const jobs::Action a = e.poll();
+    switch (a.kind) {
+      case jobs::ActionKind::None:
+        return;
+      case jobs::ActionKind::Publish: {
+        check_publish(e, a);
+        std::string reply(input);
+        for (std::size_t at = reply.find("@T@"); at != std::string::npos; at = reply.find("@T@")) {
+          reply.replace(at, 3, e.current_token());
+        }
+        const std::string topic = std::string(a.topic) + (round % 3 == 2 ? "/rejected" : "/accepted");
+        (void)e.on_message(topic, reply);
+        if (e.request_in_flight() && round % 4 == 3) e.request_lost();
+        break;
+      }
+      case jobs::ActionKind::RunJob:
+        FUZZ_CHECK(jobs::valid_job_id(a.job_id) && a.handler < std::size(kHandlers));
+        FUZZ_CHECK(a.job_document.is_object());
+        if (round % 2 == 0) {
+          const jobs::StatusDetail d[] = {{"step", "1"}};
+          (void)e.report_progress(d, 5, 1);
+        } else {
+          (void)e.finish(jobs::JobStatus::Succeeded);
+        }
+        break;
+      case jobs::ActionKind::StopJob:
+        FUZZ_CHECK(jobs::valid_job_id(a.job_id));
+        break;
+    }
+  }
+}
+
+void executor(std::string_view input) {
+  jobs::RamRecordSlot slot;
+  jobs::RamRecordStore store(slot);
+  char topic[jobs::kMaxTopicLength];
+  char payload[512];
+  jobs::ExecutorConfig c;
+  c.thing = "lamp-1";
+  c.handlers = kHandlers;
+  c.token_prefix = "fz";
+  c.topic_buffer = topic;
+  c.payload_buffer = payload;
+  int round = 0;
+  for (int boot = 0; boot < 2; ++boot) {
+    jobs::Executor e(c, store);
+    FUZZ_CHECK(e.start().has_value());
+    drive(e, input, round);
+    if (e.state() == jobs::ExecutorState::Running) {
+      (void)e.finish(jobs::JobStatus::Failed);
+      drive(e, input, round);
+    }
+    FUZZ_CHECK(!store.has() || jobs::valid_job_id(store.record().job()));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -137,5 +216,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto t = jobs::topic(m->thing, m->op, m->kind, m->job_id, buf);
     FUZZ_CHECK(t.has_value() && *t == payload);
   }
+  executor(payload);
   return 0;
 }

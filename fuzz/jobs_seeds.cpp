@@ -47,6 +47,17 @@ void jobs_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
            R"({"code":"TerminalStateReached","message":"Job is in terminal state"})",
            R"({"code":"InvalidRequest","message":"Value null at 'status' failed to satisfy )"
            R"(constraint: Member must not be null"})",
+           // replies that correlate with the executor's requests ("@T@": its token)
+           R"({"execution":{"jobId":"fw-1","jobDocument":{"operation":"install"},)"
+           R"("status":"IN_PROGRESS","versionNumber":2,"executionNumber":1},"timestamp":1,)"
+           R"("clientToken":"@T@","executionState":{"status":"IN_PROGRESS","versionNumber":3}})",
+           R"({"execution":{"jobId":"cfg-2","jobDocument":{"operation":"configure"},)"
+           R"("status":"IN_PROGRESS","versionNumber":5},"timestamp":1,"clientToken":"@T@",)"
+           R"("code":"VersionMismatch","executionState":{"status":"IN_PROGRESS",)"
+           R"("versionNumber":9}})",
+           R"({"execution":{"jobId":"x-3","jobDocument":{"operation":"dance"},)"
+           R"("status":"IN_PROGRESS"},"timestamp":1,"clientToken":"@T@",)"
+           R"("code":"InvalidStateTransition","executionState":{"status":"IN_PROGRESS"}})",
        }) {
     write(t, bytes(doc));
   }

@@ -4,7 +4,7 @@
 // requests (with statusDetails), reads notify-next, start-next/accepted (with the job document
 // as a JSON view), notify, get/accepted, update/accepted and rejected documents, and maps the
 // rejections to Errc; and runs one job through the executor (start-next, the handler, the
-// outcome, a record kept in "flash" meanwhile).
+// outcome, a record kept meanwhile).
 //
 // Messages arrive in a receive buffer copied byte by byte from a volatile source, and the thing
 // name is read the same way, so nothing is known to the compiler at build time: the image links
@@ -141,28 +141,9 @@ int replies() {
   return 0;
 }
 
-// The job record in "flash" (static RAM here).
-class FlashStore final : public RecordStore {
- public:
-  bool load(JobRecord& out) noexcept override {
-    if (!has_) return false;
-    out = record_;
-    return true;
-  }
-  bool save(const JobRecord& r) noexcept override {
-    record_ = r;
-    has_ = true;
-    return true;
-  }
-  bool clear() noexcept override {
-    has_ = false;
-    return true;
-  }
-  bool has_ = false;
-  JobRecord record_{};
-};
-
-FlashStore g_store;
+// The job record in RAM that survives a warm reset (static RAM here).
+RamRecordSlot g_slot;
+RamRecordStore g_store(g_slot);
 char g_executor_topic[kMaxTopicLength];
 constexpr HandlerSpec kHandlers[] = {{"install", RebootPolicy::FailJob}};
 
@@ -183,7 +164,7 @@ int executor() {
                             R"("executionNumber":1},"timestamp":1,"clientToken":"dev-1"})"sv)))
     return 62;
   a = e.poll();
-  if (a.kind != ActionKind::RunJob || a.job_id != "fw-42"sv || !g_store.has_) return 63;
+  if (a.kind != ActionKind::RunJob || a.job_id != "fw-42"sv || !g_store.has()) return 63;
   if (!e.finish(JobStatus::Succeeded)) return 64;
   a = e.poll();
   if (a.kind != ActionKind::Publish || a.topic != "$aws/things/lamp-1/jobs/fw-42/update"sv)
@@ -192,7 +173,7 @@ int executor() {
                     receive(R"({"executionState":{"status":"SUCCEEDED","versionNumber":3},)"
                             R"("timestamp":2,"clientToken":"dev-2"})"sv)))
     return 66;
-  if (g_store.has_ || e.poll().kind != ActionKind::Publish) return 67;  // the next start-next
+  if (g_store.has() || e.poll().kind != ActionKind::Publish) return 67;  // the next start-next
   return 0;
 }
 

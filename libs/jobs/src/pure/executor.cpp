@@ -47,12 +47,16 @@ Result<void, Errc> Executor::start() noexcept {
   }
   record_ = {};
   JobRecord loaded;
-  if (store_.load(loaded) && valid_job_id(loaded.job())) {
+  Result<void, Errc> sent;
+  if (store_.load(loaded) && loaded.job_id_length <= kMaxJobIdLength &&
+      valid_job_id(loaded.job())) {
     record_ = loaded;
-    return send_describe();
+    sent = send_describe();
+  } else {
+    sent = send_start_next();
   }
-  phase_ = Phase::Idle;
-  return send_start_next();
+  if (!sent) phase_ = Phase::Stopped;
+  return sent;
 }
 
 ExecutorState Executor::state() const noexcept {

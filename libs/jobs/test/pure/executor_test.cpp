@@ -515,6 +515,27 @@ TEST_F(JobsExecutor, RetriesThrottledRequestsAndCountsAttempts) {
   EXPECT_EQ(e.poll().kind, ActionKind::None);
 }
 
+TEST_F(JobsExecutor, ARamRecordStoreKeepsOneRecordBehindItsMark) {
+  RamRecordSlot slot;
+  slot.mark = 0xA5A5A5A5;  // what a cold boot may leave in `.noinit` RAM
+  slot.record.job_id_length = 0xA5;
+  RamRecordStore store(slot);
+  JobRecord r;
+  EXPECT_FALSE(store.load(r));
+  EXPECT_FALSE(store.has());
+  JobRecord saved;
+  saved.job_id[0] = 'j';
+  saved.job_id_length = 1;
+  saved.version = 7;
+  ASSERT_TRUE(store.save(saved));
+  RamRecordStore again(slot);  // a warm reset: the slot kept its content
+  ASSERT_TRUE(again.load(r));
+  EXPECT_EQ(r.job(), "j");
+  EXPECT_EQ(r.version, 7u);
+  ASSERT_TRUE(again.clear());
+  EXPECT_FALSE(again.load(r));
+}
+
 TEST_F(JobsExecutor, RefusesABadConfiguration) {
   MemoryStore store;
   std::array<char, kMaxTopicLength> topic{};
@@ -551,6 +572,8 @@ TEST_F(JobsExecutor, RefusesABadConfiguration) {
   {
     Executor e(c, store);
     EXPECT_EQ(e.start().error(), Errc::BufferTooSmall);
+    EXPECT_EQ(e.state(), ExecutorState::Stopped);
+    EXPECT_EQ(e.poll().kind, ActionKind::None);
   }
 }
 

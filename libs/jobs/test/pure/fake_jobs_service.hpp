@@ -235,28 +235,16 @@ class FakeJobsService {
 /// reboots); `fail_saves` makes it refuse.
 class MemoryStore final : public RecordStore {
  public:
-  bool load(JobRecord& out) noexcept override {
-    if (!has_) return false;
-    out = record_;
-    return true;
-  }
-  bool save(const JobRecord& r) noexcept override {
-    if (fail_saves) return false;
-    record_ = r;
-    has_ = true;
-    return true;
-  }
-  bool clear() noexcept override {
-    has_ = false;
-    return true;
-  }
-  [[nodiscard]] bool has() const { return has_; }
-  [[nodiscard]] const JobRecord& record() const { return record_; }
+  bool load(JobRecord& out) noexcept override { return ram_.load(out); }
+  bool save(const JobRecord& r) noexcept override { return !fail_saves && ram_.save(r); }
+  bool clear() noexcept override { return ram_.clear(); }
+  [[nodiscard]] bool has() const { return ram_.has(); }
+  [[nodiscard]] const JobRecord& record() const { return ram_.record(); }
   bool fail_saves = false;
 
  private:
-  JobRecord record_{};
-  bool has_ = false;
+  RamRecordSlot slot_{};
+  RamRecordStore ram_{slot_};
 };
 
 }  // namespace edgekit::jobs::testing

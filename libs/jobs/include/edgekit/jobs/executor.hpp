@@ -94,6 +94,42 @@ class RecordStore {
   ~RecordStore() = default;
 };
 
+/// Memory for a `RamRecordStore`: a record and a mark that says it is one.
+struct RamRecordSlot {
+  JobRecord record{};
+  std::uint32_t mark = 0;
+};
+
+/// A RecordStore in memory the application provides: RAM that survives a warm reset (a
+/// `.noinit` section, a backup SRAM; not a power cut), or plain RAM in tests and simulations.
+/// A slot of random content (a cold boot) holds no record unless its mark happens to be
+/// `kMark` (1 in 2^32) and its job id is valid. Thread safety: that of the executor.
+class RamRecordStore final : public RecordStore {
+ public:
+  static constexpr std::uint32_t kMark = 0x4A4F4253;  // "JOBS"
+  explicit RamRecordStore(RamRecordSlot& slot) noexcept : slot_(slot) {}
+  bool load(JobRecord& out) noexcept override {
+    if (slot_.mark != kMark) return false;
+    out = slot_.record;
+    return true;
+  }
+  bool save(const JobRecord& record) noexcept override {
+    slot_.record = record;
+    slot_.mark = kMark;
+    return true;
+  }
+  bool clear() noexcept override {
+    slot_.mark = 0;
+    return true;
+  }
+  /// Whether a record is kept, and which (for tests and diagnostics).
+  [[nodiscard]] bool has() const noexcept { return slot_.mark == kMark; }
+  [[nodiscard]] const JobRecord& record() const noexcept { return slot_.record; }
+
+ private:
+  RamRecordSlot& slot_;
+};
+
 /// The executor's configuration. Views must outlive the executor.
 struct ExecutorConfig {
   std::string_view thing;                 ///< the device's thing name

@@ -12,7 +12,10 @@
 ///     runner.finish(jobs::JobStatus::Succeeded);
 ///   }
 ///   const jobs::JobHandler handlers[] = {{"install", jobs::RebootPolicy::FailJob, &install, &app}};
-///   jobs::Runner runner(channel, store, clock, {.thing = "lamp-1", .handlers = handlers}, buffers);
+///   jobs::RunnerConfig config;
+///   config.thing = "lamp-1";
+///   config.handlers = handlers;
+///   jobs::Runner runner(channel, store, clock, config, buffers);
 ///   runner.start(5s);           // subscribes, then runs what is pending (after a reboot: resumes)
 ///   for (;;) runner.run_for(1s); // waits for notify-next and runs each new job
 ///
@@ -121,7 +124,8 @@ class Runner {
       std::optional<std::uint32_t> step = {}) noexcept;
 
   /// The running job's outcome (`Executor::finish`), sent before it returns; the next job is
-  /// then taken (after the handler returned). Errors: those of `finish` and of `run_for`.
+  /// then taken: after the handler returned when called from it, else (a handler that finishes
+  /// later) before this call returns. Errors: those of `finish` and of `run_for`.
   [[nodiscard]] Result<void, Errc> finish(
       JobStatus status, std::optional<std::span<const StatusDetail>> details = {}) noexcept;
 
