@@ -18,6 +18,19 @@ constexpr std::string_view kVersionMember = R"(,"expectedVersion":)";
 constexpr StatusDetail kRebooted[] = {{"reason", "rebooted during step"}};
 constexpr StatusDetail kUnsupported[] = {{"reason", "unsupported operation"}};
 
+// The statusDetails of an outcome the executor decided itself (none for a handler's).
+std::optional<std::span<const StatusDetail>> details_of(OutcomeReason reason) noexcept {
+  switch (reason) {
+    case OutcomeReason::RebootedDuringStep:
+      return kRebooted;
+    case OutcomeReason::UnsupportedOperation:
+      return kUnsupported;
+    case OutcomeReason::Handler:
+      break;
+  }
+  return std::nullopt;
+}
+
 void put_decimal(TextAppender& w, std::uint64_t v) noexcept {
   char digits[20];
   std::size_t n = 0;
@@ -222,6 +235,7 @@ void Executor::begin_job(const JobExecution& e) noexcept {
   record_.version = e.version_number.value_or(0);  // a wrong guess is corrected by VersionMismatch
   const std::optional<std::size_t> h = handler_for(e.job_document);
   record_.status = h ? JobStatus::InProgress : JobStatus::Rejected;
+  record_.reason = h ? OutcomeReason::Handler : OutcomeReason::UnsupportedOperation;
   if (!store_.save(record_)) {
     store_failed_ = true;
     record_ = {};
@@ -229,7 +243,7 @@ void Executor::begin_job(const JobExecution& e) noexcept {
     return;
   }
   if (!h) {
-    (void)send_outcome(JobStatus::Rejected, kUnsupported);
+    (void)send_outcome(JobStatus::Rejected, details_of(record_.reason));
     return;
   }
   phase_ = Phase::Running;
@@ -264,7 +278,7 @@ Result<void, Errc> Executor::on_execution_reply(const ExecutionReply& reply) noe
   }
   const JobExecution& e = *reply.execution;
   record_.version = e.version_number.value_or(record_.version);
-  if (is_terminal(record_.status)) return send_outcome(record_.status, std::nullopt);
+  if (is_terminal(record_.status)) return send_outcome(record_.status, details_of(record_.reason));
   const std::optional<std::size_t> h = handler_for(e.job_document);
   if (h && config_.handlers[*h].on_reboot == RebootPolicy::Resume) {
     phase_ = Phase::Running;
@@ -276,9 +290,9 @@ Result<void, Errc> Executor::on_execution_reply(const ExecutionReply& reply) noe
   }
   // The handler cannot continue (or is gone): the job failed, and says why.
   record_.status = JobStatus::Failed;
+  record_.reason = h ? OutcomeReason::RebootedDuringStep : OutcomeReason::UnsupportedOperation;
   (void)store_.save(record_);  // if it fails, the next boot comes here again: same outcome
-  return send_outcome(JobStatus::Failed, h ? std::span<const StatusDetail>(kRebooted)
-                                           : std::span<const StatusDetail>(kUnsupported));
+  return send_outcome(JobStatus::Failed, details_of(record_.reason));
 }
 
 Result<void, Errc> Executor::on_update_accepted(const UpdateAccepted& reply) noexcept {
@@ -436,6 +450,7 @@ Result<void, Errc> Executor::finish(JobStatus status,
   // published (the driver publishes after this returns), so a reboot finds the outcome.
   const JobRecord before = record_;
   record_.status = status;
+  record_.reason = OutcomeReason::Handler;
   if (auto sent = send_outcome(status, details); !sent) {
     record_ = before;
     return sent;

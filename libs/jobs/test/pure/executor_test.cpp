@@ -246,61 +246,102 @@ int clean_steps(FakeJobsService& service) {
   return steps;
 }
 
-// A reboot before each step in turn, then the run to its end: every job ends terminal, none
-// runs twice from the start, and the outcome is the one the reboot allows.
+// What the reboots of a run met, so that a test shows it reached each case.
+struct RebootCases {
+  int failed_by_reboot = 0;
+  int resumed = 0;
+  int outcome_resent = 0;
+};
+
+void add_three_jobs(FakeJobsService& service) {
+  service.add("fw-1", kInstall);     // FailJob
+  service.add("cfg-2", kConfigure);  // Resume
+  service.add("dance-3", kDance);    // nobody's
+}
+
+// Boots, reboots after each number of steps in `reboots` in turn (counted from the boot before),
+// then runs to the end. Every job ends terminal, none runs twice from the start, and the
+// outcome is the one the reboots allow.
+void run_with_reboots(std::span<const int> reboots, RebootCases& cases) {
+  FakeJobsService service(kThing);
+  add_three_jobs(service);
+  Device d(service);
+  d.boot();
+  bool install_was_running = false;
+  for (int steps : reboots) {
+    for (int i = 0; i < steps && d.step(); ++i) {
+    }
+    // What the storage says at the moment of a reboot decides fw-1's outcome.
+    const bool running = d.store.has() && d.store.record().job() == "fw-1" &&
+                         d.store.record().status == JobStatus::InProgress;
+    install_was_running = install_was_running || running;
+    cases.failed_by_reboot += running ? 1 : 0;
+    cases.outcome_resent += d.store.has() && is_terminal(d.store.record().status) ? 1 : 0;
+    d.boot();
+  }
+  d.settle();
+  const int first = reboots[0];
+  const int second = reboots.size() > 1 ? reboots[1] : -1;
+  EXPECT_EQ(d.executor().state(), ExecutorState::Idle) << "reboots " << first << " " << second;
+  EXPECT_FALSE(d.store.has()) << "reboots " << first << " " << second;
+  const testing::FakeJob& fw = *service.find("fw-1");
+  if (install_was_running) {
+    EXPECT_EQ(fw.status, JobStatus::Failed) << "reboots " << first << " " << second;
+    EXPECT_TRUE(details_say(fw, "reason", "rebooted during step"))
+        << "reboots " << first << " " << second;
+  } else {
+    EXPECT_EQ(fw.status, JobStatus::Succeeded) << "reboots " << first << " " << second;
+  }
+  EXPECT_EQ(service.find("cfg-2")->status, JobStatus::Succeeded)
+      << "reboots " << first << " " << second;
+  EXPECT_EQ(service.find("dance-3")->status, JobStatus::Failed)
+      << "reboots " << first << " " << second;
+  EXPECT_TRUE(details_say(*service.find("dance-3"), "reason", "unsupported operation"))
+      << "reboots " << first << " " << second;
+  // Never from the start twice; a resumable job resumes instead.
+  EXPECT_LE(d.log("fw-1").fresh_runs, 1) << "reboots " << first << " " << second;
+  EXPECT_EQ(d.log("fw-1").resumed_runs, 0) << "reboots " << first << " " << second;
+  EXPECT_LE(d.log("cfg-2").fresh_runs, 1) << "reboots " << first << " " << second;
+  EXPECT_GE(d.log("cfg-2").fresh_runs + d.log("cfg-2").resumed_runs, 1)
+      << "reboots " << first << " " << second;
+  EXPECT_EQ(d.log("dance-3").fresh_runs + d.log("dance-3").resumed_runs, 0);
+  cases.resumed += d.log("cfg-2").resumed_runs;
+}
+
+int clean_run_steps() {
+  FakeJobsService service(kThing);
+  add_three_jobs(service);
+  return clean_steps(service);
+}
+
+// A reboot before each step in turn.
 TEST_F(JobsExecutor, SurvivesARebootAtEveryStep) {
-  int total = 0;
-  {
-    FakeJobsService service(kThing);
-    service.add("fw-1", kInstall);
-    service.add("cfg-2", kConfigure);
-    service.add("dance-3", kDance);
-    total = clean_steps(service);
-  }
+  const int total = clean_run_steps();
   ASSERT_GT(total, 20);
-  // What the reboots met, so that the test shows it reached each case.
-  int failed_by_reboot = 0, resumed = 0, outcome_resent = 0;
-  for (int reboot_at = 0; reboot_at <= total; ++reboot_at) {
-    FakeJobsService service(kThing);
-    service.add("fw-1", kInstall);
-    service.add("cfg-2", kConfigure);
-    service.add("dance-3", kDance);
-    Device d(service);
-    d.boot();
-    for (int i = 0; i < reboot_at && d.step(); ++i) {
-    }
-    // What the storage says at the moment of the reboot decides fw-1's outcome.
-    const bool install_was_running = d.store.has() && d.store.record().job() == "fw-1" &&
-                                      d.store.record().status == JobStatus::InProgress;
-    failed_by_reboot += install_was_running ? 1 : 0;
-    outcome_resent += d.store.has() && is_terminal(d.store.record().status) ? 1 : 0;
-    d.boot();
-    d.settle();
-    EXPECT_EQ(d.executor().state(), ExecutorState::Idle) << "reboot at " << reboot_at;
-    EXPECT_FALSE(d.store.has()) << "reboot at " << reboot_at;
-    const testing::FakeJob& fw = *service.find("fw-1");
-    const testing::FakeJob& cfg = *service.find("cfg-2");
-    const testing::FakeJob& dance = *service.find("dance-3");
-    if (install_was_running) {
-      EXPECT_EQ(fw.status, JobStatus::Failed) << "reboot at " << reboot_at;
-      EXPECT_TRUE(details_say(fw, "reason", "rebooted during step")) << "reboot at " << reboot_at;
-    } else {
-      EXPECT_EQ(fw.status, JobStatus::Succeeded) << "reboot at " << reboot_at;
-    }
-    EXPECT_EQ(cfg.status, JobStatus::Succeeded) << "reboot at " << reboot_at;
-    EXPECT_EQ(dance.status, JobStatus::Failed) << "reboot at " << reboot_at;
-    // Never from the start twice; a resumable job resumes instead.
-    EXPECT_LE(d.log("fw-1").fresh_runs, 1) << "reboot at " << reboot_at;
-    EXPECT_EQ(d.log("fw-1").resumed_runs, 0) << "reboot at " << reboot_at;
-    EXPECT_LE(d.log("cfg-2").fresh_runs, 1) << "reboot at " << reboot_at;
-    EXPECT_GE(d.log("cfg-2").fresh_runs + d.log("cfg-2").resumed_runs, 1)
-        << "reboot at " << reboot_at;
-    EXPECT_EQ(d.log("dance-3").fresh_runs + d.log("dance-3").resumed_runs, 0);
-    resumed += d.log("cfg-2").resumed_runs;
+  RebootCases cases;
+  for (int at = 0; at <= total; ++at) {
+    const int reboots[] = {at};
+    run_with_reboots(reboots, cases);
   }
-  EXPECT_GT(failed_by_reboot, 0);
-  EXPECT_GT(resumed, 0);
-  EXPECT_GT(outcome_resent, 0);
+  EXPECT_GT(cases.failed_by_reboot, 0);
+  EXPECT_GT(cases.resumed, 0);
+  EXPECT_GT(cases.outcome_resent, 0);
+}
+
+// A reboot before each step, and another within the next few steps (during the describe and
+// the re-sent outcome that follow a reboot).
+TEST_F(JobsExecutor, SurvivesASecondRebootSoonAfterTheFirst) {
+  const int total = clean_run_steps();
+  RebootCases cases;
+  for (int at = 0; at <= total; ++at) {
+    for (int then = 0; then <= 4; ++then) {
+      const int reboots[] = {at, then};
+      run_with_reboots(reboots, cases);
+    }
+  }
+  EXPECT_GT(cases.failed_by_reboot, 0);
+  EXPECT_GT(cases.resumed, 0);
+  EXPECT_GT(cases.outcome_resent, 0);
 }
 
 TEST_F(JobsExecutor, AResumedHandlerGetsItsLastStep) {

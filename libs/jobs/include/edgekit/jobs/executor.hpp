@@ -19,7 +19,9 @@
 /// recorded execution and, instead of running the job twice:
 ///  - the execution is terminal (the outcome got through, or the service ended it): the record
 ///    is cleared and the next job is asked for;
-///  - an outcome was decided before the reboot: it is sent again;
+///  - an outcome was decided before the reboot: it is sent again (with the executor's own
+///    reason when it decided it; a handler's statusDetails are not kept, so the service keeps
+///    the last ones it had);
 ///  - the handler was running: a `Resume` handler is run again with `resumed` and the last step it
 ///    recorded; a `FailJob` handler's job is reported FAILED with statusDetails
 ///    {"reason":"rebooted during step"}.
@@ -64,6 +66,14 @@ struct HandlerSpec {
   RebootPolicy on_reboot = RebootPolicy::FailJob;
 };
 
+/// Why the executor decided an outcome itself (kept in the record so that an outcome sent again
+/// after a reboot still says why).
+enum class OutcomeReason : std::uint8_t {
+  Handler,               ///< the handler's outcome (its details are not kept)
+  RebootedDuringStep,    ///< {"reason":"rebooted during step"}
+  UnsupportedOperation,  ///< {"reason":"unsupported operation"}
+};
+
 /// What the application keeps in non-volatile storage while a job runs (about 90 bytes; store it
 /// as it is: the executor reads back only records it wrote, from the same firmware).
 struct JobRecord {
@@ -74,6 +84,7 @@ struct JobRecord {
   /// IN_PROGRESS while the handler runs; the outcome (SUCCEEDED, FAILED, REJECTED) once decided.
   JobStatus status = JobStatus::InProgress;
   std::uint32_t step = 0;  ///< the handler's own progress marker (report_progress)
+  OutcomeReason reason = OutcomeReason::Handler;  ///< with an outcome the executor decided
 
   [[nodiscard]] std::string_view job() const noexcept { return {job_id.data(), job_id_length}; }
 };
