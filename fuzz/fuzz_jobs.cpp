@@ -130,7 +130,8 @@ void drive(jobs::Executor& e, std::string_view input, int& round) {
         for (std::size_t at = reply.find("@T@"); at != std::string::npos; at = reply.find("@T@")) {
           reply.replace(at, 3, e.current_token());
         }
-        const std::string topic = std::string(a.topic) + (round % 3 == 2 ? "/rejected" : "/accepted");
+        const std::string topic =
+            std::string(a.topic) + (round % 3 == 2 ? "/rejected" : "/accepted");
         (void)e.on_message(topic, reply);
         if (e.request_in_flight() && round % 4 == 3) e.request_lost();
         break;

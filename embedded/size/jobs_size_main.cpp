@@ -89,10 +89,10 @@ int requests() {
 }
 
 int replies() {
-  auto next = read_execution_reply(receive(
-      R"({"timestamp":1517016948,"execution":{"jobId":"fw-42","status":"QUEUED",)"
-      R"("queuedAt":1517016947,"lastUpdatedAt":1517016947,"versionNumber":1,)"
-      R"("executionNumber":1,"jobDocument":{"operation":"install"}}})"sv));
+  auto next = read_execution_reply(
+      receive(R"({"timestamp":1517016948,"execution":{"jobId":"fw-42","status":"QUEUED",)"
+              R"("queuedAt":1517016947,"lastUpdatedAt":1517016947,"versionNumber":1,)"
+              R"("executionNumber":1,"jobDocument":{"operation":"install"}}})"sv));
   if (!next || !next->execution || next->execution->job_id != "fw-42"sv) return 20;
   auto started = read_execution_reply(receive(
       R"({"execution":{"jobId":"fw-42","thingName":"lamp-1","jobDocument":)"
@@ -104,14 +104,14 @@ int replies() {
   if (e.status != JobStatus::InProgress || e.version_number.value_or(0) != 2) return 22;
   auto op = e.job_document ? e.job_document->find("operation"sv) : e.thing_name.find("x"sv);
   if (!op || !op->equals("install"sv)) return 23;
-  auto notify = read_notify(receive(
-      R"({"timestamp":1517016948,"jobs":{"QUEUED":[{"jobId":"job1","queuedAt":1517016947,)"
-      R"("lastUpdatedAt":1517016947,"executionNumber":1,"versionNumber":1}]}})"sv));
+  auto notify = read_notify(
+      receive(R"({"timestamp":1517016948,"jobs":{"QUEUED":[{"jobId":"job1","queuedAt":1517016947,)"
+              R"("lastUpdatedAt":1517016947,"executionNumber":1,"versionNumber":1}]}})"sv));
   if (!notify || notify->queued.size() != 1 || (*notify->queued.begin()).job_id != "job1"sv)
     return 24;
-  auto pending = read_get_pending_accepted(receive(
-      R"({"inProgressJobs":[{"jobId":"fw-42","versionNumber":2,"executionNumber":1}],)"
-      R"("queuedJobs":[],"timestamp":1700000101})"sv));
+  auto pending = read_get_pending_accepted(
+      receive(R"({"inProgressJobs":[{"jobId":"fw-42","versionNumber":2,"executionNumber":1}],)"
+              R"("queuedJobs":[],"timestamp":1700000101})"sv));
   if (!pending || pending->in_progress.size() != 1 || !pending->queued.empty()) return 25;
   auto updated = read_update_accepted(
       receive(R"({"executionState":{"status":"IN_PROGRESS","versionNumber":3},)"

@@ -92,10 +92,10 @@ Runner::Runner(reqres::Channel& channel, RecordStore& store, const Clock& clock,
       clock_(clock),
       config_(config),
       buffers_(buffers),
-      executor_(executor_config(config, {specs_.data(), std::min(config.handlers.size(),
-                                                                 kMaxHandlers)},
-                                topic_, buffers.request),
-                store) {
+      executor_(
+          executor_config(config, {specs_.data(), std::min(config.handlers.size(), kMaxHandlers)},
+                          topic_, buffers.request),
+          store) {
   if (config.handlers.size() > kMaxHandlers) config_error_ = Errc::InvalidArgument;
   for (std::size_t i = 0; i < config.handlers.size() && i < kMaxHandlers; ++i) {
     const JobHandler& h = config.handlers[i];

@@ -310,11 +310,10 @@ void Executor::on_rejected(const Rejected& r) noexcept {
   last_rejection_ = r.errc;
   const Request answered = in_flight_;
   in_flight_ = Request::None;
-  const bool gone =
-      r.errc == Errc::TerminalStateReached ||
-      (r.execution_state && is_terminal(r.execution_state->status)) ||
-      (r.errc == Errc::ResourceNotFound &&
-       (answered == Request::Describe || attempts_ + 1 >= kMaxNotFoundAttempts));
+  const bool gone = r.errc == Errc::TerminalStateReached ||
+                    (r.execution_state && is_terminal(r.execution_state->status)) ||
+                    (r.errc == Errc::ResourceNotFound &&
+                     (answered == Request::Describe || attempts_ + 1 >= kMaxNotFoundAttempts));
   if (gone) {
     if (answered == Request::StartNext) {
       phase_ = Phase::Idle;

@@ -116,10 +116,15 @@ Result<TopicMatch, Errc> match_topic(std::string_view t) noexcept {
   }
   // The kind: a last level of accepted/rejected after an operation that has replies.
   auto kind_of = [](std::string_view level, TopicKind& kind) {
-    if (level == "accepted") kind = TopicKind::Accepted;
-    else if (level == "rejected") kind = TopicKind::Rejected;
-    else return false;
-    return true;
+    if (level == "accepted") {
+      kind = TopicKind::Accepted;
+      return true;
+    }
+    if (level == "rejected") {
+      kind = TopicKind::Rejected;
+      return true;
+    }
+    return false;
   };
   if (levels[0] == "get" || levels[0] == "start-next") {
     m.op = levels[0] == "get" ? Operation::GetPending : Operation::StartNext;

@@ -126,7 +126,9 @@ struct App {
 };
 
 enum class Driver { Client, Agent };
-void PrintTo(Driver d, std::ostream* os) { *os << (d == Driver::Client ? "Client" : "Agent"); }
+void PrintTo(Driver d, std::ostream* os) {
+  *os << (d == Driver::Client ? "Client" : "Agent");
+}
 
 class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
                        public ::testing::WithParamInterface<Driver> {

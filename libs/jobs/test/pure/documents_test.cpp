@@ -57,7 +57,7 @@ TEST_F(JobsDocuments, WritesStartNextWithStatusDetailsAndStepTimeout) {
   EXPECT_EQ(*doc, "{}");
   r = StartNextRequest{};
   r.status_details = std::span<const StatusDetail>{};  // present and empty: sent as {}
-  r.step_timeout_in_minutes = -1;                       // discards the step timer (2.5)
+  r.step_timeout_in_minutes = -1;                      // discards the step timer (2.5)
   doc = write_start_next_request(r, out);
   ASSERT_TRUE(doc);
   EXPECT_EQ(*doc, R"({"statusDetails":{},"stepTimeoutInMinutes":-1})");
@@ -95,22 +95,24 @@ TEST_F(JobsDocuments, WritesUpdateWithEveryField) {
   r.client_token = kToken64;
   auto doc = write_update_request(r, out);
   ASSERT_TRUE(doc);
-  EXPECT_EQ(*doc, R"({"status":"FAILED","statusDetails":{"reason":"rebooted during step"},)"
-                  R"("executionNumber":1,"includeJobExecutionState":true,)"
-                  R"("includeJobDocument":false,"stepTimeoutInMinutes":10,"expectedVersion":4,"clientToken":)"
-                  R"("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})");
+  EXPECT_EQ(
+      *doc,
+      R"({"status":"FAILED","statusDetails":{"reason":"rebooted during step"},)"
+      R"("executionNumber":1,"includeJobExecutionState":true,)"
+      R"("includeJobDocument":false,"stepTimeoutInMinutes":10,"expectedVersion":4,"clientToken":)"
+      R"("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"})");
   UpdateRequest minimal;
   doc = write_update_request(minimal, out);
   ASSERT_TRUE(doc);
   EXPECT_EQ(*doc, R"({"status":"IN_PROGRESS"})");
-  for (JobStatus s : {JobStatus::InProgress, JobStatus::Succeeded, JobStatus::Failed,
-                      JobStatus::Rejected}) {
+  for (JobStatus s :
+       {JobStatus::InProgress, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Rejected}) {
     minimal.status = s;
     EXPECT_TRUE(write_update_request(minimal, out)) << to_string(s);
   }
   // The statuses only the service sets (2.4).
-  for (JobStatus s : {JobStatus::Queued, JobStatus::TimedOut, JobStatus::Removed,
-                      JobStatus::Canceled}) {
+  for (JobStatus s :
+       {JobStatus::Queued, JobStatus::TimedOut, JobStatus::Removed, JobStatus::Canceled}) {
     minimal.status = s;
     EXPECT_EQ(write_update_request(minimal, out).error(), Errc::InvalidArgument) << to_string(s);
   }
@@ -370,13 +372,13 @@ TEST_F(JobsDocuments, RefusesMalformedDocuments) {
            "not json",
            "[]",
            "null",
-           R"({})",                                                    // no timestamp
+           R"({})",  // no timestamp
            R"({"timestamp":"1"})",
            R"({"timestamp":1.5})",
            R"({"timestamp":1,"clientToken":7})",
            R"({"timestamp":1,"execution":[]})",
-           R"({"timestamp":1,"execution":{"status":"QUEUED"}})",        // no jobId
-           R"({"timestamp":1,"execution":{"jobId":"j"}})",              // no status
+           R"({"timestamp":1,"execution":{"status":"QUEUED"}})",  // no jobId
+           R"({"timestamp":1,"execution":{"jobId":"j"}})",        // no status
            R"({"timestamp":1,"execution":{"jobId":"j","status":"queued"}})",
            R"({"timestamp":1,"execution":{"jobId":"j","status":"PAUSED"}})",
            R"({"timestamp":1,"execution":{"jobId":"j","status":1}})",
@@ -481,10 +483,9 @@ TEST_F(JobsRejections, EveryDocumentedCodeHasItsOwnErrc) {
 }
 
 TEST_F(JobsRejections, ReadsTheExecutionStateOfAVersionMismatch) {
-  auto r = read_rejected(
-      R"({"clientToken":"client-001","code":"VersionMismatch","message":"...",)"
-      R"("timestamp":1489096425,"executionState":{"status":"IN_PROGRESS",)"
-      R"("statusDetails":{"step":"2"},"versionNumber":7}})");
+  auto r = read_rejected(R"({"clientToken":"client-001","code":"VersionMismatch","message":"...",)"
+                         R"("timestamp":1489096425,"executionState":{"status":"IN_PROGRESS",)"
+                         R"("statusDetails":{"step":"2"},"versionNumber":7}})");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->errc, Errc::VersionMismatch);
   ASSERT_TRUE(r->execution_state);

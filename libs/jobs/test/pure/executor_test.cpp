@@ -136,7 +136,7 @@ class Device {
   MemoryStore store;
   std::array<JobLog, 4> logs{};
   int publishes = 0;
-  int drop_replies = 0;    // lose the replies of this many requests
+  int drop_replies = 0;          // lose the replies of this many requests
   bool finish_rejected = false;  // the handler's outcome is REJECTED instead of SUCCEEDED
 
  private:
@@ -161,8 +161,8 @@ class Device {
       return true;
     }
     const StatusDetail result[] = {{"result", "ok"}};
-    auto r = executor_->finish(finish_rejected ? JobStatus::Rejected : JobStatus::Succeeded,
-                               result);
+    auto r =
+        executor_->finish(finish_rejected ? JobStatus::Rejected : JobStatus::Succeeded, result);
     if (!r && r.error() == Errc::Busy) return false;
     EXPECT_TRUE(r);
     handler_running_ = false;

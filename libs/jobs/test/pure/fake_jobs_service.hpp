@@ -192,8 +192,8 @@ class FakeJobsService {
     if (!j) return rejected(Operation::Update, id, "ResourceNotFound", nullptr);
     auto status_value = req.find("status");
     std::optional<JobStatus> status;
-    for (JobStatus s : {JobStatus::InProgress, JobStatus::Succeeded, JobStatus::Failed,
-                        JobStatus::Rejected}) {
+    for (JobStatus s :
+         {JobStatus::InProgress, JobStatus::Succeeded, JobStatus::Failed, JobStatus::Rejected}) {
       if (status_value && status_value->equals(to_string(s))) status = s;
     }
     if (!status) return rejected(Operation::Update, id, "InvalidRequest", nullptr);

@@ -204,9 +204,9 @@ struct JobExecutionState {
 
 /// A JobExecution (2.3).
 struct JobExecution {
-  std::string_view job_id;                         ///< a valid job id (a view into the payload)
-  doc::json::Value thing_name;                     ///< a string Value (Null when absent)
-  std::optional<doc::json::Value> job_document;    ///< an object (absent when not asked for)
+  std::string_view job_id;                       ///< a valid job id (a view into the payload)
+  doc::json::Value thing_name;                   ///< a string Value (Null when absent)
+  std::optional<doc::json::Value> job_document;  ///< an object (absent when not asked for)
   JobStatus status = JobStatus::Queued;
   std::optional<doc::json::Value> status_details;  ///< an object of strings
   std::optional<std::int64_t> queued_at;
@@ -271,10 +271,10 @@ struct UpdateAccepted {
 
 /// An error document from any …/rejected topic (2.3).
 struct Rejected {
-  doc::json::Value code;                  ///< a string Value
-  doc::json::Value message;               ///< a string Value (Null when absent)
+  doc::json::Value code;     ///< a string Value
+  doc::json::Value message;  ///< a string Value (Null when absent)
   std::optional<std::int64_t> timestamp;
-  doc::json::Value client_token;          ///< as in ExecutionReply
+  doc::json::Value client_token;  ///< as in ExecutionReply
   /// Attached for InvalidStateTransition and VersionMismatch: the execution's current state.
   std::optional<JobExecutionState> execution_state;
   /// `rejection_errc(code)` (never Ok).

@@ -46,9 +46,9 @@ enum class Errc : std::uint8_t {
   TopicMismatch,        ///< the topic is not a Jobs topic
 
   // --- Executor (executor.hpp). ---------------------------------------------------------------
-  Busy = 60,        ///< a request is in flight: call again after its reply (or request_lost)
-  NoJobRunning,     ///< progress or an outcome reported while no job is running
-  StoreFailed,      ///< the application's RecordStore could not save or clear the record
+  Busy = 60,     ///< a request is in flight: call again after its reply (or request_lost)
+  NoJobRunning,  ///< progress or an outcome reported while no job is running
+  StoreFailed,   ///< the application's RecordStore could not save or clear the record
 
   // --- Runner (runner.hpp: over MQTT, through edgekit::reqres). ----------------------------------
   Timeout = 80,     ///< no reply within the request timeout (after every re-send)

@@ -273,8 +273,8 @@ class Executor {
   Result<void, Errc> on_execution_reply(const ExecutionReply& reply) noexcept;
   Result<void, Errc> on_update_accepted(const UpdateAccepted& reply) noexcept;
   void on_rejected(const Rejected& r) noexcept;
-  std::optional<std::size_t> handler_for(const std::optional<doc::json::Value>& document) const
-      noexcept;
+  std::optional<std::size_t> handler_for(
+      const std::optional<doc::json::Value>& document) const noexcept;
 
   ExecutorConfig config_;
   RecordStore& store_;

@@ -11,7 +11,8 @@
 ///     ...
 ///     runner.finish(jobs::JobStatus::Succeeded);
 ///   }
-///   const jobs::JobHandler handlers[] = {{"install", jobs::RebootPolicy::FailJob, &install, &app}};
+///   const jobs::JobHandler handlers[] = {
+///       {"install", jobs::RebootPolicy::FailJob, &install, &app}};
 ///   jobs::RunnerConfig config;
 ///   config.thing = "lamp-1";
 ///   config.handlers = handlers;
@@ -29,8 +30,8 @@
 /// reply is sent again (new clientToken) up to `max_attempts` times, waiting `retry_delay` times
 /// the attempt in between (receiving meanwhile), and so is one the service answers with a
 /// retryable rejection (RequestThrottled, InternalError); then the call returns Timeout (or the
-/// channel's error, or the rejection) and the next `run_for` tries again. Replies are taken by topic and clientToken only;
-/// notify-next wakes an idle runner; every other message is ignored.
+/// channel's error, or the rejection) and the next `run_for` tries again. Replies are taken by
+/// topic and clientToken only; notify-next wakes an idle runner; every other message is ignored.
 ///
 /// Memory: the caller's buffers (`RunnerBuffers`); no heap. Thread safety: one thread calls the
 /// runner (and the handlers run on it). Over the agent, the channel's handler runs on the agent
