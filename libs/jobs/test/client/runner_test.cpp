@@ -312,6 +312,38 @@ TEST_P(JobsRunnerTest, ARebootDuringAJobFailsItOrResumesItAsItsHandlerDeclares) 
   EXPECT_FALSE(store_.has());
 }
 
+// The handler of docs/jobs.md's example, kept compiling and true.
+void install(void*, Runner& runner, const Job& job) {
+  auto url = job.document.find("url");
+  if (!url || !url->is_string()) {
+    const StatusDetail why[] = {{"reason", "no url"}};
+    (void)runner.finish(JobStatus::Failed, why);
+    return;
+  }
+  const StatusDetail downloading[] = {{"step", "download"}};
+  (void)runner.progress(downloading, 30, 1);
+  (void)runner.finish(JobStatus::Succeeded);
+}
+
+TEST_P(JobsRunnerTest, TheUserGuideExampleWorks) {
+  service_->with([](jobs::testing::FakeJobsService& m) {
+    m.add("fw-1", kInstall);
+    m.add("fw-2", R"({"operation":"install"})");
+    return 0;
+  });
+  const JobHandler handlers[] = {{"install", RebootPolicy::FailJob, &install, nullptr}};
+  RunnerConfig config;
+  config.thing = kThing;
+  config.handlers = handlers;
+  config.token_seed = 1000;
+  Runner runner(*channel_, store_, clock_, config, {request_, reply_, document_});
+  ASSERT_TRUE(runner.start(Duration{5000}));
+  EXPECT_EQ(status_of("fw-1"), JobStatus::Succeeded);
+  EXPECT_TRUE(details_say("fw-1", "step", "download"));  // the outcome kept the last details
+  EXPECT_EQ(status_of("fw-2"), JobStatus::Failed);
+  EXPECT_TRUE(details_say("fw-2", "reason", "no url"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Drivers, JobsRunnerTest, ::testing::Values(Driver::Client, Driver::Agent),
                          [](const ::testing::TestParamInfo<Driver>& i) {
                            return i.param == Driver::Client ? "Client" : "Agent";
