@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <edgekit/reqres/channel.hpp>
 #include <edgekit/testing/blocking_device.hpp>
+#include <edgekit/testing/channel_device.hpp>
 #include <edgekit/testing/mosquitto.hpp>
 #include <memory>
 #include <mutex>
@@ -122,8 +123,7 @@ struct Unsolicited {
   MessageHandler handler() { return MessageHandler{&on, this}; }
 };
 
-enum class Driver { Client, Agent };
-void PrintTo(Driver d, std::ostream* os) { *os << (d == Driver::Client ? "Client" : "Agent"); }
+using testing::Driver;
 
 class ChannelTest : public edgekit::testing::MosquittoFixture,
                     public ::testing::WithParamInterface<Driver> {
@@ -133,22 +133,13 @@ class ChannelTest : public edgekit::testing::MosquittoFixture,
     if (HasFatalFailure()) return;
     responder_ = std::make_unique<Responder>(broker().port());
     ASSERT_TRUE(responder_->start());
-    if (GetParam() == Driver::Client) {
-      client_ = std::make_unique<testing::BlockingDevice>();
-      ASSERT_TRUE(client_->connect(broker().port(), "device"));
-      channel_ = std::make_unique<ClientChannel>(client_->client, client_->clock);
-    } else {
-      agent_ = std::make_unique<testing::AgentDevice>(broker().port(), "device");
-      ASSERT_TRUE(agent_->start());
-      channel_ = std::make_unique<AgentChannel>(agent_->agent);
-    }
+    ASSERT_TRUE(device_.connect(GetParam(), broker().port(), "device"));
+    channel_ = device_.channel.get();
     channel_->set_message_handler(unsolicited_.handler());
     ASSERT_TRUE(channel_->subscribe(kFilters, 5s));
   }
   void TearDown() override {
-    channel_.reset();
-    agent_.reset();
-    client_.reset();
+    device_.reset();
     responder_.reset();
     MosquittoFixture::TearDown();
   }
@@ -172,9 +163,8 @@ class ChannelTest : public edgekit::testing::MosquittoFixture,
   }
 
   std::unique_ptr<Responder> responder_;
-  std::unique_ptr<testing::BlockingDevice> client_;
-  std::unique_ptr<testing::AgentDevice> agent_;
-  std::unique_ptr<Channel> channel_;
+  testing::ChannelDevice device_;
+  Channel* channel_ = nullptr;
   Unsolicited unsolicited_;
   TokenMatcher matcher_;
   std::string request_;
@@ -249,8 +239,7 @@ TEST_P(ChannelTest, RefusesBadArguments) {
   EXPECT_EQ(channel_->subscribe(many, 1s).error(), Errc::InvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Drivers, ChannelTest, ::testing::Values(Driver::Client, Driver::Agent),
-                         [](const auto& p) { return p.param == Driver::Client ? "Client" : "Agent"; });
+INSTANTIATE_TEST_SUITE_P(Drivers, ChannelTest, testing::kBothDrivers, testing::driver_name);
 
 // Agent only: a request from the unsolicited handler (the agent thread) would wait for the
 // thread it blocks.

@@ -13,6 +13,7 @@
 #include <edgekit/shadow/bindings.hpp>
 #include <edgekit/shadow/client.hpp>
 #include <edgekit/testing/blocking_device.hpp>
+#include <edgekit/testing/channel_device.hpp>
 #include <edgekit/testing/mosquitto.hpp>
 #include <map>
 #include <memory>
@@ -237,8 +238,7 @@ UpdateRequest desired(std::string_view json) {
   return r;
 }
 
-enum class Driver { Client, Agent };
-void PrintTo(Driver d, std::ostream* os) { *os << (d == Driver::Client ? "Client" : "Agent"); }
+using testing::Driver;
 
 class ShadowClientTest : public edgekit::testing::MosquittoFixture,
                          public ::testing::WithParamInterface<Driver> {
@@ -248,23 +248,14 @@ class ShadowClientTest : public edgekit::testing::MosquittoFixture,
     if (HasFatalFailure()) return;
     service_ = std::make_unique<FakeShadowService>(broker().port());
     ASSERT_TRUE(service_->start());
-    if (GetParam() == Driver::Client) {
-      blocking_ = std::make_unique<testing::BlockingDevice>();
-      ASSERT_TRUE(blocking_->connect(broker().port(), "lamp-1"));
-      channel_ = std::make_unique<reqres::ClientChannel>(blocking_->client, blocking_->clock);
-    } else {
-      agent::Config c;
-      c.max_filter_length = 240;  // a named shadow's reply filters
-      agent_ = std::make_unique<testing::AgentDevice>(broker().port(), "lamp-1", c);
-      ASSERT_TRUE(agent_->start());
-      channel_ = std::make_unique<reqres::AgentChannel>(agent_->agent);
-    }
+    agent::Config c;
+    c.max_filter_length = 240;  // a named shadow's reply filters
+    ASSERT_TRUE(device_.connect(GetParam(), broker().port(), "lamp-1", c));
+    channel_ = device_.channel.get();
   }
   void TearDown() override {
     client_.reset();
-    channel_.reset();
-    agent_.reset();
-    blocking_.reset();
+    device_.reset();
     service_.reset();
     MosquittoFixture::TearDown();
   }
@@ -289,9 +280,8 @@ class ShadowClientTest : public edgekit::testing::MosquittoFixture,
   }
 
   std::unique_ptr<FakeShadowService> service_;
-  std::unique_ptr<testing::BlockingDevice> blocking_;
-  std::unique_ptr<testing::AgentDevice> agent_;
-  std::unique_ptr<reqres::Channel> channel_;
+  testing::ChannelDevice device_;
+  reqres::Channel* channel_ = nullptr;
   std::unique_ptr<Client> client_;
   App app_;
   std::array<char, 1024> request_{};
@@ -568,9 +558,7 @@ TEST_P(ShadowClientTest, TheUserGuideExampleWorks) {
   EXPECT_EQ(seen->reported->text(), R"({"led":{"level":5}})");  // the fake replaces sections
 }
 
-INSTANTIATE_TEST_SUITE_P(Drivers, ShadowClientTest,
-                         ::testing::Values(Driver::Client, Driver::Agent),
-                         [](const auto& p) { return p.param == Driver::Client ? "Client" : "Agent"; });
+INSTANTIATE_TEST_SUITE_P(Drivers, ShadowClientTest, testing::kBothDrivers, testing::driver_name);
 
 // Agent only: the delta handler runs on the agent thread, where a request would deadlock.
 class ShadowAgentTest : public edgekit::testing::MosquittoFixture {};
