@@ -8,7 +8,7 @@
 #include <chrono>
 #include <edgekit/jobs/runner.hpp>
 #include <edgekit/reqres/channel.hpp>
-#include <edgekit/testing/blocking_device.hpp>
+#include <edgekit/testing/channel_device.hpp>
 #include <edgekit/testing/mosquitto.hpp>
 #include <memory>
 #include <mutex>
@@ -125,10 +125,7 @@ struct App {
   }
 };
 
-enum class Driver { Client, Agent };
-void PrintTo(Driver d, std::ostream* os) {
-  *os << (d == Driver::Client ? "Client" : "Agent");
-}
+using edgekit::testing::Driver;
 
 class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
                        public ::testing::WithParamInterface<Driver> {
@@ -146,22 +143,14 @@ class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
     MosquittoFixture::TearDown();
   }
   void connect() {
-    if (GetParam() == Driver::Client) {
-      blocking_ = std::make_unique<edgekit::testing::BlockingDevice>();
-      ASSERT_TRUE(blocking_->connect(broker().port(), "lamp-1"));
-      channel_ = std::make_unique<reqres::ClientChannel>(blocking_->client, blocking_->clock);
-    } else {
-      agent_ = std::make_unique<edgekit::testing::AgentDevice>(broker().port(), "lamp-1");
-      ASSERT_TRUE(agent_->start());
-      channel_ = std::make_unique<reqres::AgentChannel>(agent_->agent);
-    }
+    device_ = std::make_unique<edgekit::testing::ChannelDevice>();
+    ASSERT_TRUE(device_->connect(GetParam(), broker().port(), "lamp-1"));
   }
   void disconnect() {
     runner_.reset();
-    channel_.reset();
-    agent_.reset();
-    blocking_.reset();
+    device_.reset();
   }
+  reqres::Channel& channel() { return *device_->channel; }
   // A power cycle: everything but the storage (and the broker and service) is gone.
   void reboot() {
     disconnect();
@@ -175,7 +164,7 @@ class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
     c.token_prefix = "lamp";
     c.request_timeout = request_timeout;
     c.retry_delay = Duration{50};
-    runner_ = std::make_unique<Runner>(*channel_, store_, clock_, c,
+    runner_ = std::make_unique<Runner>(channel(), store_, clock_, c,
                                        RunnerBuffers{request_, reply_, document_});
     app_.runner = runner_.get();
     return *runner_;
@@ -204,9 +193,7 @@ class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
   }
 
   std::unique_ptr<JobsService> service_;
-  std::unique_ptr<edgekit::testing::BlockingDevice> blocking_;
-  std::unique_ptr<edgekit::testing::AgentDevice> agent_;
-  std::unique_ptr<reqres::Channel> channel_;
+  std::unique_ptr<edgekit::testing::ChannelDevice> device_;
   std::unique_ptr<Runner> runner_;
   SteadyClock clock_;
   jobs::testing::MemoryStore store_;  // survives the reboots
@@ -336,7 +323,7 @@ TEST_P(JobsRunnerTest, TheUserGuideExampleWorks) {
   config.thing = kThing;
   config.handlers = handlers;
   config.token_seed = 1000;
-  Runner runner(*channel_, store_, clock_, config, {request_, reply_, document_});
+  Runner runner(channel(), store_, clock_, config, {request_, reply_, document_});
   ASSERT_TRUE(runner.start(Duration{5000}));
   EXPECT_EQ(status_of("fw-1"), JobStatus::Succeeded);
   EXPECT_TRUE(details_say("fw-1", "step", "download"));  // the outcome kept the last details
@@ -344,10 +331,8 @@ TEST_P(JobsRunnerTest, TheUserGuideExampleWorks) {
   EXPECT_TRUE(details_say("fw-2", "reason", "no url"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Drivers, JobsRunnerTest, ::testing::Values(Driver::Client, Driver::Agent),
-                         [](const ::testing::TestParamInfo<Driver>& i) {
-                           return i.param == Driver::Client ? "Client" : "Agent";
-                         });
+INSTANTIATE_TEST_SUITE_P(Drivers, JobsRunnerTest, edgekit::testing::kBothDrivers,
+                         edgekit::testing::driver_name);
 
 }  // namespace
 }  // namespace edgekit::jobs::test
