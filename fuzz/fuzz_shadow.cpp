@@ -6,10 +6,15 @@
 // document is written back into an update request that never fails on a large enough buffer,
 // and reads back as the same text; a rejection's errc is the mapping of its code and message;
 // a delta's version is applied once (the second time a duplicate); a matched topic is rebuilt
-// byte for byte from what the matcher returned.
+// byte for byte from what the matcher returned; a binding table applied to a delta either
+// fails leaving every field as it was, or succeeds and its fields, written out and applied to
+// fresh fields, give the same values.
+#include <cstring>
+#include <edgekit/shadow/bindings.hpp>
 #include <edgekit/shadow/delta_order.hpp>
 #include <edgekit/shadow/documents.hpp>
 #include <edgekit/shadow/topics.hpp>
+#include <array>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -55,6 +60,43 @@ void round_trip(const std::optional<Value>& desired, const std::optional<Value>&
   if (r) FUZZ_CHECK(parsed->at_path("state.reported")->text() == req.reported);
 }
 
+// The fields of a device, bound at nested and top-level paths of each type.
+struct Fields {
+  bool power = false;
+  std::int32_t level = 0;
+  std::int64_t energy = 0;
+  char name[8] = "x";
+  bool on = false;
+  std::array<shadow::Binding, 5> table() {
+    return {shadow::bind("power", power), shadow::bind("led.level", level),
+            shadow::bind("led.on", on), shadow::bind("energy", energy), shadow::bind("name", name)};
+  }
+  bool operator==(const Fields& o) const {
+    return power == o.power && level == o.level && energy == o.energy && on == o.on &&
+           std::strcmp(name, o.name) == 0;
+  }
+};
+
+void bindings(const Value& state) {
+  Fields f;
+  const Fields before;
+  auto changed = shadow::apply_state(state, f.table());
+  if (!changed) {
+    FUZZ_CHECK(f == before);  // all or nothing
+    return;
+  }
+  char out[256];
+  edgekit::doc::json::Writer w(out);
+  FUZZ_CHECK(shadow::write_fields(w, f.table()).has_value());
+  auto written = w.finish();
+  FUZZ_CHECK(written.has_value());
+  auto parsed = edgekit::doc::json::parse(*written);
+  FUZZ_CHECK(parsed.has_value());
+  Fields again;
+  FUZZ_CHECK(shadow::apply_state(*parsed, again.table()).has_value());
+  FUZZ_CHECK(again == f);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -78,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(order.accept(d->version) == shadow::DeltaDecision::Apply);
     FUZZ_CHECK(order.accept(d->version) == shadow::DeltaDecision::IgnoreDuplicate);
     round_trip(d->state, std::nullopt);
+    bindings(d->state);
   }
   if (auto d = shadow::read_documents(payload)) {
     FUZZ_CHECK(object_or_null(d->current.state) && object_or_null(d->current.metadata));

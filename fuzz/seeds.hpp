@@ -17,4 +17,6 @@ void doc_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/shadow_seeds.cpp: seeds of fuzz_shadow.
 void shadow_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/jobs_seeds.cpp: seeds of fuzz_jobs.
+void jobs_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz

@@ -36,6 +36,9 @@ void shadow_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) 
           // update/delta
           R"({"state":{"color":"RED","lights":{"front":"on"}},"metadata":{"color":)"
           R"({"timestamp":1469564492}},"version":26,"timestamp":1469564492,"clientToken":"a"})",
+          // update/delta over the fuzzer's binding table (fields of each type, one nested)
+          R"({"state":{"power":true,"led":{"level":3,"on":false},"energy":12,"name":"de\"sk"},)"
+          R"("version":9,"timestamp":1})",
           // update/documents
           R"({"previous":{"state":{"desired":{"color":"RED"},"reported":{"color":"GREEN"}},)"
           R"("metadata":{"desired":{"color":{"timestamp":12345}}},"version":1},)"

@@ -3,7 +3,8 @@
 // its classic shadow and of a named one, tells which topic a message came in on, writes get,
 // update (reported state through the doc writer) and delete requests, reads get/accepted,
 // update/accepted, update/delta (through the delta ordering), update/documents,
-// delete/accepted and rejected documents, and maps the rejections to Errc.
+// delete/accepted and rejected documents, and maps the rejections to Errc; and it keeps its
+// fields in sync through a binding table (a delta applied to them, the changed ones reported).
 //
 // Messages arrive in a receive buffer copied byte by byte from a volatile source, and the thing
 // name is read the same way, so nothing is known to the compiler at build time: the image links
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "edgekit/shadow/bindings.hpp"
 #include "edgekit/shadow/delta_order.hpp"
 #include "edgekit/shadow/documents.hpp"
 #include "edgekit/shadow/errc.hpp"
@@ -32,6 +34,15 @@ char g_request[512];
 char g_topic[kMaxTopicLength];
 char g_thing[kMaxThingNameLength];
 DeltaOrder g_order;  // the last applied version (a device would keep it in flash)
+
+// The application's fields and where they live in the shadow.
+struct Lamp {
+  bool power = false;
+  std::int32_t level = 0;
+  char color[8] = "";
+} g_lamp;
+const Binding g_table[] = {bind("power", g_lamp.power), bind("led.level", g_lamp.level),
+                           bind("led.color", g_lamp.color)};
 
 // Bytes "from the network": read through a volatile pointer, so they are not constants.
 std::string_view receive(std::string_view message) {
@@ -125,6 +136,25 @@ int replies() {
   return 0;
 }
 
+int bindings() {
+  auto d = read_delta(receive(R"({"state":{"power":true,"led":{"level":12,"color":"red"}},)"
+                              R"("version":8,"timestamp":1700000020})"sv));
+  if (!d) return 60;
+  auto changed = apply_state(d->state, g_table);
+  if (!changed || *changed != 0b111 || !g_lamp.power || g_lamp.level != 12) return 61;
+  auto bad = read_delta(receive(R"({"state":{"led":{"level":"high"}},"version":9,"timestamp":1})"sv));
+  if (!bad) return 62;
+  auto wrong = apply_state(bad->state, g_table);
+  if (wrong || wrong.error().errc != Errc::FieldTypeMismatch || g_lamp.level != 12) return 63;
+  UpdateWriter u(g_request);
+  if (!write_fields(u.reported(), g_table, 0b110)) return 64;
+  auto up = u.finish("tok-3"sv);
+  if (!up ||
+      *up != R"({"state":{"reported":{"led":{"level":12,"color":"red"}}},"clientToken":"tok-3"})"sv)
+    return 65;
+  return 0;
+}
+
 }  // namespace
 
 int main() {
@@ -132,6 +162,7 @@ int main() {
   if (int s = topics(thing)) return s;
   if (int s = requests()) return s;
   if (int s = replies()) return s;
+  if (int s = bindings()) return s;
   // Which rejections the device retries (inline: no code of the library).
   if (!is_retryable(Errc::Throttled) || is_retryable(Errc::VersionConflict)) return 50;
   return 0;

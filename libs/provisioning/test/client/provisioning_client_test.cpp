@@ -13,6 +13,7 @@
 #include <edgekit/pki/token.hpp>
 #include <edgekit/provisioning/client.hpp>
 #include <edgekit/provisioning/identity.hpp>
+#include <edgekit/testing/blocking_device.hpp>
 #include <edgekit/testing/mosquitto.hpp>
 #include <edgekit/testing/test_pki.hpp>
 #include <edgekit/testing/token_env.hpp>
@@ -61,30 +62,8 @@ struct PowerCutStore final : StateStore {
   int saves = 0;
 };
 
-/// The device's MQTT side over the blocking client: TCP, a session on static storage, buffers.
-struct BlockingDevice {
-  bool connect(std::uint16_t port) {
-    auto t = transport::TcpTransport::connect("127.0.0.1", port, Duration{2000});
-    if (!t) return false;
-    tcp = std::move(*t);
-    mqtt::ConnectOptions o;
-    o.version = mqtt::Version::V5;
-    o.client_id = "claim-device";
-    return static_cast<bool>(client.connect(o, Duration{5000}));
-  }
-  SteadyClock clock;
-  transport::TcpTransport tcp;
-  std::array<mqtt::OutgoingRecord, 8> records{};
-  std::array<std::uint16_t, 8> qos2{};
-  mqtt::TopicAliasArena<4, 64> in_alias{};
-  mqtt::TopicAliasArena<4, 64> out_alias{};
-  std::array<char, 64> cid{};
-  mqtt::Session session{
-      mqtt::SessionStorage{records, qos2, in_alias.storage(), out_alias.storage(), cid}};
-  std::array<std::byte, 16 * 1024> rx{};
-  std::array<std::byte, 4 * 1024> tx{};
-  mqtt::Client client{tcp, clock, session, rx, tx};
-};
+/// The device's MQTT side over the blocking client (shared test support).
+using BlockingDevice = edgekit::testing::BlockingDevice;
 
 class Provisioning : public edgekit::testing::MosquittoFixture {
  protected:
@@ -152,7 +131,7 @@ class Provisioning : public edgekit::testing::MosquittoFixture {
   Result<Identity, Errc> run_on(BlockingDevice& device, const Options& o,
                                 std::string* detail = nullptr) {
     open_session();
-    if (!device.connect(broker().port())) return fail(Errc::NotConnected);
+    if (!device.connect(broker().port(), "claim-device")) return fail(Errc::NotConnected);
     ClientChannel channel(device.client, device.clock);
     // Every boot reads the state anew: a store object of its own over the same file.
     FileStateStore boot_store(file_store_->path());

@@ -103,6 +103,24 @@ const char* to_string(Errc e) noexcept {
       return "invalid argument";
     case Errc::TopicMismatch:
       return "not a shadow topic";
+    case Errc::FieldTypeMismatch:
+      return "a value of the wrong type for the field";
+    case Errc::FieldOverflow:
+      return "a value too large for the field";
+    case Errc::Timeout:
+      return "no reply in time";
+    case Errc::NotConnected:
+      return "not connected";
+    case Errc::Busy:
+      return "a request is in flight";
+    case Errc::ReplyTooLarge:
+      return "reply too large for the buffer";
+    case Errc::SubscribeFailed:
+      return "subscription failed";
+    case Errc::PublishFailed:
+      return "publish failed";
+    case Errc::WouldDeadlock:
+      return "would deadlock (called from the agent thread)";
   }
   return "unknown shadow error";
 }

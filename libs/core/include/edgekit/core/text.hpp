@@ -45,4 +45,18 @@ struct TextAppender {
   return true;
 }
 
+/// Whether `name` is 1 to `max_length` bytes of `[a-zA-Z0-9_-]`, plus `:` when `allow_colon`: the
+/// shape of AWS IoT's names (thing names and shadow names allow `:`, job ids do not;
+/// aws-iot-protocols.md 0). Such a name never needs escaping in JSON or in a topic level.
+[[nodiscard]] constexpr bool is_aws_name(std::string_view name, std::size_t max_length,
+                                         bool allow_colon) noexcept {
+  if (name.empty() || name.size() > max_length) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || (allow_colon && c == ':');
+    if (!ok) return false;
+  }
+  return true;
+}
+
 }  // namespace edgekit

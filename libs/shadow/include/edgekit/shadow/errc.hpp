@@ -45,6 +45,10 @@ enum class Errc : std::uint8_t {
   // --- The document received could not be used. ------------------------------------------------
   MalformedDocument = 30,  ///< not JSON, not an object, a required member missing, a member of
                            ///< the wrong type (e.g. a version that is not a non-negative integer)
+  FieldTypeMismatch,       ///< bindings.hpp: a value of another JSON type than the application's
+                           ///< field at that path (e.g. a string for a bool)
+  FieldOverflow,           ///< bindings.hpp: a number outside the field's range, or a string
+                           ///< longer than its buffer
 
   // --- Caller errors (pure part). -------------------------------------------------------------
   BufferTooSmall = 40,  ///< the caller's buffer cannot hold the topic or document
@@ -53,15 +57,30 @@ enum class Errc : std::uint8_t {
                         ///< an update without desired or reported, a topic kind the operation
                         ///< does not have, text that is not UTF-8
   TopicMismatch,        ///< the topic is not a Device Shadow topic
+
+  // --- The request/response client (client.hpp) over an MQTT channel. -----------------------
+  Timeout = 50,      ///< no reply within the request's timeout (a reply arriving later is ignored)
+  NotConnected,      ///< the MQTT connection is down, or the agent is stopped
+  Busy,              ///< a request of this client is in flight already
+  ReplyTooLarge,     ///< the reply is longer than the client's reply buffer
+  SubscribeFailed,   ///< the broker refused the reply filters, or did not answer in time
+  PublishFailed,     ///< the request could not be published
+  WouldDeadlock,     ///< a waiting call from the agent's thread (e.g. from the delta handler)
 };
 
-/// True for the rejections that a later, identical request may not meet again (Throttled,
-/// ServiceFailure). VersionConflict is not among them: the request itself must change. Every
+/// True for the failures that a later, identical request may not meet again (the rejections
+/// Throttled and ServiceFailure; the client's Timeout, NotConnected, Busy, SubscribeFailed,
+/// PublishFailed). VersionConflict is not among them: the request itself must change. Every
 /// value is listed, so a new `Errc` fails to compile until it is placed.
 [[nodiscard]] constexpr bool is_retryable(Errc e) noexcept {
   switch (e) {
     case Errc::Throttled:
     case Errc::ServiceFailure:
+    case Errc::Timeout:
+    case Errc::NotConnected:
+    case Errc::Busy:
+    case Errc::SubscribeFailed:
+    case Errc::PublishFailed:
       return true;
     case Errc::Ok:
     case Errc::InvalidJson:
@@ -86,6 +105,10 @@ enum class Errc : std::uint8_t {
     case Errc::BufferTooSmall:
     case Errc::InvalidArgument:
     case Errc::TopicMismatch:
+    case Errc::FieldTypeMismatch:
+    case Errc::FieldOverflow:
+    case Errc::ReplyTooLarge:
+    case Errc::WouldDeadlock:
       return false;
   }
   return false;
