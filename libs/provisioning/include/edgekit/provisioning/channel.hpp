@@ -67,9 +67,10 @@ class Channel {
 /// else meanwhile: the request/response seam the AWS IoT clients share, given provisioning's
 /// correlation and secrets. A reply is matched by its topic alone (accepted or rejected of the
 /// request asked about) and wiped where the driver received it once copied
-/// (`reqres::Matcher::wipe_reply`); this channel takes the inner channel's message handler for
-/// its lifetime, which wipes every provisioning reply that no request takes (a late or duplicate
-/// one) and drops every message. One request at a time comes from reqres (Busy).
+/// (`reqres::Matcher::wipe_reply`). This channel takes the inner channel's message handler for
+/// its lifetime: it drops every message no request takes, and wipes those that are provisioning
+/// replies (a late or duplicate one may hold a key). One request at a time comes from reqres
+/// (Busy).
 /// Errors map one to one onto `Errc`; reqres's WouldDeadlock (a call from the agent's own thread)
 /// is NotConnected, and its InvalidArgument (a reply topic longer than
 /// `reqres::kMaxFilterLength`, which a valid template name cannot make) is InvalidArgument.
@@ -134,7 +135,7 @@ class AgentChannel final : private detail::Holder<reqres::AgentChannel>, public 
   ~AgentChannel() override;  // out of line, as ClientChannel's
 };
 
-/// Overwrites `bytes` with zeros in a way the compiler may not drop (OPENSSL_cleanse).
+/// Overwrites `bytes` with zeros in a way the compiler may not drop (`reqres::wipe`).
 void wipe(std::span<std::uint8_t> bytes) noexcept;
 void wipe(std::span<char> bytes) noexcept;
 
