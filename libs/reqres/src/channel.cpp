@@ -18,11 +18,15 @@ Message message_of(const mqtt::Publish& p) {
                            p.payload.size()}};
 }
 
-// Copies `payload` into `out` when it fits. Returns the size, or ReplyTooLarge.
+// Copies `payload` into `out` when it fits, then wipes it in place if `wipe` (whether it fit or
+// not: a secret too large for the caller must not stay behind either). Returns the size, or
+// ReplyTooLarge.
 Result<std::size_t, Errc> copy_reply(std::span<const std::uint8_t> payload,
-                                     std::span<std::uint8_t> out) noexcept {
-  if (payload.size() > out.size()) return fail(Errc::ReplyTooLarge);
-  if (!payload.empty()) std::memcpy(out.data(), payload.data(), payload.size());
+                                     std::span<std::uint8_t> out, bool wipe) noexcept {
+  const bool fits = payload.size() <= out.size();
+  if (fits && !payload.empty()) std::memcpy(out.data(), payload.data(), payload.size());
+  if (wipe) wipe_in_place(payload);
+  if (!fits) return fail(Errc::ReplyTooLarge);
   return payload.size();
 }
 
@@ -34,6 +38,19 @@ bool valid_filters(std::span<const std::string_view> filters) {
 }
 
 }  // namespace
+
+void wipe(std::span<std::uint8_t> bytes) noexcept {
+  // Stores through a volatile pointer are observable behaviour: the compiler keeps every one,
+  // where it may drop a memset of memory that is not read again.
+  volatile std::uint8_t* p = bytes.data();
+  for (std::size_t i = 0; i < bytes.size(); ++i) p[i] = 0;
+}
+
+void wipe_in_place(std::span<const std::uint8_t> payload) noexcept {
+  // The payload views the driver's receive buffer, which is writable memory: the const is the
+  // view's, not the buffer's.
+  wipe(std::span<std::uint8_t>(const_cast<std::uint8_t*>(payload.data()), payload.size()));
+}
 
 const char* to_string(Errc e) noexcept {
   switch (e) {
@@ -77,7 +94,7 @@ void ClientChannel::on_event(void* context, mqtt::Client&, const mqtt::Event& ev
   if (p != nullptr && !p->done) {
     if (const std::uint8_t tag = p->matcher.function(p->matcher.context, m); tag != 0) {
       p->done = true;
-      auto copied = copy_reply(m.payload, p->reply);
+      auto copied = copy_reply(m.payload, p->reply, p->matcher.wipe_reply);
       if (copied) {
         p->result = Reply{tag, *copied};
       } else {
@@ -272,7 +289,7 @@ void on_agent_response(void* context, const agent::Outcome& outcome,
   if (response == nullptr) {
     s->error = outcome.error == agent::Errc::Timeout ? Errc::Timeout : Errc::NotConnected;
   } else {
-    auto copied = copy_reply(message_of(*response).payload, s->reply);
+    auto copied = copy_reply(message_of(*response).payload, s->reply, s->matcher.wipe_reply);
     if (copied) {
       s->result = Reply{s->tag, *copied};
     } else {

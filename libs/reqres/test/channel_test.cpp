@@ -4,6 +4,7 @@
 // drivers (blocking client, agent) behave alike.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -221,6 +222,44 @@ TEST_P(ChannelTest, AReplyLargerThanTheBufferIsReplyTooLarge) {
   // The channel is free again.
   auto next = ask("tok-8", "accept");
   ASSERT_TRUE(next) << to_string(next.error());
+}
+
+// `wipe_reply`: the matching reply is zeroed where the driver received it (the client's or the
+// agent's receive buffer, which the matcher sees), once copied into the caller's buffer — and
+// also when it did not fit. The receive buffer outlives the request (it is the driver's), and
+// the channel's wipe happens before `request` returns, so reading it afterwards is defined.
+struct RecordingMatcher {
+  TokenMatcher inner;
+  std::span<const std::uint8_t> received;  // where the driver held the reply
+  static std::uint8_t match(void* ctx, const Message& m) {
+    auto* self = static_cast<RecordingMatcher*>(ctx);
+    const std::uint8_t tag = TokenMatcher::match(&self->inner, m);
+    if (tag != 0) self->received = m.payload;
+    return tag;
+  }
+  Matcher matcher() { return Matcher{&match, this, /*wipe_reply=*/true}; }
+};
+
+bool all_zero(std::span<const std::uint8_t> b) {
+  return std::all_of(b.begin(), b.end(), [](std::uint8_t c) { return c == 0; });
+}
+
+TEST_P(ChannelTest, WipeReplyZeroesTheReplyWhereTheDriverReceivedIt) {
+  RecordingMatcher m{TokenMatcher{"secret-1"}, {}};
+  request_ = "secret-1 accept";
+  auto r = channel_->request(kRequestTopic, bytes(request_), m.matcher(), reply_, 5s);
+  ASSERT_TRUE(r) << to_string(r.error());
+  EXPECT_EQ(text(std::span(reply_.data(), r->size)), "secret-1");
+  ASSERT_EQ(m.received.size(), r->size);
+  EXPECT_TRUE(all_zero(m.received));
+
+  RecordingMatcher big{TokenMatcher{"secret-2"}, {}};
+  request_ = "secret-2 big";
+  auto too_large = channel_->request(kRequestTopic, bytes(request_), big.matcher(), reply_, 5s);
+  ASSERT_FALSE(too_large);
+  EXPECT_EQ(too_large.error(), Errc::ReplyTooLarge);
+  ASSERT_GT(big.received.size(), reply_.size());
+  EXPECT_TRUE(all_zero(big.received));
 }
 
 TEST_P(ChannelTest, PollDeliversUnsolicitedMessages) {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "edgekit/core/text.hpp"
 #include "edgekit/doc/cbor.hpp"
 #include "edgekit/doc/json.hpp"
 
@@ -149,13 +150,7 @@ bool valid_certificate_id(std::string_view id) noexcept {
 }
 
 bool valid_thing_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 128) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == ':' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return is_aws_name(name, kMaxThingNameLength, /*allow_colon=*/true);
 }
 
 Result<std::size_t, Errc> write_create_keys_request(Format format,

@@ -32,13 +32,7 @@ const char* to_string(Api api) noexcept {
 }
 
 bool valid_template_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > kMaxTemplateNameLength) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
+  return is_aws_name(name, kMaxTemplateNameLength, /*allow_colon=*/false);
 }
 
 Result<std::string_view, Errc> topic(Api api, Format format, TopicKind kind, std::span<char> buffer,

@@ -19,16 +19,6 @@ std::string_view level(std::string_view& s) noexcept {
   return out;
 }
 
-bool valid_name(std::string_view name, std::size_t max) noexcept {
-  if (name.empty() || name.size() > max) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == ':' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::string_view suffix(TopicKind kind) noexcept {
   switch (kind) {
     case TopicKind::Request:
@@ -77,11 +67,11 @@ std::string_view to_string(Operation op) noexcept {
 }
 
 bool valid_thing_name(std::string_view name) noexcept {
-  return valid_name(name, kMaxThingNameLength);
+  return is_aws_name(name, kMaxThingNameLength, /*allow_colon=*/true);
 }
 
 bool valid_shadow_name(std::string_view name) noexcept {
-  return valid_name(name, kMaxShadowNameLength);
+  return is_aws_name(name, kMaxShadowNameLength, /*allow_colon=*/true);
 }
 
 Result<std::string_view, Errc> topic(std::string_view thing, std::string_view shadow, Operation op,

@@ -1,9 +1,10 @@
 #pragma once
 /// \file
 /// `Channel`: one request/response exchange with the provisioning service over MQTT, the seam
-/// between `Provisioner` (client.hpp) and an MQTT driver. Two implementations:
-/// `ClientChannel` over the blocking client (mqtt/client.hpp, one device task) and
-/// `AgentChannel` over the agent (agent/agent.hpp, any thread).
+/// between `Provisioner` (client.hpp) and an MQTT driver. One implementation, `ReqresChannel`,
+/// over edgekit::reqres's channel (the seam the Shadow and Jobs clients share), and two
+/// shorthands for it: `ClientChannel` over the blocking client (mqtt/client.hpp, one device
+/// task) and `AgentChannel` over the agent (agent/agent.hpp, any thread).
 ///
 /// Correlation: fleet-provisioning replies carry no clientToken (aws-iot-protocols.md 0), so a
 /// reply is matched by its topic alone and a channel has at most one request in flight
@@ -24,13 +25,7 @@
 #include "edgekit/core/clock.hpp"
 #include "edgekit/provisioning/errc.hpp"
 #include "edgekit/provisioning/topics.hpp"
-
-namespace edgekit::mqtt {
-class Client;
-}
-namespace edgekit::agent {
-class Agent;
-}
+#include "edgekit/reqres/channel.hpp"
 
 namespace edgekit::provisioning {
 
@@ -68,73 +63,79 @@ class Channel {
                                                     Duration timeout) = 0;
 };
 
+/// `Channel` over a `reqres::Channel` (libs/reqres) that the caller made and uses for nothing
+/// else meanwhile: the request/response seam the AWS IoT clients share, given provisioning's
+/// correlation and secrets. A reply is matched by its topic alone (accepted or rejected of the
+/// request asked about) and wiped where the driver received it once copied
+/// (`reqres::Matcher::wipe_reply`). This channel takes the inner channel's message handler for
+/// its lifetime: it drops every message no request takes, and wipes those that are provisioning
+/// replies (a late or duplicate one may hold a key). One request at a time comes from reqres
+/// (Busy).
+/// Errors map one to one onto `Errc`; reqres's WouldDeadlock (a call from the agent's own thread)
+/// is NotConnected, and its InvalidArgument (a reply topic longer than
+/// `reqres::kMaxFilterLength`, which a valid template name cannot make) is InvalidArgument.
+/// Borrows `inner`, which must outlive this channel. Thread safety: the inner channel's.
+class ReqresChannel : public Channel {
+ public:
+  explicit ReqresChannel(reqres::Channel& inner) noexcept;
+  /// Gives the inner channel's message handler back empty.
+  ~ReqresChannel() override;
+  ReqresChannel(const ReqresChannel&) = delete;
+  ReqresChannel& operator=(const ReqresChannel&) = delete;
+
+  [[nodiscard]] Result<void, Errc> subscribe(ReplyTopics topics, Duration timeout) override;
+  void unsubscribe(ReplyTopics topics, Duration timeout) override;
+  [[nodiscard]] Result<Reply, Errc> request(std::string_view request_topic,
+                                            std::span<const std::uint8_t> payload,
+                                            ReplyTopics topics, std::span<std::uint8_t> reply,
+                                            Duration timeout) override;
+
+ private:
+  reqres::Channel* inner_;
+};
+
+namespace detail {
+// Holds the reqres channel of ClientChannel and AgentChannel as their first base, so that it
+// is built before ReqresChannel points at it and destroyed after.
+template <class Inner>
+struct Holder {
+  template <class... Args>
+  explicit Holder(Args&... args) noexcept : inner(args...) {}
+  Inner inner;
+};
+}  // namespace detail
+
 /// `Channel` over a connected blocking `mqtt::Client` (the claim connection, used for nothing
-/// else meanwhile). It takes the client's event handler for its lifetime (messages on other
-/// topics are ignored) and gives it back empty. `clock` times the waits. Borrows both, which
-/// must outlive the channel.
+/// else meanwhile): a `ReqresChannel` over a `reqres::ClientChannel`. It takes the client's
+/// event handler for its lifetime (messages on other topics are ignored) and gives it back
+/// empty. `clock` times the waits. Borrows both, which must outlive the channel.
 /// Requests are published with QoS 0: a QoS 1 record would keep pointing at the caller's
 /// request buffer after a timed-out request until a PUBACK (or a resend on resume) that the
 /// caller can no longer serve; a lost request is a timeout, and the provisioner retries it.
 /// Thread safety: the client's (its owning task only).
-class ClientChannel final : public Channel {
+class ClientChannel final : private detail::Holder<reqres::ClientChannel>, public ReqresChannel {
  public:
   ClientChannel(mqtt::Client& client, const Clock& clock) noexcept;
+  // Out of line: the key function, so that the vtable lives in the library (built without
+  // RTTI) and not in each caller's object.
   ~ClientChannel() override;
-  ClientChannel(const ClientChannel&) = delete;
-  ClientChannel& operator=(const ClientChannel&) = delete;
-
-  [[nodiscard]] Result<void, Errc> subscribe(ReplyTopics topics, Duration timeout) override;
-  void unsubscribe(ReplyTopics topics, Duration timeout) override;
-  [[nodiscard]] Result<Reply, Errc> request(std::string_view request_topic,
-                                            std::span<const std::uint8_t> payload,
-                                            ReplyTopics topics, std::span<std::uint8_t> reply,
-                                            Duration timeout) override;
-
-  struct Pending;  // the request in flight (sources)
-
- private:
-  mqtt::Client* client_;
-  const Clock* clock_;
-  Pending* pending_ = nullptr;
 };
 
-/// `Channel` over a started `agent::Agent`. Replies are taken on the agent thread by a message
-/// handler of each reply subscription and handed to the waiting caller; the wait uses the
-/// agent's response expectations (`expect_response`, under the one key
-/// "edgekit-provisioning"), so the timeout is the agent's. One AgentChannel per agent. Borrows
-/// the agent, which must outlive the channel; its `Config::slot_size` must hold the largest
-/// request (a CSR: about 1 KB in JSON) and its receive buffer the largest reply.
+/// `Channel` over a started `agent::Agent`: a `ReqresChannel` over a `reqres::AgentChannel`.
+/// Replies are taken on the agent thread by a message handler of each reply subscription and
+/// handed to the waiting caller; the wait uses the agent's response expectations
+/// (`expect_response`, under a key unique to the channel), so the timeout is the agent's.
+/// Borrows the agent, which must outlive the channel; its `Config::slot_size` must hold the
+/// largest request (a CSR: about 1 KB in JSON) and its receive buffer the largest reply.
 /// Thread safety: any thread, one request at a time (Busy otherwise) — but never the agent's
-/// own thread (a handler): `subscribe` returns NotConnected there (the agent's WouldDeadlock),
-/// and `request` would wait forever for a reply only that thread can deliver.
-class AgentChannel final : public Channel {
+/// own thread (a handler): `subscribe` and `request` return NotConnected there.
+class AgentChannel final : private detail::Holder<reqres::AgentChannel>, public ReqresChannel {
  public:
   explicit AgentChannel(agent::Agent& agent) noexcept;
-  ~AgentChannel() override;
-  AgentChannel(const AgentChannel&) = delete;
-  AgentChannel& operator=(const AgentChannel&) = delete;
-
-  [[nodiscard]] Result<void, Errc> subscribe(ReplyTopics topics, Duration timeout) override;
-  void unsubscribe(ReplyTopics topics, Duration timeout) override;
-  [[nodiscard]] Result<Reply, Errc> request(std::string_view request_topic,
-                                            std::span<const std::uint8_t> payload,
-                                            ReplyTopics topics, std::span<std::uint8_t> reply,
-                                            Duration timeout) override;
-
-  struct Shared;  // what the agent thread and the caller share (sources)
-
- private:
-  agent::Agent* agent_;
-  Shared* shared_;
+  ~AgentChannel() override;  // out of line, as ClientChannel's
 };
 
-/// Copies `payload` into `out` when it fits, then overwrites `payload` with zeros in place
-/// (the driver's receive buffer; it is not const there). Returns the size, or ReplyTooLarge.
-/// For channel implementations.
-[[nodiscard]] Result<std::size_t, Errc> take_and_wipe(std::span<const std::uint8_t> payload,
-                                                      std::span<std::uint8_t> out) noexcept;
-
-/// Overwrites `bytes` with zeros in a way the compiler may not drop (OPENSSL_cleanse).
+/// Overwrites `bytes` with zeros in a way the compiler may not drop (`reqres::wipe`).
 void wipe(std::span<std::uint8_t> bytes) noexcept;
 void wipe(std::span<char> bytes) noexcept;
 

@@ -109,7 +109,9 @@ struct Rejected {
 
 /// Whether `id` is 64 hex digits.
 [[nodiscard]] bool valid_certificate_id(std::string_view id) noexcept;
-/// Whether `name` can be a thing name: 1-128 bytes of `[a-zA-Z0-9:_-]`.
+/// The longest thing name AWS IoT takes (aws-iot-protocols.md 0).
+inline constexpr std::size_t kMaxThingNameLength = 128;
+/// Whether `name` can be a thing name: 1-kMaxThingNameLength bytes of `[a-zA-Z0-9:_-]`.
 [[nodiscard]] bool valid_thing_name(std::string_view name) noexcept;
 
 }  // namespace edgekit::provisioning

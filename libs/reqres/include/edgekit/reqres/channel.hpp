@@ -15,7 +15,8 @@
 /// One request at a time per channel (`Errc::Busy` otherwise): a device's shadow or jobs client
 /// waits for each answer anyway, and AWS throttles beyond 10 in flight per connection (1.6).
 /// Memory: no heap in steady state. `ClientChannel` allocates nothing; `AgentChannel` allocates
-/// its shared state once, in its constructor. Replies are copied into the caller's buffer only.
+/// its shared state once, in its constructor. Replies are copied into the caller's buffer only,
+/// and a secret one is wiped where the driver received it (`Matcher::wipe_reply`).
 /// Built with -fno-exceptions -fno-rtti.
 
 #include <cstddef>
@@ -78,10 +79,25 @@ struct Message {
 /// message is not the reply. Called on the thread that received the message (the caller's for
 /// `ClientChannel`, the agent's for `AgentChannel`) while the request waits; must not block or
 /// call the channel.
+///
+/// `wipe_reply`: the reply holds a secret (fleet provisioning's CreateKeysAndCertificate sends a
+/// private key). The channel then overwrites the matching reply with zeros where the driver
+/// received it (the client's or the agent's receive buffer), right after copying it into the
+/// caller's buffer — or without copying it, on ReplyTooLarge — so that the only copy left is the
+/// caller's. Messages the request does not take are the message handler's to wipe (it may write
+/// through `Message::payload`'s data when it knows the message is a secret: the view is const,
+/// the driver's buffer is not).
 struct Matcher {
   std::uint8_t (*function)(void* context, const Message& message) = nullptr;
   void* context = nullptr;
+  bool wipe_reply = false;
 };
+
+/// Overwrites `bytes` with zeros in a way the compiler may not drop (the memory is dead to it
+/// afterwards: a plain memset could be elided). For `wipe_reply` and message handlers.
+void wipe(std::span<std::uint8_t> bytes) noexcept;
+/// The same for a payload seen through `Message` (the driver's buffer, writable; see `Matcher`).
+void wipe_in_place(std::span<const std::uint8_t> payload) noexcept;
 
 /// Receives every message on the subscribed filters that no request took (unsolicited). Called
 /// on the receiving thread (see `Matcher`); the message is valid during the call only. With
@@ -116,7 +132,8 @@ class Channel {
                            Duration timeout) noexcept = 0;
   /// Publishes `payload` on `topic` and waits up to `timeout` for a message on a subscribed
   /// filter that `matcher` accepts; copies its payload into `reply` (the caller's, written only
-  /// during the call). Messages that do not match go to the message handler meanwhile.
+  /// during the call), and wipes it where it was received if `matcher.wipe_reply`. Messages
+  /// that do not match go to the message handler meanwhile.
   /// Errors: Busy, InvalidArgument (empty matcher), NotConnected, PublishFailed, Timeout,
   /// ReplyTooLarge (the matching reply was longer than `reply`: nothing was copied, the request
   /// is over), WouldDeadlock (agent thread).
