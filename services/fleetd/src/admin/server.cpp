@@ -140,6 +140,11 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"post", "/admin/v1/provisioning-templates/{templateName}/claim-certificates",
        &AdminServer::create_claim_certificate},
       {"get", "/admin/v1/provisioning-results", &AdminServer::list_provisioning_results},
+      {"post", "/admin/v1/jobs", &AdminServer::create_job},
+      {"get", "/admin/v1/jobs", &AdminServer::list_jobs},
+      {"get", "/admin/v1/jobs/{jobId}", &AdminServer::describe_job},
+      {"get", "/admin/v1/jobs/{jobId}/executions", &AdminServer::list_job_executions},
+      {"post", "/admin/v1/jobs/{jobId}/cancel", &AdminServer::cancel_job},
   };
   return routes;
 }
@@ -414,6 +419,7 @@ void AdminServer::add_to_group(const Req& req, Resp& res) {
     if (auto r = tx.add_to_group(group, thing); !r) return fail(r.error());
     return json();
   });
+  if (res.status == 204) thing_joined_group(param(req, 1), param(req, 2));
 }
 
 void AdminServer::remove_from_group(const Req& req, Resp& res) {

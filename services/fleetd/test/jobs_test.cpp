@@ -1,0 +1,341 @@
+// fleetd's Jobs service end to end (aws-iot-protocols.md 2): a real Mosquitto with edgekit's
+// plugin, the fleetd binary, devices over mutual TLS speaking the Jobs MQTT API with edgekit's
+// own MQTT client, jobs created and canceled through the admin API. Replies are private to the
+// requester (it need not subscribe; a device allowed to read the same topics does not get them),
+// notify and notify-next go to every subscriber.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "secured_broker.hpp"
+
+namespace edgekit::fleetd::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class JobsTest : public SecuredBroker {
+ protected:
+  // Pumps `p` until a message after the first `from` received satisfies `match`; its index, or
+  // -1 after 5 s.
+  static int await(Peer& p, std::size_t from,
+                   const std::function<bool(const Peer::Message&)>& match) {
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+      for (std::size_t i = from; i < p.received.size(); ++i) {
+        if (match(p.received[i])) return static_cast<int>(i);
+      }
+      if (std::chrono::steady_clock::now() >= end || !p.client().connected()) return -1;
+      p.pump(20ms, p.received.size() + 1);
+    }
+  }
+
+  // Publishes a request and waits for its reply on `<topic>/accepted` or `/rejected`.
+  struct Reply {
+    bool accepted = false;
+    json doc;
+  };
+  static Reply request(Peer& p, const std::string& topic, const std::string& payload) {
+    const std::size_t from = p.received.size();
+    EXPECT_EQ(p.publish(topic, payload), ReasonCode::Success) << topic;
+    const int i = await(p, from, [&](const Peer::Message& m) {
+      return m.topic == topic + "/accepted" || m.topic == topic + "/rejected";
+    });
+    if (i < 0) {
+      ADD_FAILURE() << "no reply to " << topic;
+      return {};
+    }
+    const auto& m = p.received[static_cast<std::size_t>(i)];
+    return {m.topic == topic + "/accepted", json::parse(m.payload, nullptr, false)};
+  }
+
+  json create_job(const json& body) {
+    auto r = admin("POST", "/admin/v1/jobs", body.dump());
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->status, 201) << r->body;
+    return json::parse(r->body, nullptr, false);
+  }
+
+  json describe_job(const std::string& id) {
+    auto r = admin_get("/admin/v1/jobs/" + id);
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    return r ? json::parse(r->body, nullptr, false) : json();
+  }
+
+  // A device `name` (client id = thing name).
+  void connect(Peer& p, const char* name) {
+    auto c = device(p, name, name);
+    ASSERT_TRUE(c) << mqtt::to_string(c.error());
+  }
+
+  // t2 with a policy that lets it read everything of t1's jobs: an eavesdropper the broker would
+  // otherwise serve.
+  void make_spy(Peer& spy) {
+    auto p = admin("POST", "/admin/v1/policies", json{{"policyName", "spy"}, {"policyDocument", R"({"Statement":[
+        {"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+        {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/$aws/things/t1/*"},
+        {"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:*:*:topic/$aws/things/t1/*"}]})"}}.dump());
+    ASSERT_TRUE(p && p->status == 201) << (p ? p->body : "no answer");
+    auto a = admin("PUT", "/admin/v1/policies/spy/certificates/" + ids_["t2"]);
+    ASSERT_TRUE(a && a->status == 204) << (a ? a->body : "no answer");
+    auto c = device(spy, "t2", "t2");
+    ASSERT_TRUE(c) << mqtt::to_string(c.error());
+    EXPECT_EQ(spy.subscribe("$aws/things/t1/jobs/#"), ReasonCode::GrantedQoS1);
+  }
+};
+
+TEST_F(JobsTest, ExecutionRunsFromQueuedToSucceededWithPrivateRepliesAndEvents) {
+  Peer spy;
+  make_spy(spy);
+  const auto created = create_job({{"jobId", "blink-1"},
+                                   {"document", {{"operation", "blink"}, {"times", 3}}},
+                                   {"targets", {{"things", {"t1"}}}}});
+  EXPECT_EQ(created["status"], "IN_PROGRESS");
+  // The spy (reading t1's topics) sees the events of the new execution.
+  ASSERT_GE(await(spy, 0, [](const auto& m) {
+              auto d = json::parse(m.payload, nullptr, false);
+              return m.topic == "$aws/things/t1/jobs/notify-next" &&
+                     d["execution"]["jobId"] == "blink-1" &&
+                     d["execution"]["jobDocument"]["operation"] == "blink";
+            }),
+            0);
+  ASSERT_GE(await(spy, 0, [](const auto& m) {
+              auto d = json::parse(m.payload, nullptr, false);
+              return m.topic == "$aws/things/t1/jobs/notify" &&
+                     d["jobs"]["QUEUED"][0]["jobId"] == "blink-1";
+            }),
+            0);
+
+  // t1 subscribes to nothing, as AWS's embedded Jobs demo does for its replies.
+  Peer t1;
+  connect(t1, "t1");
+  auto pending = request(t1, "$aws/things/t1/jobs/get", R"({"clientToken":"g1"})");
+  ASSERT_TRUE(pending.accepted) << pending.doc;
+  EXPECT_EQ(pending.doc["clientToken"], "g1");
+  ASSERT_EQ(pending.doc["queuedJobs"].size(), 1u);
+  EXPECT_EQ(pending.doc["queuedJobs"][0]["jobId"], "blink-1");
+  EXPECT_EQ(pending.doc["queuedJobs"][0]["versionNumber"], 1);
+  EXPECT_EQ(pending.doc["queuedJobs"][0]["executionNumber"], 1);
+  EXPECT_TRUE(pending.doc["inProgressJobs"].empty());
+  EXPECT_TRUE(pending.doc["timestamp"].is_number_integer());
+
+  auto next = request(t1, "$aws/things/t1/jobs/$next/get", "");
+  ASSERT_TRUE(next.accepted) << next.doc;
+  EXPECT_EQ(next.doc["execution"]["status"], "QUEUED");
+  EXPECT_EQ(next.doc["execution"]["jobDocument"]["times"], 3) << "includeJobDocument defaults to true";
+
+  auto started = request(t1, "$aws/things/t1/jobs/start-next",
+                         R"({"clientToken":"s1","statusDetails":{"step":"download"},"stepTimeoutInMinutes":5})");
+  ASSERT_TRUE(started.accepted) << started.doc;
+  EXPECT_EQ(started.doc["clientToken"], "s1");
+  const json& e = started.doc["execution"];
+  EXPECT_EQ(e["jobId"], "blink-1");
+  EXPECT_EQ(e["thingName"], "t1");
+  EXPECT_EQ(e["status"], "IN_PROGRESS");
+  EXPECT_EQ(e["versionNumber"], 2);
+  EXPECT_EQ(e["statusDetails"]["step"], "download");
+  EXPECT_TRUE(e["startedAt"].is_number_integer());
+  EXPECT_EQ(e["jobDocument"]["operation"], "blink");
+
+  // The embedded library's string expectedVersion; the state asked for comes back.
+  auto progress = request(t1, "$aws/things/t1/jobs/blink-1/update",
+                          R"({"status":"IN_PROGRESS","expectedVersion":"2","statusDetails":{"step":"flash"},"includeJobExecutionState":true,"clientToken":"u1"})");
+  ASSERT_TRUE(progress.accepted) << progress.doc;
+  EXPECT_EQ(progress.doc["executionState"]["versionNumber"], 3);
+  EXPECT_EQ(progress.doc["executionState"]["statusDetails"]["step"], "flash");
+  EXPECT_FALSE(progress.doc.contains("jobDocument"));
+
+  auto done = request(t1, "$aws/things/t1/jobs/blink-1/update",
+                      R"({"status":"SUCCEEDED","expectedVersion":3,"includeJobDocument":true,"clientToken":"u2"})");
+  ASSERT_TRUE(done.accepted) << done.doc;
+  EXPECT_EQ(done.doc["clientToken"], "u2");
+  EXPECT_EQ(done.doc["jobDocument"]["operation"], "blink");
+  EXPECT_FALSE(done.doc.contains("executionState"));
+
+  // Terminal: a further update is an invalid transition (with the state), a describe is refused.
+  auto again = request(t1, "$aws/things/t1/jobs/blink-1/update",
+                       R"({"status":"IN_PROGRESS","clientToken":"u3"})");
+  ASSERT_FALSE(again.accepted);
+  EXPECT_EQ(again.doc["code"], "InvalidStateTransition");
+  EXPECT_EQ(again.doc["clientToken"], "u3");
+  EXPECT_EQ(again.doc["executionState"]["status"], "SUCCEEDED");
+  EXPECT_EQ(again.doc["executionState"]["versionNumber"], 4);
+  auto described = request(t1, "$aws/things/t1/jobs/blink-1/get", R"({"clientToken":"d1"})");
+  ASSERT_FALSE(described.accepted);
+  EXPECT_EQ(described.doc["code"], "TerminalStateReached");
+  EXPECT_EQ(described.doc["clientToken"], "d1");
+
+  // The queue emptied: notify-next with a timestamp only, notify with no jobs.
+  ASSERT_GE(await(spy, 0, [](const auto& m) {
+              auto d = json::parse(m.payload, nullptr, false);
+              return m.topic == "$aws/things/t1/jobs/notify-next" && !d.contains("execution") &&
+                     d.contains("timestamp");
+            }),
+            0);
+  ASSERT_GE(await(spy, 0, [](const auto& m) {
+              auto d = json::parse(m.payload, nullptr, false);
+              return m.topic == "$aws/things/t1/jobs/notify" && d["jobs"] == json::object();
+            }),
+            0);
+  // Not one of t1's replies reached the spy, though it reads every topic of t1's jobs.
+  spy.pump(300ms);
+  // (It does see t1's requests and the events: those are ordinary publishes its policy allows.)
+  std::size_t events = 0;
+  for (const auto& m : spy.received) {
+    const bool reply = m.topic.ends_with("/accepted") || m.topic.ends_with("/rejected");
+    EXPECT_FALSE(reply) << "the spy got " << m.topic;
+    events += m.topic.ends_with("/notify") || m.topic.ends_with("/notify-next");
+  }
+  EXPECT_GE(events, 4u);
+  // Every reply reached t1 exactly once.
+  EXPECT_EQ(t1.received.size(), 7u);
+
+  const auto job = describe_job("blink-1");
+  EXPECT_EQ(job["status"], "COMPLETED");
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfSucceededThings"], 1);
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfQueuedThings"], 0);
+}
+
+TEST_F(JobsTest, RejectsBadRequestsWithAwsCodesAndEchoesTheClientToken) {
+  create_job({{"jobId", "j1"}, {"document", {{"op", "x"}}}, {"targets", {{"things", {"t1"}}}}});
+  Peer t1;
+  connect(t1, "t1");
+  const std::string update = "$aws/things/t1/jobs/j1/update";
+
+  auto r = request(t1, update, "{not json");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.doc["code"], "InvalidJson");
+
+  r = request(t1, update, R"({"clientToken":"a"})");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.doc["code"], "InvalidRequest");
+  EXPECT_EQ(r.doc["clientToken"], "a");
+  EXPECT_NE(r.doc["message"].get<std::string>().find("Value null at 'status'"), std::string::npos);
+
+  r = request(t1, update, R"({"status":"TIMED_OUT","clientToken":"b"})");
+  EXPECT_EQ(r.doc["code"], "InvalidRequest");
+  EXPECT_EQ(r.doc["clientToken"], "b");
+
+  r = request(t1, update, R"({"status":"IN_PROGRESS","expectedVersion":7,"clientToken":"c"})");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.doc["code"], "VersionMismatch");
+  EXPECT_EQ(r.doc["clientToken"], "c");
+  EXPECT_EQ(r.doc["executionState"]["status"], "QUEUED");
+  EXPECT_EQ(r.doc["executionState"]["versionNumber"], 1);
+
+  r = request(t1, "$aws/things/t1/jobs/nosuchjob/update", R"({"status":"SUCCEEDED","clientToken":"d"})");
+  EXPECT_EQ(r.doc["code"], "ResourceNotFound");
+  EXPECT_EQ(r.doc["clientToken"], "d");
+
+  r = request(t1, "$aws/things/t1/jobs/nosuchjob/get", R"({"clientToken":"e"})");
+  EXPECT_EQ(r.doc["code"], "ResourceNotFound");
+
+  // `$next` is only for describe; a job id outside AWS's characters.
+  r = request(t1, "$aws/things/t1/jobs/$next/update", R"({"status":"SUCCEEDED","clientToken":"f"})");
+  EXPECT_EQ(r.doc["code"], "InvalidTopic");
+  EXPECT_EQ(r.doc["clientToken"], "f");
+  r = request(t1, "$aws/things/t1/jobs/a.b/get", "");
+  EXPECT_EQ(r.doc["code"], "InvalidTopic");
+
+  r = request(t1, update, R"({"status":"IN_PROGRESS","statusDetails":{"k":1}})");
+  EXPECT_EQ(r.doc["code"], "InvalidRequest");
+  r = request(t1, update, R"({"clientToken":")" + std::string(65, 'x') + R"(","status":"FAILED"})");
+  EXPECT_EQ(r.doc["code"], "InvalidRequest");
+
+  // QUEUED -> REJECTED is allowed (never started); the execution is untouched by all the above.
+  r = request(t1, update, R"({"status":"REJECTED","expectedVersion":1})");
+  EXPECT_TRUE(r.accepted) << r.doc;
+}
+
+TEST_F(JobsTest, ADeviceCannotTouchAnotherThingsExecutions) {
+  create_job({{"jobId", "j1"}, {"document", {{"op", "x"}}}, {"targets", {{"things", {"t1"}}}}});
+  Peer t4;
+  connect(t4, "t4");
+  // The broker refuses t4 on t1's topics (t4's policy is the default thing policy).
+  EXPECT_EQ(t4.publish("$aws/things/t1/jobs/j1/update", R"({"status":"SUCCEEDED"})"),
+            ReasonCode::NotAuthorized);
+  EXPECT_EQ(t4.publish("$aws/things/t1/jobs/start-next", "{}"), ReasonCode::NotAuthorized);
+  EXPECT_EQ(t4.subscribe("$aws/things/t1/jobs/notify-next"), ReasonCode::NotAuthorized);
+  // Its own topics name its own executions only: there are none.
+  auto r = request(t4, "$aws/things/t4/jobs/j1/update", R"({"status":"SUCCEEDED"})");
+  EXPECT_EQ(r.doc["code"], "ResourceNotFound");
+  // t1's execution is still QUEUED at version 1.
+  Peer t1;
+  connect(t1, "t1");
+  auto d = request(t1, "$aws/things/t1/jobs/j1/get", "");
+  ASSERT_TRUE(d.accepted) << d.doc;
+  EXPECT_EQ(d.doc["execution"]["status"], "QUEUED");
+  EXPECT_EQ(d.doc["execution"]["versionNumber"], 1);
+}
+
+TEST_F(JobsTest, CancelLeavesRunningExecutionsUnlessForced) {
+  create_job({{"jobId", "soft"}, {"document", {{"op", "x"}}}, {"targets", {{"things", {"t1", "t4"}}}}});
+  Peer t1;
+  connect(t1, "t1");
+  ASSERT_TRUE(request(t1, "$aws/things/t1/jobs/start-next", "{}").accepted);
+  auto c = admin("POST", "/admin/v1/jobs/soft/cancel", R"({"reasonCode":"operator"})");
+  ASSERT_TRUE(c && c->status == 200) << (c ? c->body : "no answer");
+  auto job = describe_job("soft");
+  EXPECT_EQ(job["status"], "CANCELED");
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfCanceledThings"], 1) << "t4's queued one";
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfInProgressThings"], 1) << "t1's may finish";
+  EXPECT_TRUE(request(t1, "$aws/things/t1/jobs/soft/update", R"({"status":"SUCCEEDED"})").accepted);
+  // Canceling a canceled job again without force changes nothing.
+  auto again = admin("POST", "/admin/v1/jobs/soft/cancel", "{}");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 409);
+
+  create_job({{"jobId", "hard"}, {"document", {{"op", "y"}}}, {"targets", {{"things", {"t1"}}}}});
+  ASSERT_TRUE(t1.subscribe("$aws/things/t1/jobs/notify-next") == ReasonCode::GrantedQoS1);
+  ASSERT_TRUE(request(t1, "$aws/things/t1/jobs/start-next", "{}").accepted);
+  const std::size_t from = t1.received.size();
+  auto f = admin("POST", "/admin/v1/jobs/hard/cancel", R"({"force":true})");
+  ASSERT_TRUE(f && f->status == 200) << (f ? f->body : "no answer");
+  // The device learns it from notify-next (its job is no longer next) and its update fails.
+  ASSERT_GE(await(t1, from, [](const auto& m) {
+              return m.topic == "$aws/things/t1/jobs/notify-next" &&
+                     !json::parse(m.payload, nullptr, false).contains("execution");
+            }),
+            0);
+  auto r = request(t1, "$aws/things/t1/jobs/hard/update", R"({"status":"SUCCEEDED"})");
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.doc["code"], "InvalidStateTransition");
+  EXPECT_EQ(r.doc["executionState"]["status"], "CANCELED");
+  EXPECT_EQ(describe_job("hard")["forceCanceled"], true);
+}
+
+TEST_F(JobsTest, ContinuousJobReachesAThingThatJoinsItsGroupLater) {
+  ASSERT_EQ(admin("POST", "/admin/v1/thing-groups", R"({"groupName":"fleet"})")->status, 201);
+  ASSERT_EQ(admin("PUT", "/admin/v1/thing-groups/fleet/things/t1")->status, 204);
+  create_job({{"jobId", "cont"},
+              {"document", {{"op", "x"}}},
+              {"targets", {{"thingGroups", {"fleet"}}}},
+              {"targetSelection", "CONTINUOUS"}});
+  create_job({{"jobId", "snap"},
+              {"document", {{"op", "y"}}},
+              {"targets", {{"thingGroups", {"fleet"}}}}});
+  Peer t4;
+  connect(t4, "t4");
+  ASSERT_EQ(t4.subscribe("$aws/things/t4/jobs/notify-next"), ReasonCode::GrantedQoS1);
+  auto none = request(t4, "$aws/things/t4/jobs/get", "");
+  EXPECT_TRUE(none.doc["queuedJobs"].empty());
+  ASSERT_EQ(admin("PUT", "/admin/v1/thing-groups/fleet/things/t4")->status, 204);
+  ASSERT_GE(await(t4, 0, [](const auto& m) {
+              auto d = json::parse(m.payload, nullptr, false);
+              return m.topic == "$aws/things/t4/jobs/notify-next" && d["execution"]["jobId"] == "cont";
+            }),
+            0);
+  auto pending = request(t4, "$aws/things/t4/jobs/get", "");
+  ASSERT_EQ(pending.doc["queuedJobs"].size(), 1u) << "the snapshot job is not the late joiner's";
+  EXPECT_EQ(pending.doc["queuedJobs"][0]["jobId"], "cont");
+  EXPECT_EQ(describe_job("cont")["jobProcessDetails"]["numberOfQueuedThings"], 2);
+}
+
+}  // namespace
+}  // namespace edgekit::fleetd::test
