@@ -313,7 +313,8 @@ Exit run_service(const Config& config, Logger& log) {
           log.warn("jobs.publish_failed",
                    {{"topic", topic}, {"client_id", client_id}, {"error", mqtt::to_string(r.error())}});
         }
-      });
+      },
+      jobs::JobsOptions{config.jobs_minute_seconds});
   for (std::string_view filter : {jobs::kGetPendingFilter, jobs::kStartNextFilter,
                                   jobs::kDescribeFilter, jobs::kUpdateFilter}) {
     link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&jobs_service](const Message& m) {
@@ -331,6 +332,16 @@ Exit run_service(const Config& config, Logger& log) {
     });
   };
   sweep();
+  // The Jobs timers and rollouts (their state is in the store: a restart resumes them).
+  asio::steady_timer jobs_timer(io);
+  std::function<void()> jobs_tick = [&] {
+    if (auto r = jobs_service.tick(); !r) log.error("jobs.tick_failed", {{"error", r.error().message}});
+    jobs_timer.expires_after(std::chrono::milliseconds(500));
+    jobs_timer.async_wait([&](const asio::error_code& e) {
+      if (!e) jobs_tick();
+    });
+  };
+  jobs_tick();
 
   const std::string admin_token_path = config.admin_token_file.empty()
                                            ? (fs::path(config.state_dir) / "admin.token").string()
@@ -396,6 +407,7 @@ Exit run_service(const Config& config, Logger& log) {
     admin.begin_stop();
     crl_timer.cancel();
     sweep_timer.cancel();
+    jobs_timer.cancel();
     link.shutdown([&] { io.stop(); });
   });
 

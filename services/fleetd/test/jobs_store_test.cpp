@@ -97,6 +97,16 @@ TEST_P(JobsStoreTest, CreatesAJobWithItsTargetsAndConfigurations) {
   auto things = tx([&](Tx& t) { return job_target_things(t, got.value()); });
   ASSERT_TRUE(things);
   EXPECT_EQ(things.value(), (std::vector<std::string>{"t1", "t2", "t3"}));
+  JobExecution first;
+  first.job_id = "fw-1";
+  first.thing_name = "t2";
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, first); }));
+  auto unstarted = tx([&](Tx& t) { return unstarted_targets(t, got.value(), 10); });
+  ASSERT_TRUE(unstarted) << unstarted.error().message;
+  EXPECT_EQ(unstarted.value(), (std::vector<std::string>{"t1", "t3"}));
+  EXPECT_EQ(tx([&](Tx& t) { return unstarted_targets(t, got.value(), 1); }).value().size(), 1u);
+  EXPECT_EQ(tx([](Tx& t) { return first_attempts(t, "fw-1", 0); }).value(), 1);
+  EXPECT_EQ(tx([](Tx& t) { return first_attempts(t, "fw-1", 1); }).value(), 0);
   auto cont = tx([](Tx& t) { return continuous_jobs_of_group(t, "g"); });
   ASSERT_TRUE(cont);
   EXPECT_EQ(cont.value(), std::vector<std::string>{"fw-1"});

@@ -5,11 +5,15 @@
 // notify and notify-next go to every subscriber.
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
+#include <map>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "secured_broker.hpp"
 
@@ -335,6 +339,136 @@ TEST_F(JobsTest, ContinuousJobReachesAThingThatJoinsItsGroupLater) {
   ASSERT_EQ(pending.doc["queuedJobs"].size(), 1u) << "the snapshot job is not the late joiner's";
   EXPECT_EQ(pending.doc["queuedJobs"][0]["jobId"], "cont");
   EXPECT_EQ(describe_job("cont")["jobProcessDetails"]["numberOfQueuedThings"], 2);
+}
+
+// The timers and the rollout, with a Jobs minute of 2 s so that they fire within the test.
+class JobsTimersTest : public JobsTest {
+ protected:
+  JobsTimersTest() { fleetd_flags_ = {"--jobs-minute-seconds", std::to_string(kMinute)}; }
+  static constexpr int kMinute = 2;
+
+  json executions(const std::string& id) {
+    auto r = admin_get("/admin/v1/jobs/" + id + "/executions?limit=1000");
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    return r ? json::parse(r->body, nullptr, false)["items"] : json::array();
+  }
+};
+
+TEST_F(JobsTimersTest, InProgressAndStepTimersTimeOutAndRetriesFollowTheRetryConfig) {
+  Peer t1;
+  connect(t1, "t1");
+  ASSERT_EQ(t1.subscribe("$aws/things/t1/jobs/notify-next"), ReasonCode::GrantedQoS1);
+  create_job({{"jobId", "slow"},
+              {"document", {{"op", "x"}}},
+              {"targets", {{"things", {"t1"}}}},
+              {"timeoutConfig", {{"inProgressTimeoutInMinutes", 1}}},
+              {"jobExecutionsRetryConfig",
+               {{"criteriaList", {{{"failureType", "TIMED_OUT"}, {"numberOfRetries", 1}}}}}}});
+  // Attempt 1 runs into the in-progress timer (one Jobs minute); a retry is queued.
+  auto started = request(t1, "$aws/things/t1/jobs/start-next", "{}");
+  ASSERT_TRUE(started.accepted) << started.doc;
+  const auto begun = std::chrono::steady_clock::now();
+  const int retried = await(t1, 0, [](const auto& m) {
+    auto d = json::parse(m.payload, nullptr, false);
+    return m.topic.ends_with("/notify-next") && d["execution"]["executionNumber"] == 2;
+  });
+  ASSERT_GE(retried, 0) << "no retry after the timeout";
+  const auto waited = std::chrono::steady_clock::now() - begun;
+  EXPECT_GE(waited, std::chrono::seconds(kMinute - 1));
+  EXPECT_EQ(json::parse(t1.received[static_cast<std::size_t>(retried)].payload)["execution"]["status"],
+            "QUEUED");
+  // The late update of attempt 1 is refused: it timed out.
+  auto late = request(t1, "$aws/things/t1/jobs/slow/update",
+                      R"({"status":"SUCCEEDED","executionNumber":1})");
+  EXPECT_EQ(late.doc["code"], "ResourceNotFound") << late.doc;
+
+  // Attempt 2 runs into its step timer; its retries are used up, so the job completes.
+  auto again = request(t1, "$aws/things/t1/jobs/start-next", R"({"stepTimeoutInMinutes":1})");
+  ASSERT_TRUE(again.accepted) << again.doc;
+  EXPECT_EQ(again.doc["execution"]["executionNumber"], 2);
+  const std::size_t from = t1.received.size();
+  ASSERT_GE(await(t1, from, [](const auto& m) {
+              return m.topic.ends_with("/notify-next") &&
+                     !json::parse(m.payload, nullptr, false).contains("execution");
+            }),
+            0);
+  auto done = request(t1, "$aws/things/t1/jobs/slow/update", R"({"status":"SUCCEEDED"})");
+  EXPECT_EQ(done.doc["code"], "InvalidStateTransition");
+  EXPECT_EQ(done.doc["executionState"]["status"], "TIMED_OUT");
+  const auto job = describe_job("slow");
+  EXPECT_EQ(job["status"], "COMPLETED");
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfTimedOutThings"], 1);
+}
+
+TEST_F(JobsTimersTest, AbortCriteriaCancelTheJob) {
+  create_job({{"jobId", "risky"},
+              {"document", {{"op", "x"}}},
+              {"targets", {{"things", {"t1", "t4"}}}},
+              {"abortConfig",
+               {{"criteriaList",
+                 {{{"failureType", "FAILED"}, {"action", "CANCEL"}, {"thresholdPercentage", 50},
+                   {"minNumberOfExecutedThings", 1}}}}}}});
+  Peer t1;
+  connect(t1, "t1");
+  ASSERT_TRUE(request(t1, "$aws/things/t1/jobs/start-next", "{}").accepted);
+  ASSERT_TRUE(request(t1, "$aws/things/t1/jobs/risky/update", R"({"status":"FAILED"})").accepted);
+  const auto job = describe_job("risky");
+  EXPECT_EQ(job["status"], "CANCELED");
+  EXPECT_EQ(job["reasonCode"], "ABORTED");
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfFailedThings"], 1);
+  EXPECT_EQ(job["jobProcessDetails"]["numberOfCanceledThings"], 1) << "t4's queued execution";
+}
+
+TEST_F(JobsTimersTest, RolloutHoldsItsRateAcrossAFleetdKill) {
+  // 10 things in a group; 4 per Jobs minute (2 per second at most).
+  ASSERT_EQ(admin("POST", "/admin/v1/thing-groups", R"({"groupName":"many"})")->status, 201);
+  constexpr int kThings = 10;
+  for (int i = 0; i < kThings; ++i) {
+    const std::string name = "r" + std::to_string(i);
+    ASSERT_EQ(admin("POST", "/admin/v1/things", json{{"thingName", name}}.dump())->status, 201);
+    ASSERT_EQ(admin("PUT", "/admin/v1/thing-groups/many/things/" + name)->status, 204);
+  }
+  constexpr int kRate = 4;
+  create_job({{"jobId", "wave"},
+              {"document", {{"op", "x"}}},
+              {"targets", {{"thingGroups", {"many"}}}},
+              {"jobExecutionsRolloutConfig", {{"maximumPerMinute", kRate}}}});
+  // Kill fleetd once the rollout is under way, then start it again on the same store.
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while (executions("wave").size() < 3 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_GE(executions("wave").size(), 3u);
+  ASSERT_EQ(::kill(fleetd_, SIGKILL), 0);
+  ::waitpid(fleetd_, nullptr, 0);
+  fleetd_ = -1;
+  start_fleetd();
+  json all;
+  const auto until = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < until) {
+    all = executions("wave");
+    if (all.size() == kThings) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kThings)) << all;
+  // Each thing exactly once, each first attempt; never more than the rate in one Jobs minute.
+  std::map<std::int64_t, int> per_second;
+  for (const auto& e : all) {
+    EXPECT_EQ(e["executionNumber"], 1);
+    ++per_second[e["queuedAt"].get<std::int64_t>()];
+  }
+  for (const auto& [second, n] : per_second) {
+    int in_minute = 0;
+    for (int k = 0; k < kMinute; ++k) {
+      auto it = per_second.find(second + k);
+      if (it != per_second.end()) in_minute += it->second;
+    }
+    EXPECT_LE(in_minute, kRate) << "at " << second;
+  }
+  const std::int64_t span = per_second.rbegin()->first - per_second.begin()->first;
+  // 10 things at 4 per 2 s take at least 4 s (first second included).
+  EXPECT_GE(span, (kThings / kRate) * kMinute) << all;
+  EXPECT_EQ(describe_job("wave")["jobProcessDetails"]["numberOfQueuedThings"], kThings);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <array>
 
+#include "jobs/config.hpp"
 #include "jobs/execution.hpp"
 
 namespace edgekit::fleetd::jobs {
@@ -135,6 +136,77 @@ TEST(ServiceChange, ServiceSetsNoDeviceStatus) {
   for (S to : {S::Queued, S::InProgress, S::Succeeded, S::Failed, S::Rejected}) {
     EXPECT_FALSE(decide_service_change({S::Queued, 1, 1}, to, true)) << to_string(to);
   }
+}
+
+TEST(RetryConfig, RetriesEachFailureTypeWithinItsAllowance) {
+  auto c = read_retry_config(
+      R"({"criteriaList":[{"failureType":"FAILED","numberOfRetries":2},{"failureType":"TIMED_OUT","numberOfRetries":1}]})");
+  ASSERT_TRUE(c) << c.error().message;
+  // Counts include the attempt that just ended.
+  EXPECT_TRUE(c.value().should_retry(S::Failed, 1, 0));
+  EXPECT_TRUE(c.value().should_retry(S::Failed, 2, 0));
+  EXPECT_FALSE(c.value().should_retry(S::Failed, 3, 0));
+  EXPECT_TRUE(c.value().should_retry(S::TimedOut, 2, 1));
+  EXPECT_FALSE(c.value().should_retry(S::TimedOut, 0, 2));
+  EXPECT_FALSE(c.value().should_retry(S::Rejected, 0, 0)) << "REJECTED is never retried";
+  auto all = read_retry_config(R"({"criteriaList":[{"failureType":"ALL","numberOfRetries":10}]})");
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all.value().should_retry(S::TimedOut, 5, 5));
+  EXPECT_FALSE(all.value().should_retry(S::TimedOut, 6, 5)) << "10 retries in all";
+  EXPECT_FALSE(RetryConfig{}.should_retry(S::Failed, 1, 0)) << "no config, no retry";
+}
+
+TEST(RetryConfig, RefusesWhatAwsRefuses) {
+  for (const char* bad : {"[]", "{}", R"({"criteriaList":[{"failureType":"REJECTED","numberOfRetries":1}]})",
+                          R"({"criteriaList":[{"failureType":"FAILED","numberOfRetries":11}]})",
+                          R"({"criteriaList":[{"failureType":"FAILED"}]})"}) {
+    auto c = read_retry_config(bad);
+    ASSERT_FALSE(c) << bad;
+    EXPECT_EQ(c.error().code, Errc::InvalidArgument);
+  }
+}
+
+TEST(AbortConfig, CancelsAtTheThresholdOnceEnoughThingsEnded) {
+  auto c = read_abort_config(
+      R"({"criteriaList":[{"failureType":"FAILED","action":"CANCEL","thresholdPercentage":50,"minNumberOfExecutedThings":4}]})");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c.value().should_abort(0, 3, 0, 0)) << "fewer than 4 ended";
+  EXPECT_TRUE(c.value().should_abort(2, 2, 0, 0));
+  EXPECT_FALSE(c.value().should_abort(3, 2, 0, 0));
+  EXPECT_FALSE(c.value().should_abort(2, 0, 2, 2)) << "only FAILED counts";
+  auto all = read_abort_config(
+      R"({"criteriaList":[{"failureType":"ALL","action":"CANCEL","thresholdPercentage":25,"minNumberOfExecutedThings":1}]})");
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all.value().should_abort(3, 0, 0, 1));
+  EXPECT_FALSE(read_abort_config(
+      R"({"criteriaList":[{"failureType":"FAILED","action":"PAUSE","thresholdPercentage":5,"minNumberOfExecutedThings":1}]})"));
+  EXPECT_FALSE(read_abort_config(
+      R"({"criteriaList":[{"failureType":"FAILED","action":"CANCEL","thresholdPercentage":101,"minNumberOfExecutedThings":1}]})"));
+}
+
+TEST(RolloutConfig, ExponentialRateGrowsPerStepUpToTheMaximum) {
+  auto c = read_rollout_config(
+      R"({"maximumPerMinute":100,"exponentialRate":{"baseRatePerMinute":10,"incrementFactor":2,"rateIncreaseCriteria":{"numberOfNotifiedThings":5}}})");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c.value().limited());
+  EXPECT_EQ(c.value().rate_per_minute(0, 0), 10);
+  EXPECT_EQ(c.value().rate_per_minute(4, 0), 10);
+  EXPECT_EQ(c.value().rate_per_minute(5, 0), 20);
+  EXPECT_EQ(c.value().rate_per_minute(10, 0), 40);
+  EXPECT_EQ(c.value().rate_per_minute(1000, 0), 100);
+  auto by_success = read_rollout_config(
+      R"({"exponentialRate":{"baseRatePerMinute":3,"incrementFactor":1.5,"rateIncreaseCriteria":{"numberOfSucceededThings":2}}})");
+  ASSERT_TRUE(by_success);
+  EXPECT_EQ(by_success.value().rate_per_minute(100, 1), 3);
+  EXPECT_EQ(by_success.value().rate_per_minute(100, 2), 4);
+  auto fixed = read_rollout_config(R"({"maximumPerMinute":7})");
+  ASSERT_TRUE(fixed);
+  EXPECT_EQ(fixed.value().rate_per_minute(1000, 1000), 7);
+  EXPECT_FALSE(read_rollout_config("").value().limited());
+  EXPECT_FALSE(read_rollout_config(R"({"maximumPerMinute":0})"));
+  EXPECT_FALSE(read_rollout_config(R"({"maximumPerMinute":10001})"));
+  EXPECT_FALSE(read_rollout_config(
+      R"({"exponentialRate":{"baseRatePerMinute":3,"incrementFactor":1.5,"rateIncreaseCriteria":{}}})"));
 }
 
 }  // namespace

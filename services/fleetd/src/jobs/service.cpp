@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "jobs/config.hpp"
+
 namespace edgekit::fleetd::jobs {
 namespace {
 
@@ -43,10 +45,45 @@ Answer rejected(ErrorCode code, std::string message,
 
 // The step timer's absolute deadline: -1 discards it; it never reaches past the in-progress
 // timer's deadline (aws-iot-protocols.md 2.5).
-std::int64_t step_deadline(std::int64_t now, std::int64_t minutes, std::int64_t in_progress_at) {
+std::int64_t step_deadline(std::int64_t now, std::int64_t minutes, std::int64_t in_progress_at,
+                           std::int64_t seconds_per_minute) {
   if (minutes < 0) return 0;
-  const std::int64_t at = now + minutes * 60;
+  const std::int64_t at = now + minutes * seconds_per_minute;
   return in_progress_at > 0 ? std::min(at, in_progress_at) : at;
+}
+
+// A device's accepted change (start-next, update) applied to the execution: status, version,
+// startedAt and the in-progress timer when it starts (fixed from then on), statusDetails when
+// given (kept otherwise), the step timer when given; no timer runs once it ended.
+void apply_device_change(JobExecution& e, const UpdateDecision& d, const Job& job,
+                         const Request& req, std::int64_t now, std::int64_t seconds_per_minute) {
+  e.status = d.next.status;
+  e.version_number = d.next.version_number;
+  e.last_updated_at = now;
+  if (d.starts) {
+    e.started_at = now;
+    if (job.in_progress_timeout_minutes > 0) {
+      e.in_progress_timeout_at = now + job.in_progress_timeout_minutes * seconds_per_minute;
+    }
+  }
+  if (req.status_details) e.status_details = *req.status_details;
+  if (req.step_timeout_minutes) {
+    e.step_timeout_at = step_deadline(now, *req.step_timeout_minutes, e.in_progress_timeout_at,
+                                      seconds_per_minute);
+  }
+  if (is_terminal(e.status)) {
+    e.step_timeout_at = 0;
+    e.in_progress_timeout_at = 0;
+  }
+}
+
+// A service change (TIMED_OUT, CANCELED) applied: every such status is terminal.
+void apply_service_change(JobExecution& e, const ExecutionState& next, std::int64_t now) {
+  e.status = next.status;
+  e.version_number = next.version_number;
+  e.last_updated_at = now;
+  e.step_timeout_at = 0;
+  e.in_progress_timeout_at = 0;
 }
 
 bool same_next(const std::vector<JobExecution>& a, const std::vector<JobExecution>& b) {
@@ -69,8 +106,8 @@ bool same_list(const std::vector<JobExecution>& a, const std::vector<JobExecutio
 
 }  // namespace
 
-JobsService::JobsService(Store& store, Logger& log, Publisher publish)
-    : store_(store), log_(log), publish_(std::move(publish)) {}
+JobsService::JobsService(Store& store, Logger& log, Publisher publish, JobsOptions options)
+    : store_(store), log_(log), publish_(std::move(publish)), options_(options) {}
 
 Res<void> JobsService::Changes::touch(Tx& tx, const std::string& thing) {
   if (before.count(thing)) return {};
@@ -147,6 +184,9 @@ Res<void> JobsService::settle_job(Tx& tx, const std::string& job_id) {
   if (!counts) return fail(counts.error());
   const auto& c = counts.value();
   if (c.count(ExecutionStatus::Queued) || c.count(ExecutionStatus::InProgress)) return {};
+  auto left = unstarted_targets(tx, job.value(), 1);
+  if (!left) return fail(left.error());
+  if (!left.value().empty()) return {};  // the rollout has more to queue
   job.value().status = JobStatus::Completed;
   job.value().completed_at = tx.now();
   if (auto s = save_job(tx, job.value()); !s) return fail(s.error());
@@ -233,18 +273,7 @@ void JobsService::handle(const JobsRequest& rq) {
         if (e.status == ExecutionStatus::Queued) {
           const std::int64_t previous = e.version_number;
           const auto d = decide_device_update(e.state(), ExecutionStatus::InProgress, {}, {});
-          e.status = d.next.status;
-          e.version_number = d.next.version_number;
-          e.started_at = tx.now();
-          e.last_updated_at = tx.now();
-          if (job.value().in_progress_timeout_minutes > 0) {
-            e.in_progress_timeout_at = tx.now() + job.value().in_progress_timeout_minutes * 60;
-          }
-          if (req.status_details) e.status_details = *req.status_details;
-          if (req.step_timeout_minutes) {
-            e.step_timeout_at = step_deadline(tx.now(), *req.step_timeout_minutes,
-                                              e.in_progress_timeout_at);
-          }
+          apply_device_change(e, d, job.value(), req, tx.now(), options_.seconds_per_minute);
           if (auto s = save_execution(tx, e, previous); !s) return fail(s.error());
           if (auto f = changes.finish(tx); !f) return fail(f.error());
         } else {
@@ -287,27 +316,10 @@ void JobsService::handle(const JobsRequest& rq) {
         auto job = get_job(tx, job_id);
         if (!job) return fail(job.error());
         const std::int64_t previous = e.version_number;
-        e.status = d.next.status;
-        e.version_number = d.next.version_number;
-        e.last_updated_at = tx.now();
-        if (d.starts) {
-          e.started_at = tx.now();
-          if (job.value().in_progress_timeout_minutes > 0) {
-            e.in_progress_timeout_at = tx.now() + job.value().in_progress_timeout_minutes * 60;
-          }
-        }
-        if (req.status_details) e.status_details = *req.status_details;
-        if (req.step_timeout_minutes) {
-          e.step_timeout_at =
-              step_deadline(tx.now(), *req.step_timeout_minutes, e.in_progress_timeout_at);
-        }
-        if (is_terminal(e.status)) {
-          e.step_timeout_at = 0;
-          e.in_progress_timeout_at = 0;
-        }
+        apply_device_change(e, d, job.value(), req, tx.now(), options_.seconds_per_minute);
         if (auto s = save_execution(tx, e, previous); !s) return fail(s.error());
         if (is_terminal(e.status)) {
-          if (auto s = settle_job(tx, job_id); !s) return fail(s.error());
+          if (auto s = ended(tx, e, changes); !s) return fail(s.error());
         }
         if (auto f = changes.finish(tx); !f) return fail(f.error());
         json doc = with_token(json::object());
@@ -352,9 +364,19 @@ auto JobsService::changing(F f) -> decltype(f(std::declval<Tx&>(), std::declval<
 }
 
 Res<Job> JobsService::create(Job job) {
+  // Checked here, before anything is stored, so that no timer meets one it cannot read.
+  if (auto r = read_retry_config(job.retry_config); !r) return fail(r.error());
+  if (auto a = read_abort_config(job.abort_config); !a) return fail(a.error());
+  auto rollout = read_rollout_config(job.rollout_config);
+  if (!rollout) return fail(rollout.error());
   auto created = changing([&](Tx& tx, Changes& changes) -> Res<Job> {
     auto j = create_job(tx, job);
     if (!j) return j;
+    if (rollout.value().limited()) {
+      // The rollout queues its executions at its rate, from now on (tick).
+      if (auto r = roll_out(tx, j.value(), changes); !r) return fail(r.error());
+      return get_job(tx, j.value().job_id);
+    }
     auto things = job_target_things(tx, j.value());
     if (!things) return fail(things.error());
     for (const auto& t : things.value()) {
@@ -369,41 +391,41 @@ Res<Job> JobsService::create(Job job) {
   return created;
 }
 
+Res<Job> JobsService::cancel_in(Tx& tx, Job job, const CancelRequest& rq, Changes& changes) {
+  std::string after;
+  for (;;) {
+    auto page = job_executions(tx, job.job_id, {after, 1000}, std::nullopt);
+    if (!page) return fail(page.error());
+    for (JobExecution e : page.value().items) {
+      auto next = decide_service_change(e.state(), ExecutionStatus::Canceled, rq.force);
+      if (!next) continue;
+      if (auto t = changes.touch(tx, e.thing_name); !t) return fail(t.error());
+      const std::int64_t previous = e.version_number;
+      apply_service_change(e, *next, tx.now());
+      if (auto s = save_execution(tx, e, previous); !s) return fail(s.error());
+    }
+    if (page.value().next.empty()) break;
+    after = page.value().next;
+  }
+  job.status = JobStatus::Canceled;
+  job.force_canceled = job.force_canceled || rq.force;
+  job.reason_code = rq.reason_code;
+  job.comment = rq.comment;
+  job.completed_at = tx.now();
+  return save_job(tx, job);
+}
+
 Res<Job> JobsService::cancel(const CancelRequest& rq) {
   auto canceled = changing([&](Tx& tx, Changes& changes) -> Res<Job> {
     auto j = get_job(tx, rq.job_id);
     if (!j) return j;
-    Job job = std::move(j.value());
+    const Job& job = j.value();
     if (job.status == JobStatus::Completed ||
         (job.status == JobStatus::Canceled && (job.force_canceled || !rq.force))) {
       return fail(Errc::Conflict,
                   "job '" + job.job_id + "' is already " + to_string(job.status));
     }
-    std::string after;
-    for (;;) {
-      auto page = job_executions(tx, job.job_id, {after, 1000}, std::nullopt);
-      if (!page) return fail(page.error());
-      for (JobExecution e : page.value().items) {
-        auto next = decide_service_change(e.state(), ExecutionStatus::Canceled, rq.force);
-        if (!next) continue;
-        if (auto t = changes.touch(tx, e.thing_name); !t) return fail(t.error());
-        const std::int64_t previous = e.version_number;
-        e.status = next->status;
-        e.version_number = next->version_number;
-        e.last_updated_at = tx.now();
-        e.step_timeout_at = 0;
-        e.in_progress_timeout_at = 0;
-        if (auto s = save_execution(tx, e, previous); !s) return fail(s.error());
-      }
-      if (page.value().next.empty()) break;
-      after = page.value().next;
-    }
-    job.status = JobStatus::Canceled;
-    job.force_canceled = job.force_canceled || rq.force;
-    job.reason_code = rq.reason_code;
-    job.comment = rq.comment;
-    job.completed_at = tx.now();
-    return save_job(tx, job);
+    return cancel_in(tx, job, rq, changes);
   });
   if (canceled) log_.info("jobs.canceled", {{"job_id", rq.job_id}, {"force", rq.force}});
   return canceled;
@@ -420,6 +442,107 @@ Res<void> JobsService::thing_added_to_group(std::string_view group, std::string_
       auto job = get_job(tx, id);
       if (!job) return fail(job.error());
       if (auto q = queue(tx, job.value(), std::string(thing), changes); !q) return q;
+    }
+    return {};
+  });
+}
+
+Res<void> JobsService::ended(Tx& tx, const JobExecution& e, Changes& changes) {
+  auto job = get_job(tx, e.job_id);
+  if (!job) return fail(job.error());
+  if (job.value().status != JobStatus::InProgress) return {};
+  if (retryable(e.status)) {
+    auto retry = read_retry_config(job.value().retry_config);
+    if (!retry) return fail(retry.error());
+    auto attempts = thing_attempt_counts(tx, e.job_id, e.thing_name);
+    if (!attempts) return fail(attempts.error());
+    auto count = [&](ExecutionStatus s) {
+      auto it = attempts.value().find(s);
+      return it == attempts.value().end() ? std::int64_t{0} : it->second;
+    };
+    if (retry.value().should_retry(e.status, count(ExecutionStatus::Failed),
+                                   count(ExecutionStatus::TimedOut))) {
+      log_.info("jobs.retry", {{"job_id", e.job_id},
+                               {"thing", e.thing_name},
+                               {"execution_number", e.execution_number + 1}});
+      return queue(tx, job.value(), e.thing_name, changes, e.execution_number + 1,
+                   e.retry_attempt + 1);
+    }
+  }
+  auto abort = read_abort_config(job.value().abort_config);
+  if (!abort) return fail(abort.error());
+  if (!abort.value().criteria.empty()) {
+    auto counts = execution_counts(tx, e.job_id);
+    if (!counts) return fail(counts.error());
+    auto count = [&](ExecutionStatus s) {
+      auto it = counts.value().find(s);
+      return it == counts.value().end() ? std::int64_t{0} : it->second;
+    };
+    if (abort.value().should_abort(count(ExecutionStatus::Succeeded), count(ExecutionStatus::Failed),
+                                   count(ExecutionStatus::Rejected),
+                                   count(ExecutionStatus::TimedOut))) {
+      log_.warn("jobs.aborted", {{"job_id", e.job_id}});
+      // As AWS's CANCEL action: queued executions are canceled, running ones may finish.
+      auto c = cancel_in(tx, job.value(),
+                         CancelRequest{e.job_id, false, "ABORTED", "abort criteria met"}, changes);
+      if (!c) return fail(c.error());
+      return {};
+    }
+  }
+  return settle_job(tx, e.job_id);
+}
+
+Res<void> JobsService::roll_out(Tx& tx, const Job& job, Changes& changes) {
+  auto config = read_rollout_config(job.rollout_config);
+  if (!config) return fail(config.error());
+  if (!config.value().limited() || job.paused || job.status != JobStatus::InProgress) return {};
+  const std::int64_t minute = options_.seconds_per_minute;
+  auto notified = first_attempts(tx, job.job_id, 0);
+  if (!notified) return fail(notified.error());
+  auto counts = execution_counts(tx, job.job_id);
+  if (!counts) return fail(counts.error());
+  auto succeeded = counts.value().find(ExecutionStatus::Succeeded);
+  const std::int64_t rate = config.value().rate_per_minute(
+      notified.value(), succeeded == counts.value().end() ? 0 : succeeded->second);
+  // At most `rate` in any minute, and at most its per-second share in any second: a rollout
+  // spreads over the minute instead of starting as a burst.
+  auto in_minute = first_attempts(tx, job.job_id, tx.now() - minute + 1);
+  if (!in_minute) return fail(in_minute.error());
+  auto in_second = first_attempts(tx, job.job_id, tx.now());
+  if (!in_second) return fail(in_second.error());
+  const std::int64_t per_second = (rate + minute - 1) / minute;
+  const std::int64_t allowed =
+      std::min(rate - in_minute.value(), per_second - in_second.value());
+  if (allowed <= 0) return {};
+  auto next = unstarted_targets(tx, job, static_cast<std::size_t>(allowed));
+  if (!next) return fail(next.error());
+  for (const auto& thing : next.value()) {
+    if (auto q = queue(tx, job, thing, changes); !q) return q;
+  }
+  return {};
+}
+
+Res<void> JobsService::tick() {
+  return changing([&](Tx& tx, Changes& changes) -> Res<void> {
+    auto expired = expired_executions(tx, tx.now());
+    if (!expired) return fail(expired.error());
+    for (JobExecution e : expired.value()) {
+      auto next = decide_service_change(e.state(), ExecutionStatus::TimedOut, false);
+      if (!next) continue;
+      if (auto t = changes.touch(tx, e.thing_name); !t) return t;
+      const std::int64_t previous = e.version_number;
+      apply_service_change(e, *next, tx.now());
+      if (auto s = save_execution(tx, e, previous); !s) return s;
+      log_.info("jobs.timed_out", {{"job_id", e.job_id}, {"thing", e.thing_name}});
+      if (auto d = ended(tx, e, changes); !d) return d;
+    }
+    auto ids = active_job_ids(tx);
+    if (!ids) return fail(ids.error());
+    for (const auto& id : ids.value()) {
+      auto job = get_job(tx, id);
+      if (!job) return fail(job.error());
+      if (auto r = roll_out(tx, job.value(), changes); !r) return r;
+      if (auto s = settle_job(tx, id); !s) return s;
     }
     return {};
   });

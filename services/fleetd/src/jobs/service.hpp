@@ -44,6 +44,12 @@ struct JobsRequest {
 using Publisher = std::function<void(const std::string& topic, const std::string& payload,
                                      std::string_view client_id)>;
 
+struct JobsOptions {
+  /// The length of a Jobs "minute" in seconds: the unit of timeouts and rollout rates. 60 but in
+  /// tests and demos, which shorten it to see timers fire within seconds.
+  std::int64_t seconds_per_minute = 60;
+};
+
 /// How an admin cancels a job (AWS's CancelJob).
 struct CancelRequest {
   std::string job_id;
@@ -54,7 +60,7 @@ struct CancelRequest {
 
 class JobsService {
  public:
-  JobsService(Store& store, Logger& log, Publisher publish);
+  JobsService(Store& store, Logger& log, Publisher publish, JobsOptions options = {});
   JobsService(const JobsService&) = delete;
   JobsService& operator=(const JobsService&) = delete;
 
@@ -70,6 +76,14 @@ class JobsService {
   [[nodiscard]] Res<Job> cancel(const CancelRequest& request);
   /// A thing joined a group: it gets every CONTINUOUS job of that group that it does not have.
   [[nodiscard]] Res<void> thing_added_to_group(std::string_view group, std::string_view thing);
+
+  /// The timers, from the store (so a restart loses none): IN_PROGRESS executions past their
+  /// step or in-progress deadline become TIMED_OUT (then retried or counted for abort as any
+  /// failure), and rate-limited rollouts queue their next executions: at most the current rate
+  /// in any minute and its per-second share in any second, counted from the executions
+  /// recorded, so that after a restart the rollout continues at its rate instead of catching
+  /// up. fleetd calls it every half second.
+  [[nodiscard]] Res<void> tick();
 
  private:
   /// The things whose pending executions a transaction touched, with their list before it, so
@@ -96,12 +110,21 @@ class JobsService {
   /// Queues a new execution of `job` on `thing` in the transaction.
   Res<void> queue(Tx& tx, const Job& job, const std::string& thing, Changes& changes,
                   std::int64_t execution_number = 1, std::int64_t retry_attempt = 0);
-  /// After an execution ended: a snapshot job whose executions all ended is COMPLETED.
+  /// After an execution ended: a retry when the job's retry config allows one, the job
+  /// canceled when its abort criteria are met, COMPLETED when a snapshot job has nothing left.
+  Res<void> ended(Tx& tx, const JobExecution& e, Changes& changes);
+  /// A snapshot job whose targets all have an execution and whose executions all ended is
+  /// COMPLETED.
   Res<void> settle_job(Tx& tx, const std::string& job_id);
+  /// Cancels `job` in the transaction (CancelJob and abort criteria).
+  Res<Job> cancel_in(Tx& tx, Job job, const CancelRequest& request, Changes& changes);
+  /// Queues the rollout's next executions of a rate-limited job.
+  Res<void> roll_out(Tx& tx, const Job& job, Changes& changes);
 
   Store& store_;
   Logger& log_;
   Publisher publish_;
+  JobsOptions options_;
 };
 
 }  // namespace edgekit::fleetd::jobs

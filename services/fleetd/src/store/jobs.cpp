@@ -414,6 +414,44 @@ Res<std::map<jobs::ExecutionStatus, std::int64_t>> attempt_counts(Tx& tx,
   return counts(tx, job_id, false);
 }
 
+Res<std::vector<std::string>> unstarted_targets(Tx& tx, const Job& job, std::size_t limit) {
+  auto rows = tx.db().query(
+      "SELECT name FROM (SELECT name AS name FROM job_targets WHERE job_id = $1 AND kind = 'thing' "
+      "UNION SELECT m.thing_name AS name FROM job_targets t JOIN thing_group_members m ON "
+      "m.group_name = t.name WHERE t.job_id = $1 AND t.kind = 'group') AS targets "
+      "WHERE NOT EXISTS (SELECT 1 FROM "
+      "job_executions e WHERE e.job_id = $1 AND e.thing_name = targets.name) ORDER BY name LIMIT $2",
+      {std::string_view(job.job_id), static_cast<std::int64_t>(limit)});
+  if (!rows) return fail(rows.error());
+  std::vector<std::string> out;
+  for (const Row& r : rows.value()) out.push_back(r.text(0));
+  return out;
+}
+
+Res<std::int64_t> first_attempts(Tx& tx, std::string_view job_id, std::int64_t since) {
+  auto rows = tx.db().query(
+      "SELECT COUNT(*) FROM job_executions WHERE job_id = $1 AND execution_number = 1 AND "
+      "queued_at >= $2",
+      {job_id, since});
+  if (!rows) return fail(rows.error());
+  return rows.value().empty() ? std::int64_t{0} : rows.value().front().integer(0);
+}
+
+Res<std::map<jobs::ExecutionStatus, std::int64_t>> thing_attempt_counts(Tx& tx,
+                                                                        std::string_view job_id,
+                                                                        std::string_view thing) {
+  auto rows = tx.db().query(
+      "SELECT status, COUNT(*) FROM job_executions WHERE job_id = $1 AND thing_name = $2 "
+      "GROUP BY status",
+      {job_id, thing});
+  if (!rows) return fail(rows.error());
+  std::map<ExecutionStatus, std::int64_t> out;
+  for (const Row& r : rows.value()) {
+    if (auto s = jobs::execution_status_from(r.text(0))) out[*s] = r.integer(1);
+  }
+  return out;
+}
+
 Res<std::vector<JobExecution>> expired_executions(Tx& tx, std::int64_t now) {
   auto rows = tx.db().query(
       std::string("SELECT ") + kExecutionColumns +

@@ -124,6 +124,17 @@ struct JobExecution {
 /// failures of every attempt).
 [[nodiscard]] Res<std::map<jobs::ExecutionStatus, std::int64_t>> attempt_counts(
     Tx& tx, std::string_view job_id);
+/// Up to `limit` things the job targets now that have no execution of it yet, in name order
+/// (the rollout's next things).
+[[nodiscard]] Res<std::vector<std::string>> unstarted_targets(Tx& tx, const Job& job,
+                                                             std::size_t limit);
+/// First attempts (execution number 1) of the job queued at or after `since` (0: all): the
+/// things notified, which the rollout rate counts.
+[[nodiscard]] Res<std::int64_t> first_attempts(Tx& tx, std::string_view job_id,
+                                               std::int64_t since);
+/// Every attempt of the job on one thing, counted by status (retries count them).
+[[nodiscard]] Res<std::map<jobs::ExecutionStatus, std::int64_t>> thing_attempt_counts(
+    Tx& tx, std::string_view job_id, std::string_view thing);
 /// IN_PROGRESS executions whose step or in-progress deadline is at or before `now`.
 [[nodiscard]] Res<std::vector<JobExecution>> expired_executions(Tx& tx, std::int64_t now);
 /// The earliest step or in-progress deadline of an IN_PROGRESS execution; 0 when none.
