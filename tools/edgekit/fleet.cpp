@@ -606,7 +606,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
       [o] { return run_list(*o, "/provisioning-results", kResultCols); });
 
   // jobs
-  CLI::App* jobs = group("jobs", "jobs: create, describe, list-executions, cancel");
+  CLI::App* jobs = group("jobs", "jobs: create, describe, list-executions, cancel, pause, resume");
   auto* jc = jobs->add_subcommand("create", "create a job for things and thing groups");
   jc->add_option("id", o->id, "job id")->required();
   jc->add_option("--document", o->file, "the job document, a JSON file")->required();
@@ -659,6 +659,12 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
     if (!o->description.empty()) body["reasonCode"] = o->description;
     return run_one(*o, "POST", "/jobs/" + o->id + "/cancel", &body);
   });
+
+  for (const char* verb : {"pause", "resume"}) {
+    auto* jp = jobs->add_subcommand(verb, std::string(verb) + " a job's rollout");
+    jp->add_option("id", o->id, "job id")->required();
+    set(jp, [o, verb] { return run_one(*o, "POST", "/jobs/" + o->id + "/" + verb, nullptr); });
+  }
 
   // policies
   CLI::App* policies = group("policies", "policies: create, attach, list");

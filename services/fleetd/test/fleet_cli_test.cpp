@@ -185,7 +185,7 @@ TEST_F(FleetCli, ManagesThingsWithTablesAndJson) {
   EXPECT_EQ(edgekit("fleet things describe sensor-2").code, 1);
 }
 
-TEST_F(FleetCli, CreatesDescribesListsAndCancelsJobs) {
+TEST_F(FleetCli, CreatesDescribesListsPausesAndCancelsJobs) {
   ASSERT_EQ(edgekit("fleet things create d1").code, 0);
   ASSERT_EQ(edgekit("fleet things create d2").code, 0);
   const std::string doc = write("job.json", R"({"operation":"reboot"})");
@@ -209,6 +209,12 @@ TEST_F(FleetCli, CreatesDescribesListsAndCancelsJobs) {
   EXPECT_EQ(table.out.rfind("THING", 0), 0u) << table.out;
   EXPECT_NE(table.out.find("d2     QUEUED  1"), std::string::npos) << table.out;
 
+  auto paused = edgekit("fleet jobs pause reboot-1 --json");
+  ASSERT_EQ(paused.code, 0) << paused.out;
+  EXPECT_EQ(json::parse(paused.out, nullptr, false)["paused"], true) << paused.out;
+  auto resumed = edgekit("fleet jobs resume reboot-1 --json");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_EQ(json::parse(resumed.out, nullptr, false)["paused"], false) << resumed.out;
   auto x = edgekit("fleet jobs cancel reboot-1 --force --reason maintenance --json");
   ASSERT_EQ(x.code, 0) << x.out;
   auto canceled = json::parse(x.out, nullptr, false);

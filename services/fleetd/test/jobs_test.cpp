@@ -471,5 +471,60 @@ TEST_F(JobsTimersTest, RolloutHoldsItsRateAcrossAFleetdKill) {
   EXPECT_EQ(describe_job("wave")["jobProcessDetails"]["numberOfQueuedThings"], kThings);
 }
 
+// Beyond AWS: rollout groups. t1 | t2, t3 | t4: the second group starts when t1 succeeded; one
+// failure in it reaches its error threshold and pauses the rollout, even though its success
+// threshold is met too; an admin's resume lets the third start.
+TEST_F(JobsTest, RolloutGroupsGateOnSuccessAndPauseOnErrors) {
+  create_job({{"jobId", "staged"},
+              {"document", {{"op", "x"}}},
+              {"targets", {{"things", {"t1", "t2", "t3", "t4"}}}},
+              {"rolloutGroups",
+               {{{"count", 1}, {"successThreshold", 100}},
+                {{"count", 2}, {"successThreshold", 50}, {"errorThreshold", 50}},
+                {{"count", 1}}}}});
+  auto queued_things = [&] {
+    auto r = admin_get("/admin/v1/jobs/staged/executions");
+    std::vector<std::string> out;
+    if (!r) return out;
+    const json page = json::parse(r->body, nullptr, false);
+    for (const auto& e : page["items"]) out.push_back(e["thingName"]);
+    return out;
+  };
+  EXPECT_EQ(queued_things(), std::vector<std::string>{"t1"});
+  auto run = [&](const char* thing, const char* status) {
+    Peer p;
+    connect(p, thing);
+    const std::string prefix = std::string("$aws/things/") + thing + "/jobs/";
+    auto s = request(p, prefix + "start-next", "{}");
+    ASSERT_TRUE(s.accepted && s.doc["execution"]["jobId"] == "staged") << thing << s.doc;
+    ASSERT_TRUE(request(p, prefix + "staged/update", json{{"status", status}}.dump()).accepted);
+  };
+  Peer t2;
+  connect(t2, "t2");
+  ASSERT_EQ(t2.subscribe("$aws/things/t2/jobs/notify-next"), ReasonCode::GrantedQoS1);
+  run("t1", "SUCCEEDED");
+  // The next tick opens the second group: t2 is told.
+  ASSERT_GE(await(t2, 0, [](const auto& m) {
+              return json::parse(m.payload, nullptr, false)["execution"]["jobId"] == "staged";
+            }),
+            0);
+  EXPECT_EQ(queued_things(), (std::vector<std::string>{"t1", "t2", "t3"}));
+  run("t2", "FAILED");
+  EXPECT_EQ(describe_job("staged")["paused"], true);
+  run("t3", "SUCCEEDED");
+  // Paused: t4 gets nothing, however long it waits (three ticks here).
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(queued_things(), (std::vector<std::string>{"t1", "t2", "t3"}));
+  auto resumed = admin("POST", "/admin/v1/jobs/staged/resume");
+  ASSERT_TRUE(resumed && resumed->status == 200) << (resumed ? resumed->body : "no answer");
+  EXPECT_EQ(json::parse(resumed->body)["paused"], false);
+  EXPECT_EQ(queued_things(), (std::vector<std::string>{"t1", "t2", "t3", "t4"}));
+  // An admin's pause, and no pausing a finished job.
+  EXPECT_EQ(json::parse(admin("POST", "/admin/v1/jobs/staged/pause")->body)["paused"], true);
+  run("t4", "SUCCEEDED");
+  EXPECT_EQ(describe_job("staged")["status"], "COMPLETED");
+  EXPECT_EQ(admin("POST", "/admin/v1/jobs/staged/resume")->status, 409);
+}
+
 }  // namespace
 }  // namespace edgekit::fleetd::test

@@ -102,6 +102,7 @@ json job_json(const Job& job) {
          {"description", job.description},
          {"document", json::parse(job.document, nullptr, false)},
          {"forceCanceled", job.force_canceled},
+         {"paused", job.paused},
          {"createdAt", job.created_at},
          {"lastUpdatedAt", job.last_updated_at}};
   if (job.completed_at > 0) j["completedAt"] = job.completed_at;
@@ -225,6 +226,24 @@ void AdminServer::cancel_job(const Req& req, Resp& res) {
   if (!jobs_) return http::reply_error(res, 404, "not_found", "fleetd runs no jobs service");
   answer(res, 200, http::run_on(io_, [jobs = jobs_, rq = std::move(rq)]() -> Res<json> {
     auto r = jobs->cancel(rq);
+    if (!r) return fail(r.error());
+    return job_json(r.value());
+  }, kTimeout));
+}
+
+void AdminServer::pause_job(const Req& req, Resp& res) {
+  if (!jobs_) return http::reply_error(res, 404, "not_found", "fleetd runs no jobs service");
+  answer(res, 200, http::run_on(io_, [jobs = jobs_, id = param(req, 1)]() -> Res<json> {
+    auto r = jobs->set_paused(id, true);
+    if (!r) return fail(r.error());
+    return job_json(r.value());
+  }, kTimeout));
+}
+
+void AdminServer::resume_job(const Req& req, Resp& res) {
+  if (!jobs_) return http::reply_error(res, 404, "not_found", "fleetd runs no jobs service");
+  answer(res, 200, http::run_on(io_, [jobs = jobs_, id = param(req, 1)]() -> Res<json> {
+    auto r = jobs->set_paused(id, false);
     if (!r) return fail(r.error());
     return job_json(r.value());
   }, kTimeout));

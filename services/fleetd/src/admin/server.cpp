@@ -145,6 +145,8 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"get", "/admin/v1/jobs/{jobId}", &AdminServer::describe_job},
       {"get", "/admin/v1/jobs/{jobId}/executions", &AdminServer::list_job_executions},
       {"post", "/admin/v1/jobs/{jobId}/cancel", &AdminServer::cancel_job},
+      {"post", "/admin/v1/jobs/{jobId}/pause", &AdminServer::pause_job},
+      {"post", "/admin/v1/jobs/{jobId}/resume", &AdminServer::resume_job},
   };
   return routes;
 }

@@ -159,6 +159,8 @@ class AdminServer {
   void describe_job(const httplib::Request&, httplib::Response&);
   void list_job_executions(const httplib::Request&, httplib::Response&);
   void cancel_job(const httplib::Request&, httplib::Response&);
+  void pause_job(const httplib::Request&, httplib::Response&);
+  void resume_job(const httplib::Request&, httplib::Response&);
   /// A thing joined a group: its continuous jobs are queued for it (on the io thread).
   void thing_joined_group(std::string group, std::string thing);
 

@@ -177,4 +177,29 @@ Res<RolloutConfig> read_rollout_config(std::string_view text) {
   return out;
 }
 
+Res<std::vector<RolloutGroup>> read_rollout_groups(std::string_view text) {
+  std::vector<RolloutGroup> out;
+  if (text.empty()) return out;
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_array()) return bad("rolloutGroups: not a list");
+  auto pct = [](const json& g, const char* key, double& v) {
+    if (!g.contains(key)) return true;
+    if (!g[key].is_number()) return false;
+    v = g[key].get<double>();
+    return v >= 0 && v <= 100;
+  };
+  for (const json& g : j) {
+    RolloutGroup r;
+    auto count = g.is_object() ? integer(g, "count", 1, INT64_MAX) : std::nullopt;
+    if (!count || !pct(g, "successThreshold", r.success_threshold) ||
+        !pct(g, "errorThreshold", r.error_threshold)) {
+      return bad("rolloutGroups: each group needs count >= 1 and may have successThreshold and "
+                 "errorThreshold 0-100");
+    }
+    r.count = *count;
+    out.push_back(r);
+  }
+  return out;
+}
+
 }  // namespace edgekit::fleetd::jobs

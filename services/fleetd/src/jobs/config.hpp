@@ -71,6 +71,19 @@ struct RolloutConfig {
                                              std::int64_t succeeded) const noexcept;
 };
 
+/// fleetd's rollout groups (beyond AWS, after hawkBit): the job's targets in thing name order,
+/// cut into groups of `count` things (the last group takes whatever is left). A group starts only
+/// when the previous one has at least `success_threshold` percent of its things SUCCEEDED; when
+/// `error_threshold` percent of a group's things failed (FAILED, REJECTED, TIMED_OUT) the rollout
+/// pauses until an admin resumes it.
+///   rolloutGroups [{"count":n>=1, "successThreshold":0-100, "errorThreshold":0-100}, ...]
+struct RolloutGroup {
+  std::int64_t count = 0;
+  double success_threshold = 100;
+  double error_threshold = 100;
+};
+[[nodiscard]] Res<std::vector<RolloutGroup>> read_rollout_groups(std::string_view json_text);
+
 /// The highest rate fleetd accepts, per minute.
 inline constexpr std::int64_t kMaxRolloutPerMinute = 10'000;
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
+#include <map>
 
 #include "jobs/config.hpp"
 
@@ -86,6 +88,51 @@ void apply_service_change(JobExecution& e, const ExecutionState& next, std::int6
   e.in_progress_timeout_at = 0;
 }
 
+// One rollout group as it stands: its things, and how their latest executions ended.
+struct GroupView {
+  std::vector<std::string> unstarted;
+  std::int64_t size = 0;
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;  // FAILED, REJECTED, TIMED_OUT
+};
+
+// The job's targets in name order cut into its rollout groups (the last takes the rest).
+Res<std::vector<GroupView>> group_views(Tx& tx, const Job& job,
+                                        const std::vector<RolloutGroup>& groups) {
+  auto targets = job_target_things(tx, job);
+  if (!targets) return fail(targets.error());
+  std::map<std::string, ExecutionStatus> latest;
+  std::string after;
+  for (;;) {
+    auto page = job_executions(tx, job.job_id, {after, 1000}, std::nullopt);
+    if (!page) return fail(page.error());
+    for (const auto& e : page.value().items) latest[e.thing_name] = e.status;
+    if (page.value().next.empty()) break;
+    after = page.value().next;
+  }
+  std::vector<GroupView> out(groups.size());
+  std::size_t g = 0;
+  for (const auto& thing : targets.value()) {
+    while (g + 1 < groups.size() && out[g].size >= groups[g].count) ++g;
+    GroupView& v = out[g];
+    ++v.size;
+    auto it = latest.find(thing);
+    if (it == latest.end()) {
+      v.unstarted.push_back(thing);
+    } else if (it->second == ExecutionStatus::Succeeded) {
+      ++v.succeeded;
+    } else if (it->second == ExecutionStatus::Failed || it->second == ExecutionStatus::Rejected ||
+               it->second == ExecutionStatus::TimedOut) {
+      ++v.failed;
+    }
+  }
+  return out;
+}
+
+double percent(std::int64_t n, std::int64_t of) {
+  return of == 0 ? 100.0 : 100.0 * static_cast<double>(n) / static_cast<double>(of);
+}
+
 bool same_next(const std::vector<JobExecution>& a, const std::vector<JobExecution>& b) {
   if (a.empty() || b.empty()) return a.empty() == b.empty();
   return a.front().job_id == b.front().job_id &&
@@ -165,13 +212,15 @@ void JobsService::reject(std::string_view request_topic, const Rejection& r,
 }
 
 Res<void> JobsService::queue(Tx& tx, const Job& job, const std::string& thing, Changes& changes,
-                             std::int64_t execution_number, std::int64_t retry_attempt) {
+                             std::int64_t execution_number, std::int64_t retry_attempt,
+                             std::int64_t rollout_group) {
   if (auto t = changes.touch(tx, thing); !t) return t;
   JobExecution e;
   e.job_id = job.job_id;
   e.thing_name = thing;
   e.execution_number = execution_number;
   e.retry_attempt = retry_attempt;
+  e.rollout_group = rollout_group;
   e.queued_at = e.last_updated_at = tx.now();
   return insert_execution(tx, e);
 }
@@ -369,11 +418,14 @@ Res<Job> JobsService::create(Job job) {
   if (auto a = read_abort_config(job.abort_config); !a) return fail(a.error());
   auto rollout = read_rollout_config(job.rollout_config);
   if (!rollout) return fail(rollout.error());
+  auto groups = read_rollout_groups(job.rollout_groups);
+  if (!groups) return fail(groups.error());
+  const bool staged = rollout.value().limited() || !groups.value().empty();
   auto created = changing([&](Tx& tx, Changes& changes) -> Res<Job> {
     auto j = create_job(tx, job);
     if (!j) return j;
-    if (rollout.value().limited()) {
-      // The rollout queues its executions at its rate, from now on (tick).
+    if (staged) {
+      // The rollout queues its executions at its rate and group by group, from now on (tick).
       if (auto r = roll_out(tx, j.value(), changes); !r) return fail(r.error());
       return get_job(tx, j.value().job_id);
     }
@@ -469,6 +521,25 @@ Res<void> JobsService::ended(Tx& tx, const JobExecution& e, Changes& changes) {
                    e.retry_attempt + 1);
     }
   }
+  if (is_terminal(e.status) && e.status != ExecutionStatus::Succeeded && !job.value().paused) {
+    auto groups = read_rollout_groups(job.value().rollout_groups);
+    if (!groups) return fail(groups.error());
+    const auto g = static_cast<std::size_t>(e.rollout_group);
+    if (g < groups.value().size()) {
+      auto views = group_views(tx, job.value(), groups.value());
+      if (!views) return fail(views.error());
+      const GroupView& v = views.value()[g];
+      if (percent(v.failed, v.size) >= groups.value()[g].error_threshold) {
+        // hawkBit's error action: the rollout stops where it is until an admin resumes it.
+        log_.warn("jobs.rollout_paused", {{"job_id", e.job_id},
+                                          {"group", static_cast<std::int64_t>(g)},
+                                          {"failed", v.failed},
+                                          {"size", v.size}});
+        job.value().paused = true;
+        if (auto s = save_job(tx, job.value()); !s) return fail(s.error());
+      }
+    }
+  }
   auto abort = read_abort_config(job.value().abort_config);
   if (!abort) return fail(abort.error());
   if (!abort.value().criteria.empty()) {
@@ -495,31 +566,75 @@ Res<void> JobsService::ended(Tx& tx, const JobExecution& e, Changes& changes) {
 Res<void> JobsService::roll_out(Tx& tx, const Job& job, Changes& changes) {
   auto config = read_rollout_config(job.rollout_config);
   if (!config) return fail(config.error());
-  if (!config.value().limited() || job.paused || job.status != JobStatus::InProgress) return {};
-  const std::int64_t minute = options_.seconds_per_minute;
-  auto notified = first_attempts(tx, job.job_id, 0);
-  if (!notified) return fail(notified.error());
-  auto counts = execution_counts(tx, job.job_id);
-  if (!counts) return fail(counts.error());
-  auto succeeded = counts.value().find(ExecutionStatus::Succeeded);
-  const std::int64_t rate = config.value().rate_per_minute(
-      notified.value(), succeeded == counts.value().end() ? 0 : succeeded->second);
-  // At most `rate` in any minute, and at most its per-second share in any second: a rollout
-  // spreads over the minute instead of starting as a burst.
-  auto in_minute = first_attempts(tx, job.job_id, tx.now() - minute + 1);
-  if (!in_minute) return fail(in_minute.error());
-  auto in_second = first_attempts(tx, job.job_id, tx.now());
-  if (!in_second) return fail(in_second.error());
-  const std::int64_t per_second = (rate + minute - 1) / minute;
-  const std::int64_t allowed =
-      std::min(rate - in_minute.value(), per_second - in_second.value());
-  if (allowed <= 0) return {};
-  auto next = unstarted_targets(tx, job, static_cast<std::size_t>(allowed));
-  if (!next) return fail(next.error());
-  for (const auto& thing : next.value()) {
-    if (auto q = queue(tx, job, thing, changes); !q) return q;
+  auto groups = read_rollout_groups(job.rollout_groups);
+  if (!groups) return fail(groups.error());
+  if (!config.value().limited() && groups.value().empty()) return {};
+  if (job.paused || job.status != JobStatus::InProgress) return {};
+  std::int64_t allowed = std::numeric_limits<std::int64_t>::max();
+  if (config.value().limited()) {
+    const std::int64_t minute = options_.seconds_per_minute;
+    auto notified = first_attempts(tx, job.job_id, 0);
+    if (!notified) return fail(notified.error());
+    auto counts = execution_counts(tx, job.job_id);
+    if (!counts) return fail(counts.error());
+    auto succeeded = counts.value().find(ExecutionStatus::Succeeded);
+    const std::int64_t rate = config.value().rate_per_minute(
+        notified.value(), succeeded == counts.value().end() ? 0 : succeeded->second);
+    // At most `rate` in any minute, and at most its per-second share in any second: a rollout
+    // spreads over the minute instead of starting as a burst.
+    auto in_minute = first_attempts(tx, job.job_id, tx.now() - minute + 1);
+    if (!in_minute) return fail(in_minute.error());
+    auto in_second = first_attempts(tx, job.job_id, tx.now());
+    if (!in_second) return fail(in_second.error());
+    const std::int64_t per_second = (rate + minute - 1) / minute;
+    allowed = std::min(rate - in_minute.value(), per_second - in_second.value());
+    if (allowed <= 0) return {};
+  }
+  if (groups.value().empty()) {
+    auto next = unstarted_targets(tx, job, static_cast<std::size_t>(allowed));
+    if (!next) return fail(next.error());
+    for (const auto& thing : next.value()) {
+      if (auto q = queue(tx, job, thing, changes); !q) return q;
+    }
+    return {};
+  }
+  auto views = group_views(tx, job, groups.value());
+  if (!views) return fail(views.error());
+  for (std::size_t g = 0; g < views.value().size() && allowed > 0; ++g) {
+    if (g > 0) {
+      // A group starts once the one before it reached its success threshold.
+      const GroupView& prev = views.value()[g - 1];
+      if (percent(prev.succeeded, prev.size) < groups.value()[g - 1].success_threshold) break;
+    }
+    for (const auto& thing : views.value()[g].unstarted) {
+      if (allowed-- <= 0) break;
+      if (auto q = queue(tx, job, thing, changes, 1, 0, static_cast<std::int64_t>(g)); !q) {
+        return q;
+      }
+    }
   }
   return {};
+}
+
+Res<Job> JobsService::set_paused(std::string_view job_id, bool paused) {
+  auto r = changing([&](Tx& tx, Changes& changes) -> Res<Job> {
+    auto job = get_job(tx, job_id);
+    if (!job) return job;
+    if (job.value().status != JobStatus::InProgress) {
+      return fail(Errc::Conflict, "job '" + std::string(job_id) + "' is " +
+                                      to_string(job.value().status) + ", not IN_PROGRESS");
+    }
+    job.value().paused = paused;
+    auto saved = save_job(tx, job.value());
+    if (!saved) return saved;
+    // Resumed: the rollout goes on at once rather than at the next tick.
+    if (!paused) {
+      if (auto o = roll_out(tx, saved.value(), changes); !o) return fail(o.error());
+    }
+    return saved;
+  });
+  if (r) log_.info(paused ? "jobs.paused" : "jobs.resumed", {{"job_id", job_id}});
+  return r;
 }
 
 Res<void> JobsService::tick() {

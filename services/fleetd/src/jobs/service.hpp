@@ -77,6 +77,10 @@ class JobsService {
   /// A thing joined a group: it gets every CONTINUOUS job of that group that it does not have.
   [[nodiscard]] Res<void> thing_added_to_group(std::string_view group, std::string_view thing);
 
+  /// Pauses or resumes the job's rollout (no new executions while paused; running and queued
+  /// ones go on). NotFound; Conflict when the job is no longer IN_PROGRESS.
+  [[nodiscard]] Res<Job> set_paused(std::string_view job_id, bool paused);
+
   /// The timers, from the store (so a restart loses none): IN_PROGRESS executions past their
   /// step or in-progress deadline become TIMED_OUT (then retried or counted for abort as any
   /// failure), and rate-limited rollouts queue their next executions: at most the current rate
@@ -109,7 +113,8 @@ class JobsService {
 
   /// Queues a new execution of `job` on `thing` in the transaction.
   Res<void> queue(Tx& tx, const Job& job, const std::string& thing, Changes& changes,
-                  std::int64_t execution_number = 1, std::int64_t retry_attempt = 0);
+                  std::int64_t execution_number = 1, std::int64_t retry_attempt = 0,
+                  std::int64_t rollout_group = 0);
   /// After an execution ended: a retry when the job's retry config allows one, the job
   /// canceled when its abort criteria are met, COMPLETED when a snapshot job has nothing left.
   Res<void> ended(Tx& tx, const JobExecution& e, Changes& changes);
