@@ -231,19 +231,14 @@ void AdminServer::cancel_job(const Req& req, Resp& res) {
   }, kTimeout));
 }
 
-void AdminServer::pause_job(const Req& req, Resp& res) {
-  if (!jobs_) return http::reply_error(res, 404, "not_found", "fleetd runs no jobs service");
-  answer(res, 200, http::run_on(io_, [jobs = jobs_, id = param(req, 1)]() -> Res<json> {
-    auto r = jobs->set_paused(id, true);
-    if (!r) return fail(r.error());
-    return job_json(r.value());
-  }, kTimeout));
-}
+void AdminServer::pause_job(const Req& req, Resp& res) { set_job_paused(req, res, true); }
 
-void AdminServer::resume_job(const Req& req, Resp& res) {
+void AdminServer::resume_job(const Req& req, Resp& res) { set_job_paused(req, res, false); }
+
+void AdminServer::set_job_paused(const Req& req, Resp& res, bool paused) {
   if (!jobs_) return http::reply_error(res, 404, "not_found", "fleetd runs no jobs service");
-  answer(res, 200, http::run_on(io_, [jobs = jobs_, id = param(req, 1)]() -> Res<json> {
-    auto r = jobs->set_paused(id, false);
+  answer(res, 200, http::run_on(io_, [jobs = jobs_, id = param(req, 1), paused]() -> Res<json> {
+    auto r = jobs->set_paused(id, paused);
     if (!r) return fail(r.error());
     return job_json(r.value());
   }, kTimeout));

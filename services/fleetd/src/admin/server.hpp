@@ -161,6 +161,7 @@ class AdminServer {
   void cancel_job(const httplib::Request&, httplib::Response&);
   void pause_job(const httplib::Request&, httplib::Response&);
   void resume_job(const httplib::Request&, httplib::Response&);
+  void set_job_paused(const httplib::Request&, httplib::Response&, bool paused);
   /// A thing joined a group: its continuous jobs are queued for it (on the io thread).
   void thing_joined_group(std::string group, std::string thing);
 
