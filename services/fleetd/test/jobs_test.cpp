@@ -314,6 +314,32 @@ TEST_F(JobsTest, CancelLeavesRunningExecutionsUnlessForced) {
   EXPECT_EQ(describe_job("hard")["forceCanceled"], true);
 }
 
+// A device that reboots mid-job finds its execution where it left it: start-next hands back the
+// IN_PROGRESS one (not the next queued job) with its statusDetails, and it can finish it.
+TEST_F(JobsTest, ADeviceRebootedMidJobResumesItsExecution) {
+  create_job({{"jobId", "first"}, {"document", {{"op", "a"}}}, {"targets", {{"things", {"t1"}}}}});
+  create_job({{"jobId", "second"}, {"document", {{"op", "b"}}}, {"targets", {{"things", {"t1"}}}}});
+  {
+    Peer before;
+    connect(before, "t1");
+    auto s = request(before, "$aws/things/t1/jobs/start-next", R"({"statusDetails":{"step":"flash"}})");
+    ASSERT_TRUE(s.accepted) << s.doc;
+    ASSERT_EQ(s.doc["execution"]["jobId"], "first");
+  }  // the device goes away without a word
+  Peer after;
+  connect(after, "t1");
+  auto s = request(after, "$aws/things/t1/jobs/start-next", "{}");
+  ASSERT_TRUE(s.accepted) << s.doc;
+  EXPECT_EQ(s.doc["execution"]["jobId"], "first");
+  EXPECT_EQ(s.doc["execution"]["status"], "IN_PROGRESS");
+  EXPECT_EQ(s.doc["execution"]["versionNumber"], 2) << "nothing changed it meanwhile";
+  EXPECT_EQ(s.doc["execution"]["statusDetails"]["step"], "flash");
+  ASSERT_TRUE(request(after, "$aws/things/t1/jobs/first/update",
+                      R"({"status":"SUCCEEDED","expectedVersion":2})").accepted);
+  auto next = request(after, "$aws/things/t1/jobs/$next/get", "");
+  EXPECT_EQ(next.doc["execution"]["jobId"], "second");
+}
+
 TEST_F(JobsTest, ContinuousJobReachesAThingThatJoinsItsGroupLater) {
   ASSERT_EQ(admin("POST", "/admin/v1/thing-groups", R"({"groupName":"fleet"})")->status, 201);
   ASSERT_EQ(admin("PUT", "/admin/v1/thing-groups/fleet/things/t1")->status, 204);
