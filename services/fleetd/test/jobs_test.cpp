@@ -257,6 +257,40 @@ TEST_F(JobsTest, RejectsBadRequestsWithAwsCodesAndEchoesTheClientToken) {
   EXPECT_TRUE(r.accepted) << r.doc;
 }
 
+// Each thing's requests are rate-limited (20 at once, 10 per second): a flood is answered with
+// RequestThrottled, each rejection echoing its clientToken, and the thing is served again after a
+// pause. Another thing is not affected.
+TEST_F(JobsTest, AFloodOfRequestsIsThrottledPerThing) {
+  Peer t1;
+  connect(t1, "t1");
+  const std::string topic = "$aws/things/t1/jobs/get";
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_EQ(t1.publish(topic, json{{"clientToken", "f" + std::to_string(i)}}.dump()),
+              ReasonCode::Success);
+  }
+  int accepted = 0, throttled = 0;
+  ASSERT_GE(await(t1, 0, [&](const auto&) {
+              accepted = throttled = 0;
+              for (const auto& m : t1.received) {
+                auto d = json::parse(m.payload, nullptr, false);
+                if (m.topic == topic + "/accepted") ++accepted;
+                if (m.topic == topic + "/rejected" && d["code"] == "RequestThrottled" &&
+                    d["clientToken"].get<std::string>().starts_with("f")) {
+                  ++throttled;
+                }
+              }
+              return accepted + throttled == 60;
+            }),
+            0);
+  EXPECT_GE(accepted, 20);
+  EXPECT_GE(throttled, 1);
+  Peer t4;
+  connect(t4, "t4");
+  EXPECT_TRUE(request(t4, "$aws/things/t4/jobs/get", "{}").accepted);
+  std::this_thread::sleep_for(1s);  // the bucket refills with time, nothing else to wait for
+  EXPECT_TRUE(request(t1, topic, "{}").accepted);
+}
+
 TEST_F(JobsTest, ADeviceCannotTouchAnotherThingsExecutions) {
   create_job({{"jobId", "j1"}, {"document", {{"op", "x"}}}, {"targets", {{"things", {"t1"}}}}});
   Peer t4;

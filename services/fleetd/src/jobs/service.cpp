@@ -261,6 +261,10 @@ void JobsService::handle(const JobsRequest& rq) {
     return reject(rq.topic, reading.rejection, reading.client_token, rq.client_id, now);
   }
   const Request& req = *reading.request;
+  if (!admit(topic->topic.thing)) {
+    return reject(rq.topic, Rejection{ErrorCode::RequestThrottled, "Rate exceeded"},
+                  req.client_token, rq.client_id, now);
+  }
   const std::string thing(topic->topic.thing);
   const std::string job_id(topic->topic.job_id);
   const Operation op = topic->topic.operation;
@@ -410,6 +414,31 @@ auto JobsService::changing(F f) -> decltype(f(std::declval<Tx&>(), std::declval<
   });
   if (out) notify(changes, now);
   return out;
+}
+
+bool JobsService::admit(std::string_view thing) {
+  const auto now = std::chrono::steady_clock::now();
+  auto it = buckets_.find(thing);
+  if (it == buckets_.end()) {
+    // Idle things' buckets are full again: forgetting them changes nothing, and bounds memory.
+    if (buckets_.size() >= 100'000) {
+      for (auto b = buckets_.begin(); b != buckets_.end();) {
+        const std::chrono::duration<double> idle = now - b->second.at;
+        b = idle.count() * options_.requests_per_second >= options_.request_burst
+                ? buckets_.erase(b)
+                : std::next(b);
+      }
+    }
+    it = buckets_.emplace(std::string(thing), Bucket{options_.request_burst, now}).first;
+  }
+  Bucket& b = it->second;
+  const std::chrono::duration<double> elapsed = now - b.at;
+  b.tokens = std::min(options_.request_burst,
+                      b.tokens + elapsed.count() * options_.requests_per_second);
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
 }
 
 Res<Job> JobsService::create(Job job) {

@@ -18,6 +18,7 @@
 ///
 /// Thread safety: everything runs on the io_context's thread, as the store and the broker link.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -48,6 +49,11 @@ struct JobsOptions {
   /// The length of a Jobs "minute" in seconds: the unit of timeouts and rollout rates. 60 but in
   /// tests and demos, which shorten it to see timers fire within seconds.
   std::int64_t seconds_per_minute = 60;
+  /// Device requests per thing: a bucket of `request_burst` refilled at `requests_per_second`;
+  /// a request that finds it empty is rejected with RequestThrottled (AWS throttles the Jobs
+  /// data plane too; a device retries later).
+  double requests_per_second = 10;
+  double request_burst = 20;
 };
 
 /// How an admin cancels a job (AWS's CancelJob).
@@ -126,10 +132,18 @@ class JobsService {
   /// Queues the rollout's next executions of a rate-limited job.
   Res<void> roll_out(Tx& tx, const Job& job, Changes& changes);
 
+  /// Takes one request from `thing`'s bucket; false when it is empty.
+  bool admit(std::string_view thing);
+
   Store& store_;
   Logger& log_;
   Publisher publish_;
   JobsOptions options_;
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, Bucket, std::less<>> buckets_;
 };
 
 }  // namespace edgekit::fleetd::jobs
