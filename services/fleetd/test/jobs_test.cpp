@@ -374,7 +374,7 @@ TEST_F(JobsTest, ADeviceRebootedMidJobResumesItsExecution) {
   EXPECT_EQ(next.doc["execution"]["jobId"], "second");
 }
 
-TEST_F(JobsTest, ContinuousJobReachesAThingThatJoinsItsGroupLater) {
+TEST_F(JobsTest, ContinuousJobReachesAThingThatJoinsItsGroupLaterAndLeavesWithIt) {
   ASSERT_EQ(admin("POST", "/admin/v1/thing-groups", R"({"groupName":"fleet"})")->status, 201);
   ASSERT_EQ(admin("PUT", "/admin/v1/thing-groups/fleet/things/t1")->status, 204);
   create_job({{"jobId", "cont"},
@@ -399,6 +399,20 @@ TEST_F(JobsTest, ContinuousJobReachesAThingThatJoinsItsGroupLater) {
   ASSERT_EQ(pending.doc["queuedJobs"].size(), 1u) << "the snapshot job is not the late joiner's";
   EXPECT_EQ(pending.doc["queuedJobs"][0]["jobId"], "cont");
   EXPECT_EQ(describe_job("cont")["jobProcessDetails"]["numberOfQueuedThings"], 2);
+
+  // Leaving the group removes its pending execution of the continuous job (REMOVED, and
+  // notify-next says the queue is empty); the snapshot job was never t4's.
+  const std::size_t from = t4.received.size();
+  ASSERT_EQ(admin("DELETE", "/admin/v1/thing-groups/fleet/things/t4")->status, 204);
+  ASSERT_GE(await(t4, from, [](const auto& m) {
+              return m.topic == "$aws/things/t4/jobs/notify-next" &&
+                     !json::parse(m.payload, nullptr, false).contains("execution");
+            }),
+            0);
+  EXPECT_EQ(describe_job("cont")["jobProcessDetails"]["numberOfRemovedThings"], 1);
+  auto gone = request(t4, "$aws/things/t4/jobs/cont/update", R"({"status":"IN_PROGRESS"})");
+  EXPECT_EQ(gone.doc["code"], "InvalidStateTransition");
+  EXPECT_EQ(gone.doc["executionState"]["status"], "REMOVED");
 }
 
 // The timers and the rollout, with a Jobs minute of 2 s so that they fire within the test.

@@ -245,11 +245,24 @@ void AdminServer::set_job_paused(const Req& req, Resp& res, bool paused) {
 }
 
 void AdminServer::thing_joined_group(std::string group, std::string thing) {
+  membership_changed(std::move(group), std::move(thing), true);
+}
+
+void AdminServer::thing_left_group(std::string group, std::string thing) {
+  membership_changed(std::move(group), std::move(thing), false);
+}
+
+void AdminServer::membership_changed(std::string group, std::string thing, bool joined) {
   if (!jobs_) return;
-  asio::post(io_, [jobs = jobs_, &log = log_, group = std::move(group), thing = std::move(thing)] {
-    if (auto r = jobs->thing_added_to_group(group, thing); !r) {
-      log.error("jobs.continuous_failed",
-                {{"group", group}, {"thing", thing}, {"error", r.error().message}});
+  asio::post(io_, [jobs = jobs_, &log = log_, group = std::move(group), thing = std::move(thing),
+                   joined] {
+    auto r = joined ? jobs->thing_added_to_group(group, thing)
+                    : jobs->thing_removed_from_group(group, thing);
+    if (!r) {
+      log.error("jobs.continuous_failed", {{"group", group},
+                                           {"thing", thing},
+                                           {"joined", joined},
+                                           {"error", r.error().message}});
     }
   });
 }

@@ -429,6 +429,7 @@ void AdminServer::remove_from_group(const Req& req, Resp& res) {
     if (auto r = tx.remove_from_group(group, thing); !r) return fail(r.error());
     return json();
   });
+  if (res.status == 204) thing_left_group(param(req, 1), param(req, 2));
 }
 
 // ---- certificates -------------------------------------------------------------------------

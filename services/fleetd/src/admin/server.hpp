@@ -164,6 +164,10 @@ class AdminServer {
   void set_job_paused(const httplib::Request&, httplib::Response&, bool paused);
   /// A thing joined a group: its continuous jobs are queued for it (on the io thread).
   void thing_joined_group(std::string group, std::string thing);
+  /// A thing left a group: its executions of continuous jobs that no longer target it are
+  /// REMOVED (on the io thread).
+  void thing_left_group(std::string group, std::string thing);
+  void membership_changed(std::string group, std::string thing, bool joined);
 
   /// Runs `f(Tx&, kicks)` in one transaction on the io thread; answers `ok_status` with the JSON
   /// it returns (204: no body) or the error; then kicks the certificates it listed.

@@ -645,6 +645,32 @@ Res<void> JobsService::roll_out(Tx& tx, const Job& job, Changes& changes) {
   return {};
 }
 
+Res<void> JobsService::thing_removed_from_group(std::string_view group, std::string_view thing) {
+  return changing([&](Tx& tx, Changes& changes) -> Res<void> {
+    auto ids = continuous_jobs_of_group(tx, group);
+    if (!ids) return fail(ids.error());
+    for (const auto& id : ids.value()) {
+      auto job = get_job(tx, id);
+      if (!job) return fail(job.error());
+      auto targets = job_target_things(tx, job.value());
+      if (!targets) return fail(targets.error());
+      if (std::binary_search(targets.value().begin(), targets.value().end(), thing)) continue;
+      auto latest = latest_execution(tx, id, thing);
+      if (!latest) return fail(latest.error());
+      if (!latest.value()) continue;
+      JobExecution e = *latest.value();
+      auto next = decide_service_change(e.state(), ExecutionStatus::Removed, false);
+      if (!next) continue;
+      if (auto t = changes.touch(tx, e.thing_name); !t) return t;
+      const std::int64_t previous = e.version_number;
+      apply_service_change(e, *next, tx.now());
+      if (auto s = save_execution(tx, e, previous); !s) return s;
+      log_.info("jobs.removed", {{"job_id", id}, {"thing", thing}});
+    }
+    return {};
+  });
+}
+
 Res<Job> JobsService::set_paused(std::string_view job_id, bool paused) {
   auto r = changing([&](Tx& tx, Changes& changes) -> Res<Job> {
     auto job = get_job(tx, job_id);

@@ -82,6 +82,9 @@ class JobsService {
   [[nodiscard]] Res<Job> cancel(const CancelRequest& request);
   /// A thing joined a group: it gets every CONTINUOUS job of that group that it does not have.
   [[nodiscard]] Res<void> thing_added_to_group(std::string_view group, std::string_view thing);
+  /// A thing left a group: its pending executions of CONTINUOUS jobs of that group that no longer
+  /// target it (not by name, not through another group) become REMOVED, as on AWS.
+  [[nodiscard]] Res<void> thing_removed_from_group(std::string_view group, std::string_view thing);
 
   /// Pauses or resumes the job's rollout (no new executions while paused; running and queued
   /// ones go on). NotFound; Conflict when the job is no longer IN_PROGRESS.
