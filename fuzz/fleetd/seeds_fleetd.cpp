@@ -115,6 +115,15 @@ void fleetd_seeds(WriteSeed write) {
   write("fuzz_fleetd_provisioning", tagged(6, "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
   write("fuzz_fleetd_provisioning", tagged(8, "$aws/provisioning-templates/fleet/provision/cbor"));
   write("fuzz_fleetd_provisioning", tagged(10, R"({"allowProvisioning":true,"parameterOverrides":{"SerialNumber":"7"}})"));
+
+  // Jobs: tag bit 0 = a topic; else tag >> 1 = the operation (get, start-next, describe, update).
+  write("fuzz_fleetd_jobs", tagged(1, "$aws/things/t1/jobs/get"));
+  write("fuzz_fleetd_jobs", tagged(1, "$aws/things/t1/jobs/$next/get"));
+  write("fuzz_fleetd_jobs", tagged(1, "$aws/things/t1/jobs/fw-1/update"));
+  write("fuzz_fleetd_jobs", tagged(0, ""));
+  write("fuzz_fleetd_jobs", tagged(2, R"({"clientToken":"c","statusDetails":{"step":"one"},"stepTimeoutInMinutes":5})"));
+  write("fuzz_fleetd_jobs", tagged(4, R"({"executionNumber":1,"includeJobDocument":false})"));
+  write("fuzz_fleetd_jobs", tagged(6, R"({"status":"SUCCEEDED","expectedVersion":"2","includeJobExecutionState":true,"clientToken":"u"})"));
 }
 
 }  // namespace edgekit::fuzz

@@ -18,6 +18,11 @@
 //               {ok: false, error, modeled?: the rejection document}; open_delta answers once the
 //               SDK reports its delta stream subscribed, and each delta then arrives as the event
 //               {"event": "shadow_delta", message} (the SDK's ShadowDeltaUpdatedEvent)
+//   jobs        {call: watch_next | get_pending | start_next | describe | update, thing,
+//               job_id?, status?, status_details?, expected_version?, step_timeout?}
+//               -> {response} (the SDK's iotjobs request-response client, IotJobsClientv2) |
+//               {ok: false, error, modeled?}; watch_next opens its NextJobExecutionChanged stream
+//               and answers once subscribed, then emits {"event": "next_job", message} per event
 //   disconnect  {}
 //   exit        {}  (also on end of stdin)
 // Events, unasked: {"event": "message", topic, payload}, {"event": "disconnected", ...}.
@@ -25,7 +30,7 @@
 'use strict';
 
 const readline = require('readline');
-const { mqtt, mqtt5, iot, iotidentity, iotshadow } = require('aws-iot-device-sdk-v2');
+const { mqtt, mqtt5, iot, iotidentity, iotshadow, iotjobs } = require('aws-iot-device-sdk-v2');
 
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
@@ -119,9 +124,61 @@ async function shadow(cmd) {
   return { response };
 }
 
-class Peer311 {
-  constructor() { this.streams = []; }
+// AWS IoT Jobs through the SDK's own jobs client.
+async function jobs(cmd) {
+  const client = peer.jobs();
+  const thingName = cmd.thing;
+  if (cmd.call === 'watch_next') {
+    const stream = client.createNextJobExecutionChangedStream({ thingName });
+    const subscribed = new Promise((resolve, reject) => {
+      stream.on('subscriptionStatus', (e) => {
+        if (e.type === 0) resolve();
+        else if (e.type === 2) reject(new Error('the NextJobExecutionChanged subscription halted'));
+      });
+    });
+    stream.on('incomingPublish', (e) => emit({ event: 'next_job', message: e.message }));
+    stream.on('incomingPublishError', (e) => emit({ event: 'next_job_error', error: String(e.error) }));
+    stream.open();
+    peer.streams.push(stream);
+    await within(kOperationMs, subscribed, 'createNextJobExecutionChangedStream');
+    return {};
+  }
+  let response;
+  if (cmd.call === 'get_pending') {
+    response = await within(kOperationMs, client.getPendingJobExecutions({ thingName }),
+      'getPendingJobExecutions');
+  } else if (cmd.call === 'start_next') {
+    response = await within(kOperationMs, client.startNextPendingJobExecution({
+      thingName, statusDetails: cmd.status_details, stepTimeoutInMinutes: cmd.step_timeout,
+    }), 'startNextPendingJobExecution');
+  } else if (cmd.call === 'describe') {
+    response = await within(kOperationMs,
+      client.describeJobExecution({ thingName, jobId: cmd.job_id }), 'describeJobExecution');
+  } else if (cmd.call === 'update') {
+    response = await within(kOperationMs, client.updateJobExecution({
+      thingName, jobId: cmd.job_id, status: cmd.status, statusDetails: cmd.status_details,
+      expectedVersion: cmd.expected_version, includeJobExecutionState: true,
+    }), 'updateJobExecution');
+  } else {
+    throw new Error(`unknown jobs call '${cmd.call}'`);
+  }
+  return { response };
+}
 
+// The service clients a peer makes on its connection, closed with it.
+function close_clients(p) {
+  for (const s of p.streams) s.close();
+  p.streams = [];
+  if (p.identity_client) p.identity_client.close();
+  p.identity_client = undefined;
+  if (p.shadow_client) p.shadow_client.close();
+  p.shadow_client = undefined;
+  if (p.jobs_client) p.jobs_client.close();
+  p.jobs_client = undefined;
+}
+
+class Peer311 {
+  streams = [];
   async connect(c) {
     const config = iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(c.cert, c.key)
       .with_certificate_authority_from_path(undefined, c.ca)
@@ -181,13 +238,15 @@ class Peer311 {
     return this.shadow_client;
   }
 
+  jobs() {
+    if (!this.jobs_client) {
+      this.jobs_client = iotjobs.IotJobsClientv2.newFromMqtt311(this.connection, kRrOptions);
+    }
+    return this.jobs_client;
+  }
+
   async disconnect() {
-    if (this.identity_client) this.identity_client.close();
-    this.identity_client = undefined;
-    for (const st of this.streams) st.close();
-    this.streams = [];
-    if (this.shadow_client) this.shadow_client.close();
-    this.shadow_client = undefined;
+    close_clients(this);
     if (this.connection) await within(kOperationMs, this.connection.disconnect(), 'disconnect');
     this.connection = undefined;
     return {};
@@ -195,8 +254,7 @@ class Peer311 {
 }
 
 class Peer5 {
-  constructor() { this.streams = []; }
-
+  streams = [];
   async connect(c) {
     const config = iot.AwsIotMqtt5ClientConfigBuilder
       .newDirectMqttBuilderWithMtlsFromPath(c.host, c.cert, c.key)
@@ -274,13 +332,15 @@ class Peer5 {
     return this.shadow_client;
   }
 
+  jobs() {
+    if (!this.jobs_client) {
+      this.jobs_client = iotjobs.IotJobsClientv2.newFromMqtt5(this.client, kRrOptions);
+    }
+    return this.jobs_client;
+  }
+
   async disconnect() {
-    if (this.identity_client) this.identity_client.close();
-    this.identity_client = undefined;
-    for (const st of this.streams) st.close();
-    this.streams = [];
-    if (this.shadow_client) this.shadow_client.close();
-    this.shadow_client = undefined;
+    close_clients(this);
     if (!this.client) return {};
     const stopped = new Promise((resolve) => this.client.once('stopped', resolve));
     this.client.stop();
@@ -305,6 +365,7 @@ async function run(cmd) {
     case 'unsubscribe': return peer.unsubscribe(cmd);
     case 'identity': return identity(cmd);
     case 'shadow': return shadow(cmd);
+    case 'jobs': return jobs(cmd);
     case 'disconnect': return peer ? peer.disconnect() : {};
     case 'exit':
       if (peer) { try { await peer.disconnect(); } catch (_) { /* leaving anyway */ } }

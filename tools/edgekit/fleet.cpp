@@ -58,6 +58,12 @@ struct FleetOptions {
   std::string desired;
   std::string reported;
   std::int64_t version = -1;
+  // jobs
+  std::vector<std::string> things;
+  std::vector<std::string> groups;
+  bool continuous = false;
+  bool force = false;
+  int timeout_minutes = 0;
 };
 
 std::string env(const char* name) {
@@ -143,7 +149,7 @@ class Api {
     std::string next;
     for (int pages = 0; pages < 10'000; ++pages) {
       json page;
-      std::string q = path + "?limit=1000";
+      std::string q = path + (path.find('?') == std::string::npos ? "?" : "&") + "limit=1000";
       if (!next.empty()) q += "&next=" + httplib::detail::encode_query_param(next);
       if (int rc = call("GET", q, nullptr, page); rc != kOk) return rc;
       for (auto& i : page["items"]) items.push_back(std::move(i));
@@ -235,6 +241,11 @@ const Columns kTemplateCols{{"NAME", "templateName"}, {"TYPE", "type"}, {"ENABLE
 const Columns kPolicyCols{{"NAME", "policyName"}, {"VERSION", "version"}};
 const Columns kShadowCols{{"NAME", "shadowName"}, {"VERSION", "version"},
                           {"LAST UPDATED", "lastUpdated"}};
+const Columns kExecutionCols{{"THING", "thingName"},
+                             {"STATUS", "status"},
+                             {"EXECUTION", "executionNumber"},
+                             {"VERSION", "versionNumber"},
+                             {"UPDATED", "lastUpdatedAt"}};
 const Columns kResultCols{{"THING", "thingName"},
                           {"TEMPLATE", "templateName"},
                           {"CERTIFICATE", "certificateId"},
@@ -301,7 +312,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
   CLI::App* fleet = app.add_subcommand(
       "fleet", "manage fleetd's registry over its admin API (things, certificates, CAs, "
                "fleetd's own CA, provisioning templates, claim credentials, policies, "
-               "shadows)");
+               "shadows, jobs)");
   fleet->require_subcommand(1);
   fleet->fallthrough();
   fleet->add_option("--url", o->url,
@@ -661,6 +672,67 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
   });
   set(claims->add_subcommand("results", "list the things provisioned by RegisterThing"),
       [o] { return run_list(*o, "/provisioning-results", kResultCols); });
+
+  // jobs
+  CLI::App* jobs = group("jobs", "jobs: create, describe, list-executions, cancel, pause, resume");
+  auto* jc = jobs->add_subcommand("create", "create a job for things and thing groups");
+  jc->add_option("id", o->id, "job id")->required();
+  jc->add_option("--document", o->file, "the job document, a JSON file")->required();
+  jc->add_option("--thing", o->things, "a target thing (repeatable)");
+  jc->add_option("--group", o->groups, "a target thing group (repeatable)");
+  jc->add_flag("--continuous", o->continuous,
+               "targetSelection CONTINUOUS: things that join a target group later get it too");
+  jc->add_option("--timeout-minutes", o->timeout_minutes, "in-progress timeout (1-10080)");
+  jc->add_option("--config", o->out,
+                 "a JSON file with more of CreateJob's members (jobExecutionsRetryConfig, "
+                 "abortConfig, jobExecutionsRolloutConfig, rolloutGroups)");
+  set(jc, [o] {
+    std::string text;
+    if (!file_text(o->file, text)) return static_cast<int>(kUsage);
+    json body = json::object();
+    if (!o->out.empty()) {
+      std::string extra;
+      if (!file_text(o->out, extra)) return static_cast<int>(kUsage);
+      body = json::parse(extra, nullptr, false);
+      if (!body.is_object()) {
+        std::fprintf(stderr, "edgekit fleet: %s is not a JSON object\n", o->out.c_str());
+        return static_cast<int>(kUsage);
+      }
+    }
+    body["jobId"] = o->id;
+    body["document"] = document(text);
+    body["targets"] = {{"things", o->things}, {"thingGroups", o->groups}};
+    body["targetSelection"] = o->continuous ? "CONTINUOUS" : "SNAPSHOT";
+    if (o->timeout_minutes > 0) {
+      body["timeoutConfig"] = {{"inProgressTimeoutInMinutes", o->timeout_minutes}};
+    }
+    return run_one(*o, "POST", "/jobs", &body);
+  });
+  auto* jd = jobs->add_subcommand("describe", "a job with its execution counts by status");
+  jd->add_option("id", o->id, "job id")->required();
+  set(jd, [o] { return run_one(*o, "GET", "/jobs/" + o->id, nullptr); });
+  auto* jl = jobs->add_subcommand("list-executions", "the job's execution on each thing");
+  jl->add_option("id", o->id, "job id")->required();
+  jl->add_option("--status", o->status, "only executions with this status (QUEUED, ...)");
+  set(jl, [o] {
+    const std::string q = o->status.empty() ? "" : "?status=" + o->status;
+    return run_list(*o, "/jobs/" + o->id + "/executions" + q, kExecutionCols);
+  });
+  auto* jx = jobs->add_subcommand("cancel", "cancel a job (queued executions; running ones with --force)");
+  jx->add_option("id", o->id, "job id")->required();
+  jx->add_flag("--force", o->force, "also cancel executions that are IN_PROGRESS");
+  jx->add_option("--reason", o->description, "a reason code to record");
+  set(jx, [o] {
+    json body{{"force", o->force}};
+    if (!o->description.empty()) body["reasonCode"] = o->description;
+    return run_one(*o, "POST", "/jobs/" + o->id + "/cancel", &body);
+  });
+
+  for (const char* verb : {"pause", "resume"}) {
+    auto* jp = jobs->add_subcommand(verb, std::string(verb) + " a job's rollout");
+    jp->add_option("id", o->id, "job id")->required();
+    set(jp, [o, verb] { return run_one(*o, "POST", "/jobs/" + o->id + "/" + verb, nullptr); });
+  }
 
   // policies
   CLI::App* policies = group("policies", "policies: create, attach, list");

@@ -9,7 +9,9 @@
 // - trusted metadata: device messages on `$aws/...` get user properties naming the sender's
 //   client id, certificate id and thing, after any a device sent under those names were removed;
 // - private replies: a message fleetd publishes with `x-edgekit-reply-to: <client id>` reaches
-//   that client alone (AWS answers provisioning requests that way: they carry private keys);
+//   that client alone, even when it subscribed to nothing (AWS answers provisioning requests
+//   that way, as they carry private keys, and Jobs requests, whose embedded demo subscribes to
+//   none of its reply topics);
 // - revocation: fleetd publishes {"command":"kick","certificate_id":...} on `$CONTROL/edgekit/v1`
 //   and the plugin disconnects every connection using that certificate at once;
 // - lifecycle events on `$aws/events/presence/connected|disconnected/<clientId>`.
@@ -56,7 +58,6 @@ constexpr const char* kControlTopic = "$CONTROL/edgekit/v1";
 
 struct PrivateReply {
   std::string client_id;
-  std::string payload_hash;
   std::chrono::steady_clock::time_point expires;
 };
 
@@ -69,7 +70,7 @@ struct Plugin {
   std::unique_ptr<httplib::Client> http;
   std::unordered_map<const mosquitto*, ClientState> clients;
   std::unordered_map<std::string, std::uint64_t> versions;  // lifecycle versionNumber per id
-  std::unordered_map<std::string, PrivateReply> replies;    // by topic
+  std::unordered_map<std::string, PrivateReply> replies;    // by reply_key
   std::mt19937_64 random{std::random_device{}()};
 };
 
@@ -91,6 +92,16 @@ std::string session_id(Plugin& p) {
 std::string hash_of(const void* payload, std::uint32_t len) {
   return logic::sha256_hex(static_cast<const unsigned char*>(payload), len);
 }
+
+// Private replies are told apart by topic and payload: two devices provisioning at once get
+// replies on one topic.
+std::string reply_key(const char* topic, const void* payload, std::uint32_t len) {
+  return std::string(topic ? topic : "") + '\n' + hash_of(payload, len);
+}
+
+// Where the original of a private reply goes once its copy is addressed to its client: a topic
+// no client can subscribe to (`#` does not match `$` topics, and the plugin refuses `$edgekit`).
+constexpr const char* kPrivateSink = "$edgekit/private-reply";
 
 void publish_event(const std::string& topic, const std::string& doc) {
   // Lifecycle events are the broker's own messages (no client): every authorized subscriber of
@@ -220,9 +231,8 @@ int on_acl_check(int, void* event_data, void* userdata) {
   }
   const std::string topic = ev->topic ? ev->topic : "";
   if (access == Access::Receive) {
-    auto r = p.replies.find(topic);
-    if (r != p.replies.end() && r->second.expires > std::chrono::steady_clock::now() &&
-        r->second.payload_hash == hash_of(ev->payload, ev->payloadlen)) {
+    auto r = p.replies.find(reply_key(ev->topic, ev->payload, ev->payloadlen));
+    if (r != p.replies.end() && r->second.expires > std::chrono::steady_clock::now()) {
       // A private reply: its addressee only (fleetd's own link is not a reader of it either).
       return r->second.client_id == c.client_id && !c.trusted ? MOSQ_ERR_SUCCESS
                                                              : MOSQ_ERR_ACL_DENIED;
@@ -327,8 +337,27 @@ int on_message(int, void* event_data, void* userdata) {
   ev->properties = cleaned;
   if (c.trusted) {
     if (!reply_to.empty()) {
-      p.replies[ev->topic] = PrivateReply{reply_to, hash_of(ev->payload, ev->payloadlen),
-                                          std::chrono::steady_clock::now() + std::chrono::seconds(5)};
+      // The broker gets a copy addressed to that client alone (Mosquitto queues it for the
+      // client directly, whatever it subscribed to), and the ACL check lets only that client
+      // read it; the original goes to a topic nobody reads, so that a subscriber of the reply
+      // topic, the addressee included, does not get it a second time.
+      p.replies[reply_key(ev->topic, ev->payload, ev->payloadlen)] =
+          PrivateReply{reply_to, std::chrono::steady_clock::now() + std::chrono::seconds(5)};
+      bool copied = true;
+      mosquitto_property* props = without_reserved(ev->properties, nullptr, copied);
+      const int rc = copied ? mosquitto_broker_publish_copy(reply_to.c_str(), ev->topic,
+                                                            static_cast<int>(ev->payloadlen),
+                                                            ev->payload, ev->qos, false, props)
+                            : MOSQ_ERR_NOMEM;
+      if (rc != MOSQ_ERR_SUCCESS) {
+        mosquitto_property_free_all(&props);  // owned by the broker only on success
+        mosquitto_log_printf(MOSQ_LOG_ERR, "edgekit: could not deliver a private reply on '%s' "
+                             "to '%s' (%s)", ev->topic, reply_to.c_str(), mosquitto_strerror(rc));
+      }
+      char* sink = mosquitto_strdup(kPrivateSink);
+      if (sink == nullptr) return MOSQ_ERR_NOMEM;
+      mosquitto_free(ev->topic);
+      ev->topic = sink;
     }
     return MOSQ_ERR_SUCCESS;
   }

@@ -11,7 +11,8 @@ using nlohmann::json;
 bool permitted(const ClientState& c, Access access, std::string_view topic, bool retain) noexcept {
   if (access == Access::Unsubscribe) return true;
   if (c.trusted) return true;
-  if (topic.rfind("$CONTROL/", 0) == 0) return false;
+  // `$edgekit/` carries the originals of private replies (plugin.cpp): never a device's.
+  if (topic.rfind("$CONTROL/", 0) == 0 || topic.rfind("$edgekit/", 0) == 0) return false;
   if (access == Access::Publish && retain && topic.rfind("$aws/", 0) == 0) return false;
   policy::Action a = access == Access::Subscribe ? policy::Action::Subscribe
                      : access == Access::Publish ? policy::Action::Publish

@@ -46,8 +46,8 @@ inline constexpr int kTakenOver = -1000;
 enum class Access { Subscribe, Publish, Receive, Unsubscribe };
 
 /// The per-message decision. Refused always (even for an allowed topic): a retained publish on
-/// `$aws/...` (AWS forbids it), anything on `$CONTROL/...` but fleetd's link. Unsubscribe is
-/// always allowed (it can only reduce what a client receives).
+/// `$aws/...` (AWS forbids it), anything on `$CONTROL/...` or `$edgekit/...` but fleetd's link.
+/// Unsubscribe is always allowed (it can only reduce what a client receives).
 [[nodiscard]] bool permitted(const ClientState& client, Access access, std::string_view topic,
                              bool retain) noexcept;
 

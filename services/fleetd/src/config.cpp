@@ -57,6 +57,12 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u).description(""))
       ->type_name("MS");
+  app.add_option("--jobs-minute-seconds", c.jobs_minute_seconds,
+                 "Length of a Jobs minute, seconds (the unit of job timeouts and rollout rates); "
+                 "shorter only in tests and demos")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{60}).description(""))
+      ->type_name("S");
   app.add_option("--reconnect-cap-ms", c.reconnect_cap_ms, "Largest reconnect window, ms")
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u).description(""))

@@ -30,6 +30,8 @@ struct Config {
   /// Reconnect backoff of the broker link (full jitter), milliseconds.
   std::uint32_t reconnect_base_ms = 200;
   std::uint32_t reconnect_cap_ms = 10'000;
+  /// The length of a Jobs "minute" (timeouts, rollout rates), seconds: 60 but in tests and demos.
+  std::int64_t jobs_minute_seconds = 60;
   /// The decision interface for the broker plugin (HTTP; loopback unless you mean otherwise).
   std::string hooks_host = "127.0.0.1";
   std::uint16_t hooks_port = 8766;  ///< 0: any free port (written to <state-dir>/hooks.port)

@@ -20,6 +20,7 @@
 #include "broker_link.hpp"
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
+#include "jobs/service.hpp"
 #include "plugin_logic.hpp"
 #include "provisioning/claim.hpp"
 #include "revocation.hpp"
@@ -65,6 +66,14 @@ void log_presence(Logger& log, const Message& m) {
   } else {
     log.warn("presence.unknown_event", {{"topic", m.topic}});
   }
+}
+
+// A user property the plugin stamped on a device's request ("" when absent).
+std::string_view stamp(const Message& m, std::string_view key) {
+  for (auto up : m.publish->properties.user_properties) {
+    if (up.key == key) return up.value;
+  }
+  return {};
 }
 
 const char* store_name(Config::StoreKind k) {
@@ -284,10 +293,8 @@ Exit run_service(const Config& config, Logger& log) {
       provisioning::ClaimRequest rq;
       rq.topic = m.topic;
       rq.payload = mqtt::as_string(m.payload);
-      for (auto up : m.publish->properties.user_properties) {
-        if (up.key == plugin::kClientIdProperty) rq.client_id = up.value;
-        if (up.key == plugin::kCertificateIdProperty) rq.certificate_id = up.value;
-      }
+      rq.client_id = stamp(m, plugin::kClientIdProperty);
+      rq.certificate_id = stamp(m, plugin::kCertificateIdProperty);
       claims.handle(rq);
     });
   }
@@ -304,6 +311,30 @@ Exit run_service(const Config& config, Logger& log) {
       shadows.handle(m.topic, mqtt::as_string(m.payload));
     });
   }
+
+  // Jobs (jobs/service.hpp): replies private to the requester, notify and notify-next to
+  // every subscriber of the thing's topics.
+  jobs::JobsService jobs_service(
+      registry, log,
+      [&link, &log](const std::string& topic, const std::string& payload,
+                    std::string_view client_id) {
+        const std::array<mqtt::UserProperty, 1> to{
+            mqtt::UserProperty{plugin::kReplyToProperty, client_id}};
+        auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce,
+                              client_id.empty() ? std::span<const mqtt::UserProperty>{}
+                                                : std::span<const mqtt::UserProperty>(to));
+        if (!r) {
+          log.warn("jobs.publish_failed",
+                   {{"topic", topic}, {"client_id", client_id}, {"error", mqtt::to_string(r.error())}});
+        }
+      },
+      jobs::JobsOptions{config.jobs_minute_seconds});
+  for (std::string_view filter : {jobs::kGetPendingFilter, jobs::kStartNextFilter,
+                                  jobs::kDescribeFilter, jobs::kUpdateFilter}) {
+    link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&jobs_service](const Message& m) {
+      jobs_service.handle({m.topic, mqtt::as_string(m.payload), stamp(m, plugin::kClientIdProperty)});
+    });
+  }
   // Certificates whose ownership token expired unused are removed: at start (tokens that
   // expired while fleetd was down) and every minute.
   asio::steady_timer sweep_timer(io);
@@ -315,6 +346,16 @@ Exit run_service(const Config& config, Logger& log) {
     });
   };
   sweep();
+  // The Jobs timers and rollouts (their state is in the store: a restart resumes them).
+  asio::steady_timer jobs_timer(io);
+  std::function<void()> jobs_tick = [&] {
+    if (auto r = jobs_service.tick(); !r) log.error("jobs.tick_failed", {{"error", r.error().message}});
+    jobs_timer.expires_after(std::chrono::milliseconds(500));
+    jobs_timer.async_wait([&](const asio::error_code& e) {
+      if (!e) jobs_tick();
+    });
+  };
+  jobs_tick();
 
   const std::string admin_token_path = config.admin_token_file.empty()
                                            ? (fs::path(config.state_dir) / "admin.token").string()
@@ -333,6 +374,7 @@ Exit run_service(const Config& config, Logger& log) {
   }
   AdminServer admin(io, registry, log, [&revoker](const std::string& id) { revoker.kick(id); });
   admin.set_ca(authority.get());
+  admin.set_jobs(&jobs_service);
   admin.on_cas_changed([&write_trust] { (void)write_trust(); });
   admin.set_shadows(&shadows);
 
@@ -380,6 +422,7 @@ Exit run_service(const Config& config, Logger& log) {
     admin.begin_stop();
     crl_timer.cancel();
     sweep_timer.cancel();
+    jobs_timer.cancel();
     link.shutdown([&] { io.stop(); });
   });
 

@@ -167,8 +167,10 @@ TEST_F(SecuredBroker, APrivateReplyReachesItsAddresseeOnly) {
   Peer fleetd;
   trusted(fleetd, "fleetd-peer");
   const std::array<mqtt::UserProperty, 1> to_t3{mqtt::UserProperty{plugin::kReplyToProperty, "t3"}};
+  // The broker matches the original to no subscriber: the plugin addressed a copy to t3 alone
+  // and sent the original where nobody reads.
   EXPECT_EQ(fleetd.publish("replies/create/accepted", R"({"certificatePem":"secret"})", false, to_t3),
-            ReasonCode::Success);
+            ReasonCode::NoMatchingSubscribers);
   t3.pump(2s, 1);
   ASSERT_EQ(t3.received.size(), 1u);
   EXPECT_EQ(t3.received[0].property(plugin::kReplyToProperty), "") << "the marker is removed";

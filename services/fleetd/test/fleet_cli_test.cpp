@@ -185,6 +185,50 @@ TEST_F(FleetCli, ManagesThingsWithTablesAndJson) {
   EXPECT_EQ(edgekit("fleet things describe sensor-2").code, 1);
 }
 
+TEST_F(FleetCli, CreatesDescribesListsPausesAndCancelsJobs) {
+  ASSERT_EQ(edgekit("fleet things create d1").code, 0);
+  ASSERT_EQ(edgekit("fleet things create d2").code, 0);
+  const std::string doc = write("job.json", R"({"operation":"reboot"})");
+  const std::string extra =
+      write("job-config.json", R"({"description":"nightly","abortConfig":{"criteriaList":[]}})");
+  auto c = edgekit("fleet jobs create reboot-1 --document " + doc + " --thing d1 --thing d2 "
+                   "--timeout-minutes 30 --config " + extra + " --json");
+  ASSERT_EQ(c.code, 0) << c.out;
+  auto created = json::parse(c.out, nullptr, false);
+  EXPECT_EQ(created["document"]["operation"], "reboot") << c.out;
+  EXPECT_EQ(created["description"], "nightly");
+  EXPECT_EQ(created["timeoutConfig"]["inProgressTimeoutInMinutes"], 30);
+  EXPECT_EQ(created["targetSelection"], "SNAPSHOT");
+
+  auto d = edgekit("fleet jobs describe reboot-1 --json");
+  ASSERT_EQ(d.code, 0) << d.out;
+  EXPECT_EQ(json::parse(d.out, nullptr, false)["jobProcessDetails"]["numberOfQueuedThings"], 2)
+      << d.out;
+  auto table = edgekit("fleet jobs list-executions reboot-1");
+  ASSERT_EQ(table.code, 0) << table.out;
+  EXPECT_EQ(table.out.rfind("THING", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find("d2     QUEUED  1"), std::string::npos) << table.out;
+
+  auto paused = edgekit("fleet jobs pause reboot-1 --json");
+  ASSERT_EQ(paused.code, 0) << paused.out;
+  EXPECT_EQ(json::parse(paused.out, nullptr, false)["paused"], true) << paused.out;
+  auto resumed = edgekit("fleet jobs resume reboot-1 --json");
+  ASSERT_EQ(resumed.code, 0) << resumed.out;
+  EXPECT_EQ(json::parse(resumed.out, nullptr, false)["paused"], false) << resumed.out;
+  auto x = edgekit("fleet jobs cancel reboot-1 --force --reason maintenance --json");
+  ASSERT_EQ(x.code, 0) << x.out;
+  auto canceled = json::parse(x.out, nullptr, false);
+  EXPECT_EQ(canceled["status"], "CANCELED") << x.out;
+  EXPECT_EQ(canceled["forceCanceled"], true);
+  EXPECT_EQ(canceled["reasonCode"], "maintenance");
+  auto filtered = edgekit("fleet jobs list-executions reboot-1 --status CANCELED --json");
+  ASSERT_EQ(filtered.code, 0) << filtered.out;
+  EXPECT_EQ(json::parse(filtered.out, nullptr, false)["items"].size(), 2u) << filtered.out;
+  EXPECT_EQ(edgekit("fleet jobs cancel reboot-1 --force").code, 1) << "already force-canceled";
+  EXPECT_EQ(edgekit("fleet jobs describe nosuch").code, 1);
+  EXPECT_EQ(edgekit("fleet jobs create bad --document " + doc + " --thing ghost").code, 1);
+}
+
 TEST_F(FleetCli, RegistersCasAndCertificatesAndChangesTheirStatus) {
   testing_::TestCa ca((dir_ / "pki").string(), "ca");
   ASSERT_TRUE(ca.ok()) << ca.error();

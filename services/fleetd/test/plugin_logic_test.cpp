@@ -33,6 +33,11 @@ TEST(PluginLogic, PermitsByRulesAndRefusesReservedUses) {
   all.rules.push_back(policy::Rule{true, policy::Action::Publish, "*"});
   EXPECT_FALSE(permitted(all, Access::Publish, "$CONTROL/edgekit/v1", false))
       << "no policy opens the control topic to a device";
+  all.rules.push_back(policy::Rule{true, policy::Action::Subscribe, "*"});
+  all.rules.push_back(policy::Rule{true, policy::Action::Receive, "*"});
+  EXPECT_FALSE(permitted(all, Access::Subscribe, "$edgekit/private-reply", false))
+      << "nor the originals of private replies";
+  EXPECT_FALSE(permitted(all, Access::Receive, "$edgekit/private-reply", false));
 }
 
 TEST(PluginLogic, ReadsVerdictsAndRefusesWhatItCannotRead) {

@@ -330,6 +330,65 @@ TEST_P(SdkInterop, CannotConnectWithAnotherThingsClientId) {
   EXPECT_TRUE(ok["ok"].get<bool>()) << ok.dump();
 }
 
+// AWS IoT Jobs through the SDK's own jobs client (IotJobsClientv2): it waits on
+// NextJobExecutionChanged, starts the job, reports SUCCEEDED with the version it was given, and
+// reads fleetd's rejection of a second report as AWS's document. Its request-response client
+// subscribes to the reply topics, so each reply also matched its clientToken correlation.
+TEST_P(SdkInterop, JobsClientRunsAJobFromNotifyNextToSucceeded) {
+  ASSERT_TRUE(connect("t1", "t1")["ok"].get<bool>());
+  auto jobs = [this](json cmd) {
+    cmd["op"] = "jobs";
+    cmd["thing"] = "t1";
+    return sdk_->call(std::move(cmd));
+  };
+  json watching = jobs({{"call", "watch_next"}});
+  ASSERT_TRUE(watching["ok"].get<bool>()) << watching.dump() << "\n" << sdk_->log();
+  auto created = admin("POST", "/admin/v1/jobs",
+                       json{{"jobId", "sdk-job"},
+                            {"document", {{"operation", "install"}, {"version", "1.2"}}},
+                            {"targets", {{"things", {"t1"}}}}}.dump());
+  ASSERT_TRUE(created && created->status == 201) << (created ? created->body : "no answer");
+  auto next = sdk_->next_event("next_job", "", 10s);
+  ASSERT_TRUE(next) << sdk_->log();
+  EXPECT_EQ((*next)["message"]["execution"]["jobId"], "sdk-job") << next->dump();
+  EXPECT_EQ((*next)["message"]["execution"]["jobDocument"]["operation"], "install");
+  EXPECT_EQ((*next)["message"]["execution"]["status"], "QUEUED");
+
+  json pending = jobs({{"call", "get_pending"}});
+  ASSERT_TRUE(pending["ok"].get<bool>()) << pending.dump();
+  EXPECT_EQ(pending["response"]["queuedJobs"][0]["jobId"], "sdk-job") << pending.dump();
+  json started = jobs({{"call", "start_next"}, {"status_details", {{"step", "download"}}}});
+  ASSERT_TRUE(started["ok"].get<bool>()) << started.dump();
+  const json& e = started["response"]["execution"];
+  EXPECT_EQ(e["status"], "IN_PROGRESS") << started.dump();
+  EXPECT_EQ(e["statusDetails"]["step"], "download");
+  ASSERT_TRUE(e["versionNumber"].is_number()) << started.dump();
+  json described = jobs({{"call", "describe"}, {"job_id", "sdk-job"}});
+  ASSERT_TRUE(described["ok"].get<bool>()) << described.dump();
+  EXPECT_EQ(described["response"]["execution"]["jobDocument"]["version"], "1.2");
+  json done = jobs({{"call", "update"},
+                    {"job_id", "sdk-job"},
+                    {"status", "SUCCEEDED"},
+                    {"expected_version", e["versionNumber"]}});
+  ASSERT_TRUE(done["ok"].get<bool>()) << done.dump();
+  EXPECT_EQ(done["response"]["executionState"]["status"], "SUCCEEDED") << done.dump();
+  json again = jobs({{"call", "update"}, {"job_id", "sdk-job"}, {"status", "SUCCEEDED"}});
+  ASSERT_FALSE(again["ok"].get<bool>()) << again.dump();
+  EXPECT_EQ(again["modeled"]["code"], "InvalidStateTransition") << again.dump();
+  // The queue emptied: the stream's last event has no execution.
+  bool emptied = false;
+  for (auto ev = sdk_->next_event("next_job", "", 10s); ev; ev = sdk_->next_event("next_job", "", 2s)) {
+    if (!(*ev)["message"].contains("execution")) {
+      emptied = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(emptied) << sdk_->log();
+  auto job = admin_get("/admin/v1/jobs/sdk-job");
+  ASSERT_TRUE(job);
+  EXPECT_EQ(json::parse(job->body)["status"], "COMPLETED");
+}
+
 // Fleet provisioning by claim through the SDK's own identity client (IotIdentityClientv2, JSON):
 // the fixture's claim certificate, fleetd's CA, template "fleet"; then the device reconnects with
 // what it got. Anything the SDK cannot read or match is a fleetd bug.

@@ -205,6 +205,7 @@ void SecuredBroker::start_fleetd() {
   if (own_ca_) {
     for (const auto& a : ca_flags(dir_)) args.push_back(a);
   }
+  args.insert(args.end(), fleetd_flags_.begin(), fleetd_flags_.end());
   fleetd_log_ = (dir_ / "fleetd.log").string();
   // The log is appended to across restarts: wait for one more of each line than it holds now.
   auto count = [this](std::string_view text) { return fleetd_log_count(text); };

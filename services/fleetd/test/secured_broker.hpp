@@ -248,6 +248,8 @@ class SecuredBroker : public ::testing::Test {
   /// (`capath <state>/broker-cas`, ca/broker_trust.hpp), so that a CA registered through the
   /// admin API is trusted in the handshake without a broker restart.
   bool broker_capath_ = false;
+  /// Set before SetUp: more flags for fleetd (e.g. `--jobs-minute-seconds 2`).
+  std::vector<std::string> fleetd_flags_;
 
   std::filesystem::path dir_;
   std::string pki_;

@@ -144,6 +144,13 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"get", "/admin/v1/things/{thingName}/shadow", &AdminServer::get_shadow},
       {"post", "/admin/v1/things/{thingName}/shadow", &AdminServer::update_shadow},
       {"delete", "/admin/v1/things/{thingName}/shadow", &AdminServer::delete_shadow},
+      {"post", "/admin/v1/jobs", &AdminServer::create_job},
+      {"get", "/admin/v1/jobs", &AdminServer::list_jobs},
+      {"get", "/admin/v1/jobs/{jobId}", &AdminServer::describe_job},
+      {"get", "/admin/v1/jobs/{jobId}/executions", &AdminServer::list_job_executions},
+      {"post", "/admin/v1/jobs/{jobId}/cancel", &AdminServer::cancel_job},
+      {"post", "/admin/v1/jobs/{jobId}/pause", &AdminServer::pause_job},
+      {"post", "/admin/v1/jobs/{jobId}/resume", &AdminServer::resume_job},
   };
   return routes;
 }
@@ -418,6 +425,7 @@ void AdminServer::add_to_group(const Req& req, Resp& res) {
     if (auto r = tx.add_to_group(group, thing); !r) return fail(r.error());
     return json();
   });
+  if (res.status == 204) thing_joined_group(param(req, 1), param(req, 2));
 }
 
 void AdminServer::remove_from_group(const Req& req, Resp& res) {
@@ -425,6 +433,7 @@ void AdminServer::remove_from_group(const Req& req, Resp& res) {
     if (auto r = tx.remove_from_group(group, thing); !r) return fail(r.error());
     return json();
   });
+  if (res.status == 204) thing_left_group(param(req, 1), param(req, 2));
 }
 
 // ---- certificates -------------------------------------------------------------------------

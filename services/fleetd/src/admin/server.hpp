@@ -43,6 +43,9 @@ class Authority;
 namespace shadow {
 class ShadowService;
 }
+namespace jobs {
+class JobsService;
+}
 
 struct AdminOptions {
   std::string host = "127.0.0.1";
@@ -66,6 +69,9 @@ class AdminServer {
   /// fleetd's own CA (owned by the caller, used on the io thread), or null: then the CA routes
   /// answer 404 "fleetd has no CA of its own". Call before start.
   void set_ca(ca::Authority* authority) { ca_ = authority; }
+  /// fleetd's Jobs service (used on the io thread), or null: then the jobs routes answer 404.
+  /// Call before start.
+  void set_jobs(jobs::JobsService* jobs) { jobs_ = jobs; }
 
   /// Called on the io thread after a request that may have changed which CAs are registered
   /// and ACTIVE (register, activate, deactivate) succeeded: fleetd rewrites the broker's CA
@@ -160,6 +166,21 @@ class AdminServer {
   void get_shadow(const httplib::Request&, httplib::Response&);
   void update_shadow(const httplib::Request&, httplib::Response&);
   void delete_shadow(const httplib::Request&, httplib::Response&);
+  // Jobs (admin/jobs.cpp).
+  void create_job(const httplib::Request&, httplib::Response&);
+  void list_jobs(const httplib::Request&, httplib::Response&);
+  void describe_job(const httplib::Request&, httplib::Response&);
+  void list_job_executions(const httplib::Request&, httplib::Response&);
+  void cancel_job(const httplib::Request&, httplib::Response&);
+  void pause_job(const httplib::Request&, httplib::Response&);
+  void resume_job(const httplib::Request&, httplib::Response&);
+  void set_job_paused(const httplib::Request&, httplib::Response&, bool paused);
+  /// A thing joined a group: its continuous jobs are queued for it (on the io thread).
+  void thing_joined_group(std::string group, std::string thing);
+  /// A thing left a group: its executions of continuous jobs that no longer target it are
+  /// REMOVED (on the io thread).
+  void thing_left_group(std::string group, std::string thing);
+  void membership_changed(std::string group, std::string thing, bool joined);
 
   /// Runs `f(Tx&, kicks)` in one transaction on the io thread; answers `ok_status` with the JSON
   /// it returns (204: no body) or the error; then kicks the certificates it listed.
@@ -180,6 +201,7 @@ class AdminServer {
   std::function<void()> cas_changed_;
   ca::Authority* ca_ = nullptr;
   shadow::ShadowService* shadows_ = nullptr;
+  jobs::JobsService* jobs_ = nullptr;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

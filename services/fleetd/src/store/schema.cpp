@@ -149,6 +149,58 @@ CREATE TABLE shadows (
   PRIMARY KEY (thing_name, shadow_name)
 );
 )sql"},
+    // AWS IoT Jobs (aws-iot-protocols.md 2): jobs with their inline document and AWS-shaped
+    // configurations (JSON text), their targets (things and groups, so that "the continuous
+    // jobs of this group" is a query), and one row per execution attempt with the absolute
+    // deadlines of its timers, so that timeouts, retries and rollouts survive a restart.
+    {7, "jobs: jobs, targets, executions", R"sql(
+CREATE TABLE jobs (
+  job_id TEXT PRIMARY KEY,
+  document TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  target_selection TEXT NOT NULL CHECK (target_selection IN ('SNAPSHOT', 'CONTINUOUS')),
+  status TEXT NOT NULL CHECK (status IN ('IN_PROGRESS', 'CANCELED', 'COMPLETED')),
+  force_canceled INTEGER NOT NULL CHECK (force_canceled IN (0, 1)),
+  paused INTEGER NOT NULL CHECK (paused IN (0, 1)),
+  reason_code TEXT NOT NULL DEFAULT '',
+  comment TEXT NOT NULL DEFAULT '',
+  in_progress_timeout_minutes BIGINT NOT NULL DEFAULT 0,
+  retry_config TEXT NOT NULL DEFAULT '',
+  abort_config TEXT NOT NULL DEFAULT '',
+  rollout_config TEXT NOT NULL DEFAULT '',
+  rollout_groups TEXT NOT NULL DEFAULT '',
+  rollout_created BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  last_updated_at BIGINT NOT NULL,
+  completed_at BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE job_targets (
+  job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('thing', 'group')),
+  name TEXT NOT NULL,
+  PRIMARY KEY (job_id, kind, name)
+);
+CREATE INDEX job_targets_by_name ON job_targets(kind, name);
+CREATE TABLE job_executions (
+  job_id TEXT NOT NULL REFERENCES jobs(job_id) ON DELETE CASCADE,
+  thing_name TEXT NOT NULL,
+  execution_number BIGINT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED',
+                                         'REJECTED', 'TIMED_OUT', 'REMOVED', 'CANCELED')),
+  version_number BIGINT NOT NULL,
+  status_details TEXT NOT NULL DEFAULT '{}',
+  queued_at BIGINT NOT NULL,
+  started_at BIGINT NOT NULL DEFAULT 0,
+  last_updated_at BIGINT NOT NULL,
+  step_timeout_at BIGINT NOT NULL DEFAULT 0,
+  in_progress_timeout_at BIGINT NOT NULL DEFAULT 0,
+  retry_attempt BIGINT NOT NULL DEFAULT 0,
+  rollout_group BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (job_id, thing_name, execution_number)
+);
+CREATE INDEX job_executions_by_thing ON job_executions(thing_name, status);
+CREATE INDEX job_executions_by_status ON job_executions(status);
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,
