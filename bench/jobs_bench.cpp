@@ -22,6 +22,7 @@
 //    time; the devices answer as in 3. Ends when all M executions exist and every device
 //    succeeded.
 // fleetd's and Mosquitto's CPU: utime + stime from /proc/<pid>/stat around each phase.
+// After the rollout: fleetd's CPU over 10 quiet seconds with the job's other executions queued.
 // Prints one JSON line per phase (setup, latency, rollout).
 
 #include <edgekit/jobs/documents.hpp>
@@ -471,12 +472,19 @@ int run(const Args& a) {
       max_in_60 = std::max(max_in_60, timeline[j].second - (i == 0 ? 0 : timeline[i - 1].second));
     }
   }
+  // After the rollout: the job stays IN_PROGRESS with its M - D executions QUEUED (those things
+  // have no device), as in a fleet where most devices are offline. fleetd's timer still walks the
+  // job every 0.5 s: its CPU over 10 quiet seconds is what that costs.
+  const double idle0 = other_cpu_seconds(cpu.fleetd);
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  const double idle_percent = (other_cpu_seconds(cpu.fleetd) - idle0) / 10.0 * 100.0;
   const double steady = t90 > t10 && t10 >= 0 ? static_cast<double>(n90 - n10) / (t90 - t10) * 60 : 0;
   std::printf("{\"mode\":\"rollout\",\"executions\":%ld,\"target\":%zu,\"rate_per_minute\":%ld,"
               "\"devices\":%zu,\"devices_succeeded\":%zu,\"failures\":%zu,\"wall_s\":%.2f,"
-              "\"all_recorded_s\":%.2f,\"steady_per_minute\":%.0f,\"max_in_60s\":%ld,",
+              "\"all_recorded_s\":%.2f,\"steady_per_minute\":%.0f,\"max_in_60s\":%ld,"
+              "\"fleetd_idle_cpu_percent\":%.1f,",
               recorded.load(), things, rate, devices, fleet.succeeded_ms_.size(), fleet.failures_,
-              roll_wall, t_all, steady, max_in_60);
+              roll_wall, t_all, steady, max_in_60, idle_percent);
   cpu.print(static_cast<double>(recorded.load()));
   print_ms("notify_to_succeeded_ms", fleet.succeeded_ms_);
   std::printf("\"timeline\":[");
