@@ -413,10 +413,6 @@ int run(const Args& a) {
   cpu.print(static_cast<double>(devices));
   print_ms("notify_ms", fleet.notify_ms_);
   print_ms("succeeded_ms", fleet.succeeded_ms_);
-  std::vector<double> total;
-  for (std::size_t i = 0; i < std::min(fleet.notify_ms_.size(), fleet.succeeded_ms_.size()); ++i) {
-    total.push_back(fleet.notify_ms_[i] + fleet.succeeded_ms_[i]);  // order of arrival; indicative
-  }
   std::printf("\"load\":\"%s\",\"finished\":%s,\"first_failure\":\"", load_average().c_str(),
               finished ? "true" : "false");
   print_json_text(!admin_failure.empty() ? admin_failure : fleet.first_failure_);
