@@ -9,7 +9,8 @@
 //       becomes the thing name at the first connect.
 //   shadow_bench run --port P --ca FILE --certs DIR --count N [--prefix P]
 //                    [--connect-in-flight K] [--rates R1,R2,...] [--seconds S]
-//                    [--closed-seconds S] [--fleetd-pid PID] [--broker-pid PID]
+//                    [--closed-seconds S] [--drain-seconds S] [--fleetd-pid PID]
+//                    [--broker-pid PID]
 //       Connects the N things (K connecting at once: each a JITP registration at first), each
 //       SUBSCRIBEs (QoS 1) to its classic shadow's update/accepted and update/rejected and makes
 //       one update that creates its shadow. Then, per rate R: open loop for S seconds, update
@@ -20,7 +21,8 @@
 //       with its clientToken arrives. The latency counts from the time the update was due, not
 //       from when it went out, so that a sender falling behind is measured rather than hidden
 //       (no coordinated omission). Last, closed loop for S seconds: every thing keeps one update
-//       in flight (N in flight in all): the sustained maximum.
+//       in flight (N in flight in all): the sustained maximum. After each phase its answers are
+//       awaited until all came or none came for 2 s (at most --drain-seconds, default 30).
 //
 // One JSON line per phase: latency percentiles (ms), offered and achieved updates/s, rejections
 // by code, unanswered updates, and the CPU per update of fleetd, Mosquitto and this process
@@ -58,8 +60,10 @@ namespace fs = std::filesystem;
 // PUBACK): far above what a thing sends at 5 per second with round trips of milliseconds, so
 // that only an overloaded service makes a publish fail for want of a record.
 constexpr std::size_t kSlots = 16;
-// Drained after an open-loop phase: answers still awaited this long after the last send.
-constexpr double kDrainSeconds = 5.0;
+// After a phase's last send, its answers are awaited until all came, or none came for
+// kQuietSeconds (the broker dropped the rest: see "unanswered"), or --drain-seconds passed; so
+// that a backlog does not spill into the next phase's figures.
+constexpr double kQuietSeconds = 2.0;
 
 // What one measured phase collected.
 struct Phase {
@@ -117,7 +121,8 @@ class ShadowRun {
         certs_(a.get("certs")),
         prefix_(a.get("prefix", "shadow")),
         count_(static_cast<std::size_t>(a.number("count", 1000))),
-        connect_in_flight_(static_cast<std::size_t>(a.number("connect-in-flight", 32))) {
+        connect_in_flight_(static_cast<std::size_t>(a.number("connect-in-flight", 32))),
+        drain_seconds_(static_cast<double>(a.number("drain-seconds", 30))) {
     things_.reserve(count_);
     for (std::size_t i = 0; i < count_; ++i) {
       things_.push_back(std::make_unique<Thing>(*this, driver_, i));
@@ -177,6 +182,7 @@ class ShadowRun {
   std::uint16_t port_;
   std::string ca_, certs_, prefix_;
   std::size_t count_, connect_in_flight_;
+  double drain_seconds_;
   std::vector<std::unique_ptr<Thing>> things_;
   std::size_t next_connect_ = 0, ready_ = 0, failed_ = 0, warmed_ = 0;
   bool warming_ = false;
@@ -368,6 +374,18 @@ void print_phase(const Phase& p, double wall_s, const Cpu& c0, const Cpu& c1, st
   std::fflush(stdout);
 }
 
+void drain(ShadowRun& run, const Phase& phase) {
+  run_io_until(
+      run.io_,
+      [&] {
+        const auto quiet = phase.last_answer == Clock::time_point{} ? Clock::now()
+                                                                    : phase.last_answer;
+        return phase.answered() + phase.send_failed >= phase.sent ||
+               seconds_between(quiet, Clock::now()) > kQuietSeconds;
+      },
+      run.drain_seconds_);
+}
+
 // Open loop: update k of the phase due at t0 + k/rate, for `seconds`; then the answers drain.
 void open_loop(ShadowRun& run, Phase& phase, double rate, double seconds) {
   phase.offered_per_s = rate;
@@ -396,8 +414,7 @@ void open_loop(ShadowRun& run, Phase& phase, double rate, double seconds) {
   };
   tick();
   run_io_until(run.io_, [&] { return phase.sent >= total; }, seconds + 10);
-  run_io_until(run.io_, [&] { return phase.answered() + phase.send_failed >= phase.sent; },
-               kDrainSeconds);
+  drain(run, phase);
   timer.cancel();
   run.phase_ = nullptr;
 }
@@ -414,8 +431,7 @@ void closed_loop(ShadowRun& run, Phase& phase, double seconds) {
   }
   run_io_until(run.io_, [&] { return Clock::now() >= run.closed_end_; }, seconds + 1);
   run.closed_ = false;
-  run_io_until(run.io_, [&] { return phase.answered() + phase.send_failed >= phase.sent; },
-               kDrainSeconds);
+  drain(run, phase);
   run.phase_ = nullptr;
 }
 
