@@ -28,17 +28,16 @@
 // by code, unanswered updates, and the CPU per update of fleetd, Mosquitto and this process
 // (utime + stime from /proc/<pid>/stat and getrusage, before and after the phase).
 
-#include <edgekit/shadow/documents.hpp>
-#include <edgekit/shadow/topics.hpp>
-#include <edgekit/testing/test_pki.hpp>
-#include <edgekit/tls/tls.hpp>
-
 #include <array>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <edgekit/shadow/documents.hpp>
+#include <edgekit/shadow/topics.hpp>
+#include <edgekit/testing/test_pki.hpp>
+#include <edgekit/tls/tls.hpp>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -194,7 +193,9 @@ class ShadowRun {
 };
 
 Thing::Thing(ShadowRun& run, mqtt_asio::Driver& driver, std::size_t index)
-    : run_(run), link_(driver, *this), index_(index),
+    : run_(run),
+      link_(driver, *this),
+      index_(index),
       name_(run.prefix_ + "-" + std::to_string(index)) {
   using shadow::Operation;
   using shadow::TopicKind;
@@ -224,9 +225,9 @@ void Thing::begin() {
   o.version = mqtt::Version::V5;
   o.client_id = name_;
   o.keep_alive_seconds = 300;
-  if (auto r = link_.conn.start({{asio::ip::make_address_v4("127.0.0.1"), run_.port_}, &*tls_,
-                                 "localhost"},
-                                o, Duration{60000});
+  if (auto r = link_.conn.start(
+          {{asio::ip::make_address_v4("127.0.0.1"), run_.port_}, &*tls_, "localhost"}, o,
+          Duration{60000});
       !r) {
     fail(std::string("start: ") + mqtt::to_string(r.error()));
   }
@@ -360,10 +361,11 @@ void print_phase(const Phase& p, double wall_s, const Cpu& c0, const Cpu& c1, st
   std::printf("\"latency_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"p999\":%.2f,\"max\":%.2f},",
               percentile(v, 50), percentile(v, 90), percentile(v, 99), percentile(v, 99.9),
               percentile(v, 100));
-  std::printf("\"fleetd_cpu_us_per_update\":%.1f,\"broker_cpu_us_per_update\":%.1f,"
-              "\"bench_cpu_us_per_update\":%.1f,",
-              (c1.fleetd - c0.fleetd) * 1e6 / n, (c1.broker - c0.broker) * 1e6 / n,
-              (c1.self - c0.self) * 1e6 / n);
+  std::printf(
+      "\"fleetd_cpu_us_per_update\":%.1f,\"broker_cpu_us_per_update\":%.1f,"
+      "\"bench_cpu_us_per_update\":%.1f,",
+      (c1.fleetd - c0.fleetd) * 1e6 / n, (c1.broker - c0.broker) * 1e6 / n,
+      (c1.self - c0.self) * 1e6 / n);
   std::printf("\"fleetd_cpu_share\":%.2f,\"broker_cpu_share\":%.2f,\"bench_cpu_share\":%.2f,",
               (c1.fleetd - c0.fleetd) / wall_s, (c1.broker - c0.broker) / wall_s,
               (c1.self - c0.self) / wall_s);
@@ -378,8 +380,8 @@ void drain(ShadowRun& run, const Phase& phase) {
   run_io_until(
       run.io_,
       [&] {
-        const auto quiet = phase.last_answer == Clock::time_point{} ? Clock::now()
-                                                                    : phase.last_answer;
+        const auto quiet =
+            phase.last_answer == Clock::time_point{} ? Clock::now() : phase.last_answer;
         return phase.answered() + phase.send_failed >= phase.sent ||
                seconds_between(quiet, Clock::now()) > kQuietSeconds;
       },
@@ -396,8 +398,7 @@ void open_loop(ShadowRun& run, Phase& phase, double rate, double seconds) {
   asio::steady_timer timer(run.io_);
   std::function<void()> tick = [&] {
     const double elapsed = seconds_between(t0, Clock::now());
-    const std::size_t due =
-        std::min(total, static_cast<std::size_t>(elapsed * rate) + 1);
+    const std::size_t due = std::min(total, static_cast<std::size_t>(elapsed * rate) + 1);
     while (phase.sent < due) {
       const std::size_t k = phase.sent++;
       const auto at = t0 + std::chrono::duration_cast<Clock::duration>(
@@ -413,7 +414,8 @@ void open_loop(ShadowRun& run, Phase& phase, double rate, double seconds) {
     }
   };
   tick();
-  run_io_until(run.io_, [&] { return phase.sent >= total; }, seconds + 10);
+  run_io_until(
+      run.io_, [&] { return phase.sent >= total; }, seconds + 10);
   drain(run, phase);
   timer.cancel();
   run.phase_ = nullptr;
@@ -429,7 +431,8 @@ void closed_loop(ShadowRun& run, Phase& phase, double seconds) {
   for (auto& t : run.things_) {
     if (t->ready()) run.send_closed(*t);
   }
-  run_io_until(run.io_, [&] { return Clock::now() >= run.closed_end_; }, seconds + 1);
+  run_io_until(
+      run.io_, [&] { return Clock::now() >= run.closed_end_; }, seconds + 1);
   run.closed_ = false;
   drain(run, phase);
   run.phase_ = nullptr;
@@ -440,7 +443,8 @@ std::vector<double> parse_rates(const std::string& s) {
   std::size_t at = 0;
   while (at < s.size()) {
     const auto comma = s.find(',', at);
-    const std::string part = s.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    const std::string part =
+        s.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
     if (!part.empty()) r.push_back(std::strtod(part.c_str(), nullptr));
     if (comma == std::string::npos) break;
     at = comma + 1;
@@ -470,46 +474,44 @@ int run_updates(const Args& a) {
     const double wall = seconds_between(t0, Clock::now());
     const Cpu c1 = Cpu::now(fleetd, broker);
     const double n = run.ready_ == 0 ? 1.0 : static_cast<double>(run.ready_);
-    std::printf("{\"mode\":\"connect\",\"things\":%zu,\"ready\":%zu,\"failed\":%zu,"
-                "\"shadows_created\":%zu,\"seconds\":%.2f,\"things_per_s\":%.1f,"
-                "\"fleetd_cpu_ms_per_thing\":%.2f,\"broker_cpu_ms_per_thing\":%.2f,"
-                "\"load_before\":\"%s\",\"first_failure\":\"",
-                run.count_, run.ready_, run.failed_, run.warmed_, wall,
-                static_cast<double>(run.ready_) / wall, (c1.fleetd - c0.fleetd) * 1e3 / n,
-                (c1.broker - c0.broker) * 1e3 / n, load0.c_str());
+    std::printf(
+        "{\"mode\":\"connect\",\"things\":%zu,\"ready\":%zu,\"failed\":%zu,"
+        "\"shadows_created\":%zu,\"seconds\":%.2f,\"things_per_s\":%.1f,"
+        "\"fleetd_cpu_ms_per_thing\":%.2f,\"broker_cpu_ms_per_thing\":%.2f,"
+        "\"load_before\":\"%s\",\"first_failure\":\"",
+        run.count_, run.ready_, run.failed_, run.warmed_, wall,
+        static_cast<double>(run.ready_) / wall, (c1.fleetd - c0.fleetd) * 1e3 / n,
+        (c1.broker - c0.broker) * 1e3 / n, load0.c_str());
     print_json_text(run.first_failure_);
     std::printf("\"}\n");
     std::fflush(stdout);
     if (!done || run.ready_ != run.count_) return 1;
   }
 
+  // One measured phase: its CPU, its figures over at least `floor_s` seconds (the sending
+  // window; no answer at all leaves last_answer unset); true when every update was answered.
+  const auto measure = [&](const char* name, double floor_s,
+                           const std::function<void(Phase&)>& body) {
+    Phase p;
+    p.name = name;
+    run.first_failure_.clear();
+    const std::string load0 = load_average();
+    const Cpu c0 = Cpu::now(fleetd, broker);
+    const auto t0 = Clock::now();
+    body(p);
+    const Cpu c1 = Cpu::now(fleetd, broker);
+    print_phase(p, std::max(floor_s, seconds_between(t0, p.last_answer)), c0, c1, run.count_, load0,
+                run.first_failure_);
+    return p.answered() == p.sent && p.send_failed == 0;
+  };
   bool ok = true;
   for (double rate : rates) {
-    Phase p;
-    p.name = "open";
-    run.first_failure_.clear();
-    const std::string load0 = load_average();
-    const Cpu c0 = Cpu::now(fleetd, broker);
-    const auto t0 = Clock::now();
-    open_loop(run, p, rate, seconds);
-    // CPU over the sending window plus the drain; rates over the sending window.
-    const Cpu c1 = Cpu::now(fleetd, broker);
-    const double wall = std::max(seconds, seconds_between(t0, p.last_answer));
-    print_phase(p, wall, c0, c1, run.count_, load0, run.first_failure_);
-    ok = ok && p.answered() == p.sent && p.send_failed == 0;
+    ok = measure("open", seconds, [&](Phase& p) { open_loop(run, p, rate, seconds); }) && ok;
   }
   if (closed_seconds > 0) {
-    Phase p;
-    p.name = "closed";
-    run.first_failure_.clear();
-    const std::string load0 = load_average();
-    const Cpu c0 = Cpu::now(fleetd, broker);
-    const auto t0 = Clock::now();
-    closed_loop(run, p, closed_seconds);
-    const Cpu c1 = Cpu::now(fleetd, broker);
-    print_phase(p, seconds_between(t0, p.last_answer), c0, c1, run.count_, load0,
-                run.first_failure_);
-    ok = ok && p.answered() == p.sent;
+    ok =
+        measure("closed", closed_seconds, [&](Phase& p) { closed_loop(run, p, closed_seconds); }) &&
+        ok;
   }
   return ok ? 0 : 1;
 }
