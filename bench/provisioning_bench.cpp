@@ -62,91 +62,17 @@
 #include <vector>
 
 #include "edgekit/mqtt_asio/connection.hpp"
+#include "fleet_bench.hpp"
 
 namespace {
 
 using namespace edgekit;
-using Clock = std::chrono::steady_clock;
+using namespace edgekit::bench;
+using Clock = bench::Clock;  // not edgekit::Clock (the engines' clock)
 namespace fs = std::filesystem;
 
 constexpr const char* kTokenLabel = "provisioning-bench";
 constexpr const char* kPin = "bench-pin-1234";
-
-// --- measuring -------------------------------------------------------------------------------
-
-double seconds_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// utime + stime of another process, in seconds (-1 when unknown).
-double other_cpu_seconds(long pid) {
-  if (pid <= 0) return -1;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto close = all.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(all.substr(close + 2));
-  std::string field;
-  // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
-  std::vector<std::string> fields;
-  while (rest >> field) fields.push_back(field);
-  if (fields.size() < 13) return -1;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / tick;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-std::string load_average() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-// --- options ---------------------------------------------------------------------------------
-
-struct Args {
-  std::map<std::string, std::string> values;
-  std::string get(const std::string& k, const std::string& dflt = {}) const {
-    auto it = values.find(k);
-    return it == values.end() ? dflt : it->second;
-  }
-  long number(const std::string& k, long dflt) const {
-    auto it = values.find(k);
-    return it == values.end() ? dflt : std::strtol(it->second.c_str(), nullptr, 10);
-  }
-};
-
-std::optional<Args> parse_args(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; i += 2) {
-    if (std::strncmp(argv[i], "--", 2) != 0 || i + 1 >= argc) {
-      std::fprintf(stderr, "provisioning_bench: bad option '%s'\n", argv[i]);
-      return std::nullopt;
-    }
-    a.values[argv[i] + 2] = argv[i + 1];
-  }
-  return a;
-}
 
 // --- the token -------------------------------------------------------------------------------
 
@@ -245,26 +171,7 @@ struct Timing {
   double proof_ms = 0;          // PUBLISH .. PUBACK
 };
 
-// One MQTT connection of a device with its session, records and buffers (the caller's memory
-// the event-loop driver asks for).
-struct Link {
-  std::array<mqtt::OutgoingRecord, 4> outgoing{};
-  std::array<std::uint16_t, 4> incoming_qos2{};
-  std::array<char, 64> client_id{};
-  std::array<std::byte, 8192> rx{};
-  std::array<std::byte, 4096> tx{};
-  mqtt::Session session;
-  mqtt_asio::Connection conn;
-  Link(mqtt_asio::Driver& d, mqtt_asio::Handler& h)
-      : session(storage()), conn(d, session, rx, tx, h) {}
-  mqtt::SessionStorage storage() {
-    mqtt::SessionStorage s;
-    s.outgoing = outgoing;
-    s.incoming_qos2 = incoming_qos2;
-    s.client_id = client_id;
-    return s;
-  }
-};
+using Link = bench::Link<>;
 
 class ClaimRun;
 
@@ -605,17 +512,6 @@ void Slot::on_closed(mqtt_asio::Connection& c, std::error_code ec) {
   }
 }
 
-bool run_io_until(asio::io_context& io, const std::function<bool()>& done, double limit_s) {
-  const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(limit_s));
-  while (!done()) {
-    if (Clock::now() > end) return false;
-    io.run_for(std::chrono::milliseconds(50));
-    if (io.stopped()) io.restart();
-  }
-  return true;
-}
-
 void print_ms(const char* name, std::vector<double> v, bool comma = true) {
   std::printf("\"%s\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f}%s", name,
               percentile(v, 50), percentile(v, 90), percentile(v, 99), percentile(v, 100),
@@ -690,10 +586,7 @@ int run_claim(const Args& a) {
   print_ms("proof_ms", col(&Timing::proof_ms));
   std::printf("\"load_before\":\"%s\",\"load_after\":\"%s\",\"finished\":%s,\"first_failure\":\"",
               load0.c_str(), load1.c_str(), finished ? "true" : "false");
-  for (char ch : run.first_failure_) {
-    if (ch == '"' || ch == '\\') std::putchar('\\');
-    std::putchar(ch == '\n' ? ' ' : ch);
-  }
+  print_json_text(run.first_failure_);
   std::printf("\"}\n");
   return finished && run.failures_ == 0 ? 0 : 1;
 }
@@ -853,10 +746,7 @@ int run_jitp(const Args& a) {
   print_ms("puback_ms", run.puback_ms_);
   std::printf("\"load_before\":\"%s\",\"load_after\":\"%s\",\"finished\":%s,\"first_failure\":\"",
               load0.c_str(), load_average().c_str(), finished ? "true" : "false");
-  for (char ch : run.first_failure_) {
-    if (ch == '"' || ch == '\\') std::putchar('\\');
-    std::putchar(ch == '\n' ? ' ' : ch);
-  }
+  print_json_text(run.first_failure_);
   std::printf("\"}\n");
   return finished && run.failures_ == 0 ? 0 : 1;
 }
@@ -1034,7 +924,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: provisioning_bench claim|jitp|limits --option value ...\n");
     return 2;
   }
-  auto a = parse_args(argc, argv, 2);
+  auto a = parse_args("provisioning_bench", argc, argv, 2);
   if (!a) return 2;
   const std::string mode = argv[1];
   if (mode == "claim") return run_claim(*a);
