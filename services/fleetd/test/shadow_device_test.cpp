@@ -4,13 +4,17 @@
 // operator's side is fleetd's admin API. Every wait is bounded (kTimeout or kWait).
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "edgekit/agent/agent.hpp"
 #include "edgekit/reqres/channel.hpp"
@@ -98,7 +102,8 @@ struct Thermostat {
   }
 };
 
-class ShadowDevice : public TokenDeviceBroker, public ::testing::WithParamInterface<Driver> {
+// The system up, with device t9's key in the token.
+class WithT9 : public TokenDeviceBroker {
  protected:
   void SetUp() override {
     SecuredBroker::SetUp();
@@ -106,7 +111,10 @@ class ShadowDevice : public TokenDeviceBroker, public ::testing::WithParamInterf
     ASSERT_TRUE(fleetd_logged("broker.subscribed", 1, 10s)) << "fleetd never subscribed";
     make_token_device("t9");
   }
+};
 
+class ShadowDevice : public WithT9, public ::testing::WithParamInterface<Driver> {
+ protected:
   // Connects device t9 and starts a shadow client on it (classic, or the named `shadow`).
   std::unique_ptr<sh::Client> start(TlsDevice& device, Thermostat& app,
                                     const std::string& shadow = "", sh::DeltaOrder order = {}) {
@@ -335,6 +343,67 @@ TEST_P(ShadowDevice, DeltasInOrderOnceAndStaleOnesIgnoredAcrossAReconnect) {
   EXPECT_EQ(c->order().last_applied(), 9u);
   const json final_doc = admin_shadow("GET");
   EXPECT_EQ(final_doc["state"]["desired"]["heat"]["target"], 26);
+}
+
+// `edgekit shadow sync`, the command a person trying the system uses: as thing t9 (key in the
+// token), a state file as the application's fields.
+class ShadowCommand : public WithT9 {
+ protected:
+  std::string sync_args() const {
+    return "shadow sync --thing t9 -h 127.0.0.1 -p " + std::to_string(broker_->tls_port()) +
+           " --cafile " + ca_->cert_file() + " --cert " + token_cert_ + " --key-label t9 --token " +
+           kTokenLabel + " --state " + state_;
+  }
+  // Waits (up to 10 s) until the file holds `text`; the command writes as it goes.
+  static bool file_holds(const std::string& file, const std::string& text) {
+    for (int i = 0; i < 200; ++i) {
+      if (testing::read_text_file(file).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  std::string state_ = (dir_ / "t9.state").string();
+};
+
+TEST_F(ShadowCommand, SyncReportsThenAppliesTheOperatorsDeltaToTheStateFile) {
+  std::ofstream(state_) << "target=18\nmode=\"auto\"\n";
+  auto once = edgekit(sync_args() + " --once --report power=false");
+  ASSERT_EQ(once.code, 0) << once.out;
+  EXPECT_NE(once.out.find("no shadow yet for thing t9 (classic shadow)"), std::string::npos)
+      << once.out;
+  EXPECT_NE(once.out.find(R"(reported (version 1): mode="auto" power=false target=18)"),
+            std::string::npos)
+      << once.out;
+
+  const std::string log = (dir_ / "sync.out").string();
+  const pid_t pid = spawn(
+      {"/bin/sh", "-c", token_env() + "exec " + EDGEKIT_CLI + " " + sync_args() + " --for 20 2>&1"},
+      log, "w", STDOUT_FILENO);
+  ASSERT_GT(pid, 0);
+  const bool in_sync = file_holds(log, "waiting for deltas");
+  json doc;
+  if (in_sync) {
+    auto r = admin("POST", "/admin/v1/things/t9/shadow",
+                   R"({"state":{"desired":{"target":22,"mode":"eco"}}})");
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    EXPECT_TRUE(file_holds(log, R"(reported (version 4): mode="eco" target=22)"))
+        << testing::read_text_file(log);
+    auto g = admin("GET", "/admin/v1/things/t9/shadow");
+    if (g) doc = json::parse(g->body, nullptr, false);
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(in_sync) << testing::read_text_file(log);
+  EXPECT_NE(testing::read_text_file(log).find(R"(delta version 3: mode="eco" target=22)"),
+            std::string::npos)
+      << testing::read_text_file(log);
+  EXPECT_FALSE(doc["state"].contains("delta")) << doc.dump();
+  EXPECT_EQ(doc["state"]["reported"]["target"], 22);
+  EXPECT_EQ(doc["state"]["reported"]["power"], false);
+  const std::string kept = testing::read_text_file(state_);
+  EXPECT_NE(kept.find("target=22\n"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("mode=\"eco\"\n"), std::string::npos) << kept;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, ShadowDevice, testing::kBothDrivers, testing::driver_name);
