@@ -60,8 +60,13 @@ class JobsDeviceTest : public SecuredBroker, public ::testing::WithParamInterfac
     ASSERT_TRUE(m) << m.error().message();
     auto slot = edgekit::testing::init_test_token(*m, "device", "87654321", kPin);
     ASSERT_TRUE(slot);
-    auto s = m->open_session(*slot, true);
-    ASSERT_TRUE(s && s->login(pkcs11::UserType::User, kPin));
+    auto opened = m->open_session(*slot, true);
+    ASSERT_TRUE(opened && opened->login(pkcs11::UserType::User, kPin));
+    // Kept open (and logged in) for the test, as a device keeps its token session: the TLS
+    // layer's own sessions, on the agent's thread too, then share that login.
+    module_handle_.emplace(std::move(*m));
+    session_.emplace(std::move(*opened));
+    auto& s = session_;
     std::stringstream key;
     key << std::ifstream(issued("t1").key_file).rdbuf();
     auto kp = pki::import_private_key(*s, key.str(), "tls", pki::Bytes{7});
@@ -71,6 +76,8 @@ class JobsDeviceTest : public SecuredBroker, public ::testing::WithParamInterfac
   void TearDown() override {
     runner_.reset();
     device_.reset();
+    session_.reset();
+    module_handle_.reset();
     SecuredBroker::TearDown();
   }
 
@@ -222,6 +229,8 @@ class JobsDeviceTest : public SecuredBroker, public ::testing::WithParamInterfac
   }
 
   std::string module_;
+  std::optional<pkcs11::Module> module_handle_;
+  std::optional<pkcs11::Session> session_;
   std::unique_ptr<Device> device_;
   std::unique_ptr<jobs::Runner> runner_;
   std::uint32_t boots_ = 0;
