@@ -100,7 +100,7 @@ class Device final : public mqtt_asio::Handler {
   void fail(const std::string& why);
 
   Fleet& fleet_;
-  Link link_;
+  Link<> link_;
   std::string thing_;
   std::array<char, jobs::kMaxTopicLength> topic_{};
   std::array<char, 512> payload_{};  // the request in flight (its view must live until written)

@@ -68,8 +68,7 @@ namespace {
 
 using namespace edgekit;
 using namespace edgekit::bench;
-// edgekit has a Clock of its own (core/clock.hpp): the benchmarks measure with the steady one.
-using Clock = bench::Clock;
+using Clock = bench::Clock;  // not edgekit::Clock (the engines' clock)
 namespace fs = std::filesystem;
 
 constexpr const char* kTokenLabel = "provisioning-bench";
@@ -171,6 +170,8 @@ struct Timing {
   double reconnect_ms = 0;      // new connection started .. CONNACK
   double proof_ms = 0;          // PUBLISH .. PUBACK
 };
+
+using Link = bench::Link<>;
 
 class ClaimRun;
 

@@ -1,7 +1,9 @@
-// What the fleet benchmarks (provisioning_bench, jobs_bench) share: options, measuring (CPU of
-// this process and of fleetd / Mosquitto from /proc, percentiles), one event-loop MQTT
-// connection with its buffers, and the io loop with a bound. Benchmarks only, not part of the
-// SDK: it allocates freely.
+// Shared by the benchmarks that drive many devices against a real fleetd + Mosquitto on one
+// standalone-Asio thread (provisioning_bench, shadow_bench): clocks and CPU time (this process
+// and, from /proc, fleetd's and the broker's), percentiles, `--key value` options, one device
+// connection with the memory the event-loop driver asks for, and running the loop until a
+// condition holds or a deadline passes. Not part of the test suite. Thread safety: none (one
+// event-loop thread).
 #pragma once
 
 #include <sys/resource.h>
@@ -17,7 +19,6 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -78,7 +79,13 @@ inline std::string load_average() {
   return a + " " + b + " " + c;
 }
 
-// --- options: `--name value` pairs ---------------------------------------------------------------
+// Prints `s` as the inside of a JSON string (quotes and backslashes escaped, newlines as spaces).
+inline void print_json_text(const std::string& s) {
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') std::putchar('\\');
+    std::putchar(ch == '\n' ? ' ' : ch);
+  }
+}
 
 struct Args {
   std::map<std::string, std::string> values;
@@ -92,6 +99,7 @@ struct Args {
   }
 };
 
+// `--key value` pairs from argv[first] on; `program` names the complaint about a bad one.
 inline std::optional<Args> parse_args(const char* program, int argc, char** argv, int first) {
   Args a;
   for (int i = first; i < argc; i += 2) {
@@ -104,12 +112,11 @@ inline std::optional<Args> parse_args(const char* program, int argc, char** argv
   return a;
 }
 
-// --- one MQTT connection of a device -------------------------------------------------------------
-
-// A connection with its session, records and buffers (the caller's memory the event-loop driver
-// asks for).
+// One MQTT connection of a device with its session, records and buffers (the caller's memory
+// the event-loop driver asks for). `Outgoing`: QoS 1 publishes unacknowledged at once.
+template <std::size_t Outgoing = 4>
 struct Link {
-  std::array<mqtt::OutgoingRecord, 4> outgoing{};
+  std::array<mqtt::OutgoingRecord, Outgoing> outgoing{};
   std::array<std::uint16_t, 4> incoming_qos2{};
   std::array<char, 64> client_id{};
   std::array<std::byte, 8192> rx{};
@@ -127,7 +134,8 @@ struct Link {
   }
 };
 
-// Runs `io` until `done()` or `limit_s` seconds; false when the limit came first.
+// Runs `io` until `done()` holds (checked every 50 ms at most) or `limit_s` seconds passed;
+// false on the deadline.
 inline bool run_io_until(asio::io_context& io, const std::function<bool()>& done, double limit_s) {
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                       std::chrono::duration<double>(limit_s));
@@ -139,20 +147,11 @@ inline bool run_io_until(asio::io_context& io, const std::function<bool()>& done
   return true;
 }
 
-// --- the JSON line each mode prints ----------------------------------------------------------------
-
+// The JSON member `name` with the percentiles of `v` in milliseconds.
 inline void print_ms(const char* name, std::vector<double> v, bool comma = true) {
   std::printf("\"%s\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f}%s", name,
               percentile(v, 50), percentile(v, 90), percentile(v, 99), percentile(v, 100),
               comma ? "," : "");
-}
-
-// `text` as the inside of a JSON string (quotes and backslashes escaped, newlines as spaces).
-inline void print_json_text(const std::string& text) {
-  for (char ch : text) {
-    if (ch == '"' || ch == '\\') std::putchar('\\');
-    std::putchar(ch == '\n' ? ' ' : ch);
-  }
 }
 
 }  // namespace edgekit::bench

@@ -125,6 +125,9 @@ plugin $bin/services/fleetd/libedgekit_mosquitto_plugin.so
 plugin_opt_hooks_url http://127.0.0.1:$hooks
 plugin_opt_hooks_token_file $dir/state/hooks.token
 plugin_opt_timeout_ms 2000
+# fleetd's link carries every device's requests: Mosquitto's default of 1,000 queued messages per
+# client drops the rest silently under a burst (docs/fleetd.md, the device listener).
+max_queued_messages 100000
 ${FLEET_BROKER_EXTRA:-}
 EOF
   local mosq

@@ -25,6 +25,9 @@ void add_token_command(CLI::App& app, int& exit_code);
 /// `edgekit provision`: fleet provisioning by claim with the claim identity in the device's
 /// token (tools/edgekit/provision.cpp).
 void add_provision_command(CLI::App& app, int& exit_code);
+/// `edgekit shadow sync`: a device keeping a state file in sync with its Device Shadow
+/// (tools/edgekit/shadow.cpp).
+void add_shadow_command(CLI::App& app, int& exit_code);
 /// `edgekit fleet things|certificates|cas|templates|policies ...` over fleetd's admin API
 /// (tools/edgekit/fleet.cpp).
 void add_fleet_command(CLI::App& app, int& exit_code);

@@ -222,6 +222,7 @@ struct AgentChannel::Shared {
   Errc error = Errc::Ok;
   Reply result;
   std::uint64_t unsolicited = 0;  // messages handed to `handler` so far (for poll)
+  int dispatching = 0;            // calls of `handler` in progress (set_message_handler waits)
   // The filters whose agent handler points at this object (for the destructor).
   std::array<std::array<char, kMaxFilterLength>, kMaxFilters> filters{};
   std::array<std::size_t, kMaxFilters> filter_sizes{};
@@ -273,12 +274,14 @@ void on_agent_message(void* context, const mqtt::Publish& publish) {
       take = s->tag != 0;
     }
     handler = s->handler;
+    ++s->dispatching;  // until the handler returns, set_message_handler waits for it
   }
   // The expectation takes it on this thread, through on_agent_response.
-  if (take && s->agent->deliver_response(s->key, publish)) return;
-  if (handler.function != nullptr) handler.function(handler.context, m);
+  const bool taken = take && s->agent->deliver_response(s->key, publish);
+  if (!taken && handler.function != nullptr) handler.function(handler.context, m);
   std::lock_guard lock(s->mutex);
-  ++s->unsolicited;
+  --s->dispatching;
+  if (!taken) ++s->unsolicited;
   s->cv.notify_all();
 }
 
@@ -339,8 +342,11 @@ AgentChannel::~AgentChannel() {
 }
 
 void AgentChannel::set_message_handler(MessageHandler handler) noexcept {
-  std::lock_guard lock(shared_->mutex);
+  std::unique_lock lock(shared_->mutex);
   shared_->handler = handler;
+  // A call of the previous handler may be running on the agent thread: wait for it, so that
+  // its object may go once this returns (not from inside a handler: that call is our caller).
+  if (!t_in_agent_handler) shared_->cv.wait(lock, [this] { return shared_->dispatching == 0; });
 }
 
 Result<void, Errc> AgentChannel::subscribe(std::span<const std::string_view> filters,

@@ -184,6 +184,29 @@ TEST_F(SecuredBroker, APrivateReplyReachesItsAddresseeOnly) {
   EXPECT_EQ(t2.received.size(), 2u) << "one per matching subscription";
 }
 
+TEST_F(SecuredBroker, AFloodOfPrivateRepliesReachesItsAddresseeEachExactlyOnceInOrder) {
+  // More QoS 1 private replies than Mosquitto keeps in flight to a client (max_inflight_messages,
+  // 20) while the addressee reads nothing: the rest wait in its queue (max_queued_messages, 1000)
+  // and none is lost or doubled, though the addressee also subscribes to the reply topic.
+  constexpr int kReplies = 300;
+  Peer t3;
+  ASSERT_TRUE(device(t3, "t3", "t3"));
+  EXPECT_EQ(t3.subscribe("replies/get/accepted"), ReasonCode::GrantedQoS1);
+  Peer fleetd;
+  trusted(fleetd, "fleetd-peer");
+  const std::array<mqtt::UserProperty, 1> to_t3{mqtt::UserProperty{plugin::kReplyToProperty, "t3"}};
+  for (int i = 0; i < kReplies; ++i) {
+    ASSERT_EQ(fleetd.publish("replies/get/accepted", "r" + std::to_string(i), false, to_t3),
+              ReasonCode::NoMatchingSubscribers);
+  }
+  t3.pump(5s, kReplies);
+  t3.pump(100ms);  // a duplicate would come right behind the last one
+  ASSERT_EQ(t3.received.size(), static_cast<std::size_t>(kReplies));
+  for (int i = 0; i < kReplies; ++i) {
+    EXPECT_EQ(t3.received[static_cast<std::size_t>(i)].payload, "r" + std::to_string(i));
+  }
+}
+
 TEST_F(SecuredBroker, KickedCertificateIsDisconnectedWithinFiveSecondsAndLifecycleIsPublished) {
   Peer observer;
   trusted(observer, "observer");

@@ -3,67 +3,19 @@
 // --key-label (the handshake signed in the token); refusals and bad options reported clearly.
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
-#include <cstdio>
-#include <nlohmann/json.hpp>
-
-#include "edgekit/testing/child_process.hpp"
-#include "secured_broker.hpp"
+#include "token_device.hpp"
 
 namespace edgekit::fleetd::test {
 namespace {
 
-using nlohmann::json;
-
-using CliRun = testing::CommandRun;
-
-class CliOverMutualTls : public SecuredBroker {
+class CliOverMutualTls : public TokenDeviceBroker {
  protected:
-  // Runs the edgekit command with the token folder and PINs of this test in its environment.
-  CliRun edgekit(const std::string& args) {
-    return testing::run_command("EDGEKIT_TOKEN_DIR=" + (dir_ / "token").string() +
-                                " EDGEKIT_TOKEN_PIN=1234-user EDGEKIT_TOKEN_SO_PIN=5678-so "
-                                "EDGEKIT_TOKEN_QUIET=1 " +
-                                std::string(EDGEKIT_CLI) + " " + args);
-  }
-
-  // A device "t9" whose key lives in the token, registered ACTIVE and attached to thing t9.
-  void make_token_device() {
-    std::filesystem::create_directories(dir_ / "token");
-    auto init = edgekit("token init --label dev-token");
-    ASSERT_EQ(init.code, 0) << init.out;
-    const std::string pub = (dir_ / "t9.pub.pem").string();
-    auto keygen = edgekit("token keygen --key-label t9 --type ec-p256 --out " + pub);
-    ASSERT_EQ(keygen.code, 0) << keygen.out;
-    FILE* f = std::fopen(pub.c_str(), "r");
-    ASSERT_NE(f, nullptr);
-    EVP_PKEY* key = PEM_read_PUBKEY(f, nullptr, nullptr, nullptr);
-    std::fclose(f);
-    ASSERT_NE(key, nullptr);
-    testing::CertOptions o;
-    o.common_name = "t9";
-    token_cert_ = ca_->issue_for_public_key("t9", key, o).cert_file;
-    EVP_PKEY_free(key);
-    ASSERT_FALSE(token_cert_.empty());
-    const auto facts = facts_of(token_cert_);
-    auto c = admin("POST", "/admin/v1/certificates",
-                   json{{"certificatePem", facts.pem}, {"status", "ACTIVE"}}.dump());
-    ASSERT_TRUE(c && c->status == 201) << (c ? c->body : "no answer");
-    auto t = admin("POST", "/admin/v1/things", json{{"thingName", "t9"}}.dump());
-    ASSERT_TRUE(t && t->status == 201) << (t ? t->body : "no answer");
-    auto a = admin("PUT", "/admin/v1/things/t9/certificates/" + facts.id);
-    ASSERT_TRUE(a && a->status / 100 == 2) << (a ? a->body : "no answer");
-  }
-
   std::string tls_args(const std::string& id) {
     return "-h 127.0.0.1 -p " + std::to_string(broker_->tls_port()) + " -V 5 -i " + id +
            " --cafile " + ca_->cert_file() + " --cert " + token_cert_ +
            " --key-label t9 --token dev-token";
   }
-
-  std::string token_cert_;
 };
 
 TEST_F(CliOverMutualTls, PubWithATokenKeyGetsInOnItsOwnTopicsOnly) {
@@ -92,8 +44,8 @@ TEST_F(CliOverMutualTls, PubWithATokenKeyGetsInOnItsOwnTopicsOnly) {
 TEST_F(CliOverMutualTls, PubWithAPemKeyGetsIn) {
   const auto& t1 = issued("t1");
   auto r = edgekit("pub -h 127.0.0.1 -p " + std::to_string(broker_->tls_port()) +
-                   " -i t1 --cafile " + ca_->cert_file() + " --cert " + t1.cert_file +
-                   " --key " + t1.key_file + " -t t1/telemetry -m x -q 1");
+                   " -i t1 --cafile " + ca_->cert_file() + " --cert " + t1.cert_file + " --key " +
+                   t1.key_file + " -t t1/telemetry -m x -q 1");
   EXPECT_EQ(r.code, 0) << r.out;
 }
 

@@ -180,6 +180,8 @@ class Peer {
     }
   }
   mqtt::Client& client() { return *client_; }
+  /// The clock the client runs on (for a `reqres::ClientChannel` over it).
+  const Clock& clock() const { return clock_; }
   /// What the TLS handshake of `connect_tls` negotiated (defaults before it).
   tls::ConnectionInfo tls_info() const { return tls_ ? tls_->info() : tls::ConnectionInfo{}; }
 

@@ -104,10 +104,15 @@ Runner::Runner(reqres::Channel& channel, RecordStore& store, const Clock& clock,
   }
 }
 
+Runner::~Runner() {
+  if (took_handler_) channel_.set_message_handler({});
+}
+
 Result<void, Errc> Runner::start(Duration subscribe_timeout) noexcept {
   if (config_error_ != Errc::Ok) return fail(config_error_);
   if (!valid_thing_name(config_.thing)) return fail(Errc::InvalidArgument);
   channel_.set_message_handler(reqres::MessageHandler{&Access::on_message, this});
+  took_handler_ = true;
   // J/notify-next, J/start-next/+, J/+/get/+ (describe, `$next` included), J/+/update/+.
   std::array<std::array<char, kMaxTopicLength + 4>, 4> buffers{};
   std::array<std::string_view, 4> filters{};

@@ -161,9 +161,14 @@ Client::Client(reqres::Channel& channel, const ClientConfig& config, std::span<c
   if (!ok) config_error_ = Errc::InvalidArgument;
 }
 
+Client::~Client() {
+  if (took_handler_) channel_->set_message_handler({});
+}
+
 Result<void, Errc> Client::start(Duration timeout) noexcept {
   if (config_error_ != Errc::Ok) return fail(config_error_);
   channel_->set_message_handler(reqres::MessageHandler{&Access::on_message, this});
+  took_handler_ = true;
   std::array<std::array<char, kMaxTopicLength>, 3> buffers{};
   std::array<std::string_view, 3> filters{};
   const std::array<Operation, 3> ops{Operation::Get, Operation::Update, Operation::Delete};

@@ -394,6 +394,20 @@ TEST_P(ShadowClientTest, DeltasAreAppliedOnceInVersionOrder) {
   EXPECT_EQ(app_.deltas.back().second, R"({"level":7})");
 }
 
+// The channel outlives the client: once the client is gone, a delta on its still-subscribed
+// filters must reach nothing (before ~Client gave the handler back, the agent thread called into
+// the freed client: ASan's use-after-free).
+TEST_P(ShadowClientTest, DeltasAfterTheClientIsDestroyedReachNoOne) {
+  make_client();
+  service_->publish_delta("", 1, R"({"level":1})");
+  ASSERT_TRUE(await_deltas(1));
+  client_.reset();
+  for (std::uint64_t v = 2; v < 6; ++v) service_->publish_delta("", v, R"({"level":2})");
+  // Let them arrive (poll returns once one was handed on, or at its bound; either is fine).
+  for (int i = 0; i < 4; ++i) (void)channel_->poll(200ms);
+  EXPECT_EQ(app_.versions(), (std::vector<std::uint64_t>{1}));
+}
+
 TEST_P(ShadowClientTest, ResumesWithThePersistedVersionAfterAReboot) {
   ClientConfig cfg = config();
   cfg.order = DeltaOrder(7);

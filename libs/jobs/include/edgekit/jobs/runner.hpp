@@ -101,6 +101,9 @@ class Runner {
   /// between re-sends. Nothing is sent before `start`.
   Runner(reqres::Channel& channel, RecordStore& store, const Clock& clock,
          const RunnerConfig& config, RunnerBuffers buffers) noexcept;
+  /// Gives the channel's message handler back (empty) when `start` took it, so that no message
+  /// reaches a destroyed runner: the channel may outlive it.
+  ~Runner();
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
 
@@ -151,6 +154,7 @@ class Runner {
   std::array<char, kMaxTopicLength + 16> reply_topic_{};
   std::size_t request_topic_length_ = 0;
   Executor executor_;
+  bool took_handler_ = false;  // `start` set the channel's message handler
   Errc config_error_ = Errc::Ok;
   std::atomic<bool> wake_{false};  // notify-next named a job (set on the receiving thread)
   bool in_handler_ = false;

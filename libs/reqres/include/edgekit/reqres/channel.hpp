@@ -119,7 +119,11 @@ class Channel {
  public:
   virtual ~Channel() = default;
   /// Sets the handler of unsolicited messages (empty: they are dropped). Call it before
-  /// `subscribe`, or messages arriving in between are dropped.
+  /// `subscribe`, or messages arriving in between are dropped. When it returns, the previous
+  /// handler is no longer running and is never called again — so an object whose handler this
+  /// is may clear it in its destructor and then go (`AgentChannel` waits for a call in progress
+  /// on the agent thread; called from inside that handler, it cannot wait, and the handler's
+  /// object must outlive its own call).
   virtual void set_message_handler(MessageHandler handler) noexcept = 0;
   /// Subscribes to `filters` (QoS 1, at most kMaxFilters, each at most kMaxFilterLength bytes)
   /// and waits up to `timeout` for the broker's answer: call it before publishing a request or

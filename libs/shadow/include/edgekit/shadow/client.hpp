@@ -117,6 +117,9 @@ class Client {
   /// before `start`.
   Client(reqres::Channel& channel, const ClientConfig& config, std::span<char> request,
          std::span<char> reply) noexcept;
+  /// Gives the channel's message handler back (empty) when `start` took it, so that no message
+  /// reaches a destroyed client: the channel may outlive it.
+  ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -207,6 +210,7 @@ class Client {
   std::size_t token_size_ = 0;
   std::uint32_t counter_;
   std::atomic<bool> in_request_{false};
+  bool took_handler_ = false;     // `start` set the channel's message handler
   Errc config_error_ = Errc::Ok;  // a name outside its limits: `start` says so
   DeltaHandler delta_handler_;
   VersionHandler version_handler_;
