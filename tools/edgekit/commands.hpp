@@ -28,6 +28,9 @@ void add_provision_command(CLI::App& app, int& exit_code);
 /// `edgekit shadow sync`: a device keeping a state file in sync with its Device Shadow
 /// (tools/edgekit/shadow.cpp).
 void add_shadow_command(CLI::App& app, int& exit_code);
+/// `edgekit jobs run`: a device running its jobs (a few demo operations) with jobs::Runner
+/// (tools/edgekit/jobs.cpp).
+void add_jobs_command(CLI::App& app, int& exit_code);
 /// `edgekit fleet things|certificates|cas|templates|policies ...` over fleetd's admin API
 /// (tools/edgekit/fleet.cpp).
 void add_fleet_command(CLI::App& app, int& exit_code);

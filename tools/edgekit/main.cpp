@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   edgekit::tools::add_token_command(app, exit_code);
   edgekit::tools::add_provision_command(app, exit_code);
   edgekit::tools::add_shadow_command(app, exit_code);
+  edgekit::tools::add_jobs_command(app, exit_code);
   edgekit::tools::add_fleet_command(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -348,12 +348,7 @@ TEST_P(ShadowDevice, DeltasInOrderOnceAndStaleOnesIgnoredAcrossAReconnect) {
 // `edgekit shadow sync`, the command a person trying the system uses: as thing t9 (key in the
 // token), a state file as the application's fields.
 class ShadowCommand : public WithT9 {
- protected:
-  std::string sync_args() const {
-    return "shadow sync --thing t9 -h 127.0.0.1 -p " + std::to_string(broker_->tls_port()) +
-           " --cafile " + ca_->cert_file() + " --cert " + token_cert_ + " --key-label t9 --token " +
-           kTokenLabel + " --state " + state_;
-  }
+ public:
   // Waits (up to 10 s) until the file holds `text`; the command writes as it goes.
   static bool file_holds(const std::string& file, const std::string& text) {
     for (int i = 0; i < 200; ++i) {
@@ -361,6 +356,13 @@ class ShadowCommand : public WithT9 {
       std::this_thread::sleep_for(50ms);
     }
     return false;
+  }
+
+ protected:
+  std::string sync_args() const {
+    return "shadow sync --thing t9 -h 127.0.0.1 -p " + std::to_string(broker_->tls_port()) +
+           " --cafile " + ca_->cert_file() + " --cert " + token_cert_ + " --key-label t9 --token " +
+           kTokenLabel + " --state " + state_;
   }
   std::string state_ = (dir_ / "t9.state").string();
 };
@@ -404,6 +406,76 @@ TEST_F(ShadowCommand, SyncReportsThenAppliesTheOperatorsDeltaToTheStateFile) {
   const std::string kept = testing::read_text_file(state_);
   EXPECT_NE(kept.find("target=22\n"), std::string::npos) << kept;
   EXPECT_NE(kept.find("mode=\"eco\"\n"), std::string::npos) << kept;
+}
+
+// `edgekit jobs run`, the device side of a rollout from the command line: as thing t9 (key in
+// the token), the operations it knows and one it does not.
+class JobsCommand : public WithT9 {
+ protected:
+  std::string run_args() const {
+    return "jobs run --thing t9 -h 127.0.0.1 -p " + std::to_string(broker_->tls_port()) +
+           " --cafile " + ca_->cert_file() + " --cert " + token_cert_ + " --key-label t9 --token " +
+           kTokenLabel;
+  }
+  void create_job(const std::string& id, const json& document) {
+    auto r = admin(
+        "POST", "/admin/v1/jobs",
+        json{{"jobId", id}, {"document", document}, {"targets", {{"things", {"t9"}}}}}.dump());
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 201) << r->body;
+  }
+  // fleetd's record of t9's execution of `id` (null if none).
+  json execution(const std::string& id) {
+    auto r = admin("GET", "/admin/v1/jobs/" + id + "/executions");
+    if (!r || r->status != 200) return {};
+    const json page = json::parse(r->body, nullptr, false);
+    if (!page.is_object() || !page["items"].is_array()) return {};
+    for (const auto& e : page["items"]) {
+      if (e["thingName"] == "t9") return e;
+    }
+    return {};
+  }
+};
+
+TEST_F(JobsCommand, RunsThePendingJobsThenTheOnesThatArriveWhileItWaits) {
+  create_job("hello", {{"operation", "echo"}, {"message", "hi there"}});
+  create_job("broken", {{"operation", "fail"}, {"reason", "no space"}});
+  create_job("mystery", {{"operation", "defrag"}});
+  auto once = edgekit(run_args() + " --once");
+  ASSERT_EQ(once.code, 0) << once.out;
+  EXPECT_NE(once.out.find("job hello: echo \"hi there\": SUCCEEDED\n"), std::string::npos)
+      << once.out;
+  EXPECT_NE(once.out.find("job broken: fail: FAILED (no space)\n"), std::string::npos) << once.out;
+  json e = execution("hello");
+  EXPECT_EQ(e["status"], "SUCCEEDED") << e.dump();
+  EXPECT_EQ(e["statusDetails"]["message"], "hi there") << e.dump();
+  e = execution("broken");
+  EXPECT_EQ(e["status"], "FAILED") << e.dump();
+  EXPECT_EQ(e["statusDetails"]["reason"], "no space") << e.dump();
+  e = execution("mystery");  // the library's answer to an operation without a handler
+  EXPECT_EQ(e["status"], "FAILED") << e.dump();
+  EXPECT_EQ(e["statusDetails"]["reason"], "unsupported operation") << e.dump();
+
+  // Waiting: a job created now reaches it through notify-next.
+  const std::string log = (dir_ / "jobs.out").string();
+  const pid_t pid = spawn(
+      {"/bin/sh", "-c", token_env() + "exec " + EDGEKIT_CLI + " " + run_args() + " --for 20 2>&1"},
+      log, "w", STDOUT_FILENO);
+  ASSERT_GT(pid, 0);
+  const bool waiting = ShadowCommand::file_holds(log, "waiting for jobs for t9");
+  bool slept = false;
+  if (waiting) {
+    create_job("nap", {{"operation", "sleep"}, {"ms", 100}});
+    slept = ShadowCommand::file_holds(log, "job nap: sleep 100 ms: SUCCEEDED\n");
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(waiting) << testing::read_text_file(log);
+  EXPECT_TRUE(slept) << testing::read_text_file(log);
+  e = execution("nap");
+  EXPECT_EQ(e["status"], "SUCCEEDED") << e.dump();
+  EXPECT_EQ(e["statusDetails"]["slept_ms"], "100") << e.dump();
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, ShadowDevice, testing::kBothDrivers, testing::driver_name);
