@@ -199,7 +199,13 @@ Result<void, Errc> Runner::pump() noexcept {
         }
         std::memcpy(buffers_.document.data(), text.data(), text.size());
         auto copy = doc::json::parse({buffers_.document.data(), text.size()});
-        pending_ = Job{a.job_id, copy ? *copy : doc::json::Value{}, a.resumed, a.step};
+        // Its id goes to the slot the running handler (if any) does not use.
+        job_id_slot_ ^= 1;
+        auto& id = job_ids_[job_id_slot_];
+        const std::size_t id_size = std::min(a.job_id.size(), id.size());
+        std::memcpy(id.data(), a.job_id.data(), id_size);
+        pending_ = Job{std::string_view(id.data(), id_size), copy ? *copy : doc::json::Value{},
+                       a.resumed, a.step};
         pending_handler_ = a.handler;
         run_due_ = true;
         if (!in_handler_) run_pending();

@@ -103,6 +103,7 @@ class JobsService {
 // running (it would finish later; the test reboots instead).
 struct App {
   std::vector<std::string> runs;  // "<job>" or "<job> resumed at <step>"
+  std::vector<std::string> ids_after_finish;  // job.job_id read after `finish` returned
   bool finish_now = true;
   Runner* runner = nullptr;
 
@@ -122,6 +123,8 @@ struct App {
     const StatusDetail result[] = {{"result", "ok"}};
     auto f = r.finish(JobStatus::Succeeded, result);
     EXPECT_TRUE(f) << to_string(f.error());
+    // `finish` may have taken the next job already: this one's id must still be its own.
+    app->ids_after_finish.emplace_back(job.job_id);
   }
 };
 
@@ -217,6 +220,7 @@ TEST_P(JobsRunnerTest, RunsThePendingJobsWithProgressToTheirOutcome) {
   ASSERT_TRUE(s) << to_string(s.error());
   EXPECT_EQ(r.state(), ExecutorState::Idle);
   EXPECT_EQ(app_.runs, (std::vector<std::string>{"fw-1", "cfg-2"}));
+  EXPECT_EQ(app_.ids_after_finish, (std::vector<std::string>{"fw-1", "cfg-2"}));
   EXPECT_EQ(status_of("fw-1"), JobStatus::Succeeded);
   EXPECT_EQ(status_of("cfg-2"), JobStatus::Succeeded);
   EXPECT_TRUE(details_say("fw-1", "result", "ok"));

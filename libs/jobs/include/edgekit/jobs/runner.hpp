@@ -53,8 +53,10 @@ namespace edgekit::jobs {
 
 class Runner;
 
-/// A job handed to a handler. Views are valid until the handler returns (copy what is needed
-/// later): `document` points into the runner's document buffer.
+/// A job handed to a handler. `job_id` is valid until the handler returns; `document` points into
+/// the runner's document buffer and is valid until the handler returns or calls `finish`,
+/// whichever comes first: the reply to `finish` may bring the next job, whose document takes
+/// the buffer (copy what is needed after `finish`).
 struct Job {
   std::string_view job_id;
   doc::json::Value document;  ///< the job document (an object)
@@ -162,6 +164,10 @@ class Runner {
   bool run_due_ = false;
   std::size_t pending_handler_ = 0;
   Job pending_{};
+  // The ids of the running job and of the one pending behind it (the executor's record, which
+  // the id would otherwise view, is the next job's once `finish` took it).
+  std::array<std::array<char, kMaxJobIdLength>, 2> job_ids_{};
+  std::size_t job_id_slot_ = 0;
   Errc last_error_ = Errc::Ok;  // why the latest send got no reply
 };
 
