@@ -179,11 +179,11 @@ class ShadowDevice : public WithT9, public ::testing::WithParamInterface<Driver>
 };
 
 TEST_P(ShadowDevice, AppliesTheOperatorsDeltaReportsAndIgnoresOthersReplies) {
-  // Declared in this order so that the agent stops before the client and the application it
-  // hands messages to go away.
+  // Declared in this order: the client goes first (it gives the channel's handler back), then
+  // the device's channel and driver, and the application its handler fed last.
   Thermostat app;
-  std::unique_ptr<sh::Client> c;
   TlsDevice device;
+  std::unique_ptr<sh::Client> c;
   c = start(device, app);
   ASSERT_TRUE(c);
 
@@ -243,11 +243,11 @@ TEST_P(ShadowDevice, AppliesTheOperatorsDeltaReportsAndIgnoresOthersReplies) {
 }
 
 TEST_P(ShadowDevice, NamedShadowVersionConflictAndDelete) {
-  // Declared in this order so that the agent stops before the client and the application it
-  // hands messages to go away.
+  // Declared in this order: the client goes first (it gives the channel's handler back), then
+  // the device's channel and driver, and the application its handler fed last.
   Thermostat app;
-  std::unique_ptr<sh::Client> c;
   TlsDevice device;
+  std::unique_ptr<sh::Client> c;
   c = start(device, app, "cfg");
   ASSERT_TRUE(c);
   EXPECT_EQ(report(*c, app), 1u);
@@ -287,8 +287,8 @@ TEST_P(ShadowDevice, DeltasInOrderOnceAndStaleOnesIgnoredAcrossAReconnect) {
   Thermostat app;
   sh::DeltaOrder kept;
   {
-    std::unique_ptr<sh::Client> c;
     TlsDevice device;
+    std::unique_ptr<sh::Client> c;
     c = start(device, app);
     ASSERT_TRUE(c);
     ASSERT_EQ(report(*c, app), 1u);
@@ -303,8 +303,8 @@ TEST_P(ShadowDevice, DeltasInOrderOnceAndStaleOnesIgnoredAcrossAReconnect) {
 
   // More wishes while it is away; deltas published meanwhile reach nobody.
   for (int t = 23; t <= 25; ++t) set_desired({{"heat", {{"target", t}}}});
-  std::unique_ptr<sh::Client> c;
   TlsDevice device;
+  std::unique_ptr<sh::Client> c;
   c = start(device, app, "", kept);
   ASSERT_TRUE(c);
   // Back online: the whole desired state, applied once, makes older deltas stale.
