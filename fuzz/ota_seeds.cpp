@@ -48,6 +48,13 @@ void ota_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   write(j, text(R"({"afr_ota":{"protocols":["MQTT","HTTP"],"streamname":"s-1","files":[)"
                 R"({"filepath":"\/a\/b","filesize":4096,"fileid":1,"update_data_url":"https:\/\/h\/f?x=1",)"
                 R"("auth_scheme":"aws.s3.presigned"},{"filesize":10,"fileid":2,"update_data_url":"u"}]}})"));
+  // A DER signature alone (the reader's other input): r with a leading zero, s short.
+  {
+    Seed der{0x30, 38, 0x02, 33, 0x00, 0x80};
+    der.insert(der.end(), 31, 0x11);
+    der.insert(der.end(), {0x02, 1, 0x05});
+    write(j, der);
+  }
   write(j, text(R"({"afr_ota":{"protocols":["HTTP"],"files":[{"filesize":1,"fileid":255,"update_data_url":"u"}]}})"));
   write(j, text(R"({"operation":"install","afr_ota":{"protocols":["FTP"],"files":[]}})"));
   write(j, text(R"({"afr_ota":{"protocols":["MQTT"],"streamname":"a/b","files":[{"filesize":0,"fileid":256}]}})"));
