@@ -4,7 +4,8 @@
 // topic a message came in on, keeps the block bitmap and asks for windows of missing blocks
 // (GetStream in CBOR, the FreeRTOS agent's format, and in JSON), reads data blocks in both
 // formats into the download, the description and a rejection, reports progress, and reads and
-// checks the image header of the downloaded file; and the HTTP range of the same download.
+// checks the image header of the downloaded file; and the HTTP range of the same download; and
+// turns the job's DER signature into the raw r || s the token's CKM_ECDSA takes.
 //
 // Messages arrive in a receive buffer copied byte by byte from a volatile source, so nothing is
 // known to the compiler at build time: the image links what a device that gets them from the
@@ -21,6 +22,7 @@
 #include "edgekit/ota/errc.hpp"
 #include "edgekit/ota/image.hpp"
 #include "edgekit/ota/job_document.hpp"
+#include "edgekit/ota/signature.hpp"
 #include "edgekit/ota/stream.hpp"
 #include "edgekit/ota/topics.hpp"
 #include "edgekit/testing/cbor_builder.hpp"
@@ -55,15 +57,21 @@ std::string_view receive_text(std::string_view s) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
-// A job for a 600-byte file: a 64-byte header and 536 bytes of payload (3 blocks of 256).
+// A job for a 600-byte file: a 64-byte header and 536 bytes of payload (3 blocks of 256). Its
+// signature is DER: SEQUENCE { INTEGER 0x80 0x01 (with DER's leading zero), INTEGER 0x05 }.
 constexpr std::string_view kJob =
     R"({"afr_ota":{"protocols":["MQTT"],"streamname":"AFR_OTA-42","files":[{"filepath":"fw",)"
-    R"("filesize":600,"fileid":0,"certfile":"cs.crt","sig-sha256-ecdsa":"AQIDBA=="}]}})";
+    R"("filesize":600,"fileid":0,"certfile":"cs.crt","sig-sha256-ecdsa":"MAgCAwCAAQIBBQ=="}]}})";
 
 int job(OtaJob& out) {
   auto j = read_ota_job(receive_text(kJob), 0, g_scratch, g_signature);
-  if (!j || j->stream_name != "AFR_OTA-42"sv || j->file.size != 600 || j->file.signature.size() != 4)
+  if (!j || j->stream_name != "AFR_OTA-42"sv || j->file.size != 600 ||
+      j->file.signature.size() != 10)
     return 1;
+  std::byte raw[kRawSignatureSize];
+  if (!raw_p256_signature(j->file.signature, raw) || raw[30] != std::byte{0x80} ||
+      raw[31] != std::byte{0x01} || raw[63] != std::byte{0x05})
+    return 3;
   out = *j;
   if (read_ota_job(receive_text(R"({"afr_ota":{"protocols":[]}})"), 0, g_scratch, g_signature)
           .error() != Errc::InvalidProtocols)
