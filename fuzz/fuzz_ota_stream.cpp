@@ -53,14 +53,15 @@ void check_get_stream(ota::Format format, std::span<const std::uint8_t> bitmap) 
   r.file_id = 3;
   r.block_size = 1024;
   r.offset = 7;
-  r.block_count = static_cast<std::uint32_t>(std::min<std::size_t>(bitmap.size(), ota::kMaxBlockOffset));
+  r.block_count =
+      static_cast<std::uint32_t>(std::min<std::size_t>(bitmap.size(), ota::kMaxBlockOffset));
   r.bitmap = bitmap.first(std::min(bitmap.size(), ota::kMaxBitmapBytes));
   static std::array<std::uint8_t, 2 * ota::kMaxBitmapBytes + 128> out;
   auto n = ota::write_get_stream_request(format, r, out);
   FUZZ_CHECK(n.has_value());
   auto ok = edgekit::doc::read_object(
-      format == ota::Format::Cbor, std::span<const std::uint8_t>(out).first(*n), ota::Errc::MalformedMessage,
-      [&](const auto& root) -> edgekit::Result<bool, ota::Errc> {
+      format == ota::Format::Cbor, std::span<const std::uint8_t>(out).first(*n),
+      ota::Errc::MalformedMessage, [&](const auto& root) -> edgekit::Result<bool, ota::Errc> {
         FUZZ_CHECK(root.find("c")->equals("rdy"));
         FUZZ_CHECK(*root.find("f")->as_uint64() == 3 && *root.find("l")->as_uint64() == 1024);
         FUZZ_CHECK(*root.find("o")->as_uint64() == 7);

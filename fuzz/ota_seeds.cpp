@@ -16,7 +16,9 @@ namespace {
 
 using Seed = std::vector<std::uint8_t>;
 
-Seed text(std::string_view t) { return Seed(t.begin(), t.end()); }
+Seed text(std::string_view t) {
+  return Seed(t.begin(), t.end());
+}
 
 Seed json(std::uint8_t first, std::string_view t) {
   Seed s{first};
@@ -41,13 +43,19 @@ Seed cbor(std::uint8_t first, F&& fill) {
 // Declared in seeds.hpp; seeds.cpp calls it.
 void ota_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   const char* j = "fuzz_ota_job_document";
-  write(j, text(R"({"afr_ota":{"protocols":["MQTT"],"streamname":"AFR_OTA-1b2c3d","files":[)"
-                R"({"filepath":"/fw","filesize":181,"fileid":0,"certfile":"codesign.crt",)"
-                R"("sig-sha256-ecdsa":"MEUCIQDxRKbd1Hp5fL2sKd2y5AUmJ8WvZL9ZKk6bKb7V0QH4BwIgPDRz3kM0TQmKdlgx0bL+6bP6u6j3hXb6m3S8o0cH0p8=",)"
-                R"("attr":0,"fileType":0}]}})"));
-  write(j, text(R"({"afr_ota":{"protocols":["MQTT","HTTP"],"streamname":"s-1","files":[)"
-                R"({"filepath":"\/a\/b","filesize":4096,"fileid":1,"update_data_url":"https:\/\/h\/f?x=1",)"
-                R"("auth_scheme":"aws.s3.presigned"},{"filesize":10,"fileid":2,"update_data_url":"u"}]}})"));
+  write(
+      j,
+      text(
+          R"({"afr_ota":{"protocols":["MQTT"],"streamname":"AFR_OTA-1b2c3d","files":[)"
+          R"({"filepath":"/fw","filesize":181,"fileid":0,"certfile":"codesign.crt",)"
+          R"("sig-sha256-ecdsa":"MEUCIQDxRKbd1Hp5fL2sKd2y5AUmJ8WvZL9ZKk6bKb7V0QH4BwIgPDRz3kM0TQmKdlgx0bL+6bP6u6j3hXb6m3S8o0cH0p8=",)"
+          R"("attr":0,"fileType":0}]}})"));
+  write(
+      j,
+      text(
+          R"({"afr_ota":{"protocols":["MQTT","HTTP"],"streamname":"s-1","files":[)"
+          R"({"filepath":"\/a\/b","filesize":4096,"fileid":1,"update_data_url":"https:\/\/h\/f?x=1",)"
+          R"("auth_scheme":"aws.s3.presigned"},{"filesize":10,"fileid":2,"update_data_url":"u"}]}})"));
   // A DER signature alone (the reader's other input): r with a leading zero, s short.
   {
     Seed der{0x30, 38, 0x02, 33, 0x00, 0x80};
@@ -55,9 +63,15 @@ void ota_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
     der.insert(der.end(), {0x02, 1, 0x05});
     write(j, der);
   }
-  write(j, text(R"({"afr_ota":{"protocols":["HTTP"],"files":[{"filesize":1,"fileid":255,"update_data_url":"u"}]}})"));
+  write(
+      j,
+      text(
+          R"({"afr_ota":{"protocols":["HTTP"],"files":[{"filesize":1,"fileid":255,"update_data_url":"u"}]}})"));
   write(j, text(R"({"operation":"install","afr_ota":{"protocols":["FTP"],"files":[]}})"));
-  write(j, text(R"({"afr_ota":{"protocols":["MQTT"],"streamname":"a/b","files":[{"filesize":0,"fileid":256}]}})"));
+  write(
+      j,
+      text(
+          R"({"afr_ota":{"protocols":["MQTT"],"streamname":"a/b","files":[{"filesize":0,"fileid":256}]}})"));
 
   const char* s = "fuzz_ota_stream";
   const std::string block = std::string(340, 'A') + "AA==";  // base64 of 256 zero bytes
@@ -69,7 +83,12 @@ void ota_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   write(s, text("$aws/things/lamp-1/streams/AFR_OTA-42/data/cbor"));
   write(s, cbor(0x0f, [](auto& w) {
           static const std::array<std::byte, 256> payload{};
-          w.begin_object().member("f", 0).member("l", 256).member("i", 5).member("p", payload).end_object();
+          w.begin_object()
+              .member("f", 0)
+              .member("l", 256)
+              .member("i", 5)
+              .member("p", payload)
+              .end_object();
         }));
   write(s, cbor(0x01, [](auto& w) {
           w.begin_object().member("c", "d").member("s", 1).key("r").begin_array();

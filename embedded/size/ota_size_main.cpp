@@ -40,9 +40,9 @@ char g_topic[kMaxTopicLength];
 char g_scratch[256];
 std::byte g_signature[kMaxSignatureSize];
 std::byte g_block[512];
-std::uint8_t g_bitmap[8];   // 64 blocks of 256 bytes at most
+std::uint8_t g_bitmap[8];  // 64 blocks of 256 bytes at most
 std::uint8_t g_window[16];
-std::byte g_file[600];      // the "flash" the blocks go to
+std::byte g_file[600];  // the "flash" the blocks go to
 char g_progress[24];
 
 // Bytes "from the network": read through a volatile pointer, so they are not constants.
@@ -51,7 +51,9 @@ std::span<const std::uint8_t> receive(const void* data, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g_message[i] = in[i];
   return {g_message, n};
 }
-std::span<const std::uint8_t> receive(std::string_view s) { return receive(s.data(), s.size()); }
+std::span<const std::uint8_t> receive(std::string_view s) {
+  return receive(s.data(), s.size());
+}
 std::string_view receive_text(std::string_view s) {
   auto b = receive(s);
   return {reinterpret_cast<const char*>(b.data()), b.size()};
@@ -150,9 +152,8 @@ int replies() {
   desc.map(2).text("s").uint(1).text("r").head(4, 1).map(2).text("f").uint(0).text("z").uint(600);
   auto d = read_description(Format::Cbor, receive(desc.view().data(), desc.size), files, g_scratch);
   if (!d || d->file_count != 1 || files[0].size != 600) return 30;
-  auto r = read_stream_rejected(Format::Json,
-                                receive(R"({"o":"ResourceNotFound","m":"no such stream"})"sv),
-                                g_scratch);
+  auto r = read_stream_rejected(
+      Format::Json, receive(R"({"o":"ResourceNotFound","m":"no such stream"})"sv), g_scratch);
   if (!r || r->errc != Errc::ResourceNotFound) return 31;
   return 0;
 }

@@ -34,8 +34,8 @@ class PosixFilesystem final : public Filesystem {
     if (f.fd < 0) return false;
     std::size_t done = 0;
     while (done < data.size()) {
-      const ssize_t n = ::pwrite(f.fd, data.data() + done, data.size() - done,
-                                 static_cast<off_t>(offset + done));
+      const ssize_t n =
+          ::pwrite(f.fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       done += static_cast<std::size_t>(n);
@@ -60,8 +60,8 @@ class PosixFilesystem final : public Filesystem {
     if (f.fd < 0) return std::nullopt;
     std::size_t done = 0;
     while (done < out.size()) {
-      const ssize_t n = ::pread(f.fd, out.data() + done, out.size() - done,
-                                static_cast<off_t>(offset + done));
+      const ssize_t n =
+          ::pread(f.fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return std::nullopt;
       if (n == 0) break;

@@ -42,8 +42,8 @@ bool write_state(Filesystem& fs, const std::string& dir, const std::string& path
   const std::string tmp = path + ".tmp";
   // The data must be durable before the rename makes it the state: a rename that reaches the
   // disk before the data would leave an empty or partial file under the final name.
-  return fs.truncate(tmp) && fs.write_at(tmp, 0, std::as_bytes(std::span(bytes))) &&
-         fs.sync(tmp) && fs.replace(tmp, path, dir);
+  return fs.truncate(tmp) && fs.write_at(tmp, 0, std::as_bytes(std::span(bytes))) && fs.sync(tmp) &&
+         fs.replace(tmp, path, dir);
 }
 
 Result<StateParts, Errc> read_state(Filesystem& fs, const std::string& path, const Magic& magic,

@@ -7,8 +7,8 @@ namespace edgekit::ota {
 namespace {
 
 std::uint32_t blocks_of(std::uint32_t file_size, std::uint32_t block_size) noexcept {
-  return static_cast<std::uint32_t>(
-      (static_cast<std::uint64_t>(file_size) + block_size - 1) / block_size);
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(file_size) + block_size - 1) /
+                                    block_size);
 }
 
 bool valid_shape(std::uint32_t file_size, std::uint32_t block_size) noexcept {

@@ -7,14 +7,22 @@ namespace {
 
 // The stream error codes, in the order of their Errc values (aws-iot-protocols.md 3.4).
 constexpr std::string_view kStreamCodes[] = {
-    "InvalidTopic",          "InvalidJson",       "InvalidCbor",
-    "InvalidRequest",        "Unauthorized",      "BlockSizeOutOfBounds",
-    "OffsetOutOfBounds",     "BlockCountLimitExceeded", "BlockBitmapLimitExceeded",
-    "ResourceNotFound",      "VersionMismatch",   "ETagMismatch",
+    "InvalidTopic",
+    "InvalidJson",
+    "InvalidCbor",
+    "InvalidRequest",
+    "Unauthorized",
+    "BlockSizeOutOfBounds",
+    "OffsetOutOfBounds",
+    "BlockCountLimitExceeded",
+    "BlockBitmapLimitExceeded",
+    "ResourceNotFound",
+    "VersionMismatch",
+    "ETagMismatch",
     "InternalError",
 };
-static_assert(std::size(kStreamCodes) ==
-              static_cast<std::size_t>(Errc::RejectedOther) - static_cast<std::size_t>(Errc::InvalidTopic));
+static_assert(std::size(kStreamCodes) == static_cast<std::size_t>(Errc::RejectedOther) -
+                                             static_cast<std::size_t>(Errc::InvalidTopic));
 
 }  // namespace
 

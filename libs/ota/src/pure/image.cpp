@@ -33,8 +33,8 @@ void put_le(std::span<std::byte> b, std::size_t at, std::size_t n, std::uint32_t
 }
 
 bool device_type_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
 }
 
 }  // namespace
@@ -89,7 +89,8 @@ Result<ImageHeader, Errc> read_image_header(std::span<const std::byte> image) no
   return h;
 }
 
-Result<void, Errc> write_image_header(const ImageHeader& header, std::span<std::byte> out) noexcept {
+Result<void, Errc> write_image_header(const ImageHeader& header,
+                                      std::span<std::byte> out) noexcept {
   if (!valid_device_type(header.device_type)) return fail(Errc::InvalidArgument);
   if (out.size() < kImageHeaderSize) return fail(Errc::BufferTooSmall);
   std::memset(out.data(), 0, kImageHeaderSize);

@@ -61,7 +61,8 @@ bool valid_token(std::string_view token) noexcept {
 }
 
 // Moves the document's tail right to open `n` bytes at `at` (room checked by the caller).
-void open_gap(std::span<std::uint8_t> out, std::size_t used, std::size_t at, std::size_t n) noexcept {
+void open_gap(std::span<std::uint8_t> out, std::size_t used, std::size_t at,
+              std::size_t n) noexcept {
   std::memmove(out.data() + at + n, out.data() + at, used - at);
 }
 

@@ -1,6 +1,8 @@
 // The Verifier against signatures made by OpenSSL, in edgekit's PKCS#11 token: a good image
 // passes; a tampered byte, another signer, a truncated image and a malformed signature are each
 // refused with their reason. The image is read back from a FileDownloadStore, as the agent will.
+#include "edgekit/ota/verifier.hpp"
+
 #include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
@@ -13,7 +15,6 @@
 
 #include "edgekit/ota/file_ports.hpp"
 #include "edgekit/ota/image.hpp"
-#include "edgekit/ota/verifier.hpp"
 #include "edgekit/testing/token_env.hpp"
 #include "power_cut_filesystem.hpp"
 
@@ -27,7 +28,9 @@ struct PkeyFree {
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
-Pkey p256_key() { return Pkey(EVP_EC_gen("P-256")); }
+Pkey p256_key() {
+  return Pkey(EVP_EC_gen("P-256"));
+}
 
 std::vector<std::uint8_t> spki_of(EVP_PKEY* key) {
   unsigned char* der = nullptr;
@@ -67,8 +70,8 @@ std::vector<std::byte> to_raw(std::span<const std::byte> der) {
 class OtaVerifier : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::string module_path =
-        testing::prepare_token_env(testing::TokenKind::Edgekit, dir_.path(), EDGEKIT_TOKEN_MODULE, "");
+    const std::string module_path = testing::prepare_token_env(
+        testing::TokenKind::Edgekit, dir_.path(), EDGEKIT_TOKEN_MODULE, "");
     auto module = pkcs11::Module::load(module_path);
     ASSERT_TRUE(module.has_value()) << module.error().message();
     module_.emplace(std::move(*module));

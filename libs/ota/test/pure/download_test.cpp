@@ -170,15 +170,15 @@ TEST_F(OtaDownload, DrivesHttpRangesFromTheSameBitmap) {
   EXPECT_EQ(r->block_count, 7u);
   EXPECT_EQ(r->first_byte, 1024u);
   EXPECT_EQ(r->byte_count, 6u * 256 + 100);  // the last block is short
-  r = d->next_range(10);  // less than a block: still one block
+  r = d->next_range(10);                     // less than a block: still one block
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->block_count, 1u);
 }
 
 TEST_F(OtaDownload, RefusesShapesTheServiceRefuses) {
   std::array<std::uint8_t, 4> bytes{};
-  for (auto [size, block] : {std::pair<std::uint32_t, std::uint32_t>{0, 256}, {100, 255},
-                             {100, 131073}}) {
+  for (auto [size, block] :
+       {std::pair<std::uint32_t, std::uint32_t>{0, 256}, {100, 255}, {100, 131073}}) {
     auto d = Download::start(size, block, bytes);
     ASSERT_FALSE(d.has_value());
     EXPECT_EQ(d.error(), Errc::InvalidArgument);

@@ -65,14 +65,13 @@ TEST_F(OtaImage, RefusesHeadersThatBreakTheLayout) {
     Errc expected;
   };
   const Case cases[] = {
-      {0, 'X', Errc::BadMagic},
-      {4, 2, Errc::UnsupportedHeaderVersion},
-      {5, 1, Errc::MalformedHeader},         // flags
-      {6, 0x41, Errc::MalformedHeader},      // header size
-      {16, 0, Errc::MalformedHeader},        // empty device type
-      {18, ' ', Errc::MalformedHeader},      // a character outside the set
-      {30, 'x', Errc::MalformedHeader},      // not NUL-padded after the type
-      {63, 1, Errc::MalformedHeader},        // reserved
+      {0, 'X', Errc::BadMagic},         {4, 2, Errc::UnsupportedHeaderVersion},
+      {5, 1, Errc::MalformedHeader},     // flags
+      {6, 0x41, Errc::MalformedHeader},  // header size
+      {16, 0, Errc::MalformedHeader},    // empty device type
+      {18, ' ', Errc::MalformedHeader},  // a character outside the set
+      {30, 'x', Errc::MalformedHeader},  // not NUL-padded after the type
+      {63, 1, Errc::MalformedHeader},    // reserved
   };
   for (const Case& c : cases) {
     auto h = kHeader;
@@ -96,7 +95,8 @@ TEST_F(OtaImage, ChecksSizeDeviceTypeAndDowngrade) {
   auto type = check_image(*h, 1064, "sensor-v2", {1, 0, 0});
   ASSERT_FALSE(type.has_value());
   EXPECT_EQ(type.error(), Errc::WrongDeviceType);
-  for (ImageVersion running : {ImageVersion{2, 5, 258}, ImageVersion{2, 6, 0}, ImageVersion{3, 0, 0}}) {
+  for (ImageVersion running :
+       {ImageVersion{2, 5, 258}, ImageVersion{2, 6, 0}, ImageVersion{3, 0, 0}}) {
     auto down = check_image(*h, 1064, "sensor-v1", running);
     ASSERT_FALSE(down.has_value());
     EXPECT_EQ(down.error(), Errc::Downgrade);

@@ -58,13 +58,13 @@ TEST_F(OtaSignature, RefusesDerThatIsNotStrict) {
     std::uint8_t value;
   };
   const Case cases[] = {
-      {0, 0x31},  // not a SEQUENCE
-      {1, 39},    // length beyond the end
-      {2, 0x03},  // not an INTEGER
-      {4, 0x01},  // no leading zero needed... and r then 33 significant bytes
-      {5, 0x70},  // a leading zero before a byte without its top bit: not minimal
-      {38, 2},    // s longer than what is left
-      {39, 0x85}, // s negative
+      {0, 0x31},   // not a SEQUENCE
+      {1, 39},     // length beyond the end
+      {2, 0x03},   // not an INTEGER
+      {4, 0x01},   // no leading zero needed... and r then 33 significant bytes
+      {5, 0x70},   // a leading zero before a byte without its top bit: not minimal
+      {38, 2},     // s longer than what is left
+      {39, 0x85},  // s negative
   };
   std::array<std::byte, kRawSignatureSize> raw{};
   for (const Case& c : cases) {

@@ -61,8 +61,7 @@ TEST_F(OtaStream, JsonGetStreamWritesTheBitmapAsHexLikeTheServiceDocumentation) 
   std::array<std::uint8_t, 128> out{};
   auto n = write_get_stream_request(Format::Json, r, out);
   ASSERT_TRUE(n.has_value());
-  EXPECT_EQ(text_of(out, *n),
-            R"({"c":"tok\"1","f":1,"l":256,"o":20,"b":"0x130080","n":4,"s":2})");
+  EXPECT_EQ(text_of(out, *n), R"({"c":"tok\"1","f":1,"l":256,"o":20,"b":"0x130080","n":4,"s":2})");
   // Exactly enough room, then one byte less.
   auto exact = write_get_stream_request(Format::Json, r, std::span(out).first(*n));
   ASSERT_TRUE(exact.has_value());
@@ -212,9 +211,9 @@ TEST_F(OtaStream, ReadsADescription) {
 TEST_F(OtaStream, RefusesDescriptionsOfTheWrongShape) {
   std::array<StreamFile, 1> files{};
   std::array<char, 8> scratch{};
-  for (std::string_view t : {R"({"c":"x"})", R"({"r":{}})", R"({"r":[{"f":0}]})",
-                             R"({"r":[{"f":256,"z":1}]})", R"({"r":[{"f":0,"z":1},{"f":1,"z":1}]})",
-                             R"({"r":[],"s":"1"})", R"({"r":[7]})"}) {
+  for (std::string_view t :
+       {R"({"c":"x"})", R"({"r":{}})", R"({"r":[{"f":0}]})", R"({"r":[{"f":256,"z":1}]})",
+        R"({"r":[{"f":0,"z":1},{"f":1,"z":1}]})", R"({"r":[],"s":"1"})", R"({"r":[7]})"}) {
     auto d = read_description(Format::Json, bytes_of(t), files, scratch);
     ASSERT_FALSE(d.has_value()) << t;
     EXPECT_EQ(d.error(), Errc::MalformedMessage) << t;

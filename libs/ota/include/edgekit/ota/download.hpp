@@ -79,9 +79,9 @@ enum class BlockOutcome : std::uint8_t {
 
 /// The `o`, `n` and `b` of the next GetStream request.
 struct StreamWindow {
-  std::uint32_t offset = 0;               ///< `o`
-  std::uint32_t block_count = 0;          ///< `n`: the wanted blocks in `bitmap`
-  std::span<const std::uint8_t> bitmap;   ///< `b`, relative to `offset`, in the caller's buffer
+  std::uint32_t offset = 0;              ///< `o`
+  std::uint32_t block_count = 0;         ///< `n`: the wanted blocks in `bitmap`
+  std::span<const std::uint8_t> bitmap;  ///< `b`, relative to `offset`, in the caller's buffer
 };
 
 /// The next HTTP range: `block_count` consecutive missing blocks from `first_block`, which are
@@ -131,7 +131,9 @@ class Download {
   [[nodiscard]] std::uint32_t block_length(std::uint32_t i) const noexcept;
   /// The bitmap, as the caller persists it.
   [[nodiscard]] std::span<const std::uint8_t> bitmap() const noexcept { return bits_.bytes(); }
-  [[nodiscard]] bool missing(std::uint32_t i) const noexcept { return i < block_count() && bits_.test(i); }
+  [[nodiscard]] bool missing(std::uint32_t i) const noexcept {
+    return i < block_count() && bits_.test(i);
+  }
 
   /// The next GetStream window: `o` is the first missing block (capped at 98304, the service's
   /// limit: blocks past it are then reached through the bitmap), `n` the missing blocks asked

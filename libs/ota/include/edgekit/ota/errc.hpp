@@ -36,22 +36,22 @@ enum class Errc : std::uint8_t {
   RejectedOther,             ///< a code that is none of the 13 above
 
   // --- The job document (afr_ota, 2.6). -------------------------------------------------------
-  NotOtaJob = 30,            ///< the job document has no `afr_ota` object
-  InvalidProtocols,          ///< `protocols` missing, not an array of "MQTT"/"HTTP", or empty
-  InvalidStreamName,         ///< `streamname` missing for MQTT, not a string, or not a topic
-                             ///< level of 1-128 bytes of `[a-zA-Z0-9:_-]`
-  InvalidFiles,              ///< `files` missing, not an array, empty, or an entry not an object
-  InvalidFilePath,           ///< `filepath` not a string, or longer than the caller's buffer
-  InvalidFileSize,           ///< `filesize` missing, not an integer, 0 or above 2^32-1
-  InvalidFileId,             ///< `fileid` missing, not an integer or outside 0-255
-  InvalidCertFile,           ///< `certfile` not a string, or longer than the caller's buffer
-  InvalidSignature,          ///< `sig-sha256-ecdsa` not a string, not base64, or longer
-                             ///< than the caller's signature buffer
-  InvalidAttr,               ///< `attr` not an integer in 0-2^32-1
-  InvalidFileType,           ///< `fileType` not an integer in 0-255
-  InvalidUpdateDataUrl,      ///< `update_data_url` missing for HTTP, or not a string
-  InvalidAuthScheme,         ///< `auth_scheme` not a string
-  MalformedJobDocument,      ///< `afr_ota` (or the document) is not an object
+  NotOtaJob = 30,        ///< the job document has no `afr_ota` object
+  InvalidProtocols,      ///< `protocols` missing, not an array of "MQTT"/"HTTP", or empty
+  InvalidStreamName,     ///< `streamname` missing for MQTT, not a string, or not a topic
+                         ///< level of 1-128 bytes of `[a-zA-Z0-9:_-]`
+  InvalidFiles,          ///< `files` missing, not an array, empty, or an entry not an object
+  InvalidFilePath,       ///< `filepath` not a string, or longer than the caller's buffer
+  InvalidFileSize,       ///< `filesize` missing, not an integer, 0 or above 2^32-1
+  InvalidFileId,         ///< `fileid` missing, not an integer or outside 0-255
+  InvalidCertFile,       ///< `certfile` not a string, or longer than the caller's buffer
+  InvalidSignature,      ///< `sig-sha256-ecdsa` not a string, not base64, or longer
+                         ///< than the caller's signature buffer
+  InvalidAttr,           ///< `attr` not an integer in 0-2^32-1
+  InvalidFileType,       ///< `fileType` not an integer in 0-255
+  InvalidUpdateDataUrl,  ///< `update_data_url` missing for HTTP, or not a string
+  InvalidAuthScheme,     ///< `auth_scheme` not a string
+  MalformedJobDocument,  ///< `afr_ota` (or the document) is not an object
 
   // --- Stream messages and blocks. ------------------------------------------------------------
   MalformedMessage = 60,  ///< not a document of the format, not an object, a required field
@@ -78,18 +78,18 @@ enum class Errc : std::uint8_t {
   TopicMismatch,        ///< the topic is none of the stream topics asked about
 
   // --- Hosted part: storage, slots, verification. ---------------------------------------------
-  StoreFailed = 110,     ///< the download store could not read or write (I/O error)
-  RecordCorrupted,       ///< a stored record failed its checksum or layout check (torn write)
-  NoDownload,            ///< no download state stored
-  SlotFailed,            ///< the slot store could not read or write (I/O error)
-  SlotStateInvalid,      ///< the slot operation does not fit the boot state (e.g. confirm
-                         ///< with no image under test, mark_pending without a written image)
-  NoImage,               ///< the slot holds no image
-  TokenFailed,           ///< a PKCS#11 call failed (session, digest, find)
-  KeyNotFound,           ///< no code-signing public key with the label/id asked for
-  SignatureInvalid,      ///< the signature does not verify with the code-signing key
-  MalformedSignature,    ///< a signature that is neither DER ECDSA nor raw 64-byte r||s
-  ImageTruncated,        ///< the image is shorter than the size it must have
+  StoreFailed = 110,   ///< the download store could not read or write (I/O error)
+  RecordCorrupted,     ///< a stored record failed its checksum or layout check (torn write)
+  NoDownload,          ///< no download state stored
+  SlotFailed,          ///< the slot store could not read or write (I/O error)
+  SlotStateInvalid,    ///< the slot operation does not fit the boot state (e.g. confirm
+                       ///< with no image under test, mark_pending without a written image)
+  NoImage,             ///< the slot holds no image
+  TokenFailed,         ///< a PKCS#11 call failed (session, digest, find)
+  KeyNotFound,         ///< no code-signing public key with the label/id asked for
+  SignatureInvalid,    ///< the signature does not verify with the code-signing key
+  MalformedSignature,  ///< a signature that is neither DER ECDSA nor raw 64-byte r||s
+  ImageTruncated,      ///< the image is shorter than the size it must have
 };
 
 /// True for the values that stand for a …/rejected reply of the stream service.

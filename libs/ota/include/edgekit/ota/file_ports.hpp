@@ -87,7 +87,8 @@ class FileSlots final : public Slots {
   Result<void, Errc> confirm() override;
   Result<void, Errc> roll_back() override;
   Result<void, Errc> acknowledge() override;
-  Result<std::size_t, Errc> read(Slot slot, std::uint64_t offset, std::span<std::byte> out) override;
+  Result<std::size_t, Errc> read(Slot slot, std::uint64_t offset,
+                                 std::span<std::byte> out) override;
 
   /// The file of `slot`'s image (for a device's start-up and for tests).
   [[nodiscard]] std::string image_path(Slot slot) const;

@@ -58,7 +58,8 @@ struct ImageHeader {
 /// Errors: ImageTruncated (fewer than 64 bytes), BadMagic, UnsupportedHeaderVersion,
 /// MalformedHeader (flags not 0, header size not 64, device type invalid or not NUL-padded,
 /// reserved bytes not 0).
-[[nodiscard]] Result<ImageHeader, Errc> read_image_header(std::span<const std::byte> image) noexcept;
+[[nodiscard]] Result<ImageHeader, Errc> read_image_header(
+    std::span<const std::byte> image) noexcept;
 
 /// Writes `header` into the first 64 bytes of `out`. Errors: InvalidArgument (device type
 /// invalid), BufferTooSmall.

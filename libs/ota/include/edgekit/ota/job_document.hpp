@@ -6,7 +6,8 @@
 ///                "files": [{"filepath": "/fw", "filesize": 181, "fileid": 0,
 ///                           "certfile": "codesign.crt", "sig-sha256-ecdsa": "MEUCIQ...",
 ///                           "attr": 0, "fileType": 0,
-///                           "update_data_url": "https://...", "auth_scheme": "aws.s3.presigned"}]}}
+///                           "update_data_url": "https://...", "auth_scheme":
+///                           "aws.s3.presigned"}]}}
 ///
 /// Keys exactly as the FreeRTOS OTA agent reads them. Each missing or invalid field has its own
 /// `Errc` (errc.hpp), so that the job's FAILED reason names it.
@@ -35,11 +36,12 @@ inline constexpr std::size_t kMaxSignatureSize = 80;
 
 /// One entry of `files`. Optional fields read empty / 0 when absent.
 struct OtaFile {
-  std::string_view path;             ///< `filepath` (optional)
-  std::uint32_t size = 0;            ///< `filesize` (required, 1 .. 2^32-1)
-  std::uint8_t id = 0;               ///< `fileid` (required, 0-255): `f` of stream requests
-  std::string_view cert_file;        ///< `certfile` (optional)
-  std::span<const std::byte> signature;  ///< `sig-sha256-ecdsa`, decoded (optional; empty if absent)
+  std::string_view path;       ///< `filepath` (optional)
+  std::uint32_t size = 0;      ///< `filesize` (required, 1 .. 2^32-1)
+  std::uint8_t id = 0;         ///< `fileid` (required, 0-255): `f` of stream requests
+  std::string_view cert_file;  ///< `certfile` (optional)
+  std::span<const std::byte>
+      signature;                     ///< `sig-sha256-ecdsa`, decoded (optional; empty if absent)
   std::uint32_t attr = 0;            ///< `attr` (optional)
   std::uint8_t file_type = 0;        ///< `fileType` (optional; 0 = firmware)
   std::string_view update_data_url;  ///< `update_data_url` (required when HTTP is allowed)

@@ -67,7 +67,9 @@ class DownloadStore {
 enum class Slot : std::uint8_t { A = 0, B = 1 };
 
 /// The other slot.
-[[nodiscard]] constexpr Slot other(Slot s) noexcept { return s == Slot::A ? Slot::B : Slot::A; }
+[[nodiscard]] constexpr Slot other(Slot s) noexcept {
+  return s == Slot::A ? Slot::B : Slot::A;
+}
 
 /// Where the A/B pair stands.
 enum class BootState : std::uint8_t {

@@ -41,11 +41,11 @@ inline constexpr std::size_t kMaxClientTokenLength = 64;
 
 /// A GetStream request.
 struct GetStreamRequest {
-  std::string_view client_token;        ///< `c` (1-64 bytes)
-  std::uint8_t file_id = 0;             ///< `f`
-  std::uint32_t block_size = 4096;      ///< `l` (256-131072)
-  std::uint32_t offset = 0;             ///< `o` (0-98304)
-  std::uint32_t block_count = 1;        ///< `n` (0-98304)
+  std::string_view client_token;         ///< `c` (1-64 bytes)
+  std::uint8_t file_id = 0;              ///< `f`
+  std::uint32_t block_size = 4096;       ///< `l` (256-131072)
+  std::uint32_t offset = 0;              ///< `o` (0-98304)
+  std::uint32_t block_count = 1;         ///< `n` (0-98304)
   std::span<const std::uint8_t> bitmap;  ///< `b` relative to `o` (< 12,288 bytes); empty: left out
   std::optional<std::uint32_t> stream_version;  ///< `s`, last when given
 };
@@ -62,10 +62,10 @@ struct GetStreamRequest {
 
 /// A data message: one block.
 struct DataBlock {
-  std::string_view client_token;        ///< `c` (empty when absent)
-  std::uint32_t file_id = 0;            ///< `f`
-  std::uint32_t block_id = 0;           ///< `i` (absolute)
-  std::span<const std::byte> payload;   ///< `p`; its length equals `l`
+  std::string_view client_token;       ///< `c` (empty when absent)
+  std::uint32_t file_id = 0;           ///< `f`
+  std::uint32_t block_id = 0;          ///< `i` (absolute)
+  std::span<const std::byte> payload;  ///< `p`; its length equals `l`
 };
 
 /// Reads a data message. Required: `f`, `i`, `l` (non-negative integers up to 2^32-1) and `p`
@@ -73,7 +73,8 @@ struct DataBlock {
 /// `l` must equal the payload's length. `c` optional (a string).
 /// Errors: MalformedMessage, BlockLengthMismatch (`l` is not the payload's length),
 /// BufferTooSmall (`block` cannot hold the decoded JSON payload; `scratch` an escaped token).
-[[nodiscard]] Result<DataBlock, Errc> read_data(Format format, std::span<const std::uint8_t> message,
+[[nodiscard]] Result<DataBlock, Errc> read_data(Format format,
+                                                std::span<const std::uint8_t> message,
                                                 std::span<std::byte> block,
                                                 std::span<char> scratch) noexcept;
 
@@ -100,9 +101,9 @@ struct StreamDescription {
 
 /// A rejected message.
 struct StreamRejected {
-  std::string_view code;          ///< `o` (legacy `code`)
-  std::string_view message;       ///< `m` (legacy `message`); empty when absent
-  std::string_view client_token;  ///< `c` (legacy `clientToken`); empty when absent
+  std::string_view code;            ///< `o` (legacy `code`)
+  std::string_view message;         ///< `m` (legacy `message`); empty when absent
+  std::string_view client_token;    ///< `c` (legacy `clientToken`); empty when absent
   Errc errc = Errc::RejectedOther;  ///< `stream_errc(code)`
 };
 

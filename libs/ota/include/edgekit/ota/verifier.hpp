@@ -34,8 +34,8 @@ namespace edgekit::ota {
 
 /// Reads up to `out.size()` bytes of an image from `offset` (a DownloadStore's `read_image`, a
 /// slot's `read`); returns how many, 0 at its end.
-using ImageReader = std::function<Result<std::size_t, Errc>(std::uint64_t offset,
-                                                            std::span<std::byte> out)>;
+using ImageReader =
+    std::function<Result<std::size_t, Errc>(std::uint64_t offset, std::span<std::byte> out)>;
 
 /// Digest and verification in the token.
 class Verifier {
