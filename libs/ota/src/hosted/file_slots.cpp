@@ -76,28 +76,25 @@ Result<void, Errc> FileSlots::begin_write() {
     return fail(Errc::SlotStateInvalid);
   }
   if (!fs_->truncate(image_path(other(s->active)) + ".part")) return fail(Errc::SlotFailed);
-  writing_ = true;
+  // The slot is fixed here: the writes that follow need not read the boot record again.
+  writing_ = other(s->active);
+  finished_ = false;
   return {};
 }
 
 Result<void, Errc> FileSlots::write(std::uint64_t offset, std::span<const std::byte> data) {
   if (!writing_) return fail(Errc::SlotStateInvalid);
-  auto s = status();
-  if (!s) return fail(s.error());
-  if (!fs_->write_at(image_path(other(s->active)) + ".part", offset, data)) {
-    return fail(Errc::SlotFailed);
-  }
+  if (!fs_->write_at(image_path(*writing_) + ".part", offset, data)) return fail(Errc::SlotFailed);
   return {};
 }
 
 Result<void, Errc> FileSlots::finish_write() {
   if (!writing_) return fail(Errc::SlotStateInvalid);
-  auto s = status();
-  if (!s) return fail(s.error());
-  const std::string image = image_path(other(s->active));
+  const std::string image = image_path(*writing_);
   const std::string part = image + ".part";
   if (!fs_->sync(part) || !fs_->replace(part, image, dir_)) return fail(Errc::SlotFailed);
-  writing_ = false;
+  writing_.reset();
+  finished_ = true;
   return {};
 }
 
@@ -108,8 +105,13 @@ Result<void, Errc> FileSlots::mark_pending() {
     return fail(Errc::SlotStateInvalid);
   }
   if (writing_) return fail(Errc::SlotStateInvalid);
-  if (!fs_->size(image_path(other(s->active)))) return fail(Errc::NoImage);
-  return store({s->active, BootState::PendingTest});
+  // Only an image this object finished: after a reboot the inactive slot may still hold an older
+  // complete image (the one rolled back, or the firmware before the running one), which must
+  // never be booted by mistake; the agent writes the verified image again.
+  if (!finished_ || !fs_->size(image_path(other(s->active)))) return fail(Errc::NoImage);
+  if (auto r = store({s->active, BootState::PendingTest}); !r) return r;
+  finished_ = false;
+  return {};
 }
 
 Result<void, Errc> FileSlots::confirm() {

@@ -123,6 +123,31 @@ TEST(FileSlots, RollsBackOnAFailedSelfTestAndRefusesOutOfOrderCalls) {
   EXPECT_EQ(*slots.status(), (BootStatus{Slot::A, BootState::RolledBack}));
 }
 
+TEST(FileSlots, NeverMarksAnImageItDidNotFinishItself) {
+  TempDir dir;
+  factory(dir.path());
+  {
+    FileSlots slots(dir.path());
+    ASSERT_TRUE(install(slots).has_value());
+    ASSERT_TRUE(slots.roll_back().has_value());  // B holds v2, rolled back
+    ASSERT_TRUE(slots.acknowledge().has_value());
+  }
+  // After a reboot, B still holds the complete v2 that was rolled back: it is not pending again
+  // unless an image is written anew. A write cut short leaves B's old image as it was.
+  FileSlots slots(dir.path());
+  auto r = slots.mark_pending();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), Errc::NoImage);
+  ASSERT_TRUE(slots.begin_write().has_value());
+  ASSERT_TRUE(slots.write(0, std::span(kV1).first(100)).has_value());
+  r = slots.mark_pending();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), Errc::SlotStateInvalid);  // still writing
+  EXPECT_EQ(slot_image(slots, Slot::B), kV2);
+  ASSERT_TRUE(install(slots).has_value());
+  EXPECT_EQ(*slots.status(), (BootStatus{Slot::A, BootState::PendingTest}));
+}
+
 TEST(FileSlots, ADamagedBootRecordIsReportedNotGuessed) {
   TempDir dir;
   factory(dir.path());

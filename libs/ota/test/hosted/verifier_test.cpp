@@ -1,6 +1,8 @@
-// The Verifier against signatures made by OpenSSL, in edgekit's PKCS#11 token: a good image
-// passes; a tampered byte, another signer, a truncated image and a malformed signature are each
-// refused with their reason. The image is read back from a FileDownloadStore, as the agent will.
+// The Verifier against signatures made by OpenSSL, in edgekit's PKCS#11 token and in SoftHSM2
+// (when installed: the same suite, so that the Verifier asks nothing of a token that only ours
+// gives): a good image passes; a tampered byte, another signer, a truncated image and a
+// malformed signature are each refused with their reason. The image is read back from a
+// FileDownloadStore, as the agent will.
 #include "edgekit/ota/verifier.hpp"
 
 #include <gtest/gtest.h>
@@ -67,11 +69,35 @@ std::vector<std::byte> to_raw(std::span<const std::byte> der) {
   return raw;
 }
 
-class OtaVerifier : public ::testing::Test {
+// A self-signed certificate of `key` (DER), as a code-signing certificate is delivered.
+std::vector<std::uint8_t> certificate_of(EVP_PKEY* key) {
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("code signing"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  X509_set_pubkey(cert.get(), key);
+  X509_sign(cert.get(), key, EVP_sha256());
+  unsigned char* der = nullptr;
+  const int n = i2d_X509(cert.get(), &der);
+  std::vector<std::uint8_t> out(der, der + (n > 0 ? n : 0));
+  OPENSSL_free(der);
+  return out;
+}
+
+class OtaVerifier : public ::testing::TestWithParam<testing::TokenKind> {
  protected:
   void SetUp() override {
+    if (GetParam() == testing::TokenKind::SoftHsm2 &&
+        std::string(EDGEKIT_SOFTHSM2_MODULE).empty()) {
+      GTEST_SKIP() << "SoftHSM2 is not installed";
+    }
     const std::string module_path = testing::prepare_token_env(
-        testing::TokenKind::Edgekit, dir_.path(), EDGEKIT_TOKEN_MODULE, "");
+        GetParam(), dir_.path(), EDGEKIT_TOKEN_MODULE, EDGEKIT_SOFTHSM2_MODULE);
     auto module = pkcs11::Module::load(module_path);
     ASSERT_TRUE(module.has_value()) << module.error().message();
     module_.emplace(std::move(*module));
@@ -116,7 +142,7 @@ class OtaVerifier : public ::testing::Test {
   Pkey signer_;
 };
 
-TEST_F(OtaVerifier, AcceptsTheImageTheCodeSigningKeySigned) {
+TEST_P(OtaVerifier, AcceptsTheImageTheCodeSigningKeySigned) {
   const auto sig = sign(signer_.get(), image_);
   EXPECT_TRUE(verify(sig).has_value());
   EXPECT_TRUE(verify(to_raw(sig)).has_value());  // raw r || s too
@@ -130,7 +156,7 @@ TEST_F(OtaVerifier, AcceptsTheImageTheCodeSigningKeySigned) {
   EXPECT_TRUE(v->finish(sig).has_value());
 }
 
-TEST_F(OtaVerifier, RefusesATamperedByteInTheHeaderOrThePayload) {
+TEST_P(OtaVerifier, RefusesATamperedByteInTheHeaderOrThePayload) {
   const auto sig = sign(signer_.get(), image_);
   for (std::size_t at : {std::size_t{8}, std::size_t{kImageHeaderSize + 4321}}) {
     auto tampered = image_;
@@ -142,14 +168,14 @@ TEST_F(OtaVerifier, RefusesATamperedByteInTheHeaderOrThePayload) {
   }
 }
 
-TEST_F(OtaVerifier, RefusesAnotherSigner) {
+TEST_P(OtaVerifier, RefusesAnotherSigner) {
   auto other = p256_key();
   auto r = verify(sign(other.get(), image_));
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error(), Errc::SignatureInvalid);
 }
 
-TEST_F(OtaVerifier, RefusesATruncatedImage) {
+TEST_P(OtaVerifier, RefusesATruncatedImage) {
   const auto sig = sign(signer_.get(), image_);
   // The file as the job document sizes it, but the store holds less of it.
   TempDir other;
@@ -169,7 +195,7 @@ TEST_F(OtaVerifier, RefusesATruncatedImage) {
   EXPECT_EQ(r.error(), Errc::SignatureInvalid);
 }
 
-TEST_F(OtaVerifier, NamesAMalformedSignatureAndAMissingKey) {
+TEST_P(OtaVerifier, NamesAMalformedSignatureAndAMissingKey) {
   const std::byte junk[10] = {};
   auto r = verify(junk);
   ASSERT_FALSE(r.has_value());
@@ -186,6 +212,27 @@ TEST_F(OtaVerifier, NamesAMalformedSignatureAndAMissingKey) {
   ASSERT_FALSE(wrong_type.has_value());
   EXPECT_EQ(wrong_type.error(), Errc::InvalidArgument);
 }
+
+TEST_P(OtaVerifier, ImportsTheKeyFromTheCodeSigningCertificate) {
+  auto other = p256_key();
+  auto key = import_code_signing_key(*session_, certificate_of(other.get()), "from-cert", false);
+  ASSERT_TRUE(key.has_value());
+  Verifier v(*session_, *key);
+  ASSERT_TRUE(v.begin().has_value());
+  ASSERT_TRUE(v.update(image_).has_value());
+  EXPECT_TRUE(v.finish(sign(other.get(), image_)).has_value());
+  // A certificate with a byte after it is not a certificate.
+  auto cert = certificate_of(other.get());
+  cert.push_back(0);
+  auto bad = import_code_signing_key(*session_, cert, "x", false);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error(), Errc::InvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Tokens, OtaVerifier,
+                         ::testing::Values(testing::TokenKind::Edgekit,
+                                           testing::TokenKind::SoftHsm2),
+                         [](const auto& token) { return std::string(testing::name(token.param)); });
 
 }  // namespace
 }  // namespace edgekit::ota

@@ -97,7 +97,8 @@ class FileSlots final : public Slots {
   Result<void, Errc> store(BootStatus s);
   std::string dir_;
   Filesystem* fs_;
-  bool writing_ = false;
+  std::optional<Slot> writing_;  // the slot being written, between begin_write and finish_write
+  bool finished_ = false;        // finish_write succeeded and mark_pending has not used it yet
 };
 
 }  // namespace edgekit::ota

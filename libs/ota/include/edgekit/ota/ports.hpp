@@ -121,8 +121,12 @@ class Slots {
   /// Makes the image written durable as the inactive slot's image. Errors: SlotStateInvalid,
   /// SlotFailed.
   [[nodiscard]] virtual Result<void, Errc> finish_write() = 0;
-  /// Normal or RolledBack → PendingTest: the next boot tries the inactive slot.
-  /// Errors: NoImage (no finished image in the inactive slot), SlotStateInvalid, SlotFailed.
+  /// Normal or RolledBack → PendingTest: the next boot tries the inactive slot. Only the image
+  /// this object's last `finish_write` completed may be named: after a reboot the inactive slot
+  /// may hold an older complete image that must not be booted by mistake, so the caller writes
+  /// the verified image again.
+  /// Errors: NoImage (no image finished since the last `begin_write` or `mark_pending`),
+  /// SlotStateInvalid, SlotFailed.
   [[nodiscard]] virtual Result<void, Errc> mark_pending() = 0;
   /// Testing → Normal: the image under test stays. Errors: SlotStateInvalid, SlotFailed.
   [[nodiscard]] virtual Result<void, Errc> confirm() = 0;
