@@ -207,8 +207,8 @@ TEST_P(OtaVerifier, NamesAMalformedSignatureAndAMissingKey) {
   auto bad = import_code_signing_key(*session_, not_a_key, "x", false);
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error(), Errc::InvalidArgument);
-  Pkey rsa(EVP_RSA_gen(2048));
-  auto wrong_type = import_code_signing_key(*session_, spki_of(rsa.get()), "x", false);
+  Pkey p384(EVP_EC_gen("P-384"));  // another curve than the code-signing P-256
+  auto wrong_type = import_code_signing_key(*session_, spki_of(p384.get()), "x", false);
   ASSERT_FALSE(wrong_type.has_value());
   EXPECT_EQ(wrong_type.error(), Errc::InvalidArgument);
 }
