@@ -121,6 +121,8 @@ Result<OtaJob, Errc> read_ota_job(const Value& job_document, std::size_t file_in
   if (!files || !files->is_array()) return fail(Errc::InvalidFiles);
   bool found = false;
   for (const Value& f : files->elements()) {
+    // Every entry is an object, whichever one is read: a document of the agent's shape.
+    if (!f.is_object()) return fail(Errc::InvalidFiles);
     if (job.file_count == file_index) {
       auto file = read_file(f, job.protocols, scratch, signature);
       if (!file) return fail(file.error());

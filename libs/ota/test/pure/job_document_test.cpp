@@ -100,6 +100,8 @@ constexpr BadCase kBad[] = {
     {R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s"}})", Errc::InvalidFiles},
     {R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s","files":[]}})", Errc::InvalidFiles},
     {R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s","files":[3]}})", Errc::InvalidFiles},
+    {R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s","files":[{"filesize":1,"fileid":0},3]}})",
+     Errc::InvalidFiles},
     {R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s","files":[{"fileid":0}]}})",
      Errc::InvalidFileSize},
     {R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s","files":[{"filesize":0,"fileid":0}]}})",
