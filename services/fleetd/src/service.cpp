@@ -21,6 +21,7 @@
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
 #include "jobs/service.hpp"
+#include "ota/streams.hpp"
 #include "plugin_logic.hpp"
 #include "provisioning/claim.hpp"
 #include "revocation.hpp"
@@ -333,6 +334,23 @@ Exit run_service(const Config& config, Logger& log) {
                                   jobs::kDescribeFilter, jobs::kUpdateFilter}) {
     link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&jobs_service](const Message& m) {
       jobs_service.handle({m.topic, mqtt::as_string(m.payload), stamp(m, plugin::kClientIdProperty)});
+    });
+  }
+  // OTA streams (ota/streams.hpp): every reply private to the requester, so that a stream's
+  // blocks never fan out to other devices.
+  ota::StreamsService streams(registry, log, [&link, &log](const std::string& topic,
+                                                           const std::string& payload,
+                                                           std::string_view client_id) {
+    const std::array<mqtt::UserProperty, 1> to{mqtt::UserProperty{plugin::kReplyToProperty, client_id}};
+    if (auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce, to); !r) {
+      log.warn("ota.reply_failed",
+               {{"topic", topic}, {"client_id", client_id}, {"error", mqtt::to_string(r.error())}});
+    }
+  });
+  for (std::string_view filter : {ota::kGetFilter, ota::kDescribeFilter}) {
+    link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&streams](const Message& m) {
+      streams.handle({m.topic, mqtt::as_string(m.payload), stamp(m, plugin::kClientIdProperty),
+                      stamp(m, plugin::kThingNameProperty)});
     });
   }
   // Certificates whose ownership token expired unused are removed: at start (tokens that
