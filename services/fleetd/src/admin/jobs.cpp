@@ -171,14 +171,6 @@ Res<Job> parse_create(const std::string& body) {
   return admin::parse_job(json::parse(body, nullptr, false));
 }
 
-// Runs `f(Tx&)` in one store transaction on the io thread (the store's owner).
-template <class F>
-std::optional<Res<json>> in_store(asio::io_context& io, Store& store, F f) {
-  return http::run_on(io, [store = &store, f = std::move(f)]() -> Res<json> {
-    return store->transact([&](Tx& tx) -> Res<json> { return f(tx); });
-  }, kTimeout);
-}
-
 std::string param(const Req& req, std::size_t i) {
   return i < req.matches.size() ? req.matches[i].str() : std::string();
 }
@@ -199,7 +191,7 @@ void AdminServer::create_job(const Req& req, Resp& res) {
 void AdminServer::list_jobs(const Req& req, Resp& res) {
   auto p = admin::parse_page(req.get_param_value("limit"), req.get_param_value("next"));
   if (!p) return answer(res, 400, Res<json>(fail(p.error())));
-  answer(res, 200, in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
     auto r = fleetd::list_jobs(tx, p);
     if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const Job& j) { return job_json(j); });
@@ -207,7 +199,7 @@ void AdminServer::list_jobs(const Req& req, Resp& res) {
 }
 
 void AdminServer::describe_job(const Req& req, Resp& res) {
-  answer(res, 200, in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
     return admin::describe_job(tx, id);
   }));
 }
@@ -222,7 +214,7 @@ void AdminServer::list_job_executions(const Req& req, Resp& res) {
       return answer(res, 400, Res<json>(bad("status must be one of AWS's execution statuses")));
     }
   }
-  answer(res, 200, in_store(io_, store_, [id = param(req, 1), p = p.value(), status](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [id = param(req, 1), p = p.value(), status](Tx& tx) -> Res<json> {
     if (auto job = get_job(tx, id); !job) return fail(job.error());
     auto r = job_executions(tx, id, p, status);
     if (!r) return fail(r.error());

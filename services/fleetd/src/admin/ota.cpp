@@ -82,13 +82,6 @@ Res<std::string> text(const json& j, const char* key, bool required) {
   return j[key].get<std::string>();
 }
 
-template <class F>
-std::optional<Res<json>> in_store(asio::io_context& io, Store& store, F f) {
-  return http::run_on(io, [store = &store, f = std::move(f)]() -> Res<json> {
-    return store->transact([&](Tx& tx) -> Res<json> { return f(tx); });
-  }, kTimeout);
-}
-
 // Reads an upload: the image and, when pre-signed, its signature (base64 DER) and certificate.
 Res<OtaImage> parse_upload(const std::string& body) {
   const json j = json::parse(body, nullptr, false);
@@ -134,7 +127,7 @@ void AdminServer::upload_image(const Req& req, Resp& res) {
       return answer(res, 400, Res<json>(fail(v.error())));
     }
   }
-  answer(res, 201, in_store(io_, store_, [image = std::move(image.value())](Tx& tx) -> Res<json> {
+  answer(res, 201, admin::in_store(io_, store_, [image = std::move(image.value())](Tx& tx) -> Res<json> {
     auto r = create_image(tx, image);
     if (!r) return fail(r.error());
     return image_json(r.value());
@@ -144,7 +137,7 @@ void AdminServer::upload_image(const Req& req, Resp& res) {
 void AdminServer::list_images(const Req& req, Resp& res) {
   auto p = admin::parse_page(req.get_param_value("limit"), req.get_param_value("next"));
   if (!p) return answer(res, 400, Res<json>(fail(p.error())));
-  answer(res, 200, in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
     auto r = fleetd::list_images(tx, p);
     if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const OtaImage& i) { return image_json(i); });
@@ -152,7 +145,7 @@ void AdminServer::list_images(const Req& req, Resp& res) {
 }
 
 void AdminServer::describe_image(const Req& req, Resp& res) {
-  answer(res, 200, in_store(io_, store_, [n = param(req, 1), v = param(req, 2)](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [n = param(req, 1), v = param(req, 2)](Tx& tx) -> Res<json> {
     auto r = get_image(tx, n, v, false);
     if (!r) return fail(r.error());
     return image_json(r.value());
@@ -177,7 +170,9 @@ void AdminServer::sign_image(const Req& req, Resp& res) {
     if (!sig) return fail(sig.error());
     const std::string der(reinterpret_cast<const char*>(sig->value.data()), sig->value.size());
     auto r = store->transact([&](Tx& tx) {
-      return set_image_signature(tx, n, v, ota::base64_encode(der), certificate.pem());
+      // The signer's certificate with the issuing CA's: a bundle that chains to fleetd's root.
+      return set_image_signature(tx, n, v, ota::base64_encode(der),
+                                 certificate.pem() + ca->issuing().pem());
     });
     if (!r) return fail(r.error());
     return image_json(r.value());
@@ -224,7 +219,7 @@ Res<OtaStream> parse_stream(const json& j) {
 void AdminServer::create_stream(const Req& req, Resp& res) {
   auto s = parse_stream(json::parse(req.body, nullptr, false));
   if (!s) return answer(res, 400, Res<json>(fail(s.error())));
-  answer(res, 201, in_store(io_, store_, [s = std::move(s.value())](Tx& tx) -> Res<json> {
+  answer(res, 201, admin::in_store(io_, store_, [s = std::move(s.value())](Tx& tx) -> Res<json> {
     auto r = fleetd::create_stream(tx, s);
     if (!r) return fail(r.error());
     return stream_json(r.value());
@@ -234,7 +229,7 @@ void AdminServer::create_stream(const Req& req, Resp& res) {
 void AdminServer::list_streams(const Req& req, Resp& res) {
   auto p = admin::parse_page(req.get_param_value("limit"), req.get_param_value("next"));
   if (!p) return answer(res, 400, Res<json>(fail(p.error())));
-  answer(res, 200, in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
     auto r = fleetd::list_streams(tx, p);
     if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const OtaStream& s) { return stream_json(s); });
@@ -242,7 +237,7 @@ void AdminServer::list_streams(const Req& req, Resp& res) {
 }
 
 void AdminServer::describe_stream(const Req& req, Resp& res) {
-  answer(res, 200, in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
     auto r = get_stream(tx, id);
     if (!r) return fail(r.error());
     return stream_json(r.value());
@@ -405,7 +400,7 @@ void AdminServer::create_update(const Req& req, Resp& res) {
 }
 
 void AdminServer::describe_update(const Req& req, Resp& res) {
-  answer(res, 200, in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
     const std::string job_id = std::string(ota::kOtaJobPrefix) + id;
     auto job = admin::describe_job(tx, job_id);
     if (!job) {
