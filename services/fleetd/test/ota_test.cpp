@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -471,6 +472,47 @@ TEST_F(OtaTest, PreSignedImagesAreAcceptedOnlyWithAValidCodeSigner) {
         {"targets", {{"things", {"t1"}}}}},
        409);
   call("GET", "/admin/v1/ota/streams/u9", json(), 404);
+}
+
+TEST_F(OtaTest, TheEdgekitOtaCommandUploadsSignsRollsOutAndReportsStatus) {
+  const std::string file = (dir_ / "app-3.bin").string();
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << image_;
+  }
+  const std::string cli = "EDGEKIT_FLEET_TOKEN_FILE=" + (dir_ / "state" / "admin.token").string() +
+                          " " + EDGEKIT_CLI + " ota --url http://127.0.0.1:" +
+                          std::to_string(admin_port_) + " ";
+  auto up = testing::run_command(cli + "upload app 3.0.0 --file " + file + " --device-type sensor --json");
+  ASSERT_EQ(up.code, 0) << up.out;
+  EXPECT_EQ(json::parse(up.out, nullptr, false)["size"], 10'000) << up.out;
+  auto sign = testing::run_command(cli + "sign app 3.0.0 --json");
+  ASSERT_EQ(sign.code, 0) << sign.out;
+  EXPECT_TRUE(json::parse(sign.out, nullptr, false)["signed"].get<bool>()) << sign.out;
+  auto create = testing::run_command(cli + "create-update u3 --image app --version 3.0.0 --thing t1 "
+                                           "--protocol MQTT --block-size 2048 --json");
+  ASSERT_EQ(create.code, 0) << create.out;
+  const json made = json::parse(create.out, nullptr, false);
+  EXPECT_EQ(made["jobId"], "AFR_OTA-u3");
+  EXPECT_EQ(made["document"]["afr_ota"]["protocols"], json::array({"MQTT"}));
+  EXPECT_EQ(call("GET", "/admin/v1/ota/streams/u3", json(), 200)["blockSize"], 2048);
+  // The device reports progress as the FreeRTOS agent does; the status shows it.
+  Peer t1;
+  connect(t1, "t1");
+  auto upd = ask(t1, "$aws/things/t1/jobs/AFR_OTA-u3/update",
+                 R"({"status":"IN_PROGRESS","statusDetails":{"receive":"3/5"}})",
+                 [](const auto& m) { return !m.empty(); });
+  ASSERT_FALSE(upd.empty());
+  auto status = testing::run_command(cli + "status u3");
+  ASSERT_EQ(status.code, 0) << status.out;
+  EXPECT_NE(status.out.find("job AFR_OTA-u3 IN_PROGRESS"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("receive=3/5"), std::string::npos) << status.out;
+  auto missing = testing::run_command(cli + "status nope");
+  EXPECT_EQ(missing.code, 1) << missing.out;
+  auto unsigned_update = testing::run_command(cli + "upload raw 1 --file " + file + " && " + cli +
+                                              "create-update u4 --image raw --version 1 --thing t1");
+  EXPECT_EQ(unsigned_update.code, 1) << unsigned_update.out;
+  EXPECT_NE(unsigned_update.out.find("not signed"), std::string::npos) << unsigned_update.out;
 }
 
 }  // namespace
