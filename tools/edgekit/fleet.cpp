@@ -313,6 +313,17 @@ json document(const std::string& text) {
   return j.is_discarded() ? json(text) : j;
 }
 
+// The members of a --config file (a JSON object) into `body`; true when there is none.
+bool config_members(const std::string& path, json& body) {
+  if (path.empty()) return true;
+  std::string text;
+  if (!file_text(path, text)) return false;
+  body = json::parse(text, nullptr, false);
+  if (body.is_object()) return true;
+  std::fprintf(stderr, "edgekit: %s is not a JSON object\n", path.c_str());
+  return false;
+}
+
 // Bytes as base64 (the admin API's form of images and signatures).
 std::string base64(const std::string& bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
@@ -712,15 +723,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
     std::string text;
     if (!file_text(o->file, text)) return static_cast<int>(kUsage);
     json body = json::object();
-    if (!o->out.empty()) {
-      std::string extra;
-      if (!file_text(o->out, extra)) return static_cast<int>(kUsage);
-      body = json::parse(extra, nullptr, false);
-      if (!body.is_object()) {
-        std::fprintf(stderr, "edgekit fleet: %s is not a JSON object\n", o->out.c_str());
-        return static_cast<int>(kUsage);
-      }
-    }
+    if (!config_members(o->out, body)) return static_cast<int>(kUsage);
     body["jobId"] = o->id;
     body["document"] = document(text);
     body["targets"] = {{"things", o->things}, {"thingGroups", o->groups}};
@@ -850,15 +853,7 @@ void add_ota_command(CLI::App& app, int& exit_code) {
                  "jobExecutionsRolloutConfig, targetSelection, urlExpiresInSeconds, ...)");
   set(cu, [o] {
     json body = json::object();
-    if (!o->out.empty()) {
-      std::string extra;
-      if (!file_text(o->out, extra)) return static_cast<int>(kUsage);
-      body = json::parse(extra, nullptr, false);
-      if (!body.is_object()) {
-        std::fprintf(stderr, "edgekit ota: %s is not a JSON object\n", o->out.c_str());
-        return static_cast<int>(kUsage);
-      }
-    }
+    if (!config_members(o->out, body)) return static_cast<int>(kUsage);
     body["otaUpdateId"] = o->id;
     body["imageName"] = o->name;
     body["imageVersion"] = o->image_version;
