@@ -34,6 +34,22 @@ std::string firmware(std::size_t size = 10'000, int seed = 1) {
   return b;
 }
 
+// An edgekit image (docs/ota.md): the 64-byte header, then `payload`.
+std::string edgekit_image(int major, int minor, int build, const std::string& type,
+                          const std::string& payload) {
+  std::string h(64, '\0');
+  h.replace(0, 4, "EKOI");
+  h[4] = 1;
+  h[6] = 64;
+  h[8] = static_cast<char>(major);
+  h[9] = static_cast<char>(minor);
+  h[10] = static_cast<char>(build & 0xff);
+  h[11] = static_cast<char>(build >> 8);
+  for (int i = 0; i < 4; ++i) h[12 + i] = static_cast<char>((payload.size() >> (8 * i)) & 0xff);
+  h.replace(16, type.size(), type);
+  return h + payload;
+}
+
 // A CBOR map of the given members (text keys; integers, text or bytes).
 struct CborMember {
   std::string key;
@@ -441,7 +457,7 @@ TEST_F(OtaTest, TheDownloadEndpointServesRangesOnAPresignedUrl) {
   }
 }
 
-TEST_F(OtaTest, PreSignedImagesAreAcceptedOnlyWithAValidCodeSigner) {
+TEST_F(OtaTest, UploadsAreCheckedForTheirSignerAndEdgekitHeader) {
   upload("app", "1.0.0", image_);
   const json s = call("POST", "/admin/v1/ota/images/app/1.0.0/sign", json(), 200);
   ASSERT_TRUE(s.contains("signature")) << s;
@@ -465,6 +481,17 @@ TEST_F(OtaTest, PreSignedImagesAreAcceptedOnlyWithAValidCodeSigner) {
             std::string::npos);
   upload("app", "1.0.4", image_, 400, {{"signature", "%%%"}, {"certificate", s["certificate"]}});
   upload("app", "1.0.5", image_, 400, {{"signature", s["signature"]}});
+  // An edgekit image: its header must agree with the upload (the device checks the header).
+  const std::string fw = edgekit_image(1, 2, 300, "sensor", firmware(5000));
+  EXPECT_EQ(upload("fw", "1.2.300", fw)["deviceType"], "sensor");
+  EXPECT_NE(upload("fw", "1.2.4", fw, 400).value("message", "").find("says version 1.2.300"),
+            std::string::npos);
+  EXPECT_NE(upload("fw", "1.2.300", edgekit_image(1, 2, 300, "other", "x"), 400)
+                .value("message", "")
+                .find("device type other"),
+            std::string::npos);
+  EXPECT_NE(upload("fw", "9", fw.substr(0, 4000), 400).value("message", "").find("damaged"),
+            std::string::npos);
   // An unsigned image cannot be rolled out.
   upload("raw", "1", image_);
   call("POST", "/admin/v1/ota/updates",

@@ -19,6 +19,7 @@
 #include "jobs/wire.hpp"
 #include "ota/base64.hpp"
 #include "ota/http.hpp"
+#include "ota/image.hpp"
 #include "ota/signing.hpp"
 #include "ota/streams.hpp"
 #include "store/ota.hpp"
@@ -100,6 +101,21 @@ Res<OtaImage> parse_upload(const std::string& body) {
   auto bytes = ota::base64_decode(encoded.value());
   if (!bytes) return bad("image must be the image's bytes in base64");
   image.bytes = std::move(*bytes);
+  // An edgekit image says its own version and device type (docs/ota.md), which devices check:
+  // the upload must say the same (a device type left out is taken from the header).
+  auto header = ota::read_image_header(image.bytes);
+  if (!header) return fail(header.error());
+  if (header.value()) {
+    const ota::ImageHeader& h = *header.value();
+    if (image.version != h.version()) {
+      return bad("the image's edgekit header says version " + h.version() + ", not " + image.version);
+    }
+    if (image.device_type.empty()) image.device_type = h.device_type;
+    if (image.device_type != h.device_type) {
+      return bad("the image's edgekit header says device type " + h.device_type + ", not " +
+                 image.device_type);
+    }
+  }
   image.size = static_cast<std::int64_t>(image.bytes.size());
   image.sha256 = ota::sha256_hex(image.bytes);
   return image;
