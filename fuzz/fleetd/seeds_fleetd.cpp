@@ -124,6 +124,20 @@ void fleetd_seeds(WriteSeed write) {
   write("fuzz_fleetd_jobs", tagged(2, R"({"clientToken":"c","statusDetails":{"step":"one"},"stepTimeoutInMinutes":5})"));
   write("fuzz_fleetd_jobs", tagged(4, R"({"executionNumber":1,"includeJobDocument":false})"));
   write("fuzz_fleetd_jobs", tagged(6, R"({"status":"SUCCEEDED","expectedVersion":"2","includeJobExecutionState":true,"clientToken":"u"})"));
+
+  // OTA streams: tag bit 0 = a topic; else bit 1 = CBOR, bit 2 = DescribeStream.
+  write("fuzz_fleetd_ota", tagged(1, "$aws/things/t1/streams/fw-2/get/cbor"));
+  write("fuzz_fleetd_ota", tagged(1, "$aws/things/t1/streams/fw-2/describe/json"));
+  write("fuzz_fleetd_ota", tagged(1, "$aws/things/t1/streams/fw-2/get/xml"));
+  write("fuzz_fleetd_ota", tagged(0, R"({"c":"1","s":1,"l":256,"f":1,"o":20,"n":32,"b":"0x130080"})"));
+  write("fuzz_fleetd_ota", tagged(0, R"({"f":0,"l":4096,"n":40})"));
+  write("fuzz_fleetd_ota", tagged(4, R"({"c":"d1"})"));
+  write("fuzz_fleetd_ota", tagged(4, ""));
+  // The FreeRTOS agent's request: {"c":"rdy","f":0,"l":4096,"o":0,"b":h'ff03',"n":1}.
+  write("fuzz_fleetd_ota", Seed{2, 0xa6, 0x61, 'c', 0x63, 'r', 'd', 'y', 0x61, 'f', 0x00, 0x61, 'l',
+                                0x19, 0x10, 0x00, 0x61, 'o', 0x00, 0x61, 'b', 0x42, 0xff, 0x03,
+                                0x61, 'n', 0x01});
+  write("fuzz_fleetd_ota", Seed{6, 0xa1, 0x61, 'c', 0x61, 'x'});
 }
 
 }  // namespace edgekit::fuzz

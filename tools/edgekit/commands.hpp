@@ -34,6 +34,9 @@ void add_jobs_command(CLI::App& app, int& exit_code);
 /// `edgekit fleet things|certificates|cas|templates|policies ...` over fleetd's admin API
 /// (tools/edgekit/fleet.cpp).
 void add_fleet_command(CLI::App& app, int& exit_code);
+/// `edgekit ota upload|sign|create-update|status` over fleetd's admin API
+/// (tools/edgekit/fleet.cpp).
+void add_ota_command(CLI::App& app, int& exit_code);
 /// `edgekit fleet external-ca create|issue`: a local test CA for just-in-time registration
 /// (tools/edgekit/fleet_external_ca.cpp).
 void add_fleet_external_ca_command(CLI::App& fleet, int& exit_code);

@@ -6,6 +6,7 @@
 // never from a flag: command lines are visible to every user of the machine.
 #include <httplib.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -64,6 +65,13 @@ struct FleetOptions {
   bool continuous = false;
   bool force = false;
   int timeout_minutes = 0;
+  // ota
+  std::string image_version;
+  std::string signature;
+  std::string certificate;
+  std::string stream;
+  std::vector<std::string> protocols;
+  int block_size = 0;
 };
 
 std::string env(const char* name) {
@@ -305,6 +313,38 @@ json document(const std::string& text) {
   return j.is_discarded() ? json(text) : j;
 }
 
+// The members of a --config file (a JSON object) into `body`; true when there is none.
+bool config_members(const std::string& path, json& body) {
+  if (path.empty()) return true;
+  std::string text;
+  if (!file_text(path, text)) return false;
+  body = json::parse(text, nullptr, false);
+  if (body.is_object()) return true;
+  std::fprintf(stderr, "edgekit: %s is not a JSON object\n", path.c_str());
+  return false;
+}
+
+// Bytes as base64 (the admin API's form of images and signatures).
+std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+// The options every command over the admin API takes (`edgekit fleet`, `edgekit ota`).
+void add_api_options(CLI::App* c, FleetOptions& o) {
+  c->add_option("--url", o.url,
+                std::string("admin API URL (default: EDGEKIT_FLEET_URL, else ") + kDefaultUrl + ")");
+  c->add_option("--token-file", o.token_file,
+                "file holding the admin token (default: EDGEKIT_FLEET_TOKEN, then "
+                "EDGEKIT_FLEET_TOKEN_FILE)");
+  c->add_option("--cacert", o.ca_file, "CA certificate to verify an https URL with");
+  c->add_flag("--json", o.json, "print the API's JSON instead of a table");
+}
+
 }  // namespace
 
 void add_fleet_command(CLI::App& app, int& exit_code) {
@@ -315,14 +355,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
                "shadows, jobs)");
   fleet->require_subcommand(1);
   fleet->fallthrough();
-  fleet->add_option("--url", o->url,
-                    std::string("admin API URL (default: EDGEKIT_FLEET_URL, else ") + kDefaultUrl +
-                        ")");
-  fleet->add_option("--token-file", o->token_file,
-                    "file holding the admin token (default: EDGEKIT_FLEET_TOKEN, then "
-                    "EDGEKIT_FLEET_TOKEN_FILE)");
-  fleet->add_option("--cacert", o->ca_file, "CA certificate to verify an https URL with");
-  fleet->add_flag("--json", o->json, "print the API's JSON instead of a table");
+  add_api_options(fleet, *o);
 
   auto set = [&exit_code](CLI::App* c, std::function<int()> f) {
     c->callback([&exit_code, f] { exit_code = f(); });
@@ -690,15 +723,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
     std::string text;
     if (!file_text(o->file, text)) return static_cast<int>(kUsage);
     json body = json::object();
-    if (!o->out.empty()) {
-      std::string extra;
-      if (!file_text(o->out, extra)) return static_cast<int>(kUsage);
-      body = json::parse(extra, nullptr, false);
-      if (!body.is_object()) {
-        std::fprintf(stderr, "edgekit fleet: %s is not a JSON object\n", o->out.c_str());
-        return static_cast<int>(kUsage);
-      }
-    }
+    if (!config_members(o->out, body)) return static_cast<int>(kUsage);
     body["jobId"] = o->id;
     body["document"] = document(text);
     body["targets"] = {{"things", o->things}, {"thingGroups", o->groups}};
@@ -759,6 +784,110 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
   for (CLI::App* g : fleet->get_subcommands({})) {
     for (CLI::App* leaf : g->get_subcommands({})) leaf->fallthrough();
   }
+}
+
+void add_ota_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<FleetOptions>();
+  CLI::App* ota = app.add_subcommand(
+      "ota", "OTA updates over fleetd's admin API: upload and sign images, roll an image out as "
+             "an AFR_OTA job, follow its status");
+  ota->require_subcommand(1);
+  ota->fallthrough();
+  add_api_options(ota, *o);
+  auto set = [&exit_code](CLI::App* c, std::function<int()> f) {
+    c->callback([&exit_code, f] { exit_code = f(); });
+    c->fallthrough();
+  };
+
+  auto* up = ota->add_subcommand("upload", "upload an image (pre-signed with --signature and "
+                                           "--certificate, else sign it with `edgekit ota sign`)");
+  up->add_option("name", o->name, "image name")->required();
+  up->add_option("version", o->image_version, "image version, e.g. 2.0.0")->required();
+  up->add_option("--file", o->file, "the image file")->required();
+  up->add_option("--device-type", o->type, "the device type it is for");
+  up->add_option("--signature", o->signature,
+                 "pre-signed: the DER ECDSA P-256/SHA-256 signature of the file");
+  up->add_option("--certificate", o->certificate,
+                 "pre-signed: the signer's certificate (codeSigning), then intermediates, PEM");
+  set(up, [o] {
+    std::string bytes;
+    if (!file_text(o->file, bytes)) return static_cast<int>(kUsage);
+    json body{{"name", o->name}, {"version", o->image_version}, {"image", base64(bytes)}};
+    if (!o->type.empty()) body["deviceType"] = o->type;
+    if (o->signature.empty() != o->certificate.empty()) {
+      std::fprintf(stderr, "edgekit ota: --signature and --certificate go together\n");
+      return static_cast<int>(kUsage);
+    }
+    if (!o->signature.empty()) {
+      std::string sig, pem;
+      if (!file_text(o->signature, sig) || !file_text(o->certificate, pem)) {
+        return static_cast<int>(kUsage);
+      }
+      body["signature"] = base64(sig);
+      body["certificate"] = pem;
+    }
+    return run_one(*o, "POST", "/ota/images", &body);
+  });
+
+  auto* sg = ota->add_subcommand("sign", "sign an image with fleetd's code-signing key (in its "
+                                         "CA's token)");
+  sg->add_option("name", o->name, "image name")->required();
+  sg->add_option("version", o->image_version, "image version")->required();
+  set(sg, [o] {
+    return run_one(*o, "POST", "/ota/images/" + o->name + "/" + o->image_version + "/sign", nullptr);
+  });
+
+  auto* cu = ota->add_subcommand("create-update", "roll a signed image out: the job "
+                                                  "AFR_OTA-<id> with AWS's afr_ota document");
+  cu->add_option("id", o->id, "OTA update id")->required();
+  cu->add_option("--image", o->name, "image name")->required();
+  cu->add_option("--version", o->image_version, "image version")->required();
+  cu->add_option("--protocol", o->protocols, "MQTT (default) and/or HTTP (repeatable)");
+  cu->add_option("--thing", o->things, "a target thing (repeatable)");
+  cu->add_option("--group", o->groups, "a target thing group (repeatable)");
+  cu->add_option("--block-size", o->block_size, "block size of the update's stream (256-131072)");
+  cu->add_option("--stream", o->stream, "an existing stream holding the image as file 0");
+  cu->add_option("--file-path", o->description, "where the device stores it (filepath)");
+  cu->add_option("--config", o->out,
+                 "a JSON file with more members of the update (rolloutGroups, abortConfig, "
+                 "jobExecutionsRolloutConfig, targetSelection, urlExpiresInSeconds, ...)");
+  set(cu, [o] {
+    json body = json::object();
+    if (!config_members(o->out, body)) return static_cast<int>(kUsage);
+    body["otaUpdateId"] = o->id;
+    body["imageName"] = o->name;
+    body["imageVersion"] = o->image_version;
+    body["targets"] = {{"things", o->things}, {"thingGroups", o->groups}};
+    if (!o->protocols.empty()) body["protocols"] = o->protocols;
+    if (o->block_size > 0) body["blockSize"] = o->block_size;
+    if (!o->stream.empty()) body["streamId"] = o->stream;
+    if (!o->description.empty()) body["filePath"] = o->description;
+    return run_one(*o, "POST", "/ota/updates", &body);
+  });
+
+  auto* st = ota->add_subcommand("status", "an update's job and each device's execution (status, "
+                                           "progress)");
+  st->add_option("id", o->id, "OTA update id")->required();
+  set(st, [o] {
+    json out;
+    if (int rc = call_api(*o, "GET", "/ota/updates/" + o->id, nullptr, out); rc != kOk) return rc;
+    if (o->json) {
+      std::printf("%s\n", out.dump(2).c_str());
+      return static_cast<int>(kOk);
+    }
+    const json& job = out["job"];
+    std::printf("update %s: job %s %s", o->id.c_str(), job.value("jobId", "").c_str(),
+                job.value("status", "").c_str());
+    for (auto it = job["jobProcessDetails"].begin(); it != job["jobProcessDetails"].end(); ++it) {
+      if (it.value() != 0) std::printf(", %s %s", it.key().c_str(), cell(it.value()).c_str());
+    }
+    std::printf("\n");
+    print_table(out["executions"], {{"THING", "thingName"},
+                                    {"STATUS", "status"},
+                                    {"DETAILS", "statusDetails"},
+                                    {"UPDATED", "lastUpdatedAt"}});
+    return static_cast<int>(kOk);
+  });
 }
 
 }  // namespace edgekit::tools

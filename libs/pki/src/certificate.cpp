@@ -273,11 +273,12 @@ Result<Bytes> extensions(const IssueOptions& o, KeyAlgorithm subject_key,
   ok = ok && detail::append_extension(exts, NID_basic_constraints, true, bc.get()) &&
        detail::append_extension(exts, NID_key_usage, true, ku.get());
   if (ok && !ca) {
-    // [RFC 5280 4.2.1.12] what the key is for in TLS.
+    // [RFC 5280 4.2.1.12] what the key is for: a TLS side, or signing code (OTA images).
+    const int purpose = o.profile == Profile::Server        ? NID_server_auth
+                        : o.profile == Profile::CodeSigning ? NID_code_sign
+                                                            : NID_client_auth;
     EkuPtr eku(sk_ASN1_OBJECT_new_null());
-    ok = eku && sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(o.profile == Profile::Server
-                                                               ? NID_server_auth
-                                                               : NID_client_auth)) > 0 &&
+    ok = eku && sk_ASN1_OBJECT_push(eku.get(), OBJ_nid2obj(purpose)) > 0 &&
          detail::append_extension(exts, NID_ext_key_usage, false, eku.get());
   }
   if (!ok) return fail(openssl_error(Errc::Crypto, "cannot encode the extensions"));

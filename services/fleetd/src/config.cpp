@@ -95,6 +95,25 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
                  "Certificate (PEM) for HTTPS on the admin API; needs --admin-tls-key");
   app.add_option("--admin-tls-key", c.admin_tls_key,
                  "Private key (PEM) of --admin-tls-cert");
+  app.add_option("--ota-signer-ca", c.ota_signer_ca,
+                 "PEM bundle of the CAs that pre-signed OTA images' signers must chain to "
+                 "(fleetd's own CA is trusted too)");
+  app.add_option("--ota-http-host", c.ota_http_host,
+                 "Address of the OTA image download endpoint (HTTPS, presigned URLs)")
+      ->capture_default_str();
+  app.add_option("--ota-http-port", c.ota_http_port,
+                 "Port of the OTA download endpoint; 0 picks a free one and writes it to "
+                 "<state-dir>/ota-http.port")
+      ->capture_default_str()
+      ->type_name("PORT");
+  app.add_option("--ota-http-tls-cert", c.ota_http_tls_cert,
+                 "Certificate (PEM) of the OTA download endpoint; with --ota-http-tls-key it runs, "
+                 "and updates may offer HTTP");
+  app.add_option("--ota-http-tls-key", c.ota_http_tls_key,
+                 "Private key (PEM) of --ota-http-tls-cert");
+  app.add_option("--ota-http-url", c.ota_http_url,
+                 "Base URL devices reach the OTA download endpoint at (default "
+                 "https://<ota-http-host>:<port>)");
   app.add_option("--ca-pin-file", c.ca_pin_file,
                  "Run fleetd's own CA (root + issuing CA, keys in a PKCS#11 token): the token's "
                  "user PIN is in this file, which group and others must not be able to read. "
@@ -160,6 +179,11 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   if (c.admin_tls_cert.empty() != c.admin_tls_key.empty()) {
     out.exit_code = 2;
     out.message = "fleetd: --admin-tls-cert and --admin-tls-key go together";
+    return out;
+  }
+  if (c.ota_http_tls_cert.empty() != c.ota_http_tls_key.empty()) {
+    out.exit_code = 2;
+    out.message = "fleetd: --ota-http-tls-cert and --ota-http-tls-key go together";
     return out;
   }
   out.config = std::move(c);

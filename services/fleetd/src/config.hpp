@@ -53,6 +53,16 @@ struct Config {
   std::string ca_token_dir;  ///< edgekit's module only: its token folder (EDGEKIT_TOKEN_DIR)
   bool init_ca = false;               ///< create the CA, register it, exit
   bool ca_create_if_missing = false;  ///< create the CA at start when the state folder has none
+  /// OTA: a PEM bundle of the CAs a pre-signed image's signer must chain to (besides fleetd's
+  /// own CA, when it runs one).
+  std::string ota_signer_ca;
+  /// OTA's device-facing HTTPS download endpoint (ota/http.hpp): on when both TLS files are set.
+  std::string ota_http_host = "127.0.0.1";
+  std::uint16_t ota_http_port = 8768;  ///< 0: any free port (written to <state-dir>/ota-http.port)
+  std::string ota_http_tls_cert;
+  std::string ota_http_tls_key;
+  /// The base URL devices reach the endpoint at; default https://<host>:<bound port>.
+  std::string ota_http_url;
   LogFormat log_format = LogFormat::Json;
   LogLevel log_level = LogLevel::Info;
 };

@@ -12,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string_view>
 
 #include "admin/server.hpp"
@@ -21,6 +22,8 @@
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
 #include "jobs/service.hpp"
+#include "ota/http.hpp"
+#include "ota/streams.hpp"
 #include "plugin_logic.hpp"
 #include "provisioning/claim.hpp"
 #include "revocation.hpp"
@@ -335,6 +338,23 @@ Exit run_service(const Config& config, Logger& log) {
       jobs_service.handle({m.topic, mqtt::as_string(m.payload), stamp(m, plugin::kClientIdProperty)});
     });
   }
+  // OTA streams (ota/streams.hpp): every reply private to the requester, so that a stream's
+  // blocks never fan out to other devices.
+  ota::StreamsService streams(registry, log, [&link, &log](const std::string& topic,
+                                                           const std::string& payload,
+                                                           std::string_view client_id) {
+    const std::array<mqtt::UserProperty, 1> to{mqtt::UserProperty{plugin::kReplyToProperty, client_id}};
+    if (auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce, to); !r) {
+      log.warn("ota.reply_failed",
+               {{"topic", topic}, {"client_id", client_id}, {"error", mqtt::to_string(r.error())}});
+    }
+  });
+  for (std::string_view filter : {ota::kGetFilter, ota::kDescribeFilter}) {
+    link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&streams](const Message& m) {
+      streams.handle({m.topic, mqtt::as_string(m.payload), stamp(m, plugin::kClientIdProperty),
+                      stamp(m, plugin::kThingNameProperty)});
+    });
+  }
   // Certificates whose ownership token expired unused are removed: at start (tokens that
   // expired while fleetd was down) and every minute.
   asio::steady_timer sweep_timer(io);
@@ -372,7 +392,54 @@ Exit run_service(const Config& config, Logger& log) {
               {{"path", admin_token_path}, {"error", "the admin token is the hooks token"}});
     return Exit::Usage;
   }
+  // OTA: the trust anchors of pre-signed images' signers, and the download endpoint.
+  ota::Settings ota_settings;
+  if (authority) ota_settings.anchors = {authority->root(), authority->issuing()};
+  if (!config.ota_signer_ca.empty()) {
+    std::ifstream in(config.ota_signer_ca);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto cas = pki::parse_certificates(text.str());
+    if (!in || !cas) {
+      log.error("ota.signer_ca_unusable", {{"path", config.ota_signer_ca},
+                                           {"error", cas ? "unreadable" : cas.error().message}});
+      return Exit::Usage;
+    }
+    for (auto& c : *cas) ota_settings.anchors.push_back(std::move(c));
+  }
+  ota::HttpServer ota_http(io, registry, log);
+  if (!config.ota_http_tls_cert.empty()) {
+    auto secret = load_or_create_token((fs::path(config.state_dir) / "ota-url.key").string());
+    if (!secret) {
+      log.error("ota.url_key_unusable", {{"error", secret.error().message}});
+      return Exit::StateDir;
+    }
+    ota::HttpOptions ho;
+    ho.host = config.ota_http_host;
+    ho.port = config.ota_http_port;
+    ho.tls_cert = config.ota_http_tls_cert;
+    ho.tls_key = config.ota_http_tls_key;
+    ho.secret = secret.value();
+    auto port = ota_http.start(ho);
+    if (!port) {
+      log.error("ota.http_listen_failed", {{"error", port.error().message}});
+      return port.error().code == Errc::InvalidArgument ? Exit::Usage : Exit::Failure;
+    }
+    if (!write_port_file(fs::path(config.state_dir) / "ota-http.port", port.value(), log)) {
+      return Exit::StateDir;
+    }
+    ota_settings.url_secret = secret.value();
+    ota_settings.http_base_url = config.ota_http_url.empty()
+                                     ? "https://" + config.ota_http_host + ":" +
+                                           std::to_string(port.value())
+                                     : config.ota_http_url;
+    log.info("ota.http_listening", {{"host", config.ota_http_host},
+                                    {"port", port.value()},
+                                    {"url", ota_settings.http_base_url}});
+  }
+
   AdminServer admin(io, registry, log, [&revoker](const std::string& id) { revoker.kick(id); });
+  admin.set_ota(&ota_settings);
   admin.set_ca(authority.get());
   admin.set_jobs(&jobs_service);
   admin.on_cas_changed([&write_trust] { (void)write_trust(); });
@@ -420,6 +487,7 @@ Exit run_service(const Config& config, Logger& log) {
     log.info("fleetd.stopping", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
     hooks.begin_stop();
     admin.begin_stop();
+    ota_http.begin_stop();
     crl_timer.cancel();
     sweep_timer.cancel();
     jobs_timer.cancel();
@@ -433,6 +501,7 @@ Exit run_service(const Config& config, Logger& log) {
   io.run();
   hooks.stop();
   admin.stop();
+  ota_http.stop();
   store.value().reset();
   log.info("fleetd.stopped", {{"clean", stopping}});
   return stopping ? Exit::Ok : Exit::Failure;

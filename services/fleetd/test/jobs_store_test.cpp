@@ -22,17 +22,7 @@ class JobsStoreTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     static int counter = 0;
     const std::string name = "jobs" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
-    Res<std::unique_ptr<Db>> db = fail(Errc::Internal, "unset");
-    if (GetParam() == Backend::Postgres) {
-      auto made = test::new_postgres_database(name);
-      ASSERT_TRUE(made) << made.error().message;
-      db = open_postgres({made.value()});
-    } else {
-      dir_ = fs::temp_directory_path() / ("edgekit-" + name);
-      fs::remove_all(dir_);
-      fs::create_directories(dir_);
-      db = open_sqlite({(dir_ / "fleetd.db").string()});
-    }
+    auto db = test::open_test_database(GetParam(), name, dir_);
     ASSERT_TRUE(db) << db.error().message;
     auto s = Store::open(std::move(db.value()), [this] { return now_; });
     ASSERT_TRUE(s) << s.error().message;

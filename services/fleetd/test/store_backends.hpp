@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,21 @@ inline Res<std::string> new_postgres_database(const std::string& name) {
   if (!admin) return fail(admin.error());
   if (auto c = admin.value()->exec_script("CREATE DATABASE " + name); !c) return fail(c.error());
   return pg->connection_string(name);
+}
+
+/// A new, empty database of `backend` for one test: database `name` on the shared PostgreSQL
+/// server, or a SQLite file in the new temp folder `dir` (set here; the caller removes it).
+inline Res<std::unique_ptr<Db>> open_test_database(Backend backend, const std::string& name,
+                                                   std::filesystem::path& dir) {
+  if (backend == Backend::Postgres) {
+    auto made = new_postgres_database(name);
+    if (!made) return fail(made.error());
+    return open_postgres({made.value()});
+  }
+  dir = std::filesystem::temp_directory_path() / ("edgekit-" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return open_sqlite({(dir / "fleetd.db").string()});
 }
 
 }  // namespace edgekit::fleetd::test

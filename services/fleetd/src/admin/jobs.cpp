@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <httplib.h>
 
+#include "admin/jobs.hpp"
 #include "admin/server.hpp"
 #include "admin/wire.hpp"
 #include "http/common.hpp"
@@ -45,8 +46,11 @@ Res<std::string> config(const json& j, const char* key, bool array) {
   return j[key].dump();
 }
 
-Res<Job> parse_create(const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
+}  // namespace
+
+namespace admin {
+
+Res<Job> parse_job(const json& j) {
   if (!j.is_object()) return bad("the body must be a JSON object");
   Job job;
   if (!j.contains("jobId") || !j["jobId"].is_string()) return bad("jobId is required");
@@ -120,6 +124,8 @@ json job_json(const Job& job) {
   return j;
 }
 
+namespace {
+
 // AWS's JobProcessDetails member names for each status.
 const char* count_name(ExecutionStatus s) {
   switch (s) {
@@ -135,12 +141,34 @@ const char* count_name(ExecutionStatus s) {
   return "numberOfQueuedThings";
 }
 
-// Runs `f(Tx&)` in one store transaction on the io thread (the store's owner).
-template <class F>
-std::optional<Res<json>> in_store(asio::io_context& io, Store& store, F f) {
-  return http::run_on(io, [store = &store, f = std::move(f)]() -> Res<json> {
-    return store->transact([&](Tx& tx) -> Res<json> { return f(tx); });
-  }, kTimeout);
+}  // namespace
+
+Res<json> describe_job(Tx& tx, const std::string& id) {
+  auto job = get_job(tx, id);
+  if (!job) return fail(job.error());
+  auto counts = execution_counts(tx, id);
+  if (!counts) return fail(counts.error());
+  json details = json::object();
+  for (ExecutionStatus s :
+       {ExecutionStatus::Queued, ExecutionStatus::InProgress, ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed, ExecutionStatus::Rejected, ExecutionStatus::TimedOut,
+        ExecutionStatus::Removed, ExecutionStatus::Canceled}) {
+    auto it = counts.value().find(s);
+    details[count_name(s)] = it == counts.value().end() ? 0 : it->second;
+  }
+  json j = job_json(job.value());
+  j["jobProcessDetails"] = details;
+  return j;
+}
+
+}  // namespace admin
+
+namespace {
+
+using admin::job_json;
+
+Res<Job> parse_create(const std::string& body) {
+  return admin::parse_job(json::parse(body, nullptr, false));
 }
 
 std::string param(const Req& req, std::size_t i) {
@@ -163,7 +191,7 @@ void AdminServer::create_job(const Req& req, Resp& res) {
 void AdminServer::list_jobs(const Req& req, Resp& res) {
   auto p = admin::parse_page(req.get_param_value("limit"), req.get_param_value("next"));
   if (!p) return answer(res, 400, Res<json>(fail(p.error())));
-  answer(res, 200, in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [p = p.value()](Tx& tx) -> Res<json> {
     auto r = fleetd::list_jobs(tx, p);
     if (!r) return fail(r.error());
     return admin::page_json(r.value(), [](const Job& j) { return job_json(j); });
@@ -171,22 +199,8 @@ void AdminServer::list_jobs(const Req& req, Resp& res) {
 }
 
 void AdminServer::describe_job(const Req& req, Resp& res) {
-  answer(res, 200, in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
-    auto job = get_job(tx, id);
-    if (!job) return fail(job.error());
-    auto counts = execution_counts(tx, id);
-    if (!counts) return fail(counts.error());
-    json details = json::object();
-    for (ExecutionStatus s :
-         {ExecutionStatus::Queued, ExecutionStatus::InProgress, ExecutionStatus::Succeeded,
-          ExecutionStatus::Failed, ExecutionStatus::Rejected, ExecutionStatus::TimedOut,
-          ExecutionStatus::Removed, ExecutionStatus::Canceled}) {
-      auto it = counts.value().find(s);
-      details[count_name(s)] = it == counts.value().end() ? 0 : it->second;
-    }
-    json j = job_json(job.value());
-    j["jobProcessDetails"] = details;
-    return j;
+  answer(res, 200, admin::in_store(io_, store_, [id = param(req, 1)](Tx& tx) -> Res<json> {
+    return admin::describe_job(tx, id);
   }));
 }
 
@@ -200,7 +214,7 @@ void AdminServer::list_job_executions(const Req& req, Resp& res) {
       return answer(res, 400, Res<json>(bad("status must be one of AWS's execution statuses")));
     }
   }
-  answer(res, 200, in_store(io_, store_, [id = param(req, 1), p = p.value(), status](Tx& tx) -> Res<json> {
+  answer(res, 200, admin::in_store(io_, store_, [id = param(req, 1), p = p.value(), status](Tx& tx) -> Res<json> {
     if (auto job = get_job(tx, id); !job) return fail(job.error());
     auto r = job_executions(tx, id, p, status);
     if (!r) return fail(r.error());

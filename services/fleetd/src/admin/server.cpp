@@ -3,6 +3,7 @@
 #include <asio/post.hpp>
 #include <httplib.h>
 
+#include <charconv>
 #include <chrono>
 
 #include "admin/pem.hpp"
@@ -71,6 +72,14 @@ std::string pattern_of(std::string_view path) {
     }
   }
   return out;
+}
+
+// The request's Content-Length (0 when absent or unreadable: httplib then reads no body).
+std::uint64_t content_length(const Req& req) {
+  const std::string v = req.get_header_value("Content-Length");
+  std::uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  return ec == std::errc() && end == v.data() + v.size() ? n : 0;
 }
 
 }  // namespace
@@ -151,6 +160,15 @@ const std::vector<AdminServer::Route>& AdminServer::table() {
       {"post", "/admin/v1/jobs/{jobId}/cancel", &AdminServer::cancel_job},
       {"post", "/admin/v1/jobs/{jobId}/pause", &AdminServer::pause_job},
       {"post", "/admin/v1/jobs/{jobId}/resume", &AdminServer::resume_job},
+      {"post", "/admin/v1/ota/images", &AdminServer::upload_image},
+      {"get", "/admin/v1/ota/images", &AdminServer::list_images},
+      {"get", "/admin/v1/ota/images/{imageName}/{imageVersion}", &AdminServer::describe_image},
+      {"post", "/admin/v1/ota/images/{imageName}/{imageVersion}/sign", &AdminServer::sign_image},
+      {"post", "/admin/v1/ota/streams", &AdminServer::create_stream},
+      {"get", "/admin/v1/ota/streams", &AdminServer::list_streams},
+      {"get", "/admin/v1/ota/streams/{streamId}", &AdminServer::describe_stream},
+      {"post", "/admin/v1/ota/updates", &AdminServer::create_update},
+      {"get", "/admin/v1/ota/updates/{otaUpdateId}", &AdminServer::describe_update},
   };
   return routes;
 }
@@ -177,7 +195,8 @@ Res<std::uint16_t> AdminServer::start(const AdminOptions& o) {
   } else {
     server_ = std::make_unique<httplib::Server>();
   }
-  server_->set_payload_max_length(admin::kMaxBody);
+  // Image uploads may be large; every other route keeps to kMaxBody (checked before routing).
+  server_->set_payload_max_length(admin::kMaxUploadBody);
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(5, 0);
   server_->set_keep_alive_timeout(1);
@@ -201,6 +220,11 @@ Res<std::uint16_t> AdminServer::start(const AdminOptions& o) {
   // revealed.
   server_->set_pre_routing_handler([this](const Req& req, Resp& res) {
     if (http::bearer_matches(req.get_header_value("Authorization"), token_)) {
+      const bool upload = req.method == "POST" && req.path == admin::kUploadPath;
+      if (!upload && content_length(req) > admin::kMaxBody) {
+        http::reply_error(res, 413, "payload_too_large", "request body larger than 64 KB");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     }
     log_.warn("admin.unauthorized",

@@ -5,7 +5,7 @@
 /// broker holds that one). Routes are listed in `AdminServer::routes()` and described in
 /// services/fleetd/openapi.yaml (a test keeps the two equal). Errors are {"code","message"}
 /// with 400 (bad input), 401, 404, 409 (conflict with the registry's state), 413 (body over
-/// 64 KB), 503 (store busy or fleetd stopping), 500. Lists paginate with `?limit=&next=`.
+/// 64 KB; an OTA image upload may be up to kMaxUploadBody), 503 (store busy or fleetd stopping), 500. Lists paginate with `?limit=&next=`.
 ///
 /// Store work runs on the io_context thread that owns the store: handlers post it there and
 /// wait (5 s, then 503). When a change refuses a certificate (REVOKED, INACTIVE, or its CA
@@ -46,6 +46,9 @@ class ShadowService;
 namespace jobs {
 class JobsService;
 }
+namespace ota {
+struct Settings;
+}
 
 struct AdminOptions {
   std::string host = "127.0.0.1";
@@ -81,6 +84,10 @@ class AdminServer {
   /// The Device Shadow service (owned by the caller, used on the io thread), or null: then the
   /// shadow routes answer 404 "fleetd runs no shadow service". Call before start.
   void set_shadows(shadow::ShadowService* shadows) { shadows_ = shadows; }
+
+  /// OTA's trust anchors and download URLs (owned by the caller), or null: then pre-signed
+  /// images are refused and updates offer MQTT only. Call before start.
+  void set_ota(const ota::Settings* settings) { ota_ = settings; }
 
   /// Binds and starts serving. Errors: InvalidArgument (empty token, unusable TLS files),
   /// Unavailable (address in use, bad address).
@@ -181,6 +188,16 @@ class AdminServer {
   /// REMOVED (on the io thread).
   void thing_left_group(std::string group, std::string thing);
   void membership_changed(std::string group, std::string thing, bool joined);
+  // OTA (admin/ota.cpp): images (upload, sign), streams, updates (an AFR_OTA job).
+  void upload_image(const httplib::Request&, httplib::Response&);
+  void list_images(const httplib::Request&, httplib::Response&);
+  void describe_image(const httplib::Request&, httplib::Response&);
+  void sign_image(const httplib::Request&, httplib::Response&);
+  void create_stream(const httplib::Request&, httplib::Response&);
+  void list_streams(const httplib::Request&, httplib::Response&);
+  void describe_stream(const httplib::Request&, httplib::Response&);
+  void create_update(const httplib::Request&, httplib::Response&);
+  void describe_update(const httplib::Request&, httplib::Response&);
 
   /// Runs `f(Tx&, kicks)` in one transaction on the io thread; answers `ok_status` with the JSON
   /// it returns (204: no body) or the error; then kicks the certificates it listed.
@@ -202,6 +219,7 @@ class AdminServer {
   ca::Authority* ca_ = nullptr;
   shadow::ShadowService* shadows_ = nullptr;
   jobs::JobsService* jobs_ = nullptr;
+  const ota::Settings* ota_ = nullptr;
   std::string token_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -23,6 +23,9 @@ namespace edgekit::fleetd::admin {
 /// Largest request body accepted (413 beyond): a template (≤ 10 KB) or a PEM (≤ 16 KB) as a JSON
 /// string, escaped, fits with room.
 inline constexpr std::size_t kMaxBody = 64 * 1024;
+/// The route that takes OTA images, and its larger limit: a 16 MiB image in base64 and the rest.
+inline constexpr std::string_view kUploadPath = "/admin/v1/ota/images";
+inline constexpr std::size_t kMaxUploadBody = 23 * 1024 * 1024;
 /// Default page size of list calls (the store allows 1..1000).
 inline constexpr std::size_t kDefaultPage = 100;
 

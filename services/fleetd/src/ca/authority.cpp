@@ -27,6 +27,10 @@ constexpr const char* kRootSubject = "/O=edgekit/CN=fleetd root CA";
 constexpr const char* kIssuingSubject = "/O=edgekit/CN=fleetd issuing CA";
 constexpr const char* kRootLabel = "fleetd root CA";
 constexpr const char* kIssuingLabel = "fleetd issuing CA";
+constexpr const char* kCodeSigningLabel = "fleetd code signing";
+constexpr const char* kCodeSigningSubject = "/O=edgekit/CN=fleetd code signing";
+// The code-signing certificate's validity (bounded by the issuing CA's).
+constexpr std::int64_t kCodeSigningValidityDays = 3 * 365;
 // A device whose clock runs a little behind must still accept a certificate issued just now.
 constexpr std::int64_t kBackdate = 300;
 
@@ -132,6 +136,8 @@ struct Authority::Impl {
   pki::CertificateInfo issuing;
   std::string crl_pem;
   std::uint64_t crl_number = 0;
+  std::optional<pki::TokenSigner> code_key;
+  pki::CertificateInfo code_certificate;
 
   // Loads the module and logs in to the token labelled as configured.
   CaRes<void> login(const TokenConfig& t) {
@@ -463,6 +469,66 @@ Res<pki::CrlInfo> Authority::publish_crl(const std::vector<RevokedSerial>& revok
   impl_->crl_pem = pem;
   impl_->crl_number = o.crl_number;
   return std::move(*crl);
+}
+
+Res<pki::Signature> Authority::sign_code(std::span<const std::uint8_t> image, std::int64_t now,
+                                         pki::CertificateInfo& certificate) {
+  Impl& i = *impl_;
+  const fs::path facts_path = i.dir / "code-signing.json";
+  const fs::path cert_path = i.dir / "code-signing.pem";
+  if (!i.code_key) {
+    pki::Bytes id;
+    if (auto facts = read_file(facts_path)) {
+      const json j = json::parse(*facts, nullptr, false);
+      if (!j.is_object() || !j.contains("keyId") || !j["keyId"].is_string()) {
+        return fail(Errc::Internal, facts_path.string() + " is damaged");
+      }
+      auto parsed = pki::from_hex(j["keyId"].get<std::string>());
+      if (!parsed) return fail(Errc::Internal, facts_path.string() + " is damaged");
+      id = std::move(*parsed);
+    } else {
+      // First use: a new key pair in the token, its id recorded before anything else depends
+      // on it (a crash after this leaves a key that the next call finds and uses).
+      id = random_bytes(8);
+      if (id.empty()) return fail(Errc::Internal, "no random bytes for the key id");
+      auto kp = pki::generate_token_key(*i.session, pki::KeyAlgorithm::EcP256, kCodeSigningLabel, id);
+      if (!kp) {
+        return fail(Errc::Internal,
+                    "the token could not generate the code-signing key: " + token_error(kp.error()));
+      }
+      const json record{{"version", 1}, {"keyId", pki::to_hex(id)}};
+      if (auto w = write_file(facts_path, record.dump(2) + "\n"); !w) return fail(w.error());
+    }
+    auto key = i.key(id, "code-signing");
+    if (!key) return fail(Errc::Internal, key.error().message);
+    i.code_key.emplace(std::move(*key));
+    if (auto text = read_file(cert_path)) {
+      auto parsed = pki::parse_certificate(*text);
+      if (parsed && pki::same_public_key(parsed->public_key_der, i.code_key->public_key_der())) {
+        i.code_certificate = std::move(*parsed);
+      }
+    }
+  }
+  if (i.code_certificate.der.empty() || i.code_certificate.not_after <= now) {
+    pki::IssueOptions o;
+    o.profile = pki::Profile::CodeSigning;
+    o.subject = *pki::Name::parse(kCodeSigningSubject);
+    o.not_before = now - kBackdate;
+    o.not_after = std::min(now + kCodeSigningValidityDays * kDay, i.issuing.not_after);
+    auto issued = pki::issue_certificate(i.code_key->public_key_der(), o, &i.issuing, *i.issuing_key);
+    if (!issued) {
+      return fail(Errc::Internal,
+                  "cannot issue the code-signing certificate: " + token_error(issued.error()));
+    }
+    if (auto w = write_file(cert_path, issued->pem()); !w) return fail(w.error());
+    i.code_certificate = std::move(*issued);
+  }
+  auto signature = i.code_key->sign(image);
+  if (!signature) {
+    return fail(Errc::Internal, "the token could not sign the image: " + token_error(signature.error()));
+  }
+  certificate = i.code_certificate;
+  return std::move(*signature);
 }
 
 Res<pki::CrlInfo> refresh_crl(Authority& ca, Store& store) {

@@ -13,6 +13,8 @@
 ///   <state>/ca/chain.pem    issuing then root: what a broker's `cafile` needs
 ///   <state>/ca/crl.pem      the current CRL of the issuing CA (for Mosquitto's `crlfile`)
 ///   <state>/ca/ca.json      module-independent facts: key ids, token label, subjects
+///   <state>/ca/code-signing.pem / .json  the OTA code-signing certificate and its key's id
+///                          (made at the first sign_code; the key is in the token)
 ///   store                  both certificates as CA records (the issuing CA ACTIVE)
 ///
 /// Thread safety: none. The token session is used by one thread (fleetd's io thread).
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -107,6 +110,19 @@ class Authority {
                                               std::int64_t now);
   /// The last CRL published (or read at open), as PEM.
   [[nodiscard]] const std::string& crl_pem() const;
+
+  /// Signs an OTA image with fleetd's code-signing key: ECDSA P-256 over its SHA-256, the
+  /// signature in DER (the `sig-sha256-ecdsa` of the AFR_OTA job document, base64, is what the
+  /// FreeRTOS OTA agent verifies). The key pair is generated in the CA's token at the first
+  /// call (label "fleetd code signing"; its id in <state>/ca/code-signing.json) and its
+  /// certificate issued by the issuing CA with the codeSigning extended key usage
+  /// (<state>/ca/code-signing.pem), re-issued for the same key once it expired. `certificate`
+  /// is set to that certificate.
+  /// Errors: Internal (the token refused, or the files cannot be written or read; the message
+  /// names which).
+  [[nodiscard]] Res<pki::Signature> sign_code(std::span<const std::uint8_t> image,
+                                              std::int64_t now,
+                                              pki::CertificateInfo& certificate);
 
  private:
   struct Impl;

@@ -201,6 +201,40 @@ CREATE TABLE job_executions (
 CREATE INDEX job_executions_by_thing ON job_executions(thing_name, status);
 CREATE INDEX job_executions_by_status ON job_executions(status);
 )sql"},
+    // OTA (aws-iot-protocols.md 2.6, 3): images (the bytes as base64 text, which both databases
+    // store alike; an image is immutable once uploaded but for its signature, added by a later
+    // sign) and streams (AWS's CreateStream: an id, a version, files by file id, each naming an
+    // image). An image that a stream names cannot be deleted (the foreign key).
+    {8, "ota: images and streams", R"sql(
+CREATE TABLE ota_images (
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  device_type TEXT NOT NULL DEFAULT '',
+  bytes TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  signature TEXT NOT NULL DEFAULT '',
+  signer_certificate TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE ota_streams (
+  stream_id TEXT PRIMARY KEY,
+  version BIGINT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  block_size BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE ota_stream_files (
+  stream_id TEXT NOT NULL REFERENCES ota_streams(stream_id) ON DELETE CASCADE,
+  file_id INTEGER NOT NULL CHECK (file_id >= 0 AND file_id <= 255),
+  image_name TEXT NOT NULL,
+  image_version TEXT NOT NULL,
+  PRIMARY KEY (stream_id, file_id),
+  FOREIGN KEY (image_name, image_version) REFERENCES ota_images(name, version)
+);
+CREATE INDEX ota_stream_files_by_image ON ota_stream_files(image_name, image_version);
+)sql"},
 };
 
 static_assert(kMigrations[std::size(kMigrations) - 1].version == Store::kSchemaVersion,

@@ -65,6 +65,7 @@ enum class Profile {
   Device,  ///< TLS client (a thing): extendedKeyUsage clientAuth
   Server,  ///< TLS server (the broker): extendedKeyUsage serverAuth, subjectAltName names
   Ca,      ///< a CA: basicConstraints cA (with `path_length`), keyCertSign and cRLSign
+  CodeSigning,  ///< signs firmware images (OTA): extendedKeyUsage codeSigning
 };
 
 /// The contents of a certificate to issue.
@@ -87,7 +88,7 @@ struct IssueOptions {
 ///
 /// Extensions (RFC 5280 4.2): basicConstraints (critical), keyUsage (critical:
 /// digitalSignature, plus keyEncipherment for RSA keys; keyCertSign + cRLSign for a CA),
-/// extendedKeyUsage (clientAuth or serverAuth; none for a CA), subjectAltName if names are
+/// extendedKeyUsage (clientAuth, serverAuth or codeSigning; none for a CA), subjectAltName if names are
 /// given, subjectKeyIdentifier (SHA-1 of the public key bits) and authorityKeyIdentifier (the
 /// issuer's subjectKeyIdentifier, else the SHA-1 of its key). The signature algorithm is the
 /// one of the issuer's key (keys.hpp). The certificate is parsed back and verified with the
