@@ -217,10 +217,17 @@ void Executor::job_over() noexcept {
 std::optional<std::size_t> Executor::handler_for(
     const std::optional<doc::json::Value>& document) const noexcept {
   if (!document) return std::nullopt;
+  // An AWS OTA job's document has no `operation`, only its `afr_ota` object (2.6): it is the
+  // job of the handler registered for the operation "afr_ota" (what the FreeRTOS OTA agent
+  // recognises it by).
   auto op = document->find("operation");
-  if (!op) return std::nullopt;
+  const bool ota = !op && document->find("afr_ota").has_value();
+  if (!op && !ota) return std::nullopt;
   for (std::size_t i = 0; i < config_.handlers.size(); ++i) {
-    if (op->equals(config_.handlers[i].operation)) return i;
+    if (ota ? config_.handlers[i].operation == "afr_ota"
+            : op->equals(config_.handlers[i].operation)) {
+      return i;
+    }
   }
   return std::nullopt;
 }

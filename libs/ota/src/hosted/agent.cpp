@@ -1,0 +1,383 @@
+// The OTA agent (agent.hpp): one update from the AFR_OTA job to its outcome, its state in the
+// DownloadStore (record + bitmap) and the Slots' boot record, so that a cut or a reboot at any
+// point continues where the update stands.
+#include "edgekit/ota/agent.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "edgekit/ota/stream.hpp"
+
+namespace edgekit::ota {
+namespace {
+
+// The text of a refusal: the stream service's codes read "rejected: <code>" already.
+void reason_of(Errc e, std::span<char> out) {
+  if (is_rejection(e)) {
+    std::snprintf(out.data(), out.size(), "%s", to_string(e));
+  } else {
+    std::snprintf(out.data(), out.size(), "rejected: %s", to_string(e));
+  }
+}
+
+// download() and fetch_block() use it for "interrupted: continue later" (a cut, a job the
+// service ended, no reply); they never meet a missing download otherwise.
+constexpr Errc kInterrupted = Errc::NoDownload;
+
+std::span<const std::uint8_t> record_bytes(const AgentRecord& r) {
+  return {reinterpret_cast<const std::uint8_t*>(&r), sizeof r};
+}
+
+}  // namespace
+
+Agent::Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, Verifier& verifier,
+             const Clock& clock, const AgentConfig& config, AgentBuffers buffers,
+             AgentHooks hooks) noexcept
+    : channel_(channel),
+      store_(store),
+      slots_(slots),
+      verifier_(verifier),
+      clock_(clock),
+      config_(config),
+      buffers_(buffers),
+      hooks_(hooks) {}
+
+Result<BootStatus, Errc> Agent::boot() noexcept { return slots_.boot(); }
+
+void Agent::run(void* self, jobs::Runner& runner, const jobs::Job& job) noexcept {
+  static_cast<Agent*>(self)->take(runner, job);
+}
+
+void Agent::event(std::string_view what) noexcept {
+  if (hooks_.on_event) hooks_.on_event(hooks_.context, what);
+}
+
+void Agent::reboot() noexcept {
+  event("rebooting");
+  if (hooks_.reboot) hooks_.reboot(hooks_.context);
+}
+
+std::string_view Agent::updated_by() noexcept {
+  const int n = std::snprintf(updated_by_.data(), updated_by_.size(), "0x%x",
+                              static_cast<unsigned>(record_.from_version));
+  return {updated_by_.data(), static_cast<std::size_t>(n)};
+}
+
+Result<void, Errc> Agent::save(std::span<const std::uint8_t> bitmap) noexcept {
+  return store_.save(record_bytes(record_), bitmap);
+}
+
+void Agent::take(jobs::Runner& runner, const jobs::Job& job) noexcept {
+  last_error_ = Errc::Ok;
+  // What the store holds: this job's update (continue it), another job's (abandoned: the
+  // service moved on, e.g. canceled it), or nothing.
+  AgentRecord stored{};
+  auto loaded = store_.load(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(&stored),
+                                                    sizeof stored),
+                            buffers_.bitmap);
+  const bool ours = loaded && loaded->record_size == sizeof stored &&
+                    stored.magic == AgentRecord::kMagic && stored.job() == job.job_id;
+  if (!ours && !(!loaded && loaded.error() == Errc::NoDownload)) (void)store_.clear();
+  auto status = slots_.status();
+  if (!status) return refuse(runner, "rejected: slots unreadable", status.error());
+
+  if (ours) {
+    record_ = stored;
+    if (record_.phase != AgentRecord::Phase::Downloading || status->state != BootState::Normal) {
+      return after_boot(runner, *status);
+    }
+  } else {
+    if (status->state == BootState::RolledBack) (void)slots_.acknowledge();  // reported before
+    if (status->state == BootState::Testing || status->state == BootState::PendingTest) {
+      // An image under test that no record explains: not this job's; leave it to its own.
+      return refuse(runner, "rejected: another update is under test", Errc::SlotStateInvalid);
+    }
+    std::array<std::byte, kMaxSignatureSize> signature{};
+    auto parsed = read_ota_job(job.document, 0, buffers_.document, signature);
+    if (!parsed) {
+      record_ = {};
+      reason_of(parsed.error(), text_);
+      return refuse(runner, text_.data(), parsed.error());
+    }
+    record_ = {};
+    const std::size_t id_length = std::min(job.job_id.size(), record_.job_id.size());
+    std::memcpy(record_.job_id.data(), job.job_id.data(), id_length);
+    record_.job_id_length = static_cast<std::uint8_t>(id_length);
+    auto running = slots_.active_version();
+    record_.from_version = running ? running->packed() : 0;
+    if ((parsed->protocols & kProtocolMqtt) == 0) {
+      return refuse(runner, "rejected: no MQTT stream (this agent downloads over MQTT only)",
+                  Errc::InvalidProtocols);
+    }
+    record_.format = config_.format;
+    record_.file_id = parsed->file.id;
+    record_.file_size = parsed->file.size;
+    record_.block_size = config_.block_size;
+    record_.signature_length = static_cast<std::uint8_t>(parsed->file.signature.size());
+    std::memcpy(record_.signature.data(), parsed->file.signature.data(),
+                parsed->file.signature.size());
+    record_.stream_length = static_cast<std::uint8_t>(parsed->stream_name.size());
+    std::memcpy(record_.stream.data(), parsed->stream_name.data(), parsed->stream_name.size());
+  }
+
+  // The download: resumed from the stored bitmap, or started.
+  auto d = ours ? Download::resume(record_.file_size, record_.block_size, buffers_.bitmap)
+                : Download::start(record_.file_size, record_.block_size, buffers_.bitmap);
+  if (!d && ours) {  // a bitmap that does not fit its record: start again
+    d = Download::start(record_.file_size, record_.block_size, buffers_.bitmap);
+  }
+  if (!d) return refuse(runner, "rejected: cannot download this file", d.error());
+  if (!ours) {
+    if (auto s = save(d->bitmap()); !s) return refuse(runner, "rejected: store failed", s.error());
+  }
+  if (!d->complete()) {
+    text_[0] = '\0';
+    auto got = download(runner, *d);
+    if (!got) {
+      if (got.error() == kInterrupted) return;  // a cut, a job the service ended: continue later
+      if (text_[0] == '\0') reason_of(got.error(), text_);
+      return refuse(runner, text_.data(), got.error());
+    }
+  }
+  event("download complete");
+  if (auto v = verify_and_install(); !v) {
+    reason_of(v.error(), text_);
+    return refuse(runner, text_.data(), v.error());
+  }
+  record_.phase = AgentRecord::Phase::Installed;
+  if (auto s = save(d->bitmap()); !s) return refuse(runner, "rejected: store failed", s.error());
+  const jobs::StatusDetail ready[] = {{"self_test", "ready"}, {"updatedBy", updated_by()}};
+  if (auto p = runner.progress(ready); !p) return;  // reported again after the reboot
+  reboot();
+}
+
+// The reply to a GetStream: a message on the stream's data or rejected topic (one request at a
+// time; a late block of an earlier request is still a block, which `Download` sorts out).
+std::uint8_t Agent::match_reply(void* self, const reqres::Message& m) noexcept {
+  auto* a = static_cast<Agent*>(self);
+  return m.topic == std::string_view(a->data_topic_.data(), a->data_length_) ||
+                 m.topic == std::string_view(a->rejected_topic_.data(), a->rejected_length_)
+             ? 1
+             : 0;
+}
+
+// Interrupted (a cut, a job the service ended): Errc::Ok as the error. Refused: the errc, with
+// its reason in text_.
+Result<void, Errc> Agent::download(jobs::Runner& runner, Download& d) noexcept {
+  const auto stream = record_.stream_id();
+  const auto format = record_.format;
+  auto topic = [&](StreamTopic kind, std::array<char, kMaxTopicLength>& buf, std::size_t& len) {
+    auto t = stream_topic(config_.thing, stream, kind, format, buf);
+    len = t ? t->size() : 0;
+    return t.has_value();
+  };
+  if (!topic(StreamTopic::Get, get_topic_, get_length_) ||
+      !topic(StreamTopic::Data, data_topic_, data_length_) ||
+      !topic(StreamTopic::Rejected, rejected_topic_, rejected_length_)) {
+    std::snprintf(text_.data(), text_.size(), "rejected: invalid stream name");
+    return edgekit::fail(Errc::InvalidStreamName);
+  }
+  const std::string_view filters[] = {{data_topic_.data(), data_length_},
+                                      {rejected_topic_.data(), rejected_length_}};
+  if (!channel_.subscribe(filters, config_.request_timeout)) return edgekit::fail(kInterrupted);
+  std::uint32_t this_run = 0;
+  while (!d.complete()) {
+    const std::uint32_t before = d.received_blocks();
+    if (auto r = fetch_block(d); !r) return r;
+    if (d.received_blocks() == before) continue;
+    ++this_run;
+    if (this_run == 1 || d.received_blocks() % config_.progress_every == 0 || d.complete()) {
+      std::array<char, 24> progress{};
+      auto text = d.progress(progress);
+      if (!text) continue;
+      const jobs::StatusDetail receive[] = {{"receive", *text}};
+      if (auto p = runner.progress(receive); !p) return edgekit::fail(kInterrupted);
+    }
+  }
+  return {};
+}
+
+Result<void, Errc> Agent::fetch_block(Download& d) noexcept {
+  for (std::uint32_t attempt = 0; attempt < config_.max_attempts; ++attempt) {
+    auto window = d.next_stream_request(1, buffers_.window);
+    if (!window) return edgekit::fail(window.error());
+    std::array<char, 16> token{};
+    const int token_length = std::snprintf(token.data(), token.size(), "ota-%u", ++token_);
+    GetStreamRequest request;
+    request.client_token = {token.data(), static_cast<std::size_t>(token_length)};
+    request.file_id = record_.file_id;
+    request.block_size = record_.block_size;
+    request.offset = window->offset;
+    request.block_count = window->block_count;
+    request.bitmap = window->bitmap;
+    auto size = write_get_stream_request(record_.format, request, buffers_.request);
+    if (!size) return edgekit::fail(size.error());
+    auto reply = channel_.request({get_topic_.data(), get_length_},
+                                  std::span<const std::uint8_t>(buffers_.request.data(), *size),
+                                  {&match_reply, this}, buffers_.reply, config_.request_timeout);
+    if (!reply) {
+      if (reply.error() == reqres::Errc::Timeout) continue;
+      return edgekit::fail(kInterrupted);  // not connected: continue after the reconnect
+    }
+    // Which reply: the rejected topic's is shorter than the data topic's only by its name.
+    const auto message = std::span<const std::uint8_t>(buffers_.reply.data(), reply->size);
+    std::array<char, 80> scratch{};
+    auto data = read_data(record_.format, message, buffers_.block, scratch);
+    if (!data) {
+      auto rejected = read_stream_rejected(record_.format, message, scratch);
+      if (rejected) {
+        reason_of(rejected->errc, text_);
+        return edgekit::fail(rejected->errc);
+      }
+      continue;  // malformed: ask again
+    }
+    auto outcome = d.accept(*data, record_.file_id);
+    if (!outcome) continue;
+    if (*outcome == BlockOutcome::Duplicate) {
+      ++duplicates_;
+      if (hooks_.on_block) hooks_.on_block(hooks_.context, data->block_id, false);
+      return {};
+    }
+    // The bytes first, then the bitmap that claims them (DownloadStore's guarantee).
+    if (auto w = store_.write_block(d.block_offset(data->block_id), data->payload); !w) {
+      d.forget_block(data->block_id);
+      std::snprintf(text_.data(), text_.size(), "rejected: store failed");
+      return edgekit::fail(w.error());
+    }
+    if (auto s = save(d.bitmap()); !s) {
+      d.forget_block(data->block_id);
+      std::snprintf(text_.data(), text_.size(), "rejected: store failed");
+      return edgekit::fail(s.error());
+    }
+    ++stored_;
+    if (hooks_.on_block) hooks_.on_block(hooks_.context, data->block_id, true);
+    return {};
+  }
+  return edgekit::fail(kInterrupted);  // no reply: continue later
+}
+
+// Writes the stored image into the inactive slot, then checks what the slot holds — the bytes
+// that will boot —: its signature in the token, then its header. Only then is it marked pending.
+Result<void, Errc> Agent::verify_and_install() noexcept {
+  auto status = slots_.status();
+  if (!status) return edgekit::fail(status.error());
+  const Slot target = other(status->active);
+  if (auto b = slots_.begin_write(); !b) return b;
+  for (std::uint64_t offset = 0; offset < record_.file_size;) {
+    auto n = store_.read_image(offset, buffers_.chunk);
+    if (!n) return edgekit::fail(n.error());
+    if (*n == 0) break;  // the stored image is short: the verification says so
+    if (auto w = slots_.write(offset, buffers_.chunk.first(*n)); !w) return w;
+    offset += *n;
+  }
+  if (auto f = slots_.finish_write(); !f) return f;
+  const ImageReader reader = [this, target](std::uint64_t offset, std::span<std::byte> out) {
+    return slots_.read(target, offset, out);
+  };
+  const auto signature = std::span<const std::byte>(record_.signature.data(),
+                                                    record_.signature_length);
+  if (auto v = verifier_.verify(reader, record_.file_size, signature); !v) return v;
+  event("signature verified");
+  auto n = slots_.read(target, 0, buffers_.chunk.first(kImageHeaderSize));
+  if (!n) return edgekit::fail(n.error());
+  auto header = read_image_header(buffers_.chunk.first(*n));
+  if (!header) return edgekit::fail(header.error());
+  if (auto c = check_image(*header, record_.file_size, config_.device_type,
+                           ImageVersion::unpack(record_.from_version));
+      !c) {
+    return c;
+  }
+  record_.to_version = header->version.packed();
+  return slots_.mark_pending();
+}
+
+// The update was installed: where the boot left it.
+void Agent::after_boot(jobs::Runner& runner, BootStatus status) noexcept {
+  switch (status.state) {
+    case BootState::PendingTest:  // installed, not yet booted (the reboot did not happen)
+      return reboot();
+    case BootState::Normal: {
+      auto running = slots_.active_version();
+      if (record_.phase == AgentRecord::Phase::Installed && running &&
+          running->packed() == record_.to_version) {
+        return succeed(runner);  // confirmed before a reset that cut the report
+      }
+      return refuse(runner, "rejected: install lost", Errc::NoImage);
+    }
+    case BootState::RolledBack:
+      return refuse(runner,
+                  record_.phase == AgentRecord::Phase::SelfTestFailed ? "self-test failed"
+                                                                      : "self-test not confirmed",
+                  Errc::SlotStateInvalid);
+    case BootState::Testing:
+      break;
+  }
+  if (record_.phase == AgentRecord::Phase::Downloading) {
+    // Pending was marked and the device reset before the record said so: it is installed.
+    auto running = slots_.active_version();
+    record_.phase = AgentRecord::Phase::Installed;
+    record_.to_version = running ? running->packed() : 0;
+  }
+  const jobs::StatusDetail active[] = {{"self_test", "active"}, {"updatedBy", updated_by()}};
+  if (auto p = runner.progress(active); !p) return;  // asked again at the next start
+  event("self-test running");
+  const Instant start = clock_.now();
+  for (;;) {
+    const SelfTest t = hooks_.self_test ? hooks_.self_test(hooks_.context) : SelfTest::Pass;
+    if (t == SelfTest::Pass) {
+      if (auto c = slots_.confirm(); !c) return refuse(runner, "rejected: confirm failed", c.error());
+      return succeed(runner);
+    }
+    if (t == SelfTest::Fail) {
+      record_.phase = AgentRecord::Phase::SelfTestFailed;
+      (void)save({});
+      if (auto r = slots_.roll_back(); !r) {
+        return refuse(runner, "rejected: roll back failed", r.error());
+      }
+      refuse(runner, "self-test failed", Errc::SlotStateInvalid);
+      return reboot();  // into the old image
+    }
+    if (clock_.now() - start >= config_.self_test_timeout) {
+      // The application never decided: the watchdog's reset. The bootloader rolls back.
+      event("self-test not confirmed in time");
+      return reboot();
+    }
+    if (!channel_.poll(config_.self_test_poll)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(config_.self_test_poll.count()));
+    }
+  }
+}
+
+void Agent::succeed(jobs::Runner& runner) noexcept {
+  const auto v = ImageVersion::unpack(record_.to_version);
+  const int n = std::snprintf(text_.data(), text_.size(), "accepted v%u.%u.%u", v.major, v.minor,
+                              static_cast<unsigned>(v.build));
+  const jobs::StatusDetail details[] = {
+      {"reason", {text_.data(), static_cast<std::size_t>(n)}}, {"updatedBy", updated_by()}};
+  last_error_ = Errc::Ok;
+  if (auto f = runner.finish(jobs::JobStatus::Succeeded, details); !f) return;
+  event("SUCCEEDED");
+  (void)store_.clear();
+}
+
+void Agent::refuse(jobs::Runner& runner, std::string_view reason, Errc why) noexcept {
+  last_error_ = why;
+  // The reason may be text_ itself: copy it out of the way of updated_by().
+  std::array<char, 96> copy{};
+  const std::size_t n = std::min(reason.size(), copy.size());
+  std::memcpy(copy.data(), reason.data(), n);
+  const jobs::StatusDetail details[] = {{"reason", {copy.data(), n}},
+                                        {"updatedBy", updated_by()}};
+  const auto shown = std::span<const jobs::StatusDetail>(details, record_.magic ? 2 : 1);
+  std::array<char, 128> line{};
+  std::snprintf(line.data(), line.size(), "FAILED: %.*s", static_cast<int>(n), copy.data());
+  event(line.data());
+  if (auto f = runner.finish(jobs::JobStatus::Failed, shown); !f) return;  // kept: sent again
+  if (auto s = slots_.status(); s && s->state == BootState::RolledBack) {
+    (void)slots_.acknowledge();
+  }
+  (void)store_.clear();
+}
+
+}  // namespace edgekit::ota
