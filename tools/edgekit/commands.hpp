@@ -37,6 +37,9 @@ void add_fleet_command(CLI::App& app, int& exit_code);
 /// `edgekit ota upload|sign|create-update|status` over fleetd's admin API
 /// (tools/edgekit/fleet.cpp).
 void add_ota_command(CLI::App& app, int& exit_code);
+/// `edgekit ota run`: a device applying its OTA updates with ota::Agent (ota_run.cpp); a
+/// subcommand of `ota` (added by add_ota_command).
+void add_ota_run_command(CLI::App& ota, int& exit_code);
 /// `edgekit fleet external-ca create|issue`: a local test CA for just-in-time registration
 /// (tools/edgekit/fleet_external_ca.cpp).
 void add_fleet_external_ca_command(CLI::App& fleet, int& exit_code);

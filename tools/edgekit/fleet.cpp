@@ -888,6 +888,8 @@ void add_ota_command(CLI::App& app, int& exit_code) {
                                     {"UPDATED", "lastUpdatedAt"}});
     return static_cast<int>(kOk);
   });
+
+  add_ota_run_command(*ota, exit_code);  // the device side (ota_run.cpp)
 }
 
 }  // namespace edgekit::tools
