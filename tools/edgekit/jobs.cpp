@@ -18,6 +18,7 @@
 #include "commands.hpp"
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/reqres/channel.hpp"
+#include "job_runner.hpp"
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
@@ -135,18 +136,8 @@ int run_jobs(JobsOptions& o) {
       {"echo", jb::RebootPolicy::Resume, &Handlers::echo, &handlers},
       {"sleep", jb::RebootPolicy::Resume, &Handlers::sleep, &handlers},
       {"fail", jb::RebootPolicy::FailJob, &Handlers::failing, &handlers}};
-  // A process keeps no record across runs: a job a killed run left IN_PROGRESS is started
-  // again by start-next (the service's view), not resumed.
-  jb::RamRecordSlot slot{};
-  jb::RamRecordStore store(slot);
-  jb::RunnerConfig config;
-  config.thing = o.thing;
-  config.handlers = table;
-  config.token_seed =
-      static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  config.request_timeout = Duration{o.timeout_ms};
-  std::vector<char> request(8 * 1024), reply(40 * 1024), document(32 * 1024);
-  jb::Runner runner(channel, store, connection->clock(), config, {request, reply, document});
+  CommandRunner command(channel, connection->clock(), o.thing, table, o.timeout_ms);
+  jb::Runner& runner = command.runner;
 
   // start runs what is pending already (one job after the other) before it returns.
   if (auto s = runner.start(Duration{o.timeout_ms}); !s) {

@@ -26,6 +26,7 @@
 #include "edgekit/ota/agent.hpp"
 #include "edgekit/ota/file_ports.hpp"
 #include "edgekit/reqres/channel.hpp"
+#include "job_runner.hpp"
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
@@ -49,6 +50,7 @@ struct OtaRunOptions {
   int timeout_ms = 5000;
   int seconds = 0;
   int reconnect_seconds = 30;
+  std::uint32_t exit_after_blocks = 0;
   bool once = false;
 };
 
@@ -77,11 +79,20 @@ std::vector<std::uint8_t> certificate_der(const std::string& path) {
 
 struct Device {
   std::string self_test;
+  std::uint32_t exit_after_blocks = 0;
+  std::uint32_t stored = 0;
   int outcome = -1;  // kOk or kUpdateFailed once a job's outcome was reported
 
-  static void on_block(void*, std::uint32_t block, bool fresh) {
+  static void on_block(void* self, std::uint32_t block, bool fresh) {
     std::printf(fresh ? "block %u\n" : "duplicate %u\n", block);
     std::fflush(stdout);
+    auto* d = static_cast<Device*>(self);
+    if (fresh && ++d->stored == d->exit_after_blocks) {
+      // A power cut right after this block was stored (the demo's and the tests' reboot).
+      std::printf("ota: power cut after %u blocks\n", d->stored);
+      std::fflush(stdout);
+      std::raise(SIGKILL);
+    }
   }
   static void on_event(void* self, std::string_view what) {
     std::printf("ota: %.*s\n", static_cast<int>(what.size()), what.data());
@@ -129,7 +140,7 @@ int run_ota(OtaRunOptions& o) {
 
   ota::FileDownloadStore store(o.state_dir + "/download");
   ota::FileSlots slots(o.state_dir + "/slots");
-  Device device{o.self_test};
+  Device device{o.self_test, o.exit_after_blocks};
   ota::AgentConfig config;
   config.thing = o.thing;
   config.device_type = o.device_type;
@@ -174,18 +185,10 @@ int run_ota(OtaRunOptions& o) {
     reqres::ClientChannel channel(connection->client(), connection->clock());
     ota::Agent agent(channel, store, slots, verifier, connection->clock(), config, buffers, hooks);
     const jb::JobHandler table[] = {agent.handler()};
-    // The runner's record in RAM: a new process is a new boot, and start-next gives the
-    // IN_PROGRESS update back; the agent's own state is in the DownloadStore and the slots.
-    jb::RamRecordSlot record{};
-    jb::RamRecordStore records(record);
-    jb::RunnerConfig rc;
-    rc.thing = o.thing;
-    rc.handlers = table;
-    rc.token_seed =
-        static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    rc.request_timeout = Duration{o.timeout_ms};
-    std::vector<char> jreq(8 * 1024), jreply(40 * 1024), jdoc(32 * 1024);
-    jb::Runner runner(channel, records, connection->clock(), rc, {jreq, jreply, jdoc});
+    // The agent's own state is in the DownloadStore and the slots: start-next gives the
+    // IN_PROGRESS update back after a reboot, and the agent continues it.
+    CommandRunner command(channel, connection->clock(), o.thing, table, o.timeout_ms);
+    jb::Runner& runner = command.runner;
     auto s = runner.start(Duration{o.timeout_ms});
     if (s && o.once && device.outcome >= 0) return device.outcome;
     if (s && o.once && runner.state() == jb::ExecutorState::Idle) {
@@ -246,6 +249,9 @@ void add_ota_run_command(CLI::App& ota, int& exit_code) {
                 "milliseconds before an undecided self-test resets the device (rolled back)")
       ->check(CLI::Range(1, 600'000))
       ->capture_default_str();
+  c->add_option("--exit-after-blocks", o->exit_after_blocks,
+                "die (SIGKILL) right after storing this many blocks: a power cut mid-download, "
+                "for demos and tests");
   c->add_flag("--once", o->once, "exit after the pending update's outcome (0 SUCCEEDED, 4 FAILED)");
   c->add_option("--for", o->seconds, "wait for updates this many seconds, then exit")
       ->check(CLI::Range(1, 86'400));

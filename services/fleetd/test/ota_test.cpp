@@ -17,6 +17,7 @@
 #include "edgekit/doc/cbor.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/pki/certificate.hpp"
+#include "edgekit_image.hpp"
 #include "ota/base64.hpp"
 #include "ota/signing.hpp"
 #include "secured_broker.hpp"
@@ -32,22 +33,6 @@ std::string firmware(std::size_t size = 10'000, int seed = 1) {
   std::string b;
   for (std::size_t i = 0; i < size; ++i) b += static_cast<char>((i * 31 + seed * 7 + i / 251) % 256);
   return b;
-}
-
-// An edgekit image (docs/ota.md): the 64-byte header, then `payload`.
-std::string edgekit_image(int major, int minor, int build, const std::string& type,
-                          const std::string& payload) {
-  std::string h(64, '\0');
-  h.replace(0, 4, "EKOI");
-  h[4] = 1;
-  h[6] = 64;
-  h[8] = static_cast<char>(major);
-  h[9] = static_cast<char>(minor);
-  h[10] = static_cast<char>(build & 0xff);
-  h[11] = static_cast<char>(build >> 8);
-  for (int i = 0; i < 4; ++i) h[12 + i] = static_cast<char>((payload.size() >> (8 * i)) & 0xff);
-  h.replace(16, type.size(), type);
-  return h + payload;
 }
 
 // A CBOR map of the given members (text keys; integers, text or bytes).

@@ -425,16 +425,7 @@ class JobsCommand : public WithT9 {
     ASSERT_EQ(r->status, 201) << r->body;
   }
   // fleetd's record of t9's execution of `id` (null if none).
-  json execution(const std::string& id) {
-    auto r = admin("GET", "/admin/v1/jobs/" + id + "/executions");
-    if (!r || r->status != 200) return {};
-    const json page = json::parse(r->body, nullptr, false);
-    if (!page.is_object() || !page["items"].is_array()) return {};
-    for (const auto& e : page["items"]) {
-      if (e["thingName"] == "t9") return e;
-    }
-    return {};
-  }
+  json execution(const std::string& id) { return job_execution(id, "t9"); }
 };
 
 TEST_F(JobsCommand, RunsThePendingJobsThenTheOnesThatArriveWhileItWaits) {

@@ -87,6 +87,18 @@ class TokenDeviceBroker : public SecuredBroker {
   }
 #endif
 
+  /// fleetd's record of `thing`'s execution of job `job_id` (null if none), from the admin API.
+  nlohmann::json job_execution(const std::string& job_id, const std::string& thing) {
+    auto r = admin("GET", "/admin/v1/jobs/" + job_id + "/executions");
+    if (!r || r->status != 200) return {};
+    const nlohmann::json page = nlohmann::json::parse(r->body, nullptr, false);
+    if (!page.is_object() || !page["items"].is_array()) return {};
+    for (const auto& e : page["items"]) {
+      if (e["thingName"] == thing) return e;
+    }
+    return {};
+  }
+
   std::string token_cert_;
 };
 
