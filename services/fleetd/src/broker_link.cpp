@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <random>
 
 #include "edgekit/mqtt/codec.hpp"
@@ -70,6 +71,7 @@ void BrokerLink::connect_now() {
   o.client_id = options_.client_id;
   o.clean_start = true;
   o.keep_alive_seconds = options_.keep_alive_seconds;
+  o.properties.receive_maximum = options_.receive_maximum;
   if (!options_.username.empty()) {
     o.username = options_.username;
     o.password = mqtt::as_bytes(options_.password);
@@ -174,6 +176,16 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
         }
       }
       if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
+      if (queued_.size() > options_.max_queued) {
+        if (std::uint16_t id = conn_->engine().hold_ack(); id != 0) {
+          if (held_acks_.empty()) {
+            peak_this_episode_ = queued_.size();
+            log_.warn("broker.backpressure_on", {{"queued", static_cast<std::int64_t>(queued_.size())},
+                                                 {"max_queued", static_cast<std::int64_t>(options_.max_queued)}});
+          }
+          held_acks_.push_back(id);
+        }
+      }
       break;
     }
     case mqtt::EventType::PublishCompleted:
@@ -201,6 +213,7 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
 void BrokerLink::on_closed(mqtt_asio::Connection&, std::error_code error) {
   active_ = false;
   pending_subscribes_ = 0;
+  held_acks_.clear();  // void with the connection (a clean start: the broker forgets them too)
   drop_queue();
   set_up(false);
   if (stopping_) {
@@ -244,12 +257,15 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
     q.property_strings.emplace_back(up.value);
   }
   queued_.push_back(std::move(q));
+  peak_queued_ = std::max(peak_queued_, queued_.size());
+  peak_this_episode_ = std::max(peak_this_episode_, queued_.size());
   return std::uint16_t{0};
 }
 
 void BrokerLink::drain_queue() {
   // Not while the connection closes (its lost publishes also come as events): on_closed drops
   // what is left, with one log line.
+  release_acks();
   while (!queued_.empty() && up_ && conn_->engine().connected()) {
     Queued& q = queued_.front();
     std::vector<mqtt::UserProperty> props;
@@ -269,6 +285,26 @@ void BrokerLink::drain_queue() {
     }
     wipe(q.payload);
     queued_.pop_front();
+  }
+  release_acks();
+}
+
+void BrokerLink::release_acks() {
+  if (held_acks_.empty() || queued_.size() > options_.max_queued / 2) return;
+  if (!conn_->engine().connected()) return;  // on_closed forgets them
+  std::size_t sent = 0;
+  for (; sent < held_acks_.size(); ++sent) {
+    if (auto r = conn_->engine().ack(held_acks_[sent]); !r) {
+      // A full send queue: the rest once the loop has written.
+      drain_soon();
+      break;
+    }
+  }
+  held_acks_.erase(held_acks_.begin(), held_acks_.begin() + static_cast<std::ptrdiff_t>(sent));
+  conn_->flush();
+  if (held_acks_.empty()) {
+    log_.info("broker.backpressure_off", {{"queued", static_cast<std::int64_t>(queued_.size())},
+                                          {"peak_queued", static_cast<std::int64_t>(peak_this_episode_)}});
   }
 }
 

@@ -205,6 +205,8 @@ Exit run_service(const Config& config, Logger& log) {
   lo.username = config.broker_username;
   lo.password = token.value();
   lo.keep_alive_seconds = config.broker_keep_alive;
+  lo.max_queued = config.broker_max_queued;
+  lo.receive_maximum = config.broker_receive_maximum;
   lo.reconnect = backoff::Policy{Duration{config.reconnect_base_ms},
                                  Duration{config.reconnect_cap_ms}};
   BrokerLink link(io, lo, log);
