@@ -176,14 +176,18 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
         }
       }
       if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
-      if (queued_.size() > options_.max_queued) {
+      // Once one ack is held, every later one is too: PUBACKs leave in the order their
+      // messages came [MQTT-4.6.0-2].
+      if (!held_acks_.empty() || queued_.size() > options_.max_queued) {
         if (std::uint16_t id = conn_->engine().hold_ack(); id != 0) {
           if (held_acks_.empty()) {
             peak_this_episode_ = queued_.size();
+            peak_held_ = 0;
             log_.warn("broker.backpressure_on", {{"queued", static_cast<std::int64_t>(queued_.size())},
                                                  {"max_queued", static_cast<std::int64_t>(options_.max_queued)}});
           }
           held_acks_.push_back(id);
+          peak_held_ = std::max(peak_held_, held_acks_.size());
         }
       }
       break;
@@ -292,8 +296,14 @@ void BrokerLink::drain_queue() {
 void BrokerLink::release_acks() {
   if (held_acks_.empty() || queued_.size() > options_.max_queued / 2) return;
   if (!conn_->engine().connected()) return;  // on_closed forgets them
+  // A few at a time, the queue checked again at the next completion: each ack lets the broker
+  // send more (Mosquitto 2.0.11 up to Receive Maximum more per ack of its oldest message in
+  // flight, see the header), each of which may bring three replies.
+  const std::size_t per_ack = 3 * std::size_t{std::max<std::uint16_t>(options_.receive_maximum, 1)};
+  const std::size_t budget =
+      std::max<std::size_t>(1, (options_.max_queued - queued_.size()) / per_ack);
   std::size_t sent = 0;
-  for (; sent < held_acks_.size(); ++sent) {
+  for (; sent < held_acks_.size() && sent < budget; ++sent) {
     if (auto r = conn_->engine().ack(held_acks_[sent]); !r) {
       // A full send queue: the rest once the loop has written.
       drain_soon();
@@ -302,10 +312,15 @@ void BrokerLink::release_acks() {
   }
   held_acks_.erase(held_acks_.begin(), held_acks_.begin() + static_cast<std::ptrdiff_t>(sent));
   conn_->flush();
-  if (held_acks_.empty()) {
-    log_.info("broker.backpressure_off", {{"queued", static_cast<std::int64_t>(queued_.size())},
-                                          {"peak_queued", static_cast<std::int64_t>(peak_this_episode_)}});
+  if (!held_acks_.empty()) {
+    // The rest at the next completion, or after a moment when none is coming (messages that
+    // make no reply).
+    drain_soon();
+    return;
   }
+  log_.info("broker.backpressure_off", {{"queued", static_cast<std::int64_t>(queued_.size())},
+                                        {"peak_queued", static_cast<std::int64_t>(peak_this_episode_)},
+                                        {"peak_held", static_cast<std::int64_t>(peak_held_)}});
 }
 
 void BrokerLink::drain_soon() {

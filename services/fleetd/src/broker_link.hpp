@@ -16,10 +16,17 @@
 /// `max_queued`. fleetd's CONNECT announces Receive Maximum `receive_maximum`, which the broker
 /// honours: at most that many messages reach fleetd unacknowledged, and the broker keeps the
 /// rest queued for fleetd, in order (Mosquitto: up to max_queued_messages, beyond which it drops
-/// — set it high, docs/fleetd.md). The queue therefore stays under about max_queued + 3 ×
-/// receive_maximum (a shadow update makes up to three replies), and the overload waits where
-/// MQTT puts it, in the broker, with every request still answered. (Rejecting requests with a
-/// 429 instead would not bound anything: each rejection is one more reply for the same queue.)
+/// — set it high, docs/fleetd.md). Once one ack is held, every later one is too (PUBACKs leave
+/// in order), and held acks are released a few at a time. With a broker that keeps to the
+/// Receive Maximum the queue stays under about max_queued + 3 × (receive_maximum + 1) (a shadow
+/// update makes up to three replies), and the overload waits where MQTT puts it, in the broker,
+/// with every request still answered. Mosquitto 2.0.11 does not keep to it: each PUBACK of its
+/// oldest message in flight releases up to Receive Maximum queued messages (the same accounting
+/// fault as its issue #2301; fleetd's test saw 224 in flight with Receive Maximum 4), so the
+/// window it keeps is 1 at Receive Maximum 1 only, and at larger values what it had sent before
+/// the hold adds to the queue. While acks are held it sends nothing new, so the queue still
+/// stops growing. (Rejecting requests with a 429 instead would not bound anything: each
+/// rejection is one more reply for the same queue.)
 ///
 /// Thread safety: none; everything runs on the io_context thread that runs the link.
 
@@ -56,7 +63,7 @@ struct BrokerLinkOptions {
   /// Backpressure (see the file comment): replies waiting in the link's queue beyond which the
   /// link stops acknowledging incoming messages, and the Receive Maximum fleetd announces.
   std::size_t max_queued = 4096;
-  std::uint16_t receive_maximum = 256;
+  std::uint16_t receive_maximum = 64;  ///< at most 64: the session tracks 64 incoming ids
 };
 
 /// An incoming message; views valid during the handler call only.
@@ -172,6 +179,7 @@ class BrokerLink final : private mqtt_asio::Handler {
   std::vector<std::uint16_t> held_acks_;
   std::size_t peak_queued_ = 0;
   std::size_t peak_this_episode_ = 0;
+  std::size_t peak_held_ = 0;
   std::vector<Route> routes_;
   StateHandler state_handler_;
   std::function<void()> shutdown_done_;

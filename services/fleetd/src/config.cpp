@@ -59,9 +59,9 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
       ->type_name("N");
   app.add_option("--broker-receive-maximum", c.broker_receive_maximum,
                  "MQTT 5 Receive Maximum of the link: requests the broker may send fleetd "
-                 "unacknowledged")
+                 "unacknowledged (at most 64)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 65535).description(""))
+      ->check(CLI::Range(1, 64).description(""))
       ->type_name("N");
   app.add_option("--reconnect-base-ms", c.reconnect_base_ms,
                  "First reconnect window after the broker link drops, ms (doubles per attempt, "

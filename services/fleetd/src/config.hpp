@@ -30,7 +30,7 @@ struct Config {
   /// Backpressure of the link (broker_link.hpp): replies queued beyond which fleetd stops
   /// acknowledging requests, and the Receive Maximum it announces to the broker.
   std::uint32_t broker_max_queued = 4096;
-  std::uint16_t broker_receive_maximum = 256;
+  std::uint16_t broker_receive_maximum = 64;
   /// Reconnect backoff of the broker link (full jitter), milliseconds.
   std::uint32_t reconnect_base_ms = 200;
   std::uint32_t reconnect_cap_ms = 10'000;
