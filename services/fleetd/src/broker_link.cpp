@@ -296,9 +296,16 @@ void BrokerLink::drain_queue() {
 void BrokerLink::release_acks() {
   if (held_acks_.empty() || queued_.size() > options_.max_queued / 2) return;
   if (!conn_->engine().connected()) return;  // on_closed forgets them
-  // A few at a time, the queue checked again at the next completion: each ack lets the broker
-  // send more (Mosquitto 2.0.11 up to Receive Maximum more per ack of its oldest message in
-  // flight, see the header), each of which may bring three replies.
+  // A few at a time, at most one step per millisecond (not at every completion: the messages an
+  // ack lets through arrive a broker round trip later), the queue checked again before each: an
+  // ack lets the broker send more (Mosquitto 2.0.11 up to Receive Maximum more per ack of its
+  // oldest message in flight, see the header), each of which may bring three replies.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_release_ < std::chrono::milliseconds(1)) {
+    drain_soon();
+    return;
+  }
+  last_release_ = now;
   const std::size_t per_ack = 3 * std::size_t{std::max<std::uint16_t>(options_.receive_maximum, 1)};
   const std::size_t budget =
       std::max<std::size_t>(1, (options_.max_queued - queued_.size()) / per_ack);

@@ -35,6 +35,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -180,6 +181,7 @@ class BrokerLink final : private mqtt_asio::Handler {
   std::size_t peak_queued_ = 0;
   std::size_t peak_this_episode_ = 0;
   std::size_t peak_held_ = 0;
+  std::chrono::steady_clock::time_point last_release_{};
   std::vector<Route> routes_;
   StateHandler state_handler_;
   std::function<void()> shutdown_done_;
