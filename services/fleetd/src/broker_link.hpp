@@ -13,20 +13,20 @@
 /// updates/s it once held 31,739 replies, and devices waited minutes), the link stops taking
 /// requests while more than `max_queued` replies wait: it keeps back the PUBACK of each message
 /// that arrives then (its service still answers it), until the queue is down to half of
-/// `max_queued`. fleetd's CONNECT announces Receive Maximum `receive_maximum`, which the broker
-/// honours: at most that many messages reach fleetd unacknowledged, and the broker keeps the
-/// rest queued for fleetd, in order (Mosquitto: up to max_queued_messages, beyond which it drops
-/// — set it high, docs/fleetd.md). Once one ack is held, every later one is too (PUBACKs leave
-/// in order), and held acks are released a few at a time. With a broker that keeps to the
-/// Receive Maximum the queue stays under about max_queued + 3 × (receive_maximum + 1) (a shadow
-/// update makes up to three replies), and the overload waits where MQTT puts it, in the broker,
-/// with every request still answered. Mosquitto 2.0.11 does not keep to it: each PUBACK of its
-/// oldest message in flight releases up to Receive Maximum queued messages (the same accounting
-/// fault as its issue #2301; fleetd's test saw 224 in flight with Receive Maximum 4), so the
-/// window it keeps is 1 at Receive Maximum 1 only; in the shadow benchmark it once sent 46,398
-/// requests while fleetd held every ack (docs/benchmarks.md). Against it the bound does not
-/// hold; every request is still answered. (Rejecting requests with a 429 instead would not bound anything: each
-/// rejection is one more reply for the same queue.)
+/// `max_queued`. fleetd's CONNECT announces Receive Maximum `receive_maximum`: a broker that
+/// honours it sends at most that many messages unacknowledged and keeps the rest queued for
+/// fleetd, in order (Mosquitto: up to max_queued_messages, beyond which it drops — set it high,
+/// docs/fleetd.md). Once one ack is held, every later one is too (PUBACKs leave in order), and
+/// held acks are released a few at a time. With such a broker the queue stays under about
+/// max_queued + 3 × (receive_maximum + 1) (a shadow update makes up to three replies), and the
+/// overload waits where MQTT puts it, in the broker, with every request still answered.
+/// Mosquitto 2.0.11 does not keep to it: each PUBACK of its oldest message in flight releases
+/// up to Receive Maximum queued messages (the accounting fault of its issue #2301; fleetd's test
+/// saw 224 in flight with Receive Maximum 4), so the only window it keeps is 1, at Receive
+/// Maximum 1; in the shadow benchmark it once had 46,398 requests to fleetd unacknowledged at
+/// once (docs/benchmarks.md). Against it the bound does not hold; every request is still
+/// answered. (Rejecting requests with a 429 instead would not bound anything: each rejection is
+/// one more reply for the same queue.)
 ///
 /// Thread safety: none; everything runs on the io_context thread that runs the link.
 
