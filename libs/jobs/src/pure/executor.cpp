@@ -205,7 +205,9 @@ void Executor::request_lost() noexcept {
   const Request lost = in_flight_;
   if (lost == Request::None) return;
   ++attempts_;
-  // Each was written once already, so writing it again fits.
+  // Each was written once already, so writing it again fits: the payload buffer holds the
+  // largest request (ExecutorConfig), which counts the longest token and version, and the
+  // topic did not change. (None of these can fail for another reason.)
   switch (lost) {
     case Request::StartNext:
       (void)send_start_next();
@@ -265,7 +267,13 @@ void Executor::begin_job(const JobExecution& e) noexcept {
     return;
   }
   if (!h) {
-    (void)send_outcome(JobStatus::Rejected, details_of(record_.reason));
+    // The outcome is in the record: if it cannot be written now (a payload buffer too small
+    // for it), the describe after the next boot, or the next start-next, which returns this
+    // IN_PROGRESS execution, sends it again; the error is the caller's (begin_job_error_).
+    if (auto sent = send_outcome(JobStatus::Rejected, details_of(record_.reason)); !sent) {
+      begin_job_error_ = sent.error();
+      phase_ = Phase::Idle;
+    }
     return;
   }
   phase_ = Phase::Running;
@@ -302,6 +310,11 @@ Result<void, Errc> Executor::on_execution_reply(const ExecutionReply& reply) noe
     if (store_failed_) {
       store_failed_ = false;
       return fail(Errc::StoreFailed);
+    }
+    if (begin_job_error_ != Errc::Ok) {
+      const Errc e = begin_job_error_;
+      begin_job_error_ = Errc::Ok;
+      return fail(e);
     }
     return {};
   }
@@ -359,7 +372,7 @@ void Executor::on_rejected(const Rejected& r) noexcept {
       stop_due_ = true;  // the service ended the job under the running handler
     }
     job_over();
-    (void)send_start_next();
+    (void)send_start_next();  // written at start already: it fits
     return;
   }
   if (is_retryable(r.errc)) {
@@ -375,6 +388,8 @@ void Executor::on_rejected(const Rejected& r) noexcept {
       // Only an outcome of REJECTED from IN_PROGRESS is worth another try: as FAILED (2.4).
       if (answered != Request::Outcome || record_.status != JobStatus::Rejected) return;
       record_.status = JobStatus::Failed;
+      // If the save fails the record keeps REJECTED: a reboot sends REJECTED again, is refused
+      // again and comes here again — the same FAILED, one exchange later.
       (void)store_.save(record_);
     }
     in_flight_ = answered;
@@ -389,7 +404,7 @@ void Executor::on_rejected(const Rejected& r) noexcept {
       break;
     case Request::Describe:
       job_over();
-      (void)send_start_next();
+      (void)send_start_next();  // written at start already: it fits
       break;
     case Request::Progress:
       break;  // the progress is lost; the handler goes on and reports again

@@ -242,6 +242,8 @@ class MemoryStore final : public RecordStore {
   }
   bool save(const JobRecord& r) noexcept override {
     if (fail_saves) return false;
+    if (saves_left == 0) return false;
+    if (saves_left > 0) --saves_left;
     corrupt = false;
     return ram_.save(r);
   }
@@ -252,6 +254,7 @@ class MemoryStore final : public RecordStore {
   [[nodiscard]] bool has() const { return ram_.has(); }
   [[nodiscard]] const JobRecord& record() const { return ram_.record(); }
   bool fail_saves = false;
+  int saves_left = -1;  // >= 0: that many more saves succeed, then they fail
   bool corrupt = false;
 
  private:

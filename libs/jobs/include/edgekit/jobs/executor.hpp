@@ -229,7 +229,9 @@ class Executor {
   /// Errors: TopicMismatch (not a jobs topic), MalformedDocument (the reply to the request in
   /// flight could not be read: the request stays in flight, as if lost), StoreFailed (the record
   /// could not be saved before a job was to start: it is not started, the executor is Idle and
-  /// the job stays IN_PROGRESS at the service until its timer or the next start-next).
+  /// the job stays IN_PROGRESS at the service until its timer or the next start-next),
+  /// BufferTooSmall (the FAILED outcome of a job no handler takes does not fit the payload
+  /// buffer: it is recorded and sent again after the next start-next or boot).
   [[nodiscard]] Result<void, Errc> on_message(std::string_view topic,
                                               std::string_view payload) noexcept;
 
@@ -310,6 +312,7 @@ class Executor {
   bool run_due_ = false;
   bool store_failed_ = false;
   bool unknown_job_ = false;  // the store's record was corrupt: `$next` is being described
+  Errc begin_job_error_ = Errc::Ok;  // the outcome of a job nobody handles could not be written
   std::size_t run_handler_ = 0;
   bool run_resumed_ = false;
   doc::json::Value run_document_;
