@@ -514,6 +514,35 @@ TEST_F(JobsExecutor, IgnoresRepliesThatAreNotForItAndReportsBadOnes) {
   d.settle();
 }
 
+TEST_F(JobsExecutor, AnUnsupportedJobsOutcomeThatDoesNotFitIsReportedAndKeptInTheRecord) {
+  FakeJobsService service(kThing);
+  service.add("dance-3", kDance);
+  MemoryStore store;
+  std::array<char, kMaxTopicLength> topic{};
+  std::array<char, 64> payload{};  // holds start-next, not the FAILED update with its reason
+  ExecutorConfig c;
+  c.thing = kThing;
+  c.handlers = kHandlers;
+  c.token_prefix = "dev";
+  c.topic_buffer = topic;
+  c.payload_buffer = payload;
+  Executor e(c, store);
+  ASSERT_TRUE(e.start());
+  const Action a = e.poll();
+  ASSERT_EQ(a.kind, ActionKind::Publish);
+  auto reply = service.handle(a.topic, a.payload);
+  ASSERT_TRUE(reply);
+  auto r = e.on_message(reply->topic, reply->payload);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::BufferTooSmall);
+  EXPECT_EQ(e.state(), ExecutorState::Idle);
+  EXPECT_EQ(e.poll().kind, ActionKind::None);
+  // Recorded: the next boot (or start-next) sends the outcome again.
+  ASSERT_TRUE(store.has());
+  EXPECT_EQ(store.record().job(), "dance-3");
+  EXPECT_EQ(store.record().status, JobStatus::Rejected);
+}
+
 TEST_F(JobsExecutor, TheHandlersCallsAreCheckedWhileAJobRuns) {
   FakeJobsService service(kThing);
   service.add("fw-1", kInstall);
