@@ -50,6 +50,8 @@ struct KillPoint {
   int configure_resumed_at;  // -1: the second boot runs it fresh (or not at all)
 };
 
+// One kill point a row.
+// clang-format off
 constexpr KillPoint kKillPoints[] = {
     // start-next accepted (the service made it IN_PROGRESS) but never read: nothing ran, no
     // record; start-next returns it again and it runs once.
@@ -78,6 +80,7 @@ constexpr KillPoint kKillPoints[] = {
     // the interrupted job, resumed from step 0.
     {"mid-step, record torn", "--kill-in-step", 2, true, "FAILED", {1, 1, 0}, {2, 2, 1}, 0},
 };
+// clang-format on
 
 class JobsRebootTest : public TokenDeviceBroker {
  protected:
@@ -99,9 +102,9 @@ class JobsRebootTest : public TokenDeviceBroker {
 
   void create_job(const std::string& id, const json& document,
                   const std::vector<std::string>& things) {
-    auto r = admin("POST", "/admin/v1/jobs",
-                   json{{"jobId", id}, {"document", document}, {"targets", {{"things", things}}}}
-                       .dump());
+    auto r = admin(
+        "POST", "/admin/v1/jobs",
+        json{{"jobId", id}, {"document", document}, {"targets", {{"things", things}}}}.dump());
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 201) << r->body;
   }
@@ -119,10 +122,21 @@ class JobsRebootTest : public TokenDeviceBroker {
   }
 
   void start(Device& d, std::vector<std::string> extra, const std::string& out) {
-    std::vector<std::string> args{FLEETD_JOBS_DEVICE, "--port", std::to_string(broker_->tls_port()),
-                                  "--ca", ca_->cert_file(), "--cert", d.cert.cert_file, "--key",
-                                  d.cert.key_file, "--thing", d.thing, "--state", d.state,
-                                  "--effects", d.effects};
+    std::vector<std::string> args{FLEETD_JOBS_DEVICE,
+                                  "--port",
+                                  std::to_string(broker_->tls_port()),
+                                  "--ca",
+                                  ca_->cert_file(),
+                                  "--cert",
+                                  d.cert.cert_file,
+                                  "--key",
+                                  d.cert.key_file,
+                                  "--thing",
+                                  d.thing,
+                                  "--state",
+                                  d.state,
+                                  "--effects",
+                                  d.effects};
     args.insert(args.end(), extra.begin(), extra.end());
     d.out = out;
     d.pid = spawn(std::move(args), out, "w", STDOUT_FILENO);
@@ -186,7 +200,8 @@ TEST_F(JobsRebootTest, ADeviceKilledAtEveryStepOfAJobEndsItOnceAsItsHandlerDecla
   for (Device& d : devices) start(d, {}, d.state + ".boot2");
   for (Device& d : devices) {
     EXPECT_EQ(testing::wait_child(d.pid, second_end), "exit 0")
-        << d.point->name << " (" << d.thing << ")\n" << testing::read_text_file(d.out);
+        << d.point->name << " (" << d.thing << ")\n"
+        << testing::read_text_file(d.out);
   }
 
   auto install = executions("a-install");
@@ -230,15 +245,15 @@ TEST_F(JobsRebootTest, TheJobsCommandWithAStateFileResumesAJobAfterSigkill) {
   ASSERT_NO_FATAL_FAILURE(make_token_device("t9"));
   const std::string state = (dir_ / "t9.jobs").string();
   const std::string args = "jobs run --thing t9 -h 127.0.0.1 -p " +
-                           std::to_string(broker_->tls_port()) + " --cafile " +
-                           ca_->cert_file() + " --cert " + token_cert_ +
-                           " --key-label t9 --token " + kTokenLabel + " --state " + state;
+                           std::to_string(broker_->tls_port()) + " --cafile " + ca_->cert_file() +
+                           " --cert " + token_cert_ + " --key-label t9 --token " + kTokenLabel +
+                           " --state " + state;
   // 2 s: long enough to be killed in, short enough to sleep again when resumed.
   ASSERT_NO_FATAL_FAILURE(create_job("nap", {{"operation", "sleep"}, {"ms", 2000}}, {"t9"}));
   const std::string log = (dir_ / "jobs.out").string();
-  pid_t pid = spawn(
-      {"/bin/sh", "-c", token_env() + "exec " + EDGEKIT_CLI + " " + args + " --for 60 2>&1"}, log,
-      "w", STDOUT_FILENO);
+  pid_t pid =
+      spawn({"/bin/sh", "-c", token_env() + "exec " + EDGEKIT_CLI + " " + args + " --for 60 2>&1"},
+            log, "w", STDOUT_FILENO);
   ASSERT_GT(pid, 0);
   // Sleeping: its progress reached fleetd, so the record holds step 1.
   bool sleeping = false;

@@ -17,8 +17,8 @@ struct PathBuffer {
   std::size_t length = 0;
 
   bool set(std::string_view path, std::string_view suffix = {}) noexcept {
-    if (path.empty() || path.size() > kMaxPathLength ||
-        path.find('\0') != std::string_view::npos || suffix.size() > 4) {
+    if (path.empty() || path.size() > kMaxPathLength || path.find('\0') != std::string_view::npos ||
+        suffix.size() > 4) {
       return false;
     }
     std::memcpy(text, path.data(), path.size());

@@ -115,8 +115,8 @@ TEST_F(FileRecordStoreTest, ATruncatedFileIsCorrupt) {
   FileRecordStore store(path());
   ASSERT_TRUE(store.save(sample()));
   const std::vector<char> whole = file_bytes();
-  for (std::size_t keep : {std::size_t{0}, std::size_t{4}, kRecordFileSize / 2,
-                           kRecordFileSize - 1}) {
+  for (std::size_t keep :
+       {std::size_t{0}, std::size_t{4}, kRecordFileSize / 2, kRecordFileSize - 1}) {
     write_bytes({whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(keep)});
     JobRecord back;
     EXPECT_EQ(store.load(back), RecordLoad::Corrupt) << keep;
