@@ -88,16 +88,22 @@ RecordLoad FileRecordStore::load(JobRecord& out) noexcept {
       problem_ = Problem::ReadFailed;
       return RecordLoad::Corrupt;
   }
-  if (r.size != kRecordFileSize) {
-    problem_ = Problem::WrongSize;
+  return decode(std::span<const std::byte>(f.data(), r.size), out, problem_);
+}
+
+RecordLoad FileRecordStore::decode(std::span<const std::byte> f, JobRecord& out,
+                                   Problem& why) noexcept {
+  why = Problem::None;
+  if (f.size() != kRecordFileSize) {
+    why = Problem::WrongSize;
     return RecordLoad::Corrupt;
   }
   if (std::memcmp(f.data(), kMagic, sizeof kMagic) != 0 || f[4] != std::byte{kFormat}) {
-    problem_ = Problem::BadHeader;
+    why = Problem::BadHeader;
     return RecordLoad::Corrupt;
   }
-  if (get(&f[kCrcAt], 4) != crc32(std::span<const std::byte>(f.data(), kCrcAt))) {
-    problem_ = Problem::BadChecksum;
+  if (get(&f[kCrcAt], 4) != crc32(f.first(kCrcAt))) {
+    why = Problem::BadChecksum;
     return RecordLoad::Corrupt;
   }
   JobRecord rec;
@@ -106,12 +112,16 @@ RecordLoad FileRecordStore::load(JobRecord& out) noexcept {
   const auto reason = std::to_integer<std::uint8_t>(f[7]);
   if (rec.job_id_length == 0 || rec.job_id_length > kMaxJobIdLength || !recordable(status) ||
       reason > static_cast<std::uint8_t>(OutcomeReason::UnsupportedOperation)) {
-    problem_ = Problem::BadField;
+    why = Problem::BadField;
     return RecordLoad::Corrupt;
   }
   std::memcpy(rec.job_id.data(), &f[kJobIdAt], rec.job_id_length);
-  if (!valid_job_id(rec.job())) {
-    problem_ = Problem::BadField;
+  bool padding_zero = true;
+  for (std::size_t i = kJobIdAt + rec.job_id_length; i < kCrcAt; ++i) {
+    padding_zero = padding_zero && f[i] == std::byte{0};
+  }
+  if (!padding_zero || !valid_job_id(rec.job())) {
+    why = Problem::BadField;
     return RecordLoad::Corrupt;
   }
   rec.status = static_cast<JobStatus>(status);

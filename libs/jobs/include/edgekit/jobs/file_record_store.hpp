@@ -18,6 +18,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "edgekit/core/durable_file.hpp"
@@ -62,6 +63,11 @@ class FileRecordStore final : public RecordStore {
   /// The file's bytes for `record` (what `save` writes; for tests and tools).
   [[nodiscard]] static std::array<std::byte, kRecordFileSize> encode(
       const JobRecord& record) noexcept;
+  /// Reads a record file's bytes (untrusted: any bytes): Loaded and `out` filled, or Corrupt
+  /// and `why` (WrongSize, BadHeader, BadChecksum, BadField; the padding after the job id must
+  /// be zero, so that a Loaded file is exactly `encode(out)`). Never None.
+  [[nodiscard]] static RecordLoad decode(std::span<const std::byte> bytes, JobRecord& out,
+                                         Problem& why) noexcept;
 
  private:
   std::array<char, file::kMaxPathLength> path_{};
