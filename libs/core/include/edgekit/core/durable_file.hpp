@@ -32,7 +32,10 @@ enum class Status : std::uint8_t {
   NotFound,     ///< read: there is no file at the path (a removal of none is Ok)
   TooLarge,     ///< read: the file is longer than the caller's buffer (nothing usable was read)
   InvalidPath,  ///< empty, longer than kMaxPathLength, or holding a NUL byte
-  Failed,       ///< the system refused (errno says why); a failed write left the old file as it was
+  /// The system refused (errno says why). A write that failed before its rename left the old
+  /// file as it was; one whose directory fsync failed has the new content in place, not yet
+  /// known to be durable (after a power loss: old or new).
+  Failed,
 };
 
 /// A short static name of `s`.
