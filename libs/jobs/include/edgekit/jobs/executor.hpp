@@ -196,7 +196,8 @@ struct Action {
   std::size_t handler = 0;  ///< RunJob: the index in ExecutorConfig::handlers
   doc::json::Value job_document;
   bool resumed = false;    ///< RunJob: the job ran before a reboot (a Resume handler)
-  std::uint32_t step = 0;  ///< RunJob when resumed: the last step the handler recorded
+  /// RunJob when resumed: the last step the handler recorded (0 after an unreadable record).
+  std::uint32_t step = 0;
 };
 
 /// Where the executor is (for logs and tests).

@@ -61,7 +61,9 @@ struct Job {
   std::string_view job_id;
   doc::json::Value document;  ///< the job document (an object)
   bool resumed = false;       ///< run again after a reboot (a Resume handler)
-  std::uint32_t step = 0;     ///< when resumed: the last step reported through `progress`
+  /// When resumed: the last step reported through `progress` (0 when none was, or when the
+  /// record could not be read back: executor.hpp).
+  std::uint32_t step = 0;
 };
 
 /// A handler for the jobs whose document's `operation` is `operation`.
