@@ -18,8 +18,8 @@
 // The input is also a job record file (FileRecordStore::decode, hosted): one it loads is
 // exactly what `encode` writes for that record (so nothing in the file goes unchecked), with a
 // valid job id; one it refuses says why.
-#include <edgekit/jobs/documents.hpp>
 #include <algorithm>
+#include <edgekit/jobs/documents.hpp>
 #include <edgekit/jobs/executor.hpp>
 #include <edgekit/jobs/file_record_store.hpp>
 #include <edgekit/jobs/topics.hpp>

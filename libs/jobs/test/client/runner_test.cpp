@@ -102,7 +102,7 @@ class JobsService {
 // What the handlers saw and do. `finish_now` false: the handler returns with the job still
 // running (it would finish later; the test reboots instead).
 struct App {
-  std::vector<std::string> runs;  // "<job>" or "<job> resumed at <step>"
+  std::vector<std::string> runs;              // "<job>" or "<job> resumed at <step>"
   std::vector<std::string> ids_after_finish;  // job.job_id read after `finish` returned
   bool finish_now = true;
   Runner* runner = nullptr;
@@ -168,9 +168,9 @@ class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
     c.token_prefix = "lamp";
     c.request_timeout = request_timeout;
     c.retry_delay = Duration{50};
-    runner_ = std::make_unique<Runner>(channel(), store_, clock_, c,
-                                       RunnerBuffers{request_, reply_,
-                                                     std::span(document_).first(document_size)});
+    runner_ = std::make_unique<Runner>(
+        channel(), store_, clock_, c,
+        RunnerBuffers{request_, reply_, std::span(document_).first(document_size)});
     app_.runner = runner_.get();
     return *runner_;
   }

@@ -7,8 +7,8 @@
 #include <ctime>
 #include <edgekit/pki/keys.hpp>
 #include <fstream>
-#include <sstream>
 #include <span>
+#include <sstream>
 #include <utility>
 
 #include "edgekit/core/durable_file.hpp"

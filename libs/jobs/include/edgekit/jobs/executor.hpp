@@ -97,8 +97,8 @@ struct JobRecord {
 
 /// What `RecordStore::load` found.
 enum class RecordLoad : std::uint8_t {
-  None,     ///< no record (none was saved, or it was cleared): no job was running
-  Loaded,   ///< the record saved last and not cleared
+  None,    ///< no record (none was saved, or it was cleared): no job was running
+  Loaded,  ///< the record saved last and not cleared
   /// A record was stored but does not come back intact (a torn write, a checksum that does not
   /// match, a read error): a job may have been running, which one is unknown. The executor
   /// does not use it (see the file comment).
@@ -195,7 +195,7 @@ struct Action {
   std::string_view job_id;
   std::size_t handler = 0;  ///< RunJob: the index in ExecutorConfig::handlers
   doc::json::Value job_document;
-  bool resumed = false;    ///< RunJob: the job ran before a reboot (a Resume handler)
+  bool resumed = false;  ///< RunJob: the job ran before a reboot (a Resume handler)
   /// RunJob when resumed: the last step the handler recorded (0 after an unreadable record).
   std::uint32_t step = 0;
 };
@@ -312,7 +312,7 @@ class Executor {
   bool stop_due_ = false;
   bool run_due_ = false;
   bool store_failed_ = false;
-  bool unknown_job_ = false;  // the store's record was corrupt: `$next` is being described
+  bool unknown_job_ = false;         // the store's record was corrupt: `$next` is being described
   Errc begin_job_error_ = Errc::Ok;  // the outcome of a job nobody handles could not be written
   std::size_t run_handler_ = 0;
   bool run_resumed_ = false;
