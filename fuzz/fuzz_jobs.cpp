@@ -13,9 +13,15 @@
 // middle; the handler reports progress and finishes. Oracles: every request it publishes is on a
 // jobs request topic of its thing and is a JSON object carrying the current token; a RunJob
 // names a valid job id, a registered handler and an object document; the record it keeps names
-// a valid job id; nothing it does reads outside the buffers (ASan).
+// a valid job id; nothing it does reads outside the buffers (ASan). For inputs of odd length the
+// first boot finds its record unreadable (a torn write), so the `$next` describe is fed too.
+// The input is also a job record file (FileRecordStore::decode, hosted): one it loads is
+// exactly what `encode` writes for that record (so nothing in the file goes unchecked), with a
+// valid job id; one it refuses says why.
+#include <algorithm>
 #include <edgekit/jobs/documents.hpp>
 #include <edgekit/jobs/executor.hpp>
+#include <edgekit/jobs/file_record_store.hpp>
 #include <edgekit/jobs/topics.hpp>
 #include <optional>
 #include <string>
@@ -153,9 +159,41 @@ void drive(jobs::Executor& e, std::string_view input, int& round) {
   }
 }
 
+// The record as a torn write leaves it, on the first load only; then the store underneath.
+class TornOnce final : public jobs::RecordStore {
+ public:
+  explicit TornOnce(jobs::RecordStore& inner) : inner_(inner) {}
+  jobs::RecordLoad load(jobs::JobRecord& out) noexcept override {
+    if (!torn_) return inner_.load(out);
+    torn_ = false;
+    return jobs::RecordLoad::Corrupt;
+  }
+  bool save(const jobs::JobRecord& r) noexcept override { return inner_.save(r); }
+  bool clear() noexcept override { return inner_.clear(); }
+
+ private:
+  jobs::RecordStore& inner_;
+  bool torn_ = true;
+};
+
+void record_file(std::span<const std::byte> bytes) {
+  jobs::JobRecord r;
+  jobs::FileRecordStore::Problem why{};
+  if (jobs::FileRecordStore::decode(bytes, r, why) == jobs::RecordLoad::Loaded) {
+    FUZZ_CHECK(why == jobs::FileRecordStore::Problem::None);
+    FUZZ_CHECK(jobs::valid_job_id(r.job()));
+    const auto again = jobs::FileRecordStore::encode(r);
+    FUZZ_CHECK(std::equal(again.begin(), again.end(), bytes.begin(), bytes.end()));
+  } else {
+    FUZZ_CHECK(why != jobs::FileRecordStore::Problem::None);
+  }
+}
+
 void executor(std::string_view input) {
   jobs::RamRecordSlot slot;
-  jobs::RamRecordStore store(slot);
+  jobs::RamRecordStore ram(slot);
+  TornOnce torn(ram);
+  jobs::RecordStore& store = input.size() % 2 == 1 ? static_cast<jobs::RecordStore&>(torn) : ram;
   char topic[jobs::kMaxTopicLength];
   char payload[512];
   jobs::ExecutorConfig c;
@@ -173,7 +211,7 @@ void executor(std::string_view input) {
       (void)e.finish(jobs::JobStatus::Failed);
       drive(e, input, round);
     }
-    FUZZ_CHECK(!store.has() || jobs::valid_job_id(store.record().job()));
+    FUZZ_CHECK(!ram.has() || jobs::valid_job_id(ram.record().job()));
   }
 }
 
@@ -218,5 +256,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(t.has_value() && *t == payload);
   }
   executor(payload);
+  record_file(std::as_bytes(std::span(data, size)));
   return 0;
 }

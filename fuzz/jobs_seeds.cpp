@@ -1,7 +1,10 @@
-// Seeds for fuzz_jobs: Jobs documents as AWS sends them (aws-iot-protocols.md 2.3) and jobs
-// topics written by the library's own builder.
+// Seeds for fuzz_jobs: Jobs documents as AWS sends them (aws-iot-protocols.md 2.3), jobs
+// topics written by the library's own builder, and job record files (FileRecordStore: whole and
+// torn).
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <edgekit/jobs/file_record_store.hpp>
 #include <edgekit/jobs/topics.hpp>
 #include <string_view>
 #include <vector>
@@ -75,6 +78,19 @@ void jobs_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
                          Topic{jobs::Operation::Update, jobs::TopicKind::Rejected, "job-7"}}) {
     if (auto topic = jobs::topic("lamp-1", x.op, x.kind, x.job, buf)) write(t, bytes(*topic));
   }
+  jobs::JobRecord record;
+  const std::string_view id = "fw-update-42";
+  std::copy(id.begin(), id.end(), record.job_id.begin());
+  record.job_id_length = static_cast<std::uint8_t>(id.size());
+  record.execution_number = 2;
+  record.version = 5;
+  record.step = 1;
+  const auto file = jobs::FileRecordStore::encode(record);
+  std::vector<std::uint8_t> whole(file.size());
+  std::transform(file.begin(), file.end(), whole.begin(),
+                 [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
+  write(t, whole);
+  write(t, std::vector<std::uint8_t>(whole.begin(), whole.begin() + 50));  // a torn write
 }
 
 }  // namespace edgekit::fuzz

@@ -18,7 +18,8 @@
 #   fleet_stop              SIGTERM to both, waits; returns non-zero when fleetd did not stop
 #                           cleanly (exit 0). Safe to call twice.
 #   free_port               prints a loopback TCP port nothing answers on.
-# FLEET_BROKER_EXTRA, when set, is appended to the broker's configuration.
+# FLEET_BROKER_EXTRA, when set, is appended to the broker's configuration; FLEET_FLEETD_FLAGS,
+# when set, adds flags to fleetd's command line (split at spaces).
 
 free_port() {
   local port
@@ -81,9 +82,12 @@ fleet_start() {
     ca_flags=(--ca-pin-file "$dir/ca.pin" --ca-token-dir "$dir/ca-token" --ca-create-if-missing)
     cafile=$dir/state/ca/chain.pem
   fi
+  local extra_flags=()
+  read -r -a extra_flags <<< "${FLEET_FLEETD_FLAGS:-}"
   "$bin/services/fleetd/fleetd" --state-dir "$dir/state" --broker-port "$FLEET_LINK_PORT" \
     --hooks-port "$hooks" --admin-port "$admin" --log-format text \
-    --reconnect-base-ms 100 --reconnect-cap-ms 1000 "${ca_flags[@]}" 2> "$dir/fleetd.log" &
+    --reconnect-base-ms 100 --reconnect-cap-ms 1000 "${ca_flags[@]}" "${extra_flags[@]}" \
+    2> "$dir/fleetd.log" &
   FLEETD_PID=$!
   # 30 s: on a loaded machine the first start (schema, CA keys made in the token) has been seen
   # to take more than 10 s; a fleetd that exits ends the wait at once.

@@ -1,8 +1,9 @@
 #pragma once
 // A jobs::Runner as the device commands run it (`edgekit jobs run`, `edgekit ota run`): over a
-// channel on the blocking client, its record in RAM — a process keeps no record across runs, so
-// a job a killed run left IN_PROGRESS is started again by start-next (the service's view), not
-// resumed — and its buffers on the heap (a host tool). Thread safety: the runner's.
+// channel on the blocking client, its record in the caller's store (a FileRecordStore) or else
+// in RAM — a process then keeps no record across runs, so a job a killed run left IN_PROGRESS
+// is started again by start-next (the service's view), not resumed — and its buffers on the
+// heap (a host tool). Thread safety: the runner's.
 #include <chrono>
 #include <cstdint>
 #include <span>
@@ -15,8 +16,9 @@ namespace edgekit::tools {
 
 struct CommandRunner {
   CommandRunner(reqres::Channel& channel, const Clock& clock, std::string_view thing,
-                std::span<const jobs::JobHandler> handlers, int timeout_ms)
-      : runner(channel, store, clock, config(thing, handlers, timeout_ms),
+                std::span<const jobs::JobHandler> handlers, int timeout_ms,
+                jobs::RecordStore* records = nullptr)
+      : runner(channel, records ? *records : ram, clock, config(thing, handlers, timeout_ms),
                {request, reply, document}) {}
 
   static jobs::RunnerConfig config(std::string_view thing,
@@ -31,7 +33,7 @@ struct CommandRunner {
   }
 
   jobs::RamRecordSlot slot{};
-  jobs::RamRecordStore store{slot};
+  jobs::RamRecordStore ram{slot};
   std::vector<char> request = std::vector<char>(8 * 1024);
   std::vector<char> reply = std::vector<char>(40 * 1024);     // start-next with its document
   std::vector<char> document = std::vector<char>(32 * 1024);  // AWS's job document limit

@@ -6,16 +6,21 @@
 //   sleep  IN_PROGRESS {"step":"sleeping"}, then SUCCEEDED after the document's "ms" (<= 60000)
 //   fail   FAILED, statusDetails {"reason": <the document's "reason">}
 // Any other operation is the library's: FAILED {"reason":"unsupported operation"} (no line).
+// With --state FILE the job record lives in that file (jobs::FileRecordStore), so a run that is
+// killed mid-job and started again resumes the job (echo, sleep) or reports it FAILED (fail) as
+// the handler's RebootPolicy says; without it the record is in memory and lost with the process.
 // The protocol work is the library's; this file reads options, runs the handlers and prints one
 // line per job it ran.
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "commands.hpp"
+#include "edgekit/jobs/file_record_store.hpp"
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/reqres/channel.hpp"
 #include "job_runner.hpp"
@@ -32,6 +37,7 @@ struct JobsOptions {
   BrokerOptions broker;
   std::string version_text = "5";
   std::string thing;
+  std::string state_file;
   bool once = false;
   int seconds = 0;
   int timeout_ms = 5000;
@@ -95,7 +101,9 @@ struct Handlers {
       return;
     }
     const jb::StatusDetail step[] = {{"step", "sleeping"}};
-    if (auto p = r.progress(step); !p) {
+    // Step 1 is saved in the record: a run killed while sleeping resumes the sleep (a Resume
+    // handler: sleeping again from the start is harmless).
+    if (auto p = r.progress(step, {}, 1); !p) {
       // NoJobRunning: the service ended the job (canceled): nothing more to report.
       (void)h->line(id, "sleep: stopped", p);
       return;
@@ -103,7 +111,8 @@ struct Handlers {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // the job's work
     const std::string slept = std::to_string(ms);
     const jb::StatusDetail done[] = {{"slept_ms", slept}};
-    const std::string what = "sleep " + slept + " ms: SUCCEEDED";
+    const std::string what =
+        "sleep " + slept + " ms: SUCCEEDED" + (job.resumed ? " (resumed after a restart)" : "");
     (void)h->line(id, what, r.finish(jb::JobStatus::Succeeded, done));
   }
 
@@ -136,11 +145,41 @@ int run_jobs(JobsOptions& o) {
       {"echo", jb::RebootPolicy::Resume, &Handlers::echo, &handlers},
       {"sleep", jb::RebootPolicy::Resume, &Handlers::sleep, &handlers},
       {"fail", jb::RebootPolicy::FailJob, &Handlers::failing, &handlers}};
-  CommandRunner command(channel, connection->clock(), o.thing, table, o.timeout_ms);
+  // Without --state a process keeps no record across runs: a job a killed run left IN_PROGRESS
+  // is started again by start-next (the service's view), not resumed.
+  std::optional<jb::FileRecordStore> file;
+  jb::RecordStore* store = nullptr;  // the runner's RAM record
+  if (!o.state_file.empty()) {
+    file.emplace(o.state_file);
+    store = &*file;
+    // What the last run left (the runner reads it again in start): said here, for the operator.
+    jb::JobRecord left;
+    switch (file->load(left)) {
+      case jb::RecordLoad::Loaded:
+        std::printf("%s: job %.*s was running (step %u): asking the service about it\n",
+                    o.state_file.c_str(), static_cast<int>(left.job().size()), left.job().data(),
+                    static_cast<unsigned>(left.step));
+        break;
+      case jb::RecordLoad::Corrupt:
+        std::fprintf(stderr,
+                     "edgekit jobs: %s: the job record is unreadable (%s), not used: the "
+                     "service's in-progress job counts as interrupted\n",
+                     o.state_file.c_str(), jb::to_string(file->last_problem()));
+        break;
+      case jb::RecordLoad::None:
+        break;
+    }
+    std::fflush(stdout);
+  }
+  CommandRunner command(channel, connection->clock(), o.thing, table, o.timeout_ms, store);
   jb::Runner& runner = command.runner;
 
   // start runs what is pending already (one job after the other) before it returns.
   if (auto s = runner.start(Duration{o.timeout_ms}); !s) {
+    if (s.error() == jb::Errc::StoreFailed && file) {
+      return fail("start: cannot save the job record in " + o.state_file + " (" +
+                  jb::to_string(file->last_problem()) + ")");
+    }
     return fail(std::string("start: ") + jb::to_string(s.error()));
   }
   if (o.once) {
@@ -176,6 +215,9 @@ void add_jobs_command(CLI::App& app, int& exit_code) {
   c->set_help_flag("--help", "print this help and exit");
   add_broker_options(*c, o->broker, o->version_text);
   c->add_option("--thing", o->thing, "the thing name (also the client id unless -i)")->required();
+  c->add_option("--state", o->state_file,
+                "keep the running job's record in this file (its folder must exist), so that "
+                "a run killed mid-job resumes it or reports it FAILED when started again");
   c->add_flag("--once", o->once, "run the pending jobs and exit");
   c->add_option("--for", o->seconds,
                 "wait for jobs this many seconds, then exit (default: until interrupted)")

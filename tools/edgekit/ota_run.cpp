@@ -1,7 +1,8 @@
 // edgekit ota run: a device updating itself from the command line, with edgekit::ota::Agent as
 // the AFR_OTA job's handler in a jobs::Runner over the blocking client. It connects as its
 // thing (mutual TLS, key in the token), keeps its download, its A/B slots and nothing else in
-// --state-dir (download/ and slots/: FileDownloadStore and FileSlots), verifies images with the
+// --state-dir (download/ and slots/: FileDownloadStore and FileSlots; job.record: the jobs
+// runner's FileRecordStore), verifies images with the
 // code-signing certificate's public key in the token, and stands for the whole device:
 //  - a "reboot" (into the new image, back to the old one, or the self-test's watchdog) is an
 //    exit with kReboot (3), after which the caller starts it again (the next boot);
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "edgekit/jobs/file_record_store.hpp"
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/ota/agent.hpp"
 #include "edgekit/ota/file_ports.hpp"
@@ -156,6 +158,7 @@ int run_ota(OtaRunOptions& o) {
   std::vector<char> strings(2048);
   const ota::AgentBuffers buffers{request, reply, block, bitmap, window, chunk, strings};
 
+  jb::FileRecordStore records(o.state_dir + "/job.record");
   // The boot: the bootloader's step (Agent::boot is this), once per process.
   auto booted = slots.boot();
   if (!booted) return fail(std::string("slots: ") + ota::to_string(booted.error()));
@@ -185,9 +188,9 @@ int run_ota(OtaRunOptions& o) {
     reqres::ClientChannel channel(connection->client(), connection->clock());
     ota::Agent agent(channel, store, slots, verifier, connection->clock(), config, buffers, hooks);
     const jb::JobHandler table[] = {agent.handler()};
-    // The agent's own state is in the DownloadStore and the slots: start-next gives the
-    // IN_PROGRESS update back after a reboot, and the agent continues it.
-    CommandRunner command(channel, connection->clock(), o.thing, table, o.timeout_ms);
+    // The runner's record in --state-dir/job.record: after a reboot it describes the update it
+    // ran and resumes the agent, whose own state is in the DownloadStore and the slots.
+    CommandRunner command(channel, connection->clock(), o.thing, table, o.timeout_ms, &records);
     jb::Runner& runner = command.runner;
     auto s = runner.start(Duration{o.timeout_ms});
     if (s && o.once && device.outcome >= 0) return device.outcome;

@@ -144,6 +144,8 @@ void ClientChannel::unsubscribe(std::span<const std::string_view> filters,
   if (!valid_filters(filters) || in_call_ || !client_->connected()) return;
   std::array<mqtt::ReasonCode, kMaxFilters> codes{};
   in_call_ = true;
+  // Best effort, as documented: a filter left subscribed only brings messages that no request
+  // matches (the message handler's, or dropped), and the connection is the caller's to close.
   (void)client_->unsubscribe(filters, std::span(codes.data(), filters.size()), timeout);
   in_call_ = false;
 }

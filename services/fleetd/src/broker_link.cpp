@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <random>
 
 #include "edgekit/mqtt/codec.hpp"
@@ -70,6 +71,7 @@ void BrokerLink::connect_now() {
   o.client_id = options_.client_id;
   o.clean_start = true;
   o.keep_alive_seconds = options_.keep_alive_seconds;
+  o.properties.receive_maximum = options_.receive_maximum;
   if (!options_.username.empty()) {
     o.username = options_.username;
     o.password = mqtt::as_bytes(options_.password);
@@ -174,6 +176,20 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
         }
       }
       if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
+      // Once one ack is held, every later one is too: PUBACKs leave in the order their
+      // messages came [MQTT-4.6.0-2].
+      if (!held_acks_.empty() || queued_.size() > options_.max_queued) {
+        if (std::uint16_t id = conn_->engine().hold_ack(); id != 0) {
+          if (held_acks_.empty()) {
+            peak_this_episode_ = queued_.size();
+            peak_held_ = 0;
+            log_.warn("broker.backpressure_on", {{"queued", static_cast<std::int64_t>(queued_.size())},
+                                                 {"max_queued", static_cast<std::int64_t>(options_.max_queued)}});
+          }
+          held_acks_.push_back(id);
+          peak_held_ = std::max(peak_held_, held_acks_.size());
+        }
+      }
       break;
     }
     case mqtt::EventType::PublishCompleted:
@@ -201,6 +217,7 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
 void BrokerLink::on_closed(mqtt_asio::Connection&, std::error_code error) {
   active_ = false;
   pending_subscribes_ = 0;
+  held_acks_.clear();  // void with the connection (a clean start: the broker forgets them too)
   drop_queue();
   set_up(false);
   if (stopping_) {
@@ -244,12 +261,15 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
     q.property_strings.emplace_back(up.value);
   }
   queued_.push_back(std::move(q));
+  peak_queued_ = std::max(peak_queued_, queued_.size());
+  peak_this_episode_ = std::max(peak_this_episode_, queued_.size());
   return std::uint16_t{0};
 }
 
 void BrokerLink::drain_queue() {
   // Not while the connection closes (its lost publishes also come as events): on_closed drops
   // what is left, with one log line.
+  release_acks();
   while (!queued_.empty() && up_ && conn_->engine().connected()) {
     Queued& q = queued_.front();
     std::vector<mqtt::UserProperty> props;
@@ -270,6 +290,44 @@ void BrokerLink::drain_queue() {
     wipe(q.payload);
     queued_.pop_front();
   }
+  release_acks();
+}
+
+void BrokerLink::release_acks() {
+  if (held_acks_.empty() || queued_.size() > options_.max_queued / 2) return;
+  if (!conn_->engine().connected()) return;  // on_closed forgets them
+  // A few at a time, at most one step per millisecond (not at every completion: the messages an
+  // ack lets through arrive a broker round trip later), the queue checked again before each: an
+  // ack lets the broker send more (Mosquitto 2.0.11 up to Receive Maximum more per ack of its
+  // oldest message in flight, see the header), each of which may bring three replies.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_release_ < std::chrono::milliseconds(1)) {
+    drain_soon();
+    return;
+  }
+  last_release_ = now;
+  const std::size_t per_ack = 3 * std::size_t{std::max<std::uint16_t>(options_.receive_maximum, 1)};
+  const std::size_t budget =
+      std::max<std::size_t>(1, (options_.max_queued - queued_.size()) / per_ack);
+  std::size_t sent = 0;
+  for (; sent < held_acks_.size() && sent < budget; ++sent) {
+    if (auto r = conn_->engine().ack(held_acks_[sent]); !r) {
+      // A full send queue: the rest once the loop has written.
+      drain_soon();
+      break;
+    }
+  }
+  held_acks_.erase(held_acks_.begin(), held_acks_.begin() + static_cast<std::ptrdiff_t>(sent));
+  conn_->flush();
+  if (!held_acks_.empty()) {
+    // The rest at the next completion, or after a moment when none is coming (messages that
+    // make no reply).
+    drain_soon();
+    return;
+  }
+  log_.info("broker.backpressure_off", {{"queued", static_cast<std::int64_t>(queued_.size())},
+                                        {"peak_queued", static_cast<std::int64_t>(peak_this_episode_)},
+                                        {"peak_held", static_cast<std::int64_t>(peak_held_)}});
 }
 
 void BrokerLink::drain_soon() {

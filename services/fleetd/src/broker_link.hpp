@@ -7,6 +7,27 @@
 /// after a reconnect it subscribes again (services answer requests, and a request that arrived
 /// while the link was down is the device's to retry, as with AWS IoT).
 ///
+/// Backpressure. Replies leave through the broker's Receive Maximum (Mosquitto:
+/// max_inflight_messages) and the link's session records; when requests come faster, replies
+/// wait in the link's queue. So that this queue cannot grow without bound (at 2,000 shadow
+/// updates/s it once held 31,739 replies, and devices waited minutes), the link stops taking
+/// requests while more than `max_queued` replies wait: it keeps back the PUBACK of each message
+/// that arrives then (its service still answers it), until the queue is down to half of
+/// `max_queued`. fleetd's CONNECT announces Receive Maximum `receive_maximum`: a broker that
+/// honours it sends at most that many messages unacknowledged and keeps the rest queued for
+/// fleetd, in order (Mosquitto: up to max_queued_messages, beyond which it drops — set it high,
+/// docs/fleetd.md). Once one ack is held, every later one is too (PUBACKs leave in order), and
+/// held acks are released a few at a time. With such a broker the queue stays under about
+/// max_queued + 3 × (receive_maximum + 1) (a shadow update makes up to three replies), and the
+/// overload waits where MQTT puts it, in the broker, with every request still answered.
+/// Mosquitto 2.0.11 does not keep to it: each PUBACK of its oldest message in flight releases
+/// up to Receive Maximum queued messages (the accounting fault of its issue #2301; fleetd's test
+/// saw 224 in flight with Receive Maximum 4), so the only window it keeps is 1, at Receive
+/// Maximum 1; in the shadow benchmark it once had 46,398 requests to fleetd unacknowledged at
+/// once (docs/benchmarks.md). Against it the bound does not hold; every request is still
+/// answered. (Rejecting requests with a 429 instead would not bound anything: each rejection is
+/// one more reply for the same queue.)
+///
 /// Thread safety: none; everything runs on the io_context thread that runs the link.
 
 #include <asio/io_context.hpp>
@@ -14,6 +35,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -39,6 +61,10 @@ struct BrokerLinkOptions {
   std::uint16_t keep_alive_seconds = 30;
   backoff::Policy reconnect{Duration{200}, Duration{10'000}};
   Duration connect_timeout{5000};
+  /// Backpressure (see the file comment): replies waiting in the link's queue beyond which the
+  /// link stops acknowledging incoming messages, and the Receive Maximum fleetd announces.
+  std::size_t max_queued = 4096;
+  std::uint16_t receive_maximum = 64;  ///< at most 64: the session tracks 64 incoming ids
 };
 
 /// An incoming message; views valid during the handler call only.
@@ -86,6 +112,10 @@ class BrokerLink final : private mqtt_asio::Handler {
   [[nodiscard]] bool up() const noexcept { return up_; }
   /// Successful connects so far (1 after the first; +1 per reconnect).
   [[nodiscard]] std::uint32_t connects() const noexcept { return connects_; }
+  /// Publishes waiting in the link's queue (not yet given to the session), and the most there
+  /// have been since the link was made.
+  [[nodiscard]] std::size_t queued() const noexcept { return queued_.size(); }
+  [[nodiscard]] std::size_t peak_queued() const noexcept { return peak_queued_; }
 
  private:
   struct Route {
@@ -110,7 +140,10 @@ class BrokerLink final : private mqtt_asio::Handler {
 
   // Session state and buffers (fixed: fleetd's link carries requests and replies, not bulk data;
   // a message larger than the receive buffer is refused by the broker per Maximum Packet Size).
-  static constexpr std::size_t kRecords = 64;
+  // 256 records: replies in flight are what carries the reply rate through a busy broker (each
+  // waits for its PUBACK behind the requests the broker is sending; 64 capped fleetd near
+  // 2,000 replies/s in docs/benchmarks.md). The broker's Receive Maximum may cap it lower.
+  static constexpr std::size_t kRecords = 256;
   static constexpr std::size_t kBuffer = 256 * 1024;
   std::array<mqtt::OutgoingRecord, kRecords> records_{};
   std::array<std::uint16_t, 64> incoming_qos2_{};
@@ -141,7 +174,14 @@ class BrokerLink final : private mqtt_asio::Handler {
   void drain_queue();
   void drain_soon();
   void drop_queue();
+  void release_acks();
   bool drain_armed_ = false;
+  // Backpressure: packet ids of incoming messages whose PUBACK is held, in arrival order.
+  std::vector<std::uint16_t> held_acks_;
+  std::size_t peak_queued_ = 0;
+  std::size_t peak_this_episode_ = 0;
+  std::size_t peak_held_ = 0;
+  std::chrono::steady_clock::time_point last_release_{};
   std::vector<Route> routes_;
   StateHandler state_handler_;
   std::function<void()> shutdown_done_;

@@ -51,6 +51,18 @@ ConfigOutcome parse_config(int argc, const char* const* argv) {
   app.add_option("--broker-keep-alive", c.broker_keep_alive,
                  "MQTT keep-alive of the link, seconds (0: none)")
       ->capture_default_str();
+  app.add_option("--broker-max-queued", c.broker_max_queued,
+                 "Backpressure: while more replies than this wait to reach the broker, fleetd "
+                 "stops acknowledging requests (the broker keeps them queued) until half are out")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1'000'000u).description(""))
+      ->type_name("N");
+  app.add_option("--broker-receive-maximum", c.broker_receive_maximum,
+                 "MQTT 5 Receive Maximum of the link: requests the broker may send fleetd "
+                 "unacknowledged (at most 64)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64).description(""))
+      ->type_name("N");
   app.add_option("--reconnect-base-ms", c.reconnect_base_ms,
                  "First reconnect window after the broker link drops, ms (doubles per attempt, "
                  "full jitter)")

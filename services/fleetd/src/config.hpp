@@ -27,6 +27,10 @@ struct Config {
   /// User name of the link; its password is the hooks token (the plugin checks both).
   std::string broker_username = "fleetd";
   std::uint16_t broker_keep_alive = 30;
+  /// Backpressure of the link (broker_link.hpp): replies queued beyond which fleetd stops
+  /// acknowledging requests, and the Receive Maximum it announces to the broker.
+  std::uint32_t broker_max_queued = 4096;
+  std::uint16_t broker_receive_maximum = 64;
   /// Reconnect backoff of the broker link (full jitter), milliseconds.
   std::uint32_t reconnect_base_ms = 200;
   std::uint32_t reconnect_cap_ms = 10'000;

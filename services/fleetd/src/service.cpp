@@ -208,6 +208,8 @@ Exit run_service(const Config& config, Logger& log) {
   lo.username = config.broker_username;
   lo.password = token.value();
   lo.keep_alive_seconds = config.broker_keep_alive;
+  lo.max_queued = config.broker_max_queued;
+  lo.receive_maximum = config.broker_receive_maximum;
   lo.reconnect = backoff::Policy{Duration{config.reconnect_base_ms},
                                  Duration{config.reconnect_cap_ms}};
   BrokerLink link(io, lo, log);
@@ -302,13 +304,17 @@ Exit run_service(const Config& config, Logger& log) {
     });
   }
   // Device Shadow: replies are ordinary publishes (any authorized subscriber sees them, as on
-  // AWS); who may send a request for a thing is the broker's policy decision.
-  shadow::ShadowService shadows(registry, log, [&link, &log](const std::string& topic,
-                                                             const std::string& payload) {
-    if (auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce); !r) {
-      log.warn("shadow.reply_failed", {{"topic", topic}, {"error", mqtt::to_string(r.error())}});
-    }
-  });
+  // AWS); who may send a request for a thing is the broker's policy decision. Group commit: the
+  // requests the link read in one turn of the loop are stored in one transaction, posted to run
+  // after that turn.
+  shadow::ShadowService shadows(
+      registry, log,
+      [&link, &log](const std::string& topic, const std::string& payload) {
+        if (auto r = link.publish(topic, mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce); !r) {
+          log.warn("shadow.reply_failed", {{"topic", topic}, {"error", mqtt::to_string(r.error())}});
+        }
+      },
+      shadow::ShadowOptions{}, {}, [&io](std::function<void()> f) { asio::post(io, std::move(f)); });
   for (std::string_view filter : shadow::kRequestFilters) {
     link.subscribe(std::string(filter), mqtt::QoS::AtLeastOnce, [&shadows](const Message& m) {
       shadows.handle(m.topic, mqtt::as_string(m.payload));

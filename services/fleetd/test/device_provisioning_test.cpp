@@ -339,19 +339,8 @@ class DeviceCrashes : public DeviceProvisioning {
 
   // Waits (bounded) for a run; its report, and how it ended: "exit <n>" or "signal <n>".
   std::pair<BootReport, std::string> finish(DeviceRun& run, std::chrono::seconds limit = 20s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    pid_t done = 0;
-    while ((done = ::waitpid(run.pid, &status, WNOHANG)) == 0 &&
-           std::chrono::steady_clock::now() < end) {
-      std::this_thread::sleep_for(10ms);
-    }
-    if (done != run.pid) {
-      testing::stop_child(run.pid, SIGKILL, 1s);
-      return {BootReport{}, "hung"};
-    }
-    const std::string how = WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
-                                                : "exit " + std::to_string(WEXITSTATUS(status));
+    const std::string how = testing::wait_child(run.pid, std::chrono::steady_clock::now() + limit);
+    if (how == "hung") return {BootReport{}, how};
     return {from_text(testing::read_text_file(run.out)), how};
   }
 

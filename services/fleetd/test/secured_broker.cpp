@@ -173,6 +173,7 @@ void SecuredBroker::SetUp() {
       "plugin_opt_hooks_token_file " + (dir_ / "state" / "hooks.token").string(),
       "plugin_opt_timeout_ms 2000",
   };
+  o.extra_lines.insert(o.extra_lines.end(), broker_lines_.begin(), broker_lines_.end());
   testing::MosquittoOptions::TlsListener t;
   t.cafile = cafile;
   if (broker_capath_) {

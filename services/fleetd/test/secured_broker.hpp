@@ -252,6 +252,8 @@ class SecuredBroker : public ::testing::Test {
   bool broker_capath_ = false;
   /// Set before SetUp: more flags for fleetd (e.g. `--jobs-minute-seconds 2`).
   std::vector<std::string> fleetd_flags_;
+  /// Set before SetUp: more lines for the broker's configuration (e.g. `max_inflight_messages 1`).
+  std::vector<std::string> broker_lines_;
 
   std::filesystem::path dir_;
   std::string pki_;

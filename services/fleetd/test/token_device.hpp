@@ -63,8 +63,14 @@ class TokenDeviceBroker : public SecuredBroker {
     token_cert_ = ca_->issue_for_public_key(thing, key, o).cert_file;
     EVP_PKEY_free(key);
     ASSERT_FALSE(token_cert_.empty());
+    register_device(thing, token_cert_);
+  }
+
+  /// Registers `thing` in fleetd with the certificate in `cert_file` (the test CA's) ACTIVE and
+  /// attached to it. Fails the test (fatally) when a step fails.
+  void register_device(const std::string& thing, const std::string& cert_file) {
     using nlohmann::json;
-    const auto facts = facts_of(token_cert_);
+    const auto facts = facts_of(cert_file);
     auto c = admin("POST", "/admin/v1/certificates",
                    json{{"certificatePem", facts.pem}, {"status", "ACTIVE"}}.dump());
     ASSERT_TRUE(c && c->status == 201) << (c ? c->body : "no answer");

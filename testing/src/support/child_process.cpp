@@ -37,6 +37,22 @@ void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace) {
   pid = -1;
 }
 
+std::string wait_child(pid_t& pid, std::chrono::steady_clock::time_point deadline) {
+  int status = 0;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (done != pid) {
+    stop_child(pid, SIGKILL, std::chrono::seconds(1));
+    return "hung";
+  }
+  pid = -1;
+  return WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                             : "exit " + std::to_string(WEXITSTATUS(status));
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

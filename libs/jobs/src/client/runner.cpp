@@ -171,8 +171,9 @@ Result<void, Errc> Runner::pump() noexcept {
         const std::uint32_t before = executor_.attempts();
         auto done = exchange(a);
         if (!done) {
+          // The executor's own errors are not a lost reply: sending again changes nothing.
           if (done.error() == Errc::WouldDeadlock || done.error() == Errc::InvalidArgument ||
-              done.error() == Errc::StoreFailed) {
+              done.error() == Errc::StoreFailed || done.error() == Errc::BufferTooSmall) {
             return done;
           }
           last_error_ = done.error();
@@ -194,7 +195,11 @@ Result<void, Errc> Runner::pump() noexcept {
         // gets a copy.
         const std::string_view text = a.job_document.text();
         if (text.size() > buffers_.document.size()) {
-          (void)executor_.finish(JobStatus::Failed, kDocumentTooLarge);
+          // The handler cannot have the document: the job fails, and says why. If that outcome
+          // cannot be saved or written now, the job would sit IN_PROGRESS with no handler, so
+          // the next start/run_for tries again (too_large_due_) and the caller hears why.
+          too_large_due_ = true;
+          EDGEKIT_TRY(fail_too_large());
           break;
         }
         std::memcpy(buffers_.document.data(), text.data(), text.size());
@@ -217,6 +222,17 @@ Result<void, Errc> Runner::pump() noexcept {
   }
 }
 
+Result<void, Errc> Runner::fail_too_large() noexcept {
+  if (!too_large_due_) return {};
+  if (executor_.state() != ExecutorState::Running) {  // the service ended it meanwhile
+    too_large_due_ = false;
+    return {};
+  }
+  EDGEKIT_TRY(executor_.finish(JobStatus::Failed, kDocumentTooLarge));
+  too_large_due_ = false;
+  return {};
+}
+
 // Hands the pending job to its handler; a job that becomes due while a handler runs (its
 // `finish` took the next one) waits until it returns, so handlers never nest.
 void Runner::run_pending() noexcept {
@@ -236,6 +252,7 @@ Result<void, Errc> Runner::run_for(Duration duration) noexcept {
     // A request given up earlier is sent again; a notify-next wakes an idle executor.
     if (executor_.request_in_flight()) executor_.request_lost();
     if (wake_.exchange(false)) executor_.next_job_pending();
+    EDGEKIT_TRY(fail_too_large());
     EDGEKIT_TRY(pump());
     if (!in_handler_) run_pending();
     const Instant now = clock_.now();

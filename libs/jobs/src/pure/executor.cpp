@@ -59,14 +59,30 @@ Result<void, Errc> Executor::start() noexcept {
     if (h.operation.empty()) return fail(Errc::InvalidArgument);
   }
   record_ = {};
+  unknown_job_ = false;
   JobRecord loaded;
   Result<void, Errc> sent;
-  if (store_.load(loaded) && loaded.job_id_length <= kMaxJobIdLength &&
-      valid_job_id(loaded.job())) {
-    record_ = loaded;
-    sent = send_describe();
-  } else {
-    sent = send_start_next();
+  RecordLoad found = store_.load(loaded);
+  // A record whose job id is not one is as untrustworthy as one that failed its checksum.
+  if (found == RecordLoad::Loaded &&
+      (loaded.job_id_length > kMaxJobIdLength || !valid_job_id(loaded.job()))) {
+    found = RecordLoad::Corrupt;
+  }
+  switch (found) {
+    case RecordLoad::Loaded:
+      record_ = loaded;
+      sent = send_describe();
+      break;
+    case RecordLoad::Corrupt:
+      // Which job ran (if any) is unknown: the service's next pending execution says it.
+      unknown_job_ = true;
+      std::memcpy(record_.job_id.data(), kNextJobId.data(), kNextJobId.size());
+      record_.job_id_length = static_cast<std::uint8_t>(kNextJobId.size());
+      sent = send_describe();
+      break;
+    case RecordLoad::None:
+      sent = send_start_next();
+      break;
   }
   if (!sent) phase_ = Phase::Stopped;
   return sent;
@@ -189,7 +205,9 @@ void Executor::request_lost() noexcept {
   const Request lost = in_flight_;
   if (lost == Request::None) return;
   ++attempts_;
-  // Each was written once already, so writing it again fits.
+  // Each was written once already, so writing it again fits: the payload buffer holds the
+  // largest request (ExecutorConfig), which counts the longest token and version, and the
+  // topic did not change. (None of these can fail for another reason.)
   switch (lost) {
     case Request::StartNext:
       (void)send_start_next();
@@ -211,6 +229,7 @@ void Executor::request_lost() noexcept {
 void Executor::job_over() noexcept {
   (void)store_.clear();  // if it fails, the next boot describes a terminal job and clears again
   record_ = {};
+  unknown_job_ = false;
   phase_ = Phase::Idle;
 }
 
@@ -232,14 +251,19 @@ std::optional<std::size_t> Executor::handler_for(
   return std::nullopt;
 }
 
-// A fresh job from start-next: saved before anything runs, so that a reboot from here on finds
-// it; a job nobody handles is rejected at once.
-void Executor::begin_job(const JobExecution& e) noexcept {
+// The record of a job the service returned (its handler running: status IN_PROGRESS, step 0).
+void Executor::record_execution(const JobExecution& e) noexcept {
   record_ = {};
   std::memcpy(record_.job_id.data(), e.job_id.data(), e.job_id.size());
   record_.job_id_length = static_cast<std::uint8_t>(e.job_id.size());
   record_.execution_number = e.execution_number.value_or(0);
   record_.version = e.version_number.value_or(0);  // a wrong guess is corrected by VersionMismatch
+}
+
+// A fresh job from start-next: saved before anything runs, so that a reboot from here on finds
+// it; a job nobody handles is rejected at once.
+void Executor::begin_job(const JobExecution& e) noexcept {
+  record_execution(e);
   const std::optional<std::size_t> h = handler_for(e.job_document);
   record_.status = h ? JobStatus::InProgress : JobStatus::Rejected;
   record_.reason = h ? OutcomeReason::Handler : OutcomeReason::UnsupportedOperation;
@@ -250,7 +274,13 @@ void Executor::begin_job(const JobExecution& e) noexcept {
     return;
   }
   if (!h) {
-    (void)send_outcome(JobStatus::Rejected, details_of(record_.reason));
+    // The outcome is in the record: if it cannot be written now (a payload buffer too small
+    // for it), the describe after the next boot, or the next start-next, which returns this
+    // IN_PROGRESS execution, sends it again; the error is the caller's (begin_job_error_).
+    if (auto sent = send_outcome(JobStatus::Rejected, details_of(record_.reason)); !sent) {
+      begin_job_error_ = sent.error();
+      phase_ = Phase::Idle;
+    }
     return;
   }
   phase_ = Phase::Running;
@@ -261,6 +291,18 @@ void Executor::begin_job(const JobExecution& e) noexcept {
 }
 
 Result<void, Errc> Executor::on_execution_reply(const ExecutionReply& reply) noexcept {
+  if (unknown_job_) {  // the reply to describing `$next` after a corrupt record
+    unknown_job_ = false;
+    if (!reply.execution || reply.execution->status != JobStatus::InProgress) {
+      job_over();  // nothing of ours was running: the unreadable record goes
+      return send_start_next();
+    }
+    // Only start-next makes an execution IN_PROGRESS, so this device had started it, and its
+    // handler may have run: from here on it is the recorded job, at step 0. If the save fails
+    // the store still holds the unreadable record, and the next boot comes here again.
+    record_execution(*reply.execution);
+    (void)store_.save(record_);
+  }
   const bool ours = reply.execution && reply.execution->job_id == record_.job() &&
                     record_.job_id_length > 0 &&
                     (record_.execution_number == 0 ||
@@ -275,6 +317,11 @@ Result<void, Errc> Executor::on_execution_reply(const ExecutionReply& reply) noe
     if (store_failed_) {
       store_failed_ = false;
       return fail(Errc::StoreFailed);
+    }
+    if (begin_job_error_ != Errc::Ok) {
+      const Errc e = begin_job_error_;
+      begin_job_error_ = Errc::Ok;
+      return fail(e);
     }
     return {};
   }
@@ -332,7 +379,7 @@ void Executor::on_rejected(const Rejected& r) noexcept {
       stop_due_ = true;  // the service ended the job under the running handler
     }
     job_over();
-    (void)send_start_next();
+    (void)send_start_next();  // written at start already: it fits
     return;
   }
   if (is_retryable(r.errc)) {
@@ -348,6 +395,8 @@ void Executor::on_rejected(const Rejected& r) noexcept {
       // Only an outcome of REJECTED from IN_PROGRESS is worth another try: as FAILED (2.4).
       if (answered != Request::Outcome || record_.status != JobStatus::Rejected) return;
       record_.status = JobStatus::Failed;
+      // If the save fails the record keeps REJECTED: a reboot sends REJECTED again, is refused
+      // again and comes here again — the same FAILED, one exchange later.
       (void)store_.save(record_);
     }
     in_flight_ = answered;
@@ -362,7 +411,7 @@ void Executor::on_rejected(const Rejected& r) noexcept {
       break;
     case Request::Describe:
       job_over();
-      (void)send_start_next();
+      (void)send_start_next();  // written at start already: it fits
       break;
     case Request::Progress:
       break;  // the progress is lost; the handler goes on and reports again

@@ -102,7 +102,7 @@ class JobsService {
 // What the handlers saw and do. `finish_now` false: the handler returns with the job still
 // running (it would finish later; the test reboots instead).
 struct App {
-  std::vector<std::string> runs;  // "<job>" or "<job> resumed at <step>"
+  std::vector<std::string> runs;              // "<job>" or "<job> resumed at <step>"
   std::vector<std::string> ids_after_finish;  // job.job_id read after `finish` returned
   bool finish_now = true;
   Runner* runner = nullptr;
@@ -160,15 +160,17 @@ class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
     connect();
   }
 
-  Runner& make_runner(Duration request_timeout = Duration{5000}) {
+  Runner& make_runner(Duration request_timeout = Duration{5000},
+                      std::size_t document_size = std::tuple_size_v<decltype(document_)>) {
     RunnerConfig c;
     c.thing = kThing;
     c.handlers = handlers_;
     c.token_prefix = "lamp";
     c.request_timeout = request_timeout;
     c.retry_delay = Duration{50};
-    runner_ = std::make_unique<Runner>(channel(), store_, clock_, c,
-                                       RunnerBuffers{request_, reply_, document_});
+    runner_ = std::make_unique<Runner>(
+        channel(), store_, clock_, c,
+        RunnerBuffers{request_, reply_, std::span(document_).first(document_size)});
     app_.runner = runner_.get();
     return *runner_;
   }
@@ -247,6 +249,21 @@ TEST_P(JobsRunnerTest, AJobNobodyHandlesIsReportedFailed) {
   EXPECT_EQ(status_of("dance-3"), JobStatus::Failed);
   EXPECT_TRUE(details_say("dance-3", "reason", "unsupported operation"));
   EXPECT_TRUE(app_.runs.empty());
+}
+
+TEST_P(JobsRunnerTest, AJobWhoseDocumentDoesNotFitFailsWithoutAHandlerOnceItsOutcomeIsSaved) {
+  service_->with([](jobs::testing::FakeJobsService& m) { return &m.add("fw-1", kInstall); });
+  Runner& r = make_runner(Duration{5000}, 8);
+  store_.saves_left = 1;  // the job's start is recorded; its outcome is not
+  auto s = r.start(Duration{5000});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), Errc::StoreFailed);
+  EXPECT_EQ(status_of("fw-1"), JobStatus::InProgress);
+  store_.saves_left = -1;  // the storage works again: the next call fails the job
+  ASSERT_TRUE(run_until(r, [&] { return status_of("fw-1") == JobStatus::Failed; }));
+  EXPECT_TRUE(details_say("fw-1", "reason", "job document too large"));
+  EXPECT_TRUE(app_.runs.empty());
+  EXPECT_FALSE(store_.has());
 }
 
 TEST_P(JobsRunnerTest, ALostReplyIsSentAgainAfterTheTimeout) {

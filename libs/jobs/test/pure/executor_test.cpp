@@ -262,7 +262,9 @@ void add_three_jobs(FakeJobsService& service) {
 // Boots, reboots after each number of steps in `reboots` in turn (counted from the boot before),
 // then runs to the end. Every job ends terminal, none runs twice from the start, and the
 // outcome is the one the reboots allow.
-void run_with_reboots(std::span<const int> reboots, RebootCases& cases) {
+// With `corrupt`, the record a reboot finds is unreadable (a torn write): the executor then
+// learns from the service which job was running, and takes it as interrupted mid-step.
+void run_with_reboots(std::span<const int> reboots, RebootCases& cases, bool corrupt = false) {
   FakeJobsService service(kThing);
   add_three_jobs(service);
   Device d(service);
@@ -271,12 +273,18 @@ void run_with_reboots(std::span<const int> reboots, RebootCases& cases) {
   for (int steps : reboots) {
     for (int i = 0; i < steps && d.step(); ++i) {
     }
-    // What the storage says at the moment of a reboot decides fw-1's outcome.
-    const bool running = d.store.has() && d.store.record().job() == "fw-1" &&
-                         d.store.record().status == JobStatus::InProgress;
+    // What the storage says at the moment of a reboot decides fw-1's outcome; without a
+    // readable record, any record of fw-1 while the service has it IN_PROGRESS does (an
+    // outcome decided but not yet accepted is indistinguishable from a handler mid-step).
+    const bool recorded = d.store.has() && d.store.record().job() == "fw-1";
+    const bool running =
+        recorded && (corrupt ? service.find("fw-1")->status == JobStatus::InProgress
+                             : d.store.record().status == JobStatus::InProgress);
     install_was_running = install_was_running || running;
     cases.failed_by_reboot += running ? 1 : 0;
-    cases.outcome_resent += d.store.has() && is_terminal(d.store.record().status) ? 1 : 0;
+    cases.outcome_resent +=
+        !corrupt && d.store.has() && is_terminal(d.store.record().status) ? 1 : 0;
+    d.store.corrupt = corrupt;
     d.boot();
   }
   d.settle();
@@ -342,6 +350,39 @@ TEST_F(JobsExecutor, SurvivesASecondRebootSoonAfterTheFirst) {
   EXPECT_GT(cases.failed_by_reboot, 0);
   EXPECT_GT(cases.resumed, 0);
   EXPECT_GT(cases.outcome_resent, 0);
+}
+
+// A reboot before each step that finds the record unreadable: nothing runs twice from the
+// start, a resumable job is resumed (at step 0), the other fails ("rebooted during step").
+TEST_F(JobsExecutor, SurvivesARebootAtEveryStepWithTheRecordCorrupted) {
+  const int total = clean_run_steps();
+  RebootCases cases;
+  for (int at = 0; at <= total; ++at) {
+    const int reboots[] = {at};
+    run_with_reboots(reboots, cases, true);
+  }
+  EXPECT_GT(cases.failed_by_reboot, 0);
+  EXPECT_GT(cases.resumed, 0);
+}
+
+TEST_F(JobsExecutor, ACorruptRecordWithNothingInProgressIsClearedAndTheNextJobRuns) {
+  FakeJobsService service(kThing);
+  service.add("fw-1", kInstall);
+  Device d(service);
+  // A torn record of a job that is over (its outcome got through before the power went).
+  JobRecord old;
+  old.job_id[0] = 'x';
+  old.job_id_length = 1;
+  ASSERT_TRUE(d.store.save(old));
+  d.store.corrupt = true;
+  d.boot();
+  EXPECT_EQ(d.executor().state(), ExecutorState::Resuming);
+  EXPECT_EQ(d.executor().record().job(), kNextJobId);
+  d.settle();
+  EXPECT_EQ(service.find("fw-1")->status, JobStatus::Succeeded);
+  EXPECT_EQ(d.log("fw-1").fresh_runs, 1);
+  EXPECT_EQ(d.log("fw-1").resumed_runs, 0);
+  EXPECT_FALSE(d.store.has());
 }
 
 TEST_F(JobsExecutor, AResumedHandlerGetsItsLastStep) {
@@ -473,6 +514,35 @@ TEST_F(JobsExecutor, IgnoresRepliesThatAreNotForItAndReportsBadOnes) {
   d.settle();
 }
 
+TEST_F(JobsExecutor, AnUnsupportedJobsOutcomeThatDoesNotFitIsReportedAndKeptInTheRecord) {
+  FakeJobsService service(kThing);
+  service.add("dance-3", kDance);
+  MemoryStore store;
+  std::array<char, kMaxTopicLength> topic{};
+  std::array<char, 64> payload{};  // holds start-next, not the FAILED update with its reason
+  ExecutorConfig c;
+  c.thing = kThing;
+  c.handlers = kHandlers;
+  c.token_prefix = "dev";
+  c.topic_buffer = topic;
+  c.payload_buffer = payload;
+  Executor e(c, store);
+  ASSERT_TRUE(e.start());
+  const Action a = e.poll();
+  ASSERT_EQ(a.kind, ActionKind::Publish);
+  auto reply = service.handle(a.topic, a.payload);
+  ASSERT_TRUE(reply);
+  auto r = e.on_message(reply->topic, reply->payload);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Errc::BufferTooSmall);
+  EXPECT_EQ(e.state(), ExecutorState::Idle);
+  EXPECT_EQ(e.poll().kind, ActionKind::None);
+  // Recorded: the next boot (or start-next) sends the outcome again.
+  ASSERT_TRUE(store.has());
+  EXPECT_EQ(store.record().job(), "dance-3");
+  EXPECT_EQ(store.record().status, JobStatus::Rejected);
+}
+
 TEST_F(JobsExecutor, TheHandlersCallsAreCheckedWhileAJobRuns) {
   FakeJobsService service(kThing);
   service.add("fw-1", kInstall);
@@ -562,7 +632,7 @@ TEST_F(JobsExecutor, ARamRecordStoreKeepsOneRecordBehindItsMark) {
   slot.record.job_id_length = 0xA5;
   RamRecordStore store(slot);
   JobRecord r;
-  EXPECT_FALSE(store.load(r));
+  EXPECT_EQ(store.load(r), RecordLoad::None);
   EXPECT_FALSE(store.has());
   JobRecord saved;
   saved.job_id[0] = 'j';
@@ -570,11 +640,11 @@ TEST_F(JobsExecutor, ARamRecordStoreKeepsOneRecordBehindItsMark) {
   saved.version = 7;
   ASSERT_TRUE(store.save(saved));
   RamRecordStore again(slot);  // a warm reset: the slot kept its content
-  ASSERT_TRUE(again.load(r));
+  ASSERT_EQ(again.load(r), RecordLoad::Loaded);
   EXPECT_EQ(r.job(), "j");
   EXPECT_EQ(r.version, 7u);
   ASSERT_TRUE(again.clear());
-  EXPECT_FALSE(again.load(r));
+  EXPECT_EQ(again.load(r), RecordLoad::None);
 }
 
 TEST_F(JobsExecutor, RefusesABadConfiguration) {

@@ -232,15 +232,30 @@ class FakeJobsService {
 };
 
 /// The application's non-volatile storage of the job record, in RAM (it survives the tests'
-/// reboots); `fail_saves` makes it refuse.
+/// reboots); `fail_saves` makes it refuse; `corrupt` makes a stored record unreadable (a torn
+/// write) until the next save or clear.
 class MemoryStore final : public RecordStore {
  public:
-  bool load(JobRecord& out) noexcept override { return ram_.load(out); }
-  bool save(const JobRecord& r) noexcept override { return !fail_saves && ram_.save(r); }
-  bool clear() noexcept override { return ram_.clear(); }
+  RecordLoad load(JobRecord& out) noexcept override {
+    if (corrupt && ram_.has()) return RecordLoad::Corrupt;
+    return ram_.load(out);
+  }
+  bool save(const JobRecord& r) noexcept override {
+    if (fail_saves) return false;
+    if (saves_left == 0) return false;
+    if (saves_left > 0) --saves_left;
+    corrupt = false;
+    return ram_.save(r);
+  }
+  bool clear() noexcept override {
+    corrupt = false;
+    return ram_.clear();
+  }
   [[nodiscard]] bool has() const { return ram_.has(); }
   [[nodiscard]] const JobRecord& record() const { return ram_.record(); }
   bool fail_saves = false;
+  int saves_left = -1;  // >= 0: that many more saves succeed, then they fail
+  bool corrupt = false;
 
  private:
   RamRecordSlot slot_{};

@@ -61,21 +61,6 @@ std::string_view slot_name(char (&buf)[24], std::size_t n) noexcept {
 
 }  // namespace
 
-std::uint32_t crc32(Bytes data, std::uint32_t crc) noexcept {
-  // Nibble-table CRC-32 (polynomial 0xEDB88320): 64 bytes of table, fast enough for records.
-  static constexpr std::uint32_t kTable[16] = {
-      0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-      0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-      0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C};
-  crc = ~crc;
-  for (std::byte b : data) {
-    crc ^= std::to_integer<std::uint32_t>(b);
-    crc = (crc >> 4) ^ kTable[crc & 0x0F];
-    crc = (crc >> 4) ^ kTable[crc & 0x0F];
-  }
-  return ~crc;
-}
-
 MemorySessionStore::MemorySessionStore(std::span<std::byte> arena, std::size_t slot_size,
                                        std::span<std::uint16_t> incoming_ids,
                                        bool adopt_existing) noexcept

@@ -292,6 +292,40 @@ TEST_P(ConnectionTest, AnIncomingPacketWaitsForRoomForItsAck) {
   EXPECT_TRUE(broker.verify());
 }
 
+TEST_P(ConnectionTest, AHeldAckLeavesWhenTheApplicationSendsIt) {
+  connect_ok();
+  broker.send(make_publish("in", "a", QoS::AtLeastOnce, 7));
+  broker.send(make_publish("in", "b", QoS::AtMostOnce));
+  broker.send(make_publish("in", "c", QoS::AtLeastOnce, 8));
+  read();
+  auto e = conn.poll_event(now());
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->type, EventType::MessageReceived);
+  EXPECT_EQ(conn.hold_ack(), 7);
+  EXPECT_EQ(conn.hold_ack(), 0) << "one ack, held once";
+  e = conn.poll_event(now());
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(conn.hold_ack(), 0) << "QoS 0 has no ack";
+  e = conn.poll_event(now());
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(conn.hold_ack(), 8);
+  EXPECT_FALSE(conn.poll_event(now()).has_value());
+  // Nothing acknowledged until the application says so, then in its order.
+  EXPECT_TRUE(conn.output_empty());
+  ASSERT_TRUE(conn.ack(7).has_value());
+  ASSERT_TRUE(conn.ack(8).has_value());
+  PubAck a7, a8;
+  a7.packet_id = 7;
+  a8.packet_id = 8;
+  broker.expect(a7);
+  broker.expect(a8);
+  write();
+  EXPECT_TRUE(broker.verify());
+  // After the connection ends, a held ack is void.
+  ASSERT_TRUE(conn.disconnect(ReasonCode::Success, {}, now()).has_value());
+  EXPECT_EQ(conn.ack(9).error(), Errc::NotConnected);
+}
+
 TEST_P(ConnectionTest, DisconnectRightAfterAMessageLeavesItUnacknowledged) {
   connect_ok();
   broker.send(make_publish("in", "m", QoS::AtLeastOnce, 3));

@@ -1,17 +1,17 @@
-// FileStateStore: text fields + SHA-256, written with temp file + fsync + rename + directory
-// fsync, so that a crash leaves the state either old or new.
+// FileStateStore: text fields + SHA-256, written by edgekit::file::write_atomically (temp file +
+// fsync + rename + directory fsync), so that a crash leaves the state either old or new.
 #include "edgekit/provisioning/state.hpp"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <ctime>
 #include <edgekit/pki/keys.hpp>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <utility>
+
+#include "edgekit/core/durable_file.hpp"
 
 namespace edgekit::provisioning {
 namespace {
@@ -36,22 +36,6 @@ std::string body_of(const State& s) {
 std::string digest_of(std::string_view body) {
   return pki::sha256_hex(std::span<const std::uint8_t>(
       reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 // Reads `name=value` from the next line of `in`.
@@ -127,26 +111,16 @@ Result<std::optional<State>, Errc> FileStateStore::load() {
 Result<void, Errc> FileStateStore::save(const State& state) {
   std::string text = body_of(state);
   text += "sha256=" + digest_of(text) + "\n";
-  const std::string tmp = path_ + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(Errc::StateStoreFailed);
-  const bool ok = write_all(fd, text) && ::fsync(fd) == 0;
-  const bool closed = ::close(fd) == 0;
-  if (!ok || !closed || ::rename(tmp.c_str(), path_.c_str()) != 0) {
-    (void)::unlink(tmp.c_str());
+  // Mode 0600: the ownership token is a bearer credential.
+  if (file::write_atomically(path_, std::as_bytes(std::span<const char>(text)), 0600) !=
+      file::Status::Ok) {
     return fail(Errc::StateStoreFailed);
   }
-  // The rename is durable only once the directory is.
-  const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return fail(Errc::StateStoreFailed);
-  const bool synced = ::fsync(dir) == 0;
-  ::close(dir);
-  if (!synced) return fail(Errc::StateStoreFailed);
   return {};
 }
 
 Result<void, Errc> FileStateStore::clear() {
-  if (::unlink(path_.c_str()) != 0 && errno != ENOENT) return fail(Errc::StateStoreFailed);
+  if (file::remove_durably(path_) != file::Status::Ok) return fail(Errc::StateStoreFailed);
   return {};
 }
 

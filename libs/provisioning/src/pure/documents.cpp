@@ -49,6 +49,7 @@ Result<std::string_view, Errc> read_string(const V& v, Scratch& scratch) noexcep
   if (auto view = v.as_string_view()) return *view;
   auto copied = v.copy_string(scratch.free);
   if (!copied) return fail(Errc::BufferTooSmall);
+  // Marks the copy as used; it fits (copy_string wrote it into `free`), so take cannot overflow.
   (void)scratch.take(copied->size());
   return *copied;
 }

@@ -9,6 +9,9 @@
 //   one failing with SQLITE_BUSY half-way through its statements.
 // - a flock'ed `<db>.lock`: SQLite's own locks allow several processes on one file, which for
 //   fleetd means two services answering the same devices; refuse the second one clearly.
+// - prepared statements kept by their SQL text and reused: the store's statements are a fixed
+//   set of constant strings, and preparing anew was SQLite's largest cost per shadow update
+//   (its parser led fleetd's SQLite samples in docs/benchmarks.md's profile).
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -18,6 +21,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 
 #include "store/db.hpp"
 
@@ -56,6 +60,7 @@ class SqliteDb final : public Db {
  public:
   SqliteDb(sqlite3* db, int lock_fd) : db_(db), lock_fd_(lock_fd) {}
   ~SqliteDb() override {
+    for (auto& [sql, st] : statements_) sqlite3_finalize(st);
     sqlite3_close_v2(db_);
     if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
@@ -89,20 +94,50 @@ class SqliteDb final : public Db {
     return {};
   }
 
-  Res<void> begin() override { return exec_script("BEGIN IMMEDIATE"); }
-  Res<void> commit() override { return exec_script("COMMIT"); }
+  Res<void> begin() override { return run("BEGIN IMMEDIATE", {}, nullptr); }
+  Res<void> commit() override { return run("COMMIT", {}, nullptr); }
   void rollback() noexcept override {
     // Only when a transaction is open: after some errors SQLite has already rolled back.
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
 
  private:
-  Res<void> run(std::string_view sql, std::initializer_list<Param> params,
-                std::vector<Row>* rows) {
+  // The prepared statement of `sql`, from the cache or prepared now (then kept). A statement
+  // prepared with sqlite3_prepare_v2 re-prepares itself after a schema change.
+  Res<sqlite3_stmt*> statement(std::string_view sql) {
     std::string text = to_sqlite_placeholders(sql);
+    if (auto it = statements_.find(text); it != statements_.end()) return it->second;
+    if (statements_.size() >= kMaxStatements) {
+      // Only SQL built from values would grow it this far (the store binds values): start over
+      // rather than keep statements without bound.
+      for (auto& [t, st] : statements_) sqlite3_finalize(st);
+      statements_.clear();
+    }
     sqlite3_stmt* st = nullptr;
     int rc = sqlite3_prepare_v2(db_, text.c_str(), static_cast<int>(text.size()), &st, nullptr);
-    if (rc != SQLITE_OK) return error(rc, sql);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(st);
+      return error(rc, sql);
+    }
+    statements_.emplace(std::move(text), st);
+    return st;
+  }
+
+  Res<void> run(std::string_view sql, std::initializer_list<Param> params,
+                std::vector<Row>* rows) {
+    auto prepared = statement(sql);
+    if (!prepared) return fail(prepared.error());
+    sqlite3_stmt* st = prepared.value();
+    // Whatever happens below, the statement is left reset and unbound for its next use (a
+    // statement left mid-step would also keep a read transaction open).
+    struct Done {
+      sqlite3_stmt* st;
+      ~Done() {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+      }
+    } done{st};
+    int rc = SQLITE_OK;
     int index = 1;
     for (const Param& p : params) {
       if (std::holds_alternative<std::nullptr_t>(p)) {
@@ -116,10 +151,7 @@ class SqliteDb final : public Db {
         rc = sqlite3_bind_text64(st, index, s.data() != nullptr ? s.data() : "", s.size(),
                                  SQLITE_TRANSIENT, SQLITE_UTF8);
       }
-      if (rc != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return error(rc, sql);
-      }
+      if (rc != SQLITE_OK) return error(rc, sql);
       ++index;
     }
     for (;;) {
@@ -127,9 +159,7 @@ class SqliteDb final : public Db {
       if (rc == SQLITE_DONE) break;
       if (rc != SQLITE_ROW) {
         // The extended code says which constraint failed; sqlite3_step returns the primary one.
-        int ext = sqlite3_extended_errcode(db_);
-        sqlite3_finalize(st);
-        return error(ext, sql);
+        return error(sqlite3_extended_errcode(db_), sql);
       }
       if (rows) {
         int n = sqlite3_column_count(st);
@@ -146,7 +176,6 @@ class SqliteDb final : public Db {
         rows->emplace_back(std::move(fields));
       }
     }
-    sqlite3_finalize(st);
     return {};
   }
 
@@ -159,8 +188,10 @@ class SqliteDb final : public Db {
     return fail(map_sqlite(rc), std::move(m));
   }
 
+  static constexpr std::size_t kMaxStatements = 256;
   sqlite3* db_;
   int lock_fd_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
 
 }  // namespace

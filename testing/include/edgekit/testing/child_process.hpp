@@ -20,6 +20,11 @@ namespace edgekit::testing {
 /// sets `pid` to -1. Does nothing when `pid` <= 0.
 void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace);
 
+/// Waits until `deadline` for `pid` to end and reaps it: "exit <status>" or "signal <number>";
+/// "hung" when it was still running at the deadline (it is then killed with SIGKILL and reaped).
+/// Sets `pid` to -1 either way. For tests that check how a child process ended.
+[[nodiscard]] std::string wait_child(pid_t& pid, std::chrono::steady_clock::time_point deadline);
+
 /// What a shell command printed (standard output and error together) and its exit status.
 struct CommandRun {
   int code = -1;  ///< the exit status; -1 when it could not run or was killed by a signal

@@ -25,6 +25,12 @@
 ///  - the handler was running: a `Resume` handler is run again with `resumed` and the last step it
 ///    recorded; a `FailJob` handler's job is reported FAILED with statusDetails
 ///    {"reason":"rebooted during step"}.
+/// A record that the store cannot read back intact (`RecordLoad::Corrupt`: a torn write, a bad
+/// checksum) is never used. A job may have been running, so the executor describes `$next`
+/// instead: an IN_PROGRESS execution there is one this device had started (only start-next
+/// makes one IN_PROGRESS), and is treated as a job whose handler was running, at step 0 — a
+/// `Resume` handler runs again, a `FailJob` one is reported FAILED ("rebooted during step").
+/// Otherwise no job was running: the record is cleared and the next job asked for.
 ///
 /// Driving it: feed events (`start`, `on_message`, `request_lost`, `report_progress`, `finish`),
 /// then call `poll()` until it returns `ActionKind::None`, doing what each action says: publish
@@ -89,13 +95,24 @@ struct JobRecord {
   [[nodiscard]] std::string_view job() const noexcept { return {job_id.data(), job_id_length}; }
 };
 
+/// What `RecordStore::load` found.
+enum class RecordLoad : std::uint8_t {
+  None,    ///< no record (none was saved, or it was cleared): no job was running
+  Loaded,  ///< the record saved last and not cleared
+  /// A record was stored but does not come back intact (a torn write, a checksum that does not
+  /// match, a read error): a job may have been running, which one is unknown. The executor
+  /// does not use it (see the file comment).
+  Corrupt,
+};
+
 /// The application's non-volatile storage of the one JobRecord. Each call completes before it
 /// returns (a flash write); a failure is reported as false. Thread safety: called from the thread
 /// that drives the executor only.
 class RecordStore {
  public:
-  /// The record saved last and not cleared: true and `out` filled, or false when there is none.
-  virtual bool load(JobRecord& out) noexcept = 0;
+  /// The record saved last and not cleared: Loaded and `out` filled; None when there is none;
+  /// Corrupt when one was stored but cannot be trusted (`out` is then unspecified).
+  virtual RecordLoad load(JobRecord& out) noexcept = 0;
   /// Replaces the record. False: it was not stored.
   virtual bool save(const JobRecord& record) noexcept = 0;
   /// Removes the record. False: it could not be removed.
@@ -119,10 +136,12 @@ class RamRecordStore final : public RecordStore {
  public:
   static constexpr std::uint32_t kMark = 0x4A4F4253;  // "JOBS"
   explicit RamRecordStore(RamRecordSlot& slot) noexcept : slot_(slot) {}
-  bool load(JobRecord& out) noexcept override {
-    if (slot_.mark != kMark) return false;
+  /// Loaded or None (a RAM slot has no checksum: a valid mark is taken at its word; the
+  /// executor still refuses a record whose job id is not valid, as Corrupt).
+  RecordLoad load(JobRecord& out) noexcept override {
+    if (slot_.mark != kMark) return RecordLoad::None;
     out = slot_.record;
-    return true;
+    return RecordLoad::Loaded;
   }
   bool save(const JobRecord& record) noexcept override {
     slot_.record = record;
@@ -176,8 +195,9 @@ struct Action {
   std::string_view job_id;
   std::size_t handler = 0;  ///< RunJob: the index in ExecutorConfig::handlers
   doc::json::Value job_document;
-  bool resumed = false;    ///< RunJob: the job ran before a reboot (a Resume handler)
-  std::uint32_t step = 0;  ///< RunJob when resumed: the last step the handler recorded
+  bool resumed = false;  ///< RunJob: the job ran before a reboot (a Resume handler)
+  /// RunJob when resumed: the last step the handler recorded (0 after an unreadable record).
+  std::uint32_t step = 0;
 };
 
 /// Where the executor is (for logs and tests).
@@ -197,7 +217,8 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  /// Begins after boot: loads the record and describes its job, or asks for the next job.
+  /// Begins after boot: loads the record and describes its job (`$next` when the record is
+  /// corrupt: see the file comment), or asks for the next job.
   /// Errors: InvalidArgument (a thing name or token prefix outside the limits, a topic buffer
   /// smaller than kMaxTopicLength, a handler without operation), BufferTooSmall (the payload
   /// buffer cannot hold a request).
@@ -209,7 +230,9 @@ class Executor {
   /// Errors: TopicMismatch (not a jobs topic), MalformedDocument (the reply to the request in
   /// flight could not be read: the request stays in flight, as if lost), StoreFailed (the record
   /// could not be saved before a job was to start: it is not started, the executor is Idle and
-  /// the job stays IN_PROGRESS at the service until its timer or the next start-next).
+  /// the job stays IN_PROGRESS at the service until its timer or the next start-next),
+  /// BufferTooSmall (the FAILED outcome of a job no handler takes does not fit the payload
+  /// buffer: it is recorded and sent again after the next start-next or boot).
   [[nodiscard]] Result<void, Errc> on_message(std::string_view topic,
                                               std::string_view payload) noexcept;
 
@@ -244,7 +267,8 @@ class Executor {
   [[nodiscard]] Action poll() noexcept;
 
   [[nodiscard]] ExecutorState state() const noexcept;
-  /// The running (or finishing) job's record; meaningful in Running, Finishing and Resuming.
+  /// The running (or finishing) job's record; meaningful in Running, Finishing and Resuming
+  /// (while a corrupt record's `$next` is described, its job id is "$next").
   [[nodiscard]] const JobRecord& record() const noexcept { return record_; }
   /// The clientToken of the latest request (a reply echoes it).
   [[nodiscard]] std::string_view current_token() const noexcept {
@@ -269,6 +293,7 @@ class Executor {
   Result<void, Errc> publish(Operation op, std::string_view job_id) noexcept;
   std::string_view next_token() noexcept;
   void job_over() noexcept;
+  void record_execution(const JobExecution& e) noexcept;
   void begin_job(const JobExecution& e) noexcept;
   Result<void, Errc> on_execution_reply(const ExecutionReply& reply) noexcept;
   Result<void, Errc> on_update_accepted(const UpdateAccepted& reply) noexcept;
@@ -287,6 +312,8 @@ class Executor {
   bool stop_due_ = false;
   bool run_due_ = false;
   bool store_failed_ = false;
+  bool unknown_job_ = false;         // the store's record was corrupt: `$next` is being described
+  Errc begin_job_error_ = Errc::Ok;  // the outcome of a job nobody handles could not be written
   std::size_t run_handler_ = 0;
   bool run_resumed_ = false;
   doc::json::Value run_document_;

@@ -61,7 +61,9 @@ struct Job {
   std::string_view job_id;
   doc::json::Value document;  ///< the job document (an object)
   bool resumed = false;       ///< run again after a reboot (a Resume handler)
-  std::uint32_t step = 0;     ///< when resumed: the last step reported through `progress`
+  /// When resumed: the last step reported through `progress` (0 when none was, or when the
+  /// record could not be read back: executor.hpp).
+  std::uint32_t step = 0;
 };
 
 /// A handler for the jobs whose document's `operation` is `operation`.
@@ -117,8 +119,11 @@ class Runner {
   [[nodiscard]] Result<void, Errc> start(Duration subscribe_timeout) noexcept;
 
   /// Receives for up to `duration`, running every job that notify-next announces; returns when
-  /// `duration` has passed (or at the first error). Errors: Timeout, NotConnected,
-  /// PublishFailed, ReplyTooLarge (after `max_attempts` sends), WouldDeadlock, StoreFailed.
+  /// `duration` has passed (or at the first error). A job whose document does not fit the
+  /// document buffer is reported FAILED {"reason":"job document too large"} without a handler.
+  /// Errors: Timeout, NotConnected, PublishFailed, ReplyTooLarge (after `max_attempts` sends),
+  /// WouldDeadlock, StoreFailed (a record could not be saved: the job waits, tried again by the
+  /// next call), BufferTooSmall (the request buffer cannot hold an outcome).
   [[nodiscard]] Result<void, Errc> run_for(Duration duration) noexcept;
 
   /// The running job's progress (`Executor::report_progress`), sent and answered before it
@@ -144,6 +149,7 @@ class Runner {
   Result<void, Errc> pump() noexcept;
   Result<void, Errc> exchange(const Action& a) noexcept;
   void run_pending() noexcept;
+  Result<void, Errc> fail_too_large() noexcept;
 
   void wait(Duration d) noexcept;
 
@@ -169,6 +175,7 @@ class Runner {
   std::array<std::array<char, kMaxJobIdLength>, 2> job_ids_{};
   std::size_t job_id_slot_ = 0;
   Errc last_error_ = Errc::Ok;  // why the latest send got no reply
+  bool too_large_due_ = false;  // a job whose document did not fit is still to be failed
 };
 
 }  // namespace edgekit::jobs

@@ -398,6 +398,31 @@ class Connection {
   /// time.
   bool unqueue_last(std::uint64_t mark) noexcept;
 
+  // --- Flow control by the application ----------------------------------------------------------
+
+  /// Keeps back the PUBACK of the QoS 1 message just reported (call it while handling its
+  /// MessageReceived event, before the next `poll_event`), so that the application decides when
+  /// the server may count the message as delivered: a server honouring the Receive Maximum
+  /// this client sent in CONNECT sends no more than that many messages unacknowledged, and keeps
+  /// the rest queued on its side. Returns the packet id to pass to `ack` later, or 0 when there
+  /// is no ack to hold (QoS 0 or 2, or not during such an event). A held ack whose connection
+  /// ends is void: the server sends the message again on a resumed session, not on a new one.
+  /// Inline, so that a client that never holds acks carries no code for it.
+  [[nodiscard]] std::uint16_t hold_ack() noexcept {
+    if (!reply_due_ || reply_.type != PacketType::PubAck) return 0;
+    reply_due_ = false;
+    return reply_.packet_id;
+  }
+  /// Queues the PUBACK `hold_ack` kept back. Errors: NotConnected; SendQueueFull (write, then
+  /// call again).
+  [[nodiscard]] Result<void> ack(std::uint16_t packet_id) noexcept {
+    if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+    if (!queue_ack(Reply{PacketType::PubAck, packet_id, ReasonCode::Success})) {
+      return fail(Errc::SendQueueFull);
+    }
+    return {};
+  }
+
   // --- Time -----------------------------------------------------------------------------------
 
   /// When `on_timer` must run next (CONNACK deadline, PINGREQ due, PINGRESP overdue); nullopt

@@ -28,6 +28,7 @@
 #include <span>
 #include <string_view>
 
+#include "edgekit/core/crc32.hpp"
 #include "edgekit/mqtt/packets.hpp"
 #include "edgekit/mqtt/types.hpp"
 
@@ -219,8 +220,7 @@ class MemorySessionStore final : public SessionStore {
   std::size_t visiting_ = 0;           // the publish slot `load` is handing out (0: none)
 };
 
-/// CRC-32 (IEEE 802.3, reflected, as in zlib) of `data`, continuing from `crc` (start with 0).
-/// Used by the stores to detect corrupt records.
-[[nodiscard]] std::uint32_t crc32(Bytes data, std::uint32_t crc = 0) noexcept;
+/// CRC-32 (edgekit/core/crc32.hpp), which the stores put on each record to detect a corrupt one.
+using edgekit::crc32;
 
 }  // namespace edgekit::mqtt
