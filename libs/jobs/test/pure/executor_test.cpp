@@ -24,14 +24,18 @@ using testing::Message;
 constexpr std::string_view kThing = "lamp-1";
 
 // Handlers: "install" cannot continue after a reboot, "configure" can; both report two steps
-// of progress and then succeed. "dance" is nobody's.
+// of progress and then succeed. "dance" is nobody's. "afr_ota" is the operation name of AWS OTA
+// jobs, whose documents have no `operation`, only an `afr_ota` object.
 constexpr HandlerSpec kHandlers[] = {
     {"install", RebootPolicy::FailJob},
     {"configure", RebootPolicy::Resume},
+    {"afr_ota", RebootPolicy::Resume},
 };
 constexpr std::string_view kInstall = R"({"operation":"install","url":"https://example.com/fw"})";
 constexpr std::string_view kConfigure = R"({"operation":"configure","level":3})";
 constexpr std::string_view kDance = R"({"operation":"dance"})";
+constexpr std::string_view kOta = R"({"afr_ota":{"protocols":["MQTT"],"streamname":"s1"}})";
+constexpr std::string_view kNoOperation = R"({"firmware":"2.0"})";
 constexpr std::uint32_t kSteps = 2;
 
 struct JobLog {
@@ -223,6 +227,21 @@ TEST_F(JobsExecutor, AJobNobodyHandlesEndsFailedWhenTheServiceRefusesRejected) {
   EXPECT_EQ(d.executor().last_rejection(), Errc::Ok);
   EXPECT_EQ(d.log("dance-3").fresh_runs, 0);
   EXPECT_FALSE(d.store.has());
+}
+
+TEST_F(JobsExecutor, AnAwsOtaDocumentIsTheAfrOtaHandlersJob) {
+  FakeJobsService service(kThing);
+  service.add("AFR_OTA-u1", kOta);
+  service.add("plain-2", kNoOperation);  // neither an operation nor afr_ota: nobody's
+  Device d(service);
+  d.boot();
+  d.settle();
+  EXPECT_EQ(service.find("AFR_OTA-u1")->status, JobStatus::Succeeded);
+  EXPECT_EQ(d.log("AFR_OTA-u1").fresh_runs, 1);
+  const testing::FakeJob& plain = *service.find("plain-2");
+  EXPECT_EQ(plain.status, JobStatus::Failed);
+  EXPECT_TRUE(details_say(plain, "reason", "unsupported operation"));
+  EXPECT_EQ(d.log("plain-2").fresh_runs, 0);
 }
 
 TEST_F(JobsExecutor, AHandlersRejectedBecomesFailedWithItsDetails) {

@@ -5,7 +5,7 @@
 /// document holds an `afr_ota` object), and takes one update from the job document to its
 /// outcome:
 ///
-///   download (MQTT stream, JSON or CBOR) → verify (signature in the token, then the header:
+///   download (MQTT stream, JSON or CBOR; one GetStream per block) → verify (signature in the token, then the header:
 ///   size, device type, newer) → write the inactive slot → mark pending → report
 ///   self_test "ready" → reboot (the application's hook) → [next boot: `boot()`] → report
 ///   self_test "active" → the application's self-test → confirm → SUCCEEDED "accepted vX.Y.Z"
@@ -35,8 +35,8 @@
 /// confirmed" (the device reset during its self-test: rolled back at the next boot). After every
 /// refusal the running image is untouched.
 ///
-/// Memory: the caller's buffers (`AgentBuffers`) and about 500 bytes of its own; no heap in
-/// steady state. Thread safety: one thread (the runner's) calls the agent.
+/// Memory: the caller's buffers (`AgentBuffers`) and about 1.3 KB of its own (the record and the
+/// stream's three topics); no heap in steady state. Thread safety: one thread (the runner's) calls the agent.
 
 #include <array>
 #include <cstddef>
