@@ -10,6 +10,7 @@
 //  - the self-test is --self-test: pass, fail, or never (never decides: the timeout resets).
 // It prints one line per block stored ("block <i>") or received again ("duplicate <i>") and one
 // per step of the agent ("ota: ...").
+#include <httplib.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -17,6 +18,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +48,8 @@ struct OtaRunOptions {
   std::string device_type;
   std::string code_signing_cert;
   std::string format = "cbor";
+  std::string protocol = "mqtt";
+  std::string http_ca_file;
   std::string self_test = "pass";
   std::uint32_t block_size = 1024;
   int self_test_timeout_ms = 16'000;
@@ -78,6 +82,36 @@ std::vector<std::uint8_t> certificate_der(const std::string& path) {
   X509_free(cert);
   return der;
 }
+
+// HTTP ranges over cpp-httplib (OpenSSL), the server verified against a CA file; the presigned
+// URL is the credential (no client certificate). One connection per range: a host tool.
+struct HttpsFetcher final : ota::RangeFetcher {
+  std::string ca_file;
+
+  bool fetch(std::string_view url, std::uint64_t first, std::span<std::byte> out) override {
+    constexpr std::string_view scheme = "https://";
+    if (!url.starts_with(scheme) || out.empty()) return false;
+    const std::string_view rest = url.substr(scheme.size());
+    const std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) return false;
+    const std::string_view authority = rest.substr(0, slash);
+    const std::size_t colon = authority.rfind(':');
+    const std::string host(authority.substr(0, colon));
+    int port = 443;
+    if (colon != std::string_view::npos) port = std::atoi(std::string(authority.substr(colon + 1)).c_str());
+    httplib::SSLClient client(host, port);
+    client.set_ca_cert_path(ca_file.c_str());
+    client.enable_server_certificate_verification(true);
+    client.set_connection_timeout(5);
+    client.set_read_timeout(5);
+    const std::string range = "bytes=" + std::to_string(first) + "-" +
+                              std::to_string(first + out.size() - 1);
+    auto r = client.Get(std::string(rest.substr(slash)), {{"Range", range}});
+    if (!r || r->status != 206 || r->body.size() != out.size()) return false;
+    std::memcpy(out.data(), r->body.data(), out.size());
+    return true;
+  }
+};
 
 struct Device {
   std::string self_test;
@@ -150,6 +184,10 @@ int run_ota(OtaRunOptions& o) {
   config.block_size = o.block_size;
   config.request_timeout = Duration{o.timeout_ms};
   config.self_test_timeout = Duration{o.self_test_timeout_ms};
+  HttpsFetcher https;
+  https.ca_file = o.http_ca_file.empty() ? o.broker.ca_file : o.http_ca_file;
+  config.http = &https;
+  config.prefer_http = o.protocol == "http";
   const ota::AgentHooks hooks{&Device::self_test_of, &Device::reboot, &Device::on_block,
                               &Device::on_event, &device};
   std::vector<std::uint8_t> request(512), reply(o.block_size * 2 + 512), bitmap(16 * 1024),
@@ -241,6 +279,12 @@ void add_ota_run_command(CLI::App& ota, int& exit_code) {
                 "the code signer's certificate (PEM); its key is put in the token for the check")
       ->required();
   c->add_option("--format", o->format, "the stream's format: cbor or json")->capture_default_str();
+  c->add_option("--protocol", o->protocol,
+                "mqtt (the stream) or http (ranges of the presigned URL) when the job allows both")
+      ->check(CLI::IsMember({"mqtt", "http"}))
+      ->capture_default_str();
+  c->add_option("--http-cafile", o->http_ca_file,
+                "CA certificates to verify the HTTPS download server with (default: --cafile)");
   c->add_option("--block-size", o->block_size, "bytes per block (256-131072)")
       ->check(CLI::Range(256, 131072))
       ->capture_default_str();

@@ -106,9 +106,19 @@ void Agent::take(jobs::Runner& runner, const jobs::Job& job) noexcept {
     record_.job_id_length = static_cast<std::uint8_t>(id_length);
     auto running = slots_.active_version();
     record_.from_version = running ? running->packed() : 0;
-    if ((parsed->protocols & kProtocolMqtt) == 0) {
-      return refuse(runner, "rejected: no MQTT stream (this agent downloads over MQTT only)",
-                  Errc::InvalidProtocols);
+    const bool mqtt = (parsed->protocols & kProtocolMqtt) != 0;
+    const bool http = (parsed->protocols & kProtocolHttp) != 0 && config_.http != nullptr;
+    record_.http = http && (config_.prefer_http || !mqtt);
+    if (!mqtt && !record_.http) {
+      return refuse(runner, "rejected: no MQTT stream and no HTTP client", Errc::InvalidProtocols);
+    }
+    if (record_.http) {
+      const auto url = parsed->file.update_data_url;
+      if (url.size() > record_.url.size()) {
+        return refuse(runner, "rejected: update_data_url too long", Errc::InvalidUpdateDataUrl);
+      }
+      std::memcpy(record_.url.data(), url.data(), url.size());
+      record_.url_length = static_cast<std::uint16_t>(url.size());
     }
     record_.format = config_.format;
     record_.file_id = parsed->file.id;
@@ -133,7 +143,8 @@ void Agent::take(jobs::Runner& runner, const jobs::Job& job) noexcept {
   }
   if (!d->complete()) {
     text_[0] = '\0';
-    auto got = download(runner, *d);
+    event(record_.http ? "downloading over HTTP ranges" : "downloading over the MQTT stream");
+    auto got = record_.http ? download_ranges(runner, *d) : download(runner, *d);
     if (!got) {
       if (got.error() == kInterrupted) return;  // a cut, a job the service ended: continue later
       if (text_[0] == '\0') reason_of(got.error(), text_);
@@ -186,13 +197,48 @@ Result<void, Errc> Agent::download(jobs::Runner& runner, Download& d) noexcept {
     const std::uint32_t before = d.received_blocks();
     if (auto r = fetch_block(d); !r) return r;
     if (d.received_blocks() == before) continue;
-    ++this_run;
-    if (this_run == 1 || d.received_blocks() % config_.progress_every == 0 || d.complete()) {
-      std::array<char, 24> progress{};
-      auto text = d.progress(progress);
-      if (!text) continue;
-      const jobs::StatusDetail receive[] = {{"receive", *text}};
-      if (auto p = runner.progress(receive); !p) return edgekit::fail(kInterrupted);
+    if (auto p = report_receive(runner, d, ++this_run); !p) return p;
+  }
+  return {};
+}
+
+// `receive` "<received>/<total>": at the first block of a run, every `progress_every` blocks and
+// at the last. A report the service refuses (the job was ended) interrupts the download.
+Result<void, Errc> Agent::report_receive(jobs::Runner& runner, const Download& d,
+                                         std::uint32_t this_run) noexcept {
+  if (this_run != 1 && d.received_blocks() % config_.progress_every != 0 && !d.complete()) {
+    return {};
+  }
+  std::array<char, 24> progress{};
+  auto text = d.progress(progress);
+  if (!text) return {};
+  const jobs::StatusDetail receive[] = {{"receive", *text}};
+  if (auto p = runner.progress(receive); !p) return edgekit::fail(kInterrupted);
+  return {};
+}
+
+// HTTP ranges: the run of missing blocks from the first one, as much as `chunk` holds, each
+// block then stored as a stream block is.
+Result<void, Errc> Agent::download_ranges(jobs::Runner& runner, Download& d) noexcept {
+  std::uint32_t this_run = 0;
+  while (!d.complete()) {
+    auto range = d.next_range(static_cast<std::uint32_t>(buffers_.chunk.size()));
+    if (!range) return edgekit::fail(range.error());
+    if (range->byte_count > buffers_.chunk.size()) return edgekit::fail(Errc::BufferTooSmall);
+    const auto bytes = buffers_.chunk.first(range->byte_count);
+    bool got = false;
+    for (std::uint32_t attempt = 0; attempt < config_.max_attempts && !got; ++attempt) {
+      got = config_.http->fetch(record_.url_text(), range->first_byte, bytes);
+    }
+    if (!got) return edgekit::fail(kInterrupted);
+    for (std::uint32_t i = range->first_block; i < range->first_block + range->block_count; ++i) {
+      const std::uint32_t length = d.block_length(i);
+      auto outcome = d.accept_block(i, length);
+      if (!outcome) return edgekit::fail(outcome.error());
+      if (*outcome == BlockOutcome::Duplicate) continue;
+      const auto data = bytes.subspan(d.block_offset(i) - range->first_byte, length);
+      if (auto s = store_block(d, i, data); !s) return s;
+      if (auto p = report_receive(runner, d, ++this_run); !p) return p;
     }
   }
   return {};
@@ -239,22 +285,25 @@ Result<void, Errc> Agent::fetch_block(Download& d) noexcept {
       if (hooks_.on_block) hooks_.on_block(hooks_.context, data->block_id, false);
       return {};
     }
-    // The bytes first, then the bitmap that claims them (DownloadStore's guarantee).
-    if (auto w = store_.write_block(d.block_offset(data->block_id), data->payload); !w) {
-      d.forget_block(data->block_id);
-      std::snprintf(text_.data(), text_.size(), "rejected: store failed");
-      return edgekit::fail(w.error());
-    }
-    if (auto s = save(d.bitmap()); !s) {
-      d.forget_block(data->block_id);
-      std::snprintf(text_.data(), text_.size(), "rejected: store failed");
-      return edgekit::fail(s.error());
-    }
-    ++stored_;
-    if (hooks_.on_block) hooks_.on_block(hooks_.context, data->block_id, true);
-    return {};
+    return store_block(d, data->block_id, data->payload);
   }
   return edgekit::fail(kInterrupted);  // no reply: continue later
+}
+
+// A block `Download` accepted as new: the bytes first, then the bitmap that claims them
+// (DownloadStore's guarantee). A block that could not be stored is wanted again.
+Result<void, Errc> Agent::store_block(Download& d, std::uint32_t block,
+                                      std::span<const std::byte> data) noexcept {
+  auto written = store_.write_block(d.block_offset(block), data);
+  if (written) written = save(d.bitmap());
+  if (!written) {
+    d.forget_block(block);
+    std::snprintf(text_.data(), text_.size(), "rejected: store failed");
+    return written;
+  }
+  ++stored_;
+  if (hooks_.on_block) hooks_.on_block(hooks_.context, block, true);
+  return {};
 }
 
 // Writes the stored image into the inactive slot, then checks what the slot holds — the bytes

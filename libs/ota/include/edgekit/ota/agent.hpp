@@ -59,6 +59,22 @@ namespace edgekit::ota {
 /// The operation name the jobs executor gives to a document holding `afr_ota`.
 inline constexpr std::string_view kOtaOperation = "afr_ota";
 
+/// The HTTP half of the agent's transport (a port: the agent has no HTTP client of its own). A
+/// job whose document allows HTTP gives the file's `update_data_url` (a presigned HTTPS URL: the
+/// URL is the credential); the agent asks for whole blocks with ranges. `edgekit ota run`
+/// implements it with cpp-httplib over OpenSSL, verifying the server against a CA file.
+/// Thread safety: called on the agent's thread only.
+class RangeFetcher {
+ public:
+  /// Reads bytes [`first`, `first` + `out.size()`) of the file at `url` into `out` (an HTTP
+  /// `Range: bytes=first-last` answered 206 with exactly that many bytes). Returns false when
+  /// it could not (connection, TLS, status, length): the agent asks again later.
+  virtual bool fetch(std::string_view url, std::uint64_t first, std::span<std::byte> out) = 0;
+
+ protected:
+  ~RangeFetcher() = default;
+};
+
 /// What the application's self-test says, each time the agent asks.
 enum class SelfTest : std::uint8_t { Pass, Fail, Pending };
 
@@ -90,6 +106,11 @@ struct AgentConfig {
   Duration self_test_timeout{16000};  ///< the FreeRTOS agent's default
   Duration self_test_poll{100};
   std::string_view code_signer;  ///< informative: the code-signing key's label
+  /// HTTP ranges: used for a job whose document allows HTTP when `prefer_http` is set, or when
+  /// it does not allow MQTT. Null: MQTT only. Ranges are whole blocks of `block_size`, at most
+  /// `AgentBuffers::chunk` bytes each.
+  RangeFetcher* http = nullptr;
+  bool prefer_http = false;
 };
 
 /// The caller's buffers: `request` holds a GetStream request (512 bytes suffice), `reply` a
@@ -126,6 +147,10 @@ struct AgentRecord {
   std::array<char, 64> job_id{};
   std::array<std::byte, kMaxSignatureSize> signature{};
   std::array<char, kMaxStreamIdLength> stream{};
+  bool http = false;  ///< the download uses `url` (HTTP ranges) instead of the stream
+  std::uint16_t url_length = 0;
+  std::array<char, 512> url{};
+  [[nodiscard]] std::string_view url_text() const noexcept { return {url.data(), url_length}; }
   [[nodiscard]] std::string_view job() const noexcept { return {job_id.data(), job_id_length}; }
   [[nodiscard]] std::string_view stream_id() const noexcept {
     return {stream.data(), stream_length};
@@ -160,6 +185,11 @@ class Agent {
   void take(jobs::Runner& runner, const jobs::Job& job) noexcept;
   Result<void, Errc> download(jobs::Runner& runner, Download& d) noexcept;
   Result<void, Errc> fetch_block(Download& d) noexcept;
+  Result<void, Errc> download_ranges(jobs::Runner& runner, Download& d) noexcept;
+  Result<void, Errc> store_block(Download& d, std::uint32_t block,
+                                 std::span<const std::byte> data) noexcept;
+  Result<void, Errc> report_receive(jobs::Runner& runner, const Download& d,
+                                    std::uint32_t this_run) noexcept;
   Result<void, Errc> verify_and_install() noexcept;
   void after_boot(jobs::Runner& runner, BootStatus status) noexcept;
   void refuse(jobs::Runner& runner, std::string_view reason, Errc why) noexcept;
