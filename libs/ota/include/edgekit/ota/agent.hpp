@@ -5,7 +5,8 @@
 /// document holds an `afr_ota` object), and takes one update from the job document to its
 /// outcome:
 ///
-///   download (MQTT stream, JSON or CBOR; one GetStream per block) → verify (signature in the token, then the header:
+///   download (MQTT stream, JSON or CBOR, one GetStream per block; or HTTP ranges) → verify
+///   (signature in the token, then the header:
 ///   size, device type, newer) → write the inactive slot → mark pending → report
 ///   self_test "ready" → reboot (the application's hook) → [next boot: `boot()`] → report
 ///   self_test "active" → the application's self-test → confirm → SUCCEEDED "accepted vX.Y.Z"
