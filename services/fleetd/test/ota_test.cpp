@@ -542,5 +542,50 @@ TEST_F(OtaTest, TheEdgekitOtaCommandUploadsSignsRollsOutAndReportsStatus) {
   EXPECT_NE(unsigned_update.out.find("not signed"), std::string::npos) << unsigned_update.out;
 }
 
+// The update's rollout is the Jobs service's: t1 first, t2 once t1 succeeded. A thing reads the
+// stream only once its own execution is queued.
+TEST_F(OtaTest, AnUpdateRollsOutInGroupsAndAThingReadsTheStreamOnlyOnceItsTurnCame) {
+  upload("app", "2.0.0", image_);
+  call("POST", "/admin/v1/ota/images/app/2.0.0/sign", json(), 200);
+  call("POST", "/admin/v1/ota/updates",
+       {{"otaUpdateId", "staged"},
+        {"imageName", "app"},
+        {"imageVersion", "2.0.0"},
+        {"targets", {{"things", {"t1", "t2"}}}},
+        {"rolloutGroups", {{{"count", 1}, {"successThreshold", 100}}, {{"count", 1}}}}},
+       201);
+  auto executions = [&] {
+    std::vector<std::string> out;
+    const json status = call("GET", "/admin/v1/ota/updates/staged", json(), 200);
+    for (const auto& e : status["executions"]) {
+      out.push_back(e["thingName"].get<std::string>() + ":" + e["status"].get<std::string>());
+    }
+    return out;
+  };
+  EXPECT_EQ(executions(), std::vector<std::string>{"t1:QUEUED"});
+  Peer t2;
+  connect(t2, "t2");
+  ASSERT_EQ(t2.subscribe("$aws/things/t2/jobs/notify-next"), ReasonCode::GrantedQoS1);
+  EXPECT_EQ(rejected(t2, "staged", "json", "get", R"({"f":0,"l":1024})", "t2").value("o", ""),
+            "ResourceNotFound");
+  Peer t1;
+  connect(t1, "t1");
+  auto done = ask(t1, "$aws/things/t1/jobs/AFR_OTA-staged/update", R"({"status":"SUCCEEDED"})",
+                  [](const auto& m) { return !m.empty(); });
+  ASSERT_FALSE(done.empty());
+  // The next tick opens the second group: t2 is told, and may read the stream.
+  auto told = ask(t2, "$aws/things/t2/jobs/$next/get", "{}", [](const auto& m) {
+    return std::any_of(m.begin(), m.end(), [](const auto& x) {
+      return x.topic == "$aws/things/t2/jobs/notify-next" &&
+             json::parse(x.payload, nullptr, false)["execution"]["jobId"] == "AFR_OTA-staged";
+    });
+  });
+  EXPECT_EQ(executions(), (std::vector<std::string>{"t1:SUCCEEDED", "t2:QUEUED"}));
+  auto blocks = ask(t2, "$aws/things/t2/streams/staged/get/json", R"({"f":0,"l":4096,"o":2})",
+                    [](const auto& m) { return !m.empty(); });
+  ASSERT_EQ(blocks.size(), 1u);
+  EXPECT_EQ(read_block(blocks[0].payload, false).p, image_.substr(8192));
+}
+
 }  // namespace
 }  // namespace edgekit::fleetd::test
