@@ -541,5 +541,6 @@ int main(int argc, char** argv) {
   edgekit::fuzz::provisioning_seeds(write_seed);
   edgekit::fuzz::shadow_seeds(write_seed);
   edgekit::fuzz::jobs_seeds(write_seed);
+  edgekit::fuzz::ota_seeds(write_seed);
   return 0;
 }

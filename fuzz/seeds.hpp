@@ -19,4 +19,6 @@ void provisioning_seeds(void (*write)(const char*, const std::vector<std::uint8_
 void shadow_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/jobs_seeds.cpp: seeds of fuzz_jobs.
 void jobs_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/ota_seeds.cpp: seeds of fuzz_ota_job_document and fuzz_ota_stream.
+void ota_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz

@@ -7,6 +7,7 @@
 
 #include "edgekit/core/text.hpp"
 #include "edgekit/doc/cbor.hpp"
+#include "edgekit/doc/either.hpp"
 #include "edgekit/doc/json.hpp"
 
 namespace edgekit::provisioning {
@@ -99,17 +100,8 @@ Result<std::string_view, Errc> optional_string(const V& object, std::string_view
 
 // Parses `reply` in `format` and hands its root object to `read`.
 template <class F>
-auto with_root(Format format, std::span<const std::uint8_t> reply, F&& read) noexcept
-    -> decltype(read(doc::json::Value{})) {
-  if (format == Format::Json) {
-    auto root = doc::json::parse(
-        std::string_view(reinterpret_cast<const char*>(reply.data()), reply.size()));
-    if (!root || !root->is_object()) return fail(Errc::MalformedReply);
-    return read(*root);
-  }
-  auto root = doc::cbor::parse(std::as_bytes(reply));
-  if (!root || !root->is_object()) return fail(Errc::MalformedReply);
-  return read(*root);
+auto with_root(Format format, std::span<const std::uint8_t> reply, F&& read) noexcept {
+  return doc::read_object(format == Format::Cbor, reply, Errc::MalformedReply, read);
 }
 
 // Runs `write(w)` and returns the size of the finished document.

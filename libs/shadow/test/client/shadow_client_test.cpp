@@ -84,8 +84,7 @@ class FakeShadowService {
 
   static agent::Config config() {
     agent::Config c;
-    c.slot_size = 4096;
-    c.max_filter_length = 240;
+    c.slot_size = 4096;  // the default filter length holds a named shadow's reply filters
     return c;
   }
   static std::string topic_of(std::string_view shadow, Operation op, TopicKind kind) {
@@ -248,8 +247,7 @@ class ShadowClientTest : public edgekit::testing::MosquittoFixture,
     if (HasFatalFailure()) return;
     service_ = std::make_unique<FakeShadowService>(broker().port());
     ASSERT_TRUE(service_->start());
-    agent::Config c;
-    c.max_filter_length = 240;  // a named shadow's reply filters
+    agent::Config c;  // the default filter length holds a named shadow's reply filters
     ASSERT_TRUE(device_.connect(GetParam(), broker().port(), "lamp-1", c));
     channel_ = device_.channel.get();
   }

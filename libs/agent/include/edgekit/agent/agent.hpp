@@ -337,9 +337,11 @@ struct Config {
   /// Publishes held while disconnected (at most command_slots), and what happens beyond.
   std::size_t offline_queue_limit = 32;
   OfflinePolicy offline_policy = OfflinePolicy::RejectNew;
-  /// Subscriptions (router entries) and the longest filter.
+  /// Subscriptions (router entries) and the longest filter. The default length holds every AWS IoT
+  /// reserved filter at AWS's name limits (a named shadow's `…/shadow/name/<64>/update/+` for a
+  /// 128-byte thing name is 226 bytes), so that the Shadow and Jobs clients work out of the box.
   std::size_t max_subscriptions = 16;
-  std::size_t max_filter_length = 128;
+  std::size_t max_filter_length = 256;
   /// The connection's buffers: the receive buffer bounds the largest inbound packet; the send
   /// buffer holds the queued packets except PUBLISH payloads, which are written from the slots.
   std::size_t receive_buffer_size = 16 * 1024;
