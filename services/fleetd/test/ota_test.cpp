@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "edgekit/doc/cbor.hpp"
+#include "edgekit/ota/stream.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/pki/certificate.hpp"
 #include "ota/base64.hpp"
@@ -324,6 +325,55 @@ TEST_F(OtaTest, GetStreamReturnsExactlyTheBlocksAskedByteForByteInJsonAndCbor) {
   auto r0 = v.value().find("r").value().at(0);
   ASSERT_TRUE(r0);
   EXPECT_EQ(r0.value().find("z").value().as_int64().value(), 10'000);
+
+  // edgekit's device library (libs/ota) against the service: its GetStream and DescribeStream
+  // requests in both formats, its data and description readers on the replies.
+  for (const auto format : {edgekit::ota::Format::Json, edgekit::ota::Format::Cbor}) {
+    const bool cbor = format == edgekit::ota::Format::Cbor;
+    const std::string fmt = cbor ? "cbor" : "json";
+    const std::uint8_t bitmap[] = {0x05};  // blocks 4 and 6 (o = 4)
+    edgekit::ota::GetStreamRequest rq;
+    rq.client_token = "dev";
+    rq.block_size = 1024;
+    rq.offset = 4;
+    rq.block_count = 8;
+    rq.bitmap = bitmap;
+    rq.stream_version = 1;
+    std::uint8_t out[256];
+    auto n = edgekit::ota::write_get_stream_request(format, rq, out);
+    ASSERT_TRUE(n);
+    auto got = ask(t1, base + "/get/" + fmt, std::string(reinterpret_cast<char*>(out), *n),
+                   [](const auto& m) { return m.size() >= 2; });
+    ASSERT_EQ(got.size(), 2u) << fmt;
+    std::vector<std::uint32_t> read_ids;
+    for (const auto& m : got) {
+      std::byte block[1024];
+      char scratch[64];
+      auto data = edgekit::ota::read_data(
+          format, std::span(reinterpret_cast<const std::uint8_t*>(m.payload.data()), m.payload.size()),
+          block, scratch);
+      ASSERT_TRUE(data) << fmt << " " << edgekit::ota::to_string(data.error());
+      EXPECT_EQ(data->client_token, "dev");
+      read_ids.push_back(data->block_id);
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(data->payload.data()), data->payload.size()),
+                image_.substr(data->block_id * 1024, 1024));
+    }
+    EXPECT_EQ(read_ids, (std::vector<std::uint32_t>{4, 6})) << fmt;
+    n = edgekit::ota::write_describe_stream_request(format, "dd", out);
+    ASSERT_TRUE(n);
+    got = ask(t1, base + "/describe/" + fmt, std::string(reinterpret_cast<char*>(out), *n),
+              [](const auto& m) { return !m.empty(); });
+    ASSERT_EQ(got.size(), 1u);
+    edgekit::ota::StreamFile files[2];
+    char scratch[64];
+    auto desc = edgekit::ota::read_description(
+        format, std::span(reinterpret_cast<const std::uint8_t*>(got[0].payload.data()), got[0].payload.size()),
+        files, scratch);
+    ASSERT_TRUE(desc) << fmt;
+    EXPECT_EQ(desc->client_token, "dd");
+    ASSERT_EQ(desc->file_count, 1u);
+    EXPECT_EQ(files[0].size, 10'000u);
+  }
 }
 
 TEST_F(OtaTest, EachMalformedOrOutOfBoundsRequestIsRejectedWithAwsCode) {
