@@ -301,8 +301,10 @@ Result<Bytes> random_serial() {
   if (RAND_bytes(bytes, sizeof bytes) != 1) {
     return fail(openssl_error(Errc::Crypto, "the random generator failed"));
   }
-  bytes[0] &= 0x7f;  // positive (RFC 5280 4.1.2.2)
-  if (std::all_of(std::begin(bytes), std::end(bytes), [](std::uint8_t b) { return b == 0; })) bytes[15] = 1;
+  // Positive (RFC 5280 4.1.2.2: top bit clear) and always 16 bytes long: with the next bit set,
+  // the DER integer never loses a leading zero byte (a 15-byte serial in 1 of 128 certificates
+  // before), and 126 random bits remain.
+  bytes[0] = static_cast<std::uint8_t>((bytes[0] & 0x7f) | 0x40);
   return detail::serial_der(to_hex(bytes));
 }
 

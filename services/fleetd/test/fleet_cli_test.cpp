@@ -48,9 +48,11 @@ class FleetCli : public ::testing::Test {
     fs::permissions(pin, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
     // No broker: fleetd keeps retrying its link in the background; the admin API works anyway.
     const std::string broker_port = std::to_string(testing_::free_loopback_port());
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
+      if (!testing_::die_with_parent(parent)) ::_exit(126);  // a crashed test takes fleetd along
       FILE* f = std::fopen(log.c_str(), "a");
       if (f) ::dup2(fileno(f), STDERR_FILENO);
       const std::string state = (dir_ / "state").string();

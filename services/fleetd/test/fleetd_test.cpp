@@ -144,9 +144,11 @@ class FleetdProcess : public ::testing::Test {
   void spawn(std::vector<std::string> args) {
     args.insert(args.begin(), FLEETD_BINARY);
     out_path_ = (dir_ / "out.txt").string();
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     ASSERT_GE(pid_, 0);
     if (pid_ == 0) {
+      if (!testing::die_with_parent(parent)) ::_exit(126);  // a crashed test takes fleetd along
       FILE* f = std::fopen(out_path_.c_str(), "w");
       if (f) {
         ::dup2(fileno(f), STDOUT_FILENO);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "edgekit/doc/cbor.hpp"
+#include "edgekit/ota/stream.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/pki/certificate.hpp"
 #include "edgekit_image.hpp"
@@ -309,6 +310,55 @@ TEST_F(OtaTest, GetStreamReturnsExactlyTheBlocksAskedByteForByteInJsonAndCbor) {
   auto r0 = v.value().find("r").value().at(0);
   ASSERT_TRUE(r0);
   EXPECT_EQ(r0.value().find("z").value().as_int64().value(), 10'000);
+
+  // edgekit's device library (libs/ota) against the service: its GetStream and DescribeStream
+  // requests in both formats, its data and description readers on the replies.
+  for (const auto format : {edgekit::ota::Format::Json, edgekit::ota::Format::Cbor}) {
+    const bool cbor = format == edgekit::ota::Format::Cbor;
+    const std::string fmt = cbor ? "cbor" : "json";
+    const std::uint8_t bitmap[] = {0x05};  // blocks 4 and 6 (o = 4)
+    edgekit::ota::GetStreamRequest rq;
+    rq.client_token = "dev";
+    rq.block_size = 1024;
+    rq.offset = 4;
+    rq.block_count = 8;
+    rq.bitmap = bitmap;
+    rq.stream_version = 1;
+    std::uint8_t out[256];
+    auto n = edgekit::ota::write_get_stream_request(format, rq, out);
+    ASSERT_TRUE(n);
+    auto got = ask(t1, base + "/get/" + fmt, std::string(reinterpret_cast<char*>(out), *n),
+                   [](const auto& m) { return m.size() >= 2; });
+    ASSERT_EQ(got.size(), 2u) << fmt;
+    std::vector<std::uint32_t> read_ids;
+    for (const auto& m : got) {
+      std::byte block[1024];
+      char scratch[64];
+      auto data = edgekit::ota::read_data(
+          format, std::span(reinterpret_cast<const std::uint8_t*>(m.payload.data()), m.payload.size()),
+          block, scratch);
+      ASSERT_TRUE(data) << fmt << " " << edgekit::ota::to_string(data.error());
+      EXPECT_EQ(data->client_token, "dev");
+      read_ids.push_back(data->block_id);
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(data->payload.data()), data->payload.size()),
+                image_.substr(data->block_id * 1024, 1024));
+    }
+    EXPECT_EQ(read_ids, (std::vector<std::uint32_t>{4, 6})) << fmt;
+    n = edgekit::ota::write_describe_stream_request(format, "dd", out);
+    ASSERT_TRUE(n);
+    got = ask(t1, base + "/describe/" + fmt, std::string(reinterpret_cast<char*>(out), *n),
+              [](const auto& m) { return !m.empty(); });
+    ASSERT_EQ(got.size(), 1u);
+    edgekit::ota::StreamFile files[2];
+    char scratch[64];
+    auto desc = edgekit::ota::read_description(
+        format, std::span(reinterpret_cast<const std::uint8_t*>(got[0].payload.data()), got[0].payload.size()),
+        files, scratch);
+    ASSERT_TRUE(desc) << fmt;
+    EXPECT_EQ(desc->client_token, "dd");
+    ASSERT_EQ(desc->file_count, 1u);
+    EXPECT_EQ(files[0].size, 10'000u);
+  }
 }
 
 TEST_F(OtaTest, EachMalformedOrOutOfBoundsRequestIsRejectedWithAwsCode) {
@@ -525,6 +575,51 @@ TEST_F(OtaTest, TheEdgekitOtaCommandUploadsSignsRollsOutAndReportsStatus) {
                                               "create-update u4 --image raw --version 1 --thing t1");
   EXPECT_EQ(unsigned_update.code, 1) << unsigned_update.out;
   EXPECT_NE(unsigned_update.out.find("not signed"), std::string::npos) << unsigned_update.out;
+}
+
+// The update's rollout is the Jobs service's: t1 first, t2 once t1 succeeded. A thing reads the
+// stream only once its own execution is queued.
+TEST_F(OtaTest, AnUpdateRollsOutInGroupsAndAThingReadsTheStreamOnlyOnceItsTurnCame) {
+  upload("app", "2.0.0", image_);
+  call("POST", "/admin/v1/ota/images/app/2.0.0/sign", json(), 200);
+  call("POST", "/admin/v1/ota/updates",
+       {{"otaUpdateId", "staged"},
+        {"imageName", "app"},
+        {"imageVersion", "2.0.0"},
+        {"targets", {{"things", {"t1", "t2"}}}},
+        {"rolloutGroups", {{{"count", 1}, {"successThreshold", 100}}, {{"count", 1}}}}},
+       201);
+  auto executions = [&] {
+    std::vector<std::string> out;
+    const json status = call("GET", "/admin/v1/ota/updates/staged", json(), 200);
+    for (const auto& e : status["executions"]) {
+      out.push_back(e["thingName"].get<std::string>() + ":" + e["status"].get<std::string>());
+    }
+    return out;
+  };
+  EXPECT_EQ(executions(), std::vector<std::string>{"t1:QUEUED"});
+  Peer t2;
+  connect(t2, "t2");
+  ASSERT_EQ(t2.subscribe("$aws/things/t2/jobs/notify-next"), ReasonCode::GrantedQoS1);
+  EXPECT_EQ(rejected(t2, "staged", "json", "get", R"({"f":0,"l":1024})", "t2").value("o", ""),
+            "ResourceNotFound");
+  Peer t1;
+  connect(t1, "t1");
+  auto done = ask(t1, "$aws/things/t1/jobs/AFR_OTA-staged/update", R"({"status":"SUCCEEDED"})",
+                  [](const auto& m) { return !m.empty(); });
+  ASSERT_FALSE(done.empty());
+  // The next tick opens the second group: t2 is told, and may read the stream.
+  auto told = ask(t2, "$aws/things/t2/jobs/$next/get", "{}", [](const auto& m) {
+    return std::any_of(m.begin(), m.end(), [](const auto& x) {
+      return x.topic == "$aws/things/t2/jobs/notify-next" &&
+             json::parse(x.payload, nullptr, false)["execution"]["jobId"] == "AFR_OTA-staged";
+    });
+  });
+  EXPECT_EQ(executions(), (std::vector<std::string>{"t1:SUCCEEDED", "t2:QUEUED"}));
+  auto blocks = ask(t2, "$aws/things/t2/streams/staged/get/json", R"({"f":0,"l":4096,"o":2})",
+                    [](const auto& m) { return !m.empty(); });
+  ASSERT_EQ(blocks.size(), 1u);
+  EXPECT_EQ(read_block(blocks[0].payload, false).p, image_.substr(8192));
 }
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,10 +44,11 @@ class SdkPeer {
     ::signal(SIGPIPE, SIG_IGN);
     int in[2], out[2];
     if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return;
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
       // Killed with the test, so that no node process outlives a crashed test.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (!testing::die_with_parent(parent)) ::_exit(126);
       ::dup2(in[0], STDIN_FILENO);
       ::dup2(out[1], STDOUT_FILENO);
       // Only async-signal-safe calls between fork and exec.

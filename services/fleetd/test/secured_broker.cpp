@@ -38,8 +38,11 @@ std::int64_t epoch_of(const ASN1_TIME* t) {
 }  // namespace
 
 pid_t spawn(std::vector<std::string> args, const std::string& log, const char* mode, int fd) {
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
+    // A crashed test takes fleetd (or the device program) with it.
+    if (!testing::die_with_parent(parent)) ::_exit(126);
     FILE* f = std::fopen(log.c_str(), mode);
     if (f) ::dup2(fileno(f), fd);
     std::vector<char*> argv;

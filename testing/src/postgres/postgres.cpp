@@ -5,9 +5,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/prctl.h>
-#endif
 
 #include <cerrno>
 #include <chrono>
@@ -47,12 +44,11 @@ pid_t spawn(const std::vector<std::string>& args, const Identity& id, const std:
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid != 0) return pid;
   // Child: async-signal-safe calls only until exec.
-#if defined(__linux__)
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
+  if (!die_with_parent(parent)) ::_exit(126);
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd >= 0) {
     ::dup2(fd, STDOUT_FILENO);

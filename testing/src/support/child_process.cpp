@@ -2,6 +2,10 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +20,18 @@ namespace edgekit::testing {
 std::uint16_t free_loopback_port() {
   auto l = transport::TcpListener::bind("127.0.0.1", 0);
   return l ? l->port() : 0;
+}
+
+bool die_with_parent(pid_t parent) {
+#if defined(__linux__)
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+  // The parent may have died between fork() and prctl(): the child was then re-parented and no
+  // signal will ever come.
+  return ::getppid() == parent;
+#else
+  (void)parent;
+  return true;
+#endif
 }
 
 void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace) {

@@ -6,9 +6,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <sys/prctl.h>
-#endif
 
 #include <cerrno>
 #include <cstdlib>
@@ -214,11 +211,8 @@ bool Mosquitto::launch() {
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
-#if defined(__linux__)
     // If the test process dies without running destructors, the broker dies with it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-#endif
+    if (!die_with_parent(parent)) ::_exit(126);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
     ::dup2(log_fd, STDOUT_FILENO);
@@ -226,7 +220,6 @@ bool Mosquitto::launch() {
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
-  (void)parent;
   ::close(log_fd);
   pid_ = pid;
 

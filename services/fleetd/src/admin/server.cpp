@@ -225,6 +225,12 @@ Res<std::uint16_t> AdminServer::start(const AdminOptions& o) {
         http::reply_error(res, 413, "payload_too_large", "request body larger than 64 KB");
         return httplib::Server::HandlerResponse::Handled;
       }
+      // A chunked body has no length to check before it is read: only the upload route, whose
+      // limit is httplib's own, takes one.
+      if (!upload && req.has_header("Transfer-Encoding")) {
+        http::reply_error(res, 411, "length_required", "send the body with a Content-Length");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       return httplib::Server::HandlerResponse::Unhandled;
     }
     log_.warn("admin.unauthorized",

@@ -5,7 +5,8 @@
 /// broker holds that one). Routes are listed in `AdminServer::routes()` and described in
 /// services/fleetd/openapi.yaml (a test keeps the two equal). Errors are {"code","message"}
 /// with 400 (bad input), 401, 404, 409 (conflict with the registry's state), 413 (body over
-/// 64 KB; an OTA image upload may be up to kMaxUploadBody), 503 (store busy or fleetd stopping), 500. Lists paginate with `?limit=&next=`.
+/// 64 KB; an OTA image upload may be up to kMaxUploadBody), 411 (a chunked body anywhere but an
+/// upload), 503 (store busy or fleetd stopping), 500. Lists paginate with `?limit=&next=`.
 ///
 /// Store work runs on the io_context thread that owns the store: handlers post it there and
 /// wait (5 s, then 503). When a change refuses a certificate (REVOKED, INACTIVE, or its CA

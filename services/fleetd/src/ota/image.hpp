@@ -7,7 +7,7 @@
 /// not by fleetd's records. Files without the magic are other files (fileType != 0) or another
 /// vendor's firmware, and stay opaque bytes.
 ///
-/// Thread safety: stateless functions.
+/// Read with edgekit::ota's own reader (libs/ota, the device's). Thread safety: stateless.
 
 #include <cstdint>
 #include <optional>
@@ -30,10 +30,10 @@ struct ImageHeader {
   [[nodiscard]] std::string version() const;
 };
 
-/// nullopt when `file` does not start with the magic. InvalidArgument naming the fault for a
-/// header that does (an unknown header version, flags, header size, a payload size that is not
-/// the file's size minus 64, a device type outside 1-32 of [A-Za-z0-9._-] then NULs, reserved
-/// bytes not zero, a file shorter than the header).
+/// nullopt when `file` does not start with the magic. InvalidArgument naming the fault (edgekit::
+/// ota's Errc) for a header that does: a file shorter than the header, an unknown header
+/// version, flags, header size, a device type outside 1-32 of [A-Za-z0-9._-] then NULs, reserved
+/// bytes not zero, a payload size that is not the file's size less 64.
 [[nodiscard]] Res<std::optional<ImageHeader>> read_image_header(std::string_view file);
 
 }  // namespace edgekit::fleetd::ota

@@ -16,6 +16,16 @@ namespace edgekit::testing {
 /// which the fixtures handle by trying another port.
 [[nodiscard]] std::uint16_t free_loopback_port();
 
+/// For a fixture's child between fork() and exec(): asks the kernel to SIGKILL this process when
+/// the thread that forked it ends, so that a server never outlives a test process that dies
+/// without running destructors (a crash, an ASan report). A server left behind would also hold
+/// ctest's output pipe open, and ctest would wait for it until the test's timeout. `parent` is
+/// the forking process's getpid(), taken before fork(): when it has already gone by the time the
+/// request takes effect, returns false and the child should _exit(). On other systems than Linux
+/// it does nothing and returns true. Async-signal-safe (only prctl and getppid); call it from the
+/// main thread's forks (the tests' own thread), since a forking thread that ends kills the child.
+bool die_with_parent(pid_t parent);
+
 /// Sends `signal` to `pid`, waits up to `grace` for it to exit, then SIGKILLs it; reaps it and
 /// sets `pid` to -1. Does nothing when `pid` <= 0.
 void stop_child(pid_t& pid, int signal, std::chrono::milliseconds grace);
