@@ -76,6 +76,14 @@ Res<std::uint16_t> bind(httplib::Server& server, const std::string& host, std::u
   // ACK of the head, which a keep-alive client delays by 40 ms: each decision took ~45-90 ms
   // instead of well under one (measured by scripts/bench-fleetd).
   server.set_tcp_nodelay(true);
+  // httplib's default socket options set SO_REUSEPORT on Linux, which lets any other process of
+  // the same user bind the same port and take a share of its connections (a test run saw another
+  // server answer one of fleetd's admin requests with a 404 that fleetd never logged).
+  // SO_REUSEADDR alone still lets fleetd restart while old connections are in TIME_WAIT.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   int bound = port == 0 ? server.bind_to_any_port(host)
                         : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
