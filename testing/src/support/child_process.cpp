@@ -11,15 +11,59 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <thread>
+#include <utility>
 
 #include "edgekit/transport/tcp.hpp"
 
 namespace edgekit::testing {
 
+namespace {
+
+// The kernel's range for ephemeral ports (bind to port 0, and the source port of every outgoing
+// connection); {0, 0} when it cannot be read.
+std::pair<unsigned, unsigned> ephemeral_range() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 0, high = 0;
+  if (!(in >> low >> high)) return {0, 0};
+  return {low, high};
+}
+
+}  // namespace
+
 std::uint16_t free_loopback_port() {
-  auto l = transport::TcpListener::bind("127.0.0.1", 0);
-  return l ? l->port() : 0;
+  // Two things made the old "bind port 0 and close" pick collide, seen in CI: the kernel may hand
+  // the same port to two picks in a row of one process (a fixture's hooks port was then also
+  // Mosquitto's listener), and any outgoing connection of a parallel test (stress tests open
+  // thousands) may take an ephemeral port between the pick and the server's bind. So: never the
+  // same port twice in one process, and ports below the ephemeral range, where no outgoing
+  // connection lands, chosen at random so that parallel test processes rarely meet.
+  static std::mutex mutex;
+  static std::set<std::uint16_t> handed_out;
+  static std::mt19937 random(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  const std::lock_guard lock(mutex);
+  const unsigned low = ephemeral_range().first;
+  const bool below = low > 12000;  // room for a range of our own below the ephemeral one
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    std::uint16_t port = 0;
+    if (below) {
+      port = static_cast<std::uint16_t>(std::uniform_int_distribution<unsigned>(10000, low - 1)(random));
+      if (handed_out.count(port) != 0) continue;
+      auto l = transport::TcpListener::bind("127.0.0.1", port);
+      if (!l) continue;
+    } else {
+      auto l = transport::TcpListener::bind("127.0.0.1", 0);
+      if (!l) continue;
+      port = l->port();
+      if (handed_out.count(port) != 0) continue;
+    }
+    handed_out.insert(port);
+    return port;
+  }
+  return 0;
 }
 
 bool die_with_parent(pid_t parent) {

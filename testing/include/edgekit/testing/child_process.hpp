@@ -11,9 +11,11 @@
 
 namespace edgekit::testing {
 
-/// A loopback port nobody listens on right now (0 if none could be bound). A server binds it a
-/// moment later; the rare race with another process shows up as a server that fails to start,
-/// which the fixtures handle by trying another port.
+/// A loopback port nobody listens on right now (0 if none could be bound), never one this process
+/// was given before, and where the system allows it one below the ephemeral range (so that no
+/// outgoing connection takes it before the server binds it). A server binds it a moment later;
+/// the rare race with another test process shows up as a server that fails to start, which the
+/// fixtures handle by trying another port. Thread-safe.
 [[nodiscard]] std::uint16_t free_loopback_port();
 
 /// For a fixture's child between fork() and exec(): asks the kernel to SIGKILL this process when
