@@ -68,27 +68,80 @@ Result<void, Errc> Agent::save(std::span<const std::uint8_t> bitmap) noexcept {
   return store_.save(record_bytes(record_), bitmap);
 }
 
+// A port call failed where the agent carries on (or refuses with a reason of its own): the
+// line names the call and its error, so that the failure is never silent.
+void Agent::port_failed(std::string_view call, Errc e) noexcept {
+  std::array<char, 128> line{};
+  std::snprintf(line.data(), line.size(), "%.*s failed: %s", static_cast<int>(call.size()),
+                call.data(), to_string(e));
+  event(line.data());
+}
+
+// The record of a job the store holds nothing of: its id and the version it starts from.
+void Agent::new_record(const jobs::Job& job) noexcept {
+  record_ = {};
+  const std::size_t id_length = std::min(job.job_id.size(), record_.job_id.size());
+  std::memcpy(record_.job_id.data(), job.job_id.data(), id_length);
+  record_.job_id_length = static_cast<std::uint8_t>(id_length);
+  auto running = slots_.active_version();
+  record_.from_version = running ? running->packed() : 0;
+}
+
+// The outcome was reported: the update is forgotten. A store that cannot clear keeps the record,
+// marked Reported so that no later run takes it for a live update (a retried execution of this
+// job starts afresh instead of resuming a refused download); the next job clears it again, and
+// is refused while the store cannot. The outcome stands either way: this is only an event.
+void Agent::forget() noexcept {
+  auto c = store_.clear();
+  if (c) return;
+  port_failed("DownloadStore::clear", c.error());
+  record_.phase = AgentRecord::Phase::Reported;
+  if (auto s = save({}); !s) port_failed("DownloadStore::save", s.error());
+}
+
 void Agent::take(jobs::Runner& runner, const jobs::Job& job) noexcept {
   last_error_ = Errc::Ok;
   // What the store holds: this job's update (continue it), another job's (abandoned: the
-  // service moved on, e.g. canceled it), or nothing.
+  // service moved on, e.g. canceled it), a finished one's it could not clear (Reported), or
+  // nothing.
   AgentRecord stored{};
   auto loaded = store_.load(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(&stored),
                                                     sizeof stored),
                             buffers_.bitmap);
   const bool ours = loaded && loaded->record_size == sizeof stored &&
-                    stored.magic == AgentRecord::kMagic && stored.job() == job.job_id;
-  if (!ours && !(!loaded && loaded.error() == Errc::NoDownload)) (void)store_.clear();
+                    stored.magic == AgentRecord::kMagic && stored.job() == job.job_id &&
+                    stored.phase != AgentRecord::Phase::Reported;
+  if (ours) {
+    record_ = stored;
+  } else {
+    new_record(job);
+  }
+  if (!ours && !(!loaded && loaded.error() == Errc::NoDownload)) {
+    // A store that cannot forget the old download is refused rather than written over: `clear`
+    // is where a port may erase (flash pages), so blocks written over an uncleared download may
+    // be wrong, and the job would then fail as "signature invalid", naming the wrong cause.
+    if (auto c = store_.clear(); !c) {
+      port_failed("DownloadStore::clear", c.error());
+      return refuse(runner, "rejected: store failed", c.error());
+    }
+  }
   auto status = slots_.status();
   if (!status) return refuse(runner, "rejected: slots unreadable", status.error());
 
   if (ours) {
-    record_ = stored;
     if (record_.phase != AgentRecord::Phase::Downloading || status->state != BootState::Normal) {
       return after_boot(runner, *status);
     }
   } else {
-    if (status->state == BootState::RolledBack) (void)slots_.acknowledge();  // reported before
+    if (status->state == BootState::RolledBack) {
+      // The rolled-back update was reported when its job ended; its acknowledge failed or was
+      // cut. Slots that cannot write their boot record now could not mark the new image pending
+      // either: refuse before downloading it. The old image runs on, whatever happens here.
+      if (auto a = slots_.acknowledge(); !a) {
+        port_failed("Slots::acknowledge", a.error());
+        return refuse(runner, "rejected: slots unwritable", a.error());
+      }
+    }
     if (status->state == BootState::Testing || status->state == BootState::PendingTest) {
       // An image under test that no record explains: not this job's; leave it to its own.
       return refuse(runner, "rejected: another update is under test", Errc::SlotStateInvalid);
@@ -96,16 +149,9 @@ void Agent::take(jobs::Runner& runner, const jobs::Job& job) noexcept {
     std::array<std::byte, kMaxSignatureSize> signature{};
     auto parsed = read_ota_job(job.document, 0, buffers_.document, signature);
     if (!parsed) {
-      record_ = {};
       reason_of(parsed.error(), text_);
       return refuse(runner, text_.data(), parsed.error());
     }
-    record_ = {};
-    const std::size_t id_length = std::min(job.job_id.size(), record_.job_id.size());
-    std::memcpy(record_.job_id.data(), job.job_id.data(), id_length);
-    record_.job_id_length = static_cast<std::uint8_t>(id_length);
-    auto running = slots_.active_version();
-    record_.from_version = running ? running->packed() : 0;
     const bool mqtt = (parsed->protocols & kProtocolMqtt) != 0;
     const bool http = (parsed->protocols & kProtocolHttp) != 0 && config_.http != nullptr;
     record_.http = http && (config_.prefer_http || !mqtt);
@@ -380,7 +426,12 @@ void Agent::after_boot(jobs::Runner& runner, BootStatus status) noexcept {
     }
     if (t == SelfTest::Fail) {
       record_.phase = AgentRecord::Phase::SelfTestFailed;
-      (void)save({});
+      if (auto s = save({}); !s) {
+        // The image failed its test: it is rolled back whatever the store says. The reason goes
+        // out now; only if that report is cut too does the next run, finding the record not
+        // SelfTestFailed, report "self-test not confirmed" instead.
+        port_failed("DownloadStore::save", s.error());
+      }
       if (auto r = slots_.roll_back(); !r) {
         return refuse(runner, "rejected: roll back failed", r.error());
       }
@@ -407,7 +458,7 @@ void Agent::succeed(jobs::Runner& runner) noexcept {
   last_error_ = Errc::Ok;
   if (auto f = runner.finish(jobs::JobStatus::Succeeded, details); !f) return;
   event("SUCCEEDED");
-  (void)store_.clear();
+  forget();
 }
 
 void Agent::refuse(jobs::Runner& runner, std::string_view reason, Errc why) noexcept {
@@ -423,10 +474,14 @@ void Agent::refuse(jobs::Runner& runner, std::string_view reason, Errc why) noex
   std::snprintf(line.data(), line.size(), "FAILED: %.*s", static_cast<int>(n), copy.data());
   event(line.data());
   if (auto f = runner.finish(jobs::JobStatus::Failed, shown); !f) return;  // kept: sent again
-  if (auto s = slots_.status(); s && s->state == BootState::RolledBack) {
-    (void)slots_.acknowledge();
+  // Reported: a rolled-back update is acknowledged. Slots that cannot acknowledge stay RolledBack,
+  // which is safe (the old image runs; the next job acknowledges again before it downloads).
+  if (auto s = slots_.status(); !s) {
+    port_failed("Slots::status", s.error());
+  } else if (s->state == BootState::RolledBack) {
+    if (auto a = slots_.acknowledge(); !a) port_failed("Slots::acknowledge", a.error());
   }
-  (void)store_.clear();
+  forget();
 }
 
 }  // namespace edgekit::ota

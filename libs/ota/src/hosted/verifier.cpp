@@ -108,7 +108,12 @@ Result<Verifier, Errc> Verifier::find(pkcs11::Session& session, std::string_view
 void Verifier::abandon() noexcept {
   if (!digesting_) return;
   // PKCS#11 2.40 has no cancel: finish the digest into a throwaway buffer, so that the session
-  // can start another one.
+  // can start another one. Its result is ignored on purpose. The buffer holds a SHA-256, so the
+  // one failure that leaves the operation active (CKR_BUFFER_TOO_SMALL, C_DigestFinal in 2.40)
+  // cannot happen, and any other ends it (a broken session, a removed token). Were it still
+  // active, the next `begin`'s C_DigestInit would fail (CKR_OPERATION_ACTIVE) and report
+  // TokenFailed where a caller looks; and `verify`, the other caller, already returns the read
+  // error that made it give up, which is the cause worth naming.
   CK_BYTE discard[32];
   CK_ULONG len = sizeof discard;
   (void)session_->functions().C_DigestFinal(session_->handle(), discard, &len);

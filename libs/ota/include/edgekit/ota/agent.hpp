@@ -133,7 +133,14 @@ struct AgentBuffers {
 /// written and read back by the same firmware only.
 struct AgentRecord {
   static constexpr std::uint32_t kMagic = 0x414F4B45;  // "EKOA"
-  enum class Phase : std::uint8_t { Downloading = 1, Installed = 2, SelfTestFailed = 3 };
+  /// Reported: the job's outcome was reported but the store could not be cleared; such a
+  /// record is never taken for a live update (the next job clears it).
+  enum class Phase : std::uint8_t {
+    Downloading = 1,
+    Installed = 2,
+    SelfTestFailed = 3,
+    Reported = 4
+  };
   std::uint32_t magic = kMagic;
   Phase phase = Phase::Downloading;
   Format format = Format::Cbor;
@@ -196,6 +203,9 @@ class Agent {
   void refuse(jobs::Runner& runner, std::string_view reason, Errc why) noexcept;
   static std::uint8_t match_reply(void* self, const reqres::Message& m) noexcept;
   void succeed(jobs::Runner& runner) noexcept;
+  void forget() noexcept;
+  void new_record(const jobs::Job& job) noexcept;
+  void port_failed(std::string_view call, Errc e) noexcept;
   Result<void, Errc> save(std::span<const std::uint8_t> bitmap) noexcept;
   void event(std::string_view what) noexcept;
   void reboot() noexcept;
