@@ -1,6 +1,6 @@
 // The jobs Runner against a real Mosquitto and a scripted jobs service (the model of
-// ../pure/fake_jobs_service.hpp behind an agent, on AWS's topics and documents), over both
-// drivers: a job run with progress to its outcome, a job announced by notify-next, a job
+// fake_jobs_service.hpp behind an agent, on AWS's topics and documents: jobs_service.hpp), over
+// both drivers: a job run with progress to its outcome, a job announced by notify-next, a job
 // nobody handles, a lost reply, and a reboot in the middle of a job (resumed, or failed).
 #include <gtest/gtest.h>
 
@@ -9,13 +9,11 @@
 #include <edgekit/jobs/runner.hpp>
 #include <edgekit/reqres/channel.hpp>
 #include <edgekit/testing/channel_device.hpp>
+#include <edgekit/testing/jobs_service.hpp>
 #include <edgekit/testing/mosquitto.hpp>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
-
-#include "../pure/fake_jobs_service.hpp"
 
 namespace edgekit::jobs::test {
 namespace {
@@ -25,79 +23,6 @@ using namespace std::chrono_literals;
 constexpr std::string_view kThing = "lamp-1";
 constexpr std::string_view kInstall = R"({"operation":"install","url":"https://example.com/fw"})";
 constexpr std::string_view kConfigure = R"({"operation":"configure","level":3})";
-
-// The service: the model answers each request; `drop` loses the next replies.
-class JobsService {
- public:
-  explicit JobsService(std::uint16_t port) : device_(port, "fake-jobs-service", config()) {}
-  ~JobsService() { device_.agent.stop(); }
-
-  bool start() {
-    if (!device_.start()) return false;
-    for (const char* filter : {"$aws/things/+/jobs/start-next", "$aws/things/+/jobs/+/get",
-                               "$aws/things/+/jobs/+/update"}) {
-      auto r = device_.agent.subscribe_and_wait(filter, {.qos = mqtt::QoS::AtLeastOnce},
-                                                agent::MessageHandler{&on_request, this}, 5s);
-      if (!r || !r->ok()) return false;
-    }
-    return true;
-  }
-  // Runs `f` on the model, under the lock the agent thread takes too.
-  template <class F>
-  auto with(F&& f) {
-    std::lock_guard lock(mutex_);
-    return f(model_);
-  }
-  void drop(int replies) {
-    std::lock_guard lock(mutex_);
-    drop_ = replies;
-  }
-  void publish_notify_next() {
-    std::string topic, payload;
-    {
-      std::lock_guard lock(mutex_);
-      const jobs::testing::Message m = model_.notify_next();
-      topic.assign(m.topic);
-      payload.assign(m.payload);
-    }
-    publish(topic, payload);
-  }
-
- private:
-  static agent::Config config() {
-    agent::Config c;
-    c.slot_size = 2048;
-    return c;
-  }
-  void publish(const std::string& topic, const std::string& payload) {
-    mqtt::Publish p;
-    p.topic = topic;
-    p.payload = mqtt::Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());
-    p.qos = mqtt::QoS::AtLeastOnce;
-    (void)device_.agent.publish(p);
-  }
-  static void on_request(void* ctx, const mqtt::Publish& m) {
-    auto* s = static_cast<JobsService*>(ctx);
-    std::string topic, payload;
-    {
-      std::lock_guard lock(s->mutex_);
-      auto reply = s->model_.handle(m.topic, mqtt::as_string(m.payload));
-      if (!reply) return;
-      if (s->drop_ > 0) {
-        --s->drop_;
-        return;
-      }
-      topic.assign(reply->topic);
-      payload.assign(reply->payload);
-    }
-    s->publish(topic, payload);
-  }
-
-  edgekit::testing::AgentDevice device_;
-  std::mutex mutex_;
-  jobs::testing::FakeJobsService model_{kThing};
-  int drop_ = 0;
-};
 
 // What the handlers saw and do. `finish_now` false: the handler returns with the job still
 // running (it would finish later; the test reboots instead).
@@ -129,6 +54,7 @@ struct App {
 };
 
 using edgekit::testing::Driver;
+using jobs::testing::JobsService;
 
 class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
                        public ::testing::WithParamInterface<Driver> {
@@ -136,7 +62,7 @@ class JobsRunnerTest : public edgekit::testing::MosquittoFixture,
   void SetUp() override {
     MosquittoFixture::SetUp();
     if (HasFatalFailure()) return;
-    service_ = std::make_unique<JobsService>(broker().port());
+    service_ = std::make_unique<JobsService>(broker().port(), kThing);
     ASSERT_TRUE(service_->start());
     connect();
   }

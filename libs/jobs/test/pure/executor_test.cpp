@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "edgekit/testing/alloc_guard.hpp"
-#include "fake_jobs_service.hpp"
+#include "edgekit/testing/fake_jobs_service.hpp"
 
 namespace edgekit::jobs {
 namespace {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "code_signing.hpp"
 #include "edgekit/ota/file_ports.hpp"
 #include "edgekit/ota/image.hpp"
 #include "edgekit/testing/token_env.hpp"
@@ -23,40 +24,11 @@
 namespace edgekit::ota {
 namespace {
 
+using test::p256_key;
+using test::Pkey;
+using test::sign;
+using test::spki_of;
 using test::TempDir;
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-Pkey p256_key() {
-  return Pkey(EVP_EC_gen("P-256"));
-}
-
-std::vector<std::uint8_t> spki_of(EVP_PKEY* key) {
-  unsigned char* der = nullptr;
-  const int n = i2d_PUBKEY(key, &der);
-  std::vector<std::uint8_t> out(der, der + (n > 0 ? n : 0));
-  OPENSSL_free(der);
-  return out;
-}
-
-// The DER ECDSA signature of SHA-256(data), as AWS Signer and `openssl dgst -sha256 -sign` make.
-std::vector<std::byte> sign(EVP_PKEY* key, std::span<const std::byte> data) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  std::size_t len = 0;
-  EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key), 1);
-  EXPECT_EQ(EVP_DigestSign(ctx.get(), nullptr, &len,
-                           reinterpret_cast<const unsigned char*>(data.data()), data.size()),
-            1);
-  std::vector<std::byte> sig(len);
-  EXPECT_EQ(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
-                           reinterpret_cast<const unsigned char*>(data.data()), data.size()),
-            1);
-  sig.resize(len);
-  return sig;
-}
 
 // The same signature as raw r || s.
 std::vector<std::byte> to_raw(std::span<const std::byte> der) {

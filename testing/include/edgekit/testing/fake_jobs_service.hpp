@@ -1,6 +1,6 @@
 #pragma once
 // A small model of the Jobs service for one thing (aws-iot-protocols.md 2.2-2.4), for stepping
-// the executor: start-next, describe and update with their accepted/rejected replies, versions
+// the executor (and, behind a broker, for the integration tests: jobs_service.hpp): start-next, describe and update with their accepted/rejected replies, versions
 // that each accepted update increments, expectedVersion checks (VersionMismatch with the
 // execution state), updates of terminal executions (InvalidStateTransition), REJECTED refused
 // once IN_PROGRESS (as AWS does, 2.4), describing a terminal execution (TerminalStateReached),
