@@ -33,8 +33,24 @@
 /// code ("rejected: ResourceNotFound"), the verification's ("rejected: signature invalid",
 /// "rejected: image truncated", "rejected: image version not newer than the running one",
 /// "rejected: image for another device type", ...), "self-test failed", "self-test not
-/// confirmed" (the device reset during its self-test: rolled back at the next boot). After every
-/// refusal the running image is untouched.
+/// confirmed" (the device reset during its self-test: rolled back at the next boot), "rejected:
+/// store failed" / "rejected: slots unwritable" (a port call failed, below). After every refusal
+/// the running image is untouched.
+///
+/// Port failures (docs/ota.md, "When a port call fails"): none is ignored. Each is an `on_event`
+/// line "<Port>::<call> failed: <Errc text>", and the agent either refuses the job (`last_error`
+/// is then the port's Errc) or carries on where the device stays safe:
+///  - `DownloadStore::clear` of another job's download (or an unreadable record) fails: the new
+///    job is refused "rejected: store failed" before anything is downloaded (blocks written over
+///    a download a port could not clear, e.g. not erase, may be wrong);
+///  - `Slots::acknowledge` of a RolledBack state before a new job fails: refused "rejected: slots
+///    unwritable" before downloading (the slots could not mark the new image pending either);
+///  - after SUCCEEDED or FAILED was reported, `clear` or `acknowledge` fails: the outcome and
+///    `last_error` stand; the record is kept with phase Reported, which no run resumes (the next
+///    job clears it; a retried execution starts afresh), and the slots stay RolledBack (safe: the
+///    old image runs) until the next job acknowledges;
+///  - `save` of phase SelfTestFailed fails: the image is rolled back all the same and "self-test
+///    failed" reported (if that report is cut too, the next run says "self-test not confirmed").
 ///
 /// Memory: the caller's buffers (`AgentBuffers`) and about 1.3 KB of its own (the record and the
 /// stream's three topics); no heap in steady state. Thread safety: one thread (the runner's) calls the agent.
@@ -91,7 +107,9 @@ struct AgentHooks {
   /// A block of the running download was stored (`fresh`) or arrived again (not stored). For
   /// progress output and tests. May be empty.
   void (*on_block)(void* context, std::uint32_t block, bool fresh) = nullptr;
-  /// One line about what the agent does (e.g. "verified", "FAILED: ..."). May be empty.
+  /// One line about what the agent does (e.g. "signature verified", "FAILED: ..."), and one for
+  /// each port call that failed ("DownloadStore::clear failed: download store failed"). May be
+  /// empty.
   void (*on_event)(void* context, std::string_view what) = nullptr;
   void* context = nullptr;
 };
@@ -185,7 +203,9 @@ class Agent {
   /// Blocks stored, and blocks that arrived again, by this object (diagnostics).
   [[nodiscard]] std::uint32_t blocks_stored() const noexcept { return stored_; }
   [[nodiscard]] std::uint32_t duplicate_blocks() const noexcept { return duplicates_; }
-  /// Why the last job ended (Ok: SUCCEEDED, or still running).
+  /// Why the last job ended (Ok: SUCCEEDED, or still running): the refusal's Errc, e.g.
+  /// StoreFailed or SlotFailed when a failing port call refused it. A port call that fails after
+  /// the outcome was reported leaves it as it is (an `on_event` line says so).
   [[nodiscard]] Errc last_error() const noexcept { return last_error_; }
 
  private:
