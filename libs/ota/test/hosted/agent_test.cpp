@@ -70,7 +70,7 @@ std::vector<std::byte> make_image(ImageVersion version, unsigned seed) {
 // The stream service (aws-iot-protocols.md 3): GetStream in CBOR on
 // $aws/things/+/streams/+/get/cbor, answered with one data message per block the request's
 // window asks for (`o`, `n`, `b`), from the files added; an unknown stream is ResourceNotFound.
-// It counts the requests of each block, so that a test can say every block was asked for once.
+// It counts how often it sent each block, so that a test can say every block went out once.
 class StreamService {
  public:
   explicit StreamService(std::uint16_t port) : device_(port, "fake-stream-service", config()) {}
