@@ -132,19 +132,21 @@ void make_images() {
   constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const std::uint32_t hi = std::uint32_t{sig[0]} << 16 | std::uint32_t{sig[1]} << 8 | sig[2];
   const std::uint32_t lo = std::uint32_t{sig[3]} << 16;
-  const char text[8] = {kAlphabet[hi >> 18],        kAlphabet[(hi >> 12) & 63],
-                        kAlphabet[(hi >> 6) & 63],  kAlphabet[hi & 63],
-                        kAlphabet[lo >> 18],        kAlphabet[(lo >> 12) & 63],
-                        '=',                        '='};
+  const char text[8] = {kAlphabet[hi >> 18],
+                        kAlphabet[(hi >> 12) & 63],
+                        kAlphabet[(hi >> 6) & 63],
+                        kAlphabet[hi & 63],
+                        kAlphabet[lo >> 18],
+                        kAlphabet[(lo >> 12) & 63],
+                        '=',
+                        '='};
   std::memcpy(g_signature_base64.data(), text, sizeof text);
 }
 
 // --- The scripted channel: the Jobs service and the stream service of one thing -----------------
 class ScriptedChannel final : public reqres::Channel {
  public:
-  void set_message_handler(reqres::MessageHandler handler) noexcept override {
-    handler_ = handler;
-  }
+  void set_message_handler(reqres::MessageHandler handler) noexcept override { handler_ = handler; }
   Result<void, reqres::Errc> subscribe(std::span<const std::string_view> filters,
                                        Duration) noexcept override {
     for (std::string_view f : filters) {
@@ -164,8 +166,8 @@ class ScriptedChannel final : public reqres::Channel {
     if (!answer(topic, payload, t, m) || t.overflow || m.overflow) {
       return fail(reqres::Errc::Timeout);  // a request no service answers
     }
-    const reqres::Message message{t.view(), {reinterpret_cast<const std::uint8_t*>(rx_.data()),
-                                             m.size}};
+    const reqres::Message message{t.view(),
+                                  {reinterpret_cast<const std::uint8_t*>(rx_.data()), m.size}};
     const std::uint8_t tag = matcher.function(matcher.context, message);
     if (tag == 0) {
       ++unmatched;
@@ -520,11 +522,11 @@ TickClock g_clock;
 Device g_device;
 jobs::RamRecordSlot g_record_slot;
 // The caller's buffers for 256-byte blocks (agent.hpp's AgentBuffers; runner.hpp's).
-std::uint8_t g_ota_request[64];     // a CBOR GetStream request
+std::uint8_t g_ota_request[64];             // a CBOR GetStream request
 std::uint8_t g_ota_reply[kBlockSize + 64];  // a CBOR data message: a block and its keys
 std::byte g_ota_block[kBlockSize];  // a decoded block (JSON streams only; CBOR is read in place)
 std::uint8_t g_ota_bitmap[(kSlotSize / kBlockSize + 7) / 8];  // one bit per block
-std::uint8_t g_ota_window[16];      // a GetStream `b`
+std::uint8_t g_ota_window[16];                                // a GetStream `b`
 std::byte g_ota_chunk[kBlockSize];  // copying into the slot, and the verifier's reads
 char g_ota_document[256];           // the job document's strings
 char g_jobs_request[512];           // an update with its statusDetails
@@ -544,7 +546,7 @@ int boot(int step, Errc& why) {
   config.device_type = kDeviceType;
   config.format = ota::Format::Cbor;
   config.block_size = kBlockSize;
-  const ota::AgentBuffers buffers{g_ota_request, g_ota_reply,  g_ota_block,   g_ota_bitmap,
+  const ota::AgentBuffers buffers{g_ota_request, g_ota_reply, g_ota_block,   g_ota_bitmap,
                                   g_ota_window,  g_ota_chunk, g_ota_document};
   const ota::AgentHooks hooks{&Device::self_test, &Device::reboot, &Device::on_block, nullptr,
                               &g_device,          &Device::wait};
@@ -556,8 +558,8 @@ int boot(int step, Errc& why) {
   rc.thing = kThing;
   rc.handlers = handlers;
   rc.token_prefix = "ota";
-  auto* runner = new (g_runner) jobs::Runner(
-      g_channel, records, g_clock, rc, {g_jobs_request, g_jobs_reply, g_jobs_document});
+  auto* runner = new (g_runner) jobs::Runner(g_channel, records, g_clock, rc,
+                                             {g_jobs_request, g_jobs_reply, g_jobs_document});
   const bool started = runner->start(Duration{1000}).has_value();
   const bool idle = runner->state() == jobs::ExecutorState::Idle;
   why = agent->last_error();
@@ -568,8 +570,7 @@ int boot(int step, Errc& why) {
 
 bool sent(int update, std::string_view status, std::string_view detail) {
   const std::string_view text(g_channel.update_text[static_cast<std::size_t>(update)].data());
-  return text.find(status) != std::string_view::npos &&
-         text.find(detail) != std::string_view::npos;
+  return text.find(status) != std::string_view::npos && text.find(detail) != std::string_view::npos;
 }
 
 }  // namespace

@@ -51,7 +51,9 @@ constexpr Errc kInterrupted = Errc::NoDownload;
 
 // Resets a record in place: `record = {}` builds the whole record (820 bytes on a Cortex-M) as a
 // temporary on the stack first and copies it.
-void reset(AgentRecord& record) noexcept { std::construct_at(&record); }
+void reset(AgentRecord& record) noexcept {
+  std::construct_at(&record);
+}
 
 std::span<const std::uint8_t> record_bytes(const AgentRecord& r) {
   return {reinterpret_cast<const std::uint8_t*>(&r), sizeof r};
@@ -435,9 +437,14 @@ void Agent::after_boot(jobs::Runner& runner, BootStatus status) noexcept {
 
 void Agent::succeed(jobs::Runner& runner) noexcept {
   const auto v = ImageVersion::unpack(record_.to_version);
-  const auto reason =
-      Line(text_).put("accepted v").number(v.major).put(".").number(v.minor).put(".").number(
-          v.build).view();
+  const auto reason = Line(text_)
+                          .put("accepted v")
+                          .number(v.major)
+                          .put(".")
+                          .number(v.minor)
+                          .put(".")
+                          .number(v.build)
+                          .view();
   const jobs::StatusDetail details[] = {{"reason", reason}, {"updatedBy", updated_by()}};
   last_error_ = Errc::Ok;
   if (auto f = runner.finish(jobs::JobStatus::Succeeded, details); !f) return;

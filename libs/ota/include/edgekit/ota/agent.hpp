@@ -12,7 +12,7 @@
 ///   self_test "active" → the application's self-test → confirm → SUCCEEDED "accepted vX.Y.Z"
 ///                                                    → roll back → FAILED
 ///
-///   Slots slots(...);  FileDownloadStore store(...);  Verifier verifier(...);  // any ImageVerifier
+///   Slots slots(...);  FileDownloadStore store(...);  Verifier verifier(...);  // an ImageVerifier
 ///   ota::Agent agent(channel, store, slots, verifier, clock, config, buffers, hooks);
 ///   agent.boot();                                   // once per boot, before the runner starts
 ///   const jobs::JobHandler handlers[] = {agent.handler()};
@@ -51,10 +51,10 @@
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/ota/download.hpp"
 #include "edgekit/ota/errc.hpp"
+#include "edgekit/ota/image_verifier.hpp"
 #include "edgekit/ota/job_document.hpp"
 #include "edgekit/ota/ports.hpp"
 #include "edgekit/ota/topics.hpp"
-#include "edgekit/ota/image_verifier.hpp"
 #include "edgekit/reqres/channel.hpp"
 
 namespace edgekit::ota {
