@@ -12,7 +12,7 @@
 ///   self_test "active" → the application's self-test → confirm → SUCCEEDED "accepted vX.Y.Z"
 ///                                                    → roll back → FAILED
 ///
-///   Slots slots(...);  FileDownloadStore store(...);  Verifier verifier(...);
+///   Slots slots(...);  FileDownloadStore store(...);  Verifier verifier(...);  // an ImageVerifier
 ///   ota::Agent agent(channel, store, slots, verifier, clock, config, buffers, hooks);
 ///   agent.boot();                                   // once per boot, before the runner starts
 ///   const jobs::JobHandler handlers[] = {agent.handler()};
@@ -36,8 +36,10 @@
 /// confirmed" (the device reset during its self-test: rolled back at the next boot). After every
 /// refusal the running image is untouched.
 ///
-/// Memory: the caller's buffers (`AgentBuffers`) and about 1.3 KB of its own (the record and the
-/// stream's three topics); no heap in steady state. Thread safety: one thread (the runner's) calls the agent.
+/// Memory: the caller's buffers (`AgentBuffers`) and about 2 KB of its own (2,016 B on a
+/// Cortex-M4: the record and the stream's three topics); no heap, no thread, no clock of its own
+/// (time is the `Clock`'s, waiting is the `wait` hook's): it builds for Cortex-M (docs/sizes.md).
+/// Thread safety: one thread (the runner's) calls the agent.
 
 #include <array>
 #include <cstddef>
@@ -49,10 +51,10 @@
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/ota/download.hpp"
 #include "edgekit/ota/errc.hpp"
+#include "edgekit/ota/image_verifier.hpp"
 #include "edgekit/ota/job_document.hpp"
 #include "edgekit/ota/ports.hpp"
 #include "edgekit/ota/topics.hpp"
-#include "edgekit/ota/verifier.hpp"
 #include "edgekit/reqres/channel.hpp"
 
 namespace edgekit::ota {
@@ -94,6 +96,10 @@ struct AgentHooks {
   /// One line about what the agent does (e.g. "verified", "FAILED: ..."). May be empty.
   void (*on_event)(void* context, std::string_view what) = nullptr;
   void* context = nullptr;
+  /// Waits `d` (`self_test_poll`) between two questions to the self-test when the channel cannot
+  /// receive meanwhile (not connected): a thread's sleep on a host, the RTOS's delay on a device.
+  /// Empty: the agent asks again at once, until `self_test_timeout`.
+  void (*wait)(void* context, Duration d) = nullptr;
 };
 
 struct AgentConfig {
@@ -162,7 +168,7 @@ struct AgentRecord {
 class Agent {
  public:
   /// Borrows everything; it must outlive the agent.
-  Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, Verifier& verifier,
+  Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, ImageVerifier& verifier,
         const Clock& clock, const AgentConfig& config, AgentBuffers buffers,
         AgentHooks hooks) noexcept;
 
@@ -204,7 +210,7 @@ class Agent {
   reqres::Channel& channel_;
   DownloadStore& store_;
   Slots& slots_;
-  Verifier& verifier_;
+  ImageVerifier& verifier_;
   const Clock& clock_;
   AgentConfig config_;
   AgentBuffers buffers_;
