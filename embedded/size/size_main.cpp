@@ -16,6 +16,7 @@
 
 #include "edgekit/mqtt/client.hpp"
 #include "edgekit/mqtt/codec.hpp"
+#include "tick_clock.hpp"
 
 namespace {
 
@@ -27,17 +28,7 @@ using transport::IoResult;
 using transport::IoStatus;
 using transport::WaitStatus;
 
-// A millisecond that passes on every reading, so every timeout ends.
-class TickClock final : public Clock {
- public:
-  [[nodiscard]] Instant now() const noexcept override {
-    ticks_ += 1;
-    return Instant{Duration{ticks_}};
-  }
-
- private:
-  mutable std::int64_t ticks_ = 0;
-};
+using size_program::TickClock;
 
 // Answers CONNECT, SUBSCRIBE, PUBLISH (QoS 1), UNSUBSCRIBE and PINGREQ as a broker would, and
 // sends one QoS 1 PUBLISH to the client after the SUBACK.

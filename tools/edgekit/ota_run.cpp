@@ -29,6 +29,7 @@
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/ota/agent.hpp"
 #include "edgekit/ota/file_ports.hpp"
+#include "edgekit/ota/verifier.hpp"
 #include "edgekit/reqres/channel.hpp"
 #include "job_runner.hpp"
 #include "token_tools.hpp"
@@ -148,6 +149,8 @@ struct Device {
     std::fflush(stdout);
     std::_Exit(kReboot);
   }
+  // Between self-test polls while disconnected: a thread's sleep (a device gives its delay).
+  static void wait(void*, Duration d) { std::this_thread::sleep_for(d); }
 };
 
 int run_ota(OtaRunOptions& o) {
@@ -189,7 +192,7 @@ int run_ota(OtaRunOptions& o) {
   config.http = &https;
   config.prefer_http = o.protocol == "http";
   const ota::AgentHooks hooks{&Device::self_test_of, &Device::reboot, &Device::on_block,
-                              &Device::on_event, &device};
+                              &Device::on_event,     &device,          &Device::wait};
   std::vector<std::uint8_t> request(512), reply(o.block_size * 2 + 512), bitmap(16 * 1024),
       window(16);
   std::vector<std::byte> block(o.block_size), chunk(4096);

@@ -24,6 +24,12 @@ class HookServer {
   httplib::Server& server() { return server_; }
   /// Starts listening; returns the base URL (http://127.0.0.1:<port>).
   std::string start() {
+    // Without httplib's default SO_REUSEPORT: with it, bind-to-any-port may pick a port that
+    // another test process's server holds with the same option, and the two share its requests.
+    server_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     const int port = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));

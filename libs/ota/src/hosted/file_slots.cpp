@@ -10,17 +10,6 @@ constexpr detail::Magic kMagic = {'E', 'K', 'B', 'S'};  // edgekit boot state
 
 }  // namespace
 
-Result<ImageVersion, Errc> Slots::active_version() {
-  auto s = status();
-  if (!s) return fail(s.error());
-  std::byte header[kImageHeaderSize];
-  auto n = read(s->active, 0, header);
-  if (!n) return fail(n.error());
-  auto h = read_image_header(std::span<const std::byte>(header, *n));
-  if (!h) return fail(h.error());
-  return h->version;
-}
-
 FileSlots::FileSlots(std::string directory, Filesystem& fs) : dir_(std::move(directory)), fs_(&fs) {
   detail::make_directory(dir_);
 }

@@ -163,16 +163,29 @@ Result<void, Errc> Verifier::finish(std::span<const std::byte> signature) {
 
 Result<void, Errc> Verifier::verify(const ImageReader& read, std::uint64_t size,
                                     std::span<const std::byte> signature, std::size_t chunk) {
-  if (auto r = begin(); !r) return r;
   std::vector<std::byte> buffer(chunk == 0 ? 4096 : chunk);
+  // The port's form of `read`: a plain function with the std::function as its context.
+  const ImageSource source{
+      [](void* context, std::uint64_t offset, std::span<std::byte> out) noexcept {
+        return (*static_cast<const ImageReader*>(context))(offset, out);
+      },
+      const_cast<ImageReader*>(&read)};
+  return verify(source, size, signature, buffer);
+}
+
+Result<void, Errc> Verifier::verify(ImageSource source, std::uint64_t size,
+                                    std::span<const std::byte> signature,
+                                    std::span<std::byte> buffer) noexcept {
+  if (buffer.empty() || source.read == nullptr) return fail(Errc::InvalidArgument);
+  if (auto r = begin(); !r) return r;
   for (std::uint64_t at = 0; at < size;) {
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - at));
-    auto n = read(at, std::span(buffer).first(want));
+    auto n = source.read(source.context, at, buffer.first(want));
     if (!n || *n == 0) {
       abandon();
       return fail(n ? Errc::ImageTruncated : n.error());
     }
-    if (auto r = update(std::span(buffer).first(*n)); !r) return r;
+    if (auto r = update(buffer.first(*n)); !r) return r;
     at += *n;
   }
   return finish(signature);

@@ -12,7 +12,7 @@
 ///   self_test "active" → the application's self-test → confirm → SUCCEEDED "accepted vX.Y.Z"
 ///                                                    → roll back → FAILED
 ///
-///   Slots slots(...);  FileDownloadStore store(...);  Verifier verifier(...);
+///   Slots slots(...);  FileDownloadStore store(...);  Verifier verifier(...);  // an ImageVerifier
 ///   ota::Agent agent(channel, store, slots, verifier, clock, config, buffers, hooks);
 ///   agent.boot();                                   // once per boot, before the runner starts
 ///   const jobs::JobHandler handlers[] = {agent.handler()};
@@ -52,8 +52,10 @@
 ///  - `save` of phase SelfTestFailed fails: the image is rolled back all the same and "self-test
 ///    failed" reported (if that report is cut too, the next run says "self-test not confirmed").
 ///
-/// Memory: the caller's buffers (`AgentBuffers`) and about 1.3 KB of its own (the record and the
-/// stream's three topics); no heap in steady state. Thread safety: one thread (the runner's) calls the agent.
+/// Memory: the caller's buffers (`AgentBuffers`) and about 2 KB of its own (2,016 B on a
+/// Cortex-M4: the record and the stream's three topics); no heap, no thread, no clock of its own
+/// (time is the `Clock`'s, waiting is the `wait` hook's): it builds for Cortex-M (docs/sizes.md).
+/// Thread safety: one thread (the runner's) calls the agent.
 
 #include <array>
 #include <cstddef>
@@ -65,10 +67,10 @@
 #include "edgekit/jobs/runner.hpp"
 #include "edgekit/ota/download.hpp"
 #include "edgekit/ota/errc.hpp"
+#include "edgekit/ota/image_verifier.hpp"
 #include "edgekit/ota/job_document.hpp"
 #include "edgekit/ota/ports.hpp"
 #include "edgekit/ota/topics.hpp"
-#include "edgekit/ota/verifier.hpp"
 #include "edgekit/reqres/channel.hpp"
 
 namespace edgekit::ota {
@@ -112,6 +114,10 @@ struct AgentHooks {
   /// empty.
   void (*on_event)(void* context, std::string_view what) = nullptr;
   void* context = nullptr;
+  /// Waits `d` (`self_test_poll`) between two questions to the self-test when the channel cannot
+  /// receive meanwhile (not connected): a thread's sleep on a host, the RTOS's delay on a device.
+  /// Empty: the agent asks again at once, until `self_test_timeout`.
+  void (*wait)(void* context, Duration d) = nullptr;
 };
 
 struct AgentConfig {
@@ -187,7 +193,7 @@ struct AgentRecord {
 class Agent {
  public:
   /// Borrows everything; it must outlive the agent.
-  Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, Verifier& verifier,
+  Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, ImageVerifier& verifier,
         const Clock& clock, const AgentConfig& config, AgentBuffers buffers,
         AgentHooks hooks) noexcept;
 
@@ -234,7 +240,7 @@ class Agent {
   reqres::Channel& channel_;
   DownloadStore& store_;
   Slots& slots_;
-  Verifier& verifier_;
+  ImageVerifier& verifier_;
   const Clock& clock_;
   AgentConfig config_;
   AgentBuffers buffers_;

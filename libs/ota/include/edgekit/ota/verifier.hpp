@@ -8,6 +8,8 @@
 /// attacker who can change the application's memory cannot make a forged image pass without
 /// also controlling the token.
 ///
+/// It is the hosted `ImageVerifier` (image_verifier.hpp) that the OTA agent takes.
+///
 /// Thread safety: one thread at a time (as the pkcs11::Session it uses). The session must stay
 /// open while the Verifier is used; no login is needed for a public key object.
 
@@ -18,6 +20,7 @@
 #include <string_view>
 
 #include "edgekit/ota/errc.hpp"
+#include "edgekit/ota/image_verifier.hpp"
 #include "edgekit/pkcs11/client.hpp"
 
 namespace edgekit::ota {
@@ -38,7 +41,7 @@ using ImageReader =
     std::function<Result<std::size_t, Errc>(std::uint64_t offset, std::span<std::byte> out)>;
 
 /// Digest and verification in the token.
-class Verifier {
+class Verifier final : public ImageVerifier {
  public:
   /// Over `session` and the code-signing public key `key` (a CKO_PUBLIC_KEY of type CKK_EC).
   Verifier(pkcs11::Session& session, CK_OBJECT_HANDLE key) noexcept
@@ -60,13 +63,18 @@ class Verifier {
   /// the file was changed, truncated or extended, or signed by another key), TokenFailed.
   [[nodiscard]] Result<void, Errc> finish(std::span<const std::byte> signature);
 
-  /// The whole check of a file of `size` bytes read with `read` in chunks of `chunk` bytes:
-  /// begin, update per chunk, finish.
+  /// The whole check of a file of `size` bytes read with `read` in chunks of `chunk` bytes (a
+  /// buffer it allocates; 0: 4096): begin, update per chunk, finish.
   /// Errors: ImageTruncated (`read` ends before `size` bytes), the errors of `read`, and those
   /// of `finish`.
   [[nodiscard]] Result<void, Errc> verify(const ImageReader& read, std::uint64_t size,
                                           std::span<const std::byte> signature,
                                           std::size_t chunk = 4096);
+  /// The same check through the port (`ImageVerifier`): `source` read into the caller's
+  /// `buffer`, nothing allocated. Errors: InvalidArgument (empty `buffer`), and those above.
+  [[nodiscard]] Result<void, Errc> verify(ImageSource source, std::uint64_t size,
+                                          std::span<const std::byte> signature,
+                                          std::span<std::byte> buffer) noexcept override;
 
  private:
   // Ends a digest in progress, if any.

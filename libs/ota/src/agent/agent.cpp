@@ -3,27 +3,57 @@
 // point continues where the update stands.
 #include "edgekit/ota/agent.hpp"
 
-#include <cstdio>
+#include <algorithm>
+#include <charconv>
 #include <cstring>
-#include <thread>
+#include <memory>
 
 #include "edgekit/ota/stream.hpp"
 
 namespace edgekit::ota {
 namespace {
 
+// A NUL-terminated line in a caller's buffer that cuts what does not fit, as snprintf does.
+// Not snprintf itself: on a device newlib's printf family links its whole formatter and, through
+// its string streams, malloc.
+class Line {
+ public:
+  explicit Line(std::span<char> out) noexcept : out_(out) { out_[0] = '\0'; }  // never empty
+  Line& put(std::string_view s) noexcept {
+    const std::size_t n = std::min(s.size(), out_.size() - 1 - used_);
+    if (n > 0) std::memcpy(out_.data() + used_, s.data(), n);
+    used_ += n;
+    out_[used_] = '\0';
+    return *this;
+  }
+  Line& number(std::uint32_t v, int base = 10) noexcept {
+    std::array<char, 12> digits{};
+    const auto r = std::to_chars(digits.data(), digits.data() + digits.size(), v, base);
+    return put({digits.data(), static_cast<std::size_t>(r.ptr - digits.data())});
+  }
+  [[nodiscard]] std::string_view view() const noexcept { return {out_.data(), used_}; }
+
+ private:
+  std::span<char> out_;
+  std::size_t used_ = 0;
+};
+
 // The text of a refusal: the stream service's codes read "rejected: <code>" already.
 void reason_of(Errc e, std::span<char> out) {
-  if (is_rejection(e)) {
-    std::snprintf(out.data(), out.size(), "%s", to_string(e));
-  } else {
-    std::snprintf(out.data(), out.size(), "rejected: %s", to_string(e));
-  }
+  Line line(out);
+  if (!is_rejection(e)) line.put("rejected: ");
+  line.put(to_string(e));
 }
 
 // download() and fetch_block() use it for "interrupted: continue later" (a cut, a job the
 // service ended, no reply); they never meet a missing download otherwise.
 constexpr Errc kInterrupted = Errc::NoDownload;
+
+// Resets a record in place: `record = {}` builds the whole record (820 bytes on a Cortex-M) as a
+// temporary on the stack first and copies it.
+void reset(AgentRecord& record) noexcept {
+  std::construct_at(&record);
+}
 
 std::span<const std::uint8_t> record_bytes(const AgentRecord& r) {
   return {reinterpret_cast<const std::uint8_t*>(&r), sizeof r};
@@ -31,7 +61,7 @@ std::span<const std::uint8_t> record_bytes(const AgentRecord& r) {
 
 }  // namespace
 
-Agent::Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, Verifier& verifier,
+Agent::Agent(reqres::Channel& channel, DownloadStore& store, Slots& slots, ImageVerifier& verifier,
              const Clock& clock, const AgentConfig& config, AgentBuffers buffers,
              AgentHooks hooks) noexcept
     : channel_(channel),
@@ -59,9 +89,7 @@ void Agent::reboot() noexcept {
 }
 
 std::string_view Agent::updated_by() noexcept {
-  const int n = std::snprintf(updated_by_.data(), updated_by_.size(), "0x%x",
-                              static_cast<unsigned>(record_.from_version));
-  return {updated_by_.data(), static_cast<std::size_t>(n)};
+  return Line(updated_by_).put("0x").number(record_.from_version, 16).view();
 }
 
 Result<void, Errc> Agent::save(std::span<const std::uint8_t> bitmap) noexcept {
@@ -72,14 +100,12 @@ Result<void, Errc> Agent::save(std::span<const std::uint8_t> bitmap) noexcept {
 // line names the call and its error, so that the failure is never silent.
 void Agent::port_failed(std::string_view call, Errc e) noexcept {
   std::array<char, 128> line{};
-  std::snprintf(line.data(), line.size(), "%.*s failed: %s", static_cast<int>(call.size()),
-                call.data(), to_string(e));
-  event(line.data());
+  event(Line(line).put(call).put(" failed: ").put(to_string(e)).view());
 }
 
 // The record of a job the store holds nothing of: its id and the version it starts from.
 void Agent::new_record(const jobs::Job& job) noexcept {
-  record_ = {};
+  reset(record_);
   const std::size_t id_length = std::min(job.job_id.size(), record_.job_id.size());
   std::memcpy(record_.job_id.data(), job.job_id.data(), id_length);
   record_.job_id_length = static_cast<std::uint8_t>(id_length);
@@ -232,7 +258,7 @@ Result<void, Errc> Agent::download(jobs::Runner& runner, Download& d) noexcept {
   if (!topic(StreamTopic::Get, get_topic_, get_length_) ||
       !topic(StreamTopic::Data, data_topic_, data_length_) ||
       !topic(StreamTopic::Rejected, rejected_topic_, rejected_length_)) {
-    std::snprintf(text_.data(), text_.size(), "rejected: invalid stream name");
+    Line(text_).put("rejected: invalid stream name");
     return edgekit::fail(Errc::InvalidStreamName);
   }
   const std::string_view filters[] = {{data_topic_.data(), data_length_},
@@ -295,9 +321,8 @@ Result<void, Errc> Agent::fetch_block(Download& d) noexcept {
     auto window = d.next_stream_request(1, buffers_.window);
     if (!window) return edgekit::fail(window.error());
     std::array<char, 16> token{};
-    const int token_length = std::snprintf(token.data(), token.size(), "ota-%u", ++token_);
     GetStreamRequest request;
-    request.client_token = {token.data(), static_cast<std::size_t>(token_length)};
+    request.client_token = Line(token).put("ota-").number(++token_).view();
     request.file_id = record_.file_id;
     request.block_size = record_.block_size;
     request.offset = window->offset;
@@ -344,7 +369,7 @@ Result<void, Errc> Agent::store_block(Download& d, std::uint32_t block,
   if (written) written = save(d.bitmap());
   if (!written) {
     d.forget_block(block);
-    std::snprintf(text_.data(), text_.size(), "rejected: store failed");
+    Line(text_).put("rejected: store failed");
     return written;
   }
   ++stored_;
@@ -367,12 +392,22 @@ Result<void, Errc> Agent::verify_and_install() noexcept {
     offset += *n;
   }
   if (auto f = slots_.finish_write(); !f) return f;
-  const ImageReader reader = [this, target](std::uint64_t offset, std::span<std::byte> out) {
-    return slots_.read(target, offset, out);
-  };
+  // The verifier reads the target slot in `chunk`-sized parts, into `chunk`.
+  struct Target {
+    Slots* slots;
+    Slot slot;
+  } target_slot{&slots_, target};
+  const ImageSource source{
+      [](void* context, std::uint64_t offset, std::span<std::byte> out) noexcept {
+        auto* t = static_cast<Target*>(context);
+        return t->slots->read(t->slot, offset, out);
+      },
+      &target_slot};
   const auto signature = std::span<const std::byte>(record_.signature.data(),
                                                     record_.signature_length);
-  if (auto v = verifier_.verify(reader, record_.file_size, signature); !v) return v;
+  if (auto v = verifier_.verify(source, record_.file_size, signature, buffers_.chunk); !v) {
+    return v;
+  }
   event("signature verified");
   auto n = slots_.read(target, 0, buffers_.chunk.first(kImageHeaderSize));
   if (!n) return edgekit::fail(n.error());
@@ -443,18 +478,23 @@ void Agent::after_boot(jobs::Runner& runner, BootStatus status) noexcept {
       event("self-test not confirmed in time");
       return reboot();
     }
-    if (!channel_.poll(config_.self_test_poll)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(config_.self_test_poll.count()));
+    if (!channel_.poll(config_.self_test_poll) && hooks_.wait) {
+      hooks_.wait(hooks_.context, config_.self_test_poll);
     }
   }
 }
 
 void Agent::succeed(jobs::Runner& runner) noexcept {
   const auto v = ImageVersion::unpack(record_.to_version);
-  const int n = std::snprintf(text_.data(), text_.size(), "accepted v%u.%u.%u", v.major, v.minor,
-                              static_cast<unsigned>(v.build));
-  const jobs::StatusDetail details[] = {
-      {"reason", {text_.data(), static_cast<std::size_t>(n)}}, {"updatedBy", updated_by()}};
+  const auto reason = Line(text_)
+                          .put("accepted v")
+                          .number(v.major)
+                          .put(".")
+                          .number(v.minor)
+                          .put(".")
+                          .number(v.build)
+                          .view();
+  const jobs::StatusDetail details[] = {{"reason", reason}, {"updatedBy", updated_by()}};
   last_error_ = Errc::Ok;
   if (auto f = runner.finish(jobs::JobStatus::Succeeded, details); !f) return;
   event("SUCCEEDED");
@@ -471,8 +511,7 @@ void Agent::refuse(jobs::Runner& runner, std::string_view reason, Errc why) noex
                                         {"updatedBy", updated_by()}};
   const auto shown = std::span<const jobs::StatusDetail>(details, record_.magic ? 2 : 1);
   std::array<char, 128> line{};
-  std::snprintf(line.data(), line.size(), "FAILED: %.*s", static_cast<int>(n), copy.data());
-  event(line.data());
+  event(Line(line).put("FAILED: ").put({copy.data(), n}).view());
   if (auto f = runner.finish(jobs::JobStatus::Failed, shown); !f) return;  // kept: sent again
   // Reported: a rolled-back update is acknowledged. Slots that cannot acknowledge stay RolledBack,
   // which is safe (the old image runs; the next job acknowledges again before it downloads).
