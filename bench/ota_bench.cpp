@@ -18,8 +18,8 @@
 // for the fleet; uploaded and signed by fleetd once each) created for D things (1, then all N)
 // with the round's block size; each of the D devices starts from a fresh state (1.0.0 in slot A),
 // runs start-next, downloads over the round's transport (MQTT stream JSON or CBOR, one GetStream
-// per block as the agent does; or HTTP ranges of whole blocks over one keep-alive HTTPS client
-// per device), verifies, installs, "reboots" (the hook returns), boots into 2.0.0, passes its
+// per block as the agent does; or HTTP ranges of one block each over one keep-alive HTTPS
+// client per device), verifies, installs, "reboots" (the hook returns), boots into 2.0.0, passes its
 // self-test and reports SUCCEEDED. A round counts only if every device SUCCEEDED with every
 // block stored once.
 //
@@ -49,6 +49,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -213,6 +214,9 @@ struct Device {
     }
     if (++d->stored == d->blocks) {
       d->t_end = Clock::now();
+      // Done with the server: a connection left open would hold one of its worker threads
+      // until its keep-alive timeout (5 s) while the others wait.
+      d->http.client.reset();
       d->mark_done();
     }
   }
@@ -347,7 +351,12 @@ bool run_update(Device& d, const RoundSpec& spec, const std::string& factory) {
   const ota::AgentHooks hooks{nullptr, &Device::reboot, &Device::on_block, &Device::on_event, &d};
   std::vector<std::uint8_t> request(512), reply(spec.block_size * 2 + 512), bitmap(16 * 1024),
       window(16);
-  std::vector<std::byte> block(spec.block_size), chunk(4096);
+  // `chunk` bounds an HTTP range (whole blocks, at least one: Download::next_range) and is the
+  // unit of the copy into the slot. Over HTTP it is the block, so that each range is one block
+  // and the block size is the request size, as over MQTT; a device whose chunk holds k blocks
+  // asks for k at a time (the row of the block size k × block).
+  std::vector<std::byte> block(spec.block_size),
+      chunk(spec.mode == "http" ? spec.block_size : std::max<std::uint32_t>(4096, spec.block_size));
   std::vector<char> strings(2048);
   const ota::AgentBuffers buffers{request, reply, block, bitmap, window, chunk, strings};
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -393,6 +402,7 @@ bool run_get(Device& d, const RoundSpec& spec) {
   d.mark_start();
   auto r = client->Get(path);
   d.t_end = Clock::now();
+  client.reset();  // as above: not holding a server thread while the others download
   d.stored = 1;
   d.mark_done();
   if (!r || r->status != 200 || r->body.size() != spec.file_size) {
@@ -720,6 +730,9 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // cpp-httplib writes a TLS close_notify on a keep-alive connection the server already closed
+  // (fleetd's HTTPS server ends one after 5 requests): an EPIPE to handle, not a signal to die of.
+  std::signal(SIGPIPE, SIG_IGN);
   auto a = parse_args("ota_bench", argc, argv, 1);
   if (!a) return 2;
   return run(*a);
