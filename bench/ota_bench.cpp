@@ -230,6 +230,17 @@ struct Device {
   }
   static void reboot(void* self) { static_cast<Device*>(self)->rebooted = true; }
 
+  // The agent's handler, and whether it returned without an outcome or a reboot: the agent
+  // stopped ("continue later": no reply after its attempts, a cut), which a round counts as a
+  // failure at once rather than waiting out its limit.
+  jobs::JobHandler agent_handler{};
+  bool stopped = false;
+  static void run_agent(void* self, jobs::Runner& runner, const jobs::Job& job) {
+    auto* d = static_cast<Device*>(self);
+    d->agent_handler.run(d->agent_handler.context, runner, job);
+    if (d->outcome < 0 && !d->rebooted) d->stopped = true;
+  }
+
   bool connect() {
     if (connection && connection->client().connected()) return true;
     const auto end = Clock::now() + std::chrono::seconds(60);
@@ -371,11 +382,14 @@ bool run_update(Device& d, const RoundSpec& spec, const std::string& factory) {
     reqres::ClientChannel client(d.connection->client(), d.connection->clock());
     TimingChannel channel(client, d);
     ota::Agent agent(channel, store, slots, verifier, d.connection->clock(), config, buffers, hooks);
-    const jobs::JobHandler table[] = {agent.handler()};
+    d.agent_handler = agent.handler();
+    d.stopped = false;
+    const jobs::JobHandler table[] = {
+        {d.agent_handler.operation, d.agent_handler.on_reboot, &Device::run_agent, &d}};
     tools::CommandRunner command(channel, d.connection->clock(), d.thing, table, 10000, &d.records);
     d.rebooted = false;
     auto s = command.runner.start(Duration{10000});
-    while (d.outcome < 0 && !d.rebooted && Clock::now() < end) {
+    while (d.outcome < 0 && !d.rebooted && !d.stopped && Clock::now() < end) {
       if (!s && s.error() == jobs::Errc::NotConnected) break;
       s = command.runner.run_for(Duration{100});
     }
@@ -383,7 +397,9 @@ bool run_update(Device& d, const RoundSpec& spec, const std::string& factory) {
   }
   if (d.outcome != 0) {
     if (d.failure.empty()) {
-      d.failure = d.outcome < 0 ? "no outcome before the round's limit" : "FAILED";
+      d.failure = d.stopped    ? "the agent stopped without an outcome (no reply to a request)"
+                  : d.outcome < 0 ? "no outcome before the round's limit"
+                                  : "FAILED";
     }
     return false;
   }
@@ -500,7 +516,7 @@ int run(const Args& a) {
   const auto n = static_cast<std::size_t>(a.number("devices", 100));
   const auto image_size = static_cast<std::uint32_t>(a.number("image-size", 4 << 20));
   const auto fleet_image_size = static_cast<std::uint32_t>(a.number("fleet-image-size", 1 << 20));
-  const auto block_sizes = parse_sizes(a.get("block-sizes", "256,1024,4096,16384"));
+  const auto block_sizes = parse_sizes(a.get("block-sizes", "256,1024,4096"));
   const auto http_sizes = parse_sizes(a.get("http-block-sizes", "256,1024,4096,16384,65536,131072"));
   const auto modes = parse_words(a.get("modes", "json,cbor,http"));
   const double limit_s = static_cast<double>(a.number("round-limit", 600));
@@ -722,7 +738,14 @@ int run(const Args& a) {
     print_json_text(first_failure);
     std::printf("\"}\n");
     std::fflush(stdout);
-    if (succeeded != spec.devices || duplicates != 0) all_ok = false;
+    if (succeeded != spec.devices || duplicates != 0) {
+      all_ok = false;
+      // Executions left IN_PROGRESS would be what start-next gives these devices next round.
+      if (update) {
+        (void)admin.call("POST", "/admin/v1/jobs/AFR_OTA-" + spec.update_id + "/cancel",
+                         json{{"force", true}}.dump());
+      }
+    }
   }
   return all_ok ? 0 : 1;
 }
