@@ -28,12 +28,12 @@
 #include <edgekit/jobs/documents.hpp>
 #include <edgekit/jobs/topics.hpp>
 #include <edgekit/tls/tls.hpp>
-#include <httplib.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "admin_client.hpp"
 #include "fleet_bench.hpp"
 
 namespace {
@@ -43,44 +43,6 @@ using namespace edgekit::bench;
 // edgekit has a Clock of its own (core/clock.hpp): the benchmarks measure with the steady one.
 using Clock = bench::Clock;
 using json = nlohmann::json;
-
-// --- the admin API ---------------------------------------------------------------------------
-
-class Admin {
- public:
-  Admin(const std::string& url, const std::string& token) : client_(url) {
-    client_.set_keep_alive(true);
-    client_.set_read_timeout(60, 0);
-    headers_ = {{"Authorization", "Bearer " + token}};
-  }
-  // The reply's status (0: no reply) and body.
-  std::pair<int, std::string> call(const std::string& method, const std::string& path,
-                                   const std::string& body = {}) {
-    httplib::Result r = method == "POST"  ? client_.Post(path, headers_, body, "application/json")
-                        : method == "PUT" ? client_.Put(path, headers_, body, "application/json")
-                                          : client_.Get(path, headers_);
-    if (!r) return {0, httplib::to_string(r.error())};
-    return {r->status, r->body};
-  }
-  bool ok(const std::string& method, const std::string& path, const std::string& body,
-          std::string& failure) {
-    auto [status, reply] = call(method, path, body);
-    if (status >= 200 && status < 300) return true;
-    if (failure.empty()) failure = method + " " + path + ": " + std::to_string(status) + " " + reply;
-    return false;
-  }
-
- private:
-  httplib::Client client_;
-  httplib::Headers headers_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  std::string s;
-  f >> s;
-  return s;
-}
 
 // --- the devices -----------------------------------------------------------------------------
 
@@ -307,7 +269,7 @@ int run(const Args& a) {
   const long rate = a.number("rate", 10000);
   const std::string cert_id = a.get("cert-id");
   const std::string url = a.get("admin");
-  const std::string token = read_file(a.get("admin-token-file"));
+  const std::string token = read_word(a.get("admin-token-file"));
   Cpu cpu;
   cpu.fleetd = a.number("fleetd-pid", 0);
   cpu.broker = a.number("broker-pid", 0);

@@ -18,6 +18,11 @@
 #   fleet_stop              SIGTERM to both, waits; returns non-zero when fleetd did not stop
 #                           cleanly (exit 0). Safe to call twice.
 #   free_port               prints a loopback TCP port nothing answers on.
+#   fleet_jitp EDGEKIT DIR  registers DIR/ca.crt (a throw-away device CA) in the running fleetd
+#                           for just-in-time provisioning with a template that makes each
+#                           certificate's CN its thing (default thing policy); EDGEKIT: the
+#                           edgekit command. The broker trusts it only if fleet_start found its
+#                           state's broker-cas folder (mkdir -p <its DIR>/state/broker-cas first).
 # FLEET_BROKER_EXTRA, when set, is appended to the broker's configuration; FLEET_FLEETD_FLAGS,
 # when set, adds flags to fleetd's command line (split at spaces).
 
@@ -147,6 +152,27 @@ EOF
   FLEET_ADMIN_URL=http://127.0.0.1:$admin
   export EDGEKIT_FLEET_URL=$FLEET_ADMIN_URL
   export EDGEKIT_FLEET_TOKEN_FILE=$dir/state/admin.token
+}
+
+fleet_jitp() {
+  local edgekit=$1 dir=$2
+  cat > "$dir/jitp.json" <<'JSON'
+{
+  "Parameters": {
+    "AWS::IoT::Certificate::CommonName": {"Type": "String"},
+    "AWS::IoT::Certificate::Id": {"Type": "String"}
+  },
+  "Resources": {
+    "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+      "ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"}}},
+    "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+      "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
+  }
+}
+JSON
+  "$edgekit" fleet templates create jitp --type JITP --enabled --body "$dir/jitp.json" >/dev/null &&
+    "$edgekit" fleet cas register --pem "$dir/ca.crt" --active --auto-registration \
+      --template jitp >/dev/null
 }
 
 fleet_stop() {
