@@ -34,6 +34,7 @@
 #include "edgekit/ota/image.hpp"
 #include "edgekit/ota/stream.hpp"
 #include "edgekit/ota/topics.hpp"
+#include "edgekit/ota/verifier.hpp"
 #include "edgekit/testing/channel_device.hpp"
 #include "edgekit/testing/jobs_service.hpp"
 #include "edgekit/testing/mosquitto.hpp"
