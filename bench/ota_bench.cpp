@@ -63,6 +63,7 @@
 #include "edgekit/ota/agent.hpp"
 #include "edgekit/ota/file_ports.hpp"
 #include "edgekit/ota/image.hpp"
+#include "edgekit/ota/verifier.hpp"
 #include "fleet_bench.hpp"
 #include "job_runner.hpp"
 #include "token_tools.hpp"

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -195,7 +196,10 @@ int run_ota(OtaRunOptions& o) {
                               &Device::on_event,     &device,          &Device::wait};
   std::vector<std::uint8_t> request(512), reply(o.block_size * 2 + 512), bitmap(16 * 1024),
       window(16);
-  std::vector<std::byte> block(o.block_size), chunk(4096);
+  // An HTTP range is whole blocks and must fit `chunk` (Download::next_range asks for at least
+  // one): 4 KB, or one block when blocks are larger (else every range is BufferTooSmall).
+  std::vector<std::byte> block(o.block_size),
+      chunk(std::max<std::size_t>(4096, o.block_size));
   std::vector<char> strings(2048);
   const ota::AgentBuffers buffers{request, reply, block, bitmap, window, chunk, strings};
 
@@ -217,7 +221,11 @@ int run_ota(OtaRunOptions& o) {
   auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(o.reconnect_seconds);
   bool announced = false;
   for (;;) {
-    auto connection = std::make_unique<Connection>(mqtt::EventHandler{}, 64 * 1024);
+    // The receive buffer (the Maximum Packet Size announced) holds a data message of the
+    // largest block asked for (base64 in JSON: 4/3 of it) with its topic and header.
+    auto connection = std::make_unique<Connection>(
+        mqtt::EventHandler{},
+        static_cast<std::uint32_t>(std::max<std::size_t>(64 * 1024, reply.size() + 512)));
     if (!connection->open(o.broker)) {
       if (std::chrono::steady_clock::now() >= give_up) {
         return fail("cannot connect: " + connection->error());

@@ -9,10 +9,6 @@
 
 namespace edgekit::fleetd {
 namespace {
-// Each session record gets one slot of this size for its own copy of a message's topic and
-// payload (SessionStorage::message_copies), so a caller's buffer is free when publish returns.
-constexpr std::size_t kCopySlot = 16 * 1024;
-
 // The engine's answers that mean "no room now": a completion frees the window and the records,
 // a write frees the send queue.
 bool no_room(mqtt::Errc e) {
@@ -26,6 +22,8 @@ void wipe(std::string& s) {
 }
 }  // namespace
 
+BrokerLink::InFlight::~InFlight() { wipe(payload); }
+
 BrokerLink::BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& log)
     : io_(io),
       options_(std::move(options)),
@@ -34,14 +32,16 @@ BrokerLink::BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& 
       reconnect_timer_(io),
       drain_timer_(io),
       random_(std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32)),
-      copies_(kRecords * kCopySlot),
       rx_(kBuffer),
       tx_(kBuffer) {
   mqtt::SessionStorage s;
   s.outgoing = records_;
   s.incoming_qos2 = incoming_qos2_;
   s.client_id = client_id_buf_;
-  s.message_copies = copies_;
+  // No SessionStorage::message_copies: its slots are one size for every record, and the
+  // largest message (an OTA block of 131,072 bytes as base64 JSON, ~175 KB) in each of 256
+  // records would be 45 MB held for good. The link keeps each message in flight itself
+  // (InFlight, sized to the message), so the session never sees a buffer of the caller's.
   session_ = std::make_unique<mqtt::Session>(s);
   conn_ = std::make_unique<mqtt_asio::Connection>(driver_, *session_, rx_, tx_,
                                                   static_cast<mqtt_asio::Handler&>(*this));
@@ -178,13 +178,16 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
       if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
       // Once one ack is held, every later one is too: PUBACKs leave in the order their
       // messages came [MQTT-4.6.0-2].
-      if (!held_acks_.empty() || queued_.size() > options_.max_queued) {
+      if (!held_acks_.empty() || queued_.size() > options_.max_queued ||
+          queued_bytes_ > options_.max_queued_bytes) {
         if (std::uint16_t id = conn_->engine().hold_ack(); id != 0) {
           if (held_acks_.empty()) {
             peak_this_episode_ = queued_.size();
             peak_held_ = 0;
-            log_.warn("broker.backpressure_on", {{"queued", static_cast<std::int64_t>(queued_.size())},
-                                                 {"max_queued", static_cast<std::int64_t>(options_.max_queued)}});
+            log_.warn("broker.backpressure_on",
+                      {{"queued", static_cast<std::int64_t>(queued_.size())},
+                       {"queued_bytes", static_cast<std::int64_t>(queued_bytes_)},
+                       {"max_queued", static_cast<std::int64_t>(options_.max_queued)}});
           }
           held_acks_.push_back(id);
           peak_held_ = std::max(peak_held_, held_acks_.size());
@@ -193,13 +196,14 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
       break;
     }
     case mqtt::EventType::PublishCompleted:
-      property_copies_.erase(e.packet_id);
+      in_flight_.erase(e.packet_id);
       drain_queue();
       break;
     case mqtt::EventType::MessageLost:
-      property_copies_.erase(e.packet_id);
+      // Logged before the copy goes: the event's topic is a view of it.
       log_.warn("broker.message_lost", {{"topic", e.message ? e.message->topic : std::string_view()},
                                         {"error", mqtt::to_string(e.error)}});
+      in_flight_.erase(e.packet_id);
       drain_queue();
       break;
     case mqtt::EventType::ConnectFailed:
@@ -256,6 +260,7 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
   }
   if (queued_.size() >= kMaxQueued) return edgekit::fail(mqtt::Errc::SessionStateFull);
   Queued q{std::string(topic), std::string(mqtt::as_string(payload)), qos, {}};
+  queued_bytes_ += q.payload.size();
   for (const auto& up : user_properties) {
     q.property_strings.emplace_back(up.key);
     q.property_strings.emplace_back(up.value);
@@ -287,6 +292,7 @@ void BrokerLink::drain_queue() {
       log_.warn("broker.queued_publish_failed",
                 {{"topic", q.topic}, {"error", mqtt::to_string(id.error())}});
     }
+    queued_bytes_ -= q.payload.size();
     wipe(q.payload);
     queued_.pop_front();
   }
@@ -294,7 +300,10 @@ void BrokerLink::drain_queue() {
 }
 
 void BrokerLink::release_acks() {
-  if (held_acks_.empty() || queued_.size() > options_.max_queued / 2) return;
+  if (held_acks_.empty() || queued_.size() > options_.max_queued / 2 ||
+      queued_bytes_ > options_.max_queued_bytes / 2) {
+    return;
+  }
   if (!conn_->engine().connected()) return;  // on_closed forgets them
   // A few at a time, at most one step per millisecond (not at every completion: the messages an
   // ack lets through arrive a broker round trip later), the queue checked again before each: an
@@ -345,19 +354,26 @@ void BrokerLink::drop_queue() {
   log_.warn("broker.queued_publishes_dropped", {{"count", static_cast<std::int64_t>(queued_.size())}});
   for (Queued& q : queued_) wipe(q.payload);
   queued_.clear();
+  queued_bytes_ = 0;
 }
 
 mqtt::Result<std::uint16_t> BrokerLink::send(std::string_view topic, mqtt::Bytes payload,
                                               mqtt::QoS qos,
                                               std::span<const mqtt::UserProperty> user_properties) {
   mqtt::Publish p;
-  p.topic = topic;
-  p.payload = payload;
   p.qos = qos;
-  if (user_properties.empty()) return conn_->publish(p);
-  // The session copies topic and payload but keeps views of property strings until the publish
-  // completes or is lost: keep a copy of them that long.
-  auto copy = std::make_unique<PropertyCopy>();
+  if (qos == mqtt::QoS::AtMostOnce) {
+    // No record, no copy (as before): fleetd's services all publish at QoS 1.
+    p.topic = topic;
+    p.payload = payload;
+    p.properties.user_properties = mqtt::UserProperties(user_properties);
+    return conn_->publish(p);
+  }
+  // The session keeps views of topic, payload and property strings until the publish completes
+  // or is lost: the link's own copy, sized to the message, lives that long.
+  auto copy = std::make_unique<InFlight>();
+  copy->topic.assign(topic);
+  copy->payload.assign(mqtt::as_string(payload));
   copy->strings.reserve(2 * user_properties.size());
   for (const auto& up : user_properties) {
     copy->strings.emplace_back(up.key);
@@ -366,9 +382,14 @@ mqtt::Result<std::uint16_t> BrokerLink::send(std::string_view topic, mqtt::Bytes
   for (std::size_t i = 0; i < user_properties.size(); ++i) {
     copy->properties.push_back({copy->strings[2 * i], copy->strings[2 * i + 1]});
   }
-  p.properties.user_properties = mqtt::UserProperties(std::span<const mqtt::UserProperty>(copy->properties));
+  p.topic = copy->topic;
+  p.payload = mqtt::as_bytes(copy->payload);
+  if (!copy->properties.empty()) {
+    p.properties.user_properties =
+        mqtt::UserProperties(std::span<const mqtt::UserProperty>(copy->properties));
+  }
   auto id = conn_->publish(p);
-  if (id && id.value() != 0) property_copies_[id.value()] = std::move(copy);
+  if (id) in_flight_[id.value()] = std::move(copy);
   return id;
 }
 

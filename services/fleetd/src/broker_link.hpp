@@ -64,6 +64,9 @@ struct BrokerLinkOptions {
   /// Backpressure (see the file comment): replies waiting in the link's queue beyond which the
   /// link stops acknowledging incoming messages, and the Receive Maximum fleetd announces.
   std::size_t max_queued = 4096;
+  /// The same in payload bytes (OTA data messages are up to ~175 KB each): the link stops
+  /// acknowledging beyond it too, and starts again below half of it.
+  std::size_t max_queued_bytes = 64 * 1024 * 1024;
   std::uint16_t receive_maximum = 64;  ///< at most 64: the session tracks 64 incoming ids
 };
 
@@ -91,7 +94,9 @@ class BrokerLink final : private mqtt_asio::Handler {
   void on_state(StateHandler handler) { state_handler_ = std::move(handler); }
   /// Starts connecting; reconnects until `shutdown`.
   void start();
-  /// Publishes (the payload and properties are copied: they need not outlive the call).
+  /// Publishes (QoS 1/2: topic, payload and properties are copied, into storage the size of
+  /// the message, kept until the publish completes or is lost: they need not outlive the call;
+  /// any size the broker takes, e.g. an OTA block of 131,072 bytes as base64 JSON).
   /// `user_properties` go out as MQTT 5 user properties (e.g. the plugin's x-edgekit-reply-to
   /// marker of a private reply). A QoS 1/2 publish that finds the broker's Receive Maximum
   /// (Mosquitto: max_inflight_messages, 20 by default) or the session's records used up waits
@@ -138,8 +143,9 @@ class BrokerLink final : private mqtt_asio::Handler {
   asio::steady_timer drain_timer_;  // drains the publish queue after a full send queue
   backoff::SplitMix64 random_;
 
-  // Session state and buffers (fixed: fleetd's link carries requests and replies, not bulk data;
-  // a message larger than the receive buffer is refused by the broker per Maximum Packet Size).
+  // Session state and buffers (fixed: a message larger than the receive buffer is refused by the
+  // broker per Maximum Packet Size; incoming messages are requests. Outgoing payloads are not
+  // copied into tx_, see InFlight).
   // 256 records: replies in flight are what carries the reply rate through a busy broker (each
   // waits for its PUBACK behind the requests the broker is sending; 64 capped fleetd near
   // 2,000 replies/s in docs/benchmarks.md). The broker's Receive Maximum may cap it lower.
@@ -148,18 +154,25 @@ class BrokerLink final : private mqtt_asio::Handler {
   std::array<mqtt::OutgoingRecord, kRecords> records_{};
   std::array<std::uint16_t, 64> incoming_qos2_{};
   std::array<char, 128> client_id_buf_{};
-  std::vector<std::byte> copies_;
   std::vector<std::byte> rx_;
   std::vector<std::byte> tx_;
   std::unique_ptr<mqtt::Session> session_;
   std::unique_ptr<mqtt_asio::Connection> conn_;
 
-  // User properties of QoS 1/2 publishes still in flight, by packet id (see publish).
-  struct PropertyCopy {
-    std::vector<std::string> strings;
+  // The link's copy of each QoS 1/2 publish in flight, by packet id: the session and the send
+  // queue hold views of it until PublishCompleted or MessageLost. At most kRecords of them;
+  // each the size of its message (a slot per record sized for the largest would hold 45 MB).
+  struct InFlight {
+    std::string topic;
+    std::string payload;
+    std::vector<std::string> strings;  // user properties: key, value, key, value, ...
     std::vector<mqtt::UserProperty> properties;
+    InFlight() = default;
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    ~InFlight();  // wipes the payload (it may carry a private key)
   };
-  std::map<std::uint16_t, std::unique_ptr<PropertyCopy>> property_copies_;
+  std::map<std::uint16_t, std::unique_ptr<InFlight>> in_flight_;
   // Publishes waiting for a free slot of the broker's Receive Maximum (see publish).
   struct Queued {
     std::string topic;
@@ -169,6 +182,7 @@ class BrokerLink final : private mqtt_asio::Handler {
   };
   static constexpr std::size_t kMaxQueued = 65536;
   std::deque<Queued> queued_;
+  std::size_t queued_bytes_ = 0;  // payload bytes in queued_
   mqtt::Result<std::uint16_t> send(std::string_view topic, mqtt::Bytes payload, mqtt::QoS qos,
                                    std::span<const mqtt::UserProperty> user_properties);
   void drain_queue();

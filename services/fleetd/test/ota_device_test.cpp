@@ -191,6 +191,37 @@ TEST_P(OtaDevice, UpdatesFromOneToTwoWithEveryBlockOnce) {
   EXPECT_NE(third.out.find("no pending update for t9"), std::string::npos) << third.out;
 }
 
+// Blocks larger than the tool's 4 KB default chunk and fleetd's former 16 KB message copies:
+// 16,384 bytes (an HTTP range of one block needs a chunk that holds it; a data message over the
+// broker link of 16 KB and more was never delivered) and 65,536 (a JSON data message of ~87 KB).
+// The last block is a partial one. Each size from a fresh device (1.0.0 in slot A).
+TEST_P(OtaDevice, LargeBlocksDeliverEveryBlockOnce) {
+  const std::string original = slot_image('a');
+  int round = 0;
+  for (int block_size : {16384, 65536}) {
+    SCOPED_TRACE("block size " + std::to_string(block_size));
+    std::filesystem::remove_all(state_);
+    write_file(state_ / "slots" / "slot-a.img", original);
+    all_out_.clear();
+    ++round;
+    const std::string version = "2.0." + std::to_string(round);
+    const std::string v2 = image(2, 0, round, "sensor", 2 * static_cast<std::size_t>(block_size) + 777, round);
+    roll_out("big" + std::to_string(round), version, v2, block_size);
+    auto first = boot("--once", block_size);
+    ASSERT_EQ(first.code, kReboot) << first.out;
+    auto second = boot("--once", block_size);
+    ASSERT_EQ(second.code, 0) << second.out;
+    EXPECT_NE(second.out.find("running v" + version + " (slot B)"), std::string::npos) << second.out;
+    EXPECT_EQ(execution("big" + std::to_string(round))["status"], "SUCCEEDED");
+    EXPECT_TRUE(same_bytes(slot_image('b'), v2));
+    int duplicates = 0;
+    const auto blocks = stored_blocks(all_out_, &duplicates);
+    EXPECT_EQ(blocks.size(), (v2.size() + block_size - 1) / block_size);
+    for (const auto& [b, n] : blocks) EXPECT_EQ(n, 1) << "block " << b;
+    EXPECT_EQ(duplicates, 0);
+  }
+}
+
 // Each refusal is FAILED with its reason, and the device keeps running 1.0.0.
 TEST_P(OtaDevice, RefusalsAreFailedWithTheirReasonAndKeepTheOldVersion) {
   const auto refused = [&](const std::string& id, const std::string& reason) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "ota/base64.hpp"
 #include "store/ota.hpp"
 #include "store_backends.hpp"
 
@@ -154,6 +155,66 @@ TEST_P(OtaStoreTest, StreamsNameImagesThatThenCannotBeDeleted) {
   auto gone = tx([](Tx& t) { return get_stream(t, "fw-2"); });
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, Errc::NotFound);
+}
+
+// Migration 9 (an image's bytes in ota_image_bytes) keeps the images a store of schema 8 held:
+// a database at version 8 with an image row in the old layout (bytes before size), opened by
+// this Store, serves the same bytes, and deleting the image deletes its bytes.
+TEST_P(OtaStoreTest, MigrationNineKeepsTheBytesOfEarlierImages) {
+  store_.reset();
+  if (!dir_.empty()) fs::remove_all(dir_);
+  static int counter = 0;
+  const std::string name = "ota9_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+  auto db = test::open_test_database(GetParam(), name, dir_);
+  ASSERT_TRUE(db) << db.error().message;
+  // Migration 8's tables, as it shipped (the registry's and the others play no part here).
+  ASSERT_TRUE(db.value()->exec_script(
+      "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL,"
+      " applied_at BIGINT NOT NULL);"
+      "INSERT INTO schema_migrations VALUES (8, 'ota: images and streams', 0);"
+      "CREATE TABLE ota_images (name TEXT NOT NULL, version TEXT NOT NULL,"
+      " device_type TEXT NOT NULL DEFAULT '', bytes TEXT NOT NULL, size BIGINT NOT NULL,"
+      " sha256 TEXT NOT NULL, signature TEXT NOT NULL DEFAULT '',"
+      " signer_certificate TEXT NOT NULL DEFAULT '', created_at BIGINT NOT NULL,"
+      " PRIMARY KEY (name, version));"
+      "CREATE TABLE ota_streams (stream_id TEXT PRIMARY KEY, version BIGINT NOT NULL,"
+      " description TEXT NOT NULL DEFAULT '', block_size BIGINT NOT NULL,"
+      " created_at BIGINT NOT NULL);"
+      "CREATE TABLE ota_stream_files (stream_id TEXT NOT NULL REFERENCES ota_streams(stream_id)"
+      " ON DELETE CASCADE, file_id INTEGER NOT NULL, image_name TEXT NOT NULL,"
+      " image_version TEXT NOT NULL, PRIMARY KEY (stream_id, file_id),"
+      " FOREIGN KEY (image_name, image_version) REFERENCES ota_images(name, version));"));
+  const OtaImage old = image("app", "1.0.0", 70'000);  // base64 over SQLite's page: overflow
+  ASSERT_TRUE(db.value()->exec(
+      "INSERT INTO ota_images (name, version, device_type, bytes, size, sha256, created_at)"
+      " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      {std::string_view(old.name), std::string_view(old.version),
+       std::string_view(old.device_type), std::string_view(ota::base64_encode(old.bytes)),
+       old.size, std::string_view(old.sha256), std::int64_t{5}}));
+  auto s = Store::open(std::move(db.value()), [this] { return now_; });
+  ASSERT_TRUE(s) << s.error().message;
+  store_ = std::move(s.value());
+  EXPECT_EQ(store_->schema_version(), 9);
+  auto got = tx([](Tx& t) { return get_image(t, "app", "1.0.0"); });
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got.value().bytes, old.bytes);
+  EXPECT_EQ(got.value().size, 70'000);
+  EXPECT_EQ(got.value().sha256, old.sha256);
+  EXPECT_EQ(got.value().created_at, 5);
+  // New images go to the new layout beside it.
+  ASSERT_TRUE(tx([&](Tx& t) { return create_image(t, image("app", "2.0.0", 3000)); }));
+  auto fresh = tx([](Tx& t) { return get_image(t, "app", "2.0.0"); });
+  ASSERT_TRUE(fresh) << fresh.error().message;
+  EXPECT_EQ(fresh.value().bytes, image("app", "2.0.0", 3000).bytes);
+  auto deleted = tx([](Tx& t) { return delete_image(t, "app", "1.0.0"); });
+  ASSERT_TRUE(deleted) << deleted.error().message;
+  auto left = tx([](Tx& t) -> Res<std::int64_t> {
+    auto r = t.db().query("SELECT COUNT(*) FROM ota_image_bytes WHERE version = '1.0.0'", {});
+    if (!r) return fail(r.error());
+    return r.value().front().integer(0);
+  });
+  ASSERT_TRUE(left) << left.error().message;
+  EXPECT_EQ(left.value(), 0) << "the bytes went with their image";
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OtaStoreTest,

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -451,17 +452,26 @@ TEST_F(OtaTest, AThingReadsOnlyStreamsOfItsOwnUpdatesAndNoOneElseSeesItsBlocks) 
   EXPECT_EQ(rejected(t1, "u1", "json", "get", R"({"f":0,"l":1024})").value("o", ""), "ResourceNotFound");
 }
 
-TEST_F(OtaTest, TheDownloadEndpointServesRangesOnAPresignedUrl) {
-  const json update = roll_out();
+// A client of the download endpoint of a rolled-out update's presigned URL
+// (https://127.0.0.1:<port><path>?expires=..&signature=..), verifying the server; `target` is
+// the URL's path and query.
+std::unique_ptr<httplib::SSLClient> download_client(const json& update, const std::string& ca_file,
+                                                    std::string& target) {
   const std::string url = update["document"]["afr_ota"]["files"][0]["update_data_url"];
-  // https://127.0.0.1:<port><path>?expires=..&signature=..
   const auto slash = url.find('/', 8);
   const int port = std::stoi(url.substr(url.rfind(':', slash) + 1));
-  const std::string target = url.substr(slash);
-  httplib::SSLClient c("127.0.0.1", port);
-  c.set_ca_cert_path(ca_->cert_file().c_str());
-  c.enable_server_certificate_verification(true);
-  c.set_connection_timeout(5);
+  target = url.substr(slash);
+  auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", port);
+  c->set_ca_cert_path(ca_file.c_str());
+  c->enable_server_certificate_verification(true);
+  c->set_connection_timeout(5);
+  return c;
+}
+
+TEST_F(OtaTest, TheDownloadEndpointServesRangesOnAPresignedUrl) {
+  std::string target;
+  auto client = download_client(roll_out(), ca_->cert_file(), target);
+  httplib::SSLClient& c = *client;
   auto whole = c.Get(target.c_str());
   ASSERT_TRUE(whole) << httplib::to_string(whole.error());
   EXPECT_EQ(whole->status, 200);
@@ -490,6 +500,25 @@ TEST_F(OtaTest, TheDownloadEndpointServesRangesOnAPresignedUrl) {
     ASSERT_TRUE(r) << t;
     EXPECT_EQ(r->status, 403) << t;
   }
+}
+
+// A device's ranges stay on one kept connection: the server does not close it after
+// cpp-httplib's default of 5 requests (a TLS handshake every 5 ranges), but only after 100.
+TEST_F(OtaTest, TheDownloadEndpointKeepsAConnectionForManyRanges) {
+  std::string target;
+  auto client = download_client(roll_out(), ca_->cert_file(), target);
+  httplib::SSLClient& c = *client;
+  c.set_keep_alive(true);
+  int closed_after = 0;
+  for (int i = 1; i <= 100 && closed_after == 0; ++i) {
+    auto r = c.Get(target.c_str(), {{"Range", "bytes=" + std::to_string(i * 10) + "-" +
+                                                  std::to_string(i * 10 + 9)}});
+    ASSERT_TRUE(r) << i << ": " << httplib::to_string(r.error());
+    ASSERT_EQ(r->status, 206) << i;
+    EXPECT_EQ(r->body, image_.substr(static_cast<std::size_t>(i) * 10, 10)) << i;
+    if (r->get_header_value("Connection") == "close") closed_after = i;
+  }
+  EXPECT_EQ(closed_after, 100) << "the server closed the connection after request " << closed_after;
 }
 
 TEST_F(OtaTest, UploadsAreCheckedForTheirSignerAndEdgekitHeader) {

@@ -95,6 +95,16 @@ Res<std::uint16_t> HttpServer::start(const HttpOptions& o) {
   server_ = std::move(tls);
   server_->set_read_timeout(5, 0);
   server_->set_write_timeout(30, 0);
+  // A device downloads by ranges on one kept connection; cpp-httplib's default of 5 requests
+  // per connection made it do a TLS handshake every 5 ranges (docs/benchmarks.md, OTA). A kept
+  // connection holds a worker thread while it lasts (up to the 5 s idle keep-alive timeout), so
+  // the count is not unbounded either: after kKeepAliveRequests ranges the connection closes
+  // and a device waiting for a thread gets its turn.
+  constexpr std::size_t kKeepAliveRequests = 100;
+  server_->set_keep_alive_max_count(kKeepAliveRequests);
+  // A fixed pool (cpp-httplib's default is max(8, cores - 1)): connections beyond it wait.
+  constexpr std::size_t kWorkerThreads = 16;
+  server_->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   server_->Get("/ota/v1/images/([^/]+)/([^/]+)", [this](const httplib::Request& req,
                                                         httplib::Response& res) {
     const std::string name = req.matches[1].str();
