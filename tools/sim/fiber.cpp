@@ -127,6 +127,8 @@ Fibers* Fibers::current_scheduler() noexcept {
   return t_current == nullptr ? nullptr : t_current->owner;
 }
 
+std::size_t Fibers::control_block_size() noexcept { return sizeof(Fiber); }
+
 std::size_t Fibers::live() const noexcept { return state_->fibers.size(); }
 
 Fiber* Fibers::spawn(std::function<void()> fn) {

@@ -111,6 +111,8 @@ class Fibers {
   /// Bytes of `fiber`'s stack that are resident (touched at least once: the high-water mark,
   /// rounded to pages). 0 for nullptr.
   [[nodiscard]] std::size_t stack_touched(const Fiber* fiber) const noexcept;
+  /// Bytes of a fiber's control block (heap), besides its stack and its function's captures.
+  [[nodiscard]] static std::size_t control_block_size() noexcept;
   [[nodiscard]] const FiberOptions& options() const noexcept { return options_; }
   [[nodiscard]] asio::io_context& io() noexcept { return io_; }
 

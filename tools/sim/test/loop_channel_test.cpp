@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstring>
+#include <cstdio>
 #include <deque>
 #include <edgekit/testing/mosquitto.hpp>
 #include <functional>
@@ -273,6 +274,14 @@ TEST_F(LoopChannelTest, BusyWouldDeadlockPollAndShutdown) {
   EXPECT_EQ(first->error(), Errc::NotConnected);
   d.connection().stop();
   ASSERT_TRUE(run_until([&] { return !d.connection().active(); }, 5s));
+}
+
+// The per-device figures of docs/simulator.md (printed, for the record).
+TEST(SimSizes, PerDevice) {
+  std::printf("sizeof: LoopChannel %zu, mqtt_asio::Connection %zu, mqtt::Session %zu, "
+              "Device<1024,2> %zu, Device<2048,2> %zu; fiber control block %zu\n",
+              sizeof(LoopChannel), sizeof(mqtt_asio::Connection), sizeof(mqtt::Session),
+              sizeof(Device<1024, 2>), sizeof(Device<2048, 2>), Fibers::control_block_size());
 }
 
 }  // namespace

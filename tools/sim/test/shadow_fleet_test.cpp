@@ -32,6 +32,7 @@
 
 #include "fiber.hpp"
 #include "loop_channel.hpp"
+#include "sync.hpp"
 #include "secured_broker.hpp"
 
 namespace edgekit::fleetd::test {
@@ -89,6 +90,13 @@ class ShadowFleet : public SecuredBroker {
   // The steps every device passes; the test thread opens each gate when all have arrived.
   enum Step : int { Synced = 1, Reported = 2, TimedOut = 3, Done = 4 };
 
+  // The fibers end (a failed ASSERT may leave some waiting) while the gate, the semaphore and
+  // the devices they use still exist.
+  void TearDown() override {
+    fibers_.shutdown();
+    SecuredBroker::TearDown();
+  }
+
   bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
     const auto end = std::chrono::steady_clock::now() + limit;
     while (!done()) {
@@ -99,12 +107,7 @@ class ShadowFleet : public SecuredBroker {
     return true;
   }
   // In a fiber: waits until the test opens `gate`; false at shutdown.
-  bool pass(int gate) {
-    while (gate_ < gate) {
-      if (fibers_.sleep_for(Duration{20}) == Wake::Stopping) return false;
-    }
-    return true;
-  }
+  bool pass(int gate) { return gate_.pass(gate); }
   void arrive(int step) { ++arrived_[static_cast<std::size_t>(step)]; }
   bool all_at(int step) const {
     return arrived_[static_cast<std::size_t>(step)] + failed_ >= devices_.size();
@@ -114,10 +117,8 @@ class ShadowFleet : public SecuredBroker {
     if (errors_.size() < 10) errors_.push_back("sim-" + std::to_string(i) + ": " + what);
   }
   bool connect(sim::LoopChannel& channel, const std::string& id) {
-    while (connecting_ >= 32) {  // paced: the broker's listen backlog must not drop a SYN
-      if (fibers_.sleep_for(Duration{5}) == Wake::Stopping) return false;
-    }
-    ++connecting_;
+    // Paced: the broker's listen backlog must not drop a SYN.
+    if (!connecting_.acquire()) return false;
     mqtt::ConnectOptions o;
     o.version = mqtt::Version::V5;
     o.client_id = id;
@@ -125,7 +126,7 @@ class ShadowFleet : public SecuredBroker {
     o.username = std::string_view("fleetd");
     o.password = mqtt::as_bytes(std::string_view(token_));
     auto r = channel.connect(*endpoint_, o, Duration{20000});
-    --connecting_;
+    connecting_.release();
     return static_cast<bool>(r);
   }
 
@@ -141,8 +142,8 @@ class ShadowFleet : public SecuredBroker {
   std::vector<std::string> desired_;  // the operator's QoS 0 payloads: valid until written
   std::array<std::size_t, 5> arrived_{};
   std::size_t failed_ = 0;
-  std::size_t connecting_ = 0;
-  int gate_ = 0;
+  sim::Semaphore connecting_{fibers_, 32};
+  sim::Gate gate_{fibers_};
   std::vector<std::string> errors_;
   std::size_t max_stack_ = 0;
 };
@@ -227,9 +228,7 @@ void ShadowFleet::operator_fiber() {
       if (fibers_.yield() == Wake::Stopping) return;  // the queue drains as the loop writes
     }
   }
-  while (gate_ < Done) {
-    if (fibers_.sleep_for(Duration{50}) == Wake::Stopping) return;
-  }
+  if (!pass(Done)) return;
   operator_->link.channel().close(Duration{5000});
 }
 
@@ -258,14 +257,14 @@ TEST_F(ShadowFleet, ShadowClientsRunUnchangedInFibersOnOneThread) {
   ASSERT_TRUE(run_until([&] { return all_at(Synced); }, 180s)) << errors();
   const std::size_t rss_connected = rss_bytes();
   const double synced_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  gate_ = Reported;
+  gate_.open(Reported);
   ASSERT_TRUE(run_until([&] { return all_at(Reported); }, 120s)) << errors();
   ASSERT_EQ(::kill(fleetd_, SIGSTOP), 0);
-  gate_ = TimedOut;
+  gate_.open(TimedOut);
   const bool timed_out = run_until([&] { return all_at(TimedOut); }, 60s);
   ASSERT_EQ(::kill(fleetd_, SIGCONT), 0);
   ASSERT_TRUE(timed_out) << errors();
-  gate_ = Done;
+  gate_.open(Done);
   ASSERT_TRUE(run_until([&] { return all_at(Done) && fibers_.live() == 0; }, 120s)) << errors();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = cpu_seconds() - cpu0;
@@ -277,7 +276,7 @@ TEST_F(ShadowFleet, ShadowClientsRunUnchangedInFibersOnOneThread) {
   std::printf(
       "%zu shadow devices on one thread: all synced in %.1f s, whole run %.1f s, CPU %.1f s "
       "(%.2f ms per device; fleetd and Mosquitto not counted); RSS +%.1f KiB per connected "
-      "device (ASan build); sizeof(SimDevice) %zu B (of which sim::Device<2048,2> %zu B); max "
+      "device (this build); sizeof(SimDevice) %zu B (of which sim::Device<2048,2> %zu B); max "
       "fiber stack touched %zu B; %llu context switches; slowest timed-out get %lld ms (timeout "
       "%lld ms)\n",
       n, synced_s, wall, cpu, cpu * 1000 / static_cast<double>(n),
