@@ -84,6 +84,35 @@ void wipe(std::string& s) noexcept {
   s.clear();
 }
 
+// An unencrypted SEC1 key ("EC PRIVATE KEY", what `openssl ecparam -genkey` writes) read
+// straight as EC, else null (then the caller reads it the general way). Why: OpenSSL 3.0's
+// general reader tries every decoder it has, about 1 ms per key; this takes about a quarter of
+// that, which counts when a simulator loads ten thousand keys.
+EVP_PKEY* read_sec1_key(std::string_view pem) {
+  BioPtr in = memory_bio(pem);
+  if (!in) return nullptr;
+  EVP_PKEY* key = nullptr;
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long length = 0;
+    if (PEM_read_bio(in.get(), &name, &header, &data, &length) != 1) break;
+    const bool sec1 = std::strcmp(name, "EC PRIVATE KEY") == 0 && header[0] == '\0';
+    const bool other_key = std::strstr(name, "PRIVATE KEY") != nullptr;
+    if (sec1) {
+      const unsigned char* p = data;
+      key = d2i_PrivateKey(EVP_PKEY_EC, nullptr, &p, length);
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_clear_free(data, static_cast<std::size_t>(length));
+    if (sec1 || other_key) break;  // the first key decides
+  }
+  ERR_clear_error();
+  return key;
+}
+
 }  // namespace
 
 // The last step of every factory: key and certificate must belong together.
@@ -146,13 +175,16 @@ Result<ClientIdentity> ClientIdentity::from_pem(std::string_view certificate_cha
   }
   ERR_clear_error();
 
-  BioPtr key = memory_bio(private_key_pem);
-  if (!key) return fail(make_error(Cause::PrivateKeyLoadFailed, openssl_reason()));
-  // The passphrase is passed even when empty, so that an encrypted key fails instead of
-  // prompting on the terminal.
-  std::string pass(passphrase);
-  state->key = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, pass.data());
-  wipe(pass);
+  state->key = read_sec1_key(private_key_pem);
+  if (state->key == nullptr) {
+    BioPtr key = memory_bio(private_key_pem);
+    if (!key) return fail(make_error(Cause::PrivateKeyLoadFailed, openssl_reason()));
+    // The passphrase is passed even when empty, so that an encrypted key fails instead of
+    // prompting on the terminal.
+    std::string pass(passphrase);
+    state->key = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, pass.data());
+    wipe(pass);
+  }
   if (state->key == nullptr) {
     return fail(make_error(Cause::PrivateKeyLoadFailed, openssl_reason()));
   }

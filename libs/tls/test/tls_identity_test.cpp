@@ -102,6 +102,27 @@ TEST_F(Identity, AnEncryptedKeyNeedsItsPassphrase) {
   EXPECT_EQ(from_objects->common_name(), "edgekit-test");
 }
 
+TEST_F(Identity, ReadsASec1KeyAlsoFromOneFileWithTheCertificate) {
+  EVP_PKEY* key = testing::generate_key(testing::KeyType::EcP256);
+  ASSERT_NE(key, nullptr);
+  const testing::Issued i = ca_.issue_for_public_key("sec1", key, testing::CertOptions{});
+  BIO* out = BIO_new(BIO_s_mem());
+  ASSERT_EQ(PEM_write_bio_PrivateKey_traditional(out, key, nullptr, nullptr, 0, nullptr, nullptr), 1);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out, &data);
+  const std::string pem(data, static_cast<std::size_t>(n));
+  BIO_free(out);
+  EVP_PKEY_free(key);
+  ASSERT_NE(pem.find("BEGIN EC PRIVATE KEY"), std::string::npos);
+  const std::string both = slurp(i.cert_file) + pem;  // the simulator's cache files
+  auto id = ClientIdentity::from_pem(both, both);
+  ASSERT_TRUE(id) << id.error().message();
+  EXPECT_EQ(id->common_name(), "edgekit-test");
+  auto wrong = ClientIdentity::from_pem(slurp(a_.cert_file), pem);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().cause, Cause::KeyCertificateMismatch);
+}
+
 TEST_F(Identity, FromOpenSslRefusesNullsAndMismatches) {
   auto a = ClientIdentity::from_files(a_.cert_file, a_.key_file);
   ASSERT_TRUE(a) << a.error().message();
