@@ -225,6 +225,7 @@ Metrics::Metrics(TimePoint start, bool sample_machine)
     machine_ = read_machine_info();
     last_proc_ = read_proc_sample();
     gauge(metric::kProcessCpuPercent, "CPU of this process, user + system, % of one core");
+    gauge(metric::kProcessCpuSeconds, "CPU time of this process so far, user + system");
     gauge(metric::kMachineCpuPercent, "CPU of the whole machine, % of all cores");
     gauge(metric::kProcessRssBytes, "Resident memory of this process (VmRSS)");
     gauge(metric::kProcessRssPeakBytes, "Peak resident memory of this process (VmHWM)");
@@ -299,6 +300,7 @@ void Metrics::sample_machine(TimePoint now) {
     gauge(metric::kProcessCpuPercent)
         .set(100.0 * (*s.process_cpu_seconds - *last_proc_->process_cpu_seconds) / wall);
   }
+  if (s.process_cpu_seconds) gauge(metric::kProcessCpuSeconds).set(*s.process_cpu_seconds);
   if (last_proc_ && s.machine_total_ticks && last_proc_->machine_total_ticks &&
       *s.machine_total_ticks > *last_proc_->machine_total_ticks) {
     double busy = static_cast<double>(*s.machine_busy_ticks - *last_proc_->machine_busy_ticks);

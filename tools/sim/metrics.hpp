@@ -45,6 +45,7 @@ inline constexpr std::string_view kErrors = "errors";  ///< kept by `Metrics::er
 inline constexpr std::string_view kDevicesConnected = "devices_connected";
 // The machine's gauges, kept by `Metrics::tick` when machine sampling is on.
 inline constexpr std::string_view kProcessCpuPercent = "process_cpu_percent";
+inline constexpr std::string_view kProcessCpuSeconds = "process_cpu_seconds";
 inline constexpr std::string_view kMachineCpuPercent = "machine_cpu_percent";
 inline constexpr std::string_view kProcessRssBytes = "process_rss_bytes";
 inline constexpr std::string_view kProcessRssPeakBytes = "process_rss_peak_bytes";

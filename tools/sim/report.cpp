@@ -18,6 +18,7 @@ constexpr std::string_view kind_name(Series::Kind k) {
 
 bool is_machine_series(std::string_view name) {
   return name == metric::kProcessCpuPercent || name == metric::kMachineCpuPercent ||
+         name == metric::kProcessCpuSeconds ||
          name == metric::kProcessRssBytes || name == metric::kProcessRssPeakBytes ||
          name == metric::kMachineLoad1;
 }
@@ -212,6 +213,95 @@ std::string histogram_chart(const ReportData::HistogramData& h) {
       << "</text>\n";
   }
   o << "</svg></figure>\n";
+  return o.str();
+}
+
+
+// The fleet's series in reading order: connects and provisioning first (what a storm is
+// about), then the others as recorded, errors last.
+std::vector<const ReportData::SeriesData*> fleet_series_in_order(const ReportData& r) {
+  constexpr std::array<std::string_view, 5> kFirst = {metric::kConnects, metric::kProvisioned,
+                                                      metric::kDevicesConnected,
+                                                      metric::kMessages, metric::kOtaBytes};
+  std::vector<const ReportData::SeriesData*> out;
+  for (auto name : kFirst) {
+    for (const auto& s : r.series) {
+      if (s.name == name) out.push_back(&s);
+    }
+  }
+  for (const auto& s : r.series) {
+    bool first = std::find(kFirst.begin(), kFirst.end(), s.name) != kFirst.end();
+    if (!first && !is_machine_series(s.name) && s.name != metric::kErrors) out.push_back(&s);
+  }
+  for (const auto& s : r.series) {
+    if (s.name == metric::kErrors) out.push_back(&s);
+  }
+  return out;
+}
+
+const std::vector<double>* find_series(const ReportData& r, std::string_view name) {
+  for (const auto& s : r.series) {
+    if (s.name == name) return &s.values;
+  }
+  return nullptr;
+}
+
+std::uint64_t counter_total(const ReportData& r, std::string_view name) {
+  for (const auto& c : r.counters) {
+    if (c.name == name) return c.total;
+  }
+  return 0;
+}
+
+double max_of(const std::vector<double>* v) {
+  double m = 0;
+  if (v) {
+    for (double x : *v) {
+      if (std::isfinite(x)) m = std::max(m, x);
+    }
+  }
+  return m;
+}
+
+double mean_of(const std::vector<double>* v) {
+  if (!v || v->empty()) return 0;
+  double sum = 0;
+  for (double x : *v) sum += std::isfinite(x) ? x : 0;
+  return sum / static_cast<double>(v->size());
+}
+
+// The simulator's own cost: what the issue asks to state (memory per device, CPU per message).
+std::string cost_table(const ReportData& r) {
+  std::ostringstream o;
+  const auto* cpu_s = find_series(r, metric::kProcessCpuSeconds);
+  if (!cpu_s || cpu_s->empty()) return {};
+  double cpu_seconds = cpu_s->back();
+  double peak_rss = max_of(find_series(r, metric::kProcessRssPeakBytes));
+  double peak_devices = max_of(find_series(r, metric::kDevicesConnected));
+  auto row = [&](std::string_view what, const std::string& value) {
+    o << "<tr><td>" << html_escape(what) << "</td><td>" << html_escape(value) << "</td></tr>\n";
+  };
+  o << "<table id=\"summary-cost\"><tr><th>the simulator itself</th><th></th></tr>\n";
+  row("CPU time (user + system, until the last sample)", printf_string("%.1f s", cpu_seconds));
+  row("CPU, mean (100 % = one core)",
+      printf_string("%.0f %%", mean_of(find_series(r, metric::kProcessCpuPercent))));
+  row("whole machine CPU, mean (100 % = all cores)",
+      printf_string("%.0f %%", mean_of(find_series(r, metric::kMachineCpuPercent))));
+  row("peak resident memory (VmHWM)", format_bytes(peak_rss));
+  if (peak_devices > 0) {
+    row("peak memory per device at the most devices connected (" + format_number(peak_devices) +
+            ")",
+        format_bytes(peak_rss / peak_devices));
+  }
+  if (auto messages = counter_total(r, metric::kMessages)) {
+    row("CPU per message (all CPU time / messages)",
+        format_duration_us(cpu_seconds * 1e6 / static_cast<double>(messages)));
+  }
+  if (auto connects = counter_total(r, metric::kConnects)) {
+    row("CPU per connect (all CPU time / connects)",
+        format_duration_us(cpu_seconds * 1e6 / static_cast<double>(connects)));
+  }
+  o << "</table>\n";
   return o.str();
 }
 
@@ -490,14 +580,15 @@ std::string to_html(const ReportData& r) {
   }
   if (r.histograms.empty()) o << "<tr><td colspan=\"8\">no latency was recorded</td></tr>\n";
   o << "</table>\n";
+  o << cost_table(r);
   std::uint64_t errors = 0;
   for (const auto& e : r.errors) errors += e.count;
   o << "<p>Errors: <span class=\"" << (errors ? "bad" : "ok") << "\">" << errors << "</span> in "
     << r.errors.size() << " causes.</p>\n";
 
   o << "<h2 id=\"over-time\">Rates and gauges over time</h2>\n";
-  for (const auto& s : r.series) {
-    if (is_machine_series(s.name)) continue;
+  for (const ReportData::SeriesData* sp : fleet_series_in_order(r)) {
+    const auto& s = *sp;
     std::string title = s.name + (s.kind == Series::Kind::Rate ? " per second" : "");
     if (!s.help.empty()) title += ": " + s.help;
     o << line_chart("plot-series-" + id_of(s.name), title,
@@ -522,22 +613,25 @@ std::string to_html(const ReportData& r) {
   }
 
   o << "<h2 id=\"machine\">Machine</h2>\n";
-  auto find = [&](std::string_view name) -> const std::vector<double>* {
-    for (const auto& s : r.series) {
-      if (s.name == name) return &s.values;
-    }
-    return nullptr;
-  };
+  auto find = [&](std::string_view name) { return find_series(r, name); };
   std::vector<Line> cpu, mem, load;
-  if (auto* v = find(metric::kProcessCpuPercent)) cpu.push_back({"this process (% of one core)", v});
-  if (auto* v = find(metric::kMachineCpuPercent)) cpu.push_back({"whole machine (% of all cores)", v});
+  // Both CPU lines in percent of one core (as top shows a process), so that they share an
+  // axis: the machine's share of all cores is multiplied by the number of cores.
+  double cores = std::max(1u, r.machine.cores);
+  if (auto* v = find(metric::kProcessCpuPercent)) cpu.push_back({"this process", v});
+  if (auto* v = find(metric::kMachineCpuPercent)) cpu.push_back({"whole machine", v, cores});
   if (auto* v = find(metric::kProcessRssBytes)) mem.push_back({"resident (VmRSS)", v, 1.0 / (1 << 20)});
   if (auto* v = find(metric::kProcessRssPeakBytes)) mem.push_back({"peak (VmHWM)", v, 1.0 / (1 << 20)});
   if (auto* v = find(metric::kMachineLoad1)) load.push_back({"load average, 1 min", v});
   if (cpu.empty() && mem.empty() && load.empty()) {
     o << "<p>The machine was not sampled in this run.</p>\n";
   }
-  if (!cpu.empty()) o << line_chart("plot-machine-cpu", "CPU", "%", r.t_s, cpu);
+  if (!cpu.empty()) {
+    o << line_chart("plot-machine-cpu",
+                    "CPU (100 % = one core; the machine has " + std::to_string(r.machine.cores) +
+                        ")",
+                    "% of one core", r.t_s, cpu);
+  }
   if (!mem.empty()) o << line_chart("plot-machine-memory", "Memory of this process", "MiB", r.t_s, mem);
   if (!load.empty()) {
     o << line_chart("plot-machine-load",

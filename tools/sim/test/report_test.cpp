@@ -30,6 +30,7 @@ ReportData sample_report() {
   auto& messages = m.counter(metric::kMessages, "PUBLISH packets sent and received");
   auto& connected = m.gauge(metric::kDevicesConnected, "devices with a live session");
   auto& cpu = m.gauge(metric::kProcessCpuPercent, "process CPU");
+  auto& cpu_seconds = m.gauge(metric::kProcessCpuSeconds, "process CPU time");
   auto& machine_cpu = m.gauge(metric::kMachineCpuPercent, "machine CPU");
   auto& rss = m.gauge(metric::kProcessRssBytes, "RSS");
   auto& hwm = m.gauge(metric::kProcessRssPeakBytes, "HWM");
@@ -49,6 +50,7 @@ ReportData sample_report() {
     messages.add(1000);
     connected.set(std::min(10'000.0, 330.0 * s));
     cpu.set(80 + s % 7);
+    cpu_seconds.set(0.8 * s);
     machine_cpu.set(60 + s % 5);
     rss.set(200e6 + 1e6 * s);
     hwm.set(200e6 + 1e6 * s);
@@ -179,7 +181,7 @@ TEST(ReportHtml, TheCheckerFailsOnBrokenMarkup) {
 TEST(ReportHtml, HasEveryPlotAndTable) {
   std::string html = to_html(sample_report());
   for (const char* id :
-       {"summary-counters", "summary-latency", "plot-series-connects",
+       {"summary-counters", "summary-latency", "summary-cost", "plot-series-connects",
         "plot-series-provisioned", "plot-series-messages", "plot-series-devices-connected",
         "plot-series-errors", "plot-hist-tcp-connect", "plot-hist-tls-handshake",
         "plot-hist-connack", "plot-hist-suback", "plot-hist-provisioning",
@@ -193,6 +195,15 @@ TEST(ReportHtml, HasEveryPlotAndTable) {
   for (std::size_t p = 0; (p = html.find("class=\"pct\"", p)) != std::string::npos; ++p) ++marks;
   EXPECT_EQ(marks, 7u * 4);
   EXPECT_NE(html.find(">p99.9 "), std::string::npos);
+  // Connects first, errors last among the fleet's series.
+  auto first_plot = html.find("<figure id=\"plot-series-");
+  EXPECT_EQ(html.compare(first_plot, 34, "<figure id=\"plot-series-connects\">"), 0);
+  EXPECT_GT(html.find("id=\"plot-series-errors\""), html.find("id=\"plot-series-messages\""));
+  // The simulator's cost: 24 s of CPU for 30,000 messages and 13,950 connects; peak RSS
+  // 230 MB over 9,900 devices (22.7 KiB each).
+  EXPECT_NE(html.find("<td>CPU per message (all CPU time / messages)</td><td>800 \xC2\xB5s</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("at the most devices connected (9900)</td><td>22.7 KiB</td>"), std::string::npos);
   // Machine series are drawn in the machine section only, not again as fleet series.
   EXPECT_EQ(html.find("plot-series-process-cpu-percent"), std::string::npos);
 }
