@@ -70,7 +70,7 @@ void LatencyHistogram::record_ns(std::uint64_t ns) {
   if (count_ == 0 || ns < min_ns_) min_ns_ = ns;
   if (ns > max_ns_) max_ns_ = ns;
   ++count_;
-  sum_ns_ += static_cast<long double>(ns);
+  if (__builtin_add_overflow(sum_ns_, ns, &sum_ns_)) sum_ns_ = UINT64_MAX;
 }
 
 void LatencyHistogram::merge(const LatencyHistogram& other) {
@@ -80,25 +80,7 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
   min_ns_ = count_ ? std::min(min_ns_, other.min_ns_) : other.min_ns_;
   max_ns_ = std::max(max_ns_, other.max_ns_);
   count_ += other.count_;
-  sum_ns_ += other.sum_ns_;
-}
-
-void LatencyHistogram::add_to_bucket(std::size_t index, std::uint64_t n) {
-  assert(index < kBucketCount);
-  buckets_[index] += n;
-  // The coarse bucket of the fine bucket's midpoint: exact unless the fine bucket straddles a
-  // coarse bound, which only a report's reader can meet (the recorder counts coarse exactly).
-  std::uint64_t mid = (bucket_lower_ns(index) + bucket_upper_ns(index)) / 2;
-  std::size_t c = 0;
-  while (c < kCoarseBoundsNs.size() && mid > kCoarseBoundsNs[c]) ++c;
-  coarse_[c] += n;
-  count_ += n;
-}
-
-void LatencyHistogram::set_exact(std::uint64_t min_ns, std::uint64_t max_ns, long double sum_ns) {
-  min_ns_ = min_ns;
-  max_ns_ = max_ns;
-  sum_ns_ = sum_ns;
+  if (__builtin_add_overflow(sum_ns_, other.sum_ns_, &sum_ns_)) sum_ns_ = UINT64_MAX;
 }
 
 std::uint64_t LatencyHistogram::percentile_ns(double q) const {
@@ -352,7 +334,7 @@ Snapshot Metrics::snapshot(TimePoint now) const {
       case Entry::Kind::Histogram: {
         const auto& h = *e->histogram;
         s.histograms.push_back({e->name, e->help, h.coarse(), h.count(),
-                                static_cast<double>(h.sum_ns() / 1e9L)});
+                                static_cast<double>(h.sum_ns()) / 1e9});
         break;
       }
     }

@@ -398,7 +398,7 @@ ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::str
         d.p99_us = static_cast<double>(h.percentile_ns(0.99)) / 1e3;
         d.p999_us = static_cast<double>(h.percentile_ns(0.999)) / 1e3;
         d.max_us = static_cast<double>(h.max_ns()) / 1e3;
-        d.sum_us = static_cast<double>(h.sum_ns() / 1e3L);
+        d.sum_us = static_cast<double>(h.sum_ns()) / 1e3;
         auto b = h.buckets();
         for (std::size_t i = 0; i < b.size(); ++i) {
           if (b[i] != 0) {
