@@ -186,7 +186,7 @@ void LoopChannel::set_message_handler(reqres::MessageHandler handler) noexcept {
   handler_ = handler;
 }
 
-Result<void, Errc> LoopChannel::subscribe(std::span<const std::string_view> filters,
+edgekit::Result<void, Errc> LoopChannel::subscribe(std::span<const std::string_view> filters,
                                           Duration timeout) noexcept {
   if (!valid_filters(filters)) return fail(Errc::InvalidArgument);
   if (const Errc e = begin(Waiting::Subscribe); e != Errc::Ok) return fail(e);
@@ -226,7 +226,7 @@ void LoopChannel::unsubscribe(std::span<const std::string_view> filters,
   end();
 }
 
-Result<reqres::Reply, Errc> LoopChannel::request(std::string_view topic,
+edgekit::Result<reqres::Reply, Errc> LoopChannel::request(std::string_view topic,
                                                  std::span<const std::uint8_t> payload,
                                                  reqres::Matcher matcher,
                                                  std::span<std::uint8_t> reply,
@@ -271,7 +271,7 @@ Result<reqres::Reply, Errc> LoopChannel::request(std::string_view topic,
   return fail(Errc::Timeout);
 }
 
-Result<void, Errc> LoopChannel::poll(Duration timeout) noexcept {
+edgekit::Result<void, Errc> LoopChannel::poll(Duration timeout) noexcept {
   if (const Errc e = begin(Waiting::Poll); e != Errc::Ok) return fail(e);
   if (!connection_->engine().connected()) {
     end();

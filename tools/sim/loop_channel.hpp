@@ -71,15 +71,15 @@ class LoopChannel final : public reqres::Channel {
   void on_closed(std::error_code error) noexcept;
 
   void set_message_handler(reqres::MessageHandler handler) noexcept override;
-  [[nodiscard]] Result<void, reqres::Errc> subscribe(std::span<const std::string_view> filters,
+  [[nodiscard]] edgekit::Result<void, reqres::Errc> subscribe(std::span<const std::string_view> filters,
                                                      Duration timeout) noexcept override;
   void unsubscribe(std::span<const std::string_view> filters, Duration timeout) noexcept override;
-  [[nodiscard]] Result<reqres::Reply, reqres::Errc> request(std::string_view topic,
+  [[nodiscard]] edgekit::Result<reqres::Reply, reqres::Errc> request(std::string_view topic,
                                                             std::span<const std::uint8_t> payload,
                                                             reqres::Matcher matcher,
                                                             std::span<std::uint8_t> reply,
                                                             Duration timeout) noexcept override;
-  [[nodiscard]] Result<void, reqres::Errc> poll(Duration timeout) noexcept override;
+  [[nodiscard]] edgekit::Result<void, reqres::Errc> poll(Duration timeout) noexcept override;
 
   [[nodiscard]] mqtt_asio::Connection& connection() noexcept { return *connection_; }
 
@@ -135,6 +135,8 @@ class Device final : public mqtt_asio::Handler {
   [[nodiscard]] mqtt::Session& session() noexcept { return session_; }
   /// Sees each event after the channel (set before connecting).
   std::function<void(const mqtt::Event&)> observer;
+  /// Told each `on_closed` after the channel was (e.g. to reconnect); set before connecting.
+  std::function<void(std::error_code)> closed_observer;
 
   void on_event(mqtt_asio::Connection&, const mqtt::Event& event) override {
     channel_.on_event(event);
@@ -142,6 +144,7 @@ class Device final : public mqtt_asio::Handler {
   }
   void on_closed(mqtt_asio::Connection&, std::error_code error) override {
     channel_.on_closed(error);
+    if (closed_observer) closed_observer(error);
   }
 
  private:

@@ -104,6 +104,7 @@ mqtt::Result<void> Connection::start(const Endpoint& endpoint, const mqtt::Conne
   verify_result_ = 0;
   alert_ = -1;
   stats_ = {};
+  stats_.started = std::chrono::steady_clock::now();
   close_by_.reset();
   armed_.reset();
   readable_ = read_wants_write_ = write_wants_read_ = false;
@@ -237,6 +238,7 @@ void Connection::on_connected(std::error_code ec) noexcept {
     on_failure(ec, mqtt::Errc::TransportError);
     return;
   }
+  stats_.tcp_connected = std::chrono::steady_clock::now();
   if (tls_ == nullptr) {
     phase_ = Phase::Open;
     readable_ = true;  // nothing read yet: the first read finds out (edge-triggered reactor)
@@ -268,6 +270,7 @@ void Connection::handshake() noexcept {
   errno = 0;
   const int r = SSL_do_handshake(ssl_);
   if (r == 1) {
+    stats_.tls_established = std::chrono::steady_clock::now();
     phase_ = Phase::Open;
     readable_ = true;
     pump();

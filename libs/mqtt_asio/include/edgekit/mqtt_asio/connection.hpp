@@ -55,6 +55,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -162,10 +163,15 @@ struct Endpoint {
 };
 
 /// What a connection's socket has done since `start` (for benchmarks and tests).
+/// The moments of the last connect, on the steady clock (time_point{} when not reached), so
+/// that a load generator can tell the TCP connect, the TLS handshake and the CONNACK apart.
 struct Stats {
   std::uint32_t reads = 0;         ///< read calls (recv / SSL_read), would-block ones included
   std::uint32_t writes = 0;        ///< write calls (sendmsg / SSL_write), would-block ones included
   std::uint32_t write_blocks = 0;  ///< writes that found the socket full and waited
+  std::chrono::steady_clock::time_point started{};          ///< `start` was called
+  std::chrono::steady_clock::time_point tcp_connected{};    ///< the TCP connect completed
+  std::chrono::steady_clock::time_point tls_established{};  ///< the TLS handshake completed
 };
 
 /// One MQTT client connection driven by the io_context. See the file comment.
