@@ -101,10 +101,13 @@ struct Fleet::Impl {
   bool connect(SimDevice& d, bool clean);
   void on_event(SimDevice& d, const mqtt::Event& e);
   void on_closed(SimDevice& d, std::error_code ec);
+  // The device's connection is gone (cause empty: one the scenario cut); it reconnects.
+  void mark_down(SimDevice& d, const std::string& cause);
   bool phase_shadow(SimDevice& d, const ShadowSpec& spec);
   bool phase_jobs(SimDevice& d, const JobsSpec& spec);
-  void run_telemetry(double seconds, double rate, std::uint8_t qos, std::uint32_t bytes,
-                     const FaultSpec* faults);
+  void run_telemetry(const TelemetrySpec& spec, const FaultSpec* faults);
+  // Publishes one telemetry message from `d`; false when it could not (counted by cause).
+  bool publish_one(SimDevice& d);
   void run_device_phase(const Phase& p);
   void drain(TimePoint limit);
   bool sleep(Duration d) { return fibers.sleep_for(d) != Wake::Stopping && !stopping; }
@@ -153,6 +156,11 @@ struct Fleet::Impl {
   std::atomic<bool> stopping{false};  // also read by the operator's thread
   bool finished = false;
   std::vector<std::uint8_t> payload;
+  // The telemetry phase running: its QoS, and in closed loop (rate 0) the messages still to send.
+  bool telemetry_open = false;
+  bool closed_loop = false;
+  mqtt::QoS telemetry_qos = mqtt::QoS::AtLeastOnce;
+  std::uint64_t budget = 0;
   std::vector<std::thread> threads;
   std::atomic<int> background_running{0};
   std::mt19937 random{12345};
@@ -257,7 +265,7 @@ void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
       if (e.type == EventType::MessageLost) {
         // A reboot loses the session by design (the scenario asked for it); anything else
         // losing one is a failure of the run. Both are reported, by cause.
-        ++(d.reboot ? summary.lost_to_reboots : summary.lost);
+        ++(d.reboot ? summary.lost_to_reboots : summary.lost_session);
         fail(d, d.reboot ? "lost: the device rebooted (clean session) before the PUBACK"
                          : "lost: the broker did not keep the session",
              "packet " + std::to_string(e.packet_id));
@@ -270,8 +278,20 @@ void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
         acked.add();
         puback.record(SteadyClock::now() - sent);
       }
+      // Closed loop: the next message as soon as the last one is acknowledged.
+      if (closed_loop && telemetry_open && budget > 0 && d.state == SimDevice::State::Connected) {
+        publish_one(d);
+      }
       break;
     }
+    case EventType::ConnectionClosed:
+    case EventType::ServerDisconnected:
+      // The engine knows before the socket is gone (on_closed): no more publishes from now.
+      mark_down(d, std::string("connection closed: ") + mqtt::to_string(e.error) +
+                       (e.type == EventType::ServerDisconnected
+                            ? std::string(" (") + mqtt::to_string(e.reason_code) + ")"
+                            : std::string()));
+      break;
     case EventType::MessageReceived:
       if (e.message != nullptr && e.message->topic.ends_with("/jobs/notify-next") &&
           !d.notified) {
@@ -283,14 +303,18 @@ void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
   }
 }
 
-void Fleet::Impl::on_closed(SimDevice& d, std::error_code ec) {
+void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause) {
   if (d.state != SimDevice::State::Connected) return;  // a connect attempt or a close of ours
   d.state = SimDevice::State::Down;
   connected_gauge.add(-1);
-  if (!stopping && ec && ec != make_error_code(mqtt_asio::Errc::Stopped)) {
-    fail(d, "connection closed: " + ec.message(), "while connected");
-  }
+  if (!stopping && !cause.empty()) fail(d, cause, "while connected");
   if (d.fiber != nullptr) fibers.wake(d.fiber);
+}
+
+void Fleet::Impl::on_closed(SimDevice& d, std::error_code ec) {
+  // A cut of ours (Errc::Stopped) is the scenario's, not a failure.
+  const bool cut = !ec || ec == make_error_code(mqtt_asio::Errc::Stopped);
+  mark_down(d, cut ? std::string() : "connection closed: " + ec.message());
 }
 
 void Fleet::Impl::device_main(SimDevice& d) {
@@ -504,7 +528,7 @@ void Fleet::Impl::drain(TimePoint limit) {
   }
   for (auto& d : devices) {
     for (std::uint8_t k = 0; k < d->inflight_count; ++k) {
-      ++summary.lost;
+      ++summary.unacknowledged;
       fail(*d, stopping ? "lost: the run was stopped before the PUBACK"
                         : "lost: no PUBACK within 30 s after the phase",
            "packet " + std::to_string(d->inflight[k].first));
@@ -513,11 +537,37 @@ void Fleet::Impl::drain(TimePoint limit) {
   }
 }
 
-void Fleet::Impl::run_telemetry(double seconds, double rate, std::uint8_t qos,
-                                std::uint32_t bytes, const FaultSpec* faults) {
-  payload.assign(bytes, 'x');
+bool Fleet::Impl::publish_one(SimDevice& d) {
+  mqtt::Publish p;
+  p.topic = d.topic;
+  p.payload = {reinterpret_cast<const std::byte*>(payload.data()), payload.size()};
+  p.qos = telemetry_qos;
+  auto r = d.link.connection().publish(p);
+  if (!r) {
+    // SendQueueFull: the socket is behind, this device's turn passes (open loop) or comes back
+    // at the next tick (closed loop); anything else is counted.
+    if (r.error() != mqtt::Errc::SendQueueFull) {
+      fail(d, std::string("publish: ") + mqtt::to_string(r.error()), "telemetry");
+    }
+    return false;
+  }
+  ++summary.published;
+  messages.add();
+  if (budget > 0) --budget;
+  if (telemetry_qos == mqtt::QoS::AtLeastOnce) d.inflight[d.inflight_count++] = {*r, SteadyClock::now()};
+  return true;
+}
+
+void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faults) {
+  payload.assign(spec.bytes, 'x');
+  const double rate = spec.rate;
+  telemetry_qos = spec.qos == 1 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
+  closed_loop = rate <= 0;
+  budget = spec.messages > 0 ? spec.messages : ~std::uint64_t{0};
+  telemetry_open = true;
+  const std::uint64_t published_before = summary.published;
   const TimePoint t0 = SteadyClock::now();
-  const auto length = std::chrono::duration<double>(seconds);
+  const auto length = std::chrono::duration<double>(spec.seconds);
   std::uint64_t due_sent = 0, sent = 0, skipped = 0;
   std::size_t next = 0;
   double next_cut = faults != nullptr && faults->cuts_per_s > 0 ? 1.0 / faults->cuts_per_s : -1;
@@ -532,35 +582,29 @@ void Fleet::Impl::run_telemetry(double seconds, double rate, std::uint8_t qos,
     }
     return nullptr;
   };
-  while (!stopping) {
+  while (!stopping && budget > 0) {
     const double elapsed = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     if (elapsed >= length.count()) break;
-    due_sent = static_cast<std::uint64_t>(elapsed * rate) + 1;
+    if (closed_loop) {
+      // Devices with nothing in flight (at the start, after a reconnect) get their first one;
+      // the acknowledgements keep the rest going (on_event).
+      for (auto& dev : devices) {
+        if (budget == 0) break;
+        if (dev->state == SimDevice::State::Connected && dev->inflight_count == 0) publish_one(*dev);
+      }
+    }
+    due_sent = closed_loop ? 0 : static_cast<std::uint64_t>(elapsed * rate) + 1;
     std::size_t scanned = 0;
-    while (sent + skipped < due_sent && scanned < devices.size()) {
+    while (sent + skipped < due_sent && scanned < devices.size() && budget > 0) {
       SimDevice& d = *devices[next];
       next = (next + 1) % devices.size();
       ++scanned;
       if (d.state != SimDevice::State::Connected) continue;  // offline: the next one takes it
-      if (qos == 1 && d.inflight_count == kRecords) {
+      if (telemetry_qos == mqtt::QoS::AtLeastOnce && d.inflight_count == kRecords) {
         ++skipped;  // this device has 8 unacknowledged: the broker is behind (counted)
         continue;
       }
-      mqtt::Publish p;
-      p.topic = d.topic;
-      p.payload = {reinterpret_cast<const std::byte*>(payload.data()), payload.size()};
-      p.qos = qos == 1 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
-      auto r = d.link.connection().publish(p);
-      if (!r) {
-        if (r.error() == mqtt::Errc::SendQueueFull) continue;  // the socket is behind; next one
-        fail(d, std::string("publish: ") + mqtt::to_string(r.error()), "telemetry");
-        ++skipped;
-        continue;
-      }
-      ++sent;
-      ++summary.published;
-      messages.add();
-      if (qos == 1) d.inflight[d.inflight_count++] = {*r, SteadyClock::now()};
+      if (publish_one(d)) ++sent;
     }
     if (faults != nullptr) {
       if (next_cut >= 0 && elapsed >= next_cut) {
@@ -595,8 +639,10 @@ void Fleet::Impl::run_telemetry(double seconds, double rate, std::uint8_t qos,
         }
       }
     }
-    if (!sleep(Duration{2})) break;
+    if (!sleep(Duration{closed_loop ? 10 : 2})) break;
   }
+  telemetry_open = false;
+  sent = summary.published - published_before;
   if (skipped > 0) {
     metrics.error("telemetry: not sent, the device had 8 messages unacknowledged",
                   std::to_string(skipped) + " messages in this phase");
@@ -613,9 +659,16 @@ void Fleet::Impl::run_telemetry(double seconds, double rate, std::uint8_t qos,
   }
   drain(SteadyClock::now() + kDrain);
   char line[256];
-  std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s offered)",
-                faults != nullptr ? "faults" : "telemetry", static_cast<unsigned long long>(sent),
-                std::chrono::duration<double>(SteadyClock::now() - t0).count(), rate);
+  const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  if (closed_loop) {
+    std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s, closed loop)",
+                  faults != nullptr ? "faults" : "telemetry",
+                  static_cast<unsigned long long>(sent), wall, wall > 0 ? sent / wall : 0.0);
+  } else {
+    std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s offered)",
+                  faults != nullptr ? "faults" : "telemetry",
+                  static_cast<unsigned long long>(sent), wall, rate);
+  }
   summary.phases.push_back(line);
   log(line);
 }
@@ -623,6 +676,8 @@ void Fleet::Impl::run_telemetry(double seconds, double rate, std::uint8_t qos,
 void Fleet::Impl::run_device_phase(const Phase& p) {
   const TimePoint t0 = SteadyClock::now();
   const std::uint32_t online = count(SimDevice::State::Connected);
+  const std::uint32_t synced_before = summary.shadow_synced;
+  const std::uint32_t jobs_before = summary.jobs_succeeded;
   phase = &p;
   phase_ready = phase_done = 0;
   shadow_round = 0;
@@ -706,14 +761,17 @@ void Fleet::Impl::run_device_phase(const Phase& p) {
     metrics.error(std::string(to_string(p.kind)) + ": phase timed out",
                   std::to_string(online - phase_done) + " devices had not finished");
   }
+  const std::uint32_t wanted = p.kind == Phase::Kind::Shadow ? online * p.shadow.rounds : online;
+  const std::uint32_t got = p.kind == Phase::Kind::Shadow ? summary.shadow_synced - synced_before
+                                                          : summary.jobs_succeeded - jobs_before;
+  if (got < wanted) summary.phase_incomplete += wanted - got;
   char line[256];
   if (p.kind == Phase::Kind::Shadow) {
     std::snprintf(line, sizeof line, "shadow: %u of %u device-rounds synced in %.1f s",
-                  summary.shadow_synced, online * p.shadow.rounds,
+                  got, wanted,
                   std::chrono::duration<double>(SteadyClock::now() - t0).count());
   } else {
-    std::snprintf(line, sizeof line, "jobs: %u of %u devices SUCCEEDED in %.1f s",
-                  summary.jobs_succeeded, online,
+    std::snprintf(line, sizeof line, "jobs: %u of %u devices SUCCEEDED in %.1f s", got, wanted,
                   std::chrono::duration<double>(SteadyClock::now() - t0).count());
   }
   summary.phases.push_back(line);
@@ -754,12 +812,15 @@ void Fleet::Impl::run() {
     if (stopping) break;
     switch (p.kind) {
       case Phase::Kind::Telemetry:
-        run_telemetry(p.telemetry.seconds, p.telemetry.rate, p.telemetry.qos, p.telemetry.bytes,
-                      nullptr);
+        run_telemetry(p.telemetry, nullptr);
         break;
-      case Phase::Kind::Faults:
-        run_telemetry(p.faults.seconds, p.faults.rate, 1, 64, &p.faults);
+      case Phase::Kind::Faults: {
+        TelemetrySpec t;
+        t.seconds = p.faults.seconds;
+        t.rate = p.faults.rate;
+        run_telemetry(t, &p.faults);
         break;
+      }
       case Phase::Kind::Shadow:
       case Phase::Kind::Jobs:
         run_device_phase(p);

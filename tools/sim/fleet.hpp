@@ -80,12 +80,21 @@ struct FleetSummary {
   std::uint32_t connect_failed = 0;    ///< devices that never connected
   std::uint64_t published = 0;         ///< QoS 0 and 1 publishes the engine took
   std::uint64_t acknowledged = 0;      ///< QoS 1 publishes completed with success
-  std::uint64_t lost = 0;              ///< QoS 1 publishes lost for any cause but a reboot
+  /// QoS 1 publishes with no PUBACK and no loss report by the end of their phase's drain: a
+  /// message dropped silently somewhere (the SDK, the driver or the broker). A correct run has 0.
+  std::uint64_t unacknowledged = 0;
+  /// QoS 1 publishes the engine reported lost (MessageLost) because the broker had forgotten
+  /// the session (CONNACK session present 0 on a resume: e.g. a broker restarted without
+  /// persistence, or sessions made between its last save and its exit). Reported, by cause.
+  std::uint64_t lost_session = 0;
   /// QoS 1 publishes a simulated reboot lost (its clean session): expected, still reported.
   std::uint64_t lost_to_reboots = 0;
   std::uint64_t refused = 0;           ///< QoS 1 publishes the broker completed with an error code
   std::uint32_t shadow_synced = 0;     ///< device-rounds whose delta came back reported
   std::uint32_t jobs_succeeded = 0;
+  /// Device steps of the shadow and jobs phases that did not succeed (each failure is an error
+  /// in the metrics, by cause).
+  std::uint32_t phase_incomplete = 0;
   std::uint32_t cuts = 0, reboots = 0, broker_restarts = 0;
   bool stopped = false;                ///< request_stop() ended the run early
   std::vector<std::string> phases;     ///< one line per phase: what it did

@@ -105,11 +105,15 @@ void read_phase(const json& j, const std::string& path, Phase& p, std::string& e
   if (!r.ok()) return;
   if (kind == "telemetry") {
     p.kind = Phase::Kind::Telemetry;
-    r.only({"kind", "seconds", "rate", "qos", "bytes"});
+    r.only({"kind", "seconds", "rate", "qos", "bytes", "messages"});
     r.number("seconds", p.telemetry.seconds, 0, kDay, true);
-    r.number("rate", p.telemetry.rate, 0, 1e7, true);
+    r.number("rate", p.telemetry.rate, 0, 1e7);
     r.integer("qos", p.telemetry.qos, 0, 1);
     r.integer("bytes", p.telemetry.bytes, 0, 128 * 1024);
+    r.integer("messages", p.telemetry.messages, 0, std::uint64_t{1} << 40);
+    if (r.ok() && p.telemetry.rate == 0 && p.telemetry.qos != 1) {
+      r.fail("rate", "0 (as fast as acknowledgements allow) needs qos 1");
+    }
   } else if (kind == "shadow") {
     p.kind = Phase::Kind::Shadow;
     r.only({"kind", "rounds", "timeout_s"});

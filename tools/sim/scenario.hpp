@@ -41,13 +41,17 @@ struct ConnectSpec {
   std::uint32_t attempts = 3;        ///< per device, with backoff between, before it counts as failed
 };
 
-/// Every device publishes to `<prefix>/<thing>/telemetry` (an AWS-style per-thing topic the
-/// default thing policy allows), at `rate` messages/s over the whole fleet, for `seconds`.
+/// Every device publishes to `<thing>/telemetry` (a per-thing topic fleetd's default thing
+/// policy allows), at `rate` messages/s over the whole fleet (round robin), for `seconds` or
+/// until `messages` have been sent (0: no limit). `rate` 0 (QoS 1 only): closed loop, each
+/// device publishes its next message when the broker acknowledged its last one — the load of a
+/// benchmark client such as emqtt-bench or an MQTT.js loop.
 struct TelemetrySpec {
   double seconds = 10;
   double rate = 1000;
   std::uint8_t qos = 1;
   std::uint32_t bytes = 64;
+  std::uint64_t messages = 0;
 };
 
 /// Shadow sync: each device gets its classic shadow and reports its state (shadow::Client); then
