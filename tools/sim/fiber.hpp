@@ -35,7 +35,6 @@
 /// fiber. Errors: none are returned; the mmap of a stack failing aborts with a message (a
 /// simulator out of address space cannot go on meaningfully).
 #include <asio/io_context.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -30,12 +30,11 @@
 ///
 /// Memory: sizeof(LoopChannel) is 120 bytes on x86-64; it allocates nothing. Thread safety: the
 /// io_context's thread only (the fibers and the connection's handler run there).
-#include <edgekit/mqtt_asio/connection.hpp>
-#include <edgekit/reqres/channel.hpp>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <edgekit/mqtt_asio/connection.hpp>
+#include <edgekit/reqres/channel.hpp>
 #include <functional>
 #include <optional>
 #include <span>
@@ -119,13 +118,14 @@ class LoopChannel final : public reqres::Channel {
 /// Memory: sizeof(Device<B, 2>) = 2 * B + about 3.9 KB on x86-64 (Device<1024, 2> is 5,928 B:
 /// the Connection 2,512 B with its engine, the Session 240 B, the LoopChannel 120 B, two
 /// outgoing records, the client id), plus Asio's and the kernel's per-socket state
-/// (docs/simulator.md has the measured totals). Lifetime: as a Connection's — destroy it idle (after `close`, or never
-/// connected) or after the io_context stopped for good.
+/// (docs/simulator.md has the measured totals). Lifetime: as a Connection's — destroy it idle
+/// (after `close`, or never connected) or after the io_context stopped for good.
 template <std::size_t Buffer = 1024, std::size_t Records = 2>
 class Device final : public mqtt_asio::Handler {
  public:
   Device(Fibers& fibers, mqtt_asio::Driver& driver) noexcept
-      : session_(storage()), connection_(driver, session_, rx_, tx_, *this),
+      : session_(storage()),
+        connection_(driver, session_, rx_, tx_, *this),
         channel_(fibers, connection_) {}
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
