@@ -22,9 +22,10 @@
 ///     NotConnected as soon as the connection closes (ConnectionClosed, ServerDisconnected,
 ///     `on_closed`), not at its timeout; during `Fibers::shutdown` every wait ends with
 ///     NotConnected too;
-///   - one waiting call at a time (Busy otherwise, also for calls from the message handler);
-///     WouldDeadlock when a waiting call is made outside a fiber of the channel's scheduler
-///     (e.g. from an Asio handler), which could not wait.
+///   - one waiting call at a time (Busy otherwise); WouldDeadlock when a waiting call is made
+///     outside a fiber of the channel's scheduler — from an Asio handler, or from the message
+///     handler, which runs on the io_context's own stack (ClientChannel says Busy there,
+///     AgentChannel WouldDeadlock: either way the call is refused, nothing waits).
 /// Messages that arrive while no fiber waits (between a device's calls) still reach the
 /// message handler, from the connection's handler: nothing is held back.
 ///
