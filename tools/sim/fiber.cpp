@@ -69,7 +69,7 @@ struct Fiber {
 struct Fibers::State {
   Fibers* owner = nullptr;
   std::unordered_map<std::uint64_t, Fiber*> fibers;
-  ucontext_t main{};  // the io_context thread's context while a fiber runs
+  ucontext_t main{};                  // the io_context thread's context while a fiber runs
   const void* main_bottom = nullptr;  // ASan: the bounds of the thread's own stack
   std::size_t main_size = 0;
   void* main_fake = nullptr;
@@ -97,8 +97,8 @@ std::size_t page_size() {
 }
 
 Instant now() {
-  return Instant{std::chrono::duration_cast<Duration>(
-      std::chrono::steady_clock::now().time_since_epoch())};
+  return Instant{
+      std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
 }
 
 std::chrono::steady_clock::time_point time_point_of(Instant t) {
@@ -121,15 +121,21 @@ Fibers::~Fibers() {
   state_->owner = nullptr;
 }
 
-Fiber* Fibers::current() noexcept { return t_current; }
+Fiber* Fibers::current() noexcept {
+  return t_current;
+}
 
 Fibers* Fibers::current_scheduler() noexcept {
   return t_current == nullptr ? nullptr : t_current->owner;
 }
 
-std::size_t Fibers::control_block_size() noexcept { return sizeof(Fiber); }
+std::size_t Fibers::control_block_size() noexcept {
+  return sizeof(Fiber);
+}
 
-std::size_t Fibers::live() const noexcept { return state_->fibers.size(); }
+std::size_t Fibers::live() const noexcept {
+  return state_->fibers.size();
+}
 
 Fiber* Fibers::spawn(std::function<void()> fn) {
   if (stopping_) return nullptr;
@@ -239,7 +245,8 @@ Wake Fibers::wait(std::optional<Instant> deadline) {
     f->timer.expires_at(time_point_of(*deadline));
     f->timer.async_wait([st = state_, id = f->id, seq](std::error_code ec) {
       if (ec) return;
-      if (Fiber* g = st->find(id); g != nullptr && g->phase == Phase::Waiting && g->wait_seq == seq) {
+      if (Fiber* g = st->find(id);
+          g != nullptr && g->phase == Phase::Waiting && g->wait_seq == seq) {
         st->owner->resume(*g, Wake::TimedOut);
       }
     });

@@ -35,7 +35,6 @@
 /// fiber. Errors: none are returned; the mmap of a stack failing aborts with a message (a
 /// simulator out of address space cannot go on meaningfully).
 #include <asio/io_context.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -77,6 +76,8 @@ class Fibers {
 
   /// Creates a fiber that will run `fn` (started by a handler posted to the io_context, so never
   /// inside this call). Returns its handle. After `shutdown` it returns nullptr and drops `fn`.
+  /// `fn` must not throw: an exception leaving a fiber's function terminates the process (it
+  /// has no caller to unwind into).
   Fiber* spawn(std::function<void()> fn);
 
   /// The fiber running now, or nullptr outside any fiber (on the io_context's own stack).

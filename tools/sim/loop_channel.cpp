@@ -10,7 +10,9 @@ namespace {
 
 using reqres::Errc;
 
-Instant now() { return mqtt_asio::Driver::now(); }
+Instant now() {
+  return mqtt_asio::Driver::now();
+}
 
 bool valid_filters(std::span<const std::string_view> filters) {
   if (filters.empty() || filters.size() > reqres::kMaxFilters) return false;
@@ -20,8 +22,8 @@ bool valid_filters(std::span<const std::string_view> filters) {
 }
 
 reqres::Message message_of(const mqtt::Publish& p) {
-  return reqres::Message{p.topic, {reinterpret_cast<const std::uint8_t*>(p.payload.data()),
-                                   p.payload.size()}};
+  return reqres::Message{
+      p.topic, {reinterpret_cast<const std::uint8_t*>(p.payload.data()), p.payload.size()}};
 }
 
 }  // namespace
@@ -88,7 +90,8 @@ void LoopChannel::on_event(const mqtt::Event& e) noexcept {
       if (waiting_ == Waiting::Request && outcome_ == Outcome::Pending) {
         if (const std::uint8_t tag = matcher_.function(matcher_.context, m); tag != 0) {
           const bool fits = m.payload.size() <= reply_.size();
-          if (fits && !m.payload.empty()) std::memcpy(reply_.data(), m.payload.data(), m.payload.size());
+          if (fits && !m.payload.empty())
+            std::memcpy(reply_.data(), m.payload.data(), m.payload.size());
           if (matcher_.wipe_reply) reqres::wipe_in_place(m.payload);
           if (fits) {
             result_ = reqres::Reply{tag, m.payload.size()};
@@ -111,8 +114,8 @@ void LoopChannel::on_event(const mqtt::Event& e) noexcept {
     }
     case mqtt::EventType::SubscribeCompleted:
     case mqtt::EventType::UnsubscribeCompleted: {
-      const Waiting w = e.type == mqtt::EventType::SubscribeCompleted ? Waiting::Subscribe
-                                                                      : Waiting::Unsubscribe;
+      const Waiting w =
+          e.type == mqtt::EventType::SubscribeCompleted ? Waiting::Subscribe : Waiting::Unsubscribe;
       if (waiting_ != w || e.packet_id != packet_id_) return;
       if (e.error != mqtt::Errc::Ok) {
         decide(Outcome::Closed);

@@ -22,20 +22,20 @@
 ///     NotConnected as soon as the connection closes (ConnectionClosed, ServerDisconnected,
 ///     `on_closed`), not at its timeout; during `Fibers::shutdown` every wait ends with
 ///     NotConnected too;
-///   - one waiting call at a time (Busy otherwise, also for calls from the message handler);
-///     WouldDeadlock when a waiting call is made outside a fiber of the channel's scheduler
-///     (e.g. from an Asio handler), which could not wait.
+///   - one waiting call at a time (Busy otherwise); WouldDeadlock when a waiting call is made
+///     outside a fiber of the channel's scheduler — from an Asio handler, or from the message
+///     handler, which runs on the io_context's own stack (ClientChannel says Busy there,
+///     AgentChannel WouldDeadlock: either way the call is refused, nothing waits).
 /// Messages that arrive while no fiber waits (between a device's calls) still reach the
 /// message handler, from the connection's handler: nothing is held back.
 ///
 /// Memory: sizeof(LoopChannel) is 120 bytes on x86-64; it allocates nothing. Thread safety: the
 /// io_context's thread only (the fibers and the connection's handler run there).
-#include <edgekit/mqtt_asio/connection.hpp>
-#include <edgekit/reqres/channel.hpp>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <edgekit/mqtt_asio/connection.hpp>
+#include <edgekit/reqres/channel.hpp>
 #include <functional>
 #include <optional>
 #include <span>
@@ -116,16 +116,17 @@ class LoopChannel final : public reqres::Channel {
 /// send buffers of `Buffer` bytes each (the largest packet either way; PUBLISH payloads are sent
 /// from the caller's memory and need no room in the send buffer), the Connection and its
 /// LoopChannel. `observer`, when set, sees every event after the channel did (e.g. counters).
-/// Memory: sizeof(Device<B, 2>) = 2 * B + about 3.9 KB on x86-64 (Device<1024, 2> is 5,928 B:
-/// the Connection 2,512 B with its engine, the Session 240 B, the LoopChannel 120 B, two
+/// Memory: sizeof(Device<B, 2>) = 2 * B + about 3.9 KB on x86-64 (Device<1024, 2> is 5,936 B:
+/// the Connection 2,520 B with its engine, the Session 240 B, the LoopChannel 120 B, two
 /// outgoing records, the client id), plus Asio's and the kernel's per-socket state
-/// (docs/simulator.md has the measured totals). Lifetime: as a Connection's — destroy it idle (after `close`, or never
-/// connected) or after the io_context stopped for good.
+/// (docs/simulator.md has the measured totals). Lifetime: as a Connection's — destroy it idle
+/// (after `close`, or never connected) or after the io_context stopped for good.
 template <std::size_t Buffer = 1024, std::size_t Records = 2>
 class Device final : public mqtt_asio::Handler {
  public:
   Device(Fibers& fibers, mqtt_asio::Driver& driver) noexcept
-      : session_(storage()), connection_(driver, session_, rx_, tx_, *this),
+      : session_(storage()),
+        connection_(driver, session_, rx_, tx_, *this),
         channel_(fibers, connection_) {}
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;

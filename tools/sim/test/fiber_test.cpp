@@ -2,7 +2,6 @@
 // suspended fibers, many fibers, the guard page, and the cost of a switch (printed, not
 // asserted: performance belongs in figures, not in pass/fail).
 #include "fiber.hpp"
-#include "sync.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,19 +16,22 @@
 #include <string>
 #include <vector>
 
+#include "sync.hpp"
+
 namespace edgekit::sim {
 namespace {
 
 using namespace std::chrono_literals;
 
 Instant now() {
-  return Instant{std::chrono::duration_cast<Duration>(
-      std::chrono::steady_clock::now().time_since_epoch())};
+  return Instant{
+      std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now().time_since_epoch())};
 }
 
 std::size_t env_size(const char* name, std::size_t fallback) {
   const char* v = std::getenv(name);
-  return v == nullptr || *v == '\0' ? fallback : static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
+  return v == nullptr || *v == '\0' ? fallback
+                                    : static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
 }
 
 TEST(Fibers, StartInSpawnOrderNeverInsideSpawn) {
@@ -254,9 +256,7 @@ TEST(Fibers, ManyFibersPingPong) {
   std::vector<Fiber*> f(n, nullptr);
   std::vector<int> count(n, 0);
   std::size_t finished = 0, max_touched = 0;
-  fibers.on_fiber_end = [&](std::size_t touched) {
-    max_touched = std::max(max_touched, touched);
-  };
+  fibers.on_fiber_end = [&](std::size_t touched) { max_touched = std::max(max_touched, touched); };
   for (std::size_t i = 0; i < n; ++i) {
     f[i] = fibers.spawn([&, i] {
       const std::size_t peer = i ^ 1U;
@@ -283,9 +283,10 @@ TEST(Fibers, ManyFibersPingPong) {
   EXPECT_EQ(finished, n);
   for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(count[i], kRounds) << i;
   const double switches = static_cast<double>(fibers.switches() - s0);
-  std::printf("%zu fibers, %.0f switches in %.3f s: %.0f ns per switch (with the io_context's "
-              "posts), max stack touched %zu B\n",
-              n, switches, secs, secs * 1e9 / switches, max_touched);
+  std::printf(
+      "%zu fibers, %.0f switches in %.3f s: %.0f ns per switch (with the io_context's "
+      "posts), max stack touched %zu B\n",
+      n, switches, secs, secs * 1e9 / switches, max_touched);
 }
 
 // The switch alone: one fiber yielding to the loop and back, nothing else queued.

@@ -10,8 +10,8 @@
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <edgekit/testing/mosquitto.hpp>
 #include <functional>
@@ -129,9 +129,10 @@ TEST_F(LoopChannelTest, RequestTakesTheMatchingReplyAndHandsOthersToTheHandler) 
     d.channel().set_message_handler(h);
     const std::string_view f[] = {"rep/d1"};
     ASSERT_TRUE(d.channel().subscribe(f, Duration{5000}));
-    ok.emplace(d.channel().request("req/d1", bytes("hello"), {&ok_or_no, nullptr}, reply, Duration{5000}));
+    ok.emplace(
+        d.channel().request("req/d1", bytes("hello"), {&ok_or_no, nullptr}, reply, Duration{5000}));
     rejected.emplace(d.channel().request("req/d1", bytes("reject"), {&ok_or_no, nullptr}, reply,
-                                   Duration{5000}));
+                                         Duration{5000}));
     d.channel().close(Duration{1000});
     done = true;
   });
@@ -141,7 +142,8 @@ TEST_F(LoopChannelTest, RequestTakesTheMatchingReplyAndHandsOthersToTheHandler) 
   EXPECT_EQ((*ok)->tag, 1);
   ASSERT_TRUE(*rejected) << reqres::to_string(rejected->error());
   EXPECT_EQ((*rejected)->tag, 2);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply.data()), (*rejected)->size), "no:reject");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply.data()), (*rejected)->size),
+            "no:reject");
   EXPECT_EQ(unsolicited, (std::vector<std::string>{"other", "other"}));
   EXPECT_FALSE(d.connection().active());
 }
@@ -157,8 +159,8 @@ TEST_F(LoopChannelTest, ATimeoutIsHonouredAndALateReplyIsNotTakenByTheNextReques
     const std::string_view f[] = {"rep/d2"};
     ASSERT_TRUE(d.channel().subscribe(f, Duration{5000}));
     started = mqtt_asio::Driver::now();
-    dropped.emplace(d.channel().request("req/d2", bytes("drop"), {&ok_or_no, nullptr}, reply,
-                                  Duration{300}));
+    dropped.emplace(
+        d.channel().request("req/d2", bytes("drop"), {&ok_or_no, nullptr}, reply, Duration{300}));
     ended = mqtt_asio::Driver::now();
     d.channel().close(Duration{1000});
     done = true;
@@ -182,7 +184,8 @@ TEST_F(LoopChannelTest, AWaitingRequestGetsNotConnectedAsSoonAsTheConnectionClos
     const std::string_view f[] = {"rep/d3"};
     ASSERT_TRUE(d.channel().subscribe(f, Duration{5000}));
     started = mqtt_asio::Driver::now();
-    r.emplace(d.channel().request("req/d3", bytes("drop"), {&ok_or_no, nullptr}, reply, Duration{20000}));
+    r.emplace(
+        d.channel().request("req/d3", bytes("drop"), {&ok_or_no, nullptr}, reply, Duration{20000}));
     ended = mqtt_asio::Driver::now();
     after.emplace(d.channel().poll(Duration{1000}));
     done = true;
@@ -212,8 +215,8 @@ TEST_F(LoopChannelTest, WipeReplyLeavesNoCopyInTheReceiveBuffer) {
     if (!connect(d, "d4")) return;
     const std::string_view f[] = {"rep/d4"};
     ASSERT_TRUE(d.channel().subscribe(f, Duration{5000}));
-    ASSERT_TRUE(d.channel().request("req/d4", bytes(secret), {&ok_or_no, nullptr}, reply,
-                                    Duration{5000}));
+    ASSERT_TRUE(
+        d.channel().request("req/d4", bytes(secret), {&ok_or_no, nullptr}, reply, Duration{5000}));
     kept = found();  // without wipe_reply the receive buffer still holds it
     ASSERT_TRUE(d.channel().request("req/d4", bytes(secret), {&ok_or_no, nullptr, true}, reply,
                                     Duration{5000}));
@@ -240,7 +243,8 @@ TEST_F(LoopChannelTest, BusyWouldDeadlockPollAndShutdown) {
   fibers_.spawn([&] {
     if (!connect(d, "d5")) return;
     d.channel().set_message_handler({[](void* c, const reqres::Message& m) {
-                                       static_cast<std::vector<std::string>*>(c)->push_back(text(m));
+                                       static_cast<std::vector<std::string>*>(c)->push_back(
+                                           text(m));
                                      },
                                      &unsolicited});
     const std::string_view f[] = {"rep/d5", "note/d5"};
@@ -249,8 +253,8 @@ TEST_F(LoopChannelTest, BusyWouldDeadlockPollAndShutdown) {
     subscribed = true;
     polled.emplace(d.channel().poll(Duration{10000}));  // ends with the "note" below
     // Waits until shutdown, which ends it with NotConnected.
-    first.emplace(d.channel().request("req/d5", bytes("drop"), {&ok_or_no, nullptr}, reply,
-                                Duration{60000}));
+    first.emplace(
+        d.channel().request("req/d5", bytes("drop"), {&ok_or_no, nullptr}, reply, Duration{60000}));
   });
   ASSERT_TRUE(run_until([&] { return subscribed; }, 20s));
   fibers_.spawn([&] {
@@ -260,7 +264,8 @@ TEST_F(LoopChannelTest, BusyWouldDeadlockPollAndShutdown) {
     EXPECT_TRUE(responder_.connection().publish(p));
     while (!polled) (void)fibers_.sleep_for(Duration{10});
     (void)fibers_.sleep_for(Duration{100});  // the first request waits now
-    second.emplace(d.channel().request("req/d5", bytes("x"), {&ok_or_no, nullptr}, reply, Duration{10}));
+    second.emplace(
+        d.channel().request("req/d5", bytes("x"), {&ok_or_no, nullptr}, reply, Duration{10}));
     second_done = true;
   });
   ASSERT_TRUE(run_until([&] { return second_done; }, 20s));
@@ -278,10 +283,11 @@ TEST_F(LoopChannelTest, BusyWouldDeadlockPollAndShutdown) {
 
 // The per-device figures of docs/simulator.md (printed, for the record).
 TEST(SimSizes, PerDevice) {
-  std::printf("sizeof: LoopChannel %zu, mqtt_asio::Connection %zu, mqtt::Session %zu, "
-              "Device<1024,2> %zu, Device<2048,2> %zu; fiber control block %zu\n",
-              sizeof(LoopChannel), sizeof(mqtt_asio::Connection), sizeof(mqtt::Session),
-              sizeof(Device<1024, 2>), sizeof(Device<2048, 2>), Fibers::control_block_size());
+  std::printf(
+      "sizeof: LoopChannel %zu, mqtt_asio::Connection %zu, mqtt::Session %zu, "
+      "Device<1024,2> %zu, Device<2048,2> %zu; fiber control block %zu\n",
+      sizeof(LoopChannel), sizeof(mqtt_asio::Connection), sizeof(mqtt::Session),
+      sizeof(Device<1024, 2>), sizeof(Device<2048, 2>), Fibers::control_block_size());
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 // admin API then shows the reported colours.
 //
 // Scale: EDGEKIT_SIM_DEVICES (default 300). Prints memory and CPU per device.
-#include <edgekit/shadow/client.hpp>
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <edgekit/shadow/client.hpp>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -32,8 +32,8 @@
 
 #include "fiber.hpp"
 #include "loop_channel.hpp"
-#include "sync.hpp"
 #include "secured_broker.hpp"
+#include "sync.hpp"
 
 namespace edgekit::fleetd::test {
 namespace {
@@ -43,13 +43,14 @@ using sim::Fibers;
 using sim::Wake;
 namespace sh = edgekit::shadow;
 
-constexpr Duration kCall{15000};       // every shadow call but the one meant to time out
-constexpr Duration kShortCall{1500};   // the get while fleetd is stopped
+constexpr Duration kCall{15000};         // every shadow call but the one meant to time out
+constexpr Duration kShortCall{1500};     // the get while fleetd is stopped
 constexpr Duration kTimeoutSlack{5000};  // how much later than its timeout it may end
 
 std::size_t env_size(const char* name, std::size_t fallback) {
   const char* v = std::getenv(name);
-  return v == nullptr || *v == '\0' ? fallback : static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
+  return v == nullptr || *v == '\0' ? fallback
+                                    : static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
 }
 std::size_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -163,11 +164,12 @@ void ShadowFleet::device(std::size_t i) {
                               if (s) static_cast<SimDevice*>(c)->delta_color = std::string(*s);
                             },
                             &d});
-  if (auto s = client.start(kCall); !s) return failure(i, std::string("start: ") + sh::to_string(s.error()));
+  if (auto s = client.start(kCall); !s)
+    return failure(i, std::string("start: ") + sh::to_string(s.error()));
   const auto n = static_cast<std::int64_t>(i);
-  auto up = client.update([n](sh::UpdateWriter& u) {
-    u.reported().begin_object().member("n", n).end_object();
-  }, std::nullopt, kCall);
+  auto up = client.update(
+      [n](sh::UpdateWriter& u) { u.reported().begin_object().member("n", n).end_object(); },
+      std::nullopt, kCall);
   if (!up) return failure(i, std::string("update n: ") + sh::to_string(up.error().errc));
   auto got = client.get(kCall);
   if (!got) return failure(i, std::string("get: ") + sh::to_string(got.error().errc));
@@ -183,9 +185,11 @@ void ShadowFleet::device(std::size_t i) {
     if (auto p = client.poll(Duration{1000}); !p) return failure(i, "poll: not connected");
   }
   if (d.delta_color != want) return failure(i, "no delta (saw '" + d.delta_color + "')");
-  up = client.update([&want](sh::UpdateWriter& u) {
-    u.reported().begin_object().member("color", want).end_object();
-  }, std::nullopt, kCall);
+  up = client.update(
+      [&want](sh::UpdateWriter& u) {
+        u.reported().begin_object().member("color", want).end_object();
+      },
+      std::nullopt, kCall);
   if (!up) return failure(i, std::string("update color: ") + sh::to_string(up.error().errc));
   arrive(Reported);
 
@@ -194,7 +198,8 @@ void ShadowFleet::device(std::size_t i) {
   const Instant t0 = mqtt_asio::Driver::now();
   auto lost = client.get(kShortCall);
   d.timeout_took = mqtt_asio::Driver::now() - t0;
-  if (lost || lost.error().errc != sh::Errc::Timeout) return failure(i, "get while fleetd stopped did not time out");
+  if (lost || lost.error().errc != sh::Errc::Timeout)
+    return failure(i, "get while fleetd stopped did not time out");
   if (d.timeout_took < kShortCall || d.timeout_took > kShortCall + kTimeoutSlack) {
     return failure(i, "get timed out after " + std::to_string(d.timeout_took.count()) + " ms");
   }
@@ -236,7 +241,9 @@ TEST_F(ShadowFleet, ShadowClientsRunUnchangedInFibersOnOneThread) {
   const std::size_t n = env_size("EDGEKIT_SIM_DEVICES", 300);
   endpoint_ = std::make_unique<mqtt_asio::Endpoint>(
       asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), broker_->port()));
-  fibers_.on_fiber_end = [this](std::size_t touched) { max_stack_ = std::max(max_stack_, touched); };
+  fibers_.on_fiber_end = [this](std::size_t touched) {
+    max_stack_ = std::max(max_stack_, touched);
+  };
   const std::size_t rss0 = rss_bytes();
   for (std::size_t i = 0; i < n; ++i) {
     devices_.push_back(std::make_unique<SimDevice>(fibers_, driver_));
@@ -256,7 +263,8 @@ TEST_F(ShadowFleet, ShadowClientsRunUnchangedInFibersOnOneThread) {
   };
   ASSERT_TRUE(run_until([&] { return all_at(Synced); }, 180s)) << errors();
   const std::size_t rss_connected = rss_bytes();
-  const double synced_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double synced_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   gate_.open(Reported);
   ASSERT_TRUE(run_until([&] { return all_at(Reported); }, 120s)) << errors();
   ASSERT_EQ(::kill(fleetd_, SIGSTOP), 0);
@@ -282,8 +290,8 @@ TEST_F(ShadowFleet, ShadowClientsRunUnchangedInFibersOnOneThread) {
       n, synced_s, wall, cpu, cpu * 1000 / static_cast<double>(n),
       static_cast<double>(rss_connected - rss0) / 1024.0 / static_cast<double>(n),
       sizeof(SimDevice), sizeof(sim::Device<2048, 2>), max_stack_,
-      static_cast<unsigned long long>(fibers_.switches()),
-      static_cast<long long>(slowest.count()), static_cast<long long>(kShortCall.count()));
+      static_cast<unsigned long long>(fibers_.switches()), static_cast<long long>(slowest.count()),
+      static_cast<long long>(kShortCall.count()));
 
   // fleetd kept what the devices reported.
   for (std::size_t i : {std::size_t{0}, n / 2, n - 1}) {
