@@ -278,6 +278,16 @@ int run_sim(const SimOptions& o) {
     if (!o.quiet) std::fprintf(stderr, "report: %s, %s\n", json_path.c_str(), html_path.c_str());
   }
   for (const auto& line : summary.phases) std::printf("%s\n", line.c_str());
+  // What the simulator itself needed: its peak memory over the fleet, and its CPU.
+  {
+    const sim::ProcSample proc = sim::read_proc_sample();
+    const double peak = static_cast<double>(proc.rss_peak_bytes.value_or(0));
+    std::printf("simulator: peak RSS %.0f MB (%.1f KB per device, identities included), CPU %.1f s "
+                "over %.1f s\n",
+                peak / 1048576.0, scenario.devices > 0 ? peak / 1024.0 / scenario.devices : 0.0,
+                proc.process_cpu_seconds.value_or(0),
+                std::chrono::duration<double>(end - start).count());
+  }
   std::printf("published %llu, acknowledged %llu, unacknowledged %llu, lost with the broker's "
               "session %llu, lost to reboots %llu, refused %llu (every one of them is an error "
               "below, by cause)\n",

@@ -6,6 +6,7 @@
 #include <edgekit/mqtt_asio/connection.hpp>
 #include <edgekit/shadow/client.hpp>
 #include <httplib.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -42,6 +43,14 @@ constexpr Duration kCall{30000};     // one SDK request (fleetd may be busy with
 constexpr Duration kClose{5000};
 constexpr auto kDrain = std::chrono::seconds(30);  // QoS 1 acks awaited after a phase
 constexpr std::string_view kJobOperation = "sim-noop";
+
+// This process's CPU time (user + system) in seconds.
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
 
 std::int64_t ns_since_epoch(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -566,6 +575,7 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
   budget = spec.messages > 0 ? spec.messages : ~std::uint64_t{0};
   telemetry_open = true;
   const std::uint64_t published_before = summary.published;
+  const double cpu0 = cpu_seconds();
   const TimePoint t0 = SteadyClock::now();
   const auto length = std::chrono::duration<double>(spec.seconds);
   std::uint64_t due_sent = 0, sent = 0, skipped = 0;
@@ -660,14 +670,19 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
   drain(SteadyClock::now() + kDrain);
   char line[256];
   const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  // The simulator's whole CPU over the phase (acks, keep-alives and, in the faults phase,
+  // reconnects included) per message sent.
+  const double cpu_us = sent > 0 ? (cpu_seconds() - cpu0) * 1e6 / static_cast<double>(sent) : 0;
   if (closed_loop) {
-    std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s, closed loop)",
+    std::snprintf(line, sizeof line,
+                  "%s: %llu messages in %.1f s (%.0f/s, closed loop), simulator CPU %.1f us/message",
                   faults != nullptr ? "faults" : "telemetry",
-                  static_cast<unsigned long long>(sent), wall, wall > 0 ? sent / wall : 0.0);
+                  static_cast<unsigned long long>(sent), wall, wall > 0 ? sent / wall : 0.0, cpu_us);
   } else {
-    std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s offered)",
+    std::snprintf(line, sizeof line,
+                  "%s: %llu messages in %.1f s (%.0f/s offered), simulator CPU %.1f us/message",
                   faults != nullptr ? "faults" : "telemetry",
-                  static_cast<unsigned long long>(sent), wall, rate);
+                  static_cast<unsigned long long>(sent), wall, rate, cpu_us);
   }
   summary.phases.push_back(line);
   log(line);
