@@ -84,39 +84,12 @@ TEST_F(SimJitp, TheFactorysDevicesAreProvisionedAtTheirFirstConnectionAsTheirThi
         std::move((*ids)[i].tls)));
   }
   // A few first connections at once: each is a registration in fleetd's store.
-  std::size_t next = 0;
-  std::size_t finished = 0;
-  const bool all = mqtt_asio::test::run_until(
-      io,
-      [&] {
-        finished = 0;
-        for (std::size_t i = 0; i < next; ++i) {
-          finished += devices[i]->done() || !devices[i]->failure_.empty() ? 1 : 0;
-        }
-        while (next < n && next - finished < 8) devices[next++]->start(*ctx, broker_->tls_port());
-        return finished == n;
-      },
+  const mqtt_asio::test::FleetOutcome outcome = mqtt_asio::test::run_devices(
+      io, devices, [&](mqtt_asio::test::IdDevice& d) { d.start(*ctx, broker_->tls_port()); }, 8,
       std::chrono::seconds(60 + n / 5));
-  std::size_t ok = 0;
-  std::string first;
-  for (const auto& d : devices) {
-    ok += d->done() && d->failure_.empty() ? 1 : 0;
-    if (first.empty() && !d->failure_.empty()) {
-      first = d->failure_ + " (" + d->close_error_.message() + ")";
-    }
-  }
-  EXPECT_TRUE(all);
-  EXPECT_EQ(ok, n) << first;
-  for (auto& d : devices) (void)d->conn_.disconnect();
-  EXPECT_TRUE(mqtt_asio::test::run_until(
-      io,
-      [&] {
-        for (const auto& d : devices) {
-          if (!d->closed_) return false;
-        }
-        return true;
-      },
-      30s));
+  EXPECT_TRUE(outcome.finished);
+  EXPECT_EQ(outcome.ok, n) << outcome.first_failure;
+  EXPECT_TRUE(mqtt_asio::test::disconnect_all(io, devices, 30s));
 
   for (std::size_t i = 0; i < n; ++i) {
     auto thing = admin("GET", "/admin/v1/things/simjit-" + std::to_string(i));
