@@ -15,3 +15,14 @@ if(EDGEKIT_BUILD_TESTS)
   # The driver's test devices that prove the broker saw each identity (identity_test_support.hpp).
   target_include_directories(sim_identity_test PRIVATE ${PROJECT_SOURCE_DIR}/libs/mqtt_asio/test)
 endif()
+
+if(EDGEKIT_BUILD_TESTS)
+  # The factory's devices provisioned by fleetd's JITP at their first connection, through the
+  # real Mosquitto + plugin + fleetd of fleetd's secured-broker fixture (services/fleetd defines
+  # the fixture after tools/; CMake resolves the name at generation).
+  find_package(nlohmann_json 3.10 REQUIRED)
+  edgekit_test(sim_identity_jitp_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/test/identity_jitp_test.cpp
+    LIBS edgekit_sim edgekit::mqtt_asio fleetd_secured_broker_fixture nlohmann_json::nlohmann_json
+    LABELS integration)
+  target_include_directories(sim_identity_jitp_test PRIVATE ${PROJECT_SOURCE_DIR}/libs/mqtt_asio/test)
+endif()

@@ -85,41 +85,12 @@ TEST_F(PerConnectionIdentity, HundredsOfDevicesOnOneThreadEachAreTheirOwnCommonN
     ASSERT_EQ(devices.back()->identity_.common_name(), cn);
   }
   // 32 handshakes in flight at once: the listen backlog never drops a SYN.
-  std::size_t next = 0;
-  std::size_t finished = 0;
-  const auto start_more = [&] {
-    while (next < n && next - finished < 32) devices[next++]->start(*context_, broker_->tls_port());
-  };
-  start_more();
-  const bool all = run_until(
-      io_,
-      [&] {
-        finished = 0;
-        for (std::size_t i = 0; i < next; ++i) {
-          finished += devices[i]->done() || !devices[i]->failure_.empty() ? 1 : 0;
-        }
-        start_more();
-        return finished == n;
-      },
+  const FleetOutcome r = run_devices(
+      io_, devices, [&](IdDevice& d) { d.start(*context_, broker_->tls_port()); }, 32,
       std::chrono::seconds(60 + n / 10));
-  std::size_t ok = 0;
-  std::string first;
-  for (const auto& d : devices) {
-    ok += d->done() && d->failure_.empty() ? 1 : 0;
-    if (first.empty() && !d->failure_.empty()) first = d->failure_;
-  }
-  EXPECT_TRUE(all);
-  EXPECT_EQ(ok, n) << first;
-  for (auto& d : devices) (void)d->conn_.disconnect();
-  EXPECT_TRUE(run_until(
-      io_,
-      [&] {
-        for (const auto& d : devices) {
-          if (!d->closed_) return false;
-        }
-        return true;
-      },
-      30s));
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ok, n) << r.first_failure;
+  EXPECT_TRUE(disconnect_all(io_, devices, 30s));
   for (const auto& d : devices) EXPECT_FALSE(d->close_error_) << d->cn_ << ": " << d->close_error_.message();
 }
 

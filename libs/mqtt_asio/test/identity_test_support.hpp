@@ -8,8 +8,12 @@
 #include <edgekit/tls/tls.hpp>
 
 #include <array>
+#include <chrono>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "evloop_test_support.hpp"
 
@@ -120,5 +124,57 @@ class IdDevice final : public Handler {
   std::error_code close_error_;
   std::string failure_;
 };
+
+// How a fleet of IdDevices ended.
+struct FleetOutcome {
+  bool finished = false;     // every device done or failed within the limit
+  std::size_t ok = 0;        // done without a failure
+  std::string first_failure;
+};
+
+// Starts the devices (`start` each), at most `in_flight` unfinished at once (the broker's listen
+// backlog never drops a SYN, and each first connection may be work for the service), and runs
+// `io` until every one is done or failed, or `limit` passes.
+inline FleetOutcome run_devices(asio::io_context& io,
+                                std::vector<std::unique_ptr<IdDevice>>& devices,
+                                const std::function<void(IdDevice&)>& start,
+                                std::size_t in_flight, std::chrono::milliseconds limit) {
+  const std::size_t n = devices.size();
+  std::size_t next = 0;
+  FleetOutcome out;
+  out.finished = run_until(
+      io,
+      [&] {
+        std::size_t finished = 0;
+        for (std::size_t i = 0; i < next; ++i) {
+          finished += devices[i]->done() || !devices[i]->failure_.empty() ? 1 : 0;
+        }
+        while (next < n && next - finished < in_flight) start(*devices[next++]);
+        return finished == n;
+      },
+      limit);
+  for (const auto& d : devices) {
+    out.ok += d->done() && d->failure_.empty() ? 1 : 0;
+    if (out.first_failure.empty() && !d->failure_.empty()) {
+      out.first_failure = d->failure_ + " (" + d->close_error_.message() + ")";
+    }
+  }
+  return out;
+}
+
+// Disconnects every device; true when all are closed within `limit`.
+inline bool disconnect_all(asio::io_context& io, std::vector<std::unique_ptr<IdDevice>>& devices,
+                           std::chrono::milliseconds limit) {
+  for (auto& d : devices) (void)d->conn_.disconnect();
+  return run_until(
+      io,
+      [&] {
+        for (const auto& d : devices) {
+          if (!d->closed_) return false;
+        }
+        return true;
+      },
+      limit);
+}
 
 }  // namespace edgekit::mqtt_asio::test

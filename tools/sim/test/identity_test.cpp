@@ -190,37 +190,12 @@ TEST(IdentityFactory, HundredsOfItsDevicesConnectToABrokerThatTrustsItsCa) {
         driver, (*ids)[i].thing_name, "fleet-" + std::to_string((i + 1) % n),
         std::move((*ids)[i].tls)));
   }
-  std::size_t next = 0;
-  std::size_t finished = 0;
-  const bool all = mqtt_asio::test::run_until(
-      io,
-      [&] {
-        finished = 0;
-        for (std::size_t i = 0; i < next; ++i) {
-          finished += devices[i]->done() || !devices[i]->failure_.empty() ? 1 : 0;
-        }
-        while (next < n && next - finished < 32) devices[next++]->start(*ctx, broker.tls_port());
-        return finished == n;
-      },
+  const mqtt_asio::test::FleetOutcome r = mqtt_asio::test::run_devices(
+      io, devices, [&](mqtt_asio::test::IdDevice& d) { d.start(*ctx, broker.tls_port()); }, 32,
       std::chrono::seconds(60 + n / 10));
-  std::size_t ok = 0;
-  std::string first;
-  for (const auto& d : devices) {
-    ok += d->done() && d->failure_.empty() ? 1 : 0;
-    if (first.empty() && !d->failure_.empty()) first = d->failure_;
-  }
-  EXPECT_TRUE(all);
-  EXPECT_EQ(ok, n) << first;
-  for (auto& d : devices) (void)d->conn_.disconnect();
-  EXPECT_TRUE(mqtt_asio::test::run_until(
-      io,
-      [&] {
-        for (const auto& d : devices) {
-          if (!d->closed_) return false;
-        }
-        return true;
-      },
-      30s));
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ok, n) << r.first_failure;
+  EXPECT_TRUE(mqtt_asio::test::disconnect_all(io, devices, 30s));
 }
 
 }  // namespace

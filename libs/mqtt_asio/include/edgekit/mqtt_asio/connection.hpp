@@ -156,6 +156,9 @@ struct Endpoint {
   /// context's (if any). The SSL takes references on the identity's certificate and key when
   /// the TCP connection is up, so the identity must outlive the connection attempt until then:
   /// simplest, until `on_closed`. Failure to set it: Errc::TlsClientIdentityRejected.
+  /// Memory per device (Release, 1,000 and 10,000 devices, EventLoopScale in scale_test.cpp):
+  /// a TlsContext per device takes about 26 KB of heap, an identity 5 to 7.5 KB; what a
+  /// connection adds (the SSL object, Asio) is about 25.5 KB either way.
   const tls::ClientIdentity* identity = nullptr;
   /// SO_SNDBUF and SO_RCVBUF of the socket in bytes (the kernel's memory per connection, which
   /// Linux doubles); 0 keeps the system's defaults and auto-tuning.
