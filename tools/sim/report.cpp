@@ -26,7 +26,9 @@ bool is_machine_series(std::string_view name) {
 std::string printf_string(const char* fmt, double v) {
   std::array<char, 64> buf{};
   int n = std::snprintf(buf.data(), buf.size(), fmt, v);
-  return std::string(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+  // A huge value (from a report file) may not fit: snprintf then returns the length it wanted.
+  return std::string(buf.data(), std::min(n > 0 ? static_cast<std::size_t>(n) : 0,
+                                          buf.size() - 1));
 }
 
 // A number in at most three significant digits with a k/M/G suffix: axis labels and tables.
@@ -104,7 +106,10 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
       << Y(y) + 4 << "\">" << html_escape(format_number(y)) << "</text>\n";
   }
   double x_step = nice_ceiling(x_max / 8);
-  for (double x = 0; x <= x_max + 1e-9; x += x_step) {
+  // Counted, not stepped by adding: with a huge or odd time axis (a report file's) x += step
+  // might never pass x_max.
+  for (int k = 0; k <= 16 && x_step * k <= x_max * (1 + 1e-9); ++k) {
+    double x = x_step * k;
     o << "<line class=\"tick\" x1=\"" << X(x) << "\" x2=\"" << X(x) << "\" y1=\"" << kTop + ph
       << "\" y2=\"" << kTop + ph + 4 << "\"/><text class=\"xl\" x=\"" << X(x) << "\" y=\""
       << kTop + ph + 16 << "\">" << format_number(x) << "</text>\n";
@@ -457,6 +462,25 @@ json to_json(const ReportData& r) {
   return j;
 }
 
+namespace {
+
+// A count: an unsigned integer in the JSON (nlohmann's get<std::uint64_t> would turn -1 into
+// 2^64-1 and 2.5 into 2 without a word).
+bool is_count(const json& v) {
+  // A document built in code holds small numbers as signed; parsed text holds them unsigned.
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0);
+}
+
+std::uint64_t get_count(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!is_count(v)) {
+    throw json::type_error::create(302, std::string(key) + " is not an unsigned integer", &v);
+  }
+  return v.get<std::uint64_t>();
+}
+
+}  // namespace
+
 std::optional<ReportData> report_from_json(const json& j, std::string* error) {
   auto failed = [&](std::string what) -> std::optional<ReportData> {
     if (error) *error = std::move(what);
@@ -479,14 +503,16 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
     r.started_utc = j.at("started_utc").get<std::string>();
     r.duration_s = j.at("duration_s").get<double>();
     const json& m = j.at("machine");
-    r.machine.cores = m.at("cores").get<unsigned>();
+    std::uint64_t cores = get_count(m, "cores");
+    if (cores > 1'000'000) return failed("machine.cores out of range");
+    r.machine.cores = static_cast<unsigned>(cores);
     r.machine.model = m.at("model").get<std::string>();
-    r.machine.mem_total_bytes = m.at("mem_total_bytes").get<std::uint64_t>();
+    r.machine.mem_total_bytes = get_count(m, "mem_total_bytes");
     r.machine.kernel = m.at("kernel").get<std::string>();
     r.t_s = j.at("t_s").get<std::vector<double>>();
     for (const auto& c : j.at("counters")) {
       r.counters.push_back({c.at("name").get<std::string>(), c.at("help").get<std::string>(),
-                            c.at("total").get<std::uint64_t>()});
+                            get_count(c, "total")});
     }
     for (const auto& s : j.at("series")) {
       ReportData::SeriesData d;
@@ -506,7 +532,7 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
       ReportData::HistogramData d;
       d.name = h.at("name").get<std::string>();
       d.help = h.at("help").get<std::string>();
-      d.count = h.at("count").get<std::uint64_t>();
+      d.count = get_count(h, "count");
       d.min_us = h.at("min_us").get<double>();
       d.mean_us = h.at("mean_us").get<double>();
       d.p50_us = h.at("p50_us").get<double>();
@@ -518,20 +544,25 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
       std::uint64_t total = 0;
       for (const auto& b : h.at("buckets")) {
         if (!b.is_array() || b.size() != 3) return failed("histogram " + d.name + ": bad bucket");
+        if (!is_count(b[0]) || !is_count(b[1]) || !is_count(b[2])) {
+          return failed("histogram " + d.name + ": a bucket holds other than unsigned integers");
+        }
         ReportData::Bucket bucket{b[0].get<std::uint64_t>(), b[1].get<std::uint64_t>(),
                                   b[2].get<std::uint64_t>()};
         if (bucket.upper_ns <= bucket.lower_ns || bucket.lower_ns == 0 ||
             (!d.buckets.empty() && bucket.lower_ns < d.buckets.back().upper_ns)) {
           return failed("histogram " + d.name + ": buckets out of order");
         }
-        total += bucket.count;
+        if (__builtin_add_overflow(total, bucket.count, &total)) {
+          return failed("histogram " + d.name + ": bucket counts overflow");
+        }
         d.buckets.push_back(bucket);
       }
       if (total != d.count) return failed("histogram " + d.name + ": buckets do not add up");
       r.histograms.push_back(std::move(d));
     }
     for (const auto& e : j.at("errors")) {
-      r.errors.push_back({e.at("cause").get<std::string>(), e.at("count").get<std::uint64_t>(),
+      r.errors.push_back({e.at("cause").get<std::string>(), get_count(e, "count"),
                           e.at("example").get<std::string>()});
     }
     return r;

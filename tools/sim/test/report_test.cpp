@@ -127,6 +127,11 @@ TEST(ReportJson, RejectsWhatIsNotAReportWithAReason) {
   EXPECT_FALSE(report_from_json(broken, &error));
 
   broken = good;
+  broken["histograms"][0]["count"] = -1;  // nlohmann's plain get would make it 2^64-1
+  EXPECT_FALSE(report_from_json(broken, &error));
+  EXPECT_NE(error.find("count is not an unsigned integer"), std::string::npos) << error;
+
+  broken = good;
   broken["histograms"][0]["count"] = 4999;
   EXPECT_FALSE(report_from_json(broken, &error));
   EXPECT_NE(error.find("do not add up"), std::string::npos) << error;
