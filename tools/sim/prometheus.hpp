@@ -40,7 +40,9 @@ class SnapshotBoard {
 };
 
 /// The HTTP server of the endpoint. `start` binds and starts serving; `stop` (or the
-/// destructor) stops and joins. Not thread-safe itself: start and stop it from one thread.
+/// destructor) stops and joins. `board` must outlive the server. Not thread-safe itself: start
+/// and stop it from one thread. `GET /metrics` answers 200 with the exposition text of the
+/// latest snapshot, or 503 before the first; other paths 404.
 class PrometheusServer {
  public:
   explicit PrometheusServer(const SnapshotBoard& board);

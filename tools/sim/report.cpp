@@ -1,9 +1,14 @@
 #include "report.hpp"
 
+#include <edgekit/core/durable_file.hpp>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <span>
 #include <set>
 #include <sstream>
 
@@ -673,6 +678,24 @@ std::string to_html(const ReportData& r) {
     << ". docs/simulator.md, &#8220;Reading the report&#8221;, explains every figure.</p>\n";
   o << "</body></html>\n";
   return o.str();
+}
+
+std::string write_report_files(const ReportData& report, std::string_view json_path,
+                               std::string_view html_path) {
+  std::string errors;
+  auto write = [&](std::string_view path, const std::string& text) {
+    if (path.empty()) return;
+    auto bytes = std::as_bytes(std::span(text.data(), text.size()));
+    file::Status st = file::write_atomically(path, bytes, 0644);
+    if (st != file::Status::Ok) {
+      if (!errors.empty()) errors += "; ";
+      errors += "cannot write " + std::string(path) + ": " + file::to_string(st);
+      if (st == file::Status::Failed) errors += std::string(" (") + std::strerror(errno) + ")";
+    }
+  };
+  write(json_path, to_json(report).dump(1) + "\n");
+  write(html_path, to_html(report));
+  return errors;
 }
 
 }  // namespace edgekit::sim

@@ -101,6 +101,14 @@ struct ReportData {
 /// report is escaped. The page is also well-formed XML (tests check it with an XML parser).
 [[nodiscard]] std::string to_html(const ReportData& report);
 
+/// Writes the JSON report (indented) to `json_path` and the HTML page to `html_path`; an empty
+/// path skips that file. Each file is replaced atomically (edgekit/core/durable_file.hpp, mode
+/// 0644), so that a run stopped while writing leaves the previous file or the new one, never a
+/// part. Returns an empty string, or which file failed and why (its directory missing, no
+/// permission, a path longer than 1,024 bytes); a failed JSON write does not stop the HTML one.
+[[nodiscard]] std::string write_report_files(const ReportData& report, std::string_view json_path,
+                                             std::string_view html_path);
+
 /// `s` with & < > " ' replaced by character references: safe in text and in quoted attributes.
 [[nodiscard]] std::string html_escape(std::string_view s);
 

@@ -250,5 +250,31 @@ TEST(FormatDuration, PicksTheUnitPeopleRead) {
   EXPECT_EQ(format_duration_us(2.1e6), "2.1 s");
 }
 
+TEST(ReportFiles, WritesBothFilesThatReadBack) {
+  ReportData r = sample_report();
+  std::string base = ::testing::TempDir() + "sim_report_files_" + std::to_string(::getpid());
+  EXPECT_EQ(write_report_files(r, base + ".json", base + ".html"), "");
+  std::ifstream json_in(base + ".json");
+  auto back = report_from_json(nlohmann::json::parse(json_in), nullptr);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(*back == r);
+  std::ifstream html_in(base + ".html");
+  std::string html((std::istreambuf_iterator<char>(html_in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(html, to_html(r));
+  std::remove((base + ".json").c_str());
+  std::remove((base + ".html").c_str());
+}
+
+TEST(ReportFiles, SaysWhichFileFailedAndStillWritesTheOther) {
+  ReportData r = sample_report();
+  std::string html_path = ::testing::TempDir() + "sim_report_other_" + std::to_string(::getpid()) +
+                          ".html";
+  std::string error = write_report_files(r, "/nonexistent-dir/x/report.json", html_path);
+  EXPECT_NE(error.find("cannot write /nonexistent-dir/x/report.json"), std::string::npos) << error;
+  std::ifstream html_in(html_path);
+  EXPECT_TRUE(html_in.good());
+  std::remove(html_path.c_str());
+}
+
 }  // namespace
 }  // namespace edgekit::sim
