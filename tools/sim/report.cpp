@@ -227,25 +227,26 @@ std::string histogram_chart(const ReportData::HistogramData& h) {
 }
 
 
-// The fleet's series in reading order: connects and provisioning first (what a storm is
-// about), then the others as recorded, errors last.
-std::vector<const ReportData::SeriesData*> fleet_series_in_order(const ReportData& r) {
+// Reading order of the fleet's figures: connects and provisioning first (what a storm is
+// about), then the other well-known ones, then the rest as recorded, errors last.
+int reading_rank(std::string_view name) {
   constexpr std::array<std::string_view, 5> kFirst = {metric::kConnects, metric::kProvisioned,
                                                       metric::kDevicesConnected,
                                                       metric::kMessages, metric::kOtaBytes};
-  std::vector<const ReportData::SeriesData*> out;
-  for (auto name : kFirst) {
-    for (const auto& s : r.series) {
-      if (s.name == name) out.push_back(&s);
-    }
+  auto it = std::find(kFirst.begin(), kFirst.end(), name);
+  if (it != kFirst.end()) return static_cast<int>(it - kFirst.begin());
+  return name == metric::kErrors ? 100 : 50;
+}
+
+template <class T>
+std::vector<const T*> in_reading_order(const std::vector<T>& items) {
+  std::vector<const T*> out;
+  for (const auto& i : items) {
+    if (!is_machine_series(i.name)) out.push_back(&i);
   }
-  for (const auto& s : r.series) {
-    bool first = std::find(kFirst.begin(), kFirst.end(), s.name) != kFirst.end();
-    if (!first && !is_machine_series(s.name) && s.name != metric::kErrors) out.push_back(&s);
-  }
-  for (const auto& s : r.series) {
-    if (s.name == metric::kErrors) out.push_back(&s);
-  }
+  std::stable_sort(out.begin(), out.end(), [](const T* a, const T* b) {
+    return reading_rank(a->name) < reading_rank(b->name);
+  });
   return out;
 }
 
@@ -591,7 +592,8 @@ std::string to_html(const ReportData& r) {
   // Summary: totals and rates, then latencies, then errors in one line.
   o << "<h2 id=\"summary\">Summary</h2>\n<table id=\"summary-counters\"><tr><th>counter</th>"
     << "<th>total</th><th>mean /s</th><th>peak /s</th></tr>\n";
-  for (const auto& c : r.counters) {
+  for (const ReportData::CounterData* cp : in_reading_order(r.counters)) {
+    const auto& c = *cp;
     double peak = 0;
     for (const auto& s : r.series) {
       if (s.name == c.name) {
@@ -620,10 +622,10 @@ std::string to_html(const ReportData& r) {
   std::uint64_t errors = 0;
   for (const auto& e : r.errors) errors += e.count;
   o << "<p>Errors: <span class=\"" << (errors ? "bad" : "ok") << "\">" << errors << "</span> in "
-    << r.errors.size() << " causes.</p>\n";
+    << r.errors.size() << (r.errors.size() == 1 ? " cause" : " causes") << ".</p>\n";
 
   o << "<h2 id=\"over-time\">Rates and gauges over time</h2>\n";
-  for (const ReportData::SeriesData* sp : fleet_series_in_order(r)) {
+  for (const ReportData::SeriesData* sp : in_reading_order(r.series)) {
     const auto& s = *sp;
     std::string title = s.name + (s.kind == Series::Kind::Rate ? " per second" : "");
     if (!s.help.empty()) title += ": " + s.help;

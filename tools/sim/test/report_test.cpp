@@ -200,7 +200,8 @@ TEST(ReportHtml, HasEveryPlotAndTable) {
   for (std::size_t p = 0; (p = html.find("class=\"pct\"", p)) != std::string::npos; ++p) ++marks;
   EXPECT_EQ(marks, 7u * 4);
   EXPECT_NE(html.find(">p99.9 "), std::string::npos);
-  // Connects first, errors last among the fleet's series.
+  // Connects first, errors last among the fleet's counters and series.
+  EXPECT_LT(html.find("\">connects</td>"), html.find("\">errors</td>"));
   auto first_plot = html.find("<figure id=\"plot-series-");
   EXPECT_EQ(html.compare(first_plot, 34, "<figure id=\"plot-series-connects\">"), 0);
   EXPECT_GT(html.find("id=\"plot-series-errors\""), html.find("id=\"plot-series-messages\""));
