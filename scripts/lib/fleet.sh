@@ -24,7 +24,8 @@
 #                           edgekit command. The broker trusts it only if fleet_start found its
 #                           state's broker-cas folder (mkdir -p <its DIR>/state/broker-cas first).
 # FLEET_BROKER_EXTRA, when set, is appended to the broker's configuration; FLEET_FLEETD_FLAGS,
-# when set, adds flags to fleetd's command line (split at spaces).
+# when set, adds flags to fleetd's command line (split at spaces); FLEET_MOSQ_PRELOAD, when set,
+# is the broker's LD_PRELOAD (the sanitizer runtime, for a plugin of a sanitized build).
 
 free_port() {
   local port
@@ -141,7 +142,7 @@ ${FLEET_BROKER_EXTRA:-}
 EOF
   local mosq
   mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-  "$mosq" -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
+  LD_PRELOAD=${FLEET_MOSQ_PRELOAD:-} "$mosq" -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
   FLEET_MOSQ_PID=$!
   # Up when fleetd's own link is admitted and subscribed.
   if ! wait_for_text "$dir/fleetd.log" broker.subscribed 100 "$FLEETD_PID" "$FLEET_MOSQ_PID"; then

@@ -43,5 +43,7 @@ void add_ota_run_command(CLI::App& ota, int& exit_code);
 /// `edgekit fleet external-ca create|issue`: a local test CA for just-in-time registration
 /// (tools/edgekit/fleet_external_ca.cpp).
 void add_fleet_external_ca_command(CLI::App& fleet, int& exit_code);
+/// `edgekit sim`: the fleet simulator, and `edgekit sim identities` (tools/edgekit/sim.cpp).
+void add_sim_command(CLI::App& app, int& exit_code);
 
 }  // namespace edgekit::tools

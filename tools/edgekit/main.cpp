@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   edgekit::tools::add_jobs_command(app, exit_code);
   edgekit::tools::add_fleet_command(app, exit_code);
   edgekit::tools::add_ota_command(app, exit_code);
+  edgekit::tools::add_sim_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

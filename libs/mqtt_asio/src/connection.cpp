@@ -40,6 +40,8 @@ class Category final : public std::error_category {
       case Errc::TlsStreamFailed: return "TLS stream failed";
       case Errc::OutOfMemory: return "out of memory";
       case Errc::Stopped: return "stopped";
+      case Errc::TlsClientIdentityRejected: return "TLS client identity rejected";
+      case Errc::TlsServerAlert: return "server alert";
     }
     return "unknown";
   }
@@ -97,9 +99,12 @@ mqtt::Result<void> Connection::start(const Endpoint& endpoint, const mqtt::Conne
   auto r = engine_.connect(options, Driver::now(), timeout);
   if (!r) return r;
   tls_ = endpoint.tls;
+  identity_ = endpoint.tls != nullptr ? endpoint.identity : nullptr;
   transport_error_ = {};
   verify_result_ = 0;
+  alert_ = -1;
   stats_ = {};
+  stats_.started = std::chrono::steady_clock::now();
   close_by_.reset();
   armed_.reset();
   readable_ = read_wants_write_ = write_wants_read_ = false;
@@ -233,15 +238,22 @@ void Connection::on_connected(std::error_code ec) noexcept {
     on_failure(ec, mqtt::Errc::TransportError);
     return;
   }
+  stats_.tcp_connected = std::chrono::steady_clock::now();
   if (tls_ == nullptr) {
     phase_ = Phase::Open;
     readable_ = true;  // nothing read yet: the first read finds out (edge-triggered reactor)
     pump();
     return;
   }
-  auto ssl = tls_->new_client_ssl(socket_.native_handle(), server_name_);
+  auto ssl = tls_->new_client_ssl(socket_.native_handle(), server_name_, identity_);
+  identity_ = nullptr;  // the SSL holds its own references now
   if (!ssl) {
-    on_failure(make_error_code(Errc::TlsSetupFailed), mqtt::Errc::TransportError);
+    const tls::Cause cause = ssl.error().cause;
+    const bool identity = cause == tls::Cause::KeyCertificateMismatch ||
+                          cause == tls::Cause::CertificateLoadFailed ||
+                          cause == tls::Cause::PrivateKeyLoadFailed;
+    on_failure(make_error_code(identity ? Errc::TlsClientIdentityRejected : Errc::TlsSetupFailed),
+               mqtt::Errc::TransportError);
     return;
   }
   ssl_ = *ssl;
@@ -258,6 +270,7 @@ void Connection::handshake() noexcept {
   errno = 0;
   const int r = SSL_do_handshake(ssl_);
   if (r == 1) {
+    stats_.tls_established = std::chrono::steady_clock::now();
     phase_ = Phase::Open;
     readable_ = true;
     pump();
@@ -565,6 +578,18 @@ std::error_code Connection::tls_error(int ssl_error, bool handshaking) noexcept 
   if (handshaking) {
     verify_result_ = SSL_get_verify_result(ssl_);
     if (verify_result_ != X509_V_OK) ec = make_error_code(Errc::TlsCertificateRejected);
+  }
+  if (!ec && ssl_error == SSL_ERROR_SSL) {
+    // A fatal alert from the server is queued as reason SSL_AD_REASON_OFFSET + its description
+    // (OpenSSL's record layer), which names the cause as the TLS transport does, without a
+    // per-connection info callback.
+    const unsigned long e = ERR_peek_last_error();
+    const int reason = ERR_GET_REASON(e);
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && reason > SSL_AD_REASON_OFFSET &&
+        reason < SSL_AD_REASON_OFFSET + 256) {
+      alert_ = static_cast<std::int16_t>(reason - SSL_AD_REASON_OFFSET);
+      ec = make_error_code(Errc::TlsServerAlert);
+    }
   }
   if (!ec) {
     if (ssl_error == SSL_ERROR_ZERO_RETURN) {

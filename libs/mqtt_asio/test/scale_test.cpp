@@ -10,6 +10,11 @@
 //   EDGEKIT_EVLOOP_TLS_SCALE   mutual-TLS connections (default 200)
 //   EDGEKIT_EVLOOP_MESSAGES    messages per connection (default 5)
 //   EDGEKIT_EVLOOP_CONNECTING  connects in flight at once (default 64)
+//   EDGEKIT_EVLOOP_TLS_DEVICES mutual-TLS devices each with a key and certificate of its own
+//                              (default 100)
+//   EDGEKIT_EVLOOP_TLS_IDENTITY how those devices hold them: "identity" (default: one shared
+//                              TlsContext, a tls::ClientIdentity per device) or "context" (a
+//                              TlsContext per device, as bench/shadow_bench does)
 
 #include <edgekit/testing/mosquitto.hpp>
 #include <edgekit/testing/test_pki.hpp>
@@ -119,6 +124,8 @@ class Fleet {
   asio::io_context& io_;
   Driver driver_;
   Endpoint endpoint_;
+  // When not empty: device i connects to endpoints_[i] (its own identity or TLS context).
+  std::vector<Endpoint> endpoints_;
   std::uint32_t messages_;
   std::size_t max_connecting_;
   std::size_t connecting_ = 0;
@@ -159,7 +166,8 @@ void Device::start() {
   o.version = mqtt::Version::V311;
   o.client_id = id_;
   o.keep_alive_seconds = 120;
-  auto r = conn_.start(fleet_.endpoint_, o, Duration{60000});
+  auto r = conn_.start(fleet_.endpoints_.empty() ? fleet_.endpoint_ : fleet_.endpoints_[index_], o,
+                       Duration{60000});
   if (!r) {
     go_bad();
     closed_ = true;
@@ -248,7 +256,8 @@ struct Figures {
 };
 
 // Runs the whole scenario; fails the test on any loss.
-Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label) {
+Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label,
+                  std::vector<Endpoint> endpoints = {}) {
   const auto messages = static_cast<std::uint32_t>(env_size("EDGEKIT_EVLOOP_MESSAGES", 5));
   const std::size_t connecting = env_size("EDGEKIT_EVLOOP_CONNECTING", 64);
   Figures f;
@@ -256,6 +265,7 @@ Figures run_fleet(const Endpoint& endpoint, std::size_t count, const char* label
   asio::io_context io(1);
   const std::size_t rss0 = rss_bytes();
   Fleet fleet(io, endpoint, count, messages, connecting);
+  fleet.endpoints_ = std::move(endpoints);
   const std::size_t rss1 = rss_bytes();
   const std::size_t heap1 = heap_in_use();
 
@@ -371,6 +381,78 @@ TEST(EventLoopScale, ManyMutualTlsConnectionsOnOneThreadLoseNothing) {
   ASSERT_TRUE(ctx) << ctx.error().message();
   const Endpoint ep{{asio::ip::make_address_v4("127.0.0.1"), broker.tls_port()}, &*ctx, "localhost"};
   run_fleet(ep, n, "mutual-tls");
+  if (::testing::Test::HasFailure()) {
+    const std::string log = broker.log();
+    std::cerr << "--- mosquitto log (tail) ---\n" << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
+  }
+}
+
+// Devices each with its own key and certificate: one shared TlsContext (the CA) and a
+// tls::ClientIdentity per device, or a TlsContext per device. Prints the memory the identities or
+// contexts take per device (heap in use, before any connection) beside the run's figures.
+TEST(EventLoopScale, ManyMutualTlsDevicesEachWithItsOwnIdentityLoseNothing) {
+  const std::size_t n = env_size("EDGEKIT_EVLOOP_TLS_DEVICES", 100);
+  const char* mode_env = std::getenv("EDGEKIT_EVLOOP_TLS_IDENTITY");
+  const std::string mode = mode_env != nullptr && *mode_env != '\0' ? mode_env : "identity";
+  ASSERT_TRUE(mode == "identity" || mode == "context") << mode;
+  tls::test::TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  TestPki pki(dir.path);
+  ASSERT_TRUE(pki.ca.ok()) << pki.ca.error();
+  std::vector<testing::Issued> issued;
+  issued.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    testing::CertOptions c;
+    c.common_name = "evloop-" + std::to_string(i);
+    issued.push_back(pki.ca.issue(c.common_name, c));
+  }
+  ASSERT_TRUE(pki.ca.ok()) << pki.ca.error();
+  testing::MosquittoOptions o = scale_broker();
+  o.tls = pki.listener();
+  testing::Mosquitto broker(o);
+  ASSERT_TRUE(broker.start()) << broker.error();
+
+  tls::Config shared;
+  shared.ca_file = pki.ca.cert_file();
+  auto ctx = tls::TlsContext::create(shared);
+  ASSERT_TRUE(ctx) << ctx.error().message();
+  const asio::ip::tcp::endpoint where{asio::ip::make_address_v4("127.0.0.1"), broker.tls_port()};
+  std::vector<tls::ClientIdentity> identities;
+  std::vector<tls::TlsContext> contexts;
+  std::vector<Endpoint> endpoints;
+  identities.reserve(n);
+  contexts.reserve(n);
+  endpoints.reserve(n);
+  malloc_trim(0);
+  const std::size_t heap0 = heap_in_use();
+  const std::size_t rss0 = rss_bytes();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (mode == "identity") {
+      auto id = tls::ClientIdentity::from_files(issued[i].cert_file, issued[i].key_file);
+      ASSERT_TRUE(id) << id.error().message();
+      identities.push_back(std::move(*id));
+      endpoints.emplace_back(where, &*ctx, "localhost", &identities.back());
+    } else {
+      tls::Config c = shared;
+      c.certificate_file = issued[i].cert_file;
+      c.private_key_file = issued[i].key_file;
+      auto own = tls::TlsContext::create(c);
+      ASSERT_TRUE(own) << own.error().message();
+      contexts.push_back(std::move(*own));
+      endpoints.emplace_back(where, &contexts.back(), "localhost");
+    }
+  }
+  const std::size_t heap1 = heap_in_use();
+  const std::size_t rss1 = rss_bytes();
+  std::printf("[evloop tls-%s] %zu devices: heap %.0f B, RSS %.0f B per device for the %s\n",
+              mode.c_str(), n,
+              static_cast<double>(heap1 - heap0) / static_cast<double>(n),
+              static_cast<double>(rss1 > rss0 ? rss1 - rss0 : 0) / static_cast<double>(n),
+              mode == "identity" ? "tls::ClientIdentity objects (one shared TlsContext)"
+                                 : "TlsContext objects (one per device)");
+  std::fflush(stdout);
+  run_fleet({where, &*ctx, "localhost"}, n, mode == "identity" ? "tls-identity" : "tls-context",
+            std::move(endpoints));
   if (::testing::Test::HasFailure()) {
     const std::string log = broker.log();
     std::cerr << "--- mosquitto log (tail) ---\n" << log.substr(log.size() > 4000 ? log.size() - 4000 : 0);

@@ -64,11 +64,36 @@ struct TransportState {
   }
 };
 
+Error make_error(Cause cause, std::string detail) {
+  Error e;
+  e.cause = cause;
+  e.detail = std::move(detail);
+  return e;
+}
+
+std::string openssl_reason() {
+  unsigned long code = ERR_peek_error();
+  std::string out;
+  if (code != 0) {
+    const char* reason = ERR_reason_error_string(code);
+    out = reason != nullptr ? reason : "";
+    if (out.empty()) {
+      char buf[256];
+      ERR_error_string_n(code, buf, sizeof buf);
+      out = buf;
+    }
+  }
+  ERR_clear_error();
+  return out.empty() ? std::string("no details from OpenSSL") : out;
+}
+
 }  // namespace detail
 
 namespace {
 
 using detail::ContextState;
+using detail::make_error;
+using detail::openssl_reason;
 using detail::TransportState;
 
 constexpr std::size_t kRecordSize = 16384;  // TLS plaintext record limit (RFC 8446 5.1)
@@ -151,30 +176,6 @@ const Clock& clock_of(const Config& c) {
   return c.tcp.clock != nullptr ? *c.tcp.clock : steady;
 }
 
-Error make_error(Cause cause, std::string detail) {
-  Error e;
-  e.cause = cause;
-  e.detail = std::move(detail);
-  return e;
-}
-
-// The first error on OpenSSL's queue as text, and clears the queue.
-std::string openssl_reason() {
-  unsigned long code = ERR_peek_error();
-  std::string out;
-  if (code != 0) {
-    const char* reason = ERR_reason_error_string(code);
-    out = reason != nullptr ? reason : "";
-    if (out.empty()) {
-      char buf[256];
-      ERR_error_string_n(code, buf, sizeof buf);
-      out = buf;
-    }
-  }
-  ERR_clear_error();
-  return out.empty() ? std::string("no details from OpenSSL") : out;
-}
-
 int ossl_version(Version v) { return v == Version::Tls12 ? TLS1_2_VERSION : TLS1_3_VERSION; }
 
 bool is_ip_literal(const std::string& name) {
@@ -196,6 +197,8 @@ void info_callback(const SSL* ssl, int where, int value) {
   if ((value >> 8) == SSL3_AL_FATAL) state->alert_received = value & 0xff;
 }
 
+}  // namespace
+
 std::string alert_name(int alert) {
   const char* name = SSL_alert_desc_string_long(alert);
   if (name != nullptr && std::strcmp(name, "unknown") != 0) return name;
@@ -207,6 +210,8 @@ std::string alert_name(int alert) {
     default: return "alert " + std::to_string(alert);
   }
 }
+
+namespace {
 
 Cause verify_cause(long v) {
   switch (v) {
@@ -493,8 +498,18 @@ TlsContext::~TlsContext() = default;
 
 const Config& TlsContext::config() const noexcept { return state_->config; }
 
-Result<ssl_st*> TlsContext::new_client_ssl(int fd, std::string_view server_name) const {
-  return make_client_ssl(*state_, fd, server_name, nullptr);
+Result<ssl_st*> TlsContext::new_client_ssl(int fd, std::string_view server_name,
+                                           const ClientIdentity* identity) const {
+  if (identity != nullptr && !identity->valid()) {
+    return fail(make_error(Cause::InvalidConfig, "an empty ClientIdentity"));
+  }
+  auto ssl = make_client_ssl(*state_, fd, server_name, nullptr);
+  if (!ssl || identity == nullptr) return ssl;
+  if (auto applied = detail::apply_identity(*identity->state_, *ssl); !applied) {
+    SSL_free(*ssl);
+    return fail(applied.error());
+  }
+  return ssl;
 }
 
 Result<TlsContext> TlsContext::create(const Config& config) {

@@ -44,7 +44,7 @@
 /// `(TransportError)` (anything else, TLS handshake and certificate failures included); the
 /// engine then reports ConnectFailed or ConnectionClosed as an ordinary event. The transport's
 /// own error is kept in `transport_error()` (a `std::error_code`: system errors, or
-/// `mqtt_asio::Errc` for TLS) and passed to `Handler::on_closed`, called once per `start` when
+/// `mqtt_asio::Errc` for TLS; a server's alert is named by `tls_alert()`) and passed to `Handler::on_closed`, called once per `start` when
 /// the socket is closed and no operation is pending any more: from then on the Connection may be
 /// started again (a resume, with the same Session) or destroyed.
 ///
@@ -55,6 +55,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -71,6 +72,7 @@ struct ssl_st;
 
 namespace edgekit::tls {
 class TlsContext;
+class ClientIdentity;
 }
 
 namespace edgekit::mqtt_asio {
@@ -84,6 +86,16 @@ enum class Errc : std::uint8_t {
   TlsStreamFailed,         ///< a TLS protocol failure on an established stream
   OutOfMemory,             ///< Asio could not allocate an operation
   Stopped,                 ///< `stop()` closed the connection
+  /// The endpoint's client identity could not be set on the connection (tls::Cause
+  /// KeyCertificateMismatch, or a key or certificate OpenSSL refuses under the context's
+  /// security level). Nothing was sent.
+  TlsClientIdentityRejected,
+  /// The server ended the handshake or the stream with a fatal TLS alert, as the TLS transport's
+  /// tls::Cause::ServerAlert: `Connection::tls_alert()` holds its description and
+  /// `tls::alert_name` names it ("unknown CA", "certificate required", "certificate expired",
+  /// ...). With TLS 1.3 a server that refuses the client's certificate says so after the
+  /// client's side of the handshake is done, so the alert may arrive on the first read.
+  TlsServerAlert,
 };
 /// The `std::error_category` of `Errc` (name "edgekit.mqtt_asio").
 [[nodiscard]] const std::error_category& error_category() noexcept;
@@ -127,11 +139,11 @@ class Driver {
   std::vector<unsigned char> tls_scratch_;  // one TLS record, reused by every write
 };
 
-/// Where to connect. `tls` null: plain TCP.
+/// Where to connect, and as whom. `tls` null: plain TCP.
 struct Endpoint {
   Endpoint(asio::ip::tcp::endpoint where, const tls::TlsContext* context = nullptr,
-           std::string_view name = {}) noexcept
-      : address(where), tls(context), server_name(name) {}
+           std::string_view name = {}, const tls::ClientIdentity* client = nullptr) noexcept
+      : address(where), tls(context), server_name(name), identity(client) {}
   asio::ip::tcp::endpoint address;
   /// TLS settings (loaded once, shared by any number of connections); must outlive the
   /// connection attempt's handshake.
@@ -139,16 +151,27 @@ struct Endpoint {
   /// The name checked in the server's certificate and sent as SNI (unless the context's
   /// `server_name` is set); empty: the address as text. Copied by `start`.
   std::string_view server_name;
+  /// This connection's client certificate and key (TLS only), in place of the context's, so
+  /// that one context serves any number of devices each with its own identity; null: the
+  /// context's (if any). The SSL takes references on the identity's certificate and key when
+  /// the TCP connection is up, so the identity must outlive the connection attempt until then:
+  /// simplest, until `on_closed`. Failure to set it: Errc::TlsClientIdentityRejected.
+  const tls::ClientIdentity* identity = nullptr;
   /// SO_SNDBUF and SO_RCVBUF of the socket in bytes (the kernel's memory per connection, which
   /// Linux doubles); 0 keeps the system's defaults and auto-tuning.
   std::uint32_t socket_buffer_size = 0;
 };
 
 /// What a connection's socket has done since `start` (for benchmarks and tests).
+/// The moments of the last connect, on the steady clock (time_point{} when not reached), so
+/// that a load generator can tell the TCP connect, the TLS handshake and the CONNACK apart.
 struct Stats {
   std::uint32_t reads = 0;         ///< read calls (recv / SSL_read), would-block ones included
   std::uint32_t writes = 0;        ///< write calls (sendmsg / SSL_write), would-block ones included
   std::uint32_t write_blocks = 0;  ///< writes that found the socket full and waited
+  std::chrono::steady_clock::time_point started{};          ///< `start` was called
+  std::chrono::steady_clock::time_point tcp_connected{};    ///< the TCP connect completed
+  std::chrono::steady_clock::time_point tls_established{};  ///< the TLS handshake completed
 };
 
 /// One MQTT client connection driven by the io_context. See the file comment.
@@ -206,6 +229,9 @@ class Connection {
   /// For TLS: the X.509 verification result of the last handshake (X509_V_OK = 0 when it passed
   /// or did not get that far).
   [[nodiscard]] long tls_verify_result() const noexcept { return verify_result_; }
+  /// For TLS: the description of the fatal alert the server sent on the last connection
+  /// (Errc::TlsServerAlert), else -1. `tls::alert_name` names it.
+  [[nodiscard]] int tls_alert() const noexcept { return alert_; }
 
  private:
   enum class Phase : std::uint8_t { Idle, Connecting, Handshaking, Open, Closing };
@@ -234,6 +260,7 @@ class Connection {
   asio::steady_timer timer_;
   ssl_st* ssl_ = nullptr;
   const tls::TlsContext* tls_ = nullptr;
+  const tls::ClientIdentity* identity_ = nullptr;  // until the SSL is made
   std::string server_name_;  // for the TLS handshake only (usually in its small-string buffer)
   std::error_code transport_error_;
   long verify_result_ = 0;
@@ -241,6 +268,7 @@ class Connection {
   std::optional<Instant> armed_;     // the deadline the timer waits for
   std::optional<Instant> close_by_;  // the engine closed: its last bytes must leave by then
   Phase phase_ = Phase::Idle;
+  std::int16_t alert_ = -1;        // the server's fatal alert (TLS), -1 when none
   std::uint16_t pending_ = 0;      // Asio operations whose handler has not run yet
   bool read_waiting_ = false;      // an async_wait(read) is pending
   bool write_waiting_ = false;     // an async_wait(write) is pending

@@ -37,8 +37,11 @@
 #include "edgekit/transport/tcp.hpp"
 #include "edgekit/transport/transport.hpp"
 
-// OpenSSL's SSL (typedef struct ssl_st SSL in <openssl/types.h>), named without its headers.
+// OpenSSL's SSL, X509 and EVP_PKEY (typedefs of these structs in <openssl/types.h>), named
+// without its headers.
 struct ssl_st;
+struct x509_st;
+struct evp_pkey_st;
 
 namespace edgekit::tls {
 
@@ -91,6 +94,10 @@ enum class Cause : std::uint8_t {
 
 /// A short static name of `cause`, e.g. "unknown CA", "host-name mismatch".
 [[nodiscard]] const char* to_string(Cause cause) noexcept;
+
+/// The name of a TLS alert description (RFC 8446 6), e.g. 48 → "unknown CA", 116 →
+/// "certificate required"; "alert <n>" for a number without a name.
+[[nodiscard]] std::string alert_name(int alert);
 
 /// The `std::error_category` of `Cause` (name "edgekit.tls", messages from `to_string`).
 /// Thread safe. The detail of a failure (`Error::detail`, alert, CKR code) is not in it.
@@ -176,7 +183,69 @@ struct ConnectionInfo {
 namespace detail {
 struct ContextState;
 struct TransportState;
+struct IdentityState;
 }  // namespace detail
+
+/// One client's certificate (with its chain) and private key, held in memory, for a program that
+/// makes many connections, each as a different client (the fleet simulator: thousands of
+/// devices), from one `TlsContext` that holds what they share (CAs, server verification,
+/// versions, ciphers). `TlsContext::new_client_ssl` sets it on a connection's SSL, which then
+/// takes references on the certificate and key (nothing is copied), so one identity may serve
+/// any number of connections, one after another or at once.
+///
+/// Memory: a P-256 identity is 5 to 7.5 KB of heap (OpenSSL's X509 and EVP_PKEY; the more when
+/// read from PEM, where OpenSSL keeps a decoded copy of the key beside its own). The private key
+/// never leaves memory: nothing here writes it anywhere, and OpenSSL wipes it when the last
+/// reference (this object or a connection's SSL) is freed. A PEM buffer the caller passes is
+/// read, not kept: wiping it afterwards (OPENSSL_cleanse) is the caller's business.
+/// Ownership: move-only; a moved-from identity is empty (`valid()` false, refused by
+/// `new_client_ssl`).
+/// Thread safety: immutable once made; any number of threads may use one identity at once.
+class ClientIdentity {
+ public:
+  /// Reads the certificate chain (PEM: the leaf first, then its intermediates, if any) and the
+  /// private key (PEM: PKCS#8 or traditional, encrypted with `passphrase` or not), and checks
+  /// that they belong together.
+  /// Errors: CertificateLoadFailed (no certificate in the PEM, or a block that does not parse),
+  /// PrivateKeyLoadFailed (no key, or a wrong passphrase), KeyCertificateMismatch.
+  [[nodiscard]] static Result<ClientIdentity> from_pem(std::string_view certificate_chain_pem,
+                                                       std::string_view private_key_pem,
+                                                       std::string_view passphrase = {});
+  /// As `from_pem`, from two files (read once; their bytes are wiped from memory after parsing).
+  /// Errors: as `from_pem`, the file that cannot be read named in the detail.
+  [[nodiscard]] static Result<ClientIdentity> from_files(const std::string& certificate_chain_file,
+                                                         const std::string& private_key_file,
+                                                         std::string_view passphrase = {});
+  /// Takes references on OpenSSL objects the caller made (e.g. a key generated in memory and the
+  /// certificate a CA signed for it); the caller keeps its own references and frees them as
+  /// usual. `chain` is the intermediates after the leaf, possibly none.
+  /// Errors: InvalidConfig (a null certificate or key), KeyCertificateMismatch.
+  [[nodiscard]] static Result<ClientIdentity> from_openssl(x509_st* certificate,
+                                                           evp_pkey_st* private_key,
+                                                           std::span<x509_st* const> chain = {});
+
+  ClientIdentity() noexcept;
+  ClientIdentity(ClientIdentity&&) noexcept;
+  ClientIdentity& operator=(ClientIdentity&&) noexcept;
+  ClientIdentity(const ClientIdentity&) = delete;
+  ClientIdentity& operator=(const ClientIdentity&) = delete;
+  ~ClientIdentity();
+
+  /// False for a default-constructed or moved-from identity.
+  [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
+  /// The leaf certificate (still owned by this identity; take a reference with X509_up_ref to
+  /// keep it longer). Null when not valid.
+  [[nodiscard]] x509_st* certificate() const noexcept;
+  /// The leaf's subject common name (what Mosquitto's use_identity_as_username and fleetd's
+  /// JITP take as the client's name); empty when there is none.
+  [[nodiscard]] std::string common_name() const;
+
+ private:
+  friend class TlsContext;
+  explicit ClientIdentity(std::unique_ptr<detail::IdentityState> state) noexcept;
+  static Result<ClientIdentity> checked(std::unique_ptr<detail::IdentityState> state);
+  std::unique_ptr<detail::IdentityState> state_;
+};
 
 /// Loaded configuration: an OpenSSL SSL_CTX with the CAs, the client certificate and its key
 /// (for a token key: a logged-in session to the token). Make one and reuse it for every
@@ -215,10 +284,16 @@ class TlsContext {
   /// Ownership: the caller frees it with SSL_free; `fd` stays the caller's and must outlive it.
   /// The SSL holds a reference on the context's SSL_CTX (and so on a token session), so it may
   /// outlive this TlsContext. Alerts are not recorded (`Error::alert` is for TlsTransport only).
-  /// Errors: InvalidConfig (no usable server name to check, SNI refused); HandshakeFailed (out
-  /// of memory in OpenSSL).
+  /// `identity` (may be null) replaces this context's client certificate and key, if any, on
+  /// this SSL only: the SSL takes references on its certificate, chain and key, so `identity`
+  /// need only live until this call returns.
+  /// Errors: InvalidConfig (no usable server name to check, SNI refused; an empty `identity`);
+  /// HandshakeFailed (out of memory in OpenSSL); for `identity`: CertificateLoadFailed or
+  /// PrivateKeyLoadFailed (OpenSSL refused it, e.g. a key weaker than the context's security
+  /// level: "ee key too small"), KeyCertificateMismatch.
   /// Thread safety: as `TlsTransport::connect`.
-  [[nodiscard]] Result<ssl_st*> new_client_ssl(int fd, std::string_view server_name) const;
+  [[nodiscard]] Result<ssl_st*> new_client_ssl(int fd, std::string_view server_name,
+                                               const ClientIdentity* identity = nullptr) const;
 
  private:
   friend class TlsTransport;

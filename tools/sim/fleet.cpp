@@ -1,0 +1,873 @@
+#include "fleet.hpp"
+
+#include <edgekit/core/clock.hpp>
+#include <edgekit/jobs/executor.hpp>
+#include <edgekit/jobs/runner.hpp>
+#include <edgekit/mqtt_asio/connection.hpp>
+#include <edgekit/shadow/client.hpp>
+#include <httplib.h>
+
+#include <algorithm>
+#include <array>
+#include <asio/post.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "fiber.hpp"
+#include "loop_channel.hpp"
+
+namespace edgekit::sim {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using TimePoint = SteadyClock::time_point;
+
+// A device's buffers: 2 KB each way holds every packet of the simulated flows (a shadow
+// document with metadata, a job execution with its small document); 8 QoS 1 records bound the
+// telemetry a device has in flight.
+constexpr std::size_t kBuffer = 2048;
+constexpr std::size_t kRecords = 8;
+using Link = Device<kBuffer, kRecords>;
+
+constexpr Duration kCall{30000};     // one SDK request (fleetd may be busy with 10,000 others)
+constexpr Duration kClose{5000};
+constexpr auto kDrain = std::chrono::seconds(30);  // QoS 1 acks awaited after a phase
+constexpr std::string_view kJobOperation = "sim-noop";
+
+std::int64_t ns_since_epoch(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+struct SimDevice {
+  SimDevice(Fibers& fibers, mqtt_asio::Driver& driver, std::uint32_t i, std::string name)
+      : link(fibers, driver), index(i), thing(std::move(name)), topic(thing + "/telemetry"),
+        commands(thing + "/commands") {}
+
+  enum class State : std::uint8_t { Waiting, Connecting, Connected, Down, Failed, Done };
+
+  Link link;
+  std::uint32_t index;
+  std::string thing;
+  std::string topic;     // <thing>/telemetry: the default thing policy allows <thing>/*
+  std::string commands;  // <thing>/commands: what a device subscribes to after connecting
+  Fiber* fiber = nullptr;
+  State state = State::Waiting;
+  bool reboot = false;         // the next connect starts clean (a reboot lost the session)
+  std::uint32_t phase_seen = 0;
+  TimePoint connect_started{};
+  std::array<std::pair<std::uint16_t, TimePoint>, kRecords> inflight{};
+  std::uint8_t inflight_count = 0;
+  // Shadow: the desired colour of the last delta, and when the operator asked for it.
+  std::string delta_color;
+  std::atomic<std::int64_t> desired_sent_ns{0};
+  // Jobs: when notify-next came, and whether this device's job succeeded.
+  std::optional<TimePoint> notified;
+  bool job_done = false;
+};
+
+}  // namespace
+
+struct Fleet::Impl {
+  Impl(asio::io_context& io_context, Metrics& m, FleetOptions opts)
+      : io(io_context), metrics(m), o(std::move(opts)), driver(io), fibers(io),
+        tcp(m.histogram(metric::kTcpConnect, "TCP connect: SYN to established")),
+        tls_hs(m.histogram(metric::kTlsHandshake, "TLS handshake, mutual authentication")),
+        connack(m.histogram(metric::kConnack, "CONNECT written to CONNACK received")),
+        suback(m.histogram(metric::kSuback, "SUBSCRIBE to SUBACK")),
+        puback(m.histogram("puback", "QoS 1 PUBLISH to PUBACK (telemetry)")),
+        shadow_rt(m.histogram(metric::kShadowDeltaRoundTrip,
+                              "operator's desired update sent to the device's report accepted")),
+        job_notify(m.histogram(metric::kJobNotifyToSucceeded,
+                               "notify-next received to SUCCEEDED accepted")),
+        job_created(m.histogram("job_created_to_succeeded",
+                                "the job created (admin API) to the device's SUCCEEDED accepted")),
+        connects(m.counter(metric::kConnects, "successful MQTT connects (reconnects included)")),
+        messages(m.counter(metric::kMessages, "telemetry messages published")),
+        acked(m.counter("messages_acknowledged", "QoS 1 telemetry acknowledged by the broker")),
+        connected_gauge(m.gauge(metric::kDevicesConnected, "devices connected now")) {}
+
+  void start();
+  void run();  // the orchestrator fiber
+  void device_main(SimDevice& d);
+  bool connect(SimDevice& d, bool clean);
+  void on_event(SimDevice& d, const mqtt::Event& e);
+  void on_closed(SimDevice& d, std::error_code ec);
+  // The device's connection is gone (cause empty: one the scenario cut); it reconnects.
+  void mark_down(SimDevice& d, const std::string& cause);
+  bool phase_shadow(SimDevice& d, const ShadowSpec& spec);
+  bool phase_jobs(SimDevice& d, const JobsSpec& spec);
+  void run_telemetry(const TelemetrySpec& spec, const FaultSpec* faults);
+  // Publishes one telemetry message from `d`; false when it could not (counted by cause).
+  bool publish_one(SimDevice& d);
+  void run_device_phase(const Phase& p);
+  void drain(TimePoint limit);
+  bool sleep(Duration d) { return fibers.sleep_for(d) != Wake::Stopping && !stopping; }
+  void log(const std::string& line) {
+    if (o.log) o.log(line);
+  }
+  void fail(SimDevice& d, const std::string& cause, const std::string& detail) {
+    metrics.error(cause, d.thing + ": " + detail);
+  }
+  // Runs `work` on a thread of its own; `orchestrator` is woken when it has finished.
+  void background(std::function<void()> work);
+  void wake_all();
+  std::uint32_t count(SimDevice::State s) const {
+    std::uint32_t n = 0;
+    for (const auto& d : devices) n += d->state == s ? 1u : 0u;
+    return n;
+  }
+
+  asio::io_context& io;
+  Metrics& metrics;
+  FleetOptions o;
+  mqtt_asio::Driver driver;
+  Fibers fibers;
+  LatencyHistogram& tcp;
+  LatencyHistogram& tls_hs;
+  LatencyHistogram& connack;
+  LatencyHistogram& suback;
+  LatencyHistogram& puback;
+  LatencyHistogram& shadow_rt;
+  LatencyHistogram& job_notify;
+  LatencyHistogram& job_created;
+  Counter& connects;
+  Counter& messages;
+  Counter& acked;
+  Gauge& connected_gauge;
+  std::vector<std::unique_ptr<SimDevice>> devices;
+  FleetSummary summary;
+  Fiber* orchestrator = nullptr;
+  std::uint32_t connecting = 0;  // device fibers in their first connect
+  std::uint32_t settled = 0;     // devices whose first connect ended (either way)
+  std::uint32_t phase_seq = 0;   // phases handed to the devices so far
+  const Phase* phase = nullptr;  // the one running
+  std::uint32_t phase_ready = 0, phase_done = 0;
+  std::uint32_t shadow_round = 0;  // the operator has asked for round n's colour
+  std::optional<TimePoint> job_created_at;
+  std::atomic<bool> stopping{false};  // also read by the operator's thread
+  bool finished = false;
+  std::vector<std::uint8_t> payload;
+  // The telemetry phase running: its QoS, and in closed loop (rate 0) the messages still to send.
+  bool telemetry_open = false;
+  bool closed_loop = false;
+  mqtt::QoS telemetry_qos = mqtt::QoS::AtLeastOnce;
+  std::uint64_t budget = 0;
+  std::vector<std::thread> threads;
+  std::atomic<int> background_running{0};
+  std::mt19937 random{12345};
+};
+
+void Fleet::Impl::start() {
+  const Scenario& s = o.scenario;
+  summary.devices = s.devices;
+  devices.reserve(s.devices);
+  for (std::uint32_t i = 0; i < s.devices; ++i) {
+    auto d = std::make_unique<SimDevice>(fibers, driver, i, s.prefix + "-" + std::to_string(i));
+    SimDevice* raw = d.get();
+    d->link.observer = [this, raw](const mqtt::Event& e) { on_event(*raw, e); };
+    d->link.closed_observer = [this, raw](std::error_code ec) { on_closed(*raw, ec); };
+    devices.push_back(std::move(d));
+  }
+  orchestrator = fibers.spawn([this] {
+    run();
+    finished = true;
+  });
+}
+
+void Fleet::Impl::wake_all() {
+  for (auto& d : devices) {
+    if (d->fiber != nullptr && d->state != SimDevice::State::Done &&
+        d->state != SimDevice::State::Failed) {
+      fibers.wake(d->fiber);
+    }
+  }
+}
+
+void Fleet::Impl::background(std::function<void()> work) {
+  ++background_running;
+  threads.emplace_back([this, work = std::move(work)] {
+    work();
+    asio::post(io, [this] {
+      --background_running;
+      if (orchestrator != nullptr) fibers.wake(orchestrator);
+    });
+  });
+}
+
+// --- one device ------------------------------------------------------------------------------
+
+bool Fleet::Impl::connect(SimDevice& d, bool clean) {
+  const ConnectSpec& spec = o.scenario.connect;
+  for (std::uint32_t attempt = 1; attempt <= spec.attempts && !stopping; ++attempt) {
+    mqtt::ConnectOptions options;
+    options.version = o.mqtt5 ? mqtt::Version::V5 : mqtt::Version::V311;
+    options.client_id = d.thing;
+    options.keep_alive_seconds = spec.keep_alive_s;
+    options.clean_start = clean;
+    // A session that outlives a cut: the device resumes it and resends what was unacknowledged.
+    if (o.mqtt5) options.properties.session_expiry_interval = 3600;
+    const tls::ClientIdentity* identity =
+        o.tls != nullptr && d.index < o.identities.size() ? &o.identities[d.index].tls : nullptr;
+    mqtt_asio::Endpoint endpoint(o.broker, o.tls, o.server_name, identity);
+    d.state = SimDevice::State::Connecting;
+    d.connect_started = SteadyClock::now();
+    auto r = d.link.channel().connect(endpoint, options, Duration{spec.timeout_ms});
+    if (r) {
+      const auto& st = d.link.connection().stats();
+      if (st.tcp_connected != TimePoint{}) tcp.record(st.tcp_connected - d.connect_started);
+      if (st.tls_established != TimePoint{} && st.tcp_connected != TimePoint{}) {
+        tls_hs.record(st.tls_established - st.tcp_connected);
+      }
+      connects.add();
+      d.state = SimDevice::State::Connected;
+      return true;
+    }
+    std::string cause = std::string("connect: ") + mqtt::to_string(r.error());
+    if (auto te = d.link.connection().transport_error()) cause += " (" + te.message() + ")";
+    fail(d, cause, "attempt " + std::to_string(attempt));
+    // Backoff with jitter, so that a fleet refused at once does not come back at once.
+    std::uniform_int_distribution<int> jitter(0, 1000);
+    if (attempt < spec.attempts && !sleep(Duration{1000 * attempt + jitter(random)})) break;
+  }
+  d.state = SimDevice::State::Down;
+  return false;
+}
+
+void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
+  using mqtt::EventType;
+  switch (e.type) {
+    case EventType::Connected: {
+      const auto& st = d.link.connection().stats();
+      const TimePoint sent = st.tls_established != TimePoint{} ? st.tls_established
+                             : st.tcp_connected != TimePoint{}  ? st.tcp_connected
+                                                                : d.connect_started;
+      connack.record(SteadyClock::now() - sent);
+      break;
+    }
+    case EventType::PublishCompleted:
+    case EventType::MessageLost: {
+      auto* end = d.inflight.begin() + d.inflight_count;
+      auto it = std::find_if(d.inflight.begin(), end,
+                             [&](const auto& p) { return p.first == e.packet_id; });
+      if (it == end) break;  // not telemetry (the SDK clients publish at QoS 0)
+      const TimePoint sent = it->second;
+      *it = *(end - 1);
+      --d.inflight_count;
+      if (e.type == EventType::MessageLost) {
+        // A reboot loses the session by design (the scenario asked for it); anything else
+        // losing one is a failure of the run. Both are reported, by cause.
+        ++(d.reboot ? summary.lost_to_reboots : summary.lost_session);
+        fail(d, d.reboot ? "lost: the device rebooted (clean session) before the PUBACK"
+                         : "lost: the broker did not keep the session",
+             "packet " + std::to_string(e.packet_id));
+      } else if (static_cast<int>(e.reason_code) >= 0x80) {
+        ++summary.refused;
+        fail(d, std::string("PUBACK refused: ") + mqtt::to_string(e.reason_code),
+             "packet " + std::to_string(e.packet_id));
+      } else {
+        ++summary.acknowledged;
+        acked.add();
+        puback.record(SteadyClock::now() - sent);
+      }
+      // Closed loop: the next message as soon as the last one is acknowledged.
+      if (closed_loop && telemetry_open && budget > 0 && d.state == SimDevice::State::Connected) {
+        publish_one(d);
+      }
+      break;
+    }
+    case EventType::ConnectionClosed:
+    case EventType::ServerDisconnected:
+      // The engine knows before the socket is gone (on_closed): no more publishes from now.
+      mark_down(d, std::string("connection closed: ") + mqtt::to_string(e.error) +
+                       (e.type == EventType::ServerDisconnected
+                            ? std::string(" (") + mqtt::to_string(e.reason_code) + ")"
+                            : std::string()));
+      break;
+    case EventType::MessageReceived:
+      if (e.message != nullptr && e.message->topic.ends_with("/jobs/notify-next") &&
+          !d.notified) {
+        d.notified = SteadyClock::now();
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause) {
+  if (d.state != SimDevice::State::Connected) return;  // a connect attempt or a close of ours
+  d.state = SimDevice::State::Down;
+  connected_gauge.add(-1);
+  if (!stopping && !cause.empty()) fail(d, cause, "while connected");
+  if (d.fiber != nullptr) fibers.wake(d.fiber);
+}
+
+void Fleet::Impl::on_closed(SimDevice& d, std::error_code ec) {
+  // A cut of ours (Errc::Stopped) is the scenario's, not a failure.
+  const bool cut = !ec || ec == make_error_code(mqtt_asio::Errc::Stopped);
+  mark_down(d, cut ? std::string() : "connection closed: " + ec.message());
+}
+
+void Fleet::Impl::device_main(SimDevice& d) {
+  bool ok = connect(d, true);
+  if (ok) {
+    // What a device does after connecting: subscribe to its commands.
+    const std::string_view filters[] = {d.commands};
+    const TimePoint t0 = SteadyClock::now();
+    auto s = d.link.channel().subscribe(filters, kCall);
+    if (s) {
+      suback.record(SteadyClock::now() - t0);
+    } else {
+      fail(d, std::string("subscribe: ") + reqres::to_string(s.error()), d.commands);
+      ok = false;
+    }
+  }
+  --connecting;
+  ++settled;
+  if (!ok) {
+    if (d.link.connection().active()) d.link.channel().close(kClose);
+    d.state = SimDevice::State::Failed;
+    ++summary.connect_failed;
+    if (orchestrator != nullptr) fibers.wake(orchestrator);
+    return;
+  }
+  connected_gauge.add(1);
+  if (orchestrator != nullptr) fibers.wake(orchestrator);
+  while (!stopping) {
+    if (d.state == SimDevice::State::Down) {
+      // Cut, reboot or broker restart: back on as a device would, resuming the session unless
+      // it rebooted.
+      if (d.link.connection().active()) d.link.channel().close(kClose);
+      if (!connect(d, d.reboot)) {
+        if (stopping) break;
+        fail(d, "reconnect failed", "gave up after the attempts");
+        d.state = SimDevice::State::Failed;
+        return;
+      }
+      d.reboot = false;
+      connected_gauge.add(1);
+      continue;
+    }
+    if (d.phase_seen < phase_seq && phase != nullptr) {
+      d.phase_seen = phase_seq;
+      bool done = true;
+      if (phase->kind == Phase::Kind::Shadow) done = phase_shadow(d, phase->shadow);
+      if (phase->kind == Phase::Kind::Jobs) done = phase_jobs(d, phase->jobs);
+      (void)done;  // each failure was counted where it happened
+      ++phase_done;
+      if (orchestrator != nullptr) fibers.wake(orchestrator);
+      continue;
+    }
+    if (fibers.wait() == Wake::Stopping) break;
+  }
+  if (d.link.connection().active()) {
+    if (d.state == SimDevice::State::Connected) connected_gauge.add(-1);
+    d.state = SimDevice::State::Done;
+    d.link.channel().close(kClose);
+  }
+  d.state = SimDevice::State::Done;
+}
+
+bool Fleet::Impl::phase_shadow(SimDevice& d, const ShadowSpec& spec) {
+  std::array<char, 512> request{};
+  std::array<char, kBuffer> reply{};
+  shadow::ClientConfig config;
+  config.thing = d.thing;
+  config.token_seed = d.index;
+  shadow::Client client(d.link.channel(), config, request, reply);
+  client.set_delta_handler({[](void* c, const shadow::Delta& delta) {
+                              auto color = delta.state.find("color");
+                              if (!color) return;
+                              if (auto s = color->as_string_view()) {
+                                static_cast<SimDevice*>(c)->delta_color = std::string(*s);
+                              }
+                            },
+                            &d});
+  if (auto s = client.start(kCall); !s) {
+    fail(d, std::string("shadow start: ") + shadow::to_string(s.error()), "subscribe");
+    ++phase_ready;
+    return false;
+  }
+  auto up = client.update(
+      [](shadow::UpdateWriter& u) { u.reported().begin_object().member("color", "none").end_object(); },
+      std::nullopt, kCall);
+  ++phase_ready;
+  if (orchestrator != nullptr) fibers.wake(orchestrator);
+  if (!up) {
+    fail(d, std::string("shadow update: ") + shadow::to_string(up.error().errc), "first report");
+    client.stop(kCall);
+    return false;
+  }
+  const TimePoint end = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                 std::chrono::duration<double>(spec.timeout_s));
+  bool ok = true;
+  for (std::uint32_t round = 1; round <= spec.rounds && ok && !stopping; ++round) {
+    const std::string want = "r" + std::to_string(round);
+    while (d.delta_color != want && SteadyClock::now() < end && !stopping) {
+      if (auto p = client.poll(Duration{500}); !p) {
+        fail(d, std::string("shadow poll: ") + shadow::to_string(p.error()), want);
+        ok = false;
+        break;
+      }
+    }
+    if (!ok || stopping) break;
+    if (d.delta_color != want) {
+      fail(d, "shadow: no delta before the phase's timeout", "waited for " + want);
+      ok = false;
+      break;
+    }
+    up = client.update(
+        [&want](shadow::UpdateWriter& u) { u.reported().begin_object().member("color", want).end_object(); },
+        std::nullopt, kCall);
+    if (!up) {
+      fail(d, std::string("shadow update: ") + shadow::to_string(up.error().errc), want);
+      ok = false;
+      break;
+    }
+    const std::int64_t sent = d.desired_sent_ns.load();
+    if (sent != 0) {
+      shadow_rt.record(std::chrono::nanoseconds(ns_since_epoch(SteadyClock::now()) - sent));
+    }
+    ++summary.shadow_synced;
+    ++phase_ready;  // this round done: the operator starts the next one when all are
+    if (orchestrator != nullptr) fibers.wake(orchestrator);
+    // The next round's delta is asked for only when every device has reported this one.
+    while (round < spec.rounds && shadow_round <= round && SteadyClock::now() < end && !stopping) {
+      if (auto p = client.poll(Duration{500}); !p) {
+        ok = false;
+        break;
+      }
+    }
+  }
+  client.stop(kCall);
+  return ok;
+}
+
+namespace {
+struct JobContext {
+  SimDevice* device;
+  bool succeeded = false;
+  std::string failure;
+};
+}  // namespace
+
+bool Fleet::Impl::phase_jobs(SimDevice& d, const JobsSpec& spec) {
+  std::array<char, 1024> request{};
+  std::array<char, 4096> reply{};
+  std::array<char, 1024> document{};
+  jobs::RamRecordSlot slot{};
+  jobs::RamRecordStore store(slot);
+  edgekit::SteadyClock clock;
+  JobContext context{&d, false, {}};
+  const jobs::JobHandler handlers[] = {
+      {kJobOperation, jobs::RebootPolicy::FailJob,
+       [](void* c, jobs::Runner& runner, const jobs::Job&) {
+         auto* ctx = static_cast<JobContext*>(c);
+         if (auto r = runner.finish(jobs::JobStatus::Succeeded); r) {
+           ctx->succeeded = true;
+         } else {
+           ctx->failure = std::string("finish: ") + jobs::to_string(r.error());
+         }
+       },
+       &context}};
+  jobs::RunnerConfig config;
+  config.thing = d.thing;
+  config.handlers = handlers;
+  config.token_prefix = "sim";
+  config.token_seed = d.index;
+  config.request_timeout = kCall;
+  jobs::Runner runner(d.link.channel(), store, clock, config, {request, reply, document});
+  d.notified.reset();
+  auto started = runner.start(kCall);
+  ++phase_ready;
+  if (orchestrator != nullptr) fibers.wake(orchestrator);
+  if (!started) {
+    fail(d, std::string("jobs start: ") + jobs::to_string(started.error()), "subscribe");
+    return false;
+  }
+  const TimePoint end = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                 std::chrono::duration<double>(spec.timeout_s));
+  while (!context.succeeded && context.failure.empty() && SteadyClock::now() < end && !stopping) {
+    if (auto r = runner.run_for(Duration{500}); !r && r.error() != jobs::Errc::Timeout) {
+      context.failure = std::string("run: ") + jobs::to_string(r.error());
+    }
+  }
+  const TimePoint now = SteadyClock::now();
+  if (context.succeeded) {
+    ++summary.jobs_succeeded;
+    if (d.notified) job_notify.record(now - *d.notified);
+    if (job_created_at) job_created.record(now - *job_created_at);
+    return true;
+  }
+  if (!stopping) {
+    fail(d, context.failure.empty() ? std::string("jobs: no job before the phase's timeout")
+                                    : "jobs " + context.failure.substr(0, context.failure.find(':')),
+         context.failure);
+  }
+  return false;
+}
+
+// --- the orchestrator ------------------------------------------------------------------------
+
+void Fleet::Impl::drain(TimePoint limit) {
+  auto inflight = [this] {
+    std::uint64_t n = 0;
+    for (const auto& d : devices) n += d->inflight_count;
+    return n;
+  };
+  while (inflight() > 0 && SteadyClock::now() < limit && sleep(Duration{50})) {
+  }
+  for (auto& d : devices) {
+    for (std::uint8_t k = 0; k < d->inflight_count; ++k) {
+      ++summary.unacknowledged;
+      fail(*d, stopping ? "lost: the run was stopped before the PUBACK"
+                        : "lost: no PUBACK within 30 s after the phase",
+           "packet " + std::to_string(d->inflight[k].first));
+    }
+    d->inflight_count = 0;
+  }
+}
+
+bool Fleet::Impl::publish_one(SimDevice& d) {
+  mqtt::Publish p;
+  p.topic = d.topic;
+  p.payload = {reinterpret_cast<const std::byte*>(payload.data()), payload.size()};
+  p.qos = telemetry_qos;
+  auto r = d.link.connection().publish(p);
+  if (!r) {
+    // SendQueueFull: the socket is behind, this device's turn passes (open loop) or comes back
+    // at the next tick (closed loop); anything else is counted.
+    if (r.error() != mqtt::Errc::SendQueueFull) {
+      fail(d, std::string("publish: ") + mqtt::to_string(r.error()), "telemetry");
+    }
+    return false;
+  }
+  ++summary.published;
+  messages.add();
+  if (budget > 0) --budget;
+  if (telemetry_qos == mqtt::QoS::AtLeastOnce) d.inflight[d.inflight_count++] = {*r, SteadyClock::now()};
+  return true;
+}
+
+void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faults) {
+  payload.assign(spec.bytes, 'x');
+  const double rate = spec.rate;
+  telemetry_qos = spec.qos == 1 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
+  closed_loop = rate <= 0;
+  budget = spec.messages > 0 ? spec.messages : ~std::uint64_t{0};
+  telemetry_open = true;
+  const std::uint64_t published_before = summary.published;
+  const TimePoint t0 = SteadyClock::now();
+  const auto length = std::chrono::duration<double>(spec.seconds);
+  std::uint64_t due_sent = 0, sent = 0, skipped = 0;
+  std::size_t next = 0;
+  double next_cut = faults != nullptr && faults->cuts_per_s > 0 ? 1.0 / faults->cuts_per_s : -1;
+  double next_reboot =
+      faults != nullptr && faults->reboots_per_s > 0 ? 1.0 / faults->reboots_per_s : -1;
+  bool restarted = false;
+  std::uniform_int_distribution<std::size_t> pick(0, devices.size() - 1);
+  auto random_connected = [&]() -> SimDevice* {
+    for (int tries = 0; tries < 32; ++tries) {
+      SimDevice& d = *devices[pick(random)];
+      if (d.state == SimDevice::State::Connected) return &d;
+    }
+    return nullptr;
+  };
+  while (!stopping && budget > 0) {
+    const double elapsed = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    if (elapsed >= length.count()) break;
+    if (closed_loop) {
+      // Devices with nothing in flight (at the start, after a reconnect) get their first one;
+      // the acknowledgements keep the rest going (on_event).
+      for (auto& dev : devices) {
+        if (budget == 0) break;
+        if (dev->state == SimDevice::State::Connected && dev->inflight_count == 0) publish_one(*dev);
+      }
+    }
+    due_sent = closed_loop ? 0 : static_cast<std::uint64_t>(elapsed * rate) + 1;
+    std::size_t scanned = 0;
+    while (sent + skipped < due_sent && scanned < devices.size() && budget > 0) {
+      SimDevice& d = *devices[next];
+      next = (next + 1) % devices.size();
+      ++scanned;
+      if (d.state != SimDevice::State::Connected) continue;  // offline: the next one takes it
+      if (telemetry_qos == mqtt::QoS::AtLeastOnce && d.inflight_count == kRecords) {
+        ++skipped;  // this device has 8 unacknowledged: the broker is behind (counted)
+        continue;
+      }
+      if (publish_one(d)) ++sent;
+    }
+    if (faults != nullptr) {
+      if (next_cut >= 0 && elapsed >= next_cut) {
+        next_cut += 1.0 / faults->cuts_per_s;
+        if (SimDevice* d = random_connected()) {
+          ++summary.cuts;
+          d->link.connection().stop();  // the socket closes under it; it resumes its session
+        }
+      }
+      if (next_reboot >= 0 && elapsed >= next_reboot) {
+        next_reboot += 1.0 / faults->reboots_per_s;
+        if (SimDevice* d = random_connected()) {
+          ++summary.reboots;
+          d->reboot = true;  // its session is gone: unacknowledged messages are lost, counted
+          d->link.connection().stop();
+        }
+      }
+      if (!restarted && faults->broker_restart_at_s && elapsed >= *faults->broker_restart_at_s) {
+        restarted = true;
+        if (o.broker_restart_command.empty()) {
+          metrics.error("broker restart: no --broker-restart-command", "the fault was not run");
+        } else {
+          ++summary.broker_restarts;
+          const std::string command = o.broker_restart_command;
+          background([this, command] {
+            if (std::system(command.c_str()) != 0) {
+              asio::post(io, [this, command] {
+                metrics.error("broker restart command failed", command);
+              });
+            }
+          });
+        }
+      }
+    }
+    if (!sleep(Duration{closed_loop ? 10 : 2})) break;
+  }
+  telemetry_open = false;
+  sent = summary.published - published_before;
+  if (skipped > 0) {
+    metrics.error("telemetry: not sent, the device had 8 messages unacknowledged",
+                  std::to_string(skipped) + " messages in this phase");
+  }
+  if (faults != nullptr) {
+    // Every device back before the acks are counted: a cut device resends on resume.
+    const TimePoint limit = SteadyClock::now() + std::chrono::seconds(60);
+    while (!stopping && SteadyClock::now() < limit &&
+           count(SimDevice::State::Connected) <
+               summary.connected - count(SimDevice::State::Failed) && sleep(Duration{100})) {
+    }
+    while (background_running > 0 && sleep(Duration{100})) {
+    }
+  }
+  drain(SteadyClock::now() + kDrain);
+  char line[256];
+  const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  if (closed_loop) {
+    std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s, closed loop)",
+                  faults != nullptr ? "faults" : "telemetry",
+                  static_cast<unsigned long long>(sent), wall, wall > 0 ? sent / wall : 0.0);
+  } else {
+    std::snprintf(line, sizeof line, "%s: %llu messages in %.1f s (%.0f/s offered)",
+                  faults != nullptr ? "faults" : "telemetry",
+                  static_cast<unsigned long long>(sent), wall, rate);
+  }
+  summary.phases.push_back(line);
+  log(line);
+}
+
+void Fleet::Impl::run_device_phase(const Phase& p) {
+  const TimePoint t0 = SteadyClock::now();
+  const std::uint32_t online = count(SimDevice::State::Connected);
+  const std::uint32_t synced_before = summary.shadow_synced;
+  const std::uint32_t jobs_before = summary.jobs_succeeded;
+  phase = &p;
+  phase_ready = phase_done = 0;
+  shadow_round = 0;
+  job_created_at.reset();
+  ++phase_seq;
+  wake_all();
+  const double timeout_s = p.kind == Phase::Kind::Shadow ? p.shadow.timeout_s : p.jobs.timeout_s;
+  const TimePoint limit = t0 + std::chrono::duration_cast<SteadyClock::duration>(
+                                   std::chrono::duration<double>(timeout_s));
+  auto wait_until = [&](const std::function<bool()>& done) {
+    while (!done() && SteadyClock::now() < limit && !stopping) {
+      fibers.wait(mqtt_asio::Driver::now() + Duration{200});
+    }
+  };
+  // Every device has subscribed and reported (shadow) or started its runner (jobs).
+  wait_until([&] { return phase_ready + phase_done >= online; });
+  if (p.kind == Phase::Kind::Shadow) {
+    for (std::uint32_t round = 1; round <= p.shadow.rounds && !stopping; ++round) {
+      phase_ready = 0;
+      shadow_round = round;
+      // The operator: one admin request per thing, each stamped when sent.
+      std::vector<SimDevice*> targets;
+      for (auto& d : devices) targets.push_back(d.get());
+      background([this, targets, round] {
+        httplib::Client admin(o.admin_url);
+        admin.set_keep_alive(true);
+        admin.set_read_timeout(60, 0);
+        const httplib::Headers headers{{"Authorization", "Bearer " + o.admin_token}};
+        const std::string body =
+            R"({"state":{"desired":{"color":"r)" + std::to_string(round) + R"("}}})";
+        for (SimDevice* d : targets) {
+          if (stopping) break;
+          d->desired_sent_ns.store(ns_since_epoch(SteadyClock::now()));
+          auto r = admin.Post("/admin/v1/things/" + d->thing + "/shadow", headers, body,
+                              "application/json");
+          if (!r || r->status / 100 != 2) {
+            const std::string why = r ? std::to_string(r->status) + " " + r->body
+                                      : httplib::to_string(r.error());
+            asio::post(io, [this, why] { metrics.error("operator: shadow update refused", why); });
+          }
+        }
+      });
+      // This round is over when every device has reported it or left the phase.
+      wait_until([&] { return phase_ready + phase_done >= online; });
+      while (background_running > 0 && sleep(Duration{50})) {
+      }
+    }
+  } else {
+    // The operator creates one job for every thing.
+    std::vector<std::string> things;
+    for (auto& d : devices) {
+      if (d->state == SimDevice::State::Connected) things.push_back(d->thing);
+    }
+    const std::string job_id = "sim-" + std::to_string(std::time(nullptr));
+    nlohmann::json body = {{"jobId", job_id},
+                           {"document", {{"operation", kJobOperation}}},
+                           {"targets", {{"things", things}}}};
+    if (p.jobs.rollout_per_minute > 0) {
+      body["jobExecutionsRolloutConfig"] = {
+          {"maximumPerMinute", static_cast<std::int64_t>(p.jobs.rollout_per_minute)}};
+    }
+    job_created_at = SteadyClock::now();
+    const std::string text = body.dump();
+    background([this, text] {
+      httplib::Client admin(o.admin_url);
+      admin.set_read_timeout(120, 0);
+      const httplib::Headers headers{{"Authorization", "Bearer " + o.admin_token}};
+      auto r = admin.Post("/admin/v1/jobs", headers, text, "application/json");
+      if (!r || r->status / 100 != 2) {
+        const std::string why =
+            r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error());
+        asio::post(io, [this, why] { metrics.error("operator: job creation refused", why); });
+      }
+    });
+  }
+  wait_until([&] { return phase_done >= online; });
+  while (background_running > 0 && sleep(Duration{50})) {
+  }
+  // Devices still inside the phase at its timeout end it now.
+  if (phase_done < online && !stopping) {
+    metrics.error(std::string(to_string(p.kind)) + ": phase timed out",
+                  std::to_string(online - phase_done) + " devices had not finished");
+  }
+  const std::uint32_t wanted = p.kind == Phase::Kind::Shadow ? online * p.shadow.rounds : online;
+  const std::uint32_t got = p.kind == Phase::Kind::Shadow ? summary.shadow_synced - synced_before
+                                                          : summary.jobs_succeeded - jobs_before;
+  if (got < wanted) summary.phase_incomplete += wanted - got;
+  char line[256];
+  if (p.kind == Phase::Kind::Shadow) {
+    std::snprintf(line, sizeof line, "shadow: %u of %u device-rounds synced in %.1f s",
+                  got, wanted,
+                  std::chrono::duration<double>(SteadyClock::now() - t0).count());
+  } else {
+    std::snprintf(line, sizeof line, "jobs: %u of %u devices SUCCEEDED in %.1f s", got, wanted,
+                  std::chrono::duration<double>(SteadyClock::now() - t0).count());
+  }
+  summary.phases.push_back(line);
+  log(line);
+  phase = nullptr;
+}
+
+void Fleet::Impl::run() {
+  const Scenario& s = o.scenario;
+  const TimePoint t0 = SteadyClock::now();
+  log("connect storm: " + std::to_string(s.devices) + " devices");
+  for (std::uint32_t i = 0; i < s.devices && !stopping; ++i) {
+    for (;;) {
+      const double elapsed = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+      const bool rate_ok = s.connect.rate <= 0 || static_cast<double>(i) < elapsed * s.connect.rate + 1;
+      if (connecting < s.connect.in_flight && rate_ok) break;
+      if (!sleep(Duration{2})) break;
+    }
+    if (stopping) break;
+    SimDevice* d = devices[i].get();
+    ++connecting;
+    d->fiber = fibers.spawn([this, d] { device_main(*d); });
+  }
+  while (settled < s.devices && !stopping) {
+    fibers.wait(mqtt_asio::Driver::now() + Duration{200});
+  }
+  summary.connected = s.devices - summary.connect_failed;
+  {
+    const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    char line[256];
+    std::snprintf(line, sizeof line, "connect: %u of %u connected in %.1f s (%.0f/s)",
+                  summary.connected, s.devices, wall,
+                  wall > 0 ? summary.connected / wall : 0.0);
+    summary.phases.push_back(line);
+    log(line);
+  }
+  for (const Phase& p : s.phases) {
+    if (stopping) break;
+    switch (p.kind) {
+      case Phase::Kind::Telemetry:
+        run_telemetry(p.telemetry, nullptr);
+        break;
+      case Phase::Kind::Faults: {
+        TelemetrySpec t;
+        t.seconds = p.faults.seconds;
+        t.rate = p.faults.rate;
+        run_telemetry(t, &p.faults);
+        break;
+      }
+      case Phase::Kind::Shadow:
+      case Phase::Kind::Jobs:
+        run_device_phase(p);
+        break;
+    }
+  }
+  if (!stopping && s.hold_s > 0) {
+    log("holding the connections for " + std::to_string(static_cast<int>(s.hold_s)) + " s");
+    sleep(Duration{static_cast<std::int64_t>(s.hold_s * 1000)});
+  }
+  summary.stopped = stopping;
+  stopping = true;
+  wake_all();
+  while (background_running > 0) fibers.sleep_for(Duration{50});
+}
+
+// --- Fleet -----------------------------------------------------------------------------------
+
+Fleet::Fleet(asio::io_context& io, Metrics& metrics, FleetOptions options)
+    : impl_(std::make_unique<Impl>(io, metrics, std::move(options))) {}
+
+Fleet::~Fleet() {
+  impl_->stopping = true;
+  impl_->fibers.shutdown();
+  for (auto& t : impl_->threads) t.join();
+}
+
+void Fleet::start() { impl_->start(); }
+
+void Fleet::request_stop() {
+  if (impl_->stopping) return;
+  impl_->stopping = true;
+  impl_->log("stopping: the current phase ends, devices disconnect");
+  impl_->wake_all();
+  if (impl_->orchestrator != nullptr) impl_->fibers.wake(impl_->orchestrator);
+}
+
+bool Fleet::finished() const noexcept {
+  return impl_->finished && impl_->fibers.live() == 0;
+}
+
+const FleetSummary& Fleet::summary() const noexcept { return impl_->summary; }
+
+std::uint32_t Fleet::connected_now() const noexcept {
+  return impl_->count(SimDevice::State::Connected);
+}
+
+std::size_t Fleet::device_bytes() noexcept { return sizeof(SimDevice); }
+
+}  // namespace edgekit::sim
