@@ -12,7 +12,9 @@
 namespace edgekit::fuzz {
 namespace {
 
-std::vector<std::uint8_t> bytes(std::string_view t) { return {t.begin(), t.end()}; }
+std::vector<std::uint8_t> bytes(std::string_view t) {
+  return {t.begin(), t.end()};
+}
 
 }  // namespace
 
@@ -22,7 +24,8 @@ void sim_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   Metrics::TimePoint t0{};
   {
     Metrics m(t0, false);
-    write("fuzz_sim_report", bytes(to_json(build_report(m, t0, "empty", "2026-12-03T00:00:00Z")).dump()));
+    write("fuzz_sim_report",
+          bytes(to_json(build_report(m, t0, "empty", "2026-12-03T00:00:00Z")).dump()));
   }
   Metrics m(t0, false);
   m.counter(metric::kConnects, "sessions").add(10);
@@ -36,7 +39,8 @@ void sim_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   m.tick(t0 + 1s);
   m.counter(metric::kMessages).add(1000);
   m.tick(t0 + 2s);
-  const std::string full = to_json(build_report(m, t0 + 2s, "run <1>", "2026-12-03T00:00:00Z")).dump();
+  const std::string full =
+      to_json(build_report(m, t0 + 2s, "run <1>", "2026-12-03T00:00:00Z")).dump();
   write("fuzz_sim_report", bytes(full));
   // Near misses: another schema, a series one value short, a bucket count off by one.
   std::string other = full;
@@ -45,7 +49,8 @@ void sim_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&)) {
   std::string shortened = full;
   shortened.replace(shortened.find("\"values\":[0.0,"), 14, "\"values\":[");
   write("fuzz_sim_report", bytes(shortened));
-  write("fuzz_sim_report", bytes("cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n"));
+  write("fuzz_sim_report",
+        bytes("cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n"));
   write("fuzz_sim_report", bytes("Name:\tsim\nVmRSS:\t   10240 kB\n"));
   write("fuzz_sim_report", bytes("1.25 0.80 0.50 2/300 1234\n"));
 }

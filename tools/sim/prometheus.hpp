@@ -35,8 +35,8 @@ class SnapshotBoard {
 
  private:
   mutable std::mutex mutex_;
-  Snapshot snapshot_;               // guarded by mutex_
-  std::uint64_t generation_ = 0;    // guarded by mutex_
+  Snapshot snapshot_;             // guarded by mutex_
+  std::uint64_t generation_ = 0;  // guarded by mutex_
 };
 
 /// The HTTP server of the endpoint. `start` binds and starts serving; `stop` (or the

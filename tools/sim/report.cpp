@@ -1,15 +1,14 @@
 #include "report.hpp"
 
-#include <edgekit/core/durable_file.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <span>
+#include <edgekit/core/durable_file.hpp>
 #include <set>
+#include <span>
 #include <sstream>
 
 namespace edgekit::sim {
@@ -23,17 +22,15 @@ constexpr std::string_view kind_name(Series::Kind k) {
 
 bool is_machine_series(std::string_view name) {
   return name == metric::kProcessCpuPercent || name == metric::kMachineCpuPercent ||
-         name == metric::kProcessCpuSeconds ||
-         name == metric::kProcessRssBytes || name == metric::kProcessRssPeakBytes ||
-         name == metric::kMachineLoad1;
+         name == metric::kProcessCpuSeconds || name == metric::kProcessRssBytes ||
+         name == metric::kProcessRssPeakBytes || name == metric::kMachineLoad1;
 }
 
 std::string printf_string(const char* fmt, double v) {
   std::array<char, 64> buf{};
   int n = std::snprintf(buf.data(), buf.size(), fmt, v);
   // A huge value (from a report file) may not fit: snprintf then returns the length it wanted.
-  return std::string(buf.data(), std::min(n > 0 ? static_cast<std::size_t>(n) : 0,
-                                          buf.size() - 1));
+  return std::string(buf.data(), std::min(n > 0 ? static_cast<std::size_t>(n) : 0, buf.size() - 1));
 }
 
 // A number in at most three significant digits with a k/M/G suffix: axis labels and tables.
@@ -107,8 +104,8 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
   for (int i = 0; i <= 5; ++i) {
     double y = y_max * i / 5;
     o << "<line class=\"grid\" x1=\"" << kLeft << "\" x2=\"" << kLeft + pw << "\" y1=\"" << Y(y)
-      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\""
-      << Y(y) + 4 << "\">" << html_escape(format_number(y)) << "</text>\n";
+      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\"" << Y(y) + 4
+      << "\">" << html_escape(format_number(y)) << "</text>\n";
   }
   double x_step = nice_ceiling(x_max / 8);
   // Counted, not stepped by adding: with a huge or odd time axis (a report file's) x += step
@@ -144,8 +141,8 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
     if (lines.size() > 1) {
       double ly = kTop + 4 + 14 * static_cast<double>(li);
       o << "<rect x=\"" << kLeft + pw - 190 << "\" y=\"" << ly << "\" width=\"10\" height=\"10\""
-        << " fill=\"" << color << "\"/><text class=\"legend\" x=\"" << kLeft + pw - 175
-        << "\" y=\"" << ly + 9 << "\">" << html_escape(l.label) << "</text>\n";
+        << " fill=\"" << color << "\"/><text class=\"legend\" x=\"" << kLeft + pw - 175 << "\" y=\""
+        << ly + 9 << "\">" << html_escape(l.label) << "</text>\n";
     }
   }
   o << "</svg></figure>\n";
@@ -183,8 +180,8 @@ std::string histogram_chart(const ReportData::HistogramData& h) {
   for (int i = 0; i <= 5; ++i) {
     double y = y_max * i / 5;
     o << "<line class=\"grid\" x1=\"" << kLeft << "\" x2=\"" << kLeft + pw << "\" y1=\"" << Y(y)
-      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\""
-      << Y(y) + 4 << "\">" << format_number(y) << "</text>\n";
+      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\"" << Y(y) + 4
+      << "\">" << format_number(y) << "</text>\n";
   }
   for (double d = lo_dec; d <= hi_dec + 1e-9; d += 1) {
     double us = std::pow(10.0, d);
@@ -226,13 +223,12 @@ std::string histogram_chart(const ReportData::HistogramData& h) {
   return o.str();
 }
 
-
 // Reading order of the fleet's figures: connects and provisioning first (what a storm is
 // about), then the other well-known ones, then the rest as recorded, errors last.
 int reading_rank(std::string_view name) {
   constexpr std::array<std::string_view, 5> kFirst = {metric::kConnects, metric::kProvisioned,
-                                                      metric::kDevicesConnected,
-                                                      metric::kMessages, metric::kOtaBytes};
+                                                      metric::kDevicesConnected, metric::kMessages,
+                                                      metric::kOtaBytes};
   auto it = std::find(kFirst.begin(), kFirst.end(), name);
   if (it != kFirst.end()) return static_cast<int>(it - kFirst.begin());
   return name == metric::kErrors ? 100 : 50;
@@ -303,6 +299,11 @@ std::string cost_table(const ReportData& r) {
     row("peak memory per device at the most devices connected (" + format_number(peak_devices) +
             ")",
         format_bytes(peak_rss / peak_devices));
+    if (r.rss_at_start_bytes > 0 && peak_rss > static_cast<double>(r.rss_at_start_bytes)) {
+      row("memory growth per device (peak minus the " +
+              format_bytes(static_cast<double>(r.rss_at_start_bytes)) + " at start)",
+          format_bytes((peak_rss - static_cast<double>(r.rss_at_start_bytes)) / peak_devices));
+    }
   }
   if (auto messages = counter_total(r, metric::kMessages)) {
     row("CPU per message (all CPU time / messages)",
@@ -344,11 +345,21 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         // C0 controls other than tab and newline are not allowed in XML (nor sensible in a
         // page): shown as U+FFFD.
@@ -374,8 +385,9 @@ bool ReportData::operator==(const ReportData& o) const {
   return schema == o.schema && title == o.title && started_utc == o.started_utc &&
          duration_s == o.duration_s && machine.cores == o.machine.cores &&
          machine.model == o.machine.model && machine.mem_total_bytes == o.machine.mem_total_bytes &&
-         machine.kernel == o.machine.kernel && t_s == o.t_s && counters == o.counters &&
-         series == o.series && histograms == o.histograms && errors == o.errors;
+         machine.kernel == o.machine.kernel && rss_at_start_bytes == o.rss_at_start_bytes &&
+         t_s == o.t_s && counters == o.counters && series == o.series &&
+         histograms == o.histograms && errors == o.errors;
 }
 
 ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::string title,
@@ -385,6 +397,7 @@ ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::str
   r.started_utc = std::move(started_utc);
   r.duration_s = metrics.elapsed_seconds(now);
   r.machine = metrics.machine();
+  r.rss_at_start_bytes = metrics.rss_at_start_bytes();
   r.t_s = metrics.tick_seconds();
   for (const auto& e : metrics.entries()) {
     switch (e->kind) {
@@ -413,8 +426,8 @@ ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::str
         auto b = h.buckets();
         for (std::size_t i = 0; i < b.size(); ++i) {
           if (b[i] != 0) {
-            d.buckets.push_back({LatencyHistogram::bucket_lower_ns(i),
-                                 LatencyHistogram::bucket_upper_ns(i), b[i]});
+            d.buckets.push_back(
+                {LatencyHistogram::bucket_lower_ns(i), LatencyHistogram::bucket_upper_ns(i), b[i]});
           }
         }
         r.histograms.push_back(std::move(d));
@@ -440,6 +453,7 @@ json to_json(const ReportData& r) {
                   {"model", r.machine.model},
                   {"mem_total_bytes", r.machine.mem_total_bytes},
                   {"kernel", r.machine.kernel}};
+  j["rss_at_start_bytes"] = r.rss_at_start_bytes;
   j["t_s"] = r.t_s;
   j["counters"] = json::array();
   for (const auto& c : r.counters) {
@@ -454,12 +468,18 @@ json to_json(const ReportData& r) {
   for (const auto& h : r.histograms) {
     json buckets = json::array();
     for (const auto& b : h.buckets) buckets.push_back({b.lower_ns, b.upper_ns, b.count});
-    j["histograms"].push_back({{"name", h.name},       {"help", h.help},
-                               {"count", h.count},     {"min_us", h.min_us},
-                               {"mean_us", h.mean_us}, {"p50_us", h.p50_us},
-                               {"p90_us", h.p90_us},   {"p99_us", h.p99_us},
-                               {"p999_us", h.p999_us}, {"max_us", h.max_us},
-                               {"sum_us", h.sum_us},   {"buckets", std::move(buckets)}});
+    j["histograms"].push_back({{"name", h.name},
+                               {"help", h.help},
+                               {"count", h.count},
+                               {"min_us", h.min_us},
+                               {"mean_us", h.mean_us},
+                               {"p50_us", h.p50_us},
+                               {"p90_us", h.p90_us},
+                               {"p99_us", h.p99_us},
+                               {"p999_us", h.p999_us},
+                               {"max_us", h.max_us},
+                               {"sum_us", h.sum_us},
+                               {"buckets", std::move(buckets)}});
   }
   j["errors"] = json::array();
   for (const auto& e : r.errors) {
@@ -515,6 +535,8 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
     r.machine.model = m.at("model").get<std::string>();
     r.machine.mem_total_bytes = get_count(m, "mem_total_bytes");
     r.machine.kernel = m.at("kernel").get<std::string>();
+    // Added within schema 1: a report written before it has none.
+    if (j.contains("rss_at_start_bytes")) r.rss_at_start_bytes = get_count(j, "rss_at_start_bytes");
     r.t_s = j.at("t_s").get<std::vector<double>>();
     for (const auto& c : j.at("counters")) {
       r.counters.push_back({c.at("name").get<std::string>(), c.at("help").get<std::string>(),
@@ -582,7 +604,8 @@ std::string to_html(const ReportData& r) {
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
     << "<meta name=\"edgekit-report-schema\" content=\"" << r.schema << "\"/>"
-    << "<title>" << html_escape(r.title) << "</title><style>" << kCss << "</style></head>\n<body>\n";
+    << "<title>" << html_escape(r.title) << "</title><style>" << kCss
+    << "</style></head>\n<body>\n";
   o << "<h1>" << html_escape(r.title) << "</h1>\n<p class=\"meta\">Started "
     << html_escape(r.started_utc) << ", ran " << html_escape(printf_string("%.1f", r.duration_s))
     << " s on " << r.machine.cores << " cores (" << html_escape(r.machine.model) << "), "
@@ -658,19 +681,22 @@ std::string to_html(const ReportData& r) {
   double cores = std::max(1u, r.machine.cores);
   if (auto* v = find(metric::kProcessCpuPercent)) cpu.push_back({"this process", v});
   if (auto* v = find(metric::kMachineCpuPercent)) cpu.push_back({"whole machine", v, cores});
-  if (auto* v = find(metric::kProcessRssBytes)) mem.push_back({"resident (VmRSS)", v, 1.0 / (1 << 20)});
-  if (auto* v = find(metric::kProcessRssPeakBytes)) mem.push_back({"peak (VmHWM)", v, 1.0 / (1 << 20)});
+  if (auto* v = find(metric::kProcessRssBytes))
+    mem.push_back({"resident (VmRSS)", v, 1.0 / (1 << 20)});
+  if (auto* v = find(metric::kProcessRssPeakBytes))
+    mem.push_back({"peak (VmHWM)", v, 1.0 / (1 << 20)});
   if (auto* v = find(metric::kMachineLoad1)) load.push_back({"load average, 1 min", v});
   if (cpu.empty() && mem.empty() && load.empty()) {
     o << "<p>The machine was not sampled in this run.</p>\n";
   }
   if (!cpu.empty()) {
-    o << line_chart("plot-machine-cpu",
-                    "CPU (100 % = one core; the machine has " + std::to_string(r.machine.cores) +
-                        ")",
-                    "% of one core", r.t_s, cpu);
+    o << line_chart(
+        "plot-machine-cpu",
+        "CPU (100 % = one core; the machine has " + std::to_string(r.machine.cores) + ")",
+        "% of one core", r.t_s, cpu);
   }
-  if (!mem.empty()) o << line_chart("plot-machine-memory", "Memory of this process", "MiB", r.t_s, mem);
+  if (!mem.empty())
+    o << line_chart("plot-machine-memory", "Memory of this process", "MiB", r.t_s, mem);
   if (!load.empty()) {
     o << line_chart("plot-machine-load",
                     "Load average (runnable tasks; " + std::to_string(r.machine.cores) + " cores)",
