@@ -334,7 +334,8 @@ svg text{font-size:11px;fill:#333}
 .yl{text-anchor:end}.xl{text-anchor:middle}.unit{text-anchor:middle;fill:#666}
 .empty{text-anchor:middle;fill:#999;font-size:14px}
 .grid{stroke:#e6e6e6}.axis{stroke:#888}.tick{stroke:#888}
-.bar{fill:#1f77b4}.pct{stroke:#d62728;stroke-dasharray:4 3}.pctl{fill:#d62728}
+.bar{fill:#1f77b4}.pct{stroke:#d62728;stroke-dasharray:4 3}
+.pctl{fill:#d62728;paint-order:stroke;stroke:#fcfcfc;stroke-width:3px}
 .ok{color:#2a7d2a}.bad{color:#c62828;font-weight:600}
 )";
 
