@@ -94,9 +94,9 @@ BENCHMARK(BM_ExactPercentiles);
 
 // A registry like a run's: 6 counters, 2 gauges, 7 histograms with samples.
 void fill(sim::Metrics& m) {
-  for (auto name : {sim::metric::kConnects, sim::metric::kProvisioned, sim::metric::kMessages,
-                    sim::metric::kOtaBytes, std::string_view("subscribes"),
-                    std::string_view("reconnects")}) {
+  for (auto name :
+       {sim::metric::kConnects, sim::metric::kProvisioned, sim::metric::kMessages,
+        sim::metric::kOtaBytes, std::string_view("subscribes"), std::string_view("reconnects")}) {
     m.counter(name).add(1000);
   }
   m.gauge(sim::metric::kDevicesConnected).set(10'000);

@@ -542,5 +542,8 @@ int main(int argc, char** argv) {
   edgekit::fuzz::shadow_seeds(write_seed);
   edgekit::fuzz::jobs_seeds(write_seed);
   edgekit::fuzz::ota_seeds(write_seed);
+#ifdef EDGEKIT_FUZZ_SIM_SEEDS
+  edgekit::fuzz::sim_seeds(write_seed);
+#endif
   return 0;
 }

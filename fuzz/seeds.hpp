@@ -21,4 +21,6 @@ void shadow_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 void jobs_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 // fuzz/ota_seeds.cpp: seeds of fuzz_ota_job_document and fuzz_ota_stream.
 void ota_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
+// fuzz/sim_seeds.cpp: seeds of fuzz_sim_report (built when the simulator's report library is).
+void sim_seeds(void (*write)(const char*, const std::vector<std::uint8_t>&));
 }  // namespace edgekit::fuzz

@@ -103,9 +103,8 @@ std::uint64_t LatencyHistogram::percentile_ns(double q) const {
 
 std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_proc_stat_cpu(std::string_view text) {
   if (!text.starts_with("cpu ")) return std::nullopt;
-  std::string_view line = text.substr(4, text.find('\n') == std::string_view::npos
-                                             ? std::string_view::npos
-                                             : text.find('\n') - 4);
+  std::string_view line = text.substr(
+      4, text.find('\n') == std::string_view::npos ? std::string_view::npos : text.find('\n') - 4);
   // user nice system idle iowait irq softirq steal (guest and guest_nice are already in user
   // and nice, so they are not added again).
   std::array<std::uint64_t, 8> f{};
@@ -206,6 +205,7 @@ Metrics::Metrics(TimePoint start, bool sample_machine)
   if (sample_machine_) {
     machine_ = read_machine_info();
     last_proc_ = read_proc_sample();
+    rss_at_start_bytes_ = last_proc_->rss_bytes.value_or(0);
     gauge(metric::kProcessCpuPercent, "CPU of this process, user + system, % of one core");
     gauge(metric::kProcessCpuSeconds, "CPU time of this process so far, user + system");
     gauge(metric::kMachineCpuPercent, "CPU of the whole machine, % of all cores");
@@ -333,8 +333,8 @@ Snapshot Metrics::snapshot(TimePoint now) const {
         break;
       case Entry::Kind::Histogram: {
         const auto& h = *e->histogram;
-        s.histograms.push_back({e->name, e->help, h.coarse(), h.count(),
-                                static_cast<double>(h.sum_ns()) / 1e9});
+        s.histograms.push_back(
+            {e->name, e->help, h.coarse(), h.count(), static_cast<double>(h.sum_ns()) / 1e9});
         break;
       }
     }

@@ -63,18 +63,18 @@ class LatencyHistogram {
   static constexpr std::uint64_t kLowestNs = 1'000;
   static constexpr std::uint64_t kHighestNs = 100'000'000'000;
   static constexpr unsigned kSubBits = 7;
-  static constexpr unsigned kFirstOctave = 9;   // 2^9 ns = 512 ns <= 1 µs
-  static constexpr unsigned kLastOctave = 36;   // 2^37 ns > 100 s
-  static constexpr std::size_t kBucketCount =
-      std::size_t{kLastOctave - kFirstOctave + 1} << kSubBits;
+  static constexpr unsigned kFirstOctave = 9;  // 2^9 ns = 512 ns <= 1 µs
+  static constexpr unsigned kLastOctave = 36;  // 2^37 ns > 100 s
+  static constexpr std::size_t kBucketCount = std::size_t{kLastOctave - kFirstOctave + 1}
+                                              << kSubBits;
   /// The bounds (inclusive upper, in ns) of the coarse buckets that Prometheus gets: 1, 2, 5
   /// per decade from 1 µs to 100 s; a last coarse bucket holds what lies above 100 s (+Inf).
   static constexpr std::array<std::uint64_t, 25> kCoarseBoundsNs = {
-      1'000,          2'000,          5'000,          10'000,         20'000,
-      50'000,         100'000,        200'000,        500'000,        1'000'000,
-      2'000'000,      5'000'000,      10'000'000,     20'000'000,     50'000'000,
-      100'000'000,    200'000'000,    500'000'000,    1'000'000'000,  2'000'000'000,
-      5'000'000'000,  10'000'000'000, 20'000'000'000, 50'000'000'000, 100'000'000'000};
+      1'000,         2'000,          5'000,          10'000,         20'000,
+      50'000,        100'000,        200'000,        500'000,        1'000'000,
+      2'000'000,     5'000'000,      10'000'000,     20'000'000,     50'000'000,
+      100'000'000,   200'000'000,    500'000'000,    1'000'000'000,  2'000'000'000,
+      5'000'000'000, 10'000'000'000, 20'000'000'000, 50'000'000'000, 100'000'000'000};
   static constexpr std::size_t kCoarseCount = kCoarseBoundsNs.size() + 1;
 
   LatencyHistogram();
@@ -159,7 +159,7 @@ struct ErrorEntry {
 
 /// The numbers read from /proc at one moment; absent fields could not be read.
 struct ProcSample {
-  std::optional<double> process_cpu_seconds;  ///< user + system of this process
+  std::optional<double> process_cpu_seconds;         ///< user + system of this process
   std::optional<std::uint64_t> machine_busy_ticks;   ///< /proc/stat "cpu": all but idle, iowait
   std::optional<std::uint64_t> machine_total_ticks;  ///< /proc/stat "cpu": the sum
   std::optional<std::uint64_t> rss_bytes;            ///< VmRSS
@@ -169,10 +169,10 @@ struct ProcSample {
 
 /// What does not change during a run.
 struct MachineInfo {
-  unsigned cores = 0;        ///< online CPUs
-  std::string model;         ///< /proc/cpuinfo "model name" (empty if not found)
+  unsigned cores = 0;  ///< online CPUs
+  std::string model;   ///< /proc/cpuinfo "model name" (empty if not found)
   std::uint64_t mem_total_bytes = 0;
-  std::string kernel;        ///< uname: sysname and release
+  std::string kernel;  ///< uname: sysname and release
 };
 
 // Parsers of /proc texts, pure so that tests feed them fixed texts. Each returns nothing when
@@ -282,6 +282,9 @@ class Metrics {
   [[nodiscard]] double elapsed_seconds(TimePoint now) const;
   [[nodiscard]] const MachineInfo& machine() const { return machine_; }
   [[nodiscard]] bool samples_machine() const { return sample_machine_; }
+  /// This process's resident memory when the `Metrics` was made (0: not sampled): the baseline
+  /// that the memory per device is measured from.
+  [[nodiscard]] std::uint64_t rss_at_start_bytes() const { return rss_at_start_bytes_; }
 
  private:
   Entry& find_or_add(std::string_view name, std::string_view help, Entry::Kind kind);
@@ -292,6 +295,7 @@ class Metrics {
   bool sample_machine_;
   MachineInfo machine_;
   std::optional<ProcSample> last_proc_;
+  std::uint64_t rss_at_start_bytes_ = 0;
   std::vector<std::unique_ptr<Entry>> entries_;
   std::map<std::string, Entry*, std::less<>> by_name_;
   std::map<std::string, ErrorEntry, std::less<>> errors_;

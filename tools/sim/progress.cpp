@@ -1,5 +1,7 @@
 #include "progress.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace edgekit::sim {
@@ -8,6 +10,7 @@ namespace {
 // 1234567 -> "1,234,567": counts of ten thousand devices read faster with separators.
 std::string grouped(double v) {
   if (!std::isfinite(v) || v < 0) v = 0;
+  v = std::min(v, 1e18);  // llround's range; no fleet counts beyond it
   std::string digits = std::to_string(static_cast<std::uint64_t>(std::llround(v)));
   std::string out;
   for (std::size_t i = 0; i < digits.size(); ++i) {

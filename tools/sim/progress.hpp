@@ -14,10 +14,10 @@ namespace edgekit::sim {
 /// What the line shows, read from `Metrics` under the names of `metric::`.
 struct ProgressFigures {
   double elapsed_s = 0;
-  double connected = 0;        ///< gauge devices_connected
+  double connected = 0;  ///< gauge devices_connected
   std::uint64_t provisioned = 0;
   std::uint64_t errors = 0;
-  double connects_per_s = 0;   ///< rates: the last tick's series point
+  double connects_per_s = 0;  ///< rates: the last tick's series point
   double provisioned_per_s = 0;
   double messages_per_s = 0;
 };

@@ -1,5 +1,6 @@
 #include "prometheus.hpp"
 
+#include <httplib.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -7,8 +8,6 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-
-#include <httplib.h>
 
 namespace edgekit::sim {
 namespace {
@@ -30,9 +29,12 @@ std::string metric_name(std::string_view name, std::string_view suffix = {}) {
 std::string escape_help(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -41,10 +43,14 @@ std::string escape_help(std::string_view s) {
 std::string escape_label(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -58,8 +64,7 @@ std::string number(double v) {
   return ec == std::errc{} ? std::string(buf.data(), p) : std::string("NaN");
 }
 
-void header(std::string& out, std::string_view name, std::string_view help,
-            std::string_view type) {
+void header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -138,7 +143,9 @@ struct PrometheusServer::Impl {
 
 PrometheusServer::PrometheusServer(const SnapshotBoard& board) : board_(board) {}
 
-PrometheusServer::~PrometheusServer() { stop(); }
+PrometheusServer::~PrometheusServer() {
+  stop();
+}
 
 std::uint16_t PrometheusServer::start(const std::string& host, std::uint16_t port,
                                       std::string* error) {
@@ -166,8 +173,8 @@ std::uint16_t PrometheusServer::start(const std::string& host, std::uint16_t por
     }
     res.set_content(render_prometheus(board.latest()), "text/plain; version=0.0.4; charset=utf-8");
   });
-  int bound = port == 0 ? server.bind_to_any_port(host)
-                        : (server.bind_to_port(host, port) ? port : -1);
+  int bound =
+      port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     if (error) *error = "cannot listen on " + host + ":" + std::to_string(port);
     impl_.reset();

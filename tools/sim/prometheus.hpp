@@ -35,12 +35,14 @@ class SnapshotBoard {
 
  private:
   mutable std::mutex mutex_;
-  Snapshot snapshot_;               // guarded by mutex_
-  std::uint64_t generation_ = 0;    // guarded by mutex_
+  Snapshot snapshot_;             // guarded by mutex_
+  std::uint64_t generation_ = 0;  // guarded by mutex_
 };
 
 /// The HTTP server of the endpoint. `start` binds and starts serving; `stop` (or the
-/// destructor) stops and joins. Not thread-safe itself: start and stop it from one thread.
+/// destructor) stops and joins. `board` must outlive the server. Not thread-safe itself: start
+/// and stop it from one thread. `GET /metrics` answers 200 with the exposition text of the
+/// latest snapshot, or 503 before the first; other paths 404.
 class PrometheusServer {
  public:
   explicit PrometheusServer(const SnapshotBoard& board);

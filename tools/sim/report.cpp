@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <edgekit/core/durable_file.hpp>
 #include <set>
+#include <span>
 #include <sstream>
 
 namespace edgekit::sim {
@@ -18,15 +22,15 @@ constexpr std::string_view kind_name(Series::Kind k) {
 
 bool is_machine_series(std::string_view name) {
   return name == metric::kProcessCpuPercent || name == metric::kMachineCpuPercent ||
-         name == metric::kProcessCpuSeconds ||
-         name == metric::kProcessRssBytes || name == metric::kProcessRssPeakBytes ||
-         name == metric::kMachineLoad1;
+         name == metric::kProcessCpuSeconds || name == metric::kProcessRssBytes ||
+         name == metric::kProcessRssPeakBytes || name == metric::kMachineLoad1;
 }
 
 std::string printf_string(const char* fmt, double v) {
   std::array<char, 64> buf{};
   int n = std::snprintf(buf.data(), buf.size(), fmt, v);
-  return std::string(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+  // A huge value (from a report file) may not fit: snprintf then returns the length it wanted.
+  return std::string(buf.data(), std::min(n > 0 ? static_cast<std::size_t>(n) : 0, buf.size() - 1));
 }
 
 // A number in at most three significant digits with a k/M/G suffix: axis labels and tables.
@@ -100,11 +104,14 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
   for (int i = 0; i <= 5; ++i) {
     double y = y_max * i / 5;
     o << "<line class=\"grid\" x1=\"" << kLeft << "\" x2=\"" << kLeft + pw << "\" y1=\"" << Y(y)
-      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\""
-      << Y(y) + 4 << "\">" << html_escape(format_number(y)) << "</text>\n";
+      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\"" << Y(y) + 4
+      << "\">" << html_escape(format_number(y)) << "</text>\n";
   }
   double x_step = nice_ceiling(x_max / 8);
-  for (double x = 0; x <= x_max + 1e-9; x += x_step) {
+  // Counted, not stepped by adding: with a huge or odd time axis (a report file's) x += step
+  // might never pass x_max.
+  for (int k = 0; k <= 16 && x_step * k <= x_max * (1 + 1e-9); ++k) {
+    double x = x_step * k;
     o << "<line class=\"tick\" x1=\"" << X(x) << "\" x2=\"" << X(x) << "\" y1=\"" << kTop + ph
       << "\" y2=\"" << kTop + ph + 4 << "\"/><text class=\"xl\" x=\"" << X(x) << "\" y=\""
       << kTop + ph + 16 << "\">" << format_number(x) << "</text>\n";
@@ -134,8 +141,8 @@ std::string line_chart(std::string_view id, std::string_view title, std::string_
     if (lines.size() > 1) {
       double ly = kTop + 4 + 14 * static_cast<double>(li);
       o << "<rect x=\"" << kLeft + pw - 190 << "\" y=\"" << ly << "\" width=\"10\" height=\"10\""
-        << " fill=\"" << color << "\"/><text class=\"legend\" x=\"" << kLeft + pw - 175
-        << "\" y=\"" << ly + 9 << "\">" << html_escape(l.label) << "</text>\n";
+        << " fill=\"" << color << "\"/><text class=\"legend\" x=\"" << kLeft + pw - 175 << "\" y=\""
+        << ly + 9 << "\">" << html_escape(l.label) << "</text>\n";
     }
   }
   o << "</svg></figure>\n";
@@ -173,8 +180,8 @@ std::string histogram_chart(const ReportData::HistogramData& h) {
   for (int i = 0; i <= 5; ++i) {
     double y = y_max * i / 5;
     o << "<line class=\"grid\" x1=\"" << kLeft << "\" x2=\"" << kLeft + pw << "\" y1=\"" << Y(y)
-      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\""
-      << Y(y) + 4 << "\">" << format_number(y) << "</text>\n";
+      << "\" y2=\"" << Y(y) << "\"/><text class=\"yl\" x=\"" << kLeft - 6 << "\" y=\"" << Y(y) + 4
+      << "\">" << format_number(y) << "</text>\n";
   }
   for (double d = lo_dec; d <= hi_dec + 1e-9; d += 1) {
     double us = std::pow(10.0, d);
@@ -216,26 +223,26 @@ std::string histogram_chart(const ReportData::HistogramData& h) {
   return o.str();
 }
 
-
-// The fleet's series in reading order: connects and provisioning first (what a storm is
-// about), then the others as recorded, errors last.
-std::vector<const ReportData::SeriesData*> fleet_series_in_order(const ReportData& r) {
+// Reading order of the fleet's figures: connects and provisioning first (what a storm is
+// about), then the other well-known ones, then the rest as recorded, errors last.
+int reading_rank(std::string_view name) {
   constexpr std::array<std::string_view, 5> kFirst = {metric::kConnects, metric::kProvisioned,
-                                                      metric::kDevicesConnected,
-                                                      metric::kMessages, metric::kOtaBytes};
-  std::vector<const ReportData::SeriesData*> out;
-  for (auto name : kFirst) {
-    for (const auto& s : r.series) {
-      if (s.name == name) out.push_back(&s);
-    }
+                                                      metric::kDevicesConnected, metric::kMessages,
+                                                      metric::kOtaBytes};
+  auto it = std::find(kFirst.begin(), kFirst.end(), name);
+  if (it != kFirst.end()) return static_cast<int>(it - kFirst.begin());
+  return name == metric::kErrors ? 100 : 50;
+}
+
+template <class T>
+std::vector<const T*> in_reading_order(const std::vector<T>& items) {
+  std::vector<const T*> out;
+  for (const auto& i : items) {
+    if (!is_machine_series(i.name)) out.push_back(&i);
   }
-  for (const auto& s : r.series) {
-    bool first = std::find(kFirst.begin(), kFirst.end(), s.name) != kFirst.end();
-    if (!first && !is_machine_series(s.name) && s.name != metric::kErrors) out.push_back(&s);
-  }
-  for (const auto& s : r.series) {
-    if (s.name == metric::kErrors) out.push_back(&s);
-  }
+  std::stable_sort(out.begin(), out.end(), [](const T* a, const T* b) {
+    return reading_rank(a->name) < reading_rank(b->name);
+  });
   return out;
 }
 
@@ -292,6 +299,11 @@ std::string cost_table(const ReportData& r) {
     row("peak memory per device at the most devices connected (" + format_number(peak_devices) +
             ")",
         format_bytes(peak_rss / peak_devices));
+    if (r.rss_at_start_bytes > 0 && peak_rss > static_cast<double>(r.rss_at_start_bytes)) {
+      row("memory growth per device (peak minus the " +
+              format_bytes(static_cast<double>(r.rss_at_start_bytes)) + " at start)",
+          format_bytes((peak_rss - static_cast<double>(r.rss_at_start_bytes)) / peak_devices));
+    }
   }
   if (auto messages = counter_total(r, metric::kMessages)) {
     row("CPU per message (all CPU time / messages)",
@@ -322,7 +334,8 @@ svg text{font-size:11px;fill:#333}
 .yl{text-anchor:end}.xl{text-anchor:middle}.unit{text-anchor:middle;fill:#666}
 .empty{text-anchor:middle;fill:#999;font-size:14px}
 .grid{stroke:#e6e6e6}.axis{stroke:#888}.tick{stroke:#888}
-.bar{fill:#1f77b4}.pct{stroke:#d62728;stroke-dasharray:4 3}.pctl{fill:#d62728}
+.bar{fill:#1f77b4}.pct{stroke:#d62728;stroke-dasharray:4 3}
+.pctl{fill:#d62728;paint-order:stroke;stroke:#fcfcfc;stroke-width:3px}
 .ok{color:#2a7d2a}.bad{color:#c62828;font-weight:600}
 )";
 
@@ -333,11 +346,21 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         // C0 controls other than tab and newline are not allowed in XML (nor sensible in a
         // page): shown as U+FFFD.
@@ -363,8 +386,9 @@ bool ReportData::operator==(const ReportData& o) const {
   return schema == o.schema && title == o.title && started_utc == o.started_utc &&
          duration_s == o.duration_s && machine.cores == o.machine.cores &&
          machine.model == o.machine.model && machine.mem_total_bytes == o.machine.mem_total_bytes &&
-         machine.kernel == o.machine.kernel && t_s == o.t_s && counters == o.counters &&
-         series == o.series && histograms == o.histograms && errors == o.errors;
+         machine.kernel == o.machine.kernel && rss_at_start_bytes == o.rss_at_start_bytes &&
+         t_s == o.t_s && counters == o.counters && series == o.series &&
+         histograms == o.histograms && errors == o.errors;
 }
 
 ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::string title,
@@ -374,6 +398,7 @@ ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::str
   r.started_utc = std::move(started_utc);
   r.duration_s = metrics.elapsed_seconds(now);
   r.machine = metrics.machine();
+  r.rss_at_start_bytes = metrics.rss_at_start_bytes();
   r.t_s = metrics.tick_seconds();
   for (const auto& e : metrics.entries()) {
     switch (e->kind) {
@@ -402,8 +427,8 @@ ReportData build_report(const Metrics& metrics, Metrics::TimePoint now, std::str
         auto b = h.buckets();
         for (std::size_t i = 0; i < b.size(); ++i) {
           if (b[i] != 0) {
-            d.buckets.push_back({LatencyHistogram::bucket_lower_ns(i),
-                                 LatencyHistogram::bucket_upper_ns(i), b[i]});
+            d.buckets.push_back(
+                {LatencyHistogram::bucket_lower_ns(i), LatencyHistogram::bucket_upper_ns(i), b[i]});
           }
         }
         r.histograms.push_back(std::move(d));
@@ -429,6 +454,7 @@ json to_json(const ReportData& r) {
                   {"model", r.machine.model},
                   {"mem_total_bytes", r.machine.mem_total_bytes},
                   {"kernel", r.machine.kernel}};
+  j["rss_at_start_bytes"] = r.rss_at_start_bytes;
   j["t_s"] = r.t_s;
   j["counters"] = json::array();
   for (const auto& c : r.counters) {
@@ -443,12 +469,18 @@ json to_json(const ReportData& r) {
   for (const auto& h : r.histograms) {
     json buckets = json::array();
     for (const auto& b : h.buckets) buckets.push_back({b.lower_ns, b.upper_ns, b.count});
-    j["histograms"].push_back({{"name", h.name},       {"help", h.help},
-                               {"count", h.count},     {"min_us", h.min_us},
-                               {"mean_us", h.mean_us}, {"p50_us", h.p50_us},
-                               {"p90_us", h.p90_us},   {"p99_us", h.p99_us},
-                               {"p999_us", h.p999_us}, {"max_us", h.max_us},
-                               {"sum_us", h.sum_us},   {"buckets", std::move(buckets)}});
+    j["histograms"].push_back({{"name", h.name},
+                               {"help", h.help},
+                               {"count", h.count},
+                               {"min_us", h.min_us},
+                               {"mean_us", h.mean_us},
+                               {"p50_us", h.p50_us},
+                               {"p90_us", h.p90_us},
+                               {"p99_us", h.p99_us},
+                               {"p999_us", h.p999_us},
+                               {"max_us", h.max_us},
+                               {"sum_us", h.sum_us},
+                               {"buckets", std::move(buckets)}});
   }
   j["errors"] = json::array();
   for (const auto& e : r.errors) {
@@ -456,6 +488,25 @@ json to_json(const ReportData& r) {
   }
   return j;
 }
+
+namespace {
+
+// A count: an unsigned integer in the JSON (nlohmann's get<std::uint64_t> would turn -1 into
+// 2^64-1 and 2.5 into 2 without a word).
+bool is_count(const json& v) {
+  // A document built in code holds small numbers as signed; parsed text holds them unsigned.
+  return v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0);
+}
+
+std::uint64_t get_count(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!is_count(v)) {
+    throw json::type_error::create(302, std::string(key) + " is not an unsigned integer", &v);
+  }
+  return v.get<std::uint64_t>();
+}
+
+}  // namespace
 
 std::optional<ReportData> report_from_json(const json& j, std::string* error) {
   auto failed = [&](std::string what) -> std::optional<ReportData> {
@@ -479,14 +530,18 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
     r.started_utc = j.at("started_utc").get<std::string>();
     r.duration_s = j.at("duration_s").get<double>();
     const json& m = j.at("machine");
-    r.machine.cores = m.at("cores").get<unsigned>();
+    std::uint64_t cores = get_count(m, "cores");
+    if (cores > 1'000'000) return failed("machine.cores out of range");
+    r.machine.cores = static_cast<unsigned>(cores);
     r.machine.model = m.at("model").get<std::string>();
-    r.machine.mem_total_bytes = m.at("mem_total_bytes").get<std::uint64_t>();
+    r.machine.mem_total_bytes = get_count(m, "mem_total_bytes");
     r.machine.kernel = m.at("kernel").get<std::string>();
+    // Added within schema 1: a report written before it has none.
+    if (j.contains("rss_at_start_bytes")) r.rss_at_start_bytes = get_count(j, "rss_at_start_bytes");
     r.t_s = j.at("t_s").get<std::vector<double>>();
     for (const auto& c : j.at("counters")) {
       r.counters.push_back({c.at("name").get<std::string>(), c.at("help").get<std::string>(),
-                            c.at("total").get<std::uint64_t>()});
+                            get_count(c, "total")});
     }
     for (const auto& s : j.at("series")) {
       ReportData::SeriesData d;
@@ -506,7 +561,7 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
       ReportData::HistogramData d;
       d.name = h.at("name").get<std::string>();
       d.help = h.at("help").get<std::string>();
-      d.count = h.at("count").get<std::uint64_t>();
+      d.count = get_count(h, "count");
       d.min_us = h.at("min_us").get<double>();
       d.mean_us = h.at("mean_us").get<double>();
       d.p50_us = h.at("p50_us").get<double>();
@@ -518,20 +573,25 @@ std::optional<ReportData> report_from_json(const json& j, std::string* error) {
       std::uint64_t total = 0;
       for (const auto& b : h.at("buckets")) {
         if (!b.is_array() || b.size() != 3) return failed("histogram " + d.name + ": bad bucket");
+        if (!is_count(b[0]) || !is_count(b[1]) || !is_count(b[2])) {
+          return failed("histogram " + d.name + ": a bucket holds other than unsigned integers");
+        }
         ReportData::Bucket bucket{b[0].get<std::uint64_t>(), b[1].get<std::uint64_t>(),
                                   b[2].get<std::uint64_t>()};
         if (bucket.upper_ns <= bucket.lower_ns || bucket.lower_ns == 0 ||
             (!d.buckets.empty() && bucket.lower_ns < d.buckets.back().upper_ns)) {
           return failed("histogram " + d.name + ": buckets out of order");
         }
-        total += bucket.count;
+        if (__builtin_add_overflow(total, bucket.count, &total)) {
+          return failed("histogram " + d.name + ": bucket counts overflow");
+        }
         d.buckets.push_back(bucket);
       }
       if (total != d.count) return failed("histogram " + d.name + ": buckets do not add up");
       r.histograms.push_back(std::move(d));
     }
     for (const auto& e : j.at("errors")) {
-      r.errors.push_back({e.at("cause").get<std::string>(), e.at("count").get<std::uint64_t>(),
+      r.errors.push_back({e.at("cause").get<std::string>(), get_count(e, "count"),
                           e.at("example").get<std::string>()});
     }
     return r;
@@ -545,7 +605,8 @@ std::string to_html(const ReportData& r) {
   o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>"
     << "<meta name=\"edgekit-report-schema\" content=\"" << r.schema << "\"/>"
-    << "<title>" << html_escape(r.title) << "</title><style>" << kCss << "</style></head>\n<body>\n";
+    << "<title>" << html_escape(r.title) << "</title><style>" << kCss
+    << "</style></head>\n<body>\n";
   o << "<h1>" << html_escape(r.title) << "</h1>\n<p class=\"meta\">Started "
     << html_escape(r.started_utc) << ", ran " << html_escape(printf_string("%.1f", r.duration_s))
     << " s on " << r.machine.cores << " cores (" << html_escape(r.machine.model) << "), "
@@ -555,7 +616,8 @@ std::string to_html(const ReportData& r) {
   // Summary: totals and rates, then latencies, then errors in one line.
   o << "<h2 id=\"summary\">Summary</h2>\n<table id=\"summary-counters\"><tr><th>counter</th>"
     << "<th>total</th><th>mean /s</th><th>peak /s</th></tr>\n";
-  for (const auto& c : r.counters) {
+  for (const ReportData::CounterData* cp : in_reading_order(r.counters)) {
+    const auto& c = *cp;
     double peak = 0;
     for (const auto& s : r.series) {
       if (s.name == c.name) {
@@ -584,10 +646,10 @@ std::string to_html(const ReportData& r) {
   std::uint64_t errors = 0;
   for (const auto& e : r.errors) errors += e.count;
   o << "<p>Errors: <span class=\"" << (errors ? "bad" : "ok") << "\">" << errors << "</span> in "
-    << r.errors.size() << " causes.</p>\n";
+    << r.errors.size() << (r.errors.size() == 1 ? " cause" : " causes") << ".</p>\n";
 
   o << "<h2 id=\"over-time\">Rates and gauges over time</h2>\n";
-  for (const ReportData::SeriesData* sp : fleet_series_in_order(r)) {
+  for (const ReportData::SeriesData* sp : in_reading_order(r.series)) {
     const auto& s = *sp;
     std::string title = s.name + (s.kind == Series::Kind::Rate ? " per second" : "");
     if (!s.help.empty()) title += ": " + s.help;
@@ -620,19 +682,22 @@ std::string to_html(const ReportData& r) {
   double cores = std::max(1u, r.machine.cores);
   if (auto* v = find(metric::kProcessCpuPercent)) cpu.push_back({"this process", v});
   if (auto* v = find(metric::kMachineCpuPercent)) cpu.push_back({"whole machine", v, cores});
-  if (auto* v = find(metric::kProcessRssBytes)) mem.push_back({"resident (VmRSS)", v, 1.0 / (1 << 20)});
-  if (auto* v = find(metric::kProcessRssPeakBytes)) mem.push_back({"peak (VmHWM)", v, 1.0 / (1 << 20)});
+  if (auto* v = find(metric::kProcessRssBytes))
+    mem.push_back({"resident (VmRSS)", v, 1.0 / (1 << 20)});
+  if (auto* v = find(metric::kProcessRssPeakBytes))
+    mem.push_back({"peak (VmHWM)", v, 1.0 / (1 << 20)});
   if (auto* v = find(metric::kMachineLoad1)) load.push_back({"load average, 1 min", v});
   if (cpu.empty() && mem.empty() && load.empty()) {
     o << "<p>The machine was not sampled in this run.</p>\n";
   }
   if (!cpu.empty()) {
-    o << line_chart("plot-machine-cpu",
-                    "CPU (100 % = one core; the machine has " + std::to_string(r.machine.cores) +
-                        ")",
-                    "% of one core", r.t_s, cpu);
+    o << line_chart(
+        "plot-machine-cpu",
+        "CPU (100 % = one core; the machine has " + std::to_string(r.machine.cores) + ")",
+        "% of one core", r.t_s, cpu);
   }
-  if (!mem.empty()) o << line_chart("plot-machine-memory", "Memory of this process", "MiB", r.t_s, mem);
+  if (!mem.empty())
+    o << line_chart("plot-machine-memory", "Memory of this process", "MiB", r.t_s, mem);
   if (!load.empty()) {
     o << line_chart("plot-machine-load",
                     "Load average (runnable tasks; " + std::to_string(r.machine.cores) + " cores)",
@@ -642,6 +707,24 @@ std::string to_html(const ReportData& r) {
     << ". docs/simulator.md, &#8220;Reading the report&#8221;, explains every figure.</p>\n";
   o << "</body></html>\n";
   return o.str();
+}
+
+std::string write_report_files(const ReportData& report, std::string_view json_path,
+                               std::string_view html_path) {
+  std::string errors;
+  auto write = [&](std::string_view path, const std::string& text) {
+    if (path.empty()) return;
+    auto bytes = std::as_bytes(std::span(text.data(), text.size()));
+    file::Status st = file::write_atomically(path, bytes, 0644);
+    if (st != file::Status::Ok) {
+      if (!errors.empty()) errors += "; ";
+      errors += "cannot write " + std::string(path) + ": " + file::to_string(st);
+      if (st == file::Status::Failed) errors += std::string(" (") + std::strerror(errno) + ")";
+    }
+  };
+  write(json_path, to_json(report).dump(1) + "\n");
+  write(html_path, to_html(report));
+  return errors;
 }
 
 }  // namespace edgekit::sim

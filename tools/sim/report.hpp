@@ -7,6 +7,7 @@
 /// JSON schema 1 (times in microseconds unless the key says otherwise):
 ///   { "schema": 1, "title": str, "started_utc": str, "duration_s": num,
 ///     "machine": { "cores": int, "model": str, "mem_total_bytes": int, "kernel": str },
+///     "rss_at_start_bytes": int,                // optional (0): RSS when measuring began
 ///     "t_s": [num...],                          // end of each one-second interval
 ///     "counters": [ { "name", "help", "total": int } ],
 ///     "series": [ { "name", "help", "kind": "rate"|"gauge", "values": [num...] } ],
@@ -17,12 +18,11 @@
 /// A reader must ignore keys it does not know; a change that breaks a reader raises "schema".
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "metrics.hpp"
 
@@ -72,6 +72,7 @@ struct ReportData {
   std::string started_utc;  ///< ISO 8601, e.g. 2026-12-03T20:30:00Z
   double duration_s = 0;
   MachineInfo machine;
+  std::uint64_t rss_at_start_bytes = 0;  ///< the process's RSS when measuring began (0: unknown)
   std::vector<double> t_s;
   std::vector<CounterData> counters;
   std::vector<SeriesData> series;
@@ -100,6 +101,14 @@ struct ReportData {
 /// the errors by cause. Self-contained: no script, no external resource. Every string from the
 /// report is escaped. The page is also well-formed XML (tests check it with an XML parser).
 [[nodiscard]] std::string to_html(const ReportData& report);
+
+/// Writes the JSON report (indented) to `json_path` and the HTML page to `html_path`; an empty
+/// path skips that file. Each file is replaced atomically (edgekit/core/durable_file.hpp, mode
+/// 0644), so that a run stopped while writing leaves the previous file or the new one, never a
+/// part. Returns an empty string, or which file failed and why (its directory missing, no
+/// permission, a path longer than 1,024 bytes); a failed JSON write does not stop the HTML one.
+[[nodiscard]] std::string write_report_files(const ReportData& report, std::string_view json_path,
+                                             std::string_view html_path);
 
 /// `s` with & < > " ' replaced by character references: safe in text and in quoted attributes.
 [[nodiscard]] std::string html_escape(std::string_view s);

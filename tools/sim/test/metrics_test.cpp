@@ -23,8 +23,7 @@ std::uint64_t exact_percentile(const std::vector<std::uint64_t>& sorted, double 
   return sorted[rank - 1];
 }
 
-void expect_percentiles_within_one_percent(std::vector<std::uint64_t> values,
-                                           const char* what) {
+void expect_percentiles_within_one_percent(std::vector<std::uint64_t> values, const char* what) {
   LatencyHistogram h;
   for (auto v : values) h.record_ns(v);
   std::sort(values.begin(), values.end());
@@ -156,7 +155,7 @@ TEST(Metrics, TickTurnsCountersIntoRatesAndGaugesIntoValuesOverSimulatedTime) {
   m.tick(t0 + 1s);
   connects.add(50);
   connected.add(-20);
-  m.tick(t0 + 1500ms);  // an uneven interval: the rate divides by it
+  m.tick(t0 + 1500ms);                // an uneven interval: the rate divides by it
   Counter& late = m.counter("late");  // created after two ticks: padded with zeros
   late.add(3);
   m.tick(t0 + 2500ms);

@@ -56,18 +56,20 @@ std::string written(bool tty, int updates, bool finish) {
 
 TEST(Progress, RewritesOneLineOnATerminal) {
   std::string out = written(true, 2, false);  // the destructor finishes the line
-  EXPECT_EQ(out, "\r[    0 s] connected 0  provisioned 0  errors 0  |  0 conn/s  0 prov/s  0 msg/s"
-                 "\x1b[K\r[    1 s] connected 10,000  provisioned 0  errors 0  |  0 conn/s  "
-                 "0 prov/s  0 msg/s\x1b[K\n");
+  EXPECT_EQ(out,
+            "\r[    0 s] connected 0  provisioned 0  errors 0  |  0 conn/s  0 prov/s  0 msg/s"
+            "\x1b[K\r[    1 s] connected 10,000  provisioned 0  errors 0  |  0 conn/s  "
+            "0 prov/s  0 msg/s\x1b[K\n");
   EXPECT_EQ(written(true, 1, true).back(), '\n');
   EXPECT_EQ(written(true, 0, true), "");
 }
 
 TEST(Progress, WritesPlainLinesElsewhere) {
   std::string out = written(false, 2, true);
-  EXPECT_EQ(out, "[    0 s] connected 0  provisioned 0  errors 0  |  0 conn/s  0 prov/s  0 msg/s\n"
-                 "[    1 s] connected 10,000  provisioned 0  errors 0  |  0 conn/s  0 prov/s  "
-                 "0 msg/s\n");
+  EXPECT_EQ(out,
+            "[    0 s] connected 0  provisioned 0  errors 0  |  0 conn/s  0 prov/s  0 msg/s\n"
+            "[    1 s] connected 10,000  provisioned 0  errors 0  |  0 conn/s  0 prov/s  "
+            "0 msg/s\n");
   EXPECT_EQ(out.find('\r'), std::string::npos);
   EXPECT_EQ(out.find('\x1b'), std::string::npos);
 }

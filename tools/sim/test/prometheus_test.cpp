@@ -30,9 +30,18 @@ struct Sample {
 
 // Parses a sample value as Prometheus does (Go's ParseFloat, plus NaN and ±Inf).
 bool parse_value(const std::string& s, double& out) {
-  if (s == "NaN") { out = NAN; return true; }
-  if (s == "+Inf" || s == "Inf") { out = INFINITY; return true; }
-  if (s == "-Inf") { out = -INFINITY; return true; }
+  if (s == "NaN") {
+    out = NAN;
+    return true;
+  }
+  if (s == "+Inf" || s == "Inf") {
+    out = INFINITY;
+    return true;
+  }
+  if (s == "-Inf") {
+    out = -INFINITY;
+    return true;
+  }
   static const std::regex number(R"([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)");
   if (!std::regex_match(s, number)) return false;
   out = std::stod(s);
@@ -78,7 +87,8 @@ std::string check_exposition(const std::string& text) {
         if (!helped.insert(name).second) return where + "second HELP";
         std::string help = line.substr(line.find(name) + name.size());
         for (std::size_t i = 0; i < help.size(); ++i) {
-          if (help[i] == '\\' && (i + 1 >= help.size() || (help[i + 1] != '\\' && help[i + 1] != 'n'))) {
+          if (help[i] == '\\' &&
+              (i + 1 >= help.size() || (help[i + 1] != '\\' && help[i + 1] != 'n'))) {
             return where + "bad escape in HELP";
           }
           if (help[i] == '\\') ++i;
@@ -109,7 +119,10 @@ std::string check_exposition(const std::string& text) {
     if (i < line.size() && line[i] == '{') {
       ++i;
       while (true) {
-        if (i < line.size() && line[i] == '}') { ++i; break; }
+        if (i < line.size() && line[i] == '}') {
+          ++i;
+          break;
+        }
         std::size_t eq = line.find('=', i);
         if (eq == std::string::npos) return where + "label without =";
         std::string lname = line.substr(i, eq - i);
@@ -125,16 +138,21 @@ std::string check_exposition(const std::string& text) {
           if (c == '\\') {
             if (i >= line.size()) return where + "dangling backslash";
             char e = line[i++];
-            if (e == 'n') value += '\n';
-            else if (e == '\\' || e == '"') value += e;
-            else return where + "bad escape in label value";
+            if (e == 'n')
+              value += '\n';
+            else if (e == '\\' || e == '"')
+              value += e;
+            else
+              return where + "bad escape in label value";
           } else {
             value += c;
           }
         }
         if (!s.labels.emplace(lname, value).second) return where + "label twice";
-        if (i < line.size() && line[i] == ',') ++i;
-        else if (i >= line.size() || line[i] != '}') return where + "expected , or }";
+        if (i < line.size() && line[i] == ',')
+          ++i;
+        else if (i >= line.size() || line[i] != '}')
+          return where + "expected , or }";
       }
     }
     if (i >= line.size() || line[i] != ' ') return where + "no space before value";
@@ -222,11 +240,14 @@ TEST(PrometheusText, PassesTheStrictChecker) {
 
 TEST(PrometheusText, NamesTypesBucketsAndEscapes) {
   std::string text = render_prometheus(sample_snapshot());
-  EXPECT_NE(text.find("# TYPE edgekit_sim_connects_total counter\nedgekit_sim_connects_total 1234\n"),
-            std::string::npos) << text;
+  EXPECT_NE(
+      text.find("# TYPE edgekit_sim_connects_total counter\nedgekit_sim_connects_total 1234\n"),
+      std::string::npos)
+      << text;
   EXPECT_NE(text.find("edgekit_sim_ota_bytes_x_total 5\n"), std::string::npos);
-  EXPECT_NE(text.find("# HELP edgekit_sim_devices_connected live sessions\\nand a \\\\ backslash\n"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("# HELP edgekit_sim_devices_connected live sessions\\nand a \\\\ backslash\n"),
+      std::string::npos);
   EXPECT_NE(text.find("edgekit_sim_nan_gauge NaN\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE edgekit_sim_connack_seconds histogram\n"), std::string::npos);
   // One value at each bound and one below 1 µs: le="1e-06" holds two; one above 100 s only in
@@ -237,13 +258,15 @@ TEST(PrometheusText, NamesTypesBucketsAndEscapes) {
   EXPECT_NE(text.find("edgekit_sim_connack_seconds_bucket{le=\"+Inf\"} 27\n"), std::string::npos);
   EXPECT_NE(text.find("edgekit_sim_connack_seconds_count 27\n"), std::string::npos);
   EXPECT_NE(text.find("edgekit_sim_suback_seconds_count 0\n"), std::string::npos);
-  EXPECT_NE(text.find("edgekit_sim_error_causes_total{cause=\"broker said \\\"no\\\"\\nthen \\\\ closed\"} 1\n"),
-            std::string::npos) << text;
+  EXPECT_NE(text.find("edgekit_sim_error_causes_total{cause=\"broker said \\\"no\\\"\\nthen \\\\ "
+                      "closed\"} 1\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("edgekit_sim_elapsed_seconds 12\n"), std::string::npos);
 }
 
 TEST(PrometheusText, TheCheckerRejectsWhatPrometheusWould) {
-  EXPECT_NE(check_exposition("x 1"), "");  // no final newline
+  EXPECT_NE(check_exposition("x 1"), "");    // no final newline
   EXPECT_NE(check_exposition("x 1\n"), "");  // no TYPE
   EXPECT_NE(check_exposition("# TYPE x gauge\nx{a=\"\\q\"} 1\n"), "");
   EXPECT_NE(check_exposition("# TYPE x gauge\nx{a=b} 1\n"), "");
@@ -251,11 +274,14 @@ TEST(PrometheusText, TheCheckerRejectsWhatPrometheusWould) {
   EXPECT_NE(check_exposition("# TYPE x gauge\nx 1\nx 2\n"), "");
   EXPECT_NE(check_exposition("# TYPE x gauge\nx 1\n# TYPE y gauge\ny 1\n# TYPE x gauge\n"), "");
   EXPECT_NE(check_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"2\"} 4\n"
-                             "h_bucket{le=\"+Inf\"} 5\nh_sum 1\nh_count 5\n"), "");
+                             "h_bucket{le=\"+Inf\"} 5\nh_sum 1\nh_count 5\n"),
+            "");
   EXPECT_NE(check_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_sum 1\nh_count 5\n"), "");
-  EXPECT_NE(check_exposition("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 5\nh_sum 1\nh_count 6\n"), "");
+  EXPECT_NE(check_exposition("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 5\nh_sum 1\nh_count 6\n"),
+            "");
   EXPECT_EQ(check_exposition("# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 4\n"
-                             "h_bucket{le=\"+Inf\"} 5\nh_sum 1.5\nh_count 5\n"), "");
+                             "h_bucket{le=\"+Inf\"} 5\nh_sum 1.5\nh_count 5\n"),
+            "");
 }
 
 std::string http_get(std::uint16_t port, const std::string& path, int* status,
@@ -349,10 +375,10 @@ TEST(PrometheusEndpoint, SnapshotsPublishedWhileScrapedStayConsistent) {
         const std::string key = "\nedgekit_sim_messages_total ";
         auto p = res->body.find(key);
         double v = -1;
-        if (p == std::string::npos || !parse_value(res->body.substr(p + key.size(),
-                                                                    res->body.find('\n', p + 1) -
-                                                                        p - key.size()),
-                                                   v)) {
+        if (p == std::string::npos ||
+            !parse_value(
+                res->body.substr(p + key.size(), res->body.find('\n', p + 1) - p - key.size()),
+                v)) {
           ++failures;
           continue;
         }

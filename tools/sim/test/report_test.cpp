@@ -37,9 +37,9 @@ ReportData sample_report() {
   auto& load = m.gauge(metric::kMachineLoad1, "load");
   std::mt19937_64 rng(3);
   std::lognormal_distribution<double> lat(std::log(400'000.0), 0.8);
-  for (auto name : {metric::kTcpConnect, metric::kTlsHandshake, metric::kConnack, metric::kSuback,
-                    metric::kProvisioning, metric::kShadowDeltaRoundTrip,
-                    metric::kJobNotifyToSucceeded}) {
+  for (auto name :
+       {metric::kTcpConnect, metric::kTlsHandshake, metric::kConnack, metric::kSuback,
+        metric::kProvisioning, metric::kShadowDeltaRoundTrip, metric::kJobNotifyToSucceeded}) {
     auto& h = m.histogram(name, std::string(name) + " latency");
     for (int i = 0; i < 5'000; ++i) h.record_ns(static_cast<std::uint64_t>(lat(rng)));
   }
@@ -61,6 +61,7 @@ ReportData sample_report() {
   m.error("tls: certificate expired", "device-0042: X509_V_ERR_CERT_HAS_EXPIRED");
   ReportData r = build_report(m, t0 + 30s, "connect storm <10k>", "2026-12-03T20:30:00Z");
   r.machine = MachineInfo{2, "Example CPU & friends", 8ull << 30, "Linux 6.1"};
+  r.rss_at_start_bytes = 131'000'000;
   return r;
 }
 
@@ -127,9 +128,21 @@ TEST(ReportJson, RejectsWhatIsNotAReportWithAReason) {
   EXPECT_FALSE(report_from_json(broken, &error));
 
   broken = good;
+  broken["histograms"][0]["count"] = -1;  // nlohmann's plain get would make it 2^64-1
+  EXPECT_FALSE(report_from_json(broken, &error));
+  EXPECT_NE(error.find("count is not an unsigned integer"), std::string::npos) << error;
+
+  broken = good;
   broken["histograms"][0]["count"] = 4999;
   EXPECT_FALSE(report_from_json(broken, &error));
   EXPECT_NE(error.find("do not add up"), std::string::npos) << error;
+
+  // rss_at_start_bytes came later within schema 1: a report without it still reads (as 0).
+  auto older = good;
+  older.erase("rss_at_start_bytes");
+  auto read = report_from_json(older, &error);
+  ASSERT_TRUE(read) << error;
+  EXPECT_EQ(read->rss_at_start_bytes, 0u);
 
   // A reader ignores keys it does not know.
   auto extended = good;
@@ -145,11 +158,9 @@ struct LintResult {
 // Runs xmllint on `html` (written to a file) and returns its exit status and stderr.
 LintResult xmllint(const std::string& html, const std::string& mode) {
   static int n = 0;
-  std::string base = ::testing::TempDir() + "sim_report_" + std::to_string(::getpid()) + "_" +
-                     std::to_string(n++);
-  {
-    std::ofstream(base + ".html", std::ios::binary) << html;
-  }
+  std::string base =
+      ::testing::TempDir() + "sim_report_" + std::to_string(::getpid()) + "_" + std::to_string(n++);
+  { std::ofstream(base + ".html", std::ios::binary) << html; }
   std::string cmd = std::string(EDGEKIT_XMLLINT) + " " + mode + " --noout --nonet " + base +
                     ".html 2>" + base + ".err";
   int rc = std::system(cmd.c_str());
@@ -185,8 +196,8 @@ TEST(ReportHtml, HasEveryPlotAndTable) {
         "plot-series-provisioned", "plot-series-messages", "plot-series-devices-connected",
         "plot-series-errors", "plot-hist-tcp-connect", "plot-hist-tls-handshake",
         "plot-hist-connack", "plot-hist-suback", "plot-hist-provisioning",
-        "plot-hist-shadow-delta-round-trip", "plot-hist-job-notify-to-succeeded",
-        "errors-table", "plot-machine-cpu", "plot-machine-memory", "plot-machine-load"}) {
+        "plot-hist-shadow-delta-round-trip", "plot-hist-job-notify-to-succeeded", "errors-table",
+        "plot-machine-cpu", "plot-machine-memory", "plot-machine-load"}) {
     EXPECT_NE(html.find(std::string("id=\"") + id + "\""), std::string::npos) << id;
   }
   EXPECT_EQ(html.find("plot-hist-never-used"), std::string::npos);
@@ -195,7 +206,8 @@ TEST(ReportHtml, HasEveryPlotAndTable) {
   for (std::size_t p = 0; (p = html.find("class=\"pct\"", p)) != std::string::npos; ++p) ++marks;
   EXPECT_EQ(marks, 7u * 4);
   EXPECT_NE(html.find(">p99.9 "), std::string::npos);
-  // Connects first, errors last among the fleet's series.
+  // Connects first, errors last among the fleet's counters and series.
+  EXPECT_LT(html.find("\">connects</td>"), html.find("\">errors</td>"));
   auto first_plot = html.find("<figure id=\"plot-series-");
   EXPECT_EQ(html.compare(first_plot, 34, "<figure id=\"plot-series-connects\">"), 0);
   EXPECT_GT(html.find("id=\"plot-series-errors\""), html.find("id=\"plot-series-messages\""));
@@ -203,7 +215,10 @@ TEST(ReportHtml, HasEveryPlotAndTable) {
   // 230 MB over 9,900 devices (22.7 KiB each).
   EXPECT_NE(html.find("<td>CPU per message (all CPU time / messages)</td><td>800 \xC2\xB5s</td>"),
             std::string::npos);
-  EXPECT_NE(html.find("at the most devices connected (9900)</td><td>22.7 KiB</td>"), std::string::npos);
+  EXPECT_NE(html.find("at the most devices connected (9900)</td><td>22.7 KiB</td>"),
+            std::string::npos);
+  // (230 MB - 131 MB) / 9,900 = 10,000 B.
+  EXPECT_NE(html.find("at start)</td><td>9.8 KiB</td>"), std::string::npos);
   // Machine series are drawn in the machine section only, not again as fleet series.
   EXPECT_EQ(html.find("plot-series-process-cpu-percent"), std::string::npos);
 }
@@ -243,6 +258,32 @@ TEST(FormatDuration, PicksTheUnitPeopleRead) {
   EXPECT_EQ(format_duration_us(12.34), "12.3 \xC2\xB5s");
   EXPECT_EQ(format_duration_us(4560), "4.56 ms");
   EXPECT_EQ(format_duration_us(2.1e6), "2.1 s");
+}
+
+TEST(ReportFiles, WritesBothFilesThatReadBack) {
+  ReportData r = sample_report();
+  std::string base = ::testing::TempDir() + "sim_report_files_" + std::to_string(::getpid());
+  EXPECT_EQ(write_report_files(r, base + ".json", base + ".html"), "");
+  std::ifstream json_in(base + ".json");
+  auto back = report_from_json(nlohmann::json::parse(json_in), nullptr);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(*back == r);
+  std::ifstream html_in(base + ".html");
+  std::string html((std::istreambuf_iterator<char>(html_in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(html, to_html(r));
+  std::remove((base + ".json").c_str());
+  std::remove((base + ".html").c_str());
+}
+
+TEST(ReportFiles, SaysWhichFileFailedAndStillWritesTheOther) {
+  ReportData r = sample_report();
+  std::string html_path =
+      ::testing::TempDir() + "sim_report_other_" + std::to_string(::getpid()) + ".html";
+  std::string error = write_report_files(r, "/nonexistent-dir/x/report.json", html_path);
+  EXPECT_NE(error.find("cannot write /nonexistent-dir/x/report.json"), std::string::npos) << error;
+  std::ifstream html_in(html_path);
+  EXPECT_TRUE(html_in.good());
+  std::remove(html_path.c_str());
 }
 
 }  // namespace
