@@ -250,6 +250,7 @@ int run_sim(const SimOptions& o) {
   sim::ReportData report = sim::build_report(metrics, end, "edgekit sim: " +
                                                  std::to_string(scenario.devices) + " devices",
                                              started_utc);
+  bool report_failed = false;
   if (!o.report_dir.empty()) {
     std::filesystem::create_directories(o.report_dir, ec);
     const std::string json_path = o.report_dir + "/report.json";
@@ -273,9 +274,26 @@ int run_sim(const SimOptions& o) {
                     {"stopped", summary.stopped},
                     {"phases", summary.phases},
                     {"device_state_bytes", sim::Fleet::device_bytes()}};
-    std::ofstream(json_path) << j.dump(1) << "\n";
-    std::ofstream(html_path) << sim::to_html(report);
-    if (!o.quiet) std::fprintf(stderr, "report: %s, %s\n", json_path.c_str(), html_path.c_str());
+    // The HTML page replaced atomically; the JSON (the report with the run's summary added)
+    // likewise, through a temporary file renamed over it.
+    if (const std::string e = sim::write_report_files(report, {}, html_path); !e.empty()) {
+      std::fprintf(stderr, "edgekit sim: %s\n", e.c_str());
+      report_failed = true;
+    }
+    {
+      const std::string tmp = json_path + ".tmp";
+      std::ofstream f(tmp, std::ios::trunc);
+      f << j.dump(1) << "\n";
+      f.close();
+      std::filesystem::rename(tmp, json_path, ec);
+      if (!f || ec) {
+        std::fprintf(stderr, "edgekit sim: cannot write %s\n", json_path.c_str());
+        report_failed = true;
+      }
+    }
+    if (!o.quiet && !report_failed) {
+      std::fprintf(stderr, "report: %s, %s\n", json_path.c_str(), html_path.c_str());
+    }
   }
   for (const auto& line : summary.phases) std::printf("%s\n", line.c_str());
   // What the simulator itself needed: its peak memory over the fleet, and its CPU.
@@ -302,6 +320,7 @@ int run_sim(const SimOptions& o) {
                 e.cause.c_str(), e.example.c_str());
   }
   if (summary.stopped) return 130;
+  if (report_failed) return 1;
   // Exit 1 for what no scenario asks for: a device that never connected, a message dropped
   // silently, a refusal, a device that did not finish a phase. Losses the engine reported with
   // their cause (a reboot, a broker that forgot sessions) are in the report, not failures.
