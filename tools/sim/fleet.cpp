@@ -420,7 +420,9 @@ bool Fleet::Impl::phase_shadow(SimDevice& d, const ShadowSpec& spec) {
                                                  std::chrono::duration<double>(spec.timeout_s));
   bool ok = true;
   for (std::uint32_t round = 1; round <= spec.rounds && ok && !stopping; ++round) {
-    const std::string want = "r" + std::to_string(round);
+    // (Appended, not "r" + to_string: GCC 12's -O3 warns falsely on that form, -Wrestrict.)
+    std::string want = "r";
+    want += std::to_string(round);
     while (d.delta_color != want && SteadyClock::now() < end && !stopping) {
       if (auto p = client.poll(Duration{500}); !p) {
         fail(d, std::string("shadow poll: ") + shadow::to_string(p.error()), want);
