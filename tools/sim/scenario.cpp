@@ -121,7 +121,8 @@ void read_phase(const json& j, const std::string& path, Phase& p, std::string& e
     r.number("timeout_s", p.shadow.timeout_s, 0, kDay, true);
   } else if (kind == "jobs") {
     p.kind = Phase::Kind::Jobs;
-    r.only({"kind", "timeout_s", "rollout_per_minute"});
+    r.only({"kind", "timeout_s", "rollout_per_minute", "group"});
+    r.string("group", p.jobs.group);
     r.number("timeout_s", p.jobs.timeout_s, 0, kDay, true);
     r.number("rollout_per_minute", p.jobs.rollout_per_minute, 0, 1e6);
   } else if (kind == "faults") {

@@ -66,6 +66,9 @@ struct ShadowSpec {
 /// and report SUCCEEDED. Figure: job created → SUCCEEDED per device.
 struct JobsSpec {
   double timeout_s = 180;
+  /// Target this thing group (e.g. one a JITP template puts every device in); empty: the
+  /// connected things by name, which fleetd's admin API takes up to about 3,000 of (64 KB body).
+  std::string group;
   double rollout_per_minute = 0;  ///< the job's rollout rate (0: fleetd's default, all at once)
 };
 

@@ -16,7 +16,7 @@ TEST(Scenario, ReadsEveryPhaseKind) {
       "phases": [
         {"kind": "telemetry", "seconds": 30, "rate": 2000, "qos": 0, "bytes": 200},
         {"kind": "shadow", "rounds": 2, "timeout_s": 60},
-        {"kind": "jobs", "timeout_s": 90, "rollout_per_minute": 6000},
+        {"kind": "jobs", "timeout_s": 90, "rollout_per_minute": 6000, "group": "fleet-a"},
         {"kind": "faults", "seconds": 20, "rate": 100, "cuts_per_s": 5, "reboots_per_s": 1,
          "broker_restart_at_s": 10}]})",
                                 error);
@@ -36,6 +36,7 @@ TEST(Scenario, ReadsEveryPhaseKind) {
   EXPECT_EQ(s->phases[0].telemetry.bytes, 200u);
   EXPECT_EQ(s->phases[1].shadow.rounds, 2u);
   EXPECT_EQ(s->phases[2].jobs.rollout_per_minute, 6000);
+  EXPECT_EQ(s->phases[2].jobs.group, "fleet-a");
   ASSERT_TRUE(s->phases[3].faults.broker_restart_at_s);
   EXPECT_EQ(*s->phases[3].faults.broker_restart_at_s, 10);
   EXPECT_EQ(s->phases[3].faults.cuts_per_s, 5);
