@@ -4,7 +4,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <netinet/in.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
 
 #include <asio/post.hpp>
 #include <algorithm>
@@ -27,6 +29,10 @@ constexpr std::size_t kTlsRecord = 16384;
 constexpr int kMaxRounds = 8;
 // How long a connection the engine has closed may take to write its last bytes (DISCONNECT).
 constexpr Duration kLinger{2000};
+#ifdef __linux__
+// IP_BIND_ADDRESS_NO_PORT (Linux 4.2, <linux/in.h>, which clashes with glibc's <netinet/in.h>).
+constexpr int kIpBindAddressNoPort = 24;
+#endif
 
 class Category final : public std::error_category {
  public:
@@ -106,6 +112,7 @@ mqtt::Result<void> Connection::start(const Endpoint& endpoint, const mqtt::Conne
   stats_ = {};
   stats_.started = std::chrono::steady_clock::now();
   close_by_.reset();
+  stalled_until_.reset();
   armed_.reset();
   readable_ = read_wants_write_ = write_wants_read_ = false;
   phase_ = Phase::Connecting;
@@ -125,6 +132,19 @@ mqtt::Result<void> Connection::start(const Endpoint& endpoint, const mqtt::Conne
     const int size = static_cast<int>(endpoint.socket_buffer_size);
     socket_.set_option(asio::socket_base::send_buffer_size(size), ec);
     if (!ec) socket_.set_option(asio::socket_base::receive_buffer_size(size), ec);
+  }
+  if (!ec && !endpoint.source_address.is_unspecified()) {
+#ifdef __linux__
+    // The port is then chosen at connect, unique for the whole address pair, not at bind for
+    // the local address alone: bound sockets share the range as unbound ones do.
+    const int on = 1;
+    if (endpoint.source_address.is_v4() &&
+        ::setsockopt(socket_.native_handle(), IPPROTO_IP, kIpBindAddressNoPort, &on,
+                     sizeof on) != 0) {
+      ec = std::error_code(errno, std::system_category());
+    }
+#endif
+    if (!ec) socket_.bind({endpoint.source_address, 0}, ec);
   }
   try {
     ++pending_;
@@ -196,6 +216,23 @@ void Connection::stop() noexcept {
   close_socket(false);
   engine_.on_transport_closed(mqtt::Errc::TransportClosed, Driver::now());
   schedule();
+}
+
+void Connection::stall(Duration length) noexcept {
+  if (phase_ == Phase::Idle || phase_ == Phase::Closing) return;
+  stalled_until_ = Driver::now() + length;
+  schedule();  // pump() arms the timer for the stall's end
+}
+
+bool Connection::stalled() const noexcept {
+  return stalled_until_ && Driver::now() < *stalled_until_;
+}
+
+asio::ip::tcp::endpoint Connection::local_endpoint() const noexcept {
+  if (phase_ != Phase::Handshaking && phase_ != Phase::Open) return {};
+  std::error_code ec;
+  auto e = socket_.local_endpoint(ec);
+  return ec ? asio::ip::tcp::endpoint{} : e;
 }
 
 void Connection::flush() noexcept {
@@ -334,7 +371,12 @@ void Connection::pump() noexcept {
   for (;;) {
     again_ = false;
     Instant now = Driver::now();
-    if (phase_ == Phase::Open && readable_ && !read_wants_write_ &&
+    if (stalled_until_ && *stalled_until_ <= now) {
+      stalled_until_.reset();
+      readable_ = true;  // whatever came meanwhile raised no edge we acted on
+    }
+    const bool flowing = !stalled_until_;
+    if (phase_ == Phase::Open && flowing && readable_ && !read_wants_write_ &&
         !engine_.read_buffer().empty()) {
       read_some();
       now = Driver::now();
@@ -349,7 +391,7 @@ void Connection::pump() noexcept {
       handler_.on_event(*this, *event);
       now = Driver::now();
     }
-    if (phase_ == Phase::Open && !engine_.output_empty() && !write_waiting_ &&
+    if (phase_ == Phase::Open && flowing && !engine_.output_empty() && !write_waiting_ &&
         !write_wants_read_) {
       write_some();
       if (engine_.packet_pending() || engine_.notices_pending()) again_ = true;
@@ -361,8 +403,8 @@ void Connection::pump() noexcept {
         close_by_ = now + kLinger;
       }
     }
-    const bool more_input =
-        phase_ == Phase::Open && readable_ && !read_wants_write_ && !engine_.read_buffer().empty();
+    const bool more_input = phase_ == Phase::Open && flowing && readable_ && !read_wants_write_ &&
+                            !engine_.read_buffer().empty();
     if (!again_ && !more_input) break;
     if (++round >= kMaxRounds) {
       in_pump_ = false;
@@ -513,6 +555,7 @@ void Connection::wait(bool read) noexcept {
 void Connection::arm_timer() noexcept {
   std::optional<Instant> d = engine_.next_deadline();
   if (close_by_ && (!d || *close_by_ < *d)) d = close_by_;
+  if (stalled_until_ && (!d || *stalled_until_ < *d)) d = stalled_until_;
   if (!d) return;  // an armed timer may fire for nothing; it is not re-armed then
   if (armed_ && *armed_ <= *d) return;  // fires early, then pump() re-arms it
   try {
@@ -559,6 +602,7 @@ void Connection::close_socket(bool clean) noexcept {
   }
   readable_ = read_wants_write_ = write_wants_read_ = false;
   close_by_.reset();
+  stalled_until_.reset();  // a closed socket sends nothing either way
   phase_ = Phase::Closing;
 }
 

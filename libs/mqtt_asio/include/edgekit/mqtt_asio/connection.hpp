@@ -163,6 +163,15 @@ struct Endpoint {
   /// SO_SNDBUF and SO_RCVBUF of the socket in bytes (the kernel's memory per connection, which
   /// Linux doubles); 0 keeps the system's defaults and auto-tuning.
   std::uint32_t socket_buffer_size = 0;
+  /// The local address the socket is bound to before it connects; unspecified (the default):
+  /// the system chooses. Each local address has its own range of ephemeral ports
+  /// (`net.ipv4.ip_local_port_range`, 28,232 ports by default on Linux), so a client that needs
+  /// more connections to one server address and port than that spreads them over several
+  /// source addresses (on Linux all of 127.0.0.0/8 is the loopback interface). The port is
+  /// still the system's: on Linux with IP_BIND_ADDRESS_NO_PORT, chosen at connect for the whole
+  /// address pair. A bind failure (e.g. EADDRNOTAVAIL: not an address of this host) is a
+  /// transport error of the attempt, reported as any other (ConnectFailed, then `on_closed`).
+  asio::ip::address source_address;
 };
 
 /// What a connection's socket has done since `start` (for benchmarks and tests).
@@ -215,6 +224,23 @@ class Connection {
   /// Closes the socket now without DISCONNECT (the engine sees TransportClosed and reports the
   /// close), then `on_closed` with Errc::Stopped. Nothing happens when idle.
   void stop() noexcept;
+  /// A fault for simulators and tests: the open connection stops carrying bytes in both
+  /// directions for `length` without closing, as a NAT or radio link that goes silent. Nothing
+  /// is read from or written to the socket meanwhile: what the peer sends waits in the kernel,
+  /// what the application queues waits in the engine (its send queue fills: SendQueueFull), and
+  /// the engine's timers run on, so the keep-alive PINGREQ falls due and, with no PINGRESP
+  /// within the ping timeout, the engine closes the connection (KeepAliveTimeout) as it would on
+  /// a dead link; a shorter stall ends by itself and the queued bytes flow. Affects the open
+  /// stream only (not a TCP connect or TLS handshake in progress: the stall then starts when the
+  /// stream opens, if it has not ended by then). Ends at its time, at `stop`, when the
+  /// connection closes, or at the next `start`; a second call replaces the end. Nothing happens
+  /// when idle.
+  void stall(Duration length) noexcept;
+  /// True while a `stall` is in force.
+  [[nodiscard]] bool stalled() const noexcept;
+  /// The socket's local address and port (getsockname) while the TCP connection is up; an
+  /// empty endpoint otherwise. With `Endpoint::source_address`, the address bound.
+  [[nodiscard]] asio::ip::tcp::endpoint local_endpoint() const noexcept;
 
   /// The engine, for its state and counters. Commands must go through this class (or be
   /// followed by `flush()`), else they wait for the next socket event or timer to be written.
@@ -270,6 +296,7 @@ class Connection {
   Stats stats_;
   std::optional<Instant> armed_;     // the deadline the timer waits for
   std::optional<Instant> close_by_;  // the engine closed: its last bytes must leave by then
+  std::optional<Instant> stalled_until_;  // stall(): no socket reads or writes until then
   Phase phase_ = Phase::Idle;
   std::int16_t alert_ = -1;        // the server's fatal alert (TLS), -1 when none
   std::uint16_t pending_ = 0;      // Asio operations whose handler has not run yet
