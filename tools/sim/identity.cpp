@@ -75,7 +75,7 @@ bool valid_name_char(char c) {
 
 // Writes `bytes` to `path` (mode 0600) through a temporary file and a rename, so that a run
 // interrupted half-way never leaves a torn file for the next run to trip over.
-Result<void> write_private_file(const std::string& path, std::string_view bytes) {
+IdentityResult<void> write_private_file(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fail(tmp + ": cannot create: " + std::strerror(errno));
@@ -98,7 +98,7 @@ Result<void> write_private_file(const std::string& path, std::string_view bytes)
 }
 
 // The whole file, or nothing when it does not exist. The caller wipes it when it holds a key.
-Result<std::string> read_file(const std::string& path, bool& exists) {
+IdentityResult<std::string> read_file(const std::string& path, bool& exists) {
   exists = false;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) {
@@ -175,7 +175,7 @@ struct IdentityFactory::Impl {
   // The extensions every device certificate carries, made once and copied into each.
   std::vector<ExtPtr> device_extensions;
 
-  Result<PkeyPtr> new_key() {
+  IdentityResult<PkeyPtr> new_key() {
     EVP_PKEY* key = nullptr;
     if (EVP_PKEY_generate(keygen.get(), &key) != 1) return fail(ossl("key generation"));
     return PkeyPtr(key);
@@ -183,7 +183,7 @@ struct IdentityFactory::Impl {
 
   // A certificate for `key` with `subject`, signed by `signer` as `issuer` (null: self-signed),
   // with `extensions` (null: a CA's).
-  Result<X509Ptr> certify(EVP_PKEY* key, X509_NAME* subject, X509* issuer, EVP_PKEY* signer,
+  IdentityResult<X509Ptr> certify(EVP_PKEY* key, X509_NAME* subject, X509* issuer, EVP_PKEY* signer,
                           std::int64_t validity, const std::vector<ExtPtr>* extensions) {
     const bool is_ca = extensions == nullptr;
     X509Ptr cert(X509_new());
@@ -232,13 +232,13 @@ IdentityFactory::~IdentityFactory() = default;
 
 const std::string& IdentityFactory::ca_certificate_pem() const noexcept { return impl_->ca_pem; }
 
-Result<void> IdentityFactory::write_ca_certificate(const std::string& path) const {
+IdentityResult<void> IdentityFactory::write_ca_certificate(const std::string& path) const {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!(out << impl_->ca_pem) || !out.flush()) return fail(path + ": cannot write");
   return {};
 }
 
-Result<IdentityFactory> IdentityFactory::create(IdentityOptions options) {
+IdentityResult<IdentityFactory> IdentityFactory::create(IdentityOptions options) {
   if (options.prefix.empty()) return fail(std::string("the thing-name prefix is empty"));
   for (char c : options.prefix) {
     if (!valid_name_char(c)) {
@@ -331,7 +331,7 @@ Result<IdentityFactory> IdentityFactory::create(IdentityOptions options) {
   return IdentityFactory(std::move(options), std::move(impl));
 }
 
-Result<DeviceIdentity> IdentityFactory::identity(std::size_t index) {
+IdentityResult<DeviceIdentity> IdentityFactory::identity(std::size_t index) {
   std::string name = options_.prefix + "-" + std::to_string(index);
   if (!options_.cache_dir.empty()) {
     auto cached = load(options_.cache_dir + "/" + name + ".pem", name);
@@ -346,7 +346,7 @@ Result<DeviceIdentity> IdentityFactory::identity(std::size_t index) {
   return made;
 }
 
-Result<std::vector<DeviceIdentity>> IdentityFactory::identities(std::size_t count,
+IdentityResult<std::vector<DeviceIdentity>> IdentityFactory::identities(std::size_t count,
                                                                 std::size_t first) {
   std::vector<DeviceIdentity> out;
   out.reserve(count);
@@ -358,7 +358,7 @@ Result<std::vector<DeviceIdentity>> IdentityFactory::identities(std::size_t coun
   return out;
 }
 
-Result<DeviceIdentity> IdentityFactory::make(const std::string& name) {
+IdentityResult<DeviceIdentity> IdentityFactory::make(const std::string& name) {
   ERR_clear_error();
   auto key = impl_->new_key();
   if (!key) return fail(name + ": " + key.error());
@@ -392,7 +392,7 @@ Result<DeviceIdentity> IdentityFactory::make(const std::string& name) {
 }
 
 // A cached identity: empty (not valid) when there is none or it is not good for this factory.
-Result<DeviceIdentity> IdentityFactory::load(const std::string& path, const std::string& name) {
+IdentityResult<DeviceIdentity> IdentityFactory::load(const std::string& path, const std::string& name) {
   bool exists = false;
   auto pem = read_file(path, exists);
   if (!pem) return fail(pem.error());
@@ -455,7 +455,7 @@ bool handshake_pair(SSL* client, SSL* server, double& client_us, double& server_
 
 }  // namespace
 
-Result<DeviceCryptoCost> measure_device_crypto(std::size_t rounds) {
+IdentityResult<DeviceCryptoCost> measure_device_crypto(std::size_t rounds) {
   if (rounds == 0) return fail(std::string("rounds is 0"));
   IdentityOptions o;
   o.prefix = "measure";

@@ -38,8 +38,9 @@ namespace edgekit::sim {
 
 /// A failure of the identity factory: what failed and why ("ca.key: cannot read: No such file or
 /// directory", "sign: ...OpenSSL's reason...").
+/// (Named apart from edgekit::Result, which an alias `Result` in namespace sim would hide.)
 template <class T>
-using Result = edgekit::Result<T, std::string>;
+using IdentityResult = edgekit::Result<T, std::string>;
 
 /// One simulated device's identity.
 struct DeviceIdentity {
@@ -70,7 +71,7 @@ struct IdentityCounters {
 /// per operation (averages over `rounds`), all EC P-256 / ECDSA-SHA256 as the simulator's
 /// devices use:
 struct DeviceCryptoCost;
-[[nodiscard]] Result<DeviceCryptoCost> measure_device_crypto(std::size_t rounds);
+[[nodiscard]] IdentityResult<DeviceCryptoCost> measure_device_crypto(std::size_t rounds);
 
 struct DeviceCryptoCost {
   double keygen_us = 0;        ///< a new key pair
@@ -88,7 +89,7 @@ class IdentityFactory {
   /// is then made again as it is asked for).
   /// Errors: an invalid prefix or subject field; the cache directory or a CA file that cannot be
   /// made, read or written; OpenSSL failures.
-  [[nodiscard]] static Result<IdentityFactory> create(IdentityOptions options);
+  [[nodiscard]] static IdentityResult<IdentityFactory> create(IdentityOptions options);
 
   IdentityFactory(IdentityFactory&&) noexcept;
   IdentityFactory& operator=(IdentityFactory&&) noexcept;
@@ -98,24 +99,24 @@ class IdentityFactory {
   /// what a broker listener that trusts the devices names in its `cafile` / `capath`.
   [[nodiscard]] const std::string& ca_certificate_pem() const noexcept;
   /// Writes `ca_certificate_pem()` to `path`. Errors: the file cannot be written.
-  [[nodiscard]] Result<void> write_ca_certificate(const std::string& path) const;
+  [[nodiscard]] IdentityResult<void> write_ca_certificate(const std::string& path) const;
 
   /// The identity of device `index` (CN `<prefix>-<index>`): from the cache when it holds a good
   /// one, else new (and then cached). Errors: a cache file that cannot be written; OpenSSL.
-  [[nodiscard]] Result<DeviceIdentity> identity(std::size_t index);
+  [[nodiscard]] IdentityResult<DeviceIdentity> identity(std::size_t index);
   /// Identities `first` .. `first + count - 1`, in order. Errors: the first failure.
-  [[nodiscard]] Result<std::vector<DeviceIdentity>> identities(std::size_t count,
+  [[nodiscard]] IdentityResult<std::vector<DeviceIdentity>> identities(std::size_t count,
                                                                std::size_t first = 0);
 
   [[nodiscard]] const IdentityCounters& counters() const noexcept { return counters_; }
   [[nodiscard]] const IdentityOptions& options() const noexcept { return options_; }
 
  private:
-  friend Result<DeviceCryptoCost> measure_device_crypto(std::size_t rounds);
+  friend IdentityResult<DeviceCryptoCost> measure_device_crypto(std::size_t rounds);
   struct Impl;
   IdentityFactory(IdentityOptions options, std::unique_ptr<Impl> impl) noexcept;
-  [[nodiscard]] Result<DeviceIdentity> make(const std::string& name);
-  [[nodiscard]] Result<DeviceIdentity> load(const std::string& path, const std::string& name);
+  [[nodiscard]] IdentityResult<DeviceIdentity> make(const std::string& name);
+  [[nodiscard]] IdentityResult<DeviceIdentity> load(const std::string& path, const std::string& name);
 
   IdentityOptions options_;
   std::unique_ptr<Impl> impl_;
@@ -126,6 +127,6 @@ class IdentityFactory {
 /// `rounds` handshakes between an in-memory client and server (a BIO pair: no sockets, so only
 /// the cryptography and TLS are counted; each side's CPU counted apart). No session resumption:
 /// each handshake is a device's first. Errors: OpenSSL failures, naming the step.
-[[nodiscard]] Result<DeviceCryptoCost> measure_device_crypto(std::size_t rounds);
+[[nodiscard]] IdentityResult<DeviceCryptoCost> measure_device_crypto(std::size_t rounds);
 
 }  // namespace edgekit::sim

@@ -116,9 +116,10 @@ class LoopChannel final : public reqres::Channel {
 /// send buffers of `Buffer` bytes each (the largest packet either way; PUBLISH payloads are sent
 /// from the caller's memory and need no room in the send buffer), the Connection and its
 /// LoopChannel. `observer`, when set, sees every event after the channel did (e.g. counters).
-/// Memory: sizeof(Device<B, 2>) = 2 * B + about 3.9 KB on x86-64 (Device<1024, 2> is 5,936 B:
-/// the Connection 2,520 B with its engine, the Session 240 B, the LoopChannel 120 B, two
-/// outgoing records, the client id), plus Asio's and the kernel's per-socket state
+/// Memory: sizeof(Device<B, R>) = 2 * B + 448 * R + about 3 KB on x86-64 (Device<1024, 2> is
+/// 6,008 B: the Connection 2,560 B with its 2,152 B engine, the Session 240 B, the LoopChannel
+/// 120 B, two outgoing records of 448 B, the client id, the two observers; the fleet's
+/// Device<2048, 8> is 10,752 B), plus Asio's and the kernel's per-socket state
 /// (docs/simulator.md has the measured totals). Lifetime: as a Connection's — destroy it idle
 /// (after `close`, or never connected) or after the io_context stopped for good.
 template <std::size_t Buffer = 1024, std::size_t Records = 2>
