@@ -41,7 +41,6 @@ using Link = Device<kBuffer, kRecords>;
 
 constexpr Duration kCall{30000};     // one SDK request (fleetd may be busy with 10,000 others)
 constexpr Duration kClose{5000};
-constexpr auto kDrain = std::chrono::seconds(30);  // QoS 1 acks awaited after a phase
 constexpr std::string_view kJobOperation = "sim-noop";
 constexpr int kOperatorConnections = 16;  // the operator's admin API connections at once
 
@@ -72,6 +71,7 @@ struct SimDevice {
   Fiber* fiber = nullptr;
   State state = State::Waiting;
   bool reboot = false;         // the next connect starts clean (a reboot lost the session)
+  TimePoint stall_end{};       // when the last stall of its link ends (or ended)
   std::uint32_t phase_seen = 0;
   TimePoint connect_started{};
   std::array<std::pair<std::uint16_t, TimePoint>, kRecords> inflight{};
@@ -120,7 +120,12 @@ struct Fleet::Impl {
   // Publishes one telemetry message from `d`; false when it could not (counted by cause).
   bool publish_one(SimDevice& d);
   void run_device_phase(const Phase& p);
-  void drain(TimePoint limit);
+  // Waits for the PUBACKs of the phase that ended at `phase_end` (see FleetOptions::drain).
+  void drain(TimePoint phase_end);
+  // Links silent or gone: a device whose messages cannot be acknowledged until it is back.
+  static bool offline(SimDevice& d) {
+    return d.state != SimDevice::State::Connected || d.link.connection().stalled();
+  }
   bool sleep(Duration d) { return fibers.sleep_for(d) != Wake::Stopping && !stopping; }
   void log(const std::string& line) {
     if (o.log) o.log(line);
@@ -231,6 +236,9 @@ bool Fleet::Impl::connect(SimDevice& d, bool clean, bool keep_trying) {
     const tls::ClientIdentity* identity =
         o.tls != nullptr && d.index < o.identities.size() ? &o.identities[d.index].tls : nullptr;
     mqtt_asio::Endpoint endpoint(o.broker, o.tls, o.server_name, identity);
+    if (!o.source_addresses.empty()) {
+      endpoint.source_address = o.source_addresses[d.index % o.source_addresses.size()];
+    }
     d.state = SimDevice::State::Connecting;
     d.connect_started = SteadyClock::now();
     auto r = d.link.channel().connect(endpoint, options, Duration{spec.timeout_ms});
@@ -322,7 +330,16 @@ void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause) {
   if (d.state != SimDevice::State::Connected) return;  // a connect attempt or a close of ours
   d.state = SimDevice::State::Down;
   connected_gauge.add(-1);
-  if (!stopping && !cause.empty()) fail(d, cause, "while connected");
+  // A close during a stall of ours (the keep-alive found it), or just after one (the broker's
+  // keep-alive closed it meanwhile: its FIN is read when the stall ends) is the scenario's.
+  const bool stall = d.stall_end != TimePoint{} &&
+                     SteadyClock::now() < d.stall_end + std::chrono::seconds(2);
+  if (stall) {
+    ++summary.stalls_reconnected;
+    d.stall_end = TimePoint{};
+  } else if (!stopping && !cause.empty()) {
+    fail(d, cause, "while connected");
+  }
   if (d.fiber != nullptr) fibers.wake(d.fiber);
 }
 
@@ -535,20 +552,41 @@ bool Fleet::Impl::phase_jobs(SimDevice& d, const JobsSpec& spec) {
 
 // --- the orchestrator ------------------------------------------------------------------------
 
-void Fleet::Impl::drain(TimePoint limit) {
-  auto inflight = [this] {
-    std::uint64_t n = 0;
-    for (const auto& d : devices) n += d->inflight_count;
-    return n;
+void Fleet::Impl::drain(TimePoint phase_end) {
+  // Connected devices' messages get `drain` for their PUBACK; a device holding messages while
+  // offline (reconnecting) or stalled resends them when it is back, so the drain waits for it
+  // too, up to `drain_offline` after the phase.
+  const TimePoint acks_by = SteadyClock::now() + o.drain;
+  const TimePoint offline_by = std::max(acks_by, phase_end + o.drain_offline);
+  auto waiting = [this, acks_by] {
+    const bool acks_time = SteadyClock::now() < acks_by;
+    for (const auto& d : devices) {
+      if (d->inflight_count > 0 && (acks_time || offline(*d))) return true;
+    }
+    return false;
   };
-  while (inflight() > 0 && SteadyClock::now() < limit && sleep(Duration{50})) {
+  while (waiting() && SteadyClock::now() < offline_by && sleep(Duration{50})) {
   }
+  char no_ack[64];
+  std::snprintf(no_ack, sizeof no_ack, "lost: no PUBACK within %g s after the phase",
+                static_cast<double>(o.drain.count()) / 1000.0);
   for (auto& d : devices) {
     for (std::uint8_t k = 0; k < d->inflight_count; ++k) {
-      ++summary.unacknowledged;
-      fail(*d, stopping ? "lost: the run was stopped before the PUBACK"
-                        : "lost: no PUBACK within 30 s after the phase",
-           "packet " + std::to_string(d->inflight[k].first));
+      const std::string packet = "packet " + std::to_string(d->inflight[k].first);
+      if (stopping) {
+        ++summary.unacknowledged;
+        fail(*d, "lost: the run was stopped before the PUBACK", packet);
+      } else if (offline(*d)) {
+        // Not lost: its session holds it and resends it on reconnect, after this count.
+        ++summary.pending_offline;
+        fail(*d, d->state == SimDevice::State::Connected
+                     ? "pending: the device's link was stalled at the end of the drain"
+                     : "pending: the device was offline at the end of the drain",
+             packet);
+      } else {
+        ++summary.unacknowledged;
+        fail(*d, no_ack, packet);
+      }
     }
     d->inflight_count = 0;
   }
@@ -591,12 +629,13 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
   double next_cut = faults != nullptr && faults->cuts_per_s > 0 ? 1.0 / faults->cuts_per_s : -1;
   double next_reboot =
       faults != nullptr && faults->reboots_per_s > 0 ? 1.0 / faults->reboots_per_s : -1;
+  double next_stall = faults != nullptr && faults->stalls_per_s > 0 ? 1.0 / faults->stalls_per_s : -1;
   bool restarted = false;
   std::uniform_int_distribution<std::size_t> pick(0, devices.size() - 1);
   auto random_connected = [&]() -> SimDevice* {
     for (int tries = 0; tries < 32; ++tries) {
       SimDevice& d = *devices[pick(random)];
-      if (d.state == SimDevice::State::Connected) return &d;
+      if (d.state == SimDevice::State::Connected && !d.link.connection().stalled()) return &d;
     }
     return nullptr;
   };
@@ -619,6 +658,7 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
       ++scanned;
       if (d.state != SimDevice::State::Connected) continue;  // offline: the next one takes it
       if (telemetry_qos == mqtt::QoS::AtLeastOnce && d.inflight_count == kRecords) {
+        if (d.link.connection().stalled()) continue;  // as offline: its link is silent
         ++skipped;  // this device has 8 unacknowledged: the broker is behind (counted)
         continue;
       }
@@ -638,6 +678,16 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
           ++summary.reboots;
           d->reboot = true;  // its session is gone: unacknowledged messages are lost, counted
           d->link.connection().stop();
+        }
+      }
+      if (next_stall >= 0 && elapsed >= next_stall) {
+        next_stall += 1.0 / faults->stalls_per_s;
+        if (SimDevice* d = random_connected()) {
+          ++summary.stalls;
+          std::uniform_real_distribution<double> stall_s(faults->stall_min_s, faults->stall_max_s);
+          const auto ms = static_cast<std::int64_t>(stall_s(random) * 1000);
+          d->stall_end = SteadyClock::now() + std::chrono::milliseconds(ms);
+          d->link.connection().stall(Duration{ms});  // the keep-alive may find it: it reconnects
         }
       }
       if (!restarted && faults->broker_restart_at_s && elapsed >= *faults->broker_restart_at_s) {
@@ -665,9 +715,10 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
     metrics.error("telemetry: not sent, the device had 8 messages unacknowledged",
                   std::to_string(skipped) + " messages in this phase");
   }
+  const TimePoint phase_end = SteadyClock::now();
   if (faults != nullptr) {
     // Every device back before the acks are counted: a cut device resends on resume.
-    const TimePoint limit = SteadyClock::now() + std::chrono::seconds(60);
+    const TimePoint limit = phase_end + o.drain_offline;
     while (!stopping && SteadyClock::now() < limit &&
            count(SimDevice::State::Connected) <
                summary.connected - count(SimDevice::State::Failed) && sleep(Duration{100})) {
@@ -675,7 +726,7 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
     while (background_running > 0 && sleep(Duration{100})) {
     }
   }
-  drain(SteadyClock::now() + kDrain);
+  drain(phase_end);
   char line[256];
   const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   // The simulator's whole CPU over the phase (acks, keep-alives and, in the faults phase,

@@ -21,9 +21,11 @@
 ///   - jobs: per device `jobs::Runner`; one job for every thing (admin API); figures
 ///     `job_notify_to_succeeded` (notify-next received → SUCCEEDED accepted) and
 ///     `job_created_to_succeeded`.
-///   - faults: telemetry while connections are cut (the device resumes its session), devices
-///     reboot (clean session: its unacknowledged messages are reported lost, cause "reboot") and
-///     the broker restarts (`FleetOptions::broker_restart_command`, run on a thread).
+///   - faults: telemetry while connections are cut (the device resumes its session), links
+///     stall (silent both ways: the keep-alive finds a long stall, the device reconnects and
+///     resumes), devices reboot (clean session: its unacknowledged messages are reported lost,
+///     cause "reboot") and the broker restarts (`FleetOptions::broker_restart_command`, run on a
+///     thread). The drain after a phase waits (bounded) for offline devices holding messages.
 ///
 /// Stopping: `request_stop()` (e.g. from a SIGINT handler, through asio::post) ends the current
 /// phase at once and disconnects every device; the report is written as usual.
@@ -35,6 +37,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,6 +72,14 @@ struct FleetOptions {
   std::string broker_restart_command;
   /// MQTT version of the devices (5 by default; 3.1.1 for brokers without 5).
   bool mqtt5 = true;
+  /// Local addresses the devices connect from, round robin (device i from [i % size]); empty:
+  /// the system's choice. Each has its own ephemeral ports (docs/simulator.md, OS limits).
+  std::vector<asio::ip::address> source_addresses;
+  /// After a telemetry or faults phase: how long connected devices' QoS 1 messages may wait for
+  /// their PUBACK, and how long at most (from the phase's end) the run waits for devices that
+  /// hold unacknowledged messages while offline or stalled to come back and resend them.
+  std::chrono::milliseconds drain{30000};
+  std::chrono::milliseconds drain_offline{90000};
   /// Progress and phase lines (from the loop thread).
   std::function<void(const std::string&)> log;
 };
@@ -90,12 +101,20 @@ struct FleetSummary {
   /// QoS 1 publishes a simulated reboot lost (its clean session): expected, still reported.
   std::uint64_t lost_to_reboots = 0;
   std::uint64_t refused = 0;           ///< QoS 1 publishes the broker completed with an error code
+  /// QoS 1 publishes still unacknowledged when the drain ended while their device was offline
+  /// (reconnecting) or its link stalled: not lost (the session resends them when the device is
+  /// back), but not seen delivered either. Each is an error, cause "pending: ...".
+  std::uint64_t pending_offline = 0;
   std::uint32_t shadow_synced = 0;     ///< device-rounds whose delta came back reported
   std::uint32_t jobs_succeeded = 0;
   /// Device steps of the shadow and jobs phases that did not succeed (each failure is an error
   /// in the metrics, by cause).
   std::uint32_t phase_incomplete = 0;
   std::uint32_t cuts = 0, reboots = 0, broker_restarts = 0;
+  std::uint32_t stalls = 0;              ///< links stalled (faults phase)
+  /// Stalls that ended the connection (the keep-alive found them, or the broker's did) after
+  /// which the device reconnected; the others ended by themselves.
+  std::uint32_t stalls_reconnected = 0;
   bool stopped = false;                ///< request_stop() ended the run early
   std::vector<std::string> phases;     ///< one line per phase: what it did
   /// Every device phase step that failed, and every message that was not delivered, is also an

@@ -97,6 +97,25 @@ class Reader {
 
 constexpr double kDay = 86400;
 
+// "stall_s": a length in seconds, or [min, max] to draw each stall's length from.
+void read_stall_length(Reader& r, const json& j, FaultSpec& f) {
+  if (!r.ok() || !j.contains("stall_s")) return;
+  const json& v = j["stall_s"];
+  if (v.is_array()) {
+    if (v.size() != 2 || !v[0].is_number() || !v[1].is_number()) {
+      return r.fail("stall_s", "must be a number or [min, max] of seconds");
+    }
+    f.stall_min_s = v[0].get<double>();
+    f.stall_max_s = v[1].get<double>();
+  } else {
+    r.number("stall_s", f.stall_min_s, 0, kDay, true);
+    f.stall_max_s = f.stall_min_s;
+  }
+  if (r.ok() && !(f.stall_min_s > 0 && f.stall_min_s <= f.stall_max_s && f.stall_max_s <= kDay)) {
+    r.fail("stall_s", "must be > 0, min <= max, and at most a day");
+  }
+}
+
 void read_phase(const json& j, const std::string& path, Phase& p, std::string& error) {
   Reader r(j, path, error);
   if (!r.ok()) return;
@@ -127,11 +146,14 @@ void read_phase(const json& j, const std::string& path, Phase& p, std::string& e
     r.number("rollout_per_minute", p.jobs.rollout_per_minute, 0, 1e6);
   } else if (kind == "faults") {
     p.kind = Phase::Kind::Faults;
-    r.only({"kind", "seconds", "rate", "cuts_per_s", "reboots_per_s", "broker_restart_at_s"});
+    r.only({"kind", "seconds", "rate", "cuts_per_s", "reboots_per_s", "broker_restart_at_s",
+            "stalls_per_s", "stall_s"});
     r.number("seconds", p.faults.seconds, 0, kDay, true);
     r.number("rate", p.faults.rate, 0, 1e7);
     r.number("cuts_per_s", p.faults.cuts_per_s, 0, 1e5);
     r.number("reboots_per_s", p.faults.reboots_per_s, 0, 1e5);
+    r.number("stalls_per_s", p.faults.stalls_per_s, 0, 1e5);
+    read_stall_length(r, j, p.faults);
     if (j.contains("broker_restart_at_s")) {
       double at = 0;
       r.number("broker_restart_at_s", at, 0, kDay);

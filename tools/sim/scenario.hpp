@@ -75,7 +75,7 @@ struct JobsSpec {
 /// Faults while the fleet keeps publishing telemetry at `rate`: connection cuts (the socket is
 /// closed under the device; it reconnects and resumes its session), device reboots (session and
 /// in-memory state lost: a clean connect) and one broker restart at `broker_restart_at_s` (the
-/// simulator runs `--broker-restart-command`). Every QoS 1 message is delivered or reported lost
+/// simulator runs `--broker-restart-command`), and stalls (below). Every QoS 1 message is delivered or reported lost
 /// with its cause.
 struct FaultSpec {
   double seconds = 20;
@@ -83,6 +83,14 @@ struct FaultSpec {
   double cuts_per_s = 0;
   double reboots_per_s = 0;
   std::optional<double> broker_restart_at_s;
+  /// Stalls (`stalls_per_s`): a device's link stops carrying bytes both ways without closing
+  /// (mqtt_asio::Connection::stall) for a time drawn uniformly from [stall_min_s, stall_max_s]
+  /// ("stall_s": 5, or [1, 20]). One longer than the keep-alive plus its ping timeout is found
+  /// by the keep-alive and the device reconnects and resumes its session; a shorter one ends by
+  /// itself.
+  double stalls_per_s = 0;
+  double stall_min_s = 5;
+  double stall_max_s = 5;
 };
 
 struct Phase {

@@ -43,6 +43,19 @@ TEST(Scenario, ReadsEveryPhaseKind) {
   EXPECT_STREQ(to_string(s->phases[3].kind), "faults");
 }
 
+TEST(Scenario, StallsTakeALengthOrARange) {
+  std::string error;
+  auto s = parse_scenario(R"({"phases": [{"kind": "faults", "stalls_per_s": 2, "stall_s": 7},
+                                         {"kind": "faults", "stall_s": [0.5, 12]}]})", error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_EQ(s->phases[0].faults.stalls_per_s, 2);
+  EXPECT_EQ(s->phases[0].faults.stall_min_s, 7);
+  EXPECT_EQ(s->phases[0].faults.stall_max_s, 7);
+  EXPECT_EQ(s->phases[1].faults.stalls_per_s, 0);  // no stalls unless asked for
+  EXPECT_EQ(s->phases[1].faults.stall_min_s, 0.5);
+  EXPECT_EQ(s->phases[1].faults.stall_max_s, 12);
+}
+
 TEST(Scenario, DefaultsWhenMembersAreLeftOut) {
   std::string error;
   const auto s = parse_scenario("{}", error);
@@ -80,6 +93,12 @@ TEST(Scenario, NamesTheFirstMistakeByItsPath) {
       {R"({"phases": [{"kind": "faults", "cuts_per_sec": 2}]})", "phases[0].cuts_per_sec: unknown member"},
       {R"({"phases": [{"kind": "faults", "seconds": 5, "broker_restart_at_s": 5}]})",
        "phases[0].broker_restart_at_s: must be within the phase's seconds"},
+      {R"({"phases": [{"kind": "faults", "stall_s": [3]}]})",
+       "phases[0].stall_s: must be a number or [min, max] of seconds"},
+      {R"({"phases": [{"kind": "faults", "stall_s": [5, 1]}]})",
+       "phases[0].stall_s: must be > 0, min <= max, and at most a day"},
+      {R"({"phases": [{"kind": "faults", "stall_s": 0}]})",
+       "phases[0].stall_s: must be a number > 0 and <= 86400"},
   };
   for (const Case& c : cases) {
     std::string error;
