@@ -27,6 +27,7 @@
 #include "prometheus.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
+#include "source_addresses.hpp"
 
 namespace edgekit::tools {
 namespace {
@@ -47,6 +48,7 @@ struct SimOptions {
   std::string report_dir;
   int prometheus_port = 0;
   std::string mqtt_version = "5";
+  std::string source_addresses;  // empty: the system's choice
   bool quiet = false;
   // `edgekit sim identities`
   std::uint32_t count = 0;
@@ -142,6 +144,12 @@ int run_sim(const SimOptions& o) {
   const auto address = asio::ip::make_address(o.host, ec);
   if (ec) return fail("--host must be an IP address (" + o.host + ")");
   fo.broker = {address, static_cast<std::uint16_t>(o.port)};
+  if (!o.source_addresses.empty()) {
+    std::string error;
+    auto sources = sim::parse_source_addresses(o.source_addresses, error);
+    if (!sources) return fail("--source-addresses " + error);
+    fo.source_addresses = std::move(*sources);
+  }
   fo.server_name = o.server_name;
   fo.broker_restart_command = o.restart_command;
   fo.admin_url = o.admin_url.empty() ? env("EDGEKIT_FLEET_URL") : o.admin_url;
@@ -265,12 +273,15 @@ int run_sim(const SimOptions& o) {
                     {"lost_session", summary.lost_session},
                     {"lost_to_reboots", summary.lost_to_reboots},
                     {"refused", summary.refused},
+                    {"pending_offline", summary.pending_offline},
                     {"shadow_synced", summary.shadow_synced},
                     {"jobs_succeeded", summary.jobs_succeeded},
                     {"phase_incomplete", summary.phase_incomplete},
                     {"cuts", summary.cuts},
                     {"reboots", summary.reboots},
                     {"broker_restarts", summary.broker_restarts},
+                    {"stalls", summary.stalls},
+                    {"stalls_reconnected", summary.stalls_reconnected},
                     {"stopped", summary.stopped},
                     {"phases", summary.phases},
                     {"device_state_bytes", sim::Fleet::device_bytes()}};
@@ -307,14 +318,19 @@ int run_sim(const SimOptions& o) {
                 std::chrono::duration<double>(end - start).count());
   }
   std::printf("published %llu, acknowledged %llu, unacknowledged %llu, lost with the broker's "
-              "session %llu, lost to reboots %llu, refused %llu (every one of them is an error "
-              "below, by cause)\n",
+              "session %llu, lost to reboots %llu, refused %llu, pending on devices offline at "
+              "the end of a drain %llu (every one of them is an error below, by cause)\n",
               static_cast<unsigned long long>(summary.published),
               static_cast<unsigned long long>(summary.acknowledged),
               static_cast<unsigned long long>(summary.unacknowledged),
               static_cast<unsigned long long>(summary.lost_session),
               static_cast<unsigned long long>(summary.lost_to_reboots),
-              static_cast<unsigned long long>(summary.refused));
+              static_cast<unsigned long long>(summary.refused),
+              static_cast<unsigned long long>(summary.pending_offline));
+  if (summary.stalls > 0) {
+    std::printf("stalls %u, of which the keep-alive found and the device reconnected %u\n",
+                summary.stalls, summary.stalls_reconnected);
+  }
   for (const auto& e : report.errors) {
     std::printf("error x%llu: %s (first: %s)\n", static_cast<unsigned long long>(e.count),
                 e.cause.c_str(), e.example.c_str());
@@ -360,6 +376,10 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                   "serve /metrics on 127.0.0.1:PORT while running (0: off)")
       ->check(CLI::Range(0, 65535));
   sim->add_option("--mqtt", o->mqtt_version, "5 or 311")->capture_default_str();
+  sim->add_option("--source-addresses", o->source_addresses,
+                  "local addresses devices connect from, round robin: a count N (127.0.0.1 to "
+                  "127.0.0.N), a range 127.0.0.1-127.0.0.16 or a list A,B; each has its own "
+                  "ephemeral ports (docs/simulator.md)");
   sim->add_flag("-q,--quiet", o->quiet, "no progress line");
 
   CLI::App* ids = sim->add_subcommand(

@@ -72,6 +72,7 @@ struct SimDevice {
   State state = State::Waiting;
   bool reboot = false;         // the next connect starts clean (a reboot lost the session)
   TimePoint stall_end{};       // when the last stall of its link ends (or ended)
+  bool cut = false;            // the scenario closed its socket (a cut or a reboot)
   std::uint32_t phase_seen = 0;
   TimePoint connect_started{};
   std::array<std::pair<std::uint16_t, TimePoint>, kRecords> inflight{};
@@ -329,6 +330,7 @@ void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
 void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause) {
   if (d.state != SimDevice::State::Connected) return;  // a connect attempt or a close of ours
   d.state = SimDevice::State::Down;
+  const bool cut = std::exchange(d.cut, false);
   connected_gauge.add(-1);
   // A close during a stall of ours (the keep-alive found it), or just after one (the broker's
   // keep-alive closed it meanwhile: its FIN is read when the stall ends) is the scenario's.
@@ -337,6 +339,9 @@ void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause) {
   if (stall) {
     ++summary.stalls_reconnected;
     d.stall_end = TimePoint{};
+  } else if (cut) {
+    // Closed by the scenario: the engine reports it (ConnectionClosed) before on_closed's
+    // Errc::Stopped, so the cause alone does not tell.
   } else if (!stopping && !cause.empty()) {
     fail(d, cause, "while connected");
   }
@@ -669,6 +674,7 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
         next_cut += 1.0 / faults->cuts_per_s;
         if (SimDevice* d = random_connected()) {
           ++summary.cuts;
+          d->cut = true;
           d->link.connection().stop();  // the socket closes under it; it resumes its session
         }
       }
@@ -677,6 +683,7 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
         if (SimDevice* d = random_connected()) {
           ++summary.reboots;
           d->reboot = true;  // its session is gone: unacknowledged messages are lost, counted
+          d->cut = true;
           d->link.connection().stop();
         }
       }
