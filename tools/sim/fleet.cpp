@@ -72,6 +72,7 @@ struct SimDevice {
   State state = State::Waiting;
   bool reboot = false;         // the next connect starts clean (a reboot lost the session)
   TimePoint stall_end{};       // when the last stall of its link ends (or ended)
+  SteadyClock::duration stall_length{};
   bool cut = false;            // the scenario closed its socket (a cut or a reboot)
   std::uint32_t phase_seen = 0;
   TimePoint connect_started{};
@@ -114,7 +115,8 @@ struct Fleet::Impl {
   void on_event(SimDevice& d, const mqtt::Event& e);
   void on_closed(SimDevice& d, std::error_code ec);
   // The device's connection is gone (cause empty: one the scenario cut); it reconnects.
-  void mark_down(SimDevice& d, const std::string& cause);
+  // `keep_alive`: the engine closed it for want of a PINGRESP (KeepAliveTimeout).
+  void mark_down(SimDevice& d, const std::string& cause, bool keep_alive = false);
   bool phase_shadow(SimDevice& d, const ShadowSpec& spec);
   bool phase_jobs(SimDevice& d, const JobsSpec& spec);
   void run_telemetry(const TelemetrySpec& spec, const FaultSpec* faults);
@@ -311,10 +313,12 @@ void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
     case EventType::ConnectionClosed:
     case EventType::ServerDisconnected:
       // The engine knows before the socket is gone (on_closed): no more publishes from now.
-      mark_down(d, std::string("connection closed: ") + mqtt::to_string(e.error) +
-                       (e.type == EventType::ServerDisconnected
-                            ? std::string(" (") + mqtt::to_string(e.reason_code) + ")"
-                            : std::string()));
+      mark_down(d,
+                std::string("connection closed: ") + mqtt::to_string(e.error) +
+                    (e.type == EventType::ServerDisconnected
+                         ? std::string(" (") + mqtt::to_string(e.reason_code) + ")"
+                         : std::string()),
+                e.error == mqtt::Errc::KeepAliveTimeout);
       break;
     case EventType::MessageReceived:
       if (e.message != nullptr && e.message->topic.ends_with("/jobs/notify-next") &&
@@ -327,15 +331,21 @@ void Fleet::Impl::on_event(SimDevice& d, const mqtt::Event& e) {
   }
 }
 
-void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause) {
+void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause, bool keep_alive) {
   if (d.state != SimDevice::State::Connected) return;  // a connect attempt or a close of ours
   d.state = SimDevice::State::Down;
   const bool cut = std::exchange(d.cut, false);
   connected_gauge.add(-1);
-  // A close during a stall of ours (the keep-alive found it), or just after one (the broker's
-  // keep-alive closed it meanwhile: its FIN is read when the stall ends) is the scenario's.
-  const bool stall = d.stall_end != TimePoint{} &&
-                     SteadyClock::now() < d.stall_end + std::chrono::seconds(2);
+  // A stall of ours ended the connection when the keep-alive found it during the stall, or
+  // when the stall outlasted the broker's keep-alive (1.5 intervals of silence): the broker
+  // closed its side and the device reads that as the stall ends. Any other close during or
+  // after a stall (a broker restart meanwhile) is counted as what it is.
+  const TimePoint now = SteadyClock::now();
+  const auto broker_grace = std::chrono::milliseconds(o.scenario.connect.keep_alive_s * 1500);
+  const bool stall =
+      d.stall_end != TimePoint{} &&
+      ((keep_alive && now < d.stall_end) ||
+       (d.stall_length >= broker_grace && now < d.stall_end + std::chrono::seconds(2)));
   if (stall) {
     ++summary.stalls_reconnected;
     d.stall_end = TimePoint{};
@@ -693,7 +703,8 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
           ++summary.stalls;
           std::uniform_real_distribution<double> stall_s(faults->stall_min_s, faults->stall_max_s);
           const auto ms = static_cast<std::int64_t>(stall_s(random) * 1000);
-          d->stall_end = SteadyClock::now() + std::chrono::milliseconds(ms);
+          d->stall_length = std::chrono::milliseconds(ms);
+          d->stall_end = SteadyClock::now() + d->stall_length;
           d->link.connection().stall(Duration{ms});  // the keep-alive may find it: it reconnects
         }
       }
