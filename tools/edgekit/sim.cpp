@@ -17,7 +17,9 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
+#include "claim.hpp"
 #include "commands.hpp"
 #include "edgekit/tls/tls.hpp"
 #include "fleet.hpp"
@@ -28,6 +30,7 @@
 #include "report.hpp"
 #include "scenario.hpp"
 #include "source_addresses.hpp"
+#include "token_tools.hpp"
 
 namespace edgekit::tools {
 namespace {
@@ -50,6 +53,11 @@ struct SimOptions {
   std::string mqtt_version = "5";
   std::string source_addresses;  // empty: the system's choice
   bool quiet = false;
+  // By claim.
+  std::string claim_dir;
+  std::string template_name;
+  std::string pkcs11_module;
+  std::string token_dir;
   // `edgekit sim identities`
   std::uint32_t count = 0;
   std::string ca_out;
@@ -128,9 +136,10 @@ int run_sim(const SimOptions& o) {
   if (o.devices > 0) scenario.devices = o.devices;
   if (o.connect_rate >= 0) scenario.connect.rate = o.connect_rate;
   if (!o.prefix.empty()) scenario.prefix = o.prefix;
-  if (scenario.identity == sim::IdentityMode::Claim) {
-    return fail("\"identity\": \"claim\" is not supported by this version of the simulator yet "
-                "(use \"jitp\"; docs/simulator.md)");
+  const bool by_claim = scenario.identity == sim::IdentityMode::Claim;
+  if (by_claim && (o.ca_file.empty() || o.claim_dir.empty() || o.template_name.empty())) {
+    return fail("\"identity\": \"claim\" needs --cafile (mutual TLS), --claim-dir (claim.crt and "
+                "claim.key, as `edgekit fleet claims create --out-dir` writes them) and --template");
   }
   bool needs_admin = false;
   for (const auto& p : scenario.phases) {
@@ -168,6 +177,7 @@ int run_sim(const SimOptions& o) {
   }
 
   // Identities and TLS.
+  nlohmann::json claim_limit;  // by claim: the physical limit measured in this run
   std::optional<tls::TlsContext> tls;
   std::vector<sim::DeviceIdentity> identities;
   if (!o.ca_file.empty()) {
@@ -177,6 +187,57 @@ int run_sim(const SimOptions& o) {
     if (!context) return fail("TLS: " + context.error().message());
     tls.emplace(std::move(*context));
     fo.tls = &*tls;
+  } else if (!o.identities_dir.empty()) {
+    return fail("--identities needs TLS (--cafile)");
+  }
+  // By claim: the token every device provisions its key into, and the physical limit of one
+  // device by claim measured before the storm, in the same run.
+  std::unique_ptr<sim::ClaimProvisioning> claim;
+  if (by_claim) {
+    sim::ClaimOptions co;
+    co.claim_certificate_file = o.claim_dir + "/claim.crt";
+    co.claim_key_file = o.claim_dir + "/claim.key";
+    co.template_name = o.template_name;
+    co.module_path =
+        o.pkcs11_module.empty() ? tools::token::default_module_path(executable_path()) : o.pkcs11_module;
+    co.token_dir = o.token_dir;
+    auto opened = sim::ClaimProvisioning::open(co);
+    if (!opened) return fail(opened.error());
+    claim = std::move(*opened);
+    fo.claim = claim.get();
+    constexpr std::size_t kRounds = 20;
+    auto token_cost = claim->measure(kRounds);
+    if (!token_cost) return fail(token_cost.error());
+    auto tls_cost = sim::measure_device_crypto(kRounds);
+    if (!tls_cost) return fail("measure: " + tls_cost.error());
+    // One device by claim: its key pair and CSR in the token, fleetd's check of the CSR and its
+    // certificate, and two full mutual-TLS handshakes (claim, then as the thing), both sides.
+    const double per_device = token_cost->token_keygen_us + token_cost->csr_make_us +
+                              token_cost->csr_verify_us + tls_cost->cert_sign_us +
+                              2 * (tls_cost->handshake_client_us + tls_cost->handshake_server_us);
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    claim_limit = {{"token_keygen_us", token_cost->token_keygen_us},
+                   {"csr_make_us", token_cost->csr_make_us},
+                   {"csr_verify_us", token_cost->csr_verify_us},
+                   {"cert_sign_us", tls_cost->cert_sign_us},
+                   {"handshake_client_us", tls_cost->handshake_client_us},
+                   {"handshake_server_us", tls_cost->handshake_server_us},
+                   {"device_us", per_device},
+                   {"cores", cores},
+                   {"devices_per_s", per_device > 0 ? cores * 1e6 / per_device : 0.0},
+                   {"rounds", kRounds}};
+    if (!o.quiet) {
+      std::fprintf(stderr,
+                   "physical limit by claim: %.0f us of CPU per device (token key pair %.0f, CSR %.0f, "
+                   "CSR check %.0f, certificate %.0f, 2 handshakes %.0f) -> %.0f devices/s on %u "
+                   "cores with nothing else running; token in %s\n",
+                   per_device, token_cost->token_keygen_us, token_cost->csr_make_us,
+                   token_cost->csr_verify_us, tls_cost->cert_sign_us,
+                   2 * (tls_cost->handshake_client_us + tls_cost->handshake_server_us),
+                   cores * 1e6 / per_device, cores, claim->token_dir().c_str());
+    }
+  }
+  if (!o.ca_file.empty() && !by_claim) {
     sim::IdentityOptions io;
     io.prefix = scenario.prefix;
     io.cache_dir = o.identities_dir;
@@ -193,8 +254,6 @@ int run_sim(const SimOptions& o) {
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     fo.identities = identities;
-  } else if (!o.identities_dir.empty()) {
-    return fail("--identities needs TLS (--cafile)");
   }
 
   asio::io_context io;
@@ -284,7 +343,9 @@ int run_sim(const SimOptions& o) {
                     {"stalls_reconnected", summary.stalls_reconnected},
                     {"stopped", summary.stopped},
                     {"phases", summary.phases},
-                    {"device_state_bytes", sim::Fleet::device_bytes()}};
+                    {"device_state_bytes", sim::Fleet::device_bytes()},
+                    {"provisioned", summary.provisioned}};
+    if (!claim_limit.is_null()) j["summary"]["claim_physical_limit"] = claim_limit;
     // The HTML page replaced atomically; the JSON (the report with the run's summary added)
     // likewise, through a temporary file renamed over it.
     if (const std::string e = sim::write_report_files(report, {}, html_path); !e.empty()) {
@@ -381,6 +442,17 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                   "127.0.0.N), a range 127.0.0.1-127.0.0.16 or a list A,B; each has its own "
                   "ephemeral ports (docs/simulator.md)");
   sim->add_flag("-q,--quiet", o->quiet, "no progress line");
+  sim->add_option("--claim-dir", o->claim_dir,
+                  "identity \"claim\": folder with claim.crt and claim.key (edgekit fleet claims "
+                  "create --out-dir)");
+  sim->add_option("--template", o->template_name,
+                  "identity \"claim\": the fleet provisioning template the claim is bound to");
+  sim->add_option("--pkcs11-module", o->pkcs11_module,
+                  "identity \"claim\": edgekit's token module (default: libedgekit-pkcs11.so "
+                  "beside the executable)");
+  sim->add_option("--token-dir", o->token_dir,
+                  "identity \"claim\": an empty folder for the devices' token (default: a new "
+                  "one in /dev/shm, removed at the end)");
 
   CLI::App* ids = sim->add_subcommand(
       "identities", "make (or load) the device CA and N identities; write the CA for fleetd's "

@@ -23,6 +23,7 @@
 #include <thread>
 #include <utility>
 
+#include "claim.hpp"
 #include "fiber.hpp"
 #include "loop_channel.hpp"
 
@@ -68,6 +69,9 @@ struct SimDevice {
   std::string thing;
   std::string topic;     // <thing>/telemetry: the default thing policy allows <thing>/*
   std::string commands;  // <thing>/commands: what a device subscribes to after connecting
+  // By claim: the client id of the claim connection, and the identity provisioning gave.
+  std::string claim_client;
+  tls::ClientIdentity own;
   Fiber* fiber = nullptr;
   State state = State::Waiting;
   bool reboot = false;         // the next connect starts clean (a reboot lost the session)
@@ -102,6 +106,9 @@ struct Fleet::Impl {
                                "notify-next received to SUCCEEDED accepted")),
         job_created(m.histogram("job_created_to_succeeded",
                                 "the job created (admin API) to the device's SUCCEEDED accepted")),
+        provisioning_h(m.histogram(metric::kProvisioning,
+                                   "by claim: claim connect started to RegisterThing accepted")),
+        provisioned(m.counter(metric::kProvisioned, "devices provisioned by claim")),
         connects(m.counter(metric::kConnects, "successful MQTT connects (reconnects included)")),
         messages(m.counter(metric::kMessages, "telemetry messages published")),
         acked(m.counter("messages_acknowledged", "QoS 1 telemetry acknowledged by the broker")),
@@ -112,6 +119,8 @@ struct Fleet::Impl {
   void device_main(SimDevice& d);
   // Connects `d` (`attempts` times, or until the run ends when `keep_trying`).
   bool connect(SimDevice& d, bool clean, bool keep_trying);
+  // By claim: connects with the claim identity, provisions, closes; false when it failed.
+  bool provision(SimDevice& d);
   void on_event(SimDevice& d, const mqtt::Event& e);
   void on_closed(SimDevice& d, std::error_code ec);
   // The device's connection is gone (cause empty: one the scenario cut); it reconnects.
@@ -158,6 +167,8 @@ struct Fleet::Impl {
   LatencyHistogram& shadow_rt;
   LatencyHistogram& job_notify;
   LatencyHistogram& job_created;
+  LatencyHistogram& provisioning_h;
+  Counter& provisioned;
   Counter& connects;
   Counter& messages;
   Counter& acked;
@@ -231,13 +242,18 @@ bool Fleet::Impl::connect(SimDevice& d, bool clean, bool keep_trying) {
        ++attempt) {
     mqtt::ConnectOptions options;
     options.version = o.mqtt5 ? mqtt::Version::V5 : mqtt::Version::V311;
-    options.client_id = d.thing;
+    // By claim, until provisioned: the claim identity, under a client id of its own.
+    const bool claiming = o.claim != nullptr && !d.own.valid();
+    options.client_id = claiming ? d.claim_client : d.thing;
     options.keep_alive_seconds = spec.keep_alive_s;
     options.clean_start = clean;
     // A session that outlives a cut: the device resumes it and resends what was unacknowledged.
     if (o.mqtt5) options.properties.session_expiry_interval = 3600;
     const tls::ClientIdentity* identity =
-        o.tls != nullptr && d.index < o.identities.size() ? &o.identities[d.index].tls : nullptr;
+        claiming                ? &o.claim->claim_identity()
+        : d.own.valid()         ? &d.own
+        : o.tls != nullptr && d.index < o.identities.size() ? &o.identities[d.index].tls
+                                                            : nullptr;
     mqtt_asio::Endpoint endpoint(o.broker, o.tls, o.server_name, identity);
     if (!o.source_addresses.empty()) {
       endpoint.source_address = o.source_addresses[d.index % o.source_addresses.size()];
@@ -364,8 +380,32 @@ void Fleet::Impl::on_closed(SimDevice& d, std::error_code ec) {
   mark_down(d, cut ? std::string() : "connection closed: " + ec.message());
 }
 
+bool Fleet::Impl::provision(SimDevice& d) {
+  const TimePoint t0 = SteadyClock::now();
+  d.claim_client = d.thing + "-claim";
+  if (!connect(d, true, false)) return false;
+  auto r = o.claim->provision(d.link.channel(), fibers, d.thing);
+  // The claim connection ends here, as on a device; not a drop (mark_down ignores it).
+  d.state = SimDevice::State::Connecting;
+  d.link.channel().close(kClose);
+  if (!r) {
+    const std::string& e = r.error();
+    const auto colon = e.find(": ");
+    fail(d, "provisioning: " + e.substr(0, colon), colon == std::string::npos ? e : e.substr(colon + 2));
+    return false;
+  }
+  d.own = std::move(r->identity);
+  d.thing = r->thing_name;
+  d.topic = d.thing + "/telemetry";
+  d.commands = d.thing + "/commands";
+  provisioning_h.record(SteadyClock::now() - t0);
+  provisioned.add();
+  ++summary.provisioned;
+  return true;
+}
+
 void Fleet::Impl::device_main(SimDevice& d) {
-  bool ok = connect(d, true, false);
+  bool ok = (o.claim == nullptr || provision(d)) && connect(d, true, false);
   if (ok) {
     // What a device does after connecting: subscribe to its commands.
     const std::string_view filters[] = {d.commands};
@@ -917,6 +957,15 @@ void Fleet::Impl::run() {
                   wall > 0 ? summary.connected / wall : 0.0);
     summary.phases.push_back(line);
     log(line);
+    if (o.claim != nullptr) {
+      // End to end by claim: the claim connect, CreateCertificateFromCsr, RegisterThing and
+      // the reconnect as the thing, over the whole storm.
+      std::snprintf(line, sizeof line,
+                    "provisioning by claim: %u of %u provisioned in %.1f s (%.0f/s end to end)",
+                    summary.provisioned, s.devices, wall, wall > 0 ? summary.provisioned / wall : 0.0);
+      summary.phases.push_back(line);
+      log(line);
+    }
   }
   for (const Phase& p : s.phases) {
     if (stopping) break;

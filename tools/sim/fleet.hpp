@@ -55,6 +55,8 @@ class TlsContext;
 
 namespace edgekit::sim {
 
+class ClaimProvisioning;
+
 struct FleetOptions {
   Scenario scenario;
   asio::ip::tcp::endpoint broker;
@@ -64,6 +66,10 @@ struct FleetOptions {
   std::string server_name = "localhost";
   /// The devices' identities, index i for device i (TLS only; at least `scenario.devices`).
   std::span<const DeviceIdentity> identities;
+  /// Provisioning by claim (scenario identity "claim"): each device connects with the claim
+  /// identity, provisions itself into this token and reconnects as its thing (claim.hpp).
+  /// `identities` is not used then.
+  ClaimProvisioning* claim = nullptr;
   /// fleetd's admin API, for the shadow and jobs phases.
   std::string admin_url;
   std::string admin_token;
@@ -89,6 +95,9 @@ struct FleetSummary {
   std::uint32_t devices = 0;
   std::uint32_t connected = 0;         ///< devices connected at the end of the connect storm
   std::uint32_t connect_failed = 0;    ///< devices that never connected
+  /// Devices provisioned by claim (each also counted in the `provisioned` counter and its time
+  /// from the claim connect to RegisterThing's reply in the `provisioning` histogram).
+  std::uint32_t provisioned = 0;
   std::uint64_t published = 0;         ///< QoS 0 and 1 publishes the engine took
   std::uint64_t acknowledged = 0;      ///< QoS 1 publishes completed with success
   /// QoS 1 publishes with no PUBACK and no loss report by the end of their phase's drain: a

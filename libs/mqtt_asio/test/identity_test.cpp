@@ -10,7 +10,10 @@
 
 #include <edgekit/testing/mosquitto.hpp>
 #include <edgekit/testing/test_pki.hpp>
+#include <edgekit/pkcs11/client.hpp>
 #include <edgekit/tls/tls.hpp>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <asio/io_context.hpp>
 #include <fstream>
@@ -128,6 +131,101 @@ TEST_F(PerConnectionIdentity, ACertificateFromAForeignCaIsRefusedWithTheServersA
   EXPECT_EQ(d->conn_.tls_alert(), 48);  // unknown_ca (RFC 8446 6.2)
   EXPECT_EQ(tls::alert_name(d->conn_.tls_alert()), "unknown CA");
   EXPECT_FALSE(d->done());
+}
+
+// The certificate of `file` (PEM) as DER.
+pkcs11::Bytes der_of(const std::string& file) {
+  pkcs11::Bytes out;
+  FILE* f = std::fopen(file.c_str(), "r");
+  if (f == nullptr) return out;
+  X509* x = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  unsigned char* der = nullptr;
+  const int n = x != nullptr ? i2d_X509(x, &der) : -1;
+  if (n > 0) out.assign(der, der + n);
+  OPENSSL_free(der);
+  X509_free(x);
+  return out;
+}
+
+// Keys in one token, one session for all (ClientIdentity::from_token): what a gateway or the
+// fleet simulator does with devices provisioned into one token. Each key was generated in the
+// token and its certificate stored beside it under the same label; every handshake signs there.
+TEST_F(PerConnectionIdentity, DevicesWhoseKeysAreInOneTokenShareOneSession) {
+  const std::string module_path =
+      tls::test::prepare_token_env(testing::TokenKind::Edgekit, dir_.path + "/token");
+  EVP_PKEY* first = tls::test::make_token_key(module_path, "token-dev-0");  // inits the token
+  ASSERT_NE(first, nullptr);
+  EVP_PKEY_free(first);
+  auto module = pkcs11::Module::load(module_path);
+  ASSERT_TRUE(module) << module.error().message();
+  auto slot = module->find_token(tls::test::kTokenLabel);
+  ASSERT_TRUE(slot);
+  auto session = module->open_session(*slot, true);
+  ASSERT_TRUE(session);
+  ASSERT_TRUE(session->login(pkcs11::UserType::User, tls::test::kPin));
+
+  constexpr int kDevices = 24;
+  std::vector<std::unique_ptr<IdDevice>> devices;
+  for (int i = 0; i < kDevices; ++i) {
+    const std::string cn = "token-dev-" + std::to_string(i);
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+    if (i == 0) {
+      pkcs11::ObjectQuery q;
+      q.object_class = CKO_PRIVATE_KEY;
+      q.label = cn;
+      auto found = session->find_one(q);
+      ASSERT_TRUE(found) << found.error().message();
+      key = *found;
+    } else {
+      auto pair = session->generate_ec_key_pair(pkcs11::Curve::P256,
+                                                {cn, pkcs11::Bytes(cn.begin(), cn.end()), true});
+      ASSERT_TRUE(pair) << pair.error().message();
+      key = pair->private_key;
+    }
+    EVP_PKEY* pub = tls::test::public_key_from_token(*session, key);
+    ASSERT_NE(pub, nullptr);
+    testing::CertOptions o;
+    o.common_name = cn;
+    const testing::Issued cert = pki_->ca.issue_for_public_key(cn, pub, o);
+    EVP_PKEY_free(pub);
+    const pkcs11::Bytes der = der_of(cert.cert_file);
+    ASSERT_FALSE(der.empty());
+    if (i % 2 == 0) {
+      // Even devices: the certificate from the token, under the key's label.
+      ASSERT_TRUE(session->import_certificate(der, {cn, {}, true}));
+      auto id = tls::ClientIdentity::from_token(*session, cn);
+      ASSERT_TRUE(id) << cn << ": " << id.error().message();
+      devices.push_back(std::make_unique<IdDevice>(driver_, cn, cn + "-other", std::move(*id)));
+    } else {
+      // Odd ones: the certificate given by the caller.
+      auto id = tls::ClientIdentity::from_token(*session, cn, der);
+      ASSERT_TRUE(id) << cn << ": " << id.error().message();
+      devices.push_back(std::make_unique<IdDevice>(driver_, cn, cn + "-other", std::move(*id)));
+    }
+    ASSERT_EQ(devices.back()->identity_.common_name(), cn);
+  }
+  const FleetOutcome r = run_devices(
+      io_, devices, [&](IdDevice& d) { d.start(*context_, broker_->tls_port()); }, 8, 60s);
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ok, static_cast<std::size_t>(kDevices)) << r.first_failure;
+  EXPECT_TRUE(disconnect_all(io_, devices, 30s));
+
+  // What is missing is named: no such key; a key without a certificate; a certificate of
+  // another key.
+  auto none = tls::ClientIdentity::from_token(*session, "no-such-device");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().cause, tls::Cause::TokenKeyNotFound) << none.error().message();
+  auto bare = session->generate_ec_key_pair(pkcs11::Curve::P256, {"bare", {}, true});
+  ASSERT_TRUE(bare);
+  auto no_cert = tls::ClientIdentity::from_token(*session, "bare");
+  ASSERT_FALSE(no_cert);
+  EXPECT_EQ(no_cert.error().cause, tls::Cause::TokenKeyNotFound);
+  EXPECT_NE(no_cert.error().message().find("certificate"), std::string::npos)
+      << no_cert.error().message();
+  auto mismatch = tls::ClientIdentity::from_token(*session, "bare", der_of(pki_->ca.cert_file()));
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().cause, tls::Cause::KeyCertificateMismatch) << mismatch.error().message();
 }
 
 }  // namespace

@@ -3,11 +3,14 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <utility>
+
+#include <edgekit/pkcs11/client.hpp>
 
 #include "edgekit/tls/tls.hpp"
 #include "internal.hpp"
@@ -231,4 +234,43 @@ Result<ClientIdentity> ClientIdentity::from_openssl(x509_st* certificate, evp_pk
   }
   return checked(std::move(state));
 }
+
+Result<ClientIdentity> ClientIdentity::from_token(pkcs11::Session& session,
+                                                  std::string_view key_label,
+                                                  std::span<const std::uint8_t> certificate_der) {
+  if (key_label.empty()) {
+    return fail(make_error(Cause::InvalidConfig, "a token identity needs the key's label"));
+  }
+  ERR_clear_error();
+  auto state = std::make_unique<IdentityState>();
+  pkcs11::Bytes stored;
+  if (certificate_der.empty()) {
+    pkcs11::ObjectQuery query;
+    query.object_class = CKO_CERTIFICATE;
+    query.label = std::string(key_label);
+    auto object = session.find_one(query);
+    pkcs11::Result<pkcs11::Bytes> value = object ? session.attribute(*object, CKA_VALUE)
+                                                 : fail(object.error());
+    if (!value) {
+      Error e = make_error(value.error().cause == pkcs11::Cause::Module ? Cause::TokenError
+                                                                         : Cause::TokenKeyNotFound,
+                           "certificate \"" + std::string(key_label) +
+                               "\" in the token: " + value.error().message());
+      e.ck_rv = value.error().rv;
+      return fail(e);
+    }
+    stored = std::move(*value);
+    certificate_der = stored;
+  }
+  const unsigned char* p = certificate_der.data();
+  state->certificate = d2i_X509(nullptr, &p, static_cast<long>(certificate_der.size()));
+  if (state->certificate == nullptr || p != certificate_der.data() + certificate_der.size()) {
+    return fail(make_error(Cause::CertificateLoadFailed, "the certificate (DER): " + openssl_reason()));
+  }
+  auto key = detail::session_token_key(session, key_label);
+  if (!key) return fail(key.error());
+  state->key = key->release();
+  return checked(std::move(state));
+}
+
 }  // namespace edgekit::tls

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include <string>
+#include <string_view>
 
 #include "edgekit/tls/tls.hpp"
 
@@ -49,5 +50,9 @@ Result<void> apply_identity(const IdentityState& identity, SSL* ssl);
 // private operations (ECDSA) run as C_Sign in the token. The EVP_PKEY owns the module and the
 // session: they live until the last reference (context or connection) is freed.
 Result<PkeyPtr> load_token_key(const TokenKey& key);
+
+// As load_token_key, through a session the caller opened and logged in (borrowed: it must
+// outlive the EVP_PKEY), the key found by label.
+Result<PkeyPtr> session_token_key(pkcs11::Session& session, std::string_view key_label);
 
 }  // namespace edgekit::tls::detail

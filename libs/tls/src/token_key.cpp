@@ -24,20 +24,28 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "internal.hpp"
 
 namespace edgekit::tls::detail {
 namespace {
 
-// What the EC_KEY carries (ex_data): the module, a logged-in session and the key's handle.
-// PKCS#11 sessions are single-threaded; the mutex serialises handshakes that share the key.
+// What the EC_KEY carries (ex_data): a logged-in session (with the module, when the key owns
+// them: TokenKey) and the key's handle. PKCS#11 sessions are single-threaded; the mutex
+// serialises handshakes that share the key (a borrowed session's other users are the caller's
+// to serialise: ClientIdentity::from_token).
 struct TokenSigner {
-  TokenSigner(pkcs11::Module m, pkcs11::Session s) : module(std::move(m)), session(std::move(s)) {}
-  pkcs11::Module module;  // declared first: destroyed after the session
-  pkcs11::Session session;
+  TokenSigner(pkcs11::Module m, pkcs11::Session s)
+      : module(std::move(m)), owned(std::move(s)), session(&*owned) {}
+  explicit TokenSigner(pkcs11::Session& borrowed) : session(&borrowed) {}
+  std::optional<pkcs11::Module> module;  // declared first: destroyed after the session
+  std::optional<pkcs11::Session> owned;
+  pkcs11::Session* session;
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
   std::size_t order_bytes = 32;
   std::mutex mutex;
@@ -71,7 +79,7 @@ ECDSA_SIG* token_sign_sig(const unsigned char* digest, int digest_len, const BIG
   if (n > signer->order_bytes) n = signer->order_bytes;
   pkcs11::Result<pkcs11::Bytes> sig = [&] {
     std::lock_guard<std::mutex> lock(signer->mutex);
-    return signer->session.sign(signer->key, pkcs11::Mechanism{CKM_ECDSA, {}},
+    return signer->session->sign(signer->key, pkcs11::Mechanism{CKM_ECDSA, {}},
                                 std::span<const std::uint8_t>(digest, n));
   }();
   if (!sig) {
@@ -130,6 +138,9 @@ Error plain_error(Cause cause, std::string detail) {
   return out;
 }
 
+Result<PkeyPtr> signer_key(std::unique_ptr<TokenSigner> signer, const std::string& key_label,
+                           const std::vector<std::uint8_t>& key_id);
+
 }  // namespace
 
 Result<PkeyPtr> load_token_key(const TokenKey& cfg) {
@@ -161,11 +172,28 @@ Result<PkeyPtr> load_token_key(const TokenKey& cfg) {
       return fail(token_error(Cause::TokenLoginFailed, login.error()));
     }
   }
+  auto* signer = new (std::nothrow) TokenSigner(std::move(*module), std::move(*session));
+  if (signer == nullptr) return fail(plain_error(Cause::TokenError, "out of memory"));
+  return signer_key(std::unique_ptr<TokenSigner>(signer), cfg.key_label, cfg.key_id);
+}
 
+Result<PkeyPtr> session_token_key(pkcs11::Session& session, std::string_view key_label) {
+  auto* signer = new (std::nothrow) TokenSigner(session);
+  if (signer == nullptr) return fail(plain_error(Cause::TokenError, "out of memory"));
+  return signer_key(std::unique_ptr<TokenSigner>(signer), std::string(key_label), {});
+}
+
+// Finds the private key (by label and/or id) through the signer's session and returns an
+// EVP_PKEY carrying its public key, whose ECDSA signatures are C_Sign calls there. The EVP_PKEY
+// takes the signer.
+namespace {
+Result<PkeyPtr> signer_key(std::unique_ptr<TokenSigner> signer, const std::string& key_label,
+                           const std::vector<std::uint8_t>& key_id) {
+  pkcs11::Session* session = signer->session;
   pkcs11::ObjectQuery query;
   query.object_class = CKO_PRIVATE_KEY;
-  if (!cfg.key_label.empty()) query.label = cfg.key_label;
-  if (!cfg.key_id.empty()) query.id = pkcs11::Bytes(cfg.key_id.begin(), cfg.key_id.end());
+  if (!key_label.empty()) query.label = key_label;
+  if (!key_id.empty()) query.id = pkcs11::Bytes(key_id.begin(), key_id.end());
   auto key = session->find_one(query);
   if (!key) {
     return fail(token_error(key.error().cause == pkcs11::Cause::Module ? Cause::TokenError
@@ -202,20 +230,15 @@ Result<PkeyPtr> load_token_key(const TokenKey& cfg) {
   }
   const std::size_t order_bytes = algorithm == pki::KeyAlgorithm::EcP384 ? 48 : 32;
 
-  auto* signer = new (std::nothrow) TokenSigner(std::move(*module), std::move(*session));
-  if (signer == nullptr) {
-    EC_KEY_free(ec);
-    return fail(plain_error(Cause::TokenError, "out of memory"));
-  }
   signer->key = *key;
   signer->order_bytes = order_bytes;
   if (token_method() == nullptr || EC_KEY_set_method(ec, token_method()) != 1 ||
-      EC_KEY_set_ex_data(ec, signer_index(), signer) != 1) {
-    delete signer;
+      EC_KEY_set_ex_data(ec, signer_index(), signer.get()) != 1) {
     EC_KEY_free(ec);
     return fail(plain_error(Cause::TokenError, "cannot attach the token to an OpenSSL key"));
   }
   // From here the EC_KEY owns the signer (freed by free_signer with the key).
+  (void)signer.release();
   EVP_PKEY* pkey = EVP_PKEY_new();
   if (pkey == nullptr || EVP_PKEY_assign_EC_KEY(pkey, ec) != 1) {
     EVP_PKEY_free(pkey);
@@ -224,5 +247,6 @@ Result<PkeyPtr> load_token_key(const TokenKey& cfg) {
   }
   return PkeyPtr(pkey);
 }
+}  // namespace
 
 }  // namespace edgekit::tls::detail

@@ -43,6 +43,10 @@ struct ssl_st;
 struct x509_st;
 struct evp_pkey_st;
 
+namespace edgekit::pkcs11 {
+class Session;  // edgekit/pkcs11/client.hpp
+}
+
 namespace edgekit::tls {
 
 /// Why a TLS call failed: the tls library's error enum. Every cause is reported with a message
@@ -200,7 +204,8 @@ struct IdentityState;
 /// read, not kept: wiping it afterwards (OPENSSL_cleanse) is the caller's business.
 /// Ownership: move-only; a moved-from identity is empty (`valid()` false, refused by
 /// `new_client_ssl`).
-/// Thread safety: immutable once made; any number of threads may use one identity at once.
+/// Thread safety: immutable once made; any number of threads may use one identity at once —
+/// except an identity `from_token`, whose handshakes use the caller's PKCS#11 session (see there).
 class ClientIdentity {
  public:
   /// Reads the certificate chain (PEM: the leaf first, then its intermediates, if any) and the
@@ -223,6 +228,22 @@ class ClientIdentity {
   [[nodiscard]] static Result<ClientIdentity> from_openssl(x509_st* certificate,
                                                            evp_pkey_st* private_key,
                                                            std::span<x509_st* const> chain = {});
+  /// A key that stays in a PKCS#11 token, through a session the caller opened and logged in as
+  /// the user: one module and one token holding the keys of many identities (a gateway's
+  /// devices, the fleet simulator's). The private key is the CKO_PRIVATE_KEY labelled
+  /// `key_label` (EC P-256/P-384, as for `TokenKey`; each handshake signs with one C_Sign
+  /// there); the certificate is `certificate_der`, or when that is empty the token's
+  /// CKO_CERTIFICATE under the same label (what provisioning::Provisioner stores).
+  /// Borrows `session`: it must stay open and logged in while this identity, or any connection
+  /// made with it, lives. Handshakes call C_Sign on it from the thread that drives them, and a
+  /// PKCS#11 session is single-threaded: the caller keeps every use of the session (this
+  /// identity's handshakes included) on one thread, or serialises them.
+  /// Errors: TokenKeyNotFound (no such key, or no certificate under the label),
+  /// TokenKeyUnsupported (not EC P-256/P-384), TokenError (another PKCS#11 call failed),
+  /// CertificateLoadFailed (the certificate does not parse), KeyCertificateMismatch.
+  [[nodiscard]] static Result<ClientIdentity> from_token(
+      pkcs11::Session& session, std::string_view key_label,
+      std::span<const std::uint8_t> certificate_der = {});
 
   ClientIdentity() noexcept;
   ClientIdentity(ClientIdentity&&) noexcept;
