@@ -364,6 +364,8 @@ void Fleet::Impl::mark_down(SimDevice& d, const std::string& cause, bool keep_al
        (d.stall_length >= broker_grace && now < d.stall_end + std::chrono::seconds(2)));
   if (stall) {
     ++summary.stalls_reconnected;
+    metrics.counter("stalls_reconnected", "stalls that ended the connection; the device reconnected")
+        .add();
     d.stall_end = TimePoint{};
   } else if (cut) {
     // Closed by the scenario: the engine reports it (ConnectionClosed) before on_closed's
@@ -741,6 +743,8 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
         next_stall += 1.0 / faults->stalls_per_s;
         if (SimDevice* d = random_connected()) {
           ++summary.stalls;
+          // Made at the first stall, so that runs without stalls show no such series.
+          metrics.counter("stalls", "device links stalled (faults phase)").add();
           std::uniform_real_distribution<double> stall_s(faults->stall_min_s, faults->stall_max_s);
           const auto ms = static_cast<std::int64_t>(stall_s(random) * 1000);
           d->stall_length = std::chrono::milliseconds(ms);
