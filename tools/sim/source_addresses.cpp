@@ -4,11 +4,27 @@
 #include <cstdint>
 
 namespace edgekit::sim {
+namespace {
+
+// "'<text>': <why>" (appended piece by piece: GCC 12 at -O3 warns falsely, -Wrestrict, on
+// "'" + string + "'").
+std::string said(std::string_view text, std::string_view why, std::string_view item = {},
+                 std::string_view after = {}) {
+  std::string s;
+  s += '\'';
+  s.append(text);
+  s += "': ";
+  s.append(why);
+  s.append(item);
+  s.append(after);
+  return s;
+}
+
+}  // namespace
 
 std::optional<std::vector<asio::ip::address>> parse_source_addresses(std::string_view text,
                                                                      std::string& error) {
   error.clear();
-  const std::string quoted = "'" + std::string(text) + "'";
   std::vector<asio::ip::address> out;
   if (text.empty()) {
     error = "empty: a count, a range A-B or a list A,B";
@@ -19,7 +35,7 @@ std::optional<std::vector<asio::ip::address>> parse_source_addresses(std::string
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec != std::errc{} || end != text.data() + text.size() || n == 0 ||
         n > kMaxSourceAddresses) {
-      error = quoted + ": a count must be 1 to " + std::to_string(kMaxSourceAddresses);
+      error = said(text, "a count must be 1 to ", std::to_string(kMaxSourceAddresses));
       return std::nullopt;
     }
     const std::uint32_t first = asio::ip::make_address_v4("127.0.0.1").to_uint();
@@ -31,15 +47,15 @@ std::optional<std::vector<asio::ip::address>> parse_source_addresses(std::string
     const auto a = asio::ip::make_address_v4(std::string(text.substr(0, dash)), ec1);
     const auto b = asio::ip::make_address_v4(std::string(text.substr(dash + 1)), ec2);
     if (ec1 || ec2) {
-      error = quoted + ": a range is two IPv4 addresses, A-B";
+      error = said(text, "a range is two IPv4 addresses, A-B");
       return std::nullopt;
     }
     if (b.to_uint() < a.to_uint()) {
-      error = quoted + ": the range ends before it starts";
+      error = said(text, "the range ends before it starts");
       return std::nullopt;
     }
     if (b.to_uint() - a.to_uint() >= kMaxSourceAddresses) {
-      error = quoted + ": more than " + std::to_string(kMaxSourceAddresses) + " addresses";
+      error = said(text, "more than ", std::to_string(kMaxSourceAddresses), " addresses");
       return std::nullopt;
     }
     for (std::uint32_t v = a.to_uint();; ++v) {
@@ -55,11 +71,11 @@ std::optional<std::vector<asio::ip::address>> parse_source_addresses(std::string
     std::error_code ec;
     const auto a = asio::ip::make_address(item, ec);
     if (ec || a.is_unspecified()) {
-      error = quoted + ": '" + item + "' is not an IP address";
+      error = said(text, "'", item, "' is not an IP address");
       return std::nullopt;
     }
     if (out.size() == kMaxSourceAddresses) {
-      error = quoted + ": more than " + std::to_string(kMaxSourceAddresses) + " addresses";
+      error = said(text, "more than ", std::to_string(kMaxSourceAddresses), " addresses");
       return std::nullopt;
     }
     out.push_back(a);
