@@ -779,11 +779,17 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
   }
   const TimePoint phase_end = SteadyClock::now();
   if (faults != nullptr) {
-    // Every device back before the acks are counted: a cut device resends on resume.
+    // Every device back, and no link stalled, before the acks are counted and the next phase
+    // starts: a cut device resends on resume.
     const TimePoint limit = phase_end + o.drain_offline;
+    auto flowing = [this] {
+      std::uint32_t n = 0;
+      for (auto& d : devices) n += offline(*d) ? 0u : 1u;
+      return n;
+    };
     while (!stopping && SteadyClock::now() < limit &&
-           count(SimDevice::State::Connected) <
-               summary.connected - count(SimDevice::State::Failed) && sleep(Duration{100})) {
+           flowing() < summary.connected - count(SimDevice::State::Failed) &&
+           sleep(Duration{100})) {
     }
     while (background_running > 0 && sleep(Duration{100})) {
     }
