@@ -13,6 +13,8 @@
 
 #include <array>
 #include <asio/io_context.hpp>
+#include <asio/ip/address_v4.hpp>
+#include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -150,5 +152,18 @@ struct TestPki {
   testing::Issued server;
   testing::Issued client;
 };
+
+// One device on the loop.
+struct Device {
+  explicit Device(Driver& driver, Recorder& recorder)
+      : session(state.storage()), conn(driver, session, state.rx, state.tx, recorder) {}
+  DeviceState<8, 2048> state;
+  mqtt::Session session;
+  Connection conn;
+};
+
+inline asio::ip::tcp::endpoint loopback(std::uint16_t port) {
+  return {asio::ip::make_address_v4("127.0.0.1"), port};
+}
 
 }  // namespace edgekit::mqtt_asio::test

@@ -23,17 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr Duration kTimeout{5000};
 
-struct Device {
-  explicit Device(Driver& driver, Recorder& recorder)
-      : session(state.storage()), conn(driver, session, state.rx, state.tx, recorder) {}
-  DeviceState<8, 2048> state;
-  mqtt::Session session;
-  Connection conn;
-};
-
-asio::ip::tcp::endpoint loopback(std::uint16_t port) {
-  return {asio::ip::make_address_v4("127.0.0.1"), port};
-}
 
 mqtt::ConnectOptions options(std::string_view id, std::uint16_t keep_alive, bool clean) {
   mqtt::ConnectOptions o;
