@@ -548,9 +548,7 @@ CK_RV Token::open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE_PTR
 void Token::close_session_locked(CK_SESSION_HANDLE h) {
   sessions_.erase(h);
   // Session objects die with their session [v2.40 4.4].
-  for (auto it = objects_.begin(); it != objects_.end();) {
-    it = it->second.owner == h ? objects_.erase(it) : std::next(it);
-  }
+  objects_.erase_if([h](const Object& obj) { return obj.owner == h; });
   // Closing the last session logs the application out [v2.40 5.6, C_CloseSession].
   if (sessions_.empty()) logout_locked();
 }
@@ -638,6 +636,65 @@ CK_RV Token::logout(CK_SESSION_HANDLE h) {
 // ---------------------------------------------------------------------------------------------
 // Objects
 
+Token::Object* Token::ObjectTable::find(CK_OBJECT_HANDLE h) {
+  auto it = objects_.find(h);
+  return it == objects_.end() ? nullptr : &it->second;
+}
+
+void Token::ObjectTable::insert(CK_OBJECT_HANDLE h, Object obj) {
+  auto [it, fresh] = objects_.insert_or_assign(h, std::move(obj));
+  (void)fresh;  // handles are never reused, so this is always a new one
+  index(h, it->second);
+}
+
+void Token::ObjectTable::erase(CK_OBJECT_HANDLE h) {
+  auto it = objects_.find(h);
+  if (it == objects_.end()) return;
+  unindex(h, it->second);
+  objects_.erase(it);
+}
+
+void Token::ObjectTable::clear() {
+  objects_.clear();
+  by_value_.clear();
+  persistent_ids_.clear();
+}
+
+void Token::ObjectTable::set_attributes(CK_OBJECT_HANDLE h, AttributeMap attributes) {
+  auto it = objects_.find(h);
+  if (it == objects_.end()) return;
+  unindex(h, it->second);
+  it->second.attributes = std::move(attributes);
+  it->second.key.reset();
+  index(h, it->second);
+}
+
+const Token::ObjectTable::Handles& Token::ObjectTable::with(
+    CK_ATTRIBUTE_TYPE type, std::span<const std::uint8_t> value) const {
+  static const Handles none;
+  auto it = by_value_.find({type, Bytes(value.begin(), value.end())});
+  return it == by_value_.end() ? none : it->second;
+}
+
+void Token::ObjectTable::index(CK_OBJECT_HANDLE h, const Object& obj) {
+  if (obj.persistent_id != 0) persistent_ids_.insert(obj.persistent_id);
+  for (CK_ATTRIBUTE_TYPE type : {CKA_LABEL, CKA_ID}) {
+    if (const Bytes* v = find_attribute(obj.attributes, type)) by_value_[{type, *v}].insert(h);
+  }
+}
+
+void Token::ObjectTable::unindex(CK_OBJECT_HANDLE h, const Object& obj) {
+  if (obj.persistent_id != 0) persistent_ids_.erase(obj.persistent_id);
+  for (CK_ATTRIBUTE_TYPE type : {CKA_LABEL, CKA_ID}) {
+    const Bytes* v = find_attribute(obj.attributes, type);
+    if (v == nullptr) continue;
+    auto it = by_value_.find({type, *v});
+    if (it == by_value_.end()) continue;
+    it->second.erase(h);
+    if (it->second.empty()) by_value_.erase(it);
+  }
+}
+
 void Token::reload_objects() {
   // Merged by persistent id, so that handles this process gave out stay valid for objects that
   // are still there; objects another process added get new handles, removed ones lose theirs.
@@ -651,29 +708,25 @@ void Token::reload_objects() {
     if (o.kind == ObjectKind::Private && !want_private) continue;
     by_id[o.id] = &o;
   }
-  for (auto it = objects_.begin(); it != objects_.end();) {
-    Object& obj = it->second;
-    if (obj.persistent_id == 0) {  // session objects live in this process only
-      ++it;
-      continue;
-    }
+  std::vector<CK_OBJECT_HANDLE> gone;
+  std::vector<std::pair<CK_OBJECT_HANDLE, StoredObject*>> changed;
+  for (const auto& [handle, obj] : objects_.all()) {
+    if (obj.persistent_id == 0) continue;  // session objects live in this process only
     auto found = by_id.find(obj.persistent_id);
     if (found == by_id.end()) {
-      it = objects_.erase(it);
+      gone.push_back(handle);
       continue;
     }
-    if (found->second->attributes != obj.attributes) {
-      obj.attributes = std::move(found->second->attributes);
-      obj.key.reset();
-    }
+    if (found->second->attributes != obj.attributes) changed.emplace_back(handle, found->second);
     by_id.erase(found);
-    ++it;
   }
+  for (CK_OBJECT_HANDLE h : gone) objects_.erase(h);
+  for (auto& [h, stored] : changed) objects_.set_attributes(h, std::move(stored->attributes));
   for (auto& [id, stored] : by_id) {
     Object obj;
     obj.persistent_id = id;
     obj.attributes = std::move(stored->attributes);
-    objects_[next_object_++] = std::move(obj);
+    objects_.insert(next_object_++, std::move(obj));
   }
   for (const std::string& name : damaged) {
     if (std::find(damaged_.begin(), damaged_.end(), name) == damaged_.end()) {
@@ -692,10 +745,9 @@ void Token::note_unreadable(const std::vector<std::string>& names) {
 }
 
 void Token::drop_objects(bool private_only) {
-  for (auto it = objects_.begin(); it != objects_.end();) {
-    const bool drop = !private_only || bool_or(it->second.attributes, CKA_PRIVATE, true);
-    it = drop ? objects_.erase(it) : std::next(it);
-  }
+  objects_.erase_if([private_only](const Object& obj) {
+    return !private_only || bool_or(obj.attributes, CKA_PRIVATE, true);
+  });
 }
 
 std::vector<std::string> Token::damaged_files() {
@@ -707,10 +759,7 @@ std::uint64_t Token::fresh_object_id() {
   for (;;) {
     std::uint64_t id = 0;
     if (!random_bytes({reinterpret_cast<std::uint8_t*>(&id), sizeof id})) return 0;
-    const bool taken = id == 0 || std::any_of(objects_.begin(), objects_.end(), [&](const auto& o) {
-                         return o.second.persistent_id == id;
-                       });
-    if (!taken) return id;
+    if (id != 0 && !objects_.has_persistent_id(id)) return id;
   }
 }
 
@@ -738,17 +787,15 @@ CK_RV Token::add_object(Session&, CK_SESSION_HANDLE sh, AttributeMap attrs,
     obj.owner = sh;
   }
   const CK_OBJECT_HANDLE h = next_object_++;
-  objects_[h] = std::move(obj);
+  objects_.insert(h, std::move(obj));
   if (out != nullptr) *out = h;
   return CKR_OK;
 }
 
 CK_RV Token::visible_object(CK_OBJECT_HANDLE h, Object*& out) {
-  auto it = objects_.find(h);
-  if (it == objects_.end() || !object_visible(it->second.attributes, login_)) {
-    return CKR_OBJECT_HANDLE_INVALID;
-  }
-  out = &it->second;
+  Object* obj = objects_.find(h);
+  if (obj == nullptr || !object_visible(obj->attributes, login_)) return CKR_OBJECT_HANDLE_INVALID;
+  out = obj;
   return CKR_OK;
 }
 
@@ -871,8 +918,7 @@ CK_RV Token::set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE object,
   if (updated.persistent_id != 0) {
     if (CK_RV rv = store_object(updated); rv != CKR_OK) return rv;
   }
-  obj->attributes = std::move(updated.attributes);
-  obj->key.reset();
+  objects_.set_attributes(object, std::move(updated.attributes));
   return updated.persistent_id != 0 ? persist_record(true) : CKR_OK;
 }
 
@@ -885,11 +931,24 @@ CK_RV Token::find_objects_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR tmpl, CK_UL
   for (CK_ULONG i = 0; i < count; ++i) {
     if (tmpl[i].pValue == nullptr && tmpl[i].ulValueLen != 0) return CKR_ARGUMENTS_BAD;
   }
+  // Looked up by label or id (as applications do) through the index; anything else is a scan.
+  const ObjectTable::Handles* candidates = nullptr;
+  for (CK_ULONG i = 0; i < count; ++i) {
+    if (!ObjectTable::indexed(tmpl[i].type)) continue;
+    const auto* value = static_cast<const std::uint8_t*>(tmpl[i].pValue);
+    const ObjectTable::Handles& with = objects_.with(tmpl[i].type, {value, tmpl[i].ulValueLen});
+    if (candidates == nullptr || with.size() < candidates->size()) candidates = &with;
+  }
   FindState f;
-  for (const auto& [handle, obj] : objects_) {
+  const auto consider = [&](CK_OBJECT_HANDLE handle, const Object& obj) {
     if (object_visible(obj.attributes, login_) && matches(obj.attributes, {tmpl, count})) {
       f.results.push_back(handle);
     }
+  };
+  if (candidates != nullptr) {
+    for (CK_OBJECT_HANDLE handle : *candidates) consider(handle, *objects_.find(handle));
+  } else {
+    for (const auto& [handle, obj] : objects_.all()) consider(handle, obj);
   }
   s->find = std::move(f);
   return CKR_OK;
@@ -907,8 +966,8 @@ CK_RV Token::find_objects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE_PTR out, CK_ULON
   while (n < max && f.next < f.results.size()) {
     const CK_OBJECT_HANDLE candidate = f.results[f.next++];
     // Objects destroyed since C_FindObjectsInit are no longer reported.
-    auto it = objects_.find(candidate);
-    if (it != objects_.end() && object_visible(it->second.attributes, login_)) out[n++] = candidate;
+    const Object* obj = objects_.find(candidate);
+    if (obj != nullptr && object_visible(obj->attributes, login_)) out[n++] = candidate;
   }
   *count = n;
   return CKR_OK;
@@ -1148,8 +1207,9 @@ CK_RV Token::generate_key_pair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism,
   CK_OBJECT_HANDLE ph = 0;
   if (CK_RV rv = add_object(*s, h, std::move(public_key), &ph); rv != CKR_OK) return rv;
   if (CK_RV rv = add_object(*s, h, std::move(private_key), priv); rv != CKR_OK) {
-    Object& p = objects_[ph];
-    if (p.persistent_id != 0) (void)store_.remove_object(p.persistent_id);
+    if (const Object* p = objects_.find(ph); p != nullptr && p->persistent_id != 0) {
+      (void)store_.remove_object(p->persistent_id);
+    }
     objects_.erase(ph);
     return rv;
   }

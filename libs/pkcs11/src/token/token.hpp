@@ -28,6 +28,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <span>
+#include <unordered_set>
 #include <string>
 #include <vector>
 
@@ -110,6 +113,44 @@ class Token {
     AttributeMap attributes;
     Pkey key;                              // built on first use
   };
+  // The objects by handle, plus an index of what applications look objects up by (CKA_LABEL,
+  // CKA_ID) and of the persistent ids in use. One token may hold the keys of ten thousand devices
+  // (the fleet simulator); without the index every C_FindObjectsInit and every new token object
+  // scanned all of them. Attributes change only through set_attributes, so the index stays true.
+  class ObjectTable {
+   public:
+    using Map = std::map<CK_OBJECT_HANDLE, Object>;
+    using Handles = std::set<CK_OBJECT_HANDLE>;
+    Object* find(CK_OBJECT_HANDLE h);
+    const Map& all() const { return objects_; }
+    void insert(CK_OBJECT_HANDLE h, Object obj);
+    void erase(CK_OBJECT_HANDLE h);
+    template <class Pred>
+    void erase_if(Pred pred) {
+      for (auto it = objects_.begin(); it != objects_.end();) {
+        if (pred(it->second)) {
+          unindex(it->first, it->second);
+          it = objects_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    void clear();
+    // Replaces an object's attributes (and drops its key built from the old ones).
+    void set_attributes(CK_OBJECT_HANDLE h, AttributeMap attributes);
+    bool has_persistent_id(std::uint64_t id) const { return persistent_ids_.count(id) != 0; }
+    static bool indexed(CK_ATTRIBUTE_TYPE type) { return type == CKA_LABEL || type == CKA_ID; }
+    // The objects whose `type` (an indexed one) has exactly this value, in handle order.
+    const Handles& with(CK_ATTRIBUTE_TYPE type, std::span<const std::uint8_t> value) const;
+
+   private:
+    void index(CK_OBJECT_HANDLE h, const Object& obj);
+    void unindex(CK_OBJECT_HANDLE h, const Object& obj);
+    Map objects_;
+    std::map<std::pair<CK_ATTRIBUTE_TYPE, Bytes>, Handles> by_value_;
+    std::unordered_set<std::uint64_t> persistent_ids_;
+  };
   struct FindState {
     std::vector<CK_OBJECT_HANDLE> results;
     std::size_t next = 0;
@@ -167,7 +208,7 @@ class Token {
   LoginState login_ = LoginState::Public;
   Bytes master_key_;  // present while the user or SO is logged in
   std::map<CK_SESSION_HANDLE, Session> sessions_;
-  std::map<CK_OBJECT_HANDLE, Object> objects_;
+  ObjectTable objects_;
   CK_SESSION_HANDLE next_session_ = 1;
   CK_OBJECT_HANDLE next_object_ = 1;
   std::vector<std::string> damaged_;

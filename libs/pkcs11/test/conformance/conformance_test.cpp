@@ -606,6 +606,42 @@ TEST_F(Conformance, FindsObjectsByLabelAndId) {
   EXPECT_EQ(p11_->C_FindObjectsFinal(s), CKR_OK);
 }
 
+// What a find by label or id answers must follow every change of the objects: renames, new
+// objects under a label in use, destroyed objects and session objects that die with their session
+// (edgekit's token answers these from an index, which must never go stale).
+TEST_F(Conformance, FindsByLabelFollowRenamesDestroysAndClosedSessions) {
+  CK_SESSION_HANDLE s = user_session();
+  std::vector<Pair> pairs;
+  for (int i = 0; i < 40; ++i) {
+    pairs.push_back(ec_pair(s, kP256, sizeof kP256, ("dev-" + std::to_string(i)).c_str()));
+  }
+  const auto by_label = [&](CK_SESSION_HANDLE in, const char* label) {
+    return find(in, {{CKA_LABEL, const_cast<char*>(label), std::strlen(label)}});
+  };
+  const auto sorted = [](std::vector<CK_OBJECT_HANDLE> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(sorted(by_label(s, "dev-7")), sorted({pairs[7].pub, pairs[7].priv}));
+  const char* renamed = "dev-8";
+  CK_ATTRIBUTE label{CKA_LABEL, const_cast<char*>(renamed), std::strlen(renamed)};
+  ASSERT_EQ(p11_->C_SetAttributeValue(s, pairs[7].pub, &label, 1), CKR_OK);
+  EXPECT_EQ(by_label(s, "dev-7"), std::vector<CK_OBJECT_HANDLE>{pairs[7].priv});
+  EXPECT_EQ(sorted(by_label(s, "dev-8")), sorted({pairs[7].pub, pairs[8].pub, pairs[8].priv}));
+  ASSERT_EQ(p11_->C_DestroyObject(s, pairs[8].priv), CKR_OK);
+  EXPECT_EQ(sorted(by_label(s, "dev-8")), sorted({pairs[7].pub, pairs[8].pub}));
+  CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+  CK_ATTRIBUTE class_pub{CKA_CLASS, &cls, sizeof cls};
+  EXPECT_EQ(find(s, {class_pub}).size(), 40u);  // no label: every object is looked at
+  // A session object under a token object's label, gone with its session.
+  CK_SESSION_HANDLE other = open(true);  // the login is the application's, for every session
+  Pair ephemeral = ec_pair(other, kP256, sizeof kP256, "dev-9", false);
+  EXPECT_EQ(by_label(s, "dev-9").size(), 4u);
+  ASSERT_EQ(p11_->C_CloseSession(other), CKR_OK);
+  EXPECT_EQ(sorted(by_label(s, "dev-9")), sorted({pairs[9].pub, pairs[9].priv}));
+  (void)ephemeral;
+}
+
 TEST_F(Conformance, ImportedCertificateReadsBack) {
   // A throwaway self-signed certificate made with OpenSSL.
   EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
