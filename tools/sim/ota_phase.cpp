@@ -164,6 +164,10 @@ void SparseImage::write(std::uint64_t offset, std::span<const std::byte> data) {
   if (data.empty()) return;
   size_ = std::max<std::uint64_t>(size_, offset + data.size());
   const std::size_t grains = static_cast<std::size_t>((size_ + kGrain - 1) / kGrain);
+  if (same_.empty() && reference_) {
+    // The bits for the whole reference at once: growing by doubling would hold up to twice.
+    same_.reserve((reference_->size() + kGrain * 8 - 1) / (kGrain * 8));
+  }
   if (same_.size() < (grains + 7) / 8) same_.resize((grains + 7) / 8);
   const std::uint64_t ref_size = reference_ ? reference_->size() : 0;
   for (std::size_t pos = 0; pos < data.size();) {
