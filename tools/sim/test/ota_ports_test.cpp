@@ -9,10 +9,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
 
+#include <edgekit/jobs/runner.hpp>
+#include <edgekit/ota/agent.hpp>
 #include <edgekit/ota/signature.hpp>
 
 #include "ota_phase.hpp"
@@ -170,6 +173,16 @@ TEST(OtaPorts, PublicKeyOfACertificate) {
   EXPECT_EQ(EVP_PKEY_eq(got.get(), key.get()), 1);
   EXPECT_FALSE(public_key_of("not a certificate", error));
   EXPECT_EQ(error, "no PEM certificate");
+}
+
+// What docs/simulator.md states as the per-device cost of the phase (beside the ports' bits).
+TEST(OtaPorts, DeviceBytesOfThePhase) {
+  OtaSpec spec;  // 16 KB in 1 KB blocks
+  const std::size_t bytes = ota_device_bytes(spec);
+  std::printf("OTA phase, per device: %zu B (agent %zu, runner %zu, ports %zu + %zu)\n", bytes,
+              sizeof(ota::Agent), sizeof(jobs::Runner), sizeof(MemoryDownloadStore),
+              sizeof(MemorySlots));
+  EXPECT_LT(bytes, 24u * 1024);
 }
 
 TEST(OtaPorts, SlotsFollowTheBootStateMachine) {
