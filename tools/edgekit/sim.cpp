@@ -144,6 +144,7 @@ int run_sim(const SimOptions& o) {
   bool needs_admin = false;
   for (const auto& p : scenario.phases) {
     needs_admin = needs_admin || p.kind == sim::Phase::Kind::Shadow || p.kind == sim::Phase::Kind::Jobs;
+    needs_admin = needs_admin || p.kind == sim::Phase::Kind::Ota;
   }
   sim::FleetOptions fo;
   fo.scenario = scenario;
@@ -172,7 +173,7 @@ int run_sim(const SimOptions& o) {
     fo.admin_token = token;
   }
   if (needs_admin && (fo.admin_url.empty() || fo.admin_token.empty())) {
-    return fail("the shadow and jobs phases need fleetd's admin API: --admin-url and "
+    return fail("the shadow, jobs and ota phases need fleetd's admin API: --admin-url and "
                 "--admin-token-file (or $EDGEKIT_FLEET_URL and $EDGEKIT_FLEET_TOKEN_FILE)");
   }
 
@@ -335,6 +336,7 @@ int run_sim(const SimOptions& o) {
                     {"pending_offline", summary.pending_offline},
                     {"shadow_synced", summary.shadow_synced},
                     {"jobs_succeeded", summary.jobs_succeeded},
+                    {"ota_succeeded", summary.ota_succeeded},
                     {"phase_incomplete", summary.phase_incomplete},
                     {"cuts", summary.cuts},
                     {"reboots", summary.reboots},
@@ -412,7 +414,7 @@ void add_sim_command(CLI::App& app, int& exit_code) {
   auto o = std::make_shared<SimOptions>();
   CLI::App* sim = app.add_subcommand(
       "sim", "the fleet simulator: N devices with their own identities in this process, running "
-             "a scenario (connect storm, telemetry, shadow, jobs, faults) against a broker and "
+             "a scenario (connect storm, telemetry, shadow, jobs, ota, faults) against a broker and "
              "fleetd; writes a JSON and an HTML report (docs/simulator.md)");
   sim->add_option("--scenario", o->scenario_file, "scenario file (JSON; default: connect only)");
   sim->add_option("-h,--host", o->host, "broker address")->capture_default_str();

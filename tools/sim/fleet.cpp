@@ -26,6 +26,7 @@
 #include "claim.hpp"
 #include "fiber.hpp"
 #include "loop_channel.hpp"
+#include "ota_phase.hpp"
 
 namespace edgekit::sim {
 namespace {
@@ -109,6 +110,10 @@ struct Fleet::Impl {
         provisioning_h(m.histogram(metric::kProvisioning,
                                    "by claim: claim connect started to RegisterThing accepted")),
         provisioned(m.counter(metric::kProvisioned, "devices provisioned by claim")),
+        ota_notify(m.histogram(metric::kOtaJobToSucceeded,
+                               "OTA job notify-next received to SUCCEEDED accepted (download, "
+                               "verification, reboot, self-test)")),
+        ota_bytes(m.counter(metric::kOtaBytes, "OTA image bytes stored by the devices")),
         connects(m.counter(metric::kConnects, "successful MQTT connects (reconnects included)")),
         messages(m.counter(metric::kMessages, "telemetry messages published")),
         acked(m.counter("messages_acknowledged", "QoS 1 telemetry acknowledged by the broker")),
@@ -128,6 +133,10 @@ struct Fleet::Impl {
   void mark_down(SimDevice& d, const std::string& cause, bool keep_alive = false);
   bool phase_shadow(SimDevice& d, const ShadowSpec& spec);
   bool phase_jobs(SimDevice& d, const JobsSpec& spec);
+  // The OTA phase (ota_phase.hpp): the operator's image and update, and one device's part.
+  void prepare_ota(const OtaSpec& spec);
+  void start_ota_update(const OtaSpec& spec);
+  bool phase_ota(SimDevice& d, const OtaSpec& spec);
   void run_telemetry(const TelemetrySpec& spec, const FaultSpec* faults);
   // Publishes one telemetry message from `d`; false when it could not (counted by cause).
   bool publish_one(SimDevice& d);
@@ -169,6 +178,8 @@ struct Fleet::Impl {
   LatencyHistogram& job_created;
   LatencyHistogram& provisioning_h;
   Counter& provisioned;
+  LatencyHistogram& ota_notify;
+  Counter& ota_bytes;
   Counter& connects;
   Counter& messages;
   Counter& acked;
@@ -184,6 +195,7 @@ struct Fleet::Impl {
   std::uint32_t shadow_round = 0;  // the operator has asked for round n's colour
   bool phase_abort = false;        // the operator failed: the phase cannot succeed, end it
   std::optional<TimePoint> job_created_at;
+  std::shared_ptr<const OtaRelease> ota_release;  // the OTA phase's image, signed (else null)
   std::atomic<bool> stopping{false};  // also read by the operator's thread
   bool finished = false;
   std::vector<std::uint8_t> payload;
@@ -451,6 +463,7 @@ void Fleet::Impl::device_main(SimDevice& d) {
       // Each failure is counted where it happens: the outcome is not needed here.
       if (phase->kind == Phase::Kind::Shadow) phase_shadow(d, phase->shadow);
       if (phase->kind == Phase::Kind::Jobs) phase_jobs(d, phase->jobs);
+      if (phase->kind == Phase::Kind::Ota) phase_ota(d, phase->ota);
       ++phase_done;
       if (orchestrator != nullptr) fibers.wake(orchestrator);
       continue;
@@ -603,6 +616,82 @@ bool Fleet::Impl::phase_jobs(SimDevice& d, const JobsSpec& spec) {
     fail(d, context.failure.empty() ? std::string("jobs: no job before the phase's timeout")
                                     : "jobs " + context.failure.substr(0, context.failure.find(':')),
          context.failure);
+  }
+  return false;
+}
+
+// --- the OTA phase (ota_phase.hpp) -----------------------------------------------------------
+
+void Fleet::Impl::prepare_ota(const OtaSpec& spec) {
+  auto release = std::make_shared<OtaRelease>(make_ota_images(spec));
+  auto error = std::make_shared<std::string>();
+  background([this, release, error] {
+    *error = prepare_ota_release(o.admin_url, o.admin_token, o.scenario.prefix, *release);
+  });
+  while (background_running > 0) fibers.sleep_for(Duration{50});
+  if (!error->empty()) {
+    metrics.error("operator: OTA image refused", *error);
+    phase_abort = true;  // no update will come: the devices do not wait for one
+    return;
+  }
+  ota_release = release;
+}
+
+void Fleet::Impl::start_ota_update(const OtaSpec& spec) {
+  auto things = std::make_shared<std::vector<std::string>>();
+  if (spec.group.empty()) {
+    for (auto& d : devices) {
+      if (d->state == SimDevice::State::Connected) things->push_back(d->thing);
+    }
+  }
+  job_created_at = SteadyClock::now();
+  background([this, spec, things, release = ota_release] {
+    const std::string error = create_ota_update(o.admin_url, o.admin_token, spec, *release, *things);
+    if (!error.empty()) {
+      asio::post(io, [this, error] {
+        metrics.error("operator: OTA update refused", error);
+        phase_abort = true;
+      });
+    }
+  });
+}
+
+bool Fleet::Impl::phase_ota(SimDevice& d, const OtaSpec& spec) {
+  if (!ota_release) return false;  // the operator failed (counted once, as its error)
+  d.notified.reset();
+  const std::shared_ptr<const OtaRelease> release = ota_release;
+  OtaDeviceHooks hooks;
+  hooks.ready = [this] {
+    ++phase_ready;
+    if (orchestrator != nullptr) fibers.wake(orchestrator);
+  };
+  hooks.reboot = [this, &d] {
+    // A device resets into its new image: its connection drops, it comes back with a clean
+    // session (as the faults phase's reboots).
+    if (d.link.connection().active()) d.link.channel().close(kClose);
+    if (d.state == SimDevice::State::Connected) {
+      d.state = SimDevice::State::Down;
+      connected_gauge.add(-1);
+    }
+    if (!connect(d, true, false)) return false;
+    connected_gauge.add(1);
+    return true;
+  };
+  hooks.keep_going = [this] { return !stopping && !phase_abort; };
+  hooks.sleep = [this](Duration t) { sleep(t); };
+  const TimePoint end = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                 std::chrono::duration<double>(spec.timeout_s));
+  const OtaDeviceOutcome r = run_ota_device(d.link.channel(), d.thing, d.index, spec, *release,
+                                            ota_bytes, end, hooks);
+  if (r.succeeded && r.image_matches) {
+    ++summary.ota_succeeded;
+    if (d.notified) ota_notify.record(SteadyClock::now() - *d.notified);
+    return true;
+  }
+  if (r.succeeded) {
+    fail(d, "ota: SUCCEEDED but the active slot is not the uploaded image", "slot B differs");
+  } else if (!stopping && !phase_abort && !r.cause.empty()) {
+    fail(d, r.cause, r.detail);
   }
   return false;
 }
@@ -820,14 +909,18 @@ void Fleet::Impl::run_device_phase(const Phase& p) {
   const std::uint32_t online = count(SimDevice::State::Connected);
   const std::uint32_t synced_before = summary.shadow_synced;
   const std::uint32_t jobs_before = summary.jobs_succeeded;
+  const std::uint32_t ota_before = summary.ota_succeeded;
   phase = &p;
   phase_ready = phase_done = 0;
   phase_abort = false;
   shadow_round = 0;
   job_created_at.reset();
+  if (p.kind == Phase::Kind::Ota) prepare_ota(p.ota);  // the image uploaded and signed first
   ++phase_seq;
   wake_all();
-  const double timeout_s = p.kind == Phase::Kind::Shadow ? p.shadow.timeout_s : p.jobs.timeout_s;
+  const double timeout_s = p.kind == Phase::Kind::Shadow ? p.shadow.timeout_s
+                           : p.kind == Phase::Kind::Ota  ? p.ota.timeout_s
+                                                         : p.jobs.timeout_s;
   const TimePoint limit = t0 + std::chrono::duration_cast<SteadyClock::duration>(
                                    std::chrono::duration<double>(timeout_s));
   auto wait_until = [&](const std::function<bool()>& done) {
@@ -837,7 +930,9 @@ void Fleet::Impl::run_device_phase(const Phase& p) {
   };
   // Every device has subscribed and reported (shadow) or started its runner (jobs).
   wait_until([&] { return phase_ready + phase_done >= online; });
-  if (p.kind == Phase::Kind::Shadow) {
+  if (p.kind == Phase::Kind::Ota) {
+    if (!phase_abort) start_ota_update(p.ota);
+  } else if (p.kind == Phase::Kind::Shadow) {
     for (std::uint32_t round = 1; round <= p.shadow.rounds && !stopping; ++round) {
       phase_ready = 0;
       shadow_round = round;
@@ -923,6 +1018,7 @@ void Fleet::Impl::run_device_phase(const Phase& p) {
   }
   const std::uint32_t wanted = p.kind == Phase::Kind::Shadow ? online * p.shadow.rounds : online;
   const std::uint32_t got = p.kind == Phase::Kind::Shadow ? summary.shadow_synced - synced_before
+                            : p.kind == Phase::Kind::Ota  ? summary.ota_succeeded - ota_before
                                                           : summary.jobs_succeeded - jobs_before;
   if (got < wanted) summary.phase_incomplete += wanted - got;
   char line[256];
@@ -930,6 +1026,14 @@ void Fleet::Impl::run_device_phase(const Phase& p) {
     std::snprintf(line, sizeof line, "shadow: %u of %u device-rounds synced in %.1f s",
                   got, wanted,
                   std::chrono::duration<double>(SteadyClock::now() - t0).count());
+  } else if (p.kind == Phase::Kind::Ota) {
+    const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    std::snprintf(line, sizeof line,
+                  "ota: %u of %u devices SUCCEEDED (image of %u B in blocks of %u B, verified, "
+                  "rebooted) in %.1f s, %.0f KB/s stored fleet-wide",
+                  got, wanted, p.ota.image_bytes, p.ota.block_bytes, wall,
+                  wall > 0 ? static_cast<double>(got) * p.ota.image_bytes / 1024.0 / wall : 0.0);
+    ota_release.reset();
   } else {
     std::snprintf(line, sizeof line, "jobs: %u of %u devices SUCCEEDED in %.1f s", got, wanted,
                   std::chrono::duration<double>(SteadyClock::now() - t0).count());
@@ -992,6 +1096,7 @@ void Fleet::Impl::run() {
       }
       case Phase::Kind::Shadow:
       case Phase::Kind::Jobs:
+      case Phase::Kind::Ota:
         run_device_phase(p);
         break;
     }

@@ -21,6 +21,10 @@
 ///   - jobs: per device `jobs::Runner`; one job for every thing (admin API); figures
 ///     `job_notify_to_succeeded` (notify-next received → SUCCEEDED accepted) and
 ///     `job_created_to_succeeded`.
+///   - ota: the operator uploads an image, fleetd signs it and rolls it out as an OTA update;
+///     each device runs the real `ota::Agent` (ota_phase.hpp): stream download, signature,
+///     install, reboot (a clean reconnect), self-test, SUCCEEDED. Figures
+///     `ota_job_to_succeeded` (notify-next received → SUCCEEDED accepted) and `ota_bytes`.
 ///   - faults: telemetry while connections are cut (the device resumes its session), links
 ///     stall (silent both ways: the keep-alive finds a long stall, the device reconnects and
 ///     resumes), devices reboot (clean session: its unacknowledged messages are reported lost,
@@ -116,6 +120,8 @@ struct FleetSummary {
   std::uint64_t pending_offline = 0;
   std::uint32_t shadow_synced = 0;     ///< device-rounds whose delta came back reported
   std::uint32_t jobs_succeeded = 0;
+  /// Devices whose OTA job ended SUCCEEDED with the uploaded image active, byte for byte.
+  std::uint32_t ota_succeeded = 0;
   /// Device steps of the shadow and jobs phases that did not succeed (each failure is an error
   /// in the metrics, by cause).
   std::uint32_t phase_incomplete = 0;

@@ -35,6 +35,7 @@ inline constexpr std::string_view kSuback = "suback";
 inline constexpr std::string_view kProvisioning = "provisioning";
 inline constexpr std::string_view kShadowDeltaRoundTrip = "shadow_delta_round_trip";
 inline constexpr std::string_view kJobNotifyToSucceeded = "job_notify_to_succeeded";
+inline constexpr std::string_view kOtaJobToSucceeded = "ota_job_to_succeeded";
 // Counters (each also a per-second rate series).
 inline constexpr std::string_view kConnects = "connects";
 inline constexpr std::string_view kProvisioned = "provisioned";

@@ -162,10 +162,29 @@ void read_phase(const json& j, const std::string& path, Phase& p, std::string& e
       }
       p.faults.broker_restart_at_s = at;
     }
+  } else if (kind == "ota") {
+    p.kind = Phase::Kind::Ota;
+    r.only({"kind", "image_bytes", "block_bytes", "timeout_s", "group", "rollout_per_minute",
+            "format"});
+    // At least the edgekit header plus one payload byte; at most 16 MB (fleetd's admin API takes
+    // the image base64 in one JSON body).
+    r.integer("image_bytes", p.ota.image_bytes, 65, 16u * 1024 * 1024);
+    // fleetd's and the agent's 256 at least; 1024 at most: a data message (a block in CBOR or
+    // base64 in JSON, plus its topic) must fit a simulated device's 2 KB receive buffer.
+    r.integer("block_bytes", p.ota.block_bytes, 256, 1024);
+    r.number("timeout_s", p.ota.timeout_s, 0, kDay, true);
+    r.string("group", p.ota.group);
+    r.number("rollout_per_minute", p.ota.rollout_per_minute, 0, 1e6);
+    std::string format = "cbor";
+    r.string("format", format);
+    if (r.ok() && format != "cbor" && format != "json") {
+      r.fail("format", "must be \"cbor\" or \"json\"");
+    }
+    p.ota.json = format == "json";
   } else if (kind.empty()) {
-    r.fail("kind", "missing (telemetry, shadow, jobs or faults)");
+    r.fail("kind", "missing (telemetry, shadow, jobs, faults or ota)");
   } else {
-    r.fail("kind", "unknown phase '" + kind + "' (telemetry, shadow, jobs or faults)");
+    r.fail("kind", "unknown phase '" + kind + "' (telemetry, shadow, jobs, faults or ota)");
   }
 }
 
@@ -235,6 +254,7 @@ const char* to_string(Phase::Kind kind) noexcept {
     case Phase::Kind::Shadow: return "shadow";
     case Phase::Kind::Jobs: return "jobs";
     case Phase::Kind::Faults: return "faults";
+    case Phase::Kind::Ota: return "ota";
   }
   return "?";
 }

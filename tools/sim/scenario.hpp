@@ -11,6 +11,7 @@
 ///    "connect": {"rate": 500, "in_flight": 128, "keep_alive_s": 60},
 ///    "phases": [{"kind": "telemetry", "seconds": 30, "rate": 2000, "qos": 1, "bytes": 64},
 ///               {"kind": "shadow"}, {"kind": "jobs"},
+///               {"kind": "ota", "image_bytes": 65536, "block_bytes": 1024},
 ///               {"kind": "faults", "seconds": 20, "cuts_per_s": 5, "reboots_per_s": 1}]}
 ///
 /// Thread safety: plain values. Errors: `parse_scenario` names the first wrong field (with its
@@ -93,12 +94,29 @@ struct FaultSpec {
   double stall_max_s = 5;
 };
 
+/// OTA rollout (ota_phase.hpp): the operator uploads an image of `image_bytes` (an edgekit
+/// image, version 2.0.0 over the devices' 1.0.0), has fleetd sign it with its code-signing key
+/// and creates an OTA update (a stream in blocks of `block_bytes`, the job AFR_OTA-<id>) for
+/// every connected thing or `group`; each device runs the real `ota::Agent` in a
+/// `jobs::Runner`: download over the MQTT stream, signature check, install, reboot (a clean
+/// reconnect), self-test, SUCCEEDED. `block_bytes` is at most 1024: a data message must fit the
+/// device's 2 KB receive buffer (fleet.cpp, kBuffer).
+struct OtaSpec {
+  std::uint32_t image_bytes = 16 * 1024;  ///< the whole file, the 64-byte header included
+  std::uint32_t block_bytes = 1024;
+  double timeout_s = 300;
+  std::string group;              ///< as JobsSpec::group
+  double rollout_per_minute = 0;  ///< the job's rollout rate (0: fleetd's default, all at once)
+  bool json = false;              ///< the stream's format: CBOR (the agent's default) or JSON
+};
+
 struct Phase {
-  enum class Kind : std::uint8_t { Telemetry, Shadow, Jobs, Faults } kind = Kind::Telemetry;
+  enum class Kind : std::uint8_t { Telemetry, Shadow, Jobs, Faults, Ota } kind = Kind::Telemetry;
   TelemetrySpec telemetry;
   ShadowSpec shadow;
   JobsSpec jobs;
   FaultSpec faults;
+  OtaSpec ota;
 };
 
 struct Scenario {
@@ -115,7 +133,7 @@ struct Scenario {
 /// "phases[1].rate: must be a number > 0".
 [[nodiscard]] std::optional<Scenario> parse_scenario(std::string_view json, std::string& error);
 
-/// A short name of a phase kind ("telemetry", "shadow", "jobs", "faults").
+/// A short name of a phase kind ("telemetry", "shadow", "jobs", "faults", "ota").
 [[nodiscard]] const char* to_string(Phase::Kind kind) noexcept;
 
 }  // namespace edgekit::sim

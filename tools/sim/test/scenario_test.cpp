@@ -83,9 +83,9 @@ TEST(Scenario, NamesTheFirstMistakeByItsPath) {
       {R"({"connect": {"rate": "fast"}})", "connect.rate: must be a number"},
       {R"({"connect": {"in_flight": 0}})", "connect.in_flight: must be between 1 and 100000"},
       {R"({"phases": {}})", "phases: must be an array"},
-      {R"({"phases": [{"seconds": 3}]})", "phases[0].kind: missing (telemetry, shadow, jobs or faults)"},
+      {R"({"phases": [{"seconds": 3}]})", "phases[0].kind: missing (telemetry, shadow, jobs, faults or ota)"},
       {R"({"phases": [{"kind": "shadow"}, {"kind": "storm"}]})",
-       "phases[1].kind: unknown phase 'storm' (telemetry, shadow, jobs or faults)"},
+       "phases[1].kind: unknown phase 'storm' (telemetry, shadow, jobs, faults or ota)"},
       {R"({"phases": [{"kind": "telemetry", "rate": -1}]})", "phases[0].rate: must be a number >= 0 and <= 10000000"},
       {R"({"phases": [{"kind": "telemetry", "rate": 0, "qos": 0}]})",
        "phases[0].rate: 0 (as fast as acknowledgements allow) needs qos 1"},
@@ -102,6 +102,58 @@ TEST(Scenario, NamesTheFirstMistakeByItsPath) {
   };
   for (const Case& c : cases) {
     std::string error;
+    EXPECT_FALSE(parse_scenario(c.json, error)) << c.json;
+    EXPECT_EQ(error, c.error) << c.json;
+  }
+}
+
+// The OTA phase (ota_phase.hpp): its options, its defaults, and each mistake by its path.
+TEST(Scenario, ReadsTheOtaPhase) {
+  std::string error;
+  auto s = parse_scenario(R"({"phases": [{"kind": "ota"},
+      {"kind": "ota", "image_bytes": 65536, "block_bytes": 512, "timeout_s": 60,
+       "group": "sim-fleet", "rollout_per_minute": 600, "format": "json"}]})",
+                          error);
+  ASSERT_TRUE(s) << error;
+  ASSERT_EQ(s->phases.size(), 2u);
+  const OtaSpec& d = s->phases[0].ota;
+  EXPECT_EQ(s->phases[0].kind, Phase::Kind::Ota);
+  EXPECT_EQ(d.image_bytes, 16u * 1024);
+  EXPECT_EQ(d.block_bytes, 1024u);
+  EXPECT_EQ(d.timeout_s, 300);
+  EXPECT_TRUE(d.group.empty());
+  EXPECT_FALSE(d.json);
+  const OtaSpec& o = s->phases[1].ota;
+  EXPECT_EQ(o.image_bytes, 65536u);
+  EXPECT_EQ(o.block_bytes, 512u);
+  EXPECT_EQ(o.timeout_s, 60);
+  EXPECT_EQ(o.group, "sim-fleet");
+  EXPECT_EQ(o.rollout_per_minute, 600);
+  EXPECT_TRUE(o.json);
+  EXPECT_STREQ(to_string(Phase::Kind::Ota), "ota");
+
+  struct Case {
+    const char* json;
+    const char* error;
+  };
+  const Case cases[] = {
+      {R"({"phases": [{"kind": "jobs"}, {"kind": "ota", "image_bytes": 64}]})",
+       "phases[1].image_bytes: must be between 65 and 16777216"},
+      {R"({"phases": [{"kind": "ota", "block_bytes": 4096}]})",
+       "phases[0].block_bytes: must be between 256 and 1024"},
+      {R"({"phases": [{"kind": "ota", "block_bytes": 128}]})",
+       "phases[0].block_bytes: must be between 256 and 1024"},
+      {R"({"phases": [{"kind": "ota", "timeout_s": 0}]})",
+       "phases[0].timeout_s: must be a number > 0 and <= 86400"},
+      {R"({"phases": [{"kind": "ota", "group": 3}]})", "phases[0].group: must be a string"},
+      {R"({"phases": [{"kind": "ota", "format": "xml"}]})",
+       "phases[0].format: must be \"cbor\" or \"json\""},
+      {R"({"phases": [{"kind": "ota", "image_size": 1000}]})",
+       "phases[0].image_size: unknown member"},
+      {R"({"phases": [{"kind": "ota", "rollout_per_minute": -1}]})",
+       "phases[0].rollout_per_minute: must be a number >= 0 and <= 1000000"},
+  };
+  for (const Case& c : cases) {
     EXPECT_FALSE(parse_scenario(c.json, error)) << c.json;
     EXPECT_EQ(error, c.error) << c.json;
   }
