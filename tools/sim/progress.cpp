@@ -36,21 +36,29 @@ ProgressFigures progress_figures(const Metrics& m, Metrics::TimePoint now) {
     if (e->name == metric::kDevicesConnected && e->gauge) f.connected = e->gauge->value();
     if (e->name == metric::kProvisioned && e->counter) f.provisioned = e->counter->value();
     if (e->name == metric::kErrors && e->counter) f.errors = e->counter->value();
+    if (e->name == metric::kOtaBytes && e->counter) f.ota_bytes = e->counter->value();
   }
   f.connects_per_s = last_point(m, metric::kConnects);
   f.provisioned_per_s = last_point(m, metric::kProvisioned);
   f.messages_per_s = last_point(m, metric::kMessages);
+  f.ota_bytes_per_s = last_point(m, metric::kOtaBytes);
   return f;
 }
 
 std::string format_progress(const ProgressFigures& f) {
   std::array<char, 32> t{};
   std::snprintf(t.data(), t.size(), "[%5.0f s]", std::floor(std::max(0.0, f.elapsed_s)));
-  return std::string(t.data()) + " connected " + grouped(f.connected) + "  provisioned " +
+  std::string line = std::string(t.data()) + " connected " + grouped(f.connected) + "  provisioned " +
          grouped(static_cast<double>(f.provisioned)) + "  errors " +
          grouped(static_cast<double>(f.errors)) + "  |  " + grouped(f.connects_per_s) +
          " conn/s  " + grouped(f.provisioned_per_s) + " prov/s  " + grouped(f.messages_per_s) +
          " msg/s";
+  // Only in runs with an OTA phase: the rollout's volume and its rate over the fleet.
+  if (f.ota_bytes != 0) {
+    line += "  |  OTA " + grouped(static_cast<double>(f.ota_bytes) / 1024) + " KB at " +
+            grouped(f.ota_bytes_per_s / 1024) + " KB/s";
+  }
+  return line;
 }
 
 void ProgressWriter::update(const ProgressFigures& f) {

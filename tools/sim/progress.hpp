@@ -20,13 +20,16 @@ struct ProgressFigures {
   double connects_per_s = 0;  ///< rates: the last tick's series point
   double provisioned_per_s = 0;
   double messages_per_s = 0;
+  std::uint64_t ota_bytes = 0;  ///< counter ota_bytes: image bytes the devices stored
+  double ota_bytes_per_s = 0;
 };
 
 /// The figures of `metrics` at `now` (rates from its last tick; 0 before the first).
 [[nodiscard]] ProgressFigures progress_figures(const Metrics& metrics, Metrics::TimePoint now);
 
 /// "[  12 s] connected 9,812  provisioned 10,000  errors 3  |  1,204 conn/s  980 prov/s
-/// 5,000 msg/s" — no newline or control characters. Pure.
+/// 5,000 msg/s", then "  |  OTA 1,024 KB at 256 KB/s" once OTA bytes were stored — no newline
+/// or control characters. Pure.
 [[nodiscard]] std::string format_progress(const ProgressFigures& f);
 
 /// Writes the line to `out`. `tty` chooses in-place updates (use `isatty(fileno(out))`).

@@ -34,6 +34,21 @@ TEST(Progress, FiguresComeFromTheStandardNamesAndTheLastTick) {
             "10,000 msg/s");
 }
 
+TEST(Progress, OtaBytesAndTheirRateOnlyOnceAnImageIsBeingStored) {
+  Metrics::TimePoint t0{};
+  Metrics m(t0, false);
+  m.counter(metric::kOtaBytes);
+  m.tick(t0 + 1s);
+  EXPECT_EQ(format_progress(progress_figures(m, t0 + 1s)).find("OTA"), std::string::npos);
+  m.counter(metric::kOtaBytes).add(3 * 262144);
+  m.tick(t0 + 2s);
+  ProgressFigures f = progress_figures(m, t0 + 2s);
+  EXPECT_EQ(f.ota_bytes, 786432u);
+  EXPECT_DOUBLE_EQ(f.ota_bytes_per_s, 786432);
+  const std::string line = format_progress(f);
+  EXPECT_NE(line.find("  |  OTA 768 KB at 768 KB/s"), std::string::npos) << line;
+}
+
 std::string written(bool tty, int updates, bool finish) {
   char* data = nullptr;
   std::size_t size = 0;
