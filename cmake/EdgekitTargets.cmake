@@ -11,6 +11,17 @@ function(edgekit_warnings target)
   endif()
 endfunction()
 
+# With EDGEKIT_UNITY_BUILD, compiles `target`'s sources in batches of `batch` files, each batch one
+# translation unit: the inline and template code of the headers every file includes (nlohmann/json
+# alone is most of a fleetd object file) is then parsed and generated once per batch instead of
+# once per file. The sources must not define the same internal name twice (two files' anonymous
+# namespaces share one translation unit). Usage: edgekit_unity_build(<target> <batch>)
+function(edgekit_unity_build target batch)
+  if(EDGEKIT_UNITY_BUILD)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${batch})
+  endif()
+endfunction()
+
 # A device library: no exceptions, no RTTI (so it also builds for a microcontroller), exported as
 # edgekit::<name>. Usage: edgekit_device_library(<name> [PURE] SOURCES ... )
 # PURE marks a library that must never touch the heap, a socket, a thread or a clock; its tests
@@ -55,6 +66,9 @@ function(edgekit_test name)
     target_link_libraries(${name} PRIVATE GTest::gtest_main)
   endif()
   edgekit_warnings(${name})
+  if(EDGEKIT_TEST_PCH_USED)
+    target_precompile_headers(${name} REUSE_FROM edgekit_test_pch)
+  endif()
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()
 

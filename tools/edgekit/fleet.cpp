@@ -28,6 +28,9 @@
 #include "input.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_fleet {
 namespace {
 
 using nlohmann::json;
@@ -346,8 +349,10 @@ void add_api_options(CLI::App* c, FleetOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_fleet
 
 void add_fleet_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_fleet;
   auto o = std::make_shared<FleetOptions>();
   CLI::App* fleet = app.add_subcommand(
       "fleet", "manage fleetd's registry over its admin API (things, certificates, CAs, "
@@ -787,6 +792,7 @@ void add_fleet_command(CLI::App& app, int& exit_code) {
 }
 
 void add_ota_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_fleet;
   auto o = std::make_shared<FleetOptions>();
   CLI::App* ota = app.add_subcommand(
       "ota", "OTA updates over fleetd's admin API: upload and sign images, roll an image out as "

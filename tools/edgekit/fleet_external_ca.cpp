@@ -26,6 +26,9 @@
 #include "edgekit/pki/keys.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_fleet_external_ca {
 namespace {
 
 namespace fs = std::filesystem;
@@ -183,8 +186,10 @@ int run_issue(const ExternalCaOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_fleet_external_ca
 
 void add_fleet_external_ca_command(CLI::App& fleet, int& exit_code) {
+  using namespace cmd_fleet_external_ca;
   auto o = std::make_shared<ExternalCaOptions>();
   CLI::App* g = fleet.add_subcommand(
       "external-ca", "a test CA of your own for just-in-time registration (local; key in a file)");

@@ -27,6 +27,9 @@
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_jobs {
 namespace {
 
 namespace jb = edgekit::jobs;
@@ -202,8 +205,10 @@ int run_jobs(JobsOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_jobs
 
 void add_jobs_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_jobs;
   auto o = std::make_shared<JobsOptions>();
   CLI::App* jobs = app.add_subcommand("jobs", "a device's jobs (as the thing)");
   jobs->require_subcommand(1);

@@ -31,14 +31,19 @@ void add_broker_options(CLI::App& app, BrokerOptions& o, std::string& version_te
   app.add_option("--pin", o.pin, "the token's user PIN (else $EDGEKIT_TOKEN_PIN)");
 }
 
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_main {
 namespace {
 bool fail_no_tls(const char* command) {
   std::fprintf(stderr, "edgekit %s: --key / --key-label need --cert and --cafile (TLS)\n", command);
   return false;
 }
 }  // namespace
+}  // namespace cmd_main
 
 bool finish_broker_options(const char* command, BrokerOptions& o, const std::string& version_text) {
+  using namespace cmd_main;
   if (!parse_version(version_text, o.version)) {
     std::fprintf(stderr, "edgekit %s: unknown protocol version '%s' (use 5 or 311)\n", command,
                  version_text.c_str());

@@ -36,6 +36,9 @@
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_ota_run {
 namespace {
 
 namespace jb = edgekit::jobs;
@@ -269,8 +272,10 @@ int run_ota(OtaRunOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_ota_run
 
 void add_ota_run_command(CLI::App& ota, int& exit_code) {
+  using namespace cmd_ota_run;
   auto o = std::make_shared<OtaRunOptions>();
   CLI::App* c = ota.add_subcommand(
       "run",

@@ -23,6 +23,9 @@
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_provision {
 namespace {
 
 enum Exit { kOk = 0, kFailed = 1, kUsage = 2 };
@@ -270,8 +273,10 @@ int run_provision(ProvisionOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_provision
 
 void add_provision_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_provision;
   auto o = std::make_shared<ProvisionOptions>();
   CLI::App* c = app.add_subcommand(
       "provision",

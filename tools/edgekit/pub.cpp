@@ -10,6 +10,9 @@
 #include "input.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_pub {
 namespace {
 
 struct PubOptions {
@@ -160,8 +163,10 @@ int run_pub(PubOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_pub
 
 void add_pub_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_pub;
   auto opts = std::make_shared<PubOptions>();
   CLI::App* pub = app.add_subcommand("pub", "publish a message");
   pub->set_help_flag("--help", "print this help and exit");

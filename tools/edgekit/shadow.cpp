@@ -20,6 +20,9 @@
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_shadow {
 namespace {
 
 using nlohmann::json;
@@ -231,8 +234,10 @@ int run_sync(ShadowOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_shadow
 
 void add_shadow_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_shadow;
   auto o = std::make_shared<ShadowOptions>();
   CLI::App* shadow = app.add_subcommand(
       "shadow", "a device's Device Shadow: keep a state file in sync with it (as the thing)");

@@ -33,6 +33,9 @@
 #include "token_tools.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_sim {
 namespace {
 
 struct SimOptions {
@@ -409,8 +412,10 @@ int run_sim(const SimOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_sim
 
 void add_sim_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_sim;
   auto o = std::make_shared<SimOptions>();
   CLI::App* sim = app.add_subcommand(
       "sim", "the fleet simulator: N devices with their own identities in this process, running "

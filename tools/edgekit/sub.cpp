@@ -13,6 +13,9 @@
 #include "terminal.hpp"
 
 namespace edgekit::tools {
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_sub {
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -177,8 +180,10 @@ int run_sub(SubOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_sub
 
 void add_sub_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_sub;
   auto opts = std::make_shared<SubOptions>();
   CLI::App* sub = app.add_subcommand("sub", "subscribe and print messages");
   sub->set_help_flag("--help", "print this help and exit");

@@ -28,6 +28,9 @@ std::string executable_path() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
+// This file's helpers, in a namespace of their own: a unity build (EDGEKIT_UNITY_BUILD) compiles
+// several command files as one translation unit.
+namespace cmd_token {
 namespace {
 
 // A PEM certificate file is a few KB; chains stay far below this.
@@ -298,8 +301,10 @@ void add_pin(CLI::App& c, TokenOptions& o) {
 }
 
 }  // namespace
+}  // namespace cmd_token
 
 void add_token_command(CLI::App& app, int& exit_code) {
+  using namespace cmd_token;
   auto o = std::make_shared<TokenOptions>();
   CLI::App* token = app.add_subcommand("token", "provision a PKCS#11 token: keys, CSRs, certificates");
   token->set_help_flag("--help", "print this help and exit");

@@ -28,6 +28,8 @@ std::string utc_time_text(std::int64_t epoch_seconds) { return detail::time_text
 namespace detail {
 
 bool same_key(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+  // The same DER is the same key; different DER may still be (another encoding of the point).
+  if (!a.empty() && std::equal(a.begin(), a.end(), b.begin(), b.end())) return true;
   auto ka = pkey_of_spki(a);
   auto kb = pkey_of_spki(b);
   const bool same = ka && kb && EVP_PKEY_eq(ka.get(), kb.get()) == 1;

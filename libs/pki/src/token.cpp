@@ -23,7 +23,7 @@ namespace {
 
 using detail::make_error;
 using detail::PkeyPtr;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, detail::Deleter<EVP_PKEY_CTX_free>>;
+using detail::PkeyCtxPtr;
 using BnPtr = std::unique_ptr<BIGNUM, detail::Deleter<BN_free>>;
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, detail::Deleter<OSSL_PARAM_BLD_free>>;
 using ParamPtr = std::unique_ptr<OSSL_PARAM, detail::Deleter<OSSL_PARAM_free>>;

@@ -4,6 +4,7 @@
 #include <edgekit/pki/pki.hpp>
 #include <edgekit/testing/error_category.hpp>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -94,6 +95,54 @@ TEST(PkiHex, RoundTripAndErrors) {
   EXPECT_EQ(*back, b);
   expect_error(from_hex("abc").error(), Errc::InvalidArgument, "odd number");
   expect_error(from_hex("zz").error(), Errc::InvalidArgument, "not hex");
+}
+
+// EC P-256/P-384 public keys skip OpenSSL's encoder and decoder (common.cpp): the DER made and
+// the keys read must be exactly OpenSSL's, and a point off the curve must still be refused.
+TEST(PkiKeys, EcPublicKeysMatchOpenSslsEncodingAndAreCheckedOnTheCurve) {
+  for (const char* curve : {"P-256", "P-384"}) {
+    SCOPED_TRACE(curve);
+    EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve);
+    ASSERT_NE(raw, nullptr);
+    BIO* bio = BIO_new(BIO_s_mem());
+    ASSERT_EQ(PEM_write_bio_PrivateKey(bio, raw, nullptr, nullptr, 0, nullptr, nullptr), 1);
+    char* pem_data = nullptr;
+    const long pem_len = BIO_get_mem_data(bio, &pem_data);
+    auto signer = SoftwareSigner::from_pem(std::string_view(pem_data, static_cast<std::size_t>(pem_len)));
+    BIO_free(bio);
+    ASSERT_TRUE(signer);
+    unsigned char* der = nullptr;
+    const int der_len = i2d_PUBKEY(raw, &der);
+    ASSERT_GT(der_len, 0);
+    const Bytes openssl_der(der, der + der_len);
+    OPENSSL_free(der);
+    EXPECT_EQ(signer->public_key_der(), openssl_der);  // made without the encoder
+    const auto algorithm = key_algorithm_of(openssl_der);  // read without the decoder
+    ASSERT_TRUE(algorithm);
+    EXPECT_EQ(*algorithm, std::string_view(curve) == "P-256" ? KeyAlgorithm::EcP256 : KeyAlgorithm::EcP384);
+
+    // The same key with a compressed point: other DER (the general path), the same key.
+    ASSERT_EQ(EVP_PKEY_set_utf8_string_param(raw, "point-format", "compressed"), 1);
+    der = nullptr;
+    const int compressed_len = i2d_PUBKEY(raw, &der);
+    ASSERT_GT(compressed_len, 0);
+    const Bytes compressed(der, der + compressed_len);
+    OPENSSL_free(der);
+    EXPECT_LT(compressed.size(), openssl_der.size());
+    EXPECT_TRUE(key_algorithm_of(compressed));
+    EXPECT_TRUE(same_public_key(openssl_der, compressed));
+    EVP_PKEY_free(raw);
+
+    // Y changed: not on the curve. Extended or cut DER: not an SPKI.
+    Bytes off_curve = openssl_der;
+    off_curve.back() ^= 0x01;
+    EXPECT_FALSE(key_algorithm_of(off_curve));
+    EXPECT_FALSE(same_public_key(openssl_der, off_curve));
+    Bytes longer = openssl_der;
+    longer.push_back(0);
+    EXPECT_FALSE(key_algorithm_of(longer));
+    EXPECT_FALSE(key_algorithm_of(std::span(openssl_der).first(openssl_der.size() - 1)));
+  }
 }
 
 TEST(PkiCsr, RoundTripForEveryKeyType) {
