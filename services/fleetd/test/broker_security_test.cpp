@@ -246,6 +246,39 @@ TEST_F(SecuredBroker, KickedCertificateIsDisconnectedWithinFiveSecondsAndLifecyc
   EXPECT_EQ(gone["sessionIdentifier"], connected["sessionIdentifier"]);
 }
 
+// A second connection with a client id in use takes the first one over; only that first one's
+// disconnected event says DUPLICATE_CLIENTID (the plugin finds it by client id: an index, not a
+// scan of every connection), not another client's and not the taker's own clean disconnect.
+TEST_F(SecuredBroker, TakenOverConnectionIsReportedAsDuplicateClientIdAndNoOtherIs) {
+  Peer observer;
+  trusted(observer, "observer");
+  EXPECT_EQ(observer.subscribe("$aws/events/presence/#"), ReasonCode::GrantedQoS1);
+  Peer first, other;
+  ASSERT_TRUE(device(first, "t2", "t2"));
+  ASSERT_TRUE(device(other, "t1", "t1"));
+  observer.pump(2s, 2);
+  Peer second;
+  ASSERT_TRUE(device(second, "t2", "t2"));
+  observer.pump(3s, 4);  // connected t2, connected t1, connected t2 again, disconnected t2
+  ASSERT_EQ(observer.received.size(), 4u);
+  const auto first_session = nlohmann::json::parse(observer.received[0].payload)["sessionIdentifier"];
+  EXPECT_EQ(observer.received[3].topic, "$aws/events/presence/disconnected/t2");
+  auto gone = nlohmann::json::parse(observer.received[3].payload);
+  EXPECT_EQ(gone["disconnectReason"], "DUPLICATE_CLIENTID");
+  EXPECT_EQ(gone["sessionIdentifier"], first_session);
+  ASSERT_TRUE(other.client().disconnect());
+  ASSERT_TRUE(second.client().disconnect());
+  observer.pump(3s, 6);
+  ASSERT_EQ(observer.received.size(), 6u);
+  for (std::size_t i = 4; i < 6; ++i) {
+    auto e = nlohmann::json::parse(observer.received[i].payload);
+    EXPECT_EQ(e["eventType"], "disconnected");
+    // Mosquitto 2.0 gives plugins no reason for a clean disconnect (CONNECTION_LOST here); what
+    // matters is that the taker's own end is not reported as taken over.
+    EXPECT_NE(e["disconnectReason"], "DUPLICATE_CLIENTID") << observer.received[i].topic;
+  }
+}
+
 TEST_F(SecuredBroker, RevokedThroughTheAdminApiIsDisconnectedWithinFiveSecondsAndCannotReconnect) {
   Peer t1;
   ASSERT_TRUE(device(t1, "t1", "t1"));
