@@ -263,6 +263,13 @@ void BrokerLink::end_batch() {
   held.swap(held_);
   std::vector<Queued> messages;
   messages.swap(batch_messages_);
+  // The copies go with this call, wiped (a claim request carries its ownership token).
+  struct Wiped {
+    std::vector<Queued>& v;
+    ~Wiped() {
+      for (Queued& q : v) wipe(q.payload);
+    }
+  } wiped{messages};
   ++batches_;
   peak_batch_ = std::max(peak_batch_, messages.size());
   const auto count = [](const std::vector<Queued>& v) { return static_cast<std::int64_t>(v.size()); };

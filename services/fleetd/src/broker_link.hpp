@@ -40,6 +40,9 @@
 /// fleetd's handlers read), its held publishes dropped first; a batch whose COMMIT failed (Lost)
 /// drops its held publishes, logged (`broker.batch_lost`): the devices retry, as with AWS IoT.
 /// So a handler must keep its effects to the store and its publishes: a rerun runs it twice.
+/// Held publishes join the link's queue (and its backpressure count) when they are handed on,
+/// so backpressure engages at most one batch's replies (≤ 3 × max_batch) later than without.
+/// The batch's copies of messages and held publishes are wiped when the batch ends.
 /// The batch never outlives the turn of the io loop that read the messages: work that other
 /// threads post to that loop (admin, hooks) never runs inside a half-done batch, and waits for
 /// it no longer than for the requests' own transactions before.
