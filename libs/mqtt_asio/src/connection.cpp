@@ -387,8 +387,14 @@ void Connection::pump() noexcept {
       if (!transport_error_) transport_error_ = std::make_error_code(std::errc::timed_out);
       close_socket(false);
     }
+    bool polled = false;
     while (auto event = engine_.poll_event(now)) {
       handler_.on_event(*this, *event);
+      now = Driver::now();
+      polled = true;
+    }
+    if (polled) {
+      handler_.on_events_done(*this);
       now = Driver::now();
     }
     if (phase_ == Phase::Open && flowing && !engine_.output_empty() && !write_waiting_ &&
@@ -610,7 +616,12 @@ void Connection::maybe_finish() noexcept {
   if (phase_ != Phase::Closing || pending_ != 0 || in_pump_) return;
   // The engine may still hold close events (e.g. closed from inside a handler): report them.
   const Instant now = Driver::now();
-  while (auto event = engine_.poll_event(now)) handler_.on_event(*this, *event);
+  bool polled = false;
+  while (auto event = engine_.poll_event(now)) {
+    handler_.on_event(*this, *event);
+    polled = true;
+  }
+  if (polled) handler_.on_events_done(*this);
   if (phase_ != Phase::Closing || pending_ != 0) return;
   phase_ = Phase::Idle;
   handler_.on_closed(*this, transport_error_);  // last: the handler may destroy or restart us

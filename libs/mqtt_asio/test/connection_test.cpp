@@ -98,6 +98,43 @@ TEST_P(EventLoop, RoundTripsAtQoS012ThenDisconnectsCleanly) {
   EXPECT_EQ(rec.count(EventType::ConnectionClosed), 0);  // a disconnect is not a failure
 }
 
+// on_events_done closes every group of events a read (or timer) produced: called after the
+// group's last on_event, never without a new event, and, for a burst, for several events at once
+// (fleetd commits the requests of one group together, before their acks are written).
+TEST_P(EventLoop, EventsDoneFollowsEveryGroupOfEvents) {
+  Recorder rec;
+  Device d(driver, rec);
+  const std::string topic = "evloop/groups";
+  // QoS 0 out (no session records to run out of), QoS 1 back (each delivery acked); within the
+  // engine's send queue (16 packets, the SUBSCRIBE's slot given back by then).
+  constexpr int kBurst = 12;
+  std::vector<std::string> payloads;  // written from this memory: it outlives the writes
+  for (int i = 0; i < kBurst; ++i) payloads.push_back(std::to_string(i));
+  subscribe_then(rec, topic, mqtt::QoS::AtLeastOnce, [&](Connection& c) {
+    for (const std::string& payload : payloads) {
+      mqtt::Publish p;
+      p.topic = topic;
+      p.payload = mqtt::as_bytes(payload);
+      ASSERT_TRUE(c.publish(p));
+    }
+  });
+  ASSERT_TRUE(d.conn.start({loopback(broker().port())}, options("groups", GetParam()), kTimeout));
+  ASSERT_TRUE(run_until(
+      io,
+      [&] {
+        return rec.count(EventType::MessageReceived) == kBurst && !rec.done_at.empty() &&
+               rec.done_at.back() == rec.events.size();
+      },
+      5s))
+      << rec.events.size() << " events, " << rec.done_at.size() << " groups";
+  for (std::size_t i = 1; i < rec.done_at.size(); ++i) {
+    EXPECT_GT(rec.done_at[i], rec.done_at[i - 1]) << "on_events_done without a new event";
+  }
+  EXPECT_LT(rec.done_at.size(), rec.events.size()) << "no read brought more than one event";
+  ASSERT_TRUE(d.conn.disconnect());
+  ASSERT_TRUE(run_until(io, [&] { return rec.closed == 1; }, 5s));
+}
+
 TEST_P(EventLoop, KeepAlivePingsAnIdleConnection) {
   Recorder rec;
   Device d(driver, rec);

@@ -72,6 +72,9 @@ class Recorder final : public Handler {
     events.push_back(std::move(s));
     if (on_event_fn) on_event_fn(c, e);
   }
+  // events.size() at each on_events_done call.
+  std::vector<std::size_t> done_at;
+  void on_events_done(Connection&) override { done_at.push_back(events.size()); }
   void on_closed(Connection& c, std::error_code ec) override {
     ++closed;
     close_error = ec;

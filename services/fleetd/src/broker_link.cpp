@@ -6,6 +6,7 @@
 #include <random>
 
 #include "edgekit/mqtt/codec.hpp"
+#include "store/store.hpp"
 
 namespace edgekit::fleetd {
 namespace {
@@ -19,6 +20,23 @@ bool no_room(mqtt::Errc e) {
 void wipe(std::string& s) {
   OPENSSL_cleanse(s.data(), s.size());
   s.clear();
+}
+
+// A copy of a message or publish with its user properties (key, value, key, value, ...).
+std::vector<std::string> property_strings(std::span<const mqtt::UserProperty> properties) {
+  std::vector<std::string> out;
+  out.reserve(2 * properties.size());
+  for (const auto& up : properties) {
+    out.emplace_back(up.key);
+    out.emplace_back(up.value);
+  }
+  return out;
+}
+
+std::vector<mqtt::UserProperty> properties_of(const std::vector<std::string>& strings) {
+  std::vector<mqtt::UserProperty> props;
+  for (std::size_t i = 0; i + 1 < strings.size(); i += 2) props.push_back({strings[i], strings[i + 1]});
+  return props;
 }
 }  // namespace
 
@@ -48,6 +66,7 @@ BrokerLink::BrokerLink(asio::io_context& io, BrokerLinkOptions options, Logger& 
 }
 
 BrokerLink::~BrokerLink() {
+  if (batch_open_) end_batch();  // never open between turns of the loop; for certainty
   // The Connection must be idle or its io_context stopped for good (see mqtt_asio): fleetd
   // destroys the link after shutdown() completed or after the loop ended.
   reconnect_timer_.cancel();
@@ -167,15 +186,17 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
     }
     case mqtt::EventType::MessageReceived: {
       const mqtt::Publish& p = *e.message;
-      Message m{p.topic, p.payload, &p};
-      bool routed = false;
-      for (const Route& r : routes_) {
-        if (mqtt::topic_matches(r.filter, p.topic)) {
-          r.handler(m);
-          routed = true;
-        }
+      if (batch_end_ && options_.max_batch > 1 && !batch_open_) {
+        batch_begin_();
+        batch_open_ = true;
       }
-      if (!routed) log_.warn("broker.unrouted_message", {{"topic", p.topic}});
+      if (batch_open_) {
+        std::vector<mqtt::UserProperty> props;
+        for (auto up : p.properties.user_properties) props.push_back(up);
+        batch_messages_.push_back(Queued{std::string(p.topic), std::string(mqtt::as_string(p.payload)),
+                                         p.qos, property_strings(props)});
+      }
+      route(Message{p.topic, p.payload, &p});
       // Once one ack is held, every later one is too: PUBACKs leave in the order their
       // messages came [MQTT-4.6.0-2].
       if (!held_acks_.empty() || queued_.size() > options_.max_queued ||
@@ -193,6 +214,7 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
           peak_held_ = std::max(peak_held_, held_acks_.size());
         }
       }
+      if (batch_open_ && batch_messages_.size() >= options_.max_batch) end_batch();
       break;
     }
     case mqtt::EventType::PublishCompleted:
@@ -218,7 +240,78 @@ void BrokerLink::on_event(mqtt_asio::Connection&, const mqtt::Event& e) {
   }
 }
 
+void BrokerLink::route(const Message& m) {
+  bool routed = false;
+  for (const Route& r : routes_) {
+    if (mqtt::topic_matches(r.filter, m.topic)) {
+      r.handler(m);
+      routed = true;
+    }
+  }
+  if (!routed) log_.warn("broker.unrouted_message", {{"topic", m.topic}});
+}
+
+void BrokerLink::on_events_done(mqtt_asio::Connection&) {
+  // The last message of this read was handled; what it queued (acks, replies) is written next.
+  if (batch_open_) end_batch();
+}
+
+void BrokerLink::end_batch() {
+  batch_open_ = false;
+  const BatchVerdict verdict = batch_end_();
+  std::vector<Queued> held;
+  held.swap(held_);
+  std::vector<Queued> messages;
+  messages.swap(batch_messages_);
+  // The copies go with this call, wiped (a claim request carries its ownership token).
+  struct Wiped {
+    std::vector<Queued>& v;
+    ~Wiped() {
+      for (Queued& q : v) wipe(q.payload);
+    }
+  } wiped{messages};
+  ++batches_;
+  peak_batch_ = std::max(peak_batch_, messages.size());
+  const auto count = [](const std::vector<Queued>& v) { return static_cast<std::int64_t>(v.size()); };
+  switch (verdict.outcome) {
+    case BatchVerdict::Outcome::Committed:
+      for (Queued& q : held) {
+        const auto props = properties_of(q.property_strings);
+        if (auto r = publish(q.topic, mqtt::as_bytes(q.payload), q.qos, props); !r) {
+          log_.warn("broker.held_publish_failed",
+                    {{"topic", q.topic}, {"error", mqtt::to_string(r.error())}});
+        }
+        wipe(q.payload);
+      }
+      return;
+    case BatchVerdict::Outcome::Rerun:
+      log_.warn("broker.batch_rerun", {{"messages", count(messages)},
+                                       {"publishes_dropped", count(held)},
+                                       {"error", verdict.error}});
+      for (Queued& q : held) wipe(q.payload);
+      // Outside a batch now: each message's handler runs its own transactions and publishes
+      // directly, as without group commit.
+      for (const Queued& q : messages) {
+        const auto props = properties_of(q.property_strings);
+        mqtt::Publish p;
+        p.topic = q.topic;
+        p.payload = mqtt::as_bytes(q.payload);
+        p.qos = q.qos;
+        p.properties.user_properties = mqtt::UserProperties(std::span<const mqtt::UserProperty>(props));
+        route(Message{p.topic, p.payload, &p});
+      }
+      return;
+    case BatchVerdict::Outcome::Lost:
+      log_.error("broker.batch_lost", {{"messages", count(messages)},
+                                       {"publishes_dropped", count(held)},
+                                       {"error", verdict.error}});
+      for (Queued& q : held) wipe(q.payload);
+      return;
+  }
+}
+
 void BrokerLink::on_closed(mqtt_asio::Connection&, std::error_code error) {
+  if (batch_open_) end_batch();  // on_events_done ends it first; for certainty
   active_ = false;
   pending_subscribes_ = 0;
   held_acks_.clear();  // void with the connection (a clean start: the broker forgets them too)
@@ -252,6 +345,12 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
                                                  mqtt::QoS qos,
                                                  std::span<const mqtt::UserProperty> user_properties) {
   if (!up_) return edgekit::fail(mqtt::Errc::NotConnected);
+  if (batch_open_) {
+    // Group commit: not before the batch's transaction is durable (end_batch hands it on).
+    held_.push_back(Queued{std::string(topic), std::string(mqtt::as_string(payload)), qos,
+                           property_strings(user_properties)});
+    return std::uint16_t{0};
+  }
   // Behind a queue nothing overtakes it: replies leave in the order they were made.
   if (queued_.empty()) {
     auto id = send(topic, payload, qos, user_properties);
@@ -259,12 +358,9 @@ mqtt::Result<std::uint16_t> BrokerLink::publish(std::string_view topic, mqtt::By
     if (id.error() == mqtt::Errc::SendQueueFull) drain_soon();
   }
   if (queued_.size() >= kMaxQueued) return edgekit::fail(mqtt::Errc::SessionStateFull);
-  Queued q{std::string(topic), std::string(mqtt::as_string(payload)), qos, {}};
+  Queued q{std::string(topic), std::string(mqtt::as_string(payload)), qos,
+           property_strings(user_properties)};
   queued_bytes_ += q.payload.size();
-  for (const auto& up : user_properties) {
-    q.property_strings.emplace_back(up.key);
-    q.property_strings.emplace_back(up.value);
-  }
   queued_.push_back(std::move(q));
   peak_queued_ = std::max(peak_queued_, queued_.size());
   peak_this_episode_ = std::max(peak_this_episode_, queued_.size());
@@ -277,10 +373,7 @@ void BrokerLink::drain_queue() {
   release_acks();
   while (!queued_.empty() && up_ && conn_->engine().connected()) {
     Queued& q = queued_.front();
-    std::vector<mqtt::UserProperty> props;
-    for (std::size_t i = 0; i + 1 < q.property_strings.size(); i += 2) {
-      props.push_back({q.property_strings[i], q.property_strings[i + 1]});
-    }
+    const auto props = properties_of(q.property_strings);
     auto id = send(q.topic, mqtt::as_bytes(q.payload), q.qos, props);
     if (!id && no_room(id.error())) {
       // A completion drains on; a full send queue has no event of its own: try again once the
@@ -405,6 +498,27 @@ void BrokerLink::shutdown(std::function<void()> done) {
     if (auto r = conn_->disconnect(); r) return;
   }
   conn_->stop();
+}
+
+void batch_in(BrokerLink& link, Store& store) {
+  link.set_batching([&store] { store.begin_batch(); },
+                    [&store] {
+                      const Store::BatchEnd end = store.end_batch();
+                      BatchVerdict v;
+                      v.error = end.error.message;
+                      switch (end.outcome) {
+                        case Store::BatchOutcome::Committed:
+                          v.outcome = BatchVerdict::Outcome::Committed;
+                          break;
+                        case Store::BatchOutcome::Rerun:
+                          v.outcome = BatchVerdict::Outcome::Rerun;
+                          break;
+                        case Store::BatchOutcome::Lost:
+                          v.outcome = BatchVerdict::Outcome::Lost;
+                          break;
+                      }
+                      return v;
+                    });
 }
 
 }  // namespace edgekit::fleetd

@@ -28,6 +28,25 @@
 /// answered. (Rejecting requests with a 429 instead would not bound anything: each rejection is
 /// one more reply for the same queue.)
 ///
+/// Group commit (`set_batching`). The messages one read of the socket brings (at most
+/// `max_batch` of them) are handled inside one batch of the store (Store::begin_batch): each
+/// handler's transactions become savepoints of one database transaction, committed once after
+/// the last handler of the read returned, and before anything the handlers queued is written.
+/// Whatever the handlers publish meanwhile is held by the link and handed on, in order, only
+/// once the batch committed; so neither a reply nor the PUBACK of its request ever leaves before
+/// the transaction it reports on is durable. A batch the store rolled back as a whole (a Busy
+/// failure, see Store::BatchOutcome::Rerun) is handled again message by message, each in its own
+/// transaction, from the link's copies of them (topic, payload, QoS and user properties: what
+/// fleetd's handlers read), its held publishes dropped first; a batch whose COMMIT failed (Lost)
+/// drops its held publishes, logged (`broker.batch_lost`): the devices retry, as with AWS IoT.
+/// So a handler must keep its effects to the store and its publishes: a rerun runs it twice.
+/// Held publishes join the link's queue (and its backpressure count) when they are handed on,
+/// so backpressure engages at most one batch's replies (≤ 3 × max_batch) later than without.
+/// The batch's copies of messages and held publishes are wiped when the batch ends.
+/// The batch never outlives the turn of the io loop that read the messages: work that other
+/// threads post to that loop (admin, hooks) never runs inside a half-done batch, and waits for
+/// it no longer than for the requests' own transactions before.
+///
 /// Thread safety: none; everything runs on the io_context thread that runs the link.
 
 #include <asio/io_context.hpp>
@@ -68,6 +87,21 @@ struct BrokerLinkOptions {
   /// acknowledging beyond it too, and starts again below half of it.
   std::size_t max_queued_bytes = 64 * 1024 * 1024;
   std::uint16_t receive_maximum = 64;  ///< at most 64: the session tracks 64 incoming ids
+  /// Group commit: the most messages in one batch (with `set_batching`); 1: none. It bounds
+  /// how long the first message of a batch waits for its reply besides the broker's Receive
+  /// Maximum, which bounds a read's messages too.
+  std::size_t max_batch = 64;
+};
+
+/// How the store ended a batch (see BrokerLink::set_batching).
+struct BatchVerdict {
+  enum class Outcome {
+    Committed,  ///< durable: the held publishes go out
+    Rerun,      ///< rolled back whole: the messages are handled again one by one
+    Lost,       ///< COMMIT failed, outcome unknown: the held publishes are dropped
+  };
+  Outcome outcome = Outcome::Committed;
+  std::string error;  ///< why, unless Committed (for the log)
 };
 
 /// An incoming message; views valid during the handler call only.
@@ -76,6 +110,8 @@ struct Message {
   mqtt::Bytes payload;
   const mqtt::Publish* publish = nullptr;  ///< the whole packet (QoS, properties)
 };
+
+class Store;
 
 class BrokerLink final : private mqtt_asio::Handler {
  public:
@@ -92,6 +128,13 @@ class BrokerLink final : private mqtt_asio::Handler {
   /// connect. Messages whose topic matches it go to `handler`.
   void subscribe(std::string filter, mqtt::QoS qos, MessageHandler handler);
   void on_state(StateHandler handler) { state_handler_ = std::move(handler); }
+  /// Group commit (see the file comment): `begin` before the first message of a batch is
+  /// routed, `end` after its last one (it commits and says how that went). Both are called on
+  /// the loop's thread, from inside the link's event handling. Set before `start`.
+  void set_batching(std::function<void()> begin, std::function<BatchVerdict()> end) {
+    batch_begin_ = std::move(begin);
+    batch_end_ = std::move(end);
+  }
   /// Starts connecting; reconnects until `shutdown`.
   void start();
   /// Publishes (QoS 1/2: topic, payload and properties are copied, into storage the size of
@@ -121,6 +164,9 @@ class BrokerLink final : private mqtt_asio::Handler {
   /// have been since the link was made.
   [[nodiscard]] std::size_t queued() const noexcept { return queued_.size(); }
   [[nodiscard]] std::size_t peak_queued() const noexcept { return peak_queued_; }
+  /// Batches ended so far, and the most messages one of them held.
+  [[nodiscard]] std::uint64_t batches() const noexcept { return batches_; }
+  [[nodiscard]] std::size_t peak_batch() const noexcept { return peak_batch_; }
 
  private:
   struct Route {
@@ -130,6 +176,9 @@ class BrokerLink final : private mqtt_asio::Handler {
   };
   void on_event(mqtt_asio::Connection& c, const mqtt::Event& e) override;
   void on_closed(mqtt_asio::Connection& c, std::error_code error) override;
+  void on_events_done(mqtt_asio::Connection& c) override;
+  void route(const Message& m);
+  void end_batch();
   void connect_now();
   void schedule_reconnect();
   void subscribe_routes(std::size_t first);
@@ -190,6 +239,15 @@ class BrokerLink final : private mqtt_asio::Handler {
   void drop_queue();
   void release_acks();
   bool drain_armed_ = false;
+  // Group commit: the batch's messages as copies (for a rerun) and the publishes its handlers
+  // made, held until it committed (both in the shape of a queued publish).
+  std::function<void()> batch_begin_;
+  std::function<BatchVerdict()> batch_end_;
+  bool batch_open_ = false;
+  std::vector<Queued> batch_messages_;
+  std::vector<Queued> held_;
+  std::uint64_t batches_ = 0;
+  std::size_t peak_batch_ = 0;
   // Backpressure: packet ids of incoming messages whose PUBACK is held, in arrival order.
   std::vector<std::uint16_t> held_acks_;
   std::size_t peak_queued_ = 0;
@@ -209,5 +267,9 @@ class BrokerLink final : private mqtt_asio::Handler {
   mqtt::Errc last_error_ = mqtt::Errc::Ok;
   mqtt::ReasonCode last_reason_ = mqtt::ReasonCode::Success;
 };
+
+/// Group commit over fleetd's store: `link.set_batching` with Store::begin_batch and end_batch.
+/// `store` must outlive the link's use of it (it is used on the link's thread).
+void batch_in(BrokerLink& link, Store& store);
 
 }  // namespace edgekit::fleetd

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/mosquitto.hpp"
 #include "store/db.hpp"
+#include "store/store.hpp"
 
 namespace edgekit::fleetd {
 namespace {
@@ -119,6 +121,122 @@ TEST_F(BrokerLinkTest, PublishWhileDownIsNotConnected) {
   auto r = link.publish("t", mqtt::as_bytes(payload), mqtt::QoS::AtLeastOnce);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), mqtt::Errc::NotConnected);
+}
+
+// ---- group commit over the link ----------------------------------------------------------
+
+// fleetd's link with a real SQLite store in batches (batch_in), and "devices" on a second
+// link: a request stores a thing named by its payload and is answered on reply/<name>.
+// - a burst: every reply arrives, and every reply means the thing is stored;
+// - a request whose batch cannot commit (a real COMMIT failure: SQLite's deferred foreign keys)
+//   gets no reply at all, although its handler published one, and nothing of it is stored;
+// - a batch rolled back for a Busy failure is handled again message by message: one reply per
+//   request, the one made before the rerun dropped.
+TEST_F(BrokerLinkTest, RepliesWaitForTheBatchCommitAndAreDroppedWhenItFails) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("edgekit-groupcommit-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto db = open_sqlite({(dir / "fleetd.db").string()});
+  ASSERT_TRUE(db) << db.error().message;
+  auto opened = Store::open(std::move(db.value()));
+  ASSERT_TRUE(opened) << opened.error().message;
+  Store& store = *opened.value();
+
+  BrokerLinkOptions o;
+  o.port = broker().port();
+  BrokerLink link(io, o, log);
+  batch_in(link, store);
+  int busy_left = 0;  // requests named busy-* fail Busy while this is above 0
+  std::map<std::string, int> runs;
+  link.subscribe("req/+", mqtt::QoS::AtLeastOnce, [&](const Message& m) {
+    const std::string name(mqtt::as_string(m.payload));
+    ++runs[name];
+    auto r = store.transact([&](Tx& tx) -> Res<void> {
+      if (auto t = tx.create_thing({name, "", {}, 0, 0}); !t) return fail(t.error());
+      if (name == "poison") {
+        // Checked only at COMMIT: the batch's commit fails.
+        if (auto d = tx.db().exec("PRAGMA defer_foreign_keys = ON"); !d) return fail(d.error());
+        auto bad = tx.db().exec(
+            "INSERT INTO thing_principals (thing_name, certificate_id) VALUES ('nobody', 'none')");
+        if (!bad) return fail(bad.error());
+      }
+      if (name.rfind("busy", 0) == 0 && busy_left > 0) {
+        --busy_left;
+        return fail(Errc::Busy, "injected: lost to a concurrent writer");
+      }
+      return {};
+    });
+    const std::string reply = r ? "stored" : r.error().message;
+    EXPECT_TRUE(link.publish("reply/" + name, mqtt::as_bytes(reply), mqtt::QoS::AtLeastOnce));
+  });
+
+  BrokerLinkOptions d = o;
+  d.client_id = "devices";
+  BrokerLink devices(io, d, log);
+  std::vector<std::pair<std::string, std::string>> replies;  // name, payload
+  devices.subscribe("reply/+", mqtt::QoS::AtLeastOnce, [&](const Message& m) {
+    replies.emplace_back(std::string(m.topic.substr(6)), std::string(mqtt::as_string(m.payload)));
+  });
+  link.start();
+  devices.start();
+  ASSERT_TRUE(run_until([&] { return link.up() && devices.up(); }, 5s)) << log_text.str();
+  auto request = [&](const std::string& name) {
+    ASSERT_TRUE(devices.publish("req/" + name, mqtt::as_bytes(name), mqtt::QoS::AtLeastOnce));
+  };
+  auto replies_to = [&](const std::string& name) {
+    std::vector<std::string> out;
+    for (const auto& [n, payload] : replies) {
+      if (n == name) out.push_back(payload);
+    }
+    return out;
+  };
+  auto stored = [&](const std::string& name) {
+    return static_cast<bool>(store.transact([&](Tx& tx) { return tx.get_thing(name); }));
+  };
+
+  constexpr int kBurst = 40;
+  for (int i = 0; i < kBurst; ++i) request("burst-" + std::to_string(i));
+  ASSERT_TRUE(run_until([&] { return replies.size() == kBurst; }, 10s))
+      << replies.size() << "\n" << log_text.str();
+  for (const auto& [name, payload] : replies) {
+    EXPECT_EQ(payload, "stored") << name;
+    EXPECT_TRUE(stored(name)) << name << " was answered but is not stored";
+  }
+  EXPECT_GT(link.peak_batch(), 1u) << "the burst never shared a batch";
+  EXPECT_LT(link.batches(), static_cast<std::uint64_t>(kBurst));
+
+  request("poison");
+  ASSERT_TRUE(run_until([&] { return log_text.str().find("broker.batch_lost") != std::string::npos; },
+                        5s))
+      << log_text.str();
+  request("after-poison");
+  ASSERT_TRUE(run_until([&] { return !replies_to("after-poison").empty(); }, 5s)) << log_text.str();
+  // Replies leave in order: had the poisoned one been published, it would have come first.
+  EXPECT_TRUE(replies_to("poison").empty()) << "a reply went out for a batch that did not commit";
+  EXPECT_EQ(runs["poison"], 1);
+  EXPECT_FALSE(stored("poison"));
+  EXPECT_TRUE(stored("after-poison"));
+
+  busy_left = 1;
+  request("busy-1");
+  request("busy-2");
+  ASSERT_TRUE(run_until([&] { return !replies_to("busy-2").empty(); }, 5s)) << log_text.str();
+  run_until([] { return false; }, 200ms);  // a duplicate reply would have arrived by now
+  EXPECT_EQ(replies_to("busy-1"), std::vector<std::string>{"stored"});
+  EXPECT_EQ(replies_to("busy-2"), std::vector<std::string>{"stored"});
+  EXPECT_EQ(runs["busy-1"], 2) << "the Busy batch was not handled again";
+  EXPECT_TRUE(stored("busy-1"));
+  EXPECT_TRUE(stored("busy-2"));
+  EXPECT_NE(log_text.str().find("broker.batch_rerun"), std::string::npos);
+
+  bool closed = false;
+  int closing = 2;
+  link.shutdown([&] { closed = --closing == 0; });
+  devices.shutdown([&] { closed = --closing == 0; });
+  ASSERT_TRUE(run_until([&] { return closed; }, 5s));
+  opened.value().reset();
+  fs::remove_all(dir);
 }
 
 // ---- the fleetd binary --------------------------------------------------------------------

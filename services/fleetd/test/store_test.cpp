@@ -86,6 +86,12 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     return c;
   }
 
+  // The thing is certainly not stored (NotFound, not another failure).
+  bool no_thing(std::string_view name) {
+    auto r = tx([&](Tx& t) { return t.get_thing(name); });
+    return !r && r.error().code == Errc::NotFound;
+  }
+
   std::int64_t now_ = 1'700'000'000;
   std::string database_;
   std::string connection_;
@@ -247,6 +253,129 @@ TEST_P(StoreTest, FailedTransactionLeavesNothingBehind) {
   EXPECT_EQ(r.error().code, Errc::NotFound);
   EXPECT_EQ(tx([](Tx& t) { return t.get_thing("half"); }).error().code, Errc::NotFound);
   EXPECT_EQ(tx([](Tx& t) { return t.get_certificate(hex_id(9)); }).error().code, Errc::NotFound);
+}
+
+// Group commit: three requests in one batch, the middle one failing after it wrote. Its error is
+// passed on as it is, its write is undone, the other two commit together, and none of the batch
+// is visible to another connection before the batch commits.
+TEST_P(StoreTest, AFailedRequestInABatchLeavesNothingWhileTheOthersCommit) {
+  std::unique_ptr<Store> other;  // PostgreSQL only: a SQLite store belongs to one process
+  if (GetParam() == Backend::Postgres) {
+    auto db = open_postgres({connection_});
+    ASSERT_TRUE(db) << db.error().message;
+    auto s = Store::open(std::move(db.value()), [this] { return now_; });
+    ASSERT_TRUE(s) << s.error().message;
+    other = std::move(s.value());
+  }
+  store_->begin_batch();
+  EXPECT_TRUE(store_->in_batch());
+  auto a = tx([](Tx& t) { return t.create_thing({"batch-a", "", {}, 0, 0}); });
+  ASSERT_TRUE(a) << a.error().message;
+  auto b = tx([&](Tx& t) -> Res<void> {
+    if (auto made = t.create_thing({"batch-b", "", {}, 0, 0}); !made) return fail(made.error());
+    if (auto c = t.create_certificate(cert(21)); !c) return fail(c.error());
+    // A statement the database refuses (a unique key): on PostgreSQL it aborts the transaction
+    // until the savepoint is rolled back to.
+    if (auto again = t.create_thing({"batch-a", "", {}, 0, 0}); !again) return fail(again.error());
+    return {};
+  });
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, Errc::AlreadyExists);
+  EXPECT_EQ(b.error().message, "thing 'batch-a' already exists");
+  // The batch goes on after the failure and sees its own earlier work.
+  auto c = tx([](Tx& t) -> Res<Thing> {
+    if (auto seen = t.get_thing("batch-a"); !seen) return fail(seen.error());
+    return t.create_thing({"batch-c", "", {}, 0, 0});
+  });
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(no_thing("batch-b"));
+  if (other) {
+    auto seen = other->transact([](Tx& t) { return t.get_thing("batch-a"); });
+    ASSERT_FALSE(seen) << "another connection saw an uncommitted batch";
+    EXPECT_EQ(seen.error().code, Errc::NotFound);
+  }
+  const Store::BatchEnd end = store_->end_batch();
+  EXPECT_EQ(end.outcome, Store::BatchOutcome::Committed) << end.error.message;
+  EXPECT_EQ(end.transactions, 4u);  // the other connection's read is not the batch's
+  EXPECT_FALSE(store_->in_batch());
+
+  reopen();  // what is durable, not what the connection remembers
+  EXPECT_TRUE(tx([](Tx& t) { return t.get_thing("batch-a"); }));
+  EXPECT_TRUE(tx([](Tx& t) { return t.get_thing("batch-c"); }));
+  EXPECT_TRUE(no_thing("batch-b"));
+  auto gone = tx([](Tx& t) { return t.get_certificate(hex_id(21)); });
+  EXPECT_TRUE(!gone && gone.error().code == Errc::NotFound);
+  if (other) {
+    EXPECT_TRUE(other->transact([](Tx& t) { return t.get_thing("batch-c"); }));
+  }
+}
+
+// A Busy failure inside a batch is not retried there: the whole batch is rolled back, the
+// requests after it do not run, and the caller is told to rerun them one by one.
+TEST_P(StoreTest, ABusyRequestRollsTheWholeBatchBackForARerun) {
+  store_->begin_batch();
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_thing({"busy-a", "", {}, 0, 0}); }));
+  auto busy = tx([](Tx& t) -> Res<void> {
+    if (auto made = t.create_thing({"busy-b", "", {}, 0, 0}); !made) return fail(made.error());
+    return fail(Errc::Busy, "lost to a concurrent writer");
+  });
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, Errc::Busy);
+  bool ran = false;
+  auto after = tx([&](Tx& t) {
+    ran = true;
+    return t.create_thing({"busy-c", "", {}, 0, 0});
+  });
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, Errc::Busy);
+  EXPECT_FALSE(ran) << "a request ran in a batch already doomed";
+  const Store::BatchEnd end = store_->end_batch();
+  EXPECT_EQ(end.outcome, Store::BatchOutcome::Rerun);
+  EXPECT_EQ(end.error.message, "lost to a concurrent writer");
+  EXPECT_EQ(end.transactions, 3u);
+  for (const char* name : {"busy-a", "busy-b", "busy-c"}) {
+    EXPECT_TRUE(no_thing(name)) << name;
+  }
+  // Outside a batch, transact is its own transaction again.
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_thing({"busy-a", "", {}, 0, 0}); }));
+  reopen();
+  EXPECT_TRUE(tx([](Tx& t) { return t.get_thing("busy-a"); }));
+}
+
+// A COMMIT that fails (made to fail for real: SQLite's deferred foreign keys, a PostgreSQL
+// constraint trigger deferred to COMMIT) loses the batch: nothing of it is stored, and the
+// outcome says that it may not be reported as done (nor rerun blindly).
+TEST_P(StoreTest, ABatchWhoseCommitFailsIsLostWhole) {
+  if (GetParam() == Backend::Postgres) {
+    ASSERT_TRUE(tx([](Tx& t) {
+      return t.db().exec_script(
+          "CREATE TABLE commit_fails (x BIGINT);"
+          "CREATE FUNCTION commit_fails() RETURNS trigger LANGUAGE plpgsql AS "
+          "$$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$;"
+          "CREATE CONSTRAINT TRIGGER commit_fails AFTER INSERT ON commit_fails "
+          "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE PROCEDURE commit_fails();");
+    }));
+  }
+  store_->begin_batch();
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_thing({"lost-a", "", {}, 0, 0}); }));
+  ASSERT_TRUE(tx([&](Tx& t) -> Res<void> {
+    if (GetParam() == Backend::Postgres) {
+      if (auto r = t.db().exec("INSERT INTO commit_fails (x) VALUES (1)"); !r) return fail(r.error());
+      return {};
+    }
+    if (auto r = t.db().exec("PRAGMA defer_foreign_keys = ON"); !r) return fail(r.error());
+    if (auto r = t.db().exec("INSERT INTO thing_principals (thing_name, certificate_id) "
+                             "VALUES ('nobody', 'nothing')");
+        !r) {
+      return fail(r.error());
+    }
+    return {};
+  }));
+  const Store::BatchEnd end = store_->end_batch();
+  EXPECT_EQ(end.outcome, Store::BatchOutcome::Lost);
+  EXPECT_FALSE(end.error.message.empty());
+  EXPECT_TRUE(no_thing("lost-a"));
+  ASSERT_TRUE(tx([](Tx& t) { return t.create_thing({"lost-a", "", {}, 0, 0}); }));
 }
 
 TEST_P(StoreTest, CertificatesNameOnlyRegisteredCas) {

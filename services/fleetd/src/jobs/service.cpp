@@ -1,5 +1,6 @@
-// The Jobs service: device requests in one store transaction each, replies and events after the
-// commit (a reply never announces a change that was rolled back).
+// The Jobs service: device requests in one store transaction each (in fleetd a savepoint of the
+// broker link's batch, store.hpp), replies and events after it (a reply never announces a change
+// that was rolled back; in a batch the link holds them until the batch committed).
 
 #include "jobs/service.hpp"
 

@@ -9,7 +9,9 @@
 /// (QoS 1): any client the broker lets subscribe sees it, as on AWS (section 0). Shadows live in
 /// the store (store/shadows.hpp), so they survive a restart.
 ///
-/// Group commit. With a `Defer` (fleetd passes one that posts to its io_context), `handle` only
+/// Group commit. fleetd passes no `Defer`: each request is decided as it arrives, inside the
+/// broker link's batch (broker_link.hpp), which holds the replies and the request's PUBACK until
+/// the batch's one commit. For a caller without such a batch: with a `Defer`, `handle` only
 /// queues a request; the queue is worked once the current turn of the loop is over, and every
 /// request queued by then (all those the broker link read in one go: in particular those that
 /// arrived while the previous commit waited for the disk) is decided in ONE store transaction,

@@ -12,6 +12,11 @@
 /// the content of policy documents and templates (the registry service validates those before
 /// they reach the store).
 ///
+/// Group commit (`begin_batch` / `end_batch`): the requests fleetd's broker link read together
+/// run as savepoints of ONE transaction, committed (one fsync) at the end of the batch; each
+/// request still succeeds or fails alone, and nothing of the batch is visible to anyone, nor
+/// durable, before `end_batch` returns Committed.
+///
 /// Thread safety: none; one `Store` belongs to one thread. Several processes may share one
 /// PostgreSQL store (transactions are SERIALIZABLE; a conflict is retried); a SQLite store
 /// belongs to one process (the second gets StoreLocked).
@@ -224,9 +229,29 @@ class Store {
   /// returns an error (which is passed on). A Busy failure (another writer won) reruns `f` from
   /// the start, up to kRetries times after a growing pause, so `f` must not have effects
   /// outside the transaction.
+  ///
+  /// Inside a batch (see `begin_batch`) `f` runs once, in a SAVEPOINT of the batch's
+  /// transaction: released when `f` returns a value, rolled back to (its changes undone, the
+  /// batch's others kept) when it returns an error, which is passed on as above. Nothing is
+  /// committed yet: what `f` decided is durable only once `end_batch` says Committed, so the
+  /// caller must hold back whatever it tells others about it (replies) until then. A Busy
+  /// failure is not retried inside a batch: it fails the whole batch (every later `transact` of
+  /// it returns that error at once, without running its `f`), and `end_batch` says Rerun.
   template <class F>
   auto transact(F&& f) -> decltype(f(std::declval<Tx&>())) {
     using R = decltype(f(std::declval<Tx&>()));
+    if (batch_) {
+      if (auto entered = enter_savepoint(); !entered) return fail(entered.error());
+      Tx tx(*db_, clock_());
+      R r = f(tx);
+      if (r) {
+        if (auto left = leave_savepoint(nullptr); !left) return fail(left.error());
+        return r;
+      }
+      const Error failed = r.error();
+      (void)leave_savepoint(&failed);  // the request's own error is what its caller needs
+      return r;
+    }
     for (int attempt = 0;; ++attempt) {
       if (attempt > 0) backoff(attempt);
       if (auto b = db_->begin(); !b) {
@@ -249,6 +274,36 @@ class Store {
     }
   }
 
+  /// How a batch ended.
+  enum class BatchOutcome {
+    /// Committed (or it made no transaction at all): every request's outcome is durable.
+    Committed,
+    /// Rolled back as a whole, certainly: a Busy failure (a concurrent PostgreSQL writer, a
+    /// serialization failure, also at COMMIT) or a savepoint the database could not make or
+    /// undo. Nothing of it is stored; its requests may be run again one by one, each in its own
+    /// transaction (outside any batch), as if the batch had not been.
+    Rerun,
+    /// COMMIT failed otherwise (the disk, the connection to PostgreSQL): it may or may not have
+    /// taken effect, so nothing may be rerun blindly and nothing may be reported as done. The
+    /// requests' senders retry, as after a crash.
+    Lost,
+  };
+  struct BatchEnd {
+    BatchOutcome outcome = BatchOutcome::Committed;
+    Error error;                    ///< why, unless Committed
+    std::size_t transactions = 0;   ///< `transact` calls the batch saw
+  };
+  /// Starts a batch: from now on `transact` runs each `f` in a savepoint of one transaction,
+  /// begun at the first `transact` (a batch without one costs nothing). Not nested; the
+  /// caller must call `end_batch` before returning control to anything else that uses this
+  /// store (fleetd: within the same turn of its io loop, so that the admin and hooks work
+  /// posted to that loop never runs inside, nor waits on, a half-done batch).
+  void begin_batch();
+  /// Ends the batch: commits its transaction (Committed), or rolls it back (Rerun, Lost; see
+  /// BatchOutcome). Afterwards `transact` is its own transaction again.
+  [[nodiscard]] BatchEnd end_batch();
+  [[nodiscard]] bool in_batch() const noexcept { return batch_.has_value(); }
+
   [[nodiscard]] std::int64_t schema_version() const noexcept { return schema_version_; }
   [[nodiscard]] Dialect dialect() const noexcept { return db_->dialect(); }
 
@@ -259,6 +314,16 @@ class Store {
   static void backoff(int attempt);
   Store(std::unique_ptr<Db> db, WallClock clock) : db_(std::move(db)), clock_(std::move(clock)) {}
   Res<void> migrate();
+  // A request's savepoint in the batch (the batch's transaction begun first if need be), and its
+  // end: released, or rolled back to when `error` is set. A failure of either fails the batch.
+  Res<void> enter_savepoint();
+  Res<void> leave_savepoint(const Error* error);
+  struct Batch {
+    bool begun = false;          // its transaction is open
+    std::optional<Error> failed; // set: rolled back at the end, outcome Rerun
+    std::size_t transactions = 0;
+  };
+  std::optional<Batch> batch_;
 
   std::unique_ptr<Db> db_;
   WallClock clock_;

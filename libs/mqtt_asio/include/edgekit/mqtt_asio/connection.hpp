@@ -112,6 +112,12 @@ class Handler {
   /// may call any command of `connection` (they are written when the handler returns) and
   /// `stop()`, but must not destroy it.
   virtual void on_event(Connection& connection, const mqtt::Event& event) = 0;
+  /// The events that one read of the socket (or a timer, or a close) produced have all been
+  /// handed to `on_event`, and what they queued (the acks of incoming messages, replies) is
+  /// about to be written. For an application that handles such a group together (fleetd
+  /// commits the requests of one read in one database transaction, before their PUBACKs and
+  /// replies leave). The same rules as `on_event`. Default: nothing.
+  virtual void on_events_done(Connection& connection) { (void)connection; }
   /// The socket is closed and nothing is pending: the last call for this `start`. `error` is
   /// the transport's failure (empty after a clean `disconnect`; `Errc::Stopped` after `stop`).
   /// The Connection may be restarted or destroyed from here.
