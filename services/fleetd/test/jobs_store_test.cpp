@@ -206,6 +206,43 @@ TEST_P(JobsStoreTest, KeepsExecutionsWithOptimisticVersions) {
   EXPECT_TRUE(rest.value().next.empty());
 }
 
+// Settling a job asks only whether any execution is still QUEUED or IN_PROGRESS; it must follow
+// every change of status, of this job only, and see a retry's new attempt.
+TEST_P(JobsStoreTest, KnowsWhetherAJobStillHasUnfinishedExecutions) {
+  auto unfinished = [&](const char* id) {
+    auto r = tx([&](Tx& t) { return has_unfinished_executions(t, id); });
+    EXPECT_TRUE(r) << r.error().message;
+    return r && r.value();
+  };
+  ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("a")); }));
+  ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("b")); }));
+  EXPECT_FALSE(unfinished("a"));  // no executions yet
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, execution("a", "t1", 100)); }));
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, execution("b", "t2", 100)); }));
+  EXPECT_TRUE(unfinished("a"));
+
+  JobExecution a = tx([](Tx& t) { return latest_execution(t, "a", "t1"); }).value().value();
+  a.status = ExecutionStatus::InProgress;
+  a.version_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, a, 1); }));
+  EXPECT_TRUE(unfinished("a"));
+  a.status = ExecutionStatus::Failed;
+  a.version_number = 3;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, a, 2); }));
+  EXPECT_FALSE(unfinished("a"));  // job b's queued execution is not a's
+  EXPECT_TRUE(unfinished("b"));
+
+  JobExecution retry = execution("a", "t1", 200);
+  retry.execution_number = 2;
+  retry.retry_attempt = 1;
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, retry); }));
+  EXPECT_TRUE(unfinished("a"));
+  retry.status = ExecutionStatus::Succeeded;
+  retry.version_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, retry, 1); }));
+  EXPECT_FALSE(unfinished("a"));
+}
+
 TEST_P(JobsStoreTest, SavesJobStatusAndListsActiveJobs) {
   ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("a")); }));
   ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("b")); }));

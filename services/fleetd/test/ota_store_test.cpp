@@ -183,7 +183,9 @@ TEST_P(OtaStoreTest, MigrationNineKeepsTheBytesOfEarlierImages) {
       "CREATE TABLE ota_stream_files (stream_id TEXT NOT NULL REFERENCES ota_streams(stream_id)"
       " ON DELETE CASCADE, file_id INTEGER NOT NULL, image_name TEXT NOT NULL,"
       " image_version TEXT NOT NULL, PRIMARY KEY (stream_id, file_id),"
-      " FOREIGN KEY (image_name, image_version) REFERENCES ota_images(name, version));"));
+      " FOREIGN KEY (image_name, image_version) REFERENCES ota_images(name, version));"
+      // Migration 10 indexes the job executions (only the columns it names).
+      "CREATE TABLE job_executions (job_id TEXT NOT NULL, status TEXT NOT NULL);"));
   const OtaImage old = image("app", "1.0.0", 70'000);  // base64 over SQLite's page: overflow
   ASSERT_TRUE(db.value()->exec(
       "INSERT INTO ota_images (name, version, device_type, bytes, size, sha256, created_at)"
@@ -194,7 +196,7 @@ TEST_P(OtaStoreTest, MigrationNineKeepsTheBytesOfEarlierImages) {
   auto s = Store::open(std::move(db.value()), [this] { return now_; });
   ASSERT_TRUE(s) << s.error().message;
   store_ = std::move(s.value());
-  EXPECT_EQ(store_->schema_version(), 9);
+  EXPECT_EQ(store_->schema_version(), Store::kSchemaVersion);
   auto got = tx([](Tx& t) { return get_image(t, "app", "1.0.0"); });
   ASSERT_TRUE(got) << got.error().message;
   EXPECT_EQ(got.value().bytes, old.bytes);

@@ -230,10 +230,9 @@ Res<void> JobsService::settle_job(Tx& tx, const std::string& job_id) {
   auto job = get_job(tx, job_id);
   if (!job) return fail(job.error());
   if (job.value().status != JobStatus::InProgress || job.value().continuous) return {};
-  auto counts = execution_counts(tx, job_id);
-  if (!counts) return fail(counts.error());
-  const auto& c = counts.value();
-  if (c.count(ExecutionStatus::Queued) || c.count(ExecutionStatus::InProgress)) return {};
+  auto unfinished = has_unfinished_executions(tx, job_id);
+  if (!unfinished) return fail(unfinished.error());
+  if (unfinished.value()) return {};
   auto left = unstarted_targets(tx, job.value(), 1);
   if (!left) return fail(left.error());
   if (!left.value().empty()) return {};  // the rollout has more to queue

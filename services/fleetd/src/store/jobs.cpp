@@ -409,6 +409,17 @@ Res<std::map<jobs::ExecutionStatus, std::int64_t>> execution_counts(Tx& tx,
   return counts(tx, job_id, true);
 }
 
+Res<bool> has_unfinished_executions(Tx& tx, std::string_view job_id) {
+  // An unfinished execution is always its thing's latest (a retry is queued only after the
+  // attempt before it ended), so no latest-only filter is needed.
+  auto rows = tx.db().query(
+      "SELECT 1 FROM job_executions WHERE job_id = $1 AND status IN ('QUEUED', 'IN_PROGRESS') "
+      "LIMIT 1",
+      {job_id});
+  if (!rows) return fail(rows.error());
+  return !rows.value().empty();
+}
+
 Res<std::map<jobs::ExecutionStatus, std::int64_t>> attempt_counts(Tx& tx,
                                                                   std::string_view job_id) {
   return counts(tx, job_id, false);

@@ -120,6 +120,11 @@ struct JobExecution {
 /// Counts of the latest executions of the job by status (describe's jobProcessDetails).
 [[nodiscard]] Res<std::map<jobs::ExecutionStatus, std::int64_t>> execution_counts(
     Tx& tx, std::string_view job_id);
+/// Whether any execution of the job is QUEUED or IN_PROGRESS (settling a job after each ended
+/// execution). One index probe (job_executions_by_job_status), where execution_counts visits
+/// every execution of the job: at 10,000 things that was 18 ms per ended execution, which made a
+/// rollout quadratic.
+[[nodiscard]] Res<bool> has_unfinished_executions(Tx& tx, std::string_view job_id);
 /// Every attempt of the job (all execution numbers), counted by status (abort criteria count
 /// failures of every attempt).
 [[nodiscard]] Res<std::map<jobs::ExecutionStatus, std::int64_t>> attempt_counts(
