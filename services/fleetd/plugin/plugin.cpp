@@ -56,11 +56,6 @@ namespace logic = edgekit::fleetd::plugin;
 
 constexpr const char* kControlTopic = "$CONTROL/edgekit/v1";
 
-struct PrivateReply {
-  std::string client_id;
-  std::chrono::steady_clock::time_point expires;
-};
-
 struct Plugin {
   mosquitto_plugin_id_t* id = nullptr;
   std::string hooks_url;
@@ -74,7 +69,7 @@ struct Plugin {
   // inside the broker's one thread made each connect slower than the last.
   std::unordered_multimap<std::string, const mosquitto*> by_client_id;
   std::unordered_map<std::string, std::uint64_t> versions;  // lifecycle versionNumber per id
-  std::unordered_map<std::string, PrivateReply> replies;    // by reply_key
+  logic::PrivateReplies replies{std::chrono::seconds(5)};  // by reply_key
   std::mt19937_64 random{std::random_device{}()};
 };
 
@@ -262,12 +257,13 @@ int on_acl_check(int, void* event_data, void* userdata) {
     default: return MOSQ_ERR_ACL_DENIED;
   }
   const std::string topic = ev->topic ? ev->topic : "";
-  if (access == Access::Receive) {
-    auto r = p.replies.find(reply_key(ev->topic, ev->payload, ev->payloadlen));
-    if (r != p.replies.end() && r->second.expires > std::chrono::steady_clock::now()) {
+  // (No replies in flight: no hash of the payload for this delivery.)
+  if (access == Access::Receive && !p.replies.empty()) {
+    const std::string* to = p.replies.addressee(reply_key(ev->topic, ev->payload, ev->payloadlen),
+                                                std::chrono::steady_clock::now());
+    if (to != nullptr) {
       // A private reply: its addressee only (fleetd's own link is not a reader of it either).
-      return r->second.client_id == c.client_id && !c.trusted ? MOSQ_ERR_SUCCESS
-                                                             : MOSQ_ERR_ACL_DENIED;
+      return *to == c.client_id && !c.trusted ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
     }
   }
   if (logic::permitted(c, access, topic, ev->retain)) return MOSQ_ERR_SUCCESS;
@@ -373,8 +369,8 @@ int on_message(int, void* event_data, void* userdata) {
       // client directly, whatever it subscribed to), and the ACL check lets only that client
       // read it; the original goes to a topic nobody reads, so that a subscriber of the reply
       // topic, the addressee included, does not get it a second time.
-      p.replies[reply_key(ev->topic, ev->payload, ev->payloadlen)] =
-          PrivateReply{reply_to, std::chrono::steady_clock::now() + std::chrono::seconds(5)};
+      p.replies.add(reply_key(ev->topic, ev->payload, ev->payloadlen), reply_to,
+                    std::chrono::steady_clock::now());
       bool copied = true;
       mosquitto_property* props = without_reserved(ev->properties, nullptr, copied);
       const int rc = copied ? mosquitto_broker_publish_copy(reply_to.c_str(), ev->topic,
@@ -474,10 +470,7 @@ int on_disconnect(int, void* event_data, void* userdata) {
 
 int on_tick(int, void*, void* userdata) {
   auto& p = *static_cast<Plugin*>(userdata);
-  auto now = std::chrono::steady_clock::now();
-  for (auto it = p.replies.begin(); it != p.replies.end();) {
-    it = it->second.expires <= now ? p.replies.erase(it) : std::next(it);
-  }
+  p.replies.expire(std::chrono::steady_clock::now());
   return MOSQ_ERR_SUCCESS;
 }
 

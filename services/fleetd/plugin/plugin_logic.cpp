@@ -116,4 +116,25 @@ std::string sha256_hex(const unsigned char* der, std::size_t size) {
   return out;
 }
 
+void PrivateReplies::add(const std::string& key, std::string client_id, Clock::time_point now) {
+  const Clock::time_point expires = now + lifetime_;
+  by_key_[key] = Entry{std::move(client_id), expires};
+  order_.emplace_back(expires, key);
+}
+
+const std::string* PrivateReplies::addressee(const std::string& key, Clock::time_point now) const {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end() || it->second.expires <= now) return nullptr;
+  return &it->second.client_id;
+}
+
+void PrivateReplies::expire(Clock::time_point now) {
+  while (!order_.empty() && order_.front().first <= now) {
+    auto it = by_key_.find(order_.front().second);
+    // Only the pair of the key's latest add removes it; a renewed key lives on.
+    if (it != by_key_.end() && it->second.expires == order_.front().first) by_key_.erase(it);
+    order_.pop_front();
+  }
+}
+
 }  // namespace edgekit::fleetd::plugin

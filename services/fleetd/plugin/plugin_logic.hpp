@@ -5,10 +5,14 @@
 /// rules, the trusted metadata names, lifecycle event documents, and the reading of fleetd's
 /// answers (untrusted bytes from the plugin's point of view: a bad answer means deny).
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "policy/policy.hpp"
@@ -68,6 +72,40 @@ struct Verdict {
 [[nodiscard]] std::string connected_event(const ClientState& c, std::int64_t timestamp_ms);
 [[nodiscard]] std::string disconnected_event(const ClientState& c, std::int64_t timestamp_ms,
                                              int mosq_reason);
+
+/// The private replies in flight: copies of fleetd's replies addressed to one client, known by a
+/// key (topic and payload hash) until they expire, so that the broker's read check lets only
+/// that client have them. Every reply lives the same time, so they expire in the order they were
+/// added, and `expire` costs only the ones it drops: the broker calls the plugin's tick on every
+/// turn of its loop, and a scan of every reply there took 71 % of Mosquitto's CPU with 10,000
+/// devices downloading an OTA image (docs/benchmarks.md). Not thread-safe: the broker's thread.
+class PrivateReplies {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit PrivateReplies(Clock::duration lifetime) : lifetime_(lifetime) {}
+
+  /// Adds (or renews, with a new addressee) the reply `key` at `now`.
+  void add(const std::string& key, std::string client_id, Clock::time_point now);
+  /// The addressee of the live reply `key` at `now`, or nullptr (none, or expired). The pointer
+  /// is valid until the next add or expire.
+  [[nodiscard]] const std::string* addressee(const std::string& key, Clock::time_point now) const;
+  /// Drops every reply expired at `now`.
+  void expire(Clock::time_point now);
+  [[nodiscard]] std::size_t size() const noexcept { return by_key_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return by_key_.empty(); }
+
+ private:
+  struct Entry {
+    std::string client_id;
+    Clock::time_point expires;
+  };
+  Clock::duration lifetime_;
+  std::unordered_map<std::string, Entry> by_key_;
+  // (expiry, key) in the order added; a renewed key leaves its old pair behind, which `expire`
+  // recognises by its older expiry and skips.
+  std::deque<std::pair<Clock::time_point, std::string>> order_;
+};
 
 /// Lowercase hex of SHA-256 over `der` (AWS's certificateId).
 [[nodiscard]] std::string sha256_hex(const unsigned char* der, std::size_t size);

@@ -83,5 +83,32 @@ TEST(PluginLogic, LifecycleEventsCarryAwsFields) {
   EXPECT_STREQ(disconnect_reason(MOSQ_ERR_ADMINISTRATIVE_ACTION), "API_INITIATED_DISCONNECT");
 }
 
+// Private replies expire in the order added, and a key added again lives on from its new add: the
+// stale record of its first add must not remove it.
+TEST(PluginLogic, PrivateRepliesExpireInOrderAndARenewedReplyLivesOn) {
+  using namespace std::chrono_literals;
+  const auto t0 = PrivateReplies::Clock::time_point{} + 1h;
+  PrivateReplies r(5s);
+  EXPECT_TRUE(r.empty());
+  r.add("a", "dev-1", t0);
+  r.add("b", "dev-2", t0 + 1s);
+  r.add("a", "dev-3", t0 + 2s);  // the same topic and payload again, for another client
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_NE(r.addressee("a", t0 + 2s), nullptr);
+  EXPECT_EQ(*r.addressee("a", t0 + 2s), "dev-3");
+  EXPECT_EQ(r.addressee("c", t0), nullptr);
+
+  r.expire(t0 + 5s);  // a's first add is due: a lives on from its second
+  EXPECT_EQ(r.size(), 2u);
+  ASSERT_NE(r.addressee("a", t0 + 5s), nullptr);
+  EXPECT_EQ(*r.addressee("a", t0 + 5s), "dev-3");
+  EXPECT_EQ(r.addressee("b", t0 + 6s), nullptr);  // expired though not yet dropped
+  r.expire(t0 + 6s);
+  EXPECT_EQ(r.size(), 1u);
+  r.expire(t0 + 7s);
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(r.addressee("a", t0 + 3s), nullptr);
+}
+
 }  // namespace
 }  // namespace edgekit::fleetd::plugin
