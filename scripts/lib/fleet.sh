@@ -25,7 +25,9 @@
 #                           state's broker-cas folder (mkdir -p <its DIR>/state/broker-cas first).
 # FLEET_BROKER_EXTRA, when set, is appended to the broker's configuration; FLEET_FLEETD_FLAGS,
 # when set, adds flags to fleetd's command line (split at spaces); FLEET_MOSQ_PRELOAD, when set,
-# is the broker's LD_PRELOAD (the sanitizer runtime, for a plugin of a sanitized build).
+# is the broker's LD_PRELOAD; fleet_start sets and exports it to the AddressSanitizer runtime
+# when the plugin comes from a sanitized build (the suite's dev build), which the broker must load
+# first.
 
 free_port() {
   local port
@@ -140,8 +142,14 @@ plugin_opt_timeout_ms 2000
 max_queued_messages 100000
 ${FLEET_BROKER_EXTRA:-}
 EOF
-  local mosq
+  local mosq plugin_libs
   mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+  # (ldd's whole output first: `grep -q` ending a pipe early fails it under pipefail.)
+  plugin_libs=$(ldd "$bin/services/fleetd/libedgekit_mosquitto_plugin.so" 2>/dev/null || true)
+  if [ -z "${FLEET_MOSQ_PRELOAD:-}" ] && grep -q libasan <<< "$plugin_libs"; then
+    FLEET_MOSQ_PRELOAD=$(${CXX:-c++} -print-file-name=libasan.so)
+    export FLEET_MOSQ_PRELOAD
+  fi
   LD_PRELOAD=${FLEET_MOSQ_PRELOAD:-} "$mosq" -c "$dir/mosquitto.conf" > "$dir/mosquitto.log" 2>&1 &
   FLEET_MOSQ_PID=$!
   # Up when fleetd's own link is admitted and subscribed.
