@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -26,6 +25,7 @@
 #include "admin/server.hpp"
 #include "admin/templates.hpp"
 #include "ca/authority.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/token_env.hpp"
 #include "edgekit/testing/test_pki.hpp"
