@@ -30,10 +30,10 @@
 #include <edgekit/tls/tls.hpp>
 
 #include <atomic>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "admin_client.hpp"
+#include "edgekit/json/json.hpp"
 #include "fleet_bench.hpp"
 
 namespace {

@@ -53,13 +53,13 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "admin_client.hpp"
 #include "connection.hpp"
 #include "edgekit/jobs/runner.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/ota/agent.hpp"
 #include "edgekit/ota/file_ports.hpp"
 #include "edgekit/ota/image.hpp"

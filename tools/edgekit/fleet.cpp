@@ -19,9 +19,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "commands.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/csr.hpp"
 #include "edgekit/pki/keys.hpp"
 #include "edgekit/pki/name.hpp"

@@ -11,13 +11,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "commands.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/provisioning/client.hpp"
 #include "edgekit/provisioning/identity.hpp"
 #include "token_tools.hpp"

@@ -10,11 +10,11 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/reqres/channel.hpp"
 #include "edgekit/shadow/client.hpp"
 #include "token_tools.hpp"

@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
@@ -24,6 +23,7 @@
 #include <utility>
 
 #include "claim.hpp"
+#include "edgekit/json/json.hpp"
 #include "fiber.hpp"
 #include "loop_channel.hpp"
 #include "ota_phase.hpp"

@@ -22,7 +22,7 @@ if(EDGEKIT_BUILD_TESTS)
   # the fixture after tools/; CMake resolves the name at generation).
   find_package(nlohmann_json 3.10 REQUIRED)
   edgekit_test(sim_identity_jitp_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/test/identity_jitp_test.cpp
-    LIBS edgekit_sim edgekit::mqtt_asio fleetd_secured_broker_fixture nlohmann_json::nlohmann_json
+    LIBS edgekit_sim edgekit::mqtt_asio fleetd_secured_broker_fixture edgekit::json
     LABELS integration)
   target_include_directories(sim_identity_jitp_test PRIVATE ${PROJECT_SOURCE_DIR}/libs/mqtt_asio/test)
 endif()

@@ -17,8 +17,9 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
-#include <nlohmann/json.hpp>
 #include <random>
+
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::sim {
 namespace {

@@ -18,12 +18,12 @@
 /// A reader must ignore keys it does not know; a change that breaks a reader raises "schema".
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "metrics.hpp"
 
 namespace edgekit::sim {

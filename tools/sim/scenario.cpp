@@ -1,10 +1,10 @@
 #include "scenario.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <initializer_list>
 #include <limits>
+
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::sim {
 namespace {

@@ -44,8 +44,7 @@
 #include <string>
 #include <unordered_map>
 
-#include <nlohmann/json.hpp>
-
+#include "edgekit/json/json.hpp"
 #include "plugin_logic.hpp"
 
 namespace {

@@ -1,8 +1,9 @@
 #include "plugin_logic.hpp"
 
 #include <mosquitto.h>
-#include <nlohmann/json.hpp>
 #include <openssl/sha.h>
+
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::fleetd::plugin {
 

@@ -1,9 +1,9 @@
 #include "log.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <ctime>
+
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::fleetd {
 namespace {

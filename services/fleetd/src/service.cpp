@@ -10,7 +10,6 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -19,6 +18,7 @@
 #include "ca/authority.hpp"
 #include "ca/broker_trust.hpp"
 #include "broker_link.hpp"
+#include "edgekit/json/json.hpp"
 #include "hooks/decisions.hpp"
 #include "hooks/server.hpp"
 #include "jobs/service.hpp"

@@ -14,8 +14,7 @@
 #include <iostream>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "broker_link.hpp"
 #include "revocation.hpp"

@@ -10,10 +10,10 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/token_env.hpp"

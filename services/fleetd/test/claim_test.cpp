@@ -12,12 +12,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/mosquitto.hpp"

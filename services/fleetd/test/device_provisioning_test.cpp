@@ -12,12 +12,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/token_env.hpp"
 #include "provisioning_device.hpp"

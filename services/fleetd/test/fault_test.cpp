@@ -8,10 +8,10 @@
 #include <atomic>
 #include <mutex>
 #include <random>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"
 #include "edgekit/pki/csr.hpp"

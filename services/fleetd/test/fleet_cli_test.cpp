@@ -15,8 +15,7 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/test_pki.hpp"
 

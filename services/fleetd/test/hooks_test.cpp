@@ -8,10 +8,10 @@
 #include <asio/io_context.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "edgekit/json/json.hpp"
 #include "hooks/server.hpp"
 #include "hooks/wire.hpp"
 

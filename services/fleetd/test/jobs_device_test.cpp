@@ -17,11 +17,11 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "secured_broker.hpp"
 
 namespace edgekit::fleetd::test {

@@ -20,12 +20,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "token_device.hpp"
 

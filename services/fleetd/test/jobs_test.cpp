@@ -11,10 +11,10 @@
 #include <chrono>
 #include <map>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
+#include "edgekit/json/json.hpp"
 #include "secured_broker.hpp"
 
 namespace edgekit::fleetd::test {

@@ -19,11 +19,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/fault_proxy.hpp"
 #include "edgekit_image.hpp"

@@ -10,12 +10,12 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "edgekit/doc/cbor.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/ota/stream.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/pki/certificate.hpp"

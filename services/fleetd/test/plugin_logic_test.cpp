@@ -1,8 +1,7 @@
 #include <gtest/gtest.h>
 #include <mosquitto.h>
 
-#include <nlohmann/json.hpp>
-
+#include "edgekit/json/json.hpp"
 #include "plugin_logic.hpp"
 
 namespace edgekit::fleetd::plugin {

@@ -8,9 +8,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/testing/mosquitto.hpp"
 #include "secured_broker.hpp"

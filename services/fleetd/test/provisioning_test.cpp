@@ -7,12 +7,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "admin/templates.hpp"
 #include "ca/broker_trust.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/certificate.hpp"
 #include "edgekit/testing/test_pki.hpp"
 #include "provisioning/engine.hpp"

@@ -14,11 +14,11 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/pki.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"

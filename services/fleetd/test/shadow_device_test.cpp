@@ -12,11 +12,11 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "edgekit/agent/agent.hpp"
+#include "edgekit/json/json.hpp"
 #include "edgekit/reqres/channel.hpp"
 #include "edgekit/shadow/bindings.hpp"
 #include "edgekit/shadow/client.hpp"

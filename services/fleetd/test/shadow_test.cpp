@@ -7,12 +7,12 @@
 #include <signal.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/shadow/documents.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "secured_broker.hpp"

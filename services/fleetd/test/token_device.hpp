@@ -14,9 +14,9 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <string>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/testing/child_process.hpp"
 #include "edgekit/tls/tls.hpp"
 #include "secured_broker.hpp"

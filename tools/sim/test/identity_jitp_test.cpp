@@ -9,10 +9,10 @@
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "identity.hpp"
 #include "identity_test_support.hpp"
 #include "secured_broker.hpp"

@@ -26,10 +26,10 @@
 #include <edgekit/shadow/client.hpp>
 #include <fstream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "fiber.hpp"
 #include "loop_channel.hpp"
 #include "secured_broker.hpp"

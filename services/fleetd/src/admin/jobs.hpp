@@ -4,12 +4,12 @@
 /// (admin/ota.cpp), whose updates are jobs, and their hand-off of store work to the io thread. Thread safety: stateless; `describe_job` as `Tx`.
 
 #include <asio/io_context.hpp>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <optional>
 #include <string>
 
+#include "edgekit/json/json.hpp"
 #include "http/common.hpp"
 #include "store/jobs.hpp"
 

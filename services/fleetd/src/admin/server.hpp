@@ -20,13 +20,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "log.hpp"
 #include "store/store.hpp"
 

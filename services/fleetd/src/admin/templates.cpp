@@ -1,11 +1,10 @@
 #include "admin/templates.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <array>
 #include <set>
 
+#include "edgekit/json/json.hpp"
 #include "policy/policy.hpp"
 #include "provisioning/template_language.hpp"
 

@@ -7,13 +7,12 @@
 /// Member names follow AWS's IoT API (thingName, certificatePem, policyDocument, templateBody,
 /// expectedVersion, ...).
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/csr.hpp"
 #include "store/claims.hpp"
 #include "store/store.hpp"

@@ -1,7 +1,6 @@
 #include "ca/authority.hpp"
 
 #include <fcntl.h>
-#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pkcs11/client.hpp"
 #include "edgekit/pki/token.hpp"
 

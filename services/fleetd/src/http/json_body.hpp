@@ -4,13 +4,12 @@
 /// members read with their type and length checked, and each refusal naming the member, so
 /// that a caller learns what to fix. Never throws (nlohmann is used without exceptions).
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "edgekit/json/json.hpp"
 #include "store/errc.hpp"
 
 namespace edgekit::fleetd::http {

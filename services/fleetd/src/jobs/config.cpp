@@ -4,8 +4,9 @@
 #include "jobs/config.hpp"
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::fleetd::jobs {
 namespace {

@@ -14,8 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "edgekit/json/json.hpp"
 #include "jobs/execution.hpp"
 
 namespace edgekit::fleetd {

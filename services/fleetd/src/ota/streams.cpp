@@ -3,11 +3,10 @@
 
 #include "ota/streams.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <span>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/keys.hpp"
 #include "store/jobs.hpp"
 #include "store/ota.hpp"

@@ -4,14 +4,13 @@
 
 #include "ota/wire.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <span>
 #include <variant>
 
 #include "edgekit/doc/cbor.hpp"
 
+#include "edgekit/json/json.hpp"
 #include "ota/base64.hpp"
 
 namespace edgekit::fleetd::ota {

@@ -1,6 +1,5 @@
+#include "edgekit/json/json.hpp"
 #include "policy/policy.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace edgekit::fleetd::policy {
 namespace {

@@ -13,12 +13,12 @@
 
 #include <cstddef>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "provisioning/engine.hpp"
 
 namespace edgekit::fleetd::provisioning {

@@ -1,10 +1,10 @@
 #include "provisioning/engine.hpp"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/keys.hpp"
 #include "policy/policy.hpp"
 #include "provisioning/template_language.hpp"

@@ -12,8 +12,9 @@
 #include <asio/post.hpp>
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include "edgekit/json/json.hpp"
 
 extern char** environ;
 

@@ -1,8 +1,8 @@
 #include "provisioning/jit.hpp"
 
-#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "edgekit/pki/certificate.hpp"
 
 namespace edgekit::fleetd::provisioning {

@@ -11,12 +11,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "edgekit/core/result.hpp"
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::fleetd::shadow {
 

@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -38,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "edgekit/json/json.hpp"
 #include "log.hpp"
 #include "shadow/document.hpp"
 #include "store/store.hpp"

@@ -4,9 +4,9 @@
 
 #include "store/store.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+
+#include "edgekit/json/json.hpp"
 
 namespace edgekit::fleetd {
 namespace {
