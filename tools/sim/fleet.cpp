@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "claim.hpp"
+#include "command.hpp"
 #include "edgekit/json/json.hpp"
 #include "fiber.hpp"
 #include "loop_channel.hpp"
@@ -849,7 +850,7 @@ void Fleet::Impl::run_telemetry(const TelemetrySpec& spec, const FaultSpec* faul
           ++summary.broker_restarts;
           const std::string command = o.broker_restart_command;
           background([this, command] {
-            if (std::system(command.c_str()) != 0) {
+            if (run_command(command) != 0) {
               asio::post(io, [this, command] {
                 metrics.error("broker restart command failed", command);
               });
