@@ -495,6 +495,29 @@ TEST_P(ClientTest, PingReqIsSentWhenKeepAliveIsDue) {
   EXPECT_TRUE(client.connected());
 }
 
+// The QoS 0 publish written at once restarts the keep-alive with the clock's cheap reading
+// (Clock::now_coarse), which may trail now(): the PINGREQ then comes that much early, never late.
+TEST_P(ClientTest, AQoS0PublishRestartsTheKeepAliveFromTheCoarseReadingSoThePingIsNeverLate) {
+  auto opts = options();
+  opts.keep_alive_seconds = 10;
+  connect_ok({}, opts);
+  clock.advance(4s);
+  clock.set_coarse_lag(3ms);
+  broker.expect(make_publish("a/b", "x", QoS::AtMostOnce));
+  const Instant published_at = clock.now();
+  ASSERT_TRUE(client.publish(make_publish("a/b", "x", QoS::AtMostOnce), 1s).has_value());
+  broker.expect(PacketType::PingReq).reply_with(PingResp{});
+  ASSERT_TRUE(client.process_loop(15s).has_value());
+  EXPECT_TRUE(broker.done());
+#if defined(__OPTIMIZE_SIZE__)
+  // Size builds queue the publish and count it written with now().
+  EXPECT_EQ(clock.now() - published_at, 10s);
+#else
+  EXPECT_EQ(clock.now() - published_at, 10s - 3ms);
+#endif
+  clock.set_coarse_lag(0ms);
+}
+
 TEST_P(ClientTest, MissingPingRespClosesWithKeepAliveTimeout) {
   auto opts = options();
   opts.keep_alive_seconds = 10;

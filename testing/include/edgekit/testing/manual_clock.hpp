@@ -18,6 +18,16 @@ class ManualClock final : public Clock {
   [[nodiscard]] Instant now() const noexcept override {
     return Instant{Duration{ms_.load(std::memory_order_acquire)}};
   }
+  /// `now()` less the lag set by `set_coarse_lag` (zero by default): lets a test see which
+  /// reading a driver took.
+  [[nodiscard]] Instant now_coarse() const noexcept override {
+    return Instant{Duration{ms_.load(std::memory_order_acquire) -
+                            coarse_lag_ms_.load(std::memory_order_acquire)}};
+  }
+  /// How far `now_coarse()` trails `now()`, as a tick-based clock's coarse reading may.
+  void set_coarse_lag(Duration lag) noexcept {
+    coarse_lag_ms_.store(lag.count(), std::memory_order_release);
+  }
   /// Moves time forward by `d` (a negative `d` is ignored: the clock is monotonic).
   void advance(Duration d) noexcept {
     if (d.count() > 0) ms_.fetch_add(d.count(), std::memory_order_acq_rel);
@@ -33,6 +43,7 @@ class ManualClock final : public Clock {
 
  private:
   std::atomic<std::int64_t> ms_;
+  std::atomic<std::int64_t> coarse_lag_ms_{0};
 };
 
 }  // namespace edgekit::testing
