@@ -21,8 +21,8 @@ class JobsStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     static int counter = 0;
-    const std::string name = "jobs" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
-    auto db = test::open_test_database(GetParam(), name, dir_);
+    name_ = "jobs" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+    auto db = test::open_test_database(GetParam(), name_, dir_);
     ASSERT_TRUE(db) << db.error().message;
     auto s = Store::open(std::move(db.value()), [this] { return now_; });
     ASSERT_TRUE(s) << s.error().message;
@@ -60,7 +60,19 @@ class JobsStoreTest : public ::testing::TestWithParam<Backend> {
     return e;
   }
 
+  // The test's database again (after store_.reset()), as a restarted fleetd opens it.
+  Res<std::unique_ptr<Db>> reopen() {
+    if (GetParam() == Backend::Postgres) {
+      std::string error;
+      testing::Postgres* pg = test::shared_postgres(error);
+      if (pg == nullptr) return fail(Errc::Unavailable, error);
+      return open_postgres({pg->connection_string(name_)});
+    }
+    return open_sqlite({(dir_ / "fleetd.db").string()});
+  }
+
   std::int64_t now_ = 1'700'000'000;
+  std::string name_;
   fs::path dir_;
   std::unique_ptr<Store> store_;
 };
@@ -241,6 +253,109 @@ TEST_P(JobsStoreTest, KnowsWhetherAJobStillHasUnfinishedExecutions) {
   retry.version_number = 2;
   ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, retry, 1); }));
   EXPECT_FALSE(unfinished("a"));
+}
+
+// execution_counts comes from job_execution_counts, which every insert and status change keeps:
+// after each step it must equal the counts made from the executions themselves, per job, through
+// status changes, a stale save that loses, a save with the status unchanged, a retry (the
+// earlier attempt is no longer the latest) and a change of an attempt that is no longer the latest.
+TEST_P(JobsStoreTest, KeptExecutionCountsEqualTheLatestExecutionsAfterEveryChange) {
+  using Counts = std::map<ExecutionStatus, std::int64_t>;
+  auto check = [&](const char* id, const Counts& want) {
+    auto kept = tx([&](Tx& t) { return execution_counts(t, id); });
+    auto made = tx([&](Tx& t) { return counted_latest_executions(t, id); });
+    ASSERT_TRUE(kept) << kept.error().message;
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(kept.value(), made.value()) << "job " << id;
+    EXPECT_EQ(kept.value(), want) << "job " << id;
+  };
+  ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("a")); }));
+  ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("b")); }));
+  check("a", {});
+  for (const char* thing : {"t1", "t2", "t3"}) {
+    ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, execution("a", thing, 100)); }));
+  }
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, execution("b", "t1", 100)); }));
+  check("a", {{ExecutionStatus::Queued, 3}});
+  check("b", {{ExecutionStatus::Queued, 1}});
+
+  JobExecution t1 = tx([](Tx& t) { return latest_execution(t, "a", "t1"); }).value().value();
+  t1.status = ExecutionStatus::InProgress;
+  t1.version_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, t1, 1); }));
+  check("a", {{ExecutionStatus::Queued, 2}, {ExecutionStatus::InProgress, 1}});
+  // A stale save (version 1 is gone) changes nothing, counts included.
+  JobExecution stale = t1;
+  stale.status = ExecutionStatus::Rejected;
+  stale.version_number = 2;
+  ASSERT_FALSE(tx([&](Tx& t) { return save_execution(t, stale, 1); }));
+  check("a", {{ExecutionStatus::Queued, 2}, {ExecutionStatus::InProgress, 1}});
+  // Same status, new details: no count moves.
+  t1.version_number = 3;
+  t1.status_details["step"] = "download";
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, t1, 2); }));
+  check("a", {{ExecutionStatus::Queued, 2}, {ExecutionStatus::InProgress, 1}});
+  t1.status = ExecutionStatus::Failed;
+  t1.version_number = 4;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, t1, 3); }));
+  check("a", {{ExecutionStatus::Queued, 2}, {ExecutionStatus::Failed, 1}});
+
+  // The retry is t1's latest now: its FAILED attempt no longer counts.
+  JobExecution retry = execution("a", "t1", 200);
+  retry.execution_number = 2;
+  retry.retry_attempt = 1;
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, retry); }));
+  check("a", {{ExecutionStatus::Queued, 3}});
+  // A change to the earlier attempt (not the latest) leaves the counts alone.
+  t1.version_number = 5;
+  t1.status_details["note"] = "late";
+  t1.status = ExecutionStatus::TimedOut;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, t1, 4); }));
+  check("a", {{ExecutionStatus::Queued, 3}});
+  retry.status = ExecutionStatus::Succeeded;
+  retry.version_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, retry, 1); }));
+  check("a", {{ExecutionStatus::Queued, 2}, {ExecutionStatus::Succeeded, 1}});
+  check("b", {{ExecutionStatus::Queued, 1}});
+}
+
+// Migration 11 fills job_execution_counts from the executions a store of schema 10 held (a
+// retry's earlier attempt not counted): made here by dropping the table and the migration's
+// record from a store with executions, then opening it again as a restarted fleetd would.
+TEST_P(JobsStoreTest, MigrationElevenCountsTheExecutionsAStoreAlreadyHeld) {
+  ASSERT_TRUE(tx([&](Tx& t) { return create_job(t, job("a")); }));
+  for (const char* thing : {"t1", "t2", "t3"}) {
+    ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, execution("a", thing, 100)); }));
+  }
+  JobExecution t1 = tx([](Tx& t) { return latest_execution(t, "a", "t1"); }).value().value();
+  t1.status = ExecutionStatus::Failed;
+  t1.version_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, t1, 1); }));
+  JobExecution retry = execution("a", "t1", 200);
+  retry.execution_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return insert_execution(t, retry); }));
+  JobExecution t2 = tx([](Tx& t) { return latest_execution(t, "a", "t2"); }).value().value();
+  t2.status = ExecutionStatus::Succeeded;
+  t2.version_number = 2;
+  ASSERT_TRUE(tx([&](Tx& t) { return save_execution(t, t2, 1); }));
+  const std::map<ExecutionStatus, std::int64_t> want{{ExecutionStatus::Queued, 2},
+                                                     {ExecutionStatus::Succeeded, 1}};
+  ASSERT_EQ(tx([](Tx& t) { return counted_latest_executions(t, "a"); }).value(), want);
+
+  ASSERT_TRUE(tx([](Tx& t) {
+    return t.db().exec_script(
+        "DROP TABLE job_execution_counts; DELETE FROM schema_migrations WHERE version = 11;");
+  }));
+  store_.reset();
+  auto db = reopen();
+  ASSERT_TRUE(db) << db.error().message;
+  auto s = Store::open(std::move(db.value()), [this] { return now_; });
+  ASSERT_TRUE(s) << s.error().message;
+  store_ = std::move(s.value());
+  EXPECT_EQ(store_->schema_version(), Store::kSchemaVersion);
+  auto kept = tx([](Tx& t) { return execution_counts(t, "a"); });
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(kept.value(), want);
 }
 
 TEST_P(JobsStoreTest, SavesJobStatusAndListsActiveJobs) {

@@ -184,8 +184,11 @@ TEST_P(OtaStoreTest, MigrationNineKeepsTheBytesOfEarlierImages) {
       " ON DELETE CASCADE, file_id INTEGER NOT NULL, image_name TEXT NOT NULL,"
       " image_version TEXT NOT NULL, PRIMARY KEY (stream_id, file_id),"
       " FOREIGN KEY (image_name, image_version) REFERENCES ota_images(name, version));"
-      // Migration 10 indexes the job executions (only the columns it names).
-      "CREATE TABLE job_executions (job_id TEXT NOT NULL, status TEXT NOT NULL);"));
+      // Migration 10 indexes the job executions and 11 counts them (only the columns they
+      // name, and the table 11's counts refer to).
+      "CREATE TABLE jobs (job_id TEXT PRIMARY KEY);"
+      "CREATE TABLE job_executions (job_id TEXT NOT NULL, thing_name TEXT NOT NULL,"
+      " execution_number BIGINT NOT NULL, status TEXT NOT NULL);"));
   const OtaImage old = image("app", "1.0.0", 70'000);  // base64 over SQLite's page: overflow
   ASSERT_TRUE(db.value()->exec(
       "INSERT INTO ota_images (name, version, device_type, bytes, size, sha256, created_at)"

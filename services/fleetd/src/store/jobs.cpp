@@ -117,6 +117,15 @@ Res<void> check_json(const std::string& text, const char* what, bool array) {
   return {};
 }
 
+// Rows of (status, count) as a map; unknown statuses are skipped.
+std::map<ExecutionStatus, std::int64_t> by_status(const std::vector<Row>& rows) {
+  std::map<ExecutionStatus, std::int64_t> out;
+  for (const Row& r : rows) {
+    if (auto s = jobs::execution_status_from(r.text(0))) out[*s] = r.integer(1);
+  }
+  return out;
+}
+
 Res<std::map<ExecutionStatus, std::int64_t>> counts(Tx& tx, std::string_view job_id,
                                                      bool latest_only) {
   auto rows = tx.db().query(std::string("SELECT e.status, COUNT(*) FROM job_executions e "
@@ -124,11 +133,20 @@ Res<std::map<ExecutionStatus, std::int64_t>> counts(Tx& tx, std::string_view job
                                 (latest_only ? kLatestOnly : "") + " GROUP BY e.status",
                             {job_id});
   if (!rows) return fail(rows.error());
-  std::map<ExecutionStatus, std::int64_t> out;
-  for (const Row& r : rows.value()) {
-    if (auto s = jobs::execution_status_from(r.text(0))) out[*s] = r.integer(1);
-  }
-  return out;
+  return by_status(rows.value());
+}
+
+// job_execution_counts (migration 11): `delta` things more (or fewer) whose latest execution
+// of `job_id` is in `status`. One upsert, in the caller's transaction.
+Res<void> count_latest(Tx& tx, std::string_view job_id, ExecutionStatus status,
+                       std::int64_t delta) {
+  auto r = tx.db().exec(
+      "INSERT INTO job_execution_counts (job_id, status, things) VALUES ($1, $2, $3) "
+      "ON CONFLICT (job_id, status) DO UPDATE SET things = job_execution_counts.things + "
+      "excluded.things",
+      {job_id, std::string_view(jobs::to_string(status)), delta});
+  if (!r) return fail(r.error());
+  return {};
 }
 
 }  // namespace
@@ -304,6 +322,13 @@ Res<std::vector<std::string>> active_job_ids(Tx& tx) {
 
 Res<void> insert_execution(Tx& tx, const JobExecution& e) {
   const std::string details = details_json(e.status_details);
+  // The thing's latest execution before this one (a retry follows an ended attempt): it stops
+  // being the latest, for the counts.
+  auto before = tx.db().query(
+      "SELECT execution_number, status FROM job_executions WHERE job_id = $1 AND "
+      "thing_name = $2 ORDER BY execution_number DESC LIMIT 1",
+      {std::string_view(e.job_id), std::string_view(e.thing_name)});
+  if (!before) return fail(before.error());
   auto r = tx.db().exec(
       std::string("INSERT INTO job_executions (") + kExecutionColumns +
           ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -319,11 +344,29 @@ Res<void> insert_execution(Tx& tx, const JobExecution& e) {
     }
     return fail(r.error());
   }
-  return {};
+  if (!before.value().empty()) {
+    const Row& prev = before.value().front();
+    // An older number inserted after a newer one (not something fleetd does) is not the latest.
+    if (prev.integer(0) > e.execution_number) return {};
+    if (auto s = jobs::execution_status_from(prev.text(1))) {
+      if (auto c = count_latest(tx, e.job_id, *s, -1); !c) return c;
+    }
+  }
+  return count_latest(tx, e.job_id, e.status, 1);
 }
 
 Res<void> save_execution(Tx& tx, const JobExecution& e, std::int64_t previous_version) {
   const std::string details = details_json(e.status_details);
+  // The status it had, and whether it is its thing's latest execution, for the counts; read at
+  // the version the update below requires, so that what it replaces is what was read.
+  auto before = tx.db().query(
+      "SELECT status, CASE WHEN EXISTS (SELECT 1 FROM job_executions later WHERE "
+      "later.job_id = $1 AND later.thing_name = $2 AND later.execution_number > $3) THEN 0 "
+      "ELSE 1 END FROM job_executions WHERE job_id = $1 AND thing_name = $2 AND "
+      "execution_number = $3 AND version_number = $4",
+      {std::string_view(e.job_id), std::string_view(e.thing_name), e.execution_number,
+       previous_version});
+  if (!before) return fail(before.error());
   auto n = tx.db().exec(
       "UPDATE job_executions SET status = $4, version_number = $5, status_details = $6, "
       "started_at = $7, last_updated_at = $8, step_timeout_at = $9, in_progress_timeout_at = $10 "
@@ -342,6 +385,14 @@ Res<void> save_execution(Tx& tx, const JobExecution& e, std::int64_t previous_ve
     }
     return fail(Errc::Conflict, "execution of job '" + e.job_id + "' on '" + e.thing_name +
                                     "' changed meanwhile");
+  }
+  // Updated at the version read above, so `before` holds the replaced row.
+  if (!before.value().empty() && before.value().front().integer(1) == 1) {
+    const auto was = jobs::execution_status_from(before.value().front().text(0));
+    if (was && *was != e.status) {
+      if (auto c = count_latest(tx, e.job_id, *was, -1); !c) return c;
+      if (auto c = count_latest(tx, e.job_id, e.status, 1); !c) return c;
+    }
   }
   return {};
 }
@@ -406,6 +457,17 @@ Res<Page<JobExecution>> job_executions(Tx& tx, std::string_view job_id, const Pa
 
 Res<std::map<jobs::ExecutionStatus, std::int64_t>> execution_counts(Tx& tx,
                                                                     std::string_view job_id) {
+  // Kept by insert_execution and save_execution (migration 11): one short index range, where
+  // counting the latest executions visited every execution of the job.
+  auto rows = tx.db().query(
+      "SELECT status, things FROM job_execution_counts WHERE job_id = $1 AND things <> 0",
+      {job_id});
+  if (!rows) return fail(rows.error());
+  return by_status(rows.value());
+}
+
+Res<std::map<jobs::ExecutionStatus, std::int64_t>> counted_latest_executions(
+    Tx& tx, std::string_view job_id) {
   return counts(tx, job_id, true);
 }
 
@@ -456,11 +518,7 @@ Res<std::map<jobs::ExecutionStatus, std::int64_t>> thing_attempt_counts(Tx& tx,
       "GROUP BY status",
       {job_id, thing});
   if (!rows) return fail(rows.error());
-  std::map<ExecutionStatus, std::int64_t> out;
-  for (const Row& r : rows.value()) {
-    if (auto s = jobs::execution_status_from(r.text(0))) out[*s] = r.integer(1);
-  }
-  return out;
+  return by_status(rows.value());
 }
 
 Res<std::vector<JobExecution>> expired_executions(Tx& tx, std::int64_t now) {

@@ -117,8 +117,14 @@ struct JobExecution {
 [[nodiscard]] Res<Page<JobExecution>> job_executions(Tx& tx, std::string_view job_id,
                                                      const PageRequest& page,
                                                      std::optional<jobs::ExecutionStatus> status);
-/// Counts of the latest executions of the job by status (describe's jobProcessDetails).
+/// Counts of the latest executions of the job by status (describe's jobProcessDetails, abort
+/// criteria, rollout rates), from job_execution_counts, which insert_execution and
+/// save_execution keep: cost independent of the job's size.
 [[nodiscard]] Res<std::map<jobs::ExecutionStatus, std::int64_t>> execution_counts(
+    Tx& tx, std::string_view job_id);
+/// The same counts made from the executions themselves (every execution of the job visited):
+/// what execution_counts must always equal; for tests and checks, not for the request path.
+[[nodiscard]] Res<std::map<jobs::ExecutionStatus, std::int64_t>> counted_latest_executions(
     Tx& tx, std::string_view job_id);
 /// Whether any execution of the job is QUEUED or IN_PROGRESS (settling a job after each ended
 /// execution). One index probe (job_executions_by_job_status), where execution_counts visits

@@ -217,7 +217,7 @@ using WallClock = std::function<std::int64_t()>;
 class Store {
  public:
   /// Latest schema version this fleetd knows.
-  static constexpr std::int64_t kSchemaVersion = 10;
+  static constexpr std::int64_t kSchemaVersion = 11;
 
   /// Takes the database and brings its schema to kSchemaVersion (each migration in its own
   /// transaction). Errors: StoreTooNew (a newer fleetd wrote it: refusing beats guessing),
