@@ -72,11 +72,7 @@ fleet_pki() {
 
 fleet_start() {
   local bin=$1 dir=$2 own_ca=${3:-}
-  local hooks admin ca_flags=() cafile=$dir/pki/ca.crt
-  FLEET_LINK_PORT=$(free_port)
-  FLEET_TLS_PORT=$(free_port)
-  hooks=$(free_port)
-  admin=$(free_port)
+  local ca_flags=() cafile=$dir/pki/ca.crt
   mkdir -p "$dir/state"
   if [ "$own_ca" = --own-ca ]; then
     # The CA's own token (not the device's): fleetd generates the root and issuing keys in it.
@@ -90,6 +86,31 @@ fleet_start() {
     ca_flags=(--ca-pin-file "$dir/ca.pin" --ca-token-dir "$dir/ca-token" --ca-create-if-missing)
     cafile=$dir/state/ca/chain.pem
   fi
+  # free_port only says that nothing answers on a port now: another test of a parallel ctest run
+  # may take it before fleetd or Mosquitto binds it ("Address already in use", seen in CI). Such
+  # a start is tried again on new ports; any other failure is reported at once.
+  local attempt rc
+  for attempt in 1 2 3 4 5; do
+    rc=0
+    fleet_start_once "$bin" "$dir" "$cafile" "${ca_flags[@]}" || rc=$?
+    if [ "$rc" -ne 2 ]; then return "$rc"; fi
+    echo "fleet_start: a port was taken meanwhile (attempt $attempt); trying new ports" >&2
+  done
+  echo "fleet_start: no free ports after 5 attempts" >&2
+  return 1
+}
+
+# One start of fleetd and Mosquitto on new free ports. Returns 0 when both are up, 2 when one of
+# them could not bind its port (both stopped again), 1 on any other failure.
+fleet_start_once() {
+  local bin=$1 dir=$2 cafile=$3
+  shift 3
+  local ca_flags=("$@")
+  local hooks admin
+  FLEET_LINK_PORT=$(free_port)
+  FLEET_TLS_PORT=$(free_port)
+  hooks=$(free_port)
+  admin=$(free_port)
   local extra_flags=()
   read -r -a extra_flags <<< "${FLEET_FLEETD_FLAGS:-}"
   "$bin/services/fleetd/fleetd" --state-dir "$dir/state" --broker-port "$FLEET_LINK_PORT" \
@@ -105,6 +126,11 @@ fleet_start() {
       local rc=0
       wait "$FLEETD_PID" || rc=$?
       why="exited with status $rc"
+    fi
+    # fleetd says "cannot listen on HOST:PORT" when a port of its own was taken.
+    if grep -qE "Address already in use|cannot listen on" "$dir/fleetd.log"; then
+      fleet_stop || true
+      return 2
     fi
     echo "fleetd did not start ($why); its log:" >&2
     cat "$dir/fleetd.log" >&2
@@ -154,6 +180,10 @@ EOF
   FLEET_MOSQ_PID=$!
   # Up when fleetd's own link is admitted and subscribed.
   if ! wait_for_text "$dir/fleetd.log" broker.subscribed 100 "$FLEETD_PID" "$FLEET_MOSQ_PID"; then
+    if grep -q "Address already in use" "$dir/mosquitto.log"; then
+      fleet_stop || true
+      return 2
+    fi
     echo "fleetd's link to Mosquitto did not come up; the logs:" >&2
     cat "$dir/mosquitto.log" "$dir/fleetd.log" >&2
     return 1
