@@ -326,6 +326,11 @@ class Client {
   // The one wait loop of every blocking call: until `waiter` is done or `deadline` (Timeout,
   // or what the waiter says a timeout means).
   Result<void> run_until(Waiter& waiter, Instant deadline) noexcept;
+  // publish() past its direct QoS 0 write: queues the message (unless `queued`: the rest of a
+  // direct write is queued already) and writes the queue out. `mark` is queued_total() from
+  // before the message. Out of line, so that the direct write's path keeps a small frame.
+  Result<std::uint16_t> publish_queued(const Publish& message, Duration timeout,
+                                       std::uint64_t mark, bool queued) noexcept;
   // Queues `command` on the connection (its id into `command.id`), writing out the send queue
   // and retrying while it is full.
   Result<void> queue_command(Command& command, Instant deadline) noexcept;
