@@ -957,8 +957,18 @@ void Fleet::Impl::run_device_phase(const Phase& p) {
                i = (*next_target)++) {
             SimDevice* d = (*targets)[i];
             d->desired_sent_ns.store(ns_since_epoch(SteadyClock::now()));
+            // As an operator's tool would: a failed connection, a 5xx or a 429 is tried again
+            // (three times, 250 ms apart) before it counts as refused — a device whose update
+            // was never made waits for its delta until the phase's timeout.
             auto r = admin.Post("/admin/v1/things/" + d->thing + "/shadow", headers, body,
                                 "application/json");
+            for (int retry = 0; retry < 3 && !stopping &&
+                                (!r || r->status / 100 == 5 || r->status == 429);
+                 ++retry) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(250));
+              r = admin.Post("/admin/v1/things/" + d->thing + "/shadow", headers, body,
+                             "application/json");
+            }
             if (!r || r->status / 100 != 2) {
               const std::string why = r ? std::to_string(r->status) + " " + r->body
                                         : httplib::to_string(r.error());
