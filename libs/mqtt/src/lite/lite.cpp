@@ -438,6 +438,12 @@ Errc Client::handle(std::uint8_t first, const std::uint8_t* body, std::size_t le
   const std::uint8_t flags = first & 15;
   // [MQTT-3.2.0-1] the first packet from the server is CONNACK, and only the first.
   if ((type == kConnAck) == connack_seen_) return Errc::ProtocolError;
+  // Only these types go from server to client; CONNECT, SUBSCRIBE, PINGREQ, DISCONNECT, ... do
+  // not (spec 2.2.1).
+  constexpr unsigned kToClient = 1u << kConnAck | 1u << kPublish | 1u << kPubAck | 1u << kPubRec |
+                                 1u << kPubRel | 1u << kPubComp | 1u << kSubAck |
+                                 1u << kUnsubAck | 1u << kPingResp;
+  if (((1u << type) & kToClient) == 0) return Errc::ProtocolError;
   if (type == kPublish) return on_publish(flags, body, len);
   // Every other packet a client receives has fixed flags: 2 for PUBREL, else 0 [MQTT-2.2.2-2].
   if (flags != (type == kPubRel ? 2 : 0)) return Errc::ReservedFlagsSet;
@@ -450,15 +456,10 @@ Errc Client::handle(std::uint8_t first, const std::uint8_t* body, std::size_t le
     case kSubAck:
       if (len < 3) return Errc::MalformedPacket;
       return on_ack(type, get16(body), body + 2, len - 2);
-    case kPubAck:
-    case kPubRec:
-    case kPubRel:
-    case kPubComp:
-    case kUnsubAck:
+    default:  // PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: a packet id only
       if (len != 2) return Errc::MalformedPacket;
       if (get16(body) == 0) return Errc::PacketIdZero;
       return on_ack(type, get16(body), nullptr, 0);
-    default: return Errc::ProtocolError;  // CONNECT, SUBSCRIBE, PINGREQ, DISCONNECT, ...
   }
 }
 
