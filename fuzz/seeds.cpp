@@ -516,8 +516,29 @@ void client_seeds() {
   }
 }
 
-}  // namespace
+void lite_seeds() {
+  // Commands as in fuzz_lite.cpp: 0 push raw, 1 connect, 2 publish, 3 subscribe, 4 unsubscribe,
+  // 5 process_loop, 6 disconnect, 7 peer close, 8 fail, 9 advance.
+  for (std::uint8_t chunk : {0, 2, 7}) {
+    // Everything answered by the broker: subscribe, QoS 1 and 2 out, a reply from the handler,
+    // unsubscribe, keep-alive, disconnect.
+    write_seed("fuzz_lite", {static_cast<std::uint8_t>(0x20 | chunk), 0x21, 1, 50, 0, 50, 3, 2, 1,
+                             1, 0, 2, 5, 10, 2, 1, 1, 3, 'x', 'y', 'z', 10, 2, 2, 0, 1, 0x7E, 10, 5,
+                             10, 5, 10, 4, 1, 1, 5, 10, 9, 30, 5, 40, 6});
+    // The server scripted: CONNACK, a QoS 2 message twice and its PUBREL, then a PUBACK for no
+    // record (fatal), and a connect that gets no CONNACK.
+    write_seed("fuzz_lite", {chunk, 0xA1, 0, 0, 0, 0, 0, 10, 0, 9, 0x34, 7, 0, 1, 't', 0, 5, 'h',
+                             'i', 5, 2, 0, 9, 0x3C, 7, 0, 1, 't', 0, 5, 'h', 'i', 5, 2, 0, 4, 0x62,
+                             2, 0, 5, 5, 2, 0, 4, 0x40, 2, 0, 1, 5, 2, 0x01, 0, 0, 0, 5});
+    // A persistent session: two publishes, the peer goes away, the session is resumed (the
+    // scripted CONNACK says session present) and then found gone.
+    write_seed("fuzz_lite", {static_cast<std::uint8_t>(0x08 | chunk), 0x81, 0, 0, 0, 0, 0, 10, 2,
+                             1, 1, 1, 'a', 10, 2, 2, 0, 1, 'b', 10, 0, 4, 0x50, 2, 0, 2, 5, 2, 7,
+                             5, 2, 0x81, 1, 0, 0, 0, 0, 10, 5, 2, 6, 0x81, 0, 0, 0, 0, 0, 10});
+  }
+}
 
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -534,6 +555,7 @@ int main(int argc, char** argv) {
   store_seeds();
   client_seeds();
   connection_seeds();
+  lite_seeds();
   edgekit::fuzz::pkcs11_seeds(write_seed);
   edgekit::fuzz::fleetd_seeds(write_seed);
   edgekit::fuzz::pki_seeds(write_seed);

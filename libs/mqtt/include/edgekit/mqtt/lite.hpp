@@ -19,8 +19,8 @@
 /// so a reboot loses them); the engine's events object, timers and back-pressure. Devices that
 /// need those use the full client.
 ///
-/// Memory: `Record` is 20 bytes on a 32-bit MCU; a client with 8 records, 8 inbound QoS 2 ids
-/// and a 1 KB receive buffer needs about 1.2 KB of RAM in all (`sizeof(Client)` + the arrays).
+/// Memory (32-bit MCU): the client object is 80 bytes and a `Record` 20; with 8 records, 8
+/// inbound QoS 2 ids and a 1 KB receive buffer that is 1,280 bytes of RAM in all.
 /// Nothing is copied on the send side: a packet goes out as a list of pieces (fixed header
 /// bytes on the stack, then the caller's strings) through `Transport::writev`.
 ///
