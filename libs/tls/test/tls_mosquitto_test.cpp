@@ -5,8 +5,10 @@
 
 #include <edgekit/testing/mosquitto.hpp>
 #include <edgekit/testing/test_pki.hpp>
+#include <edgekit/mqtt/lite.hpp>
 #include <edgekit/tls/agent_factory.hpp>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -252,6 +254,57 @@ TEST_P(TokenKeyTls, MqttRoundTripWithTheKeyInTheToken) {
     EXPECT_TRUE(mqtt.round_trip("tls/token", "key never left the token"));
     expect_identity(c.common_name);
   }
+}
+
+// The minimal 3.1.1 client (lite.hpp) over the same mutual TLS: the transport is the client's
+// only dependency, so the smallest client gets keys that never leave the token too.
+TEST_P(TokenKeyTls, TheMinimalClientRoundTripsWithTheKeyInTheToken) {
+  EVP_PKEY* pub = make_token_key(module_, "tls-key");
+  ASSERT_NE(pub, nullptr);
+  CertOptions c;
+  c.common_name = std::string("lite-device-") + name(GetParam().kind);
+  Issued cert = ca_->issue_for_public_key("lite", pub, c);
+  EVP_PKEY_free(pub);
+  ASSERT_TRUE(ca_->ok()) << ca_->error();
+  start_broker();
+  auto t = connect(token_config(cert.cert_file));
+  ASSERT_TRUE(t) << t.error().message();
+
+  struct App {
+    std::vector<std::string> received;
+    int completed = 0;
+    bool subscribed = false;
+    void operator()(mqtt::lite::Client&, const mqtt::lite::Event& e) {
+      if (e.type == mqtt::lite::EventType::MessageReceived) {
+        received.emplace_back(mqtt::as_string(e.payload));
+      }
+      if (e.type == mqtt::lite::EventType::PublishCompleted) ++completed;
+      if (e.type == mqtt::lite::EventType::SubscribeCompleted) subscribed = e.error == mqtt::Errc::Ok;
+    }
+  } app;
+  SteadyClock clock;
+  std::array<mqtt::lite::Record, 4> records{};
+  std::array<std::uint16_t, 4> qos2{};
+  std::array<std::byte, 512> rx{};
+  mqtt::lite::Client client(clock, records, qos2, rx, mqtt::lite::Handler::bind(app));
+  mqtt::lite::ConnectOptions o;
+  o.client_id = "lite-token";
+  auto r = client.connect(*t, o, kTimeout);
+  ASSERT_TRUE(r) << mqtt::to_string(r.error()) << " / " << t->last_error().message();
+  const mqtt::lite::Filter f[] = {{"tls/lite", mqtt::QoS::ExactlyOnce}};
+  ASSERT_TRUE(client.subscribe(f, kTimeout));
+  const std::string payload = "key never left the token";
+  ASSERT_TRUE(client.publish("tls/lite", mqtt::as_bytes(payload), mqtt::QoS::ExactlyOnce, false,
+                             kTimeout));
+  for (int i = 0; i < 100 && (app.received.empty() || app.completed == 0); ++i) {
+    ASSERT_TRUE(client.process_loop(Duration{50})) << t->last_error().message();
+  }
+  EXPECT_TRUE(app.subscribed);
+  EXPECT_EQ(app.completed, 1);
+  ASSERT_EQ(app.received.size(), 1u);
+  EXPECT_EQ(app.received[0], payload);
+  expect_identity(c.common_name);
+  EXPECT_TRUE(client.disconnect());
 }
 
 TEST_P(TokenKeyTls, WrongPinNamesTheCkrCodeAndTheLockoutFollows) {
