@@ -41,7 +41,9 @@ bool reached(std::uint32_t t, std::uint32_t d) noexcept {
   return static_cast<std::int32_t>(t - d) >= 0;
 }
 
-std::uint32_t to_ms(Duration d) noexcept {
+// Out of line: every public call converts its timeout, and inlined copies cost more flash than
+// the call.
+[[gnu::noinline]] std::uint32_t to_ms(Duration d) noexcept {
   const auto ms = d.count();
   if (ms <= 0) return 0;
   return ms > 0x3FFF'FFFF ? 0x3FFF'FFFFu : static_cast<std::uint32_t>(ms);
@@ -97,9 +99,13 @@ std::uint32_t Client::now() const noexcept {
 
 std::uint32_t Client::deadline(Duration timeout) const noexcept { return now() + to_ms(timeout); }
 
-Errc Client::write(Pieces& p, std::uint32_t until) noexcept {
+Errc Client::write(Pieces& p, std::uint32_t timeout_ms) noexcept {
   ConstBuffer* v = p.v;
   std::size_t n = p.n;
+  // The deadline is read from the clock only when the transport makes us wait: a write that goes
+  // out at once (the usual case) costs no clock reading for it.
+  bool waiting = false;
+  std::uint32_t until = 0;
   for (;;) {
     while (n != 0 && v->empty()) {
       ++v;
@@ -122,21 +128,28 @@ Errc Client::write(Pieces& p, std::uint32_t until) noexcept {
     if (r.status == IoStatus::Closed) return Errc::TransportClosed;
     if (r.status == IoStatus::Error) return Errc::TransportError;
     const std::uint32_t t = now();
+    if (!waiting) {
+      waiting = true;
+      until = t + timeout_ms;
+    }
     if (reached(t, until)) return Errc::Timeout;
     if (transport_->wait(Interest::Write, until - t) == WaitStatus::Error)
       return Errc::TransportError;
   }
-  last_sent_ = now();
+  // For the keep-alive only: the coarse reading (never later than now(), at most a tick behind)
+  // can only make a PINGREQ come a tick early.
+  last_sent_ = static_cast<std::uint32_t>(clock_.now_coarse().since_origin.count());
   return Errc::Ok;
 }
 
-Errc Client::write_small(const std::uint8_t* bytes, std::size_t n, std::uint32_t until) noexcept {
+Errc Client::write_small(const std::uint8_t* bytes, std::size_t n,
+                         std::uint32_t timeout_ms) noexcept {
   Pieces p;
   p.add(bytes, n);
-  return write(p, until);
+  return write(p, timeout_ms);
 }
 
-Errc Client::send_publish(const Record& r, bool dup, std::uint32_t until) noexcept {
+Errc Client::send_publish(const Record& r, bool dup, std::uint32_t timeout_ms) noexcept {
   const unsigned qos = r.flags_ & 3u;
   const std::size_t remaining = 2 + r.topic_.size() + (qos != 0 ? 2 : 0) + r.payload_.size();
   std::uint8_t head[7];
@@ -149,7 +162,7 @@ Errc Client::send_publish(const Record& r, bool dup, std::uint32_t until) noexce
   p.add(r.topic_.data(), r.topic_.size());
   if (qos != 0) p.add(id, put16(id, r.packet_id_));
   p.add(r.payload_.data(), r.payload_.size());
-  return write(p, until);
+  return write(p, timeout_ms);
 }
 
 Record* Client::find(std::uint16_t id) noexcept {
@@ -296,7 +309,7 @@ Result<bool> Client::connect(transport::Transport& transport, const ConnectOptio
   }
   if (o.username) field(o.username->data(), o.username->size());
   if (o.password) field(o.password->data(), o.password->size());
-  if (Errc err = write(p, until); err != Errc::Ok) return edgekit::fail(close_with(err));
+  if (Errc err = write(p, to_ms(timeout)); err != Errc::Ok) return edgekit::fail(close_with(err));
   if (Errc err = run(until, true); err != Errc::Ok) return edgekit::fail(err);
   return session_present_;
 }
@@ -319,16 +332,15 @@ Errc Client::on_connack(const std::uint8_t* body, std::size_t len) noexcept {
   }
   // Resume: every unacknowledged publish again (DUP), and the PUBREL of each QoS 2 publish the
   // broker had accepted, in the order they were first sent [MQTT-4.4.0-1].
-  const std::uint32_t until = deadline(Duration{write_timeout_ms_});
   for (std::size_t i = 0; i < used_; ++i) {
     const Record& r = records_[i];
     Errc e;
     if (r.state_ == kAwaitPubComp) {
       std::uint8_t rel[4] = {0x62, 2};
       put16(rel + 2, r.packet_id_);
-      e = write_small(rel, 4, until);
+      e = write_small(rel, 4, write_timeout_ms_);
     } else {
-      e = send_publish(r, true, until);
+      e = send_publish(r, true, write_timeout_ms_);
     }
     if (e != Errc::Ok) return e;
   }
@@ -377,7 +389,7 @@ Errc Client::on_publish(std::uint8_t flags, const std::uint8_t* body, std::size_
   if (qos == 0) return Errc::Ok;
   std::uint8_t ack[4] = {static_cast<std::uint8_t>(qos == 1 ? 0x40 : 0x50), 2};
   put16(ack + 2, e.packet_id);
-  return write_small(ack, 4, deadline(Duration{write_timeout_ms_}));
+  return write_small(ack, 4, write_timeout_ms_);
 }
 
 Errc Client::on_ack(std::uint8_t type, std::uint16_t id, const std::uint8_t* codes,
@@ -391,7 +403,7 @@ Errc Client::on_ack(std::uint8_t type, std::uint16_t id, const std::uint8_t* cod
       if (slot == id) slot = 0;
     }
     reply[0] = 0x70;
-    return write_small(reply, 4, deadline(Duration{write_timeout_ms_}));
+    return write_small(reply, 4, write_timeout_ms_);
   }
   Record* r = find(id);
   if (r == nullptr) return Errc::UnknownPacketId;
@@ -406,7 +418,7 @@ Errc Client::on_ack(std::uint8_t type, std::uint16_t id, const std::uint8_t* cod
       if (s != kAwaitPubRec && s != kAwaitPubComp) return Errc::ProtocolError;
       r->state_ = kAwaitPubComp;
       reply[0] = 0x62;
-      return write_small(reply, 4, deadline(Duration{write_timeout_ms_}));
+      return write_small(reply, 4, write_timeout_ms_);
     case kPubComp:
       if (s != kAwaitPubComp) return Errc::ProtocolError;
       report_record(*r, EventType::PublishCompleted, Errc::Ok);
@@ -495,7 +507,7 @@ Errc Client::run(std::uint32_t until, bool connecting) noexcept {
       if (reached(t, due)) {
         if (ping_outstanding_) return close_with(Errc::KeepAliveTimeout);
         static constexpr std::uint8_t kPingReq[] = {0xC0, 0};
-        if (Errc e = write_small(kPingReq, 2, t + write_timeout_ms_); e != Errc::Ok)
+        if (Errc e = write_small(kPingReq, 2, write_timeout_ms_); e != Errc::Ok)
           return close_with(e);
         ping_outstanding_ = true;
         ping_sent_ = t;
@@ -542,7 +554,7 @@ Result<std::uint16_t> Client::publish(std::string_view topic, Bytes payload, QoS
   r->payload_ = payload;
   r->flags_ = static_cast<std::uint8_t>(q | (retain ? 4u : 0u));
   const std::uint16_t id = r->packet_id_;
-  if (Errc e = send_publish(*r, false, deadline(timeout)); e != Errc::Ok) {
+  if (Errc e = send_publish(*r, false, to_ms(timeout)); e != Errc::Ok) {
     // The call reports the failure; the record is not reported again as lost.
     if (q != 0) remove(*r);
     return edgekit::fail(close_with(e));
@@ -551,7 +563,7 @@ Result<std::uint16_t> Client::publish(std::string_view topic, Bytes payload, QoS
 }
 
 Errc Client::request(std::uint8_t state, const void* filters, std::size_t count,
-                     std::uint16_t& id, std::uint32_t until) noexcept {
+                     std::uint16_t& id, std::uint32_t timeout_ms) noexcept {
   const bool sub = state == kAwaitSubAck;
   if (count == 0) return Errc::EmptySubscriptionList;
   if (count > 255) return Errc::InvalidArgument;
@@ -586,7 +598,7 @@ Errc Client::request(std::uint8_t state, const void* filters, std::size_t count,
     if (sub) *e++ = static_cast<std::uint8_t>(fs[i].qos);
     if (p.n + 2 >= Pieces::kMax || i + 1 == count) {
       p.add(start, e);
-      err = write(p, until);
+      err = write(p, timeout_ms);  // each batch of pieces within the call's timeout
       p.n = 0;
       start = e = bytes;
     }
@@ -602,7 +614,7 @@ Result<std::uint16_t> Client::subscribe(std::span<const Filter> filters,
                                         Duration timeout) noexcept {
   if (transport_ == nullptr) return edgekit::fail(Errc::NotConnected);
   std::uint16_t id = 0;
-  if (Errc e = request(kAwaitSubAck, filters.data(), filters.size(), id, deadline(timeout));
+  if (Errc e = request(kAwaitSubAck, filters.data(), filters.size(), id, to_ms(timeout));
       e != Errc::Ok)
     return edgekit::fail(e);
   return id;
@@ -612,7 +624,7 @@ Result<std::uint16_t> Client::unsubscribe(std::span<const std::string_view> filt
                                           Duration timeout) noexcept {
   if (transport_ == nullptr) return edgekit::fail(Errc::NotConnected);
   std::uint16_t id = 0;
-  if (Errc e = request(kAwaitUnsubAck, filters.data(), filters.size(), id, deadline(timeout));
+  if (Errc e = request(kAwaitUnsubAck, filters.data(), filters.size(), id, to_ms(timeout));
       e != Errc::Ok)
     return edgekit::fail(e);
   return id;
@@ -621,7 +633,7 @@ Result<std::uint16_t> Client::unsubscribe(std::span<const std::string_view> filt
 Result<void> Client::disconnect(Duration timeout) noexcept {
   if (transport_ == nullptr) return edgekit::fail(Errc::NotConnected);
   static constexpr std::uint8_t kDisconnect[] = {0xE0, 0};
-  const Errc e = write_small(kDisconnect, 2, deadline(timeout));
+  const Errc e = write_small(kDisconnect, 2, to_ms(timeout));
   close_with(Errc::Ok);
   if (e != Errc::Ok) return edgekit::fail(e);
   return {};

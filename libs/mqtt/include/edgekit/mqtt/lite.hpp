@@ -249,11 +249,11 @@ class Client {
   struct Pieces;
   [[nodiscard]] std::uint32_t now() const noexcept;
   [[nodiscard]] std::uint32_t deadline(Duration timeout) const noexcept;
-  Errc write(Pieces& p, std::uint32_t deadline) noexcept;
-  Errc write_small(const std::uint8_t* bytes, std::size_t n, std::uint32_t deadline) noexcept;
-  Errc send_publish(const Record& r, bool dup, std::uint32_t deadline) noexcept;
+  Errc write(Pieces& p, std::uint32_t timeout_ms) noexcept;
+  Errc write_small(const std::uint8_t* bytes, std::size_t n, std::uint32_t timeout_ms) noexcept;
+  Errc send_publish(const Record& r, bool dup, std::uint32_t timeout_ms) noexcept;
   Errc request(std::uint8_t state, const void* filters, std::size_t count,
-               std::uint16_t& id, std::uint32_t deadline) noexcept;
+               std::uint16_t& id, std::uint32_t timeout_ms) noexcept;
   Errc run(std::uint32_t deadline, bool connecting) noexcept;
   Errc handle(std::uint8_t first, const std::uint8_t* body, std::size_t len) noexcept;
   Errc on_connack(const std::uint8_t* body, std::size_t len) noexcept;
