@@ -280,7 +280,9 @@ Result<bool> Client::connect(transport::Transport& transport, const ConnectOptio
   ping_outstanding_ = false;
   clean_session_ = o.clean_session;
   keep_alive_ms_ = std::uint32_t{o.keep_alive_s} * 1000u;
-  ping_timeout_ms_ = to_ms(o.ping_timeout);
+  // Zero: 1.5 × the keep-alive, as the full client's SessionConfig.
+  ping_timeout_ms_ = o.ping_timeout.count() > 0 ? to_ms(o.ping_timeout)
+                                                : keep_alive_ms_ + keep_alive_ms_ / 2;
   write_timeout_ms_ = to_ms(o.write_timeout);
 
   const std::uint32_t until = deadline(timeout);

@@ -545,6 +545,20 @@ TEST_F(LiteTest, NoPingRespInTimeClosesWithKeepAliveTimeout) {
   EXPECT_FALSE(client.connected());
 }
 
+TEST_F(LiteTest, AZeroPingTimeoutWaitsOneAndAHalfKeepAliveIntervalsForThePingResp) {
+  push({0x20, 2, 0, 0});
+  ConnectOptions o;
+  o.client_id = "dev-1";
+  o.keep_alive_s = 10;
+  o.ping_timeout = Duration{0};
+  ASSERT_TRUE(client.connect(net, o, 5s).has_value());
+  const Instant start = clock.now();
+  auto r = client.process_loop(60s);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), Errc::KeepAliveTimeout);
+  EXPECT_EQ(clock.now() - start, 25s) << "PINGREQ at 10 s, then 15 s without PINGRESP";
+}
+
 // --- resume and loss ----------------------------------------------------------------------------
 
 TEST_F(LiteTest, AResumedSessionResendsPublishesWithDupAndPubRelsOldestFirst) {

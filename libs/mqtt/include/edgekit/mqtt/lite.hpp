@@ -95,6 +95,7 @@ struct ConnectOptions {
   std::optional<Bytes> password;             ///< needs a user name in 3.1.1 [MQTT-3.1.2-22]
   const Will* will = nullptr;
   /// How long a PINGREQ may wait for its PINGRESP before the connection counts as dead.
+  /// Zero: 1.5 × the keep-alive (as the full client's `SessionConfig::ping_timeout`).
   Duration ping_timeout{5000};
   /// How long a packet the client writes on its own (an ack, a PINGREQ, a resend after the
   /// CONNACK) may take to leave; past it the connection is closed with Timeout.
