@@ -92,6 +92,8 @@ edgekit_pkg_config(mqtt_connection DESCRIPTION "edgekit sans-I/O MQTT connection
   REQUIRES edgekit-mqtt-session)
 edgekit_pkg_config(mqtt DESCRIPTION "edgekit blocking MQTT client"
   REQUIRES edgekit-mqtt-connection edgekit-transport edgekit-mqtt-error-category)
+edgekit_pkg_config(mqtt_lite DESCRIPTION "edgekit minimal MQTT 3.1.1 client"
+  REQUIRES edgekit-mqtt-codec edgekit-transport)
 edgekit_pkg_config(mqtt_file_store DESCRIPTION "edgekit file-backed MQTT session store"
   REQUIRES edgekit-mqtt-session)
 edgekit_pkg_config(doc DESCRIPTION "edgekit JSON and CBOR codecs for devices (pure)"
