@@ -2,6 +2,7 @@
 // lives in `Properties` and which packets may carry it. Encoding, decoding, validation and the
 // lazy list views all walk that table, so adding a rule means editing one row.
 #include <bit>
+#include <cstring>
 #include <cstddef>
 #include <type_traits>
 #include <optional>
@@ -12,6 +13,11 @@
 
 namespace edgekit::mqtt {
 #if EDGEKIT_MQTT_ENABLE_V5
+Properties::Properties() noexcept {
+  // Every field's unset state is all zero bytes (the lists' too); the type is trivially copyable.
+  std::memset(static_cast<void*>(this), 0, sizeof *this);
+}
+
 namespace wire {
 namespace {
 
@@ -41,7 +47,10 @@ struct Desc {
 static_assert(std::is_standard_layout_v<Properties>, "rows locate members by offsetof");
 static_assert(sizeof(Properties) < 65536, "offsets are two bytes");
 #define EDGEKIT_ROW(id, kind, member, mask) \
-  Desc { id, kind, static_cast<std::uint16_t>(offsetof(Properties, member)), mask }
+  Desc { id, kind, static_cast<std::uint16_t>(offsetof(Properties, member##_)), mask }
+// The lists have no `_` field: their rows locate the list itself.
+#define subscription_identifiers_ subscription_identifiers
+#define user_properties_ user_properties
 
 // In identifier order; encoding emits properties in this order.
 constexpr Desc kTable[] = {
@@ -74,83 +83,39 @@ constexpr Desc kTable[] = {
     EDGEKIT_ROW(0x2A, kBool, shared_subscription_available, CA),
 };
 #undef EDGEKIT_ROW
+#undef subscription_identifiers_
+#undef user_properties_
 
-// The member of row `d`, typed by its kind (kBool: bool, kQoS: QoS, kU16, kU32, kStr:
+// The value field of row `d`, typed by its kind (kBool: bool, kQoS: QoS, kU16, kU32, kStr:
 // string_view, kBin: Bytes). One table of offsets serves every kind, so the encoder and decoder
 // need no per-kind member tables (code size).
 template <class T>
-const std::optional<T>& member(const Properties& p, const Desc& d) noexcept {
-  // Offsets come from offsetof of members of these very types, so alignment holds.
+const T& member(const Properties& p, const Desc& d) noexcept {
+  // Offsets come from offsetof of fields of these very types, so alignment holds.
   const void* m = reinterpret_cast<const char*>(&p) + d.offset;
-  return *static_cast<const std::optional<T>*>(m);
+  return *static_cast<const T*>(m);
 }
 template <class T>
-std::optional<T>& member(Properties& p, const Desc& d) noexcept {
+T& member(Properties& p, const Desc& d) noexcept {
   void* m = reinterpret_cast<char*>(&p) + d.offset;
-  return *static_cast<std::optional<T>*>(m);
+  return *static_cast<T*>(m);
 }
 
 constexpr std::size_t kCount = sizeof(kTable) / sizeof(kTable[0]);
 static_assert(kCount <= 32, "presence is a 32-bit mask");
 
-// The member of each row of kTable, in the same order, for the presence mask below.
-constexpr auto kMembers = std::make_tuple(
-    &Properties::payload_format_utf8, &Properties::message_expiry_interval,
-    &Properties::content_type, &Properties::response_topic, &Properties::correlation_data,
-    &Properties::subscription_identifiers, &Properties::session_expiry_interval,
-    &Properties::assigned_client_identifier, &Properties::server_keep_alive,
-    &Properties::authentication_method, &Properties::authentication_data,
-    &Properties::request_problem_information, &Properties::will_delay_interval,
-    &Properties::request_response_information, &Properties::response_information,
-    &Properties::server_reference, &Properties::reason_string, &Properties::receive_maximum,
-    &Properties::topic_alias_maximum, &Properties::topic_alias, &Properties::maximum_qos,
-    &Properties::retain_available, &Properties::user_properties,
-    &Properties::maximum_packet_size, &Properties::wildcard_subscription_available,
-    &Properties::subscription_identifier_available, &Properties::shared_subscription_available);
-static_assert(std::tuple_size_v<decltype(kMembers)> == kCount);
+static_assert(Properties::kTopicAlias == 19 && Properties::kSharedSubscriptionAvailable == 26,
+              "a property's bit is its row in kTable");
+constexpr unsigned kSubIdRow = 5;
+constexpr unsigned kUserRow = 22;
+constexpr std::uint32_t kScalarRows = ~((std::uint32_t{1} << kSubIdRow) | (std::uint32_t{1} << kUserRow));
 
-template <class T>
-bool is_set(const std::optional<T>& v) noexcept {
-  return v.has_value();
-}
-template <class T, PropertyId Id, T (*Read)(Bytes, std::size_t)>
-bool is_set(const PropertyList<T, Id, Read>& v) noexcept {
-  return !v.empty();
-}
-
-// Bit i set when the property of kTable[i] is set in `p`. Unrolled at compile time into one
-// flag test per property (a byte load at a constant offset), so that the encoder can visit only
-// the properties that are set — typically a few of the 27 — instead of walking the table.
-template <std::size_t... I>
-std::uint32_t present(const Properties& p, std::index_sequence<I...>) noexcept {
-  return ((std::uint32_t{is_set(p.*std::get<I>(kMembers))} << I) | ...);
-}
-#if defined(__OPTIMIZE_SIZE__)
-// Size-optimised builds (-Os, the device builds): the same mask from a loop over the table.
+// Bit i set when the property of kTable[i] is set in `p`: the scalars' bits as kept, the lists'
+// when they are not empty.
 std::uint32_t present(const Properties& p) noexcept {
-  std::uint32_t mask = 0;
-  for (std::size_t i = 0; i < kCount; ++i) {
-    const Desc& d = kTable[i];
-    bool set = false;
-    switch (d.kind) {
-      case kBool: set = member<bool>(p, d).has_value(); break;
-      case kQoS: set = member<QoS>(p, d).has_value(); break;
-      case kU16: set = member<std::uint16_t>(p, d).has_value(); break;
-      case kU32: set = member<std::uint32_t>(p, d).has_value(); break;
-      case kStr: set = member<std::string_view>(p, d).has_value(); break;
-      case kBin: set = member<Bytes>(p, d).has_value(); break;
-      case kSubId: set = !p.subscription_identifiers.empty(); break;
-      case kUser: set = !p.user_properties.empty(); break;
-    }
-    mask |= std::uint32_t{set} << i;
-  }
-  return mask;
+  return p.present_ | (std::uint32_t{!p.subscription_identifiers.empty()} << kSubIdRow) |
+         (std::uint32_t{!p.user_properties.empty()} << kUserRow);
 }
-#else
-std::uint32_t present(const Properties& p) noexcept {
-  return present(p, std::make_index_sequence<kCount>{});
-}
-#endif
 
 const Desc* find(std::uint8_t id) noexcept {
   for (const Desc& d : kTable) {
@@ -191,12 +156,12 @@ Errc put_body(Writer& w, const Properties& p, unsigned bit, std::uint32_t mask) 
     std::uint32_t num = 0;
     std::string_view text;  // kStr, and kBin viewed as characters
     switch (d.kind) {
-      case kBool: num = *member<bool>(p, d) ? 1 : 0; break;
-      case kQoS: num = static_cast<std::uint8_t>(*member<QoS>(p, d)); break;
-      case kU16: num = *member<std::uint16_t>(p, d); break;
-      case kU32: num = *member<std::uint32_t>(p, d); break;
-      case kStr: text = *member<std::string_view>(p, d); break;
-      case kBin: text = as_string(*member<Bytes>(p, d)); break;
+      case kBool: num = member<bool>(p, d) ? 1 : 0; break;
+      case kQoS: num = static_cast<std::uint8_t>(member<QoS>(p, d)); break;
+      case kU16: num = member<std::uint16_t>(p, d); break;
+      case kU32: num = member<std::uint32_t>(p, d); break;
+      case kStr: text = member<std::string_view>(p, d); break;
+      case kBin: text = as_string(member<Bytes>(p, d)); break;
       case kSubId: {
         std::size_t count = 0;
         for (std::uint32_t id : p.subscription_identifiers) {
@@ -304,34 +269,10 @@ Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
   return Errc::Ok;
 }
 
-#if !defined(__OPTIMIZE_SIZE__)
-// Whether any property is set: the flags ORed together, without building the mask (no shift
-// per property). Every MQTT 3.1.1 packet encoded by a build with both versions asks this; with
-// present() it was about 135 instructions per packet, a fifth of a QoS 0 publish's user-space
-// cost (docs/benchmarks.md).
-// The two lists are tested after the flags, and only when no flag is set: asking a list may
-// call the scanner, and a call inside the fold made GCC spill every flag around it.
-template <class T>
-bool flag_set(const std::optional<T>& v) noexcept {
-  return v.has_value();
-}
-template <class T, PropertyId Id, T (*Read)(Bytes, std::size_t)>
-bool flag_set(const PropertyList<T, Id, Read>&) noexcept {
-  return false;
-}
-template <std::size_t... I>
-bool any_present(const Properties& p, std::index_sequence<I...>) noexcept {
-  const bool flag = (static_cast<unsigned>(flag_set(p.*std::get<I>(kMembers))) | ...) != 0;
-  return flag || !p.subscription_identifiers.empty() || !p.user_properties.empty();
-}
-#endif
-
 Errc check_no_properties(const Properties& p) noexcept {
-#if defined(__OPTIMIZE_SIZE__)
-  const bool any = present(p) != 0;
-#else
-  const bool any = any_present(p, std::make_index_sequence<kCount>{});
-#endif
+  // The scalars' word first: the lists are asked only when it is zero (asking may scan).
+  const bool any = p.present_ != 0 || !p.subscription_identifiers.empty() ||
+                   !p.user_properties.empty();
   return any ? Errc::InvalidArgument : Errc::Ok;
 }
 
@@ -365,6 +306,8 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
       break;
     }
     seen |= me;
+    // The scalars' bits; the lists are present when not empty (present()).
+    out.present_ |= (std::uint32_t{1} << (d - kTable)) & kScalarRows;
     // Numbers are stored as read and checked after: on a failure the whole decode fails, so
     // what was stored does not matter (one switch instead of two: code size).
     std::uint32_t num = 0;

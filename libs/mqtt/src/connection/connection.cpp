@@ -358,8 +358,8 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
     // one [MQTT-3.1.2-24].
     const auto cap =
         static_cast<std::uint32_t>(std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
-    if (!c.properties.maximum_packet_size || *c.properties.maximum_packet_size > cap) {
-      c.properties.maximum_packet_size = cap;
+    if (!c.properties.has(Properties::kMaximumPacketSize) || c.properties.maximum_packet_size_ > cap) {
+      c.properties.set_maximum_packet_size(cap);
     }
   }
 #endif
@@ -410,7 +410,7 @@ EDGEKIT_MQTT_HOT_INLINE Result<std::size_t> Connection::encode_plain_qos0(
   // Session::begin_publish's checks that can fail for such a publish (the encoder has refused
   // an empty topic without an alias, and bad QoS), on the const message.
 #if EDGEKIT_MQTT_ENABLE_V5
-  if (switches::is_v5(version_) && message.properties.topic_alias) {
+  if (switches::is_v5(version_) && message.properties.has(Properties::kTopicAlias)) {
     return fail(Errc::InvalidArgument);  // the session manages aliases
   }
 #endif

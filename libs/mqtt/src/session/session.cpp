@@ -260,22 +260,22 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
     const std::size_t incoming_capacity =
         switches::kQoS2 && storage_.incoming_qos2_set != nullptr ? 65535
                                                                  : storage_.incoming_qos2.size();
-    connect_session_expiry_ = connect.properties.session_expiry_interval.value_or(0);
+    connect_session_expiry_ = connect.properties.session_expiry_interval().value_or(0);
     // Announce only what the storage can hold, so a conforming server never overruns it
     // [MQTT-3.3.4-9].
     if (incoming_capacity > 0) {
       const std::size_t cap = std::min<std::size_t>(incoming_capacity, 65535);
       const std::uint16_t rm = static_cast<std::uint16_t>(
-          std::min<std::size_t>(connect.properties.receive_maximum.value_or(65535), cap));
-      connect.properties.receive_maximum = rm;
+          std::min<std::size_t>(connect.properties.receive_maximum().value_or(65535), cap));
+      connect.properties.set_receive_maximum(rm);
     }
     const std::size_t slots = std::min<std::size_t>(storage_.inbound_aliases.slots(), 65535);
     const std::uint16_t tam = static_cast<std::uint16_t>(
-        std::min<std::size_t>(connect.properties.topic_alias_maximum.value_or(slots), slots));
+        std::min<std::size_t>(connect.properties.topic_alias_maximum().value_or(slots), slots));
     if (tam > 0) {
-      connect.properties.topic_alias_maximum = tam;
+      connect.properties.set_topic_alias_maximum(tam);
     } else {
-      connect.properties.topic_alias_maximum.reset();  // 0 is the default: no inbound aliases
+      connect.properties.clear_topic_alias_maximum();  // 0 is the default: no inbound aliases
     }
     inbound_alias_max_ = tam;
 #endif
@@ -307,17 +307,17 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
 #if EDGEKIT_MQTT_ENABLE_V5
   if (switches::is_v5(version_)) {
     const Properties& p = connack.properties;
-    server_receive_max_ = p.receive_maximum.value_or(65535);
+    server_receive_max_ = p.receive_maximum().value_or(65535);
     if (server_receive_max_ == 0) server_receive_max_ = 65535;  // 0 is malformed; codec rejects
-    server_max_packet_ = p.maximum_packet_size.value_or(kMaxPacketSize);
-    server_alias_max_ = p.topic_alias_maximum.value_or(0);
-    server_max_qos_ = p.maximum_qos.value_or(QoS::ExactlyOnce);
-    retain_available_ = p.retain_available.value_or(true);
+    server_max_packet_ = p.maximum_packet_size().value_or(kMaxPacketSize);
+    server_alias_max_ = p.topic_alias_maximum().value_or(0);
+    server_max_qos_ = p.maximum_qos().value_or(QoS::ExactlyOnce);
+    retain_available_ = p.retain_available().value_or(true);
     // Server Keep Alive replaces the client's value [MQTT-3.2.2-21].
-    keep_alive_ = p.server_keep_alive.value_or(requested_keep_alive_);
-    session_expiry_ = p.session_expiry_interval.value_or(connect_session_expiry_);
-    if (p.assigned_client_identifier) {
-      if (!set_client_id(*p.assigned_client_identifier)) out.warning = Errc::BufferTooSmall;
+    keep_alive_ = p.server_keep_alive().value_or(requested_keep_alive_);
+    session_expiry_ = p.session_expiry_interval().value_or(connect_session_expiry_);
+    if (p.has(Properties::kAssignedClientIdentifier)) {
+      if (!set_client_id(p.assigned_client_identifier_)) out.warning = Errc::BufferTooSmall;
     }
   }
 #endif
@@ -386,7 +386,7 @@ void Session::resend_of(const OutgoingRecord& record, Resend& out) const noexcep
     out.publish = best->publish;
     out.publish.dup = true;  // [MQTT-3.3.1-1]
 #if EDGEKIT_MQTT_ENABLE_V5
-    out.publish.properties.topic_alias.reset();
+    out.publish.properties.clear_topic_alias();
     // The record may come from another protocol version than this connection's: a session
     // resumed over 3.1.1 after MQTT 5 (a broker may keep it), or a stored record whose version
     // differs from the stored meta. 3.1.1 has no properties, so they cannot go along; without
@@ -444,12 +444,12 @@ Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant n
   (void)now;
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
 #if EDGEKIT_MQTT_ENABLE_V5
-  if (switches::is_v5(version_) && disconnect.properties.session_expiry_interval) {
+  if (switches::is_v5(version_) && disconnect.properties.has(Properties::kSessionExpiryInterval)) {
     // A session that was to end with the connection cannot be revived here [MQTT-3.14.2-2].
-    if (connect_session_expiry_ == 0 && *disconnect.properties.session_expiry_interval != 0) {
+    if (connect_session_expiry_ == 0 && disconnect.properties.session_expiry_interval_ != 0) {
       return fail(Errc::ProtocolError);
     }
-    session_expiry_ = *disconnect.properties.session_expiry_interval;
+    session_expiry_ = disconnect.properties.session_expiry_interval_;
   }
 #else
   (void)disconnect;
@@ -486,7 +486,7 @@ void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexce
     if (len == publish.topic.size() && same_chars(&t.chars[i * slot_len], publish.topic)) {
       // Known mapping: the topic may be left out [MQTT-3.3.2-12 / 3.3.2.3.4].
       publish.topic = {};
-      publish.properties.topic_alias = static_cast<std::uint16_t>(i + 1);
+      publish.properties.set_topic_alias(static_cast<std::uint16_t>(i + 1));
       return;
     }
   }
@@ -497,7 +497,7 @@ void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexce
   }
   std::memcpy(&t.chars[free_slot * slot_len], publish.topic.data(), publish.topic.size());
   t.lengths[free_slot] = static_cast<std::uint16_t>(publish.topic.size());
-  publish.properties.topic_alias = static_cast<std::uint16_t>(free_slot + 1);
+  publish.properties.set_topic_alias(static_cast<std::uint16_t>(free_slot + 1));
 #else
   (void)publish;
   (void)encoded;
@@ -675,12 +675,12 @@ Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
   (void)publish;
   return {};  // only called for MQTT 5
 #else
-  if (!publish.properties.topic_alias) {
+  if (!publish.properties.has(Properties::kTopicAlias)) {
     // A zero-length topic needs an alias [MQTT-3.3.2-1 / 3.3.4].
     if (publish.topic.empty()) return fail(Errc::ProtocolError);
     return {};
   }
-  const std::uint16_t alias = *publish.properties.topic_alias;
+  const std::uint16_t alias = publish.properties.topic_alias_;
   // [MQTT-3.3.2-8], [MQTT-3.3.2-9]: 0 and values above what we announced are errors.
   if (alias == 0 || alias > inbound_alias_max_) return fail(Errc::TopicAliasInvalid);
   TopicAliasStorage& t = storage_.inbound_aliases;

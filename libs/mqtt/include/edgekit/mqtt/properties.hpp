@@ -128,36 +128,104 @@ using SubscriptionIdentifiers = PropertyList<std::uint32_t, PropertyId::Subscrip
                                              &detail::read_subscription_identifier>;
 
 #if EDGEKIT_MQTT_ENABLE_V5
-/// Every MQTT 5 property, typed. Unset optionals are not sent. See spec 3.x.2.2 for which packet
-/// may carry which.
+/// Every MQTT 5 property, typed. See spec 3.x.2.2 for which packet may carry which.
+///
+/// A property is read with its name (`p.topic_alias()`: a `std::optional`, empty when unset),
+/// set with `set_<name>(value)` and unset with `clear_<name>()`; the two lists
+/// (`user_properties`, `subscription_identifiers`) are members. Presence is one bit per
+/// property in `present_` and the values are plain fields, so that a value-initialised
+/// `Properties` is all zero bytes and the codec finds what is set from one word (code size, RAM).
+/// The `*_` fields are public only so that the codec can locate them (standard layout); write
+/// them through the setters.
 struct Properties {
-  std::optional<bool> payload_format_utf8;                 ///< Payload Format Indicator (0x01)
-  std::optional<std::uint32_t> message_expiry_interval;    ///< seconds (0x02)
-  std::optional<std::string_view> content_type;           ///< (0x03)
-  std::optional<std::string_view> response_topic;         ///< a topic name, no wildcards (0x08)
-  std::optional<Bytes> correlation_data;                   ///< (0x09)
-  SubscriptionIdentifiers subscription_identifiers;        ///< 1..kMaxVarInt each (0x0B)
-  std::optional<std::uint32_t> session_expiry_interval;    ///< seconds (0x11)
-  std::optional<std::string_view> assigned_client_identifier;  ///< (0x12)
-  std::optional<std::uint16_t> server_keep_alive;          ///< seconds (0x13)
-  std::optional<std::string_view> authentication_method;  ///< (0x15)
-  std::optional<Bytes> authentication_data;                ///< (0x16)
-  std::optional<bool> request_problem_information;         ///< (0x17)
-  std::optional<std::uint32_t> will_delay_interval;        ///< seconds (0x18)
-  std::optional<bool> request_response_information;        ///< (0x19)
-  std::optional<std::string_view> response_information;   ///< (0x1A)
-  std::optional<std::string_view> server_reference;       ///< (0x1C)
-  std::optional<std::string_view> reason_string;          ///< (0x1F)
-  std::optional<std::uint16_t> receive_maximum;            ///< 1..65535 (0x21)
-  std::optional<std::uint16_t> topic_alias_maximum;        ///< (0x22)
-  std::optional<std::uint16_t> topic_alias;                ///< 1..maximum (0x23)
-  std::optional<QoS> maximum_qos;                          ///< 0 or 1 when present (0x24)
-  std::optional<bool> retain_available;                    ///< (0x25)
-  UserProperties user_properties;                          ///< (0x26)
-  std::optional<std::uint32_t> maximum_packet_size;        ///< 1..kMaxPacketSize (0x27)
-  std::optional<bool> wildcard_subscription_available;     ///< (0x28)
-  std::optional<bool> subscription_identifier_available;   ///< (0x29)
-  std::optional<bool> shared_subscription_available;       ///< (0x2A)
+  /// Bit of each property in `present_`: the row of the codec's property table (identifier
+  /// order). Rows 5 and 22 are the two lists, which are present when not empty.
+  enum Bit : std::uint8_t {
+    kPayloadFormatUtf8 = 0, kMessageExpiryInterval = 1, kContentType = 2, kResponseTopic = 3,
+    kCorrelationData = 4, kSessionExpiryInterval = 6, kAssignedClientIdentifier = 7,
+    kServerKeepAlive = 8, kAuthenticationMethod = 9, kAuthenticationData = 10,
+    kRequestProblemInformation = 11, kWillDelayInterval = 12, kRequestResponseInformation = 13,
+    kResponseInformation = 14, kServerReference = 15, kReasonString = 16, kReceiveMaximum = 17,
+    kTopicAliasMaximum = 18, kTopicAlias = 19, kMaximumQoS = 20, kRetainAvailable = 21,
+    kMaximumPacketSize = 23, kWildcardSubscriptionAvailable = 24,
+    kSubscriptionIdentifierAvailable = 25, kSharedSubscriptionAvailable = 26,
+  };
+  /// Nothing set (every byte zero). Out of line: one call instead of a store per field at
+  /// every place a packet is value-initialised (code size).
+  Properties() noexcept;
+  [[nodiscard]] constexpr bool has(Bit b) const noexcept { return (present_ >> b) & 1u; }
+
+#define EDGEKIT_MQTT_PROPERTY(T, name, bit)                                                  \
+  [[nodiscard]] constexpr std::optional<T> name() const noexcept {                          \
+    return has(bit) ? std::optional<T>(name##_) : std::nullopt;                             \
+  }                                                                                         \
+  constexpr Properties& set_##name(T v) noexcept {                                          \
+    name##_ = v;                                                                            \
+    present_ |= std::uint32_t{1} << bit;                                                    \
+    return *this;                                                                           \
+  }                                                                                         \
+  constexpr Properties& clear_##name() noexcept {                                           \
+    present_ &= ~(std::uint32_t{1} << bit);                                                 \
+    name##_ = T{};                                                                          \
+    return *this;                                                                           \
+  }
+  EDGEKIT_MQTT_PROPERTY(bool, payload_format_utf8, kPayloadFormatUtf8)          ///< 0x01
+  EDGEKIT_MQTT_PROPERTY(std::uint32_t, message_expiry_interval, kMessageExpiryInterval)  ///< s, 0x02
+  EDGEKIT_MQTT_PROPERTY(std::string_view, content_type, kContentType)           ///< 0x03
+  EDGEKIT_MQTT_PROPERTY(std::string_view, response_topic, kResponseTopic)       ///< topic name, 0x08
+  EDGEKIT_MQTT_PROPERTY(Bytes, correlation_data, kCorrelationData)              ///< 0x09
+  EDGEKIT_MQTT_PROPERTY(std::uint32_t, session_expiry_interval, kSessionExpiryInterval)  ///< s, 0x11
+  EDGEKIT_MQTT_PROPERTY(std::string_view, assigned_client_identifier, kAssignedClientIdentifier)  ///< 0x12
+  EDGEKIT_MQTT_PROPERTY(std::uint16_t, server_keep_alive, kServerKeepAlive)     ///< s, 0x13
+  EDGEKIT_MQTT_PROPERTY(std::string_view, authentication_method, kAuthenticationMethod)  ///< 0x15
+  EDGEKIT_MQTT_PROPERTY(Bytes, authentication_data, kAuthenticationData)        ///< 0x16
+  EDGEKIT_MQTT_PROPERTY(bool, request_problem_information, kRequestProblemInformation)  ///< 0x17
+  EDGEKIT_MQTT_PROPERTY(std::uint32_t, will_delay_interval, kWillDelayInterval)  ///< s, 0x18
+  EDGEKIT_MQTT_PROPERTY(bool, request_response_information, kRequestResponseInformation)  ///< 0x19
+  EDGEKIT_MQTT_PROPERTY(std::string_view, response_information, kResponseInformation)  ///< 0x1A
+  EDGEKIT_MQTT_PROPERTY(std::string_view, server_reference, kServerReference)   ///< 0x1C
+  EDGEKIT_MQTT_PROPERTY(std::string_view, reason_string, kReasonString)         ///< 0x1F
+  EDGEKIT_MQTT_PROPERTY(std::uint16_t, receive_maximum, kReceiveMaximum)        ///< 1..65535, 0x21
+  EDGEKIT_MQTT_PROPERTY(std::uint16_t, topic_alias_maximum, kTopicAliasMaximum)  ///< 0x22
+  EDGEKIT_MQTT_PROPERTY(std::uint16_t, topic_alias, kTopicAlias)                ///< 1..maximum, 0x23
+  EDGEKIT_MQTT_PROPERTY(QoS, maximum_qos, kMaximumQoS)                          ///< 0 or 1, 0x24
+  EDGEKIT_MQTT_PROPERTY(bool, retain_available, kRetainAvailable)               ///< 0x25
+  EDGEKIT_MQTT_PROPERTY(std::uint32_t, maximum_packet_size, kMaximumPacketSize)  ///< 0x27
+  EDGEKIT_MQTT_PROPERTY(bool, wildcard_subscription_available, kWildcardSubscriptionAvailable)  ///< 0x28
+  EDGEKIT_MQTT_PROPERTY(bool, subscription_identifier_available, kSubscriptionIdentifierAvailable)  ///< 0x29
+  EDGEKIT_MQTT_PROPERTY(bool, shared_subscription_available, kSharedSubscriptionAvailable)  ///< 0x2A
+#undef EDGEKIT_MQTT_PROPERTY
+
+  SubscriptionIdentifiers subscription_identifiers;  ///< 1..kMaxVarInt each (0x0B)
+  UserProperties user_properties;                    ///< (0x26)
+
+  // Storage (see the struct comment). Widest first, so that the struct packs without holes.
+  std::uint32_t present_;
+  std::uint32_t message_expiry_interval_;
+  std::uint32_t session_expiry_interval_;
+  std::uint32_t will_delay_interval_;
+  std::uint32_t maximum_packet_size_;
+  std::string_view content_type_{};
+  std::string_view response_topic_{};
+  std::string_view assigned_client_identifier_{};
+  std::string_view authentication_method_{};
+  std::string_view response_information_{};
+  std::string_view server_reference_{};
+  std::string_view reason_string_{};
+  Bytes correlation_data_{};
+  Bytes authentication_data_{};
+  std::uint16_t server_keep_alive_ = 0;
+  std::uint16_t receive_maximum_ = 0;
+  std::uint16_t topic_alias_maximum_ = 0;
+  std::uint16_t topic_alias_ = 0;
+  QoS maximum_qos_{};
+  bool payload_format_utf8_ = false;
+  bool request_problem_information_ = false;
+  bool request_response_information_ = false;
+  bool retain_available_ = false;
+  bool wildcard_subscription_available_ = false;
+  bool subscription_identifier_available_ = false;
+  bool shared_subscription_available_ = false;
 };
 #else
 /// A build without MQTT 5: no properties at all (see the file comment). The struct stays so
@@ -171,7 +239,7 @@ namespace detail {
 /// runs in both kinds of build (codec and session), so that it needs no `#if` of its own.
 [[nodiscard]] constexpr bool has_topic_alias(const Properties& p) noexcept {
 #if EDGEKIT_MQTT_ENABLE_V5
-  return p.topic_alias.has_value();
+  return p.has(Properties::kTopicAlias);
 #else
   (void)p;
   return false;
