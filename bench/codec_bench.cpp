@@ -32,8 +32,8 @@ mqtt::Publish make_publish(int variant, int qos) {
   p.qos = qos == 1 ? mqtt::QoS::AtLeastOnce : mqtt::QoS::AtMostOnce;
   p.packet_id = qos == 1 ? 4242 : 0;
   if (variant == 2) {
-    p.properties.message_expiry_interval = 3600;
-    p.properties.content_type = "application/json";
+    p.properties.set_message_expiry_interval(3600);
+    p.properties.set_content_type("application/json");
     p.properties.user_properties = g_user;
   }
   return p;

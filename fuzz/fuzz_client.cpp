@@ -269,11 +269,11 @@ void push_server_packet(Cursor& c, Version v) {
       ConnAck ack;
       ack.session_present = a & 1;
       if (a & 2) ack.reason_code = ReasonCode::ServerBusy;
-      if (a & 4) ack.properties.receive_maximum = 1;
-      if (a & 8) ack.properties.maximum_qos = QoS::AtLeastOnce;
-      if (a & 16) ack.properties.topic_alias_maximum = 2;
-      if (a & 32) ack.properties.server_keep_alive = 1;
-      if (a & 64) ack.properties.maximum_packet_size = 40;
+      if (a & 4) ack.properties.set_receive_maximum(1);
+      if (a & 8) ack.properties.set_maximum_qos(QoS::AtLeastOnce);
+      if (a & 16) ack.properties.set_topic_alias_maximum(2);
+      if (a & 32) ack.properties.set_server_keep_alive(1);
+      if (a & 64) ack.properties.set_maximum_packet_size(40);
       t.push_packet(ack, v);
       break;
     }
@@ -283,7 +283,7 @@ void push_server_packet(Cursor& c, Version v) {
       p.qos = static_cast<QoS>((a >> 2) % 3);
       p.packet_id = p.qos == QoS::AtMostOnce ? 0 : id;
       p.dup = a & 0x20;
-      if (a & 0x40) p.properties.topic_alias = 1;
+      if (a & 0x40) p.properties.set_topic_alias(1);
       if (a & 0x80) p.topic = "";
       t.push_packet(p, v);
       break;
@@ -358,7 +358,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         o.client_id = "fuzz-client";
         o.clean_start = f & 1;
         o.keep_alive_seconds = static_cast<std::uint16_t>((f >> 1) & 3) * 5;
-        if (version == Version::V5 && (f & 8)) o.properties.session_expiry_interval = 300;
+        if (version == Version::V5 && (f & 8)) o.properties.set_session_expiry_interval(300);
         (void)client.connect(o, Duration{1 + (f >> 4) * 500});
         break;
       }

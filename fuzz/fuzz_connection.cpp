@@ -208,7 +208,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         o.client_id = (arg & 1) ? "dev" : "";
         o.clean_start = (arg & 2) || o.client_id.empty();
         o.keep_alive_seconds = static_cast<std::uint16_t>(arg >> 4);
-        if (o.version == Version::V5 && (arg & 4)) o.properties.session_expiry_interval = 60;
+        if (o.version == Version::V5 && (arg & 4)) o.properties.set_session_expiry_interval(60);
         const bool was_open = conn.state() == ConnectionState::Connecting ||
                               conn.state() == ConnectionState::Connected;
         const auto before = conn.queued_total();

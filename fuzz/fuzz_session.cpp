@@ -244,16 +244,16 @@ void server_packet(Cursor& c) {
       ConnAck ack;
       ack.session_present = a & 1;
       if (a & 2) ack.reason_code = ReasonCode::NotAuthorized;
-      if (a & 4) ack.properties.receive_maximum = static_cast<std::uint16_t>(1 + b % 4);
-      if (a & 8) ack.properties.maximum_qos = static_cast<QoS>(b & 1);
-      if (a & 16) ack.properties.retain_available = false;
-      if (a & 32) ack.properties.topic_alias_maximum = static_cast<std::uint16_t>(b % 4);
-      if (a & 64) ack.properties.maximum_packet_size = 20u + b;
-      if (a & 128) ack.properties.server_keep_alive = static_cast<std::uint16_t>(b % 3);
+      if (a & 4) ack.properties.set_receive_maximum(static_cast<std::uint16_t>(1 + b % 4));
+      if (a & 8) ack.properties.set_maximum_qos(static_cast<QoS>(b & 1));
+      if (a & 16) ack.properties.set_retain_available(false);
+      if (a & 32) ack.properties.set_topic_alias_maximum(static_cast<std::uint16_t>(b % 4));
+      if (a & 64) ack.properties.set_maximum_packet_size(20u + b);
+      if (a & 128) ack.properties.set_server_keep_alive(static_cast<std::uint16_t>(b % 3));
       if ((b & 0xC0) == 0xC0)
-        ack.properties.assigned_client_identifier = "assigned-by-server-0123456789-long";
+        ack.properties.set_assigned_client_identifier("assigned-by-server-0123456789-long");
       else if (b & 0x80)
-        ack.properties.assigned_client_identifier = "srv-1";
+        ack.properties.set_assigned_client_identifier("srv-1");
       push_packet(ack);
       break;
     }
@@ -264,7 +264,7 @@ void server_packet(Cursor& c) {
       p.packet_id = p.qos == QoS::AtMostOnce ? 0 : (id == 0 ? 1 : id);
       p.dup = a & 0x20;
       p.retain = a & 0x40;
-      if (b & 1) p.properties.topic_alias = static_cast<std::uint16_t>(1 + (b >> 1) % 3);
+      if (b & 1) p.properties.set_topic_alias(static_cast<std::uint16_t>(1 + (b >> 1) % 3));
       if (b & 0x10) p.topic = "";
       push_packet(p);
       break;
@@ -324,7 +324,7 @@ void app_publish(Cursor& c) {
   p.topic = kTopics[f % 5];
   p.qos = static_cast<QoS>((f >> 3) % 3);
   p.retain = f & 0x20;
-  if (f & 0x40) p.properties.message_expiry_interval = 10;
+  if (f & 0x40) p.properties.set_message_expiry_interval(10);
   // The payload is a view into the input, which outlives the whole run (as the session needs).
   p.payload = c.take(len);
   if (s.version() == Version::V311) p.properties = {};
@@ -378,7 +378,7 @@ void connect(Cursor& c) {
   con.clean_start = f & 2;
   static constexpr std::uint16_t kKeepAlive[] = {0, 1, 5, 60};
   con.keep_alive = kKeepAlive[(f >> 2) & 3];
-  if (g->version == Version::V5 && (f & 0x10)) con.properties.session_expiry_interval = 3600;
+  if (g->version == Version::V5 && (f & 0x10)) con.properties.set_session_expiry_interval(3600);
   if (g->version == Version::V311 && con.client_id.empty() && !con.clean_start) con.client_id = "d";
   if (!s.prepare_connect(con, g->now)) return;
   must_encode(con, con.version);
@@ -482,7 +482,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::uint8_t f = c.u8();
         Disconnect d;
         if (g->session->version() == Version::V5 && (f & 1))
-          d.properties.session_expiry_interval = (f & 2) ? 0 : 60;
+          d.properties.set_session_expiry_interval((f & 2) ? 0 : 60);
         if (g->session->prepare_disconnect(d, g->now)) {
           must_encode(d, g->session->version());
           const bool ends = g->session->version() == Version::V5

@@ -128,7 +128,7 @@ std::optional<RestoreSummary> check_restored_session(SessionStore& store) {
   Connect c;
   c.version = s.version();
   c.clean_start = false;
-  if (c.version == Version::V5) c.properties.session_expiry_interval = 60;
+  if (c.version == Version::V5) c.properties.set_session_expiry_interval(60);
   if (c.version == Version::V311 && s.client_id().empty()) c.client_id = "d";
   if (!s.prepare_connect(c, now)) return *r;
   ConnAck ack;

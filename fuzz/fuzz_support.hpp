@@ -79,31 +79,31 @@ bool same_list(const L& a, const L& b) {
 }
 
 inline bool same(const Properties& a, const Properties& b) {
-  return same_opt(a.payload_format_utf8, b.payload_format_utf8) &&
-         same_opt(a.message_expiry_interval, b.message_expiry_interval) &&
-         same_opt(a.content_type, b.content_type) && same_opt(a.response_topic, b.response_topic) &&
-         same_opt(a.correlation_data, b.correlation_data) &&
+  return same_opt(a.payload_format_utf8(), b.payload_format_utf8()) &&
+         same_opt(a.message_expiry_interval(), b.message_expiry_interval()) &&
+         same_opt(a.content_type(), b.content_type()) && same_opt(a.response_topic(), b.response_topic()) &&
+         same_opt(a.correlation_data(), b.correlation_data()) &&
          same_list(a.subscription_identifiers, b.subscription_identifiers) &&
-         same_opt(a.session_expiry_interval, b.session_expiry_interval) &&
-         same_opt(a.assigned_client_identifier, b.assigned_client_identifier) &&
-         same_opt(a.server_keep_alive, b.server_keep_alive) &&
-         same_opt(a.authentication_method, b.authentication_method) &&
-         same_opt(a.authentication_data, b.authentication_data) &&
-         same_opt(a.request_problem_information, b.request_problem_information) &&
-         same_opt(a.will_delay_interval, b.will_delay_interval) &&
-         same_opt(a.request_response_information, b.request_response_information) &&
-         same_opt(a.response_information, b.response_information) &&
-         same_opt(a.server_reference, b.server_reference) &&
-         same_opt(a.reason_string, b.reason_string) &&
-         same_opt(a.receive_maximum, b.receive_maximum) &&
-         same_opt(a.topic_alias_maximum, b.topic_alias_maximum) &&
-         same_opt(a.topic_alias, b.topic_alias) && same_opt(a.maximum_qos, b.maximum_qos) &&
-         same_opt(a.retain_available, b.retain_available) &&
+         same_opt(a.session_expiry_interval(), b.session_expiry_interval()) &&
+         same_opt(a.assigned_client_identifier(), b.assigned_client_identifier()) &&
+         same_opt(a.server_keep_alive(), b.server_keep_alive()) &&
+         same_opt(a.authentication_method(), b.authentication_method()) &&
+         same_opt(a.authentication_data(), b.authentication_data()) &&
+         same_opt(a.request_problem_information(), b.request_problem_information()) &&
+         same_opt(a.will_delay_interval(), b.will_delay_interval()) &&
+         same_opt(a.request_response_information(), b.request_response_information()) &&
+         same_opt(a.response_information(), b.response_information()) &&
+         same_opt(a.server_reference(), b.server_reference()) &&
+         same_opt(a.reason_string(), b.reason_string()) &&
+         same_opt(a.receive_maximum(), b.receive_maximum()) &&
+         same_opt(a.topic_alias_maximum(), b.topic_alias_maximum()) &&
+         same_opt(a.topic_alias(), b.topic_alias()) && same_opt(a.maximum_qos(), b.maximum_qos()) &&
+         same_opt(a.retain_available(), b.retain_available()) &&
          same_list(a.user_properties, b.user_properties) &&
-         same_opt(a.maximum_packet_size, b.maximum_packet_size) &&
-         same_opt(a.wildcard_subscription_available, b.wildcard_subscription_available) &&
-         same_opt(a.subscription_identifier_available, b.subscription_identifier_available) &&
-         same_opt(a.shared_subscription_available, b.shared_subscription_available);
+         same_opt(a.maximum_packet_size(), b.maximum_packet_size()) &&
+         same_opt(a.wildcard_subscription_available(), b.wildcard_subscription_available()) &&
+         same_opt(a.subscription_identifier_available(), b.subscription_identifier_available()) &&
+         same_opt(a.shared_subscription_available(), b.shared_subscription_available());
 }
 
 inline bool same(const Connect& a, const Connect& b) {

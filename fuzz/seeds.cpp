@@ -44,47 +44,47 @@ Properties props_for(unsigned type) {
   Properties p;
   switch (type) {
     case 0:
-      p.payload_format_utf8 = true;
-      p.message_expiry_interval = 60;
-      p.content_type = "text/plain";
-      p.response_topic = "reply/here";
-      p.correlation_data = Bytes(kBlob);
-      p.will_delay_interval = 10;
+      p.set_payload_format_utf8(true);
+      p.set_message_expiry_interval(60);
+      p.set_content_type("text/plain");
+      p.set_response_topic("reply/here");
+      p.set_correlation_data(Bytes(kBlob));
+      p.set_will_delay_interval(10);
       break;
     case 1:
-      p.session_expiry_interval = 3600;
-      p.receive_maximum = 20;
-      p.maximum_packet_size = 65'536;
-      p.topic_alias_maximum = 8;
-      p.request_response_information = true;
-      p.request_problem_information = false;
-      p.authentication_method = "SCRAM-SHA-1";
-      p.authentication_data = Bytes(kBlob);
+      p.set_session_expiry_interval(3600);
+      p.set_receive_maximum(20);
+      p.set_maximum_packet_size(65'536);
+      p.set_topic_alias_maximum(8);
+      p.set_request_response_information(true);
+      p.set_request_problem_information(false);
+      p.set_authentication_method("SCRAM-SHA-1");
+      p.set_authentication_data(Bytes(kBlob));
       break;
     case 2:
-      p.session_expiry_interval = 120;
-      p.receive_maximum = 10;
-      p.maximum_qos = QoS::AtLeastOnce;
-      p.retain_available = false;
-      p.maximum_packet_size = 4096;
-      p.assigned_client_identifier = "auto-7F3A";
-      p.topic_alias_maximum = 4;
-      p.reason_string = "ok";
-      p.wildcard_subscription_available = true;
-      p.subscription_identifier_available = true;
-      p.shared_subscription_available = false;
-      p.server_keep_alive = 30;
-      p.response_information = "resp/";
-      p.server_reference = "other:1883";
+      p.set_session_expiry_interval(120);
+      p.set_receive_maximum(10);
+      p.set_maximum_qos(QoS::AtLeastOnce);
+      p.set_retain_available(false);
+      p.set_maximum_packet_size(4096);
+      p.set_assigned_client_identifier("auto-7F3A");
+      p.set_topic_alias_maximum(4);
+      p.set_reason_string("ok");
+      p.set_wildcard_subscription_available(true);
+      p.set_subscription_identifier_available(true);
+      p.set_shared_subscription_available(false);
+      p.set_server_keep_alive(30);
+      p.set_response_information("resp/");
+      p.set_server_reference("other:1883");
       break;
     case 3:
-      p.payload_format_utf8 = false;
-      p.message_expiry_interval = 5;
-      p.topic_alias = 2;
-      p.response_topic = "r/t";
-      p.correlation_data = Bytes(kBlob);
+      p.set_payload_format_utf8(false);
+      p.set_message_expiry_interval(5);
+      p.set_topic_alias(2);
+      p.set_response_topic("r/t");
+      p.set_correlation_data(Bytes(kBlob));
       p.subscription_identifiers = kSubIds;
-      p.content_type = "application/json";
+      p.set_content_type("application/json");
       break;
     case 10:
       break;  // UNSUBSCRIBE: User Property only
@@ -92,18 +92,18 @@ Properties props_for(unsigned type) {
       p.subscription_identifiers = std::span<const std::uint32_t>(kSubIds, 1);
       break;
     case 14:
-      p.session_expiry_interval = 0;
-      p.reason_string = "bye";
-      p.server_reference = "elsewhere";
+      p.set_session_expiry_interval(0);
+      p.set_reason_string("bye");
+      p.set_server_reference("elsewhere");
       break;
     case 15:
-      p.authentication_method = "SCRAM-SHA-1";
-      p.authentication_data = Bytes(kBlob);
-      p.reason_string = "more";
+      p.set_authentication_method("SCRAM-SHA-1");
+      p.set_authentication_data(Bytes(kBlob));
+      p.set_reason_string("more");
       break;
     default:
       if (type == 12 || type == 13) return p;
-      p.reason_string = "why";
+      p.set_reason_string("why");
       break;
   }
   if (type != 12 && type != 13) p.user_properties = kUsers;
@@ -357,7 +357,7 @@ void store_seeds() {
     c.version = v;
     c.client_id = "device-1";
     c.clean_start = false;
-    if (v == Version::V5) c.properties.session_expiry_interval = 600;
+    if (v == Version::V5) c.properties.set_session_expiry_interval(600);
     const edgekit::Instant now{};
     if (!s.prepare_connect(c, now) || !s.on_connack(ConnAck{}, now)) std::exit(1);
     Publish p1;

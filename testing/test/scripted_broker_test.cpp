@@ -262,7 +262,7 @@ TEST(ScriptedBrokerTest, TimedSendsArriveAtTheirSimulatedTime) {
 
 TEST(DescribeTest, ListsTheFieldsThatAreSet) {
   auto p = make_publish("a/b", QoS::ExactlyOnce, 9);
-  p.properties.message_expiry_interval = 60;
+  p.properties.set_message_expiry_interval(60);
   std::string d = describe_packet(p);
   EXPECT_NE(d.find("PUBLISH"), std::string::npos) << d;
   EXPECT_NE(d.find("qos = 2"), std::string::npos) << d;

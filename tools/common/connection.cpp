@@ -127,7 +127,7 @@ bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
   if (will != nullptr) opts.will = *will;
 #if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
   if (o.version == mqtt::Version::V5 && o.session_expiry != 0)
-    opts.properties.session_expiry_interval = o.session_expiry;
+    opts.properties.set_session_expiry_interval(o.session_expiry);
 #endif
 
   auto r = client_->connect(opts, Duration{o.connect_timeout_ms});
@@ -141,7 +141,7 @@ bool Connection::open(const BrokerOptions& o, const mqtt::Will* will) {
   }
 #if EDGEKIT_MQTT_ENABLE_V5
   // Copied now: the CONNACK's views point into the receive buffer, which the next packet reuses.
-  if (r->properties.assigned_client_identifier) assigned_id_ = *r->properties.assigned_client_identifier;
+  if (r->properties.assigned_client_identifier()) assigned_id_ = *r->properties.assigned_client_identifier();
 #endif
   return true;
 }

@@ -132,7 +132,7 @@ bool run(const char* host, std::uint16_t port, Version version) {
 #if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     if (version == Version::V5) {
       msg.properties.user_properties = UserProperties(props);
-      msg.properties.content_type = "text/plain";
+      msg.properties.set_content_type("text/plain");
     }
 #else
     (void)props;

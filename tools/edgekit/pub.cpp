@@ -95,10 +95,10 @@ int run_pub(PubOptions& o) {
   msg.retain = o.retain;
 #if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
   if (!user_props.empty()) msg.properties.user_properties = mqtt::UserProperties(user_props);
-  if (!o.content_type.empty()) msg.properties.content_type = o.content_type;
-  if (!o.response_topic.empty()) msg.properties.response_topic = o.response_topic;
-  if (!o.correlation_data.empty()) msg.properties.correlation_data = mqtt::as_bytes(o.correlation_data);
-  if (o.message_expiry != 0) msg.properties.message_expiry_interval = o.message_expiry;
+  if (!o.content_type.empty()) msg.properties.set_content_type(o.content_type);
+  if (!o.response_topic.empty()) msg.properties.set_response_topic(o.response_topic);
+  if (!o.correlation_data.empty()) msg.properties.set_correlation_data(mqtt::as_bytes(o.correlation_data));
+  if (o.message_expiry != 0) msg.properties.set_message_expiry_interval(o.message_expiry);
 #endif
   // The whole packet, measured and validated by the codec before connecting.
   msg.packet_id = o.qos > 0 ? 1 : 0;

@@ -84,10 +84,10 @@ struct Printer {
         print_escaped(value);
         std::fputc(']', stdout);
       };
-      if (p.content_type) show("content-type", *p.content_type);
-      if (p.response_topic) show("response-topic", *p.response_topic);
-      if (p.correlation_data) show("correlation-data", text(*p.correlation_data));
-      if (p.message_expiry_interval) std::printf(" [message-expiry=%u]", static_cast<unsigned>(*p.message_expiry_interval));
+      if (p.content_type()) show("content-type", *p.content_type());
+      if (p.response_topic()) show("response-topic", *p.response_topic());
+      if (p.correlation_data()) show("correlation-data", text(*p.correlation_data()));
+      if (p.message_expiry_interval()) std::printf(" [message-expiry=%u]", static_cast<unsigned>(*p.message_expiry_interval()));
       for (const mqtt::UserProperty up : p.user_properties) {
         std::fputs(" [", stdout);
         print_escaped(up.key);

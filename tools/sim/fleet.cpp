@@ -261,7 +261,7 @@ bool Fleet::Impl::connect(SimDevice& d, bool clean, bool keep_trying) {
     options.keep_alive_seconds = spec.keep_alive_s;
     options.clean_start = clean;
     // A session that outlives a cut: the device resumes it and resends what was unacknowledged.
-    if (o.mqtt5) options.properties.session_expiry_interval = 3600;
+    if (o.mqtt5) options.properties.set_session_expiry_interval(3600);
     const tls::ClientIdentity* identity =
         claiming                ? &o.claim->claim_identity()
         : d.own.valid()         ? &d.own

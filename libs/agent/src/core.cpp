@@ -586,7 +586,7 @@ struct AgentCore::Impl {
 #if EDGEKIT_MQTT_ENABLE_V5  // without MQTT 5, Properties is empty
     use_subscription_ids = options.version == mqtt::Version::V5 &&
                            (e.connack == nullptr ||
-                            e.connack->properties.subscription_identifier_available.value_or(true));
+                            e.connack->properties.subscription_identifier_available().value_or(true));
 #else
     use_subscription_ids = false;
 #endif
@@ -1056,8 +1056,8 @@ struct AgentCore::Impl {
       // Receive Maximum of new messages while ids of the last connection still await PUBREL.
       const auto half =
           static_cast<std::uint16_t>(std::min<std::size_t>(config.incoming_qos2 / 2, 65535));
-      if (!o.properties.receive_maximum || *o.properties.receive_maximum > half) {
-        o.properties.receive_maximum = half;
+      if (!o.properties.receive_maximum() || *o.properties.receive_maximum() > half) {
+        o.properties.set_receive_maximum(half);
       }
     }
 #endif

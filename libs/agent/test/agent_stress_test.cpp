@@ -162,7 +162,7 @@ TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   rx_opts.client_id = "stress-sub";
   // Not clean: Mosquitto 2.0 persists only sessions whose CONNECT had Clean Start = 0.
   rx_opts.clean_start = false;
-  rx_opts.properties.session_expiry_interval = 3600;
+  rx_opts.properties.set_session_expiry_interval(3600);
   Config rx_config;
   rx_config.reconnect_backoff = {Duration{50}, Duration{300}};
   // The agent announces half of its inbound QoS 2 storage as Receive Maximum: here one per
@@ -192,7 +192,7 @@ TEST_F(AgentStress, EveryMessageArrivesThroughCutsAndBrokerKills) {
   opts.version = mqtt::Version::V5;
   opts.client_id = "stress-pub";
   opts.clean_start = false;
-  opts.properties.session_expiry_interval = 3600;
+  opts.properties.set_session_expiry_interval(3600);
   Config config;
   config.command_slots = 512;
   config.offline_queue_limit = 512;

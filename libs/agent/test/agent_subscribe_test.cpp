@@ -201,7 +201,7 @@ bool is_subscribe(transport::ConstBuffer b) { return b[0] == std::byte{0x82}; }
 TEST_P(AgentSubscribeTest, LinkDropDuringResubscriptionStillSendsTheConnectReport) {
   CutAfterWrite factory(broker().port(), &is_subscribe);
   auto o = options("agent-resubcut");
-  if (GetParam() == Version::V5) o.properties.session_expiry_interval = 600;
+  if (GetParam() == Version::V5) o.properties.set_session_expiry_interval(600);
   o.clean_start = false;
   StatusLog log;
   Inbox a, b;

@@ -298,7 +298,7 @@ TEST_P(AgentTest, OfflineQueueRejectsNewOrDropsOldestQoS0ByPolicy) {
 TEST_P(AgentTest, BrokerThatLostTheSessionGetsEverySubscriptionAgain) {
   TcpTransportFactory factory("127.0.0.1", broker().port());
   auto o = options("agent-resub");
-  if (GetParam() == Version::V5) o.properties.session_expiry_interval = 600;
+  if (GetParam() == Version::V5) o.properties.set_session_expiry_interval(600);
   o.clean_start = false;
   Config c;
   c.reconnect_backoff = {Duration{50}, Duration{200}};
@@ -385,7 +385,7 @@ void lose_session_after_pubrec(edgekit::testing::Mosquitto& broker, Version v,
   so.client_id = "agent-uq-sub";
   so.keep_alive_seconds = 30;
   so.clean_start = false;
-  if (v == Version::V5) so.properties.session_expiry_interval = 600;
+  if (v == Version::V5) so.properties.set_session_expiry_interval(600);
   Config c;
   c.reconnect_backoff = {Duration{50}, Duration{200}};
   StatusLog sub_log;

@@ -30,7 +30,7 @@ mqtt::ConnectOptions options(std::string_view id, std::uint16_t keep_alive, bool
   o.client_id = id;
   o.keep_alive_seconds = keep_alive;
   o.clean_start = clean;
-  o.properties.session_expiry_interval = 300;  // the session outlives the connection
+  o.properties.set_session_expiry_interval(300);  // the session outlives the connection
   return o;
 }
 

@@ -90,7 +90,7 @@ void BrokerLink::connect_now() {
   o.client_id = options_.client_id;
   o.clean_start = true;
   o.keep_alive_seconds = options_.keep_alive_seconds;
-  o.properties.receive_maximum = options_.receive_maximum;
+  o.properties.set_receive_maximum(options_.receive_maximum);
   if (!options_.username.empty()) {
     o.username = options_.username;
     o.password = mqtt::as_bytes(options_.password);

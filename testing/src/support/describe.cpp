@@ -78,40 +78,40 @@ void add_opt(Fields& f, const std::string& name, const std::optional<T>& v) {
 }
 
 void add_properties(Fields& f, const std::string& prefix, const Properties& p) {
-  add_opt(f, prefix + "payload_format_utf8", p.payload_format_utf8);
-  add_opt(f, prefix + "message_expiry_interval", p.message_expiry_interval);
-  add_opt(f, prefix + "content_type", p.content_type);
-  add_opt(f, prefix + "response_topic", p.response_topic);
-  add_opt(f, prefix + "correlation_data", p.correlation_data);
+  add_opt(f, prefix + "payload_format_utf8", p.payload_format_utf8());
+  add_opt(f, prefix + "message_expiry_interval", p.message_expiry_interval());
+  add_opt(f, prefix + "content_type", p.content_type());
+  add_opt(f, prefix + "response_topic", p.response_topic());
+  add_opt(f, prefix + "correlation_data", p.correlation_data());
   std::size_t i = 0;
   for (std::uint32_t id : p.subscription_identifiers) {
     f.emplace_back(prefix + "subscription_identifier[" + std::to_string(i++) + "]", show(id));
   }
-  add_opt(f, prefix + "session_expiry_interval", p.session_expiry_interval);
-  add_opt(f, prefix + "assigned_client_identifier", p.assigned_client_identifier);
-  add_opt(f, prefix + "server_keep_alive", p.server_keep_alive);
-  add_opt(f, prefix + "authentication_method", p.authentication_method);
-  add_opt(f, prefix + "authentication_data", p.authentication_data);
-  add_opt(f, prefix + "request_problem_information", p.request_problem_information);
-  add_opt(f, prefix + "will_delay_interval", p.will_delay_interval);
-  add_opt(f, prefix + "request_response_information", p.request_response_information);
-  add_opt(f, prefix + "response_information", p.response_information);
-  add_opt(f, prefix + "server_reference", p.server_reference);
-  add_opt(f, prefix + "reason_string", p.reason_string);
-  add_opt(f, prefix + "receive_maximum", p.receive_maximum);
-  add_opt(f, prefix + "topic_alias_maximum", p.topic_alias_maximum);
-  add_opt(f, prefix + "topic_alias", p.topic_alias);
-  add_opt(f, prefix + "maximum_qos", p.maximum_qos);
-  add_opt(f, prefix + "retain_available", p.retain_available);
+  add_opt(f, prefix + "session_expiry_interval", p.session_expiry_interval());
+  add_opt(f, prefix + "assigned_client_identifier", p.assigned_client_identifier());
+  add_opt(f, prefix + "server_keep_alive", p.server_keep_alive());
+  add_opt(f, prefix + "authentication_method", p.authentication_method());
+  add_opt(f, prefix + "authentication_data", p.authentication_data());
+  add_opt(f, prefix + "request_problem_information", p.request_problem_information());
+  add_opt(f, prefix + "will_delay_interval", p.will_delay_interval());
+  add_opt(f, prefix + "request_response_information", p.request_response_information());
+  add_opt(f, prefix + "response_information", p.response_information());
+  add_opt(f, prefix + "server_reference", p.server_reference());
+  add_opt(f, prefix + "reason_string", p.reason_string());
+  add_opt(f, prefix + "receive_maximum", p.receive_maximum());
+  add_opt(f, prefix + "topic_alias_maximum", p.topic_alias_maximum());
+  add_opt(f, prefix + "topic_alias", p.topic_alias());
+  add_opt(f, prefix + "maximum_qos", p.maximum_qos());
+  add_opt(f, prefix + "retain_available", p.retain_available());
   i = 0;
   for (const mqtt::UserProperty& up : p.user_properties) {
     f.emplace_back(prefix + "user_property[" + std::to_string(i++) + "]",
                    quote(up.key) + ": " + quote(up.value));
   }
-  add_opt(f, prefix + "maximum_packet_size", p.maximum_packet_size);
-  add_opt(f, prefix + "wildcard_subscription_available", p.wildcard_subscription_available);
-  add_opt(f, prefix + "subscription_identifier_available", p.subscription_identifier_available);
-  add_opt(f, prefix + "shared_subscription_available", p.shared_subscription_available);
+  add_opt(f, prefix + "maximum_packet_size", p.maximum_packet_size());
+  add_opt(f, prefix + "wildcard_subscription_available", p.wildcard_subscription_available());
+  add_opt(f, prefix + "subscription_identifier_available", p.subscription_identifier_available());
+  add_opt(f, prefix + "shared_subscription_available", p.shared_subscription_available());
 }
 
 std::string show_options(const mqtt::SubscribeOptions& o) {

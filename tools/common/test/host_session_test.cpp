@@ -70,11 +70,11 @@ TEST_F(HostSessionTest, KeepsEveryTopicTheBrokerAliases) {
     mqtt::Publish assign;
     assign.topic = *topic;
     assign.payload = mqtt::as_bytes(std::string_view("first"));
-    assign.properties.topic_alias = 16;  // the highest alias the session announced
+    assign.properties.set_topic_alias(16);  // the highest alias the session announced
     broker_->send(assign);
     mqtt::Publish reuse;
     reuse.payload = mqtt::as_bytes(std::string_view("second"));
-    reuse.properties.topic_alias = 16;
+    reuse.properties.set_topic_alias(16);
     broker_->send(reuse);
   }
   ASSERT_NO_FATAL_FAILURE(drain());

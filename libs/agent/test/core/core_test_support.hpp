@@ -152,7 +152,7 @@ class AgentCoreTest : public ::testing::TestWithParam<mqtt::Version> {
     options.client_id = "core-1";
     options.keep_alive_seconds = 0;  // no PINGREQ in the scripts unless a test wants one
     options.clean_start = false;
-    if (GetParam() == mqtt::Version::V5) options.properties.session_expiry_interval = 3600;
+    if (GetParam() == mqtt::Version::V5) options.properties.set_session_expiry_interval(3600);
     config.reconnect_backoff = {Duration{100}, Duration{1600}};
     config.operation_timeout = Duration{2000};
     config.connect_timeout = Duration{3000};

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   o.version = mqtt::Version::V5;
   o.client_id = id;
   o.clean_start = false;
-  o.properties.session_expiry_interval = 3600;
+  o.properties.set_session_expiry_interval(3600);
   agent::Config c;
   c.command_slots = 512;
   c.offline_queue_limit = 512;

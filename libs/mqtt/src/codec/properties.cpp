@@ -13,11 +13,6 @@
 
 namespace edgekit::mqtt {
 #if EDGEKIT_MQTT_ENABLE_V5
-Properties::Properties() noexcept {
-  // Every field's unset state is all zero bytes (the lists' too); the type is trivially copyable.
-  std::memset(static_cast<void*>(this), 0, sizeof *this);
-}
-
 namespace wire {
 namespace {
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "edgekit/mqtt/codec.hpp"
 #include "../switches.hpp"
@@ -28,7 +29,16 @@ bool version_enabled(Version v) noexcept {
 
 // Every place that frees a record calls this one function: a record holds a whole Publish, and
 // building the empty record inline at each place costs more flash than the call (code size).
-[[gnu::noinline]] void clear_record(OutgoingRecord& r) noexcept { r = OutgoingRecord{}; }
+// Resets a trivially copyable value whose default state is all zero bytes (records, packets,
+// properties: every default is 0, false, empty or a 0-valued enumerator) in place: assigning a
+// value-initialised temporary instead puts a whole Publish on the stack and copies it.
+template <class T>
+void zero(T& v) noexcept {
+  static_assert(std::is_trivially_copyable_v<T>);
+  std::memset(static_cast<void*>(&v), 0, sizeof v);
+}
+
+[[gnu::noinline]] void clear_record(OutgoingRecord& r) noexcept { zero(r); }
 
 // The optional packet-id set of inbound QoS 2 (hosts): one bit per id. Sets the id's bit to
 // `on` and returns what it was (a pure test writes back what it read). One out-of-line function
@@ -380,6 +390,7 @@ void Session::resend_of(const OutgoingRecord& record, Resend& out) const noexcep
   const OutgoingRecord* best = &record;
   if (best->state == OutgoingState::AwaitPubComp) {
     out.type = PacketType::PubRel;
+    zero(out.pubrel);
     out.pubrel.packet_id = best->packet_id;
   } else {
     out.type = PacketType::Publish;
@@ -391,7 +402,7 @@ void Session::resend_of(const OutgoingRecord& record, Resend& out) const noexcep
     // resumed over 3.1.1 after MQTT 5 (a broker may keep it), or a stored record whose version
     // differs from the stored meta. 3.1.1 has no properties, so they cannot go along; without
     // this the resend would be a packet the codec refuses (found by fuzz_store).
-    if (version_ == Version::V311) out.publish.properties = Properties{};
+    if (version_ == Version::V311) zero(out.publish.properties);
 #endif
   }
 }
@@ -406,8 +417,7 @@ bool Session::next_resend(Resend& out, bool take) noexcept {
   OutgoingRecord* best = find_resend();
   if (best == nullptr) return false;
   if (take) best->resend = false;
-  out = Resend{};
-  resend_of(*best, out);
+  resend_of(*best, out);  // sets `type` and the member it names
   return true;
 }
 
@@ -424,7 +434,7 @@ bool Session::next_lost(LostOperation& out) noexcept {
     if (best == nullptr || r.sequence < best->sequence) best = &r;
   }
   if (best == nullptr) return false;
-  out = LostOperation{};
+  zero(out);
   out.packet_id = best->packet_id;
   switch (best->state) {
     case OutgoingState::AwaitSubAck: out.kind = OperationKind::Subscribe; break;

@@ -43,7 +43,7 @@ TEST_P(ClientAsyncTest, SubscribeAsyncReturnsTheIdAndReportsTheSubAckAsAnEvent) 
   broker.expect(PacketType::Subscribe).reply_with([&](const Packet& p) {
     seen_id = std::get<Subscribe>(p).packet_id;
     SubAck a = suback_for(p, codes);
-    if (version == Version::V5) a.properties.reason_string = "one refused";
+    if (version == Version::V5) a.properties.set_reason_string("one refused");
     // A retained message right behind the SUBACK, in the same read.
     return std::vector<Packet>{a, make_publish("s/1", "retained", QoS::AtMostOnce)};
   });

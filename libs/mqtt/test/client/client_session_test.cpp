@@ -207,7 +207,7 @@ TEST_F(ClientV5Test, PubRecWithErrorCodeEndsTheQoS2Flow) {
 TEST_F(ClientV5Test, ServerDisconnectIsSurfacedWithReasonString) {
   connect_ok();
   Disconnect d = disconnect_with(ReasonCode::ServerShuttingDown);
-  d.properties.reason_string = "maintenance";
+  d.properties.set_reason_string("maintenance");
   broker.send(d);
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -223,23 +223,23 @@ TEST_F(ClientV5Test, ServerDisconnectIsSurfacedWithReasonString) {
 
 TEST_F(ClientV5Test, OutboundTopicAliasIsAssignedAndReused) {
   ConnAck ca;
-  ca.properties.topic_alias_maximum = 5;
+  ca.properties.set_topic_alias_maximum(5);
   connect_ok(ca);
   broker.expect_matching("PUBLISH with topic and alias", [](const Packet& p) {
     const auto* pub = std::get_if<Publish>(&p);
-    return pub != nullptr && pub->topic == "alias/topic" && pub->properties.topic_alias.has_value();
+    return pub != nullptr && pub->topic == "alias/topic" && pub->properties.topic_alias().has_value();
   });
   broker.expect_matching("PUBLISH with alias only", [](const Packet& p) {
     const auto* pub = std::get_if<Publish>(&p);
-    return pub != nullptr && pub->topic.empty() && pub->properties.topic_alias.has_value();
+    return pub != nullptr && pub->topic.empty() && pub->properties.topic_alias().has_value();
   });
   ASSERT_TRUE(client.publish(make_publish("alias/topic", "1", QoS::AtMostOnce), 1s).has_value());
   ASSERT_TRUE(client.publish(make_publish("alias/topic", "2", QoS::AtMostOnce), 1s).has_value());
   EXPECT_TRUE(broker.verify());
   auto sent = sent_packets();
   ASSERT_EQ(sent.size(), 3u);
-  EXPECT_EQ(std::get<Publish>(sent[1]).properties.topic_alias,
-            std::get<Publish>(sent[2]).properties.topic_alias);
+  EXPECT_EQ(std::get<Publish>(sent[1]).properties.topic_alias(),
+            std::get<Publish>(sent[2]).properties.topic_alias());
 }
 
 TEST_F(ClientV5Test, InboundTopicAliasIsResolved) {
@@ -247,14 +247,14 @@ TEST_F(ClientV5Test, InboundTopicAliasIsResolved) {
       .expect_matching("CONNECT announcing Topic Alias Maximum",
                        [&](const Packet& p) {
                          const auto* c = std::get_if<Connect>(&p);
-                         return c != nullptr && c->properties.topic_alias_maximum == 4;
+                         return c != nullptr && c->properties.topic_alias_maximum() == 4;
                        })
       .reply_with(ConnAck{});
   ASSERT_TRUE(client.connect(options(), 1s).has_value());
   Publish first = make_publish("in/topic", "a", QoS::AtMostOnce);
-  first.properties.topic_alias = 2;
+  first.properties.set_topic_alias(2);
   Publish second = make_publish("", "b", QoS::AtMostOnce);
-  second.properties.topic_alias = 2;
+  second.properties.set_topic_alias(2);
   broker.send(first);
   broker.send(second);
   ASSERT_TRUE(client.process_loop(1s).has_value());
@@ -268,7 +268,7 @@ TEST_F(ClientV5Test, UnknownInboundTopicAliasClosesWith0x94) {
   connect_ok();
   broker.expect(disconnect_with(ReasonCode::TopicAliasInvalid));
   Publish p = make_publish("", "b", QoS::AtMostOnce);
-  p.properties.topic_alias = 3;
+  p.properties.set_topic_alias(3);
   broker.send(p);
   auto r = client.process_loop(1s);
   ASSERT_FALSE(r.has_value());
@@ -278,9 +278,9 @@ TEST_F(ClientV5Test, UnknownInboundTopicAliasClosesWith0x94) {
 
 TEST_F(ClientV5Test, ServerLimitsApply) {
   ConnAck ca;
-  ca.properties.receive_maximum = 1;
-  ca.properties.server_keep_alive = 5;
-  ca.properties.maximum_qos = QoS::AtLeastOnce;
+  ca.properties.set_receive_maximum(1);
+  ca.properties.set_server_keep_alive(5);
+  ca.properties.set_maximum_qos(QoS::AtLeastOnce);
   connect_ok(ca);
   EXPECT_EQ(client.keep_alive_seconds(), 5);
   broker.expect(PacketType::Publish);
@@ -313,7 +313,7 @@ TEST_F(ClientV5Test, ResendsWaitForTheNewReceiveMaximum) {
   testing::ScriptedBroker broker2(net2, version);
   ConnAck resumed;
   resumed.session_present = true;
-  resumed.properties.receive_maximum = 1;
+  resumed.properties.set_receive_maximum(1);
   broker2.expect(PacketType::Connect).reply_with(resumed);
   broker2.expect_matching("PUBLISH one resent", [&](const Packet& p) {
     const auto* pub = std::get_if<Publish>(&p);
@@ -345,10 +345,10 @@ TEST_F(ClientV5Test, DisconnectCarriesReasonAndProperties) {
   ConnectOptions o = options(false);
   connect_ok({}, o);
   Disconnect expected = disconnect_with(ReasonCode::DisconnectWithWillMessage);
-  expected.properties.session_expiry_interval = 60;
+  expected.properties.set_session_expiry_interval(60);
   broker.expect(expected);
   Properties props;
-  props.session_expiry_interval = 60;
+  props.set_session_expiry_interval(60);
   ASSERT_TRUE(client.disconnect(ReasonCode::DisconnectWithWillMessage, props).has_value());
   EXPECT_TRUE(broker.verify());
 }
@@ -358,11 +358,11 @@ TEST_F(ClientV5Test, AdvertisedMaximumPacketSizeNeverExceedsTheBuffer) {
       .expect_matching("CONNECT with Maximum Packet Size = buffer",
                        [&](const Packet& p) {
                          const auto* c = std::get_if<Connect>(&p);
-                         return c != nullptr && c->properties.maximum_packet_size == rx.size();
+                         return c != nullptr && c->properties.maximum_packet_size() == rx.size();
                        })
       .reply_with(ConnAck{});
   ConnectOptions o = options();
-  o.properties.maximum_packet_size = 1'000'000;  // more than we can take: lowered
+  o.properties.set_maximum_packet_size(1'000'000);  // more than we can take: lowered
   ASSERT_TRUE(client.connect(o, 1s).has_value());
   EXPECT_TRUE(broker.verify());
 }

@@ -40,7 +40,7 @@ TEST_P(ClientTest, ConnectSendsOptionsAndReturnsConnAck) {
                                    c->username == std::optional<std::string_view>("u");
                          if (version == Version::V5) {
                            // The receive buffer's size is advertised [MQTT-3.1.2-24].
-                           ok = ok && c->properties.maximum_packet_size == rx.size();
+                           ok = ok && c->properties.maximum_packet_size() == rx.size();
                          }
                          return ok;
                        })

@@ -101,8 +101,8 @@ class ClientTestBase {
     }
     s.reason_codes.assign(e.reason_codes.begin(), e.reason_codes.end());
     s.has_properties = e.properties != nullptr;
-    if (e.properties != nullptr && e.properties->reason_string) {
-      s.reason_string = std::string(*e.properties->reason_string);
+    if (e.properties != nullptr && e.properties->reason_string()) {
+      s.reason_string = std::string(*e.properties->reason_string());
     }
     self->events.push_back(s);
     if (self->on_event_hook) self->on_event_hook(c, e);
@@ -114,7 +114,7 @@ class ClientTestBase {
     o.client_id = "dev-1";
     o.clean_start = clean;
     o.keep_alive_seconds = 60;
-    if (version == Version::V5 && !clean) o.properties.session_expiry_interval = 3600;
+    if (version == Version::V5 && !clean) o.properties.set_session_expiry_interval(3600);
     return o;
   }
 

@@ -116,38 +116,38 @@ inline constexpr PropRule kRules[] = {
 /// Sets property `id` in `p` to a valid, recognisable value.
 inline void set_property(Properties& p, PropertyId id, unsigned kind) {
   switch (id) {
-    case PropertyId::PayloadFormatIndicator: p.payload_format_utf8 = true; break;
-    case PropertyId::MessageExpiryInterval: p.message_expiry_interval = 0x01020304; break;
-    case PropertyId::ContentType: p.content_type = "text/plain"; break;
-    case PropertyId::ResponseTopic: p.response_topic = "reply/to"; break;
-    case PropertyId::CorrelationData: p.correlation_data = Bytes(kCorr); break;
+    case PropertyId::PayloadFormatIndicator: p.set_payload_format_utf8(true); break;
+    case PropertyId::MessageExpiryInterval: p.set_message_expiry_interval(0x01020304); break;
+    case PropertyId::ContentType: p.set_content_type("text/plain"); break;
+    case PropertyId::ResponseTopic: p.set_response_topic("reply/to"); break;
+    case PropertyId::CorrelationData: p.set_correlation_data(Bytes(kCorr)); break;
     case PropertyId::SubscriptionIdentifier:
       p.subscription_identifiers = kind == 3 ? std::span<const std::uint32_t>(kTwoSubIds)
                                              : std::span<const std::uint32_t>(kOneSubId);
       break;
-    case PropertyId::SessionExpiryInterval: p.session_expiry_interval = 3600; break;
-    case PropertyId::AssignedClientIdentifier: p.assigned_client_identifier = "auto-1"; break;
-    case PropertyId::ServerKeepAlive: p.server_keep_alive = 30; break;
-    case PropertyId::AuthenticationMethod: p.authentication_method = "SCRAM"; break;
-    case PropertyId::AuthenticationData: p.authentication_data = Bytes(kAuthData); break;
-    case PropertyId::RequestProblemInformation: p.request_problem_information = false; break;
-    case PropertyId::WillDelayInterval: p.will_delay_interval = 5; break;
-    case PropertyId::RequestResponseInformation: p.request_response_information = true; break;
-    case PropertyId::ResponseInformation: p.response_information = "resp/"; break;
-    case PropertyId::ServerReference: p.server_reference = "other:1883"; break;
-    case PropertyId::ReasonString: p.reason_string = "because"; break;
-    case PropertyId::ReceiveMaximum: p.receive_maximum = 20; break;
-    case PropertyId::TopicAliasMaximum: p.topic_alias_maximum = 10; break;
-    case PropertyId::TopicAlias: p.topic_alias = 3; break;
-    case PropertyId::MaximumQoS: p.maximum_qos = QoS::AtLeastOnce; break;
-    case PropertyId::RetainAvailable: p.retain_available = false; break;
+    case PropertyId::SessionExpiryInterval: p.set_session_expiry_interval(3600); break;
+    case PropertyId::AssignedClientIdentifier: p.set_assigned_client_identifier("auto-1"); break;
+    case PropertyId::ServerKeepAlive: p.set_server_keep_alive(30); break;
+    case PropertyId::AuthenticationMethod: p.set_authentication_method("SCRAM"); break;
+    case PropertyId::AuthenticationData: p.set_authentication_data(Bytes(kAuthData)); break;
+    case PropertyId::RequestProblemInformation: p.set_request_problem_information(false); break;
+    case PropertyId::WillDelayInterval: p.set_will_delay_interval(5); break;
+    case PropertyId::RequestResponseInformation: p.set_request_response_information(true); break;
+    case PropertyId::ResponseInformation: p.set_response_information("resp/"); break;
+    case PropertyId::ServerReference: p.set_server_reference("other:1883"); break;
+    case PropertyId::ReasonString: p.set_reason_string("because"); break;
+    case PropertyId::ReceiveMaximum: p.set_receive_maximum(20); break;
+    case PropertyId::TopicAliasMaximum: p.set_topic_alias_maximum(10); break;
+    case PropertyId::TopicAlias: p.set_topic_alias(3); break;
+    case PropertyId::MaximumQoS: p.set_maximum_qos(QoS::AtLeastOnce); break;
+    case PropertyId::RetainAvailable: p.set_retain_available(false); break;
     case PropertyId::UserProperty: p.user_properties = kUsers; break;
-    case PropertyId::MaximumPacketSize: p.maximum_packet_size = 1024; break;
-    case PropertyId::WildcardSubscriptionAvailable: p.wildcard_subscription_available = true; break;
+    case PropertyId::MaximumPacketSize: p.set_maximum_packet_size(1024); break;
+    case PropertyId::WildcardSubscriptionAvailable: p.set_wildcard_subscription_available(true); break;
     case PropertyId::SubscriptionIdentifierAvailable:
-      p.subscription_identifier_available = false;
+      p.set_subscription_identifier_available(false);
       break;
-    case PropertyId::SharedSubscriptionAvailable: p.shared_subscription_available = true; break;
+    case PropertyId::SharedSubscriptionAvailable: p.set_shared_subscription_available(true); break;
   }
 }
 
@@ -168,39 +168,39 @@ void expect_lists_eq(const L& a, const L& b) {
 }
 
 inline void expect_props_eq(const Properties& a, const Properties& b) {
-  EXPECT_EQ(a.payload_format_utf8, b.payload_format_utf8);
-  EXPECT_EQ(a.message_expiry_interval, b.message_expiry_interval);
-  EXPECT_EQ(a.content_type, b.content_type);
-  EXPECT_EQ(a.response_topic, b.response_topic);
-  EXPECT_EQ(a.correlation_data.has_value(), b.correlation_data.has_value());
-  if (a.correlation_data && b.correlation_data) {
-    EXPECT_EQ(as_string(*a.correlation_data), as_string(*b.correlation_data));
+  EXPECT_EQ(a.payload_format_utf8(), b.payload_format_utf8());
+  EXPECT_EQ(a.message_expiry_interval(), b.message_expiry_interval());
+  EXPECT_EQ(a.content_type(), b.content_type());
+  EXPECT_EQ(a.response_topic(), b.response_topic());
+  EXPECT_EQ(a.correlation_data().has_value(), b.correlation_data().has_value());
+  if (a.correlation_data() && b.correlation_data()) {
+    EXPECT_EQ(as_string(*a.correlation_data()), as_string(*b.correlation_data()));
   }
   expect_lists_eq(a.subscription_identifiers, b.subscription_identifiers);
-  EXPECT_EQ(a.session_expiry_interval, b.session_expiry_interval);
-  EXPECT_EQ(a.assigned_client_identifier, b.assigned_client_identifier);
-  EXPECT_EQ(a.server_keep_alive, b.server_keep_alive);
-  EXPECT_EQ(a.authentication_method, b.authentication_method);
-  EXPECT_EQ(a.authentication_data.has_value(), b.authentication_data.has_value());
-  if (a.authentication_data && b.authentication_data) {
-    EXPECT_EQ(as_string(*a.authentication_data), as_string(*b.authentication_data));
+  EXPECT_EQ(a.session_expiry_interval(), b.session_expiry_interval());
+  EXPECT_EQ(a.assigned_client_identifier(), b.assigned_client_identifier());
+  EXPECT_EQ(a.server_keep_alive(), b.server_keep_alive());
+  EXPECT_EQ(a.authentication_method(), b.authentication_method());
+  EXPECT_EQ(a.authentication_data().has_value(), b.authentication_data().has_value());
+  if (a.authentication_data() && b.authentication_data()) {
+    EXPECT_EQ(as_string(*a.authentication_data()), as_string(*b.authentication_data()));
   }
-  EXPECT_EQ(a.request_problem_information, b.request_problem_information);
-  EXPECT_EQ(a.will_delay_interval, b.will_delay_interval);
-  EXPECT_EQ(a.request_response_information, b.request_response_information);
-  EXPECT_EQ(a.response_information, b.response_information);
-  EXPECT_EQ(a.server_reference, b.server_reference);
-  EXPECT_EQ(a.reason_string, b.reason_string);
-  EXPECT_EQ(a.receive_maximum, b.receive_maximum);
-  EXPECT_EQ(a.topic_alias_maximum, b.topic_alias_maximum);
-  EXPECT_EQ(a.topic_alias, b.topic_alias);
-  EXPECT_EQ(a.maximum_qos, b.maximum_qos);
-  EXPECT_EQ(a.retain_available, b.retain_available);
+  EXPECT_EQ(a.request_problem_information(), b.request_problem_information());
+  EXPECT_EQ(a.will_delay_interval(), b.will_delay_interval());
+  EXPECT_EQ(a.request_response_information(), b.request_response_information());
+  EXPECT_EQ(a.response_information(), b.response_information());
+  EXPECT_EQ(a.server_reference(), b.server_reference());
+  EXPECT_EQ(a.reason_string(), b.reason_string());
+  EXPECT_EQ(a.receive_maximum(), b.receive_maximum());
+  EXPECT_EQ(a.topic_alias_maximum(), b.topic_alias_maximum());
+  EXPECT_EQ(a.topic_alias(), b.topic_alias());
+  EXPECT_EQ(a.maximum_qos(), b.maximum_qos());
+  EXPECT_EQ(a.retain_available(), b.retain_available());
   expect_lists_eq(a.user_properties, b.user_properties);
-  EXPECT_EQ(a.maximum_packet_size, b.maximum_packet_size);
-  EXPECT_EQ(a.wildcard_subscription_available, b.wildcard_subscription_available);
-  EXPECT_EQ(a.subscription_identifier_available, b.subscription_identifier_available);
-  EXPECT_EQ(a.shared_subscription_available, b.shared_subscription_available);
+  EXPECT_EQ(a.maximum_packet_size(), b.maximum_packet_size());
+  EXPECT_EQ(a.wildcard_subscription_available(), b.wildcard_subscription_available());
+  EXPECT_EQ(a.subscription_identifier_available(), b.subscription_identifier_available());
+  EXPECT_EQ(a.shared_subscription_available(), b.shared_subscription_available());
 }
 
 inline bool same_bytes(Bytes a, Bytes b) {

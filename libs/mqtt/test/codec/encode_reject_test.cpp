@@ -43,14 +43,14 @@ TEST_F(EncodeRejects, PublishFields) {
   EXPECT_EQ(encode_error(dup, Version::V5), Errc::InvalidArgument);
   // An empty topic with a Topic Alias is fine in MQTT 5.
   Publish alias = publish("");
-  alias.properties.topic_alias = 4;
+  alias.properties.set_topic_alias(4);
   EXPECT_EQ(encode_error(alias, Version::V5), Errc::Ok);
   EXPECT_EQ(encode_error(alias, Version::V311), Errc::EmptyTopic);
 }
 
 TEST_F(EncodeRejects, PropertiesInV311) {
   Publish p = publish("a");
-  p.properties.message_expiry_interval = 5;
+  p.properties.set_message_expiry_interval(5);
   EXPECT_EQ(encode_error(p, Version::V311), Errc::InvalidArgument);
   constexpr UserProperty ups[] = {{"k", "v"}};
   PubAck a;
@@ -60,24 +60,24 @@ TEST_F(EncodeRejects, PropertiesInV311) {
   Connect c;
   c.version = Version::V311;
   c.will = Will{"t", {}, QoS::AtMostOnce, false, {}};
-  c.will->properties.will_delay_interval = 1;
+  c.will->properties.set_will_delay_interval(1);
   EXPECT_EQ(encode_error(c, Version::V311), Errc::InvalidArgument);
 }
 
 TEST_F(EncodeRejects, PropertyValues) {
   ConnAck a;
-  a.properties.receive_maximum = 0;
+  a.properties.set_receive_maximum(0);
   EXPECT_EQ(encode_error(a, Version::V5), Errc::InvalidPropertyValue);
-  a.properties.receive_maximum.reset();
-  a.properties.maximum_packet_size = 0;
+  a.properties.clear_receive_maximum();
+  a.properties.set_maximum_packet_size(0);
   EXPECT_EQ(encode_error(a, Version::V5), Errc::InvalidPropertyValue);
-  a.properties.maximum_packet_size.reset();
-  a.properties.maximum_qos = QoS::ExactlyOnce;
+  a.properties.clear_maximum_packet_size();
+  a.properties.set_maximum_qos(QoS::ExactlyOnce);
   EXPECT_EQ(encode_error(a, Version::V5), Errc::InvalidPropertyValue);
   Publish p = publish("a");
-  p.properties.topic_alias = 0;
+  p.properties.set_topic_alias(0);
   EXPECT_EQ(encode_error(p, Version::V5), Errc::InvalidPropertyValue);
-  p.properties.topic_alias.reset();
+  p.properties.clear_topic_alias();
   constexpr std::uint32_t zero[] = {0};
   constexpr std::uint32_t big[] = {kMaxVarInt + 1};
   p.properties.subscription_identifiers = zero;
@@ -85,10 +85,10 @@ TEST_F(EncodeRejects, PropertyValues) {
   p.properties.subscription_identifiers = big;
   EXPECT_EQ(encode_error(p, Version::V5), Errc::InvalidPropertyValue);
   p.properties.subscription_identifiers = {};
-  p.properties.response_topic = "r/#";
+  p.properties.set_response_topic("r/#");
   EXPECT_EQ(encode_error(p, Version::V5), Errc::WildcardInTopicName);
   constexpr UserProperty bad[] = {{"k", "\xC0\x80"}};
-  p.properties.response_topic.reset();
+  p.properties.clear_response_topic();
   p.properties.user_properties = bad;
   EXPECT_EQ(encode_error(p, Version::V5), Errc::InvalidUtf8);
 }

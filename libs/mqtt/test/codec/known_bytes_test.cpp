@@ -40,14 +40,14 @@ TEST_F(KnownBytes, Connect5WithProperties) {
   Connect c;
   c.client_id = "abc";
   c.keep_alive = 30;
-  c.properties.session_expiry_interval = 10;
-  c.properties.receive_maximum = 5;
+  c.properties.set_session_expiry_interval(10);
+  c.properties.set_receive_maximum(5);
   expect_encodes_to(c, Version::V5, wire);
   auto d = decode_connect(wire);
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->version, Version::V5);
-  EXPECT_EQ(d->properties.session_expiry_interval, 10u);
-  EXPECT_EQ(d->properties.receive_maximum, 5);
+  EXPECT_EQ(d->properties.session_expiry_interval(), 10u);
+  EXPECT_EQ(d->properties.receive_maximum(), 5);
 }
 
 TEST_F(KnownBytes, Publish311QoS1) {
@@ -66,12 +66,12 @@ TEST_F(KnownBytes, Publish5RetainWithTopicAlias) {
   p.topic = "a";
   p.payload = as_bytes("x");
   p.retain = true;
-  p.properties.topic_alias = 1;
+  p.properties.set_topic_alias(1);
   expect_encodes_to(p, Version::V5, wire);
   auto d = decode_publish(wire, Version::V5);
   ASSERT_TRUE(d.has_value());
   EXPECT_TRUE(d->retain);
-  EXPECT_EQ(d->properties.topic_alias, 1);
+  EXPECT_EQ(d->properties.topic_alias(), 1);
   EXPECT_EQ(as_string(d->payload), "x");
 }
 
@@ -114,7 +114,7 @@ TEST_F(KnownBytes, ConnAck) {
   a.session_present = true;
   expect_encodes_to(a, Version::V5, B(0x20, 0x03, 0x01, 0x00, 0x00));
   a.session_present = false;
-  a.properties.maximum_qos = QoS::AtLeastOnce;
+  a.properties.set_maximum_qos(QoS::AtLeastOnce);
   expect_encodes_to(a, Version::V5, B(0x20, 0x05, 0x00, 0x00, 0x02, 0x24, 0x01));
 }
 
@@ -139,7 +139,7 @@ TEST_F(KnownBytes, AcksShortestForms) {
   expect_encodes_to(a, Version::V5, B(0x40, 0x02, 0x00, 0x05));
   a.reason_code = ReasonCode::NoMatchingSubscribers;
   expect_encodes_to(a, Version::V5, B(0x40, 0x03, 0x00, 0x05, 0x10));
-  a.properties.reason_string = "r";
+  a.properties.set_reason_string("r");
   expect_encodes_to(a, Version::V5, B(0x40, 0x08, 0x00, 0x05, 0x10, 0x04, 0x1F, 0x00, 0x01, 'r'));
   PubRel rel;
   rel.packet_id = 5;

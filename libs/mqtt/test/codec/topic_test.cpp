@@ -112,7 +112,7 @@ TEST_F(Topics, StringTooLong) {
   p.topic = std::string_view(g_long.data(), 65536);
   EXPECT_EQ(encoded_size(p, Version::V5).error(), Errc::StringTooLong);
   p.topic = "t";
-  p.properties.content_type = std::string_view(g_long.data(), 65536);
+  p.properties.set_content_type(std::string_view(g_long.data(), 65536));
   EXPECT_EQ(encoded_size(p, Version::V5).error(), Errc::StringTooLong);
 }
 

@@ -49,7 +49,7 @@ class ConnectionTest : public ::testing::TestWithParam<Version> {
     o.client_id = "dev-1";
     o.clean_start = clean;
     o.keep_alive_seconds = 10;
-    if (version == Version::V5 && !clean) o.properties.session_expiry_interval = 3600;
+    if (version == Version::V5 && !clean) o.properties.set_session_expiry_interval(3600);
     return o;
   }
 
@@ -434,8 +434,8 @@ TEST_P(ConnectionTest, AQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
   // session's rules for it still hold, and nothing is queued when one refuses it.
   ConnAck ca;
   if (version == Version::V5) {
-    ca.properties.retain_available = false;
-    ca.properties.maximum_packet_size = 64;
+    ca.properties.set_retain_available(false);
+    ca.properties.set_maximum_packet_size(64);
   }
   connect_ok(true, ca);
   if (version == Version::V5) {
@@ -446,7 +446,7 @@ TEST_P(ConnectionTest, AQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
                   .error(),
               Errc::PacketTooLarge);
     Publish aliased = make_publish("a", "x", QoS::AtMostOnce);
-    aliased.properties.topic_alias = 1;  // the session manages aliases
+    aliased.properties.set_topic_alias(1);  // the session manages aliases
     EXPECT_EQ(conn.publish(aliased, now()).error(), Errc::InvalidArgument);
   }
   EXPECT_EQ(conn.publish(make_publish("a/#", "x", QoS::AtMostOnce), now()).error(),
@@ -578,8 +578,8 @@ TEST_P(ConnectionTest, TheDirectPathAppliesOnlyToAPlainQoS0PublishWithNothingQue
 TEST_P(ConnectionTest, ADirectQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
   if (version != Version::V5) GTEST_SKIP() << "Retain Available and Maximum Packet Size are MQTT 5";
   ConnAck ca;
-  ca.properties.retain_available = false;
-  ca.properties.maximum_packet_size = 64;
+  ca.properties.set_retain_available(false);
+  ca.properties.set_maximum_packet_size(64);
   connect_ok(true, ca);
   Publish retained = make_publish("a", "x", QoS::AtMostOnce);
   retained.retain = true;
@@ -587,7 +587,7 @@ TEST_P(ConnectionTest, ADirectQoS0PublishIsRefusedAsTheSessionWouldRefuseIt) {
   EXPECT_EQ(conn.direct_publish(make_publish("a", std::string(100, 'x'), QoS::AtMostOnce)).error(),
             Errc::PacketTooLarge);
   Publish aliased = make_publish("a", "x", QoS::AtMostOnce);
-  aliased.properties.topic_alias = 1;
+  aliased.properties.set_topic_alias(1);
   EXPECT_EQ(conn.direct_publish(aliased).error(), Errc::InvalidArgument);
   EXPECT_TRUE(conn.output_empty());
 }

@@ -297,7 +297,7 @@ TEST_F(FileStore, SessionSurvivesARebootThroughTheFileStore) {
     Connect c;
     c.client_id = "reboot-me";
     c.clean_start = false;
-    c.properties.session_expiry_interval = 3600;
+    c.properties.set_session_expiry_interval(3600);
     ASSERT_TRUE(s.prepare_connect(c, now));
     ASSERT_TRUE(s.on_connack(ConnAck{}, now));
     Publish a = make_publish(0, "r/a", "first");
@@ -325,7 +325,7 @@ TEST_F(FileStore, SessionSurvivesARebootThroughTheFileStore) {
   EXPECT_EQ(s.client_id(), "reboot-me");
   Connect c;
   c.clean_start = false;
-  c.properties.session_expiry_interval = 3600;
+  c.properties.set_session_expiry_interval(3600);
   ASSERT_TRUE(s.prepare_connect(c, now));
   EXPECT_EQ(c.client_id, "reboot-me");
   ConnAck ca;

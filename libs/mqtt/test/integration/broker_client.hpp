@@ -61,7 +61,7 @@ class BrokerClient {
     o.version = v;
     o.client_id = id;
     o.clean_start = clean;
-    if (v == Version::V5 && expiry != 0) o.properties.session_expiry_interval = expiry;
+    if (v == Version::V5 && expiry != 0) o.properties.set_session_expiry_interval(expiry);
     return connect(o);
   }
 
@@ -114,11 +114,11 @@ class BrokerClient {
     r.dup = m.dup;
     const Properties& p = m.properties;
     for (UserProperty up : p.user_properties) r.user_properties.emplace_back(up.key, up.value);
-    if (p.content_type) r.content_type = std::string(*p.content_type);
-    if (p.response_topic) r.response_topic = std::string(*p.response_topic);
-    if (p.correlation_data) r.correlation_data = std::string(as_string(*p.correlation_data));
-    r.message_expiry = p.message_expiry_interval;
-    r.payload_format_utf8 = p.payload_format_utf8;
+    if (p.content_type()) r.content_type = std::string(*p.content_type());
+    if (p.response_topic()) r.response_topic = std::string(*p.response_topic());
+    if (p.correlation_data()) r.correlation_data = std::string(as_string(*p.correlation_data()));
+    r.message_expiry = p.message_expiry_interval();
+    r.payload_format_utf8 = p.payload_format_utf8();
     for (std::uint32_t id : p.subscription_identifiers) r.subscription_ids.push_back(id);
     received.push_back(std::move(r));
   }

@@ -129,7 +129,7 @@ TEST_P(WillMessage, PublishedWhenTheConnectionDropsWithoutDisconnect) {
   will.topic = "it/will/device";
   will.payload = as_bytes("device went offline");
   will.qos = QoS::AtLeastOnce;
-  if (v() == Version::V5) will.properties.content_type = "text/plain";
+  if (v() == Version::V5) will.properties.set_content_type("text/plain");
   o.will = will;
   ASSERT_TRUE(device.connect(o));
   device.tcp().close();  // the device vanishes: no DISCONNECT
@@ -236,11 +236,11 @@ TEST_F(MosquittoFixture, Mqtt5MessagePropertiesRoundTripThroughTheBroker) {
   m.payload = as_bytes("21.5");
   m.qos = QoS::AtLeastOnce;
   m.properties.user_properties = UserProperties(ups);
-  m.properties.content_type = "text/plain";
-  m.properties.response_topic = "it/reply/a";
-  m.properties.correlation_data = as_bytes("corr-7");
-  m.properties.message_expiry_interval = 120;
-  m.properties.payload_format_utf8 = true;
+  m.properties.set_content_type("text/plain");
+  m.properties.set_response_topic("it/reply/a");
+  m.properties.set_correlation_data(as_bytes("corr-7"));
+  m.properties.set_message_expiry_interval(120);
+  m.properties.set_payload_format_utf8(true);
   ASSERT_TRUE(pub.client().publish_and_wait(m, Duration{5000}));
   ASSERT_TRUE(sub.wait_for_messages(1));
   const Received& r = sub.received[0];
@@ -263,9 +263,9 @@ TEST_F(MosquittoFixture, Mqtt5ServerAssignsClientIdentifier) {
   BrokerClient c(broker().port());
   auto r = c.connect(Version::V5, "");
   ASSERT_TRUE(r);
-  ASSERT_TRUE(r->properties.assigned_client_identifier.has_value());
+  ASSERT_TRUE(r->properties.assigned_client_identifier().has_value());
   EXPECT_FALSE(c.session().client_id().empty());
-  EXPECT_EQ(c.session().client_id(), *r->properties.assigned_client_identifier);
+  EXPECT_EQ(c.session().client_id(), *r->properties.assigned_client_identifier());
 }
 
 TEST_F(MosquittoFixture, Mqtt5TopicAliasesAreUsedAndResolved) {

@@ -60,7 +60,7 @@ struct Device {
     o.client_id = id;
     o.clean_start = clean;
     o.keep_alive_seconds = keep_alive;
-    if (version == Version::V5 && !clean) o.properties.session_expiry_interval = 300;
+    if (version == Version::V5 && !clean) o.properties.set_session_expiry_interval(300);
     return client.connect(o, 5s);
   }
 

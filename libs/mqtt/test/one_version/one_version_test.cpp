@@ -195,7 +195,7 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
 // property storage, and setting a property is a compile error rather than a run-time
 // InvalidArgument.
 template <class P>
-concept HasPayloadFormat = requires(P p) { p.payload_format_utf8; };
+concept HasPayloadFormat = requires(P p) { p.payload_format_utf8(); };
 template <class P>
 concept HasUserProperties = requires(P p) { p.user_properties; };
 static_assert(std::is_empty_v<Properties>);

@@ -10,7 +10,7 @@ using SessionConnect = SessionTest;
 
 TEST_F(SessionResume, UnackedRecordsAreResentInOrderWithDupAndPubRel) {
   ConnAck ca;
-  ca.properties.topic_alias_maximum = 4;
+  ca.properties.set_topic_alias_maximum(4);
   connect(Version::V5, false, ca);
   const auto a = publish("t/a", QoS::AtLeastOnce, "A");
   const auto b = publish("t/b", QoS::ExactlyOnce, "B");
@@ -49,7 +49,7 @@ TEST_F(SessionResume, UnackedRecordsAreResentInOrderWithDupAndPubRel) {
       EXPECT_EQ(r->publish.packet_id, e.id);
       EXPECT_TRUE(r->publish.dup) << "resent PUBLISH must carry DUP [MQTT-3.3.1-1]";
       EXPECT_EQ(r->publish.topic, e.topic) << "aliases do not survive the connection";
-      EXPECT_FALSE(r->publish.properties.topic_alias);
+      EXPECT_FALSE(r->publish.properties.topic_alias());
       EXPECT_EQ(as_string(r->publish.payload), e.payload);
     } else {
       EXPECT_EQ(r->pubrel.packet_id, e.id);
@@ -81,7 +81,7 @@ TEST_F(SessionResume, ResendsRespectTheNewConnectionsReceiveMaximum) {
 
   ConnAck resumed;
   resumed.session_present = true;
-  resumed.properties.receive_maximum = 2;
+  resumed.properties.set_receive_maximum(2);
   EXPECT_EQ(connect(Version::V5, false, resumed).resend_count, 4u);
   auto next_id = [&]() -> std::uint16_t {
     auto r = session.next_resend();
@@ -129,7 +129,7 @@ TEST_F(SessionResume, PubRelResendsAreNeverHeldBack) {
   session.on_connection_lost(now);
   ConnAck resumed;
   resumed.session_present = true;
-  resumed.properties.receive_maximum = 1;
+  resumed.properties.set_receive_maximum(1);
   connect(Version::V5, false, resumed);
   auto r = session.next_resend();
   ASSERT_TRUE(r);
@@ -259,10 +259,10 @@ TEST_F(SessionConnect, ServerAssignedClientIdIsUsedForTheNextConnect) {
   Connect c;
   c.client_id = "";
   c.clean_start = false;
-  c.properties.session_expiry_interval = 600;
+  c.properties.set_session_expiry_interval(600);
   ASSERT_TRUE(session.prepare_connect(c, now));
   ConnAck ca;
-  ca.properties.assigned_client_identifier = "auto-7f3a";
+  ca.properties.set_assigned_client_identifier("auto-7f3a");
   auto r = session.on_connack(ca, now);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->warning, Errc::Ok);
@@ -281,7 +281,7 @@ TEST_F(SessionConnect, AssignedClientIdTooLongForStorageIsAWarning) {
   ASSERT_TRUE(session.prepare_connect(c, now));
   ConnAck ca;
   static constexpr char kLong[80] = "0123456789012345678901234567890123456789012345678901234567890123456789";
-  ca.properties.assigned_client_identifier = std::string_view(kLong, 70);
+  ca.properties.set_assigned_client_identifier(std::string_view(kLong, 70));
   auto r = session.on_connack(ca, now);
   ASSERT_TRUE(r);
   EXPECT_TRUE(session.connected());
@@ -309,7 +309,7 @@ TEST_F(SessionConnect, ServerDisconnectIsAnEvent) {
 
 TEST_F(SessionConnect, SessionExpiryFromConnAckOverridesAndZeroDiscardsOnDisconnect) {
   ConnAck ca;
-  ca.properties.session_expiry_interval = 0;  // the server says: no session after this
+  ca.properties.set_session_expiry_interval(0);  // the server says: no session after this
   connect(Version::V5, false, ca);
   EXPECT_EQ(session.session_expiry_interval(), 0u);
   publish("t", QoS::AtLeastOnce);
@@ -331,7 +331,7 @@ TEST_F(SessionConnect, DisconnectKeepsTheSessionWhenItOutlivesTheConnection) {
 TEST_F(SessionConnect, ExpiryCannotBeRaisedFromZeroAtDisconnect) {
   connect(Version::V5, true);  // no Session Expiry Interval: 0
   Disconnect d;
-  d.properties.session_expiry_interval = 60;
+  d.properties.set_session_expiry_interval(60);
   auto r = session.prepare_disconnect(d, now);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ProtocolError);  // [MQTT-3.14.2-2]
@@ -392,7 +392,7 @@ TEST_F(SessionKeepAlive, ConfiguredPingTimeoutIsUsed) {
 
 TEST_F(SessionKeepAlive, ServerKeepAliveOverridesTheClients) {
   ConnAck ca;
-  ca.properties.server_keep_alive = 5;
+  ca.properties.set_server_keep_alive(5);
   connect(Version::V5, true, ca, 60);
   EXPECT_EQ(session.keep_alive(), 5);
   EXPECT_EQ(session.next_deadline(), at_ms(6'000));

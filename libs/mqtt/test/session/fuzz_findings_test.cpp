@@ -17,7 +17,7 @@ TEST_F(SessionFuzzFindings, ResumeOverV311DropsThePropertiesOfAPublishMadeUnderV
   p.topic = "t";
   p.payload = as_bytes("x");
   p.qos = QoS::AtLeastOnce;
-  p.properties.message_expiry_interval = 30;
+  p.properties.set_message_expiry_interval(30);
   ASSERT_TRUE(session.begin_publish(p, now));
   session.on_connection_lost(now);
 
@@ -29,7 +29,7 @@ TEST_F(SessionFuzzFindings, ResumeOverV311DropsThePropertiesOfAPublishMadeUnderV
   ASSERT_TRUE(r.has_value());
   ASSERT_EQ(r->type, PacketType::Publish);
   EXPECT_EQ(r->publish.packet_id, p.packet_id);
-  EXPECT_FALSE(r->publish.properties.message_expiry_interval.has_value());
+  EXPECT_FALSE(r->publish.properties.message_expiry_interval().has_value());
   std::array<std::byte, 64> wire{};
   auto n = encode(r->publish, Version::V311, wire);
   EXPECT_TRUE(n.has_value()) << to_string(n.error());
@@ -45,7 +45,7 @@ TEST_F(SessionFuzzFindings, RestoredV5PublishUnderV311MetaIsResentAsAValid311Pac
     p.payload = as_bytes("x");
     p.qos = QoS::ExactlyOnce;
     p.packet_id = 7;
-    p.properties.content_type = "text/plain";
+    p.properties.set_content_type("text/plain");
     ASSERT_TRUE(store.save_publish(1, p, Version::V5));
     ASSERT_TRUE(store.save_meta(SessionMeta{Version::V311, "device-1", 0xFFFFFFFF}));
   }

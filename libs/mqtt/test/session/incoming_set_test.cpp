@@ -78,7 +78,7 @@ TEST_F(SessionIncomingSet, V5AnnouncesTheRequestedReceiveMaximumUpTo65535) {
   c.version = Version::V5;
   c.client_id = "device-1";
   ASSERT_TRUE(s.prepare_connect(c, now));
-  EXPECT_EQ(c.properties.receive_maximum, std::optional<std::uint16_t>(65535));
+  EXPECT_EQ(c.properties.receive_maximum(), std::optional<std::uint16_t>(65535));
 }
 
 TEST_F(SessionIncomingSet, ASessionStartsEmptyAndEndsEmpty) {

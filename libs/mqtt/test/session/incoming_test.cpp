@@ -88,8 +88,8 @@ TEST_F(SessionIncoming, ReceiveMaximumIsAnnouncedAndEnforced) {
   c.client_id = "d";
   ASSERT_TRUE(session.prepare_connect(c, now));
   // The storage holds 4 ids: that is what the server is told [MQTT-3.3.4-9].
-  EXPECT_EQ(c.properties.receive_maximum, std::optional<std::uint16_t>(4));
-  EXPECT_EQ(c.properties.topic_alias_maximum, std::optional<std::uint16_t>(4));
+  EXPECT_EQ(c.properties.receive_maximum(), std::optional<std::uint16_t>(4));
+  EXPECT_EQ(c.properties.topic_alias_maximum(), std::optional<std::uint16_t>(4));
   ASSERT_TRUE(session.on_connack(ConnAck{}, now));
   for (std::uint16_t id = 1; id <= 4; ++id) {
     Publish p = inbound(QoS::ExactlyOnce, id);
@@ -104,9 +104,9 @@ TEST_F(SessionIncoming, ReceiveMaximumIsAnnouncedAndEnforced) {
 TEST_F(SessionIncoming, CallerReceiveMaximumIsLoweredNeverRaised) {
   Connect c;
   c.client_id = "d";
-  c.properties.receive_maximum = 2;
+  c.properties.set_receive_maximum(2);
   ASSERT_TRUE(session.prepare_connect(c, now));
-  EXPECT_EQ(c.properties.receive_maximum, std::optional<std::uint16_t>(2));
+  EXPECT_EQ(c.properties.receive_maximum(), std::optional<std::uint16_t>(2));
 }
 
 TEST_F(SessionIncoming, V311IncomingQoS2OverflowIsSessionStateFull) {
@@ -127,8 +127,8 @@ TEST_F(SessionIncoming, V5WithoutQoS2StorageAnnouncesNothingAndReportsNoRoom) {
   Connect c;
   c.client_id = "d";
   ASSERT_TRUE(s.prepare_connect(c, now));
-  EXPECT_FALSE(c.properties.receive_maximum);
-  EXPECT_FALSE(c.properties.topic_alias_maximum);
+  EXPECT_FALSE(c.properties.receive_maximum());
+  EXPECT_FALSE(c.properties.topic_alias_maximum());
   ASSERT_TRUE(s.on_connack(ConnAck{}, now));
   Publish p = inbound(QoS::ExactlyOnce, 1);
   auto r = s.on_publish(p, now);
@@ -140,7 +140,7 @@ TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
   connect();
   char frame[32] = "dev/42/cmd";
   Publish first = inbound(QoS::AtMostOnce, 0, std::string_view(frame));
-  first.properties.topic_alias = 3;
+  first.properties.set_topic_alias(3);
   auto r1 = session.on_publish(first, now);
   ASSERT_TRUE(r1);
   EXPECT_TRUE(r1->deliver);
@@ -149,7 +149,7 @@ TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
   std::fill(std::begin(frame), std::end(frame), 'z');
 
   Publish second = inbound(QoS::AtLeastOnce, 1, "");
-  second.properties.topic_alias = 3;
+  second.properties.set_topic_alias(3);
   auto r2 = session.on_publish(second, now);
   ASSERT_TRUE(r2);
   EXPECT_TRUE(r2->deliver);
@@ -157,10 +157,10 @@ TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
 
   // A new topic for the same alias replaces the mapping.
   Publish third = inbound(QoS::AtMostOnce, 0, "dev/42/other");
-  third.properties.topic_alias = 3;
+  third.properties.set_topic_alias(3);
   ASSERT_TRUE(session.on_publish(third, now));
   Publish fourth = inbound(QoS::AtMostOnce, 0, "");
-  fourth.properties.topic_alias = 3;
+  fourth.properties.set_topic_alias(3);
   ASSERT_TRUE(session.on_publish(fourth, now));
   EXPECT_EQ(fourth.topic, "dev/42/other");
 }
@@ -169,13 +169,13 @@ TEST_F(SessionInboundAlias, ZeroTooLargeAndUnknownAliasesAreInvalid) {
   connect();
   for (std::uint16_t alias : {std::uint16_t{0}, std::uint16_t{5}}) {
     Publish p = inbound(QoS::AtMostOnce, 0, "t");
-    p.properties.topic_alias = alias;
+    p.properties.set_topic_alias(alias);
     auto r = session.on_publish(p, now);
     ASSERT_FALSE(r) << alias;
     EXPECT_EQ(r.error(), Errc::TopicAliasInvalid) << alias;  // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
   }
   Publish unknown = inbound(QoS::AtMostOnce, 0, "");
-  unknown.properties.topic_alias = 2;
+  unknown.properties.set_topic_alias(2);
   auto r = session.on_publish(unknown, now);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::TopicAliasInvalid);
@@ -184,12 +184,12 @@ TEST_F(SessionInboundAlias, ZeroTooLargeAndUnknownAliasesAreInvalid) {
 TEST_F(SessionInboundAlias, AliasesDoNotSurviveAReconnect) {
   connect();
   Publish p = inbound(QoS::AtMostOnce, 0, "t");
-  p.properties.topic_alias = 1;
+  p.properties.set_topic_alias(1);
   ASSERT_TRUE(session.on_publish(p, now));
   session.on_connection_lost(now);
   connect();
   Publish q = inbound(QoS::AtMostOnce, 0, "");
-  q.properties.topic_alias = 1;
+  q.properties.set_topic_alias(1);
   auto r = session.on_publish(q, now);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::TopicAliasInvalid);
@@ -199,13 +199,13 @@ TEST_F(SessionInboundAlias, TopicLongerThanASlotIsDeliveredButNotRemembered) {
   connect();
   const std::string_view long_topic = "a/very/long/topic/name/that/exceeds/32/bytes";
   Publish p = inbound(QoS::AtMostOnce, 0, long_topic);
-  p.properties.topic_alias = 1;
+  p.properties.set_topic_alias(1);
   auto r = session.on_publish(p, now);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
   EXPECT_EQ(p.topic, long_topic);
   Publish q = inbound(QoS::AtMostOnce, 0, "");
-  q.properties.topic_alias = 1;
+  q.properties.set_topic_alias(1);
   auto r2 = session.on_publish(q, now);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error(), Errc::TopicAliasInvalid);

@@ -74,7 +74,7 @@ TEST_F(SessionPersistence, PublishesAndQoS2StateSurviveAReboot) {
   Connect conn;
   conn.client_id = "";  // taken from the restored session
   conn.clean_start = false;
-  conn.properties.session_expiry_interval = 3600;
+  conn.properties.set_session_expiry_interval(3600);
   ASSERT_TRUE(s.prepare_connect(conn, now));
   EXPECT_EQ(conn.client_id, "device-1");
   ConnAck ca;

@@ -40,7 +40,7 @@ TEST_F(SessionMessageCopies, AReusedBufferCannotCorruptTheResend) {
   c.version = Version::V5;
   c.client_id = "device-1";
   c.clean_start = false;
-  c.properties.session_expiry_interval = 3600;
+  c.properties.set_session_expiry_interval(3600);
   ASSERT_TRUE(s.prepare_connect(c, now));
   ASSERT_TRUE(s.on_connack(present, now));
   auto resend = s.next_resend();

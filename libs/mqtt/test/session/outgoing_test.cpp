@@ -158,7 +158,7 @@ TEST_F(SessionQoS2, UnknownPubRecIsAnsweredWithPacketIdentifierNotFound) {
 
 TEST_F(SessionFlowControl, ReceiveMaximumMakesTheCallerWait) {
   ConnAck ca;
-  ca.properties.receive_maximum = 2;
+  ca.properties.set_receive_maximum(2);
   connect(Version::V5, true, ca);
   EXPECT_EQ(session.server_receive_maximum(), 2);
   const auto first = publish("a", QoS::AtLeastOnce);
@@ -187,7 +187,7 @@ TEST_F(SessionFlowControl, V311HasNoReceiveMaximum) {
 
 TEST_F(SessionServerLimits, MaximumPacketSizeIsRespected) {
   ConnAck ca;
-  ca.properties.maximum_packet_size = 64;
+  ca.properties.set_maximum_packet_size(64);
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "a/b";
@@ -204,8 +204,8 @@ TEST_F(SessionServerLimits, MaximumPacketSizeIsRespected) {
 
 TEST_F(SessionServerLimits, MaximumQoSAndRetainAvailableAreRespected) {
   ConnAck ca;
-  ca.properties.maximum_qos = QoS::AtLeastOnce;
-  ca.properties.retain_available = false;
+  ca.properties.set_maximum_qos(QoS::AtLeastOnce);
+  ca.properties.set_retain_available(false);
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "a";
@@ -232,39 +232,39 @@ TEST_F(SessionServerLimits, PublishWhileDisconnectedIsRefused) {
 
 TEST_F(SessionOutboundAlias, FirstUseCarriesTopicAndAliasLaterUsesOnlyTheAlias) {
   ConnAck ca;
-  ca.properties.topic_alias_maximum = 2;
+  ca.properties.set_topic_alias_maximum(2);
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "sensors/temp";
   ASSERT_TRUE(session.begin_publish(p, now));
   EXPECT_EQ(p.topic, "sensors/temp");
-  EXPECT_EQ(p.properties.topic_alias, std::optional<std::uint16_t>(1));
+  EXPECT_EQ(p.properties.topic_alias(), std::optional<std::uint16_t>(1));
 
   Publish p2;
   p2.topic = "sensors/temp";
   p2.qos = QoS::AtLeastOnce;
   ASSERT_TRUE(session.begin_publish(p2, now));
   EXPECT_EQ(p2.topic, "");
-  EXPECT_EQ(p2.properties.topic_alias, std::optional<std::uint16_t>(1));
+  EXPECT_EQ(p2.properties.topic_alias(), std::optional<std::uint16_t>(1));
   // The record keeps the full topic for a resend on a new connection.
   EXPECT_EQ(buf.records[0].publish.topic, "sensors/temp");
-  EXPECT_FALSE(buf.records[0].publish.properties.topic_alias);
+  EXPECT_FALSE(buf.records[0].publish.properties.topic_alias());
 
   Publish p3;
   p3.topic = "sensors/hum";
   ASSERT_TRUE(session.begin_publish(p3, now));
-  EXPECT_EQ(p3.properties.topic_alias, std::optional<std::uint16_t>(2));
+  EXPECT_EQ(p3.properties.topic_alias(), std::optional<std::uint16_t>(2));
   // The server allows 2: a third topic goes without an alias.
   Publish p4;
   p4.topic = "sensors/other";
   ASSERT_TRUE(session.begin_publish(p4, now));
   EXPECT_EQ(p4.topic, "sensors/other");
-  EXPECT_FALSE(p4.properties.topic_alias);
+  EXPECT_FALSE(p4.properties.topic_alias());
 }
 
 TEST_F(SessionOutboundAlias, AliasesResetOnReconnect) {
   ConnAck ca;
-  ca.properties.topic_alias_maximum = 4;
+  ca.properties.set_topic_alias_maximum(4);
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "t";
@@ -275,7 +275,7 @@ TEST_F(SessionOutboundAlias, AliasesResetOnReconnect) {
   again.topic = "t";
   ASSERT_TRUE(session.begin_publish(again, now));
   EXPECT_EQ(again.topic, "t");  // mapping is new on this connection [MQTT-3.3.2-7]
-  EXPECT_EQ(again.properties.topic_alias, std::optional<std::uint16_t>(1));
+  EXPECT_EQ(again.properties.topic_alias(), std::optional<std::uint16_t>(1));
 }
 
 TEST_F(SessionOutboundAlias, NoAliasesWithoutServerSupportOrInV311) {
@@ -283,16 +283,16 @@ TEST_F(SessionOutboundAlias, NoAliasesWithoutServerSupportOrInV311) {
   Publish p;
   p.topic = "t";
   ASSERT_TRUE(session.begin_publish(p, now));
-  EXPECT_FALSE(p.properties.topic_alias);
+  EXPECT_FALSE(p.properties.topic_alias());
 }
 
 TEST_F(SessionOutboundAlias, CallerSetAliasIsRejected) {
   ConnAck ca;
-  ca.properties.topic_alias_maximum = 4;
+  ca.properties.set_topic_alias_maximum(4);
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "t";
-  p.properties.topic_alias = 1;
+  p.properties.set_topic_alias(1);
   auto r = session.begin_publish(p, now);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::InvalidArgument);

@@ -53,7 +53,7 @@ class SessionTest : public edgekit::testing::PureTest {
     c.client_id = "device-1";
     c.clean_start = clean_start;
     c.keep_alive = keep_alive;
-    if (v == Version::V5 && !clean_start) c.properties.session_expiry_interval = 3600;
+    if (v == Version::V5 && !clean_start) c.properties.set_session_expiry_interval(3600);
     auto r = s.prepare_connect(c, now);
     EXPECT_TRUE(r.has_value()) << to_string(r.error());
     s.on_sent(now);
