@@ -7,11 +7,13 @@
 #include <edgekit/tls/tls.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <asio/io_context.hpp>
 #include <asio/write.hpp>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "evloop_test_support.hpp"
@@ -118,6 +120,19 @@ TEST_P(EventLoop, EventsDoneFollowsEveryGroupOfEvents) {
       ASSERT_TRUE(c.publish(p));
     }
   });
+  // The handler of the first message takes its time, as a busy application's would: the rest of
+  // the burst is in the socket by the next read. Without it, whether any read brings more than
+  // one message depended on timing (a quiet machine delivered one message per read: a flaky
+  // test in a fresh-clone CI run of 2026-12-04).
+  auto subscribe_and_publish = std::move(rec.on_event_fn);
+  bool slowed = false;
+  rec.on_event_fn = [&](Connection& c, const mqtt::Event& e) {
+    subscribe_and_publish(c, e);
+    if (e.type == EventType::MessageReceived && !slowed) {
+      slowed = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  };
   ASSERT_TRUE(d.conn.start({loopback(broker().port())}, options("groups", GetParam()), kTimeout));
   ASSERT_TRUE(run_until(
       io,
