@@ -457,12 +457,17 @@ void Connection::queue_direct_rest(const DirectPacket& packet, std::size_t n,
 
 Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
+#if !defined(__OPTIMIZE_SIZE__)
+  // A plain QoS 0 message skips the sizing pass and the copy below. Size builds take the
+  // general path for it too: the same bytes and errors (the checks are the session's), less
+  // code.
   const auto h = encode_plain_qos0(message);
   if (!h) return fail(h.error());
   if (*h != 0) {
     queue_bytes(*h, message.payload);
     return std::uint16_t{0};
   }
+#endif
   Publish p = message;
   p.packet_id = 0;
   p.dup = false;
