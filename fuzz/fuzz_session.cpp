@@ -154,7 +154,7 @@ void drain() {
 }
 
 void connection_lost() {
-  g->session->on_connection_lost(g->now);
+  g->session->on_connection_lost();
   g->have = 0;
 }
 
@@ -198,7 +198,7 @@ void process_inbound() {
       connection_lost();
       return;
     }
-    auto in = s.on_packet(*pkt, g->now);
+    auto in = s.on_packet(*pkt);
     if (!in) {
       connection_lost();
       return;
@@ -328,7 +328,7 @@ void app_publish(Cursor& c) {
   // The payload is a view into the input, which outlives the whole run (as the session needs).
   p.payload = c.take(len);
   if (s.version() == Version::V311) p.properties = {};
-  auto r = s.begin_publish(p, g->now);
+  auto r = s.begin_publish(p);
   if (!r) return;
   must_encode(p, s.version());
   if (p.qos != QoS::AtMostOnce) {
@@ -349,14 +349,14 @@ void app_subscribe(Cursor& c, bool unsubscribe) {
   if (unsubscribe) {
     Unsubscribe u;
     u.filters = kFilters;
-    if (!s.begin_unsubscribe(u, g->now)) return;
+    if (!s.begin_unsubscribe(u)) return;
     must_encode(u, s.version());
     id = u.packet_id;
   } else {
     Subscribe sub;
     sub.subscriptions = std::span<const Subscription>(kSubs, 1 + (f & 1));
     if (s.version() == Version::V311) sub.subscriptions = std::span<const Subscription>(kSubs, 1);
-    if (!s.begin_subscribe(sub, g->now)) return;
+    if (!s.begin_subscribe(sub)) return;
     must_encode(sub, s.version());
     id = sub.packet_id;
   }
@@ -380,7 +380,7 @@ void connect(Cursor& c) {
   con.keep_alive = kKeepAlive[(f >> 2) & 3];
   if (g->version == Version::V5 && (f & 0x10)) con.properties.set_session_expiry_interval(3600);
   if (g->version == Version::V311 && con.client_id.empty() && !con.clean_start) con.client_id = "d";
-  if (!s.prepare_connect(con, g->now)) return;
+  if (!s.prepare_connect(con)) return;
   must_encode(con, con.version);
   g->clean_start = con.clean_start;
   g->have = 0;
@@ -483,7 +483,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         Disconnect d;
         if (g->session->version() == Version::V5 && (f & 1))
           d.properties.set_session_expiry_interval((f & 2) ? 0 : 60);
-        if (g->session->prepare_disconnect(d, g->now)) {
+        if (g->session->prepare_disconnect(d)) {
           must_encode(d, g->session->version());
           const bool ends = g->session->version() == Version::V5
                                 ? g->session->session_expiry_interval() == 0

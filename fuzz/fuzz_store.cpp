@@ -107,7 +107,7 @@ std::optional<RestoreSummary> check_restored_session(SessionStore& store) {
   } else {
     Connect c;
     c.client_id = "d";
-    const auto refused = s.prepare_connect(c, Instant{Duration{1}});
+    const auto refused = s.prepare_connect(c);
     FUZZ_CHECK(!refused && refused.error() == r.error());
   }
   FUZZ_CHECK(s.records_in_use() <= kRecords);
@@ -124,16 +124,15 @@ std::optional<RestoreSummary> check_restored_session(SessionStore& store) {
   if (!r) return std::nullopt;
   FUZZ_CHECK(r->publishes <= kRecords && r->incoming_qos2 <= kIncoming);
   // Resume: every record is resent, and each resend must be a packet the codec will send.
-  const Instant now{Duration{5000}};
   Connect c;
   c.version = s.version();
   c.clean_start = false;
   if (c.version == Version::V5) c.properties.set_session_expiry_interval(60);
   if (c.version == Version::V311 && s.client_id().empty()) c.client_id = "d";
-  if (!s.prepare_connect(c, now)) return *r;
+  if (!s.prepare_connect(c)) return *r;
   ConnAck ack;
   ack.session_present = true;
-  auto out = s.on_connack(ack, now);
+  auto out = s.on_connack(ack);
   FUZZ_CHECK(out.has_value());
   std::size_t n = 0;
   while (auto re = s.next_resend()) {

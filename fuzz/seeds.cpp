@@ -358,21 +358,20 @@ void store_seeds() {
     c.client_id = "device-1";
     c.clean_start = false;
     if (v == Version::V5) c.properties.set_session_expiry_interval(600);
-    const edgekit::Instant now{};
-    if (!s.prepare_connect(c, now) || !s.on_connack(ConnAck{}, now)) std::exit(1);
+    if (!s.prepare_connect(c) || !s.on_connack(ConnAck{})) std::exit(1);
     Publish p1;
     p1.topic = "a/b";
     p1.payload = kPayload;
     p1.qos = QoS::AtLeastOnce;
     Publish p2 = p1;
     p2.qos = QoS::ExactlyOnce;
-    if (!s.begin_publish(p1, now) || !s.begin_publish(p2, now)) std::exit(1);
-    if (!s.on_pubrec(PubRec{p2.packet_id, ReasonCode::Success, {}}, now)) std::exit(1);
+    if (!s.begin_publish(p1) || !s.begin_publish(p2)) std::exit(1);
+    if (!s.on_pubrec(PubRec{p2.packet_id, ReasonCode::Success, {}})) std::exit(1);
     Publish in;
     in.topic = "x";
     in.qos = QoS::ExactlyOnce;
     in.packet_id = 300;
-    if (!s.on_publish(in, now)) std::exit(1);
+    if (!s.on_publish(in)) std::exit(1);
     std::vector<std::uint8_t> seed{0, static_cast<std::uint8_t>(kSlot - 20)};
     for (std::uint16_t id : ids) {
       seed.push_back(static_cast<std::uint8_t>(id >> 8));

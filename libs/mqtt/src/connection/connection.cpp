@@ -363,11 +363,11 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
     }
   }
 #endif
-  EDGEKIT_TRY(session_->prepare_connect(c, now));
+  EDGEKIT_TRY(session_->prepare_connect(c));
   discard_output();  // what an ended connection left unwritten
   const auto n = encode(c, c.version, tx_);
   if (!n) {
-    session_->on_connection_lost(now);
+    session_->on_connection_lost();
     return fail(n.error());
   }
   version_ = c.version;
@@ -455,7 +455,7 @@ void Connection::queue_direct_rest(const DirectPacket& packet, std::size_t n,
   on_written(n, now);
 }
 
-Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) noexcept {
+Result<std::uint16_t> Connection::publish(const Publish& message, [[maybe_unused]] Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
 #if !defined(__OPTIMIZE_SIZE__)
   // A plain QoS 0 message skips the sizing pass and the copy below. Size builds take the
@@ -481,14 +481,14 @@ Result<std::uint16_t> Connection::publish(const Publish& message, Instant now) n
   const std::size_t margin =
       (switches::is_v5(version_) && session_->server_topic_alias_maximum() > 0) ? 5 : 0;
   EDGEKIT_TRY(reserve(*total - p.payload.size() + margin));
-  EDGEKIT_TRY(session_->begin_publish(p, now, *total));
+  EDGEKIT_TRY(session_->begin_publish(p, *total));
   // Validated by encoded_size above; since then the session set only the id and an alias.
   EDGEKIT_TRY(queue_publish(p));
   return p.packet_id;
 }
 
 Result<std::uint16_t> Connection::request(std::span<const Subscription> subscriptions,
-                                          std::span<const std::string_view> filters, Instant now,
+                                          std::span<const std::string_view> filters, [[maybe_unused]] Instant now,
                                           const Properties& properties) noexcept {
   if (subscriptions.empty() && filters.empty()) return fail(Errc::InvalidArgument);
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
@@ -518,8 +518,8 @@ Result<std::uint16_t> Connection::request(std::span<const Subscription> subscrip
   EDGEKIT_TRY(reserve(*size));
   id = 0;
   // Measured (and validated) above: the session need not do it again.
-  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, now, *size)
-                  : session_->begin_unsubscribe(u, now, *size));
+  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, *size)
+                  : session_->begin_unsubscribe(u, *size));
   const MutableBytes tail = tx_.subspan(tx_tail_);
   const auto n = sub ? encode(s, version_, tail) : encode(u, version_, tail);
   if (!n) return fail(n.error());
@@ -536,7 +536,7 @@ Result<void> Connection::ping(Instant now) noexcept {
 }
 
 Result<void> Connection::disconnect(ReasonCode reason, const Properties& properties,
-                                    Instant now) noexcept {
+                                    [[maybe_unused]] Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
   // Copy-constructed in place: a default-constructed Disconnect whose properties are then
   // assigned runs the Properties constructor for nothing (code size).
@@ -547,7 +547,7 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   const auto size = encoded_size(d, version_);
   if (!size) return fail(size.error());
   EDGEKIT_TRY(reserve(*size));
-  EDGEKIT_TRY(session_->prepare_disconnect(d, now));
+  EDGEKIT_TRY(session_->prepare_disconnect(d));
   losses_due_ = true;  // a session that ends with the connection gives up its records
   const auto n = encode(d, version_, tx_.subspan(tx_tail_));
   if (!n) return fail(n.error());
@@ -561,7 +561,7 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   return {};
 }
 
-void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now) noexcept {
+void Connection::close(Errc error, std::optional<ReasonCode> reason, [[maybe_unused]] Instant now) noexcept {
   if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) return;
   const bool was_connected = state_ == ConnectionState::Connected;
   state_ = ConnectionState::Closed;
@@ -575,7 +575,7 @@ void Connection::close(Errc error, std::optional<ReasonCode> reason, Instant now
     const std::byte bytes[3] = {std::byte{0xE0}, std::byte{0x01}, static_cast<std::byte>(*reason)};
     queue_copy(bytes, sizeof bytes);
   }
-  session_->on_connection_lost(now);
+  session_->on_connection_lost();
   losses_due_ = true;  // pending SUBSCRIBE / UNSUBSCRIBE are lost with the link
   // ServerDisconnected has been reported by its own event.
   if (error == Errc::ServerDisconnected) {
@@ -737,7 +737,7 @@ bool Connection::handle_frame(Event& e, Instant now) noexcept {
     goto fatal;
   }
   {
-    auto in = session_->on_packet(packet_, now);
+    auto in = session_->on_packet(packet_);
     if (!in) {
       error = in.error();
       if (type_of(packet_) == PacketType::ConnAck && error == Errc::ConnectionRefused) {

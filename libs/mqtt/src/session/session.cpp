@@ -249,8 +249,7 @@ void Session::end_connection(bool session_ends) noexcept {
 
 // --- Connection ----------------------------------------------------------------------------------
 
-Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
-  (void)now;
+Result<void> Session::prepare_connect(Connect& connect) noexcept {
   if (phase_ != Phase::Disconnected) return fail(Errc::AlreadyConnected);
   // A store whose session could not be restored must not be written over by this one.
   if (restore_error_ != Errc::Ok) return fail(restore_error_);
@@ -301,7 +300,7 @@ Result<void> Session::prepare_connect(Connect& connect, Instant now) noexcept {
   return {};
 }
 
-Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) noexcept {
+Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack) noexcept {
   if (phase_ != Phase::Connecting) return fail(Errc::ProtocolError);
   if (is_error(connack.reason_code)) {
     phase_ = Phase::Disconnected;
@@ -333,7 +332,6 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack, Instant now) 
 #endif
   phase_ = Phase::Connected;
   ping_outstanding_ = false;
-  (void)now;  // keep-alive counts from CONNECT, which the driver reported through on_sent
 
   if (connack.session_present) {
     // Inbound QoS 2 ids still awaiting PUBREL come from earlier connections: move them to the
@@ -450,8 +448,7 @@ bool Session::next_lost(LostOperation& out) noexcept {
   return true;
 }
 
-Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept {
-  (void)now;
+Result<void> Session::prepare_disconnect(const Disconnect& disconnect) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
 #if EDGEKIT_MQTT_ENABLE_V5
   if (switches::is_v5(version_) && disconnect.properties.has(Properties::kSessionExpiryInterval)) {
@@ -470,8 +467,7 @@ Result<void> Session::prepare_disconnect(const Disconnect& disconnect, Instant n
   return {};
 }
 
-void Session::on_connection_lost(Instant now) noexcept {
-  (void)now;
+void Session::on_connection_lost() noexcept {
   // The session outlives the connection (unless its expiry is 0, in which case the next
   // CONNACK says session_present = 0 and the records are reported lost then).
   end_connection(false);
@@ -514,12 +510,11 @@ void Session::apply_outbound_alias(Publish& publish, std::size_t encoded) noexce
 #endif
 }
 
-Result<void> Session::begin_publish(Publish& publish, Instant now) noexcept {
-  return begin_publish(publish, now, 0);
+Result<void> Session::begin_publish(Publish& publish) noexcept {
+  return begin_publish(publish, 0);
 }
 
-Result<void> Session::begin_publish(Publish& publish, Instant now, std::size_t encoded) noexcept {
-  (void)now;
+Result<void> Session::begin_publish(Publish& publish, std::size_t encoded) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
   if (detail::has_topic_alias(publish.properties) || publish.topic.empty()) {
     return fail(Errc::InvalidArgument);
@@ -633,8 +628,7 @@ Result<void> Session::begin_request(OutgoingState state, std::uint16_t& packet_i
   return {};
 }
 
-Result<void> Session::begin_subscribe(Subscribe& subscribe, Instant now) noexcept {
-  (void)now;
+Result<void> Session::begin_subscribe(Subscribe& subscribe) noexcept {
   return begin_request(
       OutgoingState::AwaitSubAck, subscribe.packet_id,
       [](const void* p, Version v) noexcept {
@@ -643,8 +637,7 @@ Result<void> Session::begin_subscribe(Subscribe& subscribe, Instant now) noexcep
       &subscribe);
 }
 
-Result<void> Session::begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) noexcept {
-  (void)now;
+Result<void> Session::begin_unsubscribe(Unsubscribe& unsubscribe) noexcept {
   return begin_request(
       OutgoingState::AwaitUnsubAck, unsubscribe.packet_id,
       [](const void* p, Version v) noexcept {
@@ -714,8 +707,7 @@ Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
 #endif
 }
 
-Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_publish(Publish& publish) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
   if (switches::is_v5(version_)) {
     EDGEKIT_TRY(resolve_inbound_alias(publish));
@@ -791,16 +783,14 @@ Result<Inbound> Session::on_publish(Publish& publish, Instant now) noexcept {
   return in;
 }
 
-Result<Inbound> Session::on_puback(const PubAck& ack, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_puback(const PubAck& ack) noexcept {
   OutgoingRecord* r = find_record(ack.packet_id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
   if (r->state != OutgoingState::AwaitPubAck) return fail(Errc::ProtocolError);
   return complete(*r, switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
 }
 
-Result<Inbound> Session::on_pubrec(const PubRec& ack, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_pubrec(const PubRec& ack) noexcept {
   const bool v5 = switches::is_v5(version_);
   OutgoingRecord* r = find_record(ack.packet_id);
   Inbound in;
@@ -830,8 +820,7 @@ Result<Inbound> Session::on_pubrec(const PubRec& ack, Instant now) noexcept {
   return in;
 }
 
-Result<Inbound> Session::on_pubrel(const PubRel& rel, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_pubrel(const PubRel& rel) noexcept {
   Inbound in;
   IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr;
   // With the set, the test also releases the id.
@@ -851,39 +840,34 @@ Result<Inbound> Session::on_pubrel(const PubRel& rel, Instant now) noexcept {
   return in;
 }
 
-Result<Inbound> Session::on_pubcomp(const PubComp& ack, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_pubcomp(const PubComp& ack) noexcept {
   OutgoingRecord* r = find_record(ack.packet_id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
   if (r->state != OutgoingState::AwaitPubComp) return fail(Errc::ProtocolError);
   return complete(*r, switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
 }
 
-Result<Inbound> Session::on_suback(const SubAck& ack, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_suback(const SubAck& ack) noexcept {
   OutgoingRecord* r = find_record(ack.packet_id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
   if (r->state != OutgoingState::AwaitSubAck) return fail(Errc::ProtocolError);
   return complete(*r, first_failure(ack.reason_codes));
 }
 
-Result<Inbound> Session::on_unsuback(const UnsubAck& ack, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_unsuback(const UnsubAck& ack) noexcept {
   OutgoingRecord* r = find_record(ack.packet_id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
   if (r->state != OutgoingState::AwaitUnsubAck) return fail(Errc::ProtocolError);
   return complete(*r, first_failure(ack.reason_codes));
 }
 
-Result<Inbound> Session::on_pingresp(Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_pingresp() noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
   ping_outstanding_ = false;
   return Inbound{};
 }
 
-Result<Inbound> Session::on_disconnect(const Disconnect& disconnect, Instant now) noexcept {
-  (void)now;
+Result<Inbound> Session::on_disconnect(const Disconnect& disconnect) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
   Inbound in;
   in.server_disconnect = disconnect.reason_code;
@@ -891,22 +875,22 @@ Result<Inbound> Session::on_disconnect(const Disconnect& disconnect, Instant now
   return in;
 }
 
-Result<Inbound> Session::on_packet(Packet& packet, Instant now) noexcept {
-  if (auto* p = std::get_if<Publish>(&packet)) return on_publish(*p, now);
-  if (auto* p = std::get_if<PubAck>(&packet)) return on_puback(*p, now);
+Result<Inbound> Session::on_packet(Packet& packet) noexcept {
+  if (auto* p = std::get_if<Publish>(&packet)) return on_publish(*p);
+  if (auto* p = std::get_if<PubAck>(&packet)) return on_puback(*p);
   // Without QoS 2 the codec refuses PUBREC/PUBREL/PUBCOMP (QoS2Disabled), so their handlers
   // are left out of the image.
   if constexpr (switches::kQoS2) {
-    if (auto* p = std::get_if<PubRec>(&packet)) return on_pubrec(*p, now);
-    if (auto* p = std::get_if<PubRel>(&packet)) return on_pubrel(*p, now);
-    if (auto* p = std::get_if<PubComp>(&packet)) return on_pubcomp(*p, now);
+    if (auto* p = std::get_if<PubRec>(&packet)) return on_pubrec(*p);
+    if (auto* p = std::get_if<PubRel>(&packet)) return on_pubrel(*p);
+    if (auto* p = std::get_if<PubComp>(&packet)) return on_pubcomp(*p);
   }
-  if (auto* p = std::get_if<SubAck>(&packet)) return on_suback(*p, now);
-  if (auto* p = std::get_if<UnsubAck>(&packet)) return on_unsuback(*p, now);
-  if (std::get_if<PingResp>(&packet) != nullptr) return on_pingresp(now);
-  if (auto* p = std::get_if<Disconnect>(&packet)) return on_disconnect(*p, now);
+  if (auto* p = std::get_if<SubAck>(&packet)) return on_suback(*p);
+  if (auto* p = std::get_if<UnsubAck>(&packet)) return on_unsuback(*p);
+  if (std::get_if<PingResp>(&packet) != nullptr) return on_pingresp();
+  if (auto* p = std::get_if<Disconnect>(&packet)) return on_disconnect(*p);
   if (auto* p = std::get_if<ConnAck>(&packet)) {
-    auto r = on_connack(*p, now);
+    auto r = on_connack(*p);
     if (!r) return fail(r.error());
     Inbound in;
     in.connack = *r;

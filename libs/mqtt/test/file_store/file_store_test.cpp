@@ -25,8 +25,6 @@ inline void PrintTo(Errc e, std::ostream* os) { *os << to_string(e); }
 namespace edgekit::mqtt::test {
 namespace {
 
-Instant now{Duration{1000}};
-
 /// Collects what a store loads.
 struct Collector final : SessionStoreVisitor {
   bool meta = false;
@@ -298,19 +296,19 @@ TEST_F(FileStore, SessionSurvivesARebootThroughTheFileStore) {
     c.client_id = "reboot-me";
     c.clean_start = false;
     c.properties.set_session_expiry_interval(3600);
-    ASSERT_TRUE(s.prepare_connect(c, now));
-    ASSERT_TRUE(s.on_connack(ConnAck{}, now));
+    ASSERT_TRUE(s.prepare_connect(c));
+    ASSERT_TRUE(s.on_connack(ConnAck{}));
     Publish a = make_publish(0, "r/a", "first");
-    ASSERT_TRUE(s.begin_publish(a, now));
+    ASSERT_TRUE(s.begin_publish(a));
     q1 = a.packet_id;
     Publish b = make_publish(0, "r/b", "second", QoS::ExactlyOnce);
-    ASSERT_TRUE(s.begin_publish(b, now));
+    ASSERT_TRUE(s.begin_publish(b));
     q2 = b.packet_id;
     PubRec rec;
     rec.packet_id = q2;
-    ASSERT_TRUE(s.on_pubrec(rec, now));
+    ASSERT_TRUE(s.on_pubrec(rec));
     Publish in = make_publish(200, "in", "x", QoS::ExactlyOnce);
-    ASSERT_TRUE(s.on_publish(in, now));
+    ASSERT_TRUE(s.on_publish(in));
   }
   std::array<OutgoingRecord, 4> rec2{};
   std::array<std::uint16_t, 4> in2{};
@@ -326,11 +324,11 @@ TEST_F(FileStore, SessionSurvivesARebootThroughTheFileStore) {
   Connect c;
   c.clean_start = false;
   c.properties.set_session_expiry_interval(3600);
-  ASSERT_TRUE(s.prepare_connect(c, now));
+  ASSERT_TRUE(s.prepare_connect(c));
   EXPECT_EQ(c.client_id, "reboot-me");
   ConnAck ca;
   ca.session_present = true;
-  auto out = s.on_connack(ca, now);
+  auto out = s.on_connack(ca);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->resend_count, 2u);
   auto r1 = s.next_resend();
@@ -345,19 +343,19 @@ TEST_F(FileStore, SessionSurvivesARebootThroughTheFileStore) {
   EXPECT_EQ(r2->pubrel.packet_id, q2);
   Publish dup = make_publish(200, "in", "x", QoS::ExactlyOnce);
   dup.dup = true;
-  auto d = s.on_publish(dup, now);
+  auto d = s.on_publish(dup);
   ASSERT_TRUE(d);
   EXPECT_FALSE(d->deliver);
   // Completing the flows empties the directory of publishes.
   PubAck ack;
   ack.packet_id = q1;
-  ASSERT_TRUE(s.on_puback(ack, now));
+  ASSERT_TRUE(s.on_puback(ack));
   PubComp comp;
   comp.packet_id = q2;
-  ASSERT_TRUE(s.on_pubcomp(comp, now));
+  ASSERT_TRUE(s.on_pubcomp(comp));
   PubRel rel;
   rel.packet_id = 200;
-  ASSERT_TRUE(s.on_pubrel(rel, now));
+  ASSERT_TRUE(s.on_pubrel(rel));
   EXPECT_EQ(files(), std::vector<std::string>{"meta"});
 }
 

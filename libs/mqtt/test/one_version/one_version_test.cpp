@@ -71,7 +71,7 @@ TEST_F(OneVersion, TheOtherVersionIsRefusedByEveryEntryPoint) {
   Connect c;
   c.version = kOff;
   c.client_id = "dev";
-  const auto prepared = session.prepare_connect(c, Instant{});
+  const auto prepared = session.prepare_connect(c);
   ASSERT_FALSE(prepared.has_value());
   EXPECT_EQ(prepared.error(), Errc::ProtocolVersionDisabled);
 }
@@ -99,13 +99,12 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
   std::array<char, 16> client_id{};
   Session session(SessionStorage{records, incoming, {}, {}, client_id}, nullptr, {});
   std::array<std::byte, 256> buf{};
-  Instant now{};
 
   Connect c;
   c.version = kOn;
   c.client_id = "dev";
   c.clean_start = false;
-  ASSERT_TRUE(session.prepare_connect(c, now).has_value());
+  ASSERT_TRUE(session.prepare_connect(c).has_value());
   ASSERT_TRUE(encode(c, kOn, buf).has_value());
   // CONNACK, no session present: bytes that are the same in both versions but for MQTT 5's
   // property length.
@@ -116,21 +115,21 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
                                                             kOn == Version::V5 ? 5u : 4u),
                                  kOn, in)
                   .has_value());
-  auto connected = session.on_packet(in, now);
+  auto connected = session.on_packet(in);
   ASSERT_TRUE(connected.has_value());
   ASSERT_TRUE(connected->connack.has_value());
   EXPECT_FALSE(connected->connack->session_present);
   EXPECT_TRUE(session.connected());
 
   Publish out = message();
-  ASSERT_TRUE(session.begin_publish(out, now).has_value());
+  ASSERT_TRUE(session.begin_publish(out).has_value());
   EXPECT_NE(out.packet_id, 0);
   ASSERT_TRUE(encode(out, kOn, buf).has_value());
   EXPECT_EQ(session.publishes_in_flight(), 1u);
   const auto ack_bytes = encode_ack(PacketType::PubAck, out.packet_id, ReasonCode::Success, kOn, buf);
   ASSERT_TRUE(ack_bytes.has_value());
   ASSERT_TRUE(decode_from_server(std::span<const std::byte>(buf.data(), *ack_bytes), kOn, in));
-  auto done = session.on_packet(in, now);
+  auto done = session.on_packet(in);
   ASSERT_TRUE(done.has_value());
   ASSERT_TRUE(done->completion.has_value());
   EXPECT_EQ(done->completion->packet_id, out.packet_id);
@@ -142,7 +141,7 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
   ASSERT_TRUE(q2_bytes.has_value());
   for (int i = 0; i < 2; ++i) {  // the second time as a duplicate: not delivered again
     ASSERT_TRUE(decode_from_server(std::span<const std::byte>(buf.data(), *q2_bytes), kOn, in));
-    auto r = session.on_packet(in, now);
+    auto r = session.on_packet(in);
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(r->deliver, i == 0);
     ASSERT_TRUE(r->reply.has_value());
@@ -150,7 +149,7 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
   }
   PubRel rel;
   rel.packet_id = 9;
-  auto comp = session.on_pubrel(rel, now);
+  auto comp = session.on_pubrel(rel);
   ASSERT_TRUE(comp.has_value());
   ASSERT_TRUE(comp->reply.has_value());
   EXPECT_EQ(comp->reply->type, PacketType::PubComp);
@@ -158,25 +157,25 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
   const Subscription subs[] = {{"a/+", {QoS::AtLeastOnce}}};
   Subscribe s;
   s.subscriptions = subs;
-  ASSERT_TRUE(session.begin_subscribe(s, now).has_value());
+  ASSERT_TRUE(session.begin_subscribe(s).has_value());
   ASSERT_TRUE(encode(s, kOn, buf).has_value());
   SubAck sa;
   sa.packet_id = s.packet_id;
   const ReasonCode granted[] = {ReasonCode::GrantedQoS1};
   sa.reason_codes = granted;
-  auto subscribed = session.on_suback(sa, now);
+  auto subscribed = session.on_suback(sa);
   ASSERT_TRUE(subscribed.has_value());
   ASSERT_TRUE(subscribed->completion.has_value());
   EXPECT_EQ(subscribed->completion->reason_code, ReasonCode::Success);
 
   // A publish left unacknowledged goes again, with DUP, after a resumed session.
   Publish pending = message();
-  ASSERT_TRUE(session.begin_publish(pending, now).has_value());
-  session.on_connection_lost(now);
-  ASSERT_TRUE(session.prepare_connect(c, now).has_value());
+  ASSERT_TRUE(session.begin_publish(pending).has_value());
+  session.on_connection_lost();
+  ASSERT_TRUE(session.prepare_connect(c).has_value());
   ConnAck resumed;
   resumed.session_present = true;
-  auto again = session.on_connack(resumed, now);
+  auto again = session.on_connack(resumed);
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->resend_count, 1u);
   Resend resend;
@@ -186,7 +185,7 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
   EXPECT_EQ(resend.publish.packet_id, pending.packet_id);
   ASSERT_TRUE(encode(resend.publish, kOn, buf).has_value());
 
-  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}, now).has_value());
+  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}).has_value());
   EXPECT_FALSE(session.connected());
 }
 

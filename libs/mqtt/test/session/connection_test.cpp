@@ -20,8 +20,8 @@ TEST_F(SessionResume, UnackedRecordsAreResentInOrderWithDupAndPubRel) {
   // were sent before its PUBREC arrived.
   PubRec rec;
   rec.packet_id = c;
-  ASSERT_TRUE(session.on_pubrec(rec, now));
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.on_pubrec(rec));
+  session.on_connection_lost();
   EXPECT_FALSE(session.connected());
 
   ConnAck resumed;
@@ -59,7 +59,7 @@ TEST_F(SessionResume, UnackedRecordsAreResentInOrderWithDupAndPubRel) {
   // The flows continue normally after the resend.
   PubComp comp;
   comp.packet_id = c;
-  auto done = session.on_pubcomp(comp, now);
+  auto done = session.on_pubcomp(comp);
   ASSERT_TRUE(done);
   ASSERT_TRUE(done->completion);
   EXPECT_EQ(done->completion->packet_id, c);
@@ -76,8 +76,8 @@ TEST_F(SessionResume, ResendsRespectTheNewConnectionsReceiveMaximum) {
   const auto e = publish("t/e", QoS::ExactlyOnce, "E");
   PubRec rec;
   rec.packet_id = e;
-  ASSERT_TRUE(session.on_pubrec(rec, now));  // e awaits PUBCOMP: the server holds it
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.on_pubrec(rec));  // e awaits PUBCOMP: the server holds it
+  session.on_connection_lost();
 
   ConnAck resumed;
   resumed.session_present = true;
@@ -97,25 +97,25 @@ TEST_F(SessionResume, ResendsRespectTheNewConnectionsReceiveMaximum) {
   fresh.topic = "t/a";
   fresh.payload = as_bytes("new");
   fresh.qos = QoS::AtLeastOnce;
-  auto refused = session.begin_publish(fresh, now);
+  auto refused = session.begin_publish(fresh);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error(), Errc::ReceiveMaximumExceeded) << "must not overtake b and c";
 
   PubAck ack;
   ack.packet_id = a;
-  ASSERT_TRUE(session.on_puback(ack, now));
+  ASSERT_TRUE(session.on_puback(ack));
   EXPECT_EQ(next_id(), b);
   EXPECT_EQ(next_id(), 0);
   PubComp comp;
   comp.packet_id = e;
-  ASSERT_TRUE(session.on_pubcomp(comp, now));
+  ASSERT_TRUE(session.on_pubcomp(comp));
   EXPECT_EQ(next_id(), c);
   EXPECT_EQ(session.pending_resends(), 0u);
-  EXPECT_EQ(session.begin_publish(fresh, now).error(), Errc::ReceiveMaximumExceeded)
+  EXPECT_EQ(session.begin_publish(fresh).error(), Errc::ReceiveMaximumExceeded)
       << "b and c are in flight: the quota is used up";
   ack.packet_id = b;
-  ASSERT_TRUE(session.on_puback(ack, now));
-  EXPECT_TRUE(session.begin_publish(fresh, now));
+  ASSERT_TRUE(session.on_puback(ack));
+  EXPECT_TRUE(session.begin_publish(fresh));
 }
 
 // A QoS 2 PUBREL never waits for quota, even behind a held-back PUBLISH: PUBCOMP is what frees it.
@@ -125,8 +125,8 @@ TEST_F(SessionResume, PubRelResendsAreNeverHeldBack) {
   const auto b = publish("t/b", QoS::ExactlyOnce, "B");
   PubRec rec;
   rec.packet_id = b;
-  ASSERT_TRUE(session.on_pubrec(rec, now));
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.on_pubrec(rec));
+  session.on_connection_lost();
   ConnAck resumed;
   resumed.session_present = true;
   resumed.properties.set_receive_maximum(1);
@@ -138,7 +138,7 @@ TEST_F(SessionResume, PubRelResendsAreNeverHeldBack) {
   EXPECT_FALSE(session.next_resend()) << "a waits: b holds the only slot";
   PubComp comp;
   comp.packet_id = b;
-  ASSERT_TRUE(session.on_pubcomp(comp, now));
+  ASSERT_TRUE(session.on_pubcomp(comp));
   r = session.next_resend();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->type, PacketType::Publish);
@@ -156,11 +156,11 @@ TEST_F(SessionResume, LostQoS2AfterPubRecSaysTheServerHadAcceptedIt) {
   const auto c = publish("t/c", QoS::ExactlyOnce, "C");
   PubRec rec;
   rec.packet_id = c;
-  auto in = session.on_pubrec(rec, now);
+  auto in = session.on_pubrec(rec);
   ASSERT_TRUE(in);
   ASSERT_TRUE(in->reply);
   EXPECT_EQ(in->reply->type, PacketType::PubRel);
-  session.on_connection_lost(now);
+  session.on_connection_lost();
   const ConnAckOutcome out = connect(Version::V5, false, ConnAck{});  // session_present = 0
   EXPECT_EQ(out.lost_count, 3u);
   auto la = session.next_lost();
@@ -184,7 +184,7 @@ TEST_F(SessionResume, SessionNotPresentReportsEveryLostPublish) {
   connect(Version::V5, false);
   const auto a = publish("t/a", QoS::AtLeastOnce, "A");
   const auto b = publish("t/b", QoS::ExactlyOnce, "B");
-  session.on_connection_lost(now);
+  session.on_connection_lost();
   const ConnAckOutcome out = connect(Version::V5, false, ConnAck{});  // session_present = 0
   EXPECT_FALSE(out.session_present);
   EXPECT_EQ(out.resend_count, 0u);
@@ -204,17 +204,17 @@ TEST_F(SessionResume, SessionNotPresentReportsEveryLostPublish) {
   // The server forgot them: late acks are unknown.
   PubAck ack;
   ack.packet_id = a;
-  EXPECT_FALSE(session.on_puback(ack, now));
+  EXPECT_FALSE(session.on_puback(ack));
 }
 
 TEST_F(SessionResume, SessionPresentAfterCleanStartIsAProtocolError) {
   Connect c;
   c.client_id = "d";
   c.clean_start = true;
-  ASSERT_TRUE(session.prepare_connect(c, now));
+  ASSERT_TRUE(session.prepare_connect(c));
   ConnAck ca;
   ca.session_present = true;
-  auto r = session.on_connack(ca, now);
+  auto r = session.on_connack(ca);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ProtocolError);
 }
@@ -222,7 +222,7 @@ TEST_F(SessionResume, SessionPresentAfterCleanStartIsAProtocolError) {
 TEST_F(SessionResume, V311ResumeWorksTheSameWay) {
   connect(Version::V311, false);
   const auto a = publish("t/a", QoS::AtLeastOnce, "A");
-  session.on_connection_lost(now);
+  session.on_connection_lost();
   ConnAck ca;
   ca.session_present = true;
   EXPECT_EQ(connect(Version::V311, false, ca).resend_count, 1u);
@@ -235,14 +235,14 @@ TEST_F(SessionResume, V311ResumeWorksTheSameWay) {
 TEST_F(SessionConnect, RefusedConnAckIsReportedAndKeepsRecords) {
   connect(Version::V5, false);
   publish("t", QoS::AtLeastOnce);
-  session.on_connection_lost(now);
+  session.on_connection_lost();
   Connect c;
   c.client_id = "device-1";
   c.clean_start = false;
-  ASSERT_TRUE(session.prepare_connect(c, now));
+  ASSERT_TRUE(session.prepare_connect(c));
   ConnAck ca;
   ca.reason_code = ReasonCode::ServerBusy;
-  auto r = session.on_connack(ca, now);
+  auto r = session.on_connack(ca);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ConnectionRefused);
   EXPECT_FALSE(session.connected());
@@ -250,7 +250,7 @@ TEST_F(SessionConnect, RefusedConnAckIsReportedAndKeepsRecords) {
 }
 
 TEST_F(SessionConnect, ConnAckWithoutConnectIsAProtocolError) {
-  auto r = session.on_connack(ConnAck{}, now);
+  auto r = session.on_connack(ConnAck{});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ProtocolError);
 }
@@ -260,29 +260,29 @@ TEST_F(SessionConnect, ServerAssignedClientIdIsUsedForTheNextConnect) {
   c.client_id = "";
   c.clean_start = false;
   c.properties.set_session_expiry_interval(600);
-  ASSERT_TRUE(session.prepare_connect(c, now));
+  ASSERT_TRUE(session.prepare_connect(c));
   ConnAck ca;
   ca.properties.set_assigned_client_identifier("auto-7f3a");
-  auto r = session.on_connack(ca, now);
+  auto r = session.on_connack(ca);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->warning, Errc::Ok);
   EXPECT_EQ(session.client_id(), "auto-7f3a");
-  session.on_connection_lost(now);
+  session.on_connection_lost();
   Connect again;
   again.client_id = "";
   again.clean_start = false;
-  ASSERT_TRUE(session.prepare_connect(again, now));
+  ASSERT_TRUE(session.prepare_connect(again));
   EXPECT_EQ(again.client_id, "auto-7f3a");
 }
 
 TEST_F(SessionConnect, AssignedClientIdTooLongForStorageIsAWarning) {
   Connect c;
   c.client_id = "";
-  ASSERT_TRUE(session.prepare_connect(c, now));
+  ASSERT_TRUE(session.prepare_connect(c));
   ConnAck ca;
   static constexpr char kLong[80] = "0123456789012345678901234567890123456789012345678901234567890123456789";
   ca.properties.set_assigned_client_identifier(std::string_view(kLong, 70));
-  auto r = session.on_connack(ca, now);
+  auto r = session.on_connack(ca);
   ASSERT_TRUE(r);
   EXPECT_TRUE(session.connected());
   EXPECT_EQ(r->warning, Errc::BufferTooSmall);
@@ -294,7 +294,7 @@ TEST_F(SessionConnect, ServerDisconnectIsAnEvent) {
   Disconnect d;
   d.reason_code = ReasonCode::ServerShuttingDown;
   Packet pk = d;
-  auto r = session.on_packet(pk, now);
+  auto r = session.on_packet(pk);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->server_disconnect);
   EXPECT_EQ(*r->server_disconnect, ReasonCode::ServerShuttingDown);
@@ -302,7 +302,7 @@ TEST_F(SessionConnect, ServerDisconnectIsAnEvent) {
   EXPECT_EQ(session.records_in_use(), 1u);  // kept for a resume
   Publish p;
   p.topic = "t";
-  auto pr = session.begin_publish(p, now);
+  auto pr = session.begin_publish(p);
   ASSERT_FALSE(pr);
   EXPECT_EQ(pr.error(), Errc::NotConnected);
 }
@@ -313,7 +313,7 @@ TEST_F(SessionConnect, SessionExpiryFromConnAckOverridesAndZeroDiscardsOnDisconn
   connect(Version::V5, false, ca);
   EXPECT_EQ(session.session_expiry_interval(), 0u);
   publish("t", QoS::AtLeastOnce);
-  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}, now));
+  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}));
   EXPECT_FALSE(session.connected());
   EXPECT_EQ(session.pending_lost(), 1u);
   ASSERT_TRUE(session.next_lost());
@@ -323,7 +323,7 @@ TEST_F(SessionConnect, DisconnectKeepsTheSessionWhenItOutlivesTheConnection) {
   connect(Version::V5, false);
   EXPECT_EQ(session.session_expiry_interval(), 3600u);
   publish("t", QoS::AtLeastOnce);
-  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}, now));
+  ASSERT_TRUE(session.prepare_disconnect(Disconnect{}));
   EXPECT_EQ(session.pending_lost(), 0u);
   EXPECT_EQ(session.records_in_use(), 1u);
 }
@@ -332,7 +332,7 @@ TEST_F(SessionConnect, ExpiryCannotBeRaisedFromZeroAtDisconnect) {
   connect(Version::V5, true);  // no Session Expiry Interval: 0
   Disconnect d;
   d.properties.set_session_expiry_interval(60);
-  auto r = session.prepare_disconnect(d, now);
+  auto r = session.prepare_disconnect(d);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ProtocolError);  // [MQTT-3.14.2-2]
 }
@@ -341,7 +341,7 @@ TEST_F(SessionConnect, SecondConnectIsRefused) {
   connect();
   Connect c;
   c.client_id = "d";
-  auto r = session.prepare_connect(c, now);
+  auto r = session.prepare_connect(c);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::AlreadyConnected);
 }
@@ -361,7 +361,7 @@ TEST_F(SessionKeepAlive, PingIsDueWhenKeepAliveElapsedSinceLastSend) {
   session.on_sent(at_ms(15'000));
   // Now waiting for PINGRESP: default timeout 1.5 × keep-alive.
   EXPECT_EQ(session.next_deadline(), at_ms(30'000));
-  ASSERT_TRUE(session.on_pingresp(at_ms(15'100)));
+  ASSERT_TRUE(session.on_pingresp());
   EXPECT_EQ(session.next_deadline(), at_ms(25'000));
 }
 

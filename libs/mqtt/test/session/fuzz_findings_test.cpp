@@ -18,8 +18,8 @@ TEST_F(SessionFuzzFindings, ResumeOverV311DropsThePropertiesOfAPublishMadeUnderV
   p.payload = as_bytes("x");
   p.qos = QoS::AtLeastOnce;
   p.properties.set_message_expiry_interval(30);
-  ASSERT_TRUE(session.begin_publish(p, now));
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.begin_publish(p));
+  session.on_connection_lost();
 
   ConnAck present;
   present.session_present = true;

@@ -31,7 +31,7 @@ TEST_F(SessionIncomingSet, EveryPacketIdCanAwaitPubRelAtOnceAndEachIsDeliveredOn
   connect_session(s, Version::V311, true, {});
   for (std::uint32_t id = 1; id <= 65535; ++id) {
     Publish p = qos2(static_cast<std::uint16_t>(id));
-    auto r = s.on_publish(p, now);
+    auto r = s.on_publish(p);
     ASSERT_TRUE(r) << "id " << id << ": " << to_string(r.error());
     ASSERT_TRUE(r->deliver) << id;
     ASSERT_EQ(r->reply->type, PacketType::PubRec);
@@ -39,21 +39,21 @@ TEST_F(SessionIncomingSet, EveryPacketIdCanAwaitPubRelAtOnceAndEachIsDeliveredOn
   // Resends of unreleased ones (DUP = 1) are acknowledged, not delivered again [MQTT-4.3.3-9].
   for (std::uint16_t id : {1, 4242, 65535}) {
     Publish p = qos2(id, true);
-    auto r = s.on_publish(p, now);
+    auto r = s.on_publish(p);
     ASSERT_TRUE(r);
     EXPECT_FALSE(r->deliver) << id;
     EXPECT_EQ(r->reply->type, PacketType::PubRec);
   }
   // PUBREL releases each; a second PUBREL for the same id is unknown (plain PUBCOMP in 3.1.1).
   for (std::uint32_t id = 1; id <= 65535; ++id) {
-    auto r = s.on_pubrel(PubRel{static_cast<std::uint16_t>(id), ReasonCode::Success, {}}, now);
+    auto r = s.on_pubrel(PubRel{static_cast<std::uint16_t>(id), ReasonCode::Success, {}});
     ASSERT_TRUE(r);
     ASSERT_EQ(r->reply->type, PacketType::PubComp);
   }
   for (std::uint64_t w : set.words) ASSERT_EQ(w, 0U);
   // Released: the same id is a new message again.
   Publish again = qos2(4242);
-  auto r = s.on_publish(again, now);
+  auto r = s.on_publish(again);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
 }
@@ -62,11 +62,11 @@ TEST_F(SessionIncomingSet, AHeldIdArrivingWithoutDupIsANewMessage) {
   Session s{set_storage()};
   connect_session(s, Version::V311, true, {});
   Publish first = qos2(9);
-  ASSERT_TRUE(s.on_publish(first, now)->deliver);
+  ASSERT_TRUE(s.on_publish(first)->deliver);
   // The server reused id 9 without DUP: it is no resend [MQTT-3.3.1-1], so the server has
   // finished or forgotten the first flow. Suppressing it would lose a message silently.
   Publish reused = qos2(9, false);
-  auto r = s.on_publish(reused, now);
+  auto r = s.on_publish(reused);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
   EXPECT_EQ(r->reply->type, PacketType::PubRec);
@@ -77,7 +77,7 @@ TEST_F(SessionIncomingSet, V5AnnouncesTheRequestedReceiveMaximumUpTo65535) {
   Connect c;
   c.version = Version::V5;
   c.client_id = "device-1";
-  ASSERT_TRUE(s.prepare_connect(c, now));
+  ASSERT_TRUE(s.prepare_connect(c));
   EXPECT_EQ(c.properties.receive_maximum(), std::optional<std::uint16_t>(65535));
 }
 
@@ -87,8 +87,8 @@ TEST_F(SessionIncomingSet, ASessionStartsEmptyAndEndsEmpty) {
   for (std::uint64_t w : set.words) ASSERT_EQ(w, 0U);
   connect_session(s, Version::V311, false, {});
   Publish p = qos2(3);
-  ASSERT_TRUE(s.on_publish(p, now));
-  s.on_connection_lost(now);
+  ASSERT_TRUE(s.on_publish(p));
+  s.on_connection_lost();
   // The server lost the session: its ids are forgotten too.
   connect_session(s, Version::V311, false, ConnAck{});
   for (std::uint64_t w : set.words) ASSERT_EQ(w, 0U);
@@ -103,7 +103,7 @@ TEST_F(SessionIncomingSet, RestoresStoredIdsIntoTheSet) {
     connect_session(s, Version::V311, false, {});
     for (std::uint16_t id : {11, 12}) {
       Publish p = qos2(id);
-      ASSERT_TRUE(s.on_publish(p, now));
+      ASSERT_TRUE(s.on_publish(p));
     }
   }
   IncomingQoS2Set after;
@@ -118,10 +118,10 @@ TEST_F(SessionIncomingSet, RestoresStoredIdsIntoTheSet) {
   present.session_present = true;
   connect_session(restored, Version::V311, false, present);
   Publish dup = qos2(12, true);
-  auto r = restored.on_publish(dup, now);
+  auto r = restored.on_publish(dup);
   ASSERT_TRUE(r);
   EXPECT_FALSE(r->deliver) << "delivered twice across a reboot";
-  auto rel = restored.on_pubrel(PubRel{11, ReasonCode::Success, {}}, now);
+  auto rel = restored.on_pubrel(PubRel{11, ReasonCode::Success, {}});
   ASSERT_TRUE(rel);
   EXPECT_EQ(store.incoming_qos2_count(), 1U);
 }

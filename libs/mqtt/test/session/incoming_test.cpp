@@ -19,7 +19,7 @@ Publish inbound(QoS qos, std::uint16_t id, std::string_view topic = "in/t") {
 TEST_F(SessionIncoming, QoS0IsDeliveredWithoutReply) {
   connect();
   Publish p = inbound(QoS::AtMostOnce, 0);
-  auto r = session.on_publish(p, now);
+  auto r = session.on_publish(p);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
   EXPECT_FALSE(r->reply);
@@ -28,7 +28,7 @@ TEST_F(SessionIncoming, QoS0IsDeliveredWithoutReply) {
 TEST_F(SessionIncoming, QoS1IsDeliveredAndAcknowledged) {
   connect();
   Publish p = inbound(QoS::AtLeastOnce, 5);
-  auto r = session.on_publish(p, now);
+  auto r = session.on_publish(p);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
   ASSERT_TRUE(r->reply);
@@ -43,7 +43,7 @@ TEST_F(SessionIncoming, QoS1IsDeliveredAndAcknowledged) {
 TEST_F(SessionIncoming, QoS2DuplicateIsNotDeliveredTwice) {
   connect();
   Publish p = inbound(QoS::ExactlyOnce, 7);
-  auto first = session.on_publish(p, now);
+  auto first = session.on_publish(p);
   ASSERT_TRUE(first);
   EXPECT_TRUE(first->deliver);
   ASSERT_TRUE(first->reply);
@@ -51,7 +51,7 @@ TEST_F(SessionIncoming, QoS2DuplicateIsNotDeliveredTwice) {
 
   Publish dup = inbound(QoS::ExactlyOnce, 7);
   dup.dup = true;
-  auto second = session.on_publish(dup, now);
+  auto second = session.on_publish(dup);
   ASSERT_TRUE(second);
   EXPECT_FALSE(second->deliver) << "QoS 2 message delivered twice [MQTT-4.3.3]";
   ASSERT_TRUE(second->reply);
@@ -59,7 +59,7 @@ TEST_F(SessionIncoming, QoS2DuplicateIsNotDeliveredTwice) {
 
   PubRel rel;
   rel.packet_id = 7;
-  auto comp = session.on_pubrel(rel, now);
+  auto comp = session.on_pubrel(rel);
   ASSERT_TRUE(comp);
   ASSERT_TRUE(comp->reply);
   EXPECT_EQ(comp->reply->type, PacketType::PubComp);
@@ -67,7 +67,7 @@ TEST_F(SessionIncoming, QoS2DuplicateIsNotDeliveredTwice) {
 
   // After PUBCOMP the id may carry a new message, which is delivered.
   Publish next = inbound(QoS::ExactlyOnce, 7);
-  auto third = session.on_publish(next, now);
+  auto third = session.on_publish(next);
   ASSERT_TRUE(third);
   EXPECT_TRUE(third->deliver);
 }
@@ -76,7 +76,7 @@ TEST_F(SessionIncoming, UnknownPubRelIsAnsweredWithPubComp) {
   connect();
   PubRel rel;
   rel.packet_id = 99;
-  auto r = session.on_pubrel(rel, now);
+  auto r = session.on_pubrel(rel);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->reply);
   EXPECT_EQ(r->reply->type, PacketType::PubComp);
@@ -86,17 +86,17 @@ TEST_F(SessionIncoming, UnknownPubRelIsAnsweredWithPubComp) {
 TEST_F(SessionIncoming, ReceiveMaximumIsAnnouncedAndEnforced) {
   Connect c;
   c.client_id = "d";
-  ASSERT_TRUE(session.prepare_connect(c, now));
+  ASSERT_TRUE(session.prepare_connect(c));
   // The storage holds 4 ids: that is what the server is told [MQTT-3.3.4-9].
   EXPECT_EQ(c.properties.receive_maximum(), std::optional<std::uint16_t>(4));
   EXPECT_EQ(c.properties.topic_alias_maximum(), std::optional<std::uint16_t>(4));
-  ASSERT_TRUE(session.on_connack(ConnAck{}, now));
+  ASSERT_TRUE(session.on_connack(ConnAck{}));
   for (std::uint16_t id = 1; id <= 4; ++id) {
     Publish p = inbound(QoS::ExactlyOnce, id);
-    ASSERT_TRUE(session.on_publish(p, now));
+    ASSERT_TRUE(session.on_publish(p));
   }
   Publish p = inbound(QoS::ExactlyOnce, 5);
-  auto r = session.on_publish(p, now);
+  auto r = session.on_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ReceiveMaximumExceeded);  // the client disconnects with 0x93
 }
@@ -105,7 +105,7 @@ TEST_F(SessionIncoming, CallerReceiveMaximumIsLoweredNeverRaised) {
   Connect c;
   c.client_id = "d";
   c.properties.set_receive_maximum(2);
-  ASSERT_TRUE(session.prepare_connect(c, now));
+  ASSERT_TRUE(session.prepare_connect(c));
   EXPECT_EQ(c.properties.receive_maximum(), std::optional<std::uint16_t>(2));
 }
 
@@ -113,10 +113,10 @@ TEST_F(SessionIncoming, V311IncomingQoS2OverflowIsSessionStateFull) {
   connect(Version::V311);
   for (std::uint16_t id = 1; id <= 4; ++id) {
     Publish p = inbound(QoS::ExactlyOnce, id);
-    ASSERT_TRUE(session.on_publish(p, now));
+    ASSERT_TRUE(session.on_publish(p));
   }
   Publish p = inbound(QoS::ExactlyOnce, 5);
-  auto r = session.on_publish(p, now);
+  auto r = session.on_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::SessionStateFull);
 }
@@ -126,12 +126,12 @@ TEST_F(SessionIncoming, V5WithoutQoS2StorageAnnouncesNothingAndReportsNoRoom) {
   Session s(SessionStorage{records, {}, {}, {}, {}});
   Connect c;
   c.client_id = "d";
-  ASSERT_TRUE(s.prepare_connect(c, now));
+  ASSERT_TRUE(s.prepare_connect(c));
   EXPECT_FALSE(c.properties.receive_maximum());
   EXPECT_FALSE(c.properties.topic_alias_maximum());
-  ASSERT_TRUE(s.on_connack(ConnAck{}, now));
+  ASSERT_TRUE(s.on_connack(ConnAck{}));
   Publish p = inbound(QoS::ExactlyOnce, 1);
-  auto r = s.on_publish(p, now);
+  auto r = s.on_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::SessionStateFull);
 }
@@ -141,7 +141,7 @@ TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
   char frame[32] = "dev/42/cmd";
   Publish first = inbound(QoS::AtMostOnce, 0, std::string_view(frame));
   first.properties.set_topic_alias(3);
-  auto r1 = session.on_publish(first, now);
+  auto r1 = session.on_publish(first);
   ASSERT_TRUE(r1);
   EXPECT_TRUE(r1->deliver);
   EXPECT_EQ(first.topic, "dev/42/cmd");
@@ -150,7 +150,7 @@ TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
 
   Publish second = inbound(QoS::AtLeastOnce, 1, "");
   second.properties.set_topic_alias(3);
-  auto r2 = session.on_publish(second, now);
+  auto r2 = session.on_publish(second);
   ASSERT_TRUE(r2);
   EXPECT_TRUE(r2->deliver);
   EXPECT_EQ(second.topic, "dev/42/cmd");
@@ -158,10 +158,10 @@ TEST_F(SessionInboundAlias, AliasIsLearnedAndResolved) {
   // A new topic for the same alias replaces the mapping.
   Publish third = inbound(QoS::AtMostOnce, 0, "dev/42/other");
   third.properties.set_topic_alias(3);
-  ASSERT_TRUE(session.on_publish(third, now));
+  ASSERT_TRUE(session.on_publish(third));
   Publish fourth = inbound(QoS::AtMostOnce, 0, "");
   fourth.properties.set_topic_alias(3);
-  ASSERT_TRUE(session.on_publish(fourth, now));
+  ASSERT_TRUE(session.on_publish(fourth));
   EXPECT_EQ(fourth.topic, "dev/42/other");
 }
 
@@ -170,13 +170,13 @@ TEST_F(SessionInboundAlias, ZeroTooLargeAndUnknownAliasesAreInvalid) {
   for (std::uint16_t alias : {std::uint16_t{0}, std::uint16_t{5}}) {
     Publish p = inbound(QoS::AtMostOnce, 0, "t");
     p.properties.set_topic_alias(alias);
-    auto r = session.on_publish(p, now);
+    auto r = session.on_publish(p);
     ASSERT_FALSE(r) << alias;
     EXPECT_EQ(r.error(), Errc::TopicAliasInvalid) << alias;  // [MQTT-3.3.2-8], [MQTT-3.3.2-9]
   }
   Publish unknown = inbound(QoS::AtMostOnce, 0, "");
   unknown.properties.set_topic_alias(2);
-  auto r = session.on_publish(unknown, now);
+  auto r = session.on_publish(unknown);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::TopicAliasInvalid);
 }
@@ -185,12 +185,12 @@ TEST_F(SessionInboundAlias, AliasesDoNotSurviveAReconnect) {
   connect();
   Publish p = inbound(QoS::AtMostOnce, 0, "t");
   p.properties.set_topic_alias(1);
-  ASSERT_TRUE(session.on_publish(p, now));
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.on_publish(p));
+  session.on_connection_lost();
   connect();
   Publish q = inbound(QoS::AtMostOnce, 0, "");
   q.properties.set_topic_alias(1);
-  auto r = session.on_publish(q, now);
+  auto r = session.on_publish(q);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::TopicAliasInvalid);
 }
@@ -200,13 +200,13 @@ TEST_F(SessionInboundAlias, TopicLongerThanASlotIsDeliveredButNotRemembered) {
   const std::string_view long_topic = "a/very/long/topic/name/that/exceeds/32/bytes";
   Publish p = inbound(QoS::AtMostOnce, 0, long_topic);
   p.properties.set_topic_alias(1);
-  auto r = session.on_publish(p, now);
+  auto r = session.on_publish(p);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
   EXPECT_EQ(p.topic, long_topic);
   Publish q = inbound(QoS::AtMostOnce, 0, "");
   q.properties.set_topic_alias(1);
-  auto r2 = session.on_publish(q, now);
+  auto r2 = session.on_publish(q);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error(), Errc::TopicAliasInvalid);
 }
@@ -214,11 +214,11 @@ TEST_F(SessionInboundAlias, TopicLongerThanASlotIsDeliveredButNotRemembered) {
 TEST_F(SessionIncoming, DispatchThroughOnPacket) {
   connect();
   Packet pk = inbound(QoS::AtLeastOnce, 3);
-  auto r = session.on_packet(pk, now);
+  auto r = session.on_packet(pk);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->deliver);
   Packet bad = PingReq{};
-  auto r2 = session.on_packet(bad, now);
+  auto r2 = session.on_packet(bad);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error(), Errc::ProtocolError);
 }
@@ -241,11 +241,11 @@ TEST_F(SessionCarriedQoS2, StaleCarriedOverIdsMakeRoomForNewMessages) {
     connect_session(s, v, /*clean_start=*/false, {});
     for (std::uint16_t id = 1; id <= 4; ++id) {
       Publish p = inbound(QoS::ExactlyOnce, id);
-      auto r = s.on_publish(p, now);
+      auto r = s.on_publish(p);
       ASSERT_TRUE(r);
       EXPECT_TRUE(r->deliver);
     }
-    s.on_connection_lost(now);
+    s.on_connection_lost();
     ConnAck present;
     present.session_present = true;
     connect_session(s, v, /*clean_start=*/false, present);
@@ -253,29 +253,29 @@ TEST_F(SessionCarriedQoS2, StaleCarriedOverIdsMakeRoomForNewMessages) {
     // The server resends one PUBREL (id 2) as it should; the others it forgot.
     PubRel rel;
     rel.packet_id = 2;
-    ASSERT_TRUE(s.on_pubrel(rel, now));
+    ASSERT_TRUE(s.on_pubrel(rel));
     // A duplicate of a carried-over id is still recognised and not delivered again.
     Publish dup = inbound(QoS::ExactlyOnce, 3);
     dup.dup = true;
-    auto d = s.on_publish(dup, now);
+    auto d = s.on_publish(dup);
     ASSERT_TRUE(d);
     EXPECT_FALSE(d->deliver);
     // New messages: the released slot first, then stale carried-over ids give way.
     for (std::uint16_t id = 10; id < 14; ++id) {
       Publish p = inbound(QoS::ExactlyOnce, id);
-      auto r = s.on_publish(p, now);
+      auto r = s.on_publish(p);
       ASSERT_TRUE(r) << "id " << id << ": " << to_string(r.error());
       EXPECT_TRUE(r->deliver);
     }
     // Now every slot holds this connection's ids: a fifth is a real overflow again.
     Publish extra = inbound(QoS::ExactlyOnce, 20);
-    auto r = s.on_publish(extra, now);
+    auto r = s.on_publish(extra);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error(), v == Version::V5 ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
     // And this connection's ids are still deduplicated.
     Publish dup11 = inbound(QoS::ExactlyOnce, 11);
     dup11.dup = true;
-    auto d11 = s.on_publish(dup11, now);
+    auto d11 = s.on_publish(dup11);
     ASSERT_TRUE(d11);
     EXPECT_FALSE(d11->deliver);
   }

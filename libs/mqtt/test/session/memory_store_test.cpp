@@ -28,31 +28,31 @@ TEST_F(SessionPersistence, PublishesAndQoS2StateSurviveAReboot) {
     pa.topic = "t/a";
     pa.payload = as_bytes("payload-A");
     pa.qos = QoS::AtLeastOnce;
-    ASSERT_TRUE(s.begin_publish(pa, now));
+    ASSERT_TRUE(s.begin_publish(pa));
     a = pa.packet_id;
     Publish pb = pa;
     pb.topic = "t/b";
     pb.qos = QoS::ExactlyOnce;
     pb.payload = as_bytes("payload-B");
-    ASSERT_TRUE(s.begin_publish(pb, now));
+    ASSERT_TRUE(s.begin_publish(pb));
     b = pb.packet_id;
     Publish pc = pb;
     pc.topic = "t/c";
-    ASSERT_TRUE(s.begin_publish(pc, now));
+    ASSERT_TRUE(s.begin_publish(pc));
     c = pc.packet_id;
     PubRec rec;
     rec.packet_id = b;
-    ASSERT_TRUE(s.on_pubrec(rec, now));
+    ASSERT_TRUE(s.on_pubrec(rec));
     PubComp comp;  // nothing more for c
     rec.packet_id = c;
-    ASSERT_TRUE(s.on_pubrec(rec, now));
+    ASSERT_TRUE(s.on_pubrec(rec));
     comp.packet_id = c;
-    ASSERT_TRUE(s.on_pubcomp(comp, now));  // c is complete: removed from the store
+    ASSERT_TRUE(s.on_pubcomp(comp));  // c is complete: removed from the store
     Publish in;
     in.topic = "in";
     in.qos = QoS::ExactlyOnce;
     in.packet_id = 300;
-    auto r = s.on_publish(in, now);
+    auto r = s.on_publish(in);
     ASSERT_TRUE(r);
     EXPECT_TRUE(r->deliver);
     EXPECT_EQ(store.publish_count(), 2u);
@@ -75,11 +75,11 @@ TEST_F(SessionPersistence, PublishesAndQoS2StateSurviveAReboot) {
   conn.client_id = "";  // taken from the restored session
   conn.clean_start = false;
   conn.properties.set_session_expiry_interval(3600);
-  ASSERT_TRUE(s.prepare_connect(conn, now));
+  ASSERT_TRUE(s.prepare_connect(conn));
   EXPECT_EQ(conn.client_id, "device-1");
   ConnAck ca;
   ca.session_present = true;
-  auto out = s.on_connack(ca, now);
+  auto out = s.on_connack(ca);
   ASSERT_TRUE(out);
   EXPECT_EQ(out->resend_count, 2u);
 
@@ -102,7 +102,7 @@ TEST_F(SessionPersistence, PublishesAndQoS2StateSurviveAReboot) {
   dup.qos = QoS::ExactlyOnce;
   dup.packet_id = 300;
   dup.dup = true;
-  auto d = s.on_publish(dup, now);
+  auto d = s.on_publish(dup);
   ASSERT_TRUE(d);
   EXPECT_FALSE(d->deliver);
 
@@ -110,7 +110,7 @@ TEST_F(SessionPersistence, PublishesAndQoS2StateSurviveAReboot) {
   Publish fresh;
   fresh.topic = "t/new";
   fresh.qos = QoS::AtLeastOnce;
-  ASSERT_TRUE(s.begin_publish(fresh, now));
+  ASSERT_TRUE(s.begin_publish(fresh));
   EXPECT_NE(fresh.packet_id, a);
   EXPECT_NE(fresh.packet_id, b);
 }
@@ -123,9 +123,9 @@ TEST_F(SessionPersistence, SessionNotPresentClearsTheStore) {
   Publish p;
   p.topic = "t";
   p.qos = QoS::AtLeastOnce;
-  ASSERT_TRUE(s.begin_publish(p, now));
+  ASSERT_TRUE(s.begin_publish(p));
   EXPECT_EQ(store.publish_count(), 1u);
-  s.on_connection_lost(now);
+  s.on_connection_lost();
   auto out = connect_session(s, Version::V311, false, ConnAck{});
   EXPECT_EQ(out.lost_count, 1u);
   EXPECT_EQ(store.publish_count(), 0u);
@@ -144,16 +144,16 @@ TEST_F(SessionPersistence, RestoredQoS2AfterPubRecIsReportedAcceptedWhenLost) {
     Publish p1;
     p1.topic = "t/a";
     p1.qos = QoS::ExactlyOnce;
-    ASSERT_TRUE(s.begin_publish(p1, now));
+    ASSERT_TRUE(s.begin_publish(p1));
     a = p1.packet_id;
     Publish p2;
     p2.topic = "t/b";
     p2.qos = QoS::ExactlyOnce;
-    ASSERT_TRUE(s.begin_publish(p2, now));
+    ASSERT_TRUE(s.begin_publish(p2));
     b = p2.packet_id;
     PubRec rec;
     rec.packet_id = b;
-    ASSERT_TRUE(s.on_pubrec(rec, now));
+    ASSERT_TRUE(s.on_pubrec(rec));
   }
   MemorySessionStore store(sb.arena, 256, sb.ids, /*adopt_existing=*/true);
   SessionBuffers b2;
@@ -186,7 +186,7 @@ TEST_F(SessionPersistence, CorruptSlotIsReportedNotLoaded) {
       p.topic = t;
       p.payload = as_bytes("data");
       p.qos = QoS::AtLeastOnce;
-      ASSERT_TRUE(s.begin_publish(p, now));
+      ASSERT_TRUE(s.begin_publish(p));
     }
   }
   // Flip one payload byte of the first publish slot (slot 1; slot 0 is the meta).
@@ -243,7 +243,7 @@ TEST_F(SessionPersistence, FailedRestoreRefusesToConnectAndLeavesTheStoreAsItWas
   EXPECT_EQ(small.records_in_use(), 0u);
   Connect c;
   c.client_id = "d";
-  auto connect = small.prepare_connect(c, now);
+  auto connect = small.prepare_connect(c);
   ASSERT_FALSE(connect) << "connecting would let new publishes replace the stored ones";
   EXPECT_EQ(connect.error(), Errc::SessionStateFull);
   EXPECT_EQ(sb.arena, before);
@@ -309,7 +309,7 @@ TEST_F(SessionPersistence, PublishTooLargeForASlotIsRefusedAndNotRecorded) {
   static constexpr char kData[100] = {};
   p.payload = as_bytes(std::string_view(kData, sizeof kData));
   p.qos = QoS::AtLeastOnce;
-  auto r = s.begin_publish(p, now);
+  auto r = s.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::BufferTooSmall);
   EXPECT_EQ(s.records_in_use(), 0u);

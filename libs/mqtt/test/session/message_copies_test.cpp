@@ -26,14 +26,14 @@ TEST_F(SessionMessageCopies, AReusedBufferCannotCorruptTheResend) {
   p.topic = std::string_view(topic, std::strlen(topic));
   p.payload = as_bytes(std::string_view(payload, std::strlen(payload)));
   p.qos = QoS::AtLeastOnce;
-  ASSERT_TRUE(s.begin_publish(p, now));
+  ASSERT_TRUE(s.begin_publish(p));
   // What is sent now points at the copy, not at the caller's buffers.
   EXPECT_NE(static_cast<const void*>(p.topic.data()), static_cast<const void*>(topic));
   EXPECT_NE(static_cast<const void*>(p.payload.data()), static_cast<const void*>(payload));
   // The application reuses its buffers for the next reading.
   std::memcpy(topic, "dev/1/hum!", 10);
   std::memcpy(payload, "99.9", 4);
-  s.on_connection_lost(now);
+  s.on_connection_lost();
   ConnAck present;
   present.session_present = true;
   Connect c;
@@ -41,8 +41,8 @@ TEST_F(SessionMessageCopies, AReusedBufferCannotCorruptTheResend) {
   c.client_id = "device-1";
   c.clean_start = false;
   c.properties.set_session_expiry_interval(3600);
-  ASSERT_TRUE(s.prepare_connect(c, now));
-  ASSERT_TRUE(s.on_connack(present, now));
+  ASSERT_TRUE(s.prepare_connect(c));
+  ASSERT_TRUE(s.on_connack(present));
   auto resend = s.next_resend();
   ASSERT_TRUE(resend.has_value());
   EXPECT_EQ(resend->publish.topic, "dev/1/temp");
@@ -59,13 +59,13 @@ TEST_F(SessionMessageCopies, AMessageLargerThanItsSlotIsRefusedAndNothingRecorde
   p.topic = "t";
   p.payload = as_bytes(std::string_view(payload.data(), payload.size()));
   p.qos = QoS::AtLeastOnce;
-  auto r = s.begin_publish(p, now);
+  auto r = s.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::BufferTooSmall);
   EXPECT_EQ(s.records_in_use(), 0u);
   // QoS 0 is never copied (nothing to resend): any size goes.
   p.qos = QoS::AtMostOnce;
-  EXPECT_TRUE(s.begin_publish(p, now));
+  EXPECT_TRUE(s.begin_publish(p));
 }
 
 TEST_F(SessionMessageCopies, EachRecordHasItsOwnSlot) {
@@ -78,7 +78,7 @@ TEST_F(SessionMessageCopies, EachRecordHasItsOwnSlot) {
     p.topic = "t";
     p.payload = as_bytes(std::string_view(payload, 1));
     p.qos = QoS::ExactlyOnce;
-    ASSERT_TRUE(s.begin_publish(p, now));
+    ASSERT_TRUE(s.begin_publish(p));
     seen[static_cast<std::size_t>(i)] = as_string(p.payload);
   }
   EXPECT_EQ(seen[0], "a");

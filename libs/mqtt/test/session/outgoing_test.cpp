@@ -19,7 +19,7 @@ TEST_F(SessionPacketIds, AreAssignedInOrderStartingAtOne) {
   Subscribe s;
   Subscription subs[] = {{"f/#", {}}};
   s.subscriptions = subs;
-  ASSERT_TRUE(session.begin_subscribe(s, now));
+  ASSERT_TRUE(session.begin_subscribe(s));
   EXPECT_EQ(s.packet_id, 3);
 }
 
@@ -28,7 +28,7 @@ TEST_F(SessionPacketIds, QoS0PublishGetsNoIdAndNoRecord) {
   Publish p;
   p.topic = "t";
   p.packet_id = 77;
-  ASSERT_TRUE(session.begin_publish(p, now));
+  ASSERT_TRUE(session.begin_publish(p));
   EXPECT_EQ(p.packet_id, 0);
   EXPECT_EQ(session.records_in_use(), 0u);
 }
@@ -43,7 +43,7 @@ TEST_F(SessionPacketIds, WrapAfter65535SkippingZeroAndIdsInUse) {
     ASSERT_EQ(last, i);
     PubAck ack;
     ack.packet_id = last;
-    ASSERT_TRUE(session.on_puback(ack, now));
+    ASSERT_TRUE(session.on_puback(ack));
   }
   EXPECT_EQ(last, 65535);
   // Next would be 0 (never used) then 1 (in use): 2 is the answer [MQTT-2.2.1-3].
@@ -56,7 +56,7 @@ TEST_F(SessionPacketIds, RecordsFullIsReportedNotOverwritten) {
   Publish p;
   p.topic = "t";
   p.qos = QoS::AtLeastOnce;
-  auto r = session.begin_publish(p, now);
+  auto r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::SessionStateFull);
   EXPECT_EQ(session.records_in_use(), buf.records.size());
@@ -69,7 +69,7 @@ TEST_F(SessionQoS1, PubAckCompletesWithItsReasonCode) {
   PubAck ack;
   ack.packet_id = id;
   ack.reason_code = ReasonCode::NoMatchingSubscribers;
-  auto r = session.on_puback(ack, now);
+  auto r = session.on_puback(ack);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->completion);
   EXPECT_EQ(r->completion->kind, OperationKind::Publish);
@@ -84,7 +84,7 @@ TEST_F(SessionQoS1, UnknownPubAckIsReported) {
   connect();
   PubAck ack;
   ack.packet_id = 9;
-  auto r = session.on_puback(ack, now);
+  auto r = session.on_puback(ack);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::UnknownPacketId);
 }
@@ -93,7 +93,7 @@ TEST_F(SessionQoS1, PubAckForAQoS2PublishIsAProtocolError) {
   connect();
   PubAck ack;
   ack.packet_id = publish("a", QoS::ExactlyOnce);
-  auto r = session.on_puback(ack, now);
+  auto r = session.on_puback(ack);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ProtocolError);
 }
@@ -103,7 +103,7 @@ TEST_F(SessionQoS2, PubRecRepliesPubRelThenPubCompCompletes) {
   const auto id = publish("a", QoS::ExactlyOnce);
   PubRec rec;
   rec.packet_id = id;
-  auto r1 = session.on_pubrec(rec, now);
+  auto r1 = session.on_pubrec(rec);
   ASSERT_TRUE(r1);
   ASSERT_TRUE(r1->reply);
   EXPECT_EQ(r1->reply->type, PacketType::PubRel);
@@ -114,7 +114,7 @@ TEST_F(SessionQoS2, PubRecRepliesPubRelThenPubCompCompletes) {
   EXPECT_EQ(session.publishes_in_flight(), 1u);
   PubComp comp;
   comp.packet_id = id;
-  auto r2 = session.on_pubcomp(comp, now);
+  auto r2 = session.on_pubcomp(comp);
   ASSERT_TRUE(r2);
   ASSERT_TRUE(r2->completion);
   EXPECT_EQ(r2->completion->packet_id, id);
@@ -128,7 +128,7 @@ TEST_F(SessionQoS2, FailingPubRecEndsTheFlowWithoutPubRel) {
   PubRec rec;
   rec.packet_id = id;
   rec.reason_code = ReasonCode::QuotaExceeded;  // >= 0x80 [MQTT-4.3.3]
-  auto r = session.on_pubrec(rec, now);
+  auto r = session.on_pubrec(rec);
   ASSERT_TRUE(r);
   EXPECT_FALSE(r->reply);
   ASSERT_TRUE(r->completion);
@@ -140,7 +140,7 @@ TEST_F(SessionQoS2, PubCompBeforePubRecIsAProtocolError) {
   connect();
   PubComp comp;
   comp.packet_id = publish("a", QoS::ExactlyOnce);
-  auto r = session.on_pubcomp(comp, now);
+  auto r = session.on_pubcomp(comp);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ProtocolError);
 }
@@ -149,7 +149,7 @@ TEST_F(SessionQoS2, UnknownPubRecIsAnsweredWithPacketIdentifierNotFound) {
   connect();
   PubRec rec;
   rec.packet_id = 42;
-  auto r = session.on_pubrec(rec, now);
+  auto r = session.on_pubrec(rec);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->reply);
   EXPECT_EQ(r->reply->type, PacketType::PubRel);
@@ -166,18 +166,18 @@ TEST_F(SessionFlowControl, ReceiveMaximumMakesTheCallerWait) {
   Publish p;
   p.topic = "a";
   p.qos = QoS::AtLeastOnce;
-  auto r = session.begin_publish(p, now);
+  auto r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::ReceiveMaximumExceeded);
   EXPECT_EQ(session.records_in_use(), 2u);  // nothing recorded for the refused one
   // QoS 0 is not subject to Receive Maximum.
   Publish q0;
   q0.topic = "a";
-  EXPECT_TRUE(session.begin_publish(q0, now));
+  EXPECT_TRUE(session.begin_publish(q0));
   PubAck ack;
   ack.packet_id = first;
-  ASSERT_TRUE(session.on_puback(ack, now));
-  EXPECT_TRUE(session.begin_publish(p, now));
+  ASSERT_TRUE(session.on_puback(ack));
+  EXPECT_TRUE(session.begin_publish(p));
 }
 
 TEST_F(SessionFlowControl, V311HasNoReceiveMaximum) {
@@ -194,12 +194,12 @@ TEST_F(SessionServerLimits, MaximumPacketSizeIsRespected) {
   p.qos = QoS::AtLeastOnce;
   static constexpr char kBig[100] = {};
   p.payload = as_bytes(std::string_view(kBig, sizeof kBig));
-  auto r = session.begin_publish(p, now);
+  auto r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::PacketTooLarge);
   EXPECT_EQ(session.records_in_use(), 0u);
   p.payload = as_bytes(std::string_view(kBig, 40));
-  EXPECT_TRUE(session.begin_publish(p, now));
+  EXPECT_TRUE(session.begin_publish(p));
 }
 
 TEST_F(SessionServerLimits, MaximumQoSAndRetainAvailableAreRespected) {
@@ -210,22 +210,22 @@ TEST_F(SessionServerLimits, MaximumQoSAndRetainAvailableAreRespected) {
   Publish p;
   p.topic = "a";
   p.qos = QoS::ExactlyOnce;
-  auto r = session.begin_publish(p, now);
+  auto r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::QoSNotSupported);
   p.qos = QoS::AtLeastOnce;
   p.retain = true;
-  r = session.begin_publish(p, now);
+  r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::RetainNotSupported);
   p.retain = false;
-  EXPECT_TRUE(session.begin_publish(p, now));
+  EXPECT_TRUE(session.begin_publish(p));
 }
 
 TEST_F(SessionServerLimits, PublishWhileDisconnectedIsRefused) {
   Publish p;
   p.topic = "a";
-  auto r = session.begin_publish(p, now);
+  auto r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::NotConnected);
 }
@@ -236,14 +236,14 @@ TEST_F(SessionOutboundAlias, FirstUseCarriesTopicAndAliasLaterUsesOnlyTheAlias) 
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "sensors/temp";
-  ASSERT_TRUE(session.begin_publish(p, now));
+  ASSERT_TRUE(session.begin_publish(p));
   EXPECT_EQ(p.topic, "sensors/temp");
   EXPECT_EQ(p.properties.topic_alias(), std::optional<std::uint16_t>(1));
 
   Publish p2;
   p2.topic = "sensors/temp";
   p2.qos = QoS::AtLeastOnce;
-  ASSERT_TRUE(session.begin_publish(p2, now));
+  ASSERT_TRUE(session.begin_publish(p2));
   EXPECT_EQ(p2.topic, "");
   EXPECT_EQ(p2.properties.topic_alias(), std::optional<std::uint16_t>(1));
   // The record keeps the full topic for a resend on a new connection.
@@ -252,12 +252,12 @@ TEST_F(SessionOutboundAlias, FirstUseCarriesTopicAndAliasLaterUsesOnlyTheAlias) 
 
   Publish p3;
   p3.topic = "sensors/hum";
-  ASSERT_TRUE(session.begin_publish(p3, now));
+  ASSERT_TRUE(session.begin_publish(p3));
   EXPECT_EQ(p3.properties.topic_alias(), std::optional<std::uint16_t>(2));
   // The server allows 2: a third topic goes without an alias.
   Publish p4;
   p4.topic = "sensors/other";
-  ASSERT_TRUE(session.begin_publish(p4, now));
+  ASSERT_TRUE(session.begin_publish(p4));
   EXPECT_EQ(p4.topic, "sensors/other");
   EXPECT_FALSE(p4.properties.topic_alias());
 }
@@ -268,12 +268,12 @@ TEST_F(SessionOutboundAlias, AliasesResetOnReconnect) {
   connect(Version::V5, true, ca);
   Publish p;
   p.topic = "t";
-  ASSERT_TRUE(session.begin_publish(p, now));
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.begin_publish(p));
+  session.on_connection_lost();
   connect(Version::V5, true, ca);
   Publish again;
   again.topic = "t";
-  ASSERT_TRUE(session.begin_publish(again, now));
+  ASSERT_TRUE(session.begin_publish(again));
   EXPECT_EQ(again.topic, "t");  // mapping is new on this connection [MQTT-3.3.2-7]
   EXPECT_EQ(again.properties.topic_alias(), std::optional<std::uint16_t>(1));
 }
@@ -282,7 +282,7 @@ TEST_F(SessionOutboundAlias, NoAliasesWithoutServerSupportOrInV311) {
   connect(Version::V5);  // no Topic Alias Maximum in CONNACK: 0
   Publish p;
   p.topic = "t";
-  ASSERT_TRUE(session.begin_publish(p, now));
+  ASSERT_TRUE(session.begin_publish(p));
   EXPECT_FALSE(p.properties.topic_alias());
 }
 
@@ -293,7 +293,7 @@ TEST_F(SessionOutboundAlias, CallerSetAliasIsRejected) {
   Publish p;
   p.topic = "t";
   p.properties.set_topic_alias(1);
-  auto r = session.begin_publish(p, now);
+  auto r = session.begin_publish(p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), Errc::InvalidArgument);
 }
@@ -303,12 +303,12 @@ TEST_F(SessionSubscribe, SubAckCompletesWithTheFirstFailure) {
   Subscribe s;
   Subscription subs[] = {{"a/#", {}}, {"b", {}}};
   s.subscriptions = subs;
-  ASSERT_TRUE(session.begin_subscribe(s, now));
+  ASSERT_TRUE(session.begin_subscribe(s));
   SubAck ack;
   ack.packet_id = s.packet_id;
   const ReasonCode codes[] = {ReasonCode::GrantedQoS1, ReasonCode::NotAuthorized};
   ack.reason_codes = codes;
-  auto r = session.on_suback(ack, now);
+  auto r = session.on_suback(ack);
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->completion);
   EXPECT_EQ(r->completion->kind, OperationKind::Subscribe);
@@ -318,10 +318,10 @@ TEST_F(SessionSubscribe, SubAckCompletesWithTheFirstFailure) {
   Unsubscribe u;
   const std::string_view filters[] = {"a/#"};
   u.filters = filters;
-  ASSERT_TRUE(session.begin_unsubscribe(u, now));
+  ASSERT_TRUE(session.begin_unsubscribe(u));
   UnsubAck uack;
   uack.packet_id = u.packet_id;
-  auto r2 = session.on_unsuback(uack, now);
+  auto r2 = session.on_unsuback(uack);
   ASSERT_TRUE(r2);
   ASSERT_TRUE(r2->completion);
   EXPECT_EQ(r2->completion->kind, OperationKind::Unsubscribe);
@@ -333,8 +333,8 @@ TEST_F(SessionSubscribe, PendingSubscribeIsReportedLostWhenTheConnectionDrops) {
   Subscribe s;
   Subscription subs[] = {{"a", {}}};
   s.subscriptions = subs;
-  ASSERT_TRUE(session.begin_subscribe(s, now));
-  session.on_connection_lost(now);
+  ASSERT_TRUE(session.begin_subscribe(s));
+  session.on_connection_lost();
   EXPECT_EQ(session.pending_lost(), 1u);
   auto lost = session.next_lost();
   ASSERT_TRUE(lost);

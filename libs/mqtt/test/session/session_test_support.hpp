@@ -54,10 +54,10 @@ class SessionTest : public edgekit::testing::PureTest {
     c.clean_start = clean_start;
     c.keep_alive = keep_alive;
     if (v == Version::V5 && !clean_start) c.properties.set_session_expiry_interval(3600);
-    auto r = s.prepare_connect(c, now);
+    auto r = s.prepare_connect(c);
     EXPECT_TRUE(r.has_value()) << to_string(r.error());
     s.on_sent(now);
-    auto a = s.on_connack(connack, now);
+    auto a = s.on_connack(connack);
     EXPECT_TRUE(a.has_value()) << (a ? "" : to_string(a.error()));
     return a ? *a : ConnAckOutcome{};
   }
@@ -68,7 +68,7 @@ class SessionTest : public edgekit::testing::PureTest {
     p.topic = topic;
     p.payload = as_bytes(payload);
     p.qos = qos;
-    auto r = session.begin_publish(p, now);
+    auto r = session.begin_publish(p);
     EXPECT_TRUE(r.has_value()) << to_string(r.error());
     return r ? p.packet_id : 0;
   }

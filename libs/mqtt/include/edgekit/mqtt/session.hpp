@@ -4,8 +4,9 @@
 /// build. It works on packet structs, never on bytes or sockets: the driver (client, agent,
 /// event loop) decodes inbound frames and hands the packets to `on_*`; the session says what to
 /// send back (`Inbound::reply`), what to deliver to the application (`Inbound::deliver`), which
-/// operation completed (`Inbound::completion`), and when to wake up (`next_deadline`). Time is
-/// always an argument; the session never reads a clock, never allocates, never does I/O.
+/// operation completed (`Inbound::completion`), and when to wake up (`next_deadline`). The
+/// session never reads a clock, never allocates, never does I/O. Only the keep-alive depends on
+/// time, so only `on_sent` and `on_timer` take the current `Instant`.
 ///
 /// What it keeps:
 ///  - packet-id allocation (never 0, skips ids in use, wraps after 65535) [MQTT-2.2.1-3];
@@ -29,9 +30,9 @@
 /// Thread safety: none. One thread drives a session at a time (the agent serialises access).
 ///
 /// Typical driver loop:
-///   session.prepare_connect(connect, now) → send CONNECT → on_connack(connack, now)
-///   → while (auto r = session.next_resend(now)) send *r → ... begin_publish(p, now) → send p
-///   → for each inbound packet: on_packet(pkt, now) → send reply, deliver, report completion
+///   session.prepare_connect(connect) → send CONNECT → on_connack(connack)
+///   → while (auto r = session.next_resend()) send *r → ... begin_publish(p) → send p
+///   → for each inbound packet: on_packet(pkt) → send reply, deliver, report completion
 ///   → on_sent(now) after every packet written; on_timer(now) at next_deadline().
 
 #include <array>
@@ -322,14 +323,14 @@ class Session {
   /// Errors: AlreadyConnected; ProtocolVersionDisabled; BufferTooSmall (the client id does not
   /// fit `SessionStorage::client_id`); the error of the last `restore` when it failed (see
   /// there: connecting would overwrite the stored session).
-  [[nodiscard]] Result<void> prepare_connect(Connect& connect, Instant now) noexcept;
+  [[nodiscard]] Result<void> prepare_connect(Connect& connect) noexcept;
 
   /// Handles CONNACK. On success the session is connected: server limits are taken from the
   /// properties; with session_present = 1 outstanding records are queued for `next_resend`, with
   /// session_present = 0 they are queued for `next_lost` and the store is cleared.
   /// Errors: ProtocolError (no connect in progress); ConnectionRefused (failure reason code;
   /// the session is not connected, its records are kept for a later attempt).
-  [[nodiscard]] Result<ConnAckOutcome> on_connack(const ConnAck& connack, Instant now) noexcept;
+  [[nodiscard]] Result<ConnAckOutcome> on_connack(const ConnAck& connack) noexcept;
 
   /// The next record to send again after a resumed session, oldest first; nullopt when none
   /// is due. Resent publishes carry DUP = 1 and the full topic (aliases do not survive a
@@ -355,11 +356,11 @@ class Session {
   /// it non-zero when CONNECT sent 0 is a ProtocolError [MQTT-3.14.2-2]). Ends the connection;
   /// when the session ends with it (MQTT 5 expiry 0, 3.1.1 Clean Session) records are queued for
   /// `next_lost`. Errors: NotConnected, ProtocolError.
-  [[nodiscard]] Result<void> prepare_disconnect(const Disconnect& disconnect, Instant now) noexcept;
+  [[nodiscard]] Result<void> prepare_disconnect(const Disconnect& disconnect) noexcept;
 
   /// The network connection closed without DISCONNECT. Keeps the session state for a resume;
   /// pending SUBSCRIBE / UNSUBSCRIBE are queued for `next_lost` (never resent).
-  void on_connection_lost(Instant now) noexcept;
+  void on_connection_lost() noexcept;
 
   // --- Outgoing -------------------------------------------------------------------------------
 
@@ -376,33 +377,28 @@ class Session {
   /// NoPacketIdAvailable; PersistenceFailed or the store's own error, e.g. BufferTooSmall (could
   /// not be stored; nothing recorded, nothing to send); and the
   /// codec's encode errors for a publish it would not put on the wire.
-  [[nodiscard]] Result<void> begin_publish(Publish& publish, Instant now) noexcept;
+  [[nodiscard]] Result<void> begin_publish(Publish& publish) noexcept;
   /// As above, for a driver that has just called `encoded_size(publish, version())` (with any
   /// packet id) and passes its result as `encoded`: the session does not validate and measure
   /// the message a second time.
-  [[nodiscard]] Result<void> begin_publish(Publish& publish, Instant now,
-                                           std::size_t encoded) noexcept;
+  [[nodiscard]] Result<void> begin_publish(Publish& publish, std::size_t encoded) noexcept;
 
   /// Assigns a packet id to `subscribe` and records it until SUBACK.
   /// Errors: NotConnected, SessionStateFull, NoPacketIdAvailable, PacketTooLarge, and the codec's
   /// encode errors.
-  [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe, Instant now) noexcept;
+  [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe) noexcept;
   /// Assigns a packet id to `unsubscribe` and records it until UNSUBACK. Errors: as
   /// `begin_subscribe`.
-  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, Instant now) noexcept;
+  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe) noexcept;
   /// As the two above, for a driver that has just called `encoded_size(request, version())`
   /// (with any packet id) and passes its result as `encoded`: the session does not validate and
   /// measure the request a second time. Errors: as `begin_subscribe`, but no encode errors.
   /// (Inline, so that a driver choosing between the two makes one call: code size.)
-  [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe, Instant now,
-                                             std::size_t encoded) noexcept {
-    (void)now;
+  [[nodiscard]] Result<void> begin_subscribe(Subscribe& subscribe, std::size_t encoded) noexcept {
     return begin_request(OutgoingState::AwaitSubAck, subscribe.packet_id, nullptr, nullptr,
                          encoded);
   }
-  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, Instant now,
-                                               std::size_t encoded) noexcept {
-    (void)now;
+  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, std::size_t encoded) noexcept {
     return begin_request(OutgoingState::AwaitUnsubAck, unsubscribe.packet_id, nullptr, nullptr,
                          encoded);
   }
@@ -415,7 +411,7 @@ class Session {
   /// Dispatches any packet a server may send to the handler below (CONNACK fills
   /// `Inbound::connack`). Errors: those of the handler; ProtocolError for packets a server
   /// never sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ) and for AUTH (not supported).
-  [[nodiscard]] Result<Inbound> on_packet(Packet& packet, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_packet(Packet& packet) noexcept;
 
   /// An inbound PUBLISH. QoS 0: deliver. QoS 1: deliver, reply PUBACK. QoS 2: first time deliver
   /// and reply PUBREC (id recorded, and stored before the reply); duplicate (id still awaiting
@@ -430,28 +426,28 @@ class Session {
   /// with 0x94); ReceiveMaximumExceeded (MQTT 5: more QoS 2 in flight than announced — disconnect
   /// with 0x93); SessionStateFull (3.1.1, or MQTT 5 with empty `incoming_qos2`: no room); PersistenceFailed (the id
   /// could not be stored: nothing was delivered or acknowledged; disconnect, the server resends).
-  [[nodiscard]] Result<Inbound> on_publish(Publish& publish, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_publish(Publish& publish) noexcept;
   /// PUBACK: completes a QoS 1 publish. Errors: UnknownPacketId; ProtocolError (the id belongs to
   /// a record in another state).
-  [[nodiscard]] Result<Inbound> on_puback(const PubAck& ack, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_puback(const PubAck& ack) noexcept;
   /// PUBREC: replies PUBREL and awaits PUBCOMP, or completes the publish when the reason code is
   /// a failure. An unknown id is answered with PUBREL 0x92 (Packet Identifier not found) in
   /// MQTT 5 and a plain PUBREL in 3.1.1, and returns no error. Errors: ProtocolError.
-  [[nodiscard]] Result<Inbound> on_pubrec(const PubRec& ack, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_pubrec(const PubRec& ack) noexcept;
   /// PUBREL: replies PUBCOMP and forgets the inbound id. An unknown id is answered with PUBCOMP
   /// 0x92 (MQTT 5) or a plain PUBCOMP (3.1.1) and returns no error.
-  [[nodiscard]] Result<Inbound> on_pubrel(const PubRel& rel, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_pubrel(const PubRel& rel) noexcept;
   /// PUBCOMP: completes a QoS 2 publish. Errors: UnknownPacketId, ProtocolError.
-  [[nodiscard]] Result<Inbound> on_pubcomp(const PubComp& ack, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_pubcomp(const PubComp& ack) noexcept;
   /// SUBACK: completes a SUBSCRIBE. Errors: UnknownPacketId, ProtocolError.
-  [[nodiscard]] Result<Inbound> on_suback(const SubAck& ack, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_suback(const SubAck& ack) noexcept;
   /// UNSUBACK: completes an UNSUBSCRIBE. Errors: UnknownPacketId, ProtocolError.
-  [[nodiscard]] Result<Inbound> on_unsuback(const UnsubAck& ack, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_unsuback(const UnsubAck& ack) noexcept;
   /// PINGRESP: the ping is answered. Errors: NotConnected.
-  [[nodiscard]] Result<Inbound> on_pingresp(Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_pingresp() noexcept;
   /// Server DISCONNECT (MQTT 5): fills `Inbound::server_disconnect`; the session is no longer
   /// connected (as `on_connection_lost`). Errors: NotConnected.
-  [[nodiscard]] Result<Inbound> on_disconnect(const Disconnect& disconnect, Instant now) noexcept;
+  [[nodiscard]] Result<Inbound> on_disconnect(const Disconnect& disconnect) noexcept;
 
   // --- Time -----------------------------------------------------------------------------------
 
