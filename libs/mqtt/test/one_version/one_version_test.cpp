@@ -189,6 +189,58 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
   EXPECT_FALSE(session.connected());
 }
 
+// Time: the 3.1.1 build keeps it in 32 bits (EDGEKIT_TIME_32, as the cortex-m4 preset does),
+// the MQTT 5 build in 64. The same instants, just below 2^31 ms, are where a 32-bit count wraps
+// from positive to negative: there the comparisons must still follow the clock (and UBSan
+// would report a signed overflow in the arithmetic).
+#if EDGEKIT_MQTT_ENABLE_V311
+static_assert(EDGEKIT_TIME_32 == 1 && sizeof(Duration::rep) == 4, "the 3.1.1 build's time is 32-bit");
+#else
+static_assert(EDGEKIT_TIME_32 == 0 && sizeof(Duration::rep) == 8, "the MQTT 5 build's time is 64-bit");
+#endif
+constexpr Instant kBeforeWrap{Duration{0x7fff'ffff - 4'000}};
+static_assert(kBeforeWrap < kBeforeWrap + Duration{5'000});
+static_assert(kBeforeWrap + Duration{5'000} > kBeforeWrap + Duration{4'999});
+static_assert((kBeforeWrap + Duration{5'000}) - kBeforeWrap == Duration{5'000});
+static_assert(kBeforeWrap - (kBeforeWrap + Duration{5'000}) == Duration{-5'000});
+#if EDGEKIT_TIME_32
+// The longest timeout still ends later than it starts (64-bit time saturates instead:
+// deadline_after).
+static_assert(kBeforeWrap + Duration::max() > kBeforeWrap);
+// Past 2^32 the count starts again at 0, and 0 comes after it.
+static_assert(Instant{Duration{-1}} < Instant{Duration{0}});
+static_assert(Instant{Duration{-1}} + Duration{1} == Instant{Duration{0}});
+#endif
+
+TEST_F(OneVersion, TheKeepAliveHoldsWhereA32BitClockWraps) {
+  std::array<OutgoingRecord, 2> records{};
+  std::array<std::uint16_t, 2> incoming{};
+  Session session(SessionStorage{records, incoming, {}, {}, {}}, nullptr, {});
+  Connect c;
+  c.version = kOn;
+  c.client_id = "dev";
+  c.keep_alive = 10;
+  ASSERT_TRUE(session.prepare_connect(c).has_value());
+  const Instant t0 = kBeforeWrap;
+  session.on_sent(t0);
+  ASSERT_TRUE(session.on_connack(ConnAck{}).has_value());
+  const auto action = [&](Instant now) {
+    const auto r = session.on_timer(now);
+    return r ? *r : TimerAction::None;
+  };
+  // The PINGREQ is due 10 s after the last packet sent, past the wrap.
+  ASSERT_EQ(session.next_deadline(), t0 + Duration{10'000});
+  EXPECT_EQ(action(t0 + Duration{9'999}), TimerAction::None);
+  EXPECT_EQ(action(t0 + Duration{10'000}), TimerAction::SendPingReq);
+  session.on_sent(t0 + Duration{10'000});
+  // No PINGRESP: the connection is dead 1.5 × keep-alive later, not before.
+  EXPECT_TRUE(session.on_timer(t0 + Duration{24'999}).has_value());
+  EXPECT_EQ(action(t0 + Duration{24'999}), TimerAction::None);
+  const auto timed_out = session.on_timer(t0 + Duration{25'000});
+  ASSERT_FALSE(timed_out.has_value());
+  EXPECT_EQ(timed_out.error(), Errc::KeepAliveTimeout);
+}
+
 #if !EDGEKIT_MQTT_ENABLE_V5
 // Without MQTT 5 in the build `Properties` has no members: packets and records carry no
 // property storage, and setting a property is a compile error rather than a run-time

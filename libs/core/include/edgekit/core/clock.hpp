@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(__linux__)
 #include <time.h>
@@ -13,20 +14,53 @@
 
 namespace edgekit {
 
+#ifndef EDGEKIT_TIME_32
+#define EDGEKIT_TIME_32 0
+#endif
+
+#if EDGEKIT_TIME_32
+/// Milliseconds, 32 bits (EDGEKIT_TIME_32: CMake's option of that name, on in the cortex-m4
+/// preset). Timeouts up to Duration::max(), about 24.8 days.
+using Duration = std::chrono::duration<std::int32_t, std::milli>;
+#else
+/// Milliseconds.
+using Duration = std::chrono::milliseconds;
+#endif
+
 /// Milliseconds on a monotonic clock, from an arbitrary origin (boot, process start, zero in a
 /// simulation). Only differences between two Instants mean anything.
-using Duration = std::chrono::milliseconds;
+///
+/// With EDGEKIT_TIME_32 the count is 32 bits and wraps every 2^32 ms (about 49.7 days), as an
+/// RTOS tick counter does: comparisons and differences are taken modulo 2^32 (serial number
+/// arithmetic, as RFC 1982), so they hold across the wrap for two Instants less than about 24.8
+/// days apart. The libraries only compare times that close: deadlines are at most a timeout
+/// (<= Duration::max()) or a keep-alive interval (<= 18.2 h) ahead. 32-bit arithmetic is
+/// smaller and faster on 32-bit devices (docs/sizes.md); hosted builds keep 64 bits.
 struct Instant {
   Duration since_origin{0};
   // Written out rather than a defaulted <=>, which GCC emits as an out-of-line function
   // returning an ordering that each caller tests again (code size on 32-bit targets).
   friend constexpr bool operator==(Instant a, Instant b) { return a.since_origin == b.since_origin; }
+#if EDGEKIT_TIME_32
+  // Unsigned arithmetic wraps where signed would overflow; the conversions back to signed are
+  // modular (C++20).
+  friend constexpr bool operator<(Instant a, Instant b) { return (a - b).count() < 0; }
+  friend constexpr Instant operator+(Instant t, Duration d) {
+    return Instant{Duration{static_cast<std::int32_t>(static_cast<std::uint32_t>(t.since_origin.count()) +
+                                                      static_cast<std::uint32_t>(d.count()))}};
+  }
+  friend constexpr Duration operator-(Instant a, Instant b) {
+    return Duration{static_cast<std::int32_t>(static_cast<std::uint32_t>(a.since_origin.count()) -
+                                              static_cast<std::uint32_t>(b.since_origin.count()))};
+  }
+#else
   friend constexpr bool operator<(Instant a, Instant b) { return a.since_origin < b.since_origin; }
+  friend constexpr Instant operator+(Instant t, Duration d) { return Instant{t.since_origin + d}; }
+  friend constexpr Duration operator-(Instant a, Instant b) { return a.since_origin - b.since_origin; }
+#endif
   friend constexpr bool operator>(Instant a, Instant b) { return b < a; }
   friend constexpr bool operator<=(Instant a, Instant b) { return !(b < a); }
   friend constexpr bool operator>=(Instant a, Instant b) { return !(a < b); }
-  friend constexpr Instant operator+(Instant t, Duration d) { return Instant{t.since_origin + d}; }
-  friend constexpr Duration operator-(Instant a, Instant b) { return a.since_origin - b.since_origin; }
 };
 
 /// A monotonic clock. Implementations: `SteadyClock` (std::chrono::steady_clock, hosted builds),
@@ -62,7 +96,10 @@ class SteadyClock final : public Clock {
     if (!coarse_) return now();
     timespec t{};
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-    return Instant{Duration{static_cast<Duration::rep>(t.tv_sec) * 1000 + t.tv_nsec / 1000000}};
+    // In unsigned arithmetic: with EDGEKIT_TIME_32 the count wraps (see Instant).
+    using U = std::make_unsigned_t<Duration::rep>;
+    const U ms = static_cast<U>(t.tv_sec) * 1000u + static_cast<U>(t.tv_nsec / 1000000);
+    return Instant{Duration{static_cast<Duration::rep>(ms)}};
   }
 
  private:

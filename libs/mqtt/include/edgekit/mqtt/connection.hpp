@@ -181,7 +181,8 @@ enum class ConnectionState : std::uint8_t {
 };
 
 /// `now + timeout`, saturating instead of overflowing (a caller may pass Duration::max()); `now`
-/// for a timeout of zero or less.
+/// for a timeout of zero or less. With EDGEKIT_TIME_32 time wraps instead (clock.hpp): the sum
+/// wraps, and compares later than `now` for every timeout up to Duration::max().
 [[nodiscard]] Instant deadline_after(Instant now, Duration timeout) noexcept;
 
 /// The sans-I/O MQTT connection engine. See the file comment.
