@@ -10,14 +10,22 @@
 #include <utility>
 
 #include "wire.hpp"
+#include "../property_access.hpp"
 
 namespace edgekit::mqtt {
 #if EDGEKIT_MQTT_ENABLE_V5
 namespace wire {
-namespace {
 
 enum Kind : std::uint8_t { kBool, kQoS, kU16, kU32, kStr, kBin, kSubId, kUser };
 
+struct Desc {
+  std::uint8_t id;
+  Kind kind;
+  std::uint16_t offset;  // of the member in Properties (a standard-layout struct)
+  std::uint16_t mask;
+};
+
+namespace {
 // Packet masks: bit n is packet type n; bit 0 is the Will properties of CONNECT.
 constexpr std::uint16_t W = 1u << kWillBit;
 constexpr std::uint16_t C = bit_of(PacketType::Connect);
@@ -31,55 +39,71 @@ constexpr std::uint16_t U = bit_of(PacketType::Unsubscribe);
 constexpr std::uint16_t UA = bit_of(PacketType::UnsubAck);
 constexpr std::uint16_t D = bit_of(PacketType::Disconnect);
 constexpr std::uint16_t A = bit_of(PacketType::Auth);
+}  // namespace
+}  // namespace wire
 
-struct Desc {
-  std::uint8_t id;
-  Kind kind;
-  std::uint16_t offset;  // of the member in Properties (a standard-layout struct)
-  std::uint16_t mask;
-};
-
-static_assert(std::is_standard_layout_v<Properties>, "rows locate members by offsetof");
+static_assert(std::is_standard_layout_v<Properties> &&
+                  std::is_standard_layout_v<detail::PropertyStorage>,
+              "rows locate members by offsetof");
 static_assert(sizeof(Properties) < 65536, "offsets are two bytes");
-#define EDGEKIT_ROW(id, kind, member, mask) \
-  Desc { id, kind, static_cast<std::uint16_t>(offsetof(Properties, member##_)), mask }
-// The lists have no `_` field: their rows locate the list itself.
-#define subscription_identifiers_ subscription_identifiers
-#define user_properties_ user_properties
+#define EDGEKIT_ROW(id, kind, member, mask)                                                   \
+  wire::Desc {                                                                              \
+    id, wire::kind,                                                                         \
+        static_cast<std::uint16_t>(offsetof(Properties, storage_) +                         \
+                                   offsetof(PropertyStorage, member##_)),                   \
+        [] {                                                                                \
+          using namespace wire;                                                             \
+          return static_cast<std::uint16_t>(mask);                                          \
+        }()                                                                                 \
+  }
+// The lists are members of `Properties` itself.
+#define EDGEKIT_LIST_ROW(id, kind, member, mask)                                              \
+  wire::Desc {                                                                              \
+    id, wire::kind, static_cast<std::uint16_t>(offsetof(Properties, member)), [] {          \
+      using namespace wire;                                                                 \
+      return static_cast<std::uint16_t>(mask);                                              \
+    }()                                                                                     \
+  }
 
-// In identifier order; encoding emits properties in this order.
-constexpr Desc kTable[] = {
-    EDGEKIT_ROW(0x01, kBool, payload_format_utf8, P | W),
-    EDGEKIT_ROW(0x02, kU32, message_expiry_interval, P | W),
-    EDGEKIT_ROW(0x03, kStr, content_type, P | W),
-    EDGEKIT_ROW(0x08, kStr, response_topic, P | W),
-    EDGEKIT_ROW(0x09, kBin, correlation_data, P | W),
-    EDGEKIT_ROW(0x0B, kSubId, subscription_identifiers, P | S),
-    EDGEKIT_ROW(0x11, kU32, session_expiry_interval, C | CA | D),
-    EDGEKIT_ROW(0x12, kStr, assigned_client_identifier, CA),
-    EDGEKIT_ROW(0x13, kU16, server_keep_alive, CA),
-    EDGEKIT_ROW(0x15, kStr, authentication_method, C | CA | A),
-    EDGEKIT_ROW(0x16, kBin, authentication_data, C | CA | A),
-    EDGEKIT_ROW(0x17, kBool, request_problem_information, C),
-    EDGEKIT_ROW(0x18, kU32, will_delay_interval, W),
-    EDGEKIT_ROW(0x19, kBool, request_response_information, C),
-    EDGEKIT_ROW(0x1A, kStr, response_information, CA),
-    EDGEKIT_ROW(0x1C, kStr, server_reference, CA | D),
-    EDGEKIT_ROW(0x1F, kStr, reason_string, CA | ACKS | SA | UA | D | A),
-    EDGEKIT_ROW(0x21, kU16, receive_maximum, C | CA),
-    EDGEKIT_ROW(0x22, kU16, topic_alias_maximum, C | CA),
-    EDGEKIT_ROW(0x23, kU16, topic_alias, P),
-    EDGEKIT_ROW(0x24, kQoS, maximum_qos, CA),
-    EDGEKIT_ROW(0x25, kBool, retain_available, CA),
-    EDGEKIT_ROW(0x26, kUser, user_properties, W | C | CA | P | ACKS | S | SA | U | UA | D | A),
-    EDGEKIT_ROW(0x27, kU32, maximum_packet_size, C | CA),
-    EDGEKIT_ROW(0x28, kBool, wildcard_subscription_available, CA),
-    EDGEKIT_ROW(0x29, kBool, subscription_identifier_available, CA),
-    EDGEKIT_ROW(0x2A, kBool, shared_subscription_available, CA),
-};
+// In identifier order; encoding emits properties in this order. Defined in the scope of
+// PropertyAccess, a friend of the storage, so that offsetof may name its private fields.
+const wire::Desc detail::PropertyAccess::kTable[27] = {
+      EDGEKIT_ROW(0x01, kBool, payload_format_utf8, P | W),
+      EDGEKIT_ROW(0x02, kU32, message_expiry_interval, P | W),
+      EDGEKIT_ROW(0x03, kStr, content_type, P | W),
+      EDGEKIT_ROW(0x08, kStr, response_topic, P | W),
+      EDGEKIT_ROW(0x09, kBin, correlation_data, P | W),
+      EDGEKIT_LIST_ROW(0x0B, kSubId, subscription_identifiers, P | S),
+      EDGEKIT_ROW(0x11, kU32, session_expiry_interval, C | CA | D),
+      EDGEKIT_ROW(0x12, kStr, assigned_client_identifier, CA),
+      EDGEKIT_ROW(0x13, kU16, server_keep_alive, CA),
+      EDGEKIT_ROW(0x15, kStr, authentication_method, C | CA | A),
+      EDGEKIT_ROW(0x16, kBin, authentication_data, C | CA | A),
+      EDGEKIT_ROW(0x17, kBool, request_problem_information, C),
+      EDGEKIT_ROW(0x18, kU32, will_delay_interval, W),
+      EDGEKIT_ROW(0x19, kBool, request_response_information, C),
+      EDGEKIT_ROW(0x1A, kStr, response_information, CA),
+      EDGEKIT_ROW(0x1C, kStr, server_reference, CA | D),
+      EDGEKIT_ROW(0x1F, kStr, reason_string, CA | ACKS | SA | UA | D | A),
+      EDGEKIT_ROW(0x21, kU16, receive_maximum, C | CA),
+      EDGEKIT_ROW(0x22, kU16, topic_alias_maximum, C | CA),
+      EDGEKIT_ROW(0x23, kU16, topic_alias, P),
+      EDGEKIT_ROW(0x24, kQoS, maximum_qos, CA),
+      EDGEKIT_ROW(0x25, kBool, retain_available, CA),
+      EDGEKIT_LIST_ROW(0x26, kUser, user_properties, W | C | CA | P | ACKS | S | SA | U | UA | D | A),
+      EDGEKIT_ROW(0x27, kU32, maximum_packet_size, C | CA),
+      EDGEKIT_ROW(0x28, kBool, wildcard_subscription_available, CA),
+      EDGEKIT_ROW(0x29, kBool, subscription_identifier_available, CA),
+      EDGEKIT_ROW(0x2A, kBool, shared_subscription_available, CA),
+  };
 #undef EDGEKIT_ROW
-#undef subscription_identifiers_
-#undef user_properties_
+#undef EDGEKIT_LIST_ROW
+
+namespace wire {
+namespace {
+
+constexpr const auto& kTable = detail::PropertyAccess::kTable;
+static_assert(sizeof(detail::PropertyAccess::kTable) / sizeof(Desc) == 27);
 
 // The value field of row `d`, typed by its kind (kBool: bool, kQoS: QoS, kU16, kU32, kStr:
 // string_view, kBin: Bytes). One table of offsets serves every kind, so the encoder and decoder
@@ -108,7 +132,8 @@ constexpr std::uint32_t kScalarRows = ~((std::uint32_t{1} << kSubIdRow) | (std::
 // Bit i set when the property of kTable[i] is set in `p`: the scalars' bits as kept, the lists'
 // when they are not empty.
 std::uint32_t present(const Properties& p) noexcept {
-  return p.present_ | (std::uint32_t{!p.subscription_identifiers.empty()} << kSubIdRow) |
+  return detail::PropertyAccess::present(p) |
+         (std::uint32_t{!p.subscription_identifiers.empty()} << kSubIdRow) |
          (std::uint32_t{!p.user_properties.empty()} << kUserRow);
 }
 
@@ -266,7 +291,7 @@ Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
 
 Errc check_no_properties(const Properties& p) noexcept {
   // The scalars' word first: the lists are asked only when it is zero (asking may scan).
-  const bool any = p.present_ != 0 || !p.subscription_identifiers.empty() ||
+  const bool any = detail::PropertyAccess::present(p) != 0 || !p.subscription_identifiers.empty() ||
                    !p.user_properties.empty();
   return any ? Errc::InvalidArgument : Errc::Ok;
 }
@@ -302,7 +327,7 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
     }
     seen |= me;
     // The scalars' bits; the lists are present when not empty (present()).
-    out.present_ |= (std::uint32_t{1} << (d - kTable)) & kScalarRows;
+    detail::PropertyAccess::mark(out, (std::uint32_t{1} << (d - kTable)) & kScalarRows);
     // Numbers are stored as read and checked after: on a failure the whole decode fails, so
     // what was stored does not matter (one switch instead of two: code size).
     std::uint32_t num = 0;

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "edgekit/mqtt/codec.hpp"
+#include "../property_access.hpp"
 #include "../switches.hpp"
 
 namespace edgekit::mqtt {
@@ -364,7 +365,8 @@ Result<void> Connection::connect(const ConnectOptions& options, Instant now,
     // one [MQTT-3.1.2-24].
     const auto cap =
         static_cast<std::uint32_t>(std::min<std::size_t>(rx_.size(), std::size_t{kMaxPacketSize}));
-    if (!c.properties.has(Properties::kMaximumPacketSize) || c.properties.maximum_packet_size_ > cap) {
+    if (!c.properties.has(Properties::kMaximumPacketSize) ||
+        detail::PropertyAccess::maximum_packet_size(c.properties) > cap) {
       c.properties.set_maximum_packet_size(cap);
     }
   }

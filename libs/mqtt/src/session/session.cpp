@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "edgekit/mqtt/codec.hpp"
+#include "../property_access.hpp"
 #include "../switches.hpp"
 
 namespace edgekit::mqtt {
@@ -326,7 +327,8 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack) noexcept {
     keep_alive_ = p.server_keep_alive().value_or(requested_keep_alive_);
     session_expiry_ = p.session_expiry_interval().value_or(connect_session_expiry_);
     if (p.has(Properties::kAssignedClientIdentifier)) {
-      if (!set_client_id(p.assigned_client_identifier_)) out.warning = Errc::BufferTooSmall;
+      const auto id = detail::PropertyAccess::assigned_client_identifier(p);
+      if (!set_client_id(id)) out.warning = Errc::BufferTooSmall;
     }
   }
 #endif
@@ -452,11 +454,11 @@ Result<void> Session::prepare_disconnect(const Disconnect& disconnect) noexcept 
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
 #if EDGEKIT_MQTT_ENABLE_V5
   if (switches::is_v5(version_) && disconnect.properties.has(Properties::kSessionExpiryInterval)) {
+    const std::uint32_t expiry =
+        detail::PropertyAccess::session_expiry_interval(disconnect.properties);
     // A session that was to end with the connection cannot be revived here [MQTT-3.14.2-2].
-    if (connect_session_expiry_ == 0 && disconnect.properties.session_expiry_interval_ != 0) {
-      return fail(Errc::ProtocolError);
-    }
-    session_expiry_ = disconnect.properties.session_expiry_interval_;
+    if (connect_session_expiry_ == 0 && expiry != 0) return fail(Errc::ProtocolError);
+    session_expiry_ = expiry;
   }
 #else
   (void)disconnect;
@@ -683,7 +685,7 @@ Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
     if (publish.topic.empty()) return fail(Errc::ProtocolError);
     return {};
   }
-  const std::uint16_t alias = publish.properties.topic_alias_;
+  const std::uint16_t alias = detail::PropertyAccess::topic_alias(publish.properties);
   // [MQTT-3.3.2-8], [MQTT-3.3.2-9]: 0 and values above what we announced are errors.
   if (alias == 0 || alias > inbound_alias_max_) return fail(Errc::TopicAliasInvalid);
   TopicAliasStorage& t = storage_.inbound_aliases;

@@ -8,6 +8,22 @@ namespace {
 using EncodeRejects = edgekit::testing::PureTest;
 using PropertyTable = edgekit::testing::PureTest;
 
+#if EDGEKIT_MQTT_ENABLE_V5
+// A property is written only through its setter, which also marks it present: a value written
+// past it would have no presence bit and would silently not be sent, so the storage is private
+// and such a write does not compile. (`Open` shows that the check can see a public field.)
+template <class P>
+concept WritesStorageDirectly = requires(P p) { p.storage_.topic_alias_ = std::uint16_t{1}; };
+struct Open {
+  struct {
+    std::uint16_t topic_alias_;
+  } storage_;
+};
+static_assert(WritesStorageDirectly<Open>);
+static_assert(!WritesStorageDirectly<Properties>);
+static_assert(requires(Properties p) { p.set_topic_alias(1); });
+#endif
+
 template <class T>
 Errc encode_error(const T& p, Version v) {
   std::array<std::byte, 1024> buf{};

@@ -129,15 +129,56 @@ using SubscriptionIdentifiers = PropertyList<std::uint32_t, PropertyId::Subscrip
                                              &detail::read_subscription_identifier>;
 
 #if EDGEKIT_MQTT_ENABLE_V5
+struct Properties;
+
+namespace detail {
+struct PropertyAccess;  // the codec's access to the storage (properties.cpp)
+
+/// The values of the scalar properties of a `Properties` and which of them are set. Private
+/// throughout: a value written past the setters would have no presence bit and would silently
+/// not be sent, so only `Properties`' accessors and the codec reach it.
+class PropertyStorage {
+  friend struct edgekit::mqtt::Properties;
+  friend struct PropertyAccess;
+
+  // Widest first, so that the struct packs without holes.
+  std::uint32_t present_;
+  std::uint32_t message_expiry_interval_;
+  std::uint32_t session_expiry_interval_;
+  std::uint32_t will_delay_interval_;
+  std::uint32_t maximum_packet_size_;
+  std::string_view content_type_{};
+  std::string_view response_topic_{};
+  std::string_view assigned_client_identifier_{};
+  std::string_view authentication_method_{};
+  std::string_view response_information_{};
+  std::string_view server_reference_{};
+  std::string_view reason_string_{};
+  Bytes correlation_data_{};
+  Bytes authentication_data_{};
+  std::uint16_t server_keep_alive_ = 0;
+  std::uint16_t receive_maximum_ = 0;
+  std::uint16_t topic_alias_maximum_ = 0;
+  std::uint16_t topic_alias_ = 0;
+  QoS maximum_qos_{};
+  bool payload_format_utf8_ = false;
+  bool request_problem_information_ = false;
+  bool request_response_information_ = false;
+  bool retain_available_ = false;
+  bool wildcard_subscription_available_ = false;
+  bool subscription_identifier_available_ = false;
+  bool shared_subscription_available_ = false;
+};
+}  // namespace detail
+
 /// Every MQTT 5 property, typed. See spec 3.x.2.2 for which packet may carry which.
 ///
 /// A property is read with its name (`p.topic_alias()`: a `std::optional`, empty when unset),
 /// set with `set_<name>(value)` and unset with `clear_<name>()`; the two lists
 /// (`user_properties`, `subscription_identifiers`) are members. Presence is one bit per
-/// property in `present_` and the values are plain fields, so that a value-initialised
-/// `Properties` is all zero bytes and the codec finds what is set from one word (code size, RAM).
-/// The `*_` fields are public only so that the codec can locate them (standard layout); write
-/// them through the setters.
+/// property and the values are plain fields (`detail::PropertyStorage`, private), so that a
+/// value-initialised `Properties` is all zero bytes and the codec finds what is set from one
+/// word (code size, RAM).
 struct Properties {
   /// Bit of each property in `present_`: the row of the codec's property table (identifier
   /// order). Rows 5 and 22 are the two lists, which are present when not empty.
@@ -154,20 +195,20 @@ struct Properties {
   /// Nothing set: every byte zero (one memset where a packet is value-initialised, instead of a
   /// store per field: code size).
   Properties() noexcept { std::memset(static_cast<void*>(this), 0, sizeof *this); }
-  [[nodiscard]] constexpr bool has(Bit b) const noexcept { return (present_ >> b) & 1u; }
+  [[nodiscard]] constexpr bool has(Bit b) const noexcept { return (storage_.present_ >> b) & 1u; }
 
 #define EDGEKIT_MQTT_PROPERTY(T, name, bit)                                                  \
   [[nodiscard]] constexpr std::optional<T> name() const noexcept {                          \
-    return has(bit) ? std::optional<T>(name##_) : std::nullopt;                             \
+    return has(bit) ? std::optional<T>(storage_.name##_) : std::nullopt;                    \
   }                                                                                         \
   constexpr Properties& set_##name(T v) noexcept {                                          \
-    name##_ = v;                                                                            \
-    present_ |= std::uint32_t{1} << bit;                                                    \
+    storage_.name##_ = v;                                                                   \
+    storage_.present_ |= std::uint32_t{1} << bit;                                           \
     return *this;                                                                           \
   }                                                                                         \
   constexpr Properties& clear_##name() noexcept {                                           \
-    present_ &= ~(std::uint32_t{1} << bit);                                                 \
-    name##_ = T{};                                                                          \
+    storage_.present_ &= ~(std::uint32_t{1} << bit);                                        \
+    storage_.name##_ = T{};                                                                 \
     return *this;                                                                           \
   }
   EDGEKIT_MQTT_PROPERTY(bool, payload_format_utf8, kPayloadFormatUtf8)          ///< 0x01
@@ -200,33 +241,9 @@ struct Properties {
   SubscriptionIdentifiers subscription_identifiers;  ///< 1..kMaxVarInt each (0x0B)
   UserProperties user_properties;                    ///< (0x26)
 
-  // Storage (see the struct comment). Widest first, so that the struct packs without holes.
-  std::uint32_t present_;
-  std::uint32_t message_expiry_interval_;
-  std::uint32_t session_expiry_interval_;
-  std::uint32_t will_delay_interval_;
-  std::uint32_t maximum_packet_size_;
-  std::string_view content_type_{};
-  std::string_view response_topic_{};
-  std::string_view assigned_client_identifier_{};
-  std::string_view authentication_method_{};
-  std::string_view response_information_{};
-  std::string_view server_reference_{};
-  std::string_view reason_string_{};
-  Bytes correlation_data_{};
-  Bytes authentication_data_{};
-  std::uint16_t server_keep_alive_ = 0;
-  std::uint16_t receive_maximum_ = 0;
-  std::uint16_t topic_alias_maximum_ = 0;
-  std::uint16_t topic_alias_ = 0;
-  QoS maximum_qos_{};
-  bool payload_format_utf8_ = false;
-  bool request_problem_information_ = false;
-  bool request_response_information_ = false;
-  bool retain_available_ = false;
-  bool wildcard_subscription_available_ = false;
-  bool subscription_identifier_available_ = false;
-  bool shared_subscription_available_ = false;
+  /// The values and their presence bits. A public member only so that `Properties` stays a
+  /// standard-layout struct whose fields the codec locates; everything in it is private.
+  detail::PropertyStorage storage_;
 };
 #else
 /// A build without MQTT 5: no properties at all (see the file comment). The struct stays so
