@@ -420,7 +420,8 @@ bool Fleet::Impl::provision(SimDevice& d) {
 }
 
 void Fleet::Impl::device_main(SimDevice& d) {
-  bool ok = (o.claim == nullptr || provision(d)) && connect(d, true, false);
+  bool ok = (o.claim == nullptr || provision(d)) &&
+            connect(d, o.scenario.connect.clean_start, false);
   if (ok) {
     // What a device does after connecting: subscribe to its commands.
     const std::string_view filters[] = {d.commands};
@@ -667,14 +668,14 @@ bool Fleet::Impl::phase_ota(SimDevice& d, const OtaSpec& spec) {
     if (orchestrator != nullptr) fibers.wake(orchestrator);
   };
   hooks.reboot = [this, &d] {
-    // A device resets into its new image: its connection drops, it comes back with a clean
-    // session (as the faults phase's reboots).
+    // A device resets into its new image: its connection drops, and the new image connects
+    // as a device's first connect does (`connect.clean_start`).
     if (d.link.connection().active()) d.link.channel().close(kClose);
     if (d.state == SimDevice::State::Connected) {
       d.state = SimDevice::State::Down;
       connected_gauge.add(-1);
     }
-    if (!connect(d, true, false)) return false;
+    if (!connect(d, o.scenario.connect.clean_start, false)) return false;
     connected_gauge.add(1);
     return true;
   };

@@ -48,6 +48,13 @@ class Reader {
     out = d;
   }
 
+  void boolean(const char* name, bool& out) {
+    if (!ok() || !object_.contains(name)) return;
+    const json& v = object_[name];
+    if (!v.is_boolean()) return fail(name, "must be true or false");
+    out = v.get<bool>();
+  }
+
   template <typename T>
   void integer(const char* name, T& out, std::uint64_t min, std::uint64_t max) {
     if (!ok() || !object_.contains(name)) return;
@@ -223,7 +230,7 @@ std::optional<Scenario> parse_scenario(std::string_view text, std::string& error
   r.number("hold_s", s.hold_s, 0, kDay);
   if (r.ok() && j.contains("connect")) {
     Reader c(j["connect"], "connect", error);
-    c.only({"rate", "in_flight", "keep_alive_s", "timeout_s", "attempts"});
+    c.only({"rate", "in_flight", "keep_alive_s", "timeout_s", "attempts", "clean_start"});
     c.number("rate", s.connect.rate, 0, 1e6);
     c.integer("in_flight", s.connect.in_flight, 1, 100'000);
     c.integer("keep_alive_s", s.connect.keep_alive_s, 0, 65535);
@@ -231,6 +238,7 @@ std::optional<Scenario> parse_scenario(std::string_view text, std::string& error
     c.number("timeout_s", timeout_s, 0, 3600, true);
     s.connect.timeout_ms = static_cast<std::uint32_t>(timeout_s * 1000);
     c.integer("attempts", s.connect.attempts, 1, 100);
+    c.boolean("clean_start", s.connect.clean_start);
   }
   if (r.ok() && j.contains("phases")) {
     const json& phases = j["phases"];

@@ -40,6 +40,12 @@ struct ConnectSpec {
   std::uint16_t keep_alive_s = 60;
   std::uint32_t timeout_ms = 30000;  ///< TCP + TLS + CONNACK of one attempt
   std::uint32_t attempts = 3;        ///< per device, with backoff between, before it counts as failed
+  /// Clean Start of a device's first connect and of the first connect of an image the OTA phase
+  /// installed. Reconnects after a cut or a broker restart always resume (false); a faults-phase
+  /// reboot always starts clean (that device has lost its session). Mosquitto 2.0 persists only
+  /// sessions whose CONNECT had Clean Start 0: with true, a session begun clean survives cuts
+  /// but not a broker restart (docs/simulator.md).
+  bool clean_start = true;
 };
 
 /// Every device publishes to `<thing>/telemetry` (a per-thing topic fleetd's default thing

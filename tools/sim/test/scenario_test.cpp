@@ -12,7 +12,8 @@ TEST(Scenario, ReadsEveryPhaseKind) {
   std::string error;
   const auto s = parse_scenario(R"({
       "devices": 10000, "identity": "claim", "prefix": "fleet_a", "hold_s": 5,
-      "connect": {"rate": 500, "in_flight": 128, "keep_alive_s": 30, "timeout_s": 12.5, "attempts": 4},
+      "connect": {"rate": 500, "in_flight": 128, "keep_alive_s": 30, "timeout_s": 12.5, "attempts": 4,
+                  "clean_start": false},
       "phases": [
         {"kind": "telemetry", "seconds": 30, "rate": 2000, "qos": 0, "bytes": 200},
         {"kind": "shadow", "rounds": 2, "timeout_s": 60},
@@ -30,6 +31,7 @@ TEST(Scenario, ReadsEveryPhaseKind) {
   EXPECT_EQ(s->connect.keep_alive_s, 30);
   EXPECT_EQ(s->connect.timeout_ms, 12500u);
   EXPECT_EQ(s->connect.attempts, 4u);
+  EXPECT_FALSE(s->connect.clean_start);
   ASSERT_EQ(s->phases.size(), 4u);
   EXPECT_EQ(s->phases[0].kind, Phase::Kind::Telemetry);
   EXPECT_EQ(s->phases[0].telemetry.qos, 0);
@@ -63,6 +65,7 @@ TEST(Scenario, DefaultsWhenMembersAreLeftOut) {
   EXPECT_EQ(s->devices, 100u);
   EXPECT_EQ(s->identity, IdentityMode::Jitp);
   EXPECT_EQ(s->prefix, "sim");
+  EXPECT_TRUE(s->connect.clean_start);
   EXPECT_TRUE(s->phases.empty());
 }
 
@@ -82,6 +85,7 @@ TEST(Scenario, NamesTheFirstMistakeByItsPath) {
       {R"({"prefix": "a/b"})", "prefix: must be 1 to 64 of [a-zA-Z0-9_-]"},
       {R"({"connect": {"rate": "fast"}})", "connect.rate: must be a number"},
       {R"({"connect": {"in_flight": 0}})", "connect.in_flight: must be between 1 and 100000"},
+      {R"({"connect": {"clean_start": 0}})", "connect.clean_start: must be true or false"},
       {R"({"phases": {}})", "phases: must be an array"},
       {R"({"phases": [{"seconds": 3}]})", "phases[0].kind: missing (telemetry, shadow, jobs, faults or ota)"},
       {R"({"phases": [{"kind": "shadow"}, {"kind": "storm"}]})",
