@@ -463,7 +463,8 @@ void Connection::queue_direct_rest(const DirectPacket& packet, std::size_t n,
   on_written(n, now);
 }
 
-Result<std::uint16_t> Connection::publish(const Publish& message, [[maybe_unused]] Instant now) noexcept {
+Result<std::uint16_t> Connection::publish(const Publish& message,
+                                          [[maybe_unused]] Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
 #if !defined(__OPTIMIZE_SIZE__)
   // A plain QoS 0 message skips the sizing pass and the copy below. Size builds take the
@@ -496,7 +497,8 @@ Result<std::uint16_t> Connection::publish(const Publish& message, [[maybe_unused
 }
 
 Result<std::uint16_t> Connection::request(std::span<const Subscription> subscriptions,
-                                          std::span<const std::string_view> filters, [[maybe_unused]] Instant now,
+                                          std::span<const std::string_view> filters,
+                                          [[maybe_unused]] Instant now,
                                           const Properties& properties) noexcept {
   if (subscriptions.empty() && filters.empty()) return fail(Errc::InvalidArgument);
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
@@ -569,7 +571,8 @@ Result<void> Connection::disconnect(ReasonCode reason, const Properties& propert
   return {};
 }
 
-void Connection::close(Errc error, std::optional<ReasonCode> reason, [[maybe_unused]] Instant now) noexcept {
+void Connection::close(Errc error, std::optional<ReasonCode> reason,
+                       [[maybe_unused]] Instant now) noexcept {
   if (state_ != ConnectionState::Connecting && state_ != ConnectionState::Connected) return;
   const bool was_connected = state_ == ConnectionState::Connected;
   state_ = ConnectionState::Closed;

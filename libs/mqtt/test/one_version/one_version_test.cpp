@@ -194,9 +194,11 @@ TEST_F(OneVersion, ASessionRunsEndToEnd) {
 // from positive to negative: there the comparisons must still follow the clock (and UBSan
 // would report a signed overflow in the arithmetic).
 #if EDGEKIT_MQTT_ENABLE_V311
-static_assert(EDGEKIT_TIME_32 == 1 && sizeof(Duration::rep) == 4, "the 3.1.1 build's time is 32-bit");
+static_assert(EDGEKIT_TIME_32 == 1 && sizeof(Duration::rep) == 4,
+              "the 3.1.1 build's time is 32-bit");
 #else
-static_assert(EDGEKIT_TIME_32 == 0 && sizeof(Duration::rep) == 8, "the MQTT 5 build's time is 64-bit");
+static_assert(EDGEKIT_TIME_32 == 0 && sizeof(Duration::rep) == 8,
+              "the MQTT 5 build's time is 64-bit");
 #endif
 constexpr Instant kBeforeWrap{Duration{0x7fff'ffff - 4'000}};
 static_assert(kBeforeWrap < kBeforeWrap + Duration{5'000});

@@ -46,8 +46,9 @@ struct Instant {
   // modular (C++20).
   friend constexpr bool operator<(Instant a, Instant b) { return (a - b).count() < 0; }
   friend constexpr Instant operator+(Instant t, Duration d) {
-    return Instant{Duration{static_cast<std::int32_t>(static_cast<std::uint32_t>(t.since_origin.count()) +
-                                                      static_cast<std::uint32_t>(d.count()))}};
+    return Instant{
+        Duration{static_cast<std::int32_t>(static_cast<std::uint32_t>(t.since_origin.count()) +
+                                           static_cast<std::uint32_t>(d.count()))}};
   }
   friend constexpr Duration operator-(Instant a, Instant b) {
     return Duration{static_cast<std::int32_t>(static_cast<std::uint32_t>(a.since_origin.count()) -
@@ -56,7 +57,9 @@ struct Instant {
 #else
   friend constexpr bool operator<(Instant a, Instant b) { return a.since_origin < b.since_origin; }
   friend constexpr Instant operator+(Instant t, Duration d) { return Instant{t.since_origin + d}; }
-  friend constexpr Duration operator-(Instant a, Instant b) { return a.since_origin - b.since_origin; }
+  friend constexpr Duration operator-(Instant a, Instant b) {
+    return a.since_origin - b.since_origin;
+  }
 #endif
   friend constexpr bool operator>(Instant a, Instant b) { return b < a; }
   friend constexpr bool operator<=(Instant a, Instant b) { return !(b < a); }

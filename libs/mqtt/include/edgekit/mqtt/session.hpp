@@ -398,7 +398,8 @@ class Session {
     return begin_request(OutgoingState::AwaitSubAck, subscribe.packet_id, nullptr, nullptr,
                          encoded);
   }
-  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe, std::size_t encoded) noexcept {
+  [[nodiscard]] Result<void> begin_unsubscribe(Unsubscribe& unsubscribe,
+                                               std::size_t encoded) noexcept {
     return begin_request(OutgoingState::AwaitUnsubAck, unsubscribe.packet_id, nullptr, nullptr,
                          encoded);
   }
