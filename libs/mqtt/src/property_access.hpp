@@ -31,6 +31,15 @@ struct detail::PropertyAccess {
     return p.storage_.assigned_client_identifier_;
   }
 
+  // A list as the encoder sees it: the caller's array, or (decoded) the validated property
+  // block it is a view of.
+  template <class List>
+  static bool decoded(const List& l) noexcept { return l.decoded_; }
+  template <class List>
+  static auto items(const List& l) noexcept { return l.items_; }
+  template <class List>
+  static const PropertyScanner& scanner(const List& l) noexcept { return l.scanner_; }
+
   /// The codec's property table (properties.cpp): one row per property, in identifier order.
   static const wire::Desc kTable[27];
 };

@@ -167,75 +167,6 @@ Errc check_str_prop(const Desc& d, std::string_view s) noexcept {
   return check_string(s);
 }
 
-// Emits (or counts, or validates) the body of the properties; no length prefix. Visits only the
-// rows of kTable whose bit is set in `mask` (from present()).
-Errc put_body(Writer& w, const Properties& p, unsigned bit, std::uint32_t mask) noexcept {
-  const std::uint16_t kind = static_cast<std::uint16_t>(1u << bit);
-  for (; mask != 0; mask &= mask - 1) {
-    const Desc& d = kTable[std::countr_zero(mask)];
-    if (w.validate && (d.mask & kind) == 0) return Errc::PropertyNotAllowed;
-    std::uint32_t num = 0;
-    std::string_view text;  // kStr, and kBin viewed as characters
-    switch (d.kind) {
-      case kBool: num = member<bool>(p, d) ? 1 : 0; break;
-      case kQoS: num = static_cast<std::uint8_t>(member<QoS>(p, d)); break;
-      case kU16: num = member<std::uint16_t>(p, d); break;
-      case kU32: num = member<std::uint32_t>(p, d); break;
-      case kStr: text = member<std::string_view>(p, d); break;
-      case kBin: text = as_string(member<Bytes>(p, d)); break;
-      case kSubId: {
-        std::size_t count = 0;
-        for (std::uint32_t id : p.subscription_identifiers) {
-          // Only PUBLISH may carry several [MQTT-3.8.2.1.2]: one per SUBSCRIBE.
-          if (w.validate) {
-            if (Errc e = check_number(d, id); e != Errc::Ok) return e;
-            if (++count > 1 && bit != static_cast<unsigned>(PacketType::Publish))
-              return Errc::DuplicateProperty;
-          }
-          w.u8(d.id);
-          w.varint(id);
-        }
-        continue;
-      }
-      case kUser:
-        for (const UserProperty& up : p.user_properties) {
-          if (w.validate) {
-            if (Errc e = check_string(up.key); e != Errc::Ok) return e;
-            if (Errc e = check_string(up.value); e != Errc::Ok) return e;
-          }
-          w.u8(d.id);
-          w.str(up.key);
-          w.str(up.value);
-        }
-        continue;
-    }
-    if (d.kind <= kU32) {
-      if (w.validate) {
-        if (Errc e = check_number(d, num); e != Errc::Ok) return e;
-      }
-      w.u8(d.id);
-      if (d.kind == kU16) {
-        w.u16(static_cast<std::uint16_t>(num));
-      } else if (d.kind == kU32) {
-        w.u32(num);
-      } else {
-        w.u8(static_cast<std::uint8_t>(num));
-      }
-    } else {
-      if (w.validate) {
-        if (d.kind == kBin) {
-          if (text.size() > 65535) return Errc::StringTooLong;
-        } else if (Errc e = check_str_prop(d, text); e != Errc::Ok) {
-          return e;
-        }
-      }
-      w.u8(d.id);
-      w.str(text);
-    }
-  }
-  return Errc::Ok;
-}
-
 // Skips one property value of kind `k`; false when the block is cut short.
 bool skip_value(Reader& r, Kind k) noexcept {
   switch (k) {
@@ -249,6 +180,102 @@ bool skip_value(Reader& r, Kind k) noexcept {
     case kBin: (void)r.bin(); break;
   }
   return r.ok();
+}
+
+// The end of the property that starts at `q` in the block `b` of `n` bytes; `n` when it is
+// unknown or cut short (the scanners then stop).
+std::size_t entry_end(const std::uint8_t* b, std::size_t n, std::size_t q) noexcept {
+  const Desc* d = find(b[q]);
+  if (d == nullptr) return n;
+  Reader r(b + q + 1, n - q - 1);
+  if (!skip_value(r, d->kind)) return n;
+  return static_cast<std::size_t>(r.pos() - b);
+}
+
+// Emits one of the two lists of row `d` (kSubId or kUser). A decoded list is a view of a
+// property block its decode validated: its entries are copied as they are, without reading
+// them into values first (one walker for both lists: code size).
+Errc put_list(Writer& w, const Properties& p, const Desc& d, unsigned bit) noexcept {
+  using Access = detail::PropertyAccess;
+  const bool ids = d.kind == kSubId;
+  std::size_t count = 0;
+  if (ids ? Access::decoded(p.subscription_identifiers) : Access::decoded(p.user_properties)) {
+    const detail::PropertyScanner& scan = ids ? Access::scanner(p.subscription_identifiers)
+                                              : Access::scanner(p.user_properties);
+    const auto* b = reinterpret_cast<const std::uint8_t*>(scan.block().data());
+    const std::size_t n = scan.block().size();
+    for (std::size_t q = scan.next(0); q < n; q = scan.next(q)) {
+      const std::size_t begin = q;
+      q = entry_end(b, n, q);
+      ++count;
+      w.raw(b + begin, q - begin);
+    }
+  } else if (ids) {
+    for (std::uint32_t id : Access::items(p.subscription_identifiers)) {
+      if (w.validate) {
+        if (Errc e = check_number(d, id); e != Errc::Ok) return e;
+      }
+      ++count;
+      w.u8(d.id);
+      w.varint(id);
+    }
+  } else {
+    for (const UserProperty& up : Access::items(p.user_properties)) {
+      if (w.validate) {
+        if (Errc e = check_string(up.key); e != Errc::Ok) return e;
+        if (Errc e = check_string(up.value); e != Errc::Ok) return e;
+      }
+      w.u8(d.id);
+      w.str(up.key);
+      w.str(up.value);
+    }
+  }
+  // Only PUBLISH may carry several Subscription Identifiers [MQTT-3.8.2.1.2]: one per
+  // SUBSCRIBE. A decoded PUBLISH's list passed on in another packet is caught here too.
+  if (w.validate && ids && count > 1 && bit != static_cast<unsigned>(PacketType::Publish))
+    return Errc::DuplicateProperty;
+  return Errc::Ok;
+}
+
+// Emits (or counts, or validates) the body of the properties; no length prefix. Visits only the
+// rows of kTable whose bit is set in `mask` (from present()).
+Errc put_body(Writer& w, const Properties& p, unsigned bit, std::uint32_t mask) noexcept {
+  const std::uint16_t kind = static_cast<std::uint16_t>(1u << bit);
+  for (; mask != 0; mask &= mask - 1) {
+    const Desc& d = kTable[std::countr_zero(mask)];
+    if (w.validate && (d.mask & kind) == 0) return Errc::PropertyNotAllowed;
+    if (d.kind >= kSubId) {
+      if (Errc e = put_list(w, p, d, bit); e != Errc::Ok) return e;
+      continue;
+    }
+    if (d.kind <= kU32) {
+      // kBool and kQoS are one byte (a bool is stored as 0 or 1), kU16 two, kU32 four: one
+      // load and one big-endian loop for the four kinds (code size).
+      const unsigned width = d.kind == kU32 ? 4 : d.kind == kU16 ? 2 : 1;
+      const std::uint32_t num = width == 4   ? member<std::uint32_t>(p, d)
+                                : width == 2 ? member<std::uint16_t>(p, d)
+                                             : member<std::uint8_t>(p, d);
+      if (w.validate) {
+        if (Errc e = check_number(d, num); e != Errc::Ok) return e;
+      }
+      w.u8(d.id);
+      for (unsigned i = width; i-- > 0;) w.u8(static_cast<std::uint8_t>(num >> (8 * i)));
+    } else {
+      // kStr, and kBin viewed as characters.
+      const std::string_view text =
+          d.kind == kStr ? member<std::string_view>(p, d) : as_string(member<Bytes>(p, d));
+      if (w.validate) {
+        if (d.kind == kBin) {
+          if (text.size() > 65535) return Errc::StringTooLong;
+        } else if (Errc e = check_str_prop(d, text); e != Errc::Ok) {
+          return e;
+        }
+      }
+      w.u8(d.id);
+      w.str(text);
+    }
+  }
+  return Errc::Ok;
 }
 
 }  // namespace
@@ -393,12 +420,8 @@ std::size_t PropertyScanner::next(std::size_t pos) const noexcept {
   const std::size_t n = block_.size();
   std::size_t q = 0;
   while (q < n) {
-    const wire::Desc* d = wire::find(b[q]);
-    if (d == nullptr) return n;
     if (q >= pos && b[q] == static_cast<std::uint8_t>(id_)) return q;
-    wire::Reader r(b + q + 1, n - q - 1);
-    if (!wire::skip_value(r, d->kind)) return n;
-    q = static_cast<std::size_t>(r.pos() - b);
+    q = wire::entry_end(b, n, q);
   }
   return n;
 }

@@ -130,6 +130,45 @@ TEST_P(RoundTrip, Publish) {
   }
 }
 
+// A received message passed on (a bridge, a forwarder): its decoded lists are views of the
+// received block, and the encoder copies their entries as they are. The bytes come out the same,
+// and the lists' rules still hold: the two Subscription Identifiers a PUBLISH may carry are one
+// too many in a SUBSCRIBE.
+TEST_P(RoundTrip, DecodedListsEncodeAsReceived) {
+  if (!v5()) return;  // MQTT 5 lists (a skip message would allocate in this pure test)
+  Publish p;
+  p.topic = "a/b";
+  p.qos = QoS::AtLeastOnce;
+  p.packet_id = 7;
+  p.properties = props(3);
+  ASSERT_EQ(p.properties.subscription_identifiers.size(), 2u);
+  ASSERT_GE(p.properties.user_properties.size(), 2u);
+  Bytes wire = encode_guarded(p, v(), g_);
+  // A copy: the second encode reuses no buffer of the first.
+  std::array<std::byte, 512> copy{};
+  ASSERT_LE(wire.size(), copy.size());
+  std::copy(wire.begin(), wire.end(), copy.begin());
+  const Bytes first(copy.data(), wire.size());
+  Publish d = decoded<Publish>(first);
+  Guarded again;
+  Bytes wire2 = encode_guarded(d, v(), again);
+  ASSERT_EQ(wire2.size(), first.size());
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), wire2.begin()));
+
+  Subscribe s;
+  s.packet_id = 1;
+  const Subscription subs[] = {{"a/#", {}}};
+  s.subscriptions = subs;
+  s.properties.subscription_identifiers = d.properties.subscription_identifiers;
+  auto r = encoded_size(s, v());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error(), Errc::DuplicateProperty);
+  // One decoded list is enough for a SUBSCRIBE's User Properties (any number is allowed).
+  s.properties.subscription_identifiers = {};
+  s.properties.user_properties = d.properties.user_properties;
+  EXPECT_TRUE(encoded_size(s, v()).has_value());
+}
+
 TEST_P(RoundTrip, PublishEmptyPayload) {
   Publish p;
   p.topic = "t";

@@ -33,6 +33,8 @@ struct UserProperty {
 };
 
 namespace detail {
+struct PropertyAccess;  // the codec's access to the storage and the lists (properties.cpp)
+
 /// Walks the properties of one kind inside an already validated property block. Used by the
 /// decoded forms of `UserProperties` and `SubscriptionIdentifiers`.
 class PropertyScanner {
@@ -66,7 +68,8 @@ class PropertyList {
   /// Encode side, from a C array that must outlive the encode call.
   template <std::size_t N>
   constexpr PropertyList(const T (&items)[N]) : items_(items) {}
-  /// Decode side: `block` is a property block the codec has validated.
+  /// Decode side: `block` is a property block the codec has validated. Encoding such a list
+  /// copies its entries as they are, without checking them again.
   [[nodiscard]] static PropertyList from_block(Bytes block) {
     PropertyList l;
     l.scanner_ = detail::PropertyScanner(block, Id);
@@ -118,6 +121,8 @@ class PropertyList {
   }
 
  private:
+  // The encoder copies a decoded list's entries as they are, without iterating (code size).
+  friend struct detail::PropertyAccess;
   std::span<const T> items_{};
   detail::PropertyScanner scanner_{};
   bool decoded_ = false;
@@ -132,8 +137,6 @@ using SubscriptionIdentifiers = PropertyList<std::uint32_t, PropertyId::Subscrip
 struct Properties;
 
 namespace detail {
-struct PropertyAccess;  // the codec's access to the storage (properties.cpp)
-
 /// The values of the scalar properties of a `Properties` and which of them are set. Private
 /// throughout: a value written past the setters would have no presence bit and would silently
 /// not be sent, so only `Properties`' accessors and the codec reach it.
