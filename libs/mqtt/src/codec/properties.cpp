@@ -167,29 +167,35 @@ Errc check_str_prop(const Desc& d, std::string_view s) noexcept {
   return check_string(s);
 }
 
-// Skips one property value of kind `k`; false when the block is cut short.
-bool skip_value(Reader& r, Kind k) noexcept {
-  switch (k) {
-    case kBool:
-    case kQoS: (void)r.u8(); break;
-    case kU16: (void)r.u16(); break;
-    case kU32: (void)r.u32(); break;
-    case kSubId: (void)r.varint(); break;
-    case kUser: (void)r.bin(); [[fallthrough]];
-    case kStr:
-    case kBin: (void)r.bin(); break;
-  }
-  return r.ok();
-}
-
 // The end of the property that starts at `q` in the block `b` of `n` bytes; `n` when it is
-// unknown or cut short (the scanners then stop).
+// unknown or cut short (the scanners then stop). Plain index arithmetic rather than a Reader:
+// the block was validated when it was decoded, this only has to stay inside it (code size).
 std::size_t entry_end(const std::uint8_t* b, std::size_t n, std::size_t q) noexcept {
   const Desc* d = find(b[q]);
   if (d == nullptr) return n;
-  Reader r(b + q + 1, n - q - 1);
-  if (!skip_value(r, d->kind)) return n;
-  return static_cast<std::size_t>(r.pos() - b);
+  ++q;
+  unsigned strings = 0;  // two-byte-length fields that follow
+  switch (d->kind) {
+    case kBool:
+    case kQoS: q += 1; break;
+    case kU16: q += 2; break;
+    case kU32: q += 4; break;
+    case kSubId:
+      // A Variable Byte Integer: at most four bytes, the last without the continuation bit.
+      for (unsigned i = 0; i < 4 && q < n;) {
+        ++i;
+        if ((b[q++] & 0x80) == 0) break;
+      }
+      break;
+    case kUser: strings = 2; break;
+    case kStr:
+    case kBin: strings = 1; break;
+  }
+  for (; strings != 0; --strings) {
+    if (q > n || n - q < 2) return n;
+    q += 2 + ((std::size_t{b[q]} << 8) | b[q + 1]);
+  }
+  return q > n ? n : q;
 }
 
 // Emits one of the two lists of row `d` (kSubId or kUser). A decoded list is a view of a

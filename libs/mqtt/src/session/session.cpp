@@ -41,6 +41,13 @@ void zero(T& v) noexcept {
 
 [[gnu::noinline]] void clear_record(OutgoingRecord& r) noexcept { zero(r); }
 
+// Every element of `s` zero, in one memset (the records and id arrays are plain bytes).
+template <class T>
+void zero_all(std::span<T> s) noexcept {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (!s.empty()) std::memset(static_cast<void*>(s.data()), 0, s.size_bytes());
+}
+
 // The optional packet-id set of inbound QoS 2 (hosts): one bit per id. Sets the id's bit to
 // `on` and returns what it was (a pure test writes back what it read). One out-of-line function
 // for every use: device images that never use the set pay the least flash for it.
@@ -86,14 +93,11 @@ Packet Reply::to_packet() const noexcept {
 
 Session::Session(SessionStorage storage, SessionStore* store, SessionConfig config) noexcept
     : storage_(storage), store_(store), config_(config) {
-  for (OutgoingRecord& r : storage_.outgoing) clear_record(r);
-  std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
-  clear_set(storage_.incoming_qos2_set);
-  incoming_carried_ = 0;
-  std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
-            std::uint16_t{0});
-  std::fill(storage_.outbound_aliases.lengths.begin(), storage_.outbound_aliases.lengths.end(),
-            std::uint16_t{0});
+  // All records free, then what discarding a session and ending a connection clear (the rest
+  // of those two is a no-op on free records and initialised members): one copy of the code.
+  zero_all(storage_.outgoing);
+  (void)discard_session();
+  reset_connection_state();
 }
 
 // --- Helpers -------------------------------------------------------------------------------------
@@ -204,10 +208,8 @@ Errc Session::persist_meta() noexcept {
 void Session::reset_connection_state() noexcept {
   // Topic aliases, flow-control quotas and keep-alive belong to one network connection
   // [MQTT-3.3.2-7].
-  std::fill(storage_.inbound_aliases.lengths.begin(), storage_.inbound_aliases.lengths.end(),
-            std::uint16_t{0});
-  std::fill(storage_.outbound_aliases.lengths.begin(), storage_.outbound_aliases.lengths.end(),
-            std::uint16_t{0});
+  zero_all(storage_.inbound_aliases.lengths);
+  zero_all(storage_.outbound_aliases.lengths);
   ping_outstanding_ = false;
   server_receive_max_ = 65535;
   server_max_packet_ = kMaxPacketSize;
@@ -226,7 +228,7 @@ std::size_t Session::discard_session() noexcept {
       ++lost;
     }
   }
-  std::fill(storage_.incoming_qos2.begin(), storage_.incoming_qos2.end(), std::uint16_t{0});
+  zero_all(storage_.incoming_qos2);
   clear_set(storage_.incoming_qos2_set);
   incoming_carried_ = 0;
   return lost;
