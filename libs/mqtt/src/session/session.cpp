@@ -787,11 +787,18 @@ Result<Inbound> Session::on_publish(Publish& publish) noexcept {
   return in;
 }
 
-Result<Inbound> Session::on_puback(const PubAck& ack) noexcept {
-  OutgoingRecord* r = find_record(ack.packet_id);
+// One path for the four acks that end an operation (code size).
+Result<Inbound> Session::on_final_ack(std::uint16_t id, OutgoingState expected,
+                                      ReasonCode rc) noexcept {
+  OutgoingRecord* r = find_record(id);
   if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
-  if (r->state != OutgoingState::AwaitPubAck) return fail(Errc::ProtocolError);
-  return complete(*r, switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
+  if (r->state != expected) return fail(Errc::ProtocolError);
+  return complete(*r, rc);
+}
+
+Result<Inbound> Session::on_puback(const PubAck& ack) noexcept {
+  return on_final_ack(ack.packet_id, OutgoingState::AwaitPubAck,
+                      switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
 }
 
 Result<Inbound> Session::on_pubrec(const PubRec& ack) noexcept {
@@ -845,24 +852,17 @@ Result<Inbound> Session::on_pubrel(const PubRel& rel) noexcept {
 }
 
 Result<Inbound> Session::on_pubcomp(const PubComp& ack) noexcept {
-  OutgoingRecord* r = find_record(ack.packet_id);
-  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
-  if (r->state != OutgoingState::AwaitPubComp) return fail(Errc::ProtocolError);
-  return complete(*r, switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
+  return on_final_ack(ack.packet_id, OutgoingState::AwaitPubComp,
+                      switches::is_v5(version_) ? ack.reason_code : ReasonCode::Success);
 }
 
 Result<Inbound> Session::on_suback(const SubAck& ack) noexcept {
-  OutgoingRecord* r = find_record(ack.packet_id);
-  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
-  if (r->state != OutgoingState::AwaitSubAck) return fail(Errc::ProtocolError);
-  return complete(*r, first_failure(ack.reason_codes));
+  return on_final_ack(ack.packet_id, OutgoingState::AwaitSubAck, first_failure(ack.reason_codes));
 }
 
 Result<Inbound> Session::on_unsuback(const UnsubAck& ack) noexcept {
-  OutgoingRecord* r = find_record(ack.packet_id);
-  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
-  if (r->state != OutgoingState::AwaitUnsubAck) return fail(Errc::ProtocolError);
-  return complete(*r, first_failure(ack.reason_codes));
+  return on_final_ack(ack.packet_id, OutgoingState::AwaitUnsubAck,
+                      first_failure(ack.reason_codes));
 }
 
 Result<Inbound> Session::on_pingresp() noexcept {

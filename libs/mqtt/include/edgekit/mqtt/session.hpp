@@ -502,6 +502,10 @@ class Session {
       Result<std::size_t> (*size)(const void* packet, Version version) noexcept,
       const void* packet, std::size_t encoded = 0) noexcept;
   [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
+  // PUBACK, PUBCOMP, SUBACK, UNSUBACK: the record of `id` must be waiting in `expected`; it
+  // completes with `rc`.
+  [[nodiscard]] Result<Inbound> on_final_ack(std::uint16_t id, OutgoingState expected,
+                                             ReasonCode rc) noexcept;
   void reset_connection_state() noexcept;
   void end_connection(bool session_ends) noexcept;
   std::size_t discard_session() noexcept;
