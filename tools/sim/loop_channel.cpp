@@ -178,7 +178,7 @@ void LoopChannel::close(Duration timeout) noexcept {
   if (!connection_->active()) return;
   if (begin(Waiting::Close) != Errc::Ok) return;
   if (!connection_->engine().connected() || !connection_->disconnect()) connection_->stop();
-  if (wait_until(now() + timeout) == Outcome::Pending) {
+  if (wait_until(deadline_after(now(), timeout)) == Outcome::Pending) {
     connection_->stop();
     (void)wait_until(std::nullopt);
   }
@@ -207,7 +207,7 @@ edgekit::Result<void, Errc> LoopChannel::subscribe(std::span<const std::string_v
     return fail(connection_->engine().connected() ? Errc::SubscribeFailed : Errc::NotConnected);
   }
   packet_id_ = *id;
-  switch (wait_until(now() + timeout)) {
+  switch (wait_until(deadline_after(now(), timeout))) {
     case Outcome::Done:
       return {};
     case Outcome::Closed:
@@ -224,7 +224,7 @@ void LoopChannel::unsubscribe(std::span<const std::string_view> filters,
   // Best effort, as documented: a filter left subscribed only brings unsolicited messages.
   if (auto id = connection_->unsubscribe(filters); id) {
     packet_id_ = *id;
-    (void)wait_until(now() + timeout);
+    (void)wait_until(deadline_after(now(), timeout));
   }
   end();
 }
@@ -245,7 +245,7 @@ edgekit::Result<reqres::Reply, Errc> LoopChannel::request(std::string_view topic
     }
   } end_guard{*this};
   if (!connection_->engine().connected()) return fail(Errc::NotConnected);
-  const Instant deadline = now() + timeout;
+  const Instant deadline = deadline_after(now(), timeout);
   matcher_ = matcher;
   reply_ = reply;
   mqtt::Publish message;
@@ -280,7 +280,7 @@ edgekit::Result<void, Errc> LoopChannel::poll(Duration timeout) noexcept {
     end();
     return fail(Errc::NotConnected);
   }
-  const Outcome o = wait_until(now() + timeout);
+  const Outcome o = wait_until(deadline_after(now(), timeout));
   end();
   if (o == Outcome::Closed) return fail(Errc::NotConnected);
   return {};

@@ -156,7 +156,7 @@ struct Agent::Impl {
 
   Result<Outcome> wait(Result<AgentCore::Ticket> ticket, Duration timeout) noexcept {
     if (!ticket) return fail(ticket.error());
-    return core.wait_outcome(*ticket, clock, clock.now() + timeout);
+    return core.wait_outcome(*ticket, clock, deadline_after(clock.now(), timeout));
   }
 };
 
@@ -206,7 +206,7 @@ Result<void> Agent::publish(const mqtt::Publish& message, CompletionHandler done
     // The agent thread is the one that frees slots and connects: it must not wait for them.
     if (impl_->thread.is_current()) return fail(Error{Errc::WouldDeadlock});
     admission.clock = &impl_->clock;
-    admission.deadline = impl_->clock.now() + wait.timeout;
+    admission.deadline = deadline_after(impl_->clock.now(), wait.timeout);
     admission.until_connected = wait.until_connected;
   }
   EDGEKIT_TRY(impl_->core.post_publish(message, done, false, admission));

@@ -420,7 +420,7 @@ struct AgentCore::Impl {
       for (std::size_t k = 0; k < got; ++k) {
         const std::uint32_t i = taken[k];
         if (kinds[k] == Kind::Expect) {
-          pool[i].deadline = now + pool[i].timeout;
+          pool[i].deadline = deadline_after(now, pool[i].timeout);
           pool[i].next = expects_head;
           expects_head = i;
           continue;
@@ -686,7 +686,7 @@ struct AgentCore::Impl {
   void begin_request(Route& r, std::uint16_t packet_id, std::uint32_t slot, Instant now) noexcept {
     r.request_id = packet_id;
     r.request_slot = slot;
-    r.request_deadline = now + config.operation_timeout;
+    r.request_deadline = deadline_after(now, config.operation_timeout);
     ++requests_in_flight;
     if (slot != kNone) pool.set_where(slot, Where::Sent);
   }

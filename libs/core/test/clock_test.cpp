@@ -38,3 +38,30 @@ TEST_F(SteadyClockTest, TheCoarseReadingMovesForward) {
 }
 
 }  // namespace
+
+namespace {
+// deadline_after is how every library turns a caller's timeout into a deadline: Duration::max()
+// ("no limit") must not overflow the signed count (undefined behaviour, which UBSan reports),
+// and a zero or negative timeout is due at once.
+static_assert(edgekit::deadline_after(Instant{Duration{5}}, Duration{0}) == Instant{Duration{5}});
+static_assert(edgekit::deadline_after(Instant{Duration{5}}, Duration{-3}) == Instant{Duration{5}});
+static_assert(edgekit::deadline_after(Instant{Duration{5}}, Duration{7}) == Instant{Duration{12}});
+
+using DeadlineTest = edgekit::testing::PureTest;
+
+TEST_F(DeadlineTest, AnUnlimitedTimeoutIsTheLatestDeadlineNotAnOverflow) {
+  for (const Duration start : {Duration{0}, Duration{1}, Duration{86'400'000}, -Duration{1000},
+                               Duration::max() - Duration{1}, Duration::max()}) {
+    const Instant now{start};
+    const Instant d = edgekit::deadline_after(now, Duration::max());
+    EXPECT_TRUE(d > now || d == now) << start.count();
+#if !EDGEKIT_TIME_32
+    // 64-bit time saturates: nothing is later.
+    if (start > Duration{0}) {
+      EXPECT_EQ(d, Instant{Duration::max()}) << start.count();
+    }
+#endif
+    EXPECT_GE(edgekit::deadline_after(now, Duration{1}), now);
+  }
+}
+}  // namespace

@@ -167,7 +167,7 @@ Result<Reply, Errc> ClientChannel::request(std::string_view topic,
       c.in_call_ = false;
     }
   } clear{*this};
-  const Instant deadline = clock_->now() + timeout;
+  const Instant deadline = deadline_after(clock_->now(), timeout);
   mqtt::Publish message;
   message.topic = topic;
   message.payload = mqtt::Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size());

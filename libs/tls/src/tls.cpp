@@ -587,7 +587,7 @@ Result<TlsTransport> TlsTransport::handshake(const TlsContext& context, transpor
   st->ssl = *ssl;
 
   const Clock& clock = clock_of(config);
-  const Instant deadline = clock.now() + std::max(timeout, Duration::zero());
+  const Instant deadline = deadline_after(clock.now(), timeout);
   for (;;) {
     ERR_clear_error();
     errno = 0;

@@ -89,6 +89,19 @@ TEST(TcpConnect, ExchangesBytesWithALoopbackListener) {
   EXPECT_EQ(p.client.local_port() != 0, true);
 }
 
+// Duration::max() as "no limit": the deadline saturates (a plain now + timeout overflowed, which
+// UBSan reports) and the connect and accept complete as with any other timeout.
+TEST(TcpConnect, AnUnlimitedTimeoutConnects) {
+  auto l = TcpListener::bind("127.0.0.1", 0);
+  ASSERT_TRUE(l.has_value());
+  auto c = TcpTransport::connect("127.0.0.1", l->port(), edgekit::Duration::max());
+  ASSERT_TRUE(c.has_value()) << c.error().detail;
+  auto s = l->accept(edgekit::Duration::max());
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(c->send(bytes_of("x")).bytes, 1u);
+  EXPECT_EQ(read_exactly(*s, 1), "x");
+}
+
 TEST(TcpConnect, SetsNoDelayAndNonBlocking) {
   Pair p = connected_pair();
   ASSERT_TRUE(p.client.is_open());

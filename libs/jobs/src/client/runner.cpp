@@ -131,7 +131,7 @@ Result<void, Errc> Runner::start(Duration subscribe_timeout) noexcept {
 }
 
 void Runner::wait(Duration d) noexcept {
-  const Instant until = clock_.now() + d;
+  const Instant until = deadline_after(clock_.now(), d);
   // Receiving meanwhile (notify-next, late replies); AgentChannel returns at each message.
   while (clock_.now() < until) {
     if (!channel_.poll(until - clock_.now())) return;
@@ -247,7 +247,7 @@ void Runner::run_pending() noexcept {
 }
 
 Result<void, Errc> Runner::run_for(Duration duration) noexcept {
-  const Instant until = clock_.now() + duration;
+  const Instant until = deadline_after(clock_.now(), duration);
   for (;;) {
     // A request given up earlier is sent again; a notify-next wakes an idle executor.
     if (executor_.request_in_flight()) executor_.request_lost();

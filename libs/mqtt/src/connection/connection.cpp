@@ -81,22 +81,6 @@ static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_c
               std::is_trivially_destructible_v<LostOperation> &&
               std::is_trivially_destructible_v<Resend>);
 
-Instant deadline_after(Instant now, Duration timeout) noexcept {
-  if (timeout <= Duration::zero()) return now;
-#if EDGEKIT_TIME_32
-  // Wrapping time (clock.hpp): the sum wraps too, and compares later than `now` for any
-  // timeout up to Duration::max().
-  return now + timeout;
-#else
-  // timeout > 0, so only a positive overflow is possible: saturate it.
-  Duration::rep sum = 0;
-  if (__builtin_add_overflow(now.since_origin.count(), timeout.count(), &sum)) {
-    return Instant{Duration::max()};
-  }
-  return Instant{Duration(sum)};
-#endif
-}
-
 Connection::Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer,
                        std::span<SendSlot> send_queue) noexcept
     : session_(&session),

@@ -100,7 +100,7 @@ int to_poll_timeout(std::int64_t ms) noexcept {
 // poll() one fd, retrying EINTR with the time left. Returns poll's result (0 on timeout).
 int poll_one(int fd, short events, std::int64_t timeout_ms, const Clock& clock,
              short& revents) noexcept {
-  const Instant deadline = clock.now() + Duration{timeout_ms};
+  const Instant deadline = deadline_after(clock.now(), Duration{timeout_ms});
   for (;;) {
     pollfd p{fd, events, 0};
     std::int64_t left = (deadline - clock.now()).count();
@@ -225,7 +225,7 @@ Result<TcpTransport, TcpError> TcpTransport::connect(std::string_view host, std:
   }
 
   const Clock& clock = clock_or_default(options.clock);
-  const Instant deadline = clock.now() + std::max(timeout, Duration::zero());
+  const Instant deadline = deadline_after(clock.now(), timeout);
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -508,7 +508,7 @@ Result<TcpTransport, TcpError> TcpListener::accept(Duration timeout,
                                                    const TcpOptions& options) noexcept {
   if (fd_ < 0) return fail(system_error(EBADF));
   const Clock& clock = clock_or_default(options.clock);
-  const Instant deadline = clock.now() + std::max(timeout, Duration::zero());
+  const Instant deadline = deadline_after(clock.now(), timeout);
   for (;;) {
     short revents = 0;
     int r = poll_one(fd_, POLLIN, (deadline - clock.now()).count(), clock, revents);

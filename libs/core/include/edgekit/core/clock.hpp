@@ -66,6 +66,20 @@ struct Instant {
   friend constexpr bool operator>=(Instant a, Instant b) { return !(a < b); }
 };
 
+/// `now + timeout`, saturating instead of overflowing, so that a caller may pass
+/// `Duration::max()` for "no limit" (a plain `now + timeout` overflows a signed count there:
+/// undefined behaviour); `now` for a timeout of zero or less. With EDGEKIT_TIME_32 time wraps
+/// instead (see Instant): the sum wraps too, and compares later than `now` for every timeout up
+/// to Duration::max(). Every library computes its deadlines from a caller's timeout with this.
+[[nodiscard]] constexpr Instant deadline_after(Instant now, Duration timeout) noexcept {
+  if (timeout <= Duration::zero()) return now;
+#if !EDGEKIT_TIME_32
+  // timeout > 0, so only a positive overflow is possible.
+  if (now.since_origin > Duration::max() - timeout) return Instant{Duration::max()};
+#endif
+  return now + timeout;
+}
+
 /// A monotonic clock. Implementations: `SteadyClock` (std::chrono::steady_clock, hosted builds),
 /// `testing::ManualClock` (tests), a tick counter on an RTOS. Must be safe to call from any thread.
 class Clock {

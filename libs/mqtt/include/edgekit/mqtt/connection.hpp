@@ -181,9 +181,9 @@ enum class ConnectionState : std::uint8_t {
 };
 
 /// `now + timeout`, saturating instead of overflowing (a caller may pass Duration::max()); `now`
-/// for a timeout of zero or less. With EDGEKIT_TIME_32 time wraps instead (clock.hpp): the sum
-/// wraps, and compares later than `now` for every timeout up to Duration::max().
-[[nodiscard]] Instant deadline_after(Instant now, Duration timeout) noexcept;
+/// for a timeout of zero or less: `edgekit::deadline_after` (clock.hpp), named here too for the
+/// code written against this header.
+using edgekit::deadline_after;
 
 /// The sans-I/O MQTT connection engine. See the file comment.
 class Connection {
