@@ -394,8 +394,12 @@ int run_sim(const SimOptions& o) {
               static_cast<unsigned long long>(summary.refused),
               static_cast<unsigned long long>(summary.pending_offline));
   if (summary.stalls > 0) {
-    std::printf("stalls %u, of which the keep-alive found and the device reconnected %u\n",
-                summary.stalls, summary.stalls_reconnected);
+    // Both outcomes are normal: a stall shorter than the keep-alive's notice ends with the
+    // connection intact, a longer one is found and the device reconnects (and resends).
+    std::printf("stalls %u: %u outlasted the keep-alive and the device reconnected, %u ended "
+                "first and the connection carried on\n",
+                summary.stalls, summary.stalls_reconnected,
+                summary.stalls - summary.stalls_reconnected);
   }
   for (const auto& e : report.errors) {
     std::printf("error x%llu: %s (first: %s)\n", static_cast<unsigned long long>(e.count),
