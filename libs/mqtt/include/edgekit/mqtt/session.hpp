@@ -532,16 +532,19 @@ class Session {
   std::uint16_t requested_keep_alive_ = 0;
   std::uint16_t keep_alive_ = 0;
   Instant last_sent_{};
-  bool ping_outstanding_ = false;
+  // This and the server's limits below (not the alias maximum) are set by
+  // reset_connection_state(), which the constructor calls: no initialisers, which would store
+  // each value twice (code size).
+  bool ping_outstanding_;
   Instant ping_sent_at_{};
-  std::uint16_t server_receive_max_ = 65535;
-  std::uint32_t server_max_packet_ = kMaxPacketSize;
-  std::uint16_t server_alias_max_ = 0;
+  std::uint16_t server_receive_max_;
+  std::uint32_t server_max_packet_;
+  std::uint16_t server_alias_max_;
   std::uint16_t inbound_alias_max_ = 0;
   /// Inbound QoS 2 ids at the front of `incoming_qos2` carried over from an earlier connection.
   std::size_t incoming_carried_ = 0;
-  QoS server_max_qos_ = QoS::ExactlyOnce;
-  bool retain_available_ = true;
+  QoS server_max_qos_;
+  bool retain_available_;
 };
 
 }  // namespace edgekit::mqtt
