@@ -132,10 +132,19 @@ constexpr std::uint32_t kScalarRows = ~((std::uint32_t{1} << kSubIdRow) | (std::
 
 // Bit i set when the property of kTable[i] is set in `p`: the scalars' bits as kept, the lists'
 // when they are not empty.
+// A list counts as set when it has items or, decoded, a block to walk: put_list then copies its
+// entries, or refuses a block that is not a property block (a walk for `empty()` would stop at
+// the first bad entry and drop the list silently).
+template <class List>
+bool listed(const List& l) noexcept {
+  using Access = detail::PropertyAccess;
+  return Access::decoded(l) ? !Access::scanner(l).block().empty() : !Access::items(l).empty();
+}
+
 std::uint32_t present(const Properties& p) noexcept {
   return detail::PropertyAccess::present(p) |
-         (std::uint32_t{!p.subscription_identifiers.empty()} << kSubIdRow) |
-         (std::uint32_t{!p.user_properties.empty()} << kUserRow);
+         (std::uint32_t{listed(p.subscription_identifiers)} << kSubIdRow) |
+         (std::uint32_t{listed(p.user_properties)} << kUserRow);
 }
 
 const Desc* find(std::uint8_t id) noexcept {
@@ -167,12 +176,14 @@ Errc check_str_prop(const Desc& d, std::string_view s) noexcept {
   return check_string(s);
 }
 
-// The end of the property that starts at `q` in the block `b` of `n` bytes; `n` when it is
-// unknown or cut short (the scanners then stop). Plain index arithmetic rather than a Reader:
-// the block was validated when it was decoded, this only has to stay inside it (code size).
+// The end of the property that starts at `q` in the block `b` of `n` bytes; `kBadEntry` (past
+// any block) when it is unknown or cut short: the scanners then stop, the encoder refuses the
+// list. Plain index arithmetic rather than a Reader: a block the codec decoded was validated,
+// this only has to stay inside it (code size).
+constexpr std::size_t kBadEntry = ~std::size_t{0};
 std::size_t entry_end(const std::uint8_t* b, std::size_t n, std::size_t q) noexcept {
   const Desc* d = find(b[q]);
-  if (d == nullptr) return n;
+  if (d == nullptr) return kBadEntry;
   ++q;
   unsigned strings = 0;  // two-byte-length fields that follow
   switch (d->kind) {
@@ -192,15 +203,17 @@ std::size_t entry_end(const std::uint8_t* b, std::size_t n, std::size_t q) noexc
     case kBin: strings = 1; break;
   }
   for (; strings != 0; --strings) {
-    if (q > n || n - q < 2) return n;
+    if (q > n || n - q < 2) return kBadEntry;
     q += 2 + ((std::size_t{b[q]} << 8) | b[q + 1]);
   }
-  return q > n ? n : q;
+  return q > n ? kBadEntry : q;
 }
 
 // Emits one of the two lists of row `d` (kSubId or kUser). A decoded list is a view of a
 // property block its decode validated: its entries are copied as they are, without reading
-// them into values first (one walker for both lists: code size).
+// them into values first (one walker for both lists: code size). A list made with `from_block`
+// over bytes that are not a property block (an unknown identifier, a cut-short entry) is
+// refused with InvalidArgument, never sent cut short or as garbage.
 Errc put_list(Writer& w, const Properties& p, const Desc& d, unsigned bit) noexcept {
   using Access = detail::PropertyAccess;
   const bool ids = d.kind == kSubId;
@@ -210,11 +223,15 @@ Errc put_list(Writer& w, const Properties& p, const Desc& d, unsigned bit) noexc
                                               : Access::scanner(p.user_properties);
     const auto* b = reinterpret_cast<const std::uint8_t*>(scan.block().data());
     const std::size_t n = scan.block().size();
-    for (std::size_t q = scan.next(0); q < n; q = scan.next(q)) {
-      const std::size_t begin = q;
-      q = entry_end(b, n, q);
-      ++count;
-      w.raw(b + begin, q - begin);
+    // One linear walk over every entry of the block, so that a bad one is seen wherever it is.
+    for (std::size_t q = 0; q < n;) {
+      const std::size_t end = entry_end(b, n, q);
+      if (end == kBadEntry) return Errc::InvalidArgument;
+      if (b[q] == d.id) {
+        ++count;
+        w.raw(b + q, end - q);
+      }
+      q = end;
     }
   } else if (ids) {
     for (std::uint32_t id : Access::items(p.subscription_identifiers)) {
@@ -324,10 +341,7 @@ Errc put_properties(Writer& w, const Properties& p, unsigned bit) noexcept {
 }
 
 Errc check_no_properties(const Properties& p) noexcept {
-  // The scalars' word first: the lists are asked only when it is zero (asking may scan).
-  const bool any = detail::PropertyAccess::present(p) != 0 || !p.subscription_identifiers.empty() ||
-                   !p.user_properties.empty();
-  return any ? Errc::InvalidArgument : Errc::Ok;
+  return present(p) != 0 ? Errc::InvalidArgument : Errc::Ok;
 }
 
 void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {

@@ -167,6 +167,18 @@ TEST_P(RoundTrip, DecodedListsEncodeAsReceived) {
   s.properties.subscription_identifiers = {};
   s.properties.user_properties = d.properties.user_properties;
   EXPECT_TRUE(encoded_size(s, v()).has_value());
+
+  // A list made from bytes that are not a property block is refused, not sent cut short: an
+  // entry whose string runs past the block, and an unknown identifier before a good entry.
+  const std::byte cut[] = {std::byte{0x26}, std::byte{0}, std::byte{5}, std::byte{'k'}};
+  const std::byte unknown[] = {std::byte{0x7f}, std::byte{0x26}, std::byte{0}, std::byte{0},
+                               std::byte{0}, std::byte{0}};
+  for (Bytes block : {Bytes(cut), Bytes(unknown)}) {
+    s.properties.user_properties = UserProperties::from_block(block);
+    auto bad = encoded_size(s, v());
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_EQ(bad.error(), Errc::InvalidArgument);
+  }
 }
 
 TEST_P(RoundTrip, PublishEmptyPayload) {

@@ -69,7 +69,9 @@ class PropertyList {
   template <std::size_t N>
   constexpr PropertyList(const T (&items)[N]) : items_(items) {}
   /// Decode side: `block` is a property block the codec has validated. Encoding such a list
-  /// copies its entries as they are, without checking them again.
+  /// copies its entries as they are: their values are not checked again (UTF-8, ranges), but
+  /// a block that is not a property block (an unknown identifier, an entry cut short) makes
+  /// the encode fail with Errc::InvalidArgument.
   [[nodiscard]] static PropertyList from_block(Bytes block) {
     PropertyList l;
     l.scanner_ = detail::PropertyScanner(block, Id);
