@@ -39,6 +39,14 @@ struct detail::PropertyAccess {
   static auto items(const List& l) noexcept { return l.items_; }
   template <class List>
   static const PropertyScanner& scanner(const List& l) noexcept { return l.scanner_; }
+  /// Makes `l` the decoded view of `block` in place (read_properties): what `from_block` gives,
+  /// without building a temporary list and copying it over (code size).
+  template <class List>
+  static void set_block(List& l, Bytes block, PropertyId id) noexcept {
+    l.items_ = {};
+    l.scanner_ = PropertyScanner(block, id);
+    l.decoded_ = true;
+  }
 
   /// The codec's property table (properties.cpp): one row per property, in identifier order.
   static const wire::Desc kTable[27];

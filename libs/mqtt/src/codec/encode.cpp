@@ -1,6 +1,8 @@
 // Encoding (spec 3.x): each packet has one emitter that both counts/validates (Writer without a
 // buffer) and writes (Writer with a buffer), so size and bytes can never disagree. `run` does the
 // two passes and the fixed header.
+#include <cstddef>
+
 #include "wire.hpp"
 
 namespace edgekit::mqtt {
@@ -173,46 +175,95 @@ Errc emit_ack(const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexc
   return Errc::Ok;
 }
 
-// SUBSCRIBE and UNSUBSCRIBE: the checks they share, the packet id and the properties. One
-// function for both (code size); the caller checks and writes its list after it.
-Errc put_request_head(std::uint16_t id, bool empty, const Properties& p, PacketType t, bool v5,
-                      Writer& w) noexcept {
+}  // namespace
+
+// Entry `i` of a list, `pos` its offset in a decoded payload (advanced past it): the caller's
+// array entry, or read from the payload. One plain function per list instead of the list's
+// iterator, which the encoder would keep across calls (code size).
+struct detail::WireListAccess {
+  static Subscription subscription(const void* list, std::size_t i, std::size_t& pos) noexcept {
+    const auto& l = *static_cast<const Subscriptions*>(list);
+    return l.read_ != nullptr ? l.read_(l.raw_, pos) : l.items_[i];
+  }
+  static std::string_view filter(const void* list, std::size_t i, std::size_t& pos) noexcept {
+    const auto& l = *static_cast<const TopicFilters*>(list);
+    return l.read_ != nullptr ? l.read_(l.raw_, pos) : l.items_[i];
+  }
+};
+
+namespace {
+
+// SUBSCRIBE and UNSUBSCRIBE share one emitter (code size): they are laid out alike (packet id,
+// list, properties) and their lists differ only in the options byte a SUBSCRIBE writes after
+// each filter.
+static_assert(offsetof(Subscribe, packet_id) == offsetof(Unsubscribe, packet_id) &&
+              offsetof(Subscribe, subscriptions) == offsetof(Unsubscribe, filters) &&
+              offsetof(Subscribe, properties) == offsetof(Unsubscribe, properties));
+
+template <class M>
+const M& field(const void* packet, std::size_t offset) noexcept {
+  // The member of type M at `offset` (offsetof of that very member, so alignment holds).
+  const void* m = static_cast<const char*>(packet) + offset;
+  return *static_cast<const M*>(m);
+}
+
+Errc emit_request(const void* packet, PacketType type, bool v5, Writer& w,
+                  std::uint8_t& first) noexcept {
+  const bool sub = type == PacketType::Subscribe;
+  const auto id = field<std::uint16_t>(packet, offsetof(Subscribe, packet_id));
+  const auto& props = field<Properties>(packet, offsetof(Subscribe, properties));
+  const void* list = static_cast<const char*>(packet) + offsetof(Subscribe, subscriptions);
+  const std::size_t count = sub ? static_cast<const Subscriptions*>(list)->size()
+                                : static_cast<const TopicFilters*>(list)->size();
+  // [MQTT-3.8.1-1] [MQTT-3.10.1-1] reserved flags 0b0010.
+  first = static_cast<std::uint8_t>((bit(type) << 4) | 0x02);
   if (w.validate) {
     if (id == 0) return Errc::PacketIdZero;
     // [MQTT-3.8.3-3] [MQTT-3.10.3-2] The payload MUST contain at least one Topic Filter.
-    if (empty) return Errc::EmptySubscriptionList;
-    if (Errc e = check_v311_properties(v5, p); e != Errc::Ok) return e;
+    if (count == 0) return Errc::EmptySubscriptionList;
+    if (Errc e = check_v311_properties(v5, props); e != Errc::Ok) return e;
   }
   w.u16(id);
-  return v5 ? wire::put_properties(w, p, bit(t)) : Errc::Ok;
+  if (v5) {
+    if (Errc e = wire::put_properties(w, props, bit(type)); e != Errc::Ok) return e;
+  }
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    Subscription e;
+    if (sub) {
+      e = detail::WireListAccess::subscription(list, i, pos);
+    } else {
+      e.filter = detail::WireListAccess::filter(list, i, pos);
+    }
+    const SubscribeOptions& o = e.options;
+    if (w.validate) {
+      if (Errc err = wire::check_topic_filter(e.filter); err != Errc::Ok) return err;
+      if (sub) {
+        if (Errc err = check_qos(o.qos); err != Errc::Ok) return err;
+        if (static_cast<std::uint8_t>(o.retain_handling) > 2)
+          return Errc::InvalidSubscriptionOptions;
+        // [MQTT-3.8.3-4] No Local MUST NOT be 1 on a Shared Subscription.
+        if (v5 && o.no_local && wire::is_shared(e.filter)) return Errc::InvalidSubscriptionOptions;
+      }
+    }
+    w.str(e.filter);
+    if (!sub) continue;
+    auto b = static_cast<std::uint8_t>(o.qos);
+    if (v5) {
+      b |= static_cast<std::uint8_t>((o.no_local ? 0x04 : 0) | (o.retain_as_published ? 0x08 : 0) |
+                                     (static_cast<std::uint8_t>(o.retain_handling) << 4));
+    }
+    w.u8(b);
+  }
+  return Errc::Ok;
 }
 
 Errc emit_subscribe(const Subscribe& s, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  first = 0x82;  // [MQTT-3.8.1-1] reserved flags 0b0010
-  if (Errc e = put_request_head(s.packet_id, s.subscriptions.empty(), s.properties,
-                                PacketType::Subscribe, v5, w);
-      e != Errc::Ok)
-    return e;
-  for (const Subscription& sub : s.subscriptions) {
-    if (w.validate) {
-      if (Errc e = wire::check_topic_filter(sub.filter); e != Errc::Ok) return e;
-      if (Errc e = check_qos(sub.options.qos); e != Errc::Ok) return e;
-      if (static_cast<std::uint8_t>(sub.options.retain_handling) > 2)
-        return Errc::InvalidSubscriptionOptions;
-      // [MQTT-3.8.3-4] No Local MUST NOT be 1 on a Shared Subscription.
-      if (v5 && sub.options.no_local && wire::is_shared(sub.filter))
-        return Errc::InvalidSubscriptionOptions;
-    }
-    w.str(sub.filter);
-    auto o = static_cast<std::uint8_t>(sub.options.qos);
-    if (v5) {
-      o |= static_cast<std::uint8_t>((sub.options.no_local ? 0x04 : 0) |
-                                     (sub.options.retain_as_published ? 0x08 : 0) |
-                                     (static_cast<std::uint8_t>(sub.options.retain_handling) << 4));
-    }
-    w.u8(o);
-  }
-  return Errc::Ok;
+  return emit_request(&s, PacketType::Subscribe, v5, w, first);
+}
+
+Errc emit_unsubscribe(const Unsubscribe& u, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  return emit_request(&u, PacketType::Unsubscribe, v5, w, first);
 }
 
 bool v311_suback_code(ReasonCode rc) noexcept {
@@ -242,21 +293,6 @@ Errc emit_suback(const SubAckFields& s, bool v5, Writer& w, std::uint8_t& first)
     if (Errc e = wire::put_properties(w, props, bit(t)); e != Errc::Ok) return e;
   }
   if (with_codes) w.raw(codes.data(), codes.size());
-  return Errc::Ok;
-}
-
-Errc emit_unsubscribe(const Unsubscribe& u, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  first = 0xA2;  // [MQTT-3.10.1-1] reserved flags 0b0010
-  if (Errc e = put_request_head(u.packet_id, u.filters.empty(), u.properties,
-                                PacketType::Unsubscribe, v5, w);
-      e != Errc::Ok)
-    return e;
-  for (std::string_view f : u.filters) {
-    if (w.validate) {
-      if (Errc e = wire::check_topic_filter(f); e != Errc::Ok) return e;
-    }
-    w.str(f);
-  }
   return Errc::Ok;
 }
 

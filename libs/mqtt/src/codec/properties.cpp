@@ -423,9 +423,11 @@ void read_properties(Reader& r, unsigned bit, Properties& out) noexcept {
     return;
   }
   const Bytes block(reinterpret_cast<const std::byte*>(b), len);
-  if (seen & (std::uint64_t{1} << 0x26)) out.user_properties = UserProperties::from_block(block);
+  using Access = detail::PropertyAccess;
+  if (seen & (std::uint64_t{1} << 0x26))
+    Access::set_block(out.user_properties, block, PropertyId::UserProperty);
   if (seen & (std::uint64_t{1} << 0x0B))
-    out.subscription_identifiers = SubscriptionIdentifiers::from_block(block);
+    Access::set_block(out.subscription_identifiers, block, PropertyId::SubscriptionIdentifier);
 }
 
 }  // namespace wire

@@ -29,6 +29,15 @@ class RoundTrip : public edgekit::testing::PureTest,
     const T* t = std::get_if<T>(&*p);
     return t ? *t : T{};
   }
+  /// Encodes the decoded packet `d` again (its lists are views of `wire`) and expects `wire`'s
+  /// bytes: a server or bridge passing a request on sends what it received.
+  template <class T>
+  void expect_same_again(const T& d, Bytes wire) {
+    Guarded again;
+    Bytes wire2 = encode_guarded(d, v(), again);
+    ASSERT_EQ(wire2.size(), wire.size());
+    EXPECT_TRUE(std::equal(wire.begin(), wire.end(), wire2.begin()));
+  }
   Guarded g_;
 };
 
@@ -267,6 +276,7 @@ TEST_P(RoundTrip, Subscribe) {
     ++i;
   }
   EXPECT_EQ(i, 3u);
+  expect_same_again(d, wire);
 }
 
 TEST_P(RoundTrip, SubAck) {
@@ -297,6 +307,7 @@ TEST_P(RoundTrip, Unsubscribe) {
   std::size_t i = 0;
   for (std::string_view f : d.filters) EXPECT_EQ(f, filters[i++]);
   expect_props_eq(d.properties, u.properties);
+  expect_same_again(d, wire);
 }
 
 TEST_P(RoundTrip, UnsubAck) {

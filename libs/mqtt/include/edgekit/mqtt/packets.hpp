@@ -80,6 +80,10 @@ struct Subscription {
   SubscribeOptions options;
 };
 
+namespace detail {
+struct WireListAccess;  // the encoder's access to a list's entries (encode.cpp)
+}  // namespace detail
+
 /// A sequence that is either the caller's array (encode) or a view of a decoded payload.
 /// `T` is what iteration yields; decoded views are parsed lazily from already validated bytes.
 template <class T>
@@ -134,6 +138,7 @@ class WireList {
   [[nodiscard]] bool empty() const { return size() == 0; }
 
  private:
+  friend struct detail::WireListAccess;
   std::span<const T> items_{};
   Bytes raw_{};
   std::size_t count_ = 0;
