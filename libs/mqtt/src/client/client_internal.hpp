@@ -20,7 +20,7 @@ struct Client::Waiter {
   /// SUBACK / UNSUBACK: where the codes go, one per filter (its size is the number expected).
   std::span<ReasonCode> reason_codes{};
   /// kAnyPacket: `Connection::packets_received()` when the wait began.
-  std::uint64_t packets = 0;
+  std::uint32_t packets = 0;
   /// From the matched event: Connected's CONNACK (valid until the next call on the client) and
   /// PublishCompleted's reason code. Not the whole event: a waiter is on every call's stack.
   const ConnAck* connack = nullptr;

@@ -1,6 +1,9 @@
 // Decoding of untrusted bytes (spec 3.x). Every read is bounds-checked by wire::Reader; every
 // rule the spec places on a received packet is checked here and reported as a precise Errc.
 // Decoded packets hold views into the frame.
+#include <memory>
+#include <type_traits>
+
 #include "wire.hpp"
 
 namespace edgekit::mqtt {
@@ -353,16 +356,27 @@ Result<Packet> decode(Bytes frame, Version version) noexcept {
 }
 
 namespace {
+// Makes `out` a fresh alternative I, built anew in place: every alternative is trivially
+// destructible, so nothing needs ending first, and `emplace` would also mark the variant
+// valueless before building it (a store per site that only matters when construction can throw:
+// code size).
+static_assert(std::is_trivially_destructible_v<Packet>);
+template <std::size_t I>
+auto& fresh(Packet& out) noexcept {
+  std::construct_at(&out, std::in_place_index<I>);
+  return *std::get_if<I>(&out);
+}
+
 template <std::size_t I>
 Errc decode_alternative(Bytes frame, Version v, Packet& out) noexcept {
-  return dec(frame, v, out.emplace<I>());
+  return dec(frame, v, fresh<I>(out));
 }
 
 // Makes alternative I of `out` (PUBACK..PUBCOMP, DISCONNECT or AUTH) and points at its fields,
 // for the one call of dec_ack that decodes all six shapes.
 template <std::size_t I>
 Properties* ack_fields(Packet& out, std::uint16_t*& id, ReasonCode*& rc) noexcept {
-  auto& a = out.emplace<I>();
+  auto& a = fresh<I>(out);
   if constexpr (requires { a.packet_id; }) id = &a.packet_id;
   rc = &a.reason_code;
   return &a.properties;
@@ -371,7 +385,7 @@ Properties* ack_fields(Packet& out, std::uint16_t*& id, ReasonCode*& rc) noexcep
 // The same for SUBACK and UNSUBACK and their one call of dec_suback.
 template <std::size_t I>
 Properties* suback_fields(Packet& out, std::uint16_t*& id, ReasonCodes*& codes) noexcept {
-  auto& a = out.emplace<I>();
+  auto& a = fresh<I>(out);
   id = &a.packet_id;
   codes = &a.reason_codes;
   return &a.properties;

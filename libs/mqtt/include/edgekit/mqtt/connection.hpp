@@ -449,8 +449,10 @@ class Connection {
   [[nodiscard]] Version version() const noexcept { return version_; }
   /// The keep-alive in force (seconds): the requested one, or the server's Server Keep Alive.
   [[nodiscard]] std::uint16_t keep_alive_seconds() const noexcept;
-  /// Number of complete packets taken from the receive buffer so far.
-  [[nodiscard]] std::uint64_t packets_received() const noexcept { return packets_received_; }
+  /// Number of complete packets taken from the receive buffer so far, modulo 2^32: a counter
+  /// to compare with an earlier reading (`!=`: a packet was handled since), not a statistic
+  /// (32 bits: one add on a 32-bit device).
+  [[nodiscard]] std::uint32_t packets_received() const noexcept { return packets_received_; }
   [[nodiscard]] Session& session() noexcept { return *session_; }
   [[nodiscard]] const Session& session() const noexcept { return *session_; }
 
@@ -513,7 +515,7 @@ class Connection {
   };
   std::uint64_t queued_total_ = 0;
   std::uint64_t written_total_ = 0;
-  std::uint64_t packets_received_ = 0;
+  std::uint32_t packets_received_ = 0;
   Instant connack_deadline_{};
   std::uint32_t rx_pos_ = 0;        // first unpolled byte in rx_
   std::uint32_t rx_len_ = 0;        // end of the bytes held in rx_
