@@ -10,13 +10,14 @@ namespace {
 
 using wire::Writer;
 
-// The fields shared by PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT and AUTH.
-struct AckFields {
-  PacketType type;
-  std::uint16_t packet_id;
-  ReasonCode reason_code;
-  const Properties* properties;  // null: none (encode_ack)
-};
+// The member of type M at `offset` in the packet at `packet` (the offsetof of that very member,
+// so alignment holds): emitters that serve several packet structs laid out alike read their
+// fields this way (code size).
+template <class M>
+const M& field(const void* packet, std::size_t offset) noexcept {
+  const void* m = static_cast<const char*>(packet) + offset;
+  return *static_cast<const M*>(m);
+}
 
 // The fields shared by SUBACK and UNSUBACK.
 struct SubAckFields {
@@ -145,11 +146,22 @@ Errc emit_publish(const Publish& p, bool v5, Writer& w, std::uint8_t& first) noe
   return Errc::Ok;
 }
 
-// PUBACK..PUBCOMP (with a packet id) and DISCONNECT / AUTH (without): the reason code and the
-// properties are left out when they say nothing (3.4.2.1, 3.14.2.1, 3.15.2.1).
-Errc emit_ack(const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  const PacketType t = a.type;
+// PUBACK..PUBCOMP (with a packet id) and DISCONNECT / AUTH (without): one emitter for the six
+// (code size), which reads the packet by its layout: the acks are {packet id, reason code,
+// properties}, DISCONNECT and AUTH {reason code, properties}, the properties at one offset. The
+// reason code and the properties are left out when they say nothing (3.4.2.1, 3.14.2.1,
+// 3.15.2.1).
+static_assert(offsetof(PubAck, properties) == offsetof(Disconnect, properties) &&
+              offsetof(PubAck, properties) == offsetof(Auth, properties) &&
+              offsetof(Disconnect, reason_code) == offsetof(Auth, reason_code));
+
+[[gnu::always_inline]] inline Errc emit_ack(const void* packet, PacketType t, bool v5, Writer& w,
+                                            std::uint8_t& first) noexcept {
   const bool has_id = t <= PacketType::PubComp;
+  const std::uint16_t id = has_id ? field<std::uint16_t>(packet, offsetof(PubAck, packet_id)) : 0;
+  const ReasonCode rc = field<ReasonCode>(
+      packet, has_id ? offsetof(PubAck, reason_code) : offsetof(Disconnect, reason_code));
+  const auto& props = field<Properties>(packet, offsetof(PubAck, properties));
   first = static_cast<std::uint8_t>((bit(t) << 4) | (t == PacketType::PubRel ? 0x02 : 0x00));
   if (w.validate) {
     if constexpr (!wire::kQoS2) {
@@ -157,21 +169,17 @@ Errc emit_ack(const AckFields& a, bool v5, Writer& w, std::uint8_t& first) noexc
         return Errc::QoS2Disabled;
     }
     if (t == PacketType::Auth && !v5) return Errc::InvalidArgument;  // AUTH is MQTT 5 only
-    if (has_id && a.packet_id == 0) return Errc::PacketIdZero;  // [MQTT-2.2.1-3]
-    if (v5 && !wire::reason_allowed(a.reason_code, t)) return Errc::InvalidReasonCode;
-    if (a.properties != nullptr) {
-      if (Errc e = check_v311_properties(v5, *a.properties); e != Errc::Ok) return e;
-    }
+    if (has_id && id == 0) return Errc::PacketIdZero;  // [MQTT-2.2.1-3]
+    if (v5 && !wire::reason_allowed(rc, t)) return Errc::InvalidReasonCode;
+    if (Errc e = check_v311_properties(v5, props); e != Errc::Ok) return e;
   }
-  if (has_id) w.u16(a.packet_id);
+  if (has_id) w.u16(id);
   if (!v5) return Errc::Ok;
   std::size_t n = 0;
-  if (a.properties != nullptr) {
-    if (Errc e = wire::properties_size(w, *a.properties, bit(t), n); e != Errc::Ok) return e;
-  }
-  if (n == 0 && a.reason_code == ReasonCode::Success) return Errc::Ok;
-  w.u8(static_cast<std::uint8_t>(a.reason_code));
-  if (n != 0) wire::put_properties(w, *a.properties, bit(t), n);
+  if (Errc e = wire::properties_size(w, props, bit(t), n); e != Errc::Ok) return e;
+  if (n == 0 && rc == ReasonCode::Success) return Errc::Ok;
+  w.u8(static_cast<std::uint8_t>(rc));
+  if (n != 0) wire::put_properties(w, props, bit(t), n);
   return Errc::Ok;
 }
 
@@ -199,13 +207,6 @@ namespace {
 static_assert(offsetof(Subscribe, packet_id) == offsetof(Unsubscribe, packet_id) &&
               offsetof(Subscribe, subscriptions) == offsetof(Unsubscribe, filters) &&
               offsetof(Subscribe, properties) == offsetof(Unsubscribe, properties));
-
-template <class M>
-const M& field(const void* packet, std::size_t offset) noexcept {
-  // The member of type M at `offset` (offsetof of that very member, so alignment holds).
-  const void* m = static_cast<const char*>(packet) + offset;
-  return *static_cast<const M*>(m);
-}
 
 Errc emit_request(const void* packet, PacketType type, bool v5, Writer& w,
                   std::uint8_t& first) noexcept {
@@ -361,7 +362,12 @@ constexpr Emit kEmitConnAck = &erased<ConnAck, emit_connack>;
 constexpr Emit kEmitPublish = &erased<Publish, emit_publish>;
 constexpr Emit kEmitSubscribe = &erased<Subscribe, emit_subscribe>;
 constexpr Emit kEmitUnsubscribe = &erased<Unsubscribe, emit_unsubscribe>;
-constexpr Emit kEmitAck = &erased<AckFields, emit_ack>;
+// The ack emitter for packet type T; `v5` folded as in `erased`.
+template <PacketType T>
+Errc erased_ack(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const bool folded = wire::kV5 && (!wire::kV311 || v5);
+  return emit_ack(pkt, T, folded, w, first);
+}
 constexpr Emit kEmitSubAck = &erased<SubAckFields, emit_suback>;
 constexpr Emit kEmitEmpty = &erased<PacketType, emit_empty>;
 
@@ -382,6 +388,12 @@ EDGEKIT_MQTT_DEFINE_ENCODE(ConnAck, kEmitConnAck, &packet)
 EDGEKIT_MQTT_DEFINE_ENCODE(Publish, kEmitPublish, &packet)
 EDGEKIT_MQTT_DEFINE_ENCODE(Subscribe, kEmitSubscribe, &packet)
 EDGEKIT_MQTT_DEFINE_ENCODE(Unsubscribe, kEmitUnsubscribe, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(PubAck, &erased_ack<PacketType::PubAck>, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(PubRec, &erased_ack<PacketType::PubRec>, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(PubRel, &erased_ack<PacketType::PubRel>, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(PubComp, &erased_ack<PacketType::PubComp>, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(Disconnect, &erased_ack<PacketType::Disconnect>, &packet)
+EDGEKIT_MQTT_DEFINE_ENCODE(Auth, &erased_ack<PacketType::Auth>, &packet)
 #undef EDGEKIT_MQTT_DEFINE_ENCODE
 
 #define EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(T, EMIT, FIELDS, TYPE, ID, CODES)                  \
@@ -393,17 +405,6 @@ EDGEKIT_MQTT_DEFINE_ENCODE(Unsubscribe, kEmitUnsubscribe, &packet)
     const FIELDS f{PacketType::TYPE, ID, CODES, &packet.properties};                         \
     return run(&f, version, out, EMIT);                                           \
   }
-EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubAck, kEmitAck, AckFields, PubAck, packet.packet_id,
-                                  packet.reason_code)
-EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubRec, kEmitAck, AckFields, PubRec, packet.packet_id,
-                                  packet.reason_code)
-EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubRel, kEmitAck, AckFields, PubRel, packet.packet_id,
-                                  packet.reason_code)
-EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(PubComp, kEmitAck, AckFields, PubComp, packet.packet_id,
-                                  packet.reason_code)
-EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(Disconnect, kEmitAck, AckFields, Disconnect, 0,
-                                  packet.reason_code)
-EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(Auth, kEmitAck, AckFields, Auth, 0, packet.reason_code)
 EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(SubAck, kEmitSubAck, SubAckFields, SubAck, packet.packet_id,
                                   packet.reason_codes)
 EDGEKIT_MQTT_DEFINE_ENCODE_FIELDS(UnsubAck, kEmitSubAck, SubAckFields, UnsubAck,
@@ -436,8 +437,12 @@ Result<std::size_t> encode_publish_header_validated(const Publish& packet, Versi
 Result<std::size_t> encode_ack(PacketType type, std::uint16_t packet_id, ReasonCode reason_code,
                                Version version, MutableBytes out) noexcept {
   if (type < PacketType::PubAck || type > PacketType::PubComp) return fail(Errc::InvalidArgument);
-  const AckFields f{type, packet_id, reason_code, nullptr};
-  return run(&f, version, out, kEmitAck);
+  // The four acks share one layout: a PUBACK stands for each, the emitter says which it is.
+  static constexpr Emit kEmit[4] = {&erased_ack<PacketType::PubAck>, &erased_ack<PacketType::PubRec>,
+                                    &erased_ack<PacketType::PubRel>,
+                                    &erased_ack<PacketType::PubComp>};
+  const PubAck a{packet_id, reason_code, {}};
+  return run(&a, version, out, kEmit[static_cast<unsigned>(type) - 4]);
 }
 
 namespace {
