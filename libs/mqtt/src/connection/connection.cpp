@@ -717,8 +717,8 @@ bool Connection::handle_frame(Event& e, Instant now) noexcept {
     const std::size_t size = frame->header.packet_size();
     rx_pos_ += static_cast<std::uint32_t>(size);
     ++packets_received_;
-    // Starts as the empty alternative: decode_from_server constructs the one it decodes.
-    packet_.emplace<PingResp>();
+    // decode_from_server builds the alternative it decodes anew (on failure packet_ holds an
+    // unspecified one, which nothing reads: the connection closes).
     if (auto decoded = decode_from_server(held.first(size), version_, packet_); !decoded) {
       error = decoded.error();
       reason = disconnect_reason_for(error);

@@ -657,7 +657,9 @@ void Session::on_sent(Instant now) noexcept {
 // --- Incoming ------------------------------------------------------------------------------------
 
 Result<Inbound> Session::complete(OutgoingRecord& r, ReasonCode rc) noexcept {
-  Inbound in;
+  // Built in the returned Result (no copy into it: code size).
+  Result<Inbound> out{std::in_place};
+  Inbound& in = *out;
   Completion c;
   c.packet_id = r.packet_id;
   c.reason_code = rc;
@@ -674,7 +676,7 @@ Result<Inbound> Session::complete(OutgoingRecord& r, ReasonCode rc) noexcept {
   }
   clear_record(r);
   in.completion = c;
-  return in;
+  return out;
 }
 
 Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
@@ -725,10 +727,10 @@ Result<Inbound> Session::on_publish(Publish& publish) noexcept {
       break;
     case QoS::AtLeastOnce:
       in.deliver = true;
-      in.reply = Reply{PacketType::PubAck, publish.packet_id, ReasonCode::Success};
+      in.reply.emplace(PacketType::PubAck, publish.packet_id, ReasonCode::Success);
       break;
     case QoS::ExactlyOnce: {
-      in.reply = Reply{PacketType::PubRec, publish.packet_id, ReasonCode::Success};
+      in.reply.emplace(PacketType::PubRec, publish.packet_id, ReasonCode::Success);
       // A build without QoS 2 leaves this out (the set is for QoS 2 only).
       if (IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr) {
         // Still awaiting PUBREL and marked as a resend: do not deliver twice [MQTT-4.3.3-9].
@@ -804,51 +806,53 @@ Result<Inbound> Session::on_puback(const PubAck& ack) noexcept {
 Result<Inbound> Session::on_pubrec(const PubRec& ack) noexcept {
   const bool v5 = switches::is_v5(version_);
   OutgoingRecord* r = find_record(ack.packet_id);
-  Inbound in;
+  // One Result, returned on every path (built in place: code size).
+  Result<Inbound> out{std::in_place};
+  Inbound& in = *out;
+  ReasonCode reply = ReasonCode::Success;
   if (r == nullptr || r->lost) {
     // Answer anyway so that the server can finish its side of the flow.
-    in.reply = Reply{PacketType::PubRel, ack.packet_id,
-                     v5 ? ReasonCode::PacketIdentifierNotFound : ReasonCode::Success};
-    return in;
-  }
-  if (r->state == OutgoingState::AwaitPubComp) {
+    if (v5) reply = ReasonCode::PacketIdentifierNotFound;
+  } else if (r->state == OutgoingState::AwaitPubComp) {
     // A repeated PUBREC: our PUBREL may have been lost; send it again.
-    in.reply = Reply{PacketType::PubRel, ack.packet_id, ReasonCode::Success};
-    return in;
-  }
-  if (r->state != OutgoingState::AwaitPubRec) return fail(Errc::ProtocolError);
-  if (v5 && is_error(ack.reason_code)) {
+  } else if (r->state != OutgoingState::AwaitPubRec) {
+    out = fail(Errc::ProtocolError);
+    return out;
+  } else if (v5 && is_error(ack.reason_code)) {
     // A failing PUBREC ends the QoS 2 flow; no PUBREL [MQTT-4.3.3].
-    return complete(*r, ack.reason_code);
+    out = complete(*r, ack.reason_code);
+    return out;
+  } else {
+    r->state = OutgoingState::AwaitPubComp;
+    // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-3].
+    r->sequence = next_sequence_++;
+    if (store_ != nullptr && !store_->mark_publish_released(r->packet_id, r->sequence)) {
+      in.warning = Errc::PersistenceFailed;
+    }
   }
-  r->state = OutgoingState::AwaitPubComp;
-  // PUBRELs are resent in the order their PUBRECs arrived [MQTT-4.6.0-3].
-  r->sequence = next_sequence_++;
-  if (store_ != nullptr && !store_->mark_publish_released(r->packet_id, r->sequence)) {
-    in.warning = Errc::PersistenceFailed;
-  }
-  in.reply = Reply{PacketType::PubRel, ack.packet_id, ReasonCode::Success};
-  return in;
+  in.reply.emplace(PacketType::PubRel, ack.packet_id, reply);
+  return out;
 }
 
 Result<Inbound> Session::on_pubrel(const PubRel& rel) noexcept {
-  Inbound in;
+  Result<Inbound> out{std::in_place};
+  Inbound& in = *out;
   IncomingQoS2Set* set = switches::kQoS2 ? storage_.incoming_qos2_set : nullptr;
   // With the set, the test also releases the id.
   const std::ptrdiff_t i = set != nullptr ? (set_update(*set, rel.packet_id, false) ? 0 : -1)
                                           : find_incoming(rel.packet_id);
   if (i < 0) {
-    in.reply = Reply{PacketType::PubComp, rel.packet_id,
+    in.reply.emplace(PacketType::PubComp, rel.packet_id,
                      switches::is_v5(version_) ? ReasonCode::PacketIdentifierNotFound
-                                             : ReasonCode::Success};
-    return in;
+                                               : ReasonCode::Success);
+    return out;
   }
   if (set == nullptr) storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
   if (store_ != nullptr && !store_->remove_incoming_qos2(rel.packet_id)) {
     in.warning = Errc::PersistenceFailed;
   }
-  in.reply = Reply{PacketType::PubComp, rel.packet_id, ReasonCode::Success};
-  return in;
+  in.reply.emplace(PacketType::PubComp, rel.packet_id, ReasonCode::Success);
+  return out;
 }
 
 Result<Inbound> Session::on_pubcomp(const PubComp& ack) noexcept {
@@ -872,11 +876,14 @@ Result<Inbound> Session::on_pingresp() noexcept {
 }
 
 Result<Inbound> Session::on_disconnect(const Disconnect& disconnect) noexcept {
-  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  Inbound in;
-  in.server_disconnect = disconnect.reason_code;
-  end_connection(false);
-  return in;
+  Result<Inbound> out{std::in_place};
+  if (phase_ != Phase::Connected) {
+    out = fail(Errc::NotConnected);
+  } else {
+    out->server_disconnect = disconnect.reason_code;
+    end_connection(false);
+  }
+  return out;
 }
 
 Result<Inbound> Session::on_packet(Packet& packet) noexcept {
@@ -896,9 +903,9 @@ Result<Inbound> Session::on_packet(Packet& packet) noexcept {
   if (auto* p = std::get_if<ConnAck>(&packet)) {
     auto r = on_connack(*p);
     if (!r) return fail(r.error());
-    Inbound in;
-    in.connack = *r;
-    return in;
+    Result<Inbound> out{std::in_place};
+    out->connack = *r;
+    return out;
   }
   return fail(Errc::ProtocolError);
 }
