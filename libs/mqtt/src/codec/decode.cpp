@@ -1,6 +1,7 @@
 // Decoding of untrusted bytes (spec 3.x). Every read is bounds-checked by wire::Reader; every
 // rule the spec places on a received packet is checked here and reported as a precise Errc.
 // Decoded packets hold views into the frame.
+#include <cstddef>
 #include <memory>
 #include <type_traits>
 
@@ -356,6 +357,28 @@ Result<Packet> decode(Bytes frame, Version version) noexcept {
 }
 
 namespace {
+// The value of the first member of packet struct T, as its default: a packet built from it
+// (`T(first)`, aggregate initialisation) gets every other member from its initialiser and its
+// `Properties` from their constructor, while `T()` (value-initialisation) would zero-fill the
+// whole struct first and then run that constructor, which zero-fills the properties again.
+template <class T>
+constexpr auto first_member_default() noexcept {
+  if constexpr (std::is_same_v<T, ConnAck>) {
+    static_assert(offsetof(ConnAck, session_present) == 0);
+    return false;
+  } else if constexpr (std::is_same_v<T, Publish>) {
+    static_assert(offsetof(Publish, topic) == 0);
+    return std::string_view{};
+  } else if constexpr (std::is_same_v<T, Disconnect> || std::is_same_v<T, Auth>) {
+    static_assert(offsetof(T, reason_code) == 0);
+    return ReasonCode::Success;
+  } else {
+    // PUBACK..PUBCOMP, SUBACK, UNSUBACK.
+    static_assert(offsetof(T, packet_id) == 0);
+    return std::uint16_t{0};
+  }
+}
+
 // Makes `out` a fresh alternative I, built anew in place: every alternative is trivially
 // destructible, so nothing needs ending first, and `emplace` would also mark the variant
 // valueless before building it (a store per site that only matters when construction can throw:
@@ -363,7 +386,12 @@ namespace {
 static_assert(std::is_trivially_destructible_v<Packet>);
 template <std::size_t I>
 auto& fresh(Packet& out) noexcept {
-  std::construct_at(&out, std::in_place_index<I>);
+  using T = std::variant_alternative_t<I, Packet>;
+  if constexpr (std::is_empty_v<T>) {
+    std::construct_at(&out, std::in_place_index<I>);
+  } else {
+    std::construct_at(&out, std::in_place_index<I>, first_member_default<T>());
+  }
   return *std::get_if<I>(&out);
 }
 
