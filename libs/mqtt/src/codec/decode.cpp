@@ -18,8 +18,12 @@ const std::uint8_t* bytes_of(Bytes b) noexcept {
 
 constexpr unsigned bit(PacketType t) { return static_cast<unsigned>(t); }
 
+// The decoders below take the frame by reference: it is handed down three levels
+// (decode_from_server, dec_*, open_v, open), and by value each level would copy its two words
+// through the stack (about 130 B of a client image).
+
 // Delimits the body of a frame of type `t` and checks the fixed-header flags.
-Errc open(Bytes frame, PacketType t, Reader& r, std::uint8_t& flags) noexcept {
+Errc open(const Bytes& frame, PacketType t, Reader& r, std::uint8_t& flags) noexcept {
   auto fr = read_frame(frame);
   if (!fr) return fr.error();
   // The frame must be exactly one packet: as long as its remaining length says.
@@ -40,7 +44,7 @@ Errc open(Bytes frame, PacketType t, Reader& r, std::uint8_t& flags) noexcept {
 
 // Version check plus open(). Callers compute `v5` themselves (wire::is_v5), so that it stays a
 // compile-time constant in a one-version build and the other version's code drops out.
-Errc open_v(Bytes frame, PacketType t, Version v, Reader& r, std::uint8_t& flags) noexcept {
+Errc open_v(const Bytes& frame, PacketType t, Version v, Reader& r, std::uint8_t& flags) noexcept {
   if (Errc e = wire::check_version(v); e != Errc::Ok) return e;
   // AUTH (type 15) is reserved in MQTT 3.1.1.
   if (t == PacketType::Auth && !wire::is_v5(v)) return Errc::InvalidPacketType;
@@ -60,7 +64,7 @@ std::uint16_t packet_id(Reader& r) noexcept {
   return id;
 }
 
-Errc dec_connect(Bytes frame, Connect& c) noexcept {
+Errc dec_connect(const Bytes& frame, Connect& c) noexcept {
   Reader r;
   std::uint8_t hflags = 0;
   if (Errc e = open(frame, PacketType::Connect, r, hflags); e != Errc::Ok) return e;
@@ -113,7 +117,7 @@ Errc dec_connect(Bytes frame, Connect& c) noexcept {
   return finish(r);
 }
 
-Errc dec_connack(Bytes frame, Version v, ConnAck& a) noexcept {
+Errc dec_connack(const Bytes& frame, Version v, ConnAck& a) noexcept {
   Reader r;
   std::uint8_t flags = 0;
   if (Errc e = open_v(frame, PacketType::ConnAck, v, r, flags); e != Errc::Ok) return e;
@@ -138,7 +142,7 @@ Errc dec_connack(Bytes frame, Version v, ConnAck& a) noexcept {
   return finish(r);
 }
 
-Errc dec_publish(Bytes frame, Version v, Publish& p) noexcept {
+Errc dec_publish(const Bytes& frame, Version v, Publish& p) noexcept {
   Reader r;
   std::uint8_t flags = 0;
   if (Errc e = open_v(frame, PacketType::Publish, v, r, flags); e != Errc::Ok) return e;
@@ -170,7 +174,7 @@ Errc dec_publish(Bytes frame, Version v, Publish& p) noexcept {
 
 // PUBACK, PUBREC, PUBREL, PUBCOMP (id != nullptr), DISCONNECT and AUTH (id == nullptr): in MQTT 5
 // the reason code and the property length may be left out, meaning Success and no properties.
-Errc dec_ack(Bytes frame, Version v, PacketType t, std::uint16_t* id, ReasonCode& rc,
+Errc dec_ack(const Bytes& frame, Version v, PacketType t, std::uint16_t* id, ReasonCode& rc,
              Properties& props) noexcept {
   if constexpr (!wire::kQoS2) {
     if (t == PacketType::PubRec || t == PacketType::PubRel || t == PacketType::PubComp)
@@ -210,7 +214,7 @@ std::string_view read_filter(Bytes raw, std::size_t& pos) {
 }
 
 // SUBSCRIBE (with options) and UNSUBSCRIBE: packet id, properties, a non-empty list of filters.
-Errc dec_sub(Bytes frame, Version v, PacketType t, std::uint16_t& id, Properties& props,
+Errc dec_sub(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, Properties& props,
              Bytes& raw, std::size_t& count) noexcept {
   Reader r;
   std::uint8_t flags = 0;
@@ -246,7 +250,7 @@ Errc dec_sub(Bytes frame, Version v, PacketType t, std::uint16_t& id, Properties
 }
 
 // SUBACK and UNSUBACK: packet id, properties (5.0), reason codes (SUBACK always, UNSUBACK 5.0).
-Errc dec_suback(Bytes frame, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
+Errc dec_suback(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
                 Properties& props) noexcept {
   Reader r;
   std::uint8_t flags = 0;
@@ -271,7 +275,7 @@ Errc dec_suback(Bytes frame, Version v, PacketType t, std::uint16_t& id, ReasonC
   return Errc::Ok;
 }
 
-Errc dec_empty(Bytes frame, Version v, PacketType t) noexcept {
+Errc dec_empty(const Bytes& frame, Version v, PacketType t) noexcept {
   Reader r;
   std::uint8_t flags = 0;
   if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
@@ -279,39 +283,43 @@ Errc dec_empty(Bytes frame, Version v, PacketType t) noexcept {
 }
 
 // Per-type entry points over the internal decoders, shared by decode() and decode_x().
-Errc dec(Bytes f, Version, Connect& p) noexcept { return dec_connect(f, p); }
-Errc dec(Bytes f, Version v, ConnAck& p) noexcept { return dec_connack(f, v, p); }
-Errc dec(Bytes f, Version v, Publish& p) noexcept { return dec_publish(f, v, p); }
+Errc dec(const Bytes& f, Version, Connect& p) noexcept { return dec_connect(f, p); }
+Errc dec(const Bytes& f, Version v, ConnAck& p) noexcept { return dec_connack(f, v, p); }
+Errc dec(const Bytes& f, Version v, Publish& p) noexcept { return dec_publish(f, v, p); }
 template <PacketType T>
-Errc dec(Bytes f, Version v, Ack<T>& p) noexcept {
+Errc dec(const Bytes& f, Version v, Ack<T>& p) noexcept {
   return dec_ack(f, v, T, &p.packet_id, p.reason_code, p.properties);
 }
-Errc dec(Bytes f, Version v, Subscribe& p) noexcept {
+Errc dec(const Bytes& f, Version v, Subscribe& p) noexcept {
   Bytes raw;
   std::size_t n = 0;
   Errc e = dec_sub(f, v, PacketType::Subscribe, p.packet_id, p.properties, raw, n);
   p.subscriptions = Subscriptions::from_wire(raw, n, &read_subscription);
   return e;
 }
-Errc dec(Bytes f, Version v, SubAck& p) noexcept {
+Errc dec(const Bytes& f, Version v, SubAck& p) noexcept {
   return dec_suback(f, v, PacketType::SubAck, p.packet_id, p.reason_codes, p.properties);
 }
-Errc dec(Bytes f, Version v, Unsubscribe& p) noexcept {
+Errc dec(const Bytes& f, Version v, Unsubscribe& p) noexcept {
   Bytes raw;
   std::size_t n = 0;
   Errc e = dec_sub(f, v, PacketType::Unsubscribe, p.packet_id, p.properties, raw, n);
   p.filters = TopicFilters::from_wire(raw, n, &read_filter);
   return e;
 }
-Errc dec(Bytes f, Version v, UnsubAck& p) noexcept {
+Errc dec(const Bytes& f, Version v, UnsubAck& p) noexcept {
   return dec_suback(f, v, PacketType::UnsubAck, p.packet_id, p.reason_codes, p.properties);
 }
-Errc dec(Bytes f, Version v, PingReq&) noexcept { return dec_empty(f, v, PacketType::PingReq); }
-Errc dec(Bytes f, Version v, PingResp&) noexcept { return dec_empty(f, v, PacketType::PingResp); }
-Errc dec(Bytes f, Version v, Disconnect& p) noexcept {
+Errc dec(const Bytes& f, Version v, PingReq&) noexcept {
+  return dec_empty(f, v, PacketType::PingReq);
+}
+Errc dec(const Bytes& f, Version v, PingResp&) noexcept {
+  return dec_empty(f, v, PacketType::PingResp);
+}
+Errc dec(const Bytes& f, Version v, Disconnect& p) noexcept {
   return dec_ack(f, v, PacketType::Disconnect, nullptr, p.reason_code, p.properties);
 }
-Errc dec(Bytes f, Version v, Auth& p) noexcept {
+Errc dec(const Bytes& f, Version v, Auth& p) noexcept {
   return dec_ack(f, v, PacketType::Auth, nullptr, p.reason_code, p.properties);
 }
 
@@ -396,7 +404,7 @@ auto& fresh(Packet& out) noexcept {
 }
 
 template <std::size_t I>
-Errc decode_alternative(Bytes frame, Version v, Packet& out) noexcept {
+Errc decode_alternative(const Bytes& frame, Version v, Packet& out) noexcept {
   return dec(frame, v, fresh<I>(out));
 }
 

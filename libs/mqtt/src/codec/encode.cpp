@@ -438,9 +438,9 @@ Result<std::size_t> encode_ack(PacketType type, std::uint16_t packet_id, ReasonC
                                Version version, MutableBytes out) noexcept {
   if (type < PacketType::PubAck || type > PacketType::PubComp) return fail(Errc::InvalidArgument);
   // The four acks share one layout: a PUBACK stands for each, the emitter says which it is.
-  static constexpr Emit kEmit[4] = {&erased_ack<PacketType::PubAck>, &erased_ack<PacketType::PubRec>,
-                                    &erased_ack<PacketType::PubRel>,
-                                    &erased_ack<PacketType::PubComp>};
+  static constexpr Emit kEmit[4] = {
+      &erased_ack<PacketType::PubAck>, &erased_ack<PacketType::PubRec>,
+      &erased_ack<PacketType::PubRel>, &erased_ack<PacketType::PubComp>};
   const PubAck a{packet_id, reason_code, {}};
   return run(&a, version, out, kEmit[static_cast<unsigned>(type) - 4]);
 }

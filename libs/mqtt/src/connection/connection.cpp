@@ -81,6 +81,12 @@ static_assert(std::is_trivially_copyable_v<LostOperation> && std::is_trivially_c
               std::is_trivially_destructible_v<LostOperation> &&
               std::is_trivially_destructible_v<Resend>);
 
+// Not delegating to the constructor below: a device links only this one, without the branch on
+// the caller's queue and the empty span passed through the stack (code size).
+Connection::Connection(Session& session, MutableBytes receive_buffer,
+                       MutableBytes send_buffer) noexcept
+    : session_(&session), rx_(receive_buffer), tx_(send_buffer), unset_() {}
+
 Connection::Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer,
                        std::span<SendSlot> send_queue) noexcept
     : session_(&session),

@@ -208,8 +208,7 @@ class Connection {
   /// connection; each should be at least 128 bytes; the send buffer must hold the largest
   /// CONNECT / SUBSCRIBE / PUBLISH header the application sends (else BufferTooSmall).
   /// The send queue is `kSendQueuePackets` slots inside the object.
-  Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept
-      : Connection(session, receive_buffer, send_buffer, {}) {}
+  Connection(Session& session, MutableBytes receive_buffer, MutableBytes send_buffer) noexcept;
   /// As above, with the send queue in the caller's `send_queue` (at least one slot, at most
   /// 65,535; empty: the `kSendQueuePackets` slots inside the object), which must outlive the
   /// connection and is used by it alone. More slots let more packets wait for one writev (a
