@@ -22,14 +22,15 @@ constexpr unsigned bit(PacketType t) { return static_cast<unsigned>(t); }
 // (decode_from_server, dec_*, open_v, open), and by value each level would copy its two words
 // through the stack (about 130 B of a client image).
 
-// Delimits the body of a frame of type `t` and checks the fixed-header flags.
-Errc open(const Bytes& frame, PacketType t, Reader& r, std::uint8_t& flags) noexcept {
+// Delimits the body of a frame of type `t` and checks the fixed-header flags (a PUBLISH's are
+// its own: dec_publish reads them from the frame's first byte).
+Errc open(const Bytes& frame, PacketType t, Reader& r) noexcept {
   auto fr = read_frame(frame);
   if (!fr) return fr.error();
   // The frame must be exactly one packet: as long as its remaining length says.
   if (!fr->complete || fr->header.packet_size() != frame.size()) return Errc::MalformedPacket;
   if (fr->header.type != t) return Errc::InvalidPacketType;
-  flags = fr->header.flags;
+  const std::uint8_t flags = fr->header.flags;
   // [MQTT-2.2.2-1] Where a flag bit is marked as "Reserved", it is reserved for future use and
   // MUST be set to the value listed: 0b0010 for PUBREL [MQTT-3.6.1-1], SUBSCRIBE [MQTT-3.8.1-1]
   // and UNSUBSCRIBE [MQTT-3.10.1-1], 0 for every other packet but PUBLISH.
@@ -44,11 +45,11 @@ Errc open(const Bytes& frame, PacketType t, Reader& r, std::uint8_t& flags) noex
 
 // Version check plus open(). Callers compute `v5` themselves (wire::is_v5), so that it stays a
 // compile-time constant in a one-version build and the other version's code drops out.
-Errc open_v(const Bytes& frame, PacketType t, Version v, Reader& r, std::uint8_t& flags) noexcept {
+Errc open_v(const Bytes& frame, PacketType t, Version v, Reader& r) noexcept {
   if (Errc e = wire::check_version(v); e != Errc::Ok) return e;
   // AUTH (type 15) is reserved in MQTT 3.1.1.
   if (t == PacketType::Auth && !wire::is_v5(v)) return Errc::InvalidPacketType;
-  return open(frame, t, r, flags);
+  return open(frame, t, r);
 }
 
 // The error of the reader, or TrailingBytes when every field was read and bytes remain.
@@ -66,8 +67,7 @@ std::uint16_t packet_id(Reader& r) noexcept {
 
 Errc dec_connect(const Bytes& frame, Connect& c) noexcept {
   Reader r;
-  std::uint8_t hflags = 0;
-  if (Errc e = open(frame, PacketType::Connect, r, hflags); e != Errc::Ok) return e;
+  if (Errc e = open(frame, PacketType::Connect, r); e != Errc::Ok) return e;
   // [MQTT-3.1.2-1] The protocol name MUST be the UTF-8 String "MQTT".
   const Bytes name = r.bin();
   // Compared byte by byte: string_view's operator== would link memcmp from libc for four bytes.
@@ -119,8 +119,7 @@ Errc dec_connect(const Bytes& frame, Connect& c) noexcept {
 
 Errc dec_connack(const Bytes& frame, Version v, ConnAck& a) noexcept {
   Reader r;
-  std::uint8_t flags = 0;
-  if (Errc e = open_v(frame, PacketType::ConnAck, v, r, flags); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, PacketType::ConnAck, v, r); e != Errc::Ok) return e;
   const bool v5 = wire::is_v5(v);
   const std::uint8_t ack_flags = r.u8();
   const std::uint8_t code = r.u8();
@@ -144,8 +143,8 @@ Errc dec_connack(const Bytes& frame, Version v, ConnAck& a) noexcept {
 
 Errc dec_publish(const Bytes& frame, Version v, Publish& p) noexcept {
   Reader r;
-  std::uint8_t flags = 0;
-  if (Errc e = open_v(frame, PacketType::Publish, v, r, flags); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, PacketType::Publish, v, r); e != Errc::Ok) return e;
+  const std::uint8_t flags = static_cast<std::uint8_t>(frame[0]) & 0x0F;
   const bool v5 = wire::is_v5(v);
   const auto q = static_cast<std::uint8_t>((flags >> 1) & 0x03);
   // [MQTT-3.3.1-4] A PUBLISH packet MUST NOT have both QoS bits set to 1.
@@ -181,8 +180,7 @@ Errc dec_ack(const Bytes& frame, Version v, PacketType t, std::uint16_t* id, Rea
       return Errc::QoS2Disabled;
   }
   Reader r;
-  std::uint8_t flags = 0;
-  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
   const bool v5 = wire::is_v5(v);
   if (id != nullptr) *id = packet_id(r);
   if (v5 && r.ok() && r.left() != 0) {
@@ -217,8 +215,7 @@ std::string_view read_filter(Bytes raw, std::size_t& pos) {
 Errc dec_sub(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, Properties& props,
              Bytes& raw, std::size_t& count) noexcept {
   Reader r;
-  std::uint8_t flags = 0;
-  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
   const bool v5 = wire::is_v5(v);
   id = packet_id(r);
   if (v5) wire::read_properties(r, bit(t), props);
@@ -253,8 +250,7 @@ Errc dec_sub(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, Pro
 Errc dec_suback(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
                 Properties& props) noexcept {
   Reader r;
-  std::uint8_t flags = 0;
-  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
   const bool v5 = wire::is_v5(v);
   id = packet_id(r);
   if (!v5 && t == PacketType::UnsubAck) return finish(r);
@@ -277,8 +273,7 @@ Errc dec_suback(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, 
 
 Errc dec_empty(const Bytes& frame, Version v, PacketType t) noexcept {
   Reader r;
-  std::uint8_t flags = 0;
-  if (Errc e = open_v(frame, t, v, r, flags); e != Errc::Ok) return e;
+  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
   return finish(r);
 }
 
