@@ -326,22 +326,17 @@ Result<ReasonCode> Client::publish_and_wait(const Publish& message, Duration tim
   return w.reason;
 }
 
-// SUBSCRIBE (`subscriptions` not empty) or UNSUBSCRIBE (`filters`), blocking when `codes` is
-// given (then the ack's codes go there), else returning once the packet is written.
-Result<void> Client::request(std::span<const Subscription> subscriptions,
-                             std::span<const std::string_view> filters,
-                             const Properties& properties, std::span<ReasonCode>* codes,
-                             Duration timeout, std::uint16_t& id) noexcept {
+// SUBSCRIBE or UNSUBSCRIBE as `c` says (the callers fill in the command: fewer arguments to
+// pass through the stack), blocking when `codes` is given (then the ack's codes go there), else
+// returning once the packet is written.
+Result<void> Client::request(Command& c, std::span<ReasonCode>* codes, Duration timeout,
+                             std::uint16_t& id) noexcept {
   EDGEKIT_TRY(check_usable(codes != nullptr));
-  Command c;
-  c.op = subscriptions.empty() ? Command::Op::Unsubscribe : Command::Op::Subscribe;
-  c.subscriptions = subscriptions;
-  c.filters = filters;
-  c.properties = &properties;
   Waiter w;
-  w.type = subscriptions.empty() ? EventType::UnsubscribeCompleted : EventType::SubscribeCompleted;
+  w.type = c.op == Command::Op::Subscribe ? EventType::SubscribeCompleted
+                                          : EventType::UnsubscribeCompleted;
   if (codes != nullptr) {
-    const std::size_t count = subscriptions.size() + filters.size();  // one is empty
+    const std::size_t count = c.subscriptions.size() + c.filters.size();  // one is empty
     if (count == 0 || codes->size() < count) return fail(Errc::InvalidArgument);
     w.reason_codes = codes->first(count);
     // A 3.1.1 UNSUBACK carries no reason codes: success for every filter (an ack with codes
@@ -364,30 +359,46 @@ Result<void> Client::request(std::span<const Subscription> subscriptions,
 Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
                                std::span<ReasonCode> reason_codes, Duration timeout,
                                const Properties& properties) noexcept {
+  Command c;
+  c.op = Command::Op::Subscribe;
+  c.subscriptions = subscriptions;
+  c.properties = &properties;
   std::uint16_t id = 0;
-  return request(subscriptions, {}, properties, &reason_codes, timeout, id);
+  return request(c, &reason_codes, timeout, id);
 }
 
 Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
                                  std::span<ReasonCode> reason_codes, Duration timeout,
                                  const Properties& properties) noexcept {
+  Command c;
+  c.op = Command::Op::Unsubscribe;
+  c.filters = filters;
+  c.properties = &properties;
   std::uint16_t id = 0;
-  return request({}, filters, properties, &reason_codes, timeout, id);
+  return request(c, &reason_codes, timeout, id);
 }
 
 Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
                                               Duration timeout,
                                               const Properties& properties) noexcept {
+  Command c;
+  c.op = Command::Op::Subscribe;
+  c.subscriptions = subscriptions;
+  c.properties = &properties;
   std::uint16_t id = 0;
-  EDGEKIT_TRY(request(subscriptions, {}, properties, nullptr, timeout, id));
+  EDGEKIT_TRY(request(c, nullptr, timeout, id));
   return id;
 }
 
 Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
                                                 Duration timeout,
                                                 const Properties& properties) noexcept {
+  Command c;
+  c.op = Command::Op::Unsubscribe;
+  c.filters = filters;
+  c.properties = &properties;
   std::uint16_t id = 0;
-  EDGEKIT_TRY(request({}, filters, properties, nullptr, timeout, id));
+  EDGEKIT_TRY(request(c, nullptr, timeout, id));
   return id;
 }
 

@@ -3,6 +3,7 @@
 // two passes and the fixed header.
 #include <cstddef>
 
+#include "request.hpp"
 #include "wire.hpp"
 
 namespace edgekit::mqtt {
@@ -201,30 +202,26 @@ struct detail::WireListAccess {
 
 namespace {
 
-// SUBSCRIBE and UNSUBSCRIBE share one emitter (code size): they are laid out alike (packet id,
-// list, properties) and their lists differ only in the options byte a SUBSCRIBE writes after
-// each filter.
-static_assert(offsetof(Subscribe, packet_id) == offsetof(Unsubscribe, packet_id) &&
-              offsetof(Subscribe, subscriptions) == offsetof(Unsubscribe, filters) &&
-              offsetof(Subscribe, properties) == offsetof(Unsubscribe, properties));
+// SUBSCRIBE and UNSUBSCRIBE share one emitter (code size), over a view of either: their lists
+// differ only in the options byte a SUBSCRIBE writes after each filter.
+using detail::RequestView;
 
-Errc emit_request(const void* packet, PacketType type, bool v5, Writer& w,
-                  std::uint8_t& first) noexcept {
+Errc emit_request(const RequestView& r, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const PacketType type = r.type;
   const bool sub = type == PacketType::Subscribe;
-  const auto id = field<std::uint16_t>(packet, offsetof(Subscribe, packet_id));
-  const auto& props = field<Properties>(packet, offsetof(Subscribe, properties));
-  const void* list = static_cast<const char*>(packet) + offsetof(Subscribe, subscriptions);
+  const void* list = r.list;
+  const Properties& props = *r.properties;
   const std::size_t count = sub ? static_cast<const Subscriptions*>(list)->size()
                                 : static_cast<const TopicFilters*>(list)->size();
   // [MQTT-3.8.1-1] [MQTT-3.10.1-1] reserved flags 0b0010.
   first = static_cast<std::uint8_t>((bit(type) << 4) | 0x02);
   if (w.validate) {
-    if (id == 0) return Errc::PacketIdZero;
+    if (r.packet_id == 0) return Errc::PacketIdZero;
     // [MQTT-3.8.3-3] [MQTT-3.10.3-2] The payload MUST contain at least one Topic Filter.
     if (count == 0) return Errc::EmptySubscriptionList;
     if (Errc e = check_v311_properties(v5, props); e != Errc::Ok) return e;
   }
-  w.u16(id);
+  w.u16(r.packet_id);
   if (v5) {
     if (Errc e = wire::put_properties(w, props, bit(type)); e != Errc::Ok) return e;
   }
@@ -260,11 +257,13 @@ Errc emit_request(const void* packet, PacketType type, bool v5, Writer& w,
 }
 
 Errc emit_subscribe(const Subscribe& s, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  return emit_request(&s, PacketType::Subscribe, v5, w, first);
+  const RequestView r{PacketType::Subscribe, s.packet_id, &s.subscriptions, &s.properties};
+  return emit_request(r, v5, w, first);
 }
 
 Errc emit_unsubscribe(const Unsubscribe& u, bool v5, Writer& w, std::uint8_t& first) noexcept {
-  return emit_request(&u, PacketType::Unsubscribe, v5, w, first);
+  const RequestView r{PacketType::Unsubscribe, u.packet_id, &u.filters, &u.properties};
+  return emit_request(r, v5, w, first);
 }
 
 bool v311_suback_code(ReasonCode rc) noexcept {
@@ -362,6 +361,7 @@ constexpr Emit kEmitConnAck = &erased<ConnAck, emit_connack>;
 constexpr Emit kEmitPublish = &erased<Publish, emit_publish>;
 constexpr Emit kEmitSubscribe = &erased<Subscribe, emit_subscribe>;
 constexpr Emit kEmitUnsubscribe = &erased<Unsubscribe, emit_unsubscribe>;
+constexpr Emit kEmitRequest = &erased<RequestView, emit_request>;
 // The ack emitter for packet type T; `v5` folded as in `erased`.
 template <PacketType T>
 Errc erased_ack(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
@@ -422,6 +422,14 @@ Result<std::size_t> encoded_size(const PingResp&, Version version) noexcept {
 }
 Result<std::size_t> encode(const PingResp&, Version version, MutableBytes out) noexcept {
   return run(&kPingResp, version, out, kEmitEmpty);
+}
+
+Result<std::size_t> detail::request_size(const RequestView& request, Version version) noexcept {
+  return run_size(&request, version, kEmitRequest);
+}
+Result<std::size_t> detail::encode_request(const RequestView& request, Version version,
+                                           MutableBytes out) noexcept {
+  return run(&request, version, out, kEmitRequest);
 }
 
 Result<std::size_t> encode_publish_header(const Publish& packet, Version version,

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "edgekit/mqtt/codec.hpp"
+#include "../codec/request.hpp"
 #include "../property_access.hpp"
 #include "../switches.hpp"
 
@@ -492,39 +493,37 @@ Result<std::uint16_t> Connection::request(std::span<const Subscription> subscrip
                                           const Properties& properties) noexcept {
   if (subscriptions.empty() && filters.empty()) return fail(Errc::InvalidArgument);
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  // One path for both requests: the two packets differ only in their list. Only one of them
-  // is built, in shared storage (both on the stack would put this path over 1 KB of stack).
+  // One path for both requests: they differ only in their list. The codec reads them as a view
+  // of the caller's arrays and properties (a Subscribe or Unsubscribe built here would copy
+  // the properties onto the stack).
   const bool sub = !subscriptions.empty();
-  union Packets {
-    Packets() noexcept {}
-    Subscribe s;
-    Unsubscribe u;
-  } pk;
-  static_assert(std::is_trivially_destructible_v<Subscribe> &&
-                std::is_trivially_destructible_v<Unsubscribe>);
-  Subscribe& s = pk.s;
-  Unsubscribe& u = pk.u;
+  union Lists {
+    Lists() noexcept {}
+    Subscriptions subscriptions;
+    TopicFilters filters;
+  } lists;
+  static_assert(std::is_trivially_destructible_v<Subscriptions> &&
+                std::is_trivially_destructible_v<TopicFilters>);
   if (sub) {
-    new (&s) Subscribe{0, Subscriptions(subscriptions), properties};
+    new (&lists.subscriptions) Subscriptions(subscriptions);
   } else {
-    new (&u) Unsubscribe{0, TopicFilters(filters), properties};
+    new (&lists.filters) TopicFilters(filters);
   }
-  std::uint16_t& id = sub ? s.packet_id : u.packet_id;
   // A stand-in id for the size (the session assigns the real one; the size does not depend on
   // its value).
-  id = 1;
-  const auto size = sub ? encoded_size(s, version_) : encoded_size(u, version_);
+  detail::RequestView r{sub ? PacketType::Subscribe : PacketType::Unsubscribe, 1, &lists,
+                        &properties};
+  const auto size = detail::request_size(r, version_);
   if (!size) return fail(size.error());
   EDGEKIT_TRY(reserve(*size));
-  id = 0;
   // Measured (and validated) above: the session need not do it again.
-  EDGEKIT_TRY(sub ? session_->begin_subscribe(s, *size)
-                  : session_->begin_unsubscribe(u, *size));
-  const MutableBytes tail = tx_.subspan(tx_tail_);
-  const auto n = sub ? encode(s, version_, tail) : encode(u, version_, tail);
+  EDGEKIT_TRY(session_->begin_request(
+      sub ? OutgoingState::AwaitSubAck : OutgoingState::AwaitUnsubAck, r.packet_id, nullptr,
+      nullptr, *size));
+  const auto n = detail::encode_request(r, version_, tx_.subspan(tx_tail_));
   if (!n) return fail(n.error());
   queue_bytes(*n, {});
-  return id;
+  return r.packet_id;
 }
 
 Result<void> Connection::ping(Instant now) noexcept {

@@ -334,11 +334,9 @@ class Client {
   // Queues `command` on the connection (its id into `command.id`), writing out the send queue
   // and retrying while it is full.
   Result<void> queue_command(Command& command, Instant deadline) noexcept;
-  // SUBSCRIBE or UNSUBSCRIBE, blocking (the ack's codes into `reason_codes`) or not (null);
-  // the packet id into `id`.
-  Result<void> request(std::span<const Subscription> subscriptions,
-                       std::span<const std::string_view> filters, const Properties& properties,
-                       std::span<ReasonCode>* reason_codes, Duration timeout,
+  // SUBSCRIBE or UNSUBSCRIBE (`command`, filled in by the caller: op, list, properties),
+  // blocking (the ack's codes into `reason_codes`) or not (null); the packet id into `id`.
+  Result<void> request(Command& command, std::span<ReasonCode>* reason_codes, Duration timeout,
                        std::uint16_t& id) noexcept;
   void emit(const Event& event) noexcept;
 

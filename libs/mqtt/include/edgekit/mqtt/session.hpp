@@ -488,6 +488,9 @@ class Session {
  private:
   enum class Phase : std::uint8_t { Disconnected, Connecting, Connected };
   friend class SessionRestorer;
+  // The engine records a SUBSCRIBE / UNSUBSCRIBE it measured from its caller's arrays, without
+  // building the packet (begin_request).
+  friend class Connection;
 
   [[nodiscard]] Result<std::uint16_t> allocate_packet_id() noexcept;
   [[nodiscard]] OutgoingRecord* find_record(std::uint16_t packet_id) noexcept;
