@@ -641,7 +641,6 @@ std::optional<Event> Connection::poll_notice() noexcept {
 }
 
 bool Connection::next_notice(Event& e) noexcept {
-  e = Event{};
   if (notice_ != Notice::None) {
     e.type = notice_ == Notice::Closed ? EventType::ConnectionClosed : EventType::ConnectFailed;
     e.error = error_;
@@ -749,7 +748,6 @@ bool Connection::handle_frame(Event& e, Instant now) noexcept {
       goto fatal;
     }
     const PacketType type = type_of(packet_);
-    e = Event{};
     if (in->connack) {
       state_ = ConnectionState::Connected;
       keep_alive_s_ = session_->keep_alive();
