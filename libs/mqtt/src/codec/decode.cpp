@@ -117,9 +117,10 @@ Errc dec_connect(const Bytes& frame, Connect& c) noexcept {
   return finish(r);
 }
 
-Errc dec_connack(const Bytes& frame, Version v, ConnAck& a) noexcept {
-  Reader r;
-  if (Errc e = open_v(frame, PacketType::ConnAck, v, r); e != Errc::Ok) return e;
+// The bodies of the packets a server sends a client, read from `r` as open_v left it:
+// decode_from_server opens the frame once for all of them (code size); the dec_* wrappers below
+// open it for decode().
+Errc connack_body(Reader& r, Version v, ConnAck& a) noexcept {
   const bool v5 = wire::is_v5(v);
   const std::uint8_t ack_flags = r.u8();
   const std::uint8_t code = r.u8();
@@ -141,10 +142,8 @@ Errc dec_connack(const Bytes& frame, Version v, ConnAck& a) noexcept {
   return finish(r);
 }
 
-Errc dec_publish(const Bytes& frame, Version v, Publish& p) noexcept {
-  Reader r;
-  if (Errc e = open_v(frame, PacketType::Publish, v, r); e != Errc::Ok) return e;
-  const std::uint8_t flags = static_cast<std::uint8_t>(frame[0]) & 0x0F;
+// `flags`: the fixed header's low four bits.
+Errc publish_body(Reader& r, std::uint8_t flags, Version v, Publish& p) noexcept {
   const bool v5 = wire::is_v5(v);
   const auto q = static_cast<std::uint8_t>((flags >> 1) & 0x03);
   // [MQTT-3.3.1-4] A PUBLISH packet MUST NOT have both QoS bits set to 1.
@@ -173,14 +172,8 @@ Errc dec_publish(const Bytes& frame, Version v, Publish& p) noexcept {
 
 // PUBACK, PUBREC, PUBREL, PUBCOMP (id != nullptr), DISCONNECT and AUTH (id == nullptr): in MQTT 5
 // the reason code and the property length may be left out, meaning Success and no properties.
-Errc dec_ack(const Bytes& frame, Version v, PacketType t, std::uint16_t* id, ReasonCode& rc,
-             Properties& props) noexcept {
-  if constexpr (!wire::kQoS2) {
-    if (t == PacketType::PubRec || t == PacketType::PubRel || t == PacketType::PubComp)
-      return Errc::QoS2Disabled;
-  }
-  Reader r;
-  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
+Errc ack_body(Reader& r, Version v, PacketType t, std::uint16_t* id, ReasonCode& rc,
+              Properties& props) noexcept {
   const bool v5 = wire::is_v5(v);
   if (id != nullptr) *id = packet_id(r);
   if (v5 && r.ok() && r.left() != 0) {
@@ -247,10 +240,8 @@ Errc dec_sub(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, Pro
 }
 
 // SUBACK and UNSUBACK: packet id, properties (5.0), reason codes (SUBACK always, UNSUBACK 5.0).
-Errc dec_suback(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
-                Properties& props) noexcept {
-  Reader r;
-  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
+Errc suback_body(Reader& r, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
+                 Properties& props) noexcept {
   const bool v5 = wire::is_v5(v);
   id = packet_id(r);
   if (!v5 && t == PacketType::UnsubAck) return finish(r);
@@ -269,6 +260,40 @@ Errc dec_suback(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, 
   // ReasonCode is a one-byte enum: the codes are viewed in place.
   codes = ReasonCodes(reinterpret_cast<const ReasonCode*>(b), n);
   return Errc::Ok;
+}
+
+// Only PUBLISH has flags of its own; a build without QoS 2 refuses its three acks first.
+constexpr bool qos2_refused(PacketType t) noexcept {
+  return !wire::kQoS2 &&
+         (t == PacketType::PubRec || t == PacketType::PubRel || t == PacketType::PubComp);
+}
+
+Errc dec_connack(const Bytes& frame, Version v, ConnAck& a) noexcept {
+  Reader r;
+  if (Errc e = open_v(frame, PacketType::ConnAck, v, r); e != Errc::Ok) return e;
+  return connack_body(r, v, a);
+}
+
+Errc dec_publish(const Bytes& frame, Version v, Publish& p) noexcept {
+  Reader r;
+  if (Errc e = open_v(frame, PacketType::Publish, v, r); e != Errc::Ok) return e;
+  return publish_body(r, static_cast<std::uint8_t>(frame[0]) & 0x0F, v, p);
+}
+
+// PUBACK, PUBREC, PUBREL, PUBCOMP (id != nullptr), DISCONNECT and AUTH (id == nullptr).
+Errc dec_ack(const Bytes& frame, Version v, PacketType t, std::uint16_t* id, ReasonCode& rc,
+             Properties& props) noexcept {
+  if (qos2_refused(t)) return Errc::QoS2Disabled;
+  Reader r;
+  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
+  return ack_body(r, v, t, id, rc, props);
+}
+
+Errc dec_suback(const Bytes& frame, Version v, PacketType t, std::uint16_t& id, ReasonCodes& codes,
+                Properties& props) noexcept {
+  Reader r;
+  if (Errc e = open_v(frame, t, v, r); e != Errc::Ok) return e;
+  return suback_body(r, v, t, id, codes, props);
 }
 
 Errc dec_empty(const Bytes& frame, Version v, PacketType t) noexcept {
@@ -398,11 +423,6 @@ auto& fresh(Packet& out) noexcept {
   return *std::get_if<I>(&out);
 }
 
-template <std::size_t I>
-Errc decode_alternative(const Bytes& frame, Version v, Packet& out) noexcept {
-  return dec(frame, v, fresh<I>(out));
-}
-
 // Makes alternative I of `out` (PUBACK..PUBCOMP, DISCONNECT or AUTH) and points at its fields,
 // for the one call of dec_ack that decodes all six shapes.
 template <std::size_t I>
@@ -425,36 +445,48 @@ Properties* suback_fields(Packet& out, std::uint16_t*& id, ReasonCodes*& codes) 
 
 Result<void> decode_from_server(Bytes frame, Version version, Packet& out) noexcept {
   if (frame.empty()) return fail(Errc::MalformedPacket);
-  Errc e = Errc::Ok;
   const std::uint8_t type = static_cast<std::uint8_t>(frame[0]) >> 4;
-  // The acks, DISCONNECT and AUTH share one decoder, and so do SUBACK and UNSUBACK: only making
-  // the typed alternative differs per type, and one call of dec_ack (or dec_suback, when
-  // `codes` is set) below serves them all (code size).
+  const auto t = static_cast<PacketType>(type);
+  // [MQTT-2.1.2] Type 0 is reserved. Only what a server may send a client is decoded: CONNECT,
+  // SUBSCRIBE, UNSUBSCRIBE and PINGREQ go from client to server only (spec 2.1.2), so their
+  // decoders stay out of a client image. (Bit n: type n comes from servers.)
+  constexpr std::uint16_t kFromServer = 0xEAFC;  // 2-7, 9, 11, 13-15
+  if (type == 0) return fail(Errc::InvalidPacketType);
+  if (((kFromServer >> type) & 1u) == 0) return fail(Errc::ProtocolError);
+  if (qos2_refused(t)) return fail(Errc::QoS2Disabled);
+  // One opening of the frame for every type, then the body of the type (code size); the checks
+  // and errors are decode()'s, in the same order.
+  Reader r;
+  Errc e = open_v(frame, t, version, r);
+  if (e != Errc::Ok) return fail(e);
+  // The acks, DISCONNECT and AUTH share one body, and so do SUBACK and UNSUBACK: only making
+  // the typed alternative differs per type, and one call of ack_body (or suback_body, when
+  // `codes` is set) below serves them all.
   Properties* ack = nullptr;
   std::uint16_t* id = nullptr;
   ReasonCode* rc = nullptr;
   ReasonCodes* codes = nullptr;
-  // Only what a server may send a client. CONNECT, SUBSCRIBE, UNSUBSCRIBE and PINGREQ go from
-  // client to server only (spec 2.1.2), so their decoders stay out of a client image.
   switch (type) {
-    case 2: e = decode_alternative<1>(frame, version, out); break;
-    case 3: e = decode_alternative<2>(frame, version, out); break;
+    case 2: e = connack_body(r, version, fresh<1>(out)); break;
+    case 3:
+      e = publish_body(r, static_cast<std::uint8_t>(frame[0]) & 0x0F, version, fresh<2>(out));
+      break;
     case 4: ack = ack_fields<3>(out, id, rc); break;
     case 5: ack = ack_fields<4>(out, id, rc); break;
     case 6: ack = ack_fields<5>(out, id, rc); break;
     case 7: ack = ack_fields<6>(out, id, rc); break;
     case 9: ack = suback_fields<8>(out, id, codes); break;
     case 11: ack = suback_fields<10>(out, id, codes); break;
-    case 13: e = decode_alternative<12>(frame, version, out); break;
+    case 13:
+      (void)fresh<12>(out);
+      e = finish(r);
+      break;
     case 14: ack = ack_fields<13>(out, id, rc); break;
-    case 15: ack = ack_fields<14>(out, id, rc); break;
-    case 0: e = Errc::InvalidPacketType; break;  // [MQTT-2.1.2] type 0 is reserved
-    default: e = Errc::ProtocolError; break;
+    default: ack = ack_fields<14>(out, id, rc); break;  // 15, AUTH
   }
   if (ack != nullptr) {
-    const auto t = static_cast<PacketType>(type);
-    e = codes != nullptr ? dec_suback(frame, version, t, *id, *codes, *ack)
-                         : dec_ack(frame, version, t, id, *rc, *ack);
+    e = codes != nullptr ? suback_body(r, version, t, *id, *codes, *ack)
+                         : ack_body(r, version, t, id, *rc, *ack);
   }
   if (e != Errc::Ok) return fail(e);
   return {};
