@@ -156,13 +156,10 @@ static_assert(offsetof(PubAck, properties) == offsetof(Disconnect, properties) &
               offsetof(PubAck, properties) == offsetof(Auth, properties) &&
               offsetof(Disconnect, reason_code) == offsetof(Auth, reason_code));
 
-[[gnu::always_inline]] inline Errc emit_ack(const void* packet, PacketType t, bool v5, Writer& w,
-                                            std::uint8_t& first) noexcept {
+[[gnu::always_inline]] inline Errc emit_ack_fields(PacketType t, std::uint16_t id, ReasonCode rc,
+                                                   const Properties& props, bool v5, Writer& w,
+                                                   std::uint8_t& first) noexcept {
   const bool has_id = t <= PacketType::PubComp;
-  const std::uint16_t id = has_id ? field<std::uint16_t>(packet, offsetof(PubAck, packet_id)) : 0;
-  const ReasonCode rc = field<ReasonCode>(
-      packet, has_id ? offsetof(PubAck, reason_code) : offsetof(Disconnect, reason_code));
-  const auto& props = field<Properties>(packet, offsetof(PubAck, properties));
   first = static_cast<std::uint8_t>((bit(t) << 4) | (t == PacketType::PubRel ? 0x02 : 0x00));
   if (w.validate) {
     if constexpr (!wire::kQoS2) {
@@ -182,6 +179,25 @@ static_assert(offsetof(PubAck, properties) == offsetof(Disconnect, properties) &
   w.u8(static_cast<std::uint8_t>(rc));
   if (n != 0) wire::put_properties(w, props, bit(t), n);
   return Errc::Ok;
+}
+
+[[gnu::always_inline]] inline Errc emit_ack(const void* packet, PacketType t, bool v5, Writer& w,
+                                            std::uint8_t& first) noexcept {
+  const bool has_id = t <= PacketType::PubComp;
+  const std::uint16_t id = has_id ? field<std::uint16_t>(packet, offsetof(PubAck, packet_id)) : 0;
+  const ReasonCode rc = field<ReasonCode>(
+      packet, has_id ? offsetof(PubAck, reason_code) : offsetof(Disconnect, reason_code));
+  return emit_ack_fields(t, id, rc, field<Properties>(packet, offsetof(PubAck, properties)), v5,
+                         w, first);
+}
+
+// DISCONNECT from a view of the caller's reason code and properties (the engine's, which then
+// builds no Disconnect: code size, stack).
+Errc emit_disconnect_view(const void* pkt, bool v5, Writer& w, std::uint8_t& first) noexcept {
+  const auto& d = *static_cast<const detail::DisconnectView*>(pkt);
+  const bool folded = wire::kV5 && (!wire::kV311 || v5);  // as in `erased`
+  return emit_ack_fields(PacketType::Disconnect, 0, d.reason_code, *d.properties, folded, w,
+                         first);
 }
 
 }  // namespace
@@ -422,6 +438,14 @@ Result<std::size_t> encoded_size(const PingResp&, Version version) noexcept {
 }
 Result<std::size_t> encode(const PingResp&, Version version, MutableBytes out) noexcept {
   return run(&kPingResp, version, out, kEmitEmpty);
+}
+
+Result<std::size_t> detail::disconnect_size(const DisconnectView& d, Version version) noexcept {
+  return run_size(&d, version, &emit_disconnect_view);
+}
+Result<std::size_t> detail::encode_disconnect(const DisconnectView& d, Version version,
+                                              MutableBytes out) noexcept {
+  return run(&d, version, out, &emit_disconnect_view);
 }
 
 Result<std::size_t> detail::request_size(const RequestView& request, Version version) noexcept {

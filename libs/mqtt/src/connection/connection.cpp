@@ -537,18 +537,17 @@ Result<void> Connection::ping(Instant now) noexcept {
 Result<void> Connection::disconnect(ReasonCode reason, const Properties& properties,
                                     [[maybe_unused]] Instant now) noexcept {
   if (state_ != ConnectionState::Connected) return fail(Errc::NotConnected);
-  // Copy-constructed in place: a default-constructed Disconnect whose properties are then
-  // assigned runs the Properties constructor for nothing (code size).
-  const Disconnect d{reason, properties};
+  // A view of the caller's properties: a Disconnect built here would copy them.
+  const detail::DisconnectView d{reason, &properties};
   if (!switches::is_v5(version_) && reason != ReasonCode::Success) {
     return fail(Errc::InvalidArgument);
   }
-  const auto size = encoded_size(d, version_);
+  const auto size = detail::disconnect_size(d, version_);
   if (!size) return fail(size.error());
   EDGEKIT_TRY(reserve(*size));
-  EDGEKIT_TRY(session_->prepare_disconnect(d));
+  EDGEKIT_TRY(session_->end_with_disconnect(properties));
   losses_due_ = true;  // a session that ends with the connection gives up its records
-  const auto n = encode(d, version_, tx_.subspan(tx_tail_));
+  const auto n = detail::encode_disconnect(d, version_, tx_.subspan(tx_tail_));
   if (!n) return fail(n.error());
   queue_bytes(*n, {});
   // The ack of a message the application has not finished with is not sent: the server

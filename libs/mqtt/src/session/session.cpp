@@ -304,17 +304,23 @@ Result<void> Session::prepare_connect(Connect& connect) noexcept {
 }
 
 Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack) noexcept {
-  if (phase_ != Phase::Connecting) return fail(Errc::ProtocolError);
-  if (is_error(connack.reason_code)) {
-    phase_ = Phase::Disconnected;
-    return fail(Errc::ConnectionRefused);
+  // One Result, built in place and returned on every path (code size).
+  Result<ConnAckOutcome> result{std::in_place};
+  Errc error = Errc::Ok;
+  if (phase_ != Phase::Connecting) {
+    error = Errc::ProtocolError;
+  } else if (is_error(connack.reason_code)) {
+    error = Errc::ConnectionRefused;
+  } else if (clean_start_ && connack.session_present) {
+    // A server must not report a session after Clean Start [MQTT-3.2.2-2].
+    error = Errc::ProtocolError;
   }
-  // A server must not report a session after Clean Start [MQTT-3.2.2-2 (3.1.1) / MQTT-3.2.2-2].
-  if (clean_start_ && connack.session_present) {
-    phase_ = Phase::Disconnected;
-    return fail(Errc::ProtocolError);
+  if (error != Errc::Ok) {
+    if (phase_ == Phase::Connecting) phase_ = Phase::Disconnected;
+    result = fail(error);
+    return result;
   }
-  ConnAckOutcome out;
+  ConnAckOutcome& out = *result;
   out.session_present = connack.session_present;
 #if EDGEKIT_MQTT_ENABLE_V5
   if (switches::is_v5(version_)) {
@@ -358,7 +364,7 @@ Result<ConnAckOutcome> Session::on_connack(const ConnAck& connack) noexcept {
     if (store_ != nullptr && !store_->clear_session()) out.warning = Errc::PersistenceFailed;
   }
   if (const Errc e = persist_meta(); e != Errc::Ok) out.warning = e;
-  return out;
+  return result;
 }
 
 OutgoingRecord* Session::find_resend() noexcept {
@@ -452,18 +458,17 @@ bool Session::next_lost(LostOperation& out) noexcept {
   return true;
 }
 
-Result<void> Session::prepare_disconnect(const Disconnect& disconnect) noexcept {
+Result<void> Session::end_with_disconnect(const Properties& properties) noexcept {
   if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
 #if EDGEKIT_MQTT_ENABLE_V5
-  if (switches::is_v5(version_) && disconnect.properties.has(Properties::kSessionExpiryInterval)) {
-    const std::uint32_t expiry =
-        detail::PropertyAccess::session_expiry_interval(disconnect.properties);
+  if (switches::is_v5(version_) && properties.has(Properties::kSessionExpiryInterval)) {
+    const std::uint32_t expiry = detail::PropertyAccess::session_expiry_interval(properties);
     // A session that was to end with the connection cannot be revived here [MQTT-3.14.2-2].
     if (connect_session_expiry_ == 0 && expiry != 0) return fail(Errc::ProtocolError);
     session_expiry_ = expiry;
   }
 #else
-  (void)disconnect;
+  (void)properties;
 #endif
   const bool session_ends = switches::is_v5(version_) ? session_expiry_ == 0 : clean_start_;
   end_connection(session_ends);
@@ -714,13 +719,21 @@ Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
 }
 
 Result<Inbound> Session::on_publish(Publish& publish) noexcept {
-  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  if (switches::is_v5(version_)) {
-    EDGEKIT_TRY(resolve_inbound_alias(publish));
+  // One Result, built in place and returned on every path (code size).
+  Result<Inbound> out{std::in_place};
+  Inbound& in = *out;
+  Errc error = Errc::Ok;
+  if (phase_ != Phase::Connected) {
+    error = Errc::NotConnected;
+  } else if (switches::is_v5(version_)) {
+    if (auto r = resolve_inbound_alias(publish); !r) error = r.error();
   } else if (publish.topic.empty()) {
-    return fail(Errc::ProtocolError);
+    error = Errc::ProtocolError;
   }
-  Inbound in;
+  if (error != Errc::Ok) {
+    out = fail(error);
+    return out;
+  }
   switch (publish.qos) {
     case QoS::AtMostOnce:
       in.deliver = true;
@@ -742,7 +755,8 @@ Result<Inbound> Session::on_publish(Publish& publish) noexcept {
         // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
         if (!held && store_ != nullptr && !store_->save_incoming_qos2(publish.packet_id)) {
           (void)set_update(*set, publish.packet_id, false);
-          return fail(Errc::PersistenceFailed);
+          out = fail(Errc::PersistenceFailed);
+          return out;
         }
         in.deliver = true;
         break;
@@ -768,25 +782,28 @@ Result<Inbound> Session::on_publish(Publish& publish) noexcept {
         const std::uint16_t stale = storage_.incoming_qos2[static_cast<std::size_t>(slot)];
         storage_.incoming_qos2[static_cast<std::size_t>(slot)] = 0;
         if (store_ != nullptr && !store_->remove_incoming_qos2(stale)) {
-          return fail(Errc::PersistenceFailed);
+          out = fail(Errc::PersistenceFailed);
+          return out;
         }
       }
       if (slot < 0) {
         // In MQTT 5 with storage, the server was told our Receive Maximum and broke it; otherwise
         // the caller's storage is simply too small for what the server may send.
         const bool announced = switches::is_v5(version_) && !storage_.incoming_qos2.empty();
-        return fail(announced ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
+        out = fail(announced ? Errc::ReceiveMaximumExceeded : Errc::SessionStateFull);
+        return out;
       }
       // Stored before PUBREC goes out, so that a reboot cannot lead to a second delivery.
       if (store_ != nullptr && !store_->save_incoming_qos2(publish.packet_id)) {
-        return fail(Errc::PersistenceFailed);
+        out = fail(Errc::PersistenceFailed);
+        return out;
       }
       storage_.incoming_qos2[static_cast<std::size_t>(slot)] = publish.packet_id;
       in.deliver = true;
       break;
     }
   }
-  return in;
+  return out;
 }
 
 // One path for the four acks that end an operation (code size).
@@ -870,9 +887,13 @@ Result<Inbound> Session::on_unsuback(const UnsubAck& ack) noexcept {
 }
 
 Result<Inbound> Session::on_pingresp() noexcept {
-  if (phase_ != Phase::Connected) return fail(Errc::NotConnected);
-  ping_outstanding_ = false;
-  return Inbound{};
+  Result<Inbound> out{std::in_place};
+  if (phase_ != Phase::Connected) {
+    out = fail(Errc::NotConnected);
+  } else {
+    ping_outstanding_ = false;
+  }
+  return out;
 }
 
 Result<Inbound> Session::on_disconnect(const Disconnect& disconnect) noexcept {
@@ -885,6 +906,19 @@ Result<Inbound> Session::on_disconnect(const Disconnect& disconnect) noexcept {
   }
   return out;
 }
+
+namespace {
+// on_packet's CONNACK: the outcome built in the returned Result, one return (code size).
+Result<Inbound> connack_inbound(Session& session, const ConnAck& connack) noexcept {
+  Result<Inbound> out{std::in_place};
+  if (auto r = session.on_connack(connack)) {
+    out->connack = *r;
+  } else {
+    out = fail(r.error());
+  }
+  return out;
+}
+}  // namespace
 
 Result<Inbound> Session::on_packet(Packet& packet) noexcept {
   if (auto* p = std::get_if<Publish>(&packet)) return on_publish(*p);
@@ -900,13 +934,7 @@ Result<Inbound> Session::on_packet(Packet& packet) noexcept {
   if (auto* p = std::get_if<UnsubAck>(&packet)) return on_unsuback(*p);
   if (std::get_if<PingResp>(&packet) != nullptr) return on_pingresp();
   if (auto* p = std::get_if<Disconnect>(&packet)) return on_disconnect(*p);
-  if (auto* p = std::get_if<ConnAck>(&packet)) {
-    auto r = on_connack(*p);
-    if (!r) return fail(r.error());
-    Result<Inbound> out{std::in_place};
-    out->connack = *r;
-    return out;
-  }
+  if (auto* p = std::get_if<ConnAck>(&packet)) return connack_inbound(*this, *p);
   return fail(Errc::ProtocolError);
 }
 

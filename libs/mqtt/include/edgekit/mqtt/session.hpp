@@ -356,7 +356,9 @@ class Session {
   /// it non-zero when CONNECT sent 0 is a ProtocolError [MQTT-3.14.2-2]). Ends the connection;
   /// when the session ends with it (MQTT 5 expiry 0, 3.1.1 Clean Session) records are queued for
   /// `next_lost`. Errors: NotConnected, ProtocolError.
-  [[nodiscard]] Result<void> prepare_disconnect(const Disconnect& disconnect) noexcept;
+  [[nodiscard]] Result<void> prepare_disconnect(const Disconnect& disconnect) noexcept {
+    return end_with_disconnect(disconnect.properties);
+  }
 
   /// The network connection closed without DISCONNECT. Keeps the session state for a resume;
   /// pending SUBSCRIBE / UNSUBSCRIBE are queued for `next_lost` (never resent).
@@ -505,6 +507,8 @@ class Session {
       Result<std::size_t> (*size)(const void* packet, Version version) noexcept,
       const void* packet, std::size_t encoded = 0) noexcept;
   [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
+  // prepare_disconnect with the DISCONNECT's properties alone (the engine has no Disconnect).
+  [[nodiscard]] Result<void> end_with_disconnect(const Properties& properties) noexcept;
   // PUBACK, PUBCOMP, SUBACK, UNSUBACK: the record of `id` must be waiting in `expected`; it
   // completes with `rc`.
   [[nodiscard]] Result<Inbound> on_final_ack(std::uint16_t id, OutgoingState expected,
