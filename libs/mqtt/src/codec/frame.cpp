@@ -60,44 +60,57 @@ bool reason_allowed(ReasonCode rc, PacketType t) noexcept {
 }  // namespace wire
 
 Result<Frame> read_frame(Bytes received, std::uint32_t max_packet_size) noexcept {
+  // One Result, built in place and returned on every path (code size).
+  Result<Frame> out{std::in_place};
+  Frame& f = *out;
   const auto* b = reinterpret_cast<const std::uint8_t*>(received.data());
   const std::size_t n = received.size();
-  Frame f;
+  Errc error = Errc::Ok;
   if (n == 0) {
     f.bytes_needed = 2;  // a type byte and at least one length byte
-    return f;
+    return out;
   }
   // [MQTT-2.1.2] Control packet type 0 is reserved (forbidden).
-  if ((b[0] >> 4) == 0) return fail(Errc::InvalidPacketType);
-  std::uint32_t len = 0;
-  std::size_t i = 0;
-  for (;;) {
-    if (1 + i >= n) {
-      f.bytes_needed = 1;
-      return f;
-    }
-    const std::uint8_t c = b[1 + i];
-    len |= std::uint32_t{c & 0x7Fu} << (7 * i);
-    if ((c & 0x80) == 0) {
-      // [MQTT-1.5.5-1] minimum number of bytes: 0x80 0x00 and the like are not allowed.
-      if (i > 0 && c == 0) return fail(Errc::MalformedRemainingLength);
-      break;
-    }
-    // A fourth byte with the continuation bit would announce a fifth: at most four bytes.
-    if (++i == 4) return fail(Errc::MalformedRemainingLength);
-  }
-  f.header.type = static_cast<PacketType>(b[0] >> 4);
-  f.header.flags = b[0] & 0x0F;
-  f.header.remaining_length = len;
-  f.header.header_size = static_cast<std::uint8_t>(2 + i);
-  const std::size_t total = f.header.packet_size();
-  if (total > max_packet_size) return fail(Errc::PacketTooLarge);
-  if (n >= total) {
-    f.complete = true;
+  if ((b[0] >> 4) == 0) {
+    error = Errc::InvalidPacketType;
   } else {
-    f.bytes_needed = total - n;
+    std::uint32_t len = 0;
+    std::size_t i = 0;
+    for (;;) {
+      if (1 + i >= n) {
+        f.bytes_needed = 1;
+        return out;
+      }
+      const std::uint8_t c = b[1 + i];
+      len |= std::uint32_t{c & 0x7Fu} << (7 * i);
+      if ((c & 0x80) == 0) {
+        // [MQTT-1.5.5-1] minimum number of bytes: 0x80 0x00 and the like are not allowed.
+        if (i > 0 && c == 0) error = Errc::MalformedRemainingLength;
+        break;
+      }
+      // A fourth byte with the continuation bit would announce a fifth: at most four bytes.
+      if (++i == 4) {
+        error = Errc::MalformedRemainingLength;
+        break;
+      }
+    }
+    if (error == Errc::Ok) {
+      f.header.type = static_cast<PacketType>(b[0] >> 4);
+      f.header.flags = b[0] & 0x0F;
+      f.header.remaining_length = len;
+      f.header.header_size = static_cast<std::uint8_t>(2 + i);
+      const std::size_t total = f.header.packet_size();
+      if (total > max_packet_size) {
+        error = Errc::PacketTooLarge;
+      } else if (n >= total) {
+        f.complete = true;
+      } else {
+        f.bytes_needed = total - n;
+      }
+    }
   }
-  return f;
+  if (error != Errc::Ok) out = fail(error);
+  return out;
 }
 
 }  // namespace edgekit::mqtt
