@@ -661,10 +661,7 @@ void Session::on_sent(Instant now) noexcept {
 
 // --- Incoming ------------------------------------------------------------------------------------
 
-Result<Inbound> Session::complete(OutgoingRecord& r, ReasonCode rc) noexcept {
-  // Built in the returned Result (no copy into it: code size).
-  Result<Inbound> out{std::in_place};
-  Inbound& in = *out;
+void Session::complete(OutgoingRecord& r, ReasonCode rc, Inbound& in) noexcept {
   Completion c;
   c.packet_id = r.packet_id;
   c.reason_code = rc;
@@ -681,7 +678,6 @@ Result<Inbound> Session::complete(OutgoingRecord& r, ReasonCode rc) noexcept {
   }
   clear_record(r);
   in.completion = c;
-  return out;
 }
 
 Result<void> Session::resolve_inbound_alias(Publish& publish) noexcept {
@@ -809,10 +805,17 @@ Result<Inbound> Session::on_publish(Publish& publish) noexcept {
 // One path for the four acks that end an operation (code size).
 Result<Inbound> Session::on_final_ack(std::uint16_t id, OutgoingState expected,
                                       ReasonCode rc) noexcept {
+  // One Result, built in place and returned on every path (code size).
+  Result<Inbound> out{std::in_place};
   OutgoingRecord* r = find_record(id);
-  if (r == nullptr || r->lost) return fail(Errc::UnknownPacketId);
-  if (r->state != expected) return fail(Errc::ProtocolError);
-  return complete(*r, rc);
+  if (r == nullptr || r->lost) {
+    out = fail(Errc::UnknownPacketId);
+  } else if (r->state != expected) {
+    out = fail(Errc::ProtocolError);
+  } else {
+    complete(*r, rc, *out);
+  }
+  return out;
 }
 
 Result<Inbound> Session::on_puback(const PubAck& ack) noexcept {
@@ -837,7 +840,7 @@ Result<Inbound> Session::on_pubrec(const PubRec& ack) noexcept {
     return out;
   } else if (v5 && is_error(ack.reason_code)) {
     // A failing PUBREC ends the QoS 2 flow; no PUBREL [MQTT-4.3.3].
-    out = complete(*r, ack.reason_code);
+    complete(*r, ack.reason_code, in);
     return out;
   } else {
     r->state = OutgoingState::AwaitPubComp;

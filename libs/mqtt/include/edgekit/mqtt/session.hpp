@@ -506,7 +506,8 @@ class Session {
       OutgoingState state, std::uint16_t& packet_id,
       Result<std::size_t> (*size)(const void* packet, Version version) noexcept,
       const void* packet, std::size_t encoded = 0) noexcept;
-  [[nodiscard]] Result<Inbound> complete(OutgoingRecord& r, ReasonCode rc) noexcept;
+  // Frees the record of a finished operation and puts its completion into `in`.
+  void complete(OutgoingRecord& r, ReasonCode rc, Inbound& in) noexcept;
   // prepare_disconnect with the DISCONNECT's properties alone (the engine has no Disconnect).
   [[nodiscard]] Result<void> end_with_disconnect(const Properties& properties) noexcept;
   // PUBACK, PUBCOMP, SUBACK, UNSUBACK: the record of `id` must be waiting in `expected`; it
