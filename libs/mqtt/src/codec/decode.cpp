@@ -414,12 +414,18 @@ constexpr auto first_member_default() noexcept {
 static_assert(std::is_trivially_destructible_v<Packet>);
 template <std::size_t I>
 auto& fresh(Packet& out) noexcept {
+#if defined(__cpp_aggregate_paren_init) && __cpp_aggregate_paren_init >= 201902L
   using T = std::variant_alternative_t<I, Packet>;
   if constexpr (std::is_empty_v<T>) {
     std::construct_at(&out, std::in_place_index<I>);
   } else {
     std::construct_at(&out, std::in_place_index<I>, first_member_default<T>());
   }
+#else
+  // A compiler without parenthesised aggregate initialisation (clang before 16, the fuzz
+  // builds): value-initialisation, the same packet after one more zero-fill.
+  std::construct_at(&out, std::in_place_index<I>);
+#endif
   return *std::get_if<I>(&out);
 }
 
