@@ -10,10 +10,15 @@
 //  - an inbound QoS 2 publish is never delivered twice for the same packet id before its PUBREL
 //    (also across a reboot from the store), unless the session ended in between — or, with the
 //    packet-id set (`incoming_qos2_set`, input byte 0 bit 2), the second one carries DUP = 0
-//    (no resend: the server reused the id);
+//    (no resend: the server reused the id) — or the session gave the id's slot to a new message
+//    (Session::on_publish: with the id storage full of ids carried over from an earlier
+//    connection, one whose PUBREL has not come before a new message is taken as one the server
+//    no longer holds, as a conforming server resends before anything new). The model sees that
+//    in the storage it gave the session: an id gone from it while a PUBLISH was handled;
 //  - whatever the session asks the driver to send encodes (replies, publishes, resends);
 //  - after a successful begin_publish the server's Receive Maximum is respected;
 //  - draining resends / lost operations terminates within the storage size.
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <optional>
@@ -198,7 +203,22 @@ void process_inbound() {
       connection_lost();
       return;
     }
+    const auto held = g->incoming;  // the session's inbound QoS 2 ids (without the set)
     auto in = s.on_packet(*pkt);
+    if (const auto* p = std::get_if<Publish>(&*pkt)) {
+      // An id the session let go for a new message (see the oracles above), and only then: a
+      // QoS 2 PUBLISH of an id it did not hold, with every slot in use; one id at most.
+      int let_go = 0;
+      for (std::uint16_t id : held) {
+        if (id == 0 || std::find(g->incoming.begin(), g->incoming.end(), id) != g->incoming.end())
+          continue;
+        FUZZ_CHECK(++let_go == 1);
+        FUZZ_CHECK(p->qos == QoS::ExactlyOnce);
+        FUZZ_CHECK(std::find(held.begin(), held.end(), p->packet_id) == held.end());
+        FUZZ_CHECK(std::find(held.begin(), held.end(), std::uint16_t{0}) == held.end());
+        g->awaiting_pubrel[id] = false;
+      }
+    }
     if (!in) {
       connection_lost();
       return;
