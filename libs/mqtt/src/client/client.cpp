@@ -20,6 +20,23 @@ struct Client::Command {
   ReasonCode reason = ReasonCode::Success;
   std::uint16_t id = 0;     // out: the packet id the connection assigned
   std::uint64_t mark = 0;   // out: queued_total() right before the command was queued
+
+  // The commands of subscribe / unsubscribe (and their _async forms).
+  static Command subscribe(std::span<const Subscription> list, const Properties& p) noexcept {
+    Command c;
+    c.op = Op::Subscribe;
+    c.subscriptions = list;
+    c.properties = &p;
+    return c;
+  }
+  static Command unsubscribe(std::span<const std::string_view> list,
+                             const Properties& p) noexcept {
+    Command c;
+    c.op = Op::Unsubscribe;
+    c.filters = list;
+    c.properties = &p;
+    return c;
+  }
 };
 
 Client::Client(transport::Transport& transport, const Clock& clock, Session& session,
@@ -359,10 +376,7 @@ Result<void> Client::request(Command& c, std::span<ReasonCode>* codes, Duration 
 Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
                                std::span<ReasonCode> reason_codes, Duration timeout,
                                const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Subscribe;
-  c.subscriptions = subscriptions;
-  c.properties = &properties;
+  Command c = Command::subscribe(subscriptions, properties);
   std::uint16_t id = 0;
   return request(c, &reason_codes, timeout, id);
 }
@@ -370,10 +384,7 @@ Result<void> Client::subscribe(std::span<const Subscription> subscriptions,
 Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
                                  std::span<ReasonCode> reason_codes, Duration timeout,
                                  const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Unsubscribe;
-  c.filters = filters;
-  c.properties = &properties;
+  Command c = Command::unsubscribe(filters, properties);
   std::uint16_t id = 0;
   return request(c, &reason_codes, timeout, id);
 }
@@ -381,10 +392,7 @@ Result<void> Client::unsubscribe(std::span<const std::string_view> filters,
 Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subscriptions,
                                               Duration timeout,
                                               const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Subscribe;
-  c.subscriptions = subscriptions;
-  c.properties = &properties;
+  Command c = Command::subscribe(subscriptions, properties);
   std::uint16_t id = 0;
   EDGEKIT_TRY(request(c, nullptr, timeout, id));
   return id;
@@ -393,10 +401,7 @@ Result<std::uint16_t> Client::subscribe_async(std::span<const Subscription> subs
 Result<std::uint16_t> Client::unsubscribe_async(std::span<const std::string_view> filters,
                                                 Duration timeout,
                                                 const Properties& properties) noexcept {
-  Command c;
-  c.op = Command::Op::Unsubscribe;
-  c.filters = filters;
-  c.properties = &properties;
+  Command c = Command::unsubscribe(filters, properties);
   std::uint16_t id = 0;
   EDGEKIT_TRY(request(c, nullptr, timeout, id));
   return id;

@@ -876,8 +876,8 @@ Result<Inbound> Session::on_pubrel(const PubRel& rel) noexcept {
                                           : find_incoming(rel.packet_id);
   if (i < 0) {
     set_reply(in, PacketType::PubComp, rel.packet_id,
-                     switches::is_v5(version_) ? ReasonCode::PacketIdentifierNotFound
-                                               : ReasonCode::Success);
+              switches::is_v5(version_) ? ReasonCode::PacketIdentifierNotFound
+                                        : ReasonCode::Success);
     return out;
   }
   if (set == nullptr) storage_.incoming_qos2[static_cast<std::size_t>(i)] = 0;
