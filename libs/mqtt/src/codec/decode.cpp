@@ -18,12 +18,12 @@ const std::uint8_t* bytes_of(Bytes b) noexcept {
 
 constexpr unsigned bit(PacketType t) { return static_cast<unsigned>(t); }
 
-// The decoders below take the frame by reference: it is handed down three levels
-// (decode_from_server, dec_*, open_v, open), and by value each level would copy its two words
-// through the stack (about 130 B of a client image).
+// The decoders below take the frame by reference: it is handed down through dec_*, open_v and
+// open, and by value each level would copy its two words through the stack (about 130 B of a
+// client image).
 
 // Delimits the body of a frame of type `t` and checks the fixed-header flags (a PUBLISH's are
-// its own: dec_publish reads them from the frame's first byte).
+// its own: its callers hand publish_body the frame's low four bits).
 Errc open(const Bytes& frame, PacketType t, Reader& r) noexcept {
   auto fr = read_frame(frame);
   if (!fr) return fr.error();
